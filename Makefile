@@ -1,0 +1,74 @@
+# regtune: `make help` lists the targets. Variables: STUDY, TRIALS, STORAGE, WORKERS (see `make help`).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+#: STUDY     study file(s) to run or report (default: the LSTM study on JapaneseVowels)
+STUDY ?= studies/lstm.yaml
+#: TRIALS    the study's total number of trials (default: its budget); a rerun only runs what is missing
+TRIALS ?=
+#: STORAGE   where the study lives (default: runs/<name>/study.db); postgresql://user@host/db or grpc://host:port
+STORAGE ?=
+#: WORKERS   local worker processes (default 1; with GPUs: one per GPU x WORKERS_PER_GPU)
+WORKERS ?=
+#: WORKERS_PER_GPU  workers sharing one GPU (small RNNs leave a big GPU idle)
+WORKERS_PER_GPU ?= 1
+#: ARTIFACTS shared directory for per-trial checkpoints (lets a re-run trial resume a dead worker's epochs)
+ARTIFACTS ?=
+#: HOST PORT where `make dashboard` / `make proxy` listen
+HOST ?= 127.0.0.1
+PORT ?= 8080
+TORCH_VERSION ?= 2.13.0
+
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+SEARCH := $(PY) -m search
+COMMON := $(if $(STORAGE),--storage '$(STORAGE)') $(if $(TRIALS),--trials $(TRIALS)) $(if $(ARTIFACTS),--artifacts '$(ARTIFACTS)') \
+          $(if $(WORKERS),--workers $(WORKERS)) --workers-per-gpu $(WORKERS_PER_GPU)
+
+help: ## show this help
+	@echo "regtune: which regularizers should my RNN use?"
+	@echo
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@echo
+	@echo "variables (make study STUDY=studies/gru.yaml TRIALS=20 ...):"
+	@grep -hE '^#: ' $(MAKEFILE_LIST) | sed -E 's/^#: /  /'
+
+$(STAMP): pyproject.toml constraints.txt tools/install_torch.sh
+	test -x $(PY) || python3 -m venv $(VENV)
+	tools/install_torch.sh $(VENV)/bin/pip $(TORCH_VERSION)
+	$(VENV)/bin/pip install -q -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP) ## create the environment in .venv/ (done on first use by every target)
+
+study: $(STAMP) ## run (or resume) STUDY to TRIALS trials with WORKERS local workers; print the result
+	$(SEARCH) study $(STUDY) $(COMMON)
+
+worker: $(STAMP) ## join STUDY in a shared STORAGE and work until its TRIALS are done
+	$(SEARCH) worker $(STUDY) $(COMMON)
+
+dashboard: $(STAMP) ## serve optuna-dashboard for STORAGE (or STUDY's local store) on HOST:PORT
+	$(SEARCH) dashboard $(STUDY) $(if $(STORAGE),--storage '$(STORAGE)') --host $(HOST) --port $(PORT)
+
+proxy: $(STAMP) ## serve Optuna's gRPC storage proxy for STORAGE on HOST:PORT (workers use grpc://host:port)
+	$(SEARCH) proxy --storage '$(STORAGE)' --host $(HOST) --port $(PORT)
+
+report: $(STAMP) ## write the HTML report of STUDY (several: STUDY="a.yaml b.yaml") under runs/<study>/report/
+	$(SEARCH) report $(STUDY) $(if $(STORAGE),--storage '$(STORAGE)')
+
+test: $(STAMP) ## run the test suite (starts nothing itself: see .ci/run for the services)
+	$(PY) -m pytest -q tests
+
+lint: $(STAMP) ## ruff + mypy
+	$(VENV)/bin/ruff check models search tests bench
+	$(VENV)/bin/ruff format --check models search tests bench
+	$(VENV)/bin/mypy models search
+
+bench: $(STAMP) ## benchmarks: model speed, search efficiency, storage and introspection overhead
+	$(PY) -m bench
+
+clean: ## remove runs/ (studies, reports); keeps .venv/
+	rm -rf runs/
+
+.PHONY: help venv study worker dashboard proxy report test lint bench clean

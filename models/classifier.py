@@ -1,0 +1,160 @@
+"""The thin LightningModule: loss = cross-entropy + penalties, optimizer groups, clipping, constraints."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+from models.config import RNNConfig, TrainConfig, as_dict
+from models.network import NetOutput, RNNClassifierNet
+from models.regularizers import (
+    activity_penalty,
+    apply_max_norm,
+    ar_penalty,
+    clip_gradients,
+    decay_,
+    tar_penalty,
+    weight_penalty,
+)
+
+EXPLODING_LOSS = 1e6  # a loss beyond this (or NaN/Inf) ends the fit: the trial has diverged
+
+
+class DivergedError(RuntimeError):
+    """Training produced a NaN/Inf or exploding loss or gradient; ``reason`` says which and when."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class GradientLog:
+    """Per-epoch gradient statistics, accumulated cheaply at each step (read by introspection)."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.steps = 0
+        self.clipped = 0
+        self.norm_sum = 0.0
+        self.norm_max = 0.0
+        self.group_sums: dict[str, float] = {}
+
+    def summary(self) -> dict[str, float]:
+        n = max(self.steps, 1)
+        out = {"grad_norm_mean": self.norm_sum / n, "grad_norm_max": self.norm_max, "clip_fraction": self.clipped / n}
+        out.update({f"grad_norm_{k}": v / n for k, v in self.group_sums.items()})
+        return out
+
+
+class RNNClassifier(pl.LightningModule):
+    def __init__(self, rnn: RNNConfig, train: TrainConfig, track_group_gradients: bool = False) -> None:
+        super().__init__()
+        self.rnn_cfg, self.train_cfg = rnn, train
+        self.save_hyperparameters(as_dict(rnn, train))
+        self.net = RNNClassifierNet(rnn)
+        self.groups = self.net.parameter_groups()
+        self.loss_fn = nn.CrossEntropyLoss(label_smoothing=train.label_smoothing)
+        self.track_group_gradients = track_group_gradients
+        self.grad_log = GradientLog()
+
+    @property
+    def path(self) -> str:
+        return self.net.path
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> NetOutput:
+        return self.net(x, lengths)
+
+    # ------------------------------------------------------------------ loss
+    def penalty(self, out: NetOutput) -> torch.Tensor | None:
+        """Sum of every active loss penalty (None when all are off, so the loss is untouched)."""
+        c, g = self.train_cfg, self.groups
+        terms = [
+            weight_penalty(g["kernel"], c.kernel_l1, c.kernel_l2),
+            weight_penalty(g["recurrent"], c.recurrent_l1, c.recurrent_l2),
+            weight_penalty(g["bias"], c.bias_l1, c.bias_l2),
+            weight_penalty(g["head"], c.head_l1, c.head_l2),
+            activity_penalty(out.pooled, c.activity_l1, c.activity_l2),
+        ]
+        if c.ar or c.tar:
+            mask = out.mask if out.mask is not None else torch.ones(out.sequence.shape[:2], dtype=torch.bool, device=self.device)
+            terms += [ar_penalty(out.sequence, mask, c.ar), tar_penalty(out.sequence, mask, c.tar)]
+        active = [t for t in terms if t is not None]
+        return sum(active[1:], active[0]) if active else None
+
+    def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
+        x, lengths, y = batch
+        out = self.net(x, lengths)
+        loss = self.loss_fn(out.logits, y)
+        extra = self.penalty(out)
+        if extra is not None:
+            loss = loss + extra
+        value = float(loss.detach())
+        if not math.isfinite(value) or value > EXPLODING_LOSS:
+            raise DivergedError(f"training loss {value} at epoch {self.current_epoch}, step {batch_idx}")
+        self.log("train_loss", loss.detach(), on_step=False, on_epoch=True, batch_size=len(y))
+        return loss
+
+    def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
+        x, lengths, y = batch
+        logits = self.net(x, lengths).logits
+        # plain cross-entropy (no smoothing, no penalties): comparable across every configuration
+        self.log("val_loss", nn.functional.cross_entropy(logits, y), batch_size=len(y))
+        self.log("val_acc", (logits.argmax(1) == y).float().mean(), batch_size=len(y))
+
+    # ------------------------------------------------------------------ optimizer
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        c, g = self.train_cfg, self.groups
+        decay = {"kernel": c.kernel_decay, "recurrent": c.recurrent_decay, "head": c.head_decay}
+        groups = [
+            {"params": g[name], "weight_decay": decay.get(name, 0.0), "name": name}
+            for name in ("kernel", "recurrent", "bias", "head", "other")
+            if g[name]
+        ]
+        if c.optimizer == "adam":  # coupled: the decay enters the gradient (Adam + L2)
+            return torch.optim.Adam(groups, lr=c.lr)
+        if c.optimizer == "adamw":  # decoupled, natively
+            return torch.optim.AdamW(groups, lr=c.lr)
+        for group in groups:  # SGDW / RMSpropW: decoupled decay applied by on_before_optimizer_step
+            group["decoupled_decay"] = group.pop("weight_decay")
+        if c.optimizer == "sgd":
+            return torch.optim.SGD(groups, lr=c.lr, momentum=c.momentum)
+        return torch.optim.RMSprop(groups, lr=c.lr, momentum=c.momentum)
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        decay_(optimizer)
+
+    def configure_gradient_clipping(self, optimizer: Any, gradient_clip_val: Any = None, gradient_clip_algorithm: Any = None) -> None:
+        if self.track_group_gradients:
+            self._log_group_gradients()
+        norm, clipped = clip_gradients(list(self.parameters()), self.train_cfg.clip_norm, self.train_cfg.clip_value)
+        if not math.isfinite(norm):
+            raise DivergedError(f"gradient norm {norm} at epoch {self.current_epoch}")
+        log = self.grad_log
+        log.steps += 1
+        log.clipped += int(clipped)
+        log.norm_sum += norm
+        log.norm_max = max(log.norm_max, norm)
+
+    def _log_group_gradients(self) -> None:
+        for name in ("kernel", "recurrent", "bias", "head"):
+            grads = [p.grad for p in self.groups[name] if p.grad is not None]
+            if grads:
+                value = float(torch.nn.utils.get_total_norm(grads))
+                self.grad_log.group_sums[name] = self.grad_log.group_sums.get(name, 0.0) + value
+
+    def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
+        super().optimizer_step(*args, **kwargs)
+        self.apply_constraints()
+
+    def apply_constraints(self) -> None:
+        c, g = self.train_cfg, self.groups
+        apply_max_norm(g["kernel"], c.kernel_max_norm)
+        apply_max_norm(g["recurrent"], c.recurrent_max_norm)
+        apply_max_norm(g["bias"], c.bias_max_norm)
+        apply_max_norm(g["head"], c.head_max_norm)

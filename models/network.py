@@ -1,0 +1,193 @@
+"""The RNN classifier as a plain ``nn.Module`` built from an :class:`~models.config.RNNConfig`.
+
+Each RNN layer owns a one-layer PyTorch ``nn.LSTM/GRU/RNN``. On the *fused* path that module runs itself
+(cuDNN on GPU), with weight drop and per-batch recurrent dropout applied to the hidden-to-hidden weights
+through ``torch.func.functional_call`` (the parameters are never overwritten). On the *loop* path, chosen only
+when per-sequence recurrent dropout or zoneout is on, :func:`models.recurrence.run_loop` reads the very same
+parameters step by step. ``model.path`` says which one a model runs.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import NamedTuple
+
+import torch
+from torch import nn
+from torch.func import functional_call
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from models.config import RNNConfig
+from models.recurrence import reverse_within_lengths, run_loop
+from models.regularizers import (
+    GaussianNoise,
+    SequenceDropout,
+    SequenceNorm,
+    drop_columns,
+    drop_weight,
+    recurrent_mask,
+)
+
+_RNN_CLASSES: dict[str, type[nn.RNNBase]] = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+# Dropped weights are fresh tensors, so cuDNN must pack them on each call: expected, not a bug to report.
+warnings.filterwarnings("ignore", message="RNN module weights are not part of single contiguous chunk")
+
+
+class NetOutput(NamedTuple):
+    logits: torch.Tensor  # (B, num_classes)
+    pooled: torch.Tensor  # (B, D): the pooled RNN output, before output dropout
+    sequence: torch.Tensor  # (B, T', D): the last RNN layer's outputs (zeros at padding)
+    mask: torch.Tensor | None  # (B, T') valid steps, or None when no sequence is padded
+    lengths: torch.Tensor  # (B,) valid steps after the Conv1D front end
+
+
+class RecurrentLayer(nn.Module):
+    """One (optionally bidirectional) RNN layer with weight drop and recurrent dropout."""
+
+    def __init__(self, cfg: RNNConfig, input_size: int, bias: bool) -> None:
+        super().__init__()
+        self.cell = cfg.cell
+        self.hidden_size = cfg.hidden_size
+        self.cfg = cfg
+        self.rnn = _RNN_CLASSES[cfg.cell](
+            input_size, cfg.hidden_size, num_layers=1, bias=bias, batch_first=True, bidirectional=cfg.bidirectional
+        )
+        self.suffixes = ["", "_reverse"] if cfg.bidirectional else [""]
+
+    def _weight(self, kind: str, suffix: str) -> torch.Tensor | None:
+        return getattr(self.rnn, f"{kind}_l0{suffix}", None)
+
+    def _recurrent_weight(self, suffix: str, batch_mask: bool) -> torch.Tensor:
+        """The hidden-to-hidden weight this forward uses: raw, or a dropped copy in training."""
+        w = getattr(self.rnn, f"weight_hh_l0{suffix}")
+        if not self.training:
+            return w
+        if batch_mask and self.cfg.recurrent_dropout > 0:
+            w = drop_columns(w, recurrent_mask(1, self.hidden_size, self.cfg.recurrent_dropout, w)[0])
+        return drop_weight(w, self.cfg.weight_drop, True)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor, mask: torch.Tensor | None, path: str) -> torch.Tensor:
+        if path == "fused":
+            return self._fused(x, lengths, mask)
+        return self._loop(x, lengths, mask)
+
+    def _fused(self, x: torch.Tensor, lengths: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        cfg = self.cfg
+        overrides = {}
+        if self.training and (cfg.weight_drop > 0 or (cfg.recurrent_dropout > 0 and cfg.recurrent_dropout_mode == "batch")):
+            overrides = {f"weight_hh_l0{s}": self._recurrent_weight(s, batch_mask=True) for s in self.suffixes}
+        pack = mask is not None and cfg.bidirectional  # a forward-only RNN never reads past a sequence's end
+        inp: torch.Tensor | nn.utils.rnn.PackedSequence = x
+        if pack:
+            inp = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        out = functional_call(self.rnn, overrides, (inp,))[0] if overrides else self.rnn(inp)[0]
+        if pack:
+            out = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])[0]
+        return out
+
+    def _loop(self, x: torch.Tensor, lengths: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        cfg = self.cfg
+        outs = []
+        seq_mask = self.training and cfg.recurrent_dropout > 0 and cfg.recurrent_dropout_mode == "sequence"
+        for s in self.suffixes:
+            w_hh = self._recurrent_weight(s, batch_mask=cfg.recurrent_dropout_mode == "batch")
+            h_mask = recurrent_mask(x.shape[0], self.hidden_size, cfg.recurrent_dropout, x) if seq_mask else None
+            lens = None if mask is None else lengths
+            xs = reverse_within_lengths(x, lens) if s else x
+            out = run_loop(
+                self.cell, xs, self._weight("weight_ih", s), w_hh, self._weight("bias_ih", s),  # type: ignore[arg-type]
+                self._weight("bias_hh", s), mask, h_mask, cfg.zoneout, self.training,
+            )  # fmt: skip
+            outs.append(reverse_within_lengths(out, lens) if s else out)
+        return torch.cat(outs, -1) if len(outs) > 1 else outs[0]
+
+
+class ConvFrontEnd(nn.Module):
+    """Strided Conv1D that shortens long sequences ``stride``-fold before the RNN."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
+        super().__init__()
+        self.stride = stride
+        self.conv = nn.Conv1d(in_channels, out_channels, kernel_size=stride, stride=stride)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pad = (-x.shape[1]) % self.stride
+        y = nn.functional.pad(x.transpose(1, 2), (0, pad))
+        y = torch.relu(self.conv(y)).transpose(1, 2)
+        return y, torch.div(lengths + self.stride - 1, self.stride, rounding_mode="floor")
+
+
+class RNNClassifierNet(nn.Module):
+    """Inputs (B, T, C) + lengths (B,) -> class logits, with every regularizer of the config."""
+
+    def __init__(self, cfg: RNNConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.path = cfg.resolved_path
+        self.input_noise = GaussianNoise(cfg.input_noise)
+        self.input_dropout = SequenceDropout(cfg.dropout, cfg.dropout_variational)
+        self.layer_dropout = SequenceDropout(cfg.layer_dropout, cfg.dropout_variational)
+        self.output_dropout = nn.Dropout(cfg.output_dropout)
+        size = cfg.input_size
+        self.conv: ConvFrontEnd | None = None
+        if cfg.conv_stride > 1:
+            size = cfg.conv_channels or cfg.hidden_size
+            self.conv = ConvFrontEnd(cfg.input_size, size, cfg.conv_stride)
+        width = cfg.hidden_size * (2 if cfg.bidirectional else 1)
+        layers, norms = [], []
+        for i in range(cfg.num_layers):
+            layers.append(RecurrentLayer(cfg, size if i == 0 else width, bias=cfg.norm != "batch"))
+            if cfg.norm != "none":
+                norms.append(SequenceNorm(cfg.norm, width))
+        self.layers = nn.ModuleList(layers)
+        self.norms = nn.ModuleList(norms)
+        self.head = nn.Linear(width, cfg.num_classes)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> NetOutput:
+        x = self.input_dropout(self.input_noise(x))
+        if self.conv is not None:
+            x, lengths = self.conv(x, lengths)
+        steps = x.shape[1]
+        mask = None
+        if bool((lengths < steps).any()):
+            mask = torch.arange(steps, device=x.device).unsqueeze(0) < lengths.to(x.device).unsqueeze(1)
+        for i, layer in enumerate(self.layers):
+            if i > 0:
+                x = self.layer_dropout(x)
+            x = layer(x, lengths, mask, self.path)
+            if mask is not None:
+                x = x * mask.unsqueeze(-1)
+            if self.norms:
+                x = self.norms[i](x, mask)
+        pooled = self.pool(x, lengths, mask)
+        logits = self.head(self.output_dropout(pooled))
+        return NetOutput(logits, pooled, x, mask, lengths)
+
+    def pool(self, x: torch.Tensor, lengths: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        kind = self.cfg.pooling
+        if kind == "last":
+            idx = (lengths.to(x.device) - 1).clamp(min=0)
+            last = x[torch.arange(x.shape[0], device=x.device), idx]
+            if not self.cfg.bidirectional:
+                return last
+            h = self.cfg.hidden_size
+            return torch.cat([last[:, :h], x[:, 0, h:]], -1)  # the reverse direction ends at step 0
+        if mask is None:
+            return x.mean(1) if kind == "mean" else x.amax(1)
+        if kind == "mean":
+            return x.sum(1) / lengths.to(x.device).clamp(min=1).unsqueeze(1).to(x.dtype)
+        return x.masked_fill(~mask.unsqueeze(-1), float("-inf")).amax(1)
+
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        """Parameters by role: kernel (input-to-hidden), recurrent, bias (RNN biases), head, head_bias, other."""
+        groups: dict[str, list[nn.Parameter]] = {k: [] for k in ("kernel", "recurrent", "bias", "head", "other")}
+        for name, p in self.named_parameters():
+            if name.startswith("layers."):
+                leaf = name.rsplit(".", 1)[1]
+                role = "kernel" if leaf.startswith("weight_ih") else "recurrent" if leaf.startswith("weight_hh") else "bias"
+            elif name == "head.weight":
+                role = "head"
+            else:
+                role = "other"
+            groups[role].append(p)
+        return groups

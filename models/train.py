@@ -1,0 +1,140 @@
+"""Fit and evaluate one configuration: the trainer, early stopping, the best epoch's weights."""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import Callback, EarlyStopping
+
+from models.classifier import RNNClassifier
+from models.config import RNNConfig, TrainConfig
+from models.data import SequenceDataModule, SequenceSet, make_loader
+
+METRICS = {"val_acc": "max", "val_loss": "min"}
+
+
+def score(metric: str, acc: float, loss: float, n_val: int) -> float:
+    """The objective a search optimizes.
+
+    ``val_loss``: the validation cross-entropy (minimized). ``val_acc``: accuracy with ties broken by loss,
+    ``acc - min(loss, 10) / (10 * (n_val + 1))``; the tie-break term is below one validation sample's worth of
+    accuracy, so it never reorders two different accuracies, but it separates the many configurations that
+    all reach accuracy 1.0 on a small holdout.
+    """
+    if metric == "val_loss":
+        return loss
+    if not math.isfinite(loss):
+        return acc - 1.0 / (n_val + 1)
+    return acc - min(loss, 10.0) / (10.0 * (n_val + 1))
+
+
+class BestEpoch(Callback):
+    """Tracks the monitored score per epoch and keeps a copy of the best epoch's weights."""
+
+    def __init__(self, metric: str, n_val: int) -> None:
+        if metric not in METRICS:
+            raise ValueError(f"metric={metric!r}: allowed values are {', '.join(METRICS)}")
+        self.metric, self.n_val = metric, n_val
+        self.sign = 1.0 if METRICS[metric] == "max" else -1.0
+        self.history: list[dict[str, float]] = []
+        self.best: dict[str, float] | None = None
+        self.best_state: dict[str, torch.Tensor] | None = None
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        m = trainer.callback_metrics
+        acc, loss = float(m["val_acc"]), float(m["val_loss"])
+        row = {"epoch": trainer.current_epoch, "val_acc": acc, "val_loss": loss, "score": score(self.metric, acc, loss, self.n_val)}
+        if "train_loss" in m:
+            row["train_loss"] = float(m["train_loss"])
+        self.history.append(row)
+        pl_module.log("score", row["score"])
+        if self.best is None or self.sign * row["score"] > self.sign * self.best["score"]:
+            self.best = row
+            self.best_state = copy.deepcopy(pl_module.state_dict())
+
+
+@dataclass
+class FitResult:
+    model: RNNClassifier  # holds the best epoch's weights
+    best: dict[str, float]  # the best epoch's row: epoch, val_acc, val_loss, score
+    history: list[dict[str, float]]  # one row per epoch
+    epochs_run: int
+    seconds: float
+    path: str  # fused | loop
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def build_trainer(max_epochs: int, callbacks: Sequence[Callback] = (), quiet: bool = True, accelerator: str = "auto") -> pl.Trainer:
+    return pl.Trainer(
+        max_epochs=max_epochs,
+        accelerator=accelerator,
+        devices=1,
+        callbacks=list(callbacks),
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=not quiet,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        deterministic=False,
+    )
+
+
+def fit(
+    rnn: RNNConfig,
+    train: TrainConfig,
+    data: SequenceDataModule,
+    metric: str = "val_acc",
+    callbacks: Sequence[Callback] = (),
+    quiet: bool = True,
+    accelerator: str = "auto",
+    model: RNNClassifier | None = None,
+    track_group_gradients: bool = False,
+) -> FitResult:
+    """Train one configuration on ``data``'s train part, validating each epoch; keep the best epoch.
+
+    With an empty validation part (the final refit on the whole training split) it runs ``max_epochs``.
+    """
+    pl.seed_everything(train.seed, workers=False, verbose=False)
+    model = model or RNNClassifier(rnn, train, track_group_gradients=track_group_gradients)
+    n_val = len(data.val_set)
+    best = BestEpoch(metric, max(n_val, 1))
+    cbs: list[Callback] = list(callbacks)
+    if n_val:
+        cbs.insert(0, best)
+        if train.patience:
+            cbs.append(EarlyStopping(monitor="score", mode=METRICS[metric], patience=train.patience))
+    trainer = build_trainer(train.max_epochs, cbs, quiet, accelerator)
+    start = time.perf_counter()
+    if n_val:
+        trainer.fit(model, train_dataloaders=data.train_dataloader(), val_dataloaders=data.val_dataloader())
+    else:
+        trainer.fit(model, train_dataloaders=data.train_dataloader())
+    seconds = time.perf_counter() - start
+    if best.best_state is not None:
+        model.load_state_dict(best.best_state)
+    row = best.best or {"epoch": trainer.current_epoch - 1}
+    return FitResult(model, row, best.history, trainer.current_epoch, seconds, model.path)
+
+
+@torch.no_grad()
+def evaluate(model: RNNClassifier, data: SequenceSet, batch_size: int = 256) -> dict[str, float]:
+    """Accuracy and cross-entropy of ``model`` on a (standardized) set, in eval mode."""
+    model.eval()
+    device = next(model.parameters()).device
+    correct, loss_sum = 0, 0.0
+    for x, lengths, y in make_loader(data, batch_size, shuffle=False):
+        logits = model(x.to(device), lengths.to(device)).logits
+        y = y.to(device)
+        correct += int((logits.argmax(1) == y).sum())
+        loss_sum += float(torch.nn.functional.cross_entropy(logits, y, reduction="sum"))
+    n = max(len(data), 1)
+    return {"acc": correct / n, "loss": loss_sum / n}
