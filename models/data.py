@@ -114,17 +114,18 @@ def _synthetic_args(source: str) -> dict[str, Any]:
 
 
 def synthetic_splits(seed: int = 0, n: int = 400, classes: int = 3, length: int = 30, channels: int = 2) -> Splits:
-    """A seeded task: class k is a noisy sinusoid of frequency (k+1)/length in a random channel mix, of random
-    length in [length/3, length]. Learnable in a few epochs, with variable lengths to exercise masking."""
+    """A seeded task: class k is a noisy sinusoid with k+1 cycles over the full length, random phase and
+    amplitude per channel, of random length in [length/2, length]. Learnable in a few epochs by any cell,
+    with variable lengths to exercise masking."""
     rng = np.random.default_rng(seed)
     total = int(n * 1.5)
     y = rng.integers(0, classes, total)
-    lengths = rng.integers(max(2, length // 3), length + 1, total)
+    lengths = rng.integers(max(2, length // 2), length + 1, total)
     t = np.arange(length)[None, :, None]
-    mix = rng.normal(size=(total, 1, channels))
+    amp = rng.uniform(0.5, 1.5, (total, 1, channels))
     phase = rng.uniform(0, 2 * np.pi, (total, 1, 1))
-    freq = (y[:, None, None] + 1) * 2 * np.pi / length * 1.5
-    X = np.sin(freq * t + phase) * mix + 0.3 * rng.normal(size=(total, length, channels))
+    freq = (y[:, None, None] + 1) * 2 * np.pi / length
+    X = amp * np.sin(freq * t + phase) + 0.2 * rng.normal(size=(total, length, channels))
     X = (X * (t < lengths[:, None, None])).astype(np.float32)
     tr = SequenceSet(X[:n], lengths[:n].astype(np.int64), y[:n].astype(np.int64))
     te = SequenceSet(X[n:], lengths[n:].astype(np.int64), y[n:].astype(np.int64))

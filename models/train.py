@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import copy
 import math
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import Callback, EarlyStopping
+from pytorch_lightning.callbacks import Callback
 
 from models.classifier import RNNClassifier
 from models.config import RNNConfig, TrainConfig
@@ -36,12 +36,13 @@ def score(metric: str, acc: float, loss: float, n_val: int) -> float:
 
 
 class BestEpoch(Callback):
-    """Tracks the monitored score per epoch and keeps a copy of the best epoch's weights."""
+    """Tracks the monitored score per epoch, keeps a copy of the best epoch's weights, and stops the fit
+    early once ``patience`` epochs pass without a better score (0 = never)."""
 
-    def __init__(self, metric: str, n_val: int) -> None:
+    def __init__(self, metric: str, n_val: int, patience: int = 0) -> None:
         if metric not in METRICS:
             raise ValueError(f"metric={metric!r}: allowed values are {', '.join(METRICS)}")
-        self.metric, self.n_val = metric, n_val
+        self.metric, self.n_val, self.patience = metric, n_val, patience
         self.sign = 1.0 if METRICS[metric] == "max" else -1.0
         self.history: list[dict[str, float]] = []
         self.best: dict[str, float] | None = None
@@ -56,10 +57,11 @@ class BestEpoch(Callback):
         if "train_loss" in m:
             row["train_loss"] = float(m["train_loss"])
         self.history.append(row)
-        pl_module.log("score", row["score"])
         if self.best is None or self.sign * row["score"] > self.sign * self.best["score"]:
             self.best = row
-            self.best_state = copy.deepcopy(pl_module.state_dict())
+            self.best_state = {k: v.detach().clone() for k, v in pl_module.state_dict().items()}
+        elif self.patience and row["epoch"] - self.best["epoch"] >= self.patience:
+            trainer.should_stop = True
 
 
 @dataclass
@@ -106,18 +108,18 @@ def fit(
     pl.seed_everything(train.seed, workers=False, verbose=False)
     model = model or RNNClassifier(rnn, train, track_group_gradients=track_group_gradients)
     n_val = len(data.val_set)
-    best = BestEpoch(metric, max(n_val, 1))
+    best = BestEpoch(metric, max(n_val, 1), train.patience)
     cbs: list[Callback] = list(callbacks)
     if n_val:
         cbs.insert(0, best)
-        if train.patience:
-            cbs.append(EarlyStopping(monitor="score", mode=METRICS[metric], patience=train.patience))
     trainer = build_trainer(train.max_epochs, cbs, quiet, accelerator)
     start = time.perf_counter()
     if n_val:
         trainer.fit(model, train_dataloaders=data.train_dataloader(), val_dataloaders=data.val_dataloader())
     else:
-        trainer.fit(model, train_dataloaders=data.train_dataloader())
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*no `val_dataloader`.*")
+            trainer.fit(model, train_dataloaders=data.train_dataloader())
     seconds = time.perf_counter() - start
     if best.best_state is not None:
         model.load_state_dict(best.best_state)

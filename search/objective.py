@@ -1,0 +1,154 @@
+"""Fit one trial: suggest -> configs -> (k-fold) fits with pruning, NaN guard and trial attributes."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import optuna
+from pytorch_lightning.callbacks import Callback
+
+from models.classifier import DivergedError
+from models.config import as_dict, split_params
+from models.data import SequenceDataModule, Splits, load_splits
+from models.train import fit
+from search.pruning import PruningCallback
+from search.space import suggest
+from search.spec import StudySpec
+
+
+def default_folds(n_train: int) -> int:
+    """Cross-validation folds when the study file does not say: small datasets need an honest signal.
+
+    < 1,000 training sequences: 5 folds (a 20 % holdout of JapaneseVowels is 54 sequences, and saturates);
+    < 5,000: 3 folds; larger: one seeded 20 % holdout.
+    """
+    if n_train < 1000:
+        return 5
+    if n_train < 5000:
+        return 3
+    return 1
+
+
+_SPLITS: dict[tuple[str, int], Splits] = {}
+
+
+def study_splits(spec: StudySpec) -> Splits:
+    """The dataset of a study, loaded once per process."""
+    key = (spec.dataset, spec.seed)
+    if key not in _SPLITS:
+        _SPLITS[key] = load_splits(spec.dataset, seed=spec.seed)
+    return _SPLITS[key]
+
+
+def folds_of(spec: StudySpec) -> int:
+    return spec.cv_folds if spec.cv_folds is not None else default_folds(len(study_splits(spec).train))
+
+
+def quiet() -> bool:
+    return bool(os.environ.get("CI")) or not os.isatty(2)
+
+
+class Objective:
+    """``objective(trial) -> score``: the mean over folds of each fold's best-epoch score."""
+
+    def __init__(
+        self,
+        spec: StudySpec,
+        accelerator: str = "auto",
+        extra_callbacks: Callable[[optuna.Trial], list[Callback]] | None = None,
+        on_epoch: Callable[[int, int], None] | None = None,
+    ) -> None:
+        self.spec = spec
+        self.splits = study_splits(spec)
+        self.folds = folds_of(spec)
+        self.accelerator = accelerator
+        self.extra_callbacks = extra_callbacks
+        self.on_epoch = on_epoch
+
+    @property
+    def steps(self) -> int:
+        """Intermediate steps a full trial reports (the pruner's max resource)."""
+        return self.folds * self.spec.max_epochs
+
+    def config(self, trial: optuna.Trial) -> dict[str, Any]:
+        params = {**self.spec.base_params(), **suggest(trial, self.spec)}
+        rnn, train = split_params(params, input_size=self.splits.train.X.shape[2], num_classes=len(self.splits.classes))
+        train.seed = self.spec.seed
+        return as_dict(rnn, train)
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        spec = self.spec
+        full = self.config(trial)
+        hp = {k: v for k, v in full.items() if k not in ("input_size", "num_classes")}
+        rnn, train = split_params(hp, input_size=full["input_size"], num_classes=full["num_classes"])
+        trial.set_user_attr("config", hp)
+        trial.set_user_attr("path", rnn.resolved_path)
+        trial.set_user_attr("folds", self.folds)
+        start = time.perf_counter()
+        bests: list[dict[str, float]] = []
+        counter = _EpochCounter(self.on_epoch, self.steps)
+        try:
+            for fold in range(self.folds):
+                data = SequenceDataModule(
+                    self.splits, batch_size=train.batch_size, val_fraction=spec.val_fraction,
+                    folds=self.folds, fold=fold, seed=spec.seed,
+                )  # fmt: skip
+                running = _RunningMean([b["score"] for b in bests], spec.direction)
+                cbs: list[Callback] = [
+                    PruningCallback(trial, spec.metric, len(data.val_set), fold * spec.max_epochs, running)
+                ]
+                counter.offset = fold * spec.max_epochs
+                cbs.append(counter)
+                if self.extra_callbacks is not None:
+                    cbs += self.extra_callbacks(trial)
+                result = fit(rnn, train, data, metric=spec.metric, callbacks=cbs, accelerator=self.accelerator)
+                bests.append(result.best)
+        except DivergedError as exc:
+            trial.set_user_attr("pruned_reason", f"diverged: {exc.reason}")
+            raise optuna.TrialPruned(f"diverged: {exc.reason}") from None
+        except optuna.TrialPruned as exc:
+            trial.set_user_attr("pruned_reason", str(exc))
+            raise
+        finally:
+            trial.set_user_attr("wall_time_s", round(time.perf_counter() - start, 3))
+            trial.set_user_attr("epochs_run", counter.epochs)
+        value = sum(b["score"] for b in bests) / len(bests)
+        trial.set_user_attr("val_acc", _mean(b["val_acc"] for b in bests))
+        trial.set_user_attr("val_loss", _mean(b["val_loss"] for b in bests))
+        trial.set_user_attr("best_epoch", _mean(b["epoch"] for b in bests))
+        trial.set_user_attr("fold_scores", [round(b["score"], 6) for b in bests])
+        return value
+
+
+def _mean(values: Any) -> float:
+    values = list(values)
+    return float(sum(values) / len(values)) if values else math.nan
+
+
+class _RunningMean:
+    """Running mean over folds of the best score so far: what cross-validation reports to the pruner."""
+
+    def __init__(self, finished: list[float], direction: str) -> None:
+        self.finished = finished
+        self.better = max if direction == "maximize" else min
+        self.best: float | None = None
+
+    def __call__(self, value: float) -> float:
+        self.best = value if self.best is None else self.better(self.best, value)
+        return (sum(self.finished) + self.best) / (len(self.finished) + 1)
+
+
+class _EpochCounter(Callback):
+    """Counts the epochs a trial trains (over all folds) and forwards progress to ``hook(step, total)``."""
+
+    def __init__(self, hook: Callable[[int, int], None] | None, total: int) -> None:
+        self.hook, self.total, self.offset, self.epochs = hook, total, 0, 0
+
+    def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+        self.epochs += 1
+        if self.hook is not None:
+            self.hook(self.offset + trainer.current_epoch + 1, self.total)

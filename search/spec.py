@@ -1,0 +1,285 @@
+"""Study files: parse and validate ``studies/*.yaml`` strictly, before anything touches a storage.
+
+Every error is a :class:`StudyFileError` whose message names the file, the key and the allowed values.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from models.config import ARCHITECTURE_NAMES, HYPERPARAMETER_NAMES, ConfigError, split_params
+
+SAMPLERS = ("tpe", "random", "cmaes", "gp", "qmc")
+PRUNERS = ("median", "hyperband", "successive_halving", "wilcoxon", "none")
+METRICS = ("val_acc", "val_loss")
+TOP_KEYS = (
+    "name", "description", "dataset", "architecture", "budget", "sampler", "pruner", "pruner_patience", "metric",
+    "cv_folds", "val_fraction", "seed", "search", "fixed", "starting_points", "recipes", "final_seeds",
+)  # fmt: skip
+BUDGET_KEYS = ("trials", "max_epochs")
+RANGE_KEYS = ("low", "high", "log", "step", "off")
+#: searched names whose values are probabilities: a range must stay below 1
+RATE_NAMES = (
+    "dropout", "recurrent_dropout", "weight_drop", "layer_dropout", "output_dropout", "zoneout", "label_smoothing",
+    "momentum",
+)  # fmt: skip
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.2 booleans: only true/false. (YAML 1.1 reads the key ``off`` as False.)"""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+class StudyFileError(ValueError):
+    """A study file that cannot be run; the message says file, key and the allowed values."""
+
+
+@dataclass
+class Range:
+    low: float
+    high: float
+    log: bool = False
+    step: float | None = None
+    off: bool = False  # "off or a range": 0 is one choice, the range the other
+    integer: bool = False
+
+
+@dataclass
+class Choice:
+    choices: list[Any]
+
+
+Dimension = Range | Choice
+
+
+@dataclass
+class StudySpec:
+    path: Path
+    name: str
+    dataset: str
+    architecture: dict[str, Any]
+    trials: int
+    max_epochs: int
+    sampler: str = "tpe"
+    pruner: str = "hyperband"
+    pruner_patience: int = 0
+    metric: str = "val_acc"
+    cv_folds: int | None = None  # None = chosen from the dataset size (see search.objective.default_folds)
+    val_fraction: float = 0.2
+    seed: int = 0
+    search: dict[str, Dimension] = field(default_factory=dict)
+    fixed: dict[str, Any] = field(default_factory=dict)
+    starting_points: list[dict[str, Any]] = field(default_factory=list)
+    recipes: bool = True
+    final_seeds: int = 3
+    description: str = ""
+
+    @property
+    def direction(self) -> str:
+        return "minimize" if self.metric == "val_loss" else "maximize"
+
+    def base_params(self) -> dict[str, Any]:
+        """Architecture + fixed values + the budget's epochs: everything a trial does not search."""
+        return {**self.architecture, **self.fixed, "max_epochs": self.max_epochs}
+
+
+def load_study(path: str | Path) -> StudySpec:
+    p = Path(path)
+    if not p.exists():
+        found = sorted(str(s) for s in Path("studies").glob("*.yaml")) if Path("studies").is_dir() else []
+        raise StudyFileError(f"{p}: no such study file; available: {', '.join(found) or 'none'}")
+    try:
+        raw = yaml.load(p.read_text(), Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise StudyFileError(f"{p}: not valid YAML: {exc}") from exc
+    return parse_study(raw, p)
+
+
+def parse_study(raw: Any, path: Path) -> StudySpec:
+    err = _Errors(path)
+    if not isinstance(raw, dict):
+        raise err("(top level)", "must be a mapping of keys", TOP_KEYS)
+    for key in raw:
+        if key not in TOP_KEYS:
+            raise err(key, "unknown key", TOP_KEYS)
+    for key in ("name", "dataset", "budget"):
+        if key not in raw:
+            raise err(key, "is required", TOP_KEYS)
+    name = raw["name"]
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise err("name", f"{name!r} must be a word of letters, digits, '_', '-', '.'", None)
+    dataset = raw["dataset"]
+    if not isinstance(dataset, str) or not dataset:
+        raise err("dataset", f"{dataset!r} must be a dataset name or a path", None)
+    if dataset.endswith((".npz", ".ts")) and not Path(dataset).is_absolute():
+        local = path.parent / dataset
+        dataset = str(local) if local.exists() else dataset
+
+    arch = _mapping(raw.get("architecture", {}), "architecture", err)
+    for key in arch:
+        if key not in ARCHITECTURE_NAMES:
+            raise err(f"architecture.{key}", "unknown key", ARCHITECTURE_NAMES)
+    budget = _mapping(raw["budget"], "budget", err)
+    for key in budget:
+        if key not in BUDGET_KEYS:
+            raise err(f"budget.{key}", "unknown key", BUDGET_KEYS)
+    trials = _positive_int(budget.get("trials"), "budget.trials", err)
+    max_epochs = _positive_int(budget.get("max_epochs", 40), "budget.max_epochs", err)
+
+    sampler = raw.get("sampler", "tpe")
+    if sampler not in SAMPLERS:
+        raise err("sampler", f"unknown sampler {sampler!r}", SAMPLERS)
+    pruner = raw.get("pruner", "hyperband")
+    if pruner not in PRUNERS:
+        raise err("pruner", f"unknown pruner {pruner!r}", PRUNERS)
+    metric = raw.get("metric", "val_acc")
+    if metric not in METRICS:
+        raise err("metric", f"unknown metric {metric!r}", METRICS)
+    patience = raw.get("pruner_patience", 0)
+    if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
+        raise err("pruner_patience", f"{patience!r} must be an integer >= 0 (0 = no patience wrapper)", None)
+    folds = raw.get("cv_folds")
+    if folds is not None and (isinstance(folds, bool) or not isinstance(folds, int) or not 1 <= folds <= 20):
+        raise err("cv_folds", f"{folds!r} must be an integer in 1..20 (1 = one holdout split)", None)
+    val_fraction = raw.get("val_fraction", 0.2)
+    if not isinstance(val_fraction, (int, float)) or not 0 < val_fraction < 1:
+        raise err("val_fraction", f"{val_fraction!r} must be in (0, 1)", None)
+    seed = raw.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise err("seed", f"{seed!r} must be an integer >= 0", None)
+    final_seeds = raw.get("final_seeds", 3)
+    if isinstance(final_seeds, bool) or not isinstance(final_seeds, int) or not 1 <= final_seeds <= 20:
+        raise err("final_seeds", f"{final_seeds!r} must be an integer in 1..20", None)
+    recipes = raw.get("recipes", True)
+    if not isinstance(recipes, bool):
+        raise err("recipes", f"{recipes!r} must be true or false", None)
+
+    fixed = _mapping(raw.get("fixed", {}), "fixed", err)
+    search_raw = _mapping(raw.get("search", {}), "search", err)
+    for section, names in (("fixed", fixed), ("search", search_raw)):
+        for key in names:
+            if key not in HYPERPARAMETER_NAMES:
+                raise err(f"{section}.{key}", "unknown hyperparameter", HYPERPARAMETER_NAMES)
+            if key == "max_epochs":
+                raise err(f"{section}.{key}", "max_epochs is set by budget.max_epochs", None)
+    both = sorted(set(fixed) & set(search_raw)) + sorted(set(arch) & (set(search_raw) | set(fixed)))
+    if both:
+        raise err(f"search.{both[0]}", "is given twice (search, fixed or architecture): keep one", None)
+
+    spec = StudySpec(
+        path=path, name=name, dataset=dataset, architecture=arch, trials=trials, max_epochs=max_epochs,
+        sampler=sampler, pruner=pruner, pruner_patience=patience, metric=metric, cv_folds=folds,
+        val_fraction=float(val_fraction), seed=seed, fixed=fixed, recipes=recipes, final_seeds=final_seeds,
+        description=str(raw.get("description", "")),
+    )  # fmt: skip
+    base = spec.base_params()
+    _check_params(base, "fixed", err)
+    spec.search = {key: _dimension(key, value, base, err) for key, value in search_raw.items()}
+
+    points = raw.get("starting_points", [])
+    if not isinstance(points, list):
+        raise err("starting_points", "must be a list of mappings of searched names to values", None)
+    for i, point in enumerate(points):
+        point = _mapping(point, f"starting_points[{i}]", err)
+        for key, value in point.items():
+            if key not in spec.search:
+                raise err(f"starting_points[{i}].{key}", "is not a searched name", tuple(spec.search))
+            _check_params({**base, key: value}, f"starting_points[{i}].{key}", err)
+        spec.starting_points.append(point)
+    return spec
+
+
+def _dimension(key: str, value: Any, base: dict[str, Any], err: _Errors) -> Dimension:
+    where = f"search.{key}"
+    if isinstance(value, list):
+        if not value:
+            raise err(where, "an empty list of choices", None)
+        for choice in value:
+            _check_params({**base, key: choice}, where, err)
+        return Choice(list(value))
+    if not isinstance(value, dict):
+        raise err(where, f"{value!r} must be a list of choices or a range", RANGE_KEYS)
+    for k in value:
+        if k not in RANGE_KEYS:
+            raise err(f"{where}.{k}", "unknown range key", RANGE_KEYS)
+    if "low" not in value or "high" not in value:
+        raise err(where, "a range needs low and high", RANGE_KEYS)
+    low, high = value["low"], value["high"]
+    for k, v in (("low", low), ("high", high)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise err(f"{where}.{k}", f"{v!r} must be a finite number", None)
+    if low > high:
+        raise err(where, f"low={low} > high={high}", None)
+    log, off = bool(value.get("log", False)), bool(value.get("off", False))
+    if log and low <= 0:
+        raise err(f"{where}.low", f"a log range must stay above 0 (low={low}); use off: true to allow 0", None)
+    if key in RATE_NAMES and high >= 1:
+        raise err(f"{where}.high", f"{key} is a rate: the range must stay below 1 (high={high})", None)
+    step = value.get("step")
+    if step is not None and (isinstance(step, bool) or not isinstance(step, (int, float)) or step <= 0):
+        raise err(f"{where}.step", f"{step!r} must be a number > 0", None)
+    if log and step is not None:
+        raise err(f"{where}.step", "log and step cannot be combined", None)
+    integer = all(isinstance(v, int) for v in (low, high)) and (step is None or isinstance(step, int))
+    integer = integer and isinstance(_default(key), int)
+    for v in (low, high) + ((0,) if off else ()):
+        _check_params({**base, key: int(v) if integer else float(v)}, where, err)
+    return Range(float(low), float(high), log, None if step is None else float(step), off, integer)
+
+
+def _default(key: str) -> Any:
+    from models.config import RNNConfig, TrainConfig
+
+    for cls in (RNNConfig, TrainConfig):
+        if key in cls.__dataclass_fields__:
+            return cls.__dataclass_fields__[key].default
+    return None
+
+
+def _check_params(params: dict[str, Any], where: str, err: _Errors) -> None:
+    try:
+        split_params(params, input_size=1, num_classes=2)
+    except ConfigError as exc:
+        raise err(where, str(exc), None) from None
+    except TypeError as exc:
+        raise err(where, f"bad value type: {exc}", None) from None
+
+
+def _mapping(value: Any, where: str, err: _Errors) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise err(where, f"{value!r} must be a mapping", None)
+    return value
+
+
+def _positive_int(value: Any, where: str, err: _Errors) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise err(where, f"{value!r} must be an integer >= 1", None)
+    return value
+
+
+class _Errors:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __call__(self, key: str, problem: str, allowed: tuple[str, ...] | None) -> StudyFileError:
+        msg = f"{self.path}: {key}: {problem}"
+        if allowed is not None:
+            msg += f"; allowed: {', '.join(allowed)}"
+        return StudyFileError(msg)

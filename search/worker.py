@@ -1,0 +1,238 @@
+"""Workers: run trials of a study until its *total* is reached, exactly, however many workers share it.
+
+The total counts finished trials (complete + pruned). A worker asks for a trial only while finished +
+running trials are below the total, and after asking it checks its trial's rank: if the trials numbered
+before it that are finished or running already make the total, another worker won the race and the trial is
+handed back (an enqueued trial goes back to waiting; a fresh one is closed as failed with the reason
+``surplus``). So N workers never overshoot, and a RUNNING trial always counts.
+
+A trial whose worker dies is failed and re-queued with its parameters and intermediate values: on RDB
+storages by Optuna's heartbeat; on the embedded journal file by checking the worker's process id on this
+host; on Ctrl-C / SIGTERM by the worker itself before it exits.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import optuna
+from optuna.storages import BaseStorage
+from optuna.trial import FrozenTrial, TrialState
+
+from search.objective import Objective
+from search.recipes import starting_points
+from search.samplers import make_pruner, make_sampler
+from search.spec import StudySpec
+from search.storage import HEARTBEAT_INTERVAL, requeue
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+LIVE = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+POLL_SECONDS = 2.0  # how often an idle worker looks again while the last trials run elsewhere
+MAX_CONSECUTIVE_FAILURES = 5  # a worker whose objective keeps raising stops instead of burning the study
+HOST_ATTR, PID_ATTR, START_ATTR = "regtune:host", "regtune:pid", "regtune:pid_start"
+
+
+class Interrupted(BaseException):
+    """SIGTERM, raised like KeyboardInterrupt so the running trial is closed and re-queued."""
+
+
+class StudyError(RuntimeError):
+    pass
+
+
+def ensure_study(spec: StudySpec, storage: BaseStorage, total: int | None = None) -> optuna.Study:
+    """Create the study (enqueuing the starting points) or load it; record the total if given."""
+    study = optuna.create_study(
+        study_name=spec.name, storage=storage, direction=spec.direction, load_if_exists=True,
+        sampler=make_sampler(spec), pruner=optuna.pruners.NopPruner(),
+    )  # fmt: skip
+    if study.direction.name.lower() != spec.direction:
+        raise StudyError(
+            f"study {spec.name!r} exists with direction {study.direction.name.lower()}, but {spec.path} asks "
+            f"metric {spec.metric!r} ({spec.direction}); use another name or the original metric"
+        )
+    attrs = study.user_attrs
+    if "regtune:study_file" not in attrs:
+        study.set_user_attr("regtune:study_file", str(spec.path))
+        study.set_user_attr("regtune:dataset", spec.dataset)
+        study.set_user_attr("regtune:metric", spec.metric)
+        for label, params in starting_points(spec):
+            study.enqueue_trial(params, user_attrs={"recipe": label}, skip_if_exists=True)
+    if total is not None and attrs.get("regtune:trials") != total:
+        study.set_user_attr("regtune:trials", total)
+    return study
+
+
+def study_total(study: optuna.Study, spec: StudySpec, trials: int | None) -> int:
+    return trials or study.user_attrs.get("regtune:trials") or spec.trials
+
+
+def counts(study: optuna.Study) -> dict[str, int]:
+    out = {s.name.lower(): 0 for s in TrialState}
+    for t in study.get_trials(deepcopy=False):
+        out[t.state.name.lower()] += 1
+    out["finished"] = out["complete"] + out["pruned"]
+    return out
+
+
+# --------------------------------------------------------------------------------------------- dead trials
+def _process_start(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def _alive(pid: int, start: str) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return not start or _process_start(pid) in ("", start)
+
+
+def fail_dead_trials(study: optuna.Study) -> list[int]:
+    """Fail and re-queue RUNNING trials whose worker is gone: heartbeat (RDB) or a dead pid on this host."""
+    failed = []
+    storage = study._storage
+    if getattr(storage, "get_heartbeat_interval", lambda: None)() is not None:
+        before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+        optuna.storages.fail_stale_trials(study)
+        after = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+        failed += sorted(before - after)
+    host = socket.gethostname()
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        attrs = t.system_attrs
+        if attrs.get(HOST_ATTR) != host or PID_ATTR not in attrs:
+            continue
+        if _alive(int(attrs[PID_ATTR]), str(attrs.get(START_ATTR, ""))):
+            continue
+        if storage.set_trial_state_values(t._trial_id, TrialState.FAIL):
+            storage.set_trial_user_attr(t._trial_id, "fail_reason", "worker process died (found on resume)")
+            requeue(study, study._storage.get_trial(t._trial_id))
+            failed.append(t.number)
+    return failed
+
+
+# --------------------------------------------------------------------------------------------- the loop
+class Heartbeat:
+    """Records a running trial's heartbeat from a thread (RDB storages); a no-op elsewhere."""
+
+    def __init__(self, storage: BaseStorage, trial_id: int) -> None:
+        self.storage, self.trial_id = storage, trial_id
+        self.stop = threading.Event()
+        self.thread: threading.Thread | None = None
+        if hasattr(storage, "record_heartbeat") and storage.get_heartbeat_interval() is not None:  # type: ignore[attr-defined]
+            self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                self.storage.record_heartbeat(self.trial_id)  # type: ignore[attr-defined]
+            except Exception:  # the database may be restarting: try again next beat
+                pass
+            self.stop.wait(HEARTBEAT_INTERVAL)
+
+    def __enter__(self) -> Heartbeat:
+        if self.thread is not None:
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop.set()
+        if self.thread is not None:
+            self.thread.join(timeout=5)
+
+
+def _raise_interrupted(signum: int, frame: Any) -> None:
+    raise Interrupted(f"signal {signum}")
+
+
+def run_worker(
+    spec: StudySpec,
+    storage: BaseStorage,
+    total: int,
+    worker_index: int = 0,
+    accelerator: str = "auto",
+    on_trial: Callable[[FrozenTrial, dict[str, int]], None] | None = None,
+    on_epoch: Callable[[int, int], None] | None = None,
+    objective: Objective | None = None,
+) -> int:
+    """Run trials until the study has ``total`` finished trials; return how many this worker finished."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_interrupted)
+    objective = objective or Objective(spec, accelerator=accelerator, on_epoch=on_epoch)
+    study = optuna.load_study(
+        study_name=spec.name, storage=storage, sampler=make_sampler(spec, seed=spec.seed + worker_index),
+        pruner=make_pruner(spec, objective.steps),
+    )  # fmt: skip
+    done, failures = 0, 0
+    host, pid = socket.gethostname(), os.getpid()
+    while True:
+        fail_dead_trials(study)
+        c = counts(study)
+        if c["finished"] >= total:
+            return done
+        if c["finished"] + c["running"] >= total:
+            time.sleep(POLL_SECONDS)
+            continue
+        trial = study.ask()
+        if _surplus(study, trial, total):
+            _hand_back(study, trial)
+            time.sleep(POLL_SECONDS)
+            continue
+        tid = trial._trial_id
+        for key, value in ((HOST_ATTR, host), (PID_ATTR, pid), (START_ATTR, _process_start(pid))):
+            storage.set_trial_system_attr(tid, key, value)
+        with Heartbeat(storage, tid):
+            try:
+                value = objective(trial)
+            except optuna.TrialPruned:
+                frozen = study.tell(trial, state=TrialState.PRUNED)
+            except (KeyboardInterrupt, Interrupted):
+                study.tell(trial, state=TrialState.FAIL)
+                storage.set_trial_user_attr(tid, "fail_reason", "interrupted (Ctrl-C / SIGTERM); re-queued")
+                requeue(study, storage.get_trial(tid))
+                raise
+            except Exception as exc:
+                storage.set_trial_user_attr(tid, "fail_reason", "".join(traceback.format_exception_only(exc)).strip())
+                storage.set_trial_user_attr(tid, "traceback", traceback.format_exc()[-4000:])
+                frozen = study.tell(trial, state=TrialState.FAIL)
+                failures += 1
+                if failures >= MAX_CONSECUTIVE_FAILURES:
+                    raise StudyError(
+                        f"{failures} trials in a row failed; the last with: {frozen.user_attrs['fail_reason']}"
+                    ) from exc
+            else:
+                frozen = study.tell(trial, value)
+                failures = 0
+        if frozen.state in FINISHED:
+            done += 1
+            failures = 0
+        if on_trial is not None:
+            on_trial(frozen, counts(study))
+
+
+def _surplus(study: optuna.Study, trial: optuna.Trial, total: int) -> bool:
+    ahead = sum(1 for t in study.get_trials(deepcopy=False, states=LIVE) if t.number < trial.number)
+    return ahead >= total
+
+
+def _hand_back(study: optuna.Study, trial: optuna.Trial) -> None:
+    storage, tid = study._storage, trial._trial_id
+    attrs = storage.get_trial_system_attrs(tid)
+    if "fixed_params" in attrs or "failed_trial" in attrs:  # an enqueued or re-queued trial: keep it
+        storage.set_trial_state_values(tid, TrialState.WAITING)
+    else:
+        storage.set_trial_user_attr(tid, "fail_reason", "surplus: the study's total was reached by other workers")
+        storage.set_trial_state_values(tid, TrialState.FAIL)
