@@ -9,12 +9,12 @@ import subprocess
 import sys
 import time
 import warnings
-from pathlib import Path
 
 import optuna
 
 from search.spec import StudyFileError, StudySpec, load_study
 from search.storage import StorageError, mask_url, open_storage, resolve_url
+from search.worker import Interrupted
 
 
 def _quiet_libraries() -> None:
@@ -32,7 +32,11 @@ def worker_plan(workers: int | None, per_gpu: int) -> list[dict[str, str]]:
     import torch
 
     gpus = os.environ.get("CUDA_VISIBLE_DEVICES")
-    ids = [g for g in gpus.split(",") if g.strip()] if gpus is not None else [str(i) for i in range(torch.cuda.device_count())]
+    ids = (
+        [g for g in gpus.split(",") if g.strip()]
+        if gpus is not None
+        else [str(i) for i in range(torch.cuda.device_count())]
+    )
     n = workers or (len(ids) * per_gpu if ids else 1)
     cores = os.cpu_count() or 1
     plans = []
@@ -121,7 +125,9 @@ def _report(study, spec, total, url, changed_values, final_result) -> int:  # ty
     best = study.best_trial
     ua = best.user_attrs
     metric = "val_acc (ties broken by val_loss)" if spec.metric == "val_acc" else "val_loss"
-    print(f"best trial #{best.number}{' (' + ua['recipe'] + ')' if 'recipe' in ua else ''}: {metric} = {best.value:.4f}")
+    print(
+        f"best trial #{best.number}{' (' + ua['recipe'] + ')' if 'recipe' in ua else ''}: {metric} = {best.value:.4f}"
+    )
     print(f"  validation: accuracy {ua.get('val_acc', float('nan')):.4f}, loss {ua.get('val_loss', float('nan')):.4f} "
           f"(mean over {ua.get('folds', 1)} fold(s)); model path {ua.get('path')}")  # fmt: skip
     print("  configuration (values that differ from the defaults):")
@@ -162,7 +168,9 @@ def cmd_proxy(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     for path in args.studies:
         spec = load_study(path)
-        print(f"{path}: ok ({spec.name}: {len(spec.search)} searched, {spec.trials} trials, {spec.sampler}/{spec.pruner})")
+        print(
+            f"{path}: ok ({spec.name}: {len(spec.search)} searched, {spec.trials} trials, {spec.sampler}/{spec.pruner})"
+        )
     return 0
 
 
@@ -173,7 +181,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m search", description="regtune: search the regularizers of an RNN classifier")
+    p = argparse.ArgumentParser(
+        prog="python -m search", description="regtune: search the regularizers of an RNN classifier"
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     def common(sp: argparse.ArgumentParser, many: bool = False) -> None:
@@ -222,11 +232,13 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_study(args)
         if args.command == "worker":
             return cmd_study(args, join_only=True)
-        return {"dashboard": cmd_dashboard, "proxy": cmd_proxy, "validate": cmd_validate, "report": cmd_report}[args.command](args)
+        return {"dashboard": cmd_dashboard, "proxy": cmd_proxy, "validate": cmd_validate, "report": cmd_report}[
+            args.command
+        ](args)
     except (StudyFileError, StorageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Interrupted):
         print("\ninterrupted: the running trial was marked failed and re-queued; rerun to resume", file=sys.stderr)
         return 130
 

@@ -15,9 +15,11 @@ from models.classifier import DivergedError
 from models.config import as_dict, split_params
 from models.data import SequenceDataModule, Splits, load_splits
 from models.train import fit
+from search.checkpoints import CheckpointStore
 from search.pruning import PruningCallback
 from search.space import suggest
 from search.spec import StudySpec
+from search.storage import StorageError
 
 
 def default_folds(n_train: int) -> int:
@@ -61,8 +63,10 @@ class Objective:
         accelerator: str = "auto",
         extra_callbacks: Callable[[optuna.Trial], list[Callback]] | None = None,
         on_epoch: Callable[[int, int], None] | None = None,
+        checkpoints: CheckpointStore | None = None,
     ) -> None:
         self.spec = spec
+        self.checkpoints = checkpoints  # ARTIFACTS: per-epoch checkpoints, so a re-run trial resumes
         self.splits = study_splits(spec)
         self.folds = folds_of(spec)
         self.accelerator = accelerator
@@ -89,10 +93,16 @@ class Objective:
         trial.set_user_attr("path", rnn.resolved_path)
         trial.set_user_attr("folds", self.folds)
         start = time.perf_counter()
-        bests: list[dict[str, float]] = []
+        ckpts = self.checkpoints.trial(trial, trial.study.study_name) if self.checkpoints is not None else None
+        done, resume, resumed = ckpts.start(hp) if ckpts is not None else ([], None, 0)
+        if resumed:
+            trial.set_user_attr("resumed_from_epoch", resumed)
+        bests: list[dict[str, float]] = [{k: f[k] for k in ("epoch", "val_acc", "val_loss", "score")} for f in done]
         counter = _EpochCounter(self.on_epoch, self.steps)
+        counter.epochs = resumed
+        keep = lost = False  # an interrupted trial (Ctrl-C, a lost storage) keeps its checkpoints for its re-run
         try:
-            for fold in range(self.folds):
+            for fold in range(len(bests), self.folds):
                 data = SequenceDataModule(
                     self.splits, batch_size=train.batch_size, val_fraction=spec.val_fraction,
                     folds=self.folds, fold=fold, seed=spec.seed,
@@ -105,17 +115,37 @@ class Objective:
                 cbs.append(counter)
                 if self.extra_callbacks is not None:
                     cbs += self.extra_callbacks(trial)
-                result = fit(rnn, train, data, metric=spec.metric, callbacks=cbs, accelerator=self.accelerator)
+                if ckpts is not None:
+                    cbs.append(ckpts.callback(fold))
+                result = fit(
+                    rnn, train, data, metric=spec.metric, callbacks=cbs, accelerator=self.accelerator,
+                    ckpt_path=resume if fold == len(done) else None,
+                )  # fmt: skip
                 bests.append(result.best)
+                if ckpts is not None:
+                    ckpts.fold_done(fold, result.best, result.epochs_run)
         except DivergedError as exc:
             trial.set_user_attr("pruned_reason", f"diverged: {exc.reason}")
             raise optuna.TrialPruned(f"diverged: {exc.reason}") from None
         except optuna.TrialPruned as exc:
             trial.set_user_attr("pruned_reason", str(exc))
             raise
+        except StorageError:  # the storage is gone: nothing more can be written; the heartbeat re-queues it
+            keep = lost = True
+            raise
+        except Exception:
+            raise
+        except BaseException:  # Ctrl-C / SIGTERM: the worker re-queues the trial
+            keep = True
+            raise
         finally:
-            trial.set_user_attr("wall_time_s", round(time.perf_counter() - start, 3))
-            trial.set_user_attr("epochs_run", counter.epochs)
+            if ckpts is not None:
+                if not keep:
+                    ckpts.clear()
+                ckpts.close()
+            if not lost:
+                trial.set_user_attr("wall_time_s", round(time.perf_counter() - start, 3))
+                trial.set_user_attr("epochs_run", counter.epochs)
         value = sum(b["score"] for b in bests) / len(bests)
         trial.set_user_attr("val_acc", _mean(b["val_acc"] for b in bests))
         trial.set_user_attr("val_loss", _mean(b["val_loss"] for b in bests))

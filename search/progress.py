@@ -20,7 +20,9 @@ class Progress:
         self.tty = interactive()
         self.direction = direction
         self.best: float | None = None
-        self.trials: Any = tqdm(total=total, initial=finished, desc=label, unit="trial", disable=not self.tty, dynamic_ncols=True)
+        self.trials: Any = tqdm(
+            total=total, initial=finished, desc=label, unit="trial", disable=not self.tty, dynamic_ncols=True
+        )
         self.epochs: Any = None
 
     def epoch(self, step: int, total: int) -> None:

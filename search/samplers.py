@@ -36,7 +36,9 @@ def make_pruner(spec: StudySpec, steps: int) -> optuna.pruners.BasePruner:
     if name == "median":
         pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=min(5, steps // 4))
     elif name == "hyperband":
-        pruner = optuna.pruners.HyperbandPruner(min_resource=max(1, steps // 20), max_resource=steps, reduction_factor=3)
+        pruner = optuna.pruners.HyperbandPruner(
+            min_resource=max(1, steps // 20), max_resource=steps, reduction_factor=3
+        )
     elif name == "successive_halving":
         pruner = optuna.pruners.SuccessiveHalvingPruner(min_resource=max(1, steps // 20), reduction_factor=3)
     elif name == "wilcoxon":

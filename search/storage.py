@@ -3,33 +3,102 @@
 The embedded default is Optuna's journal file storage, ``runs/<study>/journal.log``: every change is one
 appended log line under a file lock, so several local worker processes can share it safely; SQLite, by
 contrast, serializes writers on one database lock and Optuna warns against it for parallel workers.
+
+A shared study lives in PostgreSQL (``postgresql://user@host:port/db``; the password from the URL, ``PGPASSWORD``
+or a ``~/.pgpass``), or behind Optuna's gRPC storage proxy (``grpc://host:port``) in front of one. Workers get:
+
+- bounded connections (``pool_size`` + ``max_overflow`` per process; the proxy holds the only ones for all its
+  clients), ``pool_pre_ping`` so a connection the server dropped is replaced, and a quick failure when the
+  server is unreachable at start (one line naming host, port and database; the password masked);
+- schema creation under a PostgreSQL advisory lock, so many workers starting at once on a fresh database do not
+  race (Optuna #1092);
+- :class:`RetryingStorage`: every storage call retried with backoff for up to :data:`RETRY_SECONDS` while the
+  server restarts or the network drops; writes that may have committed before the connection died are
+  reconciled (a retried "finish this trial" that finds it finished with the same state is a success), so no
+  trial is lost or counted twice;
+- Optuna's heartbeat (RDB): a running trial's heartbeat every :data:`HEARTBEAT_INTERVAL` s; one silent for
+  :data:`GRACE_PERIOD` s is failed and re-queued (:func:`requeue`) with its parameters and intermediate values.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import re
+import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import BaseStorage
-from optuna.trial import FrozenTrial, TrialState
+from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock, JournalStorage
+from optuna.trial import FrozenTrial, TrialState
 
-HEARTBEAT_INTERVAL = 10  # seconds between a running trial's heartbeats (RDB storages)
-GRACE_PERIOD = 40  # a trial silent this long is stale: its worker died; it is failed and re-queued
+
+def _env_number(name: str, default: float, integer: bool = True) -> Any:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw) if integer else float(raw)
+    except ValueError:
+        raise SystemExit(f"error: {name}={raw!r}: must be a {'whole' if integer else ''} number > 0") from None
+    if value <= 0:
+        raise SystemExit(f"error: {name}={raw!r}: must be > 0")
+    return value
+
+
+#: seconds between a running trial's heartbeats (Optuna wants a whole number)
+HEARTBEAT_INTERVAL: int = _env_number("REGTUNE_HEARTBEAT_INTERVAL", 10)
+#: a trial silent this long is stale: its worker died; it is failed and re-queued
+GRACE_PERIOD: int = _env_number("REGTUNE_GRACE_PERIOD", 40)
+#: how long a storage call is retried while the database (or proxy) is unreachable before the worker gives up
+RETRY_SECONDS: float = _env_number("REGTUNE_STORAGE_RETRY_SECONDS", 60.0, integer=False)
 MAX_RETRY = 3  # re-runs of one interrupted trial before it stays failed
 STORAGE_ENV = "REGTUNE_STORAGE"  # an alternative to STORAGE=... that keeps credentials off command lines
+SCHEMA_LOCK = 727465  # the PostgreSQL advisory lock key under which the schema and new studies are created
+POOL = {"pool_size": 2, "max_overflow": 2}  # connections per worker process: main thread + heartbeat, and slack
+
+_log = logging.getLogger("regtune.storage")
 
 
 class StorageError(RuntimeError):
-    """The storage cannot be opened; the message names host, port and database, never the password."""
+    """The storage cannot be opened or was lost; the message names host, port and database, never the password."""
+
+
+# --------------------------------------------------------------------------------------------- URLs
+_USERINFO = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^:@/]*):(?P<password>.*)@(?P<rest>[^@]*)$")
+_QUERY_SECRET = re.compile(r"(?i)([?&](?:password|passwd|pass|sslpassword)=)[^&#]*")
 
 
 def mask_url(url: str) -> str:
-    """The URL with any password replaced by ``***``."""
-    return re.sub(r"(://[^/:@]*:)[^@/]*@", r"\1***@", url)
+    """The URL with any password (in the user info or a ``password=`` query parameter) replaced by ``***``."""
+    m = _USERINFO.match(url)
+    if m:  # greedy up to the last '@': a password may hold unescaped '@', ':' or '/'
+        url = f"{m['scheme']}{m['user']}:***@{m['rest']}"
+    return _QUERY_SECRET.sub(r"\1***", url)
+
+
+def _secrets(url: str) -> list[str]:
+    out = []
+    m = _USERINFO.match(url)
+    if m and m["password"]:
+        out += [m["password"], unquote(m["password"])]
+    out += [v.split("=", 1)[1] for v in re.findall(r"(?i)(?:password|passwd|pass|sslpassword)=[^&#]+", url)]
+    return sorted({s for s in out if s}, key=len, reverse=True)
+
+
+def scrub(text: str, url: str) -> str:
+    """``text`` with every secret of ``url`` (and any URL in it) masked."""
+    for secret in _secrets(url):
+        text = text.replace(secret, "***")
+    return re.sub(r"[A-Za-z][A-Za-z0-9+.-]*://\S+", lambda m: mask_url(m.group(0)), text)
 
 
 def default_url(name: str, runs: str | Path = "runs") -> str:
@@ -40,8 +109,36 @@ def resolve_url(url: str | None, name: str) -> str:
     return url or os.environ.get(STORAGE_ENV) or default_url(name)
 
 
+def _scheme(url: str) -> str:
+    return urlsplit(url).scheme if "://" in url else ""
+
+
+def where(url: str) -> str:
+    """``host H, port P, database D``: what a user checks when a storage cannot be reached."""
+    scheme = _scheme(url)
+    if scheme in ("", "file"):
+        return f"journal file {urlsplit(url).path if scheme else url}"
+    if scheme.startswith("sqlite"):
+        return f"SQLite file {url.split(':///', 1)[-1]}"
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    host = parts.hostname or os.environ.get("PGHOST") or "local socket"
+    if scheme == "grpc":
+        return f"gRPC proxy at host {host}, port {port or 13000}"
+    return (
+        f"host {host}, port {port or os.environ.get('PGPORT') or 'default'}, database {parts.path.lstrip('/') or '?'}"
+    )
+
+
+# --------------------------------------------------------------------------------------------- re-queue
 #: attributes of a failed run that its re-run must not inherit
-_RUN_ATTRS = ("fail_reason", "traceback", "pruned_reason", "regtune:host", "regtune:pid", "regtune:pid_start")
+_RUN_ATTRS = (
+    "fail_reason", "traceback", "pruned_reason", "resumed_from_epoch",
+    "regtune:host", "regtune:pid", "regtune:pid_start", "regtune:beat",
+)  # fmt: skip
 
 
 def requeue(study: optuna.Study, trial: FrozenTrial) -> None:
@@ -64,74 +161,223 @@ def requeue(study: optuna.Study, trial: FrozenTrial) -> None:
     )  # fmt: skip
 
 
-def open_storage(url: str) -> BaseStorage:
-    """Open (creating where needed) the storage at ``url``; raise :class:`StorageError` with a clear message."""
-    scheme = urlsplit(url).scheme if "://" in url else ""
+def _stale(study: optuna.Study, trial: FrozenTrial) -> None:
+    """Optuna's heartbeat found ``trial`` stale (and failed it): say why, then re-queue it."""
+    reason = f"no heartbeat for {GRACE_PERIOD} s: its worker died or lost the storage; re-queued"
+    with contextlib.suppress(Exception):
+        study._storage.set_trial_user_attr(trial._trial_id, "fail_reason", reason)
+    requeue(study, trial)
+
+
+# --------------------------------------------------------------------------------------------- retries
+def transient(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is a lost connection, a restarting server, a deadlock or timeout."""
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        name = type(e).__name__
+        module = type(e).__module__ or ""
+        if module.startswith(("sqlalchemy", "psycopg")) and name in ("OperationalError", "InterfaceError"):
+            return True
+        if getattr(e, "connection_invalidated", False):
+            return True
+        if module.startswith("grpc") and hasattr(e, "code"):
+            import grpc
+
+            with contextlib.suppress(Exception):
+                return e.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)  # type: ignore[attr-defined]
+        if isinstance(e, (ConnectionError, TimeoutError)):
+            return True
+        e = e.__cause__ or e.__context__
+    return False
+
+
+def _first_line(exc: BaseException) -> str:
+    cause: BaseException = exc
+    while cause.__cause__ is not None and isinstance(cause, optuna.exceptions.StorageInternalError):
+        cause = cause.__cause__
+    text = str(cause).strip()
+    return text.splitlines()[0] if text else type(cause).__name__
+
+
+#: calls not retried: the heartbeat thread just tries again at its next beat
+_NO_RETRY = frozenset({"record_heartbeat", "get_heartbeat_interval", "get_heartbeat_stale_trial_callback"})
+
+
+class RetryingStorage(BaseStorage, BaseHeartbeat):
+    """A storage whose calls are retried with exponential backoff (0.5 s doubling to 8 s) for up to
+    :data:`RETRY_SECONDS` while the connection is lost; then :class:`StorageError` (host, port, database).
+
+    Retried writes are made idempotent: Optuna's RDB upserts attributes, parameters and intermediate values; a
+    retried ``set_trial_state_values`` whose first attempt committed before the connection died finds the trial
+    already in the requested state and counts as done (a trial finished by someone else raises as usual).
+    """
+
+    def __init__(self, inner: BaseStorage, url: str, seconds: float | None = None) -> None:
+        self.inner, self.url = inner, url
+        self.seconds = RETRY_SECONDS if seconds is None else seconds
+        self.retries = 0  # retried calls in this process (for tests and benchmarks)
+
+    def __getattr__(self, name: str) -> Any:  # anything not wrapped (remove_session, _backend, ...)
+        return getattr(self.inner, name)
+
+    def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        method = getattr(self.inner, name)
+        if name in _NO_RETRY:
+            return method(*args, **kwargs)
+        start, delay, attempt = time.monotonic(), 0.5, 0
+        while True:
+            try:
+                return method(*args, **kwargs)
+            except UpdateFinishedTrialError:
+                if attempt and name == "set_trial_state_values" and self._already(*args, **kwargs):
+                    return True
+                raise
+            except Exception as exc:
+                if not transient(exc):
+                    raise
+                waited = time.monotonic() - start
+                if waited >= self.seconds:
+                    raise StorageError(
+                        f"lost the storage {mask_url(self.url)} ({where(self.url)}) for {waited:.0f} s: "
+                        f"{scrub(_first_line(exc), self.url)}"
+                    ) from None
+                if attempt == 0:
+                    print(
+                        f"storage {mask_url(self.url)} unreachable ({scrub(_first_line(exc), self.url)}); "
+                        f"retrying for up to {self.seconds:.0f} s",
+                        file=sys.stderr, flush=True,
+                    )  # fmt: skip
+                attempt += 1
+                self.retries += 1
+                with contextlib.suppress(Exception):
+                    self.inner.remove_session()
+                time.sleep(min(delay, max(0.05, self.seconds - waited)))
+                delay = min(delay * 2, 8.0)
+
+    def _already(self, trial_id: int, state: TrialState, values: Any = None) -> bool:
+        """Did an earlier attempt of ``set_trial_state_values(trial_id, state, values)`` commit?"""
+        trial = self.inner.get_trial(trial_id)
+        return trial.state == state and (values is None or list(trial.values or []) == list(values))
+
+    # Heartbeat: native where the inner storage has it (RDB); otherwise none (the worker writes its own beat)
+    def get_heartbeat_interval(self) -> int | None:
+        getter = getattr(self.inner, "get_heartbeat_interval", None)
+        return getter() if getter is not None else None
+
+    def get_heartbeat_stale_trial_callback(self) -> Callable[[optuna.Study, FrozenTrial], None] | None:
+        getter = getattr(self.inner, "get_heartbeat_stale_trial_callback", None)
+        return getter() if getter is not None else None
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        self.inner.record_heartbeat(trial_id)  # type: ignore[attr-defined]
+
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        return self._call("_get_stale_trial_ids", study_id)
+
+
+def _delegate(name: str) -> Callable[..., Any]:
+    def method(self: RetryingStorage, *args: Any, **kwargs: Any) -> Any:
+        return self._call(name, *args, **kwargs)
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = getattr(BaseStorage, name).__doc__
+    return method
+
+
+for _name in [n for n in vars(BaseStorage) if not n.startswith("_") and callable(getattr(BaseStorage, n))]:
+    setattr(RetryingStorage, _name, _delegate(_name))
+RetryingStorage.__abstractmethods__ = frozenset()
+
+
+# --------------------------------------------------------------------------------------------- opening
+def open_storage(url: str, *, plain: bool = False, pool: dict[str, int] | None = None) -> BaseStorage:
+    """Open (creating where needed) the storage at ``url``; raise :class:`StorageError` with a clear message.
+
+    An RDB or gRPC storage comes wrapped in :class:`RetryingStorage` (and an RDB one in Optuna's cache, as
+    ``optuna.load_study`` would do with a URL); ``plain=True`` returns the bare ``RDBStorage`` (what
+    optuna-dashboard wants). ``pool`` overrides the connections per process (:data:`POOL`).
+    """
+    scheme = _scheme(url)
     if scheme in ("", "file"):
         path = Path(urlsplit(url).path if scheme else url)
         path.parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path))))
     if scheme == "grpc":
-        parts = urlsplit(url)
-        from optuna.storages import GrpcStorageProxy
-
-        try:
-            proxy = GrpcStorageProxy(host=parts.hostname or "localhost", port=parts.port or 13000)
-            proxy.wait_server_ready(timeout=10)
-        except Exception as exc:
-            raise StorageError(f"cannot reach the gRPC storage proxy at {parts.hostname}:{parts.port}: {exc}") from None
-        return proxy
+        return _grpc(url)
     if scheme.startswith(("postgresql", "sqlite", "mysql")):
-        return _rdb(url)
+        rdb = _rdb(url, pool or POOL)
+        if plain:
+            return rdb
+        from optuna.storages._cached_storage import _CachedStorage
+
+        return RetryingStorage(_CachedStorage(rdb), url)
     raise StorageError(
         f"storage {mask_url(url)!r}: unknown scheme {scheme!r}; allowed: a journal file path, "
         "postgresql://user@host:port/db, sqlite:///path.db, grpc://host:port"
     )
 
 
-def _rdb(url: str) -> BaseStorage:
+def _grpc(url: str) -> BaseStorage:
+    from optuna.storages import GrpcStorageProxy
+
     parts = urlsplit(url)
-    engine_kwargs: dict = {"pool_pre_ping": True}
-    if parts.scheme.startswith("postgresql"):
-        # bounded connections per worker (no "too many clients"), and a quick failure when unreachable
-        engine_kwargs.update(pool_size=2, max_overflow=2, pool_recycle=300, connect_args={"connect_timeout": 10})
     try:
-        return _schema_lock(url, lambda: optuna.storages.RDBStorage(
-            url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_INTERVAL, grace_period=GRACE_PERIOD,
-            heartbeat_stale_trial_callback=requeue,
-        ))  # fmt: skip
+        proxy = GrpcStorageProxy(host=parts.hostname or "localhost", port=parts.port or 13000)
+        proxy.wait_server_ready(timeout=10)
+    except Exception as exc:
+        raise StorageError(
+            f"cannot reach the gRPC storage proxy {mask_url(url)} ({where(url)}): {scrub(_first_line(exc), url)}; "
+            "is `make proxy` running there?"
+        ) from None
+    return RetryingStorage(proxy, url)
+
+
+def _rdb(url: str, pool: dict[str, int]) -> optuna.storages.RDBStorage:
+    engine_kwargs: dict = {"pool_pre_ping": True}
+    if _scheme(url).startswith("postgresql"):
+        # bounded connections per process (no "too many clients"), and a quick failure when unreachable
+        engine_kwargs.update(pool, pool_recycle=300, pool_timeout=60, connect_args={"connect_timeout": 10})
+    try:
+        with schema_lock(url):
+            return optuna.storages.RDBStorage(
+                url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_INTERVAL, grace_period=GRACE_PERIOD,
+                heartbeat_stale_trial_callback=_stale,
+            )  # fmt: skip
     except StorageError:
         raise
     except Exception as exc:
-        raise StorageError(_describe(url, exc)) from None
+        raise StorageError(describe(url, exc)) from None
 
 
-def _schema_lock(url: str, create):  # type: ignore[no-untyped-def]
-    """Create the schema under a PostgreSQL advisory lock, so many workers starting at once do not race."""
-    if not urlsplit(url).scheme.startswith("postgresql"):
-        return create()
+@contextlib.contextmanager
+def schema_lock(url: str) -> Iterator[None]:
+    """Hold a PostgreSQL advisory lock (a no-op elsewhere): creating the schema, or a study and its enqueued
+    starting points, happens once however many workers start at the same moment."""
+    if not _scheme(url).startswith("postgresql"):
+        yield
+        return
     import sqlalchemy
 
     engine = sqlalchemy.create_engine(url, connect_args={"connect_timeout": 10}, poolclass=sqlalchemy.pool.NullPool)
     try:
-        with engine.connect() as conn:
-            conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(727465)"))
-            try:
-                return create()
-            finally:
-                conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(727465)"))
-    except Exception as exc:
-        raise StorageError(_describe(url, exc)) from None
+        try:
+            conn = engine.connect()
+            conn.execute(sqlalchemy.text(f"SELECT pg_advisory_lock({SCHEMA_LOCK})"))
+        except Exception as exc:
+            raise StorageError(describe(url, exc)) from None
+        try:
+            yield
+        finally:
+            with contextlib.suppress(Exception):
+                conn.execute(sqlalchemy.text(f"SELECT pg_advisory_unlock({SCHEMA_LOCK})"))
+            with contextlib.suppress(Exception):
+                conn.close()
     finally:
         engine.dispose()
 
 
-def _describe(url: str, exc: Exception) -> str:
-    parts = urlsplit(url)
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    if parts.password:
-        first = first.replace(parts.password, "***")
-    return (
-        f"cannot open storage {mask_url(url)} (host {parts.hostname or 'local socket'}, port {parts.port or 'default'}, "
-        f"database {parts.path.lstrip('/') or '?'}): {first}"
-    )
+def describe(url: str, exc: BaseException) -> str:
+    """One line: which storage (password masked), where (host, port, database) and the server's first words."""
+    return f"cannot open storage {mask_url(url)} ({where(url)}): {scrub(_first_line(exc), url)}"

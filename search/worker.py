@@ -40,7 +40,8 @@ HOST_ATTR, PID_ATTR, START_ATTR = "regtune:host", "regtune:pid", "regtune:pid_st
 
 
 class Interrupted(BaseException):
-    """SIGTERM, raised like KeyboardInterrupt so the running trial is closed and re-queued."""
+    """Ctrl-C or SIGTERM. Not a KeyboardInterrupt: Lightning swallows those into ``sys.exit(1)`` and would
+    leave the trial RUNNING; this one reaches the worker, which closes and re-queues the trial."""
 
 
 class StudyError(RuntimeError):
@@ -117,8 +118,12 @@ def fail_dead_trials(study: optuna.Study) -> list[int]:
             continue
         if _alive(int(attrs[PID_ATTR]), str(attrs.get(START_ATTR, ""))):
             continue
-        if storage.set_trial_state_values(t._trial_id, TrialState.FAIL):
+        try:
             storage.set_trial_user_attr(t._trial_id, "fail_reason", "worker process died (found on resume)")
+            ok = storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:  # another worker got there first
+            continue
+        if ok:
             requeue(study, study._storage.get_trial(t._trial_id))
             failed.append(t.number)
     return failed
@@ -169,8 +174,26 @@ def run_worker(
     objective: Objective | None = None,
 ) -> int:
     """Run trials until the study has ``total`` finished trials; return how many this worker finished."""
+    handlers = {}
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _raise_interrupted)
+        handlers = {sig: signal.signal(sig, _raise_interrupted) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return _loop(spec, storage, total, worker_index, accelerator, on_trial, on_epoch, objective)
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+
+
+def _loop(
+    spec: StudySpec,
+    storage: BaseStorage,
+    total: int,
+    worker_index: int,
+    accelerator: str,
+    on_trial: Callable[[FrozenTrial, dict[str, int]], None] | None,
+    on_epoch: Callable[[int, int], None] | None,
+    objective: Objective | None,
+) -> int:
     objective = objective or Objective(spec, accelerator=accelerator, on_epoch=on_epoch)
     study = optuna.load_study(
         study_name=spec.name, storage=storage, sampler=make_sampler(spec, seed=spec.seed + worker_index),
@@ -186,7 +209,7 @@ def run_worker(
         if c["finished"] + c["running"] >= total:
             time.sleep(POLL_SECONDS)
             continue
-        trial = study.ask()
+        trial = _claim_retry(study) or study.ask()
         if _surplus(study, trial, total):
             _hand_back(study, trial)
             time.sleep(POLL_SECONDS)
@@ -200,8 +223,8 @@ def run_worker(
             except optuna.TrialPruned:
                 frozen = study.tell(trial, state=TrialState.PRUNED)
             except (KeyboardInterrupt, Interrupted):
-                study.tell(trial, state=TrialState.FAIL)
                 storage.set_trial_user_attr(tid, "fail_reason", "interrupted (Ctrl-C / SIGTERM); re-queued")
+                study.tell(trial, state=TrialState.FAIL)
                 requeue(study, storage.get_trial(tid))
                 raise
             except Exception as exc:
@@ -221,6 +244,14 @@ def run_worker(
             failures = 0
         if on_trial is not None:
             on_trial(frozen, counts(study))
+
+
+def _claim_retry(study: optuna.Study) -> optuna.Trial | None:
+    """A re-queued (interrupted, dead) trial runs before any other waiting trial: its work is half done."""
+    for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+        if "failed_trial" in t.system_attrs and study._storage.set_trial_state_values(t._trial_id, TrialState.RUNNING):
+            return optuna.Trial(study, t._trial_id)
+    return None
 
 
 def _surplus(study: optuna.Study, trial: optuna.Trial, total: int) -> bool:

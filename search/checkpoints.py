@@ -1,0 +1,254 @@
+"""Trial checkpoints (``ARTIFACTS=``): a re-run trial resumes where its dead worker stopped.
+
+With a checkpoint store, every epoch of every trial ends with a Lightning checkpoint of the fold being trained
+(weights, optimizer, epoch counter, the best epoch so far, the random generators and the batch order), and every
+finished fold with its result. When a worker dies (SIGKILL, a pre-empted spot GPU, Ctrl-C) its trial is failed
+and re-queued with the same parameters and intermediate values (:func:`search.storage.requeue`); the worker that
+picks the copy up finds the dead run's checkpoints under the *original* trial number (the copy's system
+attribute ``failed_trial``), skips the finished folds and resumes the current one at its next epoch. The trial
+records where it resumed in the user attribute ``resumed_from_epoch`` (epochs already trained, over all folds).
+
+Layout, keyed by study name and original trial number (so one store can serve many studies)::
+
+    <ARTIFACTS>/<study>/trial-<n>/progress.json   finished folds and the configuration they trained
+    <ARTIFACTS>/<study>/trial-<n>/fold-<k>.ckpt   the latest epoch of fold k
+
+``ARTIFACTS`` is a directory every worker can read and write (NFS, a shared disk; written atomically by
+rename), or ``s3://bucket/prefix`` through Optuna's ``Boto3ArtifactStore`` (needs ``pip install boto3`` and the
+usual AWS credentials in the environment). A trial that finishes (complete, pruned, failed by an error) deletes
+its checkpoints; only an interrupted one keeps them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import Callback
+
+PROGRESS = "progress.json"
+
+
+class _Directory:
+    """A shared directory; every file written to a temporary name and renamed, so a kill never leaves half a file."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def put(self, key: str, local: Path) -> None:
+        dest = self.root / key
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+        shutil.copyfile(local, tmp)
+        os.replace(tmp, dest)
+
+    def get(self, key: str, local: Path) -> bool:
+        src = self.root / key
+        if not src.is_file():
+            return False
+        shutil.copyfile(src, local)
+        return True
+
+    def delete(self, keys: list[str]) -> None:
+        for key in keys:
+            with contextlib.suppress(FileNotFoundError):
+                (self.root / key).unlink()
+
+    def delete_all(self, prefix: str) -> None:
+        shutil.rmtree(self.root / prefix, ignore_errors=True)
+
+    def __str__(self) -> str:
+        return str(self.root)
+
+
+class _ArtifactStore:
+    """Any Optuna artifact store (``Boto3ArtifactStore`` for S3, ``FileSystemArtifactStore``, ...), flat keys."""
+
+    def __init__(self, store: Any, prefix: str = "", label: str = "") -> None:
+        self.store, self.prefix, self.label = store, prefix, label
+
+    def _id(self, key: str) -> str:
+        return self.prefix + key.replace("/", "--")
+
+    def put(self, key: str, local: Path) -> None:
+        with open(local, "rb") as f:
+            self.store.write(self._id(key), f)
+
+    def get(self, key: str, local: Path) -> bool:
+        try:
+            with self.store.open_reader(self._id(key)) as reader, open(local, "wb") as f:
+                shutil.copyfileobj(reader, f)
+        except Exception:  # ArtifactNotFound, or a backend's own not-found error
+            return False
+        return True
+
+    def delete(self, keys: list[str]) -> None:
+        for key in keys:
+            with contextlib.suppress(Exception):
+                self.store.remove(self._id(key))
+
+    def delete_all(self, prefix: str) -> None:  # a study file allows at most 20 folds
+        self.delete([f"{prefix}/fold-{k}.ckpt" for k in range(21)] + [f"{prefix}/{PROGRESS}"])
+
+    def __str__(self) -> str:
+        return self.label or type(self.store).__name__
+
+
+class CheckpointStore:
+    """Where trials keep their checkpoints: a shared directory, ``s3://bucket/prefix``, or an Optuna artifact store."""
+
+    def __init__(self, location: str | Path | Any) -> None:
+        if isinstance(location, (str, Path)) and str(location).startswith("s3://"):
+            from optuna.artifacts import Boto3ArtifactStore
+
+            bucket, _, prefix = str(location)[len("s3://") :].partition("/")
+            self.backend: _Directory | _ArtifactStore = _ArtifactStore(
+                Boto3ArtifactStore(bucket), prefix.strip("/") + "/" if prefix.strip("/") else "", str(location)
+            )
+        elif isinstance(location, (str, Path)):
+            self.backend = _Directory(location)
+        else:
+            self.backend = _ArtifactStore(location)
+
+    def trial(self, trial: optuna.Trial | optuna.trial.FrozenTrial, study_name: str) -> TrialCheckpoints:
+        if isinstance(trial, optuna.trial.FrozenTrial):
+            attrs = trial.system_attrs
+        else:  # Optuna 5's Trial has no system_attrs: read them from its storage
+            attrs = trial.study._storage.get_trial_system_attrs(trial._trial_id)
+        origin = int(attrs.get("failed_trial", trial.number))
+        return TrialCheckpoints(self.backend, f"{study_name}/trial-{origin}", rerun="failed_trial" in attrs)
+
+    def __str__(self) -> str:
+        return str(self.backend)
+
+
+class TrialCheckpoints:
+    """The checkpoints of one trial (all its runs share them): what to resume, and the callback that saves."""
+
+    def __init__(self, backend: _Directory | _ArtifactStore, key: str, rerun: bool) -> None:
+        self.backend, self.key, self.rerun = backend, key, rerun
+        self.tmp = Path(tempfile.mkdtemp(prefix="regtune-ckpt-"))
+        self.folds: list[dict[str, Any]] = []
+        self.config: dict[str, Any] = {}
+
+    def start(self, config: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None, int]:
+        """Begin a run of the trial with ``config``: (finished folds' results, checkpoint to resume the next fold
+        from or None, epochs already trained). A first run, or a configuration that differs from the stored one
+        (a stale directory of an older study of the same name), starts from scratch."""
+        self.config = config = json.loads(json.dumps(config))
+        if not self.rerun:
+            self.clear()
+            return [], None, 0
+        local = self.tmp / PROGRESS
+        progress = json.loads(local.read_text()) if self.backend.get(f"{self.key}/{PROGRESS}", local) else None
+        if progress is None or progress.get("config") != config:
+            return [], None, 0
+        self.folds = list(progress["folds"])
+        ckpt = self.tmp / f"fold-{len(self.folds)}.ckpt"
+        resume: str | None = None
+        epochs = sum(int(f["epochs_run"]) for f in self.folds)
+        if self.backend.get(f"{self.key}/fold-{len(self.folds)}.ckpt", ckpt):
+            state = torch.load(ckpt, map_location="cpu", weights_only=False)
+            epochs += int(state["epoch"]) + 1
+            resume = str(ckpt)
+        return list(self.folds), resume, epochs
+
+    def callback(self, fold: int) -> EpochCheckpoint:
+        return EpochCheckpoint(self, fold)
+
+    def fold_done(self, fold: int, best: dict[str, float], epochs_run: int) -> None:
+        self.folds = self.folds[:fold] + [{**best, "epochs_run": epochs_run}]
+        self._write_progress()
+        self.backend.delete([f"{self.key}/fold-{fold}.ckpt"])
+
+    def _write_progress(self) -> None:
+        local = self.tmp / PROGRESS
+        local.write_text(json.dumps({"config": self.config, "folds": self.folds}))
+        self.backend.put(f"{self.key}/{PROGRESS}", local)
+
+    def save_epoch(self, trainer: pl.Trainer, fold: int) -> None:
+        if not self.folds and fold == 0 and trainer.current_epoch == 0:
+            self._write_progress()  # the configuration, before the first checkpoint needs it
+        local = self.tmp / f"fold-{fold}.ckpt"
+        trainer.save_checkpoint(local)
+        self.backend.put(f"{self.key}/fold-{fold}.ckpt", local)
+
+    def clear(self) -> None:
+        """Delete the trial's checkpoints (it finished; or a fresh run of a trial number reused by a new study)."""
+        self.backend.delete_all(self.key)
+
+    def close(self) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+class EpochCheckpoint(Callback):
+    """Saves the fold's Lightning checkpoint at every epoch's end; carries the random generators and the batch
+    order, so a resumed fold trains the same batches with the same dropout masks as an uninterrupted one."""
+
+    def __init__(self, owner: TrialCheckpoints, fold: int) -> None:
+        self.owner, self.fold = owner, fold
+        self.pending: dict[str, Any] | None = None
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self.owner.save_epoch(trainer, self.fold)
+
+    def state_dict(self) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            "torch": torch.get_rng_state(),
+            "numpy": _plain(np.random.get_state()),
+            "python": random.getstate(),
+        }
+        if torch.cuda.is_available():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        gen = self._batch_generator(self._trainer) if hasattr(self, "_trainer") else None
+        if gen is not None:
+            state["batches"] = gen.get_state()
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.pending = state_dict
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        self._trainer = trainer
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.pending is None:
+            return
+        state, self.pending = self.pending, None
+        torch.set_rng_state(state["torch"])
+        kind, keys, pos, has_gauss, gauss = state["numpy"]
+        np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss))
+        random.setstate(state["python"])
+        if "cuda" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda"])
+        gen = self._batch_generator(trainer)
+        if gen is not None and "batches" in state:
+            gen.set_state(state["batches"])
+
+    @staticmethod
+    def _batch_generator(trainer: pl.Trainer) -> torch.Generator | None:
+        loader = trainer.train_dataloader
+        sampler = getattr(loader, "sampler", None)
+        gen = getattr(sampler, "generator", None)
+        return gen if isinstance(gen, torch.Generator) else None
+
+
+def _plain(numpy_state: Any) -> tuple:
+    """NumPy's generator state in types a ``weights_only`` checkpoint load accepts."""
+    kind, keys, pos, has_gauss, gauss = numpy_state
+    return (str(kind), [int(k) for k in keys], int(pos), int(has_gauss), float(gauss))
+
+
+def open_checkpoints(location: str | None) -> CheckpointStore | None:
+    return CheckpointStore(location) if location else None

@@ -1,0 +1,305 @@
+"""End-to-end tests of search/ on the embedded journal store: real studies, real processes, real signals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+from optuna.trial import TrialState
+
+from models.config import REGULARIZER_NAMES, RNNConfig, TrainConfig
+from search.recipes import BASELINE, starting_points
+from search.space import OFF_SUFFIX, resolved_params, to_trial_params
+from search.spec import StudyFileError, load_study, parse_study
+from search.spec import _Loader as YAMLLoader
+from search.storage import open_storage
+
+ROOT = Path(__file__).resolve().parents[1]
+STUDIES = sorted((ROOT / "studies").glob("*.yaml"))
+TINY = {
+    "name": "tiny",
+    "dataset": "synthetic:n=160,length=16",
+    "architecture": {"cell": "gru", "hidden_size": 8},
+    "budget": {"trials": 4, "max_epochs": 4},
+    "sampler": "random",
+    "pruner": "none",
+    "cv_folds": 1,
+    "search": {
+        "dropout": {"low": 0.0, "high": 0.3},
+        "kernel_l2": {"low": 1e-5, "high": 1e-2, "log": True, "off": True},
+    },
+    "fixed": {"lr": 0.01, "batch_size": 32},
+}
+
+
+def write_study(tmp_path: Path, name: str = "tiny", **changes: object) -> Path:
+    raw = {**TINY, "name": name, **changes}
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def run_cli(*args: str, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "search", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+        env={**os.environ, "CI": "1", "OMP_NUM_THREADS": "1", **(env or {})},
+    )  # fmt: skip
+
+
+def load(storage: Path, name: str) -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=open_storage(str(storage)))
+
+
+def states(study: optuna.Study) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for t in study.get_trials(deepcopy=False):
+        out[t.state.name] = out.get(t.state.name, 0) + 1
+    return out
+
+
+# ----------------------------------------------------------------------------------------- study files
+@pytest.mark.parametrize("path", STUDIES, ids=[p.stem for p in STUDIES])
+def test_shipped_study_files_are_valid(path: Path) -> None:
+    spec = load_study(path)
+    assert spec.trials >= 1 and spec.search
+
+
+def test_shipped_studies_cover_the_architectures() -> None:
+    specs = {p.stem: load_study(p) for p in STUDIES}
+    cells = {(s.architecture.get("cell"), s.architecture.get("bidirectional", False), s.architecture.get("num_layers", 1))
+             for s in specs.values() if s.dataset == "JapaneseVowels"}  # fmt: skip
+    assert {("lstm", False, 1), ("gru", False, 1), ("rnn", False, 1), ("lstm", True, 2)} <= cells
+    every = specs["all-regularizers"]
+    searched = set(every.search)
+    assert set(REGULARIZER_NAMES) <= searched, set(REGULARIZER_NAMES) - searched
+
+
+BAD = [
+    ({"colour": "red"}, "colour: unknown key; allowed: name, description, dataset"),
+    ({"search": {"kernel_l3": [0.1]}}, "search.kernel_l3: unknown hyperparameter; allowed: cell"),
+    ({"fixed": {"dropuot": 0.1}}, "fixed.dropuot: unknown hyperparameter; allowed:"),
+    ({"search": {"dropout": {"low": 0.4, "high": 0.1}}}, "search.dropout: low=0.4 > high=0.1"),
+    (
+        {"search": {"kernel_l2": {"low": 0.0, "high": 0.1, "log": True}}},
+        "search.kernel_l2.low: a log range must stay above 0",
+    ),
+    (
+        {"search": {"dropout": {"low": 0.0, "high": 1.0}}},
+        "search.dropout.high: dropout is a rate: the range must stay below 1",
+    ),
+    (
+        {"search": {"recurrent_dropout": {"low": 0.2, "high": 1.5}}},
+        "search.recurrent_dropout.high: recurrent_dropout is a rate",
+    ),
+    ({"sampler": "bayes"}, "sampler: unknown sampler 'bayes'; allowed: tpe, random, cmaes, gp, qmc"),
+    (
+        {"pruner": "early"},
+        "pruner: unknown pruner 'early'; allowed: median, hyperband, successive_halving, wilcoxon, none",
+    ),
+    ({"metric": "f1"}, "metric: unknown metric 'f1'; allowed: val_acc, val_loss"),
+    ({"search": {"norm": ["none", "group"]}}, "search.norm: norm='group': allowed values are none, batch, layer"),
+    ({"architecture": {"cell": "transformer"}}, "fixed: cell='transformer': allowed values are lstm, gru, rnn"),
+    ({"fixed": {"kernel_decay": -1e-3}}, "fixed: kernel_decay=-0.001: must be a finite number >= 0"),
+    (
+        {"search": {"dropout": {"low": 0, "hihg": 0.5}}},
+        "search.dropout.hihg: unknown range key; allowed: low, high, log, step, off",
+    ),
+    ({"budget": {"trials": 0}}, "budget.trials: 0 must be an integer >= 1"),
+    ({"budget": {"trials": 3, "epochs": 3}}, "budget.epochs: unknown key; allowed: trials, max_epochs"),
+]
+
+
+@pytest.mark.parametrize("change,message", BAD, ids=[m.split(":")[0] for _, m in BAD])
+def test_bad_study_file_is_rejected_with_file_key_and_allowed_values(
+    tmp_path: Path, change: dict, message: str
+) -> None:
+    path = write_study(tmp_path, **change)
+    with pytest.raises(StudyFileError) as info:
+        load_study(path)
+    assert str(info.value).startswith(f"{path}: ")
+    assert message in str(info.value)
+
+
+def test_bad_study_file_exits_nonzero_before_touching_the_storage(tmp_path: Path) -> None:
+    path = write_study(tmp_path, sampler="bayes")
+    storage = tmp_path / "store" / "journal.log"
+    result = run_cli("study", str(path), "--storage", str(storage), timeout=120)
+    assert result.returncode == 2
+    assert f"error: {path}: sampler: unknown sampler 'bayes'; allowed: tpe" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not storage.exists()
+
+
+def test_off_key_is_not_yaml_false(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "name: s\ndataset: synthetic\nbudget: {trials: 1}\nsearch:\n  kernel_l2: {low: 1.0e-5, high: 1.0e-3, log: true, off: true}\n"
+    )
+    assert load_study(path).search["kernel_l2"].off  # type: ignore[union-attr]
+
+
+# ----------------------------------------------------------------------------------------- space and recipes
+def test_off_ranges_resolve_to_zero_and_recipes_start_from_no_regularization(tmp_path: Path) -> None:
+    spec = load_study(ROOT / "studies" / "lstm.yaml")
+    points = starting_points(spec)
+    label, base = points[0]
+    assert label == BASELINE
+    resolved = resolved_params(base, spec)
+    defaults = {**RNNConfig().__dict__, **TrainConfig().__dict__}
+    for name in REGULARIZER_NAMES:
+        if name in spec.search and name != "optimizer":
+            assert resolved[name] == defaults[name], name
+    labels = [lbl for lbl, _ in points]
+    assert any("L2 1e-4" in lbl for lbl in labels) and any("recurrent dropout 0.4" in lbl for lbl in labels)
+    l2 = dict(points)["L2 1e-4 on kernel and recurrent weights"]
+    assert l2["kernel_l2" + OFF_SUFFIX] is True and l2["kernel_l2"] == 1e-4
+    assert resolved_params(l2, spec)["dropout"] == 0.0  # everything else stays off
+    assert to_trial_params({"dropout": 0.9}, spec)["dropout"] == 0.5  # clamped into the searched range
+
+
+def test_user_starting_points_are_enqueued(tmp_path: Path) -> None:
+    raw = {**TINY, "starting_points": [{"dropout": 0.25}], "recipes": False}
+    spec = parse_study(raw, tmp_path / "x.yaml")
+    points = starting_points(spec)
+    assert len(points) == 1 and points[0][1]["dropout"] == 0.25
+    with pytest.raises(StudyFileError, match="starting_points\\[0\\].zoneout: is not a searched name"):
+        parse_study({**raw, "starting_points": [{"zoneout": 0.1}]}, tmp_path / "x.yaml")
+
+
+# ----------------------------------------------------------------------------------------- end to end
+@pytest.mark.slow
+def test_smoke_study_completes_with_pruned_and_complete_trials(tmp_path: Path) -> None:
+    storage = tmp_path / "journal.log"
+    result = run_cli("study", "studies/smoke.yaml", "--storage", str(storage), "--trials", "10")
+    assert result.returncode == 0, result.stderr[-3000:]
+    study = load(storage, "smoke")
+    s = states(study)
+    assert s.get("COMPLETE", 0) >= 1 and s.get("PRUNED", 0) >= 1, s
+    assert s.get("COMPLETE", 0) + s.get("PRUNED", 0) == 10 and "RUNNING" not in s
+    first = study.trials[0]
+    assert first.user_attrs["recipe"] == BASELINE
+    for t in study.get_trials(states=(TrialState.COMPLETE,)):
+        assert {"config", "path", "epochs_run", "wall_time_s", "val_acc", "val_loss"} <= set(t.user_attrs)
+        assert t.user_attrs["path"] in ("fused", "loop")
+        assert t.value == max(t.intermediate_values.values())  # the best epoch, not the last
+    pruned = study.get_trials(states=(TrialState.PRUNED,))
+    assert all("pruned at epoch" in t.user_attrs["pruned_reason"] for t in pruned)
+    assert "best trial #" in result.stdout and "no regularization" in result.stdout
+    assert study.user_attrs["regtune:final"]["best"]["accs"]
+
+
+@pytest.mark.slow
+def test_resume_reaches_exactly_the_total_and_a_finished_study_does_not_train(tmp_path: Path) -> None:
+    path = write_study(tmp_path, name="resume")
+    storage = tmp_path / "journal.log"
+    assert run_cli("study", str(path), "--storage", str(storage), "--trials", "2").returncode == 0
+    assert states(load(storage, "resume")).get("COMPLETE", 0) + states(load(storage, "resume")).get("PRUNED", 0) == 2
+    first = {t.number: t.value for t in load(storage, "resume").get_trials(states=(TrialState.COMPLETE,))}
+    result = run_cli("study", str(path), "--storage", str(storage), "--trials", "5")
+    assert result.returncode == 0, result.stderr[-2000:]
+    study = load(storage, "resume")
+    finished = study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
+    assert len(finished) == 5
+    assert {t.number: t.value for t in finished if t.number in first} == first  # nothing finished changed
+    again = run_cli("study", str(path), "--storage", str(storage), "--trials", "5")
+    assert again.returncode == 0 and "5/5 trials finished" in again.stdout
+    assert "trial " not in again.stdout.split("5/5 trials finished")[1].split("\n")[0]
+    assert len(load(storage, "resume").trials) == len(study.trials)  # no new trial was asked for
+
+
+def _wait_for_running_epoch(
+    storage: Path, name: str, proc: subprocess.Popen, min_steps: int = 1
+) -> optuna.trial.FrozenTrial:
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        if storage.exists():
+            try:
+                study = load(storage, name)
+            except KeyError:
+                time.sleep(0.5)
+                continue
+            running = [
+                t for t in study.get_trials(states=(TrialState.RUNNING,)) if len(t.intermediate_values) >= min_steps
+            ]
+            done = study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
+            if running and done:
+                return running[0]
+        time.sleep(0.5)
+    raise AssertionError("no trial reached a running epoch in time")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "sigkill"])
+def test_killed_study_resumes_with_no_trial_left_running(tmp_path: Path, sig: signal.Signals) -> None:
+    path = write_study(tmp_path, name="killed", budget={"trials": 4, "max_epochs": 40})
+    storage = tmp_path / "journal.log"
+    cmd = [sys.executable, "-m", "search", "study", str(path), "--storage", str(storage)]
+    env = {**os.environ, "CI": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    victim = _wait_for_running_epoch(storage, "killed", proc)
+    before = {
+        t.number: t.value for t in load(storage, "killed").get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
+    }
+    os.kill(proc.pid, sig)
+    proc.wait(timeout=60)
+    study = load(storage, "killed")
+    if sig == signal.SIGINT:
+        assert proc.returncode == 130
+        dead = study.trials[victim.number]
+        assert dead.state == TrialState.FAIL and "interrupted" in dead.user_attrs["fail_reason"]
+        assert "RUNNING" not in states(study)
+    result = run_cli("study", str(path), "--storage", str(storage))
+    assert result.returncode == 0, result.stderr[-2000:]
+    study = load(storage, "killed")
+    s = states(study)
+    assert "RUNNING" not in s and s.get("COMPLETE", 0) + s.get("PRUNED", 0) == 4, s
+    assert study.trials[victim.number].state == TrialState.FAIL
+    retry = [t for t in study.trials if t.system_attrs.get("failed_trial") == victim.number]
+    assert retry and retry[0].params == victim.params and retry[0].state in (TrialState.COMPLETE, TrialState.PRUNED)
+    after = {t.number: t.value for t in study.trials if t.number in before}
+    assert after == before  # nothing finished was lost or changed
+
+
+@pytest.mark.slow
+def test_diverging_trial_is_pruned_with_its_reason_and_the_study_goes_on(tmp_path: Path) -> None:
+    path = write_study(
+        tmp_path, name="diverge", budget={"trials": 2, "max_epochs": 3}, recipes=False,
+        search={"lr": [1.0e9, 0.01]}, fixed={"optimizer": "sgd", "momentum": 0.0, "batch_size": 32},
+        starting_points=[{"lr": 1.0e9}, {"lr": 0.01}],
+    )  # fmt: skip
+    storage = tmp_path / "journal.log"
+    result = run_cli("study", str(path), "--storage", str(storage))
+    assert result.returncode == 0, result.stderr[-2000:]
+    study = load(storage, "diverge")
+    first, second = study.trials[0], study.trials[1]
+    assert first.state == TrialState.PRUNED and first.user_attrs["pruned_reason"].startswith("diverged: ")
+    assert second.state == TrialState.COMPLETE
+
+
+@pytest.mark.slow
+def test_all_regularizers_study_turns_every_regularizer_on(tmp_path: Path) -> None:
+    raw = yaml.load((ROOT / "studies" / "all-regularizers.yaml").read_text(), Loader=YAMLLoader)
+    raw.update(dataset="synthetic:n=120,length=12", budget={"trials": 24, "max_epochs": 2}, cv_folds=1, pruner="none",
+               sampler="random", architecture={**raw["architecture"], "hidden_size": 8})  # fmt: skip
+    path = tmp_path / "all.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    storage = tmp_path / "journal.log"
+    result = run_cli("study", str(path), "--storage", str(storage), timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    study = load(storage, raw["name"])
+    defaults = {**RNNConfig().__dict__, **TrainConfig().__dict__}
+    configs = [t.user_attrs["config"] for t in study.trials if "config" in t.user_attrs]
+    names = {n.removesuffix(OFF_SUFFIX) for t in study.trials for n in t.params}
+    assert set(REGULARIZER_NAMES) <= names
+    never_on = [n for n in REGULARIZER_NAMES if all(c[n] == defaults[n] for c in configs)]
+    assert not never_on, never_on
+    assert {c["optimizer"] for c in configs} >= {"adam", "adamw", "sgd", "rmsprop"}
+    assert {t.user_attrs["path"] for t in study.trials if "path" in t.user_attrs} == {"fused", "loop"}
