@@ -15,8 +15,7 @@ def make_sampler(spec: StudySpec, seed: int | None = None) -> optuna.samplers.Ba
         # multivariate + group handle the conditional "<name>_on" parameters; constant_liar keeps parallel
         # workers from piling onto the same region
         return optuna.samplers.TPESampler(
-            seed=seed, multivariate=True, group=True, constant_liar=True, n_startup_trials=10,
-            warn_independent_sampling=False,
+            seed=seed, multivariate=True, group=True, constant_liar=True, n_startup_trials=10
         )  # fmt: skip
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
