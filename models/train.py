@@ -63,6 +63,12 @@ class BestEpoch(Callback):
         elif self.patience and row["epoch"] - self.best["epoch"] >= self.patience:
             trainer.should_stop = True
 
+    def state_dict(self) -> dict[str, Any]:  # saved in a Lightning checkpoint: a resumed fit keeps its best epoch
+        return {"history": self.history, "best": self.best, "best_state": self.best_state}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.history, self.best, self.best_state = state_dict["history"], state_dict["best"], state_dict["best_state"]
+
 
 @dataclass
 class FitResult:
@@ -100,10 +106,13 @@ def fit(
     accelerator: str = "auto",
     model: RNNClassifier | None = None,
     track_group_gradients: bool = False,
+    ckpt_path: str | None = None,
 ) -> FitResult:
     """Train one configuration on ``data``'s train part, validating each epoch; keep the best epoch.
 
     With an empty validation part (the final refit on the whole training split) it runs ``max_epochs``.
+    ``ckpt_path``: a Lightning checkpoint of this same fit (saved at an epoch's end) to resume from: weights,
+    optimizer, epoch counter and the callbacks' states (the best epoch so far) are restored.
     """
     pl.seed_everything(train.seed, workers=False, verbose=False)
     model = model or RNNClassifier(rnn, train, track_group_gradients=track_group_gradients)
@@ -115,11 +124,13 @@ def fit(
     trainer = build_trainer(train.max_epochs, cbs, quiet, accelerator)
     start = time.perf_counter()
     if n_val:
-        trainer.fit(model, train_dataloaders=data.train_dataloader(), val_dataloaders=data.val_dataloader())
+        trainer.fit(
+            model, train_dataloaders=data.train_dataloader(), val_dataloaders=data.val_dataloader(), ckpt_path=ckpt_path
+        )
     else:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*no `val_dataloader`.*")
-            trainer.fit(model, train_dataloaders=data.train_dataloader())
+            trainer.fit(model, train_dataloaders=data.train_dataloader(), ckpt_path=ckpt_path)
     seconds = time.perf_counter() - start
     if best.best_state is not None:
         model.load_state_dict(best.best_state)

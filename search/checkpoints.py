@@ -27,6 +27,7 @@ import os
 import random
 import shutil
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +133,17 @@ class CheckpointStore:
         return str(self.backend)
 
 
+@dataclass
+class Resume:
+    """What a re-run trial resumes: finished folds' results, the current fold's checkpoint and best score so far,
+    and the epochs already trained over all folds (0: from scratch)."""
+
+    folds: list[dict[str, Any]] = field(default_factory=list)
+    ckpt_path: str | None = None
+    fold_best: float | None = None
+    epochs: int = 0
+
+
 class TrialCheckpoints:
     """The checkpoints of one trial (all its runs share them): what to resume, and the callback that saves."""
 
@@ -141,27 +153,30 @@ class TrialCheckpoints:
         self.folds: list[dict[str, Any]] = []
         self.config: dict[str, Any] = {}
 
-    def start(self, config: dict[str, Any]) -> tuple[list[dict[str, Any]], str | None, int]:
-        """Begin a run of the trial with ``config``: (finished folds' results, checkpoint to resume the next fold
-        from or None, epochs already trained). A first run, or a configuration that differs from the stored one
-        (a stale directory of an older study of the same name), starts from scratch."""
+    def start(self, config: dict[str, Any]) -> Resume:
+        """Begin a run of the trial with ``config``: what an earlier run left to resume. A first run, or a
+        configuration that differs from the stored one (a stale directory of an older study of the same name),
+        starts from scratch."""
         self.config = config = json.loads(json.dumps(config))
         if not self.rerun:
             self.clear()
-            return [], None, 0
+            return Resume()
         local = self.tmp / PROGRESS
         progress = json.loads(local.read_text()) if self.backend.get(f"{self.key}/{PROGRESS}", local) else None
         if progress is None or progress.get("config") != config:
-            return [], None, 0
+            return Resume()
         self.folds = list(progress["folds"])
+        out = Resume(folds=list(self.folds), epochs=sum(int(f["epochs_run"]) for f in self.folds))
         ckpt = self.tmp / f"fold-{len(self.folds)}.ckpt"
-        resume: str | None = None
-        epochs = sum(int(f["epochs_run"]) for f in self.folds)
         if self.backend.get(f"{self.key}/fold-{len(self.folds)}.ckpt", ckpt):
             state = torch.load(ckpt, map_location="cpu", weights_only=False)
-            epochs += int(state["epoch"]) + 1
-            resume = str(ckpt)
-        return list(self.folds), resume, epochs
+            out.epochs += int(state["epoch"]) + 1
+            out.ckpt_path = str(ckpt)
+            best = next(
+                (v.get("best") for k, v in state.get("callbacks", {}).items() if k.startswith("BestEpoch")), None
+            )
+            out.fold_best = None if best is None else float(best["score"])
+        return out
 
     def callback(self, fold: int) -> EpochCheckpoint:
         return EpochCheckpoint(self, fold)
@@ -197,7 +212,7 @@ class EpochCheckpoint(Callback):
 
     def __init__(self, owner: TrialCheckpoints, fold: int) -> None:
         self.owner, self.fold = owner, fold
-        self.pending: dict[str, Any] | None = None
+        self.pending: torch.Tensor | None = None
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.sanity_checking:
@@ -217,24 +232,25 @@ class EpochCheckpoint(Callback):
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.pending = state_dict
+        """Restore the generators now: between this restore and the first batch, a resumed fit draws what an
+        uninterrupted one draws between the save and its next batch (the loader's base seed)."""
+        torch.set_rng_state(state_dict["torch"])
+        kind, keys, pos, has_gauss, gauss = state_dict["numpy"]
+        np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss))
+        random.setstate(state_dict["python"])
+        if "cuda" in state_dict and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state_dict["cuda"])
+        self.pending = state_dict.get("batches")
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         self._trainer = trainer
 
-    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self.pending is None:
-            return
-        state, self.pending = self.pending, None
-        torch.set_rng_state(state["torch"])
-        kind, keys, pos, has_gauss, gauss = state["numpy"]
-        np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss))
-        random.setstate(state["python"])
-        if "cuda" in state and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda"])
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # the batch order's generator: the loader exists now, and draws its first permutation at the first batch
         gen = self._batch_generator(trainer)
-        if gen is not None and "batches" in state:
-            gen.set_state(state["batches"])
+        if self.pending is not None and gen is not None:
+            gen.set_state(self.pending)
+        self.pending = None
 
     @staticmethod
     def _batch_generator(trainer: pl.Trainer) -> torch.Generator | None:

@@ -13,7 +13,7 @@ import warnings
 import optuna
 
 from search.spec import StudyFileError, StudySpec, load_study
-from search.storage import StorageError, mask_url, open_storage, resolve_url
+from search.storage import STORAGE_ENV, StorageError, mask_url, open_storage, resolve_url, schema_lock
 from search.worker import Interrupted
 
 
@@ -25,6 +25,7 @@ def _quiet_libraries() -> None:
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
     warnings.filterwarnings("ignore", message=".*is already reported.*")
+    warnings.filterwarnings("ignore", message=".*Heartbeat of storage is supposed to be used with Study.optimize.*")
 
 
 def worker_plan(workers: int | None, per_gpu: int) -> list[dict[str, str]]:
@@ -60,7 +61,8 @@ def cmd_study(args: argparse.Namespace, join_only: bool = False) -> int:
 
     spec = load_study(args.study)
     url, storage = _open(args, spec)
-    study = ensure_study(spec, storage, total=args.trials)
+    with schema_lock(url):  # many workers starting at once on a new study: one creates it and its starting points
+        study = ensure_study(spec, storage, total=args.trials)
     total = study_total(study, spec, args.trials)
     c = counts(study)
     print(f"study {spec.name} ({spec.path}) in {mask_url(url)}: {c['finished']}/{total} trials finished", flush=True)
@@ -75,7 +77,10 @@ def cmd_study(args: argparse.Namespace, join_only: bool = False) -> int:
                     import torch
 
                     torch.set_num_threads(int(threads))
-                run_worker(spec, storage, total, index, on_trial=progress.trial, on_epoch=progress.epoch)
+                run_worker(
+                    spec, storage, total, index, on_trial=progress.trial, on_epoch=progress.epoch,
+                    artifacts=args.artifacts,
+                )  # fmt: skip
             else:
                 _run_processes(args, url, total, plans, study, progress)
         finally:
@@ -91,9 +96,11 @@ def _run_processes(args, url, total, plans, study, progress) -> None:  # type: i
 
     procs = []
     for env in plans:
-        cmd = [sys.executable, "-m", "search", "worker", str(args.study), "--storage", url, "--trials", str(total),
-               "--workers", "1", "--in-process"]  # fmt: skip
-        procs.append(subprocess.Popen(cmd, env={**os.environ, **env}, stdout=subprocess.DEVNULL))
+        # the URL travels in the environment, not on the command line: `ps` would show its password
+        cmd = [sys.executable, "-m", "search", "worker", str(args.study), "--trials", str(total),
+               "--workers", "1", "--in-process"] + (["--artifacts", args.artifacts] if args.artifacts else [])  # fmt: skip
+        child = {**os.environ, **env, STORAGE_ENV: url}
+        procs.append(subprocess.Popen(cmd, env=child, stdout=subprocess.DEVNULL))
     try:
         while any(p.poll() is None for p in procs):
             time.sleep(2)
@@ -145,8 +152,8 @@ def _report(study, spec, total, url, changed_values, final_result) -> int:  # ty
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
-    url = args.storage or resolve_url(None, load_study(args.study).name)
-    storage = open_storage(url)
+    url = args.storage or os.environ.get(STORAGE_ENV) or resolve_url(None, load_study(args.study).name)
+    storage = open_storage(url, plain=True)  # the bare RDBStorage: optuna-dashboard checks its schema version
     from optuna_dashboard import run_server
 
     print(f"optuna-dashboard for {mask_url(url)} on http://{args.host}:{args.port}", flush=True)
@@ -155,13 +162,17 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 
 def cmd_proxy(args: argparse.Namespace) -> int:
-    if not args.storage:
+    url = args.storage or os.environ.get(STORAGE_ENV)
+    if not url or not url.startswith(("postgresql", "mysql", "sqlite")):
         raise StorageError("make proxy needs STORAGE=postgresql://... (the database the proxy serves)")
-    storage = open_storage(args.storage)
+    from concurrent.futures import ThreadPoolExecutor
+
     from optuna.storages import run_grpc_proxy_server
 
-    print(f"gRPC storage proxy for {mask_url(args.storage)} on {args.host}:{args.port}", flush=True)
-    run_grpc_proxy_server(storage, host=args.host, port=args.port)
+    # the proxy holds the only database connections of all its workers: as many as its request threads
+    storage = open_storage(url, pool={"pool_size": args.threads, "max_overflow": 0})
+    print(f"gRPC storage proxy for {mask_url(url)} on {args.host}:{args.port}", flush=True)
+    run_grpc_proxy_server(storage, host=args.host, port=args.port, thread_pool=ThreadPoolExecutor(args.threads))
     return 0
 
 
@@ -208,6 +219,7 @@ def parser() -> argparse.ArgumentParser:
     common(sp)
     sp.add_argument("--host", default="127.0.0.1")
     sp.add_argument("--port", type=int, default=13000)
+    sp.add_argument("--threads", type=int, default=8, help="request threads (and database connections)")
     sp = sub.add_parser("report", help="write the HTML report of one or more studies")
     sp.add_argument("studies", nargs="+")
     common(sp)

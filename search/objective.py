@@ -15,7 +15,7 @@ from models.classifier import DivergedError
 from models.config import as_dict, split_params
 from models.data import SequenceDataModule, Splits, load_splits
 from models.train import fit
-from search.checkpoints import CheckpointStore
+from search.checkpoints import CheckpointStore, Resume
 from search.pruning import PruningCallback
 from search.space import suggest
 from search.spec import StudySpec
@@ -94,12 +94,12 @@ class Objective:
         trial.set_user_attr("folds", self.folds)
         start = time.perf_counter()
         ckpts = self.checkpoints.trial(trial, trial.study.study_name) if self.checkpoints is not None else None
-        done, resume, resumed = ckpts.start(hp) if ckpts is not None else ([], None, 0)
-        if resumed:
-            trial.set_user_attr("resumed_from_epoch", resumed)
-        bests: list[dict[str, float]] = [{k: f[k] for k in ("epoch", "val_acc", "val_loss", "score")} for f in done]
+        resume = ckpts.start(hp) if ckpts is not None else Resume()
+        if resume.epochs:
+            trial.set_user_attr("resumed_from_epoch", resume.epochs)
+        bests = [{k: f[k] for k in ("epoch", "val_acc", "val_loss", "score")} for f in resume.folds]
         counter = _EpochCounter(self.on_epoch, self.steps)
-        counter.epochs = resumed
+        counter.epochs = resume.epochs
         keep = lost = False  # an interrupted trial (Ctrl-C, a lost storage) keeps its checkpoints for its re-run
         try:
             for fold in range(len(bests), self.folds):
@@ -108,6 +108,9 @@ class Objective:
                     folds=self.folds, fold=fold, seed=spec.seed,
                 )  # fmt: skip
                 running = _RunningMean([b["score"] for b in bests], spec.direction)
+                resuming = fold == len(resume.folds) and resume.ckpt_path is not None
+                if resuming:
+                    running.best = resume.fold_best
                 cbs: list[Callback] = [
                     PruningCallback(trial, spec.metric, len(data.val_set), fold * spec.max_epochs, running)
                 ]
@@ -119,7 +122,7 @@ class Objective:
                     cbs.append(ckpts.callback(fold))
                 result = fit(
                     rnn, train, data, metric=spec.metric, callbacks=cbs, accelerator=self.accelerator,
-                    ckpt_path=resume if fold == len(done) else None,
+                    ckpt_path=resume.ckpt_path if resuming else None,
                 )  # fmt: skip
                 bests.append(result.best)
                 if ckpts is not None:

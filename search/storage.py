@@ -161,14 +161,6 @@ def requeue(study: optuna.Study, trial: FrozenTrial) -> None:
     )  # fmt: skip
 
 
-def _stale(study: optuna.Study, trial: FrozenTrial) -> None:
-    """Optuna's heartbeat found ``trial`` stale (and failed it): say why, then re-queue it."""
-    reason = f"no heartbeat for {GRACE_PERIOD} s: its worker died or lost the storage; re-queued"
-    with contextlib.suppress(Exception):
-        study._storage.set_trial_user_attr(trial._trial_id, "fail_reason", reason)
-    requeue(study, trial)
-
-
 # --------------------------------------------------------------------------------------------- retries
 def transient(exc: BaseException) -> bool:
     """Whether ``exc`` (or what caused it) is a lost connection, a restarting server, a deadlock or timeout."""
@@ -334,6 +326,18 @@ def _grpc(url: str) -> BaseStorage:
     return RetryingStorage(proxy, url)
 
 
+def driver_url(url: str) -> str:
+    """``postgresql://`` with the driver that is installed: SQLAlchemy 2.1 defaults to psycopg 3; this project
+    installs psycopg2 (``psycopg2-binary``)."""
+    if _scheme(url) != "postgresql":
+        return url
+    import importlib.util
+
+    if importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2") is not None:
+        return "postgresql+psycopg2" + url[len("postgresql") :]
+    return url
+
+
 def _rdb(url: str, pool: dict[str, int]) -> optuna.storages.RDBStorage:
     engine_kwargs: dict = {"pool_pre_ping": True}
     if _scheme(url).startswith("postgresql"):
@@ -342,8 +346,8 @@ def _rdb(url: str, pool: dict[str, int]) -> optuna.storages.RDBStorage:
     try:
         with schema_lock(url):
             return optuna.storages.RDBStorage(
-                url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_INTERVAL, grace_period=GRACE_PERIOD,
-                heartbeat_stale_trial_callback=_stale,
+                driver_url(url), engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_INTERVAL, grace_period=GRACE_PERIOD,
+                heartbeat_stale_trial_callback=requeue,
             )  # fmt: skip
     except StorageError:
         raise
@@ -360,7 +364,9 @@ def schema_lock(url: str) -> Iterator[None]:
         return
     import sqlalchemy
 
-    engine = sqlalchemy.create_engine(url, connect_args={"connect_timeout": 10}, poolclass=sqlalchemy.pool.NullPool)
+    engine = sqlalchemy.create_engine(
+        driver_url(url), connect_args={"connect_timeout": 10}, poolclass=sqlalchemy.pool.NullPool
+    )
     try:
         try:
             conn = engine.connect()

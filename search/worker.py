@@ -7,8 +7,11 @@ handed back (an enqueued trial goes back to waiting; a fresh one is closed as fa
 ``surplus``). So N workers never overshoot, and a RUNNING trial always counts.
 
 A trial whose worker dies is failed and re-queued with its parameters and intermediate values: on RDB
-storages by Optuna's heartbeat; on the embedded journal file by checking the worker's process id on this
-host; on Ctrl-C / SIGTERM by the worker itself before it exits.
+storages by Optuna's heartbeat; behind the gRPC proxy by the worker's own heartbeat (a ``regtune:beat`` system
+attribute); on the embedded journal file by checking the worker's process id on this host; on Ctrl-C / SIGTERM
+by the worker itself before it exits. A trial no worker ever claimed (its worker died between asking for it and
+its first heartbeat) is failed and re-queued after :data:`ORPHAN_SECONDS`. With ``artifacts`` (a checkpoint
+store, :mod:`search.checkpoints`) the re-run resumes the dead run's last finished epoch.
 """
 
 from __future__ import annotations
@@ -16,27 +19,35 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 import traceback
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import BaseStorage
+from optuna.storages.journal import JournalStorage
 from optuna.trial import FrozenTrial, TrialState
 
+from search.checkpoints import open_checkpoints
 from search.objective import Objective
 from search.recipes import starting_points
 from search.samplers import make_pruner, make_sampler
 from search.spec import StudySpec
-from search.storage import HEARTBEAT_INTERVAL, requeue
+from search.storage import GRACE_PERIOD, HEARTBEAT_INTERVAL, RETRY_SECONDS, StorageError, requeue
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 LIVE = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
 POLL_SECONDS = 2.0  # how often an idle worker looks again while the last trials run elsewhere
 MAX_CONSECUTIVE_FAILURES = 5  # a worker whose objective keeps raising stops instead of burning the study
 HOST_ATTR, PID_ATTR, START_ATTR = "regtune:host", "regtune:pid", "regtune:pid_start"
+BEAT_ATTR = "regtune:beat"  # the worker's own heartbeat (time.time()) on storages without Optuna's
+#: a RUNNING trial that no worker claimed (no pid attribute) for this long is failed and re-queued
+ORPHAN_SECONDS = GRACE_PERIOD + RETRY_SECONDS + 60
 
 
 class Interrupted(BaseException):
@@ -102,48 +113,67 @@ def _alive(pid: int, start: str) -> bool:
     return not start or _process_start(pid) in ("", start)
 
 
+def native_heartbeat(storage: BaseStorage) -> bool:
+    return getattr(storage, "get_heartbeat_interval", lambda: None)() is not None
+
+
 def fail_dead_trials(study: optuna.Study) -> list[int]:
-    """Fail and re-queue RUNNING trials whose worker is gone: heartbeat (RDB) or a dead pid on this host."""
-    failed = []
+    """Fail and re-queue RUNNING trials whose worker is gone: a stale heartbeat (Optuna's on RDB, the worker's
+    own elsewhere), a dead pid on this host (storages without Optuna's heartbeat), or no worker at all."""
     storage = study._storage
-    if getattr(storage, "get_heartbeat_interval", lambda: None)() is not None:
-        before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
-        optuna.storages.fail_stale_trials(study)
-        after = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
-        failed += sorted(before - after)
-    host = socket.gethostname()
+    native = native_heartbeat(storage)
+    dead: dict[int, str] = {}  # trial id -> why
+    if native:
+        for tid in storage._get_stale_trial_ids(study._study_id):  # type: ignore[attr-defined]
+            dead[tid] = f"no heartbeat for {GRACE_PERIOD} s: its worker died or lost the storage; re-queued"
+    host, now = socket.gethostname(), time.time()
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         attrs = t.system_attrs
-        if attrs.get(HOST_ATTR) != host or PID_ATTR not in attrs:
+        if t._trial_id in dead:
             continue
-        if _alive(int(attrs[PID_ATTR]), str(attrs.get(START_ATTR, ""))):
+        if not native and attrs.get(HOST_ATTR) == host and PID_ATTR in attrs:
+            if not _alive(int(attrs[PID_ATTR]), str(attrs.get(START_ATTR, ""))):
+                dead[t._trial_id] = "worker process died (found on resume)"
+                continue
+        if BEAT_ATTR in attrs and now - float(attrs[BEAT_ATTR]) > GRACE_PERIOD:
+            dead[t._trial_id] = f"no heartbeat for {GRACE_PERIOD} s: its worker died or lost the storage; re-queued"
+        elif PID_ATTR not in attrs and t.datetime_start is not None:
+            if (datetime.now() - t.datetime_start).total_seconds() > ORPHAN_SECONDS:
+                dead[t._trial_id] = f"running {ORPHAN_SECONDS:.0f} s with no worker: it died at once; re-queued"
+    failed = []
+    for tid, reason in dead.items():
+        try:  # the reason first: a finished trial's attributes can no longer change
+            storage.set_trial_user_attr(tid, "fail_reason", reason)
+            if not storage.set_trial_state_values(tid, TrialState.FAIL):
+                continue
+        except UpdateFinishedTrialError:  # another worker failed it first (and re-queued it)
             continue
-        try:
-            storage.set_trial_user_attr(t._trial_id, "fail_reason", "worker process died (found on resume)")
-            ok = storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
-        except optuna.exceptions.UpdateFinishedTrialError:  # another worker got there first
-            continue
-        if ok:
-            requeue(study, study._storage.get_trial(t._trial_id))
-            failed.append(t.number)
-    return failed
+        frozen = storage.get_trial(tid)
+        requeue(study, frozen)
+        failed.append(frozen.number)
+    return sorted(failed)
 
 
 # --------------------------------------------------------------------------------------------- the loop
 class Heartbeat:
-    """Records a running trial's heartbeat from a thread (RDB storages); a no-op elsewhere."""
+    """Records a running trial's heartbeat from a thread: Optuna's on RDB storages, a ``regtune:beat`` system
+    attribute behind the gRPC proxy; none on the journal file (its trials are checked by pid)."""
 
     def __init__(self, storage: BaseStorage, trial_id: int) -> None:
         self.storage, self.trial_id = storage, trial_id
         self.stop = threading.Event()
         self.thread: threading.Thread | None = None
-        if hasattr(storage, "record_heartbeat") and storage.get_heartbeat_interval() is not None:  # type: ignore[attr-defined]
+        self.native = native_heartbeat(storage)
+        if self.native or not isinstance(storage, JournalStorage):
             self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self.stop.is_set():
             try:
-                self.storage.record_heartbeat(self.trial_id)  # type: ignore[attr-defined]
+                if self.native:
+                    self.storage.record_heartbeat(self.trial_id)  # type: ignore[attr-defined]
+                else:
+                    self.storage.set_trial_system_attr(self.trial_id, BEAT_ATTR, time.time())
             except Exception:  # the database may be restarting: try again next beat
                 pass
             self.stop.wait(HEARTBEAT_INTERVAL)
@@ -172,12 +202,19 @@ def run_worker(
     on_trial: Callable[[FrozenTrial, dict[str, int]], None] | None = None,
     on_epoch: Callable[[int, int], None] | None = None,
     objective: Objective | None = None,
+    artifacts: str | None = None,
 ) -> int:
-    """Run trials until the study has ``total`` finished trials; return how many this worker finished."""
+    """Run trials until the study has ``total`` finished trials; return how many this worker finished.
+
+    ``artifacts``: a checkpoint store (a shared directory or ``s3://bucket/prefix``) that lets a re-run trial
+    resume its dead run's last finished epoch."""
     handlers = {}
     if threading.current_thread() is threading.main_thread():
         handlers = {sig: signal.signal(sig, _raise_interrupted) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
+        objective = objective or Objective(
+            spec, accelerator=accelerator, on_epoch=on_epoch, checkpoints=open_checkpoints(artifacts)
+        )
         return _loop(spec, storage, total, worker_index, accelerator, on_trial, on_epoch, objective)
     finally:
         for sig, handler in handlers.items():
@@ -192,9 +229,8 @@ def _loop(
     accelerator: str,
     on_trial: Callable[[FrozenTrial, dict[str, int]], None] | None,
     on_epoch: Callable[[int, int], None] | None,
-    objective: Objective | None,
+    objective: Objective,
 ) -> int:
-    objective = objective or Objective(spec, accelerator=accelerator, on_epoch=on_epoch)
     study = optuna.load_study(
         study_name=spec.name, storage=storage, sampler=make_sampler(spec, seed=spec.seed + worker_index),
         pruner=make_pruner(spec, objective.steps),
@@ -221,7 +257,9 @@ def _loop(
             try:
                 value = objective(trial)
             except optuna.TrialPruned:
-                frozen = study.tell(trial, state=TrialState.PRUNED)
+                frozen = _tell(study, trial, state=TrialState.PRUNED)
+            except StorageError:  # retried for RETRY_SECONDS already: the trial stays RUNNING; heartbeat re-queues it
+                raise
             except (KeyboardInterrupt, Interrupted):
                 storage.set_trial_user_attr(tid, "fail_reason", "interrupted (Ctrl-C / SIGTERM); re-queued")
                 study.tell(trial, state=TrialState.FAIL)
@@ -230,20 +268,34 @@ def _loop(
             except Exception as exc:
                 storage.set_trial_user_attr(tid, "fail_reason", "".join(traceback.format_exception_only(exc)).strip())
                 storage.set_trial_user_attr(tid, "traceback", traceback.format_exc()[-4000:])
-                frozen = study.tell(trial, state=TrialState.FAIL)
+                frozen = _tell(study, trial, state=TrialState.FAIL)
                 failures += 1
                 if failures >= MAX_CONSECUTIVE_FAILURES:
                     raise StudyError(
                         f"{failures} trials in a row failed; the last with: {frozen.user_attrs['fail_reason']}"
                     ) from exc
             else:
-                frozen = study.tell(trial, value)
+                frozen = _tell(study, trial, value)
                 failures = 0
         if frozen.state in FINISHED:
             done += 1
             failures = 0
         if on_trial is not None:
             on_trial(frozen, counts(study))
+
+
+def _tell(study: optuna.Study, trial: optuna.Trial, value: float | None = None, **kwargs: Any) -> FrozenTrial:
+    """``study.tell``; if the trial was failed meanwhile by another worker (this worker's heartbeat went stale
+    while the storage was away, so it was re-queued), its result is dropped: the re-queued copy counts instead."""
+    try:
+        return study.tell(trial, value, **kwargs)
+    except (ValueError, RuntimeError, UpdateFinishedTrialError):
+        frozen = study._storage.get_trial(trial._trial_id)
+        if frozen.state == TrialState.RUNNING:
+            raise
+        print(f"trial {trial.number} was {frozen.state.name} meanwhile (stale heartbeat): its re-queued copy counts",
+              file=sys.stderr, flush=True)  # fmt: skip
+        return frozen
 
 
 def _claim_retry(study: optuna.Study) -> optuna.Trial | None:

@@ -1,0 +1,502 @@
+"""Shared studies on the real local PostgreSQL: many worker processes, a SIGKILLed worker resumed from its
+checkpoint, a database restart mid-study, Ctrl-C on one worker, bad URLs, the gRPC proxy, masked credentials.
+
+Every PostgreSQL test creates its own database and drops it afterwards; they skip (with the reason) only when
+the server is unreachable (``.ci/run`` starts it). Workers are real ``python -m search worker`` processes on tiny
+studies written to ``tmp_path``; heartbeats are shortened through ``REGTUNE_HEARTBEAT_INTERVAL`` /
+``REGTUNE_GRACE_PERIOD``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+import yaml
+from optuna.trial import TrialState
+
+from search.storage import RetryingStorage, driver_url, mask_url, open_storage, scrub
+
+ROOT = Path(__file__).resolve().parents[1]
+PG_HOST, PG_PORT = (
+    os.environ.get("REGTUNE_TEST_PGHOST", "127.0.0.1"),
+    int(os.environ.get("REGTUNE_TEST_PGPORT", "5432")),
+)
+PG_USER = os.environ.get("REGTUNE_TEST_PGUSER", "postgres")
+SECRET = "hunter2-s3cr3t"  # trust auth ignores it; it must never appear in any output
+FAST = {"REGTUNE_HEARTBEAT_INTERVAL": "1", "REGTUNE_GRACE_PERIOD": "4"}
+TINY: dict[str, Any] = {
+    "dataset": "synthetic:n=200,length=20",
+    "architecture": {"cell": "gru", "hidden_size": 8},
+    "budget": {"trials": 4, "max_epochs": 4},
+    "sampler": "random",
+    "pruner": "none",
+    "cv_folds": 1,
+    "recipes": False,
+    "search": {
+        "dropout": {"low": 0.0, "high": 0.4},
+        "kernel_l2": {"low": 1e-5, "high": 1e-2, "log": True, "off": True},
+    },
+    "fixed": {"lr": 0.01, "batch_size": 32},
+}
+
+
+# --------------------------------------------------------------------------------------------- helpers
+def _admin(sql: str) -> list[tuple]:
+    import psycopg2
+
+    conn = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres", connect_timeout=3)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+            return cur.fetchall() if cur.description else []
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def postgres() -> None:
+    try:
+        _admin("SELECT 1")
+    except Exception as exc:
+        pytest.skip(
+            f"PostgreSQL unreachable at {PG_HOST}:{PG_PORT} as {PG_USER} ({str(exc).strip().splitlines()[0]}); "
+            "start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+        )
+
+
+@pytest.fixture
+def database(postgres: None) -> Iterator[str]:
+    """A fresh, empty database (no Optuna schema yet): its URL, with a password the server ignores."""
+    name = f"regtune_test_{uuid.uuid4().hex[:10]}"
+    _admin(f"CREATE DATABASE {name}")
+    try:
+        yield f"postgresql://{PG_USER}:{SECRET}@{PG_HOST}:{PG_PORT}/{name}"
+    finally:
+        for _ in range(30):  # the server may still be restarting after the restart test
+            try:
+                _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+                break
+            except Exception:
+                time.sleep(1)
+
+
+def write_study(tmp_path: Path, name: str, **changes: Any) -> Path:
+    raw = {**TINY, "name": name, **changes}
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def start_worker(
+    tmp_path: Path, label: str, study: Path, storage: str | None, trials: int, env: dict[str, str] | None = None,
+    artifacts: Path | None = None,
+) -> subprocess.Popen:  # fmt: skip
+    cmd = [sys.executable, "-m", "search", "worker", str(study), "--trials", str(trials)]
+    cmd += ["--storage", storage] if storage else []
+    cmd += ["--artifacts", str(artifacts)] if artifacts else []
+    log = open(tmp_path / f"{label}.log", "w")
+    return subprocess.Popen(
+        cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        env={**os.environ, "CI": "1", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", **(env or {})},
+    )  # fmt: skip
+
+
+def logs(tmp_path: Path) -> str:
+    return "\n".join(f"--- {p.name}\n{p.read_text()}" for p in sorted(tmp_path.glob("*.log")))
+
+
+def wait_all(procs: list[subprocess.Popen], tmp_path: Path, timeout: float = 240) -> list[int]:
+    deadline = time.monotonic() + timeout
+    for p in procs:
+        try:
+            p.wait(timeout=max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            for q in procs:
+                q.kill()
+            pytest.fail(f"workers did not finish in {timeout} s\n{logs(tmp_path)}")
+    return [p.returncode for p in procs]
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, what: str, tmp_path: Path, every: float = 0.2) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(every)
+    pytest.fail(f"timed out after {timeout} s waiting for {what}\n{logs(tmp_path)}")
+
+
+def load(url: str, name: str) -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=open_storage(url))
+
+
+def trials_of(url: str, name: str) -> list[optuna.trial.FrozenTrial]:
+    try:
+        return load(url, name).get_trials(deepcopy=False)
+    except KeyError:  # the study does not exist yet
+        return []
+
+
+def assert_exact(url: str, name: str, total: int, tmp_path: Path) -> list[optuna.trial.FrozenTrial]:
+    trials = trials_of(url, name)
+    by_state = {s: [t for t in trials if t.state == s] for s in TrialState}
+    finished = by_state[TrialState.COMPLETE] + by_state[TrialState.PRUNED]
+    assert len(finished) == total, (
+        f"{len(finished)} finished, want exactly {total}: {[(t.number, t.state.name) for t in trials]}\n{logs(tmp_path)}"
+    )
+    assert not by_state[TrialState.RUNNING], [t.number for t in by_state[TrialState.RUNNING]]
+    numbers = [t.number for t in trials]
+    assert len(numbers) == len(set(numbers))
+    # re-runs of one trial share its parameters; distinct trials never do (continuous ranges: not by chance)
+    keys = [tuple(sorted(t.params.items())) for t in finished]
+    assert len(keys) == len(set(keys)), keys
+    assert all(t.value is not None for t in by_state[TrialState.COMPLETE])
+    return trials
+
+
+def connections(url: str) -> int:
+    name = url.rsplit("/", 1)[1]
+    return int(_admin(f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{name}'")[0][0])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# --------------------------------------------------------------------------------------------- many workers
+@pytest.mark.postgres
+def test_workers_started_at_once_on_a_fresh_database_reach_exactly_the_total(tmp_path: Path, database: str) -> None:
+    """Three workers start at the same moment on an empty database: the schema and the study (with its enqueued
+    starting points) are created once, connections stay bounded, and the study ends with exactly TRIALS finished."""
+    name, total, n = "many", 7, 3
+    study = write_study(tmp_path, name, recipes=True, budget={"trials": total, "max_epochs": 3})
+    # one worker gets the URL from the environment (REGTUNE_STORAGE), the others on the command line
+    procs = [start_worker(tmp_path, f"w{i}", study, database if i else None, total,
+                          env={**FAST, **({} if i else {"REGTUNE_STORAGE": database})}) for i in range(n)]  # fmt: skip
+    peak = 0
+    while any(p.poll() is None for p in procs):
+        peak = max(peak, connections(database))
+        time.sleep(0.3)
+    assert wait_all(procs, tmp_path) == [0] * n, logs(tmp_path)
+    trials = assert_exact(database, name, total, tmp_path)
+    # per worker: its pool (2 + 2 overflow) and, while it creates the study, the advisory-lock connection
+    assert 1 <= peak <= n * 5, peak
+    labels = [t.user_attrs["recipe"] for t in trials if "recipe" in t.user_attrs]
+    assert labels and len(labels) == len(set(labels)), f"starting points enqueued more than once: {labels}"
+    assert SECRET not in logs(tmp_path)
+    assert mask_url(database) in logs(tmp_path)
+
+
+# --------------------------------------------------------------------------------------------- faults
+@pytest.mark.postgres
+def test_sigkilled_worker_trial_is_rerun_by_another_worker_from_its_checkpoint(tmp_path: Path, database: str) -> None:
+    name, artifacts = "killed", tmp_path / "artifacts"
+    study = write_study(tmp_path, name, budget={"trials": 1, "max_epochs": 24})
+    a = start_worker(tmp_path, "a", study, database, 1, env=FAST, artifacts=artifacts)
+    ckpt = artifacts / name / "trial-0" / "fold-0.ckpt"
+
+    def midway() -> Any:
+        ts = trials_of(database, name)
+        return ts and ts[0].state == TrialState.RUNNING and len(ts[0].intermediate_values) >= 3 and ckpt.exists()
+
+    wait_for(midway, 120, "trial 0 to run 3 epochs with a checkpoint", tmp_path, every=0.1)
+    a.send_signal(signal.SIGKILL)
+    a.wait(timeout=10)
+    dead = trials_of(database, name)[0]
+    assert dead.state == TrialState.RUNNING  # nobody told the storage
+    b = start_worker(tmp_path, "b", study, database, 1, env=FAST, artifacts=artifacts)
+    assert wait_all([b], tmp_path) == [0], logs(tmp_path)
+
+    trials = assert_exact(database, name, 1, tmp_path)
+    first, rerun = trials[0], trials[-1]
+    assert first.state == TrialState.FAIL and "heartbeat" in first.user_attrs["fail_reason"], first.user_attrs
+    assert rerun.state == TrialState.COMPLETE
+    assert rerun.system_attrs["failed_trial"] == 0
+    assert rerun.system_attrs["regtune:pid"] == b.pid  # another worker ran it
+    assert rerun.params == first.params
+    resumed = rerun.user_attrs["resumed_from_epoch"]
+    assert resumed >= 2, rerun.user_attrs  # not from scratch: from the dead run's last checkpointed epoch
+    assert rerun.user_attrs["epochs_run"] == 24
+    for step, value in dead.intermediate_values.items():  # the dead run's curve is kept, and continued identically
+        assert rerun.intermediate_values[step] == pytest.approx(value)
+    assert set(rerun.intermediate_values) == set(range(24))
+    assert not (artifacts / name / "trial-0").exists()  # a finished trial deletes its checkpoints
+
+
+@pytest.mark.postgres
+def test_ctrl_c_on_one_worker_requeues_its_trial_and_the_others_finish(tmp_path: Path, database: str) -> None:
+    name, total, artifacts = "ctrlc", 3, tmp_path / "artifacts"
+    study = write_study(tmp_path, name, budget={"trials": total, "max_epochs": 16})
+    a = start_worker(tmp_path, "a", study, database, total, env=FAST, artifacts=artifacts)
+    b = start_worker(tmp_path, "b", study, database, total, env=FAST, artifacts=artifacts)
+
+    def a_running() -> Any:
+        for t in trials_of(database, name):
+            if (t.state == TrialState.RUNNING and t.system_attrs.get("regtune:pid") == a.pid
+                    and len(t.intermediate_values) >= 2):  # fmt: skip
+                return t
+        return None
+
+    interrupted = wait_for(a_running, 120, "worker a to train a trial", tmp_path, every=0.1)
+    a.send_signal(signal.SIGINT)
+    assert a.wait(timeout=60) == 130, logs(tmp_path)
+    assert b.poll() is None, "worker b stopped with worker a"
+    assert wait_all([b], tmp_path) == [0], logs(tmp_path)
+    trials = assert_exact(database, name, total, tmp_path)
+    stopped = next(t for t in trials if t.number == interrupted.number)
+    assert stopped.state == TrialState.FAIL and "interrupted" in stopped.user_attrs["fail_reason"]
+    rerun = next(t for t in trials if t.system_attrs.get("failed_trial") == interrupted.number)
+    assert rerun.state == TrialState.COMPLETE and rerun.params == stopped.params
+    assert rerun.user_attrs.get("resumed_from_epoch", 0) >= 1  # Ctrl-C keeps the checkpoints too
+
+
+def _pg_cluster() -> tuple[str, str] | None:
+    if not shutil.which("pg_ctlcluster") or not Path("/etc/postgresql").is_dir():
+        return None
+    versions = sorted(p.name for p in Path("/etc/postgresql").iterdir() if (p / "main").is_dir())
+    return (versions[-1], "main") if versions else None
+
+
+@pytest.mark.postgres
+def test_postgres_restart_mid_study_loses_and_double_counts_nothing(tmp_path: Path, database: str) -> None:
+    cluster = _pg_cluster()
+    if cluster is None or PG_HOST not in ("127.0.0.1", "localhost"):
+        pytest.skip("needs the local PostgreSQL cluster and pg_ctlcluster to restart it")
+    name, total = "restart", 8
+    study = write_study(tmp_path, name, budget={"trials": total, "max_epochs": 8})
+    env = {"REGTUNE_HEARTBEAT_INTERVAL": "2", "REGTUNE_GRACE_PERIOD": "30"}
+    procs = [start_worker(tmp_path, f"w{i}", study, database, total, env=env) for i in range(2)]
+    wait_for(lambda: sum(t.state.is_finished() for t in trials_of(database, name)) >= 2, 120, "2 finished", tmp_path)
+    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", *cluster, "restart"], check=True, timeout=120)
+    assert all(p.poll() is None for p in procs), logs(tmp_path)
+    assert wait_all(procs, tmp_path) == [0, 0], logs(tmp_path)
+    trials = assert_exact(database, name, total, tmp_path)
+    assert not [t for t in trials if t.state == TrialState.FAIL], [t.user_attrs for t in trials]
+    assert "retrying" in logs(tmp_path), "no worker noticed the restart"
+    assert SECRET not in logs(tmp_path)
+
+
+# --------------------------------------------------------------------------------------------- bad URLs
+@pytest.mark.postgres
+def test_unreachable_or_wrong_storage_url_is_one_clear_line_with_the_password_masked(tmp_path: Path) -> None:
+    study = write_study(tmp_path, "bad")
+    cases = {
+        "port": (f"postgresql://{PG_USER}:{SECRET}@127.0.0.1:1/test", ["127.0.0.1", "port 1", "database test"]),
+        "host": (f"postgresql://{PG_USER}:{SECRET}@no-such-host.invalid:5432/test", ["no-such-host.invalid", "5432"]),
+        "database": (
+            f"postgresql://{PG_USER}:{SECRET}@{PG_HOST}:{PG_PORT}/no_such_db_{uuid.uuid4().hex[:6]}",
+            [PG_HOST, str(PG_PORT), "does not exist"],
+        ),
+        "proxy": ("grpc://127.0.0.1:1", ["gRPC", "127.0.0.1", "port 1"]),
+    }
+    procs = {
+        case: subprocess.Popen(
+            [sys.executable, "-m", "search", "worker", str(study), "--storage", url],
+            cwd=ROOT,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "CI": "1"},
+        )  # fmt: skip
+        for case, (url, _) in cases.items()
+    }
+    for case, proc in procs.items():
+        out, err = proc.communicate(timeout=120)
+        url, expected = cases[case]
+        lines = err.strip().splitlines()
+        assert proc.returncode == 2, (case, proc.returncode, err)
+        assert len(lines) == 1 and lines[0].startswith("error: "), (case, err)
+        assert "Traceback" not in err + out and SECRET not in err + out, (case, err)
+        for word in expected:
+            assert word in lines[0], (case, word, lines[0])
+        if "@" in url:
+            assert "database " in lines[0] and ":***@" in lines[0], (case, lines[0])
+
+
+def test_mask_url_and_scrub_hide_every_password_form() -> None:
+    assert mask_url("postgresql://u:pw@h:5432/db") == "postgresql://u:***@h:5432/db"
+    assert mask_url("postgresql://u:p@ss:w/rd@h/db") == "postgresql://u:***@h/db"  # unescaped '@', ':', '/'
+    assert mask_url("postgresql://u:p%40ss@h/db") == "postgresql://u:***@h/db"
+    assert mask_url("postgresql://h/db?user=u&password=pw&sslmode=require") == (
+        "postgresql://h/db?user=u&password=***&sslmode=require"
+    )
+    assert mask_url("postgresql://u@h/db") == "postgresql://u@h/db"
+    assert mask_url("grpc://h:13000") == "grpc://h:13000"
+    assert mask_url("runs/x/journal.log") == "runs/x/journal.log"
+    url = "postgresql+psycopg2://u:p%40ss@h/db"
+    text = f"could not connect to {url} with password p@ss and p%40ss"
+    assert "p@ss" not in scrub(text, url) and "p%40ss" not in scrub(text, url)
+    assert driver_url("postgresql://u@h/db").startswith("postgresql")
+    assert driver_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+# --------------------------------------------------------------------------------------------- gRPC proxy
+@pytest.mark.postgres
+def test_grpc_proxy_serves_workers_a_whole_study(tmp_path: Path, database: str) -> None:
+    name, total, port = "proxied", 4, free_port()
+    study = write_study(tmp_path, name, budget={"trials": total, "max_epochs": 3})
+    proxy_log = open(tmp_path / "proxy.log", "w")
+    proxy = subprocess.Popen(
+        [sys.executable, "-m", "search", "proxy", "--storage", database, "--port", str(port), "--threads", "4"],
+        cwd=ROOT, stdout=proxy_log, stderr=subprocess.STDOUT, env={**os.environ, **FAST, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    try:
+        wait_for(lambda: "gRPC storage proxy" in (tmp_path / "proxy.log").read_text(), 60, "the proxy", tmp_path)
+        grpc_url = f"grpc://127.0.0.1:{port}"
+        procs = [start_worker(tmp_path, f"w{i}", study, grpc_url, total, env=FAST) for i in range(2)]
+        peak = 0
+        while any(p.poll() is None for p in procs):
+            peak = max(peak, connections(database))
+            time.sleep(0.3)
+        assert wait_all(procs, tmp_path) == [0, 0], logs(tmp_path)
+        assert proxy.poll() is None, logs(tmp_path)
+    finally:
+        proxy.send_signal(signal.SIGTERM)
+        proxy.wait(timeout=30)
+    trials = assert_exact(database, name, total, tmp_path)
+    # the workers hold no database connection: only the proxy does, at most one per request thread
+    assert peak <= 4 + 1, peak
+    # behind the proxy there is no Optuna heartbeat: the workers write their own
+    assert all("regtune:beat" in t.system_attrs for t in trials if t.state == TrialState.COMPLETE)
+    text = logs(tmp_path)
+    assert mask_url(database) in text and SECRET not in text
+
+
+# --------------------------------------------------------------------------------------------- units
+def test_worker_plan_round_robins_gpus_and_splits_cpu_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    from search.cli import worker_plan
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
+    plans = worker_plan(None, 1)
+    assert [p["CUDA_VISIBLE_DEVICES"] for p in plans] == ["3", "5"]
+    plans = worker_plan(None, 3)  # WORKERS_PER_GPU=3: six workers, three per GPU
+    assert [p["CUDA_VISIBLE_DEVICES"] for p in plans] == ["3", "5", "3", "5", "3", "5"]
+    assert [p["REGTUNE_WORKER_INDEX"] for p in plans] == [str(i) for i in range(6)]
+    assert {p["OMP_NUM_THREADS"] for p in plans} == {"2"}  # 16 cores / 6 workers
+    plans = worker_plan(5, 1)  # WORKERS=5 on two GPUs
+    assert [p["CUDA_VISIBLE_DEVICES"] for p in plans] == ["3", "5", "3", "5", "3"]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # GPUs hidden: CPU workers share the cores
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    plans = worker_plan(2, 1)
+    assert all("CUDA_VISIBLE_DEVICES" not in p for p in plans)
+    assert [p["OMP_NUM_THREADS"] for p in plans] == ["1", "1"]
+    assert worker_plan(None, 1) == [{"OMP_NUM_THREADS": "2", "REGTUNE_WORKER_INDEX": "0"}]
+
+
+def test_dead_trial_found_by_the_workers_own_heartbeat_without_optuna_heartbeat() -> None:
+    """Behind the gRPC proxy there is no Optuna heartbeat: a trial whose ``regtune:beat`` is older than the grace
+    period is failed and re-queued; a fresh beat is left alone."""
+    from search.storage import GRACE_PERIOD
+    from search.worker import BEAT_ATTR, fail_dead_trials
+
+    study = optuna.create_study()
+    for age in (GRACE_PERIOD + 5, 1):
+        trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+        study._storage.set_trial_system_attr(trial._trial_id, "regtune:pid", 1)
+        study._storage.set_trial_system_attr(trial._trial_id, BEAT_ATTR, time.time() - age)
+    assert fail_dead_trials(study) == [0]
+    states = [t.state for t in study.get_trials()]
+    assert states == [TrialState.FAIL, TrialState.RUNNING, TrialState.WAITING]
+    copy = study.get_trials()[2]
+    assert copy.system_attrs["failed_trial"] == 0 and BEAT_ATTR not in copy.system_attrs
+    assert copy.params == study.get_trials()[0].params
+
+
+def test_resumed_trial_continues_exactly_like_an_uninterrupted_one(tmp_path: Path) -> None:
+    """A trial killed in its second fold and re-run from its checkpoints reports the same intermediate values and
+    ends with the same score, to the last bit, as one that was never interrupted (generators and batch order are
+    restored along with weights and optimizer)."""
+    from pytorch_lightning.callbacks import Callback
+
+    from search.checkpoints import CheckpointStore
+    from search.objective import Objective
+    from search.spec import load_study
+    from search.storage import requeue
+
+    spec = load_study(write_study(tmp_path, "exact", cv_folds=2, budget={"trials": 1, "max_epochs": 4},
+                                  search={"dropout": {"low": 0.1, "high": 0.3}, "recurrent_dropout": {"low": 0.1, "high": 0.3}}))  # fmt: skip
+    params = {"dropout": 0.2, "recurrent_dropout": 0.15}
+
+    class Killed(BaseException):
+        pass
+
+    class KillAt(Callback):
+        def __init__(self, epoch: int) -> None:
+            self.at, self.seen = epoch, 0
+
+        def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
+            self.seen += 1
+            if self.seen == self.at:
+                raise Killed
+
+    reference = optuna.create_study(study_name="exact", direction="maximize")
+    reference.enqueue_trial(params)
+    trial = reference.ask()
+    reference.tell(trial, Objective(spec, accelerator="cpu")(trial))
+
+    store = CheckpointStore(tmp_path / "artifacts")
+    study = optuna.create_study(study_name="exact", direction="maximize")
+    study.enqueue_trial(params)
+    trial = study.ask()
+    kill = KillAt(4 + 3)  # fold 1, third epoch
+    with pytest.raises(Killed):
+        Objective(spec, accelerator="cpu", checkpoints=store, extra_callbacks=lambda t: [kill])(trial)
+    study.tell(trial, state=TrialState.FAIL)
+    requeue(study, study.get_trials()[0])
+    trial = study.ask()
+    study.tell(trial, Objective(spec, accelerator="cpu", checkpoints=store)(trial))
+    want, got = reference.get_trials()[0], study.get_trials()[1]
+    assert got.user_attrs["resumed_from_epoch"] == 4 + 2
+    assert got.intermediate_values == want.intermediate_values
+    assert got.value == want.value
+    assert got.user_attrs["epochs_run"] == want.user_attrs["epochs_run"] == 8
+    assert not any((tmp_path / "artifacts").rglob("*.ckpt"))
+
+
+def test_checkpoints_work_through_an_optuna_artifact_store(tmp_path: Path) -> None:
+    """The store behind ``s3://`` is Optuna's artifact-store API; exercised here with its file-system store."""
+    from optuna.artifacts import FileSystemArtifactStore
+
+    from search.checkpoints import CheckpointStore
+
+    (tmp_path / "store").mkdir()
+    store = CheckpointStore(FileSystemArtifactStore(str(tmp_path / "store")))
+    study = optuna.create_study(study_name="art")
+    trial = study.ask()
+    ckpts = store.trial(trial, "art")
+    assert ckpts.start({"a": 1}).epochs == 0
+    ckpts.fold_done(0, {"epoch": 3, "val_acc": 0.5, "val_loss": 1.0, "score": 0.4}, 4)
+    study.tell(trial, state=TrialState.FAIL)
+    from search.storage import requeue
+
+    requeue(study, study.get_trials()[0])
+    again = store.trial(study.ask(), "art")
+    resume = again.start({"a": 1})
+    assert resume.epochs == 4 and resume.folds[0]["score"] == 0.4 and resume.ckpt_path is None
+    assert again.start({"a": 2}).epochs == 0  # another configuration: never resumed
+    again.clear()
+    assert not list((tmp_path / "store").iterdir())
+
+
+def test_retrying_storage_is_a_complete_storage() -> None:
+    store = RetryingStorage(optuna.storages.InMemoryStorage(), "memory")
+    study = optuna.create_study(storage=store)
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
+    assert len(study.trials) == 3 and store.retries == 0
