@@ -49,7 +49,7 @@ worker: $(STAMP) ## join STUDY in a shared STORAGE and work until its TRIALS are
 	$(SEARCH) worker $(STUDY) $(COMMON)
 
 dashboard: $(STAMP) ## serve optuna-dashboard for STORAGE (or STUDY's local store) on HOST:PORT
-	$(SEARCH) dashboard $(STUDY) $(if $(STORAGE),--storage '$(STORAGE)') --host $(HOST) --port $(PORT)
+	$(SEARCH) dashboard $(STUDY) $(if $(STORAGE),--storage '$(STORAGE)') $(if $(ARTIFACTS),--artifacts '$(ARTIFACTS)') --host $(HOST) --port $(PORT)
 
 proxy: $(STAMP) ## serve Optuna's gRPC storage proxy for STORAGE on HOST:PORT (workers use grpc://host:port)
 	$(SEARCH) proxy --storage '$(STORAGE)' --host $(HOST) --port $(PORT)

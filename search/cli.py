@@ -49,6 +49,18 @@ def worker_plan(workers: int | None, per_gpu: int) -> list[dict[str, str]]:
     return plans
 
 
+def _sampler_index(join_only: bool) -> int:
+    """Offsets the sampler's seed. A lone ``study`` run keeps the study's seed (reproducible); any worker that
+    shares the study (``worker``, or one of WORKERS) gets one no other worker on any machine has: workers started
+    with the same seed would propose the same parameters."""
+    index = os.environ.get("REGTUNE_WORKER_INDEX")
+    if not join_only and index is None:
+        return 0
+    import secrets
+
+    return int(index or 0) + 1000 * (1 + secrets.randbelow(1_000_000))
+
+
 def _open(args: argparse.Namespace, spec: StudySpec):  # type: ignore[no-untyped-def]
     url = resolve_url(args.storage, spec.name)
     return url, open_storage(url)
@@ -71,7 +83,7 @@ def cmd_study(args: argparse.Namespace, join_only: bool = False) -> int:
         progress = Progress(total, c["finished"], spec.direction, spec.name)
         try:
             if len(plans) == 1 and args.in_process:
-                index = int(os.environ.get("REGTUNE_WORKER_INDEX", "0"))
+                index = _sampler_index(join_only)
                 threads = plans[0]["OMP_NUM_THREADS"]
                 if not os.environ.get("OMP_NUM_THREADS"):
                     import torch
@@ -156,8 +168,14 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     storage = open_storage(url, plain=True)  # the bare RDBStorage: optuna-dashboard checks its schema version
     from optuna_dashboard import run_server
 
-    print(f"optuna-dashboard for {mask_url(url)} on http://{args.host}:{args.port}", flush=True)
-    run_server(storage, host=args.host, port=args.port)
+    from search.introspection import artifact_store
+
+    figures = artifact_store(load_study(args.study).name, args.artifacts, storage)
+    print(
+        f"optuna-dashboard for {mask_url(url)} on http://{args.host}:{args.port} (figures: {figures._base_path})",
+        flush=True,
+    )
+    run_server(storage, host=args.host, port=args.port, artifact_store=figures)
     return 0
 
 
@@ -215,6 +233,7 @@ def parser() -> argparse.ArgumentParser:
     common(sp)
     sp.add_argument("--host", default="127.0.0.1")
     sp.add_argument("--port", type=int, default=8080)
+    sp.add_argument("--artifacts", help="the ARTIFACTS directory the workers used (trial figures are under it)")
     sp = sub.add_parser("proxy", help="serve Optuna's gRPC storage proxy in front of an RDB storage")
     common(sp)
     sp.add_argument("--host", default="127.0.0.1")

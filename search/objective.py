@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import optuna
+from optuna.artifacts import FileSystemArtifactStore
 from pytorch_lightning.callbacks import Callback
 
 from models.classifier import DivergedError
@@ -16,6 +17,7 @@ from models.config import as_dict, split_params
 from models.data import SequenceDataModule, Splits, load_splits
 from models.train import fit
 from search.checkpoints import CheckpointStore, Resume
+from search.introspection import TrialIntrospection
 from search.pruning import PruningCallback
 from search.space import suggest
 from search.spec import StudySpec
@@ -64,8 +66,11 @@ class Objective:
         extra_callbacks: Callable[[optuna.Trial], list[Callback]] | None = None,
         on_epoch: Callable[[int, int], None] | None = None,
         checkpoints: CheckpointStore | None = None,
+        figures: FileSystemArtifactStore | None = None,
     ) -> None:
         self.spec = spec
+        self.introspect = spec.introspect  # per-trial statistics (cheap: see bench/introspection_overhead.py)
+        self.figures = figures  # where complete trials' introspection figures are uploaded (None: not uploaded)
         self.checkpoints = checkpoints  # ARTIFACTS: per-epoch checkpoints, so a re-run trial resumes
         self.splits = study_splits(spec)
         self.folds = folds_of(spec)
@@ -116,6 +121,8 @@ class Objective:
                 ]
                 counter.offset = fold * spec.max_epochs
                 cbs.append(counter)
+                if self.introspect and fold == len(resume.folds):  # the first fold this run fits
+                    cbs.append(TrialIntrospection(trial, data, self.figures))
                 if self.extra_callbacks is not None:
                     cbs += self.extra_callbacks(trial)
                 if ckpts is not None:

@@ -20,7 +20,7 @@ PRUNERS = ("median", "hyperband", "successive_halving", "wilcoxon", "none")
 METRICS = ("val_acc", "val_loss")
 TOP_KEYS = (
     "name", "description", "dataset", "architecture", "budget", "sampler", "pruner", "pruner_patience", "metric",
-    "cv_folds", "val_fraction", "seed", "search", "fixed", "starting_points", "recipes", "final_seeds",
+    "cv_folds", "val_fraction", "seed", "search", "fixed", "starting_points", "recipes", "final_seeds", "introspect",
 )  # fmt: skip
 BUDGET_KEYS = ("trials", "max_epochs")
 RANGE_KEYS = ("low", "high", "log", "step", "off")
@@ -87,6 +87,7 @@ class StudySpec:
     starting_points: list[dict[str, Any]] = field(default_factory=list)
     recipes: bool = True
     final_seeds: int = 3
+    introspect: bool = True  # per-trial weight / gradient / activation statistics and figures
     description: str = ""
 
     @property
@@ -168,6 +169,9 @@ def parse_study(raw: Any, path: Path) -> StudySpec:
     recipes = raw.get("recipes", True)
     if not isinstance(recipes, bool):
         raise err("recipes", f"{recipes!r} must be true or false", None)
+    introspect = raw.get("introspect", True)
+    if not isinstance(introspect, bool):
+        raise err("introspect", f"{introspect!r} must be true or false", None)
 
     fixed = _mapping(raw.get("fixed", {}), "fixed", err)
     search_raw = _mapping(raw.get("search", {}), "search", err)
@@ -185,6 +189,7 @@ def parse_study(raw: Any, path: Path) -> StudySpec:
         path=path, name=name, dataset=dataset, architecture=arch, trials=trials, max_epochs=max_epochs,
         sampler=sampler, pruner=pruner, pruner_patience=patience, metric=metric, cv_folds=folds,
         val_fraction=float(val_fraction), seed=seed, fixed=fixed, recipes=recipes, final_seeds=final_seeds,
+        introspect=introspect,
         description=str(raw.get("description", "")),
     )  # fmt: skip
     base = spec.base_params()

@@ -34,6 +34,7 @@ from optuna.storages.journal import JournalStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from search.checkpoints import open_checkpoints
+from search.introspection import artifact_store
 from search.objective import Objective
 from search.recipes import starting_points
 from search.samplers import make_pruner, make_sampler
@@ -213,8 +214,9 @@ def run_worker(
         handlers = {sig: signal.signal(sig, _raise_interrupted) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         objective = objective or Objective(
-            spec, accelerator=accelerator, on_epoch=on_epoch, checkpoints=open_checkpoints(artifacts)
-        )
+            spec, accelerator=accelerator, on_epoch=on_epoch, checkpoints=open_checkpoints(artifacts),
+            figures=artifact_store(spec.name, artifacts, storage),
+        )  # fmt: skip
         return _loop(spec, storage, total, worker_index, accelerator, on_trial, on_epoch, objective)
     finally:
         for sig, handler in handlers.items():

@@ -12,6 +12,7 @@ from pathlib import Path
 import optuna
 import pytest
 import yaml
+from optuna.artifacts import get_all_artifact_meta
 from optuna.trial import TrialState
 
 from models.config import REGULARIZER_NAMES, RNNConfig, TrainConfig
@@ -189,6 +190,11 @@ def test_smoke_study_completes_with_pruned_and_complete_trials(tmp_path: Path) -
         assert {"config", "path", "epochs_run", "wall_time_s", "val_acc", "val_loss"} <= set(t.user_attrs)
         assert t.user_attrs["path"] in ("fused", "loop")
         assert t.value == max(t.intermediate_values.values())  # the best epoch, not the last
+        stats = t.user_attrs["introspection"]  # per-gate statistics of the best epoch, for the dashboard
+        assert {"recurrent.spectral", "sat.z", "dead", "grad.norm_mean", "grad.clip_fraction"} <= set(stats)
+        assert isinstance(t.user_attrs["diagnoses"], list)
+        files = {m.filename for m in get_all_artifact_meta(t, storage=study._storage)}
+        assert {"weights.png", "gradients.png", "saturation.png", "hidden_norm.png", "introspection.json"} <= files
     pruned = study.get_trials(states=(TrialState.PRUNED,))
     assert all("pruned at epoch" in t.user_attrs["pruned_reason"] for t in pruned)
     assert "best trial #" in result.stdout and "no regularization" in result.stdout
