@@ -10,8 +10,8 @@ records where it resumed in the user attribute ``resumed_from_epoch`` (epochs al
 
 Layout, keyed by study name and original trial number (so one store can serve many studies)::
 
-    <ARTIFACTS>/<study>/trial-<n>/progress.json   finished folds and the configuration they trained
-    <ARTIFACTS>/<study>/trial-<n>/fold-<k>.ckpt   the latest epoch of fold k
+    <ARTIFACTS>/checkpoints/<study>/trial-<n>/progress.json   finished folds and the configuration they trained
+    <ARTIFACTS>/checkpoints/<study>/trial-<n>/fold-<k>.ckpt   the latest epoch of fold k
 
 ``ARTIFACTS`` is a directory every worker can read and write (NFS, a shared disk; written atomically by
 rename), or ``s3://bucket/prefix`` through Optuna's ``Boto3ArtifactStore`` (needs ``pip install boto3`` and the
@@ -127,7 +127,7 @@ class CheckpointStore:
         else:  # Optuna 5's Trial has no system_attrs: read them from its storage
             attrs = trial.study._storage.get_trial_system_attrs(trial._trial_id)
         origin = int(attrs.get("failed_trial", trial.number))
-        return TrialCheckpoints(self.backend, f"{study_name}/trial-{origin}", rerun="failed_trial" in attrs)
+        return TrialCheckpoints(self.backend, f"checkpoints/{study_name}/trial-{origin}", rerun="failed_trial" in attrs)
 
     def __str__(self) -> str:
         return str(self.backend)

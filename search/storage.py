@@ -28,6 +28,7 @@ import os
 import re
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -344,7 +345,8 @@ def _rdb(url: str, pool: dict[str, int]) -> optuna.storages.RDBStorage:
         # bounded connections per process (no "too many clients"), and a quick failure when unreachable
         engine_kwargs.update(pool, pool_recycle=300, pool_timeout=60, connect_args={"connect_timeout": 10})
     try:
-        with schema_lock(url):
+        with schema_lock(url), warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat_interval
             return optuna.storages.RDBStorage(
                 driver_url(url), engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_INTERVAL, grace_period=GRACE_PERIOD,
                 heartbeat_stale_trial_callback=requeue,

@@ -44,6 +44,7 @@ TINY: dict[str, Any] = {
     "pruner": "none",
     "cv_folds": 1,
     "recipes": False,
+    "introspect": False,
     "search": {
         "dropout": {"low": 0.0, "high": 0.4},
         "kernel_l2": {"low": 1e-5, "high": 1e-2, "log": True, "off": True},
@@ -163,7 +164,9 @@ def assert_exact(url: str, name: str, total: int, tmp_path: Path) -> list[optuna
     assert len(numbers) == len(set(numbers))
     # re-runs of one trial share its parameters; distinct trials never do (continuous ranges: not by chance)
     keys = [tuple(sorted(t.params.items())) for t in finished]
-    assert len(keys) == len(set(keys)), keys
+    assert len(keys) == len(set(keys)), "\n".join(
+        f"{t.number} {t.state.name} {t.params} {t.user_attrs.get('recipe')} {t.system_attrs}" for t in trials
+    )
     assert all(t.value is not None for t in by_state[TrialState.COMPLETE])
     return trials
 
@@ -209,7 +212,7 @@ def test_sigkilled_worker_trial_is_rerun_by_another_worker_from_its_checkpoint(t
     name, artifacts = "killed", tmp_path / "artifacts"
     study = write_study(tmp_path, name, budget={"trials": 1, "max_epochs": 24})
     a = start_worker(tmp_path, "a", study, database, 1, env=FAST, artifacts=artifacts)
-    ckpt = artifacts / name / "trial-0" / "fold-0.ckpt"
+    ckpt = artifacts / "checkpoints" / name / "trial-0" / "fold-0.ckpt"
 
     def midway() -> Any:
         ts = trials_of(database, name)
@@ -236,7 +239,7 @@ def test_sigkilled_worker_trial_is_rerun_by_another_worker_from_its_checkpoint(t
     for step, value in dead.intermediate_values.items():  # the dead run's curve is kept, and continued identically
         assert rerun.intermediate_values[step] == pytest.approx(value)
     assert set(rerun.intermediate_values) == set(range(24))
-    assert not (artifacts / name / "trial-0").exists()  # a finished trial deletes its checkpoints
+    assert not (artifacts / "checkpoints" / name / "trial-0").exists()  # a finished trial deletes its checkpoints
 
 
 @pytest.mark.postgres
