@@ -317,7 +317,9 @@ def _grpc(url: str) -> BaseStorage:
 
     parts = urlsplit(url)
     try:
-        proxy = GrpcStorageProxy(host=parts.hostname or "localhost", port=parts.port or 13000)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            proxy = GrpcStorageProxy(host=parts.hostname or "localhost", port=parts.port or 13000)
         proxy.wait_server_ready(timeout=10)
     except Exception as exc:
         raise StorageError(

@@ -1,0 +1,163 @@
+"""Study throughput: finished trials per minute on the default study with 1 and 2 local workers.
+
+The default study (``studies/lstm.yaml``: a one-layer LSTM on JapaneseVowels and its regularizer search space;
+a built-in copy when the file is absent) with a budget cut to fit a benchmark: ``--epochs`` epochs, one holdout
+fold, no pruner, no recipes. Both runs train the *same* trials: ``--trials`` parameter sets drawn once (seeded)
+from the study's search space and enqueued in order, so 1 and 2 workers do identical work and only the
+parallelism differs. Each run is ``python -m search worker <study> --trials N --workers W`` on a fresh journal
+file, exactly as ``make worker WORKERS=W`` (or ``make study``) starts it; ``worker_plan`` gives each of the W
+workers ``cores / W`` threads.
+
+Runs: ``1 worker`` with one thread, ``2 workers`` with one thread each (``worker_plan`` on 2 cores), and with
+``--all-cores`` also ``1 worker, all cores`` (one process using every core as threads: what ``make study`` with
+one worker does; small RNNs gain little from intra-op threads and lose a lot when the cores are busy). Trials per minute are counted from the
+first trial's start to the last trial's end in the storage (process start-up excluded; the wall time with it is
+reported too). The target is a speed-up of at least 1.7x for 2 workers on 2 cores. The machine may be shared:
+label the numbers as noisy when it is. Results go to ``runs/bench/study_throughput.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+OUT = Path("runs/bench/study_throughput.json")
+DEFAULT_STUDY = Path("studies/lstm.yaml")
+TARGET = 1.7
+#: the default study's essentials, for a checkout where studies/lstm.yaml is absent
+BUILTIN: dict[str, Any] = {
+    "name": "lstm-japanese-vowels",
+    "dataset": "JapaneseVowels",
+    "architecture": {"cell": "lstm", "hidden_size": 64, "num_layers": 1, "bidirectional": False},
+    "budget": {"trials": 40, "max_epochs": 30},
+    "metric": "val_acc",
+    "search": {
+        "kernel_l2": {"low": 1e-6, "high": 1e-2, "log": True, "off": True},
+        "recurrent_l2": {"low": 1e-6, "high": 1e-2, "log": True, "off": True},
+        "dropout": {"low": 0.0, "high": 0.5},
+        "recurrent_dropout": {"low": 0.0, "high": 0.5},
+        "weight_drop": {"low": 0.0, "high": 0.6},
+        "norm": ["none", "layer"],
+    },
+    "fixed": {"clip_norm": 1.0, "optimizer": "adamw", "lr": 0.003, "batch_size": 32},
+}
+RUNS = (("1 worker", 1, "1"), ("2 workers", 2, None))
+ALL_CORES = ("1 worker, all cores", 1, None)
+
+
+def bench_study(tmp: Path, trials: int, epochs: int) -> tuple[Path, str]:
+    from search.spec import _Loader  # YAML 1.2 booleans: the range key `off` stays a key
+
+    raw = yaml.load(DEFAULT_STUDY.read_text(), Loader=_Loader) if DEFAULT_STUDY.exists() else dict(BUILTIN)  # noqa: S506
+    source = str(DEFAULT_STUDY) if DEFAULT_STUDY.exists() else "built-in JapaneseVowels LSTM"
+    raw.update(name="study-throughput", budget={"trials": trials, "max_epochs": epochs}, cv_folds=1, pruner="none",
+               recipes=False, starting_points=[])  # fmt: skip
+    path = tmp / "study-throughput.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path, source
+
+
+def parameter_sets(study_file: Path, n: int, seed: int = 0) -> list[dict[str, Any]]:
+    """``n`` parameter sets from the study's search space (seeded): the trials every run enqueues."""
+    import optuna
+
+    from search.space import suggest
+    from search.spec import load_study
+
+    spec = load_study(study_file)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    out = []
+    for _ in range(n):
+        trial = study.ask()
+        suggest(trial, spec)
+        out.append(dict(trial.params))
+        study.tell(trial, 0.0)
+    return out
+
+
+def run(study_file: Path, params: list[dict[str, Any]], workers: int, threads: str | None, tmp: Path) -> dict:
+    import optuna
+
+    from search.spec import load_study
+    from search.storage import open_storage
+    from search.worker import ensure_study
+
+    journal = tmp / f"w{workers}-t{threads or 'auto'}" / "journal.log"
+    spec = load_study(study_file)
+    study = ensure_study(spec, open_storage(str(journal)), total=len(params))
+    for p in params:
+        study.enqueue_trial(p)
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "REGTUNE_WORKER_INDEX")}
+    env.update(CI="1", **({"OMP_NUM_THREADS": threads} if threads else {}))
+    cmd = [sys.executable, "-m", "search", "worker", str(study_file), "--storage", str(journal),
+           "--trials", str(len(params)), "--workers", str(workers)]  # fmt: skip
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if proc.returncode:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    trials = optuna.load_study(study_name=spec.name, storage=open_storage(str(journal))).get_trials()
+    done = [t for t in trials if t.state.is_finished() and t.state.name in ("COMPLETE", "PRUNED")]
+    span = (max(t.datetime_complete for t in done) - min(t.datetime_start for t in done)).total_seconds()
+    return {"finished": len(done), "span_s": round(span, 2), "wall_s": round(wall, 2),
+            "trials_per_min": round(60 * len(done) / span, 2),
+            "trial_s_mean": round(sum((t.datetime_complete - t.datetime_start).total_seconds() for t in done)
+                                  / len(done), 2)}  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
+    parser = argparse.ArgumentParser(prog="python -m bench.study_throughput", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--trials", type=int, default=12, help="trials per run (the same ones in every run)")
+    parser.add_argument("--epochs", type=int, default=8, help="epochs per trial (one holdout fold)")
+    parser.add_argument("--all-cores", action="store_true", help="also run 1 worker with every core as threads")
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args(argv)
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="regtune-throughput-") as tmp_name:
+        tmp = Path(tmp_name)
+        study_file, source = bench_study(tmp, args.trials, args.epochs)
+        params = parameter_sets(study_file, args.trials)
+        for label, workers, threads in RUNS + ((ALL_CORES,) if args.all_cores else ()):
+            row = {"run": label, "workers": workers, "threads_per_worker": threads or "cores / workers",
+                   **run(study_file, params, workers, threads, tmp)}  # fmt: skip
+            rows.append(row)
+            print(f"  {label:<20} {row['trials_per_min']:>6.1f} trials/min ({row['finished']} trials in "
+                  f"{row['span_s']:.1f} s; {row['wall_s']:.1f} s with start-up)", flush=True)  # fmt: skip
+    one, two = rows[0], rows[1]
+    speedup = two["trials_per_min"] / one["trials_per_min"]
+    print(f"\nfinished trials per minute, {source} cut to {args.epochs} epochs x 1 fold, no pruning, "
+          f"{args.trials} identical trials per run, {os.cpu_count()} cores")  # fmt: skip
+    print(f"{'run':<22}{'trials/min':>11}{'mean trial s':>14}{'span s':>9}{'wall s':>9}")
+    for r in rows:
+        print(
+            f"{r['run']:<22}{r['trials_per_min']:>11.1f}{r['trial_s_mean']:>14.2f}{r['span_s']:>9.1f}{r['wall_s']:>9.1f}"
+        )
+    verdict = "meets" if speedup >= TARGET else "misses"
+    print(f"speed-up of 2 workers over 1: {speedup:.2f}x ({verdict} the {TARGET}x target; load average "
+          f"{os.getloadavg()[0]:.1f} at the end: above {os.cpu_count()}, other work shares the cores)")  # fmt: skip
+    meta = {
+        "study": source, "epochs": args.epochs, "trials": args.trials, "cpus": os.cpu_count(),
+        "machine": platform.machine(), "python": platform.python_version(), "speedup": round(speedup, 3),
+        "target": TARGET,
+        "load_average_after": os.getloadavg(),
+        "note": "wall-clock timings on a possibly shared machine: compare runs, not machines",
+    }  # fmt: skip
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
+    print(f"wrote {args.out}")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
