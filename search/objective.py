@@ -188,7 +188,9 @@ class _EpochCounter(Callback):
     def __init__(self, hook: Callable[[int, int], None] | None, total: int) -> None:
         self.hook, self.total, self.offset, self.epochs = hook, total, 0, 0
 
+    def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
+        self.epochs += 1  # counted at the start: a pruned epoch was trained and validated too
+
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
-        self.epochs += 1
         if self.hook is not None:
             self.hook(self.offset + trainer.current_epoch + 1, self.total)
