@@ -213,6 +213,8 @@ class RetryingStorage(BaseStorage, BaseHeartbeat):
         self.retries = 0  # retried calls in this process (for tests and benchmarks)
 
     def __getattr__(self, name: str) -> Any:  # anything not wrapped (remove_session, _backend, ...)
+        if name == "inner":  # not set yet (unpickling): no recursion
+            raise AttributeError(name)
         return getattr(self.inner, name)
 
     def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
