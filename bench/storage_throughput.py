@@ -1,7 +1,7 @@
 """Storage throughput: ask/tell of empty trials per second with 1, 2, 4 and 8 concurrent client processes,
 straight to PostgreSQL and through Optuna's gRPC storage proxy (``python -m search proxy``).
 
-Every client is a separate process that opens the storage the way a worker does (:func:`search.storage.open_storage`:
+Every client is a separate (forked) process that opens its own storage the way a worker does (:func:`search.storage.open_storage`:
 Optuna's cache, the retrying wrapper, a bounded pool), loads one shared study, then, from a common start instant,
 loops ``trial = study.ask(); study.tell(trial, 0.0)`` for a fixed time. A cell reports the finished trials per
 second over all its clients (counted from the moment all of them are connected) and the mean ask+tell latency. The study keeps growing from cell to cell (as a real
@@ -57,7 +57,9 @@ def _client(url: str, seconds: float, ready: Any, go: Any, start: Any, results: 
 
 
 def _cell(url: str, clients: int, seconds: float) -> dict[str, Any]:
-    ctx = mp.get_context("spawn")  # each client a fresh interpreter, like a worker on another machine
+    # forked from this process (which has imported everything but never opened a connection or a channel): each
+    # client opens its own storage, as a worker on another machine would, without paying the imports again
+    ctx = mp.get_context("fork")
     ready, results, go, start = ctx.Queue(), ctx.Queue(), ctx.Event(), ctx.Value("d", 0.0)
     procs = [ctx.Process(target=_client, args=(url, seconds, ready, go, start, results)) for _ in range(clients)]
     for p in procs:
@@ -74,6 +76,14 @@ def _cell(url: str, clients: int, seconds: float) -> dict[str, Any]:
     latency_ms = 1000 * sum(s for _, s in out) / max(trials, 1)
     return {"clients": clients, "trials": trials, "seconds": round(elapsed, 2),
             "trials_per_s": round(trials / elapsed, 1), "ask_tell_ms": round(latency_ms, 1)}  # fmt: skip
+
+
+def _create(url: str) -> None:
+    import optuna
+
+    from search.storage import open_storage
+
+    optuna.create_study(study_name=STUDY, storage=open_storage(url), direction="minimize")
 
 
 def _wait_port(port: int, proc: subprocess.Popen, timeout: float = 120) -> None:
@@ -110,14 +120,14 @@ def _free_port() -> int:
 
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser = argparse.ArgumentParser(prog="python -m bench.storage_throughput", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=6.0, help="measured time per cell")
+    parser.add_argument("--seconds", type=float, default=5.0, help="measured time per cell")
     parser.add_argument("--clients", type=int, nargs="+", default=list(CLIENTS))
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
 
     import optuna
 
-    from search.storage import mask_url, open_storage
+    from search.storage import mask_url
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     db = f"regtune_bench_{uuid.uuid4().hex[:8]}"
@@ -132,9 +142,9 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     proxy = None
     rows: list[dict[str, Any]] = []
     try:
-        storage = open_storage(url)
-        optuna.create_study(study_name=STUDY, storage=storage, direction="minimize")
-        storage.inner._backend.engine.dispose()  # type: ignore[attr-defined]
+        setup = mp.get_context("fork").Process(target=_create, args=(url,))  # no connection left in this process
+        setup.start()
+        setup.join()
         proxy = subprocess.Popen(
             [sys.executable, "-m", "search", "proxy", "--port", str(port), "--threads", "8"],
             env={**os.environ, "REGTUNE_STORAGE": url}, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
