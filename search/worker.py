@@ -168,19 +168,23 @@ class Heartbeat:
         if self.native or not isinstance(storage, JournalStorage):
             self.thread = threading.Thread(target=self._run, daemon=True)
 
+    def _beat(self) -> None:
+        target = getattr(self.storage, "inner", self.storage)  # not retried: the next beat is the retry
+        try:
+            if self.native:
+                target.record_heartbeat(self.trial_id)
+            else:
+                target.set_trial_system_attr(self.trial_id, BEAT_ATTR, time.time())
+        except Exception:  # the database may be restarting: try again next beat
+            pass
+
     def _run(self) -> None:
-        while not self.stop.is_set():
-            try:
-                if self.native:
-                    self.storage.record_heartbeat(self.trial_id)  # type: ignore[attr-defined]
-                else:
-                    self.storage.set_trial_system_attr(self.trial_id, BEAT_ATTR, time.time())
-            except Exception:  # the database may be restarting: try again next beat
-                pass
-            self.stop.wait(HEARTBEAT_INTERVAL)
+        while not self.stop.wait(HEARTBEAT_INTERVAL):
+            self._beat()
 
     def __enter__(self) -> Heartbeat:
         if self.thread is not None:
+            self._beat()  # before anything else is recorded on the trial: it is never without a heartbeat
             self.thread.start()
         return self
 
@@ -253,9 +257,9 @@ def _loop(
             time.sleep(POLL_SECONDS)
             continue
         tid = trial._trial_id
-        for key, value in ((HOST_ATTR, host), (PID_ATTR, pid), (START_ATTR, _process_start(pid))):
-            storage.set_trial_system_attr(tid, key, value)
         with Heartbeat(storage, tid):
+            for key, value in ((HOST_ATTR, host), (PID_ATTR, pid), (START_ATTR, _process_start(pid))):
+                storage.set_trial_system_attr(tid, key, value)
             try:
                 value = objective(trial)
             except optuna.TrialPruned:
