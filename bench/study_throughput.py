@@ -123,13 +123,13 @@ def run(study_file: Path, params: list[dict[str, Any]], workers: int, threads: s
     if proc.returncode:
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     trials = optuna.load_study(study_name=spec.name, storage=open_storage(str(journal))).get_trials()
-    done = [t for t in trials if t.state.is_finished() and t.state.name in ("COMPLETE", "PRUNED")]
-    span = (max(t.datetime_complete for t in done) - min(t.datetime_start for t in done)).total_seconds()
+    done = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
+    times = [(t.datetime_start, t.datetime_complete) for t in done if t.datetime_start and t.datetime_complete]
+    span = (max(e for _, e in times) - min(b for b, _ in times)).total_seconds()
+    mean_trial = sum((e - b).total_seconds() for b, e in times) / len(times)
     return {"finished": len(done), "span_s": round(span, 2), "wall_s": round(wall, 2),
             "trials_per_min": round(60 * len(done) / span, 2), "cpu_s": round(ours, 1),
-            "other_load_cores": round(others, 2),
-            "trial_s_mean": round(sum((t.datetime_complete - t.datetime_start).total_seconds() for t in done)
-                                  / len(done), 2)}  # fmt: skip
+            "other_load_cores": round(others, 2), "trial_s_mean": round(mean_trial, 2)}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:

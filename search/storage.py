@@ -307,7 +307,7 @@ def open_storage(url: str, *, plain: bool = False, pool: dict[str, int] | None =
             return rdb
         from optuna.storages._cached_storage import _CachedStorage
 
-        return RetryingStorage(_CachedStorage(rdb), url)
+        return RetryingStorage(_CachedStorage(rdb), url)  # type: ignore[abstract]  # methods made below
     raise StorageError(
         f"storage {mask_url(url)!r}: unknown scheme {scheme!r}; allowed: a journal file path, "
         "postgresql://user@host:port/db, sqlite:///path.db, grpc://host:port"
@@ -328,7 +328,7 @@ def _grpc(url: str) -> BaseStorage:
             f"cannot reach the gRPC storage proxy {mask_url(url)} ({where(url)}): {scrub(_first_line(exc), url)}; "
             "is `make proxy` running there?"
         ) from None
-    return RetryingStorage(proxy, url)
+    return RetryingStorage(proxy, url)  # type: ignore[abstract]
 
 
 def driver_url(url: str) -> str:

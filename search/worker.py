@@ -169,7 +169,7 @@ class Heartbeat:
             self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _beat(self) -> None:
-        target = getattr(self.storage, "inner", self.storage)  # not retried: the next beat is the retry
+        target: Any = getattr(self.storage, "inner", self.storage)  # not retried: the next beat is the retry
         try:
             if self.native:
                 target.record_heartbeat(self.trial_id)
@@ -258,8 +258,8 @@ def _loop(
             continue
         tid = trial._trial_id
         with Heartbeat(storage, tid):
-            for key, value in ((HOST_ATTR, host), (PID_ATTR, pid), (START_ATTR, _process_start(pid))):
-                storage.set_trial_system_attr(tid, key, value)
+            for key, attr in ((HOST_ATTR, host), (PID_ATTR, pid), (START_ATTR, _process_start(pid))):
+                storage.set_trial_system_attr(tid, key, attr)
             try:
                 value = objective(trial)
             except optuna.TrialPruned:
