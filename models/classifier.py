@@ -12,13 +12,13 @@ from torch import nn
 from models.config import RNNConfig, TrainConfig, as_dict
 from models.network import NetOutput, RNNClassifierNet
 from models.regularizers import (
+    WeightPenalties,
     activity_penalty,
     apply_max_norm,
     ar_penalty,
     clip_gradients,
     decay_,
     tar_penalty,
-    weight_penalty,
 )
 
 EXPLODING_LOSS = 1e6  # a loss beyond this (or NaN/Inf) ends the fit: the trial has diverged
@@ -59,9 +59,15 @@ class RNNClassifier(pl.LightningModule):
         self.save_hyperparameters(as_dict(rnn, train))
         self.net = RNNClassifierNet(rnn)
         self.groups = self.net.parameter_groups()
+        g = self.groups  # kernel / recurrent / bias / head L1-L2, summed as one flat computation
+        self.weight_penalties = WeightPenalties(
+            (g[role], getattr(train, f"{role}_l1"), getattr(train, f"{role}_l2"))
+            for role in ("kernel", "recurrent", "bias", "head")
+        )
         self.loss_fn = nn.CrossEntropyLoss(label_smoothing=train.label_smoothing)
         self.track_group_gradients = track_group_gradients
         self.grad_log = GradientLog()
+        self._loss_sum, self._loss_count = 0.0, 0  # this epoch's training loss, summed per sequence
 
     @property
     def path(self) -> str:
@@ -73,14 +79,8 @@ class RNNClassifier(pl.LightningModule):
     # ------------------------------------------------------------------ loss
     def penalty(self, out: NetOutput) -> torch.Tensor | None:
         """Sum of every active loss penalty (None when all are off, so the loss is untouched)."""
-        c, g = self.train_cfg, self.groups
-        terms = [
-            weight_penalty(g["kernel"], c.kernel_l1, c.kernel_l2),
-            weight_penalty(g["recurrent"], c.recurrent_l1, c.recurrent_l2),
-            weight_penalty(g["bias"], c.bias_l1, c.bias_l2),
-            weight_penalty(g["head"], c.head_l1, c.head_l2),
-            activity_penalty(out.pooled, c.activity_l1, c.activity_l2),
-        ]
+        c = self.train_cfg
+        terms = [self.weight_penalties(), activity_penalty(out.pooled, c.activity_l1, c.activity_l2)]
         if c.ar or c.tar:
             mask = out.mask if out.mask is not None else torch.ones(out.sequence.shape[:2], dtype=torch.bool, device=self.device)
             terms += [ar_penalty(out.sequence, mask, c.ar), tar_penalty(out.sequence, mask, c.tar)]
@@ -97,8 +97,21 @@ class RNNClassifier(pl.LightningModule):
         value = float(loss.detach())
         if not math.isfinite(value) or value > EXPLODING_LOSS:
             raise DivergedError(f"training loss {value} at epoch {self.current_epoch}, step {batch_idx}")
-        self.log("train_loss", loss.detach(), on_step=False, on_epoch=True, batch_size=len(y))
+        self._loss_sum += value * len(y)
+        self._loss_count += len(y)
         return loss
+
+    @property
+    def epoch_train_loss(self) -> float | None:
+        """The mean training loss (with penalties) over this epoch's steps so far; None before the first."""
+        return self._loss_sum / self._loss_count if self._loss_count else None
+
+    def on_train_epoch_start(self) -> None:
+        self._loss_sum, self._loss_count = 0.0, 0
+
+    def on_train_epoch_end(self) -> None:
+        if self._loss_count:  # logged once per epoch (not per step): self.log costs about a small RNN's step
+            self.log("train_loss", self._loss_sum / self._loss_count)
 
     def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
         x, lengths, y = batch
@@ -111,19 +124,28 @@ class RNNClassifier(pl.LightningModule):
     def configure_optimizers(self) -> torch.optim.Optimizer:
         c, g = self.train_cfg, self.groups
         decay = {"kernel": c.kernel_decay, "recurrent": c.recurrent_decay, "head": c.head_decay}
+        # one optimizer group per distinct decay (roles with equal decays share a group: fewer, larger groups
+        # make the optimizer step cheaper; the update is the same)
+        by_decay: dict[float, dict[str, Any]] = {}
+        for name in ("kernel", "recurrent", "bias", "head", "other"):
+            if g[name]:
+                group = by_decay.setdefault(decay.get(name, 0.0), {"params": [], "names": []})
+                group["params"] += g[name]
+                group["names"].append(name)
         groups = [
-            {"params": g[name], "weight_decay": decay.get(name, 0.0), "name": name}
-            for name in ("kernel", "recurrent", "bias", "head", "other")
-            if g[name]
+            {"params": v["params"], "weight_decay": rate, "name": "+".join(v["names"])} for rate, v in by_decay.items()
         ]
+        # the fused (single-kernel) implementations: on CPU the per-tensor Adam loop costs more than a small
+        # RNN's whole backward pass
+        fused = True if _fusable(self.parameters()) else None
         if c.optimizer == "adam":  # coupled: the decay enters the gradient (Adam + L2)
-            return torch.optim.Adam(groups, lr=c.lr)
+            return torch.optim.Adam(groups, lr=c.lr, fused=fused)
         if c.optimizer == "adamw":  # decoupled, natively
-            return torch.optim.AdamW(groups, lr=c.lr)
+            return torch.optim.AdamW(groups, lr=c.lr, fused=fused)
         for group in groups:  # SGDW / RMSpropW: decoupled decay applied by on_before_optimizer_step
             group["decoupled_decay"] = group.pop("weight_decay")
         if c.optimizer == "sgd":
-            return torch.optim.SGD(groups, lr=c.lr, momentum=c.momentum)
+            return torch.optim.SGD(groups, lr=c.lr, momentum=c.momentum, fused=fused)
         return torch.optim.RMSprop(groups, lr=c.lr, momentum=c.momentum)
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
@@ -158,3 +180,8 @@ class RNNClassifier(pl.LightningModule):
         apply_max_norm(g["recurrent"], c.recurrent_max_norm)
         apply_max_norm(g["bias"], c.bias_max_norm)
         apply_max_norm(g["head"], c.head_max_norm)
+
+
+def _fusable(params: Any) -> bool:
+    """Whether the optimizers' fused kernels apply: floating-point parameters on CPU or CUDA."""
+    return all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)

@@ -156,7 +156,7 @@ REGULARIZER_NAMES = (
 )  # fmt: skip
 
 
-def split_params(params: dict[str, Any], **data: int) -> tuple[RNNConfig, TrainConfig]:
+def split_params(params: dict[str, Any], **data: Any) -> tuple[RNNConfig, TrainConfig]:
     """Validate a flat hyperparameter dict and split it into the two configs.
 
     ``data`` carries ``input_size`` / ``num_classes`` from the dataset.

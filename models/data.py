@@ -163,7 +163,7 @@ def _ts_pair(train: Path, test: Path, name: str) -> Splits:
     index = {c: i for i, c in enumerate(classes)}
     sets = {}
     for split, (series, labels, p) in raw.items():
-        unknown = sorted(set(labels) - set(classes))
+        unknown = sorted(set(labels.tolist()) - set(classes))
         if unknown:
             raise DataError(f"{p}: labels {unknown} do not occur in the training split; allowed: {classes}")
         for i, s in enumerate(series):

@@ -28,7 +28,7 @@ from models.regularizers import (
     recurrent_mask,
 )
 
-_RNN_CLASSES: dict[str, type[nn.RNNBase]] = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+_RNN_CLASSES: dict[str, type[nn.LSTM | nn.GRU | nn.RNN]] = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 # Dropped weights are fresh tensors, so cuDNN must pack them on each call: expected, not a bug to report.
 warnings.filterwarnings("ignore", message="RNN module weights are not part of single contiguous chunk")
 
@@ -94,9 +94,11 @@ class RecurrentLayer(nn.Module):
             h_mask = recurrent_mask(x.shape[0], self.hidden_size, cfg.recurrent_dropout, x) if seq_mask else None
             lens = None if mask is None else lengths
             xs = reverse_within_lengths(x, lens) if s else x
+            # no per-step freezing past the lengths (valid=None): in both directions a sequence's padding comes
+            # after its last valid step, so no valid output ever depends on it, and the caller zeroes it
             out = run_loop(
                 self.cell, xs, self._weight("weight_ih", s), w_hh, self._weight("bias_ih", s),  # type: ignore[arg-type]
-                self._weight("bias_hh", s), mask, h_mask, cfg.zoneout, self.training,
+                self._weight("bias_hh", s), None, h_mask, cfg.zoneout, self.training,
             )  # fmt: skip
             outs.append(reverse_within_lengths(out, lens) if s else out)
         return torch.cat(outs, -1) if len(outs) > 1 else outs[0]
@@ -111,7 +113,10 @@ class ConvFrontEnd(nn.Module):
         self.conv = nn.Conv1d(in_channels, out_channels, kernel_size=stride, stride=stride)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        pad = (-x.shape[1]) % self.stride
+        steps = x.shape[1]
+        if bool((lengths < steps).any()):  # a window straddling a sequence's end must see zeros past it
+            x = x * (torch.arange(steps, device=x.device) < lengths.to(x.device).unsqueeze(1)).unsqueeze(-1)
+        pad = (-steps) % self.stride
         y = nn.functional.pad(x.transpose(1, 2), (0, pad))
         y = torch.relu(self.conv(y)).transpose(1, 2)
         return y, torch.div(lengths + self.stride - 1, self.stride, rounding_mode="floor")
@@ -155,10 +160,10 @@ class RNNClassifierNet(nn.Module):
             if i > 0:
                 x = self.layer_dropout(x)
             x = layer(x, lengths, mask, self.path)
-            if mask is not None:
-                x = x * mask.unsqueeze(-1)
             if self.norms:
                 x = self.norms[i](x, mask)
+            if mask is not None:  # after the norm: a layer norm's shift would refill the padding
+                x = x * mask.unsqueeze(-1)
         pooled = self.pool(x, lengths, mask)
         logits = self.head(self.output_dropout(pooled))
         return NetOutput(logits, pooled, x, mask, lengths)

@@ -1,15 +1,26 @@
 """The per-step recurrence: used only when a regularizer acts inside the cell (per-sequence recurrent
 dropout, zoneout). It reads the *same* parameters as the fused ``nn.LSTM/GRU/RNN`` module, so both paths
-compute the same function, and it is kept lean: the input projection of all steps is one matmul, each step
-is one ``addmm`` plus the gate non-linearities.
+compute the same function.
+
+On CPU a small RNN's step costs a handful of microseconds per op, so the op count is the speed. The loop is
+one :class:`torch.autograd.Function` with a hand-written backward (BPTT): the forward records nothing for
+autograd, the input projection of all steps is one matmul, each step is one ``addmm`` plus the gate
+non-linearities written into preallocated buffers, and the backward computes the weight gradients of all
+steps in one matmul after the per-step loop. :func:`autograd_loop` is the same math left to autograd: the
+reference the tests hold the fast loop to, and the path taken when states must freeze past each length.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
+from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
 
-from models.regularizers.zoneout import zoneout
+from models.regularizers.zoneout import zoneout_keep
+
+Keep = torch.Tensor | float | None  # zoneout: (T, B, H) 0/1 keep-masks in training, the rate in eval, None = off
 
 
 def reverse_within_lengths(x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
@@ -36,9 +47,34 @@ def run_loop(
 ) -> torch.Tensor:
     """Run one direction of one layer over ``x`` (B, T, C); return the outputs (B, T, H).
 
-    ``valid`` (B, T) bool freezes the state past each sequence's end; ``h_mask`` (B or 1, H) multiplies the
-    hidden state fed back into the hidden-to-hidden product (recurrent dropout).
+    ``valid`` (B, T) bool freezes the state past each sequence's end (not needed when, as in the network,
+    the steps past a length are masked afterwards: a forward recurrence never reads them); ``h_mask``
+    (B or 1, H) multiplies the hidden state fed back into the hidden-to-hidden product (recurrent dropout);
+    ``zoneout_rate`` zones out the hidden (and LSTM cell) state, fresh masks per step in training.
     """
+    batch, steps, _ = x.shape
+    hidden = w_hh.shape[1]
+    keep_h = zoneout_keep(steps, batch, hidden, zoneout_rate, training, x)
+    keep_c = zoneout_keep(steps, batch, hidden, zoneout_rate, training, x) if cell == "lstm" else None
+    if valid is not None:
+        return autograd_loop(cell, x, w_ih, w_hh, b_ih, b_hh, valid, h_mask, keep_h, keep_c)
+    out = _Recurrence.apply(cell, x, w_ih, w_hh, b_ih, b_hh, h_mask, keep_h, keep_c)
+    return out  # type: ignore[no-any-return]
+
+
+def autograd_loop(
+    cell: str,
+    x: torch.Tensor,
+    w_ih: torch.Tensor,
+    w_hh: torch.Tensor,
+    b_ih: torch.Tensor | None,
+    b_hh: torch.Tensor | None,
+    valid: torch.Tensor | None,
+    h_mask: torch.Tensor | None,
+    keep_h: Keep,
+    keep_c: Keep,
+) -> torch.Tensor:
+    """The recurrence step by step under autograd (the reference for :class:`_Recurrence`)."""
     batch, steps, _ = x.shape
     hidden = w_hh.shape[1]
     xw = F.linear(x, w_ih, b_ih)  # all steps' input projections in one matmul
@@ -57,8 +93,8 @@ def run_loop(
             g = torch.tanh(gates[:, 2 * hidden : 3 * hidden])
             c_new = f * c + i * g
             h_new = o * torch.tanh(c_new)
-            if zoneout_rate:
-                c_new = zoneout(c, c_new, zoneout_rate, training)
+            if keep_c is not None:
+                c_new = torch.lerp(c_new, c, _at(keep_c, t))
         elif cell == "gru":
             xr, xz, xn = xw[:, t].chunk(3, 1)
             hr, hz, hn = rec.chunk(3, 1)
@@ -70,8 +106,8 @@ def run_loop(
         else:
             h_new = torch.tanh(xw[:, t] + rec)
             c_new = h_new
-        if zoneout_rate:
-            h_new = zoneout(h, h_new, zoneout_rate, training)
+        if keep_h is not None:
+            h_new = torch.lerp(h_new, h, _at(keep_h, t))
         if valid is not None:
             v = valid[:, t].unsqueeze(1)
             h_new = torch.where(v, h_new, h)
@@ -81,3 +117,190 @@ def run_loop(
         c = c_new if cell == "lstm" else h
         outputs.append(h)
     return torch.stack(outputs, 1)
+
+
+def _at(keep: Keep, t: int) -> torch.Tensor | float:
+    """Step ``t``'s keep decisions (a mask in training, the rate in eval)."""
+    assert keep is not None
+    return keep[t] if isinstance(keep, torch.Tensor) else keep
+
+
+def _complement(keep: Keep) -> Keep:
+    if keep is None:
+        return None
+    return 1.0 - keep
+
+
+class _Recurrence(torch.autograd.Function):
+    """One direction of one layer, time-major inside: forward without autograd, backward written out.
+
+    Buffers (T = steps): ``hs`` (T+1, B, H) the hidden states with ``hs[0] = 0``; LSTM: ``cs`` the cell
+    states, ``acts`` (T, B, 4H) the gate activations, ``tcs`` tanh of the un-zoned new cell; GRU: ``rz``
+    (T, B, 2H), ``hh`` (T, B, 3H) the recurrent products with their bias, ``ns`` the candidates; RNN (with
+    zoneout): ``news`` the un-zoned new states.
+    """
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any,
+        cell: str,
+        x: torch.Tensor,
+        w_ih: torch.Tensor,
+        w_hh: torch.Tensor,
+        b_ih: torch.Tensor | None,
+        b_hh: torch.Tensor | None,
+        h_mask: torch.Tensor | None,
+        keep_h: Keep,
+        keep_c: Keep,
+    ) -> torch.Tensor:
+        xt = x.transpose(0, 1)
+        steps, batch = xt.shape[:2]
+        hidden = w_hh.shape[1]
+        w_hh_t = w_hh.t()
+        hs = x.new_zeros(steps + 1, batch, hidden)
+        buffers: dict[str, torch.Tensor] = {}
+        if cell == "gru":
+            xw = F.linear(xt, w_ih, b_ih)
+            rz = x.new_empty(steps, batch, 2 * hidden)
+            hh = x.new_empty(steps, batch, 3 * hidden)
+            ns = x.new_empty(steps, batch, hidden)
+            for t in range(steps):
+                h = hs[t]
+                hm = h if h_mask is None else h * h_mask
+                if b_hh is None:
+                    torch.mm(hm, w_hh_t, out=hh[t])
+                else:
+                    torch.addmm(b_hh, hm, w_hh_t, out=hh[t])
+                torch.sigmoid(xw[t, :, : 2 * hidden] + hh[t, :, : 2 * hidden], out=rz[t])
+                torch.tanh(torch.addcmul(xw[t, :, 2 * hidden :], rz[t, :, :hidden], hh[t, :, 2 * hidden :]), out=ns[t])
+                if keep_h is None:
+                    torch.lerp(ns[t], h, rz[t, :, hidden:], out=hs[t + 1])
+                else:
+                    torch.lerp(torch.lerp(ns[t], h, rz[t, :, hidden:]), h, _at(keep_h, t), out=hs[t + 1])
+            buffers.update(rz=rz, hh=hh, ns=ns)
+        else:
+            bias = b_ih if b_hh is None else b_hh if b_ih is None else b_ih + b_hh
+            xw = F.linear(xt, w_ih, bias)
+            if cell == "lstm":
+                cs = x.new_zeros(steps + 1, batch, hidden)
+                acts = x.new_empty(steps, batch, 4 * hidden)
+                tcs = x.new_empty(steps, batch, hidden)
+                g_slice = slice(2 * hidden, 3 * hidden)
+                for t in range(steps):
+                    h, c, a = hs[t], cs[t], acts[t]
+                    gates = torch.addmm(xw[t], h if h_mask is None else h * h_mask, w_hh_t)
+                    torch.sigmoid(gates, out=a)
+                    torch.tanh(gates[:, g_slice], out=a[:, g_slice])
+                    i, f, g, o = a[:, :hidden], a[:, hidden : 2 * hidden], a[:, g_slice], a[:, 3 * hidden :]
+                    if keep_c is None:
+                        c_new = torch.addcmul(f * c, i, g, out=cs[t + 1])
+                    else:
+                        c_new = torch.addcmul(f * c, i, g)
+                        torch.lerp(c_new, c, _at(keep_c, t), out=cs[t + 1])
+                    torch.tanh(c_new, out=tcs[t])
+                    if keep_h is None:
+                        torch.mul(o, tcs[t], out=hs[t + 1])
+                    else:
+                        torch.lerp(o * tcs[t], h, _at(keep_h, t), out=hs[t + 1])
+                buffers.update(cs=cs, acts=acts, tcs=tcs)
+            else:
+                news = hs[1:] if keep_h is None else x.new_empty(steps, batch, hidden)
+                for t in range(steps):
+                    h = hs[t]
+                    torch.tanh(torch.addmm(xw[t], h if h_mask is None else h * h_mask, w_hh_t), out=news[t])
+                    if keep_h is not None:
+                        torch.lerp(news[t], h, _at(keep_h, t), out=hs[t + 1])
+                buffers.update(news=news)
+        ctx.cell, ctx.keep_h, ctx.keep_c, ctx.buffers, ctx.hs = cell, keep_h, keep_c, buffers, hs
+        ctx.has_bias = (b_ih is not None, b_hh is not None)
+        ctx.save_for_backward(x, w_ih, w_hh, h_mask)
+        return hs[1:].transpose(0, 1).contiguous()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        x, w_ih, w_hh, h_mask = ctx.saved_tensors
+        cell, hs, buf = ctx.cell, ctx.hs, ctx.buffers
+        keep_h, free_h = ctx.keep_h, _complement(ctx.keep_h)
+        go = grad_out.transpose(0, 1)  # (T, B, H)
+        steps, batch, hidden = go.shape
+        dh = go.new_zeros(batch, hidden)
+
+        def zone(dh: torch.Tensor, t: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+            """Split the gradient of a zoned-out state into the new state's share and the kept old state's."""
+            if keep_h is None:
+                return dh, None
+            return dh * _at(free_h, t), dh * _at(keep_h, t)
+
+        if cell == "lstm":
+            acts, tcs, cs = buf["acts"], buf["tcs"], buf["cs"]
+            keep_c, free_c = ctx.keep_c, _complement(ctx.keep_c)
+            i, f, g, o = acts.split(hidden, 2)
+            dact = acts * (1 - acts)  # sigmoid' for i, f, o; tanh' for g
+            dact[:, :, 2 * hidden : 3 * hidden] = 1 - g * g
+            o_tanh = o * (1 - tcs * tcs)  # d h_new / d c_new
+            d = go.new_empty(steps, batch, 4 * hidden)  # gradients of the gate pre-activations
+            dc = go.new_zeros(batch, hidden)
+            for t in range(steps - 1, -1, -1):
+                dh_new, dh_kept = zone(dh + go[t], t)
+                dc_new = dc if keep_c is None else dc * _at(free_c, t)
+                dc_new = torch.addcmul(dc_new, dh_new, o_tanh[t])
+                dt = d[t]
+                torch.mul(dc_new, g[t], out=dt[:, :hidden])
+                torch.mul(dc_new, cs[t], out=dt[:, hidden : 2 * hidden])
+                torch.mul(dc_new, i[t], out=dt[:, 2 * hidden : 3 * hidden])
+                torch.mul(dh_new, tcs[t], out=dt[:, 3 * hidden :])
+                dt.mul_(dact[t])
+                dc = dc_new * f[t] if keep_c is None else torch.addcmul(dc * _at(keep_c, t), dc_new, f[t])
+                dh = dt @ w_hh
+                if h_mask is not None:
+                    dh = dh * h_mask
+                if dh_kept is not None:
+                    dh = dh + dh_kept
+            d_ih = d_hh = d
+        elif cell == "gru":
+            rz, hh, ns = buf["rz"], buf["hh"], buf["ns"]
+            r, z = rz[..., :hidden], rz[..., hidden:]
+            hn = hh[..., 2 * hidden :]
+            dn_factor = (1 - z) * (1 - ns * ns)  # d h_new / d (n's pre-activation)
+            dz_factor = (hs[:-1] - ns) * z * (1 - z)  # d h_new / d (z's pre-activation)
+            dr_factor = hn * r * (1 - r)  # d (n's pre-activation) / d (r's pre-activation)
+            d = go.new_empty(steps, batch, 4 * hidden)  # r, z, n (recurrent side: r * dn), n (input side)
+            for t in range(steps - 1, -1, -1):
+                dh_new, dh_kept = zone(dh + go[t], t)
+                dt = d[t]
+                dxn = torch.mul(dh_new, dn_factor[t], out=dt[:, 3 * hidden :])
+                torch.mul(dxn, dr_factor[t], out=dt[:, :hidden])
+                torch.mul(dh_new, dz_factor[t], out=dt[:, hidden : 2 * hidden])
+                torch.mul(dxn, r[t], out=dt[:, 2 * hidden : 3 * hidden])
+                dhm = dt[:, : 3 * hidden] @ w_hh
+                dh = dh_new * z[t]
+                dh = dh + dhm if h_mask is None else torch.addcmul(dh, dhm, h_mask)
+                if dh_kept is not None:
+                    dh = dh + dh_kept
+            d_hh = d[..., : 3 * hidden]
+            d_ih = torch.cat([d[..., : 2 * hidden], d[..., 3 * hidden :]], -1)
+        else:
+            news = buf["news"]
+            dtanh = 1 - news * news
+            d = go.new_empty(steps, batch, hidden)
+            for t in range(steps - 1, -1, -1):
+                dh_new, dh_kept = zone(dh + go[t], t)
+                dt = torch.mul(dh_new, dtanh[t], out=d[t])
+                dh = dt @ w_hh
+                if h_mask is not None:
+                    dh = dh * h_mask
+                if dh_kept is not None:
+                    dh = dh + dh_kept
+            d_ih = d_hh = d
+
+        need = ctx.needs_input_grad
+        gates_ih, gates_hh = d_ih.reshape(steps * batch, -1), d_hh.reshape(steps * batch, -1)
+        xt = x.transpose(0, 1).reshape(steps * batch, -1)
+        hm = hs[:-1] if h_mask is None else hs[:-1] * h_mask
+        dx = (gates_ih @ w_ih).reshape(steps, batch, -1).transpose(0, 1) if need[1] else None
+        dw_ih = gates_ih.t() @ xt if need[2] else None
+        dw_hh = gates_hh.t() @ hm.reshape(steps * batch, hidden) if need[3] else None
+        db_ih = gates_ih.sum(0) if need[4] and ctx.has_bias[0] else None
+        db_hh = gates_hh.sum(0) if need[5] and ctx.has_bias[1] else None
+        return None, dx, dw_ih, dw_hh, db_ih, db_hh, None, None, None

@@ -54,8 +54,9 @@ class BestEpoch(Callback):
         m = trainer.callback_metrics
         acc, loss = float(m["val_acc"]), float(m["val_loss"])
         row = {"epoch": trainer.current_epoch, "val_acc": acc, "val_loss": loss, "score": score(self.metric, acc, loss, self.n_val)}
-        if "train_loss" in m:
-            row["train_loss"] = float(m["train_loss"])
+        train_loss = getattr(pl_module, "epoch_train_loss", None)  # this epoch's (callback_metrics lag by one)
+        if train_loss is not None:
+            row["train_loss"] = float(train_loss)
         self.history.append(row)
         if self.best is None or self.sign * row["score"] > self.sign * self.best["score"]:
             self.best = row

@@ -6,13 +6,19 @@ from models.regularizers.input_noise import GaussianNoise
 from models.regularizers.locked_dropout import SequenceDropout
 from models.regularizers.max_norm import apply_max_norm, unit_norms
 from models.regularizers.norm import SequenceNorm
-from models.regularizers.penalties import activity_penalty, ar_penalty, tar_penalty, weight_penalty
+from models.regularizers.penalties import (
+    WeightPenalties,
+    activity_penalty,
+    ar_penalty,
+    tar_penalty,
+    weight_penalty,
+)
 from models.regularizers.recurrent_dropout import recurrent_mask
 from models.regularizers.weight_drop import drop_columns, drop_weight
 from models.regularizers.zoneout import zoneout
 
 __all__ = [
-    "GaussianNoise", "SequenceDropout", "SequenceNorm", "activity_penalty", "apply_max_norm", "ar_penalty",
-    "clip_gradients", "decay_", "drop_columns", "drop_weight", "recurrent_mask", "tar_penalty", "unit_norms",
-    "weight_penalty", "zoneout",
+    "GaussianNoise", "SequenceDropout", "SequenceNorm", "WeightPenalties", "activity_penalty", "apply_max_norm",
+    "ar_penalty", "clip_gradients", "decay_", "drop_columns", "drop_weight", "recurrent_mask", "tar_penalty",
+    "unit_norms", "weight_penalty", "zoneout",
 ]  # fmt: skip

@@ -8,18 +8,25 @@ import torch
 
 
 def clip_gradients(params: Sequence[torch.Tensor], clip_norm: float, clip_value: float) -> tuple[float, bool]:
-    """Clip in place; return the global gradient norm *before* clipping and whether clipping cut anything."""
-    grads = [p for p in params if p.grad is not None]
+    """Clip in place; return the global gradient norm *before* clipping and whether clipping cut anything.
+
+    The norms and the largest entry are measured on one flat copy of all gradients and the clipping is done by
+    foreach ops: a few ops per step however many tensors there are (on CPU a small RNN's step is op overheads).
+    """
+    grads = [g for p in params if (g := p.grad) is not None]
     if not grads:
         return 0.0, False
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    total = float(torch.linalg.vector_norm(flat))
     clipped = False
     if clip_value > 0:
-        max_abs = max(float(p.grad.abs().max()) for p in grads)  # type: ignore[union-attr]
-        clipped = max_abs > clip_value
-        torch.nn.utils.clip_grad_value_(grads, clip_value)
-    if clip_norm > 0:
-        total = float(torch.nn.utils.clip_grad_norm_(grads, clip_norm))
-        clipped = clipped or total > clip_norm
-    else:
-        total = float(torch.nn.utils.get_total_norm([p.grad for p in grads]))  # type: ignore[misc]
+        clipped = float(flat.abs().max()) > clip_value
+        if clipped:
+            torch._foreach_clamp_min_(grads, -clip_value)
+            torch._foreach_clamp_max_(grads, clip_value)
+    if clip_norm > 0:  # on the value-clipped gradients, as torch.nn.utils.clip_grad_norm_ would
+        norm = float(torch.linalg.vector_norm(flat.clamp(-clip_value, clip_value))) if clipped else total
+        if norm > clip_norm:
+            torch._foreach_mul_(grads, clip_norm / (norm + 1e-6))
+            clipped = True
     return total, clipped

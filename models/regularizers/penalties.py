@@ -13,13 +13,57 @@ def weight_penalty(params: Iterable[torch.Tensor], l1: float, l2: float) -> torc
         return None
     total: torch.Tensor | None = None
     for w in params:
-        term = 0.0
+        term: torch.Tensor | float = 0.0
         if l1:
             term = term + l1 * w.abs().sum()
         if l2:
             term = term + l2 * w.pow(2).sum()
-        total = term if total is None else total + term  # type: ignore[assignment]
+        total = term if total is None else total + term  # type: ignore[assignment]  # a tensor: l1 or l2 > 0
     return total
+
+
+class WeightPenalties:
+    """The L1/L2 penalties of several parameter groups (``(params, l1, l2)``) as one flat computation.
+
+    Equal to the sum of :func:`weight_penalty` over the groups, in a handful of ops per step however many
+    tensors and coefficients there are (one ``cat``, one ``dot`` per order) instead of several per tensor: on
+    CPU a small RNN's step is made of op overheads. The per-element coefficients are built once per device.
+    """
+
+    def __init__(self, groups: Iterable[tuple[Iterable[torch.Tensor], float, float]]) -> None:
+        self.params: list[torch.Tensor] = []
+        self.coefficients: list[tuple[int, float, float]] = []  # (numel, l1, l2) per tensor
+        for params, l1, l2 in groups:
+            if l1 or l2:
+                for w in params:
+                    self.params.append(w)
+                    self.coefficients.append((w.numel(), float(l1), float(l2)))
+        self._vectors: dict[tuple[torch.device, torch.dtype], tuple[torch.Tensor | None, torch.Tensor | None]] = {}
+
+    def _coefficient_vectors(self, like: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        key = (like.device, like.dtype)
+        if key not in self._vectors:
+            vectors: list[torch.Tensor | None] = []
+            for k in (1, 2):
+                values = [c[k] for c in self.coefficients]
+                if not any(values):
+                    vectors.append(None)
+                    continue
+                sizes = torch.tensor([c[0] for c in self.coefficients])
+                vectors.append(torch.tensor(values, dtype=like.dtype).repeat_interleave(sizes).to(like.device))
+            self._vectors[key] = (vectors[0], vectors[1])
+        return self._vectors[key]
+
+    def __call__(self) -> torch.Tensor | None:
+        if not self.params:
+            return None
+        flat = torch.cat([w.reshape(-1) for w in self.params])
+        l1, l2 = self._coefficient_vectors(flat)
+        total = None if l1 is None else torch.dot(l1, flat.abs())
+        if l2 is not None:
+            square = torch.dot(l2 * flat, flat)
+            total = square if total is None else total + square
+        return total
 
 
 def activity_penalty(pooled: torch.Tensor, l1: float, l2: float) -> torch.Tensor | None:

@@ -16,3 +16,18 @@ def zoneout(old: torch.Tensor, new: torch.Tensor, rate: float, training: bool) -
         return torch.lerp(new, old, rate)
     keep = torch.empty_like(new).bernoulli_(rate)
     return torch.lerp(new, old, keep)
+
+
+def zoneout_keep(
+    steps: int, batch: int, hidden: int, rate: float, training: bool, like: torch.Tensor
+) -> torch.Tensor | float | None:
+    """The keep decisions of a whole sequence, for a loop that zones out each step with ``lerp(new, old, keep)``.
+
+    Training: (steps, batch, hidden) Bernoulli(``rate``) masks, fresh at every step; eval: the rate itself (the
+    expectation); ``rate=0``: None (off).
+    """
+    if rate == 0.0:
+        return None
+    if not training:
+        return float(rate)
+    return like.new_empty(steps, batch, hidden).bernoulli_(rate)

@@ -1,0 +1,53 @@
+"""``python -m bench [NAME ...]``: run the benchmark modules in order (all of them by default).
+
+Each module in :data:`MODULES` has a ``main(argv)`` that prints its table, writes its JSON under ``runs/bench/``
+and returns its results; ``python -m bench.NAME --help`` lists a module's own options. Append new benchmarks
+to the list. A benchmark that fails is reported and the others still run; the exit status is then 1.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import time
+import traceback
+
+MODULES = [
+    "bench.models_speed",  # 20 epochs on JapaneseVowels: a bare nn.LSTM loop vs models.train.fit, by regularizer
+    "bench.introspection_overhead",  # fit with and without the Introspection callback
+    "bench.search_efficiency",  # TPE+Hyperband vs random search without pruning, same epoch budget
+    "bench.study_throughput",  # trials per minute of a small study
+    "bench.storage_throughput",  # Optuna storage operations per second (PostgreSQL, gRPC proxy)
+]
+
+
+def selected(names: list[str]) -> list[str]:
+    if not names:
+        return list(MODULES)
+    full = [n if n.startswith("bench.") else f"bench.{n}" for n in names]
+    unknown = [n for n in full if n not in MODULES]
+    if unknown:
+        raise SystemExit(
+            f"unknown benchmark(s) {unknown}; allowed: {', '.join(m.removeprefix('bench.') for m in MODULES)}"
+        )
+    return full
+
+
+def run(names: list[str]) -> int:
+    failed = []
+    for name in selected(names):
+        print(f"== {name}", flush=True)
+        start = time.perf_counter()
+        try:
+            importlib.import_module(name).main([])
+        except Exception:  # one broken benchmark must not hide the others' numbers
+            traceback.print_exc()
+            failed.append(name)
+        print(f"== {name}: {time.perf_counter() - start:.1f} s\n", flush=True)
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(run(sys.argv[1:]))

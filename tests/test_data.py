@@ -1,0 +1,298 @@
+"""Data: shipped UEA/UCR datasets by name, the user's .npz / .ts files, the seeded stratified split, train-only
+standardization, and clear errors for bad data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from models.data import (
+    DataError,
+    SequenceDataModule,
+    SequenceSet,
+    Splits,
+    load_splits,
+    make_loader,
+    shipped_datasets,
+    synthetic_splits,
+    train_val_indices,
+)
+
+
+# ---------------------------------------------------------------------------------------------- shipped
+@pytest.fixture(scope="module")
+def vowels() -> Splits:
+    return load_splits("JapaneseVowels")
+
+
+def test_japanese_vowels_by_name(vowels: Splits) -> None:
+    assert (len(vowels.train), len(vowels.test)) == (270, 370)
+    assert vowels.classes == [str(k) for k in range(1, 10)]
+    assert vowels.train.X.shape[2] == vowels.test.X.shape[2] == 12
+    lengths = np.concatenate([vowels.train.lengths, vowels.test.lengths])
+    assert (lengths.min(), lengths.max()) == (7, 29)
+    assert set(vowels.train.y.tolist()) == set(range(9))
+    for s in (vowels.train, vowels.test):  # zeros past each length
+        assert not s.X[np.arange(s.X.shape[1])[None, :] >= s.lengths[:, None]].any()
+
+
+def test_japanese_vowels_default_split(vowels: Splits) -> None:
+    dm = SequenceDataModule(vowels, batch_size=32, val_fraction=0.2, seed=0)
+    assert (len(dm.train_set), len(dm.val_set)) == (216, 54)
+    assert (dm.input_size, dm.num_classes) == (12, 9)
+    assert np.bincount(dm.val_set.y).tolist() == [6] * 9  # 30 per speaker: stratified exactly
+
+
+def test_another_shipped_dataset_by_name() -> None:
+    assert {"JapaneseVowels", "BasicMotions", "ItalyPowerDemand"} <= set(shipped_datasets())
+    motions = load_splits("BasicMotions")
+    assert (len(motions.train), len(motions.test)) == (40, 40)
+    assert motions.train.X.shape[1:] == (100, 6)
+    assert sorted(c.lower() for c in motions.classes) == ["badminton", "running", "standing", "walking"]
+    dm = SequenceDataModule("ItalyPowerDemand", val_fraction=0.25)
+    assert (dm.input_size, dm.num_classes) == (1, 2)
+    assert len(dm.train_set) + len(dm.val_set) == 67
+
+
+def test_unknown_dataset_lists_the_shipped_names() -> None:
+    with pytest.raises(DataError, match=r"'NoSuchSet' is not shipped.*allowed: .*BasicMotions.*JapaneseVowels"):
+        load_splits("NoSuchSet")
+
+
+# ---------------------------------------------------------------------------------------------- .npz
+def _npz_arrays(n: int = 12, t: int = 8, c: int = 3, k: int = 3, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(2, t + 1, n)
+    X = rng.normal(size=(n, t, c)).astype(np.float32)
+    X[np.arange(t)[None, :] >= lengths[:, None]] = 0.0
+    return {"X": X, "y": np.arange(n) % k, "lengths": lengths}
+
+
+def test_npz_round_trip_inline_test_split(tmp_path: Path) -> None:
+    train, test = _npz_arrays(seed=0), _npz_arrays(n=6, seed=1)
+    path = tmp_path / "mine.npz"
+    np.savez(path, **train, X_test=test["X"], y_test=test["y"], lengths_test=test["lengths"])
+    splits = load_splits(str(path))
+    for got, want in ((splits.train, train), (splits.test, test)):
+        np.testing.assert_array_equal(got.X, want["X"])
+        np.testing.assert_array_equal(got.y, want["y"])
+        np.testing.assert_array_equal(got.lengths, want["lengths"])
+    assert splits.classes == ["0", "1", "2"] and splits.name == "mine"
+
+
+def test_npz_round_trip_sibling_test_file_and_default_lengths(tmp_path: Path) -> None:
+    train, test = _npz_arrays(), _npz_arrays(n=5, seed=2)
+    np.savez(tmp_path / "d.npz", X=train["X"], y=train["y"])  # no lengths: every sequence is full length
+    np.savez(tmp_path / "d_test.npz", **test)
+    splits = load_splits(str(tmp_path / "d.npz"))
+    np.testing.assert_array_equal(splits.train.X, train["X"])
+    assert (splits.train.lengths == 8).all()
+    np.testing.assert_array_equal(splits.test.lengths, test["lengths"])
+    dm = SequenceDataModule(str(tmp_path / "d.npz"), val_fraction=0.25)
+    assert dm.input_size == 3 and dm.num_classes == 3
+
+
+BAD_NPZ = [
+    ({"X": np.zeros((4, 5), np.float32)}, r"X has rank 2 .*expected rank 3: N x T x C"),
+    ({"X": np.zeros((4, 5, 2, 1), np.float32)}, r"X has rank 4 .*expected rank 3: N x T x C"),
+    ({"y": np.array([1, 2, 3, 1])}, r"y holds \[1, 2, 3\]; labels must be exactly 0..K-1"),
+    ({"y": np.array([0, 2, 0, 2])}, r"y holds \[0, 2\]; labels must be exactly 0..K-1"),
+    ({"y": np.array([0, -1, 0, 1])}, r"labels must be exactly 0..K-1"),
+    ({"y": np.array([0.0, 1.0, 0.0, 1.0])}, r"y has dtype float64; expected integer labels 0..K-1"),
+    ({"y": np.array([0, 1, 0])}, r"y has shape \(3,\); expected \(4,\)"),
+    ({"X": np.full((4, 5, 2), np.nan, np.float32)}, r"X contains NaN/Inf"),
+    ({"lengths": np.array([5, 6, 1, 1])}, r"lengths must be 4 integers in 1..5"),
+]
+
+
+@pytest.mark.parametrize(("override", "message"), BAD_NPZ, ids=[m for _, m in BAD_NPZ])
+def test_bad_npz_is_a_clear_error(tmp_path: Path, override: dict[str, np.ndarray], message: str) -> None:
+    arrays = {"X": np.zeros((4, 5, 2), np.float32), "y": np.array([0, 1, 0, 1]), **override}
+    path = tmp_path / "bad.npz"
+    np.savez(path, **arrays, X_test=np.zeros((2, 5, 2), np.float32), y_test=np.array([0, 1]))
+    with pytest.raises(DataError, match=message):
+        load_splits(str(path))
+
+
+def test_npz_nan_past_the_length_is_fine(tmp_path: Path) -> None:
+    X = np.zeros((4, 5, 2), np.float32)
+    X[0, 3:] = np.nan  # padding of a length-3 sequence: never read
+    np.savez(tmp_path / "p.npz", X=X, y=np.array([0, 1, 0, 1]), lengths=np.array([3, 5, 5, 5]),
+             X_test=X[1:], y_test=np.array([1, 0, 1]))  # fmt: skip
+    assert np.isfinite(load_splits(str(tmp_path / "p.npz")).train.X).all()
+
+
+def test_npz_missing_pieces(tmp_path: Path) -> None:
+    np.savez(tmp_path / "a.npz", X=np.zeros((4, 5, 2), np.float32))
+    with pytest.raises(DataError, match=r"missing array 'y'.*expected X, y \(and lengths\)"):
+        load_splits(str(tmp_path / "a.npz"))
+    np.savez(tmp_path / "b.npz", X=np.zeros((4, 5, 2), np.float32), y=np.array([0, 1, 0, 1]))
+    with pytest.raises(DataError, match=r"no test split: add X_test/y_test to it or write .*b_test.npz"):
+        load_splits(str(tmp_path / "b.npz"))
+    with pytest.raises(DataError, match="no such file"):
+        load_splits(str(tmp_path / "absent.npz"))
+
+
+# ---------------------------------------------------------------------------------------------- .ts
+def _write_ts(path: Path, series: list[np.ndarray], labels: list[str], classes: list[str]) -> None:
+    def fmt(v: float) -> str:
+        return "?" if np.isnan(v) else repr(float(v))
+
+    dims = series[0].shape[1]
+    lines = [
+        "# a toy dataset", "@problemName toy", "@timeStamps false", "@missing true",
+        f"@univariate {'true' if dims == 1 else 'false'}", f"@dimensions {dims}", "@equalLength false",
+        f"@classLabel true {' '.join(classes)}", "@data",
+    ]  # fmt: skip
+    for s, label in zip(series, labels):
+        lines.append(":".join(",".join(fmt(v) for v in s[:, d]) for d in range(dims)) + f":{label}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _toy_series(n: int, seed: int, dims: int = 2) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [rng.normal(size=(int(rng.integers(3, 9)), dims)).round(4).astype(np.float32) for _ in range(n)]
+
+
+def test_ts_round_trip(tmp_path: Path) -> None:
+    classes = ["down", "up", "flat"]
+    train, test = _toy_series(9, 0), _toy_series(4, 1)
+    train_labels = [classes[i % 3] for i in range(9)]
+    test_labels = ["up", "flat", "down", "up"]
+    _write_ts(tmp_path / "toy_TRAIN.ts", train, train_labels, classes)
+    _write_ts(tmp_path / "toy_TEST.ts", test, test_labels, classes)
+    splits = load_splits(str(tmp_path / "toy_TRAIN.ts"))
+    assert splits.classes == sorted(classes)
+    for got, series, labels in ((splits.train, train, train_labels), (splits.test, test, test_labels)):
+        assert got.lengths.tolist() == [len(s) for s in series]
+        assert [splits.classes[k] for k in got.y] == labels
+        for i, s in enumerate(series):
+            np.testing.assert_allclose(got.X[i, : len(s)], s, rtol=1e-6)
+            assert not got.X[i, len(s) :].any()
+    dm = SequenceDataModule(str(tmp_path / "toy_TRAIN.ts"), val_fraction=0.3)
+    assert (dm.input_size, dm.num_classes) == (2, 3)
+
+
+def test_ts_with_missing_values_is_a_clear_error(tmp_path: Path) -> None:
+    train = _toy_series(4, 0)
+    train[2][1, 0] = np.nan
+    _write_ts(tmp_path / "gap_TRAIN.ts", train, ["a", "b", "a", "b"], ["a", "b"])
+    _write_ts(tmp_path / "gap_TEST.ts", _toy_series(2, 1), ["a", "b"], ["a", "b"])
+    with pytest.raises(DataError, match=r"gap_TRAIN.ts: series 2 contains NaN/Inf"):
+        load_splits(str(tmp_path / "gap_TRAIN.ts"))
+
+
+def test_ts_pairing_errors(tmp_path: Path) -> None:
+    _write_ts(tmp_path / "solo_TRAIN.ts", _toy_series(4, 0), ["a", "b", "a", "b"], ["a", "b"])
+    with pytest.raises(DataError, match="its test split .*solo_TEST.ts is missing"):
+        load_splits(str(tmp_path / "solo_TRAIN.ts"))
+    _write_ts(tmp_path / "solo_TEST.ts", _toy_series(2, 1), ["a", "b"], ["a", "b"])
+    with pytest.raises(DataError, match="give the _TRAIN.ts file; the _TEST.ts file is found beside it"):
+        load_splits(str(tmp_path / "solo_TEST.ts"))
+    _write_ts(tmp_path / "x.ts", _toy_series(4, 0), ["a", "b", "a", "b"], ["a", "b"])
+    with pytest.raises(DataError, match="NAME_TRAIN.ts / NAME_TEST.ts"):
+        load_splits(str(tmp_path / "x.ts"))
+
+
+def test_ts_test_labels_must_occur_in_training(tmp_path: Path) -> None:
+    _write_ts(tmp_path / "t_TRAIN.ts", _toy_series(4, 0), ["a", "b", "a", "b"], ["a", "b", "c"])
+    _write_ts(tmp_path / "t_TEST.ts", _toy_series(2, 1), ["a", "c"], ["a", "b", "c"])
+    with pytest.raises(DataError, match=r"labels \['c'\] do not occur in the training split; allowed: \['a', 'b'\]"):
+        load_splits(str(tmp_path / "t_TRAIN.ts"))
+
+
+# ---------------------------------------------------------------------------------------------- split, scaling
+@pytest.fixture(scope="module")
+def synth() -> Splits:
+    return synthetic_splits(seed=0, n=120, classes=3, length=12)
+
+
+def test_split_is_seeded_stratified_and_disjoint(synth: Splits) -> None:
+    y = synth.train.y
+    tr, va = train_val_indices(y, 0.25, seed=5)
+    assert not set(tr) & set(va) and sorted([*tr, *va]) == list(range(len(y)))
+    assert len(va) == 30
+    for k, count in enumerate(np.bincount(y)):
+        assert abs(int((y[va] == k).sum()) - 0.25 * count) <= 1  # stratified
+    tr2, va2 = train_val_indices(y, 0.25, seed=5)
+    np.testing.assert_array_equal(va, va2)  # seeded
+    assert not np.array_equal(va, train_val_indices(y, 0.25, seed=6)[1])
+
+    dm = SequenceDataModule(synth, val_fraction=0.25, seed=5)
+    np.testing.assert_array_equal(dm.train_set.y, y[tr])
+    np.testing.assert_array_equal(dm.val_set.y, y[va])
+    np.testing.assert_array_equal(dm.val_set.lengths, synth.train.lengths[va])
+
+
+def _stats(s: SequenceSet) -> tuple[np.ndarray, np.ndarray]:
+    flat = s.X[np.arange(s.X.shape[1])[None, :] < s.lengths[:, None]]
+    return flat.mean(0), flat.std(0)
+
+
+def test_standardization_uses_the_training_part_only(synth: Splits) -> None:
+    tr, va = train_val_indices(synth.train.y, 0.25, seed=5)
+    dm = SequenceDataModule(synth, val_fraction=0.25, seed=5)
+    mean, std = _stats(synth.train.subset(tr))
+    np.testing.assert_allclose(dm.mean, mean, rtol=1e-5)
+    np.testing.assert_allclose(dm.std, std, rtol=1e-5)
+    m, s = _stats(dm.train_set)
+    np.testing.assert_allclose(m, 0.0, atol=1e-5)
+    np.testing.assert_allclose(s, 1.0, rtol=1e-4)
+
+    X = synth.train.X.copy()  # wreck the validation rows and the test split: the statistics must not move
+    X[va] = X[va] * 1000 + 50
+    wrecked = Splits(
+        SequenceSet(X, synth.train.lengths, synth.train.y),
+        SequenceSet(synth.test.X * 1000 - 7, synth.test.lengths, synth.test.y),
+        synth.classes,
+        "wrecked",
+    )
+    dm2 = SequenceDataModule(wrecked, val_fraction=0.25, seed=5)
+    np.testing.assert_array_equal(dm2.mean, dm.mean)
+    np.testing.assert_array_equal(dm2.std, dm.std)
+    np.testing.assert_array_equal(dm2.train_set.X, dm.train_set.X)
+    # val and test are scaled with those same training statistics
+    expect = (synth.test.X - dm.mean) / dm.std * (np.arange(12)[None, :, None] < synth.test.lengths[:, None, None])
+    np.testing.assert_allclose(dm.test_data().X, expect, rtol=1e-5, atol=1e-5)
+
+
+def test_test_split_never_reaches_training_or_validation(synth: Splits) -> None:
+    dm = SequenceDataModule(synth, val_fraction=0.25, seed=5)
+    assert len(dm.train_set) + len(dm.val_set) == len(synth.train)
+    seen = set()
+    for loader in (dm.train_dataloader(), dm.val_dataloader()):
+        for x, lengths, _ in loader:
+            assert x.shape[1] == int(lengths.max())  # padding trimmed per batch
+            seen |= {row.tobytes() for row in x.numpy().round(4)[:, :1].reshape(len(x), -1)}
+    assert len(seen) == len(synth.train)
+    test = dm.test_data()
+    test_rows = {row.tobytes() for row in test.X.round(4)[:, :1].reshape(len(test), -1)}
+    assert not seen & test_rows
+
+
+def test_full_refit_and_folds(synth: Splits) -> None:
+    dm = SequenceDataModule(synth, val_fraction=0.0)
+    assert len(dm.train_set) == len(synth.train) and len(dm.val_set) == 0
+    vals = [set(SequenceDataModule(synth, folds=4, fold=f, seed=1).val_set.X[:, 0, 0].tolist()) for f in range(4)]
+    assert all(not a & b for i, a in enumerate(vals) for b in vals[:i])
+    with pytest.raises(DataError, match=r"val_fraction=1.0: must be in \[0, 1\)"):
+        SequenceDataModule(synth, val_fraction=1.0)
+    with pytest.raises(DataError, match="need folds >= 1 and 0 <= fold < folds"):
+        SequenceDataModule(synth, folds=3, fold=3)
+
+
+def test_synthetic_is_seeded() -> None:
+    a, b, c = synthetic_splits(seed=1, n=20), synthetic_splits(seed=1, n=20), synthetic_splits(seed=2, n=20)
+    np.testing.assert_array_equal(a.train.X, b.train.X)
+    assert not np.array_equal(a.train.X, c.train.X)
+    assert load_splits("synthetic:n=30,classes=4,length=9,channels=5").train.X.shape == (30, 9, 5)
+    with pytest.raises(DataError, match="unknown synthetic option 'size'; allowed: n, classes, length, channels"):
+        load_splits("synthetic:size=3")
+
+
+def test_loader_order_is_seeded(synth: Splits) -> None:
+    first = [y.tolist() for _, _, y in make_loader(synth.train, 16, shuffle=True, seed=3)]
+    again = [y.tolist() for _, _, y in make_loader(synth.train, 16, shuffle=True, seed=3)]
+    assert first == again and sum(len(b) for b in first) == len(synth.train)
