@@ -11,8 +11,9 @@ validation split and batch order):
 
 Runs are interleaved (each repeat runs every variant once) after one untimed warm-up of each. The headline is
 the median wall-clock time with the callback over the median without it (target <= 1.10); the ratio of the
-fastest runs and the CPU-time ratio (process CPU seconds) are reported beside it, being steadier on a busy
-machine (where a run can stall many times over when another process takes a core from torch's threads). ``callback_*``
+fastest runs, the CPU-time ratio (process CPU seconds) and the callback's own CPU time as a share of a plain
+epoch's are reported beside it, being steadier on a busy machine (where a run can stall many times over when
+another process takes a core from torch's threads; ``--threads 1`` avoids that). ``callback_*``
 is the time spent inside the callback per recorded epoch. Results go to ``runs/bench/introspection_overhead.json``;
 nothing is asserted.
 """
@@ -110,6 +111,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "overhead_cpu_ms_per_epoch": round(1000 * (cpu["introspection"] - cpu["plain"]) / EPOCHS, 2),
         "callback_ms_per_epoch": round(callback_ms, 2),
         "callback_cpu_ms_per_epoch": round(callback_cpu_ms, 2),
+        # the callback's own CPU time over a plain epoch's CPU time: the steadiest estimate of its cost
+        "callback_share_of_plain_cpu": round(callback_cpu_ms / (1000 * cpu["plain"] / EPOCHS), 3),
         "plain_ms_per_epoch": round(1000 * wall["plain"] / EPOCHS, 2),
         "summary_numbers": probe[-1]["summary_numbers"],
         "fixed_batch": probe[-1]["fixed_batch"],
@@ -131,7 +134,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
               f"{wall[v] / wall['plain']:>9.3f}{cpu[v] / cpu['plain']:>8.3f}")  # fmt: skip
     verdict = "" if result["meets_target"] else " MISS"
     print(f"introspection / plain: {ratio:.3f} (target <= {TARGET:g}{verdict}), CPU time {cpu_ratio:.3f}; "
-          f"inside the callback {callback_ms:.1f} ms ({callback_cpu_ms:.1f} ms CPU) per epoch")  # fmt: skip
+          f"inside the callback {callback_ms:.1f} ms ({callback_cpu_ms:.1f} ms CPU, "
+          f"{100 * result['callback_share_of_plain_cpu']:.1f}% of a plain epoch's CPU) per epoch")  # fmt: skip
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"meta": meta, **result}, indent=2) + "\n")

@@ -126,10 +126,7 @@ def recurrent_weights(net: nn.Module) -> Iterator[tuple[str, str, dict[str, torc
 
 
 def _effective_bias(p: Mapping[str, torch.Tensor | None]) -> torch.Tensor | None:
-    b_ih, b_hh = p["bias_ih"], p["bias_hh"]
-    if b_ih is None:
-        return b_hh
-    return b_ih if b_hh is None else b_ih + b_hh
+    return _bias_sum(p["bias_ih"], p["bias_hh"])
 
 
 def _device_of(net: nn.Module) -> torch.device:
@@ -319,7 +316,7 @@ class _Accumulator:
     Saturation is counted on the gates' pre-activations against the thresholds mapped through the inverse
     non-linearity (sigmoid(u) < ``SIGMOID_LOW`` <=> u < logit(``SIGMOID_LOW``), |tanh(u)| > ``TANH_LIMIT`` <=>
     |u| > atanh(``TANH_LIMIT``)): the same counts without evaluating the non-linearities. On CPU the counts run
-    in NumPy over each gate's contiguous rows (boolean counts are several times faster there than in torch).
+    in NumPy over each gate's columns (boolean counts are several times faster there than in torch).
     """
 
     def __init__(self, cell: str, batch: int, hidden: int, lengths: torch.Tensor, like: torch.Tensor) -> None:
@@ -336,26 +333,26 @@ class _Accumulator:
         self.norm_count: list[torch.Tensor] = []
         self.peak, self.last = like.new_zeros(batch), like.new_zeros(batch)
 
-    def _count(self, ut: torch.Tensor, hv: torch.Tensor) -> torch.Tensor:
+    def _count(self, u: torch.Tensor, hv: torch.Tensor) -> torch.Tensor:
         h = self.hidden
-        if ut.device.type == "cpu":
-            a, v = ut.numpy(), hv.numpy()
-            blocks = [a[k * h : (k + 1) * h] for k in range(len(self.gates))]
+        if u.device.type == "cpu":
+            a, v = u.numpy(), hv.numpy()
+            blocks = [a[:, k * h : (k + 1) * h] for k in range(len(self.gates))]
             counts: list[int] = [int(np.count_nonzero(blk < lo)) for blk, lo in zip(blocks, self.low)]
             counts += [int(np.count_nonzero(blk > hi)) for blk, hi in zip(blocks, self.high)]
             counts += [int(np.count_nonzero(np.abs(v) > TANH_LIMIT)), int(not np.isfinite(a.sum() + v.sum()))]
             return torch.tensor(counts, dtype=torch.float64)
-        rows = [ut[k * h : (k + 1) * h] for k in range(len(self.gates))]
-        parts = [(blk < lo).sum() for blk, lo in zip(rows, self.low)]
-        parts += [(blk > hi).sum() for blk, hi in zip(rows, self.high)]
-        parts += [(hv.abs() > TANH_LIMIT).sum(), (~torch.isfinite(ut.sum() + hv.sum())).long()]
+        cols = [u[:, k * h : (k + 1) * h] for k in range(len(self.gates))]
+        parts = [(blk < lo).sum() for blk, lo in zip(cols, self.low)]
+        parts += [(blk > hi).sum() for blk, hi in zip(cols, self.high)]
+        parts += [(hv.abs() > TANH_LIMIT).sum(), (~torch.isfinite(u.sum() + hv.sum())).long()]
         return torch.stack(parts).double()
 
-    def add(self, ut: torch.Tensor, h: torch.Tensor, valid: torch.Tensor, t0: int) -> None:
-        """``ut`` (G*H, N): gate pre-activations (gate-major rows) of the N valid (sequence, step) pairs of steps
-        t0..t0+t-1, in row-major (sequence, step) order; ``h`` (B, t, H) the outputs, ``valid`` (B, t) their mask."""
+    def add(self, u: torch.Tensor, h: torch.Tensor, valid: torch.Tensor, t0: int) -> None:
+        """``u`` (N, G*H): gate pre-activations of the N valid (sequence, step) pairs of steps t0..t0+t-1, in
+        row-major (sequence, step) order; ``h`` (B, t, H) the outputs, ``valid`` (B, t) their mask."""
         hv = h[valid]  # (N, H)
-        self.counts.append(self._count(ut, hv))
+        self.counts.append(self._count(u, hv))
         if hv.shape[0]:
             self.hmin = torch.minimum(self.hmin, hv.amin(0))
             self.hmax = torch.maximum(self.hmax, hv.amax(0))
@@ -382,19 +379,20 @@ class _Accumulator:
 
 
 def _preactivations(cell: str, ux: torch.Tensor, uh: torch.Tensor) -> torch.Tensor:
-    """Each gate's pre-activation from the input and recurrent projections (biases included), gates stacked
-    along dim 0 in PyTorch order: the gate is sigmoid or tanh of it. For the GRU candidate it is xn + r * hn."""
+    """Each gate's pre-activation (..., G*H) from the input and recurrent projections (biases included), in
+    PyTorch gate order: the gate is sigmoid or tanh of it. For the GRU candidate it is xn + r * hn."""
     if cell != "gru":
         return ux + uh
-    xr, xz, xn = ux.chunk(3, 0)
-    hr, hz, hn = uh.chunk(3, 0)
+    xr, xz, xn = ux.chunk(3, -1)
+    hr, hz, hn = uh.chunk(3, -1)
     ur = xr + hr
-    return torch.cat([ur, xz + hz, xn + torch.sigmoid(ur) * hn], 0)
+    return torch.cat([ur, xz + hz, xn + torch.sigmoid(ur) * hn], -1)
 
 
-def _project(w: torch.Tensor, b: torch.Tensor | None, rows: torch.Tensor) -> torch.Tensor:
-    """``w @ rows.T (+ b)``: (out, N), gate-major rows."""
-    return torch.mm(w, rows.t()) if b is None else torch.addmm(b.unsqueeze(1), w, rows.t())
+def _bias_sum(a: torch.Tensor | None, b: torch.Tensor | None) -> torch.Tensor | None:
+    if a is None:
+        return b
+    return a if b is None else a + b
 
 
 def _loop_direction(
@@ -417,7 +415,7 @@ def _loop_direction(
     start = 0
     for t in range(steps):
         v = valid[:, t : t + 1]
-        u = _preactivations(cell, xw[:, t].t(), torch.addmm(bias, h, w_hh_t).t()).t()  # (B, G*H)
+        u = _preactivations(cell, xw[:, t], torch.addmm(bias, h, w_hh_t))  # (B, G*H)
         if cell == "lstm":
             i, f, o = (torch.sigmoid(u[:, k * hidden : (k + 1) * hidden]) for k in (0, 1, 3))
             c_new = f * c + i * torch.tanh(u[:, 2 * hidden : 3 * hidden])
@@ -435,8 +433,7 @@ def _loop_direction(
         pres.append(u)
         if len(pres) == CHUNK_STEPS or t == steps - 1:
             chunk = valid[:, start : t + 1]
-            ut = torch.stack(pres, 1)[chunk].t().contiguous()
-            acc.add(ut, torch.stack(outputs[start:], 1), chunk, start)
+            acc.add(torch.stack(pres, 1)[chunk], torch.stack(outputs[start:], 1), chunk, start)
             pres, start = [], t + 1
     return torch.stack(outputs, 1)
 
@@ -454,9 +451,14 @@ def _replay_direction(
         if t0 == 0:
             h_prev = torch.cat([hs.new_zeros(batch, 1, hidden), h_prev], 1)
         chunk = valid[:, t0:t1]
-        ux = _project(p["weight_ih"], p["bias_ih"], x[:, t0:t1][chunk])  # type: ignore[arg-type]
-        uh = _project(p["weight_hh"], p["bias_hh"], h_prev[chunk])  # type: ignore[arg-type]
-        acc.add(_preactivations(cell, ux, uh), hs[:, t0:t1], chunk, t0)
+        if cell == "gru":  # the candidate needs the two projections apart
+            ux = F.linear(x[:, t0:t1][chunk], p["weight_ih"], p["bias_ih"])  # type: ignore[arg-type]
+            uh = F.linear(h_prev[chunk], p["weight_hh"], p["bias_hh"])  # type: ignore[arg-type]
+            u = _preactivations(cell, ux, uh)
+        else:  # one product: [W_ih | W_hh] @ [x_t ; h_{t-1}] + b_ih + b_hh
+            w = torch.cat([p["weight_ih"], p["weight_hh"]], 1)  # type: ignore[list-item]
+            u = F.linear(torch.cat([x[:, t0:t1], h_prev], -1)[chunk], w, _bias_sum(p["bias_ih"], p["bias_hh"]))
+        acc.add(u, hs[:, t0:t1], chunk, t0)
 
 
 @torch.no_grad()
@@ -665,8 +667,8 @@ class Introspection(Callback):
 
     Cost: when the fixed batch is the head of the validation set (:func:`fixed_batch`), the layers' inputs and
     outputs are taken from the validation pass itself (:meth:`attach`) and only the gates are recomputed; on CPU
-    the record runs on one intra-op thread (its tensors are tiny). ``bench/introspection_overhead.py`` measures
-    the overhead per epoch.
+    a record runs on one intra-op thread or on torch's setting, whichever was faster lately (:class:`_Threads`).
+    ``bench/introspection_overhead.py`` measures the overhead per epoch.
     """
 
     def __init__(
@@ -693,6 +695,7 @@ class Introspection(Callback):
         self.seconds = 0.0  # wall-clock time spent recording
         self.cpu_seconds = 0.0  # CPU time of this thread spent recording
         self._device: torch.device | None = None
+        self._threads = _Threads()
 
     # ------------------------------------------------------------------ hooks
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -780,7 +783,7 @@ class Introspection(Callback):
         """Measure ``model`` (an :class:`~models.classifier.RNNClassifier`) now; append and return the row."""
         start, cpu = time.perf_counter(), time.thread_time()
         device = _device_of(model.net)
-        with torch.no_grad(), _few_threads(device):
+        with torch.no_grad(), self._threads.use(device):
             row: dict[str, float] = {"epoch": float(epoch)}
             row.update(gradient_stats(model))
             model.grad_log.reset()
@@ -843,19 +846,46 @@ class Introspection(Callback):
         return paths
 
 
-@contextmanager
-def _few_threads(device: torch.device) -> Iterator[None]:
-    """One intra-op thread on CPU while recording: the tensors are tiny, so more threads only add
-    synchronization, and on a busy machine they stall (tens of times slower)."""
-    threads = torch.get_num_threads()
-    if device.type != "cpu" or threads == 1:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+class _Threads:
+    """The intra-op thread count a record runs with on CPU: one, or torch's setting, whichever ran the latest
+    record faster. Its tensors are tiny: extra threads help a little on an idle machine, and stall many times
+    over on a busy one (when another process takes a core, every parallel region waits for it). The mode not
+    in use is tried again every ``PROBE_EVERY`` records, so the choice follows the machine's load."""
+
+    PROBE_EVERY = 16
+
+    def __init__(self) -> None:
+        self.seconds: dict[int, float] = {}  # thread count -> wall time of its latest record
+        self.records = 0
+
+    def pick(self, device: torch.device) -> int | None:
+        threads = torch.get_num_threads()
+        if device.type != "cpu" or threads == 1:
+            return None
+        self.records += 1
+        modes = (1, threads)
+        untried = [m for m in modes if m not in self.seconds]
+        if untried:
+            return untried[0]
+        best = min(modes, key=lambda m: self.seconds[m])
+        if self.records % self.PROBE_EVERY == 0:
+            return modes[0] if best == modes[1] else modes[1]
+        return best
+
+    @contextmanager
+    def use(self, device: torch.device) -> Iterator[None]:
+        mode = self.pick(device)
+        if mode is None:
+            yield
+            return
+        before = torch.get_num_threads()
+        torch.set_num_threads(mode)
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[mode] = time.perf_counter() - start
+            torch.set_num_threads(before)
 
 
 def compact(stats: Mapping[str, float]) -> dict[str, float]:

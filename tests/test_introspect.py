@@ -436,3 +436,18 @@ def test_divergence_leaves_a_last_record_and_other_errors_none() -> None:
     cb.on_exception(trainer, model, DivergedError("training loss nan"))  # type: ignore[arg-type]
     assert cb.summary()["diverged"] == 1.0 and cb.summary()["epoch"] == 3.0
     assert any(f.startswith("the fit diverged") for f in I.diagnose(cb.summary()))
+
+
+def test_record_threads_follow_the_faster_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 4)
+    t = I._Threads()
+    cpu = torch.device("cpu")
+    assert t.pick(torch.device("meta")) is None  # accelerators: torch's setting, untouched
+    assert t.pick(cpu) == 1
+    t.seconds[1] = 0.010
+    assert t.pick(cpu) == 4  # each mode is tried once
+    t.seconds[4] = 0.002
+    picks = [t.pick(cpu) for _ in range(t.PROBE_EVERY)]
+    assert picks.count(4) == t.PROBE_EVERY - 1 and picks.count(1) == 1  # the slower mode is probed again
+    t.seconds[1] = 0.001  # ... and taken when it has become the faster one
+    assert t.pick(cpu) == 1
