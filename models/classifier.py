@@ -82,7 +82,11 @@ class RNNClassifier(pl.LightningModule):
         c = self.train_cfg
         terms = [self.weight_penalties(), activity_penalty(out.pooled, c.activity_l1, c.activity_l2)]
         if c.ar or c.tar:
-            mask = out.mask if out.mask is not None else torch.ones(out.sequence.shape[:2], dtype=torch.bool, device=self.device)
+            mask = (
+                out.mask
+                if out.mask is not None
+                else torch.ones(out.sequence.shape[:2], dtype=torch.bool, device=self.device)
+            )
             terms += [ar_penalty(out.sequence, mask, c.ar), tar_penalty(out.sequence, mask, c.tar)]
         active = [t for t in terms if t is not None]
         return sum(active[1:], active[0]) if active else None
@@ -151,7 +155,9 @@ class RNNClassifier(pl.LightningModule):
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         decay_(optimizer)
 
-    def configure_gradient_clipping(self, optimizer: Any, gradient_clip_val: Any = None, gradient_clip_algorithm: Any = None) -> None:
+    def configure_gradient_clipping(
+        self, optimizer: Any, gradient_clip_val: Any = None, gradient_clip_algorithm: Any = None
+    ) -> None:
         c = self.train_cfg
         if not (self.track_group_gradients or c.clip_norm or c.clip_value):
             return  # nothing clips or reads the norm: measuring it costs ~7% of a small RNN's step

@@ -59,7 +59,8 @@ def shipped_datasets() -> list[str]:
     return sorted(
         d.name
         for d in root.iterdir()
-        if (d / f"{d.name}_TRAIN.ts").exists() and (d / f"{d.name}_TEST.ts").exists()
+        if (d / f"{d.name}_TRAIN.ts").exists()
+        and (d / f"{d.name}_TEST.ts").exists()
         and not _is_regression(d / f"{d.name}_TRAIN.ts")
     )
 
@@ -375,5 +376,3 @@ def channel_stats(s: SequenceSet) -> tuple[np.ndarray, np.ndarray]:
     flat = s.X[valid]
     std = flat.std(0)
     return flat.mean(0), np.where(std > 1e-8, std, 1.0)
-
-

@@ -74,7 +74,9 @@ class RecurrentLayer(nn.Module):
     def _fused(self, x: torch.Tensor, lengths: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         cfg = self.cfg
         overrides = {}
-        if self.training and (cfg.weight_drop > 0 or (cfg.recurrent_dropout > 0 and cfg.recurrent_dropout_mode == "batch")):
+        if self.training and (
+            cfg.weight_drop > 0 or (cfg.recurrent_dropout > 0 and cfg.recurrent_dropout_mode == "batch")
+        ):
             overrides = {f"weight_hh_l0{s}": self._recurrent_weight(s, batch_mask=True) for s in self.suffixes}
         pack = mask is not None and cfg.bidirectional  # a forward-only RNN never reads past a sequence's end
         inp: torch.Tensor | nn.utils.rnn.PackedSequence = x
@@ -189,7 +191,13 @@ class RNNClassifierNet(nn.Module):
         for name, p in self.named_parameters():
             if name.startswith("layers."):
                 leaf = name.rsplit(".", 1)[1]
-                role = "kernel" if leaf.startswith("weight_ih") else "recurrent" if leaf.startswith("weight_hh") else "bias"
+                role = (
+                    "kernel"
+                    if leaf.startswith("weight_ih")
+                    else "recurrent"
+                    if leaf.startswith("weight_hh")
+                    else "bias"
+                )
             elif name == "head.weight":
                 role = "head"
             else:

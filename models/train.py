@@ -53,7 +53,12 @@ class BestEpoch(Callback):
             return
         m = trainer.callback_metrics
         acc, loss = float(m["val_acc"]), float(m["val_loss"])
-        row = {"epoch": trainer.current_epoch, "val_acc": acc, "val_loss": loss, "score": score(self.metric, acc, loss, self.n_val)}
+        row = {
+            "epoch": trainer.current_epoch,
+            "val_acc": acc,
+            "val_loss": loss,
+            "score": score(self.metric, acc, loss, self.n_val),
+        }
         train_loss = getattr(pl_module, "epoch_train_loss", None)  # this epoch's (callback_metrics lag by one)
         if train_loss is not None:
             row["train_loss"] = float(train_loss)
@@ -82,7 +87,9 @@ class FitResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def build_trainer(max_epochs: int, callbacks: Sequence[Callback] = (), quiet: bool = True, accelerator: str = "auto") -> pl.Trainer:
+def build_trainer(
+    max_epochs: int, callbacks: Sequence[Callback] = (), quiet: bool = True, accelerator: str = "auto"
+) -> pl.Trainer:
     return pl.Trainer(
         max_epochs=max_epochs,
         accelerator=accelerator,

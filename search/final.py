@@ -70,7 +70,7 @@ def final_result(study: optuna.Study, spec: StudySpec, seeds: int | None = None)
     best_epochs = int(round(best.user_attrs.get("best_epoch", spec.max_epochs - 1))) + 1
     base = baseline_config(config)
     base_epochs = _trial_epochs(study, base) or holdout_epochs(spec, base)
-    result = {
+    result: dict[str, Any] = {
         "best_trial": best.number,
         "seeds": seeds,
         "test_size": len(study_splits(spec).test),

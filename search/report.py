@@ -187,12 +187,14 @@ def history_plot(study: optuna.Study, spec: StudySpec, path: Path) -> Path:
     for state, marker in (("COMPLETE", "o"), ("PRUNED", "x")):
         pts = [(t.number, t.value) for t in trials if t.state.name == state and t.value is not None]
         if pts:
-            ax.scatter(*zip(*pts), marker=marker, s=18, label=state.lower())
-    best, bests = None, []
+            ax.scatter([p[0] for p in pts], [p[1] for p in pts], marker=marker, s=18, label=state.lower())
+    best: float | None = None
+    bests: list[tuple[int, float]] = []
     for t in sorted((t for t in trials if t.state.name == "COMPLETE"), key=lambda t: t.number):
-        better = best is None or (t.value > best if spec.direction == "maximize" else t.value < best)
-        best = t.value if better else best
-        bests.append((t.number, best))
+        value = float(t.value)  # type: ignore[arg-type]
+        better = best is None or (value > best if spec.direction == "maximize" else value < best)
+        best = value if better else best
+        bests.append((t.number, best if best is not None else value))
     if bests:
         ax.step(*zip(*bests), where="post", color="k", lw=1, label="best so far")
     ax.set_xlabel("trial")
@@ -334,7 +336,8 @@ def page(rep: StudyReport) -> str:
                      f"{r['mean'] - f['baseline']['mean']:+.4f}", _verdict(r["p"])])  # fmt: skip
     parts.append(_table(["configuration", "test accuracy", "difference", "vs. no regularization"], rows))
     parts.append("<h3>Best configuration (values that differ from the defaults)</h3>")
-    parts.append(_table(["hyperparameter", "value"], sorted(changed_values(rep.best.user_attrs["config"]).items())))
+    changed = sorted(changed_values(rep.best.user_attrs["config"]).items())
+    parts.append(_table(["hyperparameter", "value"], [[k, v] for k, v in changed]))
     parts.append("<h2>Diagnoses</h2><p>Derived from the measurements below, at the best epoch of a refit on the "
                  "seeded holdout; each names the number and threshold it comes from.</p>")  # fmt: skip
     for label in ("best", "baseline"):

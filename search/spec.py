@@ -9,7 +9,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -91,7 +91,7 @@ class StudySpec:
     description: str = ""
 
     @property
-    def direction(self) -> str:
+    def direction(self) -> Literal["minimize", "maximize"]:
         return "minimize" if self.metric == "val_loss" else "maximize"
 
     def base_params(self) -> dict[str, Any]:
