@@ -14,9 +14,11 @@ WORKERS ?=
 WORKERS_PER_GPU ?= 1
 #: ARTIFACTS shared directory for per-trial checkpoints (lets a re-run trial resume a dead worker's epochs)
 ARTIFACTS ?=
-#: HOST PORT where `make dashboard` / `make proxy` listen
+#: HOST PORT where `make dashboard` listens (HOST also for `make proxy`)
 HOST ?= 127.0.0.1
 PORT ?= 8080
+#: PROXY_PORT where `make proxy` listens (workers then use STORAGE=grpc://host:PROXY_PORT)
+PROXY_PORT ?= 13000
 TORCH_VERSION ?= 2.13.0
 
 VENV   := .venv
@@ -51,8 +53,8 @@ worker: $(STAMP) ## join STUDY in a shared STORAGE and work until its TRIALS are
 dashboard: $(STAMP) ## serve optuna-dashboard for STORAGE (or STUDY's local store) on HOST:PORT
 	$(SEARCH) dashboard $(STUDY) $(if $(STORAGE),--storage '$(STORAGE)') $(if $(ARTIFACTS),--artifacts '$(ARTIFACTS)') --host $(HOST) --port $(PORT)
 
-proxy: $(STAMP) ## serve Optuna's gRPC storage proxy for STORAGE on HOST:PORT (workers use grpc://host:port)
-	$(SEARCH) proxy --storage '$(STORAGE)' --host $(HOST) --port $(PORT)
+proxy: $(STAMP) ## serve Optuna's gRPC storage proxy for STORAGE on HOST:PROXY_PORT (workers use grpc://host:PROXY_PORT)
+	$(SEARCH) proxy --storage '$(STORAGE)' --host $(HOST) --port $(PROXY_PORT)
 
 report: $(STAMP) ## write the HTML report of STUDY (several: STUDY="a.yaml b.yaml") under runs/<study>/report/
 	$(SEARCH) report $(STUDY) $(if $(STORAGE),--storage '$(STORAGE)')

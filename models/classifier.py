@@ -173,11 +173,20 @@ class RNNClassifier(pl.LightningModule):
         log.norm_max = max(log.norm_max, norm)
 
     def _log_group_gradients(self) -> None:
+        """Each component's gradient norm: one fused norm over every tensor and a single host sync."""
+        names, sizes, grads = [], [], []
         for name in ("kernel", "recurrent", "bias", "head"):
-            grads = [p.grad for p in self.groups[name] if p.grad is not None]
-            if grads:
-                value = float(torch.nn.utils.get_total_norm(grads))
-                self.grad_log.group_sums[name] = self.grad_log.group_sums.get(name, 0.0) + value
+            found = [p.grad for p in self.groups[name] if p.grad is not None]
+            if found:
+                names.append(name)
+                sizes.append(len(found))
+                grads += found
+        if not grads:
+            return
+        squares = torch.stack(torch._foreach_norm(grads)).pow(2)
+        values = torch.stack([part.sum() for part in squares.split(sizes)]).sqrt().tolist()
+        for name, value in zip(names, values):
+            self.grad_log.group_sums[name] = self.grad_log.group_sums.get(name, 0.0) + value
 
     def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
         super().optimizer_step(*args, **kwargs)
