@@ -6,7 +6,7 @@ SHELL := /bin/bash
 STUDY ?= studies/lstm.yaml
 #: TRIALS    the study's total number of trials (default: its budget); a rerun only runs what is missing
 TRIALS ?=
-#: STORAGE   where the study lives (default: runs/<name>/study.db); postgresql://user@host/db or grpc://host:port
+#: STORAGE   where the study lives (default: runs/<name>/journal.log); postgresql://user@host/db or grpc://host:port
 STORAGE ?=
 #: WORKERS   local worker processes (default 1; with GPUs: one per GPU x WORKERS_PER_GPU)
 WORKERS ?=
