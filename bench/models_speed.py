@@ -3,6 +3,9 @@
 Variants (all LSTM, hidden 64, batch 32, the same 216 train / 54 validation split and batch order):
 
 - ``bare``: a hand-written loop (Adam, cross-entropy on the last valid step, a validation pass per epoch);
+- ``lightning_floor``: the same network and steps as ``bare`` in the smallest possible LightningModule, under the
+  same fast (``barebones``) trainer :func:`models.train.fit` uses: the cost of Lightning's loop alone, which no
+  module can go below. ``plain`` / ``lightning_floor`` is what this project's code adds on top of it;
 - ``plain``: :func:`models.train.fit` with no regularizer;
 - ``all_fused``: every regularizer that runs on the fused kernel, all on at once;
 - ``recurrent_dropout``: per-sequence recurrent dropout (the per-step loop path);
@@ -98,6 +101,39 @@ def bare_loop(data: Any, epochs: int = EPOCHS, seed: int = 0) -> dict[str, float
     return {"val_acc": acc, "val_loss": loss}
 
 
+def lightning_floor(data: Any, epochs: int = EPOCHS, seed: int = 0) -> dict[str, float]:
+    """``bare_loop``'s network and steps as the smallest LightningModule, under :func:`models.train.build_trainer`."""
+    import pytorch_lightning as pl
+
+    from models.train import build_trainer
+
+    class Floor(pl.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lstm = nn.LSTM(data.input_size, HIDDEN, batch_first=True)
+            self.head = nn.Linear(HIDDEN, data.num_classes)
+            self.acc = 0.0
+
+        def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+            return self.head(self.lstm(x)[0][torch.arange(len(x)), lengths - 1])
+
+        def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+            x, lengths, y = batch
+            return nn.functional.cross_entropy(self(x, lengths), y)
+
+        def validation_step(self, batch: Any, batch_idx: int) -> None:
+            x, lengths, y = batch
+            self.acc = float((self(x, lengths).argmax(1) == y).float().mean())
+
+        def configure_optimizers(self) -> torch.optim.Optimizer:
+            return torch.optim.Adam(self.parameters(), lr=LR)
+
+    torch.manual_seed(seed)
+    model = Floor()
+    build_trainer(epochs, accelerator="cpu").fit(model, data.train_dataloader(), data.val_dataloader())
+    return {"val_acc": model.acc, "val_loss": float("nan")}
+
+
 def module_fit(data: Any, rnn_params: dict[str, Any], train_params: dict[str, Any]) -> dict[str, float]:
     from models.config import RNNConfig, TrainConfig
     from models.train import fit
@@ -134,7 +170,10 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
 
     data = load_data()
-    runs: dict[str, Callable[[], dict[str, Any]]] = {"bare": lambda: bare_loop(data)}
+    runs: dict[str, Callable[[], dict[str, Any]]] = {
+        "bare": lambda: bare_loop(data),
+        "lightning_floor": lambda: lightning_floor(data),
+    }
     for name, (rnn_params, train_params) in VARIANTS.items():
         runs[name] = lambda r=rnn_params, t=train_params: module_fit(data, r, t)  # type: ignore[misc]
 
@@ -151,15 +190,17 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
             cpu[name].append(time.process_time() - start_cpu)
 
     bare, bare_cpu = statistics.median(wall["bare"]), statistics.median(cpu["bare"])
+    floor = statistics.median(wall["lightning_floor"])
     rows = []
     for name in runs:
         med, med_cpu = statistics.median(wall[name]), statistics.median(cpu[name])
         target = TARGETS.get(name)
         rows.append({
             "variant": name,
-            "path": info[name].get("path", "bare"),
+            "path": info[name].get("path", "-"),
             "median_s": round(med, 4),
             "ratio_to_bare": round(med / bare, 3),
+            "ratio_to_lightning_floor": round(med / floor, 3),
             "median_cpu_s": round(med_cpu, 4),
             "cpu_ratio_to_bare": round(med_cpu / bare_cpu, 3),
             "min_ratio_to_bare": round(min(wall[name]) / min(wall["bare"]), 3),
@@ -173,12 +214,14 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     print(f"{EPOCHS} epochs on {DATASET} (216 train / 54 val), LSTM hidden {HIDDEN}, batch {BATCH}, "
           f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), median of {args.repeats} interleaved runs; "
           "x bare: wall-clock ratio (the target's), cpu: process-CPU-time ratio, min: ratio of the fastest runs "
-          "(both steadier on a busy machine)")  # fmt: skip
-    print(f"{'variant':<26}{'path':<7}{'median s':>10}{'x bare':>8}{'cpu':>7}{'min':>7}{'target':>12}{'val_acc':>9}")
+          "(both steadier on a busy machine), x floor: wall-clock ratio to the smallest LightningModule")  # fmt: skip
+    print(f"{'variant':<26}{'path':<7}{'median s':>10}{'x bare':>8}{'cpu':>7}{'min':>7}{'x floor':>9}{'target':>12}"
+          f"{'val_acc':>9}")  # fmt: skip
     for r in rows:
         note = "" if r["target"] is None else f"<={r['target']:g}" + ("" if r["meets_target"] else " MISS")
         print(f"{r['variant']:<26}{r['path']:<7}{r['median_s']:>10.3f}{r['ratio_to_bare']:>8.2f}"
-              f"{r['cpu_ratio_to_bare']:>7.2f}{r['min_ratio_to_bare']:>7.2f}{note:>12}{r['val_acc']:>9.3f}")  # fmt: skip
+              f"{r['cpu_ratio_to_bare']:>7.2f}{r['min_ratio_to_bare']:>7.2f}{r['ratio_to_lightning_floor']:>9.2f}{note:>12}"
+              f"{r['val_acc']:>9.3f}")  # fmt: skip
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
     meta = {

@@ -68,6 +68,8 @@ class RNNClassifier(pl.LightningModule):
         self.track_group_gradients = track_group_gradients
         self.grad_log = GradientLog()
         self._loss_sum, self._loss_count = 0.0, 0  # this epoch's training loss, summed per sequence
+        self.val_metrics: dict[str, float] = {}  # the last validation epoch's val_loss and val_acc
+        self._val_sums = torch.zeros(3)  # this validation epoch so far: loss sum, correct, count
 
     @property
     def path(self) -> str:
@@ -114,15 +116,44 @@ class RNNClassifier(pl.LightningModule):
         self._loss_sum, self._loss_count = 0.0, 0
 
     def on_train_epoch_end(self) -> None:
-        if self._loss_count:  # logged once per epoch (not per step): self.log costs about a small RNN's step
+        if self._loss_count and self._logging:  # once per epoch, not per step: self.log costs about a small RNN's step
             self.log("train_loss", self._loss_sum / self._loss_count)
+
+    @property
+    def _logging(self) -> bool:
+        """Whether ``self.log`` is allowed: not under a ``barebones`` trainer (the fast one :func:`fit` builds)."""
+        return self._trainer is not None and not self._trainer.barebones
 
     def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
         x, lengths, y = batch
         logits = self.net(x, lengths).logits
         # plain cross-entropy (no smoothing, no penalties): comparable across every configuration
-        self.log("val_loss", nn.functional.cross_entropy(logits, y), batch_size=len(y))
-        self.log("val_acc", (logits.argmax(1) == y).float().mean(), batch_size=len(y))
+        loss = nn.functional.cross_entropy(logits, y, reduction="sum")
+        sums = torch.stack([loss, (logits.argmax(1) == y).sum().to(loss.dtype), loss.new_tensor(len(y))])
+        self._val_sums = sums if batch_idx == 0 else self._val_sums + sums  # loss sum, correct, count
+        last = self._last_val_batch()
+        if batch_idx == last or last < 0:
+            # summed over the epoch and logged once (self.log costs about a small RNN's step per call); from the
+            # last step, not on_validation_epoch_end, so that the callbacks' epoch-end hooks (which run first) see it
+            loss_sum, correct, count = self._val_sums.tolist()
+            self.val_metrics = {"val_loss": loss_sum / count, "val_acc": correct / count}
+            if self._logging and last >= 0:
+                self.log_dict(self.val_metrics, batch_size=int(count))
+            elif self._logging:  # an unsized loader: log each batch's means, which Lightning averages by batch size
+                self.log_dict({"val_loss": sums[0] / len(y), "val_acc": sums[1] / len(y)}, batch_size=len(y))
+
+    def _last_val_batch(self) -> int:
+        """Index of this validation epoch's last batch (first dataloader); -1 without a trainer or a loader's length."""
+        trainer = self._trainer
+        if trainer is None:
+            return -1
+        counts = trainer.num_sanity_val_batches if trainer.sanity_checking else trainer.num_val_batches
+        return int(counts[0]) - 1 if counts and math.isfinite(counts[0]) else -1
+
+    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
+        if isinstance(batch, (tuple, list)) and all(isinstance(t, torch.Tensor) for t in batch):
+            return tuple(t.to(device, non_blocking=True) for t in batch)  # the loaders' (x, lengths, y): no recursion
+        return super().transfer_batch_to_device(batch, device, dataloader_idx)
 
     # ------------------------------------------------------------------ optimizer
     def configure_optimizers(self) -> torch.optim.Optimizer:
@@ -198,6 +229,15 @@ class RNNClassifier(pl.LightningModule):
         apply_max_norm(g["recurrent"], c.recurrent_max_norm)
         apply_max_norm(g["bias"], c.bias_max_norm)
         apply_max_norm(g["head"], c.head_max_norm)
+
+
+def val_metrics(trainer: pl.Trainer, module: pl.LightningModule) -> dict[str, float]:
+    """This validation epoch's ``val_loss`` and ``val_acc``: the module's own record, else the logged metrics."""
+    own = getattr(module, "val_metrics", None)
+    if own:
+        return own
+    m = trainer.callback_metrics
+    return {"val_loss": float(m["val_loss"]), "val_acc": float(m["val_acc"])}
 
 
 def _fusable(params: Any) -> bool:

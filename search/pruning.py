@@ -12,6 +12,7 @@ import optuna
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import Callback
 
+from models.classifier import val_metrics
 from models.train import score
 
 
@@ -35,9 +36,9 @@ class PruningCallback(Callback):
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking:
             return
-        m = trainer.callback_metrics
+        m = val_metrics(trainer, pl_module)
         step = self.offset + trainer.current_epoch
-        value = self.transform(score(self.metric, float(m["val_acc"]), float(m["val_loss"]), self.n_val))
+        value = self.transform(score(self.metric, m["val_acc"], m["val_loss"], self.n_val))
         self.trial.report(value, step)
         if self.trial.should_prune():
             raise optuna.TrialPruned(f"pruned at epoch {trainer.current_epoch} (step {step}) with {value:.4f}")

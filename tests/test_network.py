@@ -273,3 +273,40 @@ def test_history_rows_carry_their_own_epochs_training_loss() -> None:
     for row, losses in zip(result.history, seen.epochs):
         mean = sum(loss * n for loss, n in losses) / sum(n for _, n in losses)
         assert row["train_loss"] == pytest.approx(mean, rel=1e-6)
+
+
+@pytest.mark.parametrize("quiet", [True, False], ids=["barebones", "logging"])
+def test_validation_metrics_cover_every_validation_batch(quiet: bool) -> None:
+    """Each epoch's val_loss/val_acc are over the whole validation part (here three batches of up to 256), equal to
+    evaluate() on it; the fast (barebones) trainer gets them from the module, the logging one also logs them."""
+    from pytorch_lightning.callbacks import Callback
+
+    from models.config import split_params
+    from models.data import SequenceDataModule
+    from models.train import evaluate, fit
+
+    class Seen(Callback):
+        def __init__(self) -> None:
+            self.logged: list[dict[str, float]] = []
+
+        def on_validation_epoch_end(self, trainer: object, pl_module: object) -> None:
+            m = trainer.callback_metrics  # type: ignore[attr-defined]
+            self.logged.append({k: float(m[k]) for k in ("val_loss", "val_acc") if k in m})
+
+    data = SequenceDataModule("synthetic:n=1500,length=10", batch_size=64, val_fraction=0.4, seed=0)
+    assert len(data.val_dataloader()) >= 3, len(data.val_dataloader())
+    rnn, train = split_params({"hidden_size": H, "max_epochs": 2, "patience": 0}, input_size=2, num_classes=3)
+    seen = Seen()
+    result = fit(rnn, train, data, callbacks=[seen], accelerator="cpu", quiet=quiet)
+    last = result.history[-1]
+    model = result.model  # holds the best epoch's weights: compare with that epoch's row
+    whole = evaluate(model, data.val_set)
+    best = result.best
+    assert best["val_acc"] == pytest.approx(whole["acc"], abs=1e-6)
+    assert best["val_loss"] == pytest.approx(whole["loss"], rel=1e-5)
+    assert len(result.history) == 2 and last["epoch"] == 1
+    if quiet:
+        assert seen.logged == [{}, {}]  # nothing went through Lightning's logging
+    else:
+        assert [row["val_acc"] for row in seen.logged] == pytest.approx([r["val_acc"] for r in result.history])
+        assert [row["val_loss"] for row in seen.logged] == pytest.approx([r["val_loss"] for r in result.history])
