@@ -536,6 +536,39 @@ def test_clipping_in_the_module(batch: Batch) -> None:
     assert model.grad_log.norm_max == pytest.approx(raw, rel=1e-5) and model.grad_log.clipped == 1
 
 
+@pytest.mark.parametrize("clip_norm", [0.0, 0.01, 1e3], ids=["no-clip", "clips", "under-bound"])
+def test_tracked_component_norms_and_clipping_agree_with_the_untracked_path(batch: Batch, clip_norm: float) -> None:
+    """With per-component gradient norms on, the global norm comes from the same fused pass: the clipped
+    gradients, the logged norm and the clip count equal the untracked module's, and the components' norms
+    are each component's own."""
+    runs = []
+    for track in (False, True):
+        model = build(clip_norm=clip_norm, lr=0.1, norm="layer")
+        model.track_group_gradients = track
+        model.training_step(batch, 0).backward()
+        raw = {
+            k: float(torch.cat([p.grad.flatten() for p in model.groups[k]]).norm())
+            for k in model.groups
+            if model.groups[k]
+        }
+        total = float(torch.cat([p.grad.flatten() for p in model.parameters()]).norm())
+        model.configure_gradient_clipping(model.configure_optimizers())
+        runs.append((model, raw, total))
+    (plain, _, total), (tracked, raw, _) = runs
+    if clip_norm:
+        assert tracked.grad_log.norm_max == pytest.approx(plain.grad_log.norm_max, rel=1e-6)
+        assert tracked.grad_log.norm_max == pytest.approx(total, rel=1e-5)
+        assert tracked.grad_log.clipped == plain.grad_log.clipped == int(total > clip_norm)
+    else:
+        assert plain.grad_log.steps == 0  # nothing clips or tracks: the norm is not even measured
+        assert tracked.grad_log.norm_max == pytest.approx(total, rel=1e-5) and tracked.grad_log.clipped == 0
+    for p, q in zip(plain.parameters(), tracked.parameters()):
+        torch.testing.assert_close(p.grad, q.grad)
+    assert set(tracked.grad_log.group_sums) == {"kernel", "recurrent", "bias", "head"}  # "other" is in the total only
+    for name, value in tracked.grad_log.group_sums.items():
+        assert value == pytest.approx(raw[name], rel=1e-5)
+
+
 def test_lightning_calls_the_clipping_hook_every_step() -> None:
     data = SequenceDataModule("synthetic:n=48,length=10", batch_size=16, seed=0)
     rnn, train = split_params({"hidden_size": H, "clip_norm": 1e-3, "max_epochs": 2},

@@ -7,15 +7,23 @@ from collections.abc import Sequence
 import torch
 
 
-def clip_gradients(params: Sequence[torch.Tensor], clip_norm: float, clip_value: float) -> tuple[float, bool]:
+def clip_gradients(
+    params: Sequence[torch.Tensor], clip_norm: float, clip_value: float, total: float | None = None
+) -> tuple[float, bool]:
     """Clip in place; return the global gradient norm *before* clipping and whether clipping cut anything.
 
+    ``total``: that norm when the caller has measured it already (the module does, with its per-component norms).
     The norms and the largest entry are measured on one flat copy of all gradients and the clipping is done by
     foreach ops: a few ops per step however many tensors there are (on CPU a small RNN's step is op overheads).
     """
     grads = [g for p in params if (g := p.grad) is not None]
     if not grads:
         return 0.0, False
+    if total is not None and clip_value <= 0:
+        if clip_norm > 0 and total > clip_norm:
+            torch._foreach_mul_(grads, clip_norm / (total + 1e-6))
+            return total, True
+        return total, False
     flat = torch.cat([g.reshape(-1) for g in grads])
     total = float(torch.linalg.vector_norm(flat))
     clipped = False
