@@ -70,7 +70,10 @@ lint: $(STAMP) ## ruff + mypy
 bench: $(STAMP) ## benchmarks: model speed, search efficiency, storage and introspection overhead
 	$(PY) -m bench
 
+gpu-check: $(STAMP) ## on a GPU machine: cuDNN on the fused path, fused == loop there, model-speed ratios on the GPU
+	$(PY) -m bench.gpu_check
+
 clean: ## remove runs/ (studies, reports); keeps .venv/
 	rm -rf runs/
 
-.PHONY: help venv study worker dashboard proxy report test lint bench clean
+.PHONY: help venv study worker dashboard proxy report test lint bench gpu-check clean

@@ -37,6 +37,7 @@ BATCH = 32
 HIDDEN = 64
 LR = 3e-3
 OUT = Path("runs/bench/models_speed.json")
+DEVICE = "cpu"  # --device: cpu or cuda (the GPU check runs this benchmark on a lent GPU machine)
 
 #: ratio-to-bare targets from the models/ issue (CPU)
 TARGETS = {"plain": 1.15, "all_fused": 1.15, "recurrent_dropout": 3.0}
@@ -73,8 +74,8 @@ def load_data() -> Any:
 def bare_loop(data: Any, epochs: int = EPOCHS, seed: int = 0) -> dict[str, float]:
     """What one would write by hand: nn.LSTM + Linear on the last valid step, Adam, a validation pass per epoch."""
     torch.manual_seed(seed)
-    lstm = nn.LSTM(data.input_size, HIDDEN, batch_first=True)
-    head = nn.Linear(HIDDEN, data.num_classes)
+    lstm = nn.LSTM(data.input_size, HIDDEN, batch_first=True).to(DEVICE)
+    head = nn.Linear(HIDDEN, data.num_classes).to(DEVICE)
     params = list(lstm.parameters()) + list(head.parameters())
     opt = torch.optim.Adam(params, lr=LR)
     loss_fn = nn.CrossEntropyLoss()
@@ -82,12 +83,13 @@ def bare_loop(data: Any, epochs: int = EPOCHS, seed: int = 0) -> dict[str, float
 
     def logits_of(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         out = lstm(x)[0]
-        return head(out[torch.arange(len(x)), lengths - 1])
+        return head(out[torch.arange(len(x), device=out.device), lengths - 1])
 
     acc = loss = 0.0
     for _ in range(epochs):
         lstm.train(), head.train()
         for x, lengths, y in train_loader:
+            x, lengths, y = x.to(DEVICE), lengths.to(DEVICE), y.to(DEVICE)
             opt.zero_grad()
             batch_loss = loss_fn(logits_of(x, lengths), y)
             batch_loss.backward()
@@ -95,10 +97,15 @@ def bare_loop(data: Any, epochs: int = EPOCHS, seed: int = 0) -> dict[str, float
         lstm.eval(), head.eval()
         with torch.no_grad():
             for x, lengths, y in val_loader:
+                x, lengths, y = x.to(DEVICE), lengths.to(DEVICE), y.to(DEVICE)
                 logits = logits_of(x, lengths)
                 loss = float(nn.functional.cross_entropy(logits, y))
                 acc = float((logits.argmax(1) == y).float().mean())
     return {"val_acc": acc, "val_loss": loss}
+
+
+def _accelerator() -> str:
+    return "gpu" if DEVICE == "cuda" else "cpu"
 
 
 def lightning_floor(data: Any, epochs: int = EPOCHS, seed: int = 0) -> dict[str, float]:
@@ -115,7 +122,8 @@ def lightning_floor(data: Any, epochs: int = EPOCHS, seed: int = 0) -> dict[str,
             self.acc = 0.0
 
         def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-            return self.head(self.lstm(x)[0][torch.arange(len(x)), lengths - 1])
+            out = self.lstm(x)[0]
+            return self.head(out[torch.arange(len(x), device=out.device), lengths - 1])
 
         def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
             x, lengths, y = batch
@@ -130,7 +138,7 @@ def lightning_floor(data: Any, epochs: int = EPOCHS, seed: int = 0) -> dict[str,
 
     torch.manual_seed(seed)
     model = Floor()
-    build_trainer(epochs, accelerator="cpu").fit(model, data.train_dataloader(), data.val_dataloader())
+    build_trainer(epochs, accelerator=_accelerator()).fit(model, data.train_dataloader(), data.val_dataloader())
     return {"val_acc": model.acc, "val_loss": float("nan")}
 
 
@@ -141,7 +149,7 @@ def module_fit(data: Any, rnn_params: dict[str, Any], train_params: dict[str, An
     rnn = RNNConfig(input_size=data.input_size, num_classes=data.num_classes, cell="lstm", hidden_size=HIDDEN,
                     **rnn_params)  # fmt: skip
     train = TrainConfig(lr=LR, batch_size=BATCH, max_epochs=EPOCHS, patience=0, seed=0, **train_params)
-    result = fit(rnn, train, data, accelerator="cpu")
+    result = fit(rnn, train, data, accelerator=_accelerator())
     assert result.epochs_run == EPOCHS, result.epochs_run
     last = result.history[-1]
     return {"val_acc": last["val_acc"], "val_loss": last["val_loss"], "path": result.path}  # type: ignore[dict-item]
@@ -158,7 +166,12 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         help="intra-op threads (default 1: B=32/H=64 gains nothing from more, and on a shared 2-core machine "
         "OpenMP's spinning threads turn any other load into 10x slowdowns; 0 = torch's default)",
     )
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where every variant runs")
     args = parser.parse_args(argv if argv is not None else [])
+    global DEVICE
+    DEVICE = args.device
+    if DEVICE == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA device is visible (torch.cuda.is_available() is False)")
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -194,7 +207,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     rows = []
     for name in runs:
         med, med_cpu = statistics.median(wall[name]), statistics.median(cpu[name])
-        target = TARGETS.get(name)
+        target = TARGETS.get(name) if DEVICE == "cpu" else None  # the issue sets the targets for CPU
         rows.append({
             "variant": name,
             "path": info[name].get("path", "-"),
@@ -211,7 +224,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
             "val_acc": round(info[name]["val_acc"], 4),
         })  # fmt: skip
 
-    print(f"{EPOCHS} epochs on {DATASET} (216 train / 54 val), LSTM hidden {HIDDEN}, batch {BATCH}, "
+    print(f"{EPOCHS} epochs on {DATASET} (216 train / 54 val) on {DEVICE}, LSTM hidden {HIDDEN}, batch {BATCH}, "
           f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), median of {args.repeats} interleaved runs; "
           "x bare: wall-clock ratio (the target's), cpu: process-CPU-time ratio, min: ratio of the fastest runs "
           "(both steadier on a busy machine), x floor: wall-clock ratio to the smallest LightningModule")  # fmt: skip
@@ -228,7 +241,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         "dataset": DATASET, "epochs": EPOCHS, "batch_size": BATCH, "hidden_size": HIDDEN, "cell": "lstm",
         "repeats": args.repeats, "torch": torch.__version__, "threads": torch.get_num_threads(),
         "cpus": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version(),
-        "device": "cpu", "all_fused": {"rnn": ALL_FUSED_RNN, "train": ALL_FUSED_TRAIN},
+        "device": DEVICE if DEVICE == "cpu" else torch.cuda.get_device_name(), "all_fused": {"rnn": ALL_FUSED_RNN, "train": ALL_FUSED_TRAIN},
     }  # fmt: skip
     args.out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
     print(f"wrote {args.out}")
