@@ -13,27 +13,29 @@ def clip_gradients(
     """Clip in place; return the global gradient norm *before* clipping and whether clipping cut anything.
 
     ``total``: that norm when the caller has measured it already (the module does, with its per-component norms).
-    The norms and the largest entry are measured on one flat copy of all gradients and the clipping is done by
+    The norm and the largest entry are measured on one flat copy of all gradients and the clipping is done by
     foreach ops: a few ops per step however many tensors there are (on CPU a small RNN's step is op overheads).
     """
     grads = [g for p in params if (g := p.grad) is not None]
     if not grads:
         return 0.0, False
-    if total is not None and clip_value <= 0:
-        if clip_norm > 0 and total > clip_norm:
-            torch._foreach_mul_(grads, clip_norm / (total + 1e-6))
-            return total, True
-        return total, False
-    flat = torch.cat([g.reshape(-1) for g in grads])
-    total = float(torch.linalg.vector_norm(flat))
+    # one flat copy of all gradients, only where it is read: the norm (unless given) and the largest entry
+    flat = torch.cat([g.reshape(-1) for g in grads]) if total is None or clip_value > 0 else None
+    if total is None:
+        assert flat is not None
+        total = float(torch.linalg.vector_norm(flat))
     clipped = False
     if clip_value > 0:
+        assert flat is not None
         clipped = float(flat.abs().max()) > clip_value
         if clipped:
             torch._foreach_clamp_min_(grads, -clip_value)
             torch._foreach_clamp_max_(grads, clip_value)
     if clip_norm > 0:  # on the value-clipped gradients, as torch.nn.utils.clip_grad_norm_ would
-        norm = float(torch.linalg.vector_norm(flat.clamp(-clip_value, clip_value))) if clipped else total
+        norm = total
+        if clipped:
+            assert flat is not None
+            norm = float(torch.linalg.vector_norm(flat.clamp(-clip_value, clip_value)))
         if norm > clip_norm:
             torch._foreach_mul_(grads, clip_norm / (norm + 1e-6))
             clipped = True
