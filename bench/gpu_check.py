@@ -14,13 +14,13 @@ exercise this script without a GPU. Exits 1 when a check fails, 2 when the devic
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from bench import write_result
 from models.config import RNNConfig
 
 OUT = Path("runs/bench/gpu_check.json")
@@ -129,12 +129,10 @@ def main(argv: list[str] | None = None) -> int:
         speed = models_speed.main(["--device", args.device, "--repeats", str(args.repeats),
                                    "--out", str(args.out.with_name("models_speed_" + args.device + ".json"))])  # fmt: skip
     failed = [r for r in rows if r["ok"] is False]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     payload = {"device": device_name, "torch": torch.__version__, "checks": rows, "models_speed": speed,
                "failed": len(failed)}  # fmt: skip
-    args.out.write_text(json.dumps(payload, indent=2) + "\n")
-    print(f"{len(rows) - len(failed)}/{len(rows)} checks passed" + (f", {len(failed)} FAILED" if failed else "")
-          + f"; wrote {args.out}")  # fmt: skip
+    print(f"{len(rows) - len(failed)}/{len(rows)} checks passed" + (f", {len(failed)} FAILED" if failed else ""))
+    write_result(args.out, payload)
     return 1 if failed else 0
 
 

@@ -21,7 +21,6 @@ nothing is asserted.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -30,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from bench import write_result
 
 DATASET = "JapaneseVowels"
 EPOCHS = 20
@@ -75,12 +76,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    import logging
-    import warnings
+    from search.cli import quiet_libraries
 
-    logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
-    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    quiet_libraries()
 
     data = load_data()
     for variant in VARIANTS:  # warm-up: imports, allocator, first-call costs
@@ -137,9 +135,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
           f"inside the callback {callback_ms:.1f} ms ({callback_cpu_ms:.1f} ms CPU, "
           f"{100 * result['callback_share_of_plain_cpu']:.1f}% of a plain epoch's CPU) per epoch")  # fmt: skip
 
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"meta": meta, **result}, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_result(args.out, {"meta": meta, **result})
     return result
 
 

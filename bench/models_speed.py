@@ -19,7 +19,6 @@ asserted anywhere: this is a benchmark, not a test. Results go to ``runs/bench/m
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -30,6 +29,8 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from bench import write_result
 
 DATASET = "JapaneseVowels"
 EPOCHS = 20
@@ -175,12 +176,9 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    import logging
-    import warnings
+    from search.cli import quiet_libraries
 
-    logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
-    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    quiet_libraries()
 
     data = load_data()
     runs: dict[str, Callable[[], dict[str, Any]]] = {
@@ -236,15 +234,13 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
               f"{r['cpu_ratio_to_bare']:>7.2f}{r['min_ratio_to_bare']:>7.2f}{r['ratio_to_lightning_floor']:>9.2f}{note:>12}"
               f"{r['val_acc']:>9.3f}")  # fmt: skip
 
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     meta = {
         "dataset": DATASET, "epochs": EPOCHS, "batch_size": BATCH, "hidden_size": HIDDEN, "cell": "lstm",
         "repeats": args.repeats, "torch": torch.__version__, "threads": torch.get_num_threads(),
         "cpus": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version(),
         "device": DEVICE if DEVICE == "cpu" else torch.cuda.get_device_name(), "all_fused": {"rnn": ALL_FUSED_RNN, "train": ALL_FUSED_TRAIN},
     }  # fmt: skip
-    args.out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_result(args.out, {"meta": meta, "rows": rows})
     return rows
 
 

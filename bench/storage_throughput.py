@@ -16,7 +16,6 @@ user may create databases); it works in a fresh database it drops at the end. Re
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing as mp
 import os
 import platform
@@ -29,6 +28,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+
+from bench import write_result
 
 OUT = Path("runs/bench/storage_throughput.json")
 SERVER = os.environ.get("REGTUNE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -176,9 +177,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         "python": platform.python_version(), "optuna": optuna.__version__, "server": mask_url(SERVER),
         "note": "clients, proxy and PostgreSQL share the machine's cores; timings on a shared machine are noisy",
     }  # fmt: skip
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_result(args.out, {"meta": meta, "rows": rows})
     return rows
 
 

@@ -20,7 +20,6 @@ label the numbers as noisy when it is. Results go to ``runs/bench/study_throughp
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import resource
@@ -32,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from bench import write_result
 
 OUT = Path("runs/bench/study_throughput.json")
 DEFAULT_STUDY = Path("studies/lstm.yaml")
@@ -172,9 +173,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         "target": TARGET,
         "note": "wall-clock timings on a possibly shared machine: compare runs, not machines",
     }  # fmt: skip
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_result(args.out, {"meta": meta, "rows": rows})
     return rows
 
 

@@ -17,7 +17,9 @@ from search.storage import STORAGE_ENV, StorageError, mask_url, open_storage, re
 from search.worker import Interrupted
 
 
-def _quiet_libraries() -> None:
+def quiet_libraries() -> None:
+    """Silence the libraries' notices a user need not see (Lightning's banners, Optuna's experimental warnings);
+    shared by the benchmarks."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     for name in ("pytorch_lightning", "lightning", "lightning.pytorch", "lightning_fabric"):
         logging.getLogger(name).setLevel(logging.ERROR)
@@ -249,7 +251,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    _quiet_libraries()
+    quiet_libraries()
     if getattr(args, "trials", None) is not None and args.trials < 1:
         print(f"error: --trials/TRIALS={args.trials}: must be an integer >= 1", file=sys.stderr)
         return 2
