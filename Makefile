@@ -65,7 +65,7 @@ test: $(STAMP) ## run the test suite (starts nothing itself: see .ci/run for the
 lint: $(STAMP) ## ruff + mypy
 	$(VENV)/bin/ruff check models search tests bench
 	$(VENV)/bin/ruff format --check models search tests bench
-	$(VENV)/bin/mypy models search
+	$(VENV)/bin/mypy models search bench
 
 bench: $(STAMP) ## benchmarks: model speed, search efficiency, storage and introspection overhead
 	$(PY) -m bench

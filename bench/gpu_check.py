@@ -22,6 +22,7 @@ import torch
 
 from bench import write_result
 from models.config import RNNConfig
+from models.network import RNNClassifierNet
 
 OUT = Path("runs/bench/gpu_check.json")
 CELLS = ("lstm", "gru", "rnn")
@@ -43,9 +44,7 @@ def _batch(device: str, batch: int = 16, steps: int = 29, channels: int = 12) ->
     return x.to(device), lengths.to(device), y.to(device)
 
 
-def _net(device: str, seed: int = 0, **params: Any) -> torch.nn.Module:
-    from models.network import RNNClassifierNet
-
+def _net(device: str, seed: int = 0, **params: Any) -> RNNClassifierNet:
     torch.manual_seed(seed)
     return RNNClassifierNet(RNNConfig(input_size=12, num_classes=9, hidden_size=32, **params)).to(device)
 
@@ -78,7 +77,7 @@ def check_fused_equals_loop(device: str) -> list[dict[str, Any]]:
     x, lengths, y = _batch(device)
     for cell in CELLS:
         for bidirectional in (False, True):
-            params = {"cell": cell, "bidirectional": bidirectional, "num_layers": 2}
+            params: dict[str, Any] = {"cell": cell, "bidirectional": bidirectional, "num_layers": 2}
             fused, loop = _net(device, path="fused", **params), _net(device, seed=1, path="loop", **params)
             loop.load_state_dict(fused.state_dict())
             fused.train(), loop.train()
@@ -86,11 +85,12 @@ def check_fused_equals_loop(device: str) -> list[dict[str, Any]]:
             torch.nn.functional.cross_entropy(a.logits, y).backward()
             torch.nn.functional.cross_entropy(b.logits, y).backward()
             logit_err = float((a.logits - b.logits).detach().abs().max())
-            loop_params = dict(loop.named_parameters())
-            grad_err = max(
-                float((p.grad - loop_params[n].grad).abs().max() / loop_params[n].grad.abs().max().clamp(min=1e-12))
-                for n, p in fused.named_parameters()
-            )
+            loop_grads = {n: q.grad for n, q in loop.named_parameters()}
+            grad_err = 0.0
+            for n, p in fused.named_parameters():
+                g, h = p.grad, loop_grads[n]
+                assert g is not None and h is not None, n
+                grad_err = max(grad_err, float((g - h).abs().max() / h.abs().max().clamp(min=1e-12)))
             rows.append({"check": "fused_equals_loop", "cell": cell, "bidirectional": bidirectional,
                          "max_logit_diff": logit_err, "max_rel_grad_diff": grad_err,
                          "ok": logit_err < 1e-4 and grad_err < 1e-3})  # fmt: skip
