@@ -12,8 +12,12 @@ STORAGE ?=
 WORKERS ?=
 #: WORKERS_PER_GPU  workers sharing one GPU (small RNNs leave a big GPU idle)
 WORKERS_PER_GPU ?= 1
+#: ALLOW_CHANGE  set to 1 to continue a study whose study file only widened its search (ranges, starting points)
+ALLOW_CHANGE ?=
 #: ARTIFACTS shared directory for per-trial checkpoints (lets a re-run trial resume a dead worker's epochs)
 ARTIFACTS ?=
+#: TRIAL     trial number(s) `make retry` re-queues (default: every trial given up after repeated crashes)
+TRIAL ?=
 #: HOST PORT where `make dashboard` listens (HOST also for `make proxy`)
 HOST ?= 127.0.0.1
 PORT ?= 8080
@@ -26,7 +30,10 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 SEARCH := $(PY) -m search
 COMMON := $(if $(STORAGE),--storage '$(STORAGE)') $(if $(TRIALS),--trials $(TRIALS)) $(if $(ARTIFACTS),--artifacts '$(ARTIFACTS)') \
-          $(if $(WORKERS),--workers $(WORKERS)) --workers-per-gpu $(WORKERS_PER_GPU)
+          $(if $(WORKERS),--workers $(WORKERS)) --workers-per-gpu $(WORKERS_PER_GPU) $(if $(filter-out 0,$(ALLOW_CHANGE)),--allow-change)
+# every target whose command line may hold STORAGE (and its password) runs without make echoing that line;
+# add a new such target here (tests/test_operations.py checks it)
+.SILENT: study worker dashboard proxy report figures repair retry
 
 help: ## show this help
 	@echo "regtune: which regularizers should my RNN use?"
@@ -56,8 +63,17 @@ dashboard: $(STAMP) ## serve optuna-dashboard for STORAGE (or STUDY's local stor
 proxy: $(STAMP) ## serve Optuna's gRPC storage proxy for STORAGE on HOST:PROXY_PORT (workers use grpc://host:PROXY_PORT)
 	$(SEARCH) proxy --storage '$(STORAGE)' --host $(HOST) --port $(PROXY_PORT)
 
+figures: $(STAMP) ## draw STUDY's trial figures now (make dashboard draws them in the background as trials finish)
+	@$(SEARCH) figures $(STUDY) $(if $(STORAGE),--storage '$(STORAGE)') $(if $(ARTIFACTS),--artifacts '$(ARTIFACTS)')
+
 report: $(STAMP) ## write the HTML report of STUDY (several: STUDY="a.yaml b.yaml") under runs/<study>/report/
 	$(SEARCH) report $(STUDY) $(if $(STORAGE),--storage '$(STORAGE)')
+
+repair: $(STAMP) ## repair a damaged journal file of STUDY (a backup is kept)
+	@$(SEARCH) repair $(STUDY) $(if $(STORAGE),--storage '$(STORAGE)')
+
+retry: $(STAMP) ## re-queue STUDY's trials given up after repeated crashes (TRIAL=3 or TRIAL="3 7"); then make study
+	@$(SEARCH) retry $(STUDY) $(if $(STORAGE),--storage '$(STORAGE)') $(if $(TRIAL),--trial $(TRIAL))
 
 test: $(STAMP) ## run the test suite (starts nothing itself: see .ci/run for the services)
 	$(PY) -m pytest -q tests
@@ -76,4 +92,4 @@ gpu-check: $(STAMP) ## on a GPU machine: cuDNN on the fused path, fused == loop 
 clean: ## remove runs/ (studies, reports); keeps .venv/
 	rm -rf runs/
 
-.PHONY: help venv study worker dashboard proxy report test lint bench gpu-check clean
+.PHONY: help venv study worker dashboard figures proxy report repair retry test lint bench gpu-check clean

@@ -18,6 +18,7 @@ MODULES = [
     "bench.search_efficiency",  # TPE+Hyperband vs random search without pruning, same epoch budget
     "bench.study_throughput",  # trials per minute of a small study
     "bench.storage_throughput",  # Optuna storage operations per second (PostgreSQL, gRPC proxy)
+    "bench.long_sequences",  # seconds per epoch and peak memory for 250..4000 steps, with the Conv1D front end
 ]
 
 

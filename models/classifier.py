@@ -12,12 +12,15 @@ from torch import nn
 from models.config import RNNConfig, TrainConfig, as_dict
 from models.network import NetOutput, RNNClassifierNet
 from models.regularizers import (
+    Augment,
+    WeightAverage,
     WeightPenalties,
     activity_penalty,
     apply_max_norm,
     ar_penalty,
     clip_gradients,
     decay_,
+    ordered_batches,
     tar_penalty,
 )
 
@@ -65,6 +68,8 @@ class RNNClassifier(pl.LightningModule):
             for role in ("kernel", "recurrent", "bias", "head")
         )
         self.loss_fn = nn.CrossEntropyLoss(label_smoothing=train.label_smoothing)
+        self.augment = Augment.of(train, rnn.num_classes)  # data augmentation; None when all off
+        self.averager = WeightAverage.of(self.net, train)  # EMA / SWA of the weights; None when both off
         self.track_group_gradients = track_group_gradients
         self.grad_log = GradientLog()
         self._loss_sum, self._loss_count = 0.0, 0  # this epoch's training loss, summed per sequence
@@ -95,8 +100,11 @@ class RNNClassifier(pl.LightningModule):
 
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
         x, lengths, y = batch
+        target = y
+        if self.augment is not None:  # mixup / cutmix make the target soft labels (B, K); smoothing still applies
+            x, target = self.augment(x, lengths, y)
         out = self.net(x, lengths)
-        loss = self.loss_fn(out.logits, y)
+        loss = self.loss_fn(out.logits, target)
         extra = self.penalty(out)
         if extra is not None:
             loss = loss + extra
@@ -123,6 +131,15 @@ class RNNClassifier(pl.LightningModule):
     def _logging(self) -> bool:
         """Whether ``self.log`` is allowed: not under a ``barebones`` trainer (the fast one :func:`fit` builds)."""
         return self._trainer is not None and not self._trainer.barebones
+
+    def on_validation_epoch_start(self) -> None:
+        if self.averager is not None:  # validation measures the averaged weights (and the best epoch keeps them)
+            loader = self._trainer.train_dataloader if self._trainer is not None else None
+            self.averager.swap_in(self.net, ordered_batches(loader))
+
+    def on_validation_epoch_end(self) -> None:  # after the callbacks' (BestEpoch's snapshot): training resumes
+        if self.averager is not None:
+            self.averager.swap_out(self.net)
 
     def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
         x, lengths, y = batch
@@ -225,6 +242,8 @@ class RNNClassifier(pl.LightningModule):
     def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
         super().optimizer_step(*args, **kwargs)
         self.apply_constraints()
+        if self.averager is not None:
+            self.averager.update(self.net, self.current_epoch)
 
     def apply_constraints(self) -> None:
         c, g = self.train_cfg, self.groups

@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 CELLS = ("lstm", "gru", "rnn")
+CONV_NORMS = ("none", "batch")
 POOLINGS = ("last", "mean", "max")
 NORMS = ("none", "batch", "layer")
 PATHS = ("auto", "fused", "loop")
@@ -38,6 +39,9 @@ class RNNConfig:
     pooling: str = "last"  # last | mean | max over the valid (unpadded) steps, fed to the head
     conv_stride: int = 1  # >1 adds a strided Conv1D front end that shortens long sequences (1 = off)
     conv_channels: int = 0  # channels of that Conv1D; 0 = hidden_size
+    conv_layers: int = -1  # Conv1D blocks before the RNN (0 = off); -1 = auto: one block iff conv_stride > 1
+    conv_kernel: int = 0  # kernel of the first (strided) block; 0 = conv_stride (windows side by side)
+    conv_norm: str = "none"  # none | batch: masked BatchNorm before each block's ReLU (as in FCN blocks)
     dropout: float = 0.0  # input dropout rate (0 = off); 0.1-0.2 is the usual start
     dropout_variational: bool = False  # one input-dropout mask per sequence, shared over time (Gal)
     recurrent_dropout: float = 0.0  # dropout on the hidden state fed back, one mask per sequence (Gal)
@@ -54,11 +58,14 @@ class RNNConfig:
         _check_choice("cell", self.cell, CELLS)
         _check_choice("pooling", self.pooling, POOLINGS)
         _check_choice("norm", self.norm, NORMS)
+        _check_choice("conv_norm", self.conv_norm, CONV_NORMS)
         _check_choice("path", self.path, PATHS)
         _check_choice("recurrent_dropout_mode", self.recurrent_dropout_mode, RECURRENT_DROPOUT_MODES)
         for name in ("input_size", "num_classes", "hidden_size", "num_layers", "conv_stride"):
             _check_int(name, getattr(self, name), minimum=1)
         _check_int("conv_channels", self.conv_channels, minimum=0)
+        _check_int("conv_layers", self.conv_layers, minimum=-1)
+        _check_int("conv_kernel", self.conv_kernel, minimum=0)
         if self.num_classes < 2:
             raise ConfigError(f"num_classes={self.num_classes!r}: a classifier needs at least 2 classes")
         for name in ("dropout", "recurrent_dropout", "weight_drop", "layer_dropout", "output_dropout", "zoneout"):
@@ -75,6 +82,13 @@ class RNNConfig:
     def needs_loop(self) -> bool:
         """True when a regularizer acts inside the recurrence, where the fused kernel cannot reach."""
         return self.zoneout > 0 or (self.recurrent_dropout > 0 and self.recurrent_dropout_mode == "sequence")
+
+    @property
+    def conv_blocks(self) -> int:
+        """Conv1D blocks the network builds: ``conv_layers``, or for auto (-1) one iff ``conv_stride`` > 1."""
+        if self.conv_layers >= 0:
+            return self.conv_layers
+        return 1 if self.conv_stride > 1 else 0
 
     @property
     def resolved_path(self) -> str:
@@ -113,6 +127,14 @@ class TrainConfig:
     clip_norm: float = 0.0  # clip gradients to this global L2 norm (Pascanu et al. 2013)
     clip_value: float = 0.0  # clip each gradient entry to [-clip_value, clip_value]
     label_smoothing: float = 0.0  # cross-entropy label smoothing
+    scaling: float = 0.0  # std of a per-sequence, per-channel input factor around 1 (amplitude invariance)
+    magnitude_warp: float = 0.0  # std of a smooth 4-knot curve around 1 multiplying each channel over time
+    time_warp: float = 0.0  # log-speed std of a smooth monotone time distortion (ends fixed): tempo invariance
+    window_slice: float = 0.0  # fraction of each sequence cropped away, the rest stretched back (shift invariance)
+    mixup: float = 0.0  # alpha of Beta(alpha, alpha) blending two sequences and their labels; 0.2-0.4 is usual
+    cutmix: float = 0.0  # alpha: a time segment swapped with another sequence's, labels mixed by its length share
+    ema_decay: float = 0.0  # validate / keep an EMA of the weights (0.99-0.999): flatter, less noisy end point
+    swa_start: float = 0.0  # fraction of max_epochs after which the mean of every step's weights is kept (SWA)
     batch_size: int = 32  # sequences per step; 32 keeps ~9 steps/epoch on JapaneseVowels' 216 training series
     max_epochs: int = 40  # enough for JapaneseVowels to converge with early stopping
     patience: int = 10  # early-stopping patience in epochs on the monitored metric (0 = off)
@@ -127,6 +149,8 @@ class TrainConfig:
         if not (isinstance(self.lr, (int, float)) and self.lr > 0 and math.isfinite(self.lr)):
             raise ConfigError(f"lr={self.lr!r}: must be a finite number > 0")
         _check_rate("label_smoothing", self.label_smoothing)
+        for name in ("window_slice", "ema_decay", "swa_start"):
+            _check_rate(name, getattr(self, name))
         _check_rate("momentum", self.momentum)
         for name in ("batch_size", "max_epochs"):
             _check_int(name, getattr(self, name), minimum=1)
@@ -139,7 +163,10 @@ class TrainConfig:
 
 
 #: hyperparameters that set the network shape rather than regularize it
-ARCHITECTURE_NAMES = ("cell", "hidden_size", "num_layers", "bidirectional", "pooling", "conv_stride", "conv_channels")
+ARCHITECTURE_NAMES = (
+    "cell", "hidden_size", "num_layers", "bidirectional", "pooling", "conv_stride", "conv_channels", "conv_layers",
+    "conv_kernel", "conv_norm",
+)  # fmt: skip
 #: the fields the data sets, never the user
 DATA_NAMES = ("input_size", "num_classes")
 RNN_NAMES = tuple(f.name for f in fields(RNNConfig) if f.name not in DATA_NAMES)
@@ -152,7 +179,8 @@ REGULARIZER_NAMES = (
     "activity_l1", "activity_l2", "ar", "tar", "optimizer", "kernel_decay", "recurrent_decay", "head_decay",
     "dropout", "recurrent_dropout", "weight_drop", "layer_dropout", "output_dropout", "zoneout", "norm",
     "kernel_max_norm", "recurrent_max_norm", "bias_max_norm", "head_max_norm", "clip_norm", "clip_value",
-    "input_noise", "label_smoothing",
+    "input_noise", "label_smoothing", "scaling", "magnitude_warp", "time_warp", "window_slice", "mixup", "cutmix",
+    "ema_decay", "swa_start",
 )  # fmt: skip
 
 

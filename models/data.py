@@ -2,9 +2,13 @@
 
 Sources, all offline:
 - a UEA/UCR archive dataset shipped inside the ``sktime`` wheel, by name (``JapaneseVowels``, ``PLAID`` ...);
-- a user's ``.npz`` (``X``: N x T x C floats, ``y``: N integer labels 0..K-1, optional ``lengths``) or ``.ts``
+- a user's ``.npz`` (``X``: N x T x C floats, ``y``: N integer labels 0..K-1, optional ``lengths``; the test split
+  inside as ``X_test``/``y_test``, or ``NAME_train.npz`` / ``NAME.npz`` finds ``NAME_test.npz`` beside it) or ``.ts``
   file (a ``_TRAIN.ts`` path finds its ``_TEST.ts`` sibling);
 - ``synthetic``: a seeded sequence task for fast tests.
+
+Every problem with the data is a one-line :class:`DataError` naming the file, the array and what is allowed;
+:func:`check_splits` adds what a search needs (two classes, enough sequences per class for the folds).
 
 The validation split is carved from the training split with a fixed seed (stratified); the official test
 split is never touched by a search and only read by :meth:`SequenceDataModule.test_data`. Inputs are
@@ -13,6 +17,9 @@ standardized per channel with statistics of the training part only.
 
 from __future__ import annotations
 
+import difflib
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,7 +91,9 @@ def _sktime_data_dir() -> Path:
 
 
 def load_splits(source: str, seed: int = 0) -> Splits:
-    """Load a dataset by name (shipped, ``synthetic``) or path (``.npz`` / ``.ts``)."""
+    """Load a dataset by name (shipped, ``synthetic``) or path (``.npz`` / ``.ts``).
+
+    Every problem is one :class:`DataError` line naming the file (or dataset), the array and what is allowed."""
     if source == SYNTHETIC or source.startswith(SYNTHETIC + ":"):
         return synthetic_splits(seed=seed, **_synthetic_args(source))
     path = Path(source)
@@ -93,23 +102,48 @@ def load_splits(source: str, seed: int = 0) -> Splits:
     if path.suffix == ".ts":
         return _ts_file_splits(path)
     shipped = shipped_datasets()
-    if source not in shipped:
-        raise DataError(
-            f"dataset {source!r} is not shipped by the installed sktime wheel and is not a .npz/.ts path; "
-            f"allowed: {', '.join(shipped)}, {SYNTHETIC}, or a path to a .npz or .ts file"
-        )
-    d = _sktime_data_dir() / source
-    return _ts_pair(d / f"{source}_TRAIN.ts", d / f"{source}_TEST.ts", source)
+    if source in shipped:
+        d = _sktime_data_dir() / source
+        return _ts_pair(d / f"{source}_TRAIN.ts", d / f"{source}_TEST.ts", source)
+    allowed = f"allowed: {', '.join(shipped)}, {SYNTHETIC}, or a path to a .npz or .ts file"
+    if "/" in source or os.sep in source or path.exists():  # meant as a path
+        what = "is a directory" if path.is_dir() else "no such file" if not path.exists() else "not a .npz/.ts file"
+        raise DataError(f"{source}: {what}; {allowed}")
+    close = difflib.get_close_matches(source, shipped, n=3, cutoff=0.6)
+    close += [s for s in shipped if s.lower() == source.lower() and s not in close]
+    hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+    raise DataError(
+        f"{source!r} is not shipped by the installed sktime wheel and is not a .npz/.ts path{hint}; {allowed}"
+    )
+
+
+#: ``synthetic:KEY=VALUE,...`` options and their smallest allowed values
+SYNTHETIC_MIN = {"n": 4, "classes": 2, "length": 2, "channels": 1}
 
 
 def _synthetic_args(source: str) -> dict[str, Any]:
     """``synthetic:n=400,classes=3,length=30,channels=2`` overrides the defaults."""
     args: dict[str, Any] = {}
+    limits = ", ".join(f"{k} >= {m}" for k, m in SYNTHETIC_MIN.items())
     if ":" in source:
         for item in source.split(":", 1)[1].split(","):
-            key, _, value = item.partition("=")
-            if key not in ("n", "classes", "length", "channels"):
-                raise DataError(f"{source!r}: unknown synthetic option {key!r}; allowed: n, classes, length, channels")
+            key, eq, value = (s.strip() for s in item.partition("="))
+            if key not in SYNTHETIC_MIN:
+                raise DataError(
+                    f"{source!r}: unknown synthetic option {key!r}; allowed: n, classes, length, channels "
+                    f"(integers: {limits})"
+                )
+            if key in args:
+                raise DataError(f"{source!r}: synthetic option {key!r} is given twice; give each option once")
+            if not eq or not re.fullmatch(r"[+-]?\d+", value):
+                raise DataError(
+                    f"{source!r}: synthetic option {key}={value!r} is not an integer; allowed: {key} = an integer "
+                    f">= {SYNTHETIC_MIN[key]}"
+                )
+            if int(value) < SYNTHETIC_MIN[key]:
+                raise DataError(
+                    f"{source!r}: synthetic option {key}={int(value)} is too small; allowed: {key} >= {SYNTHETIC_MIN[key]}"
+                )
             args[key] = int(value)
     return args
 
@@ -133,8 +167,15 @@ def synthetic_splits(seed: int = 0, n: int = 400, classes: int = 3, length: int 
     return Splits(tr, te, [str(k) for k in range(classes)], f"{SYNTHETIC}(seed={seed})")
 
 
+def _one_line(exc: BaseException) -> str:
+    """An exception's text on one line (parsers raise multi-line messages)."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 def _ts_file_splits(path: Path) -> Splits:
     name = path.name
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory; allowed: a NAME_TRAIN.ts file (NAME_TEST.ts beside it)")
     if not path.exists():
         raise DataError(f"{path}: no such file")
     if name.endswith("_TRAIN.ts"):
@@ -144,7 +185,7 @@ def _ts_file_splits(path: Path) -> Splits:
     else:
         raise DataError(f"{path}: a .ts dataset is a pair NAME_TRAIN.ts / NAME_TEST.ts; give the _TRAIN.ts path")
     if not test.exists():
-        raise DataError(f"{path}: its test split {test} is missing")
+        raise DataError(f"{path}: its test split {test} is missing (looked for exactly that file)")
     return _ts_pair(path, test, path.stem)
 
 
@@ -157,10 +198,20 @@ def _ts_pair(train: Path, test: Path, name: str) -> Splits:
     for split, p in (("train", train), ("test", test)):
         try:
             X, y = load_from_tsfile(str(p), return_data_type="df-list")
+            series = [np.asarray(df, dtype=np.float32) for df in X]
         except Exception as exc:  # sktime raises many types on malformed files
-            raise DataError(f"{p}: cannot parse as a .ts file: {exc}") from exc
-        raw[split] = ([np.asarray(df, dtype=np.float32) for df in X], np.asarray(y).astype(str), p)
+            raise DataError(f"{p}: cannot parse as a .ts file: {_one_line(exc)}") from None
+        if not series:
+            raise DataError(f"{p}: holds no series after @data; allowed: one series per line, NAME_TRAIN/TEST.ts")
+        for i, s in enumerate(series):
+            if s.ndim != 2 or len(s) == 0:
+                raise DataError(f"{p}: series {i} is empty; every series needs at least one time step")
+            if s.shape[1] != series[0].shape[1]:
+                raise DataError(f"{p}: series {i} has {s.shape[1]} dimensions, series 0 has {series[0].shape[1]}")
+        raw[split] = (series, np.asarray(y).astype(str), p)
     classes = _sorted_labels(raw["train"][1])
+    if len(classes) < 2:
+        raise _one_class(str(train), classes[0], len(raw["train"][1]))
     index = {c: i for i, c in enumerate(classes)}
     sets = {}
     for split, (series, labels, p) in raw.items():
@@ -171,6 +222,11 @@ def _ts_pair(train: Path, test: Path, name: str) -> Splits:
             if not np.isfinite(s).all():
                 raise DataError(f"{p}: series {i} contains NaN/Inf (missing values); fill or drop them first")
         sets[split] = _pad(series, np.array([index[c] for c in labels], dtype=np.int64))
+    if sets["test"].X.shape[2] != sets["train"].X.shape[2]:
+        raise DataError(
+            f"{test}: series have {sets['test'].X.shape[2]} dimensions; the training split {train} has "
+            f"{sets['train'].X.shape[2]}"
+        )
     return Splits(sets["train"], sets["test"], classes, name)
 
 
@@ -191,31 +247,84 @@ def _pad(series: list[np.ndarray], y: np.ndarray) -> SequenceSet:
     return SequenceSet(X, lengths, y)
 
 
+def _npz_test_candidates(path: Path) -> list[Path]:
+    """Where the test split of ``path`` may lie beside it: ``NAME_test.npz`` for ``NAME_train.npz`` (or
+    ``NAME_TRAIN.npz``), then ``STEM_test.npz`` for any ``STEM.npz``."""
+    stem, out = path.stem, []
+    for train, test in (("_train", "_test"), ("_TRAIN", "_TEST")):
+        if stem.endswith(train):
+            out.append(path.with_name(stem[: -len(train)] + test + ".npz"))
+    return out + [path.with_name(stem + "_test.npz")]
+
+
 def _npz_splits(path: Path) -> Splits:
-    """``name.npz`` holds the training split; its test split is ``name_test.npz`` or, inside the same file,
-    ``X_test`` / ``y_test`` (/ ``lengths_test``)."""
+    """``NAME.npz`` or ``NAME_train.npz`` holds the training split; its test split is, inside the same file,
+    ``X_test`` / ``y_test`` (/ ``lengths_test``), else beside it ``NAME_test.npz`` (see :func:`_npz_test_candidates`)."""
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory; allowed: a .npz file written by np.savez")
     if not path.exists():
         raise DataError(f"{path}: no such file")
-    with np.load(path) as f:
-        data = dict(f)
-    train = _npz_set(path, data, "")
-    if "X_test" in data:
-        test = _npz_set(path, data, "_test")
+    stem = path.stem
+    if stem.endswith(("_test", "_TEST")):
+        for train_file in (path.with_name(stem[:-5] + t + ".npz") for t in ("_train", "_TRAIN", "")):
+            if train_file.exists():
+                raise DataError(
+                    f"{path}: a test split; give the training file {train_file} (this one is found beside it)"
+                )
+    data = _read_npz(path)
+    train = _npz_set(path, data, "", training=True)
+    if "X_test" in data or "y_test" in data:
+        test, test_path, xk, yk = _npz_set(path, data, "_test", training=False), path, "X_test", "y_test"
     else:
-        sibling = path.with_name(path.stem + "_test.npz")
-        if not sibling.exists():
-            raise DataError(f"{path}: no test split: add X_test/y_test to it or write {sibling}")
-        with np.load(sibling) as f:
-            test = _npz_set(sibling, dict(f), "")
+        candidates = _npz_test_candidates(path)
+        found = next((c for c in candidates if c.exists()), None)
+        if found is None:
+            looked = " and ".join(str(c) for c in candidates)
+            raise DataError(
+                f"{path}: no test split: looked for arrays X_test/y_test inside it and for the file {looked}; "
+                f"allowed: add X_test/y_test to it or write {candidates[0]}"
+            )
+        test, test_path, xk, yk = _npz_set(found, _read_npz(found), "", training=False), found, "X", "y"
     k = int(train.y.max()) + 1
+    if k < 2:
+        raise _one_class(f"{path}: y", "0", len(train))
     if test.X.shape[2] != train.X.shape[2]:
-        raise DataError(f"{path}: test X has {test.X.shape[2]} channels, train X has {train.X.shape[2]}")
+        raise DataError(f"{test_path}: {xk} has {test.X.shape[2]} channels; the training X has {train.X.shape[2]}")
     if test.y.max() >= k:
-        raise DataError(f"{path}: test labels reach {int(test.y.max())}; training labels are 0..{k - 1}")
-    return Splits(train, test, [str(i) for i in range(k)], path.stem)
+        raise DataError(f"{test_path}: {yk} holds label {int(test.y.max())}; allowed: 0..{k - 1} (the training labels)")
+    name = stem[: -len("_train")] if stem.endswith(("_train", "_TRAIN")) else stem
+    return Splits(train, test, [str(i) for i in range(k)], name)
 
 
-def _npz_set(path: Path, data: dict[str, np.ndarray], suffix: str) -> SequenceSet:
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    """All arrays of a ``.npz`` archive; a file that is not one (or is damaged) is a :class:`DataError`."""
+    with open(path, "rb") as raw:
+        magic = raw.read(6)
+    if not magic.startswith((b"PK\x03\x04", b"PK\x05\x06", b"\x93NUMPY")):
+        what = "an empty file" if not magic else f"a file starting with {magic!r}"
+        raise DataError(f"{path}: not a .npz archive (a zip of arrays, as np.savez writes): {what}")
+    try:
+        f = np.load(path, allow_pickle=False)
+    except Exception as exc:  # a truncated or damaged zip ...
+        raise DataError(f"{path}: not a .npz archive (np.savez writes one): {_one_line(exc)}") from None
+    if not isinstance(f, np.lib.npyio.NpzFile):
+        raise DataError(
+            f"{path}: holds one bare array (a .npy file), not a .npz archive of named arrays; "
+            "allowed: np.savez(path, X=..., y=..., lengths=...)"
+        )
+    try:
+        with f:
+            return {key: f[key] for key in f.files}
+    except Exception as exc:  # a damaged member, an object array (needs pickle) ...
+        raise DataError(f"{path}: cannot read the .npz archive: {_one_line(exc)}") from None
+
+
+def _labels_preview(values: np.ndarray) -> str:
+    uniq = np.unique(values).tolist()
+    return str(uniq) if len(uniq) <= 12 else f"[{', '.join(map(str, uniq[:6]))}, ..., {', '.join(map(str, uniq[-3:]))}]"
+
+
+def _npz_set(path: Path, data: dict[str, np.ndarray], suffix: str, training: bool) -> SequenceSet:
     xk, yk, lk = f"X{suffix}", f"y{suffix}", f"lengths{suffix}"
     for key in (xk, yk):
         if key not in data:
@@ -223,29 +332,88 @@ def _npz_set(path: Path, data: dict[str, np.ndarray], suffix: str) -> SequenceSe
     X, y = data[xk], data[yk]
     if X.ndim != 3:
         raise DataError(f"{path}: {xk} has rank {X.ndim} (shape {X.shape}); expected rank 3: N x T x C")
-    if not np.issubdtype(X.dtype, np.number):
+    if 0 in X.shape:
+        what = ("sequences", "time steps", "channels")[X.shape.index(0)]
+        raise DataError(f"{path}: {xk} is empty (shape {X.shape}: no {what}); expected N x T x C with N, T, C >= 1")
+    if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
         raise DataError(f"{path}: {xk} has dtype {X.dtype}; expected floats")
     X = X.astype(np.float32)
     if y.ndim != 1 or len(y) != len(X):
         raise DataError(f"{path}: {yk} has shape {y.shape}; expected ({len(X)},): one label per sequence")
     if not np.issubdtype(y.dtype, np.integer):
         raise DataError(f"{path}: {yk} has dtype {y.dtype}; expected integer labels 0..K-1")
-    k = int(y.max()) + 1 if len(y) else 0
-    if suffix == "" and (y.min() < 0 or set(np.unique(y).tolist()) != set(range(k))):
-        raise DataError(f"{path}: {yk} holds {sorted(np.unique(y).tolist())}; labels must be exactly 0..K-1")
-    if suffix and y.min() < 0:
+    k = int(y.max()) + 1
+    if training and (y.min() < 0 or set(np.unique(y).tolist()) != set(range(k))):
+        raise DataError(f"{path}: {yk} holds {_labels_preview(y)}; labels must be exactly 0..K-1, every class present")
+    if not training and y.min() < 0:
         raise DataError(f"{path}: {yk} has negative labels; labels must be 0..K-1")
     lengths = data.get(lk)
+    T = X.shape[1]
     if lengths is None:
-        lengths = np.full(len(X), X.shape[1], dtype=np.int64)
-    lengths = np.asarray(lengths).astype(np.int64)
-    if lengths.shape != (len(X),) or lengths.min() < 1 or lengths.max() > X.shape[1]:
-        raise DataError(f"{path}: {lk} must be {len(X)} integers in 1..{X.shape[1]}")
-    valid = np.arange(X.shape[1])[None, :] < lengths[:, None]
-    if not np.isfinite(X[valid]).all():
-        raise DataError(f"{path}: {xk} contains NaN/Inf inside the valid steps; fill or drop them first")
+        lengths = np.full(len(X), T, dtype=np.int64)
+    lengths = np.asarray(lengths)
+    if lengths.shape != (len(X),) or not np.issubdtype(lengths.dtype, np.number):
+        raise DataError(
+            f"{path}: {lk} must be {len(X)} integers in 1..{T}; found shape {lengths.shape}, dtype {lengths.dtype}"
+        )
+    bad = np.flatnonzero(~np.isfinite(lengths) | (lengths != np.round(lengths)) | (lengths < 1) | (lengths > T))
+    if len(bad):
+        raise DataError(f"{path}: {lk} must be {len(X)} integers in 1..{T}; sequence {bad[0]} has {lengths[bad[0]]}")
+    lengths = lengths.astype(np.int64)
+    valid = np.arange(T)[None, :] < lengths[:, None]
+    finite = np.isfinite(X).all(axis=2) | ~valid
+    if not finite.all():
+        i = int(np.flatnonzero(~finite.all(axis=1))[0])
+        raise DataError(f"{path}: {xk} contains NaN/Inf inside the valid steps (sequence {i}); fill or drop them first")
     X = np.where(valid[..., None], X, 0.0).astype(np.float32)
     return SequenceSet(X, lengths, y.astype(np.int64))
+
+
+def _one_class(where: str, label: str, count: int) -> DataError:
+    return DataError(
+        f"{where}: the training split holds one class ({label!r}, {count} sequences); a classifier needs at least "
+        "two; allowed: labels of 2 or more classes"
+    )
+
+
+class FoldsError(DataError):
+    """A class has fewer training sequences than the cross-validation folds need."""
+
+
+def check_splits(splits: Splits, folds: int, source: str | None = None) -> None:
+    """What a search needs of a dataset, checked before a study is created: both splits non-empty with finite
+    values and lengths in 1..T, at least two classes in the training split, every test label a known class, and
+    at least ``folds`` training sequences of every class (:class:`FoldsError`) when ``folds`` > 1."""
+    name = source or splits.name
+    k = len(splits.classes)
+    for split, s in (("training", splits.train), ("test", splits.test)):
+        if len(s) == 0:
+            raise DataError(f"{name}: the {split} split is empty; expected at least one sequence")
+        T = s.X.shape[1]
+        if s.lengths.min() < 1 or s.lengths.max() > T:
+            raise DataError(f"{name}: {split} lengths must be integers in 1..{T}")
+        valid = np.arange(T)[None, :] < s.lengths[:, None]
+        if not np.isfinite(s.X[valid]).all():
+            raise DataError(
+                f"{name}: the {split} split contains NaN/Inf inside the valid steps; fill or drop them first"
+            )
+        if s.y.min() < 0 or s.y.max() >= k:
+            bad = int(s.y.min()) if s.y.min() < 0 else int(s.y.max())
+            raise DataError(f"{name}: the {split} split holds label {bad}; allowed: 0..{k - 1} ({k} classes)")
+    counts = np.bincount(splits.train.y, minlength=k)
+    present = np.flatnonzero(counts)
+    if len(present) < 2:
+        raise _one_class(name, splits.classes[present[0]], int(counts[present[0]]))
+    fewest = int(np.argmin(counts))
+    n = int(counts[fewest])
+    if n == 0:
+        raise DataError(f"{name}: class {splits.classes[fewest]!r} has no training sequence; every class needs some")
+    if folds > 1 and n < folds:
+        fits = "cv_folds: 1 (one holdout split)" if n < 2 else f"cv_folds: {n} or fewer (1 = one holdout split)"
+        raise FoldsError(
+            f"{name}: class {splits.classes[fewest]!r} has {n} training sequence{'s' if n != 1 else ''}; "
+            f"{folds}-fold cross-validation needs >= {folds} of every class; allowed: {fits}"
+        )
 
 
 # ---------------------------------------------------------------------------------------------- splitting

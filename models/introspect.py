@@ -824,26 +824,41 @@ class Introspection(Callback):
     def figures(self, outdir: str | Path, prefix: str = "") -> dict[str, Path]:
         """Write the four figures into ``outdir``; ``{"weights", "gradients", "saturation", "hidden_norm"}`` ->
         path (the weight histograms only when recorded)."""
-        outdir = Path(outdir)
-        paths: dict[str, Path] = {}
-        if self.histograms:
-            paths["weights"] = plot_weight_histograms(self.histograms, outdir / f"{prefix}weights.png")
-        if self.epochs:
-            paths["gradients"] = plot_gradients(self.epochs, outdir / f"{prefix}gradients.png")
-            paths["saturation"] = plot_saturation(self.epochs, outdir / f"{prefix}saturation.png")
-            series: dict[str, list[float]] = {}
-            dashed: list[str] = []
-            picks = [(self.epochs[0], self.curves[0])]
-            if len(self.epochs) > 1:
-                picks.append((self.epochs[-1], self.curves[-1]))
-            for n, (row, curves) in enumerate(picks):
-                for name, curve in list(curves.items())[:4]:
-                    label = f"epoch {int(row['epoch']) + 1} {name}"
-                    series[label] = curve
-                    if n == 0 and len(picks) > 1:
-                        dashed.append(label)
-            paths["hidden_norm"] = plot_hidden_norm(series, outdir / f"{prefix}hidden_norm.png", dashed=dashed)
-        return paths
+        return figures_from_state(self.state(), outdir, prefix)
+
+
+FIGURES = ("weights", "gradients", "saturation", "hidden_norm")  # the figures a record yields, file = name + ".png"
+
+
+def figure_kinds(state: Mapping[str, Any]) -> list[str]:
+    """The figures :func:`figures_from_state` draws for ``state`` (weights only when histograms were recorded)."""
+    return [k for k in FIGURES if (state.get("histograms") if k == "weights" else state.get("epochs"))]
+
+
+def figures_from_state(state: Mapping[str, Any], outdir: str | Path, prefix: str = "") -> dict[str, Path]:
+    """The figures of a recorded :meth:`Introspection.state` (e.g. read back from a trial's ``introspection.json``),
+    written into ``outdir`` as ``<prefix><kind>.png``; kind -> path."""
+    outdir = Path(outdir)
+    epochs, curves, histograms = state.get("epochs") or [], state.get("curves") or [], state.get("histograms") or {}
+    paths: dict[str, Path] = {}
+    if histograms:
+        paths["weights"] = plot_weight_histograms(histograms, outdir / f"{prefix}weights.png")
+    if epochs:
+        paths["gradients"] = plot_gradients(epochs, outdir / f"{prefix}gradients.png")
+        paths["saturation"] = plot_saturation(epochs, outdir / f"{prefix}saturation.png")
+        series: dict[str, list[float]] = {}
+        dashed: list[str] = []
+        picks = [(epochs[0], curves[0] if curves else {})]
+        if len(epochs) > 1:
+            picks.append((epochs[-1], curves[-1] if curves else {}))
+        for n, (row, curve_set) in enumerate(picks):
+            for name, curve in list(curve_set.items())[:4]:
+                label = f"epoch {int(row['epoch']) + 1} {name}"
+                series[label] = curve
+                if n == 0 and len(picks) > 1:
+                    dashed.append(label)
+        paths["hidden_norm"] = plot_hidden_norm(series, outdir / f"{prefix}hidden_norm.png", dashed=dashed)
+    return paths
 
 
 class _Threads:

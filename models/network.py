@@ -107,21 +107,51 @@ class RecurrentLayer(nn.Module):
 
 
 class ConvFrontEnd(nn.Module):
-    """Strided Conv1D that shortens long sequences ``stride``-fold before the RNN."""
+    """Conv1D blocks before the RNN: the first strided (shortens long sequences ``stride``-fold), the others
+    kernel 3, stride 1, "same" padding; each block is conv -> optional masked BatchNorm -> ReLU.
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
+    Valid lengths map to ``ceil(length / stride)``: an output step is valid iff its window starts on a valid
+    input step. Steps past a sequence's length are zeroed before every block, so whatever lies there (padding,
+    or garbage) never reaches a valid output. One block with ``kernel == stride`` and no norm is the original
+    front end, bit for bit (same parameters, same initialization order, same arithmetic).
+    """
+
+    def __init__(
+        self, in_channels: int, out_channels: int, stride: int, kernel: int = 0, blocks: int = 1, norm: str = "none"
+    ) -> None:
         super().__init__()
         self.stride = stride
-        self.conv = nn.Conv1d(in_channels, out_channels, kernel_size=stride, stride=stride)
+        self.kernel = kernel or stride
+        self.conv = nn.Conv1d(in_channels, out_channels, kernel_size=self.kernel, stride=stride)
+        self.more = nn.ModuleList(
+            nn.Conv1d(out_channels, out_channels, kernel_size=3, padding=1) for _ in range(blocks - 1)
+        )
+        self.norms = nn.ModuleList(SequenceNorm("batch", out_channels) for _ in range(blocks if norm == "batch" else 0))
+
+    def out_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        return torch.div(lengths + self.stride - 1, self.stride, rounding_mode="floor")
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         steps = x.shape[1]
         if bool((lengths < steps).any()):  # a window straddling a sequence's end must see zeros past it
             x = x * (torch.arange(steps, device=x.device) < lengths.to(x.device).unsqueeze(1)).unsqueeze(-1)
-        pad = (-steps) % self.stride
+        out_steps = -(-steps // self.stride)
+        pad = max(0, (out_steps - 1) * self.stride + self.kernel - steps)
         y = nn.functional.pad(x.transpose(1, 2), (0, pad))
-        y = torch.relu(self.conv(y)).transpose(1, 2)
-        return y, torch.div(lengths + self.stride - 1, self.stride, rounding_mode="floor")
+        lengths = self.out_lengths(lengths)
+        mask = None
+        if bool((lengths < out_steps).any()):
+            mask = torch.arange(out_steps, device=x.device).unsqueeze(0) < lengths.to(x.device).unsqueeze(1)
+        y = self.conv(y).transpose(1, 2)
+        for i in range(len(self.more) + 1):
+            if i > 0:
+                if mask is not None:
+                    y = y * mask.unsqueeze(-1)
+                y = self.more[i - 1](y.transpose(1, 2)).transpose(1, 2)
+            if self.norms:
+                y = self.norms[i](y, mask)
+            y = torch.relu(y)
+        return y, lengths
 
 
 class RNNClassifierNet(nn.Module):
@@ -137,9 +167,11 @@ class RNNClassifierNet(nn.Module):
         self.output_dropout = nn.Dropout(cfg.output_dropout)
         size = cfg.input_size
         self.conv: ConvFrontEnd | None = None
-        if cfg.conv_stride > 1:
+        if cfg.conv_blocks > 0:
             size = cfg.conv_channels or cfg.hidden_size
-            self.conv = ConvFrontEnd(cfg.input_size, size, cfg.conv_stride)
+            self.conv = ConvFrontEnd(
+                cfg.input_size, size, cfg.conv_stride, cfg.conv_kernel, cfg.conv_blocks, cfg.conv_norm
+            )
         width = cfg.hidden_size * (2 if cfg.bidirectional else 1)
         layers, norms = [], []
         for i in range(cfg.num_layers):

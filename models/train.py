@@ -17,6 +17,7 @@ from pytorch_lightning.callbacks import Callback
 from models.classifier import RNNClassifier, val_metrics
 from models.config import RNNConfig, TrainConfig
 from models.data import SequenceDataModule, SequenceSet, make_loader
+from models.regularizers import ordered_batches
 
 METRICS = {"val_acc": "max", "val_loss": "min"}
 
@@ -155,7 +156,9 @@ def fit(
             trainer.fit(model, train_dataloaders=data.train_dataloader(), ckpt_path=ckpt_path)
     seconds = time.perf_counter() - start
     if best.best_state is not None:
-        model.load_state_dict(best.best_state)
+        model.load_state_dict(best.best_state)  # with EMA / SWA on: the averaged weights that validation measured
+    elif model.averager is not None:  # no validation (the final refit): the final model is the weight average
+        model.averager.finalize(model.net, ordered_batches(data.train_dataloader()))
     row = best.best or {"epoch": trainer.current_epoch - 1}
     return FitResult(model, row, best.history, trainer.current_epoch, seconds, model.path)
 

@@ -16,7 +16,8 @@ Layout, keyed by study name and original trial number (so one store can serve ma
 ``ARTIFACTS`` is a directory every worker can read and write (NFS, a shared disk; written atomically by
 rename), or ``s3://bucket/prefix`` through Optuna's ``Boto3ArtifactStore`` (needs ``pip install boto3`` and the
 usual AWS credentials in the environment). A trial that finishes (complete, pruned, failed by an error) deletes
-its checkpoints; only an interrupted one keeps them.
+its checkpoints; only an interrupted one keeps them, until its lineage is given up after repeated crashes
+(:func:`search.retries.give_up` calls :meth:`CheckpointStore.discard`).
 """
 
 from __future__ import annotations
@@ -122,12 +123,25 @@ class CheckpointStore:
             self.backend = _ArtifactStore(location)
 
     def trial(self, trial: optuna.Trial | optuna.trial.FrozenTrial, study_name: str) -> TrialCheckpoints:
+        key, rerun = self._key(trial, study_name)
+        return TrialCheckpoints(self.backend, key, rerun=rerun)
+
+    def discard(self, trial: optuna.Trial | optuna.trial.FrozenTrial, study_name: str) -> str:
+        """Delete the checkpoints of ``trial``'s whole lineage (a trial given up after repeated crashes: nothing
+        will resume them); return where they were."""
+        key, _ = self._key(trial, study_name)
+        self.backend.delete_all(key)
+        return f"{self.backend}/{key}"
+
+    @staticmethod
+    def _key(trial: optuna.Trial | optuna.trial.FrozenTrial, study_name: str) -> tuple[str, bool]:
+        """The lineage's key (``checkpoints/<study>/trial-<original number>``), and whether ``trial`` is a re-run."""
         if isinstance(trial, optuna.trial.FrozenTrial):
             attrs = trial.system_attrs
         else:  # Optuna 5's Trial has no system_attrs: read them from its storage
             attrs = trial.study._storage.get_trial_system_attrs(trial._trial_id)
         origin = int(attrs.get("failed_trial", trial.number))
-        return TrialCheckpoints(self.backend, f"checkpoints/{study_name}/trial-{origin}", rerun="failed_trial" in attrs)
+        return f"checkpoints/{study_name}/trial-{origin}", "failed_trial" in attrs
 
     def __str__(self) -> str:
         return str(self.backend)

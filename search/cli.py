@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 import warnings
 
 import optuna
 
+from models.data import DataError
+from search.fingerprint import StudyChangedError
+from search.preflight import PreflightError, prepare
 from search.spec import StudyFileError, StudySpec, load_study
-from search.storage import STORAGE_ENV, StorageError, mask_url, open_storage, resolve_url, schema_lock
+from search.storage import RETRY_SECONDS, STORAGE_ENV, StorageError, mask_url, open_storage, resolve_url, schema_lock
 from search.worker import Interrupted
 
 
@@ -73,14 +79,15 @@ def cmd_study(args: argparse.Namespace, join_only: bool = False) -> int:
     from search.progress import Progress
     from search.worker import counts, ensure_study, run_worker, study_total
 
-    spec = load_study(args.study)
+    spec = prepare(args.study, args.storage).spec  # study file, dataset, storage URL: all checked before the store
     url, storage = _open(args, spec)
     with schema_lock(url):  # many workers starting at once on a new study: one creates it and its starting points
-        study = ensure_study(spec, storage, total=args.trials)
+        study = ensure_study(spec, storage, total=args.trials, allow_change=args.allow_change, store=mask_url(url))
     total = study_total(study, spec, args.trials)
     c = counts(study)
     print(f"study {spec.name} ({spec.path}) in {mask_url(url)}: {c['finished']}/{total} trials finished", flush=True)
     plans = worker_plan(args.workers, args.workers_per_gpu)
+    codes: list[int] = []  # exit codes of the local worker processes (WORKERS > 1)
     if c["finished"] < total:
         progress = Progress(total, c["finished"], spec.direction, spec.name)
         try:
@@ -96,26 +103,46 @@ def cmd_study(args: argparse.Namespace, join_only: bool = False) -> int:
                     artifacts=args.artifacts,
                 )  # fmt: skip
             else:
-                _run_processes(args, url, total, plans, study, progress)
+                codes = _run_processes(args, url, total, plans, study, progress)
         finally:
             progress.close()
+    if any(codes) and not _survived(codes, study, total):
+        return 1
     if join_only:
         print(f"study {spec.name}: total of {total} trials reached; worker exits", flush=True)
         return 0
     return _report(study, spec, total, url, changed_values, final_result)
 
 
-def _run_processes(args, url, total, plans, study, progress) -> None:  # type: ignore[no-untyped-def]
+#: how long stopped workers get to re-queue their running trials (a storage call is retried for RETRY_SECONDS)
+STOP_SECONDS = RETRY_SECONDS + 30
+
+
+def _run_processes(args, url, total, plans, study, progress) -> list[int]:  # type: ignore[no-untyped-def]
+    """Run one ``worker`` process per plan until all have exited; return their exit codes.
+
+    The workers run in their own process group: a signal to this process (Ctrl-C from the terminal, SIGTERM
+    from make, a scheduler or ``kill``, SIGHUP from a lost terminal) reaches each of them exactly once, passed on
+    from here, so none is orphaned and none is interrupted again while it re-queues its running trial (a second
+    signal would cut that short). Then :class:`Interrupted` (``signal N``) or KeyboardInterrupt is raised here.
+    """
     from search.worker import counts
 
-    procs = []
-    for env in plans:
-        # the URL travels in the environment, not on the command line: `ps` would show its password
-        cmd = [sys.executable, "-m", "search", "worker", str(args.study), "--trials", str(total),
-               "--workers", "1", "--in-process"] + (["--artifacts", args.artifacts] if args.artifacts else [])  # fmt: skip
-        child = {**os.environ, **env, STORAGE_ENV: url}
-        procs.append(subprocess.Popen(cmd, env=child, stdout=subprocess.DEVNULL))
+    procs: list[subprocess.Popen] = []
+    main_thread = threading.current_thread() is threading.main_thread()
+    handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {sig: signal.getsignal(sig) for sig in handled} if main_thread else {}
+    group: dict = {"process_group": 0} if sys.version_info >= (3, 11) else {"start_new_session": True}
     try:
+        if main_thread:
+            for sig in (signal.SIGTERM, signal.SIGHUP):
+                signal.signal(sig, _raise_interrupted)
+        for env in plans:
+            # the URL travels in the environment, not on the command line: `ps` would show its password
+            cmd = [sys.executable, "-m", "search", "worker", str(args.study), "--trials", str(total),
+                   "--workers", "1", "--in-process"] + (["--artifacts", args.artifacts] if args.artifacts else [])  # fmt: skip
+            child = {**os.environ, **env, STORAGE_ENV: url}
+            procs.append(subprocess.Popen(cmd, env=child, stdout=subprocess.DEVNULL, **group))
         while any(p.poll() is None for p in procs):
             time.sleep(2)
             try:
@@ -123,16 +150,62 @@ def _run_processes(args, url, total, plans, study, progress) -> None:  # type: i
             except ValueError:
                 best = None
             progress.set(counts(study), best)
-    except KeyboardInterrupt:
-        for p in procs:
-            p.wait(timeout=60)
+    except BaseException as exc:  # a signal, or this process lost the storage: stop the workers, then go
+        if main_thread:
+            for sig in handled:  # one stop at a time
+                signal.signal(sig, signal.SIG_IGN)
+        ctrl_c = isinstance(exc, KeyboardInterrupt) or str(exc) == f"signal {int(signal.SIGINT)}"
+        _stop(procs, signal.SIGINT if ctrl_c else signal.SIGTERM)
         raise
-    bad = [p.returncode for p in procs if p.returncode]
-    if bad:
-        raise SystemExit(f"{len(bad)} worker(s) failed (exit codes {bad}); rerun the same command to resume")
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return [int(p.returncode) for p in procs]
+
+
+def _raise_interrupted(signum: int, frame: object) -> None:
+    raise Interrupted(f"signal {signum}")
+
+
+def _stop(procs: list[subprocess.Popen], sig: int) -> None:
+    """Send ``sig`` to each running worker (it re-queues its trial and exits); wait up to :data:`STOP_SECONDS`,
+    then kill what is left (its trial is re-queued by the next worker that finds it dead)."""
+    for p in procs:
+        if p.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                p.send_signal(sig)
+    deadline = time.monotonic() + STOP_SECONDS
+    for p in procs:
+        try:
+            p.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def _survived(codes: list[int], study: optuna.Study, total: int) -> bool:
+    """One line naming the workers that failed; whether the others still brought the study to its total."""
+    from search.worker import counts
+
+    def how(code: int) -> str:
+        if code < 0:
+            with contextlib.suppress(ValueError):
+                return f"killed by {signal.Signals(-code).name}"
+        return f"exit code {code}"
+
+    failed = [f"worker {i}: {how(code)}" for i, code in enumerate(codes) if code]
+    head = f"{len(failed)} of {len(codes)} workers failed ({', '.join(failed)})"
+    finished = counts(study)["finished"]
+    if finished >= total:
+        print(f"{head}; the others finished the study", file=sys.stderr, flush=True)
+        return True
+    print(f"error: {head}; {finished}/{total} trials finished: rerun the same command to resume",
+          file=sys.stderr, flush=True)  # fmt: skip
+    return False
 
 
 def _report(study, spec, total, url, changed_values, final_result) -> int:  # type: ignore[no-untyped-def]
+    from search.retries import summary_lines
     from search.worker import counts
 
     c = counts(study)
@@ -140,6 +213,8 @@ def _report(study, spec, total, url, changed_values, final_result) -> int:  # ty
         f"\n{spec.name}: {c['finished']}/{total} trials finished ({c['complete']} complete, {c['pruned']} pruned, "
         f"{c['fail']} failed, {c['waiting']} waiting)"
     )
+    for line in summary_lines(study, str(spec.path), url):
+        print(line)
     if c["complete"] == 0:
         print("no complete trial yet: nothing to report")
         return 1
@@ -154,14 +229,64 @@ def _report(study, spec, total, url, changed_values, final_result) -> int:  # ty
     print("  configuration (values that differ from the defaults):")
     for k, v in sorted(changed_values(ua["config"]).items()):
         print(f"    {k}: {v:.3g}" if isinstance(v, float) else f"    {k}: {v}")
-    print("\ntest accuracy: each configuration retrained on the full training split for its best epoch count,")
-    print("evaluated once on the test split, mean ± std over seeds:", flush=True)
+    print("\ntest accuracy: each configuration retrained on the full training split for its cross-validated epoch")
+    print("count, evaluated once on the test split, mean ± std over the same seeds; the baseline is the search's")
+    print("trial with no regularization (searched regularizers off, the study's fixed settings kept):", flush=True)
+    from search.final import result_lines
+
     res = final_result(study, spec)
-    for key, label in (("best", f"best (trial #{best.number})"), ("baseline", "no regularization")):
-        r = res[key]
-        print(f"  {label:<22} {r['mean']:.4f} ± {r['std']:.4f}  ({len(r['accs'])} seeds, {r['epochs']} epochs)")
-    print(f"  {'difference':<22} {res['difference']:+.4f}   (test split: {res['test_size']} sequences)")
+    print("\n".join(result_lines(res, f"best (trial #{best.number})")))
     print(f"\ndashboard: make dashboard STUDY={spec.path}{' STORAGE=' + mask_url(url) if '://' in url else ''}")
+    return 0
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    """Re-queue trials given up after repeated crashes; they run first at the next ``make study`` / ``make worker``."""
+    from search.retries import gave_up_trials, retry
+    from search.worker import counts, study_total
+
+    spec = load_study(args.study)
+    url, storage = _open(args, spec)
+    try:
+        study = optuna.load_study(study_name=spec.name, storage=storage)
+    except KeyError:
+        print(f"error: no study {spec.name!r} in {mask_url(url)}: run `make study STUDY={args.study}` first",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    if not args.trial and not gave_up_trials(study):
+        print(f"study {spec.name}: no trial was given up; nothing to re-queue")
+        return 0
+    try:
+        new = retry(study, args.trial)
+    except ValueError as exc:  # nothing was written
+        print(f"error: --trial/TRIAL={' '.join(map(str, args.trial))}: {exc}", file=sys.stderr)
+        return 2
+    for old, copy in new.items():
+        print(f"trial #{old} re-queued as trial #{copy} (waiting; crash count reset; runs before any new trial)")
+    c, total = counts(study), study_total(study, spec, None)
+    where = f" STORAGE={mask_url(url)}" if "://" in url else ""
+    if c["finished"] + len(new) > total:  # the total counts finished trials: a full study needs a bigger one
+        print(f"the study has {c['finished']}/{total} finished trials: to run the re-queued one(s), raise the total: "
+              f"make study STUDY={args.study}{where} TRIALS={c['finished'] + len(new)}")  # fmt: skip
+    else:
+        print(f"run them: make study STUDY={args.study}{where}")
+    return 0
+
+
+def cmd_repair(args: argparse.Namespace) -> int:
+    """Mend a journal file damaged in the middle (:func:`search.journal.repair_journal`; a backup is kept)."""
+    from search.journal import journal_path, repair_journal
+
+    url = resolve_url(args.storage, load_study(args.study).name)
+    path = journal_path(url)
+    if path is None:
+        print(f"error: --storage/STORAGE={mask_url(url)}: repair mends a journal file (a path); "
+              "a database or proxy storage has no journal to repair", file=sys.stderr)  # fmt: skip
+        return 2
+    if not path.is_file():
+        print(f"error: no journal file {path}: nothing to repair", file=sys.stderr)
+        return 2
+    repair_journal(path)
     return 0
 
 
@@ -170,14 +295,30 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     storage = open_storage(url, plain=True)  # the bare RDBStorage: optuna-dashboard checks its schema version
     from optuna_dashboard import run_server
 
-    from search.introspection import artifact_store
+    from search.introspection import artifact_store, draw_in_background
 
     figures = artifact_store(load_study(args.study).name, args.artifacts, storage)
     print(
         f"optuna-dashboard for {mask_url(url)} on http://{args.host}:{args.port} (figures: {figures._base_path})",
         flush=True,
     )
+    draw_in_background(storage, figures)  # trial figures are drawn here, where they are looked at
     run_server(storage, host=args.host, port=args.port, artifact_store=figures)
+    return 0
+
+
+def cmd_figures(args: argparse.Namespace) -> int:
+    """Draw every reserved trial figure of a study now (``make dashboard`` draws them in the background)."""
+    import optuna
+
+    from search.introspection import artifact_store, draw_pending
+
+    name = load_study(args.study).name
+    url = resolve_url(args.storage, name)
+    storage = open_storage(url)
+    store = artifact_store(name, args.artifacts, storage)
+    n = draw_pending(optuna.load_study(study_name=name, storage=storage), store)
+    print(f"study {name}: drew the figures of {n} trial(s) into {store._base_path}", flush=True)
     return 0
 
 
@@ -197,12 +338,24 @@ def cmd_proxy(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    """The checks of ``study`` (study file, dataset, storage URL) for each file: one line each; exit 2 if any fails."""
+    failed = 0
     for path in args.studies:
-        spec = load_study(path)
+        try:
+            p = prepare(path)
+        except (StudyFileError, DataError, PreflightError) as exc:
+            print("error: " + " ".join(str(exc).splitlines()), file=sys.stderr, flush=True)
+            failed += 1
+            continue
+        spec, tr, te = p.spec, p.splits.train, p.splits.test
+        lengths = (min(int(tr.lengths.min()), int(te.lengths.min())), max(int(tr.lengths.max()), int(te.lengths.max())))
         print(
-            f"{path}: ok ({spec.name}: {len(spec.search)} searched, {spec.trials} trials, {spec.sampler}/{spec.pruner})"
+            f"{path}: ok ({spec.name}: {len(spec.search)} searched, {spec.trials} trials, {spec.sampler}/{spec.pruner}; "
+            f"data {spec.dataset}: {len(tr)} train / {len(te)} test sequences, length {lengths[0]}..{lengths[1]}, "
+            f"{tr.X.shape[2]} channels, {len(p.splits.classes)} classes, {p.folds} fold{'s' if p.folds > 1 else ''})",
+            flush=True,
         )
-    return 0
+    return 2 if failed else 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -230,12 +383,18 @@ def parser() -> argparse.ArgumentParser:
         sp.add_argument("--workers-per-gpu", type=int, default=1)
         sp.add_argument("--artifacts", help="shared directory for trial checkpoints")
         sp.add_argument("--in-process", action="store_true", help=argparse.SUPPRESS)
+        sp.add_argument("--allow-change", action="store_true",
+                        help="continue a study whose study file only widened its search space")  # fmt: skip
     sp = sub.add_parser("dashboard", help="serve optuna-dashboard")
     sp.add_argument("study", nargs="?", default="studies/lstm.yaml")
     common(sp)
     sp.add_argument("--host", default="127.0.0.1")
     sp.add_argument("--port", type=int, default=8080)
     sp.add_argument("--artifacts", help="the ARTIFACTS directory the workers used (trial figures are under it)")
+    sp = sub.add_parser("figures", help="draw the trial figures of a study now (the dashboard draws them as it serves)")
+    sp.add_argument("study")
+    common(sp)
+    sp.add_argument("--artifacts", help="the ARTIFACTS directory the workers used")
     sp = sub.add_parser("proxy", help="serve Optuna's gRPC storage proxy in front of an RDB storage")
     common(sp)
     sp.add_argument("--host", default="127.0.0.1")
@@ -243,6 +402,13 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--threads", type=int, default=8, help="request threads (and database connections)")
     sp = sub.add_parser("report", help="write the HTML report of one or more studies")
     sp.add_argument("studies", nargs="+")
+    common(sp)
+    sp = sub.add_parser("retry", help="re-queue trials given up after repeated crashes (crash count reset)")
+    sp.add_argument("study", help="study file, e.g. studies/lstm.yaml")
+    common(sp)
+    sp.add_argument("--trial", type=int, nargs="+", help="given-up trial number(s) (default: all of them)")
+    sp = sub.add_parser("repair", help="repair a damaged journal file of a study (a backup is kept)")
+    sp.add_argument("study", help="study file, e.g. studies/lstm.yaml")
     common(sp)
     sp = sub.add_parser("validate", help="check study files and exit")
     sp.add_argument("studies", nargs="+")
@@ -260,20 +426,36 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command in ("study", "worker") and not args.in_process:
         args.in_process = (args.workers or 1) == 1
+    if args.command in ("study", "worker") and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_interrupted)  # like Ctrl-C: a line and exit 143, not a silent death
     try:
         if args.command == "study":
             return cmd_study(args)
         if args.command == "worker":
             return cmd_study(args, join_only=True)
-        return {"dashboard": cmd_dashboard, "proxy": cmd_proxy, "validate": cmd_validate, "report": cmd_report}[
-            args.command
-        ](args)
-    except (StudyFileError, StorageError) as exc:
+        return {"dashboard": cmd_dashboard, "figures": cmd_figures, "proxy": cmd_proxy, "validate": cmd_validate, "report": cmd_report,
+                "retry": cmd_retry, "repair": cmd_repair}[args.command](args)  # fmt: skip
+    except StudyChangedError as exc:  # its lines: what changed, then how to go on
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (KeyboardInterrupt, Interrupted):
-        print("\ninterrupted: the running trial was marked failed and re-queued; rerun to resume", file=sys.stderr)
-        return 130
+    except (StudyFileError, StorageError, DataError, PreflightError) as exc:
+        print("error: " + " ".join(str(exc).splitlines()), file=sys.stderr)  # one line, whatever a parser said
+        return 2
+    except (KeyboardInterrupt, Interrupted) as exc:
+        return _interrupted(args, exc)
+
+
+def _interrupted(args: argparse.Namespace, exc: BaseException) -> int:
+    """One line (none from a worker of ``study --workers N``: its parent says it) and the shell's exit code for
+    the signal: 130 for Ctrl-C, 143 for SIGTERM."""
+    words = str(exc).split()
+    signum = int(words[1]) if len(words) == 2 and words[0] == "signal" and words[1].isdigit() else int(signal.SIGINT)
+    if not (args.command == "worker" and os.environ.get("REGTUNE_WORKER_INDEX") is not None):
+        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        running = "trials were" if (getattr(args, "workers", None) or 1) > 1 else "trial was"
+        print(f"\ninterrupted ({name}): the running {running} marked failed and re-queued; rerun to resume",
+              file=sys.stderr, flush=True)  # fmt: skip
+    return 128 + signum
 
 
 if __name__ == "__main__":

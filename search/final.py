@@ -1,53 +1,187 @@
-"""The result of a study: the best configuration retrained and evaluated once on the held-out test split,
-next to the same configuration with every regularizer off (the no-regularization baseline).
+"""The verdict of a study: the best configuration against the baseline, retrained and tested under one protocol.
 
-Protocol (the README states it): each configuration is retrained on the *whole* official training split
-(train + validation) for the number of epochs its search trial found best (mean best epoch over folds,
-plus one), with ``final_seeds`` seeds, and each model is evaluated once on the test split. The test split is
-never seen by the search. Results are cached on the study, so a finished study reports without training.
+Rows (the README states the protocol):
+
+- **best**: the best trial's configuration;
+- **baseline**: the study's fixed settings with every searched regularizer off: exactly the configuration of
+  the enqueued baseline trial (:func:`search.recipes.baseline_point`), whatever the study fixes (``clip_norm``,
+  the optimizer, ``lr``) kept;
+- **nothing at all**: the baseline with the fixed regularizers off too (clipping, ...); only when it differs.
+
+Each row takes its epoch count from its own cross-validated run, by one rule: the mean best epoch over the
+folds, plus one. The best and the baseline use their complete trials; a configuration with no complete trial
+(recipes off, the baseline trial pruned or failed, "nothing at all") is cross-validated here with the study's
+own :class:`~search.objective.Objective`, unpruned and outside the study (no trial is added), and its best
+epoch is cached on the study. Each row is then retrained on the *whole* training split for that many epochs
+with ``final_seeds`` seeds (seed s: the same initialization stream and data order in every row) and evaluated
+once on the test split. Best and baseline are compared pairwise over the seeds: the mean per-seed difference,
+its 95 % t interval and the paired t-test's p-value. The result is cached on the study, keyed on everything it
+depends on (the study definition's digest included), so a finished study reports without training.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import math
 import statistics
 from typing import Any
 
 import optuna
 
-from models.config import REGULARIZER_NAMES, RNNConfig, TrainConfig, split_params
+from models.classifier import DivergedError
+from models.config import DATA_NAMES, REGULARIZER_NAMES, RNNConfig, TrainConfig, as_dict, split_params
 from models.data import SequenceDataModule
 from models.train import evaluate, fit
-from search.objective import study_splits
+from search.objective import Objective, study_splits
+from search.recipes import BASELINE, DEPENDS, baseline_point, num
+from search.space import suggest
 from search.spec import StudySpec
 
 FINAL_ATTR = "regtune:final"
+CV_ATTR = "regtune:cv"  # cross-validated best epochs of configurations with no complete trial, by key
+CONFIDENCE = 0.95  # the paired interval's level
+WILCOXON_SEEDS = 6  # from this many seeds on, the Wilcoxon signed-rank p-value is reported too
 
 
-def baseline_config(config: dict[str, Any]) -> dict[str, Any]:
-    """``config`` with every regularizer at its off value (the optimizer kept: without decay Adam == AdamW)."""
-    defaults = {**dataclasses.asdict(RNNConfig()), **dataclasses.asdict(TrainConfig())}
-    return {k: (defaults[k] if k in REGULARIZER_NAMES and k != "optimizer" else v) for k, v in config.items()}
+def _defaults() -> dict[str, Any]:
+    return {**dataclasses.asdict(RNNConfig()), **dataclasses.asdict(TrainConfig())}
 
 
-def holdout_epochs(spec: StudySpec, config: dict[str, Any]) -> int:
-    """Best epoch (+1) of ``config`` on the study's seeded holdout: for a configuration with no trial."""
-    splits = study_splits(spec)
-    rnn, train = split_params(config, input_size=splits.train.X.shape[2], num_classes=len(splits.classes))
-    data = SequenceDataModule(splits, batch_size=train.batch_size, val_fraction=spec.val_fraction, seed=spec.seed)
-    return int(fit(rnn, train, data, metric=spec.metric).best["epoch"]) + 1
+# --------------------------------------------------------------------------------------------- keys
+def definition_digest(spec: StudySpec) -> str:
+    """The study definition's digest (:mod:`search.fingerprint`); a sha256 of its defining fields without it."""
+    try:
+        from search.fingerprint import definition, digest
+
+        return str(digest(definition(spec)))
+    except ImportError:
+        d = {"dataset": spec.dataset, "architecture": spec.architecture, "fixed": spec.fixed, "metric": spec.metric,
+             "search": {k: dataclasses.asdict(v) for k, v in spec.search.items()}, "epochs": spec.max_epochs,
+             "cv_folds": spec.cv_folds, "val_fraction": spec.val_fraction, "seed": spec.seed}  # fmt: skip
+        return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def _key(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------------------------- configurations
+def trial_config(spec: StudySpec, params: dict[str, Any]) -> dict[str, Any]:
+    """The ``config`` user attribute a trial with these Optuna params stores (as ``Objective`` builds it)."""
+    values = {**spec.base_params(), **suggest(optuna.trial.FixedTrial(params), spec)}  # type: ignore[arg-type]
+    rnn, train = split_params(values, input_size=1, num_classes=2)
+    train.seed = spec.seed
+    return {k: v for k, v in as_dict(rnn, train).items() if k not in DATA_NAMES}
+
+
+def baseline_config(spec: StudySpec) -> dict[str, Any]:
+    """The configuration of the enqueued baseline trial: fixed settings kept, searched regularizers off."""
+    return trial_config(spec, baseline_point(spec))
+
+
+def nothing_config(config: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """``config`` with every regularizer off (the optimizer kept: without decay Adam == AdamW), and the names
+    that this turned off."""
+    defaults = _defaults()
+    off = [k for k in REGULARIZER_NAMES if k != "optimizer" and k in config and config[k] != defaults[k]]
+    return {k: (defaults[k] if k in off else v) for k, v in config.items()}, off
+
+
+def keeps(spec: StudySpec, config: dict[str, Any]) -> dict[str, Any]:
+    """The settings the baseline keeps: the fixed ones, and the searched ones that are not off (a searched
+    modifier such as ``recurrent_dropout_mode`` only while a regularizer it modifies is on)."""
+    defaults = _defaults()
+    out = {k: config[k] for k in spec.fixed if k in config}
+    for name in spec.search:
+        if name in out:
+            continue
+        if name in REGULARIZER_NAMES and name != "optimizer" and config[name] == defaults[name]:
+            continue
+        modified = [reg for reg, deps in DEPENDS.items() if name in deps]
+        if name not in REGULARIZER_NAMES and modified and all(config[r] == defaults[r] for r in modified):
+            continue
+        out[name] = config[name]
+    return out
+
+
+def keeps_text(values: dict[str, Any]) -> str:
+    """``clip_norm=1, optimizer=adamw, lr=0.003`` (``nothing`` when empty)."""
+    shown = [f"{k}={num(v) if isinstance(v, float) else v}" for k, v in values.items()]
+    return ", ".join(shown) or "nothing"
+
+
+def changed_values(config: dict[str, Any]) -> dict[str, Any]:
+    """The entries of ``config`` that differ from the defaults: what a reader needs to see."""
+    defaults = _defaults()
+    return {k: v for k, v in config.items() if k in defaults and defaults[k] != v and k not in ("seed",)}
+
+
+# --------------------------------------------------------------------------------------------- epochs
+def epochs_of(spec: StudySpec, best_epoch: float) -> int:
+    """The retraining epochs of a cross-validated run: mean best epoch over folds, plus one."""
+    return max(1, min(int(round(best_epoch)) + 1, spec.max_epochs))
+
+
+def complete_trial(study: optuna.Study, config: dict[str, Any]) -> optuna.trial.FrozenTrial | None:
+    """A complete trial whose configuration equals ``config`` (the enqueued baseline first), or None."""
+    found = [
+        t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        if t.user_attrs.get("config") == config and not math.isnan(t.user_attrs.get("best_epoch", math.nan))
+    ]  # fmt: skip
+    found.sort(key=lambda t: (t.user_attrs.get("recipe") != BASELINE, t.number))
+    return found[0] if found else None
+
+
+def cross_validate(spec: StudySpec, config: dict[str, Any]) -> dict[str, Any]:
+    """Cross-validate ``config`` with the study's own fold loop, unpruned and outside the study (no trial).
+
+    ``{"best_epoch", "value", "fold_scores"}``; ``{"diverged": reason}`` if it diverged."""
+    fixed = {k: v for k, v in config.items() if k not in ("max_epochs", "seed")}
+    alone = dataclasses.replace(spec, architecture={}, fixed=fixed, search={}, starting_points=[], introspect=False)
+    objective = Objective(alone)
+    trial = optuna.trial.FixedTrial({})
+    if trial_config(alone, {}) != config:
+        raise ValueError(f"cannot cross-validate {config}: its study would run {trial_config(alone, {})}")
+    try:
+        value = objective(trial)  # type: ignore[arg-type]
+    except optuna.TrialPruned as exc:  # the objective turns a divergence into a prune
+        return {"diverged": str(exc)}
+    ua = trial.user_attrs
+    return {"best_epoch": ua["best_epoch"], "value": value, "fold_scores": ua["fold_scores"]}
+
+
+def cv_epochs(study: optuna.Study, spec: StudySpec, config: dict[str, Any], digest: str) -> tuple[int, str]:
+    """(epochs, where they come from) for ``config``: its complete trial, else its cached or fresh CV run."""
+    t = complete_trial(study, config)
+    if t is not None:
+        return epochs_of(spec, t.user_attrs["best_epoch"]), f"trial #{t.number}"
+    cache = dict(study.user_attrs.get(CV_ATTR, {}))
+    key = _key(digest, config)
+    if key not in cache:
+        cache[key] = cross_validate(spec, config)
+        study.set_user_attr(CV_ATTR, cache)
+    run = cache[key]
+    if "diverged" in run:
+        return spec.max_epochs, f"the budget (its CV run here diverged: {run['diverged']})"
+    return epochs_of(spec, run["best_epoch"]), "a CV run here"
+
+
+# --------------------------------------------------------------------------------------------- retraining
 def test_accuracy(spec: StudySpec, config: dict[str, Any], epochs: int, seeds: int) -> list[float]:
-    """Retrain on the whole training split for ``epochs`` epochs per seed; accuracy on the test split."""
+    """Retrain on the whole training split for ``epochs`` epochs per seed; accuracy on the test split (a seed
+    whose training diverges scores 0: a row without clipping may explode where the search's rows did not)."""
     splits = study_splits(spec)
     accs = []
     for seed in range(seeds):
         params = {**config, "max_epochs": epochs, "patience": 0, "seed": seed}
         rnn, train = split_params(params, input_size=splits.train.X.shape[2], num_classes=len(splits.classes))
         data = SequenceDataModule(splits, batch_size=train.batch_size, val_fraction=0.0, seed=seed)
-        accs.append(evaluate(fit(rnn, train, data).model, data.test_data())["acc"])
+        try:
+            accs.append(evaluate(fit(rnn, train, data).model, data.test_data())["acc"])
+        except DivergedError:
+            accs.append(0.0)
     return accs
 
 
@@ -59,38 +193,114 @@ def _summary(accs: list[float]) -> dict[str, Any]:
     }
 
 
+# --------------------------------------------------------------------------------------------- statistics
+def paired(a: list[float], b: list[float]) -> dict[str, Any]:
+    """Paired comparison of per-seed accuracies ``a`` - ``b`` (seed s against seed s).
+
+    ``{"n", "mean", "low", "high", "p", "wilcoxon_p"}``: the mean difference, its 95 % t interval and the
+    paired t-test's two-sided p-value (None with one seed); Wilcoxon's signed-rank p from
+    :data:`WILCOXON_SEEDS` seeds on. Identical differences: a zero-width interval, p 1 if they are 0, else 0."""
+    from scipy import stats
+
+    if len(a) != len(b) or not a:
+        raise ValueError(f"paired comparison needs two equal, non-empty lists of seeds (got {len(a)} and {len(b)})")
+    d = [x - y for x, y in zip(a, b)]
+    n, mean = len(d), statistics.fmean(d)
+    out: dict[str, Any] = {"n": n, "mean": mean, "low": None, "high": None, "p": None, "wilcoxon_p": None}
+    if n < 2:
+        return out
+    sd = statistics.stdev(d)
+    if sd < 1e-12:
+        out.update(low=mean, high=mean, p=1.0 if abs(mean) < 1e-12 else 0.0)
+    else:
+        half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1)) * sd / math.sqrt(n)
+        out.update(low=mean - half, high=mean + half, p=float(stats.ttest_rel(a, b).pvalue))
+    if n >= WILCOXON_SEEDS:
+        try:
+            out["wilcoxon_p"] = float(stats.wilcoxon(d).pvalue)
+        except ValueError:  # every difference is 0
+            out["wilcoxon_p"] = 1.0
+    return out
+
+
+def describe_difference(p: dict[str, Any]) -> str:
+    """``+0.0123 (95% CI -0.004..+0.029, paired over 3 seeds, p=0.21)``."""
+    if p["n"] < 2:
+        return f"{p['mean']:+.4f} (1 seed: no interval, no p-value)"
+    wilcoxon = f", Wilcoxon p={p['wilcoxon_p']:.2g}" if p.get("wilcoxon_p") is not None else ""
+    return (f"{p['mean']:+.4f} ({100 * CONFIDENCE:.0f}% CI {p['low']:+.3f}..{p['high']:+.3f}, "
+            f"paired over {p['n']} seeds, p={p['p']:.2g}{wilcoxon})")  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------- the verdict
 def final_result(study: optuna.Study, spec: StudySpec, seeds: int | None = None) -> dict[str, Any]:
-    """Retrain best and baseline, evaluate on test; cached on the study for the same best trial."""
+    """Retrain best, baseline and "nothing at all"; evaluate on test; compare pairwise. Cached on the study."""
     seeds = seeds or spec.final_seeds
+    digest = definition_digest(spec)
     best = study.best_trial
-    cached = study.user_attrs.get(FINAL_ATTR)
-    if cached and cached.get("best_trial") == best.number and cached.get("seeds") == seeds:
-        return cached
     config = best.user_attrs["config"]
-    best_epochs = int(round(best.user_attrs.get("best_epoch", spec.max_epochs - 1))) + 1
-    base = baseline_config(config)
-    base_epochs = _trial_epochs(study, base) or holdout_epochs(spec, base)
+    best_epochs = epochs_of(spec, best.user_attrs.get("best_epoch", spec.max_epochs - 1))
+    base = baseline_config(spec)
+    base_epochs, base_from = cv_epochs(study, spec, base, digest)
+    nothing, off = nothing_config(base)
+    nothing_epochs, nothing_from = cv_epochs(study, spec, nothing, digest) if off else (0, "")
+    key = {
+        "definition": digest, "seeds": seeds, "best_trial": best.number, "best_config": config,
+        "best_epochs": best_epochs, "baseline_config": base, "baseline_epochs": base_epochs,
+        "nothing_config": nothing if off else None, "nothing_epochs": nothing_epochs,
+    }  # fmt: skip
+    cached = study.user_attrs.get(FINAL_ATTR)
+    if cached and cached.get("key") == json.loads(json.dumps(key)):
+        return cached
+
+    runs: dict[tuple[str, int], list[float]] = {}
+
+    def accs(cfg: dict[str, Any], epochs: int) -> list[float]:
+        k = (json.dumps(cfg, sort_keys=True), epochs)  # the best may be the baseline trial itself: train once
+        if k not in runs:
+            runs[k] = test_accuracy(spec, cfg, epochs, seeds)
+        return runs[k]
+
+    best_accs, base_accs = accs(config, best_epochs), accs(base, base_epochs)
     result: dict[str, Any] = {
+        "key": key,
+        "definition": digest,
         "best_trial": best.number,
         "seeds": seeds,
         "test_size": len(study_splits(spec).test),
-        "best": {**_summary(test_accuracy(spec, config, best_epochs, seeds)), "epochs": best_epochs},
-        "baseline": {**_summary(test_accuracy(spec, base, base_epochs, seeds)), "epochs": base_epochs},
+        "best": {**_summary(best_accs), "epochs": best_epochs, "config": config, "from": f"trial #{best.number}"},
+        "baseline": {
+            **_summary(base_accs),
+            "epochs": base_epochs,
+            "config": base,
+            "from": base_from,
+            "keeps": keeps(spec, base),
+        },
+        "nothing": None,
+        "difference": statistics.fmean(best_accs) - statistics.fmean(base_accs),
+        "paired": paired(best_accs, base_accs),
     }
-    result["difference"] = result["best"]["mean"] - result["baseline"]["mean"]
+    if off:
+        nothing_accs = accs(nothing, nothing_epochs)
+        result["nothing"] = {**_summary(nothing_accs), "epochs": nothing_epochs, "config": nothing,
+                             "from": nothing_from, "off": off}  # fmt: skip
+        result["paired_nothing"] = paired(best_accs, nothing_accs)
     study.set_user_attr(FINAL_ATTR, result)
     return result
 
 
-def _trial_epochs(study: optuna.Study, config: dict[str, Any]) -> int | None:
-    """Epochs of a complete trial whose configuration equals ``config`` (e.g. the enqueued baseline)."""
-    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
-        if t.user_attrs.get("config") == config and not math.isnan(t.user_attrs.get("best_epoch", math.nan)):
-            return int(round(t.user_attrs["best_epoch"])) + 1
-    return None
-
-
-def changed_values(config: dict[str, Any]) -> dict[str, Any]:
-    """The entries of ``config`` that differ from the defaults: what a reader needs to see."""
-    defaults = {**dataclasses.asdict(RNNConfig()), **dataclasses.asdict(TrainConfig())}
-    return {k: v for k, v in config.items() if k in defaults and defaults[k] != v and k not in ("seed",)}
+def result_lines(res: dict[str, Any], best_label: str) -> list[str]:
+    """The verdict's rows as text, one per line (``make study`` prints them)."""
+    lines = []
+    rows = [("best", best_label, ""), ("baseline", "baseline", f"; keeps {keeps_text(res['baseline']['keeps'])}")]
+    if res.get("nothing"):
+        rows.append(("nothing", "nothing at all", f"; also off: {', '.join(res['nothing']['off'])}"))
+    for key, label, note in rows:
+        r = res[key]
+        lines.append(f"  {label:<22} {r['mean']:.4f} ± {r['std']:.4f}  ({len(r['accs'])} seeds, {r['epochs']} epochs "
+                     f"from {r['from']}{note})")  # fmt: skip
+    lines.append(f"  {'difference':<22} {describe_difference(res['paired'])}  (best - baseline; test split: "
+                 f"{res['test_size']} sequences)")  # fmt: skip
+    if res.get("paired_nothing"):
+        lines.append(f"  {'vs nothing at all':<22} {describe_difference(res['paired_nothing'])}")
+    return lines

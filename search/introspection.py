@@ -3,24 +3,37 @@
 The first fold a trial fits carries a :class:`models.introspect.Introspection` probe on a fixed validation batch.
 At the end of that fit the statistics of the *best* epoch are stored on the trial (user attribute
 ``introspection``, about 70 numbers, plus ``diagnoses``: plain-language findings), so optuna-dashboard shows them;
-complete trials also get their figures (weight histograms per gate, gradient norms, saturation per gate,
-hidden-state norm against the step) and the full per-epoch history uploaded as Optuna artifacts, so a trial's
-page in the dashboard carries its pictures. Pruned and diverged trials keep the statistics of their last record.
+complete trials also get the full per-epoch history uploaded as an Optuna artifact (``introspection.json``).
+Pruned and diverged trials keep the statistics of their last record.
+
+Figures are drawn where they are looked at, never on a trial's path (matplotlib cost about as much as the
+training of a short trial: issue 11 measured introspection at 1.86x a study's time, mostly figures): a complete
+trial *reserves* its figure artifacts (weight histograms per gate, gradient norms, saturation per gate,
+hidden-state norm against the step: their artifact entries exist, so the dashboard lists them) and
+:func:`draw_pending` draws them from the trial's ``introspection.json``. ``make dashboard`` runs it in the
+background while it serves (new trials' figures appear within seconds of finishing), ``make figures`` draws
+them all at once, and the report draws its own.
 """
 
 from __future__ import annotations
 
 import json
 import tempfile
+import threading
+import uuid
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import optuna
 import pytorch_lightning as pl
 from optuna.artifacts import FileSystemArtifactStore, upload_artifact
+from optuna.artifacts._upload import ARTIFACTS_ATTR_PREFIX, ArtifactMeta
+from optuna.artifacts.exceptions import ArtifactNotFound
+from optuna.trial import TrialState
 from pytorch_lightning.callbacks import Callback
 
-from models.introspect import Introspection, diagnose, fixed_batch
+from models.introspect import Introspection, diagnose, figure_kinds, figures_from_state, fixed_batch
 from models.train import BestEpoch
 
 
@@ -73,9 +86,80 @@ class TrialIntrospection(Callback):
         self.trial.set_user_attr("diagnoses", diagnose(stats))
         self.trial.set_user_attr("introspection_s", round(self.probe.seconds, 3))
         if figures and self.store is not None:
+            state = self.probe.state()
             with tempfile.TemporaryDirectory() as tmp:
-                paths = list(self.probe.figures(tmp).values())
                 history = Path(tmp) / "introspection.json"
-                history.write_text(json.dumps(self.probe.state()))
-                for path in [*paths, history]:
-                    upload_artifact(artifact_store=self.store, file_path=str(path), study_or_trial=self.trial)
+                history.write_text(json.dumps(state))
+                history_id = upload_artifact(
+                    artifact_store=self.store, file_path=str(history), study_or_trial=self.trial
+                )
+            reserve_figures(self.trial, history_id, figure_kinds(state))
+
+
+FIGURES_ATTR = "regtune:figures"  # trial system attribute: {"history": artifact id, "figures": {kind: artifact id}}
+
+
+def reserve_figures(trial: optuna.Trial, history_id: str, kinds: list[str]) -> None:
+    """Register the figure artifacts of a running trial (drawn later by :func:`draw_pending`): the dashboard lists
+    them from now on; their files appear when they are drawn."""
+    storage, tid = trial.storage, trial._trial_id
+    ids = {kind: str(uuid.uuid4()) for kind in kinds}
+    storage.set_trial_system_attr(tid, FIGURES_ATTR, {"history": history_id, "figures": ids})
+    for kind, artifact_id in ids.items():
+        meta = ArtifactMeta(artifact_id=artifact_id, filename=f"{kind}.png", mimetype="image/png", encoding=None)
+        storage.set_trial_system_attr(tid, ARTIFACTS_ATTR_PREFIX + artifact_id, json.dumps(asdict(meta)))
+
+
+def _missing(store: FileSystemArtifactStore, artifact_id: str) -> bool:
+    try:
+        store.open_reader(artifact_id).close()
+        return False
+    except ArtifactNotFound:
+        return True
+
+
+def draw_pending(study: optuna.Study, store: FileSystemArtifactStore, stop: threading.Event | None = None) -> int:
+    """Draw the reserved figures of ``study``'s finished trials that have none yet (newest trials first); return how
+    many trials were drawn. Safe to run from several processes: each file is written whole by the store."""
+    drawn = 0
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL))
+    for t in sorted(trials, key=lambda t: -t.number):
+        if stop is not None and stop.is_set():
+            break
+        info = t.system_attrs.get(FIGURES_ATTR)
+        if not info:
+            continue
+        todo = {kind: aid for kind, aid in info["figures"].items() if _missing(store, aid)}
+        if not todo:
+            continue
+        try:
+            with store.open_reader(info["history"]) as f:
+                state = json.loads(f.read())
+        except (ArtifactNotFound, ValueError):
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            paths = figures_from_state(state, tmp)
+            for kind, aid in todo.items():
+                if kind in paths:
+                    with open(paths[kind], "rb") as f:
+                        store.write(aid, f)
+        drawn += 1
+    return drawn
+
+
+def draw_in_background(storage: Any, store: FileSystemArtifactStore, every: float = 5.0) -> threading.Event:
+    """Draw pending figures of every study in ``storage`` now and every ``every`` seconds, in a daemon thread (what
+    ``make dashboard`` runs while it serves); set the returned event to stop it."""
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.is_set():
+            try:
+                for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
+                    draw_pending(optuna.load_study(study_name=summary.study_name, storage=storage), store, stop)
+            except Exception:  # a storage hiccup: try again at the next round
+                pass
+            stop.wait(every)
+
+    threading.Thread(target=run, name="regtune-figures", daemon=True).start()
+    return stop

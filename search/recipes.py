@@ -1,41 +1,117 @@
 """Starting points a new study enqueues before the sampler takes over: what practitioners already try.
 
-The first is the baseline with no regularization at all; each recipe then turns on one well-known setting
-(values from the practitioners' advice in shared/REGULARIZING_RNNS.md). Only names the study searches are
-used; each recipe starts from the baseline, so it differs from it in its own settings only.
+The first is the baseline: the study's fixed settings with every searched regularizer off, and every other
+searched name (``lr``, ``recurrent_dropout_mode``, ...) at its default (moved into the searched range), so the
+sampler chooses nothing in it. Each recipe then turns on one well-known setting (values from the practitioners'
+advice in shared/REGULARIZING_RNNS.md) on top of the baseline, and names every value its meaning depends on
+(:data:`DEPENDS`: the recurrent-dropout mode, the input-dropout masks, the optimizer of a decay), so two trials
+with the same label run the same regularizers. Labels are written from the values a trial actually runs.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from typing import Any
 
-from search.space import off_point, to_trial_params
-from search.spec import StudySpec
+from models.config import REGULARIZER_NAMES, RNNConfig, TrainConfig
+from search.space import off_point, resolved_params, to_trial_params
+from search.spec import Choice, StudySpec
 
 BASELINE = "baseline (no regularization)"
-RECIPES: list[tuple[str, dict[str, Any]]] = [
-    ("L2 1e-4 on kernel and recurrent weights", {"kernel_l2": 1e-4, "recurrent_l2": 1e-4}),
-    ("L2 1e-3 on kernel and recurrent weights", {"kernel_l2": 1e-3, "recurrent_l2": 1e-3}),
-    ("input dropout 0.1", {"dropout": 0.1}),
-    ("input dropout 0.2", {"dropout": 0.2}),
-    ("recurrent dropout 0.2", {"recurrent_dropout": 0.2}),
-    ("recurrent dropout 0.4", {"recurrent_dropout": 0.4}),
-    ("weight drop 0.5 with AdamW", {"weight_drop": 0.5, "optimizer": "adamw"}),
-    ("decoupled decay 1e-4 kernel / 1e-3 recurrent with AdamW",
-     {"kernel_decay": 1e-4, "recurrent_decay": 1e-3, "optimizer": "adamw"}),
-]  # fmt: skip
+
+#: the names that change what a regularizer does: a recipe that sets the key sets these too
+DEPENDS: dict[str, tuple[str, ...]] = {
+    "dropout": ("dropout_variational",),
+    "layer_dropout": ("dropout_variational",),
+    "recurrent_dropout": ("recurrent_dropout_mode",),
+    "weight_drop": ("optimizer",),
+    "kernel_decay": ("optimizer",),
+    "recurrent_decay": ("optimizer",),
+    "head_decay": ("optimizer",),
+}
+OPTIMIZER_NAMES = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "rmsprop": "RMSprop"}
+
+
+def num(v: float) -> str:
+    """1e-4 -> '1e-4', 0.2 -> '0.2': a value as a label writes it."""
+    if v == 0 or 0.01 <= abs(v) < 1000:
+        return f"{v:g}"
+    mantissa, exp = f"{v:.2e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exp)}"
+
+
+def _l2(c: dict[str, Any]) -> str:
+    k, r = c["kernel_l2"], c["recurrent_l2"]
+    return f"L2 {num(k)} on kernel and recurrent weights" if k == r else f"L2 {num(k)} kernel / {num(r)} recurrent"
+
+
+def _dropout(c: dict[str, Any]) -> str:
+    return f"input dropout {num(c['dropout'])} ({'one mask per sequence' if c['dropout_variational'] else 'per step'})"
+
+
+def _recurrent(c: dict[str, Any]) -> str:
+    return f"recurrent dropout {num(c['recurrent_dropout'])} (per {c['recurrent_dropout_mode']})"
+
+
+def _weight_drop(c: dict[str, Any]) -> str:
+    return f"weight drop {num(c['weight_drop'])} with {OPTIMIZER_NAMES[c['optimizer']]}"
+
+
+def _decay(c: dict[str, Any]) -> str:
+    kind = "coupled" if c["optimizer"] == "adam" else "decoupled"
+    return (f"{kind} decay {num(c['kernel_decay'])} kernel / {num(c['recurrent_decay'])} recurrent "
+            f"with {OPTIMIZER_NAMES[c['optimizer']]}")  # fmt: skip
+
+
+#: (params, label from the resolved values the trial runs)
+RECIPES: list[tuple[dict[str, Any], Callable[[dict[str, Any]], str]]] = [
+    ({"kernel_l2": 1e-4, "recurrent_l2": 1e-4}, _l2),
+    ({"kernel_l2": 1e-3, "recurrent_l2": 1e-3}, _l2),
+    ({"dropout": 0.1, "dropout_variational": False}, _dropout),
+    ({"dropout": 0.2, "dropout_variational": False}, _dropout),
+    ({"recurrent_dropout": 0.2, "recurrent_dropout_mode": "sequence"}, _recurrent),
+    ({"recurrent_dropout": 0.4, "recurrent_dropout_mode": "sequence"}, _recurrent),
+    ({"weight_drop": 0.5, "optimizer": "adamw"}, _weight_drop),
+    ({"kernel_decay": 1e-4, "recurrent_decay": 1e-3, "optimizer": "adamw"}, _decay),
+]
+
+
+def _defaults() -> dict[str, Any]:
+    return {**dataclasses.asdict(RNNConfig()), **dataclasses.asdict(TrainConfig())}
+
+
+def baseline_point(spec: StudySpec) -> dict[str, Any]:
+    """Optuna params of the baseline: every searched regularizer off (or nearest to off), every other searched
+    name at its default, moved into the searched range (a choice list without the default: its first choice)."""
+    point = off_point(spec)
+    defaults = _defaults()
+    for name, dim in spec.search.items():
+        if name in point or name + "_on" in point:
+            continue
+        value = defaults.get(name)
+        if isinstance(dim, Choice):
+            point[name] = value if value in dim.choices else dim.choices[0]
+            continue
+        if dim.step is not None and value is not None:
+            value = dim.low + round((min(max(float(value), dim.low), dim.high) - dim.low) / dim.step) * dim.step
+        point.update(to_trial_params({name: value}, spec))
+    return point
 
 
 def starting_points(spec: StudySpec) -> list[tuple[str, dict[str, Any]]]:
     """(label, Optuna params) for the trials a new study enqueues, baseline first, duplicates dropped."""
-    base = off_point(spec)
-    out: list[tuple[str, dict[str, Any]]] = [(BASELINE, base)] if spec.recipes else []
+    out: list[tuple[str, dict[str, Any]]] = []
     if spec.recipes:
-        for label, recipe in RECIPES:
-            if any(name in spec.search for name in recipe):
-                out.append((label, {**base, **to_trial_params(recipe, spec)}))
+        base = baseline_point(spec)
+        out.append((BASELINE, base))
+        for recipe, title in RECIPES:
+            if any(name in spec.search for name in recipe if name in REGULARIZER_NAMES and name != "optimizer"):
+                params = {**base, **to_trial_params(recipe, spec)}
+                out.append((title({**_defaults(), **resolved_params(params, spec)}), params))
+    plain = off_point(spec)
     for i, point in enumerate(spec.starting_points):
-        out.append((f"starting point {i} of {spec.path.name}", {**base, **to_trial_params(point, spec)}))
+        out.append((f"starting point {i} of {spec.path.name}", {**plain, **to_trial_params(point, spec)}))
     seen, unique = set(), []
     for label, params in out:
         key = tuple(sorted(params.items()))

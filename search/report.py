@@ -30,14 +30,24 @@ from models.config import REGULARIZER_NAMES, split_params  # noqa: E402
 from models.data import SequenceDataModule  # noqa: E402
 from models.introspect import Introspection, diagnose, fixed_batch  # noqa: E402
 from models.train import fit  # noqa: E402
-from search.final import baseline_config, changed_values, final_result, test_accuracy  # noqa: E402
+from search.final import (  # noqa: E402
+    changed_values,
+    definition_digest,
+    describe_difference,
+    final_result,
+    keeps_text,
+    nothing_config,
+    paired,
+    test_accuracy,
+)
 from search.objective import folds_of, study_splits  # noqa: E402
 from search.recipes import BASELINE  # noqa: E402
-from search.spec import StudySpec, load_study  # noqa: E402
-from search.storage import mask_url, open_storage, resolve_url  # noqa: E402
+from search.retries import gave_up_rows  # noqa: E402
+from search.spec import StudySpec  # noqa: E402
+from search.storage import mask_url, open_storage  # noqa: E402
 
 RECIPES_ATTR = "regtune:report_recipes"
-SIGNIFICANCE = 0.05  # Welch's t-test over seeds: p below this is called significant
+SIGNIFICANCE = 0.05  # paired t-test over seeds: p below this is called significant
 SLICES = 4  # slice plots of the most important parameters
 
 #: the compact statistics compared between the best configuration and the baseline, with their captions
@@ -70,6 +80,7 @@ class StudyReport:
     pruning: dict[str, float] = field(default_factory=dict)
     introspection: dict[str, dict[str, Any]] = field(default_factory=dict)
     figures: list[tuple[str, str]] = field(default_factory=list)  # (file name, caption)
+    gave_up: list[dict[str, Any]] = field(default_factory=list)  # trials given up after repeated crashes
 
 
 # --------------------------------------------------------------------------------------------- statistics
@@ -119,11 +130,12 @@ def pruning_summary(study: optuna.Study, spec: StudySpec) -> dict[str, float]:
 
 
 def recipe_results(study: optuna.Study, spec: StudySpec, baseline: list[float], seeds: int) -> list[dict[str, Any]]:
-    """Test accuracy of each recipe starting point (retrained like the best), with Welch's p against baseline."""
-    key = f"{seeds}"
+    """Test accuracy of each recipe starting point (retrained like the best, same seeds), with the paired p against
+    the baseline's per-seed accuracies ``baseline``. Cached on the study per seeds and study definition."""
+    key = f"{seeds}:{definition_digest(spec)}"
     cached = study.user_attrs.get(RECIPES_ATTR, {})
     if key in cached:
-        return cached[key]
+        return [{**r, "p": paired(r["accs"], baseline)["p"]} for r in cached[key]]
     rows = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
         label = t.user_attrs.get("recipe")
@@ -135,7 +147,7 @@ def recipe_results(study: optuna.Study, spec: StudySpec, baseline: list[float], 
             {
                 "trial": t.number, "recipe": label, "state": t.state.name.lower(), "value": t.value, "accs": accs,
                 "mean": statistics.fmean(accs), "std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
-                "p": welch_p(accs, baseline),
+                "p": paired(accs, baseline)["p"],
             }
         )  # fmt: skip
     study.set_user_attr(RECIPES_ATTR, {**cached, key: rows})
@@ -217,7 +229,7 @@ def build(study: optuna.Study, spec: StudySpec, outdir: Path, seeds: int | None 
         raise SystemExit(f"study {spec.name!r} has no complete trial yet: run `make study STUDY={spec.path}` first")
     final = final_result(study, spec, seeds)
     best = study.best_trial
-    rep = StudyReport(spec, outdir, counts, best, final)
+    rep = StudyReport(spec, outdir, counts, best, final, gave_up=gave_up_rows(study, str(spec.path)))
     rep.recipes = recipe_results(study, spec, final["baseline"]["accs"], final["seeds"])
     rep.importances = importances(study)
     rep.pruning = pruning_summary(study, spec)
@@ -232,7 +244,7 @@ def build(study: optuna.Study, spec: StudySpec, outdir: Path, seeds: int | None 
         )
     for label, config in (
         ("best", best.user_attrs["config"]),
-        ("baseline", baseline_config(best.user_attrs["config"])),
+        ("baseline", final["baseline"]["config"]),
     ):
         probe, best_epoch = introspect(spec, config)
         stats = probe.summary(best_epoch)
@@ -250,6 +262,7 @@ def _jsonable(rep: StudyReport) -> dict[str, Any]:
         "study": rep.spec.name, "counts": rep.counts, "best_trial": rep.best.number, "best_value": rep.best.value,
         "best_config": changed_values(rep.best.user_attrs["config"]), "final": rep.final, "recipes": rep.recipes,
         "importances": rep.importances, "pruning": rep.pruning, "introspection": rep.introspection,
+        "gave_up": rep.gave_up,
     }  # fmt: skip
 
 
@@ -259,13 +272,15 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def _verdict(p: float) -> str:
+def _verdict(p: float | None) -> str:
+    if p is None:
+        return "no test (1 seed)"
     return f"significant (p = {p:.3f} < {SIGNIFICANCE})" if p < SIGNIFICANCE else f"not significant (p = {p:.3f})"
 
 
 def markdown(rep: StudyReport) -> str:
     f, s = rep.final, rep.spec
-    p = welch_p(f["best"]["accs"], f["baseline"]["accs"])
+    p = f["paired"]["p"]
     lines = [
         f"# {s.name}: regularization report",
         "",
@@ -275,15 +290,20 @@ def markdown(rep: StudyReport) -> str:
         f"**Best: trial #{rep.best.number}** (objective {rep.best.value:.4f}): "
         + ", ".join(f"{k}={_fmt(v)}" for k, v in sorted(changed_values(rep.best.user_attrs["config"]).items())),
         "",
-        f"| configuration | test accuracy (mean ± std over {f['seeds']} seeds) | vs. no regularization |",
-        "|---|---|---|",
-        f"| best (trial #{rep.best.number}) | {f['best']['mean']:.4f} ± {f['best']['std']:.4f} | "
-        f"{f['difference']:+.4f}, {_verdict(p)} |",
-        f"| no regularization | {f['baseline']['mean']:.4f} ± {f['baseline']['std']:.4f} | — |",
+        f"| configuration | test accuracy (mean ± std over {f['seeds']} seeds) | epochs | vs. baseline (paired) |",
+        "|---|---|---|---|",
+        f"| best (trial #{rep.best.number}) | {f['best']['mean']:.4f} ± {f['best']['std']:.4f} | {f['best']['epochs']} | "
+        f"{describe_difference(f['paired'])}, {'' if p is not None and p < SIGNIFICANCE else 'not '}significant |",
+        f"| baseline (keeps {keeps_text(f['baseline']['keeps'])}) | {f['baseline']['mean']:.4f} ± "
+        f"{f['baseline']['std']:.4f} | {f['baseline']['epochs']} | — |",
     ]
+    if f.get("nothing"):
+        lines.append(f"| nothing at all (also off: {', '.join(f['nothing']['off'])}) | {f['nothing']['mean']:.4f} ± "
+                     f"{f['nothing']['std']:.4f} | {f['nothing']['epochs']} | best vs it: "
+                     f"{describe_difference(f['paired_nothing'])} |")  # fmt: skip
     for r in rep.recipes:
         lines.append(f"| recipe: {r['recipe']} (trial #{r['trial']}, {r['state']}) | {r['mean']:.4f} ± {r['std']:.4f} | "
-                     f"{r['mean'] - f['baseline']['mean']:+.4f}, {_verdict(r['p'])} |")  # fmt: skip
+                     f"— | {r['mean'] - f['baseline']['mean']:+.4f}, {_verdict(r['p'])} |")  # fmt: skip
     lines += ["", "## Diagnoses (from the measurements at the best epoch, refit on the holdout)", ""]
     for label in ("best", "baseline"):
         found = rep.introspection.get(label, {}).get("diagnoses", [])
@@ -293,6 +313,10 @@ def markdown(rep: StudyReport) -> str:
     if imp:
         lines += ["", f"## Most important parameters ({which})", ""]
         lines += [f"- {k}: {v:.3f}" for k, v in list(imp.items())[:8]]
+    if rep.gave_up:
+        lines += ["", "## Given up after repeated crashes (among the failed trials; checkpoints deleted)", ""]
+        lines += [f"- trial #{g['trial']}{' (' + g['recipe'] + ')' if g['recipe'] else ''}: {g['reason']}; "
+                  f"run it again: `{g['retry']}`" for g in rep.gave_up]  # fmt: skip
     pr = rep.pruning
     lines += ["", f"Pruning: {pr['pruned']} of {pr['pruned'] + pr['complete']} trials pruned; "
               f"{pr['epochs_spent']:.0f} epochs spent, about {pr['epochs_saved']:.0f} saved "
@@ -314,7 +338,7 @@ def _table(head: list[str], rows: list[list[Any]]) -> str:
 
 def page(rep: StudyReport) -> str:
     f, s = rep.final, rep.spec
-    p = welch_p(f["best"]["accs"], f["baseline"]["accs"])
+    p = f["paired"]["p"]
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(s.name)} report</title>"
              f"<style>{_CSS}</style></head><body>", f"<h1>{html.escape(s.name)}: which regularizers, and why</h1>",
              f"<p>{html.escape((s.description or s.dataset).rstrip('.'))}. Architecture: {html.escape(json.dumps(s.architecture))}. "
@@ -323,18 +347,26 @@ def page(rep: StudyReport) -> str:
              f"mean over {folds_of(s)} fold(s).</p>"]  # fmt: skip
     parts.append("<h2>Result on the test split</h2>")
     parts.append(
-        f"<p>Each configuration is retrained on the whole training split for its best epoch count and evaluated once "
-        f"on the {f['test_size']} test sequences, with {f['seeds']} seeds; the test split was never seen by the "
-        f"search. Significance: Welch's t-test over the per-seed accuracies (p &lt; {SIGNIFICANCE}).</p>"
+        f"<p>Each configuration is retrained on the whole training split for the epoch count its own cross-validated "
+        f"run found best (mean best epoch over folds, plus one) and evaluated once on the {f['test_size']} test "
+        f"sequences, with the same {f['seeds']} seeds (seed s: the same initialization and data order in every row); "
+        f"the test split was never seen by the search. The baseline is the study's fixed settings with every searched "
+        f"regularizer off: the enqueued baseline trial. Differences are paired over seeds: mean per-seed difference, "
+        f"its 95% t interval and the paired t-test (significant at p &lt; {SIGNIFICANCE}).</p>"
     )
     rows = [[f"best (trial #{rep.best.number})", f"{f['best']['mean']:.4f} ± {f['best']['std']:.4f}",
-             f"{f['difference']:+.4f}", _verdict(p)],
-            ["no regularization (the best config with every regularizer off)",
-             f"{f['baseline']['mean']:.4f} ± {f['baseline']['std']:.4f}", "—", "—"]]  # fmt: skip
+             f["best"]["epochs"], describe_difference(f["paired"]), _verdict(p)],
+            [f"baseline: searched regularizers off (keeps {keeps_text(f['baseline']['keeps'])}; {f['baseline']['from']})",
+             f"{f['baseline']['mean']:.4f} ± {f['baseline']['std']:.4f}", f["baseline"]["epochs"], "—", "—"]]  # fmt: skip
+    if f.get("nothing"):
+        rows.append([f"nothing at all (also off: {', '.join(f['nothing']['off'])}; {f['nothing']['from']})",
+                     f"{f['nothing']['mean']:.4f} ± {f['nothing']['std']:.4f}", f["nothing"]["epochs"],
+                     f"best vs it: {describe_difference(f['paired_nothing'])}", "—"])  # fmt: skip
     for r in rep.recipes:
         rows.append([f"recipe: {r['recipe']} (trial #{r['trial']}, {r['state']})", f"{r['mean']:.4f} ± {r['std']:.4f}",
-                     f"{r['mean'] - f['baseline']['mean']:+.4f}", _verdict(r["p"])])  # fmt: skip
-    parts.append(_table(["configuration", "test accuracy", "difference", "vs. no regularization"], rows))
+                     "—", f"{r['mean'] - f['baseline']['mean']:+.4f}", _verdict(r["p"])])  # fmt: skip
+    head = ["configuration", "test accuracy", "epochs", "difference to the baseline", "paired test"]
+    parts.append(_table(head, rows))
     parts.append("<h3>Best configuration (values that differ from the defaults)</h3>")
     changed = sorted(changed_values(rep.best.user_attrs["config"]).items())
     parts.append(_table(["hyperparameter", "value"], [[k, v] for k, v in changed]))
@@ -385,6 +417,12 @@ def page(rep: StudyReport) -> str:
         ["epochs per complete trial", pr["epochs_per_complete_trial"]],
         ["epochs saved by pruning (pruned trials credited with a complete trial's epochs)", pr["epochs_saved"]],
     ]))  # fmt: skip
+    if rep.gave_up:
+        parts.append("<h2>Given up after repeated crashes</h2><p>These trials crashed (dead worker, lost heartbeat) "
+                     "more often than the re-run limit; they are among the failed trials above and their checkpoints "
+                     "were deleted.</p>")  # fmt: skip
+        parts.append(_table(["trial", "recipe", "reason", "run it again"],
+                            [[g["trial"], g["recipe"] or "", g["reason"], g["retry"]] for g in rep.gave_up]))  # fmt: skip
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -394,7 +432,7 @@ def comparison(reports: list[StudyReport], outdir: Path) -> Path:
     """The best regularizers per architecture side by side."""
     outdir.mkdir(parents=True, exist_ok=True)
     configs = {r.spec.name: r.best.user_attrs["config"] for r in reports}
-    base = {r.spec.name: baseline_config(r.best.user_attrs["config"]) for r in reports}
+    base = {r.spec.name: nothing_config(r.best.user_attrs["config"])[0] for r in reports}
     names = [n for n in REGULARIZER_NAMES if any(configs[s][n] != base[s][n] for s in configs)]
     head = ["", *[f"{r.spec.name} ({r.spec.architecture.get('cell', 'lstm')}"
                   f"{', bi' if r.spec.architecture.get('bidirectional') else ''}"
@@ -406,9 +444,9 @@ def comparison(reports: list[StudyReport], outdir: Path) -> Path:
     rows.append(
         ["test accuracy, best", *[f"{r.final['best']['mean']:.4f} ± {r.final['best']['std']:.4f}" for r in reports]]
     )
-    rows.append(["test accuracy, no regularization",
+    rows.append(["test accuracy, baseline (searched regularizers off)",
                  *[f"{r.final['baseline']['mean']:.4f} ± {r.final['baseline']['std']:.4f}" for r in reports]])  # fmt: skip
-    rows.append(["difference", *[f"{r.final['difference']:+.4f}" for r in reports]])
+    rows.append(["difference (paired)", *[describe_difference(r.final["paired"]) for r in reports]])
     rows.append(["top parameter (fANOVA)", *[next(iter(r.importances.get("fANOVA", {})), "n/a") for r in reports]])
     links = "".join(
         f"<li><a href='../{r.spec.name}/report/index.html'>{html.escape(r.spec.name)}</a></li>" for r in reports
@@ -427,8 +465,10 @@ def comparison(reports: list[StudyReport], outdir: Path) -> Path:
 def main(args: argparse.Namespace) -> int:
     reports = []
     for path in args.studies:
-        spec = load_study(path)
-        url = resolve_url(args.storage, spec.name)
+        from search.preflight import prepare
+
+        prepared = prepare(path, args.storage)  # the spec as the study ran it: with the data-dependent defaults
+        spec, url = prepared.spec, prepared.url
         try:
             study = optuna.load_study(study_name=spec.name, storage=open_storage(url))
         except KeyError:

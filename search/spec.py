@@ -27,7 +27,7 @@ RANGE_KEYS = ("low", "high", "log", "step", "off")
 #: searched names whose values are probabilities: a range must stay below 1
 RATE_NAMES = (
     "dropout", "recurrent_dropout", "weight_drop", "layer_dropout", "output_dropout", "zoneout", "label_smoothing",
-    "momentum",
+    "momentum", "window_slice", "ema_decay", "swa_start",
 )  # fmt: skip
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -89,6 +89,8 @@ class StudySpec:
     final_seeds: int = 3
     introspect: bool = True  # per-trial weight / gradient / activation statistics and figures
     description: str = ""
+    #: what search.defaults.apply_defaults added or chose, name -> reason ("lr": "searched by default ...")
+    defaulted: dict[str, str] = field(default_factory=dict)
 
     @property
     def direction(self) -> Literal["minimize", "maximize"]:

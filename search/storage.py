@@ -61,7 +61,11 @@ HEARTBEAT_INTERVAL: int = _env_number("REGTUNE_HEARTBEAT_INTERVAL", 10)
 GRACE_PERIOD: int = _env_number("REGTUNE_GRACE_PERIOD", 40)
 #: how long a storage call is retried while the database (or proxy) is unreachable before the worker gives up
 RETRY_SECONDS: float = _env_number("REGTUNE_STORAGE_RETRY_SECONDS", 60.0, integer=False)
-MAX_RETRY = 3  # re-runs of one interrupted trial before it stays failed
+MAX_RETRY = 3  # re-runs after crashes (dead worker, stale heartbeat, orphan) before a trial is given up
+CRASHES_ATTR = "regtune:crashes"  # system attr: crashes of the trial's lineage so far (what MAX_RETRY limits)
+INTERRUPTS_ATTR = "regtune:interrupts"  # system attr: deliberate stops (Ctrl-C, SIGTERM); never limited
+GAVE_UP_ATTR = "gave_up"  # user attr of a trial failed for good: "crashed N times: <last reason>"
+GAVE_UP_STUDY_ATTR = "regtune:gave_up"  # study user attr: numbers of the given-up trials not re-queued since
 STORAGE_ENV = "REGTUNE_STORAGE"  # an alternative to STORAGE=... that keeps credentials off command lines
 SCHEMA_LOCK = 727465  # the PostgreSQL advisory lock key under which the schema and new studies are created
 POOL = {"pool_size": 2, "max_overflow": 2}  # connections per worker process: main thread + heartbeat, and slack
@@ -137,22 +141,39 @@ def where(url: str) -> str:
 # --------------------------------------------------------------------------------------------- re-queue
 #: attributes of a failed run that its re-run must not inherit
 _RUN_ATTRS = (
-    "fail_reason", "traceback", "pruned_reason", "resumed_from_epoch",
+    "fail_reason", "traceback", "pruned_reason", "resumed_from_epoch", GAVE_UP_ATTR,
     "regtune:host", "regtune:pid", "regtune:pid_start", "regtune:beat",
 )  # fmt: skip
 
 
-def requeue(study: optuna.Study, trial: FrozenTrial) -> None:
-    """Re-queue a failed (dead, interrupted) trial as WAITING with its parameters and intermediate values.
+def crashes(trial: FrozenTrial) -> int:
+    """Crashes of ``trial``'s lineage before it (older lineages without the attribute: every earlier run)."""
+    attrs = trial.system_attrs
+    return int(attrs.get(CRASHES_ATTR, len(attrs.get("retry_history", [])) - attrs.get(INTERRUPTS_ATTR, 0)))
+
+
+def exhausted(trial: FrozenTrial) -> bool:
+    """Whether one more crash of ``trial`` (a RUNNING one, about to be failed) exceeds :data:`MAX_RETRY`."""
+    return crashes(trial) + 1 > MAX_RETRY
+
+
+def requeue(study: optuna.Study, trial: FrozenTrial, *, interrupted: bool = False, retry: bool = False) -> bool:
+    """Re-queue a failed (dead, interrupted) trial as WAITING with its parameters and intermediate values;
+    return False (nothing queued) when a crash exhausts :data:`MAX_RETRY`: the trial is given up.
 
     Like Optuna's ``RetryHeartbeatStaleTrialCallback`` (same ``failed_trial`` / ``retry_history`` system
-    attributes), but the copy does not inherit the dead run's failure reason or worker identity.
+    attributes), but the copy does not inherit the dead run's failure reason or worker identity. A deliberate
+    stop (``interrupted``) counts in :data:`INTERRUPTS_ATTR`, never against the limit; ``retry`` (``python -m
+    search retry``) re-queues a given-up trial with its crash count reset.
     """
     history = list(trial.system_attrs.get("retry_history", [])) + [trial.number]
-    if len(history) > MAX_RETRY:
-        return
+    crashed = 0 if retry else crashes(trial) + (0 if interrupted else 1)
+    if crashed > MAX_RETRY:
+        return False
     system = {k: v for k, v in trial.system_attrs.items() if k not in _RUN_ATTRS}
     system.update(failed_trial=history[0], retry_history=history)
+    system[CRASHES_ATTR] = crashed
+    system[INTERRUPTS_ATTR] = int(trial.system_attrs.get(INTERRUPTS_ATTR, 0)) + int(interrupted)
     study.add_trial(
         optuna.create_trial(
             state=TrialState.WAITING, params=trial.params, distributions=trial.distributions,
@@ -160,6 +181,12 @@ def requeue(study: optuna.Study, trial: FrozenTrial) -> None:
             system_attrs=system, intermediate_values=trial.intermediate_values,
         )
     )  # fmt: skip
+    return True
+
+
+def _requeue_stale(study: optuna.Study, trial: FrozenTrial) -> None:
+    """Optuna's heartbeat callback (only ``study.optimize`` calls it; the workers fail stale trials themselves)."""
+    requeue(study, trial)
 
 
 # --------------------------------------------------------------------------------------------- retries
@@ -186,10 +213,30 @@ def transient(exc: BaseException) -> bool:
     return False
 
 
+def _grpc_status(exc: BaseException) -> str | None:
+    """``gRPC UNAVAILABLE: failed to connect to all addresses; ...`` for a ``grpc.RpcError`` in ``exc``'s chain
+    (its str() is a multi-line dump whose first line, ``<_InactiveRpcError of RPC that terminated with:``, says
+    nothing); None when there is none."""
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        code, details = getattr(e, "code", None), getattr(e, "details", None)
+        if (type(e).__module__ or "").startswith("grpc") and callable(code) and callable(details):
+            with contextlib.suppress(Exception):
+                status = code()
+                return f"gRPC {getattr(status, 'name', status)}: {' '.join(str(details() or 'no details').split())}"
+        e = e.__cause__ or e.__context__
+    return None
+
+
 def _first_line(exc: BaseException) -> str:
     cause: BaseException = exc
     while cause.__cause__ is not None and isinstance(cause, optuna.exceptions.StorageInternalError):
         cause = cause.__cause__
+    status = _grpc_status(cause)
+    if status is not None:
+        return status
     text = str(cause).strip()
     return text.splitlines()[0] if text else type(cause).__name__
 
@@ -298,6 +345,9 @@ def open_storage(url: str, *, plain: bool = False, pool: dict[str, int] | None =
     if scheme in ("", "file"):
         path = Path(urlsplit(url).path if scheme else url)
         path.parent.mkdir(parents=True, exist_ok=True)
+        from search.journal import check_journal  # here: search.journal imports this module
+
+        check_journal(path)  # a torn last record set aside; damage in the middle: StorageError (make repair)
         return JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path))))
     if scheme == "grpc":
         return _grpc(url)
@@ -332,8 +382,10 @@ def _grpc(url: str) -> BaseStorage:
 
 
 def driver_url(url: str) -> str:
-    """``postgresql://`` with the driver that is installed: SQLAlchemy 2.1 defaults to psycopg 3; this project
-    installs psycopg2 (``psycopg2-binary``)."""
+    """``postgresql://`` with a driver that is installed. SQLAlchemy 2.1 reads a plain ``postgresql://`` as psycopg 3
+    (``psycopg``), which regtune installs, so URLs copied from Optuna's docs work in ``optuna-dashboard`` and
+    ``optuna.load_study`` too; where only psycopg2 is installed (an older environment) the URL names it. A URL that
+    names its driver (``postgresql+psycopg2://``) is kept."""
     if _scheme(url) != "postgresql":
         return url
     import importlib.util
@@ -353,7 +405,7 @@ def _rdb(url: str, pool: dict[str, int]) -> optuna.storages.RDBStorage:
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat_interval
             return optuna.storages.RDBStorage(
                 driver_url(url), engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_INTERVAL, grace_period=GRACE_PERIOD,
-                heartbeat_stale_trial_callback=requeue,
+                heartbeat_stale_trial_callback=_requeue_stale,
             )  # fmt: skip
     except StorageError:
         raise

@@ -16,6 +16,7 @@ store, :mod:`search.checkpoints`) the re-run resumes the dead run's last finishe
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -23,7 +24,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -33,13 +34,23 @@ from optuna.storages import BaseStorage
 from optuna.storages.journal import JournalStorage
 from optuna.trial import FrozenTrial, TrialState
 
-from search.checkpoints import open_checkpoints
+from search.checkpoints import CheckpointStore, open_checkpoints
 from search.introspection import artifact_store
 from search.objective import Objective
 from search.recipes import starting_points
+from search.retries import give_up
 from search.samplers import make_pruner, make_sampler
 from search.spec import StudySpec
-from search.storage import GRACE_PERIOD, HEARTBEAT_INTERVAL, RETRY_SECONDS, StorageError, requeue
+from search.storage import (
+    GAVE_UP_ATTR,
+    GRACE_PERIOD,
+    HEARTBEAT_INTERVAL,
+    RETRY_SECONDS,
+    StorageError,
+    crashes,
+    exhausted,
+    requeue,
+)
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 LIVE = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
@@ -60,18 +71,59 @@ class StudyError(RuntimeError):
     pass
 
 
-def ensure_study(spec: StudySpec, storage: BaseStorage, total: int | None = None) -> optuna.Study:
-    """Create the study (enqueuing the starting points) or load it; record the total if given."""
-    study = optuna.create_study(
-        study_name=spec.name, storage=storage, direction=spec.direction, load_if_exists=True,
-        sampler=make_sampler(spec), pruner=optuna.pruners.NopPruner(),
-    )  # fmt: skip
-    if study.direction.name.lower() != spec.direction:
-        raise StudyError(
-            f"study {spec.name!r} exists with direction {study.direction.name.lower()}, but {spec.path} asks "
-            f"metric {spec.metric!r} ({spec.direction}); use another name or the original metric"
-        )
+def ensure_study(
+    spec: StudySpec,
+    storage: BaseStorage,
+    total: int | None = None,
+    allow_change: bool = False,
+    store: str | None = None,
+) -> optuna.Study:
+    """Create the study (its definition recorded, then the starting points enqueued) or load it; record the
+    total if given. An existing study is first checked against the study file (:mod:`search.fingerprint`):
+    a changed definition raises :class:`~search.fingerprint.StudyChangedError` before anything is written;
+    with ``allow_change`` a change that only widens the search is recorded and the study goes on."""
+    from search import fingerprint as fp
+
+    new = fp.definition(spec)
+    store = store or fp.store_name(storage)
+    try:  # not create_study(load_if_exists=True) first: on a journal file it appends a line for an existing study
+        storage.get_study_id_from_name(spec.name)
+    except KeyError:
+        optuna.create_study(study_name=spec.name, storage=storage, direction=spec.direction, load_if_exists=True)
+    study = optuna.load_study(
+        study_name=spec.name, storage=storage, sampler=make_sampler(spec), pruner=optuna.pruners.NopPruner()
+    )
     attrs = study.user_attrs
+    found: list[tuple[str, str]] = []
+    if study.direction.name.lower() != spec.direction:
+        was = attrs.get("regtune:metric") or f"(a metric to {study.direction.name.lower()})"
+        found.append((fp.INCOMPATIBLE, f"metric: {was} -> {spec.metric}"))
+    old = attrs.get(fp.DEFINITION_ATTR)
+    if old is not None:
+        found = fp.changes(old, new) if attrs.get(fp.FINGERPRINT_ATTR) != fp.digest(new) else found
+    elif "regtune:study_file" in attrs:  # created before definitions were recorded: check what it did record
+        if attrs.get("regtune:dataset", spec.dataset) != spec.dataset:
+            found.append((fp.INCOMPATIBLE, f"dataset: {attrs['regtune:dataset']} -> {spec.dataset}"))
+    if any(kind == fp.INCOMPATIBLE for kind, _ in found) or (found and not allow_change):
+        raise fp.changed_error(spec, store, found)
+    # every check passed: from here on the study is written
+    if old is None:
+        study.set_user_attr(fp.DEFINITION_ATTR, new)
+        study.set_user_attr(fp.FINGERPRINT_ATTR, fp.digest(new))
+        if "regtune:study_file" in attrs:
+            print(f"note: study {spec.name!r} predates definition checks; recorded {spec.path} as its definition",
+                  file=sys.stderr, flush=True)  # fmt: skip
+    elif found or attrs.get(fp.FINGERPRINT_ATTR) != fp.digest(new):  # an allowed widening (or a mere re-wording)
+        history = [*attrs.get(fp.HISTORY_ATTR, []), {"definition": old, "fingerprint": attrs.get(fp.FINGERPRINT_ATTR),
+                   "replaced": datetime.now().isoformat(timespec="seconds")}]  # fmt: skip
+        study.set_user_attr(fp.HISTORY_ATTR, history)
+        study.set_user_attr(fp.DEFINITION_ATTR, new)
+        study.set_user_attr(fp.FINGERPRINT_ATTR, fp.digest(new))
+        for label, params in fp.new_points(old, spec):
+            study.enqueue_trial(params, user_attrs={"recipe": label}, skip_if_exists=True)
+        if found:
+            print(f"note: study {spec.name!r} continues with the changed {spec.path} (--allow-change): "
+                  + "; ".join(line for _, line in found), file=sys.stderr, flush=True)  # fmt: skip
     if "regtune:study_file" not in attrs:
         study.set_user_attr("regtune:study_file", str(spec.path))
         study.set_user_attr("regtune:dataset", spec.dataset)
@@ -118,9 +170,12 @@ def native_heartbeat(storage: BaseStorage) -> bool:
     return getattr(storage, "get_heartbeat_interval", lambda: None)() is not None
 
 
-def fail_dead_trials(study: optuna.Study) -> list[int]:
+def fail_dead_trials(study: optuna.Study, checkpoints: CheckpointStore | None = None) -> list[int]:
     """Fail and re-queue RUNNING trials whose worker is gone: a stale heartbeat (Optuna's on RDB, the worker's
-    own elsewhere), a dead pid on this host (storages without Optuna's heartbeat), or no worker at all."""
+    own elsewhere), a dead pid on this host (storages without Optuna's heartbeat), or no worker at all.
+
+    Each is a crash: the one after :data:`search.storage.MAX_RETRY` re-runs gives the trial up
+    (:func:`search.retries.give_up`: marked, reported, its lineage's ``checkpoints`` deleted) instead of re-queuing."""
     storage = study._storage
     native = native_heartbeat(storage)
     dead: dict[int, str] = {}  # trial id -> why
@@ -144,13 +199,19 @@ def fail_dead_trials(study: optuna.Study) -> list[int]:
     failed = []
     for tid, reason in dead.items():
         try:  # the reason first: a finished trial's attributes can no longer change
+            before = storage.get_trial(tid)
+            if exhausted(before):
+                why = reason.removesuffix("; re-queued")
+                reason = f"{why}; given up after {crashes(before) + 1} crashes"
+                storage.set_trial_user_attr(tid, GAVE_UP_ATTR, f"crashed {crashes(before) + 1} times: {why}")
             storage.set_trial_user_attr(tid, "fail_reason", reason)
             if not storage.set_trial_state_values(tid, TrialState.FAIL):
                 continue
         except UpdateFinishedTrialError:  # another worker failed it first (and re-queued it)
             continue
         frozen = storage.get_trial(tid)
-        requeue(study, frozen)
+        if not requeue(study, frozen):
+            give_up(study, frozen, checkpoints)
         failed.append(frozen.number)
     return sorted(failed)
 
@@ -196,6 +257,20 @@ class Heartbeat:
 
 def _raise_interrupted(signum: int, frame: Any) -> None:
     raise Interrupted(f"signal {signum}")
+
+
+@contextlib.contextmanager
+def _shielded() -> Iterator[None]:
+    """Ignore Ctrl-C / SIGTERM (main thread only) while an interrupted trial is failed and re-queued."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
 
 
 def run_worker(
@@ -244,7 +319,7 @@ def _loop(
     done, failures = 0, 0
     host, pid = socket.gethostname(), os.getpid()
     while True:
-        fail_dead_trials(study)
+        fail_dead_trials(study, getattr(objective, "checkpoints", None))
         c = counts(study)
         if c["finished"] >= total:
             return done
@@ -266,10 +341,11 @@ def _loop(
                 frozen = _tell(study, trial, state=TrialState.PRUNED)
             except StorageError:  # retried for RETRY_SECONDS already: the trial stays RUNNING; heartbeat re-queues it
                 raise
-            except (KeyboardInterrupt, Interrupted):
-                storage.set_trial_user_attr(tid, "fail_reason", "interrupted (Ctrl-C / SIGTERM); re-queued")
-                study.tell(trial, state=TrialState.FAIL)
-                requeue(study, storage.get_trial(tid))
+            except (KeyboardInterrupt, Interrupted):  # a deliberate stop: re-queued, never against the crash limit
+                with _shielded():  # a second Ctrl-C must not leave the trial RUNNING (a crash, once its pid is gone)
+                    storage.set_trial_user_attr(tid, "fail_reason", "interrupted (Ctrl-C / SIGTERM); re-queued")
+                    study.tell(trial, state=TrialState.FAIL)
+                    requeue(study, storage.get_trial(tid), interrupted=True)
                 raise
             except Exception as exc:
                 storage.set_trial_user_attr(tid, "fail_reason", "".join(traceback.format_exception_only(exc)).strip())

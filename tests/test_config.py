@@ -94,6 +94,8 @@ def test_every_regularizer_is_a_hyperparameter_and_off_by_default() -> None:
         "dropout", "recurrent_dropout", "weight_drop", "layer_dropout", "output_dropout", "zoneout", "norm",
         "kernel_max_norm", "recurrent_max_norm", "bias_max_norm", "head_max_norm", "clip_norm", "clip_value",
         "input_noise", "label_smoothing",
+        # time-series augmentation and weight averaging (issue 10)
+        "scaling", "magnitude_warp", "time_warp", "window_slice", "mixup", "cutmix", "ema_decay", "swa_start",
     }  # fmt: skip
 
 

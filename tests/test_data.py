@@ -4,6 +4,7 @@ standardization, and clear errors for bad data."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -62,7 +63,7 @@ def test_unknown_dataset_lists_the_shipped_names() -> None:
 
 
 # ---------------------------------------------------------------------------------------------- .npz
-def _npz_arrays(n: int = 12, t: int = 8, c: int = 3, k: int = 3, seed: int = 0) -> dict[str, np.ndarray]:
+def _npz_arrays(n: int = 12, t: int = 8, c: int = 3, k: int = 3, seed: int = 0) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
     lengths = rng.integers(2, t + 1, n)
     X = rng.normal(size=(n, t, c)).astype(np.float32)
@@ -103,17 +104,36 @@ BAD_NPZ = [
     ({"y": np.array([0.0, 1.0, 0.0, 1.0])}, r"y has dtype float64; expected integer labels 0..K-1"),
     ({"y": np.array([0, 1, 0])}, r"y has shape \(3,\); expected \(4,\)"),
     ({"X": np.full((4, 5, 2), np.nan, np.float32)}, r"X contains NaN/Inf"),
-    ({"lengths": np.array([5, 6, 1, 1])}, r"lengths must be 4 integers in 1..5"),
+    ({"lengths": np.array([5, 6, 1, 1])}, r"lengths must be 4 integers in 1..5; sequence 1 has 6"),
+    ({"lengths": np.array([0, 5, 5, 5])}, r"lengths must be 4 integers in 1..5; sequence 0 has 0"),
+    ({"lengths": np.array([2.5, 5, 5, 5])}, r"sequence 0 has 2.5"),
+    (
+        {"X": np.zeros((0, 5, 2), np.float32), "y": np.zeros(0, np.int64)},
+        r"X is empty \(shape \(0, 5, 2\): no sequences",
+    ),
+    ({"X": np.zeros((4, 0, 2), np.float32)}, r"X is empty .*no time steps"),
+    ({"X": np.zeros((4, 5, 2), bool)}, r"X has dtype bool; expected floats"),
+    ({"y": np.zeros(4, np.int64)}, r"training split holds one class \('0', 4 sequences\)"),
 ]
 
 
 @pytest.mark.parametrize(("override", "message"), BAD_NPZ, ids=[m for _, m in BAD_NPZ])
 def test_bad_npz_is_a_clear_error(tmp_path: Path, override: dict[str, np.ndarray], message: str) -> None:
-    arrays = {"X": np.zeros((4, 5, 2), np.float32), "y": np.array([0, 1, 0, 1]), **override}
+    arrays: dict[str, Any] = {"X": np.zeros((4, 5, 2), np.float32), "y": np.array([0, 1, 0, 1]), **override}
     path = tmp_path / "bad.npz"
     np.savez(path, **arrays, X_test=np.zeros((2, 5, 2), np.float32), y_test=np.array([0, 1]))
     with pytest.raises(DataError, match=message):
         load_splits(str(path))
+
+
+def test_npz_test_split_may_lack_a_class_but_not_hold_a_new_one(tmp_path: Path) -> None:
+    train, test = _npz_arrays(k=3), _npz_arrays(n=4, k=1, seed=1)  # the test split holds class 0 only
+    np.savez(tmp_path / "t_train.npz", **train)
+    np.savez(tmp_path / "t_test.npz", **test)
+    assert load_splits(str(tmp_path / "t_train.npz")).classes == ["0", "1", "2"]
+    np.savez(tmp_path / "t_test.npz", **{**test, "y": np.array([0, 1, 2, 3])})
+    with pytest.raises(DataError, match=r"t_test.npz: y holds label 3; allowed: 0..2 \(the training labels\)"):
+        load_splits(str(tmp_path / "t_train.npz"))
 
 
 def test_npz_nan_past_the_length_is_fine(tmp_path: Path) -> None:
@@ -129,7 +149,9 @@ def test_npz_missing_pieces(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"missing array 'y'.*expected X, y \(and lengths\)"):
         load_splits(str(tmp_path / "a.npz"))
     np.savez(tmp_path / "b.npz", X=np.zeros((4, 5, 2), np.float32), y=np.array([0, 1, 0, 1]))
-    with pytest.raises(DataError, match=r"no test split: add X_test/y_test to it or write .*b_test.npz"):
+    with pytest.raises(
+        DataError, match=r"no test split: looked for arrays X_test/y_test inside it and for the file .*b_test.npz"
+    ):
         load_splits(str(tmp_path / "b.npz"))
     with pytest.raises(DataError, match="no such file"):
         load_splits(str(tmp_path / "absent.npz"))

@@ -291,7 +291,8 @@ def test_postgres_restart_mid_study_loses_and_double_counts_nothing(tmp_path: Pa
     procs = [start_worker(tmp_path, f"w{i}", study, database, total, env=env) for i in range(2)]
     wait_for(lambda: sum(t.state.is_finished() for t in trials_of(database, name)) >= 2, 120, "2 finished", tmp_path)
     subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", *cluster, "restart"], check=True, timeout=120)
-    assert all(p.poll() is None for p in procs), logs(tmp_path)
+    # alive, or already done: on a slow restart the workers reconnect and may finish before pg_ctlcluster returns
+    assert all(p.poll() in (None, 0) for p in procs), logs(tmp_path)
     assert wait_all(procs, tmp_path) == [0, 0], logs(tmp_path)
     trials = assert_exact(database, name, total, tmp_path)
     assert not [t for t in trials if t.state == TrialState.FAIL], [t.user_attrs for t in trials]

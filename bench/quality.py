@@ -1,0 +1,242 @@
+"""Quality: what a regtune study buys on UEA/UCR datasets, next to an untuned LSTM and the published models.
+
+For each dataset (all shipped in the installed sktime wheel; short multivariate, short univariate and long ones)
+the benchmark runs a real regtune study — the default study file (``studies/lstm.yaml``: its architecture, search
+space and fixed settings) with only the dataset, the name and the trial budget changed, so the size-based folds
+and the long-sequence defaults (``search/defaults.py``) apply exactly as they would for a user — with
+``python -m search study``, then reads the verdict that the study itself printed (``search/final.py``: every row
+retrained on the whole training split for its cross-validated epoch count, the same seeds, evaluated once on the
+test split). Its rows:
+
+- **tuned**: the best trial of the study;
+- **baseline**: the study's fixed settings with every regularizer off (the enqueued baseline trial);
+- **untuned LSTM**: the same network with nothing at all (no regularizer, no clipping): the plain LSTM a user
+  would write by hand, trained by the same protocol.
+
+Next to them: **1-NN-DTW** measured here (full warping window, dependent DTW over channels on the archive's raw
+values: the archive's standard straw man) and the published accuracies of FCN and ResNet from the deep-learning
+time-series review (Ismail Fawaz et al., DMKD 2019; companion repository hfawaz/dl-4-tsc, mean over 10 runs on
+the UCR 2015 / UEA archives, single runs on UCR 2018 where that is all there is) as listed in
+``shared/REFERENCES.md``. Studies are resumable: a rerun continues each study where it stopped (``--trials``
+raises the budget). Results go to ``runs/bench/quality.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from bench import write_result
+
+OUT = Path("runs/bench/quality.json")
+ROOT = Path("runs/bench/quality")
+DEFAULT_STUDY = Path("studies/lstm.yaml")
+
+#: published test accuracies (%) from the deep-learning TSC review (Ismail Fawaz et al. 2019), via
+#: shared/REFERENCES.md: FCN, ResNet (None where the review reports none)
+PUBLISHED: dict[str, dict[str, float | None]] = {
+    "JapaneseVowels": {"FCN": 99.3, "ResNet": 99.2},
+    "ItalyPowerDemand": {"FCN": 96.1, "ResNet": 96.3},
+    "GunPoint": {"FCN": 100.0, "ResNet": 99.1},
+    "ArrowHead": {"FCN": 84.3, "ResNet": 84.5},
+    "OSULeaf": {"FCN": 97.7, "ResNet": 97.9},
+    "BasicMotions": {"FCN": None, "ResNet": None},
+    "ACSF1": {"FCN": None, "ResNet": 92.5},
+}
+#: the default table: short multivariate, short univariate, long univariate (> 400 steps)
+DATASETS = ("JapaneseVowels", "BasicMotions", "ItalyPowerDemand", "GunPoint", "ArrowHead", "OSULeaf")
+KINDS = {
+    "JapaneseVowels": "short multivariate",
+    "BasicMotions": "short multivariate",
+    "ItalyPowerDemand": "short univariate",
+    "GunPoint": "univariate",
+    "ArrowHead": "univariate",
+    "OSULeaf": "long univariate",
+    "ACSF1": "long univariate",
+}
+
+
+# --------------------------------------------------------------------------------------------- 1-NN-DTW
+def dtw_distances(
+    query: np.ndarray, qlen: np.ndarray, ref: np.ndarray, rlen: np.ndarray, chunk: int = 16
+) -> np.ndarray:
+    """Full-window DTW distances (squared Euclidean step cost summed over channels: "dependent" DTW) between every
+    query and every reference series, ``(n_query, n_ref)``; series of different lengths end at their own last step.
+
+    Computed by anti-diagonals in torch: each diagonal of the dynamic programme is one vector operation over all
+    pairs of a chunk of queries, so the Python loop runs ``Tq + Tr`` times per chunk, not ``Tq * Tr``."""
+    import torch
+
+    R = torch.from_numpy(ref).double()
+    rl = torch.from_numpy(rlen).long()
+    Tq, Tr = query.shape[1], ref.shape[1]
+    out = np.empty((len(query), len(ref)))
+    inf = float("inf")
+    for s in range(0, len(query), chunk):
+        Q = torch.from_numpy(query[s : s + chunk]).double()
+        ql = torch.from_numpy(qlen[s : s + chunk]).long()
+        q, m = len(Q), len(R)
+        end_k = ql[:, None] + rl[None, :] - 2  # the diagonal on which each pair's last cell lies
+        end_i = (ql - 1)[:, None].expand(q, m)
+        result = torch.full((q, m), inf, dtype=torch.float64)
+        prev2 = torch.full((q, m, Tq), inf, dtype=torch.float64)  # D on diagonal k-2, indexed by row i
+        prev1 = torch.full((q, m, Tq), inf, dtype=torch.float64)  # D on diagonal k-1
+        for k in range(Tq + Tr - 1):
+            lo, hi = max(0, k - Tr + 1), min(k, Tq - 1)
+            i = torch.arange(lo, hi + 1)
+            cost = ((Q[:, None, i, :] - R[None, :, k - i, :]) ** 2).sum(-1)  # (q, m, len)
+            cur = torch.full((q, m, Tq), inf, dtype=torch.float64)
+            if k == 0:
+                cur[:, :, 0] = cost[:, :, 0]
+            else:
+                left = prev1[:, :, i]  # (i, j-1)
+                up = torch.where(i > 0, prev1[:, :, (i - 1).clamp(min=0)], torch.tensor(inf, dtype=torch.float64))
+                diag = torch.where(i > 0, prev2[:, :, (i - 1).clamp(min=0)], torch.tensor(inf, dtype=torch.float64))
+                cur[:, :, i] = cost + torch.minimum(torch.minimum(left, up), diag)
+            done = end_k == k
+            if done.any():
+                result[done] = cur.gather(2, end_i[..., None]).squeeze(-1)[done]
+            prev2, prev1 = prev1, cur
+        out[s : s + q] = result.numpy()
+    return out
+
+
+def dtw_1nn_accuracy(dataset: str) -> float:
+    """Test accuracy of the 1-nearest-neighbour classifier under full-window DTW, on the raw series."""
+    from models.data import load_splits
+
+    splits = load_splits(dataset)
+    tr, te = splits.train, splits.test
+    d = dtw_distances(te.X.astype(np.float64), te.lengths, tr.X.astype(np.float64), tr.lengths)
+    return float((tr.y[d.argmin(1)] == te.y).mean())
+
+
+# --------------------------------------------------------------------------------------------- studies
+def study_file(dataset: str, trials: int, root: Path) -> Path:
+    """The default study with only the dataset, the name and the budget's trials changed."""
+    from search.spec import _Loader  # YAML 1.2 booleans: the range key `off` stays a key
+
+    raw = yaml.load(DEFAULT_STUDY.read_text(), Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    raw["name"] = f"quality-{dataset.lower()}"
+    raw["dataset"] = dataset
+    raw["description"] = f"bench.quality: the default study on {dataset}"
+    raw["budget"] = {**raw.get("budget", {}), "trials": trials}
+    path = root / dataset / "study.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def run_study(path: Path, trials: int, log: Path) -> tuple[int, float]:
+    """``python -m search study`` as a user runs it (resumes when the journal exists); exit code and wall time."""
+    journal = path.parent / "journal.log"
+    cmd = [sys.executable, "-m", "search", "study", str(path), "--storage", str(journal), "--trials", str(trials)]
+    start = time.perf_counter()
+    with open(log, "a") as f:
+        code = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env={**os.environ, "CI": "1"}).returncode
+    return code, time.perf_counter() - start
+
+
+def verdict(path: Path) -> dict[str, Any]:
+    """The study's cached verdict rows (computed by the study run itself; computed now if missing)."""
+    import optuna
+
+    from search.final import final_result
+    from search.preflight import prepare
+    from search.storage import open_storage
+
+    prepared = prepare(path, str(path.parent / "journal.log"))
+    spec = prepared.spec
+    study = optuna.load_study(study_name=spec.name, storage=open_storage(str(path.parent / "journal.log")))
+    res = final_result(study, spec)
+    counts: dict[str, int] = {}
+    for t in study.get_trials(deepcopy=False):
+        counts[t.state.name.lower()] = counts.get(t.state.name.lower(), 0) + 1
+    return {"result": res, "counts": counts, "best_params": study.best_trial.params, "best_value": study.best_value}
+
+
+def _row(res: dict[str, Any], key: str) -> dict[str, Any] | None:
+    r = res.get(key)
+    if not isinstance(r, dict) or "mean" not in r:
+        return None
+    return {"mean": round(100 * r["mean"], 2), "std": round(100 * r["std"], 2), "epochs": r.get("epochs")}
+
+
+def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
+    parser = argparse.ArgumentParser(prog="python -m bench.quality", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), help=f"default: {' '.join(DATASETS)}")
+    parser.add_argument("--trials", type=int, default=40, help="trials per study (the default study's budget)")
+    parser.add_argument("--no-dtw", action="store_true", help="skip the 1-NN-DTW column")
+    parser.add_argument("--root", type=Path, default=ROOT, help="where the studies live (resumable)")
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args(argv)
+
+    rows = []
+    for ds in args.datasets:
+        path = study_file(ds, args.trials, args.root)
+        code, wall = run_study(path, args.trials, path.parent / "study.log")
+        row: dict[str, Any] = {"dataset": ds, "kind": KINDS.get(ds, ""), "trials": args.trials,
+                               "study_exit": code, "study_wall_s": round(wall, 1)}  # fmt: skip
+        from models.data import load_splits
+
+        s = load_splits(ds)
+        row.update(length=int(np.median(s.train.lengths)), channels=int(s.train.X.shape[2]),
+                   n_train=len(s.train), n_test=len(s.test))  # fmt: skip
+        if code == 0:
+            v = verdict(path)
+            res = v["result"]
+            row.update(tuned=_row(res, "best"), baseline=_row(res, "baseline"), untuned=_row(res, "nothing"),
+                       counts=v["counts"], best_params=v["best_params"], seeds=res.get("seeds"))  # fmt: skip
+            if "comparison" in res:
+                row["comparison"] = res["comparison"]
+        if not args.no_dtw:
+            start = time.perf_counter()
+            row["dtw_1nn"] = round(100 * dtw_1nn_accuracy(ds), 2)
+            row["dtw_s"] = round(time.perf_counter() - start, 1)
+        row.update({k: v for k, v in PUBLISHED.get(ds, {}).items()})
+        rows.append(row)
+        print(_line(row), flush=True)
+        write_result(args.out, {"meta": {"trials": args.trials, "cpus": os.cpu_count()}, "rows": rows})
+    print()
+    print(table(rows))
+    return rows
+
+
+def _fmt(r: dict[str, Any] | None) -> str:
+    return "-" if r is None else f"{r['mean']:.1f} ± {r['std']:.1f}"
+
+
+def _line(row: dict[str, Any]) -> str:
+    return (
+        f"  {row['dataset']:<17} tuned {_fmt(row.get('tuned'))}  baseline {_fmt(row.get('baseline'))}  "
+        f"untuned {_fmt(row.get('untuned'))}  1NN-DTW {row.get('dtw_1nn', '-')}  FCN {row.get('FCN') or '-'}  "
+        f"(study {row['study_wall_s']:.0f} s, exit {row['study_exit']})"
+    )
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """The Markdown table the README shows."""
+    head = (
+        "| dataset | kind | length | trials | tuned regtune | baseline (study's fixed, no reg.) | untuned LSTM | "
+        "1-NN-DTW (here) | FCN | ResNet |\n|---|---|---|---|---|---|---|---|---|---|"
+    )
+    lines = [head]
+    for r in rows:
+        lines.append(
+            f"| {r['dataset']} | {r['kind']} | {r['length']} | {r['trials']} | {_fmt(r.get('tuned'))} | "
+            f"{_fmt(r.get('baseline'))} | {_fmt(r.get('untuned'))} | {r.get('dtw_1nn', '-')} | "
+            f"{r.get('FCN') or '-'} | {r.get('ResNet') or '-'} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

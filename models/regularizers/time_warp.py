@@ -1,0 +1,30 @@
+"""Time warping: a smooth, monotone random distortion of the time axis that keeps both ends (Um et al. 2017)."""
+
+from __future__ import annotations
+
+import torch
+
+from models.regularizers.resample import KNOTS, sample_at, smooth_curve
+
+
+def warp_positions(lengths: torch.Tensor, steps: int, strength: float) -> torch.Tensor:
+    """(B, steps) read positions: step t of the warped sequence reads the original at ``positions[:, t]``.
+
+    The local speed is a smooth curve through ``KNOTS`` log-normal knots ``exp(strength * N(0, 1))`` (always > 0,
+    so the warp is strictly increasing); its running integral, rescaled to the valid span, maps 0 to 0 and
+    length - 1 to length - 1.
+    """
+    knots = torch.exp(strength * torch.randn(len(lengths), KNOTS, 1, device=lengths.device))
+    speed = smooth_curve(knots, lengths, steps)[..., 0]
+    elapsed = torch.cat([speed.new_zeros(len(lengths), 1), ((speed[:, 1:] + speed[:, :-1]) / 2).cumsum(1)], 1)
+    last = (lengths - 1).clamp(min=0).unsqueeze(1)
+    total = elapsed.gather(1, last)
+    safe = torch.where(total > 0, total, torch.ones_like(total))  # length 1: no span, position 0
+    return elapsed / safe * last.to(speed.dtype)  # total / total is exactly 1: the last step maps onto itself
+
+
+def time_warp(x: torch.Tensor, lengths: torch.Tensor, strength: float) -> torch.Tensor:
+    """``x`` (B, T, C) resampled along a random smooth monotone warp of each sequence's valid span."""
+    if strength == 0.0:
+        return x
+    return sample_at(x, warp_positions(lengths, x.shape[1], strength), lengths, lengths)

@@ -1,0 +1,306 @@
+"""What defines a study's trials, and what an edit of its study file does to them.
+
+``definition(spec)`` is a canonical, JSON-serialisable description of everything that makes two trials
+comparable: the dataset (its name or path, and for files a sha256 of their bytes), the architecture, the fixed
+values, the metric, ``cv_folds`` (as written; ``None`` = the size rule), ``val_fraction``, the seed,
+``budget.max_epochs``, the search space (each dimension's kind, bounds, log, step, off, choices), recipes on/off
+and the starting points. Not part of it (safe to change at any time): ``budget.trials``, ``final_seeds``,
+``description``, ``introspect``, ``sampler``, ``pruner``, ``pruner_patience``.
+
+``digest(definition(spec))`` is its short sha256: the study records both (``regtune:definition``,
+``regtune:fingerprint``) when it is created, and other modules key caches on the digest::
+
+    from search.fingerprint import definition, digest
+    key = digest(definition(spec))
+
+``changes(old, new)`` classifies an edit, line by line (``diff`` gives just the lines):
+
+- ``SAFE``: nothing that defines the trials changed (more trials, another sampler, ...);
+- ``WIDENING``: a range that contains the old one, an ``off`` switch added, a new dimension that contains the
+  value the old trials used, starting points or recipes added or removed: the finished trials stay valid points
+  of the new space, so the study may go on with ``--allow-change``;
+- ``INCOMPATIBLE``: dataset, architecture, fixed values, metric, folds, epochs, seed, val_fraction, a narrowed or
+  removed dimension, and any change of a choice list (Optuna refuses a categorical parameter whose choices
+  differ from those of the study's earlier trials: every new trial would fail), or of a range's log / step /
+  integer kind (also refused by Optuna, or off the old grid). The flag does not override these.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from search.spec import Choice, StudySpec, _default
+
+SAFE, WIDENING, INCOMPATIBLE = "safe", "widening", "incompatible"
+_RANK = {SAFE: 0, WIDENING: 1, INCOMPATIBLE: 2}
+DEFINITION_ATTR = "regtune:definition"
+FINGERPRINT_ATTR = "regtune:fingerprint"
+HISTORY_ATTR = "regtune:definition_history"  # earlier definitions, each replaced with --allow-change
+MAX_LINES = 10  # diff lines in an error message
+_ABSENT = object()
+
+
+class StudyChangedError(ValueError):
+    """The study file no longer defines the trials its study already holds; the message says what changed."""
+
+
+# --------------------------------------------------------------------------------------------- definition
+def definition(spec: StudySpec) -> dict[str, Any]:
+    """The canonical description of what defines ``spec``'s trials (see the module docstring)."""
+    return {
+        "dataset": dataset_identity(spec.dataset),
+        "architecture": _values(spec.architecture),
+        "fixed": _values(spec.fixed),
+        "metric": spec.metric,
+        "cv_folds": spec.cv_folds,
+        "val_fraction": float(spec.val_fraction),
+        "seed": spec.seed,
+        "max_epochs": spec.max_epochs,
+        "search": {name: _dimension(dim) for name, dim in sorted(spec.search.items())},
+        "recipes": spec.recipes,
+        "starting_points": [_point(p) for p in spec.starting_points],
+    }
+
+
+def dataset_identity(source: str) -> dict[str, Any]:
+    """``{"source": name or path}``, plus ``"sha256"`` of the bytes of a dataset file (and its test-split
+    sibling) where they exist. Shipped and synthetic sets are known by name (the seed is recorded apart)."""
+    path = Path(source)
+    files: list[Path] = []
+    if path.suffix == ".npz":
+        files = [path, path.with_name(path.stem + "_test.npz")]
+    elif path.suffix == ".ts":
+        files = (
+            [path, path.with_name(path.name[: -len("_TRAIN.ts")] + "_TEST.ts")]
+            if path.name.endswith("_TRAIN.ts")
+            else [path]
+        )
+    files = [f for f in files if f.is_file()]
+    if not files:
+        return {"source": source}
+    total = hashlib.sha256()
+    for f in files:
+        h = hashlib.sha256()
+        with f.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        total.update(h.digest())
+    return {"source": source, "sha256": total.hexdigest()}
+
+
+def digest(d: dict[str, Any]) -> str:
+    """Short sha256 of a definition. A hashed dataset file counts by its content, not its path (a study run
+    from another directory, or a moved file, is the same study)."""
+    ident = dict(d)
+    if isinstance(d.get("dataset"), dict) and d["dataset"].get("sha256"):
+        ident["dataset"] = {"sha256": d["dataset"]["sha256"]}
+    text = json.dumps(ident, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _value(key: str, v: Any) -> Any:
+    """A value as the model sees it: an int where the default is a float becomes a float (1 == 1.0)."""
+    if isinstance(v, int) and not isinstance(v, bool) and isinstance(_default(key), float):
+        return float(v)
+    return v
+
+
+def _values(values: dict[str, Any]) -> dict[str, Any]:
+    """Sorted, normalised, values equal to the model's default dropped: ``{cell: lstm}`` and
+    ``{cell: lstm, num_layers: 1}`` define the same trials."""
+    out = {}
+    for key in sorted(values):
+        v = _value(key, values[key])
+        if v != _default(key) or type(v) is not type(_default(key)):
+            out[key] = v
+    return out
+
+
+def _point(point: dict[str, Any]) -> dict[str, Any]:
+    return {key: _value(key, point[key]) for key in sorted(point)}
+
+
+def _dimension(dim: Any) -> dict[str, Any]:
+    if isinstance(dim, Choice):
+        return {"kind": "choice", "choices": list(dim.choices)}
+    num = int if dim.integer else float
+    return {
+        "kind": "int" if dim.integer else "float", "low": num(dim.low), "high": num(dim.high), "log": dim.log,
+        "step": None if dim.step is None else num(dim.step), "off": dim.off,
+    }  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------- comparing
+def diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Human lines, one per change: ``budget.max_epochs: 30 -> 40``, ``search.dropout.high: 0.5 -> 0.6``."""
+    return [line for _, line in changes(old, new)]
+
+
+def classify(old: dict[str, Any], new: dict[str, Any]) -> str:
+    """SAFE, WIDENING or INCOMPATIBLE: the worst of the changes."""
+    return max((kind for kind, _ in changes(old, new)), key=_RANK.__getitem__, default=SAFE)
+
+
+def changes(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, str]]:
+    """(kind, line) for every difference between two definitions."""
+    out: list[tuple[str, str]] = []
+    bad = INCOMPATIBLE
+    od, nd = old.get("dataset", {}), new.get("dataset", {})
+    if od.get("source") != nd.get("source"):
+        same = od.get("sha256") and od.get("sha256") == nd.get("sha256")
+        if not same:
+            out.append((bad, f"dataset: {od.get('source')} -> {nd.get('source')}"))
+    elif od.get("sha256") != nd.get("sha256"):
+        out.append((bad, f"dataset: {nd.get('source')}: its content changed "
+                         f"(sha256 {str(od.get('sha256'))[:12]} -> {str(nd.get('sha256'))[:12]})"))  # fmt: skip
+    for section in ("architecture", "fixed"):
+        o, n = old.get(section, {}), new.get(section, {})
+        for key in sorted(set(o) | set(n)):
+            if o.get(key, _ABSENT) != n.get(key, _ABSENT):
+                if key not in n and key in new.get("search", {}):
+                    continue  # reported with its dimension
+                out.append((bad, f"{section}.{key}: {_show_setting(key, o)} -> {_show_setting(key, n)}"))
+    for key, label in (("metric", "metric"), ("cv_folds", "cv_folds"), ("val_fraction", "val_fraction"),
+                       ("seed", "seed"), ("max_epochs", "budget.max_epochs")):  # fmt: skip
+        if old.get(key, _ABSENT) != new.get(key, _ABSENT):
+            out.append((bad, f"{label}: {_show_top(key, old)} -> {_show_top(key, new)}"))
+    os_, ns = old.get("search", {}), new.get("search", {})
+    for name in sorted(set(os_) | set(ns)):
+        out += _dimension_changes(name, os_.get(name), ns.get(name), old)
+    if old.get("recipes") != new.get("recipes"):
+        out.append((WIDENING, f"recipes: {_show(old.get('recipes'))} -> {_show(new.get('recipes'))}"))
+    op, np_ = old.get("starting_points", []), new.get("starting_points", [])
+    for p in np_:
+        if p not in op:
+            out.append((WIDENING, f"starting_points: added {_show(p)}"))
+    for p in op:
+        if p not in np_:
+            out.append((WIDENING, f"starting_points: removed {_show(p)}"))
+    known = {"dataset", "architecture", "fixed", "metric", "cv_folds", "val_fraction", "seed", "max_epochs",
+             "search", "recipes", "starting_points"}  # fmt: skip
+    for key in sorted((set(old) | set(new)) - known):  # a definition written by another version
+        if old.get(key, _ABSENT) != new.get(key, _ABSENT):
+            out.append((bad, f"{key}: {_show_top(key, old)} -> {_show_top(key, new)}"))
+    return out
+
+
+def _dimension_changes(
+    name: str, o: dict[str, Any] | None, n: dict[str, Any] | None, old: dict[str, Any]
+) -> list[tuple[str, str]]:
+    where = f"search.{name}"
+    if o == n:
+        return []
+    if o is None:
+        assert n is not None
+        before = old.get("fixed", {}).get(name, old.get("architecture", {}).get(name, _ABSENT))
+        if before is _ABSENT and _contains(n, _default(name)):  # the old trials ran at the default: a point of it
+            return [(WIDENING, f"{where}: (not searched: {_show(_default(name))}) -> {_show_dim(n)}")]
+        shown = _show(_default(name)) if before is _ABSENT else _show(before)
+        return [(INCOMPATIBLE, f"{where}: (not searched: {shown}) -> {_show_dim(n)}")]
+    if n is None:
+        return [(INCOMPATIBLE, f"{where}: {_show_dim(o)} -> (not searched)")]
+    if o["kind"] == "choice" or n["kind"] == "choice" or o["kind"] != n["kind"]:
+        note = " (a choice list cannot change in an existing study)" if o["kind"] == n["kind"] == "choice" else ""
+        return [(INCOMPATIBLE, f"{where}: {_show_dim(o)} -> {_show_dim(n)}{note}")]
+    out = []
+    for key in ("low", "high", "log", "step", "off"):
+        if o.get(key) != n.get(key):
+            out.append(f"{where}.{key}: {_show(o.get(key))} -> {_show(n.get(key))}")
+    return [(WIDENING if _widens(o, n) else INCOMPATIBLE, line) for line in out]
+
+
+def _widens(o: dict[str, Any], n: dict[str, Any]) -> bool:
+    """Does range ``n`` contain every point of range ``o`` (same log and step, on the old step's grid)?"""
+    if o["log"] != n["log"] or o["step"] != n["step"] or (o["off"] and not n["off"]):
+        return False
+    if n["low"] > o["low"] or n["high"] < o["high"]:
+        return False
+    if o["step"]:
+        k = (o["low"] - n["low"]) / o["step"]
+        return math.isclose(k, round(k), abs_tol=1e-9)
+    return True
+
+
+def _contains(dim: dict[str, Any], value: Any) -> bool:
+    if dim["kind"] == "choice":
+        return value in dim["choices"]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return (dim["off"] and value == 0) or dim["low"] <= value <= dim["high"]
+
+
+# --------------------------------------------------------------------------------------------- showing
+def _show(v: Any) -> str:
+    if v is _ABSENT:
+        return "(absent)"
+    if v is None:
+        return "none"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return repr(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_show(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k}: {_show(x)}" for k, x in v.items()) + "}"
+    return str(v)
+
+
+def _show_setting(key: str, values: dict[str, Any]) -> str:
+    return _show(values[key]) if key in values else f"(default {_show(_default(key))})"
+
+
+def _show_top(key: str, d: dict[str, Any]) -> str:
+    if key == "cv_folds" and d.get(key, _ABSENT) is None:
+        return "none (by dataset size)"
+    return _show(d.get(key, _ABSENT))
+
+
+def _show_dim(d: dict[str, Any]) -> str:
+    if d["kind"] == "choice":
+        return _show(d["choices"])
+    shown = {"low": d["low"], "high": d["high"]}
+    shown.update({k: d[k] for k in ("log", "step", "off") if d.get(k)})
+    return _show(shown) + (" (integer)" if d["kind"] == "int" else "")
+
+
+# --------------------------------------------------------------------------------------------- refusing
+def changed_error(spec: StudySpec, store: str, found: list[tuple[str, str]]) -> StudyChangedError:
+    """The short message: what changed (at most :data:`MAX_LINES` lines), then how to go on."""
+    lines = [f"{spec.path} no longer matches study {spec.name!r} in {store}:"]
+    lines += [f"  {line}" for _, line in found[:MAX_LINES]]
+    if len(found) > MAX_LINES:
+        lines.append(f"  ... and {len(found) - MAX_LINES} more")
+    fresh = f"give the study a new name: in {spec.path} to start a fresh one (the old one stays in {store})"
+    if all(kind != INCOMPATIBLE for kind, _ in found):
+        lines.append(f"these edits only widen the search (the finished trials stay valid points of it): continue with "
+                     f"--allow-change (make study ALLOW_CHANGE=1), or {fresh}")  # fmt: skip
+    else:
+        lines.append(f"the finished trials would not be comparable with new ones: undo the edit, or {fresh}")
+    return StudyChangedError("\n".join(lines))
+
+
+def new_points(old: dict[str, Any], spec: StudySpec) -> list[tuple[str, dict[str, Any]]]:
+    """The starting points an allowed change adds: the study file's new ones, and the recipes if they were
+    turned on."""
+    from search.recipes import starting_points
+
+    added = [f"starting point {i} of {spec.path.name}" for i, p in enumerate(spec.starting_points)
+             if _point(p) not in old.get("starting_points", [])]  # fmt: skip
+    recipes_on = spec.recipes and not old.get("recipes", True)
+    return [(label, params) for label, params in starting_points(spec)
+            if label in added or (recipes_on and not label.startswith("starting point "))]  # fmt: skip
+
+
+def store_name(storage: Any) -> str:
+    """Where a storage object lives, for messages (the CLI passes the masked URL instead)."""
+    from search.storage import mask_url
+
+    if getattr(storage, "url", None):
+        return mask_url(str(storage.url))
+    path = getattr(getattr(storage, "_backend", None), "_file_path", None)
+    return str(path) if path else type(storage).__name__

@@ -1,0 +1,558 @@
+"""The journal file's integrity: a torn last record is set aside when the file is opened; damage in the middle
+stops every command with one line until ``make repair`` mends it.
+
+Optuna's journal file (``runs/<study>/journal.log``) is one JSON record per line, appended under a lock file
+(``journal.log.lock``, :class:`~optuna.storages.journal.JournalFileOpenLock`). A crash or a full disk in the middle
+of an append leaves a partial last line. Optuna skips it when reading, but the next append is glued onto it and
+from then on every reader fails with a raw ``JSONDecodeError``. So before Optuna opens the file,
+:func:`check_journal` scans it under the same lock (an append in progress by another worker is never mistaken for
+damage) and sets a partial last record aside: the whole file is copied to ``journal.log.bak-<UTC time>``, the
+partial bytes to ``journal.log.torn-<UTC time>``, and the file is truncated to the end of its last complete record.
+
+A damaged line followed by good ones (an old glued write, a disk error) is not guessed at: :class:`StorageError`
+names the line and :func:`repair_journal` (``make repair``) mends it: every parseable record is kept (a complete
+record glued behind a torn one included), damaged bytes are dropped, and a lost record that created a trial (or a
+study) is replaced by a placeholder, because Optuna numbers trials by the order of their creation records: without
+one, every later record would land on the wrong trial. The result is replayed with Optuna before it replaces the
+file (after a backup), and no finished trial whose records survived may change.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import optuna
+from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock, JournalStorage
+from optuna.storages.journal._file import get_lock_file
+from optuna.storages.journal._storage import JournalOperation, JournalStorageReplayResult
+from optuna.trial import FrozenTrial, TrialState
+
+from search.storage import StorageError
+
+REPAIR_WORKER = "regtune-repair"  # worker_id of the records the repair writes (placeholders, closing failures)
+REPAIRED_ATTR = "regtune:repaired"  # system attr of a placeholder: why it exists
+MAX_GUESSES = 8  # unidentifiable lost fragments tried both ways (a lost trial creation or not); more: dropped
+
+_RECORD_START = re.compile(rb'\{"op_code":')
+_OP = re.compile(rb'^\{"op_code":(\d+)')
+_TRIAL_ID = re.compile(rb'"trial_id":(\d+)')
+_WORKER = re.compile(rb'"worker_id":"([^"]+)')  # to its closing quote, or to the cut
+_STUDY_ID = re.compile(rb'"study_id":(\d+)')
+_STUDY_NAME = re.compile(rb'"study_name":("(?:[^"\\]|\\.)*")')
+_DIRECTIONS = re.compile(rb'"directions":\[([0-9,]+)\]')
+_DATETIME = re.compile(rb'"datetime_(?:start|complete)":"([^"]+)"')
+_OP_NAMES = {op.value: op.name.lower().replace("_", " ") for op in JournalOperation}
+
+
+def journal_path(url: str) -> Path | None:
+    """The journal file of a storage URL (a plain path or ``file://``), or None for any other storage."""
+    scheme = urlsplit(url).scheme if "://" in url else ""
+    if scheme not in ("", "file"):
+        return None
+    return Path(urlsplit(url).path if scheme else url)
+
+
+def _stamp(path: Path, kind: str) -> Path:
+    """``journal.log.<kind>-<UTC time>``, numbered when taken already (two repairs in one second)."""
+    base = f"{path.name}.{kind}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
+    out, n = path.with_name(base), 1
+    while out.exists():
+        out, n = path.with_name(f"{base}.{n}"), n + 1
+    return out
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold Optuna's own append lock of the journal (``<path>.lock``)."""
+    with get_lock_file(JournalFileOpenLock(str(path))):
+        yield
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _parse(line: bytes) -> dict[str, Any] | None:
+    """The record on a complete line, or None when the line is damaged (no newline, not a JSON object)."""
+    if not line.endswith(b"\n"):
+        return None
+    try:
+        record = json.loads(line)
+    except ValueError:  # JSONDecodeError, or bytes that are not UTF-8
+        return None
+    return record if isinstance(record, dict) and "op_code" in record else None
+
+
+# --------------------------------------------------------------------------------------------- check at open
+@dataclass
+class JournalCheck:
+    """What :func:`check_journal` found (and did)."""
+
+    path: Path
+    records: int = 0  # complete records in the file (after a partial last one was set aside)
+    size: int = 0  # bytes of the file (after)
+    torn_offset: int | None = None  # byte offset where a partial last record began; None: there was none
+    torn_bytes: int = 0  # length of the partial last record set aside
+    backup: Path | None = None  # copy of the whole file before it was truncated
+    torn_file: Path | None = None  # the partial bytes
+    seconds: float = 0.0  # time taken, lock included
+
+
+@dataclass
+class _Damage:
+    line: int  # 1-based
+    offset: int
+    length: int
+
+
+@dataclass
+class _Scan:
+    lines: int = 0
+    size: int = 0
+    damaged: list[_Damage] = field(default_factory=list)
+    study_names: list[str] = field(default_factory=list)
+    study_files: list[str] = field(default_factory=list)
+
+
+def _scan(path: Path) -> _Scan:
+    scan = _Scan()
+    offset = 0
+    with open(path, "rb") as f:
+        for number, line in enumerate(f, start=1):
+            record = _parse(line)
+            if record is None:
+                scan.damaged.append(_Damage(number, offset, len(line)))
+            elif record["op_code"] == JournalOperation.CREATE_STUDY:
+                scan.study_names.append(str(record.get("study_name")))
+            elif record["op_code"] == JournalOperation.SET_STUDY_USER_ATTR and "regtune:study_file" in record.get(
+                "user_attr", {}
+            ):
+                scan.study_files.append(str(record["user_attr"]["regtune:study_file"]))
+            offset += len(line)
+            scan.lines = number
+    scan.size = offset
+    return scan
+
+
+def repair_command(path: Path, study_files: list[str]) -> str:
+    study = study_files[0] if len(set(study_files)) == 1 else "<study file>"
+    return f"make repair STUDY={study} STORAGE={path}"
+
+
+def check_journal(path: str | Path) -> JournalCheck:
+    """Check the journal file at ``path`` before Optuna opens it, under Optuna's append lock.
+
+    A partial last record (no trailing newline, or not a JSON record) is set aside (see the module) with one
+    warning line on stderr; an intact file is left untouched byte for byte. A damaged line followed by complete
+    ones raises :class:`StorageError` naming the file, the line, its byte offset and the repair command.
+    """
+    path = Path(path)
+    start = time.monotonic()
+    out = JournalCheck(path)
+    if not path.exists() or path.stat().st_size == 0:
+        return out
+    with _locked(path):
+        scan = _scan(path)
+        out.records, out.size = scan.lines - len(scan.damaged), scan.size
+        if not scan.damaged:
+            out.seconds = time.monotonic() - start
+            return out
+        first = scan.damaged[0]
+        if first.line != scan.lines:  # damage with complete records after it
+            after = scan.lines - first.line - (len(scan.damaged) - 1)
+            raise StorageError(
+                f"journal file {path} is damaged at line {first.line} (byte offset {first.offset}): not a complete "
+                f"record, and {after} complete record(s) follow it ({len(scan.damaged)} damaged line(s) in all); "
+                f"repair it (a backup is kept): {repair_command(path, scan.study_files)}"
+            )
+        out.backup, out.torn_file = _stamp(path, "bak"), _stamp(path, "torn")
+        shutil.copy2(path, out.backup)
+        with open(path, "r+b") as f:
+            f.seek(first.offset)
+            out.torn_file.write_bytes(f.read())
+            f.truncate(first.offset)
+            f.flush()
+            os.fsync(f.fileno())
+        _fsync_dir(path)
+        out.torn_offset, out.torn_bytes, out.size = first.offset, first.length, first.offset
+    out.seconds = time.monotonic() - start
+    print(
+        f"warning: journal file {path}: set aside a partial last record ({first.length} bytes at byte offset "
+        f"{first.offset}, line {first.line}: a write cut short by a crash or a full disk) into {out.torn_file}; "
+        f"backup of the whole file: {out.backup}",
+        file=sys.stderr, flush=True,
+    )  # fmt: skip
+    return out
+
+
+# --------------------------------------------------------------------------------------------- repair
+@dataclass
+class _Lost:
+    """Damaged bytes that hold no complete record."""
+
+    line: int
+    data: bytes
+    op: int | None  # what the record was, when its start survived
+    trial_id: int | None
+    study_id: int | None
+    worker: str | None = None  # the writer (uuid-thread; its start, when cut): it works one trial at a time
+
+    def what(self) -> str:
+        return f"a partial '{_OP_NAMES.get(self.op, f'op {self.op}')}' record" if self.op is not None else (
+            f"{len(self.data)} unreadable bytes"
+        )  # fmt: skip
+
+
+@dataclass
+class _Item:
+    """One element of the repaired journal, in order: a record (kept or recovered) or a lost fragment."""
+
+    line: int
+    record: dict[str, Any] | None = None
+    raw: bytes = b""  # the record's bytes as found (kept lines stay byte-identical)
+    recovered: bool = False  # cut out of a damaged line
+    lost: _Lost | None = None
+
+
+@dataclass
+class RepairReport:
+    """What :func:`repair_journal` did."""
+
+    path: Path
+    kept: int = 0  # records kept as they were
+    recovered: int = 0  # complete records cut out of damaged lines
+    dropped_lines: list[int] = field(default_factory=list)  # damaged line numbers
+    dropped_bytes: int = 0
+    placeholders: int = 0  # lost creation records replaced by a placeholder
+    affected: dict[str, list[str]] = field(default_factory=dict)  # study name -> "#n: why"
+    finished_before: int = 0  # finished trials Optuna could read before (the part ahead of the damage)
+    finished_after: int = 0
+    backup: Path | None = None
+    seconds: float = 0.0
+
+    def lines(self) -> list[str]:
+        if not self.dropped_lines:
+            return [f"journal file {self.path}: no damaged line ({self.kept} records); nothing to repair"]
+        shown = ", ".join(map(str, self.dropped_lines[:10])) + (", ..." if len(self.dropped_lines) > 10 else "")
+        out = [
+            f"repaired journal file {self.path}: kept {self.kept} records, recovered {self.recovered} complete "
+            f"record(s) from damaged lines, dropped {len(self.dropped_lines)} damaged line(s) (line {shown}; "
+            f"{self.dropped_bytes} bytes), placeholders for {self.placeholders} lost creation record(s)"
+        ]
+        for study, notes in self.affected.items():
+            out += [f"  study {study}: trial {note}" if study != "(unknown)" else f"  {note}" for note in notes]
+        if not self.affected:
+            out.append("  no trial was affected")
+        out.append(
+            f"  finished trials: {self.finished_before} readable before the repair (ahead of the damage), all "
+            f"unchanged; {self.finished_after} after it"
+        )
+        out.append(f"  backup of the damaged file: {self.backup}")
+        return out
+
+
+def _lost(line: int, data: bytes) -> _Lost:
+    def num(pattern: re.Pattern[bytes]) -> int | None:
+        m = pattern.search(data)
+        return int(m.group(1)) if m else None
+
+    m = _OP.match(data)
+    w = _WORKER.search(data)
+    return _Lost(line, data, int(m.group(1)) if m else None, num(_TRIAL_ID), num(_STUDY_ID), w and w.group(1).decode())
+
+
+def _salvage(number: int, line: bytes) -> list[_Item]:
+    """Complete records cut out of a damaged line (a record appended behind a torn one), and what is lost."""
+    body = line.rstrip(b"\r\n")
+    if not body.strip(b" \t"):  # an empty line: nothing was in it (a zeroed one held a record: lost below)
+        return []
+    starts = [m.start() for m in _RECORD_START.finditer(body)]
+    items: list[_Item] = []
+    head = body[: starts[0]] if starts else body
+    if head.strip(b" \t"):
+        items.append(_Item(number, lost=_lost(number, head)))
+    for i, s in enumerate(starts):
+        chunk = body[s : starts[i + 1] if i + 1 < len(starts) else len(body)]
+        record = _parse(chunk + b"\n")
+        if record is not None:
+            items.append(_Item(number, record=record, raw=chunk, recovered=True))
+        else:
+            items.append(_Item(number, lost=_lost(number, chunk)))
+    return items
+
+
+def _read(path: Path) -> tuple[list[_Item], list[int], int, int]:
+    """Every element of the file; the damaged line numbers; their bytes; the line number of the first."""
+    items: list[_Item] = []
+    damaged: list[int] = []
+    dropped = 0
+    with open(path, "rb") as f:
+        for number, line in enumerate(f, start=1):
+            record = _parse(line)
+            if record is not None:
+                items.append(_Item(number, record=record, raw=line.rstrip(b"\r\n")))
+                continue
+            damaged.append(number)
+            dropped += len(line)
+            items += _salvage(number, line)
+    return items, damaged, dropped, damaged[0] if damaged else 0
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _placeholder_trial(lost: _Lost, study_id: int, when: str | None) -> dict[str, Any]:
+    return {
+        "op_code": JournalOperation.CREATE_TRIAL, "worker_id": REPAIR_WORKER, "study_id": study_id,
+        "datetime_start": when or _iso(datetime.now()),
+        "system_attrs": {REPAIRED_ATTR: f"placeholder for the damaged creation record on line {lost.line}"},
+    }  # fmt: skip
+
+
+def _plan(items: list[_Item], guesses: dict[int, bool]) -> tuple[list[dict[str, Any]], dict[int, _Lost]]:
+    """The records of the repaired journal (placeholders included) and, by trial id, the placeholders' causes.
+
+    ``guesses``: for an unidentifiable lost fragment (by its index in ``items``), whether it is taken to have
+    created a trial."""
+    records: list[dict[str, Any]] = []
+    placeholders: dict[int, _Lost] = {}
+    names: dict[str, int] = {}
+    trials, last_study, when = 0, None, None
+    for index, item in enumerate(items):
+        if item.record is not None:
+            r = item.record
+            op = r["op_code"]
+            if op == JournalOperation.CREATE_STUDY and r.get("study_name") not in names:
+                names[r["study_name"]] = len(names)
+            elif op == JournalOperation.CREATE_TRIAL and r.get("study_id") in names.values():
+                trials, last_study = trials + 1, r["study_id"]
+            when = r.get("datetime_start") or r.get("datetime_complete") or when
+            records.append(r)
+            continue
+        lost = item.lost
+        assert lost is not None
+        if lost.op == JournalOperation.CREATE_STUDY:
+            m, d = _STUDY_NAME.search(lost.data), _DIRECTIONS.search(lost.data)
+            name = json.loads(m.group(1)) if m else f"regtune-repair-lost-study-line-{lost.line}"
+            if name in names:  # a repeated creation of an existing study: it never made a new one
+                continue
+            names[name] = len(names)
+            directions = [int(x) for x in d.group(1).split(b",")] if (m and d) else [1]
+            records.append(
+                {
+                    "op_code": JournalOperation.CREATE_STUDY,
+                    "worker_id": REPAIR_WORKER,
+                    "study_name": name,
+                    "directions": directions,
+                }
+            )
+        elif lost.op == JournalOperation.CREATE_TRIAL or (lost.op is None and guesses.get(index, False)):
+            study = lost.study_id if lost.study_id in names.values() else last_study
+            if study is None:
+                study = next(iter(names.values()), 0)
+            dt = _DATETIME.search(lost.data)
+            placeholders[trials] = lost
+            records.append(_placeholder_trial(lost, study, dt.group(1).decode() if dt else when))
+            trials += 1
+    return records, placeholders
+
+
+def _replay(records: list[dict[str, Any]]) -> tuple[JournalStorageReplayResult, int, int]:
+    """Optuna's replay of ``records``; how many trial records it ignored (no such trial, or one already finished),
+    and how many name no trial at all. A lost trial creation shifts every later trial record onto the wrong trial:
+    many are then ignored, and the last trial's records name one that does not exist (never so in a sound file)."""
+    result = JournalStorageReplayResult(REPAIR_WORKER + "-verify-")
+    ignored = missing = 0
+    for r in records:
+        tid = r.get("trial_id")
+        if tid is not None and r["op_code"] != JournalOperation.CREATE_TRIAL:
+            trial = result._trials.get(tid)
+            missing += trial is None
+            ignored += trial is None or trial.state.is_finished()
+        result.apply_logs([r])
+    return result, ignored, missing
+
+
+def _finished(result: JournalStorageReplayResult | dict[str, list[FrozenTrial]]) -> dict[tuple[str, int], tuple]:
+    """Finished trials by (study name, number): what must not change."""
+    if isinstance(result, JournalStorageReplayResult):
+        studies = {s.study_name: result.get_all_trials(s._study_id, None) for s in result.get_all_studies()}
+    else:
+        studies = result
+    return {
+        (name, t.number): (t.state, t.values, t.params, t.user_attrs, t.system_attrs, t.intermediate_values)
+        for name, trials in studies.items()
+        for t in trials
+        if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+    }
+
+
+def _dumps(record: dict[str, Any]) -> bytes:
+    return json.dumps(record, separators=(",", ":")).encode()
+
+
+def repair_journal(path: str | Path, echo: bool = True) -> RepairReport:
+    """Mend a journal file damaged in the middle (see the module); print what was done when ``echo``.
+
+    The file is rewritten atomically (a temporary file renamed over it) after a backup
+    (``journal.log.bak-<UTC time>``), under Optuna's append lock; it is left untouched when nothing is damaged,
+    and when the repaired journal would not open or would change a finished trial that Optuna could read before.
+    """
+    path = Path(path)
+    start = time.monotonic()
+    report = RepairReport(path)
+    if not path.exists():
+        raise StorageError(f"journal file {path}: no such file")
+    with _locked(path):
+        items, damaged, dropped, first = _read(path)
+        report.kept = sum(1 for i in items if i.record is not None and not i.recovered)
+        if not damaged:
+            report.seconds = time.monotonic() - start
+            if echo:
+                print("\n".join(report.lines()), flush=True)
+            return report
+        report.dropped_lines, report.dropped_bytes = damaged, dropped
+        report.recovered = sum(1 for i in items if i.recovered)
+
+        # unidentifiable fragments: a lost trial creation or not, whichever leaves fewer trial records ignored
+        guesses: dict[int, bool] = {}
+        ambiguous: set[int] = set()  # ids of the fragments both readings fit equally
+        unknown = [n for n, i in enumerate(items) if i.lost is not None and i.lost.op is None and i.lost.data]
+        for index in unknown[:MAX_GUESSES]:
+            scores = {}
+            for guess in (False, True):
+                scores[guess] = _replay(_plan(items, {**guesses, index: guess})[0])[1]
+            guesses[index] = scores[True] < scores[False]
+            later = any(
+                i.record is not None and i.record["op_code"] == JournalOperation.CREATE_TRIAL for i in items[index:]
+            )
+            if scores[True] == scores[False] and later:
+                ambiguous.add(id(items[index].lost))
+        records, placeholders = _plan(items, guesses)
+        report.placeholders = len(placeholders)
+        result = _replay(records)[0]
+
+        # placeholders nothing finished: failed (their parameters and creation attributes are lost)
+        now = _iso(datetime.now())
+        for tid, gone in placeholders.items():
+            if not result._trials[tid].state.is_finished():
+                why = f"journal repair: its creation record (line {gone.line}) was damaged"
+                records += [
+                    {"op_code": JournalOperation.SET_TRIAL_USER_ATTR, "worker_id": REPAIR_WORKER, "trial_id": tid,
+                     "user_attr": {"fail_reason": why}},
+                    {"op_code": JournalOperation.SET_TRIAL_STATE_VALUES, "worker_id": REPAIR_WORKER, "trial_id": tid,
+                     "state": TrialState.FAIL.value, "values": None, "datetime_complete": now},
+                ]  # fmt: skip
+        result = _replay(records)[0]
+
+        # which trials lost something
+        def note(tid: int | None, why: str) -> None:
+            trial = result._trials.get(tid) if tid is not None else None
+            if trial is None:
+                report.affected.setdefault("(unknown)", []).append(f"trial id {tid}: {why}" if tid is not None else why)
+                return
+            study = result._studies.get(result._trial_id_to_study_id[trial._trial_id])
+            name = study.study_name if study else "(deleted)"
+            state = trial.state.name + (
+                " (its worker is gone: the next run re-queues it)" if trial.state == TrialState.RUNNING else ""
+            )
+            report.affected.setdefault(name, []).append(f"#{trial.number}: {why}; now {state}")
+
+        for tid, cause in placeholders.items():
+            kind = (
+                "its creation record" if cause.op is not None else f"{len(cause.data)} unreadable bytes (taken for it)"
+            )
+            note(
+                tid, f"{kind} on line {cause.line} was damaged: re-created as a placeholder (creation attributes lost)"
+            )
+        replaced = {id(cause) for cause in placeholders.values()}
+        last_trial: dict[str, int] = {}  # worker -> the trial it wrote about last
+        for item in items:
+            lost = item.lost
+            if item.record is not None and "trial_id" in item.record:
+                last_trial[item.record["worker_id"]] = item.record["trial_id"]
+            if lost is None or id(lost) in replaced:
+                continue
+            writers = [w for w in last_trial if lost.worker and len(lost.worker) >= 8 and w.startswith(lost.worker)]
+            if lost.trial_id is None and len(writers) == 1 and (lost.op or 0) > JournalOperation.CREATE_TRIAL:
+                note(last_trial[writers[0]], f"lost {lost.what()} on line {lost.line} (the trial its writer was on)")
+                continue
+            if lost.trial_id is not None:
+                note(lost.trial_id, f"lost {lost.what()} on line {lost.line}")
+            elif lost.op is not None and lost.op >= JournalOperation.CREATE_TRIAL:
+                note(None, f"an unknown trial lost {lost.what()} on line {lost.line}")
+            elif lost.op == JournalOperation.CREATE_STUDY:
+                note(None, f"the creation record of a study on line {lost.line} was damaged: re-created")
+            elif id(lost) in ambiguous:
+                note(None, f"lost {lost.what()} on line {lost.line}: if they held the record that created a trial, "
+                     "each trial created after it carries the records of the one created before it")  # fmt: skip
+            else:
+                note(None, f"lost {lost.what()} on line {lost.line}")
+        missing = _replay(records)[2]
+        if missing:  # a lost record that created a trial went unrecognized: later trials are shifted
+            report.affected.setdefault("(unknown)", []).append(
+                f"{missing} trial record(s) name a trial that does not exist: a lost record on or after line "
+                f"{first} created a trial, so the trials created after it may carry another trial's records"
+            )
+
+        # write, then replay with Optuna and compare before replacing the file
+        before = _finished(_replay([i.record for i in items if i.line < first and i.record is not None])[0])
+        report.finished_before = len(before)
+        tmp = path.with_name(path.name + ".repair-tmp")
+        try:
+            with open(tmp, "wb") as f:
+                for source, record in _raw(items, records):
+                    f.write((source.raw if source is not None else _dumps(record)) + b"\n")
+                f.flush()
+                os.fsync(f.fileno())
+            storage = JournalStorage(JournalFileBackend(str(tmp), lock_obj=JournalFileOpenLock(str(tmp))))
+            loaded = {
+                s.study_name: optuna.load_study(study_name=s.study_name, storage=storage).get_trials(deepcopy=False)
+                for s in storage.get_all_studies()
+            }
+            after = _finished(loaded)
+            changed = sorted(f"{name} #{n}" for (name, n), v in before.items() if after.get((name, n)) != v)
+            if changed:
+                raise StorageError(
+                    f"journal file {path}: the repair would change finished trial(s) {', '.join(changed)}; "
+                    "the file is left as it was"
+                )
+            report.finished_after = len(after)
+            report.backup = _stamp(path, "bak")
+            shutil.copy2(path, report.backup)
+            os.replace(tmp, path)
+            _fsync_dir(path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            with contextlib.suppress(FileNotFoundError):
+                Path(str(tmp) + ".lock").unlink()
+    report.seconds = time.monotonic() - start
+    if echo:
+        print("\n".join(report.lines()), flush=True)
+    return report
+
+
+def _raw(items: list[_Item], records: list[dict[str, Any]]) -> Iterator[tuple[_Item | None, dict[str, Any]]]:
+    """Pair each record of the plan with the item it came from (its bytes kept as found), None for new ones."""
+    by_id = {id(i.record): i for i in items if i.record is not None}
+    for record in records:
+        yield by_id.get(id(record)), record

@@ -1,0 +1,144 @@
+"""Preflight: everything about a study checked before its storage is touched.
+
+:func:`prepare` parses the study file, loads and checks its dataset, applies the data-dependent defaults, works
+out the cross-validation folds and checks the storage URL's syntax (without opening it). A failure is one line,
+``<file>: <field>: <problem>; allowed: ...``: a :class:`~search.spec.StudyFileError` or a :class:`PreflightError`,
+which the command line prints as ``error: ...`` with exit code 2, before any study, trial or file is created.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from models.data import DataError, FoldsError, Splits, check_splits, load_splits
+from search.objective import _SPLITS, default_folds
+from search.spec import StudySpec, load_study
+from search.storage import STORAGE_ENV, mask_url, resolve_url
+
+#: what a storage URL may be (the schemes search.storage.open_storage opens)
+STORAGE_FORMS = (
+    "a journal file path (runs/NAME/journal.log), postgresql[+driver]://user@host:port/db, sqlite:///path.db, "
+    "mysql[+driver]://user@host:port/db, grpc://host:port"
+)
+_RDB = re.compile(r"^(postgresql|mysql|sqlite)(\+[A-Za-z0-9_]+)?$")
+
+
+class PreflightError(ValueError):
+    """A study that cannot start: the one-line message names the file, the field or array, and what is allowed."""
+
+
+@dataclass
+class Prepared:
+    spec: StudySpec  # the parsed study file, with the data-dependent defaults applied
+    splits: Splits  # its dataset, loaded and checked (also cached for the objective: loaded once per process)
+    url: str  # the storage URL the study resolves to (syntax checked, not opened)
+    folds: int  # cross-validation folds: spec.cv_folds, or the default for the dataset's size
+
+
+def prepare(study_path: str | Path, storage_url: str | None = None) -> Prepared:
+    """Parse, load and check everything a study needs; touch no storage. Raises StudyFileError / PreflightError."""
+    spec = load_study(study_path)
+    url = resolve_url(storage_url, spec.name)
+    origin = "--storage/STORAGE" if storage_url else STORAGE_ENV if os.environ.get(STORAGE_ENV) else None
+    check_storage_url(url, origin or f"{spec.path}: storage (default for name {spec.name!r})")
+    splits = load_dataset(spec)
+    _check(spec, splits, 1)  # classes, labels, values: before the defaults look at the data
+    spec = _apply_defaults(spec, splits)
+    folds = spec.cv_folds if spec.cv_folds is not None else default_folds(len(splits.train))
+    _check(spec, splits, folds)
+    _SPLITS[(spec.dataset, spec.seed)] = splits
+    return Prepared(spec, splits, url, folds)
+
+
+def load_dataset(spec: StudySpec) -> Splits:
+    """The study's dataset, or a PreflightError naming the study file, its ``dataset`` and the data file."""
+    try:
+        return load_splits(spec.dataset, seed=spec.seed)
+    except DataError as exc:
+        path = Path(spec.dataset)
+        if not path.is_absolute() and not path.exists() and path.suffix in (".npz", ".ts"):
+            raise PreflightError(
+                f"{spec.path}: dataset: {spec.dataset}: no such file (looked in {spec.path.parent}/ and in the "
+                f"current directory {Path.cwd()}/); allowed: a shipped dataset name, synthetic, or a .npz/.ts path"
+            ) from None
+        raise PreflightError(f"{spec.path}: dataset: {exc}") from None
+
+
+def _check(spec: StudySpec, splits: Splits, folds: int) -> None:
+    try:
+        check_splits(splits, folds, source=spec.dataset)
+    except FoldsError as exc:
+        how = "" if spec.cv_folds is not None else f" (not set: the default for {len(splits.train)} training sequences)"
+        raise PreflightError(f"{spec.path}: cv_folds: {folds}{how}: {exc}") from None
+    except DataError as exc:
+        raise PreflightError(f"{spec.path}: dataset: {exc}") from None
+
+
+def _apply_defaults(spec: StudySpec, splits: Splits) -> StudySpec:
+    try:
+        from search.defaults import apply_defaults
+    except ModuleNotFoundError as exc:  # the data-dependent defaults are optional
+        if exc.name != "search.defaults":
+            raise
+        return spec
+    return apply_defaults(spec, splits)
+
+
+def check_storage_url(url: str, origin: str) -> None:
+    """The syntax of a storage URL (and, for a journal file, that it can be created); nothing is opened."""
+
+    def fail(problem: str) -> PreflightError:
+        return PreflightError(f"{origin}={mask_url(url)}: {problem}; allowed: {STORAGE_FORMS}")
+
+    if not url.strip():
+        raise fail("empty")
+    scheme = ""
+    m = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*):(//)?", url)
+    if m and (m.group(2) or _RDB.match(m.group(1)) or m.group(1) == "grpc"):  # else a file name with a colon
+        scheme = m.group(1)
+        if not m.group(2):
+            raise fail(f"{scheme}: must be followed by //")
+    if scheme in ("", "file"):
+        _check_journal(Path(urlsplit(url).path if scheme else url), fail)
+        return
+    if scheme != "grpc" and not _RDB.match(scheme):
+        raise fail(f"unknown scheme {scheme!r}")
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 - parsing it is the check
+    except ValueError:
+        raise fail("the port must be a number in 0..65535") from None
+    if scheme == "grpc":
+        if not parts.hostname:
+            raise fail("grpc:// needs a host: grpc://host:port")
+        if parts.path.strip("/") or parts.query:
+            raise fail("grpc://host:port takes no path or query")
+    elif scheme.startswith("sqlite"):
+        target = url.split(":///", 1)[1].split("?", 1)[0] if ":///" in url else ""
+        if not target or target == ":memory:":
+            raise fail("an in-memory SQLite database loses the study when the process ends; give sqlite:///path.db")
+        if not Path(target).parent.is_dir():
+            raise fail(f"the directory {Path(target).parent} of the SQLite file does not exist")
+
+
+def _check_journal(path: Path, fail: Callable[[str], PreflightError]) -> None:
+    if not str(path) or str(path) == ".":
+        raise fail("an empty journal file path")
+    if path.is_dir():
+        raise fail("is a directory; give a file path such as DIR/journal.log")
+    if path.exists():
+        if not os.access(path, os.W_OK):
+            raise fail("the journal file is not writable")
+        return
+    parent = path.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise fail(f"{parent} is a file, so the journal's directory cannot be created")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise fail(f"the directory {parent} is not writable")

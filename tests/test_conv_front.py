@@ -1,0 +1,180 @@
+"""The Conv1D front end: lengths through the blocks, padding invariance, off == no front end, the original
+one-block front end bit for bit, parameter shapes for stride / kernel / blocks / norm combinations."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+from models.config import ConfigError, RNNConfig
+from models.network import RNNClassifierNet
+
+C_IN, K, H = 3, 4, 6
+LENGTHS = (41, 17, 33, 1, 40, 8)
+
+#: (stride, kernel, blocks, norm) combinations; kernel 0 = stride, kernel < stride skips steps
+COMBOS = [
+    (2, 0, 1, "none"), (3, 0, 1, "batch"), (4, 8, 1, "none"), (4, 8, 2, "batch"), (8, 16, 3, "batch"),
+    (5, 3, 2, "none"), (1, 5, 2, "batch"), (1, 0, 1, "none"), (16, 0, 2, "none"),
+]  # fmt: skip
+
+
+def net_of(seed: int = 0, **params: Any) -> RNNClassifierNet:
+    torch.manual_seed(seed)
+    return RNNClassifierNet(RNNConfig(input_size=C_IN, num_classes=K, hidden_size=H, **params))
+
+
+def combo(stride: int, kernel: int, blocks: int, norm: str) -> dict[str, Any]:
+    return {"conv_stride": stride, "conv_kernel": kernel, "conv_layers": blocks, "conv_norm": norm, "conv_channels": 5}
+
+
+def batch(pad_value: float = 0.0, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    lens = torch.tensor(LENGTHS)
+    x = torch.randn(len(LENGTHS), max(LENGTHS), C_IN, generator=g)
+    past = torch.arange(x.shape[1])[None, :] >= lens[:, None]
+    x[past] = pad_value if pad_value == 0.0 else pad_value * torch.randn(int(past.sum()), C_IN, generator=g)
+    return x, lens
+
+
+class _OriginalFrontEnd(nn.Module):
+    """The front end as it was before conv_layers/conv_kernel/conv_norm existed (kept verbatim as the reference)."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
+        super().__init__()
+        self.stride = stride
+        self.conv = nn.Conv1d(in_channels, out_channels, kernel_size=stride, stride=stride)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        steps = x.shape[1]
+        if bool((lengths < steps).any()):
+            x = x * (torch.arange(steps, device=x.device) < lengths.to(x.device).unsqueeze(1)).unsqueeze(-1)
+        pad = (-steps) % self.stride
+        y = nn.functional.pad(x.transpose(1, 2), (0, pad))
+        y = torch.relu(self.conv(y)).transpose(1, 2)
+        return y, torch.div(lengths + self.stride - 1, self.stride, rounding_mode="floor")
+
+
+# ---------------------------------------------------------------------------------------------- lengths, shapes
+@pytest.mark.parametrize(("stride", "kernel", "blocks", "norm"), COMBOS)
+def test_lengths_map_to_ceil_over_stride(stride: int, kernel: int, blocks: int, norm: str) -> None:
+    net = net_of(**combo(stride, kernel, blocks, norm)).eval()
+    x, lens = batch()
+    out = net(x, lens)
+    assert out.lengths.tolist() == [math.ceil(n / stride) for n in LENGTHS]
+    assert out.sequence.shape == (len(LENGTHS), math.ceil(max(LENGTHS) / stride), H)
+    assert out.logits.shape == (len(LENGTHS), K)
+
+
+@pytest.mark.parametrize(("stride", "kernel", "blocks", "norm"), COMBOS)
+def test_parameter_shapes(stride: int, kernel: int, blocks: int, norm: str) -> None:
+    net = net_of(**combo(stride, kernel, blocks, norm))
+    assert net.conv is not None
+    assert net.conv.conv.weight.shape == (5, C_IN, kernel or stride)
+    assert net.conv.conv.stride == (stride,)
+    assert [tuple(c.weight.shape) for c in net.conv.more] == [(5, 5, 3)] * (blocks - 1)  # type: ignore[arg-type]
+    assert len(net.conv.norms) == (blocks if norm == "batch" else 0)
+    assert net.layers[0].rnn.input_size == 5  # type: ignore[union-attr]
+    assert all(p.shape[0] == 5 for p in net.conv.norms.parameters())
+
+
+def test_channels_default_to_hidden_size() -> None:
+    net = net_of(conv_layers=2, conv_stride=2)
+    assert net.conv is not None and net.conv.conv.out_channels == H
+    assert net.layers[0].rnn.input_size == H  # type: ignore[union-attr]
+
+
+# ---------------------------------------------------------------------------------------------- padding
+@pytest.mark.parametrize(("stride", "kernel", "blocks", "norm"), COMBOS)
+@pytest.mark.parametrize("train", [False, True], ids=["eval", "train"])
+def test_garbage_past_the_lengths_changes_nothing(
+    stride: int, kernel: int, blocks: int, norm: str, train: bool
+) -> None:
+    """Same batch, zeros vs. large random garbage past each length: every valid output is the same (in training
+    too, where the masked BatchNorm's statistics must come from valid steps only)."""
+    net = net_of(**combo(stride, kernel, blocks, norm), pooling="mean").train(train)
+    clean, lens = batch()
+    dirty, _ = batch(pad_value=1e3)
+    assert not torch.equal(clean, dirty)
+    with torch.no_grad():
+        a, b = net(clean, lens), net(dirty, lens)
+    torch.testing.assert_close(a.logits, b.logits, atol=1e-5, rtol=1e-5)
+    for i, n in enumerate(a.lengths.tolist()):
+        torch.testing.assert_close(a.sequence[i, :n], b.sequence[i, :n], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize(("stride", "kernel", "blocks", "norm"), COMBOS)
+def test_more_padding_changes_nothing_in_training(stride: int, kernel: int, blocks: int, norm: str) -> None:
+    """The same batch padded 23 steps further: in training, BatchNorm statistics must ignore the extra steps."""
+    net = net_of(**combo(stride, kernel, blocks, norm), pooling="mean").train()
+    x, lens = batch(pad_value=9.0)
+    longer = torch.cat([x, 9.0 * torch.ones(x.shape[0], 23, C_IN)], 1)
+    with torch.no_grad():
+        a, b = net(x, lens), net(longer, lens)
+    torch.testing.assert_close(a.logits, b.logits, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize(("stride", "kernel", "blocks", "norm"), COMBOS)
+def test_a_sequence_alone_equals_it_in_a_padded_batch(stride: int, kernel: int, blocks: int, norm: str) -> None:
+    net = net_of(**combo(stride, kernel, blocks, norm), pooling="max").eval()
+    with torch.no_grad():
+        for p in net.conv.norms.parameters():  # type: ignore[union-attr]
+            p.add_(torch.rand_like(p))  # non-trivial shifts: padding must still stay out
+        x, lens = batch(pad_value=50.0)
+        out = net(x, lens)
+        for i, n in enumerate(LENGTHS):
+            alone = net(x[i : i + 1, :n], lens[i : i + 1])
+            torch.testing.assert_close(out.logits[i], alone.logits[0], atol=1e-5, rtol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------- off / original
+@pytest.mark.parametrize("params", [{"conv_layers": 0}, {"conv_layers": 0, "conv_stride": 8, "conv_kernel": 16},
+                                    {"conv_layers": -1, "conv_stride": 1}, {"conv_kernel": 7, "conv_norm": "batch"}],
+                         ids=str)  # fmt: skip
+def test_off_is_bit_identical_to_no_front_end(params: dict[str, object]) -> None:
+    plain, off = net_of(seed=3), net_of(seed=3, **params)
+    assert off.conv is None
+    assert plain.state_dict().keys() == off.state_dict().keys()
+    assert all(torch.equal(v, off.state_dict()[k]) for k, v in plain.state_dict().items())
+    x, lens = batch(pad_value=7.0)
+    assert torch.equal(plain(x, lens).logits, off(x, lens).logits)
+
+
+@pytest.mark.parametrize("stride", [2, 3, 8])
+@pytest.mark.parametrize("explicit", [False, True], ids=["conv_stride alone", "conv_layers 1, kernel = stride"])
+def test_conv_stride_alone_is_the_original_front_end_bit_for_bit(stride: int, explicit: bool) -> None:
+    extra = {"conv_layers": 1, "conv_kernel": stride} if explicit else {}
+    net = net_of(seed=5, conv_stride=stride, conv_channels=4, **extra)
+    torch.manual_seed(5)
+    original = _OriginalFrontEnd(C_IN, 4, stride)
+    assert net.conv is not None
+    assert list(net.conv.state_dict()) == ["conv.weight", "conv.bias"]  # checkpoints keep their keys
+    assert all(torch.equal(v, net.conv.state_dict()[k]) for k, v in original.state_dict().items())
+    x, lens = batch(pad_value=3.0)
+    new_y, new_l = net.conv(x, lens)
+    old_y, old_l = original(x, lens)
+    assert torch.equal(new_y, old_y) and torch.equal(new_l, old_l)
+
+
+def test_conv_layers_zero_switches_off_a_stride() -> None:
+    assert RNNConfig(conv_stride=8).conv_blocks == 1
+    assert RNNConfig(conv_stride=8, conv_layers=0).conv_blocks == 0
+    assert RNNConfig(conv_layers=2).conv_blocks == 2  # stride 1: no shortening, an FCN-like front end
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"conv_layers": -2}, r"conv_layers=-2: must be an integer >= -1"),
+        ({"conv_kernel": -1}, r"conv_kernel=-1: must be an integer >= 0"),
+        ({"conv_norm": "layer"}, r"conv_norm='layer': allowed values are none, batch"),
+        ({"conv_layers": 1.5}, r"conv_layers=1.5: must be an integer >= -1"),
+    ],
+)
+def test_bad_values_name_the_field(params: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        RNNConfig(**params)  # type: ignore[arg-type]

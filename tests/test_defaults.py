@@ -1,0 +1,148 @@
+"""search.defaults: lr searched when the study is silent about it, a Conv1D front end searched for long
+sequences, folds left to the size rule, everything recorded in ``spec.defaulted``; a real tiny study runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+
+from models.data import load_splits
+from search.defaults import (
+    CONV_NAMES,
+    LONG_STEPS,
+    LR_RANGE,
+    apply_defaults,
+    conv_strides,
+    home_point,
+    median_length,
+)
+from search.objective import default_folds
+from search.recipes import starting_points
+from search.space import resolved_params
+from search.spec import Choice, Range, parse_study
+from search.storage import open_storage
+from search.worker import ensure_study, run_worker
+
+SHORT = "synthetic:n=40,length=30,channels=1"  # median length ~23
+LONG = "synthetic:n=40,length=600,channels=1"  # median length ~450
+BASE: dict[str, Any] = {
+    "name": "d",
+    "architecture": {"cell": "gru", "hidden_size": 8},
+    "budget": {"trials": 2, "max_epochs": 1},
+    "search": {"dropout": {"low": 0.0, "high": 0.3}},
+}
+CONV_ADDED = {"conv_layers", "conv_stride", "conv_kernel", "conv_channels"}
+
+#: (id, dataset, study changes, names that must be added to the search, names that must not)
+CASES = [
+    ("short, silent about lr", SHORT, {}, {"lr"}, CONV_ADDED),
+    ("short, lr fixed", SHORT, {"fixed": {"lr": 0.01}}, set(), CONV_ADDED | {"lr"}),
+    ("short, lr searched", SHORT, {"search": {"lr": [0.01, 0.001]}}, set(), CONV_ADDED),
+    ("long, silent", LONG, {}, CONV_ADDED | {"lr"}, set()),
+    ("long, lr fixed", LONG, {"fixed": {"lr": 0.01}}, CONV_ADDED, {"lr"}),
+    ("long, conv_stride fixed", LONG, {"fixed": {"conv_stride": 8}}, {"lr"}, CONV_ADDED),
+    ("long, conv_layers in architecture", LONG, {"architecture": {"conv_layers": 0}}, {"lr"}, CONV_ADDED),
+    ("long, conv_channels searched", LONG, {"search": {"conv_channels": [16, 32]}}, {"lr"}, CONV_ADDED - {"conv_channels"}),
+]  # fmt: skip
+
+
+def spec_of(tmp_path: Path, dataset: str, **changes: Any):  # type: ignore[no-untyped-def]
+    return parse_study({**BASE, "dataset": dataset, **changes}, tmp_path / "d.yaml")
+
+
+@pytest.mark.parametrize(("dataset", "changes", "added", "absent"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_the_rule(tmp_path: Path, dataset: str, changes: dict, added: set, absent: set) -> None:
+    spec = spec_of(tmp_path, dataset, **changes)
+    out = apply_defaults(spec, load_splits(dataset))
+    new = set(out.search) - set(spec.search)
+    assert new == added
+    assert not (new & absent)
+    assert set(out.defaulted) - {"cv_folds", "conv_norm"} == added
+    for name in added:
+        assert "default" in out.defaulted[name]
+    for name, dim in spec.search.items():  # what the study says is kept as it is
+        assert out.search[name] == dim
+    assert out.fixed.get("conv_norm") == ("batch" if "conv_stride" in added else spec.fixed.get("conv_norm"))
+    assert spec.defaulted == {} and set(spec.search) == set(spec.search)  # the input spec is not modified
+
+
+def test_lr_range_is_log_around_the_default(tmp_path: Path) -> None:
+    out = apply_defaults(spec_of(tmp_path, SHORT), load_splits(SHORT))
+    dim = out.search["lr"]
+    assert isinstance(dim, Range) and dim.log and (dim.low, dim.high) == (LR_RANGE.low, LR_RANGE.high)
+    assert dim.low < 3e-3 < dim.high
+    assert "searched by default" in out.defaulted["lr"]
+
+
+@pytest.mark.parametrize(
+    ("median", "strides"), [(201, [2, 4, 8]), (427, [4, 8, 16]), (1000, [8, 16, 32]), (4000, [32, 64, 128])]
+)
+def test_strides_leave_the_rnn_a_bounded_number_of_steps(median: float, strides: list[int]) -> None:
+    assert conv_strides(median) == strides
+    assert all(25 <= median / s <= 200 for s in strides)
+
+
+def test_the_long_rule_on_a_real_dataset(tmp_path: Path) -> None:
+    splits = load_splits("OSULeaf")  # 427 steps, 200 training sequences
+    out = apply_defaults(spec_of(tmp_path, "OSULeaf"), splits)
+    assert out.search["conv_stride"] == Choice([8, 4, 16])  # the home (middle) stride first
+    assert out.search["conv_layers"] == Choice([1, 0, 2])  # 0 keeps "no front end" in the space
+    assert out.search["conv_kernel"] == Choice([0, 32])
+    assert out.search["conv_channels"] == Choice([64, 32])
+    assert f"> {LONG_STEPS}" in out.defaulted["conv_stride"]
+    assert out.defaulted["cv_folds"].startswith(f"{default_folds(len(splits.train))} ")
+    assert out.cv_folds is None  # the size rule chooses at run time
+
+
+def test_cv_folds_set_by_the_study_is_kept_and_not_reported(tmp_path: Path) -> None:
+    out = apply_defaults(spec_of(tmp_path, SHORT, cv_folds=2), load_splits(SHORT))
+    assert out.cv_folds == 2 and "cv_folds" not in out.defaulted
+
+
+def test_applying_twice_changes_nothing(tmp_path: Path) -> None:
+    splits = load_splits(LONG)
+    once = apply_defaults(spec_of(tmp_path, LONG), splits)
+    twice = apply_defaults(once, splits)
+    assert twice.search == once.search and twice.defaulted == once.defaulted and twice.fixed == once.fixed
+
+
+def test_baseline_and_recipes_start_from_the_home_point(tmp_path: Path) -> None:
+    """The front end is architecture: the baseline and every recipe of a long study run it at its home point."""
+    splits = load_splits(LONG)
+    spec = apply_defaults(spec_of(tmp_path, LONG, search={"dropout": {"low": 0.0, "high": 0.3}}), splits)
+    home = home_point(spec)
+    stride = spec.search["conv_stride"].choices[0]  # type: ignore[union-attr]
+    assert home == {"lr": 3e-3, "conv_layers": 1, "conv_stride": stride, "conv_kernel": 0, "conv_channels": 64}
+    assert stride == conv_strides(median_length(splits))[1]  # the middle stride for the median length
+    points = starting_points(spec)
+    assert len(points) >= 2  # baseline + the dropout recipes
+    for _, params in points:
+        resolved = resolved_params(params, spec)
+        assert {name: resolved[name] for name in home} == home
+    assert all(name in CONV_NAMES or name == "lr" for name in home)
+
+
+def test_a_real_study_runs_with_the_defaulted_space(tmp_path: Path) -> None:
+    """A long synthetic study silent about lr and the front end: both are searched, every trial completes."""
+    splits = load_splits("synthetic:n=40,length=420,channels=1")
+    spec = apply_defaults(
+        spec_of(tmp_path, "synthetic:n=40,length=420,channels=1", sampler="random", pruner="none", cv_folds=1,
+                introspect=False, recipes=False),
+        splits,
+    )  # fmt: skip
+    storage = open_storage(str(tmp_path / "journal.log"))
+    study = ensure_study(spec, storage, total=3)
+    run_worker(spec, storage, 3)
+    study = optuna.load_study(study_name="d", storage=storage)
+    trials = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert len(trials) == 3
+    for t in trials:
+        config = resolved_params(t.params, spec)
+        assert LR_RANGE.low <= config["lr"] <= LR_RANGE.high
+        assert t.user_attrs["config"]["lr"] == config["lr"]
+        assert t.user_attrs["config"]["conv_layers"] in (0, 1, 2)
+        assert t.user_attrs["config"]["conv_stride"] in spec.search["conv_stride"].choices  # type: ignore[union-attr]
+        assert t.user_attrs["config"]["conv_norm"] == "batch"

@@ -1,0 +1,85 @@
+"""Trial figures are drawn where they are looked at, never on a trial's path: reserved at trial end, drawn later."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import optuna
+import yaml
+from optuna.artifacts import get_all_artifact_meta
+from optuna.trial import TrialState
+
+from search.cli import main
+from search.introspection import FIGURES_ATTR, artifact_store, draw_in_background, draw_pending
+from search.storage import open_storage
+
+STUDY = {
+    "name": "figures",
+    "dataset": "synthetic:n=120,length=12",
+    "architecture": {"cell": "lstm", "hidden_size": 6},
+    "budget": {"trials": 2, "max_epochs": 2},
+    "sampler": "random",
+    "pruner": "none",
+    "cv_folds": 1,
+    "recipes": False,
+    "final_seeds": 1,
+    "search": {"dropout": {"low": 0.0, "high": 0.3}},
+    "fixed": {"lr": 0.01, "batch_size": 32},
+}
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _run(tmp_path: Path) -> tuple[optuna.Study, Path]:
+    path = tmp_path / "figures.yaml"
+    path.write_text(yaml.safe_dump(STUDY))
+    journal = tmp_path / "journal.log"
+    assert main(["worker", str(path), "--storage", str(journal), "--trials", "2"]) == 0
+    storage = open_storage(str(journal))
+    return optuna.load_study(study_name="figures", storage=storage), path
+
+
+def test_a_trial_reserves_its_figures_and_draws_none(tmp_path: Path) -> None:
+    study, _ = _run(tmp_path)
+    store = artifact_store("figures", None, study._storage)
+    for t in study.get_trials(states=(TrialState.COMPLETE,)):
+        names = {m.filename for m in get_all_artifact_meta(t, storage=study._storage)}
+        assert {"weights.png", "gradients.png", "saturation.png", "hidden_norm.png", "introspection.json"} <= names
+        info = t.system_attrs[FIGURES_ATTR]
+        assert set(info["figures"]) == {"weights", "gradients", "saturation", "hidden_norm"}
+        for aid in info["figures"].values():  # reserved, not drawn: no matplotlib ran in the trial
+            assert not (Path(store._base_path) / aid).exists()
+        with store.open_reader(info["history"]) as f:
+            assert json.loads(f.read())["epochs"]  # the numbers are kept per trial
+
+
+def test_figures_command_draws_them_and_a_second_run_has_nothing_to_do(tmp_path: Path) -> None:
+    study, path = _run(tmp_path)
+    assert main(["figures", str(path), "--storage", str(tmp_path / "journal.log")]) == 0
+    store = artifact_store("figures", None, study._storage)
+    complete = study.get_trials(states=(TrialState.COMPLETE,))
+    assert complete
+    for t in complete:
+        for aid in t.system_attrs[FIGURES_ATTR]["figures"].values():
+            assert (Path(store._base_path) / aid).read_bytes().startswith(PNG)
+    assert draw_pending(study, store) == 0
+
+
+def test_the_dashboards_background_drawer_draws_new_trials(tmp_path: Path) -> None:
+    study, _ = _run(tmp_path)
+    store = artifact_store("figures", None, study._storage)
+    stop = draw_in_background(study._storage, store, every=0.2)
+    try:
+        import time
+
+        ids = [
+            aid
+            for t in study.get_trials(states=(TrialState.COMPLETE,))
+            for aid in t.system_attrs[FIGURES_ATTR]["figures"].values()
+        ]
+        deadline = time.monotonic() + 60
+        while not all((Path(store._base_path) / aid).exists() for aid in ids):
+            assert time.monotonic() < deadline, "figures not drawn within 60 s"
+            time.sleep(0.2)
+    finally:
+        stop.set()

@@ -1,0 +1,289 @@
+"""An edited study file is never mixed into its study silently: a real tiny study on the journal file, then
+edits of its study file; each refused edit leaves the journal byte-identical."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import pytest
+import yaml
+
+from search.cli import main
+from search.fingerprint import (
+    DEFINITION_ATTR,
+    FINGERPRINT_ATTR,
+    HISTORY_ATTR,
+    INCOMPATIBLE,
+    SAFE,
+    WIDENING,
+    StudyChangedError,
+    classify,
+    definition,
+    diff,
+    digest,
+)
+from search.spec import parse_study
+from search.storage import open_storage
+from search.worker import ensure_study
+
+BASE: dict[str, Any] = {
+    "name": "fp",
+    "dataset": "synthetic:n=120,length=12",
+    "architecture": {"cell": "gru", "hidden_size": 8},
+    "budget": {"trials": 2, "max_epochs": 1},
+    "sampler": "random",
+    "pruner": "none",
+    "cv_folds": 1,
+    "introspect": False,
+    "recipes": False,
+    "final_seeds": 1,
+    "search": {"dropout": {"low": 0.0, "high": 0.3}, "norm": ["none", "layer"]},
+    "fixed": {"lr": 0.01, "batch_size": 32},
+}
+
+
+def edited(**changes: Any) -> dict[str, Any]:
+    """BASE with top-level keys replaced; ``search__dropout=...`` replaces one dimension (None drops a key)."""
+    raw = yaml.safe_load(yaml.safe_dump(BASE))
+    for key, value in changes.items():
+        section, _, sub = key.partition("__")
+        target = raw.setdefault(section, {}) if sub else raw
+        name = sub or section
+        if value is None:
+            target.pop(name, None)
+        else:
+            target[name] = value
+    return raw
+
+
+def spec_of(raw: dict[str, Any], path: Path = Path("studies/x.yaml")) -> Any:
+    return parse_study(raw, path)
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny study run once to its 2 trials (and its final result cached): the journal to copy."""
+    d = tmp_path_factory.mktemp("fp")
+    study = d / "fp.yaml"
+    study.write_text(yaml.safe_dump(BASE))
+    assert main(["study", str(study), "--storage", str(d / "journal.log")]) == 0
+    return d / "journal.log"
+
+
+def run_edit(tmp_path: Path, journal: Path, raw: dict[str, Any], *flags: str) -> tuple[int, Path]:
+    store = tmp_path / "journal.log"
+    shutil.copy(journal, store)
+    study = tmp_path / "fp.yaml"
+    study.write_text(yaml.safe_dump(raw))
+    return main(["study", str(study), "--storage", str(store), *flags]), store
+
+
+REFUSED = [
+    ("max_epochs", edited(budget={"trials": 2, "max_epochs": 2}), "budget.max_epochs: 1 -> 2"),
+    ("dataset", edited(dataset="synthetic:n=100,length=12"),
+     "dataset: synthetic:n=120,length=12 -> synthetic:n=100,length=12"),
+    ("cv_folds", edited(cv_folds=2), "cv_folds: 1 -> 2"),
+    ("cv_folds to the size rule", edited(cv_folds=None), "cv_folds: 1 -> none (by dataset size)"),
+    ("metric", edited(metric="val_loss"), "metric: val_acc -> val_loss"),
+    ("choice list", edited(search__norm=["none", "layer", "batch"]),
+     "search.norm: [none, layer] -> [none, layer, batch]"),
+    ("narrowed range", edited(search__dropout={"low": 0.0, "high": 0.2}), "search.dropout.high: 0.3 -> 0.2"),
+    ("fixed value", edited(fixed__lr=0.02), "fixed.lr: 0.01 -> 0.02"),
+    ("architecture", edited(architecture__hidden_size=16), "architecture.hidden_size: 8 -> 16"),
+    ("seed", edited(seed=1), "seed: 0 -> 1"),
+    ("widened range, no flag", edited(search__dropout={"low": 0.0, "high": 0.4}), "search.dropout.high: 0.3 -> 0.4"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "raw", "line"), REFUSED, ids=[c[0] for c in REFUSED])
+def test_edited_study_file_is_refused_before_the_store_is_written(
+    tmp_path: Path, finished: Path, capsys: pytest.CaptureFixture[str], case: str, raw: dict[str, Any], line: str
+) -> None:
+    capsys.readouterr()
+    rc, store = run_edit(tmp_path, finished, raw)
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert err.startswith(f"error: {tmp_path / 'fp.yaml'} no longer matches study 'fp' in {store}:"), err
+    assert any(shown.startswith(f"  {line}") for shown in err.splitlines()), err
+    assert "Traceback" not in err
+    assert ("--allow-change" in err) == case.startswith("widened"), err
+    assert store.read_bytes() == finished.read_bytes()
+
+
+def test_allow_change_does_not_override_an_incompatible_edit(tmp_path: Path, finished: Path) -> None:
+    rc, store = run_edit(tmp_path, finished, edited(budget={"trials": 3, "max_epochs": 2}), "--allow-change")
+    assert rc == 2
+    assert store.read_bytes() == finished.read_bytes()
+
+
+def test_widened_range_runs_with_allow_change_and_keeps_the_old_definition(tmp_path: Path, finished: Path) -> None:
+    raw = edited(search__dropout={"low": 0.0, "high": 0.4}, budget={"trials": 3, "max_epochs": 1})
+    rc, store = run_edit(tmp_path, finished, raw, "--allow-change")
+    assert rc == 0
+    study = optuna.load_study(study_name="fp", storage=open_storage(str(store)))
+    new = definition(spec_of(raw, tmp_path / "fp.yaml"))
+    assert study.user_attrs[DEFINITION_ATTR] == new and study.user_attrs[FINGERPRINT_ATTR] == digest(new)
+    (old,) = study.user_attrs[HISTORY_ATTR]
+    assert old["definition"]["search"]["dropout"]["high"] == 0.3
+    assert len(study.trials) == 3
+    assert main(["study", str(tmp_path / "fp.yaml"), "--storage", str(store)]) == 0  # recorded: no flag needed now
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [edited(budget={"trials": 3, "max_epochs": 1}), edited(sampler="tpe", pruner="median", description="x",
+                                                           introspect=True)],
+    ids=["more trials", "sampler, pruner, description, introspect"],
+)  # fmt: skip
+def test_safe_edits_run_without_a_flag(tmp_path: Path, finished: Path, raw: dict[str, Any]) -> None:
+    rc, store = run_edit(tmp_path, finished, raw)
+    assert rc == 0
+    study = optuna.load_study(study_name="fp", storage=open_storage(str(store)))
+    assert HISTORY_ATTR not in study.user_attrs
+    assert study.user_attrs[FINGERPRINT_ATTR] == digest(definition(spec_of(BASE)))
+
+
+def test_new_study_records_its_definition_before_its_starting_points(tmp_path: Path) -> None:
+    spec = spec_of(edited(recipes=True), tmp_path / "fp.yaml")
+    ensure_study(spec, open_storage(str(tmp_path / "j.log")))
+    lines = (tmp_path / "j.log").read_text().splitlines()
+    first_trial = next(i for i, line in enumerate(lines) if '"op_code":4' in line)  # CREATE_TRIAL
+    defined = next(i for i, line in enumerate(lines) if FINGERPRINT_ATTR in line)
+    assert defined < first_trial
+
+
+def _legacy(tmp_path: Path, dataset: str) -> Path:
+    """A study as regtune made it before definitions were recorded."""
+    store = tmp_path / "legacy.log"
+    study = optuna.create_study(study_name="fp", storage=open_storage(str(store)), direction="maximize")
+    for key, value in (("regtune:study_file", "fp.yaml"), ("regtune:dataset", dataset), ("regtune:metric", "val_acc")):
+        study.set_user_attr(key, value)
+    return store
+
+
+def test_older_study_gets_its_definition_recorded_with_a_note(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = _legacy(tmp_path, BASE["dataset"])
+    spec = spec_of(BASE, tmp_path / "fp.yaml")
+    study = ensure_study(spec, open_storage(str(store)))
+    assert study.user_attrs[FINGERPRINT_ATTR] == digest(definition(spec))
+    assert capsys.readouterr().err.count("\n") == 1
+    assert len(study.trials) == 0  # its starting points were enqueued when it was made
+
+
+def test_older_study_with_another_dataset_or_direction_is_refused_unwritten(tmp_path: Path) -> None:
+    store = _legacy(tmp_path, "JapaneseVowels")
+    before = store.read_bytes()
+    with pytest.raises(StudyChangedError, match="dataset: JapaneseVowels -> synthetic"):
+        ensure_study(spec_of(BASE, tmp_path / "fp.yaml"), open_storage(str(store)))
+    with pytest.raises(StudyChangedError, match="metric: val_acc -> val_loss"):
+        ensure_study(spec_of(edited(dataset="JapaneseVowels", metric="val_loss")), open_storage(str(store)))
+    assert store.read_bytes() == before
+
+
+# --------------------------------------------------------------------------------------------- diff wording
+def d(**changes: Any) -> dict[str, Any]:
+    return definition(spec_of(edited(**changes)))
+
+
+DIFFS = [
+    ("epochs", d(budget={"trials": 2, "max_epochs": 30}), d(budget={"trials": 2, "max_epochs": 40}),
+     ["budget.max_epochs: 30 -> 40"], INCOMPATIBLE),
+    ("range widened", d(), d(search__dropout={"low": 0.0, "high": 0.5}), ["search.dropout.high: 0.3 -> 0.5"], WIDENING),
+    ("range narrowed", d(), d(search__dropout={"low": 0.1, "high": 0.3}), ["search.dropout.low: 0.0 -> 0.1"],
+     INCOMPATIBLE),
+    ("dataset", d(dataset="A.npz"), d(dataset="B.npz"), ["dataset: A.npz -> B.npz"], INCOMPATIBLE),
+    ("explicit default", d(), d(architecture__num_layers=1), [], SAFE),
+    ("int for a float", d(fixed__clip_norm=1.0), d(fixed__clip_norm=1), [], SAFE),
+    ("fixed default", d(), d(fixed__clip_norm=0.5), ["fixed.clip_norm: (default 0.0) -> 0.5"], INCOMPATIBLE),
+    ("off added", d(), d(search__dropout={"low": 0.0, "high": 0.3, "off": True}),
+     ["search.dropout.off: false -> true"], WIDENING),
+    ("off removed", d(search__dropout={"low": 0.0, "high": 0.3, "off": True}), d(),
+     ["search.dropout.off: true -> false"], INCOMPATIBLE),
+    ("log changed", d(search__kernel_l2={"low": 1e-5, "high": 1e-3}),
+     d(search__kernel_l2={"low": 1e-5, "high": 1e-3, "log": True}), ["search.kernel_l2.log: false -> true"],
+     INCOMPATIBLE),
+    ("step grid kept", d(search__dropout={"low": 0.1, "high": 0.3, "step": 0.1}),
+     d(search__dropout={"low": 0.0, "high": 0.4, "step": 0.1}),
+     ["search.dropout.low: 0.1 -> 0.0", "search.dropout.high: 0.3 -> 0.4"], WIDENING),
+    ("step grid moved", d(search__dropout={"low": 0.1, "high": 0.3, "step": 0.1}),
+     d(search__dropout={"low": 0.05, "high": 0.3, "step": 0.1}), ["search.dropout.low: 0.1 -> 0.05"], INCOMPATIBLE),
+    ("dimension added at its default", d(), d(search__zoneout={"low": 0.0, "high": 0.3}),
+     ["search.zoneout: (not searched: 0.0) -> {low: 0.0, high: 0.3}"], WIDENING),
+    ("dimension added without its default", d(), d(search__zoneout={"low": 0.1, "high": 0.3}),
+     ["search.zoneout: (not searched: 0.0) -> {low: 0.1, high: 0.3}"], INCOMPATIBLE),
+    ("dimension from fixed", d(fixed__clip_norm=1.0), d(fixed__clip_norm=None, search__clip_norm={"low": 0.5, "high": 2}),
+     ["search.clip_norm: (not searched: 1.0) -> {low: 0.5, high: 2.0}"], INCOMPATIBLE),
+    ("dimension removed", d(), d(search__norm=None), ["search.norm: [none, layer] -> (not searched)"], INCOMPATIBLE),
+    ("starting point added", d(), d(starting_points=[{"dropout": 0.1}]), ["starting_points: added {dropout: 0.1}"],
+     WIDENING),
+    ("recipes on", d(), d(recipes=True), ["recipes: false -> true"], WIDENING),
+    ("safe keys", d(), d(budget={"trials": 50, "max_epochs": 1}, sampler="tpe", pruner="hyperband", pruner_patience=2,
+                         final_seeds=5, introspect=True, description="more"), [], SAFE),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "old", "new", "lines", "kind"), DIFFS, ids=[c[0] for c in DIFFS])
+def test_diff_wording_and_class(case: str, old: dict, new: dict, lines: list[str], kind: str) -> None:
+    assert diff(old, new) == lines
+    assert classify(old, new) == kind
+    assert (digest(old) == digest(new)) == (kind == SAFE)
+
+
+def test_dataset_file_counts_by_its_content(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    arrays: dict[str, Any] = {"X": rng.normal(size=(6, 4, 2)), "y": np.arange(6) % 2, "X_test": rng.normal(size=(2, 4, 2)),
+              "y_test": np.arange(2)}  # fmt: skip
+    a = tmp_path / "a.npz"
+    np.savez(a, **arrays)
+    moved = tmp_path / "sub" / "b.npz"
+    moved.parent.mkdir()
+    shutil.copy(a, moved)
+    da, dm = definition(spec_of(edited(dataset=str(a)))), definition(spec_of(edited(dataset=str(moved))))
+    assert len(da["dataset"]["sha256"]) == 64
+    assert digest(da) == digest(dm) and diff(da, dm) == []
+    np.savez(a, **{**arrays, "y": np.arange(6) % 3})
+    changed = definition(spec_of(edited(dataset=str(a))))
+    (line,) = diff(da, changed)
+    assert line.startswith(f"dataset: {a}: its content changed (sha256 ")
+    assert classify(da, changed) == INCOMPATIBLE
+
+
+@pytest.mark.postgres
+def test_postgres_study_refuses_an_edit_without_writing(tmp_path: Path) -> None:
+    import uuid
+
+    import psycopg2
+
+    url = "postgresql://postgres@127.0.0.1:5432/test"
+    name = f"fp-{uuid.uuid4().hex[:8]}"
+    spec = spec_of({**BASE, "recipes": True, "name": name}, tmp_path / "fp.yaml")
+    study = ensure_study(spec, open_storage(url))
+    assert study.user_attrs[FINGERPRINT_ATTR] == digest(definition(spec))
+
+    def rows() -> tuple[int, ...]:
+        with psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="test") as conn:
+            cur = conn.cursor()
+            out = []
+            for table in ("studies", "study_user_attributes", "study_directions", "trials"):
+                key = "study_name = %s" if table == "studies" else "study_id = %s"
+                cur.execute(
+                    f"SELECT count(*) FROM {table} WHERE {key}", (name if table == "studies" else study._study_id,)
+                )  # noqa: S608
+                out.append(cur.fetchone()[0])
+        return tuple(out)
+
+    before = rows()
+    for raw in (edited(name=name, metric="val_loss"), edited(name=name, search__dropout={"low": 0.0, "high": 0.4})):
+        with pytest.raises(StudyChangedError, match=f"no longer matches study '{name}' in {url}"):
+            ensure_study(spec_of(raw, tmp_path / "fp.yaml"), open_storage(url), store=url)
+    assert rows() == before
+    again = ensure_study(
+        spec_of(edited(name=name, recipes=True, sampler="tpe"), tmp_path / "fp.yaml"), open_storage(url)
+    )
+    assert len(again.trials) == len(study.trials) > 0

@@ -1,0 +1,228 @@
+"""Interrupts never silently drop a trial, on the real journal file and the real PostgreSQL.
+
+- Deliberate stops (SIGINT, SIGTERM) re-queue the running trial however often they come: they are counted in
+  ``regtune:interrupts``, never against the crash limit; the trial resumes from its checkpoints and completes.
+- Crashes (a dead worker pid, a stale heartbeat) count: the one past ``MAX_RETRY`` gives the trial up, marked on the
+  trial (``gave_up``, a dashboard note) and the study (``regtune:gave_up``), listed in the summary with the command
+  that runs it again, its checkpoints deleted; ``python -m search retry`` re-queues it and it completes.
+
+The worker runs in this process (``run_worker``) with the real objective; the signals are real ``os.kill`` calls.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+import yaml
+from optuna.trial import TrialState
+from pytorch_lightning.callbacks import Callback
+
+from search import cli
+from search.checkpoints import CheckpointStore
+from search.final import changed_values, final_result
+from search.objective import Objective
+from search.recipes import BASELINE
+from search.retries import gave_up_trials, summary_lines
+from search.spec import StudySpec, load_study
+from search.storage import (
+    CRASHES_ATTR,
+    GAVE_UP_ATTR,
+    GAVE_UP_STUDY_ATTR,
+    GRACE_PERIOD,
+    INTERRUPTS_ATTR,
+    MAX_RETRY,
+    open_storage,
+)
+from search.worker import (
+    BEAT_ATTR,
+    HOST_ATTR,
+    PID_ATTR,
+    START_ATTR,
+    Interrupted,
+    _claim_retry,
+    ensure_study,
+    fail_dead_trials,
+    run_worker,
+)
+
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:.*is already reported:UserWarning", "ignore:Heartbeat of storage:UserWarning"
+)
+POSTGRES = os.environ.get("REGTUNE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+EPOCHS = 8
+TINY: dict[str, Any] = {
+    "dataset": "synthetic:n=120,length=12",
+    "architecture": {"cell": "gru", "hidden_size": 8},
+    "budget": {"trials": 1, "max_epochs": EPOCHS},
+    "sampler": "random",
+    "pruner": "none",
+    "cv_folds": 1,
+    "recipes": True,  # trial 0 is the enqueued no-regularization baseline: the trial that must never be dropped
+    "introspect": False,
+    "search": {"dropout": {"low": 0.0, "high": 0.4, "off": True}},
+    "fixed": {"lr": 0.01, "batch_size": 32},
+}
+
+
+@pytest.fixture(params=["journal", pytest.param("postgres", marks=pytest.mark.postgres)])
+def where(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[StudySpec, str]]:
+    """A tiny study file with a unique name, and its storage URL (the journal file, or PostgreSQL: the study is
+    deleted afterwards)."""
+    name = f"interrupts_{uuid.uuid4().hex[:10]}"
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump({**TINY, "name": name}))
+    url = str(tmp_path / "journal.log") if request.param == "journal" else POSTGRES
+    if request.param == "postgres":
+        try:
+            open_storage(url)
+        except Exception as exc:
+            pytest.skip(f"PostgreSQL unreachable at {url}: {str(exc).splitlines()[0]}")
+    yield load_study(path), url
+    if request.param == "postgres":
+        try:
+            optuna.delete_study(study_name=name, storage=open_storage(url))
+        except KeyError:
+            pass
+
+
+class SignalAt(Callback):
+    """Sends this process ``signals`` (one per run of the trial) at the end of the run's second epoch: a real Ctrl-C
+    (SIGINT) or SIGTERM, handled by the worker's signal handler."""
+
+    def __init__(self, signals: list[signal.Signals]) -> None:
+        self.signals, self.epochs = list(signals), 0
+
+    def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+        self.epochs = 0
+
+    def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+        self.epochs += 1
+        if self.epochs == 2 and self.signals:
+            os.kill(os.getpid(), self.signals.pop(0))
+            time.sleep(5)  # the handler raises Interrupted at once
+
+
+def test_repeated_interrupts_requeue_the_trial_until_it_completes(where: tuple[StudySpec, str], tmp_path: Path) -> None:
+    spec, url = where
+    storage = open_storage(url)
+    ensure_study(spec, storage, total=1)
+    stops = [signal.SIGINT, signal.SIGTERM] * 3  # 6 stops: twice MAX_RETRY
+    assert len(stops) > MAX_RETRY + 1
+    sender = SignalAt(stops)
+    objective = Objective(spec, accelerator="cpu", checkpoints=CheckpointStore(tmp_path / "artifacts"),
+                          extra_callbacks=lambda trial: [sender])  # fmt: skip
+    for _ in range(len(stops)):
+        with pytest.raises(Interrupted):
+            run_worker(spec, storage, 1, objective=objective)
+    assert run_worker(spec, storage, 1, objective=objective) == 1
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the worker's handlers are gone
+
+    trials = optuna.load_study(study_name=spec.name, storage=storage).get_trials()
+    lineage = [t for t in trials if t.number == 0 or t.system_attrs.get("failed_trial") == 0]
+    assert [t.state for t in lineage] == [TrialState.FAIL] * len(stops) + [TrialState.COMPLETE]
+    assert all("interrupted" in t.user_attrs["fail_reason"] for t in lineage[:-1])
+    done = lineage[-1]
+    assert done.user_attrs["recipe"] == BASELINE and done.params == lineage[0].params
+    assert done.system_attrs[INTERRUPTS_ATTR] == len(stops) and done.system_attrs[CRASHES_ATTR] == 0
+    assert done.system_attrs["retry_history"] == [t.number for t in lineage[:-1]]
+    # every run resumed the last one's checkpoint: one epoch and a bit each, not from scratch
+    assert done.user_attrs["resumed_from_epoch"] >= len(stops)
+    assert set(done.intermediate_values) == set(range(EPOCHS)) and done.user_attrs["epochs_run"] == EPOCHS
+    assert not gave_up_trials(optuna.load_study(study_name=spec.name, storage=storage))
+    assert not (tmp_path / "artifacts" / "checkpoints" / spec.name / "trial-0").exists()
+
+
+def _crash(study: optuna.Study, storage: Any, store: CheckpointStore, dead_pid: int) -> int:
+    """Start the next run of the trial (a re-queued copy first), leave checkpoints, and crash it: its worker's pid
+    is gone (found by pid on the journal file) and its heartbeat stale (found by heartbeat on PostgreSQL)."""
+    trial = _claim_retry(study) or study.ask()
+    ckpts = store.trial(trial, study.study_name)
+    ckpts.start({"config": 1})
+    ckpts.fold_done(0, {"epoch": 1, "val_acc": 0.5, "val_loss": 1.0, "score": 0.5}, 2)
+    ckpts.close()
+    trial.report(0.5, step=trial.number)
+    tid = trial._trial_id
+    attrs = {
+        HOST_ATTR: socket.gethostname(),
+        PID_ATTR: dead_pid,
+        START_ATTR: "1",
+        BEAT_ATTR: time.time() - 2 * GRACE_PERIOD,
+    }
+    for key, value in attrs.items():
+        storage.set_trial_system_attr(tid, key, value)
+    assert fail_dead_trials(study, store) == [trial.number]
+    return trial.number
+
+
+def test_a_trial_crashing_past_the_limit_is_reported_cleaned_up_and_retried(
+    where: tuple[StudySpec, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec, url = where
+    storage = open_storage(url)
+    study = ensure_study(spec, storage, total=1)
+    store = CheckpointStore(tmp_path / "artifacts")
+    lineage_dir = tmp_path / "artifacts" / "checkpoints" / spec.name / "trial-0"
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    runs = []
+    for _ in range(MAX_RETRY):  # crashes within the limit: re-queued, checkpoints kept for the re-run
+        runs.append(_crash(study, storage, store, gone.pid))
+        assert lineage_dir.is_dir() and not gave_up_trials(study)
+    last = _crash(study, storage, store, gone.pid)  # one more: given up
+    runs.append(last)
+
+    trials = {t.number: t for t in study.get_trials()}
+    assert trials[0].user_attrs["recipe"] == BASELINE and all(trials[n].state == TrialState.FAIL for n in runs)
+    assert not [t for t in trials.values() if t.state == TrialState.WAITING and "failed_trial" in t.system_attrs]
+    reason = trials[last].user_attrs[GAVE_UP_ATTR]
+    crash = "worker process died" if "://" not in url else "no heartbeat"
+    assert reason.startswith(f"crashed {MAX_RETRY + 1} times: {crash}"), reason
+    assert "given up" in trials[last].user_attrs["fail_reason"]
+    assert study.user_attrs[GAVE_UP_STUDY_ATTR] == [last]
+    assert not lineage_dir.exists()  # its checkpoints are deleted
+    from optuna_dashboard import get_note
+
+    note = get_note(optuna.Trial(study, trials[last]._trial_id))
+    assert "Given up" in note and f"TRIAL={last}" in note
+    assert f"trial {last} given up" in capsys.readouterr().err
+
+    # the study summary (`make study`) lists it: number, recipe, reason, how to run it again
+    assert cli._report(study, spec, 1, url, changed_values, final_result) == 1  # nothing complete yet
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.startswith(f"  trial #{last}"))
+    assert BASELINE in line and reason in line and f"make retry STUDY={spec.path}" in line and f"TRIAL={last}" in line
+    assert summary_lines(study, str(spec.path), url)[1] == line
+
+    # bad input: one line naming the allowed trials, exit 2, nothing written
+    before = len(study.get_trials())
+    assert cli.main(["retry", str(spec.path), "--storage", url, "--trial", "99"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "TRIAL=99" in err and f"allowed: {last}" in err, err
+    assert len(study.get_trials()) == before
+
+    # `python -m search retry` re-queues it (crash count reset); the next worker runs it to completion
+    assert cli.main(["retry", str(spec.path), "--storage", url, "--trial", str(last)]) == 0
+    out = capsys.readouterr().out
+    assert f"trial #{last} re-queued as trial #{before}" in out and "make study" in out, out
+    copy = study.get_trials()[before]
+    assert copy.state == TrialState.WAITING and copy.system_attrs[CRASHES_ATTR] == 0
+    assert copy.params == trials[0].params and GAVE_UP_ATTR not in copy.user_attrs
+    assert study.user_attrs[GAVE_UP_STUDY_ATTR] == [] and not summary_lines(study, str(spec.path), url)
+    assert cli.main(["retry", str(spec.path), "--storage", url]) == 0  # nothing left: says so
+    assert "nothing to re-queue" in capsys.readouterr().out
+
+    assert run_worker(spec, storage, 1, objective=Objective(spec, accelerator="cpu", checkpoints=store)) == 1
+    done = optuna.load_study(study_name=spec.name, storage=storage).get_trials()
+    assert [t.state for t in done].count(TrialState.COMPLETE) == 1  # the total stays exact
+    assert done[before].state == TrialState.COMPLETE and done[before].user_attrs["recipe"] == BASELINE
+    assert done[before].system_attrs["retry_history"] == runs

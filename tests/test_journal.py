@@ -1,0 +1,276 @@
+"""The embedded journal store survives a torn write: a real study's journal file, damaged the ways a crash or a
+full disk damages it, then reopened (a torn last record set aside), refused (damage in the middle: one line,
+exit 2) and repaired (``python -m search repair``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+from optuna.trial import TrialState
+
+from search.journal import REPAIRED_ATTR, check_journal, repair_journal
+from search.storage import StorageError, open_storage
+
+ROOT = Path(__file__).resolve().parents[1]
+STUDY = {
+    "name": "jtiny",
+    "dataset": "synthetic",
+    "architecture": {"cell": "gru", "hidden_size": 8},
+    "budget": {"trials": 2, "max_epochs": 2},
+    "sampler": "random",
+    "pruner": "none",
+    "cv_folds": 1,
+    "introspect": False,
+    "final_seeds": 1,
+    "search": {"dropout": {"low": 0.0, "high": 0.3}},
+    "fixed": {"lr": 0.01, "batch_size": 32},
+}
+
+
+def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "search", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+        env={**os.environ, "CI": "1", "OMP_NUM_THREADS": "1"},
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]:
+    """A real study of 2 finished trials in its journal file: (study file, the journal's bytes)."""
+    where = tmp_path_factory.mktemp("journal")
+    study = where / "jtiny.yaml"
+    study.write_text(yaml.safe_dump(STUDY))
+    run = run_cli("worker", str(study), "--storage", str(where / "journal.log"), "--trials", "2")
+    assert run.returncode == 0, run.stderr
+    return study, (where / "journal.log").read_bytes()
+
+
+def copy(finished: tuple[Path, bytes], tmp_path: Path) -> Path:
+    journal = tmp_path / "journal.log"
+    journal.write_bytes(finished[1])
+    return journal
+
+
+def lines(journal: Path) -> list[bytes]:
+    return journal.read_bytes().splitlines(keepends=True)
+
+
+def line_of(journal: Path, test: Callable[[dict], bool]) -> int:
+    """The 0-based index of the first line whose record passes ``test``."""
+    return next(i for i, raw in enumerate(lines(journal)) if test(json.loads(raw)))
+
+
+def finished_trials(journal: Path) -> dict[int, tuple]:
+    study = optuna.load_study(study_name="jtiny", storage=open_storage(str(journal)))
+    return {
+        t.number: (t.state, t.values, t.params)
+        for t in study.get_trials()
+        if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+    }
+
+
+def others(journal: Path) -> list[str]:
+    return sorted(p.name for p in journal.parent.iterdir() if p.name != journal.name)
+
+
+# --------------------------------------------------------------------------------------------- damage
+def torn_tail(journal: Path) -> None:
+    """The last record cut in the middle: a crash or a full disk during an append."""
+    raw = journal.read_bytes()
+    last = raw.rstrip(b"\n").rfind(b"\n") + 1
+    journal.write_bytes(raw[: last + (len(raw) - last) // 2])
+
+
+def glued(index: int) -> Callable[[Path], None]:
+    """Line ``index`` torn, and the next record appended onto it: the file as regtune left it before this fix."""
+
+    def damage(journal: Path) -> None:
+        ls = lines(journal)
+        ls[index] = ls[index][: len(ls[index]) // 2]
+        journal.write_bytes(b"".join(ls))
+
+    return damage
+
+
+def zeroed(index: int) -> Callable[[Path], None]:
+    """Line ``index`` overwritten with zeros (a file system that lost a block)."""
+
+    def damage(journal: Path) -> None:
+        ls = lines(journal)
+        ls[index] = b"\0" * (len(ls[index]) - 1) + b"\n"
+        journal.write_bytes(b"".join(ls))
+
+    return damage
+
+
+def trial_line(trial: int, op: int, key: str | None = None) -> Callable[[dict], bool]:
+    return lambda r: (
+        r.get("trial_id") == trial and r["op_code"] == op and (key is None or key in r.get("user_attr", {}))
+    )
+
+
+def completion_of(trial: int) -> Callable[[dict], bool]:
+    return lambda r: r.get("trial_id") == trial and r["op_code"] == 6 and r["state"] == TrialState.COMPLETE.value
+
+
+def creation_of(trial: int) -> Callable[[dict], bool]:
+    """The record that created trial id ``trial`` (the enqueued starting points are created up front)."""
+    seen = [-1]
+
+    def test(r: dict) -> bool:
+        seen[0] += r["op_code"] == 4
+        return r["op_code"] == 4 and seen[0] == trial
+
+    return test
+
+
+# --------------------------------------------------------------------------------------------- (c) intact
+def test_an_intact_journal_is_untouched_byte_for_byte(finished: tuple[Path, bytes], tmp_path: Path) -> None:
+    journal = copy(finished, tmp_path)
+    check = check_journal(journal)
+    assert check.torn_offset is None and check.records == len(lines(journal))
+    assert finished_trials(journal).keys() == {0, 1}  # open_storage checks it again
+    report = repair_journal(journal, echo=False)
+    assert not report.dropped_lines
+    assert journal.read_bytes() == finished[1]
+    assert others(journal) == ["journal.log.lock"] or others(journal) == []
+
+
+# --------------------------------------------------------------------------------------------- (a) torn last record
+@pytest.mark.slow
+def test_a_torn_last_record_is_set_aside_and_the_study_resumes(finished: tuple[Path, bytes], tmp_path: Path) -> None:
+    journal = copy(finished, tmp_path)
+    before = finished_trials(journal)
+    torn_tail(journal)  # trial 1's COMPLETE record, cut in half
+    damaged = journal.read_bytes()
+    run = run_cli("study", str(finished[0]), "--storage", str(journal), "--trials", "2")
+    assert run.returncode == 0, run.stderr
+    warnings = [line for line in run.stderr.splitlines() if "journal file" in line]
+    assert len(warnings) == 1 and str(journal) in warnings[0] and "byte offset" in warnings[0], run.stderr
+    backup = next(journal.parent.glob("journal.log.bak-*"))
+    torn = next(journal.parent.glob("journal.log.torn-*"))
+    assert backup.read_bytes() == damaged and damaged.endswith(torn.read_bytes())
+    assert str(backup) in warnings[0]
+    after = finished_trials(journal)
+    assert len(after) == 2, after  # the study completed its total
+    assert after[0] == before[0]  # every trial finished in the torn file is still there, unchanged
+
+
+# --------------------------------------------------------------------------------------------- (b) damage in the middle
+@pytest.mark.slow
+def test_damage_in_the_middle_stops_every_command_until_repair(finished: tuple[Path, bytes], tmp_path: Path) -> None:
+    journal = copy(finished, tmp_path)
+    before = finished_trials(journal)
+    index = line_of(journal, trial_line(1, 8, "path"))  # a user attribute of trial 1: the record after is intact
+    glued(index)(journal)
+    damaged = journal.read_bytes()
+    for command in ("study", "worker", "dashboard"):
+        port = ["--port", "1"] if command == "dashboard" else []  # it must fail before serving anything
+        run = run_cli(command, str(finished[0]), "--storage", str(journal), *port, timeout=120)
+        assert run.returncode == 2, (command, run.stdout, run.stderr)
+        assert run.stderr.count("\n") == 1, (command, run.stderr)
+        assert f"journal file {journal}" in run.stderr and f"line {index + 1} " in run.stderr, run.stderr
+        assert "make repair" in run.stderr and "Traceback" not in run.stderr
+    assert journal.read_bytes() == damaged  # nothing was written
+
+    run = run_cli("repair", str(finished[0]), "--storage", str(journal))
+    assert run.returncode == 0, run.stderr
+    assert "recovered 1 complete record" in run.stdout and "trial #1" in run.stdout, run.stdout
+    backup = next(journal.parent.glob("journal.log.bak-*"))
+    assert backup.read_bytes() == damaged
+    assert finished_trials(journal) == before  # both finished trials survived intact
+
+    run = run_cli("study", str(finished[0]), "--storage", str(journal), "--trials", "3")
+    assert run.returncode == 0, run.stderr
+    after = finished_trials(journal)
+    assert len(after) == 3 and all(after[n] == v for n, v in before.items())
+
+
+def test_repair_refuses_a_database_storage(finished: tuple[Path, bytes]) -> None:
+    run = run_cli("repair", str(finished[0]), "--storage", "postgresql://u:secret@127.0.0.1:5432/test")
+    assert run.returncode == 2 and run.stderr.count("\n") == 1 and "secret" not in run.stderr, run.stderr
+    assert "journal file" in run.stderr
+
+
+# --------------------------------------------------------------------------------------------- repair, table-driven
+CASES = [
+    # (id, damage, finished trials expected intact, words in the report, trial 1 a placeholder)
+    ("glued-attr", lambda j: glued(line_of(j, trial_line(1, 8, "path")))(j), {0, 1}, ["trial #1: lost"], False),
+    ("glued-creation", lambda j: glued(line_of(j, creation_of(1)))(j), {0, 1}, ["re-created as a placeholder"], True),
+    ("glued-running", lambda j: glued(line_of(j, trial_line(1, 6)))(j), {0, 1}, ["set trial state values"], False),
+    ("zeroed-param", lambda j: zeroed(line_of(j, trial_line(0, 5)))(j), {1}, ["unreadable bytes"], False),
+    ("glued-complete", lambda j: glued(line_of(j, completion_of(0)))(j), {1}, ["trial #0", "now RUNNING"], False),
+]
+
+
+@pytest.mark.parametrize("damage,intact,words,placeholder", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_repair_keeps_every_intact_finished_trial(
+    finished: tuple[Path, bytes], tmp_path: Path, damage: Callable[[Path], None], intact: set[int],
+    words: list[str], placeholder: bool, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    journal = copy(finished, tmp_path)
+    before = finished_trials(journal)
+    damage(journal)
+    with pytest.raises(StorageError, match=r"is damaged at line \d+ \(byte offset \d+\).*make repair STUDY="):
+        open_storage(str(journal))
+    report = repair_journal(journal)
+    out = capsys.readouterr().out
+    assert all(w in out for w in words), out
+    assert len(report.dropped_lines) == 1 and report.backup is not None and report.backup.exists()
+    after = finished_trials(journal)
+    assert {n: before[n] for n in intact} == {n: after[n] for n in intact}
+    study = optuna.load_study(study_name="jtiny", storage=open_storage(str(journal)))
+    assert (REPAIRED_ATTR in study.trials[1].system_attrs) == placeholder
+    assert repair_journal(journal, echo=False).dropped_lines == []  # repaired for good
+
+
+def test_a_lost_trial_creation_keeps_later_trials_on_their_records(
+    finished: tuple[Path, bytes], tmp_path: Path
+) -> None:
+    """Optuna numbers trials by their creation records: without a placeholder for trial 1's, trial 2 (a waiting
+    starting point) would take trial 1's records and vanish."""
+    journal = copy(finished, tmp_path)
+    waiting = {
+        t.number: t.user_attrs for t in optuna.load_study(study_name="jtiny", storage=open_storage(str(journal))).trials
+    }
+    glued(line_of(journal, creation_of(1)))(journal)
+    repair_journal(journal, echo=False)
+    trials = optuna.load_study(study_name="jtiny", storage=open_storage(str(journal))).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.COMPLETE, TrialState.WAITING]
+    assert trials[2].user_attrs == waiting[2]
+
+
+def test_the_lock_of_a_live_append_is_waited_for(finished: tuple[Path, bytes], tmp_path: Path) -> None:
+    """The check runs under Optuna's append lock: a partial last line while another worker holds it is that
+    worker's append in progress, never damage."""
+    import threading
+    import time
+
+    from optuna.storages.journal import JournalFileOpenLock
+
+    journal = copy(finished, tmp_path)
+    lock = JournalFileOpenLock(str(journal))
+    lock.acquire()
+    with open(journal, "ab") as f:
+        f.write(b'{"op_code":8,"worker_id":"w","trial_id":1,')  # half of an append: the rest comes under the lock
+
+    def finish() -> None:
+        time.sleep(0.5)
+        with open(journal, "ab") as f:
+            f.write(b'"user_attr":{"note":1}}\n')
+        lock.release()
+
+    thread = threading.Thread(target=finish)
+    thread.start()
+    check = check_journal(journal)
+    thread.join()
+    assert check.torn_offset is None and not list(tmp_path.glob("journal.log.bak-*"))
+    assert journal.read_bytes().startswith(finished[1])

@@ -1,0 +1,300 @@
+"""Preflight: every bad study input is one ``error:`` line with exit code 2, before the store is touched.
+
+Each bad input drives ``study FILE --storage DIR/journal.log`` through the command line's ``main`` in process
+(the failures happen before any training: milliseconds each), and one case of each kind also through the real
+``python -m search`` as a subprocess (an interpreter start each, ~5 s of CPU).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+
+from models.data import DataError, FoldsError, SequenceSet, Splits, check_splits, load_splits, synthetic_splits
+from search.cli import main
+from search.objective import study_splits
+from search.preflight import PreflightError, check_storage_url, prepare
+
+ROOT = Path(__file__).resolve().parents[1]
+N, T, C = 12, 5, 2  # sequences, steps, channels of the tiny .npz datasets
+
+
+def arrays(
+    n: int = N, k: int = 2, seed: int = 0
+) -> dict[str, Any]:  # Any: numpy's stubs reject savez(**dict[str, ndarray])
+    rng = np.random.default_rng(seed)
+    return {"X": rng.normal(size=(n, T, C)).astype(np.float32), "y": np.arange(n) % k}
+
+
+def npz(d: Path, name: str = "data.npz", test: dict[str, Any] | None = None, **override: Any) -> str:
+    """A .npz with an inline test split; ``override`` replaces training arrays (None drops one)."""
+    train = {**arrays(), **override}
+    t = test if test is not None else arrays(n=6, seed=1)
+    np.savez(d / name, **{k: v for k, v in train.items() if v is not None}, X_test=t["X"], y_test=t["y"])
+    return str(d / name)
+
+
+def nan_X(d: Path) -> str:
+    X = arrays()["X"]
+    X[3, 2, 1] = np.nan
+    return npz(d, X=X)
+
+
+def malformed_ts(d: Path) -> str:
+    (d / "bad_TRAIN.ts").write_text("@problemName bad\n@classLabel true a b\n@data\n1,2,3:a\n1,2:zz:q\n")
+    (d / "bad_TEST.ts").write_text("@problemName bad\n@classLabel true a b\n@data\n1,2,3:a\n")
+    return str(d / "bad_TRAIN.ts")
+
+
+def not_a_zip(d: Path) -> str:
+    (d / "text.npz").write_text("X,y\n1,0\n")
+    return str(d / "text.npz")
+
+
+def train_only(d: Path) -> str:
+    np.savez(d / "alone_train.npz", **arrays())
+    return str(d / "alone_train.npz")
+
+
+# id: (dataset builder, words the error line holds, extra study keys, storage URL or None = DIR/journal.log)
+Case = tuple[Callable[[Path], str], list[str], dict[str, object], str | None]
+CASES: dict[str, Case] = {
+    "npz-nan": (nan_X, ["data.npz", "X contains NaN/Inf", "sequence 3"], {}, None),
+    "npz-rank-2": (lambda d: npz(d, X=np.zeros((N, T), np.float32)), ["X has rank 2", "rank 3: N x T x C"], {}, None),
+    "npz-labels-not-0..K-1": (lambda d: npz(d, y=np.arange(N) % 2 * 5), ["y holds [0, 5]", "0..K-1"], {}, None),
+    "npz-test-label-unknown": (
+        lambda d: npz(d, test={"X": arrays(n=3)["X"], "y": np.array([0, 1, 7])}),
+        ["y_test holds label 7", "allowed: 0..1"], {}, None,
+    ),
+    "npz-length-0": (lambda d: npz(d, lengths=np.r_[0, [T] * (N - 1)]), ["lengths must be 12 integers in 1..5"], {}, None),
+    "npz-length-above-T": (lambda d: npz(d, lengths=np.r_[[T] * (N - 1), T + 1]), ["lengths", "sequence 11 has 6"], {}, None),
+    "npz-empty": (lambda d: npz(d, X=np.zeros((0, T, C), np.float32), y=np.zeros(0, np.int64)), ["X is empty"], {}, None),
+    "npz-not-a-zip": (not_a_zip, ["text.npz", "not a .npz archive"], {}, None),
+    "npz-no-test-split": (train_only, ["no test split", "alone_test.npz", "alone_train_test.npz"], {}, None),
+    "unknown-name": (lambda d: "NoSuchDataset", ["'NoSuchDataset' is not shipped", "allowed:", "JapaneseVowels"], {}, None),
+    "ts-malformed": (malformed_ts, ["bad_TRAIN.ts: cannot parse as a .ts file"], {}, None),
+    "synthetic-n-abc": (lambda d: "synthetic:n=abc", ["synthetic option n='abc' is not an integer", ">= 4"], {}, None),
+    "one-class": (
+        lambda d: npz(d, y=np.zeros(N, np.int64), test={"X": arrays(n=3)["X"], "y": np.zeros(3, np.int64)}),
+        ["one class ('0', 12 sequences)", "at least two"], {}, None,
+    ),
+    "too-few-for-cv-folds-5": (
+        lambda d: npz(d, y=(np.arange(N) >= 9).astype(np.int64)),
+        ["cv_folds: 5", "class '1' has 3 training sequences", "allowed: cv_folds: 3 or fewer"], {"cv_folds": 5}, None,
+    ),
+    "missing-path": (lambda d: "absent.npz", ["dataset: absent.npz: no such file", "looked in"], {}, None),
+    "storage-unknown-scheme": (lambda d: npz(d), ["--storage/STORAGE=foo://h/x", "unknown scheme 'foo'"], {}, "foo://h/x"),
+    "storage-bad-port": (
+        lambda d: npz(d), ["postgresql://u:***@h:5x/db", "port must be a number"], {}, "postgresql://u:pw@h:5x/db",
+    ),
+}  # fmt: skip
+
+
+def write_study(d: Path, case: str, dataset: str, **extra: object) -> Path:
+    raw = {
+        "name": f"pf-{case}", "dataset": dataset, "architecture": {"cell": "gru", "hidden_size": 8},
+        "budget": {"trials": 2, "max_epochs": 1}, "cv_folds": 1, "introspect": False, "recipes": False,
+        "search": {"dropout": {"low": 0.0, "high": 0.3}}, **extra,
+    }  # fmt: skip
+    path = d / f"{case}.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "search", *args], cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "CI": "1", "OMP_NUM_THREADS": "1"},
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def studies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One directory per case: its data, its study file; the journal would be DIR/journal.log."""
+    out = {}
+    for case, (build, _, extra, _) in CASES.items():
+        d = tmp_path_factory.mktemp(case)
+        out[case] = write_study(d, case, build(d), **extra)
+    return out
+
+
+def storage_of(case: str, study: Path) -> str:
+    return CASES[case][3] or str(study.parent / "journal.log")
+
+
+def check_error(case: str, study: Path, code: int, out: str, err: str) -> None:
+    """Exit 2, one ``error: FILE: FIELD: ...`` line holding the case's words, no traceback, nothing written."""
+    assert code == 2, (code, err[-3000:])
+    assert "Traceback" not in err + out
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    if not CASES[case][3]:
+        assert lines[0].startswith(f"error: {study}: "), lines[0]  # names the study file, then the field
+    for word in CASES[case][1]:
+        assert word in lines[0], (word, lines[0])
+    assert not (study.parent / "journal.log").exists() and not (ROOT / "runs" / f"pf-{case}").exists()
+    assert out == ""  # nothing was started: no "study ... in ..." line
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_is_one_line_exit_2_and_no_store(
+    case: str, studies: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["study", str(studies[case]), "--storage", storage_of(case, studies[case])])
+    out = capsys.readouterr()
+    check_error(case, studies[case], code, out.out, out.err)
+
+
+#: one case of each kind, through the real command line: a data file, a parser, a data check, the folds, a URL
+SUBPROCESS_CASES = ["npz-nan", "ts-malformed", "one-class", "too-few-for-cv-folds-5", "storage-bad-port"]
+
+
+def test_bad_input_through_python_m_search(studies: dict[str, Path]) -> None:
+    def run(case: str) -> subprocess.CompletedProcess:
+        return run_cli("study", str(studies[case]), "--storage", storage_of(case, studies[case]))
+
+    with ThreadPoolExecutor(2) as pool:  # each stops before training: an interpreter start each
+        results = dict(zip(SUBPROCESS_CASES, pool.map(run, SUBPROCESS_CASES)))
+    for case, r in results.items():
+        check_error(case, studies[case], r.returncode, r.stdout, r.stderr)
+
+
+def test_validate_reports_every_bad_file_and_summarizes_a_good_one(
+    studies: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    np.savez(tmp_path / "pair_train.npz", **arrays(), lengths=np.r_[[3] * 6, [T] * 6])
+    np.savez(tmp_path / "pair_test.npz", **arrays(n=4, k=2, seed=3))
+    good = write_study(tmp_path, "good", str(tmp_path / "pair_train.npz"))
+    bad = [p for case, p in studies.items() if not CASES[case][3]]  # validate checks the default storage
+    assert main(["validate", str(good)]) == 0
+    out = capsys.readouterr()
+    assert out.err == ""
+    assert out.out.startswith(f"{good}: ok (pf-good: ") and out.out.count("\n") == 1
+    assert out.out.rstrip().endswith(
+        f"data {tmp_path / 'pair_train.npz'}: 12 train / 4 test sequences, length 3..5, 2 channels, 2 classes, 1 fold)"
+    )
+
+    assert main(["validate", str(good), *map(str, bad)]) == 2
+    out = capsys.readouterr()
+    errors = out.err.strip().splitlines()
+    assert len(errors) == len(bad) and len(out.out.strip().splitlines()) == 1
+    for path, line in zip(bad, errors):
+        assert line.startswith(f"error: {path}: "), line
+    for p in bad:
+        assert not (p.parent / "journal.log").exists()
+
+
+def test_validate_refuses_a_missing_dataset_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_study(tmp_path, "gone", str(tmp_path / "gone.npz"))
+    assert main(["validate", str(path)]) == 2
+    assert f"error: {path}: dataset: {tmp_path / 'gone.npz'}: no such file" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------- in process
+def test_train_and_test_npz_pair_loads(tmp_path: Path) -> None:
+    train, test = arrays(), arrays(n=4, seed=3)
+    np.savez(tmp_path / "pair_train.npz", **train)
+    np.savez(tmp_path / "pair_test.npz", **test)
+    splits = load_splits(str(tmp_path / "pair_train.npz"))
+    np.testing.assert_array_equal(splits.train.X, train["X"])
+    np.testing.assert_array_equal(splits.test.y, test["y"])
+    assert splits.name == "pair" and splits.classes == ["0", "1"]
+    with pytest.raises(DataError, match="a test split; give the training file .*pair_train.npz"):
+        load_splits(str(tmp_path / "pair_test.npz"))
+
+
+def test_prepare_caches_the_splits_for_the_objective(tmp_path: Path) -> None:
+    path = write_study(tmp_path, "cache", "synthetic:n=40,length=8")
+    p = prepare(path, str(tmp_path / "journal.log"))
+    assert (p.url, p.folds, len(p.splits.train)) == (str(tmp_path / "journal.log"), 1, 40)
+    assert study_splits(p.spec) is p.splits
+    assert not (tmp_path / "journal.log").exists()
+
+
+SYNTHETIC_BAD = [
+    ("synthetic:n=abc", "synthetic option n='abc' is not an integer; allowed: n = an integer >= 4"),
+    ("synthetic:classes=1", "synthetic option classes=1 is too small; allowed: classes >= 2"),
+    ("synthetic:length=2.5", "length='2.5' is not an integer"),
+    ("synthetic:n", "synthetic option n='' is not an integer"),
+    ("synthetic:n=10,n=20", "'n' is given twice"),
+    ("synthetic:size=3", "unknown synthetic option 'size'; allowed: n, classes, length, channels"),
+]
+
+
+@pytest.mark.parametrize(("source", "message"), SYNTHETIC_BAD, ids=[s for s, _ in SYNTHETIC_BAD])
+def test_bad_synthetic_options(source: str, message: str) -> None:
+    with pytest.raises(DataError) as err:
+        load_splits(source)
+    assert message in str(err.value)
+
+
+def test_npz_files_that_are_not_archives(tmp_path: Path) -> None:
+    np.save(tmp_path / "bare.npy", np.zeros(3))
+    (tmp_path / "bare.npy").rename(tmp_path / "bare.npz")
+    (tmp_path / "empty.npz").write_bytes(b"")
+    (tmp_path / "cut.npz").write_bytes(b"PK\x03\x04 truncated")
+    for name, message in (("bare", "holds one bare array"), ("empty", "an empty file"), ("cut", "not a .npz archive")):
+        with pytest.raises(DataError, match=message):
+            load_splits(str(tmp_path / f"{name}.npz"))
+
+
+def _splits(y: list[int], test_y: list[int], k: int, X: np.ndarray | None = None) -> Splits:
+    def seqs(labels: list[int]) -> SequenceSet:
+        return SequenceSet(np.zeros((len(labels), 3, 1), np.float32), np.full(len(labels), 3), np.array(labels))
+
+    train = seqs(y)
+    if X is not None:
+        train.X = X
+    return Splits(train, seqs(test_y), [str(i) for i in range(k)], "toy")
+
+
+def test_check_splits() -> None:
+    check_splits(_splits([0, 1] * 5, [0, 1], 2), folds=5)
+    check_splits(synthetic_splits(n=60), folds=3)
+    with pytest.raises(DataError, match=r"toy: the training split holds one class \('0', 4 sequences\)"):
+        check_splits(_splits([0] * 4, [0], 2), folds=1)
+    with pytest.raises(DataError, match="the test split holds label 2; allowed: 0..1"):
+        check_splits(_splits([0, 1], [2], 2), folds=1)
+    with pytest.raises(DataError, match="class '2' has no training sequence"):
+        check_splits(_splits([0, 1], [0], 3), folds=1)
+    X = np.zeros((2, 3, 1), np.float32)
+    X[1, 2, 0] = np.inf
+    with pytest.raises(DataError, match="training split contains NaN/Inf"):
+        check_splits(_splits([0, 1], [0], 2, X), folds=1)
+    with pytest.raises(FoldsError, match="class '1' has 1 training sequence; 3-fold.*allowed: cv_folds: 1"):
+        check_splits(_splits([0, 0, 0, 1], [0], 2), folds=3)
+
+
+URLS_OK = ["{d}/journal.log", "{d}/new/dir/journal.log", "postgresql://postgres@127.0.0.1:5432/test",
+           "postgresql+psycopg2://u:pw@h/db", "grpc://127.0.0.1:13000", "sqlite:///{d}/x.db", "file://{d}/j.log"]  # fmt: skip
+URLS_BAD = [
+    ("foo://h", "unknown scheme 'foo'"),
+    ("postgresql:/h/db", "postgresql: must be followed by //"),
+    ("postgresql://h:port/db", "port must be a number"),
+    ("grpc://h:99999", "port must be a number"),
+    ("grpc://:13000", "needs a host"),
+    ("sqlite://", "in-memory SQLite"),
+    ("sqlite:///{d}/no/x.db", "of the SQLite file does not exist"),
+    ("{d}", "is a directory"),
+    ("{d}/file.txt/journal.log", "is a file, so the journal's directory cannot be created"),
+]
+
+
+def test_storage_url_syntax(tmp_path: Path) -> None:
+    (tmp_path / "file.txt").write_text("")
+    for url in URLS_OK:
+        check_storage_url(url.format(d=tmp_path), "--storage/STORAGE")
+    for url, message in URLS_BAD:
+        with pytest.raises(PreflightError) as err:
+            check_storage_url(url.format(d=tmp_path), "--storage/STORAGE")
+        assert message in str(err.value) and "; allowed: a journal file path" in str(err.value), str(err.value)
+    assert not any(p.name.endswith((".db", ".log")) for p in tmp_path.rglob("*"))

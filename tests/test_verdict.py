@@ -1,0 +1,221 @@
+"""The verdict (search/final.py): one protocol for every row, paired over seeds, cached on what it depends on.
+
+Real tiny studies on the embedded journal file, run in-process: synthetic data, 8 hidden units, 3 epochs, 2 folds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import optuna
+import pytest
+from scipy import stats
+
+import search.final as final
+from search.final import (
+    CV_ATTR,
+    FINAL_ATTR,
+    baseline_config,
+    cross_validate,
+    describe_difference,
+    final_result,
+    paired,
+    result_lines,
+    trial_config,
+)
+from search.recipes import BASELINE, DEPENDS, RECIPES, starting_points
+from search.space import suggest
+from search.spec import StudySpec, load_study, parse_study
+from search.storage import open_storage
+from search.worker import ensure_study, run_worker
+
+ROOT = Path(__file__).resolve().parents[1]
+VERDICT = {
+    "name": "verdict",
+    "dataset": "synthetic:n=160,length=16",
+    "architecture": {"cell": "gru", "hidden_size": 8},
+    "budget": {"trials": 4, "max_epochs": 3},
+    "sampler": "random",
+    "pruner": "none",
+    "cv_folds": 2,
+    "introspect": False,
+    "final_seeds": 2,
+    "search": {
+        "recurrent_dropout": {"low": 0.0, "high": 0.5},
+        "recurrent_dropout_mode": ["batch", "sequence"],
+        "output_dropout": {"low": 0.0, "high": 0.3},
+    },
+    "fixed": {"clip_norm": 1.0, "lr": 0.01, "batch_size": 32},
+}
+
+
+def run_study(tmp: Path, **changes: object) -> tuple[optuna.Study, StudySpec]:
+    spec = parse_study({**VERDICT, **changes}, tmp / "verdict.yaml")
+    storage = open_storage(str(tmp / "journal.log"))
+    ensure_study(spec, storage, total=spec.trials)
+    run_worker(spec, storage, spec.trials)
+    return optuna.load_study(study_name=spec.name, storage=storage), spec
+
+
+@pytest.fixture(scope="module")
+def recipe_study(tmp_path_factory: pytest.TempPathFactory) -> tuple[optuna.Study, StudySpec]:
+    return run_study(tmp_path_factory.mktemp("recipes"))
+
+
+@pytest.fixture(scope="module")
+def plain_study(tmp_path_factory: pytest.TempPathFactory) -> tuple[optuna.Study, StudySpec]:
+    return run_study(tmp_path_factory.mktemp("plain"), recipes=False, budget={"trials": 3, "max_epochs": 3})
+
+
+def finished(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False))
+
+
+# ----------------------------------------------------------------------------------------- (a) the baseline row
+def test_baseline_row_is_the_enqueued_baseline_trial(recipe_study: tuple[optuna.Study, StudySpec]) -> None:
+    study, spec = recipe_study
+    trial = next(t for t in study.trials if t.user_attrs.get("recipe") == BASELINE)
+    assert trial.state == optuna.trial.TrialState.COMPLETE
+    n = finished(study)
+    res = final_result(study, spec)
+    base = res["baseline"]
+    assert base["config"] == trial.user_attrs["config"]  # THE protocol: the row is the trial the search ran
+    assert base["epochs"] == int(round(trial.user_attrs["best_epoch"])) + 1 and base["from"] == f"trial #{trial.number}"
+    assert base["config"]["clip_norm"] == 1.0 and base["keeps"] == {"clip_norm": 1.0, "lr": 0.01, "batch_size": 32}
+    assert res["nothing"]["off"] == ["clip_norm"] and res["nothing"]["config"]["clip_norm"] == 0.0
+    assert res["nothing"]["from"] == "a CV run here" and len(res["nothing"]["accs"]) == 2
+    assert finished(study) == n  # the "nothing at all" cross-validation added no trial
+    best = study.best_trial
+    assert res["best"]["epochs"] == int(round(best.user_attrs["best_epoch"])) + 1
+    lines = "\n".join(result_lines(res, "best"))
+    assert "keeps clip_norm=1, lr=0.01, batch_size=32" in lines and "also off: clip_norm" in lines
+    assert "paired over 2 seeds" in lines
+    # the same fold loop: cross-validating the baseline here reproduces its trial
+    cv = cross_validate(spec, base["config"])
+    assert cv["best_epoch"] == pytest.approx(trial.user_attrs["best_epoch"])
+    assert cv["value"] == pytest.approx(trial.value)
+
+
+def test_a_finished_verdict_is_read_from_the_cache(recipe_study: tuple[optuna.Study, StudySpec]) -> None:
+    study, spec = recipe_study
+    first = final_result(study, spec)
+    study.set_user_attr(FINAL_ATTR, {**first, "best": {**first["best"], "mean": -1.0}})  # a marker
+    assert final_result(study, spec)["best"]["mean"] == -1.0
+    again = final_result(study, spec, seeds=1)  # other seeds: another result
+    assert len(again["best"]["accs"]) == 1 and again["paired"]["p"] is None
+
+
+# ----------------------------------------------------------------------------------------- (b) no baseline trial
+def test_without_recipes_the_baseline_is_cross_validated_outside_the_study(
+    plain_study: tuple[optuna.Study, StudySpec],
+) -> None:
+    study, spec = plain_study
+    assert not any(t.user_attrs.get("recipe") == BASELINE for t in study.trials)
+    n = finished(study)
+    res = final_result(study, spec)
+    assert finished(study) == n  # no trial added
+    cache = study.user_attrs[CV_ATTR]
+    assert len(cache) == 2  # the baseline and "nothing at all"
+    base = res["baseline"]
+    assert base["from"] == "a CV run here" and base["config"]["clip_norm"] == 1.0
+    runs = [r for r in cache.values() if "best_epoch" in r]
+    assert base["epochs"] in {int(round(r["best_epoch"])) + 1 for r in runs}
+    assert base["config"] == trial_config(spec, starting_points(dataclasses.replace(spec, recipes=True))[0][1])
+
+
+# ----------------------------------------------------------------------------------------- (c) paired statistics
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        ([0.90, 0.80, 0.85], [0.88, 0.79, 0.80]),
+        ([0.70, 0.75, 0.72, 0.71, 0.69, 0.74], [0.71, 0.70, 0.70, 0.65, 0.69, 0.70]),
+        ([0.5, 0.6], [0.6, 0.4]),
+    ],
+)
+def test_paired_interval_and_p_value_are_those_of_the_per_seed_differences(a: list[float], b: list[float]) -> None:
+    d = [x - y for x, y in zip(a, b)]
+    n, mean, sd = len(d), sum(d) / len(d), stats.tstd(d)
+    half = stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n)
+    p = paired(a, b)
+    assert p["mean"] == pytest.approx(mean) and p["n"] == n
+    assert (p["low"], p["high"]) == (pytest.approx(mean - half), pytest.approx(mean + half))
+    assert p["p"] == pytest.approx(stats.ttest_rel(a, b).pvalue)
+    assert p["p"] == pytest.approx(stats.ttest_1samp(d, 0.0).pvalue)  # paired = one-sample test of the differences
+    assert (p["wilcoxon_p"] is not None) == (n >= 6)
+    text = describe_difference(p)
+    assert text.startswith(f"{mean:+.4f} (95% CI {mean - half:+.3f}..{mean + half:+.3f}, paired over {n} seeds, p=")
+
+
+@pytest.mark.parametrize(
+    "a, b, expect",
+    [
+        ([0.9], [0.8], "+0.1000 (1 seed: no interval, no p-value)"),
+        ([0.9, 0.8], [0.9, 0.8], "+0.0000 (95% CI +0.000..+0.000, paired over 2 seeds, p=1)"),
+    ],
+)
+def test_paired_edge_cases(a: list[float], b: list[float], expect: str) -> None:
+    assert describe_difference(paired(a, b)) == expect
+
+
+def test_the_verdicts_paired_numbers_come_from_its_seeds(recipe_study: tuple[optuna.Study, StudySpec]) -> None:
+    study, spec = recipe_study
+    res = final_result(study, spec)
+    assert res["paired"] == paired(res["best"]["accs"], res["baseline"]["accs"])
+    assert res["difference"] == pytest.approx(res["paired"]["mean"])
+
+
+# ----------------------------------------------------------------------------------------- (d) the cache's key
+def test_a_changed_dataset_never_reads_the_old_verdict(plain_study: tuple[optuna.Study, StudySpec]) -> None:
+    study, spec = plain_study
+    old = final_result(study, spec)
+    other = dataclasses.replace(spec, dataset="synthetic:n=200,length=16")
+    new = final_result(study, other)
+    assert new["definition"] != old["definition"] and new["test_size"] != old["test_size"]
+    assert study.user_attrs[FINAL_ATTR]["definition"] == new["definition"]
+    assert len(study.user_attrs[CV_ATTR]) == 4  # the baseline's CV runs are keyed on the definition too
+
+
+# ----------------------------------------------------------------------------------------- (e) recipes
+def test_every_recipe_names_what_its_regularizers_depend_on() -> None:
+    for recipe, _ in RECIPES:
+        for name in recipe:
+            missing = [dep for dep in DEPENDS.get(name, ()) if dep not in recipe]
+            assert not missing, f"recipe {recipe} sets {name} but not {missing}"
+
+
+@pytest.mark.parametrize("study_file", ["all-regularizers", "lstm", "rnn", "smoke"])
+def test_recipes_leave_nothing_to_the_sampler(study_file: str) -> None:
+    spec = load_study(ROOT / "studies" / f"{study_file}.yaml")
+    seen: dict[str, dict] = {}
+    for label, params in starting_points(spec):
+        config = trial_config(spec, params)  # a FixedTrial: raises if a searched name is missing
+        assert seen.setdefault(label, config) == config
+        suggest(optuna.trial.FixedTrial(params), spec)  # type: ignore[arg-type]
+        if label.startswith("recurrent dropout"):
+            assert config["recurrent_dropout_mode"] == "sequence" and label.endswith("(per sequence)")
+
+
+def test_recipe_labels_say_the_values_the_trial_runs(tmp_path: Path) -> None:
+    spec = parse_study({**VERDICT, "search": {"recurrent_dropout": {"low": 0.0, "high": 0.3},
+                                              "recurrent_dropout_mode": ["batch"]}}, tmp_path / "x.yaml")  # fmt: skip
+    labels = [label for label, _ in starting_points(spec)]
+    assert labels == [BASELINE, "recurrent dropout 0.2 (per batch)", "recurrent dropout 0.3 (per batch)"]  # 0.4 -> 0.3
+
+
+def test_trials_with_a_recipe_label_ran_the_recipe(recipe_study: tuple[optuna.Study, StudySpec]) -> None:
+    study, spec = recipe_study
+    points = dict(starting_points(spec))
+    ran = [t for t in study.trials if "recipe" in t.user_attrs]
+    assert {t.user_attrs["recipe"] for t in ran} == set(points)
+    assert "recurrent dropout 0.2 (per sequence)" in points
+    for t in ran:
+        assert t.user_attrs["config"] == trial_config(spec, points[t.user_attrs["recipe"]])
+
+
+def test_a_diverging_row_is_reported_not_raised(tmp_path: Path) -> None:
+    spec = parse_study(VERDICT, tmp_path / "verdict.yaml")
+    config = {**baseline_config(spec), "lr": 1.0e9, "clip_norm": 0.0}
+    assert "diverged" in cross_validate(spec, config)
+    assert final.test_accuracy(spec, config, 2, 1) == [0.0]
