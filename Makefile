@@ -75,8 +75,11 @@ repair: $(STAMP) ## repair a damaged journal file of STUDY (a backup is kept)
 retry: $(STAMP) ## re-queue STUDY's trials given up after repeated crashes (TRIAL=3 or TRIAL="3 7"); then make study
 	@$(SEARCH) retry $(STUDY) $(if $(STORAGE),--storage '$(STORAGE)') $(if $(TRIAL),--trial $(TRIAL))
 
-test: $(STAMP) ## run the test suite (starts nothing itself: see .ci/run for the services)
+test: $(STAMP) ## run the whole test suite, as CI does (starts nothing itself: see .ci/run for the services)
 	$(PY) -m pytest -q tests
+
+test-fast: $(STAMP) ## the fast layer (about a minute): no slow end-to-end runs, no PostgreSQL, no browser
+	$(PY) -m pytest -q -m "not slow and not postgres and not browser" tests
 
 lint: $(STAMP) ## ruff + mypy
 	$(VENV)/bin/ruff check models search tests bench
@@ -92,4 +95,4 @@ gpu-check: $(STAMP) ## on a GPU machine: cuDNN on the fused path, fused == loop 
 clean: ## remove runs/ (studies, reports); keeps .venv/
 	rm -rf runs/
 
-.PHONY: help venv study worker dashboard figures proxy report repair retry test lint bench gpu-check clean
+.PHONY: help venv study worker dashboard figures proxy report repair retry test test-fast lint bench gpu-check clean

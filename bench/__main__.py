@@ -19,6 +19,7 @@ MODULES = [
     "bench.study_throughput",  # trials per minute of a small study
     "bench.storage_throughput",  # Optuna storage operations per second (PostgreSQL, gRPC proxy)
     "bench.long_sequences",  # seconds per epoch and peak memory for 250..4000 steps, with the Conv1D front end
+    "bench.storage_sim",  # N = 1..256 simulated workers (ask, report every epoch, tell) on one PostgreSQL, direct and proxy
 ]
 
 

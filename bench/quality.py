@@ -4,7 +4,7 @@ For each dataset (all shipped in the installed sktime wheel; short multivariate,
 the benchmark runs a real regtune study — the default study file (``studies/lstm.yaml``: its architecture, search
 space and fixed settings) with only the dataset, the name and the trial budget changed, so the size-based folds
 and the long-sequence defaults (``search/defaults.py``) apply exactly as they would for a user — with
-``python -m search study``, then reads the verdict that the study itself printed (``search/final.py``: every row
+``python -m search study``, then reads the verdict that the study itself printed (``search/verdict.py``: every row
 retrained on the whole training split for its cross-validated epoch count, the same seeds, evaluated once on the
 test split). Its rows:
 
@@ -149,9 +149,9 @@ def verdict(path: Path) -> dict[str, Any]:
     """The study's cached verdict rows (computed by the study run itself; computed now if missing)."""
     import optuna
 
-    from search.final import final_result
     from search.preflight import prepare
     from search.storage import open_storage
+    from search.verdict import final_result
 
     prepared = prepare(path, str(path.parent / "journal.log"))
     spec = prepared.spec

@@ -9,7 +9,7 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from models.config import RNNConfig, TrainConfig, as_dict
+from models.config import PARAMETER_GROUPS, RNNConfig, TrainConfig, as_dict
 from models.network import NetOutput, RNNClassifierNet
 from models.regularizers import (
     Augment,
@@ -62,10 +62,9 @@ class RNNClassifier(pl.LightningModule):
         self.save_hyperparameters(as_dict(rnn, train))
         self.net = RNNClassifierNet(rnn)
         self.groups = self.net.parameter_groups()
-        g = self.groups  # kernel / recurrent / bias / head L1-L2, summed as one flat computation
+        # kernel / recurrent / bias / head L1-L2, summed as one flat computation
         self.weight_penalties = WeightPenalties(
-            (g[role], getattr(train, f"{role}_l1"), getattr(train, f"{role}_l2"))
-            for role in ("kernel", "recurrent", "bias", "head")
+            (self.groups[role], l1, l2) for role, (l1, l2) in train.penalties.items()
         )
         self.loss_fn = nn.CrossEntropyLoss(label_smoothing=train.label_smoothing)
         self.augment = Augment.of(train, rnn.num_classes)  # data augmentation; None when all off
@@ -175,11 +174,11 @@ class RNNClassifier(pl.LightningModule):
     # ------------------------------------------------------------------ optimizer
     def configure_optimizers(self) -> torch.optim.Optimizer:
         c, g = self.train_cfg, self.groups
-        decay = {"kernel": c.kernel_decay, "recurrent": c.recurrent_decay, "head": c.head_decay}
+        decay = c.decays
         # one optimizer group per distinct decay (roles with equal decays share a group: fewer, larger groups
         # make the optimizer step cheaper; the update is the same)
         by_decay: dict[float, dict[str, Any]] = {}
-        for name in ("kernel", "recurrent", "bias", "head", "other"):
+        for name in PARAMETER_GROUPS:
             if g[name]:
                 group = by_decay.setdefault(decay.get(name, 0.0), {"params": [], "names": []})
                 group["params"] += g[name]
@@ -223,7 +222,7 @@ class RNNClassifier(pl.LightningModule):
         """Each component's gradient norm, and the global norm (returned), from one fused norm over every tensor
         and a single host sync."""
         names, sizes, grads = [], [], []
-        for name in ("kernel", "recurrent", "bias", "head", "other"):
+        for name in PARAMETER_GROUPS:
             found = [p.grad for p in self.groups[name] if p.grad is not None]
             if found:
                 names.append(name)
@@ -246,11 +245,8 @@ class RNNClassifier(pl.LightningModule):
             self.averager.update(self.net, self.current_epoch)
 
     def apply_constraints(self) -> None:
-        c, g = self.train_cfg, self.groups
-        apply_max_norm(g["kernel"], c.kernel_max_norm)
-        apply_max_norm(g["recurrent"], c.recurrent_max_norm)
-        apply_max_norm(g["bias"], c.bias_max_norm)
-        apply_max_norm(g["head"], c.head_max_norm)
+        for role, cap in self.train_cfg.max_norms.items():
+            apply_max_norm(self.groups[role], cap)
 
 
 def val_metrics(trainer: pl.Trainer, module: pl.LightningModule) -> dict[str, float]:

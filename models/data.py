@@ -285,15 +285,49 @@ def _npz_splits(path: Path) -> Splits:
                 f"allowed: add X_test/y_test to it or write {candidates[0]}"
             )
         test, test_path, xk, yk = _npz_set(found, _read_npz(found), "", training=False), found, "X", "y"
-    k = int(train.y.max()) + 1
-    if k < 2:
-        raise _one_class(f"{path}: y", "0", len(train))
-    if test.X.shape[2] != train.X.shape[2]:
-        raise DataError(f"{test_path}: {xk} has {test.X.shape[2]} channels; the training X has {train.X.shape[2]}")
-    if test.y.max() >= k:
-        raise DataError(f"{test_path}: {yk} holds label {int(test.y.max())}; allowed: 0..{k - 1} (the training labels)")
+    k = _check_pair(path, train, test, test_path, xk, yk)
     name = stem[: -len("_train")] if stem.endswith(("_train", "_TRAIN")) else stem
     return Splits(train, test, [str(i) for i in range(k)], name)
+
+
+def _check_pair(
+    where: Path | str, train: SequenceSet, test: SequenceSet, test_where: Path | str, xk: str, yk: str
+) -> int:
+    """The number of classes K, after checking the test split against the training split."""
+    k = int(train.y.max()) + 1
+    if k < 2:
+        raise _one_class(f"{where}: y", "0", len(train))
+    if test.X.shape[2] != train.X.shape[2]:
+        raise DataError(f"{test_where}: {xk} has {test.X.shape[2]} channels; the training X has {train.X.shape[2]}")
+    if test.y.max() >= k:
+        raise DataError(
+            f"{test_where}: {yk} holds label {int(test.y.max())}; allowed: 0..{k - 1} (the training labels)"
+        )
+    return k
+
+
+#: the ``dataset`` of a study whose arrays were given in memory (search.api): ``memory:<16 hex of their sha256>``
+MEMORY = "memory"
+
+
+def array_splits(data: dict[str, Any], where: str = "data", seed: int = 0, test_fraction: float = 0.2) -> Splits:
+    """Splits from in-memory arrays named as in a ``.npz`` file (``X``, ``y``, ``lengths``, ``X_test``,
+    ``y_test``, ``lengths_test``): the same checks and one-line errors as a file, ``where`` in place of its name.
+    Without ``X_test``/``y_test`` a stratified ``test_fraction`` of the sequences, drawn with ``seed``, is the
+    test split."""
+    arrays = {key: np.asarray(value) for key, value in data.items()}
+    unknown = sorted(set(arrays) - {"X", "y", "lengths", "X_test", "y_test", "lengths_test"})
+    if unknown:
+        raise DataError(f"{where}: unknown array {unknown[0]!r}; allowed: X, y, lengths, X_test, y_test, lengths_test")
+    train = _npz_set(where, arrays, "", training=True)
+    if "X_test" in arrays or "y_test" in arrays:
+        test = _npz_set(where, arrays, "_test", training=False)
+    else:
+        _check_pair(where, train, train, where, "X", "y")  # two classes at least, before splitting
+        tr, te = train_val_indices(train.y, test_fraction, seed)
+        train, test = train.subset(tr), train.subset(te)
+    k = _check_pair(where, train, test, where, "X_test", "y_test")
+    return Splits(train, test, [str(i) for i in range(k)], MEMORY)
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
@@ -324,7 +358,7 @@ def _labels_preview(values: np.ndarray) -> str:
     return str(uniq) if len(uniq) <= 12 else f"[{', '.join(map(str, uniq[:6]))}, ..., {', '.join(map(str, uniq[-3:]))}]"
 
 
-def _npz_set(path: Path, data: dict[str, np.ndarray], suffix: str, training: bool) -> SequenceSet:
+def _npz_set(path: Path | str, data: dict[str, np.ndarray], suffix: str, training: bool) -> SequenceSet:
     xk, yk, lk = f"X{suffix}", f"y{suffix}", f"lengths{suffix}"
     for key in (xk, yk):
         if key not in data:

@@ -17,7 +17,7 @@ from torch import nn
 from torch.func import functional_call
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from models.config import RNNConfig
+from models.config import PARAMETER_GROUPS, RNNConfig
 from models.recurrence import reverse_within_lengths, run_loop
 from models.regularizers import (
     GaussianNoise,
@@ -57,12 +57,12 @@ class RecurrentLayer(nn.Module):
     def _weight(self, kind: str, suffix: str) -> torch.Tensor | None:
         return getattr(self.rnn, f"{kind}_l0{suffix}", None)
 
-    def _recurrent_weight(self, suffix: str, batch_mask: bool) -> torch.Tensor:
+    def _recurrent_weight(self, suffix: str) -> torch.Tensor:
         """The hidden-to-hidden weight this forward uses: raw, or a dropped copy in training."""
         w = getattr(self.rnn, f"weight_hh_l0{suffix}")
         if not self.training:
             return w
-        if batch_mask and self.cfg.recurrent_dropout > 0:
+        if self.cfg.batch_recurrent_dropout:
             w = drop_columns(w, recurrent_mask(1, self.hidden_size, self.cfg.recurrent_dropout, w)[0])
         return drop_weight(w, self.cfg.weight_drop, True)
 
@@ -74,10 +74,8 @@ class RecurrentLayer(nn.Module):
     def _fused(self, x: torch.Tensor, lengths: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         cfg = self.cfg
         overrides = {}
-        if self.training and (
-            cfg.weight_drop > 0 or (cfg.recurrent_dropout > 0 and cfg.recurrent_dropout_mode == "batch")
-        ):
-            overrides = {f"weight_hh_l0{s}": self._recurrent_weight(s, batch_mask=True) for s in self.suffixes}
+        if self.training and (cfg.weight_drop > 0 or cfg.batch_recurrent_dropout):
+            overrides = {f"weight_hh_l0{s}": self._recurrent_weight(s) for s in self.suffixes}
         pack = mask is not None and cfg.bidirectional  # a forward-only RNN never reads past a sequence's end
         inp: torch.Tensor | nn.utils.rnn.PackedSequence = x
         if pack:
@@ -90,9 +88,9 @@ class RecurrentLayer(nn.Module):
     def _loop(self, x: torch.Tensor, lengths: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         cfg = self.cfg
         outs = []
-        seq_mask = self.training and cfg.recurrent_dropout > 0 and cfg.recurrent_dropout_mode == "sequence"
+        seq_mask = self.training and cfg.sequence_recurrent_dropout
         for s in self.suffixes:
-            w_hh = self._recurrent_weight(s, batch_mask=cfg.recurrent_dropout_mode == "batch")
+            w_hh = self._recurrent_weight(s)
             h_mask = recurrent_mask(x.shape[0], self.hidden_size, cfg.recurrent_dropout, x) if seq_mask else None
             lens = None if mask is None else lengths
             xs = reverse_within_lengths(x, lens) if s else x
@@ -219,7 +217,7 @@ class RNNClassifierNet(nn.Module):
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         """Parameters by role: kernel (input-to-hidden), recurrent, bias (RNN biases), head, head_bias, other."""
-        groups: dict[str, list[nn.Parameter]] = {k: [] for k in ("kernel", "recurrent", "bias", "head", "other")}
+        groups: dict[str, list[nn.Parameter]] = {k: [] for k in PARAMETER_GROUPS}
         for name, p in self.named_parameters():
             if name.startswith("layers."):
                 leaf = name.rsplit(".", 1)[1]

@@ -7,11 +7,13 @@ one :class:`torch.autograd.Function` with a hand-written backward (BPTT): the fo
 autograd, the input projection of all steps is one matmul, each step is one ``addmm`` plus the gate
 non-linearities written into preallocated buffers, and the backward computes the weight gradients of all
 steps in one matmul after the per-step loop. :func:`autograd_loop` is the same math left to autograd: the
-reference the tests hold the fast loop to, and the path taken when states must freeze past each length.
+reference the tests hold the fast loop to, and the path taken when states must freeze past each length;
+its :func:`cell_step` is the one written-out LSTM / GRU / RNN step (introspection observes it for the gates).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -21,6 +23,7 @@ from torch.nn import functional as F
 from models.regularizers.zoneout import zoneout_keep
 
 Keep = torch.Tensor | float | None  # zoneout: (T, B, H) 0/1 keep-masks in training, the rate in eval, None = off
+StepObserver = Callable[[int, torch.Tensor, tuple[torch.Tensor, ...]], None]  # (t, h_t, gate pre-activations)
 
 
 def reverse_within_lengths(x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
@@ -73,8 +76,11 @@ def autograd_loop(
     h_mask: torch.Tensor | None,
     keep_h: Keep,
     keep_c: Keep,
+    on_step: StepObserver | None = None,
 ) -> torch.Tensor:
-    """The recurrence step by step under autograd (the reference for :class:`_Recurrence`)."""
+    """The recurrence step by step under autograd (the reference for :class:`_Recurrence`), one
+    :func:`cell_step` per step. ``on_step(t, h_t, pre)``, when given, sees every step's output and gate
+    pre-activations (what introspection measures; the loop does not change)."""
     batch, steps, _ = x.shape
     hidden = w_hh.shape[1]
     xw = F.linear(x, w_ih, b_ih)  # all steps' input projections in one matmul
@@ -86,37 +92,76 @@ def autograd_loop(
     for t in range(steps):
         hh = h if h_mask is None else h * h_mask
         rec = torch.addmm(bias, hh, w_hh_t)
-        if cell == "lstm":
-            gates = xw[:, t] + rec
-            sig = torch.sigmoid(gates)
-            i, f, _, o = sig.chunk(4, 1)
-            g = torch.tanh(gates[:, 2 * hidden : 3 * hidden])
-            c_new = f * c + i * g
-            h_new = o * torch.tanh(c_new)
-            if keep_c is not None:
-                c_new = torch.lerp(c_new, c, _at(keep_c, t))
-        elif cell == "gru":
-            xr, xz, xn = xw[:, t].chunk(3, 1)
-            hr, hz, hn = rec.chunk(3, 1)
-            r = torch.sigmoid(xr + hr)
-            z = torch.sigmoid(xz + hz)
-            n = torch.tanh(xn + r * hn)
-            h_new = n + z * (h - n)
-            c_new = h_new
-        else:
-            h_new = torch.tanh(xw[:, t] + rec)
-            c_new = h_new
-        if keep_h is not None:
-            h_new = torch.lerp(h_new, h, _at(keep_h, t))
-        if valid is not None:
-            v = valid[:, t].unsqueeze(1)
-            h_new = torch.where(v, h_new, h)
-            if cell == "lstm":
-                c_new = torch.where(v, c_new, c)
-        h = h_new
-        c = c_new if cell == "lstm" else h
+        v = valid[:, t].unsqueeze(1) if valid is not None else None
+        kh = _at(keep_h, t) if keep_h is not None else None
+        kc = _at(keep_c, t) if keep_c is not None else None
+        h, c, pre = cell_step(cell, xw[:, t], rec, h, c, kh, kc, v)
+        if on_step is not None:
+            on_step(t, h, pre)
         outputs.append(h)
     return torch.stack(outputs, 1)
+
+
+def cell_step(
+    cell: str,
+    xw: torch.Tensor,
+    rec: torch.Tensor,
+    h: torch.Tensor,
+    c: torch.Tensor,
+    keep_h: torch.Tensor | float | None,
+    keep_c: torch.Tensor | float | None,
+    valid: torch.Tensor | None,
+) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]]:
+    """One step of an LSTM / GRU / vanilla RNN cell in PyTorch's gate order, from the input projection ``xw``
+    and the recurrent product ``rec`` (B, G*H), each with its bias, and the state ``h``, ``c`` (B, H); ``c`` is
+    ``h`` for the GRU and RNN. ``keep_h`` / ``keep_c``: the step's zoneout keep-mask or rate (None = off);
+    ``valid`` (B, 1) bool keeps the old state where False.
+
+    Returns ``(h_new, c_new, pre)``; ``pre`` holds the gates' pre-activations, their columns in gate order
+    (the gate is sigmoid or tanh of them): LSTM and RNN one (B, G*H) tensor, GRU ``(r, z, n)`` with the
+    candidate's ``xn + r * hn``.
+    """
+    hidden = h.shape[1]
+    if cell == "lstm":
+        gates = xw + rec
+        sig = torch.sigmoid(gates)
+        i, f, _, o = sig.chunk(4, 1)
+        g = torch.tanh(gates[:, 2 * hidden : 3 * hidden])
+        c_new = f * c + i * g
+        h_new = o * torch.tanh(c_new)
+        if keep_c is not None:
+            c_new = torch.lerp(c_new, c, keep_c)
+        pre: tuple[torch.Tensor, ...] = (gates,)
+    elif cell == "gru":
+        pre, r = gru_preactivations(xw, rec)
+        z = torch.sigmoid(pre[1])
+        n = torch.tanh(pre[2])
+        h_new = n + z * (h - n)
+        c_new = h_new
+    else:
+        u = xw + rec
+        h_new = torch.tanh(u)
+        c_new = h_new
+        pre = (u,)
+    if keep_h is not None:
+        h_new = torch.lerp(h_new, h, keep_h)
+    if valid is not None:
+        h_new = torch.where(valid, h_new, h)
+        if cell == "lstm":
+            c_new = torch.where(valid, c_new, c)
+    return h_new, (c_new if cell == "lstm" else h_new), pre
+
+
+def gru_preactivations(
+    xw: torch.Tensor, rec: torch.Tensor
+) -> tuple[tuple[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The GRU gates' pre-activations ``(r, z, n)`` from the input projection and the recurrent product
+    (..., 3H), each with its bias; the candidate's is ``xn + r * hn``. Also returns the reset gate ``r``."""
+    xr, xz, xn = xw.chunk(3, -1)
+    hr, hz, hn = rec.chunk(3, -1)
+    ur, uz = xr + hr, xz + hz
+    r = torch.sigmoid(ur)
+    return (ur, uz, xn + r * hn), r
 
 
 def _at(keep: Keep, t: int) -> torch.Tensor | float:

@@ -81,6 +81,16 @@ class BestEpoch(Callback):
         elif self.patience and row["epoch"] - self.best["epoch"] >= self.patience:
             trainer.should_stop = True
 
+    @classmethod
+    def scored(cls, trainer: pl.Trainer) -> dict[str, float]:
+        """This epoch's row (``epoch``, ``val_acc``, ``val_loss``, ``score``) as the fit's :class:`BestEpoch` scored
+        it: the one score per epoch that early stopping and any later callback's hook (pruning) both read.
+        ``fit`` puts its BestEpoch first, so its hook has run by then."""
+        for c in trainer.callbacks:  # type: ignore[attr-defined]
+            if isinstance(c, cls) and c.history and c.history[-1]["epoch"] == trainer.current_epoch:
+                return c.history[-1]
+        raise RuntimeError(f"no BestEpoch scored epoch {trainer.current_epoch}: a fit without validation?")
+
     def state_dict(self) -> dict[str, Any]:  # saved in a Lightning checkpoint: a resumed fit keeps its best epoch
         return {"history": self.history, "best": self.best, "best_state": self.best_state}
 

@@ -75,8 +75,8 @@ def _open(args: argparse.Namespace, spec: StudySpec):  # type: ignore[no-untyped
 
 
 def cmd_study(args: argparse.Namespace, join_only: bool = False) -> int:
-    from search.final import changed_values, final_result
     from search.progress import Progress
+    from search.verdict import changed_values, final_result
     from search.worker import counts, ensure_study, run_worker, study_total
 
     spec = prepare(args.study, args.storage).spec  # study file, dataset, storage URL: all checked before the store
@@ -205,39 +205,13 @@ def _survived(codes: list[int], study: optuna.Study, total: int) -> bool:
 
 
 def _report(study, spec, total, url, changed_values, final_result) -> int:  # type: ignore[no-untyped-def]
-    from search.retries import summary_lines
-    from search.worker import counts
+    """Print the study's summary (:func:`search.report.render.print_summary`); 1 when nothing is complete.
+    ``final_result`` computes the verdict; ``changed_values`` is no longer read (the summary's data takes it from
+    :mod:`search.verdict`)."""
+    from search.report.data import study_data
+    from search.report.render import print_summary
 
-    c = counts(study)
-    print(
-        f"\n{spec.name}: {c['finished']}/{total} trials finished ({c['complete']} complete, {c['pruned']} pruned, "
-        f"{c['fail']} failed, {c['waiting']} waiting)"
-    )
-    for line in summary_lines(study, str(spec.path), url):
-        print(line)
-    if c["complete"] == 0:
-        print("no complete trial yet: nothing to report")
-        return 1
-    best = study.best_trial
-    ua = best.user_attrs
-    metric = "val_acc (ties broken by val_loss)" if spec.metric == "val_acc" else "val_loss"
-    print(
-        f"best trial #{best.number}{' (' + ua['recipe'] + ')' if 'recipe' in ua else ''}: {metric} = {best.value:.4f}"
-    )
-    print(f"  validation: accuracy {ua.get('val_acc', float('nan')):.4f}, loss {ua.get('val_loss', float('nan')):.4f} "
-          f"(mean over {ua.get('folds', 1)} fold(s)); model path {ua.get('path')}")  # fmt: skip
-    print("  configuration (values that differ from the defaults):")
-    for k, v in sorted(changed_values(ua["config"]).items()):
-        print(f"    {k}: {v:.3g}" if isinstance(v, float) else f"    {k}: {v}")
-    print("\ntest accuracy: each configuration retrained on the full training split for its cross-validated epoch")
-    print("count, evaluated once on the test split, mean ± std over the same seeds; the baseline is the search's")
-    print("trial with no regularization (searched regularizers off, the study's fixed settings kept):", flush=True)
-    from search.final import result_lines
-
-    res = final_result(study, spec)
-    print("\n".join(result_lines(res, f"best (trial #{best.number})")))
-    print(f"\ndashboard: make dashboard STUDY={spec.path}{' STORAGE=' + mask_url(url) if '://' in url else ''}")
-    return 0
+    return print_summary(study_data(study, spec, url, total), lambda: final_result(study, spec))
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
@@ -295,7 +269,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     storage = open_storage(url, plain=True)  # the bare RDBStorage: optuna-dashboard checks its schema version
     from optuna_dashboard import run_server
 
-    from search.introspection import artifact_store, draw_in_background
+    from search.trial_introspection import artifact_store, draw_in_background
 
     figures = artifact_store(load_study(args.study).name, args.artifacts, storage)
     print(
@@ -311,7 +285,7 @@ def cmd_figures(args: argparse.Namespace) -> int:
     """Draw every reserved trial figure of a study now (``make dashboard`` draws them in the background)."""
     import optuna
 
-    from search.introspection import artifact_store, draw_pending
+    from search.trial_introspection import artifact_store, draw_pending
 
     name = load_study(args.study).name
     url = resolve_url(args.storage, name)
@@ -359,15 +333,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from search.report import main as report_main
+    from search.report.build import main as report_main
 
     return report_main(args)
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m search", description="regtune: search the regularizers of an RNN classifier"
-    )
+def parser(prog: str = "python -m search") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description="regtune: search the regularizers of an RNN classifier")
     sub = p.add_subparsers(dest="command", required=True)
 
     def common(sp: argparse.ArgumentParser, many: bool = False) -> None:
@@ -415,8 +387,8 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+def main(argv: list[str] | None = None, prog: str = "python -m search") -> int:
+    args = parser(prog).parse_args(argv)
     quiet_libraries()
     if getattr(args, "trials", None) is not None and args.trials < 1:
         print(f"error: --trials/TRIALS={args.trials}: must be an integer >= 1", file=sys.stderr)
@@ -456,6 +428,11 @@ def _interrupted(args: argparse.Namespace, exc: BaseException) -> int:
         print(f"\ninterrupted ({name}): the running {running} marked failed and re-queued; rerun to resume",
               file=sys.stderr, flush=True)  # fmt: skip
     return 128 + signum
+
+
+def main_entry() -> None:
+    """The ``regtune`` console command (``[project.scripts]``): the command line of ``python -m search``."""
+    sys.exit(main(prog="regtune"))
 
 
 if __name__ == "__main__":

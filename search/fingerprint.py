@@ -69,6 +69,8 @@ def definition(spec: StudySpec) -> dict[str, Any]:
 def dataset_identity(source: str) -> dict[str, Any]:
     """``{"source": name or path}``, plus ``"sha256"`` of the bytes of a dataset file (and its test-split
     sibling) where they exist. Shipped and synthetic sets are known by name (the seed is recorded apart)."""
+    if source.startswith("memory:"):  # in-memory arrays (search.api): named by their content hash
+        return {"source": "memory", "sha256": source.split(":", 1)[1]}
     path = Path(source)
     files: list[Path] = []
     if path.suffix == ".npz":
@@ -90,6 +92,19 @@ def dataset_identity(source: str) -> dict[str, Any]:
                 h.update(block)
         total.update(h.digest())
     return {"source": source, "sha256": total.hexdigest()}
+
+
+def arrays_digest(splits: Any) -> str:
+    """sha256 of a dataset given as arrays (a :class:`models.data.Splits`): both splits' values, lengths and
+    labels, and the class names. In-memory data is known by it (``memory:<first 16 hex>``), as files are by
+    their bytes."""
+    h = hashlib.sha256()
+    for part in (splits.train, splits.test):
+        for a in (part.X, part.lengths, part.y):
+            h.update(f"{a.dtype}{a.shape}".encode())
+            h.update(a.tobytes())
+    h.update(json.dumps(list(splits.classes)).encode())
+    return h.hexdigest()
 
 
 def digest(d: dict[str, Any]) -> str:

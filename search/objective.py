@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import optuna
@@ -13,15 +14,15 @@ from optuna.artifacts import FileSystemArtifactStore
 from pytorch_lightning.callbacks import Callback
 
 from models.classifier import DivergedError
-from models.config import as_dict, split_params
+from models.config import DATA_NAMES, RNNConfig, TrainConfig, as_dict, configs_for
 from models.data import SequenceDataModule, Splits, load_splits
 from models.train import fit
-from search.checkpoints import CheckpointStore, Resume
-from search.introspection import TrialIntrospection
+from search.checkpoints import CheckpointStore, Resume, TrialCheckpoints
 from search.pruning import PruningCallback
 from search.space import suggest
 from search.spec import StudySpec
 from search.storage import StorageError
+from search.trial_introspection import TrialIntrospection
 
 
 def default_folds(n_train: int) -> int:
@@ -83,17 +84,15 @@ class Objective:
         """Intermediate steps a full trial reports (the pruner's max resource)."""
         return self.folds * self.spec.max_epochs
 
-    def config(self, trial: optuna.Trial) -> dict[str, Any]:
+    def configs(self, trial: optuna.Trial) -> tuple[RNNConfig, TrainConfig]:
+        """The trial's two configs: the study's fixed values and this trial's suggestions, on the study's data and
+        seed."""
         params = {**self.spec.base_params(), **suggest(trial, self.spec)}
-        rnn, train = split_params(params, input_size=self.splits.train.X.shape[2], num_classes=len(self.splits.classes))
-        train.seed = self.spec.seed
-        return as_dict(rnn, train)
+        return configs_for(params, self.splits, seed=self.spec.seed)
 
     def __call__(self, trial: optuna.Trial) -> float:
-        spec = self.spec
-        full = self.config(trial)
-        hp = {k: v for k, v in full.items() if k not in ("input_size", "num_classes")}
-        rnn, train = split_params(hp, input_size=full["input_size"], num_classes=full["num_classes"])
+        rnn, train = self.configs(trial)
+        hp = {k: v for k, v in as_dict(rnn, train).items() if k not in DATA_NAMES}
         trial.set_user_attr("config", hp)
         trial.set_user_attr("path", rnn.resolved_path)
         trial.set_user_attr("folds", self.folds)
@@ -105,63 +104,86 @@ class Objective:
         bests = [{k: f[k] for k in ("epoch", "val_acc", "val_loss", "score")} for f in resume.folds]
         counter = _EpochCounter(self.on_epoch, self.steps)
         counter.epochs = resume.epochs
-        keep = lost = False  # an interrupted trial (Ctrl-C, a lost storage) keeps its checkpoints for its re-run
-        try:
+        with _outcome(trial, ckpts, counter, start):
             for fold in range(len(bests), self.folds):
-                data = SequenceDataModule(
-                    self.splits, batch_size=train.batch_size, val_fraction=spec.val_fraction,
-                    folds=self.folds, fold=fold, seed=spec.seed,
-                )  # fmt: skip
-                running = _RunningMean([b["score"] for b in bests], spec.direction)
-                resuming = fold == len(resume.folds) and resume.ckpt_path is not None
-                if resuming:
-                    running.best = resume.fold_best
-                cbs: list[Callback] = [
-                    PruningCallback(trial, spec.metric, len(data.val_set), fold * spec.max_epochs, running)
-                ]
-                counter.offset = fold * spec.max_epochs
-                cbs.append(counter)
-                if self.introspect and fold == len(resume.folds):  # the first fold this run fits
-                    cbs.append(TrialIntrospection(trial, data, self.figures))
-                if self.extra_callbacks is not None:
-                    cbs += self.extra_callbacks(trial)
-                if ckpts is not None:
-                    cbs.append(ckpts.callback(fold))
-                result = fit(
-                    rnn, train, data, metric=spec.metric, callbacks=cbs, accelerator=self.accelerator,
-                    ckpt_path=resume.ckpt_path if resuming else None,
-                )  # fmt: skip
-                bests.append(result.best)
-                if ckpts is not None:
-                    ckpts.fold_done(fold, result.best, result.epochs_run)
-        except DivergedError as exc:
-            trial.set_user_attr("pruned_reason", f"diverged: {exc.reason}")
-            raise optuna.TrialPruned(f"diverged: {exc.reason}") from None
-        except optuna.TrialPruned as exc:
-            trial.set_user_attr("pruned_reason", str(exc))
-            raise
-        except StorageError:  # the storage is gone: nothing more can be written; the heartbeat re-queues it
-            keep = lost = True
-            raise
-        except Exception:
-            raise
-        except BaseException:  # Ctrl-C / SIGTERM: the worker re-queues the trial
-            keep = True
-            raise
-        finally:
-            if ckpts is not None:
-                if not keep:
-                    ckpts.clear()
-                ckpts.close()
-            if not lost:
-                trial.set_user_attr("wall_time_s", round(time.perf_counter() - start, 3))
-                trial.set_user_attr("epochs_run", counter.epochs)
-        value = sum(b["score"] for b in bests) / len(bests)
-        trial.set_user_attr("val_acc", _mean(b["val_acc"] for b in bests))
-        trial.set_user_attr("val_loss", _mean(b["val_loss"] for b in bests))
-        trial.set_user_attr("best_epoch", _mean(b["epoch"] for b in bests))
-        trial.set_user_attr("fold_scores", [round(b["score"], 6) for b in bests])
-        return value
+                bests.append(self._fit_fold(trial, rnn, train, fold, bests, resume, counter, ckpts))
+        return _record(trial, bests)
+
+    def _fit_fold(
+        self, trial: optuna.Trial, rnn: RNNConfig, train: TrainConfig, fold: int, bests: list[dict[str, float]],
+        resume: Resume, counter: _EpochCounter, ckpts: TrialCheckpoints | None,
+    ) -> dict[str, float]:  # fmt: skip
+        """Fit one fold (resuming its checkpoint when it is the one an earlier run left unfinished) and return its
+        best epoch's row. The pruner sees the running mean over folds; introspection watches the first fold this
+        run fits."""
+        spec = self.spec
+        data = SequenceDataModule(
+            self.splits, batch_size=train.batch_size, val_fraction=spec.val_fraction,
+            folds=self.folds, fold=fold, seed=spec.seed,
+        )  # fmt: skip
+        running = _RunningMean([b["score"] for b in bests], spec.direction)
+        resuming = fold == len(resume.folds) and resume.ckpt_path is not None
+        if resuming:
+            running.best = resume.fold_best
+        counter.offset = fold * spec.max_epochs
+        cbs: list[Callback] = [PruningCallback(trial, fold * spec.max_epochs, running), counter]
+        if self.introspect and fold == len(resume.folds):  # the first fold this run fits
+            cbs.append(TrialIntrospection(trial, data, self.figures))
+        if self.extra_callbacks is not None:
+            cbs += self.extra_callbacks(trial)
+        if ckpts is not None:
+            cbs.append(ckpts.callback(fold))
+        result = fit(
+            rnn, train, data, metric=spec.metric, callbacks=cbs, accelerator=self.accelerator,
+            ckpt_path=resume.ckpt_path if resuming else None,
+        )  # fmt: skip
+        if ckpts is not None:
+            ckpts.fold_done(fold, result.best, result.epochs_run)
+        return result.best
+
+
+@contextmanager
+def _outcome(
+    trial: optuna.Trial, ckpts: TrialCheckpoints | None, counter: _EpochCounter, start: float
+) -> Iterator[None]:
+    """How a trial's fits end: a divergence is a prune (with its reason), a prune records its reason; an
+    interrupted trial (Ctrl-C, SIGTERM, a lost storage) keeps its checkpoints for its re-run, any other end clears
+    them; the wall time and epochs are recorded unless the storage is gone."""
+    keep = lost = False
+    try:
+        yield
+    except DivergedError as exc:
+        trial.set_user_attr("pruned_reason", f"diverged: {exc.reason}")
+        raise optuna.TrialPruned(f"diverged: {exc.reason}") from None
+    except optuna.TrialPruned as exc:
+        trial.set_user_attr("pruned_reason", str(exc))
+        raise
+    except StorageError:  # the storage is gone: nothing more can be written; the heartbeat re-queues it
+        keep = lost = True
+        raise
+    except Exception:
+        raise
+    except BaseException:  # Ctrl-C / SIGTERM: the worker re-queues the trial
+        keep = True
+        raise
+    finally:
+        if ckpts is not None:
+            if not keep:
+                ckpts.clear()
+            ckpts.close()
+        if not lost:
+            trial.set_user_attr("wall_time_s", round(time.perf_counter() - start, 3))
+            trial.set_user_attr("epochs_run", counter.epochs)
+
+
+def _record(trial: optuna.Trial, bests: list[dict[str, float]]) -> float:
+    """The trial's attributes over its folds' best epochs, and its value: the mean of their scores."""
+    value = sum(b["score"] for b in bests) / len(bests)
+    trial.set_user_attr("val_acc", _mean(b["val_acc"] for b in bests))
+    trial.set_user_attr("val_loss", _mean(b["val_loss"] for b in bests))
+    trial.set_user_attr("best_epoch", _mean(b["epoch"] for b in bests))
+    trial.set_user_attr("fold_scores", [round(b["score"], 6) for b in bests])
+    return value
 
 
 def _mean(values: Any) -> float:

@@ -42,11 +42,15 @@ class Prepared:
 
 def prepare(study_path: str | Path, storage_url: str | None = None) -> Prepared:
     """Parse, load and check everything a study needs; touch no storage. Raises StudyFileError / PreflightError."""
-    spec = load_study(study_path)
+    return prepare_spec(load_study(study_path), storage_url)
+
+
+def prepare_spec(spec: StudySpec, storage_url: str | None = None, splits: Splits | None = None) -> Prepared:
+    """:func:`prepare` for a parsed study; ``splits``: its dataset already loaded (in-memory arrays, search.api)."""
     url = resolve_url(storage_url, spec.name)
     origin = "--storage/STORAGE" if storage_url else STORAGE_ENV if os.environ.get(STORAGE_ENV) else None
     check_storage_url(url, origin or f"{spec.path}: storage (default for name {spec.name!r})")
-    splits = load_dataset(spec)
+    splits = load_dataset(spec) if splits is None else splits
     _check(spec, splits, 1)  # classes, labels, values: before the defaults look at the data
     spec = _apply_defaults(spec, splits)
     folds = spec.cv_folds if spec.cv_folds is not None else default_folds(len(splits.train))

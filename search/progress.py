@@ -1,5 +1,10 @@
 """Progress: a bar over the study's trials (with the best value so far) and one over the running trial's
-epochs on a terminal; one plain line per finished trial elsewhere (CI, logs)."""
+epochs on a terminal; one plain line per finished trial elsewhere (CI, logs).
+
+Each line says which quantity its value is: a complete trial's mean over all its folds (``trial 4 complete: 5-fold
+mean 0.9512``), or a pruned trial's running mean over the folds it reached (``trial 5 pruned at fold 1/5 epoch 7:
+running 0.9100``). :func:`value_is` says the same as a trial attribute and :func:`metric_name` names the objective,
+for the dashboard (both written by :mod:`search.worker`)."""
 
 from __future__ import annotations
 
@@ -9,6 +14,60 @@ from typing import Any
 
 from optuna.trial import FrozenTrial
 from tqdm import tqdm
+
+#: the trial user attribute (shown by optuna-dashboard) that says what the trial's value is
+VALUE_IS_ATTR = "value_is"
+
+
+def metric_name(metric: str, folds: int | None) -> str:
+    """The objective's name on the dashboard (its axis and tables): ``val_acc (mean over 5 folds)``."""
+    if folds == 1:
+        return f"{metric} (holdout split)"
+    return f"{metric} (mean over {folds or 'the'} folds)"
+
+
+def _stop(t: FrozenTrial) -> tuple[int, int, int | None, int | None] | None:
+    """(fold, folds, epoch, epochs), 1-based, where a pruned trial stopped; None before its first report."""
+    if t.last_step is None:
+        return None
+    folds = int(t.user_attrs.get("folds", 1))
+    epochs = (t.user_attrs.get("config") or {}).get("max_epochs")
+    if not epochs:
+        return 1, folds, None, None
+    return t.last_step // epochs + 1, folds, t.last_step % epochs + 1, epochs
+
+
+def value_is(t: FrozenTrial, pruned: bool) -> str:
+    """What a finished trial's value is (the :data:`VALUE_IS_ATTR` attribute): a complete trial's mean over all
+    its folds, or a pruned trial's running mean over the folds it reached (the fold it stopped in counting with
+    its best epoch so far), which is not the same quantity."""
+    folds = int(t.user_attrs.get("folds", 1))
+    if not pruned:
+        return f"{folds}-fold mean (complete)" if folds > 1 else "holdout score (complete)"
+    stop = _stop(t)
+    if stop is None:
+        return "no value (pruned before its first epoch was scored)"
+    fold, folds, epoch, epochs = stop
+    at = f"epoch {epoch}/{epochs}" if epoch is not None else f"step {t.last_step}"
+    if folds == 1:
+        return f"best score so far (pruned at {at})"
+    return f"running mean over folds 1..{fold} of {folds} (pruned at fold {fold}/{folds}, {at})"
+
+
+def value_words(t: FrozenTrial) -> str:
+    """The progress line's words for a finished trial's value: ``complete: 5-fold mean 0.9512``,
+    ``pruned at fold 1/5 epoch 7: running 0.9100``."""
+    if t.state.name == "COMPLETE" and t.value is not None:
+        folds = int(t.user_attrs.get("folds", 1))
+        return f"complete: {f'{folds}-fold mean' if folds > 1 else 'holdout score'} {t.value:.4f}"
+    if t.state.name != "PRUNED":
+        return t.state.name.lower()
+    stop = _stop(t)
+    if stop is None or t.value is None:
+        return "pruned before its first epoch was scored"
+    fold, folds, epoch, _ = stop
+    where = (f"fold {fold}/{folds} " if folds > 1 else "") + (f"epoch {epoch}" if epoch is not None else "")
+    return f"pruned at {where.strip()}: running {t.value:.4f}"
 
 
 def interactive() -> bool:
@@ -45,9 +104,8 @@ class Progress:
         self.set(counts)
         if not self.tty:
             reason = t.user_attrs.get("pruned_reason") or t.user_attrs.get("fail_reason") or ""
-            value = "" if t.value is None else f" value {t.value:.4f}"
             print(
-                f"trial {t.number} {t.state.name.lower()}{value} ({t.user_attrs.get('epochs_run', '?')} epochs, "
+                f"trial {t.number} {value_words(t)} ({t.user_attrs.get('epochs_run', '?')} epochs, "
                 f"{t.user_attrs.get('path', '?')} path) {reason}".rstrip(),
                 flush=True,
             )

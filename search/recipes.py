@@ -14,22 +14,13 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
+from models.config import DEPENDS as DEPENDS  # re-exported: each regularizer field's "depends" metadata
 from models.config import REGULARIZER_NAMES, RNNConfig, TrainConfig
 from search.space import off_point, resolved_params, to_trial_params
 from search.spec import Choice, StudySpec
 
 BASELINE = "baseline (no regularization)"
 
-#: the names that change what a regularizer does: a recipe that sets the key sets these too
-DEPENDS: dict[str, tuple[str, ...]] = {
-    "dropout": ("dropout_variational",),
-    "layer_dropout": ("dropout_variational",),
-    "recurrent_dropout": ("recurrent_dropout_mode",),
-    "weight_drop": ("optimizer",),
-    "kernel_decay": ("optimizer",),
-    "recurrent_decay": ("optimizer",),
-    "head_decay": ("optimizer",),
-}
 OPTIMIZER_NAMES = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "rmsprop": "RMSprop"}
 
 
@@ -83,7 +74,8 @@ def _defaults() -> dict[str, Any]:
 
 def baseline_point(spec: StudySpec) -> dict[str, Any]:
     """Optuna params of the baseline: every searched regularizer off (or nearest to off), every other searched
-    name at its default, moved into the searched range (a choice list without the default: its first choice)."""
+    name at its default, moved into the searched range (a choice list without the default: its first choice; a
+    choice list the data-dependent defaults added, e.g. the long-sequence front end: its first, home, value)."""
     point = off_point(spec)
     defaults = _defaults()
     for name, dim in spec.search.items():
@@ -91,7 +83,8 @@ def baseline_point(spec: StudySpec) -> dict[str, Any]:
             continue
         value = defaults.get(name)
         if isinstance(dim, Choice):
-            point[name] = value if value in dim.choices else dim.choices[0]
+            home = name in spec.defaulted or value not in dim.choices
+            point[name] = dim.choices[0] if home else value
             continue
         if dim.step is not None and value is not None:
             value = dim.low + round((min(max(float(value), dim.low), dim.high) - dim.low) / dim.step) * dim.step

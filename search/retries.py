@@ -51,15 +51,11 @@ def gave_up_rows(study: optuna.Study, study_file: str, url: str | None = None) -
 
 
 def summary_lines(study: optuna.Study, study_file: str, url: str | None = None) -> list[str]:
-    """One line per given-up trial: number, recipe label, reason, and how to run it again (empty: none)."""
-    rows = gave_up_rows(study, study_file, url)
-    if not rows:
-        return []
-    lines = [f"given up after repeated crashes ({len(rows)} trial(s); checkpoints deleted; not in the finished count):"]
-    for r in rows:
-        label = f" ({r['recipe']})" if r["recipe"] else ""
-        lines.append(f"  trial #{r['trial']}{label}: {r['reason']}; run it again: {r['retry']}")
-    return lines
+    """A heading, then one line per given-up trial: number, recipe label, reason, and how to run it again (empty:
+    none); as ``make study`` prints them (:func:`search.report.render.gave_up_lines`)."""
+    from search.report.render import gave_up_lines
+
+    return gave_up_lines(gave_up_rows(study, study_file, url))
 
 
 def _record(study: optuna.Study) -> list[int]:

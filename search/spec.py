@@ -13,10 +13,9 @@ from typing import Any, Literal
 
 import yaml
 
-from models.config import ARCHITECTURE_NAMES, HYPERPARAMETER_NAMES, ConfigError, split_params
+from models.config import ARCHITECTURE_NAMES, HYPERPARAMETER_NAMES, RATE_NAMES, ConfigError, configs_for
+from search.samplers import PRUNERS, SAMPLERS
 
-SAMPLERS = ("tpe", "random", "cmaes", "gp", "qmc")
-PRUNERS = ("median", "hyperband", "successive_halving", "wilcoxon", "none")
 METRICS = ("val_acc", "val_loss")
 TOP_KEYS = (
     "name", "description", "dataset", "architecture", "budget", "sampler", "pruner", "pruner_patience", "metric",
@@ -24,11 +23,6 @@ TOP_KEYS = (
 )  # fmt: skip
 BUDGET_KEYS = ("trials", "max_epochs")
 RANGE_KEYS = ("low", "high", "log", "step", "off")
-#: searched names whose values are probabilities: a range must stay below 1
-RATE_NAMES = (
-    "dropout", "recurrent_dropout", "weight_drop", "layer_dropout", "output_dropout", "zoneout", "label_smoothing",
-    "momentum", "window_slice", "ema_decay", "swa_start",
-)  # fmt: skip
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -146,10 +140,10 @@ def parse_study(raw: Any, path: Path) -> StudySpec:
 
     sampler = raw.get("sampler", "tpe")
     if sampler not in SAMPLERS:
-        raise err("sampler", f"unknown sampler {sampler!r}", SAMPLERS)
+        raise err("sampler", f"unknown sampler {sampler!r}", tuple(SAMPLERS))
     pruner = raw.get("pruner", "hyperband")
     if pruner not in PRUNERS:
-        raise err("pruner", f"unknown pruner {pruner!r}", PRUNERS)
+        raise err("pruner", f"unknown pruner {pruner!r}", tuple(PRUNERS))
     metric = raw.get("metric", "val_acc")
     if metric not in METRICS:
         raise err("metric", f"unknown metric {metric!r}", METRICS)
@@ -260,7 +254,7 @@ def _default(key: str) -> Any:
 
 def _check_params(params: dict[str, Any], where: str, err: _Errors) -> None:
     try:
-        split_params(params, input_size=1, num_classes=2)
+        configs_for(params)
     except ConfigError as exc:
         raise err(where, str(exc), None) from None
     except TypeError as exc:

@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
@@ -35,8 +36,8 @@ from optuna.storages.journal import JournalStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from search.checkpoints import CheckpointStore, open_checkpoints
-from search.introspection import artifact_store
-from search.objective import Objective
+from search.objective import Objective, folds_of
+from search.progress import VALUE_IS_ATTR, metric_name, value_is
 from search.recipes import starting_points
 from search.retries import give_up
 from search.samplers import make_pruner, make_sampler
@@ -51,6 +52,7 @@ from search.storage import (
     exhausted,
     requeue,
 )
+from search.trial_introspection import artifact_store
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 LIVE = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
@@ -124,6 +126,10 @@ def ensure_study(
         if found:
             print(f"note: study {spec.name!r} continues with the changed {spec.path} (--allow-change): "
                   + "; ".join(line for _, line in found), file=sys.stderr, flush=True)  # fmt: skip
+    if study.metric_names is None:  # optuna-dashboard's name for the objective (else "Objective 0")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names([metric_name(spec.metric, _folds(spec))])
     if "regtune:study_file" not in attrs:
         study.set_user_attr("regtune:study_file", str(spec.path))
         study.set_user_attr("regtune:dataset", spec.dataset)
@@ -133,6 +139,13 @@ def ensure_study(
     if total is not None and attrs.get("regtune:trials") != total:
         study.set_user_attr("regtune:trials", total)
     return study
+
+
+def _folds(spec: StudySpec) -> int | None:
+    try:
+        return folds_of(spec)
+    except ValueError:  # its dataset cannot be loaded here (a DataError): the name says "the folds"
+        return None
 
 
 def study_total(study: optuna.Study, spec: StudySpec, trials: int | None) -> int:
@@ -338,6 +351,7 @@ def _loop(
             try:
                 value = objective(trial)
             except optuna.TrialPruned:
+                _say_what_the_value_is(storage, tid, pruned=True)
                 frozen = _tell(study, trial, state=TrialState.PRUNED)
             except StorageError:  # retried for RETRY_SECONDS already: the trial stays RUNNING; heartbeat re-queues it
                 raise
@@ -357,6 +371,7 @@ def _loop(
                         f"{failures} trials in a row failed; the last with: {frozen.user_attrs['fail_reason']}"
                     ) from exc
             else:
+                _say_what_the_value_is(storage, tid, pruned=False)
                 frozen = _tell(study, trial, value)
                 failures = 0
         if frozen.state in FINISHED:
@@ -364,6 +379,13 @@ def _loop(
             failures = 0
         if on_trial is not None:
             on_trial(frozen, counts(study))
+
+
+def _say_what_the_value_is(storage: BaseStorage, tid: int, pruned: bool) -> None:
+    """The ``value_is`` user attribute the dashboard shows: a complete trial's mean over its folds, or a pruned
+    trial's running mean where it stopped (:func:`search.progress.value_is`). Skipped if the trial is closed."""
+    with contextlib.suppress(UpdateFinishedTrialError, RuntimeError, ValueError):
+        storage.set_trial_user_attr(tid, VALUE_IS_ATTR, value_is(storage.get_trial(tid), pruned))
 
 
 def _tell(study: optuna.Study, trial: optuna.Trial, value: float | None = None, **kwargs: Any) -> FrozenTrial:

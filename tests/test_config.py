@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import Any
@@ -10,12 +11,20 @@ import pytest
 
 import models
 from models.config import (
+    AMOUNT,
+    ARCHITECTURE_NAMES,
+    AUGMENTATION_NAMES,
+    DATA_NAMES,
+    DEPENDS,
     HYPERPARAMETER_NAMES,
+    RATE,
+    RATE_NAMES,
     REGULARIZER_NAMES,
     ConfigError,
     RNNConfig,
     TrainConfig,
     as_dict,
+    configs_for,
     split_params,
 )
 
@@ -104,3 +113,67 @@ def test_models_never_imports_optuna() -> None:
     for source in root.rglob("*.py"):
         text = source.read_text()
         assert not re.search(r"^\s*(import|from)\s+optuna", text, re.M), source
+
+
+# ----------------------------------------------------------------------------------------- one source: field metadata
+def test_name_lists_are_derived_from_the_field_metadata() -> None:
+    """What the study files, recipes and augmentation read, as they were written out by hand before (issue 12)."""
+    assert ARCHITECTURE_NAMES == (
+        "cell", "hidden_size", "num_layers", "bidirectional", "pooling", "conv_stride", "conv_channels", "conv_layers",
+        "conv_kernel", "conv_norm",
+    )  # fmt: skip
+    assert DATA_NAMES == ("input_size", "num_classes")
+    assert set(RATE_NAMES) == {
+        "dropout", "recurrent_dropout", "weight_drop", "layer_dropout", "output_dropout", "zoneout", "label_smoothing",
+        "momentum", "window_slice", "ema_decay", "swa_start",
+    }  # fmt: skip
+    assert AUGMENTATION_NAMES == ("scaling", "magnitude_warp", "time_warp", "window_slice", "mixup", "cutmix")
+    assert DEPENDS == {
+        "dropout": ("dropout_variational",), "layer_dropout": ("dropout_variational",),
+        "recurrent_dropout": ("recurrent_dropout_mode",), "weight_drop": ("optimizer",),
+        "kernel_decay": ("optimizer",), "recurrent_decay": ("optimizer",), "head_decay": ("optimizer",),
+    }  # fmt: skip
+
+
+FIELDS = [(cls, f) for cls in (RNNConfig, TrainConfig) for f in dataclasses.fields(cls)]
+
+
+@pytest.mark.parametrize(("cls", "f"), FIELDS, ids=[f.name for _, f in FIELDS])
+def test_every_field_is_validated_by_its_kind(cls: type, f: dataclasses.Field[Any]) -> None:
+    """Each number field refuses what its metadata kind excludes, with the one-line message naming it."""
+    kind = f.metadata["kind"]
+    if kind in (RATE, AMOUNT):
+        with pytest.raises(ConfigError, match=rf"^{f.name}=-0.5: must be a finite number >= 0"):
+            cls(**{f.name: -0.5})
+    if kind == RATE:
+        with pytest.raises(ConfigError, match=rf"^{f.name}=1.0: must be in \[0, 1\)"):
+            cls(**{f.name: 1.0})
+    if kind == "integer":
+        low = f.metadata["minimum"]
+        with pytest.raises(ConfigError, match=rf"^{f.name}={low - 1}: must be an integer >= {low}"):
+            cls(**{f.name: low - 1})
+    if kind == "choice":
+        with pytest.raises(
+            ConfigError, match=rf"^{f.name}='nope': allowed values are {', '.join(f.metadata['choices'])}"
+        ):
+            cls(**{f.name: "nope"})
+    assert (f.name in REGULARIZER_NAMES) == (f.metadata["role"] == "regularizer")
+
+
+def test_configs_are_frozen_and_configs_for_sets_data_and_seed() -> None:
+    train = TrainConfig()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        train.seed = 3  # type: ignore[misc]
+    rnn, train = configs_for({"hidden_size": 8, "seed": 1, "kernel_decay": 1e-3})
+    assert (rnn.input_size, rnn.num_classes, train.seed) == (1, 2, 1)
+    _, train = configs_for({"seed": 1}, seed=7)  # the study's seed wins over one in the values
+    assert train.seed == 7
+    with pytest.raises(ConfigError, match="dropout=1.0"):
+        configs_for({"dropout": 1.0}, seed=7)
+
+
+def test_weight_roles_read_their_fields() -> None:
+    train = TrainConfig(kernel_l1=1.0, head_l2=2.0, recurrent_decay=3.0, bias_max_norm=4.0)
+    assert train.penalties == {"kernel": (1.0, 0.0), "recurrent": (0.0, 0.0), "bias": (0.0, 0.0), "head": (0.0, 2.0)}
+    assert train.decays == {"kernel": 0.0, "recurrent": 3.0, "head": 0.0}
+    assert train.max_norms == {"kernel": 0.0, "recurrent": 0.0, "bias": 4.0, "head": 0.0}

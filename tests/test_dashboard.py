@@ -17,12 +17,15 @@ import optuna
 import pytest
 import yaml
 
+from search.spec import load_study
 from search.storage import mask_url, open_storage
+from search.worker import _say_what_the_value_is, ensure_study
 from tests.browser import chromium, require_chromium
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "dashboard-s3cret"
 TRIALS = 7
+METRIC = "val_acc (mean over 5 folds)"  # the objective's name: 200 synthetic sequences, the size rule's 5 folds
 
 
 def _free_port() -> int:
@@ -72,15 +75,17 @@ def finished_study(url: str, tmp_path: Path) -> tuple[Path, int]:
             }
         )  # fmt: skip
     )
-    study = optuna.create_study(study_name="dash", storage=open_storage(url), direction="maximize")
-    study.set_user_attr("regtune:trials", TRIALS)
+    storage = open_storage(url)
+    study = ensure_study(load_study(path), storage, total=TRIALS)  # as make study creates it: its objective named
 
     def objective(trial: optuna.Trial) -> float:
         dropout = trial.suggest_float("dropout", 0.0, 0.5)
-        trial.set_user_attr("config", {"cell": "gru", "hidden_size": 8, "dropout": dropout})
+        trial.set_user_attr("config", {"cell": "gru", "hidden_size": 8, "dropout": dropout, "max_epochs": 3})
         trial.set_user_attr("val_acc", 0.5 + dropout / 2)
+        trial.set_user_attr("folds", 5)
         for epoch in range(3):
             trial.report(0.4 + epoch * dropout / 3, epoch)
+        _say_what_the_value_is(storage, trial._trial_id, pruned=trial.number == 2)  # as the worker does
         if trial.number == 2:
             raise optuna.TrialPruned("pruned at epoch 2")
         return 0.5 + dropout / 2
@@ -132,10 +137,14 @@ def test_dashboard_shows_the_finished_study_with_its_trial_count(storage_url: st
                 raise AssertionError("unreachable")
 
             page("/", "dash")  # the study list
-            study_page = page(f"/studies/{study_id}", "dash", "Best Trial", "History")
+            study_page = page(f"/studies/{study_id}", "dash", "Best Trial", "History", METRIC)  # not "Objective 0"
             assert "Params" in study_page and "dropout" in study_page
             trials_page = page(f"/studies/{study_id}/trials", f"{TRIALS} Trials", "Complete", "Pruned")
             assert '"hidden_size": 8' in trials_page  # the trial's full configuration, as a user attribute
+            # which quantity each value is: a pruned trial's running mean beside the complete trials' 5-fold means
+            pruned_page = page(f"/studies/{study_id}/trials?numbers=2", "running mean over folds 1..1 of 5")
+            assert "pruned at fold 1/5, epoch 3/3" in pruned_page
+            assert "5-fold mean (complete)" in page(f"/studies/{study_id}/trials?numbers=0", "5-fold mean (complete)")
             assert driver.title.startswith("Optuna Dashboard") or "dash" in driver.title
     finally:
         proc.send_signal(signal.SIGTERM)

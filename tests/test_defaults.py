@@ -41,8 +41,9 @@ CASES = [
     ("short, silent about lr", SHORT, {}, {"lr"}, CONV_ADDED),
     ("short, lr fixed", SHORT, {"fixed": {"lr": 0.01}}, set(), CONV_ADDED | {"lr"}),
     ("short, lr searched", SHORT, {"search": {"lr": [0.01, 0.001]}}, set(), CONV_ADDED),
-    ("long, silent", LONG, {}, CONV_ADDED | {"lr"}, set()),
-    ("long, lr fixed", LONG, {"fixed": {"lr": 0.01}}, CONV_ADDED, {"lr"}),
+    ("long, silent", LONG, {}, CONV_ADDED | {"lr", "pooling"}, set()),
+    ("long, lr fixed", LONG, {"fixed": {"lr": 0.01}}, CONV_ADDED | {"pooling"}, {"lr"}),
+    ("long, pooling set", LONG, {"architecture": {"cell": "gru", "pooling": "last"}}, CONV_ADDED | {"lr"}, {"pooling"}),
     ("long, conv_stride fixed", LONG, {"fixed": {"conv_stride": 8}}, {"lr"}, CONV_ADDED),
     ("long, conv_layers in architecture", LONG, {"architecture": {"conv_layers": 0}}, {"lr"}, CONV_ADDED),
     ("long, conv_channels searched", LONG, {"search": {"conv_channels": [16, 32]}}, {"lr"}, CONV_ADDED - {"conv_channels"}),
@@ -88,10 +89,11 @@ def test_strides_leave_the_rnn_a_bounded_number_of_steps(median: float, strides:
 def test_the_long_rule_on_a_real_dataset(tmp_path: Path) -> None:
     splits = load_splits("OSULeaf")  # 427 steps, 200 training sequences
     out = apply_defaults(spec_of(tmp_path, "OSULeaf"), splits)
-    assert out.search["conv_stride"] == Choice([8, 4, 16])  # the home (middle) stride first
-    assert out.search["conv_layers"] == Choice([1, 0, 2])  # 0 keeps "no front end" in the space
-    assert out.search["conv_kernel"] == Choice([0, 32])
-    assert out.search["conv_channels"] == Choice([64, 32])
+    assert out.search["conv_stride"] == Choice([4, 8, 16])  # the home (smallest) stride first
+    assert out.search["conv_layers"] == Choice([3, 1, 0])  # 0 keeps "no front end" in the space
+    assert out.search["conv_kernel"] == Choice([8, 0])
+    assert out.search["conv_channels"] == Choice([128, 64])
+    assert out.search["pooling"] == Choice(["mean", "last"])  # the study does not set pooling
     assert f"> {LONG_STEPS}" in out.defaulted["conv_stride"]
     assert out.defaulted["cv_folds"].startswith(f"{default_folds(len(splits.train))} ")
     assert out.cv_folds is None  # the size rule chooses at run time
@@ -115,14 +117,16 @@ def test_baseline_and_recipes_start_from_the_home_point(tmp_path: Path) -> None:
     spec = apply_defaults(spec_of(tmp_path, LONG, search={"dropout": {"low": 0.0, "high": 0.3}}), splits)
     home = home_point(spec)
     stride = spec.search["conv_stride"].choices[0]  # type: ignore[union-attr]
-    assert home == {"lr": 3e-3, "conv_layers": 1, "conv_stride": stride, "conv_kernel": 0, "conv_channels": 64}
-    assert stride == conv_strides(median_length(splits))[1]  # the middle stride for the median length
+    assert home == {
+        "lr": 3e-3, "conv_layers": 3, "conv_stride": stride, "conv_kernel": 8, "conv_channels": 128, "pooling": "mean"
+    }  # fmt: skip
+    assert stride == conv_strides(median_length(splits))[0]  # the smallest stride for the median length
     points = starting_points(spec)
     assert len(points) >= 2  # baseline + the dropout recipes
     for _, params in points:
         resolved = resolved_params(params, spec)
         assert {name: resolved[name] for name in home} == home
-    assert all(name in CONV_NAMES or name == "lr" for name in home)
+    assert all(name in CONV_NAMES or name in ("lr", "pooling") for name in home)
 
 
 def test_a_real_study_runs_with_the_defaulted_space(tmp_path: Path) -> None:
@@ -143,6 +147,6 @@ def test_a_real_study_runs_with_the_defaulted_space(tmp_path: Path) -> None:
         config = resolved_params(t.params, spec)
         assert LR_RANGE.low <= config["lr"] <= LR_RANGE.high
         assert t.user_attrs["config"]["lr"] == config["lr"]
-        assert t.user_attrs["config"]["conv_layers"] in (0, 1, 2)
+        assert t.user_attrs["config"]["conv_layers"] in (0, 1, 3)
         assert t.user_attrs["config"]["conv_stride"] in spec.search["conv_stride"].choices  # type: ignore[union-attr]
         assert t.user_attrs["config"]["conv_norm"] == "batch"

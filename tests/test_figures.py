@@ -6,13 +6,14 @@ import json
 from pathlib import Path
 
 import optuna
+import pytest
 import yaml
 from optuna.artifacts import get_all_artifact_meta
 from optuna.trial import TrialState
 
 from search.cli import main
-from search.introspection import FIGURES_ATTR, artifact_store, draw_in_background, draw_pending
 from search.storage import open_storage
+from search.trial_introspection import FIGURES_ATTR, artifact_store, draw_in_background, draw_pending
 
 STUDY = {
     "name": "figures",
@@ -65,6 +66,7 @@ def test_figures_command_draws_them_and_a_second_run_has_nothing_to_do(tmp_path:
     assert draw_pending(study, store) == 0
 
 
+@pytest.mark.slow
 def test_the_dashboards_background_drawer_draws_new_trials(tmp_path: Path) -> None:
     study, _ = _run(tmp_path)
     store = artifact_store("figures", None, study._storage)

@@ -120,6 +120,7 @@ def test_allow_change_does_not_override_an_incompatible_edit(tmp_path: Path, fin
     assert store.read_bytes() == finished.read_bytes()
 
 
+@pytest.mark.slow
 def test_widened_range_runs_with_allow_change_and_keeps_the_old_definition(tmp_path: Path, finished: Path) -> None:
     raw = edited(search__dropout={"low": 0.0, "high": 0.4}, budget={"trials": 3, "max_epochs": 1})
     rc, store = run_edit(tmp_path, finished, raw, "--allow-change")

@@ -8,11 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_gpu_check_on_cpu_passes_its_equivalence_checks(tmp_path: Path) -> None:
     from bench import gpu_check
 

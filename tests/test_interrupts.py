@@ -29,7 +29,6 @@ from pytorch_lightning.callbacks import Callback
 
 from search import cli
 from search.checkpoints import CheckpointStore
-from search.final import changed_values, final_result
 from search.objective import Objective
 from search.recipes import BASELINE
 from search.retries import gave_up_trials, summary_lines
@@ -43,6 +42,7 @@ from search.storage import (
     MAX_RETRY,
     open_storage,
 )
+from search.verdict import changed_values, final_result
 from search.worker import (
     BEAT_ATTR,
     HOST_ATTR,
@@ -112,6 +112,7 @@ class SignalAt(Callback):
             time.sleep(5)  # the handler raises Interrupted at once
 
 
+@pytest.mark.slow
 def test_repeated_interrupts_requeue_the_trial_until_it_completes(where: tuple[StudySpec, str], tmp_path: Path) -> None:
     spec, url = where
     storage = open_storage(url)
@@ -164,6 +165,7 @@ def _crash(study: optuna.Study, storage: Any, store: CheckpointStore, dead_pid: 
     return trial.number
 
 
+@pytest.mark.slow
 def test_a_trial_crashing_past_the_limit_is_reported_cleaned_up_and_retried(
     where: tuple[StudySpec, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -14,6 +14,7 @@ import torch
 from models import introspect as I
 from models.classifier import RNNClassifier
 from models.config import GATES, RNNConfig, TrainConfig
+from models.introspect import callback as C
 from models.network import RNNClassifierNet
 
 CELLS = ("lstm", "gru", "rnn")
@@ -440,7 +441,7 @@ def test_divergence_leaves_a_last_record_and_other_errors_none() -> None:
 
 def test_record_threads_follow_the_faster_mode(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch, "get_num_threads", lambda: 4)
-    t = I._Threads()
+    t = C._Threads()
     cpu = torch.device("cpu")
     assert t.pick(torch.device("meta")) is None  # accelerators: torch's setting, untouched
     assert t.pick(cpu) == 1

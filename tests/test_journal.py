@@ -5,21 +5,17 @@ exit 2) and repaired (``python -m search repair``)."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import optuna
 import pytest
-import yaml
 from optuna.trial import TrialState
 
 from search.journal import REPAIRED_ATTR, check_journal, repair_journal
 from search.storage import StorageError, open_storage
+from tests.helpers import run_cli, write_study
 
-ROOT = Path(__file__).resolve().parents[1]
 STUDY = {
     "name": "jtiny",
     "dataset": "synthetic",
@@ -35,19 +31,11 @@ STUDY = {
 }
 
 
-def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "search", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-        env={**os.environ, "CI": "1", "OMP_NUM_THREADS": "1"},
-    )  # fmt: skip
-
-
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]:
     """A real study of 2 finished trials in its journal file: (study file, the journal's bytes)."""
     where = tmp_path_factory.mktemp("journal")
-    study = where / "jtiny.yaml"
-    study.write_text(yaml.safe_dump(STUDY))
+    study = write_study(where, "jtiny", STUDY)
     run = run_cli("worker", str(study), "--storage", str(where / "journal.log"), "--trials", "2")
     assert run.returncode == 0, run.stderr
     return study, (where / "journal.log").read_bytes()
@@ -194,6 +182,7 @@ def test_damage_in_the_middle_stops_every_command_until_repair(finished: tuple[P
     assert len(after) == 3 and all(after[n] == v for n, v in before.items())
 
 
+@pytest.mark.slow
 def test_repair_refuses_a_database_storage(finished: tuple[Path, bytes]) -> None:
     run = run_cli("repair", str(finished[0]), "--storage", "postgresql://u:secret@127.0.0.1:5432/test")
     assert run.returncode == 2 and run.stderr.count("\n") == 1 and "secret" not in run.stderr, run.stderr

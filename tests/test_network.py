@@ -220,6 +220,7 @@ def test_fast_loop_equals_autograd_reference(cell: str, mask: str, zone: str, bi
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cell", CELLS)
 def test_fast_loop_gradcheck(cell: str) -> None:
     from models.recurrence import _Recurrence

@@ -7,9 +7,7 @@ Each bad input drives ``study FILE --storage DIR/journal.log`` through the comma
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,8 +21,8 @@ from models.data import DataError, FoldsError, SequenceSet, Splits, check_splits
 from search.cli import main
 from search.objective import study_splits
 from search.preflight import PreflightError, check_storage_url, prepare
+from tests.helpers import ROOT, run_cli
 
-ROOT = Path(__file__).resolve().parents[1]
 N, T, C = 12, 5, 2  # sequences, steps, channels of the tiny .npz datasets
 
 
@@ -110,13 +108,6 @@ def write_study(d: Path, case: str, dataset: str, **extra: object) -> Path:
     return path
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "search", *args], cwd=ROOT, capture_output=True, text=True, timeout=300,
-        env={**os.environ, "CI": "1", "OMP_NUM_THREADS": "1"},
-    )  # fmt: skip
-
-
 @pytest.fixture(scope="module")
 def studies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """One directory per case: its data, its study file; the journal would be DIR/journal.log."""
@@ -158,6 +149,7 @@ def test_bad_input_is_one_line_exit_2_and_no_store(
 SUBPROCESS_CASES = ["npz-nan", "ts-malformed", "one-class", "too-few-for-cv-folds-5", "storage-bad-port"]
 
 
+@pytest.mark.slow
 def test_bad_input_through_python_m_search(studies: dict[str, Path]) -> None:
     def run(case: str) -> subprocess.CompletedProcess:
         return run_cli("study", str(studies[case]), "--storage", storage_of(case, studies[case]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -10,10 +11,14 @@ import pytest
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
-from search.report import pruning_summary, welch_p
+from search.report import render
+from search.report.build import build
+from search.report.data import StudyData, comparison, pruning_summary, welch_p
 from search.spec import parse_study
+from search.storage import open_storage
+from search.worker import ensure_study, run_worker
 from tests.browser import chromium
-from tests.test_search import TINY, run_cli, write_study
+from tests.helpers import TINY, run_cli, write_study
 
 
 def test_welch_p_known_values() -> None:
@@ -64,3 +69,40 @@ def test_report_renders_in_a_browser_with_its_figures(tmp_path: Path) -> None:
         assert all(loaded), loaded
         body = browser.find_element("tag name", "body").text
         assert "Result on the test split" in body and "no regularization" in body and "Pruning" in body
+
+
+def test_one_structure_renders_the_page_the_summary_and_the_comparison(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """report.json alone renders the same page and summary.md; given-up trials and the comparison come from it."""
+    raw = {**TINY, "name": "render", "budget": {"trials": 3, "max_epochs": 2}, "final_seeds": 2}
+    spec = parse_study(raw, tmp_path / "render.yaml")
+    storage = open_storage(str(tmp_path / "journal.log"))
+    ensure_study(spec, storage, total=spec.trials)
+    run_worker(spec, storage, spec.trials)
+    out = tmp_path / "report"
+    build(optuna.load_study(study_name=spec.name, storage=storage), spec, out)
+    data = StudyData(**json.loads((out / "report.json").read_text()))
+    assert render.page(data) == (out / "index.html").read_text()
+    assert render.markdown(data) == (out / "summary.md").read_text()
+    assert {f["file"] for f in data.figures} == {"history.png", "slices.png"}
+    assert all((out / f["file"]).is_file() for f in data.figures)
+
+    row = {"trial": 7, "recipe": "dropout 0.1", "reason": "crashed 4 times: worker process died",
+           "retry": f"make retry STUDY={spec.path} TRIAL=7"}  # fmt: skip
+    gave = dataclasses.replace(data, gave_up=[row])
+    assert row["reason"] in render.page(gave) and f"`{row['retry']}`" in render.markdown(gave)
+    assert render.print_summary(gave, lambda: gave.final or {}) == 0
+    text = capsys.readouterr().out
+    assert f"  trial #7 (dropout 0.1): {row['reason']}; run it again: {row['retry']}" in text
+    for line in (f"best trial #{data.best_trial}", "no regularization", "difference", "dashboard: make dashboard"):
+        assert line in text, line
+
+    one = dataclasses.replace(data, regularizers_on={})
+    two = dataclasses.replace(data, study="other", architecture={"cell": "lstm", "num_layers": 2},
+                              regularizers_on={"dropout": 0.25})  # fmt: skip
+    cmp = comparison([one, two])
+    assert cmp.regularizers == ["dropout"]
+    md = render.comparison_markdown(cmp)
+    assert "| dropout | off | 0.25 |" in md and "other (lstm, 2 layers)" in md
+    assert 'href="../other/report/index.html"' in render.comparison_page(cmp)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,49 +21,9 @@ from search.recipes import BASELINE, starting_points
 from search.space import OFF_SUFFIX, resolved_params, to_trial_params
 from search.spec import StudyFileError, load_study, parse_study
 from search.spec import _Loader as YAMLLoader
-from search.storage import open_storage
+from tests.helpers import ROOT, TINY, load, run_cli, states, write_study
 
-ROOT = Path(__file__).resolve().parents[1]
 STUDIES = sorted((ROOT / "studies").glob("*.yaml"))
-TINY = {
-    "name": "tiny",
-    "dataset": "synthetic:n=160,length=16",
-    "architecture": {"cell": "gru", "hidden_size": 8},
-    "budget": {"trials": 4, "max_epochs": 4},
-    "sampler": "random",
-    "pruner": "none",
-    "cv_folds": 1,
-    "search": {
-        "dropout": {"low": 0.0, "high": 0.3},
-        "kernel_l2": {"low": 1e-5, "high": 1e-2, "log": True, "off": True},
-    },
-    "fixed": {"lr": 0.01, "batch_size": 32},
-}
-
-
-def write_study(tmp_path: Path, name: str = "tiny", **changes: object) -> Path:
-    raw = {**TINY, "name": name, **changes}
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    return path
-
-
-def run_cli(*args: str, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "search", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-        env={**os.environ, "CI": "1", "OMP_NUM_THREADS": "1", **(env or {})},
-    )  # fmt: skip
-
-
-def load(storage: Path, name: str) -> optuna.Study:
-    return optuna.load_study(study_name=name, storage=open_storage(str(storage)))
-
-
-def states(study: optuna.Study) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for t in study.get_trials(deepcopy=False):
-        out[t.state.name] = out.get(t.state.name, 0) + 1
-    return out
 
 
 # ----------------------------------------------------------------------------------------- study files
@@ -128,6 +89,7 @@ def test_bad_study_file_is_rejected_with_file_key_and_allowed_values(
     assert message in str(info.value)
 
 
+@pytest.mark.slow
 def test_bad_study_file_exits_nonzero_before_touching_the_storage(tmp_path: Path) -> None:
     path = write_study(tmp_path, sampler="bayes")
     storage = tmp_path / "store" / "journal.log"
@@ -197,6 +159,14 @@ def test_smoke_study_completes_with_pruned_and_complete_trials(tmp_path: Path) -
         assert {"weights.png", "gradients.png", "saturation.png", "hidden_norm.png", "introspection.json"} <= files
     pruned = study.get_trials(states=(TrialState.PRUNED,))
     assert all("pruned at epoch" in t.user_attrs["pruned_reason"] for t in pruned)
+    # what each value is, where it is read: the dashboard's objective name and trial attribute, the progress lines
+    assert study.metric_names == ["val_acc (holdout split)"]
+    assert all(t.user_attrs["value_is"].startswith("best score so far (pruned at epoch ") for t in pruned)
+    assert {t.user_attrs["value_is"] for t in study.get_trials(states=(TrialState.COMPLETE,))} == {
+        "holdout score (complete)"
+    }
+    assert re.search(r"^trial \d+ pruned at epoch \d+: running \d\.\d{4} ", result.stdout, re.M), result.stdout
+    assert re.search(r"^trial \d+ complete: holdout score \d\.\d{4} ", result.stdout, re.M), result.stdout
     assert "best trial #" in result.stdout and "no regularization" in result.stdout
     assert study.user_attrs["regtune:final"]["best"]["accs"]
 

@@ -23,10 +23,11 @@ from typing import Any
 
 import optuna
 import pytest
-import yaml
 from optuna.trial import TrialState
 
-from search.storage import RetryingStorage, driver_url, mask_url, open_storage, scrub
+from search.storage import RetryingStorage, driver_url, mask_url, scrub
+from tests import helpers
+from tests.helpers import load
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_HOST, PG_PORT = (
@@ -95,10 +96,7 @@ def database(postgres: None) -> Iterator[str]:
 
 
 def write_study(tmp_path: Path, name: str, **changes: Any) -> Path:
-    raw = {**TINY, "name": name, **changes}
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    return path
+    return helpers.write_study(tmp_path, name, TINY, **changes)
 
 
 def start_worker(
@@ -139,10 +137,6 @@ def wait_for(condition: Callable[[], Any], timeout: float, what: str, tmp_path: 
             return value
         time.sleep(every)
     pytest.fail(f"timed out after {timeout} s waiting for {what}\n{logs(tmp_path)}")
-
-
-def load(url: str, name: str) -> optuna.Study:
-    return optuna.load_study(study_name=name, storage=open_storage(url))
 
 
 def trials_of(url: str, name: str) -> list[optuna.trial.FrozenTrial]:
@@ -427,6 +421,7 @@ def test_dead_trial_found_by_the_workers_own_heartbeat_without_optuna_heartbeat(
     assert copy.params == study.get_trials()[0].params
 
 
+@pytest.mark.slow
 def test_resumed_trial_continues_exactly_like_an_uninterrupted_one(tmp_path: Path) -> None:
     """A trial killed in its second fold and re-run from its checkpoints reports the same intermediate values and
     ends with the same score, to the last bit, as one that was never interrupted (generators and batch order are

@@ -1,4 +1,4 @@
-"""The verdict (search/final.py): one protocol for every row, paired over seeds, cached on what it depends on.
+"""The verdict (search/verdict.py): one protocol for every row, paired over seeds, cached on what it depends on.
 
 Real tiny studies on the embedded journal file, run in-process: synthetic data, 8 hidden units, 3 epochs, 2 folds.
 """
@@ -13,8 +13,13 @@ import optuna
 import pytest
 from scipy import stats
 
-import search.final as final
-from search.final import (
+import search.verdict as verdict
+from search.recipes import BASELINE, DEPENDS, RECIPES, starting_points
+from search.report.render import result_lines
+from search.space import suggest
+from search.spec import StudySpec, load_study, parse_study
+from search.storage import open_storage
+from search.verdict import (
     CV_ATTR,
     FINAL_ATTR,
     baseline_config,
@@ -22,13 +27,8 @@ from search.final import (
     describe_difference,
     final_result,
     paired,
-    result_lines,
     trial_config,
 )
-from search.recipes import BASELINE, DEPENDS, RECIPES, starting_points
-from search.space import suggest
-from search.spec import StudySpec, load_study, parse_study
-from search.storage import open_storage
 from search.worker import ensure_study, run_worker
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,6 +74,7 @@ def finished(study: optuna.Study) -> int:
 
 
 # ----------------------------------------------------------------------------------------- (a) the baseline row
+@pytest.mark.slow
 def test_baseline_row_is_the_enqueued_baseline_trial(recipe_study: tuple[optuna.Study, StudySpec]) -> None:
     study, spec = recipe_study
     trial = next(t for t in study.trials if t.user_attrs.get("recipe") == BASELINE)
@@ -98,6 +99,7 @@ def test_baseline_row_is_the_enqueued_baseline_trial(recipe_study: tuple[optuna.
     assert cv["value"] == pytest.approx(trial.value)
 
 
+@pytest.mark.slow
 def test_a_finished_verdict_is_read_from_the_cache(recipe_study: tuple[optuna.Study, StudySpec]) -> None:
     study, spec = recipe_study
     first = final_result(study, spec)
@@ -108,6 +110,7 @@ def test_a_finished_verdict_is_read_from_the_cache(recipe_study: tuple[optuna.St
 
 
 # ----------------------------------------------------------------------------------------- (b) no baseline trial
+@pytest.mark.slow
 def test_without_recipes_the_baseline_is_cross_validated_outside_the_study(
     plain_study: tuple[optuna.Study, StudySpec],
 ) -> None:
@@ -159,6 +162,7 @@ def test_paired_edge_cases(a: list[float], b: list[float], expect: str) -> None:
     assert describe_difference(paired(a, b)) == expect
 
 
+@pytest.mark.slow
 def test_the_verdicts_paired_numbers_come_from_its_seeds(recipe_study: tuple[optuna.Study, StudySpec]) -> None:
     study, spec = recipe_study
     res = final_result(study, spec)
@@ -167,6 +171,7 @@ def test_the_verdicts_paired_numbers_come_from_its_seeds(recipe_study: tuple[opt
 
 
 # ----------------------------------------------------------------------------------------- (d) the cache's key
+@pytest.mark.slow
 def test_a_changed_dataset_never_reads_the_old_verdict(plain_study: tuple[optuna.Study, StudySpec]) -> None:
     study, spec = plain_study
     old = final_result(study, spec)
@@ -204,6 +209,7 @@ def test_recipe_labels_say_the_values_the_trial_runs(tmp_path: Path) -> None:
     assert labels == [BASELINE, "recurrent dropout 0.2 (per batch)", "recurrent dropout 0.3 (per batch)"]  # 0.4 -> 0.3
 
 
+@pytest.mark.slow
 def test_trials_with_a_recipe_label_ran_the_recipe(recipe_study: tuple[optuna.Study, StudySpec]) -> None:
     study, spec = recipe_study
     points = dict(starting_points(spec))
@@ -218,4 +224,4 @@ def test_a_diverging_row_is_reported_not_raised(tmp_path: Path) -> None:
     spec = parse_study(VERDICT, tmp_path / "verdict.yaml")
     config = {**baseline_config(spec), "lr": 1.0e9, "clip_norm": 0.0}
     assert "diverged" in cross_validate(spec, config)
-    assert final.test_accuracy(spec, config, 2, 1) == [0.0]
+    assert verdict.test_accuracy(spec, config, 2, 1) == [0.0]

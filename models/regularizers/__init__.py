@@ -5,7 +5,6 @@ from models.regularizers.clipping import clip_gradients
 from models.regularizers.cutmix import cutmix
 from models.regularizers.decoupled_decay import decay_
 from models.regularizers.input_noise import GaussianNoise
-from models.regularizers.locked_dropout import SequenceDropout
 from models.regularizers.magnitude_warp import magnitude_warp
 from models.regularizers.max_norm import apply_max_norm, unit_norms
 from models.regularizers.mixup import mixup
@@ -19,6 +18,7 @@ from models.regularizers.penalties import (
 )
 from models.regularizers.recurrent_dropout import recurrent_mask
 from models.regularizers.scaling import scale
+from models.regularizers.sequence_dropout import SequenceDropout
 from models.regularizers.time_warp import time_warp
 from models.regularizers.weight_average import WeightAverage, ordered_batches
 from models.regularizers.weight_drop import drop_columns, drop_weight

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from models.config import AUGMENTATION_NAMES
 from models.regularizers.cutmix import cutmix
 from models.regularizers.magnitude_warp import magnitude_warp
 from models.regularizers.mixup import mixup
@@ -22,7 +23,7 @@ from models.regularizers.scaling import scale
 from models.regularizers.time_warp import time_warp
 from models.regularizers.window_slice import window_slice
 
-AUGMENTATION_NAMES = ("scaling", "magnitude_warp", "time_warp", "window_slice", "mixup", "cutmix")
+__all__ = ["AUGMENTATION_NAMES", "Augment"]  # the names: TrainConfig's fields of group "augmentation"
 
 
 class Augment(nn.Module):

@@ -16,7 +16,8 @@ epoch is cached on the study. Each row is then retrained on the *whole* training
 with ``final_seeds`` seeds (seed s: the same initialization stream and data order in every row) and evaluated
 once on the test split. Best and baseline are compared pairwise over the seeds: the mean per-seed difference,
 its 95 % t interval and the paired t-test's p-value. The result is cached on the study, keyed on everything it
-depends on (the study definition's digest included), so a finished study reports without training.
+depends on (the study definition's digest included), so a finished study reports without training. Its rows
+as text: :func:`search.report.render.result_lines`.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from typing import Any
 import optuna
 
 from models.classifier import DivergedError
-from models.config import DATA_NAMES, REGULARIZER_NAMES, RNNConfig, TrainConfig, as_dict, split_params
+from models.config import DATA_NAMES, REGULARIZER_NAMES, RNNConfig, TrainConfig, as_dict, configs_for
 from models.data import SequenceDataModule
 from models.train import evaluate, fit
 from search.objective import Objective, study_splits
@@ -71,8 +72,7 @@ def _key(*parts: Any) -> str:
 def trial_config(spec: StudySpec, params: dict[str, Any]) -> dict[str, Any]:
     """The ``config`` user attribute a trial with these Optuna params stores (as ``Objective`` builds it)."""
     values = {**spec.base_params(), **suggest(optuna.trial.FixedTrial(params), spec)}  # type: ignore[arg-type]
-    rnn, train = split_params(values, input_size=1, num_classes=2)
-    train.seed = spec.seed
+    rnn, train = configs_for(values, seed=spec.seed)
     return {k: v for k, v in as_dict(rnn, train).items() if k not in DATA_NAMES}
 
 
@@ -176,7 +176,7 @@ def test_accuracy(spec: StudySpec, config: dict[str, Any], epochs: int, seeds: i
     accs = []
     for seed in range(seeds):
         params = {**config, "max_epochs": epochs, "patience": 0, "seed": seed}
-        rnn, train = split_params(params, input_size=splits.train.X.shape[2], num_classes=len(splits.classes))
+        rnn, train = configs_for(params, splits)
         data = SequenceDataModule(splits, batch_size=train.batch_size, val_fraction=0.0, seed=seed)
         try:
             accs.append(evaluate(fit(rnn, train, data).model, data.test_data())["acc"])
@@ -287,20 +287,3 @@ def final_result(study: optuna.Study, spec: StudySpec, seeds: int | None = None)
         result["paired_nothing"] = paired(best_accs, nothing_accs)
     study.set_user_attr(FINAL_ATTR, result)
     return result
-
-
-def result_lines(res: dict[str, Any], best_label: str) -> list[str]:
-    """The verdict's rows as text, one per line (``make study`` prints them)."""
-    lines = []
-    rows = [("best", best_label, ""), ("baseline", "baseline", f"; keeps {keeps_text(res['baseline']['keeps'])}")]
-    if res.get("nothing"):
-        rows.append(("nothing", "nothing at all", f"; also off: {', '.join(res['nothing']['off'])}"))
-    for key, label, note in rows:
-        r = res[key]
-        lines.append(f"  {label:<22} {r['mean']:.4f} ± {r['std']:.4f}  ({len(r['accs'])} seeds, {r['epochs']} epochs "
-                     f"from {r['from']}{note})")  # fmt: skip
-    lines.append(f"  {'difference':<22} {describe_difference(res['paired'])}  (best - baseline; test split: "
-                 f"{res['test_size']} sequences)")  # fmt: skip
-    if res.get("paired_nothing"):
-        lines.append(f"  {'vs nothing at all':<22} {describe_difference(res['paired_nothing'])}")
-    return lines

@@ -1,0 +1,101 @@
+"""Plain-language findings from the statistics, each quoting its number and the threshold below."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from models.introspect.activations import SIGMOID_HIGH, SIGMOID_LOW, TANH_LIMIT
+from models.introspect.layout import GATE_NAMES, SIGMOID_GATES, gate_label
+
+CONTRACT_SPECTRAL = 1.0  # largest recurrent gate-block spectral norm below this: the recurrence contracts
+SATURATION_FRACTION = 0.30  # a gate with at least this fraction of saturated activations
+CLIP_FRACTION = 0.50  # clipping cut at least this fraction of the steps
+DEAD_FRACTION = 0.10  # at least this fraction of hidden units dead
+FADE_RATIO = 10.0  # the hidden-state norm falls at least this many times from its peak to the last step
+
+
+def compact(stats: Mapping[str, float]) -> dict[str, float]:
+    """The aggregate keys of a stats dict (everything but the per-layer ``L<i>.`` keys)."""
+    return {k: v for k, v in stats.items() if not (k.startswith("L") and k[1:2].isdigit())}
+
+
+def diagnose(stats: Mapping[str, float]) -> list[str]:
+    """Plain-language findings from a stats dict (an :meth:`~models.introspect.callback.Introspection.summary`,
+    a history row, or the union of :func:`~models.introspect.weights.weight_stats`,
+    :func:`~models.introspect.weights.gradient_stats` and :func:`~models.introspect.activations.activation_stats`).
+    Each finding quotes the number and the threshold (module constants) it comes from; a key that is absent is not
+    judged."""
+    found: list[str] = []
+    for key, what in (
+        ("weights.nonfinite", "weights"),
+        ("grad.nonfinite", "gradients"),
+        ("act.nonfinite", "activations on the fixed batch"),
+    ):
+        if stats.get(key, 0.0) > 0:
+            found.append(f"NaN/Inf in {what}: {int(stats[key])} non-finite entries ({key})")
+    if stats.get("diverged", 0.0) > 0:
+        found.append("the fit diverged (diverged=1): the last record was taken when training stopped")
+    gates = [
+        (k.split(".")[1], v)
+        for k, v in stats.items()
+        if k.startswith("recurrent.") and k.endswith(".spectral") and k.count(".") == 2
+    ]
+    if gates:
+        g, top = max(gates, key=lambda gv: gv[1])
+        if top < CONTRACT_SPECTRAL:
+            whole = stats.get("recurrent.spectral")
+            extra = f"; whole recurrent matrix {whole:.2f}" if whole is not None and len(gates) > 1 else ""
+            found.append(
+                f"recurrent weights contract (spectral norm {top:.2f} < {CONTRACT_SPECTRAL:g}, the largest over the "
+                f"recurrent gate blocks, layers and directions, reached by the {gate_label(g)} gate{extra}): "
+                "recurrent decay or a recurrent penalty may be erasing memory"
+            )
+    elif "recurrent.spectral" in stats and stats["recurrent.spectral"] < CONTRACT_SPECTRAL:
+        found.append(
+            f"recurrent weights contract (spectral norm {stats['recurrent.spectral']:.2f} < {CONTRACT_SPECTRAL:g}, "
+            "the largest over the whole recurrent matrices): recurrent decay or a recurrent penalty may be "
+            "erasing memory"
+        )
+    for k, v in stats.items():
+        g = k.split(".")[-1]
+        if not (k.startswith("sat.") and k.count(".") == 1 and g != "h" and v >= SATURATION_FRACTION):
+            continue  # the vanilla RNN's gate h is its hidden output: reported once, as "hidden"
+        threshold = f"threshold {100 * SATURATION_FRACTION:.0f}%"
+        if g == "hidden":
+            found.append(
+                f"{100 * v:.0f}% of hidden outputs saturated (beyond +-{TANH_LIMIT:g}; {threshold}): "
+                "units act as binary switches and their gradients vanish"
+            )
+            continue
+        if g in SIGMOID_GATES:
+            band = f"outside [{SIGMOID_LOW:g}, {SIGMOID_HIGH:g}]"
+            lo, hi = stats.get(f"sat_low.{g}"), stats.get(f"sat_high.{g}")
+            if lo is not None and hi is not None:
+                band += f": {100 * hi:.0f}% open, {100 * lo:.0f}% shut"
+        else:
+            band = f"beyond +-{TANH_LIMIT:g}"
+        found.append(
+            f"{100 * v:.0f}% of {GATE_NAMES.get(g, g)}-gate units saturated ({band}; {threshold}): "
+            "the gate barely learns, its gradient is near zero"
+        )
+    clip = stats.get("grad.clip_fraction")
+    if clip is not None and clip >= CLIP_FRACTION:
+        found.append(
+            f"gradients clipped on {100 * clip:.0f}% of steps (threshold {100 * CLIP_FRACTION:.0f}%): "
+            "the clipping threshold, not the learning rate, sets the step size"
+        )
+    dead = stats.get("dead")
+    if dead is not None and dead >= DEAD_FRACTION:
+        found.append(
+            f"{100 * dead:.0f}% of hidden units dead (constant output over the fixed batch; threshold "
+            f"{100 * DEAD_FRACTION:.0f}%): capacity unused, e.g. from strong L1/decay or saturation"
+        )
+    fade = stats.get("hnorm.fade")
+    if fade is not None and fade >= FADE_RATIO:
+        peak, last = stats.get("hnorm.peak", math.nan), stats.get("hnorm.last", math.nan)
+        found.append(
+            f"hidden-state norm falls {fade:.1f}x from its peak ({peak:.3g}) to the last step ({last:.3g}; "
+            f"threshold {FADE_RATIO:g}x): information fades along the sequence"
+        )
+    return found

@@ -1,0 +1,141 @@
+"""From Python (a notebook): ``run_study(study, data)`` runs a study as ``make study`` does, on arrays in memory.
+
+::
+
+    from search.api import run_study
+
+    result = run_study("studies/gru.yaml", data=(X, y, X_test, y_test), storage="runs/mine/journal.log")
+    result.best_value, result.best_config, result.verdict["rows"]
+
+``study`` is a study file or the same mapping as a dict. ``data`` replaces the study's ``dataset`` with arrays
+named as in a ``.npz`` file (:func:`models.data.array_splits`): ``X`` (N x T x C), ``y`` (N labels 0..K-1),
+optional ``lengths``, and the test split ``X_test``/``y_test`` (/``lengths_test``); as a dict of those names or a
+tuple ``(X, y)``, ``(X, y, lengths)``, ``(X, y, X_test, y_test)`` or ``(X, y, lengths, X_test, y_test,
+lengths_test)``. Without a test split a stratified 20 % of the sequences (seeded by the study's seed) is held out
+as one. The arrays pass the checks a file passes, with the same one-line errors (``data: X has rank 2 ...``);
+the study records their content hash, so resuming it with other arrays is refused
+(:class:`~search.fingerprint.StudyChangedError`), as an edited data file is.
+
+Errors are raised, not printed: :class:`~search.spec.StudyFileError`, :class:`~search.preflight.PreflightError`,
+:class:`~models.data.DataError` (all ``ValueError``, one line) before anything is written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import yaml
+
+from models.data import MEMORY, DataError, array_splits
+from search.fingerprint import arrays_digest
+from search.preflight import Prepared, prepare_spec
+from search.spec import StudyFileError, StudySpec, _Loader, load_study, parse_study
+
+#: the tuple forms of ``data``, by length
+TUPLES = {
+    2: ("X", "y"),
+    3: ("X", "y", "lengths"),
+    4: ("X", "y", "X_test", "y_test"),
+    6: ("X", "y", "lengths", "X_test", "y_test", "lengths_test"),
+}
+
+
+@dataclass
+class Result:
+    study: optuna.Study  # the Optuna study (its trials, user attributes, dataframe)
+    spec: StudySpec  # the parsed study, data-dependent defaults applied
+    storage: str  # the storage URL it lives in
+    counts: dict[str, int]  # trials by state, and "finished" (complete + pruned)
+    best_value: float | None = None  # the best complete trial's value (mean over its folds); None if none completed
+    best_config: dict[str, Any] = field(default_factory=dict)  # that trial's full configuration
+    verdict: dict[str, Any] | None = None  # the test-split verdict (search.verdict.final_result), if asked for
+
+
+def as_arrays(data: Any) -> dict[str, np.ndarray]:
+    """``data`` as named arrays: a dict of ``.npz`` names, or one of the :data:`TUPLES` forms."""
+    if isinstance(data, dict):
+        return {key: value for key, value in data.items() if value is not None}
+    if isinstance(data, (tuple, list)) and len(data) in TUPLES:
+        return {key: value for key, value in zip(TUPLES[len(data)], data) if value is not None}
+    n = len(data) if isinstance(data, (tuple, list)) else None
+    what = f"a tuple of {n} arrays" if n is not None else f"a {type(data).__name__}"
+    forms = ", ".join("(" + ", ".join(names) + ")" for names in TUPLES.values())
+    raise DataError(f"data: {what}; allowed: {forms}, or a dict of those names")
+
+
+def load_spec(study: dict[str, Any] | str | Path, data: Any = None) -> StudySpec:
+    """The study file or mapping, parsed; with ``data`` its ``dataset`` is the in-memory placeholder until the
+    arrays are checked."""
+    if isinstance(study, dict):
+        name = study.get("name")
+        raw = {**study, "dataset": MEMORY} if data is not None else study
+        return parse_study(raw, Path(f"<study {name}>" if isinstance(name, str) else "<study>"))
+    if data is None:
+        return load_study(study)
+    path = Path(study)
+    try:
+        raw = yaml.load(path.read_text(), Loader=_Loader)  # noqa: S506 - the study files' SafeLoader
+    except (OSError, yaml.YAMLError):
+        return load_study(path)  # its own one-line error
+    if not isinstance(raw, dict):
+        raise StudyFileError(f"{path}: (top level): must be a mapping of keys")
+    return parse_study({**raw, "dataset": MEMORY}, path)
+
+
+def prepare_study(study: dict[str, Any] | str | Path, data: Any = None, storage: str | None = None) -> Prepared:
+    """Every check of ``make study`` (study, arrays or dataset, storage URL), nothing written."""
+    spec = load_spec(study, data)
+    if data is None:
+        return prepare_spec(spec, storage)
+    splits = array_splits(as_arrays(data), where="data", seed=spec.seed)
+    spec.dataset = f"{MEMORY}:{arrays_digest(splits)[:16]}"
+    return prepare_spec(spec, storage, splits)
+
+
+def run_study(
+    study: dict[str, Any] | str | Path,
+    data: Any = None,
+    storage: str | None = None,
+    trials: int | None = None,
+    verdict: bool = True,
+    progress: bool = True,
+) -> Result:
+    """Run (or resume) ``study`` to ``trials`` finished trials (default: its budget) in this process; then, with
+    ``verdict``, retrain the best, the baseline and no regularization and evaluate them on the test split, as
+    ``make study`` does. ``storage``: a URL or journal path (default ``runs/<name>/journal.log``)."""
+    from search.cli import quiet_libraries
+    from search.progress import Progress
+    from search.storage import mask_url, open_storage, schema_lock
+    from search.worker import counts, ensure_study, run_worker, study_total
+
+    if trials is not None and (isinstance(trials, bool) or not isinstance(trials, int) or trials < 1):
+        raise ValueError(f"trials={trials!r}: must be an integer >= 1")
+    quiet_libraries()
+    p = prepare_study(study, data, storage)
+    spec, url = p.spec, p.url
+    store = open_storage(url)
+    with schema_lock(url):
+        s = ensure_study(spec, store, total=trials, store=mask_url(url))
+    total = study_total(s, spec, trials)
+    c = counts(s)
+    if c["finished"] < total:
+        bar = Progress(total, c["finished"], spec.direction, spec.name) if progress else None
+        try:
+            run_worker(spec, store, total, on_trial=bar.trial if bar else None, on_epoch=bar.epoch if bar else None)
+        finally:
+            if bar is not None:
+                bar.close()
+    c = counts(s)
+    result = Result(s, spec, url, c)
+    if c["complete"]:
+        best = s.best_trial
+        result.best_value, result.best_config = best.value, dict(best.user_attrs.get("config", {}))
+        if verdict:
+            from search.verdict import final_result
+
+            result.verdict = final_result(s, spec)
+    return result

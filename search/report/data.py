@@ -1,0 +1,205 @@
+"""The numbers of a study's summary and report, as one JSON-serialisable structure (:class:`StudyData`).
+
+:func:`study_data` reads what ``make study`` prints: trial counts, given-up trials, the best trial (the verdict
+is added by the caller, :func:`search.verdict.final_result`, once it is computed). :func:`study_report` adds what
+``make report`` shows: the verdict, every recipe retrained like the best, hyperparameter importances, pruning
+savings and the introspection refits of the best configuration and the baseline. :func:`comparison` lines up
+several reports. Nothing here draws or formats: :mod:`search.report.render` and :mod:`search.report.figures` do.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from models.config import REGULARIZER_NAMES, configs_for
+from models.data import SequenceDataModule
+from models.introspect import Introspection, diagnose, fixed_batch
+from models.train import fit
+from search.objective import folds_of, study_splits
+from search.recipes import BASELINE
+from search.retries import gave_up_rows
+from search.spec import StudySpec
+from search.storage import mask_url
+from search.verdict import changed_values, definition_digest, final_result, nothing_config, paired, test_accuracy
+from search.worker import counts
+
+RECIPES_ATTR = "regtune:report_recipes"
+
+
+@dataclass
+class StudyData:
+    """One study's numbers. The fields after ``final`` are filled by :func:`study_report` only."""
+
+    study: str  # the study's name
+    study_file: str  # the study file, as given on the command line
+    description: str  # the study file's description, else its dataset
+    dataset: str  # the dataset spec
+    architecture: dict[str, Any]  # the study's architecture settings
+    metric: str  # the objective: val_acc or val_loss
+    total: int | None  # the study's total of finished trials (None: not asked)
+    counts: dict[str, int]  # trials per state (lower-case), and "finished" = complete + pruned
+    gave_up: list[dict[str, Any]]  # trials given up after repeated crashes (:func:`search.retries.gave_up_rows`)
+    dashboard: str  # the command that serves optuna-dashboard on the study's storage
+    best_trial: int | None = None  # the best trial's number (None: no complete trial)
+    best_value: float | None = None  # its objective value
+    best_recipe: str | None = None  # its recipe label, if it was a starting point
+    best_validation: dict[str, Any] = field(default_factory=dict)  # val_acc, val_loss, folds, path of the best trial
+    best_config: dict[str, Any] = field(default_factory=dict)  # its values that differ from the defaults
+    final: dict[str, Any] | None = None  # the verdict (:func:`search.verdict.final_result`)
+    folds: int | None = None  # cross-validation folds per trial
+    regularizers_on: dict[str, Any] = field(default_factory=dict)  # the best's regularizers not at their off value
+    recipes: list[dict[str, Any]] = field(default_factory=list)  # each recipe retrained like the best
+    importances: dict[str, dict[str, float]] = field(default_factory=dict)  # evaluator -> parameter -> importance
+    pruning: dict[str, float] = field(default_factory=dict)  # :func:`pruning_summary`
+    introspection: dict[str, dict[str, Any]] = field(default_factory=dict)  # best/baseline -> stats, diagnoses, ...
+    figures: list[dict[str, str]] = field(default_factory=list)  # {"file", "caption"} of the study-level figures
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class Comparison:
+    """Several studies' best configurations side by side."""
+
+    studies: list[StudyData]  # in the order given
+    regularizers: list[str]  # the regularizers any of their best configurations turned on
+
+
+# --------------------------------------------------------------------------------------------- statistics
+def welch_p(a: list[float], b: list[float]) -> float:
+    """Two-sided Welch's t-test p-value between two samples of per-seed accuracies (1.0 when undefined)."""
+    from scipy import stats
+
+    if len(a) < 2 or len(b) < 2:
+        return 1.0
+    if statistics.pstdev(a) == 0 and statistics.pstdev(b) == 0:
+        return 1.0 if statistics.fmean(a) == statistics.fmean(b) else 0.0
+    p = float(stats.ttest_ind(a, b, equal_var=False).pvalue)
+    return 1.0 if math.isnan(p) else p
+
+
+def importances(study: optuna.Study) -> dict[str, dict[str, float]]:
+    """fANOVA and PED-ANOVA importances over the complete trials (each may fail on tiny studies: then empty)."""
+    out: dict[str, dict[str, float]] = {}
+    evaluators = {
+        "fANOVA": optuna.importance.FanovaImportanceEvaluator(seed=0),
+        "PED-ANOVA": optuna.importance.PedAnovaImportanceEvaluator(),
+    }
+    for name, evaluator in evaluators.items():
+        try:
+            out[name] = dict(optuna.importance.get_param_importances(study, evaluator=evaluator))
+        except Exception:  # too few trials, or a space PED-ANOVA cannot split
+            out[name] = {}
+    return out
+
+
+def pruning_summary(study: optuna.Study, spec: StudySpec) -> dict[str, float]:
+    """Epochs spent, and epochs pruning saved: each pruned trial credited with the mean epochs of a complete one."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    pruned = study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
+    full = statistics.fmean([t.user_attrs.get("epochs_run", 0) for t in complete]) if complete else 0.0
+    spent = sum(t.user_attrs.get("epochs_run", 0) for t in complete + pruned)
+    pruned_spent = sum(t.user_attrs.get("epochs_run", 0) for t in pruned)
+    saved = max(0.0, full * len(pruned) - pruned_spent)
+    return {
+        "complete": len(complete),
+        "pruned": len(pruned),
+        "epochs_spent": float(spent),
+        "epochs_per_complete_trial": full,
+        "epochs_saved": saved,
+        "saved_fraction": saved / (spent + saved) if spent + saved else 0.0,
+    }
+
+
+def recipe_results(study: optuna.Study, spec: StudySpec, baseline: list[float], seeds: int) -> list[dict[str, Any]]:
+    """Test accuracy of each recipe starting point (retrained like the best, same seeds), with the paired p against
+    the baseline's per-seed accuracies ``baseline``. Cached on the study per seeds and study definition."""
+    key = f"{seeds}:{definition_digest(spec)}"
+    cached = study.user_attrs.get(RECIPES_ATTR, {})
+    if key in cached:
+        return [{**r, "p": paired(r["accs"], baseline)["p"]} for r in cached[key]]
+    rows = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
+        label = t.user_attrs.get("recipe")
+        if not label or label == BASELINE or "config" not in t.user_attrs:
+            continue
+        epochs = int(round(t.user_attrs.get("best_epoch", len(t.intermediate_values) - 1))) + 1
+        accs = test_accuracy(spec, t.user_attrs["config"], max(1, min(epochs, spec.max_epochs)), seeds)
+        rows.append(
+            {
+                "trial": t.number, "recipe": label, "state": t.state.name.lower(), "value": t.value, "accs": accs,
+                "mean": statistics.fmean(accs), "std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
+                "p": paired(accs, baseline)["p"],
+            }
+        )  # fmt: skip
+    study.set_user_attr(RECIPES_ATTR, {**cached, key: rows})
+    return rows
+
+
+def introspect(spec: StudySpec, config: dict[str, Any]) -> tuple[Introspection, int]:
+    """Refit ``config`` on the study's seeded holdout with introspection on; return the record and best epoch."""
+    splits = study_splits(spec)
+    rnn, train = configs_for(config, splits)
+    data = SequenceDataModule(splits, batch_size=train.batch_size, val_fraction=spec.val_fraction, seed=spec.seed)
+    probe = Introspection(fixed_batch(data.val_set))
+    result = fit(rnn, train, data, metric=spec.metric, callbacks=[probe])
+    return probe, int(result.best["epoch"])
+
+
+# --------------------------------------------------------------------------------------------- building
+def study_data(study: optuna.Study, spec: StudySpec, url: str | None = None, total: int | None = None) -> StudyData:
+    """What ``make study`` prints, without the verdict: counts, given-up trials, the best trial."""
+    where = f" STORAGE={mask_url(url)}" if url and "://" in url else ""
+    data = StudyData(
+        study=spec.name, study_file=str(spec.path), description=spec.description or spec.dataset,
+        dataset=spec.dataset, architecture=dict(spec.architecture), metric=spec.metric, total=total,
+        counts=counts(study), gave_up=gave_up_rows(study, str(spec.path), url),
+        dashboard=f"make dashboard STUDY={spec.path}{where}",
+    )  # fmt: skip
+    if data.counts["complete"]:
+        best = study.best_trial
+        ua = best.user_attrs
+        data.best_trial, data.best_value, data.best_recipe = best.number, best.value, ua.get("recipe")
+        data.best_validation = {"val_acc": ua.get("val_acc", math.nan), "val_loss": ua.get("val_loss", math.nan),
+                                "folds": ua.get("folds", 1), "path": ua.get("path")}  # fmt: skip
+        data.best_config = changed_values(ua["config"])
+    return data
+
+
+def study_report(
+    study: optuna.Study, spec: StudySpec, seeds: int | None = None
+) -> tuple[StudyData, dict[str, Introspection]]:
+    """Every number of the report (the verdict, recipes, importances, pruning, the introspection refits), and the
+    refits' records, whose figures :mod:`search.report.build` draws. Exits with one line when nothing is complete."""
+    data = study_data(study, spec)
+    if data.best_trial is None:
+        raise SystemExit(f"study {spec.name!r} has no complete trial yet: run `make study STUDY={spec.path}` first")
+    data.final = final = final_result(study, spec, seeds)
+    config = study.best_trial.user_attrs["config"]
+    nothing = nothing_config(config)[0]
+    data.folds = folds_of(spec)
+    data.regularizers_on = {n: config[n] for n in REGULARIZER_NAMES if config[n] != nothing[n]}
+    data.recipes = recipe_results(study, spec, final["baseline"]["accs"], final["seeds"])
+    data.importances = importances(study)
+    data.pruning = pruning_summary(study, spec)
+    probes = {}
+    for label, cfg in (("best", config), ("baseline", final["baseline"]["config"])):
+        probe, best_epoch = introspect(spec, cfg)
+        stats = probe.summary(best_epoch)
+        data.introspection[label] = {"stats": stats, "diagnoses": diagnose(stats), "epoch": best_epoch, "figures": {}}
+        probes[label] = probe
+    return data, probes
+
+
+def comparison(reports: list[StudyData]) -> Comparison:
+    """The regularizers the studies' best configurations turned on, in :data:`REGULARIZER_NAMES` order."""
+    names = [n for n in REGULARIZER_NAMES if any(n in r.regularizers_on for r in reports)]
+    return Comparison(studies=reports, regularizers=names)

@@ -1,0 +1,159 @@
+"""Presentation: the text ``make study`` prints, the report's HTML page and Markdown summary, and the comparison
+page, each rendered from :class:`~search.report.data.StudyData` by a jinja2 template in ``templates/``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import jinja2
+
+from search.report.data import Comparison, StudyData
+from search.verdict import describe_difference, keeps_text
+
+SIGNIFICANCE = 0.05  # paired t-test over seeds: p below this is called significant
+
+#: the compact statistics compared between the best configuration and the baseline, with their captions
+KEY_STATS = [
+    ("recurrent.spectral", "largest singular value of the whole recurrent matrices"),
+    ("recurrent.spectral_gate_max", "largest singular value of a recurrent gate block"),
+    ("kernel.l2", "kernel (input) weight norm"),
+    ("recurrent.l2", "recurrent weight norm"),
+    ("kernel.max_unit", "largest per-unit incoming kernel norm (what kernel_max_norm caps)"),
+    ("recurrent.max_unit", "largest per-unit incoming recurrent norm (what recurrent_max_norm caps)"),
+    ("head.l2", "softmax head weight norm"),
+    ("sat.hidden", "fraction of saturated hidden outputs"),
+    ("dead", "fraction of dead hidden units"),
+    ("hnorm.fade", "hidden-state norm: peak / last step"),
+    ("grad.norm_mean", "mean gradient norm before clipping"),
+    ("grad.recurrent", "mean recurrent gradient norm"),
+    ("grad.clip_fraction", "fraction of steps clipping cut"),
+]
+
+#: the introspection figures of each refit, in page order, with their captions
+FIGURE_CAPTIONS = {
+    "weights": "Weight histograms per gate, kernel against recurrent, at the end of training.",
+    "gradients": "Gradient norm before clipping per epoch, per component, with the fraction of steps clipped.",
+    "saturation": "Fraction of saturated gate activations per gate and epoch on a fixed validation batch.",
+    "hidden_norm": "Hidden-state norm against the time step (first and last epoch): does information fade?",
+}
+
+
+# --------------------------------------------------------------------------------------------- filters
+def fmt(value: Any, spec: str | None = None) -> str:
+    """``format(value, spec)``; without a spec a float shows 3 significant digits, anything else ``str``."""
+    if spec is not None:
+        return format(value, spec)
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def verdict(p: float | None) -> str:
+    """The paired test's verdict on a p-value: significant or not (at :data:`SIGNIFICANCE`)."""
+    if p is None:
+        return "no test (1 seed)"
+    return f"significant (p = {p:.3f} < {SIGNIFICANCE})" if p < SIGNIFICANCE else f"not significant (p = {p:.3f})"
+
+
+def gate_keys(introspection: dict[str, dict[str, Any]]) -> list[str]:
+    """The per-gate statistics either refit has (``sat.<gate>``, ``recurrent.<x>.<gate>``, ``kernel.<x>.<gate>``)."""
+    keys = {k for rec in introspection.values() for k in rec["stats"]}
+    return sorted(
+        k for k in keys
+        if k.split(".")[0] in ("sat", "recurrent", "kernel") and len(k.split(".")) == 3 - (k[:4] == "sat.")
+        and k != "sat.hidden"
+    )  # fmt: skip
+
+
+def importance_names(importances: dict[str, dict[str, float]]) -> list[str]:
+    """Every parameter some evaluator scored, the most important (fANOVA) first."""
+    fanova = importances.get("fANOVA", {})
+    return sorted({k for d in importances.values() for k in d}, key=lambda k: (-fanova.get(k, 0), k))
+
+
+def comparison_table(cmp: Comparison) -> tuple[list[str], list[list[str]]]:
+    """Head and rows of the comparison: the regularizers each best configuration turned on, and test accuracies."""
+    head = [""]
+    for r in cmp.studies:
+        arch = r.architecture
+        head.append(f"{r.study} ({arch.get('cell', 'lstm')}{', bi' if arch.get('bidirectional') else ''}"
+                    f", {arch.get('num_layers', 1)} layers)")  # fmt: skip
+    rows = [[n, *[fmt(r.regularizers_on[n]) if n in r.regularizers_on else "off" for r in cmp.studies]]
+            for n in cmp.regularizers]  # fmt: skip
+    finals = [r.final or {} for r in cmp.studies]
+    rows.append(["test accuracy, best", *[f"{f['best']['mean']:.4f} ± {f['best']['std']:.4f}" for f in finals]])
+    rows.append(["test accuracy, baseline (searched regularizers off)",
+                 *[f"{f['baseline']['mean']:.4f} ± {f['baseline']['std']:.4f}" for f in finals]])  # fmt: skip
+    rows.append(["difference (paired)", *[describe_difference(f["paired"]) for f in finals]])
+    rows.append(["top parameter (fANOVA)", *[next(iter(r.importances.get("fANOVA", {})), "n/a") for r in cmp.studies]])
+    return head, rows
+
+
+# --------------------------------------------------------------------------------------------- environments
+def _environment(autoescape: bool) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("search.report", "templates"),
+        autoescape=autoescape,
+        extensions=["jinja2.ext.do"],
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(fmt=fmt, verdict=verdict, difference=describe_difference, keeps=keeps_text, json=json.dumps)
+    env.globals.update(SIGNIFICANCE=SIGNIFICANCE, KEY_STATS=KEY_STATS, FIGURE_CAPTIONS=FIGURE_CAPTIONS,
+                       gate_keys=gate_keys, importance_names=importance_names)  # fmt: skip
+    return env
+
+
+_ENVS: dict[bool, jinja2.Environment] = {}
+
+
+def render(template: str, **context: Any) -> str:
+    """Render ``templates/<template>`` (HTML escaped for ``*.html.j2``)."""
+    html = template.endswith(".html.j2")
+    if html not in _ENVS:
+        _ENVS[html] = _environment(html)
+    return _ENVS[html].get_template(template).render(**context)
+
+
+# --------------------------------------------------------------------------------------------- documents
+def page(data: StudyData) -> str:
+    """The report's HTML page (``runs/<study>/report/index.html``)."""
+    return render("report.html.j2", d=data)
+
+
+def markdown(data: StudyData) -> str:
+    """The report's Markdown summary (``summary.md``, also printed by ``make report``)."""
+    return render("summary.md.j2", d=data)
+
+
+def comparison_page(cmp: Comparison) -> str:
+    head, rows = comparison_table(cmp)
+    return render("comparison.html.j2", head=head, rows=rows, studies=[r.study for r in cmp.studies])
+
+
+def comparison_markdown(cmp: Comparison) -> str:
+    head, rows = comparison_table(cmp)
+    return render("comparison.md.j2", head=head, rows=rows)
+
+
+def gave_up_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """The given-up trials as text: a heading line, then one line per trial with its retry command (none: [])."""
+    return render("gave_up.txt.j2", rows=rows).splitlines()
+
+
+def result_lines(res: dict[str, Any], best_label: str) -> list[str]:
+    """The verdict's rows as text, one per line (``make study`` prints them)."""
+    return render("verdict.txt.j2", res=res, best_label=best_label).splitlines()
+
+
+def print_summary(data: StudyData, compute_verdict: Callable[[], dict[str, Any]]) -> int:
+    """Print the summary of ``make study``: counts, given-up trials and the best trial at once, then the verdict
+    (``compute_verdict()`` may retrain for minutes). 1 when no trial is complete (nothing to report), else 0."""
+    print(render("summary.txt.j2", d=data, part="head"), end="", flush=True)
+    if data.best_trial is None:
+        return 1
+    data.final = compute_verdict()
+    print(render("summary.txt.j2", d=data, part="verdict"), end="", flush=True)
+    return 0

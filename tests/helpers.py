@@ -1,0 +1,62 @@
+"""Helpers the end-to-end tests share: a tiny study, the command line in a subprocess, a study's trials."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import optuna
+import yaml
+
+from search.storage import open_storage
+
+ROOT = Path(__file__).resolve().parents[1]
+#: the environment of a command-line run: plain progress lines (no bars), one thread
+CLI_ENV = {"CI": "1", "OMP_NUM_THREADS": "1"}
+#: a tiny study: synthetic data, 8 GRU units, 4 epochs, one holdout split, two searched regularizers
+TINY: dict[str, Any] = {
+    "name": "tiny",
+    "dataset": "synthetic:n=160,length=16",
+    "architecture": {"cell": "gru", "hidden_size": 8},
+    "budget": {"trials": 4, "max_epochs": 4},
+    "sampler": "random",
+    "pruner": "none",
+    "cv_folds": 1,
+    "search": {
+        "dropout": {"low": 0.0, "high": 0.3},
+        "kernel_l2": {"low": 1e-5, "high": 1e-2, "log": True, "off": True},
+    },
+    "fixed": {"lr": 0.01, "batch_size": 32},
+}
+
+
+def write_study(d: Path, name: str = "tiny", base: dict[str, Any] | None = None, **changes: Any) -> Path:
+    """``base`` (default :data:`TINY`) named ``name`` with ``changes``, written to ``d/<name>.yaml``."""
+    raw = {**(TINY if base is None else base), "name": name, **changes}
+    path = d / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def run_cli(*args: str, timeout: float = 300, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``python -m search ARGS`` from the repository root, as CI runs it; its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "search", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+        env={**os.environ, **CLI_ENV, **(env or {})},
+    )  # fmt: skip
+
+
+def load(storage: str | Path, name: str) -> optuna.Study:
+    """The study ``name`` in a storage URL or journal path."""
+    return optuna.load_study(study_name=name, storage=open_storage(str(storage)))
+
+
+def states(study: optuna.Study) -> dict[str, int]:
+    """Trials by state name: ``{"COMPLETE": 3, "PRUNED": 1}``."""
+    out: dict[str, int] = {}
+    for t in study.get_trials(deepcopy=False):
+        out[t.state.name] = out.get(t.state.name, 0) + 1
+    return out

@@ -1,0 +1,178 @@
+"""The Python front door (``search.api.run_study``) on arrays in memory, and the ``regtune`` console command."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+
+from models.data import DataError, synthetic_splits
+from search.api import run_study
+from search.fingerprint import DEFINITION_ATTR, StudyChangedError
+from search.preflight import PreflightError, prepare
+from tests.helpers import ROOT
+
+STUDY: dict[str, Any] = {
+    "name": "api",
+    "architecture": {"cell": "gru", "hidden_size": 8},
+    "budget": {"trials": 2, "max_epochs": 1},
+    "sampler": "random",
+    "pruner": "none",
+    "cv_folds": 2,
+    "recipes": False,
+    "introspect": False,
+    "search": {"dropout": {"low": 0.0, "high": 0.3}},
+    "fixed": {"lr": 0.01, "batch_size": 32},
+}
+
+
+def arrays(seed: int = 0) -> dict[str, np.ndarray]:
+    """Good arrays, named as in a .npz file."""
+    s = synthetic_splits(seed=seed, n=60, length=10)
+    return {"X": s.train.X, "y": s.train.y, "lengths": s.train.lengths, "X_test": s.test.X, "y_test": s.test.y}
+
+
+def test_a_tiny_in_memory_study_runs_and_resumes_with_the_same_arrays(tmp_path: Path) -> None:
+    journal = tmp_path / "journal.log"
+    a = arrays()
+    first = run_study(STUDY, (a["X"], a["y"], a["lengths"], a["X_test"], a["y_test"], None), storage=str(journal),
+                      verdict=False, progress=False)  # fmt: skip
+    assert first.counts["complete"] == 2 and first.best_value is not None and first.best_config["hidden_size"] == 8
+    assert first.spec.dataset.startswith("memory:") and first.storage == str(journal)
+    assert first.study.user_attrs[DEFINITION_ATTR]["dataset"] == {"source": "memory", "sha256": first.spec.dataset[7:]}
+    assert first.study.metric_names == ["val_acc (mean over 2 folds)"]  # the dashboard's name for the objective
+    assert {t.user_attrs["value_is"] for t in first.study.trials} == {"2-fold mean (complete)"}
+    # the same arrays as a dict (lengths_test omitted: full length) are the same data: the study goes on
+    again = run_study(STUDY, a, storage=str(journal), trials=3, verdict=False, progress=False)
+    assert again.spec.dataset == first.spec.dataset and again.counts["finished"] == 3
+
+
+def test_resuming_with_other_arrays_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    journal = tmp_path / "journal.log"
+    study = {**STUDY, "budget": {"trials": 1, "max_epochs": 1}, "cv_folds": 1}
+    run_study(study, arrays(), storage=str(journal), verdict=False, progress=False)
+    before = journal.read_bytes()
+    changed = arrays()
+    changed["X"] = changed["X"].copy()
+    changed["X"][0, 0, 0] += 1.0
+    with pytest.raises(StudyChangedError, match=r"dataset: memory: its content changed \(sha256 "):
+        run_study(study, changed, storage=str(journal), trials=2, verdict=False, progress=False)
+    assert journal.read_bytes() == before
+
+
+def _rank2(a: dict) -> None:
+    a["X"] = a["X"][:, :, 0]
+
+
+def _nan(a: dict) -> None:
+    a["X"] = a["X"].copy()
+    a["X"][3, 0, 0] = np.nan
+
+
+def _one_class(a: dict) -> None:
+    a["y"] = np.zeros_like(a["y"])
+    a["y_test"] = np.zeros_like(a["y_test"])
+
+
+def _gap(a: dict) -> None:
+    a["y"] = np.where(a["y"] == 1, 5, a["y"])
+
+
+def _lengths(a: dict) -> None:
+    a["lengths"] = a["lengths"].copy()
+    a["lengths"][2] = 99
+
+
+def _channels(a: dict) -> None:
+    a["X_test"] = a["X_test"][:, :, :1]
+
+
+def _float_y(a: dict) -> None:
+    a["y"] = a["y"].astype(np.float32)
+
+
+def _short_y(a: dict) -> None:
+    a["y"] = a["y"][:-1]
+
+
+BAD = [
+    ("X rank 2", _rank2, "X has rank 2"),
+    ("NaN", _nan, "X contains NaN/Inf inside the valid steps (sequence 3)"),
+    ("one class", _one_class, "the training split holds one class"),
+    ("labels with a gap", _gap, "labels must be exactly 0..K-1"),
+    ("lengths", _lengths, "lengths must be 60 integers in 1..10"),
+    ("test channels", _channels, "X_test has 1 channels; the training X has 2"),
+    ("float labels", _float_y, "y has dtype float32"),
+    ("labels count", _short_y, "y has shape (59,)"),
+]
+
+
+@pytest.mark.parametrize(("case", "damage", "words"), BAD, ids=[c[0] for c in BAD])
+def test_bad_arrays_give_the_one_line_error_a_file_gives(case: str, damage: Any, words: str, tmp_path: Path) -> None:
+    a = arrays()
+    damage(a)
+    npz = tmp_path / "data.npz"
+    np.savez(npz, **a)
+    study_file = tmp_path / "api.yaml"
+    study_file.write_text(yaml.safe_dump({**STUDY, "dataset": str(npz)}))
+    with pytest.raises(PreflightError) as from_file:
+        prepare(study_file, str(tmp_path / "file.log"))
+    journal = tmp_path / "memory" / "journal.log"
+    with pytest.raises(DataError) as from_memory:
+        run_study(STUDY, a, storage=str(journal), verdict=False, progress=False)
+    file_msg, memory_msg = str(from_file.value), str(from_memory.value)
+    assert words in memory_msg and "\n" not in memory_msg and memory_msg.startswith("data: ")
+    assert file_msg.split(f"{npz}: ", 1)[1] == memory_msg.split("data: ", 1)[1]  # the same words after the name
+    assert not journal.parent.exists()  # nothing written
+
+
+def test_data_of_an_unknown_shape_and_a_bad_total_are_refused(tmp_path: Path) -> None:
+    a = arrays()
+    with pytest.raises(DataError, match=r"^data: a tuple of 5 arrays; allowed: \(X, y\), \(X, y, lengths\)"):
+        run_study(STUDY, (a["X"], a["y"], a["lengths"], a["X_test"], a["y_test"]), storage=str(tmp_path / "j.log"))
+    with pytest.raises(DataError, match=r"^data: unknown array 'X_val'; allowed: X, y, lengths"):
+        run_study(STUDY, {**a, "X_val": a["X"]}, storage=str(tmp_path / "j.log"))
+    with pytest.raises(ValueError, match=r"^trials=0: must be an integer >= 1"):
+        run_study(STUDY, a, storage=str(tmp_path / "j.log"), trials=0)
+    assert not (tmp_path / "j.log").exists()
+
+
+def test_without_a_test_split_a_seeded_stratified_fifth_is_held_out(tmp_path: Path) -> None:
+    from search.api import prepare_study
+
+    a = arrays()
+    p = prepare_study(STUDY, (a["X"], a["y"]), storage=str(tmp_path / "j.log"))
+    assert len(p.splits.train) + len(p.splits.test) == len(a["y"]) and len(p.splits.test) == 12
+    assert set(np.unique(p.splits.test.y)) == set(np.unique(a["y"]))
+    assert prepare_study(STUDY, (a["X"], a["y"]), storage=str(tmp_path / "j.log")).spec.dataset == p.spec.dataset
+
+
+def test_main_entry_is_the_search_command_line_named_regtune(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from search.cli import main_entry
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(sys, "argv", ["regtune", "validate", "studies/smoke.yaml"])
+    with pytest.raises(SystemExit) as done:
+        main_entry()
+    assert done.value.code == 0 and capsys.readouterr().out.startswith("studies/smoke.yaml: ok (smoke:")
+    monkeypatch.setattr(sys, "argv", ["regtune", "--help"])
+    with pytest.raises(SystemExit):
+        main_entry()
+    assert capsys.readouterr().out.startswith("usage: regtune ")
+
+
+@pytest.mark.slow
+def test_the_installed_regtune_command_runs() -> None:
+    exe = Path(sys.executable).parent / "regtune"
+    assert exe.exists(), "regtune is not installed: pip install -e . (make venv does)"
+    run = subprocess.run([str(exe), "validate", "studies/smoke.yaml"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=300)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("studies/smoke.yaml: ok (smoke:")

@@ -1,0 +1,81 @@
+"""What a trial's value is, said where it is read: the progress lines, the ``value_is`` trial attribute and the
+objective's name on the dashboard. A pruned trial's value is a running mean over the folds it reached, not the
+all-fold mean of a complete trial."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState, create_trial
+
+from search.progress import Progress, metric_name, value_is, value_words
+from search.spec import parse_study
+from search.storage import open_storage
+from search.worker import _say_what_the_value_is, ensure_study
+from tests.helpers import TINY
+
+EPOCHS = 10
+
+
+def trial(state: TrialState, folds: int, last_step: int | None, value: float | None) -> optuna.trial.FrozenTrial:
+    steps = {} if last_step is None else {s: 0.5 for s in range(last_step)} | {last_step: value}
+    return create_trial(
+        state=state, value=value, intermediate_values=steps,
+        user_attrs={"folds": folds, "config": {"max_epochs": EPOCHS}, "epochs_run": 3, "path": "fused"},
+    )  # fmt: skip
+
+
+CASES = [  # state, folds, last step, value -> the value_is attribute, the progress line's words
+    (TrialState.COMPLETE, 5, 49, 0.95, "5-fold mean (complete)", "complete: 5-fold mean 0.9500"),
+    (TrialState.COMPLETE, 1, 9, 0.9, "holdout score (complete)", "complete: holdout score 0.9000"),
+    (TrialState.PRUNED, 5, 6, 0.91, "running mean over folds 1..1 of 5 (pruned at fold 1/5, epoch 7/10)",
+     "pruned at fold 1/5 epoch 7: running 0.9100"),
+    (TrialState.PRUNED, 5, 23, 0.8, "running mean over folds 1..3 of 5 (pruned at fold 3/5, epoch 4/10)",
+     "pruned at fold 3/5 epoch 4: running 0.8000"),
+    (TrialState.PRUNED, 1, 2, 0.7, "best score so far (pruned at epoch 3/10)", "pruned at epoch 3: running 0.7000"),
+    (TrialState.PRUNED, 5, None, None, "no value (pruned before its first epoch was scored)",
+     "pruned before its first epoch was scored"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("state", "folds", "last", "value", "attr", "words"), CASES, ids=[c[4] for c in CASES])
+def test_a_trials_value_says_which_quantity_it_is(
+    state: TrialState, folds: int, last: int | None, value: float | None, attr: str, words: str,
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    t = trial(state, folds, last, value)
+    assert value_is(t, pruned=state == TrialState.PRUNED) == attr
+    assert value_words(t) == words
+    monkeypatch.setenv("CI", "1")  # plain lines, as in CI and logs
+    progress = Progress(10, 0, "maximize", "s")
+    progress.trial(t, {"finished": 1, "pruned": 0})
+    progress.close()
+    assert capsys.readouterr().out.startswith(f"trial {t.number} {words} (3 epochs, fused path)")
+
+
+@pytest.mark.parametrize(("metric", "folds", "name"), [("val_acc", 5, "val_acc (mean over 5 folds)"),
+                         ("val_loss", 1, "val_loss (holdout split)"), ("val_acc", None, "val_acc (mean over the folds)")])  # fmt: skip
+def test_the_objective_is_named_for_the_dashboard(metric: str, folds: int | None, name: str) -> None:
+    assert metric_name(metric, folds) == name
+
+
+def test_the_study_names_its_objective_and_a_pruned_trial_says_where_it_stopped(tmp_path: Path) -> None:
+    """The storage side of what the dashboard shows: the study's metric name (the size rule's 5 folds for 160
+    training sequences) and the ``value_is`` attribute the worker writes before it closes a trial."""
+    spec = parse_study({**TINY, "cv_folds": None, "recipes": False}, tmp_path / "tiny.yaml")
+    storage = open_storage(str(tmp_path / "journal.log"))
+    study = ensure_study(spec, storage)
+    assert study.metric_names == ["val_acc (mean over 5 folds)"]
+    assert optuna.load_study(study_name="tiny", storage=storage).metric_names == ["val_acc (mean over 5 folds)"]
+    t = study.ask()
+    t.set_user_attr("folds", 5)
+    t.set_user_attr("config", {"max_epochs": 4})
+    for step in range(6):  # fold 1's four epochs, then fold 2's first two
+        t.report(0.5 + step / 100, step)
+    _say_what_the_value_is(storage, t._trial_id, pruned=True)
+    frozen = study.tell(t, state=TrialState.PRUNED)
+    assert frozen.user_attrs["value_is"] == "running mean over folds 1..2 of 5 (pruned at fold 2/5, epoch 2/4)"
+    assert frozen.value == pytest.approx(0.55)
+    _say_what_the_value_is(storage, t._trial_id, pruned=True)  # a closed trial: nothing written, nothing raised
