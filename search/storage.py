@@ -258,6 +258,7 @@ class RetryingStorage(BaseStorage, BaseHeartbeat):
         self.inner, self.url = inner, url
         self.seconds = RETRY_SECONDS if seconds is None else seconds
         self.retries = 0  # retried calls in this process (for tests and benchmarks)
+        self._fixed: dict[tuple[str, Any], Any] = {}  # answers that never change for a study (see _FIXED)
 
     def __getattr__(self, name: str) -> Any:  # anything not wrapped (remove_session, _backend, ...)
         if name == "inner":  # not set yet (unpickling): no recursion
@@ -328,8 +329,33 @@ def _delegate(name: str) -> Callable[..., Any]:
     return method
 
 
+#: reads whose answer is fixed once a study exists (its id, name and directions): asked by Optuna on every report
+#: and prune check (a pruner builds a study object each time), answered from memory after the first round trip.
+#: A study deleted and re-created under the same name mid-run is not supported by a running worker anyway.
+_FIXED = ("get_study_id_from_name", "get_study_name_from_id", "get_study_directions")
+
+
+def _remembered(name: str) -> Callable[..., Any]:
+    def method(self: RetryingStorage, key: Any) -> Any:
+        if (name, key) not in self._fixed:
+            self._fixed[(name, key)] = self._call(name, key)
+        return self._fixed[(name, key)]
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = getattr(BaseStorage, name).__doc__
+    return method
+
+
 for _name in [n for n in vars(BaseStorage) if not n.startswith("_") and callable(getattr(BaseStorage, n))]:
-    setattr(RetryingStorage, _name, _delegate(_name))
+    setattr(RetryingStorage, _name, _remembered(_name) if _name in _FIXED else _delegate(_name))
+
+
+def _delete_study(self: RetryingStorage, study_id: int) -> None:
+    self._fixed.clear()  # the name may be reused by a new study
+    self._call("delete_study", study_id)
+
+
+RetryingStorage.delete_study = _delete_study  # type: ignore[method-assign, assignment]
 RetryingStorage.__abstractmethods__ = frozenset()
 
 
