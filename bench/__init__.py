@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,3 +15,24 @@ def write_result(path: Path, payload: Any, **dump: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, **{"indent": 2, **dump}) + "\n")
     print(f"wrote {path}")
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now (for a gRPC proxy the benchmark starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, proc: subprocess.Popen, timeout: float = 120) -> None:
+    """Wait until the gRPC proxy ``proc`` listens on ``port``; raise if it exits or does not within ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the gRPC proxy exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"the gRPC proxy did not listen on port {port} within {timeout} s")

@@ -38,7 +38,6 @@ import os
 import platform
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -49,7 +48,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from bench import write_result
+from bench import free_port, wait_port, write_result
 
 OUT = Path("runs/bench/storage_sim.json")
 SERVER = os.environ.get("REGTUNE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -376,25 +375,6 @@ def _admin(server: str, sql: str) -> None:
         conn.execute(sql)  # type: ignore[arg-type]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_port(port: int, proc: subprocess.Popen, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the gRPC proxy exited with {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError(f"the gRPC proxy did not listen on port {port} within {timeout} s")
-
-
 def simulate(
     workers: list[int], modes: list[str], *, epochs: int = 30, sleep: float = 0.0, seconds: float = 20.0,
     warmup: float = 3.0, procs: int = 4, threads: int = 8, sampler: str = "random", pruner: str = "hyperband",
@@ -411,7 +391,7 @@ def simulate(
     url = _db_url(server, db)
     limit, used = _server_limits(server)
     _admin(server, f"CREATE DATABASE {db}")
-    port, proxy = _free_port(), None
+    port, proxy = free_port(), None
     rows: list[dict[str, Any]] = []
     uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     try:
@@ -421,7 +401,7 @@ def simulate(
                     [sys.executable, "-m", "search", "proxy", "--storage", url, "--port", str(port), "--threads", str(threads)],
                     stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
                 )  # fmt: skip
-                _wait_port(port, proxy)
+                wait_port(port, proxy)
             for n in workers:
                 point = Point(mode, n, url if mode == "direct" else f"grpc://127.0.0.1:{port}", f"sim-{mode}-{n}",
                               epochs, sleep, sampler, pruner)  # fmt: skip

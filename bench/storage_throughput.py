@@ -20,7 +20,6 @@ import multiprocessing as mp
 import os
 import platform
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from bench import write_result
+from bench import free_port, wait_port, write_result
 
 OUT = Path("runs/bench/storage_throughput.json")
 SERVER = os.environ.get("REGTUNE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -87,19 +86,6 @@ def _create(url: str) -> None:
     optuna.create_study(study_name=STUDY, storage=open_storage(url), direction="minimize")
 
 
-def _wait_port(port: int, proc: subprocess.Popen, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the gRPC proxy exited with {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError(f"the gRPC proxy did not listen on port {port} within {timeout} s")
-
-
 def _admin(server: str, sql: str) -> None:
     import sqlalchemy
 
@@ -111,12 +97,6 @@ def _admin(server: str, sql: str) -> None:
             conn.execute(sqlalchemy.text(sql))
     finally:
         engine.dispose()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
@@ -139,7 +119,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     except Exception as exc:
         print(f"storage_throughput: skipped, PostgreSQL unreachable at {mask_url(SERVER)}: {str(exc).splitlines()[0]}")
         return []
-    port = _free_port()
+    port = free_port()
     proxy = None
     rows: list[dict[str, Any]] = []
     try:
@@ -152,7 +132,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         )  # fmt: skip
         for mode, target in (("direct", url), ("proxy", f"grpc://127.0.0.1:{port}")):
             if mode == "proxy":
-                _wait_port(port, proxy)
+                wait_port(port, proxy)
             for clients in args.clients:
                 row = {"mode": mode, **_cell(target, clients, args.seconds)}
                 rows.append(row)
