@@ -17,6 +17,11 @@ The rule (README, "Study files"):
     where the tuned LSTM without a front end reached 0.808: hence the threshold of 64 steps, not 200.
 (c) **Folds.** ``cv_folds`` is never set here: a study that leaves it out keeps ``None`` and
     :func:`search.objective.default_folds` chooses from the training size; the choice is recorded.
+(d) **Batch size.** A study that does not set ``batch_size`` gets the largest power of two up to the default 32
+    that leaves a fold's training part at least :data:`MIN_STEPS` optimizer steps per epoch (never below
+    :data:`MIN_BATCH`): a budget of ``max_epochs`` epochs is then a budget of at least ``6 * max_epochs`` steps.
+    With 32 a batch, the 29 training sequences of an ArrowHead fold made one step an epoch, and every trial of a
+    30-epoch study stopped after 30 steps. JapaneseVowels (216 a fold: 6.75 steps) keeps 32.
 
 Everything added is recorded in ``spec.defaulted`` (name -> reason) for the summary and the report.
 The function is pure and deterministic (same study + same data -> same space), so every worker of a study
@@ -45,6 +50,11 @@ LONG_STEPS = 64
 LR_RANGE = Range(3e-4, 1e-2, log=True)
 #: the front end's strides leave the RNN between these many steps (median length / stride)
 RNN_STEPS = (25, 200)
+#: a small training set gets a smaller batch (when the study does not set one) so that an epoch is at least this
+#: many optimizer steps: with 32 sequences a batch, ArrowHead's 29-sequence fold trained 1 step an epoch, 30 in a
+#: whole trial (see the module doc, (d))
+MIN_STEPS = 6
+MIN_BATCH = 8  # smaller batches make BatchNorm statistics and the gradient too noisy
 #: a study naming any of these chooses its own front end; the long-sequence default then stays out
 CONV_NAMES = tuple(name for name in ARCHITECTURE_NAMES if name.startswith("conv_"))
 
@@ -75,12 +85,33 @@ def apply_defaults(spec: StudySpec, splits: Splits) -> StudySpec:
             out.defaulted[name] = reason
         out.fixed = {**spec.fixed, "conv_norm": "batch"}
         out.defaulted["conv_norm"] = f"batch (fixed with the default front end): median length {median:g}"
+    if "batch_size" not in named:
+        size, steps = batch_size_for(spec, splits)
+        if size != TrainConfig.batch_size:
+            out.fixed = {**out.fixed, "batch_size": size}
+        out.defaulted["batch_size"] = (
+            f"{size} by default: {steps:.1f} optimizer steps per epoch on a fold's training part "
+            f"(at least {MIN_STEPS} when the data allow; at most {TrainConfig.batch_size}, at least {MIN_BATCH})"
+        )
     if spec.cv_folds is None and "cv_folds" not in out.defaulted:
         from search.objective import default_folds
 
         n = len(splits.train)
         out.defaulted["cv_folds"] = f"{default_folds(n)} (chosen from the {n} training sequences)"
     return out
+
+
+def batch_size_for(spec: StudySpec, splits: Splits) -> tuple[int, float]:
+    """The largest power of two up to the default batch size that gives a fold's training part at least
+    :data:`MIN_STEPS` optimizer steps per epoch (never below :data:`MIN_BATCH`), and those steps per epoch."""
+    from search.objective import default_folds
+
+    folds = spec.cv_folds if spec.cv_folds is not None else default_folds(len(splits.train))
+    n_fit = len(splits.train) * ((1 - 1 / folds) if folds > 1 else (1 - spec.val_fraction))
+    size = TrainConfig.batch_size
+    while size > MIN_BATCH and n_fit / size < MIN_STEPS:
+        size //= 2
+    return size, n_fit / size
 
 
 def median_length(splits: Splits) -> float:

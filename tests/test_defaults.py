@@ -14,7 +14,10 @@ from search.defaults import (
     CONV_NAMES,
     LONG_STEPS,
     LR_RANGE,
+    MIN_BATCH,
+    MIN_STEPS,
     apply_defaults,
+    batch_size_for,
     conv_strides,
     home_point,
     median_length,
@@ -61,7 +64,7 @@ def test_the_rule(tmp_path: Path, dataset: str, changes: dict, added: set, absen
     new = set(out.search) - set(spec.search)
     assert new == added
     assert not (new & absent)
-    assert set(out.defaulted) - {"cv_folds", "conv_norm"} == added
+    assert set(out.defaulted) - {"cv_folds", "conv_norm", "batch_size"} == added  # fixed, not searched
     for name in added:
         assert "default" in out.defaulted[name]
     for name, dim in spec.search.items():  # what the study says is kept as it is
@@ -150,3 +153,33 @@ def test_a_real_study_runs_with_the_defaulted_space(tmp_path: Path) -> None:
         assert t.user_attrs["config"]["conv_layers"] in (0, 1, 3)
         assert t.user_attrs["config"]["conv_stride"] in spec.search["conv_stride"].choices  # type: ignore[union-attr]
         assert t.user_attrs["config"]["conv_norm"] == "batch"
+
+
+@pytest.mark.parametrize(
+    ("n", "folds", "size"),
+    [
+        (270, None, 32),
+        (67, None, 8),
+        (50, None, 8),
+        (36, None, 8),
+        (200, None, 16),
+        (5000, None, 32),
+        (400, 2, 32),
+        (100, 2, 8),
+    ],
+)
+def test_a_small_training_set_gets_a_smaller_batch(tmp_path: Path, n: int, folds: int | None, size: int) -> None:
+    """(d): at least MIN_STEPS optimizer steps an epoch on a fold's training part, powers of two in 8..32."""
+    splits = load_splits(f"synthetic:n={n},length=12,channels=1")
+    spec = spec_of(tmp_path, SHORT, **({"cv_folds": folds} if folds else {}))
+    out = apply_defaults(spec, splits)
+    assert out.fixed.get("batch_size", 32) == size
+    assert out.defaulted["batch_size"].startswith(f"{size} by default")
+    got, steps = batch_size_for(spec, splits)
+    assert got == size and (steps >= MIN_STEPS or size == MIN_BATCH)
+
+
+def test_a_batch_size_the_study_sets_is_kept(tmp_path: Path) -> None:
+    splits = load_splits("synthetic:n=36,length=12,channels=1")
+    out = apply_defaults(spec_of(tmp_path, SHORT, fixed={"batch_size": 32}), splits)
+    assert out.fixed["batch_size"] == 32 and "batch_size" not in out.defaulted

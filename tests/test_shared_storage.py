@@ -243,7 +243,10 @@ def test_sigkilled_worker_trial_is_rerun_by_another_worker_from_its_checkpoint(t
 @pytest.mark.postgres
 def test_ctrl_c_on_one_worker_requeues_its_trial_and_the_others_finish(tmp_path: Path, database: str) -> None:
     name, total, artifacts = "ctrlc", 3, tmp_path / "artifacts"
-    study = write_study(tmp_path, name, budget={"trials": total, "max_epochs": 16})
+    # no early stopping: the trial signalled after its 2nd epoch must still be running when the signal lands
+    study = write_study(
+        tmp_path, name, budget={"trials": total, "max_epochs": 24}, fixed={"lr": 0.01, "batch_size": 32, "patience": 0}
+    )
     a = start_worker(tmp_path, "a", study, database, total, env=FAST, artifacts=artifacts)
     b = start_worker(tmp_path, "b", study, database, total, env=FAST, artifacts=artifacts)
 
