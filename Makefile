@@ -63,6 +63,9 @@ dashboard: $(STAMP) ## serve optuna-dashboard for STORAGE (or STUDY's local stor
 proxy: $(STAMP) ## serve Optuna's gRPC storage proxy for STORAGE on HOST:PROXY_PORT (workers use grpc://host:PROXY_PORT)
 	$(SEARCH) proxy --storage '$(STORAGE)' --host $(HOST) --port $(PROXY_PORT)
 
+validate: $(STAMP) ## check STUDY (study file, dataset, defaults) and exit; touches no store
+	$(SEARCH) validate $(STUDY)
+
 figures: $(STAMP) ## draw STUDY's trial figures now (make dashboard draws them in the background as trials finish)
 	@$(SEARCH) figures $(STUDY) $(if $(STORAGE),--storage '$(STORAGE)') $(if $(ARTIFACTS),--artifacts '$(ARTIFACTS)')
 
@@ -86,7 +89,7 @@ lint: $(STAMP) ## ruff + mypy
 	$(VENV)/bin/ruff format --check models search tests bench
 	$(VENV)/bin/mypy models search bench
 
-bench: $(STAMP) ## benchmarks: model speed, search efficiency, storage and introspection overhead
+bench: $(STAMP) ## benchmarks: whole-study speed, quality on UEA/UCR sets, model speed, search efficiency, storage, long sequences
 	$(PY) -m bench
 
 gpu-check: $(STAMP) ## on a GPU machine: cuDNN on the fused path, fused == loop there, model-speed ratios on the GPU
@@ -95,4 +98,4 @@ gpu-check: $(STAMP) ## on a GPU machine: cuDNN on the fused path, fused == loop 
 clean: ## remove runs/ (studies, reports); keeps .venv/
 	rm -rf runs/
 
-.PHONY: help venv study worker dashboard figures proxy report repair retry test test-fast lint bench gpu-check clean
+.PHONY: help venv study worker dashboard validate figures proxy report repair retry test test-fast lint bench gpu-check clean

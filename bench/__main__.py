@@ -13,12 +13,14 @@ import time
 import traceback
 
 MODULES = [
+    "bench.study_level",  # whole studies: regtune (introspection on/off) vs a hand-written Optuna + Lightning study
     "bench.models_speed",  # 20 epochs on JapaneseVowels: a bare nn.LSTM loop vs models.train.fit, by regularizer
     "bench.introspection_overhead",  # fit with and without the Introspection callback
     "bench.search_efficiency",  # TPE+Hyperband vs random search without pruning, same epoch budget
     "bench.study_throughput",  # trials per minute of a small study
     "bench.storage_throughput",  # Optuna storage operations per second (PostgreSQL, gRPC proxy)
     "bench.long_sequences",  # seconds per epoch and peak memory for 250..4000 steps, with the Conv1D front end
+    "bench.quality",  # six UEA/UCR datasets: tuned vs baseline vs untuned LSTM vs 1-NN-DTW and published FCN/ResNet
     "bench.storage_sim",  # N = 1..256 simulated workers (ask, report every epoch, tell) on one PostgreSQL, direct and proxy
 ]
 
