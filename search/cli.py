@@ -20,7 +20,7 @@ from search.fingerprint import StudyChangedError
 from search.preflight import PreflightError, prepare
 from search.spec import StudyFileError, StudySpec, load_study
 from search.storage import RETRY_SECONDS, STORAGE_ENV, StorageError, mask_url, open_storage, resolve_url, schema_lock
-from search.worker import Interrupted
+from search.worker import Interrupted, raise_interrupted
 
 
 def quiet_libraries() -> None:
@@ -76,7 +76,7 @@ def _open(args: argparse.Namespace, spec: StudySpec):  # type: ignore[no-untyped
 
 def cmd_study(args: argparse.Namespace, join_only: bool = False) -> int:
     from search.progress import Progress
-    from search.verdict import changed_values, final_result
+    from search.verdict import final_result
     from search.worker import counts, ensure_study, run_worker, study_total
 
     spec = prepare(args.study, args.storage).spec  # study file, dataset, storage URL: all checked before the store
@@ -111,7 +111,7 @@ def cmd_study(args: argparse.Namespace, join_only: bool = False) -> int:
     if join_only:
         print(f"study {spec.name}: total of {total} trials reached; worker exits", flush=True)
         return 0
-    return _report(study, spec, total, url, changed_values, final_result)
+    return _report(study, spec, total, url, final_result)
 
 
 #: how long stopped workers get to re-queue their running trials (a storage call is retried for RETRY_SECONDS)
@@ -136,7 +136,7 @@ def _run_processes(args, url, total, plans, study, progress) -> list[int]:  # ty
     try:
         if main_thread:
             for sig in (signal.SIGTERM, signal.SIGHUP):
-                signal.signal(sig, _raise_interrupted)
+                signal.signal(sig, raise_interrupted)
         for env in plans:
             # the URL travels in the environment, not on the command line: `ps` would show its password
             cmd = [sys.executable, "-m", "search", "worker", str(args.study), "--trials", str(total),
@@ -154,17 +154,13 @@ def _run_processes(args, url, total, plans, study, progress) -> list[int]:  # ty
         if main_thread:
             for sig in handled:  # one stop at a time
                 signal.signal(sig, signal.SIG_IGN)
-        ctrl_c = isinstance(exc, KeyboardInterrupt) or str(exc) == f"signal {int(signal.SIGINT)}"
+        ctrl_c = isinstance(exc, KeyboardInterrupt) or getattr(exc, "signum", None) == signal.SIGINT
         _stop(procs, signal.SIGINT if ctrl_c else signal.SIGTERM)
         raise
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return [int(p.returncode) for p in procs]
-
-
-def _raise_interrupted(signum: int, frame: object) -> None:
-    raise Interrupted(f"signal {signum}")
 
 
 def _stop(procs: list[subprocess.Popen], sig: int) -> None:
@@ -204,10 +200,9 @@ def _survived(codes: list[int], study: optuna.Study, total: int) -> bool:
     return False
 
 
-def _report(study, spec, total, url, changed_values, final_result) -> int:  # type: ignore[no-untyped-def]
+def _report(study, spec, total, url, final_result) -> int:  # type: ignore[no-untyped-def]
     """Print the study's summary (:func:`search.report.render.print_summary`); 1 when nothing is complete.
-    ``final_result`` computes the verdict; ``changed_values`` is no longer read (the summary's data takes it from
-    :mod:`search.verdict`)."""
+    ``final_result`` computes the verdict, after the summary's first lines are out."""
     from search.report.data import study_data
     from search.report.render import print_summary
 
@@ -283,8 +278,6 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 def cmd_figures(args: argparse.Namespace) -> int:
     """Draw every reserved trial figure of a study now (``make dashboard`` draws them in the background)."""
-    import optuna
-
     from search.trial_introspection import artifact_store, draw_pending
 
     name = load_study(args.study).name
@@ -399,7 +392,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m search") -> int:
     if args.command in ("study", "worker") and not args.in_process:
         args.in_process = (args.workers or 1) == 1
     if args.command in ("study", "worker") and threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _raise_interrupted)  # like Ctrl-C: a line and exit 143, not a silent death
+        signal.signal(signal.SIGTERM, raise_interrupted)  # like Ctrl-C: a line and exit 143, not a silent death
     try:
         if args.command == "study":
             return cmd_study(args)
@@ -420,8 +413,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m search") -> int:
 def _interrupted(args: argparse.Namespace, exc: BaseException) -> int:
     """One line (none from a worker of ``study --workers N``: its parent says it) and the shell's exit code for
     the signal: 130 for Ctrl-C, 143 for SIGTERM."""
-    words = str(exc).split()
-    signum = int(words[1]) if len(words) == 2 and words[0] == "signal" and words[1].isdigit() else int(signal.SIGINT)
+    signum = getattr(exc, "signum", int(signal.SIGINT))  # Interrupted carries its signal; KeyboardInterrupt is Ctrl-C
     if not (args.command == "worker" and os.environ.get("REGTUNE_WORKER_INDEX") is not None):
         name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
         running = "trials were" if (getattr(args, "workers", None) or 1) > 1 else "trial was"

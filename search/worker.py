@@ -66,7 +66,12 @@ ORPHAN_SECONDS = GRACE_PERIOD + RETRY_SECONDS + 60
 
 class Interrupted(BaseException):
     """Ctrl-C or SIGTERM. Not a KeyboardInterrupt: Lightning swallows those into ``sys.exit(1)`` and would
-    leave the trial RUNNING; this one reaches the worker, which closes and re-queues the trial."""
+    leave the trial RUNNING; this one reaches the worker, which closes and re-queues the trial. ``signum`` is the
+    signal that stopped it (the exit code is 128 + signum)."""
+
+    def __init__(self, signum: int = signal.SIGINT) -> None:
+        super().__init__(f"signal {int(signum)}")
+        self.signum = int(signum)
 
 
 class StudyError(RuntimeError):
@@ -268,8 +273,9 @@ class Heartbeat:
             self.thread.join(timeout=5)
 
 
-def _raise_interrupted(signum: int, frame: Any) -> None:
-    raise Interrupted(f"signal {signum}")
+def raise_interrupted(signum: int, frame: Any) -> None:
+    """A signal handler: Ctrl-C / SIGTERM / SIGHUP become :class:`Interrupted`."""
+    raise Interrupted(signum)
 
 
 @contextlib.contextmanager
@@ -303,7 +309,7 @@ def run_worker(
     resume its dead run's last finished epoch."""
     handlers = {}
     if threading.current_thread() is threading.main_thread():
-        handlers = {sig: signal.signal(sig, _raise_interrupted) for sig in (signal.SIGINT, signal.SIGTERM)}
+        handlers = {sig: signal.signal(sig, raise_interrupted) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         objective = objective or Objective(
             spec, accelerator=accelerator, on_epoch=on_epoch, checkpoints=open_checkpoints(artifacts),

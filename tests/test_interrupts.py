@@ -42,7 +42,7 @@ from search.storage import (
     MAX_RETRY,
     open_storage,
 )
-from search.verdict import changed_values, final_result
+from search.verdict import final_result
 from search.worker import (
     BEAT_ATTR,
     HOST_ATTR,
@@ -199,7 +199,7 @@ def test_a_trial_crashing_past_the_limit_is_reported_cleaned_up_and_retried(
     assert f"trial {last} given up" in capsys.readouterr().err
 
     # the study summary (`make study`) lists it: number, recipe, reason, how to run it again
-    assert cli._report(study, spec, 1, url, changed_values, final_result) == 1  # nothing complete yet
+    assert cli._report(study, spec, 1, url, final_result) == 1  # nothing complete yet
     out = capsys.readouterr().out
     line = next(x for x in out.splitlines() if x.startswith(f"  trial #{last}"))
     assert BASELINE in line and reason in line and f"make retry STUDY={spec.path}" in line and f"TRIAL={last}" in line
