@@ -176,6 +176,72 @@ def _complement(keep: Keep) -> Keep:
     return 1.0 - keep
 
 
+def run_members(
+    cell: str,
+    x: torch.Tensor,
+    w_ih: torch.Tensor,
+    w_hh: torch.Tensor,
+    b_ih: torch.Tensor | None,
+    b_hh: torch.Tensor | None,
+    h_mask: torch.Tensor | None,
+) -> torch.Tensor:
+    """:func:`run_loop` for K models at once (a trial array, ``models.array``): every tensor has a leading member
+    dimension, ``x`` (K, B, T, C), ``w_ih`` (K, G*H, C), ``w_hh`` (K, G*H, H), biases (K, G*H), ``h_mask``
+    (K, B or 1, H); returns (K, B, T, H). Member k computes what :func:`run_loop` computes on its slices (the
+    same :class:`_Recurrence`, its products batched: ``bmm`` / ``baddbmm``). No zoneout, no freezing."""
+    out = _Recurrence.apply(cell, x, w_ih, w_hh, b_ih, b_hh, h_mask, None, None)
+    return out  # type: ignore[no-any-return]
+
+
+# The recurrence's products for one model (2-D weights: mm / addmm, as ever) or for K members (3-D: bmm / baddbmm).
+def _mm(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    return torch.mm(a, b, out=out) if b.dim() == 2 else torch.bmm(a, b, out=out)
+
+
+def _addmm(bias: torch.Tensor, a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """``bias + a @ b``; a member's bias (K, G) is broadcast over its batch."""
+    if b.dim() == 2:
+        return torch.addmm(bias, a, b, out=out)
+    if bias.dim() == 2:
+        bias = bias.unsqueeze(1)
+    return torch.baddbmm(bias, a, b, out=out)
+
+
+def _project(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
+    """All steps' input projections, time-major: (T, [K,] B, G) from ``x`` ([K,] B, T, C)."""
+    if w.dim() == 2:
+        return F.linear(x.transpose(0, 1), w, b)
+    members, batch, steps, _ = x.shape
+    flat = x.reshape(members, batch * steps, -1)
+    out = torch.bmm(flat, w.transpose(1, 2)) if b is None else torch.baddbmm(b.unsqueeze(1), flat, w.transpose(1, 2))
+    return out.view(members, batch, steps, -1).permute(2, 0, 1, 3)
+
+
+def _steps_buffer(
+    like: torch.Tensor, steps: int, lead: tuple[int, ...], batch: int, features: int, zero: bool = False
+) -> torch.Tensor:
+    """A time-major (T, [K,] B, F) buffer; with members, a view of member-major storage (K, T, B, F), so that
+    :func:`_steps_flat` of it (and of its first steps) is a view, not a copy."""
+    new = like.new_zeros if zero else like.new_empty
+    if not lead:
+        return new(steps, batch, features)
+    return new(*lead, steps, batch, features).transpose(0, 1)
+
+
+def _steps_flat(t: torch.Tensor) -> torch.Tensor:
+    """A time-major (T, [K,] B, F) tensor as ([K,] T*B, F): one product over every step."""
+    if t.dim() == 3:
+        return t.reshape(t.shape[0] * t.shape[1], -1)
+    return t.movedim(0, 1).reshape(t.shape[1], t.shape[0] * t.shape[2], -1)
+
+
+def _steps_unflat(y: torch.Tensor, steps: int) -> torch.Tensor:
+    """The inverse of :func:`_steps_flat`, batch-major: ([K,] B, T, F)."""
+    if y.dim() == 2:
+        return y.reshape(steps, -1, y.shape[-1]).transpose(0, 1)
+    return y.reshape(y.shape[0], steps, -1, y.shape[-1]).transpose(1, 2)
+
+
 class _Recurrence(torch.autograd.Function):
     """One direction of one layer, time-major inside: forward without autograd, backward written out.
 
@@ -198,45 +264,49 @@ class _Recurrence(torch.autograd.Function):
         keep_h: Keep,
         keep_c: Keep,
     ) -> torch.Tensor:
-        xt = x.transpose(0, 1)
-        steps, batch = xt.shape[:2]
-        hidden = w_hh.shape[1]
-        w_hh_t = w_hh.t()
-        hs = x.new_zeros(steps + 1, batch, hidden)
+        steps, batch = x.shape[-2], x.shape[-3]
+        lead = x.shape[:-3]  # (K,) with a member dimension, else ()
+        if lead:  # members' weights may be views of wider rows: one copy here, not one per step's product
+            w_ih, w_hh = w_ih.contiguous(), w_hh.contiguous()
+        hidden = w_hh.shape[-1]
+        w_hh_t = w_hh.transpose(-2, -1)
+        hs = _steps_buffer(x, steps + 1, lead, batch, hidden, zero=True)
         buffers: dict[str, torch.Tensor] = {}
         if cell == "gru":
-            xw = F.linear(xt, w_ih, b_ih)
-            rz = x.new_empty(steps, batch, 2 * hidden)
-            hh = x.new_empty(steps, batch, 3 * hidden)
-            ns = x.new_empty(steps, batch, hidden)
+            xw = _project(x, w_ih, b_ih)
+            rz = _steps_buffer(x, steps, lead, batch, 2 * hidden)
+            hh = _steps_buffer(x, steps, lead, batch, 3 * hidden)
+            ns = _steps_buffer(x, steps, lead, batch, hidden)
             for t in range(steps):
                 h = hs[t]
                 hm = h if h_mask is None else h * h_mask
                 if b_hh is None:
-                    torch.mm(hm, w_hh_t, out=hh[t])
+                    _mm(hm, w_hh_t, out=hh[t])
                 else:
-                    torch.addmm(b_hh, hm, w_hh_t, out=hh[t])
-                torch.sigmoid(xw[t, :, : 2 * hidden] + hh[t, :, : 2 * hidden], out=rz[t])
-                torch.tanh(torch.addcmul(xw[t, :, 2 * hidden :], rz[t, :, :hidden], hh[t, :, 2 * hidden :]), out=ns[t])
+                    _addmm(b_hh, hm, w_hh_t, out=hh[t])
+                torch.sigmoid(xw[t][..., : 2 * hidden] + hh[t][..., : 2 * hidden], out=rz[t])
+                torch.tanh(
+                    torch.addcmul(xw[t][..., 2 * hidden :], rz[t][..., :hidden], hh[t][..., 2 * hidden :]), out=ns[t]
+                )
                 if keep_h is None:
-                    torch.lerp(ns[t], h, rz[t, :, hidden:], out=hs[t + 1])
+                    torch.lerp(ns[t], h, rz[t][..., hidden:], out=hs[t + 1])
                 else:
-                    torch.lerp(torch.lerp(ns[t], h, rz[t, :, hidden:]), h, _at(keep_h, t), out=hs[t + 1])
+                    torch.lerp(torch.lerp(ns[t], h, rz[t][..., hidden:]), h, _at(keep_h, t), out=hs[t + 1])
             buffers.update(rz=rz, hh=hh, ns=ns)
         else:
             bias = b_ih if b_hh is None else b_hh if b_ih is None else b_ih + b_hh
-            xw = F.linear(xt, w_ih, bias)
+            xw = _project(x, w_ih, bias)
             if cell == "lstm":
-                cs = x.new_zeros(steps + 1, batch, hidden)
-                acts = x.new_empty(steps, batch, 4 * hidden)
-                tcs = x.new_empty(steps, batch, hidden)
+                cs = _steps_buffer(x, steps + 1, lead, batch, hidden, zero=True)
+                acts = _steps_buffer(x, steps, lead, batch, 4 * hidden)
+                tcs = _steps_buffer(x, steps, lead, batch, hidden)
                 g_slice = slice(2 * hidden, 3 * hidden)
                 for t in range(steps):
                     h, c, a = hs[t], cs[t], acts[t]
-                    gates = torch.addmm(xw[t], h if h_mask is None else h * h_mask, w_hh_t)
+                    gates = _addmm(xw[t], h if h_mask is None else h * h_mask, w_hh_t)
                     torch.sigmoid(gates, out=a)
-                    torch.tanh(gates[:, g_slice], out=a[:, g_slice])
-                    i, f, g, o = a[:, :hidden], a[:, hidden : 2 * hidden], a[:, g_slice], a[:, 3 * hidden :]
+                    torch.tanh(gates[..., g_slice], out=a[..., g_slice])
+                    i, f, g, o = a[..., :hidden], a[..., hidden : 2 * hidden], a[..., g_slice], a[..., 3 * hidden :]
                     if keep_c is None:
                         c_new = torch.addcmul(f * c, i, g, out=cs[t + 1])
                     else:
@@ -249,17 +319,17 @@ class _Recurrence(torch.autograd.Function):
                         torch.lerp(o * tcs[t], h, _at(keep_h, t), out=hs[t + 1])
                 buffers.update(cs=cs, acts=acts, tcs=tcs)
             else:
-                news = hs[1:] if keep_h is None else x.new_empty(steps, batch, hidden)
+                news = hs[1:] if keep_h is None else _steps_buffer(x, steps, lead, batch, hidden)
                 for t in range(steps):
                     h = hs[t]
-                    torch.tanh(torch.addmm(xw[t], h if h_mask is None else h * h_mask, w_hh_t), out=news[t])
+                    torch.tanh(_addmm(xw[t], h if h_mask is None else h * h_mask, w_hh_t), out=news[t])
                     if keep_h is not None:
                         torch.lerp(news[t], h, _at(keep_h, t), out=hs[t + 1])
                 buffers.update(news=news)
         ctx.cell, ctx.keep_h, ctx.keep_c, ctx.buffers, ctx.hs = cell, keep_h, keep_c, buffers, hs
         ctx.has_bias = (b_ih is not None, b_hh is not None)
         ctx.save_for_backward(x, w_ih, w_hh, h_mask)
-        return hs[1:].transpose(0, 1).contiguous()
+        return hs[1:].movedim(0, -2).contiguous()
 
     @staticmethod
     @once_differentiable
@@ -267,9 +337,9 @@ class _Recurrence(torch.autograd.Function):
         x, w_ih, w_hh, h_mask = ctx.saved_tensors
         cell, hs, buf = ctx.cell, ctx.hs, ctx.buffers
         keep_h, free_h = ctx.keep_h, _complement(ctx.keep_h)
-        go = grad_out.transpose(0, 1)  # (T, B, H)
-        steps, batch, hidden = go.shape
-        dh = go.new_zeros(batch, hidden)
+        go = grad_out.movedim(-2, 0)  # (T, [K,] B, H)
+        steps, hidden = go.shape[0], go.shape[-1]
+        dh = go.new_zeros(go.shape[1:])
 
         def zone(dh: torch.Tensor, t: int) -> tuple[torch.Tensor, torch.Tensor | None]:
             """Split the gradient of a zoned-out state into the new state's share and the kept old state's."""
@@ -280,21 +350,22 @@ class _Recurrence(torch.autograd.Function):
         if cell == "lstm":
             acts, tcs, cs = buf["acts"], buf["tcs"], buf["cs"]
             keep_c, free_c = ctx.keep_c, _complement(ctx.keep_c)
-            i, f, g, o = acts.split(hidden, 2)
+            i, f, g, o = acts.split(hidden, -1)
             dact = acts * (1 - acts)  # sigmoid' for i, f, o; tanh' for g
-            dact[:, :, 2 * hidden : 3 * hidden] = 1 - g * g
+            dact[..., 2 * hidden : 3 * hidden] = 1 - g * g
             o_tanh = o * (1 - tcs * tcs)  # d h_new / d c_new
-            d = go.new_empty(steps, batch, 4 * hidden)  # gradients of the gate pre-activations
-            dc = go.new_zeros(batch, hidden)
+            # gradients of the gate pre-activations
+            d = _steps_buffer(go, steps, go.shape[1:-2], go.shape[-2], 4 * hidden)
+            dc = go.new_zeros(go.shape[1:])
             for t in range(steps - 1, -1, -1):
                 dh_new, dh_kept = zone(dh + go[t], t)
                 dc_new = dc if keep_c is None else dc * _at(free_c, t)
                 dc_new = torch.addcmul(dc_new, dh_new, o_tanh[t])
                 dt = d[t]
-                torch.mul(dc_new, g[t], out=dt[:, :hidden])
-                torch.mul(dc_new, cs[t], out=dt[:, hidden : 2 * hidden])
-                torch.mul(dc_new, i[t], out=dt[:, 2 * hidden : 3 * hidden])
-                torch.mul(dh_new, tcs[t], out=dt[:, 3 * hidden :])
+                torch.mul(dc_new, g[t], out=dt[..., :hidden])
+                torch.mul(dc_new, cs[t], out=dt[..., hidden : 2 * hidden])
+                torch.mul(dc_new, i[t], out=dt[..., 2 * hidden : 3 * hidden])
+                torch.mul(dh_new, tcs[t], out=dt[..., 3 * hidden :])
                 dt.mul_(dact[t])
                 dc = dc_new * f[t] if keep_c is None else torch.addcmul(dc * _at(keep_c, t), dc_new, f[t])
                 dh = dt @ w_hh
@@ -310,15 +381,16 @@ class _Recurrence(torch.autograd.Function):
             dn_factor = (1 - z) * (1 - ns * ns)  # d h_new / d (n's pre-activation)
             dz_factor = (hs[:-1] - ns) * z * (1 - z)  # d h_new / d (z's pre-activation)
             dr_factor = hn * r * (1 - r)  # d (n's pre-activation) / d (r's pre-activation)
-            d = go.new_empty(steps, batch, 4 * hidden)  # r, z, n (recurrent side: r * dn), n (input side)
+            # r, z, n (recurrent side: r * dn), n (input side)
+            d = _steps_buffer(go, steps, go.shape[1:-2], go.shape[-2], 4 * hidden)
             for t in range(steps - 1, -1, -1):
                 dh_new, dh_kept = zone(dh + go[t], t)
                 dt = d[t]
-                dxn = torch.mul(dh_new, dn_factor[t], out=dt[:, 3 * hidden :])
-                torch.mul(dxn, dr_factor[t], out=dt[:, :hidden])
-                torch.mul(dh_new, dz_factor[t], out=dt[:, hidden : 2 * hidden])
-                torch.mul(dxn, r[t], out=dt[:, 2 * hidden : 3 * hidden])
-                dhm = dt[:, : 3 * hidden] @ w_hh
+                dxn = torch.mul(dh_new, dn_factor[t], out=dt[..., 3 * hidden :])
+                torch.mul(dxn, dr_factor[t], out=dt[..., :hidden])
+                torch.mul(dh_new, dz_factor[t], out=dt[..., hidden : 2 * hidden])
+                torch.mul(dxn, r[t], out=dt[..., 2 * hidden : 3 * hidden])
+                dhm = dt[..., : 3 * hidden] @ w_hh
                 dh = dh_new * z[t]
                 dh = dh + dhm if h_mask is None else torch.addcmul(dh, dhm, h_mask)
                 if dh_kept is not None:
@@ -328,7 +400,7 @@ class _Recurrence(torch.autograd.Function):
         else:
             news = buf["news"]
             dtanh = 1 - news * news
-            d = go.new_empty(steps, batch, hidden)
+            d = _steps_buffer(go, steps, go.shape[1:-2], go.shape[-2], hidden)
             for t in range(steps - 1, -1, -1):
                 dh_new, dh_kept = zone(dh + go[t], t)
                 dt = torch.mul(dh_new, dtanh[t], out=d[t])
@@ -340,12 +412,12 @@ class _Recurrence(torch.autograd.Function):
             d_ih = d_hh = d
 
         need = ctx.needs_input_grad
-        gates_ih, gates_hh = d_ih.reshape(steps * batch, -1), d_hh.reshape(steps * batch, -1)
-        xt = x.transpose(0, 1).reshape(steps * batch, -1)
+        gates_ih, gates_hh = _steps_flat(d_ih), _steps_flat(d_hh)
+        xt = _steps_flat(x.movedim(-2, 0))
         hm = hs[:-1] if h_mask is None else hs[:-1] * h_mask
-        dx = (gates_ih @ w_ih).reshape(steps, batch, -1).transpose(0, 1) if need[1] else None
-        dw_ih = gates_ih.t() @ xt if need[2] else None
-        dw_hh = gates_hh.t() @ hm.reshape(steps * batch, hidden) if need[3] else None
-        db_ih = gates_ih.sum(0) if need[4] and ctx.has_bias[0] else None
-        db_hh = gates_hh.sum(0) if need[5] and ctx.has_bias[1] else None
+        dx = _steps_unflat(gates_ih @ w_ih, steps) if need[1] else None
+        dw_ih = gates_ih.transpose(-2, -1) @ xt if need[2] else None
+        dw_hh = gates_hh.transpose(-2, -1) @ _steps_flat(hm) if need[3] else None
+        db_ih = gates_ih.sum(-2) if need[4] and ctx.has_bias[0] else None
+        db_hh = gates_hh.sum(-2) if need[5] and ctx.has_bias[1] else None
         return None, dx, dw_ih, dw_hh, db_ih, db_hh, None, None, None
