@@ -97,14 +97,20 @@ class Recorder:
 
 
 def instrument(storage: Any, rec: Recorder) -> None:
-    """Time every call that reaches the storage below the retrying wrapper (the heartbeat thread's included)."""
+    """Time every storage call a worker makes (the heartbeat thread's included), at the retrying wrapper: what the
+    worker asks, whatever answers it (the database, the proxy, or a cache of finished trials). The study's fixed
+    facts (id, name, directions), answered from memory after the first, are not counted."""
     from optuna.storages import BaseStorage
 
-    inner = storage.inner
+    from search.storage import _FIXED
+
     names = [n for n in vars(BaseStorage) if not n.startswith("_") and callable(getattr(BaseStorage, n))]
-    for name in [*names, "record_heartbeat", "_get_stale_trial_ids"]:
-        if name not in LOCAL and callable(getattr(inner, name, None)):
-            setattr(inner, name, rec.timed(name, getattr(inner, name)))
+    for name in [*names, "_get_stale_trial_ids", "count_trials"]:
+        if name not in LOCAL and name not in _FIXED and callable(getattr(storage, name, None)):
+            setattr(storage, name, rec.timed(name, getattr(storage, name)))
+    inner = storage.inner  # the heartbeat thread writes below the wrapper (the next beat is its retry)
+    if callable(getattr(inner, "record_heartbeat", None)):
+        inner.record_heartbeat = rec.timed("record_heartbeat", inner.record_heartbeat)
 
 
 class SimObjective:

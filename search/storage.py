@@ -18,18 +18,24 @@ or a ``~/.pgpass``), or behind Optuna's gRPC storage proxy (``grpc://host:port``
   trial is lost or counted twice;
 - Optuna's heartbeat (RDB): a running trial's heartbeat every :data:`HEARTBEAT_INTERVAL` s; one silent for
   :data:`GRACE_PERIOD` s is failed and re-queued (:func:`requeue`) with its parameters and intermediate values.
+- reads that do not grow with the number of workers, with the same answers ("cheaper exact reads" below): counts
+  in one COUNT query, waiting/running trials read alone, full reads shared between a proxy's threads, and a running
+  trial's system attributes kept by the process that runs it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
+import json
 import logging
 import os
 import re
 import sys
+import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -259,6 +265,13 @@ class RetryingStorage(BaseStorage, BaseHeartbeat):
         self.seconds = RETRY_SECONDS if seconds is None else seconds
         self.retries = 0  # retried calls in this process (for tests and benchmarks)
         self._fixed: dict[tuple[str, Any], Any] = {}  # answers that never change for a study (see _FIXED)
+        from optuna.storages._cached_storage import _CachedStorage
+
+        #: Optuna's cache of finished trials over an RDB (direct PostgreSQL; the proxy's own storage), else None
+        self._cache: Any = inner if isinstance(inner, _CachedStorage) else None
+        self._refresh = _Refreshes()
+        self._own: dict[int, _Own] = {}  # trials this process runs (see _create_new_trial)
+        self._own_lock = threading.Lock()
 
     def __getattr__(self, name: str) -> Any:  # anything not wrapped (remove_session, _backend, ...)
         if name == "inner":  # not set yet (unpickling): no recursion
@@ -269,6 +282,9 @@ class RetryingStorage(BaseStorage, BaseHeartbeat):
         method = getattr(self.inner, name)
         if name in _NO_RETRY:
             return method(*args, **kwargs)
+        return self._retry(name, method, *args, **kwargs)
+
+    def _retry(self, name: str, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         start, delay, attempt = time.monotonic(), 0.5, 0
         while True:
             try:
@@ -357,6 +373,236 @@ def _delete_study(self: RetryingStorage, study_id: int) -> None:
 
 RetryingStorage.delete_study = _delete_study  # type: ignore[method-assign, assignment]
 RetryingStorage.__abstractmethods__ = frozenset()
+
+
+# --------------------------------------------------------------------------------------------- cheaper exact reads
+# Optuna's cache (``_CachedStorage``, over an RDB) keeps finished trials, which never change, and re-reads every
+# unfinished trial in full on every ``get_all_trials``: with N workers each full read loads N running trials, and each
+# worker reads several times per trial, so the reads grow as N². The wrapper answers the same questions with less:
+# - ``count_trials``: trials by state (and below a number) in one COUNT query: the worker's exact totals;
+# - a read of unfinished states only (WAITING, RUNNING) loads just those rows, with a WHERE on the state;
+# - a trial's system or user attributes: one query on that table, not a load of the whole trial;
+# - full reads from many threads of one process (the gRPC proxy serves all its workers from one storage) share one
+#   refresh: a read waits for the next refresh that *starts* after it was asked, never one already under way, so it
+#   sees everything committed before it was asked, as its own refresh would.
+# - a trial this process runs: its system attributes (which the pruner reads every epoch) once, then its own writes.
+# Every other answer is read from the database at the time of the call (or is a finished trial): exactly what the
+# uncached storage answers (tests/test_storage_cache.py compares them, pruning decisions included).
+_FINISHED_STATES = tuple(s for s in TrialState if s.is_finished())
+
+
+class _Refreshes:
+    """Per study: refreshes started, the last one finished, and whether one is under way (one at a time)."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.started: dict[int, int] = {}
+        self.done: dict[int, int] = {}
+        self.running: set[int] = set()
+
+
+def _backend(self: RetryingStorage) -> Any:
+    """The RDB below: Optuna's cache's backend, or the inner storage itself; None behind the proxy or elsewhere."""
+    if self._cache is not None:
+        return self._cache._backend
+    return self.inner if isinstance(self.inner, optuna.storages.RDBStorage) else None
+
+
+def _finished_trial(self: RetryingStorage, trial_id: int) -> FrozenTrial | None:
+    cache = self._cache
+    if cache is None:
+        return None
+    with cache._lock:
+        return cache._get_cached_trial(trial_id)  # type: ignore[no-any-return]
+
+
+def _attrs_reader(name: str) -> Callable[..., Any]:
+    field = name.removeprefix("get_trial_")  # system_attrs / user_attrs
+    system = field == "system_attrs"
+
+    def method(self: RetryingStorage, trial_id: int) -> dict[str, Any]:
+        trial = _finished_trial(self, trial_id)
+        if trial is not None:
+            return dict(getattr(trial, field))
+        if system:
+            with self._own_lock:
+                own = self._own.get(trial_id)
+                if own is not None and own.attrs is not None:  # a trial this process runs: its own writes
+                    return dict(own.attrs)
+                writes = own.writes if own is not None else None
+        rdb = _backend(self)
+        if rdb is not None:  # one query on the attribute table (Optuna's cache would load the whole trial)
+            attrs: dict[str, Any] = self._retry(name, getattr(rdb, name), trial_id)
+        else:
+            attrs = self._call(name, trial_id)
+        if system and writes is not None:
+            with self._own_lock:
+                own = self._own.get(trial_id)
+                if own is not None and own.writes == writes:  # no write of this process since the read began
+                    own.attrs = dict(attrs)
+        return attrs
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = getattr(BaseStorage, name).__doc__
+    return method
+
+
+# A RUNNING trial's system attributes are written by the process that runs it (its sampler, its pruner's rungs, the
+# worker's host/pid claim); other workers only fail it (a user attribute and its state). So the pruner's read of
+# them at every epoch (``should_prune`` -> ``completed_rung_*``) is answered, for a trial this process created or
+# claimed, from one read plus this process's own writes: one round trip per epoch fewer, the same answer. Not kept:
+# the worker's heartbeat attribute (``regtune:beat``, written past the wrapper, never read back by its own process).
+class _Own:
+    """A trial this process runs: its system attributes once read (None before), and writes since it was claimed."""
+
+    __slots__ = ("attrs", "writes")
+
+    def __init__(self) -> None:
+        self.attrs: dict[str, Any] | None = None
+        self.writes = 0
+
+
+def _create_new_trial(self: RetryingStorage, study_id: int, template_trial: FrozenTrial | None = None) -> int:
+    trial_id: int = self._call("create_new_trial", study_id, template_trial)
+    if template_trial is None or template_trial.state == TrialState.RUNNING:
+        with self._own_lock:
+            self._own[trial_id] = _Own()
+    return trial_id
+
+
+def _set_trial_state_values(self: RetryingStorage, trial_id: int, state: TrialState, values: Any = None) -> bool:
+    try:
+        done: bool = self._call("set_trial_state_values", trial_id, state, values)
+    except BaseException:
+        with self._own_lock:
+            self._own.pop(trial_id, None)  # finished by someone else, or unknown: read it again next time
+        raise
+    with self._own_lock:
+        if state == TrialState.RUNNING and done:
+            self._own[trial_id] = _Own()  # claimed (WAITING -> RUNNING)
+        elif state != TrialState.RUNNING:
+            self._own.pop(trial_id, None)
+    return done
+
+
+def _set_trial_system_attr(self: RetryingStorage, trial_id: int, key: str, value: Any) -> None:
+    try:
+        self._call("set_trial_system_attr", trial_id, key, value)
+    except BaseException:
+        with self._own_lock:
+            self._own.pop(trial_id, None)
+        raise
+    with self._own_lock:
+        own = self._own.get(trial_id)
+        if own is not None:
+            own.writes += 1
+            if own.attrs is not None:
+                own.attrs[key] = json.loads(json.dumps(value))  # as the database gives it back
+
+
+def _get_all_trials(
+    self: RetryingStorage, study_id: int, deepcopy: bool = True, states: Container[TrialState] | None = None
+) -> list[FrozenTrial]:
+    cache = self._cache
+    if cache is None:
+        return self._call("get_all_trials", study_id, deepcopy=deepcopy, states=states)  # type: ignore[no-any-return]
+    if states is not None and not any(s in states for s in _FINISHED_STATES):
+        trials = self._retry("get_all_trials", cache._backend.get_all_trials, study_id, deepcopy=False, states=states)
+        _remember(cache, study_id, trials)
+    else:
+        _refresh(self, study_id)
+        with cache._lock:  # as _CachedStorage.get_all_trials answers from its cache, in trial number order
+            known = cache._studies[study_id].trials
+            trials = sorted((t for t in known.values() if states is None or t.state in states), key=lambda t: t.number)
+    return copy.deepcopy(trials) if deepcopy else trials
+
+
+def _remember(cache: Any, study_id: int, trials: list[FrozenTrial]) -> None:
+    """Put unfinished trials read past the cache into it (their ids are what ``set_trial_param`` looks up), marked
+    unfinished so the cache re-reads them; a trial the cache already holds finished (a newer read) is kept."""
+    from optuna.storages._cached_storage import _StudyInfo
+
+    with cache._lock:
+        info = cache._studies.setdefault(study_id, _StudyInfo())
+        fresh = [t for t in trials if not (t.number in info.trials and info.trials[t.number].state.is_finished())]
+        cache._add_trials_to_cache(study_id, fresh)
+        info.unfinished_trial_ids.update(t._trial_id for t in fresh if not t.state.is_finished())
+
+
+def _refresh(self: RetryingStorage, study_id: int) -> None:
+    """Bring Optuna's cache of ``study_id`` up to date with a refresh that starts after this call did."""
+    r = self._refresh
+    with r.cond:
+        need = r.started.get(study_id, 0) + 1  # one under way now started before this call: not good enough
+        while r.done.get(study_id, 0) < need:
+            if study_id not in r.running:
+                r.running.add(study_id)
+                mine = r.started[study_id] = r.started.get(study_id, 0) + 1
+                break
+            r.cond.wait()
+        else:
+            return
+    ok = False
+    try:
+        self._retry("get_all_trials", self._cache._read_trials_from_remote_storage, study_id)
+        ok = True
+    finally:
+        with r.cond:
+            r.running.discard(study_id)
+            if ok:
+                r.done[study_id] = mine
+            r.cond.notify_all()
+
+
+def count_trials(self: RetryingStorage, study_id: int, below: int | None = None) -> dict[TrialState, int]:
+    """The study's trials by state (only those numbered below ``below``, if given), read from the database now:
+    one COUNT query on an RDB; elsewhere counted from ``get_all_trials``."""
+    rdb = _backend(self)
+    if rdb is None:
+        out = dict.fromkeys(TrialState, 0)
+        for t in self.get_all_trials(study_id, deepcopy=False):
+            if below is None or t.number < below:
+                out[t.state] += 1
+        return out
+    return self._retry("count_trials", _count, rdb, study_id, below)  # type: ignore[no-any-return]
+
+
+def _count(rdb: Any, study_id: int, below: int | None) -> dict[TrialState, int]:
+    import sqlalchemy
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    with _create_scoped_session(rdb.scoped_session) as session:
+        models.StudyModel.find_or_raise_by_id(study_id, session)  # KeyError, as get_all_trials
+        query = session.query(models.TrialModel.state, sqlalchemy.func.count(models.TrialModel.trial_id)).filter(
+            models.TrialModel.study_id == study_id
+        )
+        if below is not None:
+            query = query.filter(models.TrialModel.number < below)
+        rows = query.group_by(models.TrialModel.state).all()
+    out = dict.fromkeys(TrialState, 0)
+    out.update({TrialState(state) if not isinstance(state, TrialState) else state: int(n) for state, n in rows})
+    return out
+
+
+def _getstate(self: RetryingStorage) -> dict[str, Any]:
+    return {k: v for k, v in self.__dict__.items() if k not in ("_refresh", "_own", "_own_lock")}
+
+
+def _setstate(self: RetryingStorage, state: dict[str, Any]) -> None:
+    self.__dict__.update(state)
+    self._refresh, self._own, self._own_lock = _Refreshes(), {}, threading.Lock()
+
+
+RetryingStorage.get_trial_system_attrs = _attrs_reader("get_trial_system_attrs")  # type: ignore[method-assign]
+RetryingStorage.get_trial_user_attrs = _attrs_reader("get_trial_user_attrs")  # type: ignore[method-assign]
+RetryingStorage.get_all_trials = _get_all_trials  # type: ignore[method-assign, assignment]
+RetryingStorage.create_new_trial = _create_new_trial  # type: ignore[method-assign, assignment]
+RetryingStorage.set_trial_state_values = _set_trial_state_values  # type: ignore[method-assign, assignment]
+RetryingStorage.set_trial_system_attr = _set_trial_system_attr  # type: ignore[method-assign, assignment]
+RetryingStorage.count_trials = count_trials  # type: ignore[attr-defined]
+RetryingStorage.__getstate__ = _getstate  # type: ignore[method-assign, assignment]
+RetryingStorage.__setstate__ = _setstate  # type: ignore[attr-defined]
 
 
 # --------------------------------------------------------------------------------------------- opening
