@@ -92,7 +92,7 @@ lint: $(STAMP) ## ruff + mypy
 bench: $(STAMP) ## benchmarks: whole-study speed, quality on UEA/UCR sets, model speed, search efficiency, storage, long sequences
 	$(PY) -m bench
 
-gpu-check: $(STAMP) ## on a GPU machine: cuDNN on the fused path, fused == loop there, model-speed ratios on the GPU
+gpu-check: $(STAMP) ## on a GPU machine: cuDNN on the fused path, fused == loop there, model-speed ratios, trial arrays vs workers
 	$(PY) -m bench.gpu_check
 
 clean: ## remove runs/ (studies, reports); keeps .venv/

@@ -22,6 +22,8 @@ MODULES = [
     "bench.long_sequences",  # seconds per epoch and peak memory for 250..4000 steps, with the Conv1D front end
     "bench.quality",  # six UEA/UCR datasets: tuned vs baseline vs untuned LSTM vs 1-NN-DTW and published FCN/ResNet
     "bench.storage_sim",  # N = 1..256 simulated workers (ask, report every epoch, tell) on one PostgreSQL, direct and proxy
+    "bench.array_study",  # the default study whole, array_size 1 vs 4 vs 8: trials/min, epochs/s, best value
+    "bench.arrays",  # epochs/s of K single fits vs one trial array of K (K = 1..16), the default study's model
 ]
 
 

@@ -5,7 +5,8 @@ comparable: the dataset (its name or path, and for files a sha256 of their bytes
 values, the metric, ``cv_folds`` (as written; ``None`` = the size rule), ``val_fraction``, the seed,
 ``budget.max_epochs``, the search space (each dimension's kind, bounds, log, step, off, choices), recipes on/off
 and the starting points. Not part of it (safe to change at any time): ``budget.trials``, ``final_seeds``,
-``description``, ``introspect``, ``sampler``, ``pruner``, ``pruner_patience``.
+``description``, ``introspect``, ``sampler``, ``pruner``, ``pruner_patience``, ``array_size`` (how many trials a
+worker trains at once: a member computes what the same trial alone computes).
 
 ``digest(definition(spec))`` is its short sha256: the study records both (``regtune:definition``,
 ``regtune:fingerprint``) when it is created, and other modules key caches on the digest::

@@ -62,6 +62,8 @@ HOST_ATTR, PID_ATTR, START_ATTR = "regtune:host", "regtune:pid", "regtune:pid_st
 BEAT_ATTR = "regtune:beat"  # the worker's own heartbeat (time.time()) on storages without Optuna's
 #: a RUNNING trial that no worker claimed (no pid attribute) for this long is failed and re-queued
 ORPHAN_SECONDS = GRACE_PERIOD + RETRY_SECONDS + 60
+#: how often a worker looks for dead trials (each look reads every running trial); and at its start
+DEAD_CHECK_SECONDS = float(HEARTBEAT_INTERVAL)
 
 
 class Interrupted(BaseException):
@@ -157,10 +159,21 @@ def study_total(study: optuna.Study, spec: StudySpec, trials: int | None) -> int
     return trials or study.user_attrs.get("regtune:trials") or spec.trials
 
 
-def counts(study: optuna.Study) -> dict[str, int]:
-    out = {s.name.lower(): 0 for s in TrialState}
+def _by_state(study: optuna.Study, below: int | None = None) -> dict[TrialState, int]:
+    """The study's trials by state (numbered below ``below``, if given), read now: one COUNT query where the
+    storage has one (:func:`search.storage.count_trials`), else counted from the trials."""
+    count = getattr(study._storage, "count_trials", None)
+    if count is not None:
+        return count(study._study_id, below)  # type: ignore[no-any-return]
+    out = dict.fromkeys(TrialState, 0)
     for t in study.get_trials(deepcopy=False):
-        out[t.state.name.lower()] += 1
+        if below is None or t.number < below:
+            out[t.state] += 1
+    return out
+
+
+def counts(study: optuna.Study) -> dict[str, int]:
+    out = {s.name.lower(): n for s, n in _by_state(study).items()}
     out["finished"] = out["complete"] + out["pruned"]
     return out
 
@@ -315,6 +328,11 @@ def run_worker(
             spec, accelerator=accelerator, on_epoch=on_epoch, checkpoints=open_checkpoints(artifacts),
             figures=artifact_store(spec.name, artifacts, storage),
         )  # fmt: skip
+        from search.arrays import array_size, run_arrays  # imported here: search.arrays builds on this module
+
+        size = array_size(spec, objective, total, accelerator)
+        if size > 1:  # K trials at once in one fused model
+            return run_arrays(spec, storage, total, size, worker_index, accelerator, on_trial, on_epoch, objective)
         return _loop(spec, storage, total, worker_index, accelerator, on_trial, on_epoch, objective)
     finally:
         for sig, handler in handlers.items():
@@ -336,55 +354,81 @@ def _loop(
         pruner=make_pruner(spec, objective.steps),
     )  # fmt: skip
     done, failures = 0, 0
-    host, pid = socket.gethostname(), os.getpid()
+    next_check, after_tell = 0.0, None
     while True:
-        fail_dead_trials(study, getattr(objective, "checkpoints", None))
-        c = counts(study)
+        if time.monotonic() >= next_check:  # dead trials are found GRACE_PERIOD s late anyway: look now and then
+            if fail_dead_trials(study, getattr(objective, "checkpoints", None)):
+                after_tell = None
+            next_check = time.monotonic() + DEAD_CHECK_SECONDS
+        # the counts read after the last tell are as good as new ones: finished trials stay finished, and the
+        # rank check after ask (_surplus) reads again before a trial runs
+        c, after_tell = after_tell or counts(study), None
         if c["finished"] >= total:
             return done
         if c["finished"] + c["running"] >= total:
             time.sleep(POLL_SECONDS)
             continue
-        trial = _claim_retry(study) or study.ask()
+        trial = (_claim_retry(study) if c["waiting"] else None) or study.ask()  # no waiting trial: none to claim
         if _surplus(study, trial, total):
             _hand_back(study, trial)
             time.sleep(POLL_SECONDS)
             continue
-        tid = trial._trial_id
-        with Heartbeat(storage, tid):
-            for key, attr in ((HOST_ATTR, host), (PID_ATTR, pid), (START_ATTR, _process_start(pid))):
-                storage.set_trial_system_attr(tid, key, attr)
-            try:
-                value = objective(trial)
-            except optuna.TrialPruned:
-                _say_what_the_value_is(storage, tid, pruned=True)
-                frozen = _tell(study, trial, state=TrialState.PRUNED)
-            except StorageError:  # retried for RETRY_SECONDS already: the trial stays RUNNING; heartbeat re-queues it
-                raise
-            except (KeyboardInterrupt, Interrupted):  # a deliberate stop: re-queued, never against the crash limit
-                with _shielded():  # a second Ctrl-C must not leave the trial RUNNING (a crash, once its pid is gone)
-                    storage.set_trial_user_attr(tid, "fail_reason", "interrupted (Ctrl-C / SIGTERM); re-queued")
-                    study.tell(trial, state=TrialState.FAIL)
-                    requeue(study, storage.get_trial(tid), interrupted=True)
-                raise
-            except Exception as exc:
-                storage.set_trial_user_attr(tid, "fail_reason", "".join(traceback.format_exception_only(exc)).strip())
-                storage.set_trial_user_attr(tid, "traceback", traceback.format_exc()[-4000:])
-                frozen = _tell(study, trial, state=TrialState.FAIL)
-                failures += 1
-                if failures >= MAX_CONSECUTIVE_FAILURES:
-                    raise StudyError(
-                        f"{failures} trials in a row failed; the last with: {frozen.user_attrs['fail_reason']}"
-                    ) from exc
-            else:
-                _say_what_the_value_is(storage, tid, pruned=False)
-                frozen = _tell(study, trial, value)
-                failures = 0
+        frozen, error = run_trial(study, trial, objective)
+        if error is not None:
+            failures += 1
+            if failures >= MAX_CONSECUTIVE_FAILURES:
+                raise StudyError(
+                    f"{failures} trials in a row failed; the last with: {frozen.user_attrs['fail_reason']}"
+                ) from error
         if frozen.state in FINISHED:
             done += 1
             failures = 0
+        after_tell = counts(study)
         if on_trial is not None:
-            on_trial(frozen, counts(study))
+            on_trial(frozen, after_tell)
+
+
+def claim(storage: BaseStorage, tid: int) -> None:
+    """Record on a trial which worker process runs it (host, pid, the pid's start time): dead workers are found by it."""
+    pid = os.getpid()
+    for key, attr in ((HOST_ATTR, socket.gethostname()), (PID_ATTR, pid), (START_ATTR, _process_start(pid))):
+        storage.set_trial_system_attr(tid, key, attr)
+
+
+def run_trial(
+    study: optuna.Study, trial: optuna.Trial, objective: Callable[[optuna.Trial], float]
+) -> tuple[FrozenTrial, Exception | None]:
+    """Run one claimed trial under its heartbeat and tell its outcome: ``(the finished trial, the exception it
+    failed with or None)``. An interrupt fails and re-queues it, then propagates; a lost storage propagates (the
+    trial stays RUNNING until its heartbeat goes stale)."""
+    storage, tid = study._storage, trial._trial_id
+    with Heartbeat(storage, tid):
+        claim(storage, tid)
+        try:
+            value = objective(trial)
+        except optuna.TrialPruned:
+            _say_what_the_value_is(storage, tid, pruned=True)
+            return _tell(study, trial, state=TrialState.PRUNED), None
+        except StorageError:  # retried for RETRY_SECONDS already: the trial stays RUNNING; heartbeat re-queues it
+            raise
+        except (KeyboardInterrupt, Interrupted):  # a deliberate stop: re-queued, never against the crash limit
+            with _shielded():  # a second Ctrl-C must not leave the trial RUNNING (a crash, once its pid is gone)
+                interrupted(study, trial)
+            raise
+        except Exception as exc:
+            storage.set_trial_user_attr(tid, "fail_reason", "".join(traceback.format_exception_only(exc)).strip())
+            storage.set_trial_user_attr(tid, "traceback", traceback.format_exc()[-4000:])
+            return _tell(study, trial, state=TrialState.FAIL), exc
+        _say_what_the_value_is(storage, tid, pruned=False)
+        return _tell(study, trial, value), None
+
+
+def interrupted(study: optuna.Study, trial: optuna.Trial) -> None:
+    """Fail an interrupted (Ctrl-C / SIGTERM) trial and re-queue it; call it under :func:`_shielded`."""
+    storage, tid = study._storage, trial._trial_id
+    storage.set_trial_user_attr(tid, "fail_reason", "interrupted (Ctrl-C / SIGTERM); re-queued")
+    study.tell(trial, state=TrialState.FAIL)
+    requeue(study, storage.get_trial(tid), interrupted=True)
 
 
 def _say_what_the_value_is(storage: BaseStorage, tid: int, pruned: bool) -> None:
@@ -417,7 +461,7 @@ def _claim_retry(study: optuna.Study) -> optuna.Trial | None:
 
 
 def _surplus(study: optuna.Study, trial: optuna.Trial, total: int) -> bool:
-    ahead = sum(1 for t in study.get_trials(deepcopy=False, states=LIVE) if t.number < trial.number)
+    ahead = sum(n for state, n in _by_state(study, below=trial.number).items() if state in LIVE)
     return ahead >= total
 
 

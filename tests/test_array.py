@@ -279,3 +279,31 @@ def test_initial_member_is_the_single_fits_start_and_leaves_the_callers_generato
     alone = RNNClassifierNet(rnn)
     assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), alone.state_dict().values()))
     assert torch.equal(state["cpu"], torch.get_rng_state())
+
+
+@pytest.mark.parametrize(
+    "train",
+    [{"clip_norm": 0.5}, {"clip_value": 0.01, "clip_norm": 1.0}, {}],
+    ids=["clip_norm", "clip_value_and_norm", "no_clipping"],
+)
+def test_gradient_statistics_equal_the_lone_trials(data: SequenceDataModule, train: dict[str, Any]) -> None:
+    """``track_gradients``: a member's gradient statistics over its fit (norm before clipping, mean and max, per
+    role, the fraction of steps clipped) are the lone trial's ``GradientLog`` over the same fit."""
+    members = [
+        configs(data, {}, {"max_epochs": 2, **train}),
+        configs(data, {"dropout": 0.2}, {"max_epochs": 2, "lr": 1e-2, **train}),
+    ]
+    results = fit_array(members, data, track_gradients=True)
+    for k, (rnn, tr) in enumerate(members):
+        alone = fit(rnn, tr, data, track_group_gradients=True).model.grad_log.summary()
+        got = results[k].gradients
+        assert got["grad.steps"] == fit_steps(data, 2)
+        assert got["grad.clip_fraction"] == pytest.approx(alone["clip_fraction"], abs=1e-9), k
+        for mine, theirs in (("norm_mean", "grad_norm_mean"), ("norm_max", "grad_norm_max"), ("kernel", "grad_norm_kernel"),
+                             ("recurrent", "grad_norm_recurrent"), ("bias", "grad_norm_bias"), ("head", "grad_norm_head")):  # fmt: skip
+            assert got[f"grad.{mine}"] == pytest.approx(alone[theirs], rel=1e-3), (k, mine)
+    assert fit_array(members, data)[0].gradients == {}  # off by default: nothing measured
+
+
+def fit_steps(data: SequenceDataModule, epochs: int) -> int:
+    return epochs * len(data.train_dataloader())

@@ -140,7 +140,9 @@ def test_user_starting_points_are_enqueued(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_smoke_study_completes_with_pruned_and_complete_trials(tmp_path: Path) -> None:
     storage = tmp_path / "journal.log"
-    result = run_cli("study", "studies/smoke.yaml", "--storage", str(storage), "--trials", "10")
+    smoke = tmp_path / "smoke.yaml"  # one trial at a time: a lone trial's introspection (arrays: test_arrays_search)
+    smoke.write_text((ROOT / "studies/smoke.yaml").read_text() + "array_size: 1\n")
+    result = run_cli("study", str(smoke), "--storage", str(storage), "--trials", "10")
     assert result.returncode == 0, result.stderr[-3000:]
     study = load(storage, "smoke")
     s = states(study)

@@ -41,6 +41,8 @@ class MemberResult:
     status: str  # done | early_stopped | stopped | diverged
     reason: str | None  # for diverged: what and when (as models.classifier.DivergedError.reason)
     state: dict[str, torch.Tensor] | None  # the best epoch's weights as one RNNClassifier.state_dict()
+    #: with ``track_gradients``: the fit's gradient statistics, keyed as models.introspect.gradient_stats keys them
+    gradients: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -55,10 +57,42 @@ class _Member:
     count: int = 0
     status: str | None = None
     reason: str | None = None
+    grads: _GradLog | None = None
 
     def result(self) -> MemberResult:
         best = self.best or {"epoch": float(len(self.history) - 1)}
-        return MemberResult(best, self.history, len(self.history), self.status or "done", self.reason, self.best_state)
+        grads = self.grads.summary() if self.grads is not None else {}
+        return MemberResult(
+            best, self.history, len(self.history), self.status or "done", self.reason, self.best_state, grads
+        )
+
+
+class _GradLog:
+    """One member's gradient statistics over its fit: the global norm before clipping (mean, max), each role's
+    norm (mean), the fraction of steps clipping cut: what a lone trial's ``GradientLog`` gathers."""
+
+    def __init__(self) -> None:
+        self.steps, self.clipped, self.norm_sum, self.norm_max = 0, 0, 0.0, 0.0
+        self.roles: dict[str, float] = {}
+        self.nonfinite = 0
+
+    def add(self, norm: float, roles: dict[str, float], clipped: bool) -> None:
+        if not math.isfinite(norm):
+            self.nonfinite += 1
+            return
+        self.steps += 1
+        self.clipped += int(clipped)
+        self.norm_sum += norm
+        self.norm_max = max(self.norm_max, norm)
+        for role, value in roles.items():
+            self.roles[role] = self.roles.get(role, 0.0) + value
+
+    def summary(self) -> dict[str, float]:
+        n = max(self.steps, 1)
+        out = {"grad.steps": float(self.steps), "grad.norm_mean": self.norm_sum / n, "grad.norm_max": self.norm_max,
+               "grad.clip_fraction": self.clipped / n, "grad.nonfinite": float(self.nonfinite)}  # fmt: skip
+        out.update({f"grad.{role}": v / n for role, v in self.roles.items() if role != "other"})
+        return out
 
 
 class _Rules:
@@ -80,6 +114,17 @@ class _Rules:
         self.caps = {r: v for r in WEIGHT_ROLES if (v := vec([t.max_norms[r] for t in trains])) is not None}
         self.roles = {s.name: s.role for s in net.slots}
         self.clip = Clipping(trains, dev)
+        names = sorted({s.role for s in net.slots})
+        self.role_names = names
+        self.role_onehot = torch.cat(
+            [torch.nn.functional.one_hot(torch.full((s.size,), names.index(s.role)), len(names)) for s in net.slots]
+        ).to(dev, net.flat.dtype)  # (N, roles): each entry's role, for the per-role gradient norms
+
+    def gradient_norms(self, grad: torch.Tensor) -> tuple[list[float], list[list[float]]]:
+        """Each member's global gradient norm and its norm per role (``role_names``), from one matmul."""
+        squares = (grad * grad) @ self.role_onehot  # (K, roles)
+        total = squares.sum(1).sqrt()
+        return total.tolist(), squares.sqrt().tolist()
 
     def loss(self, out: ArrayOutput, y: torch.Tensor, flat: torch.Tensor) -> torch.Tensor:
         """Each member's training loss (K,): what ``RNNClassifier.training_step`` returns for it."""
@@ -136,6 +181,7 @@ def fit_array(
     device: str | torch.device = "cpu",
     *,
     fused_kernels: bool | None = None,
+    track_gradients: bool = False,
 ) -> list[MemberResult]:
     """Train every member on ``data``'s train part, validating each epoch; member k's results equal, by value,
     :func:`models.train.fit` of ``members[k]`` alone (same seed, same data). See the module docstring.
@@ -145,7 +191,8 @@ def fit_array(
     members that go on. ``resume``: one checkpoint or None per member; members resumed together must be at the
     same epoch, and then every member must be resumed (they share the batch order). ``fused_kernels``: whether
     members whose trial alone runs the fused kernel run it here too, one call each (default: on the CPU), or
-    join the batched loop (:mod:`models.array.stacked`); either way the same function.
+    join the batched loop (:mod:`models.array.stacked`); either way the same function. ``track_gradients``: each
+    member's gradient statistics over the fit (``MemberResult.gradients``), for introspection.
     """
     _check(members, metric)
     dev = torch.device(device)
@@ -153,7 +200,7 @@ def fit_array(
     if n_val == 0:
         raise ValueError("fit_array needs a validation part (data.val_set is empty)")
     sign = 1.0 if METRICS[metric] == "max" else -1.0
-    live = [_Member(i, r, t) for i, (r, t) in enumerate(members)]
+    live = [_Member(i, r, t, grads=_GradLog() if track_gradients else None) for i, (r, t) in enumerate(members)]
     starts = [initial_member(r, t.seed) for r, t in members]
     net = StackedNet(members[0][0], [s[0] for s in starts], dev, fused_kernels)
     streams = MemberStreams([s[1] for s in starts], dev)
@@ -187,12 +234,19 @@ def fit_array(
             losses.sum().backward()
             grad = net.flat.grad
             assert grad is not None
+            if track_gradients:
+                totals, per_role = rules.gradient_norms(grad)
             if rules.clip.active:
                 norms = rules.clip(grad).tolist()
                 for k, (m, norm, on) in enumerate(zip(live, norms, rules.clip.on.tolist())):
                     if on and not math.isfinite(norm) and m.status is None:
                         m.status, m.reason = "diverged", f"gradient norm {norm} at epoch {epoch}"
                         failed.append(k)
+            if track_gradients:
+                cut = rules.clip.cut.tolist() if rules.clip.active else [False] * len(live)
+                for m, norm, roles, c in zip(live, totals, per_role, cut):
+                    assert m.grads is not None
+                    m.grads.add(norm, dict(zip(rules.role_names, roles)), c)
             opt.step(net.flat.data, grad)
             if rules.caps:
                 max_norm_rows(net.views(net.flat.data), rules.roles, rules.caps)

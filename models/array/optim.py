@@ -74,6 +74,7 @@ class Clipping:
 
     def __init__(self, trains: Sequence[TrainConfig], device: torch.device) -> None:
         self.on = torch.tensor([bool(t.clip_norm or t.clip_value) for t in trains], device=device)
+        self.cut = torch.zeros_like(self.on)  # which rows the last call clipped
         inf = float("inf")
         self.value = torch.tensor([[t.clip_value or inf] for t in trains], device=device)
         self.norm = torch.tensor([t.clip_norm for t in trains], device=device)
@@ -86,14 +87,18 @@ class Clipping:
 
     @torch.no_grad()
     def __call__(self, grad: torch.Tensor) -> torch.Tensor:
-        """Clip in place; return each row's gradient norm before clipping (K,)."""
+        """Clip in place; return each row's gradient norm before clipping (K,). ``self.cut`` (K,) says which rows
+        clipping cut (by value or by norm)."""
         total = torch.linalg.vector_norm(grad, dim=1)
         norm = total
+        self.cut = torch.zeros_like(self.on)
         if self.any_value:
+            self.cut = (grad.abs() > self.value).any(1)
             torch.clamp(grad, -self.value, self.value, out=grad)
             norm = torch.linalg.vector_norm(grad, dim=1)
         if self.any_norm:
             cut = (self.norm > 0) & (norm > self.norm)
+            self.cut = self.cut | cut
             grad.mul_(torch.where(cut, self.norm / (norm + 1e-6), torch.ones_like(norm)).unsqueeze(1))
         return total
 
