@@ -120,8 +120,9 @@ def dtw_1nn_accuracy(dataset: str) -> float:
 
 
 # --------------------------------------------------------------------------------------------- studies
-def study_file(dataset: str, trials: int, root: Path) -> Path:
-    """The default study with only the dataset, the name and the budget's trials changed."""
+def study_file(dataset: str, trials: int, root: Path, seeds: int | None = None) -> Path:
+    """The default study with only the dataset, the name and the budget's trials changed (and ``final_seeds``,
+    the verdict's retraining seeds, when given)."""
     from search.spec import _Loader  # YAML 1.2 booleans: the range key `off` stays a key
 
     raw = yaml.load(DEFAULT_STUDY.read_text(), Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
@@ -129,6 +130,8 @@ def study_file(dataset: str, trials: int, root: Path) -> Path:
     raw["dataset"] = dataset
     raw["description"] = f"bench.quality: the default study on {dataset}"
     raw["budget"] = {**raw.get("budget", {}), "trials": trials}
+    if seeds is not None:
+        raw["final_seeds"] = seeds
     path = root / dataset / "study.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
@@ -160,7 +163,15 @@ def verdict(path: Path) -> dict[str, Any]:
     counts: dict[str, int] = {}
     for t in study.get_trials(deepcopy=False):
         counts[t.state.name.lower()] = counts.get(t.state.name.lower(), 0) + 1
-    return {"result": res, "counts": counts, "best_params": study.best_trial.params, "best_value": study.best_value}
+    return {
+        "result": res,
+        "counts": counts,
+        "best_params": study.best_trial.params,
+        "best_value": study.best_value,
+        "max_epochs": spec.max_epochs,
+        "patience": spec.fixed.get("patience"),
+        "epochs_trained": sum(int(t.user_attrs.get("epochs_run", 0)) for t in study.get_trials(deepcopy=False)),
+    }
 
 
 def _row(res: dict[str, Any], key: str) -> dict[str, Any] | None:
@@ -175,13 +186,27 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), help=f"default: {' '.join(DATASETS)}")
     parser.add_argument("--trials", type=int, default=40, help="trials per study (the default study's budget)")
     parser.add_argument("--no-dtw", action="store_true", help="skip the 1-NN-DTW column")
+    parser.add_argument(
+        "--seeds", type=int, default=None, help="the verdict's retraining seeds (final_seeds; default: the study's, 3)"
+    )
     parser.add_argument("--root", type=Path, default=ROOT, help="where the studies live (resumable)")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument(
+        "--keep-rows",
+        action="store_true",
+        help="merge into --out: keep its rows of datasets (and trial budgets) not run now",
+    )
     args = parser.parse_args(argv)
 
-    rows = []
+    rows: list[dict[str, Any]] = []
+    kept: list[dict[str, Any]] = []
+    if args.keep_rows and args.out.exists():
+        import json
+
+        kept = json.loads(args.out.read_text()).get("rows", [])
+        kept = [r for r in kept if (r["dataset"], r["trials"]) not in {(d, args.trials) for d in args.datasets}]
     for ds in args.datasets:
-        path = study_file(ds, args.trials, args.root)
+        path = study_file(ds, args.trials, args.root, args.seeds)
         code, wall = run_study(path, args.trials, path.parent / "study.log")
         row: dict[str, Any] = {"dataset": ds, "kind": KINDS.get(ds, ""), "trials": args.trials,
                                "study_exit": code, "study_wall_s": round(wall, 1)}  # fmt: skip
@@ -194,7 +219,10 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
             v = verdict(path)
             res = v["result"]
             row.update(tuned=_row(res, "best"), baseline=_row(res, "baseline"), untuned=_row(res, "nothing"),
-                       counts=v["counts"], best_params=v["best_params"], seeds=res.get("seeds"))  # fmt: skip
+                       counts=v["counts"], best_params=v["best_params"], seeds=res.get("seeds"),
+                       best_cv=round(v["best_value"], 4), max_epochs=v["max_epochs"], patience=v["patience"],
+                       epochs_trained=v["epochs_trained"], paired=res.get("paired"),
+                       paired_untuned=res.get("paired_nothing"))  # fmt: skip
             if "comparison" in res:
                 row["comparison"] = res["comparison"]
         if not args.no_dtw:
@@ -204,9 +232,9 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         row.update({k: v for k, v in PUBLISHED.get(ds, {}).items()})
         rows.append(row)
         print(_line(row), flush=True)
-        write_result(args.out, {"meta": {"trials": args.trials, "cpus": os.cpu_count()}, "rows": rows})
+        write_result(args.out, {"meta": {"trials": args.trials, "cpus": os.cpu_count()}, "rows": kept + rows})
     print()
-    print(table(rows))
+    print(table(kept + rows))
     return rows
 
 

@@ -101,7 +101,8 @@ class Objective:
         resume = ckpts.start(hp) if ckpts is not None else Resume()
         if resume.epochs:
             trial.set_user_attr("resumed_from_epoch", resume.epochs)
-        bests = [{k: f[k] for k in ("epoch", "val_acc", "val_loss", "score")} for f in resume.folds]
+        keys = ("epoch", "val_acc", "val_loss", "score", "curve")
+        bests: list[dict[str, Any]] = [{k: f[k] for k in keys if k in f} for f in resume.folds]
         counter = _EpochCounter(self.on_epoch, self.steps)
         counter.epochs = resume.epochs
         with _outcome(trial, ckpts, counter, start):
@@ -110,9 +111,9 @@ class Objective:
         return _record(trial, bests)
 
     def _fit_fold(
-        self, trial: optuna.Trial, rnn: RNNConfig, train: TrainConfig, fold: int, bests: list[dict[str, float]],
+        self, trial: optuna.Trial, rnn: RNNConfig, train: TrainConfig, fold: int, bests: list[dict[str, Any]],
         resume: Resume, counter: _EpochCounter, ckpts: TrialCheckpoints | None,
-    ) -> dict[str, float]:  # fmt: skip
+    ) -> dict[str, Any]:  # fmt: skip
         """Fit one fold (resuming its checkpoint when it is the one an earlier run left unfinished) and return its
         best epoch's row. The pruner sees the running mean over folds; introspection watches the first fold this
         run fits."""
@@ -137,9 +138,10 @@ class Objective:
             rnn, train, data, metric=spec.metric, callbacks=cbs, accelerator=self.accelerator,
             ckpt_path=resume.ckpt_path if resuming else None,
         )  # fmt: skip
+        best: dict[str, Any] = {**result.best, "curve": [round(float(h["score"]), 6) for h in result.history]}
         if ckpts is not None:
-            ckpts.fold_done(fold, result.best, result.epochs_run)
-        return result.best
+            ckpts.fold_done(fold, best, result.epochs_run)
+        return best
 
 
 @contextmanager
@@ -176,13 +178,16 @@ def _outcome(
             trial.set_user_attr("epochs_run", counter.epochs)
 
 
-def _record(trial: optuna.Trial, bests: list[dict[str, float]]) -> float:
+def _record(trial: optuna.Trial, bests: list[dict[str, Any]]) -> float:
     """The trial's attributes over its folds' best epochs, and its value: the mean of their scores."""
     value = sum(b["score"] for b in bests) / len(bests)
     trial.set_user_attr("val_acc", _mean(b["val_acc"] for b in bests))
     trial.set_user_attr("val_loss", _mean(b["val_loss"] for b in bests))
     trial.set_user_attr("best_epoch", _mean(b["epoch"] for b in bests))
     trial.set_user_attr("fold_scores", [round(b["score"], 6) for b in bests])
+    curves = [b.get("curve") for b in bests]
+    if curves and all(curves):  # each fold's score per epoch: the verdict's refit epochs (search.verdict.epochs_of)
+        trial.set_user_attr("fold_curves", curves)
     return value
 
 

@@ -20,6 +20,7 @@ METRICS = ("val_acc", "val_loss")
 TOP_KEYS = (
     "name", "description", "dataset", "architecture", "budget", "sampler", "pruner", "pruner_patience", "metric",
     "cv_folds", "val_fraction", "seed", "search", "fixed", "starting_points", "recipes", "final_seeds", "introspect",
+    "array_size",
 )  # fmt: skip
 BUDGET_KEYS = ("trials", "max_epochs")
 RANGE_KEYS = ("low", "high", "log", "step", "off")
@@ -69,6 +70,8 @@ class StudySpec:
     architecture: dict[str, Any]
     trials: int
     max_epochs: int
+    #: budget.max_epochs was written in the study file (else search.defaults chooses it from the data)
+    epochs_given: bool = True
     sampler: str = "tpe"
     pruner: str = "hyperband"
     pruner_patience: int = 0
@@ -82,6 +85,7 @@ class StudySpec:
     recipes: bool = True
     final_seeds: int = 3
     introspect: bool = True  # per-trial weight / gradient / activation statistics and figures
+    array_size: int | Literal["auto"] = "auto"  # trials trained at once in one fused model (search/arrays.py)
     description: str = ""
     #: what search.defaults.apply_defaults added or chose, name -> reason ("lr": "searched by default ...")
     defaulted: dict[str, str] = field(default_factory=dict)
@@ -168,6 +172,9 @@ def parse_study(raw: Any, path: Path) -> StudySpec:
     introspect = raw.get("introspect", True)
     if not isinstance(introspect, bool):
         raise err("introspect", f"{introspect!r} must be true or false", None)
+    array_size = raw.get("array_size", "auto")
+    if array_size != "auto" and (isinstance(array_size, bool) or not isinstance(array_size, int) or array_size < 1):
+        raise err("array_size", f"{array_size!r} must be an integer >= 1 (1 = one trial at a time) or auto", None)
 
     fixed = _mapping(raw.get("fixed", {}), "fixed", err)
     search_raw = _mapping(raw.get("search", {}), "search", err)
@@ -183,9 +190,9 @@ def parse_study(raw: Any, path: Path) -> StudySpec:
 
     spec = StudySpec(
         path=path, name=name, dataset=dataset, architecture=arch, trials=trials, max_epochs=max_epochs,
-        sampler=sampler, pruner=pruner, pruner_patience=patience, metric=metric, cv_folds=folds,
+        epochs_given="max_epochs" in budget, sampler=sampler, pruner=pruner, pruner_patience=patience, metric=metric, cv_folds=folds,
         val_fraction=float(val_fraction), seed=seed, fixed=fixed, recipes=recipes, final_seeds=final_seeds,
-        introspect=introspect,
+        introspect=introspect, array_size=array_size,
         description=str(raw.get("description", "")),
     )  # fmt: skip
     base = spec.base_params()

@@ -12,15 +12,22 @@ import pytest
 from models.data import load_splits
 from search.defaults import (
     CONV_NAMES,
+    EPOCHS_HIGH,
+    EPOCHS_LOW,
+    FIT_STEPS,
     LONG_STEPS,
     LR_RANGE,
     MIN_BATCH,
     MIN_STEPS,
+    PATIENCE_LOW,
+    PATIENCE_STEPS,
     apply_defaults,
     batch_size_for,
     conv_strides,
+    epochs_for,
     home_point,
     median_length,
+    patience_for,
 )
 from search.objective import default_folds
 from search.recipes import starting_points
@@ -64,7 +71,7 @@ def test_the_rule(tmp_path: Path, dataset: str, changes: dict, added: set, absen
     new = set(out.search) - set(spec.search)
     assert new == added
     assert not (new & absent)
-    assert set(out.defaulted) - {"cv_folds", "conv_norm", "batch_size"} == added  # fixed, not searched
+    assert set(out.defaulted) - {"cv_folds", "conv_norm", "batch_size", "patience"} == added  # fixed, not searched
     for name in added:
         assert "default" in out.defaulted[name]
     for name, dim in spec.search.items():  # what the study says is kept as it is
@@ -183,3 +190,50 @@ def test_a_batch_size_the_study_sets_is_kept(tmp_path: Path) -> None:
     splits = load_splits("synthetic:n=36,length=12,channels=1")
     out = apply_defaults(spec_of(tmp_path, SHORT, fixed={"batch_size": 32}), splits)
     assert out.fixed["batch_size"] == 32 and "batch_size" not in out.defaulted
+
+
+SILENT_BUDGET = {"budget": {"trials": 2}}  # no max_epochs: (e) chooses it
+
+
+@pytest.mark.parametrize(
+    ("n", "changes", "max_epochs", "patience"),
+    [
+        (270, {}, 149, 15),  # JapaneseVowels' size: 216 a fold, batch 32: 6.75 steps an epoch
+        (36, {}, 278, 28),  # ArrowHead's: 28.8 a fold, batch 8: 3.6 steps
+        (20, {}, EPOCHS_HIGH, 50),  # 2 steps an epoch: 500 epochs wanted, the cap
+        (5000, {}, EPOCHS_LOW, PATIENCE_LOW),  # a 20 % holdout, 125 steps an epoch: the floors
+        (270, {"fixed": {"batch_size": 8}}, 38, PATIENCE_LOW),  # the study's batch size counts
+        (36, {"budget": {"trials": 2, "max_epochs": 12}}, 12, 28),  # an explicit max_epochs is kept
+        (36, {"fixed": {"patience": 3}}, 278, 3),  # an explicit patience is kept
+        (36, {"fixed": {"patience": 0}}, 278, 0),  # also "never stop early"
+    ],
+    ids=["jv", "arrowhead", "cap", "floors", "batch set", "max_epochs set", "patience set", "patience 0"],
+)
+def test_epochs_and_patience_follow_optimizer_steps_unless_the_study_sets_them(
+    tmp_path: Path, n: int, changes: dict, max_epochs: int, patience: int
+) -> None:
+    """(e): FIT_STEPS optimizer steps a fold's fit, patience PATIENCE_STEPS steps, when the study is silent."""
+    splits = load_splits(f"synthetic:n={n},length=12,channels=1")
+    spec = spec_of(tmp_path, SHORT, **{**SILENT_BUDGET, **changes})
+    out = apply_defaults(spec, splits)
+    assert (out.max_epochs, out.fixed["patience"]) == (max_epochs, patience)
+    assert ("max_epochs" in out.defaulted) == ("max_epochs" not in changes.get("budget", {}))
+    assert ("patience" in out.defaulted) == ("patience" not in changes.get("fixed", {}))
+    assert apply_defaults(out, splits).max_epochs == out.max_epochs  # applying twice changes nothing
+    if "max_epochs" in out.defaulted:
+        assert out.defaulted["max_epochs"].startswith(f"{max_epochs} by default")
+
+
+@pytest.mark.parametrize(
+    ("steps", "epochs", "patience"),
+    [(FIT_STEPS / 10, EPOCHS_LOW, PATIENCE_LOW), (1.0, EPOCHS_HIGH, PATIENCE_STEPS), (4.0, 250, 25), (6.75, 149, 15)],
+)
+def test_epoch_and_patience_functions(steps: float, epochs: int, patience: int) -> None:
+    assert epochs_for(steps) == epochs
+    assert patience_for(steps) == patience
+
+
+def test_the_study_file_says_whether_it_set_max_epochs(tmp_path: Path) -> None:
+    assert spec_of(tmp_path, SHORT).epochs_given  # BASE sets budget.max_epochs
+    silent = spec_of(tmp_path, SHORT, **SILENT_BUDGET)
+    assert not silent.epochs_given and silent.max_epochs == 40  # a placeholder until the data are known

@@ -83,19 +83,21 @@ def test_baseline_row_is_the_enqueued_baseline_trial(recipe_study: tuple[optuna.
     res = final_result(study, spec)
     base = res["baseline"]
     assert base["config"] == trial.user_attrs["config"]  # THE protocol: the row is the trial the search ran
-    assert base["epochs"] == int(round(trial.user_attrs["best_epoch"])) + 1 and base["from"] == f"trial #{trial.number}"
+    assert base["epochs"] == verdict.peak_epoch(trial.user_attrs["fold_curves"]) + 1  # its own CV curves
+    assert base["from"] == f"trial #{trial.number}"
     assert base["config"]["clip_norm"] == 1.0 and base["keeps"] == {"clip_norm": 1.0, "lr": 0.01, "batch_size": 32}
     assert res["nothing"]["off"] == ["clip_norm"] and res["nothing"]["config"]["clip_norm"] == 0.0
     assert res["nothing"]["from"] == "a CV run here" and len(res["nothing"]["accs"]) == 2
     assert finished(study) == n  # the "nothing at all" cross-validation added no trial
     best = study.best_trial
-    assert res["best"]["epochs"] == int(round(best.user_attrs["best_epoch"])) + 1
+    assert res["best"]["epochs"] == verdict.peak_epoch(best.user_attrs["fold_curves"]) + 1
     lines = "\n".join(result_lines(res, "best"))
     assert "keeps clip_norm=1, lr=0.01, batch_size=32" in lines and "also off: clip_norm" in lines
     assert "paired over 2 seeds" in lines
     # the same fold loop: cross-validating the baseline here reproduces its trial
     cv = cross_validate(spec, base["config"])
     assert cv["best_epoch"] == pytest.approx(trial.user_attrs["best_epoch"])
+    assert cv["fold_curves"] == trial.user_attrs["fold_curves"]
     assert cv["value"] == pytest.approx(trial.value)
 
 
@@ -123,8 +125,8 @@ def test_without_recipes_the_baseline_is_cross_validated_outside_the_study(
     assert len(cache) == 2  # the baseline and "nothing at all"
     base = res["baseline"]
     assert base["from"] == "a CV run here" and base["config"]["clip_norm"] == 1.0
-    runs = [r for r in cache.values() if "best_epoch" in r]
-    assert base["epochs"] in {int(round(r["best_epoch"])) + 1 for r in runs}
+    runs = [r for r in cache.values() if "fold_curves" in r]
+    assert len(runs) == 2 and base["epochs"] in {verdict.peak_epoch(r["fold_curves"]) + 1 for r in runs}
     assert base["config"] == trial_config(spec, starting_points(dataclasses.replace(spec, recipes=True))[0][1])
 
 
@@ -225,3 +227,71 @@ def test_a_diverging_row_is_reported_not_raised(tmp_path: Path) -> None:
     config = {**baseline_config(spec), "lr": 1.0e9, "clip_norm": 0.0}
     assert "diverged" in cross_validate(spec, config)
     assert verdict.test_accuracy(spec, config, 2, 1) == [0.0]
+
+
+# ----------------------------------------------------------------------------------------- (d) the refit's epochs
+@pytest.mark.parametrize(
+    ("curves", "direction", "peak"),
+    [
+        ([[0.5, 0.7, 0.6]], "maximize", 1),  # one fold: its own best epoch
+        ([[0.5, 0.9, 0.6, 0.6], [0.5, 0.6, 0.6, 0.9]], "maximize", 1),  # a tie of the means: the first epoch
+        # per-fold bests 0, 3, 3 (mean 2): the averaged curve peaks at 3
+        ([[0.9, 0.6, 0.6, 0.6], [0.5, 0.6, 0.7, 0.8], [0.5, 0.6, 0.7, 0.8]], "maximize", 3),
+        # a fold stopped after epoch 1 keeps its last score (0.7) where it did not run: the mean peaks at 3 (0.75)
+        ([[0.5, 0.7], [0.5, 0.7, 0.75, 0.8]], "maximize", 3),
+        ([[1.2, 0.4, 0.9], [1.0, 0.6, 0.3]], "minimize", 1),  # metric val_loss: the lowest mean
+    ],
+    ids=["one fold", "tie", "mean of argmaxes differs", "early-stopped fold padded", "val_loss"],
+)
+def test_refit_epochs_come_from_the_peak_of_the_mean_validation_curve(
+    curves: list[list[float]], direction: str, peak: int
+) -> None:
+    assert verdict.peak_epoch(curves, direction) == peak
+
+
+@pytest.mark.parametrize(
+    ("run", "max_epochs", "epochs"),
+    [
+        ({"fold_curves": [[0.1, 0.2, 0.9], [0.1, 0.8, 0.9]], "best_epoch": 1.5}, 30, 3),  # the curves win
+        ({"fold_curves": [[0.1, 0.2, 0.9], [0.1, 0.8, 0.9]], "best_epoch": 1.5}, 2, 2),  # never past the budget
+        ({"best_epoch": 4.4}, 30, 5),  # no curves (an older trial): the mean best epoch, plus one
+        ({}, 7, 7),  # nothing recorded: the budget
+    ],
+    ids=["curves", "capped", "fallback", "nothing"],
+)
+def test_epochs_of_a_cross_validated_run(tmp_path: Path, run: dict, max_epochs: int, epochs: int) -> None:
+    spec = parse_study({**VERDICT, "budget": {"trials": 1, "max_epochs": max_epochs}}, tmp_path / "v.yaml")
+    assert verdict.epochs_of(spec, run) == epochs
+
+
+def test_peak_epoch_needs_a_curve() -> None:
+    with pytest.raises(ValueError, match="at least one non-empty curve"):
+        verdict.peak_epoch([[], []])
+
+
+@pytest.mark.slow
+def test_every_complete_trial_records_its_fold_curves(recipe_study: tuple[optuna.Study, StudySpec]) -> None:
+    study, spec = recipe_study
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        curves = t.user_attrs["fold_curves"]
+        assert len(curves) == 2 and all(1 <= len(c) <= spec.max_epochs for c in curves)  # 2 folds, <= 3 epochs
+        assert [round(max(c), 6) for c in curves] == t.user_attrs["fold_scores"]  # each fold's best is its max
+        assert sum(c.index(max(c)) for c in curves) / 2 == pytest.approx(t.user_attrs["best_epoch"])
+
+
+@pytest.mark.parametrize(
+    ("config", "average", "swa_start", "ema_decay"),
+    [
+        ({"swa_start": 0.0, "ema_decay": 0.0}, verdict.REFIT_SWA, verdict.REFIT_SWA, 0.0),  # the protocol's average
+        ({"swa_start": 0.0, "ema_decay": 0.99}, verdict.REFIT_SWA, 0.0, 0.99),  # its own EMA is kept
+        ({"swa_start": 0.75, "ema_decay": 0.0}, verdict.REFIT_SWA, 0.75, 0.0),  # its own SWA is kept
+        ({"swa_start": 0.0, "ema_decay": 0.0}, 0.0, 0.0, 0.0),  # average 0: the plain last epoch
+    ],
+    ids=["plain", "ema", "swa", "off"],
+)
+def test_the_refit_averages_the_weights_of_its_second_half(
+    config: dict, average: float, swa_start: float, ema_decay: float
+) -> None:
+    params = verdict.refit_params({**config, "patience": 8, "max_epochs": 30, "seed": 0, "lr": 0.01}, 12, 2, average)
+    assert (params["swa_start"], params["ema_decay"]) == (swa_start, ema_decay)
+    assert (params["max_epochs"], params["patience"], params["seed"], params["lr"]) == (12, 0, 2, 0.01)

@@ -27,7 +27,16 @@ from search.recipes import BASELINE
 from search.retries import gave_up_rows
 from search.spec import StudySpec
 from search.storage import mask_url
-from search.verdict import changed_values, definition_digest, final_result, nothing_config, paired, test_accuracy
+from search.verdict import (
+    REFIT_SWA,
+    changed_values,
+    definition_digest,
+    epochs_of,
+    final_result,
+    nothing_config,
+    paired,
+    test_accuracy,
+)
 from search.worker import counts
 
 RECIPES_ATTR = "regtune:report_recipes"
@@ -122,7 +131,7 @@ def pruning_summary(study: optuna.Study, spec: StudySpec) -> dict[str, float]:
 def recipe_results(study: optuna.Study, spec: StudySpec, baseline: list[float], seeds: int) -> list[dict[str, Any]]:
     """Test accuracy of each recipe starting point (retrained like the best, same seeds), with the paired p against
     the baseline's per-seed accuracies ``baseline``. Cached on the study per seeds and study definition."""
-    key = f"{seeds}:{definition_digest(spec)}"
+    key = f"{seeds}:{definition_digest(spec)}:refit-swa-{REFIT_SWA}"  # the refit protocol too
     cached = study.user_attrs.get(RECIPES_ATTR, {})
     if key in cached:
         return [{**r, "p": paired(r["accs"], baseline)["p"]} for r in cached[key]]
@@ -131,8 +140,8 @@ def recipe_results(study: optuna.Study, spec: StudySpec, baseline: list[float], 
         label = t.user_attrs.get("recipe")
         if not label or label == BASELINE or "config" not in t.user_attrs:
             continue
-        epochs = int(round(t.user_attrs.get("best_epoch", len(t.intermediate_values) - 1))) + 1
-        accs = test_accuracy(spec, t.user_attrs["config"], max(1, min(epochs, spec.max_epochs)), seeds)
+        epochs = epochs_of(spec, {"best_epoch": len(t.intermediate_values) - 1, **t.user_attrs})  # as the best's
+        accs = test_accuracy(spec, t.user_attrs["config"], epochs, seeds)
         rows.append(
             {
                 "trial": t.number, "recipe": label, "state": t.state.name.lower(), "value": t.value, "accs": accs,
