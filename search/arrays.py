@@ -58,7 +58,7 @@ from models.config import DATA_NAMES, RNNConfig, TrainConfig, as_dict, configs_f
 from models.data import SequenceDataModule
 from search import array_checkpoints
 from search.checkpoints import TrialCheckpoints
-from search.objective import Objective, _record, _RunningMean
+from search.objective import Objective, _record, _RunningMean, fold_end_report
 from search.samplers import make_pruner, make_sampler
 from search.spec import StudySpec
 from search.storage import StorageError
@@ -359,6 +359,9 @@ class _Run:
                 m.bests.append({**best, "curve": [round(float(h["score"]), 6) for h in r.history]})
                 if m.ckpts is not None:
                     array_checkpoints.fold_done(m.ckpts, fold, m.bests[-1], r.epochs_run)
+                if fold < self.objective.folds - 1:  # an early-stopped fold is judged at its last step
+                    assert m.running is not None
+                    m.pruned = fold_end_report(m.trial, m.running, fold, r.epochs_run, spec.max_epochs, best["score"])
 
     def _introspect(self, m: Member, state: Any, data: SequenceDataModule, gradients: dict[str, float]) -> None:
         from search.array_introspection import member_statistics

@@ -141,7 +141,30 @@ class Objective:
         best: dict[str, Any] = {**result.best, "curve": [round(float(h["score"]), 6) for h in result.history]}
         if ckpts is not None:
             ckpts.fold_done(fold, best, result.epochs_run)
+        if fold < self.folds - 1:
+            stop = fold_end_report(trial, running, fold, result.epochs_run, spec.max_epochs, best["score"])
+            if stop is not None:
+                raise optuna.TrialPruned(stop)
         return best
+
+
+def fold_end_report(
+    trial: optuna.Trial, running: _RunningMean, fold: int, epochs_run: int, max_epochs: int, best_score: float
+) -> str | None:
+    """A fold that stopped early (patience) reports its final running mean at the fold's last step, and the pruner
+    judges it there; the reason to prune, or None.
+
+    Without it the pruner would next see the trial at the following fold's first epoch, whose running mean holds
+    an untrained epoch's score: a rung that falls between the two would compare an early-stopped trial by that
+    value against trials whose fold ran on, and prune good configurations (early stopping is not a bad sign)."""
+    if epochs_run >= max_epochs:
+        return None
+    step = fold * max_epochs + max_epochs - 1
+    value = running(best_score)
+    trial.report(value, step)
+    if trial.should_prune():
+        return f"pruned at the end of fold {fold + 1} (early-stopped at epoch {epochs_run - 1}; step {step}) with {value:.4f}"
+    return None
 
 
 @contextmanager

@@ -240,7 +240,10 @@ def test_smoke_study_with_arrays_prints_each_member_and_records_what_its_best_we
     assert "best trial #" in result.stdout and study.user_attrs["regtune:final"]["best"]["accs"]
     for t in trials:
         stats = t.user_attrs["introspection"]
-        assert {"recurrent.spectral", "sat.z", "dead"} <= set(stats) and not any(k.startswith("grad.") for k in stats)
+        assert {"recurrent.spectral", "sat.z", "dead"} <= set(stats)
+        # the gradient statistics the array gathered over the member's first fold, keyed as a lone trial's
+        assert {"grad.norm_mean", "grad.norm_max", "grad.clip_fraction", "grad.kernel", "grad.recurrent"} <= set(stats)
+        assert stats["grad.steps"] > 0 and 0 < stats["grad.norm_mean"] <= stats["grad.norm_max"]
         assert isinstance(t.user_attrs["diagnoses"], list)
         rows = t.user_attrs["epoch_history"]
         assert [r["epoch"] for r in rows] == list(range(len(rows))) and {"val_acc", "train_loss"} <= set(rows[0])

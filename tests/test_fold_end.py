@@ -1,0 +1,67 @@
+"""A fold that stops early (patience) is judged by the pruner at the fold's last step with its finished value,
+not first at the next fold's untrained epoch (:func:`search.objective.fold_end_report`), on both trial paths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from search.objective import _RunningMean, fold_end_report
+from search.spec import load_study
+from search.storage import open_storage
+from search.worker import ensure_study, run_worker
+from tests.helpers import write_study
+
+MAX_EPOCHS = 10
+
+
+@pytest.mark.parametrize(
+    ("fold", "epochs_run", "finished", "best", "expect_step", "pruned"),
+    [
+        (0, MAX_EPOCHS, [], 0.9, None, False),  # ran its budget: its last epoch was reported already
+        (0, 4, [], 0.9, MAX_EPOCHS - 1, False),  # early-stopped, good: reported at the fold's last step, kept
+        (1, 3, [0.8], 0.7, 2 * MAX_EPOCHS - 1, False),  # running mean over folds (0.75) above the threshold
+        (0, 4, [], 0.2, MAX_EPOCHS - 1, True),  # early-stopped, bad: pruned there
+    ],
+)
+def test_fold_end_report(
+    fold: int, epochs_run: int, finished: list[float], best: float, expect_step: int | None, pruned: bool
+) -> None:
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=0.5))
+    trial = study.ask()
+    reason = fold_end_report(trial, _RunningMean(finished, "maximize"), fold, epochs_run, MAX_EPOCHS, best)
+    values = study.trials[0].intermediate_values
+    if expect_step is None:
+        assert values == {} and reason is None
+        return
+    assert values == {expect_step: pytest.approx((sum(finished) + best) / (len(finished) + 1))}
+    assert (reason is not None) == pruned
+    if pruned:
+        assert f"step {expect_step}" in reason and "fold 1" in reason
+
+
+@pytest.mark.parametrize("array_size", [1, 4])
+def test_every_fold_is_judged_at_its_last_step(tmp_path: Path, array_size: int) -> None:
+    """With patience 1 some folds stop early; every complete trial still reports, at the first fold's last step,
+    that fold's finished score (the running mean over one fold)."""
+    path = write_study(
+        tmp_path, budget={"trials": 4, "max_epochs": MAX_EPOCHS}, cv_folds=2, array_size=array_size,
+        fixed={"lr": 0.05, "batch_size": 32, "patience": 1},
+    )  # fmt: skip
+    spec = load_study(path)
+    storage = open_storage(str(tmp_path / "journal.log"))
+    ensure_study(spec, storage, total=4)
+    run_worker(spec, storage, 4, accelerator="cpu")
+    trials = optuna.load_study(study_name=spec.name, storage=storage).trials
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert complete, [t.user_attrs.get("pruned_reason") for t in trials]
+    stopped_early = 0
+    for t in complete:
+        first_fold = {s for s in t.intermediate_values if s < MAX_EPOCHS}
+        stopped_early += len(first_fold) < MAX_EPOCHS
+        assert MAX_EPOCHS - 1 in first_fold, sorted(first_fold)
+        assert t.intermediate_values[MAX_EPOCHS - 1] == pytest.approx(t.user_attrs["fold_scores"][0], abs=1e-6)
+    assert stopped_early, "no fold stopped early: the test does not test the rule"
