@@ -292,7 +292,14 @@ def test_postgres_restart_mid_study_loses_and_double_counts_nothing(tmp_path: Pa
     assert all(p.poll() in (None, 0) for p in procs), logs(tmp_path)
     assert wait_all(procs, tmp_path) == [0, 0], logs(tmp_path)
     trials = assert_exact(database, name, total, tmp_path)
-    assert not [t for t in trials if t.state == TrialState.FAIL], [t.user_attrs for t in trials]
+    # no trial lost to the restart; a surplus trial (two workers asked for the last slot, the later one handed its
+    # fresh trial back, closed as failed by design: search/worker.py) is not a loss
+    lost = [
+        t
+        for t in trials
+        if t.state == TrialState.FAIL and not t.user_attrs.get("fail_reason", "").startswith("surplus")
+    ]
+    assert not lost, [t.user_attrs for t in lost]
     assert "retrying" in logs(tmp_path), "no worker noticed the restart"
     assert SECRET not in logs(tmp_path)
 
