@@ -1,14 +1,17 @@
-"""Helpers the end-to-end tests share: a tiny study, the command line in a subprocess, a study's trials."""
+"""Helpers the end-to-end tests share: a tiny study, the command line and workers in subprocesses, a study's trials."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import optuna
+import pytest
 import yaml
 
 from search.storage import open_storage
@@ -47,6 +50,38 @@ def run_cli(*args: str, timeout: float = 300, env: dict[str, str] | None = None)
         [sys.executable, "-m", "search", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
         env={**os.environ, **CLI_ENV, **(env or {})},
     )  # fmt: skip
+
+
+def start_worker(
+    tmp_path: Path, label: str, study: Path, storage: str | None, trials: int, env: dict[str, str] | None = None,
+    artifacts: Path | None = None,
+) -> subprocess.Popen:  # fmt: skip
+    """``python -m search worker`` in a subprocess (plain progress lines, one thread), its output in
+    ``tmp_path/<label>.log``."""
+    cmd = [sys.executable, "-m", "search", "worker", str(study), "--trials", str(trials)]
+    cmd += ["--storage", storage] if storage else []
+    cmd += ["--artifacts", str(artifacts)] if artifacts else []
+    log = open(tmp_path / f"{label}.log", "w")
+    return subprocess.Popen(
+        cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        env={**os.environ, **CLI_ENV, "PYTHONUNBUFFERED": "1", **(env or {})},
+    )  # fmt: skip
+
+
+def logs(tmp_path: Path) -> str:
+    """Every worker log under ``tmp_path``, for a failing assertion's message."""
+    return "\n".join(f"--- {p.name}\n{p.read_text()}" for p in sorted(tmp_path.glob("*.log")))
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, what: str, tmp_path: Path, every: float = 0.2) -> Any:
+    """Poll ``condition`` until it returns something true (returned), or fail with the workers' logs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(every)
+    pytest.fail(f"timed out after {timeout} s waiting for {what}\n{logs(tmp_path)}")
 
 
 def load(storage: str | Path, name: str) -> optuna.Study:

@@ -9,11 +9,7 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
-import sys
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +26,7 @@ from search.preflight import prepare
 from search.spec import StudyFileError, load_study, parse_study
 from search.storage import open_storage
 from search.worker import ensure_study, run_worker
-from tests.helpers import ROOT, load, run_cli, states
+from tests.helpers import ROOT, load, logs, run_cli, start_worker, states, wait_for
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:.*is already reported:UserWarning", "ignore:Heartbeat of storage:UserWarning"
@@ -77,12 +73,6 @@ def trials_of(storage: Any, name: str) -> list[optuna.trial.FrozenTrial]:
         return optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
     except KeyError:
         return []
-
-
-def needs_arrays() -> None:
-    module = pytest.importorskip("models.array", reason="models/array (H1's fit_array) is not there yet")
-    if not hasattr(module, "fit_array"):
-        pytest.skip("models/array has no fit_array yet")
 
 
 # --------------------------------------------------------------------------------------------- the study file
@@ -139,7 +129,6 @@ def test_array_size_one_and_foreign_objectives_keep_the_single_trial_path(tmp_pa
 def test_auto_size_is_capped_by_memory_the_sampler_and_the_total(
     sampler: str, total: int, cap: int, tmp_path: Path
 ) -> None:
-    needs_arrays()
     spec = load_study(write(tmp_path, sampler=sampler))
     objective = Objective(spec, accelerator="cpu")
     rnn, train = configs_for(spec.base_params(), objective.splits, seed=spec.seed)
@@ -160,7 +149,6 @@ def _run(spec_path: Path, storage: Any, total: int, **kw: Any) -> list[optuna.tr
 
 @pytest.mark.slow
 def test_array_members_equal_the_same_trials_run_alone(tmp_path: Path) -> None:
-    needs_arrays()
     storage = open_storage(str(tmp_path / "journal.log"))
     alone = _run(write(tmp_path, "alone", array_size=1, starting_points=POINTS), storage, 3)
     array = _run(write(tmp_path, "array", array_size=3, starting_points=POINTS), storage, 3)
@@ -187,7 +175,6 @@ def test_array_members_equal_the_same_trials_run_alone(tmp_path: Path) -> None:
 def test_members_are_pruned_on_their_own(tmp_path: Path) -> None:
     """Median pruning over 12 trials in arrays of 4: every pruned member carries its reason, stopped early (fewer
     epochs: it stopped costing compute), and its value is its last report, a running mean over folds."""
-    needs_arrays()
     storage = open_storage(str(tmp_path / "journal.log"))
     study = write(tmp_path, "pruned", array_size=4, pruner="median", budget={"trials": 12, "max_epochs": EPOCHS})
     trials = _run(study, storage, 12)
@@ -209,7 +196,6 @@ def test_members_are_pruned_on_their_own(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_a_diverging_member_is_pruned_with_its_reason_and_the_others_run_on(tmp_path: Path) -> None:
-    needs_arrays()
     storage = open_storage(str(tmp_path / "journal.log"))
     points = [{**POINTS[0], "kernel_l2": 1e9}] + POINTS[1:]  # a penalty whose loss explodes at the first step
     search = {**SMALL["search"], "kernel_l2": {"low": 1e-5, "high": 1e9, "log": True, "off": True}}
@@ -251,34 +237,9 @@ def test_smoke_study_with_arrays_prints_each_member_and_records_what_its_best_we
 
 
 # --------------------------------------------------------------------------------------------- many workers, faults
-def _worker(tmp_path: Path, label: str, study: Path, storage: str, trials: int, artifacts: Path | None = None,
-            env: dict[str, str] | None = None) -> subprocess.Popen:  # fmt: skip
-    cmd = [sys.executable, "-m", "search", "worker", str(study), "--trials", str(trials), "--storage", storage]
-    cmd += ["--artifacts", str(artifacts)] if artifacts else []
-    log = open(tmp_path / f"{label}.log", "w")
-    return subprocess.Popen(
-        cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-        env={**os.environ, "CI": "1", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", **(env or {})},
-    )  # fmt: skip
-
-
-def _logs(tmp_path: Path) -> str:
-    return "\n".join(f"--- {p.name}\n{p.read_text()}" for p in sorted(tmp_path.glob("*.log")))
-
-
-def _wait_for(condition: Callable[[], Any], timeout: float, what: str, tmp_path: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    pytest.fail(f"timed out after {timeout} s waiting for {what}\n{_logs(tmp_path)}")
-
-
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_two_workers_running_arrays_reach_exactly_the_total(tmp_path: Path) -> None:
-    needs_arrays()
     try:
         storage = open_storage(POSTGRES)
     except Exception as exc:
@@ -286,9 +247,9 @@ def test_two_workers_running_arrays_reach_exactly_the_total(tmp_path: Path) -> N
     name, total = f"arrays_{uuid.uuid4().hex[:10]}", 11
     study = write(tmp_path, name, array_size=3, budget={"trials": total, "max_epochs": 3}, pruner="median")
     try:
-        procs = [_worker(tmp_path, f"w{i}", study, POSTGRES, total) for i in range(2)]
+        procs = [start_worker(tmp_path, f"w{i}", study, POSTGRES, total) for i in range(2)]
         for p in procs:
-            assert p.wait(timeout=400) == 0, _logs(tmp_path)
+            assert p.wait(timeout=400) == 0, logs(tmp_path)
         trials = trials_of(storage, name)
         finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
         assert len(finished) == total, [(t.number, t.state.name) for t in trials]
@@ -314,14 +275,13 @@ def test_killed_workers_members_resume_from_their_checkpoints(tmp_path: Path) ->
     """SIGKILL a worker mid-array: the next worker finds its members dead, re-queues them, and runs them as arrays
     of their own (one per epoch they resume at) from their last checkpointed epoch; their curves continue the dead
     run's."""
-    needs_arrays()
     name, artifacts, journal = "killed", tmp_path / "artifacts", str(tmp_path / "journal.log")
     epochs = 12
     study = write(
         tmp_path, name, array_size=3, budget={"trials": 3, "max_epochs": epochs}, starting_points=POINTS,
         fixed={**SMALL["fixed"], "patience": 0},  # every fold runs all its epochs
     )  # fmt: skip
-    a = _worker(tmp_path, "a", study, journal, 3, artifacts=artifacts)
+    a = start_worker(tmp_path, "a", study, journal, 3, artifacts=artifacts)
 
     def midway() -> bool:
         ts = trials_of(journal, name)
@@ -330,7 +290,7 @@ def test_killed_workers_members_resume_from_their_checkpoints(tmp_path: Path) ->
             and len(_member_files(artifacts, name)) == 3
         )  # fmt: skip
 
-    _wait_for(midway, 180, "three members to train 3 epochs with checkpoints", tmp_path)
+    wait_for(midway, 180, "three members to train 3 epochs with checkpoints", tmp_path)
     a.send_signal(signal.SIGKILL)
     a.wait(timeout=10)
     dead = {t.number: t for t in trials_of(journal, name)}
@@ -360,16 +320,15 @@ def test_killed_workers_members_resume_from_their_checkpoints(tmp_path: Path) ->
 
 @pytest.mark.slow
 def test_ctrl_c_requeues_every_running_member_and_exits_130(tmp_path: Path) -> None:
-    needs_arrays()
     name, journal = "ctrlc", str(tmp_path / "journal.log")
     study = write(tmp_path, name, array_size=3, budget={"trials": 3, "max_epochs": 40}, starting_points=POINTS)
-    a = _worker(tmp_path, "a", study, journal, 3)
-    _wait_for(
+    a = start_worker(tmp_path, "a", study, journal, 3)
+    wait_for(
         lambda: len(ts := trials_of(journal, name)) == 3 and all(len(t.intermediate_values) >= 2 for t in ts),
         180, "three members to report", tmp_path,
     )  # fmt: skip
     a.send_signal(signal.SIGINT)
-    assert a.wait(timeout=60) == 130, _logs(tmp_path)
+    assert a.wait(timeout=60) == 130, logs(tmp_path)
     trials = trials_of(journal, name)
     failed, waiting = trials[:3], trials[3:]
     assert all(t.state == TrialState.FAIL and "interrupted" in t.user_attrs["fail_reason"] for t in failed)

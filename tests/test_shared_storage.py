@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from optuna.trial import TrialState
 
 from search.storage import RetryingStorage, driver_url, mask_url, scrub
 from tests import helpers
-from tests.helpers import load
+from tests.helpers import load, logs, start_worker, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_HOST, PG_PORT = (
@@ -99,24 +99,6 @@ def write_study(tmp_path: Path, name: str, **changes: Any) -> Path:
     return helpers.write_study(tmp_path, name, TINY, **changes)
 
 
-def start_worker(
-    tmp_path: Path, label: str, study: Path, storage: str | None, trials: int, env: dict[str, str] | None = None,
-    artifacts: Path | None = None,
-) -> subprocess.Popen:  # fmt: skip
-    cmd = [sys.executable, "-m", "search", "worker", str(study), "--trials", str(trials)]
-    cmd += ["--storage", storage] if storage else []
-    cmd += ["--artifacts", str(artifacts)] if artifacts else []
-    log = open(tmp_path / f"{label}.log", "w")
-    return subprocess.Popen(
-        cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-        env={**os.environ, "CI": "1", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", **(env or {})},
-    )  # fmt: skip
-
-
-def logs(tmp_path: Path) -> str:
-    return "\n".join(f"--- {p.name}\n{p.read_text()}" for p in sorted(tmp_path.glob("*.log")))
-
-
 def wait_all(procs: list[subprocess.Popen], tmp_path: Path, timeout: float = 240) -> list[int]:
     deadline = time.monotonic() + timeout
     for p in procs:
@@ -127,16 +109,6 @@ def wait_all(procs: list[subprocess.Popen], tmp_path: Path, timeout: float = 240
                 q.kill()
             pytest.fail(f"workers did not finish in {timeout} s\n{logs(tmp_path)}")
     return [p.returncode for p in procs]
-
-
-def wait_for(condition: Callable[[], Any], timeout: float, what: str, tmp_path: Path, every: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(every)
-    pytest.fail(f"timed out after {timeout} s waiting for {what}\n{logs(tmp_path)}")
 
 
 def trials_of(url: str, name: str) -> list[optuna.trial.FrozenTrial]:
