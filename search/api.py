@@ -33,6 +33,7 @@ import yaml
 from models.data import MEMORY, DataError, array_splits
 from search.fingerprint import arrays_digest
 from search.preflight import Prepared, prepare_spec
+from search.selection import select
 from search.spec import StudyFileError, StudySpec, _Loader, load_study, parse_study
 
 #: the tuple forms of ``data``, by length
@@ -50,7 +51,9 @@ class Result:
     spec: StudySpec  # the parsed study, data-dependent defaults applied
     storage: str  # the storage URL it lives in
     counts: dict[str, int]  # trials by state, and "finished" (complete + pruned)
-    best_value: float | None = None  # the best complete trial's value (mean over its folds); None if none completed
+    #: the chosen complete trial's value (mean over its folds; search.selection: the trial with the fewest
+    #: regularizers within one standard error of the best); None if none completed
+    best_value: float | None = None
     best_config: dict[str, Any] = field(default_factory=dict)  # that trial's full configuration
     verdict: dict[str, Any] | None = None  # the test-split verdict (search.verdict.final_result), if asked for
 
@@ -132,7 +135,7 @@ def run_study(
     c = counts(s)
     result = Result(s, spec, url, c)
     if c["complete"]:
-        best = s.best_trial
+        best = select(s, spec.metric).chosen
         result.best_value, result.best_config = best.value, dict(best.user_attrs.get("config", {}))
         if verdict:
             from search.verdict import final_result

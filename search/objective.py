@@ -208,6 +208,8 @@ def _record(trial: optuna.Trial, bests: list[dict[str, Any]]) -> float:
     trial.set_user_attr("val_loss", _mean(b["val_loss"] for b in bests))
     trial.set_user_attr("best_epoch", _mean(b["epoch"] for b in bests))
     trial.set_user_attr("fold_scores", [round(b["score"], 6) for b in bests])
+    if all("val_acc" in b for b in bests):  # the verdict's one-standard-error rule compares folds by accuracy
+        trial.set_user_attr("fold_accs", [round(b["val_acc"], 6) for b in bests])
     curves = [b.get("curve") for b in bests]
     if curves and all(curves):  # each fold's score per epoch: the verdict's refit epochs (search.verdict.epochs_of)
         trial.set_user_attr("fold_curves", curves)

@@ -2,7 +2,8 @@
 
 Rows (the README states the protocol):
 
-- **best**: the best trial's configuration;
+- **best** ("tuned"): the configuration of the trial :func:`search.selection.select` chooses: the one with the
+  fewest regularizers on among the trials within one standard error of the study's best (paired over folds);
 - **baseline**: the study's fixed settings with every searched regularizer off: exactly the configuration of
   the enqueued baseline trial (:func:`search.recipes.baseline_point`), whatever the study fixes (``clip_norm``,
   the optimizer, ``lr``) kept;
@@ -42,6 +43,7 @@ from models.data import SequenceDataModule
 from models.train import evaluate, fit
 from search.objective import Objective, study_splits
 from search.recipes import BASELINE, DEPENDS, baseline_point, num
+from search.selection import select
 from search.space import suggest
 from search.spec import StudySpec
 
@@ -281,7 +283,8 @@ def final_result(study: optuna.Study, spec: StudySpec, seeds: int | None = None)
     """Retrain best, baseline and "nothing at all"; evaluate on test; compare pairwise. Cached on the study."""
     seeds = seeds or spec.final_seeds
     digest = definition_digest(spec)
-    best = study.best_trial
+    chosen = select(study, spec.metric)
+    best = chosen.chosen
     config = best.user_attrs["config"]
     best_epochs = epochs_of(spec, best.user_attrs)
     base = baseline_config(spec)
@@ -292,6 +295,7 @@ def final_result(study: optuna.Study, spec: StudySpec, seeds: int | None = None)
         "definition": digest, "seeds": seeds, "best_trial": best.number, "best_config": config,
         "best_epochs": best_epochs, "baseline_config": base, "baseline_epochs": base_epochs,
         "nothing_config": nothing if off else None, "nothing_epochs": nothing_epochs, "refit_swa": REFIT_SWA,
+        "selection": "one standard error, fewest regularizers",
     }  # fmt: skip
     cached = study.user_attrs.get(FINAL_ATTR)
     if cached and cached.get("key") == json.loads(json.dumps(key)):
@@ -313,6 +317,13 @@ def final_result(study: optuna.Study, spec: StudySpec, seeds: int | None = None)
         "seeds": seeds,
         "test_size": len(study_splits(spec).test),
         "best": {**_summary(best_accs), "epochs": best_epochs, "config": config, "from": f"trial #{best.number}"},
+        "selection": {
+            "chosen": best.number,
+            "top": chosen.best.number,
+            "rule": chosen.rule,
+            "candidates": chosen.candidates,
+            "regularizers": chosen.regularizers,
+        },
         "baseline": {
             **_summary(base_accs),
             "epochs": base_epochs,

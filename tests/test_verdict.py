@@ -16,6 +16,7 @@ from scipy import stats
 import search.verdict as verdict
 from search.recipes import BASELINE, DEPENDS, RECIPES, starting_points
 from search.report.render import result_lines
+from search.selection import select
 from search.space import suggest
 from search.spec import StudySpec, load_study, parse_study
 from search.storage import open_storage
@@ -89,8 +90,13 @@ def test_baseline_row_is_the_enqueued_baseline_trial(recipe_study: tuple[optuna.
     assert res["nothing"]["off"] == ["clip_norm"] and res["nothing"]["config"]["clip_norm"] == 0.0
     assert res["nothing"]["from"] == "a CV run here" and len(res["nothing"]["accs"]) == 2
     assert finished(study) == n  # the "nothing at all" cross-validation added no trial
-    best = study.best_trial
+    chosen = select(study, spec.metric)  # the simplest trial within one standard error of the best
+    best = chosen.chosen
+    assert res["selection"]["chosen"] == best.number and res["selection"]["top"] == study.best_trial.number
+    assert res["best"]["config"] == best.user_attrs["config"] and res["best"]["from"] == f"trial #{best.number}"
     assert res["best"]["epochs"] == verdict.peak_epoch(best.user_attrs["fold_curves"]) + 1
+    if best.user_attrs.get("recipe") == BASELINE:  # the same runs: no difference at all
+        assert res["best"]["accs"] == base["accs"] and res["difference"] == 0.0
     lines = "\n".join(result_lines(res, "best"))
     assert "keeps clip_norm=1, lr=0.01, batch_size=32" in lines and "also off: clip_norm" in lines
     assert "paired over 2 seeds" in lines

@@ -25,6 +25,7 @@ from models.train import fit
 from search.objective import folds_of, study_splits
 from search.recipes import BASELINE
 from search.retries import gave_up_rows
+from search.selection import select
 from search.spec import StudySpec
 from search.storage import mask_url
 from search.verdict import (
@@ -56,11 +57,14 @@ class StudyData:
     counts: dict[str, int]  # trials per state (lower-case), and "finished" = complete + pruned
     gave_up: list[dict[str, Any]]  # trials given up after repeated crashes (:func:`search.retries.gave_up_rows`)
     dashboard: str  # the command that serves optuna-dashboard on the study's storage
-    best_trial: int | None = None  # the best trial's number (None: no complete trial)
+    best_trial: int | None = None  # the chosen ("tuned") trial's number (None: no complete trial)
     best_value: float | None = None  # its objective value
     best_recipe: str | None = None  # its recipe label, if it was a starting point
     best_validation: dict[str, Any] = field(default_factory=dict)  # val_acc, val_loss, folds, path of the best trial
     best_config: dict[str, Any] = field(default_factory=dict)  # its values that differ from the defaults
+    selection: str = ""  # how it was chosen (search.selection: one standard error, fewest regularizers)
+    top_trial: int | None = None  # the trial with the highest objective (the chosen one, or a busier one)
+    top_value: float | None = None  # its objective value
     final: dict[str, Any] | None = None  # the verdict (:func:`search.verdict.final_result`)
     folds: int | None = None  # cross-validation folds per trial
     regularizers_on: dict[str, Any] = field(default_factory=dict)  # the best's regularizers not at their off value
@@ -174,8 +178,10 @@ def study_data(study: optuna.Study, spec: StudySpec, url: str | None = None, tot
         dashboard=f"make dashboard STUDY={spec.path}{where}",
     )  # fmt: skip
     if data.counts["complete"]:
-        best = study.best_trial
+        chosen = select(study, spec.metric)
+        best = chosen.chosen
         ua = best.user_attrs
+        data.selection, data.top_trial, data.top_value = chosen.rule, chosen.best.number, chosen.best.value
         data.best_trial, data.best_value, data.best_recipe = best.number, best.value, ua.get("recipe")
         data.best_validation = {"val_acc": ua.get("val_acc", math.nan), "val_loss": ua.get("val_loss", math.nan),
                                 "folds": ua.get("folds", 1), "path": ua.get("path")}  # fmt: skip
@@ -192,7 +198,7 @@ def study_report(
     if data.best_trial is None:
         raise SystemExit(f"study {spec.name!r} has no complete trial yet: run `make study STUDY={spec.path}` first")
     data.final = final = final_result(study, spec, seeds)
-    config = study.best_trial.user_attrs["config"]
+    config = final["best"]["config"]
     nothing = nothing_config(config)[0]
     data.folds = folds_of(spec)
     data.regularizers_on = {n: config[n] for n in REGULARIZER_NAMES if config[n] != nothing[n]}
