@@ -4,6 +4,7 @@ best, paired over folds. Table-driven cases on a real in-memory study, plus the 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -101,3 +102,30 @@ def test_trials_without_folds_or_config_are_not_candidates() -> None:
     add(study, 0.95, BASE, [1, 1, 0.9])  # another fold count
     study.add_trial(optuna.trial.create_trial(value=0.95, user_attrs={"fold_accs": [1, 1, 0.9, 0.9, 0.95]}))
     assert select(study).chosen.number == 0
+
+
+# ------------------------------------------------------------------------------------------ the verdict built on it
+@pytest.mark.slow
+def test_a_tie_with_the_baseline_makes_the_baseline_the_tuned_row(tmp_path: Path) -> None:
+    """A real study; a regularized trial that ties the baseline fold by fold but scores higher (by the loss
+    tie-break) is the study's best, and the verdict retrains the baseline as "tuned": the same runs, no difference,
+    and the summary says so."""
+    from search.recipes import BASELINE
+    from search.report.render import result_lines
+    from search.verdict import final_result
+    from tests.test_verdict import run_study
+
+    study, spec = run_study(tmp_path, budget={"trials": 2, "max_epochs": 3})
+    base = next(t for t in study.trials if t.user_attrs.get("recipe") == BASELINE)
+    assert base.state == optuna.trial.TrialState.COMPLETE
+    regularized = {**base.user_attrs["config"], "output_dropout": 0.2}
+    attrs = {**base.user_attrs, "config": regularized, "recipe": None}
+    study.add_trial(optuna.trial.create_trial(value=base.value + 1e-4, params={}, distributions={}, user_attrs=attrs))
+    assert study.best_trial.user_attrs["config"] == regularized
+    chosen = select(study, spec.metric)
+    assert chosen.chosen.number == base.number and chosen.simpler and chosen.regularizers == ["clip_norm"]
+    res = final_result(study, spec)
+    assert res["selection"]["chosen"] == base.number and res["selection"]["top"] == study.best_trial.number
+    assert res["best"]["config"] == res["baseline"]["config"] and res["best"]["accs"] == res["baseline"]["accs"]
+    assert res["difference"] == 0.0
+    assert any("the tuned configuration is the baseline" in line for line in result_lines(res, "best"))
