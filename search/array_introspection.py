@@ -1,44 +1,62 @@
-"""Introspection of a trial-array member: the statistics its best weights give, measured after the array's fit.
+"""Introspection of a trial-array member: a lone trial's per-epoch records, measured from the stacked model.
 
-A lone trial's :class:`~search.trial_introspection.TrialIntrospection` watches its fit epoch by epoch; an array
-trains its members in one fused model with no per-member probe, so a member gets what can be measured afterwards
-from its best epoch's weights (``MemberResult.state``, a single :class:`~models.classifier.RNNClassifier` state):
-weight norms per layer, direction and gate, spectral norms of the recurrent weights, and the activation
-statistics (saturated gates, dead units, hidden-state norm) of the fixed validation batch in eval mode, and
-the gradient statistics the array gathered over the member's fit (``MemberResult.gradients``: global norm before
-clipping, mean and max; each role's norm; the fraction of steps clipped). Not available for a member: per-epoch
-records of these numbers, and the figures.
+A lone trial's :class:`~search.trial_introspection.TrialIntrospection` watches its fit epoch by epoch. An array
+trains its members in one fused model, so :func:`models.array.fit_array` hands each member's weights after every
+validation (``on_record``: one :class:`~models.classifier.RNNClassifier` state, on the CPU) with the gradient
+statistics of the epoch's steps, and a :class:`MemberProbe` records them with the same
+:class:`~models.introspect.Introspection` a lone trial uses: weight norms per layer, direction and gate, spectral
+norms of the recurrent weights, the activation statistics (saturated gates, dead units, hidden-state norm) of the
+fixed validation batch in eval mode, and the gradient statistics (global norm before clipping, mean and max; each
+role's norm; the fraction of steps clipped). At the end of the member's introspected fold the record is stored as
+a lone trial's (:func:`search.trial_introspection.store_records`): the statistics of the best epoch and their
+diagnoses as user attributes, and with an artifact store the whole record, whose figures are drawn off the trial's
+path (``make dashboard`` / ``make figures`` / the report). Differences from a lone trial: the record replays no
+validation pass (it runs its own forward on the fixed batch: a lone trial reuses its validation pass's layer
+outputs), and a member that diverges mid-epoch has no extra "diverged" record.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import optuna
 import torch
+from optuna.artifacts import FileSystemArtifactStore
 
 from models.classifier import RNNClassifier
 from models.config import RNNConfig, TrainConfig
 from models.data import SequenceDataModule
-from models.introspect import capture, compact, diagnose, fixed_batch, weight_stats
-from search.trial_introspection import _rounded
+from models.introspect import Introspection, fixed_batch, weight_histograms
+from search.trial_introspection import store_records
 
 
-def member_statistics(
-    rnn: RNNConfig,
-    train: TrainConfig,
-    state: dict[str, Any],
-    data: SequenceDataModule,
-    gradients: dict[str, float] | None = None,
-) -> tuple[dict[str, float], list[str]]:
-    """The compact statistics of a member's best weights on ``data``'s fixed validation batch with its fit's
-    ``gradients`` statistics, and their diagnoses (the keys a lone trial's ``introspection`` attribute has)."""
-    model = RNNClassifier(rnn, train)
-    model.load_state_dict(state)
-    model.eval()
-    x, lengths = fixed_batch(data)
-    with torch.no_grad():
-        row = weight_stats(model.net)
-        row.update(capture(model.net, x, lengths).stats)
-    row.update(gradients or {})
-    stats = _rounded(compact(row))
-    return stats, diagnose(stats)
+class MemberProbe:
+    """One member's per-epoch introspection: its weights loaded into a single classifier, recorded by an
+    :class:`~models.introspect.Introspection` probe on ``data``'s fixed validation batch."""
+
+    def __init__(self, rnn: RNNConfig, train: TrainConfig, data: SequenceDataModule) -> None:
+        self.model = RNNClassifier(rnn, train)
+        self.model.eval()
+        self.probe = Introspection(fixed_batch(data))
+        self.recorded = False
+
+    def record(self, epoch: int, state: dict[str, torch.Tensor], gradients: dict[str, float]) -> None:
+        """The member after ``epoch`` (``state``) with that epoch's ``gradients`` statistics."""
+        self.model.load_state_dict(state)
+        self.probe.record(self.model, epoch, gradients)
+        self.recorded = True
+
+    def store(self, trial: optuna.Trial, best_epoch: int | None, store: FileSystemArtifactStore | None) -> None:
+        """Store the records on ``trial`` as a lone trial's (the best epoch's statistics; with ``store`` the record
+        and its reserved figures); the weight histograms are those of the last recorded weights, as a lone fit's
+        are those it ended with."""
+        if not self.recorded:
+            return
+        if self.probe.keep_histograms:
+            self.probe.histograms = weight_histograms(self.model.net)
+        store_records(trial, self.probe, best_epoch, store)
+
+
+def member_probes(members: list[Any], data: SequenceDataModule) -> list[MemberProbe]:
+    """A probe per member (``members``: objects with ``rnn`` and ``train``)."""
+    return [MemberProbe(m.rnn, m.train, data) for m in members]

@@ -24,13 +24,12 @@ Each member gets the user attributes a lone trial gets (``config``, ``path``, ``
 the array's whole wall time). ``wall_time_s`` is the member's *share* of the array's time: each epoch's wall time
 split equally among the members that trained in it (the sum over members is the array's time).
 
-With ``introspect`` a member gets, from the first fold this run fits, the statistics its best weights give:
-weight norms per gate, spectral norms of the recurrent weights, and the activation statistics of the fixed
-validation batch (:func:`models.introspect.weight_stats`, :func:`models.introspect.capture`), the gradient
-statistics the array gathered over that fold (global norm before clipping, mean and max; each role's norm; the
-fraction of steps clipped: the ``grad.*`` keys of a lone trial), their ``diagnoses``, and the per-epoch rows of
-that fold (``epoch_history``: val_acc, val_loss, score, train_loss). What a lone trial has and a member lacks:
-per-epoch weight, gradient and activation records, and the figures.
+With ``introspect`` a member gets what a lone trial gets from the first fold this run fits
+(:mod:`search.array_introspection`): a record after every epoch (weight norms per gate, spectral norms of the
+recurrent weights, the activation statistics of the fixed validation batch, the gradient statistics of the
+epoch's steps), the best epoch's statistics and their ``diagnoses`` as user attributes, and, when the fit ran
+its course, the whole record as an artifact whose figures are drawn off the trial's path; plus the per-epoch rows
+of that fold (``epoch_history``: val_acc, val_loss, score, train_loss).
 
 Interrupts and crashes are counted as on the single-trial path: Ctrl-C or SIGTERM fails every member not yet told
 and re-queues it (:func:`search.worker.interrupted`), then the worker exits 130 / 143; an error in a group's fit
@@ -57,6 +56,7 @@ from optuna.trial import FrozenTrial, TrialState
 from models.config import DATA_NAMES, RNNConfig, TrainConfig, as_dict, configs_for
 from models.data import SequenceDataModule
 from search import array_checkpoints
+from search.array_introspection import MemberProbe, member_probes
 from search.checkpoints import TrialCheckpoints
 from search.objective import Objective, _record, _RunningMean, fold_end_report
 from search.samplers import make_pruner, make_sampler
@@ -342,18 +342,27 @@ class _Run:
                 best = None if m.running is None else m.running.best
                 array_checkpoints.save(m.ckpts, fold, m.epoch, best, state)
 
+        probes = member_probes(live, data) if first and self.objective.introspect else None
+
+        def on_record(epoch: int, i: int, state: Any, gradients: dict[str, float]) -> None:
+            assert probes is not None
+            try:
+                probes[i].record(epoch, state, gradients)
+            except Exception as exc:  # introspection must never fail a trial
+                print(f"note: no introspection record for trial {live[i].trial.number}: {exc}", file=sys.stderr)
+
         results = fit_array(
             [(m.rnn, m.train) for m in live], data, metric=spec.metric, on_epoch=on_epoch,
             on_checkpoint=on_checkpoint if any(m.ckpts is not None for m in live) else None,
             resume=resume if any(s is not None for s in resume) else None, device=self.device,
-            track_gradients=first and self.objective.introspect,
+            on_record=on_record if probes is not None else None,
         )  # fmt: skip
-        for m, r in zip(live, results, strict=True):
+        for k, (m, r) in enumerate(zip(live, results, strict=True)):
             if r.status == "diverged" and m.pruned is None:
                 m.pruned = f"diverged: {r.reason}"
                 m.epochs += 1  # the epoch it diverged in was trained (a lone trial counts it too)
-            if first and self.objective.introspect:
-                self._introspect(m, r.state, data, r.gradients)
+            if probes is not None:
+                self._introspect(m, probes[k], r)
             if m.pruned is None:  # the fold's best row, and its score per epoch (as a lone trial's fold)
                 best = {k: float(r.best[k]) for k in ("epoch", "val_acc", "val_loss", "score")}
                 m.bests.append({**best, "curve": [round(float(h["score"]), 6) for h in r.history]})
@@ -363,19 +372,17 @@ class _Run:
                     assert m.running is not None
                     m.pruned = fold_end_report(m.trial, m.running, fold, r.epochs_run, spec.max_epochs, best["score"])
 
-    def _introspect(self, m: Member, state: Any, data: SequenceDataModule, gradients: dict[str, float]) -> None:
-        from search.array_introspection import member_statistics
-
+    def _introspect(self, m: Member, probe: MemberProbe, result: Any) -> None:
+        """Store the member's records as a lone trial's: a fit that ran its course (done or early-stopped) with
+        the best epoch's statistics and the figures; a pruned or diverged one with its last record, no figures."""
         m.trial.set_user_attr("epoch_history", m.history)
-        if state is None:
-            return
+        whole = m.pruned is None and result.status in ("done", "early_stopped")
         try:
-            stats, diagnoses = member_statistics(m.rnn, m.train, state, data, gradients)
+            probe.store(
+                m.trial, int(result.best["epoch"]) if whole else None, self.objective.figures if whole else None
+            )
         except Exception as exc:  # introspection must never fail a trial
             print(f"note: no introspection for trial {m.trial.number}: {exc}", file=sys.stderr, flush=True)
-            return
-        m.trial.set_user_attr("introspection", stats)
-        m.trial.set_user_attr("diagnoses", diagnoses)
 
     # ----------------------------------------------------------------- telling
     def _attrs(self, m: Member) -> None:

@@ -79,21 +79,28 @@ class TrialIntrospection(Callback):
         self._store(None, figures=False)
 
     def _store(self, epoch: int | None, figures: bool) -> None:
-        stats = self.probe.summary(epoch)
-        if not stats:
-            return
-        self.trial.set_user_attr("introspection", _rounded(stats))
-        self.trial.set_user_attr("diagnoses", diagnose(stats))
-        self.trial.set_user_attr("introspection_s", round(self.probe.seconds, 3))
-        if figures and self.store is not None:
-            state = self.probe.state()
-            with tempfile.TemporaryDirectory() as tmp:
-                history = Path(tmp) / "introspection.json"
-                history.write_text(json.dumps(state))
-                history_id = upload_artifact(
-                    artifact_store=self.store, file_path=str(history), study_or_trial=self.trial
-                )
-            reserve_figures(self.trial, history_id, figure_kinds(state))
+        store_records(self.trial, self.probe, epoch, self.store if figures else None)
+
+
+def store_records(
+    trial: optuna.Trial, probe: Introspection, epoch: int | None, store: FileSystemArtifactStore | None
+) -> None:
+    """Store what ``probe`` recorded on ``trial``: the compact statistics of ``epoch`` (the best; None: the last)
+    with their diagnoses and the recording time as user attributes, and with ``store`` the whole record
+    (``introspection.json``) as an artifact whose figures are reserved, to be drawn off the trial's path."""
+    stats = probe.summary(epoch)
+    if not stats:
+        return
+    trial.set_user_attr("introspection", _rounded(stats))
+    trial.set_user_attr("diagnoses", diagnose(stats))
+    trial.set_user_attr("introspection_s", round(probe.seconds, 3))
+    if store is not None:
+        state = probe.state()
+        with tempfile.TemporaryDirectory() as tmp:
+            history = Path(tmp) / "introspection.json"
+            history.write_text(json.dumps(state))
+            history_id = upload_artifact(artifact_store=store, file_path=str(history), study_or_trial=trial)
+        reserve_figures(trial, history_id, figure_kinds(state))
 
 
 FIGURES_ATTR = "regtune:figures"  # trial system attribute: {"history": artifact id, "figures": {kind: artifact id}}

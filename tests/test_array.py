@@ -305,5 +305,35 @@ def test_gradient_statistics_equal_the_lone_trials(data: SequenceDataModule, tra
     assert fit_array(members, data)[0].gradients == {}  # off by default: nothing measured
 
 
+@pytest.mark.parametrize("train", [{"clip_norm": 0.5}, {}], ids=["clip_norm", "no_clipping"])
+def test_per_epoch_records_equal_the_lone_trials(data: SequenceDataModule, train: dict[str, Any]) -> None:
+    """``on_record``: each member's weights after every epoch and its gradient statistics over the epoch's steps,
+    recorded by the lone trial's Introspection probe, give the lone trial's per-epoch records (weights per gate,
+    spectral norms, activations of the fixed batch, gradients)."""
+    from models.classifier import RNNClassifier
+    from models.introspect import Introspection, fixed_batch
+
+    members = [
+        configs(data, {}, {"max_epochs": 3, **train}),
+        configs(data, {"dropout": 0.2, "weight_drop": 0.3}, {"max_epochs": 3, "lr": 1e-2, **train}),
+    ]
+    probes = [Introspection(fixed_batch(data)) for _ in members]
+    nets = [RNNClassifier(rnn, tr) for rnn, tr in members]
+
+    def on_record(epoch: int, k: int, state: dict[str, torch.Tensor], gradients: dict[str, float]) -> None:
+        nets[k].load_state_dict(state)
+        probes[k].record(nets[k], epoch, gradients)
+
+    fit_array(members, data, on_record=on_record)
+    for k, (rnn, tr) in enumerate(members):
+        alone = Introspection(fixed_batch(data))
+        fit(rnn, tr, data, callbacks=[alone])
+        assert [r["epoch"] for r in probes[k].epochs] == [r["epoch"] for r in alone.epochs] == [0.0, 1.0, 2.0]
+        for mine, theirs in zip(probes[k].epochs, alone.epochs):
+            assert set(mine) == set(theirs), (k, set(mine) ^ set(theirs))
+            for key, value in theirs.items():
+                assert mine[key] == pytest.approx(value, rel=2e-3, abs=1e-5), (k, int(theirs["epoch"]), key)
+
+
 def fit_steps(data: SequenceDataModule, epochs: int) -> int:
     return epochs * len(data.train_dataloader())

@@ -209,10 +209,11 @@ def test_a_diverging_member_is_pruned_with_its_reason_and_the_others_run_on(tmp_
 
 
 @pytest.mark.slow
-def test_smoke_study_with_arrays_prints_each_member_and_records_what_its_best_weights_show(tmp_path: Path) -> None:
+def test_smoke_study_with_arrays_prints_each_member_and_records_it_as_a_lone_trial(tmp_path: Path) -> None:
     """``make study`` on the shipped smoke study in arrays of 4: one progress line per member, the summary and
-    the verdict; each member's introspection is the statistics of its best weights (no gradient keys, no figures)
-    and its first fold's per-epoch rows."""
+    the verdict; each member's introspection is a lone trial's (per-epoch records of its first fold, the best
+    epoch's statistics with gradient keys, figures reserved for a member whose fit ran its course) and its first
+    fold's per-epoch rows."""
     storage = tmp_path / "journal.log"
     smoke = tmp_path / "smoke.yaml"
     smoke.write_text((ROOT / "studies/smoke.yaml").read_text() + "array_size: 4\n")
@@ -231,6 +232,8 @@ def test_smoke_study_with_arrays_prints_each_member_and_records_what_its_best_we
         assert {"grad.norm_mean", "grad.norm_max", "grad.clip_fraction", "grad.kernel", "grad.recurrent"} <= set(stats)
         assert stats["grad.steps"] > 0 and 0 < stats["grad.norm_mean"] <= stats["grad.norm_max"]
         assert isinstance(t.user_attrs["diagnoses"], list)
+        if t.state == TrialState.COMPLETE:
+            assert set(t.system_attrs["regtune:figures"]["figures"]) >= {"weights", "gradients", "saturation"}
         rows = t.user_attrs["epoch_history"]
         assert [r["epoch"] for r in rows] == list(range(len(rows))) and {"val_acc", "train_loss"} <= set(rows[0])
         assert 0 < t.user_attrs["wall_time_s"] <= t.user_attrs["array"]["wall_time_s"]

@@ -31,19 +31,26 @@ STUDY = {
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-def _run(tmp_path: Path) -> tuple[optuna.Study, Path]:
+def _run(tmp_path: Path, array_size: int = 1) -> tuple[optuna.Study, Path]:
     path = tmp_path / "figures.yaml"
-    path.write_text(yaml.safe_dump(STUDY))
+    path.write_text(yaml.safe_dump({**STUDY, "array_size": array_size}))
     journal = tmp_path / "journal.log"
     assert main(["worker", str(path), "--storage", str(journal), "--trials", "2"]) == 0
     storage = open_storage(str(journal))
     return optuna.load_study(study_name="figures", storage=storage), path
 
 
-def test_a_trial_reserves_its_figures_and_draws_none(tmp_path: Path) -> None:
-    study, _ = _run(tmp_path)
+# a lone trial, and the members of a trial array (per-epoch records from the stacked model: search.array_introspection)
+ARRAY_SIZES = pytest.mark.parametrize("array_size", [1, 2], ids=["lone", "array"])
+
+
+@ARRAY_SIZES
+def test_a_trial_reserves_its_figures_and_draws_none(tmp_path: Path, array_size: int) -> None:
+    study, _ = _run(tmp_path, array_size)
     store = artifact_store("figures", None, study._storage)
-    for t in study.get_trials(states=(TrialState.COMPLETE,)):
+    complete = study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(complete) == 2 and all(t.user_attrs.get("array", {}).get("size", 1) == array_size for t in complete)
+    for t in complete:
         names = {m.filename for m in get_all_artifact_meta(t, storage=study._storage)}
         assert {"weights.png", "gradients.png", "saturation.png", "hidden_norm.png", "introspection.json"} <= names
         info = t.system_attrs[FIGURES_ATTR]
@@ -51,11 +58,14 @@ def test_a_trial_reserves_its_figures_and_draws_none(tmp_path: Path) -> None:
         for aid in info["figures"].values():  # reserved, not drawn: no matplotlib ran in the trial
             assert not (Path(store._base_path) / aid).exists()
         with store.open_reader(info["history"]) as f:
-            assert json.loads(f.read())["epochs"]  # the numbers are kept per trial
+            record = json.loads(f.read())  # the numbers are kept per trial, one row per epoch
+        assert [r["epoch"] for r in record["epochs"]] == [0.0, 1.0] and record["histograms"]
+        assert {"grad.norm_mean", "grad.recurrent", "recurrent.spectral", "dead"} <= set(t.user_attrs["introspection"])
 
 
-def test_figures_command_draws_them_and_a_second_run_has_nothing_to_do(tmp_path: Path) -> None:
-    study, path = _run(tmp_path)
+@ARRAY_SIZES
+def test_figures_command_draws_them_and_a_second_run_has_nothing_to_do(tmp_path: Path, array_size: int) -> None:
+    study, path = _run(tmp_path, array_size)
     assert main(["figures", str(path), "--storage", str(tmp_path / "journal.log")]) == 0
     store = artifact_store("figures", None, study._storage)
     complete = study.get_trials(states=(TrialState.COMPLETE,))

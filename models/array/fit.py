@@ -31,6 +31,9 @@ from models.train import METRICS, score
 MemberCheckpoint = dict[str, Any]
 CHECKPOINT_FORMAT = "regtune.array.member/1"
 OnEpoch = Callable[[int, list[tuple[int, dict[str, float]]]], Collection[int]]
+#: ``on_record(epoch, member, state, gradients)``: a member's weights after the epoch (one RNNClassifier state) and
+#: its gradient statistics over the epoch's steps (models.introspect.gradient_stats keys)
+OnRecord = Callable[[int, int, dict[str, torch.Tensor], dict[str, float]], None]
 
 
 @dataclass
@@ -58,6 +61,7 @@ class _Member:
     status: str | None = None
     reason: str | None = None
     grads: _GradLog | None = None
+    epoch_grads: _GradLog | None = None  # with ``on_record``: this epoch's steps only
 
     def result(self) -> MemberResult:
         best = self.best or {"epoch": float(len(self.history) - 1)}
@@ -182,6 +186,7 @@ def fit_array(
     *,
     fused_kernels: bool | None = None,
     track_gradients: bool = False,
+    on_record: OnRecord | None = None,
 ) -> list[MemberResult]:
     """Train every member on ``data``'s train part, validating each epoch; member k's results equal, by value,
     :func:`models.train.fit` of ``members[k]`` alone (same seed, same data). See the module docstring.
@@ -192,7 +197,10 @@ def fit_array(
     same epoch, and then every member must be resumed (they share the batch order). ``fused_kernels``: whether
     members whose trial alone runs the fused kernel run it here too, one call each (default: on the CPU), or
     join the batched loop (:mod:`models.array.stacked`); either way the same function. ``track_gradients``: each
-    member's gradient statistics over the fit (``MemberResult.gradients``), for introspection.
+    member's gradient statistics over the fit (``MemberResult.gradients``), for introspection. ``on_record(epoch,
+    member, state, gradients)`` after each epoch's validation, before ``on_epoch``, for the members that ran it:
+    the member's weights now (a single ``RNNClassifier.state_dict()``, on the CPU) and its gradient statistics
+    over this epoch's steps: what a lone trial's per-epoch introspection record reads.
     """
     _check(members, metric)
     dev = torch.device(device)
@@ -200,7 +208,11 @@ def fit_array(
     if n_val == 0:
         raise ValueError("fit_array needs a validation part (data.val_set is empty)")
     sign = 1.0 if METRICS[metric] == "max" else -1.0
-    live = [_Member(i, r, t, grads=_GradLog() if track_gradients else None) for i, (r, t) in enumerate(members)]
+    track_gradients = track_gradients or on_record is not None
+    live = [
+        _Member(i, r, t, grads=_GradLog() if track_gradients else None, epoch_grads=_GradLog() if on_record else None)
+        for i, (r, t) in enumerate(members)
+    ]
     starts = [initial_member(r, t.seed) for r, t in members]
     net = StackedNet(members[0][0], [s[0] for s in starts], dev, fused_kernels)
     streams = MemberStreams([s[1] for s in starts], dev)
@@ -247,6 +259,8 @@ def fit_array(
                 for m, norm, roles, c in zip(live, totals, per_role, cut):
                     assert m.grads is not None
                     m.grads.add(norm, dict(zip(rules.role_names, roles)), c)
+                    if m.epoch_grads is not None:
+                        m.epoch_grads.add(norm, dict(zip(rules.role_names, roles)), c)
             opt.step(net.flat.data, grad)
             if rules.caps:
                 max_norm_rows(net.views(net.flat.data), rules.roles, rules.caps)
@@ -258,6 +272,11 @@ def fit_array(
             break
         streams.loader_draw()  # the validation loader's iterator
         rows = _validate(net, data, live, metric, n_val, epoch, sign, dev)
+        if on_record is not None:
+            for k, m in enumerate(live):
+                assert m.epoch_grads is not None
+                on_record(epoch, m.index, net.member_state(k), m.epoch_grads.summary())
+                m.epoch_grads = _GradLog()
         stop = set(on_epoch(epoch, [(m.index, r) for m, r in zip(live, rows)])) if on_epoch else set()
         leaving = []
         for k, m in enumerate(live):

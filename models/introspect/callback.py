@@ -161,14 +161,20 @@ class Introspection(Callback):
             pass
 
     # ------------------------------------------------------------------ recording
-    def record(self, model: Any, epoch: int) -> dict[str, float]:
-        """Measure ``model`` (an :class:`~models.classifier.RNNClassifier`) now; append and return the row."""
+    def record(self, model: Any, epoch: int, gradients: dict[str, float] | None = None) -> dict[str, float]:
+        """Measure ``model`` (an :class:`~models.classifier.RNNClassifier`) now; append and return the row.
+
+        ``gradients``: the epoch's gradient statistics measured elsewhere (a trial-array member's, trained in the
+        stacked model: :func:`models.array.fit_array`'s ``on_record``) instead of the model's ``grad_log``."""
         start, cpu = time.perf_counter(), time.thread_time()
         device = device_of(model.net)
         with torch.no_grad(), self._threads.use(device):
             row: dict[str, float] = {"epoch": float(epoch)}
-            row.update(gradient_stats(model))
-            model.grad_log.reset()
+            if gradients is None:
+                row.update(gradient_stats(model))
+                model.grad_log.reset()
+            else:
+                row.update(gradients)
             row.update(weight_stats(model.net))
             self._to(device)
             recorded, self._recorded = self._recorded, None
