@@ -51,8 +51,8 @@ class Result:
     spec: StudySpec  # the parsed study, data-dependent defaults applied
     storage: str  # the storage URL it lives in
     counts: dict[str, int]  # trials by state, and "finished" (complete + pruned)
-    #: the chosen complete trial's value (mean over its folds; search.selection: the trial with the fewest
-    #: regularizers within one standard error of the best); None if none completed
+    #: the chosen complete trial's value (mean over its folds; search.selection: the best trial, or the baseline
+    #: trial when it is within one standard error of the best); None if none completed
     best_value: float | None = None
     best_config: dict[str, Any] = field(default_factory=dict)  # that trial's full configuration
     verdict: dict[str, Any] | None = None  # the test-split verdict (search.verdict.final_result), if asked for
@@ -135,7 +135,9 @@ def run_study(
     c = counts(s)
     result = Result(s, spec, url, c)
     if c["complete"]:
-        best = select(s, spec.metric).chosen
+        from search.verdict import baseline_config
+
+        best = select(s, spec.metric, baseline_config(spec)).chosen
         result.best_value, result.best_config = best.value, dict(best.user_attrs.get("config", {}))
         if verdict:
             from search.verdict import final_result

@@ -2,8 +2,8 @@
 
 Rows (the README states the protocol):
 
-- **best** ("tuned"): the configuration of the trial :func:`search.selection.select` chooses: the one with the
-  fewest regularizers on among the trials within one standard error of the study's best (paired over folds);
+- **best** ("tuned"): the configuration of the trial :func:`search.selection.select` chooses: the study's best
+  trial, or the baseline trial when it is within one standard error of the best (paired over folds);
 - **baseline**: the study's fixed settings with every searched regularizer off: exactly the configuration of
   the enqueued baseline trial (:func:`search.recipes.baseline_point`), whatever the study fixes (``clip_norm``,
   the optimizer, ``lr``) kept;
@@ -283,11 +283,11 @@ def final_result(study: optuna.Study, spec: StudySpec, seeds: int | None = None)
     """Retrain best, baseline and "nothing at all"; evaluate on test; compare pairwise. Cached on the study."""
     seeds = seeds or spec.final_seeds
     digest = definition_digest(spec)
-    chosen = select(study, spec.metric)
+    base = baseline_config(spec)
+    chosen = select(study, spec.metric, base)
     best = chosen.chosen
     config = best.user_attrs["config"]
     best_epochs = epochs_of(spec, best.user_attrs)
-    base = baseline_config(spec)
     base_epochs, base_from = cv_epochs(study, spec, base, digest)
     nothing, off = nothing_config(base)
     nothing_epochs, nothing_from = cv_epochs(study, spec, nothing, digest) if off else (0, "")
@@ -295,7 +295,7 @@ def final_result(study: optuna.Study, spec: StudySpec, seeds: int | None = None)
         "definition": digest, "seeds": seeds, "best_trial": best.number, "best_config": config,
         "best_epochs": best_epochs, "baseline_config": base, "baseline_epochs": base_epochs,
         "nothing_config": nothing if off else None, "nothing_epochs": nothing_epochs, "refit_swa": REFIT_SWA,
-        "selection": "one standard error, fewest regularizers",
+        "selection": "the baseline if within one standard error of the best",
     }  # fmt: skip
     cached = study.user_attrs.get(FINAL_ATTR)
     if cached and cached.get("key") == json.loads(json.dumps(key)):
@@ -321,7 +321,6 @@ def final_result(study: optuna.Study, spec: StudySpec, seeds: int | None = None)
             "chosen": best.number,
             "top": chosen.best.number,
             "rule": chosen.rule,
-            "candidates": chosen.candidates,
             "regularizers": chosen.regularizers,
         },
         "baseline": {

@@ -90,7 +90,7 @@ def test_baseline_row_is_the_enqueued_baseline_trial(recipe_study: tuple[optuna.
     assert res["nothing"]["off"] == ["clip_norm"] and res["nothing"]["config"]["clip_norm"] == 0.0
     assert res["nothing"]["from"] == "a CV run here" and len(res["nothing"]["accs"]) == 2
     assert finished(study) == n  # the "nothing at all" cross-validation added no trial
-    chosen = select(study, spec.metric)  # the simplest trial within one standard error of the best
+    chosen = select(study, spec.metric, base["config"])  # the best, or the baseline within one standard error
     best = chosen.chosen
     assert res["selection"]["chosen"] == best.number and res["selection"]["top"] == study.best_trial.number
     assert res["best"]["config"] == best.user_attrs["config"] and res["best"]["from"] == f"trial #{best.number}"

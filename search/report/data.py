@@ -30,6 +30,7 @@ from search.spec import StudySpec
 from search.storage import mask_url
 from search.verdict import (
     REFIT_SWA,
+    baseline_config,
     changed_values,
     definition_digest,
     epochs_of,
@@ -62,7 +63,7 @@ class StudyData:
     best_recipe: str | None = None  # its recipe label, if it was a starting point
     best_validation: dict[str, Any] = field(default_factory=dict)  # val_acc, val_loss, folds, path of the best trial
     best_config: dict[str, Any] = field(default_factory=dict)  # its values that differ from the defaults
-    selection: str = ""  # how it was chosen (search.selection: one standard error, fewest regularizers)
+    selection: str = ""  # how it was chosen (search.selection: the best, or the baseline within one standard error)
     top_trial: int | None = None  # the trial with the highest objective (the chosen one, or a busier one)
     top_value: float | None = None  # its objective value
     final: dict[str, Any] | None = None  # the verdict (:func:`search.verdict.final_result`)
@@ -178,7 +179,7 @@ def study_data(study: optuna.Study, spec: StudySpec, url: str | None = None, tot
         dashboard=f"make dashboard STUDY={spec.path}{where}",
     )  # fmt: skip
     if data.counts["complete"]:
-        chosen = select(study, spec.metric)
+        chosen = select(study, spec.metric, baseline_config(spec))
         best = chosen.chosen
         ua = best.user_attrs
         data.selection, data.top_trial, data.top_value = chosen.rule, chosen.best.number, chosen.best.value
