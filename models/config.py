@@ -90,6 +90,9 @@ class RNNConfig:
     conv_kernel: int = _arch(0, INTEGER, 0)
     #: none | batch: masked BatchNorm before each block's ReLU (as in FCN blocks)
     conv_norm: str = _arch("none", CONV_NORMS)
+    #: the head also reads the front end's features averaged over the valid steps, next to the RNN's pooled
+    #: output (LSTM-FCN, Karim et al. 2017); no effect without a front end
+    conv_skip: bool = _arch(False, FLAG)
     dropout: float = _reg(RATE, "dropout_variational")  # input dropout rate (0 = off); 0.1-0.2 is the usual start
     dropout_variational: bool = _hp(False, FLAG)  # one input-dropout mask per sequence, shared over time (Gal)
     #: dropout on the hidden state fed back, one mask per sequence (Gal)

@@ -178,7 +178,8 @@ class RNNClassifierNet(nn.Module):
                 norms.append(SequenceNorm(cfg.norm, width))
         self.layers = nn.ModuleList(layers)
         self.norms = nn.ModuleList(norms)
-        self.head = nn.Linear(width, cfg.num_classes)
+        self.skip = self.conv is not None and cfg.conv_skip  # the head reads the front end's mean too (LSTM-FCN)
+        self.head = nn.Linear(width + (size if self.skip else 0), cfg.num_classes)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> NetOutput:
         x = self.input_dropout(self.input_noise(x))
@@ -188,6 +189,7 @@ class RNNClassifierNet(nn.Module):
         mask = None
         if bool((lengths < steps).any()):
             mask = torch.arange(steps, device=x.device).unsqueeze(0) < lengths.to(x.device).unsqueeze(1)
+        features = self._average(x, lengths, mask) if self.skip else None
         for i, layer in enumerate(self.layers):
             if i > 0:
                 x = self.layer_dropout(x)
@@ -197,8 +199,16 @@ class RNNClassifierNet(nn.Module):
             if mask is not None:  # after the norm: a layer norm's shift would refill the padding
                 x = x * mask.unsqueeze(-1)
         pooled = self.pool(x, lengths, mask)
-        logits = self.head(self.output_dropout(pooled))
+        read = pooled if features is None else torch.cat([pooled, features], -1)
+        logits = self.head(self.output_dropout(read))
         return NetOutput(logits, pooled, x, mask, lengths)
+
+    @staticmethod
+    def _average(x: torch.Tensor, lengths: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """The mean over each sequence's valid steps (B, T, F) -> (B, F): the front end's global average."""
+        if mask is None:
+            return x.mean(1)
+        return (x * mask.unsqueeze(-1)).sum(1) / lengths.to(x.device).clamp(min=1).unsqueeze(1).to(x.dtype)
 
     def pool(self, x: torch.Tensor, lengths: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         kind = self.cfg.pooling

@@ -91,12 +91,14 @@ def test_channels_default_to_hidden_size() -> None:
 # ---------------------------------------------------------------------------------------------- padding
 @pytest.mark.parametrize(("stride", "kernel", "blocks", "norm"), COMBOS)
 @pytest.mark.parametrize("train", [False, True], ids=["eval", "train"])
+@pytest.mark.parametrize("skip", [False, True], ids=["", "conv_skip"])
 def test_garbage_past_the_lengths_changes_nothing(
-    stride: int, kernel: int, blocks: int, norm: str, train: bool
+    stride: int, kernel: int, blocks: int, norm: str, train: bool, skip: bool
 ) -> None:
     """Same batch, zeros vs. large random garbage past each length: every valid output is the same (in training
-    too, where the masked BatchNorm's statistics must come from valid steps only)."""
-    net = net_of(**combo(stride, kernel, blocks, norm), pooling="mean").train(train)
+    too, where the masked BatchNorm's statistics must come from valid steps only; with ``conv_skip`` the head's
+    average of the front end's features too)."""
+    net = net_of(**combo(stride, kernel, blocks, norm), pooling="mean", conv_skip=skip).train(train)
     clean, lens = batch()
     dirty, _ = batch(pad_value=1e3)
     assert not torch.equal(clean, dirty)
@@ -119,8 +121,11 @@ def test_more_padding_changes_nothing_in_training(stride: int, kernel: int, bloc
 
 
 @pytest.mark.parametrize(("stride", "kernel", "blocks", "norm"), COMBOS)
-def test_a_sequence_alone_equals_it_in_a_padded_batch(stride: int, kernel: int, blocks: int, norm: str) -> None:
-    net = net_of(**combo(stride, kernel, blocks, norm), pooling="max").eval()
+@pytest.mark.parametrize("skip", [False, True], ids=["", "conv_skip"])
+def test_a_sequence_alone_equals_it_in_a_padded_batch(
+    stride: int, kernel: int, blocks: int, norm: str, skip: bool
+) -> None:
+    net = net_of(**combo(stride, kernel, blocks, norm), pooling="max", conv_skip=skip).eval()
     with torch.no_grad():
         for p in net.conv.norms.parameters():  # type: ignore[union-attr]
             p.add_(torch.rand_like(p))  # non-trivial shifts: padding must still stay out
@@ -133,7 +138,8 @@ def test_a_sequence_alone_equals_it_in_a_padded_batch(stride: int, kernel: int, 
 
 # ---------------------------------------------------------------------------------------------- off / original
 @pytest.mark.parametrize("params", [{"conv_layers": 0}, {"conv_layers": 0, "conv_stride": 8, "conv_kernel": 16},
-                                    {"conv_layers": -1, "conv_stride": 1}, {"conv_kernel": 7, "conv_norm": "batch"}],
+                                    {"conv_layers": -1, "conv_stride": 1}, {"conv_kernel": 7, "conv_norm": "batch"},
+                                    {"conv_layers": 0, "conv_skip": True}],
                          ids=str)  # fmt: skip
 def test_off_is_bit_identical_to_no_front_end(params: dict[str, object]) -> None:
     plain, off = net_of(seed=3), net_of(seed=3, **params)
@@ -178,3 +184,29 @@ def test_conv_layers_zero_switches_off_a_stride() -> None:
 def test_bad_values_name_the_field(params: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         RNNConfig(**params)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------------------------- conv_skip
+@pytest.mark.parametrize(("stride", "kernel", "blocks", "norm"), COMBOS[:5])
+def test_conv_skip_adds_the_front_ends_average_to_what_the_head_reads(
+    stride: int, kernel: int, blocks: int, norm: str
+) -> None:
+    """LSTM-FCN: the head reads [the RNN's pooled output, the front end's features averaged over the valid steps].
+    Every other parameter is the same (the head is built last); with the new head columns zeroed the network is
+    the one without the skip, and the columns alone give the average's contribution."""
+    plain = net_of(seed=5, **combo(stride, kernel, blocks, norm)).eval()
+    skip = net_of(seed=5, **combo(stride, kernel, blocks, norm), conv_skip=True).eval()
+    assert skip.head.weight.shape == (K, H + 5) and plain.head.weight.shape == (K, H)
+    shared = {k: v for k, v in plain.state_dict().items() if not k.startswith("head.")}
+    assert all(torch.equal(v, skip.state_dict()[k]) for k, v in shared.items())
+    x, lens = batch(pad_value=3.0)
+    with torch.no_grad():
+        skip.head.weight[:, :H] = plain.head.weight
+        skip.head.weight[:, H:] = 0.0
+        skip.head.bias.copy_(plain.head.bias)
+        torch.testing.assert_close(skip(x, lens).logits, plain(x, lens).logits)
+        extra = torch.randn(K, 5)
+        skip.head.weight[:, H:] = extra
+        features, flens = plain.conv(x, lens)  # type: ignore[misc]
+        average = torch.stack([features[i, :n].mean(0) for i, n in enumerate(flens.tolist())])
+        torch.testing.assert_close(skip(x, lens).logits, plain(x, lens).logits + average @ extra.T)

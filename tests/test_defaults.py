@@ -44,7 +44,7 @@ BASE: dict[str, Any] = {
     "budget": {"trials": 2, "max_epochs": 1},
     "search": {"dropout": {"low": 0.0, "high": 0.3}},
 }
-CONV_ADDED = {"conv_layers", "conv_stride", "conv_kernel", "conv_channels"}
+CONV_ADDED = {"conv_layers", "conv_stride", "conv_kernel", "conv_channels", "conv_skip"}
 
 #: (id, dataset, study changes, names that must be added to the search, names that must not)
 CASES = [
@@ -103,6 +103,7 @@ def test_the_long_rule_on_a_real_dataset(tmp_path: Path) -> None:
     assert out.search["conv_layers"] == Choice([3, 1, 0])  # 0 keeps "no front end" in the space
     assert out.search["conv_kernel"] == Choice([8, 0])
     assert out.search["conv_channels"] == Choice([128, 64])
+    assert out.search["conv_skip"] == Choice([True, False])  # LSTM-FCN's skip on at home
     assert out.search["pooling"] == Choice(["mean", "last"])  # the study does not set pooling
     assert f"> {LONG_STEPS}" in out.defaulted["conv_stride"]
     assert out.defaulted["cv_folds"].startswith(f"{default_folds(len(splits.train))} ")
@@ -128,7 +129,8 @@ def test_baseline_and_recipes_start_from_the_home_point(tmp_path: Path) -> None:
     home = home_point(spec)
     stride = spec.search["conv_stride"].choices[0]  # type: ignore[union-attr]
     assert home == {
-        "lr": 3e-3, "conv_layers": 3, "conv_stride": stride, "conv_kernel": 8, "conv_channels": 128, "pooling": "mean"
+        "lr": 3e-3, "conv_layers": 3, "conv_stride": stride, "conv_kernel": 8, "conv_channels": 128,
+        "conv_skip": True, "pooling": "mean",
     }  # fmt: skip
     assert stride == conv_strides(median_length(splits))[0]  # the smallest stride for the median length
     points = starting_points(spec)
