@@ -13,7 +13,7 @@ epoch to resume from); a configuration :func:`models.array.unsupported` names ru
 :class:`~search.objective.Objective`, as on the single-trial path. A group runs the study's folds one after the
 other, each fold one :func:`models.array.fit_array` call over the members still in it. After every epoch each
 member reports the running mean over folds of its best score so far at step ``fold * max_epochs + epoch``
-(:class:`search.objective._RunningMean`, as a lone trial reports), asks its own trial's ``should_prune`` and is
+(:class:`search.objective.RunningMean`, as a lone trial reports), asks its own trial's ``should_prune`` and is
 stopped alone when told (it stops costing compute at once); a diverging member is pruned with the reason, as a lone
 trial is. When the fold's fit returns, the members pruned in it are told PRUNED; the rest go on to the next fold,
 and a member that finishes every fold is told COMPLETE with the mean of its folds' best scores.
@@ -58,7 +58,7 @@ from models.data import SequenceDataModule
 from search import array_checkpoints
 from search.array_introspection import MemberProbe, member_probes
 from search.checkpoints import TrialCheckpoints
-from search.objective import Objective, _record, _RunningMean, fold_end_report
+from search.objective import Objective, RunningMean, fold_end_report, record_folds
 from search.samplers import make_pruner, make_sampler
 from search.spec import StudySpec
 from search.storage import StorageError
@@ -164,7 +164,7 @@ class Member:
     bests: list[dict[str, Any]] = field(default_factory=list)  # finished folds' best rows (and curves)
     epochs: int = 0  # trained over all folds, resumed ones included
     seconds: float = 0.0  # share of the arrays' wall time
-    running: _RunningMean | None = None
+    running: RunningMean | None = None
     epoch: int = -1  # the last epoch trained in the current fold
     pruned: str | None = None  # why it was stopped (pruned or diverged)
     told: bool = False
@@ -307,7 +307,7 @@ class _Run:
         )  # fmt: skip
         resume = []  # ``first``: the first fold this run fits: resumed, and introspected
         for m in live:
-            m.running = _RunningMean([b["score"] for b in m.bests], spec.direction)
+            m.running = RunningMean([b["score"] for b in m.bests], spec.direction)
             m.epoch, m.history = -1, []
             state = m.resume.state if first and m.resume is not None else None
             if state is not None:
@@ -409,7 +409,7 @@ class _Run:
         self._finished(_tell(self.study, m.trial, state=TrialState.PRUNED))
 
     def _tell_complete(self, m: Member) -> None:
-        value = _record(m.trial, m.bests)
+        value = record_folds(m.trial, m.bests)
         self._attrs(m)
         self._close(m)
         _say_what_the_value_is(self.study._storage, m.trial._trial_id, pruned=False)

@@ -108,7 +108,7 @@ class Objective:
         with _outcome(trial, ckpts, counter, start):
             for fold in range(len(bests), self.folds):
                 bests.append(self._fit_fold(trial, rnn, train, fold, bests, resume, counter, ckpts))
-        return _record(trial, bests)
+        return record_folds(trial, bests)
 
     def _fit_fold(
         self, trial: optuna.Trial, rnn: RNNConfig, train: TrainConfig, fold: int, bests: list[dict[str, Any]],
@@ -122,7 +122,7 @@ class Objective:
             self.splits, batch_size=train.batch_size, val_fraction=spec.val_fraction,
             folds=self.folds, fold=fold, seed=spec.seed,
         )  # fmt: skip
-        running = _RunningMean([b["score"] for b in bests], spec.direction)
+        running = RunningMean([b["score"] for b in bests], spec.direction)
         resuming = fold == len(resume.folds) and resume.ckpt_path is not None
         if resuming:
             running.best = resume.fold_best
@@ -149,7 +149,7 @@ class Objective:
 
 
 def fold_end_report(
-    trial: optuna.Trial, running: _RunningMean, fold: int, epochs_run: int, max_epochs: int, best_score: float
+    trial: optuna.Trial, running: RunningMean, fold: int, epochs_run: int, max_epochs: int, best_score: float
 ) -> str | None:
     """A fold that stopped early (patience) reports its final running mean at the fold's last step, and the pruner
     judges it there; the reason to prune, or None.
@@ -201,7 +201,7 @@ def _outcome(
             trial.set_user_attr("epochs_run", counter.epochs)
 
 
-def _record(trial: optuna.Trial, bests: list[dict[str, Any]]) -> float:
+def record_folds(trial: optuna.Trial, bests: list[dict[str, Any]]) -> float:
     """The trial's attributes over its folds' best epochs, and its value: the mean of their scores."""
     value = sum(b["score"] for b in bests) / len(bests)
     trial.set_user_attr("val_acc", _mean(b["val_acc"] for b in bests))
@@ -221,7 +221,7 @@ def _mean(values: Any) -> float:
     return float(sum(values) / len(values)) if values else math.nan
 
 
-class _RunningMean:
+class RunningMean:
     """Running mean over folds of the best score so far: what cross-validation reports to the pruner."""
 
     def __init__(self, finished: list[float], direction: str) -> None:

@@ -9,7 +9,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from search.objective import _RunningMean, fold_end_report
+from search.objective import RunningMean, fold_end_report
 from search.spec import load_study
 from search.storage import open_storage
 from search.worker import ensure_study, run_worker
@@ -32,7 +32,7 @@ def test_fold_end_report(
 ) -> None:
     study = optuna.create_study(direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=0.5))
     trial = study.ask()
-    reason = fold_end_report(trial, _RunningMean(finished, "maximize"), fold, epochs_run, MAX_EPOCHS, best)
+    reason = fold_end_report(trial, RunningMean(finished, "maximize"), fold, epochs_run, MAX_EPOCHS, best)
     values = study.trials[0].intermediate_values
     if expect_step is None:
         assert values == {} and reason is None
