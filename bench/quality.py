@@ -166,7 +166,7 @@ def verdict(path: Path) -> dict[str, Any]:
     return {
         "result": res,
         "counts": counts,
-        "best_params": study.best_trial.params,
+        "best_params": study.best_trial.params,  # the top trial's (the verdict's "selection" says which it retrained)
         "best_value": study.best_value,
         "max_epochs": spec.max_epochs,
         "patience": spec.fixed.get("patience"),
@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
                        counts=v["counts"], best_params=v["best_params"], seeds=res.get("seeds"),
                        best_cv=round(v["best_value"], 4), max_epochs=v["max_epochs"], patience=v["patience"],
                        epochs_trained=v["epochs_trained"], paired=res.get("paired"),
-                       paired_untuned=res.get("paired_nothing"))  # fmt: skip
+                       paired_untuned=res.get("paired_nothing"), selection=res.get("selection"))  # fmt: skip
             if "comparison" in res:
                 row["comparison"] = res["comparison"]
         if not args.no_dtw:
