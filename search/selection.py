@@ -59,6 +59,19 @@ def regularizers_on(config: dict[str, Any]) -> list[str]:
     return [n for n in REGULARIZER_NAMES if n != "optimizer" and n in config and config[n] != defaults[n]]
 
 
+def same_config(stored: dict[str, Any] | None, config: dict[str, Any]) -> bool:
+    """Whether a trial's stored ``config`` is ``config``, a field the stored one lacks read at its default: a trial
+    stored before a field existed ran what the field's default does (``conv_skip`` off, ...), so a study resumed
+    after an upgrade still finds its baseline trial."""
+    if stored is None:
+        return False
+    if stored == config:
+        return True
+    defaults = {**dataclasses.asdict(RNNConfig()), **dataclasses.asdict(TrainConfig())}
+    missing = {k: defaults[k] for k in config if k not in stored and k in defaults}
+    return {**stored, **missing} == config
+
+
 def fold_values(trial: optuna.trial.FrozenTrial, metric: str) -> list[float] | None:
     """The per-fold values the rule compares: accuracies for ``val_acc`` (``fold_accs``; a trial stored before
     they were kept falls back to its scores), losses for ``val_loss``; None without them."""
@@ -90,7 +103,7 @@ def select(study: optuna.Study, metric: str = "val_acc", baseline: dict[str, Any
     if baseline is not None:
         found = [
             t for t in study.get_trials(deepcopy=False, states=_COMPLETE)
-            if t.user_attrs.get("config") == baseline and t.value is not None
+            if same_config(t.user_attrs.get("config"), baseline) and t.value is not None
             and len(fold_values(t, metric) or []) == len(ref)
         ]  # fmt: skip
         base = min(found, key=lambda t: t.number) if found else None

@@ -12,7 +12,7 @@ import optuna
 import pytest
 
 from models.config import RNNConfig, TrainConfig
-from search.selection import regularizers_on, select, within_one_se
+from search.selection import regularizers_on, same_config, select, within_one_se
 
 OFF = {**dataclasses.asdict(RNNConfig()), **dataclasses.asdict(TrainConfig()), "clip_norm": 1.0}
 
@@ -132,3 +132,15 @@ def test_a_tie_with_the_baseline_makes_the_baseline_the_tuned_row(tmp_path: Path
     assert res["best"]["config"] == res["baseline"]["config"] and res["best"]["accs"] == res["baseline"]["accs"]
     assert res["difference"] == 0.0
     assert any("the tuned configuration is the baseline" in line for line in result_lines(res, "best"))
+
+
+def test_a_trial_stored_before_a_field_existed_still_matches_the_baseline() -> None:
+    """A study resumed after an upgrade: its trials' configs lack the new field (``conv_skip``), which they ran at
+    its default; the baseline trial is still found."""
+    old = {k: v for k, v in BASE.items() if k != "conv_skip"}
+    assert same_config(old, BASE) and not same_config(old, {**BASE, "conv_skip": True})
+    assert not same_config(None, BASE) and not same_config({**old, "dropout": 0.1}, BASE)
+    study = optuna.create_study(direction="maximize")
+    add(study, 0.96, FIVE, [1, 1, 0.9, 1, 1])
+    add(study, 0.95, old, [1, 1, 0.9, 1, 1])
+    assert select(study, baseline=BASE).chosen.number == 1

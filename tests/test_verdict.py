@@ -84,7 +84,9 @@ def test_baseline_row_is_the_enqueued_baseline_trial(recipe_study: tuple[optuna.
     res = final_result(study, spec)
     base = res["baseline"]
     assert base["config"] == trial.user_attrs["config"]  # THE protocol: the row is the trial the search ran
-    assert base["epochs"] == verdict.peak_epoch(trial.user_attrs["fold_curves"]) + 1  # its own CV curves
+    assert base["epochs"] == verdict.epochs_of(spec, trial.user_attrs)  # its own CV curves
+    window = verdict.smoothing_window(spec, trial.user_attrs)
+    assert base["epochs"] == min(verdict.peak_epoch(trial.user_attrs["fold_curves"], window=window) + 1, 3)
     assert base["from"] == f"trial #{trial.number}"
     assert base["config"]["clip_norm"] == 1.0 and base["keeps"] == {"clip_norm": 1.0, "lr": 0.01, "batch_size": 32}
     assert res["nothing"]["off"] == ["clip_norm"] and res["nothing"]["config"]["clip_norm"] == 0.0
@@ -94,7 +96,7 @@ def test_baseline_row_is_the_enqueued_baseline_trial(recipe_study: tuple[optuna.
     best = chosen.chosen
     assert res["selection"]["chosen"] == best.number and res["selection"]["top"] == study.best_trial.number
     assert res["best"]["config"] == best.user_attrs["config"] and res["best"]["from"] == f"trial #{best.number}"
-    assert res["best"]["epochs"] == verdict.peak_epoch(best.user_attrs["fold_curves"]) + 1
+    assert res["best"]["epochs"] == verdict.epochs_of(spec, best.user_attrs)
     if best.user_attrs.get("recipe") == BASELINE:  # the same runs: no difference at all
         assert res["best"]["accs"] == base["accs"] and res["difference"] == 0.0
     lines = "\n".join(result_lines(res, "best"))
@@ -132,7 +134,7 @@ def test_without_recipes_the_baseline_is_cross_validated_outside_the_study(
     base = res["baseline"]
     assert base["from"] == "a CV run here" and base["config"]["clip_norm"] == 1.0
     runs = [r for r in cache.values() if "fold_curves" in r]
-    assert len(runs) == 2 and base["epochs"] in {verdict.peak_epoch(r["fold_curves"]) + 1 for r in runs}
+    assert len(runs) == 2 and base["epochs"] in {verdict.epochs_of(spec, r) for r in runs}
     assert base["config"] == trial_config(spec, starting_points(dataclasses.replace(spec, recipes=True))[0][1])
 
 
@@ -258,16 +260,36 @@ def test_refit_epochs_come_from_the_peak_of_the_mean_validation_curve(
 @pytest.mark.parametrize(
     ("run", "max_epochs", "epochs"),
     [
-        ({"fold_curves": [[0.1, 0.2, 0.9], [0.1, 0.8, 0.9]], "best_epoch": 1.5}, 30, 3),  # the curves win
-        ({"fold_curves": [[0.1, 0.2, 0.9], [0.1, 0.8, 0.9]], "best_epoch": 1.5}, 2, 2),  # never past the budget
+        ({"fold_curves": [[0.1, 0.2, 0.9], [0.1, 0.8, 0.9]], "best_epoch": 1.5, "config": {"patience": 2}}, 30, 3),
+        ({"fold_curves": [[0.1, 0.2, 0.9], [0.1, 0.8, 0.9]], "best_epoch": 1.5, "config": {"patience": 2}}, 2, 2),
+        # a lone spike at epoch 1 on a plateau from epoch 3: smoothed over 2 epochs either side, the plateau wins
+        ({"fold_curves": [[0.1, 0.9, 0.3, 0.7, 0.8, 0.8, 0.8, 0.8, 0.8]], "config": {"patience": 4}}, 30, 7),
         ({"best_epoch": 4.4}, 30, 5),  # no curves (an older trial): the mean best epoch, plus one
         ({}, 7, 7),  # nothing recorded: the budget
     ],
-    ids=["curves", "capped", "fallback", "nothing"],
+    ids=["curves", "capped", "smoothed", "fallback", "nothing"],
 )
 def test_epochs_of_a_cross_validated_run(tmp_path: Path, run: dict, max_epochs: int, epochs: int) -> None:
     spec = parse_study({**VERDICT, "budget": {"trials": 1, "max_epochs": max_epochs}}, tmp_path / "v.yaml")
     assert verdict.epochs_of(spec, run) == epochs
+
+
+@pytest.mark.parametrize(
+    ("run", "fixed", "max_epochs", "window"),
+    [
+        ({"config": {"patience": 28}}, {}, 278, 14),  # the trial's own patience (ArrowHead's data default)
+        ({}, {"patience": 15}, 149, 7),  # a CV run: the study's
+        ({}, {}, 30, 5),  # nothing said: TrainConfig's 10
+        ({"config": {"patience": 0}}, {}, 200, 10),  # no early stopping: a twentieth of the budget
+    ],
+    ids=["trial", "study", "default", "no early stopping"],
+)
+def test_the_smoothing_window_is_half_the_patience(
+    tmp_path: Path, run: dict, fixed: dict, max_epochs: int, window: int
+) -> None:
+    spec = parse_study({**VERDICT, "fixed": {**VERDICT["fixed"], **fixed}, "budget": {"trials": 1, "max_epochs": max_epochs}},
+                       tmp_path / "v.yaml")  # fmt: skip
+    assert verdict.smoothing_window(spec, run) == window
 
 
 def test_peak_epoch_needs_a_curve() -> None:
