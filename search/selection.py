@@ -108,6 +108,14 @@ def select(study: optuna.Study, metric: str = "val_acc", baseline: dict[str, Any
         ]  # fmt: skip
         base = min(found, key=lambda t: t.number) if found else None
     if base is None:
+        others = [] if baseline is None else [
+            t for t in study.get_trials(deepcopy=False) if same_config(t.user_attrs.get("config"), baseline)
+        ]  # fmt: skip
+        if others:
+            t = min(others, key=lambda t: t.number)
+            why = "has no fold values like the best's" if t.state.is_finished() and t.value is not None else (
+                f"is {t.state.name.lower()}")  # fmt: skip
+            return _chose(best, best, f"the best trial (the baseline trial #{t.number} {why}: nothing to compare)")
         return _chose(best, best, "the best trial (no complete baseline trial to compare it with)")
     if base.number == best.number:
         return _chose(best, best, "the best trial, which is the baseline trial")

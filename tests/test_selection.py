@@ -104,7 +104,16 @@ def test_a_baseline_trial_without_comparable_folds_is_not_chosen() -> None:
     add(study, 0.95, BASE, None)  # no fold values
     add(study, 0.95, BASE, [1, 1, 0.9])  # another fold count
     s = select(study, baseline=BASE)
-    assert s.chosen.number == 0 and "no complete baseline trial" in s.rule
+    assert s.chosen.number == 0 and "the baseline trial #1 has no fold values" in s.rule
+    assert "no complete baseline trial" in select(study, baseline={**BASE, "dropout": 0.3}).rule
+
+
+def test_a_pruned_baseline_trial_is_named() -> None:
+    study = optuna.create_study(direction="maximize")
+    add(study, 0.95, FIVE, [1, 1, 0.9, 0.9, 0.95])
+    study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.PRUNED, user_attrs={"config": BASE}))
+    s = select(study, baseline=BASE)
+    assert s.chosen.number == 0 and "the baseline trial #1 is pruned" in s.rule
 
 
 # ------------------------------------------------------------------------------------------ the verdict built on it
