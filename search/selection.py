@@ -113,8 +113,8 @@ def select(study: optuna.Study, metric: str = "val_acc", baseline: dict[str, Any
         ]  # fmt: skip
         if others:
             t = min(others, key=lambda t: t.number)
-            why = "has no fold values like the best's" if t.state.is_finished() and t.value is not None else (
-                f"is {t.state.name.lower()}")  # fmt: skip
+            complete = t.state == optuna.trial.TrialState.COMPLETE
+            why = "has no fold values like the best's" if complete else f"is {t.state.name.lower()}"
             return _chose(best, best, f"the best trial (the baseline trial #{t.number} {why}: nothing to compare)")
         return _chose(best, best, "the best trial (no complete baseline trial to compare it with)")
     if base.number == best.number:

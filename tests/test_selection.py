@@ -111,7 +111,9 @@ def test_a_baseline_trial_without_comparable_folds_is_not_chosen() -> None:
 def test_a_pruned_baseline_trial_is_named() -> None:
     study = optuna.create_study(direction="maximize")
     add(study, 0.95, FIVE, [1, 1, 0.9, 0.9, 0.95])
-    study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.PRUNED, user_attrs={"config": BASE}))
+    study.add_trial(
+        optuna.trial.create_trial(state=optuna.trial.TrialState.PRUNED, value=0.7, user_attrs={"config": BASE})
+    )  # a pruned trial has a value (its last report) too
     s = select(study, baseline=BASE)
     assert s.chosen.number == 0 and "the baseline trial #1 is pruned" in s.rule
 
