@@ -23,6 +23,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 #: PROXY_PORT where `make proxy` listens (workers then use STORAGE=grpc://host:PROXY_PORT)
 PROXY_PORT ?= 13000
+#: PROXY_PROCESSES proxy processes sharing PROXY_PORT (one Python process serves on one core; default: this host's cores)
+PROXY_PROCESSES ?= $(shell nproc 2>/dev/null || echo 1)
 TORCH_VERSION ?= 2.13.0
 
 VENV   := .venv
@@ -61,7 +63,7 @@ dashboard: $(STAMP) ## serve optuna-dashboard for STORAGE (or STUDY's local stor
 	$(SEARCH) dashboard $(STUDY) $(if $(STORAGE),--storage '$(STORAGE)') $(if $(ARTIFACTS),--artifacts '$(ARTIFACTS)') --host $(HOST) --port $(PORT)
 
 proxy: $(STAMP) ## serve Optuna's gRPC storage proxy for STORAGE on HOST:PROXY_PORT (workers use grpc://host:PROXY_PORT)
-	$(SEARCH) proxy --storage '$(STORAGE)' --host $(HOST) --port $(PROXY_PORT)
+	$(SEARCH) proxy --storage '$(STORAGE)' --host $(HOST) --port $(PROXY_PORT) --processes $(PROXY_PROCESSES)
 
 validate: $(STAMP) ## check STUDY (study file, dataset, defaults) and exit; touches no store
 	$(SEARCH) validate $(STUDY)

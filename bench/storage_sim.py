@@ -384,7 +384,7 @@ def _admin(server: str, sql: str) -> None:
 def simulate(
     workers: list[int], modes: list[str], *, epochs: int = 30, sleep: float = 0.0, seconds: float = 20.0,
     warmup: float = 3.0, procs: int = 4, threads: int = 8, sampler: str = "random", pruner: str = "hyperband",
-    headroom: int = 20, server: str = SERVER, log: Any = print,
+    headroom: int = 20, server: str = SERVER, log: Any = print, proxy_processes: int = 1,
 ) -> dict[str, Any]:  # fmt: skip
     """Run every (mode, N) point in a fresh database on ``server``; return ``{"meta": ..., "rows": [...]}``."""
     import optuna
@@ -404,15 +404,18 @@ def simulate(
         for mode in modes:
             if mode == "proxy":
                 proxy = subprocess.Popen(
-                    [sys.executable, "-m", "search", "proxy", "--storage", url, "--port", str(port), "--threads", str(threads)],
+                    [sys.executable, "-m", "search", "proxy", "--storage", url, "--port", str(port), "--threads", str(threads),
+                     "--processes", str(proxy_processes)],
                     stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
                 )  # fmt: skip
                 wait_port(port, proxy)
+                if proxy_processes > 1:
+                    time.sleep(3.0)  # every process bound to the port before the workers connect
             for n in workers:
                 point = Point(mode, n, url if mode == "direct" else f"grpc://127.0.0.1:{port}", f"sim-{mode}-{n}",
                               epochs, sleep, sampler, pruner)  # fmt: skip
                 row: dict[str, Any]
-                need = n * POOL["pool_size"] if mode == "direct" else threads
+                need = n * POOL["pool_size"] if mode == "direct" else threads * proxy_processes
                 room = limit - used - headroom
                 if need > room:
                     row = {"mode": mode, "workers": n, "skipped": f"needs up to {need} connections ({POOL['pool_size']} per "
@@ -435,7 +438,7 @@ def simulate(
         _admin(server, f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
     meta = {
         "epochs": epochs, "sleep_s": sleep, "seconds": seconds, "warmup_s": warmup, "procs": procs,
-        "proxy_threads": threads, "sampler": sampler, "pruner": pruner, "study_file": str(STUDY_FILE),
+        "proxy_threads": threads, "proxy_processes": proxy_processes, "sampler": sampler, "pruner": pruner, "study_file": str(STUDY_FILE),
         "pool": POOL, "max_connections": limit, "connections_in_use_at_start": used, "cpus": os.cpu_count(),
         "machine": platform.machine(), "python": platform.python_version(), "optuna": optuna.__version__,
         "server": mask_url(server), "uptime_start": uptime,
@@ -481,7 +484,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds per point")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds run before the measurement starts")
     parser.add_argument("--procs", type=int, default=4, help="processes the simulated workers are spread over")
-    parser.add_argument("--threads", type=int, default=8, help="the proxy's request threads (= its connections)")
+    parser.add_argument(
+        "--threads", type=int, default=8, help="the proxy's request threads (= its connections) per process"
+    )
+    parser.add_argument(
+        "--proxy-processes", type=int, default=1, help="proxy processes sharing the port (SO_REUSEPORT)"
+    )
     parser.add_argument("--sampler", default="random", choices=("random", "tpe"))
     parser.add_argument("--pruner", default="hyperband", choices=("hyperband", "median", "successive_halving", "none"))
     parser.add_argument("--headroom", type=int, default=20, help="server connections left free for others")
@@ -497,6 +505,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result = simulate(
         args.workers, args.modes, epochs=args.epochs, sleep=args.sleep, seconds=args.seconds, warmup=args.warmup,
         procs=args.procs, threads=args.threads, sampler=args.sampler, pruner=args.pruner, headroom=args.headroom,
+        proxy_processes=args.proxy_processes,
     )  # fmt: skip
     print()
     print(table(result))

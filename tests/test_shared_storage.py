@@ -10,6 +10,7 @@ studies written to ``tmp_path``; heartbeats are shortened through ``REGTUNE_HEAR
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -331,17 +332,41 @@ def test_mask_url_and_scrub_hide_every_password_form() -> None:
 
 
 # --------------------------------------------------------------------------------------------- gRPC proxy
-@pytest.mark.postgres
-def test_grpc_proxy_serves_workers_a_whole_study(tmp_path: Path, database: str) -> None:
-    name, total, port = "proxied", 4, free_port()
-    study = write_study(tmp_path, name, budget={"trials": total, "max_epochs": 3})
+def start_proxy(tmp_path: Path, database: str, port: int, processes: int = 1) -> subprocess.Popen:
     proxy_log = open(tmp_path / "proxy.log", "w")
     proxy = subprocess.Popen(
-        [sys.executable, "-m", "search", "proxy", "--storage", database, "--port", str(port), "--threads", "4"],
+        [sys.executable, "-m", "search", "proxy", "--storage", database, "--port", str(port), "--threads", "4",
+         "--processes", str(processes)],
         cwd=ROOT, stdout=proxy_log, stderr=subprocess.STDOUT, env={**os.environ, **FAST, "PYTHONUNBUFFERED": "1"},
     )  # fmt: skip
+    ready = lambda: (tmp_path / "proxy.log").read_text().count("gRPC storage proxy") == processes  # noqa: E731
+    wait_for(ready, 60, "the proxy", tmp_path)
+    return proxy
+
+
+def proxy_children(tmp_path: Path) -> list[int]:
+    """The pids ``proxy --processes N`` printed (none for one process)."""
+    m = re.search(r"proxy processes on \S+ \(pids ([\d, ]+)\)", (tmp_path / "proxy.log").read_text())
+    return [int(p) for p in m.group(1).split(", ")] if m else []
+
+
+def alive(pid: int) -> bool:
     try:
-        wait_for(lambda: "gRPC storage proxy" in (tmp_path / "proxy.log").read_text(), 60, "the proxy", tmp_path)
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").exists() and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("processes", [1, 2], ids=["one process", "two processes on one port"])
+def test_grpc_proxy_serves_workers_a_whole_study(tmp_path: Path, database: str, processes: int) -> None:
+    name, total, port = "proxied", 4, free_port()
+    study = write_study(tmp_path, name, budget={"trials": total, "max_epochs": 3})
+    proxy = start_proxy(tmp_path, database, port, processes)
+    children = proxy_children(tmp_path)
+    assert len(children) == (processes if processes > 1 else 0)
+    try:
         grpc_url = f"grpc://127.0.0.1:{port}"
         procs = [start_worker(tmp_path, f"w{i}", study, grpc_url, total, env=FAST) for i in range(2)]
         peak = 0
@@ -353,13 +378,27 @@ def test_grpc_proxy_serves_workers_a_whole_study(tmp_path: Path, database: str) 
     finally:
         proxy.send_signal(signal.SIGTERM)
         proxy.wait(timeout=30)
+    wait_for(lambda: not any(alive(pid) for pid in children), 30, "the proxy processes to stop", tmp_path)
     trials = assert_exact(database, name, total, tmp_path)
-    # the workers hold no database connection: only the proxy does, at most one per request thread
-    assert peak <= 4 + 1, peak
+    # the workers hold no database connection: only the proxy does, at most one per request thread and process
+    assert peak <= 4 * processes + 1, peak
     # behind the proxy there is no Optuna heartbeat: the workers write their own
     assert all("regtune:beat" in t.system_attrs for t in trials if t.state == TrialState.COMPLETE)
     text = logs(tmp_path)
     assert mask_url(database) in text and SECRET not in text
+
+
+@pytest.mark.postgres
+def test_proxy_processes_never_outlive_their_parent(tmp_path: Path, database: str) -> None:
+    """``proxy --processes 2`` killed with SIGKILL (no chance to stop its children): they exit on their own, and the
+    port is free again."""
+    port = free_port()
+    proxy = start_proxy(tmp_path, database, port, 2)
+    children = proxy_children(tmp_path)
+    assert len(children) == 2 and all(alive(pid) for pid in children)
+    proxy.kill()
+    proxy.wait(timeout=30)
+    wait_for(lambda: not any(alive(pid) for pid in children), 30, "the orphaned proxy processes to exit", tmp_path)
 
 
 # --------------------------------------------------------------------------------------------- units
