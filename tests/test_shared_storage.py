@@ -273,7 +273,11 @@ def test_postgres_restart_mid_study_loses_and_double_counts_nothing(tmp_path: Pa
         if t.state == TrialState.FAIL and not t.user_attrs.get("fail_reason", "").startswith("surplus")
     ]
     assert not lost, [t.user_attrs for t in lost]
-    assert "retrying" in logs(tmp_path), "no worker noticed the restart"
+    # the restart fell mid-study: trials were told to the restarted server (whether a worker's call hit the restart
+    # and was retried, or its pool reconnected unseen, depends on timing: the log's "retrying" is not asserted)
+    started = _admin("SELECT pg_postmaster_start_time()")[0][0].astimezone().replace(tzinfo=None)  # Optuna: local time
+    after = [t for t in trials if t.datetime_complete is not None and t.datetime_complete > started]
+    assert after, f"every trial finished before the server restarted at {started}: the test tested nothing"
     assert SECRET not in logs(tmp_path)
 
 
