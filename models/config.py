@@ -288,6 +288,11 @@ def as_dict(*configs: Any) -> dict[str, Any]:
     return out
 
 
+def defaults() -> dict[str, Any]:
+    """Every hyperparameter at its default: ``RNNConfig()`` and ``TrainConfig()`` as one flat dict."""
+    return as_dict(RNNConfig(), TrainConfig())
+
+
 def _validate(config: Any) -> None:
     """Check every field against its metadata: choices, then integers, then numbers (>= 0, > 0, then < 1)."""
     meta = [(f.name, f.metadata, getattr(config, f.name)) for f in fields(config)]

@@ -59,7 +59,6 @@ from search import array_checkpoints
 from search.array_introspection import MemberProbe, member_probes
 from search.checkpoints import TrialCheckpoints
 from search.objective import Objective, RunningMean, fold_end_report, record_folds
-from search.samplers import make_pruner, make_sampler
 from search.spec import StudySpec
 from search.storage import StorageError
 from search.worker import (
@@ -79,6 +78,7 @@ from search.worker import (
     counts,
     fail_dead_trials,
     interrupted,
+    open_study,
     run_trial,
 )
 
@@ -466,10 +466,7 @@ def run_arrays(
 ) -> int:
     """:func:`search.worker.run_worker`'s loop with arrays of up to ``size`` trials; return how many trials this
     worker finished."""
-    study = optuna.load_study(
-        study_name=spec.name, storage=storage, sampler=make_sampler(spec, seed=spec.seed + worker_index),
-        pruner=make_pruner(spec, objective.steps),
-    )  # fmt: skip
+    study = open_study(spec, storage, worker_index, objective)
     run = _Run(spec, study, objective, device_of(accelerator), on_trial, on_epoch)
     print(f"study {spec.name}: trial arrays of up to {size} trials on {run.device} (array_size: {spec.array_size})",
           file=sys.stderr, flush=True)  # fmt: skip

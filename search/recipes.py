@@ -10,12 +10,12 @@ with the same label run the same regularizers. Labels are written from the value
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import Any
 
 from models.config import DEPENDS as DEPENDS  # re-exported: each regularizer field's "depends" metadata
-from models.config import REGULARIZER_NAMES, RNNConfig, TrainConfig
+from models.config import REGULARIZER_NAMES
+from models.config import defaults as default_values
 from search.space import off_point, resolved_params, to_trial_params
 from search.spec import Choice, StudySpec
 
@@ -68,16 +68,12 @@ RECIPES: list[tuple[dict[str, Any], Callable[[dict[str, Any]], str]]] = [
 ]
 
 
-def _defaults() -> dict[str, Any]:
-    return {**dataclasses.asdict(RNNConfig()), **dataclasses.asdict(TrainConfig())}
-
-
 def baseline_point(spec: StudySpec) -> dict[str, Any]:
     """Optuna params of the baseline: every searched regularizer off (or nearest to off), every other searched
     name at its default, moved into the searched range (a choice list without the default: its first choice; a
     choice list the data-dependent defaults added, e.g. the long-sequence front end: its first, home, value)."""
     point = off_point(spec)
-    defaults = _defaults()
+    defaults = default_values()
     for name, dim in spec.search.items():
         if name in point or name + "_on" in point:
             continue
@@ -101,7 +97,7 @@ def starting_points(spec: StudySpec) -> list[tuple[str, dict[str, Any]]]:
         for recipe, title in RECIPES:
             if any(name in spec.search for name in recipe if name in REGULARIZER_NAMES and name != "optimizer"):
                 params = {**base, **to_trial_params(recipe, spec)}
-                out.append((title({**_defaults(), **resolved_params(params, spec)}), params))
+                out.append((title({**default_values(), **resolved_params(params, spec)}), params))
     plain = off_point(spec)
     for i, point in enumerate(spec.starting_points):
         out.append((f"starting point {i} of {spec.path.name}", {**plain, **to_trial_params(point, spec)}))

@@ -32,7 +32,7 @@ from typing import Any
 
 import optuna
 
-from models.config import REGULARIZER_NAMES, RNNConfig, TrainConfig
+from models.config import REGULARIZER_NAMES, defaults
 
 _COMPLETE = (optuna.trial.TrialState.COMPLETE,)
 
@@ -55,8 +55,8 @@ class Selection:
 def regularizers_on(config: dict[str, Any]) -> list[str]:
     """The regularizers ``config`` turns on (differ from their off value), ``optimizer`` aside (a choice, not a
     regularizer: without decay Adam and AdamW are the same)."""
-    defaults = {**dataclasses.asdict(RNNConfig()), **dataclasses.asdict(TrainConfig())}
-    return [n for n in REGULARIZER_NAMES if n != "optimizer" and n in config and config[n] != defaults[n]]
+    off = defaults()
+    return [n for n in REGULARIZER_NAMES if n != "optimizer" and n in config and config[n] != off[n]]
 
 
 def same_config(stored: dict[str, Any] | None, config: dict[str, Any]) -> bool:
@@ -67,8 +67,8 @@ def same_config(stored: dict[str, Any] | None, config: dict[str, Any]) -> bool:
         return False
     if stored == config:
         return True
-    defaults = {**dataclasses.asdict(RNNConfig()), **dataclasses.asdict(TrainConfig())}
-    missing = {k: defaults[k] for k in config if k not in stored and k in defaults}
+    default = defaults()
+    missing = {k: default[k] for k in config if k not in stored and k in default}
     return {**stored, **missing} == config
 
 

@@ -38,12 +38,13 @@ from typing import Any
 import optuna
 
 from models.classifier import DivergedError
-from models.config import DATA_NAMES, REGULARIZER_NAMES, RNNConfig, TrainConfig, as_dict, configs_for
+from models.config import DATA_NAMES, REGULARIZER_NAMES, TrainConfig, as_dict, configs_for
+from models.config import defaults as default_values
 from models.data import SequenceDataModule
 from models.train import evaluate, fit
 from search.objective import Objective, study_splits
 from search.recipes import BASELINE, DEPENDS, baseline_point, num
-from search.selection import same_config, select
+from search.selection import regularizers_on, same_config, select
 from search.space import suggest
 from search.spec import StudySpec
 
@@ -56,10 +57,6 @@ WILCOXON_SEEDS = 6  # from this many seeds on, the Wilcoxon signed-rank p-value 
 #: baseline, 3 seeds, retrained for 15 / 18 / 20 / 23 / 28 epochs: 0.918 / 0.918 / 0.963 / 0.920 / 0.957 (seed
 #: spread up to 0.08); with the average 0.965 / 0.966 / 0.966 / 0.966 / 0.966 (spread <= 0.008)
 REFIT_SWA = 0.5
-
-
-def _defaults() -> dict[str, Any]:
-    return {**dataclasses.asdict(RNNConfig()), **dataclasses.asdict(TrainConfig())}
 
 
 # --------------------------------------------------------------------------------------------- keys
@@ -96,15 +93,15 @@ def baseline_config(spec: StudySpec) -> dict[str, Any]:
 def nothing_config(config: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """``config`` with every regularizer off (the optimizer kept: without decay Adam == AdamW), and the names
     that this turned off."""
-    defaults = _defaults()
-    off = [k for k in REGULARIZER_NAMES if k != "optimizer" and k in config and config[k] != defaults[k]]
+    defaults = default_values()
+    off = regularizers_on(config)
     return {k: (defaults[k] if k in off else v) for k, v in config.items()}, off
 
 
 def keeps(spec: StudySpec, config: dict[str, Any]) -> dict[str, Any]:
     """The settings the baseline keeps: the fixed ones, and the searched ones that are not off (a searched
     modifier such as ``recurrent_dropout_mode`` only while a regularizer it modifies is on)."""
-    defaults = _defaults()
+    defaults = default_values()
     out = {k: config[k] for k in spec.fixed if k in config}
     for name in spec.search:
         if name in out:
@@ -126,7 +123,7 @@ def keeps_text(values: dict[str, Any]) -> str:
 
 def changed_values(config: dict[str, Any]) -> dict[str, Any]:
     """The entries of ``config`` that differ from the defaults: what a reader needs to see."""
-    defaults = _defaults()
+    defaults = default_values()
     return {k: v for k, v in config.items() if k in defaults and defaults[k] != v and k not in ("seed",)}
 
 

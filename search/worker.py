@@ -339,6 +339,17 @@ def run_worker(
             signal.signal(sig, handler)
 
 
+def open_study(spec: StudySpec, storage: BaseStorage, worker_index: int, objective: Objective) -> optuna.Study:
+    """The study as worker ``worker_index`` runs it: the study's sampler seeded ``seed + worker_index`` (workers
+    propose different trials), its pruner over the objective's steps. Lone trials and arrays alike."""
+    return optuna.load_study(
+        study_name=spec.name,
+        storage=storage,
+        sampler=make_sampler(spec, seed=spec.seed + worker_index),
+        pruner=make_pruner(spec, objective.steps),
+    )
+
+
 def _loop(
     spec: StudySpec,
     storage: BaseStorage,
@@ -349,10 +360,7 @@ def _loop(
     on_epoch: Callable[[int, int], None] | None,
     objective: Objective,
 ) -> int:
-    study = optuna.load_study(
-        study_name=spec.name, storage=storage, sampler=make_sampler(spec, seed=spec.seed + worker_index),
-        pruner=make_pruner(spec, objective.steps),
-    )  # fmt: skip
+    study = open_study(spec, storage, worker_index, objective)
     done, failures = 0, 0
     next_check, after_tell = 0.0, None
     while True:
