@@ -135,12 +135,12 @@ def run_study(
     c = counts(s)
     result = Result(s, spec, url, c)
     if c["complete"]:
-        from search.verdict import baseline_config
+        from search.verdict import baseline_config, baseline_run
 
-        best = select(s, spec.metric, baseline_config(spec)).chosen
-        result.best_value, result.best_config = best.value, dict(best.user_attrs.get("config", {}))
         if verdict:
             from search.verdict import final_result
 
-            result.verdict = final_result(s, spec)
+            result.verdict = final_result(s, spec)  # first: it runs what the selection compares (baseline_run)
+        best = select(s, spec.metric, baseline_config(spec), baseline_run(s, spec)).chosen
+        result.best_value, result.best_config = best.value, dict(best.user_attrs.get("config", {}))
     return result

@@ -205,7 +205,14 @@ def _report(study, spec, total, url, final_result) -> int:  # type: ignore[no-un
     ``final_result`` computes the verdict, after the summary's first lines are out."""
     from search.report.data import study_data
     from search.report.render import print_summary
+    from search.verdict import baseline_config, baseline_run, cached_run, complete_trial
+    from search.worker import counts
 
+    if counts(study)["complete"] and complete_trial(study, baseline_config(spec)) is None:
+        if cached_run(study, spec, baseline_config(spec)) is None:  # the selection compares the best with it
+            print(f"study {spec.name}: no complete baseline trial; cross-validating the baseline configuration "
+                  "(unpruned, outside the study) ...", flush=True)  # fmt: skip
+        baseline_run(study, spec, run=True)
     return print_summary(study_data(study, spec, url, total), lambda: final_result(study, spec))
 
 

@@ -20,7 +20,11 @@ with 2 searched regularizers among 14 within the margin, which retrained to 0.97
 the one comparison that is unambiguous, and it is the question the verdict answers.
 
 With a single holdout (one fold) there is no standard error: the best trial is taken, and the selection says so.
-No complete baseline trial (``recipes: false``, or the baseline was pruned): the best trial.
+A baseline trial that was pruned (or failed) is compared by its cross-validated run outside the study, unpruned,
+on the same folds (:func:`search.verdict.baseline_run`, which the verdict runs before it selects): Hyperband prunes
+on a few early epochs, and a baseline cut there may still have caught up. When that run is within one standard
+error, the chosen "trial" is the baseline trial carrying that run's values (``from_run``). With no baseline trial
+at all (``recipes: false``) or no such run (a summary printed before the verdict ran): the best trial.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ class Selection:
     best: optuna.trial.FrozenTrial  # the study's best trial (the highest objective)
     regularizers: list[str]  # the regularizers the chosen trial turns on (the study's fixed ones included)
     rule: str = ""  # one line: how the chosen trial was picked
+    from_run: bool = False  # the chosen one is the pruned baseline trial, its values from its CV run outside the study
 
     @property
     def simpler(self) -> bool:
@@ -91,9 +96,16 @@ def within_one_se(a: list[float], best: list[float], direction: str) -> bool:
     return mean >= -se - 1e-12
 
 
-def select(study: optuna.Study, metric: str = "val_acc", baseline: dict[str, Any] | None = None) -> Selection:
+def select(
+    study: optuna.Study,
+    metric: str = "val_acc",
+    baseline: dict[str, Any] | None = None,
+    baseline_run: dict[str, Any] | None = None,
+) -> Selection:
     """The trial the verdict calls "tuned" (module docstring); ``baseline``: the baseline configuration
-    (:func:`search.verdict.baseline_config`; None: the best trial). The study must have a complete trial."""
+    (:func:`search.verdict.baseline_config`; None: the best trial); ``baseline_run``: its cross-validated run
+    outside the study (:func:`search.verdict.baseline_run`), compared when its trial was pruned or failed. The
+    study must have a complete trial."""
     best = study.best_trial
     direction = "maximize" if study.direction == optuna.study.StudyDirection.MAXIMIZE else "minimize"
     ref = fold_values(best, metric)
@@ -114,6 +126,9 @@ def select(study: optuna.Study, metric: str = "val_acc", baseline: dict[str, Any
         if others:
             t = min(others, key=lambda t: t.number)
             complete = t.state == optuna.trial.TrialState.COMPLETE
+            run = _run_values(baseline_run, metric, len(ref)) if not complete else None
+            if run is not None:
+                return _compare_run(t, best, baseline, baseline_run, run, ref, direction)  # type: ignore[arg-type]
             why = "has no fold values like the best's" if complete else f"is {t.state.name.lower()}"
             return _chose(best, best, f"the best trial (the baseline trial #{t.number} {why}: nothing to compare)")
         return _chose(best, best, "the best trial (no complete baseline trial to compare it with)")
@@ -127,6 +142,36 @@ def select(study: optuna.Study, metric: str = "val_acc", baseline: dict[str, Any
                                   f"over {folds} folds, so no regularizer measurably helps")  # fmt: skip
     return _chose(best, best, f"the best trial: the baseline trial (#{base.number}) is more than one standard "
                               f"error below it over {folds} folds")  # fmt: skip
+
+
+def _run_values(run: dict[str, Any] | None, metric: str, folds: int) -> list[float] | None:
+    """A CV run's per-fold values (as :func:`fold_values` reads a trial's), if it has one per fold."""
+    if not run or "diverged" in run:
+        return None
+    values = run.get("fold_accs") if metric == "val_acc" else None
+    values = values if values is not None else run.get("fold_scores")
+    return [float(v) for v in values] if values and len(values) == folds else None
+
+
+def _compare_run(
+    trial: optuna.trial.FrozenTrial, best: optuna.trial.FrozenTrial, baseline: dict[str, Any], run: dict[str, Any],
+    values: list[float], ref: list[float], direction: str,
+) -> Selection:  # fmt: skip
+    """The rule for a pruned (or failed) baseline ``trial``, by its cross-validated ``run`` outside the study."""
+    folds, state = len(ref), trial.state.name.lower()
+    if not within_one_se(values, ref, direction):
+        return _chose(best, best, f"the best trial: the baseline (trial #{trial.number}, {state}; its unpruned "
+                                  f"cross-validated run) is more than one standard error below it over {folds} folds")  # fmt: skip
+    attrs = {k: v for k, v in run.items() if k != "value"}
+    chosen = optuna.trial.FrozenTrial(
+        number=trial.number, state=optuna.trial.TrialState.COMPLETE, value=float(run["value"]), values=None,
+        datetime_start=trial.datetime_start, datetime_complete=trial.datetime_complete, params=trial.params,
+        distributions=trial.distributions, user_attrs={**trial.user_attrs, **attrs, "config": baseline},
+        system_attrs={}, intermediate_values={}, trial_id=trial._trial_id,
+    )  # fmt: skip
+    rule = (f"the baseline: its trial #{trial.number} was {state}, and its unpruned cross-validated run is within "
+            f"one standard error of the best (#{best.number}) over {folds} folds, so no regularizer measurably helps")  # fmt: skip
+    return dataclasses.replace(_chose(chosen, best, rule), from_run=True)
 
 
 def _chose(chosen: optuna.trial.FrozenTrial, best: optuna.trial.FrozenTrial, rule: str) -> Selection:

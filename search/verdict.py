@@ -199,9 +199,36 @@ def cross_validate(spec: StudySpec, config: dict[str, Any]) -> dict[str, Any]:
         return {"diverged": str(exc)}
     ua = trial.user_attrs
     out = {"best_epoch": ua["best_epoch"], "value": value, "fold_scores": ua["fold_scores"]}
-    if "fold_curves" in ua:
-        out["fold_curves"] = ua["fold_curves"]
+    for name in ("fold_accs", "fold_curves", "val_acc", "val_loss", "folds", "path"):  # what a trial records too
+        if name in ua:
+            out[name] = ua[name]
     return out
+
+
+def cached_run(study: optuna.Study, spec: StudySpec, config: dict[str, Any]) -> dict[str, Any] | None:
+    """``config``'s cross-validated run outside the study, if one is cached on it (never trains)."""
+    run: dict[str, Any] | None = study.user_attrs.get(CV_ATTR, {}).get(_key(definition_digest(spec), config))
+    return run
+
+
+def cv_run(study: optuna.Study, spec: StudySpec, config: dict[str, Any], digest: str | None = None) -> dict[str, Any]:
+    """``config``'s cross-validated run outside the study: the cached one, else run now and cached on the study."""
+    cache = dict(study.user_attrs.get(CV_ATTR, {}))
+    key = _key(digest or definition_digest(spec), config)
+    if key not in cache:
+        cache[key] = cross_validate(spec, config)
+        study.set_user_attr(CV_ATTR, cache)
+    return cache[key]  # type: ignore[no-any-return]
+
+
+def baseline_run(study: optuna.Study, spec: StudySpec, run: bool = False) -> dict[str, Any] | None:
+    """The baseline's cross-validated run outside the study when the study has no complete baseline trial (the
+    selection rule compares the best with it): cached, or with ``run`` run now; None when a complete baseline
+    trial exists (or, without ``run``, nothing is cached)."""
+    base = baseline_config(spec)
+    if complete_trial(study, base) is not None:
+        return None
+    return cv_run(study, spec, base) if run else cached_run(study, spec, base)
 
 
 def cv_epochs(study: optuna.Study, spec: StudySpec, config: dict[str, Any], digest: str) -> tuple[int, str]:
@@ -209,12 +236,7 @@ def cv_epochs(study: optuna.Study, spec: StudySpec, config: dict[str, Any], dige
     t = complete_trial(study, config)
     if t is not None:
         return epochs_of(spec, t.user_attrs), f"trial #{t.number}"
-    cache = dict(study.user_attrs.get(CV_ATTR, {}))
-    key = _key(digest, config)
-    if key not in cache:
-        cache[key] = cross_validate(spec, config)
-        study.set_user_attr(CV_ATTR, cache)
-    run = cache[key]
+    run = cv_run(study, spec, config, digest)
     if "diverged" in run:
         return spec.max_epochs, f"the budget (its CV run here diverged: {run['diverged']})"
     return epochs_of(spec, run), "a CV run here"
@@ -302,16 +324,17 @@ def final_result(study: optuna.Study, spec: StudySpec, seeds: int | None = None)
     seeds = seeds or spec.final_seeds
     digest = definition_digest(spec)
     base = baseline_config(spec)
-    chosen = select(study, spec.metric, base)
+    base_epochs, base_from = cv_epochs(study, spec, base, digest)  # first: the selection may compare with its run
+    chosen = select(study, spec.metric, base, baseline_run(study, spec))
     best = chosen.chosen
     config = base if same_config(best.user_attrs["config"], base) else best.user_attrs["config"]
     best_epochs = epochs_of(spec, best.user_attrs)
-    base_epochs, base_from = cv_epochs(study, spec, base, digest)
+    best_from = base_from if chosen.from_run else f"trial #{best.number}"
     nothing, off = nothing_config(base)
     nothing_epochs, nothing_from = cv_epochs(study, spec, nothing, digest) if off else (0, "")
     key = {
         "definition": digest, "seeds": seeds, "best_trial": best.number, "best_config": config,
-        "best_epochs": best_epochs, "baseline_config": base, "baseline_epochs": base_epochs,
+        "best_epochs": best_epochs, "best_from": best_from, "baseline_config": base, "baseline_epochs": base_epochs,
         "nothing_config": nothing if off else None, "nothing_epochs": nothing_epochs, "refit_swa": REFIT_SWA,
         "selection": "the baseline if within one standard error of the best", "epochs": "smoothed peak",
     }  # fmt: skip
@@ -334,7 +357,7 @@ def final_result(study: optuna.Study, spec: StudySpec, seeds: int | None = None)
         "best_trial": best.number,
         "seeds": seeds,
         "test_size": len(study_splits(spec).test),
-        "best": {**_summary(best_accs), "epochs": best_epochs, "config": config, "from": f"trial #{best.number}"},
+        "best": {**_summary(best_accs), "epochs": best_epochs, "config": config, "from": best_from},
         "selection": {
             "chosen": best.number,
             "top": chosen.best.number,

@@ -118,6 +118,45 @@ def test_a_pruned_baseline_trial_is_named() -> None:
     assert s.chosen.number == 0 and "the baseline trial #1 is pruned" in s.rule
 
 
+def pruned(study: optuna.Study, cfg: dict[str, Any]) -> None:
+    study.add_trial(
+        optuna.trial.create_trial(
+            state=optuna.trial.TrialState.PRUNED, value=0.7, user_attrs={"config": cfg, "pruned_reason": "rung 0"}
+        )
+    )
+
+
+# (case, the pruned baseline's cross-validated run outside the study, chosen: the baseline or the best)
+RUN_CASES = [
+    ("caught up", {"value": 0.949, "fold_accs": [1, 1, 0.9, 0.9, 0.95], "best_epoch": 7.0}, "baseline"),
+    ("one fold apart", {"value": 0.93, "fold_accs": [1, 1, 0.9, 0.8, 0.95], "best_epoch": 7.0}, "baseline"),
+    ("worse throughout", {"value": 0.85, "fold_accs": [0.9, 0.9, 0.8, 0.8, 0.85], "best_epoch": 7.0}, "best"),
+    ("diverged", {"diverged": "loss is nan"}, "best"),
+    ("other fold count", {"value": 0.95, "fold_accs": [1, 1, 0.9], "best_epoch": 7.0}, "best"),
+    ("no run yet", None, "best"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "run", "chosen"), RUN_CASES, ids=[c[0] for c in RUN_CASES])
+def test_a_pruned_baseline_is_compared_by_its_cross_validated_run(
+    case: str, run: dict[str, Any] | None, chosen: str
+) -> None:
+    """Hyperband cuts the baseline on a few early epochs; its unpruned run on the same folds decides instead."""
+    study = optuna.create_study(direction="maximize")
+    add(study, 0.95, FIVE, [1, 1, 0.9, 0.9, 0.95])
+    pruned(study, BASE)
+    s = select(study, baseline=BASE, baseline_run=run)
+    assert s.best.number == 0
+    if chosen == "best":
+        assert s.chosen.number == 0 and not s.from_run and not s.simpler, case
+        assert ("more than one standard error" in s.rule) == (case == "worse throughout"), s.rule
+        return
+    assert s.from_run and s.simpler and s.chosen.number == 1, case
+    assert s.chosen.value == run["value"] and s.chosen.user_attrs["config"] == BASE  # type: ignore[index]
+    assert s.chosen.user_attrs["best_epoch"] == 7.0 and s.regularizers == ["clip_norm"]
+    assert "its trial #1 was pruned" in s.rule and "cross-validated run is within one standard error" in s.rule
+
+
 # ------------------------------------------------------------------------------------------ the verdict built on it
 @pytest.mark.slow
 def test_a_tie_with_the_baseline_makes_the_baseline_the_tuned_row(tmp_path: Path) -> None:
@@ -143,6 +182,36 @@ def test_a_tie_with_the_baseline_makes_the_baseline_the_tuned_row(tmp_path: Path
     assert res["best"]["config"] == res["baseline"]["config"] and res["best"]["accs"] == res["baseline"]["accs"]
     assert res["difference"] == 0.0
     assert any("the tuned configuration is the baseline" in line for line in result_lines(res, "best"))
+
+
+@pytest.mark.slow
+def test_a_pruned_baseline_that_caught_up_is_the_tuned_row(tmp_path: Path) -> None:
+    """A real study whose baseline trial was pruned: the verdict cross-validates the baseline outside the study
+    (unpruned, the same folds), and a best trial that its run ties fold by fold is not called better: the tuned row
+    is the baseline, its epochs from that run, retrained once."""
+    from search.recipes import BASELINE
+    from search.verdict import baseline_run, final_result
+    from tests.test_verdict import run_study
+
+    ran, spec = run_study(tmp_path, budget={"trials": 2, "max_epochs": 3})
+    study = optuna.create_study(study_name=spec.name, direction="maximize")  # the same trials, the baseline pruned
+    for t in ran.trials:
+        if t.user_attrs.get("recipe") == BASELINE:
+            base = t
+            pruned = optuna.trial.create_trial(state=optuna.trial.TrialState.PRUNED, value=0.1, params=t.params,
+                                               distributions=t.distributions, user_attrs=t.user_attrs)  # fmt: skip
+            study.add_trial(pruned)
+    assert baseline_run(study, spec) is None  # nothing cached yet: the summary before the verdict takes the best
+    run = baseline_run(study, spec, run=True)
+    assert run is not None and run["fold_accs"] == base.user_attrs["fold_accs"]  # the trial's own folds, again
+    attrs = {**base.user_attrs, "config": {**base.user_attrs["config"], "output_dropout": 0.2}, "recipe": None}
+    study.add_trial(optuna.trial.create_trial(value=run["value"] + 1e-4, user_attrs=attrs))  # ties it fold by fold
+    res = final_result(study, spec)
+    assert res["selection"]["chosen"] == 0 and res["selection"]["top"] == 1, res["selection"]
+    assert "its trial #0 was pruned" in res["selection"]["rule"]
+    assert res["best"]["config"] == res["baseline"]["config"] == base.user_attrs["config"]
+    assert res["best"]["from"] == res["baseline"]["from"] == "a CV run here"
+    assert res["best"]["accs"] == res["baseline"]["accs"] and res["difference"] == 0.0
 
 
 def test_a_trial_stored_before_a_field_existed_still_matches_the_baseline() -> None:

@@ -31,6 +31,7 @@ from search.storage import mask_url
 from search.verdict import (
     REFIT_SWA,
     baseline_config,
+    baseline_run,
     changed_values,
     definition_digest,
     epochs_of,
@@ -179,7 +180,7 @@ def study_data(study: optuna.Study, spec: StudySpec, url: str | None = None, tot
         dashboard=f"make dashboard STUDY={spec.path}{where}",
     )  # fmt: skip
     if data.counts["complete"]:
-        chosen = select(study, spec.metric, baseline_config(spec))
+        chosen = select(study, spec.metric, baseline_config(spec), baseline_run(study, spec))
         best = chosen.chosen
         ua = best.user_attrs
         data.selection, data.top_trial, data.top_value = chosen.rule, chosen.best.number, chosen.best.value
