@@ -11,7 +11,10 @@ test split). Its rows:
 - **tuned**: the best trial of the study;
 - **baseline**: the study's fixed settings with every regularizer off (the enqueued baseline trial);
 - **untuned LSTM**: the same network with nothing at all (no regularizer, no clipping): the plain LSTM a user
-  would write by hand, trained by the same protocol.
+  would write by hand, trained by the same protocol (with ``--study studies/lstm-fcn.yaml``, the same LSTM-FCN).
+
+``--study`` runs another study file the same way (each row names its study): ``studies/lstm-fcn.yaml`` is the
+LSTM-FCN variant of the default study.
 
 Next to them: **1-NN-DTW** measured here (full warping window, dependent DTW over channels on the archive's raw
 values: the archive's standard straw man) and the published accuracies of FCN and ResNet from the deep-learning
@@ -120,19 +123,20 @@ def dtw_1nn_accuracy(dataset: str) -> float:
 
 
 # --------------------------------------------------------------------------------------------- studies
-def study_file(dataset: str, trials: int, root: Path, seeds: int | None = None) -> Path:
-    """The default study with only the dataset, the name and the budget's trials changed (and ``final_seeds``,
-    the verdict's retraining seeds, when given)."""
+def study_file(dataset: str, trials: int, root: Path, seeds: int | None = None, study: Path = DEFAULT_STUDY) -> Path:
+    """``study`` (default: the default study) with only the dataset, the name and the budget's trials changed (and
+    ``final_seeds``, the verdict's retraining seeds, when given)."""
     from search.spec import _Loader  # YAML 1.2 booleans: the range key `off` stays a key
 
-    raw = yaml.load(DEFAULT_STUDY.read_text(), Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
-    raw["name"] = f"quality-{dataset.lower()}"
+    raw = yaml.load(study.read_text(), Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    label = "" if study == DEFAULT_STUDY else f"{study.stem}-"
+    raw["name"] = f"quality-{label}{dataset.lower()}"
     raw["dataset"] = dataset
     raw["description"] = f"bench.quality: the default study on {dataset}"
     raw["budget"] = {**raw.get("budget", {}), "trials": trials}
     if seeds is not None:
         raw["final_seeds"] = seeds
-    path = root / dataset / "study.yaml"
+    path = root / f"{label}{dataset}" / "study.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path
@@ -185,6 +189,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser = argparse.ArgumentParser(prog="python -m bench.quality", description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), help=f"default: {' '.join(DATASETS)}")
     parser.add_argument("--trials", type=int, default=40, help="trials per study (the default study's budget)")
+    parser.add_argument("--study", type=Path, default=DEFAULT_STUDY,
+                        help=f"the study file each dataset's study is a copy of (default {DEFAULT_STUDY})")  # fmt: skip
     parser.add_argument("--no-dtw", action="store_true", help="skip the 1-NN-DTW column")
     parser.add_argument(
         "--seeds", type=int, default=None, help="the verdict's retraining seeds (final_seeds; default: the study's, 3)"
@@ -204,12 +210,13 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         import json
 
         kept = json.loads(args.out.read_text()).get("rows", [])
-        kept = [r for r in kept if (r["dataset"], r["trials"]) not in {(d, args.trials) for d in args.datasets}]
+        now = {(d, args.trials, str(args.study)) for d in args.datasets}
+        kept = [r for r in kept if (r["dataset"], r["trials"], r.get("study", str(DEFAULT_STUDY))) not in now]
     for ds in args.datasets:
-        path = study_file(ds, args.trials, args.root, args.seeds)
+        path = study_file(ds, args.trials, args.root, args.seeds, args.study)
         code, wall = run_study(path, args.trials, path.parent / "study.log")
-        row: dict[str, Any] = {"dataset": ds, "kind": KINDS.get(ds, ""), "trials": args.trials,
-                               "study_exit": code, "study_wall_s": round(wall, 1)}  # fmt: skip
+        row: dict[str, Any] = {"dataset": ds, "kind": KINDS.get(ds, ""), "study": str(args.study),
+                               "trials": args.trials, "study_exit": code, "study_wall_s": round(wall, 1)}  # fmt: skip
         from models.data import load_splits
 
         s = load_splits(ds)
@@ -253,13 +260,14 @@ def _line(row: dict[str, Any]) -> str:
 def table(rows: list[dict[str, Any]]) -> str:
     """The Markdown table the README shows."""
     head = (
-        "| dataset | kind | length | trials | tuned regtune | baseline (study's fixed, no reg.) | untuned LSTM | "
-        "1-NN-DTW (here) | FCN | ResNet |\n|---|---|---|---|---|---|---|---|---|---|"
+        "| dataset | kind | length | study | trials | tuned regtune | baseline (study's fixed, no reg.) | "
+        "untuned (nothing at all) | 1-NN-DTW (here) | FCN | ResNet |\n|---|---|---|---|---|---|---|---|---|---|---|"
     )
     lines = [head]
     for r in rows:
+        study = Path(r.get("study", str(DEFAULT_STUDY))).name
         lines.append(
-            f"| {r['dataset']} | {r['kind']} | {r['length']} | {r['trials']} | {_fmt(r.get('tuned'))} | "
+            f"| {r['dataset']} | {r['kind']} | {r['length']} | {study} | {r['trials']} | {_fmt(r.get('tuned'))} | "
             f"{_fmt(r.get('baseline'))} | {_fmt(r.get('untuned'))} | {r.get('dtw_1nn', '-')} | "
             f"{r.get('FCN') or '-'} | {r.get('ResNet') or '-'} |"
         )
