@@ -10,7 +10,13 @@ ratio is array epochs/s over single epochs/s, by wall clock and by process CPU t
 done, steadier than the wall clock on a machine other processes share). Runs are repeated (``--repeats``),
 interleaved, after one untimed warm-up; medians are reported. Timings are never asserted: this is a benchmark.
 ``--device cuda`` runs both on the GPU (``make gpu-check``), where the K column goes higher.
-Results go to ``runs/bench/arrays.json``.
+
+On the CPU it also measures the **bound** an array can reach there (:func:`kernel_share`): a member that a lone
+trial would run on the fused path runs, in an array, the very same ``nn.LSTM`` kernel on its own weights (on the
+CPU that kernel is about 3x faster than the batched per-step loop), so K members still cost K kernel calls; what an
+array saves is everything around them. The share of a lone fit's time spent in that kernel (forward and backward
+on the fit's own batches) caps the ratio at ``1 / share`` (Amdahl), whatever K. Measured here: 44-47 %, a bound of
+2.1-2.3x, below issue 11's 3x target (an array of 8 measured 1.80x in the same run). Results go to ``runs/bench/arrays.json``.
 """
 
 from __future__ import annotations
@@ -54,6 +60,39 @@ def draw_configs(k: int, seed: int = 0) -> list[dict[str, Any]]:
             "clip_norm": 1.0, "optimizer": "adamw", "patience": 0, "max_epochs": EPOCHS, "hidden_size": 64,
         })  # fmt: skip
     return out
+
+
+def kernel_share(data: Any, epochs: int, repeats: int = 3) -> dict[str, float]:
+    """The share of a lone fused-path fit (the default study's model, no regularizer) spent in its ``nn.LSTM``
+    kernel: the fit timed whole, then the kernel alone on the same batches (training: forward and backward;
+    validation: forward), best of ``repeats``; the bound an array's ratio has on this device is ``1 / share``."""
+    from models.config import configs_for
+    from models.train import fit
+
+    rnn, train = configs_for({"clip_norm": 1.0, "optimizer": "adamw", "max_epochs": epochs, "patience": 0},
+                             data.splits)  # fmt: skip
+    fit(rnn, train, data)  # warm-up
+    whole = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        assert fit(rnn, train, data).epochs_run == epochs
+        whole.append(time.perf_counter() - start)
+    lstm = torch.nn.LSTM(rnn.input_size, rnn.hidden_size, batch_first=True)
+    train_x = [b[0] for b in data.train_dataloader()]
+    val_x = [b[0] for b in data.val_dataloader()]
+    kernel = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(epochs):
+            for x in train_x:
+                lstm(x)[0].sum().backward()
+            with torch.no_grad():
+                for x in val_x:
+                    lstm(x)
+        kernel.append(time.perf_counter() - start)
+    fit_s, kernel_s = min(whole), min(kernel)
+    return {"fit_s": round(fit_s, 3), "kernel_s": round(kernel_s, 3), "share": round(kernel_s / fit_s, 3),
+            "bound": round(fit_s / kernel_s, 2)}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
@@ -125,7 +164,13 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         note = "" if r["target"] is None else f">={r['target']:g}" + ("" if r["meets_target"] else " MISS")
         print(f"{r['k']:>4}{r['singles_s']:>11.2f}{r['array_s']:>10.2f}{r['singles_epochs_per_s']:>13.1f}"
               f"{r['array_epochs_per_s']:>12.1f}{r['ratio']:>8.2f}{r['cpu_ratio']:>11.2f}{note:>12}")  # fmt: skip
+    bound = kernel_share(data, args.epochs) if args.device == "cpu" else None
+    if bound is not None:
+        print(f"bound on this CPU: a lone fused-path fit spends {100 * bound['share']:.0f} % of its time in its "
+              f"nn.LSTM kernel ({bound['kernel_s']:.2f} of {bound['fit_s']:.2f} s), which an array member still runs "
+              f"once per member: an array's ratio is at most {bound['bound']:.2f}x here, whatever K")  # fmt: skip
     meta = {
+        "kernel_bound": bound,
         "dataset": DATASET, "epochs": args.epochs, "repeats": args.repeats, "torch": torch.__version__,
         "threads": torch.get_num_threads(), "cpus": os.cpu_count(), "machine": platform.machine(),
         "device": args.device if args.device == "cpu" else torch.cuda.get_device_name(),
