@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -154,8 +155,14 @@ def handwritten(trials: int, epochs: int, out: Path) -> None:
     out.write_text(json.dumps({"finished": done, "span_s": span, "epochs": epochs_run, "best": study.best_value}))
 
 
+THREADS = {"n": 0}  # --threads: OMP_NUM_THREADS of every run (0: each run's own choice)
+
+
 def _env() -> dict[str, str]:
-    return {**{k: v for k, v in os.environ.items() if k != "REGTUNE_WORKER_INDEX"}, "CI": "1", "PYTHONPATH": "."}
+    env = {**{k: v for k, v in os.environ.items() if k != "REGTUNE_WORKER_INDEX"}, "CI": "1", "PYTHONPATH": "."}
+    if THREADS["n"]:
+        env["OMP_NUM_THREADS"] = str(THREADS["n"])
+    return env
 
 
 def run_handwritten(trials: int, epochs: int, tmp: Path) -> dict[str, Any]:
@@ -204,8 +211,12 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--repeats", type=int, default=1, help="run the three studies this many times, interleaved")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="OMP_NUM_THREADS of every run (0: each run's own choice, all cores); 1 leaves a core "
+                             "to other work and keeps the runs comparable on a shared machine")  # fmt: skip
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
+    THREADS["n"] = args.threads
 
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="regtune-study-level-") as name:
@@ -233,11 +244,21 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         "regtune_on_vs_handwritten_speed": round(on / hand, 3),
         "introspection_cost": round(off / on, 3),  # > 1: introspection makes the study this much slower
     }
+    # paired: each repeat's off and on runs ran back to back, under the same load; the median of their ratios
+    pairs = [
+        next(r for r in rows if r["run"] == "regtune, introspection off" and r["repeat"] == rep)["epochs_per_s"]
+        / next(r for r in rows if r["run"] == "regtune, introspection on" and r["repeat"] == rep)["epochs_per_s"]
+        for rep in range(args.repeats)
+    ]
+    ratios["introspection_cost_paired"] = round(statistics.median(pairs), 3)
+    ratios["introspection_cost_per_repeat"] = [round(p, 3) for p in pairs]  # type: ignore[assignment]
     print(f"\nLSTM 64 on JapaneseVowels, {args.trials} trials x {args.epochs} epochs, TPE + median pruning, "
           f"{os.cpu_count()} cores, median of {args.repeats}")  # fmt: skip
     print(f"  regtune (introspection off) runs {ratios['regtune_off_vs_handwritten_speed']:.2f}x the hand-written "
           f"study's epochs/s; with introspection {ratios['regtune_on_vs_handwritten_speed']:.2f}x")  # fmt: skip
-    print(f"  introspection costs {ratios['introspection_cost']:.2f}x at the study level (target <= 1.05x)")
+    print(f"  introspection costs {ratios['introspection_cost']:.2f}x at the study level (target <= 1.05x); "
+          f"paired by repeat {ratios['introspection_cost_paired']:.2f}x (each: "
+          f"{', '.join(f'{p:.2f}' for p in pairs)})")  # fmt: skip
     write_result(args.out, {"meta": {"trials": args.trials, "epochs": args.epochs, "repeats": args.repeats,
                                      "cpus": os.cpu_count(), **ratios}, "rows": rows})  # fmt: skip
     return rows

@@ -190,6 +190,7 @@ def test_a_pruned_baseline_that_caught_up_is_the_tuned_row(tmp_path: Path) -> No
     (unpruned, the same folds), and a best trial that its run ties fold by fold is not called better: the tuned row
     is the baseline, its epochs from that run, retrained once."""
     from search.recipes import BASELINE
+    from search.report.data import study_data
     from search.verdict import baseline_run, final_result
     from tests.test_verdict import run_study
 
@@ -212,6 +213,8 @@ def test_a_pruned_baseline_that_caught_up_is_the_tuned_row(tmp_path: Path) -> No
     assert res["best"]["config"] == res["baseline"]["config"] == base.user_attrs["config"]
     assert res["best"]["from"] == res["baseline"]["from"] == "a CV run here"
     assert res["best"]["accs"] == res["baseline"]["accs"] and res["difference"] == 0.0
+    summary = study_data(study, spec)  # what `make study` prints above the verdict: the same choice
+    assert summary.best_trial == 0 and summary.top_trial == 1 and summary.selection == res["selection"]["rule"]
 
 
 def test_a_trial_stored_before_a_field_existed_still_matches_the_baseline() -> None:

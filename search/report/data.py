@@ -196,6 +196,8 @@ def study_report(
 ) -> tuple[StudyData, dict[str, Introspection]]:
     """Every number of the report (the verdict, recipes, importances, pruning, the introspection refits), and the
     refits' records, whose figures :mod:`search.report.build` draws. Exits with one line when nothing is complete."""
+    if counts(study)["complete"]:
+        baseline_run(study, spec, run=True)  # before the selection line: it compares a pruned baseline by this run
     data = study_data(study, spec)
     if data.best_trial is None:
         raise SystemExit(f"study {spec.name!r} has no complete trial yet: run `make study STUDY={spec.path}` first")
