@@ -10,13 +10,18 @@ fixed validation batch in eval mode, and the gradient statistics (global norm be
 role's norm; the fraction of steps clipped). At the end of the member's introspected fold the record is stored as
 a lone trial's (:func:`search.trial_introspection.store_records`): the statistics of the best epoch and their
 diagnoses as user attributes, and with an artifact store the whole record, whose figures are drawn off the trial's
-path (``make dashboard`` / ``make figures`` / the report). Differences from a lone trial: the record replays no
-validation pass (it runs its own forward on the fixed batch: a lone trial reuses its validation pass's layer
-outputs), and a member that diverges mid-epoch has no extra "diverged" record.
+path (``make dashboard`` / ``make figures`` / the report). The same epochs are recorded as a lone trial's
+(``Introspection(every_n_epochs=RECORD_EVERY, ends=True)``): every :data:`~models.introspect.callback.RECORD_EVERY`
+epochs, the fit's last epoch when it ran its course, and its best epoch from the weights the array kept of it
+(``MemberResult.state``); a member's weights are copied out of the stacked model only for those epochs.
+Differences from a lone trial: the record replays no validation pass (it runs its own forward on the fixed batch:
+a lone trial reuses its validation pass's layer outputs), and a member that diverges mid-epoch has no extra
+"diverged" record.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import optuna
@@ -27,6 +32,7 @@ from models.classifier import RNNClassifier
 from models.config import RNNConfig, TrainConfig
 from models.data import SequenceDataModule
 from models.introspect import Introspection, fixed_batch, weight_histograms
+from models.introspect.callback import RECORD_EVERY
 from search.trial_introspection import store_records
 
 
@@ -37,21 +43,35 @@ class MemberProbe:
     def __init__(self, rnn: RNNConfig, train: TrainConfig, data: SequenceDataModule) -> None:
         self.model = RNNClassifier(rnn, train)
         self.model.eval()
-        self.probe = Introspection(fixed_batch(data))
+        self.probe = Introspection(fixed_batch(data), every_n_epochs=RECORD_EVERY, ends=True)
         self.recorded = False
 
-    def record(self, epoch: int, state: dict[str, torch.Tensor], gradients: dict[str, float]) -> None:
-        """The member after ``epoch`` (``state``) with that epoch's ``gradients`` statistics."""
-        self.model.load_state_dict(state)
-        self.probe.record(self.model, epoch, gradients)
+    def record(
+        self, epoch: int, state: Callable[[], dict[str, torch.Tensor]], gradients: dict[str, float], final: bool
+    ) -> None:
+        """The member after ``epoch`` (``state()``: its weights, asked for only when recorded) with that epoch's
+        ``gradients`` statistics; ``final``: the epoch ended its fit (recorded, as a lone fit's last epoch is)."""
+        self.probe.epoch_gradients[epoch] = gradients
+        if epoch % self.probe.every_n_epochs and not final:
+            return
+        self.model.load_state_dict(state())
+        if final:
+            self.probe.record_end(self.model, epoch, None, gradients)
+        else:
+            self.probe.record(self.model, epoch, gradients)
         self.recorded = True
 
-    def store(self, trial: optuna.Trial, best_epoch: int | None, store: FileSystemArtifactStore | None) -> None:
-        """Store the records on ``trial`` as a lone trial's (the best epoch's statistics; with ``store`` the record
-        and its reserved figures); the weight histograms are those of the last recorded weights, as a lone fit's
-        are those it ended with."""
+    def store(
+        self, trial: optuna.Trial, best_epoch: int | None, store: FileSystemArtifactStore | None,
+        best_state: dict[str, torch.Tensor] | None = None,
+    ) -> None:  # fmt: skip
+        """Store the records on ``trial`` as a lone trial's (the best epoch's statistics, recorded now from
+        ``best_state`` when not yet; with ``store`` the record and its reserved figures); the weight histograms are
+        those of the last recorded weights, as a lone fit's are those it ended with."""
         if not self.recorded:
             return
+        if best_epoch is not None and best_state is not None:
+            self.probe.record_end(self.model, best_epoch, best_state)
         if self.probe.keep_histograms:
             self.probe.histograms = weight_histograms(self.model.net)
         store_records(trial, self.probe, best_epoch, store)

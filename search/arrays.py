@@ -344,10 +344,10 @@ class _Run:
 
         probes = member_probes(live, data) if first and self.objective.introspect else None
 
-        def on_record(epoch: int, i: int, state: Any, gradients: dict[str, float]) -> None:
+        def on_record(epoch: int, i: int, state: Any, gradients: dict[str, float], final: bool) -> None:
             assert probes is not None
             try:
-                probes[i].record(epoch, state, gradients)
+                probes[i].record(epoch, state, gradients, final)
             except Exception as exc:  # introspection must never fail a trial
                 print(f"note: no introspection record for trial {live[i].trial.number}: {exc}", file=sys.stderr)
 
@@ -379,8 +379,9 @@ class _Run:
         whole = m.pruned is None and result.status in ("done", "early_stopped")
         try:
             probe.store(
-                m.trial, int(result.best["epoch"]) if whole else None, self.objective.figures if whole else None
-            )
+                m.trial, int(result.best["epoch"]) if whole else None, self.objective.figures if whole else None,
+                result.state if whole else None,
+            )  # fmt: skip
         except Exception as exc:  # introspection must never fail a trial
             print(f"note: no introspection for trial {m.trial.number}: {exc}", file=sys.stderr, flush=True)
 

@@ -1,6 +1,8 @@
 """Introspection of every trial: compact statistics as trial attributes, figures as trial artifacts.
 
-The first fold a trial fits carries a :class:`models.introspect.Introspection` probe on a fixed validation batch.
+The first fold a trial fits carries a :class:`models.introspect.Introspection` probe on a fixed validation batch,
+recording every :data:`~models.introspect.callback.RECORD_EVERY` epochs and, at the end of the fit, its last and
+best epochs (the best from the weights early stopping kept of it).
 At the end of that fit the statistics of the *best* epoch are stored on the trial (user attribute
 ``introspection``, about 70 numbers, plus ``diagnoses``: plain-language findings), so optuna-dashboard shows them;
 complete trials also get the full per-epoch history uploaded as an Optuna artifact (``introspection.json``).
@@ -34,6 +36,7 @@ from optuna.trial import TrialState
 from pytorch_lightning.callbacks import Callback
 
 from models.introspect import Introspection, diagnose, figure_kinds, figures_from_state, fixed_batch
+from models.introspect.callback import RECORD_EVERY
 from models.train import BestEpoch
 
 
@@ -61,7 +64,7 @@ class TrialIntrospection(Callback):
 
     def __init__(self, trial: optuna.Trial, data: Any, store: FileSystemArtifactStore | None) -> None:
         self.trial, self.store = trial, store
-        self.probe = Introspection(fixed_batch(data))
+        self.probe = Introspection(fixed_batch(data), every_n_epochs=RECORD_EVERY, ends=True)
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.probe.on_fit_start(trainer, pl_module)

@@ -13,6 +13,7 @@ import dataclasses
 import math
 from typing import Any
 
+import optuna
 import pytest
 import torch
 
@@ -320,8 +321,8 @@ def test_per_epoch_records_equal_the_lone_trials(data: SequenceDataModule, train
     probes = [Introspection(fixed_batch(data)) for _ in members]
     nets = [RNNClassifier(rnn, tr) for rnn, tr in members]
 
-    def on_record(epoch: int, k: int, state: dict[str, torch.Tensor], gradients: dict[str, float]) -> None:
-        nets[k].load_state_dict(state)
+    def on_record(epoch: int, k: int, state: Any, gradients: dict[str, float], final: bool) -> None:
+        nets[k].load_state_dict(state())
         probes[k].record(nets[k], epoch, gradients)
 
     fit_array(members, data, on_record=on_record)
@@ -333,6 +334,45 @@ def test_per_epoch_records_equal_the_lone_trials(data: SequenceDataModule, train
             assert set(mine) == set(theirs), (k, set(mine) ^ set(theirs))
             for key, value in theirs.items():
                 assert mine[key] == pytest.approx(value, rel=2e-3, abs=1e-5), (k, int(theirs["epoch"]), key)
+
+
+@pytest.mark.parametrize("patience", [0, 1], ids=["done", "early_stopped"])
+def test_sparse_records_are_the_lone_trials_epochs_and_values(data: SequenceDataModule, patience: int) -> None:
+    """A search trial records every ``every_n_epochs`` epochs plus its last and best epochs (``ends``): a member
+    (search.array_introspection.MemberProbe) records the same epochs with the same values as the lone trial, its
+    best epoch from the weights the array kept, and ends with the same weight histograms."""
+    from models.introspect import Introspection, fixed_batch
+    from search.array_introspection import MemberProbe
+
+    train = {"max_epochs": 12, "patience": patience, "lr": 1e-2}
+    members = [configs(data, {}, train), configs(data, {"dropout": 0.2, "weight_drop": 0.3}, train)]
+    probes = [MemberProbe(rnn, tr, data) for rnn, tr in members]
+    for p in probes:
+        p.probe.every_n_epochs = 3
+
+    def on_record(epoch: int, k: int, state: Any, gradients: dict[str, float], final: bool) -> None:
+        probes[k].record(epoch, state, gradients, final)
+
+    results = fit_array(members, data, on_record=on_record)
+    for k, (rnn, tr) in enumerate(members):
+        trial = optuna.trial.FixedTrial({})
+        probes[k].store(trial, int(results[k].best["epoch"]), None, results[k].state)  # type: ignore[arg-type]
+        alone = Introspection(fixed_batch(data), every_n_epochs=3, ends=True)
+        lone = fit(rnn, tr, data, callbacks=[alone])
+        assert (lone.epochs_run < 12) == bool(patience), lone.epochs_run  # the case it names
+        want = sorted({e for e in range(lone.epochs_run) if e % 3 == 0} | {lone.epochs_run - 1, int(lone.best["epoch"])})
+        assert [int(r["epoch"]) for r in alone.epochs] == want, (k, lone.epochs_run, lone.best)
+        assert [int(r["epoch"]) for r in probes[k].probe.epochs] == want
+        best = alone.summary(int(lone.best["epoch"]))  # the best epoch's own record, as the trial stores it
+        assert trial.user_attrs["introspection"] == pytest.approx(best, rel=2e-3, abs=1e-4), k
+        for mine, theirs in zip(probes[k].probe.epochs, alone.epochs):
+            assert set(mine) == set(theirs), (k, set(mine) ^ set(theirs))
+            for key, value in theirs.items():
+                assert mine[key] == pytest.approx(value, rel=2e-3, abs=1e-5), (k, int(theirs["epoch"]), key)
+        assert set(probes[k].probe.histograms) == set(alone.histograms)
+        for name, hist in alone.histograms.items():
+            for part, values in hist.items():
+                assert probes[k].probe.histograms[name][part] == pytest.approx(values, rel=2e-3, abs=1e-4), (k, name)
 
 
 def fit_steps(data: SequenceDataModule, epochs: int) -> int:

@@ -31,9 +31,10 @@ from models.train import METRICS, score
 MemberCheckpoint = dict[str, Any]
 CHECKPOINT_FORMAT = "regtune.array.member/1"
 OnEpoch = Callable[[int, list[tuple[int, dict[str, float]]]], Collection[int]]
-#: ``on_record(epoch, member, state, gradients)``: a member's weights after the epoch (one RNNClassifier state) and
-#: its gradient statistics over the epoch's steps (models.introspect.gradient_stats keys)
-OnRecord = Callable[[int, int, dict[str, torch.Tensor], dict[str, float]], None]
+#: ``on_record(epoch, member, state, gradients, final)``: ``state()`` gives a member's weights after the epoch (one
+#: RNNClassifier state, copied only when called), ``gradients`` its gradient statistics over the epoch's steps
+#: (models.introspect.gradient_stats keys), ``final`` whether this epoch ended its fit (done or early-stopped)
+OnRecord = Callable[[int, int, Callable[[], dict[str, torch.Tensor]], dict[str, float], bool], None]
 
 
 @dataclass
@@ -198,9 +199,10 @@ def fit_array(
     members whose trial alone runs the fused kernel run it here too, one call each (default: on the CPU), or
     join the batched loop (:mod:`models.array.stacked`); either way the same function. ``track_gradients``: each
     member's gradient statistics over the fit (``MemberResult.gradients``), for introspection. ``on_record(epoch,
-    member, state, gradients)`` after each epoch's validation, before ``on_epoch``, for the members that ran it:
-    the member's weights now (a single ``RNNClassifier.state_dict()``, on the CPU) and its gradient statistics
-    over this epoch's steps: what a lone trial's per-epoch introspection record reads.
+    member, state, gradients, final)`` after each epoch's validation and ``on_epoch``, for the members that ran it:
+    ``state()``, the member's weights now (a single ``RNNClassifier.state_dict()``, on the CPU, copied when
+    called), its gradient statistics over this epoch's steps, and whether the epoch ended the member's fit (done
+    or early-stopped; not a stop by ``on_epoch``): what a lone trial's introspection record reads.
     """
     _check(members, metric)
     dev = torch.device(device)
@@ -272,11 +274,6 @@ def fit_array(
             break
         streams.loader_draw()  # the validation loader's iterator
         rows = _validate(net, data, live, metric, n_val, epoch, sign, dev)
-        if on_record is not None:
-            for k, m in enumerate(live):
-                assert m.epoch_grads is not None
-                on_record(epoch, m.index, net.member_state(k), m.epoch_grads.summary())
-                m.epoch_grads = _GradLog()
         stop = set(on_epoch(epoch, [(m.index, r) for m, r in zip(live, rows)])) if on_epoch else set()
         leaving = []
         for k, m in enumerate(live):
@@ -293,6 +290,12 @@ def fit_array(
                 m.status = "done"
             if m.status is not None:
                 leaving.append(k)
+        if on_record is not None:
+            for k, m in enumerate(live):
+                assert m.epoch_grads is not None
+                final = m.status in ("done", "early_stopped")
+                on_record(epoch, m.index, lambda k=k: net.member_state(k), m.epoch_grads.summary(), final)  # type: ignore[misc]
+                m.epoch_grads = _GradLog()
         if on_checkpoint is not None:
             for k, m in enumerate(live):
                 if k not in leaving:
