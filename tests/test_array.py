@@ -360,7 +360,9 @@ def test_sparse_records_are_the_lone_trials_epochs_and_values(data: SequenceData
         alone = Introspection(fixed_batch(data), every_n_epochs=3, ends=True)
         lone = fit(rnn, tr, data, callbacks=[alone])
         assert (lone.epochs_run < 12) == bool(patience), lone.epochs_run  # the case it names
-        want = sorted({e for e in range(lone.epochs_run) if e % 3 == 0} | {lone.epochs_run - 1, int(lone.best["epoch"])})
+        want = sorted(
+            {e for e in range(lone.epochs_run) if e % 3 == 0} | {lone.epochs_run - 1, int(lone.best["epoch"])}
+        )
         assert [int(r["epoch"]) for r in alone.epochs] == want, (k, lone.epochs_run, lone.best)
         assert [int(r["epoch"]) for r in probes[k].probe.epochs] == want
         best = alone.summary(int(lone.best["epoch"]))  # the best epoch's own record, as the trial stores it
