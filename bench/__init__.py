@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,18 @@ def write_result(path: Path, payload: Any, **dump: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, **{"indent": 2, **dump}) + "\n")
     print(f"wrote {path}")
+
+
+def seeded_study(path: Path, journal: Path, trials: int) -> list[str]:
+    """The command that runs the study file ``path`` to ``trials`` finished trials in one process with the study's
+    own sampler seed, without the verdict (``search.api.run_study``). ``python -m search worker`` draws a random
+    seed offset (so that workers never propose the same points): two runs of it search different trajectories,
+    whose trial lengths differ with pruning, and a speed ratio between them then measures that difference too."""
+    code = (
+        "from search.api import run_study; "
+        f"run_study({str(path)!r}, storage={str(journal)!r}, trials={trials}, verdict=False, progress=False)"
+    )
+    return [sys.executable, "-c", code]
 
 
 def free_port() -> int:

@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from bench import write_result
+from bench import seeded_study, write_result
 
 OUT = Path("runs/bench/array_study.json")
 STUDY = Path("studies/lstm.yaml")
@@ -63,6 +63,8 @@ def run_study(
     journal = tmp / name / "journal.log"
     cmd = [sys.executable, "-m", "search", "worker", str(path), "--storage", str(journal), "--trials", str(trials),
            "--workers", str(workers)]  # fmt: skip
+    if workers == 1:  # the study's own seed: every K searches from the same start (workers need their own seeds)
+        cmd = seeded_study(path, journal, trials)
     start = time.perf_counter()
     proc = subprocess.run(cmd, env={**os.environ, "CI": "1", **(env or {})}, capture_output=True, text=True,
                           timeout=timeout)  # fmt: skip

@@ -32,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from bench import write_result
+from bench import seeded_study, write_result
 
 OUT = Path("runs/bench/study_level.json")
 
@@ -184,9 +184,9 @@ def run_regtune(trials: int, epochs: int, introspect: bool, tmp: Path) -> dict[s
     path = tmp / f"{raw['name']}.yaml"
     path.write_text(yaml.safe_dump(raw))
     journal = tmp / raw["name"] / "journal.log"
-    # `worker` runs the study to its total without the final test-split refit: that is the verdict's cost, not the
-    # search's (the hand-written study has none)
-    cmd = [sys.executable, "-m", "search", "worker", str(path), "--storage", str(journal), "--trials", str(trials)]
+    # the study to its total without the final test-split refit: that is the verdict's cost, not the search's (the
+    # hand-written study has none); with the study's own seed, so the on and off runs search the same trials
+    cmd = seeded_study(path, journal, trials)
     start = time.perf_counter()
     proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True)
     wall = time.perf_counter() - start
