@@ -210,7 +210,9 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser = argparse.ArgumentParser(prog="python -m bench.study_level", description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=40)
-    parser.add_argument("--repeats", type=int, default=1, help="run the three studies this many times, interleaved")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="run the three studies this many times, interleaved (regtune off/on in alternating "
+                             "order)")  # fmt: skip
     parser.add_argument("--threads", type=int, default=0,
                         help="OMP_NUM_THREADS of every run (0: each run's own choice, all cores); 1 leaves a core "
                              "to other work and keeps the runs comparable on a shared machine")  # fmt: skip
@@ -223,11 +225,14 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         for rep in range(args.repeats):
             tmp = Path(name) / str(rep)
             tmp.mkdir()
-            for label, fn in (
-                ("hand-written Optuna + Lightning", lambda tmp=tmp: run_handwritten(args.trials, args.epochs, tmp)),
+            runs = [
                 ("regtune, introspection off", lambda tmp=tmp: run_regtune(args.trials, args.epochs, False, tmp)),
                 ("regtune, introspection on", lambda tmp=tmp: run_regtune(args.trials, args.epochs, True, tmp)),
-            ):
+            ]
+            if rep % 2:  # off-on, then on-off: a run's place in the sequence (caches, the machine's load) cancels
+                runs.reverse()
+            first = ("hand-written Optuna + Lightning", lambda tmp=tmp: run_handwritten(args.trials, args.epochs, tmp))
+            for label, fn in [first, *runs]:
                 row = {"run": label, "repeat": rep, **fn()}
                 rows.append(row)
                 print(f"  {label:<34} {row['trials_per_min']:>6.1f} trials/min {row['epochs_per_s']:>6.1f} epochs/s "
