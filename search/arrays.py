@@ -25,9 +25,9 @@ the array's whole wall time). ``wall_time_s`` is the member's *share* of the arr
 split equally among the members that trained in it (the sum over members is the array's time).
 
 With ``introspect`` a member gets what a lone trial gets from the first fold this run fits
-(:mod:`search.array_introspection`): a record after every epoch (weight norms per gate, spectral norms of the
-recurrent weights, the activation statistics of the fixed validation batch, the gradient statistics of the
-epoch's steps), the best epoch's statistics and their ``diagnoses`` as user attributes, and, when the fit ran
+(:mod:`search.array_introspection`): records of the same epochs (every 8th, the last, the best: weight norms
+per gate, spectral norms of the recurrent weights, the activation statistics of the fixed validation batch, the
+gradient statistics of the epoch's steps), the best epoch's statistics and their ``diagnoses`` as user attributes, and, when the fit ran
 its course, the whole record as an artifact whose figures are drawn off the trial's path; plus the per-epoch rows
 of that fold (``epoch_history``: val_acc, val_loss, score, train_loss).
 

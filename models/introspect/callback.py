@@ -53,10 +53,10 @@ class Introspection(Callback):
     last epoch and its best epoch are recorded too, at the end of the fit: the last from the weights training ended
     with, the best from the weights :class:`~models.train.BestEpoch` kept of it, so :meth:`summary` of the best
     epoch is that epoch's own record however sparse the others are. Each record's gradient statistics are then
-    those of its own epoch's steps (kept per epoch: a dict of a few floats). A record costs a few milliseconds
-    (about 10 % of an epoch of the default study's model); one every 8 epochs plus the two ends keeps the per-epoch
-    figures and the best epoch's statistics at about a fifth of that cost (issue 11: introspection measured 1.1-1.2x
-    a whole study's time when every epoch was recorded).
+    those of its own epoch's steps (kept per epoch: a dict of a few floats). A record costs 6.5-9 ms, about a tenth
+    of an epoch of the default study's model on one core; one every 8 epochs plus the two ends keeps the per-epoch
+    figures and the best epoch's statistics at about a fifth of that (``bench.study_level``: introspection costs
+    1.05x a whole study, median of 6 paired runs).
 
     Cost: when the fixed batch is the head of the validation set (:func:`fixed_batch`), the layers' inputs and
     outputs are taken from the validation pass itself (:meth:`attach`) and only the gates are recomputed; on CPU
