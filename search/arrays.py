@@ -27,9 +27,9 @@ split equally among the members that trained in it (the sum over members is the 
 With ``introspect`` a member gets what a lone trial gets from the first fold this run fits
 (:mod:`search.array_introspection`): records of the same epochs (every 8th, the last, the best: weight norms
 per gate, spectral norms of the recurrent weights, the activation statistics of the fixed validation batch, the
-gradient statistics of the epoch's steps), the best epoch's statistics and their ``diagnoses`` as user attributes, and, when the fit ran
-its course, the whole record as an artifact whose figures are drawn off the trial's path; plus the per-epoch rows
-of that fold (``epoch_history``: val_acc, val_loss, score, train_loss).
+gradient statistics of the epoch's steps), the best epoch's statistics and their ``diagnoses`` as user
+attributes, and, when the fit ran its course, the whole record as an artifact whose figures are drawn off the
+trial's path; plus the per-epoch rows of that fold (``epoch_history``: val_acc, val_loss, score, train_loss).
 
 Interrupts and crashes are counted as on the single-trial path: Ctrl-C or SIGTERM fails every member not yet told
 and re-queues it (:func:`search.worker.interrupted`), then the worker exits 130 / 143; an error in a group's fit
