@@ -61,10 +61,11 @@ def run_study(
 
     name = yaml.safe_load(path.read_text())["name"]
     journal = tmp / name / "journal.log"
-    cmd = [sys.executable, "-m", "search", "worker", str(path), "--storage", str(journal), "--trials", str(trials),
-           "--workers", str(workers)]  # fmt: skip
     if workers == 1:  # the study's own seed: every K searches from the same start (workers need their own seeds)
         cmd = seeded_study(path, journal, trials)
+    else:
+        cmd = [sys.executable, "-m", "search", "worker", str(path), "--storage", str(journal), "--trials",
+               str(trials), "--workers", str(workers)]  # fmt: skip
     start = time.perf_counter()
     proc = subprocess.run(cmd, env={**os.environ, "CI": "1", **(env or {})}, capture_output=True, text=True,
                           timeout=timeout)  # fmt: skip

@@ -155,27 +155,25 @@ def handwritten(trials: int, epochs: int, out: Path) -> None:
     out.write_text(json.dumps({"finished": done, "span_s": span, "epochs": epochs_run, "best": study.best_value}))
 
 
-THREADS = {"n": 0}  # --threads: OMP_NUM_THREADS of every run (0: each run's own choice)
-
-
-def _env() -> dict[str, str]:
+def _env(threads: int) -> dict[str, str]:
+    """The runs' environment; ``threads``: their OMP_NUM_THREADS (0: each run's own choice)."""
     env = {**{k: v for k, v in os.environ.items() if k != "REGTUNE_WORKER_INDEX"}, "CI": "1", "PYTHONPATH": "."}
-    if THREADS["n"]:
-        env["OMP_NUM_THREADS"] = str(THREADS["n"])
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
     return env
 
 
-def run_handwritten(trials: int, epochs: int, tmp: Path) -> dict[str, Any]:
+def run_handwritten(trials: int, epochs: int, tmp: Path, threads: int = 0) -> dict[str, Any]:
     out = tmp / "handwritten.json"
     start = time.perf_counter()
     code = f"from bench.study_level import handwritten; from pathlib import Path; handwritten({trials}, {epochs}, Path({str(out)!r}))"
-    subprocess.run([sys.executable, "-c", code], check=True, env=_env(), capture_output=True)
+    subprocess.run([sys.executable, "-c", code], check=True, env=_env(threads), capture_output=True)
     wall = time.perf_counter() - start
     r = json.loads(out.read_text())
     return _rates(r["finished"], r["epochs"], r["span_s"], wall, r["best"])
 
 
-def run_regtune(trials: int, epochs: int, introspect: bool, tmp: Path) -> dict[str, Any]:
+def run_regtune(trials: int, epochs: int, introspect: bool, tmp: Path, threads: int = 0) -> dict[str, Any]:
     import optuna
 
     from search.storage import open_storage
@@ -188,7 +186,7 @@ def run_regtune(trials: int, epochs: int, introspect: bool, tmp: Path) -> dict[s
     # hand-written study has none); with the study's own seed, so the on and off runs search the same trials
     cmd = seeded_study(path, journal, trials)
     start = time.perf_counter()
-    proc = subprocess.run(cmd, env=_env(), capture_output=True, text=True)
+    proc = subprocess.run(cmd, env=_env(threads), capture_output=True, text=True)
     wall = time.perf_counter() - start
     if proc.returncode:
         raise RuntimeError(f"regtune study failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
@@ -218,7 +216,6 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
                              "to other work and keeps the runs comparable on a shared machine")  # fmt: skip
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
-    THREADS["n"] = args.threads
 
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="regtune-study-level-") as name:
@@ -226,12 +223,21 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
             tmp = Path(name) / str(rep)
             tmp.mkdir()
             runs = [
-                ("regtune, introspection off", lambda tmp=tmp: run_regtune(args.trials, args.epochs, False, tmp)),
-                ("regtune, introspection on", lambda tmp=tmp: run_regtune(args.trials, args.epochs, True, tmp)),
+                (
+                    "regtune, introspection off",
+                    lambda tmp=tmp: run_regtune(args.trials, args.epochs, False, tmp, args.threads),
+                ),
+                (
+                    "regtune, introspection on",
+                    lambda tmp=tmp: run_regtune(args.trials, args.epochs, True, tmp, args.threads),
+                ),
             ]
             if rep % 2:  # off-on, then on-off: a run's place in the sequence (caches, the machine's load) cancels
                 runs.reverse()
-            first = ("hand-written Optuna + Lightning", lambda tmp=tmp: run_handwritten(args.trials, args.epochs, tmp))
+            first = (
+                "hand-written Optuna + Lightning",
+                lambda tmp=tmp: run_handwritten(args.trials, args.epochs, tmp, args.threads),
+            )
             for label, fn in [first, *runs]:
                 row = {"run": label, "repeat": rep, **fn()}
                 rows.append(row)

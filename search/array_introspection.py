@@ -52,13 +52,10 @@ class MemberProbe:
         """The member after ``epoch`` (``state()``: its weights, asked for only when recorded) with that epoch's
         ``gradients`` statistics; ``final``: the epoch ended its fit (recorded, as a lone fit's last epoch is)."""
         self.probe.epoch_gradients[epoch] = gradients
-        if epoch % self.probe.every_n_epochs and not final:
+        if not (self.probe.due(epoch) or final):
             return
         self.model.load_state_dict(state())
-        if final:
-            self.probe.record_end(self.model, epoch, None, gradients)
-        else:
-            self.probe.record(self.model, epoch, gradients)
+        self.probe.record(self.model, epoch, gradients)  # epochs come in order: the record is the newest
         self.recorded = True
 
     def store(

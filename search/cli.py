@@ -205,14 +205,15 @@ def _report(study, spec, total, url, final_result) -> int:  # type: ignore[no-un
     ``final_result`` computes the verdict, after the summary's first lines are out."""
     from search.report.data import study_data
     from search.report.render import print_summary
-    from search.verdict import baseline_config, baseline_run, cached_run, complete_trial
+    from search.verdict import baseline_config, cached_run, complete_trial, cv_run
     from search.worker import counts
 
-    if counts(study)["complete"] and complete_trial(study, baseline_config(spec)) is None:
-        if cached_run(study, spec, baseline_config(spec)) is None:  # the selection compares the best with it
+    base = baseline_config(spec)
+    if counts(study)["complete"] and complete_trial(study, base) is None:  # the selection compares the best with
+        if cached_run(study, spec, base) is None:  # the baseline's CV run: made now, before the summary's lines
             print(f"study {spec.name}: no complete baseline trial; cross-validating the baseline configuration "
                   "(unpruned, outside the study) ...", flush=True)  # fmt: skip
-        baseline_run(study, spec, run=True)
+        cv_run(study, spec, base)
     return print_summary(study_data(study, spec, url, total), lambda: final_result(study, spec))
 
 
@@ -340,10 +341,12 @@ def _proxy_processes(args: argparse.Namespace, url: str) -> int:
     print(f"{args.processes} proxy processes on {args.host}:{args.port} (pids {', '.join(str(p.pid) for p in procs)})",
           flush=True)  # fmt: skip
 
-    def stop(*_: object) -> None:
+    def stop() -> None:
         for p in procs:
             if p.poll() is None:
                 p.terminate()
+        for p in procs:
+            p.wait()
 
     def on_term(*_: object) -> None:
         stop()
@@ -356,14 +359,10 @@ def _proxy_processes(args: argparse.Namespace, url: str) -> int:
                 code = p.poll()
                 if code is not None:
                     stop()
-                    for q in procs:
-                        q.wait()
                     return code
             time.sleep(0.5)
     except KeyboardInterrupt:
         stop()
-        for q in procs:
-            q.wait()
         return 130
 
 

@@ -150,6 +150,10 @@ class Introspection(Callback):
         if len(self._layer_io) == self._n_layers:
             self._collecting, self._recorded = False, (self._lengths_in, self._layer_io)
 
+    def due(self, epoch: int) -> bool:
+        """Whether ``epoch`` is on the schedule (every ``every_n_epochs`` epochs, from epoch 0)."""
+        return epoch % self.every_n_epochs == 0
+
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking:
             return
@@ -158,7 +162,7 @@ class Introspection(Callback):
         if self.ends:  # this epoch's own gradient statistics, kept for whichever record of it comes
             gradients = self.epoch_gradients[epoch] = gradient_stats(model)
             model.grad_log.reset()  # type: ignore[union-attr, operator]
-        if epoch % self.every_n_epochs:
+        if not self.due(epoch):
             self._recorded = None  # this pass's layer outputs are not this record's; watch the next pass
             self._armed = bool(self._handles)
             return
