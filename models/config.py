@@ -93,6 +93,9 @@ class RNNConfig:
     #: the head also reads the front end's features averaged over the valid steps, next to the RNN's pooled
     #: output (LSTM-FCN, Karim et al. 2017); no effect without a front end
     conv_skip: bool = _arch(False, FLAG)
+    #: every block at full resolution ("same" padding, as FCN) and the stride an average pooling before the
+    #: RNN, instead of a strided first block: the RNN sees as many steps, the blocks and the skip see them all
+    conv_pool: bool = _arch(False, FLAG)
     dropout: float = _reg(RATE, "dropout_variational")  # input dropout rate (0 = off); 0.1-0.2 is the usual start
     dropout_variational: bool = _hp(False, FLAG)  # one input-dropout mask per sequence, shared over time (Gal)
     #: dropout on the hidden state fed back, one mask per sequence (Gal)

@@ -108,6 +108,11 @@ class ConvFrontEnd(nn.Module):
     """Conv1D blocks before the RNN: the first strided (shortens long sequences ``stride``-fold), the others
     kernel 3, stride 1, "same" padding; each block is conv -> optional masked BatchNorm -> ReLU.
 
+    With ``pool`` every block runs at full resolution (the first with "same" padding too, as in FCN) and
+    :meth:`downsample` shortens the result ``stride``-fold by averaging side-by-side windows of valid steps:
+    the RNN sees as many steps as with a strided first block, while the blocks (and ``conv_skip``'s average)
+    keep every step, at ``stride`` times the convolutions' cost.
+
     Valid lengths map to ``ceil(length / stride)``: an output step is valid iff its window starts on a valid
     input step. Steps past a sequence's length are zeroed before every block, so whatever lies there (padding,
     or garbage) never reaches a valid output. One block with ``kernel == stride`` and no norm is the original
@@ -115,28 +120,56 @@ class ConvFrontEnd(nn.Module):
     """
 
     def __init__(
-        self, in_channels: int, out_channels: int, stride: int, kernel: int = 0, blocks: int = 1, norm: str = "none"
+        self,
+        in_channels: int,
+        out_channels: int,
+        stride: int,
+        kernel: int = 0,
+        blocks: int = 1,
+        norm: str = "none",
+        pool: bool = False,
     ) -> None:
         super().__init__()
         self.stride = stride
         self.kernel = kernel or stride
-        self.conv = nn.Conv1d(in_channels, out_channels, kernel_size=self.kernel, stride=stride)
+        self.pool = pool
+        self.conv = nn.Conv1d(in_channels, out_channels, kernel_size=self.kernel, stride=1 if pool else stride)
         self.more = nn.ModuleList(
             nn.Conv1d(out_channels, out_channels, kernel_size=3, padding=1) for _ in range(blocks - 1)
         )
         self.norms = nn.ModuleList(SequenceNorm("batch", out_channels) for _ in range(blocks if norm == "batch" else 0))
 
     def out_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        """Valid lengths after the front end and :meth:`downsample`: ``ceil(length / stride)``."""
         return torch.div(lengths + self.stride - 1, self.stride, rounding_mode="floor")
+
+    def downsample(self, y: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """With ``pool``: the mean of each window of ``stride`` side-by-side steps over its valid steps (B, T, C)
+        -> (B, ceil(T / stride), C); the identity without (the first block already strided)."""
+        if not self.pool or self.stride == 1:
+            return y, lengths
+        steps = y.shape[1]
+        out_steps = -(-steps // self.stride)
+        valid = (torch.arange(steps, device=y.device) < lengths.to(y.device).unsqueeze(1)).to(y.dtype)
+        pad = out_steps * self.stride - steps
+        sums = nn.functional.pad((y * valid.unsqueeze(-1)).transpose(1, 2), (0, pad))
+        counts = nn.functional.pad(valid.unsqueeze(1), (0, pad))
+        sums = sums.reshape(y.shape[0], y.shape[2], out_steps, self.stride).sum(-1)
+        counts = counts.reshape(y.shape[0], 1, out_steps, self.stride).sum(-1)
+        return (sums / counts.clamp(min=1)).transpose(1, 2), self.out_lengths(lengths)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         steps = x.shape[1]
         if bool((lengths < steps).any()):  # a window straddling a sequence's end must see zeros past it
             x = x * (torch.arange(steps, device=x.device) < lengths.to(x.device).unsqueeze(1)).unsqueeze(-1)
-        out_steps = -(-steps // self.stride)
-        pad = max(0, (out_steps - 1) * self.stride + self.kernel - steps)
-        y = nn.functional.pad(x.transpose(1, 2), (0, pad))
-        lengths = self.out_lengths(lengths)
+        if self.pool:  # "same" padding, as FCN's blocks: step t's window is centred on t
+            out_steps = steps
+            y = nn.functional.pad(x.transpose(1, 2), ((self.kernel - 1) // 2, self.kernel // 2))
+        else:
+            out_steps = -(-steps // self.stride)
+            pad = max(0, (out_steps - 1) * self.stride + self.kernel - steps)
+            y = nn.functional.pad(x.transpose(1, 2), (0, pad))
+            lengths = self.out_lengths(lengths)
         mask = None
         if bool((lengths < out_steps).any()):
             mask = torch.arange(out_steps, device=x.device).unsqueeze(0) < lengths.to(x.device).unsqueeze(1)
@@ -168,7 +201,7 @@ class RNNClassifierNet(nn.Module):
         if cfg.conv_blocks > 0:
             size = cfg.conv_channels or cfg.hidden_size
             self.conv = ConvFrontEnd(
-                cfg.input_size, size, cfg.conv_stride, cfg.conv_kernel, cfg.conv_blocks, cfg.conv_norm
+                cfg.input_size, size, cfg.conv_stride, cfg.conv_kernel, cfg.conv_blocks, cfg.conv_norm, cfg.conv_pool
             )
         width = cfg.hidden_size * (2 if cfg.bidirectional else 1)
         layers, norms = [], []
@@ -183,13 +216,13 @@ class RNNClassifierNet(nn.Module):
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> NetOutput:
         x = self.input_dropout(self.input_noise(x))
+        features = None
         if self.conv is not None:
             x, lengths = self.conv(x, lengths)
-        steps = x.shape[1]
-        mask = None
-        if bool((lengths < steps).any()):
-            mask = torch.arange(steps, device=x.device).unsqueeze(0) < lengths.to(x.device).unsqueeze(1)
-        features = self._average(x, lengths, mask) if self.skip else None
+            if self.skip:  # at the blocks' own resolution (every step with conv_pool)
+                features = self._average(x, lengths, self._mask(x, lengths))
+            x, lengths = self.conv.downsample(x, lengths)
+        mask = self._mask(x, lengths)
         for i, layer in enumerate(self.layers):
             if i > 0:
                 x = self.layer_dropout(x)
@@ -202,6 +235,14 @@ class RNNClassifierNet(nn.Module):
         read = pooled if features is None else torch.cat([pooled, features], -1)
         logits = self.head(self.output_dropout(read))
         return NetOutput(logits, pooled, x, mask, lengths)
+
+    @staticmethod
+    def _mask(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor | None:
+        """(B, T) valid steps of ``x``, or None when every sequence fills all T steps."""
+        steps = x.shape[1]
+        if not bool((lengths < steps).any()):
+            return None
+        return torch.arange(steps, device=x.device).unsqueeze(0) < lengths.to(x.device).unsqueeze(1)
 
     @staticmethod
     def _average(x: torch.Tensor, lengths: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:

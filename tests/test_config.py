@@ -120,7 +120,7 @@ def test_name_lists_are_derived_from_the_field_metadata() -> None:
     """What the study files, recipes and augmentation read, as they were written out by hand before (issue 12)."""
     assert ARCHITECTURE_NAMES == (
         "cell", "hidden_size", "num_layers", "bidirectional", "pooling", "conv_stride", "conv_channels", "conv_layers",
-        "conv_kernel", "conv_norm", "conv_skip",
+        "conv_kernel", "conv_norm", "conv_skip", "conv_pool",
     )  # fmt: skip
     assert DATA_NAMES == ("input_size", "num_classes")
     assert set(RATE_NAMES) == {

@@ -16,11 +16,16 @@ from models.network import RNNClassifierNet
 C_IN, K, H = 3, 4, 6
 LENGTHS = (41, 17, 33, 1, 40, 8)
 
-#: (stride, kernel, blocks, norm) combinations; kernel 0 = stride, kernel < stride skips steps
+#: (stride, kernel, blocks, norm, pool) combinations; kernel 0 = stride, kernel < stride skips steps; pool: the
+#: blocks at full resolution, the stride an average pooling after them (conv_pool)
 COMBOS = [
-    (2, 0, 1, "none"), (3, 0, 1, "batch"), (4, 8, 1, "none"), (4, 8, 2, "batch"), (8, 16, 3, "batch"),
-    (5, 3, 2, "none"), (1, 5, 2, "batch"), (1, 0, 1, "none"), (16, 0, 2, "none"),
+    (2, 0, 1, "none", False), (3, 0, 1, "batch", False), (4, 8, 1, "none", False), (4, 8, 2, "batch", False),
+    (8, 16, 3, "batch", False), (5, 3, 2, "none", False), (1, 5, 2, "batch", False), (1, 0, 1, "none", False),
+    (16, 0, 2, "none", False),
+    (4, 8, 3, "batch", True), (2, 0, 1, "none", True), (3, 5, 2, "none", True), (1, 8, 3, "batch", True),
+    (8, 4, 2, "batch", True),
 ]  # fmt: skip
+NAMES = ("stride", "kernel", "blocks", "norm", "pool")
 
 
 def net_of(seed: int = 0, **params: Any) -> RNNClassifierNet:
@@ -28,8 +33,11 @@ def net_of(seed: int = 0, **params: Any) -> RNNClassifierNet:
     return RNNClassifierNet(RNNConfig(input_size=C_IN, num_classes=K, hidden_size=H, **params))
 
 
-def combo(stride: int, kernel: int, blocks: int, norm: str) -> dict[str, Any]:
-    return {"conv_stride": stride, "conv_kernel": kernel, "conv_layers": blocks, "conv_norm": norm, "conv_channels": 5}
+def combo(stride: int, kernel: int, blocks: int, norm: str, pool: bool = False) -> dict[str, Any]:
+    return {
+        "conv_stride": stride, "conv_kernel": kernel, "conv_layers": blocks, "conv_norm": norm, "conv_channels": 5,
+        "conv_pool": pool,
+    }  # fmt: skip
 
 
 def batch(pad_value: float = 0.0, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -60,9 +68,9 @@ class _OriginalFrontEnd(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------- lengths, shapes
-@pytest.mark.parametrize(("stride", "kernel", "blocks", "norm"), COMBOS)
-def test_lengths_map_to_ceil_over_stride(stride: int, kernel: int, blocks: int, norm: str) -> None:
-    net = net_of(**combo(stride, kernel, blocks, norm)).eval()
+@pytest.mark.parametrize(NAMES, COMBOS)
+def test_lengths_map_to_ceil_over_stride(stride: int, kernel: int, blocks: int, norm: str, pool: bool) -> None:
+    net = net_of(**combo(stride, kernel, blocks, norm, pool)).eval()
     x, lens = batch()
     out = net(x, lens)
     assert out.lengths.tolist() == [math.ceil(n / stride) for n in LENGTHS]
@@ -70,12 +78,12 @@ def test_lengths_map_to_ceil_over_stride(stride: int, kernel: int, blocks: int, 
     assert out.logits.shape == (len(LENGTHS), K)
 
 
-@pytest.mark.parametrize(("stride", "kernel", "blocks", "norm"), COMBOS)
-def test_parameter_shapes(stride: int, kernel: int, blocks: int, norm: str) -> None:
-    net = net_of(**combo(stride, kernel, blocks, norm))
+@pytest.mark.parametrize(NAMES, COMBOS)
+def test_parameter_shapes(stride: int, kernel: int, blocks: int, norm: str, pool: bool) -> None:
+    net = net_of(**combo(stride, kernel, blocks, norm, pool))
     assert net.conv is not None
     assert net.conv.conv.weight.shape == (5, C_IN, kernel or stride)
-    assert net.conv.conv.stride == (stride,)
+    assert net.conv.conv.stride == (1 if pool else stride,)
     assert [tuple(c.weight.shape) for c in net.conv.more] == [(5, 5, 3)] * (blocks - 1)  # type: ignore[arg-type]
     assert len(net.conv.norms) == (blocks if norm == "batch" else 0)
     assert net.layers[0].rnn.input_size == 5  # type: ignore[union-attr]
@@ -89,16 +97,16 @@ def test_channels_default_to_hidden_size() -> None:
 
 
 # ---------------------------------------------------------------------------------------------- padding
-@pytest.mark.parametrize(("stride", "kernel", "blocks", "norm"), COMBOS)
+@pytest.mark.parametrize(NAMES, COMBOS)
 @pytest.mark.parametrize("train", [False, True], ids=["eval", "train"])
 @pytest.mark.parametrize("skip", [False, True], ids=["", "conv_skip"])
 def test_garbage_past_the_lengths_changes_nothing(
-    stride: int, kernel: int, blocks: int, norm: str, train: bool, skip: bool
+    stride: int, kernel: int, blocks: int, norm: str, pool: bool, train: bool, skip: bool
 ) -> None:
     """Same batch, zeros vs. large random garbage past each length: every valid output is the same (in training
     too, where the masked BatchNorm's statistics must come from valid steps only; with ``conv_skip`` the head's
     average of the front end's features too)."""
-    net = net_of(**combo(stride, kernel, blocks, norm), pooling="mean", conv_skip=skip).train(train)
+    net = net_of(**combo(stride, kernel, blocks, norm, pool), pooling="mean", conv_skip=skip).train(train)
     clean, lens = batch()
     dirty, _ = batch(pad_value=1e3)
     assert not torch.equal(clean, dirty)
@@ -109,10 +117,10 @@ def test_garbage_past_the_lengths_changes_nothing(
         torch.testing.assert_close(a.sequence[i, :n], b.sequence[i, :n], atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize(("stride", "kernel", "blocks", "norm"), COMBOS)
-def test_more_padding_changes_nothing_in_training(stride: int, kernel: int, blocks: int, norm: str) -> None:
+@pytest.mark.parametrize(NAMES, COMBOS)
+def test_more_padding_changes_nothing_in_training(stride: int, kernel: int, blocks: int, norm: str, pool: bool) -> None:
     """The same batch padded 23 steps further: in training, BatchNorm statistics must ignore the extra steps."""
-    net = net_of(**combo(stride, kernel, blocks, norm), pooling="mean").train()
+    net = net_of(**combo(stride, kernel, blocks, norm, pool), pooling="mean").train()
     x, lens = batch(pad_value=9.0)
     longer = torch.cat([x, 9.0 * torch.ones(x.shape[0], 23, C_IN)], 1)
     with torch.no_grad():
@@ -120,12 +128,12 @@ def test_more_padding_changes_nothing_in_training(stride: int, kernel: int, bloc
     torch.testing.assert_close(a.logits, b.logits, atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize(("stride", "kernel", "blocks", "norm"), COMBOS)
+@pytest.mark.parametrize(NAMES, COMBOS)
 @pytest.mark.parametrize("skip", [False, True], ids=["", "conv_skip"])
 def test_a_sequence_alone_equals_it_in_a_padded_batch(
-    stride: int, kernel: int, blocks: int, norm: str, skip: bool
+    stride: int, kernel: int, blocks: int, norm: str, pool: bool, skip: bool
 ) -> None:
-    net = net_of(**combo(stride, kernel, blocks, norm), pooling="max", conv_skip=skip).eval()
+    net = net_of(**combo(stride, kernel, blocks, norm, pool), pooling="max", conv_skip=skip).eval()
     with torch.no_grad():
         for p in net.conv.norms.parameters():  # type: ignore[union-attr]
             p.add_(torch.rand_like(p))  # non-trivial shifts: padding must still stay out
@@ -187,15 +195,15 @@ def test_bad_values_name_the_field(params: dict[str, object], message: str) -> N
 
 
 # ---------------------------------------------------------------------------------------------- conv_skip
-@pytest.mark.parametrize(("stride", "kernel", "blocks", "norm"), COMBOS[:5])
+@pytest.mark.parametrize(NAMES, COMBOS[:5] + COMBOS[9:11])
 def test_conv_skip_adds_the_front_ends_average_to_what_the_head_reads(
-    stride: int, kernel: int, blocks: int, norm: str
+    stride: int, kernel: int, blocks: int, norm: str, pool: bool
 ) -> None:
     """LSTM-FCN: the head reads [the RNN's pooled output, the front end's features averaged over the valid steps].
     Every other parameter is the same (the head is built last); with the new head columns zeroed the network is
     the one without the skip, and the columns alone give the average's contribution."""
-    plain = net_of(seed=5, **combo(stride, kernel, blocks, norm)).eval()
-    skip = net_of(seed=5, **combo(stride, kernel, blocks, norm), conv_skip=True).eval()
+    plain = net_of(seed=5, **combo(stride, kernel, blocks, norm, pool)).eval()
+    skip = net_of(seed=5, **combo(stride, kernel, blocks, norm, pool), conv_skip=True).eval()
     assert skip.head.weight.shape == (K, H + 5) and plain.head.weight.shape == (K, H)
     shared = {k: v for k, v in plain.state_dict().items() if not k.startswith("head.")}
     assert all(torch.equal(v, skip.state_dict()[k]) for k, v in shared.items())
@@ -207,6 +215,51 @@ def test_conv_skip_adds_the_front_ends_average_to_what_the_head_reads(
         torch.testing.assert_close(skip(x, lens).logits, plain(x, lens).logits)
         extra = torch.randn(K, 5)
         skip.head.weight[:, H:] = extra
-        features, flens = plain.conv(x, lens)  # type: ignore[misc]
+        features, flens = plain.conv(x, lens)  # type: ignore[misc]  # every step with conv_pool
+        assert flens.tolist() == (list(LENGTHS) if pool else [math.ceil(n / stride) for n in LENGTHS])
         average = torch.stack([features[i, :n].mean(0) for i, n in enumerate(flens.tolist())])
         torch.testing.assert_close(skip(x, lens).logits, plain(x, lens).logits + average @ extra.T)
+
+
+# ---------------------------------------------------------------------------------------------- conv_pool
+@pytest.mark.parametrize(("stride", "kernel"), [(4, 8), (3, 5), (2, 0), (5, 1)])
+def test_pool_runs_the_blocks_at_full_resolution_with_same_padding(stride: int, kernel: int) -> None:
+    """The first block of ``conv_pool`` is the plain convolution over every step, its window centred on the step
+    ("same" padding, zeros past each sequence's end), then ReLU; the stride only sets the pooling after it."""
+    net = net_of(seed=2, **combo(stride, kernel, 1, "none", True)).eval()
+    assert net.conv is not None
+    x, lens = batch(pad_value=4.0)
+    y, ylens = net.conv(x, lens)
+    assert ylens.tolist() == list(LENGTHS) and y.shape[1] == max(LENGTHS)
+    k = kernel or stride
+    for i, n in enumerate(LENGTHS):
+        seq = nn.functional.pad(x[i, :n].T, ((k - 1) // 2, k // 2))  # this sequence alone, zero-padded both ends
+        want = torch.relu(nn.functional.conv1d(seq[None], net.conv.conv.weight, net.conv.conv.bias))[0].T
+        torch.testing.assert_close(y[i, :n], want)
+
+
+@pytest.mark.parametrize("stride", [1, 2, 3, 8])
+def test_pool_downsample_averages_the_valid_steps_of_each_window(stride: int) -> None:
+    """Window j of a sequence of n steps averages steps j*stride .. min((j+1)*stride, n) - 1; there are
+    ceil(n / stride) windows, whatever lies past n (the last window is partial)."""
+    net = net_of(**combo(stride, 3, 1, "none", True))
+    assert net.conv is not None
+    g = torch.Generator().manual_seed(1)
+    y = torch.randn(len(LENGTHS), max(LENGTHS), 5, generator=g)
+    lens = torch.tensor(LENGTHS)
+    out, olens = net.conv.downsample(y, lens)
+    assert olens.tolist() == [math.ceil(n / stride) for n in LENGTHS]
+    assert out.shape == (len(LENGTHS), math.ceil(max(LENGTHS) / stride), 5)
+    for i, n in enumerate(LENGTHS):
+        want = torch.stack([y[i, j : min(j + stride, n)].mean(0) for j in range(0, n, stride)])
+        torch.testing.assert_close(out[i, : len(want)], want)
+
+
+def test_pool_off_is_the_strided_front_end_bit_for_bit() -> None:
+    """``conv_pool: false`` (the default) builds and computes exactly what a study without the field ran."""
+    old, off = net_of(seed=4, **combo(4, 8, 3, "batch")), net_of(seed=4, **combo(4, 8, 3, "batch", False))
+    pooled = net_of(seed=4, **combo(4, 8, 3, "batch", True))  # the same parameters: only the arithmetic differs
+    assert all(torch.equal(v, off.state_dict()[k]) and torch.equal(v, pooled.state_dict()[k])
+               for k, v in old.state_dict().items())  # fmt: skip
+    x, lens = batch(pad_value=2.0)
+    assert torch.equal(old(x, lens).logits, off(x, lens).logits)
