@@ -127,7 +127,11 @@ def check_storage_url(url: str, origin: str) -> None:
         if not target or target == ":memory:":
             raise fail("an in-memory SQLite database loses the study when the process ends; give sqlite:///path.db")
         if not Path(target).parent.is_dir():
-            raise fail(f"the directory {Path(target).parent} of the SQLite file does not exist")
+            where = "" if Path(target).is_absolute() else (
+                f" (sqlite:/// + a relative path: {Path.cwd() / Path(target).parent}; an absolute path takes four"
+                f" slashes, sqlite:////{target})"
+            )  # fmt: skip
+            raise fail(f"the directory {Path(target).parent} of the SQLite file does not exist{where}")
 
 
 def _check_journal(path: Path, fail: Callable[[str], PreflightError]) -> None:

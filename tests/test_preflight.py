@@ -276,6 +276,7 @@ URLS_BAD = [
     ("grpc://:13000", "needs a host"),
     ("sqlite://", "in-memory SQLite"),
     ("sqlite:///{d}/no/x.db", "of the SQLite file does not exist"),
+    ("sqlite:///no-such-dir/x.db", "an absolute path takes four slashes, sqlite:////no-such-dir/x.db)"),
     ("{d}", "is a directory"),
     ("{d}/file.txt/journal.log", "is a file, so the journal's directory cannot be created"),
 ]
