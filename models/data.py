@@ -29,11 +29,11 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from models.errors import DataError, FoldsError
+
+__all__ = ["DataError", "FoldsError"]  # re-exported: defined apart so the command line catches them lightly
+
 SYNTHETIC = "synthetic"
-
-
-class DataError(ValueError):
-    """Bad or missing data; the message names the file or dataset and what was expected."""
 
 
 @dataclass
@@ -408,10 +408,6 @@ def _one_class(where: str, label: str, count: int) -> DataError:
         f"{where}: the training split holds one class ({label!r}, {count} sequences); a classifier needs at least "
         "two; allowed: labels of 2 or more classes"
     )
-
-
-class FoldsError(DataError):
-    """A class has fewer training sequences than the cross-validation folds need."""
 
 
 def check_splits(splits: Splits, folds: int, source: str | None = None) -> None:

@@ -1,15 +1,29 @@
 """regtune's search: Optuna studies over the regularizers of ``models/``, from study files."""
 
-from search.objective import Objective, default_folds
-from search.pruning import PruningCallback
-from search.samplers import make_pruner, make_sampler
-from search.space import suggest
-from search.spec import StudyFileError, StudySpec, load_study, parse_study
-from search.storage import StorageError, mask_url, open_storage
-from search.worker import counts, ensure_study, run_worker
+from __future__ import annotations
 
-__all__ = [
-    "Objective", "PruningCallback", "StorageError", "StudyFileError", "StudySpec", "counts", "default_folds",
-    "ensure_study", "load_study", "make_pruner", "make_sampler", "mask_url", "open_storage", "parse_study",
-    "run_worker", "suggest",
-]  # fmt: skip
+import importlib
+from typing import Any
+
+#: what the package re-exports, and the module each name lives in: imported on first use (PEP 562), so that the
+#: commands that train nothing (proxy, dashboard, repair) start without importing torch and Lightning
+_EXPORTS = {
+    "Objective": "search.objective", "default_folds": "search.objective", "PruningCallback": "search.pruning",
+    "make_pruner": "search.samplers", "make_sampler": "search.samplers", "suggest": "search.space",
+    "StudyFileError": "search.spec", "StudySpec": "search.spec", "load_study": "search.spec",
+    "parse_study": "search.spec", "StorageError": "search.storage", "mask_url": "search.storage",
+    "open_storage": "search.storage", "counts": "search.worker", "ensure_study": "search.worker",
+    "run_worker": "search.worker",
+}  # fmt: skip
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'search' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

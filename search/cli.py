@@ -15,12 +15,12 @@ import warnings
 
 import optuna
 
-from models.data import DataError
+from models.errors import DataError
 from search.fingerprint import StudyChangedError
+from search.interrupts import Interrupted, raise_interrupted
 from search.preflight import PreflightError, prepare
 from search.spec import StudyFileError, StudySpec, load_study
 from search.storage import RETRY_SECONDS, STORAGE_ENV, StorageError, mask_url, open_storage, resolve_url, schema_lock
-from search.worker import Interrupted, raise_interrupted
 
 
 def quiet_libraries() -> None:

@@ -13,10 +13,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from models.data import DataError, FoldsError, Splits, check_splits, load_splits
-from search.objective import _SPLITS, default_folds
+from models.errors import DataError, FoldsError
 from search.spec import StudySpec, load_study
 from search.storage import STORAGE_ENV, mask_url, resolve_url
 
@@ -25,6 +25,9 @@ STORAGE_FORMS = (
     "a journal file path (runs/NAME/journal.log), postgresql[+driver]://user@host:port/db, sqlite:///path.db, "
     "mysql[+driver]://user@host:port/db, grpc://host:port"
 )
+if TYPE_CHECKING:
+    from models.data import Splits
+
 _RDB = re.compile(r"^(postgresql|mysql|sqlite)(\+[A-Za-z0-9_]+)?$")
 
 
@@ -47,6 +50,8 @@ def prepare(study_path: str | Path, storage_url: str | None = None) -> Prepared:
 
 def prepare_spec(spec: StudySpec, storage_url: str | None = None, splits: Splits | None = None) -> Prepared:
     """:func:`prepare` for a parsed study; ``splits``: its dataset already loaded (in-memory arrays, search.api)."""
+    from search.objective import _SPLITS, default_folds  # the training stack: imported when a study is prepared
+
     url = resolve_url(storage_url, spec.name)
     origin = "--storage/STORAGE" if storage_url else STORAGE_ENV if os.environ.get(STORAGE_ENV) else None
     check_storage_url(url, origin or f"{spec.path}: storage (default for name {spec.name!r})")
@@ -61,6 +66,8 @@ def prepare_spec(spec: StudySpec, storage_url: str | None = None, splits: Splits
 
 def load_dataset(spec: StudySpec) -> Splits:
     """The study's dataset, or a PreflightError naming the study file, its ``dataset`` and the data file."""
+    from models.data import load_splits
+
     try:
         return load_splits(spec.dataset, seed=spec.seed)
     except DataError as exc:
@@ -74,6 +81,8 @@ def load_dataset(spec: StudySpec) -> Splits:
 
 
 def _check(spec: StudySpec, splits: Splits, folds: int) -> None:
+    from models.data import check_splits
+
     try:
         check_splits(splits, folds, source=spec.dataset)
     except FoldsError as exc:

@@ -36,6 +36,7 @@ from optuna.storages.journal import JournalStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from search.checkpoints import CheckpointStore, open_checkpoints
+from search.interrupts import Interrupted, raise_interrupted
 from search.objective import Objective, folds_of
 from search.progress import VALUE_IS_ATTR, metric_name, value_is
 from search.recipes import starting_points
@@ -64,16 +65,6 @@ BEAT_ATTR = "regtune:beat"  # the worker's own heartbeat (time.time()) on storag
 ORPHAN_SECONDS = GRACE_PERIOD + RETRY_SECONDS + 60
 #: how often a worker looks for dead trials (each look reads every running trial); and at its start
 DEAD_CHECK_SECONDS = float(HEARTBEAT_INTERVAL)
-
-
-class Interrupted(BaseException):
-    """Ctrl-C or SIGTERM. Not a KeyboardInterrupt: Lightning swallows those into ``sys.exit(1)`` and would
-    leave the trial RUNNING; this one reaches the worker, which closes and re-queues the trial. ``signum`` is the
-    signal that stopped it (the exit code is 128 + signum)."""
-
-    def __init__(self, signum: int = signal.SIGINT) -> None:
-        super().__init__(f"signal {int(signum)}")
-        self.signum = int(signum)
 
 
 class StudyError(RuntimeError):
@@ -284,11 +275,6 @@ class Heartbeat:
         self.stop.set()
         if self.thread is not None:
             self.thread.join(timeout=5)
-
-
-def raise_interrupted(signum: int, frame: Any) -> None:
-    """A signal handler: Ctrl-C / SIGTERM / SIGHUP become :class:`Interrupted`."""
-    raise Interrupted(signum)
 
 
 @contextlib.contextmanager

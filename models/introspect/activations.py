@@ -218,7 +218,7 @@ def capture(
         lengths = lengths.to(device)
         if net.conv is not None and recorded is None:  # type: ignore[attr-defined]
             x, lengths = net.conv(x, lengths)  # type: ignore[attr-defined,operator]
-            x, lengths = net.conv.downsample(x, lengths)  # type: ignore[attr-defined,operator]
+            x, lengths = net.conv.downsample(x, lengths)  # type: ignore[attr-defined,operator,union-attr]
         steps = x.shape[1]
         valid = torch.arange(steps, device=device).unsqueeze(0) < lengths.unsqueeze(1)
         mask = valid if bool((lengths < steps).any()) else None
