@@ -128,7 +128,7 @@ def test_the_packages_re_exports_resolve(package: str) -> None:
 
 
 def test_the_command_line_and_a_study_file_load_without_torch() -> None:
-    """``make proxy`` / ``make dashboard`` / ``make repair`` train nothing: the command line, the study file and the
+    """``make proxy`` / ``make repair`` train nothing: the command line, the study file and the
     errors it catches import neither torch nor Lightning (3 s of start-up saved per process)."""
     import subprocess
     import sys
