@@ -33,6 +33,18 @@ def test_shipped_study_files_are_valid(path: Path) -> None:
     assert spec.trials >= 1 and spec.search
 
 
+@pytest.mark.parametrize("path", [p for p in STUDIES if p.stem != "smoke"], ids=lambda p: p.stem)
+def test_shipped_studies_leave_the_data_dependent_settings_to_the_data(path: Path) -> None:
+    """A shipped study copied for another dataset must not carry one dataset's folds, epochs, patience, batch size
+    or step size (issue 10: lstm.yaml's ``cv_folds: 5`` did): the defaults choose them from the data. (smoke.yaml
+    is the tests' own tiny study.)"""
+    spec = load_study(path)
+    assert spec.cv_folds is None
+    assert "max_epochs" not in yaml.load(path.read_text(), Loader=YAMLLoader).get("budget", {})
+    fixed = {**spec.architecture, **spec.fixed}
+    assert not {"patience", "batch_size", "lr"} & set(fixed), set(fixed)
+
+
 def test_shipped_studies_cover_the_architectures() -> None:
     specs = {p.stem: load_study(p) for p in STUDIES}
     cells = {(s.architecture.get("cell"), s.architecture.get("bidirectional", False), s.architecture.get("num_layers", 1))
