@@ -20,14 +20,14 @@ from models.errors import DataError, FoldsError
 from search.spec import StudySpec, load_study
 from search.storage import STORAGE_ENV, mask_url, resolve_url
 
+if TYPE_CHECKING:
+    from models.data import Splits
+
 #: what a storage URL may be (the schemes search.storage.open_storage opens)
 STORAGE_FORMS = (
     "a journal file path (runs/NAME/journal.log), postgresql[+driver]://user@host:port/db, sqlite:///path.db, "
     "mysql[+driver]://user@host:port/db, grpc://host:port"
 )
-if TYPE_CHECKING:
-    from models.data import Splits
-
 _RDB = re.compile(r"^(postgresql|mysql|sqlite)(\+[A-Za-z0-9_]+)?$")
 
 
