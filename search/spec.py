@@ -198,6 +198,7 @@ def parse_study(raw: Any, path: Path) -> StudySpec:
     base = spec.base_params()
     _check_params(base, "fixed", err)
     spec.search = {key: _dimension(key, value, base, err) for key, value in search_raw.items()}
+    _check_front_end_names(spec, err)
 
     points = raw.get("starting_points", [])
     if not isinstance(points, list):
@@ -210,6 +211,29 @@ def parse_study(raw: Any, path: Path) -> StudySpec:
             _check_params({**base, key: value}, f"starting_points[{i}].{key}", err)
         spec.starting_points.append(point)
     return spec
+
+
+#: what shapes a Conv1D front end that some other setting must switch on (conv_layers > 0, or conv_stride > 1)
+FRONT_END_SHAPES = ("conv_channels", "conv_kernel", "conv_norm", "conv_skip", "conv_pool")
+
+
+def _check_front_end_names(spec: StudySpec, err: _Errors) -> None:
+    """A searched front-end setting with no front end in any trial spends the budget on a dimension that changes
+    nothing (and, naming a front-end field, keeps the long-data default from adding one): an error."""
+    if "conv_layers" in spec.search or "conv_stride" in spec.search:
+        return
+    base = spec.base_params()
+    layers, stride = base.get("conv_layers", -1), base.get("conv_stride", 1)
+    if layers > 0 or (layers == -1 and stride > 1):
+        return
+    for key in spec.search:
+        if key in FRONT_END_SHAPES:
+            raise err(
+                f"search.{key}",
+                "has no effect without a Conv1D front end (conv_layers is 0 or unset and conv_stride is 1 in every "
+                "trial); set conv_layers or conv_stride in architecture or fixed, or search one of them",
+                None,
+            )
 
 
 def _dimension(key: str, value: Any, base: dict[str, Any], err: _Errors) -> Dimension:

@@ -57,6 +57,11 @@ def test_shipped_studies_cover_the_architectures() -> None:
 
 BAD = [
     ({"colour": "red"}, "colour: unknown key; allowed: name, description, dataset"),
+    ({"search": {"conv_skip": [False, True]}}, "search.conv_skip: has no effect without a Conv1D front end"),
+    (
+        {"search": {"conv_pool": [False, True]}, "fixed": {"conv_layers": 0, "conv_stride": 4}},
+        "search.conv_pool: has no effect without a Conv1D front end",
+    ),
     ({"search": {"kernel_l3": [0.1]}}, "search.kernel_l3: unknown hyperparameter; allowed: cell"),
     ({"fixed": {"dropuot": 0.1}}, "fixed.dropuot: unknown hyperparameter; allowed:"),
     ({"search": {"dropout": {"low": 0.4, "high": 0.1}}}, "search.dropout: low=0.4 > high=0.1"),
@@ -110,6 +115,18 @@ def test_bad_study_file_exits_nonzero_before_touching_the_storage(tmp_path: Path
     assert f"error: {path}: sampler: unknown sampler 'bayes'; allowed: tpe" in result.stderr
     assert "Traceback" not in result.stderr
     assert not storage.exists()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"fixed": {"conv_stride": 4}}, {"architecture": {"conv_layers": 3}}, {"search": {"conv_layers": [0, 3]}},
+     {"search": {"conv_stride": [1, 4]}}],
+    ids=["stride fixed", "blocks in the architecture", "blocks searched", "stride searched"],
+)  # fmt: skip
+def test_front_end_settings_are_searchable_where_a_front_end_can_exist(tmp_path: Path, change: dict) -> None:
+    search = {"conv_skip": [False, True], "conv_pool": [False, True], **change.pop("search", {})}
+    path = write_study(tmp_path, search=search, **change)
+    assert {"conv_skip", "conv_pool"} <= set(load_study(path).search)
 
 
 def test_off_key_is_not_yaml_false(tmp_path: Path) -> None:
