@@ -22,10 +22,16 @@ from search.preflight import PreflightError, prepare
 from search.spec import StudyFileError, StudySpec, load_study
 from search.storage import RETRY_SECONDS, STORAGE_ENV, StorageError, mask_url, open_storage, resolve_url, schema_lock
 
+#: the commands that train (a study's trials, the verdict's refits): Lightning is imported before it is quieted
+TRAINING_COMMANDS = ("study", "worker", "report")
 
-def quiet_libraries() -> None:
+
+def quiet_libraries(training: bool = True) -> None:
     """Silence the libraries' notices a user need not see (Lightning's banners, Optuna's experimental warnings);
-    shared by the benchmarks."""
+    shared by the benchmarks. Importing Lightning sets its loggers to INFO, so with ``training`` it is imported
+    first (the commands that train nothing leave it unimported: they start without torch)."""
+    if training:
+        import pytorch_lightning  # noqa: F401 - see above: its import would undo the levels set below
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     for name in ("pytorch_lightning", "lightning", "lightning.pytorch", "lightning_fabric"):
         logging.getLogger(name).setLevel(logging.ERROR)
@@ -448,7 +454,7 @@ def parser(prog: str = "python -m search") -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None, prog: str = "python -m search") -> int:
     args = parser(prog).parse_args(argv)
-    quiet_libraries()
+    quiet_libraries(training=args.command in TRAINING_COMMANDS)
     if getattr(args, "trials", None) is not None and args.trials < 1:
         print(f"error: --trials/TRIALS={args.trials}: must be an integer >= 1", file=sys.stderr)
         return 2

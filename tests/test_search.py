@@ -198,6 +198,9 @@ def test_smoke_study_completes_with_pruned_and_complete_trials(tmp_path: Path) -
     }
     assert re.search(r"^trial \d+ pruned at epoch \d+: running \d\.\d{4} ", result.stdout, re.M), result.stdout
     assert re.search(r"^trial \d+ complete: holdout score \d\.\d{4} ", result.stdout, re.M), result.stdout
+    # Lightning's banners (its import sets its loggers to INFO after the command line quieted them) stay out
+    for banner in ("GPU available", "TPU available", "litlogger", "`Trainer.fit` stopped"):
+        assert banner not in result.stdout + result.stderr, banner
     assert "best trial #" in result.stdout and "no regularization" in result.stdout
     assert study.user_attrs["regtune:final"]["best"]["accs"]
 
