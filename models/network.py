@@ -104,6 +104,16 @@ class RecurrentLayer(nn.Module):
         return torch.cat(outs, -1) if len(outs) > 1 else outs[0]
 
 
+def valid_steps(steps: int, lengths: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """(B, steps) booleans: step t of sequence b is valid iff t < lengths[b]."""
+    return torch.arange(steps, device=device).unsqueeze(0) < lengths.to(device).unsqueeze(1)
+
+
+def padding_mask(steps: int, lengths: torch.Tensor, device: torch.device) -> torch.Tensor | None:
+    """:func:`valid_steps`, or None when every sequence fills all ``steps`` (nothing to mask)."""
+    return valid_steps(steps, lengths, device) if bool((lengths < steps).any()) else None
+
+
 class ConvFrontEnd(nn.Module):
     """Conv1D blocks before the RNN: the first strided (shortens long sequences ``stride``-fold), the others
     kernel 3, stride 1, "same" padding; each block is conv -> optional masked BatchNorm -> ReLU.
@@ -150,7 +160,7 @@ class ConvFrontEnd(nn.Module):
             return y, lengths
         steps = y.shape[1]
         out_steps = -(-steps // self.stride)
-        valid = (torch.arange(steps, device=y.device) < lengths.to(y.device).unsqueeze(1)).to(y.dtype)
+        valid = valid_steps(steps, lengths, y.device).to(y.dtype)
         pad = out_steps * self.stride - steps
         sums = nn.functional.pad((y * valid.unsqueeze(-1)).transpose(1, 2), (0, pad))
         counts = nn.functional.pad(valid.unsqueeze(1), (0, pad))
@@ -160,8 +170,9 @@ class ConvFrontEnd(nn.Module):
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         steps = x.shape[1]
-        if bool((lengths < steps).any()):  # a window straddling a sequence's end must see zeros past it
-            x = x * (torch.arange(steps, device=x.device) < lengths.to(x.device).unsqueeze(1)).unsqueeze(-1)
+        inside = padding_mask(steps, lengths, x.device)
+        if inside is not None:  # a window straddling a sequence's end must see zeros past it
+            x = x * inside.unsqueeze(-1)
         if self.pool:  # "same" padding, as FCN's blocks: step t's window is centred on t
             out_steps = steps
             y = nn.functional.pad(x.transpose(1, 2), ((self.kernel - 1) // 2, self.kernel // 2))
@@ -170,9 +181,7 @@ class ConvFrontEnd(nn.Module):
             pad = max(0, (out_steps - 1) * self.stride + self.kernel - steps)
             y = nn.functional.pad(x.transpose(1, 2), (0, pad))
             lengths = self.out_lengths(lengths)
-        mask = None
-        if bool((lengths < out_steps).any()):
-            mask = torch.arange(out_steps, device=x.device).unsqueeze(0) < lengths.to(x.device).unsqueeze(1)
+        mask = padding_mask(out_steps, lengths, x.device)
         y = self.conv(y).transpose(1, 2)
         for i in range(len(self.more) + 1):
             if i > 0:
@@ -220,9 +229,9 @@ class RNNClassifierNet(nn.Module):
         if self.conv is not None:
             x, lengths = self.conv(x, lengths)
             if self.skip:  # at the blocks' own resolution (every step with conv_pool)
-                features = self._average(x, lengths, self._mask(x, lengths))
+                features = self._average(x, lengths, padding_mask(x.shape[1], lengths, x.device))
             x, lengths = self.conv.downsample(x, lengths)
-        mask = self._mask(x, lengths)
+        mask = padding_mask(x.shape[1], lengths, x.device)
         for i, layer in enumerate(self.layers):
             if i > 0:
                 x = self.layer_dropout(x)
@@ -235,14 +244,6 @@ class RNNClassifierNet(nn.Module):
         read = pooled if features is None else torch.cat([pooled, features], -1)
         logits = self.head(self.output_dropout(read))
         return NetOutput(logits, pooled, x, mask, lengths)
-
-    @staticmethod
-    def _mask(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor | None:
-        """(B, T) valid steps of ``x``, or None when every sequence fills all T steps."""
-        steps = x.shape[1]
-        if not bool((lengths < steps).any()):
-            return None
-        return torch.arange(steps, device=x.device).unsqueeze(0) < lengths.to(x.device).unsqueeze(1)
 
     @staticmethod
     def _average(x: torch.Tensor, lengths: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:

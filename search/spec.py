@@ -13,7 +13,14 @@ from typing import Any, Literal
 
 import yaml
 
-from models.config import ARCHITECTURE_NAMES, HYPERPARAMETER_NAMES, RATE_NAMES, ConfigError, configs_for
+from models.config import (
+    ARCHITECTURE_NAMES,
+    HYPERPARAMETER_NAMES,
+    RATE_NAMES,
+    ConfigError,
+    RNNConfig,
+    configs_for,
+)
 from search.samplers import PRUNERS, SAMPLERS
 
 METRICS = ("val_acc", "val_loss")
@@ -223,8 +230,8 @@ def _check_front_end_names(spec: StudySpec, err: _Errors) -> None:
     if "conv_layers" in spec.search or "conv_stride" in spec.search:
         return
     base = spec.base_params()
-    layers, stride = base.get("conv_layers", -1), base.get("conv_stride", 1)
-    if layers > 0 or (layers == -1 and stride > 1):
+    shape = {k: base[k] for k in ("conv_layers", "conv_stride") if k in base}  # checked by _check_params already
+    if RNNConfig(**shape).conv_blocks > 0:  # the network's own rule for whether a front end is built
         return
     for key in spec.search:
         if key in FRONT_END_SHAPES:
