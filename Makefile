@@ -74,7 +74,7 @@ figures: $(STAMP) ## draw STUDY's trial figures now (make dashboard draws them i
 report: $(STAMP) ## write the HTML report of STUDY (several: STUDY="a.yaml b.yaml") under runs/<study>/report/
 	$(SEARCH) report $(STUDY) $(if $(STORAGE),--storage '$(STORAGE)')
 
-repair: $(STAMP) ## repair a damaged journal file of STUDY (a backup is kept)
+repair: $(STAMP) ## repair a damaged journal or SQLite file of STUDY (a backup is kept)
 	@$(SEARCH) repair $(STUDY) $(if $(STORAGE),--storage '$(STORAGE)')
 
 retry: $(STAMP) ## re-queue STUDY's trials given up after repeated crashes (TRIAL=3 or TRIAL="3 7"); then make study

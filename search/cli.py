@@ -20,7 +20,16 @@ from search.fingerprint import StudyChangedError
 from search.interrupts import Interrupted, raise_interrupted
 from search.preflight import PreflightError, prepare
 from search.spec import StudyFileError, StudySpec, load_study
-from search.storage import RETRY_SECONDS, STORAGE_ENV, StorageError, mask_url, open_storage, resolve_url, schema_lock
+from search.storage import (
+    RETRY_SECONDS,
+    STORAGE_ENV,
+    StorageError,
+    mask_url,
+    open_storage,
+    resolve_url,
+    schema_lock,
+    scrub,
+)
 
 #: the commands that train (a study's trials, the verdict's refits): Lightning is imported before it is quieted
 TRAINING_COMMANDS = ("study", "worker", "report")
@@ -257,14 +266,21 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 
 def cmd_repair(args: argparse.Namespace) -> int:
-    """Mend a journal file damaged in the middle (:func:`search.journal.repair_journal`; a backup is kept)."""
+    """Mend a journal file damaged in the middle (:func:`search.journal.repair_journal`) or rebuild a damaged SQLite
+    file (:func:`search.sqlite_file.repair_sqlite`); a backup is kept."""
     from search.journal import journal_path, repair_journal
 
     url = resolve_url(args.storage, load_study(args.study).name)
     path = journal_path(url)
     if path is None:
-        print(f"error: --storage/STORAGE={mask_url(url)}: repair mends a journal file (a path); "
-              "a database or proxy storage has no journal to repair", file=sys.stderr)  # fmt: skip
+        from search.sqlite_file import repair_sqlite, sqlite_path
+
+        file = sqlite_path(url) if url.startswith("sqlite") else None
+        if file is not None:
+            repair_sqlite(file)
+            return 0
+        print(f"error: --storage/STORAGE={mask_url(url)}: repair mends a journal file (a path) or a SQLite file "
+              "(sqlite:///path.db); a PostgreSQL or proxy storage is its server's to repair", file=sys.stderr)  # fmt: skip
         return 2
     if not path.is_file():
         print(f"error: no journal file {path}: nothing to repair", file=sys.stderr)
@@ -444,7 +460,7 @@ def parser(prog: str = "python -m search") -> argparse.ArgumentParser:
     sp.add_argument("study", help="study file, e.g. studies/lstm.yaml")
     common(sp)
     sp.add_argument("--trial", type=int, nargs="+", help="given-up trial number(s) (default: all of them)")
-    sp = sub.add_parser("repair", help="repair a damaged journal file of a study (a backup is kept)")
+    sp = sub.add_parser("repair", help="repair a damaged journal or SQLite file of a study (a backup is kept)")
     sp.add_argument("study", help="study file, e.g. studies/lstm.yaml")
     common(sp)
     sp = sub.add_parser("validate", help="check study files and exit")
@@ -476,10 +492,28 @@ def main(argv: list[str] | None = None, prog: str = "python -m search") -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except (StudyFileError, StorageError, DataError, PreflightError) as exc:
-        print("error: " + " ".join(str(exc).splitlines()), file=sys.stderr)  # one line, whatever a parser said
+        text = " ".join(str(exc).splitlines())  # one line, whatever a parser said
+        files = [args.study] if isinstance(getattr(args, "study", None), str) else getattr(args, "studies", None) or []
+        if len(files) == 1:  # the storage does not know the study file; the command line does
+            text = text.replace("STUDY=<study file>", f"STUDY={files[0]}")
+        print("error: " + text, file=sys.stderr)
+        return 2
+    except optuna.exceptions.StorageInternalError as exc:  # the store failed mid-way (a disk, a server)
+        print(f"error: {storage_failure(args, exc)}", file=sys.stderr)
         return 2
     except (KeyboardInterrupt, Interrupted) as exc:
         return _interrupted(args, exc)
+
+
+def storage_failure(args: argparse.Namespace, exc: BaseException) -> str:
+    """One line for a storage that failed after it opened: which, the database's own words, and what is safe."""
+    cause = exc.__cause__ or exc
+    words = " ".join(str(getattr(cause, "orig", None) or cause).splitlines()[:1])
+    url = getattr(args, "storage", None) or os.environ.get(STORAGE_ENV) or "the study's journal"
+    return (
+        f"the storage {mask_url(url)} failed: {scrub(words, url)}; every trial that finished before is stored. "
+        "Check the storage (a damaged journal or SQLite file: make repair), then rerun to resume"
+    )
 
 
 def _interrupted(args: argparse.Namespace, exc: BaseException) -> int:

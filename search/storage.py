@@ -672,6 +672,10 @@ def _rdb(url: str, pool: dict[str, int]) -> optuna.storages.RDBStorage:
     if _scheme(url).startswith("postgresql"):
         # bounded connections per process (no "too many clients"), and a quick failure when unreachable
         engine_kwargs.update(pool, pool_recycle=300, pool_timeout=60, connect_args={"connect_timeout": 10})
+    if _scheme(url).startswith("sqlite"):
+        from search.sqlite_file import check_sqlite  # here: search.sqlite_file imports this module
+
+        check_sqlite(url)  # a damaged file: StorageError (make repair) before Optuna reads or writes it
     try:
         with schema_lock(url), warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat_interval

@@ -1,0 +1,169 @@
+"""A damaged SQLite study file: refused before anything reads or writes it (one line, exit 2, the file unchanged),
+then rebuilt by ``python -m search repair`` from every readable row, and the study resumes. The damage is a real
+page of a real regtune study's file overwritten, as a disk error or a half-copied file leaves it."""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from search.cli import storage_failure
+from search.sqlite_file import FAILED_BY_REPAIR, check_sqlite, repair_sqlite
+from search.storage import StorageError, open_storage
+from tests.helpers import run_cli, write_study
+
+STUDY = {
+    "name": "stiny",
+    "dataset": "synthetic",
+    "architecture": {"cell": "gru", "hidden_size": 8},
+    "budget": {"trials": 3, "max_epochs": 2},
+    "sampler": "random",
+    "pruner": "none",
+    "cv_folds": 1,
+    "introspect": False,
+    "final_seeds": 1,
+    "search": {"dropout": {"low": 0.0, "high": 0.3}},
+    "fixed": {"lr": 0.01, "batch_size": 32},
+}
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]:
+    """A real study of 3 finished trials in a SQLite file: (study file, the file's bytes)."""
+    where = tmp_path_factory.mktemp("sqlite")
+    study = write_study(where, "stiny", STUDY)
+    run = run_cli("worker", str(study), "--storage", f"sqlite:///{where / 'study.db'}", "--trials", "3")
+    assert run.returncode == 0, run.stderr
+    return study, (where / "study.db").read_bytes()
+
+
+def copy(finished: tuple[Path, bytes], tmp_path: Path) -> Path:
+    db = tmp_path / "study.db"
+    db.write_bytes(finished[1])
+    return db
+
+
+def url(db: Path) -> str:
+    return f"sqlite:///{db}"
+
+
+def trials(db: Path) -> dict[int, tuple[TrialState, float | None]]:
+    study = optuna.load_study(study_name="stiny", storage=open_storage(url(db)))
+    return {t.number: (t.state, t.value) for t in study.get_trials(deepcopy=False)}
+
+
+def damage(db: Path, table: str) -> int:
+    """Overwrite the first leaf page of ``table`` (or index) with garbage, as a disk error does; its page number."""
+    conn = sqlite3.connect(db)
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    page = conn.execute("SELECT min(pageno) FROM dbstat WHERE name = ? AND pagetype = 'leaf'", (table,)).fetchone()[0]
+    conn.close()
+    assert page is not None, table
+    with open(db, "r+b") as f:
+        f.seek((page - 1) * page_size)
+        f.write(b"\xab" * page_size)
+    return int(page)
+
+
+# --------------------------------------------------------------------------------------------- table-driven
+CASES = [
+    # (id, the page damaged, finished trials expected as before, trials marked failed, table named in the report)
+    ("an-index", "ix_trials_study_id", {0, 1, 2}, set(), None),
+    ("intermediate-values", "trial_intermediate_values", {0, 1, 2}, set(), "trial_intermediate_values"),
+    ("user-attributes", "trial_user_attributes", {0, 1, 2}, set(), "trial_user_attributes"),
+    ("values", "trial_values", set(), {0, 1, 2}, "trial_values"),
+    ("trials", "trials", set(), set(), "trials"),
+]
+
+
+@pytest.mark.parametrize("page,intact,failed,named", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_repair_keeps_every_readable_finished_trial(
+    finished: tuple[Path, bytes], tmp_path: Path, page: str, intact: set[int], failed: set[int], named: str | None
+) -> None:
+    db = copy(finished, tmp_path)
+    before = trials(db)
+    assert len(before) == 3 and all(state == TrialState.COMPLETE for state, _ in before.values())
+    damage(db, page)
+    damaged = db.read_bytes()
+    with pytest.raises(StorageError, match=r"SQLite file .*study\.db is damaged .*make repair"):
+        check_sqlite(url(db))
+    assert db.read_bytes() == damaged  # the check wrote nothing
+
+    report = repair_sqlite(db, echo=False)
+    check_sqlite(url(db))  # intact now
+    assert report.backup is not None and report.backup.read_bytes() == damaged
+    after = trials(db)  # Optuna reads the rebuilt file
+    assert {n for n, v in after.items() if v == before[n]} == intact
+    assert set(report.failed.get("stiny", [])) == failed
+    assert {n for n, (state, _) in after.items() if state == TrialState.FAIL} == failed
+    if named is None:
+        assert report.damaged == {}
+    else:
+        assert set(report.damaged) == {named}, report.damaged
+        assert f"table {named}: " in "\n".join(report.lines())
+    study = optuna.load_study(study_name="stiny", storage=open_storage(url(db)))
+    for n in failed:
+        assert study.trials[n].user_attrs["fail_reason"] == FAILED_BY_REPAIR
+
+
+def test_an_intact_file_is_left_alone(finished: tuple[Path, bytes], tmp_path: Path) -> None:
+    db = copy(finished, tmp_path)
+    report = repair_sqlite(db, echo=False)
+    assert report.damage is None and report.backup is None
+    assert "nothing to repair" in report.lines()[0]
+    assert db.read_bytes() == finished[1] and list(tmp_path.iterdir()) == [db]
+
+
+def test_a_damaged_table_list_is_refused_and_the_file_kept(finished: tuple[Path, bytes], tmp_path: Path) -> None:
+    db = copy(finished, tmp_path)
+    damage(db, "sqlite_schema")
+    damaged = db.read_bytes()
+    with pytest.raises(StorageError, match="table list is damaged .*the file was not changed"):
+        repair_sqlite(db, echo=False)
+    assert db.read_bytes() == damaged
+
+
+def test_a_storage_failing_mid_way_is_one_line_naming_it() -> None:
+    try:
+        try:
+            raise sqlite3.DatabaseError("database disk image is malformed")
+        except sqlite3.DatabaseError as inner:
+            raise optuna.exceptions.StorageInternalError("An exception is raised during the commit.") from inner
+    except optuna.exceptions.StorageInternalError as exc:
+        args = argparse.Namespace(storage="postgresql://u:secret@db:5432/x")
+        line = storage_failure(args, exc)
+    assert "\n" not in line and "secret" not in line
+    assert "database disk image is malformed" in line and "db:5432" in line and "rerun to resume" in line
+
+
+# --------------------------------------------------------------------------------------------- the command line
+@pytest.mark.slow
+def test_a_damaged_file_stops_every_command_until_repair_then_resumes(
+    finished: tuple[Path, bytes], tmp_path: Path
+) -> None:
+    db = copy(finished, tmp_path)
+    before = trials(db)
+    damage(db, "trial_intermediate_values")
+    damaged = db.read_bytes()
+    for command in ("study", "worker", "report"):
+        run = run_cli(command, str(finished[0]), "--storage", url(db), timeout=120)
+        assert run.returncode == 2, (command, run.stdout, run.stderr)
+        assert run.stderr.count("\n") == 1 and "Traceback" not in run.stderr, (command, run.stderr)
+        assert f"SQLite file {db} is damaged" in run.stderr, run.stderr
+        assert f"make repair STUDY={finished[0]} STORAGE={url(db)}" in run.stderr, run.stderr
+    assert db.read_bytes() == damaged  # nothing was written
+
+    run = run_cli("repair", str(finished[0]), "--storage", url(db))
+    assert run.returncode == 0, run.stderr
+    assert f"repaired SQLite file {db}" in run.stdout and "study stiny: 3 complete" in run.stdout, run.stdout
+    assert trials(db) == before
+
+    run = run_cli("worker", str(finished[0]), "--storage", url(db), "--trials", "4")
+    assert run.returncode == 0, run.stderr
+    after = trials(db)
+    assert len(after) == 4 and all(after[n] == v for n, v in before.items())
