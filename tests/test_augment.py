@@ -32,6 +32,7 @@ from models.regularizers import (
 from models.regularizers.mixup import mix_coefficients
 from models.regularizers.resample import KNOTS, sample_at
 from models.regularizers.time_warp import warp_positions
+from models.regularizers.weight_average import ema_weight
 from models.regularizers.window_slice import slice_positions
 from models.train import evaluate, fit
 from search.checkpoints import TrialCheckpoints, _Directory
@@ -346,7 +347,7 @@ def _set_weights(net: nn.Module, seed: int) -> list[torch.Tensor]:
     return [t.clone() for t in net.state_dict().values() if t.is_floating_point()]
 
 
-def test_ema_equals_the_bias_corrected_hand_computation() -> None:
+def test_ema_equals_the_warmed_up_hand_computation() -> None:
     decay, net = 0.8, _net()
     avg = WeightAverage(net, ema_decay=decay)
     assert not avg.ready
@@ -354,11 +355,30 @@ def test_ema_equals_the_bias_corrected_hand_computation() -> None:
     for step in range(5):
         snaps.append(_set_weights(net, step))
         avg.update(net, epoch=0)
-    norm = sum((1 - decay) * decay ** (4 - k) for k in range(5))
-    for i, a in enumerate(avg.averages):
-        want = sum((1 - decay) * decay ** (4 - k) * snaps[k][i] for k in range(5)) / norm
-        torch.testing.assert_close(a, want, rtol=1e-5, atol=1e-6)
+    want = [t.clone() for t in snaps[0]]  # the first update copies
+    for n in range(2, 6):  # then decay min(0.8, (1 + n) / (10 + n)): 3/12, 4/13, 5/14, 6/15
+        d = min(decay, (1 + n) / (10 + n))
+        want = [d * w + (1 - d) * s for w, s in zip(want, snaps[n - 1], strict=True)]
+    for a, w in zip(avg.averages, want, strict=True):
+        torch.testing.assert_close(a, w, rtol=1e-5, atol=1e-6)
     assert avg.ema_steps == 5 and avg.steps.tolist() == [5, 0]
+
+
+def test_ema_follows_training_early_and_reaches_its_decay_late() -> None:
+    """Weights moving steadily (w_k = k): 20 updates in, the warmed-up EMA lags ~2 steps, where a bias-corrected
+    one of decay 0.99 would sit at the mean of all 20 (10.5); after 5,000 the factor is the decay itself."""
+    net = _net()
+    avg = WeightAverage(net, ema_decay=0.99)
+    first = next(t for t in net.state_dict().values() if t.is_floating_point())
+    for k in range(1, 21):
+        with torch.no_grad():
+            for t in net.state_dict().values():
+                if t.is_floating_point():
+                    t.fill_(float(k))
+        avg.update(net, epoch=0)
+    assert first.shape == avg.averages[0].shape
+    assert 17.0 < float(avg.averages[0].flatten()[0]) < 19.0
+    assert ema_weight(0.99, 1) == 1.0 and ema_weight(0.99, 5000) == pytest.approx(0.01)
 
 
 def test_swa_is_the_mean_of_the_snapshots_from_its_start_epoch() -> None:

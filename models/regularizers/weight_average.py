@@ -2,8 +2,12 @@
 Izmailov et al. 2018), the average being what validation measures and what the fit returns.
 
 Both keep one running average of the network's floating-point state (parameters and BatchNorm running statistics),
-updated after every optimizer step: EMA with the bias-corrected factor ``(1 - d) / (1 - d^n)`` at its n-th step (so
-the first step copies the weights and the random initialization never lingers), SWA with ``1 / n``: the plain mean
+updated after every optimizer step: EMA with the factor ``1 - min(d, (1 + n) / (10 + n))`` at its n-th step
+(:func:`ema_weight`: the first step copies the weights, so the random initialization never lingers, and the warm-up
+keeps the early average on the recent weights; without it, a plain or bias-corrected EMA of decay 0.99 averages
+the whole first ~100 steps, weights from very different points of training: on OSULeaf's 10 steps an epoch the
+averaged network stayed at chance for 10 epochs and early stopping ended every fold there, cross-validated
+accuracy 0.26 against 0.91 without EMA), SWA with ``1 / n``: the plain mean
 of every step's weights from epoch ``int(swa_start * max_epochs)`` on (Polyak-Ruppert averaging; SWA's first step
 replaces whatever EMA held). The average lives in buffers, so the module's state dict, the best epoch's snapshot
 and the trial checkpoints all carry it, and a resumed fit continues it.
@@ -67,7 +71,7 @@ class WeightAverage(nn.Module):
             weight, counter = 1.0 / self.swa_steps, 1
         elif self.ema_decay > 0:
             self.ema_steps += 1
-            weight, counter = (1.0 - self.ema_decay) / (1.0 - self.ema_decay**self.ema_steps), 0
+            weight, counter = ema_weight(self.ema_decay, self.ema_steps), 0
         else:
             return
         torch._foreach_lerp_(self.averages, self._live(net), weight)
@@ -104,6 +108,13 @@ class WeightAverage(nn.Module):
 
     def extra_repr(self) -> str:
         return f"ema_decay={self.ema_decay}, swa_start_epoch={self.swa_start_epoch}"
+
+
+def ema_weight(decay: float, step: int) -> float:
+    """The weight of the current weights in the EMA at its ``step``-th update (1-based): 1 at the first (a copy),
+    then ``1 - min(decay, (1 + step) / (10 + step))``, the warm-up of TensorFlow's ExponentialMovingAverage and
+    timm's ModelEmaV3, so the average spans the last ~``step / 9`` steps until that reaches ``1 / (1 - decay)``."""
+    return 1.0 if step <= 1 else 1.0 - min(decay, (1.0 + step) / (10.0 + step))
 
 
 @torch.no_grad()
