@@ -27,6 +27,7 @@ from pathlib import Path
 
 from search.storage import StorageError
 
+LOCK_WAIT = 30.0  # seconds the check waits for another worker's write before letting Optuna open the file
 PROBE_GAP = 10_000  # rowids read past the last one found when a table's highest rowid is unreadable
 FAILED_BY_REPAIR = "sqlite repair: its value was on a damaged page of the study file"
 
@@ -44,11 +45,15 @@ def sqlite_path(url: str) -> Path | None:
 def problem(path: Path) -> str | None:
     """SQLite's own words when the file at ``path`` is damaged (read-only; nothing is written), else None."""
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=LOCK_WAIT)
         try:
             rows = conn.execute("PRAGMA quick_check").fetchall()
         finally:
             conn.close()
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):  # another worker's write: not damage (Optuna waits its turn)
+            return None
+        return str(exc)
     except sqlite3.Error as exc:
         return str(exc)
     found = [

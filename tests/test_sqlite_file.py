@@ -167,3 +167,21 @@ def test_a_damaged_file_stops_every_command_until_repair_then_resumes(
     assert run.returncode == 0, run.stderr
     after = trials(db)
     assert len(after) == 4 and all(after[n] == v for n, v in before.items())
+
+
+def test_another_workers_write_is_not_damage(finished: tuple[Path, bytes], tmp_path: Path) -> None:
+    """A write transaction held by another process (here: this one) longer than the check waits: not damage."""
+    import search.sqlite_file as module
+
+    db = copy(finished, tmp_path)
+    writer = sqlite3.connect(db, isolation_level=None)
+    writer.execute("BEGIN EXCLUSIVE")
+    try:
+        wait, module.LOCK_WAIT = module.LOCK_WAIT, 0.1
+        try:
+            check_sqlite(url(db))  # no StorageError
+        finally:
+            module.LOCK_WAIT = wait
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
