@@ -17,26 +17,15 @@ from search.sqlite_file import FAILED_BY_REPAIR, check_sqlite, repair_sqlite
 from search.storage import StorageError, open_storage
 from tests.helpers import run_cli, write_study
 
-STUDY = {
-    "name": "stiny",
-    "dataset": "synthetic",
-    "architecture": {"cell": "gru", "hidden_size": 8},
-    "budget": {"trials": 3, "max_epochs": 2},
-    "sampler": "random",
-    "pruner": "none",
-    "cv_folds": 1,
-    "introspect": False,
-    "final_seeds": 1,
-    "search": {"dropout": {"low": 0.0, "high": 0.3}},
-    "fixed": {"lr": 0.01, "batch_size": 32},
-}
-
 
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]:
     """A real study of 3 finished trials in a SQLite file: (study file, the file's bytes)."""
     where = tmp_path_factory.mktemp("sqlite")
-    study = write_study(where, "stiny", STUDY)
+    study = write_study(
+        where, "stiny", budget={"trials": 3, "max_epochs": 2}, introspect=False, final_seeds=1,
+        search={"dropout": {"low": 0.0, "high": 0.3}},
+    )  # fmt: skip
     run = run_cli("worker", str(study), "--storage", f"sqlite:///{where / 'study.db'}", "--trials", "3")
     assert run.returncode == 0, run.stderr
     return study, (where / "study.db").read_bytes()
