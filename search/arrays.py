@@ -58,6 +58,7 @@ from models.data import SequenceDataModule
 from search import array_checkpoints
 from search.array_introspection import MemberProbe, member_probes
 from search.checkpoints import TrialCheckpoints
+from search.interrupts import interrupt_behind
 from search.objective import Objective, RunningMean, fold_end_report, record_folds
 from search.spec import StudySpec
 from search.storage import StorageError
@@ -291,6 +292,9 @@ class _Run:
         except StorageError:
             raise
         except Exception as exc:
+            stop = interrupt_behind(exc)
+            if stop is not None:  # a signal that surfaced as another error: run_batch re-queues the members
+                raise stop from exc
             self._fail([m for m in group if not m.told], exc)
             return exc
         return None

@@ -17,7 +17,7 @@ import optuna
 
 from models.errors import DataError
 from search.fingerprint import StudyChangedError
-from search.interrupts import Interrupted, raise_interrupted
+from search.interrupts import Interrupted, interrupt_behind, raise_interrupted
 from search.preflight import PreflightError, prepare
 from search.spec import StudyFileError, StudySpec, load_study
 from search.storage import (
@@ -498,11 +498,16 @@ def main(argv: list[str] | None = None, prog: str = "python -m search") -> int:
             text = text.replace("STUDY=<study file>", f"STUDY={files[0]}")
         print("error: " + text, file=sys.stderr)
         return 2
-    except optuna.exceptions.StorageInternalError as exc:  # the store failed mid-way (a disk, a server)
-        print(f"error: {storage_failure(args, exc)}", file=sys.stderr)
-        return 2
     except (KeyboardInterrupt, Interrupted) as exc:
         return _interrupted(args, exc)
+    except Exception as exc:
+        stop = interrupt_behind(exc)
+        if stop is not None:  # a signal that surfaced as another error (a database call it cut short)
+            return _interrupted(args, stop)
+        if isinstance(exc, optuna.exceptions.StorageInternalError):  # the store failed mid-way (a disk, a server)
+            print(f"error: {storage_failure(args, exc)}", file=sys.stderr)
+            return 2
+        raise
 
 
 def storage_failure(args: argparse.Namespace, exc: BaseException) -> str:

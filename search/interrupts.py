@@ -17,6 +17,30 @@ class Interrupted(BaseException):
         self.signum = int(signum)
 
 
+_pending: int | None = None  # the last signal raise_interrupted turned into Interrupted in this process
+
+
 def raise_interrupted(signum: int, frame: Any) -> None:
-    """A signal handler: Ctrl-C / SIGTERM / SIGHUP become :class:`Interrupted`."""
+    """A signal handler: Ctrl-C / SIGTERM / SIGHUP become :class:`Interrupted` (and the signal is remembered)."""
+    global _pending
+    _pending = int(signum)
     raise Interrupted(signum)
+
+
+def reset() -> None:
+    """Forget a handled signal (a worker starting in a process that was interrupted before: a notebook)."""
+    global _pending
+    _pending = None
+
+
+def interrupt_behind(exc: BaseException) -> Interrupted | None:
+    """The interrupt behind ``exc``, if a signal was handled since :func:`reset`, else None.
+
+    A signal landing inside a database driver's call does not always surface as :class:`Interrupted`: the driver
+    may turn it into its own error, or the call it cut short leaves the connection mid-protocol and the next call
+    fails (seen with PostgreSQL: Ctrl-C during a commit became Optuna's ``StorageInternalError``, the trial was
+    failed as a crash and the worker went on to finish the study). So once a signal was handled, any error is the
+    interrupt: the trial is re-queued and the process stops as for Ctrl-C."""
+    if isinstance(exc, Interrupted):
+        return exc
+    return Interrupted(_pending) if _pending is not None else None

@@ -18,6 +18,7 @@ from models.config import DATA_NAMES, RNNConfig, TrainConfig, as_dict, configs_f
 from models.data import SequenceDataModule, Splits, load_splits
 from models.train import fit
 from search.checkpoints import CheckpointStore, Resume, TrialCheckpoints
+from search.interrupts import interrupt_behind
 from search.pruning import PruningCallback
 from search.space import suggest
 from search.spec import StudySpec
@@ -186,7 +187,8 @@ def _outcome(
     except StorageError:  # the storage is gone: nothing more can be written; the heartbeat re-queues it
         keep = lost = True
         raise
-    except Exception:
+    except Exception as exc:
+        keep = interrupt_behind(exc) is not None  # a signal that surfaced as another error: re-queued, resumable
         raise
     except BaseException:  # Ctrl-C / SIGTERM: the worker re-queues the trial
         keep = True

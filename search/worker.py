@@ -36,7 +36,8 @@ from optuna.storages.journal import JournalStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from search.checkpoints import CheckpointStore, open_checkpoints
-from search.interrupts import Interrupted, raise_interrupted
+from search.interrupts import Interrupted, interrupt_behind, raise_interrupted
+from search.interrupts import reset as reset_interrupts
 from search.objective import Objective, folds_of
 from search.progress import VALUE_IS_ATTR, metric_name, value_is
 from search.recipes import starting_points
@@ -308,6 +309,7 @@ def run_worker(
     resume its dead run's last finished epoch."""
     handlers = {}
     if threading.current_thread() is threading.main_thread():
+        reset_interrupts()
         handlers = {sig: signal.signal(sig, raise_interrupted) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         objective = objective or Objective(
@@ -410,6 +412,11 @@ def run_trial(
                 interrupted(study, trial)
             raise
         except Exception as exc:
+            stop = interrupt_behind(exc)
+            if stop is not None:  # a signal that surfaced as another error (a driver call it cut short)
+                with _shielded():
+                    interrupted(study, trial)
+                raise stop from exc
             storage.set_trial_user_attr(tid, "fail_reason", "".join(traceback.format_exception_only(exc)).strip())
             storage.set_trial_user_attr(tid, "traceback", traceback.format_exc()[-4000:])
             return _tell(study, trial, state=TrialState.FAIL), exc

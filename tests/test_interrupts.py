@@ -231,3 +231,42 @@ def test_a_trial_crashing_past_the_limit_is_reported_cleaned_up_and_retried(
     assert [t.state for t in done].count(TrialState.COMPLETE) == 1  # the total stays exact
     assert done[before].state == TrialState.COMPLETE and done[before].user_attrs["recipe"] == BASELINE
     assert done[before].system_attrs["retry_history"] == runs
+
+
+class SignalInsideADriverCall(Callback):
+    """A real Ctrl-C landing inside a database driver's call, which surfaces as the driver's error: the worker's
+    handler raises Interrupted there, and the "driver" turns it into Optuna's StorageInternalError (what a PostgreSQL
+    commit cut short did in a full-suite run under load)."""
+
+    def __init__(self) -> None:
+        self.sent = False
+
+    def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+        if self.sent:
+            return
+        self.sent = True
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)  # the handler raises Interrupted at once
+        except Interrupted as exc:
+            raise optuna.exceptions.StorageInternalError("An exception is raised during the commit.") from exc
+
+
+def test_an_interrupt_that_surfaces_as_a_storage_error_still_requeues_and_stops(
+    where: tuple[StudySpec, str], tmp_path: Path
+) -> None:
+    spec, url = where
+    storage = open_storage(url)
+    ensure_study(spec, storage, total=1)
+    objective = Objective(spec, accelerator="cpu", extra_callbacks=lambda trial: [SignalInsideADriverCall()])
+    with pytest.raises(Interrupted) as stopped:
+        run_worker(spec, storage, 1, objective=objective)  # before: trial 0 failed as a crash, the worker went on
+    assert stopped.value.signum == signal.SIGINT
+    assert isinstance(stopped.value.__cause__, optuna.exceptions.StorageInternalError)
+    trials = optuna.load_study(study_name=spec.name, storage=storage).get_trials()
+    assert trials[0].state == TrialState.FAIL and "interrupted" in trials[0].user_attrs["fail_reason"]
+    copy = [t for t in trials if t.system_attrs.get("failed_trial") == 0]  # re-queued, not given up
+    assert [t.state for t in copy] == [TrialState.WAITING]
+    assert copy[0].system_attrs.get(INTERRUPTS_ATTR) == 1 and copy[0].system_attrs.get(CRASHES_ATTR, 0) == 0
+    objective = Objective(spec, accelerator="cpu")
+    assert run_worker(spec, storage, 1, objective=objective) == 1  # the next run starts clean and completes it
