@@ -339,3 +339,37 @@ def test_ctrl_c_requeues_every_running_member_and_exits_130(tmp_path: Path) -> N
     assert sorted(t.system_attrs["failed_trial"] for t in waiting) == [0, 1, 2]
     assert [t.params for t in waiting] == [t.params for t in failed]
     assert all(t.system_attrs["regtune:interrupts"] == 1 for t in waiting)
+
+
+def test_an_interrupt_surfacing_as_another_error_requeues_every_member(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real SIGINT landing inside a call that turns it into its own error (a database driver's: Optuna's
+    StorageInternalError), here in the arrays' fit: every member is re-queued and the worker stops, as for a plain
+    Ctrl-C, instead of failing the members as crashed and going on."""
+    import time
+
+    import models.array
+    from search.interrupts import Interrupted
+
+    def cut_short(*args: Any, **kwargs: Any) -> None:
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)  # the worker's handler raises Interrupted at once
+        except Interrupted as exc:
+            raise optuna.exceptions.StorageInternalError("An exception is raised during the commit.") from exc
+
+    name, journal = "ctrlc_inside", str(tmp_path / "journal.log")
+    study = write(tmp_path, name, array_size=2, budget={"trials": 2, "max_epochs": 4}, starting_points=POINTS[:2])
+    spec = prepare(str(study)).spec
+    storage = open_storage(journal)
+    ensure_study(spec, storage, total=2)
+    monkeypatch.setattr(models.array, "fit_array", cut_short)
+    with pytest.raises(Interrupted):
+        run_worker(spec, storage, 2, accelerator="cpu")
+    trials = trials_of(journal, name)
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    assert len(failed) == 2 and all("interrupted" in t.user_attrs["fail_reason"] for t in failed)
+    waiting = [t for t in trials if t.state == TrialState.WAITING and "failed_trial" in t.system_attrs]
+    assert sorted(t.system_attrs["failed_trial"] for t in waiting) == sorted(t.number for t in failed)
+    assert all(t.system_attrs["regtune:interrupts"] == 1 for t in waiting)
