@@ -46,9 +46,13 @@ def start(ckpts: TrialCheckpoints, config: dict[str, Any]) -> MemberResume:
     out = MemberResume(folds=list(resume.folds))
     local = ckpts.tmp / f"fold-{len(out.folds)}.{SUFFIX}"
     if ckpts.rerun and ckpts.backend.get(f"{ckpts.key}/{local.name}", local):
-        envelope = torch.load(local, map_location="cpu", weights_only=False)
-        if envelope.get("fold") == len(out.folds) and envelope.get("config") == ckpts.config:
-            out.state, out.epoch, out.fold_best = envelope["state"], int(envelope["epoch"]), envelope["best"]
+        try:
+            envelope = torch.load(local, map_location="cpu", weights_only=False)
+            if envelope.get("fold") == len(out.folds) and envelope.get("config") == ckpts.config:
+                out.state, out.epoch, out.fold_best = envelope["state"], int(envelope["epoch"]), envelope["best"]
+        except Exception as exc:  # a damaged file: never fail the member for it
+            ckpts.unreadable(local.name, exc, f"fold {len(out.folds)} starts from its first epoch")
+            out.state, out.epoch, out.fold_best = None, None, None
     return out
 
 

@@ -27,6 +27,7 @@ import json
 import os
 import random
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -176,21 +177,38 @@ class TrialCheckpoints:
             self.clear()
             return Resume()
         local = self.tmp / PROGRESS
-        progress = json.loads(local.read_text()) if self.backend.get(f"{self.key}/{PROGRESS}", local) else None
-        if progress is None or progress.get("config") != config:
+        try:
+            progress = json.loads(local.read_text()) if self.backend.get(f"{self.key}/{PROGRESS}", local) else None
+            if progress is None or progress.get("config") != config:
+                return Resume()
+            folds = [{**f, "epochs_run": int(f["epochs_run"])} for f in progress["folds"]]
+        except Exception as exc:  # a damaged file (a disk, a half-synced share): never fail the trial for it
+            self.unreadable(PROGRESS, exc, "the trial starts from scratch")
             return Resume()
-        self.folds = list(progress["folds"])
-        out = Resume(folds=list(self.folds), epochs=sum(int(f["epochs_run"]) for f in self.folds))
-        ckpt = self.tmp / f"fold-{len(self.folds)}.ckpt"
-        if self.backend.get(f"{self.key}/fold-{len(self.folds)}.ckpt", ckpt):
-            state = torch.load(ckpt, map_location="cpu", weights_only=False)
-            out.epochs += int(state["epoch"]) + 1
-            out.ckpt_path = str(ckpt)
-            best = next(
-                (v.get("best") for k, v in state.get("callbacks", {}).items() if k.startswith("BestEpoch")), None
-            )
-            out.fold_best = None if best is None else float(best["score"])
+        self.folds = folds
+        out = Resume(folds=list(self.folds), epochs=sum(f["epochs_run"] for f in self.folds))
+        name = f"fold-{len(self.folds)}.ckpt"
+        ckpt = self.tmp / name
+        if self.backend.get(f"{self.key}/{name}", ckpt):
+            try:
+                state = torch.load(ckpt, map_location="cpu", weights_only=False)
+                epochs = int(state["epoch"]) + 1
+                best = next(
+                    (v.get("best") for k, v in state.get("callbacks", {}).items() if k.startswith("BestEpoch")), None
+                )
+                fold_best = None if best is None else float(best["score"])
+            except Exception as exc:
+                self.unreadable(name, exc, f"fold {len(self.folds)} starts from its first epoch")
+                return out
+            out.epochs += epochs
+            out.ckpt_path, out.fold_best = str(ckpt), fold_best
         return out
+
+    def unreadable(self, name: str, exc: BaseException, then: str) -> None:
+        """One warning line for a damaged checkpoint file, which is then ignored (and overwritten by the run)."""
+        why = " ".join(str(exc).splitlines()[:1]) or type(exc).__name__
+        print(f"warning: checkpoint {self.backend}/{self.key}/{name} is unreadable ({type(exc).__name__}: {why}); "
+              f"{then}", file=sys.stderr, flush=True)  # fmt: skip
 
     def callback(self, fold: int) -> EpochCheckpoint:
         return EpochCheckpoint(self, fold)

@@ -23,6 +23,7 @@ from typing import Any
 
 import optuna
 import pytest
+import torch
 import yaml
 from optuna.trial import TrialState
 from pytorch_lightning.callbacks import Callback
@@ -270,3 +271,62 @@ def test_an_interrupt_that_surfaces_as_a_storage_error_still_requeues_and_stops(
     assert copy[0].system_attrs.get(INTERRUPTS_ATTR) == 1 and copy[0].system_attrs.get(CRASHES_ATTR, 0) == 0
     objective = Objective(spec, accelerator="cpu")
     assert run_worker(spec, storage, 1, objective=objective) == 1  # the next run starts clean and completes it
+
+
+# a damaged checkpoint file (a disk error, a half-synced share, a bad copy) of an interrupted trial
+DAMAGED = [
+    # (id, file of the trial's checkpoint directory, how it is damaged, what the warning says)
+    ("progress-not-json", "progress.json", lambda b: b[: len(b) // 2], "the trial starts from scratch"),
+    ("progress-empty", "progress.json", lambda b: b"", "the trial starts from scratch"),
+    ("progress-wrong-shape", "progress.json", lambda b: b'{"config": 1, "folds": 2}', None),
+    ("checkpoint-cut", "fold-0.ckpt", lambda b: b[: len(b) // 3], "fold 0 starts from its first epoch"),
+    ("checkpoint-garbage", "fold-0.ckpt", lambda b: b"\x00" * 64, "fold 0 starts from its first epoch"),
+]
+
+
+@pytest.mark.parametrize("file,damage,words", [c[1:] for c in DAMAGED], ids=[c[0] for c in DAMAGED])
+def test_a_damaged_checkpoint_is_ignored_and_the_trial_completes(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], file: str, damage: Any, words: str | None
+) -> None:
+    name = f"damaged_{uuid.uuid4().hex[:8]}"
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump({**TINY, "name": name}))
+    spec, storage, artifacts = load_study(path), open_storage(str(tmp_path / "journal.log")), tmp_path / "artifacts"
+    ensure_study(spec, storage, total=1)
+    sender = SignalAt([signal.SIGINT])  # one stop, in the first run
+    objective = Objective(spec, accelerator="cpu", checkpoints=CheckpointStore(artifacts),
+                          extra_callbacks=lambda trial: [sender])  # fmt: skip
+    with pytest.raises(Interrupted):
+        run_worker(spec, storage, 1, objective=objective)
+    target = artifacts / "checkpoints" / spec.name / "trial-0" / file
+    target.write_bytes(damage(target.read_bytes()))
+    capfd.readouterr()
+
+    assert run_worker(spec, storage, 1, objective=objective) == 1  # before: the re-run failed, again and again
+    err = capfd.readouterr().err
+    if words is not None:
+        assert f"warning: checkpoint {artifacts}" in err and f"/trial-0/{file} is unreadable" in err, err
+        assert words in err, err
+    done = [
+        t for t in optuna.load_study(study_name=name, storage=storage).get_trials() if t.state == TrialState.COMPLETE
+    ]
+    assert len(done) == 1 and done[0].system_attrs["failed_trial"] == 0
+    assert set(done[0].intermediate_values) == set(range(EPOCHS)) and done[0].system_attrs.get(CRASHES_ATTR, 0) == 0
+
+
+def test_a_damaged_array_member_checkpoint_is_ignored(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    from search import array_checkpoints
+    from search.checkpoints import TrialCheckpoints, _Directory
+
+    config = {"hidden_size": 8}
+    first = TrialCheckpoints(_Directory(tmp_path), "trial-0", rerun=False)
+    first.start(config)
+    array_checkpoints.save(first, 0, 2, 0.5, {"w": torch.ones(3)})
+    again = TrialCheckpoints(_Directory(tmp_path), "trial-0", rerun=True)
+    assert array_checkpoints.start(again, config).epoch == 2  # intact: resumed
+    member = tmp_path / "trial-0" / f"fold-0.{array_checkpoints.SUFFIX}"
+    member.write_bytes(member.read_bytes()[:40])
+    capfd.readouterr()
+    resume = array_checkpoints.start(TrialCheckpoints(_Directory(tmp_path), "trial-0", rerun=True), config)
+    assert (resume.state, resume.epoch, resume.fold_best) == (None, None, None)  # the fold starts afresh
+    assert f"fold-0.{array_checkpoints.SUFFIX} is unreadable" in capfd.readouterr().err
