@@ -151,6 +151,30 @@ def _scan(path: Path) -> _Scan:
     return scan
 
 
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def foreign(path: Path, scan: _Scan | None = None) -> str | None:
+    """Why the file at ``path`` is not a journal file at all (None: it may be one): a SQLite database given as a
+    plain path, or (with its ``scan``) a file none of whose lines is a journal record that does not begin like one
+    either (a journal whose one record was cut short still does). Checked before anything sets aside or repairs
+    a part of it: before this, a study file given as STORAGE was "repaired" into an empty journal."""
+    with open(path, "rb") as f:
+        head = f.read(64)
+    if head.startswith(SQLITE_MAGIC):
+        return (
+            f"{path} is a SQLite database, not a journal file: give it as STORAGE=sqlite:///{path.resolve()} "
+            "(nothing was changed)"
+        )
+    if scan is not None and scan.lines == len(scan.damaged) and not head.startswith(b'{"op_code":'):
+        return (
+            f"{path} is not an Optuna journal file: none of its {scan.lines} line(s) is a journal record (it begins "
+            f"{head[:24]!r}); give the study's journal (runs/<study name>/journal.log) or a database URL "
+            "(nothing was changed)"
+        )
+    return None
+
+
 def repair_command(path: Path, study_files: list[str]) -> str:
     study = study_files[0] if len(set(study_files)) == 1 else "<study file>"
     return f"make repair STUDY={study} STORAGE={path}"
@@ -168,8 +192,12 @@ def check_journal(path: str | Path) -> JournalCheck:
     out = JournalCheck(path)
     if not path.exists() or path.stat().st_size == 0:
         return out
+    if (why := foreign(path)) is not None:
+        raise StorageError(why)
     with _locked(path):
         scan = _scan(path)
+        if (why := foreign(path, scan)) is not None:
+            raise StorageError(why)
         out.records, out.size = scan.lines - len(scan.damaged), scan.size
         if not scan.damaged:
             out.seconds = time.monotonic() - start
@@ -421,6 +449,8 @@ def repair_journal(path: str | Path, echo: bool = True) -> RepairReport:
     report = RepairReport(path)
     if not path.exists():
         raise StorageError(f"journal file {path}: no such file")
+    if (why := foreign(path)) is not None or (why := foreign(path, _scan(path))) is not None:
+        raise StorageError(why)
     with _locked(path):
         items, damaged, dropped, first = _read(path)
         report.kept = sum(1 for i in items if i.record is not None and not i.recovered)

@@ -263,3 +263,39 @@ def test_the_lock_of_a_live_append_is_waited_for(finished: tuple[Path, bytes], t
     thread.join()
     assert check.torn_offset is None and not list(tmp_path.glob("journal.log.bak-*"))
     assert journal.read_bytes().startswith(finished[1])
+
+
+# --------------------------------------------------------------------------------------------- not a journal at all
+FOREIGN = [
+    # (id, the file's bytes, words in the one-line error)
+    (
+        "a-study-file",
+        b"name: x\ndataset: JapaneseVowels\nsearch: {dropout: {low: 0, high: 0.5}}\n",
+        "not an Optuna journal",
+    ),
+    ("one-line-no-newline", b"hello", r"none of its 1 line\(s\) is a journal record"),
+    ("binary", bytes(range(256)) * 8, "not an Optuna journal"),
+    ("a-sqlite-database", b"SQLite format 3\x00" + b"\x00" * 4080, "is a SQLite database, not a journal file"),
+]
+
+
+@pytest.mark.parametrize("content,words", [c[1:] for c in FOREIGN], ids=[c[0] for c in FOREIGN])
+def test_a_file_that_is_no_journal_is_refused_not_repaired(tmp_path: Path, content: bytes, words: str) -> None:
+    """Before, a study file given as STORAGE was called damaged and `make repair` emptied it; a one-line file was
+    cut to nothing as a torn record, then a study was written into it."""
+    path = tmp_path / "mistaken"
+    path.write_bytes(content)
+    with pytest.raises(StorageError, match=words):
+        check_journal(path)
+    with pytest.raises(StorageError, match=words):
+        repair_journal(path, echo=False)
+    with pytest.raises(StorageError, match="nothing was changed"):
+        open_storage(str(path))
+    assert path.read_bytes() == content and [p.name for p in tmp_path.iterdir()] == ["mistaken"]
+
+
+def test_a_journal_whose_only_record_was_cut_is_still_a_journal(tmp_path: Path) -> None:
+    path = tmp_path / "journal.log"
+    path.write_bytes(b'{"op_code":0,"worker_id":"w","study_na')  # the first append, cut short
+    check = check_journal(path)
+    assert check.torn_bytes > 0 and path.read_bytes() == b""  # set aside as a torn record, as before
