@@ -72,12 +72,25 @@ def check_sqlite(url: str, study_file: str | None = None) -> None:
     path = sqlite_path(url)
     if path is None or not path.is_file() or path.stat().st_size == 0:
         return
+    other = not_sqlite(path)
+    if other is not None:
+        raise StorageError(other)
     why = problem(path)
     if why is not None:
         raise StorageError(
             f"SQLite file {path} is damaged ({why}); nothing was written to it. Rebuild it from every readable row "
             f"(a backup is kept): make repair STUDY={study_file or '<study file>'} STORAGE={url}"
         )
+
+
+def not_sqlite(path: Path) -> str | None:
+    """Why the non-empty file at ``path`` is no SQLite database at all (nothing to check or repair), else None."""
+    with open(path, "rb") as f:
+        head = f.read(16)
+    if head == b"SQLite format 3\x00":
+        return None
+    hint = f"; it is a journal file: give it as STORAGE={path}" if head.startswith(b'{"op_code":') else ""
+    return f"{path} is not a SQLite database (it begins {head!r}){hint} (nothing was changed)"
 
 
 @dataclass
@@ -254,6 +267,9 @@ def repair_sqlite(path: str | Path, echo: bool = True) -> SqliteRepair:
     report = SqliteRepair(path)
     if not path.is_file():
         raise StorageError(f"SQLite file {path}: no such file")
+    other = not_sqlite(path)
+    if other is not None:
+        raise StorageError(other)
     report.damage = problem(path)
     if report.damage is not None:
         report.backup = _stamp(path)

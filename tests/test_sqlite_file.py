@@ -174,3 +174,24 @@ def test_another_workers_write_is_not_damage(finished: tuple[Path, bytes], tmp_p
     finally:
         writer.execute("ROLLBACK")
         writer.close()
+
+
+@pytest.mark.parametrize(
+    "content,words",
+    [
+        (b'{"op_code":0,"worker_id":"w"}\n', "it is a journal file: give it as STORAGE="),
+        (b"hello\n", "not a SQLite database"),
+    ],
+    ids=["a-journal", "a-text-file"],
+)
+def test_a_file_that_is_no_sqlite_database_is_refused_not_repaired(tmp_path: Path, content: bytes, words: str) -> None:
+    db = tmp_path / "x.db"
+    db.write_bytes(content)
+    for attempt in (
+        lambda: check_sqlite(url(db)),
+        lambda: repair_sqlite(db, echo=False),
+        lambda: open_storage(url(db)),
+    ):
+        with pytest.raises(StorageError, match=words):
+            attempt()
+    assert db.read_bytes() == content and [p.name for p in tmp_path.iterdir()] == ["x.db"]
