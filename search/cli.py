@@ -229,7 +229,11 @@ def _report(study, spec, total, url, final_result) -> int:  # type: ignore[no-un
             print(f"study {spec.name}: no complete baseline trial; cross-validating the baseline configuration "
                   "(unpruned, outside the study) ...", flush=True)  # fmt: skip
         cv_run(study, spec, base)
-    return print_summary(study_data(study, spec, url, total), lambda: final_result(study, spec))
+    try:
+        return print_summary(study_data(study, spec, url, total), lambda: final_result(study, spec))
+    except Interrupted as exc:
+        exc.verdict = True
+        raise
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
@@ -480,7 +484,10 @@ def main(argv: list[str] | None = None, prog: str = "python -m search") -> int:
     if args.command in ("study", "worker") and not args.in_process:
         args.in_process = (args.workers or 1) == 1
     if args.command in ("study", "worker") and threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, raise_interrupted)  # like Ctrl-C: a line and exit 143, not a silent death
+        # a line and exit 130 / 143, not a silent death: Lightning turns a KeyboardInterrupt in the verdict's
+        # refits into a bare exit 1, and a SIGTERM would end the process without a word
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, raise_interrupted)
     try:
         if args.command == "study":
             return cmd_study(args)
@@ -528,8 +535,12 @@ def _interrupted(args: argparse.Namespace, exc: BaseException) -> int:
     if not (args.command == "worker" and os.environ.get("REGTUNE_WORKER_INDEX") is not None):
         name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
         running = "trials were" if (getattr(args, "workers", None) or 1) > 1 else "trial was"
-        print(f"\ninterrupted ({name}): the running {running} marked failed and re-queued; rerun to resume",
-              file=sys.stderr, flush=True)  # fmt: skip
+        if getattr(exc, "verdict", False):
+            print(f"\ninterrupted ({name}) during the final retraining: every finished trial is stored; rerun to "
+                  "compute the verdict", file=sys.stderr, flush=True)  # fmt: skip
+        else:
+            print(f"\ninterrupted ({name}): the running {running} marked failed and re-queued; rerun to resume",
+                  file=sys.stderr, flush=True)  # fmt: skip
     return 128 + signum
 
 

@@ -15,6 +15,7 @@ class Interrupted(BaseException):
     def __init__(self, signum: int = signal.SIGINT) -> None:
         super().__init__(f"signal {int(signum)}")
         self.signum = int(signum)
+        self.verdict = False  # True when it stopped the final retraining (no trial was running)
 
 
 _pending: int | None = None  # the last signal raise_interrupted turned into Interrupted in this process

@@ -330,3 +330,34 @@ def test_a_damaged_array_member_checkpoint_is_ignored(tmp_path: Path, capfd: pyt
     resume = array_checkpoints.start(TrialCheckpoints(_Directory(tmp_path), "trial-0", rerun=True), config)
     assert (resume.state, resume.epoch, resume.fold_best) == (None, None, None)  # the fold starts afresh
     assert f"fold-0.{array_checkpoints.SUFFIX} is unreadable" in capfd.readouterr().err
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_the_verdict_is_one_line_and_exit_130(tmp_path: Path) -> None:
+    """Before, Lightning turned the KeyboardInterrupt in a verdict refit into a bare exit 1 with nothing said."""
+    import sys
+
+    from tests.helpers import CLI_ENV, ROOT
+
+    study = tmp_path / "verdict_ctrlc.yaml"
+    study.write_text(yaml.safe_dump({
+        **TINY, "name": "verdict_ctrlc", "dataset": "synthetic:n=1500,length=30", "recipes": False, "final_seeds": 20,
+        "budget": {"trials": 1, "max_epochs": 3},
+    }))  # fmt: skip
+    journal = tmp_path / "journal.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "search", "study", str(study), "--storage", str(journal)], cwd=ROOT,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **CLI_ENV},
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while b'"state":1' not in (journal.read_bytes() if journal.exists() else b"") and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.2)  # until the one trial is complete: the verdict's 20 refits per row follow
+    time.sleep(2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (out, err)
+    assert "interrupted (Ctrl-C) during the final retraining: every finished trial is stored" in err, err
+    assert "Traceback" not in err
+    trials = optuna.load_study(study_name="verdict_ctrlc", storage=open_storage(str(journal))).get_trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE]
