@@ -483,7 +483,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m search") -> int:
         return 2
     if args.command in ("study", "worker") and not args.in_process:
         args.in_process = (args.workers or 1) == 1
-    if args.command in ("study", "worker") and threading.current_thread() is threading.main_thread():
+    if args.command in TRAINING_COMMANDS and threading.current_thread() is threading.main_thread():
         # a line and exit 130 / 143, not a silent death: Lightning turns a KeyboardInterrupt in the verdict's
         # refits into a bare exit 1, and a SIGTERM would end the process without a word
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -535,7 +535,10 @@ def _interrupted(args: argparse.Namespace, exc: BaseException) -> int:
     if not (args.command == "worker" and os.environ.get("REGTUNE_WORKER_INDEX") is not None):
         name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
         running = "trials were" if (getattr(args, "workers", None) or 1) > 1 else "trial was"
-        if getattr(exc, "verdict", False):
+        if args.command == "report":
+            print(f"\ninterrupted ({name}): no report was written; every finished trial is stored; rerun to write it",
+                  file=sys.stderr, flush=True)  # fmt: skip
+        elif getattr(exc, "verdict", False):
             print(f"\ninterrupted ({name}) during the final retraining: every finished trial is stored; rerun to "
                   "compute the verdict", file=sys.stderr, flush=True)  # fmt: skip
         else:

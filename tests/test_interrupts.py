@@ -361,3 +361,29 @@ def test_ctrl_c_during_the_verdict_is_one_line_and_exit_130(tmp_path: Path) -> N
     assert "Traceback" not in err
     trials = optuna.load_study(study_name="verdict_ctrlc", storage=open_storage(str(journal))).get_trials()
     assert [t.state for t in trials] == [TrialState.COMPLETE]
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_make_report_is_one_line_and_exit_130(tmp_path: Path) -> None:
+    """`report` retrains the verdict when a study has none stored: a Ctrl-C there is one line and 130 as well."""
+    import sys
+
+    from tests.helpers import CLI_ENV, ROOT, run_cli
+
+    study = tmp_path / "report_ctrlc.yaml"
+    study.write_text(yaml.safe_dump({
+        **TINY, "name": "report_ctrlc", "dataset": "synthetic:n=3000,length=30", "recipes": False, "final_seeds": 20,
+        "budget": {"trials": 1, "max_epochs": 3},
+    }))  # fmt: skip
+    journal = str(tmp_path / "journal.log")
+    assert run_cli("worker", str(study), "--storage", journal).returncode == 0  # a worker computes no verdict
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "search", "report", str(study), "--storage", journal], cwd=ROOT,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **CLI_ENV},
+    )  # fmt: skip
+    time.sleep(10)  # past the imports, into the verdict's 20 refits per row (a minute and more here)
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (out, err)
+    assert "interrupted (Ctrl-C): no report was written" in err and "Traceback" not in err, err
