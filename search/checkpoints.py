@@ -177,9 +177,11 @@ class TrialCheckpoints:
             self.clear()
             return Resume()
         local = self.tmp / PROGRESS
+        if not self.backend.get(f"{self.key}/{PROGRESS}", local):  # (a read error of the store propagates)
+            return Resume()
         try:
-            progress = json.loads(local.read_text()) if self.backend.get(f"{self.key}/{PROGRESS}", local) else None
-            if progress is None or progress.get("config") != config:
+            progress = json.loads(local.read_text())
+            if progress.get("config") != config:
                 return Resume()
             folds = [{**f, "epochs_run": int(f["epochs_run"])} for f in progress["folds"]]
         except Exception as exc:  # a damaged file (a disk, a half-synced share): never fail the trial for it

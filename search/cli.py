@@ -18,6 +18,7 @@ import optuna
 from models.errors import DataError
 from search.fingerprint import StudyChangedError
 from search.interrupts import Interrupted, interrupt_behind, raise_interrupted
+from search.interrupts import reset as reset_interrupts
 from search.preflight import PreflightError, prepare
 from search.spec import StudyFileError, StudySpec, load_study
 from search.storage import (
@@ -169,7 +170,8 @@ def _run_processes(args, url, total, plans, study, progress) -> list[int]:  # ty
         if main_thread:
             for sig in handled:  # one stop at a time
                 signal.signal(sig, signal.SIG_IGN)
-        ctrl_c = isinstance(exc, KeyboardInterrupt) or getattr(exc, "signum", None) == signal.SIGINT
+        stop = interrupt_behind(exc)  # a Ctrl-C that surfaced as another error is still a Ctrl-C
+        ctrl_c = isinstance(exc, KeyboardInterrupt) or getattr(stop or exc, "signum", None) == signal.SIGINT
         _stop(procs, signal.SIGINT if ctrl_c else signal.SIGTERM)
         raise
     finally:
@@ -224,16 +226,22 @@ def _report(study, spec, total, url, final_result) -> int:  # type: ignore[no-un
     from search.worker import counts
 
     base = baseline_config(spec)
-    if counts(study)["complete"] and complete_trial(study, base) is None:  # the selection compares the best with
-        if cached_run(study, spec, base) is None:  # the baseline's CV run: made now, before the summary's lines
-            print(f"study {spec.name}: no complete baseline trial; cross-validating the baseline configuration "
-                  "(unpruned, outside the study) ...", flush=True)  # fmt: skip
-        cv_run(study, spec, base)
     try:
+        if counts(study)["complete"] and complete_trial(study, base) is None:  # the selection compares the best
+            if cached_run(study, spec, base) is None:  # with the baseline's CV run: made now, before the summary
+                print(f"study {spec.name}: no complete baseline trial; cross-validating the baseline configuration "
+                      "(unpruned, outside the study) ...", flush=True)  # fmt: skip
+            cv_run(study, spec, base)
         return print_summary(study_data(study, spec, url, total), lambda: final_result(study, spec))
-    except Interrupted as exc:
+    except Interrupted as exc:  # no trial was running: the verdict (or the baseline's CV run for it) was
         exc.verdict = True
         raise
+    except Exception as exc:
+        stop = interrupt_behind(exc)  # a signal that surfaced as another error
+        if stop is None:
+            raise
+        stop.verdict = True
+        raise stop from exc
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
@@ -474,6 +482,7 @@ def parser(prog: str = "python -m search") -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None, prog: str = "python -m search") -> int:
     args = parser(prog).parse_args(argv)
+    reset_interrupts()  # main() called again in one process (tests, a notebook): no signal of an earlier call
     quiet_libraries(training=args.command in TRAINING_COMMANDS)
     if getattr(args, "trials", None) is not None and args.trials < 1:
         print(f"error: --trials/TRIALS={args.trials}: must be an integer >= 1", file=sys.stderr)

@@ -2,25 +2,32 @@
 
 A SQLite file damaged by a disk error, a copy taken while a worker wrote, or a deleted ``-journal`` opens fine
 (Optuna reads only its version table) and then fails in the middle of a study with a raw SQLAlchemy traceback.
-:func:`check_sqlite` runs SQLite's ``PRAGMA quick_check`` on a read-only connection first, so a damaged file stops
-every command with one line naming the file and the repair command, and nothing is written to it.
+:func:`check_sqlite` runs SQLite's ``PRAGMA quick_check`` first (after SQLite's own rollback of a hot journal that a
+killed writer left, which is no damage), so a damaged file stops every command with one line naming the file and
+the repair command, and nothing else is written to it.
 
 :func:`repair_sqlite` (``make repair``) rebuilds the file from every row SQLite can still read (Python's ``sqlite3``
 has no recovery API, and Debian's ``sqlite3 .recover`` fails on intact files too): the schema from
 ``sqlite_master``, then each table in one scan, or row by row where the scan hits a damaged page, since looking up
-one rowid reads only its own B-tree path. The damaged file is copied to ``NAME.bak-<UTC time>`` first (with any
-``-journal``/``-wal`` beside it). Rows whose trial or study was lost are dropped, and a finished trial whose value
-was on a lost page is marked failed (the reason in ``fail_reason``), so that Optuna reads the study and the sampler
-never learns a value that is gone. The rebuilt file must pass ``quick_check`` and read back through Optuna, study
+one rowid reads only its own B-tree path. It holds SQLite's exclusive lock on the file throughout (refused while a
+worker writes to it), and the damaged file is copied to ``NAME.bak-<UTC time>`` first. :func:`_mend` then makes the
+rows a consistent study: a lost trial row inside a study's numbering comes back as a failed placeholder (Optuna
+numbers a new trial by counting rows: a gap would give two trials one number), rows of lost trials and studies are
+dropped, and a finished trial whose value, or possibly a parameter, was on a lost page is marked failed (the reason
+in ``fail_reason``), so that Optuna reads the study and the sampler never learns a value or configuration that is
+gone. The rebuilt file must pass ``quick_check`` and read back through Optuna, study
 by study, before it replaces the damaged one; the report counts the lost rows per table and names each failed trial.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 import sqlite3
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +37,8 @@ from search.storage import StorageError
 LOCK_WAIT = 30.0  # seconds the check waits for another worker's write before letting Optuna open the file
 PROBE_GAP = 10_000  # rowids read past the last one found when a table's highest rowid is unreadable
 FAILED_BY_REPAIR = "sqlite repair: its value was on a damaged page of the study file"
+LOST_PARAMS = "sqlite repair: some of its parameters may have been on a damaged page of the study file"
+LOST_RECORD = "sqlite repair: its trial record was on a damaged page of the study file (a placeholder)"
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -43,9 +52,11 @@ def sqlite_path(url: str) -> Path | None:
 
 
 def problem(path: Path) -> str | None:
-    """SQLite's own words when the file at ``path`` is damaged (read-only; nothing is written), else None."""
+    """SQLite's own words when the file at ``path`` is damaged, else None. A normal connection, so that SQLite rolls
+    back the hot ``-journal`` a killed writer left (its own recovery, which Optuna's next open would do too; a
+    read-only connection cannot, and would call a merely interrupted file damaged); nothing else is written."""
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=LOCK_WAIT)
+        conn = sqlite3.connect(str(path), timeout=LOCK_WAIT)
         try:
             rows = conn.execute("PRAGMA quick_check").fetchall()
         finally:
@@ -103,6 +114,8 @@ class SqliteRepair:
     trials: dict[str, dict[str, int]] = field(default_factory=dict)  # study -> state -> count, after the repair
     failed: dict[str, list[int]] = field(default_factory=dict)  # study -> trial numbers marked failed
     damaged: dict[str, str] = field(default_factory=dict)  # table -> what of it was unreadable (rows lost)
+    unreadable: dict[str, list[int]] = field(default_factory=dict)  # table -> rowids on damaged pages
+    placeholders: dict[str, list[int]] = field(default_factory=dict)  # study -> lost trial rows put back as failed
     seconds: float = 0.0
 
     def lines(self) -> list[str]:
@@ -112,9 +125,12 @@ class SqliteRepair:
         for study, states in self.trials.items():
             counts = ", ".join(f"{n} {state.lower()}" for state, n in sorted(states.items()))
             out.append(f"  study {study}: {counts or 'no trials'}")
+            if self.placeholders.get(study):
+                shown = _ranges(self.placeholders[study])
+                out.append(f"    lost trial records put back as failed placeholders (numbers kept): {shown}")
             if self.failed.get(study):
                 shown = _ranges(self.failed[study])
-                out.append(f"    marked failed (their values were lost): {shown}")
+                out.append(f"    marked failed (their value or some parameters were lost): {shown}")
         for table, what in self.damaged.items():
             out.append(f"  table {table}: {what}")
         out.append(f"  backup of the damaged file: {self.backup}")
@@ -140,37 +156,38 @@ def _stamp(path: Path) -> Path:
     return out
 
 
-def _rows(conn: sqlite3.Connection, table: str) -> tuple[list[tuple[object, ...]], str | None]:
-    """Every readable row of ``table`` (rowid first), and None or what could not be read. The whole table in one
-    scan when it reads; else row by row, each rowid's B-tree path alone, so rows on intact pages survive a damaged
-    neighbour (up to the highest rowid, or :data:`PROBE_GAP` rowids past the last one found when that is unreadable)."""
+def _rows(conn: sqlite3.Connection, table: str) -> tuple[list[tuple[object, ...]], list[int], str | None]:
+    """Every readable row of ``table`` (rowid first), the rowids that could not be read, and None or what was lost.
+    The whole table in one scan when it reads; else row by row, each rowid's B-tree path alone, so rows on intact
+    pages survive a damaged neighbour (up to the highest rowid, and never more than :data:`PROBE_GAP` rowids past
+    the last one found)."""
     quoted = '"' + table.replace('"', '""') + '"'
     try:
-        return conn.execute(f"SELECT rowid, * FROM {quoted}").fetchall(), None  # noqa: S608 - a name from sqlite_master
+        return conn.execute(f"SELECT rowid, * FROM {quoted}").fetchall(), [], None  # noqa: S608 - from sqlite_master
     except sqlite3.DatabaseError:
         pass
     try:
         top = conn.execute(f"SELECT max(rowid) FROM {quoted}").fetchone()[0]  # noqa: S608
     except sqlite3.DatabaseError:
         top = None
-    rows, unreadable, rowid, last = [], 0, 0, 0
-    while (rowid < top) if top is not None else (rowid - last < PROBE_GAP):
+    rows, unreadable, rowid, last = [], [], 0, 0
+    while rowid - last < PROBE_GAP and (top is None or rowid < top):
         rowid += 1
         try:
             row = conn.execute(f"SELECT rowid, * FROM {quoted} WHERE rowid = ?", (rowid,)).fetchone()  # noqa: S608
         except sqlite3.DatabaseError:
-            unreadable += 1
+            unreadable.append(rowid)
             continue
         if row is not None:
             rows.append(row)
             last = rowid
     end = f"up to rowid {top}" if top is not None else f"its highest rowid too (read up to {rowid})"
-    return rows, f"{len(rows)} rows kept; {unreadable} rowids on damaged pages unreadable, {end}"
+    return rows, unreadable, f"{len(rows)} rows kept; {len(unreadable)} rowids on damaged pages unreadable, {end}"
 
 
 def _salvage(source: Path, target: Path, report: SqliteRepair) -> None:
     """Copy the schema and every readable row of ``source`` into the new file ``target``."""
-    old = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    old = sqlite3.connect(source.absolute().as_uri() + "?mode=ro", uri=True)
     new = sqlite3.connect(target)
     try:
         try:
@@ -189,7 +206,7 @@ def _salvage(source: Path, target: Path, report: SqliteRepair) -> None:
             if kind != "table":
                 new.execute(sql)  # indices (unique ones included) before the rows: a duplicate row is dropped
         for name, _ in tables:
-            rows, damaged = _rows(old, name)
+            rows, report.unreadable[name], damaged = _rows(old, name)
             if damaged:
                 report.damaged[name] = damaged
             if rows:
@@ -206,43 +223,137 @@ def _salvage(source: Path, target: Path, report: SqliteRepair) -> None:
 
 
 def _mend(target: Path, report: SqliteRepair) -> None:
-    """Drop .recover's orphan table and fail each finished trial that lost its value (plain SQL on Optuna's schema)."""
+    """Make the salvaged rows a consistent Optuna study file (plain SQL on Optuna's schema, in this order):
+    trials of a lost study dropped; a lost trial row inside a study's numbering put back as a failed placeholder
+    (Optuna numbers a new trial by counting the study's rows, so a gap would give two trials one number and hide
+    one); rows of trials still lost dropped; a finished trial whose value, or possibly some parameter, sat on a
+    damaged page failed (Optuna cannot read a complete trial without its value, and the sampler must not learn a
+    configuration that is not the one that ran)."""
     conn = sqlite3.connect(target)
     try:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        missing = {"studies", "trials", "trial_values", "version_info"} - tables
+        missing = {
+            "studies",
+            "trials",
+            "trial_values",
+            "trial_params",
+            "trial_user_attributes",
+            "version_info",
+        } - tables
         if missing:
             raise StorageError(
                 f"SQLite file {report.path}: the tables {sorted(missing)} are not recoverable; it is not an Optuna "
                 "study file any more (the file was not changed)"
             )
-        for table in sorted(tables):  # rows whose trial (or study) was on a lost page: nothing can read them
+        conn.execute("DELETE FROM trials WHERE study_id NOT IN (SELECT study_id FROM studies)")
+        now = datetime.now().isoformat(sep=" ")
+        for study, numbers in _placeholders(conn, report).items():
+            for trial_id, number, study_id in numbers:
+                conn.execute(
+                    "INSERT INTO trials (trial_id, number, study_id, state, datetime_start, datetime_complete) "
+                    "VALUES (?, ?, ?, 'FAIL', ?, ?)",
+                    (trial_id, number, study_id, now, now),
+                )
+                conn.execute("DELETE FROM trial_values WHERE trial_id = ?", (trial_id,))  # a failed trial has none
+                _fail_reason(conn, trial_id, LOST_RECORD)
+                report.placeholders.setdefault(study, []).append(number)
+        for table in sorted(tables - {"trials", "studies"}):  # rows whose trial or study is gone: nothing reads them
             columns = {r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')}
-            if table != "trials" and "trial_id" in columns:
+            if "trial_id" in columns:
                 conn.execute(f'DELETE FROM "{table}" WHERE trial_id NOT IN (SELECT trial_id FROM trials)')  # noqa: S608
-            elif table != "studies" and "study_id" in columns:
+            elif "study_id" in columns:
                 conn.execute(f'DELETE FROM "{table}" WHERE study_id NOT IN (SELECT study_id FROM studies)')  # noqa: S608
-        lost = conn.execute(
-            "SELECT t.trial_id, t.number, s.study_name FROM trials t JOIN studies s ON s.study_id = t.study_id "
-            "WHERE t.state = 'COMPLETE' AND NOT EXISTS (SELECT 1 FROM trial_values v WHERE v.trial_id = t.trial_id)"
+        suspects = _near_lost_rows(conn, "trial_params", report.unreadable.get("trial_params", []))
+        complete = conn.execute(
+            "SELECT t.trial_id, t.number, s.study_name, EXISTS (SELECT 1 FROM trial_values v WHERE v.trial_id = "
+            "t.trial_id) FROM trials t JOIN studies s ON s.study_id = t.study_id WHERE t.state = 'COMPLETE'"
         ).fetchall()
-        for trial_id, number, study in lost:
+        for trial_id, number, study, has_value in complete:
+            if has_value and trial_id not in suspects:
+                continue
             conn.execute("UPDATE trials SET state = 'FAIL' WHERE trial_id = ?", (trial_id,))
-            conn.execute(
-                "INSERT INTO trial_user_attributes (trial_id, key, value_json) VALUES (?, 'fail_reason', ?)",
-                (trial_id, f'"{FAILED_BY_REPAIR}"'),
-            )
+            conn.execute("DELETE FROM trial_values WHERE trial_id = ?", (trial_id,))  # a failed trial has none
+            _fail_reason(conn, trial_id, FAILED_BY_REPAIR if not has_value else LOST_PARAMS)
             report.failed.setdefault(study, []).append(number)
         conn.commit()
     finally:
         conn.close()
 
 
+def _fail_reason(conn: sqlite3.Connection, trial_id: int, why: str) -> None:
+    conn.execute("DELETE FROM trial_user_attributes WHERE trial_id = ? AND key = 'fail_reason'", (trial_id,))
+    conn.execute(
+        "INSERT INTO trial_user_attributes (trial_id, key, value_json) VALUES (?, 'fail_reason', ?)",
+        (trial_id, json.dumps(why)),
+    )
+
+
+def _placeholders(conn: sqlite3.Connection, report: SqliteRepair) -> dict[str, list[tuple[int, int, int]]]:
+    """study name -> (trial_id, number, study_id) of each lost trial row inside the study's numbering. The ids of a
+    gap between two numbers are the ids missing from the table between those two trials' ids, in order; a gap whose
+    count of missing ids differs (another study's trials were lost in it too) cannot be told apart: refused."""
+    rows = conn.execute(
+        "SELECT t.trial_id, t.number, t.study_id, s.study_name FROM trials t JOIN studies s ON s.study_id = t.study_id "
+        "ORDER BY t.trial_id"
+    ).fetchall()
+    ids = {r[0] for r in rows}
+    by_study: dict[int, list[tuple[int, int, str]]] = {}
+    for trial_id, number, study_id, name in rows:
+        by_study.setdefault(study_id, []).append((number, trial_id, name))
+    out: dict[str, list[tuple[int, int, int]]] = {}
+    for study_id, trials in by_study.items():
+        trials.sort()
+        prev_number, prev_id = -1, None
+        for number, trial_id, name in trials:
+            gap = number - prev_number - 1
+            if gap > 0:
+                low = prev_id if prev_id is not None else max((i for i in ids if i < trial_id), default=0)
+                free = [i for i in range(low + 1, trial_id) if i not in ids]
+                if prev_id is None:
+                    free = free[-gap:]  # before a study's first surviving trial: the ids just below it
+                if len(free) != gap:
+                    raise StorageError(
+                        f"SQLite file {report.path}: study {name} lost trial records #{prev_number + 1}..#{number - 1} "
+                        f"between trial ids {low} and {trial_id}, where {len(free)} ids are missing; which ids were "
+                        "its trials cannot be told, so the file was not changed (restore a copy)"
+                    )
+                out.setdefault(name, []).extend((i, prev_number + 1 + k, study_id) for k, i in enumerate(free))
+            prev_number, prev_id = number, trial_id
+    return out
+
+
+def _near_lost_rows(conn: sqlite3.Connection, table: str, unreadable: list[int]) -> set[int]:
+    """The trial ids that rows on damaged pages of ``table`` may have belonged to: for each run of unreadable
+    rowids, every trial id between those of the readable rows just before and just after it (rows are written in
+    the order trials run)."""
+    suspects: set[int] = set()
+    if not unreadable:
+        return suspects
+    quoted = '"' + table.replace('"', '""') + '"'
+    every = [r[0] for r in conn.execute("SELECT trial_id FROM trials")]
+    lowest, highest = min(every, default=0), max(every, default=0)
+    runs: list[list[int]] = []
+    for rowid in sorted(unreadable):
+        if runs and rowid == runs[-1][1] + 1:
+            runs[-1][1] = rowid
+        else:
+            runs.append([rowid, rowid])
+    for first, last in runs:
+        before = conn.execute(f"SELECT trial_id FROM {quoted} WHERE rowid < ? ORDER BY rowid DESC LIMIT 1", (first,))  # noqa: S608
+        after = conn.execute(f"SELECT trial_id FROM {quoted} WHERE rowid > ? ORDER BY rowid LIMIT 1", (last,))  # noqa: S608
+        a, b = before.fetchone(), after.fetchone()
+        low, high = (a[0] if a else lowest), (b[0] if b else highest)
+        suspects.update(t for t in every if min(low, high) <= t <= max(low, high))
+    return suspects
+
+
 def _read_back(target: Path, report: SqliteRepair) -> None:
     """Every study of the rebuilt file read through Optuna (what ``make study`` will do next)."""
     import optuna
+    from sqlalchemy.engine import URL
 
-    storage = optuna.storages.RDBStorage(f"sqlite:///{target}", skip_table_creation=True)
+    url = URL.create("sqlite", database=str(target.absolute())).render_as_string()
+    storage = optuna.storages.RDBStorage(url, skip_table_creation=True)
     try:
         for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
             study = optuna.load_study(study_name=summary.study_name, storage=storage)
@@ -270,31 +381,52 @@ def repair_sqlite(path: str | Path, echo: bool = True) -> SqliteRepair:
     other = not_sqlite(path)
     if other is not None:
         raise StorageError(other)
-    report.damage = problem(path)
+    report.damage = problem(path)  # (rolls back a hot journal first: a killed writer's file is not damaged)
     if report.damage is not None:
-        report.backup = _stamp(path)
-        shutil.copy2(path, report.backup)
-        sidecars = [path.with_name(path.name + end) for end in ("-journal", "-wal", "-shm")]
-        for side in sidecars:  # they belong to the damaged file: kept beside its backup, never applied to the new one
-            if side.exists():
-                shutil.copy2(side, report.backup.with_name(report.backup.name + side.name[len(path.name) :]))
-        target = path.with_name(f"{path.name}.repairing")
-        target.unlink(missing_ok=True)
-        try:
-            _salvage(report.backup, target, report)
-            _mend(target, report)
-            after = problem(target)
-            if after is not None:
-                raise StorageError(
-                    f"SQLite file {path}: the rebuilt file is damaged too ({after}); the file was not changed"
-                )
-            _read_back(target, report)
-            for side in sidecars:
-                side.unlink(missing_ok=True)
-            os.replace(target, path)
-        finally:
-            target.unlink(missing_ok=True)
+        with _exclusive(path):
+            _rebuild(path, report)
     report.seconds = time.monotonic() - start
     if echo:
         print("\n".join(report.lines()), flush=True)
     return report
+
+
+@contextlib.contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """SQLite's exclusive lock on the damaged file for the whole repair: a worker still writing to it would lose
+    its writes to the replaced file. Refused when a worker holds it; taken where the damage allows."""
+    guard = sqlite3.connect(str(path), timeout=LOCK_WAIT, isolation_level=None)
+    try:
+        try:
+            guard.execute("BEGIN EXCLUSIVE")
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise StorageError(
+                    f"SQLite file {path} is in use (a worker is writing to it); stop every worker of the study, "
+                    "then repair it"
+                ) from None
+        except sqlite3.DatabaseError:
+            pass  # the damage keeps SQLite from locking it: the repair reads a copy anyway
+        yield
+    finally:
+        guard.close()
+
+
+def _rebuild(path: Path, report: SqliteRepair) -> None:
+    """Back the damaged file up, salvage it into a new file, mend and check that, and put it in its place."""
+    report.backup = _stamp(path)
+    shutil.copy2(path, report.backup)
+    target = path.with_name(f"{path.name}.repairing")
+    target.unlink(missing_ok=True)
+    try:
+        _salvage(report.backup, target, report)
+        _mend(target, report)
+        after = problem(target)
+        if after is not None:
+            raise StorageError(
+                f"SQLite file {path}: the rebuilt file is damaged too ({after}); the file was not changed"
+            )
+        _read_back(target, report)
+        os.replace(target, path)
+    finally:
+        target.unlink(missing_ok=True)

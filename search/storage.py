@@ -675,7 +675,10 @@ def _rdb(url: str, pool: dict[str, int]) -> optuna.storages.RDBStorage:
     if _scheme(url).startswith("sqlite"):
         from search.sqlite_file import check_sqlite  # here: search.sqlite_file imports this module
 
-        check_sqlite(url)  # a damaged file: StorageError (make repair) before Optuna reads or writes it
+        try:
+            check_sqlite(url)  # a damaged file: StorageError (make repair) before Optuna reads or writes it
+        except OSError as exc:  # unreadable (permissions, a directory): one line, as Optuna's own error would be
+            raise StorageError(describe(url, exc)) from None
     try:
         with schema_lock(url), warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat_interval

@@ -325,6 +325,8 @@ def run_worker(
     finally:
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
+        if handlers:
+            reset_interrupts()  # a handled signal belongs to this run: a later one in this process starts clean
 
 
 def open_study(spec: StudySpec, storage: BaseStorage, worker_index: int, objective: Objective) -> optuna.Study:

@@ -387,3 +387,17 @@ def test_ctrl_c_during_make_report_is_one_line_and_exit_130(tmp_path: Path) -> N
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, (out, err)
     assert "interrupted (Ctrl-C): no report was written" in err and "Traceback" not in err, err
+
+
+def test_a_handled_signal_does_not_outlive_its_run(where: tuple[StudySpec, str], tmp_path: Path) -> None:
+    """After an interrupted run in this process (a notebook), an ordinary error of a later run is that error, not
+    the old interrupt."""
+    from search import interrupts
+
+    spec, url = where
+    storage = open_storage(url)
+    ensure_study(spec, storage, total=1)
+    sender = SignalAt([signal.SIGINT])
+    with pytest.raises(Interrupted):
+        run_worker(spec, storage, 1, objective=Objective(spec, accelerator="cpu", extra_callbacks=lambda t: [sender]))
+    assert interrupts.interrupt_behind(RuntimeError("later")) is None

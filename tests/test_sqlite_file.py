@@ -195,3 +195,92 @@ def test_a_file_that_is_no_sqlite_database_is_refused_not_repaired(tmp_path: Pat
         with pytest.raises(StorageError, match=words):
             attempt()
     assert db.read_bytes() == content and [p.name for p in tmp_path.iterdir()] == ["x.db"]
+
+
+# --------------------------------------------------------------------------------------------- larger tables, row by row
+@pytest.fixture(scope="module")
+def many(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, dict[int, tuple[float, dict]]]:
+    """An Optuna study of 40 finished trials (two parameters each) in a SQLite file of 512-byte pages, so that every
+    table spans several leaf pages: (the file's bytes, number -> (value, params))."""
+    db = tmp_path_factory.mktemp("many") / "many.db"
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA page_size = 512")
+    conn.execute("VACUUM")
+    conn.close()
+    storage = optuna.storages.RDBStorage(url(db))
+    study = optuna.create_study(study_name="many", storage=storage)
+    study.optimize(lambda t: t.suggest_float("x", 0, 1) + t.suggest_int("k", 0, 9), n_trials=40)
+    storage.engine.dispose()
+    return db.read_bytes(), {t.number: (t.value, t.params) for t in study.trials}
+
+
+def damage_leaf(db: Path, table: str, index: int) -> None:
+    conn = sqlite3.connect(db)
+    size = conn.execute("PRAGMA page_size").fetchone()[0]
+    pages = [r[0] for r in conn.execute("SELECT pageno FROM dbstat WHERE name = ? AND pagetype = 'leaf'", (table,))]
+    conn.close()
+    assert len(pages) > index + 1, pages  # a middle leaf
+    with open(db, "r+b") as f:
+        f.seek((pages[index] - 1) * size)
+        f.write(b"\xab" * size)
+
+
+def test_lost_trial_rows_come_back_as_placeholders_so_numbers_are_never_reused(
+    many: tuple[bytes, dict], tmp_path: Path
+) -> None:
+    db = tmp_path / "many.db"
+    db.write_bytes(many[0])
+    damage_leaf(db, "trials", 1)
+    report = repair_sqlite(db, echo=False)
+    lost = report.placeholders["many"]
+    assert lost and set(lost) < set(range(40)), lost
+    study = optuna.load_study(study_name="many", storage=open_storage(url(db)))
+    trials = study.trials
+    assert [t.number for t in trials] == list(range(40))
+    for t in trials:
+        if t.number in lost:
+            assert t.state == TrialState.FAIL and "placeholder" in t.user_attrs["fail_reason"]
+        else:
+            assert t.state == TrialState.COMPLETE and (t.value, t.params) == many[1][t.number]
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)  # the next trial takes a new number
+    assert [t.number for t in study.trials] == list(range(41))
+
+
+def test_a_lost_parameter_page_fails_the_trials_it_may_have_held(many: tuple[bytes, dict], tmp_path: Path) -> None:
+    db = tmp_path / "many.db"
+    db.write_bytes(many[0])
+    damage_leaf(db, "trial_params", 1)
+    report = repair_sqlite(db, echo=False)
+    failed = set(report.failed["many"])
+    assert failed and len(failed) < 40
+    for t in optuna.load_study(study_name="many", storage=open_storage(url(db))).trials:
+        if t.number in failed:
+            assert t.state == TrialState.FAIL and t.value is None and "parameters" in t.user_attrs["fail_reason"]
+        else:  # a trial left complete has every parameter and its value, unchanged
+            assert t.state == TrialState.COMPLETE and (t.value, t.params) == many[1][t.number]
+
+
+def test_a_writer_killed_mid_transaction_is_no_damage(finished: tuple[Path, bytes], tmp_path: Path) -> None:
+    """A hot -journal left by a SIGKILLed writer: SQLite rolls it back on the next normal open; before, the
+    read-only check called the file damaged and the repair could not read it either."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    db = copy(finished, tmp_path)
+    before = trials(db)
+    writer = subprocess.Popen([sys.executable, "-c", (
+        "import sqlite3, sys, time\n"
+        f"c = sqlite3.connect({str(db)!r}, isolation_level=None)\n"
+        "c.execute('PRAGMA cache_size = 1'); c.execute('BEGIN')\n"
+        "c.execute(\"UPDATE trial_user_attributes SET value_json = '\\\"' || hex(randomblob(3000)) || '\\\"'\")\n"
+        "print('written', flush=True); time.sleep(60)\n"
+    )], stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert writer.stdout is not None and writer.stdout.readline().strip() == "written"
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+    assert Path(str(db) + "-journal").exists()  # the hot journal of the cut transaction
+    time.sleep(0.1)
+    check_sqlite(url(db))  # no StorageError
+    assert trials(db) == before  # rolled back: every trial as it was

@@ -112,8 +112,7 @@ class WeightAverage(nn.Module):
 
 def ema_weight(decay: float, step: int) -> float:
     """The weight of the current weights in the EMA at its ``step``-th update (1-based): 1 at the first (a copy),
-    then ``1 - min(decay, (1 + step) / (10 + step))``, the warm-up of TensorFlow's ExponentialMovingAverage and
-    timm's ModelEmaV3, so the average spans the last ~``step / 9`` steps until that reaches ``1 / (1 - decay)``."""
+    then ``1 - min(decay, (1 + step) / (10 + step))``, the warm-up of TensorFlow's ExponentialMovingAverage (``num_updates``), so the average spans the last ~``step / 9`` steps until that reaches ``1 / (1 - decay)``."""
     return 1.0 if step <= 1 else 1.0 - min(decay, (1.0 + step) / (10.0 + step))
 
 
