@@ -137,15 +137,20 @@ class SqliteRepair:
         return out
 
 
-def _ranges(numbers: list[int]) -> str:
-    """``#3, #7..#9``: trial numbers, consecutive runs folded."""
+def _runs(numbers: list[int]) -> list[tuple[int, int]]:
+    """``[(first, last), ...]``: the sorted numbers folded into runs of consecutive ones."""
     runs: list[list[int]] = []
     for n in sorted(numbers):
         if runs and n == runs[-1][1] + 1:
             runs[-1][1] = n
         else:
             runs.append([n, n])
-    return ", ".join(f"#{a}" if a == b else f"#{a}..#{b}" for a, b in runs)
+    return [(a, b) for a, b in runs]
+
+
+def _ranges(numbers: list[int]) -> str:
+    """``#3, #7..#9``: trial numbers, consecutive runs folded."""
+    return ", ".join(f"#{a}" if a == b else f"#{a}..#{b}" for a, b in _runs(numbers))
 
 
 def _stamp(path: Path) -> Path:
@@ -332,13 +337,7 @@ def _near_lost_rows(conn: sqlite3.Connection, table: str, unreadable: list[int])
     quoted = '"' + table.replace('"', '""') + '"'
     every = [r[0] for r in conn.execute("SELECT trial_id FROM trials")]
     lowest, highest = min(every, default=0), max(every, default=0)
-    runs: list[list[int]] = []
-    for rowid in sorted(unreadable):
-        if runs and rowid == runs[-1][1] + 1:
-            runs[-1][1] = rowid
-        else:
-            runs.append([rowid, rowid])
-    for first, last in runs:
+    for first, last in _runs(unreadable):
         before = conn.execute(f"SELECT trial_id FROM {quoted} WHERE rowid < ? ORDER BY rowid DESC LIMIT 1", (first,))  # noqa: S608
         after = conn.execute(f"SELECT trial_id FROM {quoted} WHERE rowid > ? ORDER BY rowid LIMIT 1", (last,))  # noqa: S608
         a, b = before.fetchone(), after.fetchone()

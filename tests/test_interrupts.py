@@ -332,23 +332,28 @@ def test_a_damaged_array_member_checkpoint_is_ignored(tmp_path: Path, capfd: pyt
     assert f"fold-0.{array_checkpoints.SUFFIX} is unreadable" in capfd.readouterr().err
 
 
-@pytest.mark.slow
-def test_ctrl_c_during_the_verdict_is_one_line_and_exit_130(tmp_path: Path) -> None:
-    """Before, Lightning turned the KeyboardInterrupt in a verdict refit into a bare exit 1 with nothing said."""
+def _cli(*args: str) -> subprocess.Popen:  # type: ignore[type-arg]
+    """``python -m search ARGS`` started in the background from the repository root, its output piped."""
     import sys
 
     from tests.helpers import CLI_ENV, ROOT
 
+    return subprocess.Popen(
+        [sys.executable, "-m", "search", *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, **CLI_ENV},
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_the_verdict_is_one_line_and_exit_130(tmp_path: Path) -> None:
+    """Before, Lightning turned the KeyboardInterrupt in a verdict refit into a bare exit 1 with nothing said."""
     study = tmp_path / "verdict_ctrlc.yaml"
     study.write_text(yaml.safe_dump({
         **TINY, "name": "verdict_ctrlc", "dataset": "synthetic:n=1500,length=30", "recipes": False, "final_seeds": 20,
         "budget": {"trials": 1, "max_epochs": 3},
     }))  # fmt: skip
     journal = tmp_path / "journal.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "search", "study", str(study), "--storage", str(journal)], cwd=ROOT,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **CLI_ENV},
-    )  # fmt: skip
+    proc = _cli("study", str(study), "--storage", str(journal))
     deadline = time.monotonic() + 120
     while b'"state":1' not in (journal.read_bytes() if journal.exists() else b"") and time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()
@@ -366,9 +371,7 @@ def test_ctrl_c_during_the_verdict_is_one_line_and_exit_130(tmp_path: Path) -> N
 @pytest.mark.slow
 def test_ctrl_c_during_make_report_is_one_line_and_exit_130(tmp_path: Path) -> None:
     """`report` retrains the verdict when a study has none stored: a Ctrl-C there is one line and 130 as well."""
-    import sys
-
-    from tests.helpers import CLI_ENV, ROOT, run_cli
+    from tests.helpers import run_cli
 
     study = tmp_path / "report_ctrlc.yaml"
     study.write_text(yaml.safe_dump({
@@ -377,10 +380,7 @@ def test_ctrl_c_during_make_report_is_one_line_and_exit_130(tmp_path: Path) -> N
     }))  # fmt: skip
     journal = str(tmp_path / "journal.log")
     assert run_cli("worker", str(study), "--storage", journal).returncode == 0  # a worker computes no verdict
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "search", "report", str(study), "--storage", journal], cwd=ROOT,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **CLI_ENV},
-    )  # fmt: skip
+    proc = _cli("report", str(study), "--storage", journal)
     time.sleep(10)  # past the imports, into the verdict's 20 refits per row (a minute and more here)
     assert proc.poll() is None, proc.communicate()
     proc.send_signal(signal.SIGINT)
