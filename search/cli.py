@@ -325,8 +325,14 @@ def cmd_figures(args: argparse.Namespace) -> int:
     name = load_study(args.study).name
     url = resolve_url(args.storage, name)
     storage = open_storage(url)
+    try:
+        study = optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        print(f"error: no study {name!r} in {mask_url(url)}: run `make study STUDY={args.study}` first",
+              file=sys.stderr)  # fmt: skip
+        return 2
     store = artifact_store(name, args.artifacts, storage)
-    n = draw_pending(optuna.load_study(study_name=name, storage=storage), store)
+    n = draw_pending(study, store)
     print(f"study {name}: drew the figures of {n} trial(s) into {store._base_path}", flush=True)
     return 0
 

@@ -299,3 +299,13 @@ def test_a_journal_whose_only_record_was_cut_is_still_a_journal(tmp_path: Path) 
     path.write_bytes(b'{"op_code":0,"worker_id":"w","study_na')  # the first append, cut short
     check = check_journal(path)
     assert check.torn_bytes > 0 and path.read_bytes() == b""  # set aside as a torn record, as before
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["report", "retry", "figures"])
+def test_a_command_on_a_study_that_does_not_exist_says_so_in_one_line(tmp_path: Path, command: str) -> None:
+    """`figures` raised a bare KeyError traceback here."""
+    study = write_study(tmp_path, "nowhere")
+    run = run_cli(command, str(study), "--storage", str(tmp_path / "journal.log"))
+    assert run.returncode == 2, (run.stdout, run.stderr)
+    assert "no study 'nowhere' in" in run.stderr + run.stdout and "Traceback" not in run.stderr, run.stderr

@@ -13,7 +13,7 @@ import optuna
 from search.report import figures, render
 from search.report.data import StudyData, comparison, study_report
 from search.spec import StudySpec
-from search.storage import mask_url, open_storage
+from search.storage import StorageError, mask_url, open_storage
 
 
 def build(study: optuna.Study, spec: StudySpec, outdir: Path, seeds: int | None = None) -> StudyData:
@@ -58,7 +58,7 @@ def main(args: argparse.Namespace) -> int:
         try:
             study = optuna.load_study(study_name=spec.name, storage=open_storage(url))
         except KeyError:
-            raise SystemExit(
+            raise StorageError(
                 f"no study {spec.name!r} in {mask_url(url)}: run `make study STUDY={path}` first"
             ) from None
         outdir = Path("runs") / spec.name / "report"
