@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
@@ -135,6 +136,38 @@ def test_off_key_is_not_yaml_false(tmp_path: Path) -> None:
         "name: s\ndataset: synthetic\nbudget: {trials: 1}\nsearch:\n  kernel_l2: {low: 1.0e-5, high: 1.0e-3, log: true, off: true}\n"
     )
     assert load_study(path).search["kernel_l2"].off  # type: ignore[union-attr]
+
+
+YAML_SURPRISES = [
+    # (id, the study file, what load_study gives: a check on the spec, or the words of its error)
+    (
+        "exponent-without-a-point",
+        "search: {kernel_l2: {low: 1e-6, high: 1E-2, log: true}}\n",
+        lambda spec: (spec.search["kernel_l2"].low, spec.search["kernel_l2"].high) == (1e-6, 1e-2),
+    ),
+    (
+        "negative-exponent-fixed",
+        "search: {dropout: {low: 0, high: 0.3}}\nfixed: {kernel_l2: 5e-4}\n",
+        lambda spec: spec.fixed["kernel_l2"] == 5e-4,
+    ),
+    (
+        "search-given-twice",
+        "search: {dropout: {low: 0, high: 0.3}}\nsearch: {kernel_l2: {low: 1e-6, high: 1e-2}}\n",
+        "key 'search' is given twice (lines 4 and 5); keep one",
+    ),
+    ("a-range-key-given-twice", "search: {dropout: {low: 0, high: 0.3, high: 0.4}}\n", "key 'high' is given twice"),
+]
+
+
+@pytest.mark.parametrize("text,expect", [c[1:] for c in YAML_SURPRISES], ids=[c[0] for c in YAML_SURPRISES])
+def test_study_files_read_as_yaml_1_2_and_refuse_a_key_given_twice(tmp_path: Path, text: str, expect: Any) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text("name: s\ndataset: synthetic\nbudget: {trials: 1}\n" + text)
+    if isinstance(expect, str):
+        with pytest.raises(StudyFileError, match=re.escape(expect)):
+            load_study(path)
+    else:
+        assert expect(load_study(path))
 
 
 # ----------------------------------------------------------------------------------------- space and recipes
