@@ -26,6 +26,7 @@ from search.storage import (
     STORAGE_ENV,
     StorageError,
     mask_url,
+    missing_file,
     open_storage,
     resolve_url,
     schema_lock,
@@ -250,7 +251,12 @@ def cmd_retry(args: argparse.Namespace) -> int:
     from search.worker import counts, study_total
 
     spec = load_study(args.study)
-    url, storage = _open(args, spec)
+    url = resolve_url(args.storage, spec.name)
+    if missing_file(url) is not None:  # reading must not create an empty store
+        print(f"error: no study {spec.name!r} in {mask_url(url)} (no such file): run `make study STUDY={args.study}` "
+              "first", file=sys.stderr)  # fmt: skip
+        return 2
+    storage = open_storage(url)
     try:
         study = optuna.load_study(study_name=spec.name, storage=storage)
     except KeyError:
@@ -324,6 +330,10 @@ def cmd_figures(args: argparse.Namespace) -> int:
 
     name = load_study(args.study).name
     url = resolve_url(args.storage, name)
+    if missing_file(url) is not None:  # reading must not create an empty store
+        print(f"error: no study {name!r} in {mask_url(url)} (no such file): run `make study STUDY={args.study}` "
+              "first", file=sys.stderr)  # fmt: skip
+        return 2
     storage = open_storage(url)
     try:
         study = optuna.load_study(study_name=name, storage=storage)

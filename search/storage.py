@@ -606,6 +606,21 @@ RetryingStorage.__setstate__ = _setstate  # type: ignore[attr-defined]
 
 
 # --------------------------------------------------------------------------------------------- opening
+def missing_file(url: str) -> Path | None:
+    """The file of a journal or SQLite URL when it does not exist yet (a command that only reads a study says "no
+    study" instead of creating an empty store), else None."""
+    scheme = _scheme(url)
+    path: Path | None = None
+    if scheme in ("", "file"):
+        path = Path(urlsplit(url).path if scheme else url)
+    elif scheme.startswith("sqlite"):
+        from sqlalchemy.engine import make_url
+
+        database = make_url(url).database
+        path = Path(database) if database and database != ":memory:" else None
+    return path if path is not None and not path.exists() else None
+
+
 def open_storage(url: str, *, plain: bool = False, pool: dict[str, int] | None = None) -> BaseStorage:
     """Open (creating where needed) the storage at ``url``; raise :class:`StorageError` with a clear message.
 
