@@ -25,8 +25,8 @@ from search.storage import (
     RETRY_SECONDS,
     STORAGE_ENV,
     StorageError,
+    load_existing,
     mask_url,
-    missing_file,
     open_storage,
     resolve_url,
     schema_lock,
@@ -252,17 +252,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
     spec = load_study(args.study)
     url = resolve_url(args.storage, spec.name)
-    if missing_file(url) is not None:  # reading must not create an empty store
-        print(f"error: no study {spec.name!r} in {mask_url(url)} (no such file): run `make study STUDY={args.study}` "
-              "first", file=sys.stderr)  # fmt: skip
-        return 2
-    storage = open_storage(url)
-    try:
-        study = optuna.load_study(study_name=spec.name, storage=storage)
-    except KeyError:
-        print(f"error: no study {spec.name!r} in {mask_url(url)}: run `make study STUDY={args.study}` first",
-              file=sys.stderr)  # fmt: skip
-        return 2
+    study = load_existing(url, spec.name, args.study)
     if not args.trial and not gave_up_trials(study):
         print(f"study {spec.name}: no trial was given up; nothing to re-queue")
         return 0
@@ -329,19 +319,8 @@ def cmd_figures(args: argparse.Namespace) -> int:
     from search.trial_introspection import artifact_store, draw_pending
 
     name = load_study(args.study).name
-    url = resolve_url(args.storage, name)
-    if missing_file(url) is not None:  # reading must not create an empty store
-        print(f"error: no study {name!r} in {mask_url(url)} (no such file): run `make study STUDY={args.study}` "
-              "first", file=sys.stderr)  # fmt: skip
-        return 2
-    storage = open_storage(url)
-    try:
-        study = optuna.load_study(study_name=name, storage=storage)
-    except KeyError:
-        print(f"error: no study {name!r} in {mask_url(url)}: run `make study STUDY={args.study}` first",
-              file=sys.stderr)  # fmt: skip
-        return 2
-    store = artifact_store(name, args.artifacts, storage)
+    study = load_existing(resolve_url(args.storage, name), name, args.study)
+    store = artifact_store(name, args.artifacts, study._storage)
     n = draw_pending(study, store)
     print(f"study {name}: drew the figures of {n} trial(s) into {store._base_path}", flush=True)
     return 0

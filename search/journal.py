@@ -64,8 +64,9 @@ def journal_path(url: str) -> Path | None:
     return Path(urlsplit(url).path if scheme else url)
 
 
-def _stamp(path: Path, kind: str) -> Path:
-    """``journal.log.<kind>-<UTC time>``, numbered when taken already (two repairs in one second)."""
+def stamp(path: Path, kind: str) -> Path:
+    """``<file name>.<kind>-<UTC time>`` beside ``path`` (a backup, a torn tail), numbered when taken already (two
+    repairs in one second)."""
     base = f"{path.name}.{kind}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
     out, n = path.with_name(base), 1
     while out.exists():
@@ -210,7 +211,7 @@ def check_journal(path: str | Path) -> JournalCheck:
                 f"record, and {after} complete record(s) follow it ({len(scan.damaged)} damaged line(s) in all); "
                 f"repair it (a backup is kept): {repair_command(path, scan.study_files)}"
             )
-        out.backup, out.torn_file = _stamp(path, "bak"), _stamp(path, "torn")
+        out.backup, out.torn_file = stamp(path, "bak"), stamp(path, "torn")
         shutil.copy2(path, out.backup)
         with open(path, "r+b") as f:
             f.seek(first.offset)
@@ -566,7 +567,7 @@ def repair_journal(path: str | Path, echo: bool = True) -> RepairReport:
                     "the file is left as it was"
                 )
             report.finished_after = len(after)
-            report.backup = _stamp(path, "bak")
+            report.backup = stamp(path, "bak")
             shutil.copy2(path, report.backup)
             os.replace(tmp, path)
             _fsync_dir(path)

@@ -29,9 +29,10 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
+from search.journal import stamp
 from search.storage import StorageError
 
 LOCK_WAIT = 30.0  # seconds the check waits for another worker's write before letting Optuna open the file
@@ -62,7 +63,7 @@ def problem(path: Path) -> str | None:
         finally:
             conn.close()
     except sqlite3.OperationalError as exc:
-        if "locked" in str(exc) or "busy" in str(exc):  # another worker's write: not damage (Optuna waits its turn)
+        if _busy(exc):  # another worker's write: not damage (Optuna waits its turn)
             return None
         return str(exc)
     except sqlite3.Error as exc:
@@ -77,7 +78,12 @@ def problem(path: Path) -> str | None:
     return "; ".join(found[:3]) + (f" (+{len(found) - 3} more)" if len(found) > 3 else "") if found else None
 
 
-def check_sqlite(url: str, study_file: str | None = None) -> None:
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    """Whether SQLite gave up waiting for another connection's lock (a worker writing), not a damaged file."""
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
+def check_sqlite(url: str) -> None:
     """Raise :class:`StorageError` (one line: file, SQLite's words, the repair command) when the SQLite file of
     ``url`` exists and is damaged. A missing or empty file is fine: Optuna creates it."""
     path = sqlite_path(url)
@@ -90,7 +96,7 @@ def check_sqlite(url: str, study_file: str | None = None) -> None:
     if why is not None:
         raise StorageError(
             f"SQLite file {path} is damaged ({why}); nothing was written to it. Rebuild it from every readable row "
-            f"(a backup is kept): make repair STUDY={study_file or '<study file>'} STORAGE={url}"
+            f"(a backup is kept): make repair STUDY=<study file> STORAGE={url}"
         )
 
 
@@ -151,14 +157,6 @@ def _runs(numbers: list[int]) -> list[tuple[int, int]]:
 def _ranges(numbers: list[int]) -> str:
     """``#3, #7..#9``: trial numbers, consecutive runs folded."""
     return ", ".join(f"#{a}" if a == b else f"#{a}..#{b}" for a, b in _runs(numbers))
-
-
-def _stamp(path: Path) -> Path:
-    base = f"{path.name}.bak-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
-    out, n = path.with_name(base), 1
-    while out.exists():
-        out, n = path.with_name(f"{base}.{n}"), n + 1
-    return out
 
 
 def _rows(conn: sqlite3.Connection, table: str) -> tuple[list[tuple[object, ...]], list[int], str | None]:
@@ -399,7 +397,7 @@ def _exclusive(path: Path) -> Iterator[None]:
         try:
             guard.execute("BEGIN EXCLUSIVE")
         except sqlite3.OperationalError as exc:
-            if "locked" in str(exc) or "busy" in str(exc):
+            if _busy(exc):
                 raise StorageError(
                     f"SQLite file {path} is in use (a worker is writing to it); stop every worker of the study, "
                     "then repair it"
@@ -413,7 +411,7 @@ def _exclusive(path: Path) -> Iterator[None]:
 
 def _rebuild(path: Path, report: SqliteRepair) -> None:
     """Back the damaged file up, salvage it into a new file, mend and check that, and put it in its place."""
-    report.backup = _stamp(path)
+    report.backup = stamp(path, "bak")
     shutil.copy2(path, report.backup)
     target = path.with_name(f"{path.name}.repairing")
     target.unlink(missing_ok=True)

@@ -607,18 +607,24 @@ RetryingStorage.__setstate__ = _setstate  # type: ignore[attr-defined]
 
 # --------------------------------------------------------------------------------------------- opening
 def missing_file(url: str) -> Path | None:
-    """The file of a journal or SQLite URL when it does not exist yet (a command that only reads a study says "no
-    study" instead of creating an empty store), else None."""
-    scheme = _scheme(url)
-    path: Path | None = None
-    if scheme in ("", "file"):
-        path = Path(urlsplit(url).path if scheme else url)
-    elif scheme.startswith("sqlite"):
-        from sqlalchemy.engine import make_url
+    """The file of a journal or SQLite URL when it does not exist yet, else None."""
+    from search.journal import journal_path  # here: both modules import this one
+    from search.sqlite_file import sqlite_path
 
-        database = make_url(url).database
-        path = Path(database) if database and database != ":memory:" else None
+    path = journal_path(url) or (sqlite_path(url) if _scheme(url).startswith("sqlite") else None)
     return path if path is not None and not path.exists() else None
+
+
+def load_existing(url: str, name: str, study_file: str | Path) -> optuna.Study:
+    """Study ``name`` of the storage at ``url`` for a command that only reads it; :class:`StorageError` when it is
+    not there. A journal or SQLite file that does not exist is not created (reading writes no empty store)."""
+    where = f"{mask_url(url)} (no such file)" if missing_file(url) is not None else None
+    if where is None:
+        try:
+            return optuna.load_study(study_name=name, storage=open_storage(url))
+        except KeyError:
+            where = mask_url(url)
+    raise StorageError(f"no study {name!r} in {where}: run `make study STUDY={study_file}` first")
 
 
 def open_storage(url: str, *, plain: bool = False, pool: dict[str, int] | None = None) -> BaseStorage:

@@ -13,7 +13,7 @@ import optuna
 from search.report import figures, render
 from search.report.data import StudyData, comparison, study_report
 from search.spec import StudySpec
-from search.storage import StorageError, mask_url, missing_file, open_storage
+from search.storage import load_existing
 
 
 def build(study: optuna.Study, spec: StudySpec, outdir: Path, seeds: int | None = None) -> StudyData:
@@ -55,16 +55,7 @@ def main(args: argparse.Namespace) -> int:
     for path in args.studies:
         prepared = prepare(path, args.storage)  # the spec as the study ran it: with the data-dependent defaults
         spec, url = prepared.spec, prepared.url
-        if missing_file(url) is not None:  # reading must not create an empty store
-            raise StorageError(
-                f"no study {spec.name!r} in {mask_url(url)} (no such file): run `make study STUDY={path}` first"
-            )
-        try:
-            study = optuna.load_study(study_name=spec.name, storage=open_storage(url))
-        except KeyError:
-            raise StorageError(
-                f"no study {spec.name!r} in {mask_url(url)}: run `make study STUDY={path}` first"
-            ) from None
+        study = load_existing(url, spec.name, path)
         outdir = Path("runs") / spec.name / "report"
         print(f"report for {spec.name} -> {outdir}/index.html", flush=True)
         data = build(study, spec, outdir)
