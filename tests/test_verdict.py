@@ -264,10 +264,13 @@ def test_refit_epochs_come_from_the_peak_of_the_mean_validation_curve(
         ({"fold_curves": [[0.1, 0.2, 0.9], [0.1, 0.8, 0.9]], "best_epoch": 1.5, "config": {"patience": 2}}, 2, 2),
         # a lone spike at epoch 1 on a plateau from epoch 3: smoothed over 2 epochs either side, the plateau wins
         ({"fold_curves": [[0.1, 0.9, 0.3, 0.7, 0.8, 0.8, 0.8, 0.8, 0.8]], "config": {"patience": 4}}, 30, 7),
+        # a budget shorter than the patience (smoke.yaml: 6 epochs, patience 20): smoothed over 10 epochs either
+        # side every epoch would be the curve's mean and the refit would run 1 epoch; still rising: all 6
+        ({"fold_curves": [[0.36, 0.39, 0.52, 0.56, 0.55, 0.62]], "config": {"patience": 20}}, 6, 6),
         ({"best_epoch": 4.4}, 30, 5),  # no curves (an older trial): the mean best epoch, plus one
         ({}, 7, 7),  # nothing recorded: the budget
     ],
-    ids=["curves", "capped", "smoothed", "fallback", "nothing"],
+    ids=["curves", "capped", "smoothed", "short budget", "fallback", "nothing"],
 )
 def test_epochs_of_a_cross_validated_run(tmp_path: Path, run: dict, max_epochs: int, epochs: int) -> None:
     spec = parse_study({**VERDICT, "budget": {"trials": 1, "max_epochs": max_epochs}}, tmp_path / "v.yaml")
