@@ -61,13 +61,19 @@ def save(ckpts: TrialCheckpoints, fold: int, epoch: int, best: float | None, sta
     if fold == 0 and not ckpts.folds:
         ckpts._write_progress()  # the configuration, before the first checkpoint needs it
     local = ckpts.tmp / f"fold-{fold}.{SUFFIX}"
-    torch.save({"fold": fold, "epoch": epoch, "best": best, "config": ckpts.config, "state": state}, local)
-    ckpts.backend.put(f"{ckpts.key}/{local.name}", local)
+
+    def write() -> None:
+        torch.save({"fold": fold, "epoch": epoch, "best": best, "config": ckpts.config, "state": state}, local)
+        ckpts.backend.put(f"{ckpts.key}/{local.name}", local)
+
+    ckpts.write(local.name, write)
 
 
 def fold_done(ckpts: TrialCheckpoints, fold: int, best: dict[str, float], epochs_run: int) -> None:
     """A finished fold: recorded in ``progress.json`` (as a lone trial records it); its member file deleted."""
     ckpts.fold_done(fold, best, epochs_run)
+    if ckpts.failed:  # progress.json does not know the fold finished: its checkpoint stays
+        return
     with contextlib.suppress(Exception):
         ckpts.backend.delete([f"{ckpts.key}/fold-{fold}.{SUFFIX}"])
 

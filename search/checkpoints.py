@@ -29,6 +29,7 @@ import random
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,8 +53,13 @@ class _Directory:
         dest = self.root / key
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-        shutil.copyfile(local, tmp)
-        os.replace(tmp, dest)
+        try:
+            shutil.copyfile(local, tmp)
+            os.replace(tmp, dest)
+        except BaseException:  # a full disk, a lost share: no half-written temporary left behind
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
 
     def get(self, key: str, local: Path) -> bool:
         src = self.root / key
@@ -167,6 +173,7 @@ class TrialCheckpoints:
         self.tmp = Path(tempfile.mkdtemp(prefix="regtune-ckpt-"))
         self.folds: list[dict[str, Any]] = []
         self.config: dict[str, Any] = {}
+        self.failed = False  # a write failed: no more writes (what is stored stays one consistent earlier state)
 
     def start(self, config: dict[str, Any]) -> Resume:
         """Begin a run of the trial with ``config``: what an earlier run left to resume. A first run, or a
@@ -212,25 +219,51 @@ class TrialCheckpoints:
         print(f"warning: checkpoint {self.backend}/{self.key}/{name} is unreadable ({type(exc).__name__}: {why}); "
               f"{then}", file=sys.stderr, flush=True)  # fmt: skip
 
+    def write(self, name: str, save: Callable[[], None]) -> None:
+        """Run ``save`` (one file written locally, then stored as ``name``); when it fails (a full disk, a lost
+        share, an S3 error) say so once and write nothing more for this run: the trial goes on without
+        checkpoints, since its result never depends on them. What an earlier epoch stored is left as it is (a
+        ``progress.json`` and a fold checkpoint are only ever replaced, so the two still describe one earlier
+        point, from which a re-run resumes)."""
+        if self.failed:
+            return
+        try:
+            save()
+        except Exception as exc:
+            self.failed = True
+            why = " ".join(str(exc).splitlines()[:1]) or type(exc).__name__
+            print(f"warning: cannot write checkpoint {self.backend}/{self.key}/{name} ({type(exc).__name__}: {why}); "
+                  "the trial goes on without checkpoints (a re-run resumes from the last one written)",
+                  file=sys.stderr, flush=True)  # fmt: skip
+
     def callback(self, fold: int) -> EpochCheckpoint:
         return EpochCheckpoint(self, fold)
 
     def fold_done(self, fold: int, best: dict[str, float], epochs_run: int) -> None:
         self.folds = self.folds[:fold] + [{**best, "epochs_run": epochs_run}]
         self._write_progress()
-        self.backend.delete([f"{self.key}/fold-{fold}.ckpt"])
+        if not self.failed:  # else the fold's checkpoint stays: progress.json does not know the fold finished
+            self.backend.delete([f"{self.key}/fold-{fold}.ckpt"])
 
     def _write_progress(self) -> None:
         local = self.tmp / PROGRESS
-        local.write_text(json.dumps({"config": self.config, "folds": self.folds}))
-        self.backend.put(f"{self.key}/{PROGRESS}", local)
+
+        def save() -> None:
+            local.write_text(json.dumps({"config": self.config, "folds": self.folds}))
+            self.backend.put(f"{self.key}/{PROGRESS}", local)
+
+        self.write(PROGRESS, save)
 
     def save_epoch(self, trainer: pl.Trainer, fold: int) -> None:
         if not self.folds and fold == 0 and trainer.current_epoch == 0:
             self._write_progress()  # the configuration, before the first checkpoint needs it
         local = self.tmp / f"fold-{fold}.ckpt"
-        trainer.save_checkpoint(local)
-        self.backend.put(f"{self.key}/fold-{fold}.ckpt", local)
+
+        def save() -> None:
+            trainer.save_checkpoint(local)
+            self.backend.put(f"{self.key}/{local.name}", local)
+
+        self.write(local.name, save)
 
     def clear(self) -> None:
         """Delete the trial's checkpoints (it finished; or a fresh run of a trial number reused by a new study)."""

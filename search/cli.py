@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import logging
 import os
 import signal
@@ -515,10 +516,48 @@ def main(argv: list[str] | None = None, prog: str = "python -m search") -> int:
         stop = interrupt_behind(exc)
         if stop is not None:  # a signal that surfaced as another error (a database call it cut short)
             return _interrupted(args, stop)
+        full = full_disk(exc)
+        if full is not None:  # before the storage check: Optuna wraps a full disk under SQLite in its own error
+            print(f"error: {disk_failure(args, full)}", file=sys.stderr)
+            return 2
         if isinstance(exc, optuna.exceptions.StorageInternalError):  # the store failed mid-way (a disk, a server)
             print(f"error: {storage_failure(args, exc)}", file=sys.stderr)
             return 2
+        if type(exc).__name__ == "StudyError":  # the worker's stop after trials failed in a row (search.worker)
+            print(f"error: {' '.join(str(exc).splitlines())}. The study stops here; every finished trial is "
+                  "stored. Read the failed trials' fail_reason (make dashboard), fix the cause, then rerun to resume",
+                  file=sys.stderr)  # fmt: skip
+            return 1
         raise
+
+
+#: errno values that mean "no room to write": a full disk or quota, a file-size limit, a read-only file system
+_NO_ROOM = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS}
+
+
+def full_disk(exc: BaseException) -> OSError | None:
+    """The OSError in ``exc``'s chain (its causes and contexts) that says there is no room to write, or None."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno in _NO_ROOM:
+            return e
+        todo += [e.__cause__, e.__context__, getattr(e, "orig", None)]
+    return None
+
+
+def disk_failure(args: argparse.Namespace, exc: OSError) -> str:
+    """One line for a write that found no room: which file, the system's words, and what is safe."""
+    where = exc.filename or getattr(args, "storage", None) or "the study's files"
+    return (
+        f"cannot write {where}: {exc.strerror or exc} ({errno.errorcode.get(exc.errno or 0, exc.errno)}); every "
+        "trial that finished before is stored, and a trial this cut short is re-queued when the study resumes "
+        "(a journal record cut short is set aside then). Free space (or lift the limit), then rerun the same command"
+    )
 
 
 def storage_failure(args: argparse.Namespace, exc: BaseException) -> str:

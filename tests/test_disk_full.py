@@ -1,0 +1,124 @@
+"""A full disk, for real: a file-size limit (``RLIMIT_FSIZE``, the kernel's EFBIG) under the journal, and
+``/dev/full`` (the kernel's ENOSPC) under a trial checkpoint's temporary file.
+
+A study whose journal cannot grow stops with one line and resumes from every finished trial once there is room; a
+checkpoint that cannot be written never fails its trial (checkpoints only save time).
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import optuna
+import pytest
+import pytorch_lightning as pl
+import torch
+from optuna.trial import TrialState
+from pytorch_lightning.callbacks import Callback
+
+from search import array_checkpoints
+from search.checkpoints import CheckpointStore, TrialCheckpoints, _Directory
+from search.objective import Objective
+from search.spec import load_study
+from search.storage import open_storage
+from search.worker import ensure_study, run_worker
+from tests.helpers import CLI_ENV, ROOT, TINY, load, run_cli, write_study
+
+DEV_FULL = Path("/dev/full")
+needs_dev_full = pytest.mark.skipif(not DEV_FULL.exists(), reason="no /dev/full on this system")
+
+
+class FullDiskFor(Callback):
+    """From the fit's start (after the trial's first run cleared its directory), every write of ``tmp`` (a
+    checkpoint's temporary file) lands on ``/dev/full``: ENOSPC from the kernel."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.tmp.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp.symlink_to(DEV_FULL)
+
+
+def _study_with_limit(study: Path, journal: Path, limit: int) -> subprocess.CompletedProcess:
+    """``python -m search study`` whose files may not grow past ``limit`` bytes (as on a nearly full disk)."""
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return subprocess.run(
+        [sys.executable, "-m", "search", "study", str(study), "--storage", str(journal)], cwd=ROOT,
+        capture_output=True, text=True, timeout=300, env={**os.environ, **CLI_ENV}, preexec_fn=cap,
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_full_disk_under_the_journal_stops_with_one_line_and_the_study_resumes(tmp_path: Path) -> None:
+    study = write_study(tmp_path, name="full", budget={"trials": 4, "max_epochs": 4})
+    whole = run_cli("study", str(study), "--storage", str(tmp_path / "whole.log"))
+    assert whole.returncode == 0, whole.stderr
+    size = (tmp_path / "whole.log").stat().st_size
+
+    journal = tmp_path / "journal.log"
+    cut = _study_with_limit(study, journal, size // 2)  # room for about half the study
+    assert cut.returncode == 2, cut.stderr  # before: a 50-line traceback and exit 1
+    assert "Traceback" not in cut.stderr, cut.stderr
+    last = cut.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: cannot write {journal}: File too large (EFBIG)"), last
+    assert "every trial that finished before is stored" in last and "rerun the same command" in last
+    kept = {t.number: t.value for t in load(journal, "full").trials if t.state == TrialState.COMPLETE}
+    assert kept, "the journal should hold the trials that finished before the disk filled"
+
+    again = run_cli("study", str(study), "--storage", str(journal))
+    assert again.returncode == 0, again.stderr
+    trials = load(journal, "full").trials
+    assert sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials) == 4
+    assert {n: trials[n].value for n in kept} == kept  # nothing finished was lost or changed
+    assert "test accuracy" in again.stdout
+
+
+@needs_dev_full
+@pytest.mark.parametrize("name", ["progress.json", "fold-0.ckpt"])
+def test_a_checkpoint_that_cannot_be_written_never_fails_its_trial(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], name: str
+) -> None:
+    study = f"ckfull_{uuid.uuid4().hex[:8]}"
+    path = write_study(tmp_path, name=study, base={**TINY, "budget": {"trials": 1, "max_epochs": 4}})
+    spec, storage, artifacts = load_study(path), open_storage(str(tmp_path / "journal.log")), tmp_path / "artifacts"
+    ensure_study(spec, storage, total=1)
+    where = artifacts / "checkpoints" / study / "trial-0"
+    objective = Objective(spec, accelerator="cpu", checkpoints=CheckpointStore(artifacts),
+                          extra_callbacks=lambda trial: [FullDiskFor(where / f".{name}.{os.getpid()}.tmp")])  # fmt: skip
+
+    assert run_worker(spec, storage, 1, objective=objective) == 1  # before: the trial failed with the OSError
+    err = capfd.readouterr().err
+    assert f"warning: cannot write checkpoint {artifacts}/checkpoints/{study}/trial-0/{name} (OSError: " in err, err
+    assert "No space left on device" in err and "the trial goes on without checkpoints" in err
+    assert err.count("cannot write checkpoint") == 1  # said once; no more writes for this run
+    trial = optuna.load_study(study_name=study, storage=storage).trials[0]  # (the recipes wait)
+    assert trial.state == TrialState.COMPLETE and set(trial.intermediate_values) == set(range(4))
+    assert not where.exists() or not any(where.iterdir())  # the temporary removed; the finished trial's cleared
+
+
+@needs_dev_full
+def test_an_array_member_checkpoint_that_cannot_be_written_is_skipped_and_its_state_kept(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    config = {"hidden_size": 8}
+    ckpts = TrialCheckpoints(_Directory(tmp_path), "trial-0", rerun=False)
+    ckpts.start(config)
+    array_checkpoints.save(ckpts, 0, 1, 0.5, {"w": torch.ones(3)})  # epoch 1 stored
+    member = f"fold-0.{array_checkpoints.SUFFIX}"
+    (tmp_path / "trial-0" / f".{member}.{os.getpid()}.tmp").symlink_to(DEV_FULL)
+    array_checkpoints.save(ckpts, 0, 2, 0.6, {"w": torch.zeros(3)})  # epoch 2: no room, no exception
+    array_checkpoints.fold_done(ckpts, 0, {"score": 0.6}, 3)
+    assert ckpts.failed and "No space left on device" in capfd.readouterr().err
+    assert not (tmp_path / "trial-0" / f".{member}.{os.getpid()}.tmp").exists()
+    resume = array_checkpoints.start(TrialCheckpoints(_Directory(tmp_path), "trial-0", rerun=True), config)
+    assert resume.folds == [] and resume.epoch == 1  # the last consistent point: fold 0 after epoch 1
+    assert torch.equal(resume.state["w"], torch.ones(3))
