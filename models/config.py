@@ -36,6 +36,8 @@ NORMS = ("none", "batch", "layer")
 PATHS = ("auto", "fused", "loop")
 RECURRENT_DROPOUT_MODES = ("sequence", "batch")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+#: how inputs are scaled before the network (models.data.SequenceDataModule)
+NORMALIZATIONS = ("channel", "series")
 GATES = {"lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n"), "rnn": ("h",)}
 #: the weights a regularizer addresses by role (``kernel_l2``, ``recurrent_decay``, ``head_max_norm``, ...)
 WEIGHT_ROLES = ("kernel", "recurrent", "bias", "head")
@@ -202,6 +204,10 @@ class TrainConfig:
     ema_decay: float = _reg(RATE)
     #: fraction of max_epochs after which the mean of every step's weights is kept (SWA)
     swa_start: float = _reg(RATE)
+    #: channel: each channel standardized with the training part's mean and std (amplitudes kept comparable);
+    #: series: each sequence's channels z-normalized on their own (UCR's convention: shape only, for data whose
+    #: scales differ by orders of magnitude, as PLAID's currents)
+    normalize: str = _hp("channel", NORMALIZATIONS)
     #: sequences per step; 32 keeps ~9 steps/epoch on JapaneseVowels' 216 training series
     batch_size: int = _hp(32, INTEGER, minimum=1)
     max_epochs: int = _hp(40, INTEGER, minimum=1)  # enough for JapaneseVowels to converge with early stopping

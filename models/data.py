@@ -29,6 +29,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from models.config import NORMALIZATIONS
 from models.errors import DataError, FoldsError
 
 __all__ = ["DataError", "FoldsError"]  # re-exported: defined apart so the command line catches them lightly
@@ -520,8 +521,12 @@ class SequenceDataModule(pl.LightningDataModule):
         folds: int = 1,
         fold: int = 0,
         seed: int = 0,
+        normalize: str = "channel",
     ) -> None:
         super().__init__()
+        if normalize not in NORMALIZATIONS:
+            raise DataError(f"normalize={normalize!r}: must be one of {', '.join(NORMALIZATIONS)}")
+        self.normalize = normalize
         if not 0 <= val_fraction < 1:
             raise DataError(f"val_fraction={val_fraction!r}: must be in [0, 1)")
         if folds < 1 or not 0 <= fold < folds:
@@ -550,8 +555,14 @@ class SequenceDataModule(pl.LightningDataModule):
         return len(self.splits.classes)
 
     def _standardize(self, s: SequenceSet) -> SequenceSet:
+        """``normalize="channel"``: the training part's per-channel statistics; ``"series"``: each sequence's own
+        (per channel, over its valid steps; a constant channel becomes zeros). Padding stays zero."""
         valid = (np.arange(s.X.shape[1])[None, :] < s.lengths[:, None])[..., None]
-        X = np.where(valid, (s.X - self.mean) / self.std, 0.0).astype(np.float32)
+        if self.normalize == "series":
+            mean, std = series_stats(s)
+            X = np.where(valid, (s.X - mean[:, None, :]) / std[:, None, :], 0.0).astype(np.float32)
+        else:
+            X = np.where(valid, (s.X - self.mean) / self.std, 0.0).astype(np.float32)
         return SequenceSet(X, s.lengths, s.y)
 
     def train_dataloader(self) -> DataLoader:
@@ -566,6 +577,17 @@ class SequenceDataModule(pl.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return make_loader(self.test_data(), max(self.batch_size, 256), shuffle=False)
+
+
+def series_stats(s: SequenceSet) -> tuple[np.ndarray, np.ndarray]:
+    """Each sequence's per-channel mean and std over its valid steps, ``(N, C)`` each (std floored at 1 where a
+    channel is constant, as :func:`channel_stats` does)."""
+    valid = (np.arange(s.X.shape[1])[None, :] < s.lengths[:, None])[..., None]
+    n = np.maximum(s.lengths, 1)[:, None].astype(np.float64)
+    mean = np.where(valid, s.X, 0.0).sum(1) / n
+    var = np.where(valid, (s.X - mean[:, None, :]) ** 2, 0.0).sum(1) / n
+    std = np.sqrt(var)
+    return mean, np.where(std > 1e-8 * np.maximum(np.abs(mean), 1.0), std, 1.0)
 
 
 def channel_stats(s: SequenceSet) -> tuple[np.ndarray, np.ndarray]:

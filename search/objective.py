@@ -121,7 +121,7 @@ class Objective:
         spec = self.spec
         data = SequenceDataModule(
             self.splits, batch_size=train.batch_size, val_fraction=spec.val_fraction,
-            folds=self.folds, fold=fold, seed=spec.seed,
+            folds=self.folds, fold=fold, seed=spec.seed, normalize=train.normalize,
         )  # fmt: skip
         running = RunningMean([b["score"] for b in bests], spec.direction)
         resuming = fold == len(resume.folds) and resume.ckpt_path is not None

@@ -266,7 +266,8 @@ def test_accuracy(
     for seed in range(seeds):
         params = refit_params(config, epochs, seed, average)
         rnn, train = configs_for(params, splits)
-        data = SequenceDataModule(splits, batch_size=train.batch_size, val_fraction=0.0, seed=seed)
+        data = SequenceDataModule(splits, batch_size=train.batch_size, val_fraction=0.0, seed=seed,
+                                  normalize=train.normalize)  # fmt: skip
         try:
             accs.append(evaluate(fit(rnn, train, data).model, data.test_data())["acc"])
         except DivergedError:

@@ -280,6 +280,38 @@ def test_standardization_uses_the_training_part_only(synth: Splits) -> None:
     np.testing.assert_allclose(dm.test_data().X, expect, rtol=1e-5, atol=1e-5)
 
 
+def test_series_normalization_scales_each_sequence_by_itself(synth: Splits) -> None:
+    X = synth.train.X.copy()
+    X[0] *= 1e4  # scales five decades apart, as PLAID's currents
+    X[1] *= 1e-2
+    X[2, :, 1] = 7.0  # a constant channel (past the length too: padding must stay zero)
+    data = Splits(SequenceSet(X, synth.train.lengths, synth.train.y), synth.test, synth.classes, "wide")
+    dm = SequenceDataModule(data, val_fraction=0.0, normalize="series")
+    lengths = data.train.lengths
+    for i in range(len(lengths)):
+        seq = dm.train_set.X[i, : lengths[i]]
+        if i == 2:
+            np.testing.assert_array_equal(seq[:, 1], 0.0)  # constant: zeros, not NaN
+            seq = seq[:, [0]]
+        np.testing.assert_allclose(seq.mean(0), 0.0, atol=1e-5)
+        np.testing.assert_allclose(seq.std(0), 1.0, rtol=1e-4)
+        assert not dm.train_set.X[i, lengths[i] :].any()  # padding stays zero
+    scaled = Splits(SequenceSet(X * 3 + 1, lengths, synth.train.y), synth.test, synth.classes, "wide")
+    np.testing.assert_allclose(
+        SequenceDataModule(scaled, val_fraction=0.0, normalize="series").train_set.X, dm.train_set.X, atol=1e-5
+    )  # a sequence's own scale and offset no longer matter
+    # the test split the same way, by each sequence's own statistics (no training statistics involved)
+    t = dm.test_data()
+    np.testing.assert_allclose(t.X[0, : synth.test.lengths[0]].mean(0), 0.0, atol=1e-5)
+    # the default is unchanged: the training part's per-channel statistics
+    np.testing.assert_array_equal(
+        SequenceDataModule(data, val_fraction=0.0).train_set.X,
+        SequenceDataModule(data, val_fraction=0.0, normalize="channel").train_set.X,
+    )
+    with pytest.raises(DataError, match="normalize='sequence': must be one of channel, series"):
+        SequenceDataModule(data, normalize="sequence")
+
+
 def test_test_split_never_reaches_training_or_validation(synth: Splits) -> None:
     dm = SequenceDataModule(synth, val_fraction=0.25, seed=5)
     assert len(dm.train_set) + len(dm.val_set) == len(synth.train)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 import pytest
 
@@ -21,6 +22,7 @@ from search.defaults import (
     MIN_STEPS,
     PATIENCE_LOW,
     PATIENCE_STEPS,
+    SCALE_SPREAD,
     apply_defaults,
     batch_size_for,
     conv_strides,
@@ -28,6 +30,7 @@ from search.defaults import (
     home_point,
     median_length,
     patience_for,
+    scale_spread,
 )
 from search.objective import default_folds
 from search.recipes import starting_points
@@ -240,3 +243,55 @@ def test_the_study_file_says_whether_it_set_max_epochs(tmp_path: Path) -> None:
     assert spec_of(tmp_path, SHORT).epochs_given  # BASE sets budget.max_epochs
     silent = spec_of(tmp_path, SHORT, **SILENT_BUDGET)
     assert not silent.epochs_given and silent.max_epochs == 40  # a placeholder until the data are known
+
+
+def _wide_scales(tmp_path: Path, decades: float) -> str:
+    """An ``.npz`` dataset (train and test) whose sequences' scales span ``decades`` orders of magnitude (PLAID's
+    currents span five): each sequence a sine of its class's frequency times 10 ** U(0, decades)."""
+    rng = np.random.default_rng(0)
+
+    def part(n: int) -> tuple[np.ndarray, np.ndarray]:
+        y = np.arange(n) % 2
+        t = np.linspace(0, 1, 40)[None, :]
+        X = np.sin(2 * np.pi * (2 + 3 * y[:, None]) * t) * 10 ** rng.uniform(0, decades, (n, 1))
+        return X[..., None].astype(np.float32), y
+
+    X, y = part(40)
+    X_test, y_test = part(20)
+    path = tmp_path / f"wide{decades:g}.npz"
+    np.savez(path, X=X, y=y, X_test=X_test, y_test=y_test)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("decades", "changes", "searched"),
+    [
+        (5, {}, True),  # scales over five decades (PLAID): z-normalize each sequence, at home
+        (5, {"fixed": {"normalize": "channel"}}, False),  # the study says: kept
+        (5, {"search": {"normalize": ["channel", "series"]}}, False),  # the study searches it its own way: kept
+        (1, {}, False),  # one decade (BasicMotions' amplitudes, 56x): the amplitude may be the signal
+        (0, {}, False),  # z-normalized already (the UCR univariate sets)
+    ],
+    ids=["five decades", "fixed by the study", "searched by the study", "one decade", "already normalized"],
+)
+def test_scales_that_differ_by_orders_of_magnitude_search_per_sequence_normalization(
+    tmp_path: Path, decades: float, changes: dict, searched: bool
+) -> None:
+    dataset = _wide_scales(tmp_path, decades)
+    spec = spec_of(tmp_path, dataset, **changes)
+    splits = load_splits(dataset)
+    out = apply_defaults(spec, splits)
+    assert ("normalize" in out.defaulted) == searched
+    if searched:
+        assert scale_spread(splits) > SCALE_SPREAD
+        assert out.search["normalize"] == Choice(["series", "channel"])
+        assert home_point(out)["normalize"] == "series"  # the baseline and the recipes z-normalize too
+        assert "span" in out.defaulted["normalize"] and "series at home" in out.defaulted["normalize"]
+        assert all(resolved_params(p, out)["normalize"] == "series" for _, p in starting_points(out))
+    else:
+        assert out.search.get("normalize") == spec.search.get("normalize")
+
+
+@pytest.mark.parametrize(("dataset", "spread"), [("PLAID", 125202.6), ("BasicMotions", 56.2), ("GunPoint", 1.0)])
+def test_scale_spread_of_real_datasets(dataset: str, spread: float) -> None:
+    assert scale_spread(load_splits(dataset)) == pytest.approx(spread, rel=1e-3)

@@ -28,8 +28,8 @@ def array_key(rnn: RNNConfig, train: TrainConfig) -> tuple:
     """Configurations with equal keys can share one array: the shapes and structural choices the array does not
     handle per member. Per member (not in the key): every rate, penalty, decay, cap and clip, lr, adam vs adamw,
     recurrent-dropout mode and path (the array computes both paths' function), dropout_variational, patience,
-    max_epochs and seed."""
+    max_epochs and seed. (``normalize`` is in it: the members of an array read the same batches.)"""
     return (
         rnn.input_size, rnn.num_classes, rnn.cell, rnn.hidden_size, rnn.num_layers, rnn.bidirectional, rnn.pooling,
-        rnn.norm, train.batch_size,
+        rnn.norm, train.batch_size, train.normalize,
     )  # fmt: skip

@@ -163,7 +163,8 @@ def introspect(spec: StudySpec, config: dict[str, Any]) -> tuple[Introspection, 
     """Refit ``config`` on the study's seeded holdout with introspection on; return the record and best epoch."""
     splits = study_splits(spec)
     rnn, train = configs_for(config, splits)
-    data = SequenceDataModule(splits, batch_size=train.batch_size, val_fraction=spec.val_fraction, seed=spec.seed)
+    data = SequenceDataModule(splits, batch_size=train.batch_size, val_fraction=spec.val_fraction, seed=spec.seed,
+                              normalize=train.normalize)  # fmt: skip
     probe = Introspection(fixed_batch(data.val_set))
     result = fit(rnn, train, data, metric=spec.metric, callbacks=[probe])
     return probe, int(result.best["epoch"])
