@@ -148,18 +148,21 @@ def apply_defaults(spec: StudySpec, splits: Splits) -> StudySpec:
                 f"(at least {PATIENCE_LOW})"
             )
     if spec.cv_folds is None and "cv_folds" not in out.defaulted:
-        from search.objective import default_folds
+        from search.objective import data_folds, default_folds, rarest_class
 
-        n = len(splits.train)
-        out.defaulted["cv_folds"] = f"{default_folds(n)} (chosen from the {n} training sequences)"
+        n, folds = len(splits.train), data_folds(splits)
+        why = f"the {n} training sequences"
+        if folds != default_folds(n):
+            why += f"; the rarest class has {rarest_class(splits)}"
+        out.defaulted["cv_folds"] = f"{folds} (chosen from {why})"
     return out
 
 
 def fold_size(spec: StudySpec, splits: Splits) -> float:
     """Training sequences in a fold's training part (the study's folds, or its holdout's training share)."""
-    from search.objective import default_folds
+    from search.objective import data_folds
 
-    folds = spec.cv_folds if spec.cv_folds is not None else default_folds(len(splits.train))
+    folds = spec.cv_folds if spec.cv_folds is not None else data_folds(splits)
     return len(splits.train) * ((1 - 1 / folds) if folds > 1 else (1 - spec.val_fraction))
 
 

@@ -50,7 +50,7 @@ def prepare(study_path: str | Path, storage_url: str | None = None) -> Prepared:
 
 def prepare_spec(spec: StudySpec, storage_url: str | None = None, splits: Splits | None = None) -> Prepared:
     """:func:`prepare` for a parsed study; ``splits``: its dataset already loaded (in-memory arrays, search.api)."""
-    from search.objective import _SPLITS, default_folds  # the training stack: imported when a study is prepared
+    from search.objective import _SPLITS, data_folds  # the training stack: imported when a study is prepared
 
     url = resolve_url(storage_url, spec.name)
     origin = "--storage/STORAGE" if storage_url else STORAGE_ENV if os.environ.get(STORAGE_ENV) else None
@@ -58,7 +58,7 @@ def prepare_spec(spec: StudySpec, storage_url: str | None = None, splits: Splits
     splits = load_dataset(spec) if splits is None else splits
     _check(spec, splits, 1)  # classes, labels, values: before the defaults look at the data
     spec = _apply_defaults(spec, splits)
-    folds = spec.cv_folds if spec.cv_folds is not None else default_folds(len(splits.train))
+    folds = spec.cv_folds if spec.cv_folds is not None else data_folds(splits)
     _check(spec, splits, folds)
     _SPLITS[(spec.dataset, spec.seed)] = splits
     return Prepared(spec, splits, url, folds)

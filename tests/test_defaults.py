@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import optuna
 import pytest
+import yaml
 
 from models.data import load_splits
 from search.defaults import (
@@ -33,6 +34,7 @@ from search.defaults import (
     scale_spread,
 )
 from search.objective import default_folds
+from search.preflight import PreflightError, prepare
 from search.recipes import starting_points
 from search.space import resolved_params
 from search.spec import Choice, Range, parse_study
@@ -295,3 +297,40 @@ def test_scales_that_differ_by_orders_of_magnitude_search_per_sequence_normaliza
 @pytest.mark.parametrize(("dataset", "spread"), [("PLAID", 125202.6), ("BasicMotions", 56.2), ("GunPoint", 1.0)])
 def test_scale_spread_of_real_datasets(dataset: str, spread: float) -> None:
     assert scale_spread(load_splits(dataset)) == pytest.approx(spread, rel=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("n", "rarest", "folds"),
+    [
+        (270, 30, 5),  # JapaneseVowels: the size rule
+        (2000, 400, 3),
+        (9000, 900, 1),
+        (100, 3, 3),  # a rare class caps the folds: each fold needs one of it
+        (100, 2, 2),
+        (100, 1, 1),  # a single one: one holdout split
+        (9000, 1, 1),
+    ],
+)
+def test_default_folds_follow_the_size_and_the_rarest_class(n: int, rarest: int, folds: int) -> None:
+    assert default_folds(n, rarest) == folds
+
+
+@pytest.mark.parametrize(("rare", "folds"), [(3, 3), (1, 1), (10, 5)])
+def test_a_rare_class_never_makes_the_default_folds_refuse_the_data(tmp_path: Path, rare: int, folds: int) -> None:
+    """Before: 100 sequences with a class of 3 were refused ('class 2 has 3 training sequences; 5-fold
+    cross-validation needs >= 5'), for a cv_folds the study never wrote."""
+    rng = np.random.default_rng(0)
+    y = np.array([0] * 60 + [1] * (40 - rare) + [2] * rare)
+    X = (rng.normal(size=(100, 20, 2)) + y[:, None, None]).astype(np.float32)
+    path = tmp_path / "rare.npz"
+    np.savez(path, X=X, y=y, X_test=X[:12], y_test=y[:12])
+    study = tmp_path / "rare.yaml"
+    study.write_text(yaml.safe_dump({**BASE, "dataset": str(path)}))
+    prepared = prepare(study)
+    assert prepared.folds == folds and prepared.spec.cv_folds is None
+    assert prepared.spec.defaulted["cv_folds"].startswith(f"{folds} (chosen from the 100 training sequences")
+    assert ("the rarest class has" in prepared.spec.defaulted["cv_folds"]) == (folds < 5)
+    if rare < 5:  # a cv_folds the study writes is its own: still refused where the data cannot fill it
+        study.write_text(yaml.safe_dump({**BASE, "dataset": str(path), "cv_folds": 5}))
+        with pytest.raises(PreflightError, match=f"class '2' has {rare} training sequence.*allowed: cv_folds"):
+            prepare(study)
