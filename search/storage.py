@@ -617,14 +617,41 @@ def missing_file(url: str) -> Path | None:
 
 def load_existing(url: str, name: str, study_file: str | Path) -> optuna.Study:
     """Study ``name`` of the storage at ``url`` for a command that only reads it; :class:`StorageError` when it is
-    not there. A journal or SQLite file that does not exist is not created (reading writes no empty store)."""
+    not there, or is not a regtune study (:func:`foreign`). A journal or SQLite file that does not exist is not
+    created (reading writes no empty store)."""
     where = f"{mask_url(url)} (no such file)" if missing_file(url) is not None else None
     if where is None:
         try:
-            return optuna.load_study(study_name=name, storage=open_storage(url))
+            study = optuna.load_study(study_name=name, storage=open_storage(url))
         except KeyError:
             where = mask_url(url)
+        else:
+            why = foreign(study)
+            if why is not None:
+                raise StorageError(foreign_message(name, mask_url(url), why, study_file))
+            return study
     raise StorageError(f"no study {name!r} in {where}: run `make study STUDY={study_file}` first")
+
+
+def foreign(study: optuna.Study) -> str | None:
+    """Why ``study`` is not one regtune wrote (its trials, their parameters), or None. A regtune study records
+    its study file (``regtune:study_file``) before its first trial; a study without it but with trials was
+    written by something else (a hand-written Optuna script, another tool) under the same name."""
+    if "regtune:study_file" in study.user_attrs or "regtune:definition" in study.user_attrs:
+        return None
+    trials = study.get_trials(deepcopy=False)
+    if not trials:  # empty: regtune's own creation cut short before its attributes, or nothing to mix up
+        return None
+    params = sorted({p for t in trials for p in t.params})
+    shown = ", ".join(params[:6]) + (", ..." if len(params) > 6 else "") if params else "none"
+    return f"it records no regtune study file; {len(trials)} trial(s), parameters: {shown}"
+
+
+def foreign_message(name: str, store: str, why: str, study_file: str | Path) -> str:
+    return (
+        f"study {name!r} in {store} was not created by regtune ({why}); it is left untouched rather than mixed "
+        f"with regtune's trials. Give the study another name: in {study_file}, or use another STORAGE"
+    )
 
 
 def open_storage(url: str, *, plain: bool = False, pool: dict[str, int] | None = None) -> BaseStorage:

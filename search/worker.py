@@ -52,6 +52,8 @@ from search.storage import (
     StorageError,
     crashes,
     exhausted,
+    foreign,
+    foreign_message,
     requeue,
 )
 from search.trial_introspection import artifact_store
@@ -94,6 +96,9 @@ def ensure_study(
     study = optuna.load_study(
         study_name=spec.name, storage=storage, sampler=make_sampler(spec), pruner=optuna.pruners.NopPruner()
     )
+    why = foreign(study)
+    if why is not None:  # another program's study of the same name: never written into
+        raise fp.StudyChangedError(foreign_message(spec.name, store, why, spec.path))
     attrs = study.user_attrs
     found: list[tuple[str, str]] = []
     if study.direction.name.lower() != spec.direction:

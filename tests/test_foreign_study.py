@@ -1,0 +1,56 @@
+"""A storage that already holds a study of the same name that regtune did not write (a hand-written Optuna
+script's, another tool's): every command refuses it with one line and leaves the store byte for byte as it was.
+
+Before: ``make study`` ran its trials into the other study (mixing them with its 3 trials of parameter ``x``)
+and then crashed in the verdict (``KeyError: 'config'``); ``make report`` crashed the same way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+
+from search.storage import open_storage
+from tests.helpers import run_cli, write_study
+
+
+def _someone_elses_study(url: str, name: str) -> None:
+    study = optuna.create_study(study_name=name, storage=open_storage(url), direction="maximize")
+    study.optimize(lambda t: t.suggest_float("x", 0, 1) ** 2, n_trials=3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("command", "kind"),
+    [("study", "journal"), ("worker", "journal"), ("report", "journal"), ("figures", "journal"),
+     ("retry", "journal"), ("study", "sqlite")],
+)  # fmt: skip
+def test_a_study_regtune_did_not_write_is_refused_and_left_untouched(tmp_path: Path, command: str, kind: str) -> None:
+    study = write_study(tmp_path, name="mine")
+    path = tmp_path / ("journal.log" if kind == "journal" else "store.db")
+    url = str(path) if kind == "journal" else f"sqlite:///{path}"
+    _someone_elses_study(url, "mine")
+    before = path.read_bytes()
+
+    out = run_cli(command, str(study), "--storage", url, timeout=120)
+    assert out.returncode == 2, out.stderr
+    assert "Traceback" not in out.stderr, out.stderr
+    line = out.stderr.strip().splitlines()[-1]
+    assert line.startswith("error: study 'mine' in ") and "was not created by regtune" in line, line
+    assert "3 trial(s), parameters: x" in line and f"Give the study another name: in {study}" in line
+    assert path.read_bytes() == before  # nothing written: not a trial, not an attribute
+
+
+def test_an_empty_study_of_the_same_name_is_adopted(tmp_path: Path) -> None:
+    """An empty study (regtune's own creation cut short before its attributes, or created by hand) has nothing
+    to mix up: the study runs in it."""
+    from search.spec import load_study
+    from search.worker import ensure_study
+
+    path = write_study(tmp_path, name="empty")
+    storage = open_storage(str(tmp_path / "journal.log"))
+    optuna.create_study(study_name="empty", storage=storage, direction="maximize")
+    study = ensure_study(load_study(path), storage, total=1)
+    assert study.user_attrs["regtune:study_file"] == str(path)
