@@ -2,7 +2,8 @@
 
 Sources, all offline:
 - a UEA/UCR archive dataset shipped inside the ``sktime`` wheel, by name (``JapaneseVowels``, ``PLAID`` ...);
-- a user's ``.npz`` (``X``: N x T x C floats, ``y``: N integer labels 0..K-1, optional ``lengths``; the test split
+- a user's ``.npz`` (``X``: N x T x C floats, ``y``: N integer labels 0..K-1, optional ``lengths``: without it, the
+  steps at a sequence's end that are NaN in every channel are its padding; the test split
   inside as ``X_test``/``y_test``, or ``NAME_train.npz`` / ``NAME.npz`` finds ``NAME_test.npz`` beside it) or ``.ts``
   file (a ``_TRAIN.ts`` path finds its ``_TEST.ts`` sibling);
 - ``synthetic``: a seeded sequence task for fast tests.
@@ -384,8 +385,11 @@ def _npz_set(path: Path | str, data: dict[str, np.ndarray], suffix: str, trainin
         raise DataError(f"{path}: {yk} has negative labels; labels must be 0..K-1")
     lengths = data.get(lk)
     T = X.shape[1]
-    if lengths is None:
-        lengths = np.full(len(X), T, dtype=np.int64)
+    if lengths is None:  # NaN padding (sktime's and pandas' unequal-length export): steps NaN in every channel
+        lengths = T - np.argmax(~np.isnan(X).all(axis=2)[:, ::-1], axis=1)  # up to the end are not the sequence's
+        empty = np.flatnonzero(np.isnan(X).all(axis=(1, 2)))
+        if len(empty):
+            raise DataError(f"{path}: {xk} sequence {int(empty[0])} is NaN at every step; drop it first")
     lengths = np.asarray(lengths)
     if lengths.shape != (len(X),) or not np.issubdtype(lengths.dtype, np.number):
         raise DataError(

@@ -3,6 +3,7 @@ standardization, and clear errors for bad data."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +104,7 @@ BAD_NPZ = [
     ({"y": np.array([0, -1, 0, 1])}, r"labels must be exactly 0..K-1"),
     ({"y": np.array([0.0, 1.0, 0.0, 1.0])}, r"y has dtype float64; expected integer labels 0..K-1"),
     ({"y": np.array([0, 1, 0])}, r"y has shape \(3,\); expected \(4,\)"),
-    ({"X": np.full((4, 5, 2), np.nan, np.float32)}, r"X contains NaN/Inf"),
+    ({"X": np.full((4, 5, 2), np.nan, np.float32)}, r"X sequence 0 is NaN at every step; drop it first"),
     ({"lengths": np.array([5, 6, 1, 1])}, r"lengths must be 4 integers in 1..5; sequence 1 has 6"),
     ({"lengths": np.array([0, 5, 5, 5])}, r"lengths must be 4 integers in 1..5; sequence 0 has 0"),
     ({"lengths": np.array([2.5, 5, 5, 5])}, r"sequence 0 has 2.5"),
@@ -142,6 +143,34 @@ def test_npz_nan_past_the_length_is_fine(tmp_path: Path) -> None:
     np.savez(tmp_path / "p.npz", X=X, y=np.array([0, 1, 0, 1]), lengths=np.array([3, 5, 5, 5]),
              X_test=X[1:], y_test=np.array([1, 0, 1]))  # fmt: skip
     assert np.isfinite(load_splits(str(tmp_path / "p.npz")).train.X).all()
+
+
+@pytest.mark.parametrize(
+    ("pad", "lengths", "error"),
+    [
+        ({0: (3, None), 2: (1, None)}, [3, 5, 1, 5], None),  # trailing steps NaN in every channel: the padding
+        ({}, [5, 5, 5, 5], None),  # no NaN: full length, as before
+        ({0: (3, 4)}, None, "NaN/Inf inside the valid steps (sequence 0)"),  # a NaN step in the middle
+        ({1: (3, None, 0)}, None, "NaN/Inf inside the valid steps (sequence 1)"),  # one channel only: missing data
+        ({3: (0, None)}, None, "sequence 3 is NaN at every step; drop it first"),
+    ],
+    ids=["nan padding", "no nan", "nan in the middle", "one channel nan", "all nan"],
+)
+def test_npz_without_lengths_reads_trailing_nan_steps_as_padding(
+    tmp_path: Path, pad: dict, lengths: list[int] | None, error: str | None
+) -> None:
+    """Before: NaN-padded unequal lengths (sktime's and pandas' export) were refused as missing values."""
+    X = np.arange(40, dtype=np.float32).reshape(4, 5, 2)
+    for i, (start, stop, *channel) in pad.items():
+        X[i, start:stop, channel[0] if channel else slice(None)] = np.nan
+    np.savez(tmp_path / "p.npz", X=X, y=np.array([0, 1, 0, 1]), X_test=X, y_test=np.array([0, 1, 0, 1]))
+    if error is not None:
+        with pytest.raises(DataError, match=re.escape(error)):
+            load_splits(str(tmp_path / "p.npz"))
+        return
+    train = load_splits(str(tmp_path / "p.npz")).train
+    assert train.lengths.tolist() == lengths
+    assert np.isfinite(train.X).all() and not train.X[0, train.lengths[0] :].any()  # padding reads as zeros
 
 
 def test_npz_missing_pieces(tmp_path: Path) -> None:
