@@ -10,7 +10,7 @@ Rows (the README states the protocol):
 - **nothing at all**: the baseline with the fixed regularizers off too (clipping, ...); only when it differs.
 
 Each row takes its epoch count from its own cross-validated run, by one rule (:func:`epochs_of`): the epoch at
-which the mean over the folds of the validation score, smoothed over half the patience either side (at most a quarter of the curve), peaks, plus one (a fold stopped early keeps its last score
+which the mean over the folds of the validation score, smoothed over half the patience either side (at most half the curve), peaks, plus one (a fold stopped early keeps its last score
 for the epochs it did not run); a run that recorded no per-epoch curves (a trial of an older version) falls back to
 the mean best epoch over the folds, plus one. The best and the baseline use their complete trials; a configuration with no complete trial
 (recipes off, the baseline trial pruned or failed, "nothing at all") is cross-validated here with the study's
@@ -132,8 +132,9 @@ def peak_epoch(curves: list[list[float]], direction: str = "maximize", window: i
     """The epoch (from 0) at which the mean over folds of the per-epoch validation scores peaks (the first such
     epoch); a fold that stopped early keeps its last score for the epochs it did not run. ``window``: the mean
     curve is first smoothed by a centred moving average over ``2 * window + 1`` epochs (cut at the ends), the
-    half-width at most a quarter of the curve: a window as long as the curve would flatten it into its mean and
-    make the first epoch the peak (a 6-epoch study with patience 20 retrained every row for 1 epoch).
+    half-width at most half the curve: a window as long as the curve would flatten it into its mean and make the
+    first epoch the peak (a 6-epoch study with patience 20 retrained every row for 1 epoch). A run that early
+    stopped is always longer than its patience, so the cap only binds where the epoch budget ended the run first.
 
     One argmax of the averaged curve, not the mean of per-fold argmaxes: on a tiny fold each fold's best epoch is
     noise (ItalyPowerDemand's 13-sequence folds: 26, 6, 5, 21, 25, whose mean 16.6 falls between two groups, and
@@ -146,7 +147,7 @@ def peak_epoch(curves: list[list[float]], direction: str = "maximize", window: i
         raise ValueError("peak_epoch needs at least one non-empty curve")
     length = max(len(c) for c in curves)
     mean = [statistics.fmean(c[min(e, len(c) - 1)] for c in curves) for e in range(length)]
-    window = min(window, (length - 1) // 4)
+    window = min(window, (length - 1) // 2)
     if window > 0:
         mean = [statistics.fmean(mean[max(0, e - window) : e + window + 1]) for e in range(length)]
     sign = 1.0 if direction == "maximize" else -1.0
