@@ -583,14 +583,25 @@ class SequenceDataModule(pl.LightningDataModule):
         return make_loader(self.test_data(), max(self.batch_size, 256), shuffle=False)
 
 
+def series_moments(s: SequenceSet, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Each sequence's per-channel mean and (raw) std over its valid steps, ``(N, C)`` each, in float64; computed
+    ``chunk`` sequences at a time, so the float64 temporaries stay small whatever the dataset's size."""
+    N, T, C = s.X.shape
+    mean, std = np.empty((N, C)), np.empty((N, C))
+    for a in range(0, N, chunk):
+        X = s.X[a : a + chunk].astype(np.float64)
+        lengths = s.lengths[a : a + chunk]
+        valid = (np.arange(T)[None, :] < lengths[:, None])[..., None]
+        n = np.maximum(lengths, 1)[:, None]
+        mean[a : a + chunk] = m = np.where(valid, X, 0.0).sum(1) / n
+        std[a : a + chunk] = np.sqrt(np.where(valid, (X - m[:, None, :]) ** 2, 0.0).sum(1) / n)
+    return mean, std
+
+
 def series_stats(s: SequenceSet) -> tuple[np.ndarray, np.ndarray]:
     """Each sequence's per-channel mean and std over its valid steps, ``(N, C)`` each (std floored at 1 where a
     channel is constant, as :func:`channel_stats` does)."""
-    valid = (np.arange(s.X.shape[1])[None, :] < s.lengths[:, None])[..., None]
-    n = np.maximum(s.lengths, 1)[:, None].astype(np.float64)
-    mean = np.where(valid, s.X, 0.0).sum(1) / n
-    var = np.where(valid, (s.X - mean[:, None, :]) ** 2, 0.0).sum(1) / n
-    std = np.sqrt(var)
+    mean, std = series_moments(s)
     return mean, np.where(std > 1e-8 * np.maximum(np.abs(mean), 1.0), std, 1.0)
 
 

@@ -195,11 +195,9 @@ def scale_spread(splits: Splits) -> float:
     """How far the training sequences' own scales spread: per channel, the 90th over the 10th percentile of each
     sequence's standard deviation over its valid steps; the largest over channels (1.0 for z-normalized data).
     Sequences constant in a channel (an indicator that stays off) are left out of that channel's percentiles."""
-    s = splits.train
-    valid = (np.arange(s.X.shape[1])[None, :] < s.lengths[:, None])[..., None]
-    n = np.maximum(s.lengths, 1)[:, None].astype(np.float64)
-    mean = np.where(valid, s.X, 0.0).sum(1) / n
-    std = np.sqrt(np.where(valid, (s.X - mean[:, None, :]) ** 2, 0.0).sum(1) / n)  # (N, C)
+    from models.data import series_moments
+
+    _, std = series_moments(splits.train)  # (N, C), chunked: a large dataset's check stays small in memory
     worst = 1.0
     for c in range(std.shape[1]):
         moving = std[:, c][std[:, c] > 1e-12]

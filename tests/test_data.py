@@ -17,6 +17,7 @@ from models.data import (
     Splits,
     load_splits,
     make_loader,
+    series_moments,
     shipped_datasets,
     synthetic_splits,
     train_val_indices,
@@ -337,6 +338,9 @@ def test_series_normalization_scales_each_sequence_by_itself(synth: Splits) -> N
         SequenceDataModule(data, val_fraction=0.0).train_set.X,
         SequenceDataModule(data, val_fraction=0.0, normalize="channel").train_set.X,
     )
+    whole, chunked = series_moments(data.train, chunk=len(lengths)), series_moments(data.train, chunk=7)
+    np.testing.assert_array_equal(whole[0], chunked[0])  # chunks (a large dataset's memory) change no value
+    np.testing.assert_array_equal(whole[1], chunked[1])
     with pytest.raises(DataError, match="normalize='sequence': must be one of channel, series"):
         SequenceDataModule(data, normalize="sequence")
 
