@@ -45,12 +45,12 @@ def measure(length: int, variant: str, epochs: int) -> dict[str, Any]:
 
     from models.config import split_params
     from models.data import SequenceDataModule, synthetic_splits
-    from search.defaults import conv_strides, median_length
+    from search.defaults import conv_strides, long_length, median_length
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     splits = synthetic_splits(seed=0, n=N, classes=2, length=length, channels=1)
     median = median_length(splits)
-    strides = conv_strides(median)
+    strides = conv_strides(median, long_length(splits))
     front = {  # the default front end's home point (search/defaults.py): what a long study's baseline runs
         "conv_layers": 3, "conv_stride": strides[0], "conv_kernel": 8, "conv_channels": 128, "conv_norm": "batch",
         "pooling": "mean",

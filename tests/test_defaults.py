@@ -102,6 +102,25 @@ def test_strides_leave_the_rnn_a_bounded_number_of_steps(median: float, strides:
     assert all(25 <= median / s <= 200 for s in strides)
 
 
+@pytest.mark.parametrize(
+    ("median", "long", "strides"),
+    [
+        (300, 500, [4, 8]),  # PLAID: by the median alone 2 / 4 / 8, and a batch ran 672 RNN steps at stride 2
+        (427, 427, [4, 8, 16]),  # equal lengths: as the median alone
+        (100, 5000, [2, 4]),  # no stride meets both bounds: the median decides
+    ],
+)
+def test_unequal_lengths_bound_the_rnn_steps_of_the_long_sequences_too(
+    median: float, long: float, strides: list[int]
+) -> None:
+    assert conv_strides(median, long) == strides
+
+
+def test_plaid_gets_its_strides_from_its_long_sequences(tmp_path: Path) -> None:
+    out = apply_defaults(spec_of(tmp_path, "PLAID"), load_splits("PLAID"))  # median 300, 90th percentile 500
+    assert out.search["conv_stride"] == Choice([4, 8])
+
+
 def test_the_long_rule_on_a_real_dataset(tmp_path: Path) -> None:
     splits = load_splits("OSULeaf")  # 427 steps, 200 training sequences
     out = apply_defaults(spec_of(tmp_path, "OSULeaf"), splits)
