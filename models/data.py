@@ -386,8 +386,9 @@ def _npz_set(path: Path | str, data: dict[str, np.ndarray], suffix: str, trainin
     lengths = data.get(lk)
     T = X.shape[1]
     if lengths is None:  # NaN padding (sktime's and pandas' unequal-length export): steps NaN in every channel
-        lengths = T - np.argmax(~np.isnan(X).all(axis=2)[:, ::-1], axis=1)  # up to the end are not the sequence's
-        empty = np.flatnonzero(np.isnan(X).all(axis=(1, 2)))
+        padding = np.isnan(X).all(axis=2)  # (N, T): the steps NaN in every channel
+        lengths = T - np.argmax(~padding[:, ::-1], axis=1)  # those up to the end are not the sequence's
+        empty = np.flatnonzero(padding.all(axis=1))
         if len(empty):
             raise DataError(f"{path}: {xk} sequence {int(empty[0])} is NaN at every step; drop it first")
     lengths = np.asarray(lengths)
