@@ -19,6 +19,7 @@ standardized per channel with statistics of the training part only.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -200,7 +201,7 @@ def _ts_pair(train: Path, test: Path, name: str) -> Splits:
     for split, p in (("train", train), ("test", test)):
         try:
             X, y = load_from_tsfile(str(p), return_data_type="df-list")
-            series = [np.asarray(df, dtype=np.float32) for df in X]
+            series = [np.asarray(df, dtype=np.float64) for df in X]
         except Exception as exc:  # sktime raises many types on malformed files
             raise DataError(f"{p}: cannot parse as a .ts file: {_one_line(exc)}") from None
         if not series:
@@ -222,14 +223,29 @@ def _ts_pair(train: Path, test: Path, name: str) -> Splits:
             raise DataError(f"{p}: labels {unknown} do not occur in the training split; allowed: {classes}")
         for i, s in enumerate(series):
             if not np.isfinite(s).all():
-                raise DataError(f"{p}: series {i} contains NaN/Inf (missing values); fill or drop them first")
+                raise DataError(_ts_nonfinite(p, i, s))
         sets[split] = _pad(series, np.array([index[c] for c in labels], dtype=np.int64))
     if sets["test"].X.shape[2] != sets["train"].X.shape[2]:
         raise DataError(
             f"{test}: series have {sets['test'].X.shape[2]} dimensions; the training split {train} has "
             f"{sets['train'].X.shape[2]}"
         )
-    return Splits(sets["train"], sets["test"], classes, name)
+    train_set, test_set = _to_float32(train, sets["train"], sets["test"])
+    return Splits(train_set, test_set, classes, name)
+
+
+def _ts_nonfinite(p: Path, i: int, s: np.ndarray) -> str:
+    """The error for series ``i`` (T, C) of a .ts file with NaN/Inf: sktime pads a case's shorter dimensions
+    with NaN, so dimensions of different lengths are named as such, not as missing values."""
+    finite = np.isfinite(s)
+    ends = [int(np.flatnonzero(col).max()) + 1 if col.any() else 0 for col in finite.T]
+    trailing = all(finite[:e, c].all() and not finite[e:, c].any() for c, e in enumerate(ends))
+    if trailing and len(set(ends)) > 1:
+        return (
+            f"{p}: series {i} has dimensions of different lengths ({', '.join(map(str, ends))} steps); every "
+            "dimension of a case needs the same length: pad or cut the shorter ones"
+        )
+    return f"{p}: series {i} contains NaN/Inf (missing values); fill or drop them first"
 
 
 def _sorted_labels(labels: np.ndarray) -> list[str]:
@@ -243,7 +259,7 @@ def _sorted_labels(labels: np.ndarray) -> list[str]:
 def _pad(series: list[np.ndarray], y: np.ndarray) -> SequenceSet:
     lengths = np.array([len(s) for s in series], dtype=np.int64)
     channels = series[0].shape[1]
-    X = np.zeros((len(series), int(lengths.max()), channels), dtype=np.float32)
+    X = np.zeros((len(series), int(lengths.max()), channels))  # float64 until _to_float32 has both splits
     for i, s in enumerate(series):
         X[i, : len(s)] = s
     return SequenceSet(X, lengths, y)
@@ -288,8 +304,40 @@ def _npz_splits(path: Path) -> Splits:
             )
         test, test_path, xk, yk = _npz_set(found, _read_npz(found), "", training=False), found, "X", "y"
     k = _check_pair(path, train, test, test_path, xk, yk)
+    train, test = _to_float32(path, train, test)
     name = stem[: -len("_train")] if stem.endswith(("_train", "_TRAIN")) else stem
     return Splits(train, test, [str(i) for i in range(k)], name)
+
+
+#: a channel whose training mean is more than this many standard deviations from zero is shifted by that mean
+#: before the float32 cast: float32 keeps 24 bits, so raw counters or timestamps near 1e7 (spacing 1.0) or GPS
+#: latitudes (37.42 + 2e-5 signal) lost their variation in the cast, before any standardization could save it.
+#: Below it the cast keeps a thousand levels per standard deviation at least (spacing 1.2e-7 x |mean|)
+OFFSET = 1e4
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _to_float32(where: Path | str, train: SequenceSet, test: SequenceSet) -> tuple[SequenceSet, SequenceSet]:
+    """Both splits (float64 as read) as float32, the storage the models read. A channel with a large offset
+    (:data:`OFFSET`) is first shifted by its training mean, in float64, in both splits alike (every
+    normalization subtracts a mean anyway); other data are cast as they are, bit for bit as before. Values
+    beyond float32's range are refused by name."""
+    mean, std = channel_moments(train)
+    shift = np.where((np.abs(mean) > OFFSET * std) & (std > 0), mean, 0.0)  # a constant loses nothing
+    out = []
+    for split, s in (("training", train), ("test", test)):
+        X = s.X
+        if shift.any():
+            valid = (np.arange(X.shape[1])[None, :] < s.lengths[:, None])[..., None]
+            X = np.where(valid, X - shift, 0.0)
+        big = float(np.abs(X).max()) if X.size else 0.0
+        if big > FLOAT32_MAX:
+            raise DataError(
+                f"{where}: the {split} split holds values up to {big:.3g}, beyond float32's range (3.4e38); "
+                "rescale them first"
+            )
+        out.append(SequenceSet(X.astype(np.float32), s.lengths, s.y))
+    return out[0], out[1]
 
 
 def _check_pair(
@@ -326,9 +374,18 @@ def array_splits(data: dict[str, Any], where: str = "data", seed: int = 0, test_
         test = _npz_set(where, arrays, "_test", training=False)
     else:
         _check_pair(where, train, train, where, "X", "y")  # two classes at least, before splitting
+        counts = np.bincount(train.y)
+        if counts.min() < 2:  # a test split carved from it would take that class's only sequence, or none
+            label = int(np.argmin(counts))
+            raise DataError(
+                f"{where}: y holds {int(counts[label])} sequence(s) of label {label}; carving a test split out of X "
+                "needs at least 2 of every class (one to train on, one to test); allowed: 2 or more per class, "
+                "or a test split of your own (X_test, y_test)"
+            )
         tr, te = train_val_indices(train.y, test_fraction, seed)
         train, test = train.subset(tr), train.subset(te)
     k = _check_pair(where, train, test, where, "X_test", "y_test")
+    train, test = _to_float32(where, train, test)
     return Splits(train, test, [str(i) for i in range(k)], MEMORY)
 
 
@@ -355,6 +412,19 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
         raise DataError(f"{path}: cannot read the .npz archive: {_one_line(exc)}") from None
 
 
+def layout_note(splits: Splits) -> str | None:
+    """A warning when a .npz / in-memory ``X`` looks transposed: more channels than its longest sequence has
+    steps (sktime's and aeon's numpy layout is N x C x T; regtune's N x T x C). A note, not an error: some data
+    do have more channels than steps (PEMS-SF: 963 sensors, 144 steps)."""
+    T, C = int(splits.train.lengths.max()), splits.train.X.shape[2]
+    if C <= T:
+        return None
+    return (
+        f"note: {splits.name}: X reads as {T} time step{'s' if T != 1 else ''} of {C} channels (N x T x C); if "
+        f"your arrays are N x C x T (sktime's and aeon's numpy layout), pass np.swapaxes(X, 1, 2)"
+    )
+
+
 def _labels_preview(values: np.ndarray) -> str:
     uniq = np.unique(values).tolist()
     return str(uniq) if len(uniq) <= 12 else f"[{', '.join(map(str, uniq[:6]))}, ..., {', '.join(map(str, uniq[-3:]))}]"
@@ -373,7 +443,7 @@ def _npz_set(path: Path | str, data: dict[str, np.ndarray], suffix: str, trainin
         raise DataError(f"{path}: {xk} is empty (shape {X.shape}: no {what}); expected N x T x C with N, T, C >= 1")
     if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
         raise DataError(f"{path}: {xk} has dtype {X.dtype}; expected floats")
-    X = X.astype(np.float32)
+    X = X.astype(np.float64)
     if y.ndim != 1 or len(y) != len(X):
         raise DataError(f"{path}: {yk} has shape {y.shape}; expected ({len(X)},): one label per sequence")
     if not np.issubdtype(y.dtype, np.integer):
@@ -405,7 +475,7 @@ def _npz_set(path: Path | str, data: dict[str, np.ndarray], suffix: str, trainin
     if not finite.all():
         i = int(np.flatnonzero(~finite.all(axis=1))[0])
         raise DataError(f"{path}: {xk} contains NaN/Inf inside the valid steps (sequence {i}); fill or drop them first")
-    X = np.where(valid[..., None], X, 0.0).astype(np.float32)
+    X = np.where(valid[..., None], X, 0.0)  # float64 until _to_float32 has both splits
     return SequenceSet(X, lengths, y.astype(np.int64))
 
 
@@ -454,12 +524,18 @@ def check_splits(splits: Splits, folds: int, source: str | None = None) -> None:
 
 # ---------------------------------------------------------------------------------------------- splitting
 def train_val_indices(y: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """A stratified, seeded holdout."""
+    """A stratified, seeded holdout of ``val_fraction`` of the sequences (stratified when every class has two
+    at least; then never fewer than one sequence of each class: 75 sequences of 30 classes hold out 30, not 15,
+    which a stratified split cannot spread over 30 classes)."""
     from sklearn.model_selection import train_test_split
 
     idx = np.arange(len(y))
-    stratify = y if np.bincount(y).min() >= 2 else None
-    tr, va = train_test_split(idx, test_size=val_fraction, random_state=seed, stratify=stratify)
+    counts = np.bincount(y)
+    stratify = y if counts.min() >= 2 else None
+    size: float | int = val_fraction
+    if stratify is not None and math.ceil(val_fraction * len(y)) < len(counts):
+        size = len(counts)  # each class has two or more, so the training part keeps one of each too
+    tr, va = train_test_split(idx, test_size=size, random_state=seed, stratify=stratify)
     return np.sort(tr), np.sort(va)
 
 
@@ -599,16 +675,44 @@ def series_moments(s: SequenceSet, chunk: int = 256) -> tuple[np.ndarray, np.nda
     return mean, std
 
 
+#: a std at most this fraction of the mean's magnitude is a constant's float rounding (identical float32 values
+#: give 0 in float64; one value an ulp apart among 10^8 still gives ~6e-12): such a channel is divided by 1. Only
+#: relative: a channel of nanoamperes (std 1e-9) is data, and an absolute floor of 1e-8 left it at ~0 (chance).
+CONSTANT = 1e-12
+
+
+def _unit_if_constant(mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    return np.where(std > CONSTANT * np.abs(mean), std, 1.0)
+
+
 def series_stats(s: SequenceSet) -> tuple[np.ndarray, np.ndarray]:
-    """Each sequence's per-channel mean and std over its valid steps, ``(N, C)`` each (std floored at 1 where a
-    channel is constant, as :func:`channel_stats` does)."""
+    """Each sequence's per-channel mean and std over its valid steps, ``(N, C)`` each (std 1 where a channel is
+    constant, as :func:`channel_stats` does)."""
     mean, std = series_moments(s)
-    return mean, np.where(std > 1e-8 * np.maximum(np.abs(mean), 1.0), std, 1.0)
+    return mean, _unit_if_constant(mean, std)
 
 
 def channel_stats(s: SequenceSet) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean and std over the valid steps of a set (std floored so constant channels stay finite)."""
-    valid = np.arange(s.X.shape[1])[None, :] < s.lengths[:, None]
-    flat = s.X[valid]
-    std = flat.std(0)
-    return flat.mean(0), np.where(std > 1e-8, std, 1.0)
+    """Per-channel mean and std over the valid steps of a set (:func:`channel_moments`) as float32; std 1
+    where a channel is constant (:data:`CONSTANT`), so it stays finite (zeros)."""
+    mean, std = channel_moments(s)
+    return mean.astype(np.float32), _unit_if_constant(mean, std).astype(np.float32)
+
+
+def channel_moments(s: SequenceSet, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and (raw) std over the valid steps of a set, ``(C,)`` each, accumulated in float64
+    ``chunk`` sequences at a time (float32 squares overflow above ~1e19, and its sums lose small variations on
+    a large offset)."""
+    N, T, C = s.X.shape
+    steps = np.arange(T)[None, :]
+    count, total = 0, np.zeros(C)
+    for a in range(0, N, chunk):
+        valid = steps < s.lengths[a : a + chunk, None]
+        count += int(valid.sum())
+        total += s.X[a : a + chunk][valid].sum(0, dtype=np.float64)
+    mean = total / max(count, 1)
+    squares = np.zeros(C)
+    for a in range(0, N, chunk):
+        valid = steps < s.lengths[a : a + chunk, None]
+        squares += ((s.X[a : a + chunk][valid].astype(np.float64) - mean) ** 2).sum(0)
+    return mean, np.sqrt(squares / max(count, 1))

@@ -22,6 +22,7 @@ Errors are raised, not printed: :class:`~search.spec.StudyFileError`, :class:`~s
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ import numpy as np
 import optuna
 import yaml
 
-from models.data import MEMORY, DataError, array_splits
+from models.data import MEMORY, DataError, array_splits, layout_note
 from search.fingerprint import arrays_digest
 from search.preflight import Prepared, prepare_spec
 from search.selection import select
@@ -95,6 +96,9 @@ def prepare_study(study: dict[str, Any] | str | Path, data: Any = None, storage:
     if data is None:
         return prepare_spec(spec, storage)
     splits = array_splits(as_arrays(data), where="data", seed=spec.seed)
+    note = layout_note(splits)
+    if note:
+        warnings.warn(note.removeprefix("note: "), UserWarning, stacklevel=2)
     spec.dataset = f"{MEMORY}:{arrays_digest(splits)[:16]}"
     return prepare_spec(spec, storage, splits)
 

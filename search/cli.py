@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 import warnings
+from typing import TYPE_CHECKING
 
 import optuna
 
@@ -33,6 +34,9 @@ from search.storage import (
     schema_lock,
     scrub,
 )
+
+if TYPE_CHECKING:
+    from models.data import Splits
 
 #: the commands that train (a study's trials, the verdict's refits): Lightning is imported before it is quieted
 TRAINING_COMMANDS = ("study", "worker", "report")
@@ -97,7 +101,9 @@ def cmd_study(args: argparse.Namespace, join_only: bool = False) -> int:
     from search.verdict import final_result
     from search.worker import counts, ensure_study, run_worker, study_total
 
-    spec = prepare(args.study, args.storage).spec  # study file, dataset, storage URL: all checked before the store
+    prepared = prepare(args.study, args.storage)  # study file, dataset, storage URL: all checked before the store
+    spec = prepared.spec
+    _layout_note(spec.dataset, prepared.splits)
     url, storage = _open(args, spec)
     with schema_lock(url):  # many workers starting at once on a new study: one creates it and its starting points
         study = ensure_study(spec, storage, total=args.trials, allow_change=args.allow_change, store=mask_url(url))
@@ -414,7 +420,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
             f"{tr.X.shape[2]} channels, {len(p.splits.classes)} classes, {p.folds} fold{'s' if p.folds > 1 else ''})",
             flush=True,
         )
+        _layout_note(spec.dataset, p.splits)
     return 2 if failed else 0
+
+
+def _layout_note(dataset: str, splits: Splits) -> None:
+    """Warn (stderr) when a .npz file's X looks transposed (:func:`models.data.layout_note`)."""
+    from models.data import layout_note
+
+    note = layout_note(splits) if dataset.lower().endswith(".npz") else None
+    if note:
+        print(note, file=sys.stderr, flush=True)
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -236,6 +236,17 @@ def test_ts_with_missing_values_is_a_clear_error(tmp_path: Path) -> None:
         load_splits(str(tmp_path / "gap_TRAIN.ts"))
 
 
+def test_ts_dimensions_of_different_lengths_are_named_as_such(tmp_path: Path) -> None:
+    """sktime pads a case's shorter dimension with NaN: the error says the lengths differ, not "missing values"."""
+    train = _toy_series(4, 0)
+    train[1] = np.random.default_rng(3).normal(size=(8, 2)).round(4).astype(np.float32)
+    train[1][5:, 1] = np.nan  # dimension 1 of series 1 ends 3 steps early
+    _write_ts(tmp_path / "dims_TRAIN.ts", train, ["a", "b", "a", "b"], ["a", "b"])
+    _write_ts(tmp_path / "dims_TEST.ts", _toy_series(2, 1), ["a", "b"], ["a", "b"])
+    with pytest.raises(DataError, match=r"dims_TRAIN.ts: series 1 has dimensions of different lengths \(8, 5 steps\)"):
+        load_splits(str(tmp_path / "dims_TRAIN.ts"))
+
+
 def test_ts_pairing_errors(tmp_path: Path) -> None:
     _write_ts(tmp_path / "solo_TRAIN.ts", _toy_series(4, 0), ["a", "b", "a", "b"], ["a", "b"])
     with pytest.raises(DataError, match="its test split .*solo_TEST.ts is missing"):
@@ -383,3 +394,94 @@ def test_loader_order_is_seeded(synth: Splits) -> None:
     first = [y.tolist() for _, _, y in make_loader(synth.train, 16, shuffle=True, seed=3)]
     again = [y.tolist() for _, _, y in make_loader(synth.train, 16, shuffle=True, seed=3)]
     assert first == again and sum(len(b) for b in first) == len(synth.train)
+
+
+# ---------------------------------------------------------------------------------------------- odd data
+def test_a_stratified_holdout_keeps_one_sequence_of_every_class() -> None:
+    """30 classes of 3: a 20 % holdout (18) cannot hold every class; it takes one of each (30), where sklearn
+    raised "test_size = 18 should be greater or equal to the number of classes = 30" in every trial."""
+    y = np.repeat(np.arange(30), 3)
+    tr, va = train_val_indices(y, 0.2, seed=0)
+    assert np.bincount(y[va], minlength=30).tolist() == [1] * 30
+    assert np.bincount(y[tr], minlength=30).tolist() == [2] * 30
+    assert len(np.intersect1d(tr, va)) == 0
+    from sklearn.model_selection import train_test_split  # where the fraction suffices: sklearn's split, unchanged
+
+    y = np.repeat(np.arange(3), 20)
+    _, expected = train_test_split(np.arange(60), test_size=0.2, random_state=4, stratify=y)
+    assert train_val_indices(y, 0.2, seed=4)[1].tolist() == sorted(expected.tolist())
+
+
+def test_arrays_without_a_test_split_need_two_sequences_of_every_class() -> None:
+    from models.data import array_splits
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(21, 6, 2)), np.array([0] * 10 + [1] * 10 + [2])
+    with pytest.raises(DataError, match=r"data: y holds 1 sequence\(s\) of label 2; carving a test split .*X_test"):
+        array_splits({"X": X, "y": y})
+    many = array_splits({"X": rng.normal(size=(90, 6, 2)), "y": np.repeat(np.arange(30), 3)})
+    assert np.bincount(many.test.y).tolist() == [1] * 30  # the holdout rule above: one of each class
+
+
+@pytest.mark.parametrize("scale", [1e-9, 1.0, 1e20], ids=["nano", "unit", "1e20"])
+def test_standardization_works_at_any_scale(scale: float) -> None:
+    """Amperes of 1e-9 were taken for a constant channel (an absolute floor of 1e-8) and trained at chance; values
+    of 1e20 overflowed float32 squares, and every input became 0. Standardized, both are the unit-scale data."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(2.0, 0.5, size=(40, 10, 2))
+    X[:, :, 1] = 3.0  # a constant channel stays constant (zeros), at every scale
+    y = np.arange(40) % 2
+    data = SequenceSet((X * scale).astype(np.float32), np.full(40, 10), y)
+    dm = SequenceDataModule(Splits(data, data, ["a", "b"], "scaled"), val_fraction=0.0)
+    m, s = _stats(dm.train_set)
+    np.testing.assert_allclose(m, 0.0, atol=1e-5)
+    np.testing.assert_allclose(s, [1.0, 0.0], atol=1e-5)
+    unit = SequenceDataModule(Splits(SequenceSet(X.astype(np.float32), data.lengths, y), data, ["a", "b"], "u"),
+                              val_fraction=0.0)  # fmt: skip
+    np.testing.assert_allclose(dm.train_set.X, unit.train_set.X, atol=1e-4)
+    series = SequenceDataModule(Splits(data, data, ["a", "b"], "scaled"), val_fraction=0.0, normalize="series")
+    np.testing.assert_allclose(_stats(series.train_set)[1], [1.0, 0.0], atol=1e-3)
+
+
+def test_a_transposed_npz_gets_a_note(tmp_path: Path) -> None:
+    from models.data import layout_note
+
+    def write(name: str, t: int, c: int) -> None:
+        arrays, test = _npz_arrays(n=12, t=t, c=c), _npz_arrays(n=6, t=t, c=c, seed=1)
+        arrays["lengths"][:] = test["lengths"][:] = t
+        np.savez(tmp_path / name, **arrays, **{f"{k}_test": v for k, v in test.items()})
+
+    write("nct.npz", 3, 20)
+    note = layout_note(load_splits(str(tmp_path / "nct.npz")))
+    assert note is not None and "3 time steps of 20 channels" in note and "np.swapaxes(X, 1, 2)" in note
+    write("ntc.npz", 8, 3)
+    assert layout_note(load_splits(str(tmp_path / "ntc.npz"))) is None
+
+
+@pytest.mark.parametrize("offset", [1e7, 37.42], ids=["counter-1e7", "latitude"])
+def test_a_large_offset_keeps_the_variation_through_the_float32_cast(tmp_path: Path, offset: float) -> None:
+    """Raw counters near 1e7 (float32 spacing 1.0) kept 3 distinct standardized values; GPS latitudes (37.42 +
+    2e-5 signal) 16 of 1,920. The channel is shifted by its training mean in float64 first: the standardized data
+    equal those of the data without the offset."""
+    rng = np.random.default_rng(2)
+    spread = 1.0 if offset > 1e6 else 2e-5
+    X, Xt = rng.normal(size=(30, 20, 1)), rng.normal(size=(10, 20, 1))
+    y, yt = np.arange(30) % 2, np.arange(10) % 2
+    np.savez(tmp_path / "raw.npz", X=offset + spread * X, y=y, X_test=offset + spread * Xt, y_test=yt)
+    np.savez(tmp_path / "plain.npz", X=X, y=y, X_test=Xt, y_test=yt)
+    raw, plain = (SequenceDataModule(str(tmp_path / f), val_fraction=0.0) for f in ("raw.npz", "plain.npz"))
+    np.testing.assert_allclose(raw.train_set.X, plain.train_set.X, atol=1e-4)
+    np.testing.assert_allclose(raw.test_data().X, plain.test_data().X, atol=1e-4)
+
+
+def test_data_without_an_offset_are_cast_bit_for_bit_and_beyond_float32_refused(tmp_path: Path) -> None:
+    arrays = _npz_arrays(n=12, t=8, c=3)
+    valid = np.arange(8)[None, :, None] < arrays["lengths"][:, None, None]
+    arrays["X"] = np.where(valid, arrays["X"].astype(np.float64) * 3 + 0.5, 0.0)  # padding stays zero
+    np.savez(tmp_path / "d.npz", **arrays, **{f"{k}_test": v for k, v in _npz_arrays(n=6, seed=1).items()})
+    got = load_splits(str(tmp_path / "d.npz")).train.X
+    assert got.dtype == np.float32 and np.array_equal(got, arrays["X"].astype(np.float32))  # same data hash
+    arrays["X"][0, 0, 0] = 1e39
+    np.savez(tmp_path / "big.npz", **arrays, **{f"{k}_test": v for k, v in _npz_arrays(n=6, seed=1).items()})
+    with pytest.raises(DataError, match=r"big.npz: the training split holds values up to 1e\+39, beyond float32"):
+        load_splits(str(tmp_path / "big.npz"))
