@@ -111,6 +111,26 @@ def test_member_equals_its_trial_alone(data: SequenceDataModule, members: list[t
             assert_same(results[k], single, f"member {k} ({single.path} path alone, fused_kernels={fused})")
 
 
+def test_batch_norm_on_a_lone_valid_position_equals_its_trial_alone() -> None:
+    """Length-1 sequences, 33 in the training part, batches of 8: the epoch's last batch holds one valid
+    position, normalized with the running statistics in both (nn.BatchNorm1d raised on it before)."""
+    import numpy as np
+
+    from models.data import SequenceSet, Splits
+
+    rng = np.random.default_rng(0)
+    y = np.arange(42) % 2
+    X = (rng.normal(size=(42, 1, 3)) + y[:, None, None]).astype(np.float32)
+    one_step = SequenceSet(X, np.ones(42, dtype=np.int64), y)
+    data = SequenceDataModule(Splits(one_step, one_step, ["a", "b"], "one-step"), batch_size=8, val_fraction=0.2)
+    assert len(data.train_set) % 8 == 1
+    cfgs = [configs(data, {"norm": "batch"}, {}), configs(data, {"norm": "batch"}, {"lr": 1e-2})]
+    results = fit_array(cfgs, data, fused_kernels=True)
+    for k, cfg in enumerate(cfgs):
+        assert results[k].status == "done"
+        assert_same(results[k], fit(*cfg, data), f"member {k}")
+
+
 def test_the_rows_cover_both_paths_every_cell_norm_and_pooling() -> None:
     rnns = [RNNConfig(input_size=12, num_classes=9, **r) for _, members in ROWS for r, _ in members]
     assert {r.resolved_path for r in rnns} == {"fused", "loop"}

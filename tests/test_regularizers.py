@@ -622,6 +622,21 @@ def test_batch_norm_drops_the_rnn_bias_and_uses_valid_steps_only(cell: str) -> N
     assert not torch.allclose(padded_stats.mean(0), valid.mean(0), atol=1e-3)
 
 
+@pytest.mark.parametrize("where", ["rnn", "front end"])
+def test_batch_norm_of_a_lone_valid_position_uses_the_running_statistics(where: str) -> None:
+    """One sequence of one step in training (the last, partial batch of length-1 data): no batch statistics
+    exist; the running ones normalize it, unchanged, as in eval mode, where nn.BatchNorm1d raised."""
+    extra = {"norm": "batch"} if where == "rnn" else {"conv_layers": 3, "conv_stride": 4, "conv_norm": "batch"}
+    model = build(hidden_size=16, **extra)
+    x, lengths, _ = make_batch(lengths=(1,))
+    norms = [m for m in model.net.modules() if isinstance(m, nn.BatchNorm1d)]
+    assert norms
+    before = [(n.running_mean.clone(), n.running_var.clone()) for n in norms]
+    trained = model.net.train()(x, lengths).logits
+    assert all(torch.equal(n.running_mean, m) and torch.equal(n.running_var, v) for n, (m, v) in zip(norms, before))
+    torch.testing.assert_close(trained, model.net.eval()(x, lengths).logits)
+
+
 def test_layer_norm_normalizes_each_step() -> None:
     model = build(norm="layer", hidden_size=16, bidirectional=True)
     pre: list[torch.Tensor] = []

@@ -243,7 +243,7 @@ class StackedNet:
         # batch norm over the valid (batch, time) positions, per member; padded positions are zeros
         valid = h.reshape(k, batch * steps, feats) if mask is None else h[:, mask]
         pre = f"norms.{i}.norm."
-        if training:
+        if training and valid.shape[1] > 1:  # one valid position has no batch statistics: the running ones
             mean = valid.mean(1, keepdim=True)
             var = valid.var(1, unbiased=False, keepdim=True)
             with torch.no_grad():
