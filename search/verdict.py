@@ -35,12 +35,13 @@ import math
 import statistics
 from typing import Any
 
+import numpy as np
 import optuna
 
 from models.classifier import DivergedError
 from models.config import DATA_NAMES, REGULARIZER_NAMES, TrainConfig, as_dict, configs_for
 from models.config import defaults as default_values
-from models.data import SequenceDataModule
+from models.data import SequenceDataModule, Splits
 from models.train import evaluate, fit
 from search.objective import Objective, study_splits
 from search.recipes import BASELINE, DEPENDS, baseline_point, num
@@ -324,8 +325,28 @@ def describe_difference(p: dict[str, Any]) -> str:
 
 
 # --------------------------------------------------------------------------------------------- the verdict
+def majority(splits: Splits) -> dict[str, Any]:
+    """The floor no model should be read against without: the test accuracy of always answering the training
+    split's most frequent class (``label``, its ``share`` of the training split). On 95/5 data a classifier
+    that learned nothing scores 0.95; the verdict prints this row so that such a number is not taken for skill."""
+    counts = np.bincount(splits.train.y, minlength=len(splits.classes))
+    top = int(np.argmax(counts))
+    test = splits.test.y
+    return {
+        "label": splits.classes[top],
+        "share": float(counts[top] / counts.sum()),
+        "acc": float(np.mean(test == top)) if len(test) else 0.0,
+    }
+
+
 def final_result(study: optuna.Study, spec: StudySpec, seeds: int | None = None) -> dict[str, Any]:
-    """Retrain best, baseline and "nothing at all"; evaluate on test; compare pairwise. Cached on the study."""
+    """Retrain best, baseline and "nothing at all"; evaluate on test; compare pairwise. Cached on the study
+    (the majority-class row, which trains nothing, is added to the cached result too)."""
+    out = _final_result(study, spec, seeds)
+    return {**out, "majority": majority(study_splits(spec))}
+
+
+def _final_result(study: optuna.Study, spec: StudySpec, seeds: int | None) -> dict[str, Any]:
     seeds = seeds or spec.final_seeds
     digest = definition_digest(spec)
     base = baseline_config(spec)

@@ -102,6 +102,8 @@ def test_baseline_row_is_the_enqueued_baseline_trial(recipe_study: tuple[optuna.
     lines = "\n".join(result_lines(res, "best"))
     assert "keeps clip_norm=1, lr=0.01, batch_size=32" in lines and "also off: clip_norm" in lines
     assert "paired over 2 seeds" in lines
+    assert res["majority"]["acc"] == pytest.approx(verdict.majority(verdict.study_splits(spec))["acc"])
+    assert "majority class" in lines and "no training" in lines
     # the same fold loop: cross-validating the baseline here reproduces its trial
     cv = cross_validate(spec, base["config"])
     assert cv["best_epoch"] == pytest.approx(trial.user_attrs["best_epoch"])
@@ -326,3 +328,32 @@ def test_the_refit_averages_the_weights_of_its_second_half(
     params = verdict.refit_params({**config, "patience": 8, "max_epochs": 30, "seed": 0, "lr": 0.01}, 12, 2, average)
     assert (params["swa_start"], params["ema_decay"]) == (swa_start, ema_decay)
     assert (params["max_epochs"], params["patience"], params["seed"], params["lr"]) == (12, 0, 2, 0.01)
+
+
+# ----------------------------------------------------------------------------------------- the majority-class floor
+def _rows(best: list[float], base: list[float], majority: dict[str, object]) -> dict[str, object]:
+    row = {"epochs": 5, "from": "trial #0", "config": {}, "keeps": {}}
+    return {
+        "best": {**verdict._summary(best), **row}, "baseline": {**verdict._summary(base), **row, "config": {"x": 1}},
+        "nothing": None, "paired": paired(best, base), "test_size": 40, "majority": majority,
+    }  # fmt: skip
+
+
+def test_the_majority_class_row_and_its_warning() -> None:
+    """95/5 noise: a model that learned nothing scores 0.95; the verdict prints what always answering the
+    majority class scores on the test split, and warns when the best row is not above it."""
+    import numpy as np
+
+    from models.data import SequenceSet, Splits
+
+    def split(y: list[int]) -> SequenceSet:
+        return SequenceSet(np.zeros((len(y), 2, 1), np.float32), np.full(len(y), 2), np.array(y))
+
+    splits = Splits(split([0] * 19 + [1]), split([0] * 38 + [1] * 2), ["ok", "fault"], "imbalanced")
+    floor = verdict.majority(splits)
+    assert floor == {"label": "ok", "share": 0.95, "acc": 0.95}
+    lines = result_lines(_rows([0.95, 0.95], [0.95, 0.925], floor), "best")
+    assert any(line.split()[:3] == ["majority", "class", "0.9500"] and '(always "ok": 95%' in line for line in lines)
+    assert any('warning: the best row is not above always answering "ok"' in line for line in lines)
+    lines = result_lines(_rows([0.975, 1.0], [0.95, 0.925], floor), "best")
+    assert not any("warning" in line for line in lines)
