@@ -102,7 +102,9 @@ class Progress:
             better = self.best is None or (t.value > self.best if self.direction == "maximize" else t.value < self.best)
             self.best = t.value if better else self.best
         self.set(counts)
-        if not self.tty:
+        if not self.tty and t.state.name == "FAIL":  # no epochs, no path: what failed is the line
+            print(f"trial {t.number} failed: {t.user_attrs.get('fail_reason') or 'no reason recorded'}", flush=True)
+        elif not self.tty:
             reason = t.user_attrs.get("pruned_reason") or t.user_attrs.get("fail_reason") or ""
             print(
                 f"trial {t.number} {value_words(t)} ({t.user_attrs.get('epochs_run', '?')} epochs, "

@@ -377,18 +377,18 @@ def _loop(
             time.sleep(POLL_SECONDS)
             continue
         frozen, error = run_trial(study, trial, objective)
+        if frozen.state in FINISHED:
+            done += 1
+            failures = 0
+        after_tell = counts(study)
+        if on_trial is not None:  # before a stop below: the last failed trial gets its progress line too
+            on_trial(frozen, after_tell)
         if error is not None:
             failures += 1
             if failures >= MAX_CONSECUTIVE_FAILURES:
                 raise StudyError(
                     f"{failures} trials in a row failed; the last with: {frozen.user_attrs['fail_reason']}"
                 ) from error
-        if frozen.state in FINISHED:
-            done += 1
-            failures = 0
-        after_tell = counts(study)
-        if on_trial is not None:
-            on_trial(frozen, after_tell)
 
 
 def claim(storage: BaseStorage, tid: int) -> None:

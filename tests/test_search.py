@@ -346,3 +346,30 @@ def test_all_regularizers_study_turns_every_regularizer_on(tmp_path: Path) -> No
     assert not never_on, never_on
     assert {c["optimizer"] for c in configs} >= {"adam", "adamw", "sgd", "rmsprop"}
     assert {t.user_attrs["path"] for t in study.trials if "path" in t.user_attrs} == {"fused", "loop"}
+
+
+def test_trials_failing_in_a_row_stop_the_study_in_one_line_after_each_got_its_progress_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An objective that raises in every trial (a dataset the holdout cannot split, say): the worker stops after
+    MAX_CONSECUTIVE_FAILURES, every failed trial printed its line (the last one too), the stop is one line with
+    exit 1, and the failures stay in the store."""
+    from search import cli
+    from search.objective import Objective
+    from search.worker import MAX_CONSECUTIVE_FAILURES
+
+    def boom(self: Objective, trial: optuna.Trial) -> float:
+        raise ValueError("test_size = 15 should be greater or equal to the number of classes = 30")
+
+    monkeypatch.setattr(Objective, "__call__", boom)
+    monkeypatch.setenv("CI", "1")  # plain progress lines
+    path = write_study(tmp_path, budget={"trials": 10, "max_epochs": 4}, array_size=1)  # one trial at a time
+    journal = tmp_path / "journal.log"
+    assert cli.main(["study", str(path), "--storage", str(journal)]) == 1
+    out, err = capsys.readouterr()
+    failed = re.findall(r"trial (\d+) failed", out + err)
+    assert failed == [str(n) for n in range(MAX_CONSECUTIVE_FAILURES)]
+    stop = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(stop) == 1 and f"{MAX_CONSECUTIVE_FAILURES} trials in a row failed" in stop[0]
+    assert "number of classes = 30" in stop[0] and "Traceback" not in err
+    assert states(load(journal, "tiny")).get("FAIL") == MAX_CONSECUTIVE_FAILURES
