@@ -60,6 +60,7 @@ def test_report_renders_in_a_browser_with_its_figures(tmp_path: Path) -> None:
     assert data["final"]["seeds"] == 2 and set(data["introspection"]) == {"best", "baseline"}
     assert "recurrent.spectral" in data["introspection"]["best"]["stats"]
     assert "## Diagnoses" in (out / "summary.md").read_text()
+    assert data["final"]["majority"]["acc"] > 0 and "| majority class (always" in (out / "summary.md").read_text()
     with chromium() as browser:
         browser.get((out / "index.html").as_uri())
         assert "which regularizers, and why" in browser.find_element("tag name", "h1").text
@@ -69,6 +70,7 @@ def test_report_renders_in_a_browser_with_its_figures(tmp_path: Path) -> None:
         assert all(loaded), loaded
         body = browser.find_element("tag name", "body").text
         assert "Result on the test split" in body and "no regularization" in body and "Pruning" in body
+        assert "majority class: always" in body
 
 
 def test_one_structure_renders_the_page_the_summary_and_the_comparison(
