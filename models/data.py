@@ -525,16 +525,18 @@ def check_splits(splits: Splits, folds: int, source: str | None = None) -> None:
 # ---------------------------------------------------------------------------------------------- splitting
 def train_val_indices(y: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """A stratified, seeded holdout of ``val_fraction`` of the sequences (stratified when every class has two
-    at least; then never fewer than one sequence of each class: 75 sequences of 30 classes hold out 30, not 15,
-    which a stratified split cannot spread over 30 classes)."""
+    at least; then each part keeps one sequence of each class at least: 75 sequences of 30 classes hold out 30,
+    not 15, which a stratified split cannot spread over 30 classes; a fraction of 0.95 leaves 30 to train on)."""
     from sklearn.model_selection import train_test_split
 
     idx = np.arange(len(y))
     counts = np.bincount(y)
     stratify = y if counts.min() >= 2 else None
     size: float | int = val_fraction
-    if stratify is not None and math.ceil(val_fraction * len(y)) < len(counts):
-        size = len(counts)  # each class has two or more, so the training part keeps one of each too
+    held = math.ceil(val_fraction * len(y))
+    k = len(counts)
+    if stratify is not None and not k <= held <= len(y) - k:
+        size = min(max(held, k), len(y) - k)  # each class has two or more: len(y) >= 2k, both parts fit
     tr, va = train_test_split(idx, test_size=size, random_state=seed, stratify=stratify)
     return np.sort(tr), np.sort(va)
 

@@ -405,6 +405,8 @@ def test_a_stratified_holdout_keeps_one_sequence_of_every_class() -> None:
     assert np.bincount(y[va], minlength=30).tolist() == [1] * 30
     assert np.bincount(y[tr], minlength=30).tolist() == [2] * 30
     assert len(np.intersect1d(tr, va)) == 0
+    tr, va = train_val_indices(y, 0.95, seed=0)  # the training part keeps one of each class too
+    assert np.bincount(y[tr], minlength=30).tolist() == [1] * 30 and len(va) == 60
     from sklearn.model_selection import train_test_split  # where the fraction suffices: sklearn's split, unchanged
 
     y = np.repeat(np.arange(3), 20)
