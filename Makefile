@@ -54,13 +54,13 @@ $(STAMP): pyproject.toml constraints.txt tools/install_torch.sh
 venv: $(STAMP) ## create the environment in .venv/ (done on first use by every target)
 
 study: $(STAMP) ## run (or resume) STUDY to TRIALS trials with WORKERS local workers; print the result
-	$(SEARCH) study $(STUDY) $(COMMON)
+	$(SEARCH) study '$(STUDY)' $(COMMON)
 
 worker: $(STAMP) ## join STUDY in a shared STORAGE and work until its TRIALS are done
-	$(SEARCH) worker $(STUDY) $(COMMON)
+	$(SEARCH) worker '$(STUDY)' $(COMMON)
 
 dashboard: $(STAMP) ## serve optuna-dashboard for STORAGE (or STUDY's local store) on HOST:PORT
-	$(SEARCH) dashboard $(STUDY) $(if $(STORAGE),--storage '$(STORAGE)') $(if $(ARTIFACTS),--artifacts '$(ARTIFACTS)') --host $(HOST) --port $(PORT)
+	$(SEARCH) dashboard '$(STUDY)' $(if $(STORAGE),--storage '$(STORAGE)') $(if $(ARTIFACTS),--artifacts '$(ARTIFACTS)') --host $(HOST) --port $(PORT)
 
 proxy: $(STAMP) ## serve Optuna's gRPC storage proxy for STORAGE on HOST:PROXY_PORT (workers use grpc://host:PROXY_PORT)
 	$(SEARCH) proxy --storage '$(STORAGE)' --host $(HOST) --port $(PROXY_PORT) --processes $(PROXY_PROCESSES)
@@ -69,16 +69,16 @@ validate: $(STAMP) ## check STUDY (study file, dataset, defaults) and exit; touc
 	$(SEARCH) validate $(STUDY)
 
 figures: $(STAMP) ## draw STUDY's trial figures now (make dashboard draws them in the background as trials finish)
-	@$(SEARCH) figures $(STUDY) $(if $(STORAGE),--storage '$(STORAGE)') $(if $(ARTIFACTS),--artifacts '$(ARTIFACTS)')
+	@$(SEARCH) figures '$(STUDY)' $(if $(STORAGE),--storage '$(STORAGE)') $(if $(ARTIFACTS),--artifacts '$(ARTIFACTS)')
 
 report: $(STAMP) ## write the HTML report of STUDY (several: STUDY="a.yaml b.yaml") under runs/<study>/report/
-	$(SEARCH) report $(STUDY) $(if $(STORAGE),--storage '$(STORAGE)')
+	$(SEARCH) report '$(STUDY)' $(if $(STORAGE),--storage '$(STORAGE)')
 
 repair: $(STAMP) ## repair a damaged journal or SQLite file of STUDY (a backup is kept)
-	@$(SEARCH) repair $(STUDY) $(if $(STORAGE),--storage '$(STORAGE)')
+	@$(SEARCH) repair '$(STUDY)' $(if $(STORAGE),--storage '$(STORAGE)')
 
 retry: $(STAMP) ## re-queue STUDY's trials given up after repeated crashes (TRIAL=3 or TRIAL="3 7"); then make study
-	@$(SEARCH) retry $(STUDY) $(if $(STORAGE),--storage '$(STORAGE)') $(if $(TRIAL),--trial $(TRIAL))
+	@$(SEARCH) retry '$(STUDY)' $(if $(STORAGE),--storage '$(STORAGE)') $(if $(TRIAL),--trial $(TRIAL))
 
 test: $(STAMP) ## run the whole test suite, as CI does (starts nothing itself: see .ci/run for the services)
 	$(PY) -m pytest -q tests

@@ -1,5 +1,9 @@
 import sys
 
-from search.cli import main
+try:
+    from search.cli import main
+except KeyboardInterrupt:  # Ctrl-C while optuna loads: one line, the shell's code, no traceback
+    print("\ninterrupted (Ctrl-C) while starting: nothing was stored", file=sys.stderr)
+    sys.exit(130)
 
 sys.exit(main())

@@ -7,12 +7,14 @@ import contextlib
 import errno
 import logging
 import os
+import shlex
 import signal
 import subprocess
 import sys
 import threading
 import time
 import warnings
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import optuna
@@ -101,15 +103,20 @@ def cmd_study(args: argparse.Namespace, join_only: bool = False) -> int:
     from search.verdict import final_result
     from search.worker import counts, ensure_study, run_worker, study_total
 
+    args.stage = "checks"  # what an interrupt cut short (_interrupted)
     prepared = prepare(args.study, args.storage)  # study file, dataset, storage URL: all checked before the store
     spec = prepared.spec
     _layout_note(spec.dataset, prepared.splits)
     url, storage = _open(args, spec)
+    args.url = url
     with schema_lock(url):  # many workers starting at once on a new study: one creates it and its starting points
         study = ensure_study(spec, storage, total=args.trials, allow_change=args.allow_change, store=mask_url(url))
+    args.stage = "trials"
     total = study_total(study, spec, args.trials)
     c = counts(study)
-    print(f"study {spec.name} ({spec.path}) in {mask_url(url)}: {c['finished']}/{total} trials finished", flush=True)
+    over = f" (more than the total of {total} asked for: nothing to run)" if c["finished"] > total else ""
+    print(f"study {spec.name} ({spec.path}) in {mask_url(url)}: {c['finished']}/{total} trials finished{over}",
+          flush=True)  # fmt: skip
     plans = worker_plan(args.workers, args.workers_per_gpu)
     codes: list[int] = []  # exit codes of the local worker processes (WORKERS > 1)
     if c["finished"] < total:
@@ -274,9 +281,9 @@ def cmd_retry(args: argparse.Namespace) -> int:
     where = f" STORAGE={mask_url(url)}" if "://" in url else ""
     if c["finished"] + len(new) > total:  # the total counts finished trials: a full study needs a bigger one
         print(f"the study has {c['finished']}/{total} finished trials: to run the re-queued one(s), raise the total: "
-              f"make study STUDY={args.study}{where} TRIALS={c['finished'] + len(new)}")  # fmt: skip
+              f"make study STUDY={shlex.quote(args.study)}{where} TRIALS={c['finished'] + len(new)}")  # fmt: skip
     else:
-        print(f"run them: make study STUDY={args.study}{where}")
+        print(f"run them: make study STUDY={shlex.quote(args.study)}{where}")
     return 0
 
 
@@ -492,15 +499,27 @@ def parser(prog: str = "python -m search") -> argparse.ArgumentParser:
     return p
 
 
+#: Ctrl-C while the libraries load (seconds), before the command's own handlers exist
+STARTING_INTERRUPTED = "\ninterrupted (Ctrl-C) while starting: nothing was stored"
+
+
 def main(argv: list[str] | None = None, prog: str = "python -m search") -> int:
     args = parser(prog).parse_args(argv)
     reset_interrupts()  # main() called again in one process (tests, a notebook): no signal of an earlier call
-    quiet_libraries(training=args.command in TRAINING_COMMANDS)
+    try:
+        quiet_libraries(training=args.command in TRAINING_COMMANDS)  # seconds of imports, before the handlers
+    except KeyboardInterrupt:
+        print(STARTING_INTERRUPTED, file=sys.stderr, flush=True)
+        return 130
     if getattr(args, "trials", None) is not None and args.trials < 1:
         print(f"error: --trials/TRIALS={args.trials}: must be an integer >= 1", file=sys.stderr)
         return 2
     if getattr(args, "workers", None) is not None and args.workers < 1:
         print(f"error: --workers/WORKERS={args.workers}: must be an integer >= 1", file=sys.stderr)
+        return 2
+    if getattr(args, "workers_per_gpu", 1) < 1:
+        print(f"error: --workers-per-gpu/WORKERS_PER_GPU={args.workers_per_gpu}: must be an integer >= 1",
+              file=sys.stderr)  # fmt: skip
         return 2
     if args.command in ("study", "worker") and not args.in_process:
         args.in_process = (args.workers or 1) == 1
@@ -523,7 +542,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m search") -> int:
         text = " ".join(str(exc).splitlines())  # one line, whatever a parser said
         files = [args.study] if isinstance(getattr(args, "study", None), str) else getattr(args, "studies", None) or []
         if len(files) == 1:  # the storage does not know the study file; the command line does
-            text = text.replace("STUDY=<study file>", f"STUDY={files[0]}")
+            text = text.replace("STUDY=<study file>", f"STUDY={shlex.quote(files[0])}")
         print("error: " + text, file=sys.stderr)
         return 2
     except (KeyboardInterrupt, Interrupted) as exc:
@@ -535,6 +554,10 @@ def main(argv: list[str] | None = None, prog: str = "python -m search") -> int:
         full = full_disk(exc)
         if full is not None:  # before the storage check: Optuna wraps a full disk under SQLite in its own error
             print(f"error: {disk_failure(args, full)}", file=sys.stderr)
+            return 2
+        changed = journal_changed(args, exc)
+        if changed is not None:
+            print(f"error: {changed}", file=sys.stderr)
             return 2
         if isinstance(exc, optuna.exceptions.StorageInternalError):  # the store failed mid-way (a disk, a server)
             print(f"error: {storage_failure(args, exc)}", file=sys.stderr)
@@ -551,8 +574,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m search") -> int:
 _NO_ROOM = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS}
 
 
-def full_disk(exc: BaseException) -> OSError | None:
-    """The OSError in ``exc``'s chain (its causes and contexts) that says there is no room to write, or None."""
+def chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and every exception behind it (causes, contexts, a database driver's ``orig``), each once."""
     seen: set[int] = set()
     todo: list[BaseException | None] = [exc]
     while todo:
@@ -560,15 +583,42 @@ def full_disk(exc: BaseException) -> OSError | None:
         if e is None or id(e) in seen:
             continue
         seen.add(id(e))
-        if isinstance(e, OSError) and e.errno in _NO_ROOM:
-            return e
+        yield e
         todo += [e.__cause__, e.__context__, getattr(e, "orig", None)]
-    return None
+
+
+def full_disk(exc: BaseException) -> OSError | None:
+    """The OSError in ``exc``'s chain (its causes and contexts) that says there is no room to write, or None."""
+    return next((e for e in chain(exc) if isinstance(e, OSError) and e.errno in _NO_ROOM), None)
+
+
+def journal_changed(args: argparse.Namespace, exc: BaseException) -> str | None:
+    """One line when a journal file stopped parsing under a running process (cut, or written over, by another
+    program: Optuna reads it on from where it left off and meets a torn record), else None."""
+    import json
+
+    url = getattr(args, "url", None)  # set by the commands once their storage is open
+    if url is None or "://" in url:
+        return None
+    if not any(isinstance(e, (json.JSONDecodeError, UnicodeDecodeError)) for e in chain(exc)):
+        return None
+    study = shlex.quote(args.study) if isinstance(getattr(args, "study", None), str) else "<study file>"
+    return (
+        f"the journal {url} changed under this run (cut short or written over by another program): it no longer "
+        "reads as the records this process wrote; the running trial is lost, every trial stored before is kept. "
+        f"Check it with make repair STUDY={study} STORAGE={shlex.quote(url)}, then rerun to resume"
+    )
 
 
 def disk_failure(args: argparse.Namespace, exc: OSError) -> str:
     """One line for a write that found no room: which file, the system's words, and what is safe."""
     where = exc.filename or getattr(args, "storage", None) or "the study's files"
+    if exc.errno == errno.EROFS:  # no space to free: the file system refuses every write
+        return (
+            f"cannot write {where}: {exc.strerror or exc} (EROFS): no write can succeed there, whatever space is "
+            "free; every trial that finished before is stored. Run the command where the study's files are writable "
+            "(remount read-write, or copy the journal / SQLite file elsewhere and give --storage)"
+        )
     return (
         f"cannot write {where}: {exc.strerror or exc} ({errno.errorcode.get(exc.errno or 0, exc.errno)}); every "
         "trial that finished before is stored, and a trial this cut short is re-queued when the study resumes "
@@ -594,7 +644,9 @@ def _interrupted(args: argparse.Namespace, exc: BaseException) -> int:
     if not (args.command == "worker" and os.environ.get("REGTUNE_WORKER_INDEX") is not None):
         name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
         running = "trials were" if (getattr(args, "workers", None) or 1) > 1 else "trial was"
-        if args.command == "report":
+        if getattr(args, "stage", None) == "checks":
+            print(f"\ninterrupted ({name}) before the study started: nothing was stored", file=sys.stderr, flush=True)
+        elif args.command == "report":
             print(f"\ninterrupted ({name}): no report was written; every finished trial is stored; rerun to write it",
                   file=sys.stderr, flush=True)  # fmt: skip
         elif getattr(exc, "verdict", False):

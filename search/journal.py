@@ -23,6 +23,7 @@ import contextlib
 import json
 import os
 import re
+import shlex
 import shutil
 import sys
 import time
@@ -177,8 +178,8 @@ def foreign(path: Path, scan: _Scan | None = None) -> str | None:
 
 
 def repair_command(path: Path, study_files: list[str]) -> str:
-    study = study_files[0] if len(set(study_files)) == 1 else "<study file>"
-    return f"make repair STUDY={study} STORAGE={path}"
+    study = shlex.quote(study_files[0]) if len(set(study_files)) == 1 else "<study file>"
+    return f"make repair STUDY={study} STORAGE={shlex.quote(str(path))}"
 
 
 def check_journal(path: str | Path) -> JournalCheck:
@@ -244,6 +245,9 @@ class _Lost:
     worker: str | None = None  # the writer (uuid-thread; its start, when cut): it works one trial at a time
 
     def what(self) -> str:
+        if self.op is not None and b"\0" in self.data:  # a block of zeros: more than the one record it starts
+            return (f"{len(self.data)} bytes, zeroed in part (a lost disk block), from a partial "
+                    f"'{_OP_NAMES.get(self.op, f'op {self.op}')}' record")  # fmt: skip
         return f"a partial '{_OP_NAMES.get(self.op, f'op {self.op}')}' record" if self.op is not None else (
             f"{len(self.data)} unreadable bytes"
         )  # fmt: skip
@@ -404,6 +408,78 @@ def _plan(items: list[_Item], guesses: dict[int, bool]) -> tuple[list[dict[str, 
     return records, placeholders
 
 
+#: lost records that change what a finished trial means: its parameters, its reports to the pruner
+_MEANINGFUL = (JournalOperation.SET_TRIAL_PARAM, JournalOperation.SET_TRIAL_INTERMEDIATE_VALUE)
+
+
+def _finishes(record: dict[str, Any], tid: int) -> bool:
+    """Whether ``record`` is the one that finished trial ``tid`` (complete, pruned or failed)."""
+    finished = (TrialState.COMPLETE.value, TrialState.PRUNED.value, TrialState.FAIL.value)
+    return bool(
+        record.get("trial_id") == tid
+        and record["op_code"] == JournalOperation.SET_TRIAL_STATE_VALUES
+        and record.get("state") in finished
+    )
+
+
+def _suspects(
+    items: list[_Item],
+    records: list[dict[str, Any]],
+    placeholders: dict[int, _Lost],
+    result: JournalStorageReplayResult,
+) -> dict[int, tuple[int, str | None]]:
+    """Trials that may have lost records on a damaged line: trial id -> (the line, what it was when finished:
+    ``COMPLETE value 0.98``, or None when it is RUNNING now). A damaged line counts when it held bytes no record
+    can be named from, or a named lost parameter / intermediate value of no known trial; the trials counted are
+    those created before it and finished after it, or still RUNNING (their finishing record may have been on it).
+    A lost record that names its trial is that trial's alone."""
+    lines_of = {id(i.record): i.line for i in items if i.record is not None}
+    replaced = {id(cause) for cause in placeholders.values()}
+    damaged: set[int] = set()
+    direct: dict[int, int] = {}
+    for item in items:
+        lost = item.lost
+        if lost is None or id(lost) in replaced or not lost.data.strip(b"\0 \t"):
+            if lost is not None and id(lost) not in replaced and lost.data:
+                damaged.add(lost.line)  # a zeroed block: nothing to name it by
+            continue
+        if lost.op is None or b"\0" in lost.data:  # zeros: a lost block, whatever record it starts with
+            damaged.add(lost.line)
+        elif lost.op in _MEANINGFUL:
+            if lost.trial_id is not None:
+                direct[lost.trial_id] = lost.line
+            else:
+                damaged.add(lost.line)
+    if not damaged and not direct:
+        return {}
+    created: dict[int, int] = {}
+    finished: dict[int, int] = {}
+    count, line = 0, 0
+    for r in records:
+        line = lines_of.get(id(r), line)
+        if r["op_code"] == JournalOperation.CREATE_TRIAL:  # a trial asked for starts RUNNING; an enqueued one,
+            created[count] = line  # created WAITING up front, starts at its RUNNING record (below)
+            count += 1
+        elif r.get("state") == TrialState.RUNNING.value and r["op_code"] == JournalOperation.SET_TRIAL_STATE_VALUES:
+            created[r["trial_id"]] = line
+        elif r.get("trial_id") is not None and _finishes(r, r["trial_id"]) and r["trial_id"] not in finished:
+            finished[r["trial_id"]] = line
+    out: dict[int, tuple[int, str | None]] = {}
+    for tid, trial in result._trials.items():
+        if tid in placeholders or trial.state not in (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED):
+            continue
+        across = [d for d in sorted(damaged) if created.get(tid, 0) < d < finished.get(tid, 1 << 62)]
+        hit = direct.get(tid) or (across[0] if across else None)
+        if hit is None:
+            continue
+        was = None
+        if trial.state != TrialState.RUNNING:
+            value = f" value {trial.value:.4g}" if trial.value is not None else ""
+            was = f"{trial.state.name}{value}"
+        out[tid] = (hit, was)
+    return out
+
+
 def _replay(records: list[dict[str, Any]]) -> tuple[JournalStorageReplayResult, int, int]:
     """Optuna's replay of ``records``; how many trial records it ignored (no such trial, or one already finished),
     and how many name no trial at all. A lost trial creation shifts every later trial record onto the wrong trial:
@@ -494,6 +570,24 @@ def repair_journal(path: str | Path, echo: bool = True) -> RepairReport:
                 ]  # fmt: skip
         result = _replay(records)[0]
 
+        # trials that ran across a damaged line which held records nobody can name (or a lost parameter or
+        # report): what they wrote there may be gone, a finished one kept its value over a partial record
+        # (a COMPLETE trial with no parameters, seen after a 4 KiB block of zeros): failed, not trusted
+        suspects = _suspects(items, records, placeholders, result)
+        now = _iso(datetime.now())
+        for tid, (line, was) in suspects.items():
+            if was is None:
+                continue
+            why = f"journal repair: it ran across damaged line {line}, where its records may be lost"
+            records[:] = [r for r in records if not _finishes(r, tid)]
+            records += [
+                {"op_code": JournalOperation.SET_TRIAL_USER_ATTR, "worker_id": REPAIR_WORKER, "trial_id": tid,
+                 "user_attr": {"fail_reason": why}},
+                {"op_code": JournalOperation.SET_TRIAL_STATE_VALUES, "worker_id": REPAIR_WORKER, "trial_id": tid,
+                 "state": TrialState.FAIL.value, "values": None, "datetime_complete": now},
+            ]  # fmt: skip
+        result = _replay(records)[0]
+
         # which trials lost something
         def note(tid: int | None, why: str) -> None:
             trial = result._trials.get(tid) if tid is not None else None
@@ -514,6 +608,13 @@ def repair_journal(path: str | Path, echo: bool = True) -> RepairReport:
             note(
                 tid, f"{kind} on line {cause.line} was damaged: re-created as a placeholder (creation attributes lost)"
             )
+        for tid, (line, was) in suspects.items():
+            kept = len(result._trials[tid].params)
+            if was is not None:
+                note(tid, f"ran across damaged line {line}, where its records may be lost ({kept} parameter(s) "
+                     f"left); was {was}: failed, its result not trusted (the backup keeps it)")  # fmt: skip
+            else:
+                note(tid, f"ran across damaged line {line}, where its records may be lost (its finishing one too)")
         replaced = {id(cause) for cause in placeholders.values()}
         last_trial: dict[str, int] = {}  # worker -> the trial it wrote about last
         for item in items:

@@ -14,6 +14,7 @@ never silently:
 
 from __future__ import annotations
 
+import shlex
 import sys
 from types import SimpleNamespace
 from typing import Any
@@ -38,7 +39,7 @@ def retry_hint(study_file: str, numbers: list[int], url: str | None = None) -> s
     """The command that re-queues ``numbers``: ``make retry STUDY=... TRIAL=...`` (with ``STORAGE`` when shared)."""
     where = f" STORAGE={mask_url(url)}" if url and "://" in url else ""
     trial = str(numbers[0]) if len(numbers) == 1 else f'"{" ".join(map(str, numbers))}"'
-    return f"make retry STUDY={study_file}{where} TRIAL={trial}"
+    return f"make retry STUDY={shlex.quote(study_file)}{where} TRIAL={trial}"
 
 
 def gave_up_rows(study: optuna.Study, study_file: str, url: str | None = None) -> list[dict[str, Any]]:

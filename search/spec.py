@@ -128,10 +128,19 @@ def load_study(path: str | Path) -> StudySpec:
     if not p.exists():
         found = sorted(str(s) for s in Path("studies").glob("*.yaml")) if Path("studies").is_dir() else []
         raise StudyFileError(f"{p}: no such study file; available: {', '.join(found) or 'none'}")
+    if p.is_dir():
+        raise StudyFileError(f"{p}: is a directory; allowed: a study file (YAML), e.g. studies/lstm.yaml")
     try:
-        raw = yaml.load(p.read_text(), Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+        raw = yaml.load(p.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise StudyFileError(f"{p}: not valid YAML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise StudyFileError(
+            f"{p}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); allowed: a YAML file "
+            "saved as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise StudyFileError(f"{p}: cannot read the study file: {exc.strerror or exc}") from None
     return parse_study(raw, p)
 
 

@@ -31,6 +31,7 @@ import json
 import logging
 import os
 import re
+import shlex
 import sys
 import threading
 import time
@@ -630,7 +631,7 @@ def load_existing(url: str, name: str, study_file: str | Path) -> optuna.Study:
             if why is not None:
                 raise StorageError(foreign_message(name, mask_url(url), why, study_file))
             return study
-    raise StorageError(f"no study {name!r} in {where}: run `make study STUDY={study_file}` first")
+    raise StorageError(f"no study {name!r} in {where}: run `make study STUDY={shlex.quote(str(study_file))}` first")
 
 
 def foreign(study: optuna.Study) -> str | None:

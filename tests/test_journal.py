@@ -221,6 +221,41 @@ def test_repair_keeps_every_intact_finished_trial(
     assert repair_journal(journal, echo=False).dropped_lines == []  # repaired for good
 
 
+def whole_trials(journal: Path) -> dict[int, tuple]:
+    study = optuna.load_study(study_name="jtiny", storage=open_storage(str(journal)))
+    return {t.number: (t.state, t.values, t.params, t.intermediate_values) for t in study.get_trials()}
+
+
+@pytest.mark.parametrize("where", [0.3, 0.5, 0.7, 0.9])
+@pytest.mark.parametrize("size", [64, 4096])
+def test_no_finished_trial_is_left_mixed_after_a_lost_block(
+    finished: tuple[Path, bytes], tmp_path: Path, where: float, size: int
+) -> None:
+    """A block of zeros in the middle (a lost disk block) swallows whole records, newlines included. The
+    repair used to keep a trial COMPLETE with its value but none of its parameters (their records were in the
+    block): every trial still finished after the repair is now exactly the trial that finished before, and one
+    that ran across the block is failed (or left RUNNING) and named."""
+    journal = copy(finished, tmp_path)
+    intact = whole_trials(journal)
+    raw = bytearray(journal.read_bytes())
+    start = int(len(raw) * where)
+    raw[start : start + size] = b"\0" * min(size, len(raw) - start - 1)
+    journal.write_bytes(bytes(raw))
+    try:
+        report = repair_journal(journal, echo=False)
+    except StorageError as exc:  # refused: the file is left as it was
+        assert "left as it was" in str(exc)
+        return
+    after = whole_trials(journal)
+    for number, trial in after.items():
+        if trial[0] in (TrialState.COMPLETE, TrialState.PRUNED):
+            assert trial == intact[number], number  # never a finished trial with records missing
+    named = "\n".join(report.lines())
+    for number, trial in after.items():
+        if intact[number][0] == TrialState.COMPLETE and trial[0] != TrialState.COMPLETE:
+            assert f"#{number}:" in named, named  # a finished trial the repair took back is named
+
+
 def test_a_lost_trial_creation_keeps_later_trials_on_their_records(
     finished: tuple[Path, bytes], tmp_path: Path
 ) -> None:

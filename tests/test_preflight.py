@@ -89,6 +89,7 @@ CASES: dict[str, Case] = {
         lambda d: npz(d, y=(np.arange(N) >= 9).astype(np.int64)),
         ["cv_folds: 5", "class '1' has 3 training sequences", "allowed: cv_folds: 3 or fewer"], {"cv_folds": 5}, None,
     ),
+    "npz-beyond-float32": (lambda d: npz(d, X=np.full((N, T, C), 1e39)), ["holds values up to 1e+39", "float32"], {}, None),
     "missing-path": (lambda d: "absent.npz", ["dataset: absent.npz: no such file", "looked in"], {}, None),
     "storage-unknown-scheme": (lambda d: npz(d), ["--storage/STORAGE=foo://h/x", "unknown scheme 'foo'"], {}, "foo://h/x"),
     "storage-bad-port": (

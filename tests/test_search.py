@@ -373,3 +373,79 @@ def test_trials_failing_in_a_row_stop_the_study_in_one_line_after_each_got_its_p
     assert len(stop) == 1 and f"{MAX_CONSECUTIVE_FAILURES} trials in a row failed" in stop[0]
     assert "number of classes = 30" in stop[0] and "Traceback" not in err
     assert states(load(journal, "tiny")).get("FAIL") == MAX_CONSECUTIVE_FAILURES
+
+
+def _latin1(d: Path) -> Path:
+    (d / "latin.yaml").write_bytes(b"\xff\xfe name: x\n")
+    return d / "latin.yaml"
+
+
+def _a_directory(d: Path) -> Path:
+    (d / "adir.yaml").mkdir()
+    return d / "adir.yaml"
+
+
+#: (id, the study file's builder, extra arguments, the words of the one error line)
+BAD_INVOCATIONS = [
+    ("not-utf8", _latin1, [], ["latin.yaml: not UTF-8 text (byte 0xff at offset 0)", "saved as UTF-8"]),
+    ("a-directory", _a_directory, [], ["adir.yaml: is a directory", "allowed: a study file"]),
+    ("workers-per-gpu-0", lambda d: write_study(d), ["--workers-per-gpu", "0"], ["--workers-per-gpu/WORKERS_PER_GPU=0"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("build", "extra", "words"), [c[1:] for c in BAD_INVOCATIONS], ids=[c[0] for c in BAD_INVOCATIONS]
+)
+def test_a_bad_invocation_is_one_line_exit_2_and_no_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], build: Any, extra: list[str], words: list[str]
+) -> None:
+    """Tracebacks before (UnicodeDecodeError, IsADirectoryError); a study created and no worker started."""
+    from search import cli
+
+    path = build(tmp_path)
+    for command in ("study", "validate"):
+        if command == "validate" and extra:
+            continue
+        storage = ["--storage", str(tmp_path / "journal.log")] if command == "study" else []
+        code = cli.main([command, str(path), *storage, *extra])
+        out, err = capsys.readouterr()
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1 and lines[0].startswith("error: "), (code, err)
+        assert all(w in lines[0] for w in words), lines[0]
+        assert not (tmp_path / "journal.log").exists()
+
+
+def test_a_journal_changed_under_a_run_is_one_line_naming_repair(tmp_path: Path) -> None:
+    """Optuna reads a journal on from where it left off: cut short or written over by another program, it meets
+    a torn record and raised a raw JSONDecodeError out of the study."""
+    import argparse
+    import json
+
+    from search.cli import journal_changed
+
+    try:
+        try:
+            json.loads('{"op_code": 8, "tri')
+        except json.JSONDecodeError as exc:
+            raise RuntimeError("while reading the logs") from exc
+    except RuntimeError as exc:
+        error = exc
+    args = argparse.Namespace(study="my study.yaml", url="runs/s/journal.log")
+    text = journal_changed(args, error)
+    assert text is not None and "the journal runs/s/journal.log changed under this run" in text
+    assert "make repair STUDY='my study.yaml' STORAGE=runs/s/journal.log" in text
+    assert journal_changed(argparse.Namespace(study="s.yaml", url="postgresql://u@h/db"), error) is None
+    assert journal_changed(args, RuntimeError("another failure")) is None
+
+
+def test_a_read_only_file_system_is_not_called_a_full_disk() -> None:
+    import argparse
+    import errno
+
+    from search.cli import disk_failure
+
+    text = disk_failure(argparse.Namespace(storage=None), OSError(errno.EROFS, "Read-only file system", "j.log"))
+    assert "cannot write j.log" in text and "EROFS" in text and "remount read-write" in text
+    assert "Free space" not in text
+    full = disk_failure(argparse.Namespace(storage=None), OSError(errno.ENOSPC, "No space left on device", "j.log"))
+    assert "Free space" in full

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import shlex
 import statistics
 from dataclasses import dataclass, field
 from typing import Any
@@ -178,7 +179,7 @@ def study_data(study: optuna.Study, spec: StudySpec, url: str | None = None, tot
         study=spec.name, study_file=str(spec.path), description=spec.description or spec.dataset,
         dataset=spec.dataset, architecture=dict(spec.architecture), metric=spec.metric, total=total,
         counts=counts(study), gave_up=gave_up_rows(study, str(spec.path), url),
-        dashboard=f"make dashboard STUDY={spec.path}{where}",
+        dashboard=f"make dashboard STUDY={shlex.quote(str(spec.path))}{where}",
     )  # fmt: skip
     if data.counts["complete"]:
         chosen = select(study, spec.metric, baseline_config(spec), baseline_run(study, spec))
