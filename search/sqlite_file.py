@@ -122,6 +122,7 @@ class SqliteRepair:
     damaged: dict[str, str] = field(default_factory=dict)  # table -> what of it was unreadable (rows lost)
     unreadable: dict[str, list[int]] = field(default_factory=dict)  # table -> rowids on damaged pages
     placeholders: dict[str, list[int]] = field(default_factory=dict)  # study -> lost trial rows put back as failed
+    restored: dict[str, list[int]] = field(default_factory=dict)  # study -> lost trial rows rebuilt as finished
     seconds: float = 0.0
 
     def lines(self) -> list[str]:
@@ -131,6 +132,10 @@ class SqliteRepair:
         for study, states in self.trials.items():
             counts = ", ".join(f"{n} {state.lower()}" for state, n in sorted(states.items()))
             out.append(f"  study {study}: {counts or 'no trials'}")
+            if self.restored.get(study):
+                shown = _ranges(self.restored[study])
+                out.append(f"    lost trial records rebuilt from their surviving values and attributes (finished or "
+                           f"waiting as they were; start and end times lost): {shown}")  # fmt: skip
             if self.placeholders.get(study):
                 shown = _ranges(self.placeholders[study])
                 out.append(f"    lost trial records put back as failed placeholders (numbers kept): {shown}")
@@ -184,8 +189,20 @@ def _rows(conn: sqlite3.Connection, table: str) -> tuple[list[tuple[object, ...]
         if row is not None:
             rows.append(row)
             last = rowid
-    end = f"up to rowid {top}" if top is not None else f"its highest rowid too (read up to {rowid})"
-    return rows, unreadable, f"{len(rows)} rows kept; {len(unreadable)} rowids on damaged pages unreadable, {end}"
+    if top is None:  # its highest rowid unreadable: the table's root page (or the path to its end) is damaged
+        return (
+            rows,
+            unreadable,
+            (
+                f"{len(rows)} rows kept; its root page is damaged, so rowids were probed one by one up to {rowid} "
+                f"({PROBE_GAP} past the last row found; {len(unreadable)} probes failed)"
+            ),
+        )
+    return (
+        rows,
+        unreadable,
+        f"{len(rows)} rows kept; {len(unreadable)} rowids on damaged pages unreadable, up to rowid {top}",
+    )
 
 
 def _salvage(source: Path, target: Path, report: SqliteRepair) -> None:
@@ -260,6 +277,7 @@ def _mend(target: Path, report: SqliteRepair) -> None:
                 conn.execute("DELETE FROM trial_values WHERE trial_id = ?", (trial_id,))  # a failed trial has none
                 _fail_reason(conn, trial_id, LOST_RECORD)
                 report.placeholders.setdefault(study, []).append(number)
+        _restore_tail(conn, tables, report, now)
         for table in sorted(tables - {"trials", "studies"}):  # rows whose trial or study is gone: nothing reads them
             columns = {r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')}
             if "trial_id" in columns:
@@ -281,6 +299,68 @@ def _mend(target: Path, report: SqliteRepair) -> None:
         conn.commit()
     finally:
         conn.close()
+
+
+def _restore_tail(conn: sqlite3.Connection, tables: set[str], report: SqliteRepair, now: str) -> None:
+    """Trial rows lost after a study's last surviving one (the whole ``trials`` table, when its root page is
+    damaged) whose values, parameters or attributes survive in the other tables: no gap in the numbering shows
+    them, and they were dropped as orphans with every finished result. Each is put back, numbered after the
+    study's last trial in trial-id order: finished as it was where its value and regtune's ``value_is``
+    attribute (written just before a trial is told) survive, else as a failed placeholder. With more than one
+    study in the file, whose trials they were cannot be told: refused, the file unchanged."""
+    known = {r[0] for r in conn.execute("SELECT trial_id FROM trials")}
+    referenced: set[int] = set()
+    for table in sorted(tables - {"trials", "studies"}):
+        if "trial_id" in {r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')}:
+            referenced |= {r[0] for r in conn.execute(f'SELECT DISTINCT trial_id FROM "{table}"')}  # noqa: S608
+    lost = sorted(i for i in referenced - known if i is not None)
+    if not lost:
+        return
+    studies = conn.execute("SELECT study_id, study_name FROM studies").fetchall()
+    if len(studies) != 1 or any(i < max(known, default=0) for i in lost):
+        raise StorageError(
+            f"SQLite file {report.path}: {len(lost)} trial record(s) were lost while their values or parameters "
+            f"survive, and which study's trials they were cannot be told ({len(studies)} studies in the file); the "
+            "file was not changed (restore a copy)"
+        )
+    study_id, name = studies[0]
+    top = conn.execute("SELECT max(number) FROM trials WHERE study_id = ?", (study_id,)).fetchone()[0]
+    for k, trial_id in enumerate(lost):
+        number = (-1 if top is None else top) + 1 + k
+        row = conn.execute(
+            "SELECT value_json FROM trial_user_attributes WHERE trial_id = ? AND key = 'value_is'", (trial_id,)
+        ).fetchone()
+        value_is = json.loads(row[0]) if row else ""
+        valued = conn.execute("SELECT 1 FROM trial_values WHERE trial_id = ?", (trial_id,)).fetchone() is not None
+        state = "COMPLETE" if "(complete)" in value_is else "PRUNED" if "pruned" in value_is else "FAIL"
+        if not valued and state == "COMPLETE":
+            state = "FAIL"
+        if state == "FAIL" and not valued and _waiting(conn, trial_id):
+            state = "WAITING"
+        conn.execute(
+            "INSERT INTO trials (trial_id, number, study_id, state, datetime_start, datetime_complete) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (trial_id, number, study_id, state, now, now),
+        )
+        if state == "FAIL":
+            conn.execute("DELETE FROM trial_values WHERE trial_id = ?", (trial_id,))  # a failed trial has none
+            _fail_reason(conn, trial_id, LOST_RECORD)
+            report.placeholders.setdefault(name, []).append(number)
+        else:
+            report.restored.setdefault(name, []).append(number)
+
+
+def _waiting(conn: sqlite3.Connection, trial_id: int) -> bool:
+    """Whether a lost trial row was an enqueued trial that never ran: its ``fixed_params`` survive, and nothing a
+    run writes (a parameter, a report, a value) does."""
+    fixed = conn.execute(
+        "SELECT 1 FROM trial_system_attributes WHERE trial_id = ? AND key = 'fixed_params'", (trial_id,)
+    ).fetchone()
+    ran = any(
+        conn.execute(f"SELECT 1 FROM {table} WHERE trial_id = ? LIMIT 1", (trial_id,)).fetchone()  # noqa: S608
+        for table in ("trial_params", "trial_intermediate_values", "trial_values")
+    )
+    return fixed is not None and not ran
 
 
 def _fail_reason(conn: sqlite3.Connection, trial_id: int, why: str) -> None:

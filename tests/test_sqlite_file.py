@@ -66,7 +66,7 @@ CASES = [
     ("intermediate-values", "trial_intermediate_values", {0, 1, 2}, set(), "trial_intermediate_values"),
     ("user-attributes", "trial_user_attributes", {0, 1, 2}, set(), "trial_user_attributes"),
     ("values", "trial_values", set(), {0, 1, 2}, "trial_values"),
-    ("trials", "trials", set(), set(), "trials"),
+    ("trials", "trials", {0, 1, 2}, set(), "trials"),  # rebuilt from their values and value_is (were all lost)
 ]
 
 
@@ -98,6 +98,15 @@ def test_repair_keeps_every_readable_finished_trial(
     study = optuna.load_study(study_name="stiny", storage=open_storage(url(db)))
     for n in failed:
         assert study.trials[n].user_attrs["fail_reason"] == FAILED_BY_REPAIR
+    if page == "trials":  # the table's only leaf: every row lost, every trial's values and attributes intact
+        assert report.restored == {"stiny": [0, 1, 2]} and "rebuilt from their surviving values" in "\n".join(
+            report.lines()
+        )
+        (tmp_path / "intact.db").write_bytes(finished[1])
+        intact_study = optuna.load_study(study_name="stiny", storage=open_storage(url(tmp_path / "intact.db")))
+        assert [(t.state, t.value, t.params) for t in study.trials] == [
+            (t.state, t.value, t.params) for t in intact_study.trials
+        ]
 
 
 def test_an_intact_file_is_left_alone(finished: tuple[Path, bytes], tmp_path: Path) -> None:
@@ -284,3 +293,17 @@ def test_a_writer_killed_mid_transaction_is_no_damage(finished: tuple[Path, byte
     time.sleep(0.1)
     check_sqlite(url(db))  # no StorageError
     assert trials(db) == before  # rolled back: every trial as it was
+
+
+def test_lost_trial_rows_of_two_studies_are_refused_not_guessed(finished: tuple[Path, bytes], tmp_path: Path) -> None:
+    """With every trial row lost and two studies in the file, whose trials the surviving values were cannot be
+    told: the repair refuses and leaves the file as it was."""
+    db = copy(finished, tmp_path)
+    other = optuna.create_study(study_name="other", storage=url(db))
+    other.add_trial(optuna.trial.create_trial(value=0.5, params={}, distributions={}))
+    del other
+    damage(db, "trials")
+    damaged = db.read_bytes()
+    with pytest.raises(StorageError, match=r"which study's trials they were cannot be told \(2 studies"):
+        repair_sqlite(db, echo=False)
+    assert db.read_bytes() == damaged
