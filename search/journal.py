@@ -412,6 +412,16 @@ def _plan(items: list[_Item], guesses: dict[int, bool]) -> tuple[list[dict[str, 
 _MEANINGFUL = (JournalOperation.SET_TRIAL_PARAM, JournalOperation.SET_TRIAL_INTERMEDIATE_VALUE)
 
 
+def _failing(tid: int, why: str) -> list[dict[str, Any]]:
+    """The records that fail trial ``tid`` with ``why`` as its ``fail_reason``, written by the repair now."""
+    return [
+        {"op_code": JournalOperation.SET_TRIAL_USER_ATTR, "worker_id": REPAIR_WORKER, "trial_id": tid,
+         "user_attr": {"fail_reason": why}},
+        {"op_code": JournalOperation.SET_TRIAL_STATE_VALUES, "worker_id": REPAIR_WORKER, "trial_id": tid,
+         "state": TrialState.FAIL.value, "values": None, "datetime_complete": _iso(datetime.now())},
+    ]  # fmt: skip
+
+
 def _finishes(record: dict[str, Any], tid: int) -> bool:
     """Whether ``record`` is the one that finished trial ``tid`` (complete, pruned or failed)."""
     finished = (TrialState.COMPLETE.value, TrialState.PRUNED.value, TrialState.FAIL.value)
@@ -558,34 +568,21 @@ def repair_journal(path: str | Path, echo: bool = True) -> RepairReport:
         result = _replay(records)[0]
 
         # placeholders nothing finished: failed (their parameters and creation attributes are lost)
-        now = _iso(datetime.now())
         for tid, gone in placeholders.items():
             if not result._trials[tid].state.is_finished():
-                why = f"journal repair: its creation record (line {gone.line}) was damaged"
-                records += [
-                    {"op_code": JournalOperation.SET_TRIAL_USER_ATTR, "worker_id": REPAIR_WORKER, "trial_id": tid,
-                     "user_attr": {"fail_reason": why}},
-                    {"op_code": JournalOperation.SET_TRIAL_STATE_VALUES, "worker_id": REPAIR_WORKER, "trial_id": tid,
-                     "state": TrialState.FAIL.value, "values": None, "datetime_complete": now},
-                ]  # fmt: skip
+                records += _failing(tid, f"journal repair: its creation record (line {gone.line}) was damaged")
         result = _replay(records)[0]
 
         # trials that ran across a damaged line which held records nobody can name (or a lost parameter or
         # report): what they wrote there may be gone, a finished one kept its value over a partial record
         # (a COMPLETE trial with no parameters, seen after a 4 KiB block of zeros): failed, not trusted
         suspects = _suspects(items, records, placeholders, result)
-        now = _iso(datetime.now())
         for tid, (line, was) in suspects.items():
-            if was is None:
-                continue
-            why = f"journal repair: it ran across damaged line {line}, where its records may be lost"
-            records[:] = [r for r in records if not _finishes(r, tid)]
-            records += [
-                {"op_code": JournalOperation.SET_TRIAL_USER_ATTR, "worker_id": REPAIR_WORKER, "trial_id": tid,
-                 "user_attr": {"fail_reason": why}},
-                {"op_code": JournalOperation.SET_TRIAL_STATE_VALUES, "worker_id": REPAIR_WORKER, "trial_id": tid,
-                 "state": TrialState.FAIL.value, "values": None, "datetime_complete": now},
-            ]  # fmt: skip
+            if was is not None:
+                records[:] = [r for r in records if not _finishes(r, tid)]
+                records += _failing(
+                    tid, f"journal repair: it ran across damaged line {line}, where its records may be lost"
+                )
         result = _replay(records)[0]
 
         # which trials lost something
