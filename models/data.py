@@ -475,7 +475,7 @@ def _npz_set(path: Path | str, data: dict[str, np.ndarray], suffix: str, trainin
     if not finite.all():
         i = int(np.flatnonzero(~finite.all(axis=1))[0])
         raise DataError(f"{path}: {xk} contains NaN/Inf inside the valid steps (sequence {i}); fill or drop them first")
-    X = np.where(valid[..., None], X, 0.0)  # float64 until _to_float32 has both splits
+    X[~valid] = 0.0  # in place: X is this function's float64 copy (kept until _to_float32 has both splits)
     return SequenceSet(X, lengths, y.astype(np.int64))
 
 
