@@ -265,6 +265,10 @@ class RetryingStorage(BaseStorage, BaseHeartbeat):
         self.inner, self.url = inner, url
         self.seconds = RETRY_SECONDS if seconds is None else seconds
         self.retries = 0  # retried calls in this process (for tests and benchmarks)
+        #: when the storage stopped answering (None while it answers): one outage, one window, whichever calls
+        #: meet it (a call that gives up is followed by the worker's own calls marking its trial: each had a window
+        #: of its own, and a dropped database was given up after 121 s where the line said 60)
+        self._down_since: float | None = None
         self._fixed: dict[tuple[str, Any], Any] = {}  # answers that never change for a study (see _FIXED)
         from optuna.storages._cached_storage import _CachedStorage
 
@@ -286,10 +290,12 @@ class RetryingStorage(BaseStorage, BaseHeartbeat):
         return self._retry(name, method, *args, **kwargs)
 
     def _retry(self, name: str, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        start, delay, attempt = time.monotonic(), 0.5, 0
+        delay, attempt = 0.5, 0
         while True:
             try:
-                return method(*args, **kwargs)
+                out = method(*args, **kwargs)
+                self._down_since = None
+                return out
             except UpdateFinishedTrialError:
                 if attempt and name == "set_trial_state_values" and self._already(*args, **kwargs):
                     return True
@@ -297,13 +303,17 @@ class RetryingStorage(BaseStorage, BaseHeartbeat):
             except Exception as exc:
                 if not transient(exc):
                     raise
-                waited = time.monotonic() - start
+                now = time.monotonic()
+                first = self._down_since is None
+                if first:
+                    self._down_since = now
+                waited = now - (self._down_since or now)
                 if waited >= self.seconds:
                     raise StorageError(
                         f"lost the storage {mask_url(self.url)} ({where(self.url)}) for {waited:.0f} s: "
                         f"{scrub(_first_line(exc), self.url)}"
                     ) from None
-                if attempt == 0:
+                if first:
                     print(
                         f"storage {mask_url(self.url)} unreachable ({scrub(_first_line(exc), self.url)}); "
                         f"retrying for up to {self.seconds:.0f} s",

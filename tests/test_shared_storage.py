@@ -528,3 +528,25 @@ def test_retrying_storage_is_a_complete_storage() -> None:
     study = optuna.create_study(storage=store)
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
     assert len(study.trials) == 3 and store.retries == 0
+
+
+def test_one_outage_is_one_retry_window_whichever_calls_meet_it(capsys: pytest.CaptureFixture[str]) -> None:
+    """A call that gives up is followed by the worker's own calls (marking its trial): each had a 60 s window of its
+    own, and a dropped database was given up after 121 s where the line said 60. The window is the outage's."""
+    from search.storage import StorageError
+
+    class Down(optuna.storages.InMemoryStorage):
+        def get_all_studies(self) -> list:  # type: ignore[override]
+            raise ConnectionError("server closed the connection")
+
+    store = RetryingStorage(Down(), "memory", seconds=0.6)
+    started = time.monotonic()
+    with pytest.raises(StorageError, match=r"lost the storage memory .* for 1 s"):
+        store.get_all_studies()
+    first = time.monotonic() - started
+    with pytest.raises(StorageError):  # the same outage: no new window
+        store.get_all_studies()
+    assert time.monotonic() - started < first + 0.3
+    assert capsys.readouterr().err.count("retrying for up to") == 1
+    store.inner = optuna.storages.InMemoryStorage()  # it answers again: a later outage gets a window of its own
+    assert store.get_all_studies() == [] and store._down_since is None
