@@ -72,7 +72,7 @@ figures: $(STAMP) ## draw STUDY's trial figures now (make dashboard draws them i
 	@$(SEARCH) figures '$(STUDY)' $(if $(STORAGE),--storage '$(STORAGE)') $(if $(ARTIFACTS),--artifacts '$(ARTIFACTS)')
 
 report: $(STAMP) ## write the HTML report of STUDY (several: STUDY="a.yaml b.yaml") under runs/<study>/report/
-	$(SEARCH) report '$(STUDY)' $(if $(STORAGE),--storage '$(STORAGE)')
+	$(SEARCH) report $(STUDY) $(if $(STORAGE),--storage '$(STORAGE)')
 
 repair: $(STAMP) ## repair a damaged journal or SQLite file of STUDY (a backup is kept)
 	@$(SEARCH) repair '$(STUDY)' $(if $(STORAGE),--storage '$(STORAGE)')

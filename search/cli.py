@@ -15,6 +15,7 @@ import threading
 import time
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import optuna
@@ -312,13 +313,24 @@ def cmd_repair(args: argparse.Namespace) -> int:
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
-    url = args.storage or os.environ.get(STORAGE_ENV) or resolve_url(None, load_study(args.study).name)
+    """optuna-dashboard on the study's storage; with ``--storage`` the study file is optional (a study run from
+    Python has none). A journal or SQLite file that does not exist is refused: serving it would create it."""
+    from search.journal import journal_path
+    from search.sqlite_file import sqlite_path
+
+    given = args.storage or os.environ.get(STORAGE_ENV)
+    name = load_study(args.study).name if not given or Path(args.study).is_file() else None
+    url = given or resolve_url(None, str(name))
+    path = journal_path(url) or sqlite_path(url)
+    if path is not None and not path.is_file():
+        run = f"make study STUDY={shlex.quote(args.study)}" if name else "run a study into it"
+        raise StorageError(f"no study storage {mask_url(url)} (no such file): nothing to show; {run} first")
     storage = open_storage(url, plain=True)  # the bare RDBStorage: optuna-dashboard checks its schema version
     from optuna_dashboard import run_server
 
     from search.trial_introspection import artifact_store, draw_in_background
 
-    figures = artifact_store(load_study(args.study).name, args.artifacts, storage)
+    figures = artifact_store(name or "dashboard", args.artifacts, storage)
     print(
         f"optuna-dashboard for {mask_url(url)} on http://{args.host}:{args.port} (figures: {figures._base_path})",
         flush=True,

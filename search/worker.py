@@ -142,6 +142,8 @@ def ensure_study(
             study.enqueue_trial(params, user_attrs={"recipe": label}, skip_if_exists=True)
     if total is not None and attrs.get("regtune:trials") != total:
         study.set_user_attr("regtune:trials", total)
+    if total is not None and attrs.get(BUDGET_ATTR) != spec.trials:
+        study.set_user_attr(BUDGET_ATTR, spec.trials)  # what the file said then: a later edit of it wins
     return study
 
 
@@ -152,8 +154,22 @@ def _folds(spec: StudySpec) -> int | None:
         return None
 
 
+#: the study file's ``budget.trials`` when a total was last given (TRIALS=, --trials, run_study(trials=))
+BUDGET_ATTR = "regtune:trials_budget"
+
+
 def study_total(study: optuna.Study, spec: StudySpec, trials: int | None) -> int:
-    return trials or study.user_attrs.get("regtune:trials") or spec.trials
+    """The study's total of finished trials: ``trials`` when given; else the total last given (a worker on
+    another machine, or a plain rerun, goes on to the total its study was started with), unless the study file's
+    ``budget.trials`` changed since then: an edit of the file is the newer word (a study run with TRIALS=2 kept
+    its total of 2 after its file's budget went from 3 to 4)."""
+    if trials:
+        return trials
+    attrs = study.user_attrs
+    recorded = attrs.get("regtune:trials")
+    if recorded and attrs.get(BUDGET_ATTR, spec.trials) == spec.trials:
+        return int(recorded)
+    return spec.trials
 
 
 def _by_state(study: optuna.Study, below: int | None = None) -> dict[TrialState, int]:

@@ -449,3 +449,62 @@ def test_a_read_only_file_system_is_not_called_a_full_disk() -> None:
     assert "Free space" not in text
     full = disk_failure(argparse.Namespace(storage=None), OSError(errno.ENOSPC, "No space left on device", "j.log"))
     assert "Free space" in full
+
+
+def test_the_total_is_the_last_given_unless_the_study_files_budget_changed_since(tmp_path: Path) -> None:
+    """A study run with TRIALS=2 kept its total of 2 after its file's budget went from 3 to 4: the edit is newer."""
+    from search.storage import open_storage
+    from search.worker import ensure_study, study_total
+
+    storage = open_storage(str(tmp_path / "journal.log"))
+    three = parse_study({**TINY, "budget": {"trials": 3, "max_epochs": 4}}, tmp_path / "t.yaml")
+    four = parse_study({**TINY, "budget": {"trials": 4, "max_epochs": 4}}, tmp_path / "t.yaml")
+    study = ensure_study(three, storage, total=2)  # TRIALS=2
+    assert study_total(study, three, None) == 2  # a plain rerun, a worker elsewhere: the total given
+    assert study_total(study, three, 5) == 5
+    assert study_total(study, four, None) == 4  # the file's budget was raised since: it wins
+    study = ensure_study(four, storage, total=None)
+    assert study_total(study, four, None) == 4
+
+
+def test_the_dashboard_refuses_a_storage_that_does_not_exist(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It created the file (and its directory) and served an empty page; figures and report refused already.
+    With --storage the study file is optional: a study run from Python has none (the default positional,
+    studies/lstm.yaml, is missing outside the repository)."""
+    from search import cli
+
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["dashboard", "--storage", "typo/journal.log", "--port", "8097"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no study storage typo/journal.log (no such file): nothing to show" in err[0], err
+    assert not (tmp_path / "typo").exists()
+
+
+def test_a_report_of_a_study_whose_trials_were_all_pruned_says_so_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It announced the report, left an empty runs/<study>/report/, exited 1 without "error:", and told to run a
+    study that was already at its total."""
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import create_trial
+
+    from search import cli
+    from search.storage import open_storage
+    from search.worker import ensure_study
+
+    monkeypatch.chdir(tmp_path)
+    path = write_study(tmp_path, budget={"trials": 2, "max_epochs": 4})
+    storage = open_storage(str(tmp_path / "journal.log"))
+    study = ensure_study(load_study(path), storage, total=2)
+    for _ in range(2):
+        study.add_trial(create_trial(
+            state=TrialState.PRUNED, value=0.3, params={"dropout": 0.1}, intermediate_values={0: 0.3},
+            distributions={"dropout": FloatDistribution(0.0, 0.3)}, user_attrs={"pruned_reason": "diverged: loss nan"},
+        ))  # fmt: skip
+    assert cli.main(["report", str(path), "--storage", str(tmp_path / "journal.log")]) == 2
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "its 2 finished trial(s) were all pruned (the first: diverged: loss nan)" in lines[0]
+    assert "report for" not in out and not (tmp_path / "runs" / "tiny" / "report").exists()

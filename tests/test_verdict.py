@@ -357,3 +357,13 @@ def test_the_majority_class_row_and_its_warning() -> None:
     assert any('warning: the best row is not above always answering "ok"' in line for line in lines)
     lines = result_lines(_rows([0.975, 1.0], [0.95, 0.925], floor), "best")
     assert not any("warning" in line for line in lines)
+
+
+def test_a_baseline_chosen_on_one_holdout_is_not_said_to_be_within_a_standard_error() -> None:
+    res = _rows([0.9, 0.9], [0.9, 0.9], {"label": "a", "share": 0.5, "acc": 0.5})
+    res["baseline"] = {**res["baseline"], "config": res["best"]["config"]}  # the baseline trial was the best
+    res["selection"] = {"rule": "the best trial (one holdout: no standard error to compare the baseline by)"}
+    text = "\n".join(result_lines(res, "best"))
+    assert "no regularized trial scored higher on the holdout" in text and "standard error over the folds" not in text
+    res["selection"] = {"rule": "the baseline: within one standard error of the best over 5 folds"}
+    assert "more than one standard error over the folds" in "\n".join(result_lines(res, "best"))

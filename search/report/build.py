@@ -11,7 +11,7 @@ from pathlib import Path
 import optuna
 
 from search.report import figures, render
-from search.report.data import StudyData, comparison, study_report
+from search.report.data import StudyData, check_reportable, comparison, study_report
 from search.spec import StudySpec
 from search.storage import load_existing
 
@@ -57,6 +57,7 @@ def main(args: argparse.Namespace) -> int:
         spec, url = prepared.spec, prepared.url
         study = load_existing(url, spec.name, path)
         outdir = Path("runs") / spec.name / "report"
+        check_reportable(study, spec)  # before anything is written or announced
         print(f"report for {spec.name} -> {outdir}/index.html", flush=True)
         data = build(study, spec, outdir)
         print(render.markdown(data))

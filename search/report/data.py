@@ -28,7 +28,7 @@ from search.recipes import BASELINE
 from search.retries import gave_up_rows
 from search.selection import select
 from search.spec import StudySpec
-from search.storage import mask_url
+from search.storage import StorageError, mask_url
 from search.verdict import (
     REFIT_SWA,
     baseline_config,
@@ -193,16 +193,34 @@ def study_data(study: optuna.Study, spec: StudySpec, url: str | None = None, tot
     return data
 
 
+def check_reportable(study: optuna.Study, spec: StudySpec) -> None:
+    """A :class:`StorageError` (one line, exit 2) unless the study has a complete trial: the report retrains the
+    best one. A study whose finished trials were all pruned says so, with the first pruning reason, where it used
+    to print "no complete trial yet: run make study" for a study already at its total."""
+    c = counts(study)
+    if c["complete"]:
+        return
+    study_file = shlex.quote(str(spec.path))
+    if not c["finished"]:
+        raise StorageError(f"study {spec.name!r} has no finished trial yet: run `make study STUDY={study_file}` first")
+    pruned = study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
+    why = next((t.user_attrs.get("pruned_reason") for t in pruned if t.user_attrs.get("pruned_reason")), None)
+    raise StorageError(
+        f"study {spec.name!r} has no complete trial: its {c['finished']} finished trial(s) were all pruned"
+        + (f" (the first: {why})" if why else "")
+        + f"; a report retrains the best complete one: raise the total (make study STUDY={study_file} "
+        f"TRIALS={c['finished'] + 10}) or look at why they were pruned (make dashboard)"
+    )
+
+
 def study_report(
     study: optuna.Study, spec: StudySpec, seeds: int | None = None
 ) -> tuple[StudyData, dict[str, Introspection]]:
     """Every number of the report (the verdict, recipes, importances, pruning, the introspection refits), and the
     refits' records, whose figures :mod:`search.report.build` draws. Exits with one line when nothing is complete."""
-    if counts(study)["complete"]:
-        baseline_run(study, spec, run=True)  # before the selection line: it compares a pruned baseline by this run
+    check_reportable(study, spec)
+    baseline_run(study, spec, run=True)  # before the selection line: it compares a pruned baseline by this run
     data = study_data(study, spec)
-    if data.best_trial is None:
-        raise SystemExit(f"study {spec.name!r} has no complete trial yet: run `make study STUDY={spec.path}` first")
     data.final = final = final_result(study, spec, seeds)
     config = final["best"]["config"]
     nothing = nothing_config(config)[0]
