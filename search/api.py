@@ -142,9 +142,11 @@ def run_study(
         from search.verdict import baseline_config, baseline_run
 
         if verdict:
+            from search.interrupts import signals_raise
             from search.verdict import final_result
 
-            result.verdict = final_result(s, spec)  # first: it runs what the selection compares (baseline_run)
+            with signals_raise():  # Ctrl-C in a refit: Interrupted, not Lightning's SystemExit(1)
+                result.verdict = final_result(s, spec)  # first: it runs what the selection compares (baseline_run)
         best = select(s, spec.metric, baseline_config(spec), baseline_run(s, spec)).chosen
         result.best_value, result.best_config = best.value, dict(best.user_attrs.get("config", {}))
     return result

@@ -475,9 +475,10 @@ def run_arrays(
     run = _Run(spec, study, objective, device_of(accelerator), on_trial, on_epoch)
     print(f"study {spec.name}: trial arrays of up to {size} trials on {run.device} (array_size: {spec.array_size})",
           file=sys.stderr, flush=True)  # fmt: skip
-    failures = 0
+    failures, first = 0, True
     while True:
-        fail_dead_trials(study, objective.checkpoints)
+        fail_dead_trials(study, objective.checkpoints, own=first)  # first: this process's leftovers too
+        first = False
         c = counts(study)
         if c["finished"] >= total:
             return run.done

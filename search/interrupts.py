@@ -3,7 +3,10 @@ the handler without importing torch)."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 
@@ -45,3 +48,21 @@ def interrupt_behind(exc: BaseException) -> Interrupted | None:
     if isinstance(exc, Interrupted):
         return exc
     return Interrupted(_pending) if _pending is not None else None
+
+
+@contextlib.contextmanager
+def signals_raise() -> Iterator[None]:
+    """Within: SIGINT and SIGTERM raise :class:`Interrupted` (on the main thread; elsewhere nothing changes), the
+    previous handlers back after, and a signal handled within forgotten. Lightning turns a KeyboardInterrupt in a
+    fit into ``SystemExit(1)``: a notebook's Ctrl-C during the verdict's refits ended that way."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    reset()
+    handlers = {sig: signal.signal(sig, raise_interrupted) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+        reset()  # a handled signal belongs to this run: a later one in this process starts clean

@@ -36,8 +36,7 @@ from optuna.storages.journal import JournalStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from search.checkpoints import CheckpointStore, open_checkpoints
-from search.interrupts import Interrupted, interrupt_behind, raise_interrupted
-from search.interrupts import reset as reset_interrupts
+from search.interrupts import Interrupted, interrupt_behind, signals_raise
 from search.objective import Objective, folds_of
 from search.progress import VALUE_IS_ATTR, metric_name, value_is
 from search.recipes import starting_points
@@ -214,7 +213,7 @@ def native_heartbeat(storage: BaseStorage) -> bool:
     return getattr(storage, "get_heartbeat_interval", lambda: None)() is not None
 
 
-def fail_dead_trials(study: optuna.Study, checkpoints: CheckpointStore | None = None) -> list[int]:
+def fail_dead_trials(study: optuna.Study, checkpoints: CheckpointStore | None = None, own: bool = False) -> list[int]:
     """Fail and re-queue RUNNING trials whose worker is gone: a stale heartbeat (Optuna's on RDB, the worker's
     own elsewhere), a dead pid on this host (storages without Optuna's heartbeat), or no worker at all.
 
@@ -227,9 +226,16 @@ def fail_dead_trials(study: optuna.Study, checkpoints: CheckpointStore | None = 
         for tid in storage._get_stale_trial_ids(study._study_id):  # type: ignore[attr-defined]
             dead[tid] = f"no heartbeat for {GRACE_PERIOD} s: its worker died or lost the storage; re-queued"
     host, now = socket.gethostname(), time.time()
+    me = (host, os.getpid(), _process_start(os.getpid()))
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         attrs = t.system_attrs
         if t._trial_id in dead:
+            continue
+        if own and (attrs.get(HOST_ATTR), attrs.get(PID_ATTR), attrs.get(START_ATTR)) == me:
+            # ``own``: a worker starting in this process runs nothing yet, so a trial this process claimed is a
+            # run that ended without finishing it (an exception that escaped a notebook's run_study); its pid
+            # is alive, so it was waited for for ever
+            dead[t._trial_id] = "its run in this process ended without finishing it (found on resume); re-queued"
             continue
         if not native and attrs.get(HOST_ATTR) == host and PID_ATTR in attrs:
             if not _alive(int(attrs[PID_ATTR]), str(attrs.get(START_ATTR, ""))):
@@ -328,11 +334,7 @@ def run_worker(
 
     ``artifacts``: a checkpoint store (a shared directory or ``s3://bucket/prefix``) that lets a re-run trial
     resume its dead run's last finished epoch."""
-    handlers = {}
-    if threading.current_thread() is threading.main_thread():
-        reset_interrupts()
-        handlers = {sig: signal.signal(sig, raise_interrupted) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with signals_raise():
         objective = objective or Objective(
             spec, accelerator=accelerator, on_epoch=on_epoch, checkpoints=open_checkpoints(artifacts),
             figures=artifact_store(spec.name, artifacts, storage),
@@ -343,11 +345,6 @@ def run_worker(
         if size > 1:  # K trials at once in one fused model
             return run_arrays(spec, storage, total, size, worker_index, accelerator, on_trial, on_epoch, objective)
         return _loop(spec, storage, total, worker_index, accelerator, on_trial, on_epoch, objective)
-    finally:
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
-        if handlers:
-            reset_interrupts()  # a handled signal belongs to this run: a later one in this process starts clean
 
 
 def open_study(spec: StudySpec, storage: BaseStorage, worker_index: int, objective: Objective) -> optuna.Study:
@@ -373,12 +370,12 @@ def _loop(
 ) -> int:
     study = open_study(spec, storage, worker_index, objective)
     done, failures = 0, 0
-    next_check, after_tell = 0.0, None
+    next_check, after_tell, first = 0.0, None, True
     while True:
         if time.monotonic() >= next_check:  # dead trials are found GRACE_PERIOD s late anyway: look now and then
-            if fail_dead_trials(study, getattr(objective, "checkpoints", None)):
+            if fail_dead_trials(study, getattr(objective, "checkpoints", None), own=first):
                 after_tell = None
-            next_check = time.monotonic() + DEAD_CHECK_SECONDS
+            next_check, first = time.monotonic() + DEAD_CHECK_SECONDS, False
         # the counts read after the last tell are as good as new ones: finished trials stay finished, and the
         # rank check after ask (_surplus) reads again before a trial runs
         c, after_tell = after_tell or counts(study), None

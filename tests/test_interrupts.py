@@ -401,3 +401,17 @@ def test_a_handled_signal_does_not_outlive_its_run(where: tuple[StudySpec, str],
     with pytest.raises(Interrupted):
         run_worker(spec, storage, 1, objective=Objective(spec, accelerator="cpu", extra_callbacks=lambda t: [sender]))
     assert interrupts.interrupt_behind(RuntimeError("later")) is None
+
+
+def test_signals_raise_turns_ctrl_c_into_interrupted_and_restores_the_handler() -> None:
+    """The API's verdict runs under it: Lightning turned a KeyboardInterrupt in a refit into SystemExit(1)."""
+    import os
+    import signal
+
+    from search.interrupts import Interrupted, signals_raise
+
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(Interrupted), signals_raise():
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.5)  # the handler runs here
+    assert signal.getsignal(signal.SIGINT) is before

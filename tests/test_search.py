@@ -508,3 +508,27 @@ def test_a_report_of_a_study_whose_trials_were_all_pruned_says_so_in_one_line(
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "its 2 finished trial(s) were all pruned (the first: diverged: loss nan)" in lines[0]
     assert "report for" not in out and not (tmp_path / "runs" / "tiny" / "report").exists()
+
+
+def test_a_trial_this_process_left_running_is_rerun_not_waited_for(tmp_path: Path) -> None:
+    """A notebook's run_study left a trial RUNNING (an exception escaped it); the next run_study in the same
+    process waited for it for ever: its worker's pid, the notebook's, is alive. A worker starting in this process
+    runs nothing yet, so the trial is a leftover: failed, re-queued, and run."""
+    from search.storage import open_storage
+    from search.worker import claim, ensure_study, run_worker
+
+    spec = parse_study({**TINY, "budget": {"trials": 1, "max_epochs": 2}, "recipes": False, "array_size": 1},
+                       tmp_path / "t.yaml")  # fmt: skip
+    storage = open_storage(str(tmp_path / "journal.log"))
+    study = ensure_study(spec, storage, total=1)
+    left = study.ask()
+    claim(storage, left._trial_id)  # as a run of this process does; then the run ended without a word
+    signal.signal(signal.SIGALRM, lambda *_: (_ for _ in ()).throw(TimeoutError("waited for its own trial")))
+    signal.alarm(120)
+    try:
+        assert run_worker(spec, storage, 1) == 1
+    finally:
+        signal.alarm(0)
+    trials = load(tmp_path / "journal.log", "tiny").trials
+    assert trials[0].state == TrialState.FAIL and "ended without finishing it" in trials[0].user_attrs["fail_reason"]
+    assert trials[1].state == TrialState.COMPLETE  # its re-queued copy (the leftover had suggested nothing yet)
