@@ -108,3 +108,16 @@ def test_one_structure_renders_the_page_the_summary_and_the_comparison(
     md = render.comparison_markdown(cmp)
     assert "| dropout | off | 0.25 |" in md and "other (lstm, 2 layers)" in md
     assert 'href="../other/report/index.html"' in render.comparison_page(cmp)
+
+
+def test_too_few_complete_trials_rank_no_parameter() -> None:
+    """One complete trial: fANOVA gave every parameter the same share and the report named a "top parameter"."""
+    from search.report.data import MIN_RANKED, importances
+
+    study = optuna.create_study(direction="maximize")
+    dist = {"x": FloatDistribution(0, 1), "y": FloatDistribution(0, 1)}
+    for i in range(MIN_RANKED):
+        if i == 1:
+            assert importances(study) == {"fANOVA": {}, "PED-ANOVA": {}}
+        study.add_trial(create_trial(value=0.1 * i, params={"x": 0.2 * i, "y": 0.5}, distributions=dist))
+    assert set(importances(study)["fANOVA"]) == {"x", "y"}

@@ -102,9 +102,17 @@ def welch_p(a: list[float], b: list[float]) -> float:
     return 1.0 if math.isnan(p) else p
 
 
+#: complete trials below which no parameter is ranked: with one, fANOVA gave every parameter the same share, and
+#: the report's slice plot and comparison named a "top parameter" from that single trial
+MIN_RANKED = 4
+
+
 def importances(study: optuna.Study) -> dict[str, dict[str, float]]:
-    """fANOVA and PED-ANOVA importances over the complete trials (each may fail on tiny studies: then empty)."""
+    """fANOVA and PED-ANOVA importances over the complete trials (each may fail on tiny studies: then empty;
+    fewer than :data:`MIN_RANKED` complete trials: both empty)."""
     out: dict[str, dict[str, float]] = {}
+    if len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))) < MIN_RANKED:
+        return {"fANOVA": {}, "PED-ANOVA": {}}
     evaluators = {
         "fANOVA": optuna.importance.FanovaImportanceEvaluator(seed=0),
         "PED-ANOVA": optuna.importance.PedAnovaImportanceEvaluator(),
