@@ -59,12 +59,19 @@ class Result:
     verdict: dict[str, Any] | None = None  # the test-split verdict (search.verdict.final_result), if asked for
 
 
+def _array(name: str, value: Any) -> Any:
+    """A torch tensor as a numpy array (detached, on the CPU: one that requires grad raised in np.asarray)."""
+    if hasattr(value, "detach") and hasattr(value, "cpu"):
+        return value.detach().cpu().numpy()
+    return value
+
+
 def as_arrays(data: Any) -> dict[str, np.ndarray]:
     """``data`` as named arrays: a dict of ``.npz`` names, or one of the :data:`TUPLES` forms."""
     if isinstance(data, dict):
-        return {key: value for key, value in data.items() if value is not None}
+        return {key: _array(key, value) for key, value in data.items() if value is not None}
     if isinstance(data, (tuple, list)) and len(data) in TUPLES:
-        return {key: value for key, value in zip(TUPLES[len(data)], data) if value is not None}
+        return {key: _array(key, value) for key, value in zip(TUPLES[len(data)], data) if value is not None}
     n = len(data) if isinstance(data, (tuple, list)) else None
     what = f"a tuple of {n} arrays" if n is not None else f"a {type(data).__name__}"
     forms = ", ".join("(" + ", ".join(names) + ")" for names in TUPLES.values())
@@ -74,6 +81,10 @@ def as_arrays(data: Any) -> dict[str, np.ndarray]:
 def load_spec(study: dict[str, Any] | str | Path, data: Any = None) -> StudySpec:
     """The study file or mapping, parsed; with ``data`` its ``dataset`` is the in-memory placeholder until the
     arrays are checked."""
+    if not isinstance(study, (dict, str, Path)):
+        raise StudyFileError(
+            f"study: a {type(study).__name__}; allowed: a study file path (str or Path) or a dict of its keys"
+        )
     if isinstance(study, dict):
         name = study.get("name")
         raw = {**study, "dataset": MEMORY} if data is not None else study
@@ -82,8 +93,8 @@ def load_spec(study: dict[str, Any] | str | Path, data: Any = None) -> StudySpec
         return load_study(study)
     path = Path(study)
     try:
-        raw = yaml.load(path.read_text(), Loader=_Loader)  # noqa: S506 - the study files' SafeLoader
-    except (OSError, yaml.YAMLError):
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 - the study files' SafeLoader
+    except (OSError, yaml.YAMLError, UnicodeDecodeError):
         return load_study(path)  # its own one-line error
     if not isinstance(raw, dict):
         raise StudyFileError(f"{path}: (top level): must be a mapping of keys")

@@ -334,7 +334,7 @@ class _Run:
                 value = m.running(row["score"])
                 m.trial.report(value, step)
                 if m.trial.should_prune():
-                    m.pruned = f"pruned at epoch {epoch} (step {step}) with {value:.4f}"
+                    m.pruned = f"pruned at epoch {epoch + 1} (step {step}) with {value:.4f}"  # 1-based, as the line
                     stop.append(i)
             if self.on_epoch is not None:
                 self.on_epoch(step + 1, self.objective.steps)

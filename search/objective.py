@@ -176,7 +176,9 @@ def fold_end_report(
     value = running(best_score)
     trial.report(value, step)
     if trial.should_prune():
-        return f"pruned at the end of fold {fold + 1} (early-stopped at epoch {epochs_run - 1}; step {step}) with {value:.4f}"
+        return (
+            f"pruned at the end of fold {fold + 1} (early-stopped at epoch {epochs_run}; step {step}) with {value:.4f}"
+        )
     return None
 
 

@@ -33,4 +33,4 @@ class PruningCallback(Callback):
         value = self.transform(BestEpoch.scored(trainer)["score"])
         self.trial.report(value, step)
         if self.trial.should_prune():
-            raise optuna.TrialPruned(f"pruned at epoch {trainer.current_epoch} (step {step}) with {value:.4f}")
+            raise optuna.TrialPruned(f"pruned at epoch {trainer.current_epoch + 1} (step {step}) with {value:.4f}")

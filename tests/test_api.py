@@ -176,3 +176,20 @@ def test_the_installed_regtune_command_runs() -> None:
                          timeout=300)  # fmt: skip
     assert run.returncode == 0, run.stderr
     assert run.stdout.startswith("studies/smoke.yaml: ok (smoke:")
+
+
+def test_a_study_of_the_wrong_type_and_a_tensor_that_requires_grad(tmp_path: Path) -> None:
+    """run_study([1, 2]) and run_study(None) raised pathlib's TypeError; a tensor with requires_grad numpy's
+    RuntimeError."""
+    import torch
+
+    from search.api import prepare_study
+    from search.spec import StudyFileError
+
+    for bad in ([1, 2], None):
+        with pytest.raises(StudyFileError, match=r"^study: a (list|NoneType); allowed: a study file path"):
+            prepare_study(bad, None, str(tmp_path / "j.log"))  # type: ignore[arg-type]
+    a = arrays()
+    X = torch.tensor(a["X"], requires_grad=True)
+    p = prepare_study(STUDY, (X, torch.tensor(a["y"]), a["X_test"], a["y_test"]), str(tmp_path / "j.log"))
+    assert len(p.splits.train) == len(a["y"])

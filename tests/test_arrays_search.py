@@ -184,7 +184,9 @@ def test_members_are_pruned_on_their_own(tmp_path: Path) -> None:
     pruned = [t for t in trials if t.state == TrialState.PRUNED]
     assert pruned, [(t.number, t.state.name, t.value) for t in trials]
     for t in pruned:
-        assert t.user_attrs["pruned_reason"].startswith(f"pruned at epoch {t.last_step % EPOCHS} (step {t.last_step})")
+        assert t.user_attrs["pruned_reason"].startswith(
+            f"pruned at epoch {t.last_step % EPOCHS + 1} (step {t.last_step})"
+        )
         assert t.user_attrs["epochs_run"] == t.last_step + 1 < 2 * EPOCHS
         assert t.value == t.intermediate_values[t.last_step]
         assert "running mean over folds" in t.user_attrs["value_is"]
