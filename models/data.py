@@ -701,20 +701,12 @@ def channel_stats(s: SequenceSet) -> tuple[np.ndarray, np.ndarray]:
     return mean.astype(np.float32), _unit_if_constant(mean, std).astype(np.float32)
 
 
-def channel_moments(s: SequenceSet, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean and (raw) std over the valid steps of a set, ``(C,)`` each, accumulated in float64
-    ``chunk`` sequences at a time (float32 squares overflow above ~1e19, and its sums lose small variations on
-    a large offset)."""
-    N, T, C = s.X.shape
-    steps = np.arange(T)[None, :]
-    count, total = 0, np.zeros(C)
-    for a in range(0, N, chunk):
-        valid = steps < s.lengths[a : a + chunk, None]
-        count += int(valid.sum())
-        total += s.X[a : a + chunk][valid].sum(0, dtype=np.float64)
-    mean = total / max(count, 1)
-    squares = np.zeros(C)
-    for a in range(0, N, chunk):
-        valid = steps < s.lengths[a : a + chunk, None]
-        squares += ((s.X[a : a + chunk][valid].astype(np.float64) - mean) ** 2).sum(0)
-    return mean, np.sqrt(squares / max(count, 1))
+def channel_moments(s: SequenceSet) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and (raw) std over the valid steps of a set, ``(C,)`` each, in float64 (float32 squares
+    overflow above ~1e19, and its sums lose small variations on a large offset): pooled from
+    :func:`series_moments`, each sequence's own mean and spread weighted by its length."""
+    means, stds = series_moments(s)
+    n = s.lengths.astype(np.float64)[:, None]
+    total = max(float(n.sum()), 1.0)
+    mean = (n * means).sum(0) / total
+    return mean, np.sqrt((n * (stds**2 + (means - mean) ** 2)).sum(0) / total)

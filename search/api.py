@@ -59,7 +59,7 @@ class Result:
     verdict: dict[str, Any] | None = None  # the test-split verdict (search.verdict.final_result), if asked for
 
 
-def _array(name: str, value: Any) -> Any:
+def _array(value: Any) -> Any:
     """A torch tensor as a numpy array (detached, on the CPU: one that requires grad raised in np.asarray)."""
     if hasattr(value, "detach") and hasattr(value, "cpu"):
         return value.detach().cpu().numpy()
@@ -69,9 +69,9 @@ def _array(name: str, value: Any) -> Any:
 def as_arrays(data: Any) -> dict[str, np.ndarray]:
     """``data`` as named arrays: a dict of ``.npz`` names, or one of the :data:`TUPLES` forms."""
     if isinstance(data, dict):
-        return {key: _array(key, value) for key, value in data.items() if value is not None}
+        return {key: _array(value) for key, value in data.items() if value is not None}
     if isinstance(data, (tuple, list)) and len(data) in TUPLES:
-        return {key: _array(key, value) for key, value in zip(TUPLES[len(data)], data) if value is not None}
+        return {key: _array(value) for key, value in zip(TUPLES[len(data)], data) if value is not None}
     n = len(data) if isinstance(data, (tuple, list)) else None
     what = f"a tuple of {n} arrays" if n is not None else f"a {type(data).__name__}"
     forms = ", ".join("(" + ", ".join(names) + ")" for names in TUPLES.values())

@@ -449,12 +449,10 @@ def _suspects(
     direct: dict[int, int] = {}
     for item in items:
         lost = item.lost
-        if lost is None or id(lost) in replaced or not lost.data.strip(b"\0 \t"):
-            if lost is not None and id(lost) not in replaced and lost.data:
-                damaged.add(lost.line)  # a zeroed block: nothing to name it by
+        if lost is None or id(lost) in replaced or not lost.data:
             continue
-        if lost.op is None or b"\0" in lost.data:  # zeros: a lost block, whatever record it starts with
-            damaged.add(lost.line)
+        if lost.op is None or b"\0" in lost.data:  # nothing to name it by, or zeros: a lost block, whatever
+            damaged.add(lost.line)  # record it starts with
         elif lost.op in _MEANINGFUL:
             if lost.trial_id is not None:
                 direct[lost.trial_id] = lost.line

@@ -305,9 +305,9 @@ class RetryingStorage(BaseStorage, BaseHeartbeat):
                     raise
                 now = time.monotonic()
                 first = self._down_since is None
-                if first:
+                if self._down_since is None:
                     self._down_since = now
-                waited = now - (self._down_since or now)
+                waited = now - self._down_since
                 if waited >= self.seconds:
                     raise StorageError(
                         f"lost the storage {mask_url(self.url)} ({where(self.url)}) for {waited:.0f} s: "
