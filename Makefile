@@ -71,7 +71,7 @@ validate: $(STAMP) ## check STUDY (study file, dataset, defaults) and exit; touc
 figures: $(STAMP) ## draw STUDY's trial figures now (make dashboard draws them in the background as trials finish)
 	@$(SEARCH) figures '$(STUDY)' $(if $(STORAGE),--storage '$(STORAGE)') $(if $(ARTIFACTS),--artifacts '$(ARTIFACTS)')
 
-report: $(STAMP) ## write the HTML report of STUDY (several: STUDY="a.yaml b.yaml") under runs/<study>/report/
+report: $(STAMP) ## write the HTML report of STUDY (several: STUDY="a.yaml b.yaml") under runs/<study>/report*/
 	$(SEARCH) report $(STUDY) $(if $(STORAGE),--storage '$(STORAGE)')
 
 repair: $(STAMP) ## repair a damaged journal or SQLite file of STUDY (a backup is kept)

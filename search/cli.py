@@ -497,6 +497,11 @@ def parser(prog: str = "python -m search") -> argparse.ArgumentParser:
         help="proxy processes sharing the port (SO_REUSEPORT): one Python process serves on one core at a time",
     )  # fmt: skip
     sp = sub.add_parser("report", help="write the HTML report of one or more studies")
+    sp.add_argument(
+        "--out",
+        help="write each report to OUT/<study>/ (and OUT/comparison/); default "
+        "runs/<study>/report/, or runs/<study>/report-<storage>/ for a study outside its default journal",
+    )
     sp.add_argument("studies", nargs="+")
     common(sp)
     sp = sub.add_parser("retry", help="re-queue trials given up after repeated crashes (crash count reset)")

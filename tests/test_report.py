@@ -53,9 +53,10 @@ def test_report_renders_in_a_browser_with_its_figures(tmp_path: Path) -> None:
     path = write_study(tmp_path, name="report-test", budget={"trials": 5, "max_epochs": 4}, final_seeds=2)
     storage = tmp_path / "journal.log"
     assert run_cli("study", str(path), "--storage", str(storage)).returncode == 0
-    result = run_cli("report", str(path), "--storage", str(storage))
+    result = run_cli("report", str(path), "--storage", str(storage), "--out", str(tmp_path / "reports"))
     assert result.returncode == 0, result.stderr[-3000:]
-    out = Path(__file__).resolve().parents[1] / "runs" / "report-test" / "report"
+    out = tmp_path / "reports" / "report-test"
+    assert f"report for report-test -> {out}/index.html" in result.stdout
     data = json.loads((out / "report.json").read_text())
     assert data["final"]["seeds"] == 2 and set(data["introspection"]) == {"best", "baseline"}
     assert "recurrent.spectral" in data["introspection"]["best"]["stats"]
@@ -108,6 +109,31 @@ def test_one_structure_renders_the_page_the_summary_and_the_comparison(
     md = render.comparison_markdown(cmp)
     assert "| dropout | off | 0.25 |" in md and "other (lstm, 2 layers)" in md
     assert 'href="../other/report/index.html"' in render.comparison_page(cmp)
+    elsewhere = dataclasses.replace(two, report_dir="runs/other/report-postgresql-db-123abc")
+    page = render.comparison_page(comparison([one, elsewhere]), Path("runs/comparison"))
+    assert 'href="../other/report-postgresql-db-123abc/index.html"' in page
+
+
+@pytest.mark.parametrize(
+    ("url", "where"),
+    [
+        ("runs/lstm/journal.log", "runs/lstm/report"),  # the study's default journal: as before
+        ("runs/lstm/other.log", "runs/lstm/report-other-"),
+        ("/data/shared/journal.log", "runs/lstm/report-journal-"),
+        ("sqlite:///runs/lstm/study.db", "runs/lstm/report-study-"),
+        ("postgresql://postgres:secret@127.0.0.1:5432/test", "runs/lstm/report-postgresql-127.0.0.1-test-"),
+    ],
+)
+def test_each_storage_has_its_own_report_directory(url: str, where: str) -> None:
+    """Every report went to runs/<study>/report: a study of the same name in another storage wrote over it."""
+    from search.report.build import report_dir
+
+    got = str(report_dir("lstm", url))
+    assert got == where if where.endswith("report") else got.startswith(where) and len(got) == len(where) + 6
+    assert "secret" not in got
+    assert report_dir("lstm", "/elsewhere/journal.log") != report_dir("lstm", "/data/shared/journal.log")
+    pw = report_dir("lstm", "postgresql://postgres:other@127.0.0.1:5432/test")
+    assert (pw == report_dir("lstm", url)) == url.startswith("postgresql")  # the password is not part of the key
 
 
 def test_too_few_complete_trials_rank_no_parameter() -> None:

@@ -1,25 +1,52 @@
 """``python -m search report``: compute a study's numbers (:mod:`search.report.data`), draw its figures and write
-``runs/<study>/report/`` (``index.html``, ``summary.md``, ``report.json``, the PNGs); with several studies also
+``runs/<study>/report/`` (``index.html``, ``summary.md``, ``report.json``, the PNGs; a study in another storage than
+its default journal: ``runs/<study>/report-<storage>/``, :func:`report_dir`); with several studies also
 ``runs/comparison/`` (``index.html``, ``summary.md``)."""
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import optuna
 
 from search.report import figures, render
 from search.report.data import StudyData, check_reportable, comparison, study_report
 from search.spec import StudySpec
-from search.storage import load_existing
+from search.storage import default_url, load_existing
+
+
+def report_dir(name: str, url: str, runs: str | Path = "runs") -> Path:
+    """Where the report of study ``name`` in storage ``url`` goes: ``runs/<name>/report`` for the study's default
+    journal, else ``runs/<name>/report-<storage>``: the storage's file name or scheme, host and database, and a
+    short digest of the whole URL (a password left out). Two storages may each hold a study of the same name (a
+    trial run on the default journal, the real one on PostgreSQL): their reports must not overwrite each other."""
+    from search.journal import journal_path
+    from search.sqlite_file import sqlite_path
+
+    base = Path(runs) / name
+    path = journal_path(url) or (sqlite_path(url) if url.startswith("sqlite") else None)
+    if path is not None and path == journal_path(default_url(name, runs)):
+        return base / "report"
+    if path is not None:
+        label, key = path.stem, str(path.resolve())
+    else:
+        parts = urlsplit(url)
+        label = "-".join(x for x in (parts.scheme.split("+")[0], parts.hostname, parts.path.strip("/")) if x)
+        key = f"{parts.scheme}://{parts.username or ''}@{parts.netloc.rpartition('@')[2]}{parts.path}"
+    label = re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("._")[:40] or "storage"
+    return base / f"report-{label}-{hashlib.sha256(key.encode()).hexdigest()[:6]}"
 
 
 def build(study: optuna.Study, spec: StudySpec, outdir: Path, seeds: int | None = None) -> StudyData:
     """Write one study's report into ``outdir``; its numbers."""
     outdir.mkdir(parents=True, exist_ok=True)
     data, probes = study_report(study, spec, seeds)
+    data.report_dir = str(outdir)
     history = figures.history_plot(study, spec.metric, outdir / "history.png")
     data.figures.append({"file": history.name, "caption": "Objective per trial (o complete, x pruned at its last "
                          "reported value) and the best so far."})  # fmt: skip
@@ -43,27 +70,30 @@ def write_comparison(reports: list[StudyData], outdir: Path) -> Path:
     """The best regularizers per architecture side by side: ``outdir/index.html`` and ``outdir/summary.md``."""
     outdir.mkdir(parents=True, exist_ok=True)
     cmp = comparison(reports)
-    (outdir / "index.html").write_text(render.comparison_page(cmp))
+    (outdir / "index.html").write_text(render.comparison_page(cmp, outdir))
     (outdir / "summary.md").write_text(render.comparison_markdown(cmp))
     return outdir / "index.html"
 
 
 def main(args: argparse.Namespace) -> int:
-    from search.preflight import prepare
+    from search.preflight import PreflightError, prepare
 
+    out = getattr(args, "out", None)
+    if out and Path(out).exists() and not Path(out).is_dir():
+        raise PreflightError(f"--out {out}: is not a directory; give a directory for the reports (OUT/<study>/)")
     reports = []
     for path in args.studies:
         prepared = prepare(path, args.storage)  # the spec as the study ran it: with the data-dependent defaults
         spec, url = prepared.spec, prepared.url
         study = load_existing(url, spec.name, path)
-        outdir = Path("runs") / spec.name / "report"
+        outdir = Path(out) / spec.name if out else report_dir(spec.name, url)
         check_reportable(study, spec)  # before anything is written or announced
         print(f"report for {spec.name} -> {outdir}/index.html", flush=True)
         data = build(study, spec, outdir)
         print(render.markdown(data))
         reports.append(data)
     if len(reports) > 1:
-        out = write_comparison(reports, Path("runs") / "comparison")
+        out = write_comparison(reports, Path(out or "runs") / "comparison")
         print((out.parent / "summary.md").read_text())
         print(f"comparison -> {out}")
     return 0

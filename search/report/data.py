@@ -60,6 +60,7 @@ class StudyData:
     counts: dict[str, int]  # trials per state (lower-case), and "finished" = complete + pruned
     gave_up: list[dict[str, Any]]  # trials given up after repeated crashes (:func:`search.retries.gave_up_rows`)
     dashboard: str  # the command that serves optuna-dashboard on the study's storage
+    report_dir: str = ""  # where its report was written (search.report.build.report_dir); "" when not written
     best_trial: int | None = None  # the chosen ("tuned") trial's number (None: no complete trial)
     best_value: float | None = None  # its objective value
     best_recipe: str | None = None  # its recipe label, if it was a starting point

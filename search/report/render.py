@@ -4,7 +4,9 @@ page, each rendered from :class:`~search.report.data.StudyData` by a jinja2 temp
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -119,7 +121,7 @@ def render(template: str, **context: Any) -> str:
 
 # --------------------------------------------------------------------------------------------- documents
 def page(data: StudyData) -> str:
-    """The report's HTML page (``runs/<study>/report/index.html``)."""
+    """The report's HTML page (``index.html`` in :func:`search.report.build.report_dir`)."""
     return render("report.html.j2", d=data)
 
 
@@ -128,9 +130,15 @@ def markdown(data: StudyData) -> str:
     return render("summary.md.j2", d=data)
 
 
-def comparison_page(cmp: Comparison) -> str:
+def comparison_page(cmp: Comparison, where: Path | None = None) -> str:
+    """The comparison page; ``where``: its directory (the links to each study's report are relative to it)."""
     head, rows = comparison_table(cmp)
-    return render("comparison.html.j2", head=head, rows=rows, studies=[r.study for r in cmp.studies])
+    links = [
+        (r.study, os.path.relpath(Path(r.report_dir) / "index.html", where) if r.report_dir and where
+         else f"../{r.study}/report/index.html")
+        for r in cmp.studies
+    ]  # fmt: skip
+    return render("comparison.html.j2", head=head, rows=rows, studies=links)
 
 
 def comparison_markdown(cmp: Comparison) -> str:
