@@ -18,10 +18,15 @@ standardized per channel with statistics of the training part only.
 
 from __future__ import annotations
 
+import codecs
+import contextlib
 import difflib
 import math
 import os
 import re
+import shutil
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,16 +80,23 @@ def shipped_datasets() -> list[str]:
     )
 
 
+def _ts_header(path: Path) -> dict[str, str]:
+    """The ``@key value`` lines of a .ts file's header, keys and values lower-cased (a UTF-8 byte-order mark
+    before the first one ignored)."""
+    out = {}
+    with open(path, encoding="utf-8-sig", errors="replace") as f:
+        for line in f:
+            key, _, value = line.strip().lower().partition(" ")
+            if key.startswith("@data"):
+                break
+            if key.startswith("@"):
+                out[key] = value.strip()
+    return out
+
+
 def _is_regression(path: Path) -> bool:
     """A .ts file whose header says ``@targetlabel true`` holds regression targets, not classes."""
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for line in f:
-            low = line.strip().lower()
-            if low.startswith("@targetlabel"):
-                return low.endswith("true")
-            if low.startswith("@data"):
-                return False
-    return False
+    return _ts_header(path).get("@targetlabel", "").endswith("true")
 
 
 def _sktime_data_dir() -> Path:
@@ -200,8 +212,9 @@ def _ts_pair(train: Path, test: Path, name: str) -> Splits:
     raw = {}
     for split, p in (("train", train), ("test", test)):
         try:
-            X, y = load_from_tsfile(str(p), return_data_type="df-list")
-            series = [np.asarray(df, dtype=np.float64) for df in X]
+            with _without_bom(p) as readable:
+                X, y = load_from_tsfile(str(readable), return_data_type="df-list")
+            series = [_trim_padding(np.asarray(df, dtype=np.float64)) for df in X]
         except Exception as exc:  # sktime raises many types on malformed files
             raise DataError(f"{p}: cannot parse as a .ts file: {_one_line(exc)}") from None
         if not series:
@@ -234,9 +247,40 @@ def _ts_pair(train: Path, test: Path, name: str) -> Splits:
     return Splits(train_set, test_set, classes, name)
 
 
+@contextlib.contextmanager
+def _without_bom(path: Path) -> Iterator[Path]:
+    """``path``, or a temporary copy without the UTF-8 byte-order mark it starts with (Windows editors write one;
+    sktime's parser then misses the first header line and says the metadata is incomplete)."""
+    with open(path, "rb") as f:
+        bom = f.read(3) == codecs.BOM_UTF8
+    if not bom:
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="regtune-ts-") as tmp:
+        copy = Path(tmp) / path.name
+        with open(path, "rb") as src, open(copy, "wb") as dst:
+            src.seek(3)
+            shutil.copyfileobj(src, dst)
+        yield copy
+
+
+def _trim_padding(s: np.ndarray) -> np.ndarray:
+    """Series ``s`` (T, C) without its trailing steps that are missing in every dimension: padding (``?`` or
+    ``NaN`` to a common length, the UCR archive's convention for unequal lengths, as NaN padding in a .npz)."""
+    present = np.flatnonzero(~np.isnan(s).all(axis=1))
+    return s[: present[-1] + 1] if present.size else s[:0]
+
+
 def _ts_nonfinite(p: Path, i: int, s: np.ndarray) -> str:
     """The error for series ``i`` (T, C) of a .ts file with NaN/Inf: sktime pads a case's shorter dimensions
-    with NaN, so dimensions of different lengths are named as such, not as missing values."""
+    with NaN, so dimensions of different lengths are named as such, not as missing values; with time stamps it
+    aligns the dimensions by stamp, so dimensions on different stamps leave gaps, named as such too."""
+    if _ts_header(p).get("@timestamps", "").startswith("true") and np.isnan(s).any(axis=1).any():
+        return (
+            f"{p}: series {i}: its dimensions are not on the same time stamps (@timeStamps true: they are aligned "
+            "by stamp, which leaves steps missing in some dimension); every dimension of a case needs the same "
+            "stamps, or write the values without stamps"
+        )
     finite = np.isfinite(s)
     ends = [int(np.flatnonzero(col).max()) + 1 if col.any() else 0 for col in finite.T]
     trailing = all(finite[:e, c].all() and not finite[e:, c].any() for c, e in enumerate(ends))
@@ -514,6 +558,11 @@ def check_splits(splits: Splits, folds: int, source: str | None = None) -> None:
     n = int(counts[fewest])
     if n == 0:
         raise DataError(f"{name}: class {splits.classes[fewest]!r} has no training sequence; every class needs some")
+    if counts.max() < 2:
+        raise DataError(
+            f"{name}: every class has one training sequence; a class's only sequence must train, so none is left "
+            "to validate on; allowed: at least 2 sequences of some class (a holdout validates on those)"
+        )
     if folds > 1 and n < folds:
         fits = "cv_folds: 1 (one holdout split)" if n < 2 else f"cv_folds: {n} or fewer (1 = one holdout split)"
         raise FoldsError(
@@ -526,11 +575,21 @@ def check_splits(splits: Splits, folds: int, source: str | None = None) -> None:
 def train_val_indices(y: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """A stratified, seeded holdout of ``val_fraction`` of the sequences (stratified when every class has two
     at least; then each part keeps one sequence of each class at least: 75 sequences of 30 classes hold out 30,
-    not 15, which a stratified split cannot spread over 30 classes; a fraction of 0.95 leaves 30 to train on)."""
+    not 15, which a stratified split cannot spread over 30 classes; a fraction of 0.95 leaves 30 to train on).
+    A class with a single sequence keeps it in the training part (:func:`check_splits` refuses a training
+    split where every class has one: nothing would be left to validate on)."""
     from sklearn.model_selection import train_test_split
 
     idx = np.arange(len(y))
     counts = np.bincount(y)
+    lone = np.isin(y, np.flatnonzero(counts == 1))
+    if lone.any() and not lone.all():
+        # a class's only sequence trains (validating on a class the model never saw scores nothing but the split:
+        # 30 sequences of 30 classes held out 6 unseen classes); the other classes are split as usual
+        rest = idx[~lone]
+        _, labels = np.unique(y[rest], return_inverse=True)
+        tr, va = train_val_indices(labels, val_fraction, seed)
+        return np.sort(np.concatenate([idx[lone], rest[tr]])), rest[va]
     stratify = y if counts.min() >= 2 else None
     size: float | int = val_fraction
     held = math.ceil(val_fraction * len(y))

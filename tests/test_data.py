@@ -15,6 +15,7 @@ from models.data import (
     SequenceDataModule,
     SequenceSet,
     Splits,
+    check_splits,
     load_splits,
     make_loader,
     series_moments,
@@ -247,6 +248,48 @@ def test_ts_dimensions_of_different_lengths_are_named_as_such(tmp_path: Path) ->
         load_splits(str(tmp_path / "dims_TRAIN.ts"))
 
 
+def test_ts_trailing_question_marks_in_every_dimension_are_padding(tmp_path: Path) -> None:
+    """The UCR archive pads unequal lengths to a common one with missing values; a .npz's NaN padding loaded, the
+    same .ts refused every padded series as "contains NaN/Inf (missing values)"."""
+    train = _toy_series(4, 0)
+    padded = [np.vstack([s, np.full((10 - len(s), 2), np.nan, np.float32)]) for s in train]
+    _write_ts(tmp_path / "pad_TRAIN.ts", padded, ["a", "b", "a", "b"], ["a", "b"])
+    _write_ts(tmp_path / "pad_TEST.ts", _toy_series(2, 1), ["a", "b"], ["a", "b"])
+    splits = load_splits(str(tmp_path / "pad_TRAIN.ts"))
+    assert splits.train.lengths.tolist() == [len(s) for s in train]
+    for i, s in enumerate(train):
+        np.testing.assert_allclose(splits.train.X[i, : len(s)], s, rtol=1e-6)
+    padded[1][2, 0] = np.nan  # a gap inside the valid steps is still a missing value
+    _write_ts(tmp_path / "pad_TRAIN.ts", padded, ["a", "b", "a", "b"], ["a", "b"])
+    with pytest.raises(DataError, match="series 1 contains NaN/Inf"):
+        load_splits(str(tmp_path / "pad_TRAIN.ts"))
+
+
+def test_ts_with_a_byte_order_mark_loads(tmp_path: Path) -> None:
+    """Windows editors save "UTF-8 with BOM": sktime missed the first header line and said the metadata was
+    incomplete."""
+    train = _toy_series(4, 0)
+    _write_ts(tmp_path / "bom_TRAIN.ts", train, ["a", "b", "a", "b"], ["a", "b"])
+    _write_ts(tmp_path / "bom_TEST.ts", _toy_series(2, 1), ["a", "b"], ["a", "b"])
+    for name in ("bom_TRAIN.ts", "bom_TEST.ts"):
+        (tmp_path / name).write_bytes(b"\xef\xbb\xbf" + (tmp_path / name).read_bytes())
+    splits = load_splits(str(tmp_path / "bom_TRAIN.ts"))
+    assert splits.train.lengths.tolist() == [len(s) for s in train] and len(splits.test) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bom_TEST.ts", "bom_TRAIN.ts"]  # the copies are gone
+
+
+def test_ts_dimensions_on_different_time_stamps_are_named_as_such(tmp_path: Path) -> None:
+    """Dimension 0 at stamps 0, 2, 4, 6 and dimension 1 at 1, 3, 5, 7: the error said "dimensions of different
+    lengths (4, 0 steps)" where each had 4."""
+    head = ["@problemName st", "@timeStamps true", "@missing false", "@univariate false", "@dimensions 2",
+            "@equalLength false", "@classLabel true a b", "@data"]  # fmt: skip
+    row = "(0,0.5),(2,1.7),(4,-0.4),(6,0.1):(1,-0.7),(3,-1.1),(5,-0.7),(7,-0.3):"
+    for name in ("st_TRAIN.ts", "st_TEST.ts"):
+        (tmp_path / name).write_text("\n".join([*head, row + "a", row + "b", row + "a", row + "b"]) + "\n")
+    with pytest.raises(DataError, match="series 0: its dimensions are not on the same time stamps"):
+        load_splits(str(tmp_path / "st_TRAIN.ts"))
+
+
 def test_ts_pairing_errors(tmp_path: Path) -> None:
     _write_ts(tmp_path / "solo_TRAIN.ts", _toy_series(4, 0), ["a", "b", "a", "b"], ["a", "b"])
     with pytest.raises(DataError, match="its test split .*solo_TEST.ts is missing"):
@@ -397,6 +440,28 @@ def test_loader_order_is_seeded(synth: Splits) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- odd data
+def test_a_class_with_one_sequence_trains_on_it_and_the_others_are_held_out_as_usual() -> None:
+    """30 sequences of 30 classes plus one class of many: the holdout took 6 lone sequences, 6 classes the model
+    never saw, and a trial validated on them only (accuracy 0.0) was a complete trial."""
+    y = np.concatenate([np.arange(1, 31), np.zeros(20, dtype=np.int64)])
+    tr, va = train_val_indices(y, 0.2, seed=0)
+    assert set(range(1, 31)) <= set(y[tr].tolist()) and set(y[va].tolist()) == {0}
+    assert len(va) == 4 and len(np.intersect1d(tr, va)) == 0 and len(tr) + len(va) == len(y)
+    assert np.array_equal(va, train_val_indices(y, 0.2, seed=0)[1])  # seeded
+    y = np.array([0, 1, 1, 2, 2, 2, 3, 3, 3, 3])  # the classes of two or more: stratified, one of each held out
+    tr, va = train_val_indices(y, 0.2, seed=3)
+    assert 0 in y[tr] and sorted(y[va].tolist()) == [1, 2, 3]
+
+
+@pytest.mark.parametrize("folds", [1, 3])
+def test_a_training_split_of_lone_sequences_is_refused(folds: int) -> None:
+    """Every class with one training sequence: validate said ok and the study validated on unseen classes."""
+    one = SequenceSet(np.ones((4, 3, 1), np.float32), np.full(4, 3), np.arange(4))
+    splits = Splits(one, one, ["a", "b", "c", "d"], "lone")
+    with pytest.raises(DataError, match="every class has one training sequence.*allowed: at least 2"):
+        check_splits(splits, folds)
+
+
 def test_a_stratified_holdout_keeps_one_sequence_of_every_class() -> None:
     """30 classes of 3: a 20 % holdout (18) cannot hold every class; it takes one of each (30), where sklearn
     raised "test_size = 18 should be greater or equal to the number of classes = 30" in every trial."""
