@@ -319,6 +319,18 @@ def _npz_test_candidates(path: Path) -> list[Path]:
     return out + [path.with_name(stem + "_test.npz")]
 
 
+def npz_test_file(path: Path) -> Path | None:
+    """The file a ``.npz`` dataset's test split is read from when not from ``path`` itself (no ``X_test`` /
+    ``y_test`` inside it): the first of :func:`_npz_test_candidates` that exists; None otherwise (or unreadable)."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if "X_test" in data.files or "y_test" in data.files:
+                return None
+    except Exception:  # not a readable archive: the loader says so
+        return None
+    return next((c for c in _npz_test_candidates(path) if c.exists()), None)
+
+
 def _npz_splits(path: Path) -> Splits:
     """``NAME.npz`` or ``NAME_train.npz`` holds the training split; its test split is, inside the same file,
     ``X_test`` / ``y_test`` (/ ``lengths_test``), else beside it ``NAME_test.npz`` (see :func:`_npz_test_candidates`)."""

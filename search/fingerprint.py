@@ -87,12 +87,23 @@ def dataset_identity(source: str) -> dict[str, Any]:
         return {"source": source}
     total = hashlib.sha256()
     for f in files:
-        h = hashlib.sha256()
-        with f.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-        total.update(h.digest())
-    return {"source": source, "sha256": total.hexdigest()}
+        total.update(_file_digest(f))
+    out = {"source": source, "sha256": total.hexdigest()}
+    if path.suffix == ".npz":  # NAME_train.npz's test file NAME_test.npz is not the sibling hashed above
+        from models.data import npz_test_file
+
+        test = npz_test_file(path)
+        if test is not None and test not in files:
+            out["test_sha256"] = _file_digest(test).hex()
+    return out
+
+
+def _file_digest(path: Path) -> bytes:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.digest()
 
 
 def arrays_digest(splits: Any) -> str:
@@ -173,6 +184,9 @@ def changes(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, str]]:
     elif od.get("sha256") != nd.get("sha256"):
         out.append((bad, f"dataset: {nd.get('source')}: its content changed "
                          f"(sha256 {str(od.get('sha256'))[:12]} -> {str(nd.get('sha256'))[:12]})"))  # fmt: skip
+    elif "test_sha256" in od and od.get("test_sha256") != nd.get("test_sha256"):  # (a study recorded before it
+        out.append((bad, f"dataset: {nd.get('source')}: its test file changed "  # was kept records it on resume)
+                         f"(sha256 {str(od['test_sha256'])[:12]} -> {str(nd.get('test_sha256'))[:12]})"))  # fmt: skip
     for section in ("architecture", "fixed"):
         o, n = old.get(section, {}), new.get(section, {})
         for key in sorted(set(o) | set(n)):

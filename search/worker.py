@@ -73,6 +73,32 @@ class StudyError(RuntimeError):
     pass
 
 
+def definition_changes(
+    study: optuna.Study, spec: StudySpec, store: str, new: dict[str, Any] | None = None
+) -> list[tuple[str, str]]:
+    """How the study file ``spec`` (its data's identity included) differs from the definition ``study`` recorded:
+    ``(kind, line)`` pairs (:func:`search.fingerprint.changes`), [] when it matches; a study another program wrote
+    under the same name raises :class:`~search.fingerprint.StudyChangedError`. Reads only."""
+    from search import fingerprint as fp
+
+    new = new or fp.definition(spec)
+    why = foreign(study)
+    if why is not None:  # another program's study of the same name: never written into
+        raise fp.StudyChangedError(foreign_message(spec.name, store, why, spec.path))
+    attrs = study.user_attrs
+    found: list[tuple[str, str]] = []
+    if study.direction.name.lower() != spec.direction:
+        was = attrs.get("regtune:metric") or f"(a metric to {study.direction.name.lower()})"
+        found.append((fp.INCOMPATIBLE, f"metric: {was} -> {spec.metric}"))
+    old = attrs.get(fp.DEFINITION_ATTR)
+    if old is not None:
+        found = fp.changes(old, new) if attrs.get(fp.FINGERPRINT_ATTR) != fp.digest(new) else found
+    elif "regtune:study_file" in attrs:  # created before definitions were recorded: check what it did record
+        if attrs.get("regtune:dataset", spec.dataset) != spec.dataset:
+            found.append((fp.INCOMPATIBLE, f"dataset: {attrs['regtune:dataset']} -> {spec.dataset}"))
+    return found
+
+
 def ensure_study(
     spec: StudySpec,
     storage: BaseStorage,
@@ -95,20 +121,9 @@ def ensure_study(
     study = optuna.load_study(
         study_name=spec.name, storage=storage, sampler=make_sampler(spec), pruner=optuna.pruners.NopPruner()
     )
-    why = foreign(study)
-    if why is not None:  # another program's study of the same name: never written into
-        raise fp.StudyChangedError(foreign_message(spec.name, store, why, spec.path))
+    found = definition_changes(study, spec, store, new)
     attrs = study.user_attrs
-    found: list[tuple[str, str]] = []
-    if study.direction.name.lower() != spec.direction:
-        was = attrs.get("regtune:metric") or f"(a metric to {study.direction.name.lower()})"
-        found.append((fp.INCOMPATIBLE, f"metric: {was} -> {spec.metric}"))
     old = attrs.get(fp.DEFINITION_ATTR)
-    if old is not None:
-        found = fp.changes(old, new) if attrs.get(fp.FINGERPRINT_ATTR) != fp.digest(new) else found
-    elif "regtune:study_file" in attrs:  # created before definitions were recorded: check what it did record
-        if attrs.get("regtune:dataset", spec.dataset) != spec.dataset:
-            found.append((fp.INCOMPATIBLE, f"dataset: {attrs['regtune:dataset']} -> {spec.dataset}"))
     if any(kind == fp.INCOMPATIBLE for kind, _ in found) or (found and not allow_change):
         raise fp.changed_error(spec, store, found)
     # every check passed: from here on the study is written

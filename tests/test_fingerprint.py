@@ -114,6 +114,24 @@ def test_edited_study_file_is_refused_before_the_store_is_written(
     assert store.read_bytes() == finished.read_bytes()
 
 
+@pytest.mark.parametrize("case", ["fixed value", "architecture", "widened range, no flag"])
+def test_a_report_of_an_edited_study_file_is_refused_before_anything_is_written(
+    tmp_path: Path, finished: Path, capsys: pytest.CaptureFixture[str], case: str
+) -> None:
+    """report retrained the baseline of the edited file beside trials of the stored one (best vs baseline
+    -0.27, no warning) and wrote that verdict over the stored one."""
+    raw, line = next((r, text) for c, r, text in REFUSED if c == case)
+    store = tmp_path / "journal.log"
+    shutil.copy(finished, store)
+    (tmp_path / "fp.yaml").write_text(yaml.safe_dump(raw))
+    capsys.readouterr()
+    rc = main(["report", str(tmp_path / "fp.yaml"), "--storage", str(store), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith(f"error: {tmp_path / 'fp.yaml'} no longer matches study 'fp' in {store}:"), err
+    assert any(shown.startswith(f"  {line}") for shown in err.splitlines()), err
+    assert store.read_bytes() == finished.read_bytes() and not (tmp_path / "out").exists()
+
+
 def test_allow_change_does_not_override_an_incompatible_edit(tmp_path: Path, finished: Path) -> None:
     rc, store = run_edit(tmp_path, finished, edited(budget={"trials": 3, "max_epochs": 2}), "--allow-change")
     assert rc == 2
@@ -253,6 +271,24 @@ def test_dataset_file_counts_by_its_content(tmp_path: Path) -> None:
     (line,) = diff(da, changed)
     assert line.startswith(f"dataset: {a}: its content changed (sha256 ")
     assert classify(da, changed) == INCOMPATIBLE
+
+
+def test_a_separate_test_file_counts_by_its_content(tmp_path: Path) -> None:
+    """d_train.npz + d_test.npz: the identity hashed d_train.npz and a d_train_test.npz that does not exist, so
+    an edited test file went unnoticed and one study's verdicts came from two test sets."""
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d_train.npz", X=rng.normal(size=(6, 4, 2)), y=np.arange(6) % 2)
+    np.savez(tmp_path / "d_test.npz", X=rng.normal(size=(2, 4, 2)), y=np.arange(2))
+    raw = edited(dataset=str(tmp_path / "d_train.npz"))
+    before = definition(spec_of(raw))
+    assert len(before["dataset"]["test_sha256"]) == 64
+    np.savez(tmp_path / "d_test.npz", X=rng.normal(size=(3, 4, 2)), y=np.arange(3) % 2)
+    after = definition(spec_of(raw))
+    (line,) = diff(before, after)
+    assert line.startswith(f"dataset: {tmp_path / 'd_train.npz'}: its test file changed (sha256 ")
+    assert classify(before, after) == INCOMPATIBLE
+    older = {**before, "dataset": {k: v for k, v in before["dataset"].items() if k != "test_sha256"}}
+    assert diff(older, after) == []  # a study recorded before the test file was: recorded on resume, not refused
 
 
 @pytest.mark.postgres

@@ -76,7 +76,10 @@ def write_comparison(reports: list[StudyData], outdir: Path) -> Path:
 
 
 def main(args: argparse.Namespace) -> int:
+    from search.fingerprint import changed_error
     from search.preflight import PreflightError, prepare
+    from search.storage import mask_url
+    from search.worker import definition_changes
 
     out = getattr(args, "out", None)
     if out and Path(out).exists() and not Path(out).is_dir():
@@ -86,6 +89,9 @@ def main(args: argparse.Namespace) -> int:
         prepared = prepare(path, args.storage)  # the spec as the study ran it: with the data-dependent defaults
         spec, url = prepared.spec, prepared.url
         study = load_existing(url, spec.name, path)
+        found = definition_changes(study, spec, mask_url(url))
+        if found:  # the verdict would retrain rows of the edited file (or data) beside trials of the stored one
+            raise changed_error(spec, mask_url(url), found)
         outdir = Path(out) / spec.name if out else report_dir(spec.name, url)
         check_reportable(study, spec)  # before anything is written or announced
         print(f"report for {spec.name} -> {outdir}/index.html", flush=True)
