@@ -36,6 +36,7 @@ from search.storage import (
     resolve_url,
     schema_lock,
     scrub,
+    storage_hint,
 )
 
 if TYPE_CHECKING:
@@ -279,7 +280,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
     for old, copy in new.items():
         print(f"trial #{old} re-queued as trial #{copy} (waiting; crash count reset; runs before any new trial)")
     c, total = counts(study), study_total(study, spec, None)
-    where = f" STORAGE={mask_url(url)}" if "://" in url else ""
+    where = storage_hint(url, spec.name)
     if c["finished"] + len(new) > total:  # the total counts finished trials: a full study needs a bigger one
         print(f"the study has {c['finished']}/{total} finished trials: to run the re-queued one(s), raise the total: "
               f"make study STUDY={shlex.quote(args.study)}{where} TRIALS={c['finished'] + len(new)}")  # fmt: skip

@@ -23,7 +23,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from search.checkpoints import CheckpointStore
-from search.storage import GAVE_UP_ATTR, GAVE_UP_STUDY_ATTR, mask_url, requeue
+from search.fingerprint import store_name
+from search.storage import GAVE_UP_ATTR, GAVE_UP_STUDY_ATTR, requeue, storage_hint
 
 
 def gave_up_trials(study: optuna.Study) -> list[FrozenTrial]:
@@ -35,9 +36,10 @@ def gave_up_trials(study: optuna.Study) -> list[FrozenTrial]:
     ]
 
 
-def retry_hint(study_file: str, numbers: list[int], url: str | None = None) -> str:
-    """The command that re-queues ``numbers``: ``make retry STUDY=... TRIAL=...`` (with ``STORAGE`` when shared)."""
-    where = f" STORAGE={mask_url(url)}" if url and "://" in url else ""
+def retry_hint(study_file: str, numbers: list[int], url: str | None = None, name: str = "") -> str:
+    """The command that re-queues ``numbers``: ``make retry STUDY=... TRIAL=...`` (with ``STORAGE`` unless the
+    study ``name``'s default journal)."""
+    where = storage_hint(url, name)
     trial = str(numbers[0]) if len(numbers) == 1 else f'"{" ".join(map(str, numbers))}"'
     return f"make retry STUDY={shlex.quote(study_file)}{where} TRIAL={trial}"
 
@@ -46,7 +48,7 @@ def gave_up_rows(study: optuna.Study, study_file: str, url: str | None = None) -
     """Per given-up trial: its number, recipe label (None if not a starting point), reason, and the retry command."""
     return [
         {"trial": t.number, "recipe": t.user_attrs.get("recipe"), "reason": t.user_attrs[GAVE_UP_ATTR],
-         "retry": retry_hint(study_file, [t.number], url)}
+         "retry": retry_hint(study_file, [t.number], url, study.study_name)}
         for t in gave_up_trials(study)
     ]  # fmt: skip
 
@@ -85,7 +87,7 @@ def give_up(study: optuna.Study, trial: FrozenTrial, checkpoints: CheckpointStor
     dashboard note, its lineage's checkpoints deleted, one line on stderr."""
     _record(study)
     study_file = str(study.user_attrs.get("regtune:study_file", "<study file>"))
-    hint = retry_hint(study_file, [trial.number])
+    hint = retry_hint(study_file, [trial.number], store_name(study._storage), study.study_name)
     _note(study, trial, f"**Given up**: {trial.user_attrs.get(GAVE_UP_ATTR)}. Run it again: `{hint}`")
     if checkpoints is not None:
         checkpoints.discard(trial, study.study_name)

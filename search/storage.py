@@ -117,6 +117,20 @@ def default_url(name: str, runs: str | Path = "runs") -> str:
     return str(Path(runs) / name / "journal.log")
 
 
+def storage_hint(url: str | None, name: str) -> str:
+    """`` STORAGE=<url>`` for a printed ``make`` command (password masked, shell-quoted), or "" for study
+    ``name``'s default journal, which the Makefile opens anyway: a hint without it for a journal elsewhere
+    opened another (an empty) study."""
+    from search.journal import journal_path
+
+    if not url:
+        return ""
+    path = journal_path(url)
+    if path is not None and path.resolve() == Path(default_url(name)).resolve():
+        return ""
+    return f" STORAGE={shlex.quote(mask_url(url))}"
+
+
 def resolve_url(url: str | None, name: str) -> str:
     return url or os.environ.get(STORAGE_ENV) or default_url(name)
 

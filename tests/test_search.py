@@ -491,13 +491,14 @@ def test_a_report_of_a_study_whose_trials_were_all_pruned_says_so_in_one_line(
     from optuna.trial import create_trial
 
     from search import cli
+    from search.preflight import prepare
     from search.storage import open_storage
     from search.worker import ensure_study
 
     monkeypatch.chdir(tmp_path)
     path = write_study(tmp_path, budget={"trials": 2, "max_epochs": 4})
     storage = open_storage(str(tmp_path / "journal.log"))
-    study = ensure_study(load_study(path), storage, total=2)
+    study = ensure_study(prepare(path).spec, storage, total=2)  # as `study` records it: with the data's defaults
     for _ in range(2):
         study.add_trial(create_trial(
             state=TrialState.PRUNED, value=0.3, params={"dropout": 0.1}, intermediate_values={0: 0.3},

@@ -550,3 +550,26 @@ def test_one_outage_is_one_retry_window_whichever_calls_meet_it(capsys: pytest.C
     assert capsys.readouterr().err.count("retrying for up to") == 1
     store.inner = optuna.storages.InMemoryStorage()  # it answers again: a later outage gets a window of its own
     assert store.get_all_studies() == [] and store._down_since is None
+
+
+@pytest.mark.parametrize(
+    ("url", "hint"),
+    [
+        (None, ""),
+        ("runs/tiny/journal.log", ""),  # the study's default journal: the Makefile opens it anyway
+        ("runs/./tiny/journal.log", ""),
+        ("/data/shared/journal.log", " STORAGE=/data/shared/journal.log"),
+        ("/data/my runs/journal.log", " STORAGE='/data/my runs/journal.log'"),
+        ("sqlite:///runs/tiny/study.db", " STORAGE=sqlite:///runs/tiny/study.db"),
+        (
+            "postgresql://postgres:secret@127.0.0.1:5432/test",
+            " STORAGE='postgresql://postgres:***@127.0.0.1:5432/test'",
+        ),
+    ],
+)
+def test_printed_commands_name_any_storage_but_the_default_journal(url: str | None, hint: str) -> None:
+    """A study on a journal outside runs/<study>/ printed `make dashboard STUDY=...` without STORAGE: the command
+    opened runs/<study>/journal.log, another (empty) study."""
+    from search.storage import storage_hint
+
+    assert storage_hint(url, "tiny") == hint

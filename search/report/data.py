@@ -28,7 +28,7 @@ from search.recipes import BASELINE
 from search.retries import gave_up_rows
 from search.selection import select
 from search.spec import StudySpec
-from search.storage import StorageError, mask_url
+from search.storage import StorageError, storage_hint
 from search.verdict import (
     REFIT_SWA,
     baseline_config,
@@ -183,7 +183,7 @@ def introspect(spec: StudySpec, config: dict[str, Any]) -> tuple[Introspection, 
 # --------------------------------------------------------------------------------------------- building
 def study_data(study: optuna.Study, spec: StudySpec, url: str | None = None, total: int | None = None) -> StudyData:
     """What ``make study`` prints, without the verdict: counts, given-up trials, the best trial."""
-    where = f" STORAGE={mask_url(url)}" if url and "://" in url else ""
+    where = storage_hint(url, spec.name)
     data = StudyData(
         study=spec.name, study_file=str(spec.path), description=spec.description or spec.dataset,
         dataset=spec.dataset, architecture=dict(spec.architecture), metric=spec.metric, total=total,
