@@ -529,14 +529,16 @@ def repair_journal(path: str | Path, echo: bool = True) -> RepairReport:
     (``journal.log.bak-<UTC time>``), under Optuna's append lock; it is left untouched when nothing is damaged,
     and when the repaired journal would not open or would change a finished trial that Optuna could read before.
     """
-    path = Path(path)
+    given = Path(path)
+    path = Path(os.path.realpath(given))  # a symlinked journal: its target is mended (the link was replaced)
     start = time.monotonic()
     report = RepairReport(path)
     if not path.exists():
-        raise StorageError(f"journal file {path}: no such file")
+        raise StorageError(f"journal file {given}: no such file")
     if (why := foreign(path)) is not None or (why := foreign(path, _scan(path))) is not None:
         raise StorageError(why)
-    with _locked(path):
+    # the lock workers take is the one of the path they were given: the link's and the target's
+    with _locked(given), _locked(path) if path != given else contextlib.nullcontext():
         items, damaged, dropped, first = _read(path)
         report.kept = sum(1 for i in items if i.record is not None and not i.recovered)
         if not damaged:

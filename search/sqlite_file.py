@@ -450,7 +450,7 @@ def _read_back(target: Path, report: SqliteRepair) -> None:
 def repair_sqlite(path: str | Path, echo: bool = True) -> SqliteRepair:
     """Rebuild a damaged SQLite study file from every readable row (see the module); print what was done when
     ``echo``. An intact file is left untouched; the damaged one is kept as ``NAME.bak-<UTC time>``."""
-    path = Path(path)
+    path = Path(os.path.realpath(path))  # a symlinked file: its target is rebuilt (the link was replaced)
     start = time.monotonic()
     report = SqliteRepair(path)
     if not path.is_file():

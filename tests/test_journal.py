@@ -221,6 +221,20 @@ def test_repair_keeps_every_intact_finished_trial(
     assert repair_journal(journal, echo=False).dropped_lines == []  # repaired for good
 
 
+def test_a_symlinked_journal_is_mended_at_its_target(finished: tuple[Path, bytes], tmp_path: Path) -> None:
+    """repair through a link replaced the link with the mended file and left the real journal damaged."""
+    journal = copy(finished, tmp_path)
+    before = finished_trials(journal)
+    glued(line_of(journal, trial_line(1, 8, "path")))(journal)
+    link = tmp_path / "elsewhere" / "journal.log"
+    link.parent.mkdir()
+    link.symlink_to(journal)
+    report = repair_journal(link, echo=False)
+    assert link.is_symlink() and link.resolve() == journal.resolve()
+    assert report.backup is not None and report.backup.parent == journal.parent
+    assert finished_trials(journal) == before and repair_journal(journal, echo=False).dropped_lines == []
+
+
 def whole_trials(journal: Path) -> dict[int, tuple]:
     study = optuna.load_study(study_name="jtiny", storage=open_storage(str(journal)))
     return {t.number: (t.state, t.values, t.params, t.intermediate_values) for t in study.get_trials()}

@@ -109,6 +109,17 @@ def test_repair_keeps_every_readable_finished_trial(
         ]
 
 
+def test_a_symlinked_file_is_rebuilt_at_its_target(finished: tuple[Path, bytes], tmp_path: Path) -> None:
+    db = copy(finished, tmp_path)
+    damage(db, "trial_user_attributes")
+    link = tmp_path / "elsewhere" / "study.db"
+    link.parent.mkdir()
+    link.symlink_to(db)
+    report = repair_sqlite(link, echo=False)
+    assert link.is_symlink() and report.backup is not None and report.backup.parent == db.parent
+    check_sqlite(url(db))  # the real file is intact now
+
+
 def test_an_intact_file_is_left_alone(finished: tuple[Path, bytes], tmp_path: Path) -> None:
     db = copy(finished, tmp_path)
     report = repair_sqlite(db, echo=False)
