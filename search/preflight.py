@@ -116,12 +116,20 @@ def check_storage_url(url: str, origin: str) -> None:
         scheme = m.group(1)
         if not m.group(2):
             raise fail(f"{scheme}: must be followed by //")
+    if scheme == "file" and urlsplit(url).netloc not in ("", "localhost"):  # file://runs/x.log: host "runs"
+        raise fail(f"file:// takes an absolute path after a third slash (file:///path); {urlsplit(url).netloc!r} "
+                   "was read as a host name, not as part of the path")  # fmt: skip
     if scheme in ("", "file"):
         _check_journal(Path(urlsplit(url).path if scheme else url), fail)
         return
     if scheme != "grpc" and not _RDB.match(scheme):
         raise fail(f"unknown scheme {scheme!r}")
     parts = urlsplit(url)
+    query_at = "@" in parts.query and "=" not in parts.query.split("@", 1)[0]  # "?ss@host", not "?user=a@b"
+    if parts.netloc.count("@") > 1 or "@" in parts.path or "@" in parts.fragment or query_at:  # a password's
+        # reserved character split the URL early: its rest would be read as the host (and shown in messages)
+        raise fail("the user name or password holds a character that URLs reserve ('@', '/', '?', '#'); write "
+                   "it URL-encoded: @ as %40, / as %2F, ? as %3F, # as %23 (urllib.parse.quote(password, safe=''))")  # fmt: skip
     try:
         parts.port  # noqa: B018 - parsing it is the check
     except ValueError:
@@ -135,6 +143,8 @@ def check_storage_url(url: str, origin: str) -> None:
         target = url.split(":///", 1)[1].split("?", 1)[0] if ":///" in url else ""
         if not target or target == ":memory:":
             raise fail("an in-memory SQLite database loses the study when the process ends; give sqlite:///path.db")
+        if Path(target).exists() and not Path(target).is_file():
+            raise fail(f"{target} is a directory or a device, not a file; give a file path such as DIR/study.db")
         if not Path(target).parent.is_dir():
             where = "" if Path(target).is_absolute() else (
                 f" (sqlite:/// + a relative path: {Path.cwd() / Path(target).parent}; an absolute path takes four"
@@ -149,6 +159,8 @@ def _check_journal(path: Path, fail: Callable[[str], PreflightError]) -> None:
     if path.is_dir():
         raise fail("is a directory; give a file path such as DIR/journal.log")
     if path.exists():
+        if not path.is_file():  # /dev/null, a pipe: Optuna's fsync failed with a traceback
+            raise fail("is a device, pipe or socket, not a file; give a file path such as DIR/journal.log")
         if not os.access(path, os.W_OK):
             raise fail("the journal file is not writable")
         return

@@ -268,7 +268,9 @@ def test_check_splits() -> None:
 
 
 URLS_OK = ["{d}/journal.log", "{d}/new/dir/journal.log", "postgresql://postgres@127.0.0.1:5432/test",
-           "postgresql+psycopg2://u:pw@h/db", "grpc://127.0.0.1:13000", "sqlite:///{d}/x.db", "file://{d}/j.log"]  # fmt: skip
+           "postgresql+psycopg2://u:pw@h/db", "grpc://127.0.0.1:13000", "sqlite:///{d}/x.db", "file://{d}/j.log",
+           "postgresql://postgres:pa%40s%2Fs@127.0.0.1/test", "postgresql://h/db?user=a@b",
+           "postgresql://u@h/db?host=/var/run/postgresql", "file://localhost{d}/j.log"]  # fmt: skip
 URLS_BAD = [
     ("foo://h", "unknown scheme 'foo'"),
     ("postgresql:/h/db", "postgresql: must be followed by //"),
@@ -280,6 +282,15 @@ URLS_BAD = [
     ("sqlite:///no-such-dir/x.db", "an absolute path takes four slashes, sqlite:////no-such-dir/x.db)"),
     ("{d}", "is a directory"),
     ("{d}/file.txt/journal.log", "is a file, so the journal's directory cannot be created"),
+    ("/dev/null", "is a device, pipe or socket, not a file"),  # Optuna's fsync raised a traceback
+    ("sqlite:///{d}", "is a directory or a device, not a file"),  # "unable to open database file"
+    ("file://runs/x/journal.log", "'runs' was read as a host name"),  # it wrote /x/journal.log
+    # a password's reserved character split the URL early: "failed to resolve host 'ss'" showed part of it
+    ("postgresql://postgres:p@ss@127.0.0.1/db", "holds a character that URLs reserve"),
+    ("postgresql://postgres:p@ss/w%rd@127.0.0.1/db", "holds a character that URLs reserve"),
+    ("postgresql://postgres:pa/ss@127.0.0.1/db", "@ as %40, / as %2F"),  # "the port must be a number"
+    ("postgresql://postgres:pa?ss@127.0.0.1/db", "holds a character that URLs reserve"),
+    ("postgresql://postgres:pa#ss@127.0.0.1/db", "holds a character that URLs reserve"),
 ]
 
 
@@ -291,4 +302,6 @@ def test_storage_url_syntax(tmp_path: Path) -> None:
         with pytest.raises(PreflightError) as err:
             check_storage_url(url.format(d=tmp_path), "--storage/STORAGE")
         assert message in str(err.value) and "; allowed: a journal file path" in str(err.value), str(err.value)
+        if url.startswith("postgresql://postgres:p"):  # no part of the password shown
+            assert str(err.value).startswith("--storage/STORAGE=postgresql://postgres:***@127.0.0.1/db: the user")
     assert not any(p.name.endswith((".db", ".log")) for p in tmp_path.rglob("*"))
