@@ -118,6 +118,8 @@ def test_one_structure_renders_the_page_the_summary_and_the_comparison(
     ("url", "where"),
     [
         ("runs/lstm/journal.log", "runs/lstm/report"),  # the study's default journal: as before
+        ("runs/lstm/../lstm/journal.log", "runs/lstm/report"),  # however it is spelled
+        (f"file://{Path.cwd()}/runs/lstm/journal.log", "runs/lstm/report"),
         ("runs/lstm/other.log", "runs/lstm/report-other-"),
         ("/data/shared/journal.log", "runs/lstm/report-journal-"),
         ("sqlite:///runs/lstm/study.db", "runs/lstm/report-study-"),
@@ -132,6 +134,7 @@ def test_each_storage_has_its_own_report_directory(url: str, where: str) -> None
     assert got == where if where.endswith("report") else got.startswith(where) and len(got) == len(where) + 6
     assert "secret" not in got
     assert report_dir("lstm", "/elsewhere/journal.log") != report_dir("lstm", "/data/shared/journal.log")
+    assert report_dir("lstm", "postgresql://u@h/db?port=5433") != report_dir("lstm", "postgresql://u@h/db")
     pw = report_dir("lstm", "postgresql://postgres:other@127.0.0.1:5432/test")
     assert (pw == report_dir("lstm", url)) == url.startswith("postgresql")  # the password is not part of the key
 

@@ -30,14 +30,14 @@ def report_dir(name: str, url: str, runs: str | Path = "runs") -> Path:
 
     base = Path(runs) / name
     path = journal_path(url) or (sqlite_path(url) if url.startswith("sqlite") else None)
-    if path is not None and path == journal_path(default_url(name, runs)):
+    if path is not None and path.resolve() == Path(default_url(name, runs)).resolve():  # however it is spelled
         return base / "report"
     if path is not None:
         label, key = path.stem, str(path.resolve())
     else:
         parts = urlsplit(url)
         label = "-".join(x for x in (parts.scheme.split("+")[0], parts.hostname, parts.path.strip("/")) if x)
-        key = f"{parts.scheme}://{parts.username or ''}@{parts.netloc.rpartition('@')[2]}{parts.path}"
+        key = f"{parts.scheme}://{parts.username or ''}@{parts.netloc.rpartition('@')[2]}{parts.path}?{parts.query}"
     label = re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("._")[:40] or "storage"
     return base / f"report-{label}-{hashlib.sha256(key.encode()).hexdigest()[:6]}"
 
