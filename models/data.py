@@ -421,6 +421,16 @@ def array_splits(data: dict[str, Any], where: str = "data", seed: int = 0, test_
     ``y_test``, ``lengths_test``): the same checks and one-line errors as a file, ``where`` in place of its name.
     Without ``X_test``/``y_test`` a stratified ``test_fraction`` of the sequences, drawn with ``seed``, is the
     test split."""
+    data = dict(data)
+    for suffix in ("", "_test"):  # a list of sequences of their own lengths: padded, their lengths recorded
+        padded = _ragged(where, f"X{suffix}", data.get(f"X{suffix}"))
+        if padded is not None:
+            data[f"X{suffix}"], lengths = padded
+            given = data.get(f"lengths{suffix}")
+            if given is not None and not np.array_equal(np.asarray(given), lengths):
+                raise DataError(f"{where}: lengths{suffix} disagrees with the lengths of the sequences in "
+                                f"X{suffix}; allowed: leave lengths{suffix} out (taken from the sequences)")  # fmt: skip
+            data[f"lengths{suffix}"] = lengths
     arrays = {key: np.asarray(value) for key, value in data.items()}
     unknown = sorted(set(arrays) - {"X", "y", "lengths", "X_test", "y_test", "lengths_test"})
     if unknown:
@@ -443,6 +453,33 @@ def array_splits(data: dict[str, Any], where: str = "data", seed: int = 0, test_
     k = _check_pair(where, train, test, where, "X_test", "y_test")
     train, test = _to_float32(where, train, test)
     return Splits(train, test, [str(i) for i in range(k)], MEMORY)
+
+
+def _ragged(where: str, name: str, value: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """``value`` padded to N x T x C with zeros and its sequences' lengths, when it is a list (or tuple) of
+    sequences (each T_i x C, or T_i for one channel) whose lengths differ; None for anything else (an array, or
+    sequences of one length, which ``np.asarray`` stacks as they are)."""
+    if not isinstance(value, (list, tuple)) or not value:
+        return None
+    try:
+        seqs = [np.asarray(v, dtype=np.float64) for v in value]
+    except (TypeError, ValueError):
+        return None  # not numbers: the usual checks name it
+    if any(s.ndim not in (1, 2) for s in seqs) or len({len(s) for s in seqs}) == 1:
+        return None
+    seqs = [s[:, None] if s.ndim == 1 else s for s in seqs]
+    channels = {s.shape[1] for s in seqs}
+    if len(channels) > 1:
+        bad = next(i for i, s in enumerate(seqs) if s.shape[1] != seqs[0].shape[1])
+        raise DataError(f"{where}: {name}[{bad}] has {seqs[bad].shape[1]} channels, {name}[0] has "
+                        f"{seqs[0].shape[1]}; every sequence needs the same channels (T_i x C)")  # fmt: skip
+    lengths = np.array([len(s) for s in seqs], dtype=np.int64)
+    if lengths.min() == 0:
+        raise DataError(f"{where}: {name}[{int(np.argmin(lengths))}] is empty; every sequence needs a time step")
+    X = np.zeros((len(seqs), int(lengths.max()), seqs[0].shape[1]))
+    for i, s in enumerate(seqs):
+        X[i, : len(s)] = s
+    return X, lengths
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:

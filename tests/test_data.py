@@ -552,3 +552,25 @@ def test_data_without_an_offset_are_cast_bit_for_bit_and_beyond_float32_refused(
     np.savez(tmp_path / "big.npz", **arrays, **{f"{k}_test": v for k, v in _npz_arrays(n=6, seed=1).items()})
     with pytest.raises(DataError, match=r"big.npz: the training split holds values up to 1e\+39, beyond float32"):
         load_splits(str(tmp_path / "big.npz"))
+
+
+def test_a_list_of_sequences_of_their_own_lengths_is_padded() -> None:
+    """A ragged list as X raised numpy's "inhomogeneous shape" ValueError, naming no field."""
+    from models.data import array_splits
+
+    rng = np.random.default_rng(0)
+    X = [rng.normal(size=(int(rng.integers(5, 12)), 2)) for _ in range(20)]
+    y = np.arange(20) % 2
+    test = [rng.normal(size=int(rng.integers(3, 9))) for _ in range(4)]  # T_i: one channel
+    one = array_splits({"X": [s[:, 0] for s in X], "y": y, "X_test": test, "y_test": np.arange(4) % 2})
+    splits = array_splits({"X": X, "y": y, "X_test": X[:4], "y_test": y[:4]})
+    assert splits.train.lengths.tolist() == [len(s) for s in X]
+    for i, s in enumerate(X):
+        np.testing.assert_allclose(splits.train.X[i, : len(s)], s, rtol=1e-6)
+        assert not splits.train.X[i, len(s) :].any()
+    assert one.test.lengths.tolist() == [len(t) for t in test] and one.test.X.shape[2] == 1
+    assert len(array_splits({"X": X, "y": y}).test) == 4  # no test split given: carved from the padded X
+    with pytest.raises(DataError, match=r"data: X\[3\] has 3 channels, X\[0\] has 2"):
+        array_splits({"X": [*X[:3], rng.normal(size=(6, 3)), *X[4:]], "y": y})
+    with pytest.raises(DataError, match="lengths disagrees with the lengths of the sequences in X"):
+        array_splits({"X": X, "y": y, "lengths": np.full(20, 5)})
