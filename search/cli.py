@@ -471,9 +471,9 @@ def parser(prog: str = "python -m search") -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help_)
         sp.add_argument("study", help="study file, e.g. studies/lstm.yaml")
         common(sp)
-        sp.add_argument("--trials", type=int, help="the study's total number of finished trials")
-        sp.add_argument("--workers", type=int, help="local worker processes (default: 1, or one per GPU)")
-        sp.add_argument("--workers-per-gpu", type=int, default=1)
+        sp.add_argument("--trials", type=_whole, help="the study's total number of finished trials")
+        sp.add_argument("--workers", type=_whole, help="local worker processes (default: 1, or one per GPU)")
+        sp.add_argument("--workers-per-gpu", type=_whole, default=1)
         sp.add_argument("--artifacts", help="shared directory for trial checkpoints")
         sp.add_argument("--in-process", action="store_true", help=argparse.SUPPRESS)
         sp.add_argument("--allow-change", action="store_true",
@@ -517,6 +517,15 @@ def parser(prog: str = "python -m search") -> argparse.ArgumentParser:
     return p
 
 
+def _whole(text: str) -> int | str:
+    """An integer option's value: the integer, or the text as given (``main`` names it in one line; argparse's
+    own refusal printed its usage block and named the flag, not the make variable)."""
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
 #: Ctrl-C while the libraries load (seconds), before the command's own handlers exist
 STARTING_INTERRUPTED = "\ninterrupted (Ctrl-C) while starting: nothing was stored"
 
@@ -529,16 +538,12 @@ def main(argv: list[str] | None = None, prog: str = "python -m search") -> int:
     except KeyboardInterrupt:
         print(STARTING_INTERRUPTED, file=sys.stderr, flush=True)
         return 130
-    if getattr(args, "trials", None) is not None and args.trials < 1:
-        print(f"error: --trials/TRIALS={args.trials}: must be an integer >= 1", file=sys.stderr)
-        return 2
-    if getattr(args, "workers", None) is not None and args.workers < 1:
-        print(f"error: --workers/WORKERS={args.workers}: must be an integer >= 1", file=sys.stderr)
-        return 2
-    if getattr(args, "workers_per_gpu", 1) < 1:
-        print(f"error: --workers-per-gpu/WORKERS_PER_GPU={args.workers_per_gpu}: must be an integer >= 1",
-              file=sys.stderr)  # fmt: skip
-        return 2
+    for name, flag in (("trials", "--trials/TRIALS"), ("workers", "--workers/WORKERS"),
+                       ("workers_per_gpu", "--workers-per-gpu/WORKERS_PER_GPU")):  # fmt: skip
+        value = getattr(args, name, None)
+        if value is not None and (not isinstance(value, int) or value < 1):
+            print(f"error: {flag}={value}: must be an integer >= 1", file=sys.stderr)
+            return 2
     if args.command in ("study", "worker") and not args.in_process:
         args.in_process = (args.workers or 1) == 1
     if args.command in TRAINING_COMMANDS and threading.current_thread() is threading.main_thread():

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -160,7 +161,8 @@ def test_make_study_worker_and_report_print_the_password_nowhere(tmp_path: Path,
             assert run.returncode == 0, (target, text[-3000:])
             assert secret not in text, (target, text)
             assert f"postgresql://{PG_USER}:***@{PG_HOST}:{PG_PORT}/{db}" in text or target == "report", (target, text)
-        assert (tmp_path / "runs" / name / "report").is_dir()
+        (report,) = (tmp_path / "runs" / name).glob("report-postgresql-*")  # not the journal's
+        assert (report / "index.html").is_file() and secret not in report.name
         assert sum(t.state == TrialState.COMPLETE for t in _trials(storage, name)) == 2
     finally:  # (the database fixture drops the whole database afterwards too)
         with contextlib.suppress(KeyError):
@@ -306,3 +308,26 @@ def test_plain_postgresql_urls_work_in_optuna_and_optuna_dashboard(tmp_path: Pat
         dashboard.terminate()
         dashboard.wait(timeout=30)
     assert "Failed to import" not in (tmp_path / "dashboard.log").read_text()
+
+
+def test_make_passes_each_variable_as_one_shell_word(tmp_path: Path) -> None:
+    """A ' in a study path or a password ended the Makefile's '...' quoting: "unexpected EOF while looking for
+    matching", and a crafted value would have run as a command."""
+    study, storage = "/tmp/bob's dir/x.yaml", "postgresql://u:pa'ss; touch pwned@h/db"
+    make = [
+        "make",
+        "-n",
+        "--no-print-directory",
+        "-f",
+        str(ROOT / "Makefile"),
+        f"VENV={VENV}",
+        "-o",
+        f"{VENV}/.installed",
+    ]
+    run = subprocess.run([*make, "study", f"STUDY={study}", f"STORAGE={storage}", "TRIALS=2 3", "WORKERS=1"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    words = shlex.split(run.stdout.strip().splitlines()[-1])
+    assert words[words.index("study") + 1] == study and words[words.index("--storage") + 1] == storage
+    assert words[words.index("--trials") + 1] == "2 3" and words[words.index("--workers") + 1] == "1"
+    assert not (tmp_path / "pwned").exists()

@@ -390,6 +390,11 @@ BAD_INVOCATIONS = [
     ("not-utf8", _latin1, [], ["latin.yaml: not UTF-8 text (byte 0xff at offset 0)", "saved as UTF-8"]),
     ("a-directory", _a_directory, [], ["adir.yaml: is a directory", "allowed: a study file"]),
     ("workers-per-gpu-0", lambda d: write_study(d), ["--workers-per-gpu", "0"], ["--workers-per-gpu/WORKERS_PER_GPU=0"]),
+    # argparse printed its usage block and named --trials, not TRIALS ("2 3": "unrecognized arguments: 3")
+    ("trials-abc", lambda d: write_study(d), ["--trials", "abc"], ["--trials/TRIALS=abc: must be an integer >= 1"]),
+    ("trials-1.5", lambda d: write_study(d), ["--trials", "1.5"], ["--trials/TRIALS=1.5: must be an integer >= 1"]),
+    ("trials-two-words", lambda d: write_study(d), ["--trials", "2 3"], ["--trials/TRIALS=2 3: must be"]),
+    ("workers-abc", lambda d: write_study(d), ["--workers", "abc"], ["--workers/WORKERS=abc: must be an integer"]),
 ]  # fmt: skip
 
 
