@@ -14,9 +14,9 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import optuna
 
@@ -683,7 +683,19 @@ def _interrupted(args: argparse.Namespace, exc: BaseException) -> int:
 
 def main_entry() -> None:
     """The ``regtune`` console command (``[project.scripts]``): the command line of ``python -m search``."""
-    sys.exit(main(prog="regtune"))
+    sys.exit(closed_pipe(main, prog="regtune"))
+
+
+def closed_pipe(run: Callable[..., int], **kwargs: Any) -> int:
+    """``run(**kwargs)``, quiet when the reader of stdout goes away (``| head``): what was stored stays stored;
+    a BrokenPipeError traceback ended the output instead. Exit 141, the shell's code for SIGPIPE."""
+    try:
+        code = run(**kwargs)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's own flush at exit fails quietly
+        return 141
 
 
 if __name__ == "__main__":

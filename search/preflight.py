@@ -139,7 +139,11 @@ def check_storage_url(url: str, origin: str) -> None:
             raise fail("grpc:// needs a host: grpc://host:port")
         if parts.path.strip("/") or parts.query:
             raise fail("grpc://host:port takes no path or query")
-    elif scheme.startswith("sqlite"):
+    elif not scheme.startswith("sqlite"):  # postgresql, mysql
+        if not parts.path.strip("/"):  # libpq then picks a database named after the user: a study lands there
+            raise fail(f"no database named: {scheme}://user@host:port/DATABASE")
+        _check_driver(url, scheme, fail)
+    else:
         target = url.split(":///", 1)[1].split("?", 1)[0] if ":///" in url else ""
         if not target or target == ":memory:":
             raise fail("an in-memory SQLite database loses the study when the process ends; give sqlite:///path.db")
@@ -151,6 +155,24 @@ def check_storage_url(url: str, origin: str) -> None:
                 f" slashes, sqlite:////{target})"
             )  # fmt: skip
             raise fail(f"the directory {Path(target).parent} of the SQLite file does not exist{where}")
+
+
+def _check_driver(url: str, scheme: str, fail: Callable[[str], PreflightError]) -> None:
+    """The database driver the URL needs is installed (mysql:// failed only when the store was opened)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import NoSuchModuleError
+
+    from search.storage import driver_url
+
+    try:
+        make_url(driver_url(url)).get_dialect().import_dbapi()
+    except NoSuchModuleError:
+        raise fail(f"unknown database driver in {scheme!r}") from None
+    except ImportError as exc:
+        raise fail(f"its driver is not installed here (no module {exc.name!r}); install it in the environment "
+                   "(e.g. pip install pymysql for mysql+pymysql://), or use PostgreSQL, SQLite or a journal file") from None  # fmt: skip
+    except Exception:  # noqa: S110 - a URL SQLAlchemy cannot parse: opening it names the problem
+        pass
 
 
 def _check_journal(path: Path, fail: Callable[[str], PreflightError]) -> None:

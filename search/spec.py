@@ -124,6 +124,8 @@ class StudySpec:
 
 
 def load_study(path: str | Path) -> StudySpec:
+    if not str(path).strip():  # make study STUDY= : "error: .: is a directory"
+        raise StudyFileError("the study file is empty (STUDY=); allowed: a study file (YAML), e.g. studies/lstm.yaml")
     p = Path(path)
     if not p.exists():
         found = sorted(str(s) for s in Path("studies").glob("*.yaml")) if Path("studies").is_dir() else []

@@ -291,6 +291,8 @@ URLS_BAD = [
     ("postgresql://postgres:pa/ss@127.0.0.1/db", "@ as %40, / as %2F"),  # "the port must be a number"
     ("postgresql://postgres:pa?ss@127.0.0.1/db", "holds a character that URLs reserve"),
     ("postgresql://postgres:pa#ss@127.0.0.1/db", "holds a character that URLs reserve"),
+    ("postgresql://", "no database named"),  # libpq's default database for the user got the study
+    ("mysql+nosuchdriver://u@h/db", "unknown database driver in 'mysql+nosuchdriver'"),
 ]
 
 
