@@ -62,8 +62,9 @@ def quiet_libraries(training: bool = True) -> None:
     warnings.filterwarnings("ignore", message=".*Heartbeat of storage is supposed to be used with Study.optimize.*")
 
 
-def worker_plan(workers: int | None, per_gpu: int) -> list[dict[str, str]]:
-    """One environment per local worker: GPUs round-robin (``per_gpu`` each), CPU threads split evenly."""
+def worker_plan(workers: int | None, per_gpu: int, remaining: int | None = None) -> list[dict[str, str]]:
+    """One environment per local worker: GPUs round-robin (``per_gpu`` each), CPU threads split evenly; at most
+    ``remaining`` workers (the trials left to run: a worker more has nothing to do but load the data)."""
     import torch
 
     gpus = os.environ.get("CUDA_VISIBLE_DEVICES")
@@ -73,6 +74,8 @@ def worker_plan(workers: int | None, per_gpu: int) -> list[dict[str, str]]:
         else [str(i) for i in range(torch.cuda.device_count())]
     )
     n = workers or (len(ids) * per_gpu if ids else 1)
+    if remaining is not None and remaining > 0:
+        n = min(n, remaining)
     cores = os.cpu_count() or 1
     plans = []
     for i in range(n):
@@ -119,7 +122,14 @@ def cmd_study(args: argparse.Namespace, join_only: bool = False) -> int:
     over = f" (more than the total of {total} asked for: nothing to run)" if c["finished"] > total else ""
     print(f"study {spec.name} ({spec.path}) in {mask_url(url)}: {c['finished']}/{total} trials finished{over}",
           flush=True)  # fmt: skip
-    plans = worker_plan(args.workers, args.workers_per_gpu)
+    plans = worker_plan(args.workers, args.workers_per_gpu, total - c["finished"])
+    if c["finished"] < total and args.workers and args.workers > len(plans):
+        print(f"note: WORKERS={args.workers}, but {total - c['finished']} trial(s) remain: starting {len(plans)} "
+              "worker(s)", file=sys.stderr, flush=True)  # fmt: skip
+    cores = os.cpu_count() or 1
+    if c["finished"] < total and len(plans) > cores and "CUDA_VISIBLE_DEVICES" not in plans[0]:
+        print(f"note: {len(plans)} workers share {cores} CPU core(s): each trial runs slower, the study no faster "
+              f"than with {cores}", file=sys.stderr, flush=True)  # fmt: skip
     codes: list[int] = []  # exit codes of the local worker processes (WORKERS > 1)
     if c["finished"] < total:
         progress = Progress(total, c["finished"], spec.direction, spec.name)

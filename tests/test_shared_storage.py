@@ -425,6 +425,9 @@ def test_worker_plan_round_robins_gpus_and_splits_cpu_threads(monkeypatch: pytes
     assert all("CUDA_VISIBLE_DEVICES" not in p for p in plans)
     assert [p["OMP_NUM_THREADS"] for p in plans] == ["1", "1"]
     assert worker_plan(None, 1) == [{"OMP_NUM_THREADS": "2", "REGTUNE_WORKER_INDEX": "0"}]
+    # WORKERS=6 for 2 trials left: 6 processes of ~200 MB started, 4 of them with nothing to do
+    assert worker_plan(6, 1, remaining=2) == [{"OMP_NUM_THREADS": "1", "REGTUNE_WORKER_INDEX": str(i)} for i in (0, 1)]
+    assert len(worker_plan(6, 1, remaining=0)) == 6  # nothing left: the plan is not used
 
 
 def test_dead_trial_found_by_the_workers_own_heartbeat_without_optuna_heartbeat() -> None:
