@@ -105,13 +105,13 @@ def prepare_study(study: dict[str, Any] | str | Path, data: Any = None, storage:
     """Every check of ``make study`` (study, arrays or dataset, storage URL), nothing written."""
     spec = load_spec(study, data)
     if data is None:
-        return prepare_spec(spec, storage)
+        return prepare_spec(spec, storage, flag="storage")
     splits = array_splits(as_arrays(data), where="data", seed=spec.seed)
     note = layout_note(splits)
     if note:
         warnings.warn(note.removeprefix("note: "), UserWarning, stacklevel=2)
     spec.dataset = f"{MEMORY}:{arrays_digest(splits)[:16]}"
-    return prepare_spec(spec, storage, splits)
+    return prepare_spec(spec, storage, splits, flag="storage")
 
 
 def run_study(

@@ -48,12 +48,15 @@ def prepare(study_path: str | Path, storage_url: str | None = None) -> Prepared:
     return prepare_spec(load_study(study_path), storage_url)
 
 
-def prepare_spec(spec: StudySpec, storage_url: str | None = None, splits: Splits | None = None) -> Prepared:
-    """:func:`prepare` for a parsed study; ``splits``: its dataset already loaded (in-memory arrays, search.api)."""
+def prepare_spec(
+    spec: StudySpec, storage_url: str | None = None, splits: Splits | None = None, flag: str = "--storage/STORAGE"
+) -> Prepared:
+    """:func:`prepare` for a parsed study; ``splits``: its dataset already loaded (in-memory arrays, search.api);
+    ``flag``: what a storage error calls the storage (``storage=`` from Python)."""
     from search.objective import _SPLITS, data_folds  # the training stack: imported when a study is prepared
 
     url = resolve_url(storage_url, spec.name)
-    origin = "--storage/STORAGE" if storage_url else STORAGE_ENV if os.environ.get(STORAGE_ENV) else None
+    origin = flag if storage_url else STORAGE_ENV if os.environ.get(STORAGE_ENV) else None
     check_storage_url(url, origin or f"{spec.path}: storage (default for name {spec.name!r})")
     splits = load_dataset(spec) if splits is None else splits
     _check(spec, splits, 1)  # classes, labels, values: before the defaults look at the data

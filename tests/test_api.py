@@ -139,6 +139,8 @@ def test_data_of_an_unknown_shape_and_a_bad_total_are_refused(tmp_path: Path) ->
         run_study(STUDY, {**a, "X_val": a["X"]}, storage=str(tmp_path / "j.log"))
     with pytest.raises(ValueError, match=r"^trials=0: must be an integer >= 1"):
         run_study(STUDY, a, storage=str(tmp_path / "j.log"), trials=0)
+    with pytest.raises(PreflightError, match=r"^storage=postgres://h/db: unknown scheme"):  # not "--storage/STORAGE"
+        run_study(STUDY, a, storage="postgres://h/db")
     assert not (tmp_path / "j.log").exists()
 
 
