@@ -15,6 +15,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -415,3 +416,39 @@ def test_signals_raise_turns_ctrl_c_into_interrupted_and_restores_the_handler() 
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(0.5)  # the handler runs here
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_ctrl_c_during_the_start_up_checks_stores_nothing(tmp_path: Path) -> None:
+    """Ctrl-C while the dataset is read, before any store exists: one line saying nothing was stored, exit 130.
+    The dataset is a FIFO, so the process waits in its checks, deterministically, until it is interrupted."""
+    from tests.helpers import CLI_ENV, ROOT, write_study
+
+    data = tmp_path / "data.npz"
+    os.mkfifo(data)
+    study = write_study(tmp_path, dataset=str(data))
+    journal = tmp_path / "runs" / "journal.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "search", "study", str(study), "--storage", str(journal)], cwd=ROOT,
+        env={**os.environ, **CLI_ENV}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    writer = None
+    try:
+        deadline = time.monotonic() + 120
+        while writer is None and time.monotonic() < deadline:  # the reader has opened the FIFO: it is in its checks
+            try:
+                writer = os.open(data, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:
+                assert proc.poll() is None, proc.communicate()
+                time.sleep(0.1)
+        assert writer is not None, "the study never opened its dataset"
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if writer is not None:
+            os.close(writer)
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, (out, err)
+    assert err.strip().splitlines() == ["interrupted (Ctrl-C) before the study started: nothing was stored"], err
+    assert "Traceback" not in err and not journal.parent.exists()
