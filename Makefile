@@ -28,14 +28,15 @@ PROXY_PROCESSES ?= $(shell nproc 2>/dev/null || echo 1)
 TORCH_VERSION ?= 2.13.0
 
 # q: one shell word for a value, whatever it holds ('...', a ' inside written '\''): a ' in a path or password
-# ended the quoting ("unexpected EOF while looking for matching")
+# ended the quoting ("unexpected EOF while looking for matching"); values are taken with $(value ...), so a $ in a
+# password stays a $. validate and report take several files: their STUDY is split by the shell (quote inside it)
 q = '$(subst ','\'',$(1))'
 
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 SEARCH := $(PY) -m search
-COMMON := $(if $(STORAGE),--storage $(call q,$(STORAGE))) $(if $(TRIALS),--trials $(call q,$(TRIALS))) $(if $(ARTIFACTS),--artifacts $(call q,$(ARTIFACTS))) \
+COMMON := $(if $(STORAGE),--storage $(call q,$(value STORAGE))) $(if $(TRIALS),--trials $(call q,$(TRIALS))) $(if $(ARTIFACTS),--artifacts $(call q,$(value ARTIFACTS))) \
           $(if $(WORKERS),--workers $(call q,$(WORKERS))) --workers-per-gpu $(call q,$(WORKERS_PER_GPU)) $(if $(filter-out 0,$(ALLOW_CHANGE)),--allow-change)
 # every target whose command line may hold STORAGE (and its password) runs without make echoing that line;
 # add a new such target here (tests/test_operations.py checks it)
@@ -58,31 +59,31 @@ $(STAMP): pyproject.toml constraints.txt tools/install_torch.sh
 venv: $(STAMP) ## create the environment in .venv/ (done on first use by every target)
 
 study: $(STAMP) ## run (or resume) STUDY to TRIALS trials with WORKERS local workers; print the result
-	$(SEARCH) study $(call q,$(STUDY)) $(COMMON)
+	$(SEARCH) study $(call q,$(value STUDY)) $(COMMON)
 
 worker: $(STAMP) ## join STUDY in a shared STORAGE and work until its TRIALS are done
-	$(SEARCH) worker $(call q,$(STUDY)) $(COMMON)
+	$(SEARCH) worker $(call q,$(value STUDY)) $(COMMON)
 
 dashboard: $(STAMP) ## serve optuna-dashboard for STORAGE (or STUDY's local store) on HOST:PORT
-	$(SEARCH) dashboard $(call q,$(STUDY)) $(if $(STORAGE),--storage $(call q,$(STORAGE))) $(if $(ARTIFACTS),--artifacts $(call q,$(ARTIFACTS))) --host $(HOST) --port $(PORT)
+	$(SEARCH) dashboard $(call q,$(value STUDY)) $(if $(STORAGE),--storage $(call q,$(value STORAGE))) $(if $(ARTIFACTS),--artifacts $(call q,$(value ARTIFACTS))) --host $(HOST) --port $(PORT)
 
 proxy: $(STAMP) ## serve Optuna's gRPC storage proxy for STORAGE on HOST:PROXY_PORT (workers use grpc://host:PROXY_PORT)
-	$(SEARCH) proxy --storage $(call q,$(STORAGE)) --host $(HOST) --port $(PROXY_PORT) --processes $(PROXY_PROCESSES)
+	$(SEARCH) proxy --storage $(call q,$(value STORAGE)) --host $(HOST) --port $(PROXY_PORT) --processes $(PROXY_PROCESSES)
 
 validate: $(STAMP) ## check STUDY (study file, dataset, defaults) and exit; touches no store
 	$(SEARCH) validate $(STUDY)
 
 figures: $(STAMP) ## draw STUDY's trial figures now (make dashboard draws them in the background as trials finish)
-	@$(SEARCH) figures $(call q,$(STUDY)) $(if $(STORAGE),--storage $(call q,$(STORAGE))) $(if $(ARTIFACTS),--artifacts $(call q,$(ARTIFACTS)))
+	@$(SEARCH) figures $(call q,$(value STUDY)) $(if $(STORAGE),--storage $(call q,$(value STORAGE))) $(if $(ARTIFACTS),--artifacts $(call q,$(value ARTIFACTS)))
 
 report: $(STAMP) ## write the HTML report of STUDY (several: STUDY="a.yaml b.yaml") under runs/<study>/report*/
-	$(SEARCH) report $(STUDY) $(if $(STORAGE),--storage $(call q,$(STORAGE)))
+	$(SEARCH) report $(STUDY) $(if $(STORAGE),--storage $(call q,$(value STORAGE)))
 
 repair: $(STAMP) ## repair a damaged journal or SQLite file of STUDY (a backup is kept)
-	@$(SEARCH) repair $(call q,$(STUDY)) $(if $(STORAGE),--storage $(call q,$(STORAGE)))
+	@$(SEARCH) repair $(call q,$(value STUDY)) $(if $(STORAGE),--storage $(call q,$(value STORAGE)))
 
 retry: $(STAMP) ## re-queue STUDY's trials given up after repeated crashes (TRIAL=3 or TRIAL="3 7"); then make study
-	@$(SEARCH) retry $(call q,$(STUDY)) $(if $(STORAGE),--storage $(call q,$(STORAGE))) $(if $(TRIAL),--trial $(TRIAL))
+	@$(SEARCH) retry $(call q,$(value STUDY)) $(if $(STORAGE),--storage $(call q,$(value STORAGE))) $(if $(TRIAL),--trial $(foreach t,$(TRIAL),$(call q,$(t))))
 
 test: $(STAMP) ## run the whole test suite, as CI does (starts nothing itself: see .ci/run for the services)
 	$(PY) -m pytest -q tests

@@ -457,17 +457,19 @@ def array_splits(data: dict[str, Any], where: str = "data", seed: int = 0, test_
 
 def _ragged(where: str, name: str, value: Any) -> tuple[np.ndarray, np.ndarray] | None:
     """``value`` padded to N x T x C with zeros and its sequences' lengths, when it is a list (or tuple) of
-    sequences (each T_i x C, or T_i for one channel) whose lengths differ; None for anything else (an array, or
-    sequences of one length, which ``np.asarray`` stacks as they are)."""
+    sequences (each T_i x C, or T_i for one channel); None for anything else (an array, or T x C sequences of one
+    shape, which ``np.asarray`` stacks as they are)."""
     if not isinstance(value, (list, tuple)) or not value:
         return None
     try:
         seqs = [np.asarray(v, dtype=np.float64) for v in value]
     except (TypeError, ValueError):
         return None  # not numbers: the usual checks name it
-    if any(s.ndim not in (1, 2) for s in seqs) or len({len(s) for s in seqs}) == 1:
+    if any(s.ndim not in (1, 2) for s in seqs):
         return None
-    seqs = [s[:, None] if s.ndim == 1 else s for s in seqs]
+    if all(s.ndim == 2 for s in seqs) and len({s.shape for s in seqs}) == 1:
+        return None  # N x T x C already: stacked as it is
+    seqs = [s[:, None] if s.ndim == 1 else s for s in seqs]  # T_i: one channel (of one length too: not N x T)
     channels = {s.shape[1] for s in seqs}
     if len(channels) > 1:
         bad = next(i for i, s in enumerate(seqs) if s.shape[1] != seqs[0].shape[1])

@@ -124,7 +124,7 @@ def digest(d: dict[str, Any]) -> str:
     from another directory, or a moved file, is the same study)."""
     ident = dict(d)
     if isinstance(d.get("dataset"), dict) and d["dataset"].get("sha256"):
-        ident["dataset"] = {"sha256": d["dataset"]["sha256"]}
+        ident["dataset"] = {k: d["dataset"][k] for k in ("sha256", "test_sha256") if k in d["dataset"]}
     text = json.dumps(ident, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

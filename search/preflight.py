@@ -128,9 +128,19 @@ def check_storage_url(url: str, origin: str) -> None:
     if scheme != "grpc" and not _RDB.match(scheme):
         raise fail(f"unknown scheme {scheme!r}")
     parts = urlsplit(url)
-    query_at = "@" in parts.query and "=" not in parts.query.split("@", 1)[0]  # "?ss@host", not "?user=a@b"
-    if parts.netloc.count("@") > 1 or "@" in parts.path or "@" in parts.fragment or query_at:  # a password's
-        # reserved character split the URL early: its rest would be read as the host (and shown in messages)
+    if scheme.startswith("sqlite"):
+        split = False  # a file path: any character is its own
+    else:  # a password's reserved character splits the URL early: its rest is read as the host (and shown)
+        after = url.split("://", 1)[1][len(parts.netloc) :]
+        try:
+            parts.port  # noqa: B018 - "u:pa" of "u:pa/ss@h": a port that is not a number, an @ further on
+            bad_port = False
+        except ValueError:
+            bad_port = True
+        query_at = "@" in parts.query and "=" not in parts.query.split("@", 1)[0]  # "?ss@host", not "?user=a@b"
+        split = parts.netloc.count("@") > 1 or "@" in parts.path or "@" in parts.fragment or query_at
+        split = split or ("@" not in parts.netloc and "@" in after and bad_port)
+    if split:
         raise fail("the user name or password holds a character that URLs reserve ('@', '/', '?', '#'); write "
                    "it URL-encoded: @ as %40, / as %2F, ? as %3F, # as %23 (urllib.parse.quote(password, safe=''))")  # fmt: skip
     try:
@@ -142,9 +152,7 @@ def check_storage_url(url: str, origin: str) -> None:
             raise fail("grpc:// needs a host: grpc://host:port")
         if parts.path.strip("/") or parts.query:
             raise fail("grpc://host:port takes no path or query")
-    elif not scheme.startswith("sqlite"):  # postgresql, mysql
-        if not parts.path.strip("/"):  # libpq then picks a database named after the user: a study lands there
-            raise fail(f"no database named: {scheme}://user@host:port/DATABASE")
+    elif not scheme.startswith("sqlite"):  # postgresql, mysql (no database: libpq's default, the user's name)
         _check_driver(url, scheme, fail)
     else:
         target = url.split(":///", 1)[1].split("?", 1)[0] if ":///" in url else ""

@@ -570,6 +570,10 @@ def test_a_list_of_sequences_of_their_own_lengths_is_padded() -> None:
         assert not splits.train.X[i, len(s) :].any()
     assert one.test.lengths.tolist() == [len(t) for t in test] and one.test.X.shape[2] == 1
     assert len(array_splits({"X": X, "y": y}).test) == 4  # no test split given: carved from the padded X
+    same = array_splits({"X": [list(s[:6, 0]) for s in X], "y": y})  # T_i lists of one length: still N x T x 1
+    assert same.train.X.shape[1:] == (6, 1)
+    with pytest.raises(DataError, match=r"data: X\[1\] has 3 channels, X\[0\] has 2"):  # one length, not one shape
+        array_splits({"X": [np.zeros((5, 2)), np.zeros((5, 3)), *[np.zeros((5, 2))] * 18], "y": y})
     with pytest.raises(DataError, match=r"data: X\[3\] has 3 channels, X\[0\] has 2"):
         array_splits({"X": [*X[:3], rng.normal(size=(6, 3)), *X[4:]], "y": y})
     with pytest.raises(DataError, match="lengths disagrees with the lengths of the sequences in X"):

@@ -289,6 +289,21 @@ def test_a_separate_test_file_counts_by_its_content(tmp_path: Path) -> None:
     assert classify(before, after) == INCOMPATIBLE
     older = {**before, "dataset": {k: v for k, v in before["dataset"].items() if k != "test_sha256"}}
     assert diff(older, after) == []  # a study recorded before the test file was: recorded on resume, not refused
+    assert digest(before) != digest(after)  # the stored fingerprint tells them apart, so the study checks it
+
+    store = open_storage(str(tmp_path / "j.log"))  # what `study` and `report` do with it
+    np.savez(tmp_path / "d_test.npz", X=rng.normal(size=(2, 4, 2)), y=np.arange(2))
+    study = ensure_study(spec_of(raw), store)
+    np.savez(tmp_path / "d_test.npz", X=rng.normal(size=(3, 4, 2)), y=np.arange(3) % 2)
+    with pytest.raises(StudyChangedError, match="its test file changed"):
+        ensure_study(spec_of(raw), store)
+    study.set_user_attr(DEFINITION_ATTR, older := {**older, "dataset": {**older["dataset"]}})
+    study.set_user_attr(FINGERPRINT_ATTR, digest(older))  # as an earlier version recorded it
+    ensure_study(spec_of(raw), store)
+    assert (
+        study.user_attrs[DEFINITION_ATTR]["dataset"]["test_sha256"]
+        == definition(spec_of(raw))["dataset"]["test_sha256"]
+    )  # recorded on resume
 
 
 @pytest.mark.postgres

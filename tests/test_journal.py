@@ -5,6 +5,7 @@ exit 2) and repaired (``python -m search repair``)."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -233,6 +234,19 @@ def test_a_symlinked_journal_is_mended_at_its_target(finished: tuple[Path, bytes
     assert link.is_symlink() and link.resolve() == journal.resolve()
     assert report.backup is not None and report.backup.parent == journal.parent
     assert finished_trials(journal) == before and repair_journal(journal, echo=False).dropped_lines == []
+
+
+def test_a_relative_journal_path_is_repaired_under_one_lock(
+    finished: tuple[Path, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make repair` gives runs/<study>/journal.log, relative: taken for a link, its one lock file was taken twice
+    (30 s of waiting, then "did not possess lock")."""
+    journal = copy(finished, tmp_path)
+    glued(line_of(journal, trial_line(1, 8, "path")))(journal)
+    monkeypatch.chdir(journal.parent)
+    start = time.monotonic()
+    report = repair_journal(Path(journal.name), echo=False)
+    assert len(report.dropped_lines) == 1 and time.monotonic() - start < 20
 
 
 def whole_trials(journal: Path) -> dict[int, tuple]:

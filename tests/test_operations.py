@@ -313,7 +313,7 @@ def test_plain_postgresql_urls_work_in_optuna_and_optuna_dashboard(tmp_path: Pat
 def test_make_passes_each_variable_as_one_shell_word(tmp_path: Path) -> None:
     """A ' in a study path or a password ended the Makefile's '...' quoting: "unexpected EOF while looking for
     matching", and a crafted value would have run as a command."""
-    study, storage = "/tmp/bob's dir/x.yaml", "postgresql://u:pa'ss; touch pwned@h/db"
+    study, storage = "/tmp/bob's dir/x.yaml", "postgresql://u:pa'ss$x; touch pwned@h/db"  # $x: not make's
     make = [
         "make",
         "-n",

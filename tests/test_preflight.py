@@ -270,7 +270,8 @@ def test_check_splits() -> None:
 URLS_OK = ["{d}/journal.log", "{d}/new/dir/journal.log", "postgresql://postgres@127.0.0.1:5432/test",
            "postgresql+psycopg2://u:pw@h/db", "grpc://127.0.0.1:13000", "sqlite:///{d}/x.db", "file://{d}/j.log",
            "postgresql://postgres:pa%40s%2Fs@127.0.0.1/test", "postgresql://h/db?user=a@b",
-           "postgresql://u@h/db?host=/var/run/postgresql", "file://localhost{d}/j.log"]  # fmt: skip
+           "postgresql://u@h/db?host=/var/run/postgresql", "file://localhost{d}/j.log", "sqlite:///{d}/at@dir.db",
+           "postgresql://postgres@localhost:5432"]  # fmt: skip
 URLS_BAD = [
     ("foo://h", "unknown scheme 'foo'"),
     ("postgresql:/h/db", "postgresql: must be followed by //"),
@@ -291,7 +292,7 @@ URLS_BAD = [
     ("postgresql://postgres:pa/ss@127.0.0.1/db", "@ as %40, / as %2F"),  # "the port must be a number"
     ("postgresql://postgres:pa?ss@127.0.0.1/db", "holds a character that URLs reserve"),
     ("postgresql://postgres:pa#ss@127.0.0.1/db", "holds a character that URLs reserve"),
-    ("postgresql://", "no database named"),  # libpq's default database for the user got the study
+    ("postgresql://u:a?b=c@h/db", "holds a character that URLs reserve"),  # an = before the @: "the port must"
     ("mysql+nosuchdriver://u@h/db", "unknown database driver in 'mysql+nosuchdriver'"),
 ]
 

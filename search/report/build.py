@@ -37,7 +37,9 @@ def report_dir(name: str, url: str, runs: str | Path = "runs") -> Path:
     else:
         parts = urlsplit(url)
         label = "-".join(x for x in (parts.scheme.split("+")[0], parts.hostname, parts.path.strip("/")) if x)
-        key = f"{parts.scheme}://{parts.username or ''}@{parts.netloc.rpartition('@')[2]}{parts.path}?{parts.query}"
+        where = sorted(q for q in parts.query.split("&") if q.split("=")[0] in ("host", "port", "dbname"))
+        family = parts.scheme.split("+")[0]  # the driver, a password and connection options name no other store
+        key = f"{family}://{parts.username or ''}@{parts.netloc.rpartition('@')[2]}{parts.path}?{'&'.join(where)}"
     label = re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("._")[:40] or "storage"
     return base / f"report-{label}-{hashlib.sha256(key.encode()).hexdigest()[:6]}"
 
