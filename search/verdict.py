@@ -258,11 +258,16 @@ def refit_params(config: dict[str, Any], epochs: int, seed: int, average: float 
 
 
 def test_accuracy(
-    spec: StudySpec, config: dict[str, Any], epochs: int, seeds: int, average: float = REFIT_SWA
+    spec: StudySpec,
+    config: dict[str, Any],
+    epochs: int,
+    seeds: int,
+    average: float = REFIT_SWA,
+    diverged: list[int] | None = None,
 ) -> list[float]:
     """Retrain on the whole training split for ``epochs`` epochs per seed (:func:`refit_params`); accuracy on the
     test split (a seed whose training diverges scores 0: a row without clipping may explode where the search's
-    rows did not)."""
+    rows did not; its number is appended to ``diverged``, which the verdict names)."""
     splits = study_splits(spec)
     accs = []
     for seed in range(seeds):
@@ -274,6 +279,8 @@ def test_accuracy(
             accs.append(evaluate(fit(rnn, train, data).model, data.test_data())["acc"])
         except DivergedError:
             accs.append(0.0)
+            if diverged is not None:
+                diverged.append(seed)
     return accs
 
 
@@ -291,7 +298,9 @@ def paired(a: list[float], b: list[float]) -> dict[str, Any]:
 
     ``{"n", "mean", "low", "high", "p", "wilcoxon_p"}``: the mean difference, its 95 % t interval and the
     paired t-test's two-sided p-value (None with one seed); Wilcoxon's signed-rank p from
-    :data:`WILCOXON_SEEDS` seeds on. Identical differences: a zero-width interval, p 1 if they are 0, else 0."""
+    :data:`WILCOXON_SEEDS` seeds on. Identical differences: a zero-width interval, p 1 if they are 0, else the
+    exact two-sided sign test's 2^(1-n) (the t statistic is infinite there: p was 0, "significant" for 2 test
+    sequences of 22 in each of 3 seeds, where 3 seeds of one sign can say no more than p = 0.25)."""
     from scipy import stats
 
     if len(a) != len(b) or not a:
@@ -303,7 +312,7 @@ def paired(a: list[float], b: list[float]) -> dict[str, Any]:
         return out
     sd = statistics.stdev(d)
     if sd < 1e-12:
-        out.update(low=mean, high=mean, p=1.0 if abs(mean) < 1e-12 else 0.0)
+        out.update(low=mean, high=mean, p=1.0 if abs(mean) < 1e-12 else min(1.0, 2.0 ** (1 - n)))
     else:
         half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1)) * sd / math.sqrt(n)
         out.update(low=mean - half, high=mean + half, p=float(stats.ttest_rel(a, b).pvalue))
@@ -325,17 +334,39 @@ def describe_difference(p: dict[str, Any]) -> str:
 
 
 # --------------------------------------------------------------------------------------------- the verdict
+def warnings_of(res: dict[str, Any]) -> list[str]:
+    """What a reader of the verdict ``res`` must not miss, one sentence each (the terminal, summary.md and the
+    page show the same): rows whose retraining diverged on some seeds (those seeds score 0, inside the row's mean
+    and the difference), and a best row not above the majority class."""
+    out = []
+    for key, label in (("best", "best"), ("baseline", "baseline"), ("nothing", "nothing-at-all")):
+        row = res.get(key) or {}
+        if row.get("diverged"):
+            seeds = ", ".join(map(str, row["diverged"]))
+            out.append(f"the {label} row's retraining diverged on seed(s) {seeds} of {len(row['accs'])}: each "
+                       "scores 0, inside its mean and the difference (a configuration that explodes without the "
+                       "search's early stopping)")  # fmt: skip
+    top, best = res.get("majority"), res.get("best") or {}
+    if top and best and best["mean"] <= top["acc"]:
+        why = ("some of its seeds diverged" if best.get("diverged") else
+               "the models learned nothing the class balance does not give")  # fmt: skip
+        out.append(f"the best row is not above always answering {json.dumps(top['label'])} ({best['mean']:.4f} <= "
+                   f"{top['acc']:.4f}): {why}")  # fmt: skip
+    return out
+
+
 def majority(splits: Splits) -> dict[str, Any]:
     """The floor no model should be read against without: the test accuracy of always answering the training
-    split's most frequent class (``label``, its ``share`` of the training split). On 95/5 data a classifier
+    split's most frequent class (``label``, its ``share`` of the training split; tied classes: their mean,
+    labels joined by " / "). On 95/5 data a classifier
     that learned nothing scores 0.95; the verdict prints this row so that such a number is not taken for skill."""
     counts = np.bincount(splits.train.y, minlength=len(splits.classes))
-    top = int(np.argmax(counts))
-    test = splits.test.y
+    tied = np.flatnonzero(counts == counts.max())  # a tie (UnitTest: 50/50) has no majority: the tied classes'
+    test = splits.test.y  # mean, not whichever comes first (0.5455 for one, 0.4545 for the other)
     return {
-        "label": splits.classes[top],
-        "share": float(counts[top] / counts.sum()),
-        "acc": float(np.mean(test == top)) if len(test) else 0.0,
+        "label": " / ".join(splits.classes[int(t)] for t in tied),
+        "share": float(counts[tied[0]] / counts.sum()),
+        "acc": float(np.mean([np.mean(test == t) for t in tied])) if len(test) else 0.0,
     }
 
 
@@ -368,13 +399,18 @@ def _final_result(study: optuna.Study, spec: StudySpec, seeds: int | None) -> di
     if cached and cached.get("key") == json.loads(json.dumps(key)):
         return cached
 
-    runs: dict[tuple[str, int], list[float]] = {}
+    runs: dict[tuple[str, int], tuple[list[float], list[int]]] = {}
 
     def accs(cfg: dict[str, Any], epochs: int) -> list[float]:
         k = (json.dumps(cfg, sort_keys=True), epochs)  # the best may be the baseline trial itself: train once
         if k not in runs:
-            runs[k] = test_accuracy(spec, cfg, epochs, seeds)
-        return runs[k]
+            diverged: list[int] = []
+            runs[k] = (test_accuracy(spec, cfg, epochs, seeds, diverged=diverged), diverged)
+        return runs[k][0]
+
+    def lost(cfg: dict[str, Any], epochs: int) -> dict[str, Any]:
+        gone = runs[(json.dumps(cfg, sort_keys=True), epochs)][1]
+        return {"diverged": gone} if gone else {}
 
     best_accs, base_accs = accs(config, best_epochs), accs(base, base_epochs)
     result: dict[str, Any] = {
@@ -383,7 +419,13 @@ def _final_result(study: optuna.Study, spec: StudySpec, seeds: int | None) -> di
         "best_trial": best.number,
         "seeds": seeds,
         "test_size": len(study_splits(spec).test),
-        "best": {**_summary(best_accs), "epochs": best_epochs, "config": config, "from": best_from},
+        "best": {
+            **_summary(best_accs),
+            "epochs": best_epochs,
+            "config": config,
+            "from": best_from,
+            **lost(config, best_epochs),
+        },  # fmt: skip
         "selection": {
             "chosen": best.number,
             "top": chosen.best.number,
@@ -396,6 +438,7 @@ def _final_result(study: optuna.Study, spec: StudySpec, seeds: int | None) -> di
             "config": base,
             "from": base_from,
             "keeps": keeps(spec, base),
+            **lost(base, base_epochs),
         },
         "nothing": None,
         "difference": statistics.fmean(best_accs) - statistics.fmean(base_accs),
@@ -404,7 +447,7 @@ def _final_result(study: optuna.Study, spec: StudySpec, seeds: int | None) -> di
     if off:
         nothing_accs = accs(nothing, nothing_epochs)
         result["nothing"] = {**_summary(nothing_accs), "epochs": nothing_epochs, "config": nothing,
-                             "from": nothing_from, "off": off}  # fmt: skip
+                             "from": nothing_from, "off": off, **lost(nothing, nothing_epochs)}  # fmt: skip
         result["paired_nothing"] = paired(best_accs, nothing_accs)
     study.set_user_attr(FINAL_ATTR, result)
     return result

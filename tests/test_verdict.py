@@ -168,6 +168,9 @@ def test_paired_interval_and_p_value_are_those_of_the_per_seed_differences(a: li
     [
         ([0.9], [0.8], "+0.1000 (1 seed: no interval, no p-value)"),
         ([0.9, 0.8], [0.9, 0.8], "+0.0000 (95% CI +0.000..+0.000, paired over 2 seeds, p=1)"),
+        # the same difference on every seed: the exact sign test (p was 0: "significant" with 3 seeds)
+        ([0.5, 0.6, 0.7], [0.6, 0.7, 0.8], "-0.1000 (95% CI -0.100..-0.100, paired over 3 seeds, p=0.25)"),
+        ([0.9] * 6, [0.8] * 6, "+0.1000 (95% CI +0.100..+0.100, paired over 6 seeds, p=0.031, Wilcoxon p=0.031)"),
     ],
 )
 def test_paired_edge_cases(a: list[float], b: list[float], expect: str) -> None:
@@ -352,11 +355,38 @@ def test_the_majority_class_row_and_its_warning() -> None:
     splits = Splits(split([0] * 19 + [1]), split([0] * 38 + [1] * 2), ["ok", "fault"], "imbalanced")
     floor = verdict.majority(splits)
     assert floor == {"label": "ok", "share": 0.95, "acc": 0.95}
+    tie = Splits(split([0, 0, 1, 1]), split([0] * 12 + [1] * 10), ["a", "b"], "tied")  # UnitTest: 50/50
+    assert verdict.majority(tie) == {"label": "a / b", "share": 0.5, "acc": pytest.approx(0.5)}
     lines = result_lines(_rows([0.95, 0.95], [0.95, 0.925], floor), "best")
     assert any(line.split()[:3] == ["majority", "class", "0.9500"] and '(always "ok": 95%' in line for line in lines)
     assert any('warning: the best row is not above always answering "ok"' in line for line in lines)
     lines = result_lines(_rows([0.975, 1.0], [0.95, 0.925], floor), "best")
     assert not any("warning" in line for line in lines)
+
+
+def test_every_output_names_diverged_seeds_and_the_majority_floor(tmp_path: Path) -> None:
+    """A retraining that diverged scored 0 with nothing said (the warning blamed the class balance), and the
+    majority-class warning reached the terminal only, not summary.md or the page."""
+    from search.report import render
+    from search.report.data import StudyData
+
+    res = _rows([0.0, 0.9, 0.0], [0.9, 0.9, 0.8], {"label": "ok", "share": 0.5, "acc": 0.5})
+    res["best"]["diverged"] = [0, 2]
+    text = "\n".join(result_lines(res, "best"))
+    assert "warning: the best row's retraining diverged on seed(s) 0, 2 of 3: each scores 0" in text
+    assert 'warning: the best row is not above always answering "ok" (0.3000 <= 0.5000): some of its seeds' in text
+    assert "learned nothing" not in text
+    data = StudyData(study="s", study_file="s.yaml", description="d", dataset="x", architecture={}, metric="val_acc",
+                     total=1, counts={"complete": 1, "pruned": 0, "fail": 0, "finished": 1}, gave_up=[], dashboard="",
+                     best_trial=0, best_value=0.9, top_trial=0, top_value=0.9, final={**res, "seeds": 3},
+                     pruning={"pruned": 0, "complete": 1, "epochs_spent": 5, "epochs_saved": 0, "saved_fraction": 0.0,
+                              "epochs_per_complete_trial": 5},
+                     introspection={k: {"stats": {}, "diagnoses": [], "figures": {}} for k in ("best", "baseline")})  # fmt: skip
+    for page in (render.markdown(data), render.page(data)):
+        assert "diverged on seed(s) 0, 2 of 3" in page and "is not above always answering" in page
+    res["best"]["diverged"], res["best"]["accs"] = [], [0.4, 0.4, 0.4]
+    assert "learned nothing the class balance does not give" in render.markdown(dataclasses.replace(data, final={
+        **res, "best": {**res["best"], **verdict._summary([0.4, 0.4, 0.4])}, "seeds": 3}))  # fmt: skip
 
 
 def test_a_baseline_chosen_on_one_holdout_is_not_said_to_be_within_a_standard_error() -> None:

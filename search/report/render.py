@@ -12,7 +12,7 @@ from typing import Any
 import jinja2
 
 from search.report.data import Comparison, StudyData
-from search.verdict import describe_difference, keeps_text
+from search.verdict import describe_difference, keeps_text, warnings_of
 
 SIGNIFICANCE = 0.05  # paired t-test over seeds: p below this is called significant
 
@@ -104,7 +104,7 @@ def _environment(autoescape: bool) -> jinja2.Environment:
     )
     env.filters.update(fmt=fmt, verdict=verdict, difference=describe_difference, keeps=keeps_text, json=json.dumps)
     env.globals.update(SIGNIFICANCE=SIGNIFICANCE, KEY_STATS=KEY_STATS, FIGURE_CAPTIONS=FIGURE_CAPTIONS,
-                       gate_keys=gate_keys, importance_names=importance_names)  # fmt: skip
+                       gate_keys=gate_keys, importance_names=importance_names, warnings_of=warnings_of)  # fmt: skip
     return env
 
 
