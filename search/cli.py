@@ -37,6 +37,7 @@ from search.storage import (
     schema_lock,
     scrub,
     storage_hint,
+    store_file,
 )
 
 if TYPE_CHECKING:
@@ -122,12 +123,13 @@ def cmd_study(args: argparse.Namespace, join_only: bool = False) -> int:
     over = f" (more than the total of {total} asked for: nothing to run)" if c["finished"] > total else ""
     print(f"study {spec.name} ({spec.path}) in {mask_url(url)}: {c['finished']}/{total} trials finished{over}",
           flush=True)  # fmt: skip
-    plans = worker_plan(args.workers, args.workers_per_gpu, total - c["finished"])
-    if c["finished"] < total and args.workers and args.workers > len(plans):
-        print(f"note: WORKERS={args.workers}, but {total - c['finished']} trial(s) remain: starting {len(plans)} "
-              "worker(s)", file=sys.stderr, flush=True)  # fmt: skip
+    left = total - c["finished"]
+    plans = worker_plan(args.workers, args.workers_per_gpu, left)
+    if left > 0 and args.workers and args.workers > len(plans):
+        print(f"note: WORKERS={args.workers}, but {left} trial(s) remain: starting {len(plans)} worker(s)",
+              file=sys.stderr, flush=True)  # fmt: skip
     cores = os.cpu_count() or 1
-    if c["finished"] < total and len(plans) > cores and "CUDA_VISIBLE_DEVICES" not in plans[0]:
+    if left > 0 and len(plans) > cores and "CUDA_VISIBLE_DEVICES" not in plans[0]:
         print(f"note: {len(plans)} workers share {cores} CPU core(s): each trial runs slower, the study no faster "
               f"than with {cores}", file=sys.stderr, flush=True)  # fmt: skip
     codes: list[int] = []  # exit codes of the local worker processes (WORKERS > 1)
@@ -326,13 +328,10 @@ def cmd_repair(args: argparse.Namespace) -> int:
 def cmd_dashboard(args: argparse.Namespace) -> int:
     """optuna-dashboard on the study's storage; with ``--storage`` the study file is optional (a study run from
     Python has none). A journal or SQLite file that does not exist is refused: serving it would create it."""
-    from search.journal import journal_path
-    from search.sqlite_file import sqlite_path
-
     given = args.storage or os.environ.get(STORAGE_ENV)
     name = load_study(args.study).name if not given or Path(args.study).is_file() else None
     url = given or resolve_url(None, str(name))
-    path = journal_path(url) or sqlite_path(url)
+    path = store_file(url)
     if path is not None and not path.is_file():
         run = f"make study STUDY={shlex.quote(args.study)}" if name else "run a study into it"
         raise StorageError(f"no study storage {mask_url(url)} (no such file): nothing to show; {run} first")

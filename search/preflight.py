@@ -128,25 +128,23 @@ def check_storage_url(url: str, origin: str) -> None:
     if scheme != "grpc" and not _RDB.match(scheme):
         raise fail(f"unknown scheme {scheme!r}")
     parts = urlsplit(url)
-    if scheme.startswith("sqlite"):
-        split = False  # a file path: any character is its own
-    else:  # a password's reserved character splits the URL early: its rest is read as the host (and shown)
-        after = url.split("://", 1)[1][len(parts.netloc) :]
-        try:
-            parts.port  # noqa: B018 - "u:pa" of "u:pa/ss@h": a port that is not a number, an @ further on
-            bad_port = False
-        except ValueError:
-            bad_port = True
-        query_at = "@" in parts.query and "=" not in parts.query.split("@", 1)[0]  # "?ss@host", not "?user=a@b"
-        split = parts.netloc.count("@") > 1 or "@" in parts.path or "@" in parts.fragment or query_at
-        split = split or ("@" not in parts.netloc and "@" in after and bad_port)
-    if split:
-        raise fail("the user name or password holds a character that URLs reserve ('@', '/', '?', '#'); write "
-                   "it URL-encoded: @ as %40, / as %2F, ? as %3F, # as %23 (urllib.parse.quote(password, safe=''))")  # fmt: skip
     try:
         parts.port  # noqa: B018 - parsing it is the check
+        bad_port = False
     except ValueError:
-        raise fail("the port must be a number in 0..65535") from None
+        bad_port = True
+    if not scheme.startswith("sqlite"):  # (a SQLite path: any character is its own)
+        # a password's reserved character splits the URL early: its rest is read as the host (and shown), or
+        # "u:pa" of "u:pa/ss@h" as a host and a port that is not a number, with an @ further on
+        after = url.split("://", 1)[1][len(parts.netloc) :]
+        query_at = "@" in parts.query and "=" not in parts.query.split("@", 1)[0]  # "?ss@host", not "?user=a@b"
+        split = parts.netloc.count("@") > 1 or "@" in parts.path or "@" in parts.fragment or query_at
+        if split or ("@" not in parts.netloc and "@" in after and bad_port):
+            raise fail("the user name or password holds a character that URLs reserve ('@', '/', '?', '#'); write "
+                       "it URL-encoded: @ as %40, / as %2F, ? as %3F, # as %23 (urllib.parse.quote(password, "
+                       "safe=''))")  # fmt: skip
+    if bad_port:
+        raise fail("the port must be a number in 0..65535")
     if scheme == "grpc":
         if not parts.hostname:
             raise fail("grpc:// needs a host: grpc://host:port")

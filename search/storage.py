@@ -121,14 +121,17 @@ def storage_hint(url: str | None, name: str) -> str:
     """`` STORAGE=<url>`` for a printed ``make`` command (password masked, shell-quoted), or "" for study
     ``name``'s default journal, which the Makefile opens anyway: a hint without it for a journal elsewhere
     opened another (an empty) study."""
-    from search.journal import journal_path
-
-    if not url:
-        return ""
-    path = journal_path(url)
-    if path is not None and path.resolve() == Path(default_url(name)).resolve():
+    if not url or is_default_journal(url, name):
         return ""
     return f" STORAGE={shlex.quote(mask_url(url))}"
+
+
+def is_default_journal(url: str, name: str, runs: str | Path = "runs") -> bool:
+    """Whether ``url`` is study ``name``'s default journal (:func:`default_url`), however the path is spelled."""
+    from search.journal import journal_path  # here: journal imports this module
+
+    path = journal_path(url)
+    return path is not None and path.resolve() == Path(default_url(name, runs)).resolve()
 
 
 def resolve_url(url: str | None, name: str) -> str:
@@ -631,12 +634,17 @@ RetryingStorage.__setstate__ = _setstate  # type: ignore[attr-defined]
 
 
 # --------------------------------------------------------------------------------------------- opening
-def missing_file(url: str) -> Path | None:
-    """The file of a journal or SQLite URL when it does not exist yet, else None."""
+def store_file(url: str) -> Path | None:
+    """The file of a journal or SQLite URL, else None (a database server, a proxy)."""
     from search.journal import journal_path  # here: both modules import this one
     from search.sqlite_file import sqlite_path
 
-    path = journal_path(url) or (sqlite_path(url) if _scheme(url).startswith("sqlite") else None)
+    return journal_path(url) or (sqlite_path(url) if _scheme(url).startswith("sqlite") else None)
+
+
+def missing_file(url: str) -> Path | None:
+    """The file of a journal or SQLite URL when it does not exist yet, else None."""
+    path = store_file(url)
     return path if path is not None and not path.exists() else None
 
 

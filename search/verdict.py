@@ -363,10 +363,9 @@ def majority(splits: Splits) -> dict[str, Any]:
     counts = np.bincount(splits.train.y, minlength=len(splits.classes))
     tied = np.flatnonzero(counts == counts.max())  # a tie (UnitTest: 50/50) has no majority: the tied classes'
     test = splits.test.y  # mean, not whichever comes first (0.5455 for one, 0.4545 for the other)
+    names = [splits.classes[int(t)] for t in tied]
     return {
-        "label": " / ".join(splits.classes[int(t)] for t in (tied if len(tied) <= 3 else (tied[0], tied[-1]))).replace(
-            " / ", " / ... / " if len(tied) > 3 else " / "
-        ),
+        "label": " / ".join(names) if len(names) <= 3 else f"{names[0]} / ... / {names[-1]}",
         "share": float(counts[tied[0]] / counts.sum()),
         "acc": float(np.mean([np.mean(test == t) for t in tied])) if len(test) else 0.0,
     }

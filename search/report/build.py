@@ -17,7 +17,7 @@ import optuna
 from search.report import figures, render
 from search.report.data import StudyData, check_reportable, comparison, study_report
 from search.spec import StudySpec
-from search.storage import default_url, load_existing
+from search.storage import is_default_journal, load_existing, store_file
 
 
 def report_dir(name: str, url: str, runs: str | Path = "runs") -> Path:
@@ -25,13 +25,10 @@ def report_dir(name: str, url: str, runs: str | Path = "runs") -> Path:
     journal, else ``runs/<name>/report-<storage>``: the storage's file name or scheme, host and database, and a
     short digest of the whole URL (a password left out). Two storages may each hold a study of the same name (a
     trial run on the default journal, the real one on PostgreSQL): their reports must not overwrite each other."""
-    from search.journal import journal_path
-    from search.sqlite_file import sqlite_path
-
     base = Path(runs) / name
-    path = journal_path(url) or (sqlite_path(url) if url.startswith("sqlite") else None)
-    if path is not None and path.resolve() == Path(default_url(name, runs)).resolve():  # however it is spelled
+    if is_default_journal(url, name, runs):  # however it is spelled
         return base / "report"
+    path = store_file(url)
     if path is not None:
         label, key = path.stem, str(path.resolve())
     else:
