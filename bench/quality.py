@@ -229,7 +229,9 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
                        counts=v["counts"], best_params=v["best_params"], seeds=res.get("seeds"),
                        best_cv=round(v["best_value"], 4), max_epochs=v["max_epochs"], patience=v["patience"],
                        epochs_trained=v["epochs_trained"], paired=res.get("paired"),
-                       paired_untuned=res.get("paired_nothing"), selection=res.get("selection"))  # fmt: skip
+                       paired_untuned=res.get("paired_nothing"), selection=res.get("selection"),
+                       regularizers_off=_row(res, "unregularized"), paired_regularizers=res.get("paired_regularizers"),
+                       paired_settings=res.get("paired_settings"))  # fmt: skip
             if "comparison" in res:
                 row["comparison"] = res["comparison"]
         if not args.no_dtw:

@@ -7,7 +7,13 @@ Rows (the README states the protocol):
 - **baseline**: the study's fixed settings with every searched regularizer off: exactly the configuration of
   the enqueued baseline trial (:func:`search.recipes.baseline_point`), whatever the study fixes (``clip_norm``,
   the optimizer, ``lr``) kept;
-- **nothing at all**: the baseline with the fixed regularizers off too (clipping, ...); only when it differs.
+- **nothing at all**: the baseline with the fixed regularizers off too (clipping, ...); only when it differs;
+- **best, regularizers off**: the best's configuration with every regularizer at the baseline's value (and the
+  settings that only modify one, :data:`~search.recipes.DEPENDS`, with them), everything else the search chose
+  kept (``lr``, the front end, ``hidden_size``, ...; the optimizer too: without decay Adam == AdamW); only when
+  it differs from both. Best and baseline differ in the searched learning rate as much as in the regularizers
+  (a short ItalyPowerDemand study: most of a +0.32 difference was the lr); this row splits the difference into
+  what the regularizers buy (best - this row) and what the other settings buy (this row - baseline).
 
 Each row takes its epoch count from its own cross-validated run, by one rule (:func:`epochs_of`): the epoch at
 which the mean over the folds of the validation score, smoothed over half the patience either side (at most half the curve), peaks, plus one (a fold stopped early keeps its last score
@@ -52,6 +58,7 @@ from search.spec import StudySpec
 FINAL_ATTR = "regtune:final"
 CV_ATTR = "regtune:cv"  # cross-validated best epochs of configurations with no complete trial, by key
 CONFIDENCE = 0.95  # the paired interval's level
+SIGNIFICANCE = 0.05  # a paired p below this is called significant (the report's pages say so too)
 WILCOXON_SEEDS = 6  # from this many seeds on, the Wilcoxon signed-rank p-value is reported too
 #: the refit keeps the mean of its weights from this fraction of its epochs on (SWA), for every row that does not
 #: average its weights itself. Without it the refit's test accuracy hangs on the exact epoch: ItalyPowerDemand's
@@ -97,6 +104,20 @@ def nothing_config(config: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     defaults = default_values()
     off = regularizers_on(config)
     return {k: (defaults[k] if k in off else v) for k, v in config.items()}, off
+
+
+def without_regularizers(config: dict[str, Any], base: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``config`` with every regularizer, and every setting that only modifies one (``recurrent_dropout_mode``,
+    ``dropout_variational``), at its value in ``base``; and the settings it keeps that differ from ``base`` (what
+    the search chose besides the regularizers). The optimizer is kept unless both are Adam or AdamW, which are
+    the same without decay."""
+    modifiers = {name for deps in DEPENDS.values() for name in deps if name != "optimizer"}
+    reset = (set(REGULARIZER_NAMES) - {"optimizer"}) | modifiers
+    if {config.get("optimizer"), base.get("optimizer")} <= {"adam", "adamw"}:
+        reset.add("optimizer")
+    out = {k: (base[k] if k in reset and k in base else v) for k, v in config.items()}
+    kept = {k: v for k, v in out.items() if k != "seed" and base.get(k) != v}
+    return out, kept
 
 
 def keeps(spec: StudySpec, config: dict[str, Any]) -> dict[str, Any]:
@@ -324,6 +345,13 @@ def paired(a: list[float], b: list[float]) -> dict[str, Any]:
     return out
 
 
+def split_difference(best: list[float], bare: list[float], base: list[float]) -> dict[str, Any]:
+    """best - baseline split at the "best, regularizers off" row: ``paired_regularizers`` (best - that row: what
+    the regularizers buy) and ``paired_settings`` (that row - baseline: what the other searched settings buy);
+    per seed the two add up to the best's difference to the baseline."""
+    return {"paired_regularizers": paired(best, bare), "paired_settings": paired(bare, base)}
+
+
 def describe_difference(p: dict[str, Any]) -> str:
     """``+0.0123 (95% CI -0.004..+0.029, paired over 3 seeds, p=0.21)``."""
     if p["n"] < 2:
@@ -333,19 +361,41 @@ def describe_difference(p: dict[str, Any]) -> str:
             f"paired over {p['n']} seeds, p={p['p']:.2g}{wilcoxon})")  # fmt: skip
 
 
+def _p(p: dict[str, Any]) -> str:
+    return "n/a, 1 seed" if p.get("p") is None else f"{p['p']:.2g}"
+
+
 # --------------------------------------------------------------------------------------------- the verdict
 def warnings_of(res: dict[str, Any]) -> list[str]:
     """What a reader of the verdict ``res`` must not miss, one sentence each (the terminal, summary.md and the
     page show the same): rows whose retraining diverged on some seeds (those seeds score 0, inside the row's mean
     and the difference), and a best row not above the majority class."""
     out = []
-    for key, label in (("best", "best"), ("baseline", "baseline"), ("nothing", "nothing-at-all")):
+    rows = (
+        ("best", "best"),
+        ("baseline", "baseline"),
+        ("nothing", "nothing-at-all"),
+        ("unregularized", "best-with-regularizers-off"),
+    )
+    for key, label in rows:
         row = res.get(key) or {}
         if row.get("diverged"):
             seeds = ", ".join(map(str, row["diverged"]))
             out.append(f"the {label} row's retraining diverged on seed(s) {seeds} of {len(row['accs'])}: each "
                        "scores 0, inside its mean and the difference (a configuration that explodes without the "
                        "search's early stopping)")  # fmt: skip
+    whole, own = res.get("paired") or {}, res.get("paired_regularizers")
+    if (
+        own
+        and whole.get("p") is not None
+        and whole["p"] < SIGNIFICANCE
+        and whole["mean"] > 0
+        and not (own.get("p") is not None and own["p"] < SIGNIFICANCE and own["mean"] > 0)
+    ):
+        rest, settings = res["paired_settings"]["mean"], keeps_text(res["unregularized"]["keeps"])
+        out.append(f"the best row beats the baseline (p={whole['p']:.2g}), but its regularizers' own part is not "
+                   f"significant: best - best with regularizers off = {own['mean']:+.4f} (p={_p(own)}); the rest, "
+                   f"{rest:+.4f}, comes from the other settings the search chose ({settings})")  # fmt: skip
     top, best = res.get("majority"), res.get("best") or {}
     if top and best and best["mean"] <= top["acc"]:
         why = ("some of its seeds diverged" if best.get("diverged") else
@@ -378,6 +428,8 @@ def final_result(study: optuna.Study, spec: StudySpec, seeds: int | None = None)
     out["paired"] = paired(out["best"]["accs"], out["baseline"]["accs"])  # from the seeds: a result cached by an
     if out.get("nothing"):  # earlier version shows today's statistics too
         out["paired_nothing"] = paired(out["best"]["accs"], out["nothing"]["accs"])
+    if out.get("unregularized"):
+        out.update(split_difference(out["best"]["accs"], out["unregularized"]["accs"], out["baseline"]["accs"]))
     return out
 
 
@@ -393,12 +445,17 @@ def _final_result(study: optuna.Study, spec: StudySpec, seeds: int | None) -> di
     best_from = base_from if chosen.from_run else f"trial #{best.number}"
     nothing, off = nothing_config(base)
     nothing_epochs, nothing_from = cv_epochs(study, spec, nothing, digest) if off else (0, "")
+    bare, kept = without_regularizers(config, base)
+    split = bool(kept) and bare != config  # else the row is the baseline's or the best's own
+    bare_epochs, bare_from = cv_epochs(study, spec, bare, digest) if split else (0, "")
     key = {
         "definition": digest, "seeds": seeds, "best_trial": best.number, "best_config": config,
         "best_epochs": best_epochs, "best_from": best_from, "baseline_config": base, "baseline_epochs": base_epochs,
         "nothing_config": nothing if off else None, "nothing_epochs": nothing_epochs, "refit_swa": REFIT_SWA,
         "selection": "the baseline if within one standard error of the best", "epochs": "smoothed peak",
     }  # fmt: skip
+    if split:  # only then: a verdict cached before this row existed, and without it now, is still read
+        key.update(unregularized_config=bare, unregularized_epochs=bare_epochs)
     cached = study.user_attrs.get(FINAL_ATTR)
     if cached and cached.get("key") == json.loads(json.dumps(key)):
         return cached
@@ -453,5 +510,12 @@ def _final_result(study: optuna.Study, spec: StudySpec, seeds: int | None) -> di
         result["nothing"] = {**_summary(nothing_accs), "epochs": nothing_epochs, "config": nothing,
                              "from": nothing_from, "off": off, **lost(nothing, nothing_epochs)}  # fmt: skip
         result["paired_nothing"] = paired(best_accs, nothing_accs)
+    if split:
+        bare_accs = accs(bare, bare_epochs)
+        result["unregularized"] = {
+            **_summary(bare_accs), "epochs": bare_epochs, "config": bare, "from": bare_from, "keeps": kept,
+            "off": [k for k in config if config[k] != bare[k] and k != "optimizer"], **lost(bare, bare_epochs),
+        }  # fmt: skip
+        result.update(split_difference(best_accs, bare_accs, base_accs))
     study.set_user_attr(FINAL_ATTR, result)
     return result

@@ -397,3 +397,82 @@ def test_a_baseline_chosen_on_one_holdout_is_not_said_to_be_within_a_standard_er
     assert "no regularized trial scored higher on the holdout" in text and "standard error over the folds" not in text
     res["selection"] = {"rule": "the baseline: within one standard error of the best over 5 folds"}
     assert "more than one standard error over the folds" in "\n".join(result_lines(res, "best"))
+
+
+# ----------------------------------------------------------------------------------------- the regularizers' own part
+BASE = {"lr": 3e-3, "optimizer": "adamw", "dropout": 0.0, "dropout_variational": False, "recurrent_dropout": 0.0,
+        "recurrent_dropout_mode": "sequence", "clip_norm": 1.0, "hidden_size": 64, "seed": 0}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "best, config, kept",
+    [
+        ({"lr": 0.02, "dropout": 0.2, "dropout_variational": True}, {"lr": 0.02}, {"lr": 0.02}),
+        (
+            {"recurrent_dropout": 0.3, "recurrent_dropout_mode": "batch", "hidden_size": 32},
+            {"hidden_size": 32},
+            {"hidden_size": 32},
+        ),
+        ({"optimizer": "adam", "lr": 0.01}, {"lr": 0.01}, {"lr": 0.01}),  # without decay Adam == AdamW: not a setting
+        ({"optimizer": "sgd", "lr": 0.1}, {"optimizer": "sgd", "lr": 0.1}, {"optimizer": "sgd", "lr": 0.1}),
+        ({"dropout": 0.2}, {}, {}),  # only regularizers: the row would be the baseline's
+    ],
+    ids=["lr", "modifier and architecture", "adam", "sgd kept", "regularizers only"],
+)
+def test_best_with_regularizers_off_keeps_everything_else(best: dict, config: dict, kept: dict) -> None:
+    out, found = verdict.without_regularizers({**BASE, **best}, BASE)
+    assert out == {**BASE, **config} and found == kept
+
+
+@pytest.mark.slow
+def test_a_searched_lr_is_split_from_the_regularizers(tmp_path: Path) -> None:
+    """Best and baseline differ in the searched lr as much as in the regularizers: the "best, regularizers off"
+    row (the best's lr, its regularizers at the baseline's values) splits the difference, and
+    a gain that is the lr's is said to be so."""
+    from search.report import render
+    from search.report.data import StudyData
+
+    study, spec = run_study(
+        tmp_path, search={"lr": {"low": 1e-3, "high": 0.1, "log": True}, "output_dropout": {"low": 0.0, "high": 0.3}},
+        fixed={"clip_norm": 1.0, "batch_size": 32}, budget={"trials": 2, "max_epochs": 8},
+        starting_points=[{"lr": 0.05, "output_dropout": 0.2}],
+    )  # fmt: skip
+    n = finished(study)
+    res = final_result(study, spec)
+    assert res["best"]["config"]["lr"] == 0.05 and res["baseline"]["config"]["lr"] == 3e-3  # the lr beat the baseline
+    row = res["unregularized"]
+    assert row["config"] == {**res["best"]["config"], "output_dropout": 0.0}
+    assert row["keeps"] == {"lr": 0.05} and row["off"] == ["output_dropout"] and row["from"] == "a CV run here"
+    assert finished(study) == n  # cross-validated outside the study
+    best, bare, base = res["best"]["accs"], row["accs"], res["baseline"]["accs"]
+    assert res["paired_regularizers"] == paired(best, bare) and res["paired_settings"] == paired(bare, base)
+    assert res["paired_regularizers"]["mean"] + res["paired_settings"]["mean"] == pytest.approx(res["paired"]["mean"])
+    text = "\n".join(result_lines(res, "best"))
+    assert "best, regularizers off" in text and "keeps lr=0.05; off: output_dropout" in text
+    assert "of it: regularizers" in text and "of it: the rest" in text
+    own, whole = res["paired_regularizers"], res["paired"]
+    lr_only = whole["p"] < verdict.SIGNIFICANCE and not (own["p"] < verdict.SIGNIFICANCE and own["mean"] > 0)
+    assert ("but its regularizers' own part is not significant" in text) == lr_only
+    assert final_result(study, spec) == res  # cached: nothing retrained, the same rows
+    data = StudyData(study="s", study_file="s.yaml", description="d", dataset="x", architecture={}, metric="val_acc",
+                     total=1, counts={"complete": 2, "pruned": 0, "fail": 0, "finished": 2}, gave_up=[], dashboard="",
+                     best_trial=1, best_value=0.9, top_trial=1, top_value=0.9, final=res,
+                     pruning={"pruned": 0, "complete": 2, "epochs_spent": 5, "epochs_saved": 0, "saved_fraction": 0.0,
+                              "epochs_per_complete_trial": 5},
+                     introspection={k: {"stats": {}, "diagnoses": [], "figures": {}} for k in ("best", "baseline")})  # fmt: skip
+    for page in (render.markdown(data), render.page(data)):
+        assert "best, regularizers off (keeps lr=0.05; off: output_dropout" in page
+        assert "the regularizers&#39; part" in page or "the regularizers' part" in page
+
+
+def test_a_gain_of_the_lr_alone_is_said_to_be_so() -> None:
+    res = _rows([0.95, 0.96, 0.97], [0.80, 0.81, 0.80], {"label": "a", "share": 0.5, "acc": 0.5})
+    bare = [0.96, 0.95, 0.97]
+    res["unregularized"] = {**verdict._summary(bare), "epochs": 5, "from": "a CV run here", "config": {},
+                            "keeps": {"lr": 0.05}, "off": ["dropout"]}  # fmt: skip
+    res.update(verdict.split_difference(res["best"]["accs"], bare, res["baseline"]["accs"]))
+    text = "\n".join(result_lines(res, "best"))
+    assert "the rest, +0.1567, comes from the other settings the search chose (lr=0.05)" in text
+    res["unregularized"]["accs"] = bare = [0.90, 0.90, 0.91]  # the regularizers buy +0.06, significantly
+    res.update(verdict.split_difference(res["best"]["accs"], bare, res["baseline"]["accs"]))
+    assert "own part is not significant" not in "\n".join(result_lines(res, "best"))

@@ -12,9 +12,7 @@ from typing import Any
 import jinja2
 
 from search.report.data import Comparison, StudyData
-from search.verdict import describe_difference, keeps_text, warnings_of
-
-SIGNIFICANCE = 0.05  # paired t-test over seeds: p below this is called significant
+from search.verdict import SIGNIFICANCE, describe_difference, keeps_text, warnings_of
 
 #: the compact statistics compared between the best configuration and the baseline, with their captions
 KEY_STATS = [
