@@ -476,3 +476,34 @@ def test_a_gain_of_the_lr_alone_is_said_to_be_so() -> None:
     res["unregularized"]["accs"] = bare = [0.90, 0.90, 0.91]  # the regularizers buy +0.06, significantly
     res.update(verdict.split_difference(res["best"]["accs"], bare, res["baseline"]["accs"]))
     assert "own part is not significant" not in "\n".join(result_lines(res, "best"))
+
+
+# ----------------------------------------------------------------------------------------- recipes, by the same rule
+@pytest.mark.slow
+def test_a_pruned_recipe_takes_its_epochs_from_its_own_cross_validated_run(tmp_path: Path) -> None:
+    """A recipe trial the pruner stopped a few epochs into its first fold has curves that stop there; its refit
+    took its epochs from them, and judged the recipe by an unfinished training against a baseline trained to its
+    peak. It is cross-validated here instead, unpruned, as a pruned baseline is; a complete recipe keeps its own."""
+    from optuna.trial import TrialState, create_trial
+
+    from search.report.data import recipe_results
+
+    study, spec = run_study(tmp_path, budget={"trials": 2, "max_epochs": 6})
+    done = next(t for t in study.trials if t.user_attrs.get("recipe", BASELINE) != BASELINE)
+    config = {**done.user_attrs["config"], "recurrent_dropout": 0.4}  # no complete trial runs it
+    study.add_trial(create_trial(
+        state=TrialState.PRUNED, params=done.params, distributions=done.distributions, intermediate_values={0: 0.4},
+        user_attrs={"recipe": "recurrent dropout 0.4 (per sequence)", "config": config, "fold_curves": [[0.3, 0.4]],
+                    "best_epoch": 1.0},
+    ))  # fmt: skip
+    n = finished(study)
+    base = final_result(study, spec)["baseline"]["accs"]
+    rows = {r["recipe"]: r for r in recipe_results(study, spec, base, 2)}
+    own = rows[done.user_attrs["recipe"]]
+    assert (own["from"], own["epochs"]) == (f"trial #{done.number}", verdict.epochs_of(spec, done.user_attrs))
+    pruned = rows["recurrent dropout 0.4 (per sequence)"]
+    run = verdict.cached_run(study, spec, config)
+    assert run is not None and pruned["from"] == "a CV run here" and pruned["epochs"] == verdict.epochs_of(spec, run)
+    assert len(run["fold_curves"]) == spec.cv_folds  # every fold, not the 2 epochs the pruner left
+    assert pruned["accs"] == verdict.test_accuracy(spec, config, pruned["epochs"], 2) and pruned["diverged"] == []
+    assert finished(study) == n  # no trial added

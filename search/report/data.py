@@ -34,6 +34,7 @@ from search.verdict import (
     baseline_config,
     baseline_run,
     changed_values,
+    cv_epochs,
     definition_digest,
     epochs_of,
     final_result,
@@ -146,8 +147,13 @@ def pruning_summary(study: optuna.Study, spec: StudySpec) -> dict[str, float]:
 
 def recipe_results(study: optuna.Study, spec: StudySpec, baseline: list[float], seeds: int) -> list[dict[str, Any]]:
     """Test accuracy of each recipe starting point (retrained like the best, same seeds), with the paired p against
-    the baseline's per-seed accuracies ``baseline``. Cached on the study per seeds and study definition."""
-    key = f"{seeds}:{definition_digest(spec)}:refit-swa-{REFIT_SWA}"  # the refit protocol too
+    the baseline's per-seed accuracies ``baseline``. Cached on the study per seeds and study definition.
+
+    The epochs come from the verdict's rule (:func:`search.verdict.cv_epochs`): a complete recipe trial's own
+    curves; a pruned one is cross-validated here, unpruned, as a pruned baseline is. Its curves stop where the
+    pruner stopped it (Hyperband: a few epochs of the first fold), and a refit for that many epochs judged the
+    recipe by an unfinished training against a baseline trained to its peak."""
+    key = f"{seeds}:{definition_digest(spec)}:refit-swa-{REFIT_SWA}:cv-epochs"  # the refit protocol too
     cached = study.user_attrs.get(RECIPES_ATTR, {})
     if key in cached:
         return [{**r, "p": paired(r["accs"], baseline)["p"]} for r in cached[key]]
@@ -156,11 +162,16 @@ def recipe_results(study: optuna.Study, spec: StudySpec, baseline: list[float], 
         label = t.user_attrs.get("recipe")
         if not label or label == BASELINE or "config" not in t.user_attrs:
             continue
-        epochs = epochs_of(spec, {"best_epoch": len(t.intermediate_values) - 1, **t.user_attrs})  # as the best's
-        accs = test_accuracy(spec, t.user_attrs["config"], epochs, seeds)
+        if t.state == TrialState.COMPLETE:
+            epochs, source = epochs_of(spec, t.user_attrs), f"trial #{t.number}"
+        else:
+            epochs, source = cv_epochs(study, spec, t.user_attrs["config"], definition_digest(spec))
+        diverged: list[int] = []
+        accs = test_accuracy(spec, t.user_attrs["config"], epochs, seeds, diverged=diverged)
         rows.append(
             {
                 "trial": t.number, "recipe": label, "state": t.state.name.lower(), "value": t.value, "accs": accs,
+                "epochs": epochs, "from": source, "diverged": diverged,
                 "mean": statistics.fmean(accs), "std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
                 "p": paired(accs, baseline)["p"],
             }
