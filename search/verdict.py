@@ -110,14 +110,23 @@ def without_regularizers(config: dict[str, Any], base: dict[str, Any]) -> tuple[
     """``config`` with every regularizer, and every setting that only modifies one (``recurrent_dropout_mode``,
     ``dropout_variational``), at its value in ``base``; and the settings it keeps that differ from ``base`` (what
     the search chose besides the regularizers). The optimizer is kept unless both are Adam or AdamW, which are
-    the same without decay."""
+    the same without decay (and then ``momentum``, which they ignore, is the baseline's too); the ``conv_*``
+    settings are the baseline's when neither builds a front end (they change nothing there)."""
     modifiers = {name for deps in DEPENDS.values() for name in deps if name != "optimizer"}
     reset = (set(REGULARIZER_NAMES) - {"optimizer"}) | modifiers
     if {config.get("optimizer"), base.get("optimizer")} <= {"adam", "adamw"}:
-        reset.add("optimizer")
+        reset |= {"optimizer", "momentum"}
+    if not _front_end(config) and not _front_end(base):
+        reset |= {k for k in config if k.startswith("conv_")}
     out = {k: (base[k] if k in reset and k in base else v) for k, v in config.items()}
     kept = {k: v for k, v in out.items() if k != "seed" and base.get(k) != v}
     return out, kept
+
+
+def _front_end(config: dict[str, Any]) -> bool:
+    """Whether ``config`` builds Conv1D blocks (:attr:`models.config.RNNConfig.conv_blocks`)."""
+    layers = config.get("conv_layers", -1)
+    return bool(layers > 0 if layers >= 0 else config.get("conv_stride", 1) > 1)
 
 
 def keeps(spec: StudySpec, config: dict[str, Any]) -> dict[str, Any]:
@@ -365,11 +374,37 @@ def _p(p: dict[str, Any]) -> str:
     return "n/a, 1 seed" if p.get("p") is None else f"{p['p']:.2g}"
 
 
+def _significant(p: dict[str, Any]) -> bool:
+    return p.get("p") is not None and p["p"] < SIGNIFICANCE
+
+
+def _split_warning(res: dict[str, Any]) -> str | None:
+    """When the best beats the baseline significantly but its regularizers' own part (best - "best, regularizers
+    off") is not a significant gain: what carries the difference, as far as the seeds can tell."""
+    whole, own, rest = res.get("paired") or {}, res.get("paired_regularizers"), res.get("paired_settings")
+    if not own or not rest or not _significant(whole) or whole["mean"] <= 0:
+        return None
+    if _significant(own) and own["mean"] > 0:
+        return None  # the regularizers carry a significant part: nothing to warn of
+    head = f"the best row beats the baseline (p={whole['p']:.2g}), but "
+    settings = keeps_text(res["unregularized"]["keeps"])
+    parts = f"regularizers {own['mean']:+.4f} (p={_p(own)}), other settings {rest['mean']:+.4f} (p={_p(rest)})"
+    if _significant(own):  # a significant loss: the other settings carry more than the whole gain
+        return (f"{head}its regularizers cost {own['mean']:+.4f} (p={_p(own)}) against the best with them off: the "
+                f"gain is the other settings' the search chose ({settings}), {rest['mean']:+.4f}")  # fmt: skip
+    if rest["mean"] > 0 and rest["mean"] > own["mean"]:
+        return (f"{head}its regularizers' own part is not significant ({parts}): most of the gain is the other "
+                f"settings' the search chose ({settings})")  # fmt: skip
+    return (f"{head}with {whole['n']} seeds the split between its regularizers and the other settings the search "
+            f"chose ({settings}) is inconclusive: {parts}")  # fmt: skip
+
+
 # --------------------------------------------------------------------------------------------- the verdict
 def warnings_of(res: dict[str, Any]) -> list[str]:
     """What a reader of the verdict ``res`` must not miss, one sentence each (the terminal, summary.md and the
     page show the same): rows whose retraining diverged on some seeds (those seeds score 0, inside the row's mean
-    and the difference), and a best row not above the majority class."""
+    and the difference), a significant gain over the baseline that its regularizers do not carry
+    (:func:`_split_warning`), and a best row not above the majority class."""
     out = []
     rows = (
         ("best", "best"),
@@ -384,18 +419,9 @@ def warnings_of(res: dict[str, Any]) -> list[str]:
             out.append(f"the {label} row's retraining diverged on seed(s) {seeds} of {len(row['accs'])}: each "
                        "scores 0, inside its mean and the difference (a configuration that explodes without the "
                        "search's early stopping)")  # fmt: skip
-    whole, own = res.get("paired") or {}, res.get("paired_regularizers")
-    if (
-        own
-        and whole.get("p") is not None
-        and whole["p"] < SIGNIFICANCE
-        and whole["mean"] > 0
-        and not (own.get("p") is not None and own["p"] < SIGNIFICANCE and own["mean"] > 0)
-    ):
-        rest, settings = res["paired_settings"]["mean"], keeps_text(res["unregularized"]["keeps"])
-        out.append(f"the best row beats the baseline (p={whole['p']:.2g}), but its regularizers' own part is not "
-                   f"significant: best - best with regularizers off = {own['mean']:+.4f} (p={_p(own)}); the rest, "
-                   f"{rest:+.4f}, comes from the other settings the search chose ({settings})")  # fmt: skip
+    split = _split_warning(res)
+    if split:
+        out.append(split)
     top, best = res.get("majority"), res.get("best") or {}
     if top and best and best["mean"] <= top["acc"]:
         why = ("some of its seeds diverged" if best.get("diverged") else
@@ -433,6 +459,24 @@ def final_result(study: optuna.Study, spec: StudySpec, seeds: int | None = None)
     return out
 
 
+SPLIT_KEYS = ("paired_regularizers", "paired_settings")
+
+
+def _bare_row(
+    spec: StudySpec, bare: dict[str, Any], epochs: int, source: str, kept: dict[str, Any], config: dict[str, Any],
+    seeds: int, result: dict[str, Any],
+) -> dict[str, Any]:  # fmt: skip
+    """The "best, regularizers off" row of ``result`` (retrained here) and the split of the difference."""
+    diverged: list[int] = []
+    accs = test_accuracy(spec, bare, epochs, seeds, diverged=diverged)
+    off = [k for k in REGULARIZER_NAMES if k != "optimizer" and k in config and config[k] != bare[k]]
+    row = {**_summary(accs), "epochs": epochs, "config": bare, "from": source, "keeps": kept, "off": off}
+    return {
+        "unregularized": {**row, **({"diverged": diverged} if diverged else {})},
+        **split_difference(result["best"]["accs"], accs, result["baseline"]["accs"]),
+    }
+
+
 def _final_result(study: optuna.Study, spec: StudySpec, seeds: int | None) -> dict[str, Any]:
     seeds = seeds or spec.final_seeds
     digest = definition_digest(spec)
@@ -454,11 +498,20 @@ def _final_result(study: optuna.Study, spec: StudySpec, seeds: int | None) -> di
         "nothing_config": nothing if off else None, "nothing_epochs": nothing_epochs, "refit_swa": REFIT_SWA,
         "selection": "the baseline if within one standard error of the best", "epochs": "smoothed peak",
     }  # fmt: skip
+    core = json.loads(json.dumps(key))
     if split:  # only then: a verdict cached before this row existed, and without it now, is still read
         key.update(unregularized_config=bare, unregularized_epochs=bare_epochs)
     cached = study.user_attrs.get(FINAL_ATTR)
     if cached and cached.get("key") == json.loads(json.dumps(key)):
         return cached
+    if cached and {k: v for k, v in cached.get("key", {}).items() if not k.startswith("unregularized_")} == core:
+        # the same rows, cached before the "best, regularizers off" row existed: only that row is new
+        reused = {k: v for k, v in cached.items() if k not in ("unregularized", *SPLIT_KEYS)}
+        reused["key"] = key
+        if split:
+            reused.update(_bare_row(spec, bare, bare_epochs, bare_from, kept, config, seeds, reused))
+        study.set_user_attr(FINAL_ATTR, reused)
+        return reused
 
     runs: dict[tuple[str, int], tuple[list[float], list[int]]] = {}
 
@@ -511,11 +564,6 @@ def _final_result(study: optuna.Study, spec: StudySpec, seeds: int | None) -> di
                              "from": nothing_from, "off": off, **lost(nothing, nothing_epochs)}  # fmt: skip
         result["paired_nothing"] = paired(best_accs, nothing_accs)
     if split:
-        bare_accs = accs(bare, bare_epochs)
-        result["unregularized"] = {
-            **_summary(bare_accs), "epochs": bare_epochs, "config": bare, "from": bare_from, "keeps": kept,
-            "off": [k for k in config if config[k] != bare[k] and k != "optimizer"], **lost(bare, bare_epochs),
-        }  # fmt: skip
-        result.update(split_difference(best_accs, bare_accs, base_accs))
+        result.update(_bare_row(spec, bare, bare_epochs, bare_from, kept, config, seeds, result))
     study.set_user_attr(FINAL_ATTR, result)
     return result
