@@ -108,6 +108,11 @@ def test_one_structure_renders_the_page_the_summary_and_the_comparison(
     assert cmp.regularizers == ["dropout"]
     md = render.comparison_markdown(cmp)
     assert "| dropout | off | 0.25 |" in md and "other (lstm, 2 layers)" in md
+    assert "| of it: the regularizers (best - best with them off) | no such row" in md
+    final = data.final or {}
+    split = {**final, "paired_regularizers": {"n": 2, "mean": 0.01, "low": -0.1, "high": 0.12, "p": 0.5}}
+    md = render.comparison_markdown(comparison([one, dataclasses.replace(two, final=split)]))
+    assert "| +0.0100 (95% CI -0.100..+0.120, paired over 2 seeds, p=0.5) |" in md
     assert 'href="../other/report/index.html"' in render.comparison_page(cmp)
     elsewhere = dataclasses.replace(two, report_dir="runs/other/report-postgresql-db-123abc")
     page = render.comparison_page(comparison([one, elsewhere]), Path("runs/comparison"))

@@ -85,6 +85,10 @@ def comparison_table(cmp: Comparison) -> tuple[list[str], list[list[str]]]:
     rows.append(["test accuracy, baseline (searched regularizers off)",
                  *[f"{f['baseline']['mean']:.4f} ± {f['baseline']['std']:.4f}" for f in finals]])  # fmt: skip
     rows.append(["difference (paired)", *[describe_difference(f["paired"]) for f in finals]])
+    rows.append(["of it: the regularizers (best - best with them off)",
+                 *[describe_difference(f["paired_regularizers"]) if f.get("paired_regularizers") else
+                   "no such row (the best differs from the baseline only in regularizers, or not at all)"
+                   for f in finals]])  # fmt: skip
     rows.append(["top parameter (fANOVA)", *[next(iter(r.importances.get("fANOVA", {})), "n/a") for r in cmp.studies]])
     return head, rows
 
