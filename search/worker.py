@@ -362,15 +362,29 @@ def run_worker(
         return _loop(spec, storage, total, worker_index, accelerator, on_trial, on_epoch, objective)
 
 
+#: a resumed worker's seed moves this far per trial the study already holds (more than any worker index)
+RESUME_SEED_STRIDE = 100_003
+
+
+def worker_seed(spec: StudySpec, worker_index: int, trials: int) -> int:
+    """The sampler seed of worker ``worker_index`` opening a study that holds ``trials`` trials: ``seed +
+    worker_index`` for a new study (workers propose different trials; a fresh ``make study`` is reproducible),
+    moved by :data:`RESUME_SEED_STRIDE` per trial held. A resumed worker reseeded as when it started replayed
+    its random stream: ``sampler: random`` (and TPE's random start-up trials) proposed the trials it had already
+    run (a 10-trial random study resumed to 16 re-ran trials 5-9 as 10-14, the same values and scores). Kept
+    below 2**32, as numpy's seeds must be."""
+    return (spec.seed + worker_index + RESUME_SEED_STRIDE * trials) % 2**32
+
+
 def open_study(spec: StudySpec, storage: BaseStorage, worker_index: int, objective: Objective) -> optuna.Study:
-    """The study as worker ``worker_index`` runs it: the study's sampler seeded ``seed + worker_index`` (workers
-    propose different trials), its pruner over the objective's steps. Lone trials and arrays alike."""
-    return optuna.load_study(
-        study_name=spec.name,
-        storage=storage,
-        sampler=make_sampler(spec, seed=spec.seed + worker_index),
-        pruner=make_pruner(spec, objective.steps),
-    )
+    """The study as worker ``worker_index`` runs it: the study's sampler seeded by :func:`worker_seed` (workers,
+    and a resumed worker, propose different trials), its pruner over the objective's steps. Lone trials and arrays
+    alike."""
+    study = optuna.load_study(study_name=spec.name, storage=storage, pruner=make_pruner(spec, objective.steps))
+    ran = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)  # not the enqueued or running ones: every
+    finished = len(study.get_trials(deepcopy=False, states=ran))  # worker of a new study counts 0
+    study.sampler = make_sampler(spec, seed=worker_seed(spec, worker_index, finished))
+    return study
 
 
 def _loop(

@@ -257,6 +257,27 @@ def test_resume_reaches_exactly_the_total_and_a_finished_study_does_not_train(tm
     assert len(load(storage, "resume").trials) == len(study.trials)  # no new trial was asked for
 
 
+@pytest.mark.parametrize("sampler", ["random", "tpe"])
+def test_a_resumed_study_proposes_new_trials_not_its_old_ones(tmp_path: Path, sampler: str) -> None:
+    """A resumed worker was seeded as when it started, and replayed its random stream: a 10-trial random study
+    resumed to 16 re-ran trials 5-9 as 10-14 (TPE's random start-up trials alike). A new study keeps its seed."""
+    from search.storage import open_storage
+    from search.worker import ensure_study, run_worker, worker_seed
+
+    spec = parse_study({**TINY, "sampler": sampler, "recipes": False, "budget": {"trials": 6, "max_epochs": 1}},
+                       tmp_path / "t.yaml")  # fmt: skip
+    storage = open_storage(str(tmp_path / "journal.log"))
+    ensure_study(spec, storage, total=3)
+    run_worker(spec, storage, 3)
+    run_worker(spec, storage, 6)  # resumed: 3 more
+    trials = optuna.load_study(study_name=spec.name, storage=storage).get_trials()
+    points = [tuple(sorted(t.params.items())) for t in trials]
+    assert len(points) == 6 and len(set(points)) == 6, points
+    assert worker_seed(spec, 0, 0) == spec.seed and worker_seed(spec, 1, 0) == spec.seed + 1  # a new study
+    assert len({worker_seed(spec, w, n) for w in range(3) for n in range(100)}) == 300
+    assert 0 <= worker_seed(spec, 999_999_999, 10**6) < 2**32  # a valid numpy seed however long the study
+
+
 def _wait_for_running_epoch(
     storage: Path, name: str, proc: subprocess.Popen, min_steps: int = 1
 ) -> optuna.trial.FrozenTrial:
