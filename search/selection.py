@@ -9,7 +9,7 @@ The rule: the baseline trial (the study's fixed settings with every searched reg
 baseline) is compared with the best fold by fold (the folds are the same seeded splits for every trial). If its
 mean per-fold difference to the best is within one standard error of that difference (``mean >= -sd /
 sqrt(folds)``), cross-validation cannot tell them apart, and the verdict's "tuned" row is the baseline: no
-regularizer measurably helps. Otherwise it is the best trial. With the accuracy metric the comparison uses the
+regularizer, nor any other searched setting, measurably helps. Otherwise it is the best trial. With the accuracy metric the comparison uses the
 folds' accuracies, not their scores: the scores carry a validation-loss tie-break below one sequence's worth,
 which would otherwise make a difference of no sequence at all look certain.
 
@@ -139,7 +139,7 @@ def select(
     folds = len(ref)
     if within_one_se(values, ref, direction):
         return _chose(base, best, f"the baseline trial: within one standard error of the best (#{best.number}) "
-                                  f"over {folds} folds, so no regularizer measurably helps")  # fmt: skip
+                                  f"over {folds} folds, so nothing the search found measurably helps")  # fmt: skip
     return _chose(best, best, f"the best trial: the baseline trial (#{base.number}) is more than one standard "
                               f"error below it over {folds} folds")  # fmt: skip
 
@@ -170,7 +170,7 @@ def _compare_run(
         system_attrs={}, intermediate_values={}, trial_id=trial._trial_id,
     )  # fmt: skip
     rule = (f"the baseline: its trial #{trial.number} was {state}, and its unpruned cross-validated run is within "
-            f"one standard error of the best (#{best.number}) over {folds} folds, so no regularizer measurably helps")  # fmt: skip
+            f"one standard error of the best (#{best.number}) over {folds} folds, so nothing the search found measurably helps")  # fmt: skip
     return dataclasses.replace(_chose(chosen, best, rule), from_run=True)
 
 

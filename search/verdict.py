@@ -120,6 +120,8 @@ def without_regularizers(config: dict[str, Any], base: dict[str, Any]) -> tuple[
         reset |= {k for k in config if k.startswith("conv_")}
     out = {k: (base[k] if k in reset and k in base else v) for k, v in config.items()}
     kept = {k: v for k, v in out.items() if k != "seed" and base.get(k) != v}
+    if not _front_end(out):  # the row has no front end (the baseline has): say that, not its unused settings
+        kept = {k: v for k, v in kept.items() if not k.startswith("conv_") or k in ("conv_layers", "conv_stride")}
     return out, kept
 
 
@@ -379,10 +381,17 @@ def _significant(p: dict[str, Any]) -> bool:
 
 
 def _split_warning(res: dict[str, Any]) -> str | None:
-    """When the best beats the baseline significantly but its regularizers' own part (best - "best, regularizers
-    off") is not a significant gain: what carries the difference, as far as the seeds can tell."""
+    """When the best's regularizers significantly cost test accuracy against "best, regularizers off"; or when the
+    best beats the baseline significantly but its regularizers' own part (best - that row) is not a significant
+    gain: what carries the difference, as far as the seeds can tell."""
     whole, own, rest = res.get("paired") or {}, res.get("paired_regularizers"), res.get("paired_settings")
-    if not own or not rest or not _significant(whole) or whole["mean"] <= 0:
+    if not own or not rest:
+        return None
+    if _significant(own) and own["mean"] < 0 and not (_significant(whole) and whole["mean"] > 0):
+        return (f"the best row's regularizers cost {own['mean']:+.4f} (p={_p(own)}) against the same settings "
+                f"without them ({keeps_text(res['unregularized']['keeps'])}): the search's winner does better on "
+                "the test split with its regularizers off")  # fmt: skip
+    if not _significant(whole) or whole["mean"] <= 0:
         return None
     if _significant(own) and own["mean"] > 0:
         return None  # the regularizers carry a significant part: nothing to warn of
