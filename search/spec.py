@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -238,14 +239,53 @@ def parse_study(raw: Any, path: Path) -> StudySpec:
     points = raw.get("starting_points", [])
     if not isinstance(points, list):
         raise err("starting_points", "must be a list of mappings of searched names to values", None)
+    named = set(spec.architecture) | set(spec.fixed)
     for i, point in enumerate(points):
         point = _mapping(point, f"starting_points[{i}]", err)
         for key, value in point.items():
-            if key not in spec.search:
-                raise err(f"starting_points[{i}].{key}", "is not a searched name", tuple(spec.search))
-            _check_params({**base, key: value}, f"starting_points[{i}].{key}", err)
+            where = f"starting_points[{i}].{key}"
+            if key not in spec.search and (key not in DEFAULT_SEARCHED or key in named):
+                why = " (the study fixes it)" if key in named else ""
+                raise err(where, f"is not a searched name{why}", (*spec.search, *sorted(DEFAULT_SEARCHED - named)))
+            _check_params({**base, key: value}, where, err)
+            if key in spec.search:
+                check_point_value(key, value, spec.search[key], where, err)
         spec.starting_points.append(point)
     return spec
+
+
+#: names the data-dependent defaults (:mod:`search.defaults`) may search when a study does not name them: a
+#: starting point may set them; whether this dataset searches them is checked once the defaults are applied
+DEFAULT_SEARCHED = frozenset(
+    {"lr", "pooling", "normalize", "conv_layers", "conv_stride", "conv_kernel", "conv_channels", "conv_skip"}
+)
+
+
+def check_starting_points(spec: StudySpec) -> None:
+    """Once the data-dependent defaults are applied: every name a starting point sets is searched for this
+    dataset, at a value inside its dimension (a default-searched name is only known to be searched here)."""
+    err = _Errors(spec.path)
+    for i, point in enumerate(spec.starting_points):
+        for key, value in point.items():
+            where = f"starting_points[{i}].{key}"
+            if key not in spec.search:
+                raise err(where, "is not searched for this dataset: the data-dependent defaults did not add it "
+                          "(README, \"Study files\"); name it under search, or leave it out", tuple(spec.search))  # fmt: skip
+            check_point_value(key, value, spec.search[key], where, err)
+
+
+def check_point_value(key: str, value: Any, dim: Dimension, where: str, err: Callable[..., Exception]) -> None:
+    """A starting point's value lies in its searched dimension: one of a choice list, inside a range (or 0 on an
+    ``off`` range). Outside, it was moved to the nearest end (or, for a choice, left to the sampler) silently."""
+    if isinstance(dim, Choice):
+        if value not in dim.choices:
+            raise err(where, f"{value!r} is not one of the searched choices", tuple(map(str, dim.choices)))
+        return
+    if dim.off and value == 0:
+        return
+    if not dim.low <= float(value) <= dim.high:
+        off = " or 0 (off)" if dim.off else ""
+        raise err(where, f"{value!r} is outside the searched range", (f"{dim.low:g}..{dim.high:g}{off}",))
 
 
 #: what shapes a Conv1D front end that some other setting must switch on (conv_layers > 0, or conv_stride > 1)

@@ -91,6 +91,22 @@ CASES: dict[str, Case] = {
     ),
     "npz-beyond-float32": (lambda d: npz(d, X=np.full((N, T, C), 1e39)), ["holds values up to 1e+39", "float32"], {}, None),
     "missing-path": (lambda d: "absent.npz", ["dataset: absent.npz: no such file", "looked in"], {}, None),
+    "starting-point-outside-range": (
+        lambda d: npz(d), ["starting_points[0].dropout: 0.5 is outside the searched range", "allowed: 0..0.3"],
+        {"starting_points": [{"dropout": 0.5}]}, None,
+    ),
+    "starting-point-lr-outside-default": (
+        lambda d: npz(d), ["starting_points[0].lr: 0.5 is outside the searched range", "allowed: 0.0003..0.01"],
+        {"starting_points": [{"lr": 0.5}]}, None,
+    ),
+    "starting-point-front-end-on-short-data": (
+        lambda d: npz(d), ["starting_points[0].conv_stride: is not searched for this dataset", "allowed: dropout, lr"],
+        {"starting_points": [{"conv_stride": 4}]}, None,
+    ),
+    "starting-point-fixed-name": (
+        lambda d: npz(d), ["starting_points[0].lr: is not a searched name (the study fixes it)"],
+        {"starting_points": [{"lr": 0.01}], "fixed": {"lr": 0.01}}, None,
+    ),
     "storage-unknown-scheme": (lambda d: npz(d), ["--storage/STORAGE=foo://h/x", "unknown scheme 'foo'"], {}, "foo://h/x"),
     "storage-bad-port": (
         lambda d: npz(d), ["postgresql://u:***@h:5x/db", "port must be a number"], {}, "postgresql://u:pw@h:5x/db",

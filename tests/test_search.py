@@ -198,6 +198,18 @@ def test_user_starting_points_are_enqueued(tmp_path: Path) -> None:
         parse_study({**raw, "starting_points": [{"zoneout": 0.1}]}, tmp_path / "x.yaml")
 
 
+def test_a_starting_point_may_set_what_the_data_defaults_search(tmp_path: Path) -> None:
+    """lr (and, on long data, the front end) is searched by default, not written under search: a starting point
+    setting it was refused as "not a searched name". It is accepted, and checked once the defaults are applied."""
+    from search.preflight import prepare_spec
+
+    fixed = {k: v for k, v in TINY["fixed"].items() if k != "lr"}
+    raw = {**TINY, "fixed": fixed, "starting_points": [{"dropout": 0.1, "lr": 0.005}], "recipes": False}
+    spec = prepare_spec(parse_study(raw, tmp_path / "x.yaml"), str(tmp_path / "j.log")).spec
+    ((label, params),) = starting_points(spec)
+    assert params["lr"] == 0.005 and params["dropout"] == 0.1 and "starting point 0" in label
+
+
 # ----------------------------------------------------------------------------------------- end to end
 @pytest.mark.slow
 def test_smoke_study_completes_with_pruned_and_complete_trials(tmp_path: Path) -> None:
