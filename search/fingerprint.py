@@ -63,7 +63,7 @@ def definition(spec: StudySpec) -> dict[str, Any]:
         "max_epochs": spec.max_epochs,
         "search": {name: _dimension(dim) for name, dim in sorted(spec.search.items())},
         "recipes": spec.recipes,
-        "starting_points": [_point(p) for p in spec.starting_points],
+        "starting_points": [point_identity(p) for p in spec.starting_points],
     }
 
 
@@ -147,7 +147,8 @@ def _values(values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _point(point: dict[str, Any]) -> dict[str, Any]:
+def point_identity(point: dict[str, Any]) -> dict[str, Any]:
+    """A starting point as the definition records it (sorted, values canonical): how an edit finds new ones."""
     return {key: _value(key, point[key]) for key in sorted(point)}
 
 
@@ -320,7 +321,7 @@ def new_points(old: dict[str, Any], spec: StudySpec) -> list[tuple[str, dict[str
     from search.recipes import starting_points
 
     added = [f"starting point {i} of {spec.path.name}" for i, p in enumerate(spec.starting_points)
-             if _point(p) not in old.get("starting_points", [])]  # fmt: skip
+             if point_identity(p) not in old.get("starting_points", [])]  # fmt: skip
     recipes_on = spec.recipes and not old.get("recipes", True)
     return [(label, params) for label, params in starting_points(spec)
             if label in added or (recipes_on and not label.startswith("starting point "))]  # fmt: skip

@@ -246,10 +246,10 @@ def parse_study(raw: Any, path: Path) -> StudySpec:
             where = f"starting_points[{i}].{key}"
             if key not in spec.search and (key not in DEFAULT_SEARCHED or key in named):
                 why = " (the study fixes it)" if key in named else ""
-                raise err(where, f"is not a searched name{why}", (*spec.search, *sorted(DEFAULT_SEARCHED - named)))
+                defaulted = ", ".join(sorted(DEFAULT_SEARCHED - named))
+                raise err(where, f"is not a searched name{why}",
+                          (*spec.search, f"and where the data defaults search them: {defaulted}"))  # fmt: skip
             _check_params({**base, key: value}, where, err)
-            if key in spec.search:
-                check_point_value(key, value, spec.search[key], where, err)
         spec.starting_points.append(point)
     return spec
 
@@ -263,7 +263,7 @@ DEFAULT_SEARCHED = frozenset(
 
 def check_starting_points(spec: StudySpec) -> None:
     """Once the data-dependent defaults are applied: every name a starting point sets is searched for this
-    dataset, at a value inside its dimension (a default-searched name is only known to be searched here)."""
+    dataset (a default-searched name is only known to be searched here), at a value inside its dimension."""
     err = _Errors(spec.path)
     for i, point in enumerate(spec.starting_points):
         for key, value in point.items():
@@ -278,14 +278,25 @@ def check_point_value(key: str, value: Any, dim: Dimension, where: str, err: Cal
     """A starting point's value lies in its searched dimension: one of a choice list, inside a range (or 0 on an
     ``off`` range). Outside, it was moved to the nearest end (or, for a choice, left to the sampler) silently."""
     if isinstance(dim, Choice):
-        if value not in dim.choices:
+        same = [c for c in dim.choices if c == value and isinstance(c, bool) == isinstance(value, bool)]
+        if not same:  # 1 is not True: the trial would store 1
             raise err(where, f"{value!r} is not one of the searched choices", tuple(map(str, dim.choices)))
         return
     if dim.off and value == 0:
         return
+    off = " or 0 (off)" if dim.off else ""
     if not dim.low <= float(value) <= dim.high:
-        off = " or 0 (off)" if dim.off else ""
-        raise err(where, f"{value!r} is outside the searched range", (f"{dim.low:g}..{dim.high:g}{off}",))
+        ran = min(max(float(value), dim.low), dim.high)  # what regtune ran before it checked
+        raise err(where, f"{value!r} is outside the searched range", (
+            f"{dim.low:g}..{dim.high:g}{off} (a study that already ran this point ran {ran:g}: write that, then run "
+            "study once with --allow-change)",
+        ))  # fmt: skip
+    if dim.step is not None and not math.isclose(
+        (float(value) - dim.low) / dim.step, round((float(value) - dim.low) / dim.step), abs_tol=1e-9
+    ):
+        raise err(
+            where, f"{value!r} is off the searched grid", (f"{dim.low:g}..{dim.high:g} in steps of {dim.step:g}{off}",)
+        )
 
 
 #: what shapes a Conv1D front end that some other setting must switch on (conv_layers > 0, or conv_stride > 1)

@@ -367,7 +367,8 @@ RESUME_SEED_STRIDE = 100_003
 
 
 def worker_seed(spec: StudySpec, worker_index: int, trials: int) -> int:
-    """The sampler seed of worker ``worker_index`` opening a study that holds ``trials`` trials: ``seed +
+    """The sampler seed of worker ``worker_index`` opening a study that holds ``trials`` trials (complete,
+    pruned, failed or running; not the enqueued ones): ``seed +
     worker_index`` for a new study (workers propose different trials; a fresh ``make study`` is reproducible),
     moved by :data:`RESUME_SEED_STRIDE` per trial held. A resumed worker reseeded as when it started replayed
     its random stream: ``sampler: random`` (and TPE's random start-up trials) proposed the trials it had already
@@ -381,9 +382,10 @@ def open_study(spec: StudySpec, storage: BaseStorage, worker_index: int, objecti
     and a resumed worker, propose different trials), its pruner over the objective's steps. Lone trials and arrays
     alike."""
     study = optuna.load_study(study_name=spec.name, storage=storage, pruner=make_pruner(spec, objective.steps))
-    ran = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)  # not the enqueued or running ones: every
-    finished = len(study.get_trials(deepcopy=False, states=ran))  # worker of a new study counts 0
-    study.sampler = make_sampler(spec, seed=worker_seed(spec, worker_index, finished))
+    # every trial but the enqueued ones: a trial a killed worker left RUNNING drew from the stream too (counted
+    # only once found dead, the resumed worker replayed its parameters); every worker of a new study counts 0
+    held = len(study.get_trials(deepcopy=False, states=(*LIVE, TrialState.FAIL)))
+    study.sampler = make_sampler(spec, seed=worker_seed(spec, worker_index, held))
     return study
 
 

@@ -92,7 +92,8 @@ CASES: dict[str, Case] = {
     "npz-beyond-float32": (lambda d: npz(d, X=np.full((N, T, C), 1e39)), ["holds values up to 1e+39", "float32"], {}, None),
     "missing-path": (lambda d: "absent.npz", ["dataset: absent.npz: no such file", "looked in"], {}, None),
     "starting-point-outside-range": (
-        lambda d: npz(d), ["starting_points[0].dropout: 0.5 is outside the searched range", "allowed: 0..0.3"],
+        lambda d: npz(d), ["starting_points[0].dropout: 0.5 is outside the searched range", "allowed: 0..0.3 (a study",
+                           "already ran this point ran 0.3: write that, then run study once with --allow-change)"],
         {"starting_points": [{"dropout": 0.5}]}, None,
     ),
     "starting-point-lr-outside-default": (
@@ -102,6 +103,16 @@ CASES: dict[str, Case] = {
     "starting-point-front-end-on-short-data": (
         lambda d: npz(d), ["starting_points[0].conv_stride: is not searched for this dataset", "allowed: dropout, lr"],
         {"starting_points": [{"conv_stride": 4}]}, None,
+    ),
+    "starting-point-off-grid": (
+        lambda d: npz(d), ["starting_points[0].dropout: 0.15 is off the searched grid", "0..0.3 in steps of 0.1"],
+        {"search": {"dropout": {"low": 0.0, "high": 0.3, "step": 0.1}}, "starting_points": [{"dropout": 0.15}]},
+        None,
+    ),
+    "starting-point-1-for-true": (
+        lambda d: npz(d), ["starting_points[0].dropout_variational: 1 is not one of the searched choices"],
+        {"search": {"dropout": {"low": 0.0, "high": 0.3}, "dropout_variational": [True, False]},
+         "starting_points": [{"dropout_variational": 1}]}, None,
     ),
     "starting-point-fixed-name": (
         lambda d: npz(d), ["starting_points[0].lr: is not a searched name (the study fixes it)"],

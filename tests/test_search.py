@@ -290,6 +290,27 @@ def test_a_resumed_study_proposes_new_trials_not_its_old_ones(tmp_path: Path, sa
     assert 0 <= worker_seed(spec, 999_999_999, 10**6) < 2**32  # a valid numpy seed however long the study
 
 
+def test_a_trial_left_running_by_a_killed_worker_is_not_proposed_again(tmp_path: Path) -> None:
+    """The trial a killed worker left RUNNING drew from the sampler's stream; counted only once found dead (after
+    the resumed worker was seeded), the resumed worker proposed its parameters again (kill -9 during trial 0 of a
+    random study: trials 1 and 2 both ran trial 0's values, the re-queued copy and a "new" one)."""
+    from types import SimpleNamespace
+
+    from search.space import suggest
+    from search.storage import open_storage
+    from search.worker import ensure_study, open_study
+
+    spec = parse_study({**TINY, "recipes": False}, tmp_path / "t.yaml")
+    storage = open_storage(str(tmp_path / "journal.log"))
+    ensure_study(spec, storage, total=3)
+    steps = SimpleNamespace(steps=4)  # all open_study reads of the objective: the pruner's steps
+    killed = open_study(spec, storage, 0, steps).ask()  # type: ignore[arg-type]
+    suggest(killed, spec)  # its parameters drawn; then the worker dies: the trial stays RUNNING
+    resumed = open_study(spec, storage, 0, steps).ask()  # type: ignore[arg-type]
+    suggest(resumed, spec)
+    assert resumed.params != killed.params
+
+
 def _wait_for_running_epoch(
     storage: Path, name: str, proc: subprocess.Popen, min_steps: int = 1
 ) -> optuna.trial.FrozenTrial:
