@@ -157,3 +157,18 @@ def test_too_few_complete_trials_rank_no_parameter() -> None:
             assert importances(study) == {"fANOVA": {}, "PED-ANOVA": {}}
         study.add_trial(create_trial(value=0.1 * i, params={"x": 0.2 * i, "y": 0.5}, distributions=dist))
     assert set(importances(study)["fANOVA"]) == {"x", "y"}
+
+
+def test_recipe_rows_are_judged_after_holms_correction() -> None:
+    """Eight recipes tested against the baseline at p < 0.05 call one "significant" by chance up to 34 % of the
+    time; the rows are judged on Holm's step-down adjusted p (known values), the unadjusted p shown beside it."""
+    from search.report.data import holm
+
+    rows = holm([{"p": 0.01}, {"p": 0.04}, {"p": 0.03}, {"p": 0.2}, {"p": None}])
+    assert [r["p_holm"] for r in rows] == pytest.approx([0.04, 0.09, 0.09, 0.2, None])
+    assert render.recipe_verdict(rows[0], 4) == (
+        "significant after Holm's correction over 4 recipes (p = 0.040; unadjusted 0.010)"
+    )
+    assert render.recipe_verdict(rows[2], 4).startswith("not significant after Holm's correction")
+    assert render.recipe_verdict(rows[4], 4) == "no test (1 seed)"
+    assert render.recipe_verdict({"p": 0.01}, 4) == render.verdict(0.01)  # a row from before the correction

@@ -55,6 +55,18 @@ def verdict(p: float | None) -> str:
     return f"significant (p = {p:.3f} < {SIGNIFICANCE})" if p < SIGNIFICANCE else f"not significant (p = {p:.3f})"
 
 
+def recipe_verdict(row: dict[str, Any], tested: int) -> str:
+    """A recipe row's paired test against the baseline, judged after Holm's correction over the ``tested``
+    recipes (:func:`search.report.data.holm`), the unadjusted p beside it."""
+    p, adjusted = row.get("p"), row.get("p_holm")
+    if p is None:
+        return "no test (1 seed)"
+    if adjusted is None:  # a row from before the correction
+        return verdict(p)
+    word = "significant" if adjusted < SIGNIFICANCE else "not significant"
+    return f"{word} after Holm's correction over {tested} recipes (p = {adjusted:.3f}; unadjusted {p:.3f})"
+
+
 def gate_keys(introspection: dict[str, dict[str, Any]]) -> list[str]:
     """The per-gate statistics either refit has (``sat.<gate>``, ``recurrent.<x>.<gate>``, ``kernel.<x>.<gate>``)."""
     keys = {k for rec in introspection.values() for k in rec["stats"]}
@@ -104,7 +116,14 @@ def _environment(autoescape: bool) -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(fmt=fmt, verdict=verdict, difference=describe_difference, keeps=keeps_text, json=json.dumps)
+    env.filters.update(
+        fmt=fmt,
+        verdict=verdict,
+        recipe_verdict=recipe_verdict,
+        difference=describe_difference,
+        keeps=keeps_text,
+        json=json.dumps,
+    )
     env.globals.update(SIGNIFICANCE=SIGNIFICANCE, KEY_STATS=KEY_STATS, FIGURE_CAPTIONS=FIGURE_CAPTIONS,
                        gate_keys=gate_keys, importance_names=importance_names, warnings_of=warnings_of)  # fmt: skip
     return env
