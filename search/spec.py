@@ -271,12 +271,17 @@ def check_starting_points(spec: StudySpec) -> None:
             if key not in spec.search:
                 raise err(where, "is not searched for this dataset: the data-dependent defaults did not add it "
                           "(README, \"Study files\"); name it under search, or leave it out", tuple(spec.search))  # fmt: skip
-            check_point_value(key, value, spec.search[key], where, err)
+            check_point_value(value, spec.search[key], where, err, earlier=key not in spec.defaulted)
 
 
-def check_point_value(key: str, value: Any, dim: Dimension, where: str, err: Callable[..., Exception]) -> None:
+def check_point_value(
+    value: Any, dim: Dimension, where: str, err: Callable[..., Exception], earlier: bool = True
+) -> None:  # fmt: skip
     """A starting point's value lies in its searched dimension: one of a choice list, inside a range (or 0 on an
-    ``off`` range). Outside, it was moved to the nearest end (or, for a choice, left to the sampler) silently."""
+    ``off`` range) and on its step grid. Before this check a value outside a range was moved to its nearest end, a
+    value off the grid ran as written and a choice not listed was left to the sampler, all silently; ``earlier``:
+    the name was searched by the study file itself, so a study made then may hold such a trial (the error says how
+    to go on)."""
     if isinstance(dim, Choice):
         same = [c for c in dim.choices if c == value and isinstance(c, bool) == isinstance(value, bool)]
         if not same:  # 1 is not True: the trial would store 1
@@ -285,18 +290,18 @@ def check_point_value(key: str, value: Any, dim: Dimension, where: str, err: Cal
     if dim.off and value == 0:
         return
     off = " or 0 (off)" if dim.off else ""
+    go_on = (
+        " (a study made before this check already ran it: change the point, then run study once with --allow-change)"
+    )
+    go_on = go_on if earlier else ""
+    top = dim.high if dim.step is None else dim.low + math.floor((dim.high - dim.low) / dim.step + 1e-9) * dim.step
     if not dim.low <= float(value) <= dim.high:
-        ran = min(max(float(value), dim.low), dim.high)  # what regtune ran before it checked
-        raise err(where, f"{value!r} is outside the searched range", (
-            f"{dim.low:g}..{dim.high:g}{off} (a study that already ran this point ran {ran:g}: write that, then run "
-            "study once with --allow-change)",
-        ))  # fmt: skip
+        raise err(where, f"{value!r} is outside the searched range", (f"{dim.low:g}..{top:g}{off}{go_on}",))
     if dim.step is not None and not math.isclose(
         (float(value) - dim.low) / dim.step, round((float(value) - dim.low) / dim.step), abs_tol=1e-9
     ):
-        raise err(
-            where, f"{value!r} is off the searched grid", (f"{dim.low:g}..{dim.high:g} in steps of {dim.step:g}{off}",)
-        )
+        grid = f"{dim.low:g}..{top:g} in steps of {dim.step:g}{off}{go_on}"
+        raise err(where, f"{value!r} is off the searched grid", (grid,))
 
 
 #: what shapes a Conv1D front end that some other setting must switch on (conv_layers > 0, or conv_stride > 1)

@@ -383,7 +383,8 @@ def open_study(spec: StudySpec, storage: BaseStorage, worker_index: int, objecti
     alike."""
     study = optuna.load_study(study_name=spec.name, storage=storage, pruner=make_pruner(spec, objective.steps))
     # every trial but the enqueued ones: a trial a killed worker left RUNNING drew from the stream too (counted
-    # only once found dead, the resumed worker replayed its parameters); every worker of a new study counts 0
+    # only once found dead, the resumed worker replayed its parameters); a lone worker of a new study counts 0
+    # (workers started together may see each other's first trials: they draw random offsets anyway)
     held = len(study.get_trials(deepcopy=False, states=(*LIVE, TrialState.FAIL)))
     study.sampler = make_sampler(spec, seed=worker_seed(spec, worker_index, held))
     return study
