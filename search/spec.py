@@ -242,6 +242,8 @@ def parse_study(raw: Any, path: Path) -> StudySpec:
     named = set(spec.architecture) | set(spec.fixed)
     for i, point in enumerate(points):
         point = _mapping(point, f"starting_points[{i}]", err)
+        if not point:  # it would run the plain off point, or be dropped as the baseline's duplicate, unsaid
+            raise err(f"starting_points[{i}]", "is empty; give the searched names it sets", tuple(spec.search))
         for key, value in point.items():
             where = f"starting_points[{i}].{key}"
             if key not in spec.search and (key not in DEFAULT_SEARCHED or key in named):

@@ -115,6 +115,10 @@ CASES: dict[str, Case] = {
         {"search": {"dropout": {"low": 0.0, "high": 0.3}, "dropout_variational": [True, False]},
          "starting_points": [{"dropout_variational": 1}]}, None,
     ),
+    "starting-point-empty": (
+        lambda d: npz(d), ["starting_points[1]: is empty; give the searched names it sets", "allowed: dropout"],
+        {"starting_points": [{"dropout": 0.1}, {}]}, None,
+    ),
     "starting-point-fixed-name": (
         lambda d: npz(d), ["starting_points[0].lr: is not a searched name (the study fixes it)"],
         {"starting_points": [{"lr": 0.01}], "fixed": {"lr": 0.01}}, None,
