@@ -45,7 +45,7 @@ import numpy as np
 import optuna
 
 from models.classifier import DivergedError
-from models.config import DATA_NAMES, REGULARIZER_NAMES, TrainConfig, as_dict, configs_for
+from models.config import DATA_NAMES, REGULARIZER_NAMES, RNNConfig, TrainConfig, as_dict, configs_for
 from models.config import defaults as default_values
 from models.data import SequenceDataModule, Splits
 from models.train import evaluate, fit
@@ -126,9 +126,8 @@ def without_regularizers(config: dict[str, Any], base: dict[str, Any]) -> tuple[
 
 
 def _front_end(config: dict[str, Any]) -> bool:
-    """Whether ``config`` builds Conv1D blocks (:attr:`models.config.RNNConfig.conv_blocks`)."""
-    layers = config.get("conv_layers", -1)
-    return bool(layers > 0 if layers >= 0 else config.get("conv_stride", 1) > 1)
+    """Whether ``config`` builds Conv1D blocks: the network's own rule, :attr:`models.config.RNNConfig.conv_blocks`."""
+    return RNNConfig(**{k: config[k] for k in ("conv_layers", "conv_stride") if k in config}).conv_blocks > 0
 
 
 def keeps(spec: StudySpec, config: dict[str, Any]) -> dict[str, Any]:

@@ -153,7 +153,8 @@ def recipe_results(study: optuna.Study, spec: StudySpec, baseline: list[float], 
     curves; a pruned one is cross-validated here, unpruned, as a pruned baseline is. Its curves stop where the
     pruner stopped it (Hyperband: a few epochs of the first fold), and a refit for that many epochs judged the
     recipe by an unfinished training against a baseline trained to its peak."""
-    key = f"{seeds}:{definition_digest(spec)}:refit-swa-{REFIT_SWA}:cv-epochs"  # the refit protocol too
+    digest = definition_digest(spec)  # hashes the data files: once, not per pruned recipe
+    key = f"{seeds}:{digest}:refit-swa-{REFIT_SWA}:cv-epochs"  # the refit protocol too
     cached = study.user_attrs.get(RECIPES_ATTR, {})
     if key in cached:
         return holm([{**r, "p": paired(r["accs"], baseline)["p"]} for r in cached[key]])
@@ -165,7 +166,7 @@ def recipe_results(study: optuna.Study, spec: StudySpec, baseline: list[float], 
         if t.state == TrialState.COMPLETE:
             epochs, source = epochs_of(spec, t.user_attrs), f"trial #{t.number}"
         else:
-            epochs, source = cv_epochs(study, spec, t.user_attrs["config"], definition_digest(spec))
+            epochs, source = cv_epochs(study, spec, t.user_attrs["config"], digest)
         diverged: list[int] = []
         accs = test_accuracy(spec, t.user_attrs["config"], epochs, seeds, diverged=diverged)
         rows.append(
