@@ -37,7 +37,7 @@ from search.objective import default_folds
 from search.preflight import PreflightError, prepare
 from search.recipes import starting_points
 from search.space import resolved_params
-from search.spec import Choice, Range, parse_study
+from search.spec import DEFAULT_SEARCHED, Choice, Range, parse_study
 from search.storage import open_storage
 from search.worker import ensure_study, run_worker
 
@@ -76,6 +76,7 @@ def test_the_rule(tmp_path: Path, dataset: str, changes: dict, added: set, absen
     out = apply_defaults(spec, load_splits(dataset))
     new = set(out.search) - set(spec.search)
     assert new == added
+    assert new <= DEFAULT_SEARCHED  # what a starting point may set before the defaults are applied (search.spec)
     assert not (new & absent)
     assert set(out.defaulted) - {"cv_folds", "conv_norm", "batch_size", "patience"} == added  # fixed, not searched
     for name in added:
@@ -304,6 +305,7 @@ def test_scales_that_differ_by_orders_of_magnitude_search_per_sequence_normaliza
     out = apply_defaults(spec, splits)
     assert ("normalize" in out.defaulted) == searched
     if searched:
+        assert "normalize" in DEFAULT_SEARCHED  # a starting point may set it (search.spec)
         assert scale_spread(splits) > SCALE_SPREAD
         assert out.search["normalize"] == Choice(["series", "channel"])
         assert home_point(out)["normalize"] == "series"  # the baseline and the recipes z-normalize too
