@@ -276,6 +276,12 @@ def check_starting_points(spec: StudySpec) -> None:
             check_point_value(value, spec.search[key], where, err, earlier=key not in spec.defaulted)
 
 
+#: how to go on when a study made before starting points were checked already ran such a point
+EARLIER_POINT = (
+    " (a study made before this check already ran it: change the point, then run study once with --allow-change)"
+)
+
+
 def check_point_value(
     value: Any, dim: Dimension, where: str, err: Callable[..., Exception], earlier: bool = True
 ) -> None:  # fmt: skip
@@ -292,16 +298,12 @@ def check_point_value(
     if dim.off and value == 0:
         return
     off = " or 0 (off)" if dim.off else ""
-    go_on = (
-        " (a study made before this check already ran it: change the point, then run study once with --allow-change)"
-    )
-    go_on = go_on if earlier else ""
+    go_on = EARLIER_POINT if earlier else ""
     top = dim.high if dim.step is None else dim.low + math.floor((dim.high - dim.low) / dim.step + 1e-9) * dim.step
     if not dim.low <= float(value) <= dim.high:
         raise err(where, f"{value!r} is outside the searched range", (f"{dim.low:g}..{top:g}{off}{go_on}",))
-    if dim.step is not None and not math.isclose(
-        (float(value) - dim.low) / dim.step, round((float(value) - dim.low) / dim.step), abs_tol=1e-9
-    ):
+    steps = None if dim.step is None else (float(value) - dim.low) / dim.step
+    if steps is not None and not math.isclose(steps, round(steps), abs_tol=1e-9):
         grid = f"{dim.low:g}..{top:g} in steps of {dim.step:g}{off}{go_on}"
         raise err(where, f"{value!r} is off the searched grid", (grid,))
 
