@@ -11,7 +11,8 @@ test split). Its rows:
 - **tuned**: the best trial of the study;
 - **baseline**: the study's fixed settings with every regularizer off (the enqueued baseline trial);
 - **untuned LSTM**: the same network with nothing at all (no regularizer, no clipping): the plain LSTM a user
-  would write by hand, trained by the same protocol (with ``--study studies/lstm-fcn.yaml``, the same LSTM-FCN).
+  would write by hand, trained by the same protocol; where the study fixes no regularizer (the default study
+  searches clipping) that is the baseline itself, marked "(the baseline)" (with ``--study studies/lstm-fcn.yaml``, the same LSTM-FCN).
 
 ``--study`` runs another study file the same way (each row names its study): ``studies/lstm-fcn.yaml`` is the
 LSTM-FCN variant of the default study.
@@ -185,6 +186,16 @@ def _row(res: dict[str, Any], key: str) -> dict[str, Any] | None:
     return {"mean": round(100 * r["mean"], 2), "std": round(100 * r["std"], 2), "epochs": r.get("epochs")}
 
 
+def untuned(res: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The untuned LSTM's row and the tuned row's paired difference to it: the "nothing at all" row, or the
+    baseline where the study fixes no regularizer (``studies/lstm.yaml`` searches clipping), so that the baseline
+    already is the plain LSTM and the verdict shows no separate row."""
+    if res.get("nothing"):
+        return _row(res, "nothing"), res.get("paired_nothing")
+    base = _row(res, "baseline")
+    return ({**base, "is_baseline": True} if base else None), res.get("paired")
+
+
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser = argparse.ArgumentParser(prog="python -m bench.quality", description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), help=f"default: {' '.join(DATASETS)}")
@@ -225,11 +236,12 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         if code == 0:
             v = verdict(path)
             res = v["result"]
-            row.update(tuned=_row(res, "best"), baseline=_row(res, "baseline"), untuned=_row(res, "nothing"),
+            plain, paired_plain = untuned(res)
+            row.update(tuned=_row(res, "best"), baseline=_row(res, "baseline"), untuned=plain,
                        counts=v["counts"], best_params=v["best_params"], seeds=res.get("seeds"),
                        best_cv=round(v["best_value"], 4), max_epochs=v["max_epochs"], patience=v["patience"],
                        epochs_trained=v["epochs_trained"], paired=res.get("paired"),
-                       paired_untuned=res.get("paired_nothing"), selection=res.get("selection"),
+                       paired_untuned=paired_plain, selection=res.get("selection"),
                        regularizers_off=_row(res, "unregularized"), paired_regularizers=res.get("paired_regularizers"),
                        paired_settings=res.get("paired_settings"))  # fmt: skip
             if "comparison" in res:
@@ -248,7 +260,9 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
 
 
 def _fmt(r: dict[str, Any] | None) -> str:
-    return "-" if r is None else f"{r['mean']:.1f} ± {r['std']:.1f}"
+    if r is None:
+        return "-"
+    return f"{r['mean']:.1f} ± {r['std']:.1f}" + (" (the baseline)" if r.get("is_baseline") else "")
 
 
 def _line(row: dict[str, Any]) -> str:

@@ -49,6 +49,10 @@ def _weight_drop(c: dict[str, Any]) -> str:
     return f"weight drop {num(c['weight_drop'])} with {OPTIMIZER_NAMES[c['optimizer']]}"
 
 
+def _clip(c: dict[str, Any]) -> str:
+    return f"gradient clipping at norm {num(c['clip_norm'])}"
+
+
 def _decay(c: dict[str, Any]) -> str:
     kind = "coupled" if c["optimizer"] == "adam" else "decoupled"
     return (f"{kind} decay {num(c['kernel_decay'])} kernel / {num(c['recurrent_decay'])} recurrent "
@@ -65,6 +69,7 @@ RECIPES: list[tuple[dict[str, Any], Callable[[dict[str, Any]], str]]] = [
     ({"recurrent_dropout": 0.4, "recurrent_dropout_mode": "sequence"}, _recurrent),
     ({"weight_drop": 0.5, "optimizer": "adamw"}, _weight_drop),
     ({"kernel_decay": 1e-4, "recurrent_decay": 1e-3, "optimizer": "adamw"}, _decay),
+    ({"clip_norm": 1.0}, _clip),  # where a study searches clipping: the fixed 1.0 most studies start from
 ]
 
 

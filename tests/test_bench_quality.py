@@ -1,0 +1,34 @@
+"""bench.quality's untuned column: the "nothing at all" row, or the baseline where that already is the plain LSTM."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bench.quality import _fmt, untuned
+
+ROW = {"mean": 0.8587, "std": 0.0217, "epochs": 41}
+OTHER = {"mean": 0.866, "std": 0.023, "epochs": 45}
+PAIRED = {"mean": 0.0, "p": 1.0}
+PAIRED_NOTHING = {"mean": -0.034, "p": 0.11}
+
+
+@pytest.mark.parametrize(
+    ("res", "mean", "is_baseline", "paired"),
+    [
+        # clipping fixed: the verdict has a "nothing at all" row, which is the untuned LSTM
+        ({"baseline": ROW, "nothing": OTHER, "paired": PAIRED, "paired_nothing": PAIRED_NOTHING}, 86.6, False,
+         PAIRED_NOTHING),
+        # no fixed regularizer: no "nothing at all" row, and the baseline is the untuned LSTM (not a missing column)
+        ({"baseline": ROW, "nothing": None, "paired": PAIRED}, 85.87, True, PAIRED),
+        # no verdict rows at all: nothing to show
+        ({}, None, False, None),
+    ],
+)  # fmt: skip
+def test_untuned_column(res: dict[str, Any], mean: float | None, is_baseline: bool, paired: Any) -> None:
+    row, diff = untuned(res)
+    assert (row or {}).get("mean") == mean
+    assert bool((row or {}).get("is_baseline")) is is_baseline
+    assert diff == paired
+    assert _fmt(row).endswith("(the baseline)") is is_baseline
