@@ -518,6 +518,30 @@ def test_a_gain_that_is_not_the_regularizers_is_said_to_be_so(bare: list, base: 
     assert (warned and expect in warned[0] and "(lr=0.05)" in warned[0]) if expect else not warned
 
 
+@pytest.mark.parametrize(
+    "nothing, expect",
+    [
+        ([0.99, 1.00, 0.99], "the best row is below nothing at all (clip_norm off too) by -0.0333 (p=0.038)"),
+        ([0.96, 0.95, 0.98], None),  # below, but not significantly: the rows say it, no warning
+        ([0.90, 0.91, 0.92], None),  # the best is above it
+        (None, None),  # nothing fixed: no such row
+    ],
+    ids=["significantly below", "not significant", "above", "no row"],
+)
+def test_a_fixed_setting_that_costs_is_said_to(nothing: list | None, expect: str | None) -> None:
+    """A study that fixes clip_norm never tries without it: when the best row is significantly below "nothing
+    at all", the verdict says that what the study fixes costs on this data (OSULeaf, clip_norm 1.0 fixed)."""
+    res = _rows([0.95, 0.96, 0.97], [0.94, 0.95, 0.96], {"label": "a", "share": 0.5, "acc": 0.5})
+    if nothing:
+        res["nothing"] = {**verdict._summary(nothing), "epochs": 5, "from": "a CV run here", "config": {},
+                          "off": ["clip_norm"]}  # fmt: skip
+        res["paired_nothing"] = paired(res["best"]["accs"], nothing)
+    warned = [w for w in verdict.warnings_of(res) if "nothing at all" in w]
+    assert (len(warned) == 1 and warned[0].startswith(expect) and "search it" in warned[0]) if expect else not warned
+    if expect:
+        assert any("warning: " + expect in line for line in result_lines(res, "best"))
+
+
 # ----------------------------------------------------------------------------------------- recipes, by the same rule
 @pytest.mark.slow
 def test_a_pruned_recipe_takes_its_epochs_from_its_own_cross_validated_run(tmp_path: Path) -> None:
