@@ -11,8 +11,9 @@ test split). Its rows:
 - **tuned**: the best trial of the study;
 - **baseline**: the study's fixed settings with every regularizer off (the enqueued baseline trial);
 - **untuned LSTM**: the same network with nothing at all (no regularizer, no clipping): the plain LSTM a user
-  would write by hand, trained by the same protocol; where the study fixes no regularizer (the default study
-  searches clipping) that is the baseline itself, marked "(the baseline)" (with ``--study studies/lstm-fcn.yaml``, the same LSTM-FCN).
+  would write by hand, trained by the same protocol (with ``--study studies/lstm-fcn.yaml``, the same LSTM-FCN);
+  where the study fixes no regularizer (one that searches clipping, as ``studies/rnn.yaml`` does) that is the
+  baseline itself, marked "(the baseline)".
 
 ``--study`` runs another study file the same way (each row names its study): ``studies/lstm-fcn.yaml`` is the
 LSTM-FCN variant of the default study.
@@ -188,7 +189,7 @@ def _row(res: dict[str, Any], key: str) -> dict[str, Any] | None:
 
 def untuned(res: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """The untuned LSTM's row and the tuned row's paired difference to it: the "nothing at all" row, or the
-    baseline where the study fixes no regularizer (``studies/lstm.yaml`` searches clipping), so that the baseline
+    baseline where the study fixes no regularizer (``studies/rnn.yaml`` searches clipping), so that the baseline
     already is the plain LSTM and the verdict shows no separate row."""
     if res.get("nothing"):
         return _row(res, "nothing"), res.get("paired_nothing")

@@ -416,8 +416,8 @@ def _fixed_warning(res: dict[str, Any]) -> str | None:
         return None
     fixed = ", ".join(nothing.get("off") or ["its fixed regularizers"])
     return (f"the best row is below nothing at all ({fixed} off too) by {diff['mean']:+.4f} (p={_p(diff)}): what "
-            f"the study fixes ({fixed}) costs on this data, and the search never tried without it; search it "
-            "(with off: true) instead of fixing it")  # fmt: skip
+            f"the study fixes ({fixed}) costs on this data, and the search never tried without it; consider "
+            "searching it (with off: true) instead of fixing it")  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------- the verdict
