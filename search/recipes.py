@@ -20,6 +20,7 @@ from search.space import off_point, resolved_params, to_trial_params
 from search.spec import Choice, StudySpec
 
 BASELINE = "baseline (no regularization)"
+USER_POINT = "starting point "  # how the study file's own points are labelled: "starting point 0 of x.yaml"
 
 OPTIMIZER_NAMES = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "rmsprop": "RMSprop"}
 
@@ -95,6 +96,17 @@ def baseline_point(spec: StudySpec) -> dict[str, Any]:
 
 def starting_points(spec: StudySpec) -> list[tuple[str, dict[str, Any]]]:
     """(label, Optuna params) for the trials a new study enqueues, baseline first, duplicates dropped."""
+    return _points(spec)[0]
+
+
+def duplicate_points(spec: StudySpec) -> list[tuple[str, str]]:
+    """(label, the label of the earlier point it repeats) for each of the study file's own starting points that
+    :func:`starting_points` drops: one that sets what the baseline, a recipe or an earlier point already runs is
+    run once, under the earlier label (recipes that coincide in a narrow range are the recipes' business)."""
+    return [(label, same) for label, same in _points(spec)[1] if label.startswith(USER_POINT)]
+
+
+def _points(spec: StudySpec) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[str, str]]]:
     out: list[tuple[str, dict[str, Any]]] = []
     if spec.recipes:
         base = baseline_point(spec)
@@ -105,11 +117,14 @@ def starting_points(spec: StudySpec) -> list[tuple[str, dict[str, Any]]]:
                 out.append((title({**default_values(), **resolved_params(params, spec)}), params))
     plain = off_point(spec)
     for i, point in enumerate(spec.starting_points):
-        out.append((f"starting point {i} of {spec.path.name}", {**plain, **to_trial_params(point, spec)}))
-    seen, unique = set(), []
+        out.append((f"{USER_POINT}{i} of {spec.path.name}", {**plain, **to_trial_params(point, spec)}))
+    seen: dict[tuple[Any, ...], str] = {}
+    unique, dropped = [], []
     for label, params in out:
         key = tuple(sorted(params.items()))
-        if key not in seen:
-            seen.add(key)
+        if key in seen:
+            dropped.append((label, seen[key]))
+        else:
+            seen[key] = label
             unique.append((label, params))
-    return unique
+    return unique, dropped

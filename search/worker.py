@@ -39,7 +39,7 @@ from search.checkpoints import CheckpointStore, open_checkpoints
 from search.interrupts import Interrupted, interrupt_behind, signals_raise
 from search.objective import Objective, folds_of
 from search.progress import VALUE_IS_ATTR, metric_name, value_is
-from search.recipes import starting_points
+from search.recipes import duplicate_points, starting_points
 from search.retries import give_up
 from search.samplers import make_pruner, make_sampler
 from search.spec import StudySpec
@@ -154,6 +154,9 @@ def ensure_study(
         study.set_user_attr("regtune:metric", spec.metric)
         for label, params in starting_points(spec):
             study.enqueue_trial(params, user_attrs={"recipe": label}, skip_if_exists=True)
+        for label, same in duplicate_points(spec):
+            print(f"note: {label} runs the same values as {same!r}: enqueued once, as that trial",
+                  file=sys.stderr, flush=True)  # fmt: skip
     if total is not None and attrs.get("regtune:trials") != total:
         study.set_user_attr("regtune:trials", total)
     if total is not None and attrs.get(BUDGET_ATTR) != spec.trials:

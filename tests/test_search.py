@@ -198,6 +198,31 @@ def test_user_starting_points_are_enqueued(tmp_path: Path) -> None:
         parse_study({**raw, "starting_points": [{"zoneout": 0.1}]}, tmp_path / "x.yaml")
 
 
+def test_a_starting_point_that_repeats_another_is_enqueued_once_and_said_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A user's point with the values of a recipe (or of an earlier point) was dropped as a duplicate, unsaid: the
+    user looked for their point's trial and found none. It still runs once, and the study says under which label."""
+    from search.recipes import duplicate_points
+    from search.storage import open_storage
+    from search.worker import ensure_study
+
+    points = [{"dropout": 0.1}, {"dropout": 0.25}, {"dropout": 0.25}]
+    spec = parse_study({**TINY, "starting_points": points}, tmp_path / "x.yaml")
+    assert duplicate_points(spec) == [
+        ("starting point 0 of x.yaml", "input dropout 0.1 (per step)"),
+        ("starting point 2 of x.yaml", "starting point 1 of x.yaml"),
+    ]
+    study = ensure_study(spec, open_storage(str(tmp_path / "j.log")), total=4)
+    labels = [t.user_attrs["recipe"] for t in study.get_trials(deepcopy=False)]
+    assert "starting point 1 of x.yaml" in labels and "starting point 0 of x.yaml" not in labels
+    assert len(labels) == len(set(labels))
+    err = capsys.readouterr().err
+    assert "note: starting point 0 of x.yaml runs the same values as 'input dropout 0.1 (per step)'" in err
+    assert "note: starting point 2 of x.yaml runs the same values as 'starting point 1 of x.yaml'" in err
+    assert duplicate_points(parse_study({**TINY, "recipes": False}, tmp_path / "y.yaml")) == []
+
+
 def test_a_starting_point_may_set_what_the_data_defaults_search(tmp_path: Path) -> None:
     """lr (and, on long data, the front end) is searched by default, not written under search: a starting point
     setting it was refused as "not a searched name". It is accepted, and checked once the defaults are applied."""
