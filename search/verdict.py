@@ -110,10 +110,17 @@ def without_regularizers(config: dict[str, Any], base: dict[str, Any]) -> tuple[
     """``config`` with every regularizer, and every setting that only modifies one (``recurrent_dropout_mode``,
     ``dropout_variational``), at its value in ``base``; and the settings it keeps that differ from ``base`` (what
     the search chose besides the regularizers). The optimizer is kept unless both are Adam or AdamW, which are
-    the same without decay (and then ``momentum``, which they ignore, is the baseline's too); the ``conv_*``
-    settings are the baseline's when neither builds a front end (they change nothing there)."""
+    the same without decay (and then ``momentum``, which they ignore, is the baseline's too); a modifier of a
+    regularizer the baseline keeps on (a fixed ``recurrent_dropout``) is kept; the ``conv_*`` settings are the
+    baseline's when neither builds a front end (they change nothing there)."""
+    defaults = default_values()
+    regularizers = set(REGULARIZER_NAMES) - {"optimizer"}
+    on = {r for r in regularizers if r in base and base[r] != defaults[r]}  # the study fixes these on: they stay
     modifiers = {name for deps in DEPENDS.values() for name in deps if name != "optimizer"}
-    reset = (set(REGULARIZER_NAMES) - {"optimizer"}) | modifiers
+    # a modifier of a regularizer that stays on (fixed) is a setting of that regularizer the search chose: kept,
+    # and said (keeps recurrent_dropout_mode=batch), not reset behind a row whose "off" list is empty
+    modifiers -= {m for reg, deps in DEPENDS.items() if reg in on for m in deps}
+    reset = regularizers | modifiers
     if {config.get("optimizer"), base.get("optimizer")} <= {"adam", "adamw"}:
         reset |= {"optimizer", "momentum"}
     if not _front_end(config) and not _front_end(base):

@@ -593,6 +593,10 @@ def test_a_report_of_a_study_whose_trials_were_all_pruned_says_so_in_one_line(
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "its 2 finished trial(s) were all pruned (the first: diverged: loss nan)" in lines[0]
     assert "report for" not in out and not list((tmp_path / "runs" / "tiny").glob("report*"))
+    # make study on the same study (at its total: nothing to train) says the same, not "no complete trial yet"
+    assert cli.main(["study", str(path), "--storage", str(tmp_path / "journal.log")]) == 1
+    out = capsys.readouterr().out
+    assert "were all pruned (the first: diverged: loss nan)" in out and "no complete trial yet" not in out
 
 
 def test_a_trial_this_process_left_running_is_rerun_not_waited_for(tmp_path: Path) -> None:

@@ -450,6 +450,16 @@ def test_a_row_without_the_baselines_front_end_names_only_that() -> None:
     assert out == {**base, "conv_layers": 0, "conv_channels": 128} and kept == {"conv_layers": 0}
 
 
+def test_a_modifier_of_a_fixed_regularizer_is_kept_and_said() -> None:
+    """The study fixes recurrent dropout 0.2 on and searches its mode: the best's mode was reset to the
+    baseline's, so the row printed "off: " (nothing) while "of it: regularizers" measured a change of mode."""
+    base = {**BASE, "recurrent_dropout": 0.2, "recurrent_dropout_mode": "sequence"}
+    best = {**base, "recurrent_dropout_mode": "batch", "lr": 0.005, "dropout": 0.1}
+    out, kept = verdict.without_regularizers(best, base)
+    assert out == {**base, "recurrent_dropout_mode": "batch", "lr": 0.005}
+    assert kept == {"recurrent_dropout_mode": "batch", "lr": 0.005}
+
+
 @pytest.mark.slow
 def test_a_searched_lr_is_split_from_the_regularizers(tmp_path: Path) -> None:
     """Best and baseline differ in the searched lr as much as in the regularizers: the "best, regularizers off"
@@ -546,7 +556,9 @@ def test_a_fixed_setting_that_costs_is_said_to(nothing: list | None, expect: str
 
 # ----------------------------------------------------------------------------------------- recipes, by the same rule
 @pytest.mark.slow
-def test_a_pruned_recipe_takes_its_epochs_from_its_own_cross_validated_run(tmp_path: Path) -> None:
+def test_a_pruned_recipe_takes_its_epochs_from_its_own_cross_validated_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A recipe trial the pruner stopped a few epochs into its first fold has curves that stop there; its refit
     took its epochs from them, and judged the recipe by an unfinished training against a baseline trained to its
     peak. It is cross-validated here instead, unpruned, as a pruned baseline is; a complete recipe keeps its own."""
@@ -573,3 +585,23 @@ def test_a_pruned_recipe_takes_its_epochs_from_its_own_cross_validated_run(tmp_p
     assert len(run["fold_curves"]) == spec.cv_folds  # every fold, not the 2 epochs the pruner left
     assert pruned["accs"] == verdict.test_accuracy(spec, config, pruned["epochs"], 2) and pruned["diverged"] == []
     assert finished(study) == n  # no trial added
+
+    # a recipe trial that finishes after a report (it was waiting, or another worker's) gets its row in the next
+    # one, and Holm counts it; the earlier rows are read from the cache, not retrained (the cache was one list
+    # per definition: a report once built kept its rows, and its count of recipes, for good)
+    later = {**done.user_attrs["config"], "dropout": 0.2}
+    study.add_trial(create_trial(
+        state=TrialState.COMPLETE, value=0.5, params=done.params, distributions=done.distributions,
+        user_attrs={"recipe": "input dropout 0.2 (per step)", "config": later, "fold_curves": [[0.3, 0.5, 0.4]],
+                    "best_epoch": 1.0},
+    ))  # fmt: skip
+    import search.report.data as report_data
+
+    trained: list[dict] = []
+    real = report_data.test_accuracy
+    monkeypatch.setattr(report_data, "test_accuracy", lambda s, c, *a, **k: trained.append(c) or real(s, c, *a, **k))
+    again = {r["recipe"]: r for r in recipe_results(study, spec, base, 2)}
+    assert trained == [later] and set(again) == {*rows, "input dropout 0.2 (per step)"}
+    assert all(again[k]["accs"] == rows[k]["accs"] for k in rows)
+    tested = sorted(r["p"] for r in again.values() if r["p"] is not None)
+    assert min(r["p_holm"] for r in again.values() if r["p_holm"] is not None) == min(1.0, len(tested) * tested[0])

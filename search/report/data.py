@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from models.config import REGULARIZER_NAMES, configs_for
 from models.data import SequenceDataModule
@@ -62,6 +62,7 @@ class StudyData:
     gave_up: list[dict[str, Any]]  # trials given up after repeated crashes (:func:`search.retries.gave_up_rows`)
     dashboard: str  # the command that serves optuna-dashboard on the study's storage
     report_dir: str = ""  # where its report was written (search.report.build.report_dir); "" when not written
+    unreportable: str = ""  # why there is nothing to report (no complete trial: all pruned, or none finished)
     best_trial: int | None = None  # the chosen ("tuned") trial's number (None: no complete trial)
     best_value: float | None = None  # its objective value
     best_recipe: str | None = None  # its recipe label, if it was a starting point
@@ -147,7 +148,8 @@ def pruning_summary(study: optuna.Study, spec: StudySpec) -> dict[str, float]:
 
 def recipe_results(study: optuna.Study, spec: StudySpec, baseline: list[float], seeds: int) -> list[dict[str, Any]]:
     """Test accuracy of each recipe starting point (retrained like the best, same seeds), with the paired p against
-    the baseline's per-seed accuracies ``baseline``. Cached on the study per seeds and study definition.
+    the baseline's per-seed accuracies ``baseline``. Cached on the study per seeds and study definition, row by
+    row (trial number and state).
 
     The epochs come from the verdict's rule (:func:`search.verdict.cv_epochs`): a complete recipe trial's own
     curves; a pruned one is cross-validated here, unpruned, as a pruned baseline is. Its curves stop where the
@@ -156,29 +158,39 @@ def recipe_results(study: optuna.Study, spec: StudySpec, baseline: list[float], 
     digest = definition_digest(spec)  # hashes the data files: once, not per pruned recipe
     key = f"{seeds}:{digest}:refit-swa-{REFIT_SWA}:cv-epochs"  # the refit protocol too
     cached = study.user_attrs.get(RECIPES_ATTR, {})
-    if key in cached:
-        return holm([{**r, "p": paired(r["accs"], baseline)["p"]} for r in cached[key]])
-    rows = []
+    done = cached.get(key, {})
+    if isinstance(done, list):  # cached as one list of rows by an earlier version: the same rows, by trial
+        done = {str(r["trial"]): r for r in done}
+    rows, new = [], False
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
         label = t.user_attrs.get("recipe")
         if not label or label == BASELINE or "config" not in t.user_attrs:
             continue
-        if t.state == TrialState.COMPLETE:
-            epochs, source = epochs_of(spec, t.user_attrs), f"trial #{t.number}"
-        else:
-            epochs, source = cv_epochs(study, spec, t.user_attrs["config"], digest)
-        diverged: list[int] = []
-        accs = test_accuracy(spec, t.user_attrs["config"], epochs, seeds, diverged=diverged)
-        rows.append(
-            {
-                "trial": t.number, "recipe": label, "state": t.state.name.lower(), "value": t.value, "accs": accs,
-                "epochs": epochs, "from": source, "diverged": diverged,
-                "mean": statistics.fmean(accs), "std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
-                "p": paired(accs, baseline)["p"],
-            }
-        )  # fmt: skip
-    study.set_user_attr(RECIPES_ATTR, {**cached, key: rows})
+        # by trial: a finished trial never changes, and a recipe trial that finished after the last report (it
+        # was waiting, or another worker's) gets its row now, not never (a report cached once kept its rows)
+        row = done.get(str(t.number))
+        if row is None or row.get("state") != t.state.name.lower():
+            row, new = _recipe_row(study, spec, t, seeds, digest), True
+            done[str(t.number)] = row
+        rows.append({**row, "p": paired(row["accs"], baseline)["p"]})
+    if new:
+        study.set_user_attr(RECIPES_ATTR, {**cached, key: done})
     return holm(rows)
+
+
+def _recipe_row(study: optuna.Study, spec: StudySpec, t: FrozenTrial, seeds: int, digest: str) -> dict[str, Any]:
+    """One recipe trial ``t`` retrained by the verdict's protocol (its epochs by :func:`recipe_results`' rule)."""
+    if t.state == TrialState.COMPLETE:
+        epochs, source = epochs_of(spec, t.user_attrs), f"trial #{t.number}"
+    else:
+        epochs, source = cv_epochs(study, spec, t.user_attrs["config"], digest)
+    diverged: list[int] = []
+    accs = test_accuracy(spec, t.user_attrs["config"], epochs, seeds, diverged=diverged)
+    return {
+        "trial": t.number, "recipe": t.user_attrs["recipe"], "state": t.state.name.lower(), "value": t.value,
+        "accs": accs, "epochs": epochs, "from": source, "diverged": diverged,
+        "mean": statistics.fmean(accs), "std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
+    }  # fmt: skip
 
 
 def holm(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -215,6 +227,7 @@ def study_data(study: optuna.Study, spec: StudySpec, url: str | None = None, tot
         counts=counts(study), gave_up=gave_up_rows(study, str(spec.path), url),
         dashboard=f"make dashboard STUDY={shlex.quote(str(spec.path))}{where}",
     )  # fmt: skip
+    data.unreportable = unreportable(study, spec) or ""
     if data.counts["complete"]:
         chosen = select(study, spec.metric, baseline_config(spec), baseline_run(study, spec))
         best = chosen.chosen
@@ -228,18 +241,25 @@ def study_data(study: optuna.Study, spec: StudySpec, url: str | None = None, tot
 
 
 def check_reportable(study: optuna.Study, spec: StudySpec) -> None:
-    """A :class:`StorageError` (one line, exit 2) unless the study has a complete trial: the report retrains the
-    best one. A study whose finished trials were all pruned says so, with the first pruning reason, where it used
-    to print "no complete trial yet: run make study" for a study already at its total."""
+    """A :class:`StorageError` (one line, exit 2) unless the study has a complete trial (:func:`unreportable`)."""
+    why = unreportable(study, spec)
+    if why:
+        raise StorageError(why)
+
+
+def unreportable(study: optuna.Study, spec: StudySpec) -> str | None:
+    """Why the study has nothing to report (None: it has a complete trial, whose configuration the verdict
+    retrains). A study whose finished trials were all pruned says so, with the first pruning reason, where it
+    used to print "no complete trial yet" for a study already at its total."""
     c = counts(study)
     if c["complete"]:
-        return
+        return None
     study_file = shlex.quote(str(spec.path))
     if not c["finished"]:
-        raise StorageError(f"study {spec.name!r} has no finished trial yet: run `make study STUDY={study_file}` first")
+        return f"study {spec.name!r} has no finished trial yet: run `make study STUDY={study_file}` first"
     pruned = study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
     why = next((t.user_attrs.get("pruned_reason") for t in pruned if t.user_attrs.get("pruned_reason")), None)
-    raise StorageError(
+    return (
         f"study {spec.name!r} has no complete trial: its {c['finished']} finished trial(s) were all pruned"
         + (f" (the first: {why})" if why else "")
         + f"; a report retrains the best complete one: raise the total (make study STUDY={study_file} "
