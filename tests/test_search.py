@@ -63,6 +63,11 @@ BAD = [
         {"search": {"conv_pool": [False, True]}, "fixed": {"conv_layers": 0, "conv_stride": 4}},
         "search.conv_pool: has no effect without a Conv1D front end",
     ),
+    ({"fixed": {"conv_channels": 32}}, "fixed.conv_channels: has no effect without a Conv1D front end"),
+    (
+        {"architecture": {**TINY["architecture"], "conv_kernel": 5}},
+        "architecture.conv_kernel: has no effect without a Conv1D front end",
+    ),
     ({"search": {"kernel_l3": [0.1]}}, "search.kernel_l3: unknown hyperparameter; allowed: cell"),
     ({"fixed": {"dropuot": 0.1}}, "fixed.dropuot: unknown hyperparameter; allowed:"),
     ({"search": {"dropout": {"low": 0.4, "high": 0.1}}}, "search.dropout: low=0.4 > high=0.1"),
