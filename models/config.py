@@ -64,8 +64,13 @@ def _hp(default: Any, kind: str | tuple[str, ...], role: str | None = None, mini
     return field(default=default, metadata=meta)
 
 
-def _arch(default: Any, kind: str | tuple[str, ...], minimum: int = 0) -> Any:
-    return _hp(default, kind, ARCHITECTURE, minimum)
+#: bounds on the sizes a study may ask for: far above any RNN that trains on one machine, and below the sizes at
+#: which building the network overflows or hangs after the study was created (hidden_size 1e9, num_layers 1e6)
+WIDEST, DEEPEST = 65_536, 256
+
+
+def _arch(default: Any, kind: str | tuple[str, ...], minimum: int = 0, maximum: int | None = None) -> Any:
+    return _hp(default, kind, ARCHITECTURE, minimum, **({"maximum": maximum} if maximum is not None else {}))
 
 
 def _reg(kind: str | tuple[str, ...] = AMOUNT, *depends: str, default: Any = 0.0, group: str | None = None) -> Any:
@@ -80,12 +85,14 @@ class RNNConfig:
     input_size: int = _hp(1, INTEGER, DATA, 1)  # channels per time step; set from the data by the caller
     num_classes: int = _hp(2, INTEGER, DATA, 1)  # softmax width; set from the data by the caller
     cell: str = _arch("lstm", CELLS)  # lstm | gru | rnn (tanh): LSTM is the usual default for classification
-    hidden_size: int = _arch(64, INTEGER, 1)  # units per direction; 64 is plenty for the UEA/UCR datasets shipped here
-    num_layers: int = _arch(1, INTEGER, 1)  # stacked RNN layers; depth rarely helps on short sequences
+    hidden_size: int = _arch(
+        64, INTEGER, 1, WIDEST
+    )  # units per direction; 64 is plenty for the UEA/UCR datasets shipped here
+    num_layers: int = _arch(1, INTEGER, 1, DEEPEST)  # stacked RNN layers; depth rarely helps on short sequences
     bidirectional: bool = _arch(False, FLAG)  # read the sequence both ways; doubles the pooled width
     pooling: str = _arch("last", POOLINGS)  # last | mean | max over the valid (unpadded) steps, fed to the head
     conv_stride: int = _arch(1, INTEGER, 1)  # >1 adds a strided Conv1D front end that shortens long sequences (1 = off)
-    conv_channels: int = _arch(0, INTEGER, 0)  # channels of that Conv1D; 0 = hidden_size
+    conv_channels: int = _arch(0, INTEGER, 0, WIDEST)  # channels of that Conv1D; 0 = hidden_size
     #: Conv1D blocks before the RNN (0 = off); -1 = auto: one block iff conv_stride > 1
     conv_layers: int = _arch(-1, INTEGER, -1)
     #: kernel of the first (strided) block; 0 = conv_stride (windows side by side)
@@ -303,14 +310,17 @@ def defaults() -> dict[str, Any]:
 
 
 def _validate(config: Any) -> None:
-    """Check every field against its metadata: choices, then integers, then numbers (>= 0, > 0, then < 1)."""
+    """Check every field against its metadata: choices and flags, then integers, then numbers (>= 0, > 0, then
+    < 1)."""
     meta = [(f.name, f.metadata, getattr(config, f.name)) for f in fields(config)]
     for name, m, value in meta:
         if m["kind"] == CHOICE:
             _check_choice(name, value, m["choices"])
+        elif m["kind"] == FLAG and not isinstance(value, bool):  # "no" (a string: YAML 1.2) is true to Python
+            raise ConfigError(f"{name}={value!r}: allowed values are true, false")
     for name, m, value in meta:
         if m["kind"] == INTEGER:
-            _check_int(name, value, m["minimum"])
+            _check_int(name, value, m["minimum"], m.get("maximum"))
     for name, m, value in meta:
         if m["kind"] in (AMOUNT, RATE):
             _check_nonneg(name, value)
@@ -326,9 +336,13 @@ def _check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
         raise ConfigError(f"{name}={value!r}: allowed values are {', '.join(allowed)}")
 
 
-def _check_int(name: str, value: Any, minimum: int) -> None:
+def _check_int(name: str, value: Any, minimum: int, maximum: int | None = None) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{name}={value!r}: must be an integer >= {minimum}")
+        raise ConfigError(
+            f"{name}={value!r}: must be an integer >= {minimum}" + (f" and <= {maximum}" if maximum else "")
+        )
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name}={value!r}: must be an integer in {minimum}..{maximum}")
 
 
 def _check_nonneg(name: str, value: Any) -> None:

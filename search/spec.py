@@ -197,8 +197,8 @@ def parse_study(raw: Any, path: Path) -> StudySpec:
     if not isinstance(val_fraction, (int, float)) or not 0 < val_fraction < 1:
         raise err("val_fraction", f"{val_fraction!r} must be in (0, 1)", None)
     seed = raw.get("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise err("seed", f"{seed!r} must be an integer >= 0", None)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:  # numpy's and the samplers'
+        raise err("seed", f"{seed!r} must be an integer in 0..{2**32 - 1}", None)
     final_seeds = raw.get("final_seeds", 3)
     if isinstance(final_seeds, bool) or not isinstance(final_seeds, int) or not 1 <= final_seeds <= 20:
         raise err("final_seeds", f"{final_seeds!r} must be an integer in 1..20", None)
@@ -357,7 +357,10 @@ def _dimension(key: str, value: Any, base: dict[str, Any], err: _Errors) -> Dime
             raise err(f"{where}.{k}", f"{v!r} must be a finite number", None)
     if low > high:
         raise err(where, f"low={low} > high={high}", None)
-    log, off = bool(value.get("log", False)), bool(value.get("off", False))
+    for k in ("log", "off"):  # `log: no` is the string "no" in YAML 1.2, and bool("no") is True
+        if not isinstance(value.get(k, False), bool):
+            raise err(f"{where}.{k}", f"{value[k]!r} is not a boolean", ("true", "false"))
+    log, off = value.get("log", False), value.get("off", False)
     if log and low <= 0:
         raise err(f"{where}.low", f"a log range must stay above 0 (low={low}); use off: true to allow 0", None)
     if key in RATE_NAMES and high >= 1:

@@ -54,6 +54,10 @@ BAD = [
     ({"label_smoothing": 1.0}, r"label_smoothing=1.0: must be in \[0, 1\)"),
     ({"input_noise": -1.0}, r"input_noise=-1.0: must be a finite number >= 0"),
     ({"hidden_size": 0}, r"hidden_size=0: must be an integer >= 1"),
+    ({"hidden_size": 10**9}, r"hidden_size=1000000000: must be an integer in 1..65536"),  # overflowed, after
+    ({"num_layers": 10**6}, r"num_layers=1000000: must be an integer in 1..256"),  # hung: after the study's creation
+    ({"bidirectional": "no"}, r"bidirectional='no': allowed values are true, false"),  # YAML 1.2's "no": truthy
+    ({"dropout_variational": "off"}, r"dropout_variational='off': allowed values are true, false"),
     ({"hidden_size": 32.0}, r"hidden_size=32.0: must be an integer >= 1"),
     ({"num_layers": True}, r"num_layers=True: must be an integer >= 1"),
     ({"conv_stride": 0}, r"conv_stride=0: must be an integer >= 1"),

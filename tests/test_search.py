@@ -64,6 +64,11 @@ BAD = [
         "search.conv_pool: has no effect without a Conv1D front end",
     ),
     ({"fixed": {"conv_channels": 32}}, "fixed.conv_channels: has no effect without a Conv1D front end"),
+    # YAML 1.2 reads no/off/yes as strings, all true to Python: `log: no` made a log range, `off: no` searched 0
+    ({"search": {"dropout": {"low": 0.1, "high": 0.3, "off": "no"}}}, "search.dropout.off: 'no' is not a boolean"),
+    ({"search": {"kernel_l2": {"low": 0.0, "high": 0.1, "log": "off"}}}, "search.kernel_l2.log: 'off' is not a"),
+    ({"search": {"conv_skip": ["no", "yes"]}, "fixed": {"conv_layers": 1}}, "conv_skip='no': allowed values are"),
+    ({"seed": 10**30}, "seed: 1000000000000000000000000000000 must be an integer in 0..4294967295"),
     (
         {"architecture": {**TINY["architecture"], "conv_kernel": 5}},
         "architecture.conv_kernel: has no effect without a Conv1D front end",
