@@ -179,13 +179,13 @@ def parse_study(raw: Any, path: Path) -> StudySpec:
     max_epochs = _positive_int(budget.get("max_epochs", 40), "budget.max_epochs", err)
 
     sampler = raw.get("sampler", "tpe")
-    if sampler not in SAMPLERS:
+    if not isinstance(sampler, str) or sampler not in SAMPLERS:  # a list or mapping: "unhashable", a traceback
         raise err("sampler", f"unknown sampler {sampler!r}", tuple(SAMPLERS))
     pruner = raw.get("pruner", "hyperband")
-    if pruner not in PRUNERS:
+    if not isinstance(pruner, str) or pruner not in PRUNERS:
         raise err("pruner", f"unknown pruner {pruner!r}", tuple(PRUNERS))
     metric = raw.get("metric", "val_acc")
-    if metric not in METRICS:
+    if not isinstance(metric, str) or metric not in METRICS:
         raise err("metric", f"unknown metric {metric!r}", METRICS)
     patience = raw.get("pruner_patience", 0)
     if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
