@@ -667,22 +667,36 @@ def load_existing(url: str, name: str, study_file: str | Path) -> optuna.Study:
 
 
 def foreign(study: optuna.Study) -> str | None:
-    """Why ``study`` is not one regtune wrote (its trials, their parameters), or None. A regtune study records
+    """Why ``study`` is not one regtune wrote alone (its trials, their parameters), or None. A regtune study records
     its study file (``regtune:study_file``) before its first trial; a study without it but with trials was
-    written by something else (a hand-written Optuna script, another tool) under the same name."""
-    if "regtune:study_file" in study.user_attrs or "regtune:definition" in study.user_attrs:
-        return None
+    written by something else (a hand-written Optuna script, another tool) under the same name. A study with
+    several objectives is never regtune's (its one direction could not even be read: a traceback), and a
+    regtune study into which another program ran finished trials (no ``config`` recorded: regtune records it
+    before a trial trains) would have had one of them picked as its best (``KeyError: 'config'`` then)."""
+    if len(study.directions) > 1:
+        return f"it has {len(study.directions)} objectives; a regtune study has one"
     trials = study.get_trials(deepcopy=False)
+    if "regtune:study_file" in study.user_attrs or "regtune:definition" in study.user_attrs:
+        finished = (TrialState.COMPLETE, TrialState.PRUNED)
+        alien = [t for t in trials if t.state in finished and "config" not in t.user_attrs]
+        if not alien:
+            return None
+        numbers = ", ".join(f"#{t.number}" for t in alien[:5]) + (", ..." if len(alien) > 5 else "")
+        return (f"{len(alien)} of its finished trials ({numbers}) were run by another program, not regtune: "
+                f"{_params(alien)}")  # fmt: skip
     if not trials:  # empty: regtune's own creation cut short before its attributes, or nothing to mix up
         return None
+    return f"it records no regtune study file; {len(trials)} trial(s), {_params(trials)}"
+
+
+def _params(trials: list[optuna.trial.FrozenTrial]) -> str:
     params = sorted({p for t in trials for p in t.params})
-    shown = ", ".join(params[:6]) + (", ..." if len(params) > 6 else "") if params else "none"
-    return f"it records no regtune study file; {len(trials)} trial(s), parameters: {shown}"
+    return "parameters: " + (", ".join(params[:6]) + (", ..." if len(params) > 6 else "") if params else "none")
 
 
 def foreign_message(name: str, store: str, why: str, study_file: str | Path) -> str:
     return (
-        f"study {name!r} in {store} was not created by regtune ({why}); it is left untouched rather than mixed "
+        f"study {name!r} in {store} is not regtune's alone ({why}); it is left untouched rather than mixed "
         f"with regtune's trials. Give the study another name: in {study_file}, or use another STORAGE"
     )
 

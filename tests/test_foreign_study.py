@@ -38,7 +38,7 @@ def test_a_study_regtune_did_not_write_is_refused_and_left_untouched(tmp_path: P
     assert out.returncode == 2, out.stderr
     assert "Traceback" not in out.stderr, out.stderr
     line = out.stderr.strip().splitlines()[-1]
-    assert line.startswith("error: study 'mine' in ") and "was not created by regtune" in line, line
+    assert line.startswith("error: study 'mine' in ") and "is not regtune's alone" in line, line
     assert "3 trial(s), parameters: x" in line and f"Give the study another name: in {study}" in line
     assert path.read_bytes() == before  # nothing written: not a trial, not an attribute
 
@@ -54,3 +54,45 @@ def test_an_empty_study_of_the_same_name_is_adopted(tmp_path: Path) -> None:
     optuna.create_study(study_name="empty", storage=storage, direction="maximize")
     study = ensure_study(load_study(path), storage, total=1)
     assert study.user_attrs["regtune:study_file"] == str(path)
+
+
+def test_a_study_with_several_objectives_is_refused_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An empty two-objective study of the same name: study, worker and report ended in ``RuntimeError: A single
+    direction cannot be retrieved from a multi-objective study``."""
+    from search import cli
+
+    study = write_study(tmp_path, name="two")
+    url = str(tmp_path / "journal.log")
+    optuna.create_study(study_name="two", storage=open_storage(url), directions=["maximize", "minimize"])
+    before = Path(url).read_bytes()
+    for command in ("study", "report"):
+        assert cli.main([command, str(study), "--storage", url]) == 2
+        line = capsys.readouterr().err.strip().splitlines()[-1]
+        assert "it has 2 objectives; a regtune study has one" in line and "Give the study another name" in line
+    assert Path(url).read_bytes() == before
+
+
+def test_trials_another_program_ran_in_a_regtune_study_are_named_not_picked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A plain Optuna script optimized into a finished regtune study: the next study run counted its trials as
+    finished, picked one (value 5.46) as the best, and crashed with ``KeyError: 'config'``; so did report."""
+    from optuna.trial import TrialState, create_trial
+
+    from search import cli
+    from search.preflight import prepare
+    from search.worker import ensure_study
+
+    path = write_study(tmp_path, name="mixed")
+    url = str(tmp_path / "journal.log")
+    study = ensure_study(prepare(path).spec, open_storage(url), total=2)
+    dist = {"x": optuna.distributions.FloatDistribution(0, 1)}
+    study.add_trial(create_trial(state=TrialState.COMPLETE, value=5.46, params={"x": 0.5}, distributions=dist))
+    before = Path(url).read_bytes()
+    for command in ("study", "report"):
+        assert cli.main([command, str(path), "--storage", url]) == 2
+        line = capsys.readouterr().err.strip().splitlines()[-1]
+        assert "of its finished trials (#" in line and "were run by another program, not regtune: parameters: x" in line
+    assert Path(url).read_bytes() == before

@@ -111,7 +111,7 @@ CASES: dict[str, Case] = {
         None,
     ),
     "starting-point-1-for-true": (
-        lambda d: npz(d), ["starting_points[0].dropout_variational: 1 is not one of the searched choices"],
+        lambda d: npz(d), ["starting_points[0].dropout_variational: dropout_variational=1: allowed values are true, false"],
         {"search": {"dropout": {"low": 0.0, "high": 0.3}, "dropout_variational": [True, False]},
          "starting_points": [{"dropout_variational": 1}]}, None,
     ),

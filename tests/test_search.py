@@ -599,7 +599,8 @@ def test_a_report_of_a_study_whose_trials_were_all_pruned_says_so_in_one_line(
     for _ in range(2):
         study.add_trial(create_trial(
             state=TrialState.PRUNED, value=0.3, params={"dropout": 0.1}, intermediate_values={0: 0.3},
-            distributions={"dropout": FloatDistribution(0.0, 0.3)}, user_attrs={"pruned_reason": "diverged: loss nan"},
+            distributions={"dropout": FloatDistribution(0.0, 0.3)},
+            user_attrs={"pruned_reason": "diverged: loss nan", "config": {"dropout": 0.1}},  # regtune's, as it records
         ))  # fmt: skip
     assert cli.main(["report", str(path), "--storage", str(tmp_path / "journal.log")]) == 2
     out, err = capsys.readouterr()
