@@ -134,6 +134,7 @@ def load_splits(source: str, seed: int = 0) -> Splits:
 
 #: ``synthetic:KEY=VALUE,...`` options and their smallest allowed values
 SYNTHETIC_MIN = {"n": 4, "classes": 2, "length": 2, "channels": 1}
+SYNTHETIC_MAX_CELLS = 100_000_000  # 400 MB of float32: a test task, not a dataset
 
 
 def _synthetic_args(source: str) -> dict[str, Any]:
@@ -160,6 +161,12 @@ def _synthetic_args(source: str) -> dict[str, Any]:
                     f"{source!r}: synthetic option {key}={int(value)} is too small; allowed: {key} >= {SYNTHETIC_MIN[key]}"
                 )
             args[key] = int(value)
+    cells = math.prod(args.get(k, d) for k, d in (("n", 400), ("length", 30), ("channels", 2)))
+    if cells > SYNTHETIC_MAX_CELLS or args.get("classes", 3) > args.get("n", 400):
+        raise DataError(  # n=10**12 ended in numpy's _ArrayMemoryError traceback
+            f"{source!r}: too large; allowed: n x length x channels <= {SYNTHETIC_MAX_CELLS:,} values "
+            f"(here {cells:,}) and classes <= n"
+        )
     return args
 
 
@@ -544,7 +551,8 @@ def _npz_set(path: Path | str, data: dict[str, np.ndarray], suffix: str, trainin
     if not np.issubdtype(y.dtype, np.integer):
         raise DataError(f"{path}: {yk} has dtype {y.dtype}; expected integer labels 0..K-1")
     k = int(y.max()) + 1
-    if training and (y.min() < 0 or set(np.unique(y).tolist()) != set(range(k))):
+    if training and (y.min() < 0 or k > len(y) or set(np.unique(y).tolist()) != set(range(k))):  # k > len(y):
+        # not every class can be present; and set(range(10**9)) ran out of memory
         raise DataError(f"{path}: {yk} holds {_labels_preview(y)}; labels must be exactly 0..K-1, every class present")
     if not training and y.min() < 0:
         raise DataError(f"{path}: {yk} has negative labels; labels must be 0..K-1")

@@ -195,6 +195,9 @@ def _check_journal(path: Path, fail: Callable[[str], PreflightError]) -> None:
             raise fail("is a device, pipe or socket, not a file; give a file path such as DIR/journal.log")
         if not os.access(path, os.W_OK):
             raise fail("the journal file is not writable")
+        if not os.access(path.absolute().parent, os.W_OK | os.X_OK):  # Optuna's lock file is made beside it
+            raise fail(f"the directory {path.absolute().parent} is not writable (the journal's lock file is made "
+                       "there)")  # fmt: skip
         return
     parent = path.absolute().parent
     while not parent.exists() and parent != parent.parent:

@@ -158,8 +158,9 @@ def parse_study(raw: Any, path: Path) -> StudySpec:
         if key not in raw:
             raise err(key, "is required", TOP_KEYS)
     name = raw["name"]
-    if not isinstance(name, str) or not NAME_RE.match(name):
-        raise err("name", f"{name!r} must be a word of letters, digits, '_', '-', '.'", None)
+    if not isinstance(name, str) or not NAME_RE.match(name) or len(name) > MAX_NAME:
+        shown = name if not isinstance(name, str) or len(name) <= 60 else name[:60] + f"... ({len(name)} characters)"
+        raise err("name", f"{shown!r} must be a word of letters, digits, '_', '-', '.', at most {MAX_NAME} long", None)
     dataset = raw["dataset"]
     if not isinstance(dataset, str) or not dataset:
         raise err("dataset", f"{dataset!r} must be a dataset name or a path", None)
@@ -407,6 +408,9 @@ def _positive_int(value: Any, where: str, err: _Errors) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise err(where, f"{value!r} must be an integer >= 1", None)
     return value
+
+
+MAX_NAME = 200  # runs/<name>/journal.log must stay a legal path (255 bytes a name: OSError "File name too long")
 
 
 class _Errors:

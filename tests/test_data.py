@@ -103,6 +103,7 @@ BAD_NPZ = [
     ({"X": np.zeros((4, 5, 2, 1), np.float32)}, r"X has rank 4 .*expected rank 3: N x T x C"),
     ({"y": np.array([1, 2, 3, 1])}, r"y holds \[1, 2, 3\]; labels must be exactly 0..K-1"),
     ({"y": np.array([0, 2, 0, 2])}, r"y holds \[0, 2\]; labels must be exactly 0..K-1"),
+    ({"y": np.array([0, 10**9, 0, 10**9])}, r"y holds \[0, 1000000000\]; labels must be exactly 0..K-1"),  # MemoryError
     ({"y": np.array([0, -1, 0, 1])}, r"labels must be exactly 0..K-1"),
     ({"y": np.array([0.0, 1.0, 0.0, 1.0])}, r"y has dtype float64; expected integer labels 0..K-1"),
     ({"y": np.array([0, 1, 0])}, r"y has shape \(3,\); expected \(4,\)"),

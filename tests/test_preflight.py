@@ -7,6 +7,7 @@ Each bad input drives ``study FILE --storage DIR/journal.log`` through the comma
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -248,6 +249,8 @@ def test_prepare_caches_the_splits_for_the_objective(tmp_path: Path) -> None:
 SYNTHETIC_BAD = [
     ("synthetic:n=abc", "synthetic option n='abc' is not an integer; allowed: n = an integer >= 4"),
     ("synthetic:classes=1", "synthetic option classes=1 is too small; allowed: classes >= 2"),
+    ("synthetic:n=1000000000000", "too large; allowed: n x length x channels <= 100,000,000 values"),
+    ("synthetic:n=10,classes=20", "and classes <= n"),
     ("synthetic:length=2.5", "length='2.5' is not an integer"),
     ("synthetic:n", "synthetic option n='' is not an integer"),
     ("synthetic:n=10,n=20", "'n' is given twice"),
@@ -340,3 +343,20 @@ def test_storage_url_syntax(tmp_path: Path) -> None:
         if url.startswith("postgresql://postgres:p"):  # no part of the password shown
             assert str(err.value).startswith("--storage/STORAGE=postgresql://postgres:***@127.0.0.1/db: the user")
     assert not any(p.name.endswith((".db", ".log")) for p in tmp_path.rglob("*"))
+
+
+def test_a_writable_journal_in_a_read_only_directory_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Optuna makes the journal's lock file beside it: a writable journal in a read-only directory passed, then
+    study and report ended with ``PermissionError: ... journal.log.lock``. The directory's permission is what
+    ``os.access`` answers here (root, which this machine's tests run as, passes every permission check: the
+    answer for the directory is the one thing replaced)."""
+    import search.preflight as preflight
+
+    journal = tmp_path / "journal.log"
+    journal.write_text("")
+    real = os.access
+    monkeypatch.setattr(preflight.os, "access", lambda p, mode: False if Path(p) == tmp_path else real(p, mode))
+    with pytest.raises(PreflightError, match=f"the directory {tmp_path} is not writable .the journal's lock file"):
+        check_storage_url(str(journal), "--storage/STORAGE")
