@@ -170,6 +170,20 @@ YAML_SURPRISES = [
         "key 'search' is given twice (lines 4 and 5); keep one",
     ),
     ("a-range-key-given-twice", "search: {dropout: {low: 0, high: 0.3, high: 0.4}}\n", "key 'high' is given twice"),
+    # YAML 1.1 integers: 010 was octal 8, 1_6 was 16 and 1:30 was 90 (sexagesimal)
+    ("leading-zero-is-decimal", "architecture: {hidden_size: 010}\n", lambda spec: spec.architecture["hidden_size"] == 10),
+    ("underscore-is-not-a-number", "architecture: {hidden_size: 1_6}\n", "hidden_size='1_6': must be an integer"),
+    ("colon-is-not-a-number", "fixed: {batch_size: 1:30}\n", "batch_size='1:30': must be an integer"),
+    (  # a merge key failed with "could not determine a constructor for the tag ...merge"
+        "merge-key",
+        "ranges: &r {low: 0.0, high: 0.3}\nsearch: {dropout: {<<: *r, high: 0.2}}\n",
+        "ranges: unknown key",  # the anchor's own key is not a study key; the merge itself is read
+    ),
+    (
+        "merge-key-read",
+        "search:\n  dropout: &r {low: 0.0, high: 0.3}\n  output_dropout: {<<: *r, high: 0.2}\n",
+        lambda spec: (spec.search["output_dropout"].low, spec.search["output_dropout"].high) == (0.0, 0.2),
+    ),
 ]
 
 
