@@ -171,7 +171,11 @@ YAML_SURPRISES = [
     ),
     ("a-range-key-given-twice", "search: {dropout: {low: 0, high: 0.3, high: 0.4}}\n", "key 'high' is given twice"),
     # YAML 1.1 integers: 010 was octal 8, 1_6 was 16 and 1:30 was 90 (sexagesimal)
-    ("leading-zero-is-decimal", "architecture: {hidden_size: 010}\n", lambda spec: spec.architecture["hidden_size"] == 10),
+    (
+        "leading-zero-is-decimal",
+        "architecture: {hidden_size: 010}\n",
+        lambda spec: spec.architecture["hidden_size"] == 10,
+    ),
     ("underscore-is-not-a-number", "architecture: {hidden_size: 1_6}\n", "hidden_size='1_6': must be an integer"),
     ("colon-is-not-a-number", "fixed: {batch_size: 1:30}\n", "batch_size='1:30': must be an integer"),
     (  # a merge key failed with "could not determine a constructor for the tag ...merge"
