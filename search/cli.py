@@ -318,6 +318,10 @@ def cmd_repair(args: argparse.Namespace) -> int:
         print(f"error: --storage/STORAGE={mask_url(url)}: repair mends a journal file (a path) or a SQLite file "
               "(sqlite:///path.db); a PostgreSQL or proxy storage is its server's to repair", file=sys.stderr)  # fmt: skip
         return 2
+    if path.is_dir():
+        print(f"error: --storage/STORAGE={path}: is a directory; give the journal file (DIR/journal.log)",
+              file=sys.stderr)  # fmt: skip
+        return 2
     if not path.is_file():
         print(f"error: no journal file {path}: nothing to repair", file=sys.stderr)
         return 2

@@ -360,3 +360,19 @@ def test_a_writable_journal_in_a_read_only_directory_is_refused(
     monkeypatch.setattr(preflight.os, "access", lambda p, mode: False if Path(p) == tmp_path else real(p, mode))
     with pytest.raises(PreflightError, match=f"the directory {tmp_path} is not writable .the journal's lock file"):
         check_storage_url(str(journal), "--storage/STORAGE")
+
+
+def test_report_out_under_a_file_and_repair_of_a_directory_say_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """report --out FILE/sub ended in NotADirectoryError (after its retraining); repair STORAGE=DIR said "no
+    journal file DIR"."""
+    from search import cli
+
+    (tmp_path / "afile").write_text("")
+    study = tmp_path / "s.yaml"
+    study.write_text(yaml.safe_dump({"name": "s", "dataset": "synthetic", "budget": {"trials": 1}}))
+    assert cli.main(["report", str(study), "--out", str(tmp_path / "afile" / "sub")]) == 2
+    assert f"is not a directory ({tmp_path / 'afile'} is a file)" in capsys.readouterr().err
+    assert cli.main(["repair", str(study), "--storage", str(tmp_path)]) == 2
+    assert f"--storage/STORAGE={tmp_path}: is a directory; give the journal file" in capsys.readouterr().err

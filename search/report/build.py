@@ -81,8 +81,12 @@ def main(args: argparse.Namespace) -> int:
     from search.worker import definition_changes
 
     out = getattr(args, "out", None)
-    if out and Path(out).exists() and not Path(out).is_dir():
-        raise PreflightError(f"--out {out}: is not a directory; give a directory for the reports (OUT/<study>/)")
+    if out:  # OUT itself, or a folder above it, is a file: NotADirectoryError after the retraining
+        above = next((p for p in (Path(out), *Path(out).parents) if p.exists()), None)
+        if above is not None and not above.is_dir():
+            where = "" if above == Path(out) else f" ({above} is a file)"
+            raise PreflightError(f"--out {out}: is not a directory{where}; give a directory for the reports "
+                                 "(OUT/<study>/)")  # fmt: skip
     reports = []
     for path in args.studies:
         prepared = prepare(path, args.storage)  # the spec as the study ran it: with the data-dependent defaults
