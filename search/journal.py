@@ -99,7 +99,34 @@ def _parse(line: bytes) -> dict[str, Any] | None:
         record = json.loads(line)
     except ValueError:  # JSONDecodeError, or bytes that are not UTF-8
         return None
-    return record if isinstance(record, dict) and "op_code" in record else None
+    return record if isinstance(record, dict) and _well_formed(record) else None
+
+
+#: the keys Optuna's journal reads from a record of each operation (optuna.storages.journal: JournalOperation
+#: 0 create study .. 9 set trial system attr, 10 discard trials, which only Rust's storage writes and Optuna skips)
+_KEYS: dict[int, tuple[str, ...]] = {
+    0: ("study_name", "directions"), 1: ("study_id",), 2: ("study_id", "user_attr"), 3: ("study_id", "system_attr"),
+    4: ("study_id", "datetime_start"), 5: ("trial_id", "param_name", "param_value_internal", "distribution"),
+    6: ("trial_id", "state", "values"), 7: ("trial_id", "step", "intermediate_value"), 8: ("trial_id", "user_attr"),
+    9: ("trial_id", "system_attr"), 10: (),
+}  # fmt: skip
+
+
+def _well_formed(record: dict[str, Any]) -> bool:
+    """Whether Optuna can replay ``record``: a known operation with the keys it reads, its distributions JSON. A
+    JSON line that is no such record (``{"op_code": 99}``; a bit flip that keeps the JSON valid) made every
+    command fail (``AssertionError: Should not reach.``, ``KeyError: 'trial_id'``) while repair found "no damaged
+    line": it is damaged, set aside like a torn one."""
+    op = record.get("op_code")
+    if isinstance(op, bool) or not isinstance(op, int) or op not in _KEYS or "worker_id" not in record:
+        return False
+    if any(key not in record for key in _KEYS[op]):
+        return False
+    texts = [record["distribution"]] if op == 5 else list((record.get("distributions") or {}).values())
+    try:
+        return all(isinstance(json.loads(t), dict) for t in texts)
+    except (TypeError, ValueError):
+        return False
 
 
 # --------------------------------------------------------------------------------------------- check at open

@@ -100,6 +100,18 @@ def zeroed(index: int) -> Callable[[Path], None]:
     return damage
 
 
+def rewritten(index: int, change: Callable[[dict], dict]) -> Callable[[Path], None]:
+    """Line ``index`` replaced by another valid JSON line, ``change`` of its record: a bit flip that keeps the JSON
+    valid (it made every command fail, ``AssertionError: Should not reach.``, and repair found no damaged line)."""
+
+    def damage(journal: Path) -> None:
+        ls = lines(journal)
+        ls[index] = json.dumps(change(json.loads(ls[index]))).encode() + b"\n"
+        journal.write_bytes(b"".join(ls))
+
+    return damage
+
+
 def trial_line(trial: int, op: int, key: str | None = None) -> Callable[[dict], bool]:
     return lambda r: (
         r.get("trial_id") == trial and r["op_code"] == op and (key is None or key in r.get("user_attr", {}))
@@ -198,6 +210,16 @@ CASES = [
     ("glued-running", lambda j: glued(line_of(j, trial_line(1, 6)))(j), {0, 1}, ["set trial state values"], False),
     ("zeroed-param", lambda j: zeroed(line_of(j, trial_line(0, 5)))(j), {1}, ["unreadable bytes"], False),
     ("glued-complete", lambda j: glued(line_of(j, completion_of(0)))(j), {1}, ["trial #0", "now RUNNING"], False),
+    (
+        "unknown-operation",
+        lambda j: rewritten(line_of(j, trial_line(1, 8, "path")), lambda r: {**r, "op_code": 99})(j),
+        {0}, ["trial #1: ran across damaged line", "now FAIL"], False,  # as a zeroed line: its records may be lost
+    ),
+    (
+        "garbage-distribution",
+        lambda j: rewritten(line_of(j, trial_line(0, 5)), lambda r: {**r, "distribution": "garbage"})(j),
+        {1}, ["trial #0"], False,
+    ),
 ]
 
 
