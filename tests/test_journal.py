@@ -213,12 +213,16 @@ CASES = [
     (
         "unknown-operation",
         lambda j: rewritten(line_of(j, trial_line(1, 8, "path")), lambda r: {**r, "op_code": 99})(j),
-        {0}, ["trial #1: ran across damaged line", "now FAIL"], False,  # as a zeroed line: its records may be lost
+        {0},
+        ["trial #1: ran across damaged line", "now FAIL"],
+        False,  # as a zeroed line: its records may be lost
     ),
     (
         "garbage-distribution",
         lambda j: rewritten(line_of(j, trial_line(0, 5)), lambda r: {**r, "distribution": "garbage"})(j),
-        {1}, ["trial #0"], False,
+        {1},
+        ["trial #0"],
+        False,
     ),
 ]
 
