@@ -98,6 +98,22 @@ def check_sqlite(url: str) -> None:
             f"SQLite file {path} is damaged ({why}); nothing was written to it. Rebuild it from every readable row "
             f"(a backup is kept): make repair STUDY=<study file> STORAGE={url}"
         )
+    tables = _tables(path)
+    if tables and "studies" not in tables:  # Optuna's tables were written into it, beside the other program's
+        shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
+        raise StorageError(
+            f"SQLite file {path} is another program's database (tables: {shown}; no Optuna tables); nothing was "
+            "written to it. Give regtune a file of its own: STORAGE=sqlite:///<new file>.db"
+        )
+
+
+def _tables(path: Path) -> list[str]:
+    """The tables of the SQLite database at ``path``, read-only ([] when it cannot say: the damage check speaks)."""
+    try:
+        with contextlib.closing(sqlite3.connect(path.absolute().as_uri() + "?mode=ro", uri=True)) as db:
+            return [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+    except sqlite3.Error:
+        return []
 
 
 def not_sqlite(path: Path) -> str | None:

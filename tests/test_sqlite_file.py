@@ -318,3 +318,15 @@ def test_lost_trial_rows_of_two_studies_are_refused_not_guessed(finished: tuple[
     with pytest.raises(StorageError, match=r"which study's trials they were cannot be told \(2 studies"):
         repair_sqlite(db, echo=False)
     assert db.read_bytes() == damaged
+
+
+def test_another_programs_sqlite_database_is_refused_untouched(tmp_path: Path) -> None:
+    """sqlite:/// pointing at another application's database: Optuna's tables were written into it beside its
+    own (a journal file of another program is refused; this was not)."""
+    path = tmp_path / "app.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)")
+    before = path.read_bytes()
+    with pytest.raises(StorageError, match=r"is another program's database \(tables: customers; no Optuna tables\)"):
+        check_sqlite(f"sqlite:///{path}")
+    assert path.read_bytes() == before
