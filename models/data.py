@@ -94,6 +94,18 @@ def _ts_header(path: Path) -> dict[str, str]:
     return out
 
 
+def _declared_labels(path: Path) -> list[str] | None:
+    """The class labels a .ts file's ``@classLabel true a b c`` line declares, as written (None: none declared)."""
+    with open(path, encoding="utf-8-sig", errors="replace") as f:
+        for line in f:
+            words = line.split()
+            if words and words[0].lower().startswith("@data"):
+                return None
+            if len(words) > 2 and words[0].lower() == "@classlabel" and words[1].lower() == "true":
+                return words[2:]
+    return None
+
+
 def _is_regression(path: Path) -> bool:
     """A .ts file whose header says ``@targetlabel true`` holds regression targets, not classes."""
     return _ts_header(path).get("@targetlabel", "").endswith("true")
@@ -232,6 +244,12 @@ def _ts_pair(train: Path, test: Path, name: str) -> Splits:
             if s.shape[1] != series[0].shape[1]:
                 raise DataError(f"{p}: series {i} has {s.shape[1]} dimensions, series 0 has {series[0].shape[1]}")
         raw[split] = (series, np.asarray(y).astype(str), p)
+        declared = _declared_labels(p)
+        allowed = {d.lower() for d in declared or ()}  # the archive's BasicMotions declares Standing, writes standing
+        undeclared = sorted(x for x in set(raw[split][1].tolist()) if declared and x.lower() not in allowed)
+        if undeclared:  # a typo'd label became a class of its own
+            raise DataError(f"{p}: labels {undeclared} are not among those its header declares (@classLabel true "
+                            f"{' '.join(declared or [])}); allowed: {declared}")  # fmt: skip
     classes = _sorted_labels(raw["train"][1])
     if len(classes) < 2:
         raise _one_class(str(train), classes[0], len(raw["train"][1]))

@@ -238,6 +238,14 @@ def test_ts_with_missing_values_is_a_clear_error(tmp_path: Path) -> None:
         load_splits(str(tmp_path / "gap_TRAIN.ts"))
 
 
+def test_ts_labels_its_header_does_not_declare_are_refused(tmp_path: Path) -> None:
+    """@classLabel true a b, and a series labelled c (a typo): c was taken as a third class."""
+    _write_ts(tmp_path / "typo_TRAIN.ts", _toy_series(4, 0), ["a", "b", "c", "b"], ["a", "b"])
+    _write_ts(tmp_path / "typo_TEST.ts", _toy_series(2, 1), ["a", "b"], ["a", "b"])
+    with pytest.raises(DataError, match=r"typo_TRAIN.ts: labels \['c'\] are not among those its header declares"):
+        load_splits(str(tmp_path / "typo_TRAIN.ts"))
+
+
 def test_ts_dimensions_of_different_lengths_are_named_as_such(tmp_path: Path) -> None:
     """sktime pads a case's shorter dimension with NaN: the error says the lengths differ, not "missing values"."""
     train = _toy_series(4, 0)
