@@ -85,9 +85,8 @@ class RNNConfig:
     input_size: int = _hp(1, INTEGER, DATA, 1)  # channels per time step; set from the data by the caller
     num_classes: int = _hp(2, INTEGER, DATA, 1)  # softmax width; set from the data by the caller
     cell: str = _arch("lstm", CELLS)  # lstm | gru | rnn (tanh): LSTM is the usual default for classification
-    hidden_size: int = _arch(
-        64, INTEGER, 1, WIDEST
-    )  # units per direction; 64 is plenty for the UEA/UCR datasets shipped here
+    #: units per direction; 64 is plenty for the UEA/UCR datasets shipped here
+    hidden_size: int = _arch(64, INTEGER, 1, WIDEST)
     num_layers: int = _arch(1, INTEGER, 1, DEEPEST)  # stacked RNN layers; depth rarely helps on short sequences
     bidirectional: bool = _arch(False, FLAG)  # read the sequence both ways; doubles the pooled width
     pooling: str = _arch("last", POOLINGS)  # last | mean | max over the valid (unpadded) steps, fed to the head

@@ -338,17 +338,15 @@ def _check_front_end_names(spec: StudySpec, err: _Errors) -> None:
         return
     # searched, or written as a value (fixed: PLAID with conv_channels: 32 ran no front end, its GRU read 1,344
     # steps, and the verdict's "keeps conv_channels=32" said otherwise)
-    named = [f"search.{k}" for k in spec.search] + [f"{section}.{k}" for section, values in
-                                                    (("architecture", spec.architecture), ("fixed", spec.fixed))
-                                                    for k in values]  # fmt: skip
-    for where in named:
-        if where.split(".", 1)[1] in FRONT_END_SHAPES:
-            raise err(
-                where,
-                "has no effect without a Conv1D front end (conv_layers is 0 or unset and conv_stride is 1 in every "
-                "trial); set conv_layers or conv_stride in architecture or fixed, or search one of them",
-                None,
-            )
+    for section, values in (("search", spec.search), ("architecture", spec.architecture), ("fixed", spec.fixed)):
+        for key in values:
+            if key in FRONT_END_SHAPES:
+                raise err(
+                    f"{section}.{key}",
+                    "has no effect without a Conv1D front end (conv_layers is 0 or unset and conv_stride is 1 in "
+                    "every trial); set conv_layers or conv_stride in architecture or fixed, or search one of them",
+                    None,
+                )
 
 
 def _dimension(key: str, value: Any, base: dict[str, Any], err: _Errors) -> Dimension:
