@@ -227,8 +227,9 @@ def study_data(study: optuna.Study, spec: StudySpec, url: str | None = None, tot
         counts=counts(study), gave_up=gave_up_rows(study, str(spec.path), url),
         dashboard=f"make dashboard STUDY={shlex.quote(str(spec.path))}{where}",
     )  # fmt: skip
-    data.unreportable = unreportable(study, spec) or ""
-    if data.counts["complete"]:
+    if not data.counts["complete"]:  # the counts say so already: the reason is read only then
+        data.unreportable = unreportable(study, spec) or ""
+    else:
         chosen = select(study, spec.metric, baseline_config(spec), baseline_run(study, spec))
         best = chosen.chosen
         ua = best.user_attrs
