@@ -33,6 +33,7 @@ from search.storage import (
     load_existing,
     mask_url,
     open_storage,
+    readable,
     resolve_url,
     schema_lock,
     scrub,
@@ -339,18 +340,20 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     if path is not None and not path.is_file():
         run = f"make study STUDY={shlex.quote(args.study)}" if name else "run a study into it"
         raise StorageError(f"no study storage {mask_url(url)} (no such file): nothing to show; {run} first")
-    storage = open_storage(url, plain=True)  # the bare RDBStorage: optuna-dashboard checks its schema version
     from optuna_dashboard import run_server
 
     from search.trial_introspection import artifact_store, draw_in_background
 
-    figures = artifact_store(name or "dashboard", args.artifacts, storage)
-    print(
-        f"optuna-dashboard for {mask_url(url)} on http://{args.host}:{args.port} (figures: {figures._base_path})",
-        flush=True,
-    )
-    draw_in_background(storage, figures)  # trial figures are drawn here, where they are looked at
-    run_server(storage, host=args.host, port=args.port, artifact_store=figures)
+    snapshot = "the dashboard shows a copy taken now: trials finished later appear when it is restarted"
+    with readable(url, snapshot, artifacts=not args.artifacts) as read_url:
+        storage = open_storage(read_url, plain=True)  # the bare RDBStorage: optuna-dashboard checks its schema version
+        figures = artifact_store(name or "dashboard", args.artifacts, storage)
+        print(
+            f"optuna-dashboard for {mask_url(url)} on http://{args.host}:{args.port} (figures: {figures._base_path})",
+            flush=True,
+        )
+        draw_in_background(storage, figures)  # trial figures are drawn here, where they are looked at
+        run_server(storage, host=args.host, port=args.port, artifact_store=figures)
     return 0
 
 

@@ -43,13 +43,18 @@ class Prepared:
     folds: int  # cross-validation folds: spec.cv_folds, or the default for the dataset's size
 
 
-def prepare(study_path: str | Path, storage_url: str | None = None) -> Prepared:
-    """Parse, load and check everything a study needs; touch no storage. Raises StudyFileError / PreflightError."""
-    return prepare_spec(load_study(study_path), storage_url)
+def prepare(study_path: str | Path, storage_url: str | None = None, read_only: bool = False) -> Prepared:
+    """Parse, load and check everything a study needs; touch no storage. Raises StudyFileError / PreflightError.
+    ``read_only``: the command only reads the store (a report), so a journal file need not be writable."""
+    return prepare_spec(load_study(study_path), storage_url, read_only=read_only)
 
 
 def prepare_spec(
-    spec: StudySpec, storage_url: str | None = None, splits: Splits | None = None, flag: str = "--storage/STORAGE"
+    spec: StudySpec,
+    storage_url: str | None = None,
+    splits: Splits | None = None,
+    flag: str = "--storage/STORAGE",
+    read_only: bool = False,
 ) -> Prepared:
     """:func:`prepare` for a parsed study; ``splits``: its dataset already loaded (in-memory arrays, search.api);
     ``flag``: what a storage error calls the storage (``storage=`` from Python)."""
@@ -57,7 +62,7 @@ def prepare_spec(
 
     url = resolve_url(storage_url, spec.name)
     origin = flag if storage_url else STORAGE_ENV if os.environ.get(STORAGE_ENV) else None
-    check_storage_url(url, origin or f"{spec.path}: storage (default for name {spec.name!r})")
+    check_storage_url(url, origin or f"{spec.path}: storage (default for name {spec.name!r})", read_only)
     splits = load_dataset(spec) if splits is None else splits
     _check(spec, splits, 1)  # classes, labels, values: before the defaults look at the data
     spec = _apply_defaults(spec, splits)
@@ -106,8 +111,9 @@ def _apply_defaults(spec: StudySpec, splits: Splits) -> StudySpec:
     return apply_defaults(spec, splits)
 
 
-def check_storage_url(url: str, origin: str) -> None:
-    """The syntax of a storage URL (and, for a journal file, that it can be created); nothing is opened."""
+def check_storage_url(url: str, origin: str, read_only: bool = False) -> None:
+    """The syntax of a storage URL (and, for a journal file, that it can be created and written, or with
+    ``read_only`` only read); nothing is opened."""
 
     def fail(problem: str) -> PreflightError:
         return PreflightError(f"{origin}={mask_url(url)}: {problem}; allowed: {STORAGE_FORMS}")
@@ -124,7 +130,7 @@ def check_storage_url(url: str, origin: str) -> None:
         raise fail(f"file:// takes an absolute path after a third slash (file:///path); {urlsplit(url).netloc!r} "
                    "was read as a host name, not as part of the path")  # fmt: skip
     if scheme in ("", "file"):
-        _check_journal(Path(urlsplit(url).path if scheme else url), fail)
+        _check_journal(Path(urlsplit(url).path if scheme else url), fail, read_only)
         return
     if scheme != "grpc" and not _RDB.match(scheme):
         raise fail(f"unknown scheme {scheme!r}")
@@ -159,6 +165,12 @@ def check_storage_url(url: str, origin: str) -> None:
             raise fail("an in-memory SQLite database loses the study when the process ends; give sqlite:///path.db")
         if Path(target).exists() and not Path(target).is_file():
             raise fail(f"{target} is a directory or a device, not a file; give a file path such as DIR/study.db")
+        if Path(target).is_file() and not read_only:  # else "attempt to write a readonly database", retried 60 s
+            if not os.access(target, os.W_OK):
+                raise fail("the SQLite file is not writable (make report reads a finished study from a read-only one)")
+            if not os.access(Path(target).absolute().parent, os.W_OK | os.X_OK):
+                raise fail(f"the directory {Path(target).absolute().parent} is not writable (SQLite makes its "
+                           "journal file there)")  # fmt: skip
         if not Path(target).parent.is_dir():
             where = "" if Path(target).is_absolute() else (
                 f" (sqlite:/// + a relative path: {Path.cwd() / Path(target).parent}; an absolute path takes four"
@@ -185,7 +197,7 @@ def _check_driver(url: str, scheme: str, fail: Callable[[str], PreflightError]) 
         pass
 
 
-def _check_journal(path: Path, fail: Callable[[str], PreflightError]) -> None:
+def _check_journal(path: Path, fail: Callable[[str], PreflightError], read_only: bool = False) -> None:
     if not str(path) or str(path) == ".":
         raise fail("an empty journal file path")
     if path.is_dir():
@@ -193,11 +205,17 @@ def _check_journal(path: Path, fail: Callable[[str], PreflightError]) -> None:
     if path.exists():
         if not path.is_file():  # /dev/null, a pipe: Optuna's fsync failed with a traceback
             raise fail("is a device, pipe or socket, not a file; give a file path such as DIR/journal.log")
+        if read_only:
+            if not os.access(path, os.R_OK):
+                raise fail("the journal file is not readable")
+            return
         if not os.access(path, os.W_OK):
-            raise fail("the journal file is not writable")
+            raise fail("the journal file is not writable (make report reads a finished study from a read-only one)")
         if not os.access(path.absolute().parent, os.W_OK | os.X_OK):  # Optuna's lock file is made beside it
             raise fail(f"the directory {path.absolute().parent} is not writable (the journal's lock file is made "
                        "there)")  # fmt: skip
+        return
+    if read_only:  # the command reading it says there is no such file
         return
     parent = path.absolute().parent
     while not parent.exists() and parent != parent.parent:

@@ -648,6 +648,40 @@ def missing_file(url: str) -> Path | None:
     return path if path is not None and not path.exists() else None
 
 
+def writable(path: Path) -> bool:
+    """Whether a store's file and its directory (Optuna's journal lock file, SQLite's journal) can be written."""
+    return os.access(path, os.W_OK) and os.access(path.absolute().parent, os.W_OK | os.X_OK)
+
+
+@contextlib.contextmanager
+def readable(
+    url: str, note: str = "the report reads a copy, and the rows it retrains are not saved (a writable store keeps "
+    "them for the next report)", artifacts: bool = False
+) -> Iterator[str]:
+    """``url`` itself, or, for a journal or SQLite file that cannot be written (a read-only disk, an archived or a
+    colleague's study), the URL of a private copy, removed afterwards: a command that only reads a study (the
+    report, the dashboard) works there, and whatever it would record (the verdict's retrained rows) is not kept;
+    ``note`` says what that means for the command; ``artifacts``: the trial figures beside a journal
+    (``artifacts/``) are copied with it. Errors name the original file."""
+    import shutil
+    import tempfile
+
+    path = store_file(url)
+    if path is None or not path.is_file() or writable(path):
+        yield url
+        return
+    with tempfile.TemporaryDirectory(prefix="regtune-readonly-") as tmp:
+        copy_path = Path(tmp) / path.name
+        shutil.copyfile(path, copy_path)
+        if artifacts and (path.parent / "artifacts").is_dir() and _scheme(url) in ("", "file"):
+            shutil.copytree(path.parent / "artifacts", Path(tmp) / "artifacts")
+        print(f"note: {path} is read-only: {note}", file=sys.stderr, flush=True)
+        try:
+            yield str(copy_path) if _scheme(url) in ("", "file") else f"sqlite:///{copy_path}"
+        except StorageError as exc:
+            raise StorageError(str(exc).replace(str(copy_path), str(path))) from exc.__cause__
+
+
 def load_existing(url: str, name: str, study_file: str | Path) -> optuna.Study:
     """Study ``name`` of the storage at ``url`` for a command that only reads it; :class:`StorageError` when it is
     not there, or is not a regtune study (:func:`foreign`). A journal or SQLite file that does not exist is not

@@ -11,6 +11,7 @@ import pytest
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
+from search.preflight import PreflightError, check_storage_url
 from search.report import render
 from search.report.build import build
 from search.report.data import StudyData, comparison, pruning_summary, welch_p
@@ -172,3 +173,84 @@ def test_recipe_rows_are_judged_after_holms_correction() -> None:
     assert render.recipe_verdict(rows[2], 4).startswith("not significant after Holm's correction")
     assert render.recipe_verdict(rows[4], 4) == "no test (1 seed)"
     assert render.recipe_verdict({"p": 0.01}, 4) == render.verdict(0.01)  # a row from before the correction
+
+
+@pytest.fixture
+def read_only_dir(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A directory mounted read-only over ``tmp_path/rw`` (a real bind mount: root passes every permission check, a
+    read-only file system it does not); skipped where mounting is not permitted."""
+    import subprocess
+
+    rw, ro = tmp_path / "rw", tmp_path / "ro"
+    rw.mkdir()
+    ro.mkdir()
+    if subprocess.run(["mount", "--bind", str(rw), str(ro)], capture_output=True).returncode != 0:
+        pytest.skip("bind mounts are not permitted here")
+    try:
+        if subprocess.run(["mount", "-o", "remount,ro,bind", str(ro)], capture_output=True).returncode != 0:
+            pytest.skip("read-only remounts are not permitted here")
+        yield rw, ro
+    finally:
+        subprocess.run(["umount", str(ro)], capture_output=True)
+
+
+def test_a_read_only_journal_is_reported_from_a_copy(read_only_dir: tuple[Path, Path], tmp_path: Path) -> None:
+    """An archived or a colleague's study on a read-only disk: report refused it ("the journal file is not
+    writable") although it only reads. It now reads a private copy, says that the rows it retrains are not kept,
+    and leaves the store and its directory as they were; study still refuses to write there, and says what reads."""
+    rw, ro = read_only_dir
+    study = write_study(tmp_path, budget={"trials": 2, "max_epochs": 2})
+    assert run_cli("study", str(study), "--storage", str(rw / "j.log")).returncode == 0
+    before = (rw / "j.log").read_bytes()
+    listing = sorted(p.name for p in rw.iterdir())
+    done = run_cli("report", str(study), "--storage", str(ro / "j.log"), "--out", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr
+    assert f"note: {ro / 'j.log'} is read-only: the report reads a copy" in done.stderr
+    assert (tmp_path / "out" / "tiny" / "index.html").is_file() and "| best (trial #" in done.stdout
+    assert (rw / "j.log").read_bytes() == before and sorted(p.name for p in rw.iterdir()) == listing
+    refused = run_cli("study", str(study), "--storage", str(ro / "j.log"), "--trials", "3")
+    assert refused.returncode == 2 and "the journal file is not writable (make report reads" in refused.stderr
+    missing = run_cli("report", str(study), "--storage", str(ro / "none.log"))
+    assert missing.returncode != 0 and f"no study 'tiny' in {ro / 'none.log'} (no such file)" in missing.stderr
+    _serves_a_snapshot(study, ro / "j.log", tmp_path)
+    (rw / "s.db").write_bytes(b"")  # SQLite: "attempt to write a readonly database", retried for 60 s, before
+    with pytest.raises(PreflightError, match="the SQLite file is not writable .make report reads a finished study"):
+        check_storage_url(f"sqlite:///{ro / 's.db'}", "--storage/STORAGE")
+    check_storage_url(f"sqlite:///{ro / 's.db'}", "--storage/STORAGE", read_only=True)
+    (rw / "s.db").unlink()
+    assert (rw / "j.log").read_bytes() == before and sorted(p.name for p in rw.iterdir()) == listing
+
+
+def _serves_a_snapshot(study: Path, journal: Path, tmp_path: Path) -> None:
+    """The dashboard on a read-only journal: it stopped with EROFS on the journal's lock file; it now serves a copy."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    log = tmp_path / "dashboard.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "search", "dashboard", str(study), "--storage", str(journal), "--port", str(port)],
+        cwd=tmp_path, stdout=log.open("w"), stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, log.read_text()
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=2) as r:
+                    studies = json.loads(r.read())["study_summaries"]
+                break
+            except OSError:
+                assert time.monotonic() < deadline, f"dashboard did not answer on {port}\n{log.read_text()}"
+                time.sleep(0.3)
+        assert [s["study_name"] for s in studies] == ["tiny"], studies
+        assert "is read-only: the dashboard shows a copy taken now" in log.read_text()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -77,7 +77,7 @@ def write_comparison(reports: list[StudyData], outdir: Path) -> Path:
 def main(args: argparse.Namespace) -> int:
     from search.fingerprint import changed_error
     from search.preflight import PreflightError, prepare
-    from search.storage import mask_url
+    from search.storage import mask_url, readable
     from search.worker import definition_changes
 
     out = getattr(args, "out", None)
@@ -89,16 +89,18 @@ def main(args: argparse.Namespace) -> int:
                                  "(OUT/<study>/)")  # fmt: skip
     reports = []
     for path in args.studies:
-        prepared = prepare(path, args.storage)  # the spec as the study ran it: with the data-dependent defaults
+        # the spec as the study ran it (with the data-dependent defaults); a read-only store is read from a copy
+        prepared = prepare(path, args.storage, read_only=True)
         spec, url = prepared.spec, prepared.url
-        study = load_existing(url, spec.name, path)
-        found = definition_changes(study, spec, mask_url(url))
-        if found:  # the verdict would retrain rows of the edited file (or data) beside trials of the stored one
-            raise changed_error(spec, mask_url(url), found)
-        outdir = Path(out) / spec.name if out else report_dir(spec.name, url)
-        check_reportable(study, spec)  # before anything is written or announced
-        print(f"report for {spec.name} -> {outdir}/index.html", flush=True)
-        data = build(study, spec, outdir)
+        with readable(url) as read_url:
+            study = load_existing(read_url, spec.name, path)
+            found = definition_changes(study, spec, mask_url(url))
+            if found:  # the verdict would retrain rows of the edited file (or data) beside trials of the stored one
+                raise changed_error(spec, mask_url(url), found)
+            outdir = Path(out) / spec.name if out else report_dir(spec.name, url)
+            check_reportable(study, spec)  # before anything is written or announced
+            print(f"report for {spec.name} -> {outdir}/index.html", flush=True)
+            data = build(study, spec, outdir)
         print(render.markdown(data))
         reports.append(data)
     if len(reports) > 1:
