@@ -655,8 +655,10 @@ def writable(path: Path) -> bool:
 
 @contextlib.contextmanager
 def readable(
-    url: str, note: str = "the report reads a copy, and the rows it retrains are not saved (a writable store keeps "
-    "them for the next report)", artifacts: bool = False
+    url: str,
+    note: str = "the report reads a copy, and the rows it retrains are not saved (a writable store keeps "
+    "them for the next report)",
+    artifacts: bool = False,
 ) -> Iterator[str]:
     """``url`` itself, or, for a journal or SQLite file that cannot be written (a read-only disk, an archived or a
     colleague's study), the URL of a private copy, removed afterwards: a command that only reads a study (the
