@@ -315,18 +315,6 @@ def changed_error(spec: StudySpec, store: str, found: list[tuple[str, str]]) -> 
     return StudyChangedError("\n".join(lines))
 
 
-def new_points(old: dict[str, Any], spec: StudySpec) -> list[tuple[str, dict[str, Any]]]:
-    """The starting points an allowed change adds: the study file's new ones, and the recipes if they were
-    turned on."""
-    from search.recipes import USER_POINT, starting_points
-
-    added = [f"{USER_POINT}{i} of {spec.path.name}" for i, p in enumerate(spec.starting_points)
-             if point_identity(p) not in old.get("starting_points", [])]  # fmt: skip
-    recipes_on = spec.recipes and not old.get("recipes", True)
-    return [(label, params) for label, params in starting_points(spec)
-            if label in added or (recipes_on and not label.startswith(USER_POINT))]  # fmt: skip
-
-
 def store_name(storage: Any) -> str:
     """Where a storage object lives, for messages (the CLI passes the masked URL instead)."""
     from search.storage import mask_url

@@ -39,6 +39,7 @@ import hashlib
 import json
 import math
 import statistics
+import warnings
 from typing import Any
 
 import numpy as np
@@ -241,7 +242,7 @@ def cross_validate(spec: StudySpec, config: dict[str, Any]) -> dict[str, Any]:
     except optuna.TrialPruned as exc:  # the objective turns a divergence into a prune
         return {"diverged": str(exc)}
     ua = trial.user_attrs
-    out = {"best_epoch": ua["best_epoch"], "value": value, "fold_scores": ua["fold_scores"]}
+    out = {"best_epoch": ua["best_epoch"], "value": value, "fold_scores": ua["fold_scores"], "config": config}
     for name in ("fold_accs", "fold_curves", "val_acc", "val_loss", "folds", "path"):  # what a trial records too
         if name in ua:
             out[name] = ua[name]
@@ -282,7 +283,7 @@ def cv_epochs(study: optuna.Study, spec: StudySpec, config: dict[str, Any], dige
     run = cv_run(study, spec, config, digest)
     if "diverged" in run:
         return spec.max_epochs, f"the budget (its CV run here diverged: {run['diverged']})"
-    return epochs_of(spec, run), "a CV run here"
+    return epochs_of(spec, {**run, "config": config}), "a CV run here"
 
 
 # --------------------------------------------------------------------------------------------- retraining
@@ -331,42 +332,59 @@ def _summary(accs: list[float]) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------- statistics
-def paired(a: list[float], b: list[float]) -> dict[str, Any]:
+def paired(a: list[float], b: list[float], resolution: float | None = None) -> dict[str, Any]:
     """Paired comparison of per-seed accuracies ``a`` - ``b`` (seed s against seed s).
 
     ``{"n", "mean", "low", "high", "p", "wilcoxon_p"}``: the mean difference, its 95 % t interval and the
     paired t-test's two-sided p-value (None with one seed); Wilcoxon's signed-rank p from
-    :data:`WILCOXON_SEEDS` seeds on. Identical differences: a zero-width interval, p 1 if they are 0, else the
-    exact two-sided sign test's 2^(1-n) (the t statistic is infinite there: p was 0, "significant" for 2 test
-    sequences of 22 in each of 3 seeds, where 3 seeds of one sign can say no more than p = 0.25)."""
+    :data:`WILCOXON_SEEDS` seeds on.
+
+    ``resolution``: the accuracies' step (1 / the test split's size). The differences' standard deviation is then
+    taken as at least that of two values rounded to that step, ``resolution / sqrt(6)``: accuracies are counted in
+    whole test sequences, and identical differences (2 sequences of 75 better on each of 3 seeds) have a measured
+    spread of 0 and an infinite t. Without the floor such a row needed another test (the sign test's 2^(1-n):
+    p = 0.25 beside a zero-width interval) while 2, 2 and 3 sequences, less consistent, gave p = 0.02 by the t-test;
+    with it, interval and p come from one t-test, and the more consistent differences get the smaller p.
+    Without ``resolution`` (values that are not counts), identical differences get a zero-width interval and
+    p 1 if they are 0, else the exact two-sided sign test's 2^(1-n)."""
     from scipy import stats
 
     if len(a) != len(b) or not a:
         raise ValueError(f"paired comparison needs two equal, non-empty lists of seeds (got {len(a)} and {len(b)})")
     d = [x - y for x, y in zip(a, b)]
     n, mean = len(d), statistics.fmean(d)
+    mean = 0.0 if abs(mean) < 1e-12 else mean  # float noise printed as -0.0000
     out: dict[str, Any] = {"n": n, "mean": mean, "low": None, "high": None, "p": None, "wilcoxon_p": None}
     if n < 2:
         return out
-    sd = statistics.stdev(d)
+    sd = max(statistics.stdev(d), (resolution or 0.0) / math.sqrt(6))
     if sd < 1e-12:
-        out.update(low=mean, high=mean, p=1.0 if abs(mean) < 1e-12 else min(1.0, 2.0 ** (1 - n)))
+        out.update(low=mean, high=mean, p=1.0 if mean == 0 else min(1.0, 2.0 ** (1 - n)))
     else:
-        half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1)) * sd / math.sqrt(n)
-        out.update(low=mean - half, high=mean + half, p=float(stats.ttest_rel(a, b).pvalue))
+        se = sd / math.sqrt(n)
+        half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1)) * se
+        p = 2.0 * float(stats.t.sf(abs(mean) / se, n - 1))
+        out.update(low=mean - half, high=mean + half, p=min(1.0, p))
     if n >= WILCOXON_SEEDS:
-        try:
-            out["wilcoxon_p"] = float(stats.wilcoxon(d).pvalue)
-        except ValueError:  # every difference is 0
+        if all(abs(x) < 1e-12 for x in d):  # every difference 0 (scipy warns and divides by zero)
             out["wilcoxon_p"] = 1.0
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                out["wilcoxon_p"] = float(stats.wilcoxon(d).pvalue)
     return out
 
 
-def split_difference(best: list[float], bare: list[float], base: list[float]) -> dict[str, Any]:
+def split_difference(
+    best: list[float], bare: list[float], base: list[float], resolution: float | None = None
+) -> dict[str, Any]:
     """best - baseline split at the "best, regularizers off" row: ``paired_regularizers`` (best - that row: what
     the regularizers buy) and ``paired_settings`` (that row - baseline: what the other searched settings buy);
     per seed the two add up to the best's difference to the baseline."""
-    return {"paired_regularizers": paired(best, bare), "paired_settings": paired(bare, base)}
+    return {
+        "paired_regularizers": paired(best, bare, resolution),
+        "paired_settings": paired(bare, base, resolution),
+    }
 
 
 def describe_difference(p: dict[str, Any]) -> str:
@@ -477,12 +495,19 @@ def final_result(study: optuna.Study, spec: StudySpec, seeds: int | None = None)
     """Retrain best, baseline and "nothing at all"; evaluate on test; compare pairwise. Cached on the study
     (the majority-class row, which trains nothing, and the paired statistics are computed afresh on each read)."""
     out = {**_final_result(study, spec, seeds), "majority": majority(study_splits(spec))}
-    out["paired"] = paired(out["best"]["accs"], out["baseline"]["accs"])  # from the seeds: a result cached by an
-    if out.get("nothing"):  # earlier version shows today's statistics too
-        out["paired_nothing"] = paired(out["best"]["accs"], out["nothing"]["accs"])
+    step = resolution(spec)  # from the seeds: a result cached by an earlier version shows today's statistics too
+    out["paired"] = paired(out["best"]["accs"], out["baseline"]["accs"], step)
+    if out.get("nothing"):
+        out["paired_nothing"] = paired(out["best"]["accs"], out["nothing"]["accs"], step)
     if out.get("unregularized"):
-        out.update(split_difference(out["best"]["accs"], out["unregularized"]["accs"], out["baseline"]["accs"]))
+        best, bare, base = (out[k]["accs"] for k in ("best", "unregularized", "baseline"))
+        out.update(split_difference(best, bare, base, step))
     return out
+
+
+def resolution(spec: StudySpec) -> float:
+    """The step of a test accuracy: one test sequence (:func:`paired`'s floor on the differences' spread)."""
+    return 1.0 / max(1, len(study_splits(spec).test))
 
 
 SPLIT_KEYS = ("paired_regularizers", "paired_settings")
@@ -499,7 +524,7 @@ def _bare_row(
     row = {**_summary(accs), "epochs": epochs, "config": bare, "from": source, "keeps": kept, "off": off}
     return {
         "unregularized": {**row, **({"diverged": diverged} if diverged else {})},
-        **split_difference(result["best"]["accs"], accs, result["baseline"]["accs"]),
+        **split_difference(result["best"]["accs"], accs, result["baseline"]["accs"], resolution(spec)),
     }
 
 
@@ -510,9 +535,14 @@ def _final_result(study: optuna.Study, spec: StudySpec, seeds: int | None) -> di
     base_epochs, base_from = cv_epochs(study, spec, base, digest)  # first: the selection may compare with its run
     chosen = select(study, spec.metric, base, baseline_run(study, spec))
     best = chosen.chosen
-    config = base if same_config(best.user_attrs["config"], base) else best.user_attrs["config"]
-    best_epochs = epochs_of(spec, best.user_attrs)
-    best_from = base_from if chosen.from_run else f"trial #{best.number}"
+    if same_config(best.user_attrs["config"], base):  # the baseline's configuration: its row's epochs, whichever
+        config, best_epochs, best_from = base, base_epochs, base_from  # of its trials (or its CV run) was chosen
+    else:
+        config, best_epochs, best_from = (
+            best.user_attrs["config"],
+            epochs_of(spec, best.user_attrs),
+            f"trial #{best.number}",
+        )
     nothing, off = nothing_config(base)
     nothing_epochs, nothing_from = cv_epochs(study, spec, nothing, digest) if off else (0, "")
     bare, kept = without_regularizers(config, base)
@@ -582,13 +612,13 @@ def _final_result(study: optuna.Study, spec: StudySpec, seeds: int | None) -> di
         },
         "nothing": None,
         "difference": statistics.fmean(best_accs) - statistics.fmean(base_accs),
-        "paired": paired(best_accs, base_accs),
+        "paired": paired(best_accs, base_accs, resolution(spec)),
     }
     if off:
         nothing_accs = accs(nothing, nothing_epochs)
         result["nothing"] = {**_summary(nothing_accs), "epochs": nothing_epochs, "config": nothing,
                              "from": nothing_from, "off": off, **lost(nothing, nothing_epochs)}  # fmt: skip
-        result["paired_nothing"] = paired(best_accs, nothing_accs)
+        result["paired_nothing"] = paired(best_accs, nothing_accs, resolution(spec))
     if split:
         result.update(_bare_row(spec, bare, bare_epochs, bare_from, kept, config, seeds, result))
     study.set_user_attr(FINAL_ATTR, result)

@@ -139,7 +139,10 @@ def ensure_study(
         study.set_user_attr(fp.HISTORY_ATTR, history)
         study.set_user_attr(fp.DEFINITION_ATTR, new)
         study.set_user_attr(fp.FINGERPRINT_ATTR, fp.digest(new))
-        for label, params in fp.new_points(old, spec):
+        # the study file's new points, the recipes if they were turned on, and the baseline and recipes whose values
+        # the change moved (a widened lr range moves the baseline's lr to the default): the verdict's baseline row
+        # is the enqueued baseline trial's configuration, and each recipe is compared with the baseline it is built on
+        for label, params in starting_points(spec):
             study.enqueue_trial(params, user_attrs={"recipe": label}, skip_if_exists=True)
         if found:
             print(f"note: study {spec.name!r} continues with the changed {spec.path} (--allow-change): "

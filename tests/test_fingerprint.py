@@ -339,3 +339,26 @@ def test_postgres_study_refuses_an_edit_without_writing(tmp_path: Path) -> None:
         spec_of(edited(name=name, recipes=True, sampler="tpe"), tmp_path / "fp.yaml"), open_storage(url)
     )
     assert len(again.trials) == len(study.trials) > 0
+
+
+def test_a_change_that_moves_the_baseline_enqueues_the_baseline_and_recipes_it_moved(tmp_path: Path) -> None:
+    """Widening lr from 5e-3..5e-2 to 1e-3..5e-2 moves the baseline's lr from 5e-3 (the range's end nearest the
+    default) to the default 3e-3: the verdict's baseline row then ran 3e-3 "from a CV run here" beside the trial
+    labelled baseline (5e-3), and every recipe built on 5e-3 was compared with it ("input dropout 0.2": +0.076,
+    significant, where it had been -0.009). The change now enqueues the moved baseline and recipes; points it did
+    not move are not enqueued twice."""
+    from search.recipes import BASELINE
+
+    fixed = {"batch_size": 32, "patience": 8}
+    raw = edited(recipes=True, fixed=fixed, search__lr={"low": 5e-3, "high": 5e-2, "log": True})
+    storage = open_storage(str(tmp_path / "j.log"))
+    study = ensure_study(spec_of(raw, tmp_path / "fp.yaml"), storage)
+    first = [(t.user_attrs["recipe"], t.system_attrs["fixed_params"]) for t in study.trials]
+    assert first[0][0] == BASELINE and all(p["lr"] == 5e-3 for _, p in first)
+    wide = edited(recipes=True, fixed=fixed, search__lr={"low": 1e-3, "high": 5e-2, "log": True})
+    study = ensure_study(spec_of(wide, tmp_path / "fp.yaml"), storage, allow_change=True)
+    added = [(t.user_attrs["recipe"], t.system_attrs["fixed_params"]) for t in study.trials[len(first) :]]
+    assert [label for label, _ in added] == [label for label, _ in first]  # the baseline first, every recipe
+    assert all(p["lr"] == 3e-3 and {**p, "lr": 5e-3} == old for (_, p), (_, old) in zip(added, first))
+    again = ensure_study(spec_of({**wide, "description": "x"}, tmp_path / "fp.yaml"), storage, allow_change=True)
+    assert len(again.trials) == 2 * len(first)  # nothing moved this time: nothing enqueued

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from pathlib import Path
 
 import optuna
@@ -14,6 +15,7 @@ import pytest
 from scipy import stats
 
 import search.verdict as verdict
+from search.objective import study_splits
 from search.recipes import BASELINE, DEPENDS, RECIPES, starting_points
 from search.report.render import result_lines
 from search.selection import select
@@ -171,17 +173,54 @@ def test_paired_interval_and_p_value_are_those_of_the_per_seed_differences(a: li
         # the same difference on every seed: the exact sign test (p was 0: "significant" with 3 seeds)
         ([0.5, 0.6, 0.7], [0.6, 0.7, 0.8], "-0.1000 (95% CI -0.100..-0.100, paired over 3 seeds, p=0.25)"),
         ([0.9] * 6, [0.8] * 6, "+0.1000 (95% CI +0.100..+0.100, paired over 6 seeds, p=0.031, Wilcoxon p=0.031)"),
+        ([0.3, 0.4], [0.1 + 0.2, 0.4], "+0.0000 (95% CI +0.000..+0.000, paired over 2 seeds, p=1)"),  # not -0.0000
+        ([0.5] * 6, [0.5] * 6, "+0.0000 (95% CI +0.000..+0.000, paired over 6 seeds, p=1, Wilcoxon p=1)"),  # no warning
     ],
 )
 def test_paired_edge_cases(a: list[float], b: list[float], expect: str) -> None:
-    assert describe_difference(paired(a, b)) == expect
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # scipy's wilcoxon warned "invalid value encountered" on all-zero differences
+        assert describe_difference(paired(a, b)) == expect
+
+
+def _acc(correct: list[int], n: int = 75) -> list[float]:
+    return [c / n for c in correct]
+
+
+@pytest.mark.parametrize(
+    "better, worse",
+    [
+        (
+            [2, 2, 2],
+            [2, 2, 3],
+        ),  # the same 2 sequences of 75 better on every seed: p was 0.25 (the sign test), 2, 2, 3: 0.02
+        ([3, 3, 3], [3, 3, 4]),  # 0.25 against 0.0099
+        ([1] * 6, [1, 1, 1, 1, 1, 0]),
+    ],
+)
+def test_with_the_accuracies_step_more_consistent_differences_never_get_a_larger_p(
+    better: list[int], worse: list[int]
+) -> None:
+    """Accuracies are counts of test sequences: identical per-seed differences have no measured spread, and took
+    another test than differences one sequence apart (the sign test's 0.25 against the t-test's 0.02). With the
+    step (1 / the test size) their spread is at least that of rounding, and one t-test gives interval and p."""
+    base = _acc([50] * len(better))
+    consistent = paired(_acc([50 + k for k in better]), base, resolution=1 / 75)
+    other = paired(_acc([50 + k for k in worse]), base, resolution=1 / 75)
+    assert consistent["p"] < 0.05 and consistent["low"] < consistent["mean"] < consistent["high"]
+    assert consistent["p"] <= other["p"]
+    assert consistent["low"] > 0  # the interval and the p agree: both say the difference is not 0
+    unchanged = paired(_acc([50, 53, 52]), _acc([50, 50, 50]), resolution=1 / 75)  # spread above the floor
+    assert unchanged["p"] == pytest.approx(stats.ttest_rel(_acc([50, 53, 52]), _acc([50, 50, 50])).pvalue)
+    none = paired(base, base, resolution=1 / 75)
+    assert none["mean"] == 0 and none["p"] == 1 and none["low"] < 0 < none["high"]
 
 
 @pytest.mark.slow
 def test_the_verdicts_paired_numbers_come_from_its_seeds(recipe_study: tuple[optuna.Study, StudySpec]) -> None:
     study, spec = recipe_study
     res = final_result(study, spec)
-    assert res["paired"] == paired(res["best"]["accs"], res["baseline"]["accs"])
+    assert res["paired"] == paired(res["best"]["accs"], res["baseline"]["accs"], 1 / len(study_splits(spec).test))
     assert res["difference"] == pytest.approx(res["paired"]["mean"])
 
 
@@ -481,7 +520,8 @@ def test_a_searched_lr_is_split_from_the_regularizers(tmp_path: Path) -> None:
     assert row["keeps"] == {"lr": 0.05} and row["off"] == ["output_dropout"] and row["from"] == "a CV run here"
     assert finished(study) == n  # cross-validated outside the study
     best, bare, base = res["best"]["accs"], row["accs"], res["baseline"]["accs"]
-    assert res["paired_regularizers"] == paired(best, bare) and res["paired_settings"] == paired(bare, base)
+    step = 1 / len(study_splits(spec).test)
+    assert res["paired_regularizers"] == paired(best, bare, step) and res["paired_settings"] == paired(bare, base, step)
     assert res["paired_regularizers"]["mean"] + res["paired_settings"]["mean"] == pytest.approx(res["paired"]["mean"])
     text = "\n".join(result_lines(res, "best"))
     assert "best, regularizers off" in text and "keeps lr=0.05; off: output_dropout" in text
@@ -589,10 +629,16 @@ def test_a_pruned_recipe_takes_its_epochs_from_its_own_cross_validated_run(
     # a recipe trial that finishes after a report (it was waiting, or another worker's) gets its row in the next
     # one, and Holm counts it; the earlier rows are read from the cache, not retrained (the cache was one list
     # per definition: a report once built kept its rows, and its count of recipes, for good)
-    later = {**done.user_attrs["config"], "dropout": 0.2}
     study.add_trial(create_trial(
         state=TrialState.COMPLETE, value=0.5, params=done.params, distributions=done.distributions,
-        user_attrs={"recipe": "input dropout 0.2 (per step)", "config": later, "fold_curves": [[0.3, 0.5, 0.4]],
+        user_attrs={"recipe": "recurrent dropout 0.4 (per sequence)", "config": config,
+                    "fold_curves": [[0.3, 0.5, 0.4]], "best_epoch": 1.0},
+    ))  # fmt: skip
+    # a recipe trial of an earlier study definition (its settings are not what the recipe runs now): no row
+    stale_config = {**done.user_attrs["config"], "lr": 0.02}
+    study.add_trial(create_trial(
+        state=TrialState.COMPLETE, value=0.5, params=done.params, distributions=done.distributions,
+        user_attrs={"recipe": done.user_attrs["recipe"], "config": stale_config, "fold_curves": [[0.3, 0.5, 0.4]],
                     "best_epoch": 1.0},
     ))  # fmt: skip
     import search.report.data as report_data
@@ -600,8 +646,56 @@ def test_a_pruned_recipe_takes_its_epochs_from_its_own_cross_validated_run(
     trained: list[dict] = []
     real = report_data.test_accuracy
     monkeypatch.setattr(report_data, "test_accuracy", lambda s, c, *a, **k: trained.append(c) or real(s, c, *a, **k))
-    again = {r["recipe"]: r for r in recipe_results(study, spec, base, 2)}
-    assert trained == [later] and set(again) == {*rows, "input dropout 0.2 (per step)"}
-    assert all(again[k]["accs"] == rows[k]["accs"] for k in rows)
-    tested = sorted(r["p"] for r in again.values() if r["p"] is not None)
-    assert min(r["p_holm"] for r in again.values() if r["p_holm"] is not None) == min(1.0, len(tested) * tested[0])
+    stale: list[int] = []
+    by_trial = {r["trial"]: r for r in recipe_results(study, spec, base, 2, stale)}
+    newest = max(t.number for t in study.trials)
+    assert trained == [config] and stale == [newest] and newest not in by_trial
+    assert set(by_trial) == {r["trial"] for r in rows.values()} | {newest - 1}
+    assert all(by_trial[r["trial"]]["accs"] == r["accs"] for r in rows.values())
+    tested = sorted(r["p"] for r in by_trial.values() if r["p"] is not None)
+    assert len(tested) == 3 and min(r["p_holm"] for r in by_trial.values() if r["p_holm"] is not None) == min(
+        1.0, len(tested) * tested[0]
+    )
+
+
+@pytest.mark.slow
+def test_a_baseline_chosen_by_its_cv_run_is_one_row_with_its_own_patience(tmp_path: Path) -> None:
+    """A pruned baseline chosen by its cross-validated run: the "best" row took its epochs from that run smoothed
+    with the study's patience (the default 10 when patience is searched: a 5-epoch window), the baseline row from
+    the same run too, and both with a window that was not the baseline's (its patience 4: 2 epochs). The same
+    configuration from the same run printed two epoch counts and a difference to itself (-0.044). Both rows now
+    come from the run, smoothed by the patience of the configuration it cross-validated."""
+    from optuna.trial import TrialState, create_trial
+
+    spec = parse_study(
+        {**VERDICT, "budget": {"trials": 2, "max_epochs": 12}, "recipes": False,
+         "search": {"output_dropout": {"low": 0.0, "high": 0.3}, "patience": [4, 12]}},
+        tmp_path / "verdict.yaml",
+    )  # fmt: skip
+    base = verdict.baseline_config(spec)
+    assert base["patience"] == 4 and verdict.smoothing_window(spec, {}) == 5  # the study's: the default 10
+    curve = [0.1, 0.2, 0.9, 0.2, 0.1, 0.1, 0.5, 0.6, 0.6, 0.6, 0.6, 0.5]
+    own, study_wide = verdict.peak_epoch([curve], "maximize", 2), verdict.peak_epoch([curve], "maximize", 5)
+    assert own != study_wide  # the two windows disagree on this curve
+    study = optuna.create_study(study_name=spec.name, storage=open_storage(str(tmp_path / "j.log")),
+                                direction="maximize")  # fmt: skip
+    dists = {"output_dropout": optuna.distributions.FloatDistribution(0.0, 0.3)}
+    study.add_trial(create_trial(
+        state=TrialState.PRUNED, params={"output_dropout": 0.0}, distributions=dists, intermediate_values={0: 0.2},
+        user_attrs={"recipe": BASELINE, "config": base, "fold_curves": [curve[:2]], "best_epoch": 1.0},
+    ))  # fmt: skip
+    other = {**base, "output_dropout": 0.1}
+    study.add_trial(create_trial(
+        state=TrialState.COMPLETE, value=0.85, params={"output_dropout": 0.1}, distributions=dists,
+        user_attrs={"config": other, "fold_curves": [curve, curve], "fold_accs": [0.8, 0.9], "fold_scores": [0.8, 0.9],
+                    "best_epoch": 2.0},
+    ))  # fmt: skip
+    # the baseline's cached CV run, as an earlier version cached it (no "config" in it)
+    run = {"best_epoch": 2.0, "value": 0.845, "fold_scores": [0.79, 0.9], "fold_accs": [0.79, 0.9],
+           "fold_curves": [curve, curve]}  # fmt: skip
+    study.set_user_attr(CV_ATTR, {verdict._key(verdict.definition_digest(spec), base): run})
+    res = final_result(study, spec)
+    assert res["selection"]["rule"].startswith("the baseline: its trial #0 was pruned")
+    assert res["best"]["config"] == res["baseline"]["config"] == base
+    assert res["best"]["epochs"] == res["baseline"]["epochs"] == own + 1
+    assert res["best"]["accs"] == res["baseline"]["accs"] and res["paired"]["mean"] == 0

@@ -24,9 +24,9 @@ from models.data import SequenceDataModule
 from models.introspect import Introspection, diagnose, fixed_batch
 from models.train import fit
 from search.objective import folds_of, study_splits
-from search.recipes import BASELINE
+from search.recipes import BASELINE, starting_points
 from search.retries import gave_up_rows
-from search.selection import select
+from search.selection import same_config, select
 from search.spec import StudySpec
 from search.storage import StorageError, storage_hint
 from search.verdict import (
@@ -40,7 +40,9 @@ from search.verdict import (
     final_result,
     nothing_config,
     paired,
+    resolution,
     test_accuracy,
+    trial_config,
 )
 from search.worker import counts
 
@@ -75,6 +77,7 @@ class StudyData:
     folds: int | None = None  # cross-validation folds per trial
     regularizers_on: dict[str, Any] = field(default_factory=dict)  # the best's regularizers not at their off value
     recipes: list[dict[str, Any]] = field(default_factory=list)  # each recipe retrained like the best
+    stale_recipes: list[int] = field(default_factory=list)  # recipe trials of an earlier definition: not compared
     importances: dict[str, dict[str, float]] = field(default_factory=dict)  # evaluator -> parameter -> importance
     pruning: dict[str, float] = field(default_factory=dict)  # :func:`pruning_summary`
     introspection: dict[str, dict[str, Any]] = field(default_factory=dict)  # best/baseline -> stats, diagnoses, ...
@@ -146,17 +149,27 @@ def pruning_summary(study: optuna.Study, spec: StudySpec) -> dict[str, float]:
     }
 
 
-def recipe_results(study: optuna.Study, spec: StudySpec, baseline: list[float], seeds: int) -> list[dict[str, Any]]:
+def recipe_results(
+    study: optuna.Study, spec: StudySpec, baseline: list[float], seeds: int, stale: list[int] | None = None
+) -> list[dict[str, Any]]:
     """Test accuracy of each recipe starting point (retrained like the best, same seeds), with the paired p against
     the baseline's per-seed accuracies ``baseline``. Cached on the study per seeds and study definition, row by
     row (trial number and state).
+
+    Only recipe trials that ran what the study file's recipe runs now are rows: a change allowed with
+    ``--allow-change`` can move the settings a recipe is built on (a widened ``lr`` range moves the baseline's
+    lr to the default, and every recipe's with it), and a recipe trial of the earlier settings compared with
+    today's baseline measured the lr, not the recipe ("input dropout 0.2": +0.076, "significant", where it had
+    been -0.009). Their numbers are appended to ``stale``; the changed study enqueued the recipes again.
 
     The epochs come from the verdict's rule (:func:`search.verdict.cv_epochs`): a complete recipe trial's own
     curves; a pruned one is cross-validated here, unpruned, as a pruned baseline is. Its curves stop where the
     pruner stopped it (Hyperband: a few epochs of the first fold), and a refit for that many epochs judged the
     recipe by an unfinished training against a baseline trained to its peak."""
     digest = definition_digest(spec)  # hashes the data files: once, not per pruned recipe
-    key = f"{seeds}:{digest}:refit-swa-{REFIT_SWA}:cv-epochs"  # the refit protocol too
+    key = f"{seeds}:{digest}:refit-swa-{REFIT_SWA}:cv-epochs-own-patience"  # the refit protocol too
+    current = {label: trial_config(spec, params) for label, params in starting_points(spec)}
+    step = resolution(spec)
     cached = study.user_attrs.get(RECIPES_ATTR, {})
     done = cached.get(key, {})
     if isinstance(done, list):  # cached as one list of rows by an earlier version: the same rows, by trial
@@ -166,13 +179,17 @@ def recipe_results(study: optuna.Study, spec: StudySpec, baseline: list[float], 
         label = t.user_attrs.get("recipe")
         if not label or label == BASELINE or "config" not in t.user_attrs:
             continue
+        if label not in current or not same_config(t.user_attrs["config"], current[label]):
+            if stale is not None:
+                stale.append(t.number)
+            continue
         # by trial: a finished trial never changes, and a recipe trial that finished after the last report (it
         # was waiting, or another worker's) gets its row now, not never (a report cached once kept its rows)
         row = done.get(str(t.number))
         if row is None or row.get("state") != t.state.name.lower():
             row, new = _recipe_row(study, spec, t, seeds, digest), True
             done[str(t.number)] = row
-        rows.append({**row, "p": paired(row["accs"], baseline)["p"]})
+        rows.append({**row, "p": paired(row["accs"], baseline, step)["p"]})
     if new:
         study.set_user_attr(RECIPES_ATTR, {**cached, key: done})
     return holm(rows)
@@ -281,7 +298,7 @@ def study_report(
     nothing = nothing_config(config)[0]
     data.folds = folds_of(spec)
     data.regularizers_on = {n: config[n] for n in REGULARIZER_NAMES if config[n] != nothing[n]}
-    data.recipes = recipe_results(study, spec, final["baseline"]["accs"], final["seeds"])
+    data.recipes = recipe_results(study, spec, final["baseline"]["accs"], final["seeds"], data.stale_recipes)
     data.importances = importances(study)
     data.pruning = pruning_summary(study, spec)
     probes = {}

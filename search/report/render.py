@@ -106,6 +106,14 @@ def comparison_table(cmp: Comparison) -> tuple[list[str], list[list[str]]]:
 
 
 # --------------------------------------------------------------------------------------------- environments
+def stale_note(trials: list[int]) -> str:
+    """Why recipe trials of an earlier study definition have no row (:func:`search.report.data.recipe_results`)."""
+    numbers = ", ".join(f"#{n}" for n in trials)
+    return (f"Not compared: recipe trial(s) {numbers}, run with settings of an earlier version of the study file "
+            "(changed with --allow-change) that the baseline no longer keeps; the changed study enqueued the recipes "
+            "again with today's settings")  # fmt: skip
+
+
 def _environment(autoescape: bool) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("search.report", "templates"),
@@ -124,6 +132,7 @@ def _environment(autoescape: bool) -> jinja2.Environment:
         keeps=keeps_text,
         json=json.dumps,
     )
+    env.globals.update(stale_note=stale_note)
     env.globals.update(SIGNIFICANCE=SIGNIFICANCE, KEY_STATS=KEY_STATS, FIGURE_CAPTIONS=FIGURE_CAPTIONS,
                        gate_keys=gate_keys, importance_names=importance_names, warnings_of=warnings_of)  # fmt: skip
     return env
