@@ -371,9 +371,11 @@ def _npz_splits(path: Path) -> Splits:
                     f"{path}: a test split; give the training file {train_file} (this one is found beside it)"
                 )
     data = _read_npz(path)
+    _known_arrays(path, data, TRAIN_ARRAYS)
     train = _npz_set(path, data, "", training=True)
     if "X_test" in data or "y_test" in data:
         test, test_path, xk, yk = _npz_set(path, data, "_test", training=False), path, "X_test", "y_test"
+        _lengths_for_both(path, data, train, path, data, "_test")
     else:
         candidates = _npz_test_candidates(path)
         found = next((c for c in candidates if c.exists()), None)
@@ -383,7 +385,10 @@ def _npz_splits(path: Path) -> Splits:
                 f"{path}: no test split: looked for arrays X_test/y_test inside it and for the file {looked}; "
                 f"allowed: add X_test/y_test to it or write {candidates[0]}"
             )
-        test, test_path, xk, yk = _npz_set(found, _read_npz(found), "", training=False), found, "X", "y"
+        test_data = _read_npz(found)
+        _known_arrays(found, test_data, TEST_FILE_ARRAYS)
+        test, test_path, xk, yk = _npz_set(found, test_data, "", training=False), found, "X", "y"
+        _lengths_for_both(path, data, train, found, test_data, "")
     k = _check_pair(path, train, test, test_path, xk, yk)
     train, test = _to_float32(path, train, test)
     name = stem[: -len("_train")] if stem.endswith(("_train", "_TRAIN")) else stem
@@ -429,7 +434,9 @@ def _check_pair(
     if k < 2:
         raise _one_class(f"{where}: y", "0", len(train))
     if test.X.shape[2] != train.X.shape[2]:
-        raise DataError(f"{test_where}: {xk} has {test.X.shape[2]} channels; the training X has {train.X.shape[2]}")
+        c_test, c_train = test.X.shape[2], train.X.shape[2]
+        raise DataError(f"{test_where}: {xk} has {c_test} channel{'s' if c_test != 1 else ''}; the training X has "
+                        f"{c_train}")  # fmt: skip
     if test.y.max() >= k:
         raise DataError(
             f"{test_where}: {yk} holds label {int(test.y.max())}; allowed: 0..{k - 1} (the training labels)"
@@ -457,12 +464,13 @@ def array_splits(data: dict[str, Any], where: str = "data", seed: int = 0, test_
                                 f"X{suffix}; allowed: leave lengths{suffix} out (taken from the sequences)")  # fmt: skip
             data[f"lengths{suffix}"] = lengths
     arrays = {key: np.asarray(value) for key, value in data.items()}
-    unknown = sorted(set(arrays) - {"X", "y", "lengths", "X_test", "y_test", "lengths_test"})
+    unknown = sorted(set(arrays) - set(TRAIN_ARRAYS))
     if unknown:
-        raise DataError(f"{where}: unknown array {unknown[0]!r}; allowed: X, y, lengths, X_test, y_test, lengths_test")
+        raise DataError(f"{where}: unknown array {unknown[0]!r}; allowed: {', '.join(TRAIN_ARRAYS)}")
     train = _npz_set(where, arrays, "", training=True)
     if "X_test" in arrays or "y_test" in arrays:
         test = _npz_set(where, arrays, "_test", training=False)
+        _lengths_for_both(where, arrays, train, where, arrays, "_test")
     else:
         _check_pair(where, train, train, where, "X", "y")  # two classes at least, before splitting
         counts = np.bincount(train.y)
@@ -507,6 +515,37 @@ def _ragged(where: str, name: str, value: Any) -> tuple[np.ndarray, np.ndarray] 
     for i, s in enumerate(seqs):
         X[i, : len(s)] = s
     return X, lengths
+
+
+#: the arrays a training ``.npz`` may hold (its test split inside it, or beside it in a file of :data:`TEST_FILE_ARRAYS`)
+TRAIN_ARRAYS = ("X", "y", "lengths", "X_test", "y_test", "lengths_test")
+TEST_FILE_ARRAYS = ("X", "y", "lengths")
+
+
+def _known_arrays(path: Path | str, data: dict[str, np.ndarray], allowed: tuple[str, ...]) -> None:
+    """A misspelt array is refused, not skipped: ``length=`` for ``lengths=`` left zero padding read as data."""
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise DataError(f"{path}: unknown array {unknown[0]!r}; allowed: {', '.join(allowed)}")
+
+
+def _lengths_for_both(
+    path: Path | str, data: dict[str, np.ndarray], train: SequenceSet, test_path: Path | str, test_data: dict[str, np.ndarray],
+    suffix: str,
+) -> None:  # fmt: skip
+    """Training sequences padded by ``lengths`` and test sequences given without theirs, some of them ending in
+    steps that are exactly 0 in every channel: that looks like zero padding, which was read as data, every test
+    sequence at full length. (Test sequences that fill every step, or are padded with NaN, load as before.)"""
+    lk, xk = f"lengths{suffix}", f"X{suffix}"
+    if "lengths" not in data or lk in test_data or bool((train.lengths == train.X.shape[1]).all()):
+        return
+    X = np.asarray(test_data[xk], dtype=np.float64)
+    if X.ndim != 3 or not X.size or not bool((X[:, -1, :] == 0).all(axis=1).any()):
+        return
+    where = f"{test_path}: {lk}" if test_path == path else f"{test_path}: lengths"
+    raise DataError(f"{where} is missing: the training sequences have lengths (padded), the test sequences none, "
+                    "and some end in steps of zeros, which would be read as data; allowed: add "
+                    f"{lk} (np.full(len({xk}), T) where every test sequence fills all T steps), or pad with NaN")  # fmt: skip
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:

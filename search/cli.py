@@ -453,7 +453,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(
             f"{path}: ok ({spec.name}: {len(spec.search)} searched, {spec.trials} trials, {spec.sampler}/{spec.pruner}; "
             f"data {spec.dataset}: {len(tr)} train / {len(te)} test sequences, length {lengths[0]}..{lengths[1]}, "
-            f"{tr.X.shape[2]} channels, {len(p.splits.classes)} classes, {p.folds} fold{'s' if p.folds > 1 else ''})",
+            f"{tr.X.shape[2]} channel{'s' if tr.X.shape[2] != 1 else ''}, {len(p.splits.classes)} classes, {p.folds} fold{'s' if p.folds > 1 else ''})",
             flush=True,
         )
         _layout_note(spec.dataset, p.splits)

@@ -235,9 +235,14 @@ def parse_study(raw: Any, path: Path) -> StudySpec:
                 raise err(f"{section}.{key}", "unknown hyperparameter", HYPERPARAMETER_NAMES)
             if key == "max_epochs":
                 raise err(f"{section}.{key}", "max_epochs is set by budget.max_epochs", None)
+            if key == "seed":  # the study's seed wins: a fixed one was dropped unsaid, a searched one changed nothing
+                raise err(f"{section}.{key}", "seed is set by the study's top-level seed (its splits, its sampler, "
+                          "every trial's weights); the verdict's rows retrain over final_seeds seeds", None)  # fmt: skip
+    sections = (("architecture", arch), ("fixed", fixed), ("search", search_raw))
     both = sorted(set(fixed) & set(search_raw)) + sorted(set(arch) & (set(search_raw) | set(fixed)))
     if both:
-        raise err(f"search.{both[0]}", "is given twice (search, fixed or architecture): keep one", None)
+        places = [f"{section}.{both[0]}" for section, names in sections if both[0] in names]
+        raise err(places[-1], f"is given twice ({' and '.join(places)}): keep one", None)
 
     spec = StudySpec(
         path=path, name=name, dataset=dataset, architecture=arch, trials=trials, max_epochs=max_epochs,
@@ -247,7 +252,7 @@ def parse_study(raw: Any, path: Path) -> StudySpec:
         description=str(raw.get("description", "")),
     )  # fmt: skip
     base = spec.base_params()
-    _check_params(base, "fixed", err)
+    _check_params(base, "fixed", err, arch)
     spec.search = {key: _dimension(key, value, base, err) for key, value in search_raw.items()}
     _check_front_end_names(spec, err)
 
@@ -399,11 +404,14 @@ def _default(key: str) -> Any:
     return None
 
 
-def _check_params(params: dict[str, Any], where: str, err: _Errors) -> None:
+def _check_params(params: dict[str, Any], where: str, err: _Errors, arch: dict[str, Any] | None = None) -> None:
+    """``params`` make a valid configuration, else the error names ``where`` (``architecture`` instead when the
+    bad value is one of ``arch``'s: ``architecture: {hidden_size: 0}`` was blamed on ``fixed``)."""
     try:
         configs_for(params)
     except ConfigError as exc:
-        raise err(where, str(exc), None) from None
+        name = str(exc).split("=", 1)[0]
+        raise err("architecture" if arch and name in arch else where, str(exc), None) from None
     except TypeError as exc:
         raise err(where, f"bad value type: {exc}", None) from None
 

@@ -161,10 +161,15 @@ def keeps_text(values: dict[str, Any]) -> str:
     return ", ".join(shown) or "nothing"
 
 
-def changed_values(config: dict[str, Any]) -> dict[str, Any]:
-    """The entries of ``config`` that differ from the defaults: what a reader needs to see."""
-    defaults = default_values()
-    return {k: v for k, v in config.items() if k in defaults and defaults[k] != v and k not in ("seed",)}
+def changed_values(config: dict[str, Any], baseline: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The entries of ``config`` that differ from the defaults, or from ``baseline``'s: what a reader needs to
+    see (a searched ``normalize: channel`` is the default, and was not shown although it was all that set the
+    best apart from a baseline that runs ``series``)."""
+    defaults, base = default_values(), baseline or {}
+    return {
+        k: v for k, v in config.items()
+        if k in defaults and k != "seed" and (defaults[k] != v or (k in base and base[k] != v))
+    }  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------- epochs

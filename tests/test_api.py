@@ -34,20 +34,21 @@ STUDY: dict[str, Any] = {
 def arrays(seed: int = 0) -> dict[str, np.ndarray]:
     """Good arrays, named as in a .npz file."""
     s = synthetic_splits(seed=seed, n=60, length=10)
-    return {"X": s.train.X, "y": s.train.y, "lengths": s.train.lengths, "X_test": s.test.X, "y_test": s.test.y}
+    return {"X": s.train.X, "y": s.train.y, "lengths": s.train.lengths, "X_test": s.test.X, "y_test": s.test.y,
+            "lengths_test": s.test.lengths}  # fmt: skip
 
 
 def test_a_tiny_in_memory_study_runs_and_resumes_with_the_same_arrays(tmp_path: Path) -> None:
     journal = tmp_path / "journal.log"
     a = arrays()
-    first = run_study(STUDY, (a["X"], a["y"], a["lengths"], a["X_test"], a["y_test"], None), storage=str(journal),
-                      verdict=False, progress=False)  # fmt: skip
+    first = run_study(STUDY, (a["X"], a["y"], a["lengths"], a["X_test"], a["y_test"], a["lengths_test"]),
+                      storage=str(journal), verdict=False, progress=False)  # fmt: skip
     assert first.counts["complete"] == 2 and first.best_value is not None and first.best_config["hidden_size"] == 8
     assert first.spec.dataset.startswith("memory:") and first.storage == str(journal)
     assert first.study.user_attrs[DEFINITION_ATTR]["dataset"] == {"source": "memory", "sha256": first.spec.dataset[7:]}
     assert first.study.metric_names == ["val_acc (mean over 2 folds)"]  # the dashboard's name for the objective
     assert {t.user_attrs["value_is"] for t in first.study.trials} == {"2-fold mean (complete)"}
-    # the same arrays as a dict (lengths_test omitted: full length) are the same data: the study goes on
+    # the same arrays as a dict are the same data: the study goes on
     again = run_study(STUDY, a, storage=str(journal), trials=3, verdict=False, progress=False)
     assert again.spec.dataset == first.spec.dataset and again.counts["finished"] == 3
 
@@ -106,9 +107,10 @@ BAD = [
     ("one class", _one_class, "the training split holds one class"),
     ("labels with a gap", _gap, "labels must be exactly 0..K-1"),
     ("lengths", _lengths, "lengths must be 60 integers in 1..10"),
-    ("test channels", _channels, "X_test has 1 channels; the training X has 2"),
+    ("test channels", _channels, "X_test has 1 channel; the training X has 2"),
     ("float labels", _float_y, "y has dtype float32"),
     ("labels count", _short_y, "y has shape (59,)"),
+    ("test lengths", lambda a: a.pop("lengths_test"), "lengths_test is missing: the training sequences have lengths"),
 ]
 
 

@@ -118,6 +118,10 @@ BAD_NPZ = [
     ({"X": np.zeros((4, 0, 2), np.float32)}, r"X is empty .*no time steps"),
     ({"X": np.zeros((4, 5, 2), bool)}, r"X has dtype bool; expected floats"),
     ({"y": np.zeros(4, np.int64)}, r"training split holds one class \('0', 4 sequences\)"),
+    # a misspelt array was skipped: with length= for lengths= the zero padding was read as data
+    ({"length": np.array([3, 5, 5, 5])}, r"unknown array 'length'; allowed: X, y, lengths, X_test, y_test, lengths_t"),
+    # lengths for training, none for the zero-padded test split: its padding was read as data
+    ({"lengths": np.array([3, 5, 5, 5])}, r"bad.npz: lengths_test is missing: the training sequences have lengths"),
 ]
 
 
@@ -144,7 +148,7 @@ def test_npz_nan_past_the_length_is_fine(tmp_path: Path) -> None:
     X = np.zeros((4, 5, 2), np.float32)
     X[0, 3:] = np.nan  # padding of a length-3 sequence: never read
     np.savez(tmp_path / "p.npz", X=X, y=np.array([0, 1, 0, 1]), lengths=np.array([3, 5, 5, 5]),
-             X_test=X[1:], y_test=np.array([1, 0, 1]))  # fmt: skip
+             X_test=X[1:], y_test=np.array([1, 0, 1]), lengths_test=np.array([5, 5, 5]))  # fmt: skip
     assert np.isfinite(load_splits(str(tmp_path / "p.npz")).train.X).all()
 
 
@@ -587,3 +591,22 @@ def test_a_list_of_sequences_of_their_own_lengths_is_padded() -> None:
         array_splits({"X": [*X[:3], rng.normal(size=(6, 3)), *X[4:]], "y": y})
     with pytest.raises(DataError, match="lengths disagrees with the lengths of the sequences in X"):
         array_splits({"X": X, "y": y, "lengths": np.full(20, 5)})
+
+
+def test_a_sibling_test_file_is_checked_like_the_training_file(tmp_path: Path) -> None:
+    """NAME_test.npz: a misspelt array is refused, and zero-padded test sequences without lengths are not read at
+    full length beside training sequences that have theirs; test sequences that fill every step load as before."""
+    train, test = _npz_arrays(), _npz_arrays(n=5, seed=2)
+    np.savez(tmp_path / "d.npz", **train)
+    np.savez(tmp_path / "d_test.npz", X=test["X"], y=test["y"], lenghts=test["lengths"])
+    with pytest.raises(DataError, match=r"d_test.npz: unknown array 'lenghts'; allowed: X, y, lengths$"):
+        load_splits(str(tmp_path / "d.npz"))
+    padded = test["X"].copy()
+    padded[0, int(test["lengths"][0]) :] = 0.0
+    np.savez(tmp_path / "d_test.npz", X=padded, y=test["y"])
+    assert int(test["lengths"][0]) < padded.shape[1]
+    with pytest.raises(DataError, match=r"d_test.npz: lengths is missing: .* allowed: add lengths \(np.full"):
+        load_splits(str(tmp_path / "d.npz"))
+    full = np.random.default_rng(3).normal(size=padded.shape)
+    np.savez(tmp_path / "d_test.npz", X=full, y=test["y"])
+    assert (load_splits(str(tmp_path / "d.npz")).test.lengths == padded.shape[1]).all()

@@ -58,6 +58,20 @@ def test_shipped_studies_cover_the_architectures() -> None:
 
 BAD = [
     ({"colour": "red"}, "colour: unknown key; allowed: name, description, dataset"),
+    # a bad architecture value was blamed on fixed:; "given twice" named search: for architecture + fixed
+    ({"architecture": {"cell": "gru", "hidden_size": 0}}, "architecture: hidden_size=0: must be an integer >= 1"),
+    ({"architecture": {"cell": "GRU"}}, "architecture: cell='GRU': allowed values are lstm, gru, rnn"),
+    (
+        {"fixed": {"lr": 0.01, "batch_size": 32, "hidden_size": 4}},
+        "fixed.hidden_size: is given twice (architecture.hidden_size and fixed.hidden_size): keep one",
+    ),
+    (
+        {"search": {"dropout": {"low": 0.0, "high": 0.3}}, "fixed": {"dropout": 0.1}},
+        "search.dropout: is given twice (fixed.dropout and search.dropout): keep one",
+    ),
+    # the study's seed won: a fixed seed was dropped unsaid, a searched one changed nothing
+    ({"fixed": {"seed": 3}}, "fixed.seed: seed is set by the study's top-level seed"),
+    ({"search": {"seed": [0, 1]}}, "search.seed: seed is set by the study's top-level seed"),
     ({"search": {"conv_skip": [False, True]}}, "search.conv_skip: has no effect without a Conv1D front end"),
     (
         {"search": {"conv_pool": [False, True]}, "fixed": {"conv_layers": 0, "conv_stride": 4}},
@@ -99,7 +113,7 @@ BAD = [
     ),
     ({"metric": "f1"}, "metric: unknown metric 'f1'; allowed: val_acc, val_loss"),
     ({"search": {"norm": ["none", "group"]}}, "search.norm: norm='group': allowed values are none, batch, layer"),
-    ({"architecture": {"cell": "transformer"}}, "fixed: cell='transformer': allowed values are lstm, gru, rnn"),
+    ({"architecture": {"cell": "transformer"}}, "architecture: cell='transformer': allowed values are lstm, gru, rnn"),
     ({"fixed": {"kernel_decay": -1e-3}}, "fixed: kernel_decay=-0.001: must be a finite number >= 0"),
     (
         {"search": {"dropout": {"low": 0, "hihg": 0.5}}},

@@ -699,3 +699,14 @@ def test_a_baseline_chosen_by_its_cv_run_is_one_row_with_its_own_patience(tmp_pa
     assert res["best"]["config"] == res["baseline"]["config"] == base
     assert res["best"]["epochs"] == res["baseline"]["epochs"] == own + 1
     assert res["best"]["accs"] == res["baseline"]["accs"] and res["paired"]["mean"] == 0
+
+
+def test_the_best_configuration_shows_what_sets_it_apart_from_the_baseline() -> None:
+    """A searched ``normalize`` chose ``channel``, the default, against the baseline's ``series`` (the data
+    defaults' home value): "values that differ from the defaults" hid the one setting that made the difference."""
+    from models.config import defaults
+
+    base = {**defaults(), "normalize": "series", "seed": 4}
+    best = {**defaults(), "normalize": "channel", "dropout": 0.2, "seed": 4}
+    assert verdict.changed_values(best) == {"dropout": 0.2}
+    assert verdict.changed_values(best, base) == {"dropout": 0.2, "normalize": "channel"}

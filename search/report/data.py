@@ -69,7 +69,7 @@ class StudyData:
     best_value: float | None = None  # its objective value
     best_recipe: str | None = None  # its recipe label, if it was a starting point
     best_validation: dict[str, Any] = field(default_factory=dict)  # val_acc, val_loss, folds, path of the best trial
-    best_config: dict[str, Any] = field(default_factory=dict)  # its values that differ from the defaults
+    best_config: dict[str, Any] = field(default_factory=dict)  # its values that differ from the defaults or baseline
     selection: str = ""  # how it was chosen (search.selection: the best, or the baseline within one standard error)
     top_trial: int | None = None  # the trial with the highest objective (the chosen one, or a busier one)
     top_value: float | None = None  # its objective value
@@ -247,14 +247,15 @@ def study_data(study: optuna.Study, spec: StudySpec, url: str | None = None, tot
     if not data.counts["complete"]:  # the counts say so already: the reason is read only then
         data.unreportable = unreportable(study, spec) or ""
     else:
-        chosen = select(study, spec.metric, baseline_config(spec), baseline_run(study, spec))
+        base = baseline_config(spec)
+        chosen = select(study, spec.metric, base, baseline_run(study, spec))
         best = chosen.chosen
         ua = best.user_attrs
         data.selection, data.top_trial, data.top_value = chosen.rule, chosen.best.number, chosen.best.value
         data.best_trial, data.best_value, data.best_recipe = best.number, best.value, ua.get("recipe")
         data.best_validation = {"val_acc": ua.get("val_acc", math.nan), "val_loss": ua.get("val_loss", math.nan),
                                 "folds": ua.get("folds", 1), "path": ua.get("path")}  # fmt: skip
-        data.best_config = changed_values(ua["config"])
+        data.best_config = changed_values(ua["config"], base)
     return data
 
 
