@@ -359,6 +359,8 @@ def _dimension(key: str, value: Any, base: dict[str, Any], err: _Errors) -> Dime
     if isinstance(value, list):
         if not value:
             raise err(where, "an empty list of choices", None)
+        if len(value) == 1:  # a dimension with one value: every trial runs it, and the baseline too
+            raise err(where, f"one choice ({value[0]!r}) searches nothing; put it under fixed, or add choices", None)
         for choice in value:
             _check_params({**base, key: choice}, where, err)
         return Choice(list(value))
@@ -379,6 +381,9 @@ def _dimension(key: str, value: Any, base: dict[str, Any], err: _Errors) -> Dime
         if not isinstance(value.get(k, False), bool):
             raise err(f"{where}.{k}", f"{value[k]!r} is not a boolean", ("true", "false"))
     log, off = value.get("log", False), value.get("off", False)
+    if low == high and not off:  # (with off: true it searches that value against off)
+        raise err(where, f"low = high = {low} searches nothing; put it under fixed, or widen it (or add off: true)",
+                  None)  # fmt: skip
     if log and low <= 0:
         raise err(f"{where}.low", f"a log range must stay above 0 (low={low}); use off: true to allow 0", None)
     if key in RATE_NAMES and high >= 1:

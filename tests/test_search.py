@@ -72,6 +72,9 @@ BAD = [
     # the study's seed won: a fixed seed was dropped unsaid, a searched one changed nothing
     ({"fixed": {"seed": 3}}, "fixed.seed: seed is set by the study's top-level seed"),
     ({"search": {"seed": [0, 1]}}, "search.seed: seed is set by the study's top-level seed"),
+    # a dimension of one value was searched: every trial, the baseline too, ran it
+    ({"search": {"dropout": {"low": 0.5, "high": 0.5}}}, "search.dropout: low = high = 0.5 searches nothing; put it"),
+    ({"search": {"norm": ["layer"]}}, "search.norm: one choice ('layer') searches nothing; put it under fixed"),
     ({"search": {"conv_skip": [False, True]}}, "search.conv_skip: has no effect without a Conv1D front end"),
     (
         {"search": {"conv_pool": [False, True]}, "fixed": {"conv_layers": 0, "conv_stride": 4}},

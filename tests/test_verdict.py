@@ -257,8 +257,8 @@ def test_recipes_leave_nothing_to_the_sampler(study_file: str) -> None:
 
 
 def test_recipe_labels_say_the_values_the_trial_runs(tmp_path: Path) -> None:
-    spec = parse_study({**VERDICT, "search": {"recurrent_dropout": {"low": 0.0, "high": 0.3},
-                                              "recurrent_dropout_mode": ["batch"]}}, tmp_path / "x.yaml")  # fmt: skip
+    spec = parse_study({**VERDICT, "search": {"recurrent_dropout": {"low": 0.0, "high": 0.3}},
+                        "fixed": {**VERDICT["fixed"], "recurrent_dropout_mode": "batch"}}, tmp_path / "x.yaml")  # fmt: skip
     labels = [label for label, _ in starting_points(spec)]
     assert labels == [BASELINE, "recurrent dropout 0.2 (per batch)", "recurrent dropout 0.3 (per batch)"]  # 0.4 -> 0.3
 
