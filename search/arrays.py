@@ -319,6 +319,7 @@ class _Run:
                 m.running.best, m.epoch = m.resume.fold_best, int(m.resume.epoch or 0)
             resume.append(state)
         clock = [time.perf_counter()]
+        last_step = self.objective.folds * spec.max_epochs - 1  # the trial's last epoch: never pruned there
 
         def on_epoch(epoch: int, rows: list[tuple[int, dict[str, float]]]) -> Collection[int]:
             now = time.perf_counter()
@@ -333,7 +334,7 @@ class _Run:
                 assert m.running is not None
                 value = m.running(row["score"])
                 m.trial.report(value, step)
-                if m.trial.should_prune():
+                if step < last_step and m.trial.should_prune():  # (the last epoch: nothing left to save)
                     m.pruned = f"pruned at epoch {epoch + 1} (step {step}) with {value:.4f}"  # 1-based, as the line
                     stop.append(i)
             if self.on_epoch is not None:

@@ -140,7 +140,8 @@ class Objective:
         if resuming:
             running.best = resume.fold_best
         counter.offset = fold * spec.max_epochs
-        cbs: list[Callback] = [PruningCallback(trial, fold * spec.max_epochs, running), counter]
+        last = self.folds * spec.max_epochs - 1
+        cbs: list[Callback] = [PruningCallback(trial, fold * spec.max_epochs, running, last), counter]
         if self.introspect and fold == len(resume.folds):  # the first fold this run fits
             cbs.append(TrialIntrospection(trial, data, self.figures))
         if self.extra_callbacks is not None:

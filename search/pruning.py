@@ -16,14 +16,18 @@ from models.train import BestEpoch
 
 
 class PruningCallback(Callback):
-    """Reports ``transform(score)`` at step ``offset + epoch``; raises :class:`optuna.TrialPruned` on a prune.
+    """Reports ``transform(score)`` at step ``offset + epoch``; raises :class:`optuna.TrialPruned` on a prune, but
+    not at ``last_step`` (the whole trial's last epoch: a 2-epoch study pruned trials there, as complete as any).
 
     The score is the epoch's own, computed once by the fit's :class:`models.train.BestEpoch` (which early-stops on
     it too); ``transform`` lets cross-validation report the running mean over folds instead of the fold's score.
     """
 
-    def __init__(self, trial: optuna.Trial, offset: int = 0, transform: Callable[[float], float] | None = None) -> None:
-        self.trial, self.offset = trial, offset
+    def __init__(
+        self, trial: optuna.Trial, offset: int = 0, transform: Callable[[float], float] | None = None,
+        last_step: int | None = None,
+    ) -> None:  # fmt: skip
+        self.trial, self.offset, self.last_step = trial, offset, last_step
         self.transform = transform or (lambda v: v)
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -32,5 +36,7 @@ class PruningCallback(Callback):
         step = self.offset + trainer.current_epoch
         value = self.transform(BestEpoch.scored(trainer)["score"])
         self.trial.report(value, step)
+        if self.last_step is not None and step >= self.last_step:  # the trial's last epoch: its training is done,
+            return  # and a prune there saves nothing and loses a complete trial
         if self.trial.should_prune():
             raise optuna.TrialPruned(f"pruned at epoch {trainer.current_epoch + 1} (step {step}) with {value:.4f}")

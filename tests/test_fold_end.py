@@ -65,3 +65,38 @@ def test_every_fold_is_judged_at_its_last_step(tmp_path: Path, array_size: int) 
         assert MAX_EPOCHS - 1 in first_fold, sorted(first_fold)
         assert t.intermediate_values[MAX_EPOCHS - 1] == pytest.approx(t.user_attrs["fold_scores"][0], abs=1e-6)
     assert stopped_early, "no fold stopped early: the test does not test the rule"
+
+
+class _LastEpochPruner(optuna.pruners.BasePruner):
+    """Prunes a trial only at the whole trial's last step (what a pruner may do: a 3-trial, 2-epoch study pruned
+    trial 1 there, 'pruned at epoch 2 (step 1) with 0.9441', as good as the complete ones)."""
+
+    def __init__(self, last: int) -> None:
+        self.last = last
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        return trial.last_step is not None and trial.last_step >= self.last
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("array_size", [1, 3])
+def test_a_trial_is_never_pruned_at_its_last_epoch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, array_size: int
+) -> None:
+    """At the trial's last epoch its training is done: a prune there saves nothing and turns a complete trial into
+    a pruned one (out of the selection, the importances, the rankings). The pruner still sees every step."""
+    import search.samplers as samplers
+
+    epochs, folds = 3, 2
+    monkeypatch.setitem(samplers.PRUNERS, "median", lambda steps: _LastEpochPruner(folds * epochs - 1))
+    path = write_study(
+        tmp_path, budget={"trials": 3, "max_epochs": epochs}, cv_folds=folds, array_size=array_size,
+        pruner="median", recipes=False, fixed={"lr": 0.05, "batch_size": 32, "patience": 0},
+    )  # fmt: skip
+    spec = load_study(path)
+    storage = open_storage(str(tmp_path / "journal.log"))
+    ensure_study(spec, storage, total=3)
+    run_worker(spec, storage, 3, accelerator="cpu")
+    trials = optuna.load_study(study_name=spec.name, storage=storage).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 3, [t.user_attrs.get("pruned_reason") for t in trials]
+    assert all(max(t.intermediate_values) == folds * epochs - 1 for t in trials)
