@@ -27,7 +27,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,7 @@ class Splits:
     test: SequenceSet  # the official test split: used once, on a finished configuration
     classes: list[str]  # class names, index = label
     name: str
+    notes: list[str] = field(default_factory=list)  # what loading saw and let pass (printed once, as notes)
 
 
 # ---------------------------------------------------------------------------------------------- loading
@@ -371,11 +372,12 @@ def _npz_splits(path: Path) -> Splits:
                     f"{path}: a test split; give the training file {train_file} (this one is found beside it)"
                 )
     data = _read_npz(path)
-    _known_arrays(path, data, TRAIN_ARRAYS)
+    notes: list[str] = []
+    _known_arrays(path, data, TRAIN_ARRAYS, notes)
     train = _npz_set(path, data, "", training=True)
     if "X_test" in data or "y_test" in data:
         test, test_path, xk, yk = _npz_set(path, data, "_test", training=False), path, "X_test", "y_test"
-        _lengths_for_both(path, data, train, path, data, "_test")
+        _lengths_for_both(path, data, train, path, data, "_test", notes)
     else:
         candidates = _npz_test_candidates(path)
         found = next((c for c in candidates if c.exists()), None)
@@ -386,13 +388,13 @@ def _npz_splits(path: Path) -> Splits:
                 f"allowed: add X_test/y_test to it or write {candidates[0]}"
             )
         test_data = _read_npz(found)
-        _known_arrays(found, test_data, TEST_FILE_ARRAYS)
+        _known_arrays(found, test_data, TEST_FILE_ARRAYS, notes)
         test, test_path, xk, yk = _npz_set(found, test_data, "", training=False), found, "X", "y"
-        _lengths_for_both(path, data, train, found, test_data, "")
+        _lengths_for_both(path, data, train, found, test_data, "", notes)
     k = _check_pair(path, train, test, test_path, xk, yk)
     train, test = _to_float32(path, train, test)
     name = stem[: -len("_train")] if stem.endswith(("_train", "_TRAIN")) else stem
-    return Splits(train, test, [str(i) for i in range(k)], name)
+    return Splits(train, test, [str(i) for i in range(k)], name, notes)
 
 
 #: a channel whose training mean is more than this many standard deviations from zero is shifted by that mean
@@ -454,8 +456,15 @@ def array_splits(data: dict[str, Any], where: str = "data", seed: int = 0, test_
     Without ``X_test``/``y_test`` a stratified ``test_fraction`` of the sequences, drawn with ``seed``, is the
     test split."""
     data = dict(data)
+    notes: list[str] = []
     for suffix in ("", "_test"):  # a list of sequences of their own lengths: padded, their lengths recorded
-        padded = _ragged(where, f"X{suffix}", data.get(f"X{suffix}"))
+        given_as = data.get(f"X{suffix}")
+        padded = _ragged(where, f"X{suffix}", given_as)
+        if padded is None and isinstance(given_as, (list, tuple)) and given_as and f"lengths{suffix}" not in data:
+            with contextlib.suppress(TypeError, ValueError):  # sequences of one shape: all of them at full length
+                stacked = np.asarray(given_as, dtype=np.float64)
+                if stacked.ndim in (2, 3):
+                    data[f"lengths{suffix}"] = np.full(len(stacked), stacked.shape[1])
         if padded is not None:
             data[f"X{suffix}"], lengths = padded
             given = data.get(f"lengths{suffix}")
@@ -470,7 +479,7 @@ def array_splits(data: dict[str, Any], where: str = "data", seed: int = 0, test_
     train = _npz_set(where, arrays, "", training=True)
     if "X_test" in arrays or "y_test" in arrays:
         test = _npz_set(where, arrays, "_test", training=False)
-        _lengths_for_both(where, arrays, train, where, arrays, "_test")
+        _lengths_for_both(where, arrays, train, where, arrays, "_test", notes)
     else:
         _check_pair(where, train, train, where, "X", "y")  # two classes at least, before splitting
         counts = np.bincount(train.y)
@@ -485,7 +494,7 @@ def array_splits(data: dict[str, Any], where: str = "data", seed: int = 0, test_
         train, test = train.subset(tr), train.subset(te)
     k = _check_pair(where, train, test, where, "X_test", "y_test")
     train, test = _to_float32(where, train, test)
-    return Splits(train, test, [str(i) for i in range(k)], MEMORY)
+    return Splits(train, test, [str(i) for i in range(k)], MEMORY, notes)
 
 
 def _ragged(where: str, name: str, value: Any) -> tuple[np.ndarray, np.ndarray] | None:
@@ -522,30 +531,39 @@ TRAIN_ARRAYS = ("X", "y", "lengths", "X_test", "y_test", "lengths_test")
 TEST_FILE_ARRAYS = ("X", "y", "lengths")
 
 
-def _known_arrays(path: Path | str, data: dict[str, np.ndarray], allowed: tuple[str, ...]) -> None:
-    """A misspelt array is refused, not skipped: ``length=`` for ``lengths=`` left zero padding read as data."""
-    unknown = sorted(set(data) - set(allowed))
-    if unknown:
-        raise DataError(f"{path}: unknown array {unknown[0]!r}; allowed: {', '.join(allowed)}")
+def _known_arrays(path: Path | str, data: dict[str, np.ndarray], allowed: tuple[str, ...], notes: list[str]) -> None:
+    """A misspelt array is refused, not skipped: ``length=`` for ``lengths=`` left zero padding read as data. An
+    array whose name is near none of ``allowed`` (sequence ids kept beside the data) is noted as not read: a
+    study already run on such a file stays readable (its bytes are part of its definition)."""
+    import difflib
+
+    for name in sorted(set(data) - set(allowed)):
+        near = difflib.get_close_matches(name.lower(), [a.lower() for a in allowed], n=1, cutoff=0.7)
+        if near:
+            raise DataError(f"{path}: unknown array {name!r} (did you mean {allowed[[a.lower() for a in allowed].index(near[0])]!r}?); "
+                            f"allowed: {', '.join(allowed)}")  # fmt: skip
+        notes.append(f"note: {path}: array {name!r} is not read (regtune reads {', '.join(allowed)})")
 
 
 def _lengths_for_both(
     path: Path | str, data: dict[str, np.ndarray], train: SequenceSet, test_path: Path | str, test_data: dict[str, np.ndarray],
-    suffix: str,
+    suffix: str, notes: list[str],
 ) -> None:  # fmt: skip
     """Training sequences padded by ``lengths`` and test sequences given without theirs, some of them ending in
-    steps that are exactly 0 in every channel: that looks like zero padding, which was read as data, every test
-    sequence at full length. (Test sequences that fill every step, or are padded with NaN, load as before.)"""
+    steps that are exactly 0 in every channel: that looks like zero padding, read as data (every test sequence
+    at full length), and a note says so. A note, not an error: count or binary data may end in 0 (test sequences
+    that fill every step, or are padded with NaN, get none)."""
     lk, xk = f"lengths{suffix}", f"X{suffix}"
     if "lengths" not in data or lk in test_data or bool((train.lengths == train.X.shape[1]).all()):
         return
     X = np.asarray(test_data[xk], dtype=np.float64)
     if X.ndim != 3 or not X.size or not bool((X[:, -1, :] == 0).all(axis=1).any()):
         return
-    where = f"{test_path}: {lk}" if test_path == path else f"{test_path}: lengths"
-    raise DataError(f"{where} is missing: the training sequences have lengths (padded), the test sequences none, "
-                    "and some end in steps of zeros, which would be read as data; allowed: add "
-                    f"{lk} (np.full(len({xk}), T) where every test sequence fills all T steps), or pad with NaN")  # fmt: skip
+    ending = int((X[:, -1, :] == 0).all(axis=1).sum())
+    name = lk if test_path == path else "lengths"
+    notes.append(f"note: {test_path}: the training sequences have lengths (padded) and the test sequences none; "
+                 f"{ending} of {len(X)} end in a step of zeros, read as data: if that is padding, add {name} "
+                 f"(np.full(len(X), T) for the sequences that fill all T steps), or pad with NaN")  # fmt: skip
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:

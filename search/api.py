@@ -108,8 +108,8 @@ def prepare_study(study: dict[str, Any] | str | Path, data: Any = None, storage:
         return prepare_spec(spec, storage, flag="storage")
     splits = array_splits(as_arrays(data), where="data", seed=spec.seed)
     note = layout_note(splits)
-    if note:
-        warnings.warn(note.removeprefix("note: "), UserWarning, stacklevel=2)
+    for line in [*splits.notes, *([note] if note else [])]:
+        warnings.warn(line.removeprefix("note: "), UserWarning, stacklevel=2)
     spec.dataset = f"{MEMORY}:{arrays_digest(splits)[:16]}"
     return prepare_spec(spec, storage, splits, flag="storage")
 

@@ -465,8 +465,8 @@ def _layout_note(dataset: str, splits: Splits) -> None:
     from models.data import layout_note
 
     note = layout_note(splits) if dataset.lower().endswith(".npz") else None
-    if note:
-        print(note, file=sys.stderr, flush=True)
+    for line in [*splits.notes, *([note] if note else [])]:  # what loading let pass (models.data.Splits.notes)
+        print(line, file=sys.stderr, flush=True)
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -43,9 +43,7 @@ The rule (README, "Study files"):
     channel, such data leave most sequences flat: PLAID's appliance currents (spread 125,000: amplitudes from 0.01
     to 460) cross-validated at 0.35 and held out at 0.34 (one holdout, 30 epochs, stride 16), 0.85 z-normalized per
     sequence. The UCR univariate sets shipped here are z-normalized already (spread 1.0); JapaneseVowels 4.3,
-    BasicMotions 56 (its amplitudes tell standing from running): those stay per channel. Sequences shorter than
-    :data:`SERIES_STEPS` (median) search it with ``channel`` at home: z-normalized alone, a 1-step sequence is all
-    zeros.
+    BasicMotions 56 (its amplitudes tell standing from running): those stay per channel.
 
 Everything added is recorded in ``spec.defaulted`` (name -> reason) for the summary and the report.
 The function is pure and deterministic (same study + same data -> same space), so every worker of a study
@@ -89,10 +87,6 @@ PATIENCE_STEPS = 100
 PATIENCE_LOW = 8
 #: (f) a spread of per-sequence scales above this (three orders of magnitude) searches ``normalize``, series at home
 SCALE_SPREAD = 1000.0
-#: ... with ``series`` at home only for sequences of this median length or more: z-normalized on its own, a
-#: sequence of 1 step is all zeros and one of 2 is +-1, whatever its amplitude (data whose class is the amplitude,
-#: 1-3 steps long: every series row scored the majority class, 0.55, against 0.76 per channel)
-SERIES_STEPS = 8
 #: a study naming any of these chooses its own front end; the long-sequence default then stays out
 CONV_NAMES = tuple(name for name in ARCHITECTURE_NAMES if name.startswith("conv_"))
 
@@ -126,12 +120,10 @@ def apply_defaults(spec: StudySpec, splits: Splits) -> StudySpec:
         out.defaulted["conv_norm"] = f"batch (fixed with the default front end): median length {median:g}"
     spread = scale_spread(splits)
     if spread > SCALE_SPREAD and "normalize" not in named:
-        home = "series" if median >= SERIES_STEPS else "channel"
-        out.search["normalize"] = Choice([home, "channel" if home == "series" else "series"])
-        short = "" if home == "series" else f"; channel at home: median length {median:g} < {SERIES_STEPS} steps"
+        out.search["normalize"] = Choice(["series", "channel"])
         out.defaulted["normalize"] = (
-            f"searched by default ({home} at home): the sequences' scales span {spread:,.0f}x (> {SCALE_SPREAD:,.0f}x: "
-            f"90th / 10th percentile of their standard deviations){short}"
+            f"searched by default (series at home): the sequences' scales span {spread:,.0f}x (> {SCALE_SPREAD:,.0f}x: "
+            "90th / 10th percentile of their standard deviations)"
         )
     if "batch_size" not in named:
         size, steps = batch_size_for(spec, splits)

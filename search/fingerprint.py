@@ -174,7 +174,11 @@ def classify(old: dict[str, Any], new: dict[str, Any]) -> str:
 
 
 def changes(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, str]]:
-    """(kind, line) for every difference between two definitions."""
+    """(kind, line) for every difference between two definitions. A ``seed`` an older version let a study fix or
+    search is left out of ``old``: it never had an effect (the study's own seed won), and such a file is refused
+    now, so its study would otherwise be unreadable once the line is removed."""
+    old = {k: ({n: v for n, v in old[k].items() if n != "seed"} if k in ("architecture", "fixed", "search")
+               and isinstance(old.get(k), dict) else v) for k, v in old.items()}  # fmt: skip
     out: list[tuple[str, str]] = []
     bad = INCOMPATIBLE
     od, nd = old.get("dataset", {}), new.get("dataset", {})

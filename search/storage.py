@@ -675,6 +675,11 @@ def readable(
     with tempfile.TemporaryDirectory(prefix="regtune-readonly-") as tmp:
         copy_path = Path(tmp) / path.name
         shutil.copyfile(path, copy_path)
+        if _scheme(url) in ("", "file"):  # a record another machine is appending right now: not a torn record
+            with open(copy_path, "rb+") as f:
+                data = f.read()
+                if data and not data.endswith(b"\n"):
+                    f.truncate(data.rfind(b"\n") + 1)
         if artifacts and (path.parent / "artifacts").is_dir() and _scheme(url) in ("", "file"):
             shutil.copytree(path.parent / "artifacts", Path(tmp) / "artifacts")
         print(f"note: {path} is read-only: {note}", file=sys.stderr, flush=True)

@@ -142,8 +142,8 @@ def ensure_study(
         # the study file's new points, the recipes if they were turned on, and the baseline and recipes whose values
         # the change moved (a widened lr range moves the baseline's lr to the default): the verdict's baseline row
         # is the enqueued baseline trial's configuration, and each recipe is compared with the baseline it is built on
-        for label, params in starting_points(spec):
-            study.enqueue_trial(params, user_attrs={"recipe": label}, skip_if_exists=True)
+        for label, params in moved_points(study, spec):
+            study.enqueue_trial(params, user_attrs={"recipe": label})
         if found:
             print(f"note: study {spec.name!r} continues with the changed {spec.path} (--allow-change): "
                   + "; ".join(line for _, line in found), file=sys.stderr, flush=True)  # fmt: skip
@@ -165,6 +165,32 @@ def ensure_study(
     if total is not None and attrs.get(BUDGET_ATTR) != spec.trials:
         study.set_user_attr(BUDGET_ATTR, spec.trials)  # what the file said then: a later edit of it wins
     return study
+
+
+def moved_points(study: optuna.Study, spec: StudySpec) -> list[tuple[str, dict[str, Any]]]:
+    """The starting points (baseline, recipes, the file's own) whose configuration no trial of ``study`` runs:
+    compared by configuration, not by Optuna params (a dimension added with --allow-change gives every point a new
+    param, and every point was enqueued again, an identical re-run of the baseline and each recipe)."""
+    from search.recipes import baseline_point
+    from search.selection import same_config
+    from search.verdict import trial_config
+
+    home = baseline_point(spec)  # a dimension a widening added: the old trials ran its default, the home value
+    ran = []
+    for t in study.get_trials(deepcopy=False):
+        config = t.user_attrs.get("config")
+        if config is None:  # waiting (or claimed before it recorded one): the values it was enqueued with
+            with contextlib.suppress(Exception):  # params this definition cannot read: compared by nothing
+                config = trial_config(spec, {**home, **t.system_attrs.get("fixed_params", t.params)})
+        if config is not None:
+            ran.append(config)
+    out = []
+    for label, params in starting_points(spec):
+        config = trial_config(spec, params)
+        if not any(same_config(c, config) for c in ran):
+            out.append((label, params))
+            ran.append(config)
+    return out
 
 
 def _folds(spec: StudySpec) -> int | None:

@@ -110,7 +110,6 @@ BAD = [
     ("test channels", _channels, "X_test has 1 channel; the training X has 2"),
     ("float labels", _float_y, "y has dtype float32"),
     ("labels count", _short_y, "y has shape (59,)"),
-    ("test lengths", lambda a: a.pop("lengths_test"), "lengths_test is missing: the training sequences have lengths"),
 ]
 
 

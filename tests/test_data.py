@@ -15,6 +15,7 @@ from models.data import (
     SequenceDataModule,
     SequenceSet,
     Splits,
+    array_splits,
     check_splits,
     load_splits,
     make_loader,
@@ -119,9 +120,8 @@ BAD_NPZ = [
     ({"X": np.zeros((4, 5, 2), bool)}, r"X has dtype bool; expected floats"),
     ({"y": np.zeros(4, np.int64)}, r"training split holds one class \('0', 4 sequences\)"),
     # a misspelt array was skipped: with length= for lengths= the zero padding was read as data
-    ({"length": np.array([3, 5, 5, 5])}, r"unknown array 'length'; allowed: X, y, lengths, X_test, y_test, lengths_t"),
-    # lengths for training, none for the zero-padded test split: its padding was read as data
-    ({"lengths": np.array([3, 5, 5, 5])}, r"bad.npz: lengths_test is missing: the training sequences have lengths"),
+    ({"length": np.array([3, 5, 5, 5])}, r"unknown array 'length' \(did you mean 'lengths'\?\); allowed: X, y, len"),
+    ({"X_Test": np.zeros((2, 5, 2), np.float32)}, r"unknown array 'X_Test' \(did you mean 'X_test'\?\)"),
 ]
 
 
@@ -594,19 +594,36 @@ def test_a_list_of_sequences_of_their_own_lengths_is_padded() -> None:
 
 
 def test_a_sibling_test_file_is_checked_like_the_training_file(tmp_path: Path) -> None:
-    """NAME_test.npz: a misspelt array is refused, and zero-padded test sequences without lengths are not read at
-    full length beside training sequences that have theirs; test sequences that fill every step load as before."""
+    """NAME_test.npz: a misspelt array is refused; an array named like none regtune reads (ids) is noted as not
+    read (a study already run on such a file stays readable: the file's bytes are part of its definition); and
+    zero-padded test sequences without lengths beside training sequences that have theirs get a note (they are
+    read at full length: count data may end in 0 too). Test sequences that fill every step get none."""
     train, test = _npz_arrays(), _npz_arrays(n=5, seed=2)
     np.savez(tmp_path / "d.npz", **train)
     np.savez(tmp_path / "d_test.npz", X=test["X"], y=test["y"], lenghts=test["lengths"])
-    with pytest.raises(DataError, match=r"d_test.npz: unknown array 'lenghts'; allowed: X, y, lengths$"):
+    with pytest.raises(
+        DataError, match=r"d_test.npz: unknown array 'lenghts' \(did you mean 'lengths'\?\); allowed: X"
+    ):
         load_splits(str(tmp_path / "d.npz"))
     padded = test["X"].copy()
     padded[0, int(test["lengths"][0]) :] = 0.0
-    np.savez(tmp_path / "d_test.npz", X=padded, y=test["y"])
+    np.savez(tmp_path / "d_test.npz", X=padded, y=test["y"], ids=np.arange(5))
     assert int(test["lengths"][0]) < padded.shape[1]
-    with pytest.raises(DataError, match=r"d_test.npz: lengths is missing: .* allowed: add lengths \(np.full"):
-        load_splits(str(tmp_path / "d.npz"))
+    notes = load_splits(str(tmp_path / "d.npz")).notes
+    assert notes[0] == f"note: {tmp_path / 'd_test.npz'}: array 'ids' is not read (regtune reads X, y, lengths)"
+    assert notes[1].startswith(f"note: {tmp_path / 'd_test.npz'}: the training sequences have lengths (padded) and")
+    assert "of 5 end in a step of zeros, read as data: if that is padding, add lengths (np.full" in notes[1]
     full = np.random.default_rng(3).normal(size=padded.shape)
     np.savez(tmp_path / "d_test.npz", X=full, y=test["y"])
-    assert (load_splits(str(tmp_path / "d.npz")).test.lengths == padded.shape[1]).all()
+    splits = load_splits(str(tmp_path / "d.npz"))
+    assert (splits.test.lengths == padded.shape[1]).all() and splits.notes == []
+
+
+def test_test_sequences_given_as_a_list_of_one_length_are_whole(tmp_path: Path) -> None:
+    """From Python, test sequences as a list of equal-length sequences hold no padding: their lengths are the
+    full length (no note about zeros at their ends, which Poisson counts have)."""
+    train = _npz_arrays()
+    rng = np.random.default_rng(4)
+    X_test = [rng.poisson(0.5, size=(8, 3)).astype(float) for _ in range(6)]
+    splits = array_splits({**train, "X_test": X_test, "y_test": np.arange(6) % 3})
+    assert (splits.test.lengths == 8).all() and splits.notes == []

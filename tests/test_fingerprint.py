@@ -362,3 +362,30 @@ def test_a_change_that_moves_the_baseline_enqueues_the_baseline_and_recipes_it_m
     assert all(p["lr"] == 3e-3 and {**p, "lr": 5e-3} == old for (_, p), (_, old) in zip(added, first))
     again = ensure_study(spec_of({**wide, "description": "x"}, tmp_path / "fp.yaml"), storage, allow_change=True)
     assert len(again.trials) == 2 * len(first)  # nothing moved this time: nothing enqueued
+
+
+def test_a_dimension_added_with_allow_change_enqueues_only_the_new_points(tmp_path: Path) -> None:
+    """A new searched dimension gives every starting point a new Optuna param (at the value the old trials ran):
+    compared by params every point was enqueued again, and the study re-ran the baseline and each recipe
+    identically. Compared by configuration only the new dimension's own recipes are new."""
+    raw = edited(recipes=True)
+    storage = open_storage(str(tmp_path / "j.log"))
+    study = ensure_study(spec_of(raw, tmp_path / "fp.yaml"), storage)
+    first = [t.user_attrs["recipe"] for t in study.trials]
+    wider = edited(recipes=True, search__recurrent_dropout={"low": 0.0, "high": 0.3})  # holds the default 0
+    study = ensure_study(spec_of(wider, tmp_path / "fp.yaml"), storage, allow_change=True)
+    added = [t.user_attrs["recipe"] for t in study.trials[len(first) :]]
+    assert added and all(label.startswith("recurrent dropout") for label in added), added
+
+
+@pytest.mark.parametrize("section", ["fixed", "search"])
+def test_a_study_that_fixed_or_searched_the_seed_stays_readable(tmp_path: Path, section: str) -> None:
+    """An older version let a study file fix or search ``seed`` (with no effect: the study's seed won). Such a
+    file is refused now; with the line removed, its stored definition still held it, and every command called
+    the study incompatible: unreadable for good."""
+    storage = open_storage(str(tmp_path / "j.log"))
+    study = ensure_study(spec_of(BASE, tmp_path / "fp.yaml"), storage)
+    old = dict(study.user_attrs[DEFINITION_ATTR])
+    seed = {"kind": "range", "low": 0, "high": 3, "log": False, "step": None, "off": False, "integer": True}
+    old[section] = {**old[section], "seed": 3 if section == "fixed" else seed}
+    assert diff(old, definition(spec_of(BASE, tmp_path / "fp.yaml"))) == []

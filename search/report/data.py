@@ -168,31 +168,42 @@ def recipe_results(
     recipe by an unfinished training against a baseline trained to its peak."""
     digest = definition_digest(spec)  # hashes the data files: once, not per pruned recipe
     key = f"{seeds}:{digest}:refit-swa-{REFIT_SWA}:cv-epochs-own-patience"  # the refit protocol too
-    current = {label: trial_config(spec, params) for label, params in starting_points(spec)}
+    current = [(label, trial_config(spec, params)) for label, params in starting_points(spec)]
     step = resolution(spec)
+    shown: set[str] = set()
     cached = study.user_attrs.get(RECIPES_ATTR, {})
     done = cached.get(key, {})
     if isinstance(done, list):  # cached as one list of rows by an earlier version: the same rows, by trial
         done = {str(r["trial"]): r for r in done}
     rows, new = [], False
-    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
+    finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    # a point run twice (an older --allow-change enqueued it again) has one row: its complete trial, else its first
+    for t in sorted(finished, key=lambda t: (t.state != TrialState.COMPLETE, t.number)):
         label = t.user_attrs.get("recipe")
         if not label or label == BASELINE or "config" not in t.user_attrs:
             continue
-        if label not in current or not same_config(t.user_attrs["config"], current[label]):
-            if stale is not None:
+        # judged by configuration: a user point's label holds its index and file name, which a rename or an
+        # inserted point changes without changing what it runs
+        match = next((name for name, config in current if same_config(t.user_attrs["config"], config)), None)
+        if match is None or match == BASELINE:
+            if stale is not None and match is None:
                 stale.append(t.number)
             continue
+        if match in shown:
+            continue
+        shown.add(match)
         # by trial: a finished trial never changes, and a recipe trial that finished after the last report (it
         # was waiting, or another worker's) gets its row now, not never (a report cached once kept its rows)
         row = done.get(str(t.number))
         if row is None or row.get("state") != t.state.name.lower():
             row, new = _recipe_row(study, spec, t, seeds, digest), True
             done[str(t.number)] = row
-        rows.append({**row, "p": paired(row["accs"], baseline, step)["p"]})
+        rows.append({**row, "recipe": match, "p": paired(row["accs"], baseline, step)["p"]})
     if new:
         study.set_user_attr(RECIPES_ATTR, {**cached, key: done})
-    return holm(rows)
+    if stale is not None:
+        stale.sort()
+    return holm(sorted(rows, key=lambda r: r["trial"]))
 
 
 def _recipe_row(study: optuna.Study, spec: StudySpec, t: FrozenTrial, seeds: int, digest: str) -> dict[str, Any]:
