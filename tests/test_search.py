@@ -320,7 +320,7 @@ def test_smoke_study_completes_with_pruned_and_complete_trials(tmp_path: Path) -
     # Lightning's banners (its import sets its loggers to INFO after the command line quieted them) stay out
     for banner in ("GPU available", "TPU available", "litlogger", "`Trainer.fit` stopped"):
         assert banner not in result.stdout + result.stderr, banner
-    assert "best trial #" in result.stdout and "no regularization" in result.stdout
+    assert "best trial #" in result.stdout and "the baseline is the search's" in result.stdout
     assert study.user_attrs["regtune:final"]["best"]["accs"]
 
 
