@@ -636,10 +636,12 @@ def journal_changed(args: argparse.Namespace, exc: BaseException) -> str | None:
     program: Optuna reads it on from where it left off and meets a torn record), else None."""
     import json
 
+    from search.storage import JournalChangedError
+
     url = getattr(args, "url", None)  # set by the commands once their storage is open
     if url is None or "://" in url:
         return None
-    if not any(isinstance(e, (json.JSONDecodeError, UnicodeDecodeError)) for e in chain(exc)):
+    if not any(isinstance(e, (json.JSONDecodeError, UnicodeDecodeError, JournalChangedError)) for e in chain(exc)):
         return None
     study = shlex.quote(args.study) if isinstance(getattr(args, "study", None), str) else "<study file>"
     return (

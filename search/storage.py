@@ -742,6 +742,58 @@ def foreign_message(name: str, store: str, why: str, study_file: str | Path) -> 
     )
 
 
+class JournalChangedError(RuntimeError):
+    """The journal file was cut short, emptied, replaced or written over under a process that reads it."""
+
+
+class GuardedJournalFileBackend(JournalFileBackend):
+    """Optuna's journal file backend, which notices its file changing under it.
+
+    Optuna reads a journal on from the byte offset it reached and never looks back: a file cut short, emptied or
+    restored from an old copy (``cp``) while a worker ran went unnoticed until it grew back past that offset (on a
+    large journal: never). The worker meanwhile read nothing, wrote records for trials that no longer existed,
+    trained one configuration again and again, and left a finished trial with a value and no parameters. Before
+    each read and each append this checks that the file is the same file (device and inode), no shorter than what
+    was read, and still holds the last bytes read where they were; else :class:`JournalChangedError`, and
+    nothing more is written."""
+
+    TAIL = 64  # bytes before the read offset compared on each check
+
+    def __init__(self, file_path: str, lock_obj: Any = None) -> None:
+        super().__init__(file_path, lock_obj)
+        st = os.stat(file_path)
+        self._identity = (st.st_dev, st.st_ino)
+        self._mark: tuple[int, bytes] = (0, b"")  # (offset read up to, the bytes just before it)
+
+    def _check(self) -> None:
+        end, tail = self._mark
+        try:
+            st = os.stat(self._file_path)
+        except FileNotFoundError:
+            raise JournalChangedError(f"{self._file_path} was removed") from None
+        if (st.st_dev, st.st_ino) != self._identity:
+            raise JournalChangedError(f"{self._file_path} was replaced by another file")
+        if st.st_size < end:
+            raise JournalChangedError(f"{self._file_path} was cut short ({st.st_size} bytes; {end} were read)")
+        if tail:
+            with open(self._file_path, "rb") as f:
+                f.seek(end - len(tail))
+                if f.read(len(tail)) != tail:
+                    raise JournalChangedError(f"{self._file_path} was written over (its bytes before {end} differ)")
+
+    def read_logs(self, log_number_from: int) -> Any:
+        self._check()
+        yield from super().read_logs(log_number_from)
+        end = max(self._log_number_offset.values())
+        with open(self._file_path, "rb") as f:
+            f.seek(max(0, end - self.TAIL))
+            self._mark = (end, f.read(end - max(0, end - self.TAIL)))
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        self._check()
+        super().append_logs(logs)
+
+
 def open_storage(url: str, *, plain: bool = False, pool: dict[str, int] | None = None) -> BaseStorage:
     """Open (creating where needed) the storage at ``url``; raise :class:`StorageError` with a clear message.
 
@@ -756,7 +808,7 @@ def open_storage(url: str, *, plain: bool = False, pool: dict[str, int] | None =
         from search.journal import check_journal  # here: search.journal imports this module
 
         check_journal(path)  # a torn last record set aside; damage in the middle: StorageError (make repair)
-        return JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path))))
+        return JournalStorage(GuardedJournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path))))
     if scheme == "grpc":
         return _grpc(url)
     if scheme.startswith(("postgresql", "sqlite", "mysql")):
@@ -842,10 +894,10 @@ def schema_lock(url: str) -> Iterator[None]:
     )
     try:
         try:
-            conn = engine.connect()
-            conn.execute(sqlalchemy.text(f"SELECT pg_advisory_lock({SCHEMA_LOCK})"))
+            conn = engine.connect()  # a wrong URL, a server that is not there: one line now, as before
         except Exception as exc:
             raise StorageError(describe(url, exc)) from None
+        conn = _take_lock(url, engine, conn)
         try:
             yield
         finally:
@@ -855,6 +907,46 @@ def schema_lock(url: str) -> Iterator[None]:
                 conn.close()
     finally:
         engine.dispose()
+
+
+LOCK_NOTE_SECONDS = 10.0  # waiting longer than this for the schema lock prints one note
+
+
+def _take_lock(url: str, engine: Any, conn: Any) -> Any:
+    """Take the schema lock on ``conn`` (polled: a wait says so once, after :data:`LOCK_NOTE_SECONDS`); a
+    connection lost while waiting (a server restart, a dropped network) is replaced and the wait goes on for up to
+    :data:`RETRY_SECONDS`, as every other storage call's (the worker exited at once with "cannot open storage").
+    The connection that holds the lock."""
+    import sqlalchemy
+
+    start = time.monotonic()
+    lost_since: float | None = None
+    noted = False
+    while True:
+        try:
+            if conn is None:
+                conn = engine.connect()
+            got = conn.execute(sqlalchemy.text(f"SELECT pg_try_advisory_lock({SCHEMA_LOCK})")).scalar()
+            conn.commit()
+            lost_since = None
+            if got:
+                return conn
+        except Exception as exc:
+            if not transient(exc):
+                raise StorageError(describe(url, exc)) from None
+            lost_since = lost_since or time.monotonic()
+            if time.monotonic() - lost_since > RETRY_SECONDS:
+                raise StorageError(f"lost the storage {mask_url(url)} ({where(url)}) for {RETRY_SECONDS:g} s while "
+                                   f"waiting for the schema lock: {scrub(_first_line(exc), url)}") from None  # fmt: skip
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    conn.close()
+            conn = None
+        if not noted and time.monotonic() - start > LOCK_NOTE_SECONDS:
+            noted = True
+            print(f"note: waiting for the schema lock on {mask_url(url)} ({where(url)}): another process is "
+                  "creating the schema or a study there", file=sys.stderr, flush=True)  # fmt: skip
+        time.sleep(0.25)
 
 
 def describe(url: str, exc: BaseException) -> str:

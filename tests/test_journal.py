@@ -399,3 +399,48 @@ def test_a_command_on_a_study_that_does_not_exist_says_so_in_one_line(tmp_path: 
     assert run.returncode == 2, (run.stdout, run.stderr)
     assert "no study 'nowhere' in" in run.stderr + run.stdout and "Traceback" not in run.stderr, run.stderr
     assert not (tmp_path / "journal.log").exists()  # reading created no empty store
+
+
+def _cut(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) * 6 // 10])  # in place, mid-line: what `truncate -s` does
+
+
+def _emptied(path: Path) -> None:
+    path.write_bytes(b"")
+
+
+def _restored(old: bytes) -> Callable[[Path], None]:
+    def restore(path: Path) -> None:  # `cp old.log journal.log` over a file that grew since: same inode, larger
+        path.write_bytes(old + old)
+
+    return restore
+
+
+@pytest.mark.parametrize("change", ["cut", "emptied", "restored", "replaced"])
+def test_a_journal_changed_under_a_running_process_stops_it_before_it_writes(tmp_path: Path, change: str) -> None:
+    """Optuna reads a journal on from the offset it reached: cut short, emptied or restored from an old copy under
+    a running worker, the file went unnoticed until it grew back past that offset; the worker wrote records for
+    trials that no longer existed, trained one configuration again and again, and left a finished trial with a
+    value and no parameters. Now the next read or write raises, and nothing more is written."""
+    from search.storage import JournalChangedError
+
+    path = tmp_path / "journal.log"
+    storage = open_storage(str(path))
+    study = optuna.create_study(study_name="s", storage=storage)
+    old = path.read_bytes()
+    for _ in range(3):
+        study.tell(study.ask({"x": optuna.distributions.FloatDistribution(0, 1)}), 0.5)
+    other = optuna.load_study(study_name="s", storage=open_storage(str(path)))  # another worker's appends: fine
+    other.tell(other.ask({"x": optuna.distributions.FloatDistribution(0, 1)}), 0.4)
+    assert len(study.trials) == 4
+    if change == "replaced":  # a new file moved into its place (mv, an editor's save), the same bytes and more
+        data = path.read_bytes()
+        (tmp_path / "new.log").write_bytes(data + data[-200:])
+        (tmp_path / "new.log").replace(path)
+    else:
+        {"cut": _cut, "emptied": _emptied, "restored": _restored(old)}[change](path)
+    after = path.read_bytes()
+    with pytest.raises(JournalChangedError):
+        study.tell(study.ask(), 0.1)
+    assert path.read_bytes() == after  # nothing written after the change

@@ -576,3 +576,45 @@ def test_printed_commands_name_any_storage_but_the_default_journal(url: str | No
     from search.storage import storage_hint
 
     assert storage_hint(url, "tiny") == hint
+
+
+@pytest.mark.postgres
+def test_a_connection_lost_while_waiting_for_the_schema_lock_is_replaced(
+    database: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker waiting for the schema lock (another worker creating the study) exited at once with "cannot open
+    storage ... terminating connection due to administrator command" when its connection was dropped; every other
+    storage call retries for up to 60 s. It now reconnects and waits on, and says once that it waits."""
+    import threading
+
+    import psycopg2
+
+    import search.storage as storage_module
+
+    monkeypatch.setattr(storage_module, "LOCK_NOTE_SECONDS", 0.5)
+    name = database.rsplit("/", 1)[1]
+    holder = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=name)
+    holder.autocommit = True
+    holder.cursor().execute(f"SELECT pg_advisory_lock({storage_module.SCHEMA_LOCK})")
+    got: list[str] = []
+
+    def waiter() -> None:
+        try:
+            with storage_module.schema_lock(database):
+                got.append("locked")
+        except Exception as exc:  # what the worker printed and exited with
+            got.append(f"failed: {exc}")
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    time.sleep(1.5)
+    holder_pid = holder.get_backend_pid()
+    killed = _admin(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' "
+                    f"AND pid <> {holder_pid}")  # fmt: skip
+    assert killed, "the waiting connection was not found"
+    time.sleep(1.0)
+    holder.cursor().execute(f"SELECT pg_advisory_unlock({storage_module.SCHEMA_LOCK})")
+    thread.join(timeout=60)
+    holder.close()
+    assert got == ["locked"], got
+    assert "note: waiting for the schema lock on" in capsys.readouterr().err
