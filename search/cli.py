@@ -646,7 +646,8 @@ def journal_changed(args: argparse.Namespace, exc: BaseException) -> str | None:
     study = shlex.quote(args.study) if isinstance(getattr(args, "study", None), str) else "<study file>"
     return (
         f"the journal {url} changed under this run (cut short or written over by another program): it no longer "
-        "reads as the records this process wrote; the running trial is lost, every trial stored before is kept. "
+        "reads as the records this process wrote, and this process wrote nothing more; the running trial is lost, and "
+        "so are the records the other program cut away. "
         f"Check it with make repair STUDY={study} STORAGE={shlex.quote(url)}, then rerun to resume"
     )
 
