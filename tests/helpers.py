@@ -95,3 +95,31 @@ def states(study: optuna.Study) -> dict[str, int]:
     for t in study.get_trials(deepcopy=False):
         out[t.state.name] = out.get(t.state.name, 0) + 1
     return out
+
+
+def start_dashboard(
+    study: Path | str, storage: str, log: Path, cwd: Path = ROOT, *extra: str
+) -> tuple[subprocess.Popen, int]:
+    """``python -m search dashboard`` on a free port, its output in ``log``; returned once the port accepts
+    connections (the process is the caller's to stop)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "search", "dashboard", str(study), "--storage", storage, "--port", str(port), *extra],
+        cwd=cwd, stdout=log.open("w"), stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while True:
+        if proc.poll() is not None:
+            raise AssertionError(log.read_text())
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc, port
+        except OSError:
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise AssertionError(f"dashboard did not listen on {port}\n{log.read_text()}") from None
+            time.sleep(0.3)

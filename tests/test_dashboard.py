@@ -3,12 +3,8 @@ trial count and each trial's configuration; the storage URL it logs has its pass
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,17 +17,12 @@ from search.spec import load_study
 from search.storage import mask_url, open_storage
 from search.worker import _say_what_the_value_is, ensure_study
 from tests.browser import chromium, require_chromium
+from tests.helpers import start_dashboard
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "dashboard-s3cret"
 TRIALS = 7
 METRIC = "val_acc (mean over 5 folds)"  # the objective's name: 200 synthetic sequences, the size rule's 5 folds
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _admin(sql: str) -> None:
@@ -99,23 +90,9 @@ def finished_study(url: str, tmp_path: Path) -> tuple[Path, int]:
 def test_dashboard_shows_the_finished_study_with_its_trial_count(storage_url: str, tmp_path: Path) -> None:
     require_chromium()
     study_file, study_id = finished_study(storage_url, tmp_path)
-    port = _free_port()
     log = tmp_path / "dashboard.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "search", "dashboard", str(study_file), "--storage", storage_url, "--port", str(port),
-         "--artifacts", str(tmp_path / "artifacts")],
-        cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
+    proc, port = start_dashboard(study_file, storage_url, log, ROOT, "--artifacts", str(tmp_path / "artifacts"))
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, log.read_text()
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, f"dashboard did not listen on {port}\n{log.read_text()}"
-                time.sleep(0.3)
         from selenium.webdriver.common.by import By
         from selenium.webdriver.support.ui import WebDriverWait
 

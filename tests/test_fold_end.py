@@ -43,19 +43,25 @@ def test_fold_end_report(
         assert f"step {expect_step}" in reason and "fold 1" in reason
 
 
+def _run(
+    tmp_path: Path, trials: int, epochs: int, folds: int, array_size: int, **changes: object
+) -> list[optuna.trial.FrozenTrial]:
+    """The tiny study with these trials, epochs, folds and array size (and ``changes``), run to its total."""
+    path = write_study(
+        tmp_path, budget={"trials": trials, "max_epochs": epochs}, cv_folds=folds, array_size=array_size, **changes
+    )
+    spec = load_study(path)
+    storage = open_storage(str(tmp_path / "journal.log"))
+    ensure_study(spec, storage, total=trials)
+    run_worker(spec, storage, trials, accelerator="cpu")
+    return optuna.load_study(study_name=spec.name, storage=storage).trials
+
+
 @pytest.mark.parametrize("array_size", [1, 4])
 def test_every_fold_is_judged_at_its_last_step(tmp_path: Path, array_size: int) -> None:
     """With patience 1 some folds stop early; every complete trial still reports, at the first fold's last step,
     that fold's finished score (the running mean over one fold)."""
-    path = write_study(
-        tmp_path, budget={"trials": 4, "max_epochs": MAX_EPOCHS}, cv_folds=2, array_size=array_size,
-        fixed={"lr": 0.05, "batch_size": 32, "patience": 1},
-    )  # fmt: skip
-    spec = load_study(path)
-    storage = open_storage(str(tmp_path / "journal.log"))
-    ensure_study(spec, storage, total=4)
-    run_worker(spec, storage, 4, accelerator="cpu")
-    trials = optuna.load_study(study_name=spec.name, storage=storage).trials
+    trials = _run(tmp_path, 4, MAX_EPOCHS, 2, array_size, fixed={"lr": 0.05, "batch_size": 32, "patience": 1})
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     assert complete, [t.user_attrs.get("pruned_reason") for t in trials]
     stopped_early = 0
@@ -89,14 +95,7 @@ def test_a_trial_is_never_pruned_at_its_last_epoch(
 
     epochs, folds = 3, 2
     monkeypatch.setitem(samplers.PRUNERS, "median", lambda steps: _LastEpochPruner(folds * epochs - 1))
-    path = write_study(
-        tmp_path, budget={"trials": 3, "max_epochs": epochs}, cv_folds=folds, array_size=array_size,
-        pruner="median", recipes=False, fixed={"lr": 0.05, "batch_size": 32, "patience": 0},
-    )  # fmt: skip
-    spec = load_study(path)
-    storage = open_storage(str(tmp_path / "journal.log"))
-    ensure_study(spec, storage, total=3)
-    run_worker(spec, storage, 3, accelerator="cpu")
-    trials = optuna.load_study(study_name=spec.name, storage=storage).trials
+    fixed = {"lr": 0.05, "batch_size": 32, "patience": 0}
+    trials = _run(tmp_path, 3, epochs, folds, array_size, pruner="median", recipes=False, fixed=fixed)
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 3, [t.user_attrs.get("pruned_reason") for t in trials]
     assert all(max(t.intermediate_values) == folds * epochs - 1 for t in trials)

@@ -19,7 +19,7 @@ from search.spec import parse_study
 from search.storage import open_storage
 from search.worker import ensure_study, run_worker
 from tests.browser import chromium
-from tests.helpers import TINY, run_cli, write_study
+from tests.helpers import TINY, run_cli, start_dashboard, write_study
 
 
 def test_welch_p_known_values() -> None:
@@ -231,32 +231,13 @@ def test_a_read_only_journal_is_reported_from_a_copy(read_only_dir: tuple[Path, 
 
 def _serves_a_snapshot(study: Path, journal: Path, tmp_path: Path) -> None:
     """The dashboard on a read-only journal: it stopped with EROFS on the journal's lock file; it now serves a copy."""
-    import os
-    import socket
-    import subprocess
-    import sys
-    import time
     import urllib.request
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
     log = tmp_path / "dashboard.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "search", "dashboard", str(study), "--storage", str(journal), "--port", str(port)],
-        cwd=tmp_path, stdout=log.open("w"), stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
+    proc, port = start_dashboard(study, str(journal), log, tmp_path)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, log.read_text()
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=2) as r:
-                    studies = json.loads(r.read())["study_summaries"]
-                break
-            except OSError:
-                assert time.monotonic() < deadline, f"dashboard did not answer on {port}\n{log.read_text()}"
-                time.sleep(0.3)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=10) as r:
+            studies = json.loads(r.read())["study_summaries"]
         assert [s["study_name"] for s in studies] == ["tiny"], studies
         assert "is read-only: the dashboard shows a copy taken now" in log.read_text()
     finally:
