@@ -142,8 +142,8 @@ def ensure_study(
         # the study file's new points, the recipes if they were turned on, and the baseline and recipes whose values
         # the change moved (a widened lr range moves the baseline's lr to the default): the verdict's baseline row
         # is the enqueued baseline trial's configuration, and each recipe is compared with the baseline it is built on
-        for label, params in moved_points(study, spec):
-            study.enqueue_trial(params, user_attrs={"recipe": label})
+        for label, params in moved_points(study, spec):  # (skip_if_exists: another process enqueued it just now)
+            study.enqueue_trial(params, user_attrs={"recipe": label}, skip_if_exists=True)
         if found:
             print(f"note: study {spec.name!r} continues with the changed {spec.path} (--allow-change): "
                   + "; ".join(line for _, line in found), file=sys.stderr, flush=True)  # fmt: skip
