@@ -102,6 +102,10 @@ def test_one_structure_renders_the_page_the_summary_and_the_comparison(
     for line in (f"best trial #{data.best_trial}", "no regularization", "difference", "dashboard: make dashboard"):
         assert line in text, line
 
+    stale = dataclasses.replace(data, stale_recipes=[3, 5])  # recipe trials of an earlier --allow-change'd file
+    note = "Not compared: recipe trial(s) #3, #5, which ran settings that none of the study file"
+    assert note in render.page(stale) and note in render.markdown(stale) and note not in render.markdown(data)
+
     one = dataclasses.replace(data, regularizers_on={})
     two = dataclasses.replace(data, study="other", architecture={"cell": "lstm", "num_layers": 2},
                               regularizers_on={"dropout": 0.25})  # fmt: skip

@@ -109,9 +109,9 @@ def comparison_table(cmp: Comparison) -> tuple[list[str], list[list[str]]]:
 def stale_note(trials: list[int]) -> str:
     """Why recipe trials of an earlier study definition have no row (:func:`search.report.data.recipe_results`)."""
     numbers = ", ".join(f"#{n}" for n in trials)
-    return (f"Not compared: recipe trial(s) {numbers}, run with settings of an earlier version of the study file "
-            "(changed with --allow-change) that the baseline no longer keeps; the changed study enqueued the recipes "
-            "again with today's settings")  # fmt: skip
+    return (f"Not compared: recipe trial(s) {numbers}, which ran settings that none of the study file's current "
+            "starting points (baseline, recipes, its own) runs: an earlier version of the file, changed with "
+            "--allow-change")  # fmt: skip
 
 
 def _environment(autoescape: bool) -> jinja2.Environment:
