@@ -537,10 +537,11 @@ def _known_arrays(path: Path | str, data: dict[str, np.ndarray], allowed: tuple[
     study already run on such a file stays readable (its bytes are part of its definition)."""
     import difflib
 
+    by_lower = {a.lower(): a for a in allowed}
     for name in sorted(set(data) - set(allowed)):
-        near = difflib.get_close_matches(name.lower(), [a.lower() for a in allowed], n=1, cutoff=0.7)
+        near = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.7)
         if near:
-            raise DataError(f"{path}: unknown array {name!r} (did you mean {allowed[[a.lower() for a in allowed].index(near[0])]!r}?); "
+            raise DataError(f"{path}: unknown array {name!r} (did you mean {by_lower[near[0]]!r}?); "
                             f"allowed: {', '.join(allowed)}")  # fmt: skip
         notes.append(f"note: {path}: array {name!r} is not read (regtune reads {', '.join(allowed)})")
 
@@ -557,9 +558,9 @@ def _lengths_for_both(
     if "lengths" not in data or lk in test_data or bool((train.lengths == train.X.shape[1]).all()):
         return
     X = np.asarray(test_data[xk], dtype=np.float64)
-    if X.ndim != 3 or not X.size or not bool((X[:, -1, :] == 0).all(axis=1).any()):
+    ending = int((X[:, -1, :] == 0).all(axis=1).sum()) if X.ndim == 3 and X.size else 0
+    if not ending:
         return
-    ending = int((X[:, -1, :] == 0).all(axis=1).sum())
     name = lk if test_path == path else "lengths"
     notes.append(f"note: {test_path}: the training sequences have lengths (padded) and the test sequences none; "
                  f"{ending} of {len(X)} end in a step of zeros, read as data: if that is padding, add {name} "
@@ -587,6 +588,12 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
             return {key: f[key] for key in f.files}
     except Exception as exc:  # a damaged member, an object array (needs pickle) ...
         raise DataError(f"{path}: cannot read the .npz archive: {_one_line(exc)}") from None
+
+
+def data_notes(splits: Splits, layout: bool = True) -> list[str]:
+    """What loading let pass (:attr:`Splits.notes`) and, with ``layout``, :func:`layout_note`: one line each."""
+    note = layout_note(splits) if layout else None
+    return [*splits.notes, *([note] if note else [])]
 
 
 def layout_note(splits: Splits) -> str | None:

@@ -31,7 +31,7 @@ import numpy as np
 import optuna
 import yaml
 
-from models.data import MEMORY, DataError, array_splits, layout_note
+from models.data import MEMORY, DataError, array_splits, data_notes
 from search.fingerprint import arrays_digest
 from search.preflight import Prepared, prepare_spec
 from search.selection import select
@@ -107,8 +107,7 @@ def prepare_study(study: dict[str, Any] | str | Path, data: Any = None, storage:
     if data is None:
         return prepare_spec(spec, storage, flag="storage")
     splits = array_splits(as_arrays(data), where="data", seed=spec.seed)
-    note = layout_note(splits)
-    for line in [*splits.notes, *([note] if note else [])]:
+    for line in data_notes(splits):
         warnings.warn(line.removeprefix("note: "), UserWarning, stacklevel=2)
     spec.dataset = f"{MEMORY}:{arrays_digest(splits)[:16]}"
     return prepare_spec(spec, storage, splits, flag="storage")

@@ -461,11 +461,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _layout_note(dataset: str, splits: Splits) -> None:
-    """Warn (stderr) when a .npz file's X looks transposed (:func:`models.data.layout_note`)."""
-    from models.data import layout_note
+    """Print (stderr) what loading the data let pass, and for a .npz file an X that looks transposed
+    (:func:`models.data.data_notes`)."""
+    from models.data import data_notes
 
-    note = layout_note(splits) if dataset.lower().endswith(".npz") else None
-    for line in [*splits.notes, *([note] if note else [])]:  # what loading let pass (models.data.Splits.notes)
+    for line in data_notes(splits, layout=dataset.lower().endswith(".npz")):
         print(line, file=sys.stderr, flush=True)
 
 

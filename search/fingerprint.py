@@ -177,8 +177,7 @@ def changes(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, str]]:
     """(kind, line) for every difference between two definitions. A ``seed`` an older version let a study fix or
     search is left out of ``old``: it never had an effect (the study's own seed won), and such a file is refused
     now, so its study would otherwise be unreadable once the line is removed."""
-    old = {k: ({n: v for n, v in old[k].items() if n != "seed"} if k in ("architecture", "fixed", "search")
-               and isinstance(old.get(k), dict) else v) for k, v in old.items()}  # fmt: skip
+    old = {k: _without_seed(v) if k in ("architecture", "fixed", "search") else v for k, v in old.items()}
     out: list[tuple[str, str]] = []
     bad = INCOMPATIBLE
     od, nd = old.get("dataset", {}), new.get("dataset", {})
@@ -221,6 +220,10 @@ def changes(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, str]]:
         if old.get(key, _ABSENT) != new.get(key, _ABSENT):
             out.append((bad, f"{key}: {_show_top(key, old)} -> {_show_top(key, new)}"))
     return out
+
+
+def _without_seed(section: Any) -> Any:
+    return {k: v for k, v in section.items() if k != "seed"} if isinstance(section, dict) else section
 
 
 def _dimension_changes(

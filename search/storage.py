@@ -672,19 +672,19 @@ def readable(
     if path is None or not path.is_file() or writable(path):
         yield url
         return
+    journal = _scheme(url) in ("", "file")
     with tempfile.TemporaryDirectory(prefix="regtune-readonly-") as tmp:
         copy_path = Path(tmp) / path.name
-        shutil.copyfile(path, copy_path)
-        if _scheme(url) in ("", "file"):  # a record another machine is appending right now: not a torn record
-            with open(copy_path, "rb+") as f:
-                data = f.read()
-                if data and not data.endswith(b"\n"):
-                    f.truncate(data.rfind(b"\n") + 1)
-        if artifacts and (path.parent / "artifacts").is_dir() and _scheme(url) in ("", "file"):
-            shutil.copytree(path.parent / "artifacts", Path(tmp) / "artifacts")
+        if journal:  # up to its last complete record: one another machine is appending right now is not torn
+            data = path.read_bytes()
+            copy_path.write_bytes(data if data.endswith(b"\n") else data[: data.rfind(b"\n") + 1])
+            if artifacts and (path.parent / "artifacts").is_dir():
+                shutil.copytree(path.parent / "artifacts", Path(tmp) / "artifacts")
+        else:
+            shutil.copyfile(path, copy_path)
         print(f"note: {path} is read-only: {note}", file=sys.stderr, flush=True)
         try:
-            yield str(copy_path) if _scheme(url) in ("", "file") else f"sqlite:///{copy_path}"
+            yield str(copy_path) if journal else f"sqlite:///{copy_path}"
         except StorageError as exc:
             raise StorageError(str(exc).replace(str(copy_path), str(path))) from exc.__cause__
 
@@ -785,6 +785,8 @@ class GuardedJournalFileBackend(JournalFileBackend):
         self._check()
         yield from super().read_logs(log_number_from)
         end = max(self._log_number_offset.values())
+        if end == self._mark[0]:  # nothing new was read: the bytes before ``end`` were just checked
+            return
         with open(self._file_path, "rb") as f:
             f.seek(max(0, end - self.TAIL))
             self._mark = (end, f.read(end - max(0, end - self.TAIL)))

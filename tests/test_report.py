@@ -247,3 +247,26 @@ def _serves_a_snapshot(study: Path, journal: Path, tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_a_read_only_store_is_read_from_a_copy_up_to_its_last_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The mechanism the read-only test above drives through a real read-only mount (skipped where mounting is not
+    permitted), here where any root can run it: a store that cannot be written is read from a private copy, which
+    ends at its last complete record (another machine's append in progress), and is removed afterwards; errors
+    name the original file."""
+    import search.storage as storage_module
+    from search.storage import StorageError, readable
+
+    journal = tmp_path / "j.log"
+    journal.write_bytes(b'{"op_code": 0}\n{"op_code": 5, "work')
+    with readable(str(journal)) as same:
+        assert same == str(journal)  # writable: itself
+    monkeypatch.setattr(storage_module, "writable", lambda path: False)
+    with pytest.raises(StorageError, match=f"no study 'x' in {journal}"):
+        with readable(str(journal)) as copy:
+            assert copy != str(journal) and Path(copy).read_bytes() == b'{"op_code": 0}\n'
+            raise StorageError(f"no study 'x' in {copy}")
+    assert not Path(copy).exists() and journal.read_bytes().endswith(b'"work')
+    assert f"note: {journal} is read-only: the report reads a copy" in capsys.readouterr().err
