@@ -161,10 +161,12 @@ def verdict(path: Path) -> dict[str, Any]:
     from search.preflight import prepare
     from search.storage import open_storage
     from search.verdict import final_result
+    from search.worker import keep_defaults
 
     prepared = prepare(path, str(path.parent / "journal.log"))
     spec = prepared.spec
     study = optuna.load_study(study_name=spec.name, storage=open_storage(str(path.parent / "journal.log")))
+    keep_defaults(study, spec)  # a study an older version created: the epochs and patience its trials ran
     res = final_result(study, spec)
     counts: dict[str, int] = {}
     for t in study.get_trials(deepcopy=False):

@@ -81,10 +81,12 @@ def definition_changes(
     under the same name raises :class:`~search.fingerprint.StudyChangedError`. Reads only."""
     from search import fingerprint as fp
 
-    new = new or fp.definition(spec)
     why = foreign(study)
     if why is not None:  # another program's study of the same name: never written into
         raise fp.StudyChangedError(foreign_message(spec.name, store, why, spec.path))
+    if new is None:
+        keep_defaults(study, spec)
+        new = fp.definition(spec)
     attrs = study.user_attrs
     found: list[tuple[str, str]] = []
     if study.direction.name.lower() != spec.direction:
@@ -97,6 +99,18 @@ def definition_changes(
         if attrs.get("regtune:dataset", spec.dataset) != spec.dataset:
             found.append((fp.INCOMPATIBLE, f"dataset: {attrs['regtune:dataset']} -> {spec.dataset}"))
     return found
+
+
+def keep_defaults(study: optuna.Study, spec: StudySpec) -> None:
+    """The defaults ``study`` was created with, put back into ``spec`` where today's rules choose others
+    (:mod:`search.created_defaults`), said once on stderr. Reads only."""
+    from search import fingerprint as fp
+    from search.created_defaults import keep_created_defaults
+
+    kept = keep_created_defaults(spec, study.user_attrs.get(fp.DEFINITION_ATTR))
+    if kept:
+        print(f"note: study {spec.name!r} keeps the defaults it was created with: " + "; ".join(kept),
+              file=sys.stderr, flush=True)  # fmt: skip
 
 
 def ensure_study(
@@ -112,7 +126,6 @@ def ensure_study(
     with ``allow_change`` a change that only widens the search is recorded and the study goes on."""
     from search import fingerprint as fp
 
-    new = fp.definition(spec)
     store = store or fp.store_name(storage)
     try:  # not create_study(load_if_exists=True) first: on a journal file it appends a line for an existing study
         storage.get_study_id_from_name(spec.name)
@@ -121,6 +134,9 @@ def ensure_study(
     study = optuna.load_study(
         study_name=spec.name, storage=storage, sampler=make_sampler(spec), pruner=optuna.pruners.NopPruner()
     )
+    if foreign(study) is None:
+        keep_defaults(study, spec)
+    new = fp.definition(spec)
     found = definition_changes(study, spec, store, new)
     attrs = study.user_attrs
     old = attrs.get(fp.DEFINITION_ATTR)

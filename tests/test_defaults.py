@@ -226,12 +226,12 @@ SILENT_BUDGET = {"budget": {"trials": 2}}  # no max_epochs: (e) chooses it
 @pytest.mark.parametrize(
     ("n", "changes", "max_epochs", "patience"),
     [
-        (270, {}, 149, 15),  # JapaneseVowels' size: 216 a fold, batch 32: 6.75 steps an epoch
-        (36, {}, 278, 28),  # ArrowHead's: 28.8 a fold, batch 8: 3.6 steps
-        (20, {}, EPOCHS_HIGH, 50),  # 2 steps an epoch: 500 epochs wanted, the cap
+        (270, {}, 149, 38),  # JapaneseVowels' size: 216 a fold, batch 32: 6.75 steps an epoch
+        (36, {}, 278, 70),  # ArrowHead's: 28.8 a fold, batch 8: 3.6 steps
+        (20, {}, EPOCHS_HIGH, 125),  # 2 steps an epoch: 500 epochs wanted, the cap
         (5000, {}, EPOCHS_LOW, PATIENCE_LOW),  # a 20 % holdout, 125 steps an epoch: the floors
-        (270, {"fixed": {"batch_size": 8}}, 38, PATIENCE_LOW),  # the study's batch size counts
-        (36, {"budget": {"trials": 2, "max_epochs": 12}}, 12, 28),  # an explicit max_epochs is kept
+        (270, {"fixed": {"batch_size": 8}}, 38, 10),  # the study's batch size counts: 27 steps an epoch
+        (36, {"budget": {"trials": 2, "max_epochs": 12}}, 12, 70),  # an explicit max_epochs is kept
         (36, {"fixed": {"patience": 3}}, 278, 3),  # an explicit patience is kept
         (36, {"fixed": {"patience": 0}}, 278, 0),  # also "never stop early"
     ],
@@ -254,7 +254,7 @@ def test_epochs_and_patience_follow_optimizer_steps_unless_the_study_sets_them(
 
 @pytest.mark.parametrize(
     ("steps", "epochs", "patience"),
-    [(FIT_STEPS / 10, EPOCHS_LOW, PATIENCE_LOW), (1.0, EPOCHS_HIGH, PATIENCE_STEPS), (4.0, 250, 25), (6.75, 149, 15)],
+    [(FIT_STEPS / 10, EPOCHS_LOW, PATIENCE_LOW), (1.0, EPOCHS_HIGH, PATIENCE_STEPS), (4.0, 250, 63), (6.75, 149, 38)],
 )
 def test_epoch_and_patience_functions(steps: float, epochs: int, patience: int) -> None:
     assert epochs_for(steps) == epochs
