@@ -166,7 +166,9 @@ def verdict(path: Path) -> dict[str, Any]:
     prepared = prepare(path, str(path.parent / "journal.log"))
     spec = prepared.spec
     study = optuna.load_study(study_name=spec.name, storage=open_storage(str(path.parent / "journal.log")))
-    keep_defaults(study, spec)  # a study an older version created: the epochs and patience its trials ran
+    note = keep_defaults(study, spec)  # a study an older version created: the epochs and patience its trials ran
+    if note:
+        print(note, file=sys.stderr, flush=True)
     res = final_result(study, spec)
     counts: dict[str, int] = {}
     for t in study.get_trials(deepcopy=False):

@@ -5,8 +5,12 @@ and the ``fixed`` values ``patience``, ``batch_size``, ``conv_norm``). Those rul
 study created by an older version must still resume, run its waiting trials and report with the values its
 finished trials ran, not be refused as "changed" because today's rule picks another number. So, once a study's
 definition is recorded, :func:`keep_created_defaults` puts its recorded values back into the spec for every such
-setting the study file does not write. What the study file writes is compared as before: an edit of the file is
-still a change.
+setting the study file leaves to the rules.
+
+Which values were defaults is recorded beside the definition (:data:`DEFAULTED_ATTR`, the names), so a value the
+study file wrote and a later edit removed is still a change of the study. A study recorded before that attribute
+existed keeps what it recorded for every name the rules choose today, and the note says that those values were
+its file's or that version's defaults.
 
 Searched defaults (``lr``, the front end's dimensions, ``normalize``) are compared as before: a changed default
 search space is reported as a change of the study.
@@ -18,15 +22,32 @@ from typing import Any
 
 from search.spec import StudySpec, _default
 
+#: the study's user attribute naming the settings its recorded definition took from the data-dependent rules
+DEFAULTED_ATTR = "regtune:defaulted"
 
-def keep_created_defaults(spec: StudySpec, recorded: dict[str, Any] | None) -> list[str]:
-    """Put the values the study ``recorded`` (its definition) back into ``spec`` for the defaulted settings
-    whose rule now gives another value; in place, so every holder of ``spec`` runs what the study ran. Returns
-    one line per value kept (``fixed.patience: 15 (today's default: 60)``), [] when none differ."""
+
+def defaulted_names(spec: StudySpec) -> list[str]:
+    """The settings of ``spec`` that a later version may choose otherwise and a study keeps: ``max_epochs`` and
+    the defaulted fixed values (what :data:`DEFAULTED_ATTR` records)."""
+    names = {"max_epochs"} if not spec.epochs_given and "max_epochs" in spec.defaulted else set()
+    return sorted(names | ((set(spec.defaulted) - set(spec.search)) & (set(spec.fixed) | {"batch_size"})))
+
+
+def keep_created_defaults(
+    spec: StudySpec, recorded: dict[str, Any] | None, names: list[str] | None = None
+) -> list[str]:
+    """Put the values the study ``recorded`` (its definition) back into ``spec`` for the settings that were
+    defaults then (``names``, from :data:`DEFAULTED_ATTR`; None for a study recorded before it: every name the
+    rules choose today) and are still left to the rules, where today's rules give another value. In place, so
+    every holder of ``spec`` runs what the study ran. Returns one line per value kept
+    (``fixed.patience: 15 (today's default: 38)``), [] when none differ."""
     if not recorded:
         return []
+    candidates = set(defaulted_names(spec)) & (set(names) if names is not None else set(defaulted_names(spec)))
+    searched = set(recorded.get("search") or {}) | set(recorded.get("architecture") or {})
+    candidates -= searched  # a value the old study searched (or set as architecture) was no default
     kept = []
-    if not spec.epochs_given and "max_epochs" in spec.defaulted:
+    if "max_epochs" in candidates:
         was = recorded.get("max_epochs")
         if isinstance(was, int) and not isinstance(was, bool) and was > 0 and was != spec.max_epochs:
             kept.append(f"budget.max_epochs: {was} (today's default: {spec.max_epochs})")
@@ -35,9 +56,7 @@ def keep_created_defaults(spec: StudySpec, recorded: dict[str, Any] | None) -> l
     fixed = recorded.get("fixed")
     if not isinstance(fixed, dict):
         return kept
-    # a defaulted fixed value (batch_size is only written where the rule leaves the model's default)
-    names = (set(spec.fixed) | set(fixed)) & set(spec.defaulted) - set(spec.search)
-    for name in sorted(names):
+    for name in sorted(candidates - {"max_epochs"}):
         now = spec.fixed.get(name, _default(name))
         was = fixed.get(name, _default(name))  # the definition leaves out a value equal to the model's default
         if was is None or was == now or type(was) is not type(now):
@@ -46,3 +65,14 @@ def keep_created_defaults(spec: StudySpec, recorded: dict[str, Any] | None) -> l
         spec.fixed = {**spec.fixed, name: was}
         spec.defaulted[name] = f"{was}: kept from the study's creation (today's default: {now})"
     return kept
+
+
+def kept_note(name: str, kept: list[str], legacy: bool) -> str:
+    """The one-line note a command prints when a study keeps values of its creation."""
+    which = (
+        "the values it was created with (its study file's, or that version's defaults)"
+        if legacy
+        else ("the defaults it was created with")
+    )
+    return (f"note: study {name!r} keeps {which}: " + "; ".join(kept)
+            + "; a study under a new name runs today's")  # fmt: skip

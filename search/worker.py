@@ -84,8 +84,9 @@ def definition_changes(
     why = foreign(study)
     if why is not None:  # another program's study of the same name: never written into
         raise fp.StudyChangedError(foreign_message(spec.name, store, why, spec.path))
+    note = None
     if new is None:
-        keep_defaults(study, spec)
+        note = keep_defaults(study, spec)
         new = fp.definition(spec)
     attrs = study.user_attrs
     found: list[tuple[str, str]] = []
@@ -98,19 +99,28 @@ def definition_changes(
     elif "regtune:study_file" in attrs:  # created before definitions were recorded: check what it did record
         if attrs.get("regtune:dataset", spec.dataset) != spec.dataset:
             found.append((fp.INCOMPATIBLE, f"dataset: {attrs['regtune:dataset']} -> {spec.dataset}"))
+    if note and not found:
+        say(note)
     return found
 
 
-def keep_defaults(study: optuna.Study, spec: StudySpec) -> None:
+def keep_defaults(study: optuna.Study, spec: StudySpec) -> str | None:
     """The defaults ``study`` was created with, put back into ``spec`` where today's rules choose others
-    (:mod:`search.created_defaults`), said once on stderr. Reads only."""
+    (:mod:`search.created_defaults`); the note to print (:func:`say`, once the study is not refused), or None.
+    Reads only."""
     from search import fingerprint as fp
-    from search.created_defaults import keep_created_defaults
+    from search.created_defaults import DEFAULTED_ATTR, keep_created_defaults, kept_note
 
-    kept = keep_created_defaults(spec, study.user_attrs.get(fp.DEFINITION_ATTR))
-    if kept:
-        print(f"note: study {spec.name!r} keeps the defaults it was created with: " + "; ".join(kept),
-              file=sys.stderr, flush=True)  # fmt: skip
+    attrs = study.user_attrs
+    names = attrs.get(DEFAULTED_ATTR)
+    kept = keep_created_defaults(spec, attrs.get(fp.DEFINITION_ATTR), names)
+    return kept_note(spec.name, kept, legacy=names is None) if kept else None
+
+
+def say(note: str) -> None:
+    """A note on stderr, from the process the user started (the worker processes it starts stay quiet)."""
+    if os.environ.get("REGTUNE_WORKER_INDEX") is None:
+        print(note, file=sys.stderr, flush=True)
 
 
 def ensure_study(
@@ -125,6 +135,7 @@ def ensure_study(
     a changed definition raises :class:`~search.fingerprint.StudyChangedError` before anything is written;
     with ``allow_change`` a change that only widens the search is recorded and the study goes on."""
     from search import fingerprint as fp
+    from search.created_defaults import DEFAULTED_ATTR, defaulted_names
 
     store = store or fp.store_name(storage)
     try:  # not create_study(load_if_exists=True) first: on a journal file it appends a line for an existing study
@@ -134,8 +145,7 @@ def ensure_study(
     study = optuna.load_study(
         study_name=spec.name, storage=storage, sampler=make_sampler(spec), pruner=optuna.pruners.NopPruner()
     )
-    if foreign(study) is None:
-        keep_defaults(study, spec)
+    note = keep_defaults(study, spec) if foreign(study) is None else None
     new = fp.definition(spec)
     found = definition_changes(study, spec, store, new)
     attrs = study.user_attrs
@@ -143,9 +153,12 @@ def ensure_study(
     if any(kind == fp.INCOMPATIBLE for kind, _ in found) or (found and not allow_change):
         raise fp.changed_error(spec, store, found)
     # every check passed: from here on the study is written
+    if note:
+        say(note)
     if old is None:
         study.set_user_attr(fp.DEFINITION_ATTR, new)
         study.set_user_attr(fp.FINGERPRINT_ATTR, fp.digest(new))
+        study.set_user_attr(DEFAULTED_ATTR, defaulted_names(spec))
         if "regtune:study_file" in attrs:
             print(f"note: study {spec.name!r} predates definition checks; recorded {spec.path} as its definition",
                   file=sys.stderr, flush=True)  # fmt: skip
@@ -155,6 +168,7 @@ def ensure_study(
         study.set_user_attr(fp.HISTORY_ATTR, history)
         study.set_user_attr(fp.DEFINITION_ATTR, new)
         study.set_user_attr(fp.FINGERPRINT_ATTR, fp.digest(new))
+        study.set_user_attr(DEFAULTED_ATTR, defaulted_names(spec))  # (a legacy study's kept values count from now)
         # the study file's new points, the recipes if they were turned on, and the baseline and recipes whose values
         # the change moved (a widened lr range moves the baseline's lr to the default): the verdict's baseline row
         # is the enqueued baseline trial's configuration, and each recipe is compared with the baseline it is built on

@@ -1,6 +1,7 @@
 """A study keeps the data-dependent defaults it was created with (search/created_defaults.py): after an upgrade
-whose rules choose another patience or epoch budget, the study resumes with the values its trials ran, says so,
-and the report reads it; a value the study file writes is still compared."""
+whose rules choose another patience, epoch budget or batch size, the study resumes with the values its trials ran,
+says so once, and the report reads it; a value the study file writes (or wrote, and an edit removed) is still
+compared."""
 
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ import pytest
 import yaml
 
 import search.defaults as defaults
-from search.created_defaults import keep_created_defaults
-from search.fingerprint import StudyChangedError, definition
+from search import fingerprint as fp
+from search.created_defaults import DEFAULTED_ATTR, keep_created_defaults
 from search.preflight import prepare
 from search.storage import open_storage
 from search.worker import definition_changes, ensure_study, run_worker
+from tests.helpers import run_cli
 
 RAW: dict[str, Any] = {
     "name": "kept",
@@ -31,89 +33,186 @@ RAW: dict[str, Any] = {
     "recipes": False,
     "introspect": False,
 }
+CREATED = {"max_epochs": 4, "patience": 1, "batch_size": 8}  # what the rules of _old() choose for RAW
 
 
-def _rules(monkeypatch: pytest.MonkeyPatch, fit: int, patience: int) -> None:
-    monkeypatch.setattr(defaults, "FIT_STEPS", fit)
-    monkeypatch.setattr(defaults, "PATIENCE_STEPS", patience)
-    monkeypatch.setattr(defaults, "EPOCHS_LOW", 2)
-    monkeypatch.setattr(defaults, "PATIENCE_LOW", 1)
+def _old(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rules that give 32 holdout-training sequences batch 8 (4 steps an epoch), 4 epochs and patience 1."""
+    for name, value in {
+        "FIT_STEPS": 16,
+        "PATIENCE_STEPS": 4,
+        "EPOCHS_LOW": 2,
+        "PATIENCE_LOW": 1,
+        "MIN_STEPS": 6,
+    }.items():
+        monkeypatch.setattr(defaults, name, value)
 
 
-@pytest.fixture
-def created(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, str, dict[str, Any]]:
-    """A study of one finished trial, created under rules that give 8 epochs and patience 2."""
+def _new(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An upgrade: batch 32 (the model's default, left out of ``fixed``), 40 epochs, patience 3."""
+    for name, value in {"FIT_STEPS": 40, "PATIENCE_STEPS": 3, "MIN_STEPS": 1}.items():
+        monkeypatch.setattr(defaults, name, value)
+
+
+def _create(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, raw: dict[str, Any]) -> tuple[Path, str]:
     path = tmp_path / "kept.yaml"
-    path.write_text(yaml.safe_dump(RAW))
+    path.write_text(yaml.safe_dump(raw))
     url = str(tmp_path / "journal.log")
-    _rules(monkeypatch, fit=16, patience=4)  # 32 sequences a fold's training part, batch 8: 4 steps an epoch
+    _old(monkeypatch)
     spec = prepare(path, url).spec
-    assert (spec.max_epochs, spec.fixed["patience"]) == (4, 1)
     storage = open_storage(url)
     ensure_study(spec, storage, total=1)
     run_worker(spec, storage, 1)
-    return path, url, definition(spec)
+    return path, url
+
+
+@pytest.fixture
+def created(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, str]:
+    """A study of one finished trial, created under the rules of :func:`_old`."""
+    return _create(tmp_path, monkeypatch, RAW)
+
+
+def _study(url: str) -> optuna.Study:
+    return optuna.load_study(study_name="kept", storage=open_storage(url))
+
+
+def test_the_study_records_which_values_were_defaults(created: tuple[Path, str]) -> None:
+    study = _study(created[1])
+    assert study.user_attrs[DEFAULTED_ATTR] == ["batch_size", "max_epochs", "patience"]
+    config = study.trials[0].user_attrs["config"]
+    assert {k: config[k] for k in CREATED} == CREATED
 
 
 def test_a_resumed_study_runs_with_the_defaults_it_was_created_with(
-    created: tuple[Path, str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    created: tuple[Path, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path, url, recorded = created
-    _rules(monkeypatch, fit=40, patience=12)  # an upgrade: 10 epochs, patience 3
+    path, url = created
+    _new(monkeypatch)
     spec = prepare(path, url).spec
-    assert (spec.max_epochs, spec.fixed["patience"]) == (10, 3)
+    assert (spec.max_epochs, spec.fixed["patience"], "batch_size" in spec.fixed) == (40, 3, False)
     capsys.readouterr()
     storage = open_storage(url)
     ensure_study(spec, storage, total=2)  # not refused as changed
     err = capsys.readouterr().err
-    assert "keeps the defaults it was created with: budget.max_epochs: 4 (today's default: 10)" in err
-    assert "fixed.patience: 1 (today's default: 3)" in err
-    assert (spec.max_epochs, spec.fixed["patience"]) == (4, 1)
+    assert err.count("note: study 'kept' keeps the defaults it was created with: ") == 1
+    for line in ("budget.max_epochs: 4 (today's default: 40)", "fixed.batch_size: 8 (today's default: 32)",
+                 "fixed.patience: 1 (today's default: 3)", "a study under a new name runs today's"):  # fmt: skip
+        assert line in err
+    assert (spec.max_epochs, spec.fixed["patience"], spec.fixed["batch_size"]) == (4, 1, 8)
     assert spec.defaulted["patience"] == "1: kept from the study's creation (today's default: 3)"
-    assert definition(spec) == recorded
+    assert fp.digest(fp.definition(spec)) == _study(url).user_attrs[fp.FINGERPRINT_ATTR]
     run_worker(spec, storage, 2)
-    trials = optuna.load_study(study_name="kept", storage=storage).get_trials()
+    trials = _study(url).get_trials()
     assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 2
-    assert {t.user_attrs["config"]["patience"] for t in trials} == {1}
-    assert all(t.user_attrs["epochs_run"] <= 4 for t in trials)
+    for t in trials:  # the new trial ran what the first one ran
+        assert {k: t.user_attrs["config"][k] for k in CREATED} == CREATED
     # what a report reads: the same comparison, from a fresh spec
     fresh = prepare(path, url, read_only=True).spec
-    assert definition_changes(optuna.load_study(study_name="kept", storage=storage), fresh, url) == []
-    assert fresh.fixed["patience"] == 1
+    assert definition_changes(_study(url), fresh, url) == []
+    assert (fresh.max_epochs, fresh.fixed["patience"], fresh.fixed["batch_size"]) == (4, 1, 8)
+
+
+def test_allow_change_records_the_kept_values(created: tuple[Path, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    path, url = created
+    _new(monkeypatch)
+    path.write_text(yaml.safe_dump({**RAW, "search": {"dropout": {"low": 0.0, "high": 0.4}}}))  # a widening
+    spec = prepare(path, url).spec
+    ensure_study(spec, open_storage(url), total=2, allow_change=True)
+    attrs = _study(url).user_attrs
+    recorded = attrs[fp.DEFINITION_ATTR]
+    assert (recorded["max_epochs"], recorded["fixed"]["patience"], recorded["fixed"]["batch_size"]) == (4, 1, 8)
+    assert recorded["search"]["dropout"]["high"] == 0.4 and len(attrs[fp.HISTORY_ATTR]) == 1
+    assert attrs[DEFAULTED_ATTR] == ["batch_size", "max_epochs", "patience"]
 
 
 @pytest.mark.parametrize(
-    ("case", "edit", "line"),
+    ("case", "created_with", "edit", "line"),
     [
-        ("patience written", {"fixed": {"lr": 0.01, "patience": 3}}, "fixed.patience"),
-        ("max_epochs written", {"budget": {"trials": 1, "max_epochs": 9}}, "budget.max_epochs"),
-        ("lr changed", {"fixed": {"lr": 0.02}}, "fixed.lr"),
+        ("patience written", RAW, {"fixed": {"lr": 0.01, "patience": 3}}, "fixed.patience: 1 -> 3"),
+        ("max_epochs written", RAW, {"budget": {"trials": 1, "max_epochs": 9}}, "budget.max_epochs: 4 -> 9"),
+        ("lr changed", RAW, {"fixed": {"lr": 0.02}}, "fixed.lr"),
+        # the file wrote it, the edit removed it: today's default is a change, not a value to keep
+        ("written patience removed", {**RAW, "fixed": {"lr": 0.01, "patience": 2}}, {}, "fixed.patience: 2 -> 3"),
+        ("written max_epochs removed", {**RAW, "budget": {"trials": 1, "max_epochs": 3}}, {},
+         "budget.max_epochs: 3 -> 40"),
     ],
-)
+)  # fmt: skip
 def test_what_the_study_file_writes_is_still_compared(
-    created: tuple[Path, str, dict[str, Any]], case: str, edit: dict[str, Any], line: str
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    case: str,
+    created_with: dict[str, Any],
+    edit: dict[str, Any],
+    line: str,
 ) -> None:
-    path, url, _ = created
+    path, url = _create(tmp_path, monkeypatch, created_with)
+    _new(monkeypatch)
     path.write_text(yaml.safe_dump({**RAW, **edit}))
     spec = prepare(path, url).spec
-    with pytest.raises(StudyChangedError, match=line):
+    capsys.readouterr()
+    with pytest.raises(fp.StudyChangedError, match=line):
         ensure_study(spec, open_storage(url), total=2)
+    assert "keeps" not in capsys.readouterr().err  # no note before a refusal
+
+
+def test_a_study_recorded_before_the_names_keeps_its_values_and_says_whose(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, url = _create(tmp_path, monkeypatch, {**RAW, "fixed": {"lr": 0.01, "patience": 2}})
+    _study(url).set_user_attr(DEFAULTED_ATTR, None)  # as a study an earlier version recorded
+    _new(monkeypatch)
+    path.write_text(yaml.safe_dump(RAW))  # patience removed: the record cannot tell it from a default
+    spec = prepare(path, url).spec
+    capsys.readouterr()
+    ensure_study(spec, open_storage(url), total=2)
+    err = capsys.readouterr().err
+    assert "keeps the values it was created with (its study file's, or that version's defaults): " in err
+    assert "fixed.patience: 2 (today's default: 3)" in err and spec.fixed["patience"] == 2
+
+
+def test_the_note_is_said_once_with_worker_processes(created: tuple[Path, str]) -> None:
+    """A study an older version created (its recorded patience is not today's) run by ``study`` with two
+    worker processes: one note, from the command the user started; every trial runs the recorded values."""
+    path, url = created
+    study = _study(url)
+    recorded = study.user_attrs[fp.DEFINITION_ATTR]
+    # the subprocess runs today's real rules (250 epochs, patience 63 here): the study recorded 4 and 1
+    out = run_cli("study", str(path), "--storage", url, "--trials", "3", "--workers", "2")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stderr.count("keeps the defaults it was created with") == 1, out.stderr
+    assert _study(url).user_attrs[fp.DEFINITION_ATTR] == recorded
+    trials = _study(url).get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert len(trials) == 3
+    for t in trials:
+        assert {k: t.user_attrs["config"][k] for k in CREATED} == CREATED
 
 
 @pytest.mark.parametrize(
-    ("recorded", "kept"),
+    ("recorded", "names", "kept", "after"),
     [
-        (None, []),  # a study created before definitions were recorded: nothing to keep
-        ({"max_epochs": 10, "fixed": {"patience": 3, "batch_size": 8}}, []),  # today's values
-        ({"max_epochs": 4, "fixed": {"patience": 3, "batch_size": 8}}, ["budget.max_epochs: 4 (today's default: 10)"]),
-        ({"max_epochs": 10, "fixed": {"patience": 3}}, ["fixed.batch_size: 32 (today's default: 8)"]),  # left out: the
-        # model's default (32 sequences a batch)
-        ({"max_epochs": 10, "fixed": {"patience": "3", "batch_size": 8}}, []),  # not a value the rule could have given
+        (None, None, [], (10, 3, 32)),  # a study created before definitions were recorded: nothing to keep
+        ({"max_epochs": 10, "fixed": {"patience": 3}}, None, [], (10, 3, 32)),  # today's values
+        ({"max_epochs": 4, "fixed": {"patience": 3}}, None, ["budget.max_epochs: 4 (today's default: 10)"],
+         (4, 3, 32)),
+        ({"max_epochs": 10, "fixed": {"patience": 3, "batch_size": 8}}, None,
+         ["fixed.batch_size: 8 (today's default: 32)"], (10, 3, 8)),
+        ({"max_epochs": 10, "fixed": {}}, None, ["fixed.patience: 10 (today's default: 3)"], (10, 10, 32)),  # left
+        # out of the definition: the model's default
+        ({"max_epochs": 10, "fixed": {"patience": "3"}}, None, [], (10, 3, 32)),  # not a value a rule gives
+        ({"max_epochs": 4, "fixed": {"patience": 1}}, ["patience"], ["fixed.patience: 1 (today's default: 3)"],
+         (10, 1, 32)),  # only what was a default then
+        ({"max_epochs": 10, "fixed": {}, "search": {"patience": {"kind": "int"}}}, None, [], (10, 3, 32)),  # searched
     ],
-)
-def test_keep_created_defaults_by_value(tmp_path: Path, recorded: dict[str, Any] | None, kept: list[str]) -> None:
+)  # fmt: skip
+def test_keep_created_defaults_by_value(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, recorded: dict[str, Any] | None, names: list[str] | None,
+    kept: list[str], after: tuple[int, int, int],
+) -> None:  # fmt: skip
     path = tmp_path / "kept.yaml"
     path.write_text(yaml.safe_dump(RAW))
+    _new(monkeypatch)
     spec = prepare(path).spec
     spec.max_epochs, spec.fixed = 10, {**spec.fixed, "patience": 3}
-    assert keep_created_defaults(spec, recorded) == kept
+    assert keep_created_defaults(spec, recorded, names) == kept
+    assert (spec.max_epochs, spec.fixed["patience"], spec.fixed.get("batch_size", 32)) == after
