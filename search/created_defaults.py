@@ -72,7 +72,7 @@ def kept_note(name: str, kept: list[str], legacy: bool) -> str:
     which = (
         "the values it was created with (its study file's, or that version's defaults)"
         if legacy
-        else ("the defaults it was created with")
+        else "the defaults it was created with"
     )
     return (f"note: study {name!r} keeps {which}: " + "; ".join(kept)
             + "; a study under a new name runs today's")  # fmt: skip
