@@ -594,6 +594,24 @@ def test_a_fixed_setting_that_costs_is_said_to(nothing: list | None, expect: str
     assert any("warning: " + expect in line for line in result_lines(res, "best"))
 
 
+@pytest.mark.parametrize(
+    ("epochs", "budget", "warned"),
+    [(100, 100, True), (96, 100, True), (94, 100, False), (124, 149, False), (5, None, False)],
+    ids=["at the end", "within 5 %", "before", "JapaneseVowels' best", "no budget recorded"],
+)
+def test_a_best_row_that_peaked_at_the_end_of_its_budget_is_said_to(
+    epochs: int, budget: int | None, warned: bool
+) -> None:
+    """OSULeaf's best trial peaked at epoch 100 of 100: the search judged it short of its best, and the verdict
+    says so, in the lines the terminal, summary.md and the page share."""
+    res = _rows([0.95, 0.96, 0.97], [0.94, 0.95, 0.96], {"label": "a", "share": 0.5, "acc": 0.5})
+    res["best"] = {**res["best"], "epochs": epochs, "config": {} if budget is None else {"max_epochs": budget}}
+    text = "\n".join(result_lines(res, "best"))
+    expect = f"warning: the best row's cross-validated epochs ({epochs}) reach its budget (max_epochs {budget})"
+    assert (expect in text) == warned
+    assert ("a larger budget.max_epochs may score higher" in text) == warned
+
+
 # ----------------------------------------------------------------------------------------- recipes, by the same rule
 @pytest.mark.slow
 def test_a_pruned_recipe_takes_its_epochs_from_its_own_cross_validated_run(
