@@ -58,15 +58,15 @@ PUBLISHED: dict[str, dict[str, float | None]] = {
 }
 #: the default table: short multivariate, short univariate, long univariate (> 400 steps)
 DATASETS = ("JapaneseVowels", "BasicMotions", "ItalyPowerDemand", "GunPoint", "ArrowHead", "OSULeaf")
-KINDS = {
-    "JapaneseVowels": "short multivariate",
-    "BasicMotions": "short multivariate",
-    "ItalyPowerDemand": "short univariate",
-    "GunPoint": "univariate",
-    "ArrowHead": "univariate",
-    "OSULeaf": "long univariate",
-    "ACSF1": "long univariate",
-}
+#: a dataset's kind in the table, from its median training length (steps) and channels: long above this ...
+LONG_KIND = 400
+SHORT_KIND = 100  # ... short at most this (BasicMotions: 100 steps, short multivariate)
+
+
+def kind_of(length: float, channels: int) -> str:
+    """The table's "kind" column (any dataset, shipped or a file): "long univariate", "short multivariate", ..."""
+    size = "long " if length > LONG_KIND else "short " if length <= SHORT_KIND else ""
+    return size + ("multivariate" if channels > 1 else "univariate")
 
 
 # --------------------------------------------------------------------------------------------- 1-NN-DTW
@@ -231,12 +231,13 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     for ds in args.datasets:
         path = study_file(ds, args.trials, args.root, args.seeds, args.study)
         code, wall = run_study(path, args.trials, path.parent / "study.log")
-        row: dict[str, Any] = {"dataset": ds, "kind": KINDS.get(ds, ""), "study": str(args.study),
+        row: dict[str, Any] = {"dataset": ds, "study": str(args.study),
                                "trials": args.trials, "study_exit": code, "study_wall_s": round(wall, 1)}  # fmt: skip
         from models.data import load_splits
 
         s = load_splits(ds)
-        row.update(length=int(np.median(s.train.lengths)), channels=int(s.train.X.shape[2]),
+        median, channels = float(np.median(s.train.lengths)), int(s.train.X.shape[2])
+        row.update(kind=kind_of(median, channels), length=int(median), channels=channels,
                    n_train=len(s.train), n_test=len(s.test))  # fmt: skip
         if code == 0:
             v = verdict(path)

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from bench.quality import _fmt, untuned
+from bench.quality import _fmt, kind_of, untuned
 
 ROW = {"mean": 0.8587, "std": 0.0217, "epochs": 41}
 OTHER = {"mean": 0.866, "std": 0.023, "epochs": 45}
@@ -32,3 +32,21 @@ def test_untuned_column(res: dict[str, Any], mean: float | None, is_baseline: bo
     assert bool((row or {}).get("is_baseline")) is is_baseline
     assert diff == paired
     assert _fmt(row).endswith("(the baseline)") is is_baseline
+
+
+@pytest.mark.parametrize(
+    ("dataset", "length", "channels", "kind"),
+    [
+        ("JapaneseVowels", 15, 12, "short multivariate"),
+        ("BasicMotions", 100, 6, "short multivariate"),
+        ("ItalyPowerDemand", 24, 1, "short univariate"),
+        ("GunPoint", 150, 1, "univariate"),
+        ("ArrowHead", 251, 1, "univariate"),
+        ("OSULeaf", 427, 1, "long univariate"),
+        ("PLAID (unequal lengths: the median)", 300.5, 1, "univariate"),
+        ("a file of long multivariate sequences", 2000, 3, "long multivariate"),
+    ],
+)  # fmt: skip
+def test_kind_comes_from_the_data_not_a_list_of_names(dataset: str, length: float, channels: int, kind: str) -> None:
+    """A dataset the table never listed (UnitTest, a user's .ts file) gets its kind too, as the issue's groups."""
+    assert kind_of(length, channels) == kind, dataset
