@@ -50,7 +50,7 @@ from models.config import DATA_NAMES, REGULARIZER_NAMES, RNNConfig, TrainConfig,
 from models.config import defaults as default_values
 from models.data import SequenceDataModule, Splits
 from models.train import evaluate, fit
-from search.objective import Objective, study_splits
+from search.objective import Objective, folds_of, study_splits
 from search.recipes import BASELINE, DEPENDS, baseline_point, num
 from search.selection import regularizers_on, same_config, select
 from search.space import suggest
@@ -187,6 +187,15 @@ def peak_epoch(curves: list[list[float]], direction: str = "maximize", window: i
     Smoothed, because on 7-sequence folds the averaged curve itself is noise: ArrowHead's baseline curve peaked at
     epoch 55 on a plateau that runs to ~160, and the refit for 56 epochs scored 0.643 (5 seeds), for 133 (the
     smoothed peak) 0.793."""
+    mean = smoothed_mean(curves, window)
+    sign = 1.0 if direction == "maximize" else -1.0
+    top = max(sign * v for v in mean)
+    return next(e for e, v in enumerate(mean) if sign * v >= top - 1e-9)  # the first, float rounding aside
+
+
+def smoothed_mean(curves: list[list[float]], window: int = 0) -> list[float]:
+    """The per-epoch mean over folds of ``curves`` (a fold that stopped early keeps its last score), smoothed by
+    a centred moving average of half-width ``window`` (at most half the curve): what :func:`peak_epoch` reads."""
     curves = [list(c) for c in curves if len(c)]
     if not curves:
         raise ValueError("peak_epoch needs at least one non-empty curve")
@@ -195,9 +204,35 @@ def peak_epoch(curves: list[list[float]], direction: str = "maximize", window: i
     window = min(window, (length - 1) // 2)
     if window > 0:
         mean = [statistics.fmean(mean[max(0, e - window) : e + window + 1]) for e in range(length)]
-    sign = 1.0 if direction == "maximize" else -1.0
-    top = max(sign * v for v in mean)
-    return next(e for e, v in enumerate(mean) if sign * v >= top - 1e-9)  # the first, float rounding aside
+    return mean
+
+
+def late_rise(spec: StudySpec, run: dict[str, Any]) -> float | None:
+    """How much a cross-validated run's smoothed mean validation curve (:func:`smoothed_mean`, the curve
+    :func:`epochs_of` reads) gained over the last patience before its end, in the metric's better direction
+    (accuracy: a fraction; loss: a decrease); None without curves or patience. Read by the budget warning: a run
+    whose epochs reach the budget on a plateau (JapaneseVowels' GRU study: its best trial's folds peaked at 146 of
+    149 epochs, its curve +0.002 over the last 38 epochs, less than one of 270 validation sequences, and three of
+    five folds stopped early; retrained outside the study with three times the budget, its row did not move) was
+    not cut short; one still climbing was (the UnitTest study's best: +0.17, 3 of its 20 sequences, and with a
+    500-epoch budget CV 0.947 -> 1.000)."""
+    curves = run.get("fold_curves")
+    patience = (run.get("config") or {}).get("patience") or spec.base_params().get("patience")
+    if not curves or not patience:
+        return None
+    mean = smoothed_mean(curves, smoothing_window(spec, run))
+    end, before = mean[-1], mean[max(0, len(mean) - 1 - int(patience))]
+    return float(end - before if spec.direction == "maximize" else before - end)
+
+
+def rise_floor(spec: StudySpec) -> float:
+    """The late rise (:func:`late_rise`) below which a curve counts as flat: one validation sequence in all, in
+    accuracy (k folds validate every training sequence once, so the mean over folds moves by 1 / n when the folds
+    together get one more right; a holdout by 1 / its size); with the loss metric 0.01 (cross-entropy)."""
+    if spec.metric == "val_loss":
+        return 0.01
+    n = len(study_splits(spec).train)
+    return 1.0 / max(1.0, n if folds_of(spec) > 1 else n * spec.val_fraction)
 
 
 def smoothing_window(spec: StudySpec, run: dict[str, Any]) -> int:
@@ -456,19 +491,25 @@ BUDGET_END = 0.95
 
 def _budget_warning(res: dict[str, Any]) -> str | None:
     """When the best row's cross-validated epochs (the smoothed peak of its folds' mean curve) sit at the end of
-    its budget: its validation score was still rising when the folds stopped, so the search compared it, and the
-    verdict retrained it, short of its best (OSULeaf's best trial peaked at epoch 100 of 100; with twice the
-    budget its folds peaked at 167, CV 0.959 -> 0.964, test 93.0 -> 93.9, 5 seeds). A "may": the recipe recurrent
-    dropout 0.4 peaked at 99 of 100 epochs there, and at 103 of 300 with three times the budget (test 90.1 -> 89.8,
-    3 seeds): a curve that flattens at the budget's end also puts its smoothed peak there."""
+    its budget and that curve was still rising there (:func:`late_rise` at least :func:`rise_floor`; a verdict
+    cached before the rise was recorded warns at the end alone): the search compared it, and the verdict retrained
+    it, short of its best (OSULeaf's best trial peaked at epoch 100 of 100; with twice the budget its folds peaked
+    at 167, CV 0.959 -> 0.964, test 93.0 -> 93.9, 5 seeds). A curve that flattens at the end also puts its smoothed
+    peak there (JapaneseVowels' GRU study: 146 of 149 epochs, +0.002 over its last patience; three times the
+    budget left its row where it was): no warning then."""
     best = res.get("best") or {}
-    budget = (best.get("config") or {}).get("max_epochs")
-    epochs = best.get("epochs")
+    config = best.get("config") or {}
+    budget, epochs, rise = config.get("max_epochs"), best.get("epochs"), best.get("rise")
     if not isinstance(budget, int) or not isinstance(epochs, int) or epochs < BUDGET_END * budget:
         return None
-    return (f"the best row's cross-validated epochs ({epochs}) reach its budget (max_epochs {budget}): its "
-            "validation score may still have been rising when the folds stopped; a larger budget.max_epochs may score higher "
-            "(the search compared every trial at this budget)")  # fmt: skip
+    if rise is None:
+        how = "its validation score may still have been rising when the folds stopped"
+    elif rise < best.get("rise_floor", 0.0):
+        return None
+    else:
+        how = f"its smoothed validation score still rose by {rise:+.3g} over the last {config.get('patience')} epochs"
+    return (f"the best row's cross-validated epochs ({epochs}) reach its budget (max_epochs {budget}): {how}; "
+            "a larger budget.max_epochs may score higher (the search compared every trial at this budget)")  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------- the verdict
@@ -564,12 +605,16 @@ def _final_result(study: optuna.Study, spec: StudySpec, seeds: int | None) -> di
     best = chosen.chosen
     if same_config(best.user_attrs["config"], base):  # the baseline's configuration: its row's epochs, whichever
         config, best_epochs, best_from = base, base_epochs, base_from  # of its trials (or its CV run) was chosen
+        base_trial = complete_trial(study, base)
+        best_run = base_trial.user_attrs if base_trial is not None else cached_run(study, spec, base)
     else:
         config, best_epochs, best_from = (
             best.user_attrs["config"],
             epochs_of(spec, best.user_attrs),
             f"trial #{best.number}",
         )
+        best_run = best.user_attrs
+    rise = late_rise(spec, {**best_run, "config": config}) if best_run and "diverged" not in best_run else None
     nothing, off = nothing_config(base)
     nothing_epochs, nothing_from = cv_epochs(study, spec, nothing, digest) if off else (0, "")
     bare, kept = without_regularizers(config, base)
@@ -622,6 +667,7 @@ def _final_result(study: optuna.Study, spec: StudySpec, seeds: int | None) -> di
             "config": config,
             "from": best_from,
             **lost(config, best_epochs),
+            **({"rise": rise, "rise_floor": rise_floor(spec)} if rise is not None else {}),
         },  # fmt: skip
         "selection": {
             "chosen": best.number,

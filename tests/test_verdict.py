@@ -99,6 +99,8 @@ def test_baseline_row_is_the_enqueued_baseline_trial(recipe_study: tuple[optuna.
     assert res["selection"]["chosen"] == best.number and res["selection"]["top"] == study.best_trial.number
     assert res["best"]["config"] == best.user_attrs["config"] and res["best"]["from"] == f"trial #{best.number}"
     assert res["best"]["epochs"] == verdict.epochs_of(spec, best.user_attrs)
+    # the budget warning's evidence, from the same curves as the epochs: how much they rose over the last patience
+    assert isinstance(res["best"]["rise"], float) and res["best"]["rise_floor"] == verdict.rise_floor(spec) > 0
     if best.user_attrs.get("recipe") == BASELINE:  # the same runs: no difference at all
         assert res["best"]["accs"] == base["accs"] and res["difference"] == 0.0
     lines = "\n".join(result_lines(res, "best"))
@@ -595,21 +597,71 @@ def test_a_fixed_setting_that_costs_is_said_to(nothing: list | None, expect: str
 
 
 @pytest.mark.parametrize(
-    ("epochs", "budget", "warned"),
-    [(100, 100, True), (96, 100, True), (94, 100, False), (124, 149, False), (5, None, False)],
-    ids=["at the end", "within 5 %", "before", "JapaneseVowels' best", "no budget recorded"],
-)
+    ("epochs", "budget", "rise", "warned", "how"),
+    [
+        (100, 100, None, True, "may still have been rising"),  # a verdict cached before the rise was recorded
+        (96, 100, None, True, "may still have been rising"),
+        (300, 300, 0.166, True, "still rose by +0.166 over the last 25 epochs"),  # UnitTest's best: climbing
+        (146, 149, 0.0023, False, ""),  # JapaneseVowels' GRU best: at the end, on a plateau
+        (100, 100, -0.01, False, ""),  # falling into the end
+        (94, 100, 0.5, False, ""),
+        (124, 149, None, False, ""),
+        (5, None, None, False, ""),
+    ],
+    ids=["at the end", "within 5 %", "still rising", "flat at the end", "falling", "before", "JapaneseVowels' best",
+         "no budget recorded"],
+)  # fmt: skip
 def test_a_best_row_that_peaked_at_the_end_of_its_budget_is_said_to(
-    epochs: int, budget: int | None, warned: bool
+    epochs: int, budget: int | None, rise: float | None, warned: bool, how: str
 ) -> None:
     """OSULeaf's best trial peaked at epoch 100 of 100: the search judged it short of its best, and the verdict
-    says so, in the lines the terminal, summary.md and the page share."""
+    says so, in the lines the terminal, summary.md and the page share; not when its curve was flat there."""
     res = _rows([0.95, 0.96, 0.97], [0.94, 0.95, 0.96], {"label": "a", "share": 0.5, "acc": 0.5})
-    res["best"] = {**res["best"], "epochs": epochs, "config": {} if budget is None else {"max_epochs": budget}}
+    config = {} if budget is None else {"max_epochs": budget, "patience": 25}
+    res["best"] = {**res["best"], "epochs": epochs, "config": config}
+    if rise is not None:
+        res["best"].update(rise=rise, rise_floor=1 / 270)  # one of JapaneseVowels' 270 training sequences
     text = "\n".join(result_lines(res, "best"))
     expect = f"warning: the best row's cross-validated epochs ({epochs}) reach its budget (max_epochs {budget})"
     assert (expect in text) == warned
     assert ("a larger budget.max_epochs may score higher" in text) == warned
+    assert how in text
+
+
+# smoothed over 12 epochs either side (half the patience), cut at the end: the last point is the mean of epochs
+# 87..99 (centre 93), the one a patience before it centred on 74, so a slope s rises by 19 s
+CLIMB = [0.5 + 0.004 * e for e in range(100)]
+PLATEAU = [min(0.9, 0.5 + 0.05 * e) for e in range(100)]  # flat from epoch 8
+
+
+@pytest.mark.parametrize(
+    ("metric", "curves", "rise"),
+    [
+        ("val_acc", [CLIMB, CLIMB], 0.076),
+        ("val_acc", [PLATEAU, PLATEAU], 0.0),
+        ("val_acc", [CLIMB, PLATEAU[:40]], 0.038),  # a fold that stopped early keeps its last score
+        ("val_loss", [[2.0 - 0.01 * e for e in range(100)]], 0.19),  # a loss that keeps falling rises
+        ("val_acc", [], None),
+    ],
+    ids=["climbing", "plateau", "one fold stopped", "loss falling", "no curves"],
+)  # fmt: skip
+def test_late_rise_reads_the_smoothed_curve_the_epochs_come_from(
+    metric: str, curves: list[list[float]], rise: float | None
+) -> None:
+    spec = StudySpec(path=Path("s.yaml"), name="s", dataset="synthetic", architecture={}, trials=1, max_epochs=100,
+                     metric=metric)  # fmt: skip
+    got = verdict.late_rise(spec, {"fold_curves": curves, "config": {"patience": 25}})
+    assert got == (None if rise is None else pytest.approx(rise, abs=1e-9))
+
+
+def test_the_rise_floor_is_one_validation_sequence_in_all() -> None:
+    base = dict(path=Path("s.yaml"), name="s", architecture={}, trials=1, max_epochs=10)
+    folds5 = StudySpec(dataset="synthetic:n=100", **base)  # type: ignore[arg-type]
+    n = len(verdict.study_splits(folds5).train)
+    assert verdict.rise_floor(folds5) == pytest.approx(1 / n)  # the folds validate every training sequence once
+    holdout = StudySpec(dataset="synthetic:n=100", cv_folds=1, **base)  # type: ignore[arg-type]
+    assert verdict.rise_floor(holdout) == pytest.approx(1 / (n * holdout.val_fraction))
+    assert verdict.rise_floor(StudySpec(dataset="synthetic:n=100", metric="val_loss", **base)) == 0.01  # type: ignore[arg-type]
 
 
 # ----------------------------------------------------------------------------------------- recipes, by the same rule
