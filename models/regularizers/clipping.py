@@ -12,18 +12,22 @@ def clip_gradients(
 ) -> tuple[float, bool]:
     """Clip in place; return the global gradient norm *before* clipping and whether clipping cut anything.
 
-    ``total``: that norm when the caller has measured it already (the module does, with its per-component norms).
-    The norm and the largest entry are measured on one flat copy of all gradients and the clipping is done by
+    ``total``: that norm when the caller has measured it already (introspection does, with its per-component
+    norms): it is what is returned, but the clipping never uses it. Summed component by component it differs from
+    the flat norm in the last bit, and the clip factor with it: a fit that is introspected would not be the fit
+    that is not (on a small fold, over hundreds of epochs, that bit decided whether the fold learned). The norm
+    that clips and the largest entry are measured on one flat copy of all gradients and the clipping is done by
     foreach ops: a few ops per step however many tensors there are (on CPU a small RNN's step is op overheads).
     """
     grads = [g for p in params if (g := p.grad) is not None]
     if not grads:
         return 0.0, False
-    # one flat copy of all gradients, only where it is read: the norm (unless given) and the largest entry
-    flat = torch.cat([g.reshape(-1) for g in grads]) if total is None or clip_value > 0 else None
+    # one flat copy of all gradients, only where it is read: the norm that clips or is returned, the largest entry
+    flat = torch.cat([g.reshape(-1) for g in grads]) if total is None or clip_value > 0 or clip_norm > 0 else None
+    own = float(torch.linalg.vector_norm(flat)) if flat is not None and (total is None or clip_norm > 0) else None
     if total is None:
-        assert flat is not None
-        total = float(torch.linalg.vector_norm(flat))
+        assert own is not None
+        total = own
     clipped = False
     if clip_value > 0:
         assert flat is not None
@@ -32,9 +36,9 @@ def clip_gradients(
             torch._foreach_clamp_min_(grads, -clip_value)
             torch._foreach_clamp_max_(grads, clip_value)
     if clip_norm > 0:  # on the value-clipped gradients, as torch.nn.utils.clip_grad_norm_ would
-        norm = total
+        assert flat is not None and own is not None
+        norm = own
         if clipped:
-            assert flat is not None
             norm = float(torch.linalg.vector_norm(flat.clamp(-clip_value, clip_value)))
         if norm > clip_norm:
             torch._foreach_mul_(grads, clip_norm / (norm + 1e-6))
