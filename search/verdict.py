@@ -216,12 +216,11 @@ def late_rise(spec: StudySpec, run: dict[str, Any]) -> float | None:
     five folds stopped early; retrained outside the study with three times the budget, its row did not move) was
     not cut short; one still climbing was (the UnitTest study's best: +0.17, 3 of its 20 sequences, and with a
     500-epoch budget CV 0.947 -> 1.000)."""
-    curves = run.get("fold_curves")
-    patience = (run.get("config") or {}).get("patience") or spec.base_params().get("patience")
+    curves, patience = run.get("fold_curves"), run_patience(spec, run)
     if not curves or not patience:
         return None
     mean = smoothed_mean(curves, smoothing_window(spec, run))
-    end, before = mean[-1], mean[max(0, len(mean) - 1 - int(patience))]
+    end, before = mean[-1], mean[max(0, len(mean) - 1 - patience)]
     return float(end - before if spec.direction == "maximize" else before - end)
 
 
@@ -239,10 +238,16 @@ def smoothing_window(spec: StudySpec, run: dict[str, Any]) -> int:
     """The moving-average half-width (epochs) :func:`epochs_of` smooths a run's mean curve with: half its
     early-stopping patience (the run's ``config``, else the study's), the noise the early stopping itself
     tolerates; without early stopping, a twentieth of ``max_epochs``."""
+    patience = run_patience(spec, run)
+    return patience // 2 if patience else spec.max_epochs // 20
+
+
+def run_patience(spec: StudySpec, run: dict[str, Any]) -> int:
+    """A run's early-stopping patience in epochs (0 = none): its ``config``'s, else the study's."""
     patience = (run.get("config") or {}).get("patience")
     if patience is None:
         patience = spec.base_params().get("patience", TrainConfig.patience)
-    return int(patience) // 2 if patience else spec.max_epochs // 20
+    return int(patience)
 
 
 def epochs_of(spec: StudySpec, run: dict[str, Any]) -> int:
@@ -317,13 +322,23 @@ def baseline_run(study: optuna.Study, spec: StudySpec, run: bool = False) -> dic
 
 def cv_epochs(study: optuna.Study, spec: StudySpec, config: dict[str, Any], digest: str) -> tuple[int, str]:
     """(epochs, where they come from) for ``config``: its complete trial, else its cached or fresh CV run."""
+    epochs, source, _ = cv_epochs_run(study, spec, config, digest)
+    return epochs, source
+
+
+def cv_epochs_run(
+    study: optuna.Study, spec: StudySpec, config: dict[str, Any], digest: str
+) -> tuple[int, str, dict[str, Any] | None]:
+    """:func:`cv_epochs` and the run they were read from (a trial's attributes, or the CV run with its
+    ``config``; None when that run diverged)."""
     t = complete_trial(study, config)
     if t is not None:
-        return epochs_of(spec, t.user_attrs), f"trial #{t.number}"
+        return epochs_of(spec, t.user_attrs), f"trial #{t.number}", t.user_attrs
     run = cv_run(study, spec, config, digest)
     if "diverged" in run:
-        return spec.max_epochs, f"the budget (its CV run here diverged: {run['diverged']})"
-    return epochs_of(spec, {**run, "config": config}), "a CV run here"
+        return spec.max_epochs, f"the budget (its CV run here diverged: {run['diverged']})", None
+    run = {**run, "config": config}
+    return epochs_of(spec, run), "a CV run here", run
 
 
 # --------------------------------------------------------------------------------------------- retraining
@@ -600,13 +615,12 @@ def _final_result(study: optuna.Study, spec: StudySpec, seeds: int | None) -> di
     seeds = seeds or spec.final_seeds
     digest = definition_digest(spec)
     base = baseline_config(spec)
-    base_epochs, base_from = cv_epochs(study, spec, base, digest)  # first: the selection may compare with its run
+    # first: the selection may compare with its run
+    base_epochs, base_from, base_run = cv_epochs_run(study, spec, base, digest)
     chosen = select(study, spec.metric, base, baseline_run(study, spec))
     best = chosen.chosen
-    if same_config(best.user_attrs["config"], base):  # the baseline's configuration: its row's epochs, whichever
-        config, best_epochs, best_from = base, base_epochs, base_from  # of its trials (or its CV run) was chosen
-        base_trial = complete_trial(study, base)
-        best_run = base_trial.user_attrs if base_trial is not None else cached_run(study, spec, base)
+    if same_config(best.user_attrs["config"], base):  # the baseline's configuration: its row's epochs and run,
+        config, best_epochs, best_from, best_run = base, base_epochs, base_from, base_run  # whichever was chosen
     else:
         config, best_epochs, best_from = (
             best.user_attrs["config"],
@@ -614,7 +628,7 @@ def _final_result(study: optuna.Study, spec: StudySpec, seeds: int | None) -> di
             f"trial #{best.number}",
         )
         best_run = best.user_attrs
-    rise = late_rise(spec, {**best_run, "config": config}) if best_run and "diverged" not in best_run else None
+    rise = late_rise(spec, {**best_run, "config": config}) if best_run is not None else None
     nothing, off = nothing_config(base)
     nothing_epochs, nothing_from = cv_epochs(study, spec, nothing, digest) if off else (0, "")
     bare, kept = without_regularizers(config, base)
