@@ -24,10 +24,10 @@ def clip_gradients(
         return 0.0, False
     # one flat copy of all gradients, only where it is read: the norm that clips or is returned, the largest entry
     flat = torch.cat([g.reshape(-1) for g in grads]) if total is None or clip_value > 0 or clip_norm > 0 else None
-    own = float(torch.linalg.vector_norm(flat)) if flat is not None and (total is None or clip_norm > 0) else None
+    given = total is not None
     if total is None:
-        assert own is not None
-        total = own
+        assert flat is not None
+        total = float(torch.linalg.vector_norm(flat))
     clipped = False
     if clip_value > 0:
         assert flat is not None
@@ -36,10 +36,11 @@ def clip_gradients(
             torch._foreach_clamp_min_(grads, -clip_value)
             torch._foreach_clamp_max_(grads, clip_value)
     if clip_norm > 0:  # on the value-clipped gradients, as torch.nn.utils.clip_grad_norm_ would
-        assert flat is not None and own is not None
-        norm = own
+        assert flat is not None
         if clipped:
             norm = float(torch.linalg.vector_norm(flat.clamp(-clip_value, clip_value)))
+        else:  # the flat norm: the given one only reports
+            norm = float(torch.linalg.vector_norm(flat)) if given else total
         if norm > clip_norm:
             torch._foreach_mul_(grads, clip_norm / (norm + 1e-6))
             clipped = True
