@@ -34,7 +34,6 @@ import yaml
 from models.data import MEMORY, DataError, array_splits, data_notes
 from search.fingerprint import arrays_digest
 from search.preflight import Prepared, prepare_spec
-from search.selection import select
 from search.spec import StudyFileError, StudySpec, _Loader, load_study, parse_study
 
 #: the tuple forms of ``data``, by length
@@ -149,14 +148,14 @@ def run_study(
     c = counts(s)
     result = Result(s, spec, url, c)
     if c["complete"]:
-        from search.verdict import baseline_config, baseline_run
+        from search.verdict import choose
 
         if verdict:
             from search.interrupts import signals_raise
             from search.verdict import final_result
 
             with signals_raise():  # Ctrl-C in a refit: Interrupted, not Lightning's SystemExit(1)
-                result.verdict = final_result(s, spec)  # first: it runs what the selection compares (baseline_run)
-        best = select(s, spec.metric, baseline_config(spec), baseline_run(s, spec)).chosen
+                result.verdict = final_result(s, spec)  # first: it runs what the selection compares (choose)
+        best = choose(s, spec).chosen
         result.best_value, result.best_config = best.value, dict(best.user_attrs.get("config", {}))
     return result

@@ -307,7 +307,7 @@ class _Run:
         spec = self.spec
         data = SequenceDataModule(
             self.objective.splits, batch_size=live[0].train.batch_size, val_fraction=spec.val_fraction,
-            folds=self.objective.folds, fold=fold, seed=spec.seed, normalize=live[0].train.normalize,
+            folds=self.objective.folds, fold=fold, seed=self.objective.fold_seed, normalize=live[0].train.normalize,
         )  # fmt: skip
         resume = []  # ``first``: the first fold this run fits: resumed, and introspected
         for m in live:

@@ -81,8 +81,12 @@ class Objective:
         on_epoch: Callable[[int, int], None] | None = None,
         checkpoints: CheckpointStore | None = None,
         figures: FileSystemArtifactStore | None = None,
+        fold_seed: int | None = None,
     ) -> None:
         self.spec = spec
+        #: the seed of the partition into folds (and of the batch order): the study's, unless the verdict confirms
+        #: its choice on a fresh partition (search.selection.confirm)
+        self.fold_seed = spec.seed if fold_seed is None else fold_seed
         self.introspect = spec.introspect  # per-trial statistics (cheap: see bench/introspection_overhead.py)
         self.figures = figures  # where complete trials' introspection figures are uploaded (None: not uploaded)
         self.checkpoints = checkpoints  # ARTIFACTS: per-epoch checkpoints, so a re-run trial resumes
@@ -133,7 +137,7 @@ class Objective:
         spec = self.spec
         data = SequenceDataModule(
             self.splits, batch_size=train.batch_size, val_fraction=spec.val_fraction,
-            folds=self.folds, fold=fold, seed=spec.seed, normalize=train.normalize,
+            folds=self.folds, fold=fold, seed=self.fold_seed, normalize=train.normalize,
         )  # fmt: skip
         running = RunningMean([b["score"] for b in bests], spec.direction)
         resuming = fold == len(resume.folds) and resume.ckpt_path is not None

@@ -2,8 +2,9 @@
 
 Rows (the README states the protocol):
 
-- **best** ("tuned"): the configuration of the trial :func:`search.selection.select` chooses: the study's best
-  trial, or the baseline trial when it is within one standard error of the best (paired over folds);
+- **best** ("tuned"): the configuration of the trial :func:`choose` chooses: the study's best trial, or the
+  baseline trial when it is within one standard error of the best (paired over folds), or when the best's margin
+  does not hold on a fresh partition of the training split (:func:`search.selection.confirm`);
 - **baseline**: the study's fixed settings with every searched regularizer off: exactly the configuration of
   the enqueued baseline trial (:func:`search.recipes.baseline_point`), whatever the study fixes (``clip_norm``,
   the optimizer, ``lr``) kept;
@@ -52,7 +53,7 @@ from models.data import SequenceDataModule, Splits
 from models.train import evaluate, fit
 from search.objective import Objective, folds_of, study_splits
 from search.recipes import BASELINE, DEPENDS, baseline_point, num
-from search.selection import regularizers_on, same_config, select
+from search.selection import Selection, confirm, regularizers_on, same_config, select
 from search.space import suggest
 from search.spec import StudySpec
 
@@ -60,6 +61,8 @@ FINAL_ATTR = "regtune:final"
 CV_ATTR = "regtune:cv"  # cross-validated best epochs of configurations with no complete trial, by key
 CONFIDENCE = 0.95  # the paired interval's level
 SIGNIFICANCE = 0.05  # a paired p below this is called significant (the report's pages say so too)
+#: the selection is confirmed on the partition of the study's seed plus this (search.selection.confirm)
+CONFIRM_SEED = 1
 WILCOXON_SEEDS = 6  # from this many seeds on, the Wilcoxon signed-rank p-value is reported too
 #: the refit keeps the mean of its weights from this fraction of its epochs on (SWA), for every row that does not
 #: average its weights itself. Without it the refit's test accuracy hangs on the exact epoch: ItalyPowerDemand's
@@ -272,13 +275,14 @@ def complete_trial(study: optuna.Study, config: dict[str, Any]) -> optuna.trial.
     return found[0] if found else None
 
 
-def cross_validate(spec: StudySpec, config: dict[str, Any]) -> dict[str, Any]:
-    """Cross-validate ``config`` with the study's own fold loop, unpruned and outside the study (no trial).
+def cross_validate(spec: StudySpec, config: dict[str, Any], fold_seed: int | None = None) -> dict[str, Any]:
+    """Cross-validate ``config`` with the study's own fold loop, unpruned and outside the study (no trial); on the
+    study's folds, or on the partition of ``fold_seed``.
 
     ``{"best_epoch", "value", "fold_scores"}``; ``{"diverged": reason}`` if it diverged."""
     fixed = {k: v for k, v in config.items() if k not in ("max_epochs", "seed")}
     alone = dataclasses.replace(spec, architecture={}, fixed=fixed, search={}, starting_points=[], introspect=False)
-    objective = Objective(alone)
+    objective = Objective(alone, fold_seed=fold_seed)
     trial = optuna.trial.FixedTrial({})
     if trial_config(alone, {}) != config:
         raise ValueError(f"cannot cross-validate {config}: its study would run {trial_config(alone, {})}")
@@ -296,18 +300,51 @@ def cross_validate(spec: StudySpec, config: dict[str, Any]) -> dict[str, Any]:
 
 def cached_run(study: optuna.Study, spec: StudySpec, config: dict[str, Any]) -> dict[str, Any] | None:
     """``config``'s cross-validated run outside the study, if one is cached on it (never trains)."""
-    run: dict[str, Any] | None = study.user_attrs.get(CV_ATTR, {}).get(_key(definition_digest(spec), config))
-    return run
+    return cv_run(study, spec, config, run=False)
 
 
-def cv_run(study: optuna.Study, spec: StudySpec, config: dict[str, Any], digest: str | None = None) -> dict[str, Any]:
-    """``config``'s cross-validated run outside the study: the cached one, else run now and cached on the study."""
+def cv_run(
+    study: optuna.Study, spec: StudySpec, config: dict[str, Any], digest: str | None = None,
+    fold_seed: int | None = None, run: bool = True,
+) -> dict[str, Any] | None:  # fmt: skip
+    """``config``'s cross-validated run outside the study (on the partition of ``fold_seed``; None: the study's
+    folds): the cached one, else (with ``run``) run now and cached on the study; None when not cached and not
+    ``run``."""
     cache = dict(study.user_attrs.get(CV_ATTR, {}))
-    key = _key(digest or definition_digest(spec), config)
+    parts: tuple[Any, ...] = (digest or definition_digest(spec), config)
+    key = _key(*parts) if fold_seed is None else _key(*parts, {"fold_seed": fold_seed})
     if key not in cache:
-        cache[key] = cross_validate(spec, config)
+        if not run:
+            return None
+        cache[key] = cross_validate(spec, config, fold_seed)
         study.set_user_attr(CV_ATTR, cache)
     return cache[key]  # type: ignore[no-any-return]
+
+
+def confirm_seed(spec: StudySpec) -> int:
+    """The fold seed of the partition the selection is confirmed on (:func:`search.selection.confirm`)."""
+    return spec.seed + CONFIRM_SEED
+
+
+def choose(study: optuna.Study, spec: StudySpec, run: bool = False) -> Selection:
+    """The trial the verdict calls "tuned": :func:`search.selection.select`, then, when the best beat the baseline on
+    the study's folds, :func:`search.selection.confirm` on a fresh partition. The runs both need (the baseline's
+    unpruned CV run when its trial is not complete; the two confirmation runs) are read from the study's cache, or
+    with ``run`` run now and cached. Without them (a summary printed before the verdict ran, ``run`` off) the
+    choice is the unconfirmed one, and its rule says so."""
+    base = baseline_config(spec)
+    chosen = select(study, spec.metric, base, baseline_run(study, spec, run=run))
+    if chosen.baseline is None or chosen.simpler or folds_of(spec) < 2:
+        return chosen
+    seed = confirm_seed(spec)
+    digest = definition_digest(spec)
+    best_config = chosen.best.user_attrs["config"]
+    runs = [cv_run(study, spec, cfg, digest, fold_seed=seed, run=run) for cfg in (best_config, base)]
+    if runs[0] is None or runs[1] is None:
+        return dataclasses.replace(
+            chosen, rule=f"{chosen.rule} (not yet confirmed on a fresh partition: the verdict does that)"
+        )
+    return confirm(chosen, runs[0], runs[1], spec.metric, spec.direction, seed)
 
 
 def baseline_run(study: optuna.Study, spec: StudySpec, run: bool = False) -> dict[str, Any] | None:
@@ -317,7 +354,7 @@ def baseline_run(study: optuna.Study, spec: StudySpec, run: bool = False) -> dic
     base = baseline_config(spec)
     if complete_trial(study, base) is not None:
         return None
-    return cv_run(study, spec, base) if run else cached_run(study, spec, base)
+    return cv_run(study, spec, base, run=run)
 
 
 def cv_epochs(study: optuna.Study, spec: StudySpec, config: dict[str, Any], digest: str) -> tuple[int, str]:
@@ -335,6 +372,7 @@ def cv_epochs_run(
     if t is not None:
         return epochs_of(spec, t.user_attrs), f"trial #{t.number}", t.user_attrs
     run = cv_run(study, spec, config, digest)
+    assert run is not None
     if "diverged" in run:
         return spec.max_epochs, f"the budget (its CV run here diverged: {run['diverged']})", None
     run = {**run, "config": config}
@@ -617,7 +655,7 @@ def _final_result(study: optuna.Study, spec: StudySpec, seeds: int | None) -> di
     base = baseline_config(spec)
     # first: the selection may compare with its run
     base_epochs, base_from, base_run = cv_epochs_run(study, spec, base, digest)
-    chosen = select(study, spec.metric, base, baseline_run(study, spec))
+    chosen = choose(study, spec, run=True)
     best = chosen.chosen
     if same_config(best.user_attrs["config"], base):  # the baseline's configuration: its row's epochs and run,
         config, best_epochs, best_from, best_run = base, base_epochs, base_from, base_run  # whichever was chosen
@@ -643,13 +681,17 @@ def _final_result(study: optuna.Study, spec: StudySpec, seeds: int | None) -> di
     core = json.loads(json.dumps(key))
     if split:  # only then: a verdict cached before this row existed, and without it now, is still read
         key.update(unregularized_config=bare, unregularized_epochs=bare_epochs)
+    selection = {  # read afresh: a verdict cached before the confirmation existed reports today's rule
+        "chosen": best.number, "top": chosen.best.number, "rule": chosen.rule, "regularizers": chosen.regularizers,
+        "confirmation": chosen.confirmation,
+    }  # fmt: skip
     cached = study.user_attrs.get(FINAL_ATTR)
     if cached and cached.get("key") == json.loads(json.dumps(key)):
-        return cached
+        return {**cached, "selection": selection}
     if cached and {k: v for k, v in cached.get("key", {}).items() if not k.startswith("unregularized_")} == core:
         # the same rows, cached before the "best, regularizers off" row existed: only that row is new
         reused = {k: v for k, v in cached.items() if k not in ("unregularized", *SPLIT_KEYS)}
-        reused["key"] = key
+        reused.update(key=key, selection=selection)
         if split:
             reused.update(_bare_row(spec, bare, bare_epochs, bare_from, kept, config, seeds, reused))
         study.set_user_attr(FINAL_ATTR, reused)
@@ -683,12 +725,7 @@ def _final_result(study: optuna.Study, spec: StudySpec, seeds: int | None) -> di
             **lost(config, best_epochs),
             **({"rise": rise, "rise_floor": rise_floor(spec)} if rise is not None else {}),
         },  # fmt: skip
-        "selection": {
-            "chosen": best.number,
-            "top": chosen.best.number,
-            "rule": chosen.rule,
-            "regularizers": chosen.regularizers,
-        },
+        "selection": selection,
         "baseline": {
             **_summary(base_accs),
             "epochs": base_epochs,

@@ -12,7 +12,7 @@ import optuna
 import pytest
 
 from models.config import RNNConfig, TrainConfig
-from search.selection import regularizers_on, same_config, select, within_one_se
+from search.selection import confirm, regularizers_on, same_config, select, within_one_se
 
 OFF = {**dataclasses.asdict(RNNConfig()), **dataclasses.asdict(TrainConfig()), "clip_norm": 1.0}
 
@@ -157,6 +157,67 @@ def test_a_pruned_baseline_is_compared_by_its_cross_validated_run(
     assert "its trial #1 was pruned" in s.rule and "cross-validated run is within one standard error" in s.rule
 
 
+# (case, the best's and the baseline's runs on the fresh partition, chosen, confirmed); on the study's folds the best
+# beat the baseline clearly (0.95 against 0.90 on every fold)
+FRESH = [0.95, 0.96, 0.94, 0.95, 0.95]
+CONFIRM_CASES = [
+    ("holds", {"fold_accs": FRESH}, {"fold_accs": [0.9] * 5}, "best", True),
+    # the winner's curse: on other folds the best is no better than the baseline
+    ("ties elsewhere", {"fold_accs": [0.9, 0.95, 0.9, 0.85, 0.9]}, {"fold_accs": [0.9, 0.9, 0.9, 0.9, 0.9]}, "baseline", False),
+    ("worse elsewhere", {"fold_accs": [0.85] * 5}, {"fold_accs": FRESH}, "baseline", False),
+    # ahead on average but within one standard error of the baseline: not measurably better
+    ("one fold ahead", {"fold_accs": [1, 1, 1, 1, 1]}, {"fold_accs": [1, 1, 1, 1, 0.8]}, "baseline", False),
+    ("the best diverges", {"diverged": "loss is nan"}, {"fold_accs": [0.9] * 5}, "baseline", False),
+    ("the baseline diverges", {"fold_accs": FRESH}, {"diverged": "loss is nan"}, "best", True),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("baseline_state", ["complete", "pruned"])
+@pytest.mark.parametrize(("case", "best_run", "base_run", "chosen", "held"), CONFIRM_CASES,
+                         ids=[c[0] for c in CONFIRM_CASES])  # fmt: skip
+def test_the_best_must_beat_the_baseline_again_on_a_fresh_partition(
+    case: str, best_run: dict[str, Any], base_run: dict[str, Any], chosen: str, held: bool, baseline_state: str
+) -> None:
+    """The best's margin on the study's folds is the maximum over many trials on those folds; on another partition
+    it must hold again (more than one standard error), else the tuned row is the baseline. A pruned baseline trial
+    is chosen with its CV run's values, as by :func:`select`."""
+    study = optuna.create_study(direction="maximize")
+    add(study, 0.95, FIVE, [0.95, 0.96, 0.94, 0.95, 0.95])
+    run = {"value": 0.9, "fold_accs": [0.9] * 5, "best_epoch": 7.0}
+    if baseline_state == "complete":
+        add(study, 0.9, BASE, [0.9] * 5)
+    else:
+        pruned(study, BASE)
+    first = select(study, baseline=BASE, baseline_run=run)
+    assert not first.simpler and first.baseline is not None and first.baseline.number == 1
+    assert first.baseline_from_run == (baseline_state == "pruned")
+    s = confirm(first, best_run, base_run, "val_acc", "maximize", seed=7)
+    info = s.confirmation
+    assert info is not None and info["confirmed"] == held and info["fold_seed"] == 7 and info["folds"] == 5, case
+    assert s.best.number == 0
+    if chosen == "best":
+        assert s.chosen.number == 0 and not s.simpler and s.rule.startswith(first.rule), case
+        assert ("confirmed on a fresh partition" in s.rule) == ("diverged" not in info), s.rule
+        return
+    assert s.chosen.number == 1 and s.simpler and s.chosen.user_attrs["config"] == BASE, case
+    assert s.from_run == (baseline_state == "pruned") and s.regularizers == ["clip_norm"]
+    assert s.rule.startswith("the baseline: the best trial (#0)") and "fold seed 7" in s.rule, s.rule
+    if "diverged" not in info:
+        assert info["difference"] == pytest.approx(
+            sum(a - b for a, b in zip(best_run["fold_accs"], base_run["fold_accs"])) / 5
+        )
+
+
+def test_confirm_needs_a_best_that_beat_a_baseline() -> None:
+    study = optuna.create_study(direction="maximize")
+    add(study, 0.9, BASE, [1, 1, 0.9, 1, 1])
+    add(study, 0.9001, FIVE, [1, 1, 0.9, 1, 1])
+    tie = select(study, baseline=BASE)
+    assert tie.simpler and tie.baseline is None
+    with pytest.raises(ValueError, match="needs a selection whose best beat a baseline"):
+        confirm(tie, {"fold_accs": FRESH}, {"fold_accs": FRESH}, "val_acc", "maximize", seed=1)
+
+
 # ------------------------------------------------------------------------------------------ the verdict built on it
 @pytest.mark.slow
 def test_a_tie_with_the_baseline_makes_the_baseline_the_tuned_row(tmp_path: Path) -> None:
@@ -182,6 +243,56 @@ def test_a_tie_with_the_baseline_makes_the_baseline_the_tuned_row(tmp_path: Path
     assert res["best"]["config"] == res["baseline"]["config"] and res["best"]["accs"] == res["baseline"]["accs"]
     assert res["difference"] == 0.0
     assert any("the tuned configuration is the baseline" in line for line in result_lines(res, "best"))
+
+
+@pytest.mark.slow
+def test_a_margin_that_does_not_hold_on_a_fresh_partition_makes_the_baseline_the_tuned_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real study; a trial that trains as the baseline does (kernel L2 1e-12) but recorded perfect folds (a lucky
+    partition, the winner's curse) beats the baseline by more than one standard error on the study's folds. The
+    verdict cross-validates both on a fresh partition, where they tie, and retrains the baseline as "tuned". The
+    two runs are cached: the summary makes the same choice, and a second read trains nothing."""
+    from search import verdict
+    from search.recipes import BASELINE
+    from search.report.data import study_data
+    from search.report.render import result_lines
+
+    study, spec = run_study_for_selection(tmp_path)
+    base = next(t for t in study.trials if t.user_attrs.get("recipe") == BASELINE)
+    assert max(base.user_attrs["fold_accs"]) < 1.0  # room above it
+    lucky = {**base.user_attrs["config"], "kernel_l2": 1e-12}
+    attrs = {**base.user_attrs, "config": lucky, "recipe": None, "fold_accs": [1.0] * len(base.user_attrs["fold_accs"])}
+    study.add_trial(optuna.trial.create_trial(value=1.0, params={}, distributions={}, user_attrs=attrs))
+    first = select(study, spec.metric, base.user_attrs["config"])
+    assert not first.simpler and first.baseline is not None and first.baseline.number == base.number
+    unconfirmed = verdict.choose(study, spec)  # nothing cached yet: the summary before the verdict says so
+    assert unconfirmed.chosen.number == study.best_trial.number and "not yet confirmed" in unconfirmed.rule
+    res = verdict.final_result(study, spec)
+    info = res["selection"]["confirmation"]
+    assert info["confirmed"] is False and info["fold_seed"] == spec.seed + verdict.CONFIRM_SEED, info
+    assert info["best"] == pytest.approx(info["baseline"], abs=1e-9)  # on fresh folds they train alike
+    assert res["selection"]["chosen"] == base.number and res["selection"]["top"] == study.best_trial.number
+    assert "but not on a fresh partition" in res["selection"]["rule"]
+    assert res["best"]["config"] == res["baseline"]["config"] and res["best"]["accs"] == res["baseline"]["accs"]
+    assert any("not on a fresh partition of the training split" in line for line in result_lines(res, "best"))
+    for cfg in (lucky, base.user_attrs["config"]):  # cached under the fresh partition's seed, not the study's
+        assert verdict.cv_run(study, spec, cfg, fold_seed=verdict.confirm_seed(spec), run=False) is not None
+    assert verdict.cached_run(study, spec, lucky) is None
+
+    def no_training(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("trained again")
+
+    monkeypatch.setattr(verdict, "cross_validate", no_training)
+    monkeypatch.setattr(verdict, "test_accuracy", no_training)
+    assert verdict.final_result(study, spec)["selection"] == res["selection"]
+    assert study_data(study, spec).selection == res["selection"]["rule"]
+
+
+def run_study_for_selection(tmp: Path) -> tuple[optuna.Study, Any]:
+    from tests.test_verdict import run_study
+
+    return run_study(tmp, budget={"trials": 2, "max_epochs": 3})
 
 
 @pytest.mark.slow

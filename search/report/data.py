@@ -26,14 +26,14 @@ from models.train import fit
 from search.objective import folds_of, study_splits
 from search.recipes import BASELINE, starting_points
 from search.retries import gave_up_rows
-from search.selection import same_config, select
+from search.selection import same_config
 from search.spec import StudySpec
 from search.storage import StorageError, storage_hint
 from search.verdict import (
     REFIT_SWA,
     baseline_config,
-    baseline_run,
     changed_values,
+    choose,
     cv_epochs,
     definition_digest,
     epochs_of,
@@ -259,7 +259,7 @@ def study_data(study: optuna.Study, spec: StudySpec, url: str | None = None, tot
         data.unreportable = unreportable(study, spec) or ""
     else:
         base = baseline_config(spec)
-        chosen = select(study, spec.metric, base, baseline_run(study, spec))
+        chosen = choose(study, spec)
         best = chosen.chosen
         ua = best.user_attrs
         data.selection, data.top_trial, data.top_value = chosen.rule, chosen.best.number, chosen.best.value
@@ -303,7 +303,8 @@ def study_report(
     """Every number of the report (the verdict, recipes, importances, pruning, the introspection refits), and the
     refits' records, whose figures :mod:`search.report.build` draws. Exits with one line when nothing is complete."""
     check_reportable(study, spec)
-    baseline_run(study, spec, run=True)  # before the selection line: it compares a pruned baseline by this run
+    choose(study, spec, run=True)  # before the selection line: what it compares (a pruned baseline's run, the
+    # confirmation on a fresh partition) is run and cached first
     data = study_data(study, spec)
     data.final = final = final_result(study, spec, seeds)
     config = final["best"]["config"]
