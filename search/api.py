@@ -51,10 +51,14 @@ class Result:
     spec: StudySpec  # the parsed study, data-dependent defaults applied
     storage: str  # the storage URL it lives in
     counts: dict[str, int]  # trials by state, and "finished" (complete + pruned)
-    #: the chosen complete trial's value (mean over its folds; search.selection: the best trial, or the baseline
-    #: trial when it is within one standard error of the best); None if none completed
+    #: the chosen complete trial's value (mean over its folds; search.verdict.choose: the best trial, or the baseline
+    #: trial when it is within one standard error of the best or the best's margin fails on a fresh partition); None
+    #: if none completed
     best_value: float | None = None
     best_config: dict[str, Any] = field(default_factory=dict)  # that trial's full configuration
+    #: how that trial was chosen (the summary's "chosen as" line); with ``verdict=False`` the runs the choice compares
+    #: are not made, and a best not yet confirmed on a fresh partition says so here
+    selection: str = ""
     verdict: dict[str, Any] | None = None  # the test-split verdict (search.verdict.final_result), if asked for
 
 
@@ -156,6 +160,8 @@ def run_study(
 
             with signals_raise():  # Ctrl-C in a refit: Interrupted, not Lightning's SystemExit(1)
                 result.verdict = final_result(s, spec)  # first: it runs what the selection compares (choose)
-        best = choose(s, spec).chosen
+        chosen = choose(s, spec)
+        best = chosen.chosen
         result.best_value, result.best_config = best.value, dict(best.user_attrs.get("config", {}))
+        result.selection = chosen.rule
     return result

@@ -252,15 +252,17 @@ def _report(study, spec, total, url, final_result) -> int:  # type: ignore[no-un
     ``final_result`` computes the verdict, after the summary's first lines are out."""
     from search.report.data import study_data
     from search.report.render import print_summary
-    from search.verdict import baseline_config, cached_run, choose, complete_trial
+    from search.verdict import baseline_config, cached_run, choose, complete_trial, cv_run
     from search.worker import counts
 
     base = baseline_config(spec)
     try:
         if counts(study)["complete"]:  # the summary's choice is the verdict's: what it compares is run first
-            if complete_trial(study, base) is None and cached_run(study, spec, base) is None:
-                print(f"study {spec.name}: no complete baseline trial; cross-validating the baseline configuration "
-                      "(unpruned, outside the study) ...", flush=True)  # fmt: skip
+            if complete_trial(study, base) is None:  # the best is compared with the baseline's CV run
+                if cached_run(study, spec, base) is None:
+                    print(f"study {spec.name}: no complete baseline trial; cross-validating the baseline "
+                          "configuration (unpruned, outside the study) ...", flush=True)  # fmt: skip
+                cv_run(study, spec, base)
             if "not yet confirmed" in choose(study, spec).rule:
                 print(f"study {spec.name}: confirming the best trial against the baseline on a fresh partition of the "
                       "training split (two cross-validations outside the study) ...", flush=True)  # fmt: skip

@@ -87,11 +87,14 @@ def same_config(stored: dict[str, Any] | None, config: dict[str, Any]) -> bool:
     after an upgrade still finds its baseline trial."""
     if stored is None:
         return False
-    if stored == config:
-        return True
+    return stored == config or as_complete(stored, config) == config
+
+
+def as_complete(stored: dict[str, Any], like: dict[str, Any]) -> dict[str, Any]:
+    """A trial's stored config with the fields of ``like`` (a full configuration) it lacks, at their defaults: what
+    a trial stored before a field existed ran, and what cross-validating it again must run."""
     default = defaults()
-    missing = {k: default[k] for k in config if k not in stored and k in default}
-    return {**stored, **missing} == config
+    return {**{k: default[k] for k in like if k not in stored and k in default}, **stored}
 
 
 def fold_values(trial: optuna.trial.FrozenTrial, metric: str) -> list[float] | None:

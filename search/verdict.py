@@ -53,7 +53,7 @@ from models.data import SequenceDataModule, Splits
 from models.train import evaluate, fit
 from search.objective import Objective, folds_of, study_splits
 from search.recipes import BASELINE, DEPENDS, baseline_point, num
-from search.selection import Selection, confirm, regularizers_on, same_config, select
+from search.selection import Selection, as_complete, confirm, regularizers_on, same_config, select
 from search.space import suggest
 from search.spec import StudySpec
 
@@ -338,7 +338,7 @@ def choose(study: optuna.Study, spec: StudySpec, run: bool = False) -> Selection
         return chosen
     seed = confirm_seed(spec)
     digest = definition_digest(spec)
-    best_config = chosen.best.user_attrs["config"]
+    best_config = as_complete(chosen.best.user_attrs["config"], base)
     runs = [cv_run(study, spec, cfg, digest, fold_seed=seed, run=run) for cfg in (best_config, base)]
     if runs[0] is None or runs[1] is None:
         return dataclasses.replace(

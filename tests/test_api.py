@@ -44,6 +44,7 @@ def test_a_tiny_in_memory_study_runs_and_resumes_with_the_same_arrays(tmp_path: 
     first = run_study(STUDY, (a["X"], a["y"], a["lengths"], a["X_test"], a["y_test"], a["lengths_test"]),
                       storage=str(journal), verdict=False, progress=False)  # fmt: skip
     assert first.counts["complete"] == 2 and first.best_value is not None and first.best_config["hidden_size"] == 8
+    assert first.selection.startswith(("the best trial", "the baseline"))  # how it was chosen ("chosen as ...")
     assert first.spec.dataset.startswith("memory:") and first.storage == str(journal)
     assert first.study.user_attrs[DEFINITION_ATTR]["dataset"] == {"source": "memory", "sha256": first.spec.dataset[7:]}
     assert first.study.metric_names == ["val_acc (mean over 2 folds)"]  # the dashboard's name for the objective
