@@ -263,7 +263,7 @@ def _report(study, spec, total, url, final_result) -> int:  # type: ignore[no-un
                     print(f"study {spec.name}: no complete baseline trial; cross-validating the baseline "
                           "configuration (unpruned, outside the study) ...", flush=True)  # fmt: skip
                 cv_run(study, spec, base)
-            if "not yet confirmed" in choose(study, spec).rule:
+            if choose(study, spec).unconfirmed:
                 print(f"study {spec.name}: confirming the best trial against the baseline on a fresh partition of the "
                       "training split (two cross-validations outside the study) ...", flush=True)  # fmt: skip
             choose(study, spec, run=True)

@@ -69,6 +69,11 @@ class Selection:
     confirmation: dict[str, Any] | None = None
 
     @property
+    def unconfirmed(self) -> bool:
+        """True when the best beat the baseline on the study's folds and :func:`confirm` has not run yet."""
+        return self.baseline is not None and not self.simpler and self.confirmation is None
+
+    @property
     def simpler(self) -> bool:
         """True when the rule chose another trial than the best."""
         return self.chosen.number != self.best.number

@@ -265,13 +265,14 @@ def test_a_tie_with_the_baseline_makes_the_baseline_the_tuned_row(tmp_path: Path
 
 @pytest.mark.slow
 def test_a_margin_that_does_not_hold_on_a_fresh_partition_makes_the_baseline_the_tuned_row(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A real study; a trial that trains as the baseline does (kernel L2 1e-12) but recorded perfect folds (a lucky
     partition, the winner's curse) beats the baseline by more than one standard error on the study's folds. The
     verdict cross-validates both on a fresh partition, where they tie, and retrains the baseline as "tuned". The
     two runs are cached: the summary makes the same choice, and a second read trains nothing."""
     from search import verdict
+    from search.cli import _report
     from search.recipes import BASELINE
     from search.report.data import study_data
     from search.report.render import result_lines
@@ -292,6 +293,14 @@ def test_a_margin_that_does_not_hold_on_a_fresh_partition_makes_the_baseline_the
     assert not first.simpler and first.baseline is not None and first.baseline.number == base.number
     unconfirmed = verdict.choose(study, spec)  # nothing cached yet: the summary before the verdict says so
     assert unconfirmed.chosen.number == study.best_trial.number and "not yet confirmed" in unconfirmed.rule
+    assert unconfirmed.unconfirmed
+    rc = _report(study, spec, len(study.trials), str(tmp_path / "journal.log"), verdict.final_result)  # make study's
+    out = capsys.readouterr().out
+    assert rc == 0 and "confirming the best trial against the baseline on a fresh partition" in out, out
+    assert (
+        "chosen as the baseline: the best trial" in out and "but not on a fresh partition of the training split" in out
+    )
+    assert not verdict.choose(study, spec).unconfirmed
     res = verdict.final_result(study, spec)
     info = res["selection"]["confirmation"]
     assert info["confirmed"] is False and info["fold_seed"] == spec.seed + verdict.CONFIRM_SEED, info
