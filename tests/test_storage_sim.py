@@ -43,7 +43,11 @@ def test_simulated_workers_run_and_count_exactly(server: str, mode: str, epochs:
     assert (row["mode"], row["workers"], row["processes"], row["errors"], row["stuck_workers"]) == (mode, 2, 2, 0, 0), (
         row
     )
-    assert row["trials_per_s"] > 0 and row["reports_per_s"] > 0 and row["calls_per_s"] > 0, row
+    # the workers did work (over the whole run: the 2-s measured window alone can hold no finished trial on a loaded
+    # machine, and a rate is a benchmark's number, not a test's), and the window's rates are a part of it
+    assert row["counted"]["finished"] > 0 and row["counted"]["reports"] > 0, row
+    assert 0 <= row["trials_per_s"] * row["seconds"] <= row["counted"]["finished"] + 0.01 * row["seconds"], row
+    assert 0 <= row["reports_per_s"] * row["seconds"] <= row["counted"]["reports"] + 0.1 * row["seconds"], row
     # every finished trial and every report the workers counted is in the storage, and nothing else
     assert row["exact"], (row["counted"], row["stored"])
     assert row["counted"] == {"finished": row["stored"]["finished"], "reports": row["stored"]["reports"]}
