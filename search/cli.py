@@ -263,10 +263,10 @@ def _report(study, spec, total, url, final_result) -> int:  # type: ignore[no-un
                     print(f"study {spec.name}: no complete baseline trial; cross-validating the baseline "
                           "configuration (unpruned, outside the study) ...", flush=True)  # fmt: skip
                 cv_run(study, spec, base)
-            if choose(study, spec).unconfirmed:
+            if choose(study, spec).unconfirmed:  # the baseline's run is cached: only the confirmation is left
                 print(f"study {spec.name}: confirming the best trial against the baseline on a fresh partition of the "
                       "training split (two cross-validations outside the study) ...", flush=True)  # fmt: skip
-            choose(study, spec, run=True)
+                choose(study, spec, run=True)
         return print_summary(study_data(study, spec, url, total), lambda: final_result(study, spec))
     except Interrupted as exc:  # no trial was running: the verdict (or the baseline's CV run for it) was
         exc.verdict = True

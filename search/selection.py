@@ -114,11 +114,20 @@ def fold_values(trial: optuna.trial.FrozenTrial, metric: str) -> list[float] | N
 def within_one_se(a: list[float], best: list[float], direction: str) -> bool:
     """Whether ``a`` is within one standard error of ``best`` (paired by fold): the mean of the per-fold
     differences, signed so that positive is better, is at least minus their standard error."""
+    return _within(*paired_margin(best, a, direction))
+
+
+def paired_margin(best: list[float], other: list[float], direction: str) -> tuple[float, float]:
+    """The mean per-fold difference ``best - other``, signed so that positive favours ``best``, and its standard
+    error (paired by fold)."""
     sign = 1.0 if direction == "maximize" else -1.0
-    d = [sign * (x - y) for x, y in zip(a, best)]
-    mean = statistics.fmean(d)
-    se = statistics.stdev(d) / math.sqrt(len(d))
-    return mean >= -se - 1e-12
+    d = [sign * (x - y) for x, y in zip(best, other)]
+    return statistics.fmean(d), statistics.stdev(d) / math.sqrt(len(d))
+
+
+def _within(margin: float, se: float) -> bool:
+    """The rule's one decision: a margin of at most one standard error cannot tell the two apart."""
+    return margin <= se + 1e-12
 
 
 def select(
@@ -223,10 +232,8 @@ def confirm(
             return _baseline_chosen(selection, base, rule, info)
         rule = f"{selection.rule}; on {where} the baseline's run failed ({info['reason']}): the best stands"
         return dataclasses.replace(selection, rule=rule, confirmation=info)
-    sign = 1.0 if direction == "maximize" else -1.0
-    d = [sign * (x - y) for x, y in zip(best_v, base_v)]
-    mean, se = statistics.fmean(d), statistics.stdev(d) / math.sqrt(len(d))
-    held = not within_one_se(base_v, best_v, direction)
+    mean, se = paired_margin(best_v, base_v, direction)
+    held = not _within(mean, se)
     info.update(confirmed=held, best=statistics.fmean(best_v), baseline=statistics.fmean(base_v),
                 difference=mean, se=se)  # fmt: skip
     margin = f"{mean:+.4f} over {folds} folds, standard error {se:.4f}"
