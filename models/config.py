@@ -115,6 +115,9 @@ class RNNConfig:
     #: dropout between stacked layers (variational when dropout_variational)
     layer_dropout: float = _reg(RATE, "dropout_variational")
     output_dropout: float = _reg(RATE)  # dropout between the pooled RNN output and the head
+    #: dropout on the RNN's pooled output only, where the head also reads the front end (conv_skip): LSTM-FCN's
+    #: 0.8 after the LSTM keeps the RNN from fitting the training split alone; no effect without conv_skip
+    branch_dropout: float = _reg(RATE, "conv_skip")
     zoneout: float = _reg(RATE)  # probability that a unit keeps its previous state (needs the loop)
     #: none | batch | layer, on each RNN layer's output; batch drops that layer's bias
     norm: str = _reg(NORMS, default="none")

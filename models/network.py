@@ -20,6 +20,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from models.config import PARAMETER_GROUPS, RNNConfig
 from models.recurrence import reverse_within_lengths, run_loop
 from models.regularizers import (
+    BranchDropout,
     GaussianNoise,
     SequenceDropout,
     SequenceNorm,
@@ -205,6 +206,7 @@ class RNNClassifierNet(nn.Module):
         self.input_dropout = SequenceDropout(cfg.dropout, cfg.dropout_variational)
         self.layer_dropout = SequenceDropout(cfg.layer_dropout, cfg.dropout_variational)
         self.output_dropout = nn.Dropout(cfg.output_dropout)
+        self.branch_dropout = BranchDropout(cfg.branch_dropout)  # the RNN's side of a conv_skip head
         size = cfg.input_size
         self.conv: ConvFrontEnd | None = None
         if cfg.conv_blocks > 0:
@@ -241,7 +243,7 @@ class RNNClassifierNet(nn.Module):
             if mask is not None:  # after the norm: a layer norm's shift would refill the padding
                 x = x * mask.unsqueeze(-1)
         pooled = self.pool(x, lengths, mask)
-        read = pooled if features is None else torch.cat([pooled, features], -1)
+        read = pooled if features is None else torch.cat([self.branch_dropout(pooled), features], -1)
         logits = self.head(self.output_dropout(read))
         return NetOutput(logits, pooled, x, mask, lengths)
 

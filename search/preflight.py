@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from models.errors import DataError, FoldsError
-from search.spec import StudySpec, check_starting_points, load_study
+from search.spec import StudySpec, check_branch_dropout, check_starting_points, load_study
 from search.storage import STORAGE_ENV, mask_url, resolve_url
 
 if TYPE_CHECKING:
@@ -67,6 +67,7 @@ def prepare_spec(
     _check(spec, splits, 1)  # classes, labels, values: before the defaults look at the data
     spec = _apply_defaults(spec, splits)
     check_starting_points(spec)
+    check_branch_dropout(spec)
     folds = spec.cv_folds if spec.cv_folds is not None else data_folds(splits)
     _check(spec, splits, folds)
     _SPLITS[(spec.dataset, spec.seed)] = splits

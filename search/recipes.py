@@ -60,6 +60,10 @@ def _decay(c: dict[str, Any]) -> str:
             f"with {OPTIMIZER_NAMES[c['optimizer']]}")  # fmt: skip
 
 
+def _branch(c: dict[str, Any]) -> str:
+    return f"RNN-branch dropout {num(c['branch_dropout'])} beside the front end's average (LSTM-FCN)"
+
+
 #: (params, label from the resolved values the trial runs)
 RECIPES: list[tuple[dict[str, Any], Callable[[dict[str, Any]], str]]] = [
     ({"kernel_l2": 1e-4, "recurrent_l2": 1e-4}, _l2),
@@ -70,6 +74,7 @@ RECIPES: list[tuple[dict[str, Any], Callable[[dict[str, Any]], str]]] = [
     ({"recurrent_dropout": 0.4, "recurrent_dropout_mode": "sequence"}, _recurrent),
     ({"weight_drop": 0.5, "optimizer": "adamw"}, _weight_drop),
     ({"kernel_decay": 1e-4, "recurrent_decay": 1e-3, "optimizer": "adamw"}, _decay),
+    ({"branch_dropout": 0.8, "conv_skip": True}, _branch),  # LSTM-FCN's dropout after the LSTM (Karim et al.)
     ({"clip_norm": 1.0}, _clip),  # where a study searches clipping: the fixed 1.0 most studies start from
 ]
 

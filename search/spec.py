@@ -279,7 +279,8 @@ def parse_study(raw: Any, path: Path) -> StudySpec:
 #: names the data-dependent defaults (:mod:`search.defaults`) may search when a study does not name them: a
 #: starting point may set them; whether this dataset searches them is checked once the defaults are applied
 DEFAULT_SEARCHED = frozenset(
-    {"lr", "pooling", "normalize", "conv_layers", "conv_stride", "conv_kernel", "conv_channels", "conv_skip"}
+    {"lr", "pooling", "normalize", "conv_layers", "conv_stride", "conv_kernel", "conv_channels", "conv_skip",
+     "branch_dropout"}
 )
 
 
@@ -294,6 +295,20 @@ def check_starting_points(spec: StudySpec) -> None:
                 raise err(where, "is not searched for this dataset: the data-dependent defaults did not add it "
                           "(README, \"Study files\"); name it under search, or leave it out", tuple(spec.search))  # fmt: skip
             check_point_value(value, spec.search[key], where, err, earlier=key not in spec.defaulted)
+
+
+def check_branch_dropout(spec: StudySpec) -> None:
+    """Once the data-dependent defaults are applied: ``branch_dropout`` (searched, or written other than 0) needs a
+    head that reads the front end beside the RNN (``conv_skip`` on, or searched, in some trial); without one it
+    would drop what ``output_dropout`` drops, under another name, and the verdict would call it a regularizer of
+    its own."""
+    if "conv_skip" in spec.search or spec.base_params().get("conv_skip"):
+        return
+    err = _Errors(spec.path)
+    where = "search" if "branch_dropout" in spec.search else "fixed"
+    if where == "search" or spec.fixed.get("branch_dropout"):
+        raise err(f"{where}.branch_dropout", "has no effect without conv_skip (the head reads the RNN alone: use "
+                  "output_dropout); set conv_skip: true with a Conv1D front end, or search conv_skip", None)  # fmt: skip
 
 
 #: how to go on when a study made before starting points were checked already ran such a point

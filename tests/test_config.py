@@ -109,6 +109,8 @@ def test_every_regularizer_is_a_hyperparameter_and_off_by_default() -> None:
         "input_noise", "label_smoothing",
         # time-series augmentation and weight averaging (issue 10)
         "scaling", "magnitude_warp", "time_warp", "window_slice", "mixup", "cutmix", "ema_decay", "swa_start",
+        # the RNN's side of an LSTM-FCN head (conv_skip): LSTM-FCN's dropout after the LSTM
+        "branch_dropout",
     }  # fmt: skip
 
 
@@ -157,13 +159,14 @@ def test_name_lists_are_derived_from_the_field_metadata() -> None:
     assert DATA_NAMES == ("input_size", "num_classes")
     assert set(RATE_NAMES) == {
         "dropout", "recurrent_dropout", "weight_drop", "layer_dropout", "output_dropout", "zoneout", "label_smoothing",
-        "momentum", "window_slice", "ema_decay", "swa_start",
+        "momentum", "window_slice", "ema_decay", "swa_start", "branch_dropout",
     }  # fmt: skip
     assert AUGMENTATION_NAMES == ("scaling", "magnitude_warp", "time_warp", "window_slice", "mixup", "cutmix")
     assert DEPENDS == {
         "dropout": ("dropout_variational",), "layer_dropout": ("dropout_variational",),
         "recurrent_dropout": ("recurrent_dropout_mode",), "weight_drop": ("optimizer",),
         "kernel_decay": ("optimizer",), "recurrent_decay": ("optimizer",), "head_decay": ("optimizer",),
+        "branch_dropout": ("conv_skip",),
     }  # fmt: skip
 
 

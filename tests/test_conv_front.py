@@ -263,3 +263,54 @@ def test_pool_off_is_the_strided_front_end_bit_for_bit() -> None:
                for k, v in old.state_dict().items())  # fmt: skip
     x, lens = batch(pad_value=2.0)
     assert torch.equal(old(x, lens).logits, off(x, lens).logits)
+
+
+# ---------------------------------------------------------------------------------------------- branch_dropout
+SKIP = {**combo(4, 8, 2, "none"), "conv_skip": True}  # no batch norm: training and eval compute the same blocks
+
+
+def _halves(net: RNNClassifierNet, keep: str) -> None:
+    """Zero the head's columns for the RNN's features (keep="front") or for the front end's (keep="rnn")."""
+    with torch.no_grad():
+        columns = slice(0, H) if keep == "front" else slice(H, None)
+        net.head.weight[:, columns] = 0.0
+
+
+def test_branch_dropout_zero_is_bit_identical_and_eval_is_a_no_op() -> None:
+    """Rate 0 leaves the network, its outputs, gradients and the random stream as without it; in eval any rate
+    is the identity."""
+    x, lens = batch(pad_value=2.0)
+    outs = []
+    for extra in ({}, {"branch_dropout": 0.0}):
+        net = net_of(seed=4, **SKIP, **extra).train()
+        torch.manual_seed(9)
+        logits = net(x, lens).logits
+        logits.sum().backward()
+        outs.append((logits, [p.grad.clone() for p in net.parameters()], torch.get_rng_state()))
+    (a, ga, ra), (b, gb, rb) = outs
+    assert torch.equal(a, b) and all(torch.equal(u, v) for u, v in zip(ga, gb)) and torch.equal(ra, rb)
+    plain, dropped = net_of(seed=4, **SKIP).eval(), net_of(seed=4, **SKIP, branch_dropout=0.8).eval()
+    assert torch.equal(plain(x, lens).logits, dropped(x, lens).logits)
+
+
+@pytest.mark.parametrize("p", [0.3, 0.8])
+def test_branch_dropout_drops_the_rnns_features_only(p: float) -> None:
+    """In training the head reads dropout(the RNN's pooled output, p) (inverted: kept units scaled by 1 / (1 - p))
+    next to the front end's average, which is never dropped; output_dropout would drop both."""
+    x, lens = batch(pad_value=2.0)
+    plain, dropped = net_of(seed=6, **SKIP).train(), net_of(seed=6, **SKIP, branch_dropout=p).train()
+    for keep in ("front", "rnn"):
+        _halves(plain, keep)
+        _halves(dropped, keep)
+        torch.manual_seed(11)
+        got = dropped(x, lens).logits
+        if keep == "front":  # the front end's side: exactly as without the branch dropout
+            torch.testing.assert_close(got, plain(x, lens).logits, rtol=0, atol=0)
+            continue
+        pooled = plain(x, lens).pooled
+        torch.manual_seed(11)
+        mask = nn.functional.dropout(torch.ones_like(pooled), p)
+        kept = mask[mask != 0]
+        assert 0 < kept.numel() < mask.numel()
+        torch.testing.assert_close(kept, torch.full_like(kept, 1 / (1 - p)))
+        torch.testing.assert_close(got, (pooled * mask) @ plain.head.weight[:, :H].T + plain.head.bias)

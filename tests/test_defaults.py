@@ -3,6 +3,7 @@ sequences, folds left to the size rule, everything recorded in ``spec.defaulted`
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ from search.objective import default_folds
 from search.preflight import PreflightError, prepare
 from search.recipes import starting_points
 from search.space import resolved_params
-from search.spec import DEFAULT_SEARCHED, Choice, Range, parse_study
+from search.spec import DEFAULT_SEARCHED, Choice, Range, StudyFileError, parse_study
 from search.storage import open_storage
 from search.worker import ensure_study, run_worker
 
@@ -49,7 +50,7 @@ BASE: dict[str, Any] = {
     "budget": {"trials": 2, "max_epochs": 1},
     "search": {"dropout": {"low": 0.0, "high": 0.3}},
 }
-CONV_ADDED = {"conv_layers", "conv_stride", "conv_kernel", "conv_channels", "conv_skip"}
+CONV_ADDED = {"conv_layers", "conv_stride", "conv_kernel", "conv_channels", "conv_skip", "branch_dropout"}
 
 #: (id, dataset, study changes, names that must be added to the search, names that must not)
 CASES = [
@@ -355,3 +356,41 @@ def test_a_rare_class_never_makes_the_default_folds_refuse_the_data(tmp_path: Pa
         study.write_text(yaml.safe_dump({**BASE, "dataset": str(path), "cv_folds": 5}))
         with pytest.raises(PreflightError, match=f"class '2' has {rare} training sequence.*allowed: cv_folds"):
             prepare(study)
+
+
+#: (id, dataset, study changes, the error, or None where the study is accepted)
+BRANCH_CASES = [
+    ("long, defaulted", LONG, {}, None),  # the defaults search it beside the skip they search
+    ("long, searched beside the default front end", LONG, {"search": {"branch_dropout": {"low": 0.5, "high": 0.9}}},
+     None),
+    ("own front end with the skip", SHORT, {"fixed": {"conv_layers": 2, "conv_skip": True, "branch_dropout": 0.8}}, None),
+    ("own front end, skip searched", SHORT,
+     {"fixed": {"conv_layers": 2}, "search": {"conv_skip": [True, False], "branch_dropout": {"low": 0.0, "high": 0.8}}},
+     None),
+    ("short, searched", SHORT, {"search": {"branch_dropout": {"low": 0.0, "high": 0.8}}}, "search.branch_dropout"),
+    ("short, fixed", SHORT, {"fixed": {"branch_dropout": 0.5}}, "fixed.branch_dropout"),
+    ("front end without the skip", SHORT, {"fixed": {"conv_layers": 2}, "search": {"branch_dropout": {"low": 0.0, "high": 0.8}}},
+     "search.branch_dropout"),
+    ("long, own front end without the skip", LONG,
+     {"fixed": {"conv_stride": 8, "branch_dropout": 0.8}}, "fixed.branch_dropout"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("dataset", "changes", "error"), [c[1:] for c in BRANCH_CASES], ids=[c[0] for c in BRANCH_CASES]
+)
+def test_branch_dropout_needs_a_head_that_reads_the_front_end(
+    tmp_path: Path, dataset: str, changes: dict, error: str | None
+) -> None:
+    """branch_dropout drops the RNN's side of a conv_skip head; without a skip in any trial it would be
+    output_dropout under another name: refused before anything is stored, naming the field and the way out."""
+    study = tmp_path / "b.yaml"
+    study.write_text(yaml.safe_dump({**BASE, "dataset": dataset, **changes}))
+    if error is None:
+        spec = prepare(study).spec
+        assert "branch_dropout" in spec.search or spec.fixed["branch_dropout"] == 0.8
+        return
+    with pytest.raises(
+        StudyFileError, match=rf"b\.yaml: {re.escape(error)}: has no effect without conv_skip.*output_dropout"
+    ):
+        prepare(study)

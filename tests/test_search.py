@@ -53,7 +53,9 @@ def test_shipped_studies_cover_the_architectures() -> None:
     assert {("lstm", False, 1), ("gru", False, 1), ("rnn", False, 1), ("lstm", True, 2)} <= cells
     every = specs["all-regularizers"]
     searched = set(every.search)
-    assert set(REGULARIZER_NAMES) <= searched, set(REGULARIZER_NAMES) - searched
+    # but branch_dropout, which needs the head to read a front end beside the RNN (conv_skip; JapaneseVowels' 7-29
+    # steps get none): searched there it is refused (tests/test_conv_front.py)
+    assert set(REGULARIZER_NAMES) - {"branch_dropout"} <= searched, set(REGULARIZER_NAMES) - searched
 
 
 BAD = [

@@ -1,6 +1,7 @@
 """One regularization technique per module, each a no-op at rate 0 and (but zoneout's expectation) in eval."""
 
 from models.regularizers.augment import AUGMENTATION_NAMES, Augment
+from models.regularizers.branch_dropout import BranchDropout
 from models.regularizers.clipping import clip_gradients
 from models.regularizers.cutmix import cutmix
 from models.regularizers.decoupled_decay import decay_
@@ -26,7 +27,7 @@ from models.regularizers.window_slice import window_slice
 from models.regularizers.zoneout import zoneout
 
 __all__ = [
-    "GaussianNoise", "SequenceDropout", "SequenceNorm", "WeightPenalties", "activity_penalty", "apply_max_norm",
+    "BranchDropout", "GaussianNoise", "SequenceDropout", "SequenceNorm", "WeightPenalties", "activity_penalty", "apply_max_norm",
     "ar_penalty", "clip_gradients", "decay_", "drop_columns", "drop_weight", "recurrent_mask", "tar_penalty",
     "unit_norms", "weight_penalty", "zoneout",
     "AUGMENTATION_NAMES", "Augment", "WeightAverage", "cutmix", "magnitude_warp", "mixup", "ordered_batches", "scale",
