@@ -128,7 +128,9 @@ def apply_defaults(spec: StudySpec, splits: Splits) -> StudySpec:
             out.defaulted[name] = reason
         if "branch_dropout" not in named:  # a regularizer of the skip's head: off in the baseline, 0.8 a recipe
             out.search["branch_dropout"] = dataclasses.replace(BRANCH_RANGE)
-            out.defaulted["branch_dropout"] = f"searched with the default front end ({BRANCH_RANGE.low:g}..{BRANCH_RANGE.high:g}): {reason}"
+            out.defaulted["branch_dropout"] = (
+                f"searched with the default front end ({BRANCH_RANGE.low:g}..{BRANCH_RANGE.high:g}): {reason}"
+            )
         out.fixed = {**spec.fixed, "conv_norm": "batch"}
         out.defaulted["conv_norm"] = f"batch (fixed with the default front end): median length {median:g}"
     spread = scale_spread(splits)

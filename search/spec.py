@@ -279,8 +279,17 @@ def parse_study(raw: Any, path: Path) -> StudySpec:
 #: names the data-dependent defaults (:mod:`search.defaults`) may search when a study does not name them: a
 #: starting point may set them; whether this dataset searches them is checked once the defaults are applied
 DEFAULT_SEARCHED = frozenset(
-    {"lr", "pooling", "normalize", "conv_layers", "conv_stride", "conv_kernel", "conv_channels", "conv_skip",
-     "branch_dropout"}
+    {
+        "lr",
+        "pooling",
+        "normalize",
+        "conv_layers",
+        "conv_stride",
+        "conv_kernel",
+        "conv_channels",
+        "conv_skip",
+        "branch_dropout",
+    }
 )
 
 
