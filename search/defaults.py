@@ -15,8 +15,9 @@ The rule (README, "Study files"):
     OSULeaf 0.839 against 0.799), ``pooling`` mean / last when the study does not set
     it, and the regularizer ``branch_dropout`` on :data:`BRANCH_RANGE` (dropout on the RNN's side of the skip's
     head only, as LSTM-FCN's 0.8 after the LSTM; off at home, 0.8 a recipe: at the home point, 200 epochs, test
-    accuracy OSULeaf 0.876 -> 0.942 (2 seeds), ArrowHead 0.760 -> 0.829 (3 seeds)), with ``conv_norm: batch`` fixed (masked BatchNorm: on OSULeaf, 4 seeds, test accuracy 0.604 against 0.553
-    without it for one stride-8 block). Measured before choosing (one seed, 80 epochs, LSTM 64, lr 1e-3, test
+    accuracy OSULeaf 0.876 -> 0.942 (2 seeds), ArrowHead 0.760 -> 0.829 (3 seeds)), with ``conv_norm: batch``
+    fixed (masked BatchNorm: on OSULeaf, 4 seeds, test accuracy 0.604 against 0.553 without it for one stride-8
+    block). Measured before choosing (one seed, 80 epochs, LSTM 64, lr 1e-3, test
     accuracy): OSULeaf one stride-8 block 0.645, three blocks stride 4 kernel 8 128 channels mean pooling 0.826
     (last pooling 0.707, stride 2 0.802); ArrowHead 0.560 vs 0.646; BasicMotions (100 steps) 0.975 vs 1.000,
     where the tuned LSTM without a front end reached 0.808: hence the threshold of 64 steps, not 200.
