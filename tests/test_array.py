@@ -86,8 +86,10 @@ def assert_same(array_result: Any, single: Any, where: str) -> None:
     assert array_result.best["epoch"] == single.best["epoch"], where
     expected = single.model.state_dict()
     assert list(array_result.state) == list(expected), where  # loadable as is into RNNClassifier(rnn, train)
-    for name, value in expected.items():
-        torch.testing.assert_close(array_result.state[name], value, rtol=RTOL, atol=2e-5, msg=f"{where}: {name}")
+    for name, value in expected.items():  # atol: the stacked and the lone matmuls sum in different orders, and
+        # which order a CPU's kernels take differs between machines: over a whole fit one of 1,024 recurrent weights
+        # drifted 2.2e-5 on one CI machine (label_smoothing_input_noise), where the others stay below 2e-5
+        torch.testing.assert_close(array_result.state[name], value, rtol=RTOL, atol=5e-5, msg=f"{where}: {name}")
 
 
 #: the rows the fast layer (make test-fast) runs; the others are marked slow
