@@ -345,6 +345,12 @@ def _cli(*args: str) -> subprocess.Popen:  # type: ignore[type-arg]
     )  # fmt: skip
 
 
+def _cpu_seconds(pid: int) -> float:
+    """The CPU time (user + system) process ``pid`` has used so far, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @pytest.mark.slow
 def test_ctrl_c_during_the_verdict_is_one_line_and_exit_130(tmp_path: Path) -> None:
     """Before, Lightning turned the KeyboardInterrupt in a verdict refit into a bare exit 1 with nothing said."""
@@ -382,7 +388,12 @@ def test_ctrl_c_during_make_report_is_one_line_and_exit_130(tmp_path: Path) -> N
     journal = str(tmp_path / "journal.log")
     assert run_cli("worker", str(study), "--storage", journal).returncode == 0  # a worker computes no verdict
     proc = _cli("report", str(study), "--storage", journal)
-    time.sleep(10)  # past the imports, into the verdict's 20 refits per row (a minute and more here)
+    # past the imports (about 3 CPU seconds), into the verdict's 20 refits per row (a minute and more here); by CPU
+    # time, not wall time: 10 s of wall time were still "starting" on a machine loaded with two other studies
+    deadline = time.monotonic() + 180
+    while _cpu_seconds(proc.pid) < 10 and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.2)
     assert proc.poll() is None, proc.communicate()
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
