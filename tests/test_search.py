@@ -471,8 +471,9 @@ def test_all_regularizers_study_turns_every_regularizer_on(tmp_path: Path) -> No
     defaults = {**RNNConfig().__dict__, **TrainConfig().__dict__}
     configs = [t.user_attrs["config"] for t in study.trials if "config" in t.user_attrs]
     names = {n.removesuffix(OFF_SUFFIX) for t in study.trials for n in t.params}
-    assert set(REGULARIZER_NAMES) <= names
-    never_on = [n for n in REGULARIZER_NAMES if all(c[n] == defaults[n] for c in configs)]
+    every = set(REGULARIZER_NAMES) - {"branch_dropout"}  # needs a conv_skip head: refused in this front-end-less file
+    assert every <= names
+    never_on = [n for n in REGULARIZER_NAMES if n in every and all(c[n] == defaults[n] for c in configs)]
     assert not never_on, never_on
     assert {c["optimizer"] for c in configs} >= {"adam", "adamw", "sgd", "rmsprop"}
     assert {t.user_attrs["path"] for t in study.trials if "path" in t.user_attrs} == {"fused", "loop"}
