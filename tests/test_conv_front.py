@@ -298,8 +298,8 @@ def test_branch_dropout_drops_the_rnns_features_only(p: float) -> None:
     """In training the head reads dropout(the RNN's pooled output, p) (inverted: kept units scaled by 1 / (1 - p))
     next to the front end's average, which is never dropped; output_dropout would drop both."""
     x, lens = batch(pad_value=2.0)
-    plain, dropped = net_of(seed=6, **SKIP).train(), net_of(seed=6, **SKIP, branch_dropout=p).train()
-    for keep in ("front", "rnn"):
+    for keep in ("front", "rnn"):  # fresh networks each time: one half of the head zeroed, the other as built
+        plain, dropped = net_of(seed=6, **SKIP).train(), net_of(seed=6, **SKIP, branch_dropout=p).train()
         _halves(plain, keep)
         _halves(dropped, keep)
         torch.manual_seed(11)
@@ -313,4 +313,6 @@ def test_branch_dropout_drops_the_rnns_features_only(p: float) -> None:
         kept = mask[mask != 0]
         assert 0 < kept.numel() < mask.numel()
         torch.testing.assert_close(kept, torch.full_like(kept, 1 / (1 - p)))
-        torch.testing.assert_close(got, (pooled * mask) @ plain.head.weight[:, :H].T + plain.head.bias)
+        rnn_side = plain.head.weight[:, :H]
+        assert rnn_side.abs().sum() > 0 and not torch.equal(got, plain(x, lens).logits)  # the dropout shows
+        torch.testing.assert_close(got, (pooled * mask) @ rnn_side.T + plain.head.bias)
