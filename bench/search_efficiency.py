@@ -9,7 +9,8 @@ whole benchmark fits in about ten minutes on two loaded CPU cores:
 - ``recipes: false`` in both arms, so no known-good starting points are enqueued: the comparison is about the
   search alone;
 - arm ``tpe+hyperband``: ``sampler: tpe`` (multivariate, 10 random startup trials), ``pruner: hyperband``
-  (:func:`search.samplers.make_pruner`: min resource 2 steps, reduction factor 3, over the 45 steps of a trial);
+  (:func:`search.samplers.make_pruner`: judged at the end of each fold only, the first rung at the first fold's end,
+  reduction factor 3, over the 45 steps of a trial);
 - arm ``random``: ``sampler: random``, ``pruner: none``.
 
 A seed ``s`` is the study's ``seed`` in both arms: the sampler's seed, the cross-validation folds and the model
@@ -112,7 +113,7 @@ def run_arm(spec: StudySpec, budget: int, accelerator: str, verbose: bool) -> di
     study = optuna.create_study(
         study_name=spec.name, storage=optuna.storages.InMemoryStorage(),
         direction="minimize" if spec.direction == "minimize" else "maximize",
-        sampler=make_sampler(spec), pruner=make_pruner(spec, objective.steps),
+        sampler=make_sampler(spec), pruner=make_pruner(spec, objective.folds),
     )  # fmt: skip
     better = max if spec.direction == "maximize" else min
     trials: list[dict[str, Any]] = []

@@ -117,6 +117,7 @@ class SimObjective:
     """Training replaced by ``sleep`` seconds per epoch; storage traffic as :class:`search.objective.Objective`'s."""
 
     checkpoints = None
+    folds = 1  # one fit per trial (cv_folds: 1): the pruner judges it inside it, as a holdout's
 
     def __init__(self, spec: Any, sleep: float, stop_at: float, rec: Recorder, seed: int) -> None:
         self.spec, self.sleep, self.stop_at, self.rec = spec, sleep, stop_at, rec

@@ -13,7 +13,7 @@ _EXPORTS = {
     "StudyFileError": "search.spec", "StudySpec": "search.spec", "load_study": "search.spec",
     "parse_study": "search.spec", "StorageError": "search.storage", "mask_url": "search.storage",
     "open_storage": "search.storage", "counts": "search.worker", "ensure_study": "search.worker",
-    "run_worker": "search.worker",
+    "run_worker": "search.worker", "WholeFoldsPruner": "search.whole_folds",
 }  # fmt: skip
 
 __all__ = sorted(_EXPORTS)

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, TypeVar
 
 import optuna
 
+from search.whole_folds import WholeFoldsPruner
+
 if TYPE_CHECKING:
     from search.spec import StudySpec
 
@@ -29,17 +31,23 @@ SAMPLERS: dict[str, Callable[[int], optuna.samplers.BaseSampler]] = {
     "qmc": lambda seed: optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False),
 }
 
-#: pruner name -> a factory of it, given the steps a full trial reports
-PRUNERS: dict[str, Callable[[int], optuna.pruners.BasePruner]] = {
-    "median": lambda steps: optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=min(5, steps // 4)),
-    "hyperband": lambda steps: optuna.pruners.HyperbandPruner(
-        min_resource=max(1, steps // 20), max_resource=steps, reduction_factor=3
+#: pruner name -> a factory of it, given the steps a full trial reports and the first step a trial may be judged at
+#: (None: the pruner's own early start, used for a holdout; cross-validation judges whole folds:
+#: :func:`make_pruner`)
+PRUNERS: dict[str, Callable[[int, int | None], optuna.pruners.BasePruner]] = {
+    "median": lambda steps, first: optuna.pruners.MedianPruner(
+        n_startup_trials=5, n_warmup_steps=min(5, steps // 4) if first is None else first
     ),
-    "successive_halving": lambda steps: optuna.pruners.SuccessiveHalvingPruner(
-        min_resource=max(1, steps // 20), reduction_factor=3
+    "hyperband": lambda steps, first: optuna.pruners.HyperbandPruner(
+        min_resource=max(1, steps // 20) if first is None else first, max_resource=steps, reduction_factor=3
     ),
-    "wilcoxon": lambda steps: optuna.pruners.WilcoxonPruner(p_threshold=0.1, n_startup_steps=min(5, steps // 4)),
-    "none": lambda steps: optuna.pruners.NopPruner(),
+    "successive_halving": lambda steps, first: optuna.pruners.SuccessiveHalvingPruner(
+        min_resource=max(1, steps // 20) if first is None else first, reduction_factor=3
+    ),
+    "wilcoxon": lambda steps, first: optuna.pruners.WilcoxonPruner(
+        p_threshold=0.1, n_startup_steps=min(5, steps // 4) if first is None else first
+    ),
+    "none": lambda steps, first: optuna.pruners.NopPruner(),
 }
 
 
@@ -48,11 +56,20 @@ def make_sampler(spec: StudySpec, seed: int | None = None) -> optuna.samplers.Ba
     return _lookup("sampler", SAMPLERS, spec.sampler)(spec.seed if seed is None else seed)
 
 
-def make_pruner(spec: StudySpec, steps: int) -> optuna.pruners.BasePruner:
-    """A pruner over ``steps`` reported steps per trial (epochs, times folds with cross-validation)."""
-    pruner = _lookup("pruner", PRUNERS, spec.pruner)(steps)
+def make_pruner(spec: StudySpec, folds: int) -> optuna.pruners.BasePruner:
+    """The study's pruner over a trial of ``folds`` folds of ``spec.max_epochs`` reported steps each.
+
+    With cross-validation (``folds`` > 1) a trial is judged only at the end of a fold
+    (:class:`search.whole_folds.WholeFoldsPruner`), first at the end of its first: the first rung (Hyperband,
+    successive halving) or warm-up (median, Wilcoxon) is that fold's last step, ``max_epochs - 1`` (steps count
+    from 0). A holdout keeps each pruner's early start (Hyperband's first rung at a twentieth of the epochs)."""
+    steps = folds * spec.max_epochs
+    first = max(1, spec.max_epochs - 1) if folds > 1 else None
+    pruner = _lookup("pruner", PRUNERS, spec.pruner)(steps, first)
     if spec.pruner_patience:
         pruner = optuna.pruners.PatientPruner(pruner, patience=spec.pruner_patience)
+    if folds > 1 and spec.pruner != "none":
+        pruner = WholeFoldsPruner(pruner, spec.max_epochs)
     return pruner
 
 

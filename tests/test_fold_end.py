@@ -94,7 +94,7 @@ def test_a_trial_is_never_pruned_at_its_last_epoch(
     import search.samplers as samplers
 
     epochs, folds = 3, 2
-    monkeypatch.setitem(samplers.PRUNERS, "median", lambda steps: _LastEpochPruner(folds * epochs - 1))
+    monkeypatch.setitem(samplers.PRUNERS, "median", lambda steps, first: _LastEpochPruner(folds * epochs - 1))
     fixed = {"lr": 0.05, "batch_size": 32, "patience": 0}
     trials = _run(tmp_path, 3, epochs, folds, array_size, pruner="median", recipes=False, fixed=fixed)
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 3, [t.user_attrs.get("pruned_reason") for t in trials]

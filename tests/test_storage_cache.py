@@ -263,7 +263,9 @@ def _replay(url: str, plain: bool, pruner_name: str, seed: int) -> list[tuple[in
     open_one = (lambda: open_storage(url, plain=True)) if plain else (lambda: open_storage(url))
     storages = [open_one() for _ in range(3)]
     optuna.create_study(study_name="replay", storage=storages[0], direction="maximize")
-    studies = [optuna.load_study(study_name="replay", storage=s, pruner=PRUNERS[pruner_name](steps)) for s in storages]
+    studies = [
+        optuna.load_study(study_name="replay", storage=s, pruner=PRUNERS[pruner_name](steps, None)) for s in storages
+    ]
     rng = random.Random(seed)
     quality = [rng.random() for _ in range(24)]
     decisions: list[tuple[int, int, bool]] = []
