@@ -99,3 +99,98 @@ def test_a_trial_is_never_pruned_at_its_last_epoch(
     trials = _run(tmp_path, 3, epochs, folds, array_size, pruner="median", recipes=False, fixed=fixed)
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 3, [t.user_attrs.get("pruned_reason") for t in trials]
     assert all(max(t.intermediate_values) == folds * epochs - 1 for t in trials)
+
+
+# --------------------------------------------------------------------------------------------- whole folds
+class _AlwaysPruner(optuna.pruners.BasePruner):
+    """Prunes at every step it is asked at: what a trial meets where the wrapper lets the pruner judge it."""
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(
+    ("fold_steps", "steps", "judged"),
+    [
+        (MAX_EPOCHS, 3 * MAX_EPOCHS, [MAX_EPOCHS - 1, 2 * MAX_EPOCHS - 1, 3 * MAX_EPOCHS - 1]),  # each fold's end
+        (1, 4, [0, 1, 2, 3]),  # one-epoch folds: every step ends one
+    ],
+)
+def test_whole_folds_pruner_asks_only_at_a_folds_last_step(fold_steps: int, steps: int, judged: list[int]) -> None:
+    """A pruner that prunes everything, wrapped: ``should_prune`` is True at the folds' last steps, False inside a
+    fold (the wrapped pruner is not asked there)."""
+    from search.whole_folds import WholeFoldsPruner
+
+    study = optuna.create_study(direction="maximize", pruner=WholeFoldsPruner(_AlwaysPruner(), fold_steps))
+    trial = study.ask()
+    assert not trial.should_prune()  # nothing reported yet
+    said = []
+    for step in range(steps):
+        trial.report(0.1, step)
+        said.append(trial.should_prune())
+    assert [s for s, p in enumerate(said) if p] == judged
+
+
+@pytest.mark.parametrize(
+    ("pruner", "fold_steps", "message"),
+    [
+        ("not a pruner", 5, "pruner='not a pruner': allowed: an optuna.pruners.BasePruner"),
+        (optuna.pruners.NopPruner(), 0, "fold_steps=0: allowed: an integer >= 1"),
+        (optuna.pruners.NopPruner(), True, "fold_steps=True: allowed: an integer >= 1"),
+    ],
+)
+def test_whole_folds_pruner_refuses_bad_arguments(pruner: object, fold_steps: object, message: str) -> None:
+    from search.whole_folds import WholeFoldsPruner
+
+    with pytest.raises((TypeError, ValueError), match=message.replace("(", r"\(").replace(")", r"\)")):
+        WholeFoldsPruner(pruner, fold_steps)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("folds", "array_size", "pruned_at"), [(2, 1, MAX_EPOCHS - 1), (2, 3, MAX_EPOCHS - 1), (1, 1, 0)]
+)
+def test_a_study_prunes_a_cross_validated_trial_only_at_a_folds_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, folds: int, array_size: int, pruned_at: int
+) -> None:
+    """Through the worker (make_pruner), with a pruner that would prune every trial at its first report: with
+    cross-validation each trial runs its first fold to its end and is pruned at that fold's last step, never
+    inside it; a holdout (one fold) keeps pruning inside its fit (at its first epoch here)."""
+    import search.samplers as samplers
+
+    monkeypatch.setitem(samplers.PRUNERS, "median", lambda steps, first: _AlwaysPruner())
+    fixed = {"lr": 0.05, "batch_size": 32, "patience": 0}
+    trials = _run(tmp_path, 3, MAX_EPOCHS, folds, array_size, pruner="median", recipes=False, fixed=fixed)
+    assert [t.state for t in trials] == [TrialState.PRUNED] * 3
+    for t in trials:
+        assert t.last_step == pruned_at, (t.number, sorted(t.intermediate_values))
+        assert sorted(t.intermediate_values) == list(range(pruned_at + 1))  # every epoch of the fold was reported
+
+
+@pytest.mark.parametrize(
+    ("pruner", "folds", "wrapped", "first"),
+    [
+        ("hyperband", 5, True, MAX_EPOCHS - 1),  # Hyperband's first rung: the first fold's last step
+        ("successive_halving", 3, True, MAX_EPOCHS - 1),
+        ("median", 5, True, MAX_EPOCHS - 1),  # its warm-up ends there
+        ("hyperband", 1, False, max(1, MAX_EPOCHS // 20)),  # a holdout: a twentieth of its epochs, as before
+        ("none", 5, False, None),  # nothing to judge: not wrapped
+    ],
+)
+def test_make_pruner_first_judges_a_trial_at_its_first_folds_end(
+    tmp_path: Path, pruner: str, folds: int, wrapped: bool, first: int | None
+) -> None:
+    from search.samplers import make_pruner
+    from search.whole_folds import WholeFoldsPruner
+
+    spec = load_study(write_study(tmp_path, budget={"trials": 2, "max_epochs": MAX_EPOCHS}, pruner=pruner))
+    made = make_pruner(spec, folds)
+    assert isinstance(made, WholeFoldsPruner) == wrapped
+    inner = made.pruner if isinstance(made, WholeFoldsPruner) else made
+    if wrapped:
+        assert made.fold_steps == MAX_EPOCHS
+    start = {
+        optuna.pruners.HyperbandPruner: "_min_resource", optuna.pruners.SuccessiveHalvingPruner: "_min_resource",
+        optuna.pruners.MedianPruner: "_n_warmup_steps",
+    }  # fmt: skip
+    if first is not None:
+        assert getattr(inner, start[type(inner)]) == first
