@@ -441,7 +441,7 @@ def worker_seed(spec: StudySpec, worker_index: int, trials: int) -> int:
 
 def open_study(spec: StudySpec, storage: BaseStorage, worker_index: int, objective: Objective) -> optuna.Study:
     """The study as worker ``worker_index`` runs it: the study's sampler seeded by :func:`worker_seed` (workers,
-    and a resumed worker, propose different trials), its pruner over the objective's steps. Lone trials and arrays
+    and a resumed worker, propose different trials), its pruner over the objective's folds. Lone trials and arrays
     alike."""
     study = optuna.load_study(study_name=spec.name, storage=storage, pruner=make_pruner(spec, objective.folds))
     # every trial but the enqueued ones: a trial a killed worker left RUNNING drew from the stream too (counted

@@ -379,10 +379,10 @@ def test_a_trial_left_running_by_a_killed_worker_is_not_proposed_again(tmp_path:
     spec = parse_study({**TINY, "recipes": False}, tmp_path / "t.yaml")
     storage = open_storage(str(tmp_path / "journal.log"))
     ensure_study(spec, storage, total=3)
-    steps = SimpleNamespace(steps=4)  # all open_study reads of the objective: the pruner's steps
-    killed = open_study(spec, storage, 0, steps).ask()  # type: ignore[arg-type]
+    objective = SimpleNamespace(folds=1)  # all open_study reads of the objective: its folds, for the pruner
+    killed = open_study(spec, storage, 0, objective).ask()  # type: ignore[arg-type]
     suggest(killed, spec)  # its parameters drawn; then the worker dies: the trial stays RUNNING
-    resumed = open_study(spec, storage, 0, steps).ask()  # type: ignore[arg-type]
+    resumed = open_study(spec, storage, 0, objective).ask()  # type: ignore[arg-type]
     suggest(resumed, spec)
     assert resumed.params != killed.params
 
