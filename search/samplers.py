@@ -31,21 +31,32 @@ SAMPLERS: dict[str, Callable[[int], optuna.samplers.BaseSampler]] = {
     "qmc": lambda seed: optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False),
 }
 
+
+def _rung(steps: int, first: int | None) -> int:
+    """Hyperband's / successive halving's first rung: ``first``, or for a holdout a twentieth of the trial."""
+    return max(1, steps // 20) if first is None else first
+
+
+def _warmup(steps: int, first: int | None) -> int:
+    """The median / Wilcoxon pruner's warm-up: ``first``, or for a holdout 5 steps (a quarter of a trial under 20)."""
+    return min(5, steps // 4) if first is None else first
+
+
 #: pruner name -> a factory of it, given the steps a full trial reports and the first step a trial may be judged at
 #: (None: the pruner's own early start, used for a holdout; cross-validation judges whole folds:
 #: :func:`make_pruner`)
 PRUNERS: dict[str, Callable[[int, int | None], optuna.pruners.BasePruner]] = {
     "median": lambda steps, first: optuna.pruners.MedianPruner(
-        n_startup_trials=5, n_warmup_steps=min(5, steps // 4) if first is None else first
+        n_startup_trials=5, n_warmup_steps=_warmup(steps, first)
     ),
     "hyperband": lambda steps, first: optuna.pruners.HyperbandPruner(
-        min_resource=max(1, steps // 20) if first is None else first, max_resource=steps, reduction_factor=3
+        min_resource=_rung(steps, first), max_resource=steps, reduction_factor=3
     ),
     "successive_halving": lambda steps, first: optuna.pruners.SuccessiveHalvingPruner(
-        min_resource=max(1, steps // 20) if first is None else first, reduction_factor=3
+        min_resource=_rung(steps, first), reduction_factor=3
     ),
     "wilcoxon": lambda steps, first: optuna.pruners.WilcoxonPruner(
-        p_threshold=0.1, n_startup_steps=min(5, steps // 4) if first is None else first
+        p_threshold=0.1, n_startup_steps=_warmup(steps, first)
     ),
     "none": lambda steps, first: optuna.pruners.NopPruner(),
 }
