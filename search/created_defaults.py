@@ -1,7 +1,7 @@
 """A study keeps the data-dependent defaults it was created with.
 
 ``search.defaults`` chooses some settings from the data when a study file leaves them out (``budget.max_epochs``
-and the ``fixed`` values ``patience``, ``batch_size``, ``conv_norm``). Those rules improve between versions; a
+and the ``fixed`` values ``patience``, ``batch_size``, ``conv_norm``, ``conv_skip``). Those rules improve between versions; a
 study created by an older version must still resume, run its waiting trials and report with the values its
 finished trials ran, not be refused as "changed" because today's rule picks another number. So, once a study's
 definition is recorded, :func:`keep_created_defaults` puts its recorded values back into the spec for every such
@@ -12,6 +12,9 @@ study file wrote and a later edit removed is still a change of the study. A stud
 existed keeps what it recorded for every name the rules choose today, and the note says that those values were
 its file's or that version's defaults.
 
+A choice that a rule searched when the study was created and fixes today (:data:`FIXED_SINCE`: ``conv_skip`` with
+the long-data front end) is searched again: the study's trials ran both values.
+
 Searched defaults (``lr``, the front end's dimensions, ``normalize``) are compared as before: a changed default
 search space is reported as a change of the study.
 """
@@ -20,8 +23,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from search.spec import StudySpec, _default
+from search.spec import Choice, StudySpec, _default
 
+#: choices a rule fixes since 2026-12-03 that it searched before (``conv_skip`` with the long-data front end): a
+#: study that searched one keeps searching it
+FIXED_SINCE = ("conv_skip",)
 #: the study's user attribute naming the settings its recorded definition took from the data-dependent rules
 DEFAULTED_ATTR = "regtune:defaulted"
 
@@ -53,6 +59,7 @@ def keep_created_defaults(
             kept.append(f"budget.max_epochs: {was} (today's default: {spec.max_epochs})")
             spec.defaulted["max_epochs"] = f"{was}: kept from the study's creation (today's default: {spec.max_epochs})"
             spec.max_epochs = was
+    kept += _keep_searched(spec, recorded)
     fixed = recorded.get("fixed")
     if not isinstance(fixed, dict):
         return kept
@@ -64,6 +71,24 @@ def keep_created_defaults(
         kept.append(f"fixed.{name}: {was} (today's default: {now})")
         spec.fixed = {**spec.fixed, name: was}
         spec.defaulted[name] = f"{was}: kept from the study's creation (today's default: {now})"
+    return kept
+
+
+def _keep_searched(spec: StudySpec, recorded: dict[str, Any]) -> list[str]:
+    """A choice of :data:`FIXED_SINCE` that today's rule fixes and the study searched: searched again, as its
+    trials were (the study file names none of it: the rule would not apply otherwise)."""
+    kept = []
+    for name in FIXED_SINCE:
+        dim = (recorded.get("search") or {}).get(name)
+        if name not in spec.defaulted or name not in spec.fixed or name in spec.search:
+            continue
+        if not isinstance(dim, dict) or dim.get("kind") != "choice" or not isinstance(dim.get("choices"), list):
+            continue
+        now = spec.fixed[name]
+        spec.fixed = {k: v for k, v in spec.fixed.items() if k != name}
+        spec.search = {**spec.search, name: Choice(list(dim["choices"]))}
+        kept.append(f"search.{name}: {dim['choices']} (today's default: fixed {now})")
+        spec.defaulted[name] = f"searched: kept from the study's creation (today's default: fixed {now})"
     return kept
 
 

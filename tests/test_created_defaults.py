@@ -16,6 +16,7 @@ import search.defaults as defaults
 from search import fingerprint as fp
 from search.created_defaults import DEFAULTED_ATTR, keep_created_defaults
 from search.preflight import prepare
+from search.spec import Choice
 from search.storage import open_storage
 from search.worker import definition_changes, ensure_study, run_worker
 from tests.helpers import run_cli
@@ -154,6 +155,38 @@ def test_what_the_study_file_writes_is_still_compared(
     with pytest.raises(fp.StudyChangedError, match=line):
         ensure_study(spec, open_storage(url), total=2)
     assert "keeps" not in capsys.readouterr().err  # no note before a refusal
+
+
+def test_a_choice_fixed_since_is_searched_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A long study created while the front end's rule still searched conv_skip: it resumes searching it, says
+    so, and its new trials choose it; a study under a new name runs today's rule (the skip fixed on)."""
+    raw = {**RAW, "dataset": "synthetic:n=40,length=120,channels=1", "budget": {"trials": 1, "max_epochs": 1}}
+    path, url = _create(tmp_path, monkeypatch, raw)
+    study = _study(url)
+    old = study.user_attrs[fp.DEFINITION_ATTR]  # rewritten as that version recorded it
+    assert old["fixed"].pop("conv_skip") is True
+    old["search"]["conv_skip"] = {"kind": "choice", "choices": [True, False]}
+    study.set_user_attr(fp.DEFINITION_ATTR, old)
+    study.set_user_attr(fp.FINGERPRINT_ATTR, fp.digest(old))
+    study.set_user_attr(DEFAULTED_ATTR, [n for n in study.user_attrs[DEFAULTED_ATTR] if n != "conv_skip"])
+    spec = prepare(path, url).spec
+    assert (spec.fixed["conv_skip"], "conv_skip" in spec.search) == (True, False)
+    capsys.readouterr()
+    storage = open_storage(url)
+    ensure_study(spec, storage, total=3)  # not refused as changed
+    assert "search.conv_skip: [True, False] (today's default: fixed True)" in capsys.readouterr().err
+    assert "conv_skip" not in spec.fixed and spec.search["conv_skip"] == Choice([True, False])
+    assert fp.definition(spec) == old
+    run_worker(spec, storage, 3)
+    trials = _study(url).get_trials()
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 3
+    assert all(t.params["conv_skip"] == t.user_attrs["config"]["conv_skip"] for t in trials[1:])  # searched again
+    renamed = tmp_path / "renamed.yaml"
+    renamed.write_text(yaml.safe_dump({**raw, "name": "renamed"}))
+    fresh = prepare(renamed, url).spec
+    assert (fresh.fixed["conv_skip"], "conv_skip" in fresh.search) == (True, False)
 
 
 def test_a_study_recorded_before_the_names_keeps_its_values_and_says_whose(

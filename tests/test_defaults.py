@@ -50,7 +50,7 @@ BASE: dict[str, Any] = {
     "budget": {"trials": 2, "max_epochs": 1},
     "search": {"dropout": {"low": 0.0, "high": 0.3}},
 }
-CONV_ADDED = {"conv_layers", "conv_stride", "conv_kernel", "conv_channels", "conv_skip", "branch_dropout"}
+CONV_ADDED = {"conv_layers", "conv_stride", "conv_kernel", "conv_channels", "branch_dropout"}
 
 #: (id, dataset, study changes, names that must be added to the search, names that must not)
 CASES = [
@@ -79,12 +79,14 @@ def test_the_rule(tmp_path: Path, dataset: str, changes: dict, added: set, absen
     assert new == added
     assert new <= DEFAULT_SEARCHED  # what a starting point may set before the defaults are applied (search.spec)
     assert not (new & absent)
-    assert set(out.defaulted) - {"cv_folds", "conv_norm", "batch_size", "patience"} == added  # fixed, not searched
+    fixed = {"cv_folds", "conv_norm", "conv_skip", "batch_size", "patience"}
+    assert set(out.defaulted) - fixed == added  # the rest are fixed, not searched
     for name in added:
         assert "default" in out.defaulted[name]
     for name, dim in spec.search.items():  # what the study says is kept as it is
         assert out.search[name] == dim
     assert out.fixed.get("conv_norm") == ("batch" if "conv_stride" in added else spec.fixed.get("conv_norm"))
+    assert out.fixed.get("conv_skip") == (True if "conv_stride" in added else spec.fixed.get("conv_skip"))
     assert spec.defaulted == {} and set(spec.search) == set(spec.search)  # the input spec is not modified
 
 
@@ -130,7 +132,7 @@ def test_the_long_rule_on_a_real_dataset(tmp_path: Path) -> None:
     assert out.search["conv_layers"] == Choice([3, 1, 0])  # 0 keeps "no front end" in the space
     assert out.search["conv_kernel"] == Choice([8, 0])
     assert out.search["conv_channels"] == Choice([128, 64])
-    assert out.search["conv_skip"] == Choice([True, False])  # LSTM-FCN's skip on at home
+    assert "conv_skip" not in out.search and out.fixed["conv_skip"] is True  # LSTM-FCN's head, in every trial
     assert out.search["pooling"] == Choice(["mean", "last"])  # the study does not set pooling
     assert f"> {LONG_STEPS}" in out.defaulted["conv_stride"]
     assert out.defaulted["cv_folds"].startswith(f"{default_folds(len(splits.train))} ")
@@ -156,9 +158,9 @@ def test_baseline_and_recipes_start_from_the_home_point(tmp_path: Path) -> None:
     home = home_point(spec)
     stride = spec.search["conv_stride"].choices[0]  # type: ignore[union-attr]
     assert home == {
-        "lr": 3e-3, "conv_layers": 3, "conv_stride": stride, "conv_kernel": 8, "conv_channels": 128,
-        "conv_skip": True, "pooling": "mean",
+        "lr": 3e-3, "conv_layers": 3, "conv_stride": stride, "conv_kernel": 8, "conv_channels": 128, "pooling": "mean",
     }  # fmt: skip
+    assert spec.fixed["conv_skip"] is True  # fixed, not searched: every trial's head reads the front end too
     assert stride == conv_strides(median_length(splits))[0]  # the smallest stride for the median length
     points = starting_points(spec)
     assert len(points) >= 2  # baseline + the dropout recipes
