@@ -1,8 +1,8 @@
 """A study keeps the data-dependent defaults it was created with.
 
 ``search.defaults`` chooses some settings from the data when a study file leaves them out (``budget.max_epochs``
-and the ``fixed`` values ``patience``, ``batch_size``, ``conv_norm``, ``conv_skip``). Those rules improve between versions; a
-study created by an older version must still resume, run its waiting trials and report with the values its
+and the ``fixed`` values ``patience``, ``batch_size``, ``conv_norm``, ``conv_skip``). Those rules improve between
+versions; a study created by an older version must still resume, run its waiting trials and report with the values its
 finished trials ran, not be refused as "changed" because today's rule picks another number. So, once a study's
 definition is recorded, :func:`keep_created_defaults` puts its recorded values back into the spec for every such
 setting the study file leaves to the rules.
