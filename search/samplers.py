@@ -67,20 +67,22 @@ def make_sampler(spec: StudySpec, seed: int | None = None) -> optuna.samplers.Ba
     return _lookup("sampler", SAMPLERS, spec.sampler)(spec.seed if seed is None else seed)
 
 
-def make_pruner(spec: StudySpec, folds: int) -> optuna.pruners.BasePruner:
+def make_pruner(spec: StudySpec, folds: int, sequences: int | None = None) -> optuna.pruners.BasePruner:
     """The study's pruner over a trial of ``folds`` folds of ``spec.max_epochs`` reported steps each.
 
     With cross-validation (``folds`` > 1) a trial is judged only at the end of a fold
     (:class:`search.whole_folds.WholeFoldsPruner`), first at the end of its first: the first rung (Hyperband,
     successive halving) or warm-up (median, Wilcoxon) is that fold's last step, ``max_epochs - 1`` (steps count
-    from 0). A holdout keeps each pruner's early start (Hyperband's first rung at a twentieth of the epochs)."""
+    from 0). A holdout keeps each pruner's early start (Hyperband's first rung at a twentieth of the epochs).
+    ``sequences`` (the training split's size, which the folds validate on together): a trial within one standard
+    error of the best at a fold's end is not pruned (:func:`search.whole_folds.tolerance`)."""
     steps = folds * spec.max_epochs
     first = max(1, spec.max_epochs - 1) if folds > 1 else None
     pruner = _lookup("pruner", PRUNERS, spec.pruner)(steps, first)
     if spec.pruner_patience:
         pruner = optuna.pruners.PatientPruner(pruner, patience=spec.pruner_patience)
     if folds > 1 and spec.pruner != "none":
-        pruner = WholeFoldsPruner(pruner, spec.max_epochs)
+        pruner = WholeFoldsPruner(pruner, spec.max_epochs, sequences, folds)
     return pruner
 
 

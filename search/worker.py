@@ -443,7 +443,9 @@ def open_study(spec: StudySpec, storage: BaseStorage, worker_index: int, objecti
     """The study as worker ``worker_index`` runs it: the study's sampler seeded by :func:`worker_seed` (workers,
     and a resumed worker, propose different trials), its pruner over the objective's folds. Lone trials and arrays
     alike."""
-    study = optuna.load_study(study_name=spec.name, storage=storage, pruner=make_pruner(spec, objective.folds))
+    study = optuna.load_study(
+        study_name=spec.name, storage=storage, pruner=make_pruner(spec, objective.folds, len(objective.splits.train))
+    )
     # every trial but the enqueued ones: a trial a killed worker left RUNNING drew from the stream too (counted
     # only once found dead, the resumed worker replayed its parameters); a lone worker of a new study counts 0
     # (workers started together may see each other's first trials: they draw random offsets anyway)

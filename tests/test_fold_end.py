@@ -132,18 +132,112 @@ def test_whole_folds_pruner_asks_only_at_a_folds_last_step(fold_steps: int, step
 
 
 @pytest.mark.parametrize(
-    ("pruner", "fold_steps", "message"),
+    ("pruner", "fold_steps", "sequences", "folds", "message"),
     [
-        ("not a pruner", 5, "pruner='not a pruner': allowed: an optuna.pruners.BasePruner"),
-        (optuna.pruners.NopPruner(), 0, "fold_steps=0: allowed: an integer >= 1"),
-        (optuna.pruners.NopPruner(), True, "fold_steps=True: allowed: an integer >= 1"),
+        ("not a pruner", 5, None, 1, "pruner='not a pruner': allowed: an optuna.pruners.BasePruner"),
+        (optuna.pruners.NopPruner(), 0, None, 1, "fold_steps=0: allowed: an integer >= 1"),
+        (optuna.pruners.NopPruner(), True, None, 1, "fold_steps=True: allowed: an integer >= 1"),
+        (optuna.pruners.NopPruner(), 5, 0, 5, "sequences=0: allowed: None or an integer >= 1"),
+        (optuna.pruners.NopPruner(), 5, 36.5, 5, "sequences=36.5: allowed: None or an integer >= 1"),
+        (optuna.pruners.NopPruner(), 5, True, 5, "sequences=True: allowed: None or an integer >= 1"),
+        (optuna.pruners.NopPruner(), 5, 36, 0, "folds=0: allowed: an integer >= 1"),
     ],
 )
-def test_whole_folds_pruner_refuses_bad_arguments(pruner: object, fold_steps: object, message: str) -> None:
+def test_whole_folds_pruner_refuses_bad_arguments(
+    pruner: object, fold_steps: object, sequences: object, folds: object, message: str
+) -> None:
     from search.whole_folds import WholeFoldsPruner
 
     with pytest.raises((TypeError, ValueError), match=message.replace("(", r"\(").replace(")", r"\)")):
-        WholeFoldsPruner(pruner, fold_steps)  # type: ignore[arg-type]
+        WholeFoldsPruner(pruner, fold_steps, sequences, folds)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("best", "judged", "expect"),
+    [
+        (0.74, 7, (0.74 * 0.26 / 7) ** 0.5),  # ArrowHead's first fold: 0.166, two sequences' worth
+        (0.86, 22, (0.86 * 0.14 / 22) ** 0.5),  # its third: 0.074
+        (1.0, 54, 1 / 54),  # a perfect best has no binomial error: one sequence's worth
+        (0.999, 1000, 1 / 1000),  # at least one sequence's worth
+        (1.2, 10, 0.1),  # a value past 1 (never reported) is taken as 1
+    ],
+)
+def test_tolerance_is_one_standard_error_and_at_least_one_sequence(best: float, judged: float, expect: float) -> None:
+    from search.whole_folds import tolerance
+
+    assert tolerance(best, judged) == pytest.approx(expect)
+
+
+def _judge(direction: str, sequences: int | None, reports: list[tuple[float, int]]) -> list[bool]:
+    """A study with a prune-everything pruner wrapped (folds of 10 steps, 5 folds of ``sequences``): a trial each
+    ``(value, step)`` reports at a fold's end, one after another; whether each is pruned."""
+    from search.whole_folds import WholeFoldsPruner
+
+    pruner = WholeFoldsPruner(_AlwaysPruner(), 10, sequences, 5)
+    study = optuna.create_study(direction=direction, pruner=pruner)
+    said = []
+    for value, step in reports:
+        trial = study.ask()
+        trial.report(value, step)
+        said.append(trial.should_prune())
+        study.tell(trial, state=TrialState.PRUNED)  # what it reported stays: later trials are judged against it
+    return said
+
+
+@pytest.mark.parametrize(
+    ("direction", "sequences", "reports", "pruned"),
+    [
+        # 35 sequences, folds of 7: after the first fold the error of 0.74 is 0.166
+        ("maximize", 35, [(0.7408, 9), (0.7377, 9), (0.60, 9), (0.5, 9)], [False, False, False, True]),
+        # after three folds (21 sequences) it is 0.074 at a best of 0.8625: a tie is kept, 0.76 is cut
+        ("maximize", 35, [(0.8625, 29), (0.862, 29), (0.7638, 29)], [False, False, True]),
+        # the best so far is what counts: the first trial at a step is the best there
+        ("maximize", 35, [(0.3, 9), (0.9, 9), (0.3, 9)], [False, False, True]),
+        # a large study: one sequence's worth of 1.0 over 1,000 (200 a fold): 0.995 kept at 1/200, 0.99 cut
+        ("maximize", 1000, [(1.0, 9), (0.996, 9), (0.99, 9)], [False, False, True]),
+        ("maximize", None, [(0.7408, 9), (0.7377, 9)], [True, True]),  # no sequences given: the pruner decides
+        ("minimize", 35, [(0.5, 9), (0.5001, 9)], [True, True]),  # a loss: no accuracy error to keep within
+        ("maximize", 35, [(0.74, 9), (float("nan"), 9)], [False, True]),  # no value to compare: the pruner decides
+    ],
+)
+def test_a_trial_within_one_error_of_the_best_at_a_folds_end_is_not_pruned(
+    direction: str, sequences: int | None, reports: list[tuple[float, int]], pruned: list[bool]
+) -> None:
+    """Hyperband keeps the top of a rung by rank however small the margin: on folds of 7 sequences the recipe lost
+    a rank to the baseline on the validation-loss tie-break alone (0.7377 against 0.7408) and was cut."""
+    assert _judge(direction, sequences, reports) == pruned
+
+
+def test_a_study_keeps_the_trials_within_one_error_of_the_best(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through the worker (make_pruner gets the training split's size), with a pruner that would prune every trial
+    at each fold's end: a trial is pruned there exactly when it is more than one standard error below the best
+    value reported there before it; a trial that cannot learn (lr 1e-7) is cut, the first is kept."""
+    import search.samplers as samplers
+    from search.objective import study_splits
+    from search.whole_folds import tolerance
+
+    monkeypatch.setitem(samplers.PRUNERS, "median", lambda steps, first: _AlwaysPruner())
+    points = [{"lr": 0.05}, {"lr": 1e-7}, {"lr": 0.03}, {"lr": 2e-7}]
+    search = {"lr": {"low": 1e-7, "high": 0.05, "log": True}}
+    folds = 2
+    trials = _run(
+        tmp_path, 4, MAX_EPOCHS, folds, 1, pruner="median", recipes=False, starting_points=points, search=search,
+        fixed={"batch_size": 32, "patience": 0},
+    )  # fmt: skip
+    spec = load_study(tmp_path / "tiny.yaml")
+    judged = len(study_splits(spec).train) / folds  # the first fold's validation part
+    step = MAX_EPOCHS - 1
+    kept = cut = 0
+    for t in trials:
+        best = max(u.intermediate_values[step] for u in trials if u.number <= t.number)
+        within = t.intermediate_values[step] >= best - tolerance(best, judged)
+        assert (t.state == TrialState.PRUNED) == (not within), (t.number, t.intermediate_values[step], best)
+        if t.state == TrialState.PRUNED:
+            assert t.last_step == step
+        kept += within
+        cut += not within
+    assert kept and cut, [(t.number, t.intermediate_values[step]) for t in trials]  # both sides are tested
+    assert trials[0].state == TrialState.COMPLETE
 
 
 @pytest.mark.parametrize(
@@ -159,7 +253,10 @@ def test_a_study_prunes_a_cross_validated_trial_only_at_a_folds_end(
 
     monkeypatch.setitem(samplers.PRUNERS, "median", lambda steps, first: _AlwaysPruner())
     fixed = {"lr": 0.05, "batch_size": 32, "patience": 0}
-    trials = _run(tmp_path, 3, MAX_EPOCHS, folds, array_size, pruner="median", recipes=False, fixed=fixed)
+    # val_loss: minimized, so no trial is kept for being within an error of the best (the next tests)
+    trials = _run(
+        tmp_path, 3, MAX_EPOCHS, folds, array_size, pruner="median", recipes=False, fixed=fixed, metric="val_loss"
+    )
     assert [t.state for t in trials] == [TrialState.PRUNED] * 3
     for t in trials:
         assert t.last_step == pruned_at, (t.number, sorted(t.intermediate_values))
@@ -183,11 +280,11 @@ def test_make_pruner_first_judges_a_trial_at_its_first_folds_end(
     from search.whole_folds import WholeFoldsPruner
 
     spec = load_study(write_study(tmp_path, budget={"trials": 2, "max_epochs": MAX_EPOCHS}, pruner=pruner))
-    made = make_pruner(spec, folds)
+    made = make_pruner(spec, folds, 36)
     assert isinstance(made, WholeFoldsPruner) == wrapped
     inner = made.pruner if isinstance(made, WholeFoldsPruner) else made
     if wrapped:
-        assert made.fold_steps == MAX_EPOCHS
+        assert (made.fold_steps, made.sequences, made.folds) == (MAX_EPOCHS, 36, folds)  # the error's evidence
     start = {
         optuna.pruners.HyperbandPruner: "_min_resource", optuna.pruners.SuccessiveHalvingPruner: "_min_resource",
         optuna.pruners.MedianPruner: "_n_warmup_steps",
