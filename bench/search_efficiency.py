@@ -113,7 +113,7 @@ def run_arm(spec: StudySpec, budget: int, accelerator: str, verbose: bool) -> di
     study = optuna.create_study(
         study_name=spec.name, storage=optuna.storages.InMemoryStorage(),
         direction="minimize" if spec.direction == "minimize" else "maximize",
-        sampler=make_sampler(spec), pruner=make_pruner(spec, objective.folds, len(objective.splits.train)),
+        sampler=make_sampler(spec), pruner=make_pruner(spec, objective.folds, objective.sequences),
     )  # fmt: skip
     better = max if spec.direction == "maximize" else min
     trials: list[dict[str, Any]] = []

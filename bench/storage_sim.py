@@ -118,6 +118,7 @@ class SimObjective:
 
     checkpoints = None
     folds = 1  # one fit per trial (cv_folds: 1): the pruner judges it inside it, as a holdout's
+    sequences = None  # no data: the pruner has no fold-end tolerance (a holdout's has none anyway)
 
     def __init__(self, spec: Any, sleep: float, stop_at: float, rec: Recorder, seed: int) -> None:
         self.spec, self.sleep, self.stop_at, self.rec = spec, sleep, stop_at, rec

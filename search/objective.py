@@ -101,6 +101,11 @@ class Objective:
         """Intermediate steps a full trial reports (the pruner's max resource)."""
         return self.folds * self.spec.max_epochs
 
+    @property
+    def sequences(self) -> int:
+        """Training sequences the folds validate on together (the pruner's tolerance at a fold's end)."""
+        return len(self.splits.train)
+
     def configs(self, trial: optuna.Trial) -> tuple[RNNConfig, TrainConfig]:
         """The trial's two configs: the study's fixed values and this trial's suggestions, on the study's data and
         seed."""

@@ -444,7 +444,7 @@ def open_study(spec: StudySpec, storage: BaseStorage, worker_index: int, objecti
     and a resumed worker, propose different trials), its pruner over the objective's folds. Lone trials and arrays
     alike."""
     study = optuna.load_study(
-        study_name=spec.name, storage=storage, pruner=make_pruner(spec, objective.folds, len(objective.splits.train))
+        study_name=spec.name, storage=storage, pruner=make_pruner(spec, objective.folds, objective.sequences)
     )
     # every trial but the enqueued ones: a trial a killed worker left RUNNING drew from the stream too (counted
     # only once found dead, the resumed worker replayed its parameters); a lone worker of a new study counts 0

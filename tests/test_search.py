@@ -380,7 +380,7 @@ def test_a_trial_left_running_by_a_killed_worker_is_not_proposed_again(tmp_path:
     storage = open_storage(str(tmp_path / "journal.log"))
     ensure_study(spec, storage, total=3)
     # all open_study reads of the objective: its folds and training size, for the pruner
-    objective = SimpleNamespace(folds=1, splits=SimpleNamespace(train=range(128)))
+    objective = SimpleNamespace(folds=1, sequences=128)
     killed = open_study(spec, storage, 0, objective).ask()  # type: ignore[arg-type]
     suggest(killed, spec)  # its parameters drawn; then the worker dies: the trial stays RUNNING
     resumed = open_study(spec, storage, 0, objective).ask()  # type: ignore[arg-type]
