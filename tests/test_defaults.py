@@ -396,3 +396,38 @@ def test_branch_dropout_needs_a_head_that_reads_the_front_end(
         StudyFileError, match=rf"b\.yaml: {re.escape(error)}: has no effect without conv_skip.*output_dropout"
     ):
         prepare(study)
+
+
+#: (id, branch_dropout's searched range in a long study, the branch recipes' (rate, label) the study enqueues)
+BRANCH_RECIPE_CASES = [
+    ("defaulted", None, [(0.8, "RNN-branch dropout 0.8 beside the front end's average (LSTM-FCN's)"),
+                         (0.9, "RNN-branch dropout 0.9 beside the front end's average")]),
+    ("narrowed below both", {"low": 0.0, "high": 0.5},  # both moved to 0.5: run once, under the first label
+     [(0.5, "RNN-branch dropout 0.5 beside the front end's average")]),
+    # no off value: the baseline runs the nearest to off, 0.85, which 0.8 moves onto: run once, as the baseline
+    ("without off", {"low": 0.85, "high": 0.95}, [(0.9, "RNN-branch dropout 0.9 beside the front end's average")]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("searched", "expected"), [c[1:] for c in BRANCH_RECIPE_CASES], ids=[c[0] for c in BRANCH_RECIPE_CASES]
+)
+def test_long_studies_enqueue_both_branch_dropout_recipes(
+    tmp_path: Path, searched: dict | None, expected: list[tuple[float, str]]
+) -> None:
+    """LSTM-FCN's 0.8 and the searched range's top, 0.9 (which one a long dataset wants differs; the folds choose),
+    each on the baseline's home point; moved into a narrower range and run once where they coincide there; only
+    LSTM-FCN's own rate is labelled as LSTM-FCN's."""
+    changes = {} if searched is None else {"search": {**BASE["search"], "branch_dropout": searched}}
+    study = tmp_path / "b.yaml"
+    study.write_text(yaml.safe_dump({**BASE, "dataset": LONG, **changes}))
+    spec = prepare(study).spec
+    points = starting_points(spec)
+    base = resolved_params(points[0][1], spec)
+    assert base["branch_dropout"] == (searched or {"low": 0.0})["low"]  # off (or nearest to it) in the baseline
+    branch = [(label, resolved_params(p, spec)) for label, p in points if label.startswith("RNN-branch dropout")]
+    assert [(pytest.approx(c["branch_dropout"]), label) for label, c in branch] == [(r, lab) for r, lab in expected]
+    for _, config in branch:  # one regularizer on top of the baseline, nothing else moved
+        assert {k: v for k, v in config.items() if k != "branch_dropout"} == {
+            k: v for k, v in base.items() if k != "branch_dropout"
+        }
