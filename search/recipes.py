@@ -77,8 +77,8 @@ RECIPES: list[tuple[dict[str, Any], Callable[[dict[str, Any]], str]]] = [
     ({"weight_drop": 0.5, "optimizer": "adamw"}, _weight_drop),
     ({"kernel_decay": 1e-4, "recurrent_decay": 1e-3, "optimizer": "adamw"}, _decay),
     ({"branch_dropout": 0.8, "conv_skip": True}, _branch),  # LSTM-FCN's dropout after the LSTM (Karim et al.)
-    # the searched range's top: which of the two a long dataset wants differs (README, "RNN-branch dropout at
-    # 0.9"), and the folds ranked them as the test split did on OSULeaf, ArrowHead and ACSF1
+    # the searched range's top: which of the two a long dataset wants differs (README, "Quality", "Both ends of
+    # RNN-branch dropout as recipes"), and the folds ranked them as the test split did on OSULeaf, ArrowHead, ACSF1
     ({"branch_dropout": 0.9, "conv_skip": True}, _branch),
     ({"clip_norm": 1.0}, _clip),  # where a study searches clipping: the fixed 1.0 most studies start from
 ]
