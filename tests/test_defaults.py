@@ -14,6 +14,7 @@ import yaml
 
 from models.data import load_splits
 from search.defaults import (
+    BRANCH_RANGE,
     CONV_NAMES,
     EPOCHS_HIGH,
     EPOCHS_LOW,
@@ -36,7 +37,7 @@ from search.defaults import (
 )
 from search.objective import default_folds
 from search.preflight import PreflightError, prepare
-from search.recipes import starting_points
+from search.recipes import RECIPES, starting_points
 from search.space import resolved_params
 from search.spec import DEFAULT_SEARCHED, Choice, Range, StudyFileError, parse_study
 from search.storage import open_storage
@@ -426,7 +427,8 @@ def test_long_studies_enqueue_both_branch_dropout_recipes(
     base = resolved_params(points[0][1], spec)
     assert base["branch_dropout"] == (searched or {"low": 0.0})["low"]  # off (or nearest to it) in the baseline
     branch = [(label, resolved_params(p, spec)) for label, p in points if label.startswith("RNN-branch dropout")]
-    assert [(pytest.approx(c["branch_dropout"]), label) for label, c in branch] == [(r, lab) for r, lab in expected]
+    assert [(pytest.approx(c["branch_dropout"]), label) for label, c in branch] == expected
+    assert [r["branch_dropout"] for r, _ in RECIPES if "branch_dropout" in r][-1] == BRANCH_RANGE.high  # its top
     for _, config in branch:  # one regularizer on top of the baseline, nothing else moved
         assert {k: v for k, v in config.items() if k != "branch_dropout"} == {
             k: v for k, v in base.items() if k != "branch_dropout"
