@@ -60,6 +60,10 @@ def _decay(c: dict[str, Any]) -> str:
             f"with {OPTIMIZER_NAMES[c['optimizer']]}")  # fmt: skip
 
 
+def _mixup(c: dict[str, Any]) -> str:
+    return f"mixup alpha {num(c['mixup'])} (pairs of sequences and their labels blended)"
+
+
 #: LSTM-FCN's dropout after the LSTM (Karim et al. 2017): the branch-dropout recipe that is labelled as theirs
 LSTM_FCN_BRANCH = 0.8
 
@@ -86,6 +90,9 @@ RECIPES: list[tuple[dict[str, Any], Callable[[dict[str, Any]], str]]] = [
     # ends of RNN-branch dropout as recipes"), and the folds ranked them as the test split did on OSULeaf, ArrowHead,
     # ACSF1
     ({"branch_dropout": 0.9, "conv_skip": True}, _branch),
+    # mixup at the low end of the usual 0.2-0.4 (Zhang et al. 2018): on JapaneseVowels alone it moved the untuned
+    # LSTM from 96.4 to 98.9 test accuracy (5 seeds) and its folds saw it (README, "Quality", "Mixup")
+    ({"mixup": 0.2}, _mixup),
     ({"clip_norm": 1.0}, _clip),  # where a study searches clipping: the fixed 1.0 most studies start from
 ]
 
