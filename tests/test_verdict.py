@@ -265,6 +265,38 @@ def test_recipe_labels_say_the_values_the_trial_runs(tmp_path: Path) -> None:
     assert labels == [BASELINE, "recurrent dropout 0.2 (per batch)", "recurrent dropout 0.3 (per batch)"]  # 0.4 -> 0.3
 
 
+MIXUP_LABEL = "mixup alpha {} (pairs of sequences and their labels blended)"
+
+
+@pytest.mark.parametrize(
+    ("study_file", "mixup", "alpha"),
+    [
+        ("lstm", None, "0.2"),  # the architecture studies search mixup 0.1..0.4 or off: the recipe's 0.2
+        ("gru", None, "0.2"),
+        ("rnn", None, "0.2"),
+        ("bilstm", None, "0.2"),
+        ("lstm", {"low": 0.3, "high": 0.4, "off": True}, "0.3"),  # a range above 0.2: the recipe moves inside it
+        ("smoke", None, None),  # mixup not searched: no mixup trial
+    ],
+)
+def test_studies_that_search_mixup_enqueue_a_mixup_recipe(
+    tmp_path: Path, study_file: str, mixup: dict | None, alpha: str | None
+) -> None:
+    spec = load_study(ROOT / "studies" / f"{study_file}.yaml")
+    if mixup is not None:
+        spec = dataclasses.replace(spec, search={**spec.search, "mixup": parse_study(
+            {**VERDICT, "search": {"mixup": mixup}}, tmp_path / "x.yaml").search["mixup"]})  # fmt: skip
+    points = dict(starting_points(spec))
+    found = [label for label in points if label.startswith("mixup")]
+    if alpha is None:
+        assert not found and "mixup" not in spec.search
+        return
+    assert found == [MIXUP_LABEL.format(alpha)]
+    base, recipe = trial_config(spec, points[BASELINE]), trial_config(spec, points[found[0]])
+    assert base["mixup"] == 0.0 and recipe["mixup"] == float(alpha)
+    assert {k: v for k, v in recipe.items() if base[k] != v} == {"mixup": float(alpha)}  # only mixup changes
+
+
 @pytest.mark.slow
 def test_trials_with_a_recipe_label_ran_the_recipe(recipe_study: tuple[optuna.Study, StudySpec]) -> None:
     study, spec = recipe_study
