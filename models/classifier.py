@@ -9,6 +9,7 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
+from models.calibration import calibrated_loss
 from models.config import PARAMETER_GROUPS, RNNConfig, TrainConfig, as_dict
 from models.network import NetOutput, RNNClassifierNet
 from models.regularizers import (
@@ -72,8 +73,10 @@ class RNNClassifier(pl.LightningModule):
         self.track_group_gradients = track_group_gradients
         self.grad_log = GradientLog()
         self._loss_sum, self._loss_count = 0.0, 0  # this epoch's training loss, summed per sequence
-        self.val_metrics: dict[str, float] = {}  # the last validation epoch's val_loss and val_acc
+        #: the last validation epoch's val_loss, val_acc and val_loss_t (temperature-scaled: models.calibration)
+        self.val_metrics: dict[str, float] = {}
         self._val_sums = torch.zeros(3)  # this validation epoch so far: loss sum, correct, count
+        self._val_logits: list[tuple[torch.Tensor, torch.Tensor]] = []  # and its (logits, labels), for val_loss_t
 
     @property
     def path(self) -> str:
@@ -147,12 +150,18 @@ class RNNClassifier(pl.LightningModule):
         loss = nn.functional.cross_entropy(logits, y, reduction="sum")
         sums = torch.stack([loss, (logits.argmax(1) == y).sum().to(loss.dtype), loss.new_tensor(len(y))])
         self._val_sums = sums if batch_idx == 0 else self._val_sums + sums  # loss sum, correct, count
+        if batch_idx == 0:
+            self._val_logits = []
+        self._val_logits.append((logits.detach(), y))
         last = self._last_val_batch()
         if batch_idx == last or last < 0:
             # summed over the epoch and logged once (self.log costs about a small RNN's step per call); from the
             # last step, not on_validation_epoch_end, so that the callbacks' epoch-end hooks (which run first) see it
             loss_sum, correct, count = self._val_sums.tolist()
-            self.val_metrics = {"val_loss": loss_sum / count, "val_acc": correct / count}
+            tie = calibrated_loss(
+                torch.cat([z for z, _ in self._val_logits]), torch.cat([t for _, t in self._val_logits])
+            )
+            self.val_metrics = {"val_loss": loss_sum / count, "val_acc": correct / count, "val_loss_t": float(tie)}
             if self._logging and last >= 0:
                 self.log_dict(self.val_metrics, batch_size=int(count))
             elif self._logging:  # an unsized loader: log each batch's means, which Lightning averages by batch size
@@ -250,12 +259,13 @@ class RNNClassifier(pl.LightningModule):
 
 
 def val_metrics(trainer: pl.Trainer, module: pl.LightningModule) -> dict[str, float]:
-    """This validation epoch's ``val_loss`` and ``val_acc``: the module's own record, else the logged metrics."""
+    """This validation epoch's ``val_loss``, ``val_acc`` and ``val_loss_t``: the module's own record, else the logged
+    metrics."""
     own = getattr(module, "val_metrics", None)
     if own:
-        return own
-    m = trainer.callback_metrics
-    return {"val_loss": float(m["val_loss"]), "val_acc": float(m["val_acc"])}
+        return {"val_loss_t": own["val_loss"], **own}
+    m = trainer.callback_metrics  # no logits here: the tie-break falls back to the raw loss
+    return {"val_loss": float(m["val_loss"]), "val_acc": float(m["val_acc"]), "val_loss_t": float(m["val_loss"])}
 
 
 def _fusable(params: Any) -> bool:

@@ -32,19 +32,21 @@ class _QuietBarebones(logging.Filter):
 logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_QuietBarebones())
 
 
-def score(metric: str, acc: float, loss: float, n_val: int) -> float:
+def score(metric: str, acc: float, loss: float, n_val: int, tie_loss: float | None = None) -> float:
     """The objective a search optimizes.
 
-    ``val_loss``: the validation cross-entropy (minimized). ``val_acc``: accuracy with ties broken by loss,
-    ``acc - min(loss, 10) / (10 * (n_val + 1))``; the tie-break term is below one validation sample's worth of
+    ``val_loss``: the validation cross-entropy ``loss`` (minimized). ``val_acc``: accuracy with ties broken by
+    ``tie_loss`` (the temperature-scaled cross-entropy, :mod:`models.calibration`; ``loss`` where none is given),
+    ``acc - min(tie_loss, 10) / (10 * (n_val + 1))``; the tie-break term is below one validation sample's worth of
     accuracy, so it never reorders two different accuracies, but it separates the many configurations that
     all reach accuracy 1.0 on a small holdout.
     """
     if metric == "val_loss":
         return loss
-    if not math.isfinite(loss):
+    tie = loss if tie_loss is None else tie_loss
+    if not math.isfinite(tie):
         return acc - 1.0 / (n_val + 1)
-    return acc - min(loss, 10.0) / (10.0 * (n_val + 1))
+    return acc - min(tie, 10.0) / (10.0 * (n_val + 1))
 
 
 class BestEpoch(Callback):
@@ -64,12 +66,13 @@ class BestEpoch(Callback):
         if trainer.sanity_checking:
             return
         m = val_metrics(trainer, pl_module)
-        acc, loss = m["val_acc"], m["val_loss"]
+        acc, loss, tie = m["val_acc"], m["val_loss"], m["val_loss_t"]
         row = {
             "epoch": trainer.current_epoch,
             "val_acc": acc,
             "val_loss": loss,
-            "score": score(self.metric, acc, loss, self.n_val),
+            "val_loss_t": tie,
+            "score": score(self.metric, acc, loss, self.n_val, tie),
         }
         train_loss = getattr(pl_module, "epoch_train_loss", None)  # this epoch's (callback_metrics lag by one)
         if train_loss is not None:

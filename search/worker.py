@@ -177,6 +177,7 @@ def ensure_study(
         if found:
             print(f"note: study {spec.name!r} continues with the changed {spec.path} (--allow-change): "
                   + "; ".join(line for _, line in found), file=sys.stderr, flush=True)  # fmt: skip
+    record_tie_break(study, spec)
     if study.metric_names is None:  # optuna-dashboard's name for the objective (else "Objective 0")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -195,6 +196,28 @@ def ensure_study(
     if total is not None and attrs.get(BUDGET_ATTR) != spec.trials:
         study.set_user_attr(BUDGET_ATTR, spec.trials)  # what the file said then: a later edit of it wins
     return study
+
+
+#: the study's record of how its trials break accuracy ties: the loss, and the first trial that used it
+TIE_BREAK_ATTR = "regtune:tie_break"
+#: the loss this version breaks ties with (models.calibration)
+TIE_BREAK = "temperature-scaled validation loss"
+
+
+def record_tie_break(study: optuna.Study, spec: StudySpec) -> None:
+    """Record which loss breaks accuracy ties from which trial on. A study whose trials ran before the tie-break
+    became temperature-scaled (2026-12-04) resumes, but is told that its older trials' values broke ties with the
+    raw loss: among trials tied on accuracy the newer ones rank higher (the difference is below one validation
+    sequence's worth: no two different accuracies swap)."""
+    if spec.metric != "val_acc" or TIE_BREAK_ATTR in study.user_attrs:
+        return
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    first = max((t.number for t in done), default=-1) + 1  # waiting trials run (and are scored) from now on
+    if done:
+        say(f"note: study {spec.name!r}: its {len(done)} finished trial(s) broke accuracy ties with the raw "
+            f"validation loss; trials from #{first} on break them with the {TIE_BREAK} (README, \"The search "
+            "signal\"): among trials tied on accuracy the newer ones rank higher")  # fmt: skip
+    study.set_user_attr(TIE_BREAK_ATTR, {"loss": TIE_BREAK, "from_trial": first})
 
 
 def moved_points(study: optuna.Study, spec: StudySpec) -> list[tuple[str, dict[str, Any]]]:

@@ -81,7 +81,7 @@ def assert_same(array_result: Any, single: Any, where: str) -> None:
     for a, s in zip(array_result.history, single.history, strict=True):
         assert a["epoch"] == s["epoch"], where
         assert a["val_acc"] == s["val_acc"], (where, a, s)
-        for key in ("val_loss", "train_loss", "score"):
+        for key in ("val_loss", "val_loss_t", "train_loss", "score"):  # val_loss_t: the tie-break's (calibrated)
             assert math.isclose(a[key], s[key], rel_tol=RTOL, abs_tol=1e-6), (where, key, a, s)
     assert array_result.best["epoch"] == single.best["epoch"], where
     expected = single.model.state_dict()
@@ -165,7 +165,8 @@ def test_a_stopped_member_leaves_the_array_and_the_others_are_unchanged(
     def on_epoch(epoch: int, rows: list[tuple[int, dict[str, float]]]) -> list[int]:
         seen.append((epoch, [k for k, _ in rows]))
         assert all(
-            set(r) >= {"epoch", "val_acc", "val_loss", "score", "train_loss"} and r["epoch"] == epoch for _, r in rows
+            set(r) >= {"epoch", "val_acc", "val_loss", "val_loss_t", "score", "train_loss"} and r["epoch"] == epoch
+            for _, r in rows
         )
         return [1] if epoch == 0 else []
 

@@ -99,7 +99,7 @@ def test_one_structure_renders_the_page_the_summary_and_the_comparison(
     assert render.print_summary(gave, lambda: gave.final or {}) == 0
     text = capsys.readouterr().out
     assert f"  trial #7 (dropout 0.1): {row['reason']}; run it again: {row['retry']}" in text
-    for line in (f"best trial #{data.best_trial}", "no regularization", "difference", "dashboard: make dashboard"):
+    for line in (f"best trial #{data.best_trial}", "  baseline ", "difference", "dashboard: make dashboard"):
         assert line in text, line
 
     stale = dataclasses.replace(data, stale_recipes=[3, 5])  # recipe trials of an earlier --allow-change'd file

@@ -3,7 +3,8 @@
 A plain PyTorch loop (no Lightning trainer): per step, each member's masks from its own stream, one forward of
 the stacked network, each member's loss (cross-entropy, label smoothing, penalties), one backward, each
 member's clipping, one optimizer step, each member's max-norm caps. Per epoch, each member's validation row
-(``epoch``, ``val_acc``, ``val_loss``, ``score``, ``train_loss``, as :class:`models.train.BestEpoch` writes it),
+(``epoch``, ``val_acc``, ``val_loss``, ``val_loss_t``, ``score``, ``train_loss``, as :class:`models.train.BestEpoch`
+writes it),
 its best epoch and early stopping; then ``on_epoch`` (the search side's pruning) and ``on_checkpoint``. A member
 that stops (done, early-stopped, pruned, diverged) leaves the stacked tensors at once.
 """
@@ -23,6 +24,7 @@ from models.array.optim import Clipping, StackedAdam, max_norm_rows
 from models.array.stacked import ArrayOutput, StackedNet
 from models.array.streams import MemberStreams, initial_member
 from models.array.support import array_key, unsupported
+from models.calibration import calibrated_loss
 from models.classifier import EXPLODING_LOSS
 from models.config import WEIGHT_ROLES, RNNConfig, TrainConfig, as_dict
 from models.data import SequenceDataModule
@@ -315,6 +317,7 @@ def _validate(
     loss_sum = torch.zeros(len(live), device=dev, dtype=torch.float64)
     correct = torch.zeros(len(live), device=dev, dtype=torch.float64)
     count = 0
+    seen: list[tuple[torch.Tensor, torch.Tensor]] = []  # (logits, labels) per batch: the tie-break's loss
     with torch.no_grad():
         for x, lengths, y in data.val_dataloader():
             x, lengths, y = x.to(dev), lengths.to(dev), y.to(dev)
@@ -324,10 +327,13 @@ def _validate(
             loss_sum += ce.sum(1).double()
             correct += (logits.argmax(2) == y).sum(1).double()
             count += b
+            seen.append((logits, y))
+    ties = calibrated_loss(torch.cat([z for z, _ in seen], 1), torch.cat([t for _, t in seen])).tolist()
     rows = []
-    for k, (m, ls, co) in enumerate(zip(live, loss_sum.tolist(), correct.tolist())):
+    for k, (m, ls, co, tie) in enumerate(zip(live, loss_sum.tolist(), correct.tolist(), ties)):
         acc, loss = co / count, ls / count
-        row = {"epoch": epoch, "val_acc": acc, "val_loss": loss, "score": score(metric, acc, loss, max(n_val, 1))}
+        row = {"epoch": epoch, "val_acc": acc, "val_loss": loss, "val_loss_t": tie,
+               "score": score(metric, acc, loss, max(n_val, 1), tie)}  # fmt: skip
         if m.count:
             row["train_loss"] = m.loss_sum / m.count
         m.history.append(row)
