@@ -11,8 +11,8 @@ the others' 0.03-0.06, and ranked last. Retrained, they scored 98.7-99.1 test ac
 Temperature scaling (Guo et al. 2017) divides the logits by the single scalar T that minimizes the loss. What is
 left is how well the model separates the classes, not how sharp it was trained to be. T is found on a fixed
 log-spaced grid (17 values from 0.01 to 100, T = 1 included), then refined 6 % apart around the best one:
-deterministic, the same in both training paths, and never above the raw loss. Fitting one scalar on the validation part itself costs less than one sequence's worth of the
-comparison.
+deterministic, the same in both training paths, and never above the raw loss. Fitting one scalar on the
+validation part itself costs less than one sequence's worth of the comparison.
 """
 
 from __future__ import annotations
