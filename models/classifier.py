@@ -73,8 +73,7 @@ class RNNClassifier(pl.LightningModule):
         self.track_group_gradients = track_group_gradients
         self.grad_log = GradientLog()
         self._loss_sum, self._loss_count = 0.0, 0  # this epoch's training loss, summed per sequence
-        #: the last validation epoch's val_loss, val_acc and val_loss_t (temperature-scaled: models.calibration)
-        self.val_metrics: dict[str, float] = {}
+        self._val_metrics: dict[str, float] | None = {}  # val_metrics once computed; None: not yet this epoch
         self._val_sums = torch.zeros(3)  # this validation epoch so far: loss sum, correct, count
         self._val_logits: list[tuple[torch.Tensor, torch.Tensor]] = []  # and its (logits, labels), for val_loss_t
 
@@ -153,19 +152,29 @@ class RNNClassifier(pl.LightningModule):
         if batch_idx == 0:
             self._val_logits = []
         self._val_logits.append((logits.detach(), y))
+        self._val_metrics = None  # computed when read (the callbacks' epoch-end hooks), once per epoch
+        if not self._logging:
+            return
         last = self._last_val_batch()
-        if batch_idx == last or last < 0:
+        if batch_idx == last:
             # summed over the epoch and logged once (self.log costs about a small RNN's step per call); from the
             # last step, not on_validation_epoch_end, so that the callbacks' epoch-end hooks (which run first) see it
+            self.log_dict(self.val_metrics, batch_size=int(self._val_sums[2]))
+        elif last < 0:  # an unsized loader: log each batch's means, which Lightning averages by batch size
+            self.log_dict({"val_loss": sums[0] / len(y), "val_acc": sums[1] / len(y)}, batch_size=len(y))
+
+    @property
+    def val_metrics(self) -> dict[str, float]:
+        """The last validation epoch's ``val_loss``, ``val_acc`` and ``val_loss_t`` (temperature-scaled,
+        :mod:`models.calibration`), over the batches it has run; computed once when first read, so a loader of
+        unknown length costs one calibration per epoch, not one per batch; ``{}`` before any validation."""
+        if self._val_metrics is None:
             loss_sum, correct, count = self._val_sums.tolist()
             tie = calibrated_loss(
                 torch.cat([z for z, _ in self._val_logits]), torch.cat([t for _, t in self._val_logits])
             )
-            self.val_metrics = {"val_loss": loss_sum / count, "val_acc": correct / count, "val_loss_t": float(tie)}
-            if self._logging and last >= 0:
-                self.log_dict(self.val_metrics, batch_size=int(count))
-            elif self._logging:  # an unsized loader: log each batch's means, which Lightning averages by batch size
-                self.log_dict({"val_loss": sums[0] / len(y), "val_acc": sums[1] / len(y)}, batch_size=len(y))
+            self._val_metrics = {"val_loss": loss_sum / count, "val_acc": correct / count, "val_loss_t": float(tie)}
+        return self._val_metrics
 
     def _last_val_batch(self) -> int:
         """Index of this validation epoch's last batch (first dataloader); -1 without a trainer or a loader's length."""

@@ -95,6 +95,33 @@ def test_a_fit_records_the_calibrated_loss_and_scores_with_it() -> None:
         assert row["score"] != pytest.approx(score("val_acc", row["val_acc"], row["val_loss"], n_val), rel=0, abs=1e-9)
 
 
+def test_a_validation_epoch_is_calibrated_once_however_many_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a trainer (or with a loader of unknown length) the module cannot tell the last batch: the metrics
+    are computed when read, once per epoch, and equal those of the epoch's batches taken as one."""
+    import models.classifier as classifier
+
+    calls: list[int] = []
+
+    def counted(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        calls.append(len(y))
+        return calibrated_loss(z, y)
+
+    monkeypatch.setattr(classifier, "calibrated_loss", counted)
+    splits = synthetic_splits(seed=0, n=60, length=10)
+    rnn, train = configs_for({"hidden_size": 8}, splits)
+    model = classifier.RNNClassifier(rnn, train).eval()
+    x, lengths, y = (torch.as_tensor(v) for v in (splits.train.X, splits.train.lengths, splits.train.y))
+    assert model.val_metrics == {}
+    with torch.no_grad():
+        for i, start in enumerate(range(0, 60, 16)):
+            model.validation_step((x[start : start + 16], lengths[start : start + 16], y[start : start + 16]), i)
+        assert calls == []
+        batched = dict(model.val_metrics)
+        assert model.val_metrics == batched and calls == [60]  # read twice, computed once
+        model.validation_step((x, lengths, y), 0)  # the next epoch, one batch
+        assert model.val_metrics == pytest.approx(batched, rel=1e-5) and calls == [60, 60]
+
+
 # ----------------------------------------------------------------------------------------- a study's record of it
 def test_a_new_study_records_the_tie_break_from_its_first_trial(tmp_path: Path) -> None:
     spec = load_study(ROOT / "studies" / "smoke.yaml")
