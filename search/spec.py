@@ -399,6 +399,13 @@ def _dimension(key: str, value: Any, base: dict[str, Any], err: _Errors) -> Dime
     for k, v in (("low", low), ("high", high)):
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
             raise err(f"{where}.{k}", f"{v!r} must be a finite number", None)
+    if isinstance(_default(key), int):  # a whole number: 1e9 or 128.0 (YAML floats) mean it; 8.5 names its bound
+        for k, v in (("low", low), ("high", high), ("step", value.get("step"))):
+            if isinstance(v, float) and not v.is_integer():
+                raise err(f"{where}.{k}", f"{v!r}: {key} is a whole number", None)
+        low, high = int(low), int(high)
+        if isinstance(value.get("step"), float):
+            value = {**value, "step": int(value["step"])}
     if low > high:
         raise err(where, f"low={low} > high={high}", None)
     for k in ("log", "off"):  # `log: no` is the string "no" in YAML 1.2, and bool("no") is True

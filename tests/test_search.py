@@ -196,6 +196,14 @@ YAML_SURPRISES = [
         lambda spec: spec.architecture["hidden_size"] == 10,
     ),
     ("underscore-is-not-a-number", "architecture: {hidden_size: 1_6}\n", "hidden_size='1_6': must be an integer"),
+    # YAML reads 1e3 and 128.0 as floats: a whole number's range took them and blamed its other bound ("8.0")
+    (
+        "whole-float-bounds",
+        "search: {hidden_size: {low: 8, high: 128.0, step: 8.0}}\n",
+        lambda spec: (spec.search["hidden_size"].integer, spec.search["hidden_size"].high) == (True, 128),
+    ),
+    ("a-fraction-of-a-unit", "search: {hidden_size: {low: 8.5, high: 16}}\n", "hidden_size.low: 8.5: hidden_size is"),
+    ("a-float-too-large", "search: {hidden_size: {low: 8, high: 1e9}}\n", "hidden_size=1000000000: must be an integer"),
     ("colon-is-not-a-number", "fixed: {batch_size: 1:30}\n", "batch_size='1:30': must be an integer"),
     (  # a merge key failed with "could not determine a constructor for the tag ...merge"
         "merge-key",
