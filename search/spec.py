@@ -399,13 +399,12 @@ def _dimension(key: str, value: Any, base: dict[str, Any], err: _Errors) -> Dime
     for k, v in (("low", low), ("high", high)):
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
             raise err(f"{where}.{k}", f"{v!r} must be a finite number", None)
-    if isinstance(_default(key), int):  # a whole number: 1e9 or 128.0 (YAML floats) mean it; 8.5 names its bound
+    integer = isinstance(_default(key), int)
+    if integer:  # a whole number: 1e9 or 128.0 (YAML floats) mean it; 8.5 names its bound
         for k, v in (("low", low), ("high", high), ("step", value.get("step"))):
             if isinstance(v, float) and not v.is_integer():
                 raise err(f"{where}.{k}", f"{v!r}: {key} is a whole number", None)
         low, high = int(low), int(high)
-        if isinstance(value.get("step"), float):
-            value = {**value, "step": int(value["step"])}
     if low > high:
         raise err(where, f"low={low} > high={high}", None)
     for k in ("log", "off"):  # `log: no` is the string "no" in YAML 1.2, and bool("no") is True
@@ -424,8 +423,6 @@ def _dimension(key: str, value: Any, base: dict[str, Any], err: _Errors) -> Dime
         raise err(f"{where}.step", f"{step!r} must be a number > 0", None)
     if log and step is not None:
         raise err(f"{where}.step", "log and step cannot be combined", None)
-    integer = all(isinstance(v, int) for v in (low, high)) and (step is None or isinstance(step, int))
-    integer = integer and isinstance(_default(key), int)
     for v in (low, high) + ((0,) if off else ()):
         _check_params({**base, key: int(v) if integer else float(v)}, where, err)
     return Range(float(low), float(high), log, None if step is None else float(step), off, integer)
