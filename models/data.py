@@ -738,7 +738,25 @@ def train_val_indices(y: np.ndarray, val_fraction: float, seed: int) -> tuple[np
     if stratify is not None and not k <= held <= len(y) - k:
         size = min(max(held, k), len(y) - k)  # each class has two or more: len(y) >= 2k, both parts fit
     tr, va = train_test_split(idx, test_size=size, random_state=seed, stratify=stratify)
+    if stratify is not None:
+        tr, va = _every_class_in_both(y, tr, va, seed)
     return np.sort(tr), np.sort(va)
+
+
+def _every_class_in_both(y: np.ndarray, tr: np.ndarray, va: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``tr`` and ``va`` with one sequence of every class in each: sklearn rounds a rare class's share to 0 in one
+    part (98 and 2 sequences, 20 % held out: 20 and 0), which then validates or tests without that class at all. A
+    class missing from a part gets one of its sequences moved there, drawn with ``seed``; a split that already
+    has every class on both sides is returned as it is."""
+    rng = np.random.default_rng(seed)
+    for c in np.flatnonzero(np.bincount(y)):
+        if not (y[va] == c).any():
+            move = rng.choice(tr[y[tr] == c])
+            tr, va = tr[tr != move], np.append(va, move)
+        elif not (y[tr] == c).any():
+            move = rng.choice(va[y[va] == c])
+            tr, va = np.append(tr, move), va[va != move]
+    return tr, va
 
 
 def fold_indices(y: np.ndarray, folds: int, fold: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -492,6 +492,34 @@ def test_a_stratified_holdout_keeps_one_sequence_of_every_class() -> None:
     assert train_val_indices(y, 0.2, seed=4)[1].tolist() == sorted(expected.tolist())
 
 
+@pytest.mark.parametrize(
+    ("counts", "fraction"),
+    [
+        ([98, 2], 0.2),  # sklearn held out [20, 0]: the rare class was never validated (or tested, carved from X)
+        ([38, 2], 0.2),  # the Python API's carved test split: 8 sequences, all of class 0
+        ([50, 40, 3], 0.05),  # a small fraction rounds the rare class away
+        ([3, 50], 0.9),  # a large one takes every sequence of it from the training part
+    ],
+    ids=["98-2", "38-2", "50-40-3", "3-50-at-0.9"],
+)
+def test_a_rare_class_keeps_a_sequence_on_both_sides_of_the_holdout(counts: list[int], fraction: float) -> None:
+    y = np.repeat(np.arange(len(counts)), counts)
+    for seed in range(5):
+        tr, va = train_val_indices(y, fraction, seed)
+        assert (np.bincount(y[tr], minlength=len(counts)) >= 1).all(), (seed, np.bincount(y[tr]))
+        assert (np.bincount(y[va], minlength=len(counts)) >= 1).all(), (seed, np.bincount(y[va]))
+        assert len(np.intersect1d(tr, va)) == 0 and len(tr) + len(va) == len(y)
+        assert np.array_equal(va, train_val_indices(y, fraction, seed)[1])  # seeded
+
+
+def test_a_carved_test_split_holds_every_class() -> None:
+    from models.data import array_splits
+
+    rng = np.random.default_rng(0)
+    splits = array_splits({"X": rng.normal(size=(40, 10, 2)), "y": np.array([0] * 38 + [1] * 2)})
+    assert np.bincount(splits.test.y).tolist() == [8, 1] and np.bincount(splits.train.y).tolist() == [30, 1]
+
+
 def test_arrays_without_a_test_split_need_two_sequences_of_every_class() -> None:
     from models.data import array_splits
 
