@@ -26,6 +26,7 @@ import os
 import re
 import shutil
 import tempfile
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -225,14 +226,19 @@ def _ts_file_splits(path: Path) -> Splits:
 
 
 def _ts_pair(train: Path, test: Path, name: str) -> Splits:
+    import pandas as pd
     from sktime.datasets import load_from_tsfile
 
     if _is_regression(train):
         raise DataError(f"{train}: a regression dataset (@targetlabel); regtune needs class labels (@classlabel)")
     raw = {}
     for split, p in (("train", train), ("test", test)):
+        _check_ts_labels(p)
         try:
-            with _without_bom(p) as readable:
+            with _without_bom(p) as readable, warnings.catch_warnings():
+                # pandas warns "DataFrame is highly fragmented" twice per dimension past ~100 (a 210-dimension
+                # file printed 440 lines before regtune's own); the values are read all the same
+                warnings.simplefilter("ignore", pd.errors.PerformanceWarning)
                 X, y = load_from_tsfile(str(readable), return_data_type="df-list")
             series = [_trim_padding(np.asarray(df, dtype=np.float64)) for df in X]
         except Exception as exc:  # sktime raises many types on malformed files
@@ -271,6 +277,23 @@ def _ts_pair(train: Path, test: Path, name: str) -> Splits:
         )
     train_set, test_set = _to_float32(train, sets["train"], sets["test"])
     return Splits(train_set, test_set, classes, name)
+
+
+def _check_ts_labels(p: Path) -> None:
+    """Refuse a .ts file whose class labels cannot be read as written: none (``@classLabel false``: the parser then
+    failed with "not enough values to unpack"), or declared labels that differ only in case (sktime's parser
+    lower-cases every label, so ``A`` and ``a`` would silently become one class)."""
+    if _ts_header(p).get("@classlabel", "").startswith("false"):
+        raise DataError(f"{p}: has no class labels (@classLabel false); regtune trains a classifier: allowed: "
+                        "@classLabel true followed by the labels, each series ending in :label")  # fmt: skip
+    by_case: dict[str, list[str]] = {}
+    for label in _declared_labels(p) or ():
+        by_case.setdefault(label.lower(), []).append(label)
+    clash = [sorted(set(group)) for group in by_case.values() if len(set(group)) > 1]
+    if clash:
+        raise DataError(f"{p}: its header declares labels that differ only in case ({', '.join(map(' / '.join, clash))}); "
+                        "the .ts parser lower-cases labels, so they would merge into one class; allowed: labels "
+                        "that differ in more than case")  # fmt: skip
 
 
 @contextlib.contextmanager

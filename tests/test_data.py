@@ -250,6 +250,41 @@ def test_ts_labels_its_header_does_not_declare_are_refused(tmp_path: Path) -> No
         load_splits(str(tmp_path / "typo_TRAIN.ts"))
 
 
+def test_ts_labels_that_differ_only_in_case_are_refused(tmp_path: Path) -> None:
+    """@classLabel true A a B b: sktime's parser lower-cases labels, and four classes became two without a word."""
+    _write_ts(tmp_path / "case_TRAIN.ts", _toy_series(8, 0), ["A", "a", "B", "b"] * 2, ["A", "a", "B", "b"])
+    _write_ts(tmp_path / "case_TEST.ts", _toy_series(4, 1), ["A", "a", "B", "b"], ["A", "a", "B", "b"])
+    with pytest.raises(
+        DataError, match=r"case_TRAIN.ts: its header declares labels that differ only in case \(A / a, B / b\)"
+    ):
+        load_splits(str(tmp_path / "case_TRAIN.ts"))
+
+
+def test_ts_without_class_labels_says_so(tmp_path: Path) -> None:
+    """@classLabel false: the parser's "not enough values to unpack (expected 2, got 1)" was the whole message."""
+    for split in ("TRAIN", "TEST"):
+        _write_ts(tmp_path / f"nolab_{split}.ts", _toy_series(4, 0), ["a", "b", "a", "b"], ["a", "b"])
+        text = (tmp_path / f"nolab_{split}.ts").read_text().replace("@classLabel true a b", "@classLabel false")
+        (tmp_path / f"nolab_{split}.ts").write_text(text.replace(":a\n", "\n").replace(":b\n", "\n"))
+    with pytest.raises(
+        DataError, match=r"nolab_TRAIN.ts: has no class labels \(@classLabel false\).*allowed: @classLabel true"
+    ):
+        load_splits(str(tmp_path / "nolab_TRAIN.ts"))
+
+
+def test_a_ts_file_of_many_dimensions_loads_without_pandas_warnings(tmp_path: Path) -> None:
+    """210 dimensions: sktime's conversion printed 440 lines of pandas' "DataFrame is highly fragmented" first."""
+    import warnings
+
+    for split, seed in (("TRAIN", 0), ("TEST", 1)):
+        _write_ts(tmp_path / f"wide_{split}.ts", _toy_series(4, seed, dims=210), ["a", "b", "a", "b"], ["a", "b"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        splits = load_splits(str(tmp_path / "wide_TRAIN.ts"))
+    assert splits.train.X.shape[2] == 210
+    assert not [w for w in caught if "fragmented" in str(w.message)]
+
+
 def test_ts_dimensions_of_different_lengths_are_named_as_such(tmp_path: Path) -> None:
     """sktime pads a case's shorter dimension with NaN: the error says the lengths differ, not "missing values"."""
     train = _toy_series(4, 0)
