@@ -149,6 +149,23 @@ class _Damage:
     line: int  # 1-based
     offset: int
     length: int
+    repeats: int | None = None  # a complete trial-creation record repeating this line's byte for byte
+
+
+def _repeated_creation(record: dict[str, Any], line: bytes, number: int, seen: dict[bytes, int]) -> int | None:
+    """The line a trial-creation ``record`` (on line ``number``) repeats byte for byte, or None (then it is
+    remembered in ``seen``). No two creation records regtune writes are equal: a sampled trial's carries its
+    start to the microsecond, an enqueued one its worker and parameters, which no worker enqueues twice (a
+    re-queued trial names the one it repeats). A repeat is a copied or replayed write (a line doubled, a journal
+    appended to itself), and since Optuna numbers trials by their creation records it put every later record on
+    the wrong trial: a finished trial showed another's parameters under its own label."""
+    if record["op_code"] != JournalOperation.CREATE_TRIAL:
+        return None
+    key = line.rstrip(b"\r\n")
+    if key in seen:
+        return seen[key]
+    seen[key] = number
+    return None
 
 
 @dataclass
@@ -163,11 +180,14 @@ class _Scan:
 def _scan(path: Path) -> _Scan:
     scan = _Scan()
     offset = 0
+    creations: dict[bytes, int] = {}
     with open(path, "rb") as f:
         for number, line in enumerate(f, start=1):
             record = _parse(line)
             if record is None:
                 scan.damaged.append(_Damage(number, offset, len(line)))
+            elif (first := _repeated_creation(record, line, number, creations)) is not None:
+                scan.damaged.append(_Damage(number, offset, len(line), repeats=first))
             elif record["op_code"] == JournalOperation.CREATE_STUDY:
                 scan.study_names.append(str(record.get("study_name")))
             elif record["op_code"] == JournalOperation.SET_STUDY_USER_ATTR and "regtune:study_file" in record.get(
@@ -232,11 +252,16 @@ def check_journal(path: str | Path) -> JournalCheck:
             out.seconds = time.monotonic() - start
             return out
         first = scan.damaged[0]
-        if first.line != scan.lines:  # damage with complete records after it
+        if first.line != scan.lines or first.repeats is not None:  # damage with complete records after it
             after = scan.lines - first.line - (len(scan.damaged) - 1)
+            what = (
+                f"it repeats line {first.repeats}'s trial-creation record byte for byte (a copied or replayed "
+                "write: Optuna numbers trials by these records, so every later record would land on the wrong trial)"
+                if first.repeats is not None else "not a complete record"
+            )  # fmt: skip
             raise StorageError(
-                f"journal file {path} is damaged at line {first.line} (byte offset {first.offset}): not a complete "
-                f"record, and {after} complete record(s) follow it ({len(scan.damaged)} damaged line(s) in all); "
+                f"journal file {path} is damaged at line {first.line} (byte offset {first.offset}): {what}, and "
+                f"{after} complete record(s) follow it ({len(scan.damaged)} damaged line(s) in all); "
                 f"repair it (a backup is kept): {repair_command(path, scan.study_files)}"
             )
         out.backup, out.torn_file = stamp(path, "bak"), stamp(path, "torn")
@@ -301,6 +326,7 @@ class RepairReport:
     dropped_lines: list[int] = field(default_factory=list)  # damaged line numbers
     dropped_bytes: int = 0
     placeholders: int = 0  # lost creation records replaced by a placeholder
+    repeated: int = 0  # dropped lines that repeated an earlier trial-creation record byte for byte
     affected: dict[str, list[str]] = field(default_factory=dict)  # study name -> "#n: why"
     finished_before: int = 0  # finished trials Optuna could read before (the part ahead of the damage)
     finished_after: int = 0
@@ -316,6 +342,11 @@ class RepairReport:
             f"record(s) from damaged lines, dropped {len(self.dropped_lines)} damaged line(s) (line {shown}; "
             f"{self.dropped_bytes} bytes), placeholders for {self.placeholders} lost creation record(s)"
         ]
+        if self.repeated:
+            out.append(
+                f"  {self.repeated} of the dropped lines repeated an earlier trial-creation record byte for byte: "
+                "the trials after them are back on their own records"
+            )
         for study, notes in self.affected.items():
             out += [f"  study {study}: trial {note}" if study != "(unknown)" else f"  {note}" for note in notes]
         if not self.affected:
@@ -358,21 +389,26 @@ def _salvage(number: int, line: bytes) -> list[_Item]:
     return items
 
 
-def _read(path: Path) -> tuple[list[_Item], list[int], int, int]:
-    """Every element of the file; the damaged line numbers; their bytes; the line number of the first."""
+def _read(path: Path) -> tuple[list[_Item], list[int], int, int, int]:
+    """Every element of the file; the damaged line numbers (a repeated trial creation's among them: dropped, it
+    holds nothing of its own); their bytes; the line number of the first; how many were repeated creations."""
     items: list[_Item] = []
     damaged: list[int] = []
-    dropped = 0
+    dropped = repeated = 0
+    creations: dict[bytes, int] = {}
     with open(path, "rb") as f:
         for number, line in enumerate(f, start=1):
             record = _parse(line)
-            if record is not None:
+            repeats = record is not None and _repeated_creation(record, line, number, creations) is not None
+            if record is not None and not repeats:
                 items.append(_Item(number, record=record, raw=line.rstrip(b"\r\n")))
                 continue
             damaged.append(number)
             dropped += len(line)
-            items += _salvage(number, line)
-    return items, damaged, dropped, damaged[0] if damaged else 0
+            repeated += repeats
+            if not repeats:
+                items += _salvage(number, line)
+    return items, damaged, dropped, damaged[0] if damaged else 0, repeated
 
 
 def _iso(moment: datetime) -> str:
@@ -568,7 +604,7 @@ def repair_journal(path: str | Path, echo: bool = True) -> RepairReport:
     # lock file taken twice would wait on itself: a relative path, or one through a linked directory, is not a link)
     linked = Path(os.path.realpath(given.parent)) / given.name != path
     with _locked(given), _locked(path) if linked else contextlib.nullcontext():
-        items, damaged, dropped, first = _read(path)
+        items, damaged, dropped, first, report.repeated = _read(path)
         report.kept = sum(1 for i in items if i.record is not None and not i.recovered)
         if not damaged:
             report.seconds = time.monotonic() - start

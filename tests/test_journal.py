@@ -112,6 +112,17 @@ def rewritten(index: int, change: Callable[[dict], dict]) -> Callable[[Path], No
     return damage
 
 
+def doubled(index: int) -> Callable[[Path], None]:
+    """Line ``index`` written twice: a copied or replayed write. A repeated trial creation shifted every later
+    record onto the next trial, and a finished trial showed another's parameters under its own label."""
+
+    def damage(journal: Path) -> None:
+        ls = lines(journal)
+        journal.write_bytes(b"".join(ls[: index + 1] + ls[index:]))
+
+    return damage
+
+
 def trial_line(trial: int, op: int, key: str | None = None) -> Callable[[dict], bool]:
     return lambda r: (
         r.get("trial_id") == trial and r["op_code"] == op and (key is None or key in r.get("user_attr", {}))
@@ -210,6 +221,13 @@ CASES = [
     ("glued-running", lambda j: glued(line_of(j, trial_line(1, 6)))(j), {0, 1}, ["set trial state values"], False),
     ("zeroed-param", lambda j: zeroed(line_of(j, trial_line(0, 5)))(j), {1}, ["unreadable bytes"], False),
     ("glued-complete", lambda j: glued(line_of(j, completion_of(0)))(j), {1}, ["trial #0", "now RUNNING"], False),
+    (
+        "repeated-creation",
+        lambda j: doubled(line_of(j, creation_of(1)))(j),
+        {0, 1},
+        ["1 of the dropped lines repeated an earlier trial-creation record", "no trial was affected"],
+        False,
+    ),
     (
         "unknown-operation",
         lambda j: rewritten(line_of(j, trial_line(1, 8, "path")), lambda r: {**r, "op_code": 99})(j),
@@ -324,6 +342,21 @@ def test_a_lost_trial_creation_keeps_later_trials_on_their_records(
     trials = optuna.load_study(study_name="jtiny", storage=open_storage(str(journal))).trials
     assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.COMPLETE, TrialState.WAITING]
     assert trials[2].user_attrs == waiting[2]
+
+
+def test_a_journal_appended_to_itself_is_refused_and_repaired_to_its_trials(
+    finished: tuple[Path, bytes], tmp_path: Path
+) -> None:
+    """`cat journal.log journal.log > journal.log`: Optuna skipped the repeated study and states but created every
+    trial again, and the study silently gained WAITING copies of starting points that had already run."""
+    journal = copy(finished, tmp_path)
+    before = whole_trials(journal)
+    journal.write_bytes(finished[1] * 2)
+    with pytest.raises(StorageError, match=r"damaged at line \d+ .*repeats line \d+'s trial-creation record byte"):
+        open_storage(str(journal))
+    report = repair_journal(journal, echo=False)
+    assert report.repeated == len(before) and len(report.dropped_lines) == len(before)
+    assert whole_trials(journal) == before
 
 
 def test_the_lock_of_a_live_append_is_waited_for(finished: tuple[Path, bytes], tmp_path: Path) -> None:
