@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from models.errors import DataError, FoldsError
 from search.spec import StudySpec, check_branch_dropout, check_starting_points, load_study
-from search.storage import STORAGE_ENV, mask_url, resolve_url
+from search.storage import STORAGE_ENV, broken_link, mask_url, resolve_url, scheme_hint
 
 if TYPE_CHECKING:
     from models.data import Splits
@@ -134,7 +134,7 @@ def check_storage_url(url: str, origin: str, read_only: bool = False) -> None:
         _check_journal(Path(urlsplit(url).path if scheme else url), fail, read_only)
         return
     if scheme != "grpc" and not _RDB.match(scheme):
-        raise fail(f"unknown scheme {scheme!r}")
+        raise fail(f"unknown scheme {scheme!r}{scheme_hint(scheme)}")
     parts = urlsplit(url)
     try:
         parts.port  # noqa: B018 - parsing it is the check
@@ -203,6 +203,8 @@ def _check_journal(path: Path, fail: Callable[[str], PreflightError], read_only:
         raise fail("an empty journal file path")
     if path.is_dir():
         raise fail("is a directory; give a file path such as DIR/journal.log")
+    if (why := broken_link(path)) is not None:
+        raise fail(why)
     if path.exists():
         if not path.is_file():  # /dev/null, a pipe: Optuna's fsync failed with a traceback
             raise fail("is a device, pipe or socket, not a file; give a file path such as DIR/journal.log")

@@ -806,7 +806,7 @@ def open_storage(url: str, *, plain: bool = False, pool: dict[str, int] | None =
     scheme = _scheme(url)
     if scheme in ("", "file"):
         path = Path(urlsplit(url).path if scheme else url)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _journal_place(path)
         from search.journal import check_journal  # here: search.journal imports this module
 
         check_journal(path)  # a torn last record set aside; damage in the middle: StorageError (make repair)
@@ -821,9 +821,47 @@ def open_storage(url: str, *, plain: bool = False, pool: dict[str, int] | None =
 
         return RetryingStorage(_CachedStorage(rdb), url)  # type: ignore[abstract]  # methods made below
     raise StorageError(
-        f"storage {mask_url(url)!r}: unknown scheme {scheme!r}; allowed: a journal file path, "
+        f"storage {mask_url(url)!r}: unknown scheme {scheme!r}{scheme_hint(scheme)}; allowed: a journal file path, "
         "postgresql://user@host:port/db, sqlite:///path.db, grpc://host:port"
     )
+
+
+def broken_link(path: Path) -> str | None:
+    """Why ``path``, a symbolic link, cannot hold a journal: a link to nothing or a loop of links (Optuna's open
+    raised a bare ``FileNotFoundError`` / ``OSError: Too many levels of symbolic links``); None: it is no such link."""
+    if not path.is_symlink() or path.exists():
+        return None
+    try:
+        os.stat(path)
+        why = "cannot be followed"
+    except FileNotFoundError:
+        why = "points to nothing"
+    except OSError as exc:
+        why = f"cannot be followed ({(exc.strerror or str(exc)).lower()})"
+    return (
+        f"is a symbolic link that {why} (-> {os.readlink(path)}); point it at the study's journal file, or remove "
+        "it to start a new one there"
+    )
+
+
+def scheme_hint(scheme: str) -> str:
+    """A note for an unknown storage scheme that is a common misspelling of a known one."""
+    return " (PostgreSQL is spelled postgresql:// here, as SQLAlchemy wants)" if scheme == "postgres" else ""
+
+
+def _journal_place(path: Path) -> None:
+    """Make the journal's directory; refuse, in one line, a :func:`broken_link` or a directory that cannot be
+    made (the commands check both before, :func:`search.preflight.check_storage_url`; this is for callers of
+    :func:`open_storage` from Python)."""
+    if (why := broken_link(path)) is not None:
+        raise StorageError(f"journal file {path} {why} (nothing was created)")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(
+            f"journal file {path}: cannot make its directory {path.parent} ({exc.strerror or exc}); allowed: a path "
+            "in a directory you can write"
+        ) from None
 
 
 def _grpc(url: str) -> BaseStorage:

@@ -22,6 +22,7 @@ from models.data import DataError, FoldsError, SequenceSet, Splits, check_splits
 from search.cli import main
 from search.objective import study_splits
 from search.preflight import PreflightError, check_storage_url, prepare
+from search.storage import StorageError, open_storage
 from tests.helpers import ROOT, run_cli
 
 N, T, C = 12, 5, 2  # sequences, steps, channels of the tiny .npz datasets
@@ -329,20 +330,32 @@ URLS_BAD = [
     ("postgresql://postgres:pa#ss@127.0.0.1/db", "holds a character that URLs reserve"),
     ("postgresql://u:a?b=c@h/db", "holds a character that URLs reserve"),  # an = before the @: "the port must"
     ("mysql+nosuchdriver://u@h/db", "unknown database driver in 'mysql+nosuchdriver'"),
+    ("postgres://u@h/db", "unknown scheme 'postgres' (PostgreSQL is spelled postgresql:// here"),
+    # Optuna's open raised a bare FileNotFoundError / OSError (exit 1, a traceback) for these two
+    ("{d}/dangling.log", "is a symbolic link that points to nothing (-> {d}/nowhere/x.log)"),
+    ("{d}/loop.log", "is a symbolic link that cannot be followed (too many levels of symbolic links)"),
 ]
 
 
 def test_storage_url_syntax(tmp_path: Path) -> None:
     (tmp_path / "file.txt").write_text("")
+    (tmp_path / "dangling.log").symlink_to(tmp_path / "nowhere" / "x.log")
+    (tmp_path / "loop.log").symlink_to(tmp_path / "loop2.log")
+    (tmp_path / "loop2.log").symlink_to(tmp_path / "loop.log")
     for url in URLS_OK:
         check_storage_url(url.format(d=tmp_path), "--storage/STORAGE")
     for url, message in URLS_BAD:
         with pytest.raises(PreflightError) as err:
             check_storage_url(url.format(d=tmp_path), "--storage/STORAGE")
+        message = message.format(d=tmp_path)
         assert message in str(err.value) and "; allowed: a journal file path" in str(err.value), str(err.value)
         if url.startswith("postgresql://postgres:p"):  # no part of the password shown
             assert str(err.value).startswith("--storage/STORAGE=postgresql://postgres:***@127.0.0.1/db: the user")
-    assert not any(p.name.endswith((".db", ".log")) for p in tmp_path.rglob("*"))
+    assert not any(p.name.endswith((".db", ".log")) and not p.is_symlink() for p in tmp_path.rglob("*"))
+    for link, words in (("dangling.log", "points to nothing"), ("loop.log", "cannot be followed")):
+        with pytest.raises(StorageError, match=f"journal file .*{link} is a symbolic link that {words}"):
+            open_storage(str(tmp_path / link))  # from Python, past the commands' check
+    assert not (tmp_path / "nowhere").exists()
 
 
 def test_a_writable_journal_in_a_read_only_directory_is_refused(
