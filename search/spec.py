@@ -238,6 +238,9 @@ def parse_study(raw: Any, path: Path) -> StudySpec:
             if key == "seed":  # the study's seed wins: a fixed one was dropped unsaid, a searched one changed nothing
                 raise err(f"{section}.{key}", "seed is set by the study's top-level seed (its splits, its sampler, "
                           "every trial's weights); the verdict's rows retrain over final_seeds seeds", None)  # fmt: skip
+    description = raw.get("description", "")
+    if not isinstance(description, (str, int, float)) or isinstance(description, bool):  # a list was str()-ed
+        raise err("description", f"{description!r} must be text (one line, or a YAML block with |)", None)
     sections = (("architecture", arch), ("fixed", fixed), ("search", search_raw))
     both = sorted(set(fixed) & set(search_raw)) + sorted(set(arch) & (set(search_raw) | set(fixed)))
     if both:
@@ -249,7 +252,7 @@ def parse_study(raw: Any, path: Path) -> StudySpec:
         epochs_given="max_epochs" in budget, sampler=sampler, pruner=pruner, pruner_patience=patience, metric=metric, cv_folds=folds,
         val_fraction=float(val_fraction), seed=seed, fixed=fixed, recipes=recipes, final_seeds=final_seeds,
         introspect=introspect, array_size=array_size,
-        description=str(raw.get("description", "")),
+        description=str(description),
     )  # fmt: skip
     base = spec.base_params()
     _check_params(base, "fixed", err, arch)
@@ -385,7 +388,11 @@ def _dimension(key: str, value: Any, base: dict[str, Any], err: _Errors) -> Dime
             raise err(where, "an empty list of choices", None)
         if len(value) == 1:  # a dimension with one value: every trial runs it, and the baseline too
             raise err(where, f"one choice ({value[0]!r}) searches nothing; put it under fixed, or add choices", None)
+        seen: list[tuple[type, Any]] = []
         for choice in value:
+            if (type(choice), choice) in seen:  # the sampler drew it twice as often as the others
+                raise err(where, f"{choice!r} is listed twice in {value!r}; list each choice once", None)
+            seen.append((type(choice), choice))
             _check_params({**base, key: choice}, where, err)
         return Choice(list(value))
     if not isinstance(value, dict):
@@ -423,6 +430,13 @@ def _dimension(key: str, value: Any, base: dict[str, Any], err: _Errors) -> Dime
         raise err(f"{where}.step", f"{step!r} must be a number > 0", None)
     if log and step is not None:
         raise err(f"{where}.step", "log and step cannot be combined", None)
+    if step is not None and low < high:  # Optuna cuts the range at the last whole step, without a word
+        steps = (high - low) / step
+        if not math.isclose(steps, round(steps), rel_tol=1e-9, abs_tol=1e-9):
+            last = low + math.floor(steps + 1e-9) * step
+            what = f"searches {low:g} alone" if last == low else f"would search {low:g}..{last:g}, never {high:g}"
+            raise err(f"{where}.step", f"{step:g} does not divide {low:g}..{high:g} (it {what})",
+                      (f"a step that divides high - low = {high - low:g}", f"high: {last:g}"))  # fmt: skip
     for v in (low, high) + ((0,) if off else ()):
         _check_params({**base, key: int(v) if integer else float(v)}, where, err)
     return Range(float(low), float(high), log, None if step is None else float(step), off, integer)

@@ -77,6 +77,25 @@ BAD = [
     # a dimension of one value was searched: every trial, the baseline too, ran it
     ({"search": {"dropout": {"low": 0.5, "high": 0.5}}}, "search.dropout: low = high = 0.5 searches nothing; put it"),
     ({"search": {"norm": ["layer"]}}, "search.norm: one choice ('layer') searches nothing; put it under fixed"),
+    (
+        {"search": {"norm": ["none", "none", "layer"]}},
+        "search.norm: 'none' is listed twice in ['none', 'none', 'layer']",
+    ),
+    ({"description": ["a", "b"]}, "description: ['a', 'b'] must be text"),
+    # a step that does not divide the range: Optuna cut it at the last whole step without a word
+    (
+        {"search": {"dropout": {"low": 0.0, "high": 0.4, "step": 1.0}}},
+        "search.dropout.step: 1 does not divide 0..0.4 (it searches 0 alone); allowed: a step that divides high - low",
+    ),
+    (
+        {"architecture": {"cell": "gru"}, "search": {"hidden_size": {"low": 8, "high": 20, "step": 16}}},
+        "search.hidden_size.step: 16 does not divide 8..20 (it searches 8 alone)",
+    ),
+    (
+        {"search": {"dropout": {"low": 0.0, "high": 0.4, "step": 0.3}}},
+        "search.dropout.step: 0.3 does not divide 0..0.4 (it would search 0..0.3, never 0.4); allowed: a step that "
+        "divides high - low = 0.4, high: 0.3",
+    ),
     ({"search": {"conv_skip": [False, True]}}, "search.conv_skip: has no effect without a Conv1D front end"),
     (
         {"search": {"conv_pool": [False, True]}, "fixed": {"conv_layers": 0, "conv_stride": 4}},
