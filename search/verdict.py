@@ -210,10 +210,11 @@ def smoothed_mean(curves: list[list[float]], window: int = 0) -> list[float]:
     return mean
 
 
-def late_rise(spec: StudySpec, run: dict[str, Any]) -> float | None:
+def late_rise(spec: StudySpec, run: dict[str, Any]) -> tuple[float, int] | None:
     """How much a cross-validated run's smoothed mean validation curve (:func:`smoothed_mean`, the curve
     :func:`epochs_of` reads) gained over the last patience before its end, in the metric's better direction
-    (accuracy: a fraction; loss: a decrease); None without curves or patience. Read by the budget warning: a run
+    (accuracy: a fraction; loss: a decrease), and over how many epochs (the patience, or the whole curve when it
+    is shorter: a 3-epoch run was said to have risen "over the last 250 epochs"); None without curves or patience. Read by the budget warning: a run
     whose epochs reach the budget on a plateau (JapaneseVowels' GRU study: its best trial's folds peaked at 146 of
     149 epochs, its curve +0.002 over the last 38 epochs, less than one of 270 validation sequences, and three of
     five folds stopped early; retrained outside the study with three times the budget, its row did not move) was
@@ -223,8 +224,9 @@ def late_rise(spec: StudySpec, run: dict[str, Any]) -> float | None:
     if not curves or not patience:
         return None
     mean = smoothed_mean(curves, smoothing_window(spec, run))
-    end, before = mean[-1], mean[max(0, len(mean) - 1 - patience)]
-    return float(end - before if spec.direction == "maximize" else before - end)
+    window = min(patience, len(mean) - 1)
+    end, before = mean[-1], mean[len(mean) - 1 - window]
+    return float(end - before if spec.direction == "maximize" else before - end), window
 
 
 def rise_floor(spec: StudySpec) -> float:
@@ -553,6 +555,7 @@ def _budget_warning(res: dict[str, Any]) -> str | None:
     best = res.get("best") or {}
     config = best.get("config") or {}
     budget, epochs, rise = config.get("max_epochs"), best.get("epochs"), best.get("rise")
+    window = best.get("rise_window", config.get("patience"))  # a verdict cached before the window was recorded
     if not isinstance(budget, int) or not isinstance(epochs, int) or epochs < BUDGET_END * budget:
         return None
     if rise is None:
@@ -560,7 +563,7 @@ def _budget_warning(res: dict[str, Any]) -> str | None:
     elif rise < best.get("rise_floor", 0.0):
         return None
     else:
-        how = f"its smoothed validation score still rose by {rise:+.3g} over the last {config.get('patience')} epochs"
+        how = f"its smoothed validation score still rose by {rise:+.3g} over the last {window} epochs"
     return (f"the best row's cross-validated epochs ({epochs}) reach its budget (max_epochs {budget}): {how}; "
             "a larger budget.max_epochs may score higher (the search compared every trial at this budget)")  # fmt: skip
 
@@ -666,7 +669,7 @@ def _final_result(study: optuna.Study, spec: StudySpec, seeds: int | None) -> di
             f"trial #{best.number}",
         )
         best_run = best.user_attrs
-    rise = late_rise(spec, {**best_run, "config": config}) if best_run is not None else None
+    rise = late_rise(spec, {**best_run, "config": config}) if best_run is not None else None  # (rise, epochs)
     nothing, off = nothing_config(base)
     nothing_epochs, nothing_from = cv_epochs(study, spec, nothing, digest) if off else (0, "")
     bare, kept = without_regularizers(config, base)
@@ -723,7 +726,7 @@ def _final_result(study: optuna.Study, spec: StudySpec, seeds: int | None) -> di
             "config": config,
             "from": best_from,
             **lost(config, best_epochs),
-            **({"rise": rise, "rise_floor": rise_floor(spec)} if rise is not None else {}),
+            **({"rise": rise[0], "rise_window": rise[1], "rise_floor": rise_floor(spec)} if rise is not None else {}),
         },  # fmt: skip
         "selection": selection,
         "baseline": {

@@ -683,7 +683,18 @@ def test_late_rise_reads_the_smoothed_curve_the_epochs_come_from(
     spec = StudySpec(path=Path("s.yaml"), name="s", dataset="synthetic", architecture={}, trials=1, max_epochs=100,
                      metric=metric)  # fmt: skip
     got = verdict.late_rise(spec, {"fold_curves": curves, "config": {"patience": 25}})
-    assert got == (None if rise is None else pytest.approx(rise, abs=1e-9))
+    assert got == (None if rise is None else (pytest.approx(rise, abs=1e-9), 25))
+
+
+def test_the_late_rise_of_a_run_shorter_than_its_patience_is_over_the_run() -> None:
+    """A 3-epoch run with patience 250: "rose by +0.253 over the last 250 epochs" named a window 83 times the run."""
+    spec = StudySpec(path=Path("s.yaml"), name="s", dataset="synthetic", architecture={}, trials=1, max_epochs=3)
+    got = verdict.late_rise(spec, {"fold_curves": [[0.5, 0.6, 0.75]], "config": {"patience": 250}})
+    assert got is not None and got[0] > 0 and got[1] == 2  # the whole 3-epoch curve: 2 epochs from its first
+    res = _rows([0.95, 0.96, 0.97], [0.94, 0.95, 0.96], {"label": "a", "share": 0.5, "acc": 0.5})
+    res["best"] = {**res["best"], "epochs": 3, "config": {"max_epochs": 3, "patience": 250}}
+    res["best"].update(rise=0.25, rise_window=2, rise_floor=0.01)
+    assert "still rose by +0.25 over the last 2 epochs" in "\n".join(result_lines(res, "best"))
 
 
 def test_the_rise_floor_is_one_validation_sequence_in_all() -> None:
