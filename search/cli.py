@@ -187,7 +187,7 @@ def _run_processes(args, url, total, plans, study, progress) -> list[int]:  # ty
             # the URL travels in the environment, not on the command line: `ps` would show its password
             cmd = [sys.executable, "-m", "search", "worker", str(args.study), "--trials", str(total),
                    "--workers", "1", "--in-process"] + (["--artifacts", args.artifacts] if args.artifacts else [])  # fmt: skip
-            child = {**os.environ, **env, STORAGE_ENV: url}
+            child = {**os.environ, **env, STORAGE_ENV: url, WORKER_PARENT_ENV: str(os.getpid())}
             procs.append(subprocess.Popen(cmd, env=child, stdout=subprocess.DEVNULL, **group))
         while any(p.poll() is None for p in procs):
             time.sleep(2)
@@ -388,7 +388,7 @@ def cmd_proxy(args: argparse.Namespace) -> int:
 
     parent = os.environ.get(PROXY_PARENT_ENV)
     if parent:  # one of --processes N: never outlive the process that started it (even one killed with SIGKILL)
-        threading.Thread(target=_exit_with_parent, args=(int(parent),), daemon=True).start()
+        _when_orphaned(int(parent), lambda: os._exit(0))
     # the proxy holds the only database connections of all its workers: as many as its request threads
     storage = open_storage(url, pool={"pool_size": args.threads, "max_overflow": 0})
     print(f"gRPC storage proxy for {mask_url(url)} on {args.host}:{args.port}", flush=True)
@@ -397,12 +397,20 @@ def cmd_proxy(args: argparse.Namespace) -> int:
 
 
 PROXY_PARENT_ENV = "REGTUNE_PROXY_PARENT"  # set for the processes of `proxy --processes N`: their parent's pid
+WORKER_PARENT_ENV = "REGTUNE_WORKER_PARENT"  # set for the workers of `study --workers N`: their parent's pid
 
 
-def _exit_with_parent(parent: int) -> None:
-    while os.getppid() == parent:
-        time.sleep(1.0)
-    os._exit(0)
+def _when_orphaned(parent: int, then: Callable[[], None]) -> None:
+    """Call ``then`` (in a daemon thread) once this process's parent is no longer ``parent``: it died, even by
+    SIGKILL, which it could not pass on (the workers of a killed ``study --workers 2`` went on training as
+    orphans of PID 1, each holding its GPU, with no one to report to)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        then()
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def _proxy_processes(args: argparse.Namespace, url: str) -> int:
@@ -572,6 +580,9 @@ def main(argv: list[str] | None = None, prog: str = "python -m search") -> int:
         # refits into a bare exit 1, and a SIGTERM would end the process without a word
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, raise_interrupted)
+    parent = os.environ.pop(WORKER_PARENT_ENV, None)  # not passed on to anything this worker starts
+    if parent and args.command == "worker" and args.in_process:  # stops as on SIGTERM: re-queues its trial, exits
+        _when_orphaned(int(parent), lambda: os.kill(os.getpid(), signal.SIGTERM))
     try:
         if args.command == "study":
             return cmd_study(args)

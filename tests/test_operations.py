@@ -248,6 +248,25 @@ def test_sigterm_to_a_study_with_two_workers_requeues_their_trials_and_exits_143
 
 
 @pytest.mark.slow
+def test_the_workers_of_a_study_killed_with_sigkill_requeue_their_trials_and_exit(tmp_path: Path) -> None:
+    """SIGKILL cannot be passed on: the two workers went on training as orphans of PID 1 (on a GPU machine each
+    holding its device). Each now stops as on SIGTERM once its parent is gone: its trial re-queued, nothing RUNNING."""
+    proc, journal = _start_two_workers(tmp_path, "orphans", trials=4, max_epochs=400)
+    workers = _children(proc.pid)
+    assert len(workers) == 2, workers
+    proc.kill()
+    proc.wait()
+    _wait_until(lambda: not [w for w in workers if _alive(w)], 90, "the orphaned workers to exit", None, None)
+    trials = _trials(journal, "orphans")
+    assert not [t.number for t in trials if t.state == TrialState.RUNNING]
+    stopped = [t for t in trials if t.state == TrialState.FAIL and "interrupted" in t.user_attrs.get("fail_reason", "")]
+    assert len(stopped) == 2, [(t.number, t.state.name, t.user_attrs) for t in trials]
+    for t in stopped:
+        copies = [c for c in trials if c.system_attrs.get("failed_trial") == t.number]
+        assert [c.state for c in copies] == [TrialState.WAITING] and copies[0].params == t.params, copies
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("killed", [1, 2], ids=["one-worker-dies", "both-die"])
 def test_a_dead_worker_is_named_and_a_study_the_others_finished_still_prints_its_result(
     tmp_path: Path, killed: int
