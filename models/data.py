@@ -530,6 +530,10 @@ def _ragged(where: str, name: str, value: Any) -> tuple[np.ndarray, np.ndarray] 
         seqs = [np.asarray(v, dtype=np.float64) for v in value]
     except (TypeError, ValueError):
         return None  # not numbers: the usual checks name it
+    if any(s.ndim == 0 for s in seqs) and any(s.ndim > 0 for s in seqs):  # numpy: "inhomogeneous shape"
+        bad = next(i for i, s in enumerate(seqs) if s.ndim == 0)
+        raise DataError(f"{where}: {name}[{bad}] is a single number where the others are sequences; every "
+                        "sequence needs T_i steps (a list of T_i x C arrays, or of T_i values for one channel)")  # fmt: skip
     if any(s.ndim not in (1, 2) for s in seqs):
         return None
     if all(s.ndim == 2 for s in seqs) and len({s.shape for s in seqs}) == 1:
@@ -606,11 +610,24 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
             f"{path}: holds one bare array (a .npy file), not a .npz archive of named arrays; "
             "allowed: np.savez(path, X=..., y=..., lengths=...)"
         )
-    try:
-        with f:
-            return {key: f[key] for key in f.files}
-    except Exception as exc:  # a damaged member, an object array (needs pickle) ...
-        raise DataError(f"{path}: cannot read the .npz archive: {_one_line(exc)}") from None
+    out: dict[str, np.ndarray] = {}
+    with f:
+        for key in f.files:
+            try:
+                out[key] = f[key]
+            except ValueError as exc:  # an object array: reading it would run pickled code
+                if "allow_pickle" not in str(exc):
+                    raise DataError(
+                        f"{path}: cannot read array {key!r} of the .npz archive: {_one_line(exc)}"
+                    ) from None
+                raise DataError(
+                    f"{path}: array {key!r} is an object array (np.savez of a ragged list, or of labels of mixed "
+                    "types), which loading would unpickle; allowed: numbers, or strings for labels: pad sequences of "
+                    "their own lengths to one N x T x C array with a lengths array (or NaN after each end)"
+                ) from None
+            except Exception as exc:  # a damaged member ...
+                raise DataError(f"{path}: cannot read array {key!r} of the .npz archive: {_one_line(exc)}") from None
+    return out
 
 
 def data_notes(splits: Splits, layout: bool = True) -> list[str]:

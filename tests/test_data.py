@@ -122,6 +122,11 @@ BAD_NPZ = [
     # a misspelt array was skipped: with length= for lengths= the zero padding was read as data
     ({"length": np.array([3, 5, 5, 5])}, r"unknown array 'length' \(did you mean 'lengths'\?\); allowed: X, y, len"),
     ({"X_Test": np.zeros((2, 5, 2), np.float32)}, r"unknown array 'X_Test' \(did you mean 'X_test'\?\)"),
+    # np.savez of a ragged list: "Object arrays cannot be loaded when allow_pickle=False", no array named
+    (
+        {"X": np.array([np.zeros((3, 2)), np.zeros((5, 2)), np.zeros((3, 2)), np.zeros((4, 2))], dtype=object)},
+        r"array 'X' is an object array .*allowed: numbers.*a lengths array",
+    ),
 ]
 
 
@@ -654,6 +659,8 @@ def test_a_list_of_sequences_of_their_own_lengths_is_padded() -> None:
         array_splits({"X": [*X[:3], rng.normal(size=(6, 3)), *X[4:]], "y": y})
     with pytest.raises(DataError, match="lengths disagrees with the lengths of the sequences in X"):
         array_splits({"X": X, "y": y, "lengths": np.full(20, 5)})
+    with pytest.raises(DataError, match=r"data: X\[0\] is a single number where the others are sequences"):
+        array_splits({"X": [np.float32(1.0), *X[1:]], "y": y})  # numpy's "inhomogeneous shape" leaked
 
 
 def test_a_sibling_test_file_is_checked_like_the_training_file(tmp_path: Path) -> None:
