@@ -139,6 +139,7 @@ class SqliteRepair:
     unreadable: dict[str, list[int]] = field(default_factory=dict)  # table -> rowids on damaged pages
     placeholders: dict[str, list[int]] = field(default_factory=dict)  # study -> lost trial rows put back as failed
     restored: dict[str, list[int]] = field(default_factory=dict)  # study -> lost trial rows rebuilt as finished
+    cut: tuple[int, int] | None = None  # a file cut short: (pages there, pages its header counts)
     seconds: float = 0.0
 
     def lines(self) -> list[str]:
@@ -158,6 +159,9 @@ class SqliteRepair:
             if self.failed.get(study):
                 shown = _ranges(self.failed[study])
                 out.append(f"    marked failed (their value or some parameters were lost): {shown}")
+        if self.cut is not None:
+            out.append(f"  the file was cut short: {self.cut[0]} of the {self.cut[1]} pages its header counts were "
+                       "there (an interrupted copy, a full disk); read as a file of those pages")  # fmt: skip
         for table, what in self.damaged.items():
             out.append(f"  table {table}: {what}")
         out.append(f"  backup of the damaged file: {self.backup}")
@@ -221,6 +225,29 @@ def _rows(conn: sqlite3.Connection, table: str) -> tuple[list[tuple[object, ...]
     )
 
 
+def _whole_pages(source: Path, copy: Path) -> tuple[int, int] | None:
+    """When the SQLite file ``source`` is shorter than the page count its header holds (a copy interrupted, a disk
+    filled while it grew), write to ``copy`` its whole pages with that count set to them, and return (pages there,
+    pages counted); else None. SQLite trusts the header's count and then calls the table list itself malformed
+    ("database disk image is malformed" for a file missing only its last page), though every page it needs is
+    there: read from ``copy``, only the rows on the missing pages are lost."""
+    with open(source, "rb") as f:
+        head = f.read(100)
+    if len(head) < 100:
+        return None
+    size = int.from_bytes(head[16:18], "big")
+    size = 65536 if size == 1 else size
+    counted = int.from_bytes(head[28:32], "big")
+    there = source.stat().st_size // size if size >= 512 else 0
+    if not there or counted <= there or head[24:28] != head[92:96]:  # (the count is valid only with the two equal)
+        return None
+    with open(source, "rb") as f, open(copy, "wb") as out:
+        out.write(f.read(there * size))
+        out.seek(28)
+        out.write(there.to_bytes(4, "big"))
+    return there, counted
+
+
 def _salvage(source: Path, target: Path, report: SqliteRepair) -> None:
     """Copy the schema and every readable row of ``source`` into the new file ``target``."""
     old = sqlite3.connect(source.absolute().as_uri() + "?mode=ro", uri=True)
@@ -231,9 +258,12 @@ def _salvage(source: Path, target: Path, report: SqliteRepair) -> None:
                 "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%'"
             ).fetchall()
         except sqlite3.DatabaseError as exc:
+            cut = (
+                "" if report.cut is None else f", and the file was cut short ({report.cut[0]} of {report.cut[1]} pages)"
+            )
             raise StorageError(
-                f"SQLite file {report.path}: its table list is damaged ({exc}); nothing can be rebuilt from it (the "
-                "file was not changed; restore a copy)"
+                f"SQLite file {report.path}: its table list is damaged ({exc}){cut}; nothing can be rebuilt from it "
+                "(the file was not changed; restore a copy)"
             ) from None
         tables = [(name, sql) for kind, name, sql in schema if kind == "table"]
         for _, sql in tables:
@@ -511,8 +541,10 @@ def _rebuild(path: Path, report: SqliteRepair) -> None:
     shutil.copy2(path, report.backup)
     target = path.with_name(f"{path.name}.repairing")
     target.unlink(missing_ok=True)
+    whole = path.with_name(f"{path.name}.whole-pages")
     try:
-        _salvage(report.backup, target, report)
+        report.cut = _whole_pages(report.backup, whole)
+        _salvage(whole if report.cut is not None else report.backup, target, report)
         _mend(target, report)
         after = problem(target)
         if after is not None:
@@ -523,3 +555,4 @@ def _rebuild(path: Path, report: SqliteRepair) -> None:
         os.replace(target, path)
     finally:
         target.unlink(missing_ok=True)
+        whole.unlink(missing_ok=True)

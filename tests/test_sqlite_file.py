@@ -137,6 +137,29 @@ def test_a_damaged_table_list_is_refused_and_the_file_kept(finished: tuple[Path,
     assert db.read_bytes() == damaged
 
 
+@pytest.mark.parametrize("pages_lost", [1, 2], ids=["last-page", "two-pages"])
+def test_a_file_cut_short_is_rebuilt_from_the_pages_that_are_there(
+    finished: tuple[Path, bytes], tmp_path: Path, pages_lost: int
+) -> None:
+    """An interrupted copy or a full disk: the header still counts every page, SQLite then called the table list
+    itself malformed, and repair sent the user to a backup although every trial was on the pages that were there."""
+    db = copy(finished, tmp_path)
+    before = trials(db)
+    page_size = int.from_bytes(finished[1][16:18], "big")
+    db.write_bytes(finished[1][: len(finished[1]) - pages_lost * page_size])
+    with pytest.raises(StorageError, match=r"SQLite file .*study\.db is damaged .*make repair"):
+        check_sqlite(url(db))
+    report = repair_sqlite(db, echo=False)
+    pages = len(finished[1]) // page_size
+    assert report.cut == (pages - pages_lost, pages)
+    assert f"the file was cut short: {pages - pages_lost} of the {pages} pages" in "\n".join(report.lines())
+    check_sqlite(url(db))  # intact now
+    after = trials(db)
+    finished_after = {n: v for n, v in after.items() if v[0] == TrialState.COMPLETE}
+    assert finished_after and all(before[n] == v for n, v in finished_after.items())  # never a changed one
+    assert not (tmp_path / "study.db.whole-pages").exists()
+
+
 def test_a_storage_failing_mid_way_is_one_line_naming_it() -> None:
     try:
         try:
