@@ -231,7 +231,7 @@ DIFFS = [
      d(search__dropout={"low": 0.0, "high": 0.4, "step": 0.1}),
      ["search.dropout.low: 0.1 -> 0.0", "search.dropout.high: 0.3 -> 0.4"], WIDENING),
     ("step grid moved", d(search__dropout={"low": 0.1, "high": 0.3, "step": 0.1}),
-     d(search__dropout={"low": 0.05, "high": 0.3, "step": 0.1}), ["search.dropout.low: 0.1 -> 0.05"], INCOMPATIBLE),
+     d(search__dropout={"low": 0.05, "high": 0.35, "step": 0.1}), ["search.dropout.low: 0.1 -> 0.05", "search.dropout.high: 0.3 -> 0.35"], INCOMPATIBLE),
     ("dimension added at its default", d(), d(search__zoneout={"low": 0.0, "high": 0.3}),
      ["search.zoneout: (not searched: 0.0) -> {low: 0.0, high: 0.3}"], WIDENING),
     ("dimension added without its default", d(), d(search__zoneout={"low": 0.1, "high": 0.3}),

@@ -109,7 +109,7 @@ CASES: dict[str, Case] = {
     ),
     "starting-point-off-grid": (
         lambda d: npz(d), ["starting_points[0].dropout: 0.15 is off the searched grid", "0..0.4 in steps of 0.2"],
-        {"search": {"dropout": {"low": 0.0, "high": 0.5, "step": 0.2}}, "starting_points": [{"dropout": 0.15}]},
+        {"search": {"dropout": {"low": 0.0, "high": 0.4, "step": 0.2}}, "starting_points": [{"dropout": 0.15}]},
         None,
     ),
     "starting-point-1-for-true": (
