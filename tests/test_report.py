@@ -270,3 +270,20 @@ def test_a_read_only_store_is_read_from_a_copy_up_to_its_last_record(
             raise StorageError(f"no study 'x' in {copy}")
     assert not Path(copy).exists() and journal.read_bytes().endswith(b'"work')
     assert f"note: {journal} is read-only: the report reads a copy" in capsys.readouterr().err
+
+
+def test_a_diverging_introspection_refit_keeps_its_records_and_says_so() -> None:
+    """SGD at lr 1e7 without clipping: the verdict scored the row's diverged seeds 0 and said so, and then
+    ``make report`` died in this refit with the fit's traceback and wrote nothing."""
+    from search.report.data import introspect
+    from search.spec import StudySpec
+    from search.verdict import baseline_config
+
+    spec = StudySpec(
+        path=Path("s.yaml"), name="s", dataset="synthetic:n=60", architecture={"hidden_size": 8}, trials=1,
+        max_epochs=4, fixed={"lr": 1e7, "optimizer": "sgd", "clip_norm": 0.0},
+    )  # fmt: skip
+    probe, epoch, diverged = introspect(spec, baseline_config(spec))
+    assert diverged is not None and diverged.startswith("training loss")
+    assert probe.epochs and probe.epochs[-1]["diverged"] == 1.0 and epoch == probe.epochs[-1]["epoch"]
+    assert probe.summary(epoch)  # the measurements up to the divergence are there to be read

@@ -19,6 +19,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from models.classifier import DivergedError
 from models.config import REGULARIZER_NAMES, configs_for
 from models.data import SequenceDataModule
 from models.introspect import Introspection, diagnose, fixed_batch
@@ -234,15 +235,22 @@ def holm(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{**r, "p_holm": adjusted.get(i)} for i, r in enumerate(rows)]
 
 
-def introspect(spec: StudySpec, config: dict[str, Any]) -> tuple[Introspection, int]:
-    """Refit ``config`` on the study's seeded holdout with introspection on; return the record and best epoch."""
+def introspect(spec: StudySpec, config: dict[str, Any]) -> tuple[Introspection, int, str | None]:
+    """Refit ``config`` on the study's seeded holdout with introspection on; return the record, the best epoch,
+    and why the refit diverged (None: it did not). A diverged refit keeps its records up to the divergence (the
+    last one marked), read at its last epoch: ``make report`` died with the fit's traceback and wrote nothing,
+    where the verdict had already scored that row's diverged seeds 0 and said so."""
     splits = study_splits(spec)
     rnn, train = configs_for(config, splits)
     data = SequenceDataModule(splits, batch_size=train.batch_size, val_fraction=spec.val_fraction, seed=spec.seed,
                               normalize=train.normalize)  # fmt: skip
     probe = Introspection(fixed_batch(data.val_set))
-    result = fit(rnn, train, data, metric=spec.metric, callbacks=[probe])
-    return probe, int(result.best["epoch"])
+    try:
+        result = fit(rnn, train, data, metric=spec.metric, callbacks=[probe])
+    except DivergedError as exc:
+        last = max((int(r["epoch"]) for r in probe.epochs), default=0)
+        return probe, last, str(exc)
+    return probe, int(result.best["epoch"]), None
 
 
 # --------------------------------------------------------------------------------------------- building
@@ -316,9 +324,11 @@ def study_report(
     data.pruning = pruning_summary(study, spec)
     probes = {}
     for label, cfg in (("best", config), ("baseline", final["baseline"]["config"])):
-        probe, best_epoch = introspect(spec, cfg)
-        stats = probe.summary(best_epoch)
-        data.introspection[label] = {"stats": stats, "diagnoses": diagnose(stats), "epoch": best_epoch, "figures": {}}
+        probe, best_epoch, diverged = introspect(spec, cfg)
+        stats = probe.summary(best_epoch) if probe.epochs else {}
+        found = ([f"its introspection refit diverged ({diverged}): the measurements are those up to then"]
+                 if diverged else []) + diagnose(stats)  # fmt: skip
+        data.introspection[label] = {"stats": stats, "diagnoses": found, "epoch": best_epoch, "figures": {}}
         probes[label] = probe
     return data, probes
 
