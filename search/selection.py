@@ -34,7 +34,10 @@ A baseline trial that was pruned (or failed) is compared by its cross-validated 
 on the same folds (:func:`search.verdict.baseline_run`, which the verdict runs before it selects): Hyperband prunes
 on a few early epochs, and a baseline cut there may still have caught up. When that run is within one standard
 error, the chosen "trial" is the baseline trial carrying that run's values (``from_run``). With no baseline trial
-at all (``recipes: false``) or no such run (a summary printed before the verdict ran): the best trial.
+at all (``recipes: false``): the best trial, the only thing to choose, and its rule says whether the baseline's run on
+the same folds (the one the verdict reads the baseline row's epochs from) is within one standard error of it: it
+said "no complete baseline trial to compare it with" where that run had scored higher on the very same folds. With
+no such run either (a summary printed before the verdict ran): the best trial.
 """
 
 from __future__ import annotations
@@ -165,6 +168,17 @@ def select(
                 return _compare_run(t, best, baseline, baseline_run, run, ref, direction)  # type: ignore[arg-type]
             why = "has no fold values like the best's" if complete else f"is {t.state.name.lower()}"
             return _chose(best, best, f"the best trial (the baseline trial #{t.number} {why}: nothing to compare)")
+        run = _run_values(baseline_run, metric, len(ref)) if baseline is not None else None
+        if run is not None:  # no baseline trial (recipes: false), but its run outside the study, on the same folds
+            mean, folds = statistics.fmean(run), len(ref)
+            if within_one_se(run, ref, direction):
+                return _chose(best, best, f"the best trial, though the study has no baseline trial to choose instead "
+                                          f"(recipes: false): the baseline's cross-validated run outside the study "
+                                          f"({mean:.4f}) is within one standard error of it over {folds} folds, so "
+                                          "the folds do not show that anything the search found helps")  # fmt: skip
+            return _chose(best, best, f"the best trial (no baseline trial: recipes: false); the baseline's "
+                                      f"cross-validated run outside the study ({mean:.4f}) is more than one "
+                                      f"standard error below it over {folds} folds")  # fmt: skip
         return _chose(best, best, "the best trial (no complete baseline trial to compare it with)")
     if base.number == best.number:
         return _chose(best, best, "the best trial, which is the baseline trial")

@@ -110,6 +110,23 @@ def test_a_baseline_trial_without_comparable_folds_is_not_chosen() -> None:
     assert "no complete baseline trial" in select(study, baseline={**BASE, "dropout": 0.3}).rule
 
 
+@pytest.mark.parametrize(
+    ("run", "words"),
+    [
+        ([0.975, 0.9, 0.775], "(0.8833) is within one standard error of it over 3 folds, so the folds do not show"),
+        ([0.8, 0.8, 0.7], "(0.7667) is more than one standard error below it over 3 folds"),
+    ],
+    ids=["baseline as good", "baseline below"],
+)
+def test_without_a_baseline_trial_the_rule_says_how_the_baseline_run_compares(run: list[float], words: str) -> None:
+    """``recipes: false``: the best trial (.90/.90/.775) was "chosen (no complete baseline trial to compare it with)"
+    while the baseline's run on the same folds, the verdict's source of its epochs, scored higher (.975/.90/.775)."""
+    study = optuna.create_study(direction="maximize")
+    add(study, 0.8576, FIVE, [0.9, 0.9, 0.775])
+    s = select(study, baseline=BASE, baseline_run={"value": statistics.fmean(run), "fold_accs": run})
+    assert s.chosen.number == 0 and "no baseline trial" in s.rule and words in s.rule, s.rule
+
+
 def test_a_pruned_baseline_trial_is_named() -> None:
     study = optuna.create_study(direction="maximize")
     add(study, 0.95, FIVE, [1, 1, 0.9, 0.9, 0.95])
