@@ -563,7 +563,11 @@ def _budget_warning(res: dict[str, Any]) -> str | None:
     elif rise < best.get("rise_floor", 0.0):
         return None
     else:
-        how = f"its smoothed validation score still rose by {rise:+.3g} over the last {window} epochs"
+        how = (
+            f"its smoothed validation loss still fell by {rise:.3g}"
+            if best.get("rise_metric") == "val_loss"
+            else f"its smoothed validation score still rose by {rise:+.3g}"
+        ) + f" over the last {window} epochs"
     return (f"the best row's cross-validated epochs ({epochs}) reach its budget (max_epochs {budget}): {how}; "
             "a larger budget.max_epochs may score higher (the search compared every trial at this budget)")  # fmt: skip
 
@@ -726,7 +730,11 @@ def _final_result(study: optuna.Study, spec: StudySpec, seeds: int | None) -> di
             "config": config,
             "from": best_from,
             **lost(config, best_epochs),
-            **({"rise": rise[0], "rise_window": rise[1], "rise_floor": rise_floor(spec)} if rise is not None else {}),
+            **(
+                {"rise": rise[0], "rise_window": rise[1], "rise_floor": rise_floor(spec), "rise_metric": spec.metric}
+                if rise is not None
+                else {}
+            ),
         },  # fmt: skip
         "selection": selection,
         "baseline": {

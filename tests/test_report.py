@@ -71,7 +71,11 @@ def test_report_renders_in_a_browser_with_its_figures(tmp_path: Path) -> None:
         loaded = browser.execute_script("return Array.from(document.images).map(i => i.complete && i.naturalWidth > 0)")
         assert all(loaded), loaded
         body = browser.find_element("tag name", "body").text
-        assert "Result on the test split" in body and "no regularization" in body and "Pruning" in body
+        assert (
+            "Result on the test split" in body
+            and "best against the baseline (no regularizer" in body
+            and "Pruning" in body
+        )
         assert "majority class: always" in body
 
 

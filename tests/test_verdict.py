@@ -695,6 +695,8 @@ def test_the_late_rise_of_a_run_shorter_than_its_patience_is_over_the_run() -> N
     res["best"] = {**res["best"], "epochs": 3, "config": {"max_epochs": 3, "patience": 250}}
     res["best"].update(rise=0.25, rise_window=2, rise_floor=0.01)
     assert "still rose by +0.25 over the last 2 epochs" in "\n".join(result_lines(res, "best"))
+    res["best"]["rise_metric"] = "val_loss"  # a loss that still falls, said as such (it "rose by +0.487")
+    assert "validation loss still fell by 0.25 over the last 2 epochs" in "\n".join(result_lines(res, "best"))
 
 
 def test_the_rise_floor_is_one_validation_sequence_in_all() -> None:
