@@ -82,6 +82,23 @@ BAD = [
         "search.norm: 'none' is listed twice in ['none', 'none', 'layer']",
     ),
     ({"description": ["a", "b"]}, "description: ['a', 'b'] must be text"),
+    # searched names no trial lets act: the verdict reported layer_dropout 0.27 "chosen" for a one-layer network
+    (
+        {"search": {"layer_dropout": {"low": 0.0, "high": 0.5}}},
+        "search.layer_dropout: has no effect with num_layers 1 in every trial; it drops between stacked layers",
+    ),
+    (
+        {"search": {"recurrent_dropout_mode": ["sequence", "batch"]}},
+        "search.recurrent_dropout_mode: has no effect with recurrent_dropout 0.0 in every trial",
+    ),
+    (
+        {"search": {"dropout_variational": [False, True]}},
+        "search.dropout_variational: has no effect with dropout 0.0 and layer_dropout 0.0 in every trial",
+    ),
+    (
+        {"search": {"momentum": {"low": 0.5, "high": 0.9}}},
+        "search.momentum: has no effect with optimizer adamw in every trial; momentum is SGD's and RMSprop's",
+    ),
     # a step that does not divide the range: Optuna cut it at the last whole step without a word
     (
         {"search": {"dropout": {"low": 0.0, "high": 0.4, "step": 1.0}}},
