@@ -22,6 +22,7 @@ Errors are raised, not printed: :class:`~search.spec.StudyFileError`, :class:`~s
 
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +34,7 @@ import yaml
 
 from models.data import MEMORY, DataError, array_splits, data_notes
 from search.fingerprint import arrays_digest
-from search.preflight import Prepared, prepare_spec
+from search.preflight import PreflightError, Prepared, prepare_spec
 from search.spec import StudyFileError, StudySpec, _Loader, load_study, parse_study
 
 #: the tuple forms of ``data``, by length
@@ -81,6 +82,31 @@ def as_arrays(data: Any) -> dict[str, np.ndarray]:
     raise DataError(f"data: {what}; allowed: {forms}, or a dict of those names")
 
 
+def _plain(value: Any) -> Any:
+    """``value`` with NumPy scalars as the Python numbers they hold, in nested dicts and lists: a notebook's
+    ``hidden_size: np.int64(4)`` was refused as "must be an integer >= 1" (np.float64 passed: it is a float)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    return value
+
+
+def _storage(storage: Any) -> str | None:
+    """The ``storage`` argument as a string: a ``Path`` is a journal file path (it raised ``AttributeError:
+    'PosixPath' object has no attribute 'strip'``); anything else but a string is refused in one line."""
+    if storage is None or isinstance(storage, str):
+        return storage
+    if isinstance(storage, os.PathLike):
+        return os.fspath(storage)  # type: ignore[return-value]
+    raise PreflightError(
+        f"storage={storage!r}: a {type(storage).__name__}; allowed: a journal file path (str or Path) or a database "
+        "URL (postgresql://..., sqlite:///..., grpc://...)"
+    )
+
+
 def load_spec(study: dict[str, Any] | str | Path, data: Any = None) -> StudySpec:
     """The study file or mapping, parsed; with ``data`` its ``dataset`` is the in-memory placeholder until the
     arrays are checked."""
@@ -89,8 +115,9 @@ def load_spec(study: dict[str, Any] | str | Path, data: Any = None) -> StudySpec
             f"study: a {type(study).__name__}; allowed: a study file path (str or Path) or a dict of its keys"
         )
     if isinstance(study, dict):
-        name = study.get("name")
-        raw = {**study, "dataset": MEMORY} if data is not None else study
+        given: dict[str, Any] = _plain(study)
+        name = given.get("name")
+        raw = {**given, "dataset": MEMORY} if data is not None else given
         return parse_study(raw, Path(f"<study {name}>" if isinstance(name, str) else "<study>"))
     if data is None:
         return load_study(study)
@@ -106,6 +133,7 @@ def load_spec(study: dict[str, Any] | str | Path, data: Any = None) -> StudySpec
 
 def prepare_study(study: dict[str, Any] | str | Path, data: Any = None, storage: str | None = None) -> Prepared:
     """Every check of ``make study`` (study, arrays or dataset, storage URL), nothing written."""
+    storage = _storage(storage)
     spec = load_spec(study, data)
     if data is None:
         return prepare_spec(spec, storage, flag="storage")
@@ -132,6 +160,7 @@ def run_study(
     from search.storage import mask_url, open_storage, schema_lock
     from search.worker import counts, ensure_study, run_worker, study_total
 
+    trials = _plain(trials)
     if trials is not None and (isinstance(trials, bool) or not isinstance(trials, int) or trials < 1):
         raise ValueError(f"trials={trials!r}: must be an integer >= 1")
     quiet_libraries()

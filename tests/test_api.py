@@ -197,3 +197,21 @@ def test_a_study_of_the_wrong_type_and_a_tensor_that_requires_grad(tmp_path: Pat
     X = torch.tensor(a["X"], requires_grad=True)
     p = prepare_study(STUDY, (X, torch.tensor(a["y"]), a["X_test"], a["y_test"]), str(tmp_path / "j.log"))
     assert len(p.splits.train) == len(a["y"])
+
+
+def test_a_path_storage_and_numpy_scalars_from_a_notebook(tmp_path: Path) -> None:
+    """storage=Path(...) raised "'PosixPath' object has no attribute 'strip'"; hidden_size=np.int64(4) was refused
+    as "must be an integer >= 1", seed=np.int64(3) and trials=np.int64(3) as "must be an integer" (np.float64
+    passed: it is a float)."""
+    from search.api import prepare_study
+
+    study = {**STUDY, "seed": np.int64(3), "architecture": {**STUDY["architecture"], "hidden_size": np.int64(4)},
+             "search": {"dropout": {"low": 0.0, "high": np.float32(0.5)}}}  # fmt: skip
+    p = prepare_study(study, arrays(), tmp_path / "j.log")  # type: ignore[arg-type]
+    assert p.url == str(tmp_path / "j.log") and p.spec.seed == 3 and type(p.spec.seed) is int
+    assert p.spec.architecture["hidden_size"] == 4
+    with pytest.raises(PreflightError, match=r"^storage=3: a int; allowed: a journal file path \(str or Path\)"):
+        prepare_study(STUDY, arrays(), 3)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"^trials=0: must be an integer >= 1"):
+        run_study(STUDY, arrays(), storage=str(tmp_path / "j.log"), trials=np.int64(0))  # type: ignore[arg-type]
+    assert not (tmp_path / "j.log").exists()
