@@ -54,8 +54,8 @@ def build(study: optuna.Study, spec: StudySpec, outdir: Path, seeds: int | None 
     slices = figures.slice_plots(study, top, spec.metric, outdir / "slices.png")
     if slices is not None:
         path, n = slices
-        data.figures.append({"file": path.name, "caption": f"Objective against the {n} most important parameters "
-                             "(fANOVA)."})  # fmt: skip
+        ranked = "most important parameters (fANOVA)" if order else "parameters (too few complete trials to rank them)"
+        data.figures.append({"file": path.name, "caption": f"Objective against the {n} {ranked}."})
     for label, probe in probes.items():
         paths = probe.figures(outdir, prefix=f"{label}_")
         data.introspection[label]["figures"] = {kind: p.name for kind, p in paths.items()}

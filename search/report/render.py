@@ -11,7 +11,7 @@ from typing import Any
 
 import jinja2
 
-from search.report.data import Comparison, StudyData
+from search.report.data import MIN_RANKED, Comparison, StudyData
 from search.verdict import SIGNIFICANCE, describe_difference, keeps_text, warnings_of
 
 #: the compact statistics compared between the best configuration and the baseline, with their captions
@@ -134,7 +134,8 @@ def _environment(autoescape: bool) -> jinja2.Environment:
     )
     env.globals.update(stale_note=stale_note)
     env.globals.update(SIGNIFICANCE=SIGNIFICANCE, KEY_STATS=KEY_STATS, FIGURE_CAPTIONS=FIGURE_CAPTIONS,
-                       gate_keys=gate_keys, importance_names=importance_names, warnings_of=warnings_of)  # fmt: skip
+                       gate_keys=gate_keys, importance_names=importance_names, warnings_of=warnings_of,
+                       min_ranked=MIN_RANKED)  # fmt: skip
     return env
 
 
