@@ -369,8 +369,15 @@ def cmd_figures(args: argparse.Namespace) -> int:
     name = load_study(args.study).name
     study = load_existing(resolve_url(args.storage, name), name, args.study)
     store = artifact_store(name, args.artifacts, study._storage)
-    n = draw_pending(study, store)
+    missing: list[int] = []
+    n = draw_pending(study, store, missing=missing)
     print(f"study {name}: drew the figures of {n} trial(s) into {store._base_path}", flush=True)
+    if missing:  # a wrong --artifacts directory said "drew the figures of 0 trial(s)" and exited 0
+        shown = ", ".join(f"#{k}" for k in sorted(missing)[:10]) + (", ..." if len(missing) > 10 else "")
+        print(f"error: {len(missing)} trial(s) ({shown}) have figures to draw, but their introspection histories are "
+              f"not in {store._base_path}; give the directory their workers wrote to (--artifacts/ARTIFACTS)",
+              file=sys.stderr, flush=True)  # fmt: skip
+        return 2
     return 0
 
 

@@ -128,9 +128,13 @@ def _missing(store: FileSystemArtifactStore, artifact_id: str) -> bool:
         return True
 
 
-def draw_pending(study: optuna.Study, store: FileSystemArtifactStore, stop: threading.Event | None = None) -> int:
+def draw_pending(
+    study: optuna.Study, store: FileSystemArtifactStore, stop: threading.Event | None = None,
+    missing: list[int] | None = None,
+) -> int:  # fmt: skip
     """Draw the reserved figures of ``study``'s finished trials that have none yet (newest trials first); return how
-    many trials were drawn. Safe to run from several processes: each file is written whole by the store."""
+    many trials were drawn. Safe to run from several processes: each file is written whole by the store. The
+    numbers of trials whose introspection history is not in ``store`` are appended to ``missing``."""
     drawn = 0
     trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL))
     for t in sorted(trials, key=lambda t: -t.number):
@@ -146,6 +150,8 @@ def draw_pending(study: optuna.Study, store: FileSystemArtifactStore, stop: thre
             with store.open_reader(info["history"]) as f:
                 state = json.loads(f.read())
         except (ArtifactNotFound, ValueError):
+            if missing is not None:
+                missing.append(t.number)
             continue
         with tempfile.TemporaryDirectory() as tmp:
             paths = figures_from_state(state, tmp)

@@ -66,6 +66,9 @@ def test_a_trial_reserves_its_figures_and_draws_none(tmp_path: Path, array_size:
 @ARRAY_SIZES
 def test_figures_command_draws_them_and_a_second_run_has_nothing_to_do(tmp_path: Path, array_size: int) -> None:
     study, path = _run(tmp_path, array_size)
+    # a directory the workers did not write to: it said "drew the figures of 0 trial(s)" and exited 0
+    wrong = tmp_path / "elsewhere"
+    assert main(["figures", str(path), "--storage", str(tmp_path / "journal.log"), "--artifacts", str(wrong)]) == 2
     assert main(["figures", str(path), "--storage", str(tmp_path / "journal.log")]) == 0
     store = artifact_store("figures", None, study._storage)
     complete = study.get_trials(states=(TrialState.COMPLETE,))
