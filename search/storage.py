@@ -827,15 +827,21 @@ def open_storage(url: str, *, plain: bool = False, pool: dict[str, int] | None =
 
 
 def broken_link(path: Path) -> str | None:
-    """Why ``path``, a symbolic link, cannot hold a journal: a link to nothing or a loop of links (Optuna's open
-    raised a bare ``FileNotFoundError`` / ``OSError: Too many levels of symbolic links``); None: it is no such link."""
+    """Why ``path``, a symbolic link, cannot hold a journal: a loop of links, or a link into a directory that does
+    not exist (Optuna's open raised a bare ``OSError: Too many levels of symbolic links`` / ``FileNotFoundError``);
+    None: it is no such link. A link to a file not made yet, in a directory that exists, is fine: the journal is
+    created at its target."""
     if not path.is_symlink() or path.exists():
         return None
+    target = Path(os.readlink(path))
+    target = target if target.is_absolute() else path.parent / target
     try:
         os.stat(path)
-        why = "cannot be followed"
+        return None
     except FileNotFoundError:
-        why = "points to nothing"
+        if target.parent.is_dir():
+            return None
+        why = f"points into a directory that does not exist ({target.parent})"
     except OSError as exc:
         why = f"cannot be followed ({(exc.strerror or str(exc)).lower()})"
     return (

@@ -332,7 +332,7 @@ URLS_BAD = [
     ("mysql+nosuchdriver://u@h/db", "unknown database driver in 'mysql+nosuchdriver'"),
     ("postgres://u@h/db", "unknown scheme 'postgres' (PostgreSQL is spelled postgresql:// here"),
     # Optuna's open raised a bare FileNotFoundError / OSError (exit 1, a traceback) for these two
-    ("{d}/dangling.log", "is a symbolic link that points to nothing (-> {d}/nowhere/x.log)"),
+    ("{d}/dangling.log", "is a symbolic link that points into a directory that does not exist ({d}/nowhere)"),
     ("{d}/loop.log", "is a symbolic link that cannot be followed (too many levels of symbolic links)"),
 ]
 
@@ -352,7 +352,9 @@ def test_storage_url_syntax(tmp_path: Path) -> None:
         if url.startswith("postgresql://postgres:p"):  # no part of the password shown
             assert str(err.value).startswith("--storage/STORAGE=postgresql://postgres:***@127.0.0.1/db: the user")
     assert not any(p.name.endswith((".db", ".log")) and not p.is_symlink() for p in tmp_path.rglob("*"))
-    for link, words in (("dangling.log", "points to nothing"), ("loop.log", "cannot be followed")):
+    (tmp_path / "later.log").symlink_to(tmp_path / "not-yet.log")  # a link to a journal not made yet: fine
+    check_storage_url(str(tmp_path / "later.log"), "--storage/STORAGE")
+    for link, words in (("dangling.log", "points into a directory that does not exist"), ("loop.log", "cannot be")):
         with pytest.raises(StorageError, match=f"journal file .*{link} is a symbolic link that {words}"):
             open_storage(str(tmp_path / link))  # from Python, past the commands' check
     assert not (tmp_path / "nowhere").exists()
