@@ -20,6 +20,7 @@ file (after a backup), and no finished trial whose records survived may change.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -152,20 +153,53 @@ class _Damage:
     repeats: int | None = None  # a complete trial-creation record repeating this line's byte for byte
 
 
-def _repeated_creation(record: dict[str, Any], line: bytes, number: int, seen: dict[bytes, int]) -> int | None:
-    """The line a trial-creation ``record`` (on line ``number``) repeats byte for byte, or None (then it is
-    remembered in ``seen``). No two creation records regtune writes are equal: a sampled trial's carries its
-    start to the microsecond, an enqueued one its worker and parameters, which no worker enqueues twice (a
-    re-queued trial names the one it repeats). A repeat is a copied or replayed write (a line doubled, a journal
-    appended to itself), and since Optuna numbers trials by their creation records it put every later record on
-    the wrong trial: a finished trial showed another's parameters under its own label."""
-    if record["op_code"] != JournalOperation.CREATE_TRIAL:
-        return None
-    key = line.rstrip(b"\r\n")
-    if key in seen:
-        return seen[key]
-    seen[key] = number
-    return None
+@dataclass
+class _Entry:
+    """What the repeated-creation check needs of one complete record."""
+
+    line: int
+    op: int
+    worker: str
+    trial_id: int | None  # the trial a record names (None: a creation, or a study record)
+    waiting: bool = False  # a creation record of a WAITING (enqueued) trial
+    key: bytes = b""  # a creation record's digest
+
+
+def _entry(line: int, record: dict[str, Any], raw: bytes) -> _Entry:
+    op = record["op_code"]
+    creation = op == JournalOperation.CREATE_TRIAL
+    return _Entry(
+        line, op, str(record.get("worker_id")), record.get("trial_id"),
+        waiting=creation and record.get("state") == TrialState.WAITING.value,
+        key=hashlib.blake2b(raw.rstrip(b"\r\n"), digest_size=16).digest() if creation else b"",
+    )  # fmt: skip
+
+
+def _stray_creations(entries: list[_Entry]) -> dict[int, int]:
+    """{line: the line it repeats} for trial-creation records that repeat an earlier one byte for byte and are not
+    part of the trials' numbering: a copied or replayed write (a line doubled, a journal appended to itself). Optuna
+    numbers trials by these records, so such a repeat put every later record on the wrong trial (a finished trial
+    showed another's parameters under its own label). Equal creation records are otherwise impossible in a
+    regtune journal: a sampled trial's carries its start to the microsecond; an enqueued one its parameters, which
+    no worker enqueues twice (``skip_if_exists``; a re-queued trial names the one it repeats). A sampled trial's
+    repeat is kept when its creator's next record names the repeat's own number: the write itself was doubled, and
+    the worker went on with the second copy's number."""
+    firsts: dict[bytes, int] = {}
+    out: dict[int, int] = {}
+    number = -1
+    for i, e in enumerate(entries):
+        if e.op != JournalOperation.CREATE_TRIAL:
+            continue
+        number += 1
+        if e.key not in firsts:
+            firsts[e.key] = e.line
+            continue
+        if not e.waiting:
+            after = (x.trial_id for x in entries[i + 1 :] if x.worker == e.worker and x.trial_id is not None)
+            if next(after, None) == number:
+                continue
+        out[e.line] = firsts[e.key]
+    return out
 
 
 @dataclass
@@ -180,14 +214,17 @@ class _Scan:
 def _scan(path: Path) -> _Scan:
     scan = _Scan()
     offset = 0
-    creations: dict[bytes, int] = {}
+    entries: list[_Entry] = []
+    places: dict[int, tuple[int, int]] = {}  # creation line -> (offset, length)
     with open(path, "rb") as f:
         for number, line in enumerate(f, start=1):
             record = _parse(line)
+            if record is not None:
+                entries.append(_entry(number, record, line))
+                if record["op_code"] == JournalOperation.CREATE_TRIAL:
+                    places[number] = (offset, len(line))
             if record is None:
                 scan.damaged.append(_Damage(number, offset, len(line)))
-            elif (first := _repeated_creation(record, line, number, creations)) is not None:
-                scan.damaged.append(_Damage(number, offset, len(line), repeats=first))
             elif record["op_code"] == JournalOperation.CREATE_STUDY:
                 scan.study_names.append(str(record.get("study_name")))
             elif record["op_code"] == JournalOperation.SET_STUDY_USER_ATTR and "regtune:study_file" in record.get(
@@ -197,6 +234,10 @@ def _scan(path: Path) -> _Scan:
             offset += len(line)
             scan.lines = number
     scan.size = offset
+    strays = _stray_creations(entries)
+    if strays:
+        scan.damaged += [_Damage(n, *places[n], repeats=first) for n, first in strays.items()]
+        scan.damaged.sort(key=lambda d: d.line)
     return scan
 
 
@@ -390,25 +431,29 @@ def _salvage(number: int, line: bytes) -> list[_Item]:
 
 
 def _read(path: Path) -> tuple[list[_Item], list[int], int, int, int]:
-    """Every element of the file; the damaged line numbers (a repeated trial creation's among them: dropped, it
-    holds nothing of its own); their bytes; the line number of the first; how many were repeated creations."""
+    """Every element of the file; the damaged line numbers (a stray repeated creation's among them: dropped, it
+    holds nothing of its own, :func:`_stray_creations`); their bytes; the line number of the first; how many were
+    stray repeated creations."""
     items: list[_Item] = []
     damaged: list[int] = []
-    dropped = repeated = 0
-    creations: dict[bytes, int] = {}
+    dropped = 0
     with open(path, "rb") as f:
         for number, line in enumerate(f, start=1):
             record = _parse(line)
-            repeats = record is not None and _repeated_creation(record, line, number, creations) is not None
-            if record is not None and not repeats:
+            if record is not None:
                 items.append(_Item(number, record=record, raw=line.rstrip(b"\r\n")))
                 continue
             damaged.append(number)
             dropped += len(line)
-            repeated += repeats
-            if not repeats:
-                items += _salvage(number, line)
-    return items, damaged, dropped, damaged[0] if damaged else 0, repeated
+            items += _salvage(number, line)
+    whole = [i for i in items if i.record is not None and not i.recovered]
+    strays = _stray_creations([_entry(i.line, i.record, i.raw) for i in whole if i.record is not None])
+    if strays:
+        gone = [i for i in whole if i.line in strays]
+        items = [i for i in items if i.recovered or i.line not in strays]
+        damaged = sorted(damaged + list(strays))
+        dropped += sum(len(i.raw) + 1 for i in gone)
+    return items, damaged, dropped, damaged[0] if damaged else 0, len(strays)
 
 
 def _iso(moment: datetime) -> str:

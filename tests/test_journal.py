@@ -359,6 +359,41 @@ def test_a_journal_appended_to_itself_is_refused_and_repaired_to_its_trials(
     assert whole_trials(journal) == before
 
 
+@pytest.mark.parametrize("went_on_with_the_copy", [True, False], ids=["write-doubled", "copied-in-later"])
+def test_a_repeated_sampled_creation_is_damage_only_if_the_worker_did_not_number_its_trial_by_it(
+    tmp_path: Path, went_on_with_the_copy: bool
+) -> None:
+    """A write doubled as it was made: Optuna numbers the worker's trial by the second copy, and every later record
+    names that number; dropping either copy would shift them all, so such a journal is left alone (the first copy
+    is a trial no record names). A copy put in afterwards shifts every later record onto the next trial: damage,
+    and repair drops it."""
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    made = tmp_path / "made.log"
+    study = optuna.create_study(study_name="s", storage=JournalStorage(JournalFileBackend(str(made))))
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
+    intact = [(t.state, t.params, t.value) for t in study.trials]
+    ls = [json.loads(raw) for raw in lines(made)]
+    second = [i for i, r in enumerate(ls) if r["op_code"] == 4][1]  # trial 1's creation, a sampled (RUNNING) one
+    assert ls[second].get("state") != TrialState.WAITING.value
+    later = ls[second + 1 :]
+    if went_on_with_the_copy:
+        later = [dict(r, trial_id=r["trial_id"] + 1) if r.get("trial_id", -1) >= 1 else r for r in later]
+    journal = tmp_path / "journal.log"
+    journal.write_bytes(b"".join(json.dumps(r).encode() + b"\n" for r in ls[: second + 1] + [ls[second]] + later))
+    if went_on_with_the_copy:
+        check_journal(journal)  # no error
+        assert repair_journal(journal, echo=False).dropped_lines == []
+        trials = optuna.load_study(study_name="s", storage=open_storage(str(journal))).trials
+        assert [(t.state, t.params, t.value) for t in trials if t.number != 1] == intact
+        return
+    with pytest.raises(StorageError, match=r"repeats line \d+'s trial-creation record byte for byte"):
+        check_journal(journal)
+    assert repair_journal(journal, echo=False).repeated == 1
+    trials = optuna.load_study(study_name="s", storage=open_storage(str(journal))).trials
+    assert [(t.state, t.params, t.value) for t in trials] == intact
+
+
 def test_the_lock_of_a_live_append_is_waited_for(finished: tuple[Path, bytes], tmp_path: Path) -> None:
     """The check runs under Optuna's append lock: a partial last line while another worker holds it is that
     worker's append in progress, never damage."""
