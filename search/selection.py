@@ -173,10 +173,10 @@ def select(
             mean, folds = statistics.fmean(run), len(ref)
             if within_one_se(run, ref, direction):
                 return _chose(best, best, f"the best trial, though the study has no baseline trial to choose instead "
-                                          f"(recipes: false): the baseline's cross-validated run outside the study "
+                                          f"(recipes: false, or none was run): the baseline's cross-validated run outside the study "
                                           f"({mean:.4f}) is within one standard error of it over {folds} folds, so "
                                           "the folds do not show that anything the search found helps")  # fmt: skip
-            return _chose(best, best, f"the best trial (no baseline trial: recipes: false); the baseline's "
+            return _chose(best, best, f"the best trial (no baseline trial: recipes: false, or none was run); the baseline's "
                                       f"cross-validated run outside the study ({mean:.4f}) is more than one "
                                       f"standard error below it over {folds} folds")  # fmt: skip
         return _chose(best, best, "the best trial (no complete baseline trial to compare it with)")

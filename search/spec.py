@@ -16,6 +16,7 @@ import yaml
 
 from models.config import (
     ARCHITECTURE_NAMES,
+    DEPENDS,
     HYPERPARAMETER_NAMES,
     RATE_NAMES,
     ConfigError,
@@ -393,13 +394,16 @@ def _values(spec: StudySpec, key: str) -> list[Any]:
 
 
 #: searched names that change nothing unless another setting lets them act: (name, the settings, the test one of
-#: their values must pass, what to do)
+#: their values must pass, what to do). A setting that only shapes regularizers (models.config.DEPENDS: the
+#: variational masks, the recurrent-dropout mode) acts when one of them is on.
 INERT_WITHOUT: tuple[tuple[str, tuple[str, ...], Callable[[Any], bool], str], ...] = (
     ("layer_dropout", ("num_layers",), lambda v: v > 1, "it drops between stacked layers: set num_layers >= 2, or "
      "use dropout / output_dropout"),
-    ("recurrent_dropout_mode", ("recurrent_dropout",), lambda v: v > 0, "search or set recurrent_dropout too"),
-    ("dropout_variational", ("dropout", "layer_dropout"), lambda v: v > 0, "search or set dropout (or layer_dropout, "
-     "with 2 layers or more) too"),
+    *(
+        (name, regs, lambda v: v > 0, f"search or set {' or '.join(regs)} too")
+        for name in ("dropout_variational", "recurrent_dropout_mode")
+        for regs in [tuple(r for r, deps in DEPENDS.items() if name in deps)]
+    ),
     ("momentum", ("optimizer",), lambda v: v in ("sgd", "rmsprop"), "momentum is SGD's and RMSprop's: search or set "
      "optimizer sgd / rmsprop"),
 )  # fmt: skip

@@ -238,11 +238,14 @@ def _whole_pages(source: Path, copy: Path) -> tuple[int, int] | None:
     size = int.from_bytes(head[16:18], "big")
     size = 65536 if size == 1 else size
     counted = int.from_bytes(head[28:32], "big")
-    there = source.stat().st_size // size if size >= 512 else 0
+    if size < 512 or size & (size - 1):  # a power of two from 512 to 65536, or no SQLite header
+        return None
+    there = source.stat().st_size // size
     if not there or counted <= there or head[24:28] != head[92:96]:  # (the count is valid only with the two equal)
         return None
-    with open(source, "rb") as f, open(copy, "wb") as out:
-        out.write(f.read(there * size))
+    shutil.copyfile(source, copy)
+    with open(copy, "r+b") as out:
+        out.truncate(there * size)
         out.seek(28)
         out.write(there.to_bytes(4, "big"))
     return there, counted

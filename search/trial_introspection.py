@@ -149,9 +149,11 @@ def draw_pending(
         try:
             with store.open_reader(info["history"]) as f:
                 state = json.loads(f.read())
-        except (ArtifactNotFound, ValueError):
+        except ArtifactNotFound:
             if missing is not None:
                 missing.append(t.number)
+            continue
+        except ValueError:  # a damaged history: nothing to draw from, and the store is the right one
             continue
         with tempfile.TemporaryDirectory() as tmp:
             paths = figures_from_state(state, tmp)

@@ -54,7 +54,10 @@ def build(study: optuna.Study, spec: StudySpec, outdir: Path, seeds: int | None 
     slices = figures.slice_plots(study, top, spec.metric, outdir / "slices.png")
     if slices is not None:
         path, n = slices
-        ranked = "most important parameters (fANOVA)" if order else "parameters (too few complete trials to rank them)"
+        ranked = "most important parameters (fANOVA)" if order else (
+            "parameters (not ranked: fANOVA failed on these trials)" if any(data.importances.values())
+            else "parameters (too few complete trials to rank them)"
+        )  # fmt: skip
         data.figures.append({"file": path.name, "caption": f"Objective against the {n} {ranked}."})
     for label, probe in probes.items():
         paths = probe.figures(outdir, prefix=f"{label}_")

@@ -325,9 +325,12 @@ def study_report(
     probes = {}
     for label, cfg in (("best", config), ("baseline", final["baseline"]["config"])):
         probe, best_epoch, diverged = introspect(spec, cfg)
-        stats = probe.summary(best_epoch) if probe.epochs else {}
-        found = ([f"its introspection refit diverged ({diverged}): the measurements are those up to then"]
-                 if diverged else []) + diagnose(stats)  # fmt: skip
+        stats = probe.summary(best_epoch)
+        found = diagnose(stats)
+        if diverged:  # (diagnose names the divergence from its last record; this says why, once)
+            found = [f"its introspection refit diverged ({diverged}): the measurements are those up to then"] + [
+                d for d in found if not d.startswith("the fit diverged")
+            ]
         data.introspection[label] = {"stats": stats, "diagnoses": found, "epoch": best_epoch, "figures": {}}
         probes[label] = probe
     return data, probes
