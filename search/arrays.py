@@ -66,6 +66,7 @@ from search.worker import (
     FINISHED,
     MAX_CONSECUTIVE_FAILURES,
     POLL_SECONDS,
+    TOTAL_ATTR,
     Heartbeat,
     Interrupted,
     StudyError,
@@ -80,6 +81,7 @@ from search.worker import (
     fail_dead_trials,
     interrupted,
     open_study,
+    raised_total,
     run_trial,
 )
 
@@ -477,10 +479,13 @@ def run_arrays(
     print(f"study {spec.name}: trial arrays of up to {size} trials on {run.device} (array_size: {spec.array_size})",
           file=sys.stderr, flush=True)  # fmt: skip
     failures, first = 0, True
+    at_start = study.user_attrs.get(TOTAL_ATTR)
     while True:
         fail_dead_trials(study, objective.checkpoints, own=first)  # first: this process's leftovers too
         first = False
         c = counts(study)
+        if c["finished"] + c["running"] >= total:
+            total = raised_total(study, total, at_start)
         if c["finished"] >= total:
             return run.done
         free = total - c["finished"] - c["running"]

@@ -155,6 +155,7 @@ def cmd_study(args: argparse.Namespace, join_only: bool = False) -> int:
     if any(codes) and not _survived(codes, study, total):
         return 1
     if join_only:
+        total = max(total, counts(study)["finished"])  # (a total another process raised meanwhile was worked to)
         print(f"study {spec.name}: total of {total} trials reached; worker exits", flush=True)
         return 0
     return _report(study, spec, total, url, final_result)

@@ -191,8 +191,8 @@ def ensure_study(
         for label, same in duplicate_points(spec):
             print(f"note: {label} runs the same values as {same!r}: enqueued once, as that trial",
                   file=sys.stderr, flush=True)  # fmt: skip
-    if total is not None and attrs.get("regtune:trials") != total:
-        study.set_user_attr("regtune:trials", total)
+    if total is not None and attrs.get(TOTAL_ATTR) != total:
+        study.set_user_attr(TOTAL_ATTR, total)
     if total is not None and attrs.get(BUDGET_ATTR) != spec.trials:
         study.set_user_attr(BUDGET_ATTR, spec.trials)  # what the file said then: a later edit of it wins
     return study
@@ -265,10 +265,22 @@ def study_total(study: optuna.Study, spec: StudySpec, trials: int | None) -> int
     if trials:
         return trials
     attrs = study.user_attrs
-    recorded = attrs.get("regtune:trials")
+    recorded = attrs.get(TOTAL_ATTR)
     if recorded and attrs.get(BUDGET_ATTR, spec.trials) == spec.trials:
         return int(recorded)
     return spec.trials
+
+
+TOTAL_ATTR = "regtune:trials"  # the study's total of finished trials, as last given (study_total)
+
+
+def raised_total(study: optuna.Study, total: int, at_start: Any) -> int:
+    """``total``, or the study's recorded total when another process raised it above ``total`` since this worker
+    started (``at_start``: the recorded total then): a ``make study TRIALS=7`` beside workers started for 4 recorded
+    7, and the workers still stopped at 4 (on other machines, every one of them). A total this worker was given
+    below what was already recorded stays its own. Read only when the worker would stop or wait: one storage read."""
+    recorded = study.user_attrs.get(TOTAL_ATTR)
+    return recorded if isinstance(recorded, int) and recorded != at_start and recorded > total else total
 
 
 def _by_state(study: optuna.Study, below: int | None = None) -> dict[TrialState, int]:
@@ -488,6 +500,7 @@ def _loop(
     objective: Objective,
 ) -> int:
     study = open_study(spec, storage, worker_index, objective)
+    at_start = study.user_attrs.get(TOTAL_ATTR)
     done, failures = 0, 0
     next_check, after_tell, first = 0.0, None, True
     while True:
@@ -498,6 +511,8 @@ def _loop(
         # the counts read after the last tell are as good as new ones: finished trials stay finished, and the
         # rank check after ask (_surplus) reads again before a trial runs
         c, after_tell = after_tell or counts(study), None
+        if c["finished"] + c["running"] >= total:
+            total = raised_total(study, total, at_start)
         if c["finished"] >= total:
             return done
         if c["finished"] + c["running"] >= total:

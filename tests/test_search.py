@@ -719,3 +719,24 @@ def test_a_trial_this_process_left_running_is_rerun_not_waited_for(tmp_path: Pat
     trials = load(tmp_path / "journal.log", "tiny").trials
     assert trials[0].state == TrialState.FAIL and "ended without finishing it" in trials[0].user_attrs["fail_reason"]
     assert trials[1].state == TrialState.COMPLETE  # its re-queued copy (the leftover had suggested nothing yet)
+
+
+@pytest.mark.parametrize("array_size", [1, 2], ids=["lone trials", "arrays"])
+def test_a_total_raised_while_a_worker_runs_is_worked_to(tmp_path: Path, array_size: int) -> None:
+    """`make study TRIALS=7` beside workers started for 4 recorded 7, and every running worker still stopped at 4
+    ("total of 4 trials reached; worker exits"). A worker now reads the recorded total again before it stops."""
+    from search.storage import open_storage
+    from search.worker import TOTAL_ATTR, ensure_study, run_worker
+
+    spec = parse_study({**TINY, "budget": {"trials": 2, "max_epochs": 1}, "recipes": False, "array_size": array_size},
+                       tmp_path / "t.yaml")  # fmt: skip
+    storage = open_storage(str(tmp_path / "journal.log"))
+    study = ensure_study(spec, storage, total=2)
+
+    def raise_once(trial: optuna.trial.FrozenTrial, counts: dict[str, int]) -> None:
+        if study.user_attrs.get(TOTAL_ATTR) == 2:
+            study.set_user_attr(TOTAL_ATTR, 4)  # another process: make study TRIALS=4
+
+    assert run_worker(spec, storage, 2, on_trial=raise_once) == 4
+    assert len(load(tmp_path / "journal.log", "tiny").trials) == 4
+    assert run_worker(spec, storage, 2) == 0  # a total given below the recorded one stays the worker's own
