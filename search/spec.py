@@ -348,12 +348,11 @@ def check_point_value(
         return
     off = " or 0 (off)" if dim.off else ""
     go_on = EARLIER_POINT if earlier else ""
-    top = dim.high if dim.step is None else dim.low + math.floor((dim.high - dim.low) / dim.step + 1e-9) * dim.step
-    if not dim.low <= float(value) <= dim.high:
-        raise err(where, f"{value!r} is outside the searched range", (f"{dim.low:g}..{top:g}{off}{go_on}",))
+    if not dim.low <= float(value) <= dim.high:  # (a step divides its range: _dimension, so high is on the grid)
+        raise err(where, f"{value!r} is outside the searched range", (f"{dim.low:g}..{dim.high:g}{off}{go_on}",))
     steps = None if dim.step is None else (float(value) - dim.low) / dim.step
     if steps is not None and not math.isclose(steps, round(steps), abs_tol=1e-9):
-        grid = f"{dim.low:g}..{top:g} in steps of {dim.step:g}{off}{go_on}"
+        grid = f"{dim.low:g}..{dim.high:g} in steps of {dim.step:g}{off}{go_on}"
         raise err(where, f"{value!r} is off the searched grid", (grid,))
 
 
