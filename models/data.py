@@ -233,7 +233,7 @@ def _ts_pair(train: Path, test: Path, name: str) -> Splits:
         raise DataError(f"{train}: a regression dataset (@targetlabel); regtune needs class labels (@classlabel)")
     raw = {}
     for split, p in (("train", train), ("test", test)):
-        _check_ts_labels(p)
+        declared = _check_ts_labels(p)
         try:
             with _without_bom(p) as readable, warnings.catch_warnings():
                 # pandas warns "DataFrame is highly fragmented" twice per dimension past ~100 (a 210-dimension
@@ -251,7 +251,6 @@ def _ts_pair(train: Path, test: Path, name: str) -> Splits:
             if s.shape[1] != series[0].shape[1]:
                 raise DataError(f"{p}: series {i} has {s.shape[1]} dimensions, series 0 has {series[0].shape[1]}")
         raw[split] = (series, np.asarray(y).astype(str), p)
-        declared = _declared_labels(p)
         allowed = {d.lower() for d in declared or ()}  # the archive's BasicMotions declares Standing, writes standing
         undeclared = sorted(x for x in set(raw[split][1].tolist()) if declared and x.lower() not in allowed)
         if undeclared:  # a typo'd label became a class of its own
@@ -279,21 +278,24 @@ def _ts_pair(train: Path, test: Path, name: str) -> Splits:
     return Splits(train_set, test_set, classes, name)
 
 
-def _check_ts_labels(p: Path) -> None:
-    """Refuse a .ts file whose class labels cannot be read as written: none (``@classLabel false``: the parser then
-    failed with "not enough values to unpack"), or declared labels that differ only in case (sktime's parser
-    lower-cases every label, so ``A`` and ``a`` would silently become one class)."""
+def _check_ts_labels(p: Path) -> list[str] | None:
+    """The labels a .ts file's header declares (:func:`_declared_labels`), once it is known they can be read as
+    written; refused: none (``@classLabel false``: the parser then failed with "not enough values to unpack"), or
+    declared labels that differ only in case (sktime's parser lower-cases every label, so ``A`` and ``a`` would
+    silently become one class)."""
     if _ts_header(p).get("@classlabel", "").startswith("false"):
         raise DataError(f"{p}: has no class labels (@classLabel false); regtune trains a classifier: allowed: "
                         "@classLabel true followed by the labels, each series ending in :label")  # fmt: skip
+    declared = _declared_labels(p)
     by_case: dict[str, list[str]] = {}
-    for label in _declared_labels(p) or ():
+    for label in declared or ():
         by_case.setdefault(label.lower(), []).append(label)
     clash = [sorted(set(group)) for group in by_case.values() if len(set(group)) > 1]
     if clash:
         raise DataError(f"{p}: its header declares labels that differ only in case ({', '.join(map(' / '.join, clash))}); "
                         "the .ts parser lower-cases labels, so they would merge into one class; allowed: labels "
                         "that differ in more than case")  # fmt: skip
+    return declared
 
 
 @contextlib.contextmanager
@@ -615,18 +617,14 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
         for key in f.files:
             try:
                 out[key] = f[key]
-            except ValueError as exc:  # an object array: reading it would run pickled code
-                if "allow_pickle" not in str(exc):
-                    raise DataError(
-                        f"{path}: cannot read array {key!r} of the .npz archive: {_one_line(exc)}"
-                    ) from None
-                raise DataError(
-                    f"{path}: array {key!r} is an object array (np.savez of a ragged list, or of labels of mixed "
-                    "types), which loading would unpickle; allowed: numbers, or strings for labels: pad sequences of "
-                    "their own lengths to one N x T x C array with a lengths array (or NaN after each end)"
-                ) from None
-            except Exception as exc:  # a damaged member ...
-                raise DataError(f"{path}: cannot read array {key!r} of the .npz archive: {_one_line(exc)}") from None
+            except Exception as exc:  # a damaged member, an object array (reading it would run pickled code) ...
+                why = (
+                    f"array {key!r} is an object array (np.savez of a ragged list, or of labels of mixed types), "
+                    "which loading would unpickle; allowed: numbers, or strings for labels: pad sequences of their "
+                    "own lengths to one N x T x C array with a lengths array (or NaN after each end)"
+                    if "allow_pickle" in str(exc) else f"cannot read array {key!r} of the .npz archive: {_one_line(exc)}"
+                )  # fmt: skip
+                raise DataError(f"{path}: {why}") from None
     return out
 
 

@@ -171,8 +171,13 @@ def _entry(line: int, record: dict[str, Any], raw: bytes) -> _Entry:
     return _Entry(
         line, op, str(record.get("worker_id")), record.get("trial_id"),
         waiting=creation and record.get("state") == TrialState.WAITING.value,
-        key=hashlib.blake2b(raw.rstrip(b"\r\n"), digest_size=16).digest() if creation else b"",
+        key=_digest(raw) if creation else b"",
     )  # fmt: skip
+
+
+def _digest(raw: bytes) -> bytes:
+    """A record's bytes, line end aside, as a short key (two creation records are equal when their keys are)."""
+    return hashlib.blake2b(raw.rstrip(b"\r\n"), digest_size=16).digest()
 
 
 def _stray_creations(entries: list[_Entry]) -> dict[int, int]:
@@ -214,17 +219,17 @@ class _Scan:
 def _scan(path: Path) -> _Scan:
     scan = _Scan()
     offset = 0
-    entries: list[_Entry] = []
-    places: dict[int, tuple[int, int]] = {}  # creation line -> (offset, length)
+    creations: set[bytes] = set()
+    repeated = False  # a trial-creation record seen twice: only then are the records read for _stray_creations
     with open(path, "rb") as f:
         for number, line in enumerate(f, start=1):
             record = _parse(line)
-            if record is not None:
-                entries.append(_entry(number, record, line))
-                if record["op_code"] == JournalOperation.CREATE_TRIAL:
-                    places[number] = (offset, len(line))
             if record is None:
                 scan.damaged.append(_Damage(number, offset, len(line)))
+            elif record["op_code"] == JournalOperation.CREATE_TRIAL:
+                key = _digest(line)
+                repeated = repeated or key in creations
+                creations.add(key)
             elif record["op_code"] == JournalOperation.CREATE_STUDY:
                 scan.study_names.append(str(record.get("study_name")))
             elif record["op_code"] == JournalOperation.SET_STUDY_USER_ATTR and "regtune:study_file" in record.get(
@@ -234,8 +239,16 @@ def _scan(path: Path) -> _Scan:
             offset += len(line)
             scan.lines = number
     scan.size = offset
-    strays = _stray_creations(entries)
-    if strays:
+    if repeated:  # the rare case: every command's check stays a parse of each line
+        entries, places = [], {}
+        with open(path, "rb") as f:
+            offset = 0
+            for number, line in enumerate(f, start=1):
+                if (record := _parse(line)) is not None:
+                    entries.append(_entry(number, record, line))
+                    places[number] = (offset, len(line))
+                offset += len(line)
+        strays = _stray_creations(entries)
         scan.damaged += [_Damage(n, *places[n], repeats=first) for n, first in strays.items()]
         scan.damaged.sort(key=lambda d: d.line)
     return scan

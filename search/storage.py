@@ -833,20 +833,21 @@ def broken_link(path: Path) -> str | None:
     created at its target."""
     if not path.is_symlink() or path.exists():
         return None
-    target = Path(os.readlink(path))
-    target = target if target.is_absolute() else path.parent / target
+    link = os.readlink(path)
     try:
-        os.stat(path)
-        return None
+        os.stat(path)  # fails: the link does not resolve to an existing file
     except FileNotFoundError:
+        target = path.parent / link  # (an absolute link replaces the parent)
         if target.parent.is_dir():
             return None
         why = f"points into a directory that does not exist ({target.parent})"
     except OSError as exc:
         why = f"cannot be followed ({(exc.strerror or str(exc)).lower()})"
+    else:  # made meanwhile
+        return None
     return (
-        f"is a symbolic link that {why} (-> {os.readlink(path)}); point it at the study's journal file, or remove "
-        "it to start a new one there"
+        f"is a symbolic link that {why} (-> {link}); point it at the study's journal file, or remove it to start a "
+        "new one there"
     )
 
 
