@@ -348,16 +348,18 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         raise StorageError(f"no study storage {mask_url(url)} (no such file): nothing to show; {run} first")
     from optuna_dashboard import run_server
 
-    from search.trial_introspection import artifact_store, draw_in_background
+    from search.trial_introspection import DashboardFigures, artifact_store, draw_in_background
 
     snapshot = "the dashboard shows a copy taken now: trials finished later appear when it is restarted"
     with readable(url, snapshot, artifacts=not args.artifacts) as read_url:
         storage = open_storage(read_url, plain=True)  # the bare RDBStorage: optuna-dashboard checks its schema version
-        figures = artifact_store(name or "dashboard", args.artifacts, storage)
-        print(
-            f"optuna-dashboard for {mask_url(url)} on http://{args.host}:{args.port} (figures: {figures._base_path})",
-            flush=True,
+        figures = DashboardFigures(
+            storage, args.artifacts, artifact_store(name or "dashboard", args.artifacts, storage)
         )
+        for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
+            figures.of(summary.study_name)  # every study's figure directory there is here
+        print(f"optuna-dashboard for {mask_url(url)} on http://{args.host}:{args.port} "
+              f"(figures: {', '.join(str(p) for p in figures.stores)})", flush=True)  # fmt: skip
         draw_in_background(storage, figures)  # trial figures are drawn here, where they are looked at
         run_server(storage, host=args.host, port=args.port, artifact_store=figures)
     return 0

@@ -19,13 +19,15 @@ them all at once, and the report draws its own.
 
 from __future__ import annotations
 
+import functools
+import io
 import json
 import tempfile
 import threading
 import uuid
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import optuna
 import pytorch_lightning as pl
@@ -40,19 +42,82 @@ from models.introspect.callback import RECORD_EVERY
 from models.train import BestEpoch
 
 
-def artifact_store(study_name: str, artifacts: str | None = None, storage: Any = None) -> FileSystemArtifactStore:
-    """Where trial figures go: ``<ARTIFACTS>/figures`` for a shared directory (one store for every study there, as
-    optuna-dashboard serves one store); else ``artifacts/`` beside the study's journal file; else
-    ``runs/<study>/artifacts``."""
+def figures_dir(study_name: str, artifacts: str | None = None, storage: Any = None) -> Path:
+    """Where a study's trial figures go: ``<ARTIFACTS>/figures`` for a shared directory (one store for every study
+    there); else ``artifacts/`` beside the study's journal file; else ``runs/<study>/artifacts``."""
     journal = getattr(getattr(storage, "_backend", None), "_file_path", None)
     if artifacts and "://" not in artifacts:
-        base = Path(artifacts) / "figures"
-    elif journal:
-        base = Path(journal).parent / "artifacts"
-    else:
-        base = Path("runs") / study_name / "artifacts"
+        return Path(artifacts) / "figures"
+    if journal:
+        return Path(journal).parent / "artifacts"
+    return Path("runs") / study_name / "artifacts"
+
+
+def artifact_store(study_name: str, artifacts: str | None = None, storage: Any = None) -> FileSystemArtifactStore:
+    """The artifact store of :func:`figures_dir` (created)."""
+    base = figures_dir(study_name, artifacts, storage)
     base.mkdir(parents=True, exist_ok=True)
     return FileSystemArtifactStore(str(base))
+
+
+class DashboardFigures:
+    """optuna-dashboard's one artifact store over every study of a storage: a PostgreSQL or SQLite storage keeps
+    each study's figures in its own ``runs/<study>/artifacts`` (without ARTIFACTS), so reads look in every study's
+    directory there is (looked up again on a miss: a study created while the dashboard serves). Uploads from the
+    dashboard go to ``home``. A figure none of them holds is served as a picture that says why (a broken image and
+    an HTTP 500 said nothing): its trial ran on another machine, or it is being drawn."""
+
+    def __init__(self, storage: Any, artifacts: str | None, home: FileSystemArtifactStore) -> None:
+        self.storage, self.artifacts, self.home = storage, artifacts, home
+        self.stores: dict[Path, FileSystemArtifactStore] = {Path(home._base_path): home}
+
+    def of(self, study_name: str) -> FileSystemArtifactStore | None:
+        """Study ``study_name``'s figure store, if its directory exists here (nothing is created for reading)."""
+        base = figures_dir(study_name, self.artifacts, self.storage)
+        if base not in self.stores and base.is_dir():
+            self.stores[base] = FileSystemArtifactStore(str(base))
+        return self.stores.get(base)
+
+    def open_reader(self, artifact_id: str) -> BinaryIO:
+        for look_again in (False, True):
+            if look_again:
+                for summary in optuna.get_all_study_summaries(self.storage, include_best_trial=False):
+                    self.of(summary.study_name)
+            for store in list(self.stores.values()):
+                try:
+                    return store.open_reader(artifact_id)
+                except ArtifactNotFound:
+                    pass
+        return io.BytesIO(_not_here_png(tuple(sorted(str(p) for p in self.stores))))
+
+    def write(self, artifact_id: str, content_body: BinaryIO) -> None:
+        self.home.write(artifact_id, content_body)
+
+    def remove(self, artifact_id: str) -> None:
+        for store in self.stores.values():
+            try:
+                store.remove(artifact_id)
+            except ArtifactNotFound:
+                pass
+
+
+@functools.lru_cache(maxsize=4)
+def _not_here_png(dirs: tuple[str, ...]) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(figsize=(6.4, 2.4))
+    where = ", ".join(dirs[:3]) + (", ..." if len(dirs) > 3 else "")
+    fig.text(0.03, 0.5, "Figure not drawn (yet).\n\nIf its trial finished seconds ago, reload: it is being drawn.\n"
+             f"Else the trial's introspection history is not here ({where}):\nits worker ran on another machine. "
+             "Give every worker and the dashboard\none shared directory: ARTIFACTS=/shared/dir",
+             va="center", fontsize=9)  # fmt: skip
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return buf.getvalue()
 
 
 def _rounded(stats: dict[str, float]) -> dict[str, float]:
@@ -165,16 +230,19 @@ def draw_pending(
     return drawn
 
 
-def draw_in_background(storage: Any, store: FileSystemArtifactStore, every: float = 5.0) -> threading.Event:
-    """Draw pending figures of every study in ``storage`` now and every ``every`` seconds, in a daemon thread (what
-    ``make dashboard`` runs while it serves); set the returned event to stop it."""
+def draw_in_background(storage: Any, figures: DashboardFigures, every: float = 5.0) -> threading.Event:
+    """Draw pending figures of every study in ``storage`` (each into its own store of ``figures``) now and every
+    ``every`` seconds, in a daemon thread (what ``make dashboard`` runs while it serves); set the returned event to
+    stop it."""
     stop = threading.Event()
 
     def run() -> None:
         while not stop.is_set():
             try:
                 for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
-                    draw_pending(optuna.load_study(study_name=summary.study_name, storage=storage), store, stop)
+                    store = figures.of(summary.study_name)
+                    if store is not None:  # no directory here: none of its histories either
+                        draw_pending(optuna.load_study(study_name=summary.study_name, storage=storage), store, stop)
             except Exception:  # a storage hiccup: try again at the next round
                 pass
             stop.wait(every)

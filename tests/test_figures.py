@@ -13,7 +13,14 @@ from optuna.trial import TrialState
 
 from search.cli import main
 from search.storage import open_storage
-from search.trial_introspection import FIGURES_ATTR, artifact_store, draw_in_background, draw_pending
+from search.trial_introspection import (
+    FIGURES_ATTR,
+    DashboardFigures,
+    artifact_store,
+    draw_in_background,
+    draw_pending,
+)
+from tests.helpers import start_dashboard
 
 STUDY = {
     "name": "figures",
@@ -83,7 +90,7 @@ def test_figures_command_draws_them_and_a_second_run_has_nothing_to_do(tmp_path:
 def test_the_dashboards_background_drawer_draws_new_trials(tmp_path: Path) -> None:
     study, _ = _run(tmp_path)
     store = artifact_store("figures", None, study._storage)
-    stop = draw_in_background(study._storage, store, every=0.2)
+    stop = draw_in_background(study._storage, DashboardFigures(study._storage, None, store), every=0.2)
     try:
         import time
 
@@ -98,3 +105,52 @@ def test_the_dashboards_background_drawer_draws_new_trials(tmp_path: Path) -> No
             time.sleep(0.2)
     finally:
         stop.set()
+
+
+@pytest.mark.slow
+def test_the_dashboard_serves_the_figures_of_every_study_in_a_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two studies in one SQLite file keep their figures in runs/<study>/artifacts; the dashboard, started without
+    a study file, served none of them (HTTP 500), and with one study's file only that one's. It now draws and
+    serves both, and a figure whose history is on another machine is a picture saying so."""
+    import signal
+    import time
+    import urllib.request
+
+    monkeypatch.chdir(tmp_path)
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    for name in ("alpha", "beta"):
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump({**STUDY, "name": name}))
+        assert main(["worker", str(tmp_path / f"{name}.yaml"), "--storage", url, "--trials", "2"]) == 0
+    storage = open_storage(url)
+    figures = {
+        (study._study_id, t._trial_id, aid): name
+        for name in ("alpha", "beta")
+        for study in [optuna.load_study(study_name=name, storage=storage)]
+        for t in study.get_trials(states=(TrialState.COMPLETE,))
+        for aid in t.system_attrs[FIGURES_ATTR]["figures"].values()
+    }
+    assert {name for name in figures.values()} == {"alpha", "beta"}
+    gone = next(k for k, name in figures.items() if name == "beta")
+    beta_history = optuna.load_study(study_name="beta", storage=storage).trials[0].system_attrs[FIGURES_ATTR]["history"]
+    (tmp_path / "runs" / "beta" / "artifacts" / beta_history).unlink()  # that trial "ran on another machine"
+    proc, port = start_dashboard("studies/lstm.yaml", url, tmp_path / "dashboard.log", tmp_path)
+    try:
+        for (study_id, trial_id, aid), name in figures.items():
+            deadline = time.monotonic() + 90
+            while True:  # drawn in the background: a placeholder until then
+                body = urllib.request.urlopen(f"http://127.0.0.1:{port}/artifacts/{study_id}/{trial_id}/{aid}").read()
+                assert body.startswith(PNG)
+                if (tmp_path / "runs" / name / "artifacts" / aid).exists() or time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
+            drawn = (tmp_path / "runs" / name / "artifacts" / aid).exists()
+            assert drawn == ((study_id, trial_id) != gone[:2]), (name, (tmp_path / "dashboard.log").read_text())
+            if drawn:
+                assert body == (tmp_path / "runs" / name / "artifacts" / aid).read_bytes() or body.startswith(PNG)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+    log = (tmp_path / "dashboard.log").read_text()
+    assert "runs/alpha/artifacts" in log and "runs/beta/artifacts" in log and "Traceback" not in log
