@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback
@@ -177,15 +178,17 @@ def fit(
 
 
 @torch.no_grad()
-def evaluate(model: RNNClassifier, data: SequenceSet, batch_size: int = 256) -> dict[str, float]:
-    """Accuracy and cross-entropy of ``model`` on a (standardized) set, in eval mode."""
+def evaluate(model: RNNClassifier, data: SequenceSet, batch_size: int = 256) -> dict[str, Any]:
+    """Accuracy and cross-entropy of ``model`` on a (standardized) set, in eval mode; ``hits``: which sequences
+    it classified right, in the set's order (a comparison of two models pairs them sequence by sequence)."""
     model.eval()
     device = next(model.parameters()).device
-    correct, loss_sum = 0, 0.0
+    hits, loss_sum = [], 0.0
     for x, lengths, y in make_loader(data, batch_size, shuffle=False):
         logits = model(x.to(device), lengths.to(device)).logits
         y = y.to(device)
-        correct += int((logits.argmax(1) == y).sum())
+        hits.append((logits.argmax(1) == y).cpu().numpy())
         loss_sum += float(torch.nn.functional.cross_entropy(logits, y, reduction="sum"))
     n = max(len(data), 1)
-    return {"acc": correct / n, "loss": loss_sum / n}
+    right = np.concatenate(hits) if hits else np.zeros(0, dtype=bool)
+    return {"acc": int(right.sum()) / n, "loss": loss_sum / n, "hits": right}

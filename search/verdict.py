@@ -398,10 +398,12 @@ def test_accuracy(
     seeds: int,
     average: float = REFIT_SWA,
     diverged: list[int] | None = None,
+    hits: list[str] | None = None,
 ) -> list[float]:
     """Retrain on the whole training split for ``epochs`` epochs per seed (:func:`refit_params`); accuracy on the
     test split (a seed whose training diverges scores 0: a row without clipping may explode where the search's
-    rows did not; its number is appended to ``diverged``, which the verdict names)."""
+    rows did not; its number is appended to ``diverged``, which the verdict names). ``hits`` gets each seed's
+    right and wrong test sequences (:func:`pack_hits`), which :func:`paired` pairs sequence by sequence."""
     splits = study_splits(spec)
     accs = []
     for seed in range(seeds):
@@ -410,12 +412,32 @@ def test_accuracy(
         data = SequenceDataModule(splits, batch_size=train.batch_size, val_fraction=0.0, seed=seed,
                                   normalize=train.normalize)  # fmt: skip
         try:
-            accs.append(evaluate(fit(rnn, train, data).model, data.test_data())["acc"])
+            result = evaluate(fit(rnn, train, data).model, data.test_data())
         except DivergedError:
-            accs.append(0.0)
+            result = {"acc": 0.0, "hits": np.zeros(len(splits.test), dtype=bool)}
             if diverged is not None:
                 diverged.append(seed)
+        accs.append(result["acc"])
+        if hits is not None:
+            hits.append(pack_hits(result["hits"]))
     return accs
+
+
+def pack_hits(hits: np.ndarray) -> str:
+    """A seed's right (1) and wrong (0) test sequences as hex, 4 sequences a digit (kept with the row)."""
+    return np.packbits(np.asarray(hits, dtype=bool)).tobytes().hex()
+
+
+def hit_difference(a: dict[str, Any], b: dict[str, Any], size: int) -> np.ndarray | None:
+    """Rows ``a`` - ``b`` sequence by sequence: a seeds x ``size`` matrix of -1 / 0 / +1 (seed s against seed s,
+    test sequence i against itself); None for a row kept from before rows recorded their hits."""
+    if not a.get("hits") or not b.get("hits") or len(a["hits"]) != len(b["hits"]):
+        return None
+
+    def bits(row: dict[str, Any]) -> np.ndarray:
+        return np.stack([np.unpackbits(np.frombuffer(bytes.fromhex(h), np.uint8))[:size] for h in row["hits"]])
+
+    return bits(a).astype(np.int8) - bits(b).astype(np.int8)
 
 
 def _summary(accs: list[float]) -> dict[str, Any]:
@@ -427,12 +449,23 @@ def _summary(accs: list[float]) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------- statistics
-def paired(a: list[float], b: list[float], resolution: float | None = None) -> dict[str, Any]:
+def paired(
+    a: list[float], b: list[float], resolution: float | None = None, hits: np.ndarray | None = None
+) -> dict[str, Any]:
     """Paired comparison of per-seed accuracies ``a`` - ``b`` (seed s against seed s).
 
-    ``{"n", "mean", "low", "high", "p", "wilcoxon_p"}``: the mean difference, its 95 % t interval and the
-    paired t-test's two-sided p-value (None with one seed); Wilcoxon's signed-rank p from
-    :data:`WILCOXON_SEEDS` seeds on.
+    ``{"n", "mean", "low", "high", "p", "wilcoxon_p", "sequences"}``: the mean difference, its 95 % t interval and
+    the two-sided p-value (None with one seed).
+
+    With ``hits`` (:func:`hit_difference`: the seeds x test sequences differences, ``sequences`` their number) the
+    interval counts both sources of chance, as :func:`crossed` says: which seeds trained the models, and which
+    sequences the test split happens to hold. A t-test over seeds alone counts only the first: models of two
+    seeds err on mostly the same sequences, so two configurations equally good in truth differ by a nearly
+    constant amount on one test split, and more seeds made that look ever surer (simulated, 5 seeds: p < 0.05 for
+    10-36 % of equal pairs; with both sources 4-6 %).
+
+    Without ``hits`` (a row kept from before rows recorded them): the paired t-test over seeds, its interval that
+    of this test split only (``sequences`` None); Wilcoxon's signed-rank p too from :data:`WILCOXON_SEEDS` seeds on.
 
     ``resolution``: the accuracies' step (1 / the test split's size). The differences' standard deviation is then
     taken as at least that of two values rounded to that step, ``resolution / sqrt(6)``: accuracies are counted in
@@ -449,8 +482,17 @@ def paired(a: list[float], b: list[float], resolution: float | None = None) -> d
     d = [x - y for x, y in zip(a, b)]
     n, mean = len(d), statistics.fmean(d)
     mean = 0.0 if abs(mean) < 1e-12 else mean  # float noise printed as -0.0000
-    out: dict[str, Any] = {"n": n, "mean": mean, "low": None, "high": None, "p": None, "wilcoxon_p": None}
+    out: dict[str, Any] = {"n": n, "mean": mean, "low": None, "high": None, "p": None, "wilcoxon_p": None,
+                           "sequences": None if hits is None else int(hits.shape[1])}  # fmt: skip
     if n < 2:
+        return out
+    if hits is not None and hits.shape[1] > 1:
+        se, df = crossed(hits)
+        if se < 1e-12:  # the same hits on every seed and sequence: no difference at all
+            out.update(low=mean, high=mean, p=1.0)
+        else:
+            half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, df)) * se
+            out.update(low=mean - half, high=mean + half, p=min(1.0, 2.0 * float(stats.t.sf(abs(mean) / se, df))))
         return out
     sd = max(statistics.stdev(d), (resolution or 0.0) / math.sqrt(6))
     if sd < 1e-12:
@@ -470,25 +512,59 @@ def paired(a: list[float], b: list[float], resolution: float | None = None) -> d
     return out
 
 
+def crossed(d: np.ndarray) -> tuple[float, float]:
+    """The standard error of the mean of ``d`` (seeds x test sequences) with seeds and sequences both drawn at
+    random, and its degrees of freedom: the two-way random-effects analysis of variance (one value a cell),
+    Var(mean) = (MS_seeds + MS_sequences - MS_residual) / (S N), Satterthwaite's degrees of freedom. Where that
+    combination falls below the larger of its two main terms (a component estimated as nothing), that term alone,
+    with its own degrees of freedom."""
+    s, n = d.shape
+    m = float(d.mean())
+    rows, cols = d.mean(1), d.mean(0)
+    ms_r = n * float(((rows - m) ** 2).sum()) / (s - 1)
+    ms_c = s * float(((cols - m) ** 2).sum()) / (n - 1)
+    ms_e = float(((d - rows[:, None] - cols[None, :] + m) ** 2).sum()) / ((s - 1) * (n - 1))
+    v = ms_r + ms_c - ms_e
+    if v >= max(ms_r, ms_c) and v > 0:
+        df = v * v / (ms_r**2 / (s - 1) + ms_c**2 / (n - 1) + ms_e**2 / ((s - 1) * (n - 1)))
+    else:
+        v, df = (ms_r, s - 1) if ms_r >= ms_c else (ms_c, n - 1)
+    return math.sqrt(max(v, 0.0) / (s * n)), float(df)
+
+
+def compare(a: dict[str, Any], b: dict[str, Any], size: int, resolution: float | None = None) -> dict[str, Any]:
+    """:func:`paired` of rows ``a`` and ``b`` (their ``accs``, and their ``hits`` when both recorded them); two rows
+    of one configuration and epoch count are the same runs (the baseline chosen as the tuned row): ``same``."""
+    out = paired(a["accs"], b["accs"], resolution, hit_difference(a, b, size))
+    if a.get("config") is not None and (a.get("config"), a.get("epochs")) == (b.get("config"), b.get("epochs")):
+        out["same"] = True
+    return out
+
+
 def split_difference(
-    best: list[float], bare: list[float], base: list[float], resolution: float | None = None
+    best: dict[str, Any], bare: dict[str, Any], base: dict[str, Any], size: int, resolution: float | None = None
 ) -> dict[str, Any]:
     """best - baseline split at the "best, regularizers off" row: ``paired_regularizers`` (best - that row: what
     the regularizers buy) and ``paired_settings`` (that row - baseline: what the other searched settings buy);
     per seed the two add up to the best's difference to the baseline."""
     return {
-        "paired_regularizers": paired(best, bare, resolution),
-        "paired_settings": paired(bare, base, resolution),
+        "paired_regularizers": compare(best, bare, size, resolution),
+        "paired_settings": compare(bare, base, size, resolution),
     }
 
 
 def describe_difference(p: dict[str, Any]) -> str:
-    """``+0.0123 (95% CI -0.004..+0.029, paired over 3 seeds, p=0.21)``."""
+    """``+0.0123 (95% CI -0.004..+0.029, paired over 3 seeds x 370 test sequences, p=0.21)``; a comparison kept
+    from before rows recorded their hits says its interval is that of this test split only."""
+    if p.get("same"):
+        return f"{p['mean']:+.4f} (the same configuration and runs: nothing to compare)"
     if p["n"] < 2:
         return f"{p['mean']:+.4f} (1 seed: no interval, no p-value)"
     wilcoxon = f", Wilcoxon p={p['wilcoxon_p']:.2g}" if p.get("wilcoxon_p") is not None else ""
+    over = (f"{p['n']} seeds x {p['sequences']} test sequences" if p.get("sequences")
+            else f"{p['n']} seeds, on this test split only")  # fmt: skip
     return (f"{p['mean']:+.4f} ({100 * CONFIDENCE:.0f}% CI {p['low']:+.3f}..{p['high']:+.3f}, "
-            f"paired over {p['n']} seeds, p={p['p']:.2g}{wilcoxon})")  # fmt: skip
+            f"paired over {over}, p={p['p']:.2g}{wilcoxon})")  # fmt: skip
 
 
 def _p(p: dict[str, Any]) -> str:
@@ -623,13 +699,12 @@ def final_result(study: optuna.Study, spec: StudySpec, seeds: int | None = None)
     """Retrain best, baseline and "nothing at all"; evaluate on test; compare pairwise. Cached on the study
     (the majority-class row, which trains nothing, and the paired statistics are computed afresh on each read)."""
     out = {**_final_result(study, spec, seeds), "majority": majority(study_splits(spec))}
-    step = resolution(spec)  # from the seeds: a result cached by an earlier version shows today's statistics too
-    out["paired"] = paired(out["best"]["accs"], out["baseline"]["accs"], step)
+    step, size = resolution(spec), len(study_splits(spec).test)  # from the rows: a result cached by an earlier
+    out["paired"] = compare(out["best"], out["baseline"], size, step)  # version shows today's statistics too
     if out.get("nothing"):
-        out["paired_nothing"] = paired(out["best"]["accs"], out["nothing"]["accs"], step)
+        out["paired_nothing"] = compare(out["best"], out["nothing"], size, step)
     if out.get("unregularized"):
-        best, bare, base = (out[k]["accs"] for k in ("best", "unregularized", "baseline"))
-        out.update(split_difference(best, bare, base, step))
+        out.update(split_difference(out["best"], out["unregularized"], out["baseline"], size, step))
     return out
 
 
@@ -647,13 +722,13 @@ def _bare_row(
 ) -> dict[str, Any]:  # fmt: skip
     """The "best, regularizers off" row of ``result`` (retrained here) and the split of the difference."""
     diverged: list[int] = []
-    accs = test_accuracy(spec, bare, epochs, seeds, diverged=diverged)
+    hits: list[str] = []
+    accs = test_accuracy(spec, bare, epochs, seeds, diverged=diverged, hits=hits)
     off = [k for k in REGULARIZER_NAMES if k != "optimizer" and k in config and config[k] != bare[k]]
-    row = {**_summary(accs), "epochs": epochs, "config": bare, "from": source, "keeps": kept, "off": off}
-    return {
-        "unregularized": {**row, **({"diverged": diverged} if diverged else {})},
-        **split_difference(result["best"]["accs"], accs, result["baseline"]["accs"], resolution(spec)),
-    }
+    row = {**_summary(accs), "hits": hits, "epochs": epochs, "config": bare, "from": source, "keeps": kept,
+           "off": off, **({"diverged": diverged} if diverged else {})}  # fmt: skip
+    size = len(study_splits(spec).test)
+    return {"unregularized": row, **split_difference(result["best"], row, result["baseline"], size, resolution(spec))}
 
 
 def _final_result(study: optuna.Study, spec: StudySpec, seeds: int | None) -> dict[str, Any]:
@@ -704,18 +779,19 @@ def _final_result(study: optuna.Study, spec: StudySpec, seeds: int | None) -> di
         study.set_user_attr(FINAL_ATTR, reused)
         return reused
 
-    runs: dict[tuple[str, int], tuple[list[float], list[int]]] = {}
+    runs: dict[tuple[str, int], tuple[list[float], list[int], list[str]]] = {}
 
     def accs(cfg: dict[str, Any], epochs: int) -> list[float]:
         k = (json.dumps(cfg, sort_keys=True), epochs)  # the best may be the baseline trial itself: train once
         if k not in runs:
             diverged: list[int] = []
-            runs[k] = (test_accuracy(spec, cfg, epochs, seeds, diverged=diverged), diverged)
+            hits: list[str] = []
+            runs[k] = (test_accuracy(spec, cfg, epochs, seeds, diverged=diverged, hits=hits), diverged, hits)
         return runs[k][0]
 
     def lost(cfg: dict[str, Any], epochs: int) -> dict[str, Any]:
-        gone = runs[(json.dumps(cfg, sort_keys=True), epochs)][1]
-        return {"diverged": gone} if gone else {}
+        _, gone, hits = runs[(json.dumps(cfg, sort_keys=True), epochs)]
+        return {"hits": hits, **({"diverged": gone} if gone else {})}
 
     best_accs, base_accs = accs(config, best_epochs), accs(base, base_epochs)
     result: dict[str, Any] = {
@@ -747,13 +823,14 @@ def _final_result(study: optuna.Study, spec: StudySpec, seeds: int | None) -> di
         },
         "nothing": None,
         "difference": statistics.fmean(best_accs) - statistics.fmean(base_accs),
-        "paired": paired(best_accs, base_accs, resolution(spec)),
     }
+    size = result["test_size"]
+    result["paired"] = compare(result["best"], result["baseline"], size, resolution(spec))
     if off:
         nothing_accs = accs(nothing, nothing_epochs)
         result["nothing"] = {**_summary(nothing_accs), "epochs": nothing_epochs, "config": nothing,
                              "from": nothing_from, "off": off, **lost(nothing, nothing_epochs)}  # fmt: skip
-        result["paired_nothing"] = paired(best_accs, nothing_accs, resolution(spec))
+        result["paired_nothing"] = compare(result["best"], result["nothing"], size, resolution(spec))
     if split:
         result.update(_bare_row(spec, bare, bare_epochs, bare_from, kept, config, seeds, result))
     study.set_user_attr(FINAL_ATTR, result)

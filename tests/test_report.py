@@ -126,7 +126,7 @@ def test_one_structure_renders_the_page_the_summary_and_the_comparison(
     final = data.final or {}
     split = {**final, "paired_regularizers": {"n": 2, "mean": 0.01, "low": -0.1, "high": 0.12, "p": 0.5}}
     md = render.comparison_markdown(comparison([one, dataclasses.replace(two, final=split)]))
-    assert "| +0.0100 (95% CI -0.100..+0.120, paired over 2 seeds, p=0.5) |" in md
+    assert "| +0.0100 (95% CI -0.100..+0.120, paired over 2 seeds, on this test split only, p=0.5) |" in md
     assert 'href="../other/report/index.html"' in render.comparison_page(cmp)
     elsewhere = dataclasses.replace(two, report_dir="runs/other/report-postgresql-db-123abc")
     page = render.comparison_page(comparison([one, elsewhere]), Path("runs/comparison"))

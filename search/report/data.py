@@ -35,12 +35,12 @@ from search.verdict import (
     baseline_config,
     changed_values,
     choose,
+    compare,
     cv_epochs,
     definition_digest,
     epochs_of,
     final_result,
     nothing_config,
-    paired,
     resolution,
     test_accuracy,
     trial_config,
@@ -151,10 +151,10 @@ def pruning_summary(study: optuna.Study, spec: StudySpec) -> dict[str, float]:
 
 
 def recipe_results(
-    study: optuna.Study, spec: StudySpec, baseline: list[float], seeds: int, stale: list[int] | None = None
+    study: optuna.Study, spec: StudySpec, baseline: dict[str, Any], seeds: int, stale: list[int] | None = None
 ) -> list[dict[str, Any]]:
     """Test accuracy of each recipe starting point (retrained like the best, same seeds), with the paired p against
-    the baseline's per-seed accuracies ``baseline``. Cached on the study per seeds and study definition, row by
+    the verdict's ``baseline`` row (:func:`search.verdict.compare`). Cached on the study per seeds and study definition, row by
     row (trial number and state).
 
     Only recipe trials that ran what the study file's recipe runs now are rows: a change allowed with
@@ -170,7 +170,7 @@ def recipe_results(
     digest = definition_digest(spec)  # hashes the data files: once, not per pruned recipe
     key = f"{seeds}:{digest}:refit-swa-{REFIT_SWA}:cv-epochs-own-patience"  # the refit protocol too
     current = [(label, trial_config(spec, params)) for label, params in starting_points(spec)]
-    step = resolution(spec)
+    step, size = resolution(spec), len(study_splits(spec).test)
     shown: set[str] = set()
     cached = study.user_attrs.get(RECIPES_ATTR, {})
     done = cached.get(key, {})
@@ -199,7 +199,7 @@ def recipe_results(
         if row is None or row.get("state") != t.state.name.lower():
             row, new = _recipe_row(study, spec, t, seeds, digest), True
             done[str(t.number)] = row
-        rows.append({**row, "recipe": match, "p": paired(row["accs"], baseline, step)["p"]})
+        rows.append({**row, "recipe": match, "p": compare(row, baseline, size, step)["p"]})
     if new:
         study.set_user_attr(RECIPES_ATTR, {**cached, key: done})
     if stale is not None:
@@ -214,10 +214,11 @@ def _recipe_row(study: optuna.Study, spec: StudySpec, t: FrozenTrial, seeds: int
     else:
         epochs, source = cv_epochs(study, spec, t.user_attrs["config"], digest)
     diverged: list[int] = []
-    accs = test_accuracy(spec, t.user_attrs["config"], epochs, seeds, diverged=diverged)
+    hits: list[str] = []
+    accs = test_accuracy(spec, t.user_attrs["config"], epochs, seeds, diverged=diverged, hits=hits)
     return {
         "trial": t.number, "recipe": t.user_attrs["recipe"], "state": t.state.name.lower(), "value": t.value,
-        "accs": accs, "epochs": epochs, "from": source, "diverged": diverged,
+        "accs": accs, "hits": hits, "epochs": epochs, "from": source, "diverged": diverged,
         "mean": statistics.fmean(accs), "std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
     }  # fmt: skip
 
@@ -319,7 +320,7 @@ def study_report(
     nothing = nothing_config(config)[0]
     data.folds = folds_of(spec)
     data.regularizers_on = {n: config[n] for n in REGULARIZER_NAMES if config[n] != nothing[n]}
-    data.recipes = recipe_results(study, spec, final["baseline"]["accs"], final["seeds"], data.stale_recipes)
+    data.recipes = recipe_results(study, spec, final["baseline"], final["seeds"], data.stale_recipes)
     data.importances = importances(study)
     data.pruning = pruning_summary(study, spec)
     probes = {}
