@@ -39,8 +39,9 @@ def score(metric: str, acc: float, loss: float, n_val: int, tie_loss: float | No
     ``val_loss``: the validation cross-entropy ``loss`` (minimized). ``val_acc``: accuracy with ties broken by
     ``tie_loss`` (the temperature-scaled cross-entropy, :mod:`models.calibration`; ``loss`` where none is given),
     ``acc - min(tie_loss, 10) / (10 * (n_val + 1))``; the tie-break term is below one validation sample's worth of
-    accuracy, so it never reorders two different accuracies, but it separates the many configurations that
-    all reach accuracy 1.0 on a small holdout.
+    accuracy, so on one holdout it never reorders two different accuracies (a mean over folds can be reordered
+    by less than one sequence of one fold), but it separates the many configurations that all reach accuracy 1.0
+    on a small holdout.
     """
     if metric == "val_loss":
         return loss

@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
@@ -83,6 +84,7 @@ from search.worker import (
     open_study,
     raised_total,
     run_trial,
+    taken_over,
 )
 
 #: ``array_size: auto`` never exceeds the sampler's startup trials (TPE, CMA-ES, GP: 10, search/samplers.py) ...
@@ -427,6 +429,15 @@ class _Run:
     def _fail(self, members: list[Member], exc: BaseException) -> None:
         for m in members:
             storage, tid = self.study._storage, m.trial._trial_id
+            gone = taken_over(self.study, m.trial)  # failed and re-queued by another worker meanwhile
+            if gone is not None or isinstance(exc, UpdateFinishedTrialError):
+                self._close(m, keep=True)
+                m.told = True
+                if gone is None:  # the array stopped because another member was taken over: this one runs again
+                    interrupted(self.study, m.trial, "its trial array stopped: another member was taken over by "
+                                                     "another worker (a stale heartbeat); re-queued")  # fmt: skip
+                self._finished(gone or storage.get_trial(tid))
+                continue
             storage.set_trial_user_attr(tid, "fail_reason", "".join(traceback.format_exception_only(exc)).strip())
             storage.set_trial_user_attr(tid, "traceback", "".join(traceback.format_exception(exc))[-4000:])
             self._attrs(m)

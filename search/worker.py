@@ -571,6 +571,9 @@ def run_trial(
                 with _shielded():
                     interrupted(study, trial)
                 raise stop from exc
+            gone = taken_over(study, trial)  # the objective's write to a trial another worker failed meanwhile
+            if gone is not None:
+                return gone, None
             storage.set_trial_user_attr(tid, "fail_reason", "".join(traceback.format_exception_only(exc)).strip())
             storage.set_trial_user_attr(tid, "traceback", traceback.format_exc()[-4000:])
             return _tell(study, trial, state=TrialState.FAIL), exc
@@ -578,10 +581,12 @@ def run_trial(
         return _tell(study, trial, value), None
 
 
-def interrupted(study: optuna.Study, trial: optuna.Trial) -> None:
+def interrupted(
+    study: optuna.Study, trial: optuna.Trial, why: str = "interrupted (Ctrl-C / SIGTERM); re-queued"
+) -> None:
     """Fail an interrupted (Ctrl-C / SIGTERM) trial and re-queue it; call it under :func:`_shielded`."""
     storage, tid = study._storage, trial._trial_id
-    storage.set_trial_user_attr(tid, "fail_reason", "interrupted (Ctrl-C / SIGTERM); re-queued")
+    storage.set_trial_user_attr(tid, "fail_reason", why)
     study.tell(trial, state=TrialState.FAIL)
     requeue(study, storage.get_trial(tid), interrupted=True)
 
@@ -594,17 +599,28 @@ def _say_what_the_value_is(storage: BaseStorage, tid: int, pruned: bool) -> None
 
 
 def _tell(study: optuna.Study, trial: optuna.Trial, value: float | None = None, **kwargs: Any) -> FrozenTrial:
-    """``study.tell``; if the trial was failed meanwhile by another worker (this worker's heartbeat went stale
-    while the storage was away, so it was re-queued), its result is dropped: the re-queued copy counts instead."""
+    """``study.tell``; if the trial was failed meanwhile by another worker (:func:`taken_over`), its result is
+    dropped: the re-queued copy counts instead."""
     try:
         return study.tell(trial, value, **kwargs)
     except (ValueError, RuntimeError, UpdateFinishedTrialError):
-        frozen = study._storage.get_trial(trial._trial_id)
-        if frozen.state == TrialState.RUNNING:
+        gone = taken_over(study, trial)
+        if gone is None:
             raise
-        print(f"trial {trial.number} was {frozen.state.name} meanwhile (stale heartbeat): its re-queued copy counts",
-              file=sys.stderr, flush=True)  # fmt: skip
-        return frozen
+        return gone
+
+
+def taken_over(study: optuna.Study, trial: optuna.Trial) -> FrozenTrial | None:
+    """The trial, said on stderr, if another worker finished it meanwhile: this worker's heartbeat went stale (the
+    process was suspended, Ctrl-Z or a paused VM, or the storage was away for longer than the grace period), so
+    it was failed and re-queued, and whatever this run of it would still write is refused. None: it is ours."""
+    frozen = study._storage.get_trial(trial._trial_id)
+    if frozen.state == TrialState.RUNNING:
+        return None
+    print(f"trial {trial.number} was {frozen.state.name} meanwhile by another worker (this worker's heartbeat "
+          f"stopped for over {GRACE_PERIOD} s: a suspended process or an unreachable storage): its re-queued copy "
+          "counts, this run of it is dropped", file=sys.stderr, flush=True)  # fmt: skip
+    return frozen
 
 
 def _claim_retry(study: optuna.Study) -> optuna.Trial | None:

@@ -243,6 +243,46 @@ def test_ctrl_c_on_one_worker_requeues_its_trial_and_the_others_finish(tmp_path:
     assert rerun.user_attrs.get("resumed_from_epoch", 0) >= 1  # Ctrl-C keeps the checkpoints too
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize("array_size", [1, 2], ids=["lone trial", "trial array"])
+def test_a_worker_suspended_past_the_grace_period_yields_its_trials_and_carries_on(
+    tmp_path: Path, database: str, array_size: int
+) -> None:
+    """Ctrl-Z, a paused VM or a network stall longer than the grace period: another worker fails the trials of
+    the silent one and re-queues them. The silent worker, once it runs again, wrote into its finished trials and
+    died in three chained tracebacks (UpdateFinishedTrialError) without its verdict. It now says its trials were
+    taken over, drops its runs of them and carries on; the study still finishes exactly its total."""
+    name, total = f"paused{array_size}", array_size
+    study = write_study(tmp_path, name, budget={"trials": total, "max_epochs": 600}, array_size=array_size,
+                        fixed={"lr": 0.01, "batch_size": 32, "patience": 0})  # fmt: skip
+    a = start_worker(tmp_path, "a", study, database, total, env=FAST)
+
+    def a_training() -> Any:
+        ts = [t for t in trials_of(database, name) if t.state == TrialState.RUNNING]
+        return len(ts) == total and all(
+            t.system_attrs.get("regtune:pid") == a.pid and len(t.intermediate_values) >= 2 for t in ts
+        )
+
+    wait_for(a_training, 120, "worker a to train its trials", tmp_path, every=0.1)
+    a.send_signal(signal.SIGSTOP)
+    try:
+        b = start_worker(tmp_path, "b", study, database, total, env=FAST)
+
+        def failed() -> Any:
+            ts = trials_of(database, name)
+            return sum(t.state == TrialState.FAIL and "heartbeat" in t.user_attrs.get("fail_reason", "") for t in ts)
+
+        wait_for(lambda: failed() == total, 120, "worker b to fail worker a's silent trials", tmp_path)
+    finally:
+        a.send_signal(signal.SIGCONT)
+    assert wait_all([a, b], tmp_path) == [0, 0], logs(tmp_path)
+    log = (tmp_path / "a.log").read_text()
+    assert "Traceback" not in log and "UpdateFinishedTrialError" not in log, log
+    assert "meanwhile by another worker" in log and "its re-queued copy counts" in log, log
+    trials = assert_exact(database, name, total, tmp_path)
+    assert all(t.state == TrialState.FAIL for t in trials if t.system_attrs.get("regtune:pid") == a.pid)
+
+
 def _pg_cluster() -> tuple[str, str] | None:
     if not shutil.which("pg_ctlcluster") or not Path("/etc/postgresql").is_dir():
         return None
