@@ -916,6 +916,7 @@ def _rdb(url: str, pool: dict[str, int]) -> optuna.storages.RDBStorage:
             raise StorageError(describe(url, exc)) from None
     try:
         with schema_lock(url), warnings.catch_warnings():
+            foreign_schema(url)
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat_interval
             return optuna.storages.RDBStorage(
                 driver_url(url), engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_INTERVAL, grace_period=GRACE_PERIOD,
@@ -925,6 +926,35 @@ def _rdb(url: str, pool: dict[str, int]) -> optuna.storages.RDBStorage:
         raise
     except Exception as exc:
         raise StorageError(describe(url, exc)) from None
+
+
+def foreign_schema(url: str) -> None:
+    """Refuse a database that holds another application's schema where Optuna's goes: an ``alembic_version`` table
+    without Optuna's ``version_info`` (another application's migrations), or a ``studies`` table without a
+    ``study_id`` column. Optuna created its eleven tables beside the other application's and then called its
+    schema "no longer compatible" with itself, advising ``pip install -U optuna``; a foreign ``studies`` table
+    failed in a foreign-key error. Nothing is created here."""
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(driver_url(url), poolclass=sqlalchemy.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            inspector = sqlalchemy.inspect(conn)
+            tables = set(inspector.get_table_names())
+            studies = {c["name"] for c in inspector.get_columns("studies")} if "studies" in tables else None
+    except Exception:  # unreachable, no permission to look: Optuna's own open says why
+        return
+    finally:
+        engine.dispose()
+    if "alembic_version" in tables and "version_info" not in tables:
+        why = "an alembic_version table of its own migrations, and no Optuna schema"
+    elif studies is not None and "study_id" not in studies:
+        why = f"a table 'studies' that is not Optuna's (columns: {', '.join(sorted(studies))})"
+    else:
+        return
+    raise StorageError(f"{mask_url(url)} ({where(url)}) holds another application's tables: {why}. regtune (Optuna) "
+                       "would write its own tables into that database; give it a database of its own (PostgreSQL: "
+                       "createdb regtune, then STORAGE=postgresql://USER@HOST/regtune)")  # fmt: skip
 
 
 @contextlib.contextmanager

@@ -622,6 +622,41 @@ def test_printed_commands_name_any_storage_but_the_default_journal(url: str | No
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize(
+    "sql, words",
+    [
+        ("CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY); "
+         "INSERT INTO alembic_version VALUES ('1f2e3d4c5b6a')", "an alembic_version table of its own migrations"),
+        ("CREATE TABLE studies (id serial PRIMARY KEY, title text)", "a table 'studies' that is not Optuna's (columns: id, title)"),
+    ],
+    ids=["another application's migrations", "another application's studies table"],
+)  # fmt: skip
+def test_a_database_of_another_application_is_refused_before_anything_is_written(
+    tmp_path: Path, database: str, sql: str, words: str
+) -> None:
+    """Optuna wrote its eleven tables beside another application's and then called its own schema incompatible
+    (``pip install -U optuna``); a foreign ``studies`` table failed in a foreign-key error. Refused, untouched."""
+    import psycopg2
+
+    dbname = database.rsplit("/", 1)[1]
+    conn = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=dbname)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(sql)
+    try:
+        study = write_study(tmp_path, "foreign")
+        out = helpers.run_cli("study", str(study), "--storage", database)
+        assert out.returncode == 2, out.stdout + out.stderr
+        assert f"holds another application's tables: {words}" in out.stderr and "a database of its own" in out.stderr
+        assert "Traceback" not in out.stderr and SECRET not in out.stderr + out.stdout
+        with conn.cursor() as cur:
+            cur.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")
+            assert {r[0] for r in cur.fetchall()} <= {"alembic_version", "studies"}  # nothing of Optuna's added
+    finally:
+        conn.close()
+
+
+@pytest.mark.postgres
 def test_a_connection_lost_while_waiting_for_the_schema_lock_is_replaced(
     database: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
