@@ -7,6 +7,7 @@ import contextlib
 import errno
 import logging
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -699,10 +700,22 @@ def storage_failure(args: argparse.Namespace, exc: BaseException) -> str:
     cause = exc.__cause__ or exc
     words = " ".join(str(getattr(cause, "orig", None) or cause).splitlines()[:1])
     url = getattr(args, "storage", None) or os.environ.get(STORAGE_ENV) or "the study's journal"
+    if READ_ONLY.search(words):  # a read-only role or a replica: nothing is damaged, and repair mends nothing
+        report = getattr(args, "command", None) == "report"
+        what = "the report saves its retrained rows in the study" if report else "a study writes"
+        return (f"the storage {mask_url(url)} refused a write: {scrub(words, url)}; nothing was changed. The user "
+                f"or database is read-only (a read-only role, a replica), and {what}: use a user who may write "
+                "to the study's database (PostgreSQL: GRANT INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "
+                "...), or a copy of it that is writable")  # fmt: skip
     return (
         f"the storage {mask_url(url)} failed: {scrub(words, url)}; every trial that finished before is stored. "
         "Check the storage (a damaged journal or SQLite file: make repair), then rerun to resume"
     )
+
+
+#: a database's words for a write it refuses (PostgreSQL, MySQL, SQLite)
+READ_ONLY = re.compile(r"permission denied|read-only transaction|read only|readonly|InsufficientPrivilege|"
+                       r"command denied", re.IGNORECASE)  # fmt: skip
 
 
 def _interrupted(args: argparse.Namespace, exc: BaseException) -> int:

@@ -657,6 +657,35 @@ def test_a_database_of_another_application_is_refused_before_anything_is_written
 
 
 @pytest.mark.postgres
+def test_a_read_only_role_is_told_so_not_sent_to_repair(tmp_path: Path, database: str) -> None:
+    """A role that may only read (an analyst's, a replica's): the report retrains its rows and saves them in the
+    study; the write failed with "Check the storage (a damaged journal or SQLite file: make repair)"."""
+    import psycopg2
+
+    study = write_study(tmp_path, "readonly", budget={"trials": 1, "max_epochs": 2}, final_seeds=1)
+    assert helpers.run_cli("study", str(study), "--storage", database).returncode == 0
+    dbname, role = database.rsplit("/", 1)[1], f"ro_{uuid.uuid4().hex[:8]}"
+    _admin(f"CREATE ROLE {role} LOGIN")
+    conn = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=dbname)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
+        cur_study = tmp_path / "other.yaml"  # a changed study file: the cached verdict does not serve it
+        cur_study.write_text(study.read_text().replace("final_seeds: 1", "final_seeds: 2"))
+        ro_url = database.replace(f"{PG_USER}:{SECRET}@", f"{role}:{SECRET}@")
+        out = helpers.run_cli("report", str(cur_study), "--storage", ro_url, "--out", str(tmp_path / "report"))
+        assert out.returncode == 2, out.stdout + out.stderr
+        assert "refused a write" in out.stderr and "read-only" in out.stderr and "nothing was changed" in out.stderr
+        assert "make repair" not in out.stderr and "Traceback" not in out.stderr and SECRET not in out.stderr
+    finally:
+        with conn.cursor() as cur:
+            cur.execute(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}")
+        conn.close()
+        _admin(f"DROP ROLE IF EXISTS {role}")
+
+
+@pytest.mark.postgres
 def test_a_connection_lost_while_waiting_for_the_schema_lock_is_replaced(
     database: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
