@@ -914,18 +914,30 @@ def _rdb(url: str, pool: dict[str, int]) -> optuna.storages.RDBStorage:
             check_sqlite(url)  # a damaged file: StorageError (make repair) before Optuna reads or writes it
         except OSError as exc:  # unreadable (permissions, a directory): one line, as Optuna's own error would be
             raise StorageError(describe(url, exc)) from None
-    try:
-        with schema_lock(url), warnings.catch_warnings():
-            foreign_schema(url)
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat_interval
-            return optuna.storages.RDBStorage(
-                driver_url(url), engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_INTERVAL, grace_period=GRACE_PERIOD,
-                heartbeat_stale_trial_callback=_requeue_stale,
-            )  # fmt: skip
-    except StorageError:
-        raise
-    except Exception as exc:
-        raise StorageError(describe(url, exc)) from None
+    lost_since: float | None = None
+    while True:
+        try:
+            with schema_lock(url), warnings.catch_warnings():
+                foreign_schema(url)
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat_interval
+                return optuna.storages.RDBStorage(
+                    driver_url(url), engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_INTERVAL, grace_period=GRACE_PERIOD,
+                    heartbeat_stale_trial_callback=_requeue_stale,
+                )  # fmt: skip
+        except StorageError:  # unreachable at the first connection (a wrong URL, no server): one line at once
+            raise
+        except Exception as exc:
+            # the server answered a moment ago (the schema lock is taken first): a connection lost while the
+            # schema is read or created is retried, as every later storage call is (it exited at once, leaving a
+            # schema half created for the next run to finish)
+            now = time.monotonic()
+            if not transient(exc) or (lost_since is not None and now - lost_since > RETRY_SECONDS):
+                raise StorageError(describe(url, exc)) from None
+            if lost_since is None:
+                lost_since = now
+                print(f"storage {mask_url(url)}: connection lost while opening it ({scrub(_first_line(exc), url)}); "
+                      f"retrying for up to {RETRY_SECONDS:.0f} s", file=sys.stderr, flush=True)  # fmt: skip
+            time.sleep(1.0)
 
 
 def foreign_schema(url: str) -> None:

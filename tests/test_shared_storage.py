@@ -725,3 +725,48 @@ def test_a_connection_lost_while_waiting_for_the_schema_lock_is_replaced(
     holder.close()
     assert got == ["locked"], got
     assert "note: waiting for the schema lock on" in capsys.readouterr().err
+
+
+@pytest.mark.postgres
+def test_a_connection_lost_while_the_schema_is_read_is_retried(
+    database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A connection dropped while Optuna reads or creates the schema (after the schema lock: the server answered)
+    made the worker exit at once with "cannot open storage ...: AdminShutdown", a schema half created behind it.
+    Here the open blocks on a table another session locks, its connection is terminated, the lock released: the
+    open retries and succeeds, and says once that it retries."""
+    import threading
+
+    import psycopg2
+
+    from search.storage import open_storage
+
+    open_storage(database)  # the schema exists: the next open reads its version tables
+    name = database.rsplit("/", 1)[1]
+    holder = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=name)
+    holder.autocommit = False
+    holder.cursor().execute("LOCK TABLE alembic_version IN ACCESS EXCLUSIVE MODE")
+    got: list[str] = []
+
+    def opener() -> None:
+        try:
+            open_storage(database)
+            got.append("open")
+        except Exception as exc:
+            got.append(f"failed: {exc}")
+
+    thread = threading.Thread(target=opener)
+    thread.start()
+    sql = (f"SELECT pid FROM pg_stat_activity WHERE datname = '{name}' AND wait_event_type = 'Lock' "
+           f"AND pid <> {holder.get_backend_pid()}")  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not (blocked := _admin(sql)):
+        assert time.monotonic() < deadline, "the open never waited on the locked table"
+        time.sleep(0.1)
+    assert _admin(f"SELECT pg_terminate_backend({blocked[0][0]})") == [(True,)]
+    time.sleep(0.5)
+    holder.rollback()  # the lock goes
+    thread.join(timeout=90)
+    holder.close()
+    assert got == ["open"], got
+    assert "connection lost while opening it" in capsys.readouterr().err
