@@ -191,13 +191,23 @@ def _run_processes(args, url, total, plans, study, progress) -> list[int]:  # ty
                    "--workers", "1", "--in-process"] + (["--artifacts", args.artifacts] if args.artifacts else [])  # fmt: skip
             child = {**os.environ, **env, STORAGE_ENV: url, WORKER_PARENT_ENV: str(os.getpid())}
             procs.append(subprocess.Popen(cmd, env=child, stdout=subprocess.DEVNULL, **group))
-        while any(p.poll() is None for p in procs):
-            time.sleep(2)
+        seen = {t.number for t in study.get_trials(deepcopy=False, states=ENDED)}
+        while True:
+            running = any(p.poll() is None for p in procs)
+            if running:
+                time.sleep(2)
+            now = counts(study)
+            for t in study.get_trials(deepcopy=False, states=ENDED):  # the workers print nothing: their trials'
+                if t.number not in seen:  # lines come from here, as a lone worker's do (they were missing)
+                    seen.add(t.number)
+                    progress.trial(t, now)
             try:
                 best = study.best_value
             except ValueError:
                 best = None
-            progress.set(counts(study), best)
+            progress.set(now, best)
+            if not running:
+                break
     except BaseException as exc:  # a signal, or this process lost the storage: stop the workers, then go
         if main_thread:
             for sig in handled:  # one stop at a time
@@ -210,6 +220,9 @@ def _run_processes(args, url, total, plans, study, progress) -> list[int]:  # ty
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return [int(p.returncode) for p in procs]
+
+
+ENDED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
 
 
 def _stop(procs: list[subprocess.Popen], sig: int) -> None:

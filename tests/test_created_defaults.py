@@ -210,9 +210,13 @@ def test_the_note_is_said_once_with_worker_processes(created: tuple[Path, str]) 
     path, url = created
     study = _study(url)
     recorded = study.user_attrs[fp.DEFINITION_ATTR]
+    before = {t.number for t in study.get_trials() if t.state.is_finished()}
     # the subprocess runs today's real rules (250 epochs, patience 63 here): the study recorded 4 and 1
     out = run_cli("study", str(path), "--storage", url, "--trials", "3", "--workers", "2")
     assert out.returncode == 0, out.stdout + out.stderr
+    new = [t for t in _study(url).get_trials() if t.state.is_finished() and t.number not in before]
+    assert new  # each new trial's line, once: the worker processes print nothing, the parent says them
+    assert all(out.stdout.count(f"trial {t.number} {t.state.name.lower()}") == 1 for t in new), out.stdout
     assert out.stderr.count("keeps the defaults it was created with") == 1, out.stderr
     assert _study(url).user_attrs[fp.DEFINITION_ATTR] == recorded
     trials = _study(url).get_trials(states=(optuna.trial.TrialState.COMPLETE,))
