@@ -502,7 +502,7 @@ def _loop(
     study = open_study(spec, storage, worker_index, objective)
     at_start = study.user_attrs.get(TOTAL_ATTR)
     done, failures = 0, 0
-    next_check, after_tell, first = 0.0, None, True
+    next_check, after_tell, first, told_wait = 0.0, None, True, False
     while True:
         if time.monotonic() >= next_check:  # dead trials are found GRACE_PERIOD s late anyway: look now and then
             if fail_dead_trials(study, getattr(objective, "checkpoints", None), own=first):
@@ -516,8 +516,14 @@ def _loop(
         if c["finished"] >= total:
             return done
         if c["finished"] + c["running"] >= total:
+            if not told_wait and os.environ.get("REGTUNE_WORKER_INDEX") is None:  # (study --workers N: its own line)
+                told_wait = True  # a rerun after a SIGKILL sat silent until the dead trial's heartbeat went stale
+                print(f"waiting for {c['running']} running trial(s) to finish ({c['finished']}/{total} finished): one "
+                      f"whose worker died is re-queued once its heartbeat is {GRACE_PERIOD} s old, and runs here",
+                      file=sys.stderr, flush=True)  # fmt: skip
             time.sleep(POLL_SECONDS)
             continue
+        told_wait = False
         trial = (_claim_retry(study) if c["waiting"] else None) or study.ask()  # no waiting trial: none to claim
         if _surplus(study, trial, total):
             _hand_back(study, trial)
