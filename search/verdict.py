@@ -461,8 +461,8 @@ def paired(
     interval counts both sources of chance, as :func:`crossed` says: which seeds trained the models, and which
     sequences the test split happens to hold. A t-test over seeds alone counts only the first: models of two
     seeds err on mostly the same sequences, so two configurations equally good in truth differ by a nearly
-    constant amount on one test split, and more seeds made that look ever surer (simulated, 5 seeds: p < 0.05 for
-    10-36 % of equal pairs; with both sources 4-6 %).
+    constant amount on one test split, and more seeds made that look ever surer (simulated equal pairs with 5-10
+    seeds: p < 0.05 for 10-36 % of them, by how alike the seeds' errors are; with both sources 3-6 %).
 
     Without ``hits`` (a row kept from before rows recorded them): the paired t-test over seeds, its interval that
     of this test split only (``sequences`` None); Wilcoxon's signed-rank p too from :data:`WILCOXON_SEEDS` seeds on.
