@@ -191,16 +191,21 @@ def _run_processes(args, url, total, plans, study, progress) -> list[int]:  # ty
                    "--workers", "1", "--in-process"] + (["--artifacts", args.artifacts] if args.artifacts else [])  # fmt: skip
             child = {**os.environ, **env, STORAGE_ENV: url, WORKER_PARENT_ENV: str(os.getpid())}
             procs.append(subprocess.Popen(cmd, env=child, stdout=subprocess.DEVNULL, **group))
-        seen = {t.number for t in study.get_trials(deepcopy=False, states=ENDED)}
+        # the workers print nothing: their trials' lines come from here, as a lone worker's do (they were missing);
+        # the trials are read only when the count of ended ones moved (a count is one query, the trials are not)
+        seen = None if progress.tty else {t.number for t in study.get_trials(deepcopy=False, states=ENDED)}
+        ended = -1
         while True:
             running = any(p.poll() is None for p in procs)
             if running:
                 time.sleep(2)
             now = counts(study)
-            for t in study.get_trials(deepcopy=False, states=ENDED):  # the workers print nothing: their trials'
-                if t.number not in seen:  # lines come from here, as a lone worker's do (they were missing)
-                    seen.add(t.number)
-                    progress.trial(t, now)
+            if seen is not None and now["finished"] + now["fail"] != ended:
+                ended = now["finished"] + now["fail"]
+                for t in study.get_trials(deepcopy=False, states=ENDED):
+                    if t.number not in seen:
+                        seen.add(t.number)
+                        progress.trial(t, now)
             try:
                 best = study.best_value
             except ValueError:
