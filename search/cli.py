@@ -375,11 +375,10 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         figures = DashboardFigures(
             storage, args.artifacts, artifact_store(name or "dashboard", args.artifacts, storage)
         )
-        for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
-            figures.of(summary.study_name)  # every study's figure directory there is here
+        figures.refresh()  # every study's figure directory there is here
         print(f"optuna-dashboard for {mask_url(url)} on http://{args.host}:{args.port} "
               f"(figures: {', '.join(str(p) for p in figures.stores)})", flush=True)  # fmt: skip
-        draw_in_background(storage, figures)  # trial figures are drawn here, where they are looked at
+        draw_in_background(figures)  # trial figures are drawn here, where they are looked at
         run_server(storage, host=args.host, port=args.port, artifact_store=figures)
     return 0
 

@@ -917,8 +917,8 @@ def _rdb(url: str, pool: dict[str, int]) -> optuna.storages.RDBStorage:
     lost_since: float | None = None
     while True:
         try:
-            with schema_lock(url), warnings.catch_warnings():
-                foreign_schema(url)
+            with schema_lock(url) as locked, warnings.catch_warnings():
+                foreign_schema(url, locked)
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat_interval
                 return optuna.storages.RDBStorage(
                     driver_url(url), engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_INTERVAL, grace_period=GRACE_PERIOD,
@@ -940,24 +940,32 @@ def _rdb(url: str, pool: dict[str, int]) -> optuna.storages.RDBStorage:
             time.sleep(1.0)
 
 
-def foreign_schema(url: str) -> None:
+def foreign_schema(url: str, conn: Any = None) -> None:
     """Refuse a database that holds another application's schema where Optuna's goes: an ``alembic_version`` table
     without Optuna's ``version_info`` (another application's migrations), or a ``studies`` table without a
     ``study_id`` column. Optuna created its eleven tables beside the other application's and then called its
     schema "no longer compatible" with itself, advising ``pip install -U optuna``; a foreign ``studies`` table
-    failed in a foreign-key error. Nothing is created here."""
+    failed in a foreign-key error. Nothing is created here. ``conn``: a connection to the database already open
+    (:func:`schema_lock`'s on PostgreSQL); else one is opened for the look."""
     import sqlalchemy
 
-    engine = sqlalchemy.create_engine(driver_url(url), poolclass=sqlalchemy.pool.NullPool)
+    def look(c: Any) -> tuple[set[str], set[str] | None]:
+        inspector = sqlalchemy.inspect(c)
+        names = set(inspector.get_table_names())
+        return names, {col["name"] for col in inspector.get_columns("studies")} if "studies" in names else None
+
     try:
-        with engine.connect() as conn:
-            inspector = sqlalchemy.inspect(conn)
-            tables = set(inspector.get_table_names())
-            studies = {c["name"] for c in inspector.get_columns("studies")} if "studies" in tables else None
+        if conn is not None:
+            tables, studies = look(conn)
+        else:
+            engine = sqlalchemy.create_engine(driver_url(url), poolclass=sqlalchemy.pool.NullPool)
+            try:
+                with engine.connect() as own:
+                    tables, studies = look(own)
+            finally:
+                engine.dispose()
     except Exception:  # unreachable, no permission to look: Optuna's own open says why
         return
-    finally:
-        engine.dispose()
     if "alembic_version" in tables and "version_info" not in tables:
         why = "an alembic_version table of its own migrations, and no Optuna schema"
     elif studies is not None and "study_id" not in studies:
@@ -970,11 +978,12 @@ def foreign_schema(url: str) -> None:
 
 
 @contextlib.contextmanager
-def schema_lock(url: str) -> Iterator[None]:
+def schema_lock(url: str) -> Iterator[Any]:
     """Hold a PostgreSQL advisory lock (a no-op elsewhere): creating the schema, or a study and its enqueued
-    starting points, happens once however many workers start at the same moment."""
+    starting points, happens once however many workers start at the same moment. Yields the connection that holds
+    it (None elsewhere)."""
     if not _scheme(url).startswith("postgresql"):
-        yield
+        yield None
         return
     import sqlalchemy
 
@@ -988,7 +997,7 @@ def schema_lock(url: str) -> Iterator[None]:
             raise StorageError(describe(url, exc)) from None
         conn = _take_lock(url, engine, conn)
         try:
-            yield
+            yield conn
         finally:
             with contextlib.suppress(Exception):
                 conn.execute(sqlalchemy.text(f"SELECT pg_advisory_unlock({SCHEMA_LOCK})"))

@@ -78,11 +78,15 @@ class DashboardFigures:
             self.stores[base] = FileSystemArtifactStore(str(base))
         return self.stores.get(base)
 
+    def refresh(self) -> None:
+        """Add the store of every study of the storage whose directory exists here."""
+        for summary in optuna.get_all_study_summaries(self.storage, include_best_trial=False):
+            self.of(summary.study_name)
+
     def open_reader(self, artifact_id: str) -> BinaryIO:
         for look_again in (False, True):
             if look_again:
-                for summary in optuna.get_all_study_summaries(self.storage, include_best_trial=False):
-                    self.of(summary.study_name)
+                self.refresh()
             for store in list(self.stores.values()):
                 try:
                     return store.open_reader(artifact_id)
@@ -230,11 +234,11 @@ def draw_pending(
     return drawn
 
 
-def draw_in_background(storage: Any, figures: DashboardFigures, every: float = 5.0) -> threading.Event:
-    """Draw pending figures of every study in ``storage`` (each into its own store of ``figures``) now and every
+def draw_in_background(figures: DashboardFigures, every: float = 5.0) -> threading.Event:
+    """Draw pending figures of every study in ``figures``' storage (each into its own store) now and every
     ``every`` seconds, in a daemon thread (what ``make dashboard`` runs while it serves); set the returned event to
     stop it."""
-    stop = threading.Event()
+    stop, storage = threading.Event(), figures.storage
 
     def run() -> None:
         while not stop.is_set():

@@ -90,7 +90,7 @@ def test_figures_command_draws_them_and_a_second_run_has_nothing_to_do(tmp_path:
 def test_the_dashboards_background_drawer_draws_new_trials(tmp_path: Path) -> None:
     study, _ = _run(tmp_path)
     store = artifact_store("figures", None, study._storage)
-    stop = draw_in_background(study._storage, DashboardFigures(study._storage, None, store), every=0.2)
+    stop = draw_in_background(DashboardFigures(study._storage, None, store), every=0.2)
     try:
         import time
 
