@@ -142,16 +142,23 @@ def auto_size(
 
 
 def array_size(spec: StudySpec, objective: Any, total: int, accelerator: str = "auto") -> int:
-    """The K a worker runs: 1 (the single-trial path) for an objective that is not the study's own
+    """The K a worker runs: :func:`array_plan`'s."""
+    return array_plan(spec, objective, total, accelerator)[0]
+
+
+def array_plan(spec: StudySpec, objective: Any, total: int, accelerator: str = "auto") -> tuple[int, str]:
+    """The K a worker runs, with why: 1 (the single-trial path) for an objective that is not the study's own
     :class:`Objective` or that adds Lightning callbacks (arrays run no Lightning trainer); else the study file's
-    ``array_size``, or :func:`auto_size`."""
+    ``array_size``, or :func:`auto_size`. K shapes the study (how many trials the sampler proposes before it
+    hears of any), so the worker prints the reason with it."""
     if type(objective) is not Objective or objective.extra_callbacks is not None:
-        return 1
+        return 1, "a custom objective"
     if spec.array_size != "auto":
-        return int(spec.array_size)
+        return int(spec.array_size), f"array_size: {spec.array_size}"
     rnn, train = configs_for(spec.base_params(), objective.splits, seed=spec.seed)
     longest = int(objective.splits.train.lengths.max())
-    return auto_size(spec, rnn, train, longest, total, device_of(accelerator))[0]
+    k, why = auto_size(spec, rnn, train, longest, total, device_of(accelerator))
+    return k, "array_size: " + why
 
 
 # --------------------------------------------------------------------------------------------- members
@@ -482,13 +489,15 @@ def run_arrays(
     on_trial: Callable[[FrozenTrial, dict[str, int]], None] | None,
     on_epoch: Callable[[int, int], None] | None,
     objective: Objective,
+    why: str | None = None,
 ) -> int:
-    """:func:`search.worker.run_worker`'s loop with arrays of up to ``size`` trials; return how many trials this
-    worker finished."""
+    """:func:`search.worker.run_worker`'s loop with arrays of up to ``size`` trials (``why``: how K was chosen);
+    return how many trials this worker finished."""
     study = open_study(spec, storage, worker_index, objective)
     run = _Run(spec, study, objective, device_of(accelerator), on_trial, on_epoch)
-    print(f"study {spec.name}: trial arrays of up to {size} trials on {run.device} (array_size: {spec.array_size})",
-          file=sys.stderr, flush=True)  # fmt: skip
+    why = why or f"array_size: {spec.array_size}"
+    print(f"study {spec.name}: trial arrays of up to {size} trials on {run.device} ({why})", file=sys.stderr,
+          flush=True)  # fmt: skip
     failures, first = 0, True
     at_start = study.user_attrs.get(TOTAL_ATTR)
     while True:

@@ -451,11 +451,13 @@ def run_worker(
             spec, accelerator=accelerator, on_epoch=on_epoch, checkpoints=open_checkpoints(artifacts),
             figures=artifact_store(spec.name, artifacts, storage),
         )  # fmt: skip
-        from search.arrays import array_size, run_arrays  # imported here: search.arrays builds on this module
+        from search.arrays import array_plan, run_arrays  # imported here: search.arrays builds on this module
 
-        size = array_size(spec, objective, total, accelerator)
+        size, why = array_plan(spec, objective, total, accelerator)
         if size > 1:  # K trials at once in one fused model
-            return run_arrays(spec, storage, total, size, worker_index, accelerator, on_trial, on_epoch, objective)
+            return run_arrays(
+                spec, storage, total, size, worker_index, accelerator, on_trial, on_epoch, objective, why
+            )  # fmt: skip
         return _loop(spec, storage, total, worker_index, accelerator, on_trial, on_epoch, objective)
 
 

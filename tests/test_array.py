@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -289,6 +290,17 @@ def test_max_members_shrinks_with_the_model_and_the_sequences() -> None:
     assert max_members(*small, longest=29, fraction=1e-9) == 1  # never below one
     with pytest.raises(ValueError, match="longest=0: must be an integer >= 1"):
         max_members(*small, longest=0)
+
+
+@pytest.mark.skipif(not Path("/proc/meminfo").exists(), reason="Linux's /proc/meminfo")
+def test_cpu_memory_is_the_available_ram_page_cache_included() -> None:
+    # free pages alone shrink as files are cached: the same study got a smaller K after a day's work
+    from models.array.capacity import free_bytes
+
+    info = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in Path("/proc/meminfo").read_text().splitlines()}
+    assert abs(free_bytes("cpu") - info["MemAvailable"]) < 0.05 * info["MemTotal"]
+    if info["MemAvailable"] - info["MemFree"] > 0.1 * info["MemTotal"]:  # a large page cache: the two differ
+        assert free_bytes("cpu") > info["MemFree"]
 
 
 def test_initial_member_is_the_single_fits_start_and_leaves_the_callers_generators(data: SequenceDataModule) -> None:

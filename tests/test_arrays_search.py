@@ -20,7 +20,7 @@ from optuna.trial import TrialState
 
 from models.config import configs_for
 from search import fingerprint as fp
-from search.arrays import MIN_ROUNDS, STARTUP_TRIALS, array_size, auto_size, memory_cap
+from search.arrays import MIN_ROUNDS, STARTUP_TRIALS, array_plan, array_size, auto_size, memory_cap
 from search.objective import Objective
 from search.preflight import prepare
 from search.spec import StudyFileError, load_study, parse_study
@@ -137,6 +137,7 @@ def test_auto_size_is_capped_by_memory_the_sampler_and_the_total(
     assert k == max(1, min(cap, memory_cap(rnn, train, longest, "cpu")))
     assert why.startswith("auto:") and "memory" in why
     assert array_size(spec, objective, total, "cpu") == k
+    assert array_plan(spec, objective, total, "cpu") == (k, "array_size: " + why)  # the worker prints why
 
 
 # --------------------------------------------------------------------------------------------- by value

@@ -40,10 +40,21 @@ def member_bytes(rnn: RNNConfig, train: TrainConfig, longest: int) -> int:
 
 
 def free_bytes(device: str | torch.device) -> int:
+    """The device's memory a new array may take: free memory on a GPU; on the CPU the RAM the kernel calls
+    available (``MemAvailable``: free pages plus the page cache it can drop). Free pages alone shrink as files
+    are read and cached, so the same study on the same machine got a smaller K, and other results, after a
+    day's work than after a reboot."""
     dev = torch.device(device)
     if dev.type == "cuda":
         return int(torch.cuda.mem_get_info(dev)[0])
     try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:  # not Linux: the free pages
         return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
     except (ValueError, OSError):  # not a POSIX system: assume 4 GiB
         return 4 << 30
