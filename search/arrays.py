@@ -116,14 +116,17 @@ def _arrays_available() -> bool:
     return True
 
 
-def memory_cap(rnn: RNNConfig, train: TrainConfig, longest: int, device: str) -> int:
+def memory_cap(rnn: RNNConfig, train: TrainConfig, longest: int, device: str, memory: str = "free") -> int:
     """The most members the device's memory holds for this model and the longest training sequence
-    (:func:`models.array.max_members`); where that is not there, :data:`FALLBACK_MEMBERS` for the device kind."""
+    (:func:`models.array.max_members`): of its ``"free"`` memory, or of its ``"total"``; where that is not there,
+    :data:`FALLBACK_MEMBERS` for the device kind."""
     try:
         from models.array import max_members
+        from models.array.capacity import total_bytes
     except ImportError:
         return FALLBACK_MEMBERS["cuda" if device.startswith("cuda") else "cpu"]
-    return int(max_members(rnn, train, longest, device=device))
+    size = total_bytes(device) if memory == "total" else None
+    return int(max_members(rnn, train, longest, device=device, memory=size))
 
 
 def auto_size(
@@ -131,14 +134,28 @@ def auto_size(
 ) -> tuple[int, str]:
     """``array_size: auto``: the largest K that fits the device's memory (:func:`memory_cap`), at most
     :data:`STARTUP_TRIALS` for a model-based sampler, and at most a :data:`MIN_ROUNDS`-th of the total; with why.
-    1 (the single-trial path) where :mod:`models.array` is not there."""
+    1 (the single-trial path) where :mod:`models.array` is not there.
+
+    K shapes the study (how many trials the sampler proposes before it hears of any, which train and are pruned
+    together), so on the CPU the memory cap comes from the machine's total RAM, the same every run, and K is
+    lowered below the other caps only when the RAM available now cannot hold them (said in the why). A GPU's K
+    follows its free memory (workers share a GPU)."""
     if not _arrays_available():
         return 1, "auto: models.array is not available"
-    caps = {"memory": memory_cap(rnn, train, longest, device), f"total/{MIN_ROUNDS}": max(1, total // MIN_ROUNDS)}
+    memory = "free" if device.startswith("cuda") else "total"
+    caps = {"memory": memory_cap(rnn, train, longest, device, memory),
+            f"total/{MIN_ROUNDS}": max(1, total // MIN_ROUNDS)}  # fmt: skip
     if spec.sampler in MODEL_SAMPLERS:
         caps[f"{spec.sampler} startup trials"] = STARTUP_TRIALS
     k = max(1, min(caps.values()))
-    return k, "auto: the least of " + ", ".join(f"{name} {v}" for name, v in caps.items())
+    why = "auto: the least of " + ", ".join(f"{name} {v}" for name, v in caps.items())
+    if memory == "total":
+        fits = memory_cap(rnn, train, longest, device, "free")
+        if fits < k:
+            why += (f"; lowered to {fits}, all that the RAM available now holds (a run with more RAM free runs "
+                    f"{k} at once and proposes other trials)")  # fmt: skip
+            k = fits
+    return k, why
 
 
 def array_size(spec: StudySpec, objective: Any, total: int, accelerator: str = "auto") -> int:
@@ -496,8 +513,12 @@ def run_arrays(
     study = open_study(spec, storage, worker_index, objective)
     run = _Run(spec, study, objective, device_of(accelerator), on_trial, on_epoch)
     why = why or f"array_size: {spec.array_size}"
-    print(f"study {spec.name}: trial arrays of up to {size} trials on {run.device} ({why})", file=sys.stderr,
-          flush=True)  # fmt: skip
+    where = run.device
+    if where == "cpu":  # the intra-op thread count changes a float sum's order: part of what a run reproduces
+        import torch
+
+        where = f"cpu, {torch.get_num_threads()} thread(s)"
+    print(f"study {spec.name}: trial arrays of up to {size} trials on {where} ({why})", file=sys.stderr, flush=True)
     failures, first = 0, True
     at_start = study.user_attrs.get(TOTAL_ATTR)
     while True:

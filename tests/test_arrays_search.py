@@ -140,6 +140,26 @@ def test_auto_size_is_capped_by_memory_the_sampler_and_the_total(
     assert array_plan(spec, objective, total, "cpu") == (k, "array_size: " + why)  # the worker prints why
 
 
+def test_cpu_k_is_the_same_whatever_ram_is_free_until_the_free_ram_cannot_hold_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # K shapes the study: it follows the machine's total RAM, not the page cache or another process's use of the
+    # moment. The free RAM is simulated (this machine's cannot be made scarce safely); the rest is the real rule.
+    from models.array import capacity
+
+    spec = load_study(write(tmp_path, sampler="tpe"))
+    objective = Objective(spec, accelerator="cpu")
+    rnn, train = configs_for(spec.base_params(), objective.splits, seed=spec.seed)
+    longest = int(objective.splits.train.lengths.max())
+    member = capacity.member_bytes(rnn, train, longest)
+    sizes = {}
+    for free in (200 * member, 40 * member, 6 * member):
+        monkeypatch.setattr(capacity, "free_bytes", lambda device, free=free: free)
+        sizes[free // member] = auto_size(spec, rnn, train, longest, 200, "cpu")
+    assert sizes[200] == sizes[40] and sizes[200][0] == STARTUP_TRIALS and "lowered" not in sizes[200][1]
+    assert sizes[6][0] == 3 and "lowered to 3" in sizes[6][1]  # half the free RAM: 3 members
+
+
 # --------------------------------------------------------------------------------------------- by value
 def _run(spec_path: Path, storage: Any, total: int, **kw: Any) -> list[optuna.trial.FrozenTrial]:
     spec = load_study(spec_path)

@@ -11,9 +11,11 @@ The rule (bytes per member, float32):
   ``4 (C + 2 D L)`` bytes per step, ``D`` the output width and ``L`` the layers;
 - times the batch size and the longest sequence, times 1.5 for the allocator's slack.
 
-``K = floor(fraction * free memory / bytes per member)``, at least 1 and at most ``cap``: free memory is
-``torch.cuda.mem_get_info`` on a GPU, the available RAM on the CPU (where the two cores, not memory, set the
-useful K: the cap, 64, keeps a CPU array from growing past what it can speed up).
+``K = floor(fraction * memory / bytes per member)``, at least 1 and at most ``cap``: memory is by default the
+free memory, ``torch.cuda.mem_get_info`` on a GPU, the available RAM on the CPU (where the two cores, not memory,
+set the useful K: the cap, 64, keeps a CPU array from growing past what it can speed up). The search sizes a CPU
+array from the machine's total RAM (:func:`total_bytes`) and lowers it only when the available RAM cannot hold it
+(``search.arrays.auto_size``): K shapes a study, so the same study on the same machine gets the same K.
 """
 
 from __future__ import annotations
@@ -47,30 +49,45 @@ def free_bytes(device: str | torch.device) -> int:
     dev = torch.device(device)
     if dev.type == "cuda":
         return int(torch.cuda.mem_get_info(dev)[0])
+    return _ram("MemAvailable", "SC_AVPHYS_PAGES")
+
+
+def total_bytes(device: str | torch.device) -> int:
+    """The device's whole memory: the GPU's, or the machine's RAM (``MemTotal``)."""
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        return int(torch.cuda.mem_get_info(dev)[1])
+    return _ram("MemTotal", "SC_PHYS_PAGES")
+
+
+def _ram(field: str, pages: str) -> int:
+    """``field`` of Linux's /proc/meminfo in bytes; elsewhere the POSIX page count ``pages``; else 4 GiB."""
     try:
         with open("/proc/meminfo") as f:
             for line in f:
-                if line.startswith("MemAvailable:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
-    try:  # not Linux: the free pages
-        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError):  # not a POSIX system: assume 4 GiB
+    try:  # not Linux
+        return int(os.sysconf(pages) * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError):  # not a POSIX system
         return 4 << 30
 
 
 def max_members(
     rnn: RNNConfig, train: TrainConfig, longest: int, device: str | torch.device = "cpu", fraction: float = 0.5,
-    cap: int | None = None,
+    cap: int | None = None, memory: int | None = None,
 ) -> int:  # fmt: skip
-    """The largest K whose array fits in ``fraction`` of the device's free memory (module docstring), in
-    [1, cap]; ``cap`` defaults to 64 on the CPU and 1024 on a GPU. ``longest``: the longest training sequence."""
+    """The largest K whose array fits in ``fraction`` of ``memory`` bytes (default: the device's free memory;
+    module docstring), in [1, cap]; ``cap`` defaults to 64 on the CPU and 1024 on a GPU. ``longest``: the
+    longest training sequence."""
     if longest < 1:
         raise ValueError(f"longest={longest!r}: must be an integer >= 1 (steps of the longest sequence)")
     if not 0 < fraction <= 1:
         raise ValueError(f"fraction={fraction!r}: must be in (0, 1]")
     if cap is None:
         cap = 1024 if torch.device(device).type == "cuda" else 64
-    k = int(fraction * free_bytes(device) // member_bytes(rnn, train, longest))
+    memory = free_bytes(device) if memory is None else memory
+    k = int(fraction * memory // member_bytes(rnn, train, longest))
     return max(1, min(cap, k))
