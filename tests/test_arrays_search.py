@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import re
 import signal
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,7 @@ from search.preflight import prepare
 from search.spec import StudyFileError, load_study, parse_study
 from search.storage import open_storage
 from search.worker import ensure_study, run_worker
-from tests.helpers import ROOT, load, logs, run_cli, start_worker, states, wait_for
+from tests.helpers import CLI_ENV, ROOT, load, logs, run_cli, start_worker, states, wait_for
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:.*is already reported:UserWarning", "ignore:Heartbeat of storage:UserWarning"
@@ -396,3 +398,27 @@ def test_an_interrupt_surfacing_as_another_error_requeues_every_member(
     waiting = [t for t in trials if t.state == TrialState.WAITING and "failed_trial" in t.system_attrs]
     assert sorted(t.system_attrs["failed_trial"] for t in waiting) == sorted(t.number for t in failed)
     assert all(t.system_attrs["regtune:interrupts"] == 1 for t in waiting)
+
+
+# --------------------------------------------------------------------------------------------- reproducible
+@pytest.mark.slow
+def test_a_study_run_twice_at_once_gives_the_same_trials_and_the_same_verdict(tmp_path: Path) -> None:
+    # two `study` runs side by side (each slowing the other), with other string hashes: a seeded study is a
+    # function of its file, K and the thread count, never of the machine's load or the process
+    spec = write(tmp_path, name="twice", sampler="tpe", pruner="hyperband", introspect=True, final_seeds=2,
+                 budget={"trials": 8, "max_epochs": EPOCHS})  # fmt: skip
+    runs = []
+    for i, hashes in enumerate(("0", "4242")):
+        log = open(tmp_path / f"run{i}.log", "w")
+        cmd = [sys.executable, "-m", "search", "study", str(spec), "--storage", str(tmp_path / f"run{i}.log.journal")]
+        runs.append(subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                     env={**os.environ, **CLI_ENV, "PYTHONHASHSEED": hashes}))  # fmt: skip
+    assert [p.wait(timeout=600) for p in runs] == [0, 0], logs(tmp_path)
+    a, b = (sorted(trials_of(str(tmp_path / f"run{i}.log.journal"), "twice"), key=lambda t: t.number) for i in (0, 1))
+    assert len(a) == len(b) == 8
+    for x, y in zip(a, b):
+        assert (x.state, x.params, x.values, x.intermediate_values) == (y.state, y.params, y.values, y.intermediate_values)
+    verdicts = [(tmp_path / f"run{i}.log").read_text().replace(f"run{i}.log.journal", "").split("test accuracy:", 1)
+                for i in (0, 1)]  # fmt: skip
+    assert len(verdicts[0]) == 2 and verdicts[0][1] == verdicts[1][1]  # the verdict, number for number
+    assert "trial arrays of up to 2 trials on cpu, 1 thread(s)" in verdicts[0][0]
