@@ -417,7 +417,12 @@ def test_a_study_run_twice_at_once_gives_the_same_trials_and_the_same_verdict(tm
     a, b = (sorted(trials_of(str(tmp_path / f"run{i}.log.journal"), "twice"), key=lambda t: t.number) for i in (0, 1))
     assert len(a) == len(b) == 8
     for x, y in zip(a, b):
-        assert (x.state, x.params, x.values, x.intermediate_values) == (y.state, y.params, y.values, y.intermediate_values)
+        assert (x.state, x.params, x.values, x.intermediate_values) == (
+            y.state,
+            y.params,
+            y.values,
+            y.intermediate_values,
+        )
     verdicts = [(tmp_path / f"run{i}.log").read_text().replace(f"run{i}.log.journal", "").split("test accuracy:", 1)
                 for i in (0, 1)]  # fmt: skip
     assert len(verdicts[0]) == 2 and verdicts[0][1] == verdicts[1][1]  # the verdict, number for number
