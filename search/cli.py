@@ -741,7 +741,6 @@ def _interrupted(args: argparse.Namespace, exc: BaseException) -> int:
     signum = getattr(exc, "signum", int(signal.SIGINT))  # Interrupted carries its signal; KeyboardInterrupt is Ctrl-C
     if not (args.command == "worker" and os.environ.get("REGTUNE_WORKER_INDEX") is not None):
         name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
-        running = "trials were" if (getattr(args, "workers", None) or 1) > 1 else "trial was"
         if getattr(args, "stage", None) == "checks":
             print(f"\ninterrupted ({name}) before the study started: nothing was stored", file=sys.stderr, flush=True)
         elif args.command == "report":
@@ -751,7 +750,7 @@ def _interrupted(args: argparse.Namespace, exc: BaseException) -> int:
             print(f"\ninterrupted ({name}) during the final retraining: every finished trial is stored; rerun to "
                   "compute the verdict", file=sys.stderr, flush=True)  # fmt: skip
         else:
-            print(f"\ninterrupted ({name}): the running {running} marked failed and re-queued; rerun to resume",
+            print(f"\ninterrupted ({name}): every running trial was marked failed and re-queued; rerun to resume",
                   file=sys.stderr, flush=True)  # fmt: skip
     return 128 + signum
 
