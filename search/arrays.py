@@ -47,7 +47,7 @@ import time
 import traceback
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
@@ -116,7 +116,9 @@ def _arrays_available() -> bool:
     return True
 
 
-def memory_cap(rnn: RNNConfig, train: TrainConfig, longest: int, device: str, memory: str = "free") -> int:
+def memory_cap(
+    rnn: RNNConfig, train: TrainConfig, longest: int, device: str, memory: Literal["free", "total"] = "free"
+) -> int:
     """The most members the device's memory holds for this model and the longest training sequence
     (:func:`models.array.max_members`): of its ``"free"`` memory, or of its ``"total"``; where that is not there,
     :data:`FALLBACK_MEMBERS` for the device kind."""
@@ -142,7 +144,7 @@ def auto_size(
     follows its free memory (workers share a GPU)."""
     if not _arrays_available():
         return 1, "auto: models.array is not available"
-    memory = "free" if device.startswith("cuda") else "total"
+    memory: Literal["free", "total"] = "free" if device.startswith("cuda") else "total"
     caps = {"memory": memory_cap(rnn, train, longest, device, memory),
             f"total/{MIN_ROUNDS}": max(1, total // MIN_ROUNDS)}  # fmt: skip
     if spec.sampler in MODEL_SAMPLERS:
@@ -506,13 +508,12 @@ def run_arrays(
     on_trial: Callable[[FrozenTrial, dict[str, int]], None] | None,
     on_epoch: Callable[[int, int], None] | None,
     objective: Objective,
-    why: str | None = None,
+    why: str,
 ) -> int:
     """:func:`search.worker.run_worker`'s loop with arrays of up to ``size`` trials (``why``: how K was chosen);
     return how many trials this worker finished."""
     study = open_study(spec, storage, worker_index, objective)
     run = _Run(spec, study, objective, device_of(accelerator), on_trial, on_epoch)
-    why = why or f"array_size: {spec.array_size}"
     where = run.device
     if where == "cpu":  # the intra-op thread count changes a float sum's order: part of what a run reproduces
         import torch
