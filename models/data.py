@@ -399,9 +399,9 @@ def _npz_splits(path: Path) -> Splits:
     data = _read_npz(path)
     notes: list[str] = []
     _known_arrays(path, data, TRAIN_ARRAYS, notes)
-    train = _npz_set(path, data, "", training=True)
+    train, names = _npz_set(path, data, "", training=True)
     if "X_test" in data or "y_test" in data:
-        test, test_path, xk, yk = _npz_set(path, data, "_test", training=False), path, "X_test", "y_test"
+        test, test_path, xk, yk = _npz_set(path, data, "_test", False, names)[0], path, "X_test", "y_test"
         _lengths_for_both(path, data, train, path, data, "_test", notes)
     else:
         candidates = _npz_test_candidates(path)
@@ -414,12 +414,12 @@ def _npz_splits(path: Path) -> Splits:
             )
         test_data = _read_npz(found)
         _known_arrays(found, test_data, TEST_FILE_ARRAYS, notes)
-        test, test_path, xk, yk = _npz_set(found, test_data, "", training=False), found, "X", "y"
+        test, test_path, xk, yk = _npz_set(found, test_data, "", False, names)[0], found, "X", "y"
         _lengths_for_both(path, data, train, found, test_data, "", notes)
     k = _check_pair(path, train, test, test_path, xk, yk)
     train, test = _to_float32(path, train, test)
     name = stem[: -len("_train")] if stem.endswith(("_train", "_TRAIN")) else stem
-    return Splits(train, test, [str(i) for i in range(k)], name, notes)
+    return Splits(train, test, names or [str(i) for i in range(k)], name, notes)
 
 
 #: a channel whose training mean is more than this many standard deviations from zero is shifted by that mean
@@ -501,9 +501,9 @@ def array_splits(data: dict[str, Any], where: str = "data", seed: int = 0, test_
     unknown = sorted(set(arrays) - set(TRAIN_ARRAYS))
     if unknown:
         raise DataError(f"{where}: unknown array {unknown[0]!r}; allowed: {', '.join(TRAIN_ARRAYS)}")
-    train = _npz_set(where, arrays, "", training=True)
+    train, names = _npz_set(where, arrays, "", training=True)
     if "X_test" in arrays or "y_test" in arrays:
-        test = _npz_set(where, arrays, "_test", training=False)
+        test = _npz_set(where, arrays, "_test", False, names)[0]
         _lengths_for_both(where, arrays, train, where, arrays, "_test", notes)
     else:
         _check_pair(where, train, train, where, "X", "y")  # two classes at least, before splitting
@@ -511,7 +511,7 @@ def array_splits(data: dict[str, Any], where: str = "data", seed: int = 0, test_
         if counts.min() < 2:  # a test split carved from it would take that class's only sequence, or none
             label = int(np.argmin(counts))
             raise DataError(
-                f"{where}: y holds {int(counts[label])} sequence(s) of label {label}; carving a test split out of X "
+                f"{where}: y holds {int(counts[label])} sequence(s) of label {names[label] if names else label!r}; carving a test split out of X "
                 "needs at least 2 of every class (one to train on, one to test); allowed: 2 or more per class, "
                 "or a test split of your own (X_test, y_test)"
             )
@@ -519,7 +519,7 @@ def array_splits(data: dict[str, Any], where: str = "data", seed: int = 0, test_
         train, test = train.subset(tr), train.subset(te)
     k = _check_pair(where, train, test, where, "X_test", "y_test")
     train, test = _to_float32(where, train, test)
-    return Splits(train, test, [str(i) for i in range(k)], MEMORY, notes)
+    return Splits(train, test, names or [str(i) for i in range(k)], MEMORY, notes)
 
 
 def _ragged(where: str, name: str, value: Any) -> tuple[np.ndarray, np.ndarray] | None:
@@ -652,14 +652,52 @@ def _labels_preview(values: np.ndarray) -> str:
     return str(uniq) if len(uniq) <= 12 else f"[{', '.join(map(str, uniq[:6]))}, ..., {', '.join(map(str, uniq[-3:]))}]"
 
 
-def _npz_set(path: Path | str, data: dict[str, np.ndarray], suffix: str, training: bool) -> SequenceSet:
+def _label_names(y: np.ndarray) -> list[str] | None:
+    """The class names of string labels, sorted as the .ts loader sorts its labels (numerically when they all read
+    as numbers); None for numeric labels, which are the classes themselves (0..K-1)."""
+    return _sorted_labels(np.asarray(y).astype(str).ravel()) if np.asarray(y).dtype.kind in "US" else None
+
+
+def _label_codes(path: Path | str, yk: str, y: np.ndarray, names: list[str] | None) -> np.ndarray:
+    """``y`` (one label per sequence) as integer classes: strings by their index in the training split's
+    ``names`` (a test label the training split lacks is refused by name), whole-number floats (pandas' float64
+    labels) cast; anything else must be integers already."""
+    if y.dtype.kind in "US":
+        if names is None:
+            raise DataError(f"{path}: {yk} holds strings, the training labels are numbers; allowed: labels of one "
+                            "kind in both splits (integers 0..K-1, or class names)")  # fmt: skip
+        labels = y.astype(str)
+        index = {c: i for i, c in enumerate(names)}
+        unknown = sorted(set(labels.tolist()) - set(names))
+        if unknown:
+            raise DataError(f"{path}: {yk} holds labels {unknown[:5]} that do not occur in the training split; "
+                            f"allowed: {names if len(names) <= 12 else names[:12] + ['...']}")  # fmt: skip
+        return np.array([index[c] for c in labels.tolist()], dtype=np.int64)
+    if names is not None:
+        raise DataError(f"{path}: {yk} holds numbers, the training labels are strings ({names[:3]}...); allowed: "
+                        "labels of one kind in both splits (integers 0..K-1, or class names)")  # fmt: skip
+    if y.dtype.kind == "f" and np.isfinite(y).all() and bool((y == np.round(y)).all()):
+        return y.astype(np.int64)  # 0.0, 1.0, 2.0: integers stored as floats
+    if not np.issubdtype(y.dtype, np.integer):
+        raise DataError(f"{path}: {yk} has dtype {y.dtype}; expected integer labels 0..K-1, or strings (class names)")
+    return y
+
+
+def _npz_set(
+    path: Path | str, data: dict[str, np.ndarray], suffix: str, training: bool, names: list[str] | None = None
+) -> tuple[SequenceSet, list[str] | None]:
+    """One split of a .npz (or of arrays given in memory): its sequences, and the class names when its labels are
+    strings (``names``: the training split's, for a test split; a training split finds its own)."""
     xk, yk, lk = f"X{suffix}", f"y{suffix}", f"lengths{suffix}"
     for key in (xk, yk):
         if key not in data:
-            raise DataError(f"{path}: missing array {key!r}; found {sorted(data)}; expected X, y (and lengths)")
+            expected = "X_test, y_test (and lengths_test)" if suffix else "X, y (and lengths)"
+            raise DataError(f"{path}: missing array {key!r}; found {sorted(data)}; expected {expected}")
     X, y = data[xk], data[yk]
+    if X.ndim == 2:  # N x T: one channel
+        X = X[:, :, None]
     if X.ndim != 3:
-        raise DataError(f"{path}: {xk} has rank {X.ndim} (shape {X.shape}); expected rank 3: N x T x C")
+        raise DataError(f"{path}: {xk} has rank {X.ndim} (shape {X.shape}); expected N x T x C (or N x T: one channel)")
     if 0 in X.shape:
         what = ("sequences", "time steps", "channels")[X.shape.index(0)]
         raise DataError(f"{path}: {xk} is empty (shape {X.shape}: no {what}); expected N x T x C with N, T, C >= 1")
@@ -668,8 +706,9 @@ def _npz_set(path: Path | str, data: dict[str, np.ndarray], suffix: str, trainin
     X = X.astype(np.float64)
     if y.ndim != 1 or len(y) != len(X):
         raise DataError(f"{path}: {yk} has shape {y.shape}; expected ({len(X)},): one label per sequence")
-    if not np.issubdtype(y.dtype, np.integer):
-        raise DataError(f"{path}: {yk} has dtype {y.dtype}; expected integer labels 0..K-1")
+    if training:
+        names = _label_names(y)
+    y = _label_codes(path, yk, y, names)
     k = int(y.max()) + 1
     if training and (y.min() < 0 or k > len(y) or set(np.unique(y).tolist()) != set(range(k))):  # k > len(y):
         # not every class can be present; and set(range(10**9)) ran out of memory
@@ -699,7 +738,7 @@ def _npz_set(path: Path | str, data: dict[str, np.ndarray], suffix: str, trainin
         i = int(np.flatnonzero(~finite.all(axis=1))[0])
         raise DataError(f"{path}: {xk} contains NaN/Inf inside the valid steps (sequence {i}); fill or drop them first")
     X[~valid] = 0.0  # in place: X is this function's float64 copy (kept until _to_float32 has both splits)
-    return SequenceSet(X, lengths, y.astype(np.int64))
+    return SequenceSet(X, lengths, y.astype(np.int64)), names
 
 
 def _one_class(where: str, label: str, count: int) -> DataError:

@@ -67,8 +67,8 @@ def test_resuming_with_other_arrays_is_refused_before_anything_is_written(tmp_pa
     assert journal.read_bytes() == before
 
 
-def _rank2(a: dict) -> None:
-    a["X"] = a["X"][:, :, 0]
+def _rank4(a: dict) -> None:
+    a["X"] = a["X"][..., None]
 
 
 def _nan(a: dict) -> None:
@@ -95,7 +95,7 @@ def _channels(a: dict) -> None:
 
 
 def _float_y(a: dict) -> None:
-    a["y"] = a["y"].astype(np.float32)
+    a["y"] = a["y"].astype(np.float32) + 0.5
 
 
 def _short_y(a: dict) -> None:
@@ -103,7 +103,7 @@ def _short_y(a: dict) -> None:
 
 
 BAD = [
-    ("X rank 2", _rank2, "X has rank 2"),
+    ("X rank 4", _rank4, "X has rank 4"),
     ("NaN", _nan, "X contains NaN/Inf inside the valid steps (sequence 3)"),
     ("one class", _one_class, "the training split holds one class"),
     ("labels with a gap", _gap, "labels must be exactly 0..K-1"),

@@ -99,14 +99,63 @@ def test_npz_round_trip_sibling_test_file_and_default_lengths(tmp_path: Path) ->
     assert dm.input_size == 3 and dm.num_classes == 3
 
 
+NAMES = np.array(["walk", "run", "sit"])
+
+
+@pytest.mark.parametrize(
+    ("label", "classes"),
+    [
+        (lambda y: NAMES[y], ["run", "sit", "walk"]),  # class names, sorted
+        (lambda y: np.array(["10", "2", "1"])[y], ["1", "2", "10"]),  # names that read as numbers: in number order
+        (lambda y: y.astype(np.float64), ["0", "1", "2"]),  # whole numbers stored as floats (pandas' float64)
+        (lambda y: y, ["0", "1", "2"]),
+    ],
+    ids=["names", "numeric names", "whole floats", "integers"],
+)
+def test_npz_labels_may_be_class_names_or_whole_floats(tmp_path: Path, label: Any, classes: list[str]) -> None:
+    """Before: string and float labels were refused, although the object-array message said strings were allowed."""
+    train, test = _npz_arrays(), _npz_arrays(n=6, seed=1)
+    np.savez(tmp_path / "l.npz", X=train["X"], y=label(train["y"]), lengths=train["lengths"])
+    np.savez(tmp_path / "l_test.npz", X=test["X"], y=label(test["y"]), lengths=test["lengths"])
+    splits = load_splits(str(tmp_path / "l.npz"))
+    assert splits.classes == classes
+    for got, want in ((splits.train, train), (splits.test, test)):  # each label the index of its name
+        given = label(want["y"])
+        codes = [classes.index(v) for v in given.tolist()] if given.dtype.kind == "U" else want["y"]
+        np.testing.assert_array_equal(got.y, codes)
+
+
+def test_npz_test_label_names_must_occur_in_training(tmp_path: Path) -> None:
+    train = _npz_arrays()
+    np.savez(tmp_path / "l.npz", X=train["X"], y=NAMES[train["y"]], X_test=train["X"][:2], y_test=["run", "swim"])
+    with pytest.raises(DataError, match=r"l.npz: y_test holds labels \['swim'\] that do not occur in the training "
+                                        r"split; allowed: \['run', 'sit', 'walk'\]"):  # fmt: skip
+        load_splits(str(tmp_path / "l.npz"))
+    np.savez(tmp_path / "l.npz", X=train["X"], y=NAMES[train["y"]], X_test=train["X"][:2], y_test=[0, 1])
+    with pytest.raises(DataError, match=r"y_test holds numbers, the training labels are strings"):
+        load_splits(str(tmp_path / "l.npz"))
+
+
+def test_npz_rank_2_x_is_one_channel(tmp_path: Path) -> None:
+    """N x T (a univariate dataset saved without its channel axis) reads as N x T x 1: before, refused."""
+    train, test = _npz_arrays(c=1), _npz_arrays(n=6, c=1, seed=1)
+    np.savez(tmp_path / "u.npz", X=train["X"][:, :, 0], y=train["y"], X_test=test["X"][:, :, 0], y_test=test["y"])
+    splits = load_splits(str(tmp_path / "u.npz"))
+    np.testing.assert_array_equal(splits.train.X, train["X"])
+    assert splits.test.X.shape == (6, 8, 1)
+
+
 BAD_NPZ = [
-    ({"X": np.zeros((4, 5), np.float32)}, r"X has rank 2 .*expected rank 3: N x T x C"),
-    ({"X": np.zeros((4, 5, 2, 1), np.float32)}, r"X has rank 4 .*expected rank 3: N x T x C"),
+    ({"X": np.zeros(4, np.float32)}, r"X has rank 1 .*expected N x T x C \(or N x T: one channel\)"),
+    ({"X": np.zeros((4, 5, 2, 1), np.float32)}, r"X has rank 4 .*expected N x T x C"),
     ({"y": np.array([1, 2, 3, 1])}, r"y holds \[1, 2, 3\]; labels must be exactly 0..K-1"),
     ({"y": np.array([0, 2, 0, 2])}, r"y holds \[0, 2\]; labels must be exactly 0..K-1"),
     ({"y": np.array([0, 10**9, 0, 10**9])}, r"y holds \[0, 1000000000\]; labels must be exactly 0..K-1"),  # MemoryError
     ({"y": np.array([0, -1, 0, 1])}, r"labels must be exactly 0..K-1"),
-    ({"y": np.array([0.0, 1.0, 0.0, 1.0])}, r"y has dtype float64; expected integer labels 0..K-1"),
+    ({"y": np.array([0.0, 1.5, 0.0, 1.0])}, r"y has dtype float64; expected integer labels 0..K-1, or strings"),
+    ({"y": np.array([0.0, np.nan, 0.0, 1.0])}, r"y has dtype float64; expected integer labels 0..K-1"),
+    ({"y": np.array([True, False, True, False])}, r"y has dtype bool; expected integer labels 0..K-1"),
+    ({"y_test": np.array(["a", "b"])}, r"y_test holds strings, the training labels are numbers; allowed: labels of one"),
     ({"y": np.array([0, 1, 0])}, r"y has shape \(3,\); expected \(4,\)"),
     ({"X": np.full((4, 5, 2), np.nan, np.float32)}, r"X sequence 0 is NaN at every step; drop it first"),
     ({"lengths": np.array([5, 6, 1, 1])}, r"lengths must be 4 integers in 1..5; sequence 1 has 6"),
@@ -134,7 +183,7 @@ BAD_NPZ = [
 def test_bad_npz_is_a_clear_error(tmp_path: Path, override: dict[str, np.ndarray], message: str) -> None:
     arrays: dict[str, Any] = {"X": np.zeros((4, 5, 2), np.float32), "y": np.array([0, 1, 0, 1]), **override}
     path = tmp_path / "bad.npz"
-    np.savez(path, **arrays, X_test=np.zeros((2, 5, 2), np.float32), y_test=np.array([0, 1]))
+    np.savez(path, **{"X_test": np.zeros((2, 5, 2), np.float32), "y_test": np.array([0, 1]), **arrays})
     with pytest.raises(DataError, match=message):
         load_splits(str(path))
 
