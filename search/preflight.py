@@ -66,6 +66,13 @@ def prepare_spec(
     splits = load_dataset(spec) if splits is None else splits
     _check(spec, splits, 1)  # classes, labels, values: before the defaults look at the data
     spec = _apply_defaults(spec, splits)
+    if not spec.search and not read_only:  # a report still reads a study stored before this check
+        fixed = " (lr fixed, no search section)" if "lr" in spec.fixed else ""
+        raise PreflightError(
+            f"{spec.path}: search: nothing is searched{fixed}, so every trial would run the same configuration and the "
+            "verdict would compare the baseline with itself; allowed: a search section with at least one "
+            "hyperparameter (README, \"The hyperparameters\"), or lr left out of fixed (searched by default)"
+        )
     check_starting_points(spec)
     check_branch_dropout(spec)
     folds = spec.cv_folds if spec.cv_folds is not None else data_folds(splits)

@@ -125,6 +125,10 @@ CASES: dict[str, Case] = {
         lambda d: npz(d), ["starting_points[0].lr: is not a searched name (the study fixes it)"],
         {"starting_points": [{"lr": 0.01}], "fixed": {"lr": 0.01}}, None,
     ),
+    "nothing-searched": (  # ran its trials, all one configuration, and a verdict of the baseline against itself
+        lambda d: npz(d), ["search: nothing is searched (lr fixed, no search section)", "allowed: a search section"],
+        {"search": {}, "fixed": {"lr": 0.01}}, None,
+    ),
     "storage-unknown-scheme": (lambda d: npz(d), ["--storage/STORAGE=foo://h/x", "unknown scheme 'foo'"], {}, "foo://h/x"),
     "storage-bad-port": (
         lambda d: npz(d), ["postgresql://u:***@h:5x/db", "port must be a number"], {}, "postgresql://u:pw@h:5x/db",
