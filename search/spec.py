@@ -168,7 +168,7 @@ def parse_study(raw: Any, path: Path) -> StudySpec:
         raise err("(top level)", "must be a mapping of keys", TOP_KEYS)
     for key in raw:
         if key not in TOP_KEYS:
-            raise err(key, "unknown key", TOP_KEYS)
+            raise err(key, _unknown("key", key, TOP_KEYS), TOP_KEYS)
     for key in ("name", "dataset", "budget"):
         if key not in raw:
             raise err(key, "is required", TOP_KEYS)
@@ -186,11 +186,11 @@ def parse_study(raw: Any, path: Path) -> StudySpec:
     arch = _mapping(raw.get("architecture", {}), "architecture", err)
     for key in arch:
         if key not in ARCHITECTURE_NAMES:
-            raise err(f"architecture.{key}", "unknown key", ARCHITECTURE_NAMES)
+            raise err(f"architecture.{key}", _unknown("key", key, ARCHITECTURE_NAMES), ARCHITECTURE_NAMES)
     budget = _mapping(raw["budget"], "budget", err)
     for key in budget:
         if key not in BUDGET_KEYS:
-            raise err(f"budget.{key}", "unknown key", BUDGET_KEYS)
+            raise err(f"budget.{key}", _unknown("key", key, BUDGET_KEYS), BUDGET_KEYS)
     trials = _positive_int(budget.get("trials"), "budget.trials", err)
     max_epochs = _positive_int(budget.get("max_epochs", 40), "budget.max_epochs", err)
 
@@ -233,7 +233,8 @@ def parse_study(raw: Any, path: Path) -> StudySpec:
     for section, names in (("fixed", fixed), ("search", search_raw)):
         for key in names:
             if key not in HYPERPARAMETER_NAMES:
-                raise err(f"{section}.{key}", "unknown hyperparameter", HYPERPARAMETER_NAMES)
+                allowed = tuple(n for n in HYPERPARAMETER_NAMES if n not in ("max_epochs", "seed"))  # set elsewhere
+                raise err(f"{section}.{key}", _unknown("hyperparameter", key, allowed), allowed)
             if key == "max_epochs":
                 raise err(f"{section}.{key}", "max_epochs is set by budget.max_epochs", None)
             if key == "seed":  # the study's seed wins: a fixed one was dropped unsaid, a searched one changed nothing
@@ -439,7 +440,7 @@ def _dimension(key: str, value: Any, base: dict[str, Any], err: _Errors) -> Dime
         raise err(where, f"{value!r} must be a list of choices or a range", RANGE_KEYS)
     for k in value:
         if k not in RANGE_KEYS:
-            raise err(f"{where}.{k}", "unknown range key", RANGE_KEYS)
+            raise err(f"{where}.{k}", _unknown("range key", k, RANGE_KEYS), RANGE_KEYS)
     if "low" not in value or "high" not in value:
         raise err(where, "a range needs low and high", RANGE_KEYS)
     low, high = value["low"], value["high"]
@@ -518,6 +519,14 @@ def _positive_int(value: Any, where: str, err: _Errors) -> int:
 
 
 MAX_NAME = 200  # runs/<name>/journal.log must stay a legal path (255 bytes a name: OSError "File name too long")
+
+
+def _unknown(what: str, name: Any, allowed: tuple[str, ...]) -> str:
+    """``unknown key``, with the allowed name it is nearest to when there is one (``droput``: dropout)."""
+    import difflib
+
+    near = difflib.get_close_matches(str(name), allowed, n=1, cutoff=0.75)
+    return f"unknown {what}" + (f" (did you mean {near[0]!r}?)" if near else "")
 
 
 class _Errors:

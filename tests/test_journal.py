@@ -466,6 +466,8 @@ def test_a_command_on_a_study_that_does_not_exist_says_so_in_one_line(tmp_path: 
     run = run_cli(command, str(study), "--storage", str(tmp_path / "journal.log"))
     assert run.returncode == 2, (run.stdout, run.stderr)
     assert "no study 'nowhere' in" in run.stderr + run.stdout and "Traceback" not in run.stderr, run.stderr
+    # the hint names the same store: without STORAGE it would create the study under runs/
+    assert f"run `make study STUDY={study} STORAGE={tmp_path / 'journal.log'}` first" in run.stderr, run.stderr
     assert not (tmp_path / "journal.log").exists()  # reading created no empty store
 
 

@@ -132,8 +132,8 @@ BAD = [
         {"architecture": {**TINY["architecture"], "conv_kernel": 5}},
         "architecture.conv_kernel: has no effect without a Conv1D front end",
     ),
-    ({"search": {"kernel_l3": [0.1]}}, "search.kernel_l3: unknown hyperparameter; allowed: cell"),
-    ({"fixed": {"dropuot": 0.1}}, "fixed.dropuot: unknown hyperparameter; allowed:"),
+    ({"search": {"kernel_l3": [0.1]}}, "search.kernel_l3: unknown hyperparameter (did you mean 'kernel_l2'?); allowed: cell"),
+    ({"fixed": {"dropuot": 0.1}}, "fixed.dropuot: unknown hyperparameter (did you mean 'dropout'?); allowed:"),
     ({"search": {"dropout": {"low": 0.4, "high": 0.1}}}, "search.dropout: low=0.4 > high=0.1"),
     (
         {"search": {"kernel_l2": {"low": 0.0, "high": 0.1, "log": True}}},
@@ -158,10 +158,10 @@ BAD = [
     ({"fixed": {"kernel_decay": -1e-3}}, "fixed: kernel_decay=-0.001: must be a finite number >= 0"),
     (
         {"search": {"dropout": {"low": 0, "hihg": 0.5}}},
-        "search.dropout.hihg: unknown range key; allowed: low, high, log, step, off",
+        "search.dropout.hihg: unknown range key (did you mean 'high'?); allowed: low, high, log, step, off",
     ),
     ({"budget": {"trials": 0}}, "budget.trials: 0 must be an integer >= 1"),
-    ({"budget": {"trials": 3, "epochs": 3}}, "budget.epochs: unknown key; allowed: trials, max_epochs"),
+    ({"budget": {"trials": 3, "epochs": 3}}, "budget.epochs: unknown key (did you mean 'max_epochs'?); allowed: trials, max_epochs"),
 ]
 
 
