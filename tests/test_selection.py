@@ -277,7 +277,12 @@ def test_a_tie_with_the_baseline_makes_the_baseline_the_tuned_row(tmp_path: Path
     assert res["selection"]["chosen"] == base.number and res["selection"]["top"] == study.best_trial.number
     assert res["best"]["config"] == res["baseline"]["config"] and res["best"]["accs"] == res["baseline"]["accs"]
     assert res["difference"] == 0.0
-    assert any("the tuned configuration is the baseline" in line for line in result_lines(res, "best"))
+    assert any("the tuned configuration is the baseline: the search's best trial (its regularizers, lr, ...) did not "
+               "beat it" in line for line in result_lines(res, "best"))  # fmt: skip
+    # the baseline as the top trial itself: it compared the baseline with itself ("did not beat it")
+    top = {**res, "selection": {**res["selection"], "top": base.number}}
+    said = "\n".join(result_lines(top, "best"))
+    assert "the baseline: it is the search's best trial, no other trial scored higher" in said and "beat it" not in said
 
 
 @pytest.mark.slow
