@@ -296,3 +296,25 @@ def test_a_diverging_introspection_refit_keeps_its_records_and_says_so() -> None
     assert diverged is not None and diverged.startswith("training loss")
     assert probe.epochs and probe.epochs[-1]["diverged"] == 1.0 and epoch == probe.epochs[-1]["epoch"]
     assert probe.summary(epoch)  # the measurements up to the divergence are there to be read
+
+
+@pytest.mark.parametrize(
+    ("total", "finished", "waiting", "said"),
+    [
+        (3, 3, 2, "2 enqueued trial(s) (the recipes, your starting points) did not run: the study's 3 trials were used "
+                  "first; `make study TRIALS=5` runs them"),
+        (3, 2, 2, None),  # still running: they may yet run
+        (3, 3, 0, None),
+    ],
+    ids=["budget used", "running", "none waiting"],
+)
+def test_enqueued_trials_the_budget_did_not_reach_are_named(
+    total: int, finished: int, waiting: int, said: str | None
+) -> None:
+    """A 3-trial study of long data left its two branch-dropout recipes waiting, and only the count said so."""
+    from search.report.data import StudyData
+
+    counts = {"finished": finished, "complete": finished, "pruned": 0, "fail": 0, "waiting": waiting}
+    d = StudyData("s", "s.yaml", "", "synthetic", {}, "val_acc", total, counts, [], "")
+    head = render.render("summary.txt.j2", d=d, part="head")
+    assert (said in head) if said else ("did not run" not in head), head
