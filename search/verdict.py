@@ -654,7 +654,8 @@ def warnings_of(res: dict[str, Any]) -> list[str]:
     page show the same): rows whose retraining diverged on some seeds (those seeds score 0, inside the row's mean
     and the difference), a significant gain over the baseline that its regularizers do not carry
     (:func:`_split_warning`), a fixed setting that costs (:func:`_fixed_warning`), a best row that peaked at the end
-    of its budget (:func:`_budget_warning`), and a best row not above the majority class."""
+    of its budget (:func:`_budget_warning`), a search whose best folds did not beat the majority class, and a best
+    row not above it."""
     out = []
     rows = (
         ("best", "best"),
@@ -671,6 +672,12 @@ def warnings_of(res: dict[str, Any]) -> list[str]:
                        "search's early stopping)")  # fmt: skip
     out.extend(w for w in (_split_warning(res), _fixed_warning(res), _budget_warning(res)) if w)
     top, best = res.get("majority"), res.get("best") or {}
+    cv = res.get("search_cv")
+    if top and cv is not None and cv <= top["share"]:
+        out.append(f"the search's best cross-validated accuracy ({cv:.4f}) is not above the training split's "
+                   f"majority share ({top['share']:.4f}): no trial learned more on the folds than the class balance "
+                   "gives, so the search had nothing to rank its trials by; a larger budget.max_epochs or more "
+                   "trials may find a signal")  # fmt: skip
     if top and best and best["mean"] <= top["acc"]:
         why = ("some of its seeds diverged" if best.get("diverged") else
                "the models learned nothing the class balance does not give")  # fmt: skip
@@ -699,6 +706,8 @@ def final_result(study: optuna.Study, spec: StudySpec, seeds: int | None = None)
     """Retrain best, baseline and "nothing at all"; evaluate on test; compare pairwise. Cached on the study
     (the majority-class row, which trains nothing, and the paired statistics are computed afresh on each read)."""
     out = {**_final_result(study, spec, seeds), "majority": majority(study_splits(spec))}
+    cv = study.best_trial.user_attrs.get("val_acc") if spec.metric == "val_acc" else None
+    out["search_cv"] = float(cv) if isinstance(cv, (int, float)) else None  # the folds' best: is there a signal?
     step, size = resolution(spec), len(study_splits(spec).test)  # from the rows: a result cached by an earlier
     out["paired"] = compare(out["best"], out["baseline"], size, step)  # version shows today's statistics too
     if out.get("nothing"):

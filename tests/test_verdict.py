@@ -522,6 +522,12 @@ def test_the_majority_class_row_and_its_warning() -> None:
     assert any('warning: the best row is not above always answering "ok"' in line for line in lines)
     lines = result_lines(_rows([0.975, 1.0], [0.95, 0.925], floor), "best")
     assert not any("warning" in line for line in lines)
+    # folds no better than the class balance (a 4-epoch budget on long data: every fold answered one class) while
+    # the refit scored 1.0 on the test split: the search's ranking had nothing under it, and the verdict says so
+    said = "the search's best cross-validated accuracy (0.9500) is not above the training split's majority share"
+    for cv, warned in ((0.95, True), (0.9501, False), (None, False)):
+        lines = result_lines({**_rows([1.0, 1.0], [0.95, 0.925], floor), "search_cv": cv}, "best")
+        assert any(said in line for line in lines) == warned, (cv, lines)
 
 
 def test_every_output_names_diverged_seeds_and_the_majority_floor(tmp_path: Path) -> None:
