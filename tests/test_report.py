@@ -318,3 +318,10 @@ def test_enqueued_trials_the_budget_did_not_reach_are_named(
     d = StudyData("s", "s.yaml", "", "synthetic", {}, "val_acc", total, counts, [], "")
     head = render.render("summary.txt.j2", d=d, part="head")
     assert (said in head) if said else ("did not run" not in head), head
+
+
+def test_a_one_seed_row_shows_no_spread() -> None:
+    """final_seeds: 1 printed every row as `0.5375 ± 0.0000`, a spread of zero that was never measured."""
+    one, three = {"mean": 0.5375, "std": 0.0, "accs": [0.5375]}, {"mean": 0.5, "std": 0.1, "accs": [0.4, 0.5, 0.6]}
+    assert render.accuracy(one) == "0.5375" and render.accuracy(three) == "0.5000 ± 0.1000"
+    assert len(render.accuracy(one, pad=True)) == len(render.accuracy(three))  # the verdict's columns stay aligned

@@ -48,6 +48,14 @@ def fmt(value: Any, spec: str | None = None) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
+def accuracy(row: dict[str, Any], pad: bool = False) -> str:
+    """A row's test accuracy, ``mean ± std`` over its seeds; one seed has no spread, so its mean alone (``pad``:
+    as wide as the two, for aligned columns)."""
+    if len(row.get("accs") or ()) == 1:
+        return f"{row['mean']:.4f}" + " " * 9 * pad
+    return f"{row['mean']:.4f} ± {row['std']:.4f}"
+
+
 def verdict(p: float | None) -> str:
     """The paired test's verdict on a p-value: significant or not (at :data:`SIGNIFICANCE`)."""
     if p is None:
@@ -93,9 +101,9 @@ def comparison_table(cmp: Comparison) -> tuple[list[str], list[list[str]]]:
     rows = [[n, *[fmt(r.regularizers_on[n]) if n in r.regularizers_on else "off" for r in cmp.studies]]
             for n in cmp.regularizers]  # fmt: skip
     finals = [r.final or {} for r in cmp.studies]
-    rows.append(["test accuracy, best", *[f"{f['best']['mean']:.4f} ± {f['best']['std']:.4f}" for f in finals]])
+    rows.append(["test accuracy, best", *[accuracy(f["best"]) for f in finals]])
     rows.append(["test accuracy, baseline (searched regularizers off)",
-                 *[f"{f['baseline']['mean']:.4f} ± {f['baseline']['std']:.4f}" for f in finals]])  # fmt: skip
+                 *[accuracy(f["baseline"]) for f in finals]])  # fmt: skip
     rows.append(["difference (paired)", *[describe_difference(f["paired"]) for f in finals]])
     rows.append(["of it: the regularizers (best - best with them off)",
                  *[describe_difference(f["paired_regularizers"]) if f.get("paired_regularizers") else
@@ -126,6 +134,7 @@ def _environment(autoescape: bool) -> jinja2.Environment:
     )
     env.filters.update(
         fmt=fmt,
+        accuracy=accuracy,
         verdict=verdict,
         recipe_verdict=recipe_verdict,
         difference=describe_difference,
