@@ -71,7 +71,7 @@ def prepare_spec(
         raise PreflightError(
             f"{spec.path}: search: nothing is searched{fixed}, so every trial would run the same configuration and the "
             "verdict would compare the baseline with itself; allowed: a search section with at least one "
-            "hyperparameter (README, \"The hyperparameters\"), or lr left out of fixed (searched by default)"
+            'hyperparameter (README, "The hyperparameters"), or lr left out of fixed (searched by default)'
         )
     check_starting_points(spec)
     check_branch_dropout(spec)

@@ -705,7 +705,9 @@ def load_existing(url: str, name: str, study_file: str | Path) -> optuna.Study:
                 raise StorageError(foreign_message(name, mask_url(url), why, study_file))
             return study
     storage = "" if url == default_url(name) else f" STORAGE={shlex.quote(mask_url(url))}"  # the same store, not runs/
-    raise StorageError(f"no study {name!r} in {where}: run `make study STUDY={shlex.quote(str(study_file))}{storage}` first")
+    raise StorageError(
+        f"no study {name!r} in {where}: run `make study STUDY={shlex.quote(str(study_file))}{storage}` first"
+    )
 
 
 def foreign(study: optuna.Study) -> str | None:

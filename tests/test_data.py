@@ -155,7 +155,10 @@ BAD_NPZ = [
     ({"y": np.array([0.0, 1.5, 0.0, 1.0])}, r"y has dtype float64; expected integer labels 0..K-1, or strings"),
     ({"y": np.array([0.0, np.nan, 0.0, 1.0])}, r"y has dtype float64; expected integer labels 0..K-1"),
     ({"y": np.array([True, False, True, False])}, r"y has dtype bool; expected integer labels 0..K-1"),
-    ({"y_test": np.array(["a", "b"])}, r"y_test holds strings, the training labels are numbers; allowed: labels of one"),
+    (
+        {"y_test": np.array(["a", "b"])},
+        r"y_test holds strings, the training labels are numbers; allowed: labels of one",
+    ),
     ({"y": np.array([0, 1, 0])}, r"y has shape \(3,\); expected \(4,\)"),
     ({"X": np.full((4, 5, 2), np.nan, np.float32)}, r"X sequence 0 is NaN at every step; drop it first"),
     ({"lengths": np.array([5, 6, 1, 1])}, r"lengths must be 4 integers in 1..5; sequence 1 has 6"),

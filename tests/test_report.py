@@ -301,8 +301,13 @@ def test_a_diverging_introspection_refit_keeps_its_records_and_says_so() -> None
 @pytest.mark.parametrize(
     ("total", "finished", "waiting", "said"),
     [
-        (3, 3, 2, "2 enqueued trial(s) (the recipes, your starting points) did not run: the study's 3 trials were used "
-                  "first; `make study TRIALS=5` runs them"),
+        (
+            3,
+            3,
+            2,
+            "2 enqueued trial(s) (the recipes, your starting points) did not run: the study's 3 trials were used "
+            "first; `make study TRIALS=5` runs them",
+        ),
         (3, 2, 2, None),  # still running: they may yet run
         (3, 3, 0, None),
     ],

@@ -132,7 +132,10 @@ BAD = [
         {"architecture": {**TINY["architecture"], "conv_kernel": 5}},
         "architecture.conv_kernel: has no effect without a Conv1D front end",
     ),
-    ({"search": {"kernel_l3": [0.1]}}, "search.kernel_l3: unknown hyperparameter (did you mean 'kernel_l2'?); allowed: cell"),
+    (
+        {"search": {"kernel_l3": [0.1]}},
+        "search.kernel_l3: unknown hyperparameter (did you mean 'kernel_l2'?); allowed: cell",
+    ),
     ({"fixed": {"dropuot": 0.1}}, "fixed.dropuot: unknown hyperparameter (did you mean 'dropout'?); allowed:"),
     ({"search": {"dropout": {"low": 0.4, "high": 0.1}}}, "search.dropout: low=0.4 > high=0.1"),
     (
@@ -161,7 +164,10 @@ BAD = [
         "search.dropout.hihg: unknown range key (did you mean 'high'?); allowed: low, high, log, step, off",
     ),
     ({"budget": {"trials": 0}}, "budget.trials: 0 must be an integer >= 1"),
-    ({"budget": {"trials": 3, "epochs": 3}}, "budget.epochs: unknown key (did you mean 'max_epochs'?); allowed: trials, max_epochs"),
+    (
+        {"budget": {"trials": 3, "epochs": 3}},
+        "budget.epochs: unknown key (did you mean 'max_epochs'?); allowed: trials, max_epochs",
+    ),
 ]
 
 
