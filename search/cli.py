@@ -332,7 +332,8 @@ def cmd_repair(args: argparse.Namespace) -> int:
     file (:func:`search.sqlite_file.repair_sqlite`); a backup is kept."""
     from search.journal import journal_path, repair_journal
 
-    url = resolve_url(args.storage, load_study(args.study).name)
+    spec = load_study(args.study)
+    url = resolve_url(args.storage, spec.name)
     path = journal_path(url)
     if path is None:
         from search.sqlite_file import repair_sqlite, sqlite_path
@@ -351,7 +352,7 @@ def cmd_repair(args: argparse.Namespace) -> int:
     if not path.is_file():
         print(f"error: no journal file {path}: nothing to repair", file=sys.stderr)
         return 2
-    repair_journal(path)
+    repair_journal(path, study=(spec.name, spec.direction))
     return 0
 
 

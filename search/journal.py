@@ -43,6 +43,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from search.storage import StorageError
 
+_DIRECTION = {"minimize": 1, "maximize": 2}  # optuna.study.StudyDirection's values, as the journal writes them
 REPAIR_WORKER = "regtune-repair"  # worker_id of the records the repair writes (placeholders, closing failures)
 REPAIRED_ATTR = "regtune:repaired"  # system attr of a placeholder: why it exists
 MAX_GUESSES = 8  # unidentifiable lost fragments tried both ways (a lost trial creation or not); more: dropped
@@ -420,7 +421,10 @@ def _lost(line: int, data: bytes) -> _Lost:
 
     m = _OP.match(data)
     w = _WORKER.search(data)
-    return _Lost(line, data, int(m.group(1)) if m else None, num(_TRIAL_ID), num(_STUDY_ID), w and w.group(1).decode())
+    op = int(m.group(1)) if m else None
+    if op is None and _STUDY_NAME.search(data):  # only a study's creation record names it: its op code was hit
+        op = JournalOperation.CREATE_STUDY
+    return _Lost(line, data, op, num(_TRIAL_ID), num(_STUDY_ID), w and w.group(1).decode())
 
 
 def _salvage(number: int, line: bytes) -> list[_Item]:
@@ -481,15 +485,21 @@ def _placeholder_trial(lost: _Lost, study_id: int, when: str | None) -> dict[str
     }  # fmt: skip
 
 
-def _plan(items: list[_Item], guesses: dict[int, bool]) -> tuple[list[dict[str, Any]], dict[int, _Lost]]:
+def _plan(
+    items: list[_Item], guesses: dict[int, bool], study: tuple[str, int] | None = None
+) -> tuple[list[dict[str, Any]], dict[int, _Lost]]:
     """The records of the repaired journal (placeholders included) and, by trial id, the placeholders' causes.
 
     ``guesses``: for an unidentifiable lost fragment (by its index in ``items``), whether it is taken to have
-    created a trial."""
+    created a trial. ``study``: (name, Optuna direction) of the study file the repair was run for; when no record
+    that created a study survives, not even in part, it is re-created first from them."""
     records: list[dict[str, Any]] = []
     placeholders: dict[int, _Lost] = {}
     names: dict[str, int] = {}
     trials, last_study, when = 0, None, None
+    if study is not None and not _creates_a_study(items):
+        records.append(_study_record(*study))
+        names[study[0]] = 0
     for index, item in enumerate(items):
         if item.record is not None:
             r = item.record
@@ -510,14 +520,7 @@ def _plan(items: list[_Item], guesses: dict[int, bool]) -> tuple[list[dict[str, 
                 continue
             names[name] = len(names)
             directions = [int(x) for x in d.group(1).split(b",")] if (m and d) else [1]
-            records.append(
-                {
-                    "op_code": JournalOperation.CREATE_STUDY,
-                    "worker_id": REPAIR_WORKER,
-                    "study_name": name,
-                    "directions": directions,
-                }
-            )
+            records.append({**_study_record(name, directions[0]), "directions": directions})
         elif lost.op == JournalOperation.CREATE_TRIAL or (lost.op is None and guesses.get(index, False)):
             study = lost.study_id if lost.study_id in names.values() else last_study
             if study is None:
@@ -527,6 +530,20 @@ def _plan(items: list[_Item], guesses: dict[int, bool]) -> tuple[list[dict[str, 
             records.append(_placeholder_trial(lost, study, dt.group(1).decode() if dt else when))
             trials += 1
     return records, placeholders
+
+
+def _creates_a_study(items: list[_Item]) -> bool:
+    """Whether some record, whole or in part, created a study."""
+    return any(
+        (i.record is not None and i.record["op_code"] == JournalOperation.CREATE_STUDY)
+        or (i.lost is not None and i.lost.op == JournalOperation.CREATE_STUDY)
+        for i in items
+    )
+
+
+def _study_record(name: str, direction: int) -> dict[str, Any]:
+    return {"op_code": JournalOperation.CREATE_STUDY, "worker_id": REPAIR_WORKER, "study_name": name,
+            "directions": [direction]}  # fmt: skip
 
 
 #: lost records that change what a finished trial means: its parameters, its reports to the pruner
@@ -579,7 +596,10 @@ def _suspects(
                 direct[lost.trial_id] = lost.line
             else:
                 damaged.add(lost.line)
-    if not damaged and not direct:
+    # a placeholder's creation lost alone keeps the rest; in a lost block (zeros, or bytes taken for a creation)
+    # its other records went too
+    blocked = {tid: c.line for tid, c in placeholders.items() if c.op is None or b"\0" in c.data}
+    if not damaged and not direct and not blocked:
         return {}
     created: dict[int, int] = {}
     finished: dict[int, int] = {}
@@ -595,10 +615,15 @@ def _suspects(
             finished[r["trial_id"]] = line
     out: dict[int, tuple[int, str | None]] = {}
     for tid, trial in result._trials.items():
-        if tid in placeholders or trial.state not in (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED):
+        if trial.state not in (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED):
             continue
-        across = [d for d in sorted(damaged) if created.get(tid, 0) < d < finished.get(tid, 1 << 62)]
-        hit = direct.get(tid) or (across[0] if across else None)
+        if tid in placeholders:
+            if tid not in blocked:
+                continue
+            hit: int | None = blocked[tid]
+        else:
+            across = [d for d in sorted(damaged) if created.get(tid, 0) < d < finished.get(tid, 1 << 62)]
+            hit = direct.get(tid) or (across[0] if across else None)
         if hit is None:
             continue
         was = None
@@ -643,8 +668,10 @@ def _dumps(record: dict[str, Any]) -> bytes:
     return json.dumps(record, separators=(",", ":")).encode()
 
 
-def repair_journal(path: str | Path, echo: bool = True) -> RepairReport:
-    """Mend a journal file damaged in the middle (see the module); print what was done when ``echo``.
+def repair_journal(path: str | Path, echo: bool = True, study: tuple[str, str] | None = None) -> RepairReport:
+    """Mend a journal file damaged in the middle (see the module); print what was done when ``echo``. ``study``:
+    (name, "maximize" or "minimize") of the study file the repair is for: the record that created the study is
+    re-created from it when the damage took that record whole (without it, such a file is refused).
 
     The file is rewritten atomically (a temporary file renamed over it) after a backup
     (``journal.log.bak-<UTC time>``), under Optuna's append lock; it is left untouched when nothing is damaged,
@@ -671,6 +698,11 @@ def repair_journal(path: str | Path, echo: bool = True) -> RepairReport:
             return report
         report.dropped_lines, report.dropped_bytes = damaged, dropped
         report.recovered = sum(1 for i in items if i.recovered)
+        created = _creates_a_study(items)
+        if not created and study is None:
+            raise StorageError(f"journal file {path}: the record that created its study (line {first}) is lost and "
+                               "nothing left names the study; repair it with its study file (make repair STUDY=...)")  # fmt: skip
+        home = None if created or study is None else (study[0], _DIRECTION[study[1]])
 
         # unidentifiable fragments: a lost trial creation or not, whichever leaves fewer trial records ignored
         guesses: dict[int, bool] = {}
@@ -679,14 +711,14 @@ def repair_journal(path: str | Path, echo: bool = True) -> RepairReport:
         for index in unknown[:MAX_GUESSES]:
             scores = {}
             for guess in (False, True):
-                scores[guess] = _replay(_plan(items, {**guesses, index: guess})[0])[1]
+                scores[guess] = _replay(_plan(items, {**guesses, index: guess}, home)[0])[1]
             guesses[index] = scores[True] < scores[False]
             later = any(
                 i.record is not None and i.record["op_code"] == JournalOperation.CREATE_TRIAL for i in items[index:]
             )
             if scores[True] == scores[False] and later:
                 ambiguous.add(id(items[index].lost))
-        records, placeholders = _plan(items, guesses)
+        records, placeholders = _plan(items, guesses, home)
         report.placeholders = len(placeholders)
         result = _replay(records)[0]
 
@@ -758,6 +790,10 @@ def repair_journal(path: str | Path, echo: bool = True) -> RepairReport:
                      "each trial created after it carries the records of the one created before it")  # fmt: skip
             else:
                 note(None, f"lost {lost.what()} on line {lost.line}")
+        if home is not None:
+            report.affected.setdefault("(unknown)", []).append(
+                f"the record that created study {home[0]} (line {first}) was lost whole: re-created from the study file"
+            )
         missing = _replay(records)[2]
         if missing:  # a lost record that created a trial went unrecognized: later trials are shifted
             report.affected.setdefault("(unknown)", []).append(
@@ -781,6 +817,13 @@ def repair_journal(path: str | Path, echo: bool = True) -> RepairReport:
                 for s in storage.get_all_studies()
             }
             after = _finished(loaded)
+            finishing = {r["trial_id"] for r in records if _finishes(r, r.get("trial_id", -1))
+                         and r.get("state") != TrialState.FAIL.value}  # fmt: skip
+            if finishing and not after:  # the trials' records were kept, and no trial holds them: not a repair
+                raise StorageError(
+                    f"journal file {path}: the repair would leave no finished trial where {len(finishing)} trial(s) "
+                    "finished in the records it keeps; the file is left as it was (restore a backup copy)"
+                )
             changed = sorted(f"{name} #{n}" for (name, n), v in before.items() if after.get((name, n)) != v)
             if changed:
                 raise StorageError(

@@ -328,6 +328,41 @@ def test_no_finished_trial_is_left_mixed_after_a_lost_block(
             assert f"#{number}:" in named, named  # a finished trial the repair took back is named
 
 
+@pytest.mark.parametrize("damage", ["bytes in it", "zeros over it", "a 4 KiB block"])
+def test_a_lost_study_creation_is_re_created_or_refused_never_emptied(
+    finished: tuple[Path, bytes], tmp_path: Path, damage: str
+) -> None:
+    """Line 1 creates the study. Damaged, the repair dropped it, and with it every trial: it reported success, "0
+    finished trials after it", and the next `make study` started over. Now the creation is rebuilt from what is left
+    of it (its name survives a hit on its op code) or from the study file (zeros over it); a block that also took
+    the trials' creation records is refused, the file left as it was."""
+    journal = copy(finished, tmp_path)
+    intact = whole_trials(journal)
+    raw = bytearray(journal.read_bytes())
+    if damage == "bytes in it":
+        raw[5:9] = b"XXXX"  # {"opXXXXe":0,"worker_id":...,"study_name":"jtiny",...}
+    else:
+        size = raw.index(b"\n") if damage == "zeros over it" else 4096
+        raw[:size] = b"\0" * size
+    journal.write_bytes(bytes(raw))
+    if damage != "bytes in it":
+        with pytest.raises(StorageError, match="the record that created its study \\(line 1\\) is lost"):
+            repair_journal(journal, echo=False)  # nothing names the study: not guessed
+        assert journal.read_bytes() == bytes(raw)
+    if damage == "a 4 KiB block":  # the study's and the first trials' creation records: later trials would shift
+        with pytest.raises(StorageError, match="would leave no finished trial where 1 trial.* left as it was"):
+            repair_journal(journal, echo=False, study=("jtiny", "maximize"))
+        assert journal.read_bytes() == bytes(raw)
+        return
+    report = repair_journal(journal, echo=False, study=("jtiny", "maximize"))
+    assert whole_trials(journal) == intact and report.finished_after == 2
+    assert ("re-created from the study file" in "\n".join(report.lines())) == (damage == "zeros over it")
+    study = optuna.load_study(study_name="jtiny", storage=open_storage(str(journal)))
+    (tmp_path / "before").mkdir()
+    whole = optuna.load_study(study_name="jtiny", storage=open_storage(str(copy(finished, tmp_path / "before"))))
+    assert study.direction == optuna.study.StudyDirection.MAXIMIZE and study.user_attrs == whole.user_attrs
+
+
 def test_a_lost_trial_creation_keeps_later_trials_on_their_records(
     finished: tuple[Path, bytes], tmp_path: Path
 ) -> None:
