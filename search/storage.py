@@ -659,15 +659,29 @@ def readable(
     note: str = "the report reads a copy, and the rows it retrains are not saved (a writable store keeps "
     "them for the next report)",
     artifacts: bool = False,
+    name: str | None = None,
 ) -> Iterator[str]:
     """``url`` itself, or, for a journal or SQLite file that cannot be written (a read-only disk, an archived or a
     colleague's study), the URL of a private copy, removed afterwards: a command that only reads a study (the
     report, the dashboard) works there, and whatever it would record (the verdict's retrained rows) is not kept;
     ``note`` says what that means for the command; ``artifacts``: the trial figures beside a journal
-    (``artifacts/``) are copied with it. Errors name the original file."""
+    (``artifacts/``) are copied with it. Errors name the original file. With the study's ``name``, a PostgreSQL
+    role that may only read (:func:`read_only_role`) gets study ``name`` copied into a private journal file."""
     import shutil
     import tempfile
 
+    if name is not None and read_only_role(url):  # an analyst's role, a replica: the study copied into a journal
+        with tempfile.TemporaryDirectory(prefix="regtune-readonly-") as tmp:
+            copy_path = Path(tmp) / "journal.log"
+            try:
+                optuna.copy_study(from_study_name=name, from_storage=open_storage(url),
+                                  to_storage=open_storage(str(copy_path)))  # fmt: skip
+            except KeyError:  # no such study: the command says so, naming the storage
+                yield url
+                return
+            print(f"note: {mask_url(url)}: this role may only read: {note}", file=sys.stderr, flush=True)
+            yield str(copy_path)
+        return
     path = store_file(url)
     if path is None or not path.is_file() or writable(path):
         yield url
@@ -687,6 +701,27 @@ def readable(
             yield str(copy_path) if journal else f"sqlite:///{copy_path}"
         except StorageError as exc:
             raise StorageError(str(exc).replace(str(copy_path), str(path))) from exc.__cause__
+
+
+def read_only_role(url: str) -> bool:
+    """Whether a PostgreSQL URL's role may read Optuna's tables but not write them (an analyst's role, a read
+    replica): the report's retrained rows could not be saved, and it failed after minutes of retraining. False
+    for any other storage, and when that cannot be told (no tables yet, no server: the command's own open says so)."""
+    if not _scheme(url).startswith("postgresql"):
+        return False
+    import sqlalchemy
+    from sqlalchemy.pool import NullPool
+
+    engine = sqlalchemy.create_engine(driver_url(url), poolclass=NullPool, connect_args={"connect_timeout": 10})
+    try:
+        with engine.connect() as conn:
+            query = "SELECT has_table_privilege('studies', 'SELECT'), has_table_privilege('study_user_attributes', 'INSERT')"
+            reads, writes = conn.execute(sqlalchemy.text(query)).one()
+    except Exception:
+        return False
+    finally:
+        engine.dispose()
+    return bool(reads) and not bool(writes)
 
 
 def load_existing(url: str, name: str, study_file: str | Path) -> optuna.Study:

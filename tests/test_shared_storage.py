@@ -660,9 +660,11 @@ def test_a_database_of_another_application_is_refused_before_anything_is_written
 
 
 @pytest.mark.postgres
-def test_a_read_only_role_is_told_so_not_sent_to_repair(tmp_path: Path, database: str) -> None:
+def test_a_read_only_role_reports_from_a_copy_and_is_told_so_where_it_must_write(tmp_path: Path, database: str) -> None:
     """A role that may only read (an analyst's, a replica's): the report retrains its rows and saves them in the
-    study; the write failed with "Check the storage (a damaged journal or SQLite file: make repair)"."""
+    study; the write failed with "Check the storage (a damaged journal or SQLite file: make repair)", then, after
+    minutes of retraining, with "refused a write". The report now reads a private copy of the study, as for a
+    read-only journal file, and a command that must write (more trials) is told so in one line."""
     import psycopg2
 
     study = write_study(tmp_path, "readonly", budget={"trials": 1, "max_epochs": 2}, final_seeds=1)
@@ -678,9 +680,15 @@ def test_a_read_only_role_is_told_so_not_sent_to_repair(tmp_path: Path, database
         cur_study.write_text(study.read_text().replace("final_seeds: 1", "final_seeds: 2"))
         ro_url = database.replace(f"{PG_USER}:{SECRET}@", f"{role}:{SECRET}@")
         out = helpers.run_cli("report", str(cur_study), "--storage", ro_url, "--out", str(tmp_path / "report"))
-        assert out.returncode == 2, out.stdout + out.stderr
-        assert "refused a write" in out.stderr and "read-only" in out.stderr and "nothing was changed" in out.stderr
-        assert "make repair" not in out.stderr and "Traceback" not in out.stderr and SECRET not in out.stderr
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert "this role may only read: the report reads a copy, and the rows it retrains are not saved" in out.stderr
+        assert (tmp_path / "report" / "readonly" / "index.html").is_file() and SECRET not in out.stderr + out.stdout
+        stored = optuna.load_study(study_name="readonly", storage=database)
+        assert all(v.get("seeds") != 2 for k, v in stored.user_attrs.items() if isinstance(v, dict))  # nothing saved
+        more = helpers.run_cli("study", str(study), "--storage", ro_url, "--trials", "2")
+        assert more.returncode == 2, more.stdout + more.stderr
+        assert "refused a write" in more.stderr and "read-only" in more.stderr and "nothing was changed" in more.stderr
+        assert "make repair" not in more.stderr and "Traceback" not in more.stderr and SECRET not in more.stderr
     finally:
         with conn.cursor() as cur:
             cur.execute(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}")

@@ -95,7 +95,7 @@ def main(args: argparse.Namespace) -> int:
         # the spec as the study ran it (with the data-dependent defaults); a read-only store is read from a copy
         prepared = prepare(path, args.storage, read_only=True)
         spec, url = prepared.spec, prepared.url
-        with readable(url) as read_url:
+        with readable(url, name=spec.name) as read_url:
             study = load_existing(read_url, spec.name, path)
             found = definition_changes(study, spec, mask_url(url))
             if found:  # the verdict would retrain rows of the edited file (or data) beside trials of the stored one
