@@ -271,6 +271,12 @@ def foreign(path: Path, scan: _Scan | None = None) -> str | None:
             "(nothing was changed)"
         )
     if scan is not None and scan.lines == len(scan.damaged) and not head.startswith(b'{"op_code":'):
+        if head and not head.strip(b"\0"):  # a journal whose blocks were lost (a crash, a bad copy): not a mix-up
+            return (
+                f"{path} holds only zero bytes where it begins ({scan.lines} line(s), none a journal record): its "
+                "blocks were lost (a crash before they reached the disk, or a bad copy); restore a backup copy of it, "
+                "or move it aside to start the study over (nothing was changed)"
+            )
         return (
             f"{path} is not an Optuna journal file: none of its {scan.lines} line(s) is a journal record (it begins "
             f"{head[:24]!r}); give the study's journal (runs/<study name>/journal.log) or a database URL "

@@ -122,7 +122,12 @@ def not_sqlite(path: Path) -> str | None:
         head = f.read(16)
     if head == b"SQLite format 3\x00":
         return None
-    hint = f"; it is a journal file: give it as STORAGE={path}" if head.startswith(b'{"op_code":') else ""
+    if head.startswith(b'{"op_code":'):
+        hint = f"; it is a journal file: give it as STORAGE={path}"
+    elif not head.strip(b"\0"):  # lost blocks (a crash before they reached the disk, a bad copy): not a mix-up
+        hint = "; its header is zero bytes, lost: restore a backup copy of it, or move it aside to start over"
+    else:
+        hint = "; if it was this study's database, its header was overwritten: restore a backup copy of it"
     return f"{path} is not a SQLite database (it begins {head!r}){hint} (nothing was changed)"
 
 

@@ -468,6 +468,8 @@ FOREIGN = [
     ("one-line-no-newline", b"hello", r"none of its 1 line\(s\) is a journal record"),
     ("binary", bytes(range(256)) * 8, "not an Optuna journal"),
     ("a-sqlite-database", b"SQLite format 3\x00" + b"\x00" * 4080, "is a SQLite database, not a journal file"),
+    # lost blocks: it said "give the study's journal (runs/<study name>/journal.log)", the very file given
+    ("all-zeros", b"\x00" * 5000, r"holds only zero bytes where it begins .*restore a backup copy of it, or move it"),
 ]
 
 

@@ -395,3 +395,22 @@ def test_report_out_under_a_file_and_repair_of_a_directory_say_so(
     assert f"is not a directory ({tmp_path / 'afile'} is a file)" in capsys.readouterr().err
     assert cli.main(["repair", str(study), "--storage", str(tmp_path)]) == 2
     assert f"--storage/STORAGE={tmp_path}: is a directory; give the journal file" in capsys.readouterr().err
+
+
+def test_a_report_directory_that_cannot_be_written_is_one_line_before_any_retraining(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`report --out DIR` in a directory of someone else's ended in a PermissionError traceback from mkdir, after
+    the retraining. Root (these tests' user) may write anywhere, so the permission is denied by os.access here."""
+    import os
+
+    from search.report.build import check_writable
+
+    check_writable(tmp_path / "new" / "s", "--out")  # writable: nothing said
+    denied = tmp_path / "theirs"
+    denied.mkdir()
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: real(p, mode) and Path(p) != denied)
+    with pytest.raises(PreflightError, match=rf"--out {denied / 's'}: cannot write the report there \({denied} is "
+                                             r"not writable\); give a directory you can write"):  # fmt: skip
+        check_writable(denied / "s", "--out")

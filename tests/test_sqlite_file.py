@@ -224,9 +224,10 @@ def test_another_workers_write_is_not_damage(finished: tuple[Path, bytes], tmp_p
     "content,words",
     [
         (b'{"op_code":0,"worker_id":"w"}\n', "it is a journal file: give it as STORAGE="),
-        (b"hello\n", "not a SQLite database"),
+        (b"hello\n", "not a SQLite database .*its header was overwritten: restore a backup copy"),
+        (b"\0" * 8192, "its header is zero bytes, lost: restore a backup copy of it, or move it aside"),
     ],
-    ids=["a-journal", "a-text-file"],
+    ids=["a-journal", "a-text-file", "zeros"],
 )
 def test_a_file_that_is_no_sqlite_database_is_refused_not_repaired(tmp_path: Path, content: bytes, words: str) -> None:
     db = tmp_path / "x.db"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import re
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -39,6 +40,18 @@ def report_dir(name: str, url: str, runs: str | Path = "runs") -> Path:
         key = f"{family}://{parts.username or ''}@{parts.netloc.rpartition('@')[2]}{parts.path}?{'&'.join(where)}"
     label = re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("._")[:40] or "storage"
     return base / f"report-{label}-{hashlib.sha256(key.encode()).hexdigest()[:6]}"
+
+
+def check_writable(outdir: Path, what: str) -> None:
+    """One line, before the verdict retrains anything, when ``outdir`` cannot be made or written (a colleague's
+    directory, a read-only share): ``mkdir`` raised a PermissionError traceback after the retraining."""
+    from search.preflight import PreflightError
+
+    above = next((p for p in (outdir, *outdir.parents) if p.exists()), Path("."))
+    if not os.access(above, os.W_OK | os.X_OK):
+        where = "" if above == outdir else f" ({above} is not writable)"
+        raise PreflightError(f"{what} {outdir}: cannot write the report there{where}; give a directory you can "
+                             "write (python -m search report ... --out DIR)")  # fmt: skip
 
 
 def build(study: optuna.Study, spec: StudySpec, outdir: Path, seeds: int | None = None) -> StudyData:
@@ -102,6 +115,7 @@ def main(args: argparse.Namespace) -> int:
                 raise changed_error(spec, mask_url(url), found)
             outdir = Path(out) / spec.name if out else report_dir(spec.name, url)
             check_reportable(study, spec)  # before anything is written or announced
+            check_writable(outdir, "--out" if out else "the report directory")
             print(f"report for {spec.name} -> {outdir}/index.html", flush=True)
             data = build(study, spec, outdir)
         print(render.markdown(data))
