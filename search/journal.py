@@ -492,20 +492,20 @@ def _placeholder_trial(lost: _Lost, study_id: int, when: str | None) -> dict[str
 
 
 def _plan(
-    items: list[_Item], guesses: dict[int, bool], study: tuple[str, int] | None = None
+    items: list[_Item], guesses: dict[int, bool], home: tuple[str, int] | None = None
 ) -> tuple[list[dict[str, Any]], dict[int, _Lost]]:
     """The records of the repaired journal (placeholders included) and, by trial id, the placeholders' causes.
 
     ``guesses``: for an unidentifiable lost fragment (by its index in ``items``), whether it is taken to have
-    created a trial. ``study``: (name, Optuna direction) of the study file the repair was run for; when no record
+    created a trial. ``home``: (name, Optuna direction) of the study file the repair was run for; when no record
     that created a study survives, not even in part, it is re-created first from them."""
     records: list[dict[str, Any]] = []
     placeholders: dict[int, _Lost] = {}
     names: dict[str, int] = {}
     trials, last_study, when = 0, None, None
-    if study is not None and not _creates_a_study(items):
-        records.append(_study_record(*study))
-        names[study[0]] = 0
+    if home is not None and not _creates_a_study(items):
+        records.append(_study_record(*home))
+        names[home[0]] = 0
     for index, item in enumerate(items):
         if item.record is not None:
             r = item.record
