@@ -13,12 +13,20 @@ regularizer, nor any other searched setting, measurably helps. Otherwise it is t
 folds' accuracies, not their scores: the scores carry a validation-loss tie-break below one sequence's worth,
 which would otherwise make a difference of no sequence at all look certain.
 
+The standard error is the naive one over the folds (sd / sqrt(folds)), the convention of Breiman's one-standard-
+error rule (CART, glmnet's ``lambda.1se``). The folds share most of their training data, so it understates the
+uncertainty of a difference (Nadeau and Bengio's corrected variance is about 2.25x larger at 5 folds: a standard
+error 1.5x wider): one such standard error is a low bar, the rule errs towards calling the best better, and no
+p-value is read from the folds. The verdict's comparison on the test split carries the statistics.
+
 **Confirmed on a fresh partition** (:func:`confirm`, run by the verdict: :func:`search.verdict.choose`). A best
 trial that beats the baseline by more than one standard error was still picked as the maximum over the study's
 trials on those very folds, so its margin there is biased upwards. Before it is called better, the best and the
 baseline are cross-validated once more, outside the study, on another seeded partition of the training split into
 the same number of folds (the study's seed + :data:`search.verdict.CONFIRM_SEED`); the best stays only if the
-baseline is again more than one standard error below it there, else the tuned row is the baseline. Two
+baseline is again more than one standard error below it there, else the tuned row is the baseline. It catches a
+margin that came from how the sequences fell into folds; the same training sequences and initializations are used
+again, so it cannot catch a best that won by fitting this training split's own sequences better. Two
 cross-validations, cached on the study, only when the best beat the baseline. On ArrowHead (36 training sequences,
 folds of 7) a best more than one standard error above the baseline on the study's folds retrained to 74.5 against
 the baseline's 78.7 (README, "Quality").

@@ -26,9 +26,12 @@ epoch is cached on the study. Each row is then retrained on the *whole* training
 with ``final_seeds`` seeds (seed s: the same initialization stream and data order in every row) and evaluated
 once on the test split. With no validation to pick an epoch from, the refit's model is the mean of its weights
 over the second half of the refit (SWA from :data:`REFIT_SWA` of the epochs on, BatchNorm statistics recomputed;
-a configuration that averages its weights itself, ``ema_decay`` or ``swa_start``, keeps its own average): a
-protocol device like the epoch count, the same for every row, and not part of the row's configuration. Best and baseline are compared pairwise over the seeds: the mean per-seed difference,
-its 95 % t interval and the paired t-test's p-value. The result is cached on the study, keyed on everything it
+a configuration that averages its weights itself keeps its own average: ``ema_decay``, or ``swa_start`` from the
+epoch its folds' SWA began at, :func:`refit_params`): a protocol device like the epoch count, the same for every
+row without averaging of its own, and not part of the row's configuration. Best and baseline are compared pairwise, seed with seed and test sequence with test
+sequence (:func:`compare`): the mean difference, and its 95 % interval and p-value from the two-way random-effects
+model of seeds x test sequences (:func:`crossed`, Satterthwaite's degrees of freedom); rows kept from before
+they recorded their hits fall back to the paired t-test over seeds (:func:`paired`). The result is cached on the study, keyed on everything it
 depends on (the study definition's digest included), so a finished study reports without training. Its rows
 as text: :func:`search.report.render.result_lines`.
 """
@@ -98,7 +101,8 @@ def trial_config(spec: StudySpec, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def baseline_config(spec: StudySpec) -> dict[str, Any]:
-    """The configuration of the enqueued baseline trial: fixed settings kept, searched regularizers off."""
+    """The configuration of the enqueued baseline trial: fixed settings kept, searched regularizers off, other
+    searched settings (lr, ...) at their defaults."""
     return trial_config(spec, baseline_point(spec))
 
 
@@ -384,9 +388,22 @@ def cv_epochs_run(
 # --------------------------------------------------------------------------------------------- retraining
 def refit_params(config: dict[str, Any], epochs: int, seed: int, average: float = REFIT_SWA) -> dict[str, Any]:
     """The hyperparameters of a refit of ``config``: ``epochs`` epochs, no early stopping, seed ``seed``, and the
-    weight average of the second part of the refit (``swa_start = average``) unless ``config`` averages itself."""
+    weight average of the second part of the refit (``swa_start = average``) unless ``config`` averages itself.
+
+    A ``config`` that searched SWA averages from the epoch its cross-validation did: ``swa_start`` is a fraction of
+    ``max_epochs``, the budget in the folds and ``epochs`` in the refit, so the refit of 85 of 149 epochs with
+    ``swa_start`` 0.7 averaged from epoch 59, a model no fold measured (the folds averaged from epoch 104). When
+    the epoch the folds chose comes before that start, no fold's chosen model was averaged: the refit averages
+    as a row without averaging does (its EMA, if it has one; else the protocol's ``average``)."""
     params = {**config, "max_epochs": epochs, "patience": 0, "seed": seed}
-    if average and not (config.get("ema_decay") or config.get("swa_start")):
+    own = config.get("swa_start") or 0.0
+    if own:
+        start = int(own * config.get("max_epochs", epochs))  # the epoch the folds' SWA began at
+        if start < epochs:
+            params["swa_start"] = (start + 0.5) / epochs  # int(swa_start * epochs) == start
+            return params
+        params["swa_start"] = 0.0
+    if average and not config.get("ema_decay"):
         params["swa_start"] = average
     return params
 
@@ -488,8 +505,8 @@ def paired(
         return out
     if hits is not None and hits.shape[1] > 1:
         se, df = crossed(hits)
-        if se < 1e-12:  # the same hits on every seed and sequence: no difference at all
-            out.update(low=mean, high=mean, p=1.0)
+        if se < 1e-12:  # one difference in every cell: none (p 1), or the same on every seed: the sign test over
+            out.update(low=mean, high=mean, p=1.0 if mean == 0 else min(1.0, 2.0 ** (1 - n)))  # seeds, as below
         else:
             half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, df)) * se
             out.update(low=mean - half, high=mean + half, p=min(1.0, 2.0 * float(stats.t.sf(abs(mean) / se, df))))
@@ -752,7 +769,7 @@ def _final_result(study: optuna.Study, spec: StudySpec, seeds: int | None) -> di
         config, best_epochs, best_from, best_run = base, base_epochs, base_from, base_run  # whichever was chosen
     else:
         config, best_epochs, best_from = (
-            best.user_attrs["config"],
+            as_complete(best.user_attrs["config"], base),  # a trial stored before a field existed ran its default
             epochs_of(spec, best.user_attrs),
             f"trial #{best.number}",
         )
@@ -767,6 +784,7 @@ def _final_result(study: optuna.Study, spec: StudySpec, seeds: int | None) -> di
         "definition": digest, "seeds": seeds, "best_trial": best.number, "best_config": config,
         "best_epochs": best_epochs, "best_from": best_from, "baseline_config": base, "baseline_epochs": base_epochs,
         "nothing_config": nothing if off else None, "nothing_epochs": nothing_epochs, "refit_swa": REFIT_SWA,
+        **({"own_swa": "from its folds' start epoch"} if config.get("swa_start") or base.get("swa_start") else {}),
         "selection": "the baseline if within one standard error of the best", "epochs": "smoothed peak",
     }  # fmt: skip
     core = json.loads(json.dumps(key))

@@ -81,6 +81,34 @@ def finished(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False))
 
 
+@pytest.mark.slow
+def test_a_best_trial_stored_before_a_field_existed_is_retrained_as_it_ran(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A study resumed after an upgrade: its best trial's stored config lacks a field added since (it ran the
+    field's default). The verdict took that config raw: its "best, regularizers off" row could not be
+    cross-validated (``cannot cross-validate``, a ValueError) and the row's config was incomplete. The
+    confirmation on a fresh partition is bypassed here (on this 4-trial synthetic study it decides by chance)."""
+    from search.selection import as_complete, select
+
+    search = {**VERDICT["search"], "lr": {"low": 1e-3, "high": 0.1, "log": True}}  # kept: a "regularizers off" row
+    study, spec = run_study(tmp_path, search=search, fixed={"clip_norm": 1.0, "batch_size": 32})
+    base = verdict.baseline_config(spec)
+    t = max((t for t in study.trials if t.user_attrs.get("recipe") != BASELINE and t.value is not None),
+            key=lambda t: t.number)  # fmt: skip
+    old = {k: v for k, v in t.user_attrs["config"].items() if k != "conv_skip"}
+    folds = [1.0] * len(t.user_attrs["fold_accs"])  # above the baseline on every fold: chosen
+    attrs = {**t.user_attrs, "config": old, "recipe": None, "fold_accs": folds, "fold_scores": folds}
+    study.add_trial(
+        optuna.trial.create_trial(value=1.0, params=t.params, distributions=t.distributions, user_attrs=attrs)
+    )
+    monkeypatch.setattr(verdict, "choose", lambda study, spec, run=False: select(study, spec.metric, base))
+    res = final_result(study, spec)
+    assert res["selection"]["chosen"] == study.best_trial.number
+    assert res["best"]["config"] == as_complete(old, base) == {**old, "conv_skip": base["conv_skip"]}
+    assert res["unregularized"]["config"]["conv_skip"] == base["conv_skip"]
+
+
 # ----------------------------------------------------------------------------------------- (a) the baseline row
 @pytest.mark.slow
 def test_baseline_row_is_the_enqueued_baseline_trial(recipe_study: tuple[optuna.Study, StudySpec]) -> None:
@@ -274,6 +302,15 @@ def test_the_crossed_interval_reduces_to_the_one_sample_test_of_the_varying_sour
     test = stats.ttest_1samp(values, 0.0)
     assert p["p"] == pytest.approx(test.pvalue) and p["mean"] == pytest.approx(values.mean())
     assert (p["low"], p["high"]) == pytest.approx(tuple(test.confidence_interval(0.95)))
+
+
+@pytest.mark.parametrize(("cell", "p"), [(1, 0.25), (0, 1.0)], ids=["one difference everywhere", "none"])
+def test_one_difference_in_every_cell_is_not_called_p_1(cell: int, p: float) -> None:
+    """The baseline diverged on every seed (no test sequence right) and the best got every one right: the crossed
+    variance is 0, and the comparison said p = 1 beside +1.0000; now the sign test over seeds, as without hits."""
+    d = np.full((3, 20), cell)
+    got = paired([float(cell)] * 3, [0.0] * 3, hits=d)
+    assert (got["mean"], got["low"], got["high"], got["p"]) == (cell, cell, cell, p)
 
 
 def test_equal_configurations_are_called_different_about_as_often_as_the_level_says() -> None:
@@ -480,10 +517,14 @@ def test_every_complete_trial_records_its_fold_curves(recipe_study: tuple[optuna
     [
         ({"swa_start": 0.0, "ema_decay": 0.0}, verdict.REFIT_SWA, verdict.REFIT_SWA, 0.0),  # the protocol's average
         ({"swa_start": 0.0, "ema_decay": 0.99}, verdict.REFIT_SWA, 0.0, 0.99),  # its own EMA is kept
-        ({"swa_start": 0.75, "ema_decay": 0.0}, verdict.REFIT_SWA, 0.75, 0.0),  # its own SWA is kept
+        # its own SWA from the epoch its folds' began at: int(0.25 x 30) = 7 of the refit's 12, not int(0.25 x 12) = 3
+        ({"swa_start": 0.25, "ema_decay": 0.0}, verdict.REFIT_SWA, 7.5 / 12, 0.0),
+        # its folds' SWA began at epoch 22, after the 12 chosen: no chosen model was averaged, as a plain row
+        ({"swa_start": 0.75, "ema_decay": 0.0}, verdict.REFIT_SWA, verdict.REFIT_SWA, 0.0),
+        ({"swa_start": 0.75, "ema_decay": 0.99}, verdict.REFIT_SWA, 0.0, 0.99),  # ... and with EMA: its EMA
         ({"swa_start": 0.0, "ema_decay": 0.0}, 0.0, 0.0, 0.0),  # average 0: the plain last epoch
     ],
-    ids=["plain", "ema", "swa", "off"],
+    ids=["plain", "ema", "swa", "swa after the epochs", "swa after the epochs, ema", "off"],
 )
 def test_the_refit_averages_the_weights_of_its_second_half(
     config: dict, average: float, swa_start: float, ema_decay: float
@@ -491,6 +532,8 @@ def test_the_refit_averages_the_weights_of_its_second_half(
     params = verdict.refit_params({**config, "patience": 8, "max_epochs": 30, "seed": 0, "lr": 0.01}, 12, 2, average)
     assert (params["swa_start"], params["ema_decay"]) == (swa_start, ema_decay)
     assert (params["max_epochs"], params["patience"], params["seed"], params["lr"]) == (12, 0, 2, 0.01)
+    if config["swa_start"] == 0.25:  # the refit's SWA begins at the epoch the folds' did
+        assert int(params["swa_start"] * params["max_epochs"]) == int(0.25 * 30) == 7
 
 
 # ----------------------------------------------------------------------------------------- the majority-class floor

@@ -27,7 +27,7 @@ from models.train import fit
 from search.objective import folds_of, study_splits
 from search.recipes import BASELINE, starting_points
 from search.retries import gave_up_rows
-from search.selection import same_config
+from search.selection import as_complete, same_config
 from search.spec import StudySpec
 from search.storage import StorageError, storage_hint
 from search.verdict import (
@@ -169,6 +169,8 @@ def recipe_results(
     recipe by an unfinished training against a baseline trained to its peak."""
     digest = definition_digest(spec)  # hashes the data files: once, not per pruned recipe
     key = f"{seeds}:{digest}:refit-swa-{REFIT_SWA}:cv-epochs-own-patience"  # the refit protocol too
+    if "swa_start" in spec.search or spec.fixed.get("swa_start"):  # its own SWA now starts where its folds' did
+        key += ":own-swa-from-its-folds"
     current = [(label, trial_config(spec, params)) for label, params in starting_points(spec)]
     step, size = resolution(spec), len(study_splits(spec).test)
     shown: set[str] = set()
@@ -209,13 +211,14 @@ def recipe_results(
 
 def _recipe_row(study: optuna.Study, spec: StudySpec, t: FrozenTrial, seeds: int, digest: str) -> dict[str, Any]:
     """One recipe trial ``t`` retrained by the verdict's protocol (its epochs by :func:`recipe_results`' rule)."""
+    config = as_complete(t.user_attrs["config"], baseline_config(spec))  # stored before a field existed: its default
     if t.state == TrialState.COMPLETE:
         epochs, source = epochs_of(spec, t.user_attrs), f"trial #{t.number}"
     else:
-        epochs, source = cv_epochs(study, spec, t.user_attrs["config"], digest)
+        epochs, source = cv_epochs(study, spec, config, digest)
     diverged: list[int] = []
     hits: list[str] = []
-    accs = test_accuracy(spec, t.user_attrs["config"], epochs, seeds, diverged=diverged, hits=hits)
+    accs = test_accuracy(spec, config, epochs, seeds, diverged=diverged, hits=hits)
     return {
         "trial": t.number, "recipe": t.user_attrs["recipe"], "state": t.state.name.lower(), "value": t.value,
         "accs": accs, "hits": hits, "epochs": epochs, "from": source, "diverged": diverged,
