@@ -234,6 +234,7 @@ def record_folds(trial: optuna.Trial, bests: list[dict[str, Any]]) -> float:
     trial.set_user_attr("val_loss", _mean(b["val_loss"] for b in bests))
     trial.set_user_attr("best_epoch", _mean(b["epoch"] for b in bests))
     trial.set_user_attr("fold_scores", [round(b["score"], 6) for b in bests])
+    trial.set_user_attr("objective_value", value)  # the value itself: a store that loses its value row keeps it
     if all("val_acc" in b for b in bests):  # the verdict's one-standard-error rule compares folds by accuracy
         trial.set_user_attr("fold_accs", [round(b["val_acc"], 6) for b in bests])
     curves = [b.get("curve") for b in bests]

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
 import sqlite3
@@ -144,6 +145,7 @@ class SqliteRepair:
     unreadable: dict[str, list[int]] = field(default_factory=dict)  # table -> rowids on damaged pages
     placeholders: dict[str, list[int]] = field(default_factory=dict)  # study -> lost trial rows put back as failed
     restored: dict[str, list[int]] = field(default_factory=dict)  # study -> lost trial rows rebuilt as finished
+    revalued: dict[str, list[int]] = field(default_factory=dict)  # study -> lost value rows rebuilt from the attribute
     cut: tuple[int, int] | None = None  # a file cut short: (pages there, pages its header counts)
     seconds: float = 0.0
 
@@ -158,6 +160,10 @@ class SqliteRepair:
                 shown = _ranges(self.restored[study])
                 out.append(f"    lost trial records rebuilt from their surviving values and attributes (finished or "
                            f"waiting as they were; start and end times lost): {shown}")  # fmt: skip
+            if self.revalued.get(study):
+                shown = _ranges(self.revalued[study])
+                out.append(f"    lost values put back from the value each trial kept beside it (objective_value; "
+                           f"still complete): {shown}")  # fmt: skip
             if self.placeholders.get(study):
                 shown = _ranges(self.placeholders[study])
                 out.append(f"    lost trial records put back as failed placeholders (numbers kept): {shown}")
@@ -346,6 +352,12 @@ def _mend(target: Path, report: SqliteRepair) -> None:
         for trial_id, number, study, has_value in complete:
             if has_value and trial_id not in suspects:
                 continue
+            value = None if has_value else _value_of(conn, trial_id)
+            if value is not None and trial_id not in suspects:  # its value row lost, its value kept beside it
+                conn.execute("INSERT INTO trial_values (trial_id, objective, value, value_type) VALUES (?, 0, ?, "
+                             "'FINITE')", (trial_id, value))  # fmt: skip
+                report.revalued.setdefault(study, []).append(number)
+                continue
             conn.execute("UPDATE trials SET state = 'FAIL' WHERE trial_id = ?", (trial_id,))
             conn.execute("DELETE FROM trial_values WHERE trial_id = ?", (trial_id,))  # a failed trial has none
             _fail_reason(conn, trial_id, FAILED_BY_REPAIR if not has_value else LOST_PARAMS)
@@ -353,6 +365,19 @@ def _mend(target: Path, report: SqliteRepair) -> None:
         conn.commit()
     finally:
         conn.close()
+
+
+def _value_of(conn: sqlite3.Connection, trial_id: int) -> float | None:
+    """A complete trial's objective value as regtune recorded it beside the value row (``objective_value``, a
+    user attribute since 2026-12-05); None for a trial recorded before, or a value that is not a finite number."""
+    row = conn.execute(
+        "SELECT value_json FROM trial_user_attributes WHERE trial_id = ? AND key = 'objective_value'", (trial_id,)
+    ).fetchone()
+    try:
+        value = json.loads(row[0]) if row else None
+    except ValueError:
+        return None
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
 
 
 def _restore_tail(conn: sqlite3.Connection, tables: set[str], report: SqliteRepair, now: str) -> None:

@@ -65,7 +65,8 @@ CASES = [
     ("an-index", "ix_trials_study_id", {0, 1, 2}, set(), None),
     ("intermediate-values", "trial_intermediate_values", {0, 1, 2}, set(), "trial_intermediate_values"),
     ("user-attributes", "trial_user_attributes", {0, 1, 2}, set(), "trial_user_attributes"),
-    ("values", "trial_values", set(), {0, 1, 2}, "trial_values"),
+    # each trial keeps its value beside it (objective_value): put back, exactly, still complete
+    ("values", "trial_values", {0, 1, 2}, set(), "trial_values"),
     ("trials", "trials", {0, 1, 2}, set(), "trials"),  # rebuilt from their values and value_is (were all lost)
 ]
 
@@ -98,6 +99,8 @@ def test_repair_keeps_every_readable_finished_trial(
     study = optuna.load_study(study_name="stiny", storage=open_storage(url(db)))
     for n in failed:
         assert study.trials[n].user_attrs["fail_reason"] == FAILED_BY_REPAIR
+    if page == "trial_values":  # failed all 3 finished trials (a review, 2026-12-05): now put back from the attribute
+        assert report.revalued == {"stiny": [0, 1, 2]} and "lost values put back" in "\n".join(report.lines())
     if page == "trials":  # the table's only leaf: every row lost, every trial's values and attributes intact
         assert report.restored == {"stiny": [0, 1, 2]} and "rebuilt from their surviving values" in "\n".join(
             report.lines()
@@ -107,6 +110,22 @@ def test_repair_keeps_every_readable_finished_trial(
         assert [(t.state, t.value, t.params) for t in study.trials] == [
             (t.state, t.value, t.params) for t in intact_study.trials
         ]
+
+
+def test_lost_values_of_trials_recorded_before_objective_value_fail_them(
+    finished: tuple[Path, bytes], tmp_path: Path
+) -> None:
+    """A study recorded before trials kept ``objective_value``: a lost value page still fails its trials (their
+    6-digit fold scores are not the value the sampler learned from)."""
+    db = copy(finished, tmp_path)
+    conn = sqlite3.connect(db)
+    conn.execute("DELETE FROM trial_user_attributes WHERE key = 'objective_value'")
+    conn.commit()
+    conn.close()
+    damage(db, "trial_values")
+    report = repair_sqlite(db, echo=False)
+    assert report.failed == {"stiny": [0, 1, 2]} and report.revalued == {}
+    assert {state for state, _ in trials(db).values()} == {TrialState.FAIL}
 
 
 def test_a_symlinked_file_is_rebuilt_at_its_target(finished: tuple[Path, bytes], tmp_path: Path) -> None:
