@@ -109,7 +109,7 @@ def _open(args: argparse.Namespace, spec: StudySpec):  # type: ignore[no-untyped
 def cmd_study(args: argparse.Namespace, join_only: bool = False) -> int:
     from search.progress import Progress
     from search.verdict import final_result
-    from search.worker import counts, ensure_study, run_worker, study_total
+    from search.worker import TOTAL_ATTR, counts, ensure_study, run_worker, study_total
 
     args.stage = "checks"  # what an interrupt cut short (_interrupted)
     prepared = prepare(args.study, args.storage)  # study file, dataset, storage URL: all checked before the store
@@ -155,8 +155,9 @@ def cmd_study(args: argparse.Namespace, join_only: bool = False) -> int:
             progress.close()
     if any(codes) and not _survived(codes, study, total):
         return 1
+    raised = study.user_attrs.get(TOTAL_ATTR)  # another process raised the total meanwhile: it was worked to
+    total = raised if isinstance(raised, int) and raised > total else total
     if join_only:
-        total = max(total, counts(study)["finished"])  # (a total another process raised meanwhile was worked to)
         print(f"study {spec.name}: total of {total} trials reached; worker exits", flush=True)
         return 0
     return _report(study, spec, total, url, final_result)
@@ -370,6 +371,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
     from search.trial_introspection import DashboardFigures, artifact_store, draw_in_background
 
+    check_port(args.host, args.port, "PORT")  # before anything is opened or said
     snapshot = "the dashboard shows a copy taken now: trials finished later appear when it is restarted"
     with readable(url, snapshot, artifacts=not args.artifacts) as read_url:
         storage = open_storage(read_url, plain=True)  # the bare RDBStorage: optuna-dashboard checks its schema version
@@ -409,6 +411,8 @@ def cmd_proxy(args: argparse.Namespace) -> int:
         raise StorageError("make proxy needs STORAGE=postgresql://... (the database the proxy serves)")
     if args.processes < 1:
         raise SystemExit(f"error: --processes {args.processes}: must be an integer >= 1")
+    if not os.environ.get(PROXY_PARENT_ENV):  # the first process: its siblings share the port (SO_REUSEPORT)
+        check_port(args.host, args.port, "PROXY_PORT")
     if args.processes > 1:
         return _proxy_processes(args, url)
     from concurrent.futures import ThreadPoolExecutor
@@ -423,6 +427,23 @@ def cmd_proxy(args: argparse.Namespace) -> int:
     print(f"gRPC storage proxy for {mask_url(url)} on {args.host}:{args.port}", flush=True)
     run_grpc_proxy_server(storage, host=args.host, port=args.port, thread_pool=ThreadPoolExecutor(args.threads))
     return 0
+
+
+def check_port(host: str, port: int, variable: str) -> None:
+    """One line when ``host:port`` cannot be listened on (another server holds it, or the host is not this
+    machine's): the dashboard printed "Listening on ..." and then a 39-line traceback, the proxy 31 lines."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port in TIME_WAIT is free to the server
+            probe.bind(address)
+    except OSError as exc:
+        why = "it is in use (another server listens there)" if exc.errno == errno.EADDRINUSE else (exc.strerror or exc)
+        raise PreflightError(f"cannot listen on {host}:{port}: {why}; allowed: another {variable}=..., or stop "
+                             "what holds it") from None  # fmt: skip
 
 
 PROXY_PARENT_ENV = "REGTUNE_PROXY_PARENT"  # set for the processes of `proxy --processes N`: their parent's pid

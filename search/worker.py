@@ -192,6 +192,11 @@ def ensure_study(
             print(f"note: {label} runs the same values as {same!r}: enqueued once, as that trial",
                   file=sys.stderr, flush=True)  # fmt: skip
     if total is not None and attrs.get(TOTAL_ATTR) != total:
+        recorded = attrs.get(TOTAL_ATTR)
+        if isinstance(recorded, int) and total < recorded:  # a stale TRIALS on a joining worker lowered it unsaid
+            print(f"note: the study's total lowered from {recorded} to {total} trials (--trials/TRIALS={total}); "
+                  f"workers already running keep to {recorded}, and later runs without TRIALS to {total}",
+                  file=sys.stderr, flush=True)  # fmt: skip
         study.set_user_attr(TOTAL_ATTR, total)
     if total is not None and attrs.get(BUDGET_ATTR) != spec.trials:
         study.set_user_attr(BUDGET_ATTR, spec.trials)  # what the file said then: a later edit of it wins

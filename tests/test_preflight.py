@@ -414,3 +414,20 @@ def test_a_report_directory_that_cannot_be_written_is_one_line_before_any_retrai
     with pytest.raises(PreflightError, match=rf"--out {denied / 's'}: cannot write the report there \({denied} is "
                                              r"not writable\); give a directory you can write"):  # fmt: skip
         check_writable(denied / "s", "--out")
+
+
+def test_a_port_in_use_is_one_line() -> None:
+    """`make dashboard PORT=...` on a port another server held printed "Listening on ..." and a 39-line traceback;
+    `make proxy` 31 lines."""
+    import socket
+
+    from search.cli import check_port
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        with pytest.raises(PreflightError, match=rf"cannot listen on 127.0.0.1:{port}: it is in use \(another server "
+                                                 r"listens there\); allowed: another PORT=\.\.\."):  # fmt: skip
+            check_port("127.0.0.1", port, "PORT")
+    check_port("127.0.0.1", port, "PORT")  # free again: nothing said

@@ -305,13 +305,19 @@ def test_a_diverging_introspection_refit_keeps_its_records_and_says_so() -> None
             3,
             3,
             2,
-            "2 enqueued trial(s) (the recipes, your starting points) did not run: the study's 3 trials were used "
-            "first; `make study TRIALS=5` runs them",
+            "2 enqueued trial(s) (the recipes, your starting points) did not run: the study's 3 finished trials "
+            "came first; `make study TRIALS=5` runs them",
+        ),
+        (  # a rerun with a smaller TRIALS: 5 finished, not 2, came first
+            2,
+            5,
+            2,
+            "did not run: the study's 5 finished trials came first; `make study TRIALS=7` runs them",
         ),
         (3, 2, 2, None),  # still running: they may yet run
         (3, 3, 0, None),
     ],
-    ids=["budget used", "running", "none waiting"],
+    ids=["budget used", "total lowered", "running", "none waiting"],
 )
 def test_enqueued_trials_the_budget_did_not_reach_are_named(
     total: int, finished: int, waiting: int, said: str | None

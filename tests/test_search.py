@@ -746,3 +746,20 @@ def test_a_total_raised_while_a_worker_runs_is_worked_to(tmp_path: Path, array_s
     assert run_worker(spec, storage, 2, on_trial=raise_once) == 4
     assert len(load(tmp_path / "journal.log", "tiny").trials) == 4
     assert run_worker(spec, storage, 2) == 0  # a total given below the recorded one stays the worker's own
+
+
+def test_a_total_lowered_by_a_joining_worker_is_said(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A stale TRIALS=3 on `make worker` beside a 10-trial study lowered the recorded total with nothing said: a
+    later plain `make study` printed 7/3 and ran nothing."""
+    from search.storage import open_storage
+    from search.worker import TOTAL_ATTR, ensure_study
+
+    spec = parse_study({**TINY, "recipes": False}, tmp_path / "t.yaml")
+    storage = open_storage(str(tmp_path / "journal.log"))
+    ensure_study(spec, storage, total=10)
+    ensure_study(spec, storage, total=12)  # raised: the usual way, nothing to say
+    assert "lowered" not in capsys.readouterr().err
+    study = ensure_study(spec, storage, total=3)
+    assert study.user_attrs[TOTAL_ATTR] == 3
+    assert ("note: the study's total lowered from 12 to 3 trials (--trials/TRIALS=3); workers already running keep "
+            "to 12, and later runs without TRIALS to 3") in capsys.readouterr().err  # fmt: skip
