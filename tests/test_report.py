@@ -336,3 +336,23 @@ def test_a_one_seed_row_shows_no_spread() -> None:
     one, three = {"mean": 0.5375, "std": 0.0, "accs": [0.5375]}, {"mean": 0.5, "std": 0.1, "accs": [0.4, 0.5, 0.6]}
     assert render.accuracy(one) == "0.5375" and render.accuracy(three) == "0.5000 ± 0.1000"
     assert len(render.accuracy(one, pad=True)) == len(render.accuracy(three))  # the verdict's columns stay aligned
+
+
+def test_several_studies_are_all_checked_before_any_is_retrained(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`make report STUDY="a.yaml nope.yaml"` retrained and wrote a.yaml's report (minutes), then said that
+    nope.yaml does not exist; a study missing from the storage the same."""
+    from search.cli import main
+
+    study = write_study(tmp_path, budget={"trials": 1, "max_epochs": 1})
+    journal = str(tmp_path / "j.log")
+    assert main(["study", str(study), "--storage", journal]) == 0
+    (tmp_path / "absent").mkdir()
+    absent = write_study(tmp_path / "absent", "absent", budget={"trials": 1, "max_epochs": 1})
+    capsys.readouterr()
+    for other, said in ((tmp_path / "nope.yaml", "nope.yaml"), (absent, "no study 'absent' in")):
+        assert main(["report", str(study), str(other), "--storage", journal, "--out", str(tmp_path / "out")]) == 2
+        out = capsys.readouterr()
+        assert said in out.err and "report for" not in out.out, (out.out, out.err)
+        assert not (tmp_path / "out").exists()

@@ -104,18 +104,29 @@ def main(args: argparse.Namespace) -> int:
             raise PreflightError(f"--out {out}: is not a directory{where}; give a directory for the reports "
                                  "(OUT/<study>/)")  # fmt: skip
     reports = []
-    for path in args.studies:
-        # the spec as the study ran it (with the data-dependent defaults); a read-only store is read from a copy
-        prepared = prepare(path, args.storage, read_only=True)
-        spec, url = prepared.spec, prepared.url
-        with readable(url, name=spec.name) as read_url:
+
+    def checked(study: optuna.Study, spec: StudySpec, url: str) -> Path:
+        """Where its report goes, once the study is one its file describes and has something to report."""
+        found = definition_changes(study, spec, mask_url(url))
+        if found:  # the verdict would retrain rows of the edited file (or data) beside trials of the stored one
+            raise changed_error(spec, mask_url(url), found)
+        outdir = Path(out) / spec.name if out else report_dir(spec.name, url)
+        check_reportable(study, spec)
+        check_writable(outdir, "--out" if out else "the report directory")
+        return outdir
+
+    # every study checked before any is retrained: a missing second study file ended the command minutes later,
+    # after the first one's report (the spec as the study ran it, with the data-dependent defaults)
+    prepared = [prepare(path, args.storage, read_only=True) for path in args.studies]
+    if len(prepared) > 1:
+        for path, p in zip(args.studies, prepared):
+            with readable(p.url, name=p.spec.name) as read_url:
+                checked(load_existing(read_url, p.spec.name, path), p.spec, p.url)
+    for path, p in zip(args.studies, prepared):
+        spec, url = p.spec, p.url
+        with readable(url, name=spec.name) as read_url:  # a read-only store is read from a copy
             study = load_existing(read_url, spec.name, path)
-            found = definition_changes(study, spec, mask_url(url))
-            if found:  # the verdict would retrain rows of the edited file (or data) beside trials of the stored one
-                raise changed_error(spec, mask_url(url), found)
-            outdir = Path(out) / spec.name if out else report_dir(spec.name, url)
-            check_reportable(study, spec)  # before anything is written or announced
-            check_writable(outdir, "--out" if out else "the report directory")
+            outdir = checked(study, spec, url)  # before anything is written or announced
             print(f"report for {spec.name} -> {outdir}/index.html", flush=True)
             data = build(study, spec, outdir)
         print(render.markdown(data))
