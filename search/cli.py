@@ -375,11 +375,20 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     snapshot = "the dashboard shows a copy taken now: trials finished later appear when it is restarted"
     with readable(url, snapshot, artifacts=not args.artifacts) as read_url:
         storage = open_storage(read_url, plain=True)  # the bare RDBStorage: optuna-dashboard checks its schema version
+        page = f"http://{args.host}:{args.port}"
+        if name is not None:  # the study named: its own page, or a note that this storage does not hold it
+            try:
+                page += f"/dashboard/studies/{storage.get_study_id_from_name(name)}"
+            except KeyError:
+                shown = len(storage.get_all_studies())
+                print(f"note: no study {name!r} in {mask_url(url)}: the dashboard lists the {shown} stud"
+                      f"{'y' if shown == 1 else 'ies'} there", file=sys.stderr, flush=True)  # fmt: skip
+                name = None
         figures = DashboardFigures(
             storage, args.artifacts, artifact_store(name or "dashboard", args.artifacts, storage)
         )
         figures.refresh()  # every study's figure directory there is here
-        print(f"optuna-dashboard for {mask_url(url)} on http://{args.host}:{args.port} "
+        print(f"optuna-dashboard for {mask_url(url)} on {page} "
               f"(figures: {', '.join(str(p) for p in figures.stores)})", flush=True)  # fmt: skip
         draw_in_background(figures)  # trial figures are drawn here, where they are looked at
         run_server(storage, host=args.host, port=args.port, artifact_store=figures)

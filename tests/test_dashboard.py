@@ -130,5 +130,7 @@ def test_dashboard_shows_the_finished_study_with_its_trial_count(storage_url: st
         except subprocess.TimeoutExpired:
             proc.kill()
     text = log.read_text()
-    assert f"optuna-dashboard for {mask_url(storage_url)} on http://127.0.0.1:{port}" in text
+    assert (
+        f"optuna-dashboard for {mask_url(storage_url)} on http://127.0.0.1:{port}/dashboard/studies/{study_id}" in text
+    )
     assert SECRET not in text

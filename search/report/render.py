@@ -97,7 +97,7 @@ def comparison_table(cmp: Comparison) -> tuple[list[str], list[list[str]]]:
     for r in cmp.studies:
         arch = r.architecture
         head.append(f"{r.study} ({arch.get('cell', 'lstm')}{', bi' if arch.get('bidirectional') else ''}"
-                    f", {arch.get('num_layers', 1)} layers)")  # fmt: skip
+                    f", {arch.get('num_layers', 1)} layer{'s' if arch.get('num_layers', 1) != 1 else ''})")  # fmt: skip
     rows = [[n, *[fmt(r.regularizers_on[n]) if n in r.regularizers_on else "off" for r in cmp.studies]]
             for n in cmp.regularizers]  # fmt: skip
     finals = [r.final or {} for r in cmp.studies]
