@@ -160,7 +160,7 @@ def cmd_study(args: argparse.Namespace, join_only: bool = False) -> int:
     if join_only:
         print(f"study {spec.name}: total of {total} trials reached; worker exits", flush=True)
         return 0
-    return _report(study, spec, total, url, final_result)
+    return _report(study, spec, total, url, final_result, args.artifacts)
 
 
 #: how long stopped workers get to re-queue their running trials (a storage call is retried for RETRY_SECONDS)
@@ -268,7 +268,7 @@ def _survived(codes: list[int], study: optuna.Study, total: int) -> bool:
     return False
 
 
-def _report(study, spec, total, url, final_result) -> int:  # type: ignore[no-untyped-def]
+def _report(study, spec, total, url, final_result, artifacts=None) -> int:  # type: ignore[no-untyped-def]
     """Print the study's summary (:func:`search.report.render.print_summary`); 1 when nothing is complete.
     ``final_result`` computes the verdict, after the summary's first lines are out."""
     from search.report.data import study_data
@@ -288,7 +288,7 @@ def _report(study, spec, total, url, final_result) -> int:  # type: ignore[no-un
                 print(f"study {spec.name}: confirming the best trial against the baseline on a fresh partition of the "
                       "training split (two cross-validations outside the study) ...", flush=True)  # fmt: skip
                 choose(study, spec, run=True)
-        return print_summary(study_data(study, spec, url, total), lambda: final_result(study, spec))
+        return print_summary(study_data(study, spec, url, total, artifacts), lambda: final_result(study, spec))
     except Interrupted as exc:  # no trial was running: the verdict (or the baseline's CV run for it) was
         exc.verdict = True
         raise

@@ -356,3 +356,19 @@ def test_several_studies_are_all_checked_before_any_is_retrained(
         out = capsys.readouterr()
         assert said in out.err and "report for" not in out.out, (out.out, out.err)
         assert not (tmp_path / "out").exists()
+
+
+def test_the_dashboard_hint_names_the_artifacts_the_study_ran_with(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The closing `dashboard: make dashboard ...` line left ARTIFACTS out: run as printed, the dashboard drew the
+    figures again into another directory."""
+    import shlex
+
+    from search.cli import main
+
+    study = write_study(tmp_path, budget={"trials": 1, "max_epochs": 1})
+    art = tmp_path / "my figures"
+    assert main(["study", str(study), "--storage", str(tmp_path / "j.log"), "--artifacts", str(art)]) == 0
+    hint = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("dashboard: "))
+    assert hint.endswith(f" ARTIFACTS={shlex.quote(str(art))}") and f"STUDY={shlex.quote(str(study))}" in hint, hint

@@ -258,9 +258,12 @@ def introspect(spec: StudySpec, config: dict[str, Any]) -> tuple[Introspection, 
 
 
 # --------------------------------------------------------------------------------------------- building
-def study_data(study: optuna.Study, spec: StudySpec, url: str | None = None, total: int | None = None) -> StudyData:
-    """What ``make study`` prints, without the verdict: counts, given-up trials, the best trial."""
-    where = storage_hint(url, spec.name)
+def study_data(
+    study: optuna.Study, spec: StudySpec, url: str | None = None, total: int | None = None, artifacts: str | None = None
+) -> StudyData:
+    """What ``make study`` prints, without the verdict: counts, given-up trials, the best trial; ``artifacts``: the
+    ARTIFACTS the run was given, which the dashboard needs too (it drew the figures into a new directory)."""
+    where = storage_hint(url, spec.name) + (f" ARTIFACTS={shlex.quote(artifacts)}" if artifacts else "")
     data = StudyData(
         study=spec.name, study_file=str(spec.path), description=spec.description or spec.dataset,
         dataset=spec.dataset, architecture=dict(spec.architecture), metric=spec.metric, total=total,
