@@ -6,6 +6,7 @@ its default journal: ``runs/<study>/report-<storage>/``, :func:`report_dir`); wi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -115,22 +116,20 @@ def main(args: argparse.Namespace) -> int:
         check_writable(outdir, "--out" if out else "the report directory")
         return outdir
 
-    # every study checked before any is retrained: a missing second study file ended the command minutes later,
-    # after the first one's report (the spec as the study ran it, with the data-dependent defaults)
+    # every study checked before any is retrained or announced: a missing second study file ended the command
+    # minutes later, after the first one's report (the spec as the study ran it, with the data-dependent defaults)
     prepared = [prepare(path, args.storage, read_only=True) for path in args.studies]
-    if len(prepared) > 1:
+    with contextlib.ExitStack() as stack:
+        opened = []
         for path, p in zip(args.studies, prepared):
-            with readable(p.url, name=p.spec.name) as read_url:
-                checked(load_existing(read_url, p.spec.name, path), p.spec, p.url)
-    for path, p in zip(args.studies, prepared):
-        spec, url = p.spec, p.url
-        with readable(url, name=spec.name) as read_url:  # a read-only store is read from a copy
-            study = load_existing(read_url, spec.name, path)
-            outdir = checked(study, spec, url)  # before anything is written or announced
+            read_url = stack.enter_context(readable(p.url, name=p.spec.name))  # a read-only store: a copy
+            study = load_existing(read_url, p.spec.name, path)
+            opened.append((p.spec, study, checked(study, p.spec, p.url)))
+        for spec, study, outdir in opened:
             print(f"report for {spec.name} -> {outdir}/index.html", flush=True)
             data = build(study, spec, outdir)
-        print(render.markdown(data))
-        reports.append(data)
+            print(render.markdown(data))
+            reports.append(data)
     if len(reports) > 1:
         out = write_comparison(reports, Path(out or "runs") / "comparison")
         print((out.parent / "summary.md").read_text())
