@@ -944,7 +944,13 @@ def _rdb(url: str, pool: dict[str, int]) -> optuna.storages.RDBStorage:
     engine_kwargs: dict = {"pool_pre_ping": True}
     if _scheme(url).startswith("postgresql"):
         # bounded connections per process (no "too many clients"), and a quick failure when unreachable
-        engine_kwargs.update(pool, pool_recycle=300, pool_timeout=60, connect_args={"connect_timeout": 10})
+        # a worker suspended inside a transaction (Ctrl-Z, a paused VM) held its row locks for as long as it slept,
+        # and every other worker's write to that trial waited on it, the stale-trial check among them: the server
+        # ends such a session after the grace period (the suspended worker reconnects when it runs again)
+        idle = f"-c idle_in_transaction_session_timeout={GRACE_PERIOD * 1000}"
+        engine_kwargs.update(
+            pool, pool_recycle=300, pool_timeout=60, connect_args={"connect_timeout": 10, "options": idle}
+        )
     if _scheme(url).startswith("sqlite"):
         from search.sqlite_file import check_sqlite  # here: search.sqlite_file imports this module
 

@@ -786,3 +786,18 @@ def test_a_connection_lost_while_the_schema_is_read_is_retried(
     holder.close()
     assert got == ["open"], got
     assert "connection lost while opening it" in capsys.readouterr().err
+
+
+@pytest.mark.postgres
+def test_a_session_suspended_inside_a_transaction_is_ended_after_the_grace_period(database: str) -> None:
+    """A worker stopped (SIGSTOP) between a write and its commit held that trial's row lock while it slept: the
+    other worker's stale-trial check waited on it, and the study stood still (seen in CI). The server now ends a
+    session idle in a transaction for longer than the grace period, which frees its locks."""
+    import sqlalchemy
+
+    from search.storage import GRACE_PERIOD, open_storage
+
+    rdb = open_storage(database, plain=True)
+    with rdb.engine.connect() as conn:  # type: ignore[attr-defined]
+        shown = conn.execute(sqlalchemy.text("SHOW idle_in_transaction_session_timeout")).scalar()
+    assert shown == f"{GRACE_PERIOD}s" or shown == f"{GRACE_PERIOD * 1000}ms", shown
