@@ -497,13 +497,13 @@ def _plan(
     """The records of the repaired journal (placeholders included) and, by trial id, the placeholders' causes.
 
     ``guesses``: for an unidentifiable lost fragment (by its index in ``items``), whether it is taken to have
-    created a trial. ``home``: (name, Optuna direction) of the study file the repair was run for; when no record
-    that created a study survives, not even in part, it is re-created first from them."""
+    created a trial. ``home``: (name, Optuna direction) of the study file the repair was run for, given only when no
+    record that created a study survives, not even in part (:func:`repair_journal`): it is re-created first."""
     records: list[dict[str, Any]] = []
     placeholders: dict[int, _Lost] = {}
     names: dict[str, int] = {}
     trials, last_study, when = 0, None, None
-    if home is not None and not _creates_a_study(items):
+    if home is not None:
         records.append(_study_record(*home))
         names[home[0]] = 0
     for index, item in enumerate(items):

@@ -340,7 +340,7 @@ def test_a_lost_study_creation_is_re_created_or_refused_never_emptied(
     intact = whole_trials(journal)
     raw = bytearray(journal.read_bytes())
     if damage == "bytes in it":
-        raw[5:9] = b"XXXX"  # {"opXXXXe":0,"worker_id":...,"study_name":"jtiny",...}
+        raw[5:9] = b"XXXX"  # {"op_XXXX":0,"worker_id":...,"study_name":"jtiny",...}: no op code, its name left
     else:
         size = raw.index(b"\n") if damage == "zeros over it" else 4096
         raw[:size] = b"\0" * size
