@@ -570,7 +570,7 @@ def parser(prog: str = "python -m search") -> argparse.ArgumentParser:
     sp.add_argument("study", nargs="?", default="studies/lstm.yaml")
     common(sp)
     sp.add_argument("--host", default="127.0.0.1")
-    sp.add_argument("--port", type=int, default=8080)
+    sp.add_argument("--port", type=_whole, default=8080)
     sp.add_argument("--artifacts", help="the ARTIFACTS directory the workers used (trial figures are under it)")
     sp = sub.add_parser("figures", help="draw the trial figures of a study now (the dashboard draws them as it serves)")
     sp.add_argument("study")
@@ -579,10 +579,10 @@ def parser(prog: str = "python -m search") -> argparse.ArgumentParser:
     sp = sub.add_parser("proxy", help="serve Optuna's gRPC storage proxy in front of an RDB storage")
     common(sp)
     sp.add_argument("--host", default="127.0.0.1")
-    sp.add_argument("--port", type=int, default=13000)
-    sp.add_argument("--threads", type=int, default=8, help="request threads (and database connections) per process")
+    sp.add_argument("--port", type=_whole, default=13000)
+    sp.add_argument("--threads", type=_whole, default=8, help="request threads (and database connections) per process")
     sp.add_argument(
-        "--processes", type=int, default=1,
+        "--processes", type=_whole, default=1,
         help="proxy processes sharing the port (SO_REUSEPORT): one Python process serves on one core at a time",
     )  # fmt: skip
     sp = sub.add_parser("report", help="write the HTML report of one or more studies")
@@ -596,7 +596,7 @@ def parser(prog: str = "python -m search") -> argparse.ArgumentParser:
     sp = sub.add_parser("retry", help="re-queue trials given up after repeated crashes (crash count reset)")
     sp.add_argument("study", help="study file, e.g. studies/lstm.yaml")
     common(sp)
-    sp.add_argument("--trial", type=int, nargs="+", help="given-up trial number(s) (default: all of them)")
+    sp.add_argument("--trial", type=_whole, nargs="+", help="given-up trial number(s) (default: all of them)")
     sp = sub.add_parser("repair", help="repair a damaged journal or SQLite file of a study (a backup is kept)")
     sp.add_argument("study", help="study file, e.g. studies/lstm.yaml")
     common(sp)
@@ -614,6 +614,31 @@ def _whole(text: str) -> int | str:
         return text
 
 
+#: the integer options: (attribute, the flag and its make variable, the smallest and largest allowed value)
+NUMBERS = (
+    ("trials", "--trials/TRIALS", 1, None),
+    ("workers", "--workers/WORKERS", 1, None),
+    ("workers_per_gpu", "--workers-per-gpu/WORKERS_PER_GPU", 1, None),
+    ("port", "--port/PORT (PROXY_PORT for make proxy)", 1, 65535),
+    ("threads", "--threads", 1, None),
+    ("processes", "--processes/PROXY_PROCESSES", 1, None),
+    ("trial", "--trial/TRIAL", 0, None),
+)
+
+
+def _bad_number(args: argparse.Namespace) -> str | None:
+    """The one-line refusal of an integer option that is not one, or out of its range (None when all are fine)."""
+    for name, flag, low, high in NUMBERS:
+        given = getattr(args, name, None)
+        for value in given if isinstance(given, list) else [given]:
+            if value is None:
+                continue
+            if not isinstance(value, int) or value < low or (high is not None and value > high):
+                allowed = f"an integer >= {low}" if high is None else f"an integer in {low}..{high}"
+                return f"{flag}={value}: must be {allowed}"
+    return None
+
+
 #: Ctrl-C while the libraries load (seconds), before the command's own handlers exist
 STARTING_INTERRUPTED = "\ninterrupted (Ctrl-C) while starting: nothing was stored"
 
@@ -626,12 +651,10 @@ def main(argv: list[str] | None = None, prog: str = "python -m search") -> int:
     except KeyboardInterrupt:
         print(STARTING_INTERRUPTED, file=sys.stderr, flush=True)
         return 130
-    for name, flag in (("trials", "--trials/TRIALS"), ("workers", "--workers/WORKERS"),
-                       ("workers_per_gpu", "--workers-per-gpu/WORKERS_PER_GPU")):  # fmt: skip
-        value = getattr(args, name, None)
-        if value is not None and (not isinstance(value, int) or value < 1):
-            print(f"error: {flag}={value}: must be an integer >= 1", file=sys.stderr)
-            return 2
+    bad = _bad_number(args)
+    if bad:
+        print(f"error: {bad}", file=sys.stderr)
+        return 2
     if args.command in ("study", "worker") and not args.in_process:
         args.in_process = (args.workers or 1) == 1
     if args.command in TRAINING_COMMANDS and threading.current_thread() is threading.main_thread():

@@ -602,6 +602,32 @@ def test_a_bad_invocation_is_one_line_exit_2_and_no_store(
         assert not (tmp_path / "journal.log").exists()
 
 
+#: (the command line after the study file, the words of the one error line): the other commands' numbers
+BAD_NUMBERS = [
+    (["dashboard", "{study}", "--port", "abc"], "--port/PORT (PROXY_PORT for make proxy)=abc: must be an integer in 1..65535"),
+    (["dashboard", "{study}", "--port", "70000"], "=70000: must be an integer in 1..65535"),
+    (["retry", "{study}", "--trial", "3", "x"], "--trial/TRIAL=x: must be an integer >= 0"),
+    (["retry", "{study}", "--trial", "-1"], "--trial/TRIAL=-1: must be an integer >= 0"),
+    (["proxy", "--storage", "{journal}", "--port", "0"], "=0: must be an integer in 1..65535"),
+    (["proxy", "--storage", "{journal}", "--processes", "two"], "--processes/PROXY_PROCESSES=two: must be"),
+    (["proxy", "--storage", "{journal}", "--threads", "0"], "--threads=0: must be an integer >= 1"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("line", "words"), BAD_NUMBERS, ids=[" ".join(c[0][2:]) for c in BAD_NUMBERS])
+def test_a_bad_number_of_any_command_is_one_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], line: list[str], words: str
+) -> None:
+    """``make retry TRIAL=abc`` and ``make dashboard PORT=abc`` printed argparse's usage block naming the flag."""
+    from search import cli
+
+    study, journal = write_study(tmp_path), tmp_path / "journal.log"
+    code = cli.main([w.format(study=study, journal=journal) for w in line])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and lines == [f"error: {lines[0][7:]}"] and words in lines[0], (code, lines)
+    assert not journal.exists()
+
+
 def test_a_journal_changed_under_a_run_is_one_line_naming_repair(tmp_path: Path) -> None:
     """Optuna reads a journal on from where it left off: cut short or written over by another program, it meets
     a torn record and raised a raw JSONDecodeError out of the study."""
