@@ -380,11 +380,13 @@ def test_smoke_study_completes_with_pruned_and_complete_trials(tmp_path: Path) -
 def test_resume_reaches_exactly_the_total_and_a_finished_study_does_not_train(tmp_path: Path) -> None:
     path = write_study(tmp_path, name="resume")
     storage = tmp_path / "journal.log"
-    assert run_cli("study", str(path), "--storage", str(storage), "--trials", "2").returncode == 0
+    created = run_cli("study", str(path), "--storage", str(storage), "--trials", "2")
+    assert created.returncode == 0 and "0/2 trials finished (a new study: none named 'resume'" in created.stdout
     assert states(load(storage, "resume")).get("COMPLETE", 0) + states(load(storage, "resume")).get("PRUNED", 0) == 2
     first = {t.number: t.value for t in load(storage, "resume").get_trials(states=(TrialState.COMPLETE,))}
     result = run_cli("study", str(path), "--storage", str(storage), "--trials", "5")
     assert result.returncode == 0, result.stderr[-2000:]
+    assert "2/5 trials finished\n" in result.stdout  # resumed: not called new
     study = load(storage, "resume")
     finished = study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
     assert len(finished) == 5
