@@ -30,6 +30,7 @@ from search.spec import StudyFileError, StudySpec, load_study
 from search.storage import (
     RETRY_SECONDS,
     STORAGE_ENV,
+    RetryingStorage,
     StorageError,
     load_existing,
     mask_url,
@@ -421,8 +422,6 @@ def cmd_proxy(args: argparse.Namespace) -> int:
     url = args.storage or os.environ.get(STORAGE_ENV)
     if not url or not url.startswith(("postgresql", "mysql", "sqlite")):
         raise StorageError("make proxy needs STORAGE=postgresql://... (the database the proxy serves)")
-    if args.processes < 1:
-        raise SystemExit(f"error: --processes {args.processes}: must be an integer >= 1")
     if not os.environ.get(PROXY_PARENT_ENV):  # the first process: its siblings share the port (SO_REUSEPORT)
         check_port(args.host, args.port, "PROXY_PORT")
     if args.processes > 1:
@@ -436,6 +435,10 @@ def cmd_proxy(args: argparse.Namespace) -> int:
         _when_orphaned(int(parent), lambda: os._exit(0))
     # the proxy holds the only database connections of all its workers: as many as its request threads
     storage = open_storage(url, pool={"pool_size": args.threads, "max_overflow": 0})
+    if isinstance(storage, RetryingStorage):  # workers starting together on a new study: starting points once
+        from search.enqueue_once import EnqueueOnce
+
+        storage = EnqueueOnce(storage.inner, url)  # type: ignore[abstract]  # RetryingStorage makes its methods
     print(f"gRPC storage proxy for {mask_url(url)} on {args.host}:{args.port}", flush=True)
     run_grpc_proxy_server(storage, host=args.host, port=args.port, thread_pool=ThreadPoolExecutor(args.threads))
     return 0

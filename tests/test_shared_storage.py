@@ -444,6 +444,50 @@ def test_grpc_proxy_serves_workers_a_whole_study(tmp_path: Path, database: str, 
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("processes", [1, 2], ids=["one process", "two processes on one port"])
+def test_workers_creating_a_study_through_the_proxy_enqueue_each_starting_point_once(
+    tmp_path: Path, database: str, processes: int
+) -> None:
+    """Six workers open a new study through the proxy at the same moment (threads, each its own gRPC client, as
+    many machines would): each starting point (the baseline, every recipe) is enqueued once. Before, each worker
+    read "not there" before any had written, and the baseline and recipes ran once per worker."""
+    import threading
+
+    from search.spec import load_study
+    from search.storage import open_storage
+    from search.worker import ensure_study
+
+    name, port = "proxied-start", free_port()
+    spec = load_study(write_study(tmp_path, name, recipes=True))
+    proxy = start_proxy(tmp_path, database, port, processes)
+    try:
+        url = f"grpc://127.0.0.1:{port}"
+        clients = [open_storage(url) for _ in range(6)]
+        barrier, errors = threading.Barrier(len(clients)), []
+
+        def create(storage: Any) -> None:
+            barrier.wait()
+            try:
+                ensure_study(spec, storage)
+            except Exception as exc:  # noqa: BLE001 (reported below)
+                errors.append(exc)
+
+        threads = [threading.Thread(target=create, args=(c,)) for c in clients]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert not errors, errors
+    finally:
+        proxy.send_signal(signal.SIGTERM)
+        proxy.wait(timeout=30)
+    trials = trials_of(database, name)
+    labels = [t.user_attrs.get("recipe") for t in trials]
+    assert len(labels) >= 3 and len(labels) == len(set(labels)), labels  # the baseline and two recipes at least
+    assert all(t.state == TrialState.WAITING for t in trials)
+
+
+@pytest.mark.postgres
 def test_proxy_processes_never_outlive_their_parent(tmp_path: Path, database: str) -> None:
     """``proxy --processes 2`` killed with SIGKILL (no chance to stop its children): they exit on their own, and the
     port is free again."""
@@ -457,6 +501,37 @@ def test_proxy_processes_never_outlive_their_parent(tmp_path: Path, database: st
 
 
 # --------------------------------------------------------------------------------------------- units
+def _point(label: str | None = "baseline", state: TrialState = TrialState.WAITING, **system: Any) -> Any:
+    values = {"dropout": 0.1, "norm": "none", "layers": 2, **system.pop("values", {})}
+    return optuna.trial.create_trial(
+        state=state, value=0.5 if state == TrialState.COMPLETE else None,
+        user_attrs={} if label is None else {"recipe": label}, system_attrs={"fixed_params": values, **system},
+    )  # fmt: skip
+
+
+#: (id, the template, whether the proxy creates it once, an existing trial, whether that one is the same point)
+POINTS = [
+    ("the same point", _point(), True, _point(), True),
+    ("another label", _point(), True, _point("mixup 0.2"), False),
+    ("already run", _point(), True, _point(state=TrialState.COMPLETE), True),
+    ("other values", _point(), True, _point(values={"dropout": 0.2}), False),
+    ("a float's rounding", _point(), True, _point(values={"dropout": 0.1 + 1e-17}), True),
+    ("one more value", _point(), True, _point(values={"lr": 0.01}), False),
+    ("true is not 1", _point(values={"layers": True}), True, _point(values={"layers": 1}), False),
+    ("a re-queued copy", _point(failed_trial=3), False, _point(), True),
+    ("no label (a user's own enqueue)", _point(None), False, _point(None), False),
+]
+
+
+@pytest.mark.parametrize(("template", "once", "existing", "same"), [c[1:] for c in POINTS], ids=[c[0] for c in POINTS])
+def test_which_enqueues_the_proxy_makes_once(template: Any, once: bool, existing: Any, same: bool) -> None:
+    from search.enqueue_once import same_point, starting_point
+
+    assert starting_point(template) is once
+    if once:
+        assert same_point(existing, template) is same
+
+
 def test_worker_plan_round_robins_gpus_and_splits_cpu_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     from search.cli import worker_plan
 
