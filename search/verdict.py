@@ -592,6 +592,18 @@ def _significant(p: dict[str, Any]) -> bool:
     return p.get("p") is not None and p["p"] < SIGNIFICANCE
 
 
+def _below_warning(res: dict[str, Any]) -> str | None:
+    """When the tuned row is significantly below the baseline on the test split: the search's choice did worse than
+    no regularization (a study without a baseline trial to choose instead; a best that won its folds by chance)."""
+    whole = res.get("paired") or {}
+    if whole.get("same") or not _significant(whole) or whole["mean"] >= 0:
+        return None
+    return (
+        f"the tuned row is below the baseline ({describe_difference(whole)}): on the test split the search's "
+        "choice did worse than the study's settings with every searched regularizer off; use the baseline"
+    )
+
+
 def _split_warning(res: dict[str, Any]) -> str | None:
     """When the best's regularizers significantly cost test accuracy against "best, regularizers off"; or when the
     best beats the baseline significantly but its regularizers' own part (best - that row) is not a significant
@@ -671,8 +683,8 @@ def warnings_of(res: dict[str, Any]) -> list[str]:
     page show the same): rows whose retraining diverged on some seeds (those seeds score 0, inside the row's mean
     and the difference), a significant gain over the baseline that its regularizers do not carry
     (:func:`_split_warning`), a fixed setting that costs (:func:`_fixed_warning`), a best row that peaked at the end
-    of its budget (:func:`_budget_warning`), a search whose best folds did not beat the majority class, and a best
-    row not above it."""
+    of its budget (:func:`_budget_warning`), a tuned row significantly below the baseline (:func:`_below_warning`),
+    a search whose best folds did not beat the majority class, and a best row not above it."""
     out = []
     rows = (
         ("best", "best"),
@@ -687,7 +699,7 @@ def warnings_of(res: dict[str, Any]) -> list[str]:
             out.append(f"the {label} row's retraining diverged on seed(s) {seeds} of {len(row['accs'])}: each "
                        "scores 0, inside its mean and the difference (a configuration that explodes without the "
                        "search's early stopping)")  # fmt: skip
-    out.extend(w for w in (_split_warning(res), _fixed_warning(res), _budget_warning(res)) if w)
+    out.extend(w for w in (_split_warning(res), _fixed_warning(res), _budget_warning(res), _below_warning(res)) if w)
     top, best = res.get("majority"), res.get("best") or {}
     cv = res.get("search_cv")
     if top and cv is not None and cv <= top["share"]:

@@ -113,10 +113,13 @@ def test_a_baseline_trial_without_comparable_folds_is_not_chosen() -> None:
 @pytest.mark.parametrize(
     ("run", "words"),
     [
-        ([0.975, 0.9, 0.775], "(0.8833) is within one standard error of it over 3 folds, so the folds do not show"),
+        ([0.975, 0.9, 0.775], "scored better on the same 3 folds (0.8833 against 0.8583): the search found nothing"),
+        ([0.9, 0.975, 0.35], "(0.7417) is within one standard error of it over 3 folds"),  # lower, noisy folds
+        ([0.875, 0.925, 0.775], "(0.8583) is within one standard error of it over 3 folds, so the folds do not show"),
         ([0.8, 0.8, 0.7], "(0.7667) is more than one standard error below it over 3 folds"),
+        ([1.0, 1.0, 1.0], "scored better on the same 3 folds (1.0000 against 0.8583)"),
     ],
-    ids=["baseline as good", "baseline below"],
+    ids=["baseline better", "baseline below within", "baseline as good", "baseline further below", "baseline far better"],
 )
 def test_without_a_baseline_trial_the_rule_says_how_the_baseline_run_compares(run: list[float], words: str) -> None:
     """``recipes: false``: the best trial (.90/.90/.775) was "chosen (no complete baseline trial to compare it with)"

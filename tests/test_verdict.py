@@ -740,6 +740,25 @@ def test_a_gain_that_is_not_the_regularizers_is_said_to_be_so(bare: list, base: 
 
 
 @pytest.mark.parametrize(
+    ("best", "base", "warned"),
+    [
+        ([0.50, 0.50, 0.52], [1.0, 0.99, 1.0], "the tuned row is below the baseline (-0.4900 (95% CI"),
+        ([0.95, 0.94, 0.96], [0.96, 0.95, 0.94], None),  # below on average, not significantly: the rows say it
+        ([0.97, 0.98, 0.99], [0.94, 0.95, 0.96], None),  # above
+    ],
+    ids=["significantly below", "not significant", "above"],
+)
+def test_a_tuned_row_below_the_baseline_is_said_to_be(best: list, base: list, warned: str | None) -> None:
+    """recipes: false and every trial worse than the baseline's run: the best was kept as the only trial to choose
+    and printed 0.50 against the baseline's 1.00 with no word but the difference row."""
+    res = _rows(best, base, {"label": "a", "share": 0.5, "acc": 0.5})
+    found = [w for w in verdict.warnings_of(res) if "below the baseline" in w]
+    assert (len(found) == 1 and found[0].startswith(warned) and "use the baseline" in found[0]) if warned else not found
+    same = {**res, "paired": {**res["paired"], "same": True}}  # the baseline chosen: one row, nothing to warn of
+    assert not [w for w in verdict.warnings_of(same) if "below the baseline" in w]
+
+
+@pytest.mark.parametrize(
     "nothing, expect",
     [
         ([0.99, 1.00, 0.99], "the best row is below nothing at all (clip_norm off too) by -0.0333 (p=0.038)"),
