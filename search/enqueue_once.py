@@ -17,12 +17,12 @@ Every other call passes through unchanged.
 
 from __future__ import annotations
 
-import math
 import threading
 from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
 
+from search.recipes import same_values
 from search.storage import RetryingStorage, schema_lock
 
 #: the user attribute regtune's starting points carry (search.worker.ensure_study)
@@ -66,18 +66,7 @@ def starting_point(trial: FrozenTrial | None) -> bool:
 
 
 def same_point(trial: FrozenTrial, template: FrozenTrial) -> bool:
-    """The same label and the same values (numbers within float rounding, as Optuna's ``skip_if_exists``)."""
+    """The same label and the same values (:func:`search.recipes.same_values`)."""
     if trial.user_attrs.get(LABEL) != template.user_attrs[LABEL]:
         return False
-    have, want = trial.system_attrs.get("fixed_params"), template.system_attrs["fixed_params"]
-    if not isinstance(have, dict) or have.keys() != want.keys():
-        return False
-    return all(_equal(have[k], want[k]) for k in want)
-
-
-def _equal(a: Any, b: Any) -> bool:
-    if isinstance(a, bool) or isinstance(b, bool):  # True is not 1 here (a choice of [true, 1] would merge)
-        return type(a) is type(b) and a == b
-    if not isinstance(a, int | float) or not isinstance(b, int | float):
-        return bool(a == b)
-    return math.isclose(float(a), float(b), rel_tol=1e-12, abs_tol=0.0) or (math.isnan(a) and math.isnan(b))
+    return same_values(trial.system_attrs.get("fixed_params"), template.system_attrs["fixed_params"])

@@ -10,6 +10,7 @@ with the same label run the same regularizers. Labels are written from the value
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -151,3 +152,19 @@ def _points(spec: StudySpec) -> tuple[list[tuple[str, dict[str, Any]]], list[tup
             seen[key] = label
             unique.append((label, params))
     return unique, dropped
+
+
+def same_values(have: Any, want: dict[str, Any]) -> bool:
+    """Whether ``have`` (a trial's ``fixed_params``) holds exactly the Optuna params ``want``: the same names, numbers
+    equal within float rounding (as Optuna's ``enqueue_trial(skip_if_exists=True)``), True not taken for 1."""
+    if not isinstance(have, dict) or have.keys() != want.keys():
+        return False
+    return all(_equal(have[k], want[k]) for k in want)
+
+
+def _equal(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):  # a choice of [true, 1] would merge
+        return type(a) is type(b) and a == b
+    if not isinstance(a, int | float) or not isinstance(b, int | float):
+        return bool(a == b)
+    return math.isclose(float(a), float(b), rel_tol=1e-12, abs_tol=0.0) or (math.isnan(a) and math.isnan(b))

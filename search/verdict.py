@@ -100,6 +100,17 @@ def trial_config(spec: StudySpec, params: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in as_dict(rnn, train).items() if k not in DATA_NAMES}
 
 
+def point_config(spec: StudySpec, params: dict[str, Any]) -> dict[str, Any] | None:
+    """:func:`trial_config` of a starting point's params, or None when the point leaves searched names to the
+    sampler (a study file's point that sets dropout only: lr is drawn per trial, so its trials' configurations are
+    known only once they ran; ``make report`` raised "The value of the parameter 'lr' is not found")."""
+    try:
+        suggest(optuna.trial.FixedTrial(params), spec)  # type: ignore[arg-type]
+    except ValueError:
+        return None
+    return trial_config(spec, params)
+
+
 def baseline_config(spec: StudySpec) -> dict[str, Any]:
     """The configuration of the enqueued baseline trial: fixed settings kept, searched regularizers off, other
     searched settings (lr, ...) at their defaults."""

@@ -229,12 +229,12 @@ def moved_points(study: optuna.Study, spec: StudySpec) -> list[tuple[str, dict[s
     """The starting points (baseline, recipes, the file's own) whose configuration no trial of ``study`` runs:
     compared by configuration, not by Optuna params (a dimension added with --allow-change gives every point a new
     param, and every point was enqueued again, an identical re-run of the baseline and each recipe)."""
-    from search.recipes import baseline_point
+    from search.recipes import baseline_point, same_values
     from search.selection import same_config
-    from search.verdict import trial_config
+    from search.verdict import point_config, trial_config
 
     home = baseline_point(spec)  # a dimension a widening added: the old trials ran its default, the home value
-    ran = []
+    ran, enqueued = [], [t.system_attrs.get("fixed_params") for t in study.get_trials(deepcopy=False)]
     for t in study.get_trials(deepcopy=False):
         config = t.user_attrs.get("config")
         if config is None:  # waiting (or claimed before it recorded one): the values it was enqueued with
@@ -244,8 +244,12 @@ def moved_points(study: optuna.Study, spec: StudySpec) -> list[tuple[str, dict[s
             ran.append(config)
     out = []
     for label, params in starting_points(spec):
-        config = trial_config(spec, params)
-        if not any(same_config(c, config) for c in ran):
+        config = point_config(spec, params)
+        if config is None:  # a point that leaves names to the sampler: by the values it was enqueued with
+            if not any(same_values(e, params) for e in enqueued):
+                out.append((label, params))
+                enqueued.append(params)
+        elif not any(same_config(c, config) for c in ran):
             out.append((label, params))
             ran.append(config)
     return out

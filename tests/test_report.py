@@ -358,6 +358,31 @@ def test_several_studies_are_all_checked_before_any_is_retrained(
         assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
+def test_a_starting_point_that_leaves_lr_to_the_sampler_is_reported_and_resumed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A study file's point that sets dropout only, where lr is searched by default: its trial drew its lr, so
+    its configuration is known only once it ran. `make report` raised "The value of the parameter 'lr' is not
+    found" (and so did a resume with --allow-change); the point's row is its trial's."""
+    from search.cli import main
+
+    fixed = {"batch_size": 32}  # lr not fixed: searched by default
+    study = write_study(tmp_path, budget={"trials": 1, "max_epochs": 2}, recipes=False, final_seeds=1,
+                        fixed=fixed, starting_points=[{"dropout": 0.2}])  # fmt: skip
+    journal = str(tmp_path / "j.log")
+    assert main(["study", str(study), "--storage", journal]) == 0
+    capsys.readouterr()
+    assert main(["report", str(study), "--storage", journal, "--out", str(tmp_path / "out")]) == 0, capsys.readouterr()
+    summary = (tmp_path / "out" / "tiny" / "summary.md").read_text()
+    assert "starting point 0 of tiny.yaml" in summary, summary
+    wider = write_study(tmp_path, budget={"trials": 1, "max_epochs": 2}, recipes=False, final_seeds=1, fixed=fixed,
+                        starting_points=[{"dropout": 0.2}], search={**TINY["search"], "dropout": {"low": 0.0, "high": 0.4}})  # fmt: skip
+    assert main(["study", str(wider), "--storage", journal, "--allow-change"]) == 0, capsys.readouterr()
+    trials = optuna.load_study(study_name="tiny", storage=open_storage(journal)).trials
+    assert len(trials) == 1, [(t.number, t.state, t.params) for t in trials]  # the point was not enqueued again
+
+
 def test_the_dashboard_hint_names_the_artifacts_the_study_ran_with(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

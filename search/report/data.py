@@ -25,7 +25,7 @@ from models.data import SequenceDataModule
 from models.introspect import Introspection, diagnose, fixed_batch
 from models.train import fit
 from search.objective import folds_of, study_splits
-from search.recipes import BASELINE, starting_points
+from search.recipes import BASELINE, same_values, starting_points
 from search.retries import gave_up_rows
 from search.selection import as_complete, same_config
 from search.spec import StudySpec
@@ -41,9 +41,9 @@ from search.verdict import (
     epochs_of,
     final_result,
     nothing_config,
+    point_config,
     resolution,
     test_accuracy,
-    trial_config,
 )
 from search.worker import counts
 
@@ -171,7 +171,7 @@ def recipe_results(
     key = f"{seeds}:{digest}:refit-swa-{REFIT_SWA}:cv-epochs-own-patience"  # the refit protocol too
     if "swa_start" in spec.search or spec.fixed.get("swa_start"):  # its own SWA now starts where its folds' did
         key += ":own-swa-from-its-folds"
-    current = [(label, trial_config(spec, params)) for label, params in starting_points(spec)]
+    current = [(label, params, point_config(spec, params)) for label, params in starting_points(spec)]
     step, size = resolution(spec), len(study_splits(spec).test)
     shown: set[str] = set()
     cached = study.user_attrs.get(RECIPES_ATTR, {})
@@ -187,7 +187,7 @@ def recipe_results(
             continue
         # judged by configuration: a user point's label holds its index and file name, which a rename or an
         # inserted point changes without changing what it runs
-        match = next((name for name, config in current if same_config(t.user_attrs["config"], config)), None)
+        match = next((name for name, params, config in current if runs_point(t, params, config)), None)
         if match is None or match == BASELINE:
             if stale is not None and match is None:
                 stale.append(t.number)
@@ -207,6 +207,14 @@ def recipe_results(
     if stale is not None:
         stale.sort()
     return holm(sorted(rows, key=lambda r: r["trial"]))
+
+
+def runs_point(t: FrozenTrial, params: dict[str, Any], config: dict[str, Any] | None) -> bool:
+    """Whether trial ``t`` ran the starting point of ``params`` (its configuration ``config``, None when the point
+    leaves names to the sampler: :func:`search.verdict.point_config`; then the values it was enqueued with)."""
+    if config is not None:
+        return same_config(t.user_attrs.get("config"), config)
+    return same_values(t.system_attrs.get("fixed_params"), params)
 
 
 def _recipe_row(study: optuna.Study, spec: StudySpec, t: FrozenTrial, seeds: int, digest: str) -> dict[str, Any]:
