@@ -2,7 +2,8 @@
 
 Sources, all offline:
 - a UEA/UCR archive dataset shipped inside the ``sktime`` wheel, by name (``JapaneseVowels``, ``PLAID`` ...);
-- a user's ``.npz`` (``X``: N x T x C floats, ``y``: N integer labels 0..K-1, optional ``lengths``: without it, the
+- a user's ``.npz`` (``X``: N x T x C floats, ``y``: N labels, 0..K-1 or class names (other whole numbers, strings),
+  optional ``lengths``: without it, the
   steps at a sequence's end that are NaN in every channel are its padding; the test split
   inside as ``X_test``/``y_test``, or ``NAME_train.npz`` / ``NAME.npz`` finds ``NAME_test.npz`` beside it) or ``.ts``
   file (a ``_TRAIN.ts`` path finds its ``_TEST.ts`` sibling);
@@ -654,33 +655,61 @@ def _labels_preview(values: np.ndarray) -> str:
 
 def _label_names(y: np.ndarray) -> list[str] | None:
     """The class names of string labels, sorted as the .ts loader sorts its labels (numerically when they all read
-    as numbers); None for numeric labels, which are the classes themselves (0..K-1)."""
-    return _sorted_labels(np.asarray(y).astype(str).ravel()) if np.asarray(y).dtype.kind in "US" else None
+    as numbers); of whole-number labels that are not exactly 0..K-1 (the UCR archive's 1..K, -1/1, 0/2/4: read as
+    names, "1" the first class, as a .ts file's); None for labels 0..K-1, which are the classes themselves."""
+    y = np.asarray(y)
+    if y.dtype.kind in "US":
+        return _sorted_labels(y.astype(str).ravel())
+    whole = _whole_numbers(y)
+    if whole is None or not len(whole):
+        return None
+    values = np.unique(whole)
+    if values[0] == 0 and values[-1] == len(values) - 1:  # 0..K-1, every class present
+        return None
+    return [str(v) for v in values.tolist()]
+
+
+def _whole_numbers(y: np.ndarray) -> np.ndarray | None:
+    """``y`` as int64 when it holds integers (or whole-number floats: pandas' float64 labels); else None."""
+    if np.issubdtype(y.dtype, np.integer):  # (not bool: True/False are refused, not read as 1/0)
+        return y.astype(np.int64) if y.dtype != np.uint64 or not len(y) or int(y.max()) < 2**63 else None
+    if (
+        y.dtype.kind == "f"
+        and np.isfinite(y).all()
+        and bool((y == np.round(y)).all())
+        and np.abs(y).max(initial=0) < 2**53
+    ):
+        return y.astype(np.int64)
+    return None
 
 
 def _label_codes(path: Path | str, yk: str, y: np.ndarray, names: list[str] | None) -> np.ndarray:
-    """``y`` (one label per sequence) as integer classes: strings by their index in the training split's
-    ``names`` (a test label the training split lacks is refused by name), whole-number floats (pandas' float64
-    labels) cast; anything else must be integers already."""
-    if y.dtype.kind in "US":
-        if names is None:
-            raise DataError(f"{path}: {yk} holds strings, the training labels are numbers; allowed: labels of one "
-                            "kind in both splits (integers 0..K-1, or class names)")  # fmt: skip
-        labels = y.astype(str)
+    """``y`` (one label per sequence) as integer classes: strings, and numbers the training split read as names
+    (:func:`_label_names`), by their index in the training split's ``names`` (a test label the training split lacks
+    is refused by name); whole-number floats (pandas' float64 labels) cast; anything else must be integers."""
+    numbers = None if y.dtype.kind in "US" else _whole_numbers(y)
+    if y.dtype.kind not in "US" and names is not None and not all(_integer_text(n) for n in names):
+        raise DataError(f"{path}: {yk} holds numbers, the training labels are strings ({names[:3]}...); allowed: "
+                        "labels of one kind in both splits (integers, or class names)")  # fmt: skip
+    if names is not None and (y.dtype.kind in "US" or numbers is not None):
+        labels = y.astype(str) if numbers is None else np.array([str(v) for v in numbers.tolist()])
         index = {c: i for i, c in enumerate(names)}
         unknown = sorted(set(labels.tolist()) - set(names))
         if unknown:
             raise DataError(f"{path}: {yk} holds labels {unknown[:5]} that do not occur in the training split; "
                             f"allowed: {names if len(names) <= 12 else names[:12] + ['...']}")  # fmt: skip
         return np.array([index[c] for c in labels.tolist()], dtype=np.int64)
-    if names is not None:
-        raise DataError(f"{path}: {yk} holds numbers, the training labels are strings ({names[:3]}...); allowed: "
-                        "labels of one kind in both splits (integers 0..K-1, or class names)")  # fmt: skip
-    if y.dtype.kind == "f" and np.isfinite(y).all() and bool((y == np.round(y)).all()):
-        return y.astype(np.int64)  # 0.0, 1.0, 2.0: integers stored as floats
-    if not np.issubdtype(y.dtype, np.integer):
-        raise DataError(f"{path}: {yk} has dtype {y.dtype}; expected integer labels 0..K-1, or strings (class names)")
-    return y
+    if y.dtype.kind in "US":
+        raise DataError(f"{path}: {yk} holds strings, the training labels are numbers; allowed: labels of one "
+                        "kind in both splits (integers, or class names)")  # fmt: skip
+    if numbers is None:
+        raise DataError(f"{path}: {yk} has dtype {y.dtype}; expected integer labels (0..K-1, or any K whole numbers: "
+                        "read as class names), or strings (class names)")  # fmt: skip
+    return numbers
+
+
+def _integer_text(name: str) -> bool:
+    return name.lstrip("-").isdigit()
 
 
 def _npz_set(
@@ -704,6 +733,8 @@ def _npz_set(
     if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
         raise DataError(f"{path}: {xk} has dtype {X.dtype}; expected floats")
     X = X.astype(np.float64)
+    if y.ndim == 2 and y.shape[1] == 1:  # a column (N x 1): one label per sequence all the same
+        y = y[:, 0]
     if y.ndim != 1 or len(y) != len(X):
         raise DataError(f"{path}: {yk} has shape {y.shape}; expected ({len(X)},): one label per sequence")
     if training:

@@ -8,7 +8,7 @@
     result.best_value, result.best_config, result.verdict["rows"]
 
 ``study`` is a study file or the same mapping as a dict. ``data`` replaces the study's ``dataset`` with arrays
-named as in a ``.npz`` file (:func:`models.data.array_splits`): ``X`` (N x T x C), ``y`` (N labels 0..K-1),
+named as in a ``.npz`` file (:func:`models.data.array_splits`): ``X`` (N x T x C), ``y`` (N labels, as a ``.npz``'s),
 optional ``lengths``, and the test split ``X_test``/``y_test`` (/``lengths_test``); as a dict of those names or a
 tuple ``(X, y)``, ``(X, y, lengths)``, ``(X, y, X_test, y_test)`` or ``(X, y, lengths, X_test, y_test,
 lengths_test)``. Without a test split a stratified 20 % of the sequences (seeded by the study's seed) is held out

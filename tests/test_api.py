@@ -106,7 +106,7 @@ BAD = [
     ("X rank 4", _rank4, "X has rank 4"),
     ("NaN", _nan, "X contains NaN/Inf inside the valid steps (sequence 3)"),
     ("one class", _one_class, "the training split holds one class"),
-    ("labels with a gap", _gap, "labels must be exactly 0..K-1"),
+    ("labels with a gap", _gap, "y_test holds labels ['1'] that do not occur in the training split"),  # 0 and 5: names
     ("lengths", _lengths, "lengths must be 60 integers in 1..10"),
     ("test channels", _channels, "X_test has 1 channel; the training X has 2"),
     ("float labels", _float_y, "y has dtype float32"),

@@ -109,8 +109,23 @@ NAMES = np.array(["walk", "run", "sit"])
         (lambda y: np.array(["10", "2", "1"])[y], ["1", "2", "10"]),  # names that read as numbers: in number order
         (lambda y: y.astype(np.float64), ["0", "1", "2"]),  # whole numbers stored as floats (pandas' float64)
         (lambda y: y, ["0", "1", "2"]),
+        (lambda y: y + 1, ["1", "2", "3"]),  # the UCR archive's 1..K: refused before, read as names like a .ts file's
+        (lambda y: 2 * y - 2, ["-2", "0", "2"]),  # -1/1 style, gaps: names in number order
+        (lambda y: (y * 10**9).astype(np.uint64), ["0", "1000000000", "2000000000"]),  # (set(range(10**9)) before)
+        (lambda y: (y + 1).astype(np.float64), ["1", "2", "3"]),  # pandas' floats, 1..K
+        (lambda y: y[:, None], ["0", "1", "2"]),  # a column N x 1
     ],
-    ids=["names", "numeric names", "whole floats", "integers"],
+    ids=[
+        "names",
+        "numeric names",
+        "whole floats",
+        "integers",
+        "1..K",
+        "gaps and negatives",
+        "large",
+        "float 1..K",
+        "a column",
+    ],
 )
 def test_npz_labels_may_be_class_names_or_whole_floats(tmp_path: Path, label: Any, classes: list[str]) -> None:
     """Before: string and float labels were refused, although the object-array message said strings were allowed."""
@@ -121,7 +136,7 @@ def test_npz_labels_may_be_class_names_or_whole_floats(tmp_path: Path, label: An
     assert splits.classes == classes
     for got, want in ((splits.train, train), (splits.test, test)):  # each label the index of its name
         given = label(want["y"])
-        codes = [classes.index(v) for v in given.tolist()] if given.dtype.kind == "U" else want["y"]
+        codes = [classes.index(v) for v in given.tolist()] if given.dtype.kind == "U" else want["y"]  # (k's order)
         np.testing.assert_array_equal(got.y, codes)
 
 
@@ -148,13 +163,16 @@ def test_npz_rank_2_x_is_one_channel(tmp_path: Path) -> None:
 BAD_NPZ = [
     ({"X": np.zeros(4, np.float32)}, r"X has rank 1 .*expected N x T x C \(or N x T: one channel\)"),
     ({"X": np.zeros((4, 5, 2, 1), np.float32)}, r"X has rank 4 .*expected N x T x C"),
-    ({"y": np.array([1, 2, 3, 1])}, r"y holds \[1, 2, 3\]; labels must be exactly 0..K-1"),
-    ({"y": np.array([0, 2, 0, 2])}, r"y holds \[0, 2\]; labels must be exactly 0..K-1"),
-    ({"y": np.array([0, 10**9, 0, 10**9])}, r"y holds \[0, 1000000000\]; labels must be exactly 0..K-1"),  # MemoryError
-    ({"y": np.array([0, -1, 0, 1])}, r"labels must be exactly 0..K-1"),
-    ({"y": np.array([0.0, 1.5, 0.0, 1.0])}, r"y has dtype float64; expected integer labels 0..K-1, or strings"),
-    ({"y": np.array([0.0, np.nan, 0.0, 1.0])}, r"y has dtype float64; expected integer labels 0..K-1"),
-    ({"y": np.array([True, False, True, False])}, r"y has dtype bool; expected integer labels 0..K-1"),
+    ({"y": np.array([0.0, 1.5, 0.0, 1.0])}, r"y has dtype float64; expected integer labels \(0..K-1, or any K whole"),
+    ({"y": np.array([0.0, np.nan, 0.0, 1.0])}, r"y has dtype float64; expected integer labels"),
+    ({"y": np.array([True, False, True, False])}, r"y has dtype bool; expected integer labels"),
+    # 1..K read as class names (below): a test label 0 the training split lacks is named
+    (
+        {"y": np.array([1, 2, 3, 1])},
+        r"y_test holds labels \['0'\] that do not occur in the training split; allowed: \['1', '2', '3'\]",
+    ),
+    ({"y": np.array([[0], [1], [0]])}, r"y has shape \(3,\); expected \(4,\)"),  # a column: read as (N,)
+    ({"y": np.array([[0, 1], [1, 0], [0, 1], [1, 0]])}, r"y has shape \(4, 2\); expected \(4,\)"),  # one-hot
     (
         {"y_test": np.array(["a", "b"])},
         r"y_test holds strings, the training labels are numbers; allowed: labels of one",

@@ -70,7 +70,8 @@ Case = tuple[Callable[[Path], str], list[str], dict[str, object], str | None]
 CASES: dict[str, Case] = {
     "npz-nan": (nan_X, ["data.npz", "X contains NaN/Inf", "sequence 3"], {}, None),
     "npz-rank-4": (lambda d: npz(d, X=np.zeros((N, T, C, 1), np.float32)), ["X has rank 4", "expected N x T x C"], {}, None),
-    "npz-labels-not-0..K-1": (lambda d: npz(d, y=np.arange(N) % 2 * 5), ["y holds [0, 5]", "0..K-1"], {}, None),
+    # 0 and 5 are class names (any whole numbers but 0..K-1 are): the test split's 1 is not one of them
+    "npz-labels-not-0..K-1": (lambda d: npz(d, y=np.arange(N) % 2 * 5), ["y_test holds labels ['1']", "allowed: ['0', '5']"], {}, None),
     "npz-test-label-unknown": (
         lambda d: npz(d, test={"X": arrays(n=3)["X"], "y": np.array([0, 1, 7])}),
         ["y_test holds label 7", "allowed: 0..1"], {}, None,

@@ -119,7 +119,13 @@ def test_a_baseline_trial_without_comparable_folds_is_not_chosen() -> None:
         ([0.8, 0.8, 0.7], "(0.7667) is more than one standard error below it over 3 folds"),
         ([1.0, 1.0, 1.0], "scored better on the same 3 folds (1.0000 against 0.8583)"),
     ],
-    ids=["baseline better", "baseline below within", "baseline as good", "baseline further below", "baseline far better"],
+    ids=[
+        "baseline better",
+        "baseline below within",
+        "baseline as good",
+        "baseline further below",
+        "baseline far better",
+    ],
 )
 def test_without_a_baseline_trial_the_rule_says_how_the_baseline_run_compares(run: list[float], words: str) -> None:
     """``recipes: false``: the best trial (.90/.90/.775) was "chosen (no complete baseline trial to compare it with)"
