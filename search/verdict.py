@@ -461,11 +461,26 @@ def hit_difference(a: dict[str, Any], b: dict[str, Any], size: int) -> np.ndarra
     test sequence i against itself); None for a row kept from before rows recorded their hits."""
     if not a.get("hits") or not b.get("hits") or len(a["hits"]) != len(b["hits"]):
         return None
+    return hit_bits(a, size).astype(np.int8) - hit_bits(b, size).astype(np.int8)
 
-    def bits(row: dict[str, Any]) -> np.ndarray:
-        return np.stack([np.unpackbits(np.frombuffer(bytes.fromhex(h), np.uint8))[:size] for h in row["hits"]])
 
-    return bits(a).astype(np.int8) - bits(b).astype(np.int8)
+def hit_bits(row: dict[str, Any], size: int) -> np.ndarray:
+    """A row's seeds x ``size`` matrix of 1 (test sequence right) / 0 (wrong), from its recorded ``hits``."""
+    return np.stack([np.unpackbits(np.frombuffer(bytes.fromhex(h), np.uint8))[:size] for h in row["hits"]])
+
+
+def class_recall(row: dict[str, Any], splits: Splits) -> list[dict[str, Any]]:
+    """Per class of the test split: its name, test sequences, and the share of them ``row`` classified right (the
+    mean over seeds); [] for a row kept from before rows recorded their hits. Accuracy is a mean over sequences: on
+    a test split of 50/50/50/10 a model that never names the fourth class scores 0.94, and nothing said so."""
+    y = splits.test.y
+    if not row.get("hits") or not len(y):
+        return []
+    right = hit_bits(row, len(y)).mean(axis=0)  # per test sequence, over seeds
+    return [
+        {"class": splits.classes[k], "sequences": int((y == k).sum()), "recall": float(right[y == k].mean())}
+        for k in range(len(splits.classes)) if (y == k).any()
+    ]  # fmt: skip
 
 
 def _summary(accs: list[float]) -> dict[str, Any]:
@@ -603,6 +618,28 @@ def _significant(p: dict[str, Any]) -> bool:
     return p.get("p") is not None and p["p"] < SIGNIFICANCE
 
 
+#: a class whose test recall is below this share of the best row's accuracy is warned of (accuracy hides it)
+RECALL_FLOOR = 0.5
+
+
+def _class_warnings(res: dict[str, Any]) -> list[str]:
+    """One sentence per class the best row gets right far less often than its accuracy says (recall below
+    :data:`RECALL_FLOOR` x its accuracy; worst first, at most three named): a rare class that is never predicted
+    leaves accuracy high."""
+    best, classes = res.get("best") or {}, res.get("classes") or []
+    if not best or len(classes) < 2:
+        return []
+    low = sorted((c for c in classes if c["recall"] < RECALL_FLOOR * best["mean"]), key=lambda c: c["recall"])
+    if not low:
+        return []
+    named = "; ".join(f"{json.dumps(c['class'])} {c['recall']:.2f} of its {c['sequences']} test sequence"
+                      f"{'s' if c['sequences'] != 1 else ''}" for c in low[:3])  # fmt: skip
+    more = f" and {len(low) - 3} more" if len(low) > 3 else ""
+    return [f"the best row gets some classes right far less often than its accuracy {best['mean']:.4f} says "
+            f"(recall {named}{more}): accuracy, and the search's ranking by it, barely see a class that is rare or "
+            "hard; weigh these classes yourself before taking the tuned row"]  # fmt: skip
+
+
 def _below_warning(res: dict[str, Any]) -> str | None:
     """When the tuned row is significantly below the baseline on the test split: the search's choice did worse than
     no regularization (a study without a baseline trial to choose instead; a best that won its folds by chance)."""
@@ -711,6 +748,7 @@ def warnings_of(res: dict[str, Any]) -> list[str]:
                        "scores 0, inside its mean and the difference (a configuration that explodes without the "
                        "search's early stopping)")  # fmt: skip
     out.extend(w for w in (_split_warning(res), _fixed_warning(res), _budget_warning(res), _below_warning(res)) if w)
+    out.extend(_class_warnings(res))
     top, best = res.get("majority"), res.get("best") or {}
     cv = res.get("search_cv")
     if top and cv is not None and cv <= top["share"]:
@@ -746,6 +784,7 @@ def final_result(study: optuna.Study, spec: StudySpec, seeds: int | None = None)
     """Retrain best, baseline and "nothing at all"; evaluate on test; compare pairwise. Cached on the study
     (the majority-class row, which trains nothing, and the paired statistics are computed afresh on each read)."""
     out = {**_final_result(study, spec, seeds), "majority": majority(study_splits(spec))}
+    out["classes"] = class_recall(out["best"], study_splits(spec))  # what its accuracy may hide
     cv = study.best_trial.user_attrs.get("val_acc") if spec.metric == "val_acc" else None
     out["search_cv"] = float(cv) if isinstance(cv, (int, float)) else None  # the folds' best: is there a signal?
     step, size = resolution(spec), len(study_splits(spec).test)  # from the rows: a result cached by an earlier

@@ -573,6 +573,43 @@ def test_the_majority_class_row_and_its_warning() -> None:
         assert any(said in line for line in lines) == warned, (cv, lines)
 
 
+def _hits(right: list[int]) -> str:
+    import numpy as np
+
+    return np.packbits(np.array(right, np.uint8)).tobytes().hex()
+
+
+@pytest.mark.parametrize(
+    ("seeds", "warned"),
+    [
+        ([[1] * 10 + [0, 0], [1] * 10 + [0, 0]], '"rare" 0.00 of its 2 test sequences'),  # never named
+        ([[1] * 10 + [1, 0], [1] * 10 + [0, 0]], '"rare" 0.25 of its 2 test sequences'),  # once in four
+        ([[1] * 10 + [1, 0], [1] * 10 + [1, 0]], None),  # half of them against 0.92 accuracy: 0.50 >= 0.46
+        ([[0] * 5 + [1] * 5 + [1, 1], [0] * 5 + [1] * 5 + [1, 1]], '"a" 0.00 of its 5 test sequences'),
+    ],
+    ids=["never", "rarely", "half", "a common class"],
+)
+def test_a_class_the_best_row_hardly_gets_right_is_named(seeds: list[list[int]], warned: str | None) -> None:
+    """A test split of 50/50/50/10 where the best row never named the fourth class scored 0.9375 with no word:
+    the verdict now keeps each class's recall and warns when one is far below the row's accuracy."""
+    import numpy as np
+
+    from models.data import SequenceSet, Splits
+
+    def split(y: list[int]) -> SequenceSet:
+        return SequenceSet(np.zeros((len(y), 2, 1), np.float32), np.full(len(y), 2), np.array(y))
+
+    splits = Splits(split([0, 1, 2] * 4), split([0] * 5 + [1] * 5 + [2] * 2), ["a", "b", "rare"], "rare")
+    accs = [float(np.mean(s)) for s in seeds]
+    res = _rows(accs, [0.5, 0.5], {"label": "a", "share": 0.34, "acc": 0.4})
+    res["best"]["hits"] = [_hits(s) for s in seeds]
+    res["classes"] = verdict.class_recall(res["best"], splits)
+    assert [c["sequences"] for c in res["classes"]] == [5, 5, 2]
+    found = [w for w in verdict.warnings_of(res) if "far less often" in w]
+    assert (len(found) == 1 and warned in found[0]) if warned else not found, found
+    assert verdict.class_recall({"accs": accs}, splits) == []  # a row cached before rows recorded hits
+
+
 def test_every_output_names_diverged_seeds_and_the_majority_floor(tmp_path: Path) -> None:
     """A retraining that diverged scored 0 with nothing said (the warning blamed the class balance), and the
     majority-class warning reached the terminal only, not summary.md or the page."""
