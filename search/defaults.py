@@ -7,7 +7,9 @@ The rule (README, "Study files"):
     depends on the step size, so tuning one at a fixed other misleads.
 (b) **Long sequences.** When the median valid length of the training split is above :data:`LONG_STEPS` and
     the study names none of :data:`CONV_NAMES` (in ``architecture``, ``fixed`` or ``search``), a Conv1D front
-    end is searched: ``conv_layers`` 3 (FCN-like blocks) / 1 / 0 (off), ``conv_stride`` among the powers of two
+    end is searched: ``conv_layers`` 3 (FCN-like blocks) / 1 / 0 (off; not above :data:`RAW_STEPS` steps, where
+    the RNN reading every step would make an epoch's time and memory grow with the length), ``conv_stride`` among
+    the powers of two
     that leave the RNN :data:`RNN_STEPS` steps of a median-length sequence and at most its upper bound of a
     90th-percentile one (up to three, the smallest first; :func:`conv_strides`), ``conv_kernel`` 8 (FCN's first
     kernel) or 0 (= the stride), ``conv_channels`` 128 / 64, ``pooling`` mean / last when the study does not set
@@ -80,6 +82,11 @@ LONG_STEPS = 64
 LR_RANGE = Range(3e-4, 1e-2, log=True)
 #: the front end's strides leave the RNN between these many steps (median length / stride)
 RNN_STEPS = (25, 200)
+#: the default front end is also searched off (``conv_layers`` 0: the RNN reads every step) only up to this
+#: 90th-percentile length: without it an epoch's time and memory grow with the length (bench.long_sequences, 64
+#: sequences, LSTM 64: 0.99 s and 622 MB an epoch at 4,000 steps on the fused path; the per-sequence loop path
+#: about 70 KB a step of a batch of 8: 1.8 GB at 20,000 steps, 4.3 GB at 60,000), where with it they stay flat
+RAW_STEPS = 4000
 #: ``branch_dropout`` searched with the default front end: up to LSTM-FCN's 0.8 and a little past it
 BRANCH_RANGE = Range(0.0, 0.9)
 #: a small training set gets a smaller batch (when the study does not set one) so that an epoch is at least this
@@ -119,7 +126,7 @@ def apply_defaults(spec: StudySpec, splits: Splits) -> StudySpec:
         strides = conv_strides(median, long_length(splits))
         reason = f"Conv1D front end searched by default: median length {median:g} > {LONG_STEPS} steps"
         dims: dict[str, Choice] = {  # each list starts with its home value: the baseline trial runs the first choice
-            "conv_layers": Choice([3, 1, 0]),
+            "conv_layers": Choice([3, 1, 0] if long_length(splits) <= RAW_STEPS else [3, 1]),
             "conv_stride": Choice(strides),
             "conv_kernel": Choice([8, 0]),
             "conv_channels": Choice([128, 64]),

@@ -140,6 +140,20 @@ def test_the_long_rule_on_a_real_dataset(tmp_path: Path) -> None:
     assert out.cv_folds is None  # the size rule chooses at run time
 
 
+@pytest.mark.parametrize(("length", "layers"), [(4000, [3, 1, 0]), (4001, [3, 1]), (20000, [3, 1])])
+def test_very_long_sequences_keep_the_front_end_on(tmp_path: Path, length: int, layers: list[int]) -> None:
+    """With ``conv_layers`` 0 in the space a trial's RNN read all 20,000 steps (1.8 GB, the per-sequence loop path
+    of a batch of 8; 4.3 GB at 60,000): above RAW_STEPS the default front end is searched on only."""
+    from models.data import SequenceSet, Splits
+
+    def split(n: int) -> SequenceSet:
+        return SequenceSet(np.zeros((n, 2, 1), np.float32), np.full(n, length), np.arange(n) % 2)
+
+    splits = Splits(split(40), split(10), ["a", "b"], "long")
+    out = apply_defaults(spec_of(tmp_path, SHORT), splits)
+    assert out.search["conv_layers"] == Choice(layers)
+
+
 def test_cv_folds_set_by_the_study_is_kept_and_not_reported(tmp_path: Path) -> None:
     out = apply_defaults(spec_of(tmp_path, SHORT, cv_folds=2), load_splits(SHORT))
     assert out.cv_folds == 2 and "cv_folds" not in out.defaulted
