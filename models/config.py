@@ -306,6 +306,33 @@ def as_dict(*configs: Any) -> dict[str, Any]:
     return out
 
 
+#: what the front end's other settings need to act: Conv1D blocks (conv_layers > 0, or auto with a stride > 1)
+CONV_SETTINGS = ("conv_stride", "conv_channels", "conv_kernel", "conv_norm", "conv_skip", "branch_dropout")
+
+
+def inert_names(values: dict[str, Any]) -> set[str]:
+    """The names in a flat configuration that change nothing in the network it builds: the front end's settings
+    without Conv1D blocks, ``branch_dropout`` without the skip, ``layer_dropout`` in one layer, ``momentum`` for an
+    optimizer without one, and each regularizer's ``depends`` names (``recurrent_dropout_mode``) with it off. A
+    configuration printed with them showed ``conv_kernel: 0, conv_stride: 16`` for a network that had no Conv1D."""
+    v = {**defaults(), **values}
+    out: set[str] = set()
+    blocks = v["conv_layers"] if v["conv_layers"] >= 0 else int(v["conv_stride"] > 1)
+    if blocks == 0:
+        out.update(CONV_SETTINGS)
+    elif not v["conv_skip"]:
+        out.add("branch_dropout")
+    if v["num_layers"] <= 1:
+        out.add("layer_dropout")
+    if v["optimizer"] not in ("sgd", "rmsprop"):
+        out.add("momentum")
+    for name in {d for deps in DEPENDS.values() for d in deps} - {"conv_skip", "optimizer", "num_layers"}:
+        users = [reg for reg, deps in DEPENDS.items() if name in deps]
+        if users and all(not v[reg] for reg in users):
+            out.add(name)
+    return out & set(values)
+
+
 def defaults() -> dict[str, Any]:
     """Every hyperparameter at its default: ``RNNConfig()`` and ``TrainConfig()`` as one flat dict."""
     return as_dict(RNNConfig(), TrainConfig())
@@ -361,5 +388,5 @@ def _check_rate(name: str, value: Any) -> None:
 __all__ = [
     "ARCHITECTURE_NAMES", "AUGMENTATION_NAMES", "CELLS", "DEPENDS", "GATES", "HYPERPARAMETER_NAMES", "NORMS",
     "OPTIMIZERS", "PARAMETER_GROUPS", "POOLINGS", "RATE_NAMES", "REGULARIZER_NAMES", "WEIGHT_ROLES", "ConfigError",
-    "RNNConfig", "TrainConfig", "as_dict", "configs_for", "split_params",
+    "RNNConfig", "TrainConfig", "as_dict", "configs_for", "inert_names", "split_params",
 ]  # fmt: skip

@@ -50,7 +50,7 @@ import numpy as np
 import optuna
 
 from models.classifier import DivergedError
-from models.config import DATA_NAMES, REGULARIZER_NAMES, RNNConfig, TrainConfig, as_dict, configs_for
+from models.config import DATA_NAMES, REGULARIZER_NAMES, RNNConfig, TrainConfig, as_dict, configs_for, inert_names
 from models.config import defaults as default_values
 from models.data import SequenceDataModule, Splits
 from models.train import evaluate, fit
@@ -182,11 +182,12 @@ def keeps_text(values: dict[str, Any]) -> str:
 def changed_values(config: dict[str, Any], baseline: dict[str, Any] | None = None) -> dict[str, Any]:
     """The entries of ``config`` that differ from the defaults, or from ``baseline``'s: what a reader needs to
     see (a searched ``normalize: channel`` is the default, and was not shown although it was all that set the
-    best apart from a baseline that runs ``series``)."""
-    defaults, base = default_values(), baseline or {}
+    best apart from a baseline that runs ``series``); not the names that change nothing in its network
+    (:func:`models.config.inert_names`: the front end's settings where ``conv_layers`` is 0)."""
+    defaults, base, inert = default_values(), baseline or {}, inert_names(config)
     return {
         k: v for k, v in config.items()
-        if k in defaults and k != "seed" and (defaults[k] != v or (k in base and base[k] != v))
+        if k in defaults and k != "seed" and k not in inert and (defaults[k] != v or (k in base and base[k] != v))
     }  # fmt: skip
 
 

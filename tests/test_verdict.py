@@ -1019,3 +1019,29 @@ def test_the_best_configuration_shows_what_sets_it_apart_from_the_baseline() -> 
     best = {**defaults(), "normalize": "channel", "dropout": 0.2, "seed": 4}
     assert verdict.changed_values(best) == {"dropout": 0.2}
     assert verdict.changed_values(best, base) == {"dropout": 0.2, "normalize": "channel"}
+
+
+#: (id, the best's values over the defaults, the baseline's, what the configuration block shows)
+INERT = [
+    ("no Conv1D blocks", {"conv_layers": 0, "conv_stride": 16, "conv_kernel": 8, "conv_skip": True, "branch_dropout": 0.5},
+     {"conv_layers": 3, "conv_stride": 4, "conv_skip": True}, {"conv_layers": 0}),
+    ("blocks: their settings show", {"conv_layers": 1, "conv_stride": 16, "conv_skip": True, "branch_dropout": 0.5},
+     {}, {"conv_layers": 1, "conv_stride": 16, "conv_skip": True, "branch_dropout": 0.5}),
+    ("no skip: no branch dropout", {"conv_layers": 1, "conv_stride": 8, "branch_dropout": 0.5}, {},
+     {"conv_layers": 1, "conv_stride": 8}),
+    ("one layer", {"layer_dropout": 0.3, "dropout": 0.1}, {}, {"dropout": 0.1}),
+    ("two layers", {"layer_dropout": 0.3, "num_layers": 2}, {}, {"layer_dropout": 0.3, "num_layers": 2}),
+    ("a mode without its dropout", {"recurrent_dropout_mode": "batch"}, {}, {}),
+    ("a mode with it", {"recurrent_dropout_mode": "batch", "recurrent_dropout": 0.2}, {},
+     {"recurrent_dropout_mode": "batch", "recurrent_dropout": 0.2}),
+    ("momentum for Adam", {"momentum": 0.5}, {}, {}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("best", "base", "shown"), [c[1:] for c in INERT], ids=[c[0] for c in INERT])
+def test_the_best_configuration_leaves_out_what_changes_nothing(best: dict, base: dict, shown: dict) -> None:
+    """A best without Conv1D blocks was shown with ``conv_kernel: 8, conv_stride: 16, conv_skip: True``: settings
+    of a front end its network did not have."""
+    from models.config import defaults
+
+    assert verdict.changed_values({**defaults(), **best}, {**defaults(), **base}) == shown
