@@ -666,8 +666,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m search") -> int:
     if args.command in TRAINING_COMMANDS and threading.current_thread() is threading.main_thread():
         # a line and exit 130 / 143, not a silent death: Lightning turns a KeyboardInterrupt in the verdict's
         # refits into a bare exit 1, and a SIGTERM would end the process without a word
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, raise_interrupted)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # SIGHUP: a closed terminal or dropped ssh
+            signal.signal(sig, raise_interrupted)  # session killed `make study` silently, its trials "crashed"
     parent = os.environ.pop(WORKER_PARENT_ENV, None)  # not passed on to anything this worker starts
     if parent and args.command == "worker" and args.in_process:  # stops as on SIGTERM: re-queues its trial, exits
         _when_orphaned(int(parent), lambda: os.kill(os.getpid(), signal.SIGTERM))
@@ -797,7 +797,7 @@ READ_ONLY = re.compile(r"permission denied|read-only transaction|read only|reado
 
 def _interrupted(args: argparse.Namespace, exc: BaseException) -> int:
     """One line (none from a worker of ``study --workers N``: its parent says it) and the shell's exit code for
-    the signal: 130 for Ctrl-C, 143 for SIGTERM."""
+    the signal: 130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP."""
     signum = getattr(exc, "signum", int(signal.SIGINT))  # Interrupted carries its signal; KeyboardInterrupt is Ctrl-C
     if not (args.command == "worker" and os.environ.get("REGTUNE_WORKER_INDEX") is not None):
         name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name

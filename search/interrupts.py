@@ -11,7 +11,7 @@ from typing import Any
 
 
 class Interrupted(BaseException):
-    """Ctrl-C or SIGTERM. Not a KeyboardInterrupt: Lightning swallows those into ``sys.exit(1)`` and would
+    """Ctrl-C, SIGTERM or SIGHUP. Not a KeyboardInterrupt: Lightning swallows those into ``sys.exit(1)`` and would
     leave the trial RUNNING; this one reaches the worker, which closes and re-queues the trial. ``signum`` is the
     signal that stopped it (the exit code is 128 + signum)."""
 
@@ -25,10 +25,26 @@ _pending: int | None = None  # the last signal raise_interrupted turned into Int
 
 
 def raise_interrupted(signum: int, frame: Any) -> None:
-    """A signal handler: Ctrl-C / SIGTERM / SIGHUP become :class:`Interrupted` (and the signal is remembered)."""
+    """A signal handler: Ctrl-C / SIGTERM / SIGHUP become :class:`Interrupted` (and the signal is remembered).
+    SIGHUP is a terminal that went away (a closed window, a dropped ssh session): what is still written to it
+    would fail (EIO) in the middle of re-queueing the running trial, so stdout and stderr that are that terminal
+    are pointed at /dev/null first (a log file they were redirected to keeps its lines)."""
     global _pending
     _pending = int(signum)
+    if signum == signal.SIGHUP:
+        _leave_terminal()
     raise Interrupted(signum)
+
+
+def _leave_terminal() -> None:
+    import os
+
+    with contextlib.suppress(OSError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        for fd in (1, 2):
+            if os.isatty(fd):
+                os.dup2(null, fd)
+        os.close(null)
 
 
 def reset() -> None:

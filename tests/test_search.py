@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -462,26 +464,54 @@ def _wait_for_running_epoch(
     raise AssertionError("no trial reached a running epoch in time")
 
 
+def _drain(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        while os.read(fd, 4096):
+            pass
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "sigkill"])
-def test_killed_study_resumes_with_no_trial_left_running(tmp_path: Path, sig: signal.Signals) -> None:
+@pytest.mark.parametrize(
+    ("sig", "terminal"),
+    [(signal.SIGINT, False), (signal.SIGKILL, False), (signal.SIGHUP, False), (signal.SIGHUP, True)],
+    ids=["ctrl-c", "sigkill", "sighup", "sighup, its terminal gone"],
+)
+def test_killed_study_resumes_with_no_trial_left_running(tmp_path: Path, sig: signal.Signals, terminal: bool) -> None:
+    """SIGHUP (a closed terminal, a dropped ssh session) ended a one-process study without a word, and its running
+    trial was found "died" on resume and counted as a crash; it is now a stop like Ctrl-C, also when the terminal
+    it wrote to is gone (writes to it fail with EIO)."""
+    import pty
+
     path = write_study(tmp_path, name="killed", budget={"trials": 4, "max_epochs": 40})
     storage = tmp_path / "journal.log"
     cmd = [sys.executable, "-m", "search", "study", str(path), "--storage", str(storage)]
     env = {**os.environ, "CI": "1", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if terminal:  # stdout and stderr a terminal (read, as a window reads it) whose other end closes with the signal
+        control, tty = pty.openpty()
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=tty, stderr=tty, text=True)
+        os.close(tty)
+        threading.Thread(target=_drain, args=(control,), daemon=True).start()
+    else:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     victim = _wait_for_running_epoch(storage, "killed", proc)
     before = {
         t.number: t.value for t in load(storage, "killed").get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
     }
     os.kill(proc.pid, sig)
-    proc.wait(timeout=60)
+    if terminal:  # hung up: from now on a write to it fails (EIO)
+        os.close(control)
+    _, err = proc.communicate(timeout=60)
     study = load(storage, "killed")
-    if sig == signal.SIGINT:
-        assert proc.returncode == 130
+    if sig != signal.SIGKILL:
+        assert proc.returncode == 128 + sig, (proc.returncode, err)
         dead = study.trials[victim.number]
         assert dead.state == TrialState.FAIL and "interrupted" in dead.user_attrs["fail_reason"]
         assert "RUNNING" not in states(study)
+        copy = next(t for t in study.trials if t.system_attrs.get("failed_trial") == victim.number)
+        assert copy.system_attrs.get("regtune:crashes", 0) == 0  # a stop, not a crash
+        if not terminal:
+            name = "Ctrl-C" if sig == signal.SIGINT else "SIGHUP"
+            assert f"interrupted ({name}): every running trial was marked failed and re-queued" in err, err
     result = run_cli("study", str(path), "--storage", str(storage))
     assert result.returncode == 0, result.stderr[-2000:]
     study = load(storage, "killed")
