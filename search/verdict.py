@@ -334,9 +334,17 @@ def cv_run(
     if key not in cache:
         if not run:
             return None
-        cache[key] = cross_validate(spec, config, fold_seed)
-        study.set_user_attr(CV_ATTR, cache)
+        result = cross_validate(spec, config, fold_seed)
+        cache_entry(study, CV_ATTR, key, result)
+        return result
     return cache[key]  # type: ignore[no-any-return]
+
+
+def cache_entry(study: optuna.Study, attr: str, key: str, value: Any) -> None:
+    """Add ``key: value`` to the study's dict attribute ``attr``, read again just before the write: a run takes
+    seconds to minutes, and another process on the same study (a second `make study`, a report) may have cached
+    its own entries meanwhile, which a write of the dict read before the run dropped."""
+    study.set_user_attr(attr, {**study.user_attrs.get(attr, {}), key: value})
 
 
 def confirm_seed(spec: StudySpec) -> int:

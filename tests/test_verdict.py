@@ -1045,3 +1045,20 @@ def test_the_best_configuration_leaves_out_what_changes_nothing(best: dict, base
     from models.config import defaults
 
     assert verdict.changed_values({**defaults(), **best}, {**defaults(), **base}) == shown
+
+
+def test_a_run_cached_while_another_process_cached_its_own_keeps_both(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two `make study` on one store in the verdict: each wrote back the cache dict it had read before its
+    cross-validation (seconds), and dropped the entry the other had written meanwhile (then ran it again)."""
+
+    study = optuna.create_study()
+    study.set_user_attr(verdict.CV_ATTR, {"a": {"value": 1.0}})
+
+    def meanwhile(spec: object, config: dict, fold_seed: object = None) -> dict:
+        study.set_user_attr(verdict.CV_ATTR, {**study.user_attrs[verdict.CV_ATTR], "b": {"value": 2.0}})
+        return {"value": 3.0}
+
+    monkeypatch.setattr(verdict, "cross_validate", meanwhile)
+    run = verdict.cv_run(study, None, {"dropout": 0.1}, digest="d")  # type: ignore[arg-type]
+    assert run == {"value": 3.0}
+    assert set(study.user_attrs[verdict.CV_ATTR]) == {"a", "b", verdict._key("d", {"dropout": 0.1})}

@@ -33,6 +33,7 @@ from search.storage import StorageError, storage_hint
 from search.verdict import (
     REFIT_SWA,
     baseline_config,
+    cache_entry,
     changed_values,
     choose,
     compare,
@@ -202,8 +203,9 @@ def recipe_results(
             row, new = _recipe_row(study, spec, t, seeds, digest), True
             done[str(t.number)] = row
         rows.append({**row, "recipe": match, "p": compare(row, baseline, size, step)["p"]})
-    if new:
-        study.set_user_attr(RECIPES_ATTR, {**cached, key: done})
+    if new:  # merged with what another process cached meanwhile (rows by trial number)
+        latest = study.user_attrs.get(RECIPES_ATTR, {}).get(key, {})
+        cache_entry(study, RECIPES_ATTR, key, {**(latest if isinstance(latest, dict) else {}), **done})
     if stale is not None:
         stale.sort()
     return holm(sorted(rows, key=lambda r: r["trial"]))
