@@ -514,6 +514,10 @@ def test_killed_study_resumes_with_no_trial_left_running(tmp_path: Path, sig: si
             assert f"interrupted ({name}): every running trial was marked failed and re-queued" in err, err
     result = run_cli("study", str(path), "--storage", str(storage))
     assert result.returncode == 0, result.stderr[-2000:]
+    # the stopped (or killed) attempts were re-run: not "failed" (it said "2 failed" where nothing had failed)
+    assert re.search(r"\(\d+ complete, \d+ pruned, 0 failed, [1-9]\d* re-run \(stopped or crashed", result.stdout), (
+        result.stdout
+    )
     study = load(storage, "killed")
     s = states(study)
     assert "RUNNING" not in s and s.get("COMPLETE", 0) + s.get("PRUNED", 0) == 4, s

@@ -277,7 +277,7 @@ def study_data(
     data = StudyData(
         study=spec.name, study_file=str(spec.path), description=spec.description or spec.dataset,
         dataset=spec.dataset, architecture=dict(spec.architecture), metric=spec.metric, total=total,
-        counts=counts(study), gave_up=gave_up_rows(study, str(spec.path), url),
+        counts=trial_counts(study), gave_up=gave_up_rows(study, str(spec.path), url),
         dashboard=f"make dashboard STUDY={shlex.quote(str(spec.path))}{where}",
     )  # fmt: skip
     if not data.counts["complete"]:  # the counts say so already: the reason is read only then
@@ -293,6 +293,18 @@ def study_data(
                                 "folds": ua.get("folds", 1), "path": ua.get("path")}  # fmt: skip
         data.best_config = changed_values(ua["config"], base)
     return data
+
+
+def trial_counts(study: optuna.Study) -> dict[str, int]:
+    """:func:`search.worker.counts`, and ``rerun``: the failed trials that were re-queued (a stop, a dead worker:
+    a copy carries their number in its ``retry_history``), which the summary does not call failed: after a Ctrl-C
+    and a resume it said "2 failed" where nothing had failed."""
+    out = counts(study)
+    out["rerun"] = 0
+    if out["fail"]:
+        copied = {n for t in study.get_trials(deepcopy=False) for n in t.system_attrs.get("retry_history", [])}
+        out["rerun"] = sum(t.number in copied for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)))
+    return out
 
 
 def check_reportable(study: optuna.Study, spec: StudySpec) -> None:

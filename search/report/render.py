@@ -122,6 +122,13 @@ def stale_note(trials: list[int]) -> str:
             "--allow-change")  # fmt: skip
 
 
+def failed(counts: dict[str, int]) -> str:
+    """``2 failed``, or ``0 failed, 2 re-run (stopped or crashed, re-queued)`` for trials a copy re-ran."""
+    rerun = counts.get("rerun", 0)
+    head = f"{counts['fail'] - rerun} failed"
+    return f"{head}, {rerun} re-run (stopped or crashed, re-queued)" if rerun else head
+
+
 def _environment(autoescape: bool) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("search.report", "templates"),
@@ -140,6 +147,7 @@ def _environment(autoescape: bool) -> jinja2.Environment:
         difference=describe_difference,
         keeps=keeps_text,
         json=json.dumps,
+        failed=failed,
     )
     env.globals.update(stale_note=stale_note)
     env.globals.update(SIGNIFICANCE=SIGNIFICANCE, KEY_STATS=KEY_STATS, FIGURE_CAPTIONS=FIGURE_CAPTIONS,
