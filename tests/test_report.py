@@ -397,3 +397,39 @@ def test_the_dashboard_hint_names_the_artifacts_the_study_ran_with(
     assert main(["study", str(study), "--storage", str(tmp_path / "j.log"), "--artifacts", str(art)]) == 0
     hint = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("dashboard: "))
     assert hint.endswith(f" ARTIFACTS={shlex.quote(str(art))}") and f"STUDY={shlex.quote(str(study))}" in hint, hint
+
+
+def test_a_report_folder_is_replaced_whole_or_not_at_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Ctrl-C while the figures were drawn left a folder whose history plot showed 12 trials while its page
+    named the old best (or no index.html at all), under "no report was written"."""
+    from search.interrupts import Interrupted
+    from search.report import build as build_module
+
+    outdir = tmp_path / "runs" / "s" / "report"
+    outdir.mkdir(parents=True)
+    for name in ("index.html", "history.png"):
+        (outdir / name).write_text(f"old {name}")
+    data = StudyData(study="s", study_file="s.yaml", description="d", dataset="x", architecture={}, metric="val_acc",
+                     total=1, counts={}, gave_up=[], dashboard="")  # fmt: skip
+    monkeypatch.setattr(build_module, "study_report", lambda *a: (data, {}))
+
+    def halfway(study: object, spec: object, where: Path, *rest: object) -> None:
+        (where / "history.png").write_text("new history.png")
+        raise Interrupted()
+
+    monkeypatch.setattr(build_module, "_write", halfway)
+    with pytest.raises(Interrupted):
+        build_module.build(None, None, outdir)  # type: ignore[arg-type]
+    assert {p.name: p.read_text() for p in outdir.iterdir()} == {"index.html": "old index.html",
+                                                                 "history.png": "old history.png"}  # fmt: skip
+    assert sorted(p.name for p in outdir.parent.iterdir()) == ["report"]  # no partial folder left
+
+    def whole(study: object, spec: object, where: Path, *rest: object) -> None:
+        for name in ("index.html", "summary.md"):
+            (where / name).write_text(f"new {name}")
+
+    monkeypatch.setattr(build_module, "_write", whole)
+    assert build_module.build(None, None, outdir).report_dir == str(outdir)  # type: ignore[arg-type]
+    assert {p.name: p.read_text() for p in outdir.iterdir()} == {"index.html": "new index.html",
+                                                                 "summary.md": "new summary.md"}  # fmt: skip
+    assert sorted(p.name for p in outdir.parent.iterdir()) == ["report"]

@@ -11,7 +11,9 @@ import hashlib
 import json
 import os
 import re
+import shutil
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import optuna
@@ -56,10 +58,32 @@ def check_writable(outdir: Path, what: str) -> None:
 
 
 def build(study: optuna.Study, spec: StudySpec, outdir: Path, seeds: int | None = None) -> StudyData:
-    """Write one study's report into ``outdir``; its numbers."""
-    outdir.mkdir(parents=True, exist_ok=True)
-    data, probes = study_report(study, spec, seeds)
+    """Write one study's report into ``outdir`` (whole or not at all: :func:`_swap_in`); its numbers."""
+    data, probes = study_report(study, spec, seeds)  # the retraining: minutes, before anything is written
     data.report_dir = str(outdir)
+    outdir.parent.mkdir(parents=True, exist_ok=True)
+    partial = outdir.with_name(f".{outdir.name}.partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir()
+    try:
+        _write(study, spec, partial, data, probes)
+        _swap_in(partial, outdir)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)  # a stop or an error midway: the old report stays as it was
+    return data
+
+
+def _swap_in(new: Path, outdir: Path) -> None:
+    """Put the finished report folder ``new`` where ``outdir`` is: a Ctrl-C while the figures were drawn left a
+    folder whose history plot showed 12 trials and whose page still named the old best, or no index.html at all."""
+    old = outdir.with_name(f".{outdir.name}.old-{os.getpid()}")
+    if outdir.exists():
+        outdir.rename(old)
+    new.rename(outdir)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _write(study: optuna.Study, spec: StudySpec, outdir: Path, data: StudyData, probes: dict[str, Any]) -> None:
     history = figures.history_plot(study, spec.metric, outdir / "history.png")
     data.figures.append({"file": history.name, "caption": "Objective per trial (o complete, x pruned at its last "
                          "reported value) and the best so far."})  # fmt: skip
@@ -79,7 +103,6 @@ def build(study: optuna.Study, spec: StudySpec, outdir: Path, seeds: int | None 
     (outdir / "report.json").write_text(json.dumps(data.to_json(), indent=1, default=str))
     (outdir / "summary.md").write_text(render.markdown(data))
     (outdir / "index.html").write_text(render.page(data))
-    return data
 
 
 def write_comparison(reports: list[StudyData], outdir: Path) -> Path:
