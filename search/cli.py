@@ -64,6 +64,25 @@ def quiet_libraries(training: bool = True) -> None:
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
     warnings.filterwarnings("ignore", message=".*is already reported.*")
     warnings.filterwarnings("ignore", message=".*Heartbeat of storage is supposed to be used with Study.optimize.*")
+    journal_lock = logging.getLogger("optuna.storages.journal._file")
+    if not any(isinstance(f, _LockWords) for f in journal_lock.filters):
+        journal_lock.addFilter(_LockWords())
+
+
+class _LockWords(logging.Filter):
+    """Optuna's waits for a journal's lock file in regtune's words: after a killed process (one SIGKILL in about
+    25 lands while it holds the lock) a resume printed "It is taking longer than 10.0 seconds to acquire the lock
+    file ... Retrying" three times and "Forcibly releasing", 30 s with no word of why."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if text.startswith("It is taking longer than") and "lock file" in text:
+            lock = text.split("lock file: ", 1)[-1].split(" Retrying", 1)[0]
+            record.msg, record.args = (f"waiting for the journal's lock {lock}: another process holds it, or a "
+                                       "killed one left it behind (taken over 30 s after its last change)"), None  # fmt: skip
+        elif "Forcibly releasing" in text or "forcibly" in text.lower():
+            record.msg, record.args = "took over the journal's lock: nothing had changed it for 30 s", None
+        return True
 
 
 def worker_plan(workers: int | None, per_gpu: int, remaining: int | None = None) -> list[dict[str, str]]:
@@ -807,8 +826,8 @@ def _interrupted(args: argparse.Namespace, exc: BaseException) -> int:
             print(f"\ninterrupted ({name}): no report was written; every finished trial is stored; rerun to write it",
                   file=sys.stderr, flush=True)  # fmt: skip
         elif getattr(exc, "verdict", False):
-            print(f"\ninterrupted ({name}) during the final retraining: every finished trial is stored; rerun to "
-                  "compute the verdict", file=sys.stderr, flush=True)  # fmt: skip
+            print(f"\ninterrupted ({name}) during the verdict's retraining: every finished trial and every finished "
+                  "refit is stored; rerun to complete the verdict", file=sys.stderr, flush=True)  # fmt: skip
         else:
             print(f"\ninterrupted ({name}): every running trial was marked failed and re-queued; rerun to resume",
                   file=sys.stderr, flush=True)  # fmt: skip

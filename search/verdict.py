@@ -44,6 +44,7 @@ import json
 import math
 import statistics
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -441,23 +442,63 @@ def test_accuracy(
     test split (a seed whose training diverges scores 0: a row without clipping may explode where the search's
     rows did not; its number is appended to ``diverged``, which the verdict names). ``hits`` gets each seed's
     right and wrong test sequences (:func:`pack_hits`), which :func:`paired` pairs sequence by sequence."""
+    return _refits(seeds, diverged, hits, lambda seed: refit_seed(spec, config, epochs, seed, average))
+
+
+def refit_seed(
+    spec: StudySpec, config: dict[str, Any], epochs: int, seed: int, average: float = REFIT_SWA
+) -> dict[str, Any]:
+    """One seed of :func:`test_accuracy`: ``{"acc", "hits"}`` (:func:`pack_hits`), and ``"diverged": True`` when its
+    training diverged (it scores 0)."""
     splits = study_splits(spec)
+    params = refit_params(config, epochs, seed, average)
+    rnn, train = configs_for(params, splits)
+    data = SequenceDataModule(splits, batch_size=train.batch_size, val_fraction=0.0, seed=seed,
+                              normalize=train.normalize)  # fmt: skip
+    try:
+        result = evaluate(fit(rnn, train, data).model, data.test_data())
+    except DivergedError:
+        return {"acc": 0.0, "hits": pack_hits(np.zeros(len(splits.test), dtype=bool)), "diverged": True}
+    return {"acc": float(result["acc"]), "hits": pack_hits(result["hits"])}
+
+
+def _refits(
+    seeds: int, diverged: list[int] | None, hits: list[str] | None, one: Callable[[int], dict[str, Any]]
+) -> list[float]:
+    """Each seed's :func:`refit_seed` result from ``one``: the accuracies, the diverged seeds and the hits."""
     accs = []
     for seed in range(seeds):
-        params = refit_params(config, epochs, seed, average)
-        rnn, train = configs_for(params, splits)
-        data = SequenceDataModule(splits, batch_size=train.batch_size, val_fraction=0.0, seed=seed,
-                                  normalize=train.normalize)  # fmt: skip
-        try:
-            result = evaluate(fit(rnn, train, data).model, data.test_data())
-        except DivergedError:
-            result = {"acc": 0.0, "hits": np.zeros(len(splits.test), dtype=bool)}
-            if diverged is not None:
-                diverged.append(seed)
+        result = one(seed)
         accs.append(result["acc"])
+        if result.get("diverged") and diverged is not None:
+            diverged.append(seed)
         if hits is not None:
-            hits.append(pack_hits(result["hits"]))
+            hits.append(result["hits"])
     return accs
+
+
+#: the study's cache of single refits (one seed of one row), by key: a stop in the verdict's retraining (or the
+#: report's recipe rows) kept nothing of the refits already done, and the rerun trained every row again
+REFIT_ATTR = "regtune:refits"
+
+
+def cached_test_accuracy(
+    study: optuna.Study, spec: StudySpec, digest: str, config: dict[str, Any], epochs: int, seeds: int,
+    diverged: list[int] | None = None, hits: list[str] | None = None,
+) -> list[float]:  # fmt: skip
+    """:func:`test_accuracy` whose every seed is cached on the study as it finishes (:data:`REFIT_ATTR`, keyed by
+    the study's definition, the configuration, the epochs, the seed and the refit protocol): a rerun after a stop
+    trains only the seeds it had not finished."""
+
+    def one(seed: int) -> dict[str, Any]:
+        key = _key(digest, config, epochs, seed, {"refit_swa": REFIT_SWA})
+        found = study.user_attrs.get(REFIT_ATTR, {}).get(key)
+        if found is None:
+            found = refit_seed(spec, config, epochs, seed)
+            cache_entry(study, REFIT_ATTR, key, found)
+        return found  # type: ignore[no-any-return]
+
+    return _refits(seeds, diverged, hits, one)
 
 
 def pack_hits(hits: np.ndarray) -> str:
@@ -814,13 +855,13 @@ SPLIT_KEYS = ("paired_regularizers", "paired_settings")
 
 
 def _bare_row(
-    spec: StudySpec, bare: dict[str, Any], epochs: int, source: str, kept: dict[str, Any], config: dict[str, Any],
-    seeds: int, result: dict[str, Any],
+    study: optuna.Study, spec: StudySpec, digest: str, bare: dict[str, Any], epochs: int, source: str,
+    kept: dict[str, Any], config: dict[str, Any], seeds: int, result: dict[str, Any],
 ) -> dict[str, Any]:  # fmt: skip
     """The "best, regularizers off" row of ``result`` (retrained here) and the split of the difference."""
     diverged: list[int] = []
     hits: list[str] = []
-    accs = test_accuracy(spec, bare, epochs, seeds, diverged=diverged, hits=hits)
+    accs = cached_test_accuracy(study, spec, digest, bare, epochs, seeds, diverged=diverged, hits=hits)
     off = [k for k in REGULARIZER_NAMES if k != "optimizer" and k in config and config[k] != bare[k]]
     row = {**_summary(accs), "hits": hits, "epochs": epochs, "config": bare, "from": source, "keeps": kept,
            "off": off, **({"diverged": diverged} if diverged else {})}  # fmt: skip
@@ -873,7 +914,7 @@ def _final_result(study: optuna.Study, spec: StudySpec, seeds: int | None) -> di
         reused = {k: v for k, v in cached.items() if k not in ("unregularized", *SPLIT_KEYS)}
         reused.update(key=key, selection=selection)
         if split:
-            reused.update(_bare_row(spec, bare, bare_epochs, bare_from, kept, config, seeds, reused))
+            reused.update(_bare_row(study, spec, digest, bare, bare_epochs, bare_from, kept, config, seeds, reused))
         study.set_user_attr(FINAL_ATTR, reused)
         return reused
 
@@ -884,7 +925,7 @@ def _final_result(study: optuna.Study, spec: StudySpec, seeds: int | None) -> di
         if k not in runs:
             diverged: list[int] = []
             hits: list[str] = []
-            runs[k] = (test_accuracy(spec, cfg, epochs, seeds, diverged=diverged, hits=hits), diverged, hits)
+            runs[k] = (cached_test_accuracy(study, spec, digest, cfg, epochs, seeds, diverged, hits), diverged, hits)
         return runs[k][0]
 
     def lost(cfg: dict[str, Any], epochs: int) -> dict[str, Any]:
@@ -930,6 +971,6 @@ def _final_result(study: optuna.Study, spec: StudySpec, seeds: int | None) -> di
                              "from": nothing_from, "off": off, **lost(nothing, nothing_epochs)}  # fmt: skip
         result["paired_nothing"] = compare(result["best"], result["nothing"], size, resolution(spec))
     if split:
-        result.update(_bare_row(spec, bare, bare_epochs, bare_from, kept, config, seeds, result))
+        result.update(_bare_row(study, spec, digest, bare, bare_epochs, bare_from, kept, config, seeds, result))
     study.set_user_attr(FINAL_ATTR, result)
     return result

@@ -551,3 +551,32 @@ def test_a_journal_changed_under_a_running_process_stops_it_before_it_writes(tmp
     with pytest.raises(JournalChangedError):
         study.tell(study.ask(), 0.1)
     assert path.read_bytes() == after  # nothing written after the change
+
+
+@pytest.mark.parametrize(
+    ("optuna_says", "we_say"),
+    [
+        (
+            "It is taking longer than 10.0 seconds to acquire the lock file: /r/journal.log.lock Retrying...",
+            "waiting for the journal's lock /r/journal.log.lock: another process holds it, or a killed one left it",
+        ),
+        (
+            "The existing lock file has not been released for an extended period. Forcibly releasing the lock file.",
+            "took over the journal's lock: nothing had changed it for 30 s",
+        ),
+        ("something else", "something else"),
+    ],
+    ids=["waiting", "taken over", "other"],
+)
+def test_optunas_journal_lock_waits_are_said_in_our_words(optuna_says: str, we_say: str) -> None:
+    """After a killed process left the lock file, a resume printed Optuna's "It is taking longer than 10.0 seconds
+    to acquire the lock file" three times and "Forcibly releasing", 30 s with no word of why."""
+    import logging
+
+    from search.cli import quiet_libraries
+
+    quiet_libraries(training=False)
+    logger = logging.getLogger("optuna.storages.journal._file")
+    record = logger.makeRecord(logger.name, logging.WARNING, __file__, 1, optuna_says, None, None)
+    assert all(f.filter(record) for f in logger.filters)
+    assert record.getMessage().startswith(we_say), record.getMessage()

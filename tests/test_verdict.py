@@ -953,8 +953,9 @@ def test_a_pruned_recipe_takes_its_epochs_from_its_own_cross_validated_run(
     import search.report.data as report_data
 
     trained: list[dict] = []
-    real = report_data.test_accuracy
-    monkeypatch.setattr(report_data, "test_accuracy", lambda s, c, *a, **k: trained.append(c) or real(s, c, *a, **k))
+    real = report_data.cached_test_accuracy
+    monkeypatch.setattr(report_data, "cached_test_accuracy",
+                        lambda st, s, d, c, *a, **k: trained.append(c) or real(st, s, d, c, *a, **k))  # fmt: skip
     stale: list[int] = []
     by_trial = {r["trial"]: r for r in recipe_results(study, spec, base, 2, stale)}
     newest = max(t.number for t in study.trials)
@@ -1062,3 +1063,33 @@ def test_a_run_cached_while_another_process_cached_its_own_keeps_both(monkeypatc
     run = verdict.cv_run(study, None, {"dropout": 0.1}, digest="d")  # type: ignore[arg-type]
     assert run == {"value": 3.0}
     assert set(study.user_attrs[verdict.CV_ATTR]) == {"a", "b", verdict._key("d", {"dropout": 0.1})}
+
+
+def test_a_stopped_retraining_keeps_the_seeds_it_finished(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Ctrl-C in the verdict's retraining (or the report's recipe rows) kept nothing of the refits done: the rerun
+    trained every row's every seed again (12 refits of a 4-row verdict, 18 of 6 recipe rows)."""
+    from search.interrupts import Interrupted
+
+    study = optuna.create_study()
+    calls: list[int] = []
+
+    def refit(spec: object, config: dict, epochs: int, seed: int) -> dict:
+        if len(calls) == 2 and not study.user_attrs.get("stopped"):
+            study.set_user_attr("stopped", True)
+            raise Interrupted()
+        calls.append(seed)
+        return {"acc": 0.5 + seed / 10, "hits": "ff", **({"diverged": True} if seed == 1 else {})}
+
+    monkeypatch.setattr(verdict, "refit_seed", refit)
+    with pytest.raises(Interrupted):
+        verdict.cached_test_accuracy(study, None, "d", {"dropout": 0.1}, 5, 4)  # type: ignore[arg-type]
+    assert calls == [0, 1]
+    diverged: list[int] = []
+    hits: list[str] = []
+    accs = verdict.cached_test_accuracy(study, None, "d", {"dropout": 0.1}, 5, 4, diverged, hits)  # type: ignore[arg-type]
+    assert calls == [0, 1, 2, 3]  # only the seeds not finished before the stop
+    assert accs == [0.5, 0.6, 0.7, 0.8] and diverged == [1] and hits == ["ff"] * 4
+    assert verdict.cached_test_accuracy(study, None, "d", {"dropout": 0.1}, 5, 4) == accs  # type: ignore[arg-type]
+    assert calls == [0, 1, 2, 3]
+    verdict.cached_test_accuracy(study, None, "d", {"dropout": 0.1}, 6, 1)  # type: ignore[arg-type]
+    assert calls == [0, 1, 2, 3, 0]  # other epochs: another refit

@@ -34,6 +34,7 @@ from search.verdict import (
     REFIT_SWA,
     baseline_config,
     cache_entry,
+    cached_test_accuracy,
     changed_values,
     choose,
     compare,
@@ -44,7 +45,6 @@ from search.verdict import (
     nothing_config,
     point_config,
     resolution,
-    test_accuracy,
 )
 from search.worker import counts
 
@@ -228,7 +228,7 @@ def _recipe_row(study: optuna.Study, spec: StudySpec, t: FrozenTrial, seeds: int
         epochs, source = cv_epochs(study, spec, config, digest)
     diverged: list[int] = []
     hits: list[str] = []
-    accs = test_accuracy(spec, config, epochs, seeds, diverged=diverged, hits=hits)
+    accs = cached_test_accuracy(study, spec, digest, config, epochs, seeds, diverged=diverged, hits=hits)
     return {
         "trial": t.number, "recipe": t.user_attrs["recipe"], "state": t.state.name.lower(), "value": t.value,
         "accs": accs, "hits": hits, "epochs": epochs, "from": source, "diverged": diverged,
