@@ -205,6 +205,7 @@ def _run_processes(args, url, total, plans, study, progress) -> list[int]:  # ty
     handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     previous = {sig: signal.getsignal(sig) for sig in handled} if main_thread else {}
     group: dict = {"process_group": 0} if sys.version_info >= (3, 11) else {"start_new_session": True}
+    seen: set[int] | None = None
     try:
         if main_thread:
             for sig in (signal.SIGTERM, signal.SIGHUP):
@@ -226,10 +227,7 @@ def _run_processes(args, url, total, plans, study, progress) -> list[int]:  # ty
             now = counts(study)
             if seen is not None and now["finished"] + now["fail"] != ended:
                 ended = now["finished"] + now["fail"]
-                for t in study.get_trials(deepcopy=False, states=ENDED):
-                    if t.number not in seen:
-                        seen.add(t.number)
-                        progress.trial(t, now)
+                _print_ended(study, seen, progress, now)
             try:
                 best = study.best_value
             except ValueError:
@@ -244,6 +242,10 @@ def _run_processes(args, url, total, plans, study, progress) -> list[int]:  # ty
         stop = interrupt_behind(exc)  # a Ctrl-C that surfaced as another error is still a Ctrl-C
         ctrl_c = isinstance(exc, KeyboardInterrupt) or getattr(stop or exc, "signum", None) == signal.SIGINT
         _stop(procs, signal.SIGINT if ctrl_c else signal.SIGTERM)
+        if seen is not None:  # the trials that ended since the last look (up to 2 s): printed by no one before
+            with contextlib.suppress(Exception):
+                _print_ended(study, seen, progress, counts(study), states=(optuna.trial.TrialState.COMPLETE,
+                                                                           optuna.trial.TrialState.PRUNED))  # fmt: skip
         raise
     finally:
         for sig, handler in previous.items():
@@ -252,6 +254,14 @@ def _run_processes(args, url, total, plans, study, progress) -> list[int]:  # ty
 
 
 ENDED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
+
+
+def _print_ended(study, seen, progress, now, states=ENDED) -> None:  # type: ignore[no-untyped-def]
+    """One progress line for each trial in ``states`` not in ``seen`` (then added to it)."""
+    for t in study.get_trials(deepcopy=False, states=states):
+        if t.number not in seen:
+            seen.add(t.number)
+            progress.trial(t, now)
 
 
 def _stop(procs: list[subprocess.Popen], sig: int) -> None:
