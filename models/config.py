@@ -320,6 +320,8 @@ def inert_names(values: dict[str, Any]) -> set[str]:
     blocks = v["conv_layers"] if v["conv_layers"] >= 0 else int(v["conv_stride"] > 1)
     if blocks == 0:
         out.update(CONV_SETTINGS)
+        if v["conv_layers"] < 0:  # auto: the stride is what decides there is no block (1 against a baseline's 4)
+            out.discard("conv_stride")
     elif not v["conv_skip"]:
         out.add("branch_dropout")
     if v["num_layers"] <= 1:

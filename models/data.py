@@ -401,6 +401,7 @@ def _npz_splits(path: Path) -> Splits:
     notes: list[str] = []
     _known_arrays(path, data, TRAIN_ARRAYS, notes)
     train, names = _npz_set(path, data, "", training=True)
+    notes += _renamed_labels(path, data["y"], names)
     if "X_test" in data or "y_test" in data:
         test, test_path, xk, yk = _npz_set(path, data, "_test", False, names)[0], path, "X_test", "y_test"
         _lengths_for_both(path, data, train, path, data, "_test", notes)
@@ -503,6 +504,7 @@ def array_splits(data: dict[str, Any], where: str = "data", seed: int = 0, test_
     if unknown:
         raise DataError(f"{where}: unknown array {unknown[0]!r}; allowed: {', '.join(TRAIN_ARRAYS)}")
     train, names = _npz_set(where, arrays, "", training=True)
+    notes += _renamed_labels(where, arrays["y"], names)
     if "X_test" in arrays or "y_test" in arrays:
         test = _npz_set(where, arrays, "_test", False, names)[0]
         _lengths_for_both(where, arrays, train, where, arrays, "_test", notes)
@@ -706,6 +708,18 @@ def _label_codes(path: Path | str, yk: str, y: np.ndarray, names: list[str] | No
         raise DataError(f"{path}: {yk} has dtype {y.dtype}; expected integer labels (0..K-1, or any K whole numbers: "
                         "read as class names), or strings (class names)")  # fmt: skip
     return numbers
+
+
+def _renamed_labels(path: Path | str, y: np.ndarray, names: list[str] | None) -> list[str]:
+    """A note when whole-number labels other than 0..K-1 were read as class names (:func:`_label_names`): integer
+    targets that are not classes (counts, ids) load as many classes without it."""
+    if names is None or np.asarray(y).dtype.kind in "US":
+        return []
+    shown = ", ".join(names) if len(names) <= 6 else f"{', '.join(names[:3])}, ..., {names[-1]}"
+    return [
+        f"note: {path}: y holds the whole numbers {shown}, not 0..{len(names) - 1}: read as {len(names)} class "
+        "names (in number order, as a .ts file's labels)"
+    ]
 
 
 def _integer_text(name: str) -> bool:

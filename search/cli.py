@@ -23,7 +23,8 @@ import optuna
 
 from models.errors import DataError
 from search.fingerprint import StudyChangedError
-from search.interrupts import Interrupted, interrupt_behind, raise_interrupted
+from search.interrupts import Interrupted, interrupt_behind
+from search.interrupts import install as install_interrupts
 from search.interrupts import reset as reset_interrupts
 from search.preflight import PreflightError, prepare
 from search.spec import StudyFileError, StudySpec, load_study
@@ -208,8 +209,7 @@ def _run_processes(args, url, total, plans, study, progress) -> list[int]:  # ty
     seen: set[int] | None = None
     try:
         if main_thread:
-            for sig in (signal.SIGTERM, signal.SIGHUP):
-                signal.signal(sig, raise_interrupted)
+            install_interrupts((signal.SIGTERM, signal.SIGHUP))  # (a SIGHUP that nohup ignores stays ignored)
         for env in plans:
             # the URL travels in the environment, not on the command line: `ps` would show its password
             cmd = [sys.executable, "-m", "search", "worker", str(args.study), "--trials", str(total),
@@ -695,8 +695,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m search") -> int:
     if args.command in TRAINING_COMMANDS and threading.current_thread() is threading.main_thread():
         # a line and exit 130 / 143, not a silent death: Lightning turns a KeyboardInterrupt in the verdict's
         # refits into a bare exit 1, and a SIGTERM would end the process without a word
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # SIGHUP: a closed terminal or dropped ssh
-            signal.signal(sig, raise_interrupted)  # session killed `make study` silently, its trials "crashed"
+        # SIGHUP: a closed terminal or a dropped ssh session killed `make study` silently, its trials "crashed"
+        install_interrupts((signal.SIGINT, signal.SIGTERM, signal.SIGHUP))
     parent = os.environ.pop(WORKER_PARENT_ENV, None)  # not passed on to anything this worker starts
     if parent and args.command == "worker" and args.in_process:  # stops as on SIGTERM: re-queues its trial, exits
         _when_orphaned(int(parent), lambda: os.kill(os.getpid(), signal.SIGTERM))

@@ -12,6 +12,8 @@ The proxy (``python -m search proxy``) serves :class:`EnqueueOnce`: a starting p
 trial of the study already carries the same label and values; otherwise the existing trial's id is answered, and
 the worker's enqueue is a no-op. The lock is the one direct workers create studies under, so proxied and direct
 workers starting together enqueue once between them too, and the proxy's own processes (``--processes N``) share it.
+On MySQL or SQLite there is no such lock (:func:`~search.storage.schema_lock` is PostgreSQL's): the proxy's threads
+are serialized, but several proxy processes are not.
 Every other call passes through unchanged.
 """
 

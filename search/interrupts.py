@@ -27,8 +27,9 @@ _pending: int | None = None  # the last signal raise_interrupted turned into Int
 def raise_interrupted(signum: int, frame: Any) -> None:
     """A signal handler: Ctrl-C / SIGTERM / SIGHUP become :class:`Interrupted` (and the signal is remembered).
     SIGHUP is a terminal that went away (a closed window, a dropped ssh session): what is still written to it
-    would fail (EIO) in the middle of re-queueing the running trial, so stdout and stderr that are that terminal
-    are pointed at /dev/null first (a log file they were redirected to keeps its lines)."""
+    fails (EIO) in the middle of re-queueing the running trial, so stdout and stderr that were a terminal when the
+    handlers were installed (:func:`install`; the hung-up terminal no longer reads as one) are pointed at
+    /dev/null first (a log file they were redirected to keeps its lines)."""
     global _pending
     _pending = int(signum)
     if signum == signal.SIGHUP:
@@ -36,14 +37,29 @@ def raise_interrupted(signum: int, frame: Any) -> None:
     raise Interrupted(signum)
 
 
+_terminals: tuple[int, ...] = ()  # stdout / stderr when they were a terminal at install()
+
+
+def install(signals: tuple[int, ...]) -> None:
+    """Make ``signals`` raise :class:`Interrupted` (the main thread only). A SIGHUP that is ignored is left ignored:
+    ``nohup make study &`` is meant to outlive the terminal."""
+    import os
+
+    global _terminals
+    _terminals = tuple(fd for fd in (1, 2) if os.isatty(fd))
+    for sig in signals:
+        if sig == signal.SIGHUP and signal.getsignal(sig) is signal.SIG_IGN:
+            continue
+        signal.signal(sig, raise_interrupted)
+
+
 def _leave_terminal() -> None:
     import os
 
     with contextlib.suppress(OSError):
         null = os.open(os.devnull, os.O_WRONLY)
-        for fd in (1, 2):
-            if os.isatty(fd):
-                os.dup2(null, fd)
+        for fd in _terminals:
+            os.dup2(null, fd)
         os.close(null)
 
 

@@ -156,7 +156,8 @@ def _points(spec: StudySpec) -> tuple[list[tuple[str, dict[str, Any]]], list[tup
 
 def same_values(have: Any, want: dict[str, Any]) -> bool:
     """Whether ``have`` (a trial's ``fixed_params``) holds exactly the Optuna params ``want``: the same names, numbers
-    equal within float rounding (as Optuna's ``enqueue_trial(skip_if_exists=True)``), True not taken for 1."""
+    equal within float rounding (relative 1e-12: regtune computes both from one study file; Optuna's
+    ``skip_if_exists`` allows 1e-5), True not taken for 1."""
     if not isinstance(have, dict) or have.keys() != want.keys():
         return False
     return all(_equal(have[k], want[k]) for k in want)

@@ -477,26 +477,33 @@ def _refits(
     return accs
 
 
-#: the study's cache of single refits (one seed of one row), by key: a stop in the verdict's retraining (or the
-#: report's recipe rows) kept nothing of the refits already done, and the rerun trained every row again
-REFIT_ATTR = "regtune:refits"
+#: the study's cache of refits, one attribute per row (``REFIT_PREFIX`` + key), its value the seeds' results in seed
+#: order, written as each seed finishes: a stop in the verdict's retraining (or the report's recipe rows) kept
+#: nothing of the refits already done, and the rerun trained every row again. One attribute a row, not one dict
+#: for all: a journal stores every write of an attribute whole, and the dict grew with every refit
+REFIT_PREFIX = "regtune:refit:"
+#: what a refit is: its training and evaluation (refit_params, fit, evaluate); change it when they change, and the
+#: cached refits are not read again
+REFIT_PROTOCOL = f"whole training split, SWA over the last {REFIT_SWA} (a config's own swa_start from its folds)"
 
 
 def cached_test_accuracy(
     study: optuna.Study, spec: StudySpec, digest: str, config: dict[str, Any], epochs: int, seeds: int,
     diverged: list[int] | None = None, hits: list[str] | None = None,
 ) -> list[float]:  # fmt: skip
-    """:func:`test_accuracy` whose every seed is cached on the study as it finishes (:data:`REFIT_ATTR`, keyed by
-    the study's definition, the configuration, the epochs, the seed and the refit protocol): a rerun after a stop
+    """:func:`test_accuracy` whose every seed is stored on the study as it finishes (:data:`REFIT_PREFIX`, keyed
+    by the study's definition, the configuration, the epochs and :data:`REFIT_PROTOCOL`): a rerun after a stop
     trains only the seeds it had not finished."""
+    attr = REFIT_PREFIX + _key(digest, config, epochs, REFIT_PROTOCOL)
+    done: list[dict[str, Any]] = list(study.user_attrs.get(attr, []))
 
     def one(seed: int) -> dict[str, Any]:
-        key = _key(digest, config, epochs, seed, {"refit_swa": REFIT_SWA})
-        found = study.user_attrs.get(REFIT_ATTR, {}).get(key)
-        if found is None:
-            found = refit_seed(spec, config, epochs, seed)
-            cache_entry(study, REFIT_ATTR, key, found)
-        return found  # type: ignore[no-any-return]
+        if seed < len(done):
+            return done[seed]
+        result = refit_seed(spec, config, epochs, seed)
+        done.append(result)
+        study.set_user_attr(attr, done)
+        return result
 
     return _refits(seeds, diverged, hits, one)
 
@@ -697,8 +704,10 @@ def _below_warning(res: dict[str, Any]) -> str | None:
     if whole.get("same") or not _significant(whole) or whole["mean"] >= 0:
         return None
     return (
-        f"the tuned row is below the baseline ({describe_difference(whole)}): on the test split the search's "
-        "choice did worse than the study's settings with every searched regularizer off; use the baseline"
+        f"the tuned row is below the baseline ({describe_difference(whole)}): the test split disagrees with the "
+        "search, whose choice did worse than the baseline (every searched regularizer off, the other searched "
+        "settings at their defaults); switching to the baseline because of this would choose by the test split, "
+        "so take neither as confirmed: more folds, trials or data decide"
     )
 
 

@@ -134,6 +134,8 @@ def test_npz_labels_may_be_class_names_or_whole_floats(tmp_path: Path, label: An
     np.savez(tmp_path / "l_test.npz", X=test["X"], y=label(test["y"]), lengths=test["lengths"])
     splits = load_splits(str(tmp_path / "l.npz"))
     assert splits.classes == classes
+    renamed = [n for n in splits.notes if "read as 3 class names" in n]  # whole numbers but 0..K-1: said so
+    assert len(renamed) == (classes != ["0", "1", "2"] and label(train["y"]).dtype.kind not in "US"), splits.notes
     for got, want in ((splits.train, train), (splits.test, test)):  # each label the index of its name
         given = label(want["y"])
         codes = [classes.index(v) for v in given.tolist()] if given.dtype.kind == "U" else want["y"]  # (k's order)

@@ -433,3 +433,20 @@ def test_a_report_folder_is_replaced_whole_or_not_at_all(tmp_path: Path, monkeyp
     assert {p.name: p.read_text() for p in outdir.iterdir()} == {"index.html": "new index.html",
                                                                  "summary.md": "new summary.md"}  # fmt: skip
     assert sorted(p.name for p in outdir.parent.iterdir()) == ["report"]
+
+    def stop_at_second_rename(self: Path, target: Path) -> Path:  # Ctrl-C between the two renames of the swap
+        if self.name.startswith(".report.partial"):
+            raise Interrupted()
+        return real_rename(self, target)
+
+    real_rename = Path.rename
+    monkeypatch.setattr(Path, "rename", stop_at_second_rename)
+    with pytest.raises(Interrupted):
+        build_module.build(None, None, outdir)  # type: ignore[arg-type]
+    monkeypatch.setattr(Path, "rename", real_rename)
+    assert (outdir / "index.html").read_text() == "new index.html"  # the old folder put back
+    assert sorted(p.name for p in outdir.parent.iterdir()) == ["report"]
+    link = tmp_path / "link"
+    link.symlink_to(outdir)  # a link to the report folder stays a link; the folder it names is replaced
+    assert build_module.build(None, None, link).report_dir == str(link)  # type: ignore[arg-type]
+    assert link.is_symlink() and (link / "summary.md").read_text() == "new summary.md"

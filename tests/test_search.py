@@ -464,6 +464,25 @@ def _wait_for_running_epoch(
     raise AssertionError("no trial reached a running epoch in time")
 
 
+@pytest.mark.slow
+def test_a_study_under_nohup_outlives_its_terminal(tmp_path: Path) -> None:
+    """`nohup make study &` ignores SIGHUP so that the study outlives the terminal: the handler that makes SIGHUP
+    a stop must leave an ignored SIGHUP ignored."""
+    path = write_study(tmp_path, name="nohup", budget={"trials": 2, "max_epochs": 3}, recipes=False)
+    storage = tmp_path / "journal.log"
+    cmd = ["nohup", sys.executable, "-m", "search", "study", str(path), "--storage", str(storage)]
+    env = {**os.environ, "CI": "1", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env={**env, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while b'"op_code":' not in (storage.read_bytes() if storage.exists() else b"") and time.monotonic() < deadline:
+        time.sleep(0.2)  # the study is open: the handlers are installed
+    os.kill(proc.pid, signal.SIGHUP)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, (out, err)
+    assert "interrupted" not in err and "test accuracy" in out
+
+
 def _drain(fd: int) -> None:
     with contextlib.suppress(OSError):
         while os.read(fd, 4096):
@@ -486,7 +505,7 @@ def test_killed_study_resumes_with_no_trial_left_running(tmp_path: Path, sig: si
     storage = tmp_path / "journal.log"
     cmd = [sys.executable, "-m", "search", "study", str(path), "--storage", str(storage)]
     env = {**os.environ, "CI": "1", "OMP_NUM_THREADS": "1"}
-    if terminal:  # stdout and stderr a terminal (read, as a window reads it) whose other end closes with the signal
+    if terminal:  # stdout and stderr a terminal (read, as a window reads it) whose other end closes before the signal
         control, tty = pty.openpty()
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=tty, stderr=tty, text=True)
         os.close(tty)
@@ -497,9 +516,9 @@ def test_killed_study_resumes_with_no_trial_left_running(tmp_path: Path, sig: si
     before = {
         t.number: t.value for t in load(storage, "killed").get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
     }
-    os.kill(proc.pid, sig)
-    if terminal:  # hung up: from now on a write to it fails (EIO)
+    if terminal:  # hung up, as the kernel does it: the terminal goes (writes to it fail with EIO), then SIGHUP
         os.close(control)
+    os.kill(proc.pid, sig)
     _, err = proc.communicate(timeout=60)
     study = load(storage, "killed")
     if sig != signal.SIGKILL:

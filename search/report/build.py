@@ -50,9 +50,10 @@ def check_writable(outdir: Path, what: str) -> None:
     directory, a read-only share): ``mkdir`` raised a PermissionError traceback after the retraining."""
     from search.preflight import PreflightError
 
-    above = next((p for p in (outdir, *outdir.parents) if p.exists()), Path("."))
+    target = outdir.resolve()  # the folder is written beside it and renamed into place: its parent is written
+    above = next((p for p in target.parents if p.exists()), Path("."))
     if not os.access(above, os.W_OK | os.X_OK):
-        where = "" if above == outdir else f" ({above} is not writable)"
+        where = f" ({above} is not writable)"
         raise PreflightError(f"{what} {outdir}: cannot write the report there{where}; give a directory you can "
                              "write (python -m search report ... --out DIR)")  # fmt: skip
 
@@ -61,25 +62,32 @@ def build(study: optuna.Study, spec: StudySpec, outdir: Path, seeds: int | None 
     """Write one study's report into ``outdir`` (whole or not at all: :func:`_swap_in`); its numbers."""
     data, probes = study_report(study, spec, seeds)  # the retraining: minutes, before anything is written
     data.report_dir = str(outdir)
-    outdir.parent.mkdir(parents=True, exist_ok=True)
-    partial = outdir.with_name(f".{outdir.name}.partial-{os.getpid()}")
+    target = outdir.resolve()  # a symbolic link to the report folder stays a link: the folder it names is replaced
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir()
     try:
         _write(study, spec, partial, data, probes)
-        _swap_in(partial, outdir)
+        _swap_in(partial, target)
     finally:
         shutil.rmtree(partial, ignore_errors=True)  # a stop or an error midway: the old report stays as it was
     return data
 
 
 def _swap_in(new: Path, outdir: Path) -> None:
-    """Put the finished report folder ``new`` where ``outdir`` is: a Ctrl-C while the figures were drawn left a
-    folder whose history plot showed 12 trials and whose page still named the old best, or no index.html at all."""
+    """Put the finished report folder ``new`` where ``outdir`` is (the folder is the report's own: replaced whole):
+    a Ctrl-C while the figures were drawn left a folder whose history plot showed 12 trials and whose page still
+    named the old best, or no index.html at all. A stop between the two renames puts the old folder back."""
     old = outdir.with_name(f".{outdir.name}.old-{os.getpid()}")
-    if outdir.exists():
-        outdir.rename(old)
-    new.rename(outdir)
+    try:
+        if outdir.exists():
+            outdir.rename(old)
+        new.rename(outdir)
+    except BaseException:
+        if old.exists() and not outdir.exists():
+            old.rename(outdir)
+        raise
     shutil.rmtree(old, ignore_errors=True)
 
 
