@@ -242,10 +242,9 @@ def _run_processes(args, url, total, plans, study, progress) -> list[int]:  # ty
         stop = interrupt_behind(exc)  # a Ctrl-C that surfaced as another error is still a Ctrl-C
         ctrl_c = isinstance(exc, KeyboardInterrupt) or getattr(stop or exc, "signum", None) == signal.SIGINT
         _stop(procs, signal.SIGINT if ctrl_c else signal.SIGTERM)
-        if seen is not None:  # the trials that ended since the last look (up to 2 s): printed by no one before
-            with contextlib.suppress(Exception):
-                _print_ended(study, seen, progress, counts(study), states=(optuna.trial.TrialState.COMPLETE,
-                                                                           optuna.trial.TrialState.PRUNED))  # fmt: skip
+        if seen is not None and (stop is not None or isinstance(exc, KeyboardInterrupt)):  # (not a lost storage)
+            with contextlib.suppress(Exception):  # the trials that ended since the last look (up to 2 s)
+                _print_ended(study, seen, progress, counts(study), stopped=True)
         raise
     finally:
         for sig, handler in previous.items():
@@ -256,11 +255,15 @@ def _run_processes(args, url, total, plans, study, progress) -> list[int]:  # ty
 ENDED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
 
 
-def _print_ended(study, seen, progress, now, states=ENDED) -> None:  # type: ignore[no-untyped-def]
-    """One progress line for each trial in ``states`` not in ``seen`` (then added to it)."""
-    for t in study.get_trials(deepcopy=False, states=states):
-        if t.number not in seen:
-            seen.add(t.number)
+def _print_ended(study, seen, progress, now, stopped: bool = False) -> None:  # type: ignore[no-untyped-def]
+    """One progress line for each ended trial not in ``seen`` (then added to it); ``stopped``: not the trials the
+    stop itself failed and re-queued (a crash in the same seconds is printed). After a Ctrl-C, the trials that
+    ended since the last look (up to 2 s) were printed by no one: not by the stopped run, not by the resume."""
+    for t in study.get_trials(deepcopy=False, states=ENDED):
+        if t.number in seen:
+            continue
+        seen.add(t.number)
+        if not (stopped and str(t.user_attrs.get("fail_reason", "")).startswith("interrupted")):
             progress.trial(t, now)
 
 

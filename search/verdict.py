@@ -483,7 +483,8 @@ def _refits(
 #: for all: a journal stores every write of an attribute whole, and the dict grew with every refit
 REFIT_PREFIX = "regtune:refit:"
 #: what a refit is: its training and evaluation (refit_params, fit, evaluate); change it when they change, and the
-#: cached refits are not read again
+#: cached refits are not read again (the cached verdict and recipe rows carry markers of their own in their keys:
+#: change those too)
 REFIT_PROTOCOL = f"whole training split, SWA over the last {REFIT_SWA} (a config's own swa_start from its folds)"
 
 
@@ -501,8 +502,10 @@ def cached_test_accuracy(
         if seed < len(done):
             return done[seed]
         result = refit_seed(spec, config, epochs, seed)
-        done.append(result)
-        study.set_user_attr(attr, done)
+        stored = study.user_attrs.get(attr, [])  # another process on the study may have stored more meanwhile
+        done[:] = stored if len(stored) > len(done) else [*done, result]  # (seed i is entry i: the same result)
+        if len(done) > len(stored):
+            study.set_user_attr(attr, done)
         return result
 
     return _refits(seeds, diverged, hits, one)

@@ -411,13 +411,12 @@ def test_a_report_directory_that_cannot_be_written_is_one_line_before_any_retrai
     denied = tmp_path / "theirs"
     denied.mkdir()
     real = os.access
-    monkeypatch.setattr(os, "access", lambda p, mode: real(p, mode) and Path(p) != denied)
-    with pytest.raises(PreflightError, match=rf"--out {denied / 's'}: cannot write the report there \({denied} is "
+    monkeypatch.setattr(os, "access", lambda p, mode: real(p, mode) and Path(p).resolve() != denied.resolve())
+    with pytest.raises(PreflightError, match=rf"--out {denied / 's'}: cannot write the report there \({denied.resolve()} is "
                                              r"not writable\); give a directory you can write"):  # fmt: skip
         check_writable(denied / "s", "--out")
     (denied / "s").mkdir()  # the report folder exists and is writable, its parent not: the new folder is written
-    monkeypatch.setattr(os, "access", lambda p, mode: real(p, mode) and Path(p) != denied)  # beside it, then renamed
-    with pytest.raises(PreflightError, match=rf"\({denied} is not writable\)"):
+    with pytest.raises(PreflightError, match=rf"\({denied.resolve()} is not writable\)"):  # beside it, renamed
         check_writable(denied / "s", "--out")
 
 

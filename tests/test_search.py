@@ -844,3 +844,32 @@ def test_a_total_lowered_by_a_joining_worker_is_said(tmp_path: Path, capsys: pyt
     assert study.user_attrs[TOTAL_ATTR] == 3
     assert ("note: the study's total lowered from 12 to 3 trials (--trials/TRIALS=3); workers already running keep "
             "to 12, and later runs without TRIALS to 3") in capsys.readouterr().err  # fmt: skip
+
+
+def test_trials_that_ended_just_before_a_stop_are_printed() -> None:
+    """`study --workers 2` looks every 2 s: the trials that ended since, before a Ctrl-C, were printed by no one
+    (not the stopped run, not the resume). The final look prints them, a crash too, but not the trials the stop
+    itself failed and re-queued."""
+    from search.cli import _print_ended
+
+    study = optuna.create_study()
+    add = lambda state, **ua: study.add_trial(optuna.trial.create_trial(  # noqa: E731
+        state=state, value=0.5 if state == TrialState.COMPLETE else None, user_attrs=ua))  # fmt: skip
+    add(TrialState.COMPLETE)  # seen before
+    add(TrialState.COMPLETE)
+    add(TrialState.PRUNED)
+    add(TrialState.FAIL, fail_reason="interrupted (Ctrl-C / SIGTERM); re-queued")
+    add(TrialState.FAIL, fail_reason="RuntimeError: CUDA error")
+    add(TrialState.RUNNING)
+
+    class Lines:
+        printed: list[int] = []
+
+        def trial(self, t: optuna.trial.FrozenTrial, now: dict) -> None:
+            self.printed.append(t.number)
+
+    seen, lines = {0}, Lines()
+    _print_ended(study, seen, lines, {}, stopped=True)
+    assert lines.printed == [1, 2, 4] and seen == {0, 1, 2, 3, 4}
+    _print_ended(study, seen, lines, {}, stopped=True)
+    assert lines.printed == [1, 2, 4]  # once each

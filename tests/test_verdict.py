@@ -1100,3 +1100,25 @@ def test_a_stopped_retraining_keeps_the_seeds_it_finished(monkeypatch: pytest.Mo
     assert calls == [0, 1, 2, 3]
     verdict.cached_test_accuracy(study, None, "d", {"dropout": 0.1}, 6, 1)  # type: ignore[arg-type]
     assert calls == [0, 1, 2, 3, 0]  # other epochs: another refit
+
+
+def test_refits_another_process_stored_meanwhile_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two processes on one study retrain the same row: the one that read the row's refits first wrote back its
+    shorter list over the other's longer one (6 stored, then 3), and the next verdict trained those again."""
+    study = optuna.create_study()
+    seed_result = lambda seed: {"acc": 0.5 + seed / 10, "hits": "ff"}  # noqa: E731 (seed i's result, wherever run)
+    calls: list[int] = []
+
+    def refit(spec: object, config: dict, epochs: int, seed: int) -> dict:
+        if not calls:  # another process finishes seeds 0..5 of this row while this one trains seed 0
+            (attr,) = [k for k in study.user_attrs if k.startswith(verdict.REFIT_PREFIX)] or [None]
+            key = verdict.REFIT_PREFIX + verdict._key("d", {"dropout": 0.1}, 5, verdict.REFIT_PROTOCOL)
+            study.set_user_attr(attr or key, [seed_result(s) for s in range(6)])
+        calls.append(seed)
+        return seed_result(seed)
+
+    monkeypatch.setattr(verdict, "refit_seed", refit)
+    accs = verdict.cached_test_accuracy(study, None, "d", {"dropout": 0.1}, 5, 3)  # type: ignore[arg-type]
+    assert accs == [0.5, 0.6, 0.7] and calls == [0]  # seeds 1 and 2 read from the other process's refits
+    (stored,) = [v for k, v in study.user_attrs.items() if k.startswith(verdict.REFIT_PREFIX)]
+    assert len(stored) == 6

@@ -12,6 +12,9 @@ import json
 import os
 import re
 import shutil
+import signal
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -80,15 +83,31 @@ def _swap_in(new: Path, outdir: Path) -> None:
     a Ctrl-C while the figures were drawn left a folder whose history plot showed 12 trials and whose page still
     named the old best, or no index.html at all. A stop between the two renames puts the old folder back."""
     old = outdir.with_name(f".{outdir.name}.old-{os.getpid()}")
-    try:
-        if outdir.exists():
-            outdir.rename(old)
-        new.rename(outdir)
-    except BaseException:
-        if old.exists() and not outdir.exists():
-            old.rename(outdir)
-        raise
+    shutil.rmtree(old, ignore_errors=True)  # one an earlier process of this pid left (a container's pid 1)
+    with _signals_held():  # the two renames are one step: a Ctrl-C waits for both (microseconds)
+        try:
+            if outdir.exists():
+                outdir.rename(old)
+            new.rename(outdir)
+        except BaseException:  # (an OSError: the old folder back in place)
+            if old.exists() and not outdir.exists():
+                old.rename(outdir)
+            raise
     shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT, SIGTERM and SIGHUP held back within (delivered on leaving), on the main thread; elsewhere nothing."""
+    held = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 def _write(study: optuna.Study, spec: StudySpec, outdir: Path, data: StudyData, probes: dict[str, Any]) -> None:
