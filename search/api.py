@@ -22,8 +22,10 @@ Errors are raised, not printed: :class:`~search.spec.StudyFileError`, :class:`~s
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,7 +52,7 @@ TUPLES = {
 class Result:
     study: optuna.Study  # the Optuna study (its trials, user attributes, dataframe)
     spec: StudySpec  # the parsed study, data-dependent defaults applied
-    storage: str  # the storage URL it lives in
+    storage: str  # the storage URL it lives in (a password masked)
     counts: dict[str, int]  # trials by state, and "finished" (complete + pruned)
     #: the chosen complete trial's value (mean over its folds; search.verdict.choose: the best trial, or the baseline
     #: trial when it is within one standard error of the best or the best's margin fails on a fresh partition); None
@@ -64,9 +66,30 @@ class Result:
 
 
 def _array(value: Any) -> Any:
-    """A torch tensor as a numpy array (detached, on the CPU: one that requires grad raised in np.asarray)."""
+    """A torch tensor as a numpy array (detached, on the CPU: one that requires grad raised in np.asarray;
+    bfloat16 and other types NumPy lacks as float32), in a list of sequences too; pandas objects by their
+    ``to_numpy()`` (nullable Float64 as floats); strings held in an object array (a pandas Series of labels) as
+    strings."""
     if hasattr(value, "detach") and hasattr(value, "cpu"):
-        return value.detach().cpu().numpy()
+        tensor = value.detach().cpu()
+        try:
+            return tensor.numpy()
+        except TypeError:  # "Got unsupported ScalarType BFloat16"
+            return tensor.float().numpy()
+    if isinstance(value, list):
+        return [_array(v) for v in value]
+    if hasattr(value, "to_numpy") and callable(value.to_numpy):  # a pandas Series / DataFrame
+        try:
+            value = value.to_numpy(dtype=float)
+        except (TypeError, ValueError):
+            value = value.to_numpy()
+    if (
+        isinstance(value, np.ndarray)
+        and value.dtype == object
+        and value.size
+        and all(isinstance(v, str) for v in value.ravel())
+    ):
+        return value.astype(str)
     return value
 
 
@@ -97,10 +120,11 @@ def _plain(value: Any) -> Any:
 def _storage(storage: Any) -> str | None:
     """The ``storage`` argument as a string: a ``Path`` is a journal file path (it raised ``AttributeError:
     'PosixPath' object has no attribute 'strip'``); anything else but a string is refused in one line."""
-    if storage is None or isinstance(storage, str):
+    if storage is None:
         return storage
-    if isinstance(storage, os.PathLike):
-        return os.fspath(storage)  # type: ignore[return-value]
+    if isinstance(storage, (str, os.PathLike)):  # "~/x.log" made a directory named "~" (the shell expands it)
+        text = os.fspath(storage)
+        return text if "://" in str(text) else os.path.expanduser(text)  # type: ignore[return-value]
     raise PreflightError(
         f"storage={storage!r}: a {type(storage).__name__}; allowed: a journal file path (str or Path) or a database "
         "URL (postgresql://..., sqlite:///..., grpc://...)"
@@ -154,15 +178,55 @@ def run_study(
 ) -> Result:
     """Run (or resume) ``study`` to ``trials`` finished trials (default: its budget) in this process; then, with
     ``verdict``, retrain the best, the baseline and no regularization and evaluate them on the test split, as
-    ``make study`` does. ``storage``: a URL or journal path (default ``runs/<name>/journal.log``)."""
-    from search.cli import quiet_libraries
-    from search.progress import Progress
-    from search.storage import mask_url, open_storage, schema_lock
-    from search.worker import counts, ensure_study, run_worker, study_total
-
+    ``make study`` does. ``storage``: a URL or journal path (default ``runs/<name>/journal.log``). The process's
+    random streams, log levels and warning filters are as they were when it returns."""
     trials = _plain(trials)
     if trials is not None and (isinstance(trials, bool) or not isinstance(trials, int) or trials < 1):
         raise ValueError(f"trials={trials!r}: must be an integer >= 1")
+    with _notebook_state_kept():
+        return _run_study(study, data, storage, trials, verdict, progress)
+
+
+@contextlib.contextmanager
+def _notebook_state_kept() -> Iterator[None]:
+    """The process-wide state a study changes, put back after it: the random streams of ``random``, NumPy and
+    torch (each fit seeds them: a notebook's later draws repeated the study's seed), Optuna's and Lightning's log
+    levels and the warning filters (the study quiets them: a notebook's own INFO logging stayed off) and
+    ``PL_GLOBAL_SEED``."""
+    import logging
+    import random
+
+    import torch
+
+    names = ("pytorch_lightning", "lightning", "lightning.pytorch", "lightning_fabric")
+    levels = {name: logging.getLogger(name).level for name in names}
+    verbosity, seed_env = optuna.logging.get_verbosity(), os.environ.get("PL_GLOBAL_SEED")
+    states = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    try:
+        with warnings.catch_warnings():
+            yield
+    finally:
+        random.setstate(states[0])
+        np.random.set_state(states[1])
+        torch.set_rng_state(states[2])
+        optuna.logging.set_verbosity(verbosity)
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+        if seed_env is None:
+            os.environ.pop("PL_GLOBAL_SEED", None)
+        else:
+            os.environ["PL_GLOBAL_SEED"] = seed_env
+
+
+def _run_study(
+    study: dict[str, Any] | str | Path, data: Any, storage: str | None, trials: int | None, verdict: bool,
+    progress: bool,
+) -> Result:  # fmt: skip
+    from search.cli import quiet_libraries
+    from search.progress import Progress
+    from search.storage import mask_url, open_storage, schema_lock
+    from search.worker import counts, ensure_study, run_worker, study_total, total_note
+
     quiet_libraries()
     p = prepare_study(study, data, storage)
     spec, url = p.spec, p.url
@@ -170,6 +234,8 @@ def run_study(
     with schema_lock(url):
         s = ensure_study(spec, store, total=trials, store=mask_url(url))
     total = study_total(s, spec, trials)
+    if (note := total_note(s, spec, trials)) is not None:
+        warnings.warn(note.removeprefix("note: "), UserWarning, stacklevel=3)
     c = counts(s)
     if c["finished"] < total:
         bar = Progress(total, c["finished"], spec.direction, spec.name) if progress else None
@@ -179,16 +245,20 @@ def run_study(
             if bar is not None:
                 bar.close()
     c = counts(s)
-    result = Result(s, spec, url, c)
+    result = Result(s, spec, mask_url(url), c)  # (a notebook cell that shows it saved the password in clear)
     if c["complete"]:
         from search.verdict import choose
 
         if verdict:
-            from search.interrupts import signals_raise
+            from search.interrupts import Interrupted, signals_raise
             from search.verdict import final_result
 
             with signals_raise():  # Ctrl-C in a refit: Interrupted, not Lightning's SystemExit(1)
-                result.verdict = final_result(s, spec)  # first: it runs what the selection compares (choose)
+                try:
+                    result.verdict = final_result(s, spec)  # first: it runs what the selection compares (choose)
+                except Interrupted as stop:
+                    stop.verdict = True  # it stopped the final retraining, no trial (as the command line says)
+                    raise
         chosen = choose(s, spec)
         best = chosen.chosen
         result.best_value, result.best_config = best.value, dict(best.user_attrs.get("config", {}))

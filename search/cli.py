@@ -130,7 +130,7 @@ def _open(args: argparse.Namespace, spec: StudySpec):  # type: ignore[no-untyped
 def cmd_study(args: argparse.Namespace, join_only: bool = False) -> int:
     from search.progress import Progress
     from search.verdict import final_result
-    from search.worker import TOTAL_ATTR, counts, ensure_study, run_worker, study_total
+    from search.worker import TOTAL_ATTR, counts, ensure_study, run_worker, study_total, total_note
 
     args.stage = "checks"  # what an interrupt cut short (_interrupted)
     prepared = prepare(args.study, args.storage)  # study file, dataset, storage URL: all checked before the store
@@ -143,6 +143,8 @@ def cmd_study(args: argparse.Namespace, join_only: bool = False) -> int:
         study = ensure_study(spec, storage, total=args.trials, allow_change=args.allow_change, store=mask_url(url))
     args.stage = "trials"
     total = study_total(study, spec, args.trials)
+    if (note := total_note(study, spec, args.trials)) is not None:
+        print(note, file=sys.stderr, flush=True)
     c = counts(study)
     over = f" (more than the total of {total} asked for: nothing to run)" if c["finished"] > total else ""
     if new:  # a mistyped STORAGE (or a worker pointed at another store) started a study of its own, unsaid

@@ -283,6 +283,17 @@ def study_total(study: optuna.Study, spec: StudySpec, trials: int | None) -> int
 TOTAL_ATTR = "regtune:trials"  # the study's total of finished trials, as last given (study_total)
 
 
+def total_note(study: optuna.Study, spec: StudySpec, trials: int | None) -> str | None:
+    """A note when the total a run works to is a recorded one below the study file's ``budget.trials`` (a quick
+    ``TRIALS=2`` (``trials=2``) look, then a plain run: it ran nothing and said nothing of the budget of 4)."""
+    total = study_total(study, spec, trials)
+    if trials or total >= spec.trials:
+        return None
+    return (f"note: study {spec.name!r} works to its recorded total of {total} trials (given earlier as "
+            f"TRIALS / trials={total}), below its budget.trials of {spec.trials}: TRIALS={spec.trials} "
+            f"(trials={spec.trials}) runs the rest")  # fmt: skip
+
+
 def raised_total(study: optuna.Study, total: int, at_start: Any) -> int:
     """``total``, or the study's recorded total when another process raised it above ``total`` since this worker
     started (``at_start``: the recorded total then): a ``make study TRIALS=7`` beside workers started for 4 recorded

@@ -215,3 +215,85 @@ def test_a_path_storage_and_numpy_scalars_from_a_notebook(tmp_path: Path) -> Non
     with pytest.raises(ValueError, match=r"^trials=0: must be an integer >= 1"):
         run_study(STUDY, arrays(), storage=str(tmp_path / "j.log"), trials=np.int64(0))  # type: ignore[arg-type]
     assert not (tmp_path / "j.log").exists()
+
+
+def test_a_notebooks_tensors_pandas_labels_and_home_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """bfloat16 tensors raised "Got unsupported ScalarType BFloat16", a list of sequences that require grad
+    "Can't call numpy() on Tensor that requires grad", a pandas Series of class names "y has dtype object", and
+    storage="~/x.log" made a directory named "~"."""
+    import torch
+
+    from search.api import prepare_study
+
+    a = arrays()
+    names = np.array(["cat", "dog", "eel"])
+    X = torch.tensor(a["X"]).bfloat16()
+    p = prepare_study(STUDY, (X, a["y"], a["X_test"], a["y_test"]), str(tmp_path / "j.log"))
+    assert p.splits.train.X.dtype == np.float32
+    ragged = [torch.tensor(x[:n], requires_grad=True) for x, n in zip(a["X"], a["lengths"])]
+    p = prepare_study(
+        STUDY, {"X": ragged, "y": a["y"], "X_test": a["X_test"], "y_test": a["y_test"]}, str(tmp_path / "j.log")
+    )
+    assert list(p.splits.train.lengths) == list(a["lengths"])
+    labels = names[a["y"]].astype(object)  # what a pandas Series of strings gives: an object array of str
+    p = prepare_study(STUDY, (a["X"], labels, a["X_test"], names[a["y_test"]].astype(object)), str(tmp_path / "j.log"))
+    assert p.splits.classes == sorted(set(names[a["y"]]))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    p = prepare_study(STUDY, arrays(), "~/studies/j.log")
+    assert p.url == str(tmp_path / "home" / "studies" / "j.log")
+    assert not (tmp_path / "j.log").exists()
+
+
+def test_a_stop_in_the_verdict_from_python_says_it_was_the_verdict(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``Interrupted.verdict`` (True when the stop hit the final retraining, no trial) was never set through the
+    API: a notebook could not tell a stopped verdict from a stopped trial."""
+    import search.verdict
+    from search.interrupts import Interrupted
+
+    def stopped(*args: Any, **kwargs: Any) -> Any:
+        raise Interrupted()
+
+    monkeypatch.setattr(search.verdict, "final_result", stopped)
+    with pytest.raises(Interrupted) as caught:
+        run_study(STUDY, arrays(), storage=str(tmp_path / "j.log"), progress=False)
+    assert caught.value.verdict is True
+
+
+def test_a_recorded_total_below_the_budget_is_said(tmp_path: Path) -> None:
+    """A quick ``trials=1`` look, then a plain run of the budget of 2: it ran nothing and said nothing."""
+    journal = str(tmp_path / "j.log")
+    run_study(STUDY, arrays(), storage=journal, trials=1, verdict=False, progress=False)
+    with pytest.warns(UserWarning, match=r"works to its recorded total of 1 trials .* below its budget.trials of 2: "
+                                         r"TRIALS=2 \(trials=2\) runs the rest"):  # fmt: skip
+        assert run_study(STUDY, arrays(), storage=journal, verdict=False, progress=False).counts["finished"] == 1
+    assert run_study(STUDY, arrays(), storage=journal, trials=2, verdict=False, progress=False).counts["finished"] == 2
+
+
+def test_a_study_leaves_the_notebooks_random_streams_and_log_levels_as_they_were(tmp_path: Path) -> None:
+    """After one run_study a notebook's np.random.rand() equalled a fresh seed 0's (every fit reseeds), and its
+    Optuna INFO logging and Lightning logger levels stayed silenced."""
+    import logging
+    import random
+    import warnings
+
+    import optuna
+    import torch
+
+    before = optuna.logging.get_verbosity(), logging.getLogger("pytorch_lightning").level
+    optuna.logging.set_verbosity(optuna.logging.INFO)
+    logging.getLogger("pytorch_lightning").setLevel(logging.INFO)
+    random.seed(123), np.random.seed(123), torch.manual_seed(123)
+    expected = (random.random(), np.random.rand(), torch.rand(1).item())
+    random.seed(123), np.random.seed(123), torch.manual_seed(123)
+    filters = list(warnings.filters)
+    try:
+        run_study(STUDY, arrays(), storage=str(tmp_path / "j.log"), progress=False)
+        assert (random.random(), np.random.rand(), torch.rand(1).item()) == expected
+        assert optuna.logging.get_verbosity() == optuna.logging.INFO
+        assert logging.getLogger("pytorch_lightning").level == logging.INFO
+        assert warnings.filters == filters
+    finally:
+        optuna.logging.set_verbosity(before[0])
+        logging.getLogger("pytorch_lightning").setLevel(before[1])

@@ -386,6 +386,20 @@ def test_mask_url_and_scrub_hide_every_password_form() -> None:
     assert driver_url("sqlite:///x.db") == "sqlite:///x.db"
 
 
+@pytest.mark.postgres
+def test_a_notebooks_result_masks_the_database_password(database: str) -> None:
+    """``run_study``'s ``Result.storage`` held the URL with its password: a notebook cell that showed the result
+    saved the password in the notebook."""
+    from models.data import synthetic_splits
+    from search.api import run_study
+
+    s = synthetic_splits(n=40, length=6)
+    study = {**TINY, "name": "masked", "dataset": None, "budget": {"trials": 1, "max_epochs": 1}, "recipes": False}
+    result = run_study({k: v for k, v in study.items() if v is not None}, (s.train.X, s.train.y, s.test.X, s.test.y),
+                       storage=database, verdict=False, progress=False)  # fmt: skip
+    assert SECRET not in repr(result) and result.storage == mask_url(database), result.storage
+
+
 # --------------------------------------------------------------------------------------------- gRPC proxy
 def start_proxy(tmp_path: Path, database: str, port: int, processes: int = 1) -> subprocess.Popen:
     proxy_log = open(tmp_path / "proxy.log", "w")
