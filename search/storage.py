@@ -747,7 +747,8 @@ def load_existing(url: str, name: str, study_file: str | Path) -> optuna.Study:
 
 def foreign(study: optuna.Study) -> str | None:
     """Why ``study`` is not one regtune wrote alone (its trials, their parameters), or None. A regtune study records
-    its study file (``regtune:study_file``) before its first trial; a study without it but with trials was
+    its definition (``regtune:definition``) before its first trial, and its study file (``regtune:study_file``) once
+    its starting points are enqueued; a study without either but with trials was
     written by something else (a hand-written Optuna script, another tool) under the same name. A study with
     several objectives is never regtune's (its one direction could not even be read: a traceback), and a
     regtune study into which another program ran finished trials (no ``config`` recorded: regtune records it

@@ -182,15 +182,17 @@ def ensure_study(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names([metric_name(spec.metric, _folds(spec))])
-    if "regtune:study_file" not in attrs:
-        study.set_user_attr("regtune:study_file", str(spec.path))
-        study.set_user_attr("regtune:dataset", spec.dataset)
-        study.set_user_attr("regtune:metric", spec.metric)
+    if "regtune:study_file" not in attrs:  # written last: a study whose creation a crash cut short (a kill -9
+        # between its records) enqueues the starting points it lacks on the next run; marked first, the baseline and
+        # recipes not yet enqueued were lost for good, and the verdict said "recipes: false, or none was run"
         for label, params in starting_points(spec):
             study.enqueue_trial(params, user_attrs={"recipe": label}, skip_if_exists=True)
         for label, same in duplicate_points(spec):
             print(f"note: {label} runs the same values as {same!r}: enqueued once, as that trial",
                   file=sys.stderr, flush=True)  # fmt: skip
+        study.set_user_attr("regtune:dataset", spec.dataset)
+        study.set_user_attr("regtune:metric", spec.metric)
+        study.set_user_attr("regtune:study_file", str(spec.path))
     if total is not None and attrs.get(TOTAL_ATTR) != total:
         recorded = attrs.get(TOTAL_ATTR)
         if isinstance(recorded, int) and total < recorded:  # a stale TRIALS on a joining worker lowered it unsaid

@@ -873,3 +873,34 @@ def test_trials_that_ended_just_before_a_stop_are_printed() -> None:
     assert lines.printed == [1, 2, 4] and seen == {0, 1, 2, 3, 4}
     _print_ended(study, seen, lines, {}, stopped=True)
     assert lines.printed == [1, 2, 4]  # once each
+
+
+def test_a_study_whose_creation_was_cut_short_enqueues_the_starting_points_it_lacks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kill -9 between the creation's records (after 2 of its starting points were enqueued) lost the baseline and
+    recipes not yet enqueued for good: the study was marked as created first, and the next run enqueued nothing
+    (its verdict then said "recipes: false, or none was run")."""
+    from search.recipes import starting_points
+    from search.spec import load_study
+    from search.storage import open_storage
+    from search.worker import ensure_study
+
+    spec = load_study(write_study(tmp_path, name="cut", recipes=True))
+    storage = open_storage(str(tmp_path / "journal.log"))
+    real, calls = optuna.Study.enqueue_trial, []
+
+    def killed_after_two(self: optuna.Study, *args: Any, **kwargs: Any) -> None:
+        if len(calls) == 2:
+            raise SystemExit("killed")  # as a kill -9 there: nothing after it is written
+        calls.append(1)
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(optuna.Study, "enqueue_trial", killed_after_two)
+    with pytest.raises(SystemExit):
+        ensure_study(spec, storage)
+    monkeypatch.setattr(optuna.Study, "enqueue_trial", real)
+    study = ensure_study(spec, open_storage(str(tmp_path / "journal.log")))
+    labels = [t.user_attrs.get("recipe") for t in study.trials]
+    assert labels == [label for label, _ in starting_points(spec)] and len(labels) > 2, labels  # each once, in order
+    assert study.user_attrs["regtune:study_file"] == str(spec.path)
