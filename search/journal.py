@@ -823,12 +823,16 @@ def repair_journal(path: str | Path, echo: bool = True, study: tuple[str, str] |
                 for s in storage.get_all_studies()
             }
             after = _finished(loaded)
-            finishing = {r["trial_id"] for r in records if _finishes(r, r.get("trial_id", -1))
-                         and r.get("state") != TrialState.FAIL.value}  # fmt: skip
-            if finishing and not after:  # the trials' records were kept, and no trial holds them: not a repair
+            first_end: dict[int, int] = {}  # trial id -> the state its first finishing record sets (Optuna's rule)
+            for r in records:
+                if _finishes(r, r.get("trial_id", -1)):
+                    first_end.setdefault(r["trial_id"], r["state"])
+            finishing = sum(state != TrialState.FAIL.value for state in first_end.values())
+            if len(after) < finishing:  # finishing records kept that no trial holds: a lost creation shifted them
                 raise StorageError(
-                    f"journal file {path}: the repair would leave no finished trial where {len(finishing)} trial(s) "
-                    "finished in the records it keeps; the file is left as it was (restore a backup copy)"
+                    f"journal file {path}: the repair would leave {len(after)} finished trial(s) where {finishing} "
+                    "finish in the records it keeps (a lost record that created a trial moved the others' records "
+                    "onto trials that do not exist); the file is left as it was (restore a backup copy)"
                 )
             changed = sorted(f"{name} #{n}" for (name, n), v in before.items() if after.get((name, n)) != v)
             if changed:
