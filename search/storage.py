@@ -317,6 +317,12 @@ class RetryingStorage(BaseStorage, BaseHeartbeat):
                 if attempt and name == "set_trial_state_values" and self._already(*args, **kwargs):
                     return True
                 raise
+            except json.JSONDecodeError as exc:  # a stored attribute's JSON damaged (an overflow page of a SQLite
+                # file zeroed: its integrity check passes) came out of `make study` as a 43-line traceback
+                raise StorageError(
+                    f"storage {mask_url(self.url)}: a stored value is not readable JSON ({exc}): the file or database "
+                    "is damaged where its integrity check cannot see; restore a backup copy"
+                ) from None
             except Exception as exc:
                 if not transient(exc):
                     raise

@@ -673,6 +673,22 @@ def test_retrying_storage_is_a_complete_storage() -> None:
     assert len(study.trials) == 3 and store.retries == 0
 
 
+def test_a_stored_value_that_is_not_json_is_one_line(tmp_path: Path) -> None:
+    """A zeroed overflow page of a SQLite study (its quick_check and integrity_check both "ok") left an attribute's
+    JSON unreadable: `make study` ended in a 43-line JSONDecodeError traceback."""
+    import json
+
+    from search.storage import StorageError
+
+    class Damaged(optuna.storages.InMemoryStorage):
+        def get_all_studies(self) -> list:
+            raise json.JSONDecodeError("Invalid control character at", '{"a": "\x00"}', 7)
+
+    with pytest.raises(StorageError, match=r"^storage sqlite:///s.db: a stored value is not readable JSON .*restore a "
+                                           r"backup copy"):  # fmt: skip
+        RetryingStorage(Damaged(), "sqlite:///s.db").get_all_studies()
+
+
 def test_one_outage_is_one_retry_window_whichever_calls_meet_it(capsys: pytest.CaptureFixture[str]) -> None:
     """A call that gives up is followed by the worker's own calls (marking its trial): each had a 60 s window of its
     own, and a dropped database was given up after 121 s where the line said 60. The window is the outage's."""
