@@ -483,6 +483,12 @@ def test_a_study_under_nohup_outlives_its_terminal(tmp_path: Path) -> None:
     assert "interrupted" not in err and "test accuracy" in out
 
 
+def _hangup_default() -> None:
+    """The child's SIGHUP at its default, whatever this process inherited: under `nohup` (a CI run started with it)
+    SIGHUP is ignored, the study rightly keeps it ignored, and the stop these tests send would not arrive."""
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
 def _drain(fd: int) -> None:
     with contextlib.suppress(OSError):
         while os.read(fd, 4096):
@@ -507,11 +513,12 @@ def test_killed_study_resumes_with_no_trial_left_running(tmp_path: Path, sig: si
     env = {**os.environ, "CI": "1", "OMP_NUM_THREADS": "1"}
     if terminal:  # stdout and stderr a terminal (read, as a window reads it) whose other end closes before the signal
         control, tty = pty.openpty()
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=tty, stderr=tty, text=True)
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=tty, stderr=tty, text=True, preexec_fn=_hangup_default)
         os.close(tty)
         threading.Thread(target=_drain, args=(control,), daemon=True).start()
     else:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=_hangup_default)  # fmt: skip
     victim = _wait_for_running_epoch(storage, "killed", proc)
     before = {
         t.number: t.value for t in load(storage, "killed").get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
