@@ -198,8 +198,9 @@ def _notebook_state_kept() -> Iterator[None]:
 
     import torch
 
-    names = ("pytorch_lightning", "lightning", "lightning.pytorch", "lightning_fabric")
-    levels = {name: logging.getLogger(name).level for name in names}
+    from search.cli import LIGHTNING_LOGGERS
+
+    levels = {name: logging.getLogger(name).level for name in LIGHTNING_LOGGERS}
     verbosity, seed_env = optuna.logging.get_verbosity(), os.environ.get("PL_GLOBAL_SEED")
     states = random.getstate(), np.random.get_state(), torch.get_rng_state()
     try:
@@ -234,7 +235,7 @@ def _run_study(
     with schema_lock(url):
         s = ensure_study(spec, store, total=trials, store=mask_url(url))
     total = study_total(s, spec, trials)
-    if (note := total_note(s, spec, trials)) is not None:
+    if (note := total_note(spec, total, trials)) is not None:
         warnings.warn(note.removeprefix("note: "), UserWarning, stacklevel=3)
     c = counts(s)
     if c["finished"] < total:

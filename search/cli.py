@@ -51,6 +51,10 @@ if TYPE_CHECKING:
 TRAINING_COMMANDS = ("study", "worker", "report")
 
 
+#: the loggers Lightning's import sets to INFO (quieted here; search.api puts a notebook's levels back)
+LIGHTNING_LOGGERS = ("pytorch_lightning", "lightning", "lightning.pytorch", "lightning_fabric")
+
+
 def quiet_libraries(training: bool = True) -> None:
     """Silence the libraries' notices a user need not see (Lightning's banners, Optuna's experimental warnings);
     shared by the benchmarks. Importing Lightning sets its loggers to INFO, so with ``training`` it is imported
@@ -58,7 +62,7 @@ def quiet_libraries(training: bool = True) -> None:
     if training:
         import pytorch_lightning  # noqa: F401 - see above: its import would undo the levels set below
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    for name in ("pytorch_lightning", "lightning", "lightning.pytorch", "lightning_fabric"):
+    for name in LIGHTNING_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
@@ -81,7 +85,7 @@ class _LockWords(logging.Filter):
             lock = text.split("lock file: ", 1)[-1].split(" Retrying", 1)[0]
             record.msg, record.args = (f"waiting for the journal's lock {lock}: another process holds it, or a "
                                        "killed one left it behind (taken over 30 s after its last change)"), None  # fmt: skip
-        elif "Forcibly releasing" in text or "forcibly" in text.lower():
+        elif "forcibly releasing" in text.lower():
             record.msg, record.args = "took over the journal's lock: nothing had changed it for 30 s", None
         return True
 
@@ -143,7 +147,7 @@ def cmd_study(args: argparse.Namespace, join_only: bool = False) -> int:
         study = ensure_study(spec, storage, total=args.trials, allow_change=args.allow_change, store=mask_url(url))
     args.stage = "trials"
     total = study_total(study, spec, args.trials)
-    if (note := total_note(study, spec, args.trials)) is not None:
+    if (note := total_note(spec, total, args.trials)) is not None:
         print(note, file=sys.stderr, flush=True)
     c = counts(study)
     over = f" (more than the total of {total} asked for: nothing to run)" if c["finished"] > total else ""

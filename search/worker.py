@@ -236,8 +236,9 @@ def moved_points(study: optuna.Study, spec: StudySpec) -> list[tuple[str, dict[s
     from search.verdict import point_config, trial_config
 
     home = baseline_point(spec)  # a dimension a widening added: the old trials ran its default, the home value
-    ran, enqueued = [], [t.system_attrs.get("fixed_params") for t in study.get_trials(deepcopy=False)]
-    for t in study.get_trials(deepcopy=False):
+    trials = study.get_trials(deepcopy=False)
+    ran, enqueued = [], [t.system_attrs.get("fixed_params") for t in trials]
+    for t in trials:
         config = t.user_attrs.get("config")
         if config is None:  # waiting (or claimed before it recorded one): the values it was enqueued with
             with contextlib.suppress(Exception):  # params this definition cannot read: compared by nothing
@@ -285,10 +286,10 @@ def study_total(study: optuna.Study, spec: StudySpec, trials: int | None) -> int
 TOTAL_ATTR = "regtune:trials"  # the study's total of finished trials, as last given (study_total)
 
 
-def total_note(study: optuna.Study, spec: StudySpec, trials: int | None) -> str | None:
-    """A note when the total a run works to is a recorded one below the study file's ``budget.trials`` (a quick
-    ``TRIALS=2`` (``trials=2``) look, then a plain run: it ran nothing and said nothing of the budget of 4)."""
-    total = study_total(study, spec, trials)
+def total_note(spec: StudySpec, total: int, trials: int | None) -> str | None:
+    """A note when the ``total`` a run works to (:func:`study_total`) is a recorded one below the study file's
+    ``budget.trials`` (a quick ``TRIALS=2`` (``trials=2``) look, then a plain run: it ran nothing and said nothing of
+    the budget of 4); ``trials``: the total given to this run, if any."""
     if trials or total >= spec.trials:
         return None
     return (f"note: study {spec.name!r} works to its recorded total of {total} trials (given earlier as "
