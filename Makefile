@@ -31,13 +31,16 @@ TORCH_VERSION ?= 2.13.0
 # ended the quoting ("unexpected EOF while looking for matching"); values are taken with $(value ...), so a $ in a
 # password stays a $. validate and report take several files: their STUDY is split by the shell (quote inside it)
 q = '$(subst ','\'',$(1))'
+# switch: 1 when the variable named $(1) says yes, nothing when it says no (or is empty), else one error line
+# (ALLOW_CHANGE=no used to turn it on: only 0 or nothing meant off)
+switch = $(if $(filter 1 yes Yes YES true True TRUE on On ON,$($(1))),1,$(if $(filter-out 0 no No NO false False FALSE off Off OFF,$($(1))),$(error $(1)=$($(1)): allowed: 1, yes, true, on (continue) or 0, no, false, off)))
 
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 SEARCH := $(PY) -m search
 COMMON := $(if $(STORAGE),--storage $(call q,$(value STORAGE))) $(if $(TRIALS),--trials $(call q,$(TRIALS))) $(if $(ARTIFACTS),--artifacts $(call q,$(value ARTIFACTS))) \
-          $(if $(WORKERS),--workers $(call q,$(WORKERS))) --workers-per-gpu $(call q,$(WORKERS_PER_GPU)) $(if $(filter-out 0,$(ALLOW_CHANGE)),--allow-change)
+          $(if $(WORKERS),--workers $(call q,$(WORKERS))) --workers-per-gpu $(call q,$(WORKERS_PER_GPU)) $(if $(call switch,ALLOW_CHANGE),--allow-change)
 # every target whose command line may hold STORAGE (and its password) runs without make echoing that line;
 # add a new such target here (tests/test_operations.py checks it)
 .SILENT: study worker dashboard proxy report figures repair retry
@@ -65,13 +68,13 @@ worker: $(STAMP) ## join STUDY in a shared STORAGE and work until its TRIALS are
 	$(SEARCH) worker $(call q,$(value STUDY)) $(COMMON)
 
 dashboard: $(STAMP) ## serve optuna-dashboard for STORAGE (or STUDY's local store) on HOST:PORT
-	$(SEARCH) dashboard $(call q,$(value STUDY)) $(if $(STORAGE),--storage $(call q,$(value STORAGE))) $(if $(ARTIFACTS),--artifacts $(call q,$(value ARTIFACTS))) --host $(HOST) --port $(PORT)
+	$(SEARCH) dashboard $(call q,$(value STUDY)) $(if $(STORAGE),--storage $(call q,$(value STORAGE))) $(if $(ARTIFACTS),--artifacts $(call q,$(value ARTIFACTS))) --host $(call q,$(HOST)) --port $(call q,$(PORT))
 
 proxy: $(STAMP) ## serve Optuna's gRPC storage proxy for STORAGE on HOST:PROXY_PORT (workers use grpc://host:PROXY_PORT)
-	$(SEARCH) proxy --storage $(call q,$(value STORAGE)) --host $(HOST) --port $(PROXY_PORT) --processes $(PROXY_PROCESSES)
+	$(SEARCH) proxy --storage $(call q,$(value STORAGE)) --host $(call q,$(HOST)) --port $(call q,$(PROXY_PORT)) --processes $(call q,$(PROXY_PROCESSES))
 
 validate: $(STAMP) ## check STUDY (study file, dataset, defaults) and exit; touches no store
-	$(SEARCH) validate $(STUDY)
+	$(SEARCH) validate $(if $(strip $(STUDY)),$(STUDY),'')
 
 figures: $(STAMP) ## draw STUDY's trial figures now (make dashboard draws them in the background as trials finish)
 	@$(SEARCH) figures $(call q,$(value STUDY)) $(if $(STORAGE),--storage $(call q,$(value STORAGE))) $(if $(ARTIFACTS),--artifacts $(call q,$(value ARTIFACTS)))

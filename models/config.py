@@ -355,7 +355,8 @@ def _validate(config: Any) -> None:
     for name, m, value in meta:
         if m["kind"] in (AMOUNT, RATE):
             _check_nonneg(name, value)
-        elif m["kind"] == POSITIVE and not (isinstance(value, (int, float)) and value > 0 and math.isfinite(value)):
+        elif m["kind"] == POSITIVE and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0
+                                        or not math.isfinite(value)):  # fmt: skip
             raise ConfigError(f"{name}={value!r}: must be a finite number > 0")
     for name, m, value in meta:
         if m["kind"] == RATE:

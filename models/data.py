@@ -22,6 +22,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import difflib
+import inspect
 import math
 import os
 import re
@@ -127,17 +128,20 @@ def load_splits(source: str, seed: int = 0) -> Splits:
     if source == SYNTHETIC or source.startswith(SYNTHETIC + ":"):
         return synthetic_splits(seed=seed, **_synthetic_args(source))
     path = Path(source)
-    if path.suffix == ".npz":
-        return _npz_splits(path)
-    if path.suffix == ".ts":
-        return _ts_file_splits(path)
     shipped = shipped_datasets()
-    if source in shipped:
-        d = _sktime_data_dir() / source
-        return _ts_pair(d / f"{source}_TRAIN.ts", d / f"{source}_TEST.ts", source)
+    try:
+        if path.suffix == ".npz":
+            return _npz_splits(path)
+        if path.suffix == ".ts":
+            return _ts_file_splits(path)
+        if source in shipped:
+            d = _sktime_data_dir() / source
+            return _ts_pair(d / f"{source}_TRAIN.ts", d / f"{source}_TEST.ts", source)
+    except OSError as exc:  # an unreadable file (permissions, a vanished mount): a 34-line traceback before
+        raise DataError(f"{exc.filename or source}: cannot read: {exc.strerror or exc}") from None
     allowed = f"allowed: {', '.join(shipped)}, {SYNTHETIC}, or a path to a .npz or .ts file"
     if "/" in source or os.sep in source or path.exists():  # meant as a path
-        what = "is a directory" if path.is_dir() else "no such file" if not path.exists() else "not a .npz/.ts file"
+        what = "is a directory" if path.is_dir() else "no such file" if not path.exists() else _other_file(path)
         raise DataError(f"{source}: {what}; {allowed}")
     close = difflib.get_close_matches(source, shipped, n=3, cutoff=0.6)
     close += [s for s in shipped if s.lower() == source.lower() and s not in close]
@@ -147,9 +151,23 @@ def load_splits(source: str, seed: int = 0) -> Splits:
     )
 
 
+def _other_file(path: Path) -> str:
+    """What an existing data file of another kind is, and how to make it one regtune reads."""
+    kind = f"a {path.suffix} file" if path.suffix else "a file without a .npz/.ts suffix"
+    return (f"{kind}, not a .npz/.ts file (convert it: np.savez('NAME.npz', X=N x T x C floats, y=labels, "
+            "X_test=..., y_test=...); a .npz or .ts under another name: rename it)")  # fmt: skip
+
+
 #: ``synthetic:KEY=VALUE,...`` options and their smallest allowed values
 SYNTHETIC_MIN = {"n": 4, "classes": 2, "length": 2, "channels": 1}
 SYNTHETIC_MAX_CELLS = 100_000_000  # 400 MB of float32: a test task, not a dataset
+
+
+def synthetic_options(source: str) -> dict[str, int]:
+    """Every option of a ``synthetic[:...]`` source, the defaults filled in: two sources make the same data when
+    these are equal (the order they are written in, and a default written out, change nothing)."""
+    defaults = {k: p.default for k, p in inspect.signature(synthetic_splits).parameters.items() if k != "seed"}
+    return {**defaults, **_synthetic_args(source)}
 
 
 def _synthetic_args(source: str) -> dict[str, Any]:
@@ -243,7 +261,9 @@ def _ts_pair(train: Path, test: Path, name: str) -> Splits:
                 X, y = load_from_tsfile(str(readable), return_data_type="df-list")
             series = [_trim_padding(np.asarray(df, dtype=np.float64)) for df in X]
         except Exception as exc:  # sktime raises many types on malformed files
-            raise DataError(f"{p}: cannot parse as a .ts file: {_one_line(exc)}") from None
+            raise DataError(f"{p}: cannot parse as a .ts file ({_one_line(exc)}); allowed: the UEA/UCR .ts format: "
+                            "a header (@problemName, @classLabel true LABELS, ...), @data, then one series per "
+                            "line, values separated by ',', dimensions by ':', the label last") from None  # fmt: skip
         if not series:
             raise DataError(f"{p}: holds no series after @data; allowed: one series per line, NAME_TRAIN/TEST.ts")
         for i, s in enumerate(series):
@@ -251,12 +271,19 @@ def _ts_pair(train: Path, test: Path, name: str) -> Splits:
                 raise DataError(f"{p}: series {i} is empty; every series needs at least one time step")
             if s.shape[1] != series[0].shape[1]:
                 raise DataError(f"{p}: series {i} has {s.shape[1]} dimensions, series 0 has {series[0].shape[1]}")
+        dims = _ts_header(p).get("@dimensions", "")
+        if dims.isdigit() and int(dims) != series[0].shape[1]:  # with no ":label", the last dimension was the label
+            lacks = " (do the series lack their ':label'? the last dimension was read as the label)" * (
+                int(dims) == series[0].shape[1] + 1)  # fmt: skip
+            raise DataError(f"{p}: its series have {series[0].shape[1]} dimension(s), its header says @dimensions "
+                            f"{dims}{lacks}; allowed: {dims} dimensions separated by ':', then ':label'")  # fmt: skip
         raw[split] = (series, np.asarray(y).astype(str), p)
         allowed = {d.lower() for d in declared or ()}  # the archive's BasicMotions declares Standing, writes standing
         undeclared = sorted(x for x in set(raw[split][1].tolist()) if declared and x.lower() not in allowed)
         if undeclared:  # a typo'd label became a class of its own
-            raise DataError(f"{p}: labels {undeclared} are not among those its header declares (@classLabel true "
-                            f"{' '.join(declared or [])}); allowed: {declared}")  # fmt: skip
+            shown = [x if len(x) <= 24 else x[:24] + "..." for x in undeclared[:5]] + ["..."] * (len(undeclared) > 5)
+            raise DataError(f"{p}: {len(undeclared)} label(s) {shown} are not among those its header declares "
+                            f"(@classLabel true {' '.join(declared or [])}); allowed: {declared}")  # fmt: skip
     classes = _sorted_labels(raw["train"][1])
     if len(classes) < 2:
         raise _one_class(str(train), classes[0], len(raw["train"][1]))
@@ -620,6 +647,8 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
         for key in f.files:
             try:
                 out[key] = f[key]
+                if not isinstance(out[key], np.ndarray):  # a zip member named X.npy that is not one: raw bytes
+                    raise ValueError(f"its member {key}.npy is not a NumPy array file")
             except Exception as exc:  # a damaged member, an object array (reading it would run pickled code) ...
                 why = (
                     f"array {key!r} is an object array (np.savez of a ragged list, or of labels of mixed types), "
@@ -705,9 +734,24 @@ def _label_codes(path: Path | str, yk: str, y: np.ndarray, names: list[str] | No
         raise DataError(f"{path}: {yk} holds strings, the training labels are numbers; allowed: labels of one "
                         "kind in both splits (integers, or class names)")  # fmt: skip
     if numbers is None:
-        raise DataError(f"{path}: {yk} has dtype {y.dtype}; expected integer labels (0..K-1, or any K whole numbers: "
+        raise DataError(f"{path}: {yk}{_not_labels(y)}; expected integer labels (0..K-1, or any K whole numbers: "
                         "read as class names), or strings (class names)")  # fmt: skip
     return numbers
+
+
+def _not_labels(y: np.ndarray) -> str:
+    """Why ``y`` (not strings, not whole numbers) is no label array: its first offending value, where one is
+    (float64 labels are allowed when whole, so "has dtype float64" blamed the wrong thing), else its dtype."""
+    for i, v in enumerate(y.tolist() if y.dtype.kind in "fO" else ()):
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            return f"[{i}] is {'missing (None)' if v is None else 'NaN'}"
+        if isinstance(v, float) and (not math.isfinite(v) or not v.is_integer()):
+            return f"[{i}] = {v!r} is not a whole number"
+        if isinstance(v, float) and abs(v) > 2**53:
+            return f"[{i}] = {v!r} is beyond the whole numbers a float64 holds exactly (2**53)"
+        if not isinstance(v, (int, float, str, np.integer, np.floating)):
+            return f"[{i}] = {v!r} is a {type(v).__name__}"
+    return f" has dtype {y.dtype}"
 
 
 def _renamed_labels(path: Path | str, y: np.ndarray, names: list[str] | None) -> list[str]:
@@ -1004,16 +1048,19 @@ class SequenceDataModule(pl.LightningDataModule):
 
 def series_moments(s: SequenceSet, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """Each sequence's per-channel mean and (raw) std over its valid steps, ``(N, C)`` each, in float64; computed
-    ``chunk`` sequences at a time, so the float64 temporaries stay small whatever the dataset's size."""
+    ``chunk`` sequences at a time, so the float64 temporaries stay small whatever the dataset's size. Squares that
+    overflow (values near float64's limit, which the data checks then name) are not warned about: 4 lines of
+    RuntimeWarning printed before the one-line error."""
     N, T, C = s.X.shape
     mean, std = np.empty((N, C)), np.empty((N, C))
-    for a in range(0, N, chunk):
-        X = s.X[a : a + chunk].astype(np.float64)
-        lengths = s.lengths[a : a + chunk]
-        valid = (np.arange(T)[None, :] < lengths[:, None])[..., None]
-        n = np.maximum(lengths, 1)[:, None]
-        mean[a : a + chunk] = m = np.where(valid, X, 0.0).sum(1) / n
-        std[a : a + chunk] = np.sqrt(np.where(valid, (X - m[:, None, :]) ** 2, 0.0).sum(1) / n)
+    with np.errstate(over="ignore"):
+        for a in range(0, N, chunk):
+            X = s.X[a : a + chunk].astype(np.float64)
+            lengths = s.lengths[a : a + chunk]
+            valid = (np.arange(T)[None, :] < lengths[:, None])[..., None]
+            n = np.maximum(lengths, 1)[:, None]
+            mean[a : a + chunk] = m = np.where(valid, X, 0.0).sum(1) / n
+            std[a : a + chunk] = np.sqrt(np.where(valid, (X - m[:, None, :]) ** 2, 0.0).sum(1) / n)
     return mean, std
 
 
@@ -1049,4 +1096,5 @@ def channel_moments(s: SequenceSet) -> tuple[np.ndarray, np.ndarray]:
     n = s.lengths.astype(np.float64)[:, None]
     total = max(float(n.sum()), 1.0)
     mean = (n * means).sum(0) / total
-    return mean, np.sqrt((n * (stds**2 + (means - mean) ** 2)).sum(0) / total)
+    with np.errstate(over="ignore"):  # (as series_moments)
+        return mean, np.sqrt((n * (stds**2 + (means - mean) ** 2)).sum(0) / total)

@@ -493,6 +493,10 @@ def check_port(host: str, port: int, variable: str) -> None:
         with socket.socket(family, kind, proto) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port in TIME_WAIT is free to the server
             probe.bind(address)
+    except socket.gaierror as exc:  # the host, not the port: 256.1.1.1, a name no resolver knows
+        raise PreflightError(f"cannot listen on {host}:{port}: host {host!r}: {exc.strerror or exc}; allowed: "
+                             "HOST=127.0.0.1 (this machine only), 0.0.0.0 (every interface), or this machine's "
+                             "name or address") from None  # fmt: skip
     except OSError as exc:
         why = "it is in use (another server listens there)" if exc.errno == errno.EADDRINUSE else (exc.strerror or exc)
         raise PreflightError(f"cannot listen on {host}:{port}: {why}; allowed: another {variable}=..., or stop "
@@ -671,7 +675,10 @@ NUMBERS = (
 
 
 def _bad_number(args: argparse.Namespace) -> str | None:
-    """The one-line refusal of an integer option that is not one, or out of its range (None when all are fine)."""
+    """The one-line refusal of an integer option that is not one, or out of its range, or of an empty host (None
+    when all are fine)."""
+    if getattr(args, "host", None) is not None and not args.host.strip():  # '' is every interface to a server
+        return "--host/HOST is empty: allowed: 127.0.0.1 (this machine only), 0.0.0.0 (every interface), or a name"
     for name, flag, low, high in NUMBERS:
         given = getattr(args, name, None)
         for value in given if isinstance(given, list) else [given]:

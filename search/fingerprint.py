@@ -98,6 +98,19 @@ def dataset_identity(source: str) -> dict[str, Any]:
     return out
 
 
+def _same_synthetic(old: str, new: str) -> bool:
+    """Both sources are the synthetic task with the same options, in any order, defaults written or not
+    (``synthetic:length=6,n=40`` is ``synthetic:n=40,length=6``: a reordered line refused to resume the same data)."""
+    from models.data import SYNTHETIC, DataError, synthetic_options
+
+    if not all(s == SYNTHETIC or s.startswith(SYNTHETIC + ":") for s in (old, new)):
+        return False
+    try:
+        return synthetic_options(old) == synthetic_options(new)
+    except DataError:
+        return False
+
+
 def _file_digest(path: Path) -> bytes:
     h = hashlib.sha256()
     with path.open("rb") as fh:
@@ -182,7 +195,9 @@ def changes(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, str]]:
     bad = INCOMPATIBLE
     od, nd = old.get("dataset", {}), new.get("dataset", {})
     if od.get("source") != nd.get("source"):
-        same = od.get("sha256") and od.get("sha256") == nd.get("sha256")
+        same = (od.get("sha256") and od.get("sha256") == nd.get("sha256")) or _same_synthetic(
+            str(od.get("source")), str(nd.get("source"))
+        )
         if not same:
             out.append((bad, f"dataset: {od.get('source')} -> {nd.get('source')}"))
     elif od.get("sha256") != nd.get("sha256"):

@@ -6,6 +6,7 @@ Every error is a :class:`StudyFileError` whose message names the file, the key a
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,6 +34,8 @@ TOP_KEYS = (
 )  # fmt: skip
 BUDGET_KEYS = ("trials", "max_epochs")
 RANGE_KEYS = ("low", "high", "log", "step", "off")
+MAX_STUDY_BYTES = 1_000_000  # the shipped study files are ~2 KB; a larger file is something else (STUDY=/dev/zero)
+MAX_STEPS = 1_000_000  # a finer grid fails in Optuna (decimal arithmetic) in every trial; use a continuous range
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -48,6 +51,10 @@ class _Loader(yaml.SafeLoader):
             if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *defaults`: merged (and overridden) by super()
                 continue
             key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if not isinstance(key, (str, int, float, bool)) and key is not None:  # `{[a]: 1}`: unhashable
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"a key must be a name, not a {'list' if isinstance(key, list) else 'mapping'} (line {key_node.start_mark.line + 1})"
+                )  # fmt: skip
             if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"key {key!r} is given twice (lines {seen[key] + 1} and {key_node.start_mark.line + 1}); "
@@ -57,8 +64,9 @@ class _Loader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int")]
+_YAML_11 = ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:timestamp")
+_Loader.yaml_implicit_resolvers = {  # YAML 1.1's booleans, integers, floats (1:30.5, 1_0.5) and dates: replaced
+    first: [(tag, rx) for tag, rx in resolvers if tag not in _YAML_11]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 _Loader.add_implicit_resolver(  # YAML 1.2's integers: 010 is ten (YAML 1.1: octal 8), 1_6 and 1:30 are not numbers
@@ -75,8 +83,12 @@ _Loader.add_constructor("tag:yaml.org,2002:int", _int)
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
 )
-_Loader.add_implicit_resolver(  # 1e-6, -2E+3: an exponent without a decimal point
-    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$"), list("-+0123456789")
+_Loader.add_implicit_resolver(  # YAML 1.2's floats: 1e-6 and .5e0 too (1.1 wants 1.0e-6), not 1:30.5 or 1_0.5 (1.1's)
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
+    list("-+0123456789."),
 )
 
 
@@ -149,7 +161,12 @@ def load_study(path: str | Path) -> StudySpec:
     if p.is_dir():
         raise StudyFileError(f"{p}: is a directory; allowed: a study file (YAML), e.g. studies/lstm.yaml")
     try:
-        raw = yaml.load(p.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+        with p.open("rb") as f:  # a study file is a page of YAML: STUDY=/dev/zero was read until memory ran out
+            head = f.read(MAX_STUDY_BYTES + 1)
+        if len(head) > MAX_STUDY_BYTES:
+            raise StudyFileError(f"{p}: over {MAX_STUDY_BYTES:,} bytes, not a study file; allowed: a study file "
+                                 "(YAML), e.g. studies/lstm.yaml")  # fmt: skip
+        raw = yaml.load(head.decode("utf-8"), Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise StudyFileError(f"{p}: not valid YAML: {exc}") from exc
     except UnicodeDecodeError as exc:
@@ -179,8 +196,12 @@ def parse_study(raw: Any, path: Path) -> StudySpec:
     dataset = raw["dataset"]
     if not isinstance(dataset, str) or not dataset:
         raise err("dataset", f"{dataset!r} must be a dataset name or a path", None)
-    if dataset.endswith((".npz", ".ts")) and not Path(dataset).is_absolute():
-        local = path.parent / dataset
+    if dataset.startswith("~"):  # a shell expands it; YAML does not ("no such file" for a file in $HOME)
+        dataset = os.path.expanduser(dataset)
+    if (dataset.endswith((".npz", ".ts")) or "/" in dataset or Path(dataset).suffix) and not Path(
+        dataset
+    ).is_absolute():
+        local = path.parent / dataset  # beside the study file (a .csv there too, so its error says what it is)
         dataset = str(local) if local.exists() else dataset
 
     arch = _mapping(raw.get("architecture", {}), "architecture", err)
@@ -262,7 +283,7 @@ def parse_study(raw: Any, path: Path) -> StudySpec:
     _check_front_end_names(spec, err)
     _check_inert_names(spec, err)
 
-    points = raw.get("starting_points", [])
+    points = raw.get("starting_points") or []  # (every entry commented out: YAML null, none)
     if not isinstance(points, list):
         raise err("starting_points", "must be a list of mappings of searched names to values", None)
     named = set(spec.architecture) | set(spec.fixed)
@@ -429,11 +450,11 @@ def _dimension(key: str, value: Any, base: dict[str, Any], err: _Errors) -> Dime
             raise err(where, "an empty list of choices", None)
         if len(value) == 1:  # a dimension with one value: every trial runs it, and the baseline too
             raise err(where, f"one choice ({value[0]!r}) searches nothing; put it under fixed, or add choices", None)
-        seen: list[tuple[type, Any]] = []
-        for choice in value:
-            if (type(choice), choice) in seen:  # the sampler drew it twice as often as the others
+        seen: list[tuple[bool, Any]] = []
+        for choice in value:  # 0 and 0.0 are one value (True and 1 are not): the sampler drew it twice as often
+            if (isinstance(choice, bool), choice) in seen:
                 raise err(where, f"{choice!r} is listed twice in {value!r}; list each choice once", None)
-            seen.append((type(choice), choice))
+            seen.append((isinstance(choice, bool), choice))
             _check_params({**base, key: choice}, where, err)
         return Choice(list(value))
     if not isinstance(value, dict):
@@ -467,17 +488,21 @@ def _dimension(key: str, value: Any, base: dict[str, Any], err: _Errors) -> Dime
     if key in RATE_NAMES and high >= 1:
         raise err(f"{where}.high", f"{key} is a rate: the range must stay below 1 (high={high})", None)
     step = value.get("step")
-    if step is not None and (isinstance(step, bool) or not isinstance(step, (int, float)) or step <= 0):
-        raise err(f"{where}.step", f"{step!r} must be a number > 0", None)
+    if step is not None and (isinstance(step, bool) or not isinstance(step, (int, float)) or not math.isfinite(step)
+                             or step <= 0):  # fmt: skip
+        raise err(f"{where}.step", f"{step!r} must be a finite number > 0", None)
     if log and step is not None:
         raise err(f"{where}.step", "log and step cannot be combined", None)
     if step is not None and low < high:  # Optuna cuts the range at the last whole step, without a word
         steps = (high - low) / step
-        if not math.isclose(steps, round(steps), rel_tol=1e-9, abs_tol=1e-9):
+        if steps > MAX_STEPS:  # Optuna's decimal arithmetic fails on finer grids, in every trial
+            raise err(f"{where}.step", f"{step:g} cuts {low:g}..{high:g} into {steps:.3g} steps (at most {MAX_STEPS:,})",
+                      (f"a step >= {(high - low) / MAX_STEPS:g}", "no step: a continuous range"))  # fmt: skip
+        if round(steps) < 1 or not math.isclose(steps, round(steps), rel_tol=1e-9, abs_tol=1e-9):
             last = low + math.floor(steps + 1e-9) * step
             what = f"searches {low:g} alone" if last == low else f"would search {low:g}..{last:g}, never {high:g}"
             raise err(f"{where}.step", f"{step:g} does not divide {low:g}..{high:g} (it {what})",
-                      (f"a step that divides high - low = {high - low:g}", f"high: {last:g}"))  # fmt: skip
+                      (f"a step that divides high - low = {high - low:g}",) + ((f"high: {last:g}",) if last > low else ()))  # fmt: skip
     for v in (low, high) + ((0,) if off else ()):
         _check_params({**base, key: int(v) if integer else float(v)}, where, err)
     return Range(float(low), float(high), log, None if step is None else float(step), off, integer)

@@ -135,7 +135,10 @@ def is_default_journal(url: str, name: str, runs: str | Path = "runs") -> bool:
 
 
 def resolve_url(url: str | None, name: str) -> str:
-    return url or os.environ.get(STORAGE_ENV) or default_url(name)
+    """The storage a command uses: ``url``, else $REGTUNE_STORAGE, else the study's default journal; a journal path
+    starting with ``~`` is expanded (a quoted STORAGE='~/x.log' made a directory named ``~``)."""
+    url = url or os.environ.get(STORAGE_ENV) or default_url(name)
+    return os.path.expanduser(url) if url.startswith("~") else url
 
 
 def _scheme(url: str) -> str:

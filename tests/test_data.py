@@ -4,6 +4,7 @@ standardization, and clear errors for bad data."""
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -165,8 +166,8 @@ def test_npz_rank_2_x_is_one_channel(tmp_path: Path) -> None:
 BAD_NPZ = [
     ({"X": np.zeros(4, np.float32)}, r"X has rank 1 .*expected N x T x C \(or N x T: one channel\)"),
     ({"X": np.zeros((4, 5, 2, 1), np.float32)}, r"X has rank 4 .*expected N x T x C"),
-    ({"y": np.array([0.0, 1.5, 0.0, 1.0])}, r"y has dtype float64; expected integer labels \(0..K-1, or any K whole"),
-    ({"y": np.array([0.0, np.nan, 0.0, 1.0])}, r"y has dtype float64; expected integer labels"),
+    ({"y": np.array([0.0, 1.5, 0.0, 1.0])}, r"y\[1\] = 1.5 is not a whole number; expected integer labels \(0..K-1, or any"),
+    ({"y": np.array([0.0, np.nan, 0.0, 1.0])}, r"y\[1\] is NaN; expected integer labels"),
     ({"y": np.array([True, False, True, False])}, r"y has dtype bool; expected integer labels"),
     # 1..K read as class names (below): a test label 0 the training split lacks is named
     (
@@ -323,7 +324,7 @@ def test_ts_labels_its_header_does_not_declare_are_refused(tmp_path: Path) -> No
     """@classLabel true a b, and a series labelled c (a typo): c was taken as a third class."""
     _write_ts(tmp_path / "typo_TRAIN.ts", _toy_series(4, 0), ["a", "b", "c", "b"], ["a", "b"])
     _write_ts(tmp_path / "typo_TEST.ts", _toy_series(2, 1), ["a", "b"], ["a", "b"])
-    with pytest.raises(DataError, match=r"typo_TRAIN.ts: labels \['c'\] are not among those its header declares"):
+    with pytest.raises(DataError, match=r"typo_TRAIN.ts: 1 label\(s\) \['c'\] are not among those its header declares"):
         load_splits(str(tmp_path / "typo_TRAIN.ts"))
 
 
@@ -769,3 +770,99 @@ def test_test_sequences_given_as_a_list_of_one_length_are_whole(tmp_path: Path) 
     X_test = [rng.poisson(0.5, size=(8, 3)).astype(float) for _ in range(6)]
     splits = array_splits({**train, "X_test": X_test, "y_test": np.arange(6) % 3})
     assert (splits.test.lengths == 8).all() and splits.notes == []
+
+
+# ---------------------------------------------------------------------------------------------- 2026-12-05 probe
+def test_ts_series_without_their_label_are_named_against_the_header(tmp_path: Path) -> None:
+    """Series written without ``:label``: the parser read the last dimension as the label, and the error listed
+    30 series' values as 1,427 characters of "labels"; the header's @dimensions says what is wrong."""
+    _write_ts(tmp_path / "nolab_TRAIN.ts", _toy_series(4, 0), ["a", "b", "a", "b"], ["a", "b"])
+    _write_ts(tmp_path / "nolab_TEST.ts", _toy_series(2, 1), ["a", "b"], ["a", "b"])
+    for split in ("TRAIN", "TEST"):
+        f = tmp_path / f"nolab_{split}.ts"
+        f.write_text("".join(line.rsplit(":", 1)[0] + "\n" if line[:1] not in "#@" else line + "\n"
+                             for line in f.read_text().splitlines()))  # fmt: skip
+    with pytest.raises(DataError) as info:
+        load_splits(str(tmp_path / "nolab_TRAIN.ts"))
+    message = str(info.value)
+    assert (
+        "its series have 1 dimension(s), its header says @dimensions 2 (do the series lack their ':label'?" in message
+    )
+    assert len(message) < 400, message
+
+
+def test_every_shipped_ts_header_agrees_with_its_series() -> None:
+    """The @dimensions check refuses none of the shipped datasets."""
+    for name in shipped_datasets():
+        assert len(load_splits(name).train) > 0, name
+
+
+@pytest.mark.parametrize(
+    ("y", "words"),
+    [
+        (np.array([0.0, 1.0, np.nan, 1.0]), "y[2] is NaN"),
+        (np.array([0.0, 1.5, 0.0, 1.0]), "y[1] = 1.5 is not a whole number"),
+        (np.array([0, None, 1, 0], dtype=object), "y[1] is missing (None)"),
+    ],
+    ids=["nan", "fraction", "none"],
+)
+def test_labels_that_are_not_whole_numbers_are_named_by_position(tmp_path: Path, y: np.ndarray, words: str) -> None:
+    """float64 labels are read when whole; "y has dtype float64" blamed the dtype for one NaN or 1.5."""
+    data = {"X": np.zeros((4, 3, 1)), "y": y, "X_test": np.zeros((2, 3, 1)), "y_test": np.array([0, 1])}
+    with pytest.raises(DataError, match=re.escape(f"mine: {words}")):
+        array_splits(data, where="mine")  # (from Python: a .npz refuses object arrays before)
+    if y.dtype != object:
+        np.savez(tmp_path / "lab.npz", **data)
+        with pytest.raises(DataError, match=re.escape(f"lab.npz: {words}")):
+            load_splits(str(tmp_path / "lab.npz"))
+
+
+def test_a_npz_member_that_is_not_an_array_is_one_line(tmp_path: Path) -> None:
+    """A zip whose X.npy holds other bytes: np.load returns the bytes, and reading ``.ndim`` crashed."""
+    import zipfile
+
+    path = tmp_path / "fake.npz"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("X.npy", b"garbage")
+        z.writestr("y.npy", b"garbage")
+    with pytest.raises(
+        DataError, match=r"fake.npz: cannot read array 'X' of the .npz archive: its member X.npy is not"
+    ):
+        load_splits(str(path))
+
+
+def test_an_unreadable_data_file_is_one_line(tmp_path: Path) -> None:
+    """A file without read permission gave a 34-line PermissionError traceback. Run as a user without the
+    permission: root reads any file, so as root the check runs in a child that drops to 'nobody'."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    path = tmp_path / "locked.npz"
+    np.savez(path, X=np.zeros((4, 3, 1)), y=np.array([0, 1, 0, 1]), X_test=np.zeros((2, 3, 1)), y_test=np.array([0, 1]))
+    path.chmod(0)
+    code = (f"import sys; sys.path.insert(0, {str(Path(__file__).parents[1])!r})\n"
+            "from models.data import DataError, load_splits\n"
+            f"try: load_splits({str(path)!r})\nexcept DataError as e: print(e)")  # fmt: skip
+    command = [sys.executable, "-c", code]
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root without setpriv: no user to lack the permission")
+        for p in (tmp_path, *tmp_path.parents):  # the folders down to the file, searchable by anyone
+            if p != Path("/"):
+                p.chmod(p.stat().st_mode | 0o711)
+        command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+    out = subprocess.run(
+        command, capture_output=True, text=True, timeout=120, env={**os.environ, "MPLCONFIGDIR": str(tmp_path)}
+    )
+    assert out.stdout.strip() == f"{path}: cannot read: Permission denied", (out.stdout, out.stderr[-2000:])
+
+
+def test_values_near_float64s_limit_are_one_line_without_warnings() -> None:
+    """Values near 1e160: four lines of "overflow encountered in square" printed before the one-line error."""
+    X = np.random.default_rng(0).normal(size=(8, 4, 1)) * 1e160
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(DataError, match=r"beyond float32's range"):
+            array_splits({"X": X, "y": np.arange(8) % 2, "X_test": X[:2], "y_test": np.array([0, 1])})

@@ -254,6 +254,17 @@ def test_diff_wording_and_class(case: str, old: dict, new: dict, lines: list[str
     assert (digest(old) == digest(new)) == (kind == SAFE)
 
 
+def test_the_synthetic_task_counts_by_its_options_in_any_order() -> None:
+    """`synthetic:length=6,n=40` (or with the default classes=3 written out) refused to resume the study made with
+    `synthetic:n=40,length=6`: the same data."""
+    old = d(dataset="synthetic:n=40,length=6")
+    for same in ("synthetic:length=6,n=40", "synthetic:n=40,length=6,classes=3"):
+        assert diff(old, d(dataset=same)) == [] and classify(old, d(dataset=same)) == SAFE
+    assert diff(old, d(dataset="synthetic:n=41,length=6")) == [
+        "dataset: synthetic:n=40,length=6 -> synthetic:n=41,length=6"
+    ]
+
+
 def test_dataset_file_counts_by_its_content(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     arrays: dict[str, Any] = {"X": rng.normal(size=(6, 4, 2)), "y": np.arange(6) % 2, "X_test": rng.normal(size=(2, 4, 2)),

@@ -350,3 +350,28 @@ def test_make_passes_each_variable_as_one_shell_word(tmp_path: Path) -> None:
     assert words[words.index("study") + 1] == study and words[words.index("--storage") + 1] == storage
     assert words[words.index("--trials") + 1] == "2 3" and words[words.index("--workers") + 1] == "1"
     assert not (tmp_path / "pwned").exists()
+    # HOST, PORT and the proxy's variables too: an empty or two-word PORT printed argparse's usage block
+    run = subprocess.run(
+        [*make, "dashboard", "HOST=a b", "PORT="], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    words = shlex.split(run.stdout.strip().splitlines()[-1])
+    assert words[words.index("--host") + 1] == "a b" and words[words.index("--port") + 1] == ""
+    run = subprocess.run([*make, "proxy", "PROXY_PORT=1 2", "PROXY_PROCESSES="], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=60)  # fmt: skip
+    words = shlex.split(run.stdout.strip().splitlines()[-1])
+    assert words[words.index("--port") + 1] == "1 2" and words[words.index("--processes") + 1] == ""
+
+
+@pytest.mark.parametrize(("value", "allowed"), [("1", True), ("yes", True), ("TRUE", True), ("0", False), ("no", False),
+                                                ("off", False), ("", False), ("maybe", None)])  # fmt: skip
+def test_allow_change_reads_yes_and_no(tmp_path: Path, value: str, allowed: bool | None) -> None:
+    """ALLOW_CHANGE=no (or false, off) turned --allow-change on: only 0 or nothing meant off. A word that is
+    neither is refused in one line naming the variable."""
+    run = subprocess.run(["make", "-n", "--no-print-directory", "-f", str(ROOT / "Makefile"), f"VENV={VENV}", "-o",
+                          f"{VENV}/.installed", "study", f"ALLOW_CHANGE={value}"], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=60)  # fmt: skip
+    if allowed is None:
+        assert run.returncode != 0 and "ALLOW_CHANGE=maybe: allowed: 1, yes, true, on (continue) or 0, no" in run.stderr
+    else:
+        assert run.returncode == 0, run.stderr
+        assert ("--allow-change" in run.stdout) == allowed, run.stdout

@@ -60,6 +60,11 @@ def not_a_zip(d: Path) -> str:
     return str(d / "text.npz")
 
 
+def csv_beside(d: Path) -> str:
+    (d / "data.csv").write_text("x,y\n1,0\n")
+    return "./data.csv"  # relative: beside the study file, not in the test's cwd
+
+
 def train_only(d: Path) -> str:
     np.savez(d / "alone_train.npz", **arrays())
     return str(d / "alone_train.npz")
@@ -130,6 +135,8 @@ CASES: dict[str, Case] = {
         lambda d: npz(d), ["search: nothing is searched (lr fixed, no search section)", "allowed: a search section"],
         {"search": {}, "fixed": {"lr": 0.01}}, None,
     ),
+    # (2026-12-05) a file of another kind beside the study file was "no such file" (looked for in the cwd)
+    "relative-csv": (csv_beside, ["data.csv: a .csv file, not a .npz/.ts file (convert it: np.savez("], {}, None),
     "storage-unknown-scheme": (lambda d: npz(d), ["--storage/STORAGE=foo://h/x", "unknown scheme 'foo'"], {}, "foo://h/x"),
     "storage-bad-port": (
         lambda d: npz(d), ["postgresql://u:***@h:5x/db", "port must be a number"], {}, "postgresql://u:pw@h:5x/db",
@@ -435,3 +442,32 @@ def test_a_port_in_use_is_one_line() -> None:
                                                  r"listens there\); allowed: another PORT=\.\.\."):  # fmt: skip
             check_port("127.0.0.1", port, "PORT")
     check_port("127.0.0.1", port, "PORT")  # free again: nothing said
+
+
+def test_a_host_that_does_not_resolve_blames_host_and_an_empty_host_is_refused(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`make dashboard HOST=256.1.1.1` said to change PORT; an empty HOST ('' binds every interface) or PORT printed
+    argparse's usage block (the Makefile did not quote them)."""
+    from search.cli import check_port
+
+    with pytest.raises(PreflightError, match=r"host '256.1.1.1': .*; allowed: HOST=127.0.0.1 \(this machine only\)"):
+        check_port("256.1.1.1", 8080, "PORT")
+    assert main(["dashboard", "--host", " ", "--port", "8080"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: --host/HOST is empty: allowed: 127.0.0.1 (this machine only), 0.0.0.0 (every interface), or a name"
+    )
+
+
+def test_a_dataset_and_a_journal_under_home_are_expanded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`dataset: ~/mine.npz` was "no such file"; STORAGE='~/x/j.log' (quoted, or from a script) made a directory
+    named ~ in the current one. Both read ~ as the shell does."""
+    from search.spec import load_study
+    from search.storage import resolve_url
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+    npz(tmp_path / "home", "mine.npz")
+    study = write_study(tmp_path, "home", "~/mine.npz")
+    assert load_study(study).dataset == str(tmp_path / "home" / "mine.npz")
+    assert resolve_url("~/runs/j.log", "s") == str(tmp_path / "home" / "runs" / "j.log")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import re
 import signal
@@ -115,6 +116,16 @@ BAD = [
         "search.dropout.step: 0.3 does not divide 0..0.4 (it would search 0..0.3, never 0.4); allowed: a step that "
         "divides high - low = 0.4, high: 0.3",
     ),
+    # (2026-12-05, a bad-input probe) steps Optuna cannot use: NaN crashed validate; inf, a grid finer than 1e6
+    # steps, and a step about 1e9 times the range passed it, then failed every trial or searched low alone
+    ({"search": {"dropout": {"low": 0.0, "high": 0.5, "step": math.nan}}}, "dropout.step: nan must be a finite number"),
+    ({"search": {"dropout": {"low": 0.0, "high": 0.5, "step": math.inf}}}, "dropout.step: inf must be a finite number"),
+    ({"search": {"dropout": {"low": 0.0, "high": 0.5, "step": 1e-300}}}, "into 5e+299 steps (at most 1,000,000)"),
+    ({"search": {"dropout": {"low": 0.0, "high": 0.5, "step": 1e9}}}, "dropout.step: 1e+09 does not divide 0..0.5 (it"),
+    # 0 and 0.0 are one choice: the sampler drew dropout 0 twice as often
+    ({"search": {"dropout": [0, 0.0, 0.2]}}, "search.dropout: 0.0 is listed twice in [0, 0.0, 0.2]"),
+    # lr was the one number that took a boolean: trained at lr = 1.0, stored as True
+    ({"fixed": {"lr": True}}, "fixed: lr=True: must be a finite number > 0"),
     ({"search": {"conv_skip": [False, True]}}, "search.conv_skip: has no effect without a Conv1D front end"),
     (
         {"search": {"conv_pool": [False, True]}, "fixed": {"conv_layers": 0, "conv_stride": 4}},
@@ -249,6 +260,22 @@ YAML_SURPRISES = [
     ("a-fraction-of-a-unit", "search: {hidden_size: {low: 8.5, high: 16}}\n", "hidden_size.low: 8.5: hidden_size is"),
     ("a-float-too-large", "search: {hidden_size: {low: 8, high: 1e9}}\n", "hidden_size=1000000000: must be an integer"),
     ("colon-is-not-a-number", "fixed: {batch_size: 1:30}\n", "batch_size='1:30': must be an integer"),
+    # YAML 1.1 floats and dates too (2026-12-05): 1:30.5 was 90.5 and 1_0.5 10.5, unsaid; 2024-01-01 a date that
+    # a name refused as "not a word of letters, digits and -"; YAML 1.2's +.01 and .5e0 were strings
+    ("sexagesimal-float", "fixed: {clip_norm: 1:30.5}\n", "clip_norm='1:30.5': must be a finite number"),
+    ("underscore-float", "fixed: {clip_norm: 1_0.5}\n", "clip_norm='1_0.5': must be a finite number"),
+    (
+        "yaml-1-2-floats",
+        "fixed: {clip_norm: +.5, kernel_l2: .5e-3}\n",
+        lambda spec: (spec.fixed["clip_norm"], spec.fixed["kernel_l2"]) == (0.5, 5e-4),
+    ),  # fmt: skip
+    ("a-date-is-text", "description: 2024-01-01\n", lambda spec: spec.description == "2024-01-01"),
+    (
+        "commented-out-points",
+        "search: {dropout: {low: 0, high: 0.3}}\nstarting_points:\n#  - {dropout: 0.1}\n",
+        lambda spec: spec.starting_points == [],
+    ),  # fmt: skip
+    ("a-key-that-is-a-list", "search: {[a]: [0, 1]}\n", "not valid YAML: a key must be a name, not a list (line 4)"),
     (  # a merge key failed with "could not determine a constructor for the tag ...merge"
         "merge-key",
         "ranges: &r {low: 0.0, high: 0.3}\nsearch: {dropout: {<<: *r, high: 0.2}}\n",
@@ -260,6 +287,12 @@ YAML_SURPRISES = [
         lambda spec: (spec.search["output_dropout"].low, spec.search["output_dropout"].high) == (0.0, 0.2),
     ),
 ]
+
+
+def test_a_study_file_that_is_no_page_of_yaml_is_refused_unread() -> None:
+    """STUDY=/dev/zero was read until memory ran out."""
+    with pytest.raises(StudyFileError, match=r"/dev/zero: over 1,000,000 bytes, not a study file"):
+        load_study("/dev/zero")
 
 
 @pytest.mark.parametrize("text,expect", [c[1:] for c in YAML_SURPRISES], ids=[c[0] for c in YAML_SURPRISES])
