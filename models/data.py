@@ -432,6 +432,10 @@ def _npz_splits(path: Path) -> Splits:
     if "X_test" in data or "y_test" in data:
         test, test_path, xk, yk = _npz_set(path, data, "_test", False, names)[0], path, "X_test", "y_test"
         _lengths_for_both(path, data, train, path, data, "_test", notes)
+        beside = [str(c) for c in _npz_test_candidates(path) if c.exists()]
+        if beside:  # two test splits: the inner one wins, and the user may have meant the file
+            notes.append(f"note: {path}: its test split is its own X_test/y_test; {beside[0]} beside it is not read "
+                         "(remove X_test/y_test from the file to use it)")  # fmt: skip
     else:
         candidates = _npz_test_candidates(path)
         found = next((c for c in candidates if c.exists()), None)

@@ -166,7 +166,10 @@ def test_npz_rank_2_x_is_one_channel(tmp_path: Path) -> None:
 BAD_NPZ = [
     ({"X": np.zeros(4, np.float32)}, r"X has rank 1 .*expected N x T x C \(or N x T: one channel\)"),
     ({"X": np.zeros((4, 5, 2, 1), np.float32)}, r"X has rank 4 .*expected N x T x C"),
-    ({"y": np.array([0.0, 1.5, 0.0, 1.0])}, r"y\[1\] = 1.5 is not a whole number; expected integer labels \(0..K-1, or any"),
+    (
+        {"y": np.array([0.0, 1.5, 0.0, 1.0])},
+        r"y\[1\] = 1.5 is not a whole number; expected integer labels \(0..K-1, or any",
+    ),
     ({"y": np.array([0.0, np.nan, 0.0, 1.0])}, r"y\[1\] is NaN; expected integer labels"),
     ({"y": np.array([True, False, True, False])}, r"y has dtype bool; expected integer labels"),
     # 1..K read as class names (below): a test label 0 the training split lacks is named
@@ -866,3 +869,14 @@ def test_values_near_float64s_limit_are_one_line_without_warnings() -> None:
         warnings.simplefilter("error")
         with pytest.raises(DataError, match=r"beyond float32's range"):
             array_splits({"X": X, "y": np.arange(8) % 2, "X_test": X[:2], "y_test": np.array([0, 1])})
+
+
+def test_a_test_file_beside_a_npz_that_holds_its_own_test_split_is_named(tmp_path: Path) -> None:
+    """X_test inside the file won over NAME_test.npz beside it, unsaid."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(8, 4, 1)), np.arange(8) % 2
+    np.savez(tmp_path / "two.npz", X=X, y=y, X_test=X[:2], y_test=y[:2])
+    np.savez(tmp_path / "two_test.npz", X=X[:4], y=y[:4])
+    splits = load_splits(str(tmp_path / "two.npz"))
+    assert len(splits.test) == 2
+    assert any("two_test.npz beside it is not read" in n for n in splits.notes), splits.notes
