@@ -929,6 +929,14 @@ def _every_class_in_both(y: np.ndarray, tr: np.ndarray, va: np.ndarray, seed: in
     return tr, va
 
 
+def validation_parts(y: np.ndarray, folds: int, val_fraction: float, seed: int) -> list[np.ndarray]:
+    """The validation indices of each fold a search's trial fits (:class:`SequenceDataModule`'s split: ``folds``
+    stratified folds, or with one fold the ``val_fraction`` holdout)."""
+    if folds > 1:
+        return [fold_indices(y, folds, k, seed)[1] for k in range(folds)]
+    return [train_val_indices(y, val_fraction, seed)[1]] if val_fraction > 0 else []
+
+
 def fold_indices(y: np.ndarray, folds: int, fold: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Fold ``fold`` of a stratified, seeded k-fold split."""
     from sklearn.model_selection import KFold, StratifiedKFold

@@ -188,7 +188,10 @@ def cmd_study(args: argparse.Namespace, join_only: bool = False) -> int:
     raised = study.user_attrs.get(TOTAL_ATTR)  # another process raised the total meanwhile: it was worked to
     total = raised if isinstance(raised, int) and raised > total else total
     if join_only:
-        print(f"study {spec.name}: total of {total} trials reached; worker exits", flush=True)
+        now = counts(study)  # (running trials count toward the total: "reached" at 34 finished + 6 running)
+        running = f", {now['running']} still running in other workers" if now.get("running") else ""
+        print(f"study {spec.name}: total of {total} trials reached ({now['finished']} finished{running}); worker exits",
+              flush=True)  # fmt: skip
         return 0
     return _report(study, spec, total, url, final_result, args.artifacts)
 
@@ -855,7 +858,7 @@ def _interrupted(args: argparse.Namespace, exc: BaseException) -> int:
             print(f"\ninterrupted ({name}) during the verdict's retraining: every finished trial and every finished "
                   "refit is stored; rerun to complete the verdict", file=sys.stderr, flush=True)  # fmt: skip
         else:
-            print(f"\ninterrupted ({name}): every running trial was marked failed and re-queued; rerun to resume",
+            print(f"\ninterrupted ({name}): any running trial was marked failed and re-queued; rerun to resume",
                   file=sys.stderr, flush=True)  # fmt: skip
     return 128 + signum
 

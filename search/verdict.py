@@ -53,7 +53,7 @@ import optuna
 from models.classifier import DivergedError
 from models.config import DATA_NAMES, REGULARIZER_NAMES, RNNConfig, TrainConfig, as_dict, configs_for, inert_names
 from models.config import defaults as default_values
-from models.data import SequenceDataModule, Splits
+from models.data import SequenceDataModule, Splits, validation_parts
 from models.train import evaluate, fit
 from search.objective import Objective, folds_of, study_splits
 from search.recipes import BASELINE, DEPENDS, baseline_point, num
@@ -228,22 +228,29 @@ def smoothed_mean(curves: list[list[float]], window: int = 0) -> list[float]:
 
 
 def late_rise(spec: StudySpec, run: dict[str, Any]) -> tuple[float, int] | None:
-    """How much a cross-validated run's smoothed mean validation curve (:func:`smoothed_mean`, the curve
-    :func:`epochs_of` reads) gained over the last patience before its end, in the metric's better direction
-    (accuracy: a fraction; loss: a decrease), and over how many epochs (the patience, or the whole curve when it
-    is shorter: a 3-epoch run was said to have risen "over the last 250 epochs"); None without curves or patience. Read by the budget warning: a run
-    whose epochs reach the budget on a plateau (JapaneseVowels' GRU study: its best trial's folds peaked at 146 of
-    149 epochs, its curve +0.002 over the last 38 epochs, less than one of 270 validation sequences, and three of
-    five folds stopped early; retrained outside the study with three times the budget, its row did not move) was
-    not cut short; one still climbing was (the UnitTest study's best: +0.17, 3 of its 20 sequences, and with a
-    500-epoch budget CV 0.947 -> 1.000)."""
+    """How much a cross-validated run's mean validation curve over folds (a fold that stopped early keeps its
+    last score) was still gaining at its end, in the metric's better direction (accuracy: a fraction; loss: a
+    decrease), and over how many epochs: the least-squares slope of its last window times the window, the window
+    being the patience but at most a quarter of the curve. None without curves or patience. Read by the budget warning:
+    a run whose epochs reach the budget on a plateau (JapaneseVowels' GRU study: its best trial's folds peaked at
+    146 of 149 epochs, flat over the last 38 epochs, and three of five folds stopped early; retrained outside the
+    study with three times the budget, its row did not move) was not cut short; one still climbing was (the
+    UnitTest study's best: +0.17, 3 of its 20 sequences, and with a 500-epoch budget CV 0.947 -> 1.000). Not the
+    smoothed curve :func:`epochs_of` reads: with a patience as long as the budget (a study file's short
+    ``max_epochs``) it smooths over half the run, and a curve flat for its last 10 of 25 epochs "still rose by
+    +0.112 over the last 24 epochs" (a probe, 2026-12-05)."""
     curves, patience = run.get("fold_curves"), run_patience(spec, run)
+    curves = [list(c) for c in curves or () if len(c)]
     if not curves or not patience:
         return None
-    mean = smoothed_mean(curves, smoothing_window(spec, run))
-    window = min(patience, len(mean) - 1)
-    end, before = mean[-1], mean[len(mean) - 1 - window]
-    return float(end - before if spec.direction == "maximize" else before - end), window
+    length = max(len(c) for c in curves)
+    mean = np.array([statistics.fmean(c[min(e, len(c) - 1)] for c in curves) for e in range(length)])
+    window = max(1, min(patience, (length - 1) // 4)) if length > 1 else 0
+    if window == 0:
+        return 0.0, 0
+    tail = mean[-(window + 1) :]
+    slope = float(np.polyfit(np.arange(window + 1), tail, 1)[0])
+    return (slope if spec.direction == "maximize" else -slope) * window, window
 
 
 def rise_floor(spec: StudySpec) -> float:
@@ -779,10 +786,10 @@ def _budget_warning(res: dict[str, Any]) -> str | None:
         return None
     else:
         how = (
-            f"its smoothed validation loss still fell by {rise:.3g}"
+            f"its folds' mean validation loss still fell by {rise:.3g}"
             if best.get("rise_metric") == "val_loss"
-            else f"its smoothed validation score still rose by {rise:+.3g}"
-        ) + f" over the last {window} epochs"
+            else f"its folds' mean validation score still rose by {rise:+.3g}"
+        ) + f" over the last {window} epochs (their trend)"
     return (f"the best row's cross-validated epochs ({epochs}) reach its budget (max_epochs {budget}): {how}; "
             "a larger budget.max_epochs may score higher (the search compared every trial at this budget)")  # fmt: skip
 
@@ -813,12 +820,13 @@ def warnings_of(res: dict[str, Any]) -> list[str]:
     out.extend(_class_warnings(res))
     top, best = res.get("majority"), res.get("best") or {}
     cv = res.get("search_cv")
-    if top and cv is not None and cv <= top["share"]:
-        out.append(f"the search's best cross-validated accuracy ({cv:.4f}) is not above the training split's "
-                   f"majority share ({top['share']:.4f}): no trial learned more on the folds than the class balance "
-                   "gives, so the search had nothing to rank its trials by; a larger budget.max_epochs or more "
-                   "trials may find a signal")  # fmt: skip
-    if top and best and best["mean"] <= top["acc"]:
+    floor = float(top.get("cv", top["share"])) if top else 0.0  # what always answering it scores on the same folds
+    if top and cv is not None and cv <= floor + TIE:  # (the pooled share: unequal folds score the majority above it)
+        out.append(f"the search's best cross-validated accuracy ({cv:.4f}) is not above what always answering "
+                   f"{json.dumps(top['label'])} scores on the same folds ({floor:.4f}): no trial learned more on the "
+                   "folds than the class balance gives, so the search had nothing to rank its trials by; a larger "
+                   "budget.max_epochs or more trials may find a signal")  # fmt: skip
+    if top and best and best["mean"] <= top["acc"] + TIE:  # (a mean of 3 seeds at 0.4 is 0.4000000000000001)
         why = ("some of its seeds diverged" if best.get("diverged") else
                "the models learned nothing the class balance does not give")  # fmt: skip
         out.append(f"the best row is not above always answering {json.dumps(top['label'])} ({best['mean']:.4f} <= "
@@ -826,7 +834,11 @@ def warnings_of(res: dict[str, Any]) -> list[str]:
     return out
 
 
-def majority(splits: Splits) -> dict[str, Any]:
+#: equal within float rounding: fold accuracies are stored to 6 digits, and a mean over seeds rounds its last bit
+TIE = 1e-6
+
+
+def majority(splits: Splits, folds: list[np.ndarray] | None = None) -> dict[str, Any]:
     """The floor no model should be read against without: the test accuracy of always answering the training
     split's most frequent class (``label``, its ``share`` of the training split; tied classes: their mean,
     labels joined by " / "). On 95/5 data a classifier
@@ -835,17 +847,23 @@ def majority(splits: Splits) -> dict[str, Any]:
     tied = np.flatnonzero(counts == counts.max())  # a tie (UnitTest: 50/50) has no majority: the tied classes'
     test = splits.test.y  # mean, not whichever comes first (0.5455 for one, 0.4545 for the other)
     names = [splits.classes[int(t)] for t in tied]
-    return {
+    out = {
         "label": " / ".join(names) if len(names) <= 3 else f"{names[0]} / ... / {names[-1]}",
         "share": float(counts[tied[0]] / counts.sum()),
         "acc": float(np.mean([np.mean(test == t) for t in tied])) if len(test) else 0.0,
     }
+    y = splits.train.y
+    if folds:  # ``cv``: its mean over the search's folds, the floor its cross-validated accuracy is read against
+        out["cv"] = float(np.mean([np.mean([np.mean(y[va] == t) for va in folds]) for t in tied]))
+    return out
 
 
 def final_result(study: optuna.Study, spec: StudySpec, seeds: int | None = None) -> dict[str, Any]:
     """Retrain best, baseline and "nothing at all"; evaluate on test; compare pairwise. Cached on the study
     (the majority-class row, which trains nothing, and the paired statistics are computed afresh on each read)."""
-    out = {**_final_result(study, spec, seeds), "majority": majority(study_splits(spec))}
+    splits = study_splits(spec)
+    parts = validation_parts(splits.train.y, folds_of(spec), spec.val_fraction, spec.seed)
+    out = {**_final_result(study, spec, seeds), "majority": majority(splits, parts)}
     out["classes"] = class_recall(out["best"], study_splits(spec))  # what its accuracy may hide
     cv = study.best_trial.user_attrs.get("val_acc") if spec.metric == "val_acc" else None
     out["search_cv"] = float(cv) if isinstance(cv, (int, float)) else None  # the folds' best: is there a signal?

@@ -90,7 +90,18 @@ def definition_changes(
         new = fp.definition(spec)
     attrs = study.user_attrs
     found: list[tuple[str, str]] = []
-    if study.direction.name.lower() != spec.direction:
+    direction = study.direction.name.lower()
+    if direction != spec.direction and not any(k.startswith("regtune:") for k in attrs) and not study.trials:
+        # regtune creates a study with its metric's direction: an empty one without regtune's records and the other
+        # direction was made by another program (it was blamed on an edit of the study file, "undo the edit")
+        raise fp.StudyChangedError(
+            f"study {spec.name!r} in {store} is empty, records nothing of regtune's, and is set to {direction} where "
+            f"{spec.metric} is to {spec.direction}: another program made it (or a run for another metric stopped "
+            "before recording anything); it is left untouched. Give the study another name: in "
+            f"{spec.path}, or use another STORAGE (or delete that study: optuna delete-study --study-name "
+            f"{spec.name} --storage ...)"
+        )
+    if direction != spec.direction:
         was = attrs.get("regtune:metric") or f"(a metric to {study.direction.name.lower()})"
         found.append((fp.INCOMPATIBLE, f"metric: {was} -> {spec.metric}"))
     old = attrs.get(fp.DEFINITION_ATTR)
@@ -667,11 +678,15 @@ def _surplus(study: optuna.Study, trial: optuna.Trial, total: int) -> bool:
     return ahead >= total
 
 
+#: the fail_reason of a trial asked past the total and handed back untrained (counted apart from failures)
+SURPLUS = "surplus"
+
+
 def _hand_back(study: optuna.Study, trial: optuna.Trial) -> None:
     storage, tid = study._storage, trial._trial_id
     attrs = storage.get_trial_system_attrs(tid)
     if "fixed_params" in attrs or "failed_trial" in attrs:  # an enqueued or re-queued trial: keep it
         storage.set_trial_state_values(tid, TrialState.WAITING)
     else:
-        storage.set_trial_user_attr(tid, "fail_reason", "surplus: the study's total was reached by other workers")
+        storage.set_trial_user_attr(tid, "fail_reason", f"{SURPLUS}: the study's total was reached by other workers")
         storage.set_trial_state_values(tid, TrialState.FAIL)

@@ -205,6 +205,19 @@ def test_older_study_with_another_dataset_or_direction_is_refused_unwritten(tmp_
     assert store.read_bytes() == before
 
 
+def test_an_empty_study_another_program_made_with_the_other_direction_is_named_as_such(tmp_path: Path) -> None:
+    """`optuna.create_study(direction="minimize")` under regtune's study name, no trials: the error said the study
+    file "no longer matches" (metric: (a metric to minimize) -> val_acc) and advised undoing an edit nobody made."""
+    store = tmp_path / "j.log"
+    spec = spec_of(BASE, tmp_path / "fp.yaml")
+    optuna.create_study(study_name=spec.name, storage=open_storage(str(store)), direction="minimize")
+    before = store.read_bytes()
+    with pytest.raises(StudyChangedError, match=r"is empty, records nothing of regtune's, and is set to minimize "
+                                                r"where val_acc is to maximize: another program made it"):  # fmt: skip
+        ensure_study(spec, open_storage(str(store)))
+    assert store.read_bytes() == before
+
+
 # --------------------------------------------------------------------------------------------- diff wording
 def d(**changes: Any) -> dict[str, Any]:
     return definition(spec_of(edited(**changes)))

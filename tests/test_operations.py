@@ -237,7 +237,7 @@ def test_sigterm_to_a_study_with_two_workers_requeues_their_trials_and_exits_143
     assert took < 60, took
     assert [w for w in workers if _alive(w)] == [], "workers left running"
     said = [line for line in err.splitlines() if "interrupted" in line]
-    assert said == ["interrupted (SIGTERM): every running trial was marked failed and re-queued; rerun to resume"], err
+    assert said == ["interrupted (SIGTERM): any running trial was marked failed and re-queued; rerun to resume"], err
     trials = _trials(journal, "sigterm")
     assert not [t.number for t in trials if t.state == TrialState.RUNNING]
     stopped = [t for t in trials if t.state == TrialState.FAIL and "interrupted" in t.user_attrs.get("fail_reason", "")]

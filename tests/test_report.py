@@ -186,6 +186,15 @@ def test_recipe_rows_are_judged_after_holms_correction() -> None:
     assert render.recipe_verdict(rows[2], 4).startswith("not significant after Holm's correction")
     assert render.recipe_verdict(rows[4], 4) == "no test (1 seed)"
     assert render.recipe_verdict({"p": 0.01}, 4) == render.verdict(0.01)  # a row from before the correction
+    # (a probe, 2026-12-05) the search chose a starting point: its recipe row is the best row's runs, called
+    # "significant" there (p 0.023) and "not significant after Holm's correction" here; judged once, as the best
+    rows = holm([{"p": 0.023, "is_best": True}, {"p": 0.04}, {"p": 0.2}])
+    assert [r["p_holm"] for r in rows] == pytest.approx([None, 0.08, 0.2]) and rows[1]["family"] == 2
+    assert render.recipe_verdict(rows[0], 3).startswith("the best row's runs: judged there, once")
+    assert "over 2 recipes" in render.recipe_verdict(rows[1], 3)
+    # a row compared with its own runs (the baseline chosen as the tuned row) gets no test verdict
+    assert render.paired_verdict({"mean": 0.0, "p": 1.0, "same": True}).startswith("— (the same runs")
+    assert render.paired_verdict({"mean": 0.01, "p": 0.01}) == render.verdict(0.01)
 
 
 @pytest.fixture
@@ -450,3 +459,21 @@ def test_a_report_folder_is_replaced_whole_or_not_at_all(tmp_path: Path, monkeyp
     link.symlink_to(outdir)  # a link to the report folder stays a link; the folder it names is replaced
     assert build_module.build(None, None, link).report_dir == str(link)  # type: ignore[arg-type]
     assert link.is_symlink() and (link / "summary.md").read_text() == "new summary.md"
+
+
+def test_trials_handed_back_past_the_total_are_not_counted_as_failed() -> None:
+    """A worker filling a trial array near the total asks trials it then hands back untrained; a shared study
+    ended with "2 failed" in its summary and report where nothing had failed (a PostgreSQL probe, 2026-12-05)."""
+    import optuna
+
+    from search.report.data import trial_counts
+    from search.worker import _hand_back
+
+    study = optuna.create_study(direction="maximize")
+    study.tell(study.ask(), 0.5)
+    for _ in range(2):
+        _hand_back(study, study.ask())  # asked past the total: handed back, never trained
+    study.tell(study.ask(), state=optuna.trial.TrialState.FAIL)  # a real failure
+    counts = trial_counts(study)
+    assert (counts["fail"], counts["surplus"], counts["rerun"]) == (3, 2, 0)
+    assert render.failed(counts) == "1 failed, 2 handed back (asked past the total by a trial array, never trained)"

@@ -46,7 +46,7 @@ from search.verdict import (
     point_config,
     resolution,
 )
-from search.worker import counts
+from search.worker import SURPLUS, counts
 
 RECIPES_ATTR = "regtune:report_recipes"
 
@@ -152,7 +152,12 @@ def pruning_summary(study: optuna.Study, spec: StudySpec) -> dict[str, float]:
 
 
 def recipe_results(
-    study: optuna.Study, spec: StudySpec, baseline: dict[str, Any], seeds: int, stale: list[int] | None = None
+    study: optuna.Study,
+    spec: StudySpec,
+    baseline: dict[str, Any],
+    seeds: int,
+    stale: list[int] | None = None,
+    best: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Test accuracy of each recipe starting point (retrained like the best, same seeds), with the paired p against
     the verdict's ``baseline`` row (:func:`search.verdict.compare`). Cached on the study per seeds and study definition, row by
@@ -202,7 +207,15 @@ def recipe_results(
         if row is None or row.get("state") != t.state.name.lower():
             row, new = _recipe_row(study, spec, t, seeds, digest), True
             done[str(t.number)] = row
-        rows.append({**row, "recipe": match, "p": compare(row, baseline, size, step)["p"]})
+        # the verdict's best row run again as a recipe (a starting point the search then chose): the same
+        # configuration, epochs and seeds, so the same runs; it is the verdict's own comparison, not one of the
+        # recipes Holm corrects for (the page called one set of runs "significant" and "not significant")
+        is_best = (
+            best is not None
+            and same_config(row.get("config"), best.get("config") or {})
+            and row.get("epochs") == best.get("epochs")
+        )
+        rows.append({**row, "recipe": match, "p": compare(row, baseline, size, step)["p"], "is_best": is_best})
     if new:  # merged with what another process cached meanwhile (rows by trial number)
         latest = study.user_attrs.get(RECIPES_ATTR, {}).get(key, {})
         cache_entry(study, RECIPES_ATTR, key, {**(latest if isinstance(latest, dict) else {}), **done})
@@ -240,13 +253,14 @@ def holm(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """``rows`` with ``p_holm``: each row's p-value adjusted by Holm's step-down over all of them (None where a
     row has no p). Eight recipes tested against the baseline at p < 0.05 call one "significant" by chance with
     probability up to 1 - 0.95^8 = 34 %; Holm keeps that chance (any false "significant") at 5 %."""
-    tested = sorted((r["p"], i) for i, r in enumerate(rows) if r.get("p") is not None)
+    tested = sorted((r["p"], i) for i, r in enumerate(rows) if r.get("p") is not None and not r.get("is_best"))
     adjusted: dict[int, float] = {}
     running = 0.0
     for rank, (p, i) in enumerate(tested):
         running = max(running, min(1.0, (len(tested) - rank) * p))
         adjusted[i] = running
-    return [{**r, "p_holm": adjusted.get(i)} for i, r in enumerate(rows)]
+    # "family": the recipes corrected for (those with a test; the best row's own runs are not one of them)
+    return [{**r, "p_holm": adjusted.get(i), "family": len(tested)} for i, r in enumerate(rows)]
 
 
 def introspect(spec: StudySpec, config: dict[str, Any]) -> tuple[Introspection, int, str | None]:
@@ -300,10 +314,16 @@ def trial_counts(study: optuna.Study) -> dict[str, int]:
     a copy carries their number in its ``retry_history``), which the summary does not call failed: after a Ctrl-C
     and a resume it said "2 failed" where nothing had failed."""
     out = counts(study)
-    out["rerun"] = 0
+    out["rerun"] = out["surplus"] = 0
     if out["fail"]:
-        copied = {n for t in study.get_trials(deepcopy=False) for n in t.system_attrs.get("retry_history", [])}
-        out["rerun"] = sum(t.number in copied for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)))
+        trials = study.get_trials(deepcopy=False)
+        copied = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
+        failed = [t for t in trials if t.state == TrialState.FAIL]
+        out["rerun"] = sum(t.number in copied for t in failed)
+        # asked past the total while filling a trial array, and handed back untrained (search.worker._hand_back):
+        # a shared study near its total ended with "2 failed" where nothing had failed
+        out["surplus"] = sum(t.number not in copied and str(t.user_attrs.get("fail_reason", "")).startswith(SURPLUS)
+                             for t in failed)  # fmt: skip
     return out
 
 
@@ -348,7 +368,7 @@ def study_report(
     nothing = nothing_config(config)[0]
     data.folds = folds_of(spec)
     data.regularizers_on = {n: config[n] for n in REGULARIZER_NAMES if config[n] != nothing[n]}
-    data.recipes = recipe_results(study, spec, final["baseline"], final["seeds"], data.stale_recipes)
+    data.recipes = recipe_results(study, spec, final["baseline"], final["seeds"], data.stale_recipes, final["best"])
     data.importances = importances(study)
     data.pruning = pruning_summary(study, spec)
     probes = {}

@@ -63,10 +63,20 @@ def verdict(p: float | None) -> str:
     return f"significant (p = {p:.3f} < {SIGNIFICANCE})" if p < SIGNIFICANCE else f"not significant (p = {p:.3f})"
 
 
+def paired_verdict(paired: dict[str, Any]) -> str:
+    """:func:`verdict` of a paired comparison; none for a row compared with its own runs (the baseline chosen as
+    the tuned row: "not significant (p = 1.000)" judged a comparison the verdict says was not made)."""
+    return "— (the same runs: nothing to compare)" if paired.get("same") else verdict(paired.get("p"))
+
+
 def recipe_verdict(row: dict[str, Any], tested: int) -> str:
-    """A recipe row's paired test against the baseline, judged after Holm's correction over the ``tested``
-    recipes (:func:`search.report.data.holm`), the unadjusted p beside it."""
+    """A recipe row's paired test against the baseline, judged after Holm's correction over the recipes tested
+    (:func:`search.report.data.holm`; ``tested`` for rows cached before the family was recorded), the unadjusted p
+    beside it; the best row's own runs (a starting point the search chose) are judged once, as the best row."""
     p, adjusted = row.get("p"), row.get("p_holm")
+    if row.get("is_best"):
+        return "the best row's runs: judged there, once (chosen on the folds, the test split unseen)"
+    tested = row.get("family", tested)
     if p is None:
         return "no test (1 seed)"
     if adjusted is None:  # a row from before the correction
@@ -123,10 +133,13 @@ def stale_note(trials: list[int]) -> str:
 
 
 def failed(counts: dict[str, int]) -> str:
-    """``2 failed``, or ``0 failed, 2 re-run (stopped or crashed, re-queued)`` for trials a copy re-ran."""
-    rerun = counts.get("rerun", 0)
-    head = f"{counts['fail'] - rerun} failed"
-    return f"{head}, {rerun} re-run (stopped or crashed, re-queued)" if rerun else head
+    """``2 failed``, or ``0 failed, 2 re-run (stopped or crashed, re-queued)`` for trials a copy re-ran, and
+    ``2 handed back (...)`` for trials asked past the total and never trained."""
+    rerun, surplus = counts.get("rerun", 0), counts.get("surplus", 0)
+    head = f"{counts['fail'] - rerun - surplus} failed"
+    if rerun:
+        head += f", {rerun} re-run (stopped or crashed, re-queued)"
+    return head + (f", {surplus} handed back (asked past the total by a trial array, never trained)" if surplus else "")
 
 
 def _environment(autoescape: bool) -> jinja2.Environment:
@@ -143,6 +156,7 @@ def _environment(autoescape: bool) -> jinja2.Environment:
         fmt=fmt,
         accuracy=accuracy,
         verdict=verdict,
+        paired_verdict=paired_verdict,
         recipe_verdict=recipe_verdict,
         difference=describe_difference,
         keeps=keeps_text,
