@@ -33,13 +33,13 @@ TORCH_VERSION ?= 2.13.0
 q = '$(subst ','\'',$(1))'
 # switch: 1 when the variable named $(1) says yes, nothing when it says no (or is empty), else one error line
 # (ALLOW_CHANGE=no used to turn it on: only 0 or nothing meant off)
-switch = $(if $(filter 1 yes Yes YES true True TRUE on On ON,$($(1))),1,$(if $(filter-out 0 no No NO false False FALSE off Off OFF,$($(1))),$(error $(1)=$($(1)): allowed: 1, yes, true, on (continue) or 0, no, false, off)))
+switch = $(if $(word 2,$($(1))),$(error $(1)=$($(1)): one word allowed: 1, yes, true, on (continue) or 0, no, false, off))$(if $(filter 1 yes Yes YES true True TRUE on On ON,$($(1))),1,$(if $(filter-out 0 no No NO false False FALSE off Off OFF,$($(1))),$(error $(1)=$($(1)): allowed: 1, yes, true, on (continue) or 0, no, false, off)))
 
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 SEARCH := $(PY) -m search
-COMMON := $(if $(STORAGE),--storage $(call q,$(value STORAGE))) $(if $(TRIALS),--trials $(call q,$(TRIALS))) $(if $(ARTIFACTS),--artifacts $(call q,$(value ARTIFACTS))) \
+COMMON = $(if $(STORAGE),--storage $(call q,$(value STORAGE))) $(if $(TRIALS),--trials $(call q,$(TRIALS))) $(if $(ARTIFACTS),--artifacts $(call q,$(value ARTIFACTS))) \
           $(if $(WORKERS),--workers $(call q,$(WORKERS))) --workers-per-gpu $(call q,$(WORKERS_PER_GPU)) $(if $(call switch,ALLOW_CHANGE),--allow-change)
 # every target whose command line may hold STORAGE (and its password) runs without make echoing that line;
 # add a new such target here (tests/test_operations.py checks it)

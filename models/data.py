@@ -128,12 +128,12 @@ def load_splits(source: str, seed: int = 0) -> Splits:
     if source == SYNTHETIC or source.startswith(SYNTHETIC + ":"):
         return synthetic_splits(seed=seed, **_synthetic_args(source))
     path = Path(source)
-    shipped = shipped_datasets()
     try:
         if path.suffix == ".npz":
             return _npz_splits(path)
         if path.suffix == ".ts":
             return _ts_file_splits(path)
+        shipped = shipped_datasets()  # (not for a file: it imports sktime and reads its data folder)
         if source in shipped:
             d = _sktime_data_dir() / source
             return _ts_pair(d / f"{source}_TRAIN.ts", d / f"{source}_TEST.ts", source)
@@ -929,12 +929,22 @@ def _every_class_in_both(y: np.ndarray, tr: np.ndarray, va: np.ndarray, seed: in
     return tr, va
 
 
-def validation_parts(y: np.ndarray, folds: int, val_fraction: float, seed: int) -> list[np.ndarray]:
-    """The validation indices of each fold a search's trial fits (:class:`SequenceDataModule`'s split: ``folds``
-    stratified folds, or with one fold the ``val_fraction`` holdout)."""
+def split_indices(
+    y: np.ndarray, folds: int, fold: int, val_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The training and validation indices of fold ``fold`` (:class:`SequenceDataModule`'s split): one of
+    ``folds`` stratified folds, or with one fold the ``val_fraction`` holdout (none at 0)."""
     if folds > 1:
-        return [fold_indices(y, folds, k, seed)[1] for k in range(folds)]
-    return [train_val_indices(y, val_fraction, seed)[1]] if val_fraction > 0 else []
+        return fold_indices(y, folds, fold, seed)
+    if val_fraction > 0:
+        return train_val_indices(y, val_fraction, seed)
+    return np.arange(len(y)), np.arange(0)
+
+
+def validation_parts(y: np.ndarray, folds: int, val_fraction: float, seed: int) -> list[np.ndarray]:
+    """The validation indices of each fold a search's trial fits (:func:`split_indices`); empty parts left out."""
+    parts = [split_indices(y, folds, k, val_fraction, seed)[1] for k in range(folds)]
+    return [va for va in parts if len(va)]
 
 
 def fold_indices(y: np.ndarray, folds: int, fold: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -1012,13 +1022,7 @@ class SequenceDataModule(pl.LightningDataModule):
             raise DataError(f"folds={folds}, fold={fold}: need folds >= 1 and 0 <= fold < folds")
         self.splits = source if isinstance(source, Splits) else load_splits(source, seed=seed)
         self.batch_size, self.seed = batch_size, seed
-        y = self.splits.train.y
-        if folds > 1:
-            tr, va = fold_indices(y, folds, fold, seed)
-        elif val_fraction > 0:
-            tr, va = train_val_indices(y, val_fraction, seed)
-        else:
-            tr, va = np.arange(len(y)), np.arange(0)
+        tr, va = split_indices(self.splits.train.y, folds, fold, val_fraction, seed)
         self.train_set = self.splits.train.subset(tr)
         self.val_set = self.splits.train.subset(va)
         self.mean, self.std = channel_stats(self.train_set)

@@ -32,12 +32,11 @@ from typing import Any
 
 import numpy as np
 import optuna
-import yaml
 
 from models.data import MEMORY, DataError, array_splits, data_notes
 from search.fingerprint import arrays_digest
 from search.preflight import PreflightError, Prepared, prepare_spec
-from search.spec import StudyFileError, StudySpec, _Loader, load_study, parse_study
+from search.spec import StudyFileError, StudySpec, load_study, parse_study, read_study
 
 #: the tuple forms of ``data``, by length
 TUPLES = {
@@ -146,10 +145,7 @@ def load_spec(study: dict[str, Any] | str | Path, data: Any = None) -> StudySpec
     if data is None:
         return load_study(study)
     path = Path(study)
-    try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 - the study files' SafeLoader
-    except (OSError, yaml.YAMLError, UnicodeDecodeError):
-        return load_study(path)  # its own one-line error
+    raw = read_study(path)
     if not isinstance(raw, dict):
         raise StudyFileError(f"{path}: (top level): must be a mapping of keys")
     return parse_study({**raw, "dataset": MEMORY}, path)

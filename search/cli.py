@@ -189,7 +189,8 @@ def cmd_study(args: argparse.Namespace, join_only: bool = False) -> int:
     total = raised if isinstance(raised, int) and raised > total else total
     if join_only:
         now = counts(study)  # (running trials count toward the total: "reached" at 34 finished + 6 running)
-        running = f", {now['running']} still running in other workers" if now.get("running") else ""
+        running = (f", {now['running']} running: in other workers, or left by one that died, which the next run "
+                   "re-queues") if now.get("running") else ""  # fmt: skip
         print(f"study {spec.name}: total of {total} trials reached ({now['finished']} finished{running}); worker exits",
               flush=True)  # fmt: skip
         return 0
@@ -678,10 +679,7 @@ NUMBERS = (
 
 
 def _bad_number(args: argparse.Namespace) -> str | None:
-    """The one-line refusal of an integer option that is not one, or out of its range, or of an empty host (None
-    when all are fine)."""
-    if getattr(args, "host", None) is not None and not args.host.strip():  # '' is every interface to a server
-        return "--host/HOST is empty: allowed: 127.0.0.1 (this machine only), 0.0.0.0 (every interface), or a name"
+    """The one-line refusal of an integer option that is not one, or out of its range (None when all are fine)."""
     for name, flag, low, high in NUMBERS:
         given = getattr(args, name, None)
         for value in given if isinstance(given, list) else [given]:
@@ -691,6 +689,24 @@ def _bad_number(args: argparse.Namespace) -> str | None:
                 allowed = f"an integer >= {low}" if high is None else f"an integer in {low}..{high}"
                 return f"{flag}={value}: must be {allowed}"
     return None
+
+
+def _bad_host(args: argparse.Namespace) -> str | None:
+    """The one-line refusal of an empty HOST: a server given '' listens on every interface."""
+    if getattr(args, "host", None) is not None and not args.host.strip():
+        return "--host/HOST is empty: allowed: 127.0.0.1 (this machine only), 0.0.0.0 (every interface), or a name"
+    return None
+
+
+def _expand_home(args: argparse.Namespace) -> None:
+    """``~`` at the start of a path option, read as the shell does: a quoted ARTIFACTS='~/a' (or one a script
+    passes) made a directory named ``~`` here (STORAGE's are expanded where the URL is resolved)."""
+    for name in ("study", "studies", "artifacts", "out"):
+        value = getattr(args, name, None)
+        if isinstance(value, str) and value.startswith("~"):
+            setattr(args, name, os.path.expanduser(value))
+        elif isinstance(value, list):
+            setattr(args, name, [os.path.expanduser(v) if v.startswith("~") else v for v in value])
 
 
 #: Ctrl-C while the libraries load (seconds), before the command's own handlers exist
@@ -705,7 +721,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m search") -> int:
     except KeyboardInterrupt:
         print(STARTING_INTERRUPTED, file=sys.stderr, flush=True)
         return 130
-    bad = _bad_number(args)
+    _expand_home(args)
+    bad = _bad_host(args) or _bad_number(args)
     if bad:
         print(f"error: {bad}", file=sys.stderr)
         return 2

@@ -16,6 +16,9 @@ from optuna.trial import FrozenTrial
 from tqdm import tqdm
 
 #: the trial user attribute (shown by optuna-dashboard) that says what the trial's value is
+#: the fail_reason of a trial asked past the total and handed back untrained (search.worker._hand_back): counted
+#: and said apart from failures
+SURPLUS = "surplus"
 VALUE_IS_ATTR = "value_is"
 
 
@@ -102,8 +105,11 @@ class Progress:
             better = self.best is None or (t.value > self.best if self.direction == "maximize" else t.value < self.best)
             self.best = t.value if better else self.best
         self.set(counts)
-        if not self.tty and t.state.name == "FAIL":  # no epochs, no path: what failed is the line
-            print(f"trial {t.number} failed: {t.user_attrs.get('fail_reason') or 'no reason recorded'}", flush=True)
+        reason = str(t.user_attrs.get("fail_reason") or "no reason recorded")
+        if not self.tty and t.state.name == "FAIL" and reason.startswith(SURPLUS):
+            print(f"trial {t.number} handed back untrained: the study's total was reached", flush=True)
+        elif not self.tty and t.state.name == "FAIL":  # no epochs, no path: what failed is the line
+            print(f"trial {t.number} failed: {reason}", flush=True)
         elif not self.tty:
             reason = t.user_attrs.get("pruned_reason") or t.user_attrs.get("fail_reason") or ""
             print(

@@ -35,7 +35,9 @@ TOP_KEYS = (
 BUDGET_KEYS = ("trials", "max_epochs")
 RANGE_KEYS = ("low", "high", "log", "step", "off")
 MAX_STUDY_BYTES = 1_000_000  # the shipped study files are ~2 KB; a larger file is something else (STUDY=/dev/zero)
-MAX_STEPS = 1_000_000  # a finer grid fails in Optuna (decimal arithmetic) in every trial; use a continuous range
+#: the most steps a float range's grid may have: Optuna's 28-digit decimal arithmetic failed every trial on a grid of
+#: 5e299 steps (step 1e-300) and holds up to about 1e27; whole-number ranges never use it
+MAX_STEPS = 1e15
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -152,6 +154,14 @@ class StudySpec:
 
 
 def load_study(path: str | Path) -> StudySpec:
+    """The study file at ``path``, parsed and checked (:func:`parse_study`); every problem one StudyFileError."""
+    p = Path(path)
+    return parse_study(read_study(p), p)
+
+
+def read_study(path: str | Path) -> Any:
+    """The YAML of the study file at ``path`` (YAML 1.2, at most :data:`MAX_STUDY_BYTES`), unchecked; a file that
+    cannot be read as one is a one-line StudyFileError."""
     if not str(path).strip():  # make study STUDY= : "error: .: is a directory"
         raise StudyFileError("the study file is empty (STUDY=); allowed: a study file (YAML), e.g. studies/lstm.yaml")
     p = Path(path)
@@ -176,7 +186,7 @@ def load_study(path: str | Path) -> StudySpec:
         ) from None
     except OSError as exc:
         raise StudyFileError(f"{p}: cannot read the study file: {exc.strerror or exc}") from None
-    return parse_study(raw, p)
+    return raw
 
 
 def parse_study(raw: Any, path: Path) -> StudySpec:
@@ -468,6 +478,10 @@ def _dimension(key: str, value: Any, base: dict[str, Any], err: _Errors) -> Dime
     for k, v in (("low", low), ("high", high)):
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
             raise err(f"{where}.{k}", f"{v!r} must be a finite number", None)
+    step = value.get("step")  # (checked before a whole number's bounds: `step: .inf` was "not a whole number")
+    if step is not None and (isinstance(step, bool) or not isinstance(step, (int, float)) or not math.isfinite(step)
+                             or step <= 0):  # fmt: skip
+        raise err(f"{where}.step", f"{step!r} must be a finite number > 0", None)
     integer = isinstance(_default(key), int)
     if integer:  # a whole number: 1e9 or 128.0 (YAML floats) mean it; 8.5 names its bound
         for k, v in (("low", low), ("high", high), ("step", value.get("step"))):
@@ -487,16 +501,12 @@ def _dimension(key: str, value: Any, base: dict[str, Any], err: _Errors) -> Dime
         raise err(f"{where}.low", f"a log range must stay above 0 (low={low}); use off: true to allow 0", None)
     if key in RATE_NAMES and high >= 1:
         raise err(f"{where}.high", f"{key} is a rate: the range must stay below 1 (high={high})", None)
-    step = value.get("step")
-    if step is not None and (isinstance(step, bool) or not isinstance(step, (int, float)) or not math.isfinite(step)
-                             or step <= 0):  # fmt: skip
-        raise err(f"{where}.step", f"{step!r} must be a finite number > 0", None)
     if log and step is not None:
         raise err(f"{where}.step", "log and step cannot be combined", None)
     if step is not None and low < high:  # Optuna cuts the range at the last whole step, without a word
         steps = (high - low) / step
-        if steps > MAX_STEPS:  # Optuna's decimal arithmetic fails on finer grids, in every trial
-            raise err(f"{where}.step", f"{step:g} cuts {low:g}..{high:g} into {steps:.3g} steps (at most {MAX_STEPS:,})",
+        if not integer and steps > MAX_STEPS:  # Optuna's decimal arithmetic fails on finer grids, in every trial
+            raise err(f"{where}.step", f"{step:g} cuts {low:g}..{high:g} into {steps:.3g} steps (at most {MAX_STEPS:.0e})",
                       (f"a step >= {(high - low) / MAX_STEPS:g}", "no step: a continuous range"))  # fmt: skip
         if round(steps) < 1 or not math.isclose(steps, round(steps), rel_tol=1e-9, abs_tol=1e-9):
             last = low + math.floor(steps + 1e-9) * step

@@ -754,14 +754,17 @@ def load_existing(url: str, name: str, study_file: str | Path) -> optuna.Study:
     )
 
 
-def foreign(study: optuna.Study) -> str | None:
+def foreign(study: optuna.Study, direction: str | None = None) -> str | None:
     """Why ``study`` is not one regtune wrote alone (its trials, their parameters), or None. A regtune study records
     its definition (``regtune:definition``) before its first trial, and its study file (``regtune:study_file``) once
     its starting points are enqueued; a study without either but with trials was
     written by something else (a hand-written Optuna script, another tool) under the same name. A study with
     several objectives is never regtune's (its one direction could not even be read: a traceback), and a
     regtune study into which another program ran finished trials (no ``config`` recorded: regtune records it
-    before a trial trains) would have had one of them picked as its best (``KeyError: 'config'`` then)."""
+    before a trial trains) would have had one of them picked as its best (``KeyError: 'config'`` then). An empty
+    study is regtune's own creation cut short, unless it is set to another ``direction`` than the study file's
+    metric (regtune creates it with that one): `optuna.create_study(direction="minimize")` under the same name was
+    blamed on an edit of the study file ("undo the edit")."""
     if len(study.directions) > 1:
         return f"it has {len(study.directions)} objectives; a regtune study has one"
     trials = study.get_trials(deepcopy=False)
@@ -774,6 +777,9 @@ def foreign(study: optuna.Study) -> str | None:
         return (f"{len(alien)} of its finished trials ({numbers}) were run by another program, not regtune: "
                 f"{_params(alien)}")  # fmt: skip
     if not trials:  # empty: regtune's own creation cut short before its attributes, or nothing to mix up
+        has = study.direction.name.lower()
+        if direction is not None and has != direction:
+            return f"it has no trials and no regtune records, and is set to {has} where the study file's metric is to {direction}"
         return None
     return f"it records no regtune study file; {len(trials)} trial(s), {_params(trials)}"
 

@@ -227,11 +227,15 @@ def smoothed_mean(curves: list[list[float]], window: int = 0) -> list[float]:
     return mean
 
 
+MIN_RISE_WINDOW = 4  # epochs: a shorter trend is one epoch-to-epoch step (a curve this short: all of it)
+
+
 def late_rise(spec: StudySpec, run: dict[str, Any]) -> tuple[float, int] | None:
     """How much a cross-validated run's mean validation curve over folds (a fold that stopped early keeps its
     last score) was still gaining at its end, in the metric's better direction (accuracy: a fraction; loss: a
     decrease), and over how many epochs: the least-squares slope of its last window times the window, the window
-    being the patience but at most a quarter of the curve. None without curves or patience. Read by the budget warning:
+    being the patience but at most a quarter of the curve (at least :data:`MIN_RISE_WINDOW` epochs, or the whole
+    curve when shorter). None without curves or patience. Read by the budget warning:
     a run whose epochs reach the budget on a plateau (JapaneseVowels' GRU study: its best trial's folds peaked at
     146 of 149 epochs, flat over the last 38 epochs, and three of five folds stopped early; retrained outside the
     study with three times the budget, its row did not move) was not cut short; one still climbing was (the
@@ -240,12 +244,10 @@ def late_rise(spec: StudySpec, run: dict[str, Any]) -> tuple[float, int] | None:
     ``max_epochs``) it smooths over half the run, and a curve flat for its last 10 of 25 epochs "still rose by
     +0.112 over the last 24 epochs" (a probe, 2026-12-05)."""
     curves, patience = run.get("fold_curves"), run_patience(spec, run)
-    curves = [list(c) for c in curves or () if len(c)]
-    if not curves or not patience:
+    if not curves or not any(len(c) for c in curves) or not patience:
         return None
-    length = max(len(c) for c in curves)
-    mean = np.array([statistics.fmean(c[min(e, len(c) - 1)] for c in curves) for e in range(length)])
-    window = max(1, min(patience, (length - 1) // 4)) if length > 1 else 0
+    mean = smoothed_mean(curves)  # (unsmoothed: the mean over folds)
+    window = min(patience, len(mean) - 1, max((len(mean) - 1) // 4, MIN_RISE_WINDOW))
     if window == 0:
         return 0.0, 0
     tail = mean[-(window + 1) :]
@@ -876,6 +878,22 @@ def final_result(study: optuna.Study, spec: StudySpec, seeds: int | None = None)
     return out
 
 
+RISE_KEYS = ("rise", "rise_window", "rise_floor", "rise_metric")
+
+
+def _rise_fields(rise: tuple[float, int] | None, spec: StudySpec) -> dict[str, Any]:
+    """The best row's late rise (:func:`late_rise`) as its fields; none without curves."""
+    if rise is None:
+        return {}
+    return {"rise": rise[0], "rise_window": rise[1], "rise_floor": rise_floor(spec), "rise_metric": spec.metric}
+
+
+def _with_rise(row: dict[str, Any], rise: tuple[float, int] | None, spec: StudySpec) -> dict[str, Any]:
+    """A cached best row with today's late rise (read afresh, like the selection: a verdict cached before the rise
+    was read as the curve's trend kept the smoothed one, now worded as a trend)."""
+    return {**{k: v for k, v in row.items() if k not in RISE_KEYS}, **_rise_fields(rise, spec)}
+
+
 def resolution(spec: StudySpec) -> float:
     """The step of a test accuracy: one test sequence (:func:`paired`'s floor on the differences' spread)."""
     return 1.0 / max(1, len(study_splits(spec).test))
@@ -938,11 +956,11 @@ def _final_result(study: optuna.Study, spec: StudySpec, seeds: int | None) -> di
     }  # fmt: skip
     cached = study.user_attrs.get(FINAL_ATTR)
     if cached and cached.get("key") == json.loads(json.dumps(key)):
-        return {**cached, "selection": selection}
+        return {**cached, "best": _with_rise(cached["best"], rise, spec), "selection": selection}
     if cached and {k: v for k, v in cached.get("key", {}).items() if not k.startswith("unregularized_")} == core:
         # the same rows, cached before the "best, regularizers off" row existed: only that row is new
         reused = {k: v for k, v in cached.items() if k not in ("unregularized", *SPLIT_KEYS)}
-        reused.update(key=key, selection=selection)
+        reused.update(key=key, selection=selection, best=_with_rise(cached["best"], rise, spec))
         if split:
             reused.update(_bare_row(study, spec, digest, bare, bare_epochs, bare_from, kept, config, seeds, reused))
         study.set_user_attr(FINAL_ATTR, reused)
@@ -975,11 +993,7 @@ def _final_result(study: optuna.Study, spec: StudySpec, seeds: int | None) -> di
             "config": config,
             "from": best_from,
             **lost(config, best_epochs),
-            **(
-                {"rise": rise[0], "rise_window": rise[1], "rise_floor": rise_floor(spec), "rise_metric": spec.metric}
-                if rise is not None
-                else {}
-            ),
+            **_rise_fields(rise, spec),
         },  # fmt: skip
         "selection": selection,
         "baseline": {

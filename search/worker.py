@@ -38,7 +38,7 @@ from optuna.trial import FrozenTrial, TrialState
 from search.checkpoints import CheckpointStore, open_checkpoints
 from search.interrupts import Interrupted, interrupt_behind, signals_raise
 from search.objective import Objective, folds_of
-from search.progress import VALUE_IS_ATTR, metric_name, value_is
+from search.progress import SURPLUS, VALUE_IS_ATTR, metric_name, value_is
 from search.recipes import duplicate_points, starting_points
 from search.retries import give_up
 from search.samplers import make_pruner, make_sampler
@@ -81,7 +81,7 @@ def definition_changes(
     under the same name raises :class:`~search.fingerprint.StudyChangedError`. Reads only."""
     from search import fingerprint as fp
 
-    why = foreign(study)
+    why = foreign(study, spec.direction)
     if why is not None:  # another program's study of the same name: never written into
         raise fp.StudyChangedError(foreign_message(spec.name, store, why, spec.path))
     note = None
@@ -90,18 +90,7 @@ def definition_changes(
         new = fp.definition(spec)
     attrs = study.user_attrs
     found: list[tuple[str, str]] = []
-    direction = study.direction.name.lower()
-    if direction != spec.direction and not any(k.startswith("regtune:") for k in attrs) and not study.trials:
-        # regtune creates a study with its metric's direction: an empty one without regtune's records and the other
-        # direction was made by another program (it was blamed on an edit of the study file, "undo the edit")
-        raise fp.StudyChangedError(
-            f"study {spec.name!r} in {store} is empty, records nothing of regtune's, and is set to {direction} where "
-            f"{spec.metric} is to {spec.direction}: another program made it (or a run for another metric stopped "
-            "before recording anything); it is left untouched. Give the study another name: in "
-            f"{spec.path}, or use another STORAGE (or delete that study: optuna delete-study --study-name "
-            f"{spec.name} --storage ...)"
-        )
-    if direction != spec.direction:
+    if study.direction.name.lower() != spec.direction:
         was = attrs.get("regtune:metric") or f"(a metric to {study.direction.name.lower()})"
         found.append((fp.INCOMPATIBLE, f"metric: {was} -> {spec.metric}"))
     old = attrs.get(fp.DEFINITION_ATTR)
@@ -676,10 +665,6 @@ def _claim_retry(study: optuna.Study) -> optuna.Trial | None:
 def _surplus(study: optuna.Study, trial: optuna.Trial, total: int) -> bool:
     ahead = sum(n for state, n in _by_state(study, below=trial.number).items() if state in LIVE)
     return ahead >= total
-
-
-#: the fail_reason of a trial asked past the total and handed back untrained (counted apart from failures)
-SURPLUS = "surplus"
 
 
 def _hand_back(study: optuna.Study, trial: optuna.Trial) -> None:

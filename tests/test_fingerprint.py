@@ -212,8 +212,8 @@ def test_an_empty_study_another_program_made_with_the_other_direction_is_named_a
     spec = spec_of(BASE, tmp_path / "fp.yaml")
     optuna.create_study(study_name=spec.name, storage=open_storage(str(store)), direction="minimize")
     before = store.read_bytes()
-    with pytest.raises(StudyChangedError, match=r"is empty, records nothing of regtune's, and is set to minimize "
-                                                r"where val_acc is to maximize: another program made it"):  # fmt: skip
+    with pytest.raises(StudyChangedError, match=r"is not regtune's alone \(it has no trials and no regtune records, and "
+                                                r"is set to minimize where the study file's metric is to maximize\)"):  # fmt: skip
         ensure_study(spec, open_storage(str(store)))
     assert store.read_bytes() == before
 

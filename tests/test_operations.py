@@ -363,7 +363,7 @@ def test_make_passes_each_variable_as_one_shell_word(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("value", "allowed"), [("1", True), ("yes", True), ("TRUE", True), ("0", False), ("no", False),
-                                                ("off", False), ("", False), ("maybe", None)])  # fmt: skip
+                                                ("off", False), ("", False), ("maybe", None), ("no 1", None)])  # fmt: skip
 def test_allow_change_reads_yes_and_no(tmp_path: Path, value: str, allowed: bool | None) -> None:
     """ALLOW_CHANGE=no (or false, off) turned --allow-change on: only 0 or nothing meant off. A word that is
     neither is refused in one line naming the variable."""
@@ -371,7 +371,11 @@ def test_allow_change_reads_yes_and_no(tmp_path: Path, value: str, allowed: bool
                           f"{VENV}/.installed", "study", f"ALLOW_CHANGE={value}"], cwd=tmp_path, capture_output=True,
                          text=True, timeout=60)  # fmt: skip
     if allowed is None:
-        assert run.returncode != 0 and "ALLOW_CHANGE=maybe: allowed: 1, yes, true, on (continue) or 0, no" in run.stderr
+        assert run.returncode != 0 and f"ALLOW_CHANGE={value}: " in run.stderr, run.stderr
+        assert "allowed: 1, yes, true, on (continue) or 0, no, false, off" in run.stderr
+        helped = subprocess.run(["make", "-f", str(ROOT / "Makefile"), "help", f"ALLOW_CHANGE={value}"], cwd=tmp_path,
+                                capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert helped.returncode == 0, helped.stderr  # only study and worker read it
     else:
         assert run.returncode == 0, run.stderr
         assert ("--allow-change" in run.stdout) == allowed, run.stdout

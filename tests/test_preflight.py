@@ -471,3 +471,6 @@ def test_a_dataset_and_a_journal_under_home_are_expanded(tmp_path: Path, monkeyp
     study = write_study(tmp_path, "home", "~/mine.npz")
     assert load_study(study).dataset == str(tmp_path / "home" / "mine.npz")
     assert resolve_url("~/runs/j.log", "s") == str(tmp_path / "home" / "runs" / "j.log")
+    moved = tmp_path / "home" / "s.yaml"  # STUDY='~/s.yaml' (quoted) too
+    moved.write_text(study.read_text())
+    assert main(["validate", "~/s.yaml"]) == 0

@@ -120,8 +120,12 @@ BAD = [
     # steps, and a step about 1e9 times the range passed it, then failed every trial or searched low alone
     ({"search": {"dropout": {"low": 0.0, "high": 0.5, "step": math.nan}}}, "dropout.step: nan must be a finite number"),
     ({"search": {"dropout": {"low": 0.0, "high": 0.5, "step": math.inf}}}, "dropout.step: inf must be a finite number"),
-    ({"search": {"dropout": {"low": 0.0, "high": 0.5, "step": 1e-300}}}, "into 5e+299 steps (at most 1,000,000)"),
+    ({"search": {"dropout": {"low": 0.0, "high": 0.5, "step": 1e-300}}}, "into 5e+299 steps (at most 1e+15)"),
     ({"search": {"dropout": {"low": 0.0, "high": 0.5, "step": 1e9}}}, "dropout.step: 1e+09 does not divide 0..0.5 (it"),
+    (
+        {"architecture": {"cell": "gru"}, "search": {"hidden_size": {"low": 8, "high": 16, "step": math.inf}}},
+        "hidden_size.step: inf must be a finite number > 0",
+    ),  # (it said "inf: hidden_size is a whole number")
     # 0 and 0.0 are one choice: the sampler drew dropout 0 twice as often
     ({"search": {"dropout": [0, 0.0, 0.2]}}, "search.dropout: 0.0 is listed twice in [0, 0.0, 0.2]"),
     # lr was the one number that took a boolean: trained at lr = 1.0, stored as True

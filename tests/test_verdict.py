@@ -909,7 +909,7 @@ def test_the_late_rise_of_a_run_shorter_than_its_patience_is_over_a_part_of_the_
     """A 3-epoch run with patience 250: "rose by +0.253 over the last 250 epochs" named a window 83 times the run."""
     spec = StudySpec(path=Path("s.yaml"), name="s", dataset="synthetic", architecture={}, trials=1, max_epochs=3)
     got = verdict.late_rise(spec, {"fold_curves": [[0.5, 0.6, 0.75]], "config": {"patience": 250}})
-    assert got is not None and got[0] == pytest.approx(0.15) and got[1] == 1  # its last epoch
+    assert got is not None and got[0] == pytest.approx(0.25) and got[1] == 2  # the whole 3-epoch curve's trend
     res = _rows([0.95, 0.96, 0.97], [0.94, 0.95, 0.96], {"label": "a", "share": 0.5, "acc": 0.5})
     res["best"] = {**res["best"], "epochs": 3, "config": {"max_epochs": 3, "patience": 250}}
     res["best"].update(rise=0.25, rise_window=2, rise_floor=0.01)
@@ -992,6 +992,14 @@ def test_a_pruned_recipe_takes_its_epochs_from_its_own_cross_validated_run(
     assert len(tested) == 2 and min(r["p_holm"] for r in by_trial.values() if r["p_holm"] is not None) == min(
         1.0, len(tested) * tested[0]
     )
+    # the search chose a recipe (its best row is that trial's runs): judged once, as the best, outside Holm
+    from search.selection import as_complete
+
+    best = {"config": as_complete(done.user_attrs["config"], verdict.baseline_config(spec)), "epochs": own["epochs"],
+            "accs": own["accs"]}  # fmt: skip
+    again = {r["trial"]: r for r in recipe_results(study, spec, base, 2, [], best)}
+    assert again[own["trial"]]["is_best"] and again[own["trial"]]["p_holm"] is None
+    assert not again[newest - 1]["is_best"] and again[newest - 1]["family"] == 1
 
 
 @pytest.mark.slow

@@ -25,6 +25,7 @@ from models.data import SequenceDataModule
 from models.introspect import Introspection, diagnose, fixed_batch
 from models.train import fit
 from search.objective import folds_of, study_splits
+from search.progress import SURPLUS
 from search.recipes import BASELINE, same_values, starting_points
 from search.retries import gave_up_rows
 from search.selection import as_complete, same_config
@@ -46,7 +47,7 @@ from search.verdict import (
     point_config,
     resolution,
 )
-from search.worker import SURPLUS, counts
+from search.worker import counts
 
 RECIPES_ATTR = "regtune:report_recipes"
 
@@ -208,13 +209,10 @@ def recipe_results(
             row, new = _recipe_row(study, spec, t, seeds, digest), True
             done[str(t.number)] = row
         # the verdict's best row run again as a recipe (a starting point the search then chose): the same
-        # configuration, epochs and seeds, so the same runs; it is the verdict's own comparison, not one of the
-        # recipes Holm corrects for (the page called one set of runs "significant" and "not significant")
-        is_best = (
-            best is not None
-            and same_config(row.get("config"), best.get("config") or {})
-            and row.get("epochs") == best.get("epochs")
-        )
+        # configuration and epochs, so the same runs (verdict.compare's "same"); it is the verdict's own comparison,
+        # not one of the recipes Holm corrects for (the page called one set of runs "significant" and "not")
+        config = as_complete(t.user_attrs["config"], baseline_config(spec))
+        is_best = best is not None and bool(compare({**row, "config": config}, best, size, step).get("same"))
         rows.append({**row, "recipe": match, "p": compare(row, baseline, size, step)["p"], "is_best": is_best})
     if new:  # merged with what another process cached meanwhile (rows by trial number)
         latest = study.user_attrs.get(RECIPES_ATTR, {}).get(key, {})
