@@ -866,7 +866,7 @@ def final_result(study: optuna.Study, spec: StudySpec, seeds: int | None = None)
     splits = study_splits(spec)
     parts = validation_parts(splits.train.y, folds_of(spec), spec.val_fraction, spec.seed)
     out = {**_final_result(study, spec, seeds), "majority": majority(splits, parts)}
-    out["classes"] = class_recall(out["best"], study_splits(spec))  # what its accuracy may hide
+    out["classes"] = class_recall(out["best"], splits)  # what its accuracy may hide
     cv = study.best_trial.user_attrs.get("val_acc") if spec.metric == "val_acc" else None
     out["search_cv"] = float(cv) if isinstance(cv, (int, float)) else None  # the folds' best: is there a signal?
     step, size = resolution(spec), len(study_splits(spec).test)  # from the rows: a result cached by an earlier
