@@ -734,9 +734,10 @@ def main(argv: list[str] | None = None, prog: str = "python -m search") -> int:
         # SIGHUP: a closed terminal or a dropped ssh session killed `make study` silently, its trials "crashed"
         install_interrupts((signal.SIGINT, signal.SIGTERM, signal.SIGHUP))
     parent = os.environ.pop(WORKER_PARENT_ENV, None)  # not passed on to anything this worker starts
-    if parent and args.command == "worker" and args.in_process:  # stops as on SIGTERM: re-queues its trial, exits
-        _when_orphaned(int(parent), lambda: os.kill(os.getpid(), signal.SIGTERM))
     try:
+        if parent and args.command == "worker" and args.in_process:  # stops as on SIGTERM: re-queues its trial,
+            # exits; inside the try: a parent killed while this worker started signals it at once (two tracebacks)
+            _when_orphaned(int(parent), lambda: os.kill(os.getpid(), signal.SIGTERM))
         if args.command == "study":
             return cmd_study(args)
         if args.command == "worker":

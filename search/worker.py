@@ -54,6 +54,7 @@ from search.storage import (
     foreign,
     foreign_message,
     requeue,
+    sqlite_file,
 )
 from search.trial_introspection import artifact_store
 
@@ -356,6 +357,10 @@ def fail_dead_trials(study: optuna.Study, checkpoints: CheckpointStore | None = 
     (:func:`search.retries.give_up`: marked, reported, its lineage's ``checkpoints`` deleted) instead of re-queuing."""
     storage = study._storage
     native = native_heartbeat(storage)
+    # an SQLite file's workers are this machine's: a dead pid is known at once (a SIGKILLed `make study` left its
+    # trial RUNNING for the heartbeat's 40 s, through the next runs); PostgreSQL's may be other machines' or other
+    # containers' (a pid this one cannot see): their heartbeat says
+    local = native and sqlite_file(storage)
     dead: dict[int, str] = {}  # trial id -> why
     if native:
         for tid in storage._get_stale_trial_ids(study._study_id):  # type: ignore[attr-defined]
@@ -372,7 +377,7 @@ def fail_dead_trials(study: optuna.Study, checkpoints: CheckpointStore | None = 
             # is alive, so it was waited for for ever
             dead[t._trial_id] = "its run in this process ended without finishing it (found on resume); re-queued"
             continue
-        if not native and attrs.get(HOST_ATTR) == host and PID_ATTR in attrs:
+        if (not native or local) and attrs.get(HOST_ATTR) == host and PID_ATTR in attrs:
             if not _alive(int(attrs[PID_ATTR]), str(attrs.get(START_ATTR, ""))):
                 dead[t._trial_id] = "worker process died (found on resume)"
                 continue

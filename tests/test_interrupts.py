@@ -466,3 +466,26 @@ def test_ctrl_c_during_the_start_up_checks_stores_nothing(tmp_path: Path) -> Non
     assert proc.returncode == 130, (out, err)
     assert err.strip().splitlines() == ["interrupted (Ctrl-C) before the study started: nothing was stored"], err
     assert "Traceback" not in err and not journal.parent.exists()
+
+
+def test_a_sqlite_trial_whose_process_died_is_found_at_once(tmp_path: Path) -> None:
+    """SQLite's workers are this machine's processes: a SIGKILLed one-process `make study` left its trial RUNNING
+    for the heartbeat's 40 s, through the next runs (a chaos probe, 2026-12-05); its dead pid says so at once. A
+    live pid with a fresh heartbeat is left alone."""
+    name = f"sqlite_dead_{uuid.uuid4().hex[:8]}"
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump({**TINY, "name": name}))
+    spec, url = load_study(path), f"sqlite:///{tmp_path / 'study.db'}"
+    storage = open_storage(url)
+    study = ensure_study(spec, storage, total=2)
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    dead, alive = study.ask(), study.ask()
+    for trial, pid in ((dead, gone.pid), (alive, os.getpid())):
+        for key, value in ((HOST_ATTR, socket.gethostname()), (PID_ATTR, pid), (START_ATTR, "")):
+            storage.set_trial_system_attr(trial._trial_id, key, value)
+        storage.record_heartbeat(trial._trial_id)  # fresh: Optuna's heartbeat alone would wait 40 s
+    assert fail_dead_trials(study) == [dead.number]
+    trials = {t.number: t for t in study.get_trials()}
+    assert trials[dead.number].user_attrs["fail_reason"] == "worker process died (found on resume)"
+    assert trials[alive.number].state == TrialState.RUNNING
