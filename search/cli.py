@@ -320,6 +320,7 @@ def _report(study, spec, total, url, final_result, artifacts=None) -> int:  # ty
     from search.report.data import study_data
     from search.report.render import print_summary
     from search.verdict import baseline_config, cached_run, choose, complete_trial, cv_run
+    from search.verdict_note import note_verdict
     from search.worker import counts
 
     base = baseline_config(spec)
@@ -334,7 +335,13 @@ def _report(study, spec, total, url, final_result, artifacts=None) -> int:  # ty
                 print(f"study {spec.name}: confirming the best trial against the baseline on a fresh partition of the "
                       "training split (two cross-validations outside the study) ...", flush=True)  # fmt: skip
                 choose(study, spec, run=True)
-        return print_summary(study_data(study, spec, url, total, artifacts), lambda: final_result(study, spec))
+
+        def verdict() -> dict:  # type: ignore[type-arg]
+            res = final_result(study, spec)
+            note_verdict(study, res)  # the dashboard badges the top trial "Best Trial": its note names the chosen
+            return res
+
+        return print_summary(study_data(study, spec, url, total, artifacts), verdict)
     except Interrupted as exc:  # no trial was running: the verdict (or the baseline's CV run for it) was
         exc.verdict = True
         raise

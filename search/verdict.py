@@ -604,7 +604,8 @@ def paired(
             out.update(low=mean, high=mean, p=1.0 if mean == 0 else min(1.0, 2.0 ** (1 - n)))  # seeds, as below
         else:
             half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, df)) * se
-            out.update(low=mean - half, high=mean + half, p=min(1.0, 2.0 * float(stats.t.sf(abs(mean) / se, df))))
+            out.update(low=max(-1.0, mean - half), high=min(1.0, mean + half),
+                       p=min(1.0, 2.0 * float(stats.t.sf(abs(mean) / se, df))))  # fmt: skip
         return out
     sd = max(statistics.stdev(d), (resolution or 0.0) / math.sqrt(6))
     if sd < 1e-12:
@@ -613,7 +614,8 @@ def paired(
         se = sd / math.sqrt(n)
         half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1)) * se
         p = 2.0 * float(stats.t.sf(abs(mean) / se, n - 1))
-        out.update(low=mean - half, high=mean + half, p=min(1.0, p))
+        # an accuracy difference lies in -1..+1: 2 seeds (t with 1 degree of freedom) printed "-2.054..+2.405"
+        out.update(low=max(-1.0, mean - half), high=min(1.0, mean + half), p=min(1.0, p))
     if n >= WILCOXON_SEEDS:
         if all(abs(x) < 1e-12 for x in d):  # every difference 0 (scipy warns and divides by zero)
             out["wilcoxon_p"] = 1.0

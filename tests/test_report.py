@@ -89,8 +89,11 @@ def test_one_structure_renders_the_page_the_summary_and_the_comparison(
     ensure_study(spec, storage, total=spec.trials)
     run_worker(spec, storage, spec.trials)
     out = tmp_path / "report"
-    build(optuna.load_study(study_name=spec.name, storage=storage), spec, out)
+    build(optuna.load_study(study_name=spec.name, storage=storage), spec, out, url=str(tmp_path / "journal.log"))
     data = StudyData(**json.loads((out / "report.json").read_text()))
+    # a study outside its default journal: the report's commands name its STORAGE, as `make study` prints them
+    # (they opened the default journal: "no study ... run make study first")
+    assert data.dashboard == f"make dashboard STUDY={spec.path} STORAGE={tmp_path / 'journal.log'}"
     assert render.page(data) == (out / "index.html").read_text()
     assert render.markdown(data) == (out / "summary.md").read_text()
     assert {f["file"] for f in data.figures} == {"history.png", "slices.png"}
@@ -122,6 +125,10 @@ def test_one_structure_renders_the_page_the_summary_and_the_comparison(
     assert cmp.regularizers == ["dropout"]
     md = render.comparison_markdown(cmp)
     assert "| dropout | off | 0.25 |" in md and "other (lstm, 2 layers)" in md
+    # each column's dataset and warnings (a best row no better than always answering one class read as a finding)
+    assert (
+        f"| dataset | {data.dataset} | {data.dataset} |" in md and "| warnings (the study's report says more) |" in md
+    )
     assert "| of it: the regularizers (best - best with them off) | no such row" in md
     final = data.final or {}
     split = {**final, "paired_regularizers": {"n": 2, "mean": 0.01, "low": -0.1, "high": 0.12, "p": 0.5}}
@@ -477,3 +484,53 @@ def test_trials_handed_back_past_the_total_are_not_counted_as_failed() -> None:
     counts = trial_counts(study)
     assert (counts["fail"], counts["surplus"], counts["rerun"]) == (3, 2, 0)
     assert render.failed(counts) == "1 failed, 2 handed back (asked past the total by a trial array, never trained)"
+
+
+def test_the_comparison_never_takes_a_studys_own_folder(tmp_path: Path) -> None:
+    """`report comparison.yaml c.yaml --out DIR`: the comparison page replaced the report of the study named
+    "comparison"; without --out it wrote into that study's run folder, beside its journal."""
+    from search.report.build import comparison_dir
+
+    out = tmp_path / "out"
+    assert comparison_dir(out, [out / "a", out / "b"]) == out / "comparison"
+    assert comparison_dir(out, [out / "comparison", out / "b"]) == out / "comparison-1"
+    runs = tmp_path / "runs"
+    (runs / "comparison").mkdir(parents=True)
+    (runs / "comparison" / "journal.log").write_text("")  # a study named comparison, not in this report
+    assert comparison_dir(runs, [runs / "a" / "report"]) == runs / "comparison-1"
+    assert comparison_dir(runs, [runs / "comparison-1" / "report"]) == runs / "comparison-2"
+
+
+def test_a_tiny_p_value_is_not_printed_as_zero() -> None:
+    assert render.verdict(2.5e-29) == "significant (p = 2.5e-29 < 0.05)"
+    assert render.verdict(0.0234) == "significant (p = 0.023 < 0.05)"
+
+
+def test_the_dashboards_study_note_names_the_trial_the_verdict_chose() -> None:
+    """optuna-dashboard badged trial #9 "Best Trial" while the verdict chose the baseline, #0, and nothing on the
+    dashboard said so (a probe, 2026-12-05). The study note says it; a user's own note above the marker is kept,
+    and an unchanged verdict writes nothing."""
+    import optuna
+    from optuna_dashboard import get_note, save_note
+
+    from search.verdict import paired
+    from search.verdict_note import MARK, note_verdict
+
+    study = optuna.create_study(direction="maximize")
+    res = {
+        "selection": {"chosen": 0, "top": 9, "rule": "the baseline: the best trial was not confirmed on a fresh partition"},
+        "best": {"mean": 0.9, "accs": [0.9, 0.9]}, "baseline": {"mean": 0.9, "accs": [0.9, 0.9]},
+        "paired": {**paired([0.9, 0.9], [0.9, 0.9]), "same": True},
+    }  # fmt: skip
+    save_note(study, "my own notes")
+    note_verdict(study, res)
+    body = get_note(study)
+    assert (
+        body.startswith(f"my own notes\n\n{MARK}") and "**regtune's verdict: trial #0**, chosen as the baseline" in body
+    )
+    assert 'Trial #9 has the best objective value (the dashboard\'s "Best Trial"), but the verdict retrained' in body
+    versions = study._storage.get_study_system_attrs(study._study_id)
+    note_verdict(study, res)  # the same verdict: nothing written
+    assert study._storage.get_study_system_attrs(study._study_id) == versions
+    note_verdict(study, {**res, "selection": {**res["selection"], "chosen": 9, "top": 9}})
+    assert get_note(study).count(MARK) == 1 and "trial #9**" in get_note(study)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -61,9 +62,13 @@ def check_writable(outdir: Path, what: str) -> None:
                              "write (python -m search report ... --out DIR)")  # fmt: skip
 
 
-def build(study: optuna.Study, spec: StudySpec, outdir: Path, seeds: int | None = None) -> StudyData:
-    """Write one study's report into ``outdir`` (whole or not at all: :func:`_swap_in`); its numbers."""
-    data, probes = study_report(study, spec, seeds)  # the retraining: minutes, before anything is written
+def build(
+    study: optuna.Study, spec: StudySpec, outdir: Path, seeds: int | None = None, url: str | None = None
+) -> StudyData:
+    """Write one study's report into ``outdir`` (whole or not at all: :func:`_swap_in`); its numbers. ``url``: the
+    study's storage, named in the commands the report prints (a retry or a dashboard without it opened the default
+    journal: "no study ... run make study first")."""
+    data, probes = study_report(study, spec, seeds, url)  # the retraining: minutes, before anything is written
     data.report_dir = str(outdir)
     target = outdir.resolve()  # a symbolic link to the report folder stays a link: the folder it names is replaced
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -132,6 +137,17 @@ def _write(study: optuna.Study, spec: StudySpec, outdir: Path, data: StudyData, 
     (outdir / "index.html").write_text(render.page(data))
 
 
+def comparison_dir(base: Path, reports: list[Path]) -> Path:
+    """``base/comparison``, or ``comparison-1``, ... when that is a study's own folder: a study named "comparison"
+    had its report replaced by the comparison page (``--out``), or its run folder (journal beside) written into."""
+    taken = {p.resolve() for r in reports for p in (r, r.parent)}
+    for i in itertools.count():
+        d = base / ("comparison" if i == 0 else f"comparison-{i}")
+        if d.resolve() not in taken and not (d / "journal.log").exists() and not (d / "report.json").exists():
+            return d
+    raise AssertionError("unreachable")
+
+
 def write_comparison(reports: list[StudyData], outdir: Path) -> Path:
     """The best regularizers per architecture side by side: ``outdir/index.html`` and ``outdir/summary.md``."""
     outdir.mkdir(parents=True, exist_ok=True)
@@ -175,13 +191,14 @@ def main(args: argparse.Namespace) -> int:
             read_url = stack.enter_context(readable(p.url, name=p.spec.name))  # a read-only store: a copy
             study = load_existing(read_url, p.spec.name, path)
             opened.append((p.spec, study, checked(study, p.spec, p.url)))
-        for spec, study, outdir in opened:
+        for (spec, study, outdir), p in zip(opened, prepared):
             print(f"report for {spec.name} -> {outdir}/index.html", flush=True)
-            data = build(study, spec, outdir)
+            data = build(study, spec, outdir, url=p.url)
             print(render.markdown(data))
             reports.append(data)
     if len(reports) > 1:
-        out = write_comparison(reports, Path(out or "runs") / "comparison")
+        dirs = [outdir for _, _, outdir in opened]
+        out = write_comparison(reports, comparison_dir(Path(out or "runs"), dirs))
         print((out.parent / "summary.md").read_text())
         print(f"comparison -> {out}")
     return 0

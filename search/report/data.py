@@ -353,14 +353,14 @@ def unreportable(study: optuna.Study, spec: StudySpec) -> str | None:
 
 
 def study_report(
-    study: optuna.Study, spec: StudySpec, seeds: int | None = None
+    study: optuna.Study, spec: StudySpec, seeds: int | None = None, url: str | None = None
 ) -> tuple[StudyData, dict[str, Introspection]]:
     """Every number of the report (the verdict, recipes, importances, pruning, the introspection refits), and the
     refits' records, whose figures :mod:`search.report.build` draws. Exits with one line when nothing is complete."""
     check_reportable(study, spec)
     choose(study, spec, run=True)  # before the selection line: what it compares (a pruned baseline's run, the
     # confirmation on a fresh partition) is run and cached first
-    data = study_data(study, spec)
+    data = study_data(study, spec, url)
     data.final = final = final_result(study, spec, seeds)
     config = final["best"]["config"]
     nothing = nothing_config(config)[0]

@@ -60,7 +60,15 @@ def verdict(p: float | None) -> str:
     """The paired test's verdict on a p-value: significant or not (at :data:`SIGNIFICANCE`)."""
     if p is None:
         return "no test (1 seed)"
-    return f"significant (p = {p:.3f} < {SIGNIFICANCE})" if p < SIGNIFICANCE else f"not significant (p = {p:.3f})"
+    return (
+        f"significant (p = {pvalue(p)} < {SIGNIFICANCE})" if p < SIGNIFICANCE else f"not significant (p = {pvalue(p)})"
+    )
+
+
+def pvalue(p: float) -> str:
+    """``0.023``, or ``2.5e-29`` below 0.001 (never ``0.000``: the page said p = 0.000 where the terminal said
+    p=2.5e-29)."""
+    return f"{p:.3f}" if p >= 0.001 else f"{p:.2g}"
 
 
 def paired_verdict(paired: dict[str, Any]) -> str:
@@ -82,7 +90,7 @@ def recipe_verdict(row: dict[str, Any], tested: int) -> str:
     if adjusted is None:  # a row from before the correction
         return verdict(p)
     word = "significant" if adjusted < SIGNIFICANCE else "not significant"
-    return f"{word} after Holm's correction over {tested} recipes (p = {adjusted:.3f}; unadjusted {p:.3f})"
+    return f"{word} after Holm's correction over {tested} recipes (p = {pvalue(adjusted)}; unadjusted {pvalue(p)})"
 
 
 def gate_keys(introspection: dict[str, dict[str, Any]]) -> list[str]:
@@ -108,9 +116,12 @@ def comparison_table(cmp: Comparison) -> tuple[list[str], list[list[str]]]:
         arch = r.architecture
         head.append(f"{r.study} ({arch.get('cell', 'lstm')}{', bi' if arch.get('bidirectional') else ''}"
                     f", {arch.get('num_layers', 1)} layer{'s' if arch.get('num_layers', 1) != 1 else ''})")  # fmt: skip
-    rows = [[n, *[fmt(r.regularizers_on[n]) if n in r.regularizers_on else "off" for r in cmp.studies]]
-            for n in cmp.regularizers]  # fmt: skip
     finals = [r.final or {} for r in cmp.studies]
+    # the dataset first (three datasets read as one task's architectures), and each study's warnings last (a best
+    # row no better than always answering one class showed its regularizers as a finding)
+    rows = [["dataset", *[r.dataset for r in cmp.studies]]]
+    rows += [[n, *[fmt(r.regularizers_on[n]) if n in r.regularizers_on else "off" for r in cmp.studies]]
+             for n in cmp.regularizers]  # fmt: skip
     rows.append(["test accuracy, best", *[accuracy(f["best"]) for f in finals]])
     rows.append(["test accuracy, baseline (searched regularizers off)",
                  *[accuracy(f["baseline"]) for f in finals]])  # fmt: skip
@@ -119,7 +130,11 @@ def comparison_table(cmp: Comparison) -> tuple[list[str], list[list[str]]]:
                  *[describe_difference(f["paired_regularizers"]) if f.get("paired_regularizers") else
                    "no such row (the best differs from the baseline only in regularizers, or not at all)"
                    for f in finals]])  # fmt: skip
+    rows.append(["majority class (always one class; no model)",
+                 *[fmt(f["majority"]["acc"]) if f.get("majority") else "n/a" for f in finals]])  # fmt: skip
     rows.append(["top parameter (fANOVA)", *[next(iter(r.importances.get("fANOVA", {})), "n/a") for r in cmp.studies]])
+    rows.append(["warnings (the study's report says more)",
+                 *["; ".join(f"({i}) {w}" for i, w in enumerate(warnings_of(f), 1)) or "none" for f in finals]])  # fmt: skip
     return head, rows
 
 
