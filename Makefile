@@ -53,11 +53,8 @@ help: ## show this help
 	@echo "variables (make study STUDY=studies/gru.yaml TRIALS=20 ...):"
 	@grep -hE '^#: ' $(MAKEFILE_LIST) | sed -E 's/^#: /  /'
 
-$(STAMP): pyproject.toml constraints.txt tools/install_torch.sh
-	test -x $(PY) || python3 -m venv $(VENV)
-	tools/install_torch.sh $(VENV)/bin/pip $(TORCH_VERSION)
-	$(VENV)/bin/pip install -q -c constraints.txt -e '.[dev]'
-	touch $(STAMP)
+$(STAMP): pyproject.toml constraints.txt tools/install_torch.sh tools/install_env.sh
+	tools/install_env.sh $(VENV) $(TORCH_VERSION)
 
 venv: $(STAMP) ## create the environment in .venv/ (done on first use by every target)
 
