@@ -54,7 +54,7 @@ help: ## show this help
 	@grep -hE '^#: ' $(MAKEFILE_LIST) | sed -E 's/^#: /  /'
 
 $(STAMP): pyproject.toml constraints.txt tools/install_torch.sh tools/install_env.sh
-	tools/install_env.sh $(VENV) $(TORCH_VERSION)
+	tools/install_env.sh $(VENV) $(TORCH_VERSION) $^
 
 venv: $(STAMP) ## create the environment in .venv/ (done on first use by every target)
 

@@ -338,7 +338,7 @@ def _report(study, spec, total, url, final_result, artifacts=None) -> int:  # ty
 
         def verdict() -> dict:  # type: ignore[type-arg]
             res = final_result(study, spec)
-            note_verdict(study, res)  # the dashboard badges the top trial "Best Trial": its note names the chosen
+            note_verdict(study, res, counts(study)["finished"])  # the dashboard badges the top trial "Best Trial"
             return res
 
         return print_summary(study_data(study, spec, url, total, artifacts), verdict)

@@ -3,8 +3,10 @@
 optuna-dashboard badges the trial with the best objective value "Best Trial"; regtune's verdict may choose
 another (the baseline when the best is within one standard error of it, or not confirmed on a fresh partition).
 A dashboard reader took the badged trial for the answer. The study's note (Markdown, kept in the study's system
-attributes on every storage) gets a section after :data:`MARK` that says which trial was chosen, why, and what it
-scored on the test split; what a user wrote above the marker is kept, and nothing is written when nothing changed.
+attributes on every storage) gets a section under :data:`MARK` that says which trial was chosen, why, as of how
+many finished trials, and what it scored on the test split. What a user wrote above it is kept; a section whose
+marker line was deleted is still found by its heading; nothing is written when nothing changed. Written by each
+`make study` that prints a verdict (workers that only join a shared study print none).
 """
 
 from __future__ import annotations
@@ -14,38 +16,54 @@ from typing import Any
 
 import optuna
 
-#: the line above regtune's section of the study note (what is above it is the user's)
-MARK = "<!-- regtune: the verdict (rewritten by make study; write above this line) -->"
+#: the line above regtune's section of the study note (the dashboard shows it: notes are Markdown without HTML)
+MARK = "*regtune's verdict below, rewritten by each `make study`; write your notes above this line*"
+HEADING = "**regtune's verdict: "
 
 
-def verdict_text(res: dict[str, Any]) -> str:
-    """The note's section: the chosen trial, the rule, the test rows' means and the difference, the warnings."""
+def verdict_text(res: dict[str, Any], finished: int) -> str:
+    """The note's section: the chosen trial and why, the test rows' means and the difference, the warnings."""
     from search.verdict import describe_difference, warnings_of
 
     selection = res.get("selection") or {}
     chosen, top = selection.get("chosen"), selection.get("top")
     best, base = res.get("best") or {}, res.get("baseline") or {}
-    lines = [f"**regtune's verdict: trial #{chosen}**, chosen as {selection.get('rule', 'the best trial')}."]
+    lines = [f"{HEADING}trial #{chosen}** (as of {finished} finished trials), chosen as "
+             f"{selection.get('rule', 'the best trial')}."]  # fmt: skip
     if top is not None and top != chosen:
         lines.append(f"Trial #{top} has the best objective value (the dashboard's \"Best Trial\"), but the verdict "
                      f"retrained and tested trial #{chosen}.")  # fmt: skip
-    if best and base:
-        lines.append(f"Test accuracy over {len(best.get('accs', []))} seeds: {best['mean']:.4f} against the "
-                     f"baseline's {base['mean']:.4f}; difference {describe_difference(res['paired'])}."
-                     if res.get("paired") else f"Test accuracy: {best['mean']:.4f}.")  # fmt: skip
+    seeds = len(best.get("accs", []))
+    over = f"over {seeds} seed{'s' if seeds != 1 else ''}"
+    paired = res.get("paired") or {}
+    if best and paired.get("same"):
+        lines.append(f"The chosen configuration is the baseline's: test accuracy {best['mean']:.4f} {over}.")
+    elif best and base and paired:
+        lines.append(f"Test accuracy {over}: {best['mean']:.4f} against the baseline's {base['mean']:.4f}; "
+                     f"difference {describe_difference(paired)}.")  # fmt: skip
+    elif best:
+        lines.append(f"Test accuracy {over}: {best['mean']:.4f}.")
     lines += [f"Warning: {w}." for w in warnings_of(res)]
     return "\n\n".join(lines)
 
 
-def note_verdict(study: optuna.Study, res: dict[str, Any]) -> None:
+def note_verdict(study: optuna.Study, res: dict[str, Any], finished: int) -> None:
     """Rewrite regtune's section of ``study``'s dashboard note with :func:`verdict_text` (the user's text kept)."""
+    from search.interrupts import interrupt_behind
+
     try:
         from optuna_dashboard import get_note, save_note
 
         body = get_note(study) or ""
-        own = body.split(MARK, 1)[0].rstrip()
-        new = (f"{own}\n\n" if own else "") + f"{MARK}\n\n{verdict_text(res)}"
+        cut = body.find(MARK)
+        if cut < 0:  # the marker line deleted in the dashboard: the section is still regtune's
+            cut = body.find(HEADING)
+        own = (body if cut < 0 else body[:cut]).rstrip()
+        new = (f"{own}\n\n" if own else "") + f"{MARK}\n\n{verdict_text(res, finished)}"
         if new != body:
             save_note(study, new)
     except Exception as exc:  # the terminal and the report say the same
+        stop = interrupt_behind(exc)
+        if stop is not None:  # a Ctrl-C that surfaced as a database error: a stop, not a note
+            raise stop from exc
         print(f"note: could not write the verdict into the dashboard's study note: {exc}", file=sys.stderr)

@@ -27,6 +27,7 @@ import traceback
 import warnings
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -63,6 +64,9 @@ LIVE = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
 POLL_SECONDS = 2.0  # how often an idle worker looks again while the last trials run elsewhere
 MAX_CONSECUTIVE_FAILURES = 5  # a worker whose objective keeps raising stops instead of burning the study
 HOST_ATTR, PID_ATTR, START_ATTR = "regtune:host", "regtune:pid", "regtune:pid_start"
+#: the boot and the pid namespace the pid lives in: one hostname can hold several (containers sharing the host's
+#: network or UTS namespace, cloned machines on one shared SQLite file), where a live worker's pid reads as dead
+SPACE_ATTR = "regtune:pid_space"
 BEAT_ATTR = "regtune:beat"  # the worker's own heartbeat (time.time()) on storages without Optuna's
 #: a RUNNING trial that no worker claimed (no pid attribute) for this long is failed and re-queued
 ORPHAN_SECONDS = GRACE_PERIOD + RETRY_SECONDS + 60
@@ -351,7 +355,8 @@ def native_heartbeat(storage: BaseStorage) -> bool:
 
 def fail_dead_trials(study: optuna.Study, checkpoints: CheckpointStore | None = None, own: bool = False) -> list[int]:
     """Fail and re-queue RUNNING trials whose worker is gone: a stale heartbeat (Optuna's on RDB, the worker's
-    own elsewhere), a dead pid on this host (storages without Optuna's heartbeat), or no worker at all.
+    own elsewhere), a dead pid on this host and in this pid namespace (the journal file and SQLite: not
+    PostgreSQL, whose workers are other machines'), or no worker at all.
 
     Each is a crash: the one after :data:`search.storage.MAX_RETRY` re-runs gives the trial up
     (:func:`search.retries.give_up`: marked, reported, its lineage's ``checkpoints`` deleted) instead of re-queuing."""
@@ -365,7 +370,7 @@ def fail_dead_trials(study: optuna.Study, checkpoints: CheckpointStore | None = 
     if native:
         for tid in storage._get_stale_trial_ids(study._study_id):  # type: ignore[attr-defined]
             dead[tid] = f"no heartbeat for {GRACE_PERIOD} s: its worker died or lost the storage; re-queued"
-    host, now = socket.gethostname(), time.time()
+    host, now, space = socket.gethostname(), time.time(), pid_space()
     me = (host, os.getpid(), _process_start(os.getpid()))
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         attrs = t.system_attrs
@@ -377,7 +382,10 @@ def fail_dead_trials(study: optuna.Study, checkpoints: CheckpointStore | None = 
             # is alive, so it was waited for for ever
             dead[t._trial_id] = "its run in this process ended without finishing it (found on resume); re-queued"
             continue
-        if (not native or local) and attrs.get(HOST_ATTR) == host and PID_ATTR in attrs:
+        # by pid only where the pid is this machine's: the same boot and pid namespace (a trial claimed before the
+        # namespace was recorded: on the journal as before, on SQLite by its heartbeat)
+        seen_here = attrs[SPACE_ATTR] == space if SPACE_ATTR in attrs else not native
+        if (not native or local) and attrs.get(HOST_ATTR) == host and PID_ATTR in attrs and seen_here:
             if not _alive(int(attrs[PID_ATTR]), str(attrs.get(START_ATTR, ""))):
                 dead[t._trial_id] = "worker process died (found on resume)"
                 continue
@@ -577,8 +585,21 @@ def _loop(
 def claim(storage: BaseStorage, tid: int) -> None:
     """Record on a trial which worker process runs it (host, pid, the pid's start time): dead workers are found by it."""
     pid = os.getpid()
-    for key, attr in ((HOST_ATTR, socket.gethostname()), (PID_ATTR, pid), (START_ATTR, _process_start(pid))):
+    for key, attr in ((HOST_ATTR, socket.gethostname()), (PID_ATTR, pid), (START_ATTR, _process_start(pid)),
+                      (SPACE_ATTR, pid_space())):  # fmt: skip
         storage.set_trial_system_attr(tid, key, attr)
+
+
+def pid_space() -> str:
+    """This process's boot and pid namespace (``<boot id>/<namespace inode>``): where its pid means this process."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        boot = ""
+    try:
+        return f"{boot}/{os.stat('/proc/self/ns/pid').st_ino}"
+    except OSError:
+        return f"{boot}/"
 
 
 def run_trial(

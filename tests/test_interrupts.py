@@ -49,11 +49,13 @@ from search.worker import (
     BEAT_ATTR,
     HOST_ATTR,
     PID_ATTR,
+    SPACE_ATTR,
     START_ATTR,
     Interrupted,
     _claim_retry,
     ensure_study,
     fail_dead_trials,
+    pid_space,
     run_worker,
 )
 
@@ -480,12 +482,15 @@ def test_a_sqlite_trial_whose_process_died_is_found_at_once(tmp_path: Path) -> N
     study = ensure_study(spec, storage, total=2)
     gone = subprocess.Popen(["true"])
     gone.wait()
-    dead, alive = study.ask(), study.ask()
-    for trial, pid in ((dead, gone.pid), (alive, os.getpid())):
-        for key, value in ((HOST_ATTR, socket.gethostname()), (PID_ATTR, pid), (START_ATTR, "")):
+    dead, alive, elsewhere = study.ask(), study.ask(), study.ask()
+    for trial, pid, space in ((dead, gone.pid, pid_space()), (alive, os.getpid(), pid_space()),
+                              (elsewhere, gone.pid, "another-boot/4026531836")):  # fmt: skip
+        for key, value in ((HOST_ATTR, socket.gethostname()), (PID_ATTR, pid), (START_ATTR, ""), (SPACE_ATTR, space)):
             storage.set_trial_system_attr(trial._trial_id, key, value)
         storage.record_heartbeat(trial._trial_id)  # fresh: Optuna's heartbeat alone would wait 40 s
     assert fail_dead_trials(study) == [dead.number]
     trials = {t.number: t for t in study.get_trials()}
     assert trials[dead.number].user_attrs["fail_reason"] == "worker process died (found on resume)"
     assert trials[alive.number].state == TrialState.RUNNING
+    # the same hostname, another machine or container (a pid this one cannot see): its heartbeat decides
+    assert trials[elsewhere.number].state == TrialState.RUNNING

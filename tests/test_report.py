@@ -496,14 +496,19 @@ def test_the_comparison_never_takes_a_studys_own_folder(tmp_path: Path) -> None:
     assert comparison_dir(out, [out / "comparison", out / "b"]) == out / "comparison-1"
     runs = tmp_path / "runs"
     (runs / "comparison").mkdir(parents=True)
-    (runs / "comparison" / "journal.log").write_text("")  # a study named comparison, not in this report
+    (runs / "comparison" / "study.db").write_text("")  # a study named comparison, not in this report (SQLite)
     assert comparison_dir(runs, [runs / "a" / "report"]) == runs / "comparison-1"
     assert comparison_dir(runs, [runs / "comparison-1" / "report"]) == runs / "comparison-2"
+    mine = runs / "comparison-1"
+    mine.mkdir()
+    (mine / ".regtune-comparison").touch()  # an earlier comparison's: written again
+    assert comparison_dir(runs, [runs / "a" / "report"]) == mine
 
 
 def test_a_tiny_p_value_is_not_printed_as_zero() -> None:
     assert render.verdict(2.5e-29) == "significant (p = 2.5e-29 < 0.05)"
     assert render.verdict(0.0234) == "significant (p = 0.023 < 0.05)"
+    assert render.verdict(0.0) == "significant (p < 1e-300 < 0.05)"
 
 
 def test_the_dashboards_study_note_names_the_trial_the_verdict_chose() -> None:
@@ -523,14 +528,18 @@ def test_the_dashboards_study_note_names_the_trial_the_verdict_chose() -> None:
         "paired": {**paired([0.9, 0.9], [0.9, 0.9]), "same": True},
     }  # fmt: skip
     save_note(study, "my own notes")
-    note_verdict(study, res)
+    note_verdict(study, res, 12)
     body = get_note(study)
-    assert (
-        body.startswith(f"my own notes\n\n{MARK}") and "**regtune's verdict: trial #0**, chosen as the baseline" in body
-    )
+    assert body.startswith(f"my own notes\n\n{MARK}")
+    assert "**regtune's verdict: trial #0** (as of 12 finished trials), chosen as the baseline" in body
+    assert "The chosen configuration is the baseline's: test accuracy 0.9000 over 2 seeds." in body
     assert 'Trial #9 has the best objective value (the dashboard\'s "Best Trial"), but the verdict retrained' in body
     versions = study._storage.get_study_system_attrs(study._study_id)
-    note_verdict(study, res)  # the same verdict: nothing written
+    note_verdict(study, res, 12)  # the same verdict: nothing written
     assert study._storage.get_study_system_attrs(study._study_id) == versions
-    note_verdict(study, {**res, "selection": {**res["selection"], "chosen": 9, "top": 9}})
+    note_verdict(study, {**res, "selection": {**res["selection"], "chosen": 9, "top": 9}}, 13)
     assert get_note(study).count(MARK) == 1 and "trial #9**" in get_note(study)
+    # the marker line deleted in the dashboard: the old section is still regtune's, replaced, not stacked
+    save_note(study, get_note(study).replace(MARK, ""))
+    note_verdict(study, res, 14)
+    assert get_note(study).count("regtune's verdict: ") == 1 and get_note(study).startswith("my own notes")

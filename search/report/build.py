@@ -143,14 +143,19 @@ def comparison_dir(base: Path, reports: list[Path]) -> Path:
     taken = {p.resolve() for r in reports for p in (r, r.parent)}
     for i in itertools.count():
         d = base / ("comparison" if i == 0 else f"comparison-{i}")
-        if d.resolve() not in taken and not (d / "journal.log").exists() and not (d / "report.json").exists():
+        ours = not d.exists() or (d / COMPARISON_MARK).exists() or not any(d.iterdir())  # (a study's: anything else)
+        if d.resolve() not in taken and ours:
             return d
     raise AssertionError("unreachable")
+
+
+COMPARISON_MARK = ".regtune-comparison"  # written into a comparison's folder: a folder without it is not one
 
 
 def write_comparison(reports: list[StudyData], outdir: Path) -> Path:
     """The best regularizers per architecture side by side: ``outdir/index.html`` and ``outdir/summary.md``."""
     outdir.mkdir(parents=True, exist_ok=True)
+    (outdir / COMPARISON_MARK).touch()
     cmp = comparison(reports)
     (outdir / "index.html").write_text(render.comparison_page(cmp, outdir))
     (outdir / "summary.md").write_text(render.comparison_markdown(cmp))

@@ -60,15 +60,13 @@ def verdict(p: float | None) -> str:
     """The paired test's verdict on a p-value: significant or not (at :data:`SIGNIFICANCE`)."""
     if p is None:
         return "no test (1 seed)"
-    return (
-        f"significant (p = {pvalue(p)} < {SIGNIFICANCE})" if p < SIGNIFICANCE else f"not significant (p = {pvalue(p)})"
-    )
+    return f"significant (p {pvalue(p)} < {SIGNIFICANCE})" if p < SIGNIFICANCE else f"not significant (p {pvalue(p)})"
 
 
 def pvalue(p: float) -> str:
-    """``0.023``, or ``2.5e-29`` below 0.001 (never ``0.000``: the page said p = 0.000 where the terminal said
-    p=2.5e-29)."""
-    return f"{p:.3f}" if p >= 0.001 else f"{p:.2g}"
+    """``= 0.023``, or ``= 2.5e-29`` below 0.001 (never ``= 0.000``: the page said p = 0.000 where the terminal
+    said p=2.5e-29), or ``< 1e-300`` where the t tail underflowed to 0."""
+    return f"= {p:.3f}" if p >= 0.001 else f"= {p:.2g}" if p > 0 else "< 1e-300"
 
 
 def paired_verdict(paired: dict[str, Any]) -> str:
@@ -90,7 +88,7 @@ def recipe_verdict(row: dict[str, Any], tested: int) -> str:
     if adjusted is None:  # a row from before the correction
         return verdict(p)
     word = "significant" if adjusted < SIGNIFICANCE else "not significant"
-    return f"{word} after Holm's correction over {tested} recipes (p = {pvalue(adjusted)}; unadjusted {pvalue(p)})"
+    return f"{word} after Holm's correction over {tested} recipes (p {pvalue(adjusted)}; unadjusted {pvalue(p).removeprefix('= ')})"
 
 
 def gate_keys(introspection: dict[str, dict[str, Any]]) -> list[str]:
