@@ -788,6 +788,9 @@ def main(argv: list[str] | None = None, prog: str = "python -m search") -> int:
 
 #: errno values that mean "no room to write": a full disk or quota, a file-size limit, a read-only file system
 _NO_ROOM = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS}
+#: a write refused by permission (an immutable flag set, the mode changed, another user's file) mid-run: 87 lines of
+#: PermissionError traceback before (a contention probe, 2026-12-05)
+_NO_PERMISSION = {errno.EPERM, errno.EACCES}
 
 
 def chain(exc: BaseException) -> Iterator[BaseException]:
@@ -804,8 +807,9 @@ def chain(exc: BaseException) -> Iterator[BaseException]:
 
 
 def full_disk(exc: BaseException) -> OSError | None:
-    """The OSError in ``exc``'s chain (its causes and contexts) that says there is no room to write, or None."""
-    return next((e for e in chain(exc) if isinstance(e, OSError) and e.errno in _NO_ROOM), None)
+    """The OSError in ``exc``'s chain (its causes and contexts) that says there is no room to write, or no
+    permission to, or None."""
+    return next((e for e in chain(exc) if isinstance(e, OSError) and e.errno in _NO_ROOM | _NO_PERMISSION), None)
 
 
 def journal_changed(args: argparse.Namespace, exc: BaseException) -> str | None:
@@ -832,6 +836,13 @@ def journal_changed(args: argparse.Namespace, exc: BaseException) -> str | None:
 def disk_failure(args: argparse.Namespace, exc: OSError) -> str:
     """One line for a write that found no room: which file, the system's words, and what is safe."""
     where = exc.filename or getattr(args, "storage", None) or "the study's files"
+    if exc.errno in _NO_PERMISSION:
+        return (
+            f"cannot write {where}: {exc.strerror or exc} ({errno.errorcode.get(exc.errno or 0, exc.errno)}): this "
+            "process may no longer write there (an immutable flag, changed permissions, another user's file); every "
+            "trial that finished before is stored, and a trial this cut short is re-queued when the study resumes. "
+            "Restore write access, then rerun the same command"
+        )
     if exc.errno == errno.EROFS:  # no space to free: the file system refuses every write
         return (
             f"cannot write {where}: {exc.strerror or exc} (EROFS): no write can succeed there, whatever space is "

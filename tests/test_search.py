@@ -763,6 +763,22 @@ def test_a_read_only_file_system_is_not_called_a_full_disk() -> None:
     assert "Free space" in full
 
 
+def test_a_write_refused_by_permission_mid_run_is_one_line() -> None:
+    """A journal made immutable (chattr +i) after two trials: 87 lines of PermissionError traceback, exit 1."""
+    import argparse
+    import errno
+
+    from search.cli import disk_failure, full_disk
+
+    denied = PermissionError(errno.EPERM, "Operation not permitted", "runs/s/journal.log")
+    wrapped = RuntimeError("write failed")
+    wrapped.__cause__ = denied
+    assert full_disk(wrapped) is denied
+    text = disk_failure(argparse.Namespace(storage=None), denied)
+    assert text.startswith("cannot write runs/s/journal.log: Operation not permitted (EPERM): this process may no")
+    assert "every trial that finished before is stored" in text and "Restore write access" in text
+
+
 def test_the_total_is_the_last_given_unless_the_study_files_budget_changed_since(tmp_path: Path) -> None:
     """A study run with TRIALS=2 kept its total of 2 after its file's budget went from 3 to 4: the edit is newer."""
     from search.storage import open_storage
