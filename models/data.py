@@ -166,8 +166,12 @@ SYNTHETIC_MAX_CELLS = 100_000_000  # 400 MB of float32: a test task, not a datas
 def synthetic_options(source: str) -> dict[str, int]:
     """Every option of a ``synthetic[:...]`` source, the defaults filled in: two sources make the same data when
     these are equal (the order they are written in, and a default written out, change nothing)."""
-    defaults = {k: p.default for k, p in inspect.signature(synthetic_splits).parameters.items() if k != "seed"}
-    return {**defaults, **_synthetic_args(source)}
+    return {**_synthetic_defaults(), **_synthetic_args(source)}
+
+
+def _synthetic_defaults() -> dict[str, int]:
+    """The synthetic task's options as :func:`synthetic_splits` defaults them (``n``, ``classes``, ...)."""
+    return {k: p.default for k, p in inspect.signature(synthetic_splits).parameters.items() if k != "seed"}
 
 
 def _synthetic_args(source: str) -> dict[str, Any]:
@@ -194,8 +198,9 @@ def _synthetic_args(source: str) -> dict[str, Any]:
                     f"{source!r}: synthetic option {key}={int(value)} is too small; allowed: {key} >= {SYNTHETIC_MIN[key]}"
                 )
             args[key] = int(value)
-    cells = math.prod(args.get(k, d) for k, d in (("n", 400), ("length", 30), ("channels", 2)))
-    if cells > SYNTHETIC_MAX_CELLS or args.get("classes", 3) > args.get("n", 400):
+    full = {**_synthetic_defaults(), **args}
+    cells = full["n"] * full["length"] * full["channels"]
+    if cells > SYNTHETIC_MAX_CELLS or full["classes"] > full["n"]:
         raise DataError(  # n=10**12 ended in numpy's _ArrayMemoryError traceback
             f"{source!r}: too large; allowed: n x length x channels <= {SYNTHETIC_MAX_CELLS:,} values "
             f"(here {cells:,}) and classes <= n"

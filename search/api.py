@@ -121,9 +121,8 @@ def _storage(storage: Any) -> str | None:
     'PosixPath' object has no attribute 'strip'``); anything else but a string is refused in one line."""
     if storage is None:
         return storage
-    if isinstance(storage, (str, os.PathLike)):  # "~/x.log" made a directory named "~" (the shell expands it)
-        text = os.fspath(storage)
-        return text if "://" in str(text) else os.path.expanduser(text)  # type: ignore[return-value]
+    if isinstance(storage, (str, os.PathLike)):  # (a leading "~" is expanded where the URL is resolved)
+        return os.fspath(storage)  # type: ignore[return-value]
     raise PreflightError(
         f"storage={storage!r}: a {type(storage).__name__}; allowed: a journal file path (str or Path) or a database "
         "URL (postgresql://..., sqlite:///..., grpc://...)"

@@ -484,7 +484,7 @@ def _dimension(key: str, value: Any, base: dict[str, Any], err: _Errors) -> Dime
         raise err(f"{where}.step", f"{step!r} must be a finite number > 0", None)
     integer = isinstance(_default(key), int)
     if integer:  # a whole number: 1e9 or 128.0 (YAML floats) mean it; 8.5 names its bound
-        for k, v in (("low", low), ("high", high), ("step", value.get("step"))):
+        for k, v in (("low", low), ("high", high), ("step", step)):
             if isinstance(v, float) and not v.is_integer():
                 raise err(f"{where}.{k}", f"{v!r}: {key} is a whole number", None)
         low, high = int(low), int(high)

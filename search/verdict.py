@@ -650,9 +650,14 @@ def compare(a: dict[str, Any], b: dict[str, Any], size: int, resolution: float |
     """:func:`paired` of rows ``a`` and ``b`` (their ``accs``, and their ``hits`` when both recorded them); two rows
     of one configuration and epoch count are the same runs (the baseline chosen as the tuned row): ``same``."""
     out = paired(a["accs"], b["accs"], resolution, hit_difference(a, b, size))
-    if a.get("config") is not None and (a.get("config"), a.get("epochs")) == (b.get("config"), b.get("epochs")):
+    if same_runs(a, b):
         out["same"] = True
     return out
+
+
+def same_runs(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether rows ``a`` and ``b`` are one configuration retrained for one epoch count: the same runs."""
+    return a.get("config") is not None and (a.get("config"), a.get("epochs")) == (b.get("config"), b.get("epochs"))
 
 
 def split_difference(

@@ -23,7 +23,7 @@ if [ -z "${REGTUNE_INSTALL_LOCKED:-}" ]; then
             flock 9 || echo "note: could not lock $lock (a file system without locks): installing unlocked"
         fi
     elif command -v python3 >/dev/null 2>&1; then  # macOS has no flock(1): the same lock, held by python3
-        exec env REGTUNE_INSTALL_LOCKED=1 python3 -c 'import fcntl, os, subprocess, sys
+        exec env REGTUNE_INSTALL_LOCKED=1 python3 -c 'import fcntl, subprocess, sys
 with open(sys.argv[1], "w") as f:
     try:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)

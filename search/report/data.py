@@ -46,6 +46,7 @@ from search.verdict import (
     nothing_config,
     point_config,
     resolution,
+    same_runs,
 )
 from search.worker import counts
 
@@ -212,7 +213,7 @@ def recipe_results(
         # configuration and epochs, so the same runs (verdict.compare's "same"); it is the verdict's own comparison,
         # not one of the recipes Holm corrects for (the page called one set of runs "significant" and "not")
         config = as_complete(t.user_attrs["config"], baseline_config(spec))
-        is_best = best is not None and bool(compare({**row, "config": config}, best, size, step).get("same"))
+        is_best = best is not None and same_runs({**row, "config": config}, best)
         rows.append({**row, "recipe": match, "p": compare(row, baseline, size, step)["p"], "is_best": is_best})
     if new:  # merged with what another process cached meanwhile (rows by trial number)
         latest = study.user_attrs.get(RECIPES_ATTR, {}).get(key, {})
