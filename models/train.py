@@ -18,7 +18,7 @@ from pytorch_lightning.callbacks import Callback
 from models.classifier import RNNClassifier, val_metrics
 from models.config import RNNConfig, TrainConfig
 from models.data import SequenceDataModule, SequenceSet, make_loader
-from models.regularizers import ordered_batches
+from models.regularizers import ordered_batches, swa_start_epoch
 
 METRICS = {"val_acc": "max", "val_loss": "min"}
 
@@ -53,12 +53,17 @@ def score(metric: str, acc: float, loss: float, n_val: int, tie_loss: float | No
 
 class BestEpoch(Callback):
     """Tracks the monitored score per epoch, keeps a copy of the best epoch's weights, and stops the fit
-    early once ``patience`` epochs pass without a better score (0 = never)."""
+    early once ``patience`` epochs pass without a better score (0 = never).
 
-    def __init__(self, metric: str, n_val: int, patience: int = 0) -> None:
+    ``from_epoch``: the first epoch that may be the best (SWA's start: before it validation scores the plain
+    weights). Earlier epochs are recorded but neither kept nor counted by patience, so a fit with SWA on always
+    returns, and is scored by, the average: folds that early-stopped before SWA began trained bit for bit as the
+    plain model while the trial said ``swa_start 0.75``."""
+
+    def __init__(self, metric: str, n_val: int, patience: int = 0, from_epoch: int = 0) -> None:
         if metric not in METRICS:
             raise ValueError(f"metric={metric!r}: allowed values are {', '.join(METRICS)}")
-        self.metric, self.n_val, self.patience = metric, n_val, patience
+        self.metric, self.n_val, self.patience, self.from_epoch = metric, n_val, patience, from_epoch
         self.sign = 1.0 if METRICS[metric] == "max" else -1.0
         self.history: list[dict[str, float]] = []
         self.best: dict[str, float] | None = None
@@ -80,6 +85,8 @@ class BestEpoch(Callback):
         if train_loss is not None:
             row["train_loss"] = float(train_loss)
         self.history.append(row)
+        if row["epoch"] < self.from_epoch:
+            return
         if self.best is None or self.sign * row["score"] > self.sign * self.best["score"]:
             self.best = row
             self.best_state = {k: v.detach().clone() for k, v in pl_module.state_dict().items()}
@@ -155,7 +162,7 @@ def fit(
     pl.seed_everything(train.seed, workers=False, verbose=False)
     model = model or RNNClassifier(rnn, train, track_group_gradients=track_group_gradients)
     n_val = len(data.val_set)
-    best = BestEpoch(metric, max(n_val, 1), train.patience)
+    best = BestEpoch(metric, max(n_val, 1), train.patience, swa_start_epoch(train))
     cbs: list[Callback] = list(callbacks)
     if n_val:
         cbs.insert(0, best)
@@ -172,7 +179,9 @@ def fit(
     seconds = time.perf_counter() - start
     if best.best_state is not None:
         model.load_state_dict(best.best_state)  # with EMA / SWA on: the averaged weights that validation measured
-    elif model.averager is not None:  # no validation (the final refit): the final model is the weight average
+    elif (
+        not n_val and model.averager is not None
+    ):  # no validation (the final refit): the final model is the weight average
         model.averager.finalize(model.net, ordered_batches(data.train_dataloader()))
     row = best.best or {"epoch": trainer.current_epoch - 1}
     return FitResult(model, row, best.history, trainer.current_epoch, seconds, model.path)

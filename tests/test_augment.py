@@ -475,6 +475,19 @@ def test_validation_measures_the_average_and_the_fit_returns_it(params: dict[str
             assert torch.equal(t, averaged[name]), name
 
 
+def test_with_swa_the_best_epoch_is_an_averaged_one_and_early_stopping_waits_for_it() -> None:
+    """A fold that early-stopped before SWA began trained bit for bit as the plain model while the trial said
+    ``swa_start 0.75``: the best epoch now comes from SWA's start on, and patience counts from there."""
+    params = {"swa_start": 0.75, "patience": 1, "lr": 0.05}
+    plain, _ = tiny_fit({"patience": 1, "lr": 0.05}, epochs=12)
+    assert plain.epochs_run < 9  # the plain fit stops early, before epoch 9 where SWA begins
+    result, _ = tiny_fit(params, epochs=12)
+    assert result.best["epoch"] >= 9 and result.epochs_run >= 10
+    assert result.model.averager.swa_steps > 0  # the kept weights are an average
+    before = len(plain.history)  # until then both trained the same weights
+    assert [r["val_loss"] for r in result.history[:before]] == [r["val_loss"] for r in plain.history]
+
+
 def test_a_resumed_fit_continues_the_average(tmp_path: Path) -> None:
     """A trial checkpoint (saved at an epoch's end) carries the average: resumed == uninterrupted."""
 

@@ -397,6 +397,43 @@ def test_callback_records_every_epoch_of_a_real_fit(tmp_path) -> None:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
 
 
+@pytest.mark.parametrize("params", [{"ema_decay": 0.9}, {"swa_start": 0.5, "norm": "batch"}], ids=["ema", "swa-bn"])
+def test_every_record_of_a_trial_measures_the_weights_validation_measured(params: dict) -> None:
+    """With EMA or SWA on, the last epoch's record (taken at train end, where the module holds its training
+    weights) measured the raw weights while validation and the fit's result were the average: two trials with
+    different ``swa_start`` stored identical weight norms. Each record equals the validated weights' statistics."""
+    from pytorch_lightning.callbacks import Callback
+
+    from models.data import SequenceDataModule
+    from models.train import fit
+
+    class Validated(Callback):  # runs while validation's weights are in (before the module's own hook)
+        def __init__(self) -> None:
+            self.states: dict[int, dict] = {}
+
+        def on_validation_epoch_end(self, trainer, pl_module) -> None:
+            self.states[trainer.current_epoch] = {k: v.clone() for k, v in pl_module.net.state_dict().items()}
+
+    logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
+    data = SequenceDataModule("synthetic:n=60,length=10", batch_size=16)
+    probe, seen = I.Introspection(I.fixed_batch(data), every_n_epochs=8, ends=True), Validated()
+    rnn = RNNConfig(
+        input_size=data.input_size, num_classes=data.num_classes, hidden_size=8, norm=params.get("norm", "none")
+    )
+    train = TrainConfig(max_epochs=4, patience=0, lr=0.05, **{k: v for k, v in params.items() if k != "norm"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = fit(rnn, train, data, callbacks=[probe, seen], accelerator="cpu")
+    net = RNNClassifierNet(rnn)
+    assert [int(r["epoch"]) for r in probe.epochs] == sorted({0, 3, int(result.best["epoch"])})
+    for row in probe.epochs:
+        net.load_state_dict(seen.states[int(row["epoch"])])
+        want = I.weight_stats(net)
+        assert {k: row[k] for k in want} == pytest.approx(want, rel=1e-6), int(row["epoch"])
+    net.load_state_dict(seen.states[3])
+    assert probe.histograms == I.weight_histograms(net)
+
+
 def test_plots_accept_plain_inputs(tmp_path) -> None:
     history = [{"epoch": 0.0, "grad.norm_mean": 0.0, "sat.r": 0.2, "sat.hidden": 0.0, "dead": 0.0}]
     assert I.plot_gradients(history, tmp_path / "g.png").exists()

@@ -175,12 +175,14 @@ class Introspection(Callback):
 
             last = trainer.current_epoch - 1  # the fit's last epoch (the counter is past it at train end)
             if last >= 0 and last in self.epoch_gradients:
-                self.record_end(pl_module, last, None)
+                with as_validated(pl_module):
+                    self.record_end(pl_module, last, None)
             keeper = next((c for c in trainer.callbacks if isinstance(c, BestEpoch)), None)  # type: ignore[attr-defined]
             if keeper is not None and keeper.best is not None and keeper.best_state is not None:
                 self.record_end(pl_module, int(keeper.best["epoch"]), keeper.best_state)
         if self.keep_histograms:
-            self.histograms = weight_histograms(pl_module.net)  # type: ignore[arg-type]
+            with as_validated(pl_module):
+                self.histograms = weight_histograms(pl_module.net)  # type: ignore[arg-type]
 
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
         from models.classifier import DivergedError
@@ -274,6 +276,23 @@ class Introspection(Callback):
         """Write the four figures into ``outdir``; ``{"weights", "gradients", "saturation", "hidden_norm"}`` ->
         path (the weight histograms only when recorded)."""
         return figures_from_state(self.state(), outdir, prefix)
+
+
+@contextmanager
+def as_validated(model: Any) -> Iterator[None]:
+    """``model`` with the weights its validation measures: with EMA or SWA on, the average swapped in (between two
+    validations the module holds its training weights), and put back after. The last epoch's record, taken at
+    train end, measured the raw weights while every other record (and the fit's result) was the average: two
+    trials with different ``swa_start`` stored identical weight norms."""
+    averager = getattr(model, "averager", None)
+    if averager is None:
+        yield
+        return
+    model.on_validation_epoch_start()
+    try:
+        yield
+    finally:
+        model.on_validation_epoch_end()
 
 
 class _Threads:

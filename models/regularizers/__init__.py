@@ -21,7 +21,7 @@ from models.regularizers.recurrent_dropout import recurrent_mask
 from models.regularizers.scaling import scale
 from models.regularizers.sequence_dropout import SequenceDropout
 from models.regularizers.time_warp import time_warp
-from models.regularizers.weight_average import WeightAverage, ordered_batches
+from models.regularizers.weight_average import WeightAverage, ordered_batches, swa_start_epoch
 from models.regularizers.weight_drop import drop_columns, drop_weight
 from models.regularizers.window_slice import window_slice
 from models.regularizers.zoneout import zoneout
@@ -30,6 +30,6 @@ __all__ = [
     "BranchDropout", "GaussianNoise", "SequenceDropout", "SequenceNorm", "WeightPenalties", "activity_penalty", "apply_max_norm",
     "ar_penalty", "clip_gradients", "decay_", "drop_columns", "drop_weight", "recurrent_mask", "tar_penalty",
     "unit_norms", "weight_penalty", "zoneout",
-    "AUGMENTATION_NAMES", "Augment", "WeightAverage", "cutmix", "magnitude_warp", "mixup", "ordered_batches", "scale",
+    "AUGMENTATION_NAMES", "Augment", "WeightAverage", "cutmix", "magnitude_warp", "mixup", "ordered_batches", "scale", "swa_start_epoch",
     "time_warp", "window_slice",
 ]  # fmt: skip

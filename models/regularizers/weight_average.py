@@ -47,8 +47,7 @@ class WeightAverage(nn.Module):
         """The averaging a training config asks for; None when ``ema_decay`` and ``swa_start`` are both 0."""
         if not (cfg.ema_decay or cfg.swa_start):
             return None
-        start = int(cfg.swa_start * cfg.max_epochs) if cfg.swa_start else None
-        return cls(net, cfg.ema_decay, start)
+        return cls(net, cfg.ema_decay, swa_start_epoch(cfg) if cfg.swa_start else None)
 
     @property
     def averages(self) -> list[torch.Tensor]:
@@ -108,6 +107,12 @@ class WeightAverage(nn.Module):
 
     def extra_repr(self) -> str:
         return f"ema_decay={self.ema_decay}, swa_start_epoch={self.swa_start_epoch}"
+
+
+def swa_start_epoch(cfg: Any) -> int:
+    """The epoch SWA's average begins at, ``int(swa_start * max_epochs)``; 0 with SWA off. A fit's best epoch is
+    chosen from it on (:class:`models.train.BestEpoch`): before it, validation measures the plain weights."""
+    return int(cfg.swa_start * cfg.max_epochs) if cfg.swa_start else 0
 
 
 def ema_weight(decay: float, step: int) -> float:
