@@ -112,9 +112,7 @@ def baseline_point(spec: StudySpec) -> dict[str, Any]:
             home = name in spec.defaulted or value not in dim.choices
             point[name] = dim.choices[0] if home else value
             continue
-        if dim.step is not None and value is not None:
-            value = dim.low + round((min(max(float(value), dim.low), dim.high) - dim.low) / dim.step) * dim.step
-        point.update(to_trial_params({name: value}, spec))
+        point.update(to_trial_params({name: value}, spec))  # clamped into the range and onto its grid
     return point
 
 

@@ -47,7 +47,9 @@ def to_trial_params(point: dict[str, Any], spec: StudySpec) -> dict[str, Any]:
     """Translate a starting point (name -> value) into Optuna params, inside the study's space.
 
     Values outside a searched range are moved to the nearest end (a recipe of dropout 0.2 in a study that
-    searches 0.3..0.5 starts at 0.3); 0 on an ``off`` range switches it off. Names not searched are ignored.
+    searches 0.3..0.5 starts at 0.3), and onto its step grid (mixup 0.2 on a 0.15 grid runs 0.15: TPE was handed
+    an observation its own distribution cannot draw, and the verdict could choose it); 0 on an ``off`` range
+    switches it off. Names not searched are ignored.
     """
     params: dict[str, Any] = {}
     for name, value in point.items():
@@ -63,6 +65,8 @@ def to_trial_params(point: dict[str, Any], spec: StudySpec) -> dict[str, Any]:
             if not value:
                 continue
         v = min(max(float(value), dim.low), dim.high)
+        if dim.step is not None:  # (a step divides its range: the rounded value stays inside it)
+            v = dim.low + round((v - dim.low) / dim.step) * dim.step
         params[name] = int(round(v)) if dim.integer else v
     return params
 

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from optuna.trial import TrialState
 
 from models.config import REGULARIZER_NAMES, RNNConfig, TrainConfig
 from search.recipes import BASELINE, starting_points
-from search.space import OFF_SUFFIX, resolved_params, to_trial_params
+from search.space import OFF_SUFFIX, resolved_params, suggest, to_trial_params
 from search.spec import StudyFileError, load_study, parse_study
 from search.spec import _Loader as YAMLLoader
 from tests.helpers import ROOT, TINY, load, run_cli, states, write_study
@@ -327,6 +328,34 @@ def test_off_ranges_resolve_to_zero_and_recipes_start_from_no_regularization(tmp
     assert l2["kernel_l2" + OFF_SUFFIX] is True and l2["kernel_l2"] == 1e-4
     assert resolved_params(l2, spec)["dropout"] == 0.0  # everything else stays off
     assert to_trial_params({"dropout": 0.9}, spec)["dropout"] == 0.5  # clamped into the searched range
+
+
+def test_recipes_on_a_step_grid_run_values_of_that_grid_and_are_labelled_by_them(tmp_path: Path) -> None:
+    """Recipes were only clamped into a range: mixup 0.2 on a 0.15 grid ran (Optuna warned "out of range"), TPE
+    observed a value its distribution cannot draw, and the verdict chose it, while the same value as the study
+    file's own point is refused as off the grid. Each recipe value is now a point of the grid, and so labelled."""
+    search = {
+        "mixup": {"low": 0.0, "high": 0.45, "step": 0.15},
+        "dropout": {"low": 0.0, "high": 0.5, "step": 0.25},
+        "kernel_l2": {"low": 0.0, "high": 0.004, "step": 0.002},
+    }
+    spec = parse_study({**TINY, "search": search, "recipes": True}, tmp_path / "grid.yaml")
+    points = starting_points(spec)
+    assert len(points) > 2
+    for label, params in points:
+        for name, dim in search.items():
+            if name in params:
+                steps = (params[name] - dim["low"]) / dim["step"]
+                assert steps == pytest.approx(round(steps), abs=1e-9), (label, name, params[name])
+    labels = [label for label, _ in points]
+    assert "mixup alpha 0.15 (pairs of sequences and their labels blended)" in labels, labels
+    assert len(set(labels)) == len(labels)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "Fixed parameter ... is out of range for distribution"
+        for _, params in points:
+            study.enqueue_trial(params)
+            suggest(study.ask(), spec)
 
 
 def test_user_starting_points_are_enqueued(tmp_path: Path) -> None:
