@@ -10,6 +10,7 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import product
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,6 +24,7 @@ from models.config import (
     ConfigError,
     RNNConfig,
     configs_for,
+    inert_names,
 )
 from search.samplers import PRUNERS, SAMPLERS
 
@@ -394,13 +396,12 @@ FRONT_END_SHAPES = ("conv_channels", "conv_kernel", "conv_norm", "conv_skip", "c
 
 def _check_front_end_names(spec: StudySpec, err: _Errors) -> None:
     """A front-end setting (searched or written) with no front end in any trial changes nothing, spends a searched
-    dimension on nothing, and, naming a front-end field, keeps the long-data default from adding one: an error."""
-    if "conv_layers" in spec.search or "conv_stride" in spec.search:
-        return
-    base = spec.base_params()
-    shape = {k: base[k] for k in ("conv_layers", "conv_stride") if k in base}  # checked by _check_params already
-    if RNNConfig(**shape).conv_blocks > 0:  # the network's own rule for whether a front end is built
-        return
+    dimension on nothing, and, naming a front-end field, keeps the long-data default from adding one: an error.
+    So is a stride other than 1 where ``conv_layers`` is 0 in every trial (searched ``conv_stride: [2, 4]`` with
+    ``conv_layers: 0`` ran one network under two names)."""
+    layers, strides = _values(spec, "conv_layers"), _values(spec, "conv_stride")
+    if any(RNNConfig(conv_layers=int(n), conv_stride=int(s)).conv_blocks > 0 for n in layers for s in strides):
+        return  # the network's own rule for whether a front end is built
     # searched, or written as a value (fixed: PLAID with conv_channels: 32 ran no front end, its GRU read 1,344
     # steps, and the verdict's "keeps conv_channels=32" said otherwise)
     for section, values in (("search", spec.search), ("architecture", spec.architecture), ("fixed", spec.fixed)):
@@ -410,6 +411,13 @@ def _check_front_end_names(spec: StudySpec, err: _Errors) -> None:
                     f"{section}.{key}",
                     "has no effect without a Conv1D front end (conv_layers is 0 or unset and conv_stride is 1 in "
                     "every trial); set conv_layers or conv_stride in architecture or fixed, or search one of them",
+                    None,
+                )
+            if key == "conv_stride" and set(strides) != {1}:
+                raise err(
+                    f"{section}.{key}",
+                    "has no effect without a Conv1D front end (conv_layers is 0 in every trial); set conv_layers to "
+                    "1 or more, or leave it unset (one block when the stride is above 1)",
                     None,
                 )
 
@@ -424,33 +432,42 @@ def _values(spec: StudySpec, key: str) -> list[Any]:
     return [spec.base_params().get(key, _default(key))]
 
 
-#: searched names that change nothing unless another setting lets them act: (name, the settings, the test one of
-#: their values must pass, what to do). A setting that only shapes regularizers (models.config.DEPENDS: the
-#: variational masks, the recurrent-dropout mode) acts when one of them is on.
-INERT_WITHOUT: tuple[tuple[str, tuple[str, ...], Callable[[Any], bool], str], ...] = (
-    ("layer_dropout", ("num_layers",), lambda v: v > 1, "it drops between stacked layers: set num_layers >= 2, or "
-     "use dropout / output_dropout"),
-    *(
-        (name, regs, lambda v: v > 0, f"search or set {' or '.join(regs)} too")
-        for name in ("dropout_variational", "recurrent_dropout_mode")
-        for regs in [tuple(r for r, deps in DEPENDS.items() if name in deps)]
-    ),
-    ("momentum", ("optimizer",), lambda v: v in ("sgd", "rmsprop"), "momentum is SGD's and RMSprop's: search or set "
-     "optimizer sgd / rmsprop"),
-)  # fmt: skip
+def _modifier(name: str) -> tuple[tuple[str, ...], str]:
+    """The regularizers a setting that only shapes them (models.config.DEPENDS: the variational masks, the
+    recurrent-dropout mode) acts through, and what to do when none is on (layer_dropout acts in 2+ layers only)."""
+    regs = tuple(r for r, deps in DEPENDS.items() if name in deps)
+    if "layer_dropout" in regs:
+        return (*regs, "num_layers"), f"search or set {' or '.join(regs)} too (layer_dropout with num_layers >= 2)"
+    return regs, f"search or set {' or '.join(regs)} too"
+
+
+#: names that change nothing unless other settings let them act (models.config.inert_names is the rule): name ->
+#: (the settings that decide, what to do)
+INERT_WITHOUT: dict[str, tuple[tuple[str, ...], str]] = {
+    "layer_dropout": (("num_layers",), "it drops between stacked layers: set num_layers >= 2, or use dropout / "
+                      "output_dropout"),
+    **{name: _modifier(name) for name in ("dropout_variational", "recurrent_dropout_mode")},
+    "momentum": (("optimizer",), "momentum is SGD's and RMSprop's: search or set optimizer sgd / rmsprop"),
+    **{name: (("norm",), "norm: batch builds the RNN without biases: search or set norm none / layer, or leave "
+              f"{name} out") for name in ("bias_l1", "bias_l2", "bias_max_norm")},
+}  # fmt: skip
 
 
 def _check_inert_names(spec: StudySpec, err: _Errors) -> None:
-    """A searched name that no trial lets act spends a dimension on nothing, and the verdict would report its
-    sampled value as part of the best configuration: layer_dropout 0.27 "chosen" for a one-layer network, which
-    ran bit-identical to one without it."""
-    for name, settings, acts, how in INERT_WITHOUT:
-        if name not in spec.search:
+    """A name that no trial lets act, searched or written, spends a dimension on nothing, or is shown as kept by
+    the baseline: layer_dropout 0.27 "chosen" for a one-layer network that ran bit-identical to one without it;
+    bias_l1 searched under batch norm (no RNN bias), every trial the same 0.3249; the "nothing at all" row said it
+    also turned off a layer_dropout that never acted. A written value at its default is left alone."""
+    for name, (settings, how) in INERT_WITHOUT.items():
+        sections = [("search", spec.search), ("architecture", spec.architecture), ("fixed", spec.fixed)]
+        section = next((sec for sec, values in sections if name in values), None)
+        if section is None or (section != "search" and spec.base_params()[name] == _default(name)):
             continue
         values = {setting: sorted(set(_values(spec, setting)), key=str) for setting in settings}
-        if not any(acts(v) for vs in values.values() for v in vs):
+        own = _values(spec, name)[-1]
+        if all(name in inert_names({**dict(zip(values, combo)), name: own}) for combo in product(*values.values())):
             shown = " and ".join(f"{k} {vs[0] if len(vs) == 1 else repr(vs)}" for k, vs in values.items())
-            raise err(f"search.{name}", f"has no effect with {shown} in every trial; {how}", None)
+            raise err(f"{section}.{name}", f"has no effect with {shown} in every trial; {how}", None)
 
 
 def _dimension(key: str, value: Any, base: dict[str, Any], err: _Errors) -> Dimension:

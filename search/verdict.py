@@ -120,9 +120,10 @@ def baseline_config(spec: StudySpec) -> dict[str, Any]:
 
 def nothing_config(config: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """``config`` with every regularizer off (the optimizer kept: without decay Adam == AdamW), and the names
-    that this turned off."""
-    defaults = default_values()
-    off = regularizers_on(config)
+    that this turned off (not one that never acted: :func:`models.config.inert_names`, a layer_dropout of a
+    one-layer network, which the row said it "also turned off")."""
+    defaults, inert = default_values(), inert_names(config)
+    off = [name for name in regularizers_on(config) if name not in inert]
     return {k: (defaults[k] if k in off else v) for k, v in config.items()}, off
 
 
@@ -159,11 +160,12 @@ def _front_end(config: dict[str, Any]) -> bool:
 
 def keeps(spec: StudySpec, config: dict[str, Any]) -> dict[str, Any]:
     """The settings the baseline keeps: the fixed ones, and the searched ones that are not off (a searched
-    modifier such as ``recurrent_dropout_mode`` only while a regularizer it modifies is on)."""
-    defaults = default_values()
-    out = {k: config[k] for k in spec.fixed if k in config}
+    modifier such as ``recurrent_dropout_mode`` only while a regularizer it modifies is on; never one that changes
+    nothing in its network, :func:`models.config.inert_names`)."""
+    defaults, inert = default_values(), inert_names(config)
+    out = {k: config[k] for k in spec.fixed if k in config and k not in inert}
     for name in spec.search:
-        if name in out:
+        if name in out or name in inert:
             continue
         if name in REGULARIZER_NAMES and name != "optimizer" and config[name] == defaults[name]:
             continue

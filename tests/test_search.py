@@ -97,8 +97,30 @@ BAD = [
     ),
     (
         {"search": {"dropout_variational": [False, True]}},
-        "search.dropout_variational: has no effect with dropout 0.0 and layer_dropout 0.0 in every trial",
+        "search.dropout_variational: has no effect with dropout 0.0 and layer_dropout 0.0 and num_layers 1 in every",
     ),
+    # (2026-12-05, a wiring probe) three more searched names no trial lets act, and written values that do nothing:
+    # the verdict said the baseline "keeps layer_dropout=0.3, momentum=0.5" and that "nothing at all" turned them off
+    (
+        {"search": {"conv_stride": [2, 4]}, "fixed": {"conv_layers": 0}},
+        "search.conv_stride: has no effect without a Conv1D front end (conv_layers is 0 in every trial)",
+    ),
+    (
+        {"search": {"bias_l1": {"low": 1e-4, "high": 1e-2, "log": True}}, "fixed": {"norm": "batch"}},
+        "search.bias_l1: has no effect with norm batch in every trial; norm: batch builds the RNN without biases",
+    ),
+    ({"fixed": {"bias_max_norm": 2.0, "norm": "batch"}}, "fixed.bias_max_norm: has no effect with norm batch in"),
+    ({"fixed": {"layer_dropout": 0.3}}, "fixed.layer_dropout: has no effect with num_layers 1 in every trial"),
+    ({"fixed": {"momentum": 0.5}}, "fixed.momentum: has no effect with optimizer adamw in every trial"),
+    (
+        {"fixed": {"recurrent_dropout_mode": "batch"}},
+        "fixed.recurrent_dropout_mode: has no effect with recurrent_dropout 0.0 in every trial",
+    ),
+    (
+        {"fixed": {"dropout_variational": True}, "search": {"kernel_l2": {"low": 1e-5, "high": 1e-2, "log": True}}},
+        "fixed.dropout_variational: has no effect with dropout 0.0 and layer_dropout 0.0 and num_layers 1 in every",
+    ),
+    ({"fixed": {"conv_layers": 0, "conv_stride": 2}}, "fixed.conv_stride: has no effect without a Conv1D front end"),
     (
         {"search": {"momentum": {"low": 0.5, "high": 0.9}}},
         "search.momentum: has no effect with optimizer adamw in every trial; momentum is SGD's and RMSprop's",
@@ -187,6 +209,27 @@ BAD = [
         "budget.epochs: unknown key (did you mean 'max_epochs'?); allowed: trials, max_epochs",
     ),
 ]
+
+
+#: settings that act in some trial, or are written at their default: accepted
+ACTING = [
+    {"fixed": {"momentum": 0.9}},  # the default, written out with AdamW
+    {"fixed": {"layer_dropout": 0.0}},
+    {"fixed": {"conv_layers": 0, "conv_stride": 1}},  # the way to say "no front end" on long data
+    {"fixed": {"dropout_variational": True}, "search": {"dropout": {"low": 0.1, "high": 0.3, "off": True}}},
+    {"fixed": {"layer_dropout": 0.2}, "search": {"num_layers": [1, 2]}},
+    {"fixed": {"momentum": 0.5}, "search": {"optimizer": ["adamw", "sgd"]}},
+    {"search": {"bias_l2": {"low": 1e-4, "high": 1e-2, "log": True}, "norm": ["batch", "layer"]}},
+    {"search": {"conv_stride": [2, 4]}, "fixed": {"conv_layers": 1}},
+    {"search": {"conv_stride": [1, 4]}},  # auto: one block when the stride is above 1
+]
+
+
+@pytest.mark.parametrize("change", ACTING, ids=[str(c) for c in ACTING])
+def test_settings_that_act_in_some_trial_are_accepted(tmp_path: Path, change: dict) -> None:
+    raw = {**TINY, **{k: {**TINY.get(k, {}), **v} for k, v in change.items()}}
+    spec = parse_study(raw, tmp_path / "x.yaml")
+    assert all(name in spec.search or name in spec.fixed for v in change.values() for name in v)
 
 
 @pytest.mark.parametrize("change,message", BAD, ids=[m.split(":")[0] for _, m in BAD])

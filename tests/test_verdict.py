@@ -38,6 +38,7 @@ from search.verdict import (
     trial_config,
 )
 from search.worker import ensure_study, run_worker
+from tests.helpers import TINY
 
 ROOT = Path(__file__).resolve().parents[1]
 VERDICT = {
@@ -1071,6 +1072,7 @@ INERT = [
     ("a mode with it", {"recurrent_dropout_mode": "batch", "recurrent_dropout": 0.2}, {},
      {"recurrent_dropout_mode": "batch", "recurrent_dropout": 0.2}),
     ("momentum for Adam", {"momentum": 0.5}, {}, {}),
+    ("bias penalties without biases", {"norm": "batch", "bias_l2": 1e-3, "bias_max_norm": 2.0}, {}, {"norm": "batch"}),
     # conv_layers auto (-1, an older study file's): the stride decides whether there is a block at all
     ("auto blocks, stride 1", {"conv_stride": 1, "conv_kernel": 8, "lr": 1e-3}, {"conv_stride": 4, "lr": 1e-3},
      {"conv_stride": 1, "lr": 1e-3}),
@@ -1084,6 +1086,24 @@ def test_the_best_configuration_leaves_out_what_changes_nothing(best: dict, base
     from models.config import defaults
 
     assert verdict.changed_values({**defaults(), **best}, {**defaults(), **base}) == shown
+
+
+@pytest.mark.parametrize(("best", "base", "shown"), [c[1:] for c in INERT], ids=[c[0] for c in INERT])
+def test_no_row_says_it_kept_or_turned_off_what_changes_nothing(
+    tmp_path: Path, best: dict, base: dict, shown: dict
+) -> None:
+    """The "nothing at all" row said it "also turned off" a one-layer network's layer_dropout, and the baseline
+    line that it "keeps layer_dropout=0.3, momentum=0.5": settings that never acted (a study written before they
+    were refused, whose verdict still runs)."""
+    from models.config import defaults
+
+    config = {**defaults(), **best}
+    off = verdict.nothing_config(config)[1]
+    assert set(off) <= set(shown), off
+    spec = parse_study({**TINY, "fixed": {"lr": 0.01}}, tmp_path / "x.yaml")
+    spec.fixed = {**spec.fixed, **best}  # (parse_study now refuses the inert ones: set behind its back)
+    kept = verdict.keeps(spec, config)
+    assert {k for k in kept if k in best} == {k for k in best if k in shown}, kept
 
 
 def test_a_run_cached_while_another_process_cached_its_own_keeps_both(monkeypatch: pytest.MonkeyPatch) -> None:
