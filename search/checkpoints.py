@@ -8,10 +8,16 @@ picks the copy up finds the dead run's checkpoints under the *original* trial nu
 attribute ``failed_trial``), skips the finished folds and resumes the current one at its next epoch. The trial
 records where it resumed in the user attribute ``resumed_from_epoch`` (epochs already trained, over all folds).
 
-Layout, keyed by study name and original trial number (so one store can serve many studies)::
+Layout, keyed by study name, the study's run scope and the original trial number (so one store can serve many
+studies)::
 
-    <ARTIFACTS>/checkpoints/<study>/trial-<n>/progress.json   finished folds and the configuration they trained
-    <ARTIFACTS>/checkpoints/<study>/trial-<n>/fold-<k>.ckpt   the latest epoch of fold k
+    <ARTIFACTS>/checkpoints/<study>/<scope>/trial-<n>/progress.json   finished folds and the configuration they trained
+    <ARTIFACTS>/checkpoints/<study>/<scope>/trial-<n>/fold-<k>.ckpt   the latest epoch of fold k
+
+``<scope>`` (:func:`search.fingerprint.run_scope`) is what a trial's training depends on besides its configuration:
+the data by content, the folds, the seed. Two studies of one name on other data (two users' copies of
+``studies/lstm.yaml``, one ARTIFACTS) shared ``trial-<n>``: a resumed trial took the other study's finished fold,
+trained on the other data, into its mean, and a first run cleared the other study's checkpoints.
 
 ``ARTIFACTS`` is a directory every worker can read and write (NFS, a shared disk; written atomically by
 rename), or ``s3://bucket/prefix`` through Optuna's ``Boto3ArtifactStore`` (needs ``pip install boto3`` and the
@@ -23,6 +29,7 @@ its checkpoints; only an interrupted one keeps them, until its lineage is given 
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import os
 import random
@@ -116,7 +123,8 @@ class _ArtifactStore:
 class CheckpointStore:
     """Where trials keep their checkpoints: a shared directory, ``s3://bucket/prefix``, or an Optuna artifact store."""
 
-    def __init__(self, location: str | Path | Any) -> None:
+    def __init__(self, location: str | Path | Any, scope: str = "") -> None:
+        self.scope = scope  # the study's run scope (:meth:`scoped`): a directory level under the study's name
         if isinstance(location, (str, Path)) and str(location).startswith("s3://"):
             from optuna.artifacts import Boto3ArtifactStore
 
@@ -129,6 +137,12 @@ class CheckpointStore:
         else:
             self.backend = _ArtifactStore(location)
 
+    def scoped(self, scope: str) -> CheckpointStore:
+        """This store, its trials' checkpoints kept under ``scope`` (:func:`search.fingerprint.run_scope`)."""
+        out = copy.copy(self)
+        out.scope = scope
+        return out
+
     def trial(self, trial: optuna.Trial | optuna.trial.FrozenTrial, study_name: str) -> TrialCheckpoints:
         key, rerun = self._key(trial, study_name)
         return TrialCheckpoints(self.backend, key, rerun=rerun)
@@ -140,15 +154,16 @@ class CheckpointStore:
         self.backend.delete_all(key)
         return f"{self.backend}/{key}"
 
-    @staticmethod
-    def _key(trial: optuna.Trial | optuna.trial.FrozenTrial, study_name: str) -> tuple[str, bool]:
-        """The lineage's key (``checkpoints/<study>/trial-<original number>``), and whether ``trial`` is a re-run."""
+    def _key(self, trial: optuna.Trial | optuna.trial.FrozenTrial, study_name: str) -> tuple[str, bool]:
+        """The lineage's key (``checkpoints/<study>/<scope>/trial-<original number>``), and whether ``trial`` is a
+        re-run."""
         if isinstance(trial, optuna.trial.FrozenTrial):
             attrs = trial.system_attrs
         else:  # Optuna 5's Trial has no system_attrs: read them from its storage
             attrs = trial.study._storage.get_trial_system_attrs(trial._trial_id)
         origin = int(attrs.get("failed_trial", trial.number))
-        return f"checkpoints/{study_name}/trial-{origin}", "failed_trial" in attrs
+        scope = f"{self.scope}/" if self.scope else ""
+        return f"checkpoints/{study_name}/{scope}trial-{origin}", "failed_trial" in attrs
 
     def __str__(self) -> str:
         return str(self.backend)

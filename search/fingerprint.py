@@ -28,6 +28,7 @@ worker trains at once: a member computes what the same trial alone computes).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -74,8 +75,13 @@ def dataset_identity(source: str) -> dict[str, Any]:
         return {"source": "memory", "sha256": source.split(":", 1)[1]}
     path = Path(source)
     files: list[Path] = []
+    test = None
     if path.suffix == ".npz":
-        files = [path, path.with_name(path.stem + "_test.npz")]
+        from models.data import npz_test_file
+
+        test = npz_test_file(path)  # (None: its own X_test, where a NAME_test.npz beside it is not read)
+        sibling = path.with_name(path.stem + "_test.npz")
+        files = [path] + ([sibling] if sibling == test else [])
     elif path.suffix == ".ts":
         files = (
             [path, path.with_name(path.name[: -len("_TRAIN.ts")] + "_TEST.ts")]
@@ -89,21 +95,32 @@ def dataset_identity(source: str) -> dict[str, Any]:
     for f in files:
         total.update(_file_digest(f))
     out = {"source": source, "sha256": total.hexdigest()}
-    if path.suffix == ".npz":  # NAME_train.npz's test file NAME_test.npz is not the sibling hashed above
-        from models.data import npz_test_file
-
-        test = npz_test_file(path)
-        if test is not None and test not in files:
-            out["test_sha256"] = _file_digest(test).hex()
+    if test is not None and test not in files:  # NAME_train.npz's test file NAME_test.npz is not the sibling above
+        out["test_sha256"] = _file_digest(test).hex()
     return out
+
+
+def run_scope(spec: StudySpec) -> str:
+    """Short sha256 of what a trial's training depends on besides its own configuration: the data by content,
+    the folds (or the holdout's share), the seed and the metric. Trial checkpoints live under it
+    (:meth:`search.checkpoints.CheckpointStore.scoped`), so two studies of one name on other data never resume
+    each other's folds."""
+    d = definition(spec)
+    return digest({k: d[k] for k in ("dataset", "cv_folds", "val_fraction", "seed", "metric")})
+
+
+def _is_synthetic(source: str) -> bool:
+    from models.data import SYNTHETIC
+
+    return source == SYNTHETIC or source.startswith(SYNTHETIC + ":")
 
 
 def _same_synthetic(old: str, new: str) -> bool:
     """Both sources are the synthetic task with the same options, in any order, defaults written or not
     (``synthetic:length=6,n=40`` is ``synthetic:n=40,length=6``: a reordered line refused to resume the same data)."""
-    from models.data import SYNTHETIC, DataError, synthetic_options
+    from models.data import DataError, synthetic_options
 
-    if not all(s == SYNTHETIC or s.startswith(SYNTHETIC + ":") for s in (old, new)):
+    if not (_is_synthetic(old) and _is_synthetic(new)):
         return False
     try:
         return synthetic_options(old) == synthetic_options(new)
@@ -134,10 +151,18 @@ def arrays_digest(splits: Any) -> str:
 
 def digest(d: dict[str, Any]) -> str:
     """Short sha256 of a definition. A hashed dataset file counts by its content, not its path (a study run
-    from another directory, or a moved file, is the same study)."""
+    from another directory, or a moved file, is the same study); the synthetic task by its options, in any order
+    and with defaults written or not (``changes`` calls them the same data, while the digest, and with it every
+    cached verdict and refit, changed with the spelling)."""
     ident = dict(d)
-    if isinstance(d.get("dataset"), dict) and d["dataset"].get("sha256"):
-        ident["dataset"] = {k: d["dataset"][k] for k in ("sha256", "test_sha256") if k in d["dataset"]}
+    data = d.get("dataset")
+    if isinstance(data, dict) and data.get("sha256"):
+        ident["dataset"] = {k: data[k] for k in ("sha256", "test_sha256") if k in data}
+    elif isinstance(data, dict) and _is_synthetic(str(data.get("source", ""))):
+        from models.data import DataError, synthetic_options
+
+        with contextlib.suppress(DataError):  # (a bad source is the loader's to report)
+            ident["dataset"] = {"synthetic": synthetic_options(str(data["source"]))}
     text = json.dumps(ident, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -322,9 +347,17 @@ def _show_dim(d: dict[str, Any]) -> str:
 
 
 # --------------------------------------------------------------------------------------------- refusing
-def changed_error(spec: StudySpec, store: str, found: list[tuple[str, str]]) -> StudyChangedError:
-    """The short message: what changed (at most :data:`MAX_LINES` lines), then how to go on."""
-    lines = [f"{spec.path} no longer matches study {spec.name!r} in {store}:"]
+def changed_error(
+    spec: StudySpec, store: str, found: list[tuple[str, str]], created_from: str | None = None
+) -> StudyChangedError:
+    """The short message: what changed (at most :data:`MAX_LINES` lines), then how to go on. ``created_from``:
+    the study file that created the study (``regtune:study_file``); when it is another file, the message says so:
+    two users' ``studies/lstm.yaml`` of one name were told to "undo the edit" where nobody had edited anything."""
+    other = created_from is not None and not _same_file(created_from, spec.path)
+    if other:
+        lines = [f"{spec.path} does not match study {spec.name!r} in {store}, which {created_from} created:"]
+    else:
+        lines = [f"{spec.path} no longer matches study {spec.name!r} in {store}:"]
     lines += [f"  {line}" for _, line in found[:MAX_LINES]]
     if len(found) > MAX_LINES:
         lines.append(f"  ... and {len(found) - MAX_LINES} more")
@@ -332,9 +365,19 @@ def changed_error(spec: StudySpec, store: str, found: list[tuple[str, str]]) -> 
     if all(kind != INCOMPATIBLE for kind, _ in found):
         lines.append(f"these edits only widen the search (the finished trials stay valid points of it): continue with "
                      f"--allow-change (make study ALLOW_CHANGE=1), or {fresh}")  # fmt: skip
+    elif other:
+        lines.append(f"the finished trials would not be comparable with new ones: if {spec.path} is another study "
+                     f"(a copy that kept `name: {spec.name}`), {fresh}; if it is that file edited, undo the edit")  # fmt: skip
     else:
         lines.append(f"the finished trials would not be comparable with new ones: undo the edit, or {fresh}")
     return StudyChangedError("\n".join(lines))
+
+
+def _same_file(recorded: str, path: Path) -> bool:
+    """Whether the study file a study recorded (a path relative to where it was created) may be ``path``: the same
+    file name (a moved or copied folder, another directory: the same file as far as can be told). Another name is
+    another file: a copy made for other data that kept the ``name:``."""
+    return Path(recorded).name == path.name
 
 
 def store_name(storage: Any) -> str:

@@ -79,8 +79,9 @@ def stamp(path: Path, kind: str) -> Path:
 
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
-    """Hold Optuna's own append lock of the journal (``<path>.lock``)."""
-    with get_lock_file(JournalFileOpenLock(str(path))):
+    """Hold Optuna's own append lock of the journal (``<path>.lock``, beside the file a link points to: every
+    spelling of one file takes one lock, :func:`search.storage.open_storage`)."""
+    with get_lock_file(JournalFileOpenLock(str(path.resolve()))):
         yield
 
 

@@ -19,6 +19,7 @@ from models.config import DATA_NAMES, RNNConfig, TrainConfig, as_dict, configs_f
 from models.data import SequenceDataModule, Splits, load_splits
 from models.train import fit
 from search.checkpoints import CheckpointStore, Resume, TrialCheckpoints
+from search.fingerprint import run_scope
 from search.interrupts import interrupt_behind
 from search.pruning import PruningCallback
 from search.space import suggest
@@ -89,7 +90,8 @@ class Objective:
         self.fold_seed = spec.seed if fold_seed is None else fold_seed
         self.introspect = spec.introspect  # per-trial statistics (cheap: see bench/introspection_overhead.py)
         self.figures = figures  # where complete trials' introspection figures are uploaded (None: not uploaded)
-        self.checkpoints = checkpoints  # ARTIFACTS: per-epoch checkpoints, so a re-run trial resumes
+        # ARTIFACTS: per-epoch checkpoints, so a re-run trial resumes; kept under the study's data and folds
+        self.checkpoints = checkpoints.scoped(run_scope(spec)) if checkpoints is not None else None
         self.splits = study_splits(spec)
         self.folds = folds_of(spec)
         self.accelerator = accelerator

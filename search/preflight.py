@@ -221,9 +221,9 @@ def _check_journal(path: Path, fail: Callable[[str], PreflightError], read_only:
             return
         if not os.access(path, os.W_OK):
             raise fail("the journal file is not writable (make report reads a finished study from a read-only one)")
-        if not os.access(path.absolute().parent, os.W_OK | os.X_OK):  # Optuna's lock file is made beside it
-            raise fail(f"the directory {path.absolute().parent} is not writable (the journal's lock file is made "
-                       "there)")  # fmt: skip
+        home = path.resolve().parent  # Optuna's lock file is made beside the file (a link's target: storage)
+        if not os.access(home, os.W_OK | os.X_OK):
+            raise fail(f"the directory {home} is not writable (the journal's lock file is made there)")
         return
     if read_only:  # the command reading it says there is no such file
         return

@@ -872,7 +872,10 @@ def open_storage(url: str, *, plain: bool = False, pool: dict[str, int] | None =
         from search.journal import check_journal  # here: search.journal imports this module
 
         check_journal(path)  # a torn last record set aside; damage in the middle: StorageError (make repair)
-        return JournalStorage(GuardedJournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path))))
+        # the lock beside the file itself: a journal reached through a symbolic link and by its own path (two
+        # spellings of one file) locked two lock files, and a check through the link cut a live append as torn
+        lock = JournalFileOpenLock(str(path.resolve()))
+        return JournalStorage(GuardedJournalFileBackend(str(path), lock_obj=lock))
     if scheme == "grpc":
         return _grpc(url)
     if scheme.startswith(("postgresql", "sqlite", "mysql")):

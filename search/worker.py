@@ -156,7 +156,7 @@ def ensure_study(
     attrs = study.user_attrs
     old = attrs.get(fp.DEFINITION_ATTR)
     if any(kind == fp.INCOMPATIBLE for kind, _ in found) or (found and not allow_change):
-        raise fp.changed_error(spec, store, found)
+        raise fp.changed_error(spec, store, found, attrs.get("regtune:study_file"))
     # every check passed: from here on the study is written
     if note:
         say(note)

@@ -123,3 +123,13 @@ def start_dashboard(
                 proc.kill()
                 raise AssertionError(f"dashboard did not listen on {port}\n{log.read_text()}") from None
             time.sleep(0.3)
+
+
+def checkpoint_dir(artifacts: Path, spec: Any, number: int = 0) -> Path:
+    """Where trial ``number`` of the study ``spec`` (a StudySpec or its file) keeps its checkpoints under ARTIFACTS:
+    ``checkpoints/<study>/<run scope>/trial-<n>``."""
+    from search.fingerprint import run_scope
+    from search.spec import load_study
+
+    spec = load_study(spec) if isinstance(spec, (str, Path)) else spec
+    return Path(artifacts) / "checkpoints" / spec.name / run_scope(spec) / f"trial-{number}"

@@ -27,7 +27,7 @@ from search.objective import Objective
 from search.spec import load_study
 from search.storage import open_storage
 from search.worker import ensure_study, run_worker
-from tests.helpers import CLI_ENV, ROOT, TINY, load, run_cli, write_study
+from tests.helpers import CLI_ENV, ROOT, TINY, checkpoint_dir, load, run_cli, write_study
 
 DEV_FULL = Path("/dev/full")
 needs_dev_full = pytest.mark.skipif(not DEV_FULL.exists(), reason="no /dev/full on this system")
@@ -91,13 +91,13 @@ def test_a_checkpoint_that_cannot_be_written_never_fails_its_trial(
     path = write_study(tmp_path, name=study, base={**TINY, "budget": {"trials": 1, "max_epochs": 4}})
     spec, storage, artifacts = load_study(path), open_storage(str(tmp_path / "journal.log")), tmp_path / "artifacts"
     ensure_study(spec, storage, total=1)
-    where = artifacts / "checkpoints" / study / "trial-0"
+    where = checkpoint_dir(artifacts, spec)
     objective = Objective(spec, accelerator="cpu", checkpoints=CheckpointStore(artifacts),
                           extra_callbacks=lambda trial: [FullDiskFor(where / f".{name}.{os.getpid()}.tmp")])  # fmt: skip
 
     assert run_worker(spec, storage, 1, objective=objective) == 1  # before: the trial failed with the OSError
     err = capfd.readouterr().err
-    assert f"warning: cannot write checkpoint {artifacts}/checkpoints/{study}/trial-0/{name} (OSError: " in err, err
+    assert f"warning: cannot write checkpoint {where}/{name} (OSError: " in err, err
     assert "No space left on device" in err and "the trial goes on without checkpoints" in err
     assert err.count("cannot write checkpoint") == 1  # said once; no more writes for this run
     trial = optuna.load_study(study_name=study, storage=storage).trials[0]  # (the recipes wait)

@@ -205,6 +205,25 @@ def test_older_study_with_another_dataset_or_direction_is_refused_unwritten(tmp_
     assert store.read_bytes() == before
 
 
+def test_another_file_of_the_same_name_is_named_and_not_called_an_edit(tmp_path: Path) -> None:
+    """A copy of a study file that kept its `name:` (another dataset) was refused with "no longer matches ...
+    undo the edit", though nothing was edited: the message now names the file that created the study."""
+    store = str(tmp_path / "j.log")
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    ensure_study(spec_of(BASE, tmp_path / "a" / "first.yaml"), open_storage(store))
+    copy = spec_of(edited(dataset="synthetic:n=100,length=12"), tmp_path / "b" / "copy.yaml")
+    with pytest.raises(StudyChangedError) as info:
+        ensure_study(copy, open_storage(store))
+    text = str(info.value)
+    assert text.startswith(
+        f"{copy.path} does not match study 'fp' in {store}, which {tmp_path / 'a' / 'first.yaml'} created:"
+    )
+    assert f"if {copy.path} is another study (a copy that kept `name: fp`), give the study a new name" in text
+    edit = spec_of(edited(dataset="synthetic:n=100,length=12"), tmp_path / "a" / "first.yaml")  # the same file
+    with pytest.raises(StudyChangedError, match="no longer matches study 'fp'.*\n.*\n.*undo the edit, or give"):
+        ensure_study(edit, open_storage(store))
+
+
 def test_an_empty_study_another_program_made_with_the_other_direction_is_named_as_such(tmp_path: Path) -> None:
     """`optuna.create_study(direction="minimize")` under regtune's study name, no trials: the error said the study
     file "no longer matches" (metric: (a metric to minimize) -> val_acc) and advised undoing an edit nobody made."""
@@ -276,6 +295,30 @@ def test_the_synthetic_task_counts_by_its_options_in_any_order() -> None:
     assert diff(old, d(dataset="synthetic:n=41,length=6")) == [
         "dataset: synthetic:n=40,length=6 -> synthetic:n=41,length=6"
     ]
+    # ... and so does the digest: it changed with the spelling, the definition was rewritten, and every cached
+    # cross-validation and refit keyed on it ran again
+    for same in ("synthetic:length=6,n=40", "synthetic:n=40,length=6,classes=3"):
+        assert digest(old) == digest(d(dataset=same))
+    assert digest(old) != digest(d(dataset="synthetic:n=41,length=6"))
+
+
+def test_two_studies_of_one_name_on_other_data_keep_their_checkpoints_apart(tmp_path: Path) -> None:
+    """Checkpoints were keyed by study name and trial number: two users' copies of one study file on other data,
+    one ARTIFACTS, and a resumed trial took the other study's finished fold (trained on the other data) into its
+    mean. They are now kept under the study's run scope: its data by content, folds and seed."""
+    from search.checkpoints import CheckpointStore
+    from search.objective import Objective
+
+    store = CheckpointStore(tmp_path / "artifacts")
+    keys = {}
+    for label, dataset, seed in [("a", "synthetic:n=40,length=6", 0), ("respelled", "synthetic:length=6,n=40", 0),
+                                 ("other data", "synthetic:n=40,length=7", 0), ("other seed", "synthetic:n=40,length=6", 1)]:  # fmt: skip
+        spec = spec_of(edited(dataset=dataset, seed=seed))
+        trial = optuna.create_study().ask()
+        keys[label] = Objective(spec, accelerator="cpu", checkpoints=store).checkpoints.trial(trial, spec.name).key
+    assert keys["a"] == keys["respelled"]
+    assert len({keys["a"], keys["other data"], keys["other seed"]}) == 3
+    assert all(k.startswith("checkpoints/fp/") and k.endswith("/trial-0") for k in keys.values())
 
 
 def test_dataset_file_counts_by_its_content(tmp_path: Path) -> None:
@@ -295,6 +338,10 @@ def test_dataset_file_counts_by_its_content(tmp_path: Path) -> None:
     (line,) = diff(da, changed)
     assert line.startswith(f"dataset: {a}: its content changed (sha256 ")
     assert classify(da, changed) == INCOMPATIBLE
+    # a NAME_test.npz beside a file that holds its own test split is not read (the loader says so): it was hashed
+    # in, and creating it refused the study with "its content changed"
+    np.savez(tmp_path / "a_test.npz", X=arrays["X_test"], y=arrays["y_test"])
+    assert definition(spec_of(edited(dataset=str(a)))) == changed
 
 
 def test_a_separate_test_file_counts_by_its_content(tmp_path: Path) -> None:

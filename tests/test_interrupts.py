@@ -58,6 +58,7 @@ from search.worker import (
     pid_space,
     run_worker,
 )
+from tests.helpers import checkpoint_dir
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:.*is already reported:UserWarning", "ignore:Heartbeat of storage:UserWarning"
@@ -147,7 +148,7 @@ def test_repeated_interrupts_requeue_the_trial_until_it_completes(where: tuple[S
     assert done.user_attrs["resumed_from_epoch"] >= len(stops)
     assert set(done.intermediate_values) == set(range(EPOCHS)) and done.user_attrs["epochs_run"] == EPOCHS
     assert not gave_up_trials(optuna.load_study(study_name=spec.name, storage=storage))
-    assert not (tmp_path / "artifacts" / "checkpoints" / spec.name / "trial-0").exists()
+    assert not checkpoint_dir(tmp_path / "artifacts", spec).exists()
 
 
 def _crash(study: optuna.Study, storage: Any, store: CheckpointStore, dead_pid: int) -> int:
@@ -301,7 +302,7 @@ def test_a_damaged_checkpoint_is_ignored_and_the_trial_completes(
                           extra_callbacks=lambda trial: [sender])  # fmt: skip
     with pytest.raises(Interrupted):
         run_worker(spec, storage, 1, objective=objective)
-    target = artifacts / "checkpoints" / spec.name / "trial-0" / file
+    target = checkpoint_dir(artifacts, spec) / file
     target.write_bytes(damage(target.read_bytes()))
     capfd.readouterr()
 

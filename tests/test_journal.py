@@ -156,6 +156,23 @@ def test_an_intact_journal_is_untouched_byte_for_byte(finished: tuple[Path, byte
     assert others(journal) == ["journal.log.lock"] or others(journal) == []
 
 
+def test_every_spelling_of_one_journal_takes_one_lock(finished: tuple[Path, bytes], tmp_path: Path) -> None:
+    """A journal reached through a symbolic link locked ``<link>.lock`` while its writer locked ``<file>.lock``:
+    a check through the link took a writer's append in progress for a torn record, cut it off, and the writer
+    died ("cut short"). Both spellings now take the lock beside the file itself."""
+    from search.journal import _locked
+
+    journal = copy(finished, tmp_path)
+    (tmp_path / "elsewhere").mkdir()
+    link = tmp_path / "elsewhere" / "journal.log"
+    link.symlink_to(journal)
+    storage = open_storage(str(link))
+    assert storage._backend._lock._lock_file == f"{journal}.lock"  # type: ignore[attr-defined]
+    with _locked(link):
+        assert (tmp_path / "journal.log.lock").exists() and not (tmp_path / "elsewhere" / "journal.log.lock").exists()
+    assert finished_trials(link).keys() == {0, 1}
+
+
 # --------------------------------------------------------------------------------------------- (a) torn last record
 @pytest.mark.slow
 def test_a_torn_last_record_is_set_aside_and_the_study_resumes(finished: tuple[Path, bytes], tmp_path: Path) -> None:

@@ -28,7 +28,7 @@ from optuna.trial import TrialState
 
 from search.storage import RetryingStorage, driver_url, mask_url, scrub
 from tests import helpers
-from tests.helpers import load, logs, start_worker, wait_for
+from tests.helpers import checkpoint_dir, load, logs, start_worker, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_HOST, PG_PORT = (
@@ -183,7 +183,7 @@ def test_sigkilled_worker_trial_is_rerun_by_another_worker_from_its_checkpoint(t
     name, artifacts = "killed", tmp_path / "artifacts"
     study = write_study(tmp_path, name, budget={"trials": 1, "max_epochs": 24})
     a = start_worker(tmp_path, "a", study, database, 1, env=FAST, artifacts=artifacts)
-    ckpt = artifacts / "checkpoints" / name / "trial-0" / "fold-0.ckpt"
+    ckpt = checkpoint_dir(artifacts, study) / "fold-0.ckpt"
 
     def midway() -> Any:
         ts = trials_of(database, name)
@@ -213,7 +213,7 @@ def test_sigkilled_worker_trial_is_rerun_by_another_worker_from_its_checkpoint(t
     for step, value in dead.intermediate_values.items():  # the dead run's curve is kept, and continued identically
         assert rerun.intermediate_values[step] == pytest.approx(value)
     assert set(rerun.intermediate_values) == set(range(24))
-    assert not (artifacts / "checkpoints" / name / "trial-0").exists()  # a finished trial deletes its checkpoints
+    assert not checkpoint_dir(artifacts, study).exists()  # a finished trial deletes its checkpoints
 
 
 @pytest.mark.postgres
