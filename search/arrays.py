@@ -42,6 +42,7 @@ epoch, in an array of the members that resume the same fold at the same epoch (o
 from __future__ import annotations
 
 import contextlib
+import itertools
 import sys
 import time
 import traceback
@@ -61,7 +62,7 @@ from search.array_introspection import MemberProbe, member_probes
 from search.checkpoints import TrialCheckpoints
 from search.interrupts import interrupt_behind
 from search.objective import Objective, RunningMean, fold_end_report, record_folds
-from search.spec import StudySpec
+from search.spec import Choice, StudySpec
 from search.storage import StorageError
 from search.worker import (
     FINISHED,
@@ -174,10 +175,43 @@ def array_plan(spec: StudySpec, objective: Any, total: int, accelerator: str = "
         return 1, "a custom objective"
     if spec.array_size != "auto":
         return int(spec.array_size), f"array_size: {spec.array_size}"
+    alone = no_member(spec, objective.splits) if _arrays_available() else None
+    if alone is not None:
+        return 1, f"array_size: auto: 1, no trial of this study can be an array member ({alone})"
     rnn, train = configs_for(spec.base_params(), objective.splits, seed=spec.seed)
     longest = int(objective.splits.train.lengths.max())
     k, why = auto_size(spec, rnn, train, longest, total, device_of(accelerator))
     return k, "array_size: " + why
+
+
+#: the searched names whose every choice is tried together when looking for a trial that can be an array member
+#: (:func:`no_member`); any other searched name is taken at its least value, the one most likely to be supported
+SUPPORT_CHOICES = ("conv_layers", "conv_stride", "optimizer")
+
+
+def no_member(spec: StudySpec, splits: Any) -> str | None:
+    """Why no trial the study can run is an array member (None: some can). On long data every default trial has
+    the Conv1D front end, which arrays do not run: the worker asked K trials at once (TPE proposing blind), then
+    trained them one after another, with K sized from a raw length no trial read."""
+    from models.array import unsupported
+
+    base, least, spread = spec.base_params(), {}, {}
+    for name, dim in spec.search.items():
+        if isinstance(dim, Choice) and name in SUPPORT_CHOICES:
+            spread[name] = list(dim.choices)
+        elif isinstance(dim, Choice):
+            numbers = [v for v in dim.choices if isinstance(v, (int, float))]  # (a bool is one: False first)
+            least[name] = min(numbers) if numbers else dim.choices[0]
+        else:
+            least[name] = 0 if dim.off else dim.low
+    reasons = []
+    for combo in itertools.product(*spread.values()):
+        rnn, train = configs_for({**base, **least, **dict(zip(spread, combo))}, splits, seed=spec.seed)
+        why = unsupported(rnn, train)
+        if why is None:
+            return None
+        reasons.append(why)
+    return reasons[0]
 
 
 # --------------------------------------------------------------------------------------------- members

@@ -142,6 +142,33 @@ def test_auto_size_is_capped_by_memory_the_sampler_and_the_total(
     assert array_plan(spec, objective, total, "cpu") == (k, "array_size: " + why)  # the worker prints why
 
 
+#: (id, study changes, whether some trial can be an array member)
+MEMBERS = [
+    ("front end in every trial", {"search": {**SMALL["search"], "conv_layers": [3, 1]}, "fixed": {"conv_stride": 4}}, False),
+    ("front end or none", {"search": {**SMALL["search"], "conv_layers": [0, 1]}, "fixed": {"conv_stride": 4}}, True),
+    ("zoneout always on", {"search": {**SMALL["search"], "zoneout": {"low": 0.1, "high": 0.3}}}, False),
+    ("zoneout or off", {"search": {**SMALL["search"], "zoneout": {"low": 0.1, "high": 0.3, "off": True}}}, True),
+    ("sgd only", {"fixed": {**SMALL["fixed"], "optimizer": "sgd"}}, False),
+    ("sgd or adamw", {"search": {**SMALL["search"], "optimizer": ["sgd", "adamw"]}}, True),
+    ("mixup always", {"search": {**SMALL["search"], "mixup": [0.2, 0.4]}}, False),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("changes", "some"), [c[1:] for c in MEMBERS], ids=[c[0] for c in MEMBERS])
+def test_a_study_none_of_whose_trials_can_join_an_array_asks_one_trial_at_a_time(
+    tmp_path: Path, changes: dict, some: bool
+) -> None:
+    """On long data every default trial has the Conv1D front end, which arrays do not run: the worker asked K
+    trials at once (TPE proposing them blind), trained them one after another, and sized K from a raw length no
+    trial read."""
+    spec = load_study(write(tmp_path, sampler="tpe", **changes))
+    k, why = array_plan(spec, Objective(spec, accelerator="cpu"), 200, "cpu")
+    if some:
+        assert k > 1 and "memory" in why, why
+    else:
+        assert k == 1 and why.startswith("array_size: auto: 1, no trial of this study can be an array member ("), why
+
+
 def test_cpu_k_is_the_same_whatever_ram_is_free_until_the_free_ram_cannot_hold_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
