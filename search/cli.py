@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import json
 import logging
 import os
 import re
@@ -17,7 +18,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import optuna
 
@@ -26,7 +27,7 @@ from search.fingerprint import StudyChangedError
 from search.interrupts import Interrupted, interrupt_behind
 from search.interrupts import install as install_interrupts
 from search.interrupts import reset as reset_interrupts
-from search.preflight import PreflightError, prepare
+from search.preflight import PreflightError, Prepared, prepare
 from search.spec import StudyFileError, StudySpec, load_study
 from search.storage import (
     RETRY_SECONDS,
@@ -43,9 +44,6 @@ from search.storage import (
     storage_hint,
     store_file,
 )
-
-if TYPE_CHECKING:
-    from models.data import Splits
 
 #: the commands that train (a study's trials, the verdict's refits): Lightning is imported before it is quieted
 TRAINING_COMMANDS = ("study", "worker", "report")
@@ -139,7 +137,7 @@ def cmd_study(args: argparse.Namespace, join_only: bool = False) -> int:
     args.stage = "checks"  # what an interrupt cut short (_interrupted)
     prepared = prepare(args.study, args.storage)  # study file, dataset, storage URL: all checked before the store
     spec = prepared.spec
-    _layout_note(spec.dataset, prepared.splits)
+    _data_notes(prepared)
     url, storage = _open(args, spec)
     args.url = url
     with schema_lock(url):  # many workers starting at once on a new study: one creates it and its starting points
@@ -587,17 +585,26 @@ def cmd_validate(args: argparse.Namespace) -> int:
             f"{tr.X.shape[2]} channel{'s' if tr.X.shape[2] != 1 else ''}, {len(p.splits.classes)} classes, {p.folds} fold{'s' if p.folds > 1 else ''})",
             flush=True,
         )
-        _layout_note(spec.dataset, p.splits)
+        _data_notes(p)
     return 2 if failed else 0
 
 
-def _layout_note(dataset: str, splits: Splits) -> None:
-    """Print (stderr) what loading the data let pass, and for a .npz file an X that looks transposed
-    (:func:`models.data.data_notes`)."""
-    from models.data import data_notes
+def _data_notes(prepared: Prepared) -> None:
+    """Print (stderr) what loading the data let pass, for a .npz file an X that looks transposed
+    (:func:`models.data.data_notes`), and the classes no validation part holds (the search never scores them)."""
+    from models.data import data_notes, unvalidated_classes
 
-    for line in data_notes(splits, layout=dataset.lower().endswith(".npz")):
+    spec, splits = prepared.spec, prepared.splits
+    for line in data_notes(splits, layout=spec.dataset.lower().endswith(".npz")):
         print(line, file=sys.stderr, flush=True)
+    unseen = unvalidated_classes(splits.train.y, prepared.folds, spec.val_fraction, spec.seed)
+    if unseen:
+        names = ", ".join(json.dumps(splits.classes[c]) for c in unseen[:5]) + (", ..." if len(unseen) > 5 else "")
+        parts = "validation parts hold" if prepared.folds > 1 else "validation part holds"
+        print(f"note: the search's {parts} no sequence of class "
+              f"{names} (too few training sequences of it to set one aside): no trial is scored on it, whatever the "
+              "budget; the verdict's per-class recall on the test split shows how the chosen model does on it",
+              file=sys.stderr, flush=True)  # fmt: skip
 
 
 def cmd_report(args: argparse.Namespace) -> int:

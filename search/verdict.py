@@ -833,10 +833,15 @@ def warnings_of(res: dict[str, Any]) -> list[str]:
     cv = res.get("search_cv")
     floor = float(top.get("cv", top["share"])) if top else 0.0  # what always answering it scores on the same folds
     if top and cv is not None and cv <= floor + TIE:  # (the pooled share: unequal folds score the majority above it)
+        unseen = top.get("unseen") or []
+        advice = (
+            f"the folds hold no sequence of class {', '.join(json.dumps(c) for c in unseen)} (too few training "
+            "sequences of it to set one aside), so no budget can show one: more training sequences of it would"
+            if unseen else "a larger budget.max_epochs or more trials may find a signal"
+        )  # fmt: skip
         out.append(f"the search's best cross-validated accuracy ({cv:.4f}) is not above what always answering "
                    f"{json.dumps(top['label'])} scores on the same folds ({floor:.4f}): no trial learned more on the "
-                   "folds than the class balance gives, so the search had nothing to rank its trials by; a larger "
-                   "budget.max_epochs or more trials may find a signal")  # fmt: skip
+                   f"folds than the class balance gives, so the search had nothing to rank its trials by; {advice}")  # fmt: skip
     if top and best and best["mean"] <= top["acc"] + TIE:  # (a mean of 3 seeds at 0.4 is 0.4000000000000001)
         why = ("some of its seeds diverged" if best.get("diverged") else
                "the models learned nothing the class balance does not give")  # fmt: skip
@@ -866,6 +871,9 @@ def majority(splits: Splits, folds: list[np.ndarray] | None = None) -> dict[str,
     y = splits.train.y
     if folds:  # ``cv``: its mean over the search's folds, the floor its cross-validated accuracy is read against
         out["cv"] = float(np.mean([np.mean([np.mean(y[va] == t) for va in folds]) for t in tied]))
+        # ``unseen``: classes no validation part holds (one training sequence, kept in training by a holdout)
+        seen = set(y[np.concatenate(folds)].tolist())
+        out["unseen"] = [splits.classes[int(c)] for c in np.unique(y) if int(c) not in seen]
     return out
 
 

@@ -232,6 +232,19 @@ def test_validate_reports_every_bad_file_and_summarizes_a_good_one(
         assert not (p.parent / "journal.log").exists()
 
 
+def test_a_class_no_validation_part_holds_is_named_before_the_search(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """99/1: a holdout keeps the lone sequence of the rare class in training, every trial scored 1.0, and nothing
+    said the search never saw that class until the verdict advised a larger budget."""
+    y = np.array([0] * 39 + [1])
+    np.savez(tmp_path / "rare.npz", X=arrays(n=40)["X"], y=y, X_test=arrays(n=4)["X"], y_test=np.array([0, 0, 1, 1]))
+    path = write_study(tmp_path, "rare", str(tmp_path / "rare.npz"))
+    assert main(["validate", str(path)]) == 0
+    err = capsys.readouterr().err
+    assert 'note: the search\'s validation part holds no sequence of class "1" (too few training sequences' in err, err
+
+
 def test_validate_refuses_a_missing_dataset_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write_study(tmp_path, "gone", str(tmp_path / "gone.npz"))
     assert main(["validate", str(path)]) == 2

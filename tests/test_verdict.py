@@ -579,6 +579,20 @@ def test_the_majority_class_row_and_its_warning() -> None:
     parts = [np.arange(k, 67, 5) for k in range(5)]  # unequal folds
     ipd = verdict.majority(Splits(split(y.tolist()), split([0, 1]), ["1", "2"], "ipd"), parts)
     assert ipd["cv"] == pytest.approx(np.mean([np.mean(y[p] == 0) for p in parts])) and ipd["cv"] > ipd["share"]
+    assert ipd["unseen"] == []
+    # (a probe, 2026-12-05) 99/1: the holdout kept the lone "fault" in training, every trial scored 1.0, and the
+    # warning advised a larger budget, which cannot show a class no fold holds: it says what would
+    from models.data import unvalidated_classes, validation_parts
+
+    y = np.array([0] * 99 + [1])
+    holdout = validation_parts(y, 1, 0.2, 0)
+    assert unvalidated_classes(y, 1, 0.2, 0) == [1]
+    lone = verdict.majority(Splits(split(y.tolist()), split([0, 1]), ["ok", "fault"], "99/1"), holdout)
+    assert lone["unseen"] == ["fault"] and lone["cv"] == 1.0
+    lines = result_lines({**_rows([1.0, 1.0], [1.0, 1.0], lone), "search_cv": 1.0}, "best")
+    said = [line for line in lines if "scores on the same folds" in line]
+    assert said and 'the folds hold no sequence of class "fault"' in " ".join(lines), lines
+    assert "may find a signal" not in " ".join(lines)
     lines = result_lines({**_rows([0.5, 0.5], [0.5, 0.5], ipd), "search_cv": round(ipd["cv"], 6)}, "best")
     assert any('is not above what always answering "1" scores on the same folds' in line for line in lines), lines
     # a mean of three seeds at 0.4 is 0.4000000000000001: the warning that the best row is not above the
