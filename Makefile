@@ -25,6 +25,7 @@ PORT ?= 8080
 PROXY_PORT ?= 13000
 #: PROXY_PROCESSES proxy processes sharing PROXY_PORT (one Python process serves on one core; default: this host's cores)
 PROXY_PROCESSES ?= $(shell nproc 2>/dev/null || echo 1)
+#: TORCH_VERSION  the PyTorch the environment installs (a CPU build where no GPU is found)
 TORCH_VERSION ?= 2.13.0
 
 # q: one shell word for a value, whatever it holds ('...', a ' inside written '\''): a ' in a path or password

@@ -643,13 +643,16 @@ def parser(prog: str = "python -m search") -> argparse.ArgumentParser:
     common(sp)
     sp.add_argument("--artifacts", help="the ARTIFACTS directory the workers used")
     sp = sub.add_parser("proxy", help="serve Optuna's gRPC storage proxy in front of an RDB storage")
-    common(sp)
+    sp.add_argument(
+        "--storage", help="the database it serves: postgresql://, mysql:// or sqlite:/// (or $REGTUNE_STORAGE)"
+    )
     sp.add_argument("--host", default="127.0.0.1")
     sp.add_argument("--port", type=_whole, default=13000)
     sp.add_argument("--threads", type=_whole, default=8, help="request threads (and database connections) per process")
     sp.add_argument(
-        "--processes", type=_whole, default=1,
-        help="proxy processes sharing the port (SO_REUSEPORT): one Python process serves on one core at a time",
+        "--processes", type=_whole, default=os.cpu_count() or 1,
+        help="proxy processes sharing the port (SO_REUSEPORT; default: this host's cores, as make proxy): one Python "
+        "process serves on one core at a time",
     )  # fmt: skip
     sp = sub.add_parser("report", help="write the HTML report of one or more studies")
     sp.add_argument(

@@ -157,8 +157,7 @@ class StudySpec:
 
 def load_study(path: str | Path) -> StudySpec:
     """The study file at ``path``, parsed and checked (:func:`parse_study`); every problem one StudyFileError."""
-    p = Path(path)
-    return parse_study(read_study(p), p)
+    return parse_study(read_study(path), Path(path))  # (the text first: Path("") is ".", "is a directory")
 
 
 def read_study(path: str | Path) -> Any:
@@ -361,7 +360,8 @@ def check_branch_dropout(spec: StudySpec) -> None:
 
 #: how to go on when a study made before starting points were checked already ran such a point
 EARLIER_POINT = (
-    " (a study made before this check already ran it: change the point, then run study once with --allow-change)"
+    " (if a study of this name, made before this check, already ran it: change the point, then run study once "
+    "with --allow-change)"
 )
 
 

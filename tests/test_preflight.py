@@ -245,6 +245,13 @@ def test_a_class_no_validation_part_holds_is_named_before_the_search(
     assert 'note: the search\'s validation part holds no sequence of class "1" (too few training sequences' in err, err
 
 
+@pytest.mark.parametrize("study", ["", " "])
+def test_an_empty_study_is_named_as_such(study: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """`make study STUDY=` passes '': Path('') is '.', and the error said "error: .: is a directory"."""
+    assert main(["validate", study]) == 2
+    assert "error: the study file is empty (STUDY=); allowed: a study file" in capsys.readouterr().err
+
+
 def test_validate_refuses_a_missing_dataset_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write_study(tmp_path, "gone", str(tmp_path / "gone.npz"))
     assert main(["validate", str(path)]) == 2
