@@ -100,7 +100,7 @@ CASES: dict[str, Case] = {
     "npz-beyond-float32": (lambda d: npz(d, X=np.full((N, T, C), 1e39)), ["holds values up to 1e+39", "float32"], {}, None),
     "missing-path": (lambda d: "absent.npz", ["dataset: absent.npz: no such file", "looked in"], {}, None),
     "starting-point-outside-range": (
-        lambda d: npz(d), ["starting_points[0].dropout: 0.5 is outside the searched range", "allowed: 0..0.3 (a study",
+        lambda d: npz(d), ["starting_points[0].dropout: 0.5 is outside the searched range", "allowed: 0..0.3 (if a study of this name",
                            "already ran it: change the point, then run study once with --allow-change)"],
         {"starting_points": [{"dropout": 0.5}]}, None,
     ),
