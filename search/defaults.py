@@ -160,19 +160,22 @@ def apply_defaults(spec: StudySpec, splits: Splits) -> StudySpec:
             f"(at least {MIN_STEPS} when the data allow; at most {TrainConfig.batch_size}, at least {MIN_BATCH})"
         )
     if not spec.epochs_given or "patience" not in named:
-        batch = out.fixed.get("batch_size", spec.architecture.get("batch_size", TrainConfig.batch_size))
+        batch, which = out.fixed.get("batch_size", spec.architecture.get("batch_size", TrainConfig.batch_size)), ""
+        if "batch_size" in out.search:  # the baseline's: a searched [8, 16] ran at 8, with a patience made for 32
+            batch = baseline_batch(out)
+            which = f" (at batch {batch}, the baseline's: batch_size is searched)"
         steps = fold_size(spec, splits) / batch
         if not spec.epochs_given:
             out.max_epochs = epochs_for(steps)
             out.defaulted["max_epochs"] = (
-                f"{out.max_epochs} by default: {steps:.1f} optimizer steps per epoch on a fold's training part, "
+                f"{out.max_epochs} by default: {steps:.1f} optimizer steps per epoch on a fold's training part{which}, "
                 f"{FIT_STEPS} steps wanted ({EPOCHS_LOW}..{EPOCHS_HIGH} epochs)"
             )
         if "patience" not in named:
             out.fixed = {**out.fixed, "patience": patience_for(steps)}
             out.defaulted["patience"] = (
-                f"{out.fixed['patience']} epochs by default: {PATIENCE_STEPS} optimizer steps at {steps:.1f} an epoch "
-                f"(at least {PATIENCE_LOW})"
+                f"{out.fixed['patience']} epochs by default: {PATIENCE_STEPS} optimizer steps at {steps:.1f} an epoch"
+                f"{which} (at least {PATIENCE_LOW})"
             )
     if spec.cv_folds is None and "cv_folds" not in out.defaulted:
         from search.objective import data_folds, default_folds, rarest_class
@@ -183,6 +186,17 @@ def apply_defaults(spec: StudySpec, splits: Splits) -> StudySpec:
             why += f"; the rarest class has {rarest_class(splits)}"
         out.defaulted["cv_folds"] = f"{folds} (chosen from {why})"
     return out
+
+
+def baseline_batch(spec: StudySpec) -> int:
+    """The batch size of the baseline trial where ``batch_size`` is searched (:func:`search.recipes.baseline_point`:
+    the default moved into the searched range, or a choice list's first when it lacks the default)."""
+    from search.space import to_trial_params
+
+    dim = spec.search["batch_size"]
+    if isinstance(dim, Choice):
+        return int(TrainConfig.batch_size if TrainConfig.batch_size in dim.choices else dim.choices[0])
+    return int(to_trial_params({"batch_size": TrainConfig.batch_size}, spec)["batch_size"])
 
 
 def fold_size(spec: StudySpec, splits: Splits) -> float:

@@ -252,8 +252,25 @@ SILENT_BUDGET = {"budget": {"trials": 2}}  # no max_epochs: (e) chooses it
         (36, {"budget": {"trials": 2, "max_epochs": 12}}, 12, 70),  # an explicit max_epochs is kept
         (36, {"fixed": {"patience": 3}}, 278, 3),  # an explicit patience is kept
         (36, {"fixed": {"patience": 0}}, 278, 0),  # also "never stop early"
+        # (2026-12-05, a wiring probe) batch_size searched: the baseline's batch counts, not the default 32 no trial
+        # ran ([8, 16] gave patience 278 epochs, ~970 steps, where 70 was meant)
+        (36, {"search": {**BASE["search"], "batch_size": [8, 16]}}, 278, 70),
+        (270, {"search": {**BASE["search"], "batch_size": [16, 32]}}, 149, 38),
+        (270, {"search": {**BASE["search"], "batch_size": {"low": 8, "high": 16, "step": 8}}}, 75, 19),  # at 16
     ],
-    ids=["jv", "arrowhead", "cap", "floors", "batch set", "max_epochs set", "patience set", "patience 0"],
+    ids=[
+        "jv",
+        "arrowhead",
+        "cap",
+        "floors",
+        "batch set",
+        "max_epochs set",
+        "patience set",
+        "patience 0",
+        "batch searched, no 32",
+        "batch searched with 32",
+        "batch range below 32",
+    ],
 )
 def test_epochs_and_patience_follow_optimizer_steps_unless_the_study_sets_them(
     tmp_path: Path, n: int, changes: dict, max_epochs: int, patience: int
@@ -268,6 +285,9 @@ def test_epochs_and_patience_follow_optimizer_steps_unless_the_study_sets_them(
     assert apply_defaults(out, splits).max_epochs == out.max_epochs  # applying twice changes nothing
     if "max_epochs" in out.defaulted:
         assert out.defaulted["max_epochs"].startswith(f"{max_epochs} by default")
+    if "batch_size" in out.search:  # the batch the reasons name is the one the baseline trial runs
+        baseline = resolved_params(starting_points(out)[0][1], out)["batch_size"]
+        assert f"at batch {baseline}, the baseline's" in out.defaulted["patience"], out.defaulted
 
 
 @pytest.mark.parametrize(
