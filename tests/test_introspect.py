@@ -168,7 +168,7 @@ def test_forget_gate_bias_saturates_the_forget_gate_only() -> None:
         assert stats[f"sat.{g}"] < 0.05
     assert stats["act.nonfinite"] == 0.0
     findings = I.diagnose(stats)
-    assert any("100% of forget-gate units saturated" in f and "100% open" in f for f in findings), findings
+    assert any("100% of forget-gate activations saturated" in f and "100% open" in f for f in findings), findings
     assert I.capture(net, x, lengths, method="loop").stats == pytest.approx(stats)
 
 
@@ -330,7 +330,7 @@ def test_each_diagnosis_cites_its_number() -> None:
     text = "\n".join(I.diagnose(stats))
     assert "recurrent weights contract (spectral norm 0.40 < 1" in text and "forget (f) gate" in text
     assert "whole recurrent matrix 0.55" in text
-    assert "35% of forget-gate units saturated" in text and "30% open, 5% shut" in text
+    assert "35% of forget-gate activations saturated" in text and "30% open, 5% shut" in text
     assert "cell-candidate" not in text  # 10% < 30%
     assert "50% of hidden outputs saturated" in text
     assert "gradients clipped on 80% of steps" in text
@@ -432,6 +432,24 @@ def test_every_record_of_a_trial_measures_the_weights_validation_measured(params
         assert {k: row[k] for k in want} == pytest.approx(want, rel=1e-6), int(row["epoch"])
     net.load_state_dict(seen.states[3])
     assert probe.histograms == I.weight_histograms(net)
+
+
+def test_figures_of_a_deep_network_keep_its_last_layer_and_name_what_they_leave_out() -> None:
+    """A 3-layer bidirectional GRU's figures kept L0-L1 and silently dropped L2, the layer the head reads."""
+    from models.introspect.plots import not_shown, shown
+
+    names = [f"L{i}.{d}" for i in range(3) for d in ("fwd", "bwd")]
+    kept, left = shown(names)
+    assert kept == ["L0.fwd", "L0.bwd", "L2.fwd", "L2.bwd"] and left == ["L1.fwd", "L1.bwd"]
+    assert not_shown(left) == " (L1.fwd, L1.bwd not shown)"
+    assert shown(names[:4]) == (names[:4], []) and not_shown([]) == ""
+
+
+@pytest.mark.parametrize(("whole", "said"), [(1.8, False), (0.95, True)])
+def test_contraction_is_said_only_when_the_whole_recurrent_matrix_contracts(whole: float, said: bool) -> None:
+    """Four LSTM gate blocks of 0.9 each make a whole matrix of 1.8: the diagnosis said "contract" next to it."""
+    stats = {**{f"recurrent.{g}.spectral": 0.9 for g in "ifgo"}, "recurrent.spectral": whole}
+    assert any(f.startswith("recurrent weights contract") for f in I.diagnose(stats)) == said
 
 
 def test_plots_accept_plain_inputs(tmp_path) -> None:

@@ -43,8 +43,10 @@ def diagnose(stats: Mapping[str, float]) -> list[str]:
     ]
     if gates:
         g, top = max(gates, key=lambda gv: gv[1])
-        if top < CONTRACT_SPECTRAL:
-            whole = stats.get("recurrent.spectral")
+        whole = stats.get("recurrent.spectral")
+        # the whole matrix too: gate blocks of 0.9 each make a whole LSTM matrix of up to 1.8, which does not
+        # contract by the same rule (the sentence said "contract" next to "whole recurrent matrix 1.80")
+        if top < CONTRACT_SPECTRAL and (whole is None or whole < CONTRACT_SPECTRAL):
             extra = f"; whole recurrent matrix {whole:.2f}" if whole is not None and len(gates) > 1 else ""
             found.append(
                 f"recurrent weights contract (spectral norm {top:.2f} < {CONTRACT_SPECTRAL:g}, the largest over the "
@@ -76,7 +78,7 @@ def diagnose(stats: Mapping[str, float]) -> list[str]:
         else:
             band = f"beyond +-{TANH_LIMIT:g}"
         found.append(
-            f"{100 * v:.0f}% of {GATE_NAMES.get(g, g)}-gate units saturated ({band}; {threshold}): "
+            f"{100 * v:.0f}% of {GATE_NAMES.get(g, g)}-gate activations saturated ({band}; {threshold}): "
             "the gate barely learns, its gradient is near zero"
         )
     clip = stats.get("grad.clip_fraction")

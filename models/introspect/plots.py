@@ -35,14 +35,31 @@ def figures_from_state(state: Mapping[str, Any], outdir: str | Path, prefix: str
         picks = [(epochs[0], curves[0] if curves else {})]
         if len(epochs) > 1:
             picks.append((epochs[-1], curves[-1] if curves else {}))
+        left: list[str] = []
         for n, (row, curve_set) in enumerate(picks):
-            for name, curve in list(curve_set.items())[:4]:
+            names, left = shown(list(curve_set))
+            for name in names:
                 label = f"epoch {int(row['epoch']) + 1} {name}"
-                series[label] = curve
+                series[label] = curve_set[name]
                 if n == 0 and len(picks) > 1:
                     dashed.append(label)
-        paths["hidden_norm"] = plot_hidden_norm(series, outdir / f"{prefix}hidden_norm.png", dashed=dashed)
+        title = "Hidden-state norm along the sequence" + not_shown(left)
+        paths["hidden_norm"] = plot_hidden_norm(series, outdir / f"{prefix}hidden_norm.png", title, dashed=dashed)
     return paths
+
+
+def shown(names: list[str], limit: int = 4) -> tuple[list[str], list[str]]:
+    """At most ``limit`` of ``names`` (layer-directions in network order): the first and the last ones, the last
+    layer being what the head reads; and those left out, which the figure's title names. A 3-layer bidirectional
+    network's figures kept its first four and silently dropped its last layer."""
+    if len(names) <= limit:
+        return names, []
+    first, last = limit // 2, limit - limit // 2
+    return names[:first] + names[len(names) - last :], names[first : len(names) - last]
+
+
+def not_shown(left: Sequence[str]) -> str:
+    return f" ({', '.join(left)} not shown)" if left else ""
 
 
 def _figure(rows: int = 1, cols: int = 1, size: tuple[float, float] = (7.0, 4.0)) -> tuple[Any, Any]:
@@ -82,7 +99,7 @@ def plot_weight_histograms(
     for key, h in histograms.items():
         layer, direction, kind, gate = key.split(".")
         groups.setdefault(f"{layer}.{direction}", {}).setdefault(gate, {})[kind] = h
-    prefixes = list(groups)[:max_rows]
+    prefixes, left = shown(list(groups), max_rows)
     gates = list(groups[prefixes[0]]) if prefixes else []
     fig, axes = _figure(
         max(len(prefixes), 1), max(len(gates), 1), (3.2 * max(len(gates), 1), 2.6 * max(len(prefixes), 1) + 0.6)
@@ -102,7 +119,7 @@ def plot_weight_histograms(
             ax.set_ylabel("fraction of weights", fontsize=8)
             ax.tick_params(labelsize=7)
             ax.legend(fontsize=6)
-    fig.suptitle(title)
+    fig.suptitle(title + not_shown(left))
     return _save(fig, path)
 
 
