@@ -150,6 +150,12 @@ class TrialIntrospection(Callback):
         self.probe.on_exception(trainer, pl_module, exception)
         self._store(None, figures=False)
 
+    def state_dict(self) -> dict[str, Any]:  # the probe's records travel in the trial's checkpoints
+        return self.probe.state_dict()
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.probe.load_state_dict(state_dict)
+
     def _store(self, epoch: int | None, figures: bool) -> None:
         store_records(self.trial, self.probe, epoch, self.store if figures else None)
 

@@ -452,6 +452,43 @@ def test_contraction_is_said_only_when_the_whole_recurrent_matrix_contracts(whol
     assert any(f.startswith("recurrent weights contract") for f in I.diagnose(stats)) == said
 
 
+def test_a_resumed_fit_keeps_the_records_and_gradients_of_its_epochs_before_the_resume(tmp_path) -> None:
+    """Introspection was not in the checkpoint: a trial resumed after its best epoch stored that epoch with no
+    gradient numbers (the clipping diagnosis silently gone) and lost the earlier records."""
+    from pytorch_lightning.callbacks import Callback
+
+    from models.data import SequenceDataModule
+    from models.train import fit
+
+    class SaveAndStop(Callback):
+        def on_train_epoch_end(self, trainer, pl_module) -> None:
+            if trainer.current_epoch == 2:
+                trainer.save_checkpoint(tmp_path / "fit.ckpt")
+                trainer.should_stop = True
+
+    logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
+    data = SequenceDataModule("synthetic:n=60,length=10", batch_size=16)
+    rnn = RNNConfig(input_size=data.input_size, num_classes=data.num_classes, hidden_size=8)
+    train = TrainConfig(max_epochs=5, patience=0, lr=0.05, clip_norm=1e-3)
+    whole = I.Introspection(I.fixed_batch(data), every_n_epochs=8, ends=True)
+    first, resumed = (I.Introspection(I.fixed_batch(data), every_n_epochs=8, ends=True) for _ in range(2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit(rnn, train, data, callbacks=[whole], accelerator="cpu")
+        fit(rnn, train, data, callbacks=[first, SaveAndStop()], accelerator="cpu")
+        fit(rnn, train, data, callbacks=[resumed], accelerator="cpu", ckpt_path=str(tmp_path / "fit.ckpt"))
+    # (a plain Lightning checkpoint does not restore the batch order: the epochs after the resume differ from an
+    # uninterrupted fit's; a trial's own checkpoints do, test_augment.test_a_resumed_fit_continues_the_average)
+    assert sorted(resumed.epoch_gradients) == sorted(whole.epoch_gradients) == [0, 1, 2, 3, 4]
+    for epoch in (0, 1, 2):  # the epochs before the resume: the first run's own numbers
+        assert resumed.epoch_gradients[epoch] == first.epoch_gradients[epoch]
+    assert resumed.epochs[0] == first.epochs[0]  # the scheduled record of epoch 0, from before the resume
+    assert [r["epoch"] for r in resumed.epochs] == [r["epoch"] for r in whole.epochs]
+    assert all(row["grad.steps"] > 0 for row in resumed.epochs)
+    before = resumed.summary(0)  # a best epoch before the resume keeps its gradient numbers
+    assert before["grad.clip_fraction"] == 1.0
+
+
 def test_plots_accept_plain_inputs(tmp_path) -> None:
     history = [{"epoch": 0.0, "grad.norm_mean": 0.0, "sat.r": 0.2, "sat.hidden": 0.0, "dead": 0.0}]
     assert I.plot_gradients(history, tmp_path / "g.png").exists()

@@ -198,6 +198,15 @@ class Introspection(Callback):
         except Exception:  # introspection must never mask the fit's own error
             pass
 
+    def state_dict(self) -> dict[str, Any]:
+        """Saved in a Lightning checkpoint: a resumed fit keeps its records and each epoch's gradient statistics
+        (a trial resumed after its best epoch stored that epoch with no gradient numbers at all)."""
+        return {"epochs": self.epochs, "curves": self.curves, "epoch_gradients": self.epoch_gradients}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.epochs, self.curves = list(state_dict["epochs"]), list(state_dict["curves"])
+        self.epoch_gradients = {int(k): v for k, v in state_dict["epoch_gradients"].items()}
+
     # ------------------------------------------------------------------ recording
     def record(self, model: Any, epoch: int, gradients: dict[str, float] | None = None) -> dict[str, float]:
         """Measure ``model`` (an :class:`~models.classifier.RNNClassifier`) now; append and return the row.
