@@ -485,6 +485,8 @@ def test_a_resumed_fit_keeps_the_records_and_gradients_of_its_epochs_before_the_
     assert resumed.epochs[0] == first.epochs[0]  # the scheduled record of epoch 0, from before the resume
     assert [r["epoch"] for r in resumed.epochs] == [r["epoch"] for r in whole.epochs]
     assert all(row["grad.steps"] > 0 for row in resumed.epochs)
+    # the trial's figures draw every epoch's gradients, not lines across the sparse records
+    assert [g["epoch"] for g in resumed.state()["gradients"]] == [0.0, 1.0, 2.0, 3.0, 4.0]
     before = resumed.summary(0)  # a best epoch before the resume keeps its gradient numbers
     assert before["grad.clip_fraction"] == 1.0
 

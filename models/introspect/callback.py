@@ -278,8 +278,13 @@ class Introspection(Callback):
         return [dict(r) for r in self.epochs]
 
     def state(self) -> dict[str, Any]:
-        """Everything recorded, JSON-serializable: ``{"epochs", "curves", "histograms", "seconds"}``."""
-        return {"epochs": self.history(), "curves": self.curves, "histograms": self.histograms, "seconds": self.seconds}
+        """Everything recorded, JSON-serializable: ``{"epochs", "curves", "histograms", "seconds"}``, and with
+        ``ends`` ``"gradients"``: every epoch's gradient statistics (records are sparser: the gradient figure
+        drew straight lines across epochs that were measured but not recorded)."""
+        out = {"epochs": self.history(), "curves": self.curves, "histograms": self.histograms, "seconds": self.seconds}
+        if self.epoch_gradients:
+            out["gradients"] = [{"epoch": float(e), **g} for e, g in sorted(self.epoch_gradients.items())]
+        return out
 
     def figures(self, outdir: str | Path, prefix: str = "") -> dict[str, Path]:
         """Write the four figures into ``outdir``; ``{"weights", "gradients", "saturation", "hidden_norm"}`` ->

@@ -28,8 +28,12 @@ def figures_from_state(state: Mapping[str, Any], outdir: str | Path, prefix: str
     if histograms:
         paths["weights"] = plot_weight_histograms(histograms, outdir / f"{prefix}weights.png")
     if epochs:
-        paths["gradients"] = plot_gradients(epochs, outdir / f"{prefix}gradients.png")
-        paths["saturation"] = plot_saturation(epochs, outdir / f"{prefix}saturation.png")
+        paths["gradients"] = plot_gradients(state.get("gradients") or epochs, outdir / f"{prefix}gradients.png")
+        numbers = [int(r["epoch"]) for r in epochs]
+        sparse = " (recorded epochs: lines join them)" if numbers != list(range(numbers[0], numbers[-1] + 1)) else ""
+        paths["saturation"] = plot_saturation(
+            epochs, outdir / f"{prefix}saturation.png", "Saturated activations per gate" + sparse
+        )
         series: dict[str, list[float]] = {}
         dashed: list[str] = []
         picks = [(epochs[0], curves[0] if curves else {})]
