@@ -82,11 +82,14 @@ def _note(study: optuna.Study, trial: FrozenTrial, line: str) -> None:
         print(f"note: could not write the dashboard note of trial {trial.number}: {exc}", file=sys.stderr)
 
 
-def give_up(study: optuna.Study, trial: FrozenTrial, checkpoints: CheckpointStore | None = None) -> None:
+def give_up(
+    study: optuna.Study, trial: FrozenTrial, checkpoints: CheckpointStore | None = None, study_file: str | None = None
+) -> None:
     """Record that the failed ``trial`` (its ``gave_up`` user attribute set) will not be re-queued: study attribute,
-    dashboard note, its lineage's checkpoints deleted, one line on stderr."""
+    dashboard note, its lineage's checkpoints deleted, one line on stderr. ``study_file``: the worker's own (the
+    one recorded at the study's creation is relative to where it was made, and may have been moved or renamed)."""
     _record(study)
-    study_file = str(study.user_attrs.get("regtune:study_file", "<study file>"))
+    study_file = study_file or str(study.user_attrs.get("regtune:study_file", "<study file>"))
     hint = retry_hint(study_file, [trial.number], store_name(study._storage), study.study_name)
     _note(study, trial, f"**Given up**: {trial.user_attrs.get(GAVE_UP_ATTR)}. Run it again: `{hint}`")
     if checkpoints is not None:

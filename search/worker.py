@@ -353,7 +353,9 @@ def native_heartbeat(storage: BaseStorage) -> bool:
     return getattr(storage, "get_heartbeat_interval", lambda: None)() is not None
 
 
-def fail_dead_trials(study: optuna.Study, checkpoints: CheckpointStore | None = None, own: bool = False) -> list[int]:
+def fail_dead_trials(
+    study: optuna.Study, checkpoints: CheckpointStore | None = None, own: bool = False, study_file: str | None = None
+) -> list[int]:
     """Fail and re-queue RUNNING trials whose worker is gone: a stale heartbeat (Optuna's on RDB, the worker's
     own elsewhere), a dead pid on this host and in this pid namespace (the journal file and SQLite: not
     PostgreSQL, whose workers are other machines'), or no worker at all.
@@ -409,7 +411,7 @@ def fail_dead_trials(study: optuna.Study, checkpoints: CheckpointStore | None = 
             continue
         frozen = storage.get_trial(tid)
         if not requeue(study, frozen):
-            give_up(study, frozen, checkpoints)
+            give_up(study, frozen, checkpoints, study_file)
         failed.append(frozen.number)
     return sorted(failed)
 
@@ -543,7 +545,7 @@ def _loop(
     next_check, after_tell, first, told_wait = 0.0, None, True, False
     while True:
         if time.monotonic() >= next_check:  # dead trials are found GRACE_PERIOD s late anyway: look now and then
-            if fail_dead_trials(study, getattr(objective, "checkpoints", None), own=first):
+            if fail_dead_trials(study, getattr(objective, "checkpoints", None), own=first, study_file=str(spec.path)):
                 after_tell = None
             next_check, first = time.monotonic() + DEAD_CHECK_SECONDS, False
         # the counts read after the last tell are as good as new ones: finished trials stay finished, and the
