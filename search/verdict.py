@@ -45,6 +45,7 @@ import math
 import statistics
 import warnings
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -54,6 +55,7 @@ from models.classifier import DivergedError
 from models.config import DATA_NAMES, REGULARIZER_NAMES, RNNConfig, TrainConfig, as_dict, configs_for, inert_names
 from models.config import defaults as default_values
 from models.data import SequenceDataModule, Splits, validation_parts
+from models.regularizers import swa_start_epoch
 from models.train import evaluate, fit
 from search.objective import Objective, folds_of, study_splits
 from search.recipes import BASELINE, DEPENDS, baseline_point, num
@@ -195,7 +197,7 @@ def changed_values(config: dict[str, Any], baseline: dict[str, Any] | None = Non
 
 
 # --------------------------------------------------------------------------------------------- epochs
-def peak_epoch(curves: list[list[float]], direction: str = "maximize", window: int = 0) -> int:
+def peak_epoch(curves: list[list[float]], direction: str = "maximize", window: int = 0, first: int = 0) -> int:
     """The epoch (from 0) at which the mean over folds of the per-epoch validation scores peaks (the first such
     epoch); a fold that stopped early keeps its last score for the epochs it did not run. ``window``: the mean
     curve is first smoothed by a centred moving average over ``2 * window + 1`` epochs (cut at the ends), the
@@ -208,11 +210,15 @@ def peak_epoch(curves: list[list[float]], direction: str = "maximize", window: i
     the baseline retrained for 18 epochs scored 0.918 on test, 3 seeds; for 28, the averaged curve's peak, 0.957).
     Smoothed, because on 7-sequence folds the averaged curve itself is noise: ArrowHead's baseline curve peaked at
     epoch 55 on a plateau that runs to ~160, and the refit for 56 epochs scored 0.643 (5 seeds), for 133 (the
-    smoothed peak) 0.793."""
+    smoothed peak) 0.793.
+
+    ``first``: the first epoch that may be the peak (SWA's start: before it the folds scored the plain weights,
+    whose peak would retrain a row without the average its trial was scored by); ignored past the curve's end."""
     mean = smoothed_mean(curves, window)
     sign = 1.0 if direction == "maximize" else -1.0
-    top = max(sign * v for v in mean)
-    return next(e for e, v in enumerate(mean) if sign * v >= top - 1e-9)  # the first, float rounding aside
+    first = first if first < len(mean) else 0
+    top = max(sign * v for v in mean[first:])
+    return next(e for e, v in enumerate(mean) if e >= first and sign * v >= top - 1e-9)  # the first, rounding aside
 
 
 def smoothed_mean(curves: list[list[float]], window: int = 0) -> list[float]:
@@ -285,11 +291,15 @@ def run_patience(spec: StudySpec, run: dict[str, Any]) -> int:
 
 def epochs_of(spec: StudySpec, run: dict[str, Any]) -> int:
     """The retraining epochs of a cross-validated run (a trial's user attributes, or :func:`cross_validate`'s
-    result): the peak of its smoothed mean validation curve plus one (``fold_curves``, :func:`peak_epoch` with
+    result): the peak of its smoothed mean validation curve (from SWA's start on, where it has one) plus one (``fold_curves``, :func:`peak_epoch` with
     :func:`smoothing_window`), else its mean best epoch plus one; within 1..``max_epochs``."""
     curves = run.get("fold_curves")
     if curves:
-        epoch = peak_epoch(curves, spec.direction, smoothing_window(spec, run))
+        config = run.get("config") or {}
+        swa = SimpleNamespace(
+            swa_start=config.get("swa_start", 0.0), max_epochs=config.get("max_epochs", spec.max_epochs)
+        )
+        epoch = peak_epoch(curves, spec.direction, smoothing_window(spec, run), swa_start_epoch(swa))
     else:
         epoch = round(run.get("best_epoch", spec.max_epochs - 1))
     return max(1, min(int(epoch) + 1, spec.max_epochs))

@@ -461,6 +461,9 @@ def test_refit_epochs_come_from_the_peak_of_the_mean_validation_curve(
     assert verdict.peak_epoch(curves, direction) == peak
 
 
+CURVE = [0.1, 0.9, 0.9, 0.9, 0.5, 0.6, 0.5, 0.5]  # the plain weights peak early, SWA (from epoch 4) at 4
+
+
 @pytest.mark.parametrize(
     ("run", "max_epochs", "epochs"),
     [
@@ -473,8 +476,13 @@ def test_refit_epochs_come_from_the_peak_of_the_mean_validation_curve(
         ({"fold_curves": [[0.36, 0.39, 0.52, 0.56, 0.55, 0.62]], "config": {"patience": 20}}, 6, 6),
         ({"best_epoch": 4.4}, 30, 5),  # no curves (an older trial): the mean best epoch, plus one
         ({}, 7, 7),  # nothing recorded: the budget
+        # SWA from epoch int(0.5 * 8) = 4: the plain weights peaked at epoch 1, which would retrain the row without
+        # the average its trial was scored by; the peak is read from SWA's start on
+        ({"fold_curves": [CURVE], "config": {"patience": 0, "swa_start": 0.5, "max_epochs": 8}}, 30, 5),
+        ({"fold_curves": [CURVE], "config": {"patience": 0, "max_epochs": 8}}, 30, 3),  # the same without SWA
+        ({"fold_curves": [[0.1, 0.9, 0.5]], "config": {"patience": 0, "swa_start": 0.5, "max_epochs": 8}}, 30, 3),
     ],
-    ids=["curves", "capped", "smoothed", "short budget", "fallback", "nothing"],
+    ids=["curves", "capped", "smoothed", "short budget", "fallback", "nothing", "swa", "no swa", "swa never reached"],
 )
 def test_epochs_of_a_cross_validated_run(tmp_path: Path, run: dict, max_epochs: int, epochs: int) -> None:
     spec = parse_study({**VERDICT, "budget": {"trials": 1, "max_epochs": max_epochs}}, tmp_path / "v.yaml")
