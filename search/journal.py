@@ -692,10 +692,7 @@ def repair_journal(path: str | Path, echo: bool = True, study: tuple[str, str] |
         raise StorageError(f"journal file {given}: no such file")
     if (why := foreign(path)) is not None or (why := foreign(path, _scan(path))) is not None:
         raise StorageError(why)
-    # the lock workers take is the one beside the path they were given: a link's and its target's differ (one
-    # lock file taken twice would wait on itself: a relative path, or one through a linked directory, is not a link)
-    linked = Path(os.path.realpath(given.parent)) / given.name != path
-    with _locked(given), _locked(path) if linked else contextlib.nullcontext():
+    with _locked(path):  # the one lock every spelling of the file takes (beside its target: _locked)
         items, damaged, dropped, first, report.repeated = _read(path)
         report.kept = sum(1 for i in items if i.record is not None and not i.recovered)
         if not damaged:

@@ -65,8 +65,8 @@ def to_trial_params(point: dict[str, Any], spec: StudySpec) -> dict[str, Any]:
             if not value:
                 continue
         v = min(max(float(value), dim.low), dim.high)
-        if dim.step is not None:  # (a step divides its range: the rounded value stays inside it)
-            v = dim.low + round((v - dim.low) / dim.step) * dim.step
+        if dim.step is not None:  # (a step divides its range; clamped again: 0 + 6 * 0.05 is 0.30000000000000004)
+            v = min(max(dim.low + round((v - dim.low) / dim.step) * dim.step, dim.low), dim.high)
         params[name] = int(round(v)) if dim.integer else v
     return params
 

@@ -381,6 +381,7 @@ def test_recipes_on_a_step_grid_run_values_of_that_grid_and_are_labelled_by_them
         "mixup": {"low": 0.0, "high": 0.45, "step": 0.15},
         "dropout": {"low": 0.0, "high": 0.5, "step": 0.25},
         "kernel_l2": {"low": 0.0, "high": 0.004, "step": 0.002},
+        "weight_drop": {"low": 0.0, "high": 0.3, "step": 0.05},  # the recipe's 0.5 snapped to 0.30000000000000004
     }
     spec = parse_study({**TINY, "search": search, "recipes": True}, tmp_path / "grid.yaml")
     points = starting_points(spec)
