@@ -952,13 +952,11 @@ def validation_parts(y: np.ndarray, folds: int, val_fraction: float, seed: int) 
     return [va for va in parts if len(va)]
 
 
-def unvalidated_classes(y: np.ndarray, folds: int, val_fraction: float, seed: int) -> list[int]:
-    """The classes of ``y`` that no validation part of the search holds (a class of one training sequence, which
-    a holdout keeps in training): no trial is ever scored on them, whatever its budget."""
-    seen = np.zeros(int(y.max()) + 1 if len(y) else 0, dtype=bool)
-    for part in validation_parts(y, folds, val_fraction, seed):
-        seen[y[part]] = True
-    return [int(c) for c in np.unique(y) if not seen[c]]
+def unvalidated_classes(y: np.ndarray, parts: list[np.ndarray]) -> list[int]:
+    """The classes of ``y`` that none of the search's validation ``parts`` (:func:`validation_parts`) holds (a
+    class of one training sequence, which a holdout keeps in training): no trial is ever scored on them."""
+    seen = set(y[np.concatenate(parts)].tolist()) if parts else set()
+    return [int(c) for c in np.unique(y) if int(c) not in seen]
 
 
 def fold_indices(y: np.ndarray, folds: int, fold: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

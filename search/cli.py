@@ -592,12 +592,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def _data_notes(prepared: Prepared) -> None:
     """Print (stderr) what loading the data let pass, for a .npz file an X that looks transposed
     (:func:`models.data.data_notes`), and the classes no validation part holds (the search never scores them)."""
-    from models.data import data_notes, unvalidated_classes
+    from models.data import data_notes, unvalidated_classes, validation_parts
 
     spec, splits = prepared.spec, prepared.splits
     for line in data_notes(splits, layout=spec.dataset.lower().endswith(".npz")):
         print(line, file=sys.stderr, flush=True)
-    unseen = unvalidated_classes(splits.train.y, prepared.folds, spec.val_fraction, spec.seed)
+    y = splits.train.y
+    unseen = unvalidated_classes(y, validation_parts(y, prepared.folds, spec.val_fraction, spec.seed))
     if unseen:
         names = ", ".join(json.dumps(splits.classes[c]) for c in unseen[:5]) + (", ..." if len(unseen) > 5 else "")
         parts = "validation parts hold" if prepared.folds > 1 else "validation part holds"

@@ -54,7 +54,7 @@ import optuna
 from models.classifier import DivergedError
 from models.config import DATA_NAMES, REGULARIZER_NAMES, RNNConfig, TrainConfig, as_dict, configs_for, inert_names
 from models.config import defaults as default_values
-from models.data import SequenceDataModule, Splits, validation_parts
+from models.data import SequenceDataModule, Splits, unvalidated_classes, validation_parts
 from models.regularizers import swa_start_epoch
 from models.train import evaluate, fit
 from search.objective import Objective, folds_of, study_splits
@@ -846,7 +846,7 @@ def warnings_of(res: dict[str, Any]) -> list[str]:
         unseen = top.get("unseen") or []
         advice = (
             f"the folds hold no sequence of class {', '.join(json.dumps(c) for c in unseen)} (too few training "
-            "sequences of it to set one aside), so no budget can show one: more training sequences of it would"
+            "sequences of it to set one aside), so no budget can show one: more training sequences of it would help"
             if unseen else "a larger budget.max_epochs or more trials may find a signal"
         )  # fmt: skip
         out.append(f"the search's best cross-validated accuracy ({cv:.4f}) is not above what always answering "
@@ -882,8 +882,7 @@ def majority(splits: Splits, folds: list[np.ndarray] | None = None) -> dict[str,
     if folds:  # ``cv``: its mean over the search's folds, the floor its cross-validated accuracy is read against
         out["cv"] = float(np.mean([np.mean([np.mean(y[va] == t) for va in folds]) for t in tied]))
         # ``unseen``: classes no validation part holds (one training sequence, kept in training by a holdout)
-        seen = set(y[np.concatenate(folds)].tolist())
-        out["unseen"] = [splits.classes[int(c)] for c in np.unique(y) if int(c) not in seen]
+        out["unseen"] = [splits.classes[c] for c in unvalidated_classes(y, folds)]
     return out
 
 

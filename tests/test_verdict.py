@@ -594,12 +594,13 @@ def test_the_majority_class_row_and_its_warning() -> None:
 
     y = np.array([0] * 99 + [1])
     holdout = validation_parts(y, 1, 0.2, 0)
-    assert unvalidated_classes(y, 1, 0.2, 0) == [1]
+    assert unvalidated_classes(y, holdout) == [1]
     lone = verdict.majority(Splits(split(y.tolist()), split([0, 1]), ["ok", "fault"], "99/1"), holdout)
     assert lone["unseen"] == ["fault"] and lone["cv"] == 1.0
     lines = result_lines({**_rows([1.0, 1.0], [1.0, 1.0], lone), "search_cv": 1.0}, "best")
     said = [line for line in lines if "scores on the same folds" in line]
     assert said and 'the folds hold no sequence of class "fault"' in " ".join(lines), lines
+    assert any(line.rstrip().endswith("more training sequences of it would help") for line in lines), lines
     assert "may find a signal" not in " ".join(lines)
     lines = result_lines({**_rows([0.5, 0.5], [0.5, 0.5], ipd), "search_cv": round(ipd["cv"], 6)}, "best")
     assert any('is not above what always answering "1" scores on the same folds' in line for line in lines), lines
