@@ -35,7 +35,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from search.spec import Choice, StudySpec, _default
+from models.config import inert_names
+from search.spec import INERT_WITHOUT, Choice, StudySpec, _default
 
 SAFE, WIDENING, INCOMPATIBLE = "safe", "widening", "incompatible"
 _RANK = {SAFE: 0, WIDENING: 1, INCOMPATIBLE: 2}
@@ -216,6 +217,7 @@ def changes(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, str]]:
     search is left out of ``old``: it never had an effect (the study's own seed won), and such a file is refused
     now, so its study would otherwise be unreadable once the line is removed."""
     old = {k: _without_seed(v) if k in ("architecture", "fixed", "search") else v for k, v in old.items()}
+    old = _without_inert(old)
     out: list[tuple[str, str]] = []
     bad = INCOMPATIBLE
     od, nd = old.get("dataset", {}), new.get("dataset", {})
@@ -260,6 +262,26 @@ def changes(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, str]]:
         if old.get(key, _ABSENT) != new.get(key, _ABSENT):
             out.append((bad, f"{key}: {_show_top(key, old)} -> {_show_top(key, new)}"))
     return out
+
+
+def _without_inert(old: dict[str, Any]) -> dict[str, Any]:
+    """``old`` without the written settings that acted in none of its trials (``momentum`` with AdamW fixed, a
+    one-layer network's ``layer_dropout``: :func:`models.config.inert_names`, where nothing that decides it was
+    searched). Such a file is refused now, and removing the line used to be refused as an incompatible change:
+    the study could be neither resumed nor reported."""
+    written = {**old.get("architecture", {}), **old.get("fixed", {})}
+    searched = set(old.get("search", {}))
+    gone = {
+        name for name in inert_names(written)
+        if not searched & {name, *INERT_WITHOUT.get(name, (("conv_layers", "conv_stride", "conv_skip"), ""))[0]}
+    }  # fmt: skip
+    if not gone:
+        return old
+    drop = {
+        section: {k: v for k, v in old.get(section, {}).items() if k not in gone}
+        for section in ("architecture", "fixed")
+    }
+    return {**old, **drop}
 
 
 def _without_seed(section: Any) -> Any:

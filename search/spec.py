@@ -417,7 +417,7 @@ def _check_front_end_names(spec: StudySpec, err: _Errors) -> None:
                 raise err(
                     f"{section}.{key}",
                     "has no effect without a Conv1D front end (conv_layers is 0 in every trial); set conv_layers to "
-                    "1 or more, or leave it unset (one block when the stride is above 1)",
+                    f"1 or more, or leave it unset (one block when the stride is above 1); or remove the line ({RESUMES_WITHOUT})",
                     None,
                 )
 
@@ -430,6 +430,10 @@ def _values(spec: StudySpec, key: str) -> list[Any]:
     if isinstance(dim, Range):
         return [dim.low, dim.high] + ([0] if dim.off else [])
     return [spec.base_params().get(key, _default(key))]
+
+
+#: said with a written setting refused for acting in no trial: removing it changes no trial (search.fingerprint)
+RESUMES_WITHOUT = "a study that ran with it resumes without it"
 
 
 def _modifier(name: str) -> tuple[tuple[str, ...], str]:
@@ -467,7 +471,8 @@ def _check_inert_names(spec: StudySpec, err: _Errors) -> None:
         own = _values(spec, name)[-1]
         if all(name in inert_names({**dict(zip(values, combo)), name: own}) for combo in product(*values.values())):
             shown = " and ".join(f"{k} {vs[0] if len(vs) == 1 else repr(vs)}" for k, vs in values.items())
-            raise err(f"{section}.{name}", f"has no effect with {shown} in every trial; {how}", None)
+            gone = "" if section == "search" else f"; or remove the line ({RESUMES_WITHOUT})"
+            raise err(f"{section}.{name}", f"has no effect with {shown} in every trial; {how}{gone}", None)
 
 
 def _dimension(key: str, value: Any, base: dict[str, Any], err: _Errors) -> Dimension:

@@ -286,6 +286,29 @@ def test_diff_wording_and_class(case: str, old: dict, new: dict, lines: list[str
     assert (digest(old) == digest(new)) == (kind == SAFE)
 
 
+def test_removing_a_written_setting_that_acted_in_no_trial_resumes_the_study(tmp_path: Path) -> None:
+    """`fixed: {momentum: 0.95}` with AdamW acted in no trial: such a file is refused now, and removing the line
+    was refused as an incompatible change, so a study made before could be neither resumed nor reported."""
+    from search.spec import StudySpec
+
+    def recorded(fixed: dict, search: dict | None = None) -> dict:  # a definition an older version recorded
+        spec: StudySpec = spec_of(edited(fixed={"lr": 0.01, "batch_size": 32, "patience": 8, "optimizer": "adamw"}))
+        spec.fixed = {**spec.fixed, **fixed}  # (parse_study refuses them now: set behind its back)
+        spec.search = {"dropout": spec.search["dropout"], **(search or {})}  # (not norm: it decides bias_l2)
+        return definition(spec)
+
+    now = recorded({})
+    for inert in ({"momentum": 0.95}, {"layer_dropout": 0.3}, {"bias_l2": 1e-3, "norm": "batch"}):
+        old = recorded(inert)
+        new = recorded({k: v for k, v in inert.items() if k == "norm"})
+        assert diff(old, new) == [] and classify(old, new) == SAFE, inert
+    from search.spec import Choice
+
+    acted = recorded({"momentum": 0.95}, {"optimizer": Choice(["adamw", "sgd"])})  # SGD trials used it
+    assert classify(acted, recorded({}, {"optimizer": Choice(["adamw", "sgd"])})) == INCOMPATIBLE
+    assert now == recorded({})
+
+
 def test_the_synthetic_task_counts_by_its_options_in_any_order() -> None:
     """`synthetic:length=6,n=40` (or with the default classes=3 written out) refused to resume the study made with
     `synthetic:n=40,length=6`: the same data."""
