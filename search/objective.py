@@ -258,9 +258,14 @@ class RunningMean:
         self.better = max if direction == "maximize" else min
         self.best: float | None = None
 
-    def __call__(self, value: float) -> float:
-        self.best = value if self.best is None else self.better(self.best, value)
-        return (sum(self.finished) + self.best) / (len(self.finished) + 1)
+    def __call__(self, value: float, keep: bool = True) -> float:
+        """The mean with this epoch's ``value``; ``keep`` False: an epoch that may not be the fold's best (before
+        SWA's start, :class:`models.train.BestEpoch`), reported as it is while no kept epoch exists, never kept:
+        the plain weights' peak was the pruner's value of an SWA trial, and a pruned one's value."""
+        if keep:
+            self.best = value if self.best is None else self.better(self.best, value)
+        current = self.best if self.best is not None else value
+        return (sum(self.finished) + current) / (len(self.finished) + 1)
 
 
 class _EpochCounter(Callback):

@@ -24,17 +24,19 @@ class PruningCallback(Callback):
     """
 
     def __init__(
-        self, trial: optuna.Trial, offset: int = 0, transform: Callable[[float], float] | None = None,
+        self, trial: optuna.Trial, offset: int = 0, transform: Callable[[float, bool], float] | None = None,
         last_step: int | None = None,
     ) -> None:  # fmt: skip
         self.trial, self.offset, self.last_step = trial, offset, last_step
-        self.transform = transform or (lambda v: v)
+        self.transform = transform or (lambda v, keep: v)  # keep: whether the epoch may be the fit's best
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking:
             return
         step = self.offset + trainer.current_epoch
-        value = self.transform(BestEpoch.scored(trainer)["score"])
+        row = BestEpoch.scored(trainer)
+        first = next((c.from_epoch for c in trainer.callbacks if isinstance(c, BestEpoch)), 0)  # type: ignore[attr-defined]
+        value = self.transform(row["score"], row["epoch"] >= first)
         self.trial.report(value, step)
         if self.last_step is not None and step >= self.last_step:  # the trial's last epoch: its training is done,
             return  # and a prune there saves nothing and loses a complete trial

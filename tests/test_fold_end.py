@@ -57,6 +57,17 @@ def _run(
     return optuna.load_study(study_name=spec.name, storage=storage).trials
 
 
+def test_the_running_mean_keeps_no_epoch_that_may_not_be_the_fold_best() -> None:
+    """With SWA, epochs before its start score the plain weights and may not be the fold's best (BestEpoch): the
+    pruner was handed the plain weights' peak (0.9) for an SWA fold whose best was 0.6, and a pruned trial was
+    valued by it. They are reported as they are while no kept epoch exists, and never kept."""
+    running = RunningMean([0.8], "maximize")
+    assert running(0.9, keep=False) == pytest.approx(0.85) and running.best is None
+    assert running(0.5, keep=False) == pytest.approx(0.65)
+    assert running(0.6) == pytest.approx(0.7) and running.best == 0.6  # SWA's first epoch: the plain 0.9 is gone
+    assert running(0.55) == pytest.approx(0.7)
+
+
 @pytest.mark.parametrize("array_size", [1, 4])
 def test_every_fold_is_judged_at_its_last_step(tmp_path: Path, array_size: int) -> None:
     """With patience 1 some folds stop early; every complete trial still reports, at the first fold's last step,
