@@ -651,9 +651,9 @@ def parser(prog: str = "python -m search") -> argparse.ArgumentParser:
     sp.add_argument("--port", type=_whole, default=13000)
     sp.add_argument("--threads", type=_whole, default=8, help="request threads (and database connections) per process")
     sp.add_argument(
-        "--processes", type=_whole, default=os.cpu_count() or 1,
-        help="proxy processes sharing the port (SO_REUSEPORT; default: this host's cores, as make proxy): one Python "
-        "process serves on one core at a time",
+        "--processes", type=_whole, default=len(os.sched_getaffinity(0)),
+        help="proxy processes sharing the port (SO_REUSEPORT; default: the cores this process may use, as make "
+        "proxy's nproc): one Python process serves on one core at a time; each holds --threads database connections",
     )  # fmt: skip
     sp = sub.add_parser("report", help="write the HTML report of one or more studies")
     sp.add_argument(

@@ -189,14 +189,10 @@ def apply_defaults(spec: StudySpec, splits: Splits) -> StudySpec:
 
 
 def baseline_batch(spec: StudySpec) -> int:
-    """The batch size of the baseline trial where ``batch_size`` is searched (:func:`search.recipes.baseline_point`:
-    the default moved into the searched range, or a choice list's first when it lacks the default)."""
-    from search.space import to_trial_params
+    """The batch size of the baseline trial where ``batch_size`` is searched (:func:`search.recipes.baseline_point`)."""
+    from search.recipes import baseline_point
 
-    dim = spec.search["batch_size"]
-    if isinstance(dim, Choice):
-        return int(TrainConfig.batch_size if TrainConfig.batch_size in dim.choices else dim.choices[0])
-    return int(to_trial_params({"batch_size": TrainConfig.batch_size}, spec)["batch_size"])
+    return int(baseline_point(spec)["batch_size"])
 
 
 def fold_size(spec: StudySpec, splits: Splits) -> float:

@@ -143,7 +143,20 @@ def _same_synthetic(old: str, new: str) -> bool:
         return False
 
 
+#: (resolved path, size, mtime_ns) -> sha256: a worker hashes its dataset for the study's definition and again for
+#: its checkpoints' run scope (:func:`run_scope`); a large file was read twice
+_DIGESTS: dict[tuple[str, int, int], bytes] = {}
+
+
 def _file_digest(path: Path) -> bytes:
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _DIGESTS:
+        _DIGESTS[key] = _read_digest(path)
+    return _DIGESTS[key]
+
+
+def _read_digest(path: Path) -> bytes:
     h = hashlib.sha256()
     with path.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):

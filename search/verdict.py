@@ -435,8 +435,9 @@ def refit_params(config: dict[str, Any], epochs: int, seed: int, average: float 
     A ``config`` that searched SWA averages from the epoch its cross-validation did: ``swa_start`` is a fraction of
     ``max_epochs``, the budget in the folds and ``epochs`` in the refit, so the refit of 85 of 149 epochs with
     ``swa_start`` 0.7 averaged from epoch 59, a model no fold measured (the folds averaged from epoch 104). When
-    the epoch the folds chose comes before that start, no fold's chosen model was averaged: the refit averages
-    as a row without averaging does (its EMA, if it has one; else the protocol's ``average``)."""
+    the epoch the folds chose comes before that start (a trial run before 2026-12-05: the best epoch is now
+    chosen from SWA's start on, and :func:`epochs_of` reads the peak from there), no fold's chosen model was
+    averaged: the refit averages as a row without averaging does (its EMA, if any; else the protocol's ``average``)."""
     params = {**config, "max_epochs": epochs, "patience": 0, "seed": seed}
     own = config.get("swa_start") or 0.0
     if own:

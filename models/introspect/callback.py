@@ -174,13 +174,15 @@ class Introspection(Callback):
             from models.train import BestEpoch
 
             last = trainer.current_epoch - 1  # the fit's last epoch (the counter is past it at train end)
-            if last >= 0 and last in self.epoch_gradients:
-                with as_validated(pl_module):
-                    self.record_end(pl_module, last, None)
             keeper = next((c for c in trainer.callbacks if isinstance(c, BestEpoch)), None)  # type: ignore[attr-defined]
+            with as_validated(pl_module):  # (once: under SWA it recomputes BatchNorm statistics over the data)
+                if last >= 0 and last in self.epoch_gradients:
+                    self.record_end(pl_module, last, None)
+                if self.keep_histograms:
+                    self.histograms = weight_histograms(pl_module.net)  # type: ignore[arg-type]
             if keeper is not None and keeper.best is not None and keeper.best_state is not None:
                 self.record_end(pl_module, int(keeper.best["epoch"]), keeper.best_state)
-        if self.keep_histograms:
+        elif self.keep_histograms:
             with as_validated(pl_module):
                 self.histograms = weight_histograms(pl_module.net)  # type: ignore[arg-type]
 
@@ -201,11 +203,14 @@ class Introspection(Callback):
     def state_dict(self) -> dict[str, Any]:
         """Saved in a Lightning checkpoint: a resumed fit keeps its records and each epoch's gradient statistics
         (a trial resumed after its best epoch stored that epoch with no gradient numbers at all)."""
-        return {"epochs": self.epochs, "curves": self.curves, "epoch_gradients": self.epoch_gradients}
+        return {"epochs": self.epochs, "curves": self.curves, "epoch_gradients": self.epoch_gradients,
+                "seconds": self.seconds, "cpu_seconds": self.cpu_seconds}  # fmt: skip
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.epochs, self.curves = list(state_dict["epochs"]), list(state_dict["curves"])
         self.epoch_gradients = {int(k): v for k, v in state_dict["epoch_gradients"].items()}
+        self.seconds = float(state_dict.get("seconds", 0.0))
+        self.cpu_seconds = float(state_dict.get("cpu_seconds", 0.0))
 
     # ------------------------------------------------------------------ recording
     def record(self, model: Any, epoch: int, gradients: dict[str, float] | None = None) -> dict[str, float]:
