@@ -153,6 +153,10 @@ def cmd_study(args: argparse.Namespace, join_only: bool = False) -> int:
         over = f" (a new study: none named {spec.name!r} was in this storage)"
     print(f"study {spec.name} ({spec.path}) in {mask_url(url)}: {c['finished']}/{total} trials finished{over}",
           flush=True)  # fmt: skip
+    from search.objective import older_swa_note
+
+    if (swa := older_swa_note(study)) is not None:
+        print(swa, file=sys.stderr, flush=True)
     left = total - c["finished"]
     plans = worker_plan(args.workers, args.workers_per_gpu, left)
     if left > 0 and args.workers and args.workers > len(plans):

@@ -12,11 +12,13 @@ from typing import Any
 import numpy as np
 import optuna
 from optuna.artifacts import FileSystemArtifactStore
+from optuna.trial import TrialState
 from pytorch_lightning.callbacks import Callback
 
 from models.classifier import DivergedError
 from models.config import DATA_NAMES, RNNConfig, TrainConfig, as_dict, configs_for
 from models.data import SequenceDataModule, Splits, load_splits
+from models.regularizers import swa_start_epoch
 from models.train import fit
 from search.checkpoints import CheckpointStore, Resume, TrialCheckpoints
 from search.fingerprint import run_scope
@@ -118,6 +120,8 @@ class Objective:
         rnn, train = self.configs(trial)
         hp = {k: v for k, v in as_dict(rnn, train).items() if k not in DATA_NAMES}
         trial.set_user_attr("config", hp)
+        if train.swa_start:  # the first epoch its folds may choose (older_swa_trials: trials before this rule)
+            trial.set_user_attr(SWA_FROM_ATTR, swa_start_epoch(train))
         trial.set_user_attr("path", rnn.resolved_path)
         trial.set_user_attr("folds", self.folds)
         start = time.perf_counter()
@@ -248,6 +252,30 @@ def record_folds(trial: optuna.Trial, bests: list[dict[str, Any]]) -> float:
 def _mean(values: Any) -> float:
     values = list(values)
     return float(sum(values) / len(values)) if values else math.nan
+
+
+SWA_FROM_ATTR = "swa_best_from"  # trial user attribute: the epoch its folds' best is chosen from (SWA's start)
+
+
+def older_swa_trials(study: optuna.Study) -> list[int]:
+    """Finished trials with ``swa_start`` run before a fold's best epoch was chosen from SWA's start on (they lack
+    :data:`SWA_FROM_ATTR`): a fold of theirs that stopped before SWA began was scored as the plain model."""
+    done = (TrialState.COMPLETE, TrialState.PRUNED)
+    return [
+        t.number for t in study.get_trials(deepcopy=False, states=done)
+        if (t.user_attrs.get("config") or {}).get("swa_start") and SWA_FROM_ATTR not in t.user_attrs
+    ]  # fmt: skip
+
+
+def older_swa_note(study: optuna.Study) -> str | None:
+    """One note naming :func:`older_swa_trials`, or None."""
+    old = older_swa_trials(study)
+    if not old:
+        return None
+    shown = ", ".join(f"#{n}" for n in old[:8]) + (f" and {len(old) - 8} more" if len(old) > 8 else "")
+    return (f"note: trial(s) {shown} searched swa_start before a fold's best epoch was chosen from SWA's start on: a "
+            "fold of theirs that stopped early before SWA began was scored as the plain model, and they are ranked "
+            "with today's trials; for a clean comparison, run the study under a new name")  # fmt: skip
 
 
 class RunningMean:

@@ -338,6 +338,12 @@ def cross_validate(spec: StudySpec, config: dict[str, Any], fold_seed: int | Non
     return out
 
 
+#: how a fit with SWA on chooses its best epoch (models.train.BestEpoch: from SWA's start on, since 2026-12-05): in
+#: the keys of cached cross-validation runs and verdicts of configurations with ``swa_start``, so none cached under
+#: the earlier rule (a fold stopped before SWA began, scored as the plain model) is read as today's
+SWA_PROTOCOL = "best epoch from SWA's start"
+
+
 def cached_run(study: optuna.Study, spec: StudySpec, config: dict[str, Any]) -> dict[str, Any] | None:
     """``config``'s cross-validated run outside the study, if one is cached on it (never trains)."""
     return cv_run(study, spec, config, run=False)
@@ -352,6 +358,8 @@ def cv_run(
     ``run``."""
     cache = dict(study.user_attrs.get(CV_ATTR, {}))
     parts: tuple[Any, ...] = (digest or definition_digest(spec), config)
+    if config.get("swa_start"):  # a run cached before SWA folds chose their best from its start scored other folds
+        parts += ({"swa": SWA_PROTOCOL},)
     key = _key(*parts) if fold_seed is None else _key(*parts, {"fold_seed": fold_seed})
     if key not in cache:
         if not run:
@@ -971,7 +979,8 @@ def _final_result(study: optuna.Study, spec: StudySpec, seeds: int | None) -> di
         "definition": digest, "seeds": seeds, "best_trial": best.number, "best_config": config,
         "best_epochs": best_epochs, "best_from": best_from, "baseline_config": base, "baseline_epochs": base_epochs,
         "nothing_config": nothing if off else None, "nothing_epochs": nothing_epochs, "refit_swa": REFIT_SWA,
-        **({"own_swa": "from its folds' start epoch"} if config.get("swa_start") or base.get("swa_start") else {}),
+        **({"own_swa": "from its folds' start epoch", "swa": SWA_PROTOCOL}
+           if config.get("swa_start") or base.get("swa_start") else {}),
         "selection": "the baseline if within one standard error of the best", "epochs": "smoothed peak",
     }  # fmt: skip
     core = json.loads(json.dumps(key))

@@ -488,6 +488,31 @@ def test_with_swa_the_best_epoch_is_an_averaged_one_and_early_stopping_waits_for
     assert [r["val_loss"] for r in result.history[:before]] == [r["val_loss"] for r in plain.history]
 
 
+def test_trials_run_before_the_swa_rule_are_named_on_resume(tmp_path: Path) -> None:
+    """A study resumed across the change mixed trials whose SWA folds stopped before SWA began (scored as the
+    plain model) with today's, unsaid: today's trials record the epoch their best is chosen from, older ones are
+    named."""
+    import optuna
+
+    from search.objective import SWA_FROM_ATTR, Objective, older_swa_note, older_swa_trials
+
+    raw = {"name": "swa", "dataset": "synthetic:n=48,length=10", "architecture": {"hidden_size": H},
+           "budget": {"trials": 1, "max_epochs": 4}, "cv_folds": 1, "recipes": False, "introspect": False,
+           "search": {"dropout": {"low": 0.0, "high": 0.3}}, "fixed": {"swa_start": 0.5, "lr": 0.01}}  # fmt: skip
+    spec = parse_study(raw, tmp_path / "swa.yaml")
+    study = optuna.create_study(direction="maximize")
+    study.optimize(Objective(spec, accelerator="cpu"), n_trials=1)
+    assert study.trials[0].user_attrs[SWA_FROM_ATTR] == 2 and older_swa_note(study) is None
+    old = optuna.trial.create_trial(value=0.5, params={}, distributions={},
+                                    user_attrs={"config": {"swa_start": 0.5}})  # fmt: skip
+    study.add_trial(old)
+    plain = optuna.trial.create_trial(value=0.5, params={}, distributions={}, user_attrs={"config": {"swa_start": 0.0}})
+    study.add_trial(plain)
+    assert older_swa_trials(study) == [1]
+    note = older_swa_note(study)
+    assert note is not None and note.startswith("note: trial(s) #1 searched swa_start before")
+
+
 def test_a_resumed_fit_continues_the_average(tmp_path: Path) -> None:
     """A trial checkpoint (saved at an epoch's end) carries the average: resumed == uninterrupted."""
 
