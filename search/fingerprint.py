@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from models.config import inert_names
+from models.errors import DataError
 from search.spec import INERT_WITHOUT, Choice, StudySpec, _default
 
 SAFE, WIDENING, INCOMPATIBLE = "safe", "widening", "incompatible"
@@ -124,6 +125,17 @@ def run_scope(spec: StudySpec) -> str:
     return digest({k: d[k] for k in ("dataset", "cv_folds", "val_fraction", "seed", "metric")})
 
 
+def _plain_synthetic(source: str) -> str:
+    """The synthetic task's source in one spelling: the options that differ from their defaults, in
+    :func:`models.data.synthetic_splits`' order (``synthetic:length=6,n=40,classes=3`` is ``synthetic:n=40,length=6``).
+    The spelling most files use already, so their digests (and cached verdicts) stay what they were."""
+    from models.data import SYNTHETIC, _synthetic_defaults, synthetic_options
+
+    defaults = _synthetic_defaults()
+    changed = [f"{k}={v}" for k, v in synthetic_options(source).items() if v != defaults[k]]
+    return f"{SYNTHETIC}:{','.join(changed)}" if changed else SYNTHETIC
+
+
 def _is_synthetic(source: str) -> bool:
     from models.data import SYNTHETIC
 
@@ -187,10 +199,8 @@ def digest(d: dict[str, Any]) -> str:
     if isinstance(data, dict) and data.get("sha256"):
         ident["dataset"] = {k: data[k] for k in ("sha256", "test_sha256") if k in data}
     elif isinstance(data, dict) and _is_synthetic(str(data.get("source", ""))):
-        from models.data import DataError, synthetic_options
-
         with contextlib.suppress(DataError):  # (a bad source is the loader's to report)
-            ident["dataset"] = {"synthetic": synthetic_options(str(data["source"]))}
+            ident["dataset"] = {**data, "source": _plain_synthetic(str(data["source"]))}
     text = json.dumps(ident, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
