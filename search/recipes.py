@@ -152,6 +152,22 @@ def _points(spec: StudySpec) -> tuple[list[tuple[str, dict[str, Any]]], list[tup
     return unique, dropped
 
 
+def earlier_recipe_points(spec: StudySpec) -> list[tuple[str, dict[str, Any]]]:
+    """(label, Optuna params) of the recipes as a version before 2026-12-05 enqueued them where they differ from
+    today's: clamped into a stepped range but not moved onto its grid (mixup 0.2 on a 0.15 grid). A study made then
+    ran them; its report still shows them as the recipes they are (they were "not compared", blamed on an edit)."""
+    if not spec.recipes:
+        return []
+    base, today = baseline_point(spec), [params for _, params in starting_points(spec)]
+    out = []
+    for recipe, title in RECIPES:
+        if any(name in spec.search for name in recipe if name in REGULARIZER_NAMES and name != "optimizer"):
+            params = {**base, **to_trial_params(recipe, spec, snap=False)}
+            if params not in today:
+                out.append((title({**default_values(), **resolved_params(params, spec)}), params))
+    return out
+
+
 def same_values(have: Any, want: dict[str, Any]) -> bool:
     """Whether ``have`` (a trial's ``fixed_params``) holds exactly the Optuna params ``want``: the same names, numbers
     equal within float rounding (relative 1e-12: regtune computes both from one study file; Optuna's

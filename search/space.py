@@ -43,13 +43,14 @@ def resolved_params(trial_params: dict[str, Any], spec: StudySpec) -> dict[str, 
     return values
 
 
-def to_trial_params(point: dict[str, Any], spec: StudySpec) -> dict[str, Any]:
+def to_trial_params(point: dict[str, Any], spec: StudySpec, snap: bool = True) -> dict[str, Any]:
     """Translate a starting point (name -> value) into Optuna params, inside the study's space.
 
     Values outside a searched range are moved to the nearest end (a recipe of dropout 0.2 in a study that
     searches 0.3..0.5 starts at 0.3), and onto its step grid (mixup 0.2 on a 0.15 grid runs 0.15: TPE was handed
     an observation its own distribution cannot draw, and the verdict could choose it); 0 on an ``off`` range
-    switches it off. Names not searched are ignored.
+    switches it off. Names not searched are ignored. ``snap`` False: clamped only, as recipes were before
+    2026-12-05 (:func:`search.recipes.earlier_recipe_points`).
     """
     params: dict[str, Any] = {}
     for name, value in point.items():
@@ -65,7 +66,7 @@ def to_trial_params(point: dict[str, Any], spec: StudySpec) -> dict[str, Any]:
             if not value:
                 continue
         v = min(max(float(value), dim.low), dim.high)
-        if dim.step is not None:  # (a step divides its range; clamped again: 0 + 6 * 0.05 is 0.30000000000000004)
+        if dim.step is not None and snap:  # (a step divides its range; clamped again: 0 + 6 * 0.05 is 0.300...04)
             v = min(max(dim.low + round((v - dim.low) / dim.step) * dim.step, dim.low), dim.high)
         params[name] = int(round(v)) if dim.integer else v
     return params

@@ -394,6 +394,12 @@ def test_recipes_on_a_step_grid_run_values_of_that_grid_and_are_labelled_by_them
     labels = [label for label, _ in points]
     assert "mixup alpha 0.15 (pairs of sequences and their labels blended)" in labels, labels
     assert len(set(labels)) == len(labels)
+    # a study made before the grid rule ran the clamped values; its report still knows them as those recipes
+    from search.recipes import earlier_recipe_points
+
+    earlier = dict(earlier_recipe_points(spec))
+    assert earlier["mixup alpha 0.2 (pairs of sequences and their labels blended)"]["mixup"] == 0.2
+    assert not set(earlier) & set(labels)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # "Fixed parameter ... is out of range for distribution"

@@ -26,7 +26,7 @@ from models.introspect import Introspection, diagnose, fixed_batch
 from models.train import fit
 from search.objective import folds_of, study_splits
 from search.progress import SURPLUS
-from search.recipes import BASELINE, same_values, starting_points
+from search.recipes import BASELINE, earlier_recipe_points, same_values, starting_points
 from search.retries import gave_up_rows
 from search.selection import as_complete, same_config
 from search.spec import StudySpec
@@ -179,7 +179,8 @@ def recipe_results(
     key = f"{seeds}:{digest}:refit-swa-{REFIT_SWA}:cv-epochs-own-patience"  # the refit protocol too
     if "swa_start" in spec.search or spec.fixed.get("swa_start"):  # its own SWA now starts where its folds' did
         key += ":own-swa-from-its-folds"
-    current = [(label, params, point_config(spec, params)) for label, params in starting_points(spec)]
+    points = starting_points(spec) + earlier_recipe_points(spec)  # (recipes a study made before the grid rule ran)
+    current = [(label, params, point_config(spec, params)) for label, params in points]
     step, size = resolution(spec), len(study_splits(spec).test)
     shown: set[str] = set()
     cached = study.user_attrs.get(RECIPES_ATTR, {})
