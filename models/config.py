@@ -313,8 +313,9 @@ CONV_SETTINGS = ("conv_stride", "conv_channels", "conv_kernel", "conv_norm", "co
 def inert_names(values: dict[str, Any]) -> set[str]:
     """The names in a flat configuration that change nothing in the network it builds: the front end's settings
     without Conv1D blocks, ``branch_dropout`` without the skip, ``layer_dropout`` in one layer, ``momentum`` for an
-    optimizer without one, the bias penalties and cap under batch norm (no RNN bias), and each regularizer's ``depends`` names (``recurrent_dropout_mode``) with it off. A
-    configuration printed with them showed ``conv_kernel: 0, conv_stride: 16`` for a network that had no Conv1D."""
+    optimizer without one, the bias penalties and cap under batch norm (no RNN bias), and each regularizer's
+    ``depends`` names (``recurrent_dropout_mode``) with it off. A configuration printed with them showed
+    ``conv_kernel: 0, conv_stride: 16`` for a network that had no Conv1D."""
     v = {**defaults(), **values}
     out: set[str] = set()
     blocks = v["conv_layers"] if v["conv_layers"] >= 0 else int(v["conv_stride"] > 1)

@@ -179,9 +179,7 @@ def fit(
     seconds = time.perf_counter() - start
     if best.best_state is not None:
         model.load_state_dict(best.best_state)  # with EMA / SWA on: the averaged weights that validation measured
-    elif (
-        not n_val and model.averager is not None
-    ):  # no validation (the final refit): the final model is the weight average
+    elif not n_val and model.averager is not None:  # no validation (the final refit): the weight average
         model.averager.finalize(model.net, ordered_batches(data.train_dataloader()))
     row = best.best or {"epoch": trainer.current_epoch - 1}
     return FitResult(model, row, best.history, trainer.current_epoch, seconds, model.path)

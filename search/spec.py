@@ -417,7 +417,8 @@ def _check_front_end_names(spec: StudySpec, err: _Errors) -> None:
                 raise err(
                     f"{section}.{key}",
                     "has no effect without a Conv1D front end (conv_layers is 0 in every trial); set conv_layers to "
-                    f"1 or more, or leave it unset (one block when the stride is above 1); or remove the line ({RESUMES_WITHOUT})",
+                    "1 or more, or leave it unset (one block when the stride is above 1); or remove the line "
+                    f"({RESUMES_WITHOUT})",
                     None,
                 )
 
@@ -438,10 +439,9 @@ RESUMES_WITHOUT = "a study that ran with it resumes without it"
 
 def _modifier(name: str) -> tuple[tuple[str, ...], str]:
     """The regularizers a setting that only shapes them (models.config.DEPENDS: the variational masks, the
-    recurrent-dropout mode) acts through, and what to do when none is on (layer_dropout acts in 2+ layers only)."""
+    recurrent-dropout mode) acts through, and what to do when none is on. (A layer_dropout of one layer, which
+    would let dropout_variational look active, is refused first.)"""
     regs = tuple(r for r, deps in DEPENDS.items() if name in deps)
-    if "layer_dropout" in regs:
-        return (*regs, "num_layers"), f"search or set {' or '.join(regs)} too (layer_dropout with num_layers >= 2)"
     return regs, f"search or set {' or '.join(regs)} too"
 
 

@@ -291,8 +291,9 @@ def run_patience(spec: StudySpec, run: dict[str, Any]) -> int:
 
 def epochs_of(spec: StudySpec, run: dict[str, Any]) -> int:
     """The retraining epochs of a cross-validated run (a trial's user attributes, or :func:`cross_validate`'s
-    result): the peak of its smoothed mean validation curve (from SWA's start on, where it has one) plus one (``fold_curves``, :func:`peak_epoch` with
-    :func:`smoothing_window`), else its mean best epoch plus one; within 1..``max_epochs``."""
+    result): the peak of its smoothed mean validation curve (from SWA's start on, where it has one) plus one
+    (``fold_curves``, :func:`peak_epoch` with :func:`smoothing_window`), else its mean best epoch plus one; within
+    1..``max_epochs``."""
     curves = run.get("fold_curves")
     if curves:
         config = run.get("config") or {}

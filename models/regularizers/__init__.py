@@ -30,6 +30,6 @@ __all__ = [
     "BranchDropout", "GaussianNoise", "SequenceDropout", "SequenceNorm", "WeightPenalties", "activity_penalty", "apply_max_norm",
     "ar_penalty", "clip_gradients", "decay_", "drop_columns", "drop_weight", "recurrent_mask", "tar_penalty",
     "unit_norms", "weight_penalty", "zoneout",
-    "AUGMENTATION_NAMES", "Augment", "WeightAverage", "cutmix", "magnitude_warp", "mixup", "ordered_batches", "scale", "swa_start_epoch",
-    "time_warp", "window_slice",
+    "AUGMENTATION_NAMES", "Augment", "WeightAverage", "cutmix", "magnitude_warp", "mixup", "ordered_batches", "scale",
+    "swa_start_epoch", "time_warp", "window_slice",
 ]  # fmt: skip
