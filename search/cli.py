@@ -155,7 +155,7 @@ def cmd_study(args: argparse.Namespace, join_only: bool = False) -> int:
           flush=True)  # fmt: skip
     from search.objective import older_swa_note
 
-    if (swa := older_swa_note(study)) is not None:
+    if not os.environ.get(WORKER_PARENT_ENV) and (swa := older_swa_note(study)) is not None:  # (once: the parent)
         print(swa, file=sys.stderr, flush=True)
     left = total - c["finished"]
     plans = worker_plan(args.workers, args.workers_per_gpu, left)
@@ -618,6 +618,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     return report_main(args)
 
 
+def _usable_cores() -> int:
+    """The cores this process may use (nproc's count: affinity, where the platform has it; else all of them)."""
+    affinity = getattr(os, "sched_getaffinity", None)  # Linux only: macOS failed every command building the parser
+    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
+
+
 def parser(prog: str = "python -m search") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description="regtune: search the regularizers of an RNN classifier")
     sub = p.add_subparsers(dest="command", required=True)
@@ -655,7 +661,7 @@ def parser(prog: str = "python -m search") -> argparse.ArgumentParser:
     sp.add_argument("--port", type=_whole, default=13000)
     sp.add_argument("--threads", type=_whole, default=8, help="request threads (and database connections) per process")
     sp.add_argument(
-        "--processes", type=_whole, default=len(os.sched_getaffinity(0)),
+        "--processes", type=_whole, default=_usable_cores(),
         help="proxy processes sharing the port (SO_REUSEPORT; default: the cores this process may use, as make "
         "proxy's nproc): one Python process serves on one core at a time; each holds --threads database connections",
     )  # fmt: skip

@@ -28,7 +28,6 @@ worker trains at once: a member computes what the same trial alone computes).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
@@ -36,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 from models.config import inert_names
-from models.errors import DataError
 from search.spec import INERT_WITHOUT, Choice, StudySpec, _default
 
 SAFE, WIDENING, INCOMPATIBLE = "safe", "widening", "incompatible"
@@ -125,17 +123,6 @@ def run_scope(spec: StudySpec) -> str:
     return digest({k: d[k] for k in ("dataset", "cv_folds", "val_fraction", "seed", "metric")})
 
 
-def _plain_synthetic(source: str) -> str:
-    """The synthetic task's source in one spelling: the options that differ from their defaults, in
-    :func:`models.data.synthetic_splits`' order (``synthetic:length=6,n=40,classes=3`` is ``synthetic:n=40,length=6``).
-    The spelling most files use already, so their digests (and cached verdicts) stay what they were."""
-    from models.data import SYNTHETIC, _synthetic_defaults, synthetic_options
-
-    defaults = _synthetic_defaults()
-    changed = [f"{k}={v}" for k, v in synthetic_options(source).items() if v != defaults[k]]
-    return f"{SYNTHETIC}:{','.join(changed)}" if changed else SYNTHETIC
-
-
 def _is_synthetic(source: str) -> bool:
     from models.data import SYNTHETIC
 
@@ -191,16 +178,13 @@ def arrays_digest(splits: Any) -> str:
 
 def digest(d: dict[str, Any]) -> str:
     """Short sha256 of a definition. A hashed dataset file counts by its content, not its path (a study run
-    from another directory, or a moved file, is the same study); the synthetic task by its options, in any order
-    and with defaults written or not (``changes`` calls them the same data, while the digest, and with it every
-    cached verdict and refit, changed with the spelling)."""
+    from another directory, or a moved file, is the same study). The synthetic task counts as written: ``changes``
+    calls two spellings of it the same data, and a re-spelled one (rewritten as a re-wording) recomputes its cached
+    verdict once; counting it by its options instead changed the digest of existing studies' spellings."""
     ident = dict(d)
     data = d.get("dataset")
     if isinstance(data, dict) and data.get("sha256"):
         ident["dataset"] = {k: data[k] for k in ("sha256", "test_sha256") if k in data}
-    elif isinstance(data, dict) and _is_synthetic(str(data.get("source", ""))):
-        with contextlib.suppress(DataError):  # (a bad source is the loader's to report)
-            ident["dataset"] = {**data, "source": _plain_synthetic(str(data["source"]))}
     text = json.dumps(ident, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -259,9 +243,11 @@ def changes(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, str]]:
     bad = INCOMPATIBLE
     od, nd = old.get("dataset", {}), new.get("dataset", {})
     if od.get("source") != nd.get("source"):
-        same = (od.get("sha256") and od.get("sha256") == nd.get("sha256")) or _same_synthetic(
+        same = (
+            od.get("sha256") and od.get("sha256") in (nd.get("sha256"), _unread_sibling_sha(str(nd.get("source"))))
+        ) or _same_synthetic(
             str(od.get("source")), str(nd.get("source"))
-        )
+        )  # (the sibling's: a study recorded from another directory, with an unread NAME_test.npz hashed in)
         if not same:
             out.append((bad, f"dataset: {od.get('source')} -> {nd.get('source')}"))
     elif od.get("sha256") != nd.get("sha256") and od.get("sha256") != _unread_sibling_sha(str(nd.get("source"))):
@@ -302,23 +288,28 @@ def changes(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def _without_inert(old: dict[str, Any]) -> dict[str, Any]:
-    """``old`` without the written settings that acted in none of its trials (``momentum`` with AdamW fixed, a
-    one-layer network's ``layer_dropout``: :func:`models.config.inert_names`, where nothing that decides it was
+    """``old`` without the settings, written or searched, that acted in none of its trials (``momentum`` with AdamW
+    fixed, a one-layer network's ``layer_dropout`` and the ``dropout_variational`` that only it could let act,
+    ``bias_l2`` searched under batch norm: :func:`models.config.inert_names`, where nothing that decides it was
     searched). Such a file is refused now, and removing the line used to be refused as an incompatible change:
     the study could be neither resumed nor reported."""
     written = {**old.get("architecture", {}), **old.get("fixed", {})}
     searched = set(old.get("search", {}))
-    gone = {
-        name for name in inert_names(written)
-        if not searched & {name, *INERT_WITHOUT.get(name, (("conv_layers", "conv_stride", "conv_skip"), ""))[0]}
-    }  # fmt: skip
+    gone: set[str] = set()
+    while True:  # to a fixed point: a name gone acted as its default (layer_dropout 0: dropout_variational idle)
+        probe = {k: v for k, v in written.items() if k not in gone}
+        probe.update({n: _default(n) for n in searched - gone})
+        found = {
+            n for n in inert_names(probe) - gone
+            if not (searched - gone - {n}) & set(INERT_WITHOUT.get(n, (("conv_layers", "conv_stride", "conv_skip"),))[0])
+        }  # fmt: skip
+        if not found:
+            break
+        gone |= found
     if not gone:
         return old
-    drop = {
-        section: {k: v for k, v in old.get(section, {}).items() if k not in gone}
-        for section in ("architecture", "fixed")
-    }
-    return {**old, **drop}
+    keep = {s: {k: v for k, v in old.get(s, {}).items() if k not in gone} for s in ("architecture", "fixed", "search")}
+    return {**old, **keep}
 
 
 def _without_seed(section: Any) -> Any:

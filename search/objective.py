@@ -273,7 +273,7 @@ def older_swa_note(study: optuna.Study) -> str | None:
     if not old:
         return None
     shown = ", ".join(f"#{n}" for n in old[:8]) + (f" and {len(old) - 8} more" if len(old) > 8 else "")
-    return (f"note: trial(s) {shown} searched swa_start before a fold's best epoch was chosen from SWA's start on: a "
+    return (f"note: trial(s) {shown} ran swa_start before a fold's best epoch was chosen from SWA's start on: a "
             "fold of theirs that stopped early before SWA began was scored as the plain model, and they are ranked "
             "with today's trials; for a clean comparison, run the study under a new name")  # fmt: skip
 
@@ -285,14 +285,19 @@ class RunningMean:
         self.finished = finished
         self.better = max if direction == "maximize" else min
         self.best: float | None = None
+        self.plain: float | None = None  # the best of the epochs that may not be the fold's best (before SWA)
 
     def __call__(self, value: float, keep: bool = True) -> float:
         """The mean with this epoch's ``value``; ``keep`` False: an epoch that may not be the fold's best (before
-        SWA's start, :class:`models.train.BestEpoch`), reported as it is while no kept epoch exists, never kept:
-        the plain weights' peak was the pruner's value of an SWA trial, and a pruned one's value."""
+        SWA's start, :class:`models.train.BestEpoch`). Until a kept epoch exists the best of those is reported, as
+        a trial without SWA reports its best so far; from then on only kept epochs count (the plain weights' peak
+        was an SWA trial's value after SWA began, and a pruned one's)."""
         if keep:
             self.best = value if self.best is None else self.better(self.best, value)
-        current = self.best if self.best is not None else value
+        else:
+            self.plain = value if self.plain is None else self.better(self.plain, value)
+        current = self.best if self.best is not None else self.plain
+        assert current is not None
         return (sum(self.finished) + current) / (len(self.finished) + 1)
 
 

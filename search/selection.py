@@ -59,7 +59,7 @@ from typing import Any
 
 import optuna
 
-from models.config import REGULARIZER_NAMES, defaults
+from models.config import REGULARIZER_NAMES, defaults, inert_names
 
 _COMPLETE = (optuna.trial.TrialState.COMPLETE,)
 
@@ -105,7 +105,18 @@ def same_config(stored: dict[str, Any] | None, config: dict[str, Any]) -> bool:
     after an upgrade still finds its baseline trial."""
     if stored is None:
         return False
-    return stored == config or as_complete(stored, config) == config
+    if stored == config:
+        return True
+    full = as_complete(stored, config)
+    return full == config or _acting(full) == _acting(config)
+
+
+def _acting(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` with the settings that change nothing in its network (:func:`models.config.inert_names`) at their
+    defaults: a study whose file lost an inert line (``momentum`` with AdamW, refused since 2026-12-05) still finds
+    its baseline and recipe trials, which ran the same network with it."""
+    default, inert = defaults(), inert_names(config)
+    return {k: (default[k] if k in inert else v) for k, v in config.items()}
 
 
 def as_complete(stored: dict[str, Any], like: dict[str, Any]) -> dict[str, Any]:

@@ -510,7 +510,7 @@ def test_trials_run_before_the_swa_rule_are_named_on_resume(tmp_path: Path) -> N
     study.add_trial(plain)
     assert older_swa_trials(study) == [1]
     note = older_swa_note(study)
-    assert note is not None and note.startswith("note: trial(s) #1 searched swa_start before")
+    assert note is not None and note.startswith("note: trial(s) #1 ran swa_start before")
 
 
 def test_a_resumed_fit_continues_the_average(tmp_path: Path) -> None:

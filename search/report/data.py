@@ -33,6 +33,7 @@ from search.spec import StudySpec
 from search.storage import StorageError, storage_hint
 from search.verdict import (
     REFIT_SWA,
+    SWA_PROTOCOL,
     baseline_config,
     cache_entry,
     cached_test_accuracy,
@@ -178,7 +179,7 @@ def recipe_results(
     digest = definition_digest(spec)  # hashes the data files: once, not per pruned recipe
     key = f"{seeds}:{digest}:refit-swa-{REFIT_SWA}:cv-epochs-own-patience"  # the refit protocol too
     if "swa_start" in spec.search or spec.fixed.get("swa_start"):  # its own SWA now starts where its folds' did
-        key += ":own-swa-from-its-folds"
+        key += f":own-swa-from-its-folds:{SWA_PROTOCOL}"  # (rows cached under the earlier best-epoch rule: not read)
     points = starting_points(spec) + earlier_recipe_points(spec)  # (recipes a study made before the grid rule ran)
     current = [(label, params, point_config(spec, params)) for label, params in points]
     step, size = resolution(spec), len(study_splits(spec).test)
