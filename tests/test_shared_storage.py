@@ -194,8 +194,9 @@ def test_sigkilled_worker_trial_is_rerun_by_another_worker_from_its_checkpoint(t
     a.wait(timeout=10)
     dead = trials_of(database, name)[0]
     assert dead.state == TrialState.RUNNING  # nobody told the storage
-    # a grace period longer than b's start: b finds the trial's heartbeat still fresh, and waits
-    b = start_worker(tmp_path, "b", study, database, 1, env={**FAST, "REGTUNE_GRACE_PERIOD": "12"}, artifacts=artifacts)
+    # a grace period longer than b's start (30 s: in a fresh-clone CI on a slow machine b took over 12 s to start and
+    # found the heartbeat already stale): b finds the trial's heartbeat still fresh, and waits
+    b = start_worker(tmp_path, "b", study, database, 1, env={**FAST, "REGTUNE_GRACE_PERIOD": "30"}, artifacts=artifacts)
     assert wait_all([b], tmp_path) == [0], logs(tmp_path)
     said = (tmp_path / "b.log").read_text()  # it sat silent until the dead trial's heartbeat went stale
     assert said.count("waiting for 1 running trial(s) to finish (0/1 finished)") == 1, said
