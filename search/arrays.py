@@ -557,9 +557,8 @@ def run_arrays(
     failures, first = 0, True
     at_start = study.user_attrs.get(TOTAL_ATTR)
     while True:
-        fail_dead_trials(
-            study, objective.checkpoints, own=first, study_file=str(spec.path)
-        )  # first: this process's too
+        # first: this process's leftovers too
+        fail_dead_trials(study, objective.checkpoints, own=first, study_file=str(spec.path))
         first = False
         c = counts(study)
         if c["finished"] + c["running"] >= total:

@@ -91,10 +91,7 @@ def dataset_identity(source: str) -> dict[str, Any]:
     files = [f for f in files if f.is_file()]
     if not files:
         return {"source": source}
-    total = hashlib.sha256()
-    for f in files:
-        total.update(_file_digest(f))
-    out = {"source": source, "sha256": total.hexdigest()}
+    out = {"source": source, "sha256": _files_sha(files)}
     if test is not None and test not in files:  # NAME_train.npz's test file NAME_test.npz is not the sibling above
         out["test_sha256"] = _file_digest(test).hex()
     return out
@@ -108,8 +105,13 @@ def _unread_sibling_sha(source: str) -> str | None:
     sibling = path.with_name(path.stem + "_test.npz")
     if path.suffix != ".npz" or not (path.is_file() and sibling.is_file()):
         return None
+    return _files_sha([path, sibling])
+
+
+def _files_sha(files: list[Path]) -> str:
+    """The sha256 a dataset's files are recorded by: of their own digests, in order."""
     total = hashlib.sha256()
-    for f in (path, sibling):
+    for f in files:
         total.update(_file_digest(f))
     return total.hexdigest()
 
