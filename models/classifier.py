@@ -28,6 +28,11 @@ from models.regularizers import (
 EXPLODING_LOSS = 1e6  # a loss beyond this (or NaN/Inf) ends the fit: the trial has diverged
 
 
+def exploded(loss: float) -> bool:
+    """Whether a loss says the fit diverged: NaN, infinite, or above :data:`EXPLODING_LOSS`."""
+    return not math.isfinite(loss) or loss > EXPLODING_LOSS
+
+
 class DivergedError(RuntimeError):
     """Training produced a NaN/Inf or exploding loss or gradient; ``reason`` says which and when."""
 
@@ -110,8 +115,8 @@ class RNNClassifier(pl.LightningModule):
         if extra is not None:
             loss = loss + extra
         value = float(loss.detach())
-        if not math.isfinite(value) or value > EXPLODING_LOSS:
-            raise DivergedError(f"training loss {value} at epoch {self.current_epoch}, step {batch_idx}")
+        if exploded(value):
+            raise DivergedError(f"training loss {value} at epoch {self.current_epoch + 1}, step {batch_idx}")
         self._loss_sum += value * len(y)
         self._loss_count += len(y)
         return loss
@@ -141,6 +146,9 @@ class RNNClassifier(pl.LightningModule):
     def on_validation_epoch_end(self) -> None:  # after the callbacks' (BestEpoch's snapshot): training resumes
         if self.averager is not None:
             self.averager.swap_out(self.net)
+        loss = self.val_metrics["val_loss"] if self._val_logits else 0.0
+        if exploded(loss):  # the last step of a fit is checked by no training loss after it
+            raise DivergedError(f"validation loss {loss} at epoch {self.current_epoch + 1}")
 
     def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
         x, lengths, y = batch
@@ -229,7 +237,7 @@ class RNNClassifier(pl.LightningModule):
         total = self._log_group_gradients() if self.track_group_gradients else None
         norm, clipped = clip_gradients(list(self.parameters()), c.clip_norm, c.clip_value, total)
         if not math.isfinite(norm):
-            raise DivergedError(f"gradient norm {norm} at epoch {self.current_epoch}")
+            raise DivergedError(f"gradient norm {norm} at epoch {self.current_epoch + 1}")
         log = self.grad_log
         log.steps += 1
         log.clipped += int(clipped)

@@ -90,12 +90,14 @@ class RNNConfig:
     num_layers: int = _arch(1, INTEGER, 1, DEEPEST)  # stacked RNN layers; depth rarely helps on short sequences
     bidirectional: bool = _arch(False, FLAG)  # read the sequence both ways; doubles the pooled width
     pooling: str = _arch("last", POOLINGS)  # last | mean | max over the valid (unpadded) steps, fed to the head
-    conv_stride: int = _arch(1, INTEGER, 1)  # >1 adds a strided Conv1D front end that shortens long sequences (1 = off)
+    conv_stride: int = _arch(
+        1, INTEGER, 1, WIDEST
+    )  # >1 adds a strided Conv1D front end that shortens long sequences (1 = off)
     conv_channels: int = _arch(0, INTEGER, 0, WIDEST)  # channels of that Conv1D; 0 = hidden_size
     #: Conv1D blocks before the RNN (0 = off); -1 = auto: one block iff conv_stride > 1
-    conv_layers: int = _arch(-1, INTEGER, -1)
+    conv_layers: int = _arch(-1, INTEGER, -1, DEEPEST)
     #: kernel of the first (strided) block; 0 = conv_stride (windows side by side)
-    conv_kernel: int = _arch(0, INTEGER, 0)
+    conv_kernel: int = _arch(0, INTEGER, 0, WIDEST)
     #: none | batch: masked BatchNorm before each block's ReLU (as in FCN blocks)
     conv_norm: str = _arch("none", CONV_NORMS)
     #: the head also reads the front end's features averaged over the valid steps, next to the RNN's pooled

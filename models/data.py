@@ -670,9 +670,28 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
 
 
 def data_notes(splits: Splits, layout: bool = True) -> list[str]:
-    """What loading let pass (:attr:`Splits.notes`) and, with ``layout``, :func:`layout_note`: one line each."""
-    note = layout_note(splits) if layout else None
-    return [*splits.notes, *([note] if note else [])]
+    """What loading let pass (:attr:`Splits.notes`), :func:`constant_note` and, with ``layout``,
+    :func:`layout_note`: one line each."""
+    notes = [constant_note(splits), layout_note(splits) if layout else None]
+    return [*splits.notes, *(n for n in notes if n)]
+
+
+def constant_note(splits: Splits) -> str | None:
+    """A warning when every channel of the training split holds one value over all its valid steps (as float32:
+    values below its smallest subnormal, 1.4e-45, read as 0; N(0, 1) + 1e30 reads as 1e30): nothing to learn
+    from. All-zero and constant data trained at chance, and the verdict advised a larger budget."""
+    X, lengths = splits.train.X, splits.train.lengths
+    if not X.size:
+        return None
+    valid = np.arange(X.shape[1])[None, :] < lengths[:, None]
+    steps = X[valid]  # (valid steps, channels)
+    if not (steps == steps[:1]).all():
+        return None
+    return (
+        f"warning: {splits.name}: every channel of the training split holds one value at every valid step "
+        "(as float32, the precision training uses): no model can learn anything from it beyond the class balance; "
+        "check the data (all zero, a constant, values too small or too large for float32's precision)"
+    )
 
 
 def layout_note(splits: Splits) -> str | None:

@@ -41,7 +41,8 @@ def score(metric: str, acc: float, loss: float, n_val: int, tie_loss: float | No
     ``acc - min(tie_loss, 10) / (10 * (n_val + 1))``; the tie-break term is below one validation sample's worth of
     accuracy, so on one holdout it never reorders two different accuracies (a mean over folds can be reordered
     by less than one sequence of one fold), but it separates the many configurations that all reach accuracy 1.0
-    on a small holdout.
+    on a small holdout, by their narrowest margins; not those right by a wide margin on every sequence, whose scaled
+    loss underflows to 0 (:mod:`models.calibration`'s smallest temperature): they tie exactly.
     """
     if metric == "val_loss":
         return loss

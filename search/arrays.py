@@ -61,7 +61,7 @@ from search import array_checkpoints
 from search.array_introspection import MemberProbe, member_probes
 from search.checkpoints import TrialCheckpoints
 from search.interrupts import interrupt_behind
-from search.objective import Objective, RunningMean, fold_end_report, record_folds
+from search.objective import Objective, RunningMean, fold_end_report, fold_words, record_folds
 from search.spec import Choice, StudySpec
 from search.storage import StorageError
 from search.worker import (
@@ -173,11 +173,11 @@ def array_plan(spec: StudySpec, objective: Any, total: int, accelerator: str = "
     hears of any), so the worker prints the reason with it."""
     if type(objective) is not Objective or objective.extra_callbacks is not None:
         return 1, "a custom objective"
+    alone = no_member(spec, objective.splits) if _arrays_available() else None
+    if alone is not None:  # an array_size written too: "trial arrays of up to 4" where every trial ran alone
+        return 1, f"array_size: {spec.array_size}: 1, no trial of this study can be an array member ({alone})"
     if spec.array_size != "auto":
         return int(spec.array_size), f"array_size: {spec.array_size}"
-    alone = no_member(spec, objective.splits) if _arrays_available() else None
-    if alone is not None:
-        return 1, f"array_size: auto: 1, no trial of this study can be an array member ({alone})"
     rnn, train = configs_for(spec.base_params(), objective.splits, seed=spec.seed)
     longest = int(objective.splits.train.lengths.max())
     k, why = auto_size(spec, rnn, train, longest, total, device_of(accelerator))
@@ -203,7 +203,7 @@ def no_member(spec: StudySpec, splits: Any) -> str | None:
             numbers = [v for v in dim.choices if isinstance(v, (int, float))]  # (a bool is one: False first)
             least[name] = min(numbers) if numbers else dim.choices[0]
         else:
-            least[name] = 0 if dim.off else dim.low
+            least[name] = 0 if dim.off else int(dim.low) if dim.integer else dim.low  # (low is stored as a float)
     reasons = []
     for combo in itertools.product(*spread.values()):
         rnn, train = configs_for({**base, **least, **dict(zip(spread, combo))}, splits, seed=spec.seed)
@@ -428,7 +428,7 @@ class _Run:
         )  # fmt: skip
         for k, (m, r) in enumerate(zip(live, results, strict=True)):
             if r.status == "diverged" and m.pruned is None:
-                m.pruned = f"diverged: {r.reason}"
+                m.pruned = f"diverged: {r.reason}{fold_words(fold, self.objective.folds)}"
                 m.epochs += 1  # the epoch it diverged in was trained (a lone trial counts it too)
             if probes is not None:
                 self._introspect(m, probes[k], r)

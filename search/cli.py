@@ -339,8 +339,9 @@ def _report(study, spec, total, url, final_result, artifacts=None) -> int:  # ty
                 choose(study, spec, run=True)
 
         def verdict() -> dict:  # type: ignore[type-arg]
+            finished = counts(study)["finished"]  # what the verdict judges (a joined worker may finish more meanwhile)
             res = final_result(study, spec)
-            note_verdict(study, res, counts(study)["finished"])  # the dashboard badges the top trial "Best Trial"
+            note_verdict(study, res, finished)  # the dashboard badges the top trial "Best Trial"
             return res
 
         return print_summary(study_data(study, spec, url, total, artifacts), verdict)
@@ -586,7 +587,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(
             f"{path}: ok ({spec.name}: {len(spec.search)} searched, {spec.trials} trials, {spec.sampler}/{spec.pruner}; "
             f"data {spec.dataset}: {len(tr)} train / {len(te)} test sequences, length {lengths[0]}..{lengths[1]}, "
-            f"{tr.X.shape[2]} channel{'s' if tr.X.shape[2] != 1 else ''}, {len(p.splits.classes)} classes, {p.folds} fold{'s' if p.folds > 1 else ''})",
+            f"{tr.X.shape[2]} channel{'s' if tr.X.shape[2] != 1 else ''}, {len(p.splits.classes)} classes, {p.folds} fold{'s' if p.folds > 1 else ''}; "
+            "not compared with a store the study may already have: make study does that, and refuses an edit that "
+            "changes its finished trials' meaning)",
             flush=True,
         )
         _data_notes(p)
@@ -799,6 +802,9 @@ def main(argv: list[str] | None = None, prog: str = "python -m search") -> int:
         if isinstance(exc, optuna.exceptions.StorageInternalError):  # the store failed mid-way (a disk, a server)
             print(f"error: {storage_failure(args, exc)}", file=sys.stderr)
             return 2
+        if type(exc).__name__ == "VerdictRunError":  # search.verdict: one of its own runs failed (not unimported)
+            print(f"error: the verdict: {' '.join(str(exc).splitlines())}", file=sys.stderr)
+            return 1
         if type(exc).__name__ == "StudyError":  # the worker's stop after trials failed in a row (search.worker)
             print(f"error: {' '.join(str(exc).splitlines())}. The study stops here; every finished trial is "
                   "stored. Read the failed trials' fail_reason (make dashboard), fix the cause, then rerun to resume",

@@ -256,7 +256,7 @@ def changes(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, str]]:
         out.append((bad, f"dataset: {nd.get('source')}: its content changed "
                          f"(sha256 {str(od.get('sha256'))[:12]} -> {str(nd.get('sha256'))[:12]})"))  # fmt: skip
     elif "test_sha256" in od and od.get("test_sha256") != nd.get("test_sha256"):  # (a study recorded before it
-        out.append((bad, f"dataset: {nd.get('source')}: its test file changed "  # was kept records it on resume)
+        out.append((bad, f"dataset: {nd.get('source')}: {TEST_FILE_CHANGED} "  # was kept records it on resume)
                          f"(sha256 {str(od['test_sha256'])[:12]} -> {str(nd.get('test_sha256'))[:12]})"))  # fmt: skip
     for section in ("architecture", "fixed"):
         o, n = old.get(section, {}), new.get(section, {})
@@ -267,6 +267,8 @@ def changes(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, str]]:
                 out.append((bad, f"{section}.{key}: {_show_setting(key, o)} -> {_show_setting(key, n)}"))
     for key, label in (("metric", "metric"), ("cv_folds", "cv_folds"), ("val_fraction", "val_fraction"),
                        ("seed", "seed"), ("max_epochs", "budget.max_epochs")):  # fmt: skip
+        if key == "val_fraction" and all(isinstance(d.get("cv_folds"), int) and d["cv_folds"] > 1 for d in (old, new)):
+            continue  # the holdout's share, with folds written in both: no trial used it, none changes
         if old.get(key, _ABSENT) != new.get(key, _ABSENT):
             out.append((bad, f"{label}: {_show_top(key, old)} -> {_show_top(key, new)}"))
     os_, ns = old.get("search", {}), new.get("search", {})
@@ -399,6 +401,10 @@ def _show_dim(d: dict[str, Any]) -> str:
 
 
 # --------------------------------------------------------------------------------------------- refusing
+#: the change line of a study whose test file alone changed (changed_error says what it does and does not affect)
+TEST_FILE_CHANGED = "its test file changed"
+
+
 def changed_error(
     spec: StudySpec, store: str, found: list[tuple[str, str]], created_from: str | None = None
 ) -> StudyChangedError:
@@ -420,6 +426,10 @@ def changed_error(
     elif other:
         lines.append(f"the finished trials would not be comparable with new ones: if {spec.path} is another study "
                      f"(a copy that kept `name: {spec.name}`), {fresh}; if it is that file edited, undo the edit")  # fmt: skip
+    elif all(TEST_FILE_CHANGED in line for _, line in found):  # the trials never read it: their results stand
+        lines.append(f"the trials never read the test split, but the study's verdict, recipe rows and stored refits "
+                     f"were measured on the old one, and new ones would be measured on another: undo the edit, or "
+                     f"{fresh}")  # fmt: skip
     else:
         lines.append(f"the finished trials would not be comparable with new ones: undo the edit, or {fresh}")
     return StudyChangedError("\n".join(lines))

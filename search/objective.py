@@ -135,7 +135,10 @@ class Objective:
         counter.epochs = resume.epochs
         with _outcome(trial, ckpts, counter, start):
             for fold in range(len(bests), self.folds):
-                bests.append(self._fit_fold(trial, rnn, train, fold, bests, resume, counter, ckpts))
+                try:
+                    bests.append(self._fit_fold(trial, rnn, train, fold, bests, resume, counter, ckpts))
+                except DivergedError as exc:  # which fold: the line's "at fold 1/2" is the last one it scored
+                    raise DivergedError(exc.reason + fold_words(fold, self.folds)) from None
         return record_folds(trial, bests)
 
     def _fit_fold(
@@ -175,6 +178,11 @@ class Objective:
             if stop is not None:
                 raise optuna.TrialPruned(stop)
         return best
+
+
+def fold_words(fold: int, folds: int) -> str:
+    """`` in fold 2/5`` (0-based ``fold``), for a divergence's reason; nothing with one fold."""
+    return f" in fold {fold + 1}/{folds}" if folds > 1 else ""
 
 
 def fold_end_report(

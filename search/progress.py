@@ -65,6 +65,8 @@ def value_words(t: FrozenTrial) -> str:
         return f"complete: {f'{folds}-fold mean' if folds > 1 else 'holdout score'} {t.value:.4f}"
     if t.state.name != "PRUNED":
         return t.state.name.lower()
+    if str(t.user_attrs.get("pruned_reason", "")).startswith("diverged"):  # its reason says where: no pruner
+        return "pruned"  # judged it, and the last fold and epoch it scored are not where it diverged
     stop = _stop(t)
     if stop is None or t.value is None:
         return "pruned before its first epoch was scored"
@@ -112,8 +114,9 @@ class Progress:
             print(f"trial {t.number} failed: {reason}", flush=True)
         elif not self.tty:
             reason = t.user_attrs.get("pruned_reason") or t.user_attrs.get("fail_reason") or ""
+            epochs = t.user_attrs.get("epochs_run", "?")
             print(
-                f"trial {t.number} {value_words(t)} ({t.user_attrs.get('epochs_run', '?')} epochs, "
+                f"trial {t.number} {value_words(t)} ({epochs} epoch{'' if epochs == 1 else 's'}, "
                 f"{t.user_attrs.get('path', '?')} path) {reason}".rstrip(),
                 flush=True,
             )

@@ -293,6 +293,7 @@ def parse_study(raw: Any, path: Path) -> StudySpec:
     spec.search = {key: _dimension(key, value, base, err) for key, value in search_raw.items()}
     _check_front_end_names(spec, err)
     _check_inert_names(spec, err)
+    _check_decay_rates(spec, err)
 
     points = raw.get("starting_points") or []  # (every entry commented out: YAML null, none)
     if not isinstance(points, list):
@@ -473,6 +474,29 @@ def _check_inert_names(spec: StudySpec, err: _Errors) -> None:
             shown = " and ".join(f"{k} {vs[0] if len(vs) == 1 else repr(vs)}" for k, vs in values.items())
             gone = "" if section == "search" else f"; or remove the line ({RESUMES_WITHOUT})"
             raise err(f"{section}.{name}", f"has no effect with {shown} in every trial; {how}{gone}", None)
+
+
+#: the decoupled decays: each step multiplies their weights by 1 - lr * decay (models.regularizers.decoupled_decay)
+DECOUPLED_DECAYS = ("kernel_decay", "recurrent_decay", "head_decay")
+
+
+def _check_decay_rates(spec: StudySpec, err: _Errors) -> None:
+    """A decoupled decay whose largest value times the largest lr reaches 1 flips the weights' sign each step and,
+    above 2, grows them: kernel_decay 1e5 with lr 0.01 multiplied them by -999 a step (a kernel norm of 1e9 after
+    3 steps, in a trial that "completed")."""
+    top_lr = max(float(v) for v in _values(spec, "lr"))
+    for name in DECOUPLED_DECAYS:
+        top = max(float(v) for v in _values(spec, name))
+        if top * top_lr >= 1.0:
+            sections = [("search", spec.search), ("architecture", spec.architecture), ("fixed", spec.fixed)]
+            section = next(sec for sec, values in sections if name in values)
+            raise err(
+                f"{section}.{name}",
+                f"reaches {top:g} with lr up to {top_lr:g}: each step multiplies the weights by 1 - lr x decay = "
+                f"{1.0 - top * top_lr:.3g}, which flips their sign (and above 2 grows them); keep lr x decay below 1 "
+                "(typical decays: 1e-5..1e-1)",
+                None,
+            )
 
 
 def _dimension(key: str, value: Any, base: dict[str, Any], err: _Errors) -> Dimension:

@@ -51,17 +51,19 @@ from typing import Any
 import numpy as np
 import optuna
 
-from models.classifier import DivergedError
+from models.classifier import DivergedError, exploded
 from models.config import DATA_NAMES, REGULARIZER_NAMES, RNNConfig, TrainConfig, as_dict, configs_for, inert_names
 from models.config import defaults as default_values
 from models.data import SequenceDataModule, Splits, unvalidated_classes, validation_parts
 from models.regularizers import swa_start_epoch
 from models.train import evaluate, fit
+from search.interrupts import interrupt_behind
 from search.objective import Objective, folds_of, study_splits
 from search.recipes import BASELINE, DEPENDS, baseline_point, num
 from search.selection import Selection, as_complete, confirm, regularizers_on, same_config, select
 from search.space import suggest
 from search.spec import StudySpec
+from search.storage import StorageError
 
 FINAL_ATTR = "regtune:final"
 CV_ATTR = "regtune:cv"  # cross-validated best epochs of configurations with no complete trial, by key
@@ -330,13 +332,34 @@ def cross_validate(spec: StudySpec, config: dict[str, Any], fold_seed: int | Non
     try:
         value = objective(trial)  # type: ignore[arg-type]
     except optuna.TrialPruned as exc:  # the objective turns a divergence into a prune
-        return {"diverged": str(exc)}
+        return {"diverged": str(exc).removeprefix("diverged: ")}
+    except Exception as exc:
+        raise verdict_failure(exc, "a cross-validation", config) from exc
     ua = trial.user_attrs
     out = {"best_epoch": ua["best_epoch"], "value": value, "fold_scores": ua["fold_scores"], "config": config}
     for name in ("fold_accs", "fold_curves", "val_acc", "val_loss", "folds", "path"):  # what a trial records too
         if name in ua:
             out[name] = ua[name]
     return out
+
+
+class VerdictRunError(RuntimeError):
+    """A run of the verdict's own (a cross-validation or a retraining outside the study) failed with an error that
+    is not a divergence: seeded, it fails the same way on every rerun, so the CLI says it in one line."""
+
+
+def verdict_failure(exc: Exception, what: str, config: dict[str, Any]) -> BaseException:
+    """``exc`` from one of the verdict's runs of ``config``, as a :class:`VerdictRunError` naming the run and the
+    settings; a signal behind it (:func:`search.interrupts.interrupt_behind`) and a disk or storage error are
+    returned as they are, for the CLI's own handlers."""
+    if interrupt_behind(exc) is not None or isinstance(exc, (OSError, StorageError)):
+        return exc
+    shown = ", ".join(f"{k}={v}" for k, v in sorted(changed_values(config).items())) or "the defaults"
+    return VerdictRunError(
+        f"{what} of the configuration {shown} failed ({type(exc).__name__}: {exc}); the finished trials are kept, "
+        "and the run is seeded, so a rerun fails the same way: change the setting the error points at in the "
+        "study file"
+    )
 
 
 #: how a fit with SWA on chooses its best epoch (models.train.BestEpoch: from SWA's start on, since 2026-12-05): in
@@ -431,7 +454,8 @@ def cv_epochs_run(
     run = cv_run(study, spec, config, digest)
     assert run is not None
     if "diverged" in run:
-        return spec.max_epochs, f"the budget (its CV run here diverged: {run['diverged']})", None
+        why = run["diverged"].removeprefix("diverged: ")  # cached before cross_validate dropped the prefix
+        return spec.max_epochs, f"the budget (its CV run here diverged: {why})", None
     run = {**run, "config": config}
     return epochs_of(spec, run), "a CV run here", run
 
@@ -488,8 +512,12 @@ def refit_seed(
                               normalize=train.normalize)  # fmt: skip
     try:
         result = evaluate(fit(rnn, train, data).model, data.test_data())
+        if exploded(result["loss"]):  # its last step (no validation checks a refit): outputs no longer finite
+            raise DivergedError(f"test loss {result['loss']} after the last epoch")
     except DivergedError:
         return {"acc": 0.0, "hits": pack_hits(np.zeros(len(splits.test), dtype=bool)), "diverged": True}
+    except Exception as exc:
+        raise verdict_failure(exc, f"a retraining (seed {seed})", config) from exc
     return {"acc": float(result["acc"]), "hits": pack_hits(result["hits"])}
 
 
@@ -670,8 +698,18 @@ def crossed(d: np.ndarray) -> tuple[float, float]:
 
 def compare(a: dict[str, Any], b: dict[str, Any], size: int, resolution: float | None = None) -> dict[str, Any]:
     """:func:`paired` of rows ``a`` and ``b`` (their ``accs``, and their ``hits`` when both recorded them); two rows
-    of one configuration and epoch count are the same runs (the baseline chosen as the tuned row): ``same``."""
-    out = paired(a["accs"], b["accs"], resolution, hit_difference(a, b, size))
+    of one configuration and epoch count are the same runs (the baseline chosen as the tuned row): ``same``.
+
+    No test where either row diverged on a seed (``diverged``: those seeds): a diverged seed scores 0, which is not
+    an accuracy, and a baseline that exploded on every seed was called "+0.75, p = 0.004" better (the CI, the p and
+    the "significant" labels measured the explosion, not the regularizers)."""
+    gone = sorted(set(a.get("diverged") or ()) | set(b.get("diverged") or ()))
+    if gone:  # a diverged seed has no accuracy (it scores 0): a paired test with it measures the divergence
+        d = statistics.fmean(a["accs"]) - statistics.fmean(b["accs"])
+        out: dict[str, Any] = {"n": len(a["accs"]), "mean": d, "low": None, "high": None, "p": None,
+                               "wilcoxon_p": None, "sequences": None, "diverged": gone}  # fmt: skip
+    else:
+        out = paired(a["accs"], b["accs"], resolution, hit_difference(a, b, size))
     if same_runs(a, b):
         out["same"] = True
     return out
@@ -699,6 +737,9 @@ def describe_difference(p: dict[str, Any]) -> str:
     from before rows recorded their hits says its interval is that of this test split only."""
     if p.get("same"):
         return f"{p['mean']:+.4f} (the same configuration and runs: nothing to compare)"
+    if p.get("diverged"):
+        return (f"{p['mean']:+.4f} (no test: seed(s) {', '.join(map(str, p['diverged']))} diverged in one of the two "
+                "rows, and a diverged seed has no accuracy)")  # fmt: skip
     if p["n"] < 2:
         return f"{p['mean']:+.4f} (1 seed: no interval, no p-value)"
     wilcoxon = f", Wilcoxon p={p['wilcoxon_p']:.2g}" if p.get("wilcoxon_p") is not None else ""
@@ -828,8 +869,8 @@ def _budget_warning(res: dict[str, Any]) -> str | None:
 # --------------------------------------------------------------------------------------------- the verdict
 def warnings_of(res: dict[str, Any]) -> list[str]:
     """What a reader of the verdict ``res`` must not miss, one sentence each (the terminal, summary.md and the
-    page show the same): rows whose retraining diverged on some seeds (those seeds score 0, inside the row's mean
-    and the difference), a significant gain over the baseline that its regularizers do not carry
+    page show the same): rows whose retraining diverged on some seeds (those seeds score 0 in the row's mean, and
+    the row is not tested), a significant gain over the baseline that its regularizers do not carry
     (:func:`_split_warning`), a fixed setting that costs (:func:`_fixed_warning`), a best row that peaked at the end
     of its budget (:func:`_budget_warning`), a tuned row significantly below the baseline (:func:`_below_warning`),
     a search whose best folds did not beat the majority class, and a best row not above it."""
@@ -845,8 +886,8 @@ def warnings_of(res: dict[str, Any]) -> list[str]:
         if row.get("diverged"):
             seeds = ", ".join(map(str, row["diverged"]))
             out.append(f"the {label} row's retraining diverged on seed(s) {seeds} of {len(row['accs'])}: each "
-                       "scores 0, inside its mean and the difference (a configuration that explodes without the "
-                       "search's early stopping)")  # fmt: skip
+                       "scores 0 in its mean, and no paired test is made with the row (a configuration that "
+                       "explodes without the search's early stopping)")  # fmt: skip
     out.extend(w for w in (_split_warning(res), _fixed_warning(res), _budget_warning(res), _below_warning(res)) if w)
     out.extend(_class_warnings(res))
     top, best = res.get("majority"), res.get("best") or {}

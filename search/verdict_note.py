@@ -21,8 +21,9 @@ MARK = "*regtune's verdict below, rewritten by each `make study`; write your not
 HEADING = "**regtune's verdict: "
 
 
-def verdict_text(res: dict[str, Any], finished: int) -> str:
-    """The note's section: the chosen trial and why, the test rows' means and the difference, the warnings."""
+def verdict_text(res: dict[str, Any], finished: int, latest: int | None = None) -> str:
+    """The note's section: the chosen trial and why, the test rows' means and the difference, the warnings;
+    ``latest``: the trial with the best objective value now, when a worker finished it while the verdict ran."""
     from search.verdict import describe_difference, warnings_of
 
     selection = res.get("selection") or {}
@@ -30,7 +31,10 @@ def verdict_text(res: dict[str, Any], finished: int) -> str:
     best, base = res.get("best") or {}, res.get("baseline") or {}
     lines = [f"{HEADING}trial #{chosen}** (as of {finished} finished trials), chosen as "
              f"{selection.get('rule', 'the best trial')}."]  # fmt: skip
-    if top is not None and top != chosen:
+    if latest is not None and latest not in (top, chosen):  # the dashboard badges it: say it came after
+        lines.append(f"Trial #{latest} finished while this verdict was computed and has the best objective value "
+                     "now (the dashboard's \"Best Trial\"): the next `make study` judges it.")  # fmt: skip
+    elif top is not None and top != chosen:
         lines.append(f"Trial #{top} has the best objective value (the dashboard's \"Best Trial\"), but the verdict "
                      f"retrained and tested trial #{chosen}.")  # fmt: skip
     seeds = len(best.get("accs", []))
@@ -59,7 +63,11 @@ def note_verdict(study: optuna.Study, res: dict[str, Any], finished: int) -> Non
         if cut < 0:  # the marker line deleted in the dashboard: the section is still regtune's
             cut = body.find(HEADING)
         own = (body if cut < 0 else body[:cut]).rstrip()
-        new = (f"{own}\n\n" if own else "") + f"{MARK}\n\n{verdict_text(res, finished)}"
+        try:
+            latest: int | None = study.best_trial.number
+        except ValueError:  # no complete trial
+            latest = None
+        new = (f"{own}\n\n" if own else "") + f"{MARK}\n\n{verdict_text(res, finished, latest)}"
         if new != body:
             save_note(study, new)
     except Exception as exc:  # the terminal and the report say the same

@@ -339,7 +339,8 @@ def _process_start(pid: int) -> str:
         return ""
 
 
-def _alive(pid: int, start: str) -> bool:
+def alive(pid: int, start: str) -> bool:
+    """Whether process ``pid`` runs (``start``: its start time as /proc records it; "": any process of the pid)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -388,7 +389,7 @@ def fail_dead_trials(
         # namespace was recorded: on the journal as before, on SQLite by its heartbeat)
         seen_here = attrs[SPACE_ATTR] == space if SPACE_ATTR in attrs else not native
         if (not native or local) and attrs.get(HOST_ATTR) == host and PID_ATTR in attrs and seen_here:
-            if not _alive(int(attrs[PID_ATTR]), str(attrs.get(START_ATTR, ""))):
+            if not alive(int(attrs[PID_ATTR]), str(attrs.get(START_ATTR, ""))):
                 dead[t._trial_id] = "worker process died (found on resume)"
                 continue
         if BEAT_ATTR in attrs and now - float(attrs[BEAT_ATTR]) > GRACE_PERIOD:

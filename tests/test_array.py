@@ -202,12 +202,26 @@ def test_a_diverging_member_is_reported_and_the_others_finish_unchanged(data: Se
     results = fit_array(cfgs, data)
     assert results[0].status == "diverged"
     assert results[0].reason is not None and results[0].reason.startswith("training loss ")
-    assert results[0].reason.endswith("at epoch 0, step 0")  # worded as models.classifier.DivergedError's
+    assert results[0].reason.endswith("at epoch 1, step 0")  # worded as models.classifier.DivergedError's
     assert results[0].epochs_run == 0 and results[0].state is None
-    with pytest.raises(Exception, match=r"training loss .* at epoch 0, step 0"):
+    with pytest.raises(Exception, match=r"training loss .* at epoch 1, step 0"):
         fit(*cfgs[0], data)
     for k in (1, 2):
         assert_same(results[k], fit(*cfgs[k], data), f"member {k}")
+
+
+def test_a_member_whose_last_step_explodes_diverges_as_a_lone_fit() -> None:
+    """The last step of a fit is followed by no training loss: the weights it leaves were validated (val_loss inf)
+    and the member "completed"; its validation loss now says it diverged, in the array as in a lone fit."""
+    data = SequenceDataModule("JapaneseVowels", batch_size=512, val_fraction=0.2, seed=0)  # one step an epoch
+    blown = configs(data, {}, {"lr": 1.0e30, "max_epochs": 1})  # Adam moves each weight by about lr
+    cfgs = [blown, configs(data, {}, {"max_epochs": 1})]
+    results = fit_array(cfgs, data)
+    assert results[0].status == "diverged" and results[0].reason is not None
+    assert results[0].reason.startswith("validation loss ") and results[0].reason.endswith(" at epoch 1")
+    with pytest.raises(Exception, match=r"validation loss .* at epoch 1$"):
+        fit(*blown, data)
+    assert_same(results[1], fit(*cfgs[1], data), "member 1")
 
 
 # --------------------------------------------------------------------------------------------- checkpoints

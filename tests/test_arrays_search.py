@@ -149,6 +149,8 @@ MEMBERS = [
     ("zoneout always on", {"search": {**SMALL["search"], "zoneout": {"low": 0.1, "high": 0.3}}}, False),
     ("zoneout or off", {"search": {**SMALL["search"], "zoneout": {"low": 0.1, "high": 0.3, "off": True}}}, True),
     ("sgd only", {"fixed": {**SMALL["fixed"], "optimizer": "sgd"}}, False),
+    # a whole-number range (its low stored as a float): hidden_size=4.0 was refused inside the check, a traceback
+    ("width range", {"architecture": {"cell": "gru"}, "search": {**SMALL["search"], "hidden_size": {"low": 4, "high": 8}}}, True),
     ("sgd or adamw", {"search": {**SMALL["search"], "optimizer": ["sgd", "adamw"]}}, True),
     ("mixup always", {"search": {**SMALL["search"], "mixup": [0.2, 0.4]}}, False),
 ]  # fmt: skip
@@ -167,6 +169,11 @@ def test_a_study_none_of_whose_trials_can_join_an_array_asks_one_trial_at_a_time
         assert k > 1 and "memory" in why, why
     else:
         assert k == 1 and why.startswith("array_size: auto: 1, no trial of this study can be an array member ("), why
+    # written: it said "trial arrays of up to 4 trials" where every trial ran alone
+    spec = load_study(write(tmp_path, sampler="tpe", array_size=4, **changes))
+    k, why = array_plan(spec, Objective(spec, accelerator="cpu"), 200, "cpu")
+    assert (k, why) == (4, "array_size: 4") if some else why.startswith("array_size: 4: 1, no trial of this study")
+    assert some or k == 1
 
 
 def test_cpu_k_is_the_same_whatever_ram_is_free_until_the_free_ram_cannot_hold_it(

@@ -204,6 +204,18 @@ def test_time_warp_keeps_the_ends_and_is_strictly_monotone() -> None:
     assert time_warp(x, lengths, 0.0) is x
 
 
+@pytest.mark.parametrize("strength", [22.0, 26.0, 1.0e4])
+def test_a_strong_time_warp_stays_finite(strength: float) -> None:
+    """exp(strength * N(0, 1)) overflowed float32 from strength ~22: NaN positions, then an int64-minimum index
+    error at random in a fraction of the batches (19 of 20 at 26)."""
+    x, lengths = ramp((24,) * 500, channels=1)
+    torch.manual_seed(0)
+    out = time_warp(x, lengths, strength)
+    assert torch.isfinite(out).all()
+    pos = warp_positions(lengths, x.shape[1], strength)
+    assert (pos[:, 0] == 0).all() and (pos[:, -1] == 23).all() and (pos[:, 1:] >= pos[:, :-1]).all()
+
+
 def test_window_slice_crops_a_window_and_stretches_it_back() -> None:
     rate, lens = 0.3, (11, 6, 2, 1, 11)
     x, lengths = ramp(lens)

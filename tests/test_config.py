@@ -54,6 +54,11 @@ BAD = [
     ({"label_smoothing": 1.0}, r"label_smoothing=1.0: must be in \[0, 1\)"),
     ({"input_noise": -1.0}, r"input_noise=-1.0: must be a finite number >= 0"),
     ({"hidden_size": 0}, r"hidden_size=0: must be an integer >= 1"),
+    # the front end's sizes: 10^30 blocks hung the study after it was created, a 10^30 stride or kernel failed each
+    # trial with a 60-frame C++ stack in its "one line"
+    ({"conv_layers": 10**30}, r"conv_layers=1000000000000000000000000000000: must be an integer in -1..256"),
+    ({"conv_stride": 10**30}, r"conv_stride=1000000000000000000000000000000: must be an integer in 1..65536"),
+    ({"conv_kernel": 10**6}, r"conv_kernel=1000000: must be an integer in 0..65536"),
     ({"hidden_size": 10**9}, r"hidden_size=1000000000: must be an integer in 1..65536"),  # overflowed, after
     ({"num_layers": 10**6}, r"num_layers=1000000: must be an integer in 1..256"),  # hung: after the study's creation
     ({"bidirectional": "no"}, r"bidirectional='no': allowed values are true, false"),  # YAML 1.2's "no": truthy

@@ -682,6 +682,31 @@ def test_a_transposed_npz_gets_a_note(tmp_path: Path) -> None:
     assert layout_note(load_splits(str(tmp_path / "ntc.npz"))) is None
 
 
+@pytest.mark.parametrize(
+    ("scale", "offset", "constant"),
+    [
+        (0.0, 0.0, True),
+        (0.0, 3.0, True),
+        (1e-300, 0.0, True),
+        (1.0, 1e30, True),
+        (1.0, 0.0, False),
+        (1e-43, 0.0, False),
+    ],
+    ids=["zeros", "a constant", "below float32's subnormals", "noise on 1e30", "ordinary", "tiny but representable"],
+)
+def test_data_with_nothing_to_learn_gets_a_warning(tmp_path: Path, scale: float, offset: float, constant: bool) -> None:
+    """All-zero, constant and float32-flushed data trained at chance, and only the verdict's "a larger budget may
+    find a signal" was said."""
+    from models.data import data_notes
+
+    arrays, test = _npz_arrays(n=12, t=5, c=2), _npz_arrays(n=6, t=5, c=2, seed=1)
+    arrays["X"] = arrays["X"].astype(np.float64) * scale + offset
+    np.savez(tmp_path / "d.npz", **arrays, **{f"{k}_test": v for k, v in test.items()})
+    notes = data_notes(load_splits(str(tmp_path / "d.npz")))
+    said = [n for n in notes if "every channel of the training split holds one value" in n]
+    assert bool(said) == constant, notes
+
+
 @pytest.mark.parametrize("offset", [1e7, 37.42], ids=["counter-1e7", "latitude"])
 def test_a_large_offset_keeps_the_variation_through_the_float32_cast(tmp_path: Path, offset: float) -> None:
     """Raw counters near 1e7 (float32 spacing 1.0) kept 3 distinct standardized values; GPS latitudes (37.42 +

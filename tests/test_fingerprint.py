@@ -286,6 +286,13 @@ def test_diff_wording_and_class(case: str, old: dict, new: dict, lines: list[str
     assert (digest(old) == digest(new)) == (kind == SAFE)
 
 
+def test_the_holdout_share_under_written_folds_is_no_change() -> None:
+    """With cv_folds 3 written, val_fraction acts in no trial; 0.3 -> 0.4 was refused as "not comparable"."""
+    folds = {"cv_folds": 3, "val_fraction": 0.3}
+    assert diff(d(**folds), d(cv_folds=3, val_fraction=0.4)) == []
+    assert diff(d(cv_folds=1, val_fraction=0.3), d(cv_folds=1, val_fraction=0.4)) == ["val_fraction: 0.3 -> 0.4"]
+
+
 def test_removing_a_written_setting_that_acted_in_no_trial_resumes_the_study(tmp_path: Path) -> None:
     """`fixed: {momentum: 0.95}` with AdamW acted in no trial: such a file is refused now, and removing the line
     was refused as an incompatible change, so a study made before could be neither resumed nor reported."""
@@ -403,8 +410,11 @@ def test_a_separate_test_file_counts_by_its_content(tmp_path: Path) -> None:
     np.savez(tmp_path / "d_test.npz", X=rng.normal(size=(2, 4, 2)), y=np.arange(2))
     study = ensure_study(spec_of(raw), store)
     np.savez(tmp_path / "d_test.npz", X=rng.normal(size=(3, 4, 2)), y=np.arange(3) % 2)
-    with pytest.raises(StudyChangedError, match="its test file changed"):
+    with pytest.raises(StudyChangedError, match="its test file changed") as refused:
         ensure_study(spec_of(raw), store)
+    # not "the finished trials would not be comparable": the trials never read it, the verdict does
+    assert "the trials never read the test split, but the study's verdict" in str(refused.value)
+    assert "would not be comparable" not in str(refused.value)
     study.set_user_attr(DEFINITION_ATTR, older := {**older, "dataset": {**older["dataset"]}})
     study.set_user_attr(FINGERPRINT_ATTR, digest(older))  # as an earlier version recorded it
     ensure_study(spec_of(raw), store)

@@ -55,6 +55,22 @@ def test_a_trials_value_says_which_quantity_it_is(
     assert capsys.readouterr().out.startswith(f"trial {t.number} {words} (3 epochs, fused path)")
 
 
+def test_a_diverged_trial_is_not_placed_where_it_last_scored(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It diverged at the first step of fold 2 and the line said "pruned at fold 1/2 epoch 6" (its last score), with
+    the reason's epoch counted from 0; and "(1 epochs"."""
+    t = trial(TrialState.PRUNED, 2, 5, 0.7)
+    t.user_attrs.update(epochs_run=1, pruned_reason="diverged: training loss 1e7 at epoch 1, step 4 in fold 2/2")
+    monkeypatch.setenv("CI", "1")
+    progress = Progress(10, 0, "maximize", "s")
+    progress.trial(t, {"finished": 1, "pruned": 1})
+    progress.close()
+    assert capsys.readouterr().out.startswith(
+        f"trial {t.number} pruned (1 epoch, fused path) diverged: training loss 1e7 at epoch 1, step 4 in fold 2/2"
+    )
+
+
 @pytest.mark.parametrize(("metric", "folds", "name"), [("val_acc", 5, "val_acc (mean over 5 folds)"),
                          ("val_loss", 1, "val_loss (holdout split)"), ("val_acc", None, "val_acc (mean over the folds)")])  # fmt: skip
 def test_the_objective_is_named_for_the_dashboard(metric: str, folds: int | None, name: str) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import optuna
@@ -125,6 +127,8 @@ def test_one_structure_renders_the_page_the_summary_and_the_comparison(
     assert cmp.regularizers == ["dropout"]
     md = render.comparison_markdown(cmp)
     assert "| dropout | off | 0.25 |" in md and "other (lstm, 2 layers)" in md
+    f = data.final or {}  # how each column was measured: a 2-seed study beside a 1-seed one showed only no "±"
+    assert f"| measured on | {f['seeds']} seed(s), {data.folds or 1} fold(s), test split of {f['test_size']} |" in md
     # each column's dataset and warnings (a best row no better than always answering one class read as a finding)
     assert (
         f"| dataset | {data.dataset} | {data.dataset} |" in md and "| warnings (the study's report says more) |" in md
@@ -309,7 +313,9 @@ def test_a_diverging_introspection_refit_keeps_its_records_and_says_so() -> None
         max_epochs=4, fixed={"lr": 1e7, "optimizer": "sgd", "clip_norm": 0.0},
     )  # fmt: skip
     probe, epoch, diverged = introspect(spec, baseline_config(spec))
-    assert diverged is not None and diverged.startswith("training loss")
+    assert diverged is not None and diverged.startswith(
+        ("training loss", "validation loss")
+    )  # (validated: the first to see it)
     assert probe.epochs and probe.epochs[-1]["diverged"] == 1.0 and epoch == probe.epochs[-1]["epoch"]
     assert probe.summary(epoch)  # the measurements up to the divergence are there to be read
 
@@ -434,11 +440,15 @@ def test_a_report_folder_is_replaced_whole_or_not_at_all(tmp_path: Path, monkeyp
         raise Interrupted()
 
     monkeypatch.setattr(build_module, "_write", halfway)
+    dead = subprocess.Popen(["true"])  # a SIGKILLed report's partial folder (its pid gone): swept by the next
+    dead.wait()
+    (outdir.parent / f".report.partial-{dead.pid}").mkdir()
+    (outdir.parent / f".report.partial-{os.getpid()}-x").mkdir()  # not a pid: left alone
     with pytest.raises(Interrupted):
         build_module.build(None, None, outdir)  # type: ignore[arg-type]
     assert {p.name: p.read_text() for p in outdir.iterdir()} == {"index.html": "old index.html",
                                                                  "history.png": "old history.png"}  # fmt: skip
-    assert sorted(p.name for p in outdir.parent.iterdir()) == ["report"]  # no partial folder left
+    assert sorted(p.name for p in outdir.parent.iterdir()) == [f".report.partial-{os.getpid()}-x", "report"]
 
     def whole(study: object, spec: object, where: Path, *rest: object) -> None:
         for name in ("index.html", "summary.md"):
@@ -448,6 +458,7 @@ def test_a_report_folder_is_replaced_whole_or_not_at_all(tmp_path: Path, monkeyp
     assert build_module.build(None, None, outdir).report_dir == str(outdir)  # type: ignore[arg-type]
     assert {p.name: p.read_text() for p in outdir.iterdir()} == {"index.html": "new index.html",
                                                                  "summary.md": "new summary.md"}  # fmt: skip
+    (outdir.parent / f".report.partial-{os.getpid()}-x").rmdir()
     assert sorted(p.name for p in outdir.parent.iterdir()) == ["report"]
 
     def stop_at_second_rename(self: Path, target: Path) -> Path:  # Ctrl-C between the two renames of the swap
@@ -543,3 +554,22 @@ def test_the_dashboards_study_note_names_the_trial_the_verdict_chose() -> None:
     save_note(study, get_note(study).replace(MARK, ""))
     note_verdict(study, res, 14)
     assert get_note(study).count("regtune's verdict: ") == 1 and get_note(study).startswith("my own notes")
+    # a worker finished a new best (#11) while the verdict ran: the badge moved, and the note said nothing of it
+    from search.verdict_note import verdict_text
+
+    text = verdict_text(res, 12, latest=11)
+    assert "Trial #11 finished while this verdict was computed and has the best objective value now" in text
+    assert "Trial #9 has the best" not in text and "Trial #11" not in verdict_text(res, 12, latest=9)
+
+
+def test_the_network_is_read_from_architecture_and_fixed(tmp_path: Path) -> None:
+    """A bidirectional 2-layer GRU written under fixed: was headed "(lstm, 1 layer)" in the comparison."""
+    from search.report.data import network_of
+    from search.spec import parse_study
+
+    spec = parse_study({"name": "n", "dataset": "synthetic:n=60", "architecture": {"hidden_size": 8}, "budget": {"trials": 1},
+                        "fixed": {"cell": "gru", "num_layers": 2, "bidirectional": True, "lr": 0.01}},
+                       tmp_path / "n.yaml")  # fmt: skip
+    net = network_of(spec)
+    assert (net["cell"], net["num_layers"], net["bidirectional"], net["hidden_size"]) == ("gru", 2, True, 8)
+    assert "lr" not in net

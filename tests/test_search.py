@@ -64,6 +64,12 @@ def test_shipped_studies_cover_the_architectures() -> None:
 
 BAD = [
     ({"colour": "red"}, "colour: unknown key; allowed: name, description, dataset"),
+    # each step multiplied the kernel by 1 - 0.01 x 1e5 = -999: a norm of 1e9 after 3 steps, in a "complete" trial
+    (
+        {"search": {"kernel_decay": {"low": 1.0e5, "high": 1.0e6, "log": True}}},
+        "search.kernel_decay: reaches 1e+06 with lr up to 0.01: each step multiplies the weights by 1 - lr x decay",
+    ),
+    ({"fixed": {"lr": 0.5, "batch_size": 32, "head_decay": 2.0}}, "fixed.head_decay: reaches 2 with lr up to 0.5"),
     # a bad architecture value was blamed on fixed:; "given twice" named search: for architecture + fixed
     ({"architecture": {"cell": "gru", "hidden_size": 0}}, "architecture: hidden_size=0: must be an integer >= 1"),
     ({"architecture": {"cell": "GRU"}}, "architecture: cell='GRU': allowed values are lstm, gru, rnn"),
@@ -921,6 +927,26 @@ def test_a_report_of_a_study_whose_trials_were_all_pruned_says_so_in_one_line(
     assert cli.main(["study", str(path), "--storage", str(tmp_path / "journal.log")]) == 1
     out = capsys.readouterr().out
     assert "were all pruned (the first: diverged: loss nan)" in out and "no complete trial yet" not in out
+
+
+def test_a_study_whose_every_trial_failed_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`make report` said "no finished trial yet: run make study first", which failed five more the same way."""
+    from optuna.trial import create_trial
+
+    from search import cli
+    from search.preflight import prepare
+    from search.storage import open_storage
+    from search.worker import ensure_study
+
+    path = write_study(tmp_path, budget={"trials": 2, "max_epochs": 4})
+    storage = open_storage(str(tmp_path / "journal.log"))
+    study = ensure_study(prepare(path).spec, storage, total=2)
+    for _ in range(2):
+        study.add_trial(create_trial(state=TrialState.FAIL, user_attrs={"fail_reason": "RuntimeError: index -9"}))
+    assert cli.main(["report", str(path), "--storage", str(tmp_path / "journal.log")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "has no complete trial: its 2 trial(s) failed (the last: RuntimeError: index -9); fix the cause" in err
+    assert "no finished trial yet" not in err and len(err.splitlines()) == 1
 
 
 def test_a_trial_this_process_left_running_is_rerun_not_waited_for(tmp_path: Path) -> None:

@@ -441,6 +441,67 @@ def test_a_diverging_row_is_reported_not_raised(tmp_path: Path) -> None:
     assert verdict.test_accuracy(spec, config, 2, 1) == [0.0]
 
 
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"lr": 1.0e9, "clip_norm": 0.0}, "training loss"),  # caught at the next step, as before
+        # one step a fold, SGD at lr 3e38: the weights the fit ends on explode, and no training step follows to
+        # see it; the trial "completed" with val_loss inf and metric val_loss crashed the selection
+        ({"lr": 3.0e38, "optimizer": "sgd", "batch_size": 512, "clip_norm": 0.0}, "validation loss"),
+    ],
+    ids=["mid-fit", "last step"],
+)
+def test_a_divergence_is_seen_wherever_it_happens(tmp_path: Path, changes: dict[str, object], reason: str) -> None:
+    spec = parse_study({**VERDICT, "budget": {"trials": 4, "max_epochs": 1}}, tmp_path / "verdict.yaml")
+    config = {**baseline_config(spec), **changes}
+    run = cross_validate(spec, config)
+    assert run["diverged"].startswith(reason) and run["diverged"].endswith(" in fold 1/2"), run
+    assert "at epoch 1" in run["diverged"]  # epochs count from 1, as on every other line
+    out: list[int] = []
+    assert verdict.test_accuracy(spec, config, 1, 1, diverged=out) == [0.0] and out == [0]  # the refit's last step
+
+
+def test_a_row_with_diverged_seeds_gets_no_test() -> None:
+    """A baseline that diverged on every seed (scored 0) was "+0.7493 (95% CI +0.533..+0.965, p=0.0042)" below a
+    best of 0.75 on a 50/50 task, and the report called it significant."""
+    from search.report.render import accuracy, paired_verdict, recipe_verdict
+
+    res = _rows([0.7, 0.8, 0.75], [0.0, 0.0, 0.0], {"label": "ok", "share": 0.5, "acc": 0.5})
+    res["baseline"]["diverged"] = [0, 1, 2]
+    res["paired"] = verdict.compare(res["best"], res["baseline"], 40, 1 / 40)
+    assert res["paired"]["p"] is None and res["paired"]["diverged"] == [0, 1, 2]
+    text = "\n".join(result_lines(res, "best"))
+    assert "no test: seed(s) 0, 1, 2 diverged" in text and "CI" not in text and "p=" not in text
+    assert accuracy(res["baseline"]) == "diverged" and accuracy(res["best"]).startswith("0.7500 ± ")
+    assert paired_verdict(res["paired"]) == "no test (seed(s) 0, 1, 2 diverged)"
+    assert recipe_verdict({"p": None, "untested": [1]}, 3) == "no test (seed(s) 1 diverged)"
+    partly = {**res["best"], "diverged": [1]}  # one seed of the best: still no test, its mean shown
+    assert verdict.compare(partly, res["baseline"] | {"diverged": []}, 40)["p"] is None
+    assert accuracy(partly).startswith("0.7500 ± ")
+
+
+def test_an_error_in_a_verdict_run_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A baseline trial that failed (time_warp 22 overflowed) is cross-validated again by the verdict, fails the same
+    way, and `make study` and `make report` ended in a 40-frame traceback on every rerun."""
+    spec = parse_study(VERDICT, tmp_path / "verdict.yaml")
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("index -9223372036854775808 is out of bounds")
+
+    monkeypatch.setattr(verdict, "fit", broken)
+    config = {**baseline_config(spec), "output_dropout": 0.1}
+    with pytest.raises(
+        verdict.VerdictRunError, match=r"^a retraining \(seed 0\) of the configuration .*output_dropout=0.1"
+    ):
+        verdict.test_accuracy(spec, config, 1, 1)
+    monkeypatch.setattr("search.objective.fit", broken)
+    with pytest.raises(verdict.VerdictRunError, match=r"^a cross-validation of .*\(RuntimeError: index -9"):
+        cross_validate(spec, config)
+    monkeypatch.setattr(verdict, "fit", lambda *a, **k: (_ for _ in ()).throw(OSError(28, "No space left")))
+    with pytest.raises(OSError):  # a full disk is the CLI's own one line
+        verdict.test_accuracy(spec, config, 1, 1)
+
+
 # ----------------------------------------------------------------------------------------- (d) the refit's epochs
 @pytest.mark.parametrize(
     ("curves", "direction", "peak"),

@@ -25,7 +25,7 @@ from models.array.stacked import ArrayOutput, StackedNet
 from models.array.streams import MemberStreams, initial_member
 from models.array.support import array_key, unsupported
 from models.calibration import calibrated_loss
-from models.classifier import EXPLODING_LOSS
+from models.classifier import exploded
 from models.config import WEIGHT_ROLES, RNNConfig, TrainConfig, as_dict
 from models.data import SequenceDataModule
 from models.train import METRICS, score
@@ -241,8 +241,8 @@ def fit_array(
             values = losses.detach().tolist()
             failed = []
             for k, (m, v) in enumerate(zip(live, values)):
-                if not math.isfinite(v) or v > EXPLODING_LOSS:
-                    m.status, m.reason = "diverged", f"training loss {v} at epoch {epoch}, step {step}"
+                if exploded(v):
+                    m.status, m.reason = "diverged", f"training loss {v} at epoch {epoch + 1}, step {step}"
                     failed.append(k)
                 m.loss_sum += v * len(y)
                 m.count += len(y)
@@ -256,7 +256,7 @@ def fit_array(
                 norms = rules.clip(grad).tolist()
                 for k, (m, norm, on) in enumerate(zip(live, norms, rules.clip.on.tolist())):
                     if on and not math.isfinite(norm) and m.status is None:
-                        m.status, m.reason = "diverged", f"gradient norm {norm} at epoch {epoch}"
+                        m.status, m.reason = "diverged", f"gradient norm {norm} at epoch {epoch + 1}"
                         failed.append(k)
             if track_gradients:
                 cut = rules.clip.cut.tolist() if rules.clip.active else [False] * len(live)
@@ -276,6 +276,17 @@ def fit_array(
             break
         streams.loader_draw()  # the validation loader's iterator
         rows = _validate(net, data, live, metric, n_val, epoch, sign, dev)
+        blown = [k for k, r in enumerate(rows) if exploded(r["val_loss"])]  # as a lone fit's validation check
+        if blown:
+            for k in blown:
+                live[k].status, live[k].reason = (
+                    "diverged",
+                    f"validation loss {rows[k]['val_loss']} at epoch {epoch + 1}",
+                )
+            rows = [r for k, r in enumerate(rows) if k not in blown]
+            live, rules = _leave(blown, live, done, net, opt, streams)
+            if not live:
+                break
         stop = set(on_epoch(epoch, [(m.index, r) for m, r in zip(live, rows)])) if on_epoch else set()
         leaving = []
         for k, m in enumerate(live):

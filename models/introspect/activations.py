@@ -74,7 +74,8 @@ class _Accumulator:
             blocks = [a[:, k * h : (k + 1) * h] for k in range(len(self.gates))]
             counts: list[int] = [int(np.count_nonzero(blk < lo)) for blk, lo in zip(blocks, self.low)]
             counts += [int(np.count_nonzero(blk > hi)) for blk, hi in zip(blocks, self.high)]
-            counts += [int(np.count_nonzero(np.abs(v) > TANH_LIMIT)), int(not np.isfinite(a.sum() + v.sum()))]
+            with np.errstate(over="ignore"):  # a sum past float32's range (exploded, finite values) is flagged too
+                counts += [int(np.count_nonzero(np.abs(v) > TANH_LIMIT)), int(not np.isfinite(a.sum() + v.sum()))]
             return torch.tensor(counts, dtype=torch.float64)
         cols = [u[:, k * h : (k + 1) * h] for k in range(len(self.gates))]
         parts = [(blk < lo).sum() for blk, lo in zip(cols, self.low)]

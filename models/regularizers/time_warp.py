@@ -6,6 +6,9 @@ import torch
 
 from models.regularizers.resample import KNOTS, sample_at, smooth_curve
 
+#: the largest log-speed of a warp's knots (e^30 ~ 1e13: its running integral over any length stays finite in float32)
+MAX_LOG_SPEED = 30.0
+
 
 def warp_positions(lengths: torch.Tensor, steps: int, strength: float) -> torch.Tensor:
     """(B, steps) read positions: step t of the warped sequence reads the original at ``positions[:, t]``.
@@ -14,7 +17,14 @@ def warp_positions(lengths: torch.Tensor, steps: int, strength: float) -> torch.
     so the warp is strictly increasing); its running integral, rescaled to the valid span, maps 0 to 0 and
     length - 1 to length - 1.
     """
-    knots = torch.exp(strength * torch.randn(len(lengths), KNOTS, 1, device=lengths.device))
+    log_speed = strength * torch.randn(len(lengths), KNOTS, 1, device=lengths.device)
+    # only the speeds' ratios matter (the integral is rescaled to the span): a sequence whose largest log-speed is
+    # outside +-MAX_LOG_SPEED is shifted to it, so that no speed or running integral overflows float32 (a strength
+    # of 22 gave NaN positions and an index error) nor every speed underflows to 0; within it (any usual strength)
+    # nothing changes
+    top = log_speed.amax(1, keepdim=True)
+    shift = top - top.clamp(-MAX_LOG_SPEED, MAX_LOG_SPEED)
+    knots = torch.exp(log_speed - shift)
     speed = smooth_curve(knots, lengths, steps)[..., 0]
     elapsed = torch.cat([speed.new_zeros(len(lengths), 1), ((speed[:, 1:] + speed[:, :-1]) / 2).cumsum(1)], 1)
     last = (lengths - 1).clamp(min=0).unsqueeze(1)

@@ -26,6 +26,7 @@ from search.report import figures, render
 from search.report.data import StudyData, check_reportable, comparison, study_report
 from search.spec import StudySpec
 from search.storage import is_default_journal, load_existing, store_file
+from search.worker import alive
 
 
 def report_dir(name: str, url: str, runs: str | Path = "runs") -> Path:
@@ -74,6 +75,7 @@ def build(
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
+    _sweep_dead(target)
     partial.mkdir()
     try:
         _write(study, spec, partial, data, probes)
@@ -81,6 +83,15 @@ def build(
     finally:
         shutil.rmtree(partial, ignore_errors=True)  # a stop or an error midway: the old report stays as it was
     return data
+
+
+def _sweep_dead(target: Path) -> None:
+    """Remove the partial folders of reports whose process is gone (a SIGKILL leaves ``.report.partial-<pid>``
+    beside the report; each report removed only its own)."""
+    for leftover in target.parent.glob(f".{target.name}.partial-*"):
+        pid = leftover.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not alive(int(pid), ""):
+            shutil.rmtree(leftover, ignore_errors=True)
 
 
 def _swap_in(new: Path, outdir: Path) -> None:

@@ -20,7 +20,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from models.classifier import DivergedError
-from models.config import REGULARIZER_NAMES, configs_for
+from models.config import ARCHITECTURE_NAMES, REGULARIZER_NAMES, configs_for
 from models.data import SequenceDataModule
 from models.introspect import Introspection, diagnose, fixed_batch
 from models.train import fit
@@ -137,16 +137,20 @@ def importances(study: optuna.Study) -> dict[str, dict[str, float]]:
 
 
 def pruning_summary(study: optuna.Study, spec: StudySpec) -> dict[str, float]:
-    """Epochs spent, and epochs pruning saved: each pruned trial credited with the mean epochs of a complete one."""
+    """Epochs spent, and epochs pruning saved: each pruned trial credited with the mean epochs of a complete one;
+    the trials that diverged (stored as pruned, :func:`diverged`) counted apart and credited with nothing (the
+    report credited a study with ``pruner: none`` with 42 % of its epochs saved)."""
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    pruned = study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
+    ended = study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
+    pruned = [t for t in ended if not diverged(t)]  # a divergence ends a trial by itself: no pruner saved it
     full = statistics.fmean([t.user_attrs.get("epochs_run", 0) for t in complete]) if complete else 0.0
-    spent = sum(t.user_attrs.get("epochs_run", 0) for t in complete + pruned)
+    spent = sum(t.user_attrs.get("epochs_run", 0) for t in complete + ended)
     pruned_spent = sum(t.user_attrs.get("epochs_run", 0) for t in pruned)
     saved = max(0.0, full * len(pruned) - pruned_spent)
     return {
         "complete": len(complete),
         "pruned": len(pruned),
+        "diverged": len(ended) - len(pruned),
         "epochs_spent": float(spent),
         "epochs_per_complete_trial": full,
         "epochs_saved": saved,
@@ -216,7 +220,9 @@ def recipe_results(
         # not one of the recipes Holm corrects for (the page called one set of runs "significant" and "not")
         config = as_complete(t.user_attrs["config"], baseline_config(spec))
         is_best = best is not None and same_runs({**row, "config": config}, best)
-        rows.append({**row, "recipe": match, "p": compare(row, baseline, size, step)["p"], "is_best": is_best})
+        test = compare(row, baseline, size, step)
+        rows.append({**row, "recipe": match, "p": test["p"], "is_best": is_best,
+                     **({"untested": test["diverged"]} if test.get("diverged") else {})})  # fmt: skip
     if new:  # merged with what another process cached meanwhile (rows by trial number)
         latest = study.user_attrs.get(RECIPES_ATTR, {}).get(key, {})
         cache_entry(study, RECIPES_ATTR, key, {**(latest if isinstance(latest, dict) else {}), **done})
@@ -283,6 +289,12 @@ def introspect(spec: StudySpec, config: dict[str, Any]) -> tuple[Introspection, 
 
 
 # --------------------------------------------------------------------------------------------- building
+def network_of(spec: StudySpec) -> dict[str, Any]:
+    """The network settings every trial shares, written under ``architecture`` or ``fixed`` (a bidirectional
+    2-layer GRU written under fixed was headed "(lstm, 1 layer)" in the comparison)."""
+    return {k: v for k, v in spec.base_params().items() if k in ARCHITECTURE_NAMES}
+
+
 def study_data(
     study: optuna.Study, spec: StudySpec, url: str | None = None, total: int | None = None, artifacts: str | None = None
 ) -> StudyData:
@@ -291,7 +303,7 @@ def study_data(
     where = storage_hint(url, spec.name) + (f" ARTIFACTS={shlex.quote(artifacts)}" if artifacts else "")
     data = StudyData(
         study=spec.name, study_file=str(spec.path), description=spec.description or spec.dataset,
-        dataset=spec.dataset, architecture=dict(spec.architecture), metric=spec.metric, total=total,
+        dataset=spec.dataset, architecture=network_of(spec), metric=spec.metric, total=total,
         counts=trial_counts(study), gave_up=gave_up_rows(study, str(spec.path), url),
         dashboard=f"make dashboard STUDY={shlex.quote(str(spec.path))}{where}",
     )  # fmt: skip
@@ -310,12 +322,18 @@ def study_data(
     return data
 
 
+def diverged(t: FrozenTrial) -> bool:
+    """Whether pruned trial ``t`` ended by diverging (search.objective stores a divergence as a prune)."""
+    return str(t.user_attrs.get("pruned_reason", "")).startswith("diverged")
+
+
 def trial_counts(study: optuna.Study) -> dict[str, int]:
-    """:func:`search.worker.counts`, and ``rerun``: the failed trials that were re-queued (a stop, a dead worker:
+    """:func:`search.worker.counts`, ``diverged``: the pruned trials that diverged, and ``rerun``: the failed trials that were re-queued (a stop, a dead worker:
     a copy carries their number in its ``retry_history``), which the summary does not call failed: after a Ctrl-C
     and a resume it said "2 failed" where nothing had failed."""
     out = counts(study)
     out["rerun"] = out["surplus"] = 0
+    out["diverged"] = sum(map(diverged, study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))))
     if out["fail"]:
         trials = study.get_trials(deepcopy=False)
         copied = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
@@ -344,6 +362,12 @@ def unreportable(study: optuna.Study, spec: StudySpec) -> str | None:
         return None
     study_file = shlex.quote(str(spec.path))
     if not c["finished"]:
+        failed = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+        if failed:  # "no finished trial yet: run make study" sent the user to fail five more
+            why = failed[-1].user_attrs.get("fail_reason") or "no reason recorded"
+            return (f"study {spec.name!r} has no complete trial: its {len(failed)} trial(s) failed (the last: "
+                    f"{' '.join(str(why).splitlines())}); fix the cause in {study_file} (make dashboard shows each "
+                    "trial's fail_reason), then make study")  # fmt: skip
         return f"study {spec.name!r} has no finished trial yet: run `make study STUDY={study_file}` first"
     pruned = study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
     why = next((t.user_attrs.get("pruned_reason") for t in pruned if t.user_attrs.get("pruned_reason")), None)

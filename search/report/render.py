@@ -50,7 +50,11 @@ def fmt(value: Any, spec: str | None = None) -> str:
 
 def accuracy(row: dict[str, Any], pad: bool = False) -> str:
     """A row's test accuracy, ``mean ± std`` over its seeds; one seed has no spread, so its mean alone (``pad``:
-    as wide as the two, for aligned columns)."""
+    as wide as the two, for aligned columns); "diverged" where every seed's retraining diverged (0.0000 ± 0.0000
+    read as a measured accuracy)."""
+    gone = row.get("diverged") or ()
+    if gone and len(gone) == len(row.get("accs") or ()):  # no seed trained: no accuracy to show
+        return "diverged".ljust(15 * pad)
     if len(row.get("accs") or ()) == 1:
         return f"{row['mean']:.4f}" + " " * 9 * pad
     return f"{row['mean']:.4f} ± {row['std']:.4f}"
@@ -72,7 +76,16 @@ def pvalue(p: float) -> str:
 def paired_verdict(paired: dict[str, Any]) -> str:
     """:func:`verdict` of a paired comparison; none for a row compared with its own runs (the baseline chosen as
     the tuned row: "not significant (p = 1.000)" judged a comparison the verdict says was not made)."""
-    return "— (the same runs: nothing to compare)" if paired.get("same") else verdict(paired.get("p"))
+    if paired.get("same"):
+        return "— (the same runs: nothing to compare)"
+    if paired.get("diverged"):
+        return diverged_test(paired["diverged"])
+    return verdict(paired.get("p"))
+
+
+def diverged_test(seeds: list[int]) -> str:
+    """Why a comparison has no test: seeds that diverged (:func:`search.verdict.compare`)."""
+    return f"no test (seed(s) {', '.join(map(str, seeds))} diverged)"
 
 
 def recipe_verdict(row: dict[str, Any], tested: int) -> str:
@@ -83,6 +96,8 @@ def recipe_verdict(row: dict[str, Any], tested: int) -> str:
     if row.get("is_best"):
         return "the best row's runs: judged there, once (chosen on the folds, the test split unseen)"
     tested = row.get("family", tested)
+    if row.get("untested"):
+        return diverged_test(row["untested"])
     if p is None:
         return "no test (1 seed)"
     if adjusted is None:  # a row from before the correction
@@ -112,12 +127,16 @@ def comparison_table(cmp: Comparison) -> tuple[list[str], list[list[str]]]:
     head = [""]
     for r in cmp.studies:
         arch = r.architecture
+        width = f", {arch['hidden_size']} units" if "hidden_size" in arch else ""
         head.append(f"{r.study} ({arch.get('cell', 'lstm')}{', bi' if arch.get('bidirectional') else ''}"
-                    f", {arch.get('num_layers', 1)} layer{'s' if arch.get('num_layers', 1) != 1 else ''})")  # fmt: skip
+                    f", {arch.get('num_layers', 1)} layer{'s' if arch.get('num_layers', 1) != 1 else ''}{width})")  # fmt: skip
     finals = [r.final or {} for r in cmp.studies]
     # the dataset first (three datasets read as one task's architectures), and each study's warnings last (a best
-    # row no better than always answering one class showed its regularizers as a finding)
+    # row no better than always answering one class showed its regularizers as a finding); how each was measured
+    # (a 2-seed study beside a 1-seed one differed only by a missing "±")
     rows = [["dataset", *[r.dataset for r in cmp.studies]]]
+    rows.append(["measured on", *[f"{f.get('seeds', '?')} seed(s), {r.folds or 1} fold(s), test split of "
+                                  f"{f.get('test_size', '?')}" for r, f in zip(cmp.studies, finals)]])  # fmt: skip
     rows += [[n, *[fmt(r.regularizers_on[n]) if n in r.regularizers_on else "off" for r in cmp.studies]]
              for n in cmp.regularizers]  # fmt: skip
     rows.append(["test accuracy, best", *[accuracy(f["best"]) for f in finals]])
