@@ -146,9 +146,6 @@ class RNNClassifier(pl.LightningModule):
     def on_validation_epoch_end(self) -> None:  # after the callbacks' (BestEpoch's snapshot): training resumes
         if self.averager is not None:
             self.averager.swap_out(self.net)
-        loss = self.val_metrics["val_loss"] if self._val_logits else 0.0
-        if exploded(loss):  # the last step of a fit is checked by no training loss after it
-            raise DivergedError(f"validation loss {loss} at epoch {self.current_epoch + 1}")
 
     def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
         x, lengths, y = batch
@@ -173,15 +170,17 @@ class RNNClassifier(pl.LightningModule):
 
     @property
     def val_metrics(self) -> dict[str, float]:
-        """The last validation epoch's ``val_loss``, ``val_acc`` and ``val_loss_t`` (temperature-scaled,
-        :mod:`models.calibration`), over the batches it has run; computed once when first read, so a loader of
+        """The last validation epoch's ``val_loss``, ``val_acc``, ``val_loss_t`` (temperature-scaled,
+        :mod:`models.calibration`) and ``val_loss_median`` (the median sequence's, which divergence is judged by),
+        over the batches it has run; computed once when first read, so a loader of
         unknown length costs one calibration per epoch, not one per batch; ``{}`` before any validation."""
         if self._val_metrics is None:
             loss_sum, correct, count = self._val_sums.tolist()
-            tie = calibrated_loss(
-                torch.cat([z for z, _ in self._val_logits]), torch.cat([t for _, t in self._val_logits])
-            )
-            self._val_metrics = {"val_loss": loss_sum / count, "val_acc": correct / count, "val_loss_t": float(tie)}
+            z, t = torch.cat([z for z, _ in self._val_logits]), torch.cat([t for _, t in self._val_logits])
+            tie = calibrated_loss(z, t)
+            median = nn.functional.cross_entropy(z, t, reduction="none").median()  # (NaN if any is: torch's median)
+            self._val_metrics = {"val_loss": loss_sum / count, "val_acc": correct / count, "val_loss_t": float(tie),
+                                 "val_loss_median": float(median)}  # fmt: skip
         return self._val_metrics
 
     def _last_val_batch(self) -> int:

@@ -685,7 +685,7 @@ def constant_note(splits: Splits) -> str | None:
         return None
     valid = np.arange(X.shape[1])[None, :] < lengths[:, None]
     steps = X[valid]  # (valid steps, channels)
-    if not (steps == steps[:1]).all():
+    if not steps.size or not (steps == steps[:1]).all():
         return None
     return (
         f"warning: {splits.name}: every channel of the training split holds one value at every valid step "

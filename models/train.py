@@ -15,7 +15,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback
 
-from models.classifier import RNNClassifier, val_metrics
+from models.classifier import DivergedError, RNNClassifier, exploded, val_metrics
 from models.config import RNNConfig, TrainConfig
 from models.data import SequenceDataModule, SequenceSet, make_loader
 from models.regularizers import ordered_batches, swa_start_epoch
@@ -75,6 +75,13 @@ class BestEpoch(Callback):
             return
         m = val_metrics(trainer, pl_module)
         acc, loss, tie = m["val_acc"], m["val_loss"], m["val_loss_t"]
+        typical = m.get("val_loss_median", loss)  # the median sequence's: one 1e30 input value made a sound
+        if exploded(typical):  # model's mean loss 1e26. The last step of a fit is followed by no training loss to
+            # see it; here, first of the callbacks (fit puts this one first), before any records the epoch or a
+            # pruner judges it
+            raise DivergedError(
+                f"validation loss {typical} (the median sequence's) at epoch {trainer.current_epoch + 1}"
+            )
         row = {
             "epoch": trainer.current_epoch,
             "val_acc": acc,
@@ -188,16 +195,19 @@ def fit(
 
 @torch.no_grad()
 def evaluate(model: RNNClassifier, data: SequenceSet, batch_size: int = 256) -> dict[str, Any]:
-    """Accuracy and cross-entropy of ``model`` on a (standardized) set, in eval mode; ``hits``: which sequences
-    it classified right, in the set's order (a comparison of two models pairs them sequence by sequence)."""
+    """Accuracy and cross-entropy of ``model`` on a (standardized) set, in eval mode (``loss`` the mean,
+    ``median_loss`` the median sequence's); ``hits``: which sequences it classified right, in the set's order (a
+    comparison of two models pairs them sequence by sequence)."""
     model.eval()
     device = next(model.parameters()).device
-    hits, loss_sum = [], 0.0
+    hits, losses = [], []
     for x, lengths, y in make_loader(data, batch_size, shuffle=False):
         logits = model(x.to(device), lengths.to(device)).logits
         y = y.to(device)
         hits.append((logits.argmax(1) == y).cpu().numpy())
-        loss_sum += float(torch.nn.functional.cross_entropy(logits, y, reduction="sum"))
+        losses.append(torch.nn.functional.cross_entropy(logits, y, reduction="none").double().cpu())
     n = max(len(data), 1)
     right = np.concatenate(hits) if hits else np.zeros(0, dtype=bool)
-    return {"acc": int(right.sum()) / n, "loss": loss_sum / n, "hits": right}
+    each = torch.cat(losses) if losses else torch.zeros(0, dtype=torch.float64)
+    median = float(each.median()) if len(each) else 0.0
+    return {"acc": int(right.sum()) / n, "loss": float(each.sum()) / n, "median_loss": median, "hits": right}

@@ -59,7 +59,8 @@ class Result:
     best_value: float | None = None
     best_config: dict[str, Any] = field(default_factory=dict)  # that trial's full configuration
     #: how that trial was chosen (the summary's "chosen as" line); with ``verdict=False`` the runs the choice compares
-    #: are not made, and a best not yet confirmed on a fresh partition says so here
+    #: are not made, and a best not yet confirmed on a fresh partition says so here; with no complete trial, why
+    #: (every finished trial pruned or diverged, or every trial failed: the CLI's line)
     selection: str = ""
     verdict: dict[str, Any] | None = None  # the test-split verdict (search.verdict.final_result), if asked for
 
@@ -259,4 +260,8 @@ def _run_study(
         best = chosen.chosen
         result.best_value, result.best_config = best.value, dict(best.user_attrs.get("config", {}))
         result.selection = chosen.rule
+    elif c["finished"] or c.get("fail"):  # nothing complete: why (all pruned, diverged or failed), as the CLI says
+        from search.report.data import unreportable
+
+        result.selection = unreportable(s, spec) or ""
     return result

@@ -62,6 +62,7 @@ from search.array_introspection import MemberProbe, member_probes
 from search.checkpoints import TrialCheckpoints
 from search.interrupts import interrupt_behind
 from search.objective import Objective, RunningMean, fold_end_report, fold_words, record_folds
+from search.progress import DIVERGED
 from search.spec import Choice, StudySpec
 from search.storage import StorageError
 from search.worker import (
@@ -173,6 +174,8 @@ def array_plan(spec: StudySpec, objective: Any, total: int, accelerator: str = "
     hears of any), so the worker prints the reason with it."""
     if type(objective) is not Objective or objective.extra_callbacks is not None:
         return 1, "a custom objective"
+    if spec.array_size == 1:
+        return 1, "array_size: 1"
     alone = no_member(spec, objective.splits) if _arrays_available() else None
     if alone is not None:  # an array_size written too: "trial arrays of up to 4" where every trial ran alone
         return 1, f"array_size: {spec.array_size}: 1, no trial of this study can be an array member ({alone})"
@@ -428,7 +431,7 @@ class _Run:
         )  # fmt: skip
         for k, (m, r) in enumerate(zip(live, results, strict=True)):
             if r.status == "diverged" and m.pruned is None:
-                m.pruned = f"diverged: {r.reason}{fold_words(fold, self.objective.folds)}"
+                m.pruned = DIVERGED + str(r.reason) + fold_words(fold, self.objective.folds)
                 m.epochs += 1  # the epoch it diverged in was trained (a lone trial counts it too)
             if probes is not None:
                 self._introspect(m, probes[k], r)

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -588,8 +589,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             f"{path}: ok ({spec.name}: {len(spec.search)} searched, {spec.trials} trials, {spec.sampler}/{spec.pruner}; "
             f"data {spec.dataset}: {len(tr)} train / {len(te)} test sequences, length {lengths[0]}..{lengths[1]}, "
             f"{tr.X.shape[2]} channel{'s' if tr.X.shape[2] != 1 else ''}, {len(p.splits.classes)} classes, {p.folds} fold{'s' if p.folds > 1 else ''}; "
-            "not compared with a store the study may already have: make study does that, and refuses an edit that "
-            "changes its finished trials' meaning)",
+            "not compared with the study's store, if it has one: make study does that)",
             flush=True,
         )
         _data_notes(p)
@@ -803,6 +803,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m search") -> int:
             print(f"error: {storage_failure(args, exc)}", file=sys.stderr)
             return 2
         if type(exc).__name__ == "VerdictRunError":  # search.verdict: one of its own runs failed (not unimported)
+            if os.environ.get("REGTUNE_TRACEBACK", "") not in ("", "0"):  # search.verdict.TRACEBACK_ENV
+                traceback.print_exception(exc.__cause__ or exc, file=sys.stderr)
             print(f"error: the verdict: {' '.join(str(exc).splitlines())}", file=sys.stderr)
             return 1
         if type(exc).__name__ == "StudyError":  # the worker's stop after trials failed in a row (search.worker)

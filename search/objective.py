@@ -23,6 +23,7 @@ from models.train import fit
 from search.checkpoints import CheckpointStore, Resume, TrialCheckpoints
 from search.fingerprint import run_scope
 from search.interrupts import interrupt_behind
+from search.progress import DIVERGED
 from search.pruning import PruningCallback
 from search.space import suggest
 from search.spec import StudySpec
@@ -217,8 +218,8 @@ def _outcome(
     try:
         yield
     except DivergedError as exc:
-        trial.set_user_attr("pruned_reason", f"diverged: {exc.reason}")
-        raise optuna.TrialPruned(f"diverged: {exc.reason}") from None
+        trial.set_user_attr("pruned_reason", DIVERGED + exc.reason)
+        raise optuna.TrialPruned(DIVERGED + exc.reason) from None
     except optuna.TrialPruned as exc:
         trial.set_user_attr("pruned_reason", str(exc))
         raise

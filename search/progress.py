@@ -15,11 +15,18 @@ from typing import Any
 from optuna.trial import FrozenTrial
 from tqdm import tqdm
 
-#: the trial user attribute (shown by optuna-dashboard) that says what the trial's value is
 #: the fail_reason of a trial asked past the total and handed back untrained (search.worker._hand_back): counted
 #: and said apart from failures
 SURPLUS = "surplus"
+#: the trial user attribute (shown by optuna-dashboard) that says what the trial's value is
 VALUE_IS_ATTR = "value_is"
+#: the start of a pruned trial's ``pruned_reason`` when it diverged (search.objective, search.arrays): not a pruner's
+DIVERGED = "diverged: "
+
+
+def diverged(t: FrozenTrial) -> bool:
+    """Whether pruned trial ``t`` ended by diverging (a divergence is stored as a prune, its reason saying so)."""
+    return str(t.user_attrs.get("pruned_reason", "")).startswith(DIVERGED)
 
 
 def metric_name(metric: str, folds: int | None) -> str:
@@ -65,7 +72,7 @@ def value_words(t: FrozenTrial) -> str:
         return f"complete: {f'{folds}-fold mean' if folds > 1 else 'holdout score'} {t.value:.4f}"
     if t.state.name != "PRUNED":
         return t.state.name.lower()
-    if str(t.user_attrs.get("pruned_reason", "")).startswith("diverged"):  # its reason says where: no pruner
+    if diverged(t):  # its reason says where: no pruner
         return "pruned"  # judged it, and the last fold and epoch it scored are not where it diverged
     stop = _stop(t)
     if stop is None or t.value is None:

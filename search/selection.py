@@ -128,11 +128,14 @@ def as_complete(stored: dict[str, Any], like: dict[str, Any]) -> dict[str, Any]:
 
 def fold_values(trial: optuna.trial.FrozenTrial, metric: str) -> list[float] | None:
     """The per-fold values the rule compares: accuracies for ``val_acc`` (``fold_accs``; a trial stored before
-    they were kept falls back to its scores), losses for ``val_loss``; None without them."""
+    they were kept falls back to its scores), losses for ``val_loss``; None without them, or with a non-finite one."""
     ua = trial.user_attrs
     values = ua.get("fold_accs") if metric == "val_acc" else None
     values = values if values is not None else ua.get("fold_scores")
-    return [float(v) for v in values] if values else None
+    out = [float(v) for v in values] if values else None
+    # a trial stored before a fit's last step was checked may hold inf ("complete" on exploded weights): no
+    # values to compare (statistics.stdev raised on them, in every report of the study)
+    return out if out is not None and all(map(math.isfinite, out)) else None
 
 
 def within_one_se(a: list[float], best: list[float], direction: str) -> bool:
@@ -267,7 +270,8 @@ def confirm(
     if best_v is None or base_v is None:
         gone = "the best" if best_v is None else "the baseline"
         why = best_run.get("diverged") if best_v is None else base_run.get("diverged")
-        info.update(confirmed=best_v is not None, diverged=gone, reason=str(why or "no fold values"))
+        reason = f"diverged: {str(why).removeprefix('diverged: ')}" if why else "no fold values"
+        info.update(confirmed=best_v is not None, diverged=gone, reason=reason)
         if best_v is None:
             rule = (f"the baseline: the best trial (#{selection.best.number}) beat it on the study's folds, but its "
                     f"run on {where} failed ({info['reason']})")  # fmt: skip

@@ -334,7 +334,10 @@ def cross_validate(spec: StudySpec, config: dict[str, Any], fold_seed: int | Non
     except optuna.TrialPruned as exc:  # the objective turns a divergence into a prune
         return {"diverged": str(exc).removeprefix("diverged: ")}
     except Exception as exc:
-        raise verdict_failure(exc, "a cross-validation", config) from exc
+        failure = verdict_failure(exc, "a cross-validation", config)
+        if failure is exc:
+            raise
+        raise failure from exc
     ua = trial.user_attrs
     out = {"best_epoch": ua["best_epoch"], "value": value, "fold_scores": ua["fold_scores"], "config": config}
     for name in ("fold_accs", "fold_curves", "val_acc", "val_loss", "folds", "path"):  # what a trial records too
@@ -350,16 +353,23 @@ class VerdictRunError(RuntimeError):
 
 def verdict_failure(exc: Exception, what: str, config: dict[str, Any]) -> BaseException:
     """``exc`` from one of the verdict's runs of ``config``, as a :class:`VerdictRunError` naming the run and the
-    settings; a signal behind it (:func:`search.interrupts.interrupt_behind`) and a disk or storage error are
-    returned as they are, for the CLI's own handlers."""
-    if interrupt_behind(exc) is not None or isinstance(exc, (OSError, StorageError)):
+    settings; a signal behind it (:func:`search.interrupts.interrupt_behind`), a disk or storage error and an
+    out-of-memory error are returned as they are, for the CLI's own handlers (none of them is the settings')."""
+    if interrupt_behind(exc) is not None or isinstance(exc, (OSError, StorageError, MemoryError)):
+        return exc
+    if type(exc).__name__ == "OutOfMemoryError":  # torch.cuda's (a RuntimeError): the machine, not the settings
         return exc
     shown = ", ".join(f"{k}={v}" for k, v in sorted(changed_values(config).items())) or "the defaults"
+    first = " ".join(str(exc).splitlines()[:1])
     return VerdictRunError(
-        f"{what} of the configuration {shown} failed ({type(exc).__name__}: {exc}); the finished trials are kept, "
-        "and the run is seeded, so a rerun fails the same way: change the setting the error points at in the "
-        "study file"
+        f"{what} of the configuration {shown} failed ({type(exc).__name__}: {first}); the finished trials are "
+        f"kept. The run is seeded, so a rerun will most likely fail the same way: change the setting the error "
+        f"points at in the study file ({TRACEBACK_ENV}=1 prints the traceback)"
     )
+
+
+#: set (to anything but "" or "0") to print the traceback behind a VerdictRunError's one line
+TRACEBACK_ENV = "REGTUNE_TRACEBACK"
 
 
 #: how a fit with SWA on chooses its best epoch (models.train.BestEpoch: from SWA's start on, since 2026-12-05): in
@@ -512,12 +522,15 @@ def refit_seed(
                               normalize=train.normalize)  # fmt: skip
     try:
         result = evaluate(fit(rnn, train, data).model, data.test_data())
-        if exploded(result["loss"]):  # its last step (no validation checks a refit): outputs no longer finite
-            raise DivergedError(f"test loss {result['loss']} after the last epoch")
+        if exploded(result["median_loss"]):  # its last step (no validation checks a refit), judged as a fit's
+            raise DivergedError(f"test loss {result['median_loss']} (the median sequence's) after the last epoch")
     except DivergedError:
         return {"acc": 0.0, "hits": pack_hits(np.zeros(len(splits.test), dtype=bool)), "diverged": True}
     except Exception as exc:
-        raise verdict_failure(exc, f"a retraining (seed {seed})", config) from exc
+        failure = verdict_failure(exc, f"a retraining (seed {seed})", config)
+        if failure is exc:
+            raise
+        raise failure from exc
     return {"acc": float(result["acc"]), "hits": pack_hits(result["hits"])}
 
 
@@ -737,8 +750,8 @@ def describe_difference(p: dict[str, Any]) -> str:
     from before rows recorded their hits says its interval is that of this test split only."""
     if p.get("same"):
         return f"{p['mean']:+.4f} (the same configuration and runs: nothing to compare)"
-    if p.get("diverged"):
-        return (f"{p['mean']:+.4f} (no test: seed(s) {', '.join(map(str, p['diverged']))} diverged in one of the two "
+    if p.get("diverged"):  # (best - 0 on those seeds is no difference either)
+        return (f"none measured (no test: seed(s) {', '.join(map(str, p['diverged']))} diverged in one of the two "
                 "rows, and a diverged seed has no accuracy)")  # fmt: skip
     if p["n"] < 2:
         return f"{p['mean']:+.4f} (1 seed: no interval, no p-value)"

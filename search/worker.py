@@ -497,6 +497,8 @@ def run_worker(
             return run_arrays(
                 spec, storage, total, size, worker_index, accelerator, on_trial, on_epoch, objective, why
             )  # fmt: skip
+        if spec.array_size not in ("auto", 1) and worker_index == 0:  # asked for arrays: say why none run
+            say(f"trial arrays: none ({why}); each trial runs alone")
         return _loop(spec, storage, total, worker_index, accelerator, on_trial, on_epoch, objective)
 
 

@@ -38,6 +38,16 @@ def arrays(seed: int = 0) -> dict[str, np.ndarray]:
             "lengths_test": s.test.lengths}  # fmt: skip
 
 
+def test_a_study_with_no_complete_trial_says_why(tmp_path: Path) -> None:
+    """Every trial diverged: the API returned an empty selection, where the command line says why."""
+    a = arrays()
+    blown = {**STUDY, "name": "blown", "fixed": {"lr": 1.0e9, "batch_size": 32, "optimizer": "sgd"}}
+    result = run_study(blown, (a["X"], a["y"], a["lengths"], a["X_test"], a["y_test"], a["lengths_test"]),
+                       storage=str(tmp_path / "journal.log"), verdict=False, progress=False)  # fmt: skip
+    assert result.counts["complete"] == 0 and result.best_value is None
+    assert "were all pruned (the first: diverged: " in result.selection, result.selection
+
+
 def test_a_tiny_in_memory_study_runs_and_resumes_with_the_same_arrays(tmp_path: Path) -> None:
     journal = tmp_path / "journal.log"
     a = arrays()

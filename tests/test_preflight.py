@@ -219,7 +219,8 @@ def test_validate_reports_every_bad_file_and_summarizes_a_good_one(
     assert out.err == ""
     assert out.out.startswith(f"{good}: ok (pf-good: ") and out.out.count("\n") == 1
     assert out.out.rstrip().endswith(
-        f"data {tmp_path / 'pair_train.npz'}: 12 train / 4 test sequences, length 3..5, 2 channels, 2 classes, 1 fold)"
+        f"data {tmp_path / 'pair_train.npz'}: 12 train / 4 test sequences, length 3..5, 2 channels, 2 classes, 1 fold; "
+        "not compared with the study's store, if it has one: make study does that)"
     )
 
     assert main(["validate", str(good), *map(str, bad)]) == 2

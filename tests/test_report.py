@@ -126,7 +126,8 @@ def test_one_structure_renders_the_page_the_summary_and_the_comparison(
     cmp = comparison([one, two])
     assert cmp.regularizers == ["dropout"]
     md = render.comparison_markdown(cmp)
-    assert "| dropout | off | 0.25 |" in md and "other (lstm, 2 layers)" in md
+    # the header names the network the best ran (its config: gru 8), over the study's written architecture
+    assert "| dropout | off | 0.25 |" in md and "other (gru, 1 layer, 8 units)" in md
     f = data.final or {}  # how each column was measured: a 2-seed study beside a 1-seed one showed only no "±"
     assert f"| measured on | {f['seeds']} seed(s), {data.folds or 1} fold(s), test split of {f['test_size']} |" in md
     # each column's dataset and warnings (a best row no better than always answering one class read as a finding)
@@ -442,13 +443,15 @@ def test_a_report_folder_is_replaced_whole_or_not_at_all(tmp_path: Path, monkeyp
     monkeypatch.setattr(build_module, "_write", halfway)
     dead = subprocess.Popen(["true"])  # a SIGKILLed report's partial folder (its pid gone): swept by the next
     dead.wait()
-    (outdir.parent / f".report.partial-{dead.pid}").mkdir()
-    (outdir.parent / f".report.partial-{os.getpid()}-x").mkdir()  # not a pid: left alone
+    (outdir.parent / f".report.partial-{build_module._HOST}-{dead.pid}").mkdir()
+    (outdir.parent / f".report.partial-{build_module._HOST}-{os.getpid()}-x").mkdir()  # not a pid: left alone
+    (outdir.parent / f".report.partial-elsewhere-{dead.pid}").mkdir()  # another machine's (a shared runs/)
     with pytest.raises(Interrupted):
         build_module.build(None, None, outdir)  # type: ignore[arg-type]
     assert {p.name: p.read_text() for p in outdir.iterdir()} == {"index.html": "old index.html",
                                                                  "history.png": "old history.png"}  # fmt: skip
-    assert sorted(p.name for p in outdir.parent.iterdir()) == [f".report.partial-{os.getpid()}-x", "report"]
+    kept = [f".report.partial-{build_module._HOST}-{os.getpid()}-x", f".report.partial-elsewhere-{dead.pid}"]
+    assert sorted(p.name for p in outdir.parent.iterdir()) == sorted([*kept, "report"])
 
     def whole(study: object, spec: object, where: Path, *rest: object) -> None:
         for name in ("index.html", "summary.md"):
@@ -458,7 +461,8 @@ def test_a_report_folder_is_replaced_whole_or_not_at_all(tmp_path: Path, monkeyp
     assert build_module.build(None, None, outdir).report_dir == str(outdir)  # type: ignore[arg-type]
     assert {p.name: p.read_text() for p in outdir.iterdir()} == {"index.html": "new index.html",
                                                                  "summary.md": "new summary.md"}  # fmt: skip
-    (outdir.parent / f".report.partial-{os.getpid()}-x").rmdir()
+    for name in kept:
+        (outdir.parent / name).rmdir()
     assert sorted(p.name for p in outdir.parent.iterdir()) == ["report"]
 
     def stop_at_second_rename(self: Path, target: Path) -> Path:  # Ctrl-C between the two renames of the swap

@@ -461,6 +461,71 @@ def test_a_divergence_is_seen_wherever_it_happens(tmp_path: Path, changes: dict[
     assert verdict.test_accuracy(spec, config, 1, 1, diverged=out) == [0.0] and out == [0]  # the refit's last step
 
 
+def test_one_extreme_input_does_not_make_a_sound_model_diverge() -> None:
+    """One 1e30 value in a validation or test sequence gave a sound model a mean loss of 1e26, and the mean-loss
+    check called it diverged: every trial pruned, the verdict's rows "diverged". Divergence is judged by the median
+    sequence's loss (an exploded model's is huge on every sequence)."""
+    import torch
+
+    from models.classifier import RNNClassifier
+    from models.config import split_params
+    from models.data import SequenceSet
+    from models.train import evaluate
+
+    rnn, train = split_params(
+        {"hidden_size": 8, "conv_layers": 1, "conv_skip": True},  # (the skip: linear in x)
+        input_size=1,
+        num_classes=2,
+    )
+    model = RNNClassifier(rnn, train)
+    x = torch.randn(20, 6, 1)
+    x[3, 2, 0] = 1e30
+    y = torch.arange(20) % 2
+    lengths = torch.full((20,), 6)
+    model.validation_step((x, lengths, y), 0)
+    m = model.val_metrics
+    assert m["val_loss"] > 1e6 and m["val_loss_median"] < 10, m  # the mean measures the one input
+    out = evaluate(model, SequenceSet(x.numpy(), lengths.numpy(), y.numpy()))
+    assert out["loss"] > 1e6 and out["median_loss"] < 10, out
+
+
+def test_a_divergence_is_not_taken_for_a_prune_by_an_active_pruner() -> None:
+    """The pruner's callback judged the blown epoch before the module's check ran: "pruned at epoch 1 (step 0)",
+    credited to the pruner, where an array member of the same configuration said "diverged"."""
+    from pytorch_lightning.callbacks import Callback
+
+    from models.classifier import DivergedError
+    from models.config import split_params
+    from models.data import SequenceDataModule
+    from models.train import fit
+
+    class PruneAll(Callback):
+        def on_validation_epoch_end(self, trainer: object, pl_module: object) -> None:
+            raise optuna.TrialPruned("pruned at epoch 1 (step 0)")
+
+    data = SequenceDataModule("synthetic:n=160,length=16", batch_size=512, val_fraction=0.25, seed=0)
+    rnn, train = split_params({"hidden_size": 8, "optimizer": "sgd", "lr": 3.0e38, "max_epochs": 2},
+                              input_size=2, num_classes=3)  # fmt: skip
+    with pytest.raises(DivergedError, match=r"^validation loss .* at epoch 1$"):
+        fit(rnn, train, data, callbacks=[PruneAll()], accelerator="cpu")
+
+
+def test_pruning_savings_credit_no_pruner_with_a_divergence() -> None:
+    from optuna.trial import create_trial
+
+    from search.report.data import pruning_summary, trial_counts
+
+    study = optuna.create_study(direction="maximize")
+    study.add_trial(create_trial(value=0.9, user_attrs={"epochs_run": 10}))
+    study.add_trial(create_trial(state=optuna.trial.TrialState.PRUNED, value=0.5,
+                                 user_attrs={"epochs_run": 3, "pruned_reason": "pruned at epoch 3 (step 2)"}))  # fmt: skip
+    study.add_trial(create_trial(state=optuna.trial.TrialState.PRUNED, value=0.5,
+                                 user_attrs={"epochs_run": 2, "pruned_reason": "diverged: training loss nan"}))  # fmt: skip
+    pr = pruning_summary(study, None)  # type: ignore[arg-type]
+    assert (pr["pruned"], pr["diverged"], pr["epochs_saved"], pr["epochs_spent"]) == (1, 1, 7.0, 15.0)
+    assert trial_counts(study)["diverged"] == 1
+
+
 def test_a_row_with_diverged_seeds_gets_no_test() -> None:
     """A baseline that diverged on every seed (scored 0) was "+0.7493 (95% CI +0.533..+0.965, p=0.0042)" below a
     best of 0.75 on a 50/50 task, and the report called it significant."""
@@ -498,8 +563,29 @@ def test_an_error_in_a_verdict_run_is_one_line(tmp_path: Path, monkeypatch: pyte
     with pytest.raises(verdict.VerdictRunError, match=r"^a cross-validation of .*\(RuntimeError: index -9"):
         cross_validate(spec, config)
     monkeypatch.setattr(verdict, "fit", lambda *a, **k: (_ for _ in ()).throw(OSError(28, "No space left")))
-    with pytest.raises(OSError):  # a full disk is the CLI's own one line
+    with pytest.raises(OSError) as full:  # a full disk is the CLI's own one line
         verdict.test_accuracy(spec, config, 1, 1)
+    assert full.value.__cause__ is None  # passed on as it is, not made its own cause
+
+
+def test_an_error_in_a_verdict_run_is_one_line_and_exit_1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from search import cli
+    from tests.helpers import write_study
+
+    path = write_study(tmp_path, budget={"trials": 2, "max_epochs": 2}, final_seeds=1, introspect=False)
+    journal = str(tmp_path / "journal.log")
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("index -9223372036854775808 is out of bounds\nsecond line")
+
+    monkeypatch.setattr(verdict, "fit", broken)  # the refits only: the trials train
+    assert cli.main(["study", str(path), "--storage", journal]) == 1
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error")]
+    assert len(err) == 1 and err[0].startswith("error: the verdict: a retraining (seed 0) of the configuration "), err
+    assert "(RuntimeError: index -9223372036854775808 is out of bounds); the finished trials are kept" in err[0]
+    assert "Traceback" not in capsys.readouterr().err
 
 
 # ----------------------------------------------------------------------------------------- (d) the refit's epochs

@@ -276,13 +276,8 @@ def fit_array(
             break
         streams.loader_draw()  # the validation loader's iterator
         rows = _validate(net, data, live, metric, n_val, epoch, sign, dev)
-        blown = [k for k, r in enumerate(rows) if exploded(r["val_loss"])]  # as a lone fit's validation check
+        blown = [k for k, m in enumerate(live) if m.status == "diverged"]  # its validation loss (_validate)
         if blown:
-            for k in blown:
-                live[k].status, live[k].reason = (
-                    "diverged",
-                    f"validation loss {rows[k]['val_loss']} at epoch {epoch + 1}",
-                )
             rows = [r for k, r in enumerate(rows) if k not in blown]
             live, rules = _leave(blown, live, done, net, opt, streams)
             if not live:
@@ -324,11 +319,13 @@ def _validate(
     net: StackedNet, data: SequenceDataModule, live: list[_Member], metric: str, n_val: int, epoch: int,
     sign: float, dev: torch.device,
 ) -> list[dict[str, float]]:  # fmt: skip
-    """Each live member's row for this epoch (eval mode: no masks, running statistics); best and its weights."""
+    """Each live member's row for this epoch (eval mode: no masks, running statistics); best and its weights. A
+    member whose validation loss exploded (:func:`models.classifier.exploded`) is marked diverged instead."""
     loss_sum = torch.zeros(len(live), device=dev, dtype=torch.float64)
     correct = torch.zeros(len(live), device=dev, dtype=torch.float64)
     count = 0
     seen: list[tuple[torch.Tensor, torch.Tensor]] = []  # (logits, labels) per batch: the tie-break's loss
+    each: list[torch.Tensor] = []  # (members, batch) losses: the median sequence's judges divergence
     with torch.no_grad():
         for x, lengths, y in data.val_dataloader():
             x, lengths, y = x.to(dev), lengths.to(dev), y.to(dev)
@@ -336,22 +333,27 @@ def _validate(
             k, b, c = logits.shape
             ce = F.cross_entropy(logits.reshape(k * b, c), y.repeat(k), reduction="none").view(k, b)
             loss_sum += ce.sum(1).double()
+            each.append(ce)
             correct += (logits.argmax(2) == y).sum(1).double()
             count += b
             seen.append((logits, y))
     ties = calibrated_loss(torch.cat([z for z, _ in seen], 1), torch.cat([t for _, t in seen])).tolist()
+    medians = torch.cat(each, 1).median(1).values.tolist()
     rows = []
-    for k, (m, ls, co, tie) in enumerate(zip(live, loss_sum.tolist(), correct.tolist(), ties)):
+    for k, (m, ls, co, tie, median) in enumerate(zip(live, loss_sum.tolist(), correct.tolist(), ties, medians)):
         acc, loss = co / count, ls / count
         row = {"epoch": epoch, "val_acc": acc, "val_loss": loss, "val_loss_t": tie,
                "score": score(metric, acc, loss, max(n_val, 1), tie)}  # fmt: skip
         if m.count:
             row["train_loss"] = m.loss_sum / m.count
+        rows.append(row)
+        if exploded(median):  # as a lone fit's BestEpoch: diverged, before the epoch is recorded or kept
+            m.status, m.reason = "diverged", f"validation loss {median} (the median sequence's) at epoch {epoch + 1}"
+            continue
         m.history.append(row)
         if m.best is None or sign * row["score"] > sign * m.best["score"]:
             m.best = row
             m.best_state = net.member_state(k)
-        rows.append(row)
     return rows
 
 

@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -73,7 +74,7 @@ def build(
     data.report_dir = str(outdir)
     target = outdir.resolve()  # a symbolic link to the report folder stays a link: the folder it names is replaced
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
+    partial = target.with_name(f".{target.name}.partial-{_HOST}-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
     _sweep_dead(target)
     partial.mkdir()
@@ -85,10 +86,14 @@ def build(
     return data
 
 
+#: this machine, in a report's partial folder's name: on a runs/ shared between machines another's pid means nothing
+_HOST = re.sub(r"[^A-Za-z0-9_.]", "_", socket.gethostname()) or "host"
+
+
 def _sweep_dead(target: Path) -> None:
-    """Remove the partial folders of reports whose process is gone (a SIGKILL leaves ``.report.partial-<pid>``
-    beside the report; each report removed only its own)."""
-    for leftover in target.parent.glob(f".{target.name}.partial-*"):
+    """Remove the partial folders of reports that this machine's processes began and that are gone (a SIGKILL
+    left ``.report.partial-<pid>`` beside the report; each report removed only its own)."""
+    for leftover in target.parent.glob(f".{target.name}.partial-{_HOST}-*"):
         pid = leftover.name.rsplit("-", 1)[-1]
         if pid.isdigit() and not alive(int(pid), ""):
             shutil.rmtree(leftover, ignore_errors=True)

@@ -25,7 +25,7 @@ from models.data import SequenceDataModule
 from models.introspect import Introspection, diagnose, fixed_batch
 from models.train import fit
 from search.objective import folds_of, study_splits
-from search.progress import SURPLUS
+from search.progress import SURPLUS, diverged
 from search.recipes import BASELINE, earlier_recipe_points, same_values, starting_points
 from search.retries import gave_up_rows
 from search.selection import as_complete, same_config
@@ -322,11 +322,6 @@ def study_data(
     return data
 
 
-def diverged(t: FrozenTrial) -> bool:
-    """Whether pruned trial ``t`` ended by diverging (search.objective stores a divergence as a prune)."""
-    return str(t.user_attrs.get("pruned_reason", "")).startswith("diverged")
-
-
 def trial_counts(study: optuna.Study) -> dict[str, int]:
     """:func:`search.worker.counts`, ``diverged``: the pruned trials that diverged, and ``rerun``: the failed trials that were re-queued (a stop, a dead worker:
     a copy carries their number in its ``retry_history``), which the summary does not call failed: after a Ctrl-C
@@ -388,21 +383,23 @@ def study_report(
     choose(study, spec, run=True)  # before the selection line: what it compares (a pruned baseline's run, the
     # confirmation on a fresh partition) is run and cached first
     data = study_data(study, spec, url)
+    # with the counts (a study still running read "12 complete, 6 pruned" above "6 of 24 trials pruned" read
+    # minutes of retraining later)
+    data.importances = importances(study)
+    data.pruning = pruning_summary(study, spec)
     data.final = final = final_result(study, spec, seeds)
     config = final["best"]["config"]
     nothing = nothing_config(config)[0]
     data.folds = folds_of(spec)
     data.regularizers_on = {n: config[n] for n in REGULARIZER_NAMES if config[n] != nothing[n]}
     data.recipes = recipe_results(study, spec, final["baseline"], final["seeds"], data.stale_recipes, final["best"])
-    data.importances = importances(study)
-    data.pruning = pruning_summary(study, spec)
     probes = {}
     for label, cfg in (("best", config), ("baseline", final["baseline"]["config"])):
-        probe, best_epoch, diverged = introspect(spec, cfg)
+        probe, best_epoch, why_diverged = introspect(spec, cfg)
         stats = probe.summary(best_epoch)
         found = diagnose(stats)
-        if diverged:  # (diagnose names the divergence from its last record; this says why, once)
-            found = [f"its introspection refit diverged ({diverged}): the measurements are those up to then"] + [
+        if why_diverged:  # (diagnose names the divergence from its last record; this says why, once)
+            found = [f"its introspection refit diverged ({why_diverged}): the measurements are those up to then"] + [
                 d for d in found if not d.startswith("the fit diverged")
             ]
         data.introspection[label] = {"stats": stats, "diagnoses": found, "epoch": best_epoch, "figures": {}}

@@ -11,6 +11,7 @@ from typing import Any
 
 import jinja2
 
+from models.config import ARCHITECTURE_NAMES
 from search.report.data import MIN_RANKED, Comparison, StudyData
 from search.verdict import SIGNIFICANCE, describe_difference, keeps_text, warnings_of
 
@@ -126,7 +127,8 @@ def comparison_table(cmp: Comparison) -> tuple[list[str], list[list[str]]]:
     """Head and rows of the comparison: the regularizers each best configuration turned on, and test accuracies."""
     head = [""]
     for r in cmp.studies:
-        arch = r.architecture
+        tested = ((r.final or {}).get("best") or {}).get("config") or {}  # searched names: what the best ran
+        arch = {**r.architecture, **{k: tested[k] for k in ARCHITECTURE_NAMES if k in tested}}
         width = f", {arch['hidden_size']} units" if "hidden_size" in arch else ""
         head.append(f"{r.study} ({arch.get('cell', 'lstm')}{', bi' if arch.get('bidirectional') else ''}"
                     f", {arch.get('num_layers', 1)} layer{'s' if arch.get('num_layers', 1) != 1 else ''}{width})")  # fmt: skip
