@@ -383,7 +383,9 @@ def _show(v: Any) -> str:
 
 
 def _show_setting(key: str, values: dict[str, Any]) -> str:
-    return _show(values[key]) if key in values else f"(default {_show(_default(key))})"
+    # a value at its default is not recorded: written or left out, it reads "lstm (the default)" (it said
+    # "(default lstm)" for a cell written as lstm, as if the line had been removed)
+    return _show(values[key]) if key in values else f"{_show(_default(key))} (the default)"
 
 
 def _show_top(key: str, d: dict[str, Any]) -> str:

@@ -179,7 +179,7 @@ def read_study(path: str | Path) -> Any:
                                  "(YAML), e.g. studies/lstm.yaml")  # fmt: skip
         raw = yaml.load(head.decode("utf-8"), Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
-        raise StudyFileError(f"{p}: not valid YAML: {exc}") from exc
+        raise StudyFileError(f"{p}: not valid YAML: {_yaml_problem(exc)}") from exc
     except UnicodeDecodeError as exc:
         raise StudyFileError(
             f"{p}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); allowed: a YAML file "
@@ -190,13 +190,25 @@ def read_study(path: str | Path) -> Any:
     return raw
 
 
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's error in one line, placed in the file (its own text said ``in "<unicode string>", line 12, column
+    9`` over several lines, with the lines quoted and a caret)."""
+    problem, mark = getattr(exc, "problem", None), getattr(exc, "problem_mark", None)
+    if not problem or mark is None:
+        return " ".join(str(exc).split())
+    where = f"line {mark.line + 1}, column {mark.column + 1}"
+    context, cmark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    also = f" ({context} at line {cmark.line + 1}, column {cmark.column + 1})" if context and cmark else ""
+    return f"{problem} at {where}{also}"
+
+
 def parse_study(raw: Any, path: Path) -> StudySpec:
     err = _Errors(path)
     if not isinstance(raw, dict):
         raise err("(top level)", "must be a mapping of keys", TOP_KEYS)
     for key in raw:
         if key not in TOP_KEYS:
-            raise err(key, _unknown("key", key, TOP_KEYS), TOP_KEYS)
+            raise err(_key_text(key), _unknown("key", key, TOP_KEYS), TOP_KEYS)
     for key in ("name", "dataset", "budget"):
         if key not in raw:
             raise err(key, "is required", TOP_KEYS)
@@ -218,11 +230,11 @@ def parse_study(raw: Any, path: Path) -> StudySpec:
     arch = _mapping(raw.get("architecture", {}), "architecture", err)
     for key in arch:
         if key not in ARCHITECTURE_NAMES:
-            raise err(f"architecture.{key}", _unknown("key", key, ARCHITECTURE_NAMES), ARCHITECTURE_NAMES)
+            raise err(f"architecture.{_key_text(key)}", _unknown("key", key, ARCHITECTURE_NAMES), ARCHITECTURE_NAMES)
     budget = _mapping(raw["budget"], "budget", err)
     for key in budget:
         if key not in BUDGET_KEYS:
-            raise err(f"budget.{key}", _unknown("key", key, BUDGET_KEYS), BUDGET_KEYS)
+            raise err(f"budget.{_key_text(key)}", _unknown("key", key, BUDGET_KEYS), BUDGET_KEYS)
     trials = _positive_int(budget.get("trials"), "budget.trials", err)
     max_epochs = _positive_int(budget.get("max_epochs", 40), "budget.max_epochs", err)
 
@@ -266,7 +278,7 @@ def parse_study(raw: Any, path: Path) -> StudySpec:
         for key in names:
             if key not in HYPERPARAMETER_NAMES:
                 allowed = tuple(n for n in HYPERPARAMETER_NAMES if n not in ("max_epochs", "seed"))  # set elsewhere
-                raise err(f"{section}.{key}", _unknown("hyperparameter", key, allowed), allowed)
+                raise err(f"{section}.{_key_text(key)}", _unknown("hyperparameter", key, allowed), allowed)
             if key == "max_epochs":
                 raise err(f"{section}.{key}", "max_epochs is set by budget.max_epochs", None)
             if key == "seed":  # the study's seed wins: a fixed one was dropped unsaid, a searched one changed nothing
@@ -503,7 +515,9 @@ def _dimension(key: str, value: Any, base: dict[str, Any], err: _Errors) -> Dime
     where = f"search.{key}"
     if isinstance(value, list):
         if not value:
-            raise err(where, "an empty list of choices", None)
+            raise err(
+                where, "an empty list of choices: write two or more values, or a range {low: ..., high: ...}", None
+            )
         if len(value) == 1:  # a dimension with one value: every trial runs it, and the baseline too
             raise err(where, f"one choice ({value[0]!r}) searches nothing; put it under fixed, or add choices", None)
         seen: list[tuple[bool, Any]] = []
@@ -517,7 +531,7 @@ def _dimension(key: str, value: Any, base: dict[str, Any], err: _Errors) -> Dime
         raise err(where, f"{value!r} must be a list of choices or a range", RANGE_KEYS)
     for k in value:
         if k not in RANGE_KEYS:
-            raise err(f"{where}.{k}", _unknown("range key", k, RANGE_KEYS), RANGE_KEYS)
+            raise err(f"{where}.{_key_text(k)}", _unknown("range key", k, RANGE_KEYS), RANGE_KEYS)
     if "low" not in value or "high" not in value:
         raise err(where, "a range needs low and high", RANGE_KEYS)
     low, high = value["low"], value["high"]
@@ -535,7 +549,7 @@ def _dimension(key: str, value: Any, base: dict[str, Any], err: _Errors) -> Dime
                 raise err(f"{where}.{k}", f"{v!r}: {key} is a whole number", None)
         low, high = int(low), int(high)
     if low > high:
-        raise err(where, f"low={low} > high={high}", None)
+        raise err(where, f"low={low} > high={high}: low must be at most high (swap them)", None)
     for k in ("log", "off"):  # `log: no` is the string "no" in YAML 1.2, and bool("no") is True
         if not isinstance(value.get(k, False), bool):
             raise err(f"{where}.{k}", f"{value[k]!r} is not a boolean", ("true", "false"))
@@ -600,6 +614,14 @@ def _positive_int(value: Any, where: str, err: _Errors) -> int:
 
 
 MAX_NAME = 200  # runs/<name>/journal.log must stay a legal path (255 bytes a name: OSError "File name too long")
+
+
+def _key_text(key: Any) -> str:
+    """A key as the file wrote it: ``~`` (YAML's null) was shown as ``None``, ``1`` and ``true`` as names."""
+    if key is None:
+        return "~ (a null key)"
+    kind = type(key).__name__
+    return key if isinstance(key, str) else f"{key!r} ({'an' if kind[0] in 'aeiou' else 'a'} {kind}, not a name)"
 
 
 def _unknown(what: str, name: Any, allowed: tuple[str, ...]) -> str:

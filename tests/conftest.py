@@ -18,6 +18,17 @@ torch.set_num_threads(1)
 C_IN, K, H = 3, 4, 6  # input channels, classes, hidden units: small enough for every test to be instant
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _own_temp_dir(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """This process's temporary files under pytest's own folder (kept for the last few runs, then removed): tests
+    that build trial checkpoints without closing them left a regtune-ckpt-* folder in /tmp each."""
+    import tempfile
+
+    before, tempfile.tempdir = tempfile.tempdir, str(tmp_path_factory.mktemp("tempfile"))
+    yield
+    tempfile.tempdir = before
+
+
 @pytest.fixture(autouse=True)
 def _quiet_lightning() -> None:
     for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric"):

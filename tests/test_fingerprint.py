@@ -251,7 +251,7 @@ DIFFS = [
     ("dataset", d(dataset="A.npz"), d(dataset="B.npz"), ["dataset: A.npz -> B.npz"], INCOMPATIBLE),
     ("explicit default", d(), d(architecture__num_layers=1), [], SAFE),
     ("int for a float", d(fixed__clip_norm=1.0), d(fixed__clip_norm=1), [], SAFE),
-    ("fixed default", d(), d(fixed__clip_norm=0.5), ["fixed.clip_norm: (default 0.0) -> 0.5"], INCOMPATIBLE),
+    ("fixed default", d(), d(fixed__clip_norm=0.5), ["fixed.clip_norm: 0.0 (the default) -> 0.5"], INCOMPATIBLE),
     ("off added", d(), d(search__dropout={"low": 0.0, "high": 0.3, "off": True}),
      ["search.dropout.off: false -> true"], WIDENING),
     ("off removed", d(search__dropout={"low": 0.0, "high": 0.3, "off": True}), d(),

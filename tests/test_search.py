@@ -330,6 +330,14 @@ YAML_SURPRISES = [
         lambda spec: spec.starting_points == [],
     ),  # fmt: skip
     ("a-key-that-is-a-list", "search: {[a]: [0, 1]}\n", "not valid YAML: a key must be a name, not a list (line 4)"),
+    # PyYAML's own text: 'in "<unicode string>", line 4, column 31' over several lines, with a caret
+    (
+        "broken-flow-mapping",
+        "search: {dropout: {low: 0 high: 1}\n",
+        "not valid YAML: expected ',' or '}', but got ':' at line 4, column 31 (while parsing a flow mapping at line 4",
+    ),
+    ("a-null-key", "~: 1\n", "s.yaml: ~ (a null key): unknown key; allowed: name,"),  # shown as "None"
+    ("a-number-key", "architecture: {3: 1}\n", "architecture.3 (an int, not a name): unknown key"),
     (  # a merge key failed with "could not determine a constructor for the tag ...merge"
         "merge-key",
         "ranges: &r {low: 0.0, high: 0.3}\nsearch: {dropout: {<<: *r, high: 0.2}}\n",
