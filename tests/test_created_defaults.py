@@ -16,6 +16,7 @@ import search.defaults as defaults
 from search import fingerprint as fp
 from search.created_defaults import DEFAULTED_ATTR, keep_created_defaults
 from search.preflight import prepare
+from search.progress import SURPLUS
 from search.spec import Choice
 from search.storage import open_storage
 from search.worker import definition_changes, ensure_study, run_worker
@@ -216,7 +217,10 @@ def test_the_note_is_said_once_with_worker_processes(created: tuple[Path, str]) 
     assert out.returncode == 0, out.stdout + out.stderr
     new = [t for t in _study(url).get_trials() if t.state.is_finished() and t.number not in before]
     assert new  # each new trial's line, once: the worker processes print nothing, the parent says them
-    assert all(out.stdout.count(f"trial {t.number} {t.state.name.lower()}") == 1 for t in new), out.stdout
+    # (a worker's trial array may ask one past the total and hand it back untrained: its line says that)
+    said = {t.number: "handed back untrained" if t.user_attrs.get("fail_reason", "").startswith(SURPLUS)
+            else t.state.name.lower() for t in new}  # fmt: skip
+    assert all(out.stdout.count(f"trial {n} {word}") == 1 for n, word in said.items()), out.stdout
     assert out.stderr.count("keeps the defaults it was created with") == 1, out.stderr
     assert _study(url).user_attrs[fp.DEFINITION_ATTR] == recorded
     trials = _study(url).get_trials(states=(optuna.trial.TrialState.COMPLETE,))
