@@ -33,6 +33,13 @@ def exploded(loss: float) -> bool:
     return not math.isfinite(loss) or loss > EXPLODING_LOSS
 
 
+def typical_loss(losses: torch.Tensor) -> torch.Tensor:
+    """The median of per-sequence ``losses`` along the last dimension, a NaN counted as infinite: what divergence
+    is judged by. One extreme input value (1e30) gave a sound model a mean loss of 1e26 (and one NaN made torch's
+    median NaN); an exploded model's loss is huge on most sequences."""
+    return torch.nan_to_num(losses, nan=math.inf).median(-1).values
+
+
 class DivergedError(RuntimeError):
     """Training produced a NaN/Inf or exploding loss or gradient; ``reason`` says which and when."""
 
@@ -178,7 +185,7 @@ class RNNClassifier(pl.LightningModule):
             loss_sum, correct, count = self._val_sums.tolist()
             z, t = torch.cat([z for z, _ in self._val_logits]), torch.cat([t for _, t in self._val_logits])
             tie = calibrated_loss(z, t)
-            median = nn.functional.cross_entropy(z, t, reduction="none").median()  # (NaN if any is: torch's median)
+            median = typical_loss(nn.functional.cross_entropy(z, t, reduction="none"))
             self._val_metrics = {"val_loss": loss_sum / count, "val_acc": correct / count, "val_loss_t": float(tie),
                                  "val_loss_median": float(median)}  # fmt: skip
         return self._val_metrics

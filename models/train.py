@@ -15,7 +15,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback
 
-from models.classifier import DivergedError, RNNClassifier, exploded, val_metrics
+from models.classifier import DivergedError, RNNClassifier, exploded, typical_loss, val_metrics
 from models.config import RNNConfig, TrainConfig
 from models.data import SequenceDataModule, SequenceSet, make_loader
 from models.regularizers import ordered_batches, swa_start_epoch
@@ -209,5 +209,5 @@ def evaluate(model: RNNClassifier, data: SequenceSet, batch_size: int = 256) -> 
     n = max(len(data), 1)
     right = np.concatenate(hits) if hits else np.zeros(0, dtype=bool)
     each = torch.cat(losses) if losses else torch.zeros(0, dtype=torch.float64)
-    median = float(each.median()) if len(each) else 0.0
+    median = float(typical_loss(each)) if len(each) else 0.0
     return {"acc": int(right.sum()) / n, "loss": float(each.sum()) / n, "median_loss": median, "hits": right}

@@ -487,6 +487,10 @@ def test_one_extreme_input_does_not_make_a_sound_model_diverge() -> None:
     assert m["val_loss"] > 1e6 and m["val_loss_median"] < 10, m  # the mean measures the one input
     out = evaluate(model, SequenceSet(x.numpy(), lengths.numpy(), y.numpy()))
     assert out["loss"] > 1e6 and out["median_loss"] < 10, out
+    from models.classifier import typical_loss  # one NaN sequence is one infinite loss, not a NaN median
+
+    assert float(typical_loss(torch.tensor([0.1, math.nan, 0.2]))) == pytest.approx(0.2)
+    assert math.isinf(float(typical_loss(torch.tensor([math.nan, math.nan, 0.2]))))
 
 
 def test_a_divergence_is_not_taken_for_a_prune_by_an_active_pruner() -> None:

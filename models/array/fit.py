@@ -25,7 +25,7 @@ from models.array.stacked import ArrayOutput, StackedNet
 from models.array.streams import MemberStreams, initial_member
 from models.array.support import array_key, unsupported
 from models.calibration import calibrated_loss
-from models.classifier import exploded
+from models.classifier import exploded, typical_loss
 from models.config import WEIGHT_ROLES, RNNConfig, TrainConfig, as_dict
 from models.data import SequenceDataModule
 from models.train import METRICS, score
@@ -338,7 +338,7 @@ def _validate(
             count += b
             seen.append((logits, y))
     ties = calibrated_loss(torch.cat([z for z, _ in seen], 1), torch.cat([t for _, t in seen])).tolist()
-    medians = torch.cat(each, 1).median(1).values.tolist()
+    medians = typical_loss(torch.cat(each, 1)).tolist()
     rows = []
     for k, (m, ls, co, tie, median) in enumerate(zip(live, loss_sum.tolist(), correct.tolist(), ties, medians)):
         acc, loss = co / count, ls / count
