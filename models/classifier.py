@@ -40,6 +40,12 @@ def typical_loss(losses: torch.Tensor) -> torch.Tensor:
     return torch.nan_to_num(losses, nan=math.inf).median(-1).values
 
 
+def validation_divergence(median: float, epoch: int) -> str | None:
+    """Why a fit diverged at validation (``median``: :func:`typical_loss` of its validation sequences, ``epoch``
+    0-based), or None: the one rule and wording of lone fits (models.train.BestEpoch) and arrays alike."""
+    return f"validation loss {median} (the median sequence's) at epoch {epoch + 1}" if exploded(median) else None
+
+
 class DivergedError(RuntimeError):
     """Training produced a NaN/Inf or exploding loss or gradient; ``reason`` says which and when."""
 

@@ -90,9 +90,8 @@ class RNNConfig:
     num_layers: int = _arch(1, INTEGER, 1, DEEPEST)  # stacked RNN layers; depth rarely helps on short sequences
     bidirectional: bool = _arch(False, FLAG)  # read the sequence both ways; doubles the pooled width
     pooling: str = _arch("last", POOLINGS)  # last | mean | max over the valid (unpadded) steps, fed to the head
-    conv_stride: int = _arch(
-        1, INTEGER, 1, WIDEST
-    )  # >1 adds a strided Conv1D front end that shortens long sequences (1 = off)
+    #: >1 adds a strided Conv1D front end that shortens long sequences (1 = off)
+    conv_stride: int = _arch(1, INTEGER, 1, WIDEST)
     conv_channels: int = _arch(0, INTEGER, 0, WIDEST)  # channels of that Conv1D; 0 = hidden_size
     #: Conv1D blocks before the RNN (0 = off); -1 = auto: one block iff conv_stride > 1
     conv_layers: int = _arch(-1, INTEGER, -1, DEEPEST)

@@ -15,7 +15,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback
 
-from models.classifier import DivergedError, RNNClassifier, exploded, typical_loss, val_metrics
+from models.classifier import DivergedError, RNNClassifier, typical_loss, val_metrics, validation_divergence
 from models.config import RNNConfig, TrainConfig
 from models.data import SequenceDataModule, SequenceSet, make_loader
 from models.regularizers import ordered_batches, swa_start_epoch
@@ -75,13 +75,12 @@ class BestEpoch(Callback):
             return
         m = val_metrics(trainer, pl_module)
         acc, loss, tie = m["val_acc"], m["val_loss"], m["val_loss_t"]
-        typical = m.get("val_loss_median", loss)  # the median sequence's: one 1e30 input value made a sound
-        if exploded(typical):  # model's mean loss 1e26. The last step of a fit is followed by no training loss to
-            # see it; here, first of the callbacks (fit puts this one first), before any records the epoch or a
-            # pruner judges it
-            raise DivergedError(
-                f"validation loss {typical} (the median sequence's) at epoch {trainer.current_epoch + 1}"
-            )
+        # the median sequence's loss: one 1e30 input value made a sound model's mean loss 1e26. The last step of a
+        # fit is followed by no training loss to see it; here, first of the callbacks (fit puts this one first),
+        # before any records the epoch or a pruner judges it
+        why = validation_divergence(m.get("val_loss_median", loss), trainer.current_epoch)
+        if why is not None:
+            raise DivergedError(why)
         row = {
             "epoch": trainer.current_epoch,
             "val_acc": acc,

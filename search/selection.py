@@ -60,6 +60,7 @@ from typing import Any
 import optuna
 
 from models.config import REGULARIZER_NAMES, defaults, inert_names
+from search.progress import DIVERGED
 
 _COMPLETE = (optuna.trial.TrialState.COMPLETE,)
 
@@ -270,7 +271,7 @@ def confirm(
     if best_v is None or base_v is None:
         gone = "the best" if best_v is None else "the baseline"
         why = best_run.get("diverged") if best_v is None else base_run.get("diverged")
-        reason = f"diverged: {str(why).removeprefix('diverged: ')}" if why else "no fold values"
+        reason = DIVERGED + str(why).removeprefix(DIVERGED) if why else "no fold values"
         info.update(confirmed=best_v is not None, diverged=gone, reason=reason)
         if best_v is None:
             rule = (f"the baseline: the best trial (#{selection.best.number}) beat it on the study's folds, but its "

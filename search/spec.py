@@ -470,14 +470,19 @@ INERT_WITHOUT: dict[str, tuple[tuple[str, ...], str]] = {
 }  # fmt: skip
 
 
+def _section(spec: StudySpec, name: str) -> str | None:
+    """The study file's section that names ``name`` (search, architecture or fixed), or None."""
+    sections = [("search", spec.search), ("architecture", spec.architecture), ("fixed", spec.fixed)]
+    return next((sec for sec, values in sections if name in values), None)
+
+
 def _check_inert_names(spec: StudySpec, err: _Errors) -> None:
     """A name that no trial lets act, searched or written, spends a dimension on nothing, or is shown as kept by
     the baseline: layer_dropout 0.27 "chosen" for a one-layer network that ran bit-identical to one without it;
     bias_l1 searched under batch norm (no RNN bias), every trial the same 0.3249; the "nothing at all" row said it
     also turned off a layer_dropout that never acted. A written value at its default is left alone."""
     for name, (settings, how) in INERT_WITHOUT.items():
-        sections = [("search", spec.search), ("architecture", spec.architecture), ("fixed", spec.fixed)]
-        section = next((sec for sec, values in sections if name in values), None)
+        section = _section(spec, name)
         if section is None or (section != "search" and spec.base_params()[name] == _default(name)):
             continue
         values = {setting: sorted(set(_values(spec, setting)), key=str) for setting in settings}
@@ -500,10 +505,8 @@ def _check_decay_rates(spec: StudySpec, err: _Errors) -> None:
     for name in DECOUPLED_DECAYS:
         top = max(float(v) for v in _values(spec, name))
         if top * top_lr >= 1.0:
-            sections = [("search", spec.search), ("architecture", spec.architecture), ("fixed", spec.fixed)]
-            section = next(sec for sec, values in sections if name in values)
             raise err(
-                f"{section}.{name}",
+                f"{_section(spec, name) or 'fixed'}.{name}",
                 f"reaches {top:g} with lr up to {top_lr:g}: each step multiplies the weights by 1 - lr x decay = "
                 f"{1.0 - top * top_lr:.3g}, which flips their sign (and above 2 grows them); keep lr x decay below 1 "
                 "(typical decays: 1e-5..1e-1)",

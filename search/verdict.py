@@ -44,7 +44,8 @@ import json
 import math
 import statistics
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import Any
 
@@ -59,6 +60,7 @@ from models.regularizers import swa_start_epoch
 from models.train import evaluate, fit
 from search.interrupts import interrupt_behind
 from search.objective import Objective, folds_of, study_splits
+from search.progress import DIVERGED
 from search.recipes import BASELINE, DEPENDS, baseline_point, num
 from search.selection import Selection, as_complete, confirm, regularizers_on, same_config, select
 from search.space import suggest
@@ -330,14 +332,10 @@ def cross_validate(spec: StudySpec, config: dict[str, Any], fold_seed: int | Non
     if trial_config(alone, {}) != config:
         raise ValueError(f"cannot cross-validate {config}: its study would run {trial_config(alone, {})}")
     try:
-        value = objective(trial)  # type: ignore[arg-type]
+        with verdict_run("a cross-validation", config):
+            value = objective(trial)  # type: ignore[arg-type]
     except optuna.TrialPruned as exc:  # the objective turns a divergence into a prune
-        return {"diverged": str(exc).removeprefix("diverged: ")}
-    except Exception as exc:
-        failure = verdict_failure(exc, "a cross-validation", config)
-        if failure is exc:
-            raise
-        raise failure from exc
+        return {"diverged": str(exc).removeprefix(DIVERGED)}
     ua = trial.user_attrs
     out = {"best_epoch": ua["best_epoch"], "value": value, "fold_scores": ua["fold_scores"], "config": config}
     for name in ("fold_accs", "fold_curves", "val_acc", "val_loss", "folds", "path"):  # what a trial records too
@@ -351,21 +349,27 @@ class VerdictRunError(RuntimeError):
     is not a divergence: seeded, it fails the same way on every rerun, so the CLI says it in one line."""
 
 
-def verdict_failure(exc: Exception, what: str, config: dict[str, Any]) -> BaseException:
-    """``exc`` from one of the verdict's runs of ``config``, as a :class:`VerdictRunError` naming the run and the
-    settings; a signal behind it (:func:`search.interrupts.interrupt_behind`), a disk or storage error and an
-    out-of-memory error are returned as they are, for the CLI's own handlers (none of them is the settings')."""
-    if interrupt_behind(exc) is not None or isinstance(exc, (OSError, StorageError, MemoryError)):
-        return exc
-    if type(exc).__name__ == "OutOfMemoryError":  # torch.cuda's (a RuntimeError): the machine, not the settings
-        return exc
-    shown = ", ".join(f"{k}={v}" for k, v in sorted(changed_values(config).items())) or "the defaults"
-    first = " ".join(str(exc).splitlines()[:1])
-    return VerdictRunError(
-        f"{what} of the configuration {shown} failed ({type(exc).__name__}: {first}); the finished trials are "
-        f"kept. The run is seeded, so a rerun will most likely fail the same way: change the setting the error "
-        f"points at in the study file ({TRACEBACK_ENV}=1 prints the traceback)"
-    )
+@contextmanager
+def verdict_run(what: str, config: dict[str, Any]) -> Iterator[None]:
+    """Run one of the verdict's own runs of ``config`` (``what``: "a cross-validation", ...): an error it raises
+    becomes a :class:`VerdictRunError` naming the run and the settings. Passed on as they are: a divergence (the
+    verdict's to score) and a prune, a signal behind the error (:func:`search.interrupts.interrupt_behind`), a disk
+    or storage error and an out-of-memory error (the CLI's own handlers say those; none is the settings')."""
+    try:
+        yield
+    except (DivergedError, optuna.TrialPruned, OSError, StorageError, MemoryError):
+        raise
+    except Exception as exc:
+        # torch.cuda's OutOfMemoryError is a RuntimeError: the machine, not the settings
+        if interrupt_behind(exc) is not None or type(exc).__name__ == "OutOfMemoryError":
+            raise
+        shown = ", ".join(f"{k}={v}" for k, v in sorted(changed_values(config).items())) or "the defaults"
+        first = " ".join(str(exc).splitlines()[:1])
+        raise VerdictRunError(
+            f"{what} of the configuration {shown} failed ({type(exc).__name__}: {first}); the finished trials are "
+            f"kept. The run is seeded, so a rerun will most likely fail the same way: change the setting the error "
+            f"points at in the study file ({TRACEBACK_ENV}=1 prints the traceback)"
+        ) from exc
 
 
 #: set (to anything but "" or "0") to print the traceback behind a VerdictRunError's one line
@@ -464,7 +468,7 @@ def cv_epochs_run(
     run = cv_run(study, spec, config, digest)
     assert run is not None
     if "diverged" in run:
-        why = run["diverged"].removeprefix("diverged: ")  # cached before cross_validate dropped the prefix
+        why = run["diverged"].removeprefix(DIVERGED)  # cached before cross_validate dropped the prefix
         return spec.max_epochs, f"the budget (its CV run here diverged: {why})", None
     run = {**run, "config": config}
     return epochs_of(spec, run), "a CV run here", run
@@ -521,16 +525,12 @@ def refit_seed(
     data = SequenceDataModule(splits, batch_size=train.batch_size, val_fraction=0.0, seed=seed,
                               normalize=train.normalize)  # fmt: skip
     try:
-        result = evaluate(fit(rnn, train, data).model, data.test_data())
+        with verdict_run(f"a retraining (seed {seed})", config):
+            result = evaluate(fit(rnn, train, data).model, data.test_data())
         if exploded(result["median_loss"]):  # its last step (no validation checks a refit), judged as a fit's
             raise DivergedError(f"test loss {result['median_loss']} (the median sequence's) after the last epoch")
     except DivergedError:
         return {"acc": 0.0, "hits": pack_hits(np.zeros(len(splits.test), dtype=bool)), "diverged": True}
-    except Exception as exc:
-        failure = verdict_failure(exc, f"a retraining (seed {seed})", config)
-        if failure is exc:
-            raise
-        raise failure from exc
     return {"acc": float(result["acc"]), "hits": pack_hits(result["hits"])}
 
 

@@ -25,7 +25,7 @@ from models.array.stacked import ArrayOutput, StackedNet
 from models.array.streams import MemberStreams, initial_member
 from models.array.support import array_key, unsupported
 from models.calibration import calibrated_loss
-from models.classifier import exploded, typical_loss
+from models.classifier import exploded, typical_loss, validation_divergence
 from models.config import WEIGHT_ROLES, RNNConfig, TrainConfig, as_dict
 from models.data import SequenceDataModule
 from models.train import METRICS, score
@@ -347,8 +347,9 @@ def _validate(
         if m.count:
             row["train_loss"] = m.loss_sum / m.count
         rows.append(row)
-        if exploded(median):  # as a lone fit's BestEpoch: diverged, before the epoch is recorded or kept
-            m.status, m.reason = "diverged", f"validation loss {median} (the median sequence's) at epoch {epoch + 1}"
+        why = validation_divergence(median, epoch)  # as a lone fit's BestEpoch: before the epoch is recorded or kept
+        if why is not None:
+            m.status, m.reason = "diverged", why
             continue
         m.history.append(row)
         if m.best is None or sign * row["score"] > sign * m.best["score"]:
