@@ -216,6 +216,16 @@ def test_a_strong_time_warp_stays_finite(strength: float) -> None:
     assert (pos[:, 0] == 0).all() and (pos[:, -1] == 23).all() and (pos[:, 1:] >= pos[:, :-1]).all()
 
 
+@pytest.mark.parametrize("strength", [50.0, 1.0e3])
+def test_a_strong_time_warp_keeps_the_last_step_of_a_two_step_sequence(strength: float) -> None:
+    """Both knots a length-2 sequence reads underflowed to 0 from strength ~30 (46 % of them at 1e3): it read
+    [x0, x0]. Knots more than 90 below the top are raised to e^-60."""
+    x, lengths = ramp((2,) * 2000, channels=1)
+    torch.manual_seed(0)
+    pos = warp_positions(lengths, x.shape[1], strength)
+    assert (pos[:, 0] == 0).all() and (pos[:, 1] == 1).all()
+
+
 def test_window_slice_crops_a_window_and_stretches_it_back() -> None:
     rate, lens = 0.3, (11, 6, 2, 1, 11)
     x, lengths = ramp(lens)
@@ -391,6 +401,26 @@ def test_ema_follows_training_early_and_reaches_its_decay_late() -> None:
     assert first.shape == avg.averages[0].shape
     assert 17.0 < float(avg.averages[0].flatten()[0]) < 19.0
     assert ema_weight(0.99, 1) == 1.0 and ema_weight(0.99, 5000) == pytest.approx(0.01)
+
+
+def test_swa_batch_norm_recompute_skips_a_chunk_with_one_valid_position() -> None:
+    """SWA's recompute reads the training part 256 sequences at a time; a last chunk of one length-1 sequence
+    raised "Expected more than 1 value per channel" (the BatchNorm trains alone in an eval net, and the lone-position
+    guard read the wrapper's mode): 257 one-step training sequences failed every trial. The chunk adds nothing."""
+    model = build(norm="batch", swa_start=0.01)
+    net, avg = model.net, model.averager
+    assert avg is not None
+    avg.update(net, 0)
+    x, lengths, _ = make_batch()
+    lone = (x[:1, :1], torch.ones(1, dtype=lengths.dtype))
+    bn: Any = net.norms[0].norm
+    net.eval()
+    avg.swap_in(net, [(x, lengths)])
+    expected = (bn.running_mean.clone(), bn.running_var.clone())
+    avg.swap_out(net)
+    avg.swap_in(net, [(x, lengths), lone])
+    assert torch.equal(bn.running_mean, expected[0]) and torch.equal(bn.running_var, expected[1])
+    avg.swap_out(net)
 
 
 def test_swa_is_the_mean_of_the_snapshots_from_its_start_epoch() -> None:

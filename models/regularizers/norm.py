@@ -3,7 +3,8 @@
 Batch statistics are taken over the valid (batch, time) positions only; padded steps pass through as zeros.
 A training batch with a single valid position (one sequence of one step, say: the last, partial batch of an
 epoch on length-1 data) has no batch statistics; it is normalized with the running ones, left unchanged, as in
-eval mode (``nn.BatchNorm1d`` would raise "Expected more than 1 value per channel").
+eval mode (``nn.BatchNorm1d`` would raise "Expected more than 1 value per channel"). So does a chunk of SWA's
+BatchNorm recompute with one valid position (it adds nothing to the recomputed statistics).
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ class SequenceNorm(nn.Module):
 
     def _batch(self, flat: torch.Tensor) -> torch.Tensor:
         """BatchNorm of (positions, features); the running statistics, not updated, for a lone position."""
-        n = self.norm
-        if self.training and flat.shape[0] < 2:
+        n = self.norm  # its own mode, not the wrapper's: SWA's recompute trains the BatchNorm alone in an eval net
+        if n.training and flat.shape[0] < 2:
             assert isinstance(n, nn.BatchNorm1d)
             return F.batch_norm(flat, n.running_mean, n.running_var, n.weight, n.bias, False, 0.0, n.eps)
         return n(flat)

@@ -8,6 +8,8 @@ from models.regularizers.resample import KNOTS, sample_at, smooth_curve
 
 #: the largest log-speed of a warp's knots (e^30 ~ 1e13: its running integral over any length stays finite in float32)
 MAX_LOG_SPEED = 30.0
+#: the smallest, after the shift (e^-60 ~ 1e-26: no knot underflows to 0 in float32, so a sequence keeps its span)
+MIN_LOG_SPEED = -2 * MAX_LOG_SPEED
 
 
 def warp_positions(lengths: torch.Tensor, steps: int, strength: float) -> torch.Tensor:
@@ -21,10 +23,11 @@ def warp_positions(lengths: torch.Tensor, steps: int, strength: float) -> torch.
     # only the speeds' ratios matter (the integral is rescaled to the span): a sequence whose largest log-speed is
     # outside +-MAX_LOG_SPEED is shifted to it, so that no speed or running integral overflows float32 (a strength
     # of 22 gave NaN positions and an index error) nor every speed underflows to 0; within it (any usual strength)
-    # nothing changes
+    # nothing changes; a knot more than 90 below the top is raised to MIN_LOG_SPEED (at a strength of 30 or more,
+    # a length-2 sequence's two knots both underflowed to 0, and it read [x0, x0])
     top = log_speed.amax(1, keepdim=True)
     shift = top - top.clamp(-MAX_LOG_SPEED, MAX_LOG_SPEED)
-    knots = torch.exp(log_speed - shift)
+    knots = torch.exp((log_speed - shift).clamp(min=MIN_LOG_SPEED))
     speed = smooth_curve(knots, lengths, steps)[..., 0]
     elapsed = torch.cat([speed.new_zeros(len(lengths), 1), ((speed[:, 1:] + speed[:, :-1]) / 2).cumsum(1)], 1)
     last = (lengths - 1).clamp(min=0).unsqueeze(1)
