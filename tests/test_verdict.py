@@ -306,6 +306,24 @@ def test_the_crossed_interval_reduces_to_the_one_sample_test_of_the_varying_sour
     assert (p["low"], p["high"]) == pytest.approx(tuple(test.confidence_interval(0.95)))
 
 
+@pytest.mark.parametrize("seeds", [2, 3])
+def test_with_both_components_estimated_below_zero_the_interval_is_the_residuals(seeds: int) -> None:
+    """Every sequence right under alternate seeds: neither seeds nor sequences vary beyond the cells' own noise
+    (both main terms below the residual). The larger main term had been taken: 0 with 2 seeds (a zero-width
+    interval, +0.500..+0.500) and half the residual's standard error with 3; now both components are 0 and the
+    residual mean square alone gives the variance, with (S - 1)(N - 1) degrees of freedom."""
+    d = np.array([[1.0, 0.0] * 3 if i % 2 == 0 else [0.0, 1.0] * 3 for i in range(seeds)])
+    s, n = d.shape
+    resid = d - d.mean(1, keepdims=True) - d.mean(0, keepdims=True) + d.mean()
+    ms_e = float((resid**2).sum()) / ((s - 1) * (n - 1))
+    se, df = crossed(d)
+    assert df == (s - 1) * (n - 1) and se == pytest.approx(math.sqrt(ms_e / (s * n)))
+    got = paired([float(x) for x in d.mean(1)], [0.0] * s, hits=d)
+    half = float(stats.t.ppf(0.975, df)) * se
+    assert (got["low"], got["high"]) == pytest.approx((max(-1.0, d.mean() - half), min(1.0, d.mean() + half)))
+    assert got["high"] - got["low"] > 0.2
+
+
 @pytest.mark.parametrize(("cell", "p"), [(1, 0.25), (0, 1.0)], ids=["one difference everywhere", "none"])
 def test_one_difference_in_every_cell_is_not_called_p_1(cell: int, p: float) -> None:
     """The baseline diverged on every seed (no test sequence right) and the best got every one right: the crossed
