@@ -55,7 +55,6 @@ from search.storage import (
     foreign,
     foreign_message,
     requeue,
-    sqlite_file,
 )
 from search.trial_introspection import artifact_store
 
@@ -358,17 +357,13 @@ def fail_dead_trials(
     study: optuna.Study, checkpoints: CheckpointStore | None = None, own: bool = False, study_file: str | None = None
 ) -> list[int]:
     """Fail and re-queue RUNNING trials whose worker is gone: a stale heartbeat (Optuna's on RDB, the worker's
-    own elsewhere), a dead pid on this host and in this pid namespace (the journal file and SQLite: not
-    PostgreSQL, whose workers are other machines'), or no worker at all.
+    own elsewhere), a dead pid on this host, boot and pid namespace (any storage: a trial claimed elsewhere, another
+    machine or container, has another namespace recorded), or no worker at all.
 
     Each is a crash: the one after :data:`search.storage.MAX_RETRY` re-runs gives the trial up
     (:func:`search.retries.give_up`: marked, reported, its lineage's ``checkpoints`` deleted) instead of re-queuing."""
     storage = study._storage
     native = native_heartbeat(storage)
-    # an SQLite file's workers are this machine's: a dead pid is known at once (a SIGKILLed `make study` left its
-    # trial RUNNING for the heartbeat's 40 s, through the next runs); PostgreSQL's may be other machines' or other
-    # containers' (a pid this one cannot see): their heartbeat says
-    local = native and sqlite_file(storage)
     dead: dict[int, str] = {}  # trial id -> why
     if native:
         for tid in storage._get_stale_trial_ids(study._study_id):  # type: ignore[attr-defined]
@@ -385,10 +380,12 @@ def fail_dead_trials(
             # is alive, so it was waited for for ever
             dead[t._trial_id] = "its run in this process ended without finishing it (found on resume); re-queued"
             continue
-        # by pid only where the pid is this machine's: the same boot and pid namespace (a trial claimed before the
-        # namespace was recorded: on the journal as before, on SQLite by its heartbeat)
+        # by pid only where the pid is this machine's: the same host, boot and pid namespace, on any storage (a
+        # SIGKILLed `make study` left its trial RUNNING for the heartbeat's 40 s, on PostgreSQL while the rerun
+        # started new trials first, and the median pruner then pruned the copy of the study's best). A trial claimed
+        # before the namespace was recorded: on the journal by pid as before, on RDB by its heartbeat
         seen_here = attrs[SPACE_ATTR] == space if SPACE_ATTR in attrs else not native
-        if (not native or local) and attrs.get(HOST_ATTR) == host and PID_ATTR in attrs and seen_here:
+        if attrs.get(HOST_ATTR) == host and PID_ATTR in attrs and seen_here:
             if not alive(int(attrs[PID_ATTR]), str(attrs.get(START_ATTR, ""))):
                 dead[t._trial_id] = "worker process died (found on resume)"
                 continue
