@@ -28,7 +28,7 @@ from search.fingerprint import StudyChangedError
 from search.interrupts import Interrupted, interrupt_behind
 from search.interrupts import install as install_interrupts
 from search.interrupts import reset as reset_interrupts
-from search.preflight import PreflightError, Prepared, prepare
+from search.preflight import PreflightError, Prepared, checked_storage, prepare
 from search.spec import StudyFileError, StudySpec, load_study
 from search.storage import (
     RETRY_SECONDS,
@@ -363,7 +363,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
     from search.worker import counts, study_total
 
     spec = load_study(args.study)
-    url = resolve_url(args.storage, spec.name)
+    url = checked_storage(args.storage, spec.name, args.study, read_only=False)
     study = load_existing(url, spec.name, args.study)
     if not args.trial and not gave_up_trials(study):
         print(f"study {spec.name}: no trial was given up; nothing to re-queue")
@@ -419,7 +419,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     Python has none). A journal or SQLite file that does not exist is refused: serving it would create it."""
     given = args.storage or os.environ.get(STORAGE_ENV)
     name = load_study(args.study).name if not given or Path(args.study).is_file() else None
-    url = given or resolve_url(None, str(name))
+    url = checked_storage(args.storage, str(name), args.study, read_only=True)  # ~ expanded, as everywhere
     path = store_file(url)
     if path is not None and not path.is_file():
         run = f"make study STUDY={shlex.quote(args.study)}" if name else "run a study into it"
@@ -457,7 +457,7 @@ def cmd_figures(args: argparse.Namespace) -> int:
     from search.trial_introspection import artifact_store, draw_pending
 
     name = load_study(args.study).name
-    study = load_existing(resolve_url(args.storage, name), name, args.study)
+    study = load_existing(checked_storage(args.storage, name, args.study, read_only=True), name, args.study)
     store = artifact_store(name, args.artifacts, study._storage)
     missing: list[int] = []
     n = draw_pending(study, store, missing=missing)

@@ -60,9 +60,7 @@ def prepare_spec(
     ``flag``: what a storage error calls the storage (``storage=`` from Python)."""
     from search.objective import _SPLITS, data_folds  # the training stack: imported when a study is prepared
 
-    url = resolve_url(storage_url, spec.name)
-    origin = flag if storage_url else STORAGE_ENV if os.environ.get(STORAGE_ENV) else None
-    check_storage_url(url, origin or f"{spec.path}: storage (default for name {spec.name!r})", read_only)
+    url = checked_storage(storage_url, spec.name, spec.path, flag, read_only)
     splits = load_dataset(spec) if splits is None else splits
     _check(spec, splits, 1)  # classes, labels, values: before the defaults look at the data
     spec = _apply_defaults(spec, splits)
@@ -119,6 +117,23 @@ def _apply_defaults(spec: StudySpec, splits: Splits) -> StudySpec:
     return apply_defaults(spec, splits)
 
 
+def checked_storage(
+    storage_url: str | None,
+    name: str,
+    study_file: str | Path | None,
+    flag: str = "--storage/STORAGE",
+    read_only: bool = False,
+) -> str:
+    """The storage URL a command uses (:func:`search.storage.resolve_url`), its syntax checked
+    (:func:`check_storage_url`) with the error naming where it came from: ``flag``, $REGTUNE_STORAGE, or the
+    study file's default. Every command that opens a store calls it first (``make retry`` and ``make figures``
+    with a directory for STORAGE printed a 30-line traceback where the others said what to give)."""
+    url = resolve_url(storage_url, name)
+    origin = flag if storage_url else STORAGE_ENV if os.environ.get(STORAGE_ENV) else None
+    check_storage_url(url, origin or f"{study_file}: storage (default for name {name!r})", read_only)
+    return url
+
+
 def check_storage_url(url: str, origin: str, read_only: bool = False) -> None:
     """The syntax of a storage URL (and, for a journal file, that it can be created and written, or with
     ``read_only`` only read); nothing is opened."""
@@ -166,9 +181,14 @@ def check_storage_url(url: str, origin: str, read_only: bool = False) -> None:
         if parts.path.strip("/") or parts.query:
             raise fail("grpc://host:port takes no path or query")
     elif not scheme.startswith("sqlite"):  # postgresql, mysql (no database: libpq's default, the user's name)
+        if len(parts.path) > 1 and parts.path.endswith("/"):  # database "db/" does not exist, said the server
+            raise fail(f"the database name {parts.path[1:]!r} ends in '/': drop the trailing slash")
         _check_driver(url, scheme, fail)
     else:
         target = url.split(":///", 1)[1].split("?", 1)[0] if ":///" in url else ""
+        if target.startswith("~"):  # the hint below said "four slashes, sqlite:////~/x.db"
+            raise fail(f"'~' is not expanded in a sqlite:/// URL; write the path out: "
+                       f"sqlite:///{os.path.expanduser(target)}")  # fmt: skip
         if not target or target == ":memory:":
             raise fail("an in-memory SQLite database loses the study when the process ends; give sqlite:///path.db")
         if Path(target).exists() and not Path(target).is_file():

@@ -364,6 +364,8 @@ URLS_BAD = [
     ("postgresql://u:a?b=c@h/db", "holds a character that URLs reserve"),  # an = before the @: "the port must"
     ("mysql+nosuchdriver://u@h/db", "unknown database driver in 'mysql+nosuchdriver'"),
     ("postgres://u@h/db", "unknown scheme 'postgres' (PostgreSQL is spelled postgresql:// here"),
+    ("postgresql://u@h/db/", "the database name 'db/' ends in '/': drop the trailing slash"),  # the server's FATAL
+    ("sqlite:///~/x.db", "'~' is not expanded in a sqlite:/// URL; write the path out: sqlite:///" + str(Path.home())),
     # Optuna's open raised a bare FileNotFoundError / OSError (exit 1, a traceback) for these two
     ("{d}/dangling.log", "is a symbolic link that points into a directory that does not exist ({d}/nowhere)"),
     ("{d}/loop.log", "is a symbolic link that cannot be followed (too many levels of symbolic links)"),
@@ -495,3 +497,23 @@ def test_a_dataset_and_a_journal_under_home_are_expanded(tmp_path: Path, monkeyp
     moved = tmp_path / "home" / "s.yaml"  # STUDY='~/s.yaml' (quoted) too
     moved.write_text(study.read_text())
     assert main(["validate", "~/s.yaml"]) == 0
+
+
+@pytest.mark.parametrize("command", ["retry", "figures", "dashboard"])
+def test_every_command_checks_its_storage_first(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`retry` and `figures` skipped the check `study`, `worker` and `report` make: a directory for STORAGE was a
+    30-line IsADirectoryError (exit 1), and `dashboard` called it "no such file". `dashboard` also left a `~`
+    unexpanded, and told the user to `make study` a study that existed."""
+    study = tmp_path / "s.yaml"
+    study.write_text(yaml.safe_dump({"name": "s", "dataset": "synthetic:n=40,length=6", "budget": {"trials": 2}}))
+    (tmp_path / "adir").mkdir()
+    assert main([command, str(study), "--storage", str(tmp_path / "adir")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: --storage/STORAGE={tmp_path / 'adir'}: is a directory"), err
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("REGTUNE_STORAGE", "~/nothere/journal.log")
+    assert main([command, str(study)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(tmp_path / "nothere" / "journal.log") in err[0] and "~" not in err[0], err
