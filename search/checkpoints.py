@@ -169,6 +169,29 @@ class CheckpointStore:
         return str(self.backend)
 
 
+#: whether this process removed the temporary folders its machine's dead processes left (once a process)
+_swept: list[str] = []
+
+
+def _temp_prefix() -> str:
+    """``regtune-ckpt-<pid namespace>-<pid>-``: a trial's local temporary folder, named by its process. The first
+    in a process removes those of this machine's processes that are gone: a SIGKILLed worker left its ~50 KB
+    folder in /tmp for good, one a kill (a shared /tmp seen from another pid namespace is not this one's)."""
+    import hashlib
+
+    from search.worker import alive, pid_space
+
+    space = hashlib.sha1(pid_space().encode()).hexdigest()[:8]
+    prefix = f"regtune-ckpt-{space}-"
+    if tempfile.gettempdir() not in _swept:
+        _swept.append(tempfile.gettempdir())
+        for leftover in Path(tempfile.gettempdir()).glob(f"{prefix}*-*"):
+            pid = leftover.name.removeprefix(prefix).split("-", 1)[0]
+            if pid.isdigit() and int(pid) != os.getpid() and not alive(int(pid), ""):
+                shutil.rmtree(leftover, ignore_errors=True)
+    return f"{prefix}{os.getpid()}-"
+
+
 @dataclass
 class Resume:
     """What a re-run trial resumes: finished folds' results, the current fold's checkpoint and best score so far,
@@ -185,7 +208,7 @@ class TrialCheckpoints:
 
     def __init__(self, backend: _Directory | _ArtifactStore, key: str, rerun: bool) -> None:
         self.backend, self.key, self.rerun = backend, key, rerun
-        self.tmp = Path(tempfile.mkdtemp(prefix="regtune-ckpt-"))
+        self.tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix()))
         self.folds: list[dict[str, Any]] = []
         self.config: dict[str, Any] = {}
         self.failed = False  # a write failed: no more writes (what is stored stays one consistent earlier state)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import pytest
@@ -21,12 +22,19 @@ C_IN, K, H = 3, 4, 6  # input channels, classes, hidden units: small enough for 
 @pytest.fixture(autouse=True, scope="session")
 def _own_temp_dir(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """This process's temporary files under pytest's own folder (kept for the last few runs, then removed): tests
-    that build trial checkpoints without closing them left a regtune-ckpt-* folder in /tmp each."""
+    that build trial checkpoints without closing them left a regtune-ckpt-* folder in /tmp each; so do the command
+    lines the tests start (TMPDIR), whose SIGKILLed workers left theirs in /tmp."""
     import tempfile
 
-    before, tempfile.tempdir = tempfile.tempdir, str(tmp_path_factory.mktemp("tempfile"))
+    folder = str(tmp_path_factory.mktemp("tempfile"))
+    before, tempfile.tempdir = tempfile.tempdir, folder
+    env_before, os.environ["TMPDIR"] = os.environ.get("TMPDIR"), folder
     yield
     tempfile.tempdir = before
+    if env_before is None:
+        os.environ.pop("TMPDIR", None)
+    else:
+        os.environ["TMPDIR"] = env_before
 
 
 @pytest.fixture(autouse=True)

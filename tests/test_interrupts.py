@@ -511,3 +511,30 @@ def test_an_rdb_trial_whose_process_died_here_is_found_at_once(tmp_path: Path, b
     finally:
         if backend == "postgres":
             optuna.delete_study(study_name=name, storage=storage)
+
+
+def test_temporary_checkpoint_folders_of_dead_processes_are_removed(tmp_path: Path) -> None:
+    """A SIGKILLed worker left its regtune-ckpt-* folder (~50 KB: a fold checkpoint and the progress file) in /tmp
+    for good, one a kill. The first trial checkpoints of a process remove those of this machine's dead processes;
+    a live process's, and those of another pid namespace (a /tmp shared with a container), stay."""
+    import hashlib
+    import tempfile
+
+    import search.checkpoints as checkpoints
+
+    space = hashlib.sha1(pid_space().encode()).hexdigest()[:8]
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    dead, live = tmp_path / f"regtune-ckpt-{space}-{gone.pid}-x1", tmp_path / f"regtune-ckpt-{space}-{os.getppid()}-x2"
+    other = tmp_path / f"regtune-ckpt-0123abcd-{gone.pid}-x3"
+    for folder in (dead, live, other):
+        folder.mkdir()
+        (folder / "progress.json").write_text("{}")
+    before = tempfile.tempdir
+    tempfile.tempdir, checkpoints._swept[:] = str(tmp_path), []
+    try:
+        prefix = checkpoints._temp_prefix()
+    finally:
+        tempfile.tempdir = before
+    assert prefix == f"regtune-ckpt-{space}-{os.getpid()}-"
+    assert not dead.exists() and live.exists() and other.exists()
