@@ -448,15 +448,18 @@ def test_postgres_study_refuses_an_edit_without_writing(tmp_path: Path) -> None:
                 out.append(cur.fetchone()[0])
         return tuple(out)
 
-    before = rows()
-    for raw in (edited(name=name, metric="val_loss"), edited(name=name, search__dropout={"low": 0.0, "high": 0.4})):
-        with pytest.raises(StudyChangedError, match=f"no longer matches study '{name}' in {url}"):
-            ensure_study(spec_of(raw, tmp_path / "fp.yaml"), open_storage(url), store=url)
-    assert rows() == before
-    again = ensure_study(
-        spec_of(edited(name=name, recipes=True, sampler="tpe"), tmp_path / "fp.yaml"), open_storage(url)
-    )
-    assert len(again.trials) == len(study.trials) > 0
+    try:
+        before = rows()
+        for raw in (edited(name=name, metric="val_loss"), edited(name=name, search__dropout={"low": 0.0, "high": 0.4})):
+            with pytest.raises(StudyChangedError, match=f"no longer matches study '{name}' in {url}"):
+                ensure_study(spec_of(raw, tmp_path / "fp.yaml"), open_storage(url), store=url)
+        assert rows() == before
+        again = ensure_study(
+            spec_of(edited(name=name, recipes=True, sampler="tpe"), tmp_path / "fp.yaml"), open_storage(url)
+        )
+        assert len(again.trials) == len(study.trials) > 0
+    finally:  # the shared test database kept one study a run
+        optuna.delete_study(study_name=name, storage=open_storage(url))
 
 
 def test_a_change_that_moves_the_baseline_enqueues_the_baseline_and_recipes_it_moved(tmp_path: Path) -> None:
