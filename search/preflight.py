@@ -186,7 +186,7 @@ def check_storage_url(url: str, origin: str, read_only: bool = False) -> None:
         _check_driver(url, scheme, fail)
     else:
         target = url.split(":///", 1)[1].split("?", 1)[0] if ":///" in url else ""
-        if target.startswith("~"):  # the hint below said "four slashes, sqlite:////~/x.db"
+        if target.startswith("~") and os.path.expanduser(target) != target:  # (~backup.db: a relative file name)
             raise fail(f"'~' is not expanded in a sqlite:/// URL; write the path out: "
                        f"sqlite:///{os.path.expanduser(target)}")  # fmt: skip
         if not target or target == ":memory:":

@@ -169,7 +169,7 @@ def where(url: str) -> str:
 #: attributes of a failed run that its re-run must not inherit
 _RUN_ATTRS = (
     "fail_reason", "traceback", "pruned_reason", "resumed_from_epoch", GAVE_UP_ATTR,
-    "regtune:host", "regtune:pid", "regtune:pid_start", "regtune:beat",
+    "regtune:host", "regtune:pid", "regtune:pid_start", "regtune:pid_space", "regtune:beat",
 )  # fmt: skip
 
 

@@ -585,10 +585,13 @@ def _loop(
 
 
 def claim(storage: BaseStorage, tid: int) -> None:
-    """Record on a trial which worker process runs it (host, pid, the pid's start time): dead workers are found by it."""
+    """Record on a trial which worker process runs it (host, pid, the pid's start time, its boot and pid namespace):
+    dead workers are found by it. The namespace first: between two writes, a pid must never be read beside another
+    process's namespace (a re-queued copy had kept the dead run's, so a worker on the dead run's machine could test
+    a live worker's pid there, find none, and fail the live trial)."""
     pid = os.getpid()
-    for key, attr in ((HOST_ATTR, socket.gethostname()), (PID_ATTR, pid), (START_ATTR, _process_start(pid)),
-                      (SPACE_ATTR, pid_space())):  # fmt: skip
+    for key, attr in ((SPACE_ATTR, pid_space()), (HOST_ATTR, socket.gethostname()), (PID_ATTR, pid),
+                      (START_ATTR, _process_start(pid))):  # fmt: skip
         storage.set_trial_system_attr(tid, key, attr)
 
 

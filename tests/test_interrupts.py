@@ -508,6 +508,11 @@ def test_an_rdb_trial_whose_process_died_here_is_found_at_once(tmp_path: Path, b
         assert trials[alive.number].state == TrialState.RUNNING
         # the same hostname, another machine or container (a pid this one cannot see): its heartbeat decides
         assert trials[elsewhere.number].state == TrialState.RUNNING
+        # the re-queued copy keeps no trace of the dead process: a namespace kept beside the next worker's pid (it
+        # writes them one by one) had let a worker here test that pid, find none, and fail the live copy
+        (copy,) = [t for t in trials.values() if t.system_attrs.get("failed_trial") == dead.number]
+        assert copy.state == TrialState.WAITING
+        assert not {HOST_ATTR, PID_ATTR, START_ATTR, SPACE_ATTR} & set(copy.system_attrs), copy.system_attrs
     finally:
         if backend == "postgres":
             optuna.delete_study(study_name=name, storage=storage)

@@ -340,7 +340,7 @@ URLS_OK = ["{d}/journal.log", "{d}/new/dir/journal.log", "postgresql://postgres@
            "postgresql+psycopg2://u:pw@h/db", "grpc://127.0.0.1:13000", "sqlite:///{d}/x.db", "file://{d}/j.log",
            "postgresql://postgres:pa%40s%2Fs@127.0.0.1/test", "postgresql://h/db?user=a@b",
            "postgresql://u@h/db?host=/var/run/postgresql", "file://localhost{d}/j.log", "sqlite:///{d}/at@dir.db",
-           "postgresql://postgres@localhost:5432"]  # fmt: skip
+           "postgresql://postgres@localhost:5432", "sqlite:///~backup.db"]  # fmt: skip
 URLS_BAD = [
     ("foo://h", "unknown scheme 'foo'"),
     ("postgresql:/h/db", "postgresql: must be followed by //"),
