@@ -13,7 +13,7 @@ import time
 import traceback
 
 MODULES = [
-    "bench.study_level",  # whole studies: regtune (introspection on/off) vs a hand-written Optuna + Lightning study
+    "bench.study_level",  # whole studies, same search: regtune (array_size 1 / arrays, introspection on/off) vs hand-written
     "bench.models_speed",  # 20 epochs on JapaneseVowels: a bare nn.LSTM loop vs models.train.fit, by regularizer
     "bench.introspection_overhead",  # fit with and without the Introspection callback
     "bench.search_efficiency",  # TPE+Hyperband vs random search without pruning, same epoch budget

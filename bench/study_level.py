@@ -2,19 +2,29 @@
 
 The job (issue 11): an LSTM with 64 units on JapaneseVowels, one seeded 20 % holdout, ``--trials`` trials of
 ``--epochs`` epochs, TPE + median pruning over the learning rate, the output dropout and a decoupled weight decay,
-no early stopping. Three runs, each a fresh process started the way a user starts it, in this one session:
+no early stopping. Both sides run the same search: regtune's TPE settings (``search.samplers``: multivariate,
+grouped, constant liar, 10 start-up trials, seed 0), its median pruner (5 start-up trials, a warm-up of
+``min(5, epochs // 4)`` epochs, no prune at the last epoch), the same reported value (the running best of the
+accuracy with the temperature-scaled tie-break, ``models.train.score``) and torch seeded per trial with the study's
+seed, as ``models.train.fit`` does. Five runs per repeat, each a fresh process, in an order that rotates from
+repeat to repeat:
 
-- **hand-written**: the ~60-line study an ML engineer writes with Optuna and ``pytorch_lightning`` (an ``nn.LSTM``,
-  a head, ``AdamW``, a pruning callback of its own, the default Trainer) — :func:`handwritten`;
-- **regtune, introspection off**: ``python -m search study`` on the same job as a study file (``introspect: false``);
-- **regtune, introspection on**: the same with ``introspect: true`` (what ships by default).
+- **hand-written**: the study an ML engineer writes with Optuna and ``pytorch_lightning`` (an ``nn.LSTM``, a head,
+  ``AdamW``, a pruning callback of its own, the default Trainer) -- :func:`handwritten`;
+- **regtune, array_size 1**, introspection off and on: one trial at a time through Lightning, as the hand-written
+  study trains (the one-to-one comparison, and the path of every trial that arrays cannot take);
+- **regtune, arrays**, introspection off and on: the default ``array_size: auto``, which trains K trials at once in
+  one fused model (K = 5 for 20 trials); the hand-written study has no such thing.
 
-Reported per run: finished trials per minute and epochs per second over the span from the first trial's start to
-the last trial's end (process start-up excluded; the wall time with it is given too), and the ratios of the
-regtune runs to the hand-written one and of introspection on to off. Pruning makes the trials' lengths differ from
-run to run, so epochs per second is the fairer speed and trials per minute what a user feels; both are given.
-This is the number that counts; ``bench.models_speed`` and ``bench.introspection_overhead`` are per-epoch
-diagnostics. Results go to ``runs/bench/study_level.json``.
+Each regtune run is ``search.api.run_study(..., verdict=False)`` with the study's own seed (``bench.seeded_study``):
+the search without the verdict that ``python -m search study`` runs after it (the hand-written study has none).
+Reported per run: epochs/s and trials/min over the span from the first trial's start to the last trial's end, and
+the process's wall time from start to exit (imports, data, the search; the verdict excluded), with trials/min over
+it: what the user waits for. The ratios to the hand-written study are of medians over ``--repeats``. Pruning makes
+the trials' lengths differ between the two sides even with the same search settings (their models and data
+pipelines are different code), so epochs/s is the fairer speed and whole-process trials/min what a user feels.
+``bench.models_speed`` and ``bench.introspection_overhead`` are per-epoch diagnostics. Results go to
+``runs/bench/study_level.json``.
 """
 
 from __future__ import annotations
@@ -22,6 +32,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -37,10 +49,11 @@ from bench import seeded_study, write_result
 OUT = Path("runs/bench/study_level.json")
 
 
-def study_dict(trials: int, epochs: int, introspect: bool) -> dict[str, Any]:
-    """The hand-written study's job as a regtune study file."""
+def study_dict(trials: int, epochs: int, introspect: bool, arrays: bool = True) -> dict[str, Any]:
+    """The hand-written study's job as a regtune study file; ``arrays`` False: ``array_size: 1``."""
     return {
-        "name": f"study-level-{'on' if introspect else 'off'}",
+        "name": f"study-level-{'arrays' if arrays else 'k1'}-{'on' if introspect else 'off'}",
+        **({} if arrays else {"array_size": 1}),
         "dataset": "JapaneseVowels",
         "architecture": {"cell": "lstm", "hidden_size": 64, "num_layers": 1, "pooling": "last"},
         "budget": {"trials": trials, "max_epochs": epochs},
@@ -64,7 +77,11 @@ def study_dict(trials: int, epochs: int, introspect: bool) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------------------------- hand-written
 def handwritten(trials: int, epochs: int, out: Path) -> None:
-    """The hand-written study (run in its own process by :func:`run_handwritten`); writes its timings as JSON."""
+    """The hand-written study (run in its own process by :func:`run_handwritten`); writes its timings as JSON.
+
+    Regtune's search settings, written out as a user would who copied them: the sampler and pruner of
+    ``search.samplers``, the reported value of ``search.pruning`` (the running best of ``models.train.score``)
+    and a per-trial ``seed_everything`` (``models.train.fit``)."""
     import numpy as np
     import optuna
     import pytorch_lightning as pl
@@ -72,6 +89,7 @@ def handwritten(trials: int, epochs: int, out: Path) -> None:
     from torch import nn
     from torch.utils.data import DataLoader, TensorDataset
 
+    from models.calibration import calibrated_loss
     from models.data import load_splits, train_val_indices
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -82,6 +100,7 @@ def handwritten(trials: int, epochs: int, out: Path) -> None:
     mean = X[tr][valid[tr].squeeze(-1)].mean(0)
     std = X[tr][valid[tr].squeeze(-1)].std(0) + 1e-8
     Xs = np.where(valid, (X - mean) / std, 0.0).astype(np.float32)
+    n_val = len(va)
 
     def loader(idx: np.ndarray, shuffle: bool) -> DataLoader:
         ds = TensorDataset(torch.from_numpy(Xs[idx]), torch.from_numpy(L[idx]), torch.from_numpy(y[idx]))
@@ -94,7 +113,8 @@ def handwritten(trials: int, epochs: int, out: Path) -> None:
             self.lstm = nn.LSTM(X.shape[2], 64, batch_first=True)
             self.drop = nn.Dropout(dropout)
             self.head = nn.Linear(64, len(splits.classes))
-            self.correct, self.seen, self.last_acc = 0, 0, 0.0
+            self.outputs: list[tuple[torch.Tensor, torch.Tensor]] = []
+            self.best = -float("inf")
 
         def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
             out, _ = self.lstm(x)
@@ -106,25 +126,30 @@ def handwritten(trials: int, epochs: int, out: Path) -> None:
             return nn.functional.cross_entropy(self(x, lengths), target)
 
         def on_validation_epoch_start(self) -> None:
-            self.correct, self.seen = 0, 0
+            self.outputs = []
 
         def validation_step(self, batch: Any, _: int) -> None:
             x, lengths, target = batch
-            self.correct += int((self(x, lengths).argmax(1) == target).sum())
-            self.seen += len(target)
+            self.outputs.append((self(x, lengths), target))
 
         def configure_optimizers(self) -> torch.optim.Optimizer:
             return torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.decay)
 
     class Pruning(pl.Callback):
+        """Reports the running best of accuracy less a tie-break below one sample's worth (the temperature-scaled
+        cross-entropy); never prunes at the last epoch."""
+
         def __init__(self, trial: optuna.Trial) -> None:
             self.trial = trial
 
         def on_validation_epoch_end(self, trainer: pl.Trainer, module: Any) -> None:
-            acc = module.correct / max(module.seen, 1)
-            module.last_acc = acc
-            self.trial.report(acc, trainer.current_epoch)
-            if self.trial.should_prune():
+            logits = torch.cat([o for o, _ in module.outputs])
+            target = torch.cat([t for _, t in module.outputs])
+            acc = float((logits.argmax(1) == target).float().mean())
+            tie = float(calibrated_loss(logits, target))
+            module.best = max(module.best, acc - min(tie, 10.0) / (10.0 * (n_val + 1)))
+            self.trial.report(module.best, trainer.current_epoch)
+            if trainer.current_epoch < epochs - 1 and self.trial.should_prune():
                 raise optuna.TrialPruned()
 
     epochs_run = 0
@@ -135,19 +160,19 @@ def handwritten(trials: int, epochs: int, out: Path) -> None:
             epochs_run += 1
 
     def objective(trial: optuna.Trial) -> float:
-        net = Net(
-            trial.suggest_float("lr", 1e-4, 1e-2, log=True),
-            trial.suggest_float("output_dropout", 0.0, 0.5),
-            trial.suggest_float("weight_decay", 1e-5, 1e-1, log=True),
-        )
+        pl.seed_everything(0, workers=False, verbose=False)
+        # in regtune's order (its study file's, sorted): the seeded sampler then proposes the same start-up trials
+        decay = trial.suggest_float("kernel_decay", 1e-5, 1e-1, log=True)
+        lr = trial.suggest_float("lr", 1e-4, 1e-2, log=True)
+        net = Net(lr, trial.suggest_float("output_dropout", 0.0, 0.5), decay)
         trainer = pl.Trainer(max_epochs=epochs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                              enable_model_summary=False, num_sanity_val_steps=0, callbacks=[Pruning(trial), Count()])  # fmt: skip
         trainer.fit(net, loader(tr, True), loader(va, False))
-        return float(net.last_acc)
+        return float(net.best)
 
-    study = optuna.create_study(
-        direction="maximize", sampler=optuna.samplers.TPESampler(seed=0), pruner=optuna.pruners.MedianPruner()
-    )
+    sampler = optuna.samplers.TPESampler(seed=0, multivariate=True, group=True, constant_liar=True, n_startup_trials=10)
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=min(5, epochs // 4))
+    study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
     start = time.perf_counter()
     study.optimize(objective, n_trials=trials)
     span = time.perf_counter() - start
@@ -167,27 +192,39 @@ def run_handwritten(trials: int, epochs: int, tmp: Path, threads: int = 0) -> di
     out = tmp / "handwritten.json"
     start = time.perf_counter()
     code = f"from bench.study_level import handwritten; from pathlib import Path; handwritten({trials}, {epochs}, Path({str(out)!r}))"
+    cpu0 = _child_cpu()
     subprocess.run([sys.executable, "-c", code], check=True, env=_env(threads), capture_output=True)
     wall = time.perf_counter() - start
     r = json.loads(out.read_text())
-    return _rates(r["finished"], r["epochs"], r["span_s"], wall, r["best"])
+    return {**_rates(r["finished"], r["epochs"], r["span_s"], wall, r["best"]), "cpu_s": round(_child_cpu() - cpu0, 1)}
 
 
-def run_regtune(trials: int, epochs: int, introspect: bool, tmp: Path, threads: int = 0) -> dict[str, Any]:
+def _child_cpu() -> float:
+    """CPU seconds (user + system) of this process's finished children: a run's own work, which other processes'
+    load disturbs less than its wall time."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_regtune(
+    trials: int, epochs: int, introspect: bool, tmp: Path, threads: int = 0, arrays: bool = True
+) -> dict[str, Any]:
     import optuna
 
     from search.storage import open_storage
 
-    raw = study_dict(trials, epochs, introspect)
+    raw = study_dict(trials, epochs, introspect, arrays)
     path = tmp / f"{raw['name']}.yaml"
     path.write_text(yaml.safe_dump(raw))
     journal = tmp / raw["name"] / "journal.log"
-    # the study to its total without the final test-split refit: that is the verdict's cost, not the search's (the
-    # hand-written study has none); with the study's own seed, so the on and off runs search the same trials
+    # the study to its total without the verdict (cross-validated rows, refits on the training split): the
+    # hand-written study has none; with the study's own seed, so the on and off runs search the same trials
     cmd = seeded_study(path, journal, trials)
     start = time.perf_counter()
+    cpu0 = _child_cpu()
     proc = subprocess.run(cmd, env=_env(threads), capture_output=True, text=True)
     wall = time.perf_counter() - start
+    cpu = _child_cpu() - cpu0
     if proc.returncode:
         raise RuntimeError(f"regtune study failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
     study = optuna.load_study(study_name=raw["name"], storage=open_storage(str(journal)))
@@ -195,22 +232,37 @@ def run_regtune(trials: int, epochs: int, introspect: bool, tmp: Path, threads: 
     times = [(t.datetime_start, t.datetime_complete) for t in done if t.datetime_start and t.datetime_complete]
     span = (max(e for _, e in times) - min(b for b, _ in times)).total_seconds()
     epochs_run = sum(int(t.user_attrs.get("epochs_run", 0)) for t in done)
-    return _rates(len(done), epochs_run, span, wall, study.best_value)
+    k = re.search(r"trial arrays of up to (\d+) trial", proc.stdout + proc.stderr)
+    return {
+        **_rates(len(done), epochs_run, span, wall, study.best_value),
+        "k": int(k.group(1)) if k else 1,
+        "cpu_s": round(cpu, 1),
+    }
 
 
 def _rates(finished: int, epochs: int, span: float, wall: float, best: float) -> dict[str, Any]:
     return {"finished": finished, "epochs": epochs, "span_s": round(span, 2), "wall_s": round(wall, 2),
             "trials_per_min": round(60 * finished / span, 1), "epochs_per_s": round(epochs / span, 1),
-            "best_val_acc": round(best, 4)}  # fmt: skip
+            "trials_per_min_wall": round(60 * finished / wall, 1), "best_score": round(best, 4)}  # fmt: skip
+
+
+HAND = "hand-written Optuna + Lightning"
+#: label -> (arrays, introspect) of the regtune runs
+REGTUNE = {
+    "regtune array_size 1, introsp. off": (False, False),
+    "regtune array_size 1, introsp. on": (False, True),
+    "regtune arrays, introsp. off": (True, False),
+    "regtune arrays, introsp. on": (True, True),
+}
 
 
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser = argparse.ArgumentParser(prog="python -m bench.study_level", description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=40)
-    parser.add_argument("--repeats", type=int, default=1,
-                        help="run the three studies this many times, interleaved (regtune off/on in alternating "
-                             "order)")  # fmt: skip
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="run the five studies this many times, interleaved (the order rotates by one each "
+                             "repeat); ratios are of medians")  # fmt: skip
     parser.add_argument("--threads", type=int, default=0,
                         help="OMP_NUM_THREADS of every run (0: each run's own choice, all cores); 1 leaves a core "
                              "to other work and keeps the runs comparable on a shared machine")  # fmt: skip
@@ -218,60 +270,79 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     args = parser.parse_args(argv)
 
     rows: list[dict[str, Any]] = []
+    labels = [HAND, *REGTUNE]
     with tempfile.TemporaryDirectory(prefix="regtune-study-level-") as name:
         for rep in range(args.repeats):
             tmp = Path(name) / str(rep)
             tmp.mkdir()
-            runs = [
-                (
-                    "regtune, introspection off",
-                    lambda tmp=tmp: run_regtune(args.trials, args.epochs, False, tmp, args.threads),
-                ),
-                (
-                    "regtune, introspection on",
-                    lambda tmp=tmp: run_regtune(args.trials, args.epochs, True, tmp, args.threads),
-                ),
-            ]
-            if rep % 2:  # off-on, then on-off: a run's place in the sequence (caches, the machine's load) cancels
-                runs.reverse()
-            first = (
-                "hand-written Optuna + Lightning",
-                lambda tmp=tmp: run_handwritten(args.trials, args.epochs, tmp, args.threads),
-            )
-            for label, fn in [first, *runs]:
-                row = {"run": label, "repeat": rep, **fn()}
+            order = labels[rep % len(labels) :] + labels[: rep % len(labels)]  # a run's place in the sequence cancels
+            for label in order:
+                if label == HAND:
+                    res = run_handwritten(args.trials, args.epochs, tmp, args.threads)
+                else:
+                    arrays, introspect = REGTUNE[label]
+                    res = run_regtune(args.trials, args.epochs, introspect, tmp, args.threads, arrays)
+                row = {"run": label, "repeat": rep, "load1": round(os.getloadavg()[0], 2), **res}
                 rows.append(row)
-                print(f"  {label:<34} {row['trials_per_min']:>6.1f} trials/min {row['epochs_per_s']:>6.1f} epochs/s "
-                      f"({row['finished']} trials, {row['epochs']} epochs in {row['span_s']:.1f} s)", flush=True)  # fmt: skip
+                print(f"  {label:<36} {row['epochs_per_s']:>6.1f} epochs/s over the span, {row['wall_s']:>6.1f} s "
+                      f"wall ({row['finished']} trials, {row['epochs']} epochs, span {row['span_s']:.1f} s, "
+                      f"best {row['best_score']:.4f}, CPU {row['cpu_s']:.1f} s, load {row['load1']})", flush=True)  # fmt: skip
+
+    def vals(label: str, key: str) -> list[float]:
+        return [r[key] for r in rows if r["run"] == label]
 
     def med(label: str, key: str) -> float:
-        vals = sorted(r[key] for r in rows if r["run"] == label)
-        return vals[len(vals) // 2]
+        return float(statistics.median(vals(label, key)))
 
-    hand, off, on = (med(label, "epochs_per_s") for label in (
-        "hand-written Optuna + Lightning", "regtune, introspection off", "regtune, introspection on"))  # fmt: skip
-    ratios = {
-        "regtune_off_vs_handwritten_speed": round(off / hand, 3),
-        "regtune_on_vs_handwritten_speed": round(on / hand, 3),
-        "introspection_cost": round(off / on, 3),  # > 1: introspection makes the study this much slower
+    def paired(off: str, on: str) -> list[float]:  # each repeat's off and on runs, under about the same load
+        return [a / b for a, b in zip(vals(off, "epochs_per_s"), vals(on, "epochs_per_s"), strict=True)]
+
+    summary: list[dict[str, Any]] = []
+    for label in labels:
+        eps, wall = med(label, "epochs_per_s"), med(label, "wall_s")
+        summary.append({
+            "run": label, "k": max(vals(label, "k")) if label != HAND else 1,
+            "epochs_per_s": eps, "epochs_per_s_range": [min(vals(label, "epochs_per_s")), max(vals(label, "epochs_per_s"))],
+            "wall_s": wall, "wall_s_range": [min(vals(label, "wall_s")), max(vals(label, "wall_s"))],
+            "trials_per_min_wall": med(label, "trials_per_min_wall"), "epochs": med(label, "epochs"),
+            "cpu_s": med(label, "cpu_s"), "cpu_ms_per_epoch": round(1000 * med(label, "cpu_s") / med(label, "epochs"), 1),
+            "speed_vs_hand": round(eps / med(HAND, "epochs_per_s"), 3),  # epochs/s over the trials' span
+            "command_vs_hand": round(med(HAND, "wall_s") / wall, 3),  # trials/min over the whole process
+        })  # fmt: skip
+    intro = {
+        "array_size 1": statistics.median(paired(*list(REGTUNE)[:2])),
+        "arrays": statistics.median(paired(*list(REGTUNE)[2:])),
     }
-    # paired: each repeat's off and on runs ran back to back, under the same load; the median of their ratios
-    pairs = [
-        next(r for r in rows if r["run"] == "regtune, introspection off" and r["repeat"] == rep)["epochs_per_s"]
-        / next(r for r in rows if r["run"] == "regtune, introspection on" and r["repeat"] == rep)["epochs_per_s"]
-        for rep in range(args.repeats)
-    ]
-    ratios["introspection_cost_paired"] = round(statistics.median(pairs), 3)
-    ratios["introspection_cost_per_repeat"] = [round(p, 3) for p in pairs]  # type: ignore[assignment]
-    print(f"\nLSTM 64 on JapaneseVowels, {args.trials} trials x {args.epochs} epochs, TPE + median pruning, "
-          f"{os.cpu_count()} cores, median of {args.repeats}")  # fmt: skip
-    print(f"  regtune (introspection off) runs {ratios['regtune_off_vs_handwritten_speed']:.2f}x the hand-written "
-          f"study's epochs/s; with introspection {ratios['regtune_on_vs_handwritten_speed']:.2f}x")  # fmt: skip
-    print(f"  introspection costs {ratios['introspection_cost']:.2f}x at the study level (target <= 1.05x); "
-          f"paired by repeat {ratios['introspection_cost_paired']:.2f}x (each: "
-          f"{', '.join(f'{p:.2f}' for p in pairs)})")  # fmt: skip
-    write_result(args.out, {"meta": {"trials": args.trials, "epochs": args.epochs, "repeats": args.repeats,
-                                     "cpus": os.cpu_count(), **ratios}, "rows": rows})  # fmt: skip
+    k = summary[-1]["k"]
+    print(f"\nLSTM 64 on JapaneseVowels, {args.trials} trials x {args.epochs} epochs, TPE + median pruning with the "
+          f"same settings on both sides, {os.cpu_count()} cores, OMP_NUM_THREADS {args.threads or 'unset'}, "
+          f"medians of {args.repeats} [min-max]; arrays: K = {k} trials trained at once")  # fmt: skip
+    print(f"{'run':<36}{'epochs/s (span)':>22}{'x hand':>8}{'wall s (process)':>22}{'trials/min':>11}{'x hand':>8}"
+          f"{'epochs':>8}{'CPU s':>7}")  # fmt: skip
+    for r in summary:
+        lo, hi = r["epochs_per_s_range"]
+        wl, wh = r["wall_s_range"]
+        print(f"{r['run']:<36}{r['epochs_per_s']:>7.1f} [{lo:.1f}-{hi:.1f}]{r['speed_vs_hand']:>9.2f}"
+              f"{r['wall_s']:>8.1f} [{wl:.1f}-{wh:.1f}]{r['trials_per_min_wall']:>10.1f}{r['command_vs_hand']:>8.2f}"
+              f"{r['epochs']:>8.0f}{r['cpu_s']:>7.1f}")  # fmt: skip
+    print(
+        "  epochs/s: over the span from the first trial's start to the last trial's end; wall s and trials/min: "
+        "the whole process (start-up, data, search), regtune's verdict excluded (the hand-written study has none); "
+        "CPU s: the process's user + system time (less disturbed by other load than wall time)"
+    )
+    hand_epochs = med(HAND, "epochs")
+    if any(abs(r["epochs"] / hand_epochs - 1) > 0.1 for r in summary):
+        print(f"  the searches trained different numbers of epochs (hand-written {hand_epochs:.0f}; column 'epochs'): "
+              "pruning acts on each side's own learning curves, so trials/min also counts that difference and "
+              "epochs/s is the fairer speed")  # fmt: skip
+    print(f"  introspection costs {intro['array_size 1']:.2f}x with array_size 1 and {intro['arrays']:.2f}x with "
+          f"arrays (epochs/s off / on, paired per repeat, median; target <= 1.05x)")  # fmt: skip
+    meta = {"trials": args.trials, "epochs": args.epochs, "repeats": args.repeats, "threads": args.threads,
+            "cpus": os.cpu_count(), "array_k": k,
+            "introspection_cost_paired": {key: round(v, 3) for key, v in intro.items()},
+            "note": "epochs/s over the trials' span; wall_s and trials_per_min_wall over the whole process with "
+                    "start-up, regtune's verdict excluded"}  # fmt: skip
+    write_result(args.out, {"meta": meta, "summary": summary, "rows": rows})
     return rows
 
 
