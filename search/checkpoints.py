@@ -179,16 +179,14 @@ def _temp_prefix() -> str:
     folder in /tmp for good, one a kill (a shared /tmp seen from another pid namespace is not this one's)."""
     import hashlib
 
-    from search.worker import alive, pid_space
+    from search.worker import pid_space, remove_if_dead
 
     space = hashlib.sha1(pid_space().encode()).hexdigest()[:8]
     prefix = f"regtune-ckpt-{space}-"
     if tempfile.gettempdir() not in _swept:
         _swept.append(tempfile.gettempdir())
         for leftover in Path(tempfile.gettempdir()).glob(f"{prefix}*-*"):
-            pid = leftover.name.removeprefix(prefix).split("-", 1)[0]
-            if pid.isdigit() and int(pid) != os.getpid() and not alive(int(pid), ""):
-                shutil.rmtree(leftover, ignore_errors=True)
+            remove_if_dead(leftover, leftover.name.removeprefix(prefix).split("-", 1)[0])
     return f"{prefix}{os.getpid()}-"
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -347,6 +348,13 @@ def alive(pid: int, start: str) -> bool:
     except PermissionError:
         return True
     return not start or _process_start(pid) in ("", start)
+
+
+def remove_if_dead(folder: Path, pid: str) -> None:
+    """Remove ``folder``, which process ``pid`` (this machine's, as text from the folder's name) left, if that
+    process is gone: what a SIGKILL left behind (a report's partial folder, a trial's temporary checkpoints)."""
+    if pid.isdigit() and int(pid) != os.getpid() and not alive(int(pid), ""):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def native_heartbeat(storage: BaseStorage) -> bool:

@@ -27,7 +27,7 @@ from search.report import figures, render
 from search.report.data import StudyData, check_reportable, comparison, study_report
 from search.spec import StudySpec
 from search.storage import is_default_journal, load_existing, store_file
-from search.worker import alive
+from search.worker import remove_if_dead
 
 
 def report_dir(name: str, url: str, runs: str | Path = "runs") -> Path:
@@ -94,9 +94,7 @@ def _sweep_dead(target: Path) -> None:
     """Remove the partial folders of reports that this machine's processes began and that are gone (a SIGKILL
     left ``.report.partial-<pid>`` beside the report; each report removed only its own)."""
     for leftover in target.parent.glob(f".{target.name}.partial-{_HOST}-*"):
-        pid = leftover.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not alive(int(pid), ""):
-            shutil.rmtree(leftover, ignore_errors=True)
+        remove_if_dead(leftover, leftover.name.rsplit("-", 1)[-1])
 
 
 def _swap_in(new: Path, outdir: Path) -> None:
