@@ -168,6 +168,8 @@ def test_each_storage_has_its_own_report_directory(url: str, where: str) -> None
     assert report_dir("lstm", "postgresql://u@h/db?port=5433") != report_dir("lstm", "postgresql://u@h/db")
     same = {report_dir("lstm", u) for u in ("postgresql://u@h/db", "postgresql+psycopg2://u:pw@h/db?sslmode=require")}
     assert len(same) == 1  # the driver, a password and connection options name no other store
+    assert report_dir("lstm", "postgresql://u@h:5432/db") == report_dir("lstm", "postgresql://u@h/db")  # the default
+    assert report_dir("lstm", "postgresql://u@h:5433/db") != report_dir("lstm", "postgresql://u@h/db")
     pw = report_dir("lstm", "postgresql://postgres:other@127.0.0.1:5432/test")
     assert (pw == report_dir("lstm", url)) == url.startswith("postgresql")  # the password is not part of the key
 

@@ -29,6 +29,9 @@ from search.spec import StudySpec
 from search.storage import is_default_journal, load_existing, store_file
 from search.worker import remove_if_dead
 
+#: a server's default port, written or not, names the same store (two report folders for one study, before)
+DEFAULT_PORTS = {"postgresql": ":5432", "mysql": ":3306"}
+
 
 def report_dir(name: str, url: str, runs: str | Path = "runs") -> Path:
     """Where the report of study ``name`` in storage ``url`` goes: ``runs/<name>/report`` for the study's default
@@ -46,7 +49,8 @@ def report_dir(name: str, url: str, runs: str | Path = "runs") -> Path:
         label = "-".join(x for x in (parts.scheme.split("+")[0], parts.hostname, parts.path.strip("/")) if x)
         where = sorted(q for q in parts.query.split("&") if q.split("=")[0] in ("host", "port", "dbname"))
         family = parts.scheme.split("+")[0]  # the driver, a password and connection options name no other store
-        key = f"{family}://{parts.username or ''}@{parts.netloc.rpartition('@')[2]}{parts.path}?{'&'.join(where)}"
+        host = parts.netloc.rpartition("@")[2].removesuffix(DEFAULT_PORTS.get(family, "\0"))  # (:5432: no other)
+        key = f"{family}://{parts.username or ''}@{host}{parts.path}?{'&'.join(where)}"
     label = re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("._")[:40] or "storage"
     return base / f"report-{label}-{hashlib.sha256(key.encode()).hexdigest()[:6]}"
 
