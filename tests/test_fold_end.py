@@ -179,6 +179,19 @@ def test_tolerance_is_one_standard_error_and_at_least_one_sequence(best: float, 
     assert tolerance(best, judged) == pytest.approx(expect)
 
 
+@pytest.mark.parametrize(
+    ("best", "judged", "sequences"),
+    [(0.74, 7, 1), (0.86, 22, 1), (1.0, 54, 1), (0.5, 100, 5), (0.999, 1000, 1)],
+)
+def test_the_margin_on_scores_is_the_tolerances_whole_sequences_and_a_half(
+    best: float, judged: float, sequences: int
+) -> None:
+    """Scores carry a tie-break term below half a sequence; accuracies differ by whole sequences."""
+    from search.whole_folds import margin
+
+    assert margin(best, judged) == pytest.approx((sequences + 0.5) / judged)
+
+
 def _judge(direction: str, sequences: int | None, reports: list[tuple[float, int]]) -> list[bool]:
     """A study with a prune-everything pruner wrapped (folds of 10 steps, 5 folds of ``sequences``): a trial each
     ``(value, step)`` reports at a fold's end, one after another; whether each is pruned."""
@@ -206,6 +219,12 @@ def _judge(direction: str, sequences: int | None, reports: list[tuple[float, int
         ("maximize", 35, [(0.3, 9), (0.9, 9), (0.3, 9)], [False, False, True]),
         # a large study: one sequence's worth of 1.0 over 1,000 (200 a fold): 0.995 kept at 1/200, 0.99 cut
         ("maximize", 1000, [(1.0, 9), (0.996, 9), (0.99, 9)], [False, False, True]),
+        # scores, not accuracies: at a perfect best (its tie-break term 1e-5), one sequence of 54 below with a
+        # larger term (8e-5) was cut; two below stay cut
+        ("maximize", 270, [(1 - 1e-5, 9), (1 - 1 / 54 - 8e-5, 9), (1 - 2 / 54 - 1e-5, 9)], [False, False, True]),
+        # scores, not accuracies: at a perfect best (its tie-break term 1e-5), one sequence of 54 below with a
+        # larger term (8e-5) was cut; two below stay cut
+        ("maximize", 270, [(1 - 1e-5, 9), (1 - 1 / 54 - 8e-5, 9), (1 - 2 / 54 - 1e-5, 9)], [False, False, True]),
         ("maximize", None, [(0.7408, 9), (0.7377, 9)], [True, True]),  # no sequences given: the pruner decides
         ("minimize", 35, [(0.5, 9), (0.5001, 9)], [True, True]),  # a loss: no accuracy error to keep within
         ("maximize", 35, [(0.74, 9), (float("nan"), 9)], [False, True]),  # no value to compare: the pruner decides
@@ -225,7 +244,7 @@ def test_a_study_keeps_the_trials_within_one_error_of_the_best(tmp_path: Path, m
     value reported there before it; a trial that cannot learn (lr 1e-7) is cut, the first is kept."""
     import search.samplers as samplers
     from search.objective import study_splits
-    from search.whole_folds import tolerance
+    from search.whole_folds import margin
 
     monkeypatch.setitem(samplers.PRUNERS, "median", lambda steps, first: _AlwaysPruner())
     points = [{"lr": 0.05}, {"lr": 1e-7}, {"lr": 0.03}, {"lr": 2e-7}]
@@ -241,7 +260,7 @@ def test_a_study_keeps_the_trials_within_one_error_of_the_best(tmp_path: Path, m
     kept = cut = 0
     for t in trials:
         best = max(u.intermediate_values[step] for u in trials if u.number <= t.number)
-        within = t.intermediate_values[step] >= best - tolerance(best, judged)
+        within = t.intermediate_values[step] >= best - margin(best, judged)
         assert (t.state == TrialState.PRUNED) == (not within), (t.number, t.intermediate_values[step], best)
         if t.state == TrialState.PRUNED:
             assert t.last_step == step

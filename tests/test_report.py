@@ -579,3 +579,29 @@ def test_the_network_is_read_from_architecture_and_fixed(tmp_path: Path) -> None
     net = network_of(spec)
     assert (net["cell"], net["num_layers"], net["bidirectional"], net["hidden_size"]) == ("gru", 2, True, 8)
     assert "lr" not in net
+
+
+def test_optunas_importance_warnings_become_one_note_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], recwarn: pytest.WarningsRecorder
+) -> None:
+    """PED-ANOVA's "Some regimes for parameter ... have less than 2 trials" came out of `make report` raw, with a
+    site-packages path (the default study's report, a fresh clone)."""
+    import importlib
+    import warnings
+
+    from search.report.data import importances
+
+    def warn(study: optuna.Study, evaluator: object) -> dict[str, float]:
+        warnings.warn("Some regimes for parameter `x` have less than 2 trials.", UserWarning, stacklevel=1)
+        return {"x": 1.0}
+
+    monkeypatch.setattr(importlib.import_module("optuna.importance"), "get_param_importances", warn)  # (not the lazy)
+    study = optuna.create_study(direction="maximize")
+    dist = {"x": FloatDistribution(0, 1)}
+    for i in range(4):
+        study.add_trial(create_trial(value=0.1 * i, params={"x": 0.2 * i}, distributions=dist))
+    assert importances(study) == {"fANOVA": {"x": 1.0}, "PED-ANOVA": {"x": 1.0}}
+    assert not [w for w in recwarn if issubclass(w.category, UserWarning) and "regimes" in str(w.message)]
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"note: {name} importance: Some regimes for parameter `x` have less than 2 trials." for name in
+                   ("fANOVA", "PED-ANOVA")]  # fmt: skip

@@ -13,6 +13,8 @@ import dataclasses
 import math
 import shlex
 import statistics
+import sys
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,10 +131,14 @@ def importances(study: optuna.Study) -> dict[str, dict[str, float]]:
         "PED-ANOVA": optuna.importance.PedAnovaImportanceEvaluator(),
     }
     for name, evaluator in evaluators.items():
-        try:
-            out[name] = dict(optuna.importance.get_param_importances(study, evaluator=evaluator))
+        try:  # Optuna's own warnings (PED-ANOVA: "Some regimes for parameter ... have less than 2 trials") were
+            with warnings.catch_warnings(record=True) as said:  # printed raw, with a site-packages path
+                warnings.simplefilter("always")
+                out[name] = dict(optuna.importance.get_param_importances(study, evaluator=evaluator))
         except Exception:  # too few trials, or a space PED-ANOVA cannot split
             out[name] = {}
+        for message in dict.fromkeys(str(w.message) for w in said if issubclass(w.category, UserWarning)):
+            print(f"note: {name} importance: {message}", file=sys.stderr)
     return out
 
 
