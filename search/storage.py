@@ -73,6 +73,12 @@ CRASHES_ATTR = "regtune:crashes"  # system attr: crashes of the trial's lineage 
 INTERRUPTS_ATTR = "regtune:interrupts"  # system attr: deliberate stops (Ctrl-C, SIGTERM); never limited
 GAVE_UP_ATTR = "gave_up"  # user attr of a trial failed for good: "crashed N times: <last reason>"
 GAVE_UP_STUDY_ATTR = "regtune:gave_up"  # study user attr: numbers of the given-up trials not re-queued since
+#: system attrs of the worker process that runs a trial (search.worker.claim): a dead one is found by them
+HOST_ATTR, PID_ATTR, START_ATTR = "regtune:host", "regtune:pid", "regtune:pid_start"
+#: the boot and the pid namespace the pid lives in: one hostname can hold several (containers sharing the host's
+#: network or UTS namespace, cloned machines on one shared SQLite file), where a live worker's pid reads as dead
+SPACE_ATTR = "regtune:pid_space"
+BEAT_ATTR = "regtune:beat"  # the worker's own heartbeat (time.time()) on storages without Optuna's
 STORAGE_ENV = "REGTUNE_STORAGE"  # an alternative to STORAGE=... that keeps credentials off command lines
 SCHEMA_LOCK = 727465  # the PostgreSQL advisory lock key under which the schema and new studies are created
 POOL = {"pool_size": 2, "max_overflow": 2}  # connections per worker process: main thread + heartbeat, and slack
@@ -166,10 +172,11 @@ def where(url: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------- re-queue
-#: attributes of a failed run that its re-run must not inherit
+#: attributes of a failed run that its re-run must not inherit, its worker process's among them (a namespace left
+#: behind was read beside the next worker's pid, and that live pid tested in the dead run's namespace)
 _RUN_ATTRS = (
     "fail_reason", "traceback", "pruned_reason", "resumed_from_epoch", GAVE_UP_ATTR,
-    "regtune:host", "regtune:pid", "regtune:pid_start", "regtune:pid_space", "regtune:beat",
+    HOST_ATTR, PID_ATTR, START_ATTR, SPACE_ATTR, BEAT_ATTR,
 )  # fmt: skip
 
 

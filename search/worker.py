@@ -45,11 +45,16 @@ from search.recipes import duplicate_points, starting_points
 from search.retries import give_up
 from search.samplers import make_pruner, make_sampler
 from search.spec import StudySpec
-from search.storage import (
+from search.storage import (  # the worker-process attributes live beside _RUN_ATTRS, which a re-queued copy drops
+    BEAT_ATTR,
     GAVE_UP_ATTR,
     GRACE_PERIOD,
     HEARTBEAT_INTERVAL,
+    HOST_ATTR,
+    PID_ATTR,
     RETRY_SECONDS,
+    SPACE_ATTR,
+    START_ATTR,
     StorageError,
     crashes,
     exhausted,
@@ -63,11 +68,6 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 LIVE = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
 POLL_SECONDS = 2.0  # how often an idle worker looks again while the last trials run elsewhere
 MAX_CONSECUTIVE_FAILURES = 5  # a worker whose objective keeps raising stops instead of burning the study
-HOST_ATTR, PID_ATTR, START_ATTR = "regtune:host", "regtune:pid", "regtune:pid_start"
-#: the boot and the pid namespace the pid lives in: one hostname can hold several (containers sharing the host's
-#: network or UTS namespace, cloned machines on one shared SQLite file), where a live worker's pid reads as dead
-SPACE_ATTR = "regtune:pid_space"
-BEAT_ATTR = "regtune:beat"  # the worker's own heartbeat (time.time()) on storages without Optuna's
 #: a RUNNING trial that no worker claimed (no pid attribute) for this long is failed and re-queued
 ORPHAN_SECONDS = GRACE_PERIOD + RETRY_SECONDS + 60
 #: how often a worker looks for dead trials (each look reads every running trial); and at its start

@@ -133,3 +133,12 @@ def checkpoint_dir(artifacts: Path, spec: Any, number: int = 0) -> Path:
 
     spec = load_study(spec) if isinstance(spec, (str, Path)) else spec
     return Path(artifacts) / "checkpoints" / spec.name / run_scope(spec) / f"trial-{number}"
+
+
+def open_postgres(url: str) -> optuna.storages.BaseStorage:
+    """The storage at PostgreSQL ``url``, or the test skipped when the server cannot be reached (.ci/run starts it;
+    a developer's machine may have none)."""
+    try:
+        return open_storage(url)
+    except Exception as exc:
+        pytest.skip(f"PostgreSQL unreachable at {url}: {str(exc).splitlines()[0]}")

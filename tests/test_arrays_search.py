@@ -28,7 +28,7 @@ from search.preflight import prepare
 from search.spec import StudyFileError, load_study, parse_study
 from search.storage import open_storage
 from search.worker import ensure_study, run_worker
-from tests.helpers import CLI_ENV, ROOT, load, logs, run_cli, start_worker, states, wait_for
+from tests.helpers import CLI_ENV, ROOT, load, logs, open_postgres, run_cli, start_worker, states, wait_for
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:.*is already reported:UserWarning", "ignore:Heartbeat of storage:UserWarning"
@@ -302,10 +302,7 @@ def test_smoke_study_with_arrays_prints_each_member_and_records_it_as_a_lone_tri
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_two_workers_running_arrays_reach_exactly_the_total(tmp_path: Path) -> None:
-    try:
-        storage = open_storage(POSTGRES)
-    except Exception as exc:
-        pytest.skip(f"PostgreSQL unreachable at {POSTGRES}: {str(exc).splitlines()[0]}")
+    storage = open_postgres(POSTGRES)
     name, total = f"arrays_{uuid.uuid4().hex[:10]}", 11
     study = write(tmp_path, name, array_size=3, budget={"trials": total, "max_epochs": 3}, pruner="median")
     try:

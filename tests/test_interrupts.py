@@ -58,7 +58,7 @@ from search.worker import (
     pid_space,
     run_worker,
 )
-from tests.helpers import checkpoint_dir
+from tests.helpers import checkpoint_dir, open_postgres
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:.*is already reported:UserWarning", "ignore:Heartbeat of storage:UserWarning"
@@ -88,10 +88,7 @@ def where(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Stud
     path.write_text(yaml.safe_dump({**TINY, "name": name}))
     url = str(tmp_path / "journal.log") if request.param == "journal" else POSTGRES
     if request.param == "postgres":
-        try:
-            open_storage(url)
-        except Exception as exc:
-            pytest.skip(f"PostgreSQL unreachable at {url}: {str(exc).splitlines()[0]}")
+        open_postgres(url)
     yield load_study(path), url
     if request.param == "postgres":
         try:
@@ -482,11 +479,7 @@ def test_an_rdb_trial_whose_process_died_here_is_found_at_once(tmp_path: Path, b
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump({**TINY, "name": name}))
     spec = load_study(path)
-    url = f"sqlite:///{tmp_path / 'study.db'}" if backend == "sqlite" else POSTGRES
-    try:
-        storage = open_storage(url)
-    except Exception as exc:
-        pytest.skip(f"PostgreSQL unreachable at {url}: {str(exc).splitlines()[0]}")
+    storage = open_storage(f"sqlite:///{tmp_path / 'study.db'}") if backend == "sqlite" else open_postgres(POSTGRES)
     study = ensure_study(spec, storage, total=2)
     try:
         gone = subprocess.Popen(["true"])
