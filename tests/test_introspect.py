@@ -546,3 +546,16 @@ def test_record_threads_follow_the_faster_mode(monkeypatch: pytest.MonkeyPatch) 
     assert picks.count(4) == t.PROBE_EVERY - 1 and picks.count(1) == 1  # the slower mode is probed again
     t.seconds[1] = 0.001  # ... and taken when it has become the faster one
     assert t.pick(cpu) == 1
+
+
+@pytest.mark.parametrize("top", [0.997, 0.9951, 0.99996])
+def test_contraction_never_reads_one_below_one(top: float) -> None:
+    """A spectral norm just below 1 was printed with 2 decimals: "spectral norm 1.00 < 1"."""
+    for stats in (
+        {"recurrent.f.spectral": top, "recurrent.i.spectral": 0.5, "recurrent.spectral": top},
+        {"recurrent.spectral": top},
+    ):
+        found = [f for f in I.diagnose(stats) if f.startswith("recurrent weights contract")]
+        assert found and "1.00 <" not in found[0] and "matrix 1.00" not in found[0], found
+        quoted = float(found[0].split("spectral norm ")[1].split(" <")[0])
+        assert quoted < 1 and abs(quoted - top) < 0.01

@@ -22,6 +22,16 @@ CONTRACT_MEANS = (
 )
 
 
+def _below(value: float, limit: float) -> str:
+    """``value`` with 2 decimals, or as many more (up to 6) as it takes to read below ``limit``: a spectral norm of
+    0.997 read "1.00 < 1"."""
+    for digits in range(2, 7):
+        text = f"{value:.{digits}f}"
+        if float(text) < limit:
+            return text
+    return f"{value:.6g}"
+
+
 def compact(stats: Mapping[str, float]) -> dict[str, float]:
     """The aggregate keys of a stats dict (everything but the per-layer ``L<i>.`` keys)."""
     return {k: v for k, v in stats.items() if not (k.startswith("L") and k[1:2].isdigit())}
@@ -54,15 +64,19 @@ def diagnose(stats: Mapping[str, float]) -> list[str]:
         # the whole matrix too: gate blocks of 0.9 each make a whole LSTM matrix of up to 1.8, which does not
         # contract by the same rule (the sentence said "contract" next to "whole recurrent matrix 1.80")
         if top < CONTRACT_SPECTRAL and (whole is None or whole < CONTRACT_SPECTRAL):
-            extra = f"; whole recurrent matrix {whole:.2f}" if whole is not None and len(gates) > 1 else ""
+            extra = (
+                f"; whole recurrent matrix {_below(whole, CONTRACT_SPECTRAL)}"
+                if whole is not None and len(gates) > 1
+                else ""
+            )
             by = "the recurrent (h) block" if g == "h" else f"the {gate_label(g)} gate"  # a tanh RNN has no gate
             found.append(
-                f"recurrent weights contract (spectral norm {top:.2f} < {CONTRACT_SPECTRAL:g}, the largest over the "
+                f"recurrent weights contract (spectral norm {_below(top, CONTRACT_SPECTRAL)} < {CONTRACT_SPECTRAL:g}, the largest over the "
                 f"recurrent gate blocks, layers and directions, reached by {by}{extra}): {CONTRACT_MEANS}"
             )
     elif "recurrent.spectral" in stats and stats["recurrent.spectral"] < CONTRACT_SPECTRAL:
         found.append(
-            f"recurrent weights contract (spectral norm {stats['recurrent.spectral']:.2f} < {CONTRACT_SPECTRAL:g}, "
+            f"recurrent weights contract (spectral norm {_below(stats['recurrent.spectral'], CONTRACT_SPECTRAL)} < {CONTRACT_SPECTRAL:g}, "
             f"the largest over the whole recurrent matrices): {CONTRACT_MEANS}"
         )
     for k, v in stats.items():
