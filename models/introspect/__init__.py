@@ -7,7 +7,7 @@ constants), one module per concern:
 - :mod:`~models.introspect.weights`: **weights** per layer ``L<i>``, direction ``fwd``/``bwd`` and gate (LSTM
   ``i f g o``, GRU ``r z n``, vanilla RNN ``h``) for the kernel, recurrent kernel and bias: L2 norm, largest
   per-unit incoming norm, spectral norm of each recurrent gate block and of the whole recurrent matrix (below 1
-  the recurrent map contracts and memory fades, Pascanu et al. 2013); **gradients** from
+  the recurrent map contracts and a tanh RNN's memory fades, Pascanu et al. 2013); **gradients** from
   :class:`models.classifier.GradientLog` (global norm before clipping, per component, the clipped fraction,
   NaN/Inf entries); **histograms** of kernel and recurrent weights per gate;
 - :mod:`~models.introspect.activations`: **activations** on a fixed batch with the model's own weights in eval

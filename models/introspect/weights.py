@@ -4,7 +4,8 @@ Weights (:func:`weight_stats`), separately for the kernel (``weight_ih``), the r
 and the bias (``bias_ih + bias_hh``): the L2 (Frobenius) norm, the largest per-unit incoming norm (the row norm
 a max-norm constraint caps, :func:`models.regularizers.max_norm.unit_norms`; for a bias, the largest magnitude)
 and, for each H x H recurrent gate block and the whole recurrent matrix, the largest singular value (spectral
-norm: below 1 the recurrent map contracts and memory fades, Pascanu et al. 2013). Gradients
+norm: below 1 the recurrent map contracts and a tanh RNN's memory fades, Pascanu et al. 2013; gated cells carry
+memory past it). Gradients
 (:func:`gradient_stats`) are read from :class:`models.classifier.GradientLog`.
 """
 
