@@ -20,7 +20,17 @@ from models.config import defaults as default_values
 from search.space import off_point, resolved_params, to_trial_params
 from search.spec import Choice, StudySpec
 
-BASELINE = "baseline (no regularization)"
+#: the baseline trial's label: it keeps what the study fixes (clip_norm, a fixed dropout) and a searched range's
+#: nearest value to off, so "no regularization", its label until 2026-12-05, was untrue in most studies
+BASELINE = "baseline (searched regularizers off)"
+BASELINE_LABELS = frozenset({BASELINE, "baseline (no regularization)"})  # studies created before keep theirs
+
+
+def is_baseline(label: Any) -> bool:
+    """Whether a trial's ``recipe`` label marks the enqueued baseline (today's label or an earlier one)."""
+    return label in BASELINE_LABELS
+
+
 USER_POINT = "starting point "  # how the study file's own points are labelled: "starting point 0 of x.yaml"
 
 OPTIMIZER_NAMES = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "rmsprop": "RMSprop"}

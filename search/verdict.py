@@ -61,7 +61,7 @@ from models.train import evaluate, fit
 from search.interrupts import interrupt_behind
 from search.objective import Objective, folds_of, study_splits
 from search.progress import DIVERGED
-from search.recipes import BASELINE, DEPENDS, baseline_point, num
+from search.recipes import DEPENDS, baseline_point, is_baseline, num
 from search.selection import Selection, as_complete, confirm, regularizers_on, same_config, select
 from search.space import suggest
 from search.spec import StudySpec
@@ -316,7 +316,7 @@ def complete_trial(study: optuna.Study, config: dict[str, Any]) -> optuna.trial.
         t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
         if same_config(t.user_attrs.get("config"), config) and not math.isnan(t.user_attrs.get("best_epoch", math.nan))
     ]  # fmt: skip
-    found.sort(key=lambda t: (t.user_attrs.get("recipe") != BASELINE, t.number))
+    found.sort(key=lambda t: (not is_baseline(t.user_attrs.get("recipe")), t.number))
     return found[0] if found else None
 
 
@@ -839,16 +839,31 @@ def _split_warning(res: dict[str, Any]) -> str | None:
 
 
 def _fixed_warning(res: dict[str, Any]) -> str | None:
-    """When the best row is significantly below "nothing at all": what the study fixes (clipping, ...) costs on
-    this data, and the search, which never turns it off, cannot find that out (OSULeaf with ``clip_norm: 1.0``
-    fixed: the tuned row, the baseline, refit 3.4 points below the plain LSTM)."""
+    """When the best row is significantly below "nothing at all": what the baseline keeps on costs on this data,
+    and the search, which never turns it off, cannot find that out. It is either fixed (OSULeaf with ``clip_norm:
+    1.0`` fixed: the tuned row, the baseline, refit 3.4 points below the plain LSTM) or searched on a range that
+    leaves out off (``mixup: {low: 0.1, high: 0.4}``: the baseline keeps 0.1), and the advice differs (the warning
+    told a study to stop fixing the mixup it searched). A verdict cached before the row recorded which were
+    searched names them all as fixed, as it did."""
     nothing, diff = res.get("nothing"), res.get("paired_nothing")
     if not nothing or not diff or not (_significant(diff) and diff["mean"] < 0):
         return None
-    fixed = ", ".join(nothing.get("off") or ["its fixed regularizers"])
-    return (f"the best row is below nothing at all ({fixed} off too) by {diff['mean']:+.4f} (p={_p(diff)}): what "
-            f"the study fixes ({fixed}) costs on this data, and the search never tried without it; consider "
-            "searching it (with off: true) instead of fixing it")  # fmt: skip
+    off = nothing.get("off") or []
+    searched = [n for n in off if n in (nothing.get("searched") or [])]
+    fixed = [n for n in off if n not in searched]
+    why = []
+    if fixed or not searched:
+        names = ", ".join(fixed or ["its fixed regularizers"])
+        why.append(f"what the study fixes ({names}) costs on this data, and the search never tried without it; "
+                   "consider searching it (with off: true) instead of fixing it")  # fmt: skip
+    if searched:
+        names = ", ".join(searched)
+        why.append(f"the search never turned off {names}: its searched range leaves out off (the baseline keeps "
+                   "the nearest value); add off: true to that range")  # fmt: skip
+    everything = ", ".join(off or ["its fixed regularizers"])
+    return f"the best row is below nothing at all ({everything} off too) by {diff['mean']:+.4f} (p={_p(diff)}): " + (
+        "; ".join(why)
+    )
 
 
 #: a row whose cross-validated epochs reach this share of its budget peaked at the budget's end
@@ -1106,8 +1121,10 @@ def _final_result(study: optuna.Study, spec: StudySpec, seeds: int | None) -> di
     result["paired"] = compare(result["best"], result["baseline"], size, resolution(spec))
     if off:
         nothing_accs = accs(nothing, nothing_epochs)
+        searched = [name for name in off if name in spec.search]  # at their nearest to off in the baseline
         result["nothing"] = {**_summary(nothing_accs), "epochs": nothing_epochs, "config": nothing,
-                             "from": nothing_from, "off": off, **lost(nothing, nothing_epochs)}  # fmt: skip
+                             "from": nothing_from, "off": off, "searched": searched,
+                             **lost(nothing, nothing_epochs)}  # fmt: skip
         result["paired_nothing"] = compare(result["best"], result["nothing"], size, resolution(spec))
     if split:
         result.update(_bare_row(study, spec, digest, bare, bare_epochs, bare_from, kept, config, seeds, result))

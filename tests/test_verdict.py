@@ -126,6 +126,7 @@ def test_baseline_row_is_the_enqueued_baseline_trial(recipe_study: tuple[optuna.
     assert base["from"] == f"trial #{trial.number}"
     assert base["config"]["clip_norm"] == 1.0 and base["keeps"] == {"clip_norm": 1.0, "lr": 0.01, "batch_size": 32}
     assert res["nothing"]["off"] == ["clip_norm"] and res["nothing"]["config"]["clip_norm"] == 0.0
+    assert res["nothing"]["searched"] == []  # clip_norm is fixed: the warning's advice depends on it
     assert res["nothing"]["from"] == "a CV run here" and len(res["nothing"]["accs"]) == 2
     assert finished(study) == n  # the "nothing at all" cross-validation added no trial
     chosen = select(study, spec.metric, base["config"])  # the best, or the baseline within one standard error
@@ -1024,7 +1025,7 @@ def test_a_fixed_setting_that_costs_is_said_to(nothing: list | None, expect: str
     res = _rows([0.95, 0.96, 0.97], [0.94, 0.95, 0.96], {"label": "a", "share": 0.5, "acc": 0.5})
     if nothing:
         res["nothing"] = {**verdict._summary(nothing), "epochs": 5, "from": "a CV run here", "config": {},
-                          "off": ["clip_norm"]}  # fmt: skip
+                          "off": ["clip_norm"], "searched": []}  # fmt: skip
         res["paired_nothing"] = paired(res["best"]["accs"], nothing)
     warned = [w for w in verdict.warnings_of(res) if "nothing at all" in w]
     if not expect:
@@ -1032,6 +1033,31 @@ def test_a_fixed_setting_that_costs_is_said_to(nothing: list | None, expect: str
         return
     assert len(warned) == 1 and warned[0].startswith(expect) and "consider searching it" in warned[0]
     assert any("warning: " + expect in line for line in result_lines(res, "best"))
+
+
+@pytest.mark.parametrize(
+    ("off", "searched", "says", "never"),
+    [
+        (["clip_norm"], [], ["what the study fixes (clip_norm)", "instead of fixing it"], ["never turned off"]),
+        (["mixup"], ["mixup"], ["never turned off mixup", "add off: true"], ["what the study fixes"]),
+        (["clip_norm", "mixup"], ["mixup"], ["fixes (clip_norm)", "never turned off mixup"], ["fixes (clip_norm, m"]),
+        (["clip_norm", "mixup"], None, ["what the study fixes (clip_norm, mixup)"], ["never turned off"]),  # cached
+    ],
+    ids=["fixed", "searched without off", "both", "cached before searched was recorded"],
+)
+def test_the_costly_setting_is_called_fixed_only_when_it_is(
+    off: list, searched: list | None, says: list, never: list
+) -> None:
+    """``mixup: {low: 0.1, high: 0.4}`` is searched, but its baseline keeps 0.1 (the nearest to off), so "nothing
+    at all" turns it off too; the warning told the user to stop fixing what the study searched (the options probe,
+    2026-12-05). A searched name now gets the advice that fits it: add off: true to its range."""
+    res = _rows([0.95, 0.96, 0.97], [0.94, 0.95, 0.96], {"label": "a", "share": 0.5, "acc": 0.5})
+    res["nothing"] = {**verdict._summary([0.99, 1.00, 0.99]), "epochs": 5, "from": "a CV run here", "config": {},
+                      "off": off, **({"searched": searched} if searched is not None else {})}  # fmt: skip
+    res["paired_nothing"] = paired(res["best"]["accs"], [0.99, 1.00, 0.99])
+    warned = [w for w in verdict.warnings_of(res) if "nothing at all" in w]
+    assert len(warned) == 1 and warned[0].startswith(f"the best row is below nothing at all ({', '.join(off)} off")
+    assert all(s in warned[0] for s in says) and not any(s in warned[0] for s in never), warned[0]
 
 
 @pytest.mark.parametrize(
@@ -1365,3 +1391,17 @@ def test_refits_another_process_stored_meanwhile_are_kept(monkeypatch: pytest.Mo
     assert accs == [0.5, 0.6, 0.7] and calls == [0]  # seeds 1 and 2 read from the other process's refits
     (stored,) = [v for k, v in study.user_attrs.items() if k.startswith(verdict.REFIT_PREFIX)]
     assert len(stored) == 6
+
+
+@pytest.mark.parametrize("label", [BASELINE, "baseline (no regularization)"], ids=["today's", "before 2026-12-05"])
+def test_the_baseline_trial_is_found_by_either_label(label: str) -> None:
+    """The baseline's label said "no regularization" although it keeps what the study fixes (clip_norm, a fixed
+    dropout); it was renamed, and a study created before keeps its old label: its baseline trial is still the one
+    the baseline row takes among trials of the same configuration."""
+    study = optuna.create_study()
+    config = {"dropout": 0.0, "clip_norm": 1.0}
+    for recipe in (None, label):
+        attrs = {"config": config, "best_epoch": 3.0, **({"recipe": recipe} if recipe else {})}
+        study.add_trial(optuna.trial.create_trial(value=0.9, user_attrs=attrs))
+    found = verdict.complete_trial(study, config)
+    assert found is not None and found.number == 1 and found.user_attrs["recipe"] == label

@@ -28,7 +28,7 @@ from models.introspect import Introspection, diagnose, fixed_batch
 from models.train import fit
 from search.objective import folds_of, study_splits
 from search.progress import SURPLUS, diverged
-from search.recipes import BASELINE, earlier_recipe_points, same_values, starting_points
+from search.recipes import BASELINE, earlier_recipe_points, is_baseline, same_values, starting_points
 from search.retries import gave_up_rows
 from search.selection import as_complete, same_config
 from search.spec import StudySpec
@@ -203,7 +203,7 @@ def recipe_results(
     # a point run twice (an older --allow-change enqueued it again) has one row: its complete trial, else its first
     for t in sorted(finished, key=lambda t: (t.state != TrialState.COMPLETE, t.number)):
         label = t.user_attrs.get("recipe")
-        if not label or label == BASELINE or "config" not in t.user_attrs:
+        if not label or is_baseline(label) or "config" not in t.user_attrs:
             continue
         # judged by configuration: a user point's label holds its index and file name, which a rename or an
         # inserted point changes without changing what it runs
