@@ -1405,3 +1405,34 @@ def test_the_baseline_trial_is_found_by_either_label(label: str) -> None:
         study.add_trial(optuna.trial.create_trial(value=0.9, user_attrs=attrs))
     found = verdict.complete_trial(study, config)
     assert found is not None and found.number == 1 and found.user_attrs["recipe"] == label
+
+
+def test_the_crossed_degrees_of_freedom_do_not_jump_at_a_tie_of_mean_squares() -> None:
+    """Seeds' mean square equal to the residual's in exact arithmetic: float rounding put it on either side, and the
+    degrees of freedom were 79 or 22.6 by chance (the options probe: p 0.320 or 0.328). Within rounding it is equal,
+    and equal takes one branch. Built here: a row effect t whose mean square meets the residual's, found by bisection
+    to the last float, then scaled by factors that only change the rounding."""
+    rng = np.random.default_rng(0)
+    s, n = 3, 80
+    noise = rng.normal(size=(s, n))
+    noise -= noise.mean(1, keepdims=True)  # no row effect in the noise: the row term is t's alone
+    cols = rng.normal(scale=2.0, size=n)
+    row = np.array([-1.0, 0.0, 1.0])
+
+    def ms(t: float) -> tuple[float, float]:
+        d = noise + cols[None, :] + t * row[:, None]
+        m, r, c = d.mean(), d.mean(1), d.mean(0)
+        return n * float(((r - m) ** 2).sum()) / (s - 1), float(((d - r[:, None] - c[None, :] + m) ** 2).sum()) / (
+            (s - 1) * (n - 1)
+        )
+
+    lo, hi = 0.0, 10.0
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if ms(mid)[0] < ms(mid)[1] else (lo, mid)
+    dfs = set()
+    for t in (lo, hi, np.nextafter(hi, 20.0)):
+        ms_r, ms_e = ms(t)
+        assert abs(ms_r - ms_e) <= 1e-12 * ms_e  # at the tie, within rounding
+        dfs.add(round(crossed(noise + cols[None, :] + t * row[:, None])[1], 6))
+    assert len(dfs) == 1, dfs
