@@ -59,7 +59,7 @@ def keep_created_defaults(
             kept.append(f"budget.max_epochs: {was} (today's default: {spec.max_epochs})")
             spec.defaulted["max_epochs"] = f"{was}: kept from the study's creation (today's default: {spec.max_epochs})"
             spec.max_epochs = was
-    kept += _keep_searched(spec, recorded)
+    kept += _keep_searched(spec, recorded) + _keep_order(spec, recorded)
     fixed = recorded.get("fixed")
     if not isinstance(fixed, dict):
         return kept
@@ -89,6 +89,28 @@ def _keep_searched(spec: StudySpec, recorded: dict[str, Any]) -> list[str]:
         spec.search = {**spec.search, name: Choice(list(dim["choices"]))}
         kept.append(f"search.{name}: {dim['choices']} (today's default: fixed {now})")
         spec.defaulted[name] = f"searched: kept from the study's creation (today's default: fixed {now})"
+    return kept
+
+
+def _keep_order(spec: StudySpec, recorded: dict[str, Any]) -> list[str]:
+    """A defaulted choice list whose values today's rule puts in another order (``conv_kernel`` [0, 8] where the
+    smallest stride is above 8, [8, 0] before 2026-12-05) keeps the recorded order: the first is the home value its
+    baseline and recipe trials ran, and the same choices are the same search."""
+    kept = []
+    for name, dim in list(spec.search.items()):
+        was = (recorded.get("search") or {}).get(name)
+        if name not in spec.defaulted or not isinstance(dim, Choice) or not isinstance(was, dict):
+            continue
+        old = was.get("choices") if was.get("kind") == "choice" else None
+        if (
+            not isinstance(old, list)
+            or old == list(dim.choices)
+            or sorted(map(repr, old)) != sorted(map(repr, dim.choices))
+        ):
+            continue
+        spec.search = {**spec.search, name: Choice(list(old))}
+        kept.append(f"search.{name}: {old} (today's default: {list(dim.choices)})")
+        spec.defaulted[name] = f"{old}: kept from the study's creation (today's default: {list(dim.choices)})"
     return kept
 
 

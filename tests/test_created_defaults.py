@@ -190,6 +190,29 @@ def test_a_choice_fixed_since_is_searched_again(
     assert (fresh.fixed["conv_skip"], "conv_skip" in fresh.search) == (True, False)
 
 
+def test_a_choice_list_reordered_since_keeps_its_recorded_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A long study created while the front end's home kernel was 8 at every stride: today's rule puts 0 (= the
+    stride) first above stride 8. The same choices are the same search, and the first is what its baseline ran: it
+    resumes with its order, says so, and is not refused as changed."""
+    raw = {**RAW, "dataset": "synthetic:n=40,length=120,channels=1", "budget": {"trials": 1, "max_epochs": 1}}
+    today = defaults.kernels(2)
+    with monkeypatch.context() as m:
+        m.setattr(defaults, "kernels", lambda stride: today[::-1])  # the other rule, at the study's creation
+        path, url = _create(tmp_path, monkeypatch, raw)
+    old = _study(url).user_attrs[fp.DEFINITION_ATTR]
+    assert old["search"]["conv_kernel"] == {"kind": "choice", "choices": today[::-1]}
+    spec = prepare(path, url).spec
+    capsys.readouterr()
+    storage = open_storage(url)
+    ensure_study(spec, storage, total=2)  # not refused as changed
+    assert f"search.conv_kernel: {today[::-1]} (today's default: {today})" in capsys.readouterr().err
+    assert spec.search["conv_kernel"] == Choice(today[::-1]) and fp.definition(spec) == old
+    run_worker(spec, storage, 2)
+    assert [t.state for t in _study(url).get_trials()] == [optuna.trial.TrialState.COMPLETE] * 2
+
+
 def test_a_study_recorded_before_the_names_keeps_its_values_and_says_whose(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
