@@ -140,16 +140,18 @@ def duplicate_points(spec: StudySpec) -> list[tuple[str, str]]:
 
 def _points(spec: StudySpec) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[str, str]]]:
     out: list[tuple[str, dict[str, Any]]] = []
+    base = baseline_point(spec)
     if spec.recipes:
-        base = baseline_point(spec)
         out.append((BASELINE, base))
         for recipe, title in RECIPES:
             if any(name in spec.search for name in recipe if name in REGULARIZER_NAMES and name != "optimizer"):
                 params = {**base, **to_trial_params(recipe, spec)}
                 out.append((title({**default_values(), **resolved_params(params, spec)}), params))
-    plain = off_point(spec)
+    # the file's own points are laid over the baseline, as the recipes are: over the regularizers' off point alone,
+    # a point left lr (searched by default), the recurrent-dropout mode and the long-data front end to the sampler,
+    # so `{dropout: 0.1}` was not "the baseline plus input dropout 0.1" and never matched the recipe it repeats
     for i, point in enumerate(spec.starting_points):
-        out.append((f"{USER_POINT}{i} of {spec.path.name}", {**plain, **to_trial_params(point, spec)}))
+        out.append((f"{USER_POINT}{i} of {spec.path.name}", {**base, **to_trial_params(point, spec)}))
     seen: dict[tuple[Any, ...], str] = {}
     unique, dropped = [], []
     for label, params in out:
@@ -162,14 +164,21 @@ def _points(spec: StudySpec) -> tuple[list[tuple[str, dict[str, Any]]], list[tup
     return unique, dropped
 
 
-def earlier_recipe_points(spec: StudySpec) -> list[tuple[str, dict[str, Any]]]:
-    """(label, Optuna params) of the recipes as a version before 2026-12-05 enqueued them where they differ from
-    today's: clamped into a stepped range but not moved onto its grid (mixup 0.2 on a 0.15 grid). A study made then
-    ran them; its report still shows them as the recipes they are (they were "not compared", blamed on an edit)."""
-    if not spec.recipes:
-        return []
-    base, today = baseline_point(spec), [params for _, params in starting_points(spec)]
+def earlier_points(spec: StudySpec) -> list[tuple[str, dict[str, Any]]]:
+    """(label, Optuna params) of the starting points as a version before 2026-12-05 enqueued them where they differ
+    from today's: recipes clamped into a stepped range but not moved onto its grid (mixup 0.2 on a 0.15 grid), and
+    the file's own points laid over the regularizers' off point alone (the sampler chose the rest). A study made then
+    ran them; its report still shows them as the points they are (they were "not compared", blamed on an edit)."""
+    today = [params for _, params in starting_points(spec)]
+    plain = off_point(spec)
     out = []
+    for i, point in enumerate(spec.starting_points):
+        params = {**plain, **to_trial_params(point, spec)}
+        if params not in today:
+            out.append((f"{USER_POINT}{i} of {spec.path.name}", params))
+    if not spec.recipes:
+        return out
+    base = baseline_point(spec)
     for recipe, title in RECIPES:
         if any(name in spec.search for name in recipe if name in REGULARIZER_NAMES and name != "optimizer"):
             params = {**base, **to_trial_params(recipe, spec, snap=False)}

@@ -50,7 +50,7 @@ def to_trial_params(point: dict[str, Any], spec: StudySpec, snap: bool = True) -
     searches 0.3..0.5 starts at 0.3), and onto its step grid (mixup 0.2 on a 0.15 grid runs 0.15: TPE was handed
     an observation its own distribution cannot draw, and the verdict could choose it); 0 on an ``off`` range
     switches it off. Names not searched are ignored. ``snap`` False: clamped only, as recipes were before
-    2026-12-05 (:func:`search.recipes.earlier_recipe_points`).
+    2026-12-05 (:func:`search.recipes.earlier_points`).
     """
     params: dict[str, Any] = {}
     for name, value in point.items():

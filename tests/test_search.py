@@ -409,9 +409,9 @@ def test_recipes_on_a_step_grid_run_values_of_that_grid_and_are_labelled_by_them
     assert "mixup alpha 0.15 (pairs of sequences and their labels blended)" in labels, labels
     assert len(set(labels)) == len(labels)
     # a study made before the grid rule ran the clamped values; its report still knows them as those recipes
-    from search.recipes import earlier_recipe_points
+    from search.recipes import earlier_points
 
-    earlier = dict(earlier_recipe_points(spec))
+    earlier = dict(earlier_points(spec))
     assert earlier["mixup alpha 0.2 (pairs of sequences and their labels blended)"]["mixup"] == 0.2
     assert not set(earlier) & set(labels)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
@@ -429,6 +429,35 @@ def test_user_starting_points_are_enqueued(tmp_path: Path) -> None:
     assert len(points) == 1 and points[0][1]["dropout"] == 0.25
     with pytest.raises(StudyFileError, match="starting_points\\[0\\].zoneout: is not a searched name"):
         parse_study({**raw, "starting_points": [{"zoneout": 0.1}]}, tmp_path / "x.yaml")
+
+
+def test_a_starting_point_is_the_baseline_plus_what_it_sets(tmp_path: Path) -> None:
+    """With lr searched by default (and, on long data, the front end), a file's point ``{dropout: 0.1}`` was laid
+    over the regularizers' off point alone: lr, the recurrent-dropout mode and the front end were left to the
+    sampler (trial 0 of the unseen-data probe ran lr 0.0021, stride 16, none asked for), and the point never matched
+    the input-dropout recipe it repeats. It is laid over the baseline now, as a recipe is. A study made before keeps
+    its points' trials in the report (:func:`search.recipes.earlier_points`)."""
+    from search.defaults import apply_defaults
+    from search.objective import study_splits
+    from search.recipes import baseline_point, duplicate_points, earlier_points
+
+    search = {**TINY["search"], "recurrent_dropout": {"low": 0.0, "high": 0.3},
+              "recurrent_dropout_mode": ["sequence", "batch"]}  # fmt: skip
+    fixed = {k: v for k, v in TINY["fixed"].items() if k != "lr"}  # lr: the data default searches it
+    raw = {**TINY, "dataset": "synthetic:n=160,length=200", "search": search, "fixed": fixed,
+           "starting_points": [{"dropout": 0.1}, {"recurrent_dropout": 0.25}]}  # fmt: skip
+    spec = parse_study(raw, tmp_path / "x.yaml")
+    spec = apply_defaults(spec, study_splits(spec))
+    assert "lr" in spec.search and "conv_stride" in spec.search  # searched by the data defaults
+    base, points = baseline_point(spec), dict(starting_points(spec))
+    assert duplicate_points(spec) == [("starting point 0 of x.yaml", "input dropout 0.1 (per step)")]
+    mine = points["starting point 1 of x.yaml"]
+    assert mine == {**base, "recurrent_dropout": 0.25}  # every other name at the baseline's value: nothing sampled
+    resolved = resolved_params(mine, spec)
+    assert resolved["lr"] == 3e-3 and resolved["recurrent_dropout_mode"] == "sequence"
+    earlier = dict(earlier_points(spec))  # as a study made before enqueued them: the sampler chose the rest
+    old = earlier["starting point 1 of x.yaml"]
+    assert "lr" not in old and "conv_stride" not in old and old["recurrent_dropout"] == 0.25
 
 
 def test_a_starting_point_that_repeats_another_is_enqueued_once_and_said_so(

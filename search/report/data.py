@@ -28,7 +28,7 @@ from models.introspect import Introspection, diagnose, fixed_batch
 from models.train import fit
 from search.objective import folds_of, study_splits
 from search.progress import SURPLUS, diverged
-from search.recipes import BASELINE, earlier_recipe_points, is_baseline, same_values, starting_points
+from search.recipes import BASELINE, earlier_points, is_baseline, same_values, starting_points
 from search.retries import gave_up_rows
 from search.selection import as_complete, same_config
 from search.spec import StudySpec
@@ -190,7 +190,7 @@ def recipe_results(
     key = f"{seeds}:{digest}:refit-swa-{REFIT_SWA}:cv-epochs-own-patience"  # the refit protocol too
     if "swa_start" in spec.search or spec.fixed.get("swa_start"):  # its own SWA now starts where its folds' did
         key += f":own-swa-from-its-folds:{SWA_PROTOCOL}"  # (rows cached under the earlier best-epoch rule: not read)
-    points = starting_points(spec) + earlier_recipe_points(spec)  # (recipes a study made before the grid rule ran)
+    points = starting_points(spec) + earlier_points(spec)  # (the points a study made before 2026-12-05 ran)
     current = [(label, params, point_config(spec, params)) for label, params in points]
     step, size = resolution(spec), len(study_splits(spec).test)
     shown: set[str] = set()
