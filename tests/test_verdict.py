@@ -644,6 +644,15 @@ CURVE = [0.1, 0.9, 0.9, 0.9, 0.5, 0.6, 0.5, 0.5]  # the plain weights peak early
         # a budget shorter than the patience (smoke.yaml: 6 epochs, patience 20): smoothed over 10 epochs either
         # side every epoch would be the curve's mean and the refit would run 1 epoch; still rising: all 6
         ({"fold_curves": [[0.36, 0.39, 0.52, 0.56, 0.55, 0.62]], "config": {"patience": 20}}, 6, 6),
+        # folds that peaked at epochs 2 and 3 of 6 (patience 50): windows cut at the start made epoch 1 the peak
+        (
+            {
+                "fold_curves": [[0.44, 0.74, 0.5, 0.4, 0.3, 0.6], [0.5, 0.7, 0.62, 0.34, 0.4, 0.64]],
+                "config": {"patience": 50},
+            },
+            6,
+            2,
+        ),  # fmt: skip
         ({"best_epoch": 4.4}, 30, 5),  # no curves (an older trial): the mean best epoch, plus one
         ({}, 7, 7),  # nothing recorded: the budget
         # SWA from epoch int(0.5 * 8) = 4: the plain weights peaked at epoch 1, which would retrain the row without
@@ -652,7 +661,18 @@ CURVE = [0.1, 0.9, 0.9, 0.9, 0.5, 0.6, 0.5, 0.5]  # the plain weights peak early
         ({"fold_curves": [CURVE], "config": {"patience": 0, "max_epochs": 8}}, 30, 3),  # the same without SWA
         ({"fold_curves": [[0.1, 0.9, 0.5]], "config": {"patience": 0, "swa_start": 0.5, "max_epochs": 8}}, 30, 3),
     ],
-    ids=["curves", "capped", "smoothed", "short budget", "fallback", "nothing", "swa", "no swa", "swa never reached"],
+    ids=[
+        "curves",
+        "capped",
+        "smoothed",
+        "short budget",
+        "an early peak in a short budget",
+        "fallback",
+        "nothing",
+        "swa",
+        "no swa",
+        "swa never reached",
+    ],
 )
 def test_epochs_of_a_cross_validated_run(tmp_path: Path, run: dict, max_epochs: int, epochs: int) -> None:
     spec = parse_study({**VERDICT, "budget": {"trials": 1, "max_epochs": max_epochs}}, tmp_path / "v.yaml")
