@@ -810,11 +810,28 @@ def _class_warnings(res: dict[str, Any]) -> list[str]:
             "hard; weigh these classes yourself before taking the tuned row"]  # fmt: skip
 
 
+#: with one seed (no test), a tuned row this many test sequences below the baseline is still said in words
+ONE_SEED_BELOW = 2
+
+
 def _below_warning(res: dict[str, Any]) -> str | None:
     """When the tuned row is significantly below the baseline on the test split: the search's choice did worse than
-    no regularization (a study without a baseline trial to choose instead; a best that won its folds by chance)."""
+    no regularization (a study without a baseline trial to choose instead; a best that won its folds by chance).
+    With ``final_seeds: 1`` there is no test: a row :data:`ONE_SEED_BELOW` or more test sequences below is said
+    in words (the unseen-data probe's -0.35 had printed "1 seed: no interval, no p-value" and nothing else)."""
     whole = res.get("paired") or {}
-    if whole.get("same") or not _significant(whole) or whole["mean"] >= 0:
+    if whole.get("same") or whole.get("mean", 0.0) >= 0:
+        return None
+    if whole.get("n") == 1 and not whole.get("diverged"):  # one seed: no test, so the size decides what is said
+        size = res.get("test_size") or 0
+        if not size or -whole["mean"] * size < ONE_SEED_BELOW:
+            return None
+        return (
+            f"the tuned row is below the baseline by {-whole['mean']:.4f} ({round(-whole['mean'] * size)} of "
+            f"{size} test sequences) on the one seed retrained (final_seeds: 1: no test): one seed cannot say "
+            "whether the search's choice is worse or the seed was unlucky; more final_seeds give a paired test"
+        )
+    if not _significant(whole):
         return None
     return (
         f"the tuned row is below the baseline ({describe_difference(whole)}): the test split disagrees with the "

@@ -1030,6 +1030,22 @@ def test_a_tuned_row_below_the_baseline_is_said_to_be(best: list, base: list, wa
 
 
 @pytest.mark.parametrize(
+    ("best", "base", "said"),
+    [([0.60], [0.95], True), ([0.925], [0.95], False), ([0.975], [0.95], False)],
+    ids=["14 sequences below", "1 sequence below", "above"],
+)
+def test_one_seed_far_below_the_baseline_is_said_in_words(best: list, base: list, said: bool) -> None:
+    """final_seeds: 1 allows no test, and a tuned row 0.35 below the baseline printed only "1 seed: no interval, no
+    p-value" (the unseen-data probe). From two test sequences below, the verdict says it in words."""
+    res = _rows(best, base, {"label": "a", "share": 0.5, "acc": 0.5})  # 40 test sequences
+    found = [w for w in verdict.warnings_of(res) if "below the baseline" in w]
+    assert bool(found) == said, found
+    if said:
+        assert found[0].startswith("the tuned row is below the baseline by 0.3500 (14 of 40 test sequences)")
+        assert "final_seeds: 1: no test" in found[0]
+
+
+@pytest.mark.parametrize(
     "nothing, expect",
     [
         ([0.99, 1.00, 0.99], "the best row is below nothing at all (clip_norm off too) by -0.0333 (p=0.038)"),
