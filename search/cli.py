@@ -600,10 +600,13 @@ def _data_notes(prepared: Prepared) -> None:
     """Print (stderr) what loading the data let pass, for a .npz file an X that looks transposed
     (:func:`models.data.data_notes`), and the classes no validation part holds (the search never scores them)."""
     from models.data import data_notes, unvalidated_classes, validation_parts
+    from search.defaults import long_tail_note
 
     spec, splits = prepared.spec, prepared.splits
     for line in data_notes(splits, layout=spec.dataset.lower().endswith(".npz")):
         print(line, file=sys.stderr, flush=True)
+    if (tail := long_tail_note(spec, splits)) is not None:
+        print(tail, file=sys.stderr, flush=True)
     y = splits.train.y
     unseen = unvalidated_classes(y, validation_parts(y, prepared.folds, spec.val_fraction, spec.seed))
     if unseen:

@@ -42,6 +42,7 @@ from search.space import resolved_params
 from search.spec import DEFAULT_SEARCHED, Choice, Range, StudyFileError, parse_study
 from search.storage import open_storage
 from search.worker import ensure_study, run_worker
+from tests.helpers import run_cli
 
 SHORT = "synthetic:n=40,length=30,channels=1"  # median length ~23
 LONG = "synthetic:n=40,length=600,channels=1"  # median length ~450
@@ -170,6 +171,28 @@ def test_the_home_kernel_reads_every_step(tmp_path: Path, length: int, stride: i
     assert home["conv_stride"] == stride and set(out.search["conv_kernel"].choices) == {8, 0}  # type: ignore[union-attr]
     front = ConvFrontEnd(1, 4, home["conv_stride"], home["conv_kernel"])
     assert front.kernel == kernel >= front.stride  # windows side by side or overlapping: no step unread
+
+
+def test_a_long_tail_the_rnn_reads_whole_is_warned_of(tmp_path: Path) -> None:
+    """Median 30 steps, a tenth of the sequences 6,000: no default front end (the median decides it), and batches pad
+    to their longest sequence, so the RNN read 20,000-step batches at 12-21 s an epoch and 2.96 GB (the unseen-data
+    probe). `validate` (and `study`) say so and what to write; a study that names a front end hears nothing."""
+    rng = np.random.default_rng(0)
+    n, long = 40, 6000
+    lengths = np.where(np.arange(n) % 5 == 0, long, 30)
+    X = rng.normal(size=(n, long, 1)).astype(np.float32)
+    y = np.arange(n) % 2
+    np.savez(tmp_path / "tail.npz", X=X, y=y, lengths=lengths, X_test=X[:10], y_test=y[:10], lengths_test=lengths[:10])
+    for fixed, warned in (({}, True), ({"conv_layers": 1, "conv_stride": 16}, False)):
+        path = tmp_path / "tail.yaml"
+        path.write_text(yaml.safe_dump({**BASE, "dataset": "tail.npz", "fixed": fixed}))
+        out = run_cli("validate", str(path))
+        assert out.returncode == 0, out.stderr
+        said = [line for line in out.stderr.splitlines() if "the RNN reads every step" in line]
+        assert bool(said) == warned, out.stderr
+        if warned:
+            assert said[0].startswith("warning: tail: a tenth of the training sequences are longer than 6,000 steps")
+            assert "conv_stride" in said[0]
 
 
 def test_cv_folds_set_by_the_study_is_kept_and_not_reported(tmp_path: Path) -> None:
