@@ -13,7 +13,7 @@ import pytest
 from optuna.trial import TrialState
 
 from search.cli import storage_failure
-from search.sqlite_file import FAILED_BY_REPAIR, check_sqlite, repair_sqlite
+from search.sqlite_file import FAILED_BY_REPAIR, _short, check_sqlite, repair_sqlite
 from search.storage import StorageError, open_storage
 from tests.helpers import run_cli, write_study
 
@@ -374,3 +374,26 @@ def test_another_programs_sqlite_database_is_refused_untouched(tmp_path: Path) -
     with pytest.raises(StorageError, match=r"is another program's database \(tables: customers; no Optuna tables\)"):
         check_sqlite(f"sqlite:///{path}")
     assert path.read_bytes() == before
+
+
+def test_a_file_cut_in_the_middle_of_its_last_page_is_damage_that_repair_rebuilds(
+    finished: tuple[Path, bytes], tmp_path: Path
+) -> None:
+    """Cut by half a page, SQLite read the missing bytes as zeros: quick_check passed, the study then failed on a
+    value stored there ("not readable JSON ... restore a backup copy") and repair said "nothing to repair"."""
+    db = copy(finished, tmp_path)
+    before = trials(db)
+    page_size = int.from_bytes(finished[1][16:18], "big")
+    db.write_bytes(finished[1][: len(finished[1]) - page_size // 2])
+    assert "the file is cut short" in (_short(db) or "")  # said even where quick_check passes (a probe's file)
+    with pytest.raises(StorageError, match=r"SQLite file .*study\.db is damaged .*make repair"):
+        check_sqlite(url(db))
+    report = repair_sqlite(db, echo=False)
+    pages = len(finished[1]) // page_size
+    assert report.cut == (pages - 1, pages)
+    check_sqlite(url(db))  # intact now
+    after = trials(db)
+    assert all(before[n] == v for n, v in after.items() if v[0] == TrialState.COMPLETE)
+    assert len([v for v in after.values() if v[0] == TrialState.COMPLETE]) == len(
+        [v for v in before.values() if v[0] == TrialState.COMPLETE]
+    )
