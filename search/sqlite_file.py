@@ -41,6 +41,7 @@ PROBE_GAP = 10_000  # rowids read past the last one found when a table's highest
 FAILED_BY_REPAIR = "sqlite repair: its value was on a damaged page of the study file"
 LOST_PARAMS = "sqlite repair: some of its parameters may have been on a damaged page of the study file"
 LOST_RECORD = "sqlite repair: its trial record was on a damaged page of the study file (a placeholder)"
+LOST_CONFIG = "sqlite repair: its configuration record was on a damaged page of the study file"
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -388,9 +389,29 @@ def _mend(target: Path, report: SqliteRepair) -> None:
             conn.execute("DELETE FROM trial_values WHERE trial_id = ?", (trial_id,))  # a failed trial has none
             _fail_reason(conn, trial_id, FAILED_BY_REPAIR if not has_value else LOST_PARAMS)
             report.failed.setdefault(study, []).append(number)
+        for trial_id, number, study in _without_config(conn, tables):
+            conn.execute("UPDATE trials SET state = 'FAIL' WHERE trial_id = ?", (trial_id,))
+            conn.execute("DELETE FROM trial_values WHERE trial_id = ?", (trial_id,))
+            _fail_reason(conn, trial_id, LOST_CONFIG)
+            report.failed.setdefault(study, []).append(number)
         conn.commit()
     finally:
         conn.close()
+
+
+def _without_config(conn: sqlite3.Connection, tables: set[str]) -> list[tuple[int, int, str]]:
+    """(trial_id, number, study) of each finished trial of a regtune study (one that records its definition or study
+    file) without its ``config`` attribute: regtune records it before a trial trains, so it sat on a damaged page.
+    The repair had kept such a trial finished, and the next `make study` called it "run by another program" and
+    told the user to rename a study whose other trials were intact (the faults probe, 2026-12-05)."""
+    if "study_user_attributes" not in tables:
+        return []
+    return conn.execute(
+        "SELECT t.trial_id, t.number, s.study_name FROM trials t JOIN studies s ON s.study_id = t.study_id "
+        "WHERE t.state IN ('COMPLETE', 'PRUNED') AND NOT EXISTS (SELECT 1 FROM trial_user_attributes a "
+        "WHERE a.trial_id = t.trial_id AND a.key = 'config') AND EXISTS (SELECT 1 FROM study_user_attributes u "
+        "WHERE u.study_id = t.study_id AND u.key IN ('regtune:definition', 'regtune:study_file'))"
+    ).fetchall()
 
 
 def _value_of(conn: sqlite3.Connection, trial_id: int) -> float | None:

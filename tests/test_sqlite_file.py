@@ -13,8 +13,8 @@ import pytest
 from optuna.trial import TrialState
 
 from search.cli import storage_failure
-from search.sqlite_file import FAILED_BY_REPAIR, _short, check_sqlite, repair_sqlite
-from search.storage import StorageError, open_storage
+from search.sqlite_file import FAILED_BY_REPAIR, LOST_CONFIG, _short, check_sqlite, repair_sqlite
+from search.storage import StorageError, foreign, open_storage
 from tests.helpers import run_cli, write_study
 
 
@@ -64,7 +64,9 @@ CASES = [
     # (id, the page damaged, finished trials expected as before, trials marked failed, table named in the report)
     ("an-index", "ix_trials_study_id", {0, 1, 2}, set(), None),
     ("intermediate-values", "trial_intermediate_values", {0, 1, 2}, set(), "trial_intermediate_values"),
-    ("user-attributes", "trial_user_attributes", {0, 1, 2}, set(), "trial_user_attributes"),
+    # trials #0 and #1 kept their `config` there: failed, to be run again (kept complete without it, the next `make
+    # study` called them "run by another program" and told the user to rename the study; the faults probe)
+    ("user-attributes", "trial_user_attributes", {2}, {0, 1}, "trial_user_attributes"),
     # each trial keeps its value beside it (objective_value): put back, exactly, still complete
     ("values", "trial_values", {0, 1, 2}, set(), "trial_values"),
     ("trials", "trials", {0, 1, 2}, set(), "trials"),  # rebuilt from their values and value_is (were all lost)
@@ -97,8 +99,11 @@ def test_repair_keeps_every_readable_finished_trial(
         assert set(report.damaged) == {named}, report.damaged
         assert f"table {named}: " in "\n".join(report.lines())
     study = optuna.load_study(study_name="stiny", storage=open_storage(url(db)))
+    assert foreign(study) is None  # regtune's own study still: `make study` resumes it
     for n in failed:
-        assert study.trials[n].user_attrs["fail_reason"] == FAILED_BY_REPAIR
+        assert study.trials[n].user_attrs["fail_reason"] == (
+            LOST_CONFIG if page == "trial_user_attributes" else FAILED_BY_REPAIR
+        )
     if page == "trial_values":  # failed all 3 finished trials (a review, 2026-12-05): now put back from the attribute
         assert report.revalued == {"stiny": [0, 1, 2]} and "lost values put back" in "\n".join(report.lines())
     if page == "trials":  # the table's only leaf: every row lost, every trial's values and attributes intact
@@ -176,7 +181,11 @@ def test_a_file_cut_short_is_rebuilt_from_the_pages_that_are_there(
     after = trials(db)
     finished_after = {n: v for n, v in after.items() if v[0] == TrialState.COMPLETE}
     assert all(before[n] == v for n, v in finished_after.items())  # never a changed one
-    assert len(finished_after) == len(before)  # the study's rows were on the pages that are there
+    assert set(after) == set(before)  # the study's trial rows were on the pages that are there ...
+    study = optuna.load_study(study_name="stiny", storage=open_storage(url(db)))
+    for t in study.trials:  # ... and a trial whose `config` was on a lost page is failed, to be run again
+        assert t.state == TrialState.COMPLETE or t.user_attrs["fail_reason"] == LOST_CONFIG
+    assert foreign(study) is None
     assert not (tmp_path / "study.db.whole-pages").exists()
 
 
@@ -394,6 +403,8 @@ def test_a_file_cut_in_the_middle_of_its_last_page_is_damage_that_repair_rebuild
     check_sqlite(url(db))  # intact now
     after = trials(db)
     assert all(before[n] == v for n, v in after.items() if v[0] == TrialState.COMPLETE)
-    assert len([v for v in after.values() if v[0] == TrialState.COMPLETE]) == len(
-        [v for v in before.values() if v[0] == TrialState.COMPLETE]
-    )
+    assert set(after) == set(before)
+    study = optuna.load_study(study_name="stiny", storage=open_storage(url(db)))
+    for t in study.trials:  # complete as before, or failed because its `config` was on the lost half page
+        assert t.state == TrialState.COMPLETE or t.user_attrs["fail_reason"] == LOST_CONFIG
+    assert foreign(study) is None
