@@ -82,7 +82,9 @@ def test_trials_another_program_ran_in_a_regtune_study_are_named_not_picked(
     study = ensure_study(prepare(path).spec, open_storage(url), total=2)
     dist = {"x": optuna.distributions.FloatDistribution(0, 1)}
     study.add_trial(create_trial(state=TrialState.COMPLETE, value=5.46, params={"x": 0.5}, distributions=dist))
-    _refused_untouched(path, url, capsys, "were run by another program, not regtune, or lost their configuration record")
+    _refused_untouched(
+        path, url, capsys, "were run by another program, not regtune, or lost their configuration record"
+    )
 
 
 def _refused_untouched(study: Path, url: str, capsys: pytest.CaptureFixture[str], words: str) -> None:
