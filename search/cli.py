@@ -17,7 +17,7 @@ import threading
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from search.storage import (
     STORAGE_ENV,
     RetryingStorage,
     StorageError,
+    chain,
     load_existing,
     mask_url,
     open_storage,
@@ -825,23 +826,15 @@ _NO_ROOM = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS}
 _NO_PERMISSION = {errno.EPERM, errno.EACCES}
 
 
-def chain(exc: BaseException) -> Iterator[BaseException]:
-    """``exc`` and every exception behind it (causes, contexts, a database driver's ``orig``), each once."""
-    seen: set[int] = set()
-    todo: list[BaseException | None] = [exc]
-    while todo:
-        e = todo.pop()
-        if e is None or id(e) in seen:
-            continue
-        seen.add(id(e))
-        yield e
-        todo += [e.__cause__, e.__context__, getattr(e, "orig", None)]
-
-
 def full_disk(exc: BaseException) -> OSError | None:
     """The OSError in ``exc``'s chain (its causes and contexts) that says there is no room to write, or no
-    permission to, or None."""
-    return next((e for e in chain(exc) if isinstance(e, OSError) and e.errno in _NO_ROOM | _NO_PERMISSION), None)
+    permission to, or None. SQLite's "database or disk is full" is no OSError (SQLITE_FULL): read as ENOSPC."""
+    for e in chain(exc):
+        if isinstance(e, OSError) and e.errno in _NO_ROOM | _NO_PERMISSION:
+            return e
+        if "database or disk is full" in str(e):
+            return OSError(errno.ENOSPC, "database or disk is full (SQLite)")
+    return None
 
 
 def journal_changed(args: argparse.Namespace, exc: BaseException) -> str | None:

@@ -224,8 +224,32 @@ def _requeue_stale(study: optuna.Study, trial: FrozenTrial) -> None:
 
 
 # --------------------------------------------------------------------------------------------- retries
+def chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and every exception behind it (causes, contexts, a database driver's ``orig``), each once."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        yield e
+        todo += [e.__cause__, e.__context__, getattr(e, "orig", None)]
+
+
+#: SQLite's words for a failure no retry mends (SQLAlchemy calls them OperationalError, as it does a lost
+#: connection): a full disk, a value that is not UTF-8, a damaged file. They were retried for 60 s, then "lost the
+#: storage" (the faults probe, 2026-12-05); a full disk now gets its own line at once, the rest the damage line
+SQLITE_PERMANENT = re.compile(
+    r"database or disk is full|could not decode|malformed|file is not a database|readonly database", re.IGNORECASE
+)
+
+
 def transient(exc: BaseException) -> bool:
-    """Whether ``exc`` (or what caused it) is a lost connection, a restarting server, a deadlock or timeout."""
+    """Whether ``exc`` (or what caused it) is a lost connection, a restarting server, a deadlock or timeout (not one
+    of SQLite's :data:`SQLITE_PERMANENT` failures)."""
+    if any(SQLITE_PERMANENT.search(str(e)) for e in chain(exc)):
+        return False
     seen: set[int] = set()
     e: BaseException | None = exc
     while e is not None and id(e) not in seen:
@@ -334,6 +358,13 @@ class RetryingStorage(BaseStorage, BaseHeartbeat):
                     "is damaged where its integrity check cannot see; restore a backup copy"
                 ) from None
             except Exception as exc:
+                bad = next((e for e in chain(exc) if "could not decode" in str(e).lower()), None)
+                if bad is not None:  # one flipped byte: a stored value that is not UTF-8 (no retry reads it)
+                    raise StorageError(
+                        f"storage {mask_url(self.url)}: a stored value is not readable text "
+                        f"({_first_line(bad)[:160]}): the file or database is damaged where its integrity check "
+                        "cannot see; restore a backup copy"
+                    ) from None
                 if not transient(exc):
                     raise
                 now = time.monotonic()

@@ -5,7 +5,9 @@ page of a real regtune study's file overwritten, as a disk error or a half-copie
 from __future__ import annotations
 
 import argparse
+import errno
 import sqlite3
+import time
 from pathlib import Path
 
 import optuna
@@ -200,6 +202,49 @@ def test_a_storage_failing_mid_way_is_one_line_naming_it() -> None:
         line = storage_failure(args, exc)
     assert "\n" not in line and "secret" not in line
     assert "database disk image is malformed" in line and "db:5432" in line and "rerun to resume" in line
+
+
+@pytest.mark.parametrize(
+    ("words", "retried"),
+    [
+        ("database is locked", True),  # another writer: waiting mends it
+        ("database or disk is full", False),
+        ("Could not decode to UTF-8 column 'value_json' with text ...", False),
+        ("database disk image is malformed", False),
+        ("attempt to write a readonly database", False),
+    ],
+)
+def test_only_sqlite_failures_that_waiting_mends_are_retried(words: str, retried: bool) -> None:
+    """SQLAlchemy calls every SQLite failure an OperationalError, as it does a lost connection: a full disk and a
+    value that is not UTF-8 were retried for 60 s, then "lost the storage" (the faults probe). A full disk gets the
+    free-space line at once, as the journal's does."""
+    import sqlalchemy.exc
+
+    from search.cli import full_disk
+    from search.storage import transient
+
+    try:
+        try:
+            raise sqlite3.OperationalError(words)
+        except sqlite3.OperationalError as inner:
+            raise sqlalchemy.exc.OperationalError("SELECT 1", {}, inner) from inner
+    except sqlalchemy.exc.OperationalError as exc:
+        assert transient(exc) == retried
+        full = full_disk(exc)
+        assert (full is not None and full.errno == errno.ENOSPC) == ("full" in words)
+
+
+def test_a_stored_value_that_is_not_utf8_is_one_line_at_once(finished: tuple[Path, bytes], tmp_path: Path) -> None:
+    """One flipped byte in a study attribute: 60 s of "unreachable, retrying", then "lost the storage", and repair
+    found nothing (SQLite's check does not read text). Now one line at once that names the damage."""
+    db = copy(finished, tmp_path)
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE study_user_attributes SET value_json = CAST(X'7B22ff22' AS TEXT) WHERE rowid = "
+                     "(SELECT max(rowid) FROM study_user_attributes)")  # fmt: skip
+    start = time.monotonic()
+    with pytest.raises(StorageError, match=r"a stored value is not readable text .*restore a backup copy"):
+        optuna.load_study(study_name="stiny", storage=open_storage(url(db))).user_attrs  # noqa: B018
+    assert time.monotonic() - start < 10
 
 
 # --------------------------------------------------------------------------------------------- the command line
