@@ -357,6 +357,12 @@ class RetryingStorage(BaseStorage, BaseHeartbeat):
                     f"storage {mask_url(self.url)}: a stored value is not readable JSON ({exc}): the file or database "
                     "is damaged where its integrity check cannot see; restore a backup copy"
                 ) from None
+            except AssertionError as exc:  # Optuna's reading of a trial row it cannot make sense of (a complete
+                # trial's value set to NULL in PostgreSQL): a 40-line traceback from `make study` and `make report`
+                raise StorageError(
+                    f"storage {mask_url(self.url)}: a stored trial cannot be read ({_first_line(exc) or 'assertion'} "
+                    f"in Optuna's {name}): the database was edited or damaged; restore a backup copy"
+                ) from None
             except Exception as exc:
                 bad = next((e for e in chain(exc) if "could not decode" in str(e).lower()), None)
                 if bad is not None:  # one flipped byte: a stored value that is not UTF-8 (no retry reads it)
@@ -793,6 +799,8 @@ def load_existing(url: str, name: str, study_file: str | Path) -> optuna.Study:
             why = foreign(study)
             if why is not None:
                 raise StorageError(foreign_message(name, mask_url(url), why, study_file))
+            if (broken := damaged(study)) is not None:
+                raise StorageError(f"study {name!r} in {mask_url(url)}: {broken}")
             return study
     storage = "" if url == default_url(name) else f" STORAGE={shlex.quote(mask_url(url))}"  # the same store, not runs/
     raise StorageError(
@@ -829,6 +837,19 @@ def foreign(study: optuna.Study, direction: str | None = None) -> str | None:
             return f"it has no trials and no regtune records, and is set to {has} where the study file's metric is to {direction}"
         return None
     return f"it records no regtune study file; {len(trials)} trial(s), {_params(trials)}"
+
+
+def damaged(study: optuna.Study) -> str | None:
+    """Why a regtune study's finished trials are not whole, or None: a complete trial without its value (a row
+    deleted in PostgreSQL, a store edited by hand). `make study` counted such a trial as finished, and `make report`
+    ended in a traceback from Optuna's history figure (the faults probe, 2026-12-05)."""
+    lost = [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is None]
+    if not lost:
+        return None
+    numbers = ", ".join(f"#{n}" for n in lost[:5]) + (", ..." if len(lost) > 5 else "")
+    return (f"{len(lost)} of its complete trials ({numbers}) have no value: the store was edited or damaged; "
+            "restore a backup copy, or mark them failed (PostgreSQL: UPDATE trials SET state = 'FAIL' WHERE "
+            "trial_id IN (...)) so that they run again")  # fmt: skip
 
 
 def _params(trials: list[optuna.trial.FrozenTrial]) -> str:

@@ -57,6 +57,7 @@ from search.storage import (  # the worker-process attributes live beside _RUN_A
     START_ATTR,
     StorageError,
     crashes,
+    damaged,
     exhausted,
     foreign,
     foreign_message,
@@ -89,6 +90,8 @@ def definition_changes(
     why = foreign(study, spec.direction)
     if why is not None:  # another program's study of the same name: never written into
         raise fp.StudyChangedError(foreign_message(spec.name, store, why, spec.path))
+    if (broken := damaged(study)) is not None:
+        raise StorageError(f"study {spec.name!r} in {store}: {broken}")
     note = None
     if new is None:
         note = keep_defaults(study, spec)

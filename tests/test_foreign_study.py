@@ -97,3 +97,68 @@ def _refused_untouched(study: Path, url: str, capsys: pytest.CaptureFixture[str]
         line = capsys.readouterr().err.strip().splitlines()[-1]
         assert words in line and "Give the study another name" in line, line
     assert Path(url).read_bytes() == before
+
+
+def _one_trial_study(tmp_path: Path, url: str, name: str) -> Path:
+    from search.preflight import prepare
+    from search.worker import ensure_study, run_worker
+
+    path = write_study(tmp_path, name=name, budget={"trials": 1, "max_epochs": 1}, introspect=False, recipes=False)
+    spec = prepare(path, url).spec
+    storage = open_storage(url)
+    ensure_study(spec, storage, total=1)
+    run_worker(spec, storage, 1)
+    return path
+
+
+def test_a_complete_trial_without_its_value_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A complete trial whose value is gone (a row deleted in PostgreSQL, a store edited by hand): `make study`
+    counted it as finished and `make report` ended in a TypeError traceback from Optuna's history figure (the
+    faults probe). Both now stop with one line that names the trial and what to do, and write nothing."""
+    from search import cli
+
+    url = str(tmp_path / "journal.log")
+    path = _one_trial_study(tmp_path, url, "novalue")
+    storage = open_storage(url)
+    study = optuna.load_study(study_name="novalue", storage=storage)
+    trial_id = storage.create_new_trial(study._study_id)
+    for key, value in study.trials[0].user_attrs.items():  # a regtune trial: its config and records
+        storage.set_trial_user_attr(trial_id, key, value)
+    storage.set_trial_state_values(trial_id, optuna.trial.TrialState.COMPLETE, None)  # as the deleted row leaves it
+    before = Path(url).read_bytes()
+    capsys.readouterr()
+    for command in ("study", "report"):
+        assert cli.main([command, str(path), "--storage", url]) == 2
+        line = capsys.readouterr().err.strip().splitlines()[-1]
+        assert "1 of its complete trials (#1) have no value: the store was edited or damaged" in line, line
+    assert Path(url).read_bytes() == before
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_a_value_set_to_null_in_postgresql_is_one_line(tmp_path: Path) -> None:
+    """`UPDATE trial_values SET value = NULL`: Optuna's reading of the trial asserts, and `make study` and `make
+    report` printed a 40-line traceback ending in AssertionError (the faults probe)."""
+    import uuid
+
+    import psycopg2
+
+    from tests.helpers import open_postgres
+
+    url = "postgresql://postgres@127.0.0.1:5432/test"
+    open_postgres(url)
+    name = f"null-{uuid.uuid4().hex[:8]}"
+    path = _one_trial_study(tmp_path, url, name)
+    try:
+        with psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="test") as conn:
+            conn.cursor().execute(
+                "UPDATE trial_values SET value = NULL WHERE trial_id IN (SELECT trial_id FROM trials t JOIN studies "
+                "s ON s.study_id = t.study_id WHERE s.study_name = %s)",
+                (name,),
+            )
+        for command in ("study", "report"):
+            out = run_cli(command, str(path), "--storage", url, timeout=120)
+            assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+            assert "cannot be read" in out.stderr or "have no value" in out.stderr, out.stderr
+    finally:  # the shared test database keeps no study of a run
+        optuna.delete_study(study_name=name, storage=open_storage(url))
