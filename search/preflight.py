@@ -141,6 +141,9 @@ def check_storage_url(url: str, origin: str, read_only: bool = False) -> None:
     def fail(problem: str) -> PreflightError:
         return PreflightError(f"{origin}={mask_url(url)}: {problem}; allowed: {STORAGE_FORMS}")
 
+    def unwritable(problem: str) -> PreflightError:  # the URL is right: the list of URL forms would mislead
+        return PreflightError(f"{origin}={mask_url(url)}: {problem}")
+
     if not url.strip():
         raise fail("empty")
     scheme = ""
@@ -153,7 +156,7 @@ def check_storage_url(url: str, origin: str, read_only: bool = False) -> None:
         raise fail(f"file:// takes an absolute path after a third slash (file:///path); {urlsplit(url).netloc!r} "
                    "was read as a host name, not as part of the path")  # fmt: skip
     if scheme in ("", "file"):
-        _check_journal(Path(urlsplit(url).path if scheme else url), fail, read_only)
+        _check_journal(Path(urlsplit(url).path if scheme else url), fail, read_only, unwritable)
         return
     if scheme != "grpc" and not _RDB.match(scheme):
         raise fail(f"unknown scheme {scheme!r}{scheme_hint(scheme)}")
@@ -195,9 +198,11 @@ def check_storage_url(url: str, origin: str, read_only: bool = False) -> None:
             raise fail(f"{target} is a directory or a device, not a file; give a file path such as DIR/study.db")
         if Path(target).is_file() and not read_only:  # else "attempt to write a readonly database", retried 60 s
             if not os.access(target, os.W_OK):
-                raise fail("the SQLite file is not writable (make report reads a finished study from a read-only one)")
+                raise unwritable(
+                    "the SQLite file is not writable (make report reads a finished study from a read-only one)"
+                )
             if not os.access(Path(target).absolute().parent, os.W_OK | os.X_OK):
-                raise fail(f"the directory {Path(target).absolute().parent} is not writable (SQLite makes its "
+                raise unwritable(f"the directory {Path(target).absolute().parent} is not writable (SQLite makes its "
                            "journal file there)")  # fmt: skip
         if not Path(target).parent.is_dir():
             where = "" if Path(target).is_absolute() else (
@@ -225,7 +230,13 @@ def _check_driver(url: str, scheme: str, fail: Callable[[str], PreflightError]) 
         pass
 
 
-def _check_journal(path: Path, fail: Callable[[str], PreflightError], read_only: bool = False) -> None:
+def _check_journal(
+    path: Path,
+    fail: Callable[[str], PreflightError],
+    read_only: bool = False,
+    unwritable: Callable[[str], PreflightError] | None = None,
+) -> None:
+    unwritable = unwritable or fail
     if not str(path) or str(path) == ".":
         raise fail("an empty journal file path")
     if path.is_dir():
@@ -240,10 +251,12 @@ def _check_journal(path: Path, fail: Callable[[str], PreflightError], read_only:
                 raise fail("the journal file is not readable")
             return
         if not os.access(path, os.W_OK):
-            raise fail("the journal file is not writable (make report reads a finished study from a read-only one)")
+            raise unwritable(
+                "the journal file is not writable (make report reads a finished study from a read-only one)"
+            )
         home = path.resolve().parent  # Optuna's lock file is made beside the file (a link's target: storage)
         if not os.access(home, os.W_OK | os.X_OK):
-            raise fail(f"the directory {home} is not writable (the journal's lock file is made there)")
+            raise unwritable(f"the directory {home} is not writable (the journal's lock file is made there)")
         return
     if read_only:  # the command reading it says there is no such file
         return
@@ -253,4 +266,4 @@ def _check_journal(path: Path, fail: Callable[[str], PreflightError], read_only:
     if not parent.is_dir():
         raise fail(f"{parent} is a file, so the journal's directory cannot be created")
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise fail(f"the directory {parent} is not writable")
+        raise unwritable(f"the directory {parent} is not writable")

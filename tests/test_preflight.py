@@ -408,8 +408,9 @@ def test_a_writable_journal_in_a_read_only_directory_is_refused(
     journal.write_text("")
     real = os.access
     monkeypatch.setattr(preflight.os, "access", lambda p, mode: False if Path(p) == tmp_path else real(p, mode))
-    with pytest.raises(PreflightError, match=f"the directory {tmp_path} is not writable .the journal's lock file"):
+    with pytest.raises(PreflightError, match=f"the directory {tmp_path} is not writable .the journal's lock file") as e:
         check_storage_url(str(journal), "--storage/STORAGE")
+    assert "allowed:" not in str(e.value)  # the URL is right: a list of URL forms read as if it were malformed
 
 
 def test_report_out_under_a_file_and_repair_of_a_directory_say_so(
