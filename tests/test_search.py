@@ -414,6 +414,11 @@ def test_recipes_on_a_step_grid_run_values_of_that_grid_and_are_labelled_by_them
     earlier = dict(earlier_points(spec))
     assert earlier["mixup alpha 0.2 (pairs of sequences and their labels blended)"]["mixup"] == 0.2
     assert not set(earlier) & set(labels)
+    from search.report.data import point_configs
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the report reads them quietly: Optuna's "out of the range" printed raw
+        assert len(point_configs(spec, list(earlier.items()))) == len(earlier)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # "Fixed parameter ... is out of range for distribution"
