@@ -593,8 +593,35 @@ def cmd_validate(args: argparse.Namespace) -> int:
             "not compared with the study's store, if it has one: make study does that)",
             flush=True,
         )
+        if spec.defaulted:
+            print(f"  chosen from the data: {chosen(spec, p.folds)}", flush=True)
         _data_notes(p)
     return 2 if failed else 0
+
+
+def chosen(spec: StudySpec, folds: int) -> str:
+    """What the data-dependent defaults chose for ``spec`` (``spec.defaulted``), one entry each: a searched range or
+    choice list, a fixed value, the epoch budget and the folds (``validate`` showed none of them, so a user could not
+    see before a run that a front end would be searched, or at which strides: the unseen-data probe)."""
+    from models.config import defaults
+    from search.spec import Choice
+
+    out = []
+    for name in spec.defaulted:
+        if name in spec.search:
+            dim = spec.search[name]
+            if isinstance(dim, Choice):
+                shown = "searched " + " / ".join(map(str, dim.choices))
+            else:
+                shown = f"searched {dim.low:g}..{dim.high:g}" + (" (log)" if dim.log else "")
+        elif name == "max_epochs":
+            shown = str(spec.max_epochs)
+        elif name == "cv_folds":
+            shown = str(folds)
+        else:
+            shown = str(spec.fixed.get(name, spec.architecture.get(name, defaults().get(name, "its default"))))
+        out.append(f"{name} {shown}")
+    return "; ".join(out)
 
 
 def _data_notes(prepared: Prepared) -> None:

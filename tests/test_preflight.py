@@ -217,16 +217,17 @@ def test_validate_reports_every_bad_file_and_summarizes_a_good_one(
     assert main(["validate", str(good)]) == 0
     out = capsys.readouterr()
     assert out.err == ""
-    assert out.out.startswith(f"{good}: ok (pf-good: ") and out.out.count("\n") == 1
-    assert out.out.rstrip().endswith(
+    ok, chosen = out.out.splitlines()  # the summary, and what the data-dependent defaults chose
+    assert ok.startswith(f"{good}: ok (pf-good: ") and ok.endswith(
         f"data {tmp_path / 'pair_train.npz'}: 12 train / 4 test sequences, length 3..5, 2 channels, 2 classes, 1 fold; "
         "not compared with the study's store, if it has one: make study does that)"
     )
+    assert chosen.startswith("  chosen from the data: ") and "batch_size 8" in chosen, chosen
 
     assert main(["validate", str(good), *map(str, bad)]) == 2
     out = capsys.readouterr()
     errors = out.err.strip().splitlines()
-    assert len(errors) == len(bad) and len(out.out.strip().splitlines()) == 1
+    assert len(errors) == len(bad) and len(out.out.strip().splitlines()) == 2
     for path, line in zip(bad, errors):
         assert line.startswith(f"error: {path}: "), line
     for p in bad:
@@ -244,6 +245,16 @@ def test_a_class_no_validation_part_holds_is_named_before_the_search(
     assert main(["validate", str(path)]) == 0
     err = capsys.readouterr().err
     assert 'note: the search\'s validation part holds no sequence of class "1" (too few training sequences' in err, err
+
+
+def test_validate_says_what_the_data_chose(capsys: pytest.CaptureFixture[str]) -> None:
+    """A long dataset gets a searched front end from its data; validate showed none of it, so a user could not see
+    before a run which strides and kernels the search would try (the unseen-data probe)."""
+    assert main(["validate", str(ROOT / "studies" / "lstm-long.yaml")]) == 0
+    chosen = capsys.readouterr().out.splitlines()[1]
+    assert chosen.startswith("  chosen from the data: lr searched 0.0003..0.01 (log); conv_layers searched 3 / 1 / 0")
+    assert "conv_stride searched 4 / 8 / 16" in chosen and "conv_kernel searched 8 / 0" in chosen
+    assert "max_epochs 100" in chosen and "cv_folds 5" in chosen
 
 
 @pytest.mark.parametrize("study", ["", " "])
