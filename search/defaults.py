@@ -12,8 +12,8 @@ The rule (README, "Study files"):
     the powers of two
     that leave the RNN :data:`RNN_STEPS` steps of a median-length sequence and at most its upper bound of a
     90th-percentile one (up to three, the smallest first; :func:`conv_strides`), ``conv_kernel`` 8 (FCN's first
-    kernel) or 0 (= the stride; home where the smallest stride is above 8: :func:`kernels`), ``conv_channels`` 128 / 64, ``pooling`` mean / last when the study does not set
-    it, and the regularizer ``branch_dropout`` on :data:`BRANCH_RANGE` (dropout on the RNN's side of the skip's
+    kernel) or 0 (= the stride; home where the smallest stride is above 8: :func:`kernels`), ``conv_channels``
+    128 / 64, ``pooling`` mean / last when the study does not set it, and the regularizer ``branch_dropout`` on :data:`BRANCH_RANGE` (dropout on the RNN's side of the skip's
     head only, as LSTM-FCN's 0.8 after the LSTM; off at home; 0.8 a recipe: at the home point, 200 epochs, test
     accuracy OSULeaf 0.876 -> 0.942 (2 seeds), ArrowHead 0.760 -> 0.829 (3 seeds); and the range's top, 0.9, a
     recipe too: 100 epochs, OSULeaf 0.960 against 0.8's 0.931, ArrowHead 0.819 / 0.839, ACSF1 0.857 / 0.897, the
@@ -298,7 +298,8 @@ def kernels(stride: int) -> list[int]:
 
 def home_point(spec: StudySpec) -> dict[str, Any]:
     """Values of the defaulted searched names that the baseline and recipe trials start from (name -> value):
-    lr at its default; the front end on: three blocks, the smallest stride, kernel 8, 128 channels. Each defaulted
+    lr at its default; the front end on: three blocks, the smallest stride, kernel 8 (the stride above 8), 128
+    channels. Each defaulted
     choice list starts with its home value, which is what :func:`search.recipes.baseline_point` picks for a
     searched name whose default is not among its choices."""
     home: dict[str, Any] = {}

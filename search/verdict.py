@@ -824,10 +824,11 @@ def _below_warning(res: dict[str, Any]) -> str | None:
         return None
     if whole.get("n") == 1 and not whole.get("diverged"):  # one seed: no test, so the size decides what is said
         size = res.get("test_size") or 0
-        if not size or -whole["mean"] * size < ONE_SEED_BELOW:
+        below = round(-whole["mean"] * size)  # whole sequences (0.95 - 0.90 is 1.99999... of 40)
+        if not size or below < ONE_SEED_BELOW:
             return None
         return (
-            f"the tuned row is below the baseline by {-whole['mean']:.4f} ({round(-whole['mean'] * size)} of "
+            f"the tuned row is below the baseline by {-whole['mean']:.4f} ({below} of "
             f"{size} test sequences) on the one seed retrained (final_seeds: 1: no test): one seed cannot say "
             "whether the search's choice is worse or the seed was unlucky; more final_seeds give a paired test"
         )

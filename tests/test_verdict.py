@@ -1031,8 +1031,8 @@ def test_a_tuned_row_below_the_baseline_is_said_to_be(best: list, base: list, wa
 
 @pytest.mark.parametrize(
     ("best", "base", "said"),
-    [([0.60], [0.95], True), ([0.925], [0.95], False), ([0.975], [0.95], False)],
-    ids=["14 sequences below", "1 sequence below", "above"],
+    [([0.60], [0.95], True), ([0.90], [0.95], True), ([0.925], [0.95], False), ([0.975], [0.95], False)],
+    ids=["14 sequences below", "2 sequences below (1.99999 in floats)", "1 sequence below", "above"],
 )
 def test_one_seed_far_below_the_baseline_is_said_in_words(best: list, base: list, said: bool) -> None:
     """final_seeds: 1 allows no test, and a tuned row 0.35 below the baseline printed only "1 seed: no interval, no
