@@ -173,6 +173,7 @@ def test_the_home_kernel_reads_every_step(tmp_path: Path, length: int, stride: i
     assert front.kernel == kernel >= front.stride  # windows side by side or overlapping: no step unread
 
 
+@pytest.mark.slow  # two command-line runs
 def test_a_long_tail_the_rnn_reads_whole_is_warned_of(tmp_path: Path) -> None:
     """Median 30 steps, a tenth of the sequences 6,000: no default front end (the median decides it), and batches pad
     to their longest sequence, so the RNN read 20,000-step batches at 12-21 s an epoch and 2.96 GB (the unseen-data
