@@ -32,6 +32,7 @@ from search.preflight import PreflightError, Prepared, checked_storage, prepare
 from search.spec import StudyFileError, StudySpec, load_study
 from search.storage import (
     RETRY_SECONDS,
+    SQLITE_FULL,
     STORAGE_ENV,
     RetryingStorage,
     StorageError,
@@ -859,8 +860,8 @@ def full_disk(exc: BaseException) -> OSError | None:
     for e in chain(exc):
         if isinstance(e, OSError) and e.errno in _NO_ROOM | _NO_PERMISSION:
             return e
-        if "database or disk is full" in str(e):
-            return OSError(errno.ENOSPC, "database or disk is full (SQLite)")
+        if SQLITE_FULL in str(e):
+            return OSError(errno.ENOSPC, f"{SQLITE_FULL} (SQLite)")
     return None
 
 

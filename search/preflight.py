@@ -233,10 +233,11 @@ def _check_driver(url: str, scheme: str, fail: Callable[[str], PreflightError]) 
 def _check_journal(
     path: Path,
     fail: Callable[[str], PreflightError],
-    read_only: bool = False,
-    unwritable: Callable[[str], PreflightError] | None = None,
+    read_only: bool,
+    unwritable: Callable[[str], PreflightError],
 ) -> None:
-    unwritable = unwritable or fail
+    """Refuse a journal path that cannot be used: ``fail`` for a path that is wrong (its message lists the storage
+    forms), ``unwritable`` for a right one this process may not write."""
     if not str(path) or str(path) == ".":
         raise fail("an empty journal file path")
     if path.is_dir():

@@ -240,8 +240,9 @@ def chain(exc: BaseException) -> Iterator[BaseException]:
 #: SQLite's words for a failure no retry mends (SQLAlchemy calls them OperationalError, as it does a lost
 #: connection): a full disk, a value that is not UTF-8, a damaged file. They were retried for 60 s, then "lost the
 #: storage" (the faults probe, 2026-12-05); a full disk now gets its own line at once, the rest the damage line
+SQLITE_FULL = "database or disk is full"  # SQLITE_FULL: no OSError, so search.cli.full_disk reads it by these words
 SQLITE_PERMANENT = re.compile(
-    r"database or disk is full|could not decode|malformed|file is not a database|readonly database", re.IGNORECASE
+    rf"{SQLITE_FULL}|could not decode|malformed|file is not a database|readonly database", re.IGNORECASE
 )
 
 
