@@ -33,9 +33,9 @@ from typing import Any
 import numpy as np
 import optuna
 
-from models.data import MEMORY, DataError, array_splits, data_notes
+from models.data import MEMORY, DataError, array_splits
 from search.fingerprint import arrays_digest
-from search.preflight import PreflightError, Prepared, prepare_spec
+from search.preflight import PreflightError, Prepared, data_warnings, prepare_spec
 from search.spec import StudyFileError, StudySpec, load_study, parse_study, read_study
 
 #: the tuple forms of ``data``, by length
@@ -156,12 +156,15 @@ def prepare_study(study: dict[str, Any] | str | Path, data: Any = None, storage:
     storage = _storage(storage)
     spec = load_spec(study, data)
     if data is None:
-        return prepare_spec(spec, storage, flag="storage")
-    splits = array_splits(as_arrays(data), where="data", seed=spec.seed)
-    for line in data_notes(splits):
-        warnings.warn(line.removeprefix("note: "), UserWarning, stacklevel=2)
-    spec.dataset = f"{MEMORY}:{arrays_digest(splits)[:16]}"
-    return prepare_spec(spec, storage, splits, flag="storage")
+        prepared = prepare_spec(spec, storage, flag="storage")
+    else:
+        splits = array_splits(as_arrays(data), where="data", seed=spec.seed)
+        spec.dataset = f"{MEMORY}:{arrays_digest(splits)[:16]}"
+        prepared = prepare_spec(spec, storage, splits, flag="storage")
+    layout = data is not None or spec.dataset.lower().endswith(".npz")
+    for line in data_warnings(prepared, layout=layout):
+        warnings.warn(line.removeprefix("note: ").removeprefix("warning: "), UserWarning, stacklevel=2)
+    return prepared
 
 
 def run_study(

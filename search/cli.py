@@ -626,25 +626,12 @@ def chosen(spec: StudySpec, folds: int) -> str:
 
 
 def _data_notes(prepared: Prepared) -> None:
-    """Print (stderr) what loading the data let pass, for a .npz file an X that looks transposed
-    (:func:`models.data.data_notes`), and the classes no validation part holds (the search never scores them)."""
-    from models.data import data_notes, unvalidated_classes, validation_parts
-    from search.defaults import long_tail_note
+    """Print (stderr) :func:`search.preflight.data_warnings`."""
+    from search.preflight import data_warnings
 
-    spec, splits = prepared.spec, prepared.splits
-    for line in data_notes(splits, layout=spec.dataset.lower().endswith(".npz")):
+    layout = prepared.spec.dataset.lower().endswith(".npz")
+    for line in data_warnings(prepared, layout=layout):
         print(line, file=sys.stderr, flush=True)
-    if (tail := long_tail_note(spec, splits)) is not None:
-        print(tail, file=sys.stderr, flush=True)
-    y = splits.train.y
-    unseen = unvalidated_classes(y, validation_parts(y, prepared.folds, spec.val_fraction, spec.seed))
-    if unseen:
-        names = ", ".join(json.dumps(splits.classes[c]) for c in unseen[:5]) + (", ..." if len(unseen) > 5 else "")
-        parts = "validation parts hold" if prepared.folds > 1 else "validation part holds"
-        print(f"note: the search's {parts} no sequence of class "
-              f"{names} (too few training sequences of it to set one aside): no trial is scored on it, whatever the "
-              "budget; the verdict's per-class recall on the test split shows how the chosen model does on it",
-              file=sys.stderr, flush=True)  # fmt: skip
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -868,7 +855,6 @@ def full_disk(exc: BaseException) -> OSError | None:
 def journal_changed(args: argparse.Namespace, exc: BaseException) -> str | None:
     """One line when a journal file stopped parsing under a running process (cut, or written over, by another
     program: Optuna reads it on from where it left off and meets a torn record), else None."""
-    import json
 
     from search.storage import JournalChangedError
 

@@ -79,6 +79,31 @@ def prepare_spec(
     return Prepared(spec, splits, url, folds)
 
 
+def data_warnings(prepared: Prepared, layout: bool = True) -> list[str]:
+    """What a user should read before a run, one line each: what loading the data let pass and, with ``layout``
+    (a .npz file or in-memory arrays), an X that looks transposed (:func:`models.data.data_notes`); long training
+    sequences the RNN will read step by step (:func:`search.defaults.long_tail_note`); the classes no validation
+    part holds (the search never scores them). The command line prints them, search.api warns them."""
+    import json
+
+    from models.data import data_notes, unvalidated_classes, validation_parts
+    from search.defaults import long_tail_note
+
+    spec, splits = prepared.spec, prepared.splits
+    lines = data_notes(splits, layout=layout)
+    if (tail := long_tail_note(spec, splits)) is not None:
+        lines.append(tail)
+    y = splits.train.y
+    unseen = unvalidated_classes(y, validation_parts(y, prepared.folds, spec.val_fraction, spec.seed))
+    if unseen:
+        names = ", ".join(json.dumps(splits.classes[c]) for c in unseen[:5]) + (", ..." if len(unseen) > 5 else "")
+        parts = "validation parts hold" if prepared.folds > 1 else "validation part holds"
+        lines.append(f"note: the search's {parts} no sequence of class {names} (too few training sequences of it "
+                     "to set one aside): no trial is scored on it, whatever the budget; the verdict's per-class "
+                     "recall on the test split shows how the chosen model does on it")  # fmt: skip
+    return lines
+
+
 def load_dataset(spec: StudySpec) -> Splits:
     """The study's dataset, or a PreflightError naming the study file, its ``dataset`` and the data file."""
     from models.data import load_splits

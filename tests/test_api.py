@@ -307,3 +307,21 @@ def test_a_study_leaves_the_notebooks_random_streams_and_log_levels_as_they_were
     finally:
         optuna.logging.set_verbosity(before[0])
         logging.getLogger("pytorch_lightning").setLevel(before[1])
+
+
+def test_prepare_study_warns_what_validate_prints_for_a_study_file(tmp_path: Path) -> None:
+    """`validate` and `study` print the data's warnings (a long tail the RNN reads step by step, an X that looks
+    transposed); `prepare_study` on a study *file* said nothing of them, only in-memory arrays got their notes."""
+    from search.api import prepare_study
+
+    rng = np.random.default_rng(0)
+    n, long = 30, 4500
+    lengths = np.where(np.arange(n) % 5 == 0, long, 30)
+    X = rng.normal(size=(n, long, 1)).astype(np.float32)
+    y = np.arange(n) % 2
+    np.savez(tmp_path / "tail.npz", X=X, y=y, lengths=lengths, X_test=X[:6], y_test=y[:6], lengths_test=lengths[:6])
+    study = {**STUDY, "name": "tail", "dataset": "tail.npz"}
+    (tmp_path / "tail.yaml").write_text(yaml.safe_dump(study))
+    with pytest.warns(UserWarning, match=r"^tail: a tenth of the training sequences are longer than 4,500 steps"):
+        prepare_study(tmp_path / "tail.yaml", storage=str(tmp_path / "journal.log"))
+    assert not (tmp_path / "journal.log").exists()  # warned, nothing written
