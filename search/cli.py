@@ -140,7 +140,10 @@ def cmd_study(args: argparse.Namespace, join_only: bool = False) -> int:
     args.stage = "checks"  # what an interrupt cut short (_interrupted)
     prepared = prepare(args.study, args.storage)  # study file, dataset, storage URL: all checked before the store
     spec = prepared.spec
-    _data_notes(prepared)
+    # a worker process of `study --workers N` says no note: its parent says each once (they were said N + 1 times)
+    parent_says = os.environ.get("REGTUNE_WORKER_INDEX") is not None
+    if not parent_says:
+        _data_notes(prepared)
     url, storage = _open(args, spec)
     args.url = url
     with schema_lock(url):  # many workers starting at once on a new study: one creates it and its starting points
@@ -158,7 +161,7 @@ def cmd_study(args: argparse.Namespace, join_only: bool = False) -> int:
           flush=True)  # fmt: skip
     from search.objective import older_swa_note
 
-    if not os.environ.get(WORKER_PARENT_ENV) and (swa := older_swa_note(study)) is not None:  # (once: the parent)
+    if not parent_says and (swa := older_swa_note(study)) is not None:  # (once: the parent)
         print(swa, file=sys.stderr, flush=True)
     left = total - c["finished"]
     plans = worker_plan(args.workers, args.workers_per_gpu, left)

@@ -529,3 +529,23 @@ def test_every_command_checks_its_storage_first(
     assert main([command, str(study)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(tmp_path / "nothere" / "journal.log") in err[0] and "~" not in err[0], err
+
+
+def test_a_worker_of_study_workers_n_leaves_the_notes_to_its_parent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``study --workers 2`` printed each data note three times: once from the parent, once from each worker (whose
+    stderr is the terminal's); the check that meant to keep the workers quiet read a variable main() had removed."""
+    import search.worker
+
+    y = np.array([0] * 39 + [1])
+    np.savez(tmp_path / "rare.npz", X=arrays(n=40)["X"], y=y, X_test=arrays(n=4)["X"], y_test=np.array([0, 0, 1, 1]))
+    path = write_study(tmp_path, "rare", str(tmp_path / "rare.npz"))
+    monkeypatch.setattr(search.worker, "run_worker", lambda *a, **k: 0)  # no trial: only what is said
+    storage = str(tmp_path / "journal.log")
+    monkeypatch.setenv("REGTUNE_WORKER_INDEX", "0")
+    assert main(["worker", str(path), "--storage", storage, "--trials", "1", "--in-process"]) == 0
+    assert "validation part holds no sequence" not in capsys.readouterr().err
+    monkeypatch.delenv("REGTUNE_WORKER_INDEX")  # the process the user started: says it
+    assert main(["worker", str(path), "--storage", storage, "--trials", "1", "--in-process"]) == 0
+    assert "validation part holds no sequence" in capsys.readouterr().err
