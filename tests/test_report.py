@@ -605,3 +605,31 @@ def test_optunas_importance_warnings_become_one_note_line(
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"note: {name} importance: Some regimes for parameter `x` have less than 2 trials." for name in
                    ("fANOVA", "PED-ANOVA")]  # fmt: skip
+
+
+def test_the_baseline_chosen_as_the_best_is_refit_for_introspection_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the verdict chooses the baseline, the best row's configuration is the baseline's: the report refit it
+    twice, identically (seeded), once per label."""
+    from types import SimpleNamespace
+
+    import search.report.data as data_module
+    from models.config import defaults
+
+    config = defaults()
+    final = {"best": {"config": dict(config)}, "baseline": {"config": dict(config)}, "seeds": 1}
+    study_data = StudyData(study="s", study_file="s.yaml", description="", dataset="d", architecture={},
+                           metric="val_acc", total=None, counts={}, gave_up=[], dashboard="")  # fmt: skip
+    calls = []
+    probe = SimpleNamespace(summary=lambda epoch: {})
+    for name, value in (("check_reportable", lambda *a: None), ("choose", lambda *a, **k: None),
+                        ("study_data", lambda *a: study_data), ("importances", lambda *a: {}),
+                        ("pruning_summary", lambda *a: {}), ("final_result", lambda *a: final),
+                        ("folds_of", lambda *a: 1), ("recipe_results", lambda *a: []), ("diagnose", lambda *a: []),
+                        ("introspect", lambda spec, cfg: calls.append(cfg) or (probe, 3, None))):  # fmt: skip
+        monkeypatch.setattr(data_module, name, value)
+    data, probes = data_module.study_report(None, None)  # type: ignore[arg-type]
+    assert len(calls) == 1 and probes["best"] is probes["baseline"]
+    assert data.introspection["best"]["epoch"] == data.introspection["baseline"]["epoch"] == 3
+    final["baseline"]["config"] = {**config, "dropout": 0.1}  # two configurations: two refits
+    data_module.study_report(None, None)  # type: ignore[arg-type]
+    assert len(calls) == 3

@@ -10,6 +10,7 @@ several reports. Nothing here draws or formats: :mod:`search.report.render` and 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import shlex
 import statistics
@@ -411,8 +412,12 @@ def study_report(
     data.regularizers_on = {n: config[n] for n in REGULARIZER_NAMES if config[n] != nothing[n]}
     data.recipes = recipe_results(study, spec, final["baseline"], final["seeds"], data.stale_recipes, final["best"])
     probes = {}
+    refits: dict[str, tuple[Introspection, int, str | None]] = {}
     for label, cfg in (("best", config), ("baseline", final["baseline"]["config"])):
-        probe, best_epoch, why_diverged = introspect(spec, cfg)
+        key = json.dumps(cfg, sort_keys=True, default=str)  # the baseline chosen as the best: one refit, not two
+        if key not in refits:
+            refits[key] = introspect(spec, cfg)
+        probe, best_epoch, why_diverged = refits[key]
         stats = probe.summary(best_epoch)
         found = diagnose(stats)
         if why_diverged:  # (diagnose names the divergence from its last record; this says why, once)
