@@ -83,16 +83,10 @@ REFIT_SWA = 0.5
 
 # --------------------------------------------------------------------------------------------- keys
 def definition_digest(spec: StudySpec) -> str:
-    """The study definition's digest (:mod:`search.fingerprint`); a sha256 of its defining fields without it."""
-    try:
-        from search.fingerprint import definition, digest
+    """The study definition's digest (:mod:`search.fingerprint`)."""
+    from search.fingerprint import definition, digest
 
-        return str(digest(definition(spec)))
-    except ImportError:
-        d = {"dataset": spec.dataset, "architecture": spec.architecture, "fixed": spec.fixed, "metric": spec.metric,
-             "search": {k: dataclasses.asdict(v) for k, v in spec.search.items()}, "epochs": spec.max_epochs,
-             "cv_folds": spec.cv_folds, "val_fraction": spec.val_fraction, "seed": spec.seed}  # fmt: skip
-        return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return str(digest(definition(spec)))
 
 
 def _key(*parts: Any) -> str:
