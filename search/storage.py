@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
-import logging
 import os
 import re
 import shlex
@@ -82,8 +81,6 @@ BEAT_ATTR = "regtune:beat"  # the worker's own heartbeat (time.time()) on storag
 STORAGE_ENV = "REGTUNE_STORAGE"  # an alternative to STORAGE=... that keeps credentials off command lines
 SCHEMA_LOCK = 727465  # the PostgreSQL advisory lock key under which the schema and new studies are created
 POOL = {"pool_size": 2, "max_overflow": 2}  # connections per worker process: main thread + heartbeat, and slack
-
-_log = logging.getLogger("regtune.storage")
 
 
 class StorageError(RuntimeError):
