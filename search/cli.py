@@ -653,7 +653,7 @@ def parser(prog: str = "python -m search") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description="regtune: search the regularizers of an RNN classifier")
     sub = p.add_subparsers(dest="command", required=True)
 
-    def common(sp: argparse.ArgumentParser, many: bool = False) -> None:
+    def common(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--storage", help="storage URL (default runs/<study>/journal.log, or $REGTUNE_STORAGE)")
 
     for name, help_ in (("study", "run or resume a study to its total, then report the result"),
