@@ -507,7 +507,7 @@ def run_worker(
             )  # fmt: skip
         if spec.array_size not in ("auto", 1) and worker_index == 0:  # asked for arrays: say why none run
             say(f"trial arrays: none ({why}); each trial runs alone")
-        return _loop(spec, storage, total, worker_index, accelerator, on_trial, on_epoch, objective)
+        return _loop(spec, storage, total, worker_index, on_trial, objective)  # (accelerator, on_epoch: the objective's)
 
 
 #: a resumed worker's seed moves this far per trial the study already holds (more than any worker index)
@@ -545,9 +545,7 @@ def _loop(
     storage: BaseStorage,
     total: int,
     worker_index: int,
-    accelerator: str,
     on_trial: Callable[[FrozenTrial, dict[str, int]], None] | None,
-    on_epoch: Callable[[int, int], None] | None,
     objective: Objective,
 ) -> int:
     study = open_study(spec, storage, worker_index, objective)
