@@ -742,7 +742,7 @@ def repair_journal(path: str | Path, echo: bool = True, study: tuple[str, str] |
                 records += _failing(
                     tid, f"journal repair: it ran across damaged line {line}, where its records may be lost"
                 )
-        result = _replay(records)[0]
+        result, _, missing = _replay(records)  # the records the file gets: replayed once for both
 
         # which trials lost something
         def note(tid: int | None, why: str) -> None:
@@ -798,7 +798,6 @@ def repair_journal(path: str | Path, echo: bool = True, study: tuple[str, str] |
             report.affected.setdefault("(unknown)", []).append(
                 f"the record that created study {home[0]} (line {first}) was lost whole: re-created from the study file"
             )
-        missing = _replay(records)[2]
         if missing:  # a lost record that created a trial went unrecognized: later trials are shifted
             report.affected.setdefault("(unknown)", []).append(
                 f"{missing} trial record(s) name a trial that does not exist: a lost record on or after line "
