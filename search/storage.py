@@ -487,14 +487,6 @@ def _backend(self: RetryingStorage) -> Any:
     return self.inner if isinstance(self.inner, optuna.storages.RDBStorage) else None
 
 
-def sqlite_file(storage: Any) -> bool:
-    """Whether ``storage`` (a RetryingStorage, or an RDBStorage) is an SQLite file: a store on this machine's disk,
-    whose workers are this machine's processes (a dead one is known by its pid, without waiting for its heartbeat)."""
-    rdb = _backend(storage) if isinstance(storage, RetryingStorage) else storage
-    engine = getattr(rdb, "engine", None)
-    return engine is not None and engine.url.get_backend_name() == "sqlite"
-
-
 def _finished_trial(self: RetryingStorage, trial_id: int) -> FrozenTrial | None:
     cache = self._cache
     if cache is None:
