@@ -34,9 +34,9 @@ STUDY = Path("studies/lstm.yaml")
 
 def study_copy(tmp: Path, label: str, size: int, epochs: int | None, study: Path = STUDY) -> Path:
     """``study`` under the name ``<its name>-<label>`` with ``array_size: size`` (and ``max_epochs`` if given)."""
-    from search.spec import _Loader  # YAML 1.2 booleans: the key `off` stays the word
+    from search.spec import read_study  # YAML 1.2, as a study file is read: the key `off` stays the word
 
-    raw = yaml.load(study.read_text(), Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    raw = read_study(study)
     raw["name"] = f"{raw['name']}-{label}"
     raw["array_size"] = size
     if epochs is not None:

@@ -128,9 +128,9 @@ def dtw_1nn_accuracy(dataset: str) -> float:
 def study_file(dataset: str, trials: int, root: Path, seeds: int | None = None, study: Path = DEFAULT_STUDY) -> Path:
     """``study`` (default: the default study) with only the dataset, the name and the budget's trials changed (and
     ``final_seeds``, the verdict's retraining seeds, when given)."""
-    from search.spec import _Loader  # YAML 1.2 booleans: the range key `off` stays a key
+    from search.spec import read_study  # YAML 1.2, as a study file is read: the range key `off` stays a key
 
-    raw = yaml.load(study.read_text(), Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    raw = read_study(study)
     label = "" if study == DEFAULT_STUDY else f"{study.stem}-"
     raw["name"] = f"quality-{label}{dataset.lower()}"
     raw["dataset"] = dataset

@@ -52,12 +52,11 @@ from typing import Any
 
 import optuna
 import torch
-import yaml
 from pytorch_lightning.callbacks import Callback
 
 from search.objective import Objective
 from search.samplers import make_pruner, make_sampler
-from search.spec import StudySpec, _Loader, parse_study
+from search.spec import StudySpec, parse_study, read_study
 
 STUDY_FILE = Path("studies/lstm.yaml")
 OUT = Path("runs/bench/search_efficiency.json")
@@ -95,7 +94,7 @@ class EpochBudget(Callback):
 
 def make_spec(arm: str, seed: int, hidden_size: int, max_epochs: int, cv_folds: int) -> StudySpec:
     """``studies/lstm.yaml`` with the benchmark's overrides, parsed (and validated) like a study file."""
-    raw = yaml.load(STUDY_FILE.read_text(), Loader=_Loader)  # noqa: S506 - the project's SafeLoader (YAML 1.2 bools)
+    raw = read_study(STUDY_FILE)  # the project's reader (YAML 1.2 booleans)
     sampler, pruner = ARMS[arm]
     raw.update(
         name=f"bench-{arm.replace('+', '-')}-seed{seed}", sampler=sampler, pruner=pruner, seed=seed,

@@ -67,9 +67,9 @@ ALL_CORES = ("1 worker, all cores", 1, None)
 
 
 def bench_study(tmp: Path, trials: int, epochs: int) -> tuple[Path, str]:
-    from search.spec import _Loader  # YAML 1.2 booleans: the range key `off` stays a key
+    from search.spec import read_study  # YAML 1.2, as a study file is read: the range key `off` stays a key
 
-    raw = yaml.load(DEFAULT_STUDY.read_text(), Loader=_Loader) if DEFAULT_STUDY.exists() else dict(BUILTIN)  # noqa: S506
+    raw = read_study(DEFAULT_STUDY) if DEFAULT_STUDY.exists() else dict(BUILTIN)
     source = str(DEFAULT_STUDY) if DEFAULT_STUDY.exists() else "built-in JapaneseVowels LSTM"
     raw.update(name="study-throughput", budget={"trials": trials, "max_epochs": epochs}, cv_folds=1, pruner="none",
                recipes=False, starting_points=[])  # fmt: skip
