@@ -16,20 +16,12 @@ from optuna.trial import TrialState, create_trial
 from search.preflight import PreflightError, check_storage_url
 from search.report import render
 from search.report.build import build
-from search.report.data import StudyData, comparison, pruning_summary, welch_p
+from search.report.data import StudyData, comparison, pruning_summary
 from search.spec import parse_study
 from search.storage import open_storage
 from search.worker import ensure_study, run_worker
 from tests.browser import chromium
 from tests.helpers import TINY, run_cli, start_dashboard, write_study
-
-
-def test_welch_p_known_values() -> None:
-    assert welch_p([0.9, 0.9, 0.9], [0.9, 0.9, 0.9]) == 1.0
-    assert welch_p([1.0, 1.0], [0.5, 0.5]) == 0.0
-    # t = -1.5 / sqrt(1/3 + 1/3) = -1.837 with df = 4 -> two-sided p = 0.1401
-    assert welch_p([1.0, 2.0, 3.0], [2.5, 3.5, 4.5]) == pytest.approx(0.1401, abs=1e-3)
-    assert welch_p([0.9], [0.8]) == 1.0  # one seed: no test
 
 
 def test_pruning_summary_credits_pruned_trials_with_a_complete_trials_epochs(tmp_path: Path) -> None:

@@ -104,18 +104,6 @@ class Comparison:
 
 
 # --------------------------------------------------------------------------------------------- statistics
-def welch_p(a: list[float], b: list[float]) -> float:
-    """Two-sided Welch's t-test p-value between two samples of per-seed accuracies (1.0 when undefined)."""
-    from scipy import stats
-
-    if len(a) < 2 or len(b) < 2:
-        return 1.0
-    if statistics.pstdev(a) == 0 and statistics.pstdev(b) == 0:
-        return 1.0 if statistics.fmean(a) == statistics.fmean(b) else 0.0
-    p = float(stats.ttest_ind(a, b, equal_var=False).pvalue)
-    return 1.0 if math.isnan(p) else p
-
-
 #: complete trials below which no parameter is ranked: with one, fANOVA gave every parameter the same share, and
 #: the report's slice plot and comparison named a "top parameter" from that single trial
 MIN_RANKED = 4
