@@ -22,6 +22,7 @@ hyperparameters").
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
@@ -340,7 +341,14 @@ def inert_names(values: dict[str, Any]) -> set[str]:
 
 
 def defaults() -> dict[str, Any]:
-    """Every hyperparameter at its default: ``RNNConfig()`` and ``TrainConfig()`` as one flat dict."""
+    """Every hyperparameter at its default: ``RNNConfig()`` and ``TrainConfig()`` as one flat dict (a fresh copy of
+    one built once: building and validating the two configs took 0.2 ms, and comparing a trial's configuration
+    with another, :func:`search.selection.same_config`, read them five times: 1 s a scan of 1,000 trials)."""
+    return dict(_defaults())
+
+
+@functools.cache
+def _defaults() -> dict[str, Any]:
     return as_dict(RNNConfig(), TrainConfig())
 
 

@@ -217,3 +217,14 @@ def test_weight_roles_read_their_fields() -> None:
     assert train.penalties == {"kernel": (1.0, 0.0), "recurrent": (0.0, 0.0), "bias": (0.0, 0.0), "head": (0.0, 2.0)}
     assert train.decays == {"kernel": 0.0, "recurrent": 3.0, "head": 0.0}
     assert train.max_norms == {"kernel": 0.0, "recurrent": 0.0, "bias": 4.0, "head": 0.0}
+
+
+def test_defaults_is_a_fresh_copy_each_call() -> None:
+    """Built once (the selection compared every trial's configuration through it, five calls each): a caller
+    that changes its dict must not change the next caller's."""
+    from models.config import RNNConfig, TrainConfig, as_dict, defaults
+
+    first = defaults()
+    assert first == as_dict(RNNConfig(), TrainConfig())
+    first["dropout"] = 0.5
+    assert defaults()["dropout"] == RNNConfig().dropout and defaults() is not defaults()
