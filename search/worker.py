@@ -507,7 +507,9 @@ def run_worker(
             )  # fmt: skip
         if spec.array_size not in ("auto", 1) and worker_index == 0:  # asked for arrays: say why none run
             say(f"trial arrays: none ({why}); each trial runs alone")
-        return _loop(spec, storage, total, worker_index, on_trial, objective)  # (accelerator, on_epoch: the objective's)
+        return _loop(
+            spec, storage, total, worker_index, on_trial, objective
+        )  # (accelerator, on_epoch: the objective's)
 
 
 #: a resumed worker's seed moves this far per trial the study already holds (more than any worker index)
