@@ -66,6 +66,7 @@ from search.progress import DIVERGED
 from search.spec import Choice, StudySpec
 from search.storage import StorageError
 from search.worker import (
+    DEAD_CHECK_SECONDS,
     FINISHED,
     MAX_CONSECUTIVE_FAILURES,
     POLL_SECONDS,
@@ -87,6 +88,7 @@ from search.worker import (
     raised_total,
     run_trial,
     taken_over,
+    tell_wait,
 )
 
 #: ``array_size: auto`` never exceeds the sampler's startup trials (TPE, CMA-ES, GP: 10, search/samplers.py) ...
@@ -557,22 +559,27 @@ def run_arrays(
 
         where = f"cpu, {torch.get_num_threads()} thread(s)"
     print(f"study {spec.name}: trial arrays of up to {size} trials on {where} ({why})", file=sys.stderr, flush=True)
-    failures, first = 0, True
+    failures, first, told_wait, next_check = 0, True, False, 0.0
     at_start = study.user_attrs.get(TOTAL_ATTR)
     while True:
-        # first: this process's leftovers too
-        fail_dead_trials(study, objective.checkpoints, own=first, study_file=str(spec.path))
-        first = False
+        if time.monotonic() >= next_check:  # first: this process's leftovers too; then now and then, as lone trials
+            fail_dead_trials(study, objective.checkpoints, own=first, study_file=str(spec.path))
+            next_check, first = time.monotonic() + DEAD_CHECK_SECONDS, False
         c = counts(study)
         if c["finished"] + c["running"] >= total:
             total = raised_total(study, total, at_start)
         if c["finished"] >= total:
             return run.done
         free = total - c["finished"] - c["running"]
-        members = run.ask(min(size, free), total) if free > 0 else []
+        if free <= 0:
+            told_wait = tell_wait(c, total, told_wait)
+            time.sleep(POLL_SECONDS)
+            continue
+        members = run.ask(min(size, free), total)
         if not members:
             time.sleep(POLL_SECONDS)
             continue
+        told_wait = False
         before = run.done
         errors = run.run_batch(members)
         failures = 0 if run.done > before else failures + len(errors)

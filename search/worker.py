@@ -567,11 +567,7 @@ def _loop(
         if c["finished"] >= total:
             return done
         if c["finished"] + c["running"] >= total:
-            if not told_wait and os.environ.get("REGTUNE_WORKER_INDEX") is None:  # (study --workers N: its own line)
-                told_wait = True  # a rerun after a SIGKILL sat silent until the dead trial's heartbeat went stale
-                print(f"waiting for {c['running']} running trial(s) to finish ({c['finished']}/{total} finished): one "
-                      f"whose worker died is re-queued once its heartbeat is {GRACE_PERIOD} s old, and runs here",
-                      file=sys.stderr, flush=True)  # fmt: skip
+            told_wait = tell_wait(c, total, told_wait)
             time.sleep(POLL_SECONDS)
             continue
         told_wait = False
@@ -593,6 +589,17 @@ def _loop(
                 raise StudyError(
                     f"{failures} trials in a row failed; the last with: {frozen.user_attrs['fail_reason']}"
                 ) from error
+
+
+def tell_wait(c: dict[str, int], total: int, told: bool) -> bool:
+    """Say once (stderr) that this worker waits for trials running elsewhere, with counts ``c``; return True (it is
+    said). A rerun after a SIGKILL sat silent until the dead trial's heartbeat went stale. A worker of ``study
+    --workers N`` stays quiet: its parent has its own line."""
+    if not told and os.environ.get("REGTUNE_WORKER_INDEX") is None:
+        print(f"waiting for {c['running']} running trial(s) to finish ({c['finished']}/{total} finished): one "
+              f"whose worker died is re-queued once its heartbeat is {GRACE_PERIOD} s old, and runs here",
+              file=sys.stderr, flush=True)  # fmt: skip
+    return True
 
 
 def claim(storage: BaseStorage, tid: int) -> None:

@@ -458,3 +458,37 @@ def test_a_study_run_twice_at_once_gives_the_same_trials_and_the_same_verdict(tm
                 for i in (0, 1)]  # fmt: skip
     assert len(verdicts[0]) == 2 and verdicts[0][1] == verdicts[1][1]  # the verdict, number for number
     assert "trial arrays of up to 2 trials on cpu, 1 thread(s)" in verdicts[0][0]
+
+
+@pytest.mark.slow  # two command-line workers, each waiting out a 3 s grace period
+@pytest.mark.parametrize("size", [1, 2], ids=["one at a time", "arrays"])
+def test_a_worker_waiting_for_a_trial_running_elsewhere_says_so_once(tmp_path: Path, size: int) -> None:
+    """A trial RUNNING on another machine (fresh heartbeat) holds the study's last slot: the worker waits for it
+    and says so once, then re-queues it when its heartbeat goes stale and runs it. Trial arrays (the default
+    ``array_size: auto``) waited silently: the line was the one-at-a-time loop's alone."""
+    import time
+
+    from search.worker import BEAT_ATTR, HOST_ATTR, PID_ATTR, START_ATTR
+
+    raw = {**SMALL, "name": f"wait{size}", "array_size": size, "budget": {"trials": 1, "max_epochs": 2}}
+    path = tmp_path / "wait.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    journal = tmp_path / "journal.log"
+    spec = prepare(path).spec
+    storage = open_storage(str(journal))
+    study = ensure_study(spec, storage, total=1)
+    trial = study.ask()
+    for key, value in ((HOST_ATTR, "another-machine"), (PID_ATTR, 1), (START_ATTR, "1"), (BEAT_ATTR, time.time())):
+        storage.set_trial_system_attr(trial._trial_id, key, value)
+    worker = start_worker(tmp_path, "w", path, str(journal), 1, env={"REGTUNE_GRACE_PERIOD": "3"})
+    line = "waiting for 1 running trial(s) to finish (0/1 finished)"
+
+    def beating_until_it_waits() -> bool:  # the other machine's worker beats until this one says it waits
+        storage.set_trial_system_attr(trial._trial_id, BEAT_ATTR, time.time())
+        return line in logs(tmp_path) or worker.poll() is not None
+
+    wait_for(beating_until_it_waits, 120, "the worker to say it waits", tmp_path, every=0.5)
+    assert worker.wait(timeout=120) == 0, logs(tmp_path)  # the beat goes stale: re-queued, run here
+    said = logs(tmp_path)
+    assert said.count(line) == 1, said
+    assert states(load(journal, spec.name)) == {"COMPLETE": 1, "FAIL": 1}, said
