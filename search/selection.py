@@ -61,6 +61,7 @@ import optuna
 
 from models.config import REGULARIZER_NAMES, defaults, inert_names
 from search.progress import DIVERGED
+from search.recipes import is_baseline
 
 _COMPLETE = (optuna.trial.TrialState.COMPLETE,)
 
@@ -158,6 +159,13 @@ def _within(margin: float, se: float) -> bool:
     return margin <= se + 1e-12
 
 
+def baseline_first(t: optuna.trial.FrozenTrial) -> tuple[bool, int]:
+    """The order in which trials of the baseline's configuration stand for it: the enqueued baseline first, then by
+    number. The selection's comparison and the verdict's baseline row (search.verdict.complete_trial) read the same
+    trial: one took the lowest number, the other the enqueued baseline first."""
+    return (not is_baseline(t.user_attrs.get("recipe")), t.number)
+
+
 def select(
     study: optuna.Study,
     metric: str = "val_acc",
@@ -180,13 +188,13 @@ def select(
             if same_config(t.user_attrs.get("config"), baseline) and t.value is not None
             and len(fold_values(t, metric) or []) == len(ref)
         ]  # fmt: skip
-        base = min(found, key=lambda t: t.number) if found else None
+        base = min(found, key=baseline_first) if found else None
     if base is None:
         others = [] if baseline is None else [
             t for t in study.get_trials(deepcopy=False) if same_config(t.user_attrs.get("config"), baseline)
         ]  # fmt: skip
         if others:
-            t = min(others, key=lambda t: t.number)
+            t = min(others, key=baseline_first)
             complete = t.state == optuna.trial.TrialState.COMPLETE
             run = _run_values(baseline_run, metric, len(ref)) if not complete else None
             if run is not None:

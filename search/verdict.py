@@ -61,8 +61,8 @@ from models.train import evaluate, fit
 from search.interrupts import interrupt_behind
 from search.objective import Objective, folds_of, study_splits
 from search.progress import DIVERGED
-from search.recipes import DEPENDS, baseline_point, is_baseline, num
-from search.selection import Selection, as_complete, confirm, regularizers_on, same_config, select
+from search.recipes import DEPENDS, baseline_point, num
+from search.selection import Selection, as_complete, baseline_first, confirm, regularizers_on, same_config, select
 from search.space import suggest
 from search.spec import StudySpec
 from search.storage import StorageError
@@ -316,7 +316,7 @@ def complete_trial(study: optuna.Study, config: dict[str, Any]) -> optuna.trial.
         t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
         if same_config(t.user_attrs.get("config"), config) and not math.isnan(t.user_attrs.get("best_epoch", math.nan))
     ]  # fmt: skip
-    found.sort(key=lambda t: (not is_baseline(t.user_attrs.get("recipe")), t.number))
+    found.sort(key=baseline_first)
     return found[0] if found else None
 
 

@@ -407,3 +407,20 @@ def test_a_trial_stored_before_a_field_existed_still_matches_the_baseline() -> N
     add(study, 0.96, FIVE, [1, 1, 0.9, 1, 1])
     add(study, 0.95, old, [1, 1, 0.9, 1, 1])
     assert select(study, baseline=BASE).chosen.number == 1
+
+
+def test_the_enqueued_baseline_stands_for_the_baseline_as_in_the_verdict_row() -> None:
+    """Two complete trials ran the baseline's configuration (a user's point equal to it ran first, then the enqueued
+    baseline, whose folds differ: another K of trial arrays or thread count). The selection compared the best with
+    the lower number, the verdict's baseline row (complete_trial) read the enqueued one: one protocol, one trial."""
+    from search.recipes import BASELINE
+    from search.verdict import complete_trial
+
+    study = optuna.create_study(direction="maximize")
+    add(study, 0.96, BASE, [1, 1, 1, 0.9, 0.9], recipe="starting point 0 of x.yaml", best_epoch=9)
+    add(study, 0.90, BASE, [0.9, 0.9, 0.9, 0.9, 0.9], recipe=BASELINE, best_epoch=9)
+    add(study, 0.97, FIVE, [1, 1, 1, 0.95, 0.9], best_epoch=9)
+    s = select(study, baseline=BASE)
+    assert complete_trial(study, BASE).number == 1  # type: ignore[union-attr]
+    assert s.chosen.number == 2 and not s.simpler, s.rule  # against #1's folds, the best is clearly better
+    assert "the baseline trial (#1)" in s.rule, s.rule
