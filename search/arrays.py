@@ -112,6 +112,16 @@ def device_of(accelerator: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def runs_on(device: str) -> str:
+    """Where a worker trains, as its first line says it: ``cuda``, or ``cpu, N thread(s)`` (the intra-op thread count
+    changes a float sum's order: with K, part of what a run reproduces)."""
+    if device != "cpu":
+        return device
+    import torch
+
+    return f"cpu, {torch.get_num_threads()} thread(s)"
+
+
 def _arrays_available() -> bool:
     try:
         from models.array import fit_array  # noqa: F401
@@ -553,12 +563,8 @@ def run_arrays(
     return how many trials this worker finished."""
     study = open_study(spec, storage, worker_index, objective)
     run = _Run(spec, study, objective, device_of(accelerator), on_trial, on_epoch)
-    where = run.device
-    if where == "cpu":  # the intra-op thread count changes a float sum's order: part of what a run reproduces
-        import torch
-
-        where = f"cpu, {torch.get_num_threads()} thread(s)"
-    print(f"study {spec.name}: trial arrays of up to {size} trials on {where} ({why})", file=sys.stderr, flush=True)
+    print(f"study {spec.name}: trial arrays of up to {size} trials on {runs_on(run.device)} ({why})",
+          file=sys.stderr, flush=True)  # fmt: skip
     failures, first, told_wait, next_check = 0, True, False, 0.0
     at_start = study.user_attrs.get(TOTAL_ATTR)
     while True:

@@ -498,15 +498,16 @@ def run_worker(
             spec, accelerator=accelerator, on_epoch=on_epoch, checkpoints=open_checkpoints(artifacts),
             figures=artifact_store(spec.name, artifacts, storage),
         )  # fmt: skip
-        from search.arrays import array_plan, run_arrays  # imported here: search.arrays builds on this module
+        from search.arrays import array_plan, device_of, run_arrays, runs_on  # (search.arrays builds on this module)
 
         size, why = array_plan(spec, objective, total, accelerator)
         if size > 1:  # K trials at once in one fused model
             return run_arrays(
                 spec, storage, total, size, worker_index, accelerator, on_trial, on_epoch, objective, why
             )  # fmt: skip
-        if spec.array_size not in ("auto", 1) and worker_index == 0:  # asked for arrays: say why none run
-            say(f"trial arrays: none ({why}); each trial runs alone")
+        # K = 1 and the threads, said as arrays say theirs: two runs reproduce each other only with the same ones
+        print(f"study {spec.name}: trial arrays: none ({why}); each trial runs alone on "
+              f"{runs_on(device_of(accelerator))}", file=sys.stderr, flush=True)  # fmt: skip
         return _loop(
             spec, storage, total, worker_index, on_trial, objective
         )  # (accelerator, on_epoch: the objective's)

@@ -492,3 +492,22 @@ def test_a_worker_waiting_for_a_trial_running_elsewhere_says_so_once(tmp_path: P
     said = logs(tmp_path)
     assert said.count(line) == 1, said
     assert states(load(journal, spec.name)) == {"COMPLETE": 1, "FAIL": 1}, said
+
+
+@pytest.mark.parametrize(
+    ("trials", "said"), [(1, "trial arrays: none (array_size: auto: "), (8, "trial arrays of up to 2 ")]
+)
+def test_the_worker_says_k_and_its_threads_whether_or_not_arrays_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], trials: int, said: str
+) -> None:
+    """Two runs reproduce each other only with the same K and thread count (README, "Trial arrays"): with K = 1 from
+    ``array_size: auto`` (a study of up to 7 trials) the worker said neither."""
+    import torch
+
+    raw = {**SMALL, "name": "k", "budget": {"trials": trials, "max_epochs": 1}}
+    spec = prepare(write(tmp_path, **raw)).spec
+    storage = open_storage(str(tmp_path / "journal.log"))
+    ensure_study(spec, storage, total=trials)
+    run_worker(spec, storage, trials, accelerator="cpu")
+    err = capsys.readouterr().err
+    assert f"study k: {said}" in err and f"on cpu, {torch.get_num_threads()} thread(s)" in err, err
