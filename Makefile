@@ -89,7 +89,7 @@ retry: $(STAMP) ## re-queue STUDY's trials given up after repeated crashes (TRIA
 test: $(STAMP) ## run the whole test suite, as CI does (starts nothing itself: see .ci/run for the services)
 	$(PY) -m pytest -q tests
 
-test-fast: $(STAMP) ## the fast layer (1–4 minutes on 2 cores): no slow end-to-end runs, no PostgreSQL, no browser
+test-fast: $(STAMP) ## the fast layer (1–6 minutes on 2 cores): no slow end-to-end runs, no PostgreSQL, no browser
 	$(PY) -m pytest -q -m "not slow and not postgres and not browser" tests
 
 lint: $(STAMP) ## ruff + mypy
