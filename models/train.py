@@ -120,7 +120,7 @@ class BestEpoch(Callback):
 @dataclass
 class FitResult:
     model: RNNClassifier  # holds the best epoch's weights
-    best: dict[str, float]  # the best epoch's row: epoch, val_acc, val_loss, score
+    best: dict[str, float]  # the best epoch's row: epoch, val_acc, val_loss, val_loss_t, score (train_loss if known)
     history: list[dict[str, float]]  # one row per epoch
     epochs_run: int
     seconds: float

@@ -6,10 +6,10 @@ before it that are finished or running already make the total, another worker wo
 handed back (an enqueued trial goes back to waiting; a fresh one is closed as failed with the reason
 ``surplus``). So N workers never overshoot, and a RUNNING trial always counts.
 
-A trial whose worker dies is failed and re-queued with its parameters and intermediate values: on RDB
-storages by Optuna's heartbeat; behind the gRPC proxy by the worker's own heartbeat (a ``regtune:beat`` system
-attribute); on the embedded journal file by checking the worker's process id on this host; on Ctrl-C / SIGTERM
-by the worker itself before it exits. A trial no worker ever claimed (its worker died between asking for it and
+A trial whose worker dies is failed and re-queued with its parameters and intermediate values: on any storage,
+a trial claimed on this machine (host, boot and pid namespace) by its worker's process id; elsewhere by a stale
+heartbeat, Optuna's on RDB storages, the worker's own (a ``regtune:beat`` system attribute) on the journal file
+and behind the gRPC proxy; on Ctrl-C / SIGTERM by the worker itself before it exits. A trial no worker ever claimed (its worker died between asking for it and
 its first heartbeat) is failed and re-queued after :data:`ORPHAN_SECONDS`. With ``artifacts`` (a checkpoint
 store, :mod:`search.checkpoints`) the re-run resumes the dead run's last finished epoch.
 """

@@ -248,7 +248,7 @@ def gave_up_lines(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def result_lines(res: dict[str, Any], best_label: str) -> list[str]:
-    """The verdict's rows as text, one per line (``make study`` prints them)."""
+    """The verdict's rows as text, one per line: the template ``make study``'s summary includes (tests read it)."""
     return render("verdict.txt.j2", res=res, best_label=best_label).splitlines()
 
 
