@@ -131,12 +131,16 @@ def as_complete(stored: dict[str, Any], like: dict[str, Any]) -> dict[str, Any]:
 def fold_values(trial: optuna.trial.FrozenTrial, metric: str) -> list[float] | None:
     """The per-fold values the rule compares: accuracies for ``val_acc`` (``fold_accs``; a trial stored before
     they were kept falls back to its scores), losses for ``val_loss``; None without them, or with a non-finite one."""
-    ua = trial.user_attrs
-    values = ua.get("fold_accs") if metric == "val_acc" else None
-    values = values if values is not None else ua.get("fold_scores")
+    return _values(trial.user_attrs, metric)
+
+
+def _values(attrs: dict[str, Any], metric: str) -> list[float] | None:
+    """``fold_accs`` for ``val_acc`` (else, or without them, ``fold_scores``) of a trial's attributes or a CV run;
+    None without them or with a non-finite one. A trial stored before a fit's last step was checked may hold inf
+    ("complete" on exploded weights): no values to compare (statistics.stdev raised on them, in every report)."""
+    values = attrs.get("fold_accs") if metric == "val_acc" else None
+    values = values if values is not None else attrs.get("fold_scores")
     out = [float(v) for v in values] if values else None
-    # a trial stored before a fit's last step was checked may hold inf ("complete" on exploded weights): no
-    # values to compare (statistics.stdev raised on them, in every report of the study)
     return out if out is not None and all(map(math.isfinite, out)) else None
 
 
@@ -236,9 +240,8 @@ def _run_values(run: dict[str, Any] | None, metric: str, folds: int) -> list[flo
     """A CV run's per-fold values (as :func:`fold_values` reads a trial's), if it has one per fold."""
     if not run or "diverged" in run:
         return None
-    values = run.get("fold_accs") if metric == "val_acc" else None
-    values = values if values is not None else run.get("fold_scores")
-    return [float(v) for v in values] if values and len(values) == folds else None
+    values = _values(run, metric)
+    return values if values is not None and len(values) == folds else None
 
 
 def _compare_run(
