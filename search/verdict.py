@@ -1004,7 +1004,7 @@ def final_result(study: optuna.Study, spec: StudySpec, seeds: int | None = None)
     out["classes"] = class_recall(out["best"], splits)  # what its accuracy may hide
     cv = study.best_trial.user_attrs.get("val_acc") if spec.metric == "val_acc" else None
     out["search_cv"] = float(cv) if isinstance(cv, (int, float)) else None  # the folds' best: is there a signal?
-    step, size = resolution(spec), len(study_splits(spec).test)  # from the rows: a result cached by an earlier
+    step, size = resolution(spec), len(splits.test)  # from the rows: a result cached by an earlier
     out["paired"] = compare(out["best"], out["baseline"], size, step)  # version shows today's statistics too
     if out.get("nothing"):
         out["paired_nothing"] = compare(out["best"], out["nothing"], size, step)
