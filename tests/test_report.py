@@ -94,7 +94,7 @@ def test_one_structure_renders_the_page_the_summary_and_the_comparison(
     assert all((out / f["file"]).is_file() for f in data.figures)
     # 3 trials, fewer than ranking needs: the page said nothing under an empty table, the slices "most important"
     assert not any(data.importances.values()) and "Not ranked: 3 complete trial(s)" in render.page(data)
-    assert "Objective against the 3 parameters (too few complete trials to rank them)." in [
+    assert "Objective against the 3 parameters (too few complete trials, or all of them tied, to rank them)." in [
         f["caption"] for f in data.figures
     ]
 
@@ -625,3 +625,16 @@ def test_the_baseline_chosen_as_the_best_is_refit_for_introspection_once(monkeyp
     final["baseline"]["config"] = {**config, "dropout": 0.1}  # two configurations: two refits
     data_module.study_report(None, None)  # type: ignore[arg-type]
     assert len(calls) == 3
+
+
+def test_no_importances_when_every_trial_tied(capsys: pytest.CaptureFixture[str]) -> None:
+    """A saturated study (synthetic CBF, 30 sequences: all 12 trials at 1.0 on every fold) printed "Most important
+    parameters (PED-ANOVA)" with every parameter at the same 0.043, lr among them, which no trial varied."""
+    from search.report.data import importances
+
+    study = optuna.create_study(direction="maximize")
+    dist = {"x": FloatDistribution(0, 1), "lr": FloatDistribution(1e-4, 1e-2, log=True)}
+    for i in range(6):
+        study.add_trial(create_trial(value=1.0, params={"x": 0.1 * i, "lr": 3e-3}, distributions=dist))
+    assert importances(study) == {"fANOVA": {}, "PED-ANOVA": {}}
+    assert "every complete trial scored 1.0000" in capsys.readouterr().err

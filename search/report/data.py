@@ -113,7 +113,16 @@ def importances(study: optuna.Study) -> dict[str, dict[str, float]]:
     """fANOVA and PED-ANOVA importances over the complete trials (each may fail on tiny studies: then empty;
     fewer than :data:`MIN_RANKED` complete trials: both empty)."""
     out: dict[str, dict[str, float]] = {}
-    if len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))) < MIN_RANKED:
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if len(complete) < MIN_RANKED:
+        return {"fANOVA": {}, "PED-ANOVA": {}}
+    # every trial tied (CBF: 12 trials at 1.0 on every fold): PED-ANOVA gave each parameter the same share, lr and
+    # others that no trial varied among them
+    if len({t.value for t in complete}) == 1:
+        print(
+            f"note: importances: every complete trial scored {complete[0].value:.4f}: nothing to rank by",
+            file=sys.stderr,
+        )
         return {"fANOVA": {}, "PED-ANOVA": {}}
     evaluators = {
         "fANOVA": optuna.importance.FanovaImportanceEvaluator(seed=0),
