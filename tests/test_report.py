@@ -175,7 +175,7 @@ def test_too_few_complete_trials_rank_no_parameter() -> None:
     for i in range(MIN_RANKED):
         if i == 1:
             assert importances(study) == {"fANOVA": {}, "PED-ANOVA": {}}
-        study.add_trial(create_trial(value=0.1 * i, params={"x": 0.2 * i, "y": 0.5}, distributions=dist))
+        study.add_trial(create_trial(value=0.1 * i, params={"x": 0.2 * i, "y": 0.5 - 0.1 * i}, distributions=dist))
     assert set(importances(study)["fANOVA"]) == {"x", "y"}
 
 
@@ -583,7 +583,7 @@ def test_optunas_importance_warnings_become_one_note_line(
 
     from search.report.data import importances
 
-    def warn(study: optuna.Study, evaluator: object) -> dict[str, float]:
+    def warn(study: optuna.Study, evaluator: object, params: list[str]) -> dict[str, float]:
         warnings.warn("Some regimes for parameter `x` have less than 2 trials.", UserWarning, stacklevel=1)
         return {"x": 1.0}
 
@@ -638,3 +638,17 @@ def test_no_importances_when_every_trial_tied(capsys: pytest.CaptureFixture[str]
         study.add_trial(create_trial(value=1.0, params={"x": 0.1 * i, "lr": 3e-3}, distributions=dist))
     assert importances(study) == {"fANOVA": {}, "PED-ANOVA": {}}
     assert "every complete trial scored 1.0000" in capsys.readouterr().err
+
+
+def test_a_parameter_no_trial_varied_gets_no_importance() -> None:
+    """PED-ANOVA gave branch_dropout, 0 in every complete trial, a share of 0.033 (the unseen probe): only the
+    parameters the trials varied are ranked."""
+    from search.report.data import importances
+
+    study = optuna.create_study(direction="maximize")
+    dist = {"x": FloatDistribution(0, 1), "branch_dropout": FloatDistribution(0, 0.9)}
+    for i in range(8):
+        params = {"x": 0.1 * i, "branch_dropout": 0.0}
+        study.add_trial(create_trial(value=0.5 + 0.05 * i, params=params, distributions=dist))
+    got = importances(study)
+    assert set(got["fANOVA"]) == {"x"} and set(got["PED-ANOVA"]) <= {"x"}, got
