@@ -36,6 +36,7 @@ import optuna
 from models.data import MEMORY, DataError, array_splits
 from search.fingerprint import arrays_digest
 from search.preflight import PreflightError, Prepared, data_warnings, prepare_spec
+from search.recipes import points_note
 from search.spec import StudyFileError, StudySpec, load_study, parse_study, read_study
 
 #: the tuple forms of ``data``, by length
@@ -234,8 +235,9 @@ def _run_study(
     with schema_lock(url):
         s = ensure_study(spec, store, total=trials, store=mask_url(url))
     total = study_total(s, spec, trials)
-    if (note := total_note(spec, total, trials)) is not None:
-        warnings.warn(note.removeprefix("note: "), UserWarning, stacklevel=3)
+    for note in (total_note(spec, total, trials), points_note(spec, total)):
+        if note is not None:
+            warnings.warn(note.removeprefix("note: "), UserWarning, stacklevel=3)
     c = counts(s)
     if c["finished"] < total:
         bar = Progress(total, c["finished"], spec.direction, spec.name) if progress else None

@@ -29,6 +29,7 @@ from search.interrupts import Interrupted, interrupt_behind
 from search.interrupts import install as install_interrupts
 from search.interrupts import reset as reset_interrupts
 from search.preflight import PreflightError, Prepared, checked_storage, prepare
+from search.recipes import points_note
 from search.spec import StudyFileError, StudySpec, load_study
 from search.storage import (
     RETRY_SECONDS,
@@ -151,8 +152,9 @@ def cmd_study(args: argparse.Namespace, join_only: bool = False) -> int:
         study = ensure_study(spec, storage, total=args.trials, allow_change=args.allow_change, store=mask_url(url))
     args.stage = "trials"
     total = study_total(study, spec, args.trials)
-    if (note := total_note(spec, total, args.trials)) is not None:
-        print(note, file=sys.stderr, flush=True)
+    for note in (total_note(spec, total, args.trials), None if parent_says else points_note(spec, total)):
+        if note is not None:
+            print(note, file=sys.stderr, flush=True)
     c = counts(study)
     over = f" (more than the total of {total} asked for: nothing to run)" if c["finished"] > total else ""
     if new:  # a mistyped STORAGE (or a worker pointed at another store) started a study of its own, unsaid
@@ -600,6 +602,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         if spec.defaulted:
             print(f"  chosen from the data: {chosen(spec, p.folds)}", flush=True)
         _data_notes(p)
+        if (note := points_note(spec, spec.trials)) is not None:
+            print(note, file=sys.stderr, flush=True)
     return 2 if failed else 0
 
 

@@ -164,6 +164,26 @@ def _points(spec: StudySpec) -> tuple[list[tuple[str, dict[str, Any]]], list[tup
     return unique, dropped
 
 
+def points_note(spec: StudySpec, total: int) -> str | None:
+    """A note when a study's ``total`` trials are all its enqueued starting points (the baseline, the recipes, the
+    file's own points): the sampler proposes none, so the verdict compares fixed points, not a search. A 12-trial
+    study of data longer than 64 steps (the front end's branch-dropout recipes make 11 recipes) said nothing of it
+    (the unseen probe, 2026-12-06)."""
+    points = starting_points(spec)
+    if total > len(points):
+        return None
+    recipes = sum(1 for label, _ in points if not is_baseline(label) and not label.startswith(USER_POINT))
+    users = sum(1 for label, _ in points if label.startswith(USER_POINT))
+    what = ", ".join(
+        part for part in ("the baseline" if any(is_baseline(label) for label, _ in points) else "",
+                          f"{recipes} recipe(s)" if recipes else "", f"{users} of the study file's own" if users else "")
+        if part
+    )  # fmt: skip
+    return (f"note: study {spec.name!r}: its {total} trials are all enqueued starting points ({len(points)}: {what}), "
+            f"so the sampler proposes none and the verdict compares fixed points, not a search; a total above "
+            f"{len(points)} (budget.trials, TRIALS) leaves trials to the sampler")  # fmt: skip
+
+
 def earlier_points(spec: StudySpec) -> list[tuple[str, dict[str, Any]]]:
     """(label, Optuna params) of the starting points as a version before 2026-12-05 enqueued them where they differ
     from today's: recipes clamped into a stepped range but not moved onto its grid (mixup 0.2 on a 0.15 grid), and

@@ -1124,3 +1124,37 @@ def test_a_study_whose_creation_was_cut_short_enqueues_the_starting_points_it_la
     labels = [t.user_attrs.get("recipe") for t in study.trials]
     assert labels == [label for label, _ in starting_points(spec)] and len(labels) > 2, labels  # each once, in order
     assert study.user_attrs["regtune:study_file"] == str(spec.path)
+
+
+@pytest.mark.parametrize(
+    ("changes", "extra", "said"),
+    [
+        ({}, 0, True),  # the budget is exactly the points
+        ({}, -2, True),  # fewer: the first points run, still no sampler trial
+        ({}, 1, False),  # one left to the sampler
+        ({"starting_points": [{"dropout": 0.25}]}, 0, True),  # the file's own point counts too
+        ({"recipes": False}, 0, False),  # nothing enqueued: every trial is the sampler's
+    ],
+    ids=["equal", "fewer", "one more", "a user point", "no recipes"],
+)
+def test_a_budget_of_only_starting_points_is_said(tmp_path: Path, changes: dict, extra: int, said: bool) -> None:
+    """12 trials on data longer than 64 steps are the baseline and 11 recipes: the sampler proposed nothing, and
+    nothing said so (the unseen probe). `validate`, `study` and the API say it."""
+    from search.preflight import prepare
+    from search.recipes import points_note
+
+    spec = prepare(write_study(tmp_path, **changes)).spec
+    n = len(starting_points(spec))
+    note = points_note(spec, max(1, n + extra))
+    assert (note is not None) == said, note
+    if said:
+        assert f"are all enqueued starting points ({n}: the baseline" in note  # type: ignore[operator]
+        assert ("of the study file's own" in note) == bool(changes.get("starting_points"))  # type: ignore[operator]
+
+
+def test_validate_says_when_the_budget_is_only_starting_points(tmp_path: Path) -> None:
+    from search.preflight import prepare
+
+    n = len(starting_points(prepare(write_study(tmp_path)).spec))
+    out = run_cli("validate", str(write_study(tmp_path, budget={"trials": n, "max_epochs": 1})))
+    assert out.returncode == 0 and f"its {n} trials are all enqueued starting points" in out.stderr, out.stderr
