@@ -50,3 +50,16 @@ def test_untuned_column(res: dict[str, Any], mean: float | None, is_baseline: bo
 def test_kind_comes_from_the_data_not_a_list_of_names(dataset: str, length: float, channels: int, kind: str) -> None:
     """A dataset the table never listed (UnitTest, a user's .ts file) gets its kind too, as the issue's groups."""
     assert kind_of(length, channels) == kind, dataset
+
+
+def test_a_dataset_the_wheel_does_not_ship_is_refused_up_front(capsys: pytest.CaptureFixture[str]) -> None:
+    """A file path given to --datasets became an invalid study name; the bench then exited 0 with empty rows (the
+    unseen probe). The published references are for the wheel's datasets: anything else is refused by name."""
+    from bench.quality import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--datasets", "JapaneseVowels", "data/cbf.npz", "--no-dtw"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "--datasets: data/cbf.npz: not a UEA/UCR dataset of the installed sktime wheel" in err, err
+    assert "allowed: " in err and "JapaneseVowels" in err.split("allowed: ")[1], err
