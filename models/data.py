@@ -853,7 +853,10 @@ def _npz_set(
     finite = np.isfinite(X).all(axis=2) | ~valid
     if not finite.all():
         i = int(np.flatnonzero(~finite.all(axis=1))[0])
-        raise DataError(f"{path}: {xk} contains NaN/Inf inside the valid steps (sequence {i}); fill or drop them first")
+        t = int(np.flatnonzero(~finite[i])[0])
+        c = int(np.flatnonzero(~np.isfinite(X[i, t]))[0])
+        raise DataError(f"{path}: {xk} contains NaN/Inf inside the valid steps (sequence {i}, step {t} of its "
+                        f"{lengths[i]}, channel {c}: {X[i, t, c]}); fill or drop them first")  # fmt: skip
     X[~valid] = 0.0  # in place: X is this function's float64 copy (kept until _to_float32 has both splits)
     return SequenceSet(X, lengths, y.astype(np.int64)), names
 
@@ -878,10 +881,12 @@ def check_splits(splits: Splits, folds: int, source: str | None = None) -> None:
         if s.lengths.min() < 1 or s.lengths.max() > T:
             raise DataError(f"{name}: {split} lengths must be integers in 1..{T}")
         valid = np.arange(T)[None, :] < s.lengths[:, None]
-        if not np.isfinite(s.X[valid]).all():
-            raise DataError(
-                f"{name}: the {split} split contains NaN/Inf inside the valid steps; fill or drop them first"
-            )
+        bad = ~np.isfinite(s.X).all(axis=2) & valid
+        if bad.any():
+            i, t = (int(v[0]) for v in np.nonzero(bad))
+            c = int(np.flatnonzero(~np.isfinite(s.X[i, t]))[0])
+            raise DataError(f"{name}: the {split} split contains NaN/Inf inside the valid steps (sequence {i}, step "
+                            f"{t} of its {s.lengths[i]}, channel {c}: {s.X[i, t, c]}); fill or drop them first")  # fmt: skip
         if s.y.min() < 0 or s.y.max() >= k:
             bad = int(s.y.min()) if s.y.min() < 0 else int(s.y.max())
             raise DataError(f"{name}: the {split} split holds label {bad}; allowed: 0..{k - 1} ({k} classes)")

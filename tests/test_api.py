@@ -114,7 +114,7 @@ def _short_y(a: dict) -> None:
 
 BAD = [
     ("X rank 4", _rank4, "X has rank 4"),
-    ("NaN", _nan, "X contains NaN/Inf inside the valid steps (sequence 3)"),
+    ("NaN", _nan, "X contains NaN/Inf inside the valid steps (sequence 3, step "),
     ("one class", _one_class, "the training split holds one class"),
     ("labels with a gap", _gap, "y_test holds labels ['1'] that do not occur in the training split"),  # 0 and 5: names
     ("lengths", _lengths, "lengths must be 60 integers in 1..10"),

@@ -238,8 +238,16 @@ def test_npz_nan_past_the_length_is_fine(tmp_path: Path) -> None:
     [
         ({0: (3, None), 2: (1, None)}, [3, 5, 1, 5], None),  # trailing steps NaN in every channel: the padding
         ({}, [5, 5, 5, 5], None),  # no NaN: full length, as before
-        ({0: (3, 4)}, None, "NaN/Inf inside the valid steps (sequence 0)"),  # a NaN step in the middle
-        ({1: (3, None, 0)}, None, "NaN/Inf inside the valid steps (sequence 1)"),  # one channel only: missing data
+        (
+            {0: (3, 4)},
+            None,
+            "NaN/Inf inside the valid steps (sequence 0, step 3 of its 5, channel 0: nan)",
+        ),  # a NaN step in the middle
+        (
+            {1: (3, None, 0)},
+            None,
+            "NaN/Inf inside the valid steps (sequence 1, step 3 of its 5, channel 0: nan)",
+        ),  # one channel only
         ({3: (0, None)}, None, "sequence 3 is NaN at every step; drop it first"),
     ],
     ids=["nan padding", "no nan", "nan in the middle", "one channel nan", "all nan"],
