@@ -931,7 +931,7 @@ def warnings_of(res: dict[str, Any]) -> list[str]:
     the row is not tested), a significant gain over the baseline that its regularizers do not carry
     (:func:`_split_warning`), a fixed setting that costs (:func:`_fixed_warning`), a best row that peaked at the end
     of its budget (:func:`_budget_warning`), a tuned row significantly below the baseline (:func:`_below_warning`),
-    a search whose best folds did not beat the majority class, and a best row not above it."""
+    a search whose best folds did not beat the majority class, and a best row not (significantly) above it."""
     out = []
     rows = (
         ("best", "best"),
@@ -966,6 +966,12 @@ def warnings_of(res: dict[str, Any]) -> list[str]:
                "the models learned nothing the class balance does not give")  # fmt: skip
         out.append(f"the best row is not above always answering {json.dumps(top['label'])} ({best['mean']:.4f} <= "
                    f"{top['acc']:.4f}): {why}")  # fmt: skip
+    elif top and best and (vs := res.get("paired_majority")) and vs.get("p") is not None and not _significant(vs):
+        # above it in the mean only: on pure noise (labels independent of the sequences) the best row scored 0.5933
+        # against always "0"'s 0.5800, 3 test sequences, and nothing said the models had learned nothing
+        out.append(f"the best row is above always answering {json.dumps(top['label'])} by {describe_difference(vs)}, "
+                   "not significantly: this test split does not show that its models learned more than the class "
+                   "balance gives")  # fmt: skip
     return out
 
 
@@ -995,6 +1001,18 @@ def majority(splits: Splits, folds: list[np.ndarray] | None = None) -> dict[str,
     return out
 
 
+def majority_row(splits: Splits, top: dict[str, Any], seeds: int) -> dict[str, Any] | None:
+    """Always answering the majority class (:func:`majority`) as a row of ``seeds`` identical seeds, with its hits
+    (the test sequences of that class), so that the best row can be paired with it sequence by sequence; None for
+    tied classes (their row is a mean over classes, not one model's answers) or an empty test split."""
+    counts = np.bincount(splits.train.y, minlength=len(splits.classes))
+    tied = np.flatnonzero(counts == counts.max())
+    if len(tied) != 1 or not len(splits.test.y):
+        return None
+    hits = pack_hits(splits.test.y == tied[0])
+    return {"accs": [top["acc"]] * seeds, "hits": [hits] * seeds}
+
+
 def final_result(study: optuna.Study, spec: StudySpec, seeds: int | None = None) -> dict[str, Any]:
     """Retrain best, baseline and "nothing at all"; evaluate on test; compare pairwise. Cached on the study
     (the majority-class row, which trains nothing, and the paired statistics are computed afresh on each read)."""
@@ -1006,6 +1024,9 @@ def final_result(study: optuna.Study, spec: StudySpec, seeds: int | None = None)
     out["search_cv"] = float(cv) if isinstance(cv, (int, float)) else None  # the folds' best: is there a signal?
     step, size = resolution(spec), len(splits.test)  # from the rows: a result cached by an earlier
     out["paired"] = compare(out["best"], out["baseline"], size, step)  # version shows today's statistics too
+    floor = majority_row(splits, out["majority"], len(out["best"]["accs"]))
+    if floor is not None and out["best"].get("hits"):  # is the best row above the class balance, or only its mean?
+        out["paired_majority"] = compare(out["best"], floor, size, step)
     if out.get("nothing"):
         out["paired_nothing"] = compare(out["best"], out["nothing"], size, step)
     if out.get("unregularized"):

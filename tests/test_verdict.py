@@ -1473,3 +1473,38 @@ def test_the_crossed_degrees_of_freedom_do_not_jump_at_a_tie_of_mean_squares() -
         assert abs(ms_r - ms_e) <= 1e-12 * ms_e  # at the tie, within rounding
         dfs.add(round(crossed(noise + cols[None, :] + t * row[:, None])[1], 6))
     assert len(dfs) == 1, dfs
+
+
+def test_a_best_row_above_the_majority_class_by_chance_is_warned_of() -> None:
+    """(the null probe, 2026-12-06) Pure noise, labels independent of the sequences: the best row scored 0.5933
+    against always "0"'s 0.5800 (3 test sequences of 200) and only "not above" was warned of, so nothing said the
+    models learned nothing. The best row is paired with the majority class's answers, sequence by sequence."""
+    import numpy as np
+
+    from models.data import SequenceSet, Splits
+
+    def split(y: list[int]) -> SequenceSet:
+        return SequenceSet(np.zeros((len(y), 2, 1), np.float32), np.full(len(y), 2), np.array(y))
+
+    test_y = [0] * 24 + [1] * 16
+    splits = Splits(split([0] * 11 + [1] * 9), split(test_y), ["0", "1"], "noise")
+    top = verdict.majority(splits)
+    floor = verdict.majority_row(splits, top, 3)
+    assert floor is not None and floor["accs"] == [0.6] * 3
+    assert verdict.hit_bits(floor, 40)[0].tolist() == [1] * 24 + [0] * 16
+
+    def row(right: list[int]) -> dict[str, object]:
+        accs = [sum(right) / 40] * 3
+        return {**verdict._summary(accs), "hits": [_hits(right)] * 3, "accs": accs}
+
+    said = 'the best row is above always answering "0" by +0.0250'
+    lucky = row([1] * 24 + [1] + [0] * 15)  # the majority's answers and one more sequence right: 0.625
+    res = {"best": lucky, "majority": top, "paired_majority": verdict.compare(lucky, floor, 40, 1 / 40)}
+    assert any(w.startswith(said) and "not significantly" in w for w in verdict.warnings_of(res))
+    good = row([1] * 40)  # every sequence right: far above the class balance, no warning
+    res = {"best": good, "majority": top, "paired_majority": verdict.compare(good, floor, 40, 1 / 40)}
+    assert res["paired_majority"]["p"] < 0.05
+    assert not any("always answering" in w for w in verdict.warnings_of(res))
+    # tied classes have no one answer to pair with (their row is the mean over the tied classes)
+    tie = Splits(split([0, 0, 1, 1]), split(test_y), ["a", "b"], "tied")
+    assert verdict.majority_row(tie, verdict.majority(tie), 3) is None
