@@ -424,3 +424,36 @@ def test_the_enqueued_baseline_stands_for_the_baseline_as_in_the_verdict_row() -
     assert complete_trial(study, BASE).number == 1  # type: ignore[union-attr]
     assert s.chosen.number == 2 and not s.simpler, s.rule  # against #1's folds, the best is clearly better
     assert "the baseline trial (#1)" in s.rule, s.rule
+
+
+#: (case, the best's fold curves, the baseline's, the epochs each retrains for, confirmed)
+AT_EPOCH_CASES = [
+    # pure noise: the best's curves spike higher (a maximum over noisier epochs) but sit where the baseline's do at
+    # the epochs the verdict retrains for; by each fold's best epoch it was "confirmed"
+    ("noise spikes", [[0.5, 0.7, 0.5, 0.5]] * 5, [[0.5, 0.52, 0.5, 0.5]] * 5, (4, 4), False),
+    # a real gain holds at the retraining epochs too
+    ("a real gain", [[0.6, 0.8, 0.9, 0.9]] * 5, [[0.5, 0.6, 0.7, 0.7]] * 5, (4, 4), True),
+    # a fold that stopped early keeps its last score for the epochs it did not run
+    ("stopped early", [[0.6, 0.9]] * 5, [[0.5, 0.6, 0.7, 0.7]] * 5, (4, 3), True),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "best", "base", "epochs", "held"), AT_EPOCH_CASES, ids=[c[0] for c in AT_EPOCH_CASES])
+def test_the_confirmation_scores_the_folds_at_the_retraining_epochs(
+    case: str, best: list[list[float]], base: list[list[float]], epochs: tuple[int, int], held: bool
+) -> None:
+    """The null probe: on labels independent of the data, 3 of 9 studies' best was "confirmed" on the fresh
+    partition, whose per-fold best epochs favour the noisier curves as the study's folds do."""
+    from search.verdict import at_epochs
+
+    study = optuna.create_study(direction="maximize")
+    add(study, 0.95, FIVE, [0.95, 0.96, 0.94, 0.95, 0.95])
+    add(study, 0.9, BASE, [0.9] * 5)
+    first = select(study, baseline=BASE)
+    best_run = {"fold_accs": [max(c) for c in best], "fold_scores": [max(c) for c in best], "fold_curves": best}
+    base_run = {"fold_accs": [max(c) for c in base], "fold_scores": [max(c) for c in base], "fold_curves": base}
+    s = confirm(first, at_epochs(best_run, epochs[0]), at_epochs(base_run, epochs[1]), "val_acc", "maximize", 1)
+    assert s.confirmation is not None and s.confirmation["confirmed"] == held, (case, s.rule)
+    by_best_epochs = confirm(first, best_run, base_run, "val_acc", "maximize", 1)  # what it was before
+    assert by_best_epochs.confirmation is not None and by_best_epochs.confirmation["confirmed"], case
+    assert at_epochs({"fold_accs": [0.9]}, 3) == {"fold_accs": [0.9]}  # no curves (an older cache): unchanged
