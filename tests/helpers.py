@@ -44,6 +44,18 @@ def write_study(d: Path, name: str = "tiny", base: dict[str, Any] | None = None,
     return path
 
 
+def long_tail_npz(path: Path, n: int, long: int, test: int) -> None:
+    """A .npz of ``n`` random sequences of 30 steps, every fifth ``long`` steps (a short median, a long tail), two
+    classes; its first ``test`` sequences are the test split."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    lengths = np.where(np.arange(n) % 5 == 0, long, 30)
+    X = rng.normal(size=(n, long, 1)).astype(np.float32)
+    y = np.arange(n) % 2
+    np.savez(path, X=X, y=y, lengths=lengths, X_test=X[:test], y_test=y[:test], lengths_test=lengths[:test])
+
+
 def run_cli(*args: str, timeout: float = 300, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """``python -m search ARGS`` from the repository root, as CI runs it; its output captured."""
     return subprocess.run(

@@ -15,7 +15,7 @@ from models.data import DataError, synthetic_splits
 from search.api import run_study
 from search.fingerprint import DEFINITION_ATTR, StudyChangedError
 from search.preflight import PreflightError, prepare
-from tests.helpers import ROOT
+from tests.helpers import ROOT, long_tail_npz
 
 STUDY: dict[str, Any] = {
     "name": "api",
@@ -314,12 +314,7 @@ def test_prepare_study_warns_what_validate_prints_for_a_study_file(tmp_path: Pat
     transposed); `prepare_study` on a study *file* said nothing of them, only in-memory arrays got their notes."""
     from search.api import prepare_study
 
-    rng = np.random.default_rng(0)
-    n, long = 30, 4500
-    lengths = np.where(np.arange(n) % 5 == 0, long, 30)
-    X = rng.normal(size=(n, long, 1)).astype(np.float32)
-    y = np.arange(n) % 2
-    np.savez(tmp_path / "tail.npz", X=X, y=y, lengths=lengths, X_test=X[:6], y_test=y[:6], lengths_test=lengths[:6])
+    long_tail_npz(tmp_path / "tail.npz", n=30, long=4500, test=6)
     study = {**STUDY, "name": "tail", "dataset": "tail.npz"}
     (tmp_path / "tail.yaml").write_text(yaml.safe_dump(study))
     with pytest.warns(UserWarning, match=r"^tail: a tenth of the training sequences are longer than 4,500 steps"):

@@ -42,7 +42,7 @@ from search.space import resolved_params
 from search.spec import DEFAULT_SEARCHED, Choice, Range, StudyFileError, parse_study
 from search.storage import open_storage
 from search.worker import ensure_study, run_worker
-from tests.helpers import run_cli
+from tests.helpers import long_tail_npz, run_cli
 
 SHORT = "synthetic:n=40,length=30,channels=1"  # median length ~23
 LONG = "synthetic:n=40,length=600,channels=1"  # median length ~450
@@ -178,12 +178,7 @@ def test_a_long_tail_the_rnn_reads_whole_is_warned_of(tmp_path: Path) -> None:
     """Median 30 steps, a tenth of the sequences 6,000: no default front end (the median decides it), and batches pad
     to their longest sequence, so the RNN read 20,000-step batches at 12-21 s an epoch and 2.96 GB (the unseen-data
     probe). `validate` (and `study`) say so and what to write; a study that names a front end hears nothing."""
-    rng = np.random.default_rng(0)
-    n, long = 40, 6000
-    lengths = np.where(np.arange(n) % 5 == 0, long, 30)
-    X = rng.normal(size=(n, long, 1)).astype(np.float32)
-    y = np.arange(n) % 2
-    np.savez(tmp_path / "tail.npz", X=X, y=y, lengths=lengths, X_test=X[:10], y_test=y[:10], lengths_test=lengths[:10])
+    long_tail_npz(tmp_path / "tail.npz", n=40, long=6000, test=10)
     for fixed, warned in (({}, True), ({"conv_layers": 1, "conv_stride": 16}, False)):
         path = tmp_path / "tail.yaml"
         path.write_text(yaml.safe_dump({**BASE, "dataset": "tail.npz", "fixed": fixed}))
