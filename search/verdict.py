@@ -462,7 +462,7 @@ def _known_epochs(study: optuna.Study, spec: StudySpec, config: dict[str, Any], 
     t = complete_trial(study, config)
     if t is not None:
         return epochs_of(spec, t.user_attrs)
-    run = cv_run(study, spec, config, digest)
+    run = cv_run(study, spec, config, digest, run=False)  # (choose without ``run`` trains nothing)
     return None if run is None or "diverged" in run else epochs_of(spec, {**run, "config": config})
 
 

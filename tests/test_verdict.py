@@ -1508,3 +1508,18 @@ def test_a_best_row_above_the_majority_class_by_chance_is_warned_of() -> None:
     # tied classes have no one answer to pair with (their row is the mean over the tied classes)
     tie = Splits(split([0, 0, 1, 1]), split(test_y), ["a", "b"], "tied")
     assert verdict.majority_row(tie, verdict.majority(tie), 3) is None
+
+
+def test_known_epochs_never_trains(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """:func:`search.verdict._known_epochs` reads the baseline's epochs "without running anything" (choose without
+    ``run``: the summary, the report, the API): with no complete baseline trial and no cached CV run it is None,
+    not a cross-validation run there and then."""
+    spec = parse_study(VERDICT, tmp_path / "verdict.yaml")
+    study = optuna.create_study(direction="maximize")
+
+    def trains(*a: object, **k: object) -> None:
+        raise AssertionError("_known_epochs cross-validated")
+
+    monkeypatch.setattr(verdict, "cross_validate", trains)
+    base = verdict.baseline_config(spec)
+    assert verdict._known_epochs(study, spec, base, verdict.definition_digest(spec)) is None
