@@ -439,21 +439,39 @@ def choose(study: optuna.Study, spec: StudySpec, run: bool = False) -> Selection
             chosen, rule=f"{chosen.rule} (not yet confirmed on a fresh partition: the verdict does that)"
         )
     epochs = (epochs_of(spec, chosen.best.user_attrs), _known_epochs(study, spec, base, digest))
-    best_run, base_run = at_epochs(runs[0], epochs[0]), at_epochs(runs[1], epochs[1])
+    sizes = None
+    if spec.metric == "val_acc":  # the curves hold scores: accuracy less the tie-break, read back per fold size
+        y = study_splits(spec).train.y
+        sizes = [len(part) for part in validation_parts(y, folds_of(spec), spec.val_fraction, seed)]
+    best_run, base_run = at_epochs(runs[0], epochs[0], sizes), at_epochs(runs[1], epochs[1], sizes)
     return confirm(chosen, best_run, base_run, spec.metric, spec.direction, seed)
 
 
-def at_epochs(run: dict[str, Any], epochs: int | None) -> dict[str, Any]:
-    """A confirmation run scored as the verdict retrains: each fold's score after ``epochs`` epochs (its curve; a
-    fold that stopped early keeps its last score), the epochs chosen on the study's folds, not on these. Each fold's
+def at_epochs(run: dict[str, Any], epochs: int | None, sizes: list[int] | None = None) -> dict[str, Any]:
+    """A confirmation run scored as the verdict retrains: each fold's value after ``epochs`` epochs (its curve; a
+    fold that stopped early keeps its last value), the epochs chosen on the study's folds, not on these. Each fold's
     own best epoch is a maximum over its noise: on pure noise (labels independent of the data) the regularized
     trials' noisier curves peaked higher than the baseline's on the fresh partition as on the study's, and 3 of 9
     studies called their best "confirmed" (+0.010 over 200 sequences, standard error 0.006; the null probe,
-    2026-12-06). A run without curves (cached by an older version), or without epochs, keeps its best epochs."""
+    2026-12-06). A run without curves (cached by an older version), or without epochs, keeps its best epochs.
+
+    ``sizes``: with the accuracy metric, each fold's validation sequences. A curve holds the score, the accuracy
+    less a tie-break under one sequence's worth (``models.train.score``), and the confirmation compares
+    accuracies: read from the scores, two runs at 1.0 on every fold differed by their tie-breaks alone, with a
+    standard error of 0, and the best was "confirmed" (the diff's review). Each score is rounded up to its fold's
+    accuracy (the tie-break is at most 1 / (n + 1) of a fold of n; the curves keep 6 decimals, which resolve that
+    below 1,000 sequences a fold, and above it the tie-break is below the 6th decimal's reach and a score is the
+    accuracy); without sizes that match the folds the run keeps its best epochs."""
     curves = run.get("fold_curves")
     if not curves or epochs is None or "diverged" in run:
         return run
-    return {**run, "fold_accs": None, "fold_scores": [c[min(epochs, len(c)) - 1] for c in curves]}
+    values = [c[min(epochs, len(c)) - 1] for c in curves]
+    if sizes is None:
+        return {**run, "fold_accs": None, "fold_scores": values}
+    if len(sizes) != len(values) or not all(sizes):
+        return run
+    accs = [math.ceil(v * n - 0.5 / (n + 1)) / n if n < 1000 else v for v, n in zip(values, sizes)]
+    return {**run, "fold_accs": accs, "fold_scores": values}
 
 
 def _known_epochs(study: optuna.Study, spec: StudySpec, config: dict[str, Any], digest: str) -> int | None:

@@ -457,3 +457,30 @@ def test_the_confirmation_scores_the_folds_at_the_retraining_epochs(
     by_best_epochs = confirm(first, best_run, base_run, "val_acc", "maximize", 1)  # what it was before
     assert by_best_epochs.confirmation is not None and by_best_epochs.confirmation["confirmed"], case
     assert at_epochs({"fold_accs": [0.9]}, 3) == {"fold_accs": [0.9]}  # no curves (an older cache): unchanged
+
+
+def test_the_confirmation_compares_accuracies_read_back_from_the_scores() -> None:
+    """The curves hold scores (accuracy less a tie-break under one sequence's worth): two runs at 1.0 on every fold
+    of 54 differed by their tie-breaks alone, with a standard error of 0, and the best was "confirmed" (the review
+    of the diff). Read back per fold size, they tie; a real sequence of difference still counts."""
+    from search.verdict import at_epochs
+
+    study = optuna.create_study(direction="maximize")
+    add(study, 0.95, FIVE, [0.95, 0.96, 0.94, 0.95, 0.95])
+    add(study, 0.9, BASE, [0.9] * 5)
+    first = select(study, baseline=BASE)
+    sizes = [54, 54, 54, 54, 53]
+    tie = [round(1.0 - 0.2 / (10 * (n + 1)), 6) for n in sizes]  # 1.0 right, a narrow margin
+    wide = [1.0] * 5  # 1.0 right, a wide margin: no tie-break left
+    sure = {"fold_curves": [[w] for w in wide]}
+    narrow = {"fold_curves": [[t] for t in tie]}
+    s = confirm(first, at_epochs(sure, 1, sizes), at_epochs(narrow, 1, sizes), "val_acc", "maximize", 1)
+    assert s.confirmation is not None and not s.confirmation["confirmed"], s.rule
+    assert s.confirmation["difference"] == 0.0
+    assert confirm(first, at_epochs(sure, 1), at_epochs(narrow, 1), "val_acc", "maximize", 1).confirmation[  # type: ignore[index]
+        "confirmed"
+    ]  # the scores alone: "confirmed" on the tie-break
+    one_off = {"fold_curves": [[round(53 / 54 - 0.3 / 550, 6)]] * 4 + [[1.0]]}
+    base = at_epochs(one_off, 1, sizes)
+    assert base["fold_accs"] == pytest.approx([53 / 54] * 4 + [1.0])
+    assert at_epochs(sure, 1, [54, 54]) is sure  # sizes that do not match the folds: the run as it was
