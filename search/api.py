@@ -162,8 +162,7 @@ def prepare_study(study: dict[str, Any] | str | Path, data: Any = None, storage:
         splits = array_splits(as_arrays(data), where="data", seed=spec.seed)
         spec.dataset = f"{MEMORY}:{arrays_digest(splits)[:16]}"
         prepared = prepare_spec(spec, storage, splits, flag="storage")
-    layout = data is not None or spec.dataset.lower().endswith(".npz")
-    for line in data_warnings(prepared, layout=layout):
+    for line in data_warnings(prepared):
         warnings.warn(line.removeprefix("note: ").removeprefix("warning: "), UserWarning, stacklevel=2)
     return prepared
 

@@ -636,8 +636,7 @@ def _data_notes(prepared: Prepared) -> None:
     """Print (stderr) :func:`search.preflight.data_warnings`."""
     from search.preflight import data_warnings
 
-    layout = prepared.spec.dataset.lower().endswith(".npz")
-    for line in data_warnings(prepared, layout=layout):
+    for line in data_warnings(prepared):
         print(line, file=sys.stderr, flush=True)
 
 

@@ -79,18 +79,19 @@ def prepare_spec(
     return Prepared(spec, splits, url, folds)
 
 
-def data_warnings(prepared: Prepared, layout: bool = True) -> list[str]:
-    """What a user should read before a run, one line each: what loading the data let pass and, with ``layout``
-    (a .npz file or in-memory arrays), an X that looks transposed (:func:`models.data.data_notes`); long training
+def data_warnings(prepared: Prepared) -> list[str]:
+    """What a user should read before a run, one line each: what loading the data let pass and, for a .npz file or
+    in-memory arrays (a given ``X``), an X that looks transposed (:func:`models.data.data_notes`); long training
     sequences the RNN will read step by step (:func:`search.defaults.long_tail_note`); the classes no validation
     part holds (the search never scores them). The command line prints them, search.api warns them."""
     import json
 
-    from models.data import data_notes, unvalidated_classes, validation_parts
+    from models.data import MEMORY, data_notes, unvalidated_classes, validation_parts
     from search.defaults import long_tail_note
 
     spec, splits = prepared.spec, prepared.splits
-    lines = data_notes(splits, layout=layout)
+    given = spec.dataset.lower().endswith(".npz") or spec.dataset.startswith(f"{MEMORY}:")
+    lines = data_notes(splits, layout=given)
     if (tail := long_tail_note(spec, splits)) is not None:
         lines.append(tail)
     y = splits.train.y

@@ -94,9 +94,10 @@ def test_one_structure_renders_the_page_the_summary_and_the_comparison(
     assert all((out / f["file"]).is_file() for f in data.figures)
     # 3 trials, fewer than ranking needs: the page said nothing under an empty table, the slices "most important"
     assert not any(data.importances.values()) and "Not ranked: 3 complete trial(s)" in render.page(data)
-    assert "Objective against the 3 parameters (too few complete trials, or all of them tied, to rank them)." in [
-        f["caption"] for f in data.figures
-    ]
+    assert (
+        "Objective against the 3 parameters (too few complete trials, all of them tied, or none varied: nothing to rank them by)."
+        in [f["caption"] for f in data.figures]
+    )
 
     row = {"trial": 7, "recipe": "dropout 0.1", "reason": "crashed 4 times: worker process died",
            "retry": f"make retry STUDY={spec.path} TRIAL=7"}  # fmt: skip
