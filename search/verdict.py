@@ -1027,13 +1027,12 @@ def majority(splits: Splits, folds: list[np.ndarray] | None = None) -> dict[str,
     split's most frequent class (``label``, its ``share`` of the training split; tied classes: their mean,
     labels joined by " / "). On 95/5 data a classifier
     that learned nothing scores 0.95; the verdict prints this row so that such a number is not taken for skill."""
-    counts = np.bincount(splits.train.y, minlength=len(splits.classes))
-    tied = np.flatnonzero(counts == counts.max())  # a tie (UnitTest: 50/50) has no majority: the tied classes'
-    test = splits.test.y  # mean, not whichever comes first (0.5455 for one, 0.4545 for the other)
+    tied = _most_frequent(splits)  # a tie (UnitTest: 50/50) has no majority: the tied classes' mean, not
+    test = splits.test.y  # whichever comes first (0.5455 for one, 0.4545 for the other)
     names = [splits.classes[int(t)] for t in tied]
     out = {
         "label": " / ".join(names) if len(names) <= 3 else f"{names[0]} / ... / {names[-1]}",
-        "share": float(counts[tied[0]] / counts.sum()),
+        "share": float(np.mean(splits.train.y == tied[0])),
         "acc": float(np.mean([np.mean(test == t) for t in tied])) if len(test) else 0.0,
     }
     y = splits.train.y
@@ -1044,12 +1043,17 @@ def majority(splits: Splits, folds: list[np.ndarray] | None = None) -> dict[str,
     return out
 
 
+def _most_frequent(splits: Splits) -> np.ndarray:
+    """The training split's most frequent class codes (several when tied)."""
+    counts = np.bincount(splits.train.y, minlength=len(splits.classes))
+    return np.flatnonzero(counts == counts.max())
+
+
 def majority_row(splits: Splits, top: dict[str, Any], seeds: int) -> dict[str, Any] | None:
     """Always answering the majority class (:func:`majority`) as a row of ``seeds`` identical seeds, with its hits
     (the test sequences of that class), so that the best row can be paired with it sequence by sequence; None for
     tied classes (their row is a mean over classes, not one model's answers) or an empty test split."""
-    counts = np.bincount(splits.train.y, minlength=len(splits.classes))
-    tied = np.flatnonzero(counts == counts.max())
+    tied = _most_frequent(splits)
     if len(tied) != 1 or not len(splits.test.y):
         return None
     hits = pack_hits(splits.test.y == tied[0])
