@@ -136,15 +136,12 @@ def _open(args: argparse.Namespace, spec: StudySpec):  # type: ignore[no-untyped
 def cmd_study(args: argparse.Namespace, join_only: bool = False) -> int:
     from search.progress import Progress
     from search.verdict import final_result
-    from search.worker import TOTAL_ATTR, counts, ensure_study, run_worker, study_total, total_note
+    from search.worker import TOTAL_ATTR, counts, ensure_study, run_worker, say, study_total, total_note
 
     args.stage = "checks"  # what an interrupt cut short (_interrupted)
     prepared = prepare(args.study, args.storage)  # study file, dataset, storage URL: all checked before the store
     spec = prepared.spec
-    # a worker process of `study --workers N` says no note: its parent says each once (they were said N + 1 times)
-    parent_says = os.environ.get("REGTUNE_WORKER_INDEX") is not None
-    if not parent_says:
-        _data_notes(prepared)
+    _data_notes(prepared)
     url, storage = _open(args, spec)
     args.url = url
     with schema_lock(url):  # many workers starting at once on a new study: one creates it and its starting points
@@ -152,9 +149,10 @@ def cmd_study(args: argparse.Namespace, join_only: bool = False) -> int:
         study = ensure_study(spec, storage, total=args.trials, allow_change=args.allow_change, store=mask_url(url))
     args.stage = "trials"
     total = study_total(study, spec, args.trials)
-    for note in (total_note(spec, total, args.trials), None if parent_says else points_note(spec, total)):
-        if note is not None:
-            print(note, file=sys.stderr, flush=True)
+    if (note := total_note(spec, total, args.trials)) is not None:
+        print(note, file=sys.stderr, flush=True)
+    if (note := points_note(spec, total)) is not None:
+        say(note)
     c = counts(study)
     over = f" (more than the total of {total} asked for: nothing to run)" if c["finished"] > total else ""
     if new:  # a mistyped STORAGE (or a worker pointed at another store) started a study of its own, unsaid
@@ -163,8 +161,8 @@ def cmd_study(args: argparse.Namespace, join_only: bool = False) -> int:
           flush=True)  # fmt: skip
     from search.objective import older_swa_note
 
-    if not parent_says and (swa := older_swa_note(study)) is not None:  # (once: the parent)
-        print(swa, file=sys.stderr, flush=True)
+    if (swa := older_swa_note(study)) is not None:
+        say(swa)
     left = total - c["finished"]
     plans = worker_plan(args.workers, args.workers_per_gpu, left)
     if left > 0 and args.workers and args.workers > len(plans):
@@ -633,11 +631,13 @@ def chosen(spec: StudySpec, folds: int) -> str:
 
 
 def _data_notes(prepared: Prepared) -> None:
-    """Print (stderr) :func:`search.preflight.data_warnings`."""
+    """Say (stderr) :func:`search.preflight.data_warnings`; a worker process of ``study --workers N`` leaves them to
+    its parent (:func:`search.worker.say`: they were said N + 1 times)."""
     from search.preflight import data_warnings
+    from search.worker import say
 
     for line in data_warnings(prepared):
-        print(line, file=sys.stderr, flush=True)
+        say(line)
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -596,10 +596,11 @@ def tell_wait(c: dict[str, int], total: int, told: bool) -> bool:
     """Say once (stderr) that this worker waits for trials running elsewhere, with counts ``c``; return True (it is
     said). A rerun after a SIGKILL sat silent until the dead trial's heartbeat went stale. A worker of ``study
     --workers N`` stays quiet: its parent has its own line."""
-    if not told and os.environ.get("REGTUNE_WORKER_INDEX") is None:
-        print(f"waiting for {c['running']} running trial(s) to finish ({c['finished']}/{total} finished): one "
-              f"whose worker died is re-queued once its heartbeat is {GRACE_PERIOD} s old, and runs here",
-              file=sys.stderr, flush=True)  # fmt: skip
+    if not told:
+        say(
+            f"waiting for {c['running']} running trial(s) to finish ({c['finished']}/{total} finished): one whose "
+            f"worker died is re-queued once its heartbeat is {GRACE_PERIOD} s old, and runs here"
+        )
     return True
 
 
