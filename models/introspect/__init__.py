@@ -14,6 +14,8 @@ constants), one module per concern:
   mode, over the valid steps only: saturated gate activations, dead hidden units, the hidden-state norm against
   the time step (gates from the step-by-step recurrence or, by default and several times cheaper, replayed at
   once from the recorded layer outputs; both give the same numbers);
+- :mod:`~models.introspect.time_gradients`: the **loss's gradient over time steps**, per layer input and tenth of
+  the sequence: whether it reaches the earliest steps or vanishes on the way (``make report``'s refits);
 - :mod:`~models.introspect.callback`: :class:`Introspection`, the Lightning callback that records all of it once
   per validation epoch, compactly;
 - :mod:`~models.introspect.diagnoses`: :func:`diagnose` turns the numbers into plain-language findings;
@@ -43,6 +45,7 @@ from models.introspect.diagnoses import (
     DEAD_FRACTION,
     FADE_RATIO,
     SATURATION_FRACTION,
+    TIME_GRADIENT_SHARE,
     compact,
     diagnose,
 )
@@ -54,8 +57,10 @@ from models.introspect.plots import (
     plot_gradients,
     plot_hidden_norm,
     plot_saturation,
+    plot_time_gradient,
     plot_weight_histograms,
 )
+from models.introspect.time_gradients import TENTHS, time_gradients
 from models.introspect.weights import (
     HIST_BINS,
     gradient_stats,
@@ -69,8 +74,9 @@ from models.introspect.weights import (
 __all__ = [
     "CHUNK_STEPS", "CLIP_FRACTION", "CONTRACT_SPECTRAL", "DEAD_FRACTION", "DEAD_TOLERANCE", "DIRECTIONS", "FADE_RATIO",
     "FIGURES", "GATE_NAMES", "HIST_BINS", "MAX_SEQUENCES", "SATURATION_FRACTION", "SIGMOID_GATES", "SIGMOID_HIGH",
-    "SIGMOID_LOW", "TANH_LIMIT", "Capture", "Introspection", "activation_stats", "capture", "compact", "diagnose",
+    "SIGMOID_LOW", "TANH_LIMIT", "TENTHS", "TIME_GRADIENT_SHARE", "Capture", "Introspection", "activation_stats", "capture", "compact", "diagnose",
     "figure_kinds", "figures_from_state", "fixed_batch", "gradient_stats", "hidden_norm_curves", "nonfinite_count",
-    "plot_gradients", "plot_hidden_norm", "plot_saturation", "plot_weight_histograms", "recurrent_weights",
-    "spectral_norm", "split_gates", "unit_norms", "weight_histograms", "weight_stats",
+    "plot_gradients", "plot_hidden_norm", "plot_saturation", "plot_time_gradient", "plot_weight_histograms",
+    "recurrent_weights", "spectral_norm", "split_gates", "time_gradients", "unit_norms", "weight_histograms",
+    "weight_stats",
 ]  # fmt: skip

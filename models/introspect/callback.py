@@ -18,6 +18,7 @@ from models.introspect.activations import capture
 from models.introspect.diagnoses import compact
 from models.introspect.layout import device_of
 from models.introspect.plots import figures_from_state
+from models.introspect.time_gradients import time_gradients as gradient_over_time
 from models.introspect.weights import gradient_stats, weight_histograms, weight_stats
 
 MAX_SEQUENCES = 32  # the callback's fixed batch is cut to this many sequences (cost; enough for fractions)
@@ -25,15 +26,16 @@ MAX_SEQUENCES = 32  # the callback's fixed batch is cut to this many sequences (
 RECORD_EVERY = 8
 
 
-def fixed_batch(source: Any, n: int = MAX_SEQUENCES) -> tuple[torch.Tensor, torch.Tensor]:
+def fixed_batch(source: Any, n: int = MAX_SEQUENCES) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The first ``n`` sequences of a :class:`~models.data.SequenceDataModule`'s validation part (its training
-    part when there is no validation part) or of a :class:`~models.data.SequenceSet`, padding trimmed."""
+    part when there is no validation part) or of a :class:`~models.data.SequenceSet`, padding trimmed:
+    ``(x, lengths, y)``."""
     data = source
     if hasattr(source, "val_set"):
         data = source.val_set if len(source.val_set) else source.train_set
     lengths = torch.as_tensor(np.asarray(data.lengths[:n]), dtype=torch.long)
     x = torch.as_tensor(np.asarray(data.X[:n, : int(lengths.max())]), dtype=torch.float32)
-    return x, lengths
+    return x, lengths, torch.as_tensor(np.asarray(data.y[:n]), dtype=torch.long)
 
 
 class Introspection(Callback):
@@ -71,12 +73,16 @@ class Introspection(Callback):
         max_sequences: int = MAX_SEQUENCES,
         histograms: bool = True,
         ends: bool = False,
+        time_gradients: bool = False,
     ) -> None:
         if every_n_epochs < 1:
             raise ValueError(f"every_n_epochs={every_n_epochs!r}: must be an integer >= 1")
+        if time_gradients and len(batch) < 3:
+            raise ValueError("time_gradients needs the fixed batch's labels: (x, lengths, y), as fixed_batch gives")
         x, lengths = batch[0][:max_sequences], torch.as_tensor(batch[1][:max_sequences])
         self.x = x[:, : int(lengths.max())].detach().float().cpu()
         self.lengths = lengths.detach().long().cpu()
+        self.y = torch.as_tensor(batch[2][:max_sequences]).detach().long().cpu() if time_gradients else None
         self.every_n_epochs = every_n_epochs
         self.ends = ends  # also record the fit's last and best epochs at its end; gradients per epoch
         self.epoch_gradients: dict[int, dict[str, float]] = {}  # with ends: each epoch's gradient statistics
@@ -104,6 +110,7 @@ class Introspection(Callback):
     def _to(self, device: torch.device) -> None:
         if self._device != device:
             self.x, self.lengths, self._device = self.x.to(device), self.lengths.to(device), device
+            self.y = None if self.y is None else self.y.to(device)
 
     def attach(self, net: nn.Module) -> None:
         """Watch ``net``'s next eval-mode forward: when the batch it reads starts with the fixed batch (as the
@@ -237,6 +244,8 @@ class Introspection(Callback):
             else:
                 cap = capture(model.net, self.x, self.lengths)
             row.update(cap.stats)
+            if self.y is not None:
+                row.update(gradient_over_time(model.net, self.x, self.lengths, self.y))
             self._armed = bool(self._handles)  # watch the next validation pass
         self.epochs.append(row)
         self.curves.append(cap.curves)

@@ -7,12 +7,15 @@ from collections.abc import Mapping
 
 from models.introspect.activations import SIGMOID_HIGH, SIGMOID_LOW, TANH_LIMIT
 from models.introspect.layout import GATE_NAMES, SIGMOID_GATES, gate_label
+from models.introspect.time_gradients import TENTHS
 
 CONTRACT_SPECTRAL = 1.0  # largest recurrent gate-block spectral norm below this: the recurrence contracts
 SATURATION_FRACTION = 0.30  # a gate with at least this fraction of saturated activations
 CLIP_FRACTION = 0.50  # clipping cut at least this fraction of the steps
 DEAD_FRACTION = 0.10  # at least this fraction of hidden units dead
 FADE_RATIO = 10.0  # the hidden-state norm falls at least this many times from its peak to the last step
+#: a tenth of the sequence whose gradient is below this share of an even spread: the gradient vanishes before it
+TIME_GRADIENT_SHARE = 0.01
 #: what a contracting recurrence means, by cell, never by configuration (it blamed "recurrent decay or a recurrent
 #: penalty" in baselines with neither; a small tanh RNN's untrained weights contract in most seeds). Only a tanh
 #: RNN's state is carried by the recurrent weights alone (Pascanu et al. 2013); an LSTM's cell state and a GRU's
@@ -130,4 +133,34 @@ def diagnose(stats: Mapping[str, float]) -> list[str]:
             f"hidden-state norm falls {fade:.1f}x from its peak ({peak:.3g}) to the last step ({last:.3g}; "
             f"threshold {FADE_RATIO:g}x): information fades along the sequence"
         )
+    found += _time_gradient(stats)
     return found
+
+
+def _time_gradient(stats: Mapping[str, float]) -> list[str]:
+    """The finding on the loss's gradient over time steps (:mod:`models.introspect.time_gradients`), if any."""
+    least = stats.get("tgrad.least")
+    if least is None or least >= TIME_GRADIENT_SHARE:
+        return []
+    parts = [(k, stats[f"tgrad.p{k}"]) for k in range(TENTHS) if f"tgrad.p{k}" in stats]
+    weak = [k for k, v in parts if v < TIME_GRADIENT_SHARE]
+    where = _tenths(weak)
+    early = stats.get("tgrad.early")
+    ratio = f"; the first tenth gets {early:.2g}x the last tenth's (median over sequences)" if early is not None else ""
+    return [
+        f"the loss's gradient barely reaches {where} of each sequence ({least:.2g} of an even share at the least; "
+        f"threshold {TIME_GRADIENT_SHARE:g}{ratio}): it vanishes over time steps, so training learns little from "
+        "those steps; a shorter sequence for the RNN (a strided Conv1D front end), mean or max pooling, or a "
+        "bidirectional layer carries gradient there"
+    ]
+
+
+def _tenths(parts: list[int]) -> str:
+    """``[0, 1, 2]`` -> "the first 3 tenths"; ``[3, 4, 5]`` -> "tenths 4-6"; ``[0]`` -> "the first tenth"."""
+    if not parts:
+        return "part"
+    if parts == list(range(len(parts))):
+        return "the first tenth" if len(parts) == 1 else f"the first {len(parts)} tenths"
+    if parts == list(range(parts[0], parts[0] + len(parts))):
+        return f"tenth {parts[0] + 1}" if len(parts) == 1 else f"tenths {parts[0] + 1}-{parts[-1] + 1}"
+    return "tenths " + ", ".join(str(k + 1) for k in parts)

@@ -8,15 +8,20 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from models.introspect.diagnoses import SATURATION_FRACTION
+from models.introspect.diagnoses import SATURATION_FRACTION, TIME_GRADIENT_SHARE
 from models.introspect.layout import gate_label
+from models.introspect.time_gradients import TENTHS
 
-FIGURES = ("weights", "gradients", "saturation", "hidden_norm")  # the figures a record yields, file = name + ".png"
+#: the figures a record yields, file = name + ".png"
+FIGURES = ("weights", "gradients", "saturation", "hidden_norm", "time_gradient")
 
 
 def figure_kinds(state: Mapping[str, Any]) -> list[str]:
-    """The figures :func:`figures_from_state` draws for ``state`` (weights only when histograms were recorded)."""
-    return [k for k in FIGURES if (state.get("histograms") if k == "weights" else state.get("epochs"))]
+    """The figures :func:`figures_from_state` draws for ``state`` (weights only when histograms were recorded, the
+    gradient over time only when it was measured)."""
+    epochs = state.get("epochs") or []
+    drawn = {"weights": bool(state.get("histograms")), "time_gradient": any("tgrad.least" in r for r in epochs)}
+    return [k for k in FIGURES if drawn.get(k, bool(epochs))]
 
 
 def figures_from_state(state: Mapping[str, Any], outdir: str | Path, prefix: str = "") -> dict[str, Path]:
@@ -49,6 +54,8 @@ def figures_from_state(state: Mapping[str, Any], outdir: str | Path, prefix: str
                     dashed.append(label)
         title = "Hidden-state norm along the sequence" + not_shown(left)
         paths["hidden_norm"] = plot_hidden_norm(series, outdir / f"{prefix}hidden_norm.png", title, dashed=dashed)
+    if "time_gradient" in figure_kinds(state):
+        paths["time_gradient"] = plot_time_gradient(epochs, outdir / f"{prefix}time_gradient.png")
     return paths
 
 
@@ -220,4 +227,35 @@ def plot_hidden_norm(
     if series:
         ax.legend(fontsize=7)
     ax.set_title(title)
+    return _save(fig, path)
+
+
+def plot_time_gradient(
+    history: Sequence[Mapping[str, float]], path: str | Path, title: str = "The loss's gradient along the sequence"
+) -> Path:
+    """Per layer input (``L0`` = the data after the front end): the mean gradient norm in each tenth of the
+    sequences' valid steps relative to an even share (:mod:`models.introspect.time_gradients`), log scale, at the
+    first (dashed) and the last measured epoch."""
+    fig, axes = _figure(size=(7.5, 4.2))
+    ax = axes[0][0]
+    measured = [r for r in history if "tgrad.least" in r]
+    picks = measured[:1] + measured[-1:] if len(measured) > 1 else measured
+    layers = sorted({k.split(".")[0] for r in measured for k in r if k.startswith("L") and ".tgrad.p" in k})
+    names, left = shown(layers)
+    floor = 1e-6  # shares below this are drawn at it (a vanished gradient, not a log-scale hole)
+    for n, row in enumerate(picks):
+        for j, name in enumerate(names):
+            xs = [k + 1 for k in range(TENTHS) if f"{name}.tgrad.p{k}" in row]
+            ys = [max(row[f"{name}.tgrad.p{k}"], floor) for k in range(TENTHS) if f"{name}.tgrad.p{k}" in row]
+            dashed = n == 0 and len(picks) > 1
+            label = f"epoch {int(row['epoch']) + 1} {name} input"
+            ax.plot(xs, ys, "--" if dashed else "-", color=f"C{j % 10}", marker=".", label=label)
+    ax.axhline(1.0, color="grey", lw=0.8, ls="-", label="even share")
+    ax.axhline(TIME_GRADIENT_SHARE, color="tab:red", lw=0.8, ls=":", label=f"{TIME_GRADIENT_SHARE:g} (vanished)")
+    ax.set_yscale("log")
+    ax.set_xlabel("tenth of the sequence's valid steps (data order)")
+    ax.set_xticks(range(1, TENTHS + 1))
+    ax.set_ylabel("gradient norm / the sequence's mean")
+    ax.legend(fontsize=7)
+    ax.set_title(title + not_shown(left))
     return _save(fig, path)

@@ -302,7 +302,7 @@ def introspect(spec: StudySpec, config: dict[str, Any]) -> tuple[Introspection, 
     rnn, train = configs_for(config, splits)
     data = SequenceDataModule(splits, batch_size=train.batch_size, val_fraction=spec.val_fraction, seed=spec.seed,
                               normalize=train.normalize)  # fmt: skip
-    probe = Introspection(fixed_batch(data.val_set))
+    probe = Introspection(fixed_batch(data.val_set), time_gradients=True)
     try:
         result = fit(rnn, train, data, metric=spec.metric, callbacks=[probe])
     except DivergedError as exc:

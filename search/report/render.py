@@ -27,6 +27,8 @@ KEY_STATS = [
     ("sat.hidden", "fraction of saturated hidden outputs"),
     ("dead", "fraction of dead hidden units"),
     ("hnorm.fade", "hidden-state norm: peak / last step"),
+    ("tgrad.least", "the loss's gradient in the tenth of the sequence it reaches least, against an even share"),
+    ("tgrad.early", "the loss's gradient in a sequence's first tenth / its last tenth (median)"),
     ("grad.norm_mean", "mean gradient norm before clipping"),
     ("grad.recurrent", "mean recurrent gradient norm"),
     ("grad.clip_fraction", "fraction of steps clipping cut"),
@@ -38,6 +40,8 @@ FIGURE_CAPTIONS = {
     "gradients": "Gradient norm before clipping per epoch, per component, with the fraction of steps clipped.",
     "saturation": "Fraction of saturated gate activations per gate and epoch on a fixed validation batch.",
     "hidden_norm": "Hidden-state norm against the time step (first and last epoch): does information fade?",
+    "time_gradient": "The loss's gradient on each tenth of the sequence, against an even share (first and last "
+    "epoch): does it reach the earliest steps, or vanish over time?",
 }
 
 
