@@ -72,6 +72,25 @@ def test_padding_is_never_counted_and_short_sequences_fill_their_own_tenths() ->
     assert s["tgrad.p8"] == pytest.approx(5.0) and s["tgrad.p0"] == 0.0
 
 
+def test_a_last_tenth_without_gradient_gives_no_first_to_last_ratio() -> None:
+    """Max pooling over a tanh RNN without recurrence, all input weights 1: a sequence at +1 on its first step and
+    -1 after peaks at step 0 only, so only step 0 gets gradient and its last tenth none; one at +1 throughout ties
+    everywhere and amax shares the gradient evenly. The ratio is the second sequence's 1, not 1.8e296 (a zero last
+    tenth divided by 1e-300 made the median explode)."""
+    net = net_of("rnn", pooling="max")
+    with torch.no_grad():
+        rnn = net.layers[0].rnn
+        rnn.weight_hh_l0.zero_(), rnn.weight_ih_l0.fill_(1.0), rnn.bias_ih_l0.zero_(), rnn.bias_hh_l0.zero_()
+    x = -torch.ones(2, 20, 3)
+    x[0, 0], x[1] = 1.0, 1.0
+    s = I.time_gradients(net, x, torch.tensor([20, 20]), torch.tensor([0, 1]))
+    assert s["tgrad.sequences"] == 2.0 and s["tgrad.early"] == pytest.approx(1.0)
+    assert s["tgrad.p9"] == pytest.approx(0.5)  # (0 + 1) / 2
+    alone = I.time_gradients(net, x[:1], torch.tensor([20]), torch.tensor([0]))
+    assert "tgrad.early" not in alone and alone["tgrad.sequences"] == 1.0 and alone["tgrad.p0"] == pytest.approx(10.0)
+    assert not any("first tenth gets" in f for f in I.diagnose(alone))
+
+
 @pytest.mark.parametrize(
     "kw",
     [

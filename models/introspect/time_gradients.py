@@ -42,7 +42,9 @@ def time_gradients(net: nn.Module, x: torch.Tensor, lengths: torch.Tensor, y: to
     - ``L<i>.tgrad.least``: the smallest of those, the tenth the gradient reaches least (a bidirectional network's
       middle, a forward one's start);
     - ``L<i>.tgrad.early``: the median over sequences of (mean norm in the first tenth) / (mean norm in the last
-      tenth), at least one step each: below 0.01 the earliest steps get a hundredth of the latest steps' gradient;
+      tenth), at least one step each: below 0.01 the earliest steps get a hundredth of the latest steps' gradient.
+      A sequence whose last tenth gets no gradient at all (max pooling can read only earlier steps) has no ratio
+      and is left out of the median (absent when no sequence has one: it read 1.8e296, a zero divided by 1e-300);
     - ``L<i>.tgrad.sequences``: how many sequences had a non-zero gradient (the rest are left out);
     - ``L<i>.tgrad.nonfinite``: non-finite gradient entries at valid steps (1.0 or more: the numbers are left out).
 
@@ -96,7 +98,7 @@ def _relative(norms: torch.Tensor, lengths: torch.Tensor) -> tuple[dict[str, flo
     sums = [0.0] * TENTHS
     counts = [0] * TENTHS
     ratios: list[float] = []
-    nonfinite = 0
+    nonfinite, used = 0, 0
     for row, n in zip(norms, lengths.tolist()):
         g = row[: int(n)]
         if not bool(torch.isfinite(g).all()):
@@ -110,11 +112,15 @@ def _relative(norms: torch.Tensor, lengths: torch.Tensor) -> tuple[dict[str, flo
             sums[k] += float(g[part == k].mean()) / mean
             counts[k] += 1
         edge = max(1, math.ceil(len(g) / TENTHS))
-        ratios.append(float(g[:edge].mean()) / max(float(g[-edge:].mean()), 1e-300))
-    stats = {"tgrad.nonfinite": float(nonfinite), "tgrad.sequences": float(len(ratios))}
-    if not ratios:
+        last = float(g[-edge:].mean())
+        if last > 0.0:  # a last tenth with no gradient (max pooling read earlier steps) has no ratio to give
+            ratios.append(float(g[:edge].mean()) / last)
+        used += 1
+    stats = {"tgrad.nonfinite": float(nonfinite), "tgrad.sequences": float(used)}
+    if not used:
         return stats, []
-    stats["tgrad.early"] = _median(ratios)
+    if ratios:
+        stats["tgrad.early"] = _median(ratios)
     curve = [s / c if c else math.nan for s, c in zip(sums, counts)]
     stats["tgrad.least"] = min(v for v in curve if math.isfinite(v))
     return stats, curve
