@@ -129,6 +129,18 @@ def test_the_gradient_measured_matches_autograd_on_the_input() -> None:
     assert s["tgrad.early"] == pytest.approx(float((norms[:, 0] / norms[:, -1]).median()), rel=1e-5)
 
 
+def test_nonfinite_counts_gradient_entries_at_valid_steps() -> None:
+    """NaN recurrent weights: every valid step's 3 input-gradient entries are NaN, padding's are not counted (the
+    docstring and the other ``*.nonfinite`` keys count entries; it counted steps, 3 times fewer)."""
+    net = net_of("lstm")
+    with torch.no_grad():
+        net.layers[0].rnn.weight_hh_l0.fill_(float("nan"))
+    x, lengths, y = batch(lengths=[20, 12, 5, 1])
+    s = I.time_gradients(net, x, lengths, y)
+    assert s["tgrad.nonfinite"] == s["L0.tgrad.nonfinite"] == 38.0 * 3
+    assert s["tgrad.sequences"] == 0.0 and "tgrad.least" not in s and "tgrad.early" not in s
+
+
 def test_mismatched_batch_is_refused() -> None:
     x, lengths, y = batch()
     with pytest.raises(ValueError, match="same sequences"):

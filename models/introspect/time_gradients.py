@@ -83,6 +83,7 @@ def time_gradients(net: nn.Module, x: torch.Tensor, lengths: torch.Tensor, y: to
     for i, ((seq, steps_of), grad) in enumerate(zip(inputs, grads)):
         g = torch.zeros(seq.shape[:2], device=seq.device) if grad is None else grad.detach().norm(dim=-1)
         layer_stats, curve = _relative(g.double().cpu(), steps_of.cpu())
+        layer_stats["tgrad.nonfinite"] = 0.0 if grad is None else _nonfinite_entries(grad.detach(), steps_of)
         stats.update({f"L{i}.{k}": v for k, v in layer_stats.items()})
         nonfinite += layer_stats["tgrad.nonfinite"]
         stats.update({f"L{i}.tgrad.p{k}": v for k, v in enumerate(curve)})
@@ -93,17 +94,23 @@ def time_gradients(net: nn.Module, x: torch.Tensor, lengths: torch.Tensor, y: to
     return {k: v for k, v in stats.items() if math.isfinite(v)}
 
 
+def _nonfinite_entries(grad: torch.Tensor, lengths: torch.Tensor) -> float:
+    """Non-finite entries of ``grad`` (B, T, F) at each sequence's valid steps, as the other ``*.nonfinite`` keys
+    count entries."""
+    valid = torch.arange(grad.shape[1], device=grad.device)[None, :] < lengths.to(grad.device)[:, None]
+    return float((~torch.isfinite(grad[valid])).sum())
+
+
 def _relative(norms: torch.Tensor, lengths: torch.Tensor) -> tuple[dict[str, float], list[float]]:
     """Per-sequence relative gradient by tenth of its valid steps, averaged (see :func:`time_gradients`)."""
     sums = [0.0] * TENTHS
     counts = [0] * TENTHS
     ratios: list[float] = []
-    nonfinite, used = 0, 0
+    used = 0
     for row, n in zip(norms, lengths.tolist()):
         g = row[: int(n)]
         if not bool(torch.isfinite(g).all()):
-            nonfinite += int((~torch.isfinite(g)).sum())
-            continue
+            continue  # counted by _nonfinite_entries
         mean = float(g.mean()) if len(g) else 0.0
         if mean <= 0.0:
             continue  # no gradient at all: nothing to say where it goes
@@ -116,7 +123,7 @@ def _relative(norms: torch.Tensor, lengths: torch.Tensor) -> tuple[dict[str, flo
         if last > 0.0:  # a last tenth with no gradient (max pooling read earlier steps) has no ratio to give
             ratios.append(float(g[:edge].mean()) / last)
         used += 1
-    stats = {"tgrad.nonfinite": float(nonfinite), "tgrad.sequences": float(used)}
+    stats = {"tgrad.sequences": float(used)}
     if not used:
         return stats, []
     if ratios:
