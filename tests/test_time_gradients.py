@@ -164,6 +164,27 @@ def test_the_diagnosis_names_the_tenths_the_gradient_misses(parts: dict[int, flo
     assert f"threshold {I.TIME_GRADIENT_SHARE:g}" in found[0]
 
 
+@pytest.mark.parametrize(
+    ("parts", "said", "not_said"),
+    [
+        ({0: 0.0, 1: 0.005, 5: 1.0, 9: 3.0}, ["vanishes over time steps", "a bidirectional layer"], ["middle"]),
+        ({0: 2.0, 4: 0.004, 5: 0.002, 9: 2.0}, ["from both ends before the middle"], ["bidirectional"]),
+        ({0: 5.0, 5: 1.0, 8: 0.003, 9: 0.0}, ["barely depends on the latest steps"], ["vanishes", "bidirectional"]),
+    ],
+    ids=["start", "middle", "end"],
+)
+def test_the_diagnosis_advice_fits_where_the_gradient_is_missing(
+    parts: dict[int, float], said: list[str], not_said: list[str]
+) -> None:
+    """A bidirectional network's weak middle was told to add "a bidirectional layer", and an unread end that the
+    gradient "vanishes over time steps"."""
+    stats = {f"tgrad.p{k}": v for k, v in parts.items()}
+    stats["tgrad.least"], stats["tgrad.early"] = min(parts.values()), 0.0
+    (found,) = [f for f in I.diagnose(stats) if "gradient barely reaches" in f]
+    assert all(w in found for w in said) and not any(w in found for w in not_said), found
+    assert "gets 0 times the last tenth's" in found  # "0x" read as a hex prefix
+
+
 def test_a_gradient_above_the_threshold_is_not_a_finding() -> None:
     assert not I.diagnose({"tgrad.least": I.TIME_GRADIENT_SHARE, "tgrad.p0": I.TIME_GRADIENT_SHARE})
 

@@ -138,7 +138,10 @@ def diagnose(stats: Mapping[str, float]) -> list[str]:
 
 
 def _time_gradient(stats: Mapping[str, float]) -> list[str]:
-    """The finding on the loss's gradient over time steps (:mod:`models.introspect.time_gradients`), if any."""
+    """The finding on the loss's gradient over time steps (:mod:`models.introspect.time_gradients`), if any, with
+    the remedy that fits where the gradient is missing: the start (a forward recurrence's vanishing gradient), the
+    middle only (a bidirectional network's two directions both fading: it had advised a bidirectional layer to
+    one), or the end (the read-out does not depend on the latest steps: no vanishing over time at all)."""
     least = stats.get("tgrad.least")
     if least is None or least >= TIME_GRADIENT_SHARE:
         return []
@@ -146,12 +149,27 @@ def _time_gradient(stats: Mapping[str, float]) -> list[str]:
     weak = [k for k, v in parts if v < TIME_GRADIENT_SHARE]
     where = _tenths(weak)
     early = stats.get("tgrad.early")
-    ratio = f"; the first tenth gets {early:.2g}x the last tenth's (median over sequences)" if early is not None else ""
+    ratio = (
+        f"; the first tenth gets {early:.2g} times the last tenth's (median over sequences)"
+        if early is not None
+        else ""
+    )
+    shorter = "a shorter sequence for the RNN (a strided Conv1D front end, or a larger stride)"
+    if weak and weak[-1] == TENTHS - 1:
+        why = (
+            "the read-out barely depends on the latest steps (max pooling peaking earlier, or a reverse direction "
+            "read where it starts)"
+        )
+        fix = f"mean pooling or {shorter} spreads it"
+    elif weak and weak[0] > 0:
+        why = "it fades from both ends before the middle, so training learns little from those steps"
+        fix = f"{shorter}, or mean or max pooling, carries gradient there"
+    else:
+        why = "it vanishes over time steps, so training learns little from those steps"
+        fix = f"{shorter}, mean or max pooling, or a bidirectional layer carries gradient there"
     return [
         f"the loss's gradient barely reaches {where} of each sequence ({least:.2g} of an even share at the least; "
-        f"threshold {TIME_GRADIENT_SHARE:g}{ratio}): it vanishes over time steps, so training learns little from "
-        "those steps; a shorter sequence for the RNN (a strided Conv1D front end), mean or max pooling, or a "
-        "bidirectional layer carries gradient there"
+        f"threshold {TIME_GRADIENT_SHARE:g}{ratio}): {why}; {fix}"
     ]
 
 
