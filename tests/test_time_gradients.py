@@ -189,6 +189,21 @@ def test_a_gradient_above_the_threshold_is_not_a_finding() -> None:
     assert not I.diagnose({"tgrad.least": I.TIME_GRADIENT_SHARE, "tgrad.p0": I.TIME_GRADIENT_SHARE})
 
 
+@pytest.mark.parametrize(
+    ("shares", "note"),
+    [
+        ([2.6e-21, 1e-3, 10.0], "drawn at 1e-06: shares below it (down to 2.6e-21)"),
+        ([1e-6, 1e-3, 10.0], ""),
+    ],
+)
+def test_the_figure_says_when_it_draws_a_share_at_its_floor(shares: list[float], note: str, tmp_path) -> None:
+    from models.introspect.plots import floor_note
+
+    row = {"epoch": 0.0, "tgrad.least": min(shares), **{f"L0.tgrad.p{k}": v for k, v in enumerate(shares)}}
+    assert floor_note([row], ["L0"]) == note
+    assert I.plot_time_gradient([row], tmp_path / "t.png").stat().st_size > 0
+
+
 def test_the_callback_measures_it_only_when_asked_and_draws_its_figure(tmp_path) -> None:
     from models.data import SequenceDataModule
     from models.train import fit

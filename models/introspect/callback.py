@@ -301,8 +301,9 @@ class Introspection(Callback):
         return out
 
     def figures(self, outdir: str | Path, prefix: str = "") -> dict[str, Path]:
-        """Write the four figures into ``outdir``; ``{"weights", "gradients", "saturation", "hidden_norm"}`` ->
-        path (the weight histograms only when recorded)."""
+        """Write the figures into ``outdir``; ``{"weights", "gradients", "saturation", "hidden_norm",
+        "time_gradient"}`` -> path (the weight histograms only when recorded, the gradient over time only when
+        measured: :func:`~models.introspect.plots.figure_kinds`)."""
         return figures_from_state(self.state(), outdir, prefix)
 
 

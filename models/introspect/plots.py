@@ -12,6 +12,8 @@ from models.introspect.diagnoses import SATURATION_FRACTION, TIME_GRADIENT_SHARE
 from models.introspect.layout import gate_label
 from models.introspect.time_gradients import TENTHS
 
+#: shares of the time-gradient figure below this are drawn at it (a vanished gradient, not a log-scale hole)
+TIME_GRADIENT_FLOOR = 1e-6
 #: the figures a record yields, file = name + ".png"
 FIGURES = ("weights", "gradients", "saturation", "hidden_norm", "time_gradient")
 
@@ -230,19 +232,31 @@ def plot_hidden_norm(
     return _save(fig, path)
 
 
+def floor_note(rows: Sequence[Mapping[str, float]], names: Sequence[str]) -> str:
+    """The legend entry of the floor line when :func:`plot_time_gradient` draws a share of ``rows`` (layer inputs
+    ``names``) at :data:`TIME_GRADIENT_FLOOR` instead of its value; "" when none is below it. A tanh RNN's 2.6e-21
+    was drawn at 1e-06, silently, beside a table that said 2.6e-21."""
+    values = [v for r in rows for n in names for k in range(TENTHS) if (v := r.get(f"{n}.tgrad.p{k}")) is not None]
+    lowest = min(values, default=TIME_GRADIENT_FLOOR)
+    if lowest >= TIME_GRADIENT_FLOOR:
+        return ""
+    return f"drawn at {TIME_GRADIENT_FLOOR:g}: shares below it (down to {lowest:.2g})"
+
+
 def plot_time_gradient(
     history: Sequence[Mapping[str, float]], path: str | Path, title: str = "The loss's gradient along the sequence"
 ) -> Path:
     """Per layer input (``L0`` = the data after the front end): the mean gradient norm in each tenth of the
     sequences' valid steps relative to an even share (:mod:`models.introspect.time_gradients`), log scale, at the
-    first (dashed) and the last measured epoch."""
+    first (dashed) and the last measured epoch; a share below :data:`TIME_GRADIENT_FLOOR` is drawn at it, and a
+    line there says so (:func:`floor_note`)."""
     fig, axes = _figure(size=(7.5, 4.2))
     ax = axes[0][0]
     measured = [r for r in history if "tgrad.least" in r]
     picks = measured[:1] + measured[-1:] if len(measured) > 1 else measured
     layers = sorted({k.split(".")[0] for r in measured for k in r if k.startswith("L") and ".tgrad.p" in k})
     names, left = shown(layers)
-    floor = 1e-6  # shares below this are drawn at it (a vanished gradient, not a log-scale hole)
+    floor = TIME_GRADIENT_FLOOR
     for n, row in enumerate(picks):
         for j, name in enumerate(names):
             xs = [k + 1 for k in range(TENTHS) if f"{name}.tgrad.p{k}" in row]
@@ -252,6 +266,9 @@ def plot_time_gradient(
             ax.plot(xs, ys, "--" if dashed else "-", color=f"C{j % 10}", marker=".", label=label)
     ax.axhline(1.0, color="grey", lw=0.8, ls="-", label="even share")
     ax.axhline(TIME_GRADIENT_SHARE, color="tab:red", lw=0.8, ls=":", label=f"{TIME_GRADIENT_SHARE:g} (vanished)")
+    note = floor_note(picks, names)
+    if note:
+        ax.axhline(floor, color="black", lw=0.6, ls="-.", label=note)
     ax.set_yscale("log")
     ax.set_xlabel("tenth of the sequence's valid steps (data order)")
     ax.set_xticks(range(1, TENTHS + 1))
