@@ -389,6 +389,7 @@ class RepairReport:
     dropped_bytes: int = 0
     placeholders: int = 0  # lost creation records replaced by a placeholder
     repeated: int = 0  # dropped lines that repeated an earlier trial-creation record byte for byte
+    mismatched: int = 0  # finished trials failed: their parameters disagree with their config (a lost record)
     affected: dict[str, list[str]] = field(default_factory=dict)  # study name -> "#n: why"
     finished_before: int = 0  # finished trials Optuna could read before (the part ahead of the damage)
     finished_after: int = 0
@@ -396,14 +397,21 @@ class RepairReport:
     seconds: float = 0.0
 
     def lines(self) -> list[str]:
-        if not self.dropped_lines:
+        if not self.dropped_lines and not self.mismatched:
             return [f"journal file {self.path}: no damaged line ({self.kept} records); nothing to repair"]
         shown = ", ".join(map(str, self.dropped_lines[:10])) + (", ..." if len(self.dropped_lines) > 10 else "")
         out = [
             f"repaired journal file {self.path}: kept {self.kept} records, recovered {self.recovered} complete "
             f"record(s) from damaged lines, dropped {len(self.dropped_lines)} damaged line(s) (line {shown}; "
             f"{self.dropped_bytes} bytes), placeholders for {self.placeholders} lost creation record(s)"
+            if self.dropped_lines
+            else f"repaired journal file {self.path}: no damaged line ({self.kept} records)"
         ]
+        if self.mismatched:
+            out.append(
+                f"  {self.mismatched} finished trial(s) did not match the configuration they recorded (a parameter "
+                "record was lost): failed, to be run again"
+            )
         if self.repeated:
             out.append(
                 f"  {self.repeated} of the dropped lines repeated an earlier trial-creation record byte for byte: "
@@ -415,7 +423,7 @@ class RepairReport:
             out.append("  no trial was affected")
         out.append(
             f"  finished trials: {self.finished_before} readable before the repair (ahead of the damage), all "
-            f"unchanged; {self.finished_after} after it"
+            f"unchanged{' but those failed above' if self.mismatched else ''}; {self.finished_after} after it"
         )
         out.append(f"  backup of the damaged file: {self.backup}")
         return out
@@ -696,6 +704,10 @@ def repair_journal(path: str | Path, echo: bool = True, study: tuple[str, str] |
         items, damaged, dropped, first, report.repeated = _read(path)
         report.kept = sum(1 for i in items if i.record is not None and not i.recovered)
         if not damaged:
+            records = [i.record for i in items if i.record is not None]
+            before = _finished(_replay(records)[0])
+            if failed := _fail_mismatched(records, report):
+                _rewrite(path, items, records, report, before, failed)
             report.seconds = time.monotonic() - start
             if echo:
                 print("\n".join(report.lines()), flush=True)
@@ -742,6 +754,7 @@ def repair_journal(path: str | Path, echo: bool = True, study: tuple[str, str] |
                 records += _failing(
                     tid, f"journal repair: it ran across damaged line {line}, where its records may be lost"
                 )
+        failed = _fail_mismatched(records, report)  # a whole record lost ahead of the damage, or around it
         result, _, missing = _replay(records)  # the records the file gets: replayed once for both
 
         # which trials lost something
@@ -804,53 +817,86 @@ def repair_journal(path: str | Path, echo: bool = True, study: tuple[str, str] |
                 f"{first} created a trial, so the trials created after it may carry another trial's records"
             )
 
-        # write, then replay with Optuna and compare before replacing the file
         before = _finished(_replay([i.record for i in items if i.line < first and i.record is not None])[0])
-        report.finished_before = len(before)
-        tmp = path.with_name(path.name + ".repair-tmp")
-        try:
-            with open(tmp, "wb") as f:
-                for source, record in _raw(items, records):
-                    f.write((source.raw if source is not None else _dumps(record)) + b"\n")
-                f.flush()
-                os.fsync(f.fileno())
-            storage = JournalStorage(JournalFileBackend(str(tmp), lock_obj=JournalFileOpenLock(str(tmp))))
-            loaded = {
-                s.study_name: optuna.load_study(study_name=s.study_name, storage=storage).get_trials(deepcopy=False)
-                for s in storage.get_all_studies()
-            }
-            after = _finished(loaded)
-            first_end: dict[int, int] = {}  # trial id -> the state its first finishing record sets (Optuna's rule)
-            for r in records:
-                if _finishes(r, r.get("trial_id", -1)):
-                    first_end.setdefault(r["trial_id"], r["state"])
-            finishing = sum(state != TrialState.FAIL.value for state in first_end.values())
-            if len(after) < finishing:  # finishing records kept that no trial holds: a lost creation shifted them
-                raise StorageError(
-                    f"journal file {path}: the repair would leave {len(after)} finished trial(s) where {finishing} "
-                    "finish in the records it keeps (a lost record that created a trial moved the others' records "
-                    "onto trials that do not exist); the file is left as it was (restore a backup copy)"
-                )
-            changed = sorted(f"{name} #{n}" for (name, n), v in before.items() if after.get((name, n)) != v)
-            if changed:
-                raise StorageError(
-                    f"journal file {path}: the repair would change finished trial(s) {', '.join(changed)}; "
-                    "the file is left as it was"
-                )
-            report.finished_after = len(after)
-            report.backup = stamp(path, "bak")
-            shutil.copy2(path, report.backup)
-            os.replace(tmp, path)
-            _fsync_dir(path)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-            with contextlib.suppress(FileNotFoundError):
-                Path(str(tmp) + ".lock").unlink()
+        _rewrite(path, items, records, report, before, failed)
     report.seconds = time.monotonic() - start
     if echo:
         print("\n".join(report.lines()), flush=True)
     return report
+
+
+def _rewrite(
+    path: Path, items: list[_Item], records: list[dict[str, Any]], report: RepairReport,
+    before: dict[tuple[str, int], tuple], failed: set[tuple[str, int]],
+) -> None:  # fmt: skip
+    """Write ``records`` (kept lines byte for byte), replay them with Optuna and compare before replacing the file
+    (after a backup): no finished trial of ``before`` may change but those the repair ``failed`` on purpose."""
+    report.finished_before = len(before)
+    tmp = path.with_name(path.name + ".repair-tmp")
+    try:
+        with open(tmp, "wb") as f:
+            for source, record in _raw(items, records):
+                f.write((source.raw if source is not None else _dumps(record)) + b"\n")
+            f.flush()
+            os.fsync(f.fileno())
+        storage = JournalStorage(JournalFileBackend(str(tmp), lock_obj=JournalFileOpenLock(str(tmp))))
+        loaded = {
+            s.study_name: optuna.load_study(study_name=s.study_name, storage=storage).get_trials(deepcopy=False)
+            for s in storage.get_all_studies()
+        }
+        after = _finished(loaded)
+        first_end: dict[int, int] = {}  # trial id -> the state its first finishing record sets (Optuna's rule)
+        for r in records:
+            if _finishes(r, r.get("trial_id", -1)):
+                first_end.setdefault(r["trial_id"], r["state"])
+        finishing = sum(state != TrialState.FAIL.value for state in first_end.values())
+        if len(after) < finishing:  # finishing records kept that no trial holds: a lost creation shifted them
+            raise StorageError(
+                f"journal file {path}: the repair would leave {len(after)} finished trial(s) where {finishing} "
+                "finish in the records it keeps (a lost record that created a trial moved the others' records "
+                "onto trials that do not exist); the file is left as it was (restore a backup copy)"
+            )
+        changed = sorted(
+            f"{name} #{n}" for (name, n), v in before.items() if after.get((name, n)) != v and (name, n) not in failed
+        )
+        if changed:
+            raise StorageError(
+                f"journal file {path}: the repair would change finished trial(s) {', '.join(changed)}; "
+                "the file is left as it was"
+            )
+        report.finished_after = len(after)
+        report.backup = stamp(path, "bak")
+        shutil.copy2(path, report.backup)
+        os.replace(tmp, path)
+        _fsync_dir(path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        with contextlib.suppress(FileNotFoundError):
+            Path(str(tmp) + ".lock").unlink()
+
+
+def _fail_mismatched(records: list[dict[str, Any]], report: RepairReport) -> set[tuple[str, int]]:
+    """Fail (in ``records``) each finished trial whose parameters disagree with the configuration it recorded
+    (:mod:`search.config_check`: a whole ``set trial param`` line lost, which no damaged line shows), so that the
+    sampler never learns it and it runs again; name each in ``report``. Returns their (study, number)."""
+    from search.config_check import mismatches
+
+    result = _replay(records)[0]
+    out: set[tuple[str, int]] = set()
+    for study in result.get_all_studies():
+        for trial, why in mismatches(result.get_all_trials(study._study_id, None), study.user_attrs):
+            tid = trial._trial_id
+            records[:] = [r for r in records if not _finishes(r, tid)]
+            records += _failing(tid, f"journal repair: its parameters do not match its recorded configuration ({why})")
+            value = f" value {trial.value:.4g}" if trial.value is not None else ""
+            report.affected.setdefault(study.study_name, []).append(
+                f"#{trial.number}: its parameters do not match the configuration it recorded ({why}); was "
+                f"{trial.state.name}{value}: failed, to be run again (the backup keeps it)"
+            )
+            out.add((study.study_name, trial.number))
+    report.mismatched += len(out)
+    return out
 
 
 def _raw(items: list[_Item], records: list[dict[str, Any]]) -> Iterator[tuple[_Item | None, dict[str, Any]]]:

@@ -789,7 +789,7 @@ def load_existing(url: str, name: str, study_file: str | Path) -> optuna.Study:
             why = foreign(study)
             if why is not None:
                 raise StorageError(foreign_message(name, mask_url(url), why, study_file))
-            if (broken := damaged(study)) is not None:
+            if (broken := damaged(study, url, study_file)) is not None:
                 raise StorageError(f"study {name!r} in {mask_url(url)}: {broken}")
             return study
     storage = "" if url == default_url(name) else f" STORAGE={shlex.quote(mask_url(url))}"  # the same store, not runs/
@@ -829,16 +829,38 @@ def foreign(study: optuna.Study, direction: str | None = None) -> str | None:
     return f"it records no regtune study file; {len(trials)} trial(s), {_params(trials)}"
 
 
-def damaged(study: optuna.Study) -> str | None:
+def damaged(study: optuna.Study, url: str | None = None, study_file: str | Path | None = None) -> str | None:
     """Why a regtune study's finished trials are not whole, or None: a complete trial without its value (a row
     deleted in PostgreSQL, a store edited by hand). `make study` counted such a trial as finished, and `make report`
-    ended in a traceback from Optuna's history figure (the faults probe, 2026-12-05)."""
+    ended in a traceback from Optuna's history figure (the faults probe, 2026-12-05). Or a finished trial whose
+    parameters disagree with the configuration it recorded (:mod:`search.config_check`: a journal line or a
+    parameter row lost); ``url`` and ``study_file`` name the repair command where the store is a journal file."""
+    from search.config_check import mismatched
+
     lost = [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is None]
     if not lost:
-        return None
+        odd = mismatched(study)
+        if not odd:
+            return None
+        shown = "; ".join(f"#{n}: {why}" for n, why in odd[:5]) + ("; ..." if len(odd) > 5 else "")
+        return (f"{len(odd)} of its finished trials do not match the configuration they recorded ({shown}): a "
+                "parameter record was lost or the store edited, and the sampler and the report would read a "
+                f"configuration the trial did not run; {_mend_hint(url, study_file)}")  # fmt: skip
     numbers = ", ".join(f"#{n}" for n in lost[:5]) + (", ..." if len(lost) > 5 else "")
     return (f"{len(lost)} of its complete trials ({numbers}) have no value: the store was edited or damaged; "
             "restore a backup copy, or mark them failed (PostgreSQL: UPDATE trials SET state = 'FAIL' WHERE "
+            "trial_id IN (...)) so that they run again")  # fmt: skip
+
+
+def _mend_hint(url: str | None, study_file: str | Path | None) -> str:
+    """What to do about finished trials that do not match their configuration: a journal file's repair fails them;
+    elsewhere, by hand."""
+    from search.journal import journal_path, repair_command
+
+    path = journal_path(url) if url is not None and study_file is not None else None
+    if path is not None:
+        return f"{repair_command(path, [str(study_file)])} fails them, to be run again (a backup is kept)"
+    return ("restore a backup copy, or mark them failed (PostgreSQL: UPDATE trials SET state = 'FAIL' WHERE "
             "trial_id IN (...)) so that they run again")  # fmt: skip
 
 

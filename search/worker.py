@@ -90,7 +90,7 @@ def definition_changes(
     why = foreign(study, spec.direction)
     if why is not None:  # another program's study of the same name: never written into
         raise fp.StudyChangedError(foreign_message(spec.name, store, why, spec.path))
-    if (broken := damaged(study)) is not None:
+    if (broken := damaged(study, store, spec.path)) is not None:
         raise StorageError(f"study {spec.name!r} in {store}: {broken}")
     note = None
     if new is None:

@@ -510,3 +510,23 @@ def test_a_study_that_fixed_or_searched_the_seed_stays_readable(tmp_path: Path, 
     seed = {"kind": "range", "low": 0, "high": 3, "log": False, "step": None, "off": False, "integer": True}
     old[section] = {**old[section], "seed": 3 if section == "fixed" else seed}
     assert diff(old, definition(spec_of(BASE, tmp_path / "fp.yaml"))) == []
+
+
+def test_trials_before_a_widening_are_not_taken_for_a_lost_parameter(tmp_path: Path, finished: Path) -> None:
+    """A dimension added and an ``off`` switch added with --allow-change: the trials before them have neither
+    parameter, and ran the value their ``config`` records. The check of finished trials against their
+    configuration (a lost parameter record) must not call them damaged, before or after the widening's trials."""
+    from search.config_check import mismatched
+
+    raw = edited(
+        search__dropout={"low": 0.0, "high": 0.3, "off": True},
+        search__recurrent_dropout={"low": 0.0, "high": 0.3},
+        budget={"trials": 3, "max_epochs": 1},
+    )
+    rc, store = run_edit(tmp_path, finished, raw, "--allow-change")
+    assert rc == 0
+    study = optuna.load_study(study_name="fp", storage=open_storage(str(store)))
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(done) == 3 and "recurrent_dropout" not in done[0].params and "dropout_on" in done[2].params
+    assert mismatched(study) == []
+    assert main(["study", str(tmp_path / "fp.yaml"), "--storage", str(store)]) == 0

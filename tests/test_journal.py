@@ -223,6 +223,40 @@ def test_damage_in_the_middle_stops_every_command_until_repair(finished: tuple[P
     assert len(after) == 3 and all(after[n] == v for n, v in before.items())
 
 
+@pytest.mark.parametrize("trial", [0, 1])
+def test_a_lost_parameter_line_is_named_and_repair_fails_its_trial(
+    finished: tuple[Path, bytes], tmp_path: Path, trial: int
+) -> None:
+    """A whole `set trial param` line lost from the middle (no damaged line shows it): the finished trial lacked its
+    dropout, and the study resumed, and its report read it, as a configuration it did not run (a probe,
+    2026-12-06). Its recorded config still holds dropout: every command stops with one line naming the trial and
+    the repair, which fails it; the study then runs another trial in its place."""
+    journal = copy(finished, tmp_path)
+    before = finished_trials(journal)
+    ls = lines(journal)
+    del ls[line_of(journal, trial_line(trial, 5))]
+    journal.write_bytes(b"".join(ls))
+    damaged = journal.read_bytes()
+    for command in ("study", "report"):
+        run = run_cli(command, str(finished[0]), "--storage", str(journal), timeout=120)
+        assert run.returncode == 2 and run.stderr.count("\n") == 1, (command, run.stderr)
+        assert f"do not match the configuration they recorded (#{trial}: no parameter dropout" in run.stderr
+        assert f"make repair STUDY={finished[0]} STORAGE={journal} fails them" in run.stderr, run.stderr
+    assert journal.read_bytes() == damaged  # nothing was written
+
+    run = run_cli("repair", str(finished[0]), "--storage", str(journal))
+    assert run.returncode == 0 and f"trial #{trial}: its parameters do not match" in run.stdout, run.stdout
+    assert next(journal.parent.glob("journal.log.bak-*")).read_bytes() == damaged
+    after = finished_trials(journal)
+    assert after == {n: v for n, v in before.items() if n != trial}  # the other one untouched
+    study = optuna.load_study(study_name="jtiny", storage=open_storage(str(journal)))
+    assert "its recorded configuration" in study.trials[trial].user_attrs["fail_reason"]
+
+    run = run_cli("study", str(finished[0]), "--storage", str(journal), "--trials", "2")
+    assert run.returncode == 0, run.stderr
+    assert len(finished_trials(journal)) == 2
+
+
 @pytest.mark.slow
 def test_repair_refuses_a_database_storage(finished: tuple[Path, bytes]) -> None:
     run = run_cli("repair", str(finished[0]), "--storage", "postgresql://u:secret@127.0.0.1:5432/test")

@@ -1,0 +1,87 @@
+"""A finished trial's parameters against the configuration it recorded (search.config_check): a lost parameter
+record is named, and what older versions and --allow-change legitimately stored is not."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+import pytest
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+from search.config_check import mismatch, searched
+
+NAMES = {"dropout": False, "kernel_l2": True}  # dropout searched plainly, kernel_l2 with an off switch
+CONFIG = {"dropout": 0.1, "kernel_l2": 0.001, "lr": 0.01, "seed": 0}
+
+
+def trial(
+    params: dict[str, Any], config: dict[str, Any] | None = CONFIG, fixed: dict[str, Any] | None = None
+) -> optuna.trial.FrozenTrial:
+    def dist(v: Any) -> Any:
+        return CategoricalDistribution([False, True]) if isinstance(v, bool) else (
+            IntDistribution(0, 10) if isinstance(v, int) else FloatDistribution(0.0, 1.0)
+        )  # fmt: skip
+
+    return optuna.trial.create_trial(
+        value=0.5, params=params, distributions={k: dist(v) for k, v in params.items()},
+        user_attrs={} if config is None else {"config": config},
+        system_attrs={} if fixed is None else {"fixed_params": fixed},
+    )  # fmt: skip
+
+
+CASES = [
+    # (id, params, config, searched names, what is named: None for an intact trial)
+    ("intact, switch on", {"dropout": 0.1, "kernel_l2_on": True, "kernel_l2": 0.001}, CONFIG, NAMES, None),
+    ("intact, switch off", {"dropout": 0.1, "kernel_l2_on": False}, {**CONFIG, "kernel_l2": 0.0}, NAMES, None),
+    ("lost value", {"dropout": 0.1, "kernel_l2_on": True}, CONFIG, NAMES, "no parameter kernel_l2, config 0.001"),
+    ("lost switch", {"dropout": 0.1, "kernel_l2": 0.001}, CONFIG, NAMES, "no parameter kernel_l2_on"),
+    ("lost switch (off)", {"dropout": 0.1}, {**CONFIG, "kernel_l2": 0.0}, NAMES, "no parameter kernel_l2_on"),
+    ("lost plain", {"kernel_l2_on": True, "kernel_l2": 0.001}, CONFIG, NAMES, "no parameter dropout, config 0.1"),
+    ("edited value", {"dropout": 0.2, "kernel_l2_on": True, "kernel_l2": 0.001}, CONFIG, NAMES,
+     "dropout 0.2, config 0.1"),
+    ("edited switch", {"dropout": 0.1, "kernel_l2_on": False}, CONFIG, NAMES, "kernel_l2_on false, config kernel_l2"),
+    # legitimate: a dimension not searched in every definition (added by a widening), an older version's searched
+    # seed (the study's seed won), a field its config predates, a re-queued copy whose switch came out off, no config
+    ("added by a widening", {"kernel_l2_on": True, "kernel_l2": 0.001}, CONFIG, {"kernel_l2": True}, None),
+    ("switch added by a widening", {"dropout": 0.1, "kernel_l2": 0.001}, CONFIG, {**NAMES, "kernel_l2": False},
+     None),
+    ("searched seed", {"dropout": 0.1, "kernel_l2_on": True, "kernel_l2": 0.001, "seed": 3}, CONFIG, NAMES, None),
+    ("field newer than config", {"dropout": 0.1, "kernel_l2_on": True, "kernel_l2": 0.001}, CONFIG,
+     {**NAMES, "zoneout": False}, None),
+    ("re-queued, switched off", {"dropout": 0.1, "kernel_l2_on": False, "kernel_l2": 0.001},
+     {**CONFIG, "kernel_l2": 0.0}, NAMES, None),
+    ("no config", {"x": 0.5}, None, NAMES, None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("params", "config", "names", "named"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_a_trial_is_named_only_where_its_parameters_disagree_with_its_config(
+    params: dict[str, Any], config: dict[str, Any] | None, names: dict[str, bool], named: str | None
+) -> None:
+    seen = {"dropout", "kernel_l2_on", "kernel_l2"}  # an earlier finished trial held them all
+    why = mismatch(trial(params, config), names, seen)
+    assert why == named if named is None else (why is not None and named in why), why
+
+
+def test_a_name_no_earlier_trial_holds_is_required_only_of_a_trial_enqueued_with_it() -> None:
+    """A study made before definitions were recorded got its definition from a later study file: its first trials
+    need not have searched a name it searches. A trial enqueued with the name (the baseline, a recipe) must hold it."""
+    lost = {"kernel_l2_on": True, "kernel_l2": 0.001}
+    assert mismatch(trial(lost), NAMES, set()) is None  # the first trial, sampled: nothing says it searched dropout
+    enqueued = trial(lost, fixed={"dropout": 0.1, "kernel_l2_on": True, "kernel_l2": 0.001})
+    assert mismatch(enqueued, NAMES, set()) == "no parameter dropout, config 0.1"
+
+
+def _definition(search: dict[str, Any]) -> dict[str, Any]:
+    return {"search": {n: {"kind": "float", "low": 0.0, "high": 0.3, "off": off} for n, off in search.items()}}
+
+
+def test_only_names_every_recorded_definition_searched_are_required() -> None:
+    """--allow-change adds a dimension or an off switch: the trials before it ran without that parameter."""
+    old = _definition({"dropout": False, "kernel_l2": True})
+    now = _definition({"dropout": True, "kernel_l2": True, "recurrent_dropout": False})
+    attrs = {"regtune:definition": now, "regtune:definition_history": [{"definition": old, "fingerprint": "x"}]}
+    assert searched(attrs) == {"dropout": False, "kernel_l2": True}
+    assert searched({"regtune:definition": now}) == {"dropout": True, "kernel_l2": True, "recurrent_dropout": False}
+    assert searched({"regtune:study_file": "s.yaml"}) == {}  # made before definitions were recorded
