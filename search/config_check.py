@@ -85,7 +85,6 @@ def mismatches(
     return out
 
 
-def mismatched(study: optuna.Study) -> list[tuple[int, str]]:
-    """(number, what): :func:`mismatches` of ``study``."""
-    found = mismatches(study.get_trials(deepcopy=False, states=_FINISHED), study.user_attrs)
-    return [(t.number, why) for t, why in found]
+def mismatched(study: optuna.Study) -> list[tuple[optuna.trial.FrozenTrial, str]]:
+    """:func:`mismatches` of ``study``."""
+    return mismatches(study.get_trials(deepcopy=False, states=_FINISHED), study.user_attrs)

@@ -842,26 +842,27 @@ def damaged(study: optuna.Study, url: str | None = None, study_file: str | Path 
         odd = mismatched(study)
         if not odd:
             return None
-        shown = "; ".join(f"#{n}: {why}" for n, why in odd[:5]) + ("; ..." if len(odd) > 5 else "")
+        shown = "; ".join(f"#{t.number}: {why}" for t, why in odd[:5]) + ("; ..." if len(odd) > 5 else "")
+        ids = ", ".join(str(t._trial_id) for t, _ in odd)
         return (f"{len(odd)} of its finished trials do not match the configuration they recorded ({shown}): a "
                 "parameter record was lost or the store edited, and the sampler and the report would read a "
-                f"configuration the trial did not run; {_mend_hint(url, study_file)}")  # fmt: skip
+                f"configuration the trial did not run; {_mend_hint(url, study_file, ids)}")  # fmt: skip
     numbers = ", ".join(f"#{n}" for n in lost[:5]) + (", ..." if len(lost) > 5 else "")
     return (f"{len(lost)} of its complete trials ({numbers}) have no value: the store was edited or damaged; "
             "restore a backup copy, or mark them failed (PostgreSQL: UPDATE trials SET state = 'FAIL' WHERE "
             "trial_id IN (...)) so that they run again")  # fmt: skip
 
 
-def _mend_hint(url: str | None, study_file: str | Path | None) -> str:
-    """What to do about finished trials that do not match their configuration: a journal file's repair fails them;
-    elsewhere, by hand."""
+def _mend_hint(url: str | None, study_file: str | Path | None, ids: str) -> str:
+    """What to do about finished trials that do not match their configuration (``ids``: their storage ids): a
+    journal file's repair fails them; elsewhere, by hand."""
     from search.journal import journal_path, repair_command
 
     path = journal_path(url) if url is not None and study_file is not None else None
     if path is not None:
         return f"{repair_command(path, [str(study_file)])} fails them, to be run again (a backup is kept)"
-    return ("restore a backup copy, or mark them failed (PostgreSQL: UPDATE trials SET state = 'FAIL' WHERE "
-            "trial_id IN (...)) so that they run again")  # fmt: skip
+    return (f"restore a backup copy, or mark them failed (UPDATE trials SET state = 'FAIL' WHERE trial_id IN "
+            f"({ids})) so that they run again")  # fmt: skip
 
 
 def _params(trials: list[optuna.trial.FrozenTrial]) -> str:

@@ -915,3 +915,45 @@ def test_a_session_suspended_inside_a_transaction_is_ended_after_the_grace_perio
     with rdb.engine.connect() as conn:  # type: ignore[attr-defined]
         shown = conn.execute(sqlalchemy.text("SHOW idle_in_transaction_session_timeout")).scalar()
     assert shown == f"{GRACE_PERIOD}s" or shown == f"{GRACE_PERIOD * 1000}ms", shown
+
+
+def _sql(url: str, sql: str) -> list[tuple]:
+    """``sql`` on the database of ``url`` (its rows, if any)."""
+    import psycopg2
+
+    conn = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=url.rsplit("/", 1)[1], connect_timeout=3)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+            return cur.fetchall() if cur.description else []
+    finally:
+        conn.close()
+
+
+@pytest.mark.postgres
+def test_a_complete_trial_whose_parameter_rows_were_deleted_is_named_not_read(tmp_path: Path, database: str) -> None:
+    """`DELETE FROM trial_params` of one complete trial: the study resumed with it, and the report picked it as the
+    best with no parameter at all (a probe, 2026-12-06). Its recorded config still names every searched value:
+    study and report stop with one line naming the trial and the UPDATE that fails it, and write nothing; after that
+    UPDATE the study runs another trial in its place."""
+    study = write_study(tmp_path, "lostparams", budget={"trials": 2, "max_epochs": 1})
+    run = helpers.run_cli("worker", str(study), "--storage", database, "--trials", "2")
+    assert run.returncode == 0, run.stderr
+    ((tid,),) = _sql(database, "SELECT trial_id FROM trials WHERE number = 1")
+    _sql(database, f"DELETE FROM trial_params WHERE trial_id = {tid}")
+    rows = "SELECT (SELECT count(*) FROM trials), (SELECT count(*) FROM trial_user_attributes), " \
+           "(SELECT count(*) FROM study_user_attributes)"  # fmt: skip
+    before = _sql(database, rows)
+    for command in ("study", "report"):
+        run = helpers.run_cli(command, str(study), "--storage", database, timeout=120)
+        assert run.returncode == 2 and run.stderr.count("\n") == 1, (command, run.stderr)
+        assert "do not match the configuration they recorded (#1: no parameter dropout" in run.stderr, run.stderr
+        assert f"UPDATE trials SET state = 'FAIL' WHERE trial_id IN ({tid})" in run.stderr, run.stderr
+    assert _sql(database, rows) == before  # nothing written
+
+    _sql(database, f"UPDATE trials SET state = 'FAIL' WHERE trial_id IN ({tid})")
+    run = helpers.run_cli("worker", str(study), "--storage", database, "--trials", "2")
+    assert run.returncode == 0, run.stderr
+    trials = assert_exact(database, "lostparams", 2, tmp_path)
+    assert [t.number for t in trials if t.state == TrialState.FAIL] == [1] and len(trials) == 3
