@@ -291,6 +291,21 @@ def repair_command(path: Path, study_files: list[str]) -> str:
     return f"make repair STUDY={study} STORAGE={shlex.quote(str(path))}"
 
 
+def _unmendable(path: Path) -> str | None:
+    """What ``make repair`` would answer about the damaged journal at ``path`` if it refuses to mend it (a lost
+    block that took the first trials' creation records), or None: a dry run, under the lock the caller holds. A
+    journal whose first 4 KiB were zeros was sent to repair, and repair sent the user to a backup copy. The study
+    file gives repair the study's name where the record that created it is lost; a stand-in name does here (the
+    repair's verdict does not depend on it)."""
+    try:
+        repair_journal(path, echo=False, study=(f"{REPAIR_WORKER}-check", "maximize"), dry_run=True)
+    except StorageError as exc:
+        return str(exc).removeprefix(f"journal file {os.path.realpath(path)}: ")
+    except OSError:  # (a directory it cannot write its trial copy in): repair itself will say
+        return None
+    return None
+
+
 def check_journal(path: str | Path) -> JournalCheck:
     """Check the journal file at ``path`` before Optuna opens it, under Optuna's append lock.
 
@@ -321,11 +336,13 @@ def check_journal(path: str | Path) -> JournalCheck:
                 "write: Optuna numbers trials by these records, so every later record would land on the wrong trial)"
                 if first.repeats is not None else "not a complete record"
             )  # fmt: skip
-            raise StorageError(
+            where = (
                 f"journal file {path} is damaged at line {first.line} (byte offset {first.offset}): {what}, and "
-                f"{after} complete record(s) follow it ({len(scan.damaged)} damaged line(s) in all); "
-                f"repair it (a backup is kept): {repair_command(path, scan.study_files)}"
+                f"{after} complete record(s) follow it ({len(scan.damaged)} damaged line(s) in all)"
             )
+            if (why := _unmendable(path)) is not None:  # repair would only send the user back: say it now
+                raise StorageError(f"{where}; make repair cannot mend it: {why}")
+            raise StorageError(f"{where}; repair it (a backup is kept): {repair_command(path, scan.study_files)}")
         out.backup, out.torn_file = stamp(path, "bak"), stamp(path, "torn")
         shutil.copy2(path, out.backup)
         with open(path, "r+b") as f:
@@ -683,10 +700,14 @@ def _dumps(record: dict[str, Any]) -> bytes:
     return json.dumps(record, separators=(",", ":")).encode()
 
 
-def repair_journal(path: str | Path, echo: bool = True, study: tuple[str, str] | None = None) -> RepairReport:
+def repair_journal(
+    path: str | Path, echo: bool = True, study: tuple[str, str] | None = None, dry_run: bool = False
+) -> RepairReport:
     """Mend a journal file damaged in the middle (see the module); print what was done when ``echo``. ``study``:
     (name, "maximize" or "minimize") of the study file the repair is for: the record that created the study is
-    re-created from it when the damage took that record whole (without it, such a file is refused).
+    re-created from it when the damage took that record whole (without it, such a file is refused). ``dry_run``:
+    everything but the backup and the replacement, under the caller's lock (:func:`check_journal` learns whether
+    the repair it would send the user to refuses the file).
 
     The file is rewritten atomically (a temporary file renamed over it) after a backup
     (``journal.log.bak-<UTC time>``), under Optuna's append lock; it is left untouched when nothing is damaged,
@@ -700,14 +721,14 @@ def repair_journal(path: str | Path, echo: bool = True, study: tuple[str, str] |
         raise StorageError(f"journal file {given}: no such file")
     if (why := foreign(path)) is not None or (why := foreign(path, _scan(path))) is not None:
         raise StorageError(why)
-    with _locked(path):  # the one lock every spelling of the file takes (beside its target: _locked)
+    with contextlib.nullcontext() if dry_run else _locked(path):  # the one lock every spelling takes (_locked)
         items, damaged, dropped, first, report.repeated = _read(path)
         report.kept = sum(1 for i in items if i.record is not None and not i.recovered)
         if not damaged:
             records = [i.record for i in items if i.record is not None]
             before = _finished(_replay(records)[0])
             if failed := _fail_mismatched(records, report):
-                _rewrite(path, items, records, report, before, failed)
+                _rewrite(path, items, records, report, before, failed, dry_run)
             report.seconds = time.monotonic() - start
             if echo:
                 print("\n".join(report.lines()), flush=True)
@@ -818,7 +839,7 @@ def repair_journal(path: str | Path, echo: bool = True, study: tuple[str, str] |
             )
 
         before = _finished(_replay([i.record for i in items if i.line < first and i.record is not None])[0])
-        _rewrite(path, items, records, report, before, failed)
+        _rewrite(path, items, records, report, before, failed, dry_run)
     report.seconds = time.monotonic() - start
     if echo:
         print("\n".join(report.lines()), flush=True)
@@ -827,7 +848,7 @@ def repair_journal(path: str | Path, echo: bool = True, study: tuple[str, str] |
 
 def _rewrite(
     path: Path, items: list[_Item], records: list[dict[str, Any]], report: RepairReport,
-    before: dict[tuple[str, int], tuple], failed: set[tuple[str, int]],
+    before: dict[tuple[str, int], tuple], failed: set[tuple[str, int]], dry_run: bool = False,
 ) -> None:  # fmt: skip
     """Write ``records`` (kept lines byte for byte), replay them with Optuna and compare before replacing the file
     (after a backup): no finished trial of ``before`` may change but those the repair ``failed`` on purpose."""
@@ -865,6 +886,8 @@ def _rewrite(
                 "the file is left as it was"
             )
         report.finished_after = len(after)
+        if dry_run:
+            return
         report.backup = stamp(path, "bak")
         shutil.copy2(path, report.backup)
         os.replace(tmp, path)

@@ -414,6 +414,27 @@ def test_a_lost_study_creation_is_re_created_or_refused_never_emptied(
     assert study.direction == optuna.study.StudyDirection.MAXIMIZE and study.user_attrs == whole.user_attrs
 
 
+def test_a_journal_repair_cannot_mend_is_told_so_at_once_not_sent_to_repair(
+    finished: tuple[Path, bytes], tmp_path: Path
+) -> None:
+    """The first 4 KiB zeroed (the study's and the first trials' creation records): `make study` said to run
+    `make repair`, and the repair then refused it and said to restore a backup (a probe, 2026-12-06). The study
+    command now says what the repair would, and neither writes anything."""
+    journal = copy(finished, tmp_path)
+    raw = bytearray(journal.read_bytes())
+    raw[:4096] = b"\0" * 4096
+    journal.write_bytes(bytes(raw))
+    study = run_cli("study", str(finished[0]), "--storage", str(journal), timeout=120)
+    assert study.returncode == 2 and study.stderr.count("\n") == 1, study.stderr
+    assert f"journal file {journal} is damaged at line 1 (byte offset 0)" in study.stderr, study.stderr
+    assert "make repair cannot mend it" in study.stderr and "repair it (a backup is kept)" not in study.stderr
+    repair = run_cli("repair", str(finished[0]), "--storage", str(journal))
+    assert repair.returncode == 2 and "restore a backup copy" in repair.stderr, repair.stderr
+    said = repair.stderr.strip().split(f"journal file {journal}: ", 1)[1]
+    assert study.stderr.strip().endswith(said), (study.stderr, repair.stderr)
+    assert journal.read_bytes() == bytes(raw) and others(journal) == []  # no backup, no trial copy left behind
+
+
 def test_a_lost_trial_creation_keeps_later_trials_on_their_records(
     finished: tuple[Path, bytes], tmp_path: Path
 ) -> None:
