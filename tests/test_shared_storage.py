@@ -228,7 +228,6 @@ def test_ctrl_c_on_one_worker_requeues_its_trial_and_the_others_finish(tmp_path:
         tmp_path, name, budget={"trials": total, "max_epochs": 24}, fixed={"lr": 0.01, "batch_size": 32, "patience": 0}
     )
     a = start_worker(tmp_path, "a", study, database, total, env=FAST, artifacts=artifacts)
-    b = start_worker(tmp_path, "b", study, database, total, env=FAST, artifacts=artifacts)
 
     def a_running() -> Any:
         for t in trials_of(database, name):
@@ -237,7 +236,9 @@ def test_ctrl_c_on_one_worker_requeues_its_trial_and_the_others_finish(tmp_path:
                 return t
         return None
 
+    # b starts once a trains: started together, a slow start of a (a loaded machine) let b finish all three
     interrupted = wait_for(a_running, 120, "worker a to train a trial", tmp_path, every=0.1)
+    b = start_worker(tmp_path, "b", study, database, total, env=FAST, artifacts=artifacts)
     a.send_signal(signal.SIGINT)
     assert a.wait(timeout=60) == 130, logs(tmp_path)
     assert b.poll() is None, "worker b stopped with worker a"
