@@ -56,10 +56,11 @@ TINY: dict[str, Any] = {
 
 
 # --------------------------------------------------------------------------------------------- helpers
-def _admin(sql: str) -> list[tuple]:
+def _admin(sql: str, dbname: str = "postgres") -> list[tuple]:
+    """``sql`` on database ``dbname`` of the local server (its rows, if any)."""
     import psycopg2
 
-    conn = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres", connect_timeout=3)
+    conn = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=dbname, connect_timeout=3)
     conn.autocommit = True
     try:
         with conn.cursor() as cur:
@@ -920,16 +921,7 @@ def test_a_session_suspended_inside_a_transaction_is_ended_after_the_grace_perio
 
 def _sql(url: str, sql: str) -> list[tuple]:
     """``sql`` on the database of ``url`` (its rows, if any)."""
-    import psycopg2
-
-    conn = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=url.rsplit("/", 1)[1], connect_timeout=3)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-            return cur.fetchall() if cur.description else []
-    finally:
-        conn.close()
+    return _admin(sql, url.rsplit("/", 1)[1])
 
 
 @pytest.mark.postgres

@@ -15,20 +15,12 @@ from models.config import RNNConfig, TrainConfig
 from models.network import RNNClassifierNet
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def net_of(cell: str = "rnn", seed: int = 0, **kw) -> RNNClassifierNet:
     torch.manual_seed(seed)
     return RNNClassifierNet(RNNConfig(input_size=3, num_classes=2, cell=cell, hidden_size=8, **kw)).eval()
 
 
-def batch(n: int = 4, steps: int = 20, seed: int = 1, lengths: list[int] | None = None):
+def labelled_batch(n: int = 4, steps: int = 20, seed: int = 1, lengths: list[int] | None = None):
     g = torch.Generator().manual_seed(seed)
     lens = torch.tensor(lengths if lengths is not None else [steps] * n)
     x = torch.randn(len(lens), steps, 3, generator=g) * (torch.arange(steps)[None, :, None] < lens[:, None, None])
@@ -41,7 +33,7 @@ def test_without_recurrent_weights_only_the_last_step_reaches_the_loss() -> None
     net = net_of("rnn", pooling="last")
     with torch.no_grad():
         net.layers[0].rnn.weight_hh_l0.zero_()
-    x, lengths, y = batch()
+    x, lengths, y = labelled_batch()
     s = I.time_gradients(net, x, lengths, y)
     assert [s[f"tgrad.p{k}"] for k in range(9)] == [0.0] * 9
     assert s["tgrad.p9"] == pytest.approx(10.0)  # the tenth's 2 steps (0, g) average g / 2; all 20 average g / 20
@@ -54,7 +46,7 @@ def test_identical_steps_share_the_gradient_evenly_under_mean_pooling() -> None:
     net = net_of("rnn", pooling="mean")
     with torch.no_grad():
         net.layers[0].rnn.weight_hh_l0.zero_()
-    x, lengths, y = batch()
+    x, lengths, y = labelled_batch()
     s = I.time_gradients(net, torch.zeros_like(x), lengths, y)
     assert all(s[f"tgrad.p{k}"] == pytest.approx(1.0) for k in range(I.TENTHS))
     assert s["tgrad.early"] == pytest.approx(1.0) and not I.diagnose(s)
@@ -66,7 +58,7 @@ def test_padding_is_never_counted_and_short_sequences_fill_their_own_tenths() ->
     net = net_of("rnn", pooling="last")
     with torch.no_grad():
         net.layers[0].rnn.weight_hh_l0.zero_()
-    x, lengths, y = batch(lengths=[5])
+    x, lengths, y = labelled_batch(lengths=[5])
     s = I.time_gradients(net, x, lengths, y)
     assert {k for k in range(I.TENTHS) if f"tgrad.p{k}" in s} == {0, 2, 4, 6, 8}
     assert s["tgrad.p8"] == pytest.approx(5.0) and s["tgrad.p0"] == 0.0
@@ -103,7 +95,7 @@ def test_a_last_tenth_without_gradient_gives_no_first_to_last_ratio() -> None:
 )
 def test_each_layer_input_is_measured_and_no_parameter_gradient_is_touched(kw: dict) -> None:
     net = net_of(**kw).train()
-    x, lengths, y = batch(n=6, steps=24, lengths=[24, 20, 13, 9, 24, 17])
+    x, lengths, y = labelled_batch(n=6, steps=24, lengths=[24, 20, 13, 9, 24, 17])
     s = I.time_gradients(net, x, lengths, y)
     assert net.training  # put back as it was
     assert all(p.grad is None for p in net.parameters())
@@ -118,7 +110,7 @@ def test_the_gradient_measured_matches_autograd_on_the_input() -> None:
     """For the first layer without a front end, the layer's input is the data: the per-step norms are those of
     d(summed cross-entropy)/dx, taken here directly."""
     net = net_of("lstm")
-    x, lengths, y = batch(n=3, steps=10)
+    x, lengths, y = labelled_batch(n=3, steps=10)
     xg = x.clone().requires_grad_(True)
     loss = torch.nn.functional.cross_entropy(net(xg, lengths).logits, y, reduction="sum")
     (g,) = torch.autograd.grad(loss, [xg])
@@ -135,14 +127,14 @@ def test_nonfinite_counts_gradient_entries_at_valid_steps() -> None:
     net = net_of("lstm")
     with torch.no_grad():
         net.layers[0].rnn.weight_hh_l0.fill_(float("nan"))
-    x, lengths, y = batch(lengths=[20, 12, 5, 1])
+    x, lengths, y = labelled_batch(lengths=[20, 12, 5, 1])
     s = I.time_gradients(net, x, lengths, y)
     assert s["tgrad.nonfinite"] == s["L0.tgrad.nonfinite"] == 38.0 * 3
     assert s["tgrad.sequences"] == 0.0 and "tgrad.least" not in s and "tgrad.early" not in s
 
 
 def test_mismatched_batch_is_refused() -> None:
-    x, lengths, y = batch()
+    x, lengths, y = labelled_batch()
     with pytest.raises(ValueError, match="same sequences"):
         I.time_gradients(net_of(), x, lengths, y[:2])
 
