@@ -216,3 +216,16 @@ def test_the_callback_measures_it_only_when_asked_and_draws_its_figure(tmp_path)
     assert I.figure_kinds(on.state())[-1] == "time_gradient" and "time_gradient" not in I.figure_kinds(off.state())
     paths = on.figures(tmp_path)
     assert paths["time_gradient"].stat().st_size > 0 and "time_gradient" not in off.figures(tmp_path / "off")
+
+
+def test_a_gradient_of_zero_everywhere_is_said_not_hidden() -> None:
+    """Logits so far apart that float32's softmax is exactly one-hot: no sequence has a gradient to place in time,
+    and the report says so instead of leaving the row empty."""
+    net = net_of("lstm")
+    with torch.no_grad():
+        net.head.bias.copy_(torch.tensor([200.0, -200.0]))  # (the weights read at most a few units of |h| <= 1)
+    x, lengths, _ = labelled_batch()
+    s = I.time_gradients(net, x, lengths, torch.zeros(len(lengths), dtype=torch.long))
+    assert s["tgrad.sequences"] == 0.0 and "tgrad.least" not in s
+    assert any("gradient is zero on every sequence" in f for f in I.diagnose(s))
+    assert not any("gradient is zero" in f for f in I.diagnose({"tgrad.sequences": 3.0, "tgrad.least": 0.5}))

@@ -143,6 +143,12 @@ def _time_gradient(stats: Mapping[str, float]) -> list[str]:
     middle only (a bidirectional network's two directions both fading: it had advised a bidirectional layer to
     one), or the end (the read-out does not depend on the latest steps: no vanishing over time at all)."""
     least = stats.get("tgrad.least")
+    if stats.get("tgrad.sequences") == 0 and not stats.get("tgrad.nonfinite"):
+        return [
+            "the loss's gradient is zero on every sequence of the fixed batch (tgrad.sequences 0: predictions so "
+            "confident that float32 rounds them to exactly one-hot, or an output that does not depend on the input): "
+            "how far back in time it reaches is not measured, and these sequences teach training nothing more"
+        ]
     if least is None or least >= TIME_GRADIENT_SHARE:
         return []
     parts = [(k, stats[f"tgrad.p{k}"]) for k in range(TENTHS) if f"tgrad.p{k}" in stats]
