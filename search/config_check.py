@@ -12,7 +12,10 @@ not searched by the trials before it, which ran its fixed value) must be there, 
 off, where an earlier finished trial holds it or the trial was enqueued with it (``fixed_params``): a study made
 before definitions were recorded got its definition from the study file of its first run since, which its older
 trials need not have searched. A study without a definition is checked by the first rule alone, and so is a name
-its ``config`` does not hold (a field added since the trial ran). A sampled trial that lost a parameter no
+its ``config`` does not hold (a field added since the trial ran), and so is a trial run before definitions were
+recorded (its ``config`` lacks the fields added with them, 2026-12-01): no definition bound it, and a worker of
+that version beside a newer one, or its file edited between runs (nothing checked it), left such trials without a
+name that trials numbered before them hold. A sampled trial that lost a parameter no
 earlier trial holds is not seen (the first finished trials, when none was enqueued)."""
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ _DEFINITION, _HISTORY = "regtune:definition", "regtune:definition_history"
 #: own seed won (models.config.configs_for)
 _NOT_FROM_PARAMS = frozenset({"seed"})
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+#: configuration fields added with the recorded definitions (2026-12-01): every version that records a study's
+#: definition writes them into a trial's ``config``; a config without them was written by a version before
+_DEFINITION_ERA = frozenset({"conv_layers", "mixup", "swa_start"})
 
 
 def searched(study_attrs: dict[str, Any]) -> dict[str, bool]:
@@ -59,6 +65,8 @@ def mismatch(
             return f"{name} false, config {base} {config[base]!r}"
         if base is None and name in config and params.get(name + OFF_SUFFIX) is not False and config[name] != value:
             return f"{name} {value!r}, config {config[name]!r}"
+    if not _DEFINITION_ERA <= config.keys():  # run before definitions were recorded: none bound its search
+        return None
     known = seen | set(trial.system_attrs.get("fixed_params") or {})
     for name, switch in names.items():
         if name not in config or name in _NOT_FROM_PARAMS:

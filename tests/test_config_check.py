@@ -12,7 +12,10 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from search.config_check import mismatch, searched
 
 NAMES = {"dropout": False, "kernel_l2": True}  # dropout searched plainly, kernel_l2 with an off switch
-CONFIG = {"dropout": 0.1, "kernel_l2": 0.001, "lr": 0.01, "seed": 0}
+#: a trial's config as every version that records definitions writes it (conv_layers, mixup and swa_start came with
+#: them); LEGACY: as the versions before wrote it (2026-11-27: none of them)
+CONFIG = {"dropout": 0.1, "kernel_l2": 0.001, "lr": 0.01, "seed": 0, "conv_layers": -1, "mixup": 0.0, "swa_start": 0.0}
+LEGACY = {k: v for k, v in CONFIG.items() if k not in ("conv_layers", "mixup", "swa_start")}
 
 
 def trial(
@@ -52,6 +55,12 @@ CASES = [
     ("re-queued, switched off", {"dropout": 0.1, "kernel_l2_on": False, "kernel_l2": 0.001},
      {**CONFIG, "kernel_l2": 0.0}, NAMES, None),
     ("no config", {"x": 0.5}, None, NAMES, None),
+    # a trial run before definitions were recorded: no definition bound its search (an older worker beside a newer
+    # one, a file edited between runs), so only the parameters it holds are compared
+    ("before definitions, without a name", {"kernel_l2_on": True, "kernel_l2": 0.001}, LEGACY, NAMES, None),
+    ("before definitions, without a switch", {"dropout": 0.1, "kernel_l2": 0.001}, LEGACY, NAMES, None),
+    ("before definitions, edited value", {"dropout": 0.2, "kernel_l2_on": True, "kernel_l2": 0.001}, LEGACY, NAMES,
+     "dropout 0.2, config 0.1"),
 ]  # fmt: skip
 
 
@@ -85,3 +94,38 @@ def test_only_names_every_recorded_definition_searched_are_required() -> None:
     assert searched(attrs) == {"dropout": False, "kernel_l2": True}
     assert searched({"regtune:definition": now}) == {"dropout": True, "kernel_l2": True, "recurrent_dropout": False}
     assert searched({"regtune:study_file": "s.yaml"}) == {}  # made before definitions were recorded
+
+
+def _journal_study(tmp_path: Any, rows: list[tuple[dict[str, Any], dict[str, Any]]]) -> optuna.Study:
+    """A journal-file study whose definition searches dropout and lr, with finished trials (params, config) in order."""
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = JournalStorage(JournalFileBackend(str(tmp_path / "journal.log")))
+    study = optuna.create_study(study_name="s", storage=storage, direction="maximize")
+    study.set_user_attr("regtune:definition", _definition({"dropout": False, "lr": False}))
+    for params, config in rows:
+        dists = {n: FloatDistribution(0.0, 1.0) for n in params}
+        study.add_trial(optuna.trial.create_trial(value=0.5, params=params, distributions=dists,
+                                                  user_attrs={"config": config}))  # fmt: skip
+    return optuna.load_study(study_name="s", storage=JournalStorage(JournalFileBackend(str(tmp_path / "journal.log"))))
+
+
+NOW = {**CONFIG, "lr": 0.004}
+LAYOUTS = [
+    # (id, finished trials in number order: (params, config), trial numbers named)
+    # a study made on 2026-11-27 (lr at its default, not searched), resumed today (lr searched by default) while a
+    # worker of the old version still ran: its trials #2 and #3 come after today's #1, which holds lr
+    ("older worker beside a newer one", [({"dropout": 0.1}, LEGACY), ({"dropout": 0.1, "lr": 0.004}, NOW),
+                                         ({"dropout": 0.3}, {**LEGACY, "dropout": 0.3}), ({"dropout": 0.1}, LEGACY)], []),
+    # the same trials all run today: #2 lost its lr record
+    ("today's trial lost lr", [({"dropout": 0.1}, LEGACY), ({"dropout": 0.1, "lr": 0.004}, NOW),
+                               ({"dropout": 0.1}, NOW), ({"dropout": 0.1, "lr": 0.004}, NOW)], [2]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("rows", "named"), [c[1:] for c in LAYOUTS], ids=[c[0] for c in LAYOUTS])
+def test_trials_run_before_definitions_are_not_held_to_one(tmp_path: Any, rows: list[Any], named: list[int]) -> None:
+    from search.config_check import mismatched
+
+    assert [t.number for t, _ in mismatched(_journal_study(tmp_path, rows))] == named
