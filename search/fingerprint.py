@@ -428,6 +428,12 @@ def changed_error(
     elif other:
         lines.append(f"the finished trials would not be comparable with new ones: if {spec.path} is another study "
                      f"(a copy that kept `name: {spec.name}`), {fresh}; if it is that file edited, undo the edit")  # fmt: skip
+    elif names := _rule_changes(spec, found):  # nobody edited anything: the data-dependent rules moved
+        lines.append(f"{spec.path} leaves {', '.join(names)} to the data-dependent defaults, and this version of "
+                     "regtune chooses them otherwise than the one that created the study (nothing was edited): to "
+                     f"resume it, write what the study ran (left of '->' above) into {spec.path} (a list or range "
+                     "under search:, a 'not searched' value under fixed:; a front-end setting written there turns "
+                     f"the front end's other defaults off, and the next run names those), or {fresh}")  # fmt: skip
     elif all(TEST_FILE_CHANGED in line for _, line in found):  # the trials never read it: their results stand
         lines.append(f"the trials never read the test split, but the study's verdict, recipe rows and stored refits "
                      f"were measured on the old one, and new ones would be measured on another: undo the edit, or "
@@ -435,6 +441,23 @@ def changed_error(
     else:
         lines.append(f"the finished trials would not be comparable with new ones: undo the edit, or {fresh}")
     return StudyChangedError("\n".join(lines))
+
+
+def _rule_changes(spec: StudySpec, found: list[tuple[str, str]]) -> list[str]:
+    """The searched names behind ``found`` when every change is to a dimension the study file leaves to the
+    data-dependent rules (``spec.defaulted``): a study created by an older version whose rules chose other front-end
+    choices was told to "undo the edit"; [] when any change is something else."""
+    names = []
+    for _, line in found:
+        key = line.split(":", 1)[0]
+        if not key.startswith("search."):
+            return []
+        name = key.removeprefix("search.").split(".", 1)[0]
+        if name not in spec.defaulted:
+            return []
+        if name not in names:
+            names.append(name)
+    return names
 
 
 def _same_file(recorded: str, path: Path) -> bool:

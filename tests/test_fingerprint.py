@@ -21,6 +21,7 @@ from search.fingerprint import (
     SAFE,
     WIDENING,
     StudyChangedError,
+    changed_error,
     classify,
     definition,
     diff,
@@ -530,3 +531,39 @@ def test_trials_before_a_widening_are_not_taken_for_a_lost_parameter(tmp_path: P
     assert len(done) == 3 and "recurrent_dropout" not in done[0].params and "dropout_on" in done[2].params
     assert mismatched(study) == []
     assert main(["study", str(tmp_path / "fp.yaml"), "--storage", str(store)]) == 0
+
+
+@pytest.mark.parametrize(
+    ("found", "rules"),
+    [
+        (
+            [
+                (
+                    INCOMPATIBLE,
+                    "search.conv_kernel: [0, 16] -> [8, 0] (a choice list cannot change in an existing study)",
+                ),
+                (INCOMPATIBLE, "search.branch_dropout: (not searched: 0.0) -> {low: 0.0, high: 0.9}"),
+            ],
+            True,
+        ),
+        (
+            [
+                (INCOMPATIBLE, "search.conv_kernel: [0, 16] -> [8, 0]"),
+                (INCOMPATIBLE, "search.norm: [none] -> [none, layer]"),
+            ],
+            False,
+        ),
+        ([(INCOMPATIBLE, "fixed.conv_norm: batch -> none (the default)")], False),
+    ],
+    ids=["only-rules", "and-an-edit", "a-fixed-value"],
+)
+def test_a_change_of_the_data_dependent_rules_is_not_called_an_edit(found: list, rules: bool) -> None:
+    """A study made by an older version whose rules chose other front-end dimensions was told to "undo the edit"
+    where nobody had edited anything (the upgrade probe, 2026-12-06): such a change says what to write to resume."""
+    spec = spec_of(edited())
+    spec.defaulted.update(conv_kernel="[8, 0]: from the data", branch_dropout="0..0.9: from the data")
+    text = str(changed_error(spec, "journal.log", found))
+    assert ("nothing was edited" in text and "left of '->' above" in text) is rules
+    assert ("undo the edit" in text) is not rules
+    if rules:
+        assert "leaves conv_kernel, branch_dropout to the data-dependent defaults" in text
