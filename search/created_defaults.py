@@ -15,15 +15,16 @@ its file's or that version's defaults.
 A choice that a rule searched when the study was created and fixes today (:data:`FIXED_SINCE`: ``conv_skip`` with
 the long-data front end) is searched again: the study's trials ran both values.
 
-Searched defaults (``lr``, the front end's dimensions, ``normalize``) are compared as before: a changed default
-search space is reported as a change of the study.
+A searched default (``lr``, the front end's dimensions, ``normalize``) the rules chose otherwise keeps what the study
+searched too, or stays fixed where the study did not search it (:func:`_keep_order`): its trials' distributions
+cannot change, and nobody edited the study file.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from search.spec import Choice, StudySpec, _default
+from search.spec import Choice, Dimension, Range, StudySpec, _default
 
 #: choices a rule fixes since 2026-12-03 that it searched before (``conv_skip`` with the long-data front end): a
 #: study that searched one keeps searching it
@@ -93,25 +94,60 @@ def _keep_searched(spec: StudySpec, recorded: dict[str, Any]) -> list[str]:
 
 
 def _keep_order(spec: StudySpec, recorded: dict[str, Any]) -> list[str]:
-    """A defaulted choice list whose values today's rule puts in another order (``conv_kernel`` [0, 8] where the
-    smallest stride is above 8, [8, 0] before 2026-12-05) keeps the recorded order: the first is the home value its
-    baseline and recipe trials ran, and the same choices are the same search."""
+    """A searched dimension the rules chose otherwise when the study was created keeps what the study searched: a
+    choice list in another order (``conv_kernel`` [0, 8] where the smallest stride is above 8, [8, 0] before
+    2026-12-05: the first is the home value its baseline and recipe trials ran), other choices or another range (the
+    front end's kernels, channels and blocks of 2026-12-01: ``conv_kernel`` [0, 16] where today's rule gives [8,
+    0]), or none (``branch_dropout``, searched by the rules since 2026-12-03: the study ran its fixed value). Its
+    trials' distributions cannot change, and such a study was refused as edited (the upgrade probe, 2026-12-06)."""
     kept = []
-    for name, dim in list(spec.search.items()):
-        was = (recorded.get("search") or {}).get(name)
-        if name not in spec.defaulted or not isinstance(dim, Choice) or not isinstance(was, dict):
+    searched = recorded.get("search") or {}
+    fixed: dict[str, Any] = recorded["fixed"] if isinstance(recorded.get("fixed"), dict) else {}
+    for name in sorted(spec.defaulted):
+        dim, was = spec.search.get(name), searched.get(name)
+        if dim is None or name in FIXED_SINCE:  # (searched then and fixed now: _keep_searched)
             continue
-        old = was.get("choices") if was.get("kind") == "choice" else None
-        if (
-            not isinstance(old, list)
-            or old == list(dim.choices)
-            or sorted(map(repr, old)) != sorted(map(repr, dim.choices))
-        ):
+        now = _shown(dim)
+        if was is None:  # the rule searches it since: the study ran the value it fixed (or the model's default)
+            value = fixed.get(name, _default(name))
+            if value is None or name in (recorded.get("architecture") or {}):
+                continue
+            spec.search = {k: v for k, v in spec.search.items() if k != name}
+            spec.fixed = {**spec.fixed, name: value}
+            kept.append(f"fixed.{name}: {value} (today's default: searched {now})")
+            spec.defaulted[name] = f"{value}: kept from the study's creation (today's default: searched {now})"
             continue
-        spec.search = {**spec.search, name: Choice(list(old))}
-        kept.append(f"search.{name}: {old} (today's default: {list(dim.choices)})")
-        spec.defaulted[name] = f"{old}: kept from the study's creation (today's default: {list(dim.choices)})"
+        old = _dimension_of(was)
+        if old is None or _shown(old) == now:
+            continue
+        spec.search = {**spec.search, name: old}
+        kept.append(f"search.{name}: {_shown(old)} (today's default: {now})")
+        spec.defaulted[name] = f"{_shown(old)}: kept from the study's creation (today's default: {now})"
     return kept
+
+
+def _dimension_of(recorded: Any) -> Dimension | None:
+    """A search dimension from its recorded form (:func:`search.fingerprint.definition`), or None if unreadable."""
+    if not isinstance(recorded, dict):
+        return None
+    if recorded.get("kind") == "choice":
+        return Choice(list(recorded["choices"])) if isinstance(recorded.get("choices"), list) else None
+    try:
+        integer = recorded.get("kind") == "int"
+        return Range(low=float(recorded["low"]), high=float(recorded["high"]), log=bool(recorded.get("log", False)),
+                     step=None if recorded.get("step") is None else float(recorded["step"]),
+                     off=bool(recorded.get("off", False)), integer=integer)  # fmt: skip
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _shown(dim: Dimension) -> str:
+    """``[8, 0]`` for a choice list, ``{low: 0.0, high: 0.9}`` for a range: as the notes print them."""
+    if isinstance(dim, Choice):
+        return str(list(dim.choices))
+    num = int if dim.integer else float
+    extra = "".join(f", {k}: {v}" for k, v in (("log", dim.log), ("step", dim.step), ("off", dim.off)) if v)
+    return f"{{low: {num(dim.low)}, high: {num(dim.high)}{extra}}}"
 
 
 def kept_note(name: str, kept: list[str], legacy: bool) -> str:

@@ -213,6 +213,40 @@ def test_a_choice_list_reordered_since_keeps_its_recorded_order(
     assert [t.state for t in _study(url).get_trials()] == [optuna.trial.TrialState.COMPLETE] * 2
 
 
+def test_other_searched_choices_and_a_dimension_searched_since_are_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A long study created on 2026-12-01: its rule gave the front end other kernels, and branch dropout was not
+    searched at all. Such a study was refused as edited ("undo the edit", where nobody had edited anything); it now
+    resumes with what its trials searched and ran, says so, and runs new trials in that space."""
+    raw = {**RAW, "dataset": "synthetic:n=40,length=120,channels=1", "budget": {"trials": 1, "max_epochs": 1}}
+    today = defaults.kernels(2)
+    with monkeypatch.context() as m:
+        m.setattr(defaults, "kernels", lambda stride: [0, 16])  # the other rule, at the study's creation
+        path, url = _create(tmp_path, monkeypatch, raw)
+    study = _study(url)
+    old = study.user_attrs[fp.DEFINITION_ATTR]
+    assert old["search"]["conv_kernel"] == {"kind": "choice", "choices": [0, 16]} != today
+    old["search"].pop("branch_dropout")  # as that version recorded it: not searched, the model's default ran
+    study.set_user_attr(fp.DEFINITION_ATTR, old)
+    study.set_user_attr(fp.FINGERPRINT_ATTR, fp.digest(old))
+    spec = prepare(path, url).spec
+    assert "branch_dropout" in spec.search and spec.search["conv_kernel"] == Choice(today)
+    capsys.readouterr()
+    storage = open_storage(url)
+    ensure_study(spec, storage, total=3)  # not refused as changed
+    err = capsys.readouterr().err
+    assert f"search.conv_kernel: [0, 16] (today's default: {today})" in err
+    assert "fixed.branch_dropout: 0.0 (today's default: searched {low: 0.0, high: 0.9})" in err
+    assert spec.search["conv_kernel"] == Choice([0, 16]) and "branch_dropout" not in spec.search
+    assert fp.definition(spec) == old
+    run_worker(spec, storage, 3)
+    trials = _study(url).get_trials()
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 3
+    assert all(t.params["conv_kernel"] in (0, 16) for t in trials)
+    assert all("branch_dropout" not in t.params and t.user_attrs["config"]["branch_dropout"] == 0.0 for t in trials[1:])
+
+
 def test_a_study_recorded_before_the_names_keeps_its_values_and_says_whose(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
