@@ -16,7 +16,7 @@ A choice that a rule searched when the study was created and fixes today (:data:
 the long-data front end) is searched again: the study's trials ran both values.
 
 A searched default (``lr``, the front end's dimensions, ``normalize``) the rules chose otherwise keeps what the study
-searched too, or stays fixed where the study did not search it (:func:`_keep_order`): its trials' distributions
+searched too, or stays fixed where the study did not search it (:func:`_keep_search_space`): its trials' distributions
 cannot change, and nobody edited the study file.
 """
 
@@ -60,7 +60,7 @@ def keep_created_defaults(
             kept.append(f"budget.max_epochs: {was} (today's default: {spec.max_epochs})")
             spec.defaulted["max_epochs"] = f"{was}: kept from the study's creation (today's default: {spec.max_epochs})"
             spec.max_epochs = was
-    kept += _keep_searched(spec, recorded) + _keep_order(spec, recorded)
+    kept += _keep_searched(spec, recorded) + _keep_search_space(spec, recorded)
     fixed = recorded.get("fixed")
     if not isinstance(fixed, dict):
         return kept
@@ -93,7 +93,7 @@ def _keep_searched(spec: StudySpec, recorded: dict[str, Any]) -> list[str]:
     return kept
 
 
-def _keep_order(spec: StudySpec, recorded: dict[str, Any]) -> list[str]:
+def _keep_search_space(spec: StudySpec, recorded: dict[str, Any]) -> list[str]:
     """A searched dimension the rules chose otherwise when the study was created keeps what the study searched: a
     choice list in another order (``conv_kernel`` [0, 8] where the smallest stride is above 8, [8, 0] before
     2026-12-05: the first is the home value its baseline and recipe trials ran), other choices or another range (the
