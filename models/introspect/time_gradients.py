@@ -17,7 +17,7 @@ saturated prediction) says nothing about where the gradient goes and is left out
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import statistics
 from typing import Any
 
 import torch
@@ -48,8 +48,9 @@ def time_gradients(net: nn.Module, x: torch.Tensor, lengths: torch.Tensor, y: to
     - ``L<i>.tgrad.sequences``: how many sequences had a non-zero gradient (the rest are left out);
     - ``L<i>.tgrad.nonfinite``: non-finite gradient entries at valid steps (1.0 or more: the numbers are left out).
 
-    Aggregated: ``tgrad.least``, ``tgrad.early``, ``tgrad.p<k>`` and ``tgrad.sequences`` of ``L0`` (where the data enters) and ``tgrad.nonfinite``
-    summed over layers. A tenth no sequence reaches (every sequence shorter than ``TENTHS`` steps) is absent.
+    Aggregated: ``tgrad.least``, ``tgrad.early``, ``tgrad.p<k>`` and ``tgrad.sequences`` of ``L0`` (where the data
+    enters) and ``tgrad.nonfinite`` summed over layers. A tenth no sequence reaches (every sequence shorter than
+    ``TENTHS`` steps) is absent.
     """
     if y.shape[0] != x.shape[0] or lengths.shape[0] != x.shape[0]:
         raise ValueError(
@@ -127,13 +128,7 @@ def _relative(norms: torch.Tensor, lengths: torch.Tensor) -> tuple[dict[str, flo
     if not used:
         return stats, []
     if ratios:
-        stats["tgrad.early"] = _median(ratios)
+        stats["tgrad.early"] = statistics.median(ratios)
     curve = [s / c if c else math.nan for s, c in zip(sums, counts)]
     stats["tgrad.least"] = min(v for v in curve if math.isfinite(v))
     return stats, curve
-
-
-def _median(values: Sequence[float]) -> float:
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
