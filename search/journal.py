@@ -726,8 +726,9 @@ def repair_journal(
         report.kept = sum(1 for i in items if i.record is not None and not i.recovered)
         if not damaged:
             records = [i.record for i in items if i.record is not None]
-            before = _finished(_replay(records)[0])
-            if failed := _fail_mismatched(records, report):
+            replayed = _replay(records)[0]
+            before = _finished(replayed)
+            if failed := _fail_mismatched(records, report, replayed):
                 _rewrite(path, items, records, report, before, failed, dry_run)
             report.seconds = time.monotonic() - start
             if echo:
@@ -775,8 +776,9 @@ def repair_journal(
                 records += _failing(
                     tid, f"journal repair: it ran across damaged line {line}, where its records may be lost"
                 )
-        failed = _fail_mismatched(records, report)  # a whole record lost ahead of the damage, or around it
-        result, _, missing = _replay(records)  # the records the file gets: replayed once for both
+        plan = _replay(records)  # the records the file gets (replayed again only if a trial is failed below)
+        failed = _fail_mismatched(records, report, plan[0])  # a whole record lost ahead of the damage or around it
+        result, _, missing = _replay(records) if failed else plan
 
         # which trials lost something
         def note(tid: int | None, why: str) -> None:
@@ -899,13 +901,15 @@ def _rewrite(
             Path(str(tmp) + ".lock").unlink()
 
 
-def _fail_mismatched(records: list[dict[str, Any]], report: RepairReport) -> set[tuple[str, int]]:
+def _fail_mismatched(
+    records: list[dict[str, Any]], report: RepairReport, result: JournalStorageReplayResult
+) -> set[tuple[str, int]]:
     """Fail (in ``records``) each finished trial whose parameters disagree with the configuration it recorded
     (:mod:`search.config_check`: a whole ``set trial param`` line lost, which no damaged line shows), so that the
-    sampler never learns it and it runs again; name each in ``report``. Returns their (study, number)."""
+    sampler never learns it and it runs again; name each in ``report``. ``result``: ``records`` replayed. Returns
+    their (study, number)."""
     from search.config_check import mismatches
 
-    result = _replay(records)[0]
     out: set[tuple[str, int]] = set()
     for study in result.get_all_studies():
         for trial, why in mismatches(result.get_all_trials(study._study_id, None), study.user_attrs):
