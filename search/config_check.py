@@ -32,7 +32,7 @@ _DEFINITION, _HISTORY = "regtune:definition", "regtune:definition_history"
 #: names whose config value is not the parameter's: an older version let a study search ``seed``, and the study's
 #: own seed won (models.config.configs_for)
 _NOT_FROM_PARAMS = frozenset({"seed"})
-_FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)  # the states checked
 #: configuration fields added with the recorded definitions (2026-12-01): every version that records a study's
 #: definition writes them into a trial's ``config``; a config without them was written by a version before
 _DEFINITION_ERA = frozenset({"conv_layers", "mixup", "swa_start"})
@@ -86,7 +86,7 @@ def mismatches(
     whose parameters disagree with its ``config``."""
     names, seen = searched(study_attrs), set[str]()
     out = []
-    for t in sorted((t for t in trials if t.state in _FINISHED), key=lambda t: t.number):
+    for t in sorted((t for t in trials if t.state in FINISHED), key=lambda t: t.number):
         if (why := mismatch(t, names, seen)) is not None:
             out.append((t, why))
         seen |= set(t.params)
@@ -95,4 +95,4 @@ def mismatches(
 
 def mismatched(study: optuna.Study) -> list[tuple[optuna.trial.FrozenTrial, str]]:
     """:func:`mismatches` of ``study``."""
-    return mismatches(study.get_trials(deepcopy=False, states=_FINISHED), study.user_attrs)
+    return mismatches(study.get_trials(deepcopy=False, states=FINISHED), study.user_attrs)

@@ -835,11 +835,12 @@ def damaged(study: optuna.Study, url: str | None = None, study_file: str | Path 
     ended in a traceback from Optuna's history figure (the faults probe, 2026-12-05). Or a finished trial whose
     parameters disagree with the configuration it recorded (:mod:`search.config_check`: a journal line or a
     parameter row lost); ``url`` and ``study_file`` name the repair command where the store is a journal file."""
-    from search.config_check import mismatched
+    from search.config_check import FINISHED, mismatches
 
-    lost = [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is None]
+    trials = study.get_trials(deepcopy=False, states=FINISHED)  # (read once: on PostgreSQL a round trip)
+    lost = [t.number for t in trials if t.state == TrialState.COMPLETE and t.value is None]
     if not lost:
-        odd = mismatched(study)
+        odd = mismatches(trials, study.user_attrs)
         if not odd:
             return None
         shown = "; ".join(f"#{t.number}: {why}" for t, why in odd[:5]) + ("; ..." if len(odd) > 5 else "")
