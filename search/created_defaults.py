@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from search.fingerprint import _dimension, _show_dim
 from search.spec import Choice, Dimension, Range, StudySpec, _default
 
 #: choices a rule fixes since 2026-12-03 that it searched before (``conv_skip`` with the long-data front end): a
@@ -142,12 +143,11 @@ def _dimension_of(recorded: Any) -> Dimension | None:
 
 
 def _shown(dim: Dimension) -> str:
-    """``[8, 0]`` for a choice list, ``{low: 0.0, high: 0.9}`` for a range: as the notes print them."""
+    """``[8, 0]`` for a choice list (as the notes printed it), ``{low: 0.0, high: 0.9}`` for a range: as a refusal
+    shows it (:func:`search.fingerprint._show_dim`)."""
     if isinstance(dim, Choice):
         return str(list(dim.choices))
-    num = int if dim.integer else float
-    extra = "".join(f", {k}: {v}" for k, v in (("log", dim.log), ("step", dim.step), ("off", dim.off)) if v)
-    return f"{{low: {num(dim.low)}, high: {num(dim.high)}{extra}}}"
+    return _show_dim(_dimension(dim))
 
 
 def kept_note(name: str, kept: list[str], legacy: bool) -> str:
