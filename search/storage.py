@@ -838,7 +838,7 @@ def damaged(study: optuna.Study, url: str | None = None, study_file: str | Path 
     from search.config_check import FINISHED, mismatches
 
     trials = study.get_trials(deepcopy=False, states=FINISHED)  # (read once: on PostgreSQL a round trip)
-    lost = [t.number for t in trials if t.state == TrialState.COMPLETE and t.value is None]
+    lost = [t for t in trials if t.state == TrialState.COMPLETE and t.value is None]
     if not lost:
         odd = mismatches(trials, study.user_attrs)
         if not odd:
@@ -848,10 +848,11 @@ def damaged(study: optuna.Study, url: str | None = None, study_file: str | Path 
         return (f"{len(odd)} of its finished trials do not match the configuration they recorded ({shown}): a "
                 "parameter record was lost or the store edited, and the sampler and the report would read a "
                 f"configuration the trial did not run; {_mend_hint(url, study_file, ids)}")  # fmt: skip
-    numbers = ", ".join(f"#{n}" for n in lost[:5]) + (", ..." if len(lost) > 5 else "")
+    numbers = ", ".join(f"#{t.number}" for t in lost[:5]) + (", ..." if len(lost) > 5 else "")
+    ids = ", ".join(str(t._trial_id) for t in lost)
     return (f"{len(lost)} of its complete trials ({numbers}) have no value: the store was edited or damaged; "
             "restore a backup copy, or mark them failed (PostgreSQL: UPDATE trials SET state = 'FAIL' WHERE "
-            "trial_id IN (...)) so that they run again")  # fmt: skip
+            f"trial_id IN ({ids})) so that they run again")  # fmt: skip
 
 
 def _mend_hint(url: str | None, study_file: str | Path | None, ids: str) -> str:

@@ -131,6 +131,7 @@ def test_a_complete_trial_without_its_value_is_one_line(tmp_path: Path, capsys: 
         assert cli.main([command, str(path), "--storage", url]) == 2
         line = capsys.readouterr().err.strip().splitlines()[-1]
         assert "1 of its complete trials (#1) have no value: the store was edited or damaged" in line, line
+        assert f"WHERE trial_id IN ({trial_id}))" in line, line  # the exact statement, not "(...)"
     assert Path(url).read_bytes() == before
 
 
