@@ -469,8 +469,8 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def _to_float32(where: Path | str, train: SequenceSet, test: SequenceSet) -> tuple[SequenceSet, SequenceSet]:
-    """Both splits (float64 as read) as float32, the storage the models read. A channel with a large offset
-    (:data:`OFFSET`) is first shifted by its training mean, in float64, in both splits alike (every
+    """Both splits (float64 as read, float32 where a .npz held float32) as float32, the storage the models read. A
+    channel with a large offset (:data:`OFFSET`) is first shifted by its training mean, in float64, in both splits alike (every
     normalization subtracts a mean anyway); other data are cast as they are, bit for bit as before. Values
     beyond float32's range are refused by name."""
     mean, std = channel_moments(train)
@@ -481,13 +481,13 @@ def _to_float32(where: Path | str, train: SequenceSet, test: SequenceSet) -> tup
         if shift.any():
             valid = (np.arange(X.shape[1])[None, :] < s.lengths[:, None])[..., None]
             X = np.where(valid, X - shift, 0.0)
-        big = float(np.abs(X).max()) if X.size else 0.0
+        big = max(float(X.max()), -float(X.min())) if X.size else 0.0  # np.abs(X) was a whole float64 copy more
         if big > FLOAT32_MAX:
             raise DataError(
                 f"{where}: the {split} split holds values up to {big:.3g}, beyond float32's range (3.4e38); "
                 "rescale them first"
             )
-        out.append(SequenceSet(X.astype(np.float32), s.lengths, s.y))
+        out.append(SequenceSet(X.astype(np.float32, copy=False), s.lengths, s.y))  # (a float32 X is its own copy)
     return out[0], out[1]
 
 
@@ -625,7 +625,7 @@ def _lengths_for_both(
     lk, xk = f"lengths{suffix}", f"X{suffix}"
     if "lengths" not in data or lk in test_data or bool((train.lengths == train.X.shape[1]).all()):
         return
-    X = np.asarray(test_data[xk], dtype=np.float64)
+    X = np.asarray(test_data[xk])  # its last step alone is read (a float64 copy of it all: twice the split's size)
     ending = int((X[:, -1, :] == 0).all(axis=1).sum()) if X.ndim == 3 and X.size else 0
     if not ending:
         return
@@ -818,7 +818,9 @@ def _npz_set(
         raise DataError(f"{path}: {xk} is empty (shape {X.shape}: no {what}); expected N x T x C with N, T, C >= 1")
     if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
         raise DataError(f"{path}: {xk} has dtype {X.dtype}; expected floats")
-    X = X.astype(np.float64)
+    # a copy (edited in place below), float64 unless it is float32 already: float32 values are exact in either, and
+    # a float64 copy of a 2 GB float32 file took 4 GB more (the cast to float32 at the end gives the same bits)
+    X = X.astype(np.float32 if X.dtype == np.float32 else np.float64)
     if y.ndim == 2 and y.shape[1] == 1:  # a column (N x 1): one label per sequence all the same
         y = y[:, 0]
     if y.ndim != 1 or len(y) != len(X):
@@ -857,7 +859,7 @@ def _npz_set(
         c = int(np.flatnonzero(~np.isfinite(X[i, t]))[0])
         raise DataError(f"{path}: {xk} contains NaN/Inf inside the valid steps (sequence {i}, step {t} of its "
                         f"{lengths[i]}, channel {c}: {X[i, t, c]}); fill or drop them first")  # fmt: skip
-    X[~valid] = 0.0  # in place: X is this function's float64 copy (kept until _to_float32 has both splits)
+    X[~valid] = 0.0  # in place: X is this function's copy (kept until _to_float32 has both splits)
     return SequenceSet(X, lengths, y.astype(np.int64)), names
 
 

@@ -744,6 +744,30 @@ def test_data_without_an_offset_are_cast_bit_for_bit_and_beyond_float32_refused(
         load_splits(str(tmp_path / "big.npz"))
 
 
+def test_a_float32_file_loads_without_float64_copies_of_it(tmp_path: Path) -> None:
+    """A 520 MB float32 .npz peaked at 2.4 GB over the libraries (a 2 GB file at ~10 GB): X was copied to float64,
+    then np.abs made a float64 copy more for the float32-range check. Now X stays float32 (its values are exact in
+    either), loaded bit for bit as before, and the arrays given from Python are not edited."""
+    import tracemalloc
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(8000, 40, 2)).astype(np.float32)  # many short sequences: series_moments' chunks stay small
+    X[:50, 30:] = np.nan  # NaN padding: zeroed in the loader's copy
+    y, Xt, yt = np.arange(8000) % 2, rng.normal(size=(2000, 40, 2)).astype(np.float32), np.arange(2000) % 2
+    np.savez(tmp_path / "f.npz", X=X, y=y, X_test=Xt, y_test=yt)
+    tracemalloc.start()
+    got = load_splits(str(tmp_path / "f.npz"))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    size = X.nbytes + Xt.nbytes
+    assert peak < 2.6 * size, f"peak {peak / size:.2f}x the arrays"  # the arrays read, their copies, NaN masks
+    want = np.where(np.isnan(X), 0.0, X).astype(np.float32)
+    assert got.train.X.dtype == np.float32 and np.array_equal(got.train.X, want) and np.array_equal(got.test.X, Xt)
+    assert got.train.lengths[:50].tolist() == [30] * 50
+    given = {"X": X, "y": y, "X_test": Xt, "y_test": yt}
+    assert np.array_equal(array_splits(given).train.X, want) and np.isnan(X[:50, 30:]).all()  # X itself untouched
+
+
 def test_a_list_of_sequences_of_their_own_lengths_is_padded() -> None:
     """A ragged list as X raised numpy's "inhomogeneous shape" ValueError, naming no field."""
     from models.data import array_splits
