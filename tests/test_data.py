@@ -768,6 +768,28 @@ def test_a_float32_file_loads_without_float64_copies_of_it(tmp_path: Path) -> No
     assert np.array_equal(array_splits(given).train.X, want) and np.isnan(X[:50, 30:]).all()  # X itself untouched
 
 
+def test_the_constant_data_check_copies_no_split() -> None:
+    """validate of a 2 GB float32 file peaked at 6.0 GB, its load at 5.0: the constant-data check copied every valid
+    step (X[valid]) and compared the copy. It now compares a few sequences at a time, with the same answer."""
+    import tracemalloc
+
+    from models.data import constant_note
+
+    rng = np.random.default_rng(4)
+    X = np.full((8000, 40, 2), 0.5, dtype=np.float32)
+    lengths = rng.integers(1, 41, 8000)
+    X[np.arange(40)[None, :] >= lengths[:, None]] = 0.0  # padding differs from the constant: not read
+    splits = Splits(SequenceSet(X, lengths, np.arange(8000) % 2), SequenceSet(X[:4], lengths[:4], np.arange(4) % 2),
+                    ["0", "1"], "c")  # fmt: skip
+    tracemalloc.start()
+    said = constant_note(splits)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert said is not None and "holds one value" in said and peak < 0.25 * X.nbytes, peak / X.nbytes
+    X[-1, lengths[-1] - 1, 1] = 0.25  # one valid step differs: data
+    assert constant_note(splits) is None
+
+
 def test_a_list_of_sequences_of_their_own_lengths_is_padded() -> None:
     """A ragged list as X raised numpy's "inhomogeneous shape" ValueError, naming no field."""
     from models.data import array_splits
