@@ -26,6 +26,7 @@ import os
 import re
 import shlex
 import shutil
+import stat
 import sys
 import time
 from collections.abc import Iterator
@@ -83,6 +84,18 @@ def _locked(path: Path) -> Iterator[None]:
     spelling of one file takes one lock, :func:`search.storage.open_storage`)."""
     with get_lock_file(JournalFileOpenLock(str(path.resolve()))):
         yield
+
+
+def keep_access(original: Path, new: Path) -> None:
+    """Give ``new`` (a repaired file about to replace ``original``) the original's permission bits, owner and group
+    where this process may: the repair replaced a study's file with one of the repairer's umask and owner (a
+    group-writable journal became another user's, 0644, and its owner's next run was refused as "not writable")."""
+    st = original.stat()
+    os.chmod(new, stat.S_IMODE(st.st_mode))
+    for uid in (st.st_uid, -1):  # (only root may give a file away: else at least its group, where one belongs)
+        with contextlib.suppress(OSError):
+            os.chown(new, uid, st.st_gid)
+            return
 
 
 def _fsync_dir(path: Path) -> None:
@@ -892,6 +905,7 @@ def _rewrite(
             return
         report.backup = stamp(path, "bak")
         shutil.copy2(path, report.backup)
+        keep_access(path, tmp)
         os.replace(tmp, path)
         _fsync_dir(path)
     finally:

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from search.journal import stamp
+from search.journal import keep_access, stamp
 from search.storage import StorageError
 
 LOCK_WAIT = 30.0  # seconds the check waits for another worker's write before letting Optuna open the file
@@ -632,6 +632,7 @@ def _rebuild(path: Path, report: SqliteRepair) -> None:
                 f"SQLite file {path}: the rebuilt file is damaged too ({after}); the file was not changed"
             )
         _read_back(target, report)
+        keep_access(path, target)
         os.replace(target, path)
     finally:
         target.unlink(missing_ok=True)

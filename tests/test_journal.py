@@ -652,3 +652,21 @@ def test_optunas_journal_lock_waits_are_said_in_our_words(optuna_says: str, we_s
     record = logger.makeRecord(logger.name, logging.WARNING, __file__, 1, optuna_says, None, None)
     assert all(f.filter(record) for f in logger.filters)
     assert record.getMessage().startswith(we_say), record.getMessage()
+
+
+def test_a_repaired_journal_keeps_its_permissions_and_owner(finished: tuple[Path, bytes], tmp_path: Path) -> None:
+    """The repair put a new file in the journal's place with the repairer's umask and owner: a group-writable
+    journal (0660) became 0644, and another user's became the repairer's, so the study's own user was refused
+    ("the journal file is not writable") at the next run."""
+    import os
+    import stat
+
+    journal = copy(finished, tmp_path)
+    glued(line_of(journal, trial_line(1, 8, "path")))(journal)
+    journal.chmod(0o660)
+    owner = (65534, 65534) if os.geteuid() == 0 else (os.getuid(), os.getgid())  # root may give it away: nobody
+    os.chown(journal, *owner)
+    repair_journal(journal, echo=False)
+    st = journal.stat()
+    assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) == (0o660, *owner)
+    assert repair_journal(journal, echo=False).dropped_lines == []

@@ -453,3 +453,20 @@ def test_a_file_cut_in_the_middle_of_its_last_page_is_damage_that_repair_rebuild
     for t in study.trials:  # complete as before, or failed because its `config` was on the lost half page
         assert t.state == TrialState.COMPLETE or t.user_attrs["fail_reason"] == LOST_CONFIG
     assert foreign(study) is None
+
+
+def test_a_rebuilt_file_keeps_its_permissions_and_owner(finished: tuple[Path, bytes], tmp_path: Path) -> None:
+    """The rebuilt file replaced the study's with the repairer's umask and owner (a group-writable 0660 file became
+    0644, another user's the repairer's): the study's own user could no longer write it."""
+    import os
+    import stat
+
+    db = copy(finished, tmp_path)
+    damage(db, "trial_intermediate_values")
+    db.chmod(0o660)
+    owner = (65534, 65534) if os.geteuid() == 0 else (os.getuid(), os.getgid())  # root may give it away: nobody
+    os.chown(db, *owner)
+    repair_sqlite(db, echo=False)
+    st = db.stat()
+    assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) == (0o660, *owner)
+    check_sqlite(url(db))
