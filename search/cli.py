@@ -862,13 +862,19 @@ def journal_changed(args: argparse.Namespace, exc: BaseException) -> str | None:
     """One line when a journal file stopped parsing under a running process (cut, or written over, by another
     program: Optuna reads it on from where it left off and meets a torn record), else None."""
 
-    from search.storage import JournalChangedError
+    from search.storage import JournalChangedError, JournalRemovedError
 
     url = getattr(args, "url", None)  # set by the commands once their storage is open
     if url is None or "://" in url:
         return None
     if not any(isinstance(e, (json.JSONDecodeError, UnicodeDecodeError, JournalChangedError)) for e in chain(exc)):
         return None
+    if any(isinstance(e, JournalRemovedError) for e in chain(exc)):  # make repair found "no journal file" there
+        return (
+            f"the journal {url} was removed under this run (deleted, or its folder moved or deleted): this process "
+            "wrote nothing more, and the running trial is lost. Put the file back where it was (from where it was "
+            "moved, or a backup copy), then rerun to resume; a rerun without it starts the study afresh"
+        )
     study = shlex.quote(args.study) if isinstance(getattr(args, "study", None), str) else "<study file>"
     return (
         f"the journal {url} changed under this run (cut short or written over by another program): it no longer "

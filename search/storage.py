@@ -883,6 +883,10 @@ class JournalChangedError(RuntimeError):
     """The journal file was cut short, emptied, replaced or written over under a process that reads it."""
 
 
+class JournalRemovedError(JournalChangedError):
+    """The journal file is gone from its path under a process that reads it (deleted, or its folder moved)."""
+
+
 class GuardedJournalFileBackend(JournalFileBackend):
     """Optuna's journal file backend, which notices its file changing under it.
 
@@ -907,7 +911,7 @@ class GuardedJournalFileBackend(JournalFileBackend):
         try:
             st = os.stat(self._file_path)
         except FileNotFoundError:
-            raise JournalChangedError(f"{self._file_path} was removed") from None
+            raise JournalRemovedError(f"{self._file_path} was removed") from None
         if (st.st_dev, st.st_ino) != self._identity:
             raise JournalChangedError(f"{self._file_path} was replaced by another file")
         if st.st_size < end:

@@ -890,6 +890,25 @@ def test_a_journal_changed_under_a_run_is_one_line_naming_repair(tmp_path: Path)
     assert journal_changed(args, RuntimeError("another failure")) is None
 
 
+def test_a_journal_removed_under_a_run_is_told_so_not_sent_to_repair(tmp_path: Path) -> None:
+    """The journal (or runs/) deleted under a running study: the line said "cut short or written over" and sent the
+    user to make repair, which answered "no journal file ...: nothing to repair"."""
+    import argparse
+
+    from search.cli import journal_changed
+    from search.storage import JournalChangedError, open_storage
+
+    journal = tmp_path / "journal.log"
+    study = optuna.create_study(study_name="s", storage=open_storage(str(journal)))
+    journal.unlink()
+    with pytest.raises(JournalChangedError) as caught:
+        study.ask()
+    text = journal_changed(argparse.Namespace(study="s.yaml", url=str(journal)), caught.value)
+    assert text is not None and f"the journal {journal} was removed under this run" in text
+    assert "make repair" not in text and "starts the study afresh" in text
+    assert not journal.exists()  # nothing was written after it went
+
+
 def test_a_read_only_file_system_is_not_called_a_full_disk() -> None:
     import argparse
     import errno
