@@ -930,6 +930,15 @@ READ_ONLY = re.compile(r"permission denied|read-only transaction|read only|reado
                        r"command denied", re.IGNORECASE)  # fmt: skip
 
 
+#: what an interrupt left behind, per command that runs no trial
+OTHER_INTERRUPTED = {
+    "repair": "the file is replaced in one step after its backup, so it is as it was or wholly repaired; rerun the "
+    "same command (once repaired it says there is nothing to repair)",
+    "retry": "each trial is re-queued in one write or not at all; rerun make retry without TRIAL to re-queue every "
+    "trial still given up",
+}
+
+
 def _interrupted(args: argparse.Namespace, exc: BaseException) -> int:
     """One line (none from a worker of ``study --workers N``: its parent says it) and the shell's exit code for
     the signal: 130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP."""
@@ -944,6 +953,9 @@ def _interrupted(args: argparse.Namespace, exc: BaseException) -> int:
         elif getattr(exc, "verdict", False):
             print(f"\ninterrupted ({name}) during the verdict's retraining: every finished trial and every finished "
                   "refit is stored; rerun to complete the verdict", file=sys.stderr, flush=True)  # fmt: skip
+        elif args.command not in ("study", "worker"):  # no trial runs here: "marked failed and re-queued" misled
+            print(f"\ninterrupted ({name}): {OTHER_INTERRUPTED.get(args.command, 'rerun to finish')}", file=sys.stderr,
+                  flush=True)  # fmt: skip
         else:
             print(f"\ninterrupted ({name}): any running trial was marked failed and re-queued; rerun to resume",
                   file=sys.stderr, flush=True)  # fmt: skip

@@ -670,3 +670,24 @@ def test_a_repaired_journal_keeps_its_permissions_and_owner(finished: tuple[Path
     st = journal.stat()
     assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) == (0o660, *owner)
     assert repair_journal(journal, echo=False).dropped_lines == []
+
+
+def test_ctrl_c_in_a_repair_says_what_became_of_the_file(
+    finished: tuple[Path, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C during make repair said "any running trial was marked failed and re-queued; rerun to resume", of a
+    command that runs no trial, and nothing of the file it was mending."""
+    from search import cli
+
+    journal = copy(finished, tmp_path)
+    glued(line_of(journal, trial_line(1, 8, "path")))(journal)
+    damaged = journal.read_bytes()
+
+    def stopped(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("search.journal._rewrite", stopped)
+    code = cli.main(["repair", str(finished[0]), "--storage", str(journal)])
+    err = capsys.readouterr().err
+    assert code == 130 and "as it was or wholly repaired" in err and "re-queued" not in err, err
+    assert journal.read_bytes() == damaged
