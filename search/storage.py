@@ -664,6 +664,32 @@ def _count(rdb: Any, study_id: int, below: int | None) -> dict[TrialState, int]:
     return out
 
 
+def shared_trial_numbers(self: RetryingStorage, study_id: int) -> dict[int, list[int]]:
+    """Trial numbers that more than one of the study's trials holds, each with those trials' ids (read from the
+    database: Optuna's cache keys trials by number, so of two trials sharing one it shows one, and the other
+    vanished from every list); {} where there is no database below (a journal numbers trials as it replays them)."""
+    rdb = _backend(self)
+    return {} if rdb is None else self._retry("shared_trial_numbers", _shared, rdb, study_id)  # type: ignore[no-any-return]
+
+
+def _shared(rdb: Any, study_id: int) -> dict[int, list[int]]:
+    import sqlalchemy
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    trial = models.TrialModel
+    with _create_scoped_session(rdb.scoped_session) as session:
+        twice = (
+            session.query(trial.number).filter(trial.study_id == study_id).group_by(trial.number)
+            .having(sqlalchemy.func.count(trial.trial_id) > 1)
+        )  # fmt: skip
+        rows = session.query(trial.number, trial.trial_id).filter(trial.study_id == study_id, trial.number.in_(twice))
+        out: dict[int, list[int]] = {}
+        for number, trial_id in rows.order_by(trial.number, trial.trial_id).all():
+            out.setdefault(int(number), []).append(int(trial_id))
+    return out
+
+
 def _getstate(self: RetryingStorage) -> dict[str, Any]:
     return {k: v for k, v in self.__dict__.items() if k not in ("_refresh", "_own", "_own_lock")}
 
@@ -680,6 +706,7 @@ RetryingStorage.create_new_trial = _create_new_trial  # type: ignore[method-assi
 RetryingStorage.set_trial_state_values = _set_trial_state_values  # type: ignore[method-assign, assignment]
 RetryingStorage.set_trial_system_attr = _set_trial_system_attr  # type: ignore[method-assign, assignment]
 RetryingStorage.count_trials = count_trials  # type: ignore[attr-defined]
+RetryingStorage.shared_trial_numbers = shared_trial_numbers  # type: ignore[attr-defined]
 RetryingStorage.__getstate__ = _getstate  # type: ignore[method-assign, assignment]
 RetryingStorage.__setstate__ = _setstate  # type: ignore[attr-defined]
 
@@ -837,8 +864,11 @@ def damaged(study: optuna.Study, url: str | None = None, study_file: str | Path 
     parameter row lost); ``url`` and ``study_file`` name the repair command where the store is a journal file."""
     from search.config_check import FINISHED, mismatches
 
+    if (twice := shared_numbers(study)) is not None:
+        return twice
     trials = study.get_trials(deepcopy=False, states=FINISHED)  # (read once: on PostgreSQL a round trip)
-    lost = [t for t in trials if t.state == TrialState.COMPLETE and t.value is None]
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    lost = [t for t in complete if t.value is None]
     if not lost:
         odd = mismatches(trials, study.user_attrs)
         if not odd:
@@ -848,11 +878,35 @@ def damaged(study: optuna.Study, url: str | None = None, study_file: str | Path 
         return (f"{len(odd)} of its finished trials do not match the configuration they recorded ({shown}): a "
                 "parameter record was lost or the store edited, and the sampler and the report would read a "
                 f"configuration the trial did not run; {_mend_hint(url, study_file, ids)}")  # fmt: skip
+    if len(lost) == len(complete) > 1:  # the faults probe: a renamed trial_values, re-created empty on opening
+        return (f"none of its {len(complete)} complete trials has a value: the table of values was emptied or "
+                "replaced (PostgreSQL or SQLite: a renamed or dropped trial_values is created again, empty, when "
+                "the store is opened); restore it from a backup copy (or the renamed table): marking them failed "
+                f"would discard all {len(complete)}")  # fmt: skip
     numbers = ", ".join(f"#{t.number}" for t in lost[:5]) + (", ..." if len(lost) > 5 else "")
     ids = ", ".join(str(t._trial_id) for t in lost)
     return (f"{len(lost)} of its complete trials ({numbers}) have no value: the store was edited or damaged; "
             "restore a backup copy, or mark them failed (PostgreSQL: UPDATE trials SET state = 'FAIL' WHERE "
             f"trial_id IN ({ids})) so that they run again")  # fmt: skip
+
+
+def shared_numbers(study: optuna.Study) -> str | None:
+    """Why trial numbers are not one per trial, or None. Optuna numbers a database store's trials by counting
+    those before each (under a lock: no race), so two trials share a number only after an edit: a number set by
+    hand, or a trial deleted (the next one then takes the last number in use). One of the two then vanished from
+    every list Optuna gives (its cache keys trials by number): a finished trial lost to the summary, the report, the
+    sampler and the dashboard (the faults probe, 2026-12-06). One query, on a database store only."""
+    reader = getattr(study._storage, "shared_trial_numbers", None)
+    twice: dict[int, list[int]] = reader(study._study_id) if reader is not None else {}
+    if not twice:
+        return None
+    study_id = study._study_id
+    shown = "; ".join(f"#{n}: trial ids {', '.join(map(str, i))}" for n, i in list(twice.items())[:5])
+    return (f"{len(twice)} trial number(s) name more than one trial ({shown}{'; ...' if len(twice) > 5 else ''}): "
+            "the store was edited (a number set by hand, or a trial deleted: the next one took a number in use); "
+            "restore a backup copy, or number the trials again in the order they were made (UPDATE trials SET "
+            "number = r.n FROM (SELECT trial_id, ROW_NUMBER() OVER (ORDER BY trial_id) - 1 AS n FROM trials WHERE "
+            f"study_id = {study_id}) AS r WHERE trials.trial_id = r.trial_id)")  # fmt: skip
 
 
 def _mend_hint(url: str | None, study_file: str | Path | None, ids: str) -> str:

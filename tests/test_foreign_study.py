@@ -163,3 +163,94 @@ def test_a_value_set_to_null_in_postgresql_is_one_line(tmp_path: Path) -> None:
             assert "cannot be read" in out.stderr or "have no value" in out.stderr, out.stderr
     finally:  # the shared test database keeps no study of a run
         optuna.delete_study(study_name=name, storage=open_storage(url))
+
+
+def _two_trial_sqlite(tmp_path: Path, name: str) -> tuple[Path, str, Path]:
+    from search.preflight import prepare
+    from search.worker import ensure_study, run_worker
+
+    db = tmp_path / "store.db"
+    url = f"sqlite:///{db}"
+    path = write_study(tmp_path, name=name, budget={"trials": 2, "max_epochs": 1}, introspect=False, recipes=False)
+    spec = prepare(path, url).spec
+    storage = open_storage(url)
+    ensure_study(spec, storage, total=2)
+    run_worker(spec, storage, 2)
+    del storage
+    return path, url, db
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [
+        ("UPDATE trials SET number = 0 WHERE number = 1", "1 trial number(s) name more than one trial (#0: trial ids 1, 2)"),
+        ("ALTER TABLE trial_values RENAME TO tv_x", "none of its 2 complete trials has a value: the table of values"),
+    ],
+)  # fmt: skip
+def test_an_edited_database_store_is_one_line_naming_the_edit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], edit: str, words: str
+) -> None:
+    """The faults probe (2026-12-06): two trials sharing a number (set by hand, or a trial deleted and the next one
+    numbered by count) ran on, "#0" naming two trials in the summary, the report and make retry; a renamed
+    trial_values, created again empty when Optuna opened the store, was blamed on each trial with the advice to
+    mark them all failed. Both are one line now, exit 2, before anything runs."""
+    import sqlite3
+
+    from search import cli
+
+    path, url, db = _two_trial_sqlite(tmp_path, "edited")
+    with sqlite3.connect(db) as conn:
+        conn.execute(edit)
+    capsys.readouterr()
+    for command in ("study", "report"):
+        more = ["--trials", "3"] if command == "study" else []
+        assert cli.main([command, str(path), "--storage", url, *more]) == 2
+        line = capsys.readouterr().err.strip().splitlines()[-1]
+        assert words in line, line
+        if "number" in words:
+            assert "UPDATE trials SET number = r.n FROM" in line, line
+    if "number" in words:  # the statement the line gives mends the store: the study runs on
+        statement = line[line.index("UPDATE trials SET") : line.rindex(")")]
+        with sqlite3.connect(db) as conn:
+            conn.execute(statement)
+        assert cli.main(["report", str(path), "--storage", url, "--out", str(tmp_path / "report")]) == 0
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_two_trials_sharing_a_number_in_postgresql_are_one_line_and_the_statement_mends_them(tmp_path: Path) -> None:
+    """On the real server: a trial numbered by hand as another one (of the two, Optuna's cache showed one) stops
+    study and report with one line, and the UPDATE statement the line gives mends the study."""
+    import uuid
+
+    import psycopg2
+
+    from tests.helpers import open_postgres
+
+    url = "postgresql://postgres@127.0.0.1:5432/test"
+    open_postgres(url)
+    name = f"twice-{uuid.uuid4().hex[:8]}"
+    path = _one_trial_study(tmp_path, url, name)
+    ids = "SELECT trial_id FROM trials t JOIN studies s ON s.study_id = t.study_id WHERE s.study_name = %s"
+    try:
+        storage = open_storage(url)
+        study = optuna.load_study(study_name=name, storage=storage)
+        trial_id = storage.create_new_trial(study._study_id)  # a second trial (#1), then numbered #0 by hand
+        storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL)
+        with psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="test") as conn:
+            conn.cursor().execute(f"UPDATE trials SET number = 0 WHERE trial_id IN ({ids})", (name,))
+        for command in ("study", "report"):
+            more = ["--trials", "1"] if command == "study" else []
+            out = run_cli(command, str(path), "--storage", url, *more, timeout=120)
+            assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+            line = out.stderr.strip().splitlines()[-1]
+            assert f"1 trial number(s) name more than one trial (#0: trial ids {trial_id - 1}, {trial_id})" in line, (
+                line
+            )
+        statement = line[line.index("UPDATE trials SET") : line.rindex(")")]
+        with psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="test") as conn:
+            conn.cursor().execute(statement)
+        assert sorted(t.number for t in optuna.load_study(study_name=name, storage=open_storage(url)).trials) == [0, 1]
+    finally:  # the shared test database keeps no study of a run
+        optuna.delete_study(study_name=name, storage=open_storage(url))
