@@ -159,6 +159,8 @@ def cmd_study(args: argparse.Namespace, join_only: bool = False) -> int:
         over = f" (a new study: none named {spec.name!r} was in this storage)"
     print(f"study {spec.name} ({spec.path}) in {mask_url(url)}: {c['finished']}/{total} trials finished{over}",
           flush=True)  # fmt: skip
+    if new and spec.defaulted:  # as validate says it: the epochs, folds, batch size, front end a new study runs
+        print(f"  chosen from the data: {chosen(spec, prepared.folds)}", flush=True)
     from search.objective import older_swa_note
 
     if (swa := older_swa_note(study)) is not None:

@@ -23,7 +23,7 @@ from search.cli import main
 from search.objective import study_splits
 from search.preflight import PreflightError, check_storage_url, prepare
 from search.storage import StorageError, open_storage
-from tests.helpers import ROOT, run_cli
+from tests.helpers import ROOT, TINY, run_cli
 
 N, T, C = 12, 5, 2  # sequences, steps, channels of the tiny .npz datasets
 
@@ -255,6 +255,26 @@ def test_validate_says_what_the_data_chose(capsys: pytest.CaptureFixture[str]) -
     assert chosen.startswith("  chosen from the data: lr searched 0.0003..0.01 (log); conv_layers searched 3 / 1 / 0")
     assert "conv_stride searched 4 / 8 / 16" in chosen and "conv_kernel searched 8 / 0" in chosen
     assert "max_epochs 100" in chosen and "cv_folds 5" in chosen
+
+
+def test_study_says_what_the_data_chose_when_it_creates_a_study(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``study`` on a new dataset ran with the folds, batch size, epochs and lr range the data chose and said none of
+    them before training (only ``validate`` did; the verdict, at the end, listed some): the unseen-data probe. A
+    resumed study, which may keep the defaults it was created with, is not told again."""
+    raw = {**TINY, "name": "chosen", "budget": {"trials": 1, "max_epochs": 1}, "final_seeds": 1}
+    raw["fixed"] = {}  # lr and batch_size left to the data
+    path = tmp_path / "chosen.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    store = str(tmp_path / "journal.log")
+    assert main(["study", str(path), "--storage", store]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    at = next(i for i, line in enumerate(lines) if "(a new study: none named 'chosen'" in line)
+    assert lines[at + 1].startswith("  chosen from the data: lr searched 0.0003..0.01 (log); "), lines[at + 1]
+    assert "batch_size 16" in lines[at + 1], lines[at + 1]
+    assert main(["study", str(path), "--storage", store]) == 0
+    assert "chosen from the data" not in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("study", ["", " "])
