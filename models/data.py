@@ -826,6 +826,7 @@ def _npz_set(
         y = y[:, 0]
     if y.ndim != 1 or len(y) != len(X):
         raise DataError(f"{path}: {yk} has shape {y.shape}; expected ({len(X)},): one label per sequence")
+    _check_blank_labels(path, yk, y)
     if training:
         names = _label_names(y)
     y = _label_codes(path, yk, y, names)
@@ -862,6 +863,18 @@ def _npz_set(
                         f"{lengths[i]}, channel {c}: {X[i, t, c]}); fill or drop them first")  # fmt: skip
     X[~valid] = 0.0  # in place: X is this function's copy (kept until _to_float32 has both splits)
     return SequenceSet(X, lengths, y.astype(np.int64)), names
+
+
+def _check_blank_labels(path: Path | str, yk: str, y: np.ndarray) -> None:
+    """Class names that are empty or only spaces are missing labels (a CSV's empty field), refused by position: one
+    became a class of its own, shown as nothing (the majority-class row read ``always " / b"``)."""
+    if y.dtype.kind not in "US" or not len(y):
+        return
+    blank = np.flatnonzero(np.char.str_len(np.char.strip(y)) == 0)
+    if len(blank):
+        raise DataError(f"{path}: {yk}[{int(blank[0])}] is {'empty' if not len(y[blank[0]]) else 'only spaces'} "
+                        f"({len(blank)} such label{'s' if len(blank) != 1 else ''}): a missing label; allowed: class "
+                        "names with a character other than a space (drop the unlabelled sequences first)")  # fmt: skip
 
 
 def _one_class(where: str, label: str, count: int) -> DataError:
