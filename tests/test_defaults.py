@@ -191,6 +191,46 @@ def test_a_long_tail_the_rnn_reads_whole_is_warned_of(tmp_path: Path) -> None:
             assert "conv_stride" in said[0]
 
 
+#: (id, training sequences, of them longer than 4,000 steps, their length, study changes, the warning's start or None)
+TAIL_CASES = [
+    ("none long", 60, 0, 30, {}, None),
+    ("a tenth, the 90th percentile short", 60, 6, 8000, {},
+     "warning: tail: 6 of the 60 training sequences are longer than 4,000 steps (up to 8,000; median 30), and the RNN "
+     "reads every step: a batch pads to its longest sequence, so about 57% of the batches of 8 run at up to"),
+    ("one of 100", 100, 1, 60000, {},
+     "warning: tail: 1 of the 100 training sequences is longer than 4,000 steps (up to 60,000; median 30)"),
+    ("a fifth", 60, 12, 8000, {}, "warning: tail: a tenth of the training sequences are longer than 8,000 steps"),
+    ("a front end named", 60, 6, 8000, {"fixed": {"conv_layers": 1, "conv_stride": 16}}, None),
+    ("batch_size searched", 60, 6, 8000, {"search": {"dropout": {"low": 0.0, "high": 0.3}, "batch_size": [8, 16]}},
+     "warning: tail: 6 of the 60 training sequences are longer than 4,000 steps (up to 8,000; median 30), and the RNN "
+     "reads every step: a batch pads to its longest sequence, so every batch that draws one runs at up to"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("n", "many", "long", "changes", "start"), [c[1:] for c in TAIL_CASES],
+                         ids=[c[0] for c in TAIL_CASES])  # fmt: skip
+def test_a_few_long_sequences_the_rnn_reads_whole_are_warned_of(
+    tmp_path: Path, n: int, many: int, long: int, changes: dict, start: str | None
+) -> None:
+    """Fewer than a tenth of the sequences that long left the 90th percentile short and the study unwarned, though
+    every batch that draws one pads to it: 6 of 60 sequences of 8,000 steps among 30-step ones took minutes an epoch
+    on a 48-sequence fold (the unseen-data probe)."""
+    from models.data import array_splits
+    from search.defaults import long_tail_note
+
+    lengths = np.where(np.arange(n) < many, long, 30)
+    X = np.zeros((n, long, 1), np.float32)
+    y = np.arange(n) % 2
+    splits = array_splits({"X": X, "y": y, "lengths": lengths, "X_test": X[:4, :30], "y_test": y[:4]})
+    splits.name = "tail"
+    spec = apply_defaults(spec_of(tmp_path, "tail.npz", **changes), splits)
+    note = long_tail_note(spec, splits)
+    assert (note is None) == (start is None), note
+    if start is not None:
+        assert note is not None and note.startswith(start), note
+        assert note.endswith("or shorter sequences"), note
+
+
 def test_cv_folds_set_by_the_study_is_kept_and_not_reported(tmp_path: Path) -> None:
     out = apply_defaults(spec_of(tmp_path, SHORT, cv_folds=2), load_splits(SHORT))
     assert out.cv_folds == 2 and "cv_folds" not in out.defaulted
