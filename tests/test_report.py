@@ -641,6 +641,33 @@ def test_no_importances_when_every_trial_tied(capsys: pytest.CaptureFixture[str]
     assert "every complete trial scored 1.0000" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("folds", "metric", "ranked"),
+    [
+        ([[0.5, 0.5], [0.5, 0.5]], "val_acc", False),  # UnitTest: every trial at chance on every fold
+        ([[1.0, 1.0], [1.0, 1.0]], "val_acc", False),  # saturated: the tie-break alone differs
+        ([[1.0, 0.9], [0.9, 1.0]], "val_acc", True),  # the same mean, other folds: the trials differ
+        ([[0.5, 0.5], [0.5, 0.5]], "val_loss", True),  # the loss is the objective itself
+    ],
+)
+def test_no_importances_from_the_tie_break_alone(
+    capsys: pytest.CaptureFixture[str], folds: list[list[float]], metric: str, ranked: bool
+) -> None:
+    """The data probe: on UnitTest every trial scored 0.5 on every fold, values apart by 4e-7 of tie-break, and
+    the report named dropout the most important parameter (fANOVA 0.783)."""
+    from search.report.data import importances
+
+    study = optuna.create_study(direction="maximize")
+    dist = {"x": FloatDistribution(0, 1)}
+    for i in range(8):
+        trial = create_trial(value=folds[0][0] - 1e-7 * i, params={"x": 0.1 * i}, distributions=dist,
+                             user_attrs={"fold_accs": folds[i % 2]})  # fmt: skip
+        study.add_trial(trial)
+    got = importances(study, metric)
+    assert bool(got["fANOVA"]) is ranked, got
+    assert ("differ by the validation-loss tie-break alone" in capsys.readouterr().err) is not ranked
+
+
 def test_a_parameter_no_trial_varied_gets_no_importance() -> None:
     """PED-ANOVA gave branch_dropout, 0 in every complete trial, a share of 0.033 (the unseen probe): only the
     parameters the trials varied are ranked."""

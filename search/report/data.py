@@ -109,9 +109,9 @@ class Comparison:
 MIN_RANKED = 4
 
 
-def importances(study: optuna.Study) -> dict[str, dict[str, float]]:
+def importances(study: optuna.Study, metric: str = "val_acc") -> dict[str, dict[str, float]]:
     """fANOVA and PED-ANOVA importances over the complete trials (each may fail on tiny studies: then empty;
-    fewer than :data:`MIN_RANKED` complete trials: both empty)."""
+    fewer than :data:`MIN_RANKED` complete trials, or nothing but the tie-break to rank by: both empty)."""
     out: dict[str, dict[str, float]] = {}
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if len(complete) < MIN_RANKED:
@@ -123,6 +123,10 @@ def importances(study: optuna.Study) -> dict[str, dict[str, float]]:
             f"note: importances: every complete trial scored {complete[0].value:.4f}: nothing to rank by",
             file=sys.stderr,
         )
+        return {"fANOVA": {}, "PED-ANOVA": {}}
+    if metric == "val_acc" and (same := _same_accuracies(complete)) is not None:
+        print(f"note: importances: every complete trial had the same fold accuracies (mean {same:.4f}): their values "
+              "differ by the validation-loss tie-break alone, nothing to rank by", file=sys.stderr)  # fmt: skip
         return {"fANOVA": {}, "PED-ANOVA": {}}
     # only what the trials varied: a parameter at one value in every complete trial (branch_dropout 0 in all four)
     # got a share of its own from PED-ANOVA (0.033, the unseen probe)
@@ -146,6 +150,17 @@ def importances(study: optuna.Study) -> dict[str, dict[str, float]]:
         for message in dict.fromkeys(str(w.message) for w in said if issubclass(w.category, UserWarning)):
             print(f"note: {name} importance: {message}", file=sys.stderr)
     return out
+
+
+def _same_accuracies(complete: list[FrozenTrial]) -> float | None:
+    """The one mean accuracy of trials that scored the same on every fold (``fold_accs``), else None. Their values
+    differ by the tie-break alone (``models.train.score``: under one sequence's worth): on UnitTest every trial sat
+    at chance, 0.5 on every fold, and the report named dropout "the most important parameter" (0.783) from
+    differences of 4e-7 in the loss (the data probe, 2026-12-06)."""
+    folds = [t.user_attrs.get("fold_accs") for t in complete]
+    if any(not f for f in folds) or len({tuple(round(float(a), 9) for a in f) for f in folds}) > 1:  # type: ignore[union-attr]
+        return None
+    return statistics.fmean(float(a) for a in folds[0])  # type: ignore[union-attr]
 
 
 def pruning_summary(study: optuna.Study, spec: StudySpec) -> dict[str, float]:
@@ -408,7 +423,7 @@ def study_report(
     data = study_data(study, spec, url)
     # with the counts (a study still running read "12 complete, 6 pruned" above "6 of 24 trials pruned" read
     # minutes of retraining later)
-    data.importances = importances(study)
+    data.importances = importances(study, spec.metric)
     data.pruning = pruning_summary(study, spec)
     data.final = final = final_result(study, spec, seeds)
     config = final["best"]["config"]
