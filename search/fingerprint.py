@@ -253,7 +253,7 @@ def changes(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, str]]:
         if not same:
             out.append((bad, f"dataset: {od.get('source')} -> {nd.get('source')}"))
     elif od.get("sha256") != nd.get("sha256") and od.get("sha256") != _unread_sibling_sha(str(nd.get("source"))):
-        out.append((bad, f"dataset: {nd.get('source')}: its content changed "
+        out.append((bad, f"dataset: {nd.get('source')}: {DATA_CHANGED} "
                          f"(sha256 {str(od.get('sha256'))[:12]} -> {str(nd.get('sha256'))[:12]})"))  # fmt: skip
     elif "test_sha256" in od and od.get("test_sha256") != nd.get("test_sha256"):  # (a study recorded before it
         out.append((bad, f"dataset: {nd.get('source')}: {TEST_FILE_CHANGED} "  # was kept records it on resume)
@@ -405,6 +405,8 @@ def _show_dim(d: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------------------------- refusing
 #: the change line of a study whose test file alone changed (changed_error says what it does and does not affect)
 TEST_FILE_CHANGED = "its test file changed"
+#: the change line of a study whose data file's content changed (the same path)
+DATA_CHANGED = "its content changed"
 
 
 def changed_error(
@@ -436,10 +438,13 @@ def changed_error(
                      f"the front end's other defaults off, and the next run names those), or {fresh}")  # fmt: skip
     elif all(TEST_FILE_CHANGED in line for _, line in found):  # the trials never read it: their results stand
         lines.append(f"the trials never read the test split, but the study's verdict, recipe rows and stored refits "
-                     f"were measured on the old one, and new ones would be measured on another: undo the edit, or "
-                     f"{fresh}")  # fmt: skip
-    else:
-        lines.append(f"the finished trials would not be comparable with new ones: undo the edit, or {fresh}")
+                     f"were measured on the old one, and new ones would be measured on another: put the old test "
+                     f"file back, or {fresh}")  # fmt: skip
+    else:  # (a data file's content changed: "undo the edit" sent the user to a study file nobody had edited)
+        data = [line for _, line in found if DATA_CHANGED in line or TEST_FILE_CHANGED in line]
+        undo = "undo the edit" if not data else "put back the data file the study ran on (its sha256 is above)" + (
+            "" if len(data) == len(found) else " and undo the edit")  # fmt: skip
+        lines.append(f"the finished trials would not be comparable with new ones: {undo}, or {fresh}")
     return StudyChangedError("\n".join(lines))
 
 

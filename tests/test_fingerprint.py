@@ -534,6 +534,24 @@ def test_trials_before_a_widening_are_not_taken_for_a_lost_parameter(tmp_path: P
 
 
 @pytest.mark.parametrize(
+    ("found", "advice"),
+    [
+        ([(INCOMPATIBLE, "dataset: d.npz: its content changed (sha256 aaa -> bbb)")],
+         "put back the data file the study ran on (its sha256 is above), or give"),
+        ([(INCOMPATIBLE, "dataset: d.npz: its test file changed (sha256 aaa -> bbb)")], "put the old test file back"),
+        ([(INCOMPATIBLE, "dataset: d.npz: its content changed (sha256 aaa -> bbb)"),
+          (INCOMPATIBLE, "architecture.hidden_size: 64 -> 32")], "(its sha256 is above) and undo the edit, or give"),
+        ([(INCOMPATIBLE, "architecture.hidden_size: 64 -> 32")], "comparable with new ones: undo the edit, or give"),
+    ],
+)  # fmt: skip
+def test_a_changed_data_file_is_not_called_an_edit_of_the_study_file(found: list, advice: str) -> None:
+    """The data probe (2026-12-06): a study whose .npz changed under the same path was told to "undo the edit", of a
+    study file nobody had edited."""
+    text = str(changed_error(spec_of(edited()), "journal.log", found))
+    assert advice in text, text
+
+
+@pytest.mark.parametrize(
     ("found", "rules"),
     [
         (
