@@ -217,17 +217,19 @@ def test_validate_reports_every_bad_file_and_summarizes_a_good_one(
     assert main(["validate", str(good)]) == 0
     out = capsys.readouterr()
     assert out.err == ""
-    ok, chosen = out.out.splitlines()  # the summary, and what the data-dependent defaults chose
+    ok, chosen, budget = out.out.splitlines()  # the summary, what the data-dependent defaults chose, the budget
     assert ok.startswith(f"{good}: ok (pf-good: ") and ok.endswith(
         f"data {tmp_path / 'pair_train.npz'}: 12 train / 4 test sequences, length 3..5, 2 channels, 2 classes, 1 fold; "
         "not compared with the study's store, if it has one: make study does that)"
     )
     assert chosen.startswith("  chosen from the data: ") and "batch_size 8" in chosen, chosen
+    # 12 sequences, one holdout of 0.2: 10 train a fit, 2 batches of 8 an epoch
+    assert budget.startswith("  budget: at most 2 trials x 1 fold x ") and "epochs of 2 batches of 8;" in budget, budget
 
     assert main(["validate", str(good), *map(str, bad)]) == 2
     out = capsys.readouterr()
     errors = out.err.strip().splitlines()
-    assert len(errors) == len(bad) and len(out.out.strip().splitlines()) == 2
+    assert len(errors) == len(bad) and len(out.out.strip().splitlines()) == 3
     for path, line in zip(bad, errors):
         assert line.startswith(f"error: {path}: "), line
     for p in bad:
@@ -251,10 +253,13 @@ def test_validate_says_what_the_data_chose(capsys: pytest.CaptureFixture[str]) -
     """A long dataset gets a searched front end from its data; validate showed none of it, so a user could not see
     before a run which strides and kernels the search would try (the unseen-data probe)."""
     assert main(["validate", str(ROOT / "studies" / "lstm-long.yaml")]) == 0
-    chosen = capsys.readouterr().out.splitlines()[1]
+    _, chosen, budget = capsys.readouterr().out.splitlines()
     assert chosen.startswith("  chosen from the data: lr searched 0.0003..0.01 (log); conv_layers searched 3 / 1 / 0")
     assert "conv_stride searched 4 / 8 / 16" in chosen and "conv_kernel searched 8 / 0" in chosen
     assert "max_epochs 100" in chosen and "cv_folds 5" in chosen
+    # OSULeaf: 200 sequences, 5 folds of 40: 160 train a fold, 10 batches of 16; 24 trials x 5 folds x 100 epochs
+    assert budget == ("  budget: at most 24 trials x 5 folds x 100 epochs = 12,000 epochs of 10 batches of 16; early "
+                      "stopping and pruning end most trials sooner")  # fmt: skip
 
 
 def test_study_says_what_the_data_chose_when_it_creates_a_study(
@@ -273,6 +278,7 @@ def test_study_says_what_the_data_chose_when_it_creates_a_study(
     at = next(i for i, line in enumerate(lines) if "(a new study: none named 'chosen'" in line)
     assert lines[at + 1].startswith("  chosen from the data: lr searched 0.0003..0.01 (log); "), lines[at + 1]
     assert "batch_size 16" in lines[at + 1], lines[at + 1]
+    assert lines[at + 2].startswith("  budget: at most 1 trial x "), lines[at + 2]
     assert main(["study", str(path), "--storage", store]) == 0
     assert "chosen from the data" not in capsys.readouterr().out
 

@@ -52,7 +52,31 @@ def test_a_trials_value_says_which_quantity_it_is(
     progress = Progress(10, 0, "maximize", "s")
     progress.trial(t, {"finished": 1, "pruned": 0})
     progress.close()
-    assert capsys.readouterr().out.startswith(f"trial {t.number} {words} (3 epochs, fused path)")
+    assert capsys.readouterr().out.startswith(f"trial {t.number} {words} (3 epochs, fused path; 1/10 after ")
+
+
+@pytest.mark.parametrize(
+    ("initial", "finished", "total", "spent", "said"),
+    [
+        (0, 0, 40, 30.0, ""),  # nothing finished yet in this run: no pace to read
+        (0, 1, 40, 30.0, "1/40 after 30 s, ~20 min of trials left"),
+        (10, 20, 40, 600.0, "20/40 after 10 min, ~20 min of trials left"),  # a resume: this run's pace only
+        (0, 4, 40, 3600.0, "4/40 after 60 min, ~9.0 h of trials left"),
+        (0, 40, 40, 600.0, "40/40 after 10 min"),
+    ],
+)
+def test_the_progress_line_says_the_pace_and_what_is_left(
+    monkeypatch: pytest.MonkeyPatch, initial: int, finished: int, total: int, spent: float, said: str
+) -> None:
+    """A log had no clock: a 40-trial study on big data ran for hours and nothing said how many (the scale probe)."""
+    import search.progress as progress_module
+
+    monkeypatch.setenv("CI", "1")
+    clock = iter([1000.0, 1000.0 + spent])
+    monkeypatch.setattr(progress_module.time, "monotonic", lambda: next(clock))
+    progress = Progress(total, initial, "maximize", "s")
+    assert progress.pace(finished) == said
+    progress.close()
 
 
 def test_a_diverged_trial_is_not_placed_where_it_last_scored(
@@ -66,9 +90,9 @@ def test_a_diverged_trial_is_not_placed_where_it_last_scored(
     progress = Progress(10, 0, "maximize", "s")
     progress.trial(t, {"finished": 1, "pruned": 1})
     progress.close()
-    assert capsys.readouterr().out.startswith(
-        f"trial {t.number} pruned (1 epoch, fused path) diverged: training loss 1e7 at epoch 1, step 4 in fold 2/2"
-    )
+    out = capsys.readouterr().out
+    assert out.startswith(f"trial {t.number} pruned (1 epoch, fused path; 1/10 after "), out
+    assert out.rstrip().endswith(" of trials left) diverged: training loss 1e7 at epoch 1, step 4 in fold 2/2"), out
 
 
 @pytest.mark.parametrize(("metric", "folds", "name"), [("val_acc", 5, "val_acc (mean over 5 folds)"),
