@@ -618,13 +618,14 @@ def test_the_baseline_chosen_as_the_best_is_refit_for_introspection_once(monkeyp
                         ("study_data", lambda *a: study_data), ("importances", lambda *a: {}),
                         ("pruning_summary", lambda *a: {}), ("final_result", lambda *a: final),
                         ("folds_of", lambda *a: 1), ("recipe_results", lambda *a: []), ("diagnose", lambda *a: []),
-                        ("introspect", lambda spec, cfg: calls.append(cfg) or (probe, 3, None))):  # fmt: skip
+                        ("introspect", lambda spec, cfg: calls.append(cfg) or (probe, 3, None)),
+                        ("announce", lambda *a: None)):  # fmt: skip
         monkeypatch.setattr(data_module, name, value)
-    data, probes = data_module.study_report(None, None)  # type: ignore[arg-type]
+    data, probes = data_module.study_report(None, SimpleNamespace(metric="val_acc"))  # type: ignore[arg-type]
     assert len(calls) == 1 and probes["best"] is probes["baseline"]
     assert data.introspection["best"]["epoch"] == data.introspection["baseline"]["epoch"] == 3
     final["baseline"]["config"] = {**config, "dropout": 0.1}  # two configurations: two refits
-    data_module.study_report(None, None)  # type: ignore[arg-type]
+    data_module.study_report(None, SimpleNamespace(metric="val_acc"))  # type: ignore[arg-type]
     assert len(calls) == 3
 
 

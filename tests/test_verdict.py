@@ -1523,3 +1523,28 @@ def test_known_epochs_never_trains(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(verdict, "cross_validate", trains)
     base = verdict.baseline_config(spec)
     assert verdict._known_epochs(study, spec, base, verdict.definition_digest(spec)) is None
+
+
+def test_each_run_the_verdict_trains_is_said_once_and_a_cached_one_not(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The scale probe (2026-12-06): `report` retrained its recipe rows for 6.5 minutes with nothing on the screen (3
+    hours for 40 trials on big data). Each row the verdict or the report trains says so once, before its first seed
+    not stored; a rerun, all cached, says nothing."""
+    from search import cli
+    from tests.helpers import write_study
+
+    path = write_study(tmp_path, name="said", budget={"trials": 3, "max_epochs": 2}, final_seeds=2, introspect=False)
+    store = str(tmp_path / "journal.log")
+    assert cli.main(["study", str(path), "--storage", store]) == 0
+    err = capsys.readouterr().err
+    said = [line for line in err.splitlines() if line.startswith("said: retraining ")]
+    assert len(said) == len(set(said)) >= 2, err  # the best and the baseline at least, each once
+    assert all(line.endswith("on the whole training split, seeds 1..2 of 2 (2 epochs each) ...") for line in said), said
+    assert "said: retraining a configuration without regularizers" in err, err
+    out = tmp_path / "report"
+    assert cli.main(["report", str(path), "--storage", store, "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "said: refitting the best configuration on the holdout with introspection" in err, err
+    assert cli.main(["study", str(path), "--storage", store]) == 0
+    assert "said: retraining" not in capsys.readouterr().err

@@ -37,6 +37,7 @@ from search.storage import StorageError, storage_hint
 from search.verdict import (
     REFIT_SWA,
     SWA_PROTOCOL,
+    announce,
     baseline_config,
     cache_entry,
     cached_test_accuracy,
@@ -436,6 +437,8 @@ def study_report(
     for label, cfg in (("best", config), ("baseline", final["baseline"]["config"])):
         key = json.dumps(cfg, sort_keys=True, default=str)  # the baseline chosen as the best: one refit, not two
         if key not in refits:
+            announce(spec, f"refitting the {label} configuration on the holdout with introspection (the report's "
+                           "measurements and figures)")  # fmt: skip
             refits[key] = introspect(spec, cfg)
         probe, best_epoch, why_diverged = refits[key]
         stats = probe.summary(best_epoch)
