@@ -1136,7 +1136,7 @@ def _rdb(url: str, pool: dict[str, int]) -> optuna.storages.RDBStorage:
             # schema half created for the next run to finish)
             now = time.monotonic()
             if not transient(exc) or (lost_since is not None and now - lost_since > RETRY_SECONDS):
-                raise StorageError(describe(url, exc)) from None
+                raise StorageError(schema_refused(url) or describe(url, exc)) from None
             if lost_since is None:
                 lost_since = now
                 print(f"storage {mask_url(url)}: connection lost while opening it ({scrub(_first_line(exc), url)}); "
@@ -1249,6 +1249,66 @@ def _take_lock(url: str, engine: Any, conn: Any) -> Any:
             print(f"note: waiting for the schema lock on {mask_url(url)} ({where(url)}): another process is "
                   "creating the schema or a study there", file=sys.stderr, flush=True)  # fmt: skip
         time.sleep(0.25)
+
+
+def schema_refused(url: str) -> str | None:
+    """One line for a store whose Optuna schema revision (``alembic_version``) is not the one the installed Optuna
+    uses, which Optuna refuses to open: the revision found, this Optuna's, and the remedy (an older one: a backup,
+    then ``optuna storage upgrade`` with the URL filled in; an unknown, newer one: the regtune version that made
+    it). Optuna's own line said the schema was "set up by" its own version (it reads ``version_info``, not the
+    revision) and advised ``pip install -U optuna``, which leaves constraints.txt's pins. None: the revision is this
+    Optuna's, or cannot be read (the caller's line stands)."""
+    import sqlalchemy
+    from alembic.script import ScriptDirectory
+
+    connect_args = {"connect_timeout": 10} if _scheme(url).startswith("postgresql") else {}
+    try:
+        engine = sqlalchemy.create_engine(
+            driver_url(url), connect_args=connect_args, poolclass=sqlalchemy.pool.NullPool
+        )
+        try:
+            with engine.connect() as conn:
+                found = conn.execute(sqlalchemy.text("SELECT version_num FROM alembic_version")).scalar()
+        finally:
+            engine.dispose()
+        from optuna.storages import _rdb
+
+        script = ScriptDirectory(str(Path(_rdb.__file__).parent / "alembic"))
+        head, known = script.get_current_head(), {r.revision for r in script.walk_revisions()}
+    except Exception:
+        return None
+    if found is None or found == head:
+        return None
+    masked = mask_url(url)
+    ours = f"{head}, the one this regtune's Optuna {optuna.__version__} uses"
+    start = f"cannot open storage {masked} ({where(url)}): its Optuna schema is at revision {found}"
+    if found in known:
+        password = " (with the password in place of ***)" if masked != url else ""
+        return (
+            f"{start}, older than {ours}; back it up ({_backup_hint(url)}), then run: .venv/bin/optuna storage "
+            f"upgrade --storage {shlex.quote(masked)}{password}"
+        )
+    return (
+        f"{start}, which this regtune's Optuna does not know (a newer Optuna made it; not {ours}): open it with the "
+        "regtune version (and its Optuna) that created it, or give this one a database of its own"
+    )
+
+
+def _backup_hint(url: str) -> str:
+    """How to back up the store at ``url`` before its schema is upgraded."""
+    scheme = _scheme(url)
+    if scheme.startswith("sqlite"):
+        path = url.split(":///", 1)[-1]
+        return f"copy {shlex.quote(path)} aside"
+    if not scheme.startswith("postgresql"):
+        return "mysqldump" if scheme.startswith("mysql") else "a dump of the database"
+    parts = urlsplit(url)
+    db = parts.path.lstrip("/") or "DB"
+    options = [f"-h {parts.hostname}"] if parts.hostname else []
+    with contextlib.suppress(ValueError):
+        options += [f"-p {parts.port}"] if parts.port else []
+    options += [f"-U {shlex.quote(unquote(parts.username))}"] if parts.username else []
+    return " ".join(["pg_dump -Fc", *options, f"-f {shlex.quote(db + '.dump')}", shlex.quote(db)])
 
 
 def describe(url: str, exc: BaseException) -> str:

@@ -470,3 +470,35 @@ def test_a_rebuilt_file_keeps_its_permissions_and_owner(finished: tuple[Path, by
     st = db.stat()
     assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) == (0o660, *owner)
     check_sqlite(url(db))
+
+
+@pytest.mark.parametrize(
+    "revision, words",
+    [
+        ("v3.0.0.d", ["revision v3.0.0.d, older than", "back it up (copy ", ".venv/bin/optuna storage upgrade --storage sqlite:///"]),
+        ("v9.9.9.z", ["revision v9.9.9.z, which this regtune's Optuna does not know", "the regtune version (and its Optuna) that created it"]),
+    ],
+    ids=["older schema", "newer schema"],
+)  # fmt: skip
+def test_a_schema_revision_optuna_refuses_names_both_revisions_and_the_remedy(
+    tmp_path: Path, revision: str, words: list[str]
+) -> None:
+    """Optuna's refusal said the schema was "set up by optuna 5.0.0" (its own version) and advised ``pip install -U
+    optuna`` (which leaves constraints.txt's pins), or ``optuna storage upgrade --storage $STORAGE_URL`` unfilled.
+    Now one line: the revision found, the one this Optuna uses, and the command (after a backup) or the version to
+    use; exit 2."""
+    db = tmp_path / "study.db"
+    optuna.storages.RDBStorage(url(db)).engine.dispose()  # Optuna's schema at this Optuna's head revision
+    head = sqlite3.connect(db).execute("SELECT version_num FROM alembic_version").fetchone()[0]
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = ?", (revision,))
+    with pytest.raises(StorageError) as err:
+        open_storage(url(db))
+    line = str(err.value)
+    assert "\n" not in line and f"{head}, the one this regtune's Optuna {optuna.__version__} uses" in line, line
+    assert "pip install" not in line and "$STORAGE_URL" not in line and "set up by" not in line, line
+    for word in words:
+        assert word in line, (word, line)
+    study = write_study(tmp_path, "stiny")
+    out = run_cli("report", str(study), "--storage", url(db))
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and f"revision {revision}" in out.stderr, out.stderr
