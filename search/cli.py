@@ -989,9 +989,15 @@ def main_entry() -> None:
     sys.exit(closed_pipe(main, prog="regtune"))
 
 
+#: a signal outside the command's own handlers: as it returned (its work done and said) or before it reached them
+LATE_INTERRUPTED = "\ninterrupted ({name}) as the command began or ended: what it said it did is stored; rerun it if it printed no result"
+
+
 def closed_pipe(run: Callable[..., int], **kwargs: Any) -> int:
     """``run(**kwargs)``, quiet when the reader of stdout goes away (``| head``): what was stored stays stored;
-    a BrokenPipeError traceback ended the output instead. Exit 141, the shell's code for SIGPIPE."""
+    a BrokenPipeError traceback ended the output instead. Exit 141, the shell's code for SIGPIPE. A signal that
+    lands here, outside ``run``'s own handlers (just after it returned), is one line and the signal's exit code
+    (130 for Ctrl-C), as inside: it was a traceback ending in ``code = run(**kwargs)``."""
     try:
         code = run(**kwargs)
         sys.stdout.flush()
@@ -999,6 +1005,12 @@ def closed_pipe(run: Callable[..., int], **kwargs: Any) -> int:
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's own flush at exit fails quietly
         return 141
+    except (KeyboardInterrupt, Interrupted) as exc:
+        signum = getattr(exc, "signum", int(signal.SIGINT))  # KeyboardInterrupt is Ctrl-C
+        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        with contextlib.suppress(OSError):  # a terminal gone (SIGHUP): nothing to say it to
+            print(LATE_INTERRUPTED.format(name=name), file=sys.stderr, flush=True)
+        return 128 + signum
 
 
 if __name__ == "__main__":

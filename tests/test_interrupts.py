@@ -432,6 +432,25 @@ def test_signals_raise_turns_ctrl_c_into_interrupted_and_restores_the_handler() 
     assert signal.getsignal(signal.SIGINT) is before
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["Ctrl-C", "SIGTERM"])
+def test_a_signal_as_the_command_returns_is_one_line_and_its_exit_code(
+    signum: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C landing in ``closed_pipe`` itself (the command had returned, its handlers had stopped; or it had not
+    reached them): a traceback ending in ``code = run(**kwargs)``, after make repair had said it was done (the
+    faults probe, 2026-12-07). Now one line and the signal's exit code, as everywhere else."""
+    from search.interrupts import Interrupted
+
+    def finished_then_interrupted() -> int:
+        print("repaired")
+        raise KeyboardInterrupt if signum == signal.SIGINT else Interrupted(signum)
+
+    assert cli.closed_pipe(finished_then_interrupted) == 128 + signum
+    out, err = capsys.readouterr()
+    name = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
+    assert out == "repaired\n" and err.strip().splitlines() == [cli.LATE_INTERRUPTED.format(name=name).strip()], err
+
+
 def test_ctrl_c_during_the_start_up_checks_stores_nothing(tmp_path: Path) -> None:
     """Ctrl-C while the dataset is read, before any store exists: one line saying nothing was stored, exit 130.
     The dataset is a FIFO, so the process waits in its checks, deterministically, until it is interrupted."""
