@@ -104,12 +104,8 @@ def retry(study: optuna.Study, numbers: list[int] | None = None) -> dict[int, in
     given-up trials when a number is not one of them (before anything is written)."""
     gave = {t.number: t for t in gave_up_trials(study)}
     wanted = sorted(gave) if numbers is None else list(dict.fromkeys(numbers))
-    bad = [n for n in wanted if n not in gave]
-    if bad:
-        raise ValueError(
-            f"trial(s) {', '.join(map(str, bad))} of study {study.study_name!r} not given up; "
-            f"allowed: {', '.join(map(str, sorted(gave))) or 'none (no trial was given up)'}"
-        )
+    if any(n not in gave for n in wanted):
+        raise ValueError(_not_retryable(study, [n for n in wanted if n not in gave], sorted(gave)))
     out = {}
     for n in wanted:
         requeue(study, gave[n], retry=True)
@@ -120,3 +116,17 @@ def retry(study: optuna.Study, numbers: list[int] | None = None) -> dict[int, in
         _note(study, gave[n], f"Re-queued as trial {out[n]} (crash count reset).")
     _record(study)
     return out
+
+
+def _not_retryable(study: optuna.Study, bad: list[int], gave: list[int]) -> str:
+    """Why :func:`retry` refuses ``bad``: numbers past the study's trials do not exist (their range named), the
+    rest exist but were not given up; then the trials it would re-queue (``gave``)."""
+    count = len(study.get_trials(deepcopy=False))  # trial numbers run 0..count-1
+    missing, kept = [n for n in bad if n >= count], [n for n in bad if n < count]
+    numbered = f"its trials are numbered 0-{count - 1}" if count else "it has no trial yet"
+    parts, of = [], f" of study {study.study_name!r}"
+    if missing:
+        parts.append(f"trial(s) {', '.join(map(str, missing))}{of} do not exist ({numbered})")
+    if kept:
+        parts.append(f"trial(s) {', '.join(map(str, kept))}{'' if missing else of} not given up")
+    return f"{'; '.join(parts)}; allowed: {', '.join(map(str, gave)) or 'none (no trial was given up)'}"

@@ -418,6 +418,33 @@ def test_a_handled_signal_does_not_outlive_its_run(where: tuple[StudySpec, str],
     assert interrupts.interrupt_behind(RuntimeError("later")) is None
 
 
+@pytest.mark.parametrize(
+    "numbers, words",
+    [
+        ([99], "trial(s) 99 of study 'numbers' do not exist (its trials are numbered 0-3); allowed: 2"),
+        ([1], "trial(s) 1 of study 'numbers' not given up; allowed: 2"),
+        ([1, 99], "trial(s) 99 of study 'numbers' do not exist (its trials are numbered 0-3); trial(s) 1 not given up"),
+    ],
+    ids=["no such trial", "not given up", "both"],
+)  # fmt: skip
+def test_retry_of_a_trial_that_does_not_exist_says_so(numbers: list[int], words: str) -> None:
+    """``retry --trial 99`` on a study of 7 trials said "trial(s) 99 ... not given up", as if it existed (the faults
+    probe, 2026-12-07): a number past the study's trials is named as not existing, with their range."""
+    from optuna.trial import create_trial
+
+    from search.retries import retry
+
+    study = optuna.create_study(study_name="numbers")
+    for n in range(4):
+        attrs = {GAVE_UP_ATTR: "crashed 4 times"} if n == 2 else {}
+        study.add_trial(create_trial(state=TrialState.FAIL if n else TrialState.COMPLETE, value=None if n else 0.5,
+                                     user_attrs=attrs))  # fmt: skip
+    with pytest.raises(ValueError) as err:
+        retry(study, numbers)
+    assert words in str(err.value), str(err.value)
+    assert len(study.get_trials()) == 4  # nothing written
+
+
 def test_signals_raise_turns_ctrl_c_into_interrupted_and_restores_the_handler() -> None:
     """The API's verdict runs under it: Lightning turned a KeyboardInterrupt in a refit into SystemExit(1)."""
     import os
