@@ -1025,28 +1025,41 @@ def open_storage(url: str, *, plain: bool = False, pool: dict[str, int] | None =
 
 
 def broken_link(path: Path) -> str | None:
-    """Why ``path``, a symbolic link, cannot hold a journal: a loop of links, or a link into a directory that does
-    not exist (Optuna's open raised a bare ``OSError: Too many levels of symbolic links`` / ``FileNotFoundError``);
-    None: it is no such link. A link to a file not made yet, in a directory that exists, is fine: the journal is
-    created at its target."""
+    """Why ``path``, a symbolic link or a path through one, cannot hold a journal: a loop of links, a link into a
+    directory that does not exist (Optuna's open raised a bare ``OSError: Too many levels of symbolic links`` /
+    ``FileNotFoundError``), or a folder of the path that is a link to a directory that does not exist (an unmounted
+    share: "cannot make its directory lnk (File exists)"); None: there is no such link. A link to a file not made
+    yet, in a directory that exists, is fine: the journal is created at its target."""
+    for folder in path.parents:
+        if folder.is_symlink() and (why := _link_fails(folder, folder.parent / os.readlink(folder), True)) is not None:
+            return (
+                f"is under {folder}, a symbolic link that {why}; point it at an existing directory, or remove it to "
+                "have the folder made"
+            )
     if not path.is_symlink() or path.exists():
         return None
-    link = os.readlink(path)
+    why = _link_fails(path, (path.parent / os.readlink(path)).parent)  # (an absolute link replaces the parent)
+    if why is None:
+        return None
+    return f"is a symbolic link that {why}; point it at the study's journal file, or remove it to start a new one there"
+
+
+def _link_fails(link: Path, home: Path, folder: bool = False) -> str | None:
+    """How following the symbolic link ``link`` fails, with where it points: a loop of links, or ``home`` does not
+    exist (the directory the link is, for a ``folder`` of the journal's path; else the one its file goes in). None:
+    it does not fail."""
     try:
-        os.stat(path)  # fails: the link does not resolve to an existing file
+        os.stat(link)
     except FileNotFoundError:
-        target = path.parent / link  # (an absolute link replaces the parent)
-        if target.parent.is_dir():
+        if home.is_dir():
             return None
-        why = f"points into a directory that does not exist ({target.parent})"
+        why = "points to a directory that does not exist"
+        why = why if folder else f"points into a directory that does not exist ({home})"
     except OSError as exc:
         why = f"cannot be followed ({(exc.strerror or str(exc)).lower()})"
     else:  # made meanwhile
         return None
-    return (
-        f"is a symbolic link that {why} (-> {link}); point it at the study's journal file, or remove it to start a "
-        "new one there"
-    )
+    return f"{why} (-> {os.readlink(link)})"
 
 
 def scheme_hint(scheme: str) -> str:

@@ -432,6 +432,22 @@ def test_storage_url_syntax(tmp_path: Path) -> None:
     assert not (tmp_path / "nowhere").exists()
 
 
+def test_a_journal_in_a_folder_that_is_a_dangling_link_names_the_link_and_its_target(tmp_path: Path) -> None:
+    """``--storage lnk/j.log``, ``lnk`` a link to a directory that does not exist (an unmounted share): "cannot make
+    its directory lnk (File exists)" (the faults probe, 2026-12-07). Now the README's rule for a dangling link: the
+    link, where it points, and that nothing was created; by the commands' check and by open_storage alike."""
+    (tmp_path / "lnk").symlink_to(tmp_path / "share" / "runs")
+    journal = tmp_path / "lnk" / "sub" / "j.log"
+    words = f"is under {tmp_path / 'lnk'}, a symbolic link that points to a directory that does not exist"
+    with pytest.raises(PreflightError) as err:
+        check_storage_url(str(journal), "--storage/STORAGE")
+    assert words in str(err.value) and f"-> {tmp_path / 'share' / 'runs'}" in str(err.value), str(err.value)
+    with pytest.raises(StorageError) as err2:
+        open_storage(str(journal))
+    assert words in str(err2.value) and "nothing was created" in str(err2.value), str(err2.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lnk"]
+
+
 def test_a_writable_journal_in_a_read_only_directory_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
