@@ -1023,6 +1023,31 @@ def test_a_study_whose_every_trial_failed_says_so(tmp_path: Path, capsys: pytest
     assert "no finished trial yet" not in err and len(err.splitlines()) == 1
 
 
+@pytest.mark.parametrize("failed", [0, 1], ids=["running", "running after a failure"])
+def test_a_report_while_the_first_trials_run_says_they_are_running(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], failed: int
+) -> None:
+    """`make report` while `make study` runs its first trials said "no finished trial yet: run make study first"
+    (the faults probe, 2026-12-07), or sent the user to fix an interrupted trial's cause: it says they run now."""
+    from optuna.trial import create_trial
+
+    from search import cli
+    from search.preflight import prepare
+    from search.storage import open_storage
+    from search.worker import ensure_study
+
+    path = write_study(tmp_path, budget={"trials": 4, "max_epochs": 4})
+    storage = open_storage(str(tmp_path / "journal.log"))
+    study = ensure_study(prepare(path).spec, storage, total=4)
+    for _ in range(failed):
+        study.add_trial(create_trial(state=TrialState.FAIL, user_attrs={"fail_reason": "interrupted (Ctrl-C)"}))
+    study.ask(), study.ask()  # two trials running (their workers' heartbeats are not this test's business)
+    assert cli.main(["report", str(path), "--storage", str(tmp_path / "journal.log")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "has no finished trial yet: 2 trial(s) are running" in err and "make dashboard" in err, err
+    assert "first" not in err.split("wait")[0] and "fix the cause" not in err and len(err.splitlines()) == 1, err
+
+
 def test_a_trial_this_process_left_running_is_rerun_not_waited_for(tmp_path: Path) -> None:
     """A notebook's run_study left a trial RUNNING (an exception escaped it); the next run_study in the same
     process waited for it for ever: its worker's pid, the notebook's, is alive. A worker starting in this process

@@ -395,6 +395,12 @@ def unreportable(study: optuna.Study, spec: StudySpec) -> str | None:
     if c["complete"]:
         return None
     study_file = shlex.quote(str(spec.path))
+    if not c["finished"] and c["running"]:  # make study runs its first trials: "run make study first" misled
+        return (
+            f"study {spec.name!r} has no finished trial yet: {c['running']} trial(s) are running; wait for the first "
+            "to finish (make dashboard shows their progress), then rerun make report (if no worker runs any more: "
+            f"make study STUDY={study_file} resumes it)"
+        )
     if not c["finished"]:
         failed = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
         if failed:  # "no finished trial yet: run make study" sent the user to fail five more
