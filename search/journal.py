@@ -78,6 +78,22 @@ def stamp(path: Path, kind: str) -> Path:
     return out
 
 
+def backup_copy(path: Path) -> Path:
+    """A whole copy of ``path`` (its times and mode too) at :func:`stamp` ``(path, "bak")``: written under a hidden
+    temporary name, flushed to disk and renamed into place, so an interrupt or a full disk mid-copy never leaves a
+    partial file named like a whole backup (it did: ``shutil.copy2`` straight to the backup's name)."""
+    out = stamp(path, "bak")
+    tmp = out.with_name(f".{out.name}.partial")
+    try:
+        shutil.copy2(path, tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
+
+
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
     """Hold Optuna's own append lock of the journal (``<path>.lock``, beside the file a link points to: every
@@ -356,8 +372,7 @@ def check_journal(path: str | Path) -> JournalCheck:
             if (why := _unmendable(path)) is not None:  # repair would only send the user back: say it now
                 raise StorageError(f"{where}; make repair cannot mend it: {why}")
             raise StorageError(f"{where}; repair it (a backup is kept): {repair_command(path, scan.study_files)}")
-        out.backup, out.torn_file = stamp(path, "bak"), stamp(path, "torn")
-        shutil.copy2(path, out.backup)
+        out.backup, out.torn_file = backup_copy(path), stamp(path, "torn")
         with open(path, "r+b") as f:
             f.seek(first.offset)
             out.torn_file.write_bytes(f.read())
@@ -903,8 +918,7 @@ def _rewrite(
         report.finished_after = len(after)
         if dry_run:
             return
-        report.backup = stamp(path, "bak")
-        shutil.copy2(path, report.backup)
+        report.backup = backup_copy(path)
         keep_access(path, tmp)
         os.replace(tmp, path)
         _fsync_dir(path)

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from search.journal import keep_access, stamp
+from search.journal import backup_copy, keep_access
 from search.storage import StorageError
 
 LOCK_WAIT = 30.0  # seconds the check waits for another worker's write before letting Optuna open the file
@@ -617,8 +617,7 @@ def _exclusive(path: Path) -> Iterator[None]:
 
 def _rebuild(path: Path, report: SqliteRepair) -> None:
     """Back the damaged file up, salvage it into a new file, mend and check that, and put it in its place."""
-    report.backup = stamp(path, "bak")
-    shutil.copy2(path, report.backup)
+    report.backup = backup_copy(path)
     target = path.with_name(f"{path.name}.repairing")
     target.unlink(missing_ok=True)
     whole = path.with_name(f"{path.name}.whole-pages")

@@ -317,6 +317,33 @@ def test_repair_keeps_every_intact_finished_trial(
     assert repair_journal(journal, echo=False).dropped_lines == []  # repaired for good
 
 
+@pytest.mark.parametrize("where", ["repair", "torn last record"])
+def test_an_interrupted_backup_copy_leaves_no_file_named_like_a_backup(
+    finished: tuple[Path, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """Ctrl-C during the backup copy of a repair (or of a torn last record set aside) left a partial
+    ``journal.log.bak-<time>`` named like a whole one (the faults probe, 2026-12-07): the copy is made under a
+    temporary name and renamed into place, so an interrupt leaves no backup, the journal as it was."""
+    import shutil
+
+    journal = copy(finished, tmp_path)
+    if where == "repair":
+        glued(line_of(journal, trial_line(1, 8, "path")))(journal)
+    else:
+        torn_tail(journal)
+    damaged = journal.read_bytes()
+
+    def cut_short(src: str | Path, dst: str | Path) -> None:
+        Path(dst).write_bytes(Path(src).read_bytes()[:100])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(shutil, "copy2", cut_short)
+    with pytest.raises(KeyboardInterrupt):
+        repair_journal(journal, echo=False) if where == "repair" else check_journal(journal)
+    assert journal.read_bytes() == damaged
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == ["journal.log"]
+
+
 def test_a_symlinked_journal_is_mended_at_its_target(finished: tuple[Path, bytes], tmp_path: Path) -> None:
     """repair through a link replaced the link with the mended file and left the real journal damaged."""
     journal = copy(finished, tmp_path)

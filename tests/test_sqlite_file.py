@@ -502,3 +502,24 @@ def test_a_schema_revision_optuna_refuses_names_both_revisions_and_the_remedy(
     study = write_study(tmp_path, "stiny")
     out = run_cli("report", str(study), "--storage", url(db))
     assert out.returncode == 2 and out.stderr.count("\n") == 1 and f"revision {revision}" in out.stderr, out.stderr
+
+
+def test_an_interrupted_backup_copy_leaves_no_file_named_like_a_backup(
+    finished: tuple[Path, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C during a repair's backup copy left a partial ``study.db.bak-<time>`` named like a whole one (the
+    faults probe, 2026-12-07): the copy is made under a temporary name and renamed into place."""
+    import shutil
+
+    db = copy(finished, tmp_path)
+    damage(db, "trial_values")
+    damaged = db.read_bytes()
+
+    def cut_short(src: str | Path, dst: str | Path) -> None:
+        Path(dst).write_bytes(Path(src).read_bytes()[:100])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(shutil, "copy2", cut_short)
+    with pytest.raises(KeyboardInterrupt):
+        repair_sqlite(db, echo=False)
+    assert db.read_bytes() == damaged and sorted(p.name for p in tmp_path.iterdir()) == ["study.db"]
