@@ -383,6 +383,13 @@ def test_ts_dimensions_of_different_lengths_are_named_as_such(tmp_path: Path) ->
     _write_ts(tmp_path / "dims_TEST.ts", _toy_series(2, 1), ["a", "b"], ["a", "b"])
     with pytest.raises(DataError, match=r"dims_TRAIN.ts: series 1 has dimensions of different lengths \(8, 5 steps\)"):
         load_splits(str(tmp_path / "dims_TRAIN.ts"))
+    # the first dimension the shorter one: sktime cut the case to its length and dropped the others' last values
+    # unsaid; read here, the case is as long as its longest dimension, and the lengths are named the same way
+    head = "@problemName d\n@timeStamps false\n@univariate false\n@classLabel true a b\n@data\n"
+    (tmp_path / "cut_TRAIN.ts").write_text(head + "1,2,3:4,5,6:a\n1:2,3,4:b\n3,2,1:6,5,4:a\n4,5,6:1,2,3:b\n")
+    (tmp_path / "cut_TEST.ts").write_text(head + "1,2,3:4,5,6:a\n3,2,1:4,5,6:b\n")
+    with pytest.raises(DataError, match=r"cut_TRAIN.ts: series 1 has dimensions of different lengths \(1, 3 steps\)"):
+        load_splits(str(tmp_path / "cut_TRAIN.ts"))
 
 
 def test_ts_trailing_question_marks_in_every_dimension_are_padding(tmp_path: Path) -> None:
@@ -425,6 +432,62 @@ def test_ts_dimensions_on_different_time_stamps_are_named_as_such(tmp_path: Path
         (tmp_path / name).write_text("\n".join([*head, row + "a", row + "b", row + "a", row + "b"]) + "\n")
     with pytest.raises(DataError, match="series 0: its dimensions are not on the same time stamps"):
         load_splits(str(tmp_path / "st_TRAIN.ts"))
+
+
+def _shipped_ts() -> list[Path]:
+    from models.data import _sktime_data_dir
+
+    return sorted(p for p in _sktime_data_dir().glob("*/*.ts") if "@classlabel true" in p.read_text().lower())
+
+
+HEAD = "@problemName t\n@timeStamps false\n@univariate {uni}\n@classLabel true a B c\n@data\n"
+ODD_TS = {  # the plain layout's corners, each read as sktime reads it
+    "missing and padding": HEAD.format(uni="true") + "1,2,?,?:a\n4,5,6,?:B\n",
+    "a shorter second dimension": HEAD.format(uni="false") + "1,2,3:4,5:a\n1,2:3,4:c\n",
+    "spaces, blank lines, upper case": HEAD.format(uni="false") + "\n 1.5, 2e3 :-1,4 : B \n\n1,2:3,4:C\n",
+    "an empty dimension": HEAD.format(uni="false") + "1,2::a\n1,2:3,4:c\n",
+    "inf and nan written out": HEAD.format(uni="true") + "inf,-inf,NaN,1:a\n1,2,3,4:c\n",
+}
+
+
+@pytest.mark.parametrize(
+    "case", [*(p.name for p in _shipped_ts()), *ODD_TS], ids=[*(p.name for p in _shipped_ts()), *ODD_TS]
+)
+def test_ts_files_read_as_sktimes_parser_reads_them(tmp_path: Path, case: str) -> None:
+    """regtune reads the plain .ts layout itself (sktime built a pandas Series per dimension per case: 35 s and 380
+    MB for a 23 MB file, the scale probe); the same arrays and labels as sktime's parser, bit for bit, on every .ts
+    file of the wheel and on the layout's corners."""
+    from sktime.datasets import load_from_tsfile
+
+    from models.data import _read_ts_data
+
+    path = next((p for p in _shipped_ts() if p.name == case), None)
+    if path is None:
+        path = tmp_path / "odd_TRAIN.ts"
+        path.write_text(ODD_TS[case])
+    ours = _read_ts_data(path)
+    assert ours is not None
+    X, y = load_from_tsfile(str(path), return_data_type="df-list")
+    theirs = [np.asarray(df, dtype=np.float64) for df in X]
+    assert [s.shape for s in ours[0]] == [s.shape for s in theirs]
+    assert all(np.array_equal(a, b, equal_nan=True) for a, b in zip(ours[0], theirs))
+    assert ours[1].tolist() == np.asarray(y).astype(str).tolist()
+
+
+def test_ts_files_outside_the_plain_layout_are_left_to_sktime(tmp_path: Path) -> None:
+    """Time stamps, a header sktime refuses, or a value that is not a number: not read here (sktime reads them, or
+    says what is wrong, as before)."""
+    from models.data import _read_ts_data
+
+    for name, text in {
+        "stamps": HEAD.format(uni="true").replace("@timeStamps false", "@timeStamps true") + "(0,1),(1,2):a\n",
+        "no univariate tag": HEAD.format(uni="true").replace("@univariate true\n", "") + "1,2:a\n",
+        "a word": HEAD.format(uni="true") + "1,x:a\n",
+        "dimensions vary": HEAD.format(uni="false") + "1:2:a\n1:b\n",
+    }.items():
+        path = tmp_path / f"{name.replace(' ', '_')}_TRAIN.ts"
+        path.write_text(text)
+        assert _read_ts_data(path) is None, name
 
 
 def test_ts_pairing_errors(tmp_path: Path) -> None:
