@@ -373,7 +373,7 @@ def _read_ts_data(path: Path) -> tuple[list[np.ndarray], np.ndarray] | None:
             if line.strip().lower().startswith("@data"):
                 break
         for line in f:
-            line = line.strip().lower().replace("?", "nan")
+            line = line.strip().lower().replace("?", "NaN")  # (as sktime: in a label too)
             if not line:
                 continue
             *dims, label = line.split(":")

@@ -447,6 +447,7 @@ ODD_TS = {  # the plain layout's corners, each read as sktime reads it
     "spaces, blank lines, upper case": HEAD.format(uni="false") + "\n 1.5, 2e3 :-1,4 : B \n\n1,2:3,4:C\n",
     "an empty dimension": HEAD.format(uni="false") + "1,2::a\n1,2:3,4:c\n",
     "inf and nan written out": HEAD.format(uni="true") + "inf,-inf,NaN,1:a\n1,2,3,4:c\n",
+    "a question mark in a label": HEAD.format(uni="true").replace(" c\n", " c?\n") + "1,2:a\n1,2:c?\n",
 }
 
 
