@@ -96,6 +96,16 @@ def _array(value: Any) -> Any:
 
 def as_arrays(data: Any) -> dict[str, np.ndarray]:
     """``data`` as named arrays: a dict of ``.npz`` names, or one of the :data:`TUPLES` forms."""
+    named: Any = data.items() if isinstance(data, dict) else []
+    if isinstance(data, (tuple, list)):
+        named = zip(TUPLES.get(len(data), range(len(data))), data)
+    for key, value in named:  # a path where an array goes was "X has rank 0 (shape ())" (the data probe)
+        if isinstance(value, (str, bytes, os.PathLike)):
+            raise DataError(f"data: {key!r} is the {type(value).__name__} {str(value)!r}, not an array; a data file "
+                            "goes in the study's dataset: field; allowed here: NumPy arrays, or lists of sequences")  # fmt: skip
+    if isinstance(data, (str, bytes, os.PathLike)):
+        raise DataError(f"data: the {type(data).__name__} {str(data)!r} is not arrays; a data file goes in the "
+                        "study's dataset: field (data=None)")  # fmt: skip
     if isinstance(data, dict):
         return {key: _array(value) for key, value in data.items() if value is not None}
     if isinstance(data, (tuple, list)) and len(data) in TUPLES:

@@ -149,6 +149,13 @@ def test_data_of_an_unknown_shape_and_a_bad_total_are_refused(tmp_path: Path) ->
         run_study(STUDY, (a["X"], a["y"], a["lengths"], a["X_test"], a["y_test"]), storage=str(tmp_path / "j.log"))
     with pytest.raises(DataError, match=r"^data: unknown array 'X_val'; allowed: X, y, lengths"):
         run_study(STUDY, {**a, "X_val": a["X"]}, storage=str(tmp_path / "j.log"))
+    # a path where the arrays go (the data probe: "X has rank 0 (shape ())")
+    with pytest.raises(DataError, match=r"^data: 'X' is the str 'jv.npz', not an array; a data file goes in the"):
+        run_study(STUDY, {**a, "X": "jv.npz"}, storage=str(tmp_path / "j.log"))
+    with pytest.raises(DataError, match=r"^data: 'X' is the PosixPath 'jv.npz', not an array"):
+        run_study(STUDY, (Path("jv.npz"), a["y"]), storage=str(tmp_path / "j.log"))
+    with pytest.raises(DataError, match=r"^data: the str 'jv.npz' is not arrays; a data file goes in the study's"):
+        run_study(STUDY, "jv.npz", storage=str(tmp_path / "j.log"))
     with pytest.raises(ValueError, match=r"^trials=0: must be an integer >= 1"):
         run_study(STUDY, a, storage=str(tmp_path / "j.log"), trials=0)
     with pytest.raises(PreflightError, match=r"^storage=postgres://h/db: unknown scheme"):  # not "--storage/STORAGE"
