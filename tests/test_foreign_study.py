@@ -99,15 +99,16 @@ def _refused_untouched(study: Path, url: str, capsys: pytest.CaptureFixture[str]
     assert Path(url).read_bytes() == before
 
 
-def _one_trial_study(tmp_path: Path, url: str, name: str) -> Path:
+def _one_trial_study(tmp_path: Path, url: str, name: str, trials: int = 1) -> Path:
     from search.preflight import prepare
     from search.worker import ensure_study, run_worker
 
-    path = write_study(tmp_path, name=name, budget={"trials": 1, "max_epochs": 1}, introspect=False, recipes=False)
+    budget = {"trials": trials, "max_epochs": 1}
+    path = write_study(tmp_path, name=name, budget=budget, introspect=False, recipes=False)
     spec = prepare(path, url).spec
     storage = open_storage(url)
-    ensure_study(spec, storage, total=1)
-    run_worker(spec, storage, 1)
+    ensure_study(spec, storage, total=trials)
+    run_worker(spec, storage, trials)
     return path
 
 
@@ -166,18 +167,9 @@ def test_a_value_set_to_null_in_postgresql_is_one_line(tmp_path: Path) -> None:
 
 
 def _two_trial_sqlite(tmp_path: Path, name: str) -> tuple[Path, str, Path]:
-    from search.preflight import prepare
-    from search.worker import ensure_study, run_worker
-
     db = tmp_path / "store.db"
     url = f"sqlite:///{db}"
-    path = write_study(tmp_path, name=name, budget={"trials": 2, "max_epochs": 1}, introspect=False, recipes=False)
-    spec = prepare(path, url).spec
-    storage = open_storage(url)
-    ensure_study(spec, storage, total=2)
-    run_worker(spec, storage, 2)
-    del storage
-    return path, url, db
+    return _one_trial_study(tmp_path, url, name, trials=2), url, db
 
 
 @pytest.mark.slow

@@ -429,7 +429,7 @@ def test_a_handled_signal_does_not_outlive_its_run(where: tuple[StudySpec, str],
 )  # fmt: skip
 def test_retry_of_a_trial_that_does_not_exist_says_so(numbers: list[int], words: str) -> None:
     """``retry --trial 99`` on a study of 7 trials said "trial(s) 99 ... not given up", as if it existed (the faults
-    probe, 2026-12-07): a number past the study's trials is named as not existing, with their range."""
+    probe, 2026-12-06): a number past the study's trials is named as not existing, with their range."""
     from optuna.trial import create_trial
 
     from search.retries import retry
@@ -465,7 +465,7 @@ def test_a_signal_as_the_command_returns_is_one_line_and_its_exit_code(
 ) -> None:
     """Ctrl-C landing in ``closed_pipe`` itself (the command had returned, its handlers had stopped; or it had not
     reached them): a traceback ending in ``code = run(**kwargs)``, after make repair had said it was done (the
-    faults probe, 2026-12-07). Now one line and the signal's exit code, as everywhere else."""
+    faults probe, 2026-12-06). Now one line and the signal's exit code, as everywhere else."""
     from search.interrupts import Interrupted
 
     def finished_then_interrupted() -> int:

@@ -322,7 +322,7 @@ def test_an_interrupted_backup_copy_leaves_no_file_named_like_a_backup(
     finished: tuple[Path, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
 ) -> None:
     """Ctrl-C during the backup copy of a repair (or of a torn last record set aside) left a partial
-    ``journal.log.bak-<time>`` named like a whole one (the faults probe, 2026-12-07): the copy is made under a
+    ``journal.log.bak-<time>`` named like a whole one (the faults probe, 2026-12-06): the copy is made under a
     temporary name and renamed into place, so an interrupt leaves no backup, the journal as it was."""
     import shutil
 

@@ -434,7 +434,7 @@ def test_storage_url_syntax(tmp_path: Path) -> None:
 
 def test_a_journal_in_a_folder_that_is_a_dangling_link_names_the_link_and_its_target(tmp_path: Path) -> None:
     """``--storage lnk/j.log``, ``lnk`` a link to a directory that does not exist (an unmounted share): "cannot make
-    its directory lnk (File exists)" (the faults probe, 2026-12-07). Now the README's rule for a dangling link: the
+    its directory lnk (File exists)" (the faults probe, 2026-12-06). Now the README's rule for a dangling link: the
     link, where it points, and that nothing was created; by the commands' check and by open_storage alike."""
     (tmp_path / "lnk").symlink_to(tmp_path / "share" / "runs")
     journal = tmp_path / "lnk" / "sub" / "j.log"

@@ -1028,7 +1028,7 @@ def test_a_report_while_the_first_trials_run_says_they_are_running(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], failed: int
 ) -> None:
     """`make report` while `make study` runs its first trials said "no finished trial yet: run make study first"
-    (the faults probe, 2026-12-07), or sent the user to fix an interrupted trial's cause: it says they run now."""
+    (the faults probe, 2026-12-06), or sent the user to fix an interrupted trial's cause: it says they run now."""
     from optuna.trial import create_trial
 
     from search import cli

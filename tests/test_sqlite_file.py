@@ -508,7 +508,7 @@ def test_an_interrupted_backup_copy_leaves_no_file_named_like_a_backup(
     finished: tuple[Path, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Ctrl-C during a repair's backup copy left a partial ``study.db.bak-<time>`` named like a whole one (the
-    faults probe, 2026-12-07): the copy is made under a temporary name and renamed into place."""
+    faults probe, 2026-12-06): the copy is made under a temporary name and renamed into place."""
     import shutil
 
     db = copy(finished, tmp_path)
