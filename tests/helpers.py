@@ -155,3 +155,15 @@ def open_postgres(url: str) -> optuna.storages.BaseStorage:
         return open_storage(url)
     except StorageError as exc:
         pytest.skip(f"PostgreSQL unreachable at {url}: {str(exc).splitlines()[0]}")
+
+
+def copies_cut_short(monkeypatch: Any) -> None:
+    """Make ``shutil.copy2`` write the first 100 bytes of its copy, then raise KeyboardInterrupt: a Ctrl-C midway
+    through a repair's backup copy."""
+    import shutil
+
+    def cut_short(src: str | Path, dst: str | Path) -> None:
+        Path(dst).write_bytes(Path(src).read_bytes()[:100])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(shutil, "copy2", cut_short)

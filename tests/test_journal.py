@@ -15,7 +15,7 @@ from optuna.trial import TrialState
 
 from search.journal import REPAIRED_ATTR, check_journal, repair_journal
 from search.storage import StorageError, open_storage
-from tests.helpers import run_cli, write_study
+from tests.helpers import copies_cut_short, run_cli, write_study
 
 STUDY = {
     "name": "jtiny",
@@ -324,7 +324,6 @@ def test_an_interrupted_backup_copy_leaves_no_file_named_like_a_backup(
     """Ctrl-C during the backup copy of a repair (or of a torn last record set aside) left a partial
     ``journal.log.bak-<time>`` named like a whole one (the faults probe, 2026-12-06): the copy is made under a
     temporary name and renamed into place, so an interrupt leaves no backup, the journal as it was."""
-    import shutil
 
     journal = copy(finished, tmp_path)
     if where == "repair":
@@ -332,12 +331,7 @@ def test_an_interrupted_backup_copy_leaves_no_file_named_like_a_backup(
     else:
         torn_tail(journal)
     damaged = journal.read_bytes()
-
-    def cut_short(src: str | Path, dst: str | Path) -> None:
-        Path(dst).write_bytes(Path(src).read_bytes()[:100])
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(shutil, "copy2", cut_short)
+    copies_cut_short(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         repair_journal(journal, echo=False) if where == "repair" else check_journal(journal)
     assert journal.read_bytes() == damaged

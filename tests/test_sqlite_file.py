@@ -17,7 +17,7 @@ from optuna.trial import TrialState
 from search.cli import storage_failure
 from search.sqlite_file import FAILED_BY_REPAIR, LOST_CONFIG, _short, check_sqlite, repair_sqlite
 from search.storage import StorageError, foreign, open_storage
-from tests.helpers import run_cli, write_study
+from tests.helpers import copies_cut_short, run_cli, write_study
 
 
 @pytest.fixture(scope="module")
@@ -509,17 +509,11 @@ def test_an_interrupted_backup_copy_leaves_no_file_named_like_a_backup(
 ) -> None:
     """Ctrl-C during a repair's backup copy left a partial ``study.db.bak-<time>`` named like a whole one (the
     faults probe, 2026-12-06): the copy is made under a temporary name and renamed into place."""
-    import shutil
 
     db = copy(finished, tmp_path)
     damage(db, "trial_values")
     damaged = db.read_bytes()
-
-    def cut_short(src: str | Path, dst: str | Path) -> None:
-        Path(dst).write_bytes(Path(src).read_bytes()[:100])
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(shutil, "copy2", cut_short)
+    copies_cut_short(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         repair_sqlite(db, echo=False)
     assert db.read_bytes() == damaged and sorted(p.name for p in tmp_path.iterdir()) == ["study.db"]
