@@ -167,3 +167,17 @@ def copies_cut_short(monkeypatch: Any) -> None:
         raise KeyboardInterrupt
 
     monkeypatch.setattr(shutil, "copy2", cut_short)
+
+
+def assert_access_kept(path: Path, mend: Any) -> None:
+    """``mend()`` (a repair that puts a new file in ``path``'s place) keeps a group-writable mode (0660) and the
+    owner: another user's (nobody) where this runs as root, which may give a file away."""
+    import os
+    import stat
+
+    path.chmod(0o660)
+    owner = (65534, 65534) if os.geteuid() == 0 else (os.getuid(), os.getgid())
+    os.chown(path, *owner)
+    mend()
+    st = path.stat()
+    assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) == (0o660, *owner)

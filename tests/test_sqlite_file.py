@@ -17,7 +17,7 @@ from optuna.trial import TrialState
 from search.cli import storage_failure
 from search.sqlite_file import FAILED_BY_REPAIR, LOST_CONFIG, _short, check_sqlite, repair_sqlite
 from search.storage import StorageError, foreign, open_storage
-from tests.helpers import copies_cut_short, run_cli, write_study
+from tests.helpers import assert_access_kept, copies_cut_short, run_cli, write_study
 
 
 @pytest.fixture(scope="module")
@@ -458,17 +458,9 @@ def test_a_file_cut_in_the_middle_of_its_last_page_is_damage_that_repair_rebuild
 def test_a_rebuilt_file_keeps_its_permissions_and_owner(finished: tuple[Path, bytes], tmp_path: Path) -> None:
     """The rebuilt file replaced the study's with the repairer's umask and owner (a group-writable 0660 file became
     0644, another user's the repairer's): the study's own user could no longer write it."""
-    import os
-    import stat
-
     db = copy(finished, tmp_path)
     damage(db, "trial_intermediate_values")
-    db.chmod(0o660)
-    owner = (65534, 65534) if os.geteuid() == 0 else (os.getuid(), os.getgid())  # root may give it away: nobody
-    os.chown(db, *owner)
-    repair_sqlite(db, echo=False)
-    st = db.stat()
-    assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) == (0o660, *owner)
+    assert_access_kept(db, lambda: repair_sqlite(db, echo=False))
     check_sqlite(url(db))
 
 
