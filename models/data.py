@@ -351,8 +351,38 @@ def _without_bom(path: Path) -> Iterator[Path]:
         yield copy
 
 
-#: the header lines sktime's parser requires before @data (without one it refuses the file: "metadata incomplete")
-TS_TAGS = ("@problemname", "@timestamps", "@univariate", "@classlabel")
+#: the header lines sktime's parser requires before @data (without one it refuses the file: "metadata incomplete"),
+#: each with the words it allows after the tag (None: any) and how many words the line may hold (at least, at most):
+#: a line outside these is refused there ("invalid timestamps value", "problemname tag requires an associated value"),
+#: or is not the plain layout (time stamps; no labels, or regression targets, @targetLabel), so sktime decides
+TS_TAGS: dict[str, tuple[tuple[str, ...] | None, int, int | None]] = {
+    "@problemname": (None, 2, None),
+    "@timestamps": (("false",), 2, 2),
+    "@univariate": (("true", "false"), 2, 2),
+    "@classlabel": (("true",), 3, None),
+}
+
+
+def _plain_ts_header(lines: Iterator[str]) -> bool:
+    """Whether the header (``lines`` read up to ``@data``) is one sktime's parser accepts, in the plain layout: every
+    tag of :data:`TS_TAGS`, each line split on single spaces as sktime splits it (``@univariate  true`` is three
+    words there: refused), then ``@data`` alone on its line. Lines that start with no tag are ignored, as there."""
+    seen: set[str] = set()
+    for line in lines:
+        line = line.strip().lower()
+        if line.startswith("@data"):
+            return line == "@data" and seen == set(TS_TAGS)
+        tag = next((t for t in (*TS_TAGS, "@targetlabel") if line.startswith(t)), None)
+        if tag is None:
+            continue
+        if tag not in TS_TAGS:  # @targetLabel: sktime reads its true/false as @classLabel's
+            return False
+        allowed, least, most = TS_TAGS[tag]
+        words = line.split(" ")
+        if len(words) < least or (most and len(words) > most) or (allowed is not None and words[1] not in allowed):
+            return False
+        seen.add(tag)
+    return False  # no @data line
 
 
 def _read_ts_data(path: Path) -> tuple[list[np.ndarray], np.ndarray] | None:
@@ -362,33 +392,34 @@ def _read_ts_data(path: Path) -> tuple[list[np.ndarray], np.ndarray] | None:
     in about a second (the scale probe, 2026-12-06; the same arrays on every .ts file the wheel ships: a test). None
     where the file is not the plain layout (time stamps, a header sktime would refuse, a line that is not ``values
     separated by ',', dimensions by ':', the label last``): sktime's parser then reads it, or says what is wrong."""
-    header = _ts_header(path)
-    if header.get("@timestamps", "").startswith("true") or not all(tag in header for tag in TS_TAGS):
-        return None
+    with open(path, encoding="utf-8") as f:  # (a byte-order mark is gone: _without_bom; sktime reads plain UTF-8)
+        if not _plain_ts_header(f):
+            return None
+        return _read_ts_cases(f)
+
+
+def _read_ts_cases(lines: Iterator[str]) -> tuple[list[np.ndarray], np.ndarray] | None:
+    """The cases of a plain .ts file's data ``lines`` (after ``@data``), as :func:`_read_ts_data` says."""
     series: list[np.ndarray] = []
     labels: list[str] = []
     width = None
-    with open(path, encoding="utf-8-sig") as f:
-        for line in f:
-            if line.strip().lower().startswith("@data"):
-                break
-        for line in f:
-            line = line.strip().lower().replace("?", "NaN")  # (as sktime: in a label too)
-            if not line:
-                continue
-            *dims, label = line.split(":")
-            if not dims or (width is not None and len(dims) != width):
-                return None
-            width = len(dims)
-            try:
-                values = [np.array(d.split(","), dtype=np.float64) if d.strip() else np.empty(0) for d in dims]
-            except ValueError:
-                return None
-            case = np.full((max(len(v) for v in values), width), np.nan)
-            for c, v in enumerate(values):
-                case[: len(v), c] = v
-            series.append(case)
-            labels.append(label.strip())
+    for line in lines:
+        line = line.strip().lower().replace("?", "NaN")  # (as sktime: in a label too)
+        if not line:
+            continue
+        *dims, label = line.split(":")
+        if not dims or line.startswith("@") or (width is not None and len(dims) != width):  # (a tag: sktime refuses)
+            return None
+        width = len(dims)
+        try:
+            values = [np.array(d.split(","), dtype=np.float64) if d.strip() else np.empty(0) for d in dims]
+        except ValueError:
+            return None
+        case = np.full((max(len(v) for v in values), width), np.nan)
+        for c, v in enumerate(values):
+            case[: len(v), c] = v
+        series.append(case)
+        labels.append(label.strip())
     return series, np.asarray(labels)
 
 
