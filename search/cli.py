@@ -162,6 +162,8 @@ def cmd_study(args: argparse.Namespace, join_only: bool = False) -> int:
     if new and spec.defaulted:  # as validate says it: the epochs, folds, batch size, front end a new study runs
         print(f"  chosen from the data: {chosen(spec, prepared.folds)}", flush=True)
     if new:
+        from search.defaults import budget
+
         print(f"  budget: {budget(spec, prepared.folds, len(prepared.splits.train), total)}", flush=True)
     from search.objective import older_swa_note
 
@@ -603,6 +605,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         )
         if spec.defaulted:
             print(f"  chosen from the data: {chosen(spec, p.folds)}", flush=True)
+        from search.defaults import budget
+
         print(f"  budget: {budget(spec, p.folds, len(tr), spec.trials)}", flush=True)
         _data_notes(p)
         if (note := points_note(spec, spec.trials)) is not None:
@@ -633,23 +637,6 @@ def chosen(spec: StudySpec, folds: int) -> str:
             shown = str(spec.fixed.get(name, spec.architecture.get(name, defaults().get(name, "its default"))))
         out.append(f"{name} {shown}")
     return "; ".join(out)
-
-
-def budget(spec: StudySpec, folds: int, n_train: int, trials: int) -> str:
-    """The epochs ``trials`` trials may train at most, and their batches: a user bringing 3,601 sequences of 500
-    steps learned only from the clock that the default 40 trials meant hours (the scale probe, 2026-12-06)."""
-    from models.config import TrainConfig
-
-    size = spec.fixed.get("batch_size", spec.architecture.get("batch_size", TrainConfig.batch_size))
-    per_fold = n_train - n_train // folds if folds > 1 else n_train - round(n_train * spec.val_fraction)
-    batches = -(-max(per_fold, 1) // int(size))
-    epochs = trials * folds * spec.max_epochs
-
-    def n(count: int, word: str) -> str:
-        return f"{count:,} {word}{'' if count == 1 else 'es' if word == 'batch' else 's'}"
-
-    return (f"at most {n(trials, 'trial')} x {n(folds, 'fold')} x {n(spec.max_epochs, 'epoch')} = {n(epochs, 'epoch')} "
-            f"of {n(batches, 'batch')} of {size}; early stopping and pruning end most trials sooner")  # fmt: skip
 
 
 def _data_notes(prepared: Prepared) -> None:

@@ -195,6 +195,35 @@ def baseline_batch(spec: StudySpec) -> int:
     return int(baseline_point(spec)["batch_size"])
 
 
+def batch_sizes(spec: StudySpec) -> list[int]:
+    """The batch sizes the study's trials may run, smallest first: the searched choices (or the range's ends) where
+    ``batch_size`` is searched, else the one the study file, the data-dependent default or TrainConfig sets."""
+    dim = spec.search.get("batch_size")
+    if dim is None:
+        return [int(spec.fixed.get("batch_size", spec.architecture.get("batch_size", TrainConfig.batch_size)))]
+    return sorted({int(v) for v in (dim.choices if isinstance(dim, Choice) else (dim.low, dim.high))})
+
+
+def budget(spec: StudySpec, folds: int, n_train: int, trials: int) -> str:
+    """The epochs ``trials`` trials may train at most, and their batches (at the smallest batch size where
+    ``batch_size`` is searched: it said "batches of 32", the default, of a search over 8 / 64): a user bringing
+    3,601 sequences of 500 steps learned only from the clock that the default 40 trials meant hours (the scale
+    probe, 2026-12-06)."""
+    sizes = batch_sizes(spec)
+    per_fold = n_train - n_train // folds if folds > 1 else n_train - round(n_train * spec.val_fraction)
+    batches = -(-max(per_fold, 1) // sizes[0])
+    epochs = trials * folds * spec.max_epochs
+
+    def n(count: int, word: str) -> str:
+        return f"{count:,} {word}{'' if count == 1 else 'es' if word == 'batch' else 's'}"
+
+    of = f"{n(batches, 'batch')} of {sizes[0]}"
+    if len(sizes) > 1:
+        of = f"up to {of} (batch_size searched: {' / '.join(map(str, sizes))})"
+    return (f"at most {n(trials, 'trial')} x {n(folds, 'fold')} x {n(spec.max_epochs, 'epoch')} = {n(epochs, 'epoch')} "
+            f"of {of}; early stopping and pruning end most trials sooner")  # fmt: skip
+
+
 def fold_size(spec: StudySpec, splits: Splits) -> float:
     """Training sequences in a fold's training part (the study's folds, or its holdout's training share)."""
     from search.objective import data_folds

@@ -544,3 +544,24 @@ def test_long_studies_enqueue_both_branch_dropout_recipes(
         assert {k: v for k, v in config.items() if k != "branch_dropout"} == {
             k: v for k, v in base.items() if k != "branch_dropout"
         }
+
+
+@pytest.mark.parametrize(
+    ("changes", "said"),
+    [
+        ({}, "of 4 batches of 8;"),  # 40 sequences, 5 folds: 32 train a fold (batch_size 8 chosen from the data)
+        ({"search": {"batch_size": [8, 64]}}, "of up to 4 batches of 8 (batch_size searched: 8 / 64);"),
+        ({"search": {"batch_size": [64, 16]}}, "of up to 2 batches of 16 (batch_size searched: 16 / 64);"),
+        ({"fixed": {"batch_size": 16}}, "of 2 batches of 16;"),
+    ],
+)  # fmt: skip
+def test_the_budget_line_names_the_batch_sizes_the_trials_run(tmp_path: Path, changes: dict, said: str) -> None:
+    """A searched batch_size (8 / 64) was said as "batches of 32", TrainConfig's default, which no trial ran."""
+    from search.defaults import budget
+
+    spec = apply_defaults(spec_of(tmp_path, SHORT, **changes), load_splits(SHORT))
+    line = budget(spec, 5, 40, 1)
+    assert (
+        line
+        == f"at most 1 trial x 5 folds x 1 epoch = 5 epochs {said} early stopping and pruning end most trials sooner"
+    )
