@@ -1311,8 +1311,10 @@ def _backup_hint(url: str) -> str:
     """How to back up the store at ``url`` before its schema is upgraded."""
     scheme = _scheme(url)
     if scheme.startswith("sqlite"):
-        path = url.split(":///", 1)[-1]
-        return f"copy {shlex.quote(path)} aside"
+        from search.sqlite_file import sqlite_path  # here: search.sqlite_file imports this module
+
+        path = sqlite_path(url)  # (without a ?query: "copy 'x.db?timeout=5' aside" named no file)
+        return f"copy {shlex.quote(str(path))} aside" if path is not None else "a copy of the file"
     if not scheme.startswith("postgresql"):
         return "mysqldump" if scheme.startswith("mysql") else "a dump of the database"
     parts = urlsplit(url)

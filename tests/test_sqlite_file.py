@@ -509,3 +509,18 @@ def test_an_interrupted_backup_copy_leaves_no_file_named_like_a_backup(
     with pytest.raises(KeyboardInterrupt):
         repair_sqlite(db, echo=False)
     assert db.read_bytes() == damaged and sorted(p.name for p in tmp_path.iterdir()) == ["study.db"]
+
+
+@pytest.mark.parametrize(
+    ("store", "hint"),
+    [
+        ("sqlite:///study.db", "copy study.db aside"),
+        ("sqlite:///runs/study.db?timeout=30", "copy runs/study.db aside"),
+        ("sqlite:////abs/my study.db", "copy '/abs/my study.db' aside"),
+    ],
+)
+def test_the_backup_before_a_schema_upgrade_names_the_file(store: str, hint: str) -> None:
+    """The backup step of an older schema's line copied ``'study.db?timeout=30'``, a file that does not exist."""
+    from search.storage import _backup_hint
+
+    assert _backup_hint(store) == hint
