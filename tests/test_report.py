@@ -647,7 +647,8 @@ def test_no_importances_when_every_trial_tied(capsys: pytest.CaptureFixture[str]
     [
         ([[0.5, 0.5], [0.5, 0.5]], "val_acc", False),  # UnitTest: every trial at chance on every fold
         ([[1.0, 1.0], [1.0, 1.0]], "val_acc", False),  # saturated: the tie-break alone differs
-        ([[1.0, 0.9], [0.9, 1.0]], "val_acc", True),  # the same mean, other folds: the trials differ
+        ([[1.0, 0.9], [0.9, 1.0]], "val_acc", False),  # the same mean from other folds: still the tie-break alone
+        ([[1.0, 0.9], [0.9, 0.9]], "val_acc", True),  # two means: the trials differ
         ([[0.5, 0.5], [0.5, 0.5]], "val_loss", True),  # the loss is the objective itself
     ],
 )

@@ -126,7 +126,7 @@ def importances(study: optuna.Study, metric: str = "val_acc") -> dict[str, dict[
         )
         return {"fANOVA": {}, "PED-ANOVA": {}}
     if metric == "val_acc" and (same := _same_accuracies(complete)) is not None:
-        print(f"note: importances: every complete trial had the same fold accuracies (mean {same:.4f}): their values "
+        print(f"note: importances: every complete trial had the same mean fold accuracy ({same:.4f}): their values "
               "differ by the validation-loss tie-break alone, nothing to rank by", file=sys.stderr)  # fmt: skip
         return {"fANOVA": {}, "PED-ANOVA": {}}
     # only what the trials varied: a parameter at one value in every complete trial (branch_dropout 0 in all four)
@@ -154,14 +154,17 @@ def importances(study: optuna.Study, metric: str = "val_acc") -> dict[str, dict[
 
 
 def _same_accuracies(complete: list[FrozenTrial]) -> float | None:
-    """The one mean accuracy of trials that scored the same on every fold (``fold_accs``), else None. Their values
-    differ by the tie-break alone (``models.train.score``: under one sequence's worth): on UnitTest every trial sat
-    at chance, 0.5 on every fold, and the report named dropout "the most important parameter" (0.783) from
-    differences of 4e-7 in the loss (the data probe, 2026-12-06)."""
+    """The one mean fold accuracy (``fold_accs``) of trials that all reached it, else None. Their values then differ
+    by the tie-break alone (``models.train.score``: a value is the mean over folds of accuracy minus a term under one
+    sequence's worth), whichever folds scored what: on UnitTest every trial sat at chance, 0.5 on every fold, and
+    the report named dropout "the most important parameter" (0.783) from differences of 4e-7 in the loss (the data
+    probe, 2026-12-06); trials at 1.0 / 0.9 and 0.9 / 1.0 tie the same way. Means are compared to 6 decimals, the
+    precision ``fold_accs`` are stored with."""
     folds = [t.user_attrs.get("fold_accs") for t in complete]
-    if any(not f for f in folds) or len({tuple(round(float(a), 9) for a in f) for f in folds}) > 1:  # type: ignore[union-attr]
+    if any(not f for f in folds):
         return None
-    return statistics.fmean(float(a) for a in folds[0])  # type: ignore[union-attr]
+    means = {round(statistics.fmean(float(a) for a in f), 6) for f in folds}  # type: ignore[union-attr]
+    return means.pop() if len(means) == 1 else None
 
 
 def pruning_summary(study: optuna.Study, spec: StudySpec) -> dict[str, float]:
