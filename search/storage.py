@@ -1149,7 +1149,8 @@ def _rdb(url: str, pool: dict[str, int]) -> optuna.storages.RDBStorage:
             # schema half created for the next run to finish)
             now = time.monotonic()
             if not transient(exc) or (lost_since is not None and now - lost_since > RETRY_SECONDS):
-                raise StorageError(schema_refused(url) or describe(url, exc)) from None
+                # (a schema Optuna refuses is no lost connection: a server lost for RETRY_SECONDS is not asked again)
+                raise StorageError((None if transient(exc) else schema_refused(url)) or describe(url, exc)) from None
             if lost_since is None:
                 lost_since = now
                 print(f"storage {mask_url(url)}: connection lost while opening it ({scrub(_first_line(exc), url)}); "

@@ -524,3 +524,25 @@ def test_the_backup_before_a_schema_upgrade_names_the_file(store: str, hint: str
     from search.storage import _backup_hint
 
     assert _backup_hint(store) == hint
+
+
+def test_a_store_lost_while_opening_is_not_asked_for_its_schema_revision(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection lost for the whole retry window was followed by one more connection (10 s of connect timeout on
+    PostgreSQL) to read a schema revision that had nothing to do with it."""
+    import sqlalchemy.exc
+
+    import search.storage as storage_module
+
+    def lost(*args: object, **kwargs: object) -> None:
+        raise sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("server closed the connection unexpectedly"))
+
+    looked: list[str] = []
+    monkeypatch.setattr(storage_module, "RETRY_SECONDS", 0.0)
+    monkeypatch.setattr(storage_module.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(optuna.storages, "RDBStorage", lost)
+    monkeypatch.setattr(storage_module, "schema_refused", lambda u: looked.append(u))
+    with pytest.raises(StorageError, match="server closed the connection unexpectedly"):
+        open_storage(url(tmp_path / "study.db"))
+    assert looked == []
