@@ -388,8 +388,9 @@ def _plain_ts_header(lines: Iterator[str]) -> bool:
 def _read_ts_data(path: Path) -> tuple[list[np.ndarray], np.ndarray] | None:
     """A .ts file's series (each steps x dimensions, float64, a case's shorter dimensions padded with NaN) and labels,
     as sktime's ``load_from_tsfile`` reads them (lower-cased labels, ``?`` missing), parsed here in one pass: sktime
-    built a pandas Series per dimension per case and took 35 s and 380 MB for a 23 MB FordA-like pair that this reads
-    in about a second (the scale probe, 2026-12-06; the same arrays on every .ts file the wheel ships: a test). None
+    built a pandas Series per dimension per case and took 5.5 s and 778 MB peak (35 s on a loaded machine) for a
+    23 MB FordA-sized pair that this reads in 1.3 s and 494 MB (the scale probe, 2026-12-06; as the README says; the
+    same arrays on every .ts file the wheel ships: a test). None
     where the file is not the plain layout (time stamps, a header sktime would refuse, a line that is not ``values
     separated by ',', dimensions by ':', the label last``): sktime's parser then reads it, or says what is wrong."""
     with open(path, encoding="utf-8") as f:  # (a byte-order mark is gone: _without_bom; sktime reads plain UTF-8)
