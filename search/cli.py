@@ -995,8 +995,9 @@ def closed_pipe(run: Callable[..., int], **kwargs: Any) -> int:
     except (KeyboardInterrupt, Interrupted) as exc:
         signum = getattr(exc, "signum", int(signal.SIGINT))  # KeyboardInterrupt is Ctrl-C
         name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
-        with contextlib.suppress(OSError):  # a terminal gone (SIGHUP): nothing to say it to
-            print(LATE_INTERRUPTED.format(name=name), file=sys.stderr, flush=True)
+        if os.environ.get("REGTUNE_WORKER_INDEX") is None:  # a worker of study --workers N: its parent says it
+            with contextlib.suppress(OSError):  # a terminal gone (SIGHUP): nothing to say it to
+                print(LATE_INTERRUPTED.format(name=name), file=sys.stderr, flush=True)
         return 128 + signum
 
 

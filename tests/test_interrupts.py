@@ -478,6 +478,20 @@ def test_a_signal_as_the_command_returns_is_one_line_and_its_exit_code(
     assert out == "repaired\n" and err.strip().splitlines() == [cli.LATE_INTERRUPTED.format(name=name).strip()], err
 
 
+def test_a_late_signal_in_a_worker_of_study_workers_is_left_to_its_parent(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One Ctrl-C reaches every worker of ``study --workers N``: each said the late-interrupt line, N + 1 of them
+    (the review); a worker's exit code says it, its parent's line says what became of the study."""
+    monkeypatch.setenv("REGTUNE_WORKER_INDEX", "1")
+
+    def interrupted() -> int:
+        raise KeyboardInterrupt
+
+    assert cli.closed_pipe(interrupted) == 130
+    assert capsys.readouterr().err == ""
+
+
 def test_ctrl_c_during_the_start_up_checks_stores_nothing(tmp_path: Path) -> None:
     """Ctrl-C while the dataset is read, before any store exists: one line saying nothing was stored, exit 130.
     The dataset is a FIFO, so the process waits in its checks, deterministically, until it is interrupted."""
