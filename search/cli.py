@@ -945,6 +945,8 @@ OTHER_INTERRUPTED = {
     "same command (once repaired it says there is nothing to repair)",
     "retry": "each trial is re-queued in one write or not at all; rerun make retry without TRIAL to re-queue every "
     "trial still given up",
+    "dashboard": "the dashboard stopped; the study is as it was",
+    "proxy": "the proxy stopped; workers that reach their storage through it lose it until it runs again (make proxy)",
 }
 
 

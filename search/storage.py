@@ -906,7 +906,8 @@ def shared_numbers(study: optuna.Study) -> str | None:
             "the store was edited (a number set by hand, or a trial deleted: the next one took a number in use); "
             "restore a backup copy, or number the trials again in the order they were made (UPDATE trials SET "
             "number = r.n FROM (SELECT trial_id, ROW_NUMBER() OVER (ORDER BY trial_id) - 1 AS n FROM trials WHERE "
-            f"study_id = {study_id}) AS r WHERE trials.trial_id = r.trial_id)")  # fmt: skip
+            f"study_id = {study_id}) AS r WHERE trials.trial_id = r.trial_id; the notes of re-queued trials keep "
+            "the numbers they had)")  # fmt: skip
 
 
 def _mend_hint(url: str | None, study_file: str | Path | None, ids: str) -> str:

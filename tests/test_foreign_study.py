@@ -203,7 +203,7 @@ def test_an_edited_database_store_is_one_line_naming_the_edit(
         if "number" in words:
             assert "UPDATE trials SET number = r.n FROM" in line, line
     if "number" in words:  # the statement the line gives mends the store: the study runs on
-        statement = line[line.index("UPDATE trials SET") : line.rindex(")")]
+        statement = line[line.index("UPDATE trials SET") : line.index("; the notes")]
         with sqlite3.connect(db) as conn:
             conn.execute(statement)
         assert cli.main(["report", str(path), "--storage", url, "--out", str(tmp_path / "report")]) == 0
@@ -240,7 +240,7 @@ def test_two_trials_sharing_a_number_in_postgresql_are_one_line_and_the_statemen
             assert f"1 trial number(s) name more than one trial (#0: trial ids {trial_id - 1}, {trial_id})" in line, (
                 line
             )
-        statement = line[line.index("UPDATE trials SET") : line.rindex(")")]
+        statement = line[line.index("UPDATE trials SET") : line.index("; the notes")]
         with psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="test") as conn:
             conn.cursor().execute(statement)
         assert sorted(t.number for t in optuna.load_study(study_name=name, storage=open_storage(url)).trials) == [0, 1]

@@ -596,3 +596,24 @@ def test_temporary_checkpoint_folders_of_dead_processes_are_removed(tmp_path: Pa
         tempfile.tempdir = before
     assert prefix == f"regtune-ckpt-{space}-{os.getpid()}-"
     assert not dead.exists() and live.exists() and other.exists()
+
+
+@pytest.mark.parametrize(
+    ("command", "said"),
+    [
+        ("dashboard", "the dashboard stopped; the study is as it was"),
+        ("proxy", "the proxy stopped; workers that reach their storage through it lose it until it runs again"),
+        ("repair", "the file is replaced in one step after its backup"),
+        ("figures", "rerun to finish"),
+    ],
+)
+def test_ctrl_c_in_a_command_that_runs_no_trial_says_what_it_stopped(
+    command: str, said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C is how a dashboard or a proxy is stopped: "rerun to finish" (or, before, "any running trial was marked
+    failed and re-queued") told the user something had been cut short (the review, 2026-12-06)."""
+    import argparse
+
+    assert cli._interrupted(argparse.Namespace(command=command), KeyboardInterrupt()) == 130
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"interrupted (Ctrl-C): {said}"), err
