@@ -412,14 +412,12 @@ def cv_run(
 
 
 def described(config: dict[str, Any]) -> str:
-    """A configuration in a few words, for the lines that say what the verdict trains: the regularizers it turns on."""
+    """A configuration in a few words, for the lines that say what the verdict trains: the regularizers it turns on,
+    and its learning rate (two rows that differ only there read the same without it: the review)."""
     on = regularizers_on(config)
     shown = ", ".join(f"{n} {config[n]:.2g}" if isinstance(config[n], float) else f"{n} {config[n]}" for n in on[:4])
-    return (
-        f"a configuration with {shown}{', ...' if len(on) > 4 else ''}"
-        if on
-        else "a configuration without regularizers"
-    )
+    what = f"with {shown}{', ...' if len(on) > 4 else ''}" if on else "without regularizers"
+    return f"a configuration {what}" + (f" (lr {config['lr']:.2g})" if isinstance(config.get("lr"), float) else "")
 
 
 def announce(spec: StudySpec, what: str) -> None:

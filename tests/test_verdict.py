@@ -1541,7 +1541,7 @@ def test_each_run_the_verdict_trains_is_said_once_and_a_cached_one_not(
     said = [line for line in err.splitlines() if line.startswith("said: retraining ")]
     assert len(said) == len(set(said)) >= 2, err  # the best and the baseline at least, each once
     assert all(line.endswith("on the whole training split, seeds 1..2 of 2 (2 epochs each) ...") for line in said), said
-    assert "said: retraining a configuration without regularizers" in err, err
+    assert "said: retraining a configuration without regularizers (lr 0.01)" in err, err
     out = tmp_path / "report"
     assert cli.main(["report", str(path), "--storage", store, "--out", str(out)]) == 0
     err = capsys.readouterr().err
