@@ -415,6 +415,7 @@ def _read_ts_cases(lines: Iterator[str]) -> tuple[list[np.ndarray], np.ndarray] 
         try:
             values = [np.array(d.split(","), dtype=np.float64) if d.strip() else np.empty(0) for d in dims]
         except ValueError:
+            _not_a_number(dims, len(series))  # sktime's "could not convert string to float: 'x'" named no place
             return None
         case = np.full((max(len(v) for v in values), width), np.nan)
         for c, v in enumerate(values):
@@ -422,6 +423,19 @@ def _read_ts_cases(lines: Iterator[str]) -> tuple[list[np.ndarray], np.ndarray] 
         series.append(case)
         labels.append(label.strip())
     return series, np.asarray(labels)
+
+
+def _not_a_number(dims: list[str], case: int) -> None:
+    """Raise a ValueError naming the case, dimension and value of a .ts data line that is not a number (the caller
+    says which file); nothing where Python reads every value (then sktime's parser decides)."""
+    for d, dim in enumerate(dims):
+        for value in dim.split(",") if dim.strip() else ():
+            try:
+                float(value)
+            except ValueError:
+                raise ValueError(
+                    f"series {case}, dimension {d}: {value.strip()!r} is not a number (a missing value is written ?)"
+                ) from None
 
 
 def _trim_padding(s: np.ndarray) -> np.ndarray:

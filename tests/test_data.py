@@ -483,7 +483,6 @@ def test_ts_files_outside_the_plain_layout_are_left_to_sktime(tmp_path: Path) ->
     for name, text in {
         "stamps": HEAD.format(uni="true").replace("@timeStamps false", "@timeStamps true") + "(0,1),(1,2):a\n",
         "no univariate tag": HEAD.format(uni="true").replace("@univariate true\n", "") + "1,2:a\n",
-        "a word": HEAD.format(uni="true") + "1,x:a\n",
         "dimensions vary": HEAD.format(uni="false") + "1:2:a\n1:b\n",
     }.items():
         path = tmp_path / f"{name.replace(' ', '_')}_TRAIN.ts"
@@ -523,6 +522,17 @@ def test_ts_headers_sktime_refuses_are_refused_in_its_words(tmp_path: Path, case
         (tmp_path / f"h_{split}.ts").write_text(body)
     with pytest.raises(DataError, match=f"h_TRAIN.ts: cannot parse as a .ts file \\(.*{re.escape(said)}"):
         load_splits(str(tmp_path / "h_TRAIN.ts"))
+
+
+def test_a_ts_value_that_is_not_a_number_is_named_by_series_and_dimension(tmp_path: Path) -> None:
+    """sktime's parser said "could not convert string to float: 'x'", of no line in a file of thousands."""
+    head = HEAD.format(uni="false").replace(" a B c", " a c")
+    (tmp_path / "word_TRAIN.ts").write_text(head + "1,2:3,4:a\n1,2:3,4:c\n1,2:3,x:a\n1,2:3,4:c\n")
+    (tmp_path / "word_TEST.ts").write_text(head + "1,2:3,4:a\n1,2:3,4:c\n")
+    with pytest.raises(
+        DataError, match=r"word_TRAIN.ts: cannot parse as a .ts file \(series 2, dimension 1: 'x' is not "
+    ):
+        load_splits(str(tmp_path / "word_TRAIN.ts"))
 
 
 def test_ts_pairing_errors(tmp_path: Path) -> None:
