@@ -635,6 +635,8 @@ def chosen(spec: StudySpec, folds: int) -> str:
             shown = str(folds)
         else:
             shown = str(spec.fixed.get(name, spec.architecture.get(name, defaults().get(name, "its default"))))
+        if name == "patience" and int(spec.fixed.get("patience", 0)) >= spec.max_epochs:  # 125 vs a written 4, unsaid
+            shown += f" (not below max_epochs {spec.max_epochs}: early stopping never ends a fold)"
         out.append(f"{name} {shown}")
     return "; ".join(out)
 

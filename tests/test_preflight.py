@@ -256,7 +256,7 @@ def test_validate_says_what_the_data_chose(capsys: pytest.CaptureFixture[str]) -
     _, chosen, budget = capsys.readouterr().out.splitlines()
     assert chosen.startswith("  chosen from the data: lr searched 0.0003..0.01 (log); conv_layers searched 3 / 1 / 0")
     assert "conv_stride searched 4 / 8 / 16" in chosen and "conv_kernel searched 8 / 0" in chosen
-    assert "max_epochs 100" in chosen and "cv_folds 5" in chosen
+    assert "max_epochs 100" in chosen and "cv_folds 5" in chosen and "never ends a fold" not in chosen
     # OSULeaf: 200 sequences, 5 folds of 40: 160 train a fold, 10 batches of 16; 24 trials x 5 folds x 100 epochs
     assert budget == ("  budget: at most 24 trials x 5 folds x 100 epochs = 12,000 epochs of 10 batches of 16; early "
                       "stopping and pruning end most trials sooner")  # fmt: skip
@@ -278,6 +278,8 @@ def test_study_says_what_the_data_chose_when_it_creates_a_study(
     at = next(i for i, line in enumerate(lines) if "(a new study: none named 'chosen'" in line)
     assert lines[at + 1].startswith("  chosen from the data: lr searched 0.0003..0.01 (log); "), lines[at + 1]
     assert "batch_size 16" in lines[at + 1], lines[at + 1]
+    # max_epochs 1 written, patience from the data (the data probe: 125 against 4, unsaid)
+    assert "(not below max_epochs 1: early stopping never ends a fold)" in lines[at + 1], lines[at + 1]
     assert lines[at + 2].startswith("  budget: at most 1 trial x "), lines[at + 2]
     assert main(["study", str(path), "--storage", store]) == 0
     assert "chosen from the data" not in capsys.readouterr().out
