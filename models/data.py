@@ -965,6 +965,14 @@ def _check_blank_labels(path: Path | str, yk: str, y: np.ndarray) -> None:
         raise DataError(f"{path}: {yk}[{int(blank[0])}] is {'empty' if not len(y[blank[0]]) else 'only spaces'} "
                         f"({len(blank)} such label{'s' if len(blank) != 1 else ''}): a missing label; allowed: class "
                         "names with a character other than a space (drop the unlabelled sequences first)")  # fmt: skip
+    ways: dict[str, list[str]] = {}
+    for name in np.unique(y).tolist():
+        ways.setdefault(str(name).strip(), []).append(str(name))
+    twice = next((names for names in ways.values() if len(names) > 1), None)
+    if twice is not None:  # "a" and "a " were two classes, unsaid (the data probe)
+        raise DataError(f"{path}: {yk} holds the labels {' and '.join(map(repr, twice))}, which differ only in spaces "
+                        "at their ends: one class written two ways?; allowed: each class name written one way "
+                        "(strip the labels first)")  # fmt: skip
 
 
 def _one_class(where: str, label: str, count: int) -> DataError:

@@ -996,8 +996,9 @@ def test_every_shipped_ts_header_agrees_with_its_series() -> None:
         (np.array(["a", "", "b", ""]), "y[1] is empty (2 such labels): a missing label; allowed: class names"),
         (np.array(["a", "b", " ", "a"]), "y[2] is only spaces (1 such label): a missing label"),
         (np.array([b"a", b"b", b"", b"a"]), "y[2] is empty (1 such label)"),
+        (np.array(["a", "b", "a ", "b"]), "y holds the labels 'a' and 'a ', which differ only in spaces at their ends"),
     ],
-    ids=["nan", "fraction", "none", "empty", "spaces", "empty-bytes"],
+    ids=["nan", "fraction", "none", "empty", "spaces", "empty-bytes", "a-and-a-space"],
 )
 def test_labels_that_are_not_whole_numbers_are_named_by_position(tmp_path: Path, y: np.ndarray, words: str) -> None:
     """float64 labels are read when whole; "y has dtype float64" blamed the dtype for one NaN or 1.5."""
