@@ -746,8 +746,10 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
         for key in f.files:
             try:
                 out[key] = f[key]
-                if not isinstance(out[key], np.ndarray):  # a zip member named X.npy that is not one: raw bytes
-                    raise ValueError(f"its member {key}.npy is not a NumPy array file")
+                if not isinstance(out[key], np.ndarray):  # a zip member (X.npy, or a plain zip's hello.txt) that
+                    names = f.zip.namelist() if f.zip is not None else []  # is not one: raw bytes
+                    member = key + ".npy" if key + ".npy" in names else key
+                    raise ValueError(f"its member {member} is not a NumPy array file (np.savez writes those)")
             except Exception as exc:  # a damaged member, an object array (reading it would run pickled code) ...
                 why = (
                     f"array {key!r} is an object array (np.savez of a ragged list, or of labels of mixed types), "

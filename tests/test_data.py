@@ -1023,6 +1023,11 @@ def test_a_npz_member_that_is_not_an_array_is_one_line(tmp_path: Path) -> None:
         DataError, match=r"fake.npz: cannot read array 'X' of the .npz archive: its member X.npy is not"
     ):
         load_splits(str(path))
+    plain = tmp_path / "plain.npz"  # a plain zip renamed: its member was named "hello.txt.npy" (the data probe)
+    with zipfile.ZipFile(plain, "w") as z:
+        z.writestr("hello.txt", b"hello")
+    with pytest.raises(DataError, match=r"plain.npz: cannot read array 'hello.txt' .*: its member hello.txt is not a"):
+        load_splits(str(plain))
 
 
 def test_an_unreadable_data_file_is_one_line(tmp_path: Path) -> None:
