@@ -951,8 +951,12 @@ def _npz_set(
         i = int(np.flatnonzero(~finite.all(axis=1))[0])
         t = int(np.flatnonzero(~finite[i])[0])
         c = int(np.flatnonzero(~np.isfinite(X[i, t]))[0])
+        ends = np.isnan(X[i, t : lengths[i], c]).all() and not np.isnan(X[i, t : lengths[i]]).all()
+        what = (f"channel {c} is NaN from step {t} to the end while another channel goes on: channels of different "
+                "lengths (trailing NaN is padding only where every channel has it); give the channels one length"
+                if ends else "fill or drop them first")  # fmt: skip
         raise DataError(f"{path}: {xk} contains NaN/Inf inside the valid steps (sequence {i}, step {t} of its "
-                        f"{lengths[i]}, channel {c}: {X[i, t, c]}); fill or drop them first")  # fmt: skip
+                        f"{lengths[i]}, channel {c}: {X[i, t, c]}); {what}")  # fmt: skip
     X[~valid] = 0.0  # in place: X is this function's copy (kept until _to_float32 has both splits)
     return SequenceSet(X, lengths, y.astype(np.int64)), names
 

@@ -246,11 +246,17 @@ def test_npz_nan_past_the_length_is_fine(tmp_path: Path) -> None:
         (
             {1: (3, None, 0)},
             None,
-            "NaN/Inf inside the valid steps (sequence 1, step 3 of its 5, channel 0: nan)",
-        ),  # one channel only
+            "NaN/Inf inside the valid steps (sequence 1, step 3 of its 5, channel 0: nan); channel 0 is NaN from "
+            "step 3 to the end while another channel goes on: channels of different lengths",
+        ),  # one channel only, to the end: the data probe's export of unequal channels
+        (
+            {1: (2, 3, 0)},
+            None,
+            "(sequence 1, step 2 of its 5, channel 0: nan); fill or drop them first",
+        ),  # one channel, one step in the middle
         ({3: (0, None)}, None, "sequence 3 is NaN at every step; drop it first"),
     ],
-    ids=["nan padding", "no nan", "nan in the middle", "one channel nan", "all nan"],
+    ids=["nan padding", "no nan", "nan in the middle", "one channel nan", "one channel one step", "all nan"],
 )
 def test_npz_without_lengths_reads_trailing_nan_steps_as_padding(
     tmp_path: Path, pad: dict, lengths: list[int] | None, error: str | None
