@@ -918,7 +918,7 @@ def _npz_set(
         y = y[:, 0]
     if y.ndim != 1 or len(y) != len(X):
         raise DataError(f"{path}: {yk} has shape {y.shape}; expected ({len(X)},): one label per sequence")
-    _check_blank_labels(path, yk, y)
+    _check_label_names(path, yk, y)
     if training:
         names = _label_names(y)
     y = _label_codes(path, yk, y, names)
@@ -961,9 +961,10 @@ def _npz_set(
     return SequenceSet(X, lengths, y.astype(np.int64)), names
 
 
-def _check_blank_labels(path: Path | str, yk: str, y: np.ndarray) -> None:
+def _check_label_names(path: Path | str, yk: str, y: np.ndarray) -> None:
     """Class names that are empty or only spaces are missing labels (a CSV's empty field), refused by position: one
-    became a class of its own, shown as nothing (the majority-class row read ``always " / b"``)."""
+    became a class of its own, shown as nothing (the majority-class row read ``always " / b"``); names that differ
+    only in spaces at their ends are refused by name."""
     if y.dtype.kind not in "US" or not len(y):
         return
     blank = np.flatnonzero(np.char.str_len(np.char.strip(y)) == 0)

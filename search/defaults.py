@@ -319,7 +319,7 @@ def long_tail_note(spec: StudySpec, splits: Splits) -> str | None:
     # fewer than a tenth that long still pad every batch that draws one: 6 of 60 sequences of 8,000 steps among
     # 30-step ones ran a 48-sequence fold at minutes an epoch, unwarned (the unseen-data probe)
     many = int((lengths > RAW_STEPS).sum())
-    batch = spec.fixed.get("batch_size", spec.architecture.get("batch_size", TrainConfig.batch_size))
+    batch = batch_sizes(spec)[0]
     share = None if "batch_size" in spec.search else 1 - (1 - many / len(lengths)) ** batch
     batches = (
         f"about {share:.0%} of the batches of {batch} run" if share is not None else "every batch that draws one runs"

@@ -787,19 +787,27 @@ def read_only_role(url: str) -> bool:
     for any other storage, and when that cannot be told (no tables yet, no server: the command's own open says so)."""
     if not _scheme(url).startswith("postgresql"):
         return False
-    import sqlalchemy
-    from sqlalchemy.pool import NullPool
-
-    engine = sqlalchemy.create_engine(driver_url(url), poolclass=NullPool, connect_args={"connect_timeout": 10})
+    query = "SELECT has_table_privilege('studies', 'SELECT'), has_table_privilege('study_user_attributes', 'INSERT')"
     try:
-        with engine.connect() as conn:
-            query = "SELECT has_table_privilege('studies', 'SELECT'), has_table_privilege('study_user_attributes', 'INSERT')"
-            reads, writes = conn.execute(sqlalchemy.text(query)).one()
+        reads, writes = _query_once(url, query)
     except Exception:
         return False
+    return bool(reads) and not bool(writes)
+
+
+def _query_once(url: str, query: str) -> Any:
+    """The one row ``query`` gives on the database at ``url``, over a connection of its own, closed after (on
+    PostgreSQL waiting at most 10 s to connect); raises what the connection or the query raise, and when there
+    is no row."""
+    import sqlalchemy
+
+    connect_args = {"connect_timeout": 10} if _scheme(url).startswith("postgresql") else {}
+    engine = sqlalchemy.create_engine(driver_url(url), connect_args=connect_args, poolclass=sqlalchemy.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(sqlalchemy.text(query)).one()
     finally:
         engine.dispose()
-    return bool(reads) and not bool(writes)
 
 
 def load_existing(url: str, name: str, study_file: str | Path) -> optuna.Study:
@@ -1273,19 +1281,10 @@ def schema_refused(url: str) -> str | None:
     it). Optuna's own line said the schema was "set up by" its own version (it reads ``version_info``, not the
     revision) and advised ``pip install -U optuna``, which leaves constraints.txt's pins. None: the revision is this
     Optuna's, or cannot be read (the caller's line stands)."""
-    import sqlalchemy
     from alembic.script import ScriptDirectory
 
-    connect_args = {"connect_timeout": 10} if _scheme(url).startswith("postgresql") else {}
     try:
-        engine = sqlalchemy.create_engine(
-            driver_url(url), connect_args=connect_args, poolclass=sqlalchemy.pool.NullPool
-        )
-        try:
-            with engine.connect() as conn:
-                found = conn.execute(sqlalchemy.text("SELECT version_num FROM alembic_version")).scalar()
-        finally:
-            engine.dispose()
+        found = _query_once(url, "SELECT version_num FROM alembic_version")[0]  # (no row: raises, None returned)
         from optuna.storages import _rdb
 
         script = ScriptDirectory(str(Path(_rdb.__file__).parent / "alembic"))

@@ -630,13 +630,12 @@ def cached_test_accuracy(
     trains only the seeds it had not finished."""
     attr = REFIT_PREFIX + _key(digest, config, epochs, REFIT_PROTOCOL)
     done: list[dict[str, Any]] = list(study.user_attrs.get(attr, []))
-    said: list[int] = []
+    start = len(done)  # the row's first seed not stored yet
 
     def one(seed: int) -> dict[str, Any]:
         if seed < len(done):
             return done[seed]
-        if seed == len(done) and not said:  # the row's first seed not stored yet: minutes of training, said once
-            said.append(seed)
+        if seed == start:  # minutes of training from here: said once
             which = f"seed {seeds}" if seed + 1 == seeds else f"seeds {seed + 1}..{seeds}"
             announce(spec, f"retraining {described(config)} on the whole training split, {which} of {seeds} "
                            f"({epochs} epochs each)")  # fmt: skip
