@@ -67,7 +67,7 @@ def test_report_renders_in_a_browser_with_its_figures(tmp_path: Path) -> None:
         body = browser.find_element("tag name", "body").text
         assert (
             "Result on the test split" in body
-            and "best against the baseline (no regularizer" in body
+            and "best against the baseline (searched regularizers off" in body
             and "Pruning" in body
         )
         assert "majority class: always" in body
@@ -682,3 +682,33 @@ def test_a_parameter_no_trial_varied_gets_no_importance() -> None:
         study.add_trial(create_trial(value=0.5 + 0.05 * i, params=params, distributions=dist))
     got = importances(study)
     assert set(got["fANOVA"]) == {"x"} and set(got["PED-ANOVA"]) <= {"x"}, got
+
+
+@pytest.mark.parametrize(
+    ("fixed", "kept"),
+    [
+        ({}, "lr=0.01"),
+        (
+            {"recurrent_dropout": 0.1},
+            "recurrent_dropout=0.1",
+        ),  # a regularizer the study fixes on: the baseline keeps it
+    ],
+)
+def test_the_introspection_heading_says_what_the_baseline_keeps(
+    tmp_path: Path, fixed: dict[str, float], kept: str
+) -> None:
+    """The introspection section was headed "best against the baseline (no regularizer; ...)" where the baseline
+    keeps what the study fixes (a fixed dropout 0.3, clip_norm 1): the result table above it said "keeps
+    dropout=0.3". It now says what the table says."""
+    raw = {**TINY, "name": "heading", "budget": {"trials": 2, "max_epochs": 2}, "final_seeds": 1,
+           "fixed": {**TINY["fixed"], **fixed}}  # fmt: skip
+    spec = parse_study(raw, tmp_path / "heading.yaml")
+    storage = open_storage(str(tmp_path / "journal.log"))
+    ensure_study(spec, storage, total=spec.trials)
+    run_worker(spec, storage, spec.trials)
+    out = tmp_path / "report"
+    build(optuna.load_study(study_name=spec.name, storage=storage), spec, out, url=str(tmp_path / "journal.log"))
+    page = (out / "index.html").read_text()
+    heading = next(line for line in page.splitlines() if "Introspection: best against the baseline" in line)
+    assert "no regularizer" not in heading and "searched regularizers off" in heading, heading
+    assert f"keeps {kept}" in heading or f", {kept}" in heading, heading
