@@ -61,7 +61,7 @@ builds the same search space; applying it twice changes nothing.
 The Conv1D front end is *architecture*, not a regularizer: the baseline and recipe trials of a long study run
 with it **on** at :func:`home_point` (three blocks, the smallest stride, kernel 8 or the stride where that is
 larger, 128 channels, the skip on, mean pooling, lr 3e-3),
-and the final "no regularization" retrain keeps the best trial's front end (only regularizers are switched off).
+and the verdict's "best, regularizers off" row keeps the best trial's front end (only regularizers are switched off).
 """
 
 from __future__ import annotations
@@ -151,6 +151,8 @@ def apply_defaults(spec: StudySpec, splits: Splits) -> StudySpec:
             f"searched by default (series at home): the sequences' scales span {spread:,.0f}x (> {SCALE_SPREAD:,.0f}x: "
             "90th / 10th percentile of their standard deviations)"
         )
+    if "batch_size" in out.search:  # the baseline's batch where it is searched: the one chosen below where it is not
+        out.homes = {**out.homes, "batch_size": batch_size_for(spec, splits)[0]}
     if "batch_size" not in named:
         size, steps = batch_size_for(spec, splits)
         if size != TrainConfig.batch_size:

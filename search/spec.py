@@ -145,6 +145,8 @@ class StudySpec:
     description: str = ""
     #: what search.defaults.apply_defaults added or chose, name -> reason ("lr": "searched by default ...")
     defaulted: dict[str, str] = field(default_factory=dict)
+    #: searched names whose baseline value the data chose (search.defaults): batch_size, as where it is not searched
+    homes: dict[str, Any] = field(default_factory=dict)
 
     @property
     def direction(self) -> Literal["minimize", "maximize"]:
