@@ -74,6 +74,9 @@ def quiet_libraries(training: bool = True) -> None:
     journal_lock = logging.getLogger("optuna.storages.journal._file")
     if not any(isinstance(f, _LockWords) for f in journal_lock.filters):
         journal_lock.addFilter(_LockWords())
+    rdb = logging.getLogger("optuna.storages._rdb.storage")
+    if not any(isinstance(f, _FallbackWords) for f in rdb.filters):
+        rdb.addFilter(_FallbackWords())
 
 
 class _LockWords(logging.Filter):
@@ -89,6 +92,33 @@ class _LockWords(logging.Filter):
                                        "killed one left it behind (taken over 30 s after its last change)"), None  # fmt: skip
         elif "forcibly releasing" in text.lower():
             record.msg, record.args = "took over the journal's lock: nothing had changed it for 30 s", None
+        return True
+
+
+#: a lost connection in a driver's words (psycopg / libpq): the storage's retry says it in one line of its own
+_CONNECTION_LOST = re.compile(
+    r"server closed the connection|connection failed|terminating connection|shutting down|consuming input failed|"
+    r"can't reconnect|could not (?:receive|send) data|connection (?:is|was|already) closed|ssl syscall|"
+    r"connection refused|timed out|no connection to the server|lost synchronization",
+    re.IGNORECASE,
+)
+
+
+class _FallbackWords(logging.Filter):
+    """Optuna's "Caught an error from sqlalchemy: ... Falling back to a slower alternative." (its guess: too many
+    ids in one query), which a PostgreSQL restart or a dropped network set off: eight lines with the whole SQL
+    statement in a worker's log, before regtune's own "unreachable; retrying" line (the faults3 probe, 2026-12-06).
+    A lost connection is dropped (the retry says it); anything else is said in one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if not text.startswith("Caught an error from sqlalchemy"):
+            return True
+        if _CONNECTION_LOST.search(text):
+            return False
+        first = (text.removeprefix("Caught an error from sqlalchemy:").strip().splitlines() or [""])[0]
+        first = first.removesuffix("Falling back to a slower alternative.").strip().rstrip(".")
+        record.msg, record.args = f"a read of the study's trials failed ({first}); read again the slower way", None
         return True
 
 

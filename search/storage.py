@@ -297,6 +297,15 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(cause).__name__
 
 
+#: what a user does after the storage was lost mid-run (the line said what was lost, and nothing of what to do or
+#: of the trials: the faults3 probe, 2026-12-06); [True]: behind the gRPC proxy
+LOST_NEXT = {
+    False: "every finished trial is stored, and a trial left running is re-queued by the next run: rerun the same "
+    "command once the storage answers again",
+    True: "every finished trial is stored, and a trial left running is re-queued by the next run: rerun the same "
+    "command once the proxy answers again (make proxy, and the database behind it)",
+}
+
 #: calls not retried: the heartbeat thread just tries again at its next beat
 _NO_RETRY = frozenset({"record_heartbeat", "get_heartbeat_interval", "get_heartbeat_stale_trial_callback"})
 
@@ -379,7 +388,7 @@ class RetryingStorage(BaseStorage, BaseHeartbeat):
                 if waited >= self.seconds:
                     raise StorageError(
                         f"lost the storage {mask_url(self.url)} ({where(self.url)}) for {waited:.0f} s: "
-                        f"{scrub(_first_line(exc), self.url)}"
+                        f"{scrub(_first_line(exc), self.url)}; {LOST_NEXT[_scheme(self.url) == 'grpc']}"
                     ) from None
                 if first:
                     print(

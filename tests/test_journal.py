@@ -704,3 +704,53 @@ def test_ctrl_c_in_a_repair_says_what_became_of_the_file(
     err = capsys.readouterr().err
     assert code == 130 and "as it was or wholly repaired" in err and "re-queued" not in err, err
     assert journal.read_bytes() == damaged
+
+
+RESTART = (
+    "Caught an error from sqlalchemy: (psycopg.OperationalError) consuming input failed: server closed the connection "
+    "unexpectedly\n\tThis probably means the server terminated abnormally\n\tbefore or while processing the request.\n"
+    "[SQL: SELECT trials.trial_id AS trials_trial_id, trials.number AS trials_number \nFROM trials \nWHERE "
+    "trials.study_id = %(study_id_1)s::INTEGER ORDER BY trials.trial_id]\n[parameters: {'study_id_1': 4}]\n"
+    "(Background on this error at: https://sqlalche.me/e/21/e3q8). Falling back to a slower alternative."
+)
+
+
+@pytest.mark.parametrize(
+    ("optuna_says", "we_say"),
+    [
+        (RESTART, None),
+        (
+            "Caught an error from sqlalchemy: (psycopg.OperationalError) connection failed: connection to server at "
+            '"127.0.0.1", port 5439 failed: FATAL:  the database system is shutting down. Falling back to a slower '
+            "alternative.",
+            None,
+        ),
+        (
+            "Caught an error from sqlalchemy: (sqlite3.OperationalError) too many SQL variables\n[SQL: SELECT ...]. "
+            "Falling back to a slower alternative.",
+            "a read of the study's trials failed ((sqlite3.OperationalError) too many SQL variables); read again the "
+            "slower way",
+        ),
+        ("something else", "something else"),
+    ],
+    ids=["server restarted", "server shutting down", "too many ids", "other"],
+)
+def test_optunas_fallback_warning_on_a_lost_connection_is_left_to_the_retry(
+    optuna_says: str, we_say: str | None
+) -> None:
+    """A PostgreSQL restart mid-study put Optuna's "Caught an error from sqlalchemy ... Falling back to a slower
+    alternative." in a worker's log: eight lines with the whole SQL statement, before regtune's own one line
+    ("storage ... unreachable (...); retrying for up to 60 s"). A lost connection is left to that line; another
+    cause is one line."""
+    import logging
+
+    from search.cli import quiet_libraries
+
+    quiet_libraries(training=False)
+    logger = logging.getLogger("optuna.storages._rdb.storage")
+    record = logger.makeRecord(logger.name, logging.WARNING, __file__, 1, optuna_says, None, None)
+    shown = all(f.filter(record) for f in logger.filters)
+    assert shown == (we_say is not None)
+    if we_say is not None:
+        assert record.getMessage() == we_say
+        assert "\n" not in record.getMessage()

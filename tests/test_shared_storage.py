@@ -719,6 +719,33 @@ def test_one_outage_is_one_retry_window_whichever_calls_meet_it(capsys: pytest.C
 
 
 @pytest.mark.parametrize(
+    ("url", "then"),
+    [
+        (f"postgresql://u:{SECRET}@db.example:5439/regtune", "once the storage answers again"),
+        ("grpc://10.0.0.5:13000", "once the proxy answers again (make proxy, and the database behind it)"),
+    ],
+    ids=["postgresql", "grpc proxy"],
+)
+def test_a_storage_lost_mid_run_says_what_became_of_the_trials_and_what_to_do(url: str, then: str) -> None:
+    """A PostgreSQL server down past the retry window ended `make worker` with "error: lost the storage ... for 60 s:
+    Connection refused", and nothing of the trial it was running nor of what to do (the faults3 probe)."""
+    from search.storage import StorageError
+
+    class Down(optuna.storages.InMemoryStorage):
+        def get_all_studies(self) -> list:  # type: ignore[override]
+            raise ConnectionError("Connection refused")
+
+    store = RetryingStorage(Down(), url, seconds=0.1)
+    with pytest.raises(StorageError) as caught:
+        store.get_all_studies()
+    line = str(caught.value)
+    assert "\n" not in line and SECRET not in line, line
+    assert line.startswith(f"lost the storage {mask_url(url)} ("), line
+    assert "Connection refused; every finished trial is stored, and a trial left running is re-queued" in line, line
+    assert line.endswith(f"rerun the same command {then}"), line
+
+
+@pytest.mark.parametrize(
     ("url", "hint"),
     [
         (None, ""),
