@@ -63,6 +63,7 @@ from search.checkpoints import TrialCheckpoints
 from search.interrupts import interrupt_behind
 from search.objective import Objective, RunningMean, fold_end_report, fold_words, record_folds
 from search.progress import DIVERGED
+from search.pruning import replayed_until
 from search.spec import Choice, StudySpec
 from search.storage import StorageError
 from search.worker import (
@@ -248,6 +249,7 @@ class Member:
     epoch: int = -1  # the last epoch trained in the current fold
     pruned: str | None = None  # why it was stopped (pruned or diverged)
     told: bool = False
+    replayed: int = -1  # search.pruning.replayed_until: a dead run's steps, not judged again
     history: list[dict[str, float]] = field(default_factory=list)  # the introspected fold's rows
     array: dict[str, Any] = field(default_factory=dict)
 
@@ -285,7 +287,7 @@ class _Run:
                 beat = Heartbeat(self.study._storage, trial._trial_id).__enter__()
                 claim(self.study._storage, trial._trial_id)
                 try:
-                    member = Member(trial, *self._configs(trial), beat=beat)
+                    member = Member(trial, *self._configs(trial), beat=beat, replayed=replayed_until(trial))
                 except Exception as exc:  # a configuration the model rejects: failed, as a lone trial is
                     self._fail([Member(trial, None, None, {}, beat)], exc)  # type: ignore[arg-type]
                     continue
@@ -413,7 +415,7 @@ class _Run:
                 assert m.running is not None
                 value = m.running(row["score"])
                 m.trial.report(value, step)
-                if step < last_step and m.trial.should_prune():  # (the last epoch: nothing left to save)
+                if m.replayed < step < last_step and m.trial.should_prune():  # (the last epoch: nothing to save)
                     m.pruned = f"pruned at epoch {epoch + 1} (step {step}) with {value:.4f}"  # 1-based, as the line
                     stop.append(i)
             if self.on_epoch is not None:
@@ -454,7 +456,9 @@ class _Run:
                     array_checkpoints.fold_done(m.ckpts, fold, m.bests[-1], r.epochs_run)
                 if fold < self.objective.folds - 1:  # an early-stopped fold is judged at its last step
                     assert m.running is not None
-                    m.pruned = fold_end_report(m.trial, m.running, fold, r.epochs_run, spec.max_epochs, best["score"])
+                    m.pruned = fold_end_report(
+                        m.trial, m.running, fold, r.epochs_run, spec.max_epochs, best["score"], m.replayed
+                    )
 
     def _introspect(self, m: Member, probe: MemberProbe, result: Any) -> None:
         """Store the member's records as a lone trial's: a fit that ran its course (done or early-stopped) with

@@ -24,7 +24,7 @@ from search.checkpoints import CheckpointStore, Resume, TrialCheckpoints
 from search.fingerprint import run_scope
 from search.interrupts import interrupt_behind
 from search.progress import DIVERGED
-from search.pruning import PruningCallback
+from search.pruning import PruningCallback, replayed_until
 from search.space import suggest
 from search.spec import StudySpec
 from search.storage import StorageError
@@ -126,6 +126,7 @@ class Objective:
         trial.set_user_attr("path", rnn.resolved_path)
         trial.set_user_attr("folds", self.folds)
         start = time.perf_counter()
+        replayed = replayed_until(trial)  # a re-run's copied steps: the pruner waits past them
         ckpts = self.checkpoints.trial(trial, trial.study.study_name) if self.checkpoints is not None else None
         resume = ckpts.start(hp) if ckpts is not None else Resume()
         if resume.epochs:
@@ -137,14 +138,14 @@ class Objective:
         with _outcome(trial, ckpts, counter, start):
             for fold in range(len(bests), self.folds):
                 try:
-                    bests.append(self._fit_fold(trial, rnn, train, fold, bests, resume, counter, ckpts))
+                    bests.append(self._fit_fold(trial, rnn, train, fold, bests, resume, counter, ckpts, replayed))
                 except DivergedError as exc:  # which fold: the line's "at fold 1/2" is the last one it scored
                     raise DivergedError(exc.reason + fold_words(fold, self.folds)) from None
         return record_folds(trial, bests)
 
     def _fit_fold(
         self, trial: optuna.Trial, rnn: RNNConfig, train: TrainConfig, fold: int, bests: list[dict[str, Any]],
-        resume: Resume, counter: _EpochCounter, ckpts: TrialCheckpoints | None,
+        resume: Resume, counter: _EpochCounter, ckpts: TrialCheckpoints | None, replayed: int = -1,
     ) -> dict[str, Any]:  # fmt: skip
         """Fit one fold (resuming its checkpoint when it is the one an earlier run left unfinished) and return its
         best epoch's row. The pruner sees the running mean over folds; introspection watches the first fold this
@@ -160,7 +161,7 @@ class Objective:
             running.best = resume.fold_best
         counter.offset = fold * spec.max_epochs
         last = self.folds * spec.max_epochs - 1
-        cbs: list[Callback] = [PruningCallback(trial, fold * spec.max_epochs, running, last), counter]
+        cbs: list[Callback] = [PruningCallback(trial, fold * spec.max_epochs, running, last, replayed), counter]
         if self.introspect and fold == len(resume.folds):  # the first fold this run fits
             cbs.append(TrialIntrospection(trial, data, self.figures))
         if self.extra_callbacks is not None:
@@ -175,7 +176,7 @@ class Objective:
         if ckpts is not None:
             ckpts.fold_done(fold, best, result.epochs_run)
         if fold < self.folds - 1:
-            stop = fold_end_report(trial, running, fold, result.epochs_run, spec.max_epochs, best["score"])
+            stop = fold_end_report(trial, running, fold, result.epochs_run, spec.max_epochs, best["score"], replayed)
             if stop is not None:
                 raise optuna.TrialPruned(stop)
         return best
@@ -187,20 +188,27 @@ def fold_words(fold: int, folds: int) -> str:
 
 
 def fold_end_report(
-    trial: optuna.Trial, running: RunningMean, fold: int, epochs_run: int, max_epochs: int, best_score: float
+    trial: optuna.Trial,
+    running: RunningMean,
+    fold: int,
+    epochs_run: int,
+    max_epochs: int,
+    best_score: float,
+    replayed: int = -1,
 ) -> str | None:
     """A fold that stopped early (patience) reports its final running mean at the fold's last step, and the pruner
     judges it there; the reason to prune, or None.
 
     Without it the pruner would next see the trial at the following fold's first epoch, whose running mean holds
     an untrained epoch's score: a rung that falls between the two would compare an early-stopped trial by that
-    value against trials whose fold ran on, and prune good configurations (early stopping is not a bad sign)."""
+    value against trials whose fold ran on, and prune good configurations (early stopping is not a bad sign).
+    ``replayed``: a dead run's last step (:func:`search.pruning.replayed_until`), not judged again."""
     if epochs_run >= max_epochs:
         return None
     step = fold * max_epochs + max_epochs - 1
     value = running(best_score)
     trial.report(value, step)
-    if trial.should_prune():
+    if step > replayed and trial.should_prune():
         return (
             f"pruned at the end of fold {fold + 1} (early-stopped at epoch {epochs_run}; step {step}) with {value:.4f}"
         )

@@ -15,9 +15,21 @@ from pytorch_lightning.callbacks import Callback
 from models.train import BestEpoch
 
 
+def replayed_until(trial: optuna.Trial) -> int:
+    """The last step a dead run of ``trial`` reported, -1 for a first run: a re-queued copy keeps the dead run's
+    intermediate values (:func:`search.storage.requeue`), and a re-run without a checkpoint to resume trains those
+    epochs again. Optuna ignores a report at a step it holds, and the pruner, asked then, judged the dead run's
+    last value: a re-run of a recipe killed at epoch 27 was pruned after its first epoch, its record saying "pruned
+    at epoch 1 with 0.3486" beside the value 0.9875 of epoch 27 (the faults3 probe, 2026-12-06). The pruner is
+    asked again past this step, where the re-run's own values are the trial's. Read when the run starts."""
+    held = trial.storage.get_trial(trial._trial_id).intermediate_values
+    return max(held, default=-1)
+
+
 class PruningCallback(Callback):
     """Reports ``transform(score)`` at step ``offset + epoch``; raises :class:`optuna.TrialPruned` on a prune, but
-    not at ``last_step`` (the whole trial's last epoch: a 2-epoch study pruned trials there, as complete as any).
+    not at ``last_step`` (the whole trial's last epoch: a 2-epoch study pruned trials there, as complete as any),
+    nor up to ``replayed`` (:func:`replayed_until`: the steps a dead run of the trial reported).
 
     The score is the epoch's own, computed once by the fit's :class:`models.train.BestEpoch` (which early-stops on
     it too); ``transform`` lets cross-validation report the running mean over folds instead of the fold's score.
@@ -25,9 +37,9 @@ class PruningCallback(Callback):
 
     def __init__(
         self, trial: optuna.Trial, offset: int = 0, transform: Callable[[float, bool], float] | None = None,
-        last_step: int | None = None,
+        last_step: int | None = None, replayed: int = -1,
     ) -> None:  # fmt: skip
-        self.trial, self.offset, self.last_step = trial, offset, last_step
+        self.trial, self.offset, self.last_step, self.replayed = trial, offset, last_step, replayed
         self.transform = transform or (lambda v, keep: v)  # keep: whether the epoch may be the fit's best
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -40,5 +52,5 @@ class PruningCallback(Callback):
         self.trial.report(value, step)
         if self.last_step is not None and step >= self.last_step:  # the trial's last epoch: its training is done,
             return  # and a prune there saves nothing and loses a complete trial
-        if self.trial.should_prune():
+        if step > self.replayed and self.trial.should_prune():
             raise optuna.TrialPruned(f"pruned at epoch {trainer.current_epoch + 1} (step {step}) with {value:.4f}")

@@ -24,7 +24,7 @@ from typing import Any
 
 import optuna
 import pytest
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from search.storage import RetryingStorage, driver_url, mask_url, scrub
 from tests import helpers
@@ -597,12 +597,30 @@ def test_dead_trial_found_by_the_workers_own_heartbeat_without_optuna_heartbeat(
 
 
 @pytest.mark.slow
+class Killed(BaseException):
+    """A worker's death in the middle of a fit (:class:`KillAt`)."""
+
+
+def kill_at(epoch: int) -> Any:
+    """A callback that kills the fit at the start of its ``epoch``-th epoch, counted over folds (1-based)."""
+    from pytorch_lightning.callbacks import Callback
+
+    class KillAt(Callback):
+        def __init__(self) -> None:
+            self.seen = 0
+
+        def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
+            self.seen += 1
+            if self.seen == epoch:
+                raise Killed
+
+    return KillAt()
+
+
 def test_resumed_trial_continues_exactly_like_an_uninterrupted_one(tmp_path: Path) -> None:
     """A trial killed in its second fold and re-run from its checkpoints reports the same intermediate values and
     ends with the same score, to the last bit, as one that was never interrupted (generators and batch order are
     restored along with weights and optimizer)."""
-    from pytorch_lightning.callbacks import Callback
-
     from search.checkpoints import CheckpointStore
     from search.objective import Objective
     from search.spec import load_study
@@ -611,18 +629,6 @@ def test_resumed_trial_continues_exactly_like_an_uninterrupted_one(tmp_path: Pat
     spec = load_study(write_study(tmp_path, "exact", cv_folds=2, budget={"trials": 1, "max_epochs": 4},
                                   search={"dropout": {"low": 0.1, "high": 0.3}, "recurrent_dropout": {"low": 0.1, "high": 0.3}}))  # fmt: skip
     params = {"dropout": 0.2, "recurrent_dropout": 0.15}
-
-    class Killed(BaseException):
-        pass
-
-    class KillAt(Callback):
-        def __init__(self, epoch: int) -> None:
-            self.at, self.seen = epoch, 0
-
-        def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
-            self.seen += 1
-            if self.seen == self.at:
-                raise Killed
 
     reference = optuna.create_study(study_name="exact", direction="maximize")
     reference.enqueue_trial(params)
@@ -633,7 +639,7 @@ def test_resumed_trial_continues_exactly_like_an_uninterrupted_one(tmp_path: Pat
     study = optuna.create_study(study_name="exact", direction="maximize")
     study.enqueue_trial(params)
     trial = study.ask()
-    kill = KillAt(4 + 3)  # fold 1, third epoch
+    kill = kill_at(4 + 3)  # fold 1, third epoch
     with pytest.raises(Killed):
         Objective(spec, accelerator="cpu", checkpoints=store, extra_callbacks=lambda t: [kill])(trial)
     study.tell(trial, state=TrialState.FAIL)
@@ -977,3 +983,43 @@ def test_a_complete_trial_whose_parameter_rows_were_deleted_is_named_not_read(tm
     assert run.returncode == 0, run.stderr
     trials = assert_exact(database, "lostparams", 2, tmp_path)
     assert [t.number for t in trials if t.state == TrialState.FAIL] == [1] and len(trials) == 3
+
+
+class _PruneAll(optuna.pruners.BasePruner):
+    def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("arrays", [False, True], ids=["one trial", "trial arrays"])
+def test_a_rerun_without_checkpoints_is_judged_on_its_own_epochs(tmp_path: Path, arrays: bool) -> None:
+    """(the faults3 probe) A trial killed at its third epoch, re-queued with its two reported values and re-run
+    without ARTIFACTS, trains from epoch 1; the pruner, asked at once, judged the dead run's last value and pruned
+    the re-run after one epoch ("pruned at epoch 1 (step 0)" beside a value of step 1). It is asked again past the
+    dead run's steps."""
+    from search.objective import Objective
+    from search.spec import load_study
+    from search.storage import requeue
+
+    spec = load_study(write_study(tmp_path, "replay", cv_folds=2, budget={"trials": 2, "max_epochs": 4},
+                                  search={"dropout": {"low": 0.1, "high": 0.3}}))  # fmt: skip
+    study = optuna.create_study(study_name="replay", direction="maximize", pruner=optuna.pruners.NopPruner())
+    study.enqueue_trial({"dropout": 0.2})
+    trial = study.ask()
+    with pytest.raises(Killed):
+        Objective(spec, accelerator="cpu", extra_callbacks=lambda t: [kill_at(3)])(trial)
+    study.tell(trial, state=TrialState.FAIL)
+    assert sorted(study.get_trials()[0].intermediate_values) == [0, 1]
+    requeue(study, study.get_trials()[0])
+    study.pruner = _PruneAll()
+    if arrays:
+        from search.arrays import _Run
+
+        run = _Run(spec, study, Objective(spec, accelerator="cpu"), "cpu", None, None)
+        run.run_batch(run.ask(1, 2))
+    else:
+        trial = study.ask()
+        with pytest.raises(optuna.TrialPruned, match=r"pruned at epoch 3 \(step 2\)"):
+            Objective(spec, accelerator="cpu")(trial)
+        study.tell(trial, state=TrialState.PRUNED)
+    rerun = study.get_trials()[1]
+    assert rerun.state == TrialState.PRUNED and rerun.user_attrs["epochs_run"] == 3, rerun.user_attrs
