@@ -299,10 +299,16 @@ def test_a_worker_suspended_past_the_grace_period_yields_its_trials_and_carries_
 
 
 def _pg_cluster() -> tuple[str, str] | None:
-    if not shutil.which("pg_ctlcluster") or not Path("/etc/postgresql").is_dir():
+    """(version, name) of the local cluster that serves PG_PORT, or None: it restarted the newest "main" whatever
+    REGTUNE_TEST_PGPORT named, a server other work used (the faults3 probe)."""
+    if not shutil.which("pg_ctlcluster") or not shutil.which("pg_lsclusters"):
         return None
-    versions = sorted(p.name for p in Path("/etc/postgresql").iterdir() if (p / "main").is_dir())
-    return (versions[-1], "main") if versions else None
+    listed = subprocess.run(["pg_lsclusters", "-h"], capture_output=True, text=True, timeout=30).stdout
+    for line in listed.splitlines():
+        version, name, port, *_ = line.split()
+        if port == str(PG_PORT):
+            return version, name
+    return None
 
 
 @pytest.mark.postgres
