@@ -1171,8 +1171,10 @@ def _rdb(url: str, pool: dict[str, int]) -> optuna.storages.RDBStorage:
                 raise StorageError((None if transient(exc) else schema_refused(url)) or describe(url, exc)) from None
             if lost_since is None:
                 lost_since = now
-                print(f"storage {mask_url(url)}: connection lost while opening it ({scrub(_first_line(exc), url)}); "
-                      f"retrying for up to {RETRY_SECONDS:.0f} s", file=sys.stderr, flush=True)  # fmt: skip
+                first = scrub(_first_line(exc), url)
+                what = "no free connection" if TOO_MANY_CLIENTS in first else "connection lost while opening it"
+                print(f"storage {mask_url(url)}: {what} ({first}); retrying for up to {RETRY_SECONDS:.0f} s",
+                      file=sys.stderr, flush=True)  # fmt: skip
             time.sleep(1.0)
 
 
@@ -1336,6 +1338,18 @@ def _backup_hint(url: str) -> str:
     return " ".join(["pg_dump -Fc", *options, f"-f {shlex.quote(db + '.dump')}", shlex.quote(db)])
 
 
+#: PostgreSQL's words when every connection it allows is taken: nothing is lost, the server refuses one more
+TOO_MANY_CLIENTS = "too many clients"
+#: what to do about it (the faults3 probe: a third worker waited 55 s on "connection lost while opening it")
+FULL_SERVER_HINT = (
+    "the server's max_connections are all taken: raise max_connections, start fewer workers, or serve them "
+    'through `make proxy` (README, "How many connections")'
+)
+
+
 def describe(url: str, exc: BaseException) -> str:
-    """One line: which storage (password masked), where (host, port, database) and the server's first words."""
-    return f"cannot open storage {mask_url(url)} ({where(url)}): {scrub(_first_line(exc), url)}"
+    """One line: which storage (password masked), where (host, port, database) and the server's first words (with
+    :data:`FULL_SERVER_HINT` where it has no free connection)."""
+    first = scrub(_first_line(exc), url)
+    hint = f"; {FULL_SERVER_HINT}" if TOO_MANY_CLIENTS in first else ""
+    return f"cannot open storage {mask_url(url)} ({where(url)}): {first}{hint}"

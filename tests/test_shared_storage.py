@@ -1029,3 +1029,22 @@ def test_a_rerun_without_checkpoints_is_judged_on_its_own_epochs(tmp_path: Path,
         study.tell(trial, state=TrialState.PRUNED)
     rerun = study.get_trials()[1]
     assert rerun.state == TrialState.PRUNED and rerun.user_attrs["epochs_run"] == 3, rerun.user_attrs
+
+
+@pytest.mark.parametrize(
+    ("server_said", "hint"),
+    [
+        ("connection failed: FATAL:  sorry, too many clients already", True),
+        ("connection failed: Connection refused\n\tIs the server running on that host?", False),
+    ],
+    ids=["no free connection", "refused"],
+)
+def test_a_server_without_a_free_connection_is_told_what_to_do(server_said: str, hint: bool) -> None:
+    """(the faults3 probe) A fourth worker against max_connections 6 waited on "connection lost while opening it"
+    and, past the wait, would have ended on the server's words alone; the line names the remedies (the server's
+    words as psycopg gave them there)."""
+    from search.storage import FULL_SERVER_HINT, describe
+
+    line = describe("postgresql://u:secret@db.example:5432/study", RuntimeError(server_said))
+    assert line.startswith("cannot open storage postgresql://u:***@db.example:5432/study") and "secret" not in line
+    assert (FULL_SERVER_HINT in line) == hint and "\n" not in line
