@@ -293,6 +293,10 @@ def _first_line(exc: BaseException) -> str:
     status = _grpc_status(cause)
     if status is not None:
         return status
+    if type(cause).__name__ == "PendingRollbackError":  # SQLAlchemy's session state after a lost connection ("Can't
+        # reconnect until invalid transaction is rolled back"), not why the server was unreachable: the lost
+        # connection's own words are behind it (the faults3 probe, after a restart)
+        cause = next((e for e in chain(cause) if e is not cause and str(e).strip()), cause)
     text = str(cause).strip()
     return text.splitlines()[0] if text else type(cause).__name__
 

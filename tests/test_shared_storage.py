@@ -1048,3 +1048,23 @@ def test_a_server_without_a_free_connection_is_told_what_to_do(server_said: str,
     line = describe("postgresql://u:secret@db.example:5432/study", RuntimeError(server_said))
     assert line.startswith("cannot open storage postgresql://u:***@db.example:5432/study") and "secret" not in line
     assert (FULL_SERVER_HINT in line) == hint and "\n" not in line
+
+
+def test_a_lost_connection_is_named_by_its_own_words_not_sqlalchemys_session_state() -> None:
+    """(the faults3 probe) After a server restart a retry line said "unreachable (Can't reconnect until invalid
+    transaction is rolled back ...)": SQLAlchemy's session state; the lost connection's words are behind it."""
+    from sqlalchemy.exc import OperationalError, PendingRollbackError
+
+    from search.storage import _first_line
+
+    try:
+        try:
+            raise OperationalError("SELECT 1", {}, RuntimeError("server closed the connection unexpectedly"))
+        except OperationalError:
+            raise PendingRollbackError("Can't reconnect until invalid transaction is rolled back.")  # noqa: B904
+    except PendingRollbackError as exc:
+        line = _first_line(exc)
+    assert "server closed the connection unexpectedly" in line and "rolled back" not in line
+    assert _first_line(PendingRollbackError("Can't reconnect until invalid transaction is rolled back.")).startswith(
+        "Can't reconnect"
+    )  # nothing behind it: its own words
