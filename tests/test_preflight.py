@@ -593,3 +593,42 @@ def test_a_worker_of_study_workers_n_leaves_the_notes_to_its_parent(
     monkeypatch.delenv("REGTUNE_WORKER_INDEX")  # the process the user started: says it
     assert main(["worker", str(path), "--storage", storage, "--trials", "1", "--in-process"]) == 0
     assert "validation part holds no sequence" in capsys.readouterr().err
+
+
+def _readme_quote(start: str) -> str:
+    """The README's back-quoted example that begins with ``start``, its line breaks read as spaces."""
+    text = " ".join((ROOT / "README.md").read_text().split())
+    at = text.index(start)
+    return text[at : text.index("`", at)]
+
+
+def _nan_at_3_5_0() -> dict[str, Any]:
+    """The data of the README's NaN example: sequence 3, step 5 of its 20, channel 0."""
+    rng = np.random.default_rng(0)
+    X, Xt = rng.normal(size=(12, 20, 2)), rng.normal(size=(6, 20, 2))
+    X[3, 5, 0] = np.nan
+    return {"X": X, "y": np.arange(12) % 2, "X_test": Xt, "y_test": np.arange(6) % 2}
+
+
+@pytest.mark.parametrize("where", ["file", "arrays"])
+def test_the_readme_quotes_the_nan_error_as_it_is_printed(
+    where: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's two NaN examples (a data file through `make study`, arrays through run_study) are the real lines:
+    they had lost the step and channel the message names (the journey probe, 2026-12-06)."""
+    data = _nan_at_3_5_0()
+    if where == "file":
+        monkeypatch.chdir(tmp_path)
+        (tmp_path / "studies").mkdir()
+        (tmp_path / "data").mkdir()
+        np.savez(tmp_path / "data" / "mine.npz", **data)
+        write_study(tmp_path / "studies", "mine", "data/mine.npz")
+        assert main(["validate", "studies/mine.yaml"]) == 2
+        assert capsys.readouterr().err.strip() == _readme_quote("error: studies/mine.yaml: dataset: data/mine.npz: X ")
+    else:
+        from search.api import run_study
+
+        with pytest.raises(DataError) as caught:
+            run_study({k: v for k, v in TINY.items() if k != "dataset"}, data=data, storage=tmp_path / "j.log")
+        assert f"DataError: {caught.value}" == _readme_quote("DataError: data: X ")
+        assert not (tmp_path / "j.log").exists()
