@@ -4,7 +4,7 @@ SHELL := /bin/bash
 
 #: STUDY     study file(s) to run or report (default: the LSTM study on JapaneseVowels)
 STUDY ?= studies/lstm.yaml
-#: TRIALS    the study's total number of trials (default: its budget); a rerun only runs what is missing
+#: TRIALS    the study's total number of trials (default: the total it was last given, else its budget); a rerun only runs what is missing
 TRIALS ?=
 #: STORAGE   where the study lives (default: runs/<name>/journal.log); postgresql://user@host/db or grpc://host:port
 STORAGE ?=

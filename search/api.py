@@ -5,7 +5,7 @@
     from search.api import run_study
 
     result = run_study("studies/gru.yaml", data=(X, y, X_test, y_test), storage="runs/mine/journal.log")
-    result.best_value, result.best_config, result.verdict["rows"]
+    result.best_value, result.best_config, result.verdict["best"]
 
 ``study`` is a study file or the same mapping as a dict. ``data`` replaces the study's ``dataset`` with arrays
 named as in a ``.npz`` file (:func:`models.data.array_splits`): ``X`` (N x T x C), ``y`` (N labels, as a ``.npz``'s),
