@@ -1527,9 +1527,52 @@ def test_a_best_row_above_the_majority_class_by_chance_is_warned_of() -> None:
     res = {"best": good, "majority": top, "paired_majority": verdict.compare(good, floor, 40, 1 / 40)}
     assert res["paired_majority"]["p"] < 0.05
     assert not any("always answering" in w for w in verdict.warnings_of(res))
-    # tied classes have no one answer to pair with (their row is the mean over the tied classes)
+
+
+@pytest.mark.parametrize(
+    ("test_y", "right", "label", "warned"),
+    [
+        # (the unseen-data probe) pure noise, balanced classes 75/75: the best row retrained to 0.5333 against the
+        # tied classes' 0.5000 and, with no one answer to pair with, nothing said that was chance
+        ([0] * 75 + [1] * 75, [1] * 40 + [0] * 35 + [1] * 40 + [0] * 35, "a", 'above always answering "a" by +0.0333'),
+        # the tied classes unequal on the test split: paired with the one whose answer scores the most ("b", 0.6),
+        # which a best row of 0.55 is above in the tied classes' mean (0.5) but not in this
+        (
+            [0] * 16 + [1] * 24,
+            [1] * 10 + [0] * 6 + [1] * 12 + [0] * 12,
+            "b",
+            'not above always answering "b" by -0.0500',
+        ),
+        # every sequence right: far above either answer, no warning
+        ([0] * 75 + [1] * 75, [1] * 150, "a", None),
+    ],
+)
+def test_tied_classes_pair_with_the_strictest_answer(
+    test_y: list[int], right: list[int], label: str, warned: str | None
+) -> None:
+    """Tied training classes (their row is the mean over them) are paired with the tied class whose answer scores
+    the most on the test split, and the warning names that class."""
+    import numpy as np
+
+    from models.data import SequenceSet, Splits
+
+    def split(y: list[int]) -> SequenceSet:
+        return SequenceSet(np.zeros((len(y), 2, 1), np.float32), np.full(len(y), 2), np.array(y))
+
+    n = len(test_y)
     tie = Splits(split([0, 0, 1, 1]), split(test_y), ["a", "b"], "tied")
-    assert verdict.majority_row(tie, verdict.majority(tie), 3) is None
+    top = verdict.majority(tie)
+    floor = verdict.majority_row(tie, top, 3)
+    assert floor is not None and floor["label"] == label
+    assert floor["accs"] == [max(np.mean(np.array(test_y) == c) for c in (0, 1))] * 3
+    accs = [sum(right) / n] * 3
+    best = {**verdict._summary(accs), "hits": [_hits(right)] * 3, "accs": accs}
+    res = {"best": best, "majority": top, "paired_majority": {**verdict.compare(best, floor, n, 1 / n), "label": label}}
+    said = [w for w in verdict.warnings_of(res) if "always answering" in w]
+    if warned is None:
+        assert not said
+    else:
+        assert len(said) == 1 and warned in said[0] and "not significantly" in said[0], said
 
 
 def test_known_epochs_never_trains(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
