@@ -442,7 +442,8 @@ def changed_error(
                      f"file back, or {fresh}")  # fmt: skip
     else:  # (a data file's content changed: "undo the edit" sent the user to a study file nobody had edited)
         data = [line for _, line in found if DATA_CHANGED in line or TEST_FILE_CHANGED in line]
-        undo = "undo the edit" if not data else "put back the data file the study ran on (its sha256 is above)" + (
+        what = "arrays" if any(line.startswith("dataset: memory:") for line in data) else "data file"  # run_study's
+        undo = "undo the edit" if not data else f"put back the {what} the study ran on (its sha256 is above)" + (
             "" if len(data) == len(found) else " and undo the edit")  # fmt: skip
         lines.append(f"the finished trials would not be comparable with new ones: {undo}, or {fresh}")
     return StudyChangedError("\n".join(lines))

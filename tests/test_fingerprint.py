@@ -542,6 +542,9 @@ def test_trials_before_a_widening_are_not_taken_for_a_lost_parameter(tmp_path: P
         ([(INCOMPATIBLE, "dataset: d.npz: its content changed (sha256 aaa -> bbb)"),
           (INCOMPATIBLE, "architecture.hidden_size: 64 -> 32")], "(its sha256 is above) and undo the edit, or give"),
         ([(INCOMPATIBLE, "architecture.hidden_size: 64 -> 32")], "comparable with new ones: undo the edit, or give"),
+        # (the journey probe) run_study's arrays are no file
+        ([(INCOMPATIBLE, "dataset: memory: its content changed (sha256 aaa -> bbb)")],
+         "put back the arrays the study ran on (its sha256 is above), or give"),
     ],
 )  # fmt: skip
 def test_a_changed_data_file_is_not_called_an_edit_of_the_study_file(found: list, advice: str) -> None:
