@@ -27,6 +27,8 @@ PROXY_PORT ?= 13000
 PROXY_PROCESSES ?= $(shell nproc 2>/dev/null || echo 1)
 #: TORCH_VERSION  the PyTorch the environment installs (a CPU build where no GPU is found)
 TORCH_VERSION ?= 2.13.0
+#: TEST_JOBS pytest-xdist processes `make test` and `make test-fast` run the tests in (1: no xdist; default 2)
+TEST_JOBS ?= 2
 
 # q: one shell word for a value, whatever it holds ('...', a ' inside written '\''): a ' in a path or password
 # ended the quoting ("unexpected EOF while looking for matching"); values are taken with $(value ...), so a $ in a
@@ -36,6 +38,8 @@ q = '$(subst ','\'',$(1))'
 # (ALLOW_CHANGE=no used to turn it on: only 0 or nothing meant off)
 switch = $(if $(word 2,$($(1))),$(error $(1)=$($(1)): one word allowed: 1, yes, true, on (continue) or 0, no, false, off))$(if $(filter 1 yes Yes YES true True TRUE on On ON,$($(1))),1,$(if $(filter-out 0 no No NO false False FALSE off Off OFF,$($(1))),$(error $(1)=$($(1)): allowed: 1, yes, true, on (continue) or 0, no, false, off)))
 
+# xdist: every postgres test on one worker (tests/conftest.py), the rest spread; TEST_JOBS=1 runs them in-process
+XDIST = $(if $(filter-out 0 1,$(TEST_JOBS)),-n $(call q,$(TEST_JOBS)) --dist loadgroup)
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
@@ -86,11 +90,11 @@ repair: $(STAMP) ## repair a damaged journal or SQLite file of STUDY (a backup i
 retry: $(STAMP) ## re-queue STUDY's trials given up after repeated crashes (TRIAL=3 or TRIAL="3 7"); then make study
 	@$(SEARCH) retry $(call q,$(value STUDY)) $(if $(STORAGE),--storage $(call q,$(value STORAGE))) $(if $(TRIAL),--trial $(foreach t,$(TRIAL),$(call q,$(t))))
 
-test: $(STAMP) ## run the whole test suite, as CI does (starts nothing itself: see .ci/run for the services)
-	$(PY) -m pytest -q tests
+test: $(STAMP) ## run the whole test suite, as CI does, in TEST_JOBS processes (starts nothing itself: see .ci/run for the services)
+	$(PY) -m pytest -q $(XDIST) tests
 
-test-fast: $(STAMP) ## the fast layer (1–6 minutes on 2 cores): no slow end-to-end runs, no PostgreSQL, no browser
-	$(PY) -m pytest -q -m "not slow and not postgres and not browser" tests
+test-fast: $(STAMP) ## the fast layer (about 2 minutes on 2 cores): no slow end-to-end runs, no PostgreSQL, no browser
+	$(PY) -m pytest -q $(XDIST) -m "not slow and not postgres and not browser" tests
 
 lint: $(STAMP) ## ruff + mypy
 	$(VENV)/bin/ruff check models search tests bench

@@ -996,6 +996,7 @@ class _PruneAll(optuna.pruners.BasePruner):
         return True
 
 
+@pytest.mark.filterwarnings("ignore:.*is already reported")  # the re-run's replayed steps: Optuna keeps the first
 @pytest.mark.parametrize("arrays", [False, True], ids=["one trial", "trial arrays"])
 def test_a_rerun_without_checkpoints_is_judged_on_its_own_epochs(tmp_path: Path, arrays: bool) -> None:
     """(the faults3 probe) A trial killed at its third epoch, re-queued with its two reported values and re-run
