@@ -502,7 +502,8 @@ def cmd_figures(args: argparse.Namespace) -> int:
     store = artifact_store(name, args.artifacts, study._storage)
     missing: list[int] = []
     n = draw_pending(study, store, missing=missing)
-    print(f"study {name}: drew the figures of {n} trial(s) into {store._base_path}", flush=True)
+    drew = f"drew the figures of {n} trial(s) into" if n else "no trial had figures left to draw in"  # (run again)
+    print(f"study {name}: {drew} {store._base_path}", flush=True)
     if missing:  # a wrong --artifacts directory said "drew the figures of 0 trial(s)" and exited 0
         shown = ", ".join(f"#{k}" for k in sorted(missing)[:10]) + (", ..." if len(missing) > 10 else "")
         print(f"error: {len(missing)} trial(s) ({shown}) have figures to draw, but their introspection histories are "

@@ -182,7 +182,12 @@ def points_note(spec: StudySpec, total: int) -> str | None:
                           f"{recipes} recipe(s)" if recipes else "", f"{users} of the study file's own" if users else "")
         if part
     )  # fmt: skip
-    return (f"note: study {spec.name!r}: its {total} trials are all enqueued starting points ({len(points)}: {what}), "
+    trials = (
+        "its one trial is an enqueued starting point"
+        if total == 1
+        else f"its {total} trials are all enqueued starting points"
+    )
+    return (f"note: study {spec.name!r}: {trials} ({len(points)}: {what}), "
             f"so the sampler proposes none and the verdict compares fixed points, not a search; a total above "
             f"{len(points)} (budget.trials, TRIALS) leaves trials to the sampler")  # fmt: skip
 

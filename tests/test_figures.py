@@ -71,7 +71,9 @@ def test_a_trial_reserves_its_figures_and_draws_none(tmp_path: Path, array_size:
 
 
 @ARRAY_SIZES
-def test_figures_command_draws_them_and_a_second_run_has_nothing_to_do(tmp_path: Path, array_size: int) -> None:
+def test_figures_command_draws_them_and_a_second_run_has_nothing_to_do(
+    tmp_path: Path, array_size: int, capsys: pytest.CaptureFixture[str]
+) -> None:
     study, path = _run(tmp_path, array_size)
     # a directory the workers did not write to: it said "drew the figures of 0 trial(s)" and exited 0
     wrong = tmp_path / "elsewhere"
@@ -84,6 +86,9 @@ def test_figures_command_draws_them_and_a_second_run_has_nothing_to_do(tmp_path:
         for aid in t.system_attrs[FIGURES_ATTR]["figures"].values():
             assert (Path(store._base_path) / aid).read_bytes().startswith(PNG)
     assert draw_pending(study, store) == 0
+    capsys.readouterr()
+    assert main(["figures", str(path), "--storage", str(tmp_path / "journal.log")]) == 0  # (the journey probe)
+    assert "no trial had figures left to draw in" in capsys.readouterr().out
 
 
 @pytest.mark.slow

@@ -1178,8 +1178,9 @@ def test_a_study_whose_creation_was_cut_short_enqueues_the_starting_points_it_la
         ({}, 1, False),  # one left to the sampler
         ({"starting_points": [{"dropout": 0.25}]}, 0, True),  # the file's own point counts too
         ({"recipes": False}, 0, False),  # nothing enqueued: every trial is the sampler's
+        ({}, -100, True),  # one trial: "its one trial is", not "its 1 trials are all" (the journey probe)
     ],
-    ids=["equal", "fewer", "one more", "a user point", "no recipes"],
+    ids=["equal", "fewer", "one more", "a user point", "no recipes", "one trial"],
 )
 def test_a_budget_of_only_starting_points_is_said(tmp_path: Path, changes: dict, extra: int, said: bool) -> None:
     """12 trials on data longer than 64 steps are the baseline and 11 recipes: the sampler proposed nothing, and
@@ -1191,7 +1192,9 @@ def test_a_budget_of_only_starting_points_is_said(tmp_path: Path, changes: dict,
     n = len(starting_points(spec))
     note = points_note(spec, max(1, n + extra))
     assert (note is not None) == said, note
-    if said:
+    if said and n + extra <= 1:
+        assert f"its one trial is an enqueued starting point ({n}: the baseline" in note  # type: ignore[operator]
+    elif said:
         assert f"are all enqueued starting points ({n}: the baseline" in note  # type: ignore[operator]
         assert ("of the study file's own" in note) == bool(changes.get("starting_points"))  # type: ignore[operator]
 
