@@ -302,6 +302,21 @@ def test_replay_matches_the_step_by_step_loop_and_the_network(cell: str, kw: dic
     assert net.training is False
 
 
+@pytest.mark.parametrize("method", ["replay", "loop"])
+@pytest.mark.parametrize("norm", ["layer", "batch"])
+def test_captured_sequence_is_the_networks_own_padding_included(method: str, norm: str) -> None:
+    """``Capture.sequence`` is the last layer's output as the network's forward gives it, zeros at the padding: a
+    layer norm with a shift (its bias) refilled the padding when the mask came before the norm."""
+    net = make_net("gru", bidirectional=True, num_layers=2, norm=norm)
+    with torch.no_grad():
+        for m in net.norms:
+            m.norm.bias.uniform_(0.2, 0.5)
+    x, lengths = make_batch(steps=13)
+    assert bool((lengths < 13).any())
+    cap = I.capture(net, x, lengths, method=method)
+    torch.testing.assert_close(cap.sequence, net(x, lengths).sequence, atol=1e-5, rtol=1e-5)
+
+
 def test_capture_restores_training_mode_and_rejects_unknown_method() -> None:
     net = make_net("gru").train()
     I.capture(net, *make_batch())

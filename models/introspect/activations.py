@@ -249,10 +249,10 @@ def capture(
                 results[f"L{i}.{direction}"] = acc.tensors()
                 cells[f"L{i}.{direction}"] = layer.cell
             x = layer_out if method != "loop" else torch.cat(outs, -1) if len(outs) > 1 else outs[0]
-            if mask is not None:
-                x = x * mask.unsqueeze(-1)
             if len(norms):
                 x = norms[i](x, mask)
+            if mask is not None:  # after the norm, as the network: a layer norm's shift would refill the padding
+                x = x * mask.unsqueeze(-1)
         host = _to_host(results)
         stats, curves = _activation_summary(host, cells, hidden=[layer.hidden_size for layer in layers])
         return Capture(finite(stats), curves, x)
