@@ -1033,10 +1033,14 @@ def warnings_of(res: dict[str, Any]) -> list[str]:
         # above it in the mean only: on pure noise (labels independent of the sequences) the best row scored 0.5933
         # against always "0"'s 0.5800, 3 test sequences, and nothing said the models had learned nothing
         said = json.dumps(vs.get("label", top["label"]))  # (a tie: the tied class whose answer scores the most)
-        above = "above" if vs["mean"] > TIE else "not above"  # (a tie's mean row can be below its strictest class)
-        out.append(f"the best row is {above} always answering {said} by {describe_difference(vs)}, "
-                   "not significantly: this test split does not show that its models learned more than the class "
-                   "balance gives")  # fmt: skip
+        if _significant(vs):  # below a tie's strictest class, significantly: "not significantly" beside p=1e-06
+            out.append(f"the best row is below always answering {said} by {describe_difference(vs)}, "
+                       "significantly: on this test split its models score less than that one answer")  # fmt: skip
+        else:
+            above = "above" if vs["mean"] > TIE else "not above"  # (a tie's mean row can be below its strictest class)
+            out.append(f"the best row is {above} always answering {said} by {describe_difference(vs)}, "
+                       "not significantly: this test split does not show that its models learned more than the "
+                       "class balance gives")  # fmt: skip
     return out
 
 

@@ -1545,6 +1545,9 @@ def test_a_best_row_above_the_majority_class_by_chance_is_warned_of() -> None:
         ),
         # every sequence right: far above either answer, no warning
         ([0] * 75 + [1] * 75, [1] * 150, "a", None),
+        # significantly below the strictest tied class (0.55 against "b"'s 0.75, p ~ 1e-06): it said "..., p=1.3e-06),
+        # not significantly" (the review)
+        ([0] * 100 + [1] * 300, [1] * 220 + [0] * 180, "b", 'below always answering "b" by -0.2000'),
     ],
 )
 def test_tied_classes_pair_with_the_strictest_answer(
@@ -1572,7 +1575,9 @@ def test_tied_classes_pair_with_the_strictest_answer(
     if warned is None:
         assert not said
     else:
-        assert len(said) == 1 and warned in said[0] and "not significantly" in said[0], said
+        assert len(said) == 1 and warned in said[0], said
+        significant = verdict._significant(res["paired_majority"])
+        assert ("not significantly" in said[0]) == (not significant) and (", significantly:" in said[0]) == significant
 
 
 def test_known_epochs_never_trains(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
