@@ -602,9 +602,8 @@ def test_dead_trial_found_by_the_workers_own_heartbeat_without_optuna_heartbeat(
     assert copy.params == study.get_trials()[0].params
 
 
-@pytest.mark.slow
 class Killed(BaseException):
-    """A worker's death in the middle of a fit (:class:`KillAt`)."""
+    """A worker's death in the middle of a fit (:func:`kill_at`)."""
 
 
 def kill_at(epoch: int) -> Any:
