@@ -1176,7 +1176,7 @@ def _rdb(url: str, pool: dict[str, int]) -> optuna.storages.RDBStorage:
             if lost_since is None:
                 lost_since = now
                 first = scrub(_first_line(exc), url)
-                what = "no free connection" if TOO_MANY_CLIENTS in first else "connection lost while opening it"
+                what = "no free connection" if TOO_MANY_CLIENTS.search(first) else "connection lost while opening it"
                 print(f"storage {mask_url(url)}: {what} ({first}); retrying for up to {RETRY_SECONDS:.0f} s",
                       file=sys.stderr, flush=True)  # fmt: skip
             time.sleep(1.0)
@@ -1342,8 +1342,11 @@ def _backup_hint(url: str) -> str:
     return " ".join(["pg_dump -Fc", *options, f"-f {shlex.quote(db + '.dump')}", shlex.quote(db)])
 
 
-#: PostgreSQL's words when every connection it allows is taken: nothing is lost, the server refuses one more
-TOO_MANY_CLIENTS = "too many clients"
+#: PostgreSQL's words when every connection it allows is taken: nothing is lost, the server refuses one more.
+#: "too many clients" once every slot is taken; a role without SUPERUSER meets the reserved slots first:
+#: "remaining connection slots are reserved for roles with the SUPERUSER attribute" (16 and later; "... for
+#: non-replication superuser connections" before), the review
+TOO_MANY_CLIENTS = re.compile(r"too many clients|remaining connection slots are reserved", re.IGNORECASE)
 #: what to do about it (the faults3 probe: a third worker waited 55 s on "connection lost while opening it")
 FULL_SERVER_HINT = (
     "the server's max_connections are all taken: raise max_connections, start fewer workers, or serve them "
@@ -1355,5 +1358,5 @@ def describe(url: str, exc: BaseException) -> str:
     """One line: which storage (password masked), where (host, port, database) and the server's first words (with
     :data:`FULL_SERVER_HINT` where it has no free connection)."""
     first = scrub(_first_line(exc), url)
-    hint = f"; {FULL_SERVER_HINT}" if TOO_MANY_CLIENTS in first else ""
+    hint = f"; {FULL_SERVER_HINT}" if TOO_MANY_CLIENTS.search(first) else ""
     return f"cannot open storage {mask_url(url)} ({where(url)}): {first}{hint}"

@@ -1035,9 +1035,15 @@ def test_a_rerun_without_checkpoints_is_judged_on_its_own_epochs(tmp_path: Path,
     ("server_said", "hint"),
     [
         ("connection failed: FATAL:  sorry, too many clients already", True),
+        # a role without SUPERUSER meets the reserved slots first (PostgreSQL 16 and later; before 16 the second)
+        (
+            "connection failed: FATAL:  remaining connection slots are reserved for roles with the SUPERUSER attribute",
+            True,
+        ),
+        ("FATAL:  remaining connection slots are reserved for non-replication superuser connections", True),
         ("connection failed: Connection refused\n\tIs the server running on that host?", False),
     ],
-    ids=["no free connection", "refused"],
+    ids=["no free connection", "reserved slots", "reserved slots before 16", "refused"],
 )
 def test_a_server_without_a_free_connection_is_told_what_to_do(server_said: str, hint: bool) -> None:
     """(the faults3 probe) A fourth worker against max_connections 6 waited on "connection lost while opening it"
