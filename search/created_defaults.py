@@ -32,6 +32,9 @@ from search.spec import Choice, Dimension, Range, StudySpec, _default
 FIXED_SINCE = ("conv_skip",)
 #: the study's user attribute naming the settings its recorded definition took from the data-dependent rules
 DEFAULTED_ATTR = "regtune:defaulted"
+#: the study's user attribute holding ``spec.homes`` as the study was created: where its baseline trial started a
+#: searched ``batch_size`` (absent for a study created before 2026-12-06: TrainConfig's default, ``{}``)
+HOMES_ATTR = "regtune:homes"
 
 
 def defaulted_names(spec: StudySpec) -> list[str]:

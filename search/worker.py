@@ -117,10 +117,13 @@ def keep_defaults(study: optuna.Study, spec: StudySpec) -> str | None:
     (:mod:`search.created_defaults`); the note to print (:func:`say`, once the study is not refused), or None.
     Reads only."""
     from search import fingerprint as fp
-    from search.created_defaults import DEFAULTED_ATTR, keep_created_defaults, kept_note
+    from search.created_defaults import DEFAULTED_ATTR, HOMES_ATTR, keep_created_defaults, kept_note
 
     attrs = study.user_attrs
     names = attrs.get(DEFAULTED_ATTR)
+    if attrs.get(fp.DEFINITION_ATTR) is not None or "regtune:study_file" in attrs:  # an existing study: its
+        spec.homes = dict(attrs.get(HOMES_ATTR) or {})  # baseline's homes as its trial ran them (none recorded: {};
+        # today's batch there lost a study searching batch_size its baseline trial: the review, 2026-12-06)
     kept = keep_created_defaults(spec, attrs.get(fp.DEFINITION_ATTR), names)
     return kept_note(spec.name, kept, legacy=names is None) if kept else None
 
@@ -143,7 +146,7 @@ def ensure_study(
     a changed definition raises :class:`~search.fingerprint.StudyChangedError` before anything is written;
     with ``allow_change`` a change that only widens the search is recorded and the study goes on."""
     from search import fingerprint as fp
-    from search.created_defaults import DEFAULTED_ATTR, defaulted_names
+    from search.created_defaults import DEFAULTED_ATTR, HOMES_ATTR, defaulted_names
 
     store = store or fp.store_name(storage)
     try:  # not create_study(load_if_exists=True) first: on a journal file it appends a line for an existing study
@@ -167,6 +170,7 @@ def ensure_study(
         study.set_user_attr(fp.DEFINITION_ATTR, new)
         study.set_user_attr(fp.FINGERPRINT_ATTR, fp.digest(new))
         study.set_user_attr(DEFAULTED_ATTR, defaulted_names(spec))
+        study.set_user_attr(HOMES_ATTR, spec.homes)
         if "regtune:study_file" in attrs:
             print(f"note: study {spec.name!r} predates definition checks; recorded {spec.path} as its definition",
                   file=sys.stderr, flush=True)  # fmt: skip

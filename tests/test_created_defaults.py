@@ -314,3 +314,28 @@ def test_keep_created_defaults_by_value(
     spec.max_epochs, spec.fixed = 10, {**spec.fixed, "patience": 3}
     assert keep_created_defaults(spec, recorded, names) == kept
     assert (spec.max_epochs, spec.fixed["patience"], spec.fixed.get("batch_size", 32)) == after
+
+
+@pytest.mark.parametrize("recorded", [True, False], ids=["recorded", "created before the record"])
+def test_a_searched_batch_sizes_baseline_stays_the_one_its_trial_ran(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, recorded: bool
+) -> None:
+    """(the review, 2026-12-06) A searched ``batch_size`` starts the baseline where the data would fix it
+    (``spec.homes``), a rule of today: a study created before it, whose baseline trial ran TrainConfig's 32, lost
+    that trial (a new baseline at 8 was trained outside the study, and #0 was called "best, regularizers off").
+    The homes are recorded at creation and read back; a study without the record keeps 32."""
+    from search.created_defaults import HOMES_ATTR
+    from search.recipes import baseline_point
+
+    raw = {**RAW, "search": {**RAW["search"], "batch_size": [8, 16, 32]}, "recipes": True}
+    path, url = _create(tmp_path, monkeypatch, raw)
+    study = _study(url)
+    assert study.user_attrs[HOMES_ATTR] == {"batch_size": 8} and study.trials[0].params["batch_size"] == 8
+    if not recorded:  # as a study of the day before recorded it: no homes, its baseline trial at 32
+        study.set_user_attr(HOMES_ATTR, None)
+    monkeypatch.setattr(defaults, "MIN_STEPS", 2)  # today's rule: batch 16 for these 32 sequences
+    fresh = prepare(path, url, read_only=True).spec
+    assert fresh.homes == {"batch_size": 16}
+    assert definition_changes(_study(url), fresh, url) == []  # what a report reads
+    assert fresh.homes == ({"batch_size": 8} if recorded else {})
+    assert baseline_point(fresh)["batch_size"] == (8 if recorded else 32)
