@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
@@ -73,17 +74,24 @@ def test_report_renders_in_a_browser_with_its_figures(tmp_path: Path) -> None:
         assert "majority class: always" in body
 
 
-def test_one_structure_renders_the_page_the_summary_and_the_comparison(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """report.json alone renders the same page and summary.md; given-up trials and the comparison come from it."""
-    raw = {**TINY, "name": "render", "budget": {"trials": 3, "max_epochs": 2}, "final_seeds": 2}
-    spec = parse_study(raw, tmp_path / "render.yaml")
+def _reported(tmp_path: Path, raw: dict[str, Any]) -> tuple[Any, Any, Path]:
+    """The study ``raw`` run to its budget in a journal under ``tmp_path`` and reported into ``tmp_path/report``:
+    (spec, storage, the report's folder)."""
+    spec = parse_study(raw, tmp_path / f"{raw['name']}.yaml")
     storage = open_storage(str(tmp_path / "journal.log"))
     ensure_study(spec, storage, total=spec.trials)
     run_worker(spec, storage, spec.trials)
     out = tmp_path / "report"
     build(optuna.load_study(study_name=spec.name, storage=storage), spec, out, url=str(tmp_path / "journal.log"))
+    return spec, storage, out
+
+
+def test_one_structure_renders_the_page_the_summary_and_the_comparison(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """report.json alone renders the same page and summary.md; given-up trials and the comparison come from it."""
+    raw = {**TINY, "name": "render", "budget": {"trials": 3, "max_epochs": 2}, "final_seeds": 2}
+    spec, storage, out = _reported(tmp_path, raw)
     data = StudyData(**json.loads((out / "report.json").read_text()))
     # a study outside its default journal: the report's commands name its STORAGE, as `make study` prints them
     # (they opened the default journal: "no study ... run make study first")
@@ -702,12 +710,7 @@ def test_the_introspection_heading_says_what_the_baseline_keeps(
     dropout=0.3". It now says what the table says."""
     raw = {**TINY, "name": "heading", "budget": {"trials": 2, "max_epochs": 2}, "final_seeds": 1,
            "fixed": {**TINY["fixed"], **fixed}}  # fmt: skip
-    spec = parse_study(raw, tmp_path / "heading.yaml")
-    storage = open_storage(str(tmp_path / "journal.log"))
-    ensure_study(spec, storage, total=spec.trials)
-    run_worker(spec, storage, spec.trials)
-    out = tmp_path / "report"
-    build(optuna.load_study(study_name=spec.name, storage=storage), spec, out, url=str(tmp_path / "journal.log"))
+    out = _reported(tmp_path, raw)[2]
     page = (out / "index.html").read_text()
     heading = next(line for line in page.splitlines() if "Introspection: best against the baseline" in line)
     assert "no regularizer" not in heading and "searched regularizers off" in heading, heading
