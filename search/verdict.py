@@ -767,8 +767,9 @@ def crossed(d: np.ndarray) -> tuple[float, float]:
     residual's (S - 1)(N - 1) left (until 2026-12-06), called 7-15 % of simulated equal pairs significant at
     p < 0.05 with 2 seeds and up to 7.6 % with 3 (about half of the draws where the term fell below). Kept in the
     sum: 0-4.4 % with 2 seeds (cautious), 0.3-6.1 % with 3, 2.0-5.9 % with 5 (the two-way model, the seeds' mean
-    square 1-100 times the residual's; ``tests/test_verdict.py`` checks 2, 3 and 5 seeds). Where the two are equal the formula is continuous, so float rounding no longer picks a branch
-    (the degrees of freedom had jumped between 22.6 and 79 at such a tie)."""
+    square 1-100 times the residual's; ``tests/test_verdict.py`` checks 2, 3 and 5 seeds). Where the two are
+    equal the formula is continuous, so float rounding no longer picks a branch (the degrees of freedom had jumped
+    between 22.6 and 79 at such a tie)."""
     s, n = d.shape
     m = float(d.mean())
     rows, cols = d.mean(1), d.mean(0)
@@ -1075,7 +1076,7 @@ def _most_frequent(splits: Splits) -> np.ndarray:
     return np.flatnonzero(counts == counts.max())
 
 
-def majority_row(splits: Splits, top: dict[str, Any], seeds: int) -> dict[str, Any] | None:
+def majority_row(splits: Splits, seeds: int) -> dict[str, Any] | None:
     """Always answering the majority class (:func:`majority`) as a row of ``seeds`` identical seeds, with its hits
     (the test sequences of that class), so that the best row can be paired with it sequence by sequence; None for
     an empty test split. Tied classes (their printed row is the mean over them) are paired with the one whose
@@ -1088,8 +1089,7 @@ def majority_row(splits: Splits, top: dict[str, Any], seeds: int) -> dict[str, A
     scores = [float(np.mean(splits.test.y == t)) for t in tied]
     pick = int(tied[int(np.argmax(scores))])  # (the first of equals: a balanced test split scores them alike)
     hits = pack_hits(splits.test.y == pick)
-    acc = top["acc"] if len(tied) == 1 else max(scores)
-    return {"accs": [acc] * seeds, "hits": [hits] * seeds, "label": splits.classes[pick]}
+    return {"accs": [max(scores)] * seeds, "hits": [hits] * seeds, "label": splits.classes[pick]}
 
 
 def final_result(study: optuna.Study, spec: StudySpec, seeds: int | None = None) -> dict[str, Any]:
@@ -1103,7 +1103,7 @@ def final_result(study: optuna.Study, spec: StudySpec, seeds: int | None = None)
     out["search_cv"] = float(cv) if isinstance(cv, (int, float)) else None  # the folds' best: is there a signal?
     step, size = resolution(spec), len(splits.test)  # from the rows: a result cached by an earlier
     out["paired"] = compare(out["best"], out["baseline"], size, step)  # version shows today's statistics too
-    floor = majority_row(splits, out["majority"], len(out["best"]["accs"]))
+    floor = majority_row(splits, len(out["best"]["accs"]))
     if floor is not None and out["best"].get("hits"):  # is the best row above the class balance, or only its mean?
         out["paired_majority"] = {**compare(out["best"], floor, size, step), "label": floor["label"]}
     if out.get("nothing"):

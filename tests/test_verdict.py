@@ -1511,7 +1511,7 @@ def test_a_best_row_above_the_majority_class_by_chance_is_warned_of() -> None:
     test_y = [0] * 24 + [1] * 16
     splits = Splits(split([0] * 11 + [1] * 9), split(test_y), ["0", "1"], "noise")
     top = verdict.majority(splits)
-    floor = verdict.majority_row(splits, top, 3)
+    floor = verdict.majority_row(splits, 3)
     assert floor is not None and floor["accs"] == [0.6] * 3
     assert verdict.hit_bits(floor, 40)[0].tolist() == [1] * 24 + [0] * 16
 
@@ -1565,7 +1565,7 @@ def test_tied_classes_pair_with_the_strictest_answer(
     n = len(test_y)
     tie = Splits(split([0, 0, 1, 1]), split(test_y), ["a", "b"], "tied")
     top = verdict.majority(tie)
-    floor = verdict.majority_row(tie, top, 3)
+    floor = verdict.majority_row(tie, 3)
     assert floor is not None and floor["label"] == label
     assert floor["accs"] == [max(np.mean(np.array(test_y) == c) for c in (0, 1))] * 3
     accs = [sum(right) / n] * 3
