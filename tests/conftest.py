@@ -66,12 +66,3 @@ def build(seed: int = 0, **params: Any) -> RNNClassifier:
     rnn, train = split_params({"hidden_size": H, **params}, input_size=input_size, num_classes=K)
     torch.manual_seed(seed)
     return RNNClassifier(rnn, train)
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (``make test``: ``-n 2 --dist loadgroup``) the PostgreSQL tests run on one worker, one
-    after another: one of them restarts the server, and a fresh server's shared database is set up by the first
-    that touches it. The rest spread over the workers."""
-    for item in items:
-        if item.get_closest_marker("postgres") is not None:
-            item.add_marker(pytest.mark.xdist_group("postgres"))
