@@ -21,11 +21,11 @@ def replayed_until(trial: optuna.Trial) -> int:
     epochs again. Optuna ignores a report at a step it holds, and the pruner, asked then, judged the dead run's
     last value: a re-run of a recipe killed at epoch 27 was pruned after its first epoch, its record saying "pruned
     at epoch 1 with 0.3486" beside the value 0.9875 of epoch 27 (the faults3 probe, 2026-12-06). The pruner is
-    asked again past this step, where the re-run's own values are the trial's. Read when the run starts."""
+    asked again past this step, where the re-run's own values are the trial's. Read when the run starts, from the
+    copy Optuna fetched when the trial was asked (no storage round trip), before the run reports anything."""
     if not isinstance(trial, optuna.Trial):  # a FixedTrial (the verdict's runs outside the study): no dead run
         return -1
-    held = trial.storage.get_trial(trial._trial_id).intermediate_values
-    return max(held, default=-1)
+    return max(trial._cached_frozen_trial.intermediate_values, default=-1)
 
 
 class PruningCallback(Callback):
