@@ -131,7 +131,7 @@ class Objective:
         resume = ckpts.start(hp) if ckpts is not None else Resume()
         if resume.epochs:
             trial.set_user_attr("resumed_from_epoch", resume.epochs)
-        keys = ("epoch", "val_acc", "val_loss", "score", "curve")
+        keys = ("epoch", "val_acc", "val_loss", "score", "curve", "acc_curve")
         bests: list[dict[str, Any]] = [{k: f[k] for k in keys if k in f} for f in resume.folds]
         counter = _EpochCounter(self.on_epoch, self.steps)
         counter.epochs = resume.epochs
@@ -173,6 +173,9 @@ class Objective:
             ckpt_path=resume.ckpt_path if resuming else None,
         )  # fmt: skip
         best: dict[str, Any] = {**result.best, "curve": [round(float(h["score"]), 6) for h in result.history]}
+        if self.folds > 1 and -(-len(self.splits.train) // self.folds) >= READ_BACK_LIMIT:  # a fold too large to read
+            # its accuracies back from its scores (search.verdict.at_epochs): every fold records them
+            best["acc_curve"] = [round(float(h["val_acc"]), 6) for h in result.history]
         if ckpts is not None:
             ckpts.fold_done(fold, best, result.epochs_run)
         if fold < self.folds - 1:
@@ -250,6 +253,12 @@ def _outcome(
             trial.set_user_attr("epochs_run", counter.epochs)
 
 
+#: validation sequences a fold from which its accuracy can no longer be read back from its 6-decimal score (the
+#: tie-break is up to 1 / (n + 1), the rounding 5e-7: search.verdict.at_epochs); such folds record their accuracy
+#: curves too (``fold_acc_curves``), which the confirmation on a fresh partition compares
+READ_BACK_LIMIT = 1000
+
+
 def record_folds(trial: optuna.Trial, bests: list[dict[str, Any]]) -> float:
     """The trial's attributes over its folds' best epochs, and its value: the mean of their scores."""
     value = sum(b["score"] for b in bests) / len(bests)
@@ -263,6 +272,9 @@ def record_folds(trial: optuna.Trial, bests: list[dict[str, Any]]) -> float:
     curves = [b.get("curve") for b in bests]
     if curves and all(curves):  # each fold's score per epoch: the verdict's refit epochs (search.verdict.epochs_of)
         trial.set_user_attr("fold_curves", curves)
+    acc_curves = [b.get("acc_curve") for b in bests]
+    if acc_curves and all(acc_curves):  # folds too large to read the accuracies back from the scores
+        trial.set_user_attr("fold_acc_curves", acc_curves)
     return value
 
 

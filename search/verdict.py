@@ -60,7 +60,7 @@ from models.data import SequenceDataModule, Splits, unvalidated_classes, validat
 from models.regularizers import swa_start_epoch
 from models.train import evaluate, fit
 from search.interrupts import interrupt_behind
-from search.objective import Objective, folds_of, study_splits
+from search.objective import READ_BACK_LIMIT, Objective, folds_of, study_splits
 from search.progress import DIVERGED
 from search.recipes import DEPENDS, baseline_point, num
 from search.selection import Selection, as_complete, baseline_first, confirm, regularizers_on, same_config, select
@@ -339,7 +339,7 @@ def cross_validate(spec: StudySpec, config: dict[str, Any], fold_seed: int | Non
         return {"diverged": str(exc).removeprefix(DIVERGED)}
     ua = trial.user_attrs
     out = {"best_epoch": ua["best_epoch"], "value": value, "fold_scores": ua["fold_scores"], "config": config}
-    for name in ("fold_accs", "fold_curves", "val_acc", "val_loss", "folds", "path"):  # what a trial records too
+    for name in ("fold_accs", "fold_curves", "fold_acc_curves", "val_acc", "val_loss", "folds", "path"):  # as a trial
         if name in ua:
             out[name] = ua[name]
     return out
@@ -478,8 +478,11 @@ def at_epochs(run: dict[str, Any], epochs: int | None, sizes: list[int] | None =
     accuracies: read from the scores, two runs at 1.0 on every fold differed by their tie-breaks alone, with a
     standard error of 0, and the best was "confirmed" (the diff's review). Each score is rounded up to its fold's
     accuracy (the tie-break is at most 1 / (n + 1) of a fold of n; the curves keep 6 decimals, which resolve that
-    below 1,000 sequences a fold, and above it the tie-break is below the 6th decimal's reach and a score is the
-    accuracy); without sizes that match the folds the run keeps its best epochs."""
+    below :data:`~search.objective.READ_BACK_LIMIT` sequences a fold). Larger folds record their accuracy curves
+    (``fold_acc_curves``), read as they are: the tie-break there is still up to 1 / (n + 1), about 1e-3 at 1,000, not
+    below the 6th decimal, and scores read as accuracies made two runs of equal accuracy on every fold differ by
+    their tie-breaks alone, the best "confirmed" (review4). A large-fold run cached without them is read as before
+    (its scores as its accuracies). Without sizes that match the folds the run keeps its best epochs."""
     curves = run.get("fold_curves")
     if not curves or epochs is None or "diverged" in run:
         return run
@@ -488,7 +491,11 @@ def at_epochs(run: dict[str, Any], epochs: int | None, sizes: list[int] | None =
         return {**run, "fold_accs": None, "fold_scores": values}
     if len(sizes) != len(values) or not all(sizes):
         return run
-    accs = [math.ceil(v * n - 0.5 / (n + 1)) / n if n < 1000 else v for v, n in zip(values, sizes)]
+    acc_curves = run.get("fold_acc_curves")
+    if acc_curves and len(acc_curves) == len(curves) and all(acc_curves):
+        accs = [c[min(epochs, len(c)) - 1] for c in acc_curves]
+    else:  # a fold too large to read back without its accuracy curve (cached before they were recorded): as before
+        accs = [math.ceil(v * n - 0.5 / (n + 1)) / n if n < READ_BACK_LIMIT else v for v, n in zip(values, sizes)]
     return {**run, "fold_accs": accs, "fold_scores": values}
 
 
