@@ -121,7 +121,7 @@ class RNNConfig:
     #: 0.8 after the LSTM keeps the RNN from fitting the training split alone; no effect without conv_skip
     branch_dropout: float = _reg(RATE, "conv_skip")
     zoneout: float = _reg(RATE)  # probability that a unit keeps its previous state (needs the loop)
-    #: none | batch | layer, on each RNN layer's output; batch drops that layer's bias
+    #: none | batch | layer, on each RNN layer's output (the RNN keeps its biases: they act inside the recurrence)
     norm: str = _reg(NORMS, default="none")
     input_noise: float = _reg()  # std of Gaussian noise added to standardized inputs in training
     path: str = _hp("auto", PATHS)  # auto picks the fused kernel whenever the config allows; fused | loop force one
@@ -315,8 +315,7 @@ CONV_SETTINGS = ("conv_stride", "conv_channels", "conv_kernel", "conv_norm", "co
 def inert_names(values: dict[str, Any]) -> set[str]:
     """The names in a flat configuration that change nothing in the network it builds: the front end's settings
     without Conv1D blocks, ``branch_dropout`` without the skip, ``layer_dropout`` in one layer, ``momentum`` for an
-    optimizer without one, the bias penalties and cap under batch norm (no RNN bias), and each regularizer's
-    ``depends`` names (``recurrent_dropout_mode``) with it off. A configuration printed with them showed
+    optimizer without one, and each regularizer's ``depends`` names (``recurrent_dropout_mode``) with it off. A configuration printed with them showed
     ``conv_kernel: 0, conv_stride: 16`` for a network that had no Conv1D."""
     v = {**defaults(), **values}
     out: set[str] = set()
@@ -331,8 +330,6 @@ def inert_names(values: dict[str, Any]) -> set[str]:
         out.add("layer_dropout")
     if v["optimizer"] not in ("sgd", "rmsprop"):
         out.add("momentum")
-    if v["norm"] == "batch":  # the RNN is built without biases (BatchNorm's shift replaces them)
-        out.update(f"bias_{kind}" for kind in ("l1", "l2", "max_norm"))
     for name in {d for deps in DEPENDS.values() for d in deps} - {"conv_skip", "optimizer", "num_layers"}:
         users = [reg for reg, deps in DEPENDS.items() if name in deps]
         if users and all(not v[reg] for reg in users):

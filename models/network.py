@@ -45,13 +45,13 @@ class NetOutput(NamedTuple):
 class RecurrentLayer(nn.Module):
     """One (optionally bidirectional) RNN layer with weight drop and recurrent dropout."""
 
-    def __init__(self, cfg: RNNConfig, input_size: int, bias: bool) -> None:
+    def __init__(self, cfg: RNNConfig, input_size: int) -> None:
         super().__init__()
         self.cell = cfg.cell
         self.hidden_size = cfg.hidden_size
         self.cfg = cfg
         self.rnn = _RNN_CLASSES[cfg.cell](
-            input_size, cfg.hidden_size, num_layers=1, bias=bias, batch_first=True, bidirectional=cfg.bidirectional
+            input_size, cfg.hidden_size, num_layers=1, bias=True, batch_first=True, bidirectional=cfg.bidirectional
         )
         self.suffixes = ["", "_reverse"] if cfg.bidirectional else [""]
 
@@ -217,7 +217,10 @@ class RNNClassifierNet(nn.Module):
         width = cfg.hidden_size * (2 if cfg.bidirectional else 1)
         layers, norms = [], []
         for i in range(cfg.num_layers):
-            layers.append(RecurrentLayer(cfg, size if i == 0 else width, bias=cfg.norm != "batch"))
+            # biases under batch norm too: the norm acts on the layer's output, outside the recurrence, and its shift
+            # cannot stand in for the gates' (until 2026-12-06 batch norm built the RNN without them: at inputs at
+            # their channel means the state stayed 0 however long the sequence; review5)
+            layers.append(RecurrentLayer(cfg, size if i == 0 else width))
             if cfg.norm != "none":
                 norms.append(SequenceNorm(cfg.norm, width))
         self.layers = nn.ModuleList(layers)

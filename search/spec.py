@@ -414,7 +414,7 @@ def _check_front_end_names(spec: StudySpec, err: _Errors) -> None:
     dimension on nothing, and, naming a front-end field, keeps the long-data default from adding one: an error.
     So is a stride other than 1 where ``conv_layers`` is 0 in every trial (searched ``conv_stride: [2, 4]`` with
     ``conv_layers: 0`` ran one network under two names)."""
-    layers, strides = _values(spec, "conv_layers"), _values(spec, "conv_stride")
+    layers, strides = values_of(spec, "conv_layers"), values_of(spec, "conv_stride")
     if any(RNNConfig(conv_layers=int(n), conv_stride=int(s)).conv_blocks > 0 for n in layers for s in strides):
         return  # the network's own rule for whether a front end is built
     # searched, or written as a value (fixed: PLAID with conv_channels: 32 ran no front end, its GRU read 1,344
@@ -438,7 +438,7 @@ def _check_front_end_names(spec: StudySpec, err: _Errors) -> None:
                 )
 
 
-def _values(spec: StudySpec, key: str) -> list[Any]:
+def values_of(spec: StudySpec, key: str) -> list[Any]:
     """The values ``key`` takes over the study's trials: its dimension's choices or ends, else its fixed value."""
     dim = spec.search.get(key)
     if isinstance(dim, Choice):
@@ -467,8 +467,6 @@ INERT_WITHOUT: dict[str, tuple[tuple[str, ...], str]] = {
                       "output_dropout"),
     **{name: _modifier(name) for name in ("dropout_variational", "recurrent_dropout_mode")},
     "momentum": (("optimizer",), "momentum is SGD's and RMSprop's: search or set optimizer sgd / rmsprop"),
-    **{name: (("norm",), "norm: batch builds the RNN without biases: search or set norm none / layer, or leave "
-              f"{name} out") for name in ("bias_l1", "bias_l2", "bias_max_norm")},
 }  # fmt: skip
 
 
@@ -481,14 +479,13 @@ def _section(spec: StudySpec, name: str) -> str | None:
 def _check_inert_names(spec: StudySpec, err: _Errors) -> None:
     """A name that no trial lets act, searched or written, spends a dimension on nothing, or is shown as kept by
     the baseline: layer_dropout 0.27 "chosen" for a one-layer network that ran bit-identical to one without it;
-    bias_l1 searched under batch norm (no RNN bias), every trial the same 0.3249; the "nothing at all" row said it
-    also turned off a layer_dropout that never acted. A written value at its default is left alone."""
+    the "nothing at all" row said it also turned off a layer_dropout that never acted. A written value at its default is left alone."""
     for name, (settings, how) in INERT_WITHOUT.items():
         section = _section(spec, name)
         if section is None or (section != "search" and spec.base_params()[name] == _default(name)):
             continue
-        values = {setting: sorted(set(_values(spec, setting)), key=str) for setting in settings}
-        own = _values(spec, name)[-1]
+        values = {setting: sorted(set(values_of(spec, setting)), key=str) for setting in settings}
+        own = values_of(spec, name)[-1]
         if all(name in inert_names({**dict(zip(values, combo)), name: own}) for combo in product(*values.values())):
             shown = " and ".join(f"{k} {vs[0] if len(vs) == 1 else repr(vs)}" for k, vs in values.items())
             gone = "" if section == "search" else f"; or remove the line ({RESUMES_WITHOUT})"
@@ -503,9 +500,9 @@ def _check_decay_rates(spec: StudySpec, err: _Errors) -> None:
     """A decoupled decay whose largest value times the largest lr reaches 1 flips the weights' sign each step and,
     above 2, grows them: kernel_decay 1e5 with lr 0.01 multiplied them by -999 a step (a kernel norm of 1e9 after
     3 steps, in a trial that "completed")."""
-    top_lr = max(float(v) for v in _values(spec, "lr"))
+    top_lr = max(float(v) for v in values_of(spec, "lr"))
     for name in DECOUPLED_DECAYS:
-        top = max(float(v) for v in _values(spec, name))
+        top = max(float(v) for v in values_of(spec, name))
         if top * top_lr >= 1.0:
             raise err(
                 f"{_section(spec, name) or 'fixed'}.{name}",

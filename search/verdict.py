@@ -381,6 +381,15 @@ TRACEBACK_ENV = "REGTUNE_TRACEBACK"
 #: the keys of cached cross-validation runs and verdicts of configurations with ``swa_start``, so none cached under
 #: the earlier rule (a fold stopped before SWA began, scored as the plain model) is read as today's
 SWA_PROTOCOL = "best epoch from SWA's start"
+#: what ``norm: batch`` builds (models.network: the RNN keeps its biases since 2026-12-06; it was built without them):
+#: in the keys of cached cross-validation runs, refits and verdicts of configurations with batch norm, so none
+#: trained without the biases is read as today's
+BATCH_NORM_BIAS = "RNN biases kept under batch norm"
+
+
+def batch_norm_mark(*configs: dict[str, Any] | None) -> dict[str, str]:
+    """``{"batch_norm": BATCH_NORM_BIAS}`` when any of ``configs`` has batch norm (a cache key's part), else {}."""
+    return {"batch_norm": BATCH_NORM_BIAS} if any(c and c.get("norm") == "batch" for c in configs) else {}
 
 
 def cached_run(study: optuna.Study, spec: StudySpec, config: dict[str, Any]) -> dict[str, Any] | None:
@@ -399,6 +408,8 @@ def cv_run(
     parts: tuple[Any, ...] = (digest or definition_digest(spec), config)
     if config.get("swa_start"):  # a run cached before SWA folds chose their best from its start scored other folds
         parts += ({"swa": SWA_PROTOCOL},)
+    if config.get("norm") == "batch":  # a run cached before batch norm kept the RNN's biases trained without them
+        parts += (batch_norm_mark(config),)
     key = _key(*parts) if fold_seed is None else _key(*parts, {"fold_seed": fold_seed})
     if key not in cache:
         if not run:
@@ -635,7 +646,8 @@ def cached_test_accuracy(
     """:func:`test_accuracy` whose every seed is stored on the study as it finishes (:data:`REFIT_PREFIX`, keyed
     by the study's definition, the configuration, the epochs and :data:`REFIT_PROTOCOL`): a rerun after a stop
     trains only the seeds it had not finished."""
-    attr = REFIT_PREFIX + _key(digest, config, epochs, REFIT_PROTOCOL)
+    mark = batch_norm_mark(config)
+    attr = REFIT_PREFIX + _key(digest, config, epochs, REFIT_PROTOCOL, *([mark] if mark else []))
     done: list[dict[str, Any]] = list(study.user_attrs.get(attr, []))
     start = len(done)  # the row's first seed not stored yet
 
@@ -1202,6 +1214,7 @@ def _final_result(study: optuna.Study, spec: StudySpec, seeds: int | None) -> di
         "nothing_config": nothing if off else None, "nothing_epochs": nothing_epochs, "refit_swa": REFIT_SWA,
         **({"own_swa": "from its folds' start epoch", "swa": SWA_PROTOCOL}
            if config.get("swa_start") or base.get("swa_start") else {}),
+        **batch_norm_mark(config, base, nothing if off else None, bare if split else None),
         "selection": "the baseline if within one standard error of the best", "epochs": "smoothed peak",
     }  # fmt: skip
     core = json.loads(json.dumps(key))

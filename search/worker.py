@@ -190,6 +190,7 @@ def ensure_study(
             print(f"note: study {spec.name!r} continues with the changed {spec.path} (--allow-change): "
                   + "; ".join(line for _, line in found), file=sys.stderr, flush=True)  # fmt: skip
     record_tie_break(study, spec)
+    record_batch_norm_bias(study, spec)
     if study.metric_names is None:  # optuna-dashboard's name for the objective (else "Objective 0")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -237,6 +238,28 @@ def record_tie_break(study: optuna.Study, spec: StudySpec) -> None:
             f"validation loss; trials from #{first} on break them with the {TIE_BREAK} (README, \"The search "
             "signal\"): among trials tied on accuracy the newer ones rank higher")  # fmt: skip
     study.set_user_attr(TIE_BREAK_ATTR, {"loss": TIE_BREAK, "from_trial": first})
+
+
+#: the study's record of the first trial whose ``norm: batch`` network kept the RNN's biases (models.network)
+BATCH_NORM_BIAS_ATTR = "regtune:batch_norm_bias"
+
+
+def record_batch_norm_bias(study: optuna.Study, spec: StudySpec) -> None:
+    """Record from which trial on ``norm: batch`` keeps the RNN's biases. Until 2026-12-06 batch norm built the
+    RNN without them, and the norm, on the layer's output, cannot stand in for the gates' biases (review5). A study
+    whose batch-norm trials ran before resumes, told which ones: the verdict and the report retrain every
+    configuration with the biases (their cached runs of batch-norm configurations are not read again)."""
+    if BATCH_NORM_BIAS_ATTR in study.user_attrs:
+        return
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    first = max((t.number for t in done), default=-1) + 1
+    old = [t.number for t in done if (t.user_attrs.get("config") or {}).get("norm") == "batch"]
+    if old:
+        shown = ", ".join(f"#{n}" for n in old[:8]) + (f" and {len(old) - 8} more" if len(old) > 8 else "")
+        say(f"note: study {spec.name!r}: its {len(old)} finished trial(s) with norm: batch ({shown}) ran without "
+            f"the RNN's biases (regtune before 2026-12-06); trials from #{first} on keep them, and the verdict "
+            "retrains every configuration with them (README, \"The hyperparameters\")")  # fmt: skip
+    study.set_user_attr(BATCH_NORM_BIAS_ATTR, {"from_trial": first})
 
 
 def moved_points(study: optuna.Study, spec: StudySpec) -> list[tuple[str, dict[str, Any]]]:

@@ -7,7 +7,7 @@ import math
 
 import pytest
 import torch
-from conftest import H, build, make_batch
+from conftest import C_IN, H, build, make_batch
 
 from models.config import ConfigError, RNNConfig
 
@@ -311,3 +311,18 @@ def test_validation_metrics_cover_every_validation_batch(quiet: bool) -> None:
     else:
         assert [row["val_acc"] for row in seen.logged] == pytest.approx([r["val_acc"] for r in result.history])
         assert [row["val_loss"] for row in seen.logged] == pytest.approx([r["val_loss"] for r in result.history])
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("norm", ["none", "layer", "batch"])
+def test_every_norm_keeps_the_rnn_biases(cell: str, norm: str) -> None:
+    """The norm acts on each layer's output, outside the recurrence: its shift cannot stand in for the gates'
+    biases. Built without them under batch norm (until 2026-12-06, review5), an all-zero sequence (every channel
+    at its training mean) left the state at 0 however long it was: lengths 2 and 9 gave bit-identical logits."""
+    net = build(cell=cell, norm=norm, pooling="last", num_layers=2).net.eval()
+    assert sum("bias" in name for name, _ in net.layers.named_parameters()) == 4  # ih and hh, two layers
+    with torch.no_grad():
+        for p in net.parameters():  # any weights at all: not an initialization accident
+            p.copy_(torch.randn_like(p))
+        outs = [net(torch.zeros(1, n, C_IN), torch.tensor([n])).logits[0] for n in (2, 9)]
+    assert not torch.equal(outs[0], outs[1])

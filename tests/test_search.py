@@ -124,11 +124,6 @@ BAD = [
         {"search": {"conv_stride": [2, 4]}, "fixed": {"conv_layers": 0}},
         "search.conv_stride: has no effect without a Conv1D front end (conv_layers is 0 in every trial)",
     ),
-    (
-        {"search": {"bias_l1": {"low": 1e-4, "high": 1e-2, "log": True}}, "fixed": {"norm": "batch"}},
-        "search.bias_l1: has no effect with norm batch in every trial; norm: batch builds the RNN without biases",
-    ),
-    ({"fixed": {"bias_max_norm": 2.0, "norm": "batch"}}, "fixed.bias_max_norm: has no effect with norm batch in"),
     ({"fixed": {"layer_dropout": 0.3}}, "fixed.layer_dropout: has no effect with num_layers 1 in every trial"),
     ({"fixed": {"momentum": 0.5}}, "fixed.momentum: has no effect with optimizer adamw in every trial"),
     (
@@ -1205,3 +1200,32 @@ def test_validate_says_when_the_budget_is_only_starting_points(tmp_path: Path) -
     n = len(starting_points(prepare(write_study(tmp_path)).spec))
     out = run_cli("validate", str(write_study(tmp_path, budget={"trials": n, "max_epochs": 1})))
     assert out.returncode == 0 and f"its {n} trials are all enqueued starting points" in out.stderr, out.stderr
+
+
+def test_a_study_whose_batch_norm_trials_ran_without_biases_is_told_which(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A study made before batch norm kept the RNN's biases resumes, told which of its trials ran without them;
+    a new study records from which trial on they are kept, and says nothing."""
+    import search.worker as worker
+    from search.storage import open_storage
+    from search.worker import BATCH_NORM_BIAS_ATTR, ensure_study
+
+    spec = load_study(ROOT / "studies" / "smoke.yaml")
+    storage = open_storage(str(tmp_path / "j.log"))
+    assert ensure_study(spec, open_storage(str(tmp_path / "new.log"))).user_attrs[BATCH_NORM_BIAS_ATTR] == {
+        "from_trial": 0
+    }
+    with monkeypatch.context() as m:  # the version before: nothing recorded
+        m.setattr(worker, "record_batch_norm_bias", lambda study, spec: None)
+        old = ensure_study(spec, storage)
+    for norm in ("batch", "layer"):
+        trial = old.ask()
+        trial.set_user_attr("config", {"norm": norm})
+        old.tell(trial, 0.9)
+    capsys.readouterr()
+    study = ensure_study(spec, storage)
+    assert study.user_attrs[BATCH_NORM_BIAS_ATTR] == {"from_trial": 2}
+    assert "its 1 finished trial(s) with norm: batch (#0) ran without the RNN's biases" in capsys.readouterr().err
+    ensure_study(spec, storage)  # told once
+    assert "biases" not in capsys.readouterr().err

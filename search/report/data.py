@@ -32,9 +32,10 @@ from search.progress import SURPLUS, diverged
 from search.recipes import BASELINE, earlier_points, is_baseline, same_values, starting_points
 from search.retries import gave_up_rows
 from search.selection import as_complete, same_config
-from search.spec import StudySpec
+from search.spec import StudySpec, values_of
 from search.storage import StorageError, storage_hint
 from search.verdict import (
+    BATCH_NORM_BIAS,
     REFIT_SWA,
     SWA_PROTOCOL,
     announce,
@@ -215,6 +216,8 @@ def recipe_results(
     key = f"{seeds}:{digest}:refit-swa-{REFIT_SWA}:cv-epochs-own-patience"  # the refit protocol too
     if "swa_start" in spec.search or spec.fixed.get("swa_start"):  # its own SWA now starts where its folds' did
         key += f":own-swa-from-its-folds:{SWA_PROTOCOL}"  # (rows cached under the earlier best-epoch rule: not read)
+    if "batch" in values_of(spec, "norm"):
+        key += f":{BATCH_NORM_BIAS}"  # (rows retrained without the RNN's biases under batch norm: not read)
     points = starting_points(spec) + earlier_points(spec)  # (the points a study made before 2026-12-05 ran)
     current = point_configs(spec, points)
     step, size = resolution(spec), len(study_splits(spec).test)
