@@ -78,6 +78,24 @@ def test_a_holdout_has_no_standard_error_so_the_best_is_taken() -> None:
     assert s.chosen.number == 0 and "one holdout" in s.rule
 
 
+def test_a_holdout_without_a_baseline_trial_says_when_the_baseline_run_scored_better() -> None:
+    """``recipes: false`` with ``cv_folds: 1``: the baseline's run on the same holdout scored 0.9583 against the
+    best trial's 0.8333, and the rule said only "no standard error" (the verdict probe)."""
+    study = optuna.create_study(direction="maximize")
+    add(study, 0.8333, FIVE, [0.8333])
+    add(study, 0.79, ONE, [0.79])
+    s = select(study, baseline=BASE, baseline_run={"value": 0.9583, "fold_accs": [0.9583]})
+    assert s.chosen.number == 0
+    assert "scored better on the same holdout (0.9583 against 0.8333)" in s.rule, s.rule
+    worse = select(study, baseline=BASE, baseline_run={"value": 0.70, "fold_accs": [0.70]})
+    assert worse.rule == "the best trial (one holdout: no standard error to compare the baseline by)"
+    lost = optuna.create_study(direction="minimize")  # val_loss: lower is better
+    add(lost, 0.30, FIVE, None, fold_scores=[0.30])
+    s = select(lost, "val_loss", BASE, baseline_run={"value": 0.10, "fold_scores": [0.10]})
+    assert "scored better on the same holdout (0.1000 against 0.3000)" in s.rule, s.rule
+    assert "scored better" not in select(lost, "val_loss", BASE, {"value": 0.5, "fold_scores": [0.5]}).rule
+
+
 def test_losses_are_minimized_and_old_trials_fall_back_to_their_scores() -> None:
     study = optuna.create_study(direction="minimize")
     study.add_trial(optuna.trial.create_trial(value=0.30, user_attrs={"config": FIVE, "fold_scores": [0.2, 0.3, 0.4]}))
