@@ -113,6 +113,12 @@ def same_config(stored: dict[str, Any] | None, config: dict[str, Any]) -> bool:
     return full == config or _acting(full) == _acting(config)
 
 
+def same_network(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two full configurations build and train the same network: equal once the settings that change
+    nothing in each (:func:`models.config.inert_names`) are at their defaults."""
+    return a == b or _acting(a) == _acting(b)
+
+
 def _acting(config: dict[str, Any]) -> dict[str, Any]:
     """``config`` with the settings that change nothing in its network (:func:`models.config.inert_names`) at their
     defaults: a study whose file lost an inert line (``momentum`` with AdamW, refused since 2026-12-05) still finds

@@ -63,7 +63,16 @@ from search.interrupts import interrupt_behind
 from search.objective import READ_BACK_LIMIT, Objective, folds_of, study_splits
 from search.progress import DIVERGED
 from search.recipes import DEPENDS, baseline_point, num
-from search.selection import Selection, as_complete, baseline_first, confirm, regularizers_on, same_config, select
+from search.selection import (
+    Selection,
+    as_complete,
+    baseline_first,
+    confirm,
+    regularizers_on,
+    same_config,
+    same_network,
+    select,
+)
 from search.space import suggest
 from search.spec import StudySpec
 from search.storage import StorageError
@@ -1178,7 +1187,8 @@ def _bare_row(
     diverged: list[int] = []
     hits: list[str] = []
     accs = cached_test_accuracy(study, spec, digest, bare, epochs, seeds, diverged=diverged, hits=hits)
-    off = [k for k in REGULARIZER_NAMES if k != "optimizer" and k in config and config[k] != bare[k]]
+    inert = inert_names(config)  # (branch_dropout of a best without a front end: it never acted, so not "off")
+    off = [k for k in REGULARIZER_NAMES if k != "optimizer" and k in config and config[k] != bare[k] and k not in inert]
     row = {**_summary(accs), "hits": hits, "epochs": epochs, "config": bare, "from": source, "keeps": kept,
            "off": off, **({"diverged": diverged} if diverged else {})}  # fmt: skip
     size = len(study_splits(spec).test)
@@ -1206,7 +1216,9 @@ def _final_result(study: optuna.Study, spec: StudySpec, seeds: int | None) -> di
     nothing, off = nothing_config(base)
     nothing_epochs, nothing_from = cv_epochs(study, spec, nothing, digest) if off else (0, "")
     bare, kept = without_regularizers(config, base)
-    split = bool(kept) and bare != config  # else the row is the baseline's or the best's own
+    # else the row is the baseline's or the best's own network: one that differs from the best only in what never
+    # acted in it (branch_dropout of a best without a front end) retrained the best again, "off: branch_dropout"
+    split = bool(kept) and not same_network(bare, config)
     bare_epochs, bare_from = cv_epochs(study, spec, bare, digest) if split else (0, "")
     key = {
         "definition": digest, "seeds": seeds, "best_trial": best.number, "best_config": config,

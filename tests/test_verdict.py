@@ -975,6 +975,22 @@ def test_a_row_without_the_baselines_front_end_names_only_that() -> None:
     assert out == {**base, "conv_layers": 0, "conv_channels": 128} and kept == {"conv_layers": 0}
 
 
+def test_a_regularizer_that_never_acted_in_the_best_makes_no_row() -> None:
+    """The long-data default searches conv_layers 3 / 1 / 0 and branch_dropout together: a best without a front end
+    and branch_dropout 0.018 (GunPoint, the verdict probe) only differs from "best, regularizers off" in a setting
+    that never acted, so that row retrained the best's network again (the same hits on every seed), labelled
+    "off: branch_dropout"."""
+    from search.selection import same_network
+
+    base = {**BASE, "conv_layers": 3, "conv_stride": 2, "conv_kernel": 8, "conv_skip": True, "branch_dropout": 0.0}
+    best = {**base, "conv_layers": 0, "hidden_size": 21, "lr": 0.0013, "branch_dropout": 0.018}
+    out, kept = verdict.without_regularizers(best, base)
+    assert out != best and "branch_dropout" in verdict.inert_names(best)
+    assert same_network(out, best)  # the verdict's split: no row
+    out, kept = verdict.without_regularizers({**best, "dropout": 0.3}, base)
+    assert not same_network(out, {**best, "dropout": 0.3})  # dropout acts: the row is made
+
+
 def test_a_modifier_of_a_fixed_regularizer_is_kept_and_said() -> None:
     """The study fixes recurrent dropout 0.2 on and searches its mode: the best's mode was reset to the
     baseline's, so the row printed "off: " (nothing) while "of it: regularizers" measured a change of mode."""
