@@ -1179,6 +1179,21 @@ def resolution(spec: StudySpec) -> float:
 SPLIT_KEYS = ("paired_regularizers", "paired_settings")
 
 
+def turned_off(config: dict[str, Any], bare: dict[str, Any]) -> list[str]:
+    """The "best, regularizers off" row's ``off`` list: the regularizers of ``config`` that ``bare`` sets to the
+    baseline's value, not one that never acted in ``config`` (branch_dropout without a front end); one the baseline
+    keeps on (a searched range without off, ``dropout: {low: 0.3, high: 0.5}``) with that value, ``dropout (at the
+    baseline's 0.3)``: the row said "off: dropout" of a row that trained dropout 0.3 (the verdict probe)."""
+    default, inert = default_values(), inert_names(config)
+    out = []
+    for k in REGULARIZER_NAMES:
+        if k == "optimizer" or k not in config or k not in bare or config[k] == bare[k] or k in inert:
+            continue
+        v = bare[k]
+        out.append(k if v == default[k] else f"{k} (at the baseline's {num(v) if isinstance(v, float) else v})")
+    return out
+
+
 def _bare_row(
     study: optuna.Study, spec: StudySpec, digest: str, bare: dict[str, Any], epochs: int, source: str,
     kept: dict[str, Any], config: dict[str, Any], seeds: int, result: dict[str, Any],
@@ -1187,8 +1202,7 @@ def _bare_row(
     diverged: list[int] = []
     hits: list[str] = []
     accs = cached_test_accuracy(study, spec, digest, bare, epochs, seeds, diverged=diverged, hits=hits)
-    inert = inert_names(config)  # (branch_dropout of a best without a front end: it never acted, so not "off")
-    off = [k for k in REGULARIZER_NAMES if k != "optimizer" and k in config and config[k] != bare[k] and k not in inert]
+    off = turned_off(config, bare)
     row = {**_summary(accs), "hits": hits, "epochs": epochs, "config": bare, "from": source, "keeps": kept,
            "off": off, **({"diverged": diverged} if diverged else {})}  # fmt: skip
     size = len(study_splits(spec).test)

@@ -991,6 +991,16 @@ def test_a_regularizer_that_never_acted_in_the_best_makes_no_row() -> None:
     assert not same_network(out, {**best, "dropout": 0.3})  # dropout acts: the row is made
 
 
+def test_the_off_list_names_a_regularizer_the_baseline_keeps_on_with_its_value() -> None:
+    """``dropout: {low: 0.3, high: 0.5}``: the baseline keeps 0.3, and "best, regularizers off" trained dropout 0.3
+    while its label said "off: dropout, kernel_l2" (the verdict probe's val_loss study)."""
+    base = {**BASE, "dropout": 0.3, "kernel_l2": 0.0, "branch_dropout": 0.0}
+    best = {**base, "dropout": 0.358, "kernel_l2": 1.1e-5, "hidden_size": 31, "branch_dropout": 0.2}
+    bare, _ = verdict.without_regularizers(best, base)
+    # (branch_dropout never acted: no front end)
+    assert verdict.turned_off(best, bare) == ["dropout (at the baseline's 0.3)", "kernel_l2"]
+
+
 def test_a_modifier_of_a_fixed_regularizer_is_kept_and_said() -> None:
     """The study fixes recurrent dropout 0.2 on and searches its mode: the best's mode was reset to the
     baseline's, so the row printed "off: " (nothing) while "of it: regularizers" measured a change of mode."""
