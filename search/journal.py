@@ -26,6 +26,7 @@ import os
 import re
 import shlex
 import shutil
+import socket
 import stat
 import sys
 import time
@@ -724,6 +725,25 @@ def _finished(result: JournalStorageReplayResult | dict[str, list[FrozenTrial]])
     }
 
 
+def live_workers(records: list[dict[str, Any]]) -> str:
+    """The workers of this machine (host, boot and pid namespace) whose process still runs a trial the journal's
+    ``records`` leave running (``trial #3 (worker pid 1234)``, joined), "" when none. Workers of other machines
+    cannot be seen from here. A repair that replaced the file under a live worker (faults4, 2026-12-06) ended it
+    with "the journal changed under this run ... Check it with make repair", its running trials lost."""
+    from search.storage import HOST_ATTR, PID_ATTR, SPACE_ATTR, START_ATTR
+    from search.worker import alive, pid_space
+
+    replayed = _replay(records)[0]
+    host, space, found = socket.gethostname(), pid_space(), []
+    for s in replayed.get_all_studies():
+        for t in replayed.get_all_trials(s._study_id, (TrialState.RUNNING,)):
+            a = t.system_attrs
+            if a.get(HOST_ATTR) == host and PID_ATTR in a and a.get(SPACE_ATTR, space) == space:
+                if int(a[PID_ATTR]) != os.getpid() and alive(int(a[PID_ATTR]), str(a.get(START_ATTR, ""))):
+                    found.append(f"trial #{t.number} of {s.study_name!r} (worker pid {a[PID_ATTR]})")
+    return ", ".join(found)
+
+
 def _dumps(record: dict[str, Any]) -> bytes:
     return json.dumps(record, separators=(",", ":")).encode()
 
@@ -881,7 +901,12 @@ def _rewrite(
     before: dict[tuple[str, int], tuple], failed: set[tuple[str, int]], dry_run: bool = False,
 ) -> None:  # fmt: skip
     """Write ``records`` (kept lines byte for byte), replay them with Optuna and compare before replacing the file
-    (after a backup): no finished trial of ``before`` may change but those the repair ``failed`` on purpose."""
+    (after a backup): no finished trial of ``before`` may change but those the repair ``failed`` on purpose. Refused
+    while a worker of this machine runs a trial of the journal (:func:`live_workers`)."""
+    if not dry_run and (live := live_workers(records)):
+        raise StorageError(f"journal file {path}: not repaired while {live} runs on this machine: the repair replaces "
+                           "the file, and that worker then stops with its running trials lost; stop it first (Ctrl-C "
+                           "re-queues its trials), then repair")  # fmt: skip
     report.finished_before = len(before)
     tmp = path.with_name(path.name + ".repair-tmp")
     try:

@@ -754,3 +754,33 @@ def test_optunas_fallback_warning_on_a_lost_connection_is_left_to_the_retry(
     if we_say is not None:
         assert record.getMessage() == we_say
         assert "\n" not in record.getMessage()
+
+
+def test_a_repair_waits_for_the_live_workers_of_this_machine(finished: tuple[Path, bytes], tmp_path: Path) -> None:
+    """The repair replaces the file: a worker still writing it then stopped ("the journal changed under this run
+    ... Check it with make repair"), its running trials lost (faults4). Refused while one of this machine's runs a
+    trial of the journal; done once that worker is gone."""
+    import socket
+    import subprocess
+
+    from search.storage import HOST_ATTR, PID_ATTR, SPACE_ATTR, START_ATTR
+    from search.worker import _process_start, pid_space
+
+    journal = copy(finished, tmp_path)
+    worker = subprocess.Popen(["sleep", "60"])
+    try:
+        study = optuna.load_study(study_name="jtiny", storage=open_storage(str(journal)))
+        trial = study.ask()  # claimed by the "worker": this machine's, alive
+        for key, value in ((HOST_ATTR, socket.gethostname()), (PID_ATTR, worker.pid), (SPACE_ATTR, pid_space()),
+                           (START_ATTR, _process_start(worker.pid))):  # fmt: skip
+            study._storage.set_trial_system_attr(trial._trial_id, key, value)
+        glued(line_of(journal, trial_line(1, 8, "path")))(journal)
+        damaged = journal.read_bytes()
+        with pytest.raises(StorageError, match=rf"not repaired while trial #2 of 'jtiny' \(worker pid {worker.pid}\)"):
+            repair_journal(journal, echo=False)
+        assert journal.read_bytes() == damaged  # nothing written
+        assert not list(journal.parent.glob("journal.log.bak-*"))
+    finally:
+        worker.kill()
+        worker.wait()
+    assert repair_journal(journal, echo=False).dropped_lines  # its worker gone: repaired
