@@ -582,7 +582,7 @@ def run_arrays(
             return run.done
         free = total - c["finished"] - c["running"]
         if free <= 0:
-            told_wait = tell_wait(c, total, told_wait)
+            told_wait = tell_wait(c, total, told_wait, study._storage)
             time.sleep(POLL_SECONDS)
             continue
         members = run.ask(min(size, free), total)

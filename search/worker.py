@@ -8,8 +8,9 @@ handed back (an enqueued trial goes back to waiting; a fresh one is closed as fa
 
 A trial whose worker dies is failed and re-queued with its parameters and intermediate values: on any storage,
 a trial claimed on this machine (host, boot and pid namespace) by its worker's process id; elsewhere by a stale
-heartbeat, Optuna's on RDB storages, the worker's own (a ``regtune:beat`` system attribute) on the journal file
-and behind the gRPC proxy; on Ctrl-C / SIGTERM by the worker itself before it exits. A trial no worker ever claimed (its worker died between asking for it and
+heartbeat, Optuna's on RDB storages, the worker's own (a ``regtune:beat`` system attribute) behind the gRPC proxy
+(the journal file's trials have none: a heartbeat every 10 s would be a line each, and its workers share one
+machine, where the pid decides); on Ctrl-C / SIGTERM by the worker itself before it exits. A trial no worker ever claimed (its worker died between asking for it and
 its first heartbeat) is failed and re-queued after :data:`ORPHAN_SECONDS`. With ``artifacts`` (a checkpoint
 store, :mod:`search.checkpoints`) the re-run resumes the dead run's last finished epoch.
 """
@@ -595,7 +596,7 @@ def _loop(
         if c["finished"] >= total:
             return done
         if c["finished"] + c["running"] >= total:
-            told_wait = tell_wait(c, total, told_wait)
+            told_wait = tell_wait(c, total, told_wait, study._storage)
             time.sleep(POLL_SECONDS)
             continue
         told_wait = False
@@ -619,14 +620,18 @@ def _loop(
                 ) from error
 
 
-def tell_wait(c: dict[str, int], total: int, told: bool) -> bool:
+def tell_wait(c: dict[str, int], total: int, told: bool, storage: BaseStorage | None = None) -> bool:
     """Say once (stderr) that this worker waits for trials running elsewhere, with counts ``c``; return True (it is
     said). A rerun after a SIGKILL sat silent until the dead trial's heartbeat went stale. A worker of ``study
-    --workers N`` stays quiet: its parent has its own line."""
+    --workers N`` stays quiet: its parent has its own line. On the journal file (its trials have no heartbeat:
+    :class:`Heartbeat`) a dead worker's trial is re-queued when its process is gone, and a stopped one (Ctrl-Z,
+    SIGSTOP) holds it until it runs again: the line promised a re-queue after 40 s that never came (faults4)."""
     if not told:
+        when = (f"once its heartbeat is {GRACE_PERIOD} s old" if not isinstance(storage, JournalStorage)
+                else "as soon as its process is gone (a stopped one, Ctrl-Z, keeps it until it runs again)")  # fmt: skip
         say(
             f"waiting for {c['running']} running trial(s) to finish ({c['finished']}/{total} finished): one whose "
-            f"worker died is re-queued once its heartbeat is {GRACE_PERIOD} s old, and runs here"
+            f"worker died is re-queued {when}, and runs here"
         )
     return True
 

@@ -1229,3 +1229,21 @@ def test_a_study_whose_batch_norm_trials_ran_without_biases_is_told_which(
     assert "its 1 finished trial(s) with norm: batch (#0) ran without the RNN's biases" in capsys.readouterr().err
     ensure_study(spec, storage)  # told once
     assert "biases" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("where", "words"),
+    [("journal.log", "as soon as its process is gone (a stopped one"), ("sqlite", "once its heartbeat is 40 s old")],
+)
+def test_the_wait_line_says_what_re_queues_a_dead_workers_trial_on_this_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture, where: str, words: str
+) -> None:
+    """The journal's trials have no heartbeat: a stopped worker (SIGSTOP) held its trial for as long as it slept,
+    beside a line promising a re-queue after 40 s (faults4)."""
+    from search.storage import open_storage
+    from search.worker import tell_wait
+
+    url = f"sqlite:///{tmp_path / 's.db'}" if where == "sqlite" else str(tmp_path / where)
+    study = optuna.create_study(storage=open_storage(url))
+    assert tell_wait({"running": 1, "finished": 2}, 4, False, study._storage)
+    assert words in capsys.readouterr().err
