@@ -25,6 +25,7 @@ import optuna
 
 from search.report import figures, render
 from search.report.data import StudyData, check_reportable, comparison, study_report
+from search.report.snapshot import frozen
 from search.spec import StudySpec
 from search.storage import is_default_journal, load_existing, store_file
 from search.worker import remove_if_dead
@@ -216,7 +217,7 @@ def main(args: argparse.Namespace) -> int:
             opened.append((p.spec, study, checked(study, p.spec, p.url)))
         for (spec, study, outdir), p in zip(opened, prepared):
             print(f"report for {spec.name} -> {outdir}/index.html", flush=True)
-            data = build(study, spec, outdir, url=p.url)
+            data = build(frozen(study), spec, outdir, url=p.url)  # its trials as they are now: workers may go on
             print(render.markdown(data))
             reports.append(data)
     if len(reports) > 1:
