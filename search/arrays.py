@@ -471,7 +471,9 @@ class _Run:
                 result.state if whole else None,
             )  # fmt: skip
         except Exception as exc:  # introspection must never fail a trial
-            print(f"note: no introspection for trial {m.trial.number}: {exc}", file=sys.stderr, flush=True)
+            stored = "introspection" in m.trial.user_attrs  # the statistics are written first, then the figures' file
+            what = "no figures (its statistics are stored)" if stored else "no introspection"
+            print(f"note: {what} for trial {m.trial.number}: {exc}", file=sys.stderr, flush=True)
 
     # ----------------------------------------------------------------- telling
     def _attrs(self, m: Member) -> None:

@@ -177,6 +177,9 @@ def store_records(
         with tempfile.TemporaryDirectory() as tmp:
             history = Path(tmp) / "introspection.json"
             history.write_text(json.dumps(state))
+            # the folder made again where it was deleted while the study ran (as the checkpoints' is): Optuna records
+            # the artifact on the trial before it writes the file, and every later trial kept a figure never written
+            Path(store._base_path).mkdir(parents=True, exist_ok=True)
             history_id = upload_artifact(artifact_store=store, file_path=str(history), study_or_trial=trial)
         reserve_figures(trial, history_id, figure_kinds(state))
 

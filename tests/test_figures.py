@@ -164,3 +164,29 @@ def test_the_dashboard_serves_the_figures_of_every_study_in_a_database(
         proc.wait(timeout=20)
     log = (tmp_path / "dashboard.log").read_text()
     assert "runs/alpha/artifacts" in log and "runs/beta/artifacts" in log and "Traceback" not in log
+
+
+@ARRAY_SIZES
+def test_a_figures_folder_deleted_while_the_study_runs_is_made_again(
+    tmp_path: Path, array_size: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """faults4: the checkpoints' folder came back after an rm -rf, the figures' did not; every later trial recorded
+    a history artifact whose file was never written, and `figures` had nothing left to draw."""
+    import shutil
+
+    import search.trial_introspection as ti
+
+    reserve, deleted = ti.reserve_figures, []
+
+    def then_delete(trial: optuna.Trial, history_id: str, kinds: list[str]) -> None:
+        reserve(trial, history_id, kinds)
+        if not deleted:  # the folder removed once the first trial stored its figures' record
+            deleted.append(trial.number)
+            shutil.rmtree(artifact_store("figures", None, trial.study._storage)._base_path)
+
+    monkeypatch.setattr(ti, "reserve_figures", then_delete)
+    study, _ = _run(tmp_path, array_size)
+    store = artifact_store("figures", None, study._storage)
+    later = [t for t in study.get_trials(states=(TrialState.COMPLETE,)) if t.number not in deleted]
+    assert deleted and later
+    assert all((Path(store._base_path) / t.system_attrs[FIGURES_ATTR]["history"]).exists() for t in later)
