@@ -36,6 +36,7 @@ from search.verdict import (
     hit_difference,
     pack_hits,
     paired,
+    search_accuracy,
     trial_config,
 )
 from search.worker import ensure_study, run_worker
@@ -1720,3 +1721,26 @@ def test_a_cross_validation_with_large_folds_records_its_accuracy_curves(tmp_pat
     assert all(abs(a * 1250 - round(a * 1250)) < 1e-6 for a in read["fold_accs"])  # whole sequences
     small = parse_study(VERDICT, tmp_path / "small.yaml")  # small folds: nothing more is stored
     assert "fold_acc_curves" not in cross_validate(small, baseline_config(small))
+
+
+@pytest.mark.parametrize(
+    ("metric", "direction", "values", "accs", "want"),
+    [
+        ("val_acc", "maximize", [0.9, 0.8], [0.9, 0.8], 0.9),
+        ("val_loss", "minimize", [0.3, 0.5], [0.7, 0.8], 0.8),  # the lowest loss is not the most accurate trial
+        ("val_loss", "minimize", [0.3], [None], None),
+    ],
+    ids=["accuracy", "loss", "no accuracy recorded"],
+)
+def test_the_searchs_best_accuracy_is_compared_with_the_class_balance_under_either_metric(
+    metric: str, direction: str, values: list[float], accs: list[float | None], want: float | None
+) -> None:
+    """Under val_loss the search's cross-validated accuracy was never read, so "not above always answering the
+    majority class" was never said of a loss study (the verdict probe)."""
+    study = optuna.create_study(direction=direction)
+    for value, acc in zip(values, accs):
+        trial = study.ask()
+        if acc is not None:
+            trial.set_user_attr("val_acc", acc)
+        study.tell(trial, value)
+    assert search_accuracy(study, metric) == want
