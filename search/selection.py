@@ -164,6 +164,14 @@ def paired_margin(best: list[float], other: list[float], direction: str) -> tupl
     return statistics.fmean(d), statistics.stdev(d) / math.sqrt(len(d))
 
 
+def _below(direction: str, above: bool = False) -> str:
+    """How a rule line says "worse than" (``above``: "better than") the best: below / above for accuracy, which is
+    maximized; for a loss, minimized, "below" read as better (the verdict probe, 2026-12-06)."""
+    if direction == "maximize":
+        return "above" if above else "below"
+    return "better than" if above else "worse than"
+
+
 def _within(margin: float, se: float) -> bool:
     """The rule's one decision: a margin of at most one standard error cannot tell the two apart."""
     return margin <= se + 1e-12
@@ -241,7 +249,7 @@ def select(
                                           "the folds do not show that anything the search found helps")  # fmt: skip
             return _chose(best, best, f"the best trial (no baseline trial: recipes: false, or none was run); the baseline's "
                                       f"cross-validated run outside the study ({mean:.4f}) is more than one "
-                                      f"standard error below it over {folds} folds")  # fmt: skip
+                                      f"standard error {_below(direction)} it over {folds} folds")  # fmt: skip
         return _chose(best, best, "the best trial (no complete baseline trial to compare it with)")
     if base.number == best.number:
         return _chose(best, best, "the best trial, which is the baseline trial")
@@ -251,7 +259,7 @@ def select(
     if within_one_se(values, ref, direction):
         return _chose(base, best, f"the baseline trial: within one standard error of the best (#{best.number}) "
                                   f"over {folds} folds, so nothing the search found measurably helps")  # fmt: skip
-    rule = f"the best trial: the baseline trial (#{base.number}) is more than one standard error below it over {folds} folds"
+    rule = f"the best trial: the baseline trial (#{base.number}) is more than one standard error {_below(direction)} it over {folds} folds"
     return dataclasses.replace(_chose(best, best, rule), baseline=base)
 
 
@@ -278,7 +286,7 @@ def _compare_run(
     )  # fmt: skip
     if not within_one_se(values, ref, direction):
         rule = (f"the best trial: the baseline (trial #{trial.number}, {state}; its unpruned cross-validated run) is "
-                f"more than one standard error below it over {folds} folds")  # fmt: skip
+                f"more than one standard error {_below(direction)} it over {folds} folds")  # fmt: skip
         return dataclasses.replace(_chose(best, best, rule), baseline=as_run, baseline_from_run=True)
     rule = (f"the baseline: its trial #{trial.number} was {state}, and its unpruned cross-validated run is within "
             f"one standard error of the best (#{best.number}) over {folds} folds, so nothing the search found measurably helps")  # fmt: skip
@@ -318,7 +326,8 @@ def confirm(
         return dataclasses.replace(
             selection, rule=f"{selection.rule}; confirmed on {where}: {margin}", confirmation=info
         )
-    rule = (f"the baseline: the best trial (#{selection.best.number}) was more than one standard error above it on "
+    rule = (f"the baseline: the best trial (#{selection.best.number}) was more than one standard error "
+            f"{_below(direction, above=True)} it on "
             f"the study's folds, but not on {where}: {margin}; its margin was the folds' noise, so nothing the search "
             "found measurably helps")  # fmt: skip
     return _baseline_chosen(selection, base, rule, info)

@@ -105,6 +105,11 @@ def test_losses_are_minimized_and_old_trials_fall_back_to_their_scores() -> None
     study.add_trial(optuna.trial.create_trial(value=0.50, user_attrs={"config": ONE, "fold_scores": [0.5, 0.5, 0.5]}))
     s = select(study, "val_loss", BASE)
     assert s.best.number == 0 and s.chosen.number == 1
+    # a baseline well behind on a loss is "worse than" the best: "below it" read as a lower loss, a better one
+    clear = optuna.create_study(direction="minimize")
+    clear.add_trial(optuna.trial.create_trial(value=0.2, user_attrs={"config": FIVE, "fold_scores": [0.2, 0.21, 0.19]}))
+    clear.add_trial(optuna.trial.create_trial(value=0.5, user_attrs={"config": BASE, "fold_scores": [0.5, 0.52, 0.48]}))
+    assert "is more than one standard error worse than it over 3 folds" in select(clear, "val_loss", BASE).rule
 
 
 def test_accuracies_not_scores_decide_a_tie() -> None:
@@ -309,7 +314,7 @@ def test_a_tie_with_the_baseline_makes_the_baseline_the_tuned_row(tmp_path: Path
     # the baseline as the top trial itself: it compared the baseline with itself ("did not beat it")
     top = {**res, "selection": {**res["selection"], "top": base.number}}
     said = "\n".join(result_lines(top, "best"))
-    assert "the baseline: it is the search's best trial, no other trial scored higher" in said and "beat it" not in said
+    assert "the baseline: it is the search's best trial, no other trial scored better" in said and "beat it" not in said
 
 
 @pytest.mark.slow

@@ -921,7 +921,7 @@ def test_a_baseline_chosen_on_one_holdout_is_not_said_to_be_within_a_standard_er
     res["selection"] = {"rule": "the best trial (one holdout: no standard error to compare the baseline by)"}
     text = "\n".join(result_lines(res, "best"))
     assert (
-        "no other trial of the search scored higher on the holdout" in text
+        "no other trial of the search scored better on the holdout" in text
         and "standard error over the folds" not in text
     )
     res["selection"] = {"rule": "the baseline: within one standard error of the best over 5 folds"}
