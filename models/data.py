@@ -463,7 +463,9 @@ def _ts_nonfinite(p: Path, i: int, s: np.ndarray) -> str:
             f"{p}: series {i} has dimensions of different lengths ({', '.join(map(str, ends))} steps); every "
             "dimension of a case needs the same length: pad or cut the shorter ones"
         )
-    return f"{p}: series {i} contains NaN/Inf (missing values); fill or drop them first"
+    t, c = (int(k[0]) for k in np.nonzero(~finite))  # the first missing value, as a .npz's error names it
+    return (f"{p}: series {i} contains NaN/Inf (missing values) at step {t} of its {len(s)}, dimension {c} "
+            f"({s[t, c]}; series and steps count from 0); fill or drop them first")  # fmt: skip
 
 
 def _sorted_labels(labels: np.ndarray) -> list[str]:

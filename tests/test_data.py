@@ -333,7 +333,7 @@ def test_ts_with_missing_values_is_a_clear_error(tmp_path: Path) -> None:
     train[2][1, 0] = np.nan
     _write_ts(tmp_path / "gap_TRAIN.ts", train, ["a", "b", "a", "b"], ["a", "b"])
     _write_ts(tmp_path / "gap_TEST.ts", _toy_series(2, 1), ["a", "b"], ["a", "b"])
-    with pytest.raises(DataError, match=r"gap_TRAIN.ts: series 2 contains NaN/Inf"):
+    with pytest.raises(DataError, match=r"gap_TRAIN.ts: series 2 contains NaN/Inf \(missing values\) at step 1 of"):
         load_splits(str(tmp_path / "gap_TRAIN.ts"))
 
 
