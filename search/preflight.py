@@ -97,7 +97,9 @@ def data_warnings(prepared: Prepared) -> list[str]:
     y = splits.train.y
     unseen = unvalidated_classes(y, validation_parts(y, prepared.folds, spec.val_fraction, spec.seed))
     if unseen:
-        names = ", ".join(json.dumps(splits.classes[c]) for c in unseen[:5]) + (", ..." if len(unseen) > 5 else "")
+        names = ", ".join(json.dumps(splits.classes[c], ensure_ascii=False) for c in unseen[:5]) + (
+            ", ..." if len(unseen) > 5 else ""
+        )
         parts = "validation parts hold" if prepared.folds > 1 else "validation part holds"
         lines.append(f"note: the search's {parts} no sequence of class {names} (too few training sequences of it "
                      "to set one aside): no trial is scored on it, whatever the budget; the verdict's per-class "

@@ -881,6 +881,13 @@ def _p(p: dict[str, Any]) -> str:
     return "n/a, 1 seed" if p.get("p") is None else f"{p['p']:.2g}"
 
 
+def quoted(label: str) -> str:
+    """A class name in double quotes, as the verdict, the report and the notes print it: JSON's escapes for quotes,
+    backslashes and control characters, but the name's own letters (``json.dumps`` and Jinja's ``tojson`` printed
+    "café ☕" as "caf\\u00e9 \\u2615" and "R&D" as "R\\u0026D": the unseen-labels probe, 2026-12-06)."""
+    return json.dumps(label, ensure_ascii=False)
+
+
 def _significant(p: dict[str, Any]) -> bool:
     return p.get("p") is not None and p["p"] < SIGNIFICANCE
 
@@ -899,7 +906,7 @@ def _class_warnings(res: dict[str, Any]) -> list[str]:
     low = sorted((c for c in classes if c["recall"] < RECALL_FLOOR * best["mean"]), key=lambda c: c["recall"])
     if not low:
         return []
-    named = "; ".join(f"{json.dumps(c['class'])} {c['recall']:.2f} of its {c['sequences']} test sequence"
+    named = "; ".join(f"{quoted(c['class'])} {c['recall']:.2f} of its {c['sequences']} test sequence"
                       f"{'s' if c['sequences'] != 1 else ''}" for c in low[:3])  # fmt: skip
     more = f" and {len(low) - 3} more" if len(low) > 3 else ""
     return [f"the best row gets some classes right far less often than its accuracy {best['mean']:.4f} says "
@@ -1057,17 +1064,17 @@ def warnings_of(res: dict[str, Any]) -> list[str]:
     if top and cv is not None and cv <= floor + TIE:  # (the pooled share: unequal folds score the majority above it)
         unseen = top.get("unseen") or []
         advice = (
-            f"the folds hold no sequence of class {', '.join(json.dumps(c) for c in unseen)} (too few training "
+            f"the folds hold no sequence of class {', '.join(quoted(c) for c in unseen)} (too few training "
             "sequences of it to set one aside), so no budget can show one: more training sequences of it would help"
             if unseen else "a larger budget.max_epochs or more trials may find a signal"
         )  # fmt: skip
         out.append(f"the search's best cross-validated accuracy ({cv:.4f}) is not above what always answering "
-                   f"{json.dumps(top['label'])} scores on the same folds ({floor:.4f}): no trial learned more on the "
+                   f"{quoted(top['label'])} scores on the same folds ({floor:.4f}): no trial learned more on the "
                    f"folds than the class balance gives, so the search had nothing to rank its trials by; {advice}")  # fmt: skip
     if top and best and best["mean"] <= top["acc"] + TIE:  # (a mean of 3 seeds at 0.4 is 0.4000000000000001)
         why = ("some of its seeds diverged" if best.get("diverged") else
                "the models learned nothing the class balance does not give")  # fmt: skip
-        out.append(f"the best row is not above always answering {json.dumps(top['label'])} ({best['mean']:.4f} <= "
+        out.append(f"the best row is not above always answering {quoted(top['label'])} ({best['mean']:.4f} <= "
                    f"{top['acc']:.4f}): {why}")  # fmt: skip
     elif (
         top and best and (vs := res.get("paired_majority")) and vs.get("p") is not None
@@ -1075,7 +1082,7 @@ def warnings_of(res: dict[str, Any]) -> list[str]:
     ):  # fmt: skip
         # above it in the mean only: on pure noise (labels independent of the sequences) the best row scored 0.5933
         # against always "0"'s 0.5800, 3 test sequences, and nothing said the models had learned nothing
-        said = json.dumps(vs.get("label", top["label"]))  # (a tie: the tied class whose answer scores the most)
+        said = quoted(vs.get("label", top["label"]))  # (a tie: the tied class whose answer scores the most)
         if _significant(vs):  # below a tie's strictest class, significantly: "not significantly" beside p=1e-06
             out.append(f"the best row is below always answering {said} by {describe_difference(vs)}, "
                        "significantly: on this test split its models score less than that one answer")  # fmt: skip

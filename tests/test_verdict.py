@@ -813,6 +813,11 @@ def test_the_majority_class_row_and_its_warning() -> None:
     lines = result_lines(_rows([0.95, 0.95], [0.95, 0.925], floor), "best")
     assert any(line.split()[:3] == ["majority", "class", "0.9500"] and '(always "ok": 95%' in line for line in lines)
     assert any('warning: the best row is not above always answering "ok"' in line for line in lines)
+    # a class name of other letters or of HTML's characters reads as itself (it read "caf\u00e9 \u2615", "R\u0026D")
+    named = {**floor, "label": "café ☕ R&D <x>"}
+    lines = result_lines(_rows([0.95, 0.95], [0.95, 0.925], named), "best")
+    assert any('(always "café ☕ R&D <x>": 95%' in line for line in lines), lines
+    assert any('not above always answering "café ☕ R&D <x>"' in line for line in lines), lines
     lines = result_lines(_rows([0.975, 1.0], [0.95, 0.925], floor), "best")
     assert not any("warning" in line for line in lines)
     # folds no better than the class balance (a 4-epoch budget on long data: every fold answered one class) while

@@ -13,7 +13,7 @@ import jinja2
 
 from models.config import ARCHITECTURE_NAMES
 from search.report.data import MIN_RANKED, Comparison, StudyData
-from search.verdict import SIGNIFICANCE, describe_difference, keeps_text, warnings_of
+from search.verdict import SIGNIFICANCE, describe_difference, keeps_text, quoted, warnings_of
 
 #: the compact statistics compared between the best configuration and the baseline, with their captions
 KEY_STATS = [
@@ -199,6 +199,7 @@ def _environment(autoescape: bool) -> jinja2.Environment:
         difference=describe_difference,
         keeps=keeps_text,
         json=json.dumps,
+        quoted=quoted,
         failed=failed,
     )
     env.globals.update(stale_note=stale_note)
