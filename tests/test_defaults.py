@@ -135,7 +135,7 @@ def test_the_long_rule_on_a_real_dataset(tmp_path: Path) -> None:
     assert out.search["conv_kernel"] == Choice([8, 0])
     assert out.search["conv_channels"] == Choice([128, 64])
     assert "conv_skip" not in out.search and out.fixed["conv_skip"] is True  # LSTM-FCN's head, in every trial
-    assert out.search["pooling"] == Choice(["mean", "last"])  # the study does not set pooling
+    assert out.search["pooling"] == Choice(["max", "mean", "last"])  # the study does not set pooling: max at home
     assert f"> {LONG_STEPS}" in out.defaulted["conv_stride"]
     assert out.defaulted["cv_folds"].startswith(f"{default_folds(len(splits.train))} ")
     assert out.cv_folds is None  # the size rule chooses at run time
@@ -250,7 +250,7 @@ def test_baseline_and_recipes_start_from_the_home_point(tmp_path: Path) -> None:
     home = home_point(spec)
     stride = spec.search["conv_stride"].choices[0]  # type: ignore[union-attr]
     assert home == {
-        "lr": 3e-3, "conv_layers": 3, "conv_stride": stride, "conv_kernel": 8, "conv_channels": 128, "pooling": "mean",
+        "lr": 3e-3, "conv_layers": 3, "conv_stride": stride, "conv_kernel": 8, "conv_channels": 128, "pooling": "max",
     }  # fmt: skip
     assert spec.fixed["conv_skip"] is True  # fixed, not searched: every trial's head reads the front end too
     assert stride == conv_strides(median_length(splits))[0]  # the smallest stride for the median length
