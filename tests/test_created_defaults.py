@@ -339,3 +339,25 @@ def test_a_searched_batch_sizes_baseline_stays_the_one_its_trial_ran(
     assert definition_changes(_study(url), fresh, url) == []  # what a report reads
     assert fresh.homes == ({"batch_size": 8} if recorded else {})
     assert baseline_point(fresh)["batch_size"] == (8 if recorded else 32)
+
+
+def test_a_long_study_created_with_mean_pooling_at_home_keeps_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The long-data default searched pooling mean / last until 2026-12-06 (max / mean / last today, max at home): a
+    study created then resumes with its choices, and its baseline keeps the mean pooling its trial ran."""
+    from search.defaults import home_point
+
+    raw = {**RAW, "dataset": "synthetic:n=40,length=120,channels=1", "budget": {"trials": 1, "max_epochs": 1}}
+    path, url = _create(tmp_path, monkeypatch, raw)
+    study = _study(url)
+    old = study.user_attrs[fp.DEFINITION_ATTR]
+    assert old["search"]["pooling"] == {"kind": "choice", "choices": ["max", "mean", "last"]}
+    old["search"]["pooling"] = {"kind": "choice", "choices": ["mean", "last"]}  # as that version recorded it
+    study.set_user_attr(fp.DEFINITION_ATTR, old)
+    study.set_user_attr(fp.FINGERPRINT_ATTR, fp.digest(old))
+    spec = prepare(path, url).spec
+    capsys.readouterr()
+    ensure_study(spec, open_storage(url), total=2)  # not refused as changed
+    assert "search.pooling: ['mean', 'last']" in capsys.readouterr().err
+    assert spec.search["pooling"] == Choice(["mean", "last"]) and home_point(spec)["pooling"] == "mean"
