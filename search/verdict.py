@@ -417,8 +417,8 @@ def cv_run(
     parts: tuple[Any, ...] = (digest or definition_digest(spec), config)
     if config.get("swa_start"):  # a run cached before SWA folds chose their best from its start scored other folds
         parts += ({"swa": SWA_PROTOCOL},)
-    if config.get("norm") == "batch":  # a run cached before batch norm kept the RNN's biases trained without them
-        parts += (batch_norm_mark(config),)
+    if mark := batch_norm_mark(config):  # a run cached before batch norm kept the RNN's biases trained without them
+        parts += (mark,)
     key = _key(*parts) if fold_seed is None else _key(*parts, {"fold_seed": fold_seed})
     if key not in cache:
         if not run:

@@ -1749,3 +1749,15 @@ def test_the_searchs_best_accuracy_is_compared_with_the_class_balance_under_eith
             trial.set_user_attr("val_acc", acc)
         study.tell(trial, value)
     assert search_accuracy(study, metric) == want
+
+
+@pytest.mark.parametrize(("norm", "read"), [("none", True), ("layer", True), ("batch", False)])
+def test_a_run_cached_before_batch_norm_kept_the_rnn_biases_is_not_read(tmp_path: Path, norm: str, read: bool) -> None:
+    """A batch-norm configuration cross-validated before 2026-12-06 trained an RNN without biases: its cached run
+    (keyed without the mark) is trained again; other norms' runs are the same networks and are read."""
+    spec = parse_study(VERDICT, tmp_path / "v.yaml")
+    study = optuna.create_study(direction="maximize")
+    config = {**baseline_config(spec), "norm": norm}
+    old_key = verdict._key(verdict.definition_digest(spec), config)  # the key before the mark existed
+    verdict.cache_entry(study, CV_ATTR, old_key, {"value": 0.5, "config": config})
+    assert (verdict.cached_run(study, spec, config) is not None) is read
