@@ -461,7 +461,8 @@ def _ts_nonfinite(p: Path, i: int, s: np.ndarray) -> str:
     if trailing and len(set(ends)) > 1:
         return (
             f"{p}: series {i} has dimensions of different lengths ({', '.join(map(str, ends))} steps); every "
-            "dimension of a case needs the same length: pad or cut the shorter ones"
+            "dimension of a case needs the same length: pad or cut the shorter ones (or, where missing values (?) end "
+            "a dimension, fill them: a missing value is refused anywhere)"
         )
     t, c = (int(k[0]) for k in np.nonzero(~finite))  # the first missing value, as a .npz's error names it
     return (f"{p}: series {i} contains NaN/Inf (missing values) at step {t} of its {len(s)}, dimension {c} "
@@ -954,9 +955,12 @@ def _npz_set(
         t = int(np.flatnonzero(~finite[i])[0])
         c = int(np.flatnonzero(~np.isfinite(X[i, t]))[0])
         ends = np.isnan(X[i, t : lengths[i], c]).all() and not np.isnan(X[i, t : lengths[i]]).all()
+        lead = t == 0 and np.isnan(X[i, 0]).all()  # every channel NaN at the first step, values after: pre-padding
         what = (f"channel {c} is NaN from step {t} to the end while another channel goes on: channels of different "
                 "lengths (trailing NaN is padding only where every channel has it); give the channels one length"
-                if ends else "fill or drop them first")  # fmt: skip
+                if ends else "NaN before the values: padding at the start (Keras' padding='pre'); only trailing NaN "
+                "is padding here: put each sequence's values first (padding='post')"
+                if lead else "fill or drop them first")  # fmt: skip
         raise DataError(f"{path}: {xk} contains NaN/Inf inside the valid steps (sequence {i}, step {t} of its "
                         f"{lengths[i]}, channel {c}: {X[i, t, c]}); {what}")  # fmt: skip
     X[~valid] = 0.0  # in place: X is this function's copy (kept until _to_float32 has both splits)

@@ -255,8 +255,22 @@ def test_npz_nan_past_the_length_is_fine(tmp_path: Path) -> None:
             "(sequence 1, step 2 of its 5, channel 0: nan); fill or drop them first",
         ),  # one channel, one step in the middle
         ({3: (0, None)}, None, "sequence 3 is NaN at every step; drop it first"),
+        (
+            {2: (0, 2)},
+            None,
+            "(sequence 2, step 0 of its 5, channel 0: nan); NaN before the values: padding at the start (Keras' "
+            "padding='pre'); only trailing NaN is padding here",
+        ),  # pre-padding (the unseen4 probe: it was told "fill or drop them")
     ],
-    ids=["nan padding", "no nan", "nan in the middle", "one channel nan", "one channel one step", "all nan"],
+    ids=[
+        "nan padding",
+        "no nan",
+        "nan in the middle",
+        "one channel nan",
+        "one channel one step",
+        "all nan",
+        "pre-padding",
+    ],  # fmt: skip
 )
 def test_npz_without_lengths_reads_trailing_nan_steps_as_padding(
     tmp_path: Path, pad: dict, lengths: list[int] | None, error: str | None
