@@ -302,12 +302,12 @@ def test_removing_a_written_setting_that_acted_in_no_trial_resumes_the_study(tmp
     def recorded(fixed: dict, search: dict | None = None) -> dict:  # a definition an older version recorded
         spec: StudySpec = spec_of(edited(fixed={"lr": 0.01, "batch_size": 32, "patience": 8, "optimizer": "adamw"}))
         spec.fixed = {**spec.fixed, **fixed}  # (parse_study refuses them now: set behind its back)
-        # (not norm: it decides bias_l2; ``search`` replaces the dropout range: dropout decides dropout_variational)
+        # (``search`` replaces the dropout range: dropout decides dropout_variational)
         spec.search = {"dropout": spec.search["dropout"]} if search is None else search
         return definition(spec)
 
     now = recorded({})
-    for inert in ({"momentum": 0.95}, {"layer_dropout": 0.3}, {"bias_l2": 1e-3, "norm": "batch"}):
+    for inert in ({"momentum": 0.95}, {"layer_dropout": 0.3}):  # (bias_l2 under batch norm acts since 2026-12-06)
         old = recorded(inert)
         new = recorded({k: v for k, v in inert.items() if k == "norm"})
         assert diff(old, new) == [] and classify(old, new) == SAFE, inert
@@ -318,8 +318,6 @@ def test_removing_a_written_setting_that_acted_in_no_trial_resumes_the_study(tmp
     old = recorded({"layer_dropout": 0.3, "dropout_variational": True}, out)
     assert classify(old, recorded({}, out)) == SAFE, diff(old, recorded({}, out))
     # searched dimensions that acted in no trial, which older versions accepted
-    old = recorded({"norm": "batch"}, {**out, "bias_l2": Range(1e-6, 1e-2, log=True)})
-    assert classify(old, recorded({"norm": "batch"}, out)) == SAFE
     old = recorded({"conv_layers": 0}, {**out, "conv_stride": Choice([2, 4])})
     assert classify(old, recorded({"conv_layers": 0}, out)) == SAFE
     opt = {**out, "optimizer": Choice(["adamw", "sgd"])}
