@@ -200,11 +200,10 @@ def select(
     if ref is None or len(ref) < 2:
         rule = "the best trial (one holdout: no standard error to compare the baseline by)"
         run = _run_values(baseline_run, metric, 1) if ref is not None and baseline is not None else None
-        no_trial = baseline is not None and not any(
-            same_config(t.user_attrs.get("config"), baseline) for t in study.get_trials(deepcopy=False)
-        )  # fmt: skip
         sign = 1.0 if direction == "maximize" else -1.0
-        if run is not None and no_trial and ref is not None and sign * (run[0] - ref[0]) > 0:
+        if run is not None and ref is not None and baseline is not None and sign * (run[0] - ref[0]) > 0 and not any(
+            same_config(t.user_attrs.get("config"), baseline) for t in study.get_trials(deepcopy=False)
+        ):  # fmt: skip
             # recipes: false on a holdout: the baseline's run on the very same holdout scored better, and the line
             # said only "no standard error" (the verdict probe, 2026-12-06: 0.9583 against the best's 0.8333)
             rule = (f"the best trial, though the baseline's run outside the study scored better on the same holdout "
