@@ -23,6 +23,7 @@ import codecs
 import contextlib
 import difflib
 import inspect
+import json
 import math
 import os
 import re
@@ -762,6 +763,13 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
                 )  # fmt: skip
                 raise DataError(f"{path}: {why}") from None
     return out
+
+
+def quoted(label: str) -> str:
+    """A class name in double quotes, as the verdict, the report and the notes print it: JSON's escapes for quotes,
+    backslashes and control characters, but the name's own letters (``json.dumps`` and Jinja's ``tojson`` printed
+    "café ☕" as "caf\\u00e9 \\u2615" and "R&D" as "R\\u0026D": the unseen-labels probe, 2026-12-06)."""
+    return json.dumps(label, ensure_ascii=False)
 
 
 def data_notes(splits: Splits, layout: bool = True) -> list[str]:

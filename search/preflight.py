@@ -84,9 +84,7 @@ def data_warnings(prepared: Prepared) -> list[str]:
     in-memory arrays (a given ``X``), an X that looks transposed (:func:`models.data.data_notes`); long training
     sequences the RNN will read step by step (:func:`search.defaults.long_tail_note`); the classes no validation
     part holds (the search never scores them). The command line prints them, search.api warns them."""
-    import json
-
-    from models.data import MEMORY, data_notes, unvalidated_classes, validation_parts
+    from models.data import MEMORY, data_notes, quoted, unvalidated_classes, validation_parts
     from search.defaults import long_tail_note
 
     spec, splits = prepared.spec, prepared.splits
@@ -97,9 +95,7 @@ def data_warnings(prepared: Prepared) -> list[str]:
     y = splits.train.y
     unseen = unvalidated_classes(y, validation_parts(y, prepared.folds, spec.val_fraction, spec.seed))
     if unseen:
-        names = ", ".join(json.dumps(splits.classes[c], ensure_ascii=False) for c in unseen[:5]) + (
-            ", ..." if len(unseen) > 5 else ""
-        )
+        names = ", ".join(quoted(splits.classes[c]) for c in unseen[:5]) + (", ..." if len(unseen) > 5 else "")
         parts = "validation parts hold" if prepared.folds > 1 else "validation part holds"
         lines.append(f"note: the search's {parts} no sequence of class {names} (too few training sequences of it "
                      "to set one aside): no trial is scored on it, whatever the budget; the verdict's per-class "

@@ -56,7 +56,7 @@ import optuna
 from models.classifier import DivergedError, exploded
 from models.config import DATA_NAMES, REGULARIZER_NAMES, RNNConfig, TrainConfig, as_dict, configs_for, inert_names
 from models.config import defaults as default_values
-from models.data import SequenceDataModule, Splits, unvalidated_classes, validation_parts
+from models.data import SequenceDataModule, Splits, quoted, unvalidated_classes, validation_parts
 from models.regularizers import swa_start_epoch
 from models.train import evaluate, fit
 from search.interrupts import interrupt_behind
@@ -879,13 +879,6 @@ def describe_difference(p: dict[str, Any]) -> str:
 
 def _p(p: dict[str, Any]) -> str:
     return "n/a, 1 seed" if p.get("p") is None else f"{p['p']:.2g}"
-
-
-def quoted(label: str) -> str:
-    """A class name in double quotes, as the verdict, the report and the notes print it: JSON's escapes for quotes,
-    backslashes and control characters, but the name's own letters (``json.dumps`` and Jinja's ``tojson`` printed
-    "café ☕" as "caf\\u00e9 \\u2615" and "R&D" as "R\\u0026D": the unseen-labels probe, 2026-12-06)."""
-    return json.dumps(label, ensure_ascii=False)
 
 
 def _significant(p: dict[str, Any]) -> bool:

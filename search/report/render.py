@@ -12,8 +12,9 @@ from typing import Any
 import jinja2
 
 from models.config import ARCHITECTURE_NAMES
+from models.data import quoted
 from search.report.data import MIN_RANKED, Comparison, StudyData
-from search.verdict import SIGNIFICANCE, describe_difference, keeps_text, quoted, warnings_of
+from search.verdict import SIGNIFICANCE, describe_difference, keeps_text, warnings_of
 
 #: the compact statistics compared between the best configuration and the baseline, with their captions
 KEY_STATS = [
