@@ -301,14 +301,15 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(cause).__name__
 
 
-#: what a user does after the storage was lost mid-run (the line said what was lost, and nothing of what to do or
-#: of the trials: the faults3 probe, 2026-12-06); [True]: behind the gRPC proxy
-LOST_NEXT = {
-    False: "every finished trial is stored, and a trial left running is re-queued by the next run: rerun the same "
-    "command once the storage answers again",
-    True: "every finished trial is stored, and a trial left running is re-queued by the next run: rerun the same "
-    "command once the proxy answers again (make proxy, and the database behind it)",
-}
+def lost_next(url: str) -> str:
+    """What a user does after the storage at ``url`` was lost mid-run (the line said what was lost, and nothing of
+    what to do or of the trials: the faults3 probe, 2026-12-06)."""
+    answers = "the proxy answers again (make proxy, and the database behind it)" if _scheme(url) == "grpc" else (
+        "the storage answers again"
+    )  # fmt: skip
+    return (f"every finished trial is stored, and a trial left running is re-queued by the next run: rerun the same "
+            f"command once {answers}")  # fmt: skip
+
 
 #: calls not retried: the heartbeat thread just tries again at its next beat
 _NO_RETRY = frozenset({"record_heartbeat", "get_heartbeat_interval", "get_heartbeat_stale_trial_callback"})
@@ -392,7 +393,7 @@ class RetryingStorage(BaseStorage, BaseHeartbeat):
                 if waited >= self.seconds:
                     raise StorageError(
                         f"lost the storage {mask_url(self.url)} ({where(self.url)}) for {waited:.0f} s: "
-                        f"{scrub(_first_line(exc), self.url)}; {LOST_NEXT[_scheme(self.url) == 'grpc']}"
+                        f"{scrub(_first_line(exc), self.url)}; {lost_next(self.url)}"
                     ) from None
                 if first:
                     print(
@@ -646,16 +647,21 @@ def _refresh(self: RetryingStorage, study_id: int) -> None:
             r.cond.notify_all()
 
 
+def by_state(trials: list[FrozenTrial], below: int | None = None) -> dict[TrialState, int]:
+    """``trials`` counted by state (only those numbered below ``below``, if given)."""
+    out = dict.fromkeys(TrialState, 0)
+    for t in trials:
+        if below is None or t.number < below:
+            out[t.state] += 1
+    return out
+
+
 def count_trials(self: RetryingStorage, study_id: int, below: int | None = None) -> dict[TrialState, int]:
     """The study's trials by state (only those numbered below ``below``, if given), read from the database now:
     one COUNT query on an RDB; elsewhere counted from ``get_all_trials``."""
     rdb = _backend(self)
     if rdb is None:
-        out = dict.fromkeys(TrialState, 0)
-        for t in self.get_all_trials(study_id, deepcopy=False):
-            if below is None or t.number < below:
-                out[t.state] += 1
-        return out
+        return by_state(self.get_all_trials(study_id, deepcopy=False), below)
     return self._retry("count_trials", _count, rdb, study_id, below)  # type: ignore[no-any-return]
 
 

@@ -57,6 +57,7 @@ from search.storage import (  # the worker-process attributes live beside _RUN_A
     SPACE_ATTR,
     START_ATTR,
     StorageError,
+    by_state,
     crashes,
     damaged,
     exhausted,
@@ -348,11 +349,7 @@ def _by_state(study: optuna.Study, below: int | None = None) -> dict[TrialState,
     count = getattr(study._storage, "count_trials", None)
     if count is not None:
         return count(study._study_id, below)  # type: ignore[no-any-return]
-    out = dict.fromkeys(TrialState, 0)
-    for t in study.get_trials(deepcopy=False):
-        if below is None or t.number < below:
-            out[t.state] += 1
-    return out
+    return by_state(study.get_trials(deepcopy=False), below)
 
 
 def counts(study: optuna.Study) -> dict[str, int]:

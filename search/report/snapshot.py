@@ -18,6 +18,8 @@ import optuna
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
+from search.storage import by_state
+
 
 class FrozenTrials:
     """``storage`` with the trials of study ``study_id`` read once, now: every later read of them (all, by state,
@@ -55,11 +57,7 @@ class FrozenTrials:
 
     def count_trials(self, study_id: int, below: int | None = None) -> dict[TrialState, int]:
         """:func:`search.storage.count_trials` of the snapshot."""
-        out = dict.fromkeys(TrialState, 0)
-        for t in self.get_all_trials(study_id, deepcopy=False):
-            if below is None or t.number < below:
-                out[t.state] += 1
-        return out
+        return by_state(self.get_all_trials(study_id, deepcopy=False), below)
 
 
 def frozen(study: optuna.Study) -> optuna.Study:
