@@ -725,15 +725,14 @@ def _finished(result: JournalStorageReplayResult | dict[str, list[FrozenTrial]])
     }
 
 
-def live_workers(records: list[dict[str, Any]]) -> str:
+def live_workers(replayed: JournalStorageReplayResult) -> str:
     """The workers of this machine (host, boot and pid namespace) whose process still runs a trial the journal's
-    ``records`` leave running (``trial #3 (worker pid 1234)``, joined), "" when none. Workers of other machines
+    records, ``replayed``, leave running (``trial #3 (worker pid 1234)``, joined), "" when none. Workers of other machines
     cannot be seen from here. A repair that replaced the file under a live worker (faults4, 2026-12-06) ended it
     with "the journal changed under this run ... Check it with make repair", its running trials lost."""
     from search.storage import HOST_ATTR, PID_ATTR, SPACE_ATTR, START_ATTR
     from search.worker import alive, pid_space
 
-    replayed = _replay(records)[0]
     host, space, found = socket.gethostname(), pid_space(), []
     for s in replayed.get_all_studies():
         for t in replayed.get_all_trials(s._study_id, (TrialState.RUNNING,)):
@@ -777,7 +776,7 @@ def repair_journal(
             replayed = _replay(records)[0]
             before = _finished(replayed)
             if failed := _fail_mismatched(records, report, replayed):
-                _rewrite(path, items, records, report, before, failed, dry_run)
+                _rewrite(path, items, records, replayed, report, before, failed, dry_run)  # (running trials: as then)
             report.seconds = time.monotonic() - start
             if echo:
                 print("\n".join(report.lines()), flush=True)
@@ -889,7 +888,7 @@ def repair_journal(
             )
 
         before = _finished(_replay([i.record for i in items if i.line < first and i.record is not None])[0])
-        _rewrite(path, items, records, report, before, failed, dry_run)
+        _rewrite(path, items, records, result, report, before, failed, dry_run)
     report.seconds = time.monotonic() - start
     if echo:
         print("\n".join(report.lines()), flush=True)
@@ -897,13 +896,15 @@ def repair_journal(
 
 
 def _rewrite(
-    path: Path, items: list[_Item], records: list[dict[str, Any]], report: RepairReport,
+    path: Path, items: list[_Item], records: list[dict[str, Any]], replayed: JournalStorageReplayResult,
+    report: RepairReport,
     before: dict[tuple[str, int], tuple], failed: set[tuple[str, int]], dry_run: bool = False,
 ) -> None:  # fmt: skip
     """Write ``records`` (kept lines byte for byte), replay them with Optuna and compare before replacing the file
     (after a backup): no finished trial of ``before`` may change but those the repair ``failed`` on purpose. Refused
-    while a worker of this machine runs a trial of the journal (:func:`live_workers`)."""
-    if not dry_run and (live := live_workers(records)):
+    while a worker of this machine runs a trial of the journal (:func:`live_workers` of ``replayed``, the records
+    as the repair replayed them: failing a finished trial changes no running one)."""
+    if not dry_run and (live := live_workers(replayed)):
         raise StorageError(f"journal file {path}: not repaired while {live} runs on this machine: the repair replaces "
                            "the file, and that worker then stops with its running trials lost; stop it first (Ctrl-C "
                            "re-queues its trials), then repair")  # fmt: skip
