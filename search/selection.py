@@ -113,12 +113,6 @@ def same_config(stored: dict[str, Any] | None, config: dict[str, Any]) -> bool:
     return full == config or _acting(full) == _acting(config)
 
 
-def same_network(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    """Whether two full configurations build and train the same network: equal once the settings that change
-    nothing in each (:func:`models.config.inert_names`) are at their defaults."""
-    return a == b or _acting(a) == _acting(b)
-
-
 def _acting(config: dict[str, Any]) -> dict[str, Any]:
     """``config`` with the settings that change nothing in its network (:func:`models.config.inert_names`) at their
     defaults: a study whose file lost an inert line (``momentum`` with AdamW, refused since 2026-12-05) still finds
@@ -172,6 +166,15 @@ def _below(direction: str, above: bool = False) -> str:
     return "better than" if above else "worse than"
 
 
+def _baseline_better(run: str, where: str, theirs: float, ours: float) -> str:
+    """The rule line of a study without a baseline trial whose baseline ``run`` outside it scored better on the same
+    ``where`` (folds, or the holdout) than the best."""
+    return (f"the best trial, though the baseline's {run} outside the study scored better on the same {where} "
+            f"({theirs:.4f} against {ours:.4f}): the search found nothing better than no regularization, and the "
+            "study has no baseline trial to choose instead (recipes: false, or none was run; recipes: true enqueues "
+            "one)")  # fmt: skip
+
+
 def _within(margin: float, se: float) -> bool:
     """The rule's one decision: a margin of at most one standard error cannot tell the two apart."""
     return margin <= se + 1e-12
@@ -206,10 +209,7 @@ def select(
         ):  # fmt: skip
             # recipes: false on a holdout: the baseline's run on the very same holdout scored better, and the line
             # said only "no standard error" (the verdict probe, 2026-12-06: 0.9583 against the best's 0.8333)
-            rule = (f"the best trial, though the baseline's run outside the study scored better on the same holdout "
-                    f"({run[0]:.4f} against {ref[0]:.4f}): the search found nothing better than no regularization, "
-                    "and the study has no baseline trial to choose instead (recipes: false, or none was run; "
-                    "recipes: true enqueues one)")  # fmt: skip
+            rule = _baseline_better("run", "holdout", run[0], ref[0])
         return _chose(best, best, rule)
     base = None
     if baseline is not None:
@@ -236,11 +236,8 @@ def select(
             mean, folds = statistics.fmean(run), len(ref)
             sign = 1.0 if direction == "maximize" else -1.0
             if sign * (mean - statistics.fmean(ref)) > 0:  # "within one standard error" said of a baseline 0.50 above
-                return _chose(best, best, f"the best trial, though the baseline's cross-validated run outside the study "
-                                          f"scored better on the same {folds} folds ({mean:.4f} against "
-                                          f"{statistics.fmean(ref):.4f}): the search found nothing better than no "
-                                          "regularization, and the study has no baseline trial to choose instead "
-                                          "(recipes: false, or none was run; recipes: true enqueues one)")  # fmt: skip
+                rule = _baseline_better("cross-validated run", f"{folds} folds", mean, statistics.fmean(ref))
+                return _chose(best, best, rule)
             if within_one_se(run, ref, direction):
                 return _chose(best, best, f"the best trial, though the study has no baseline trial to choose instead "
                                           f"(recipes: false, or none was run): the baseline's cross-validated run outside the study "

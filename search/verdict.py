@@ -70,7 +70,6 @@ from search.selection import (
     confirm,
     regularizers_on,
     same_config,
-    same_network,
     select,
 )
 from search.space import suggest
@@ -1243,7 +1242,7 @@ def _final_result(study: optuna.Study, spec: StudySpec, seeds: int | None) -> di
     bare, kept = without_regularizers(config, base)
     # else the row is the baseline's or the best's own network: one that differs from the best only in what never
     # acted in it (branch_dropout of a best without a front end) retrained the best again, "off: branch_dropout"
-    split = bool(kept) and not same_network(bare, config)
+    split = bool(kept) and not same_config(bare, config)  # (both full: compared once what never acts is at default)
     bare_epochs, bare_from = cv_epochs(study, spec, bare, digest) if split else (0, "")
     key = {
         "definition": digest, "seeds": seeds, "best_trial": best.number, "best_config": config,

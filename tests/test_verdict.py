@@ -986,15 +986,15 @@ def test_a_regularizer_that_never_acted_in_the_best_makes_no_row() -> None:
     and branch_dropout 0.018 (GunPoint, the verdict probe) only differs from "best, regularizers off" in a setting
     that never acted, so that row retrained the best's network again (the same hits on every seed), labelled
     "off: branch_dropout"."""
-    from search.selection import same_network
+    from search.selection import same_config
 
     base = {**BASE, "conv_layers": 3, "conv_stride": 2, "conv_kernel": 8, "conv_skip": True, "branch_dropout": 0.0}
     best = {**base, "conv_layers": 0, "hidden_size": 21, "lr": 0.0013, "branch_dropout": 0.018}
     out, kept = verdict.without_regularizers(best, base)
     assert out != best and "branch_dropout" in verdict.inert_names(best)
-    assert same_network(out, best)  # the verdict's split: no row
+    assert same_config(out, best)  # the verdict's split: no row
     out, kept = verdict.without_regularizers({**best, "dropout": 0.3}, base)
-    assert not same_network(out, {**best, "dropout": 0.3})  # dropout acts: the row is made
+    assert not same_config(out, {**best, "dropout": 0.3})  # dropout acts: the row is made
 
 
 def test_the_off_list_names_a_regularizer_the_baseline_keeps_on_with_its_value() -> None:
