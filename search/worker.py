@@ -226,6 +226,13 @@ TIE_BREAK_ATTR = "regtune:tie_break"
 TIE_BREAK = "temperature-scaled validation loss"
 
 
+def _finished_and_next(study: optuna.Study) -> tuple[list[FrozenTrial], int]:
+    """The study's finished trials, and the number from which trials run under a rule recorded now (waiting trials
+    run, and are scored, from now on): what a change of how trials run is recorded with."""
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    return done, max((t.number for t in done), default=-1) + 1
+
+
 def record_tie_break(study: optuna.Study, spec: StudySpec) -> None:
     """Record which loss breaks accuracy ties from which trial on. A study whose trials ran before the tie-break
     became temperature-scaled (2026-12-04) resumes, but is told that its older trials' values broke ties with the
@@ -233,8 +240,7 @@ def record_tie_break(study: optuna.Study, spec: StudySpec) -> None:
     sequence's worth: no two different accuracies swap)."""
     if spec.metric != "val_acc" or TIE_BREAK_ATTR in study.user_attrs:
         return
-    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
-    first = max((t.number for t in done), default=-1) + 1  # waiting trials run (and are scored) from now on
+    done, first = _finished_and_next(study)
     if done:
         say(f"note: study {spec.name!r}: its {len(done)} finished trial(s) broke accuracy ties with the raw "
             f"validation loss; trials from #{first} on break them with the {TIE_BREAK} (README, \"The search "
@@ -253,8 +259,7 @@ def record_batch_norm_bias(study: optuna.Study, spec: StudySpec) -> None:
     configuration with the biases (their cached runs of batch-norm configurations are not read again)."""
     if BATCH_NORM_BIAS_ATTR in study.user_attrs:
         return
-    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
-    first = max((t.number for t in done), default=-1) + 1
+    done, first = _finished_and_next(study)
     old = [t.number for t in done if (t.user_attrs.get("config") or {}).get("norm") == "batch"]
     if old:
         shown = ", ".join(f"#{n}" for n in old[:8]) + (f" and {len(old) - 8} more" if len(old) > 8 else "")
