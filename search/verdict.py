@@ -754,7 +754,11 @@ def paired(
                            "sequences": None if hits is None else int(hits.shape[1])}  # fmt: skip
     if n < 2:
         return out
-    if hits is not None and hits.shape[1] > 1:
+    if hits is not None and hits.shape[1] < 2:
+        # one test sequence: nothing measures how the difference varies over sequences, and the t-test over seeds
+        # alone called 5 seeds right on it against 5 wrong "+1.0 (95% CI +0.49..+1.00, p=0.0054)" (the verdict5 probe)
+        return out
+    if hits is not None:
         se, df = crossed(hits)
         if se < 1e-12 and mean != 0:  # one difference in every cell: its nearest split that varies at all
             se, df = crossed(nearest_varying(hits))
@@ -869,6 +873,8 @@ def describe_difference(p: dict[str, Any]) -> str:
                 "rows, and a diverged seed has no accuracy)")  # fmt: skip
     if p["n"] < 2:
         return f"{p['mean']:+.4f} (1 seed: no interval, no p-value)"
+    if p.get("sequences") == 1:
+        return f"{p['mean']:+.4f} (1 test sequence: no interval, no p-value)"
     wilcoxon = f", Wilcoxon p={p['wilcoxon_p']:.2g}" if p.get("wilcoxon_p") is not None else ""
     over = (f"{p['n']} seeds x {p['sequences']} test sequences" if p.get("sequences")
             else f"{p['n']} seeds, on this test split only")  # fmt: skip
@@ -877,7 +883,9 @@ def describe_difference(p: dict[str, Any]) -> str:
 
 
 def _p(p: dict[str, Any]) -> str:
-    return "n/a, 1 seed" if p.get("p") is None else f"{p['p']:.2g}"
+    if p.get("p") is None:
+        return "n/a, 1 test sequence" if p.get("sequences") == 1 and p.get("n", 1) > 1 else "n/a, 1 seed"
+    return f"{p['p']:.2g}"
 
 
 def _significant(p: dict[str, Any]) -> bool:

@@ -1761,3 +1761,17 @@ def test_a_run_cached_before_batch_norm_kept_the_rnn_biases_is_not_read(tmp_path
     old_key = verdict._key(verdict.definition_digest(spec), config)  # the key before the mark existed
     verdict.cache_entry(study, CV_ATTR, old_key, {"value": 0.5, "config": config})
     assert (verdict.cached_run(study, spec, config) is not None) is read
+
+
+@pytest.mark.parametrize("seeds", [2, 3, 5, 20])
+def test_one_test_sequence_gets_no_interval_and_no_p_value(seeds: int) -> None:
+    """A test split of one sequence says nothing about how a difference varies over sequences: the t-test over
+    seeds alone called 5 seeds right on it against 5 wrong "+1.0 (95% CI +0.49..+1.00, p=0.0054)" (verdict5)."""
+    from search.report.render import paired_verdict
+
+    a = {"accs": [1.0] * seeds, "hits": [pack_hits(np.ones(1, bool))] * seeds}
+    b = {"accs": [0.0] * seeds, "hits": [pack_hits(np.zeros(1, bool))] * seeds}
+    p = verdict.compare(a, b, 1, 1.0)
+    assert p["p"] is None and p["low"] is None and p["mean"] == 1.0
+    assert describe_difference(p) == "+1.0000 (1 test sequence: no interval, no p-value)"
+    assert paired_verdict(p) == "no test (1 test sequence)"

@@ -86,6 +86,8 @@ def paired_verdict(paired: dict[str, Any]) -> str:
         return "— (the same runs: nothing to compare)"
     if paired.get("diverged"):
         return diverged_test(paired["diverged"])
+    if paired.get("p") is None and paired.get("sequences") == 1 and paired.get("n", 1) > 1:
+        return "no test (1 test sequence)"
     return verdict(paired.get("p"))
 
 
@@ -105,7 +107,7 @@ def recipe_verdict(row: dict[str, Any], tested: int) -> str:
     if row.get("untested"):
         return diverged_test(row["untested"])
     if p is None:
-        return "no test (1 seed)"
+        return "no test (1 test sequence)" if len(row.get("accs") or ()) > 1 else "no test (1 seed)"
     if adjusted is None:  # a row from before the correction
         return verdict(p)
     word = "significant" if adjusted < SIGNIFICANCE else "not significant"
