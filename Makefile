@@ -38,10 +38,12 @@ q = '$(subst ','\'',$(1))'
 # (ALLOW_CHANGE=no used to turn it on: only 0 or nothing meant off)
 switch = $(if $(word 2,$($(1))),$(error $(1)=$($(1)): one word allowed: 1, yes, true, on (continue) or 0, no, false, off))$(if $(filter 1 yes Yes YES true True TRUE on On ON,$($(1))),1,$(if $(filter-out 0 no No NO false False FALSE off Off OFF,$($(1))),$(error $(1)=$($(1)): allowed: 1, yes, true, on (continue) or 0, no, false, off)))
 
-# xdist: the tests spread over TEST_JOBS processes; TEST_JOBS=1 runs them in-process. The postgres tests run after
-# them, one after another, in one process: one restarts the server (xdist's groups, --dist loadgroup, do not group
-# under pytest 9: it reads a node id xdist 3.8 no longer sets)
-XDIST = $(if $(filter-out 0 1,$(TEST_JOBS)),-n $(call q,$(TEST_JOBS)))
+# xdist: the tests spread over TEST_JOBS processes; TEST_JOBS=1 runs them in-process. worksteal: the long
+# end-to-end tests (up to 80 s, mostly waiting on heartbeats) do not queue behind one process while the other idles.
+# The postgres tests run among the others (each has its own database or its own study names); the one that restarts
+# the server (marked pg_restart) runs alone, after them (xdist's groups, --dist loadgroup, do not group under
+# pytest 9: it reads a node id xdist 3.8 no longer sets)
+XDIST = $(if $(filter-out 0 1,$(TEST_JOBS)),-n $(call q,$(TEST_JOBS)) --dist worksteal)
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
@@ -93,9 +95,9 @@ retry: $(STAMP) ## re-queue STUDY's trials given up after repeated crashes (TRIA
 	@$(SEARCH) retry $(call q,$(value STUDY)) $(if $(STORAGE),--storage $(call q,$(value STORAGE))) $(if $(TRIAL),--trial $(foreach t,$(TRIAL),$(call q,$(t))))
 
 test: $(STAMP) ## run the whole test suite, as CI does, in TEST_JOBS processes (starts nothing itself: see .ci/run for the services)
-	$(PY) -m pytest -q $(XDIST) -m "not postgres" tests; fast=$$?; \
-	$(PY) -m pytest -q -m postgres tests; pg=$$?; \
-	exit $$(( fast || pg ))
+	$(PY) -m pytest -q $(XDIST) -m "not pg_restart" tests; rest=$$?; \
+	$(PY) -m pytest -q -m pg_restart tests; restart=$$?; \
+	exit $$(( rest || restart ))
 
 test-fast: $(STAMP) ## the fast layer (about 2 minutes on 2 cores): no slow end-to-end runs, no PostgreSQL, no browser
 	$(PY) -m pytest -q $(XDIST) -m "not slow and not postgres and not browser" tests

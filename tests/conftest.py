@@ -66,3 +66,23 @@ def build(seed: int = 0, **params: Any) -> RNNClassifier:
     rnn, train = split_params({"hidden_size": H, **params}, input_size=input_size, num_classes=K)
     torch.manual_seed(seed)
     return RNNClassifier(rnn, train)
+
+
+SHARED_DATABASE = "postgresql://postgres@127.0.0.1:5432/test"  # the studies of several postgres tests, by name
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Optuna's tables in the shared ``test`` database, made once before xdist's processes start: two processes
+    opening an empty database at once both create the tables and both insert the schema's version row (each checks
+    first, then writes). Nothing happens where the server is down: those tests skip themselves."""
+    if hasattr(session.config, "workerinput"):  # an xdist process: the controller made them
+        return
+    try:
+        import psycopg2
+
+        psycopg2.connect(SHARED_DATABASE, connect_timeout=2).close()
+    except Exception:
+        return
+    from search.storage import open_storage
+
+    open_storage(SHARED_DATABASE)

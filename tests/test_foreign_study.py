@@ -231,15 +231,16 @@ def test_two_trials_sharing_a_number_in_postgresql_are_one_line_and_the_statemen
         trial_id = storage.create_new_trial(study._study_id)  # a second trial (#1), then numbered #0 by hand
         storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL)
         with psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="test") as conn:
-            conn.cursor().execute(f"UPDATE trials SET number = 0 WHERE trial_id IN ({ids})", (name,))
+            cur = conn.cursor()
+            cur.execute(f"{ids} ORDER BY trial_id", (name,))
+            first, second = (row[0] for row in cur.fetchall())  # not consecutive: other tests share the database
+            cur.execute(f"UPDATE trials SET number = 0 WHERE trial_id IN ({ids})", (name,))
         for command in ("study", "report"):
             more = ["--trials", "1"] if command == "study" else []
             out = run_cli(command, str(path), "--storage", url, *more, timeout=120)
             assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
             line = out.stderr.strip().splitlines()[-1]
-            assert f"1 trial number(s) name more than one trial (#0: trial ids {trial_id - 1}, {trial_id})" in line, (
-                line
-            )
+            assert f"1 trial number(s) name more than one trial (#0: trial ids {first}, {second})" in line, line
         statement = line[line.index("UPDATE trials SET") : line.index("; the notes")]
         with psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="test") as conn:
             conn.cursor().execute(statement)

@@ -312,6 +312,7 @@ def _pg_cluster() -> tuple[str, str] | None:
 
 
 @pytest.mark.postgres
+@pytest.mark.pg_restart  # restarts the server: `make test` runs it alone, after the others
 def test_postgres_restart_mid_study_loses_and_double_counts_nothing(tmp_path: Path, database: str) -> None:
     cluster = _pg_cluster()
     if cluster is None or PG_HOST not in ("127.0.0.1", "localhost"):
