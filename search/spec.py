@@ -237,6 +237,8 @@ def parse_study(raw: Any, path: Path) -> StudySpec:
     for key in budget:
         if key not in BUDGET_KEYS:
             raise err(f"budget.{_key_text(key)}", _unknown("key", key, BUDGET_KEYS), BUDGET_KEYS)
+    if "trials" not in budget:  # it said "budget.trials: None must be an integer >= 1"
+        raise err("budget.trials", "is required: the study's total of finished trials, an integer >= 1", BUDGET_KEYS)
     trials = _positive_int(budget.get("trials"), "budget.trials", err)
     max_epochs = _positive_int(budget.get("max_epochs", 40), "budget.max_epochs", err)
 

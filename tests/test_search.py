@@ -218,6 +218,7 @@ BAD = [
         "search.dropout.hihg: unknown range key (did you mean 'high'?); allowed: low, high, log, step, off",
     ),
     ({"budget": {"trials": 0}}, "budget.trials: 0 must be an integer >= 1"),
+    ({"budget": {"max_epochs": 3}}, "budget.trials: is required: the study's total of finished trials"),
     (
         {"budget": {"trials": 3, "epochs": 3}},
         "budget.epochs: unknown key (did you mean 'max_epochs'?); allowed: trials, max_epochs",
