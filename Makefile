@@ -86,7 +86,7 @@ figures: $(STAMP) ## draw STUDY's trial figures now (make dashboard draws them i
 	@$(SEARCH) figures $(call q,$(value STUDY)) $(if $(STORAGE),--storage $(call q,$(value STORAGE))) $(if $(ARTIFACTS),--artifacts $(call q,$(value ARTIFACTS)))
 
 report: $(STAMP) ## write the HTML report of STUDY (several: STUDY="a.yaml b.yaml") under runs/<study>/report*/ (several: also runs/comparison/)
-	$(SEARCH) report $(STUDY) $(if $(STORAGE),--storage $(call q,$(value STORAGE)))
+	$(SEARCH) report $(if $(strip $(STUDY)),$(STUDY),'') $(if $(STORAGE),--storage $(call q,$(value STORAGE)))
 
 repair: $(STAMP) ## repair a damaged journal or SQLite file of STUDY (a backup is kept)
 	@$(SEARCH) repair $(call q,$(value STUDY)) $(if $(STORAGE),--storage $(call q,$(value STORAGE)))

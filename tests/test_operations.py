@@ -362,6 +362,22 @@ def test_make_passes_each_variable_as_one_shell_word(tmp_path: Path) -> None:
     assert words[words.index("--port") + 1] == "1 2" and words[words.index("--processes") + 1] == ""
 
 
+def test_an_empty_study_reaches_report_as_one_empty_word(tmp_path: Path) -> None:
+    """make report STUDY= printed argparse's usage block ("the following arguments are required: studies"), where
+    make validate STUDY= says "the study file is empty (STUDY=)"."""
+    make = ["make", "-n", "--no-print-directory", "-f", str(ROOT / "Makefile"), f"VENV={VENV}", "-o",
+            f"{VENV}/.installed"]  # fmt: skip
+    for target in ("report", "validate"):
+        run = subprocess.run([*make, target, "STUDY="], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert run.returncode == 0, run.stderr
+        words = shlex.split(run.stdout.strip().splitlines()[-1])
+        assert words[words.index(target) + 1] == "", run.stdout
+    run = subprocess.run([*make, "report", "STUDY='a b.yaml' c.yaml"], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=60)  # fmt: skip
+    words = shlex.split(run.stdout.strip().splitlines()[-1])
+    assert words[words.index("report") + 1 :][:2] == ["a b.yaml", "c.yaml"], run.stdout
+
+
 @pytest.mark.parametrize(("value", "allowed"), [("1", True), ("yes", True), ("TRUE", True), ("0", False), ("no", False),
                                                 ("off", False), ("", False), ("maybe", None), ("no 1", None)])  # fmt: skip
 def test_allow_change_reads_yes_and_no(tmp_path: Path, value: str, allowed: bool | None) -> None:
