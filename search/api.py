@@ -244,7 +244,7 @@ def _run_study(
     with schema_lock(url):
         s = ensure_study(spec, store, total=trials, store=mask_url(url))
     total = study_total(s, spec, trials)
-    for note in (total_note(spec, total, trials), points_note(spec, total)):
+    for note in (total_note(spec, total, trials), points_note(spec, total, s.get_trials(deepcopy=False))):
         if note is not None:
             warnings.warn(note.removeprefix("note: "), UserWarning, stacklevel=3)
     c = counts(s)

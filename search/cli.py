@@ -181,7 +181,7 @@ def cmd_study(args: argparse.Namespace, join_only: bool = False) -> int:
     total = study_total(study, spec, args.trials)
     if (note := total_note(spec, total, args.trials)) is not None:
         print(note, file=sys.stderr, flush=True)
-    if (note := points_note(spec, total)) is not None:
+    if (note := points_note(spec, total, study.get_trials(deepcopy=False))) is not None:
         say(note)
     c = counts(study)
     over = f" (more than the total of {total} asked for: nothing to run)" if c["finished"] > total else ""

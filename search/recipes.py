@@ -11,14 +11,17 @@ with the same label run the same regularizers. Labels are written from the value
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from models.config import DEPENDS as DEPENDS  # re-exported: each regularizer field's "depends" metadata
 from models.config import REGULARIZER_NAMES
 from models.config import defaults as default_values
 from search.space import off_point, resolved_params, to_trial_params
 from search.spec import Choice, StudySpec
+
+if TYPE_CHECKING:
+    from optuna.trial import FrozenTrial
 
 #: the baseline trial's label: it keeps what the study fixes (clip_norm, a fixed dropout) and a searched range's
 #: nearest value to off, so "no regularization", its label until 2026-12-05, was untrue in most studies
@@ -167,13 +170,18 @@ def _points(spec: StudySpec) -> tuple[list[tuple[str, dict[str, Any]]], list[tup
     return unique, dropped
 
 
-def points_note(spec: StudySpec, total: int) -> str | None:
+def points_note(spec: StudySpec, total: int, trials: Sequence[FrozenTrial] = ()) -> str | None:
     """A note when a study's ``total`` trials are all its enqueued starting points (the baseline, the recipes, the
     file's own points): the sampler proposes none, so the verdict compares fixed points, not a search. A 12-trial
     study of data longer than 64 steps (the front end's branch-dropout recipes make 11 recipes) said nothing of it
-    (the unseen probe, 2026-12-06)."""
+    (the unseen probe, 2026-12-06). ``trials``: the study's, where it exists; none is said where they reach the
+    total already (nothing runs) or where the sampler proposed some of them (TRIALS below what a study had run:
+    the newuser probe)."""
     points = starting_points(spec)
     if total > len(points):
+        return None
+    finished = sum(1 for t in trials if t.state.is_finished())
+    if trials and (finished >= total or any("fixed_params" not in t.system_attrs for t in trials)):
         return None
     recipes = sum(1 for label, _ in points if not is_baseline(label) and not label.startswith(USER_POINT))
     users = sum(1 for label, _ in points if label.startswith(USER_POINT))

@@ -210,6 +210,9 @@ def select(
             # recipes: false on a holdout: the baseline's run on the very same holdout scored better, and the line
             # said only "no standard error" (the verdict probe, 2026-12-06: 0.9583 against the best's 0.8333)
             rule = _baseline_better("run", "holdout", run[0], ref[0])
+        elif baseline is not None and same_config(best.user_attrs.get("config"), baseline):
+            rule = "the best trial, which is the baseline trial"  # it said "no standard error to compare the
+            # baseline by" of the baseline itself (the newuser probe)
         return _chose(best, best, rule)
     base = None
     if baseline is not None:

@@ -715,3 +715,22 @@ def test_the_introspection_heading_says_what_the_baseline_keeps(
     heading = next(line for line in page.splitlines() if "Introspection: best against the baseline" in line)
     assert "no regularizer" not in heading and "searched regularizers off" in heading, heading
     assert f"keeps {kept}" in heading or f", {kept}" in heading, heading
+
+
+@pytest.mark.parametrize(
+    ("description", "dataset", "shown"),
+    [
+        ("", "GunPoint", "GunPoint"),
+        ("One-layer LSTM on JapaneseVowels.", "JapaneseVowels", "One-layer LSTM on JapaneseVowels."),
+        ("probe of misc fields.", "synthetic", "probe of misc fields (data: synthetic)"),
+        ("my sensors", "data/x.npz", "my sensors (data: data/x.npz)"),
+    ],
+)
+def test_the_report_names_the_data_beside_a_description(description: str, dataset: str, shown: str) -> None:
+    """(the newuser probe) A description that did not name the dataset replaced it: neither the summary nor the
+    page said what the study ran on."""
+    from types import SimpleNamespace
+
+    from search.report.data import described
+
+    assert described(SimpleNamespace(description=description, dataset=dataset)) == shown  # type: ignore[arg-type]

@@ -219,6 +219,11 @@ BAD = [
     ),
     ({"budget": {"trials": 0}}, "budget.trials: 0 must be an integer >= 1"),
     ({"budget": {"max_epochs": 3}}, "budget.trials: is required: the study's total of finished trials"),
+    # sized no holdout, unsaid, as settings that act in no trial are refused (the newuser probe)
+    (
+        {"cv_folds": 2, "val_fraction": 0.3},
+        "val_fraction: 0.3 acts in no trial: it sizes the one holdout of cv_folds: 1",
+    ),
     (
         {"budget": {"trials": 3, "epochs": 3}},
         "budget.epochs: unknown key (did you mean 'max_epochs'?); allowed: trials, max_epochs",
@@ -1248,3 +1253,28 @@ def test_the_wait_line_says_what_re_queues_a_dead_workers_trial_on_this_store(
     study = optuna.create_study(storage=open_storage(url))
     assert tell_wait({"running": 1, "finished": 2}, 4, False, study._storage)
     assert words in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("proposed", "finished", "said"),
+    [(0, 0, True), (1, 0, False), (0, "all", False)],
+    ids=["only enqueued, none run", "one the sampler proposed", "the total reached"],
+)
+def test_the_starting_points_note_reads_the_study(tmp_path: Path, proposed: int, finished: Any, said: bool) -> None:
+    """(the newuser probe) TRIALS=2 on a study with 10 finished trials, 3 of them the sampler's, said "its 2 trials
+    are all enqueued starting points ... the sampler proposes none", on every rerun."""
+    from search.preflight import prepare
+    from search.recipes import points_note
+
+    spec = prepare(write_study(tmp_path)).spec
+    n = len(starting_points(spec))
+    study = optuna.create_study(direction="maximize")
+    for _ in range(proposed):  # before the queue: ask() hands out an enqueued trial first
+        study.tell(study.ask(), 0.5)
+    for i in range(n):
+        study.enqueue_trial({"lr": 1e-3 + i * 1e-5})
+    if finished == "all":
+        for _ in range(n):
+            study.tell(study.ask(), 0.5)
+    note = points_note(spec, n, study.get_trials(deepcopy=False))
+    assert (note is not None) == said, note

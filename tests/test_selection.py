@@ -76,6 +76,10 @@ def test_a_holdout_has_no_standard_error_so_the_best_is_taken() -> None:
     add(study, 0.949, BASE, [0.949])
     s = select(study, baseline=BASE)
     assert s.chosen.number == 0 and "one holdout" in s.rule
+    itself = optuna.create_study(direction="maximize")  # the best is the baseline: no comparison of it with itself
+    add(itself, 0.95, BASE, [0.95])
+    add(itself, 0.94, FIVE, [0.94])
+    assert select(itself, baseline=BASE).rule == "the best trial, which is the baseline trial"
 
 
 def test_a_holdout_without_a_baseline_trial_says_when_the_baseline_run_scored_better() -> None:

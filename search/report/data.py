@@ -340,6 +340,16 @@ def network_of(spec: StudySpec) -> dict[str, Any]:
     return {k: v for k, v in spec.base_params().items() if k in ARCHITECTURE_NAMES}
 
 
+def described(spec: StudySpec) -> str:
+    """The study's description, naming its data: a description that does not name the dataset had replaced it in
+    the report (the newuser probe: neither the summary nor the page said what the study ran on)."""
+    if not spec.description:
+        return spec.dataset
+    if spec.dataset in spec.description:
+        return spec.description
+    return f"{spec.description.rstrip().rstrip('.')} (data: {spec.dataset})"
+
+
 def study_data(
     study: optuna.Study, spec: StudySpec, url: str | None = None, total: int | None = None, artifacts: str | None = None
 ) -> StudyData:
@@ -347,7 +357,7 @@ def study_data(
     ARTIFACTS the run was given, which the dashboard needs too (it drew the figures into a new directory)."""
     where = storage_hint(url, spec.name) + (f" ARTIFACTS={shlex.quote(artifacts)}" if artifacts else "")
     data = StudyData(
-        study=spec.name, study_file=str(spec.path), description=spec.description or spec.dataset,
+        study=spec.name, study_file=str(spec.path), description=described(spec),
         dataset=spec.dataset, architecture=network_of(spec), metric=spec.metric, total=total,
         counts=trial_counts(study), gave_up=gave_up_rows(study, str(spec.path), url),
         dashboard=f"make dashboard STUDY={shlex.quote(str(spec.path))}{where}",
