@@ -1160,6 +1160,7 @@ def _rdb(url: str, pool: dict[str, int]) -> optuna.storages.RDBStorage:
         except OSError as exc:  # unreadable (permissions, a directory): one line, as Optuna's own error would be
             raise StorageError(describe(url, exc)) from None
     lost_since: float | None = None
+    races = 0
     while True:
         try:
             with schema_lock(url) as locked, warnings.catch_warnings():
@@ -1172,6 +1173,10 @@ def _rdb(url: str, pool: dict[str, int]) -> optuna.storages.RDBStorage:
         except StorageError:  # unreachable at the first connection (a wrong URL, no server): one line at once
             raise
         except Exception as exc:
+            if creation_race(exc) and races < 5:  # another process stamped the new schema first: it is there now
+                races += 1
+                time.sleep(0.2 * races)
+                continue
             # the server answered a moment ago (the schema lock is taken first): a connection lost while the
             # schema is read or created is retried, as every later storage call is (it exited at once, leaving a
             # schema half created for the next run to finish)
@@ -1186,6 +1191,20 @@ def _rdb(url: str, pool: dict[str, int]) -> optuna.storages.RDBStorage:
                 print(f"storage {mask_url(url)}: {what} ({first}); retrying for up to {RETRY_SECONDS:.0f} s",
                       file=sys.stderr, flush=True)  # fmt: skip
             time.sleep(1.0)
+
+
+def creation_race(exc: BaseException) -> bool:
+    """Whether ``exc`` is Optuna's schema creation losing a race: two processes opened one new store at once (two
+    ``make worker`` on a new SQLite file, where no advisory lock serializes them), both found no schema revision,
+    and the second one's stamp of ``alembic_version`` (or ``version_info``) hit the first one's row. It ended the
+    second command with ``cannot open storage ...: UNIQUE constraint failed: alembic_version.version_num`` (the
+    faults5 probe: 1 to 2 of 3 processes started together on a new file), or one's ``CREATE TABLE`` the other's table
+    (retried already, but announced as "connection lost while opening it"); opened again, the schema is there."""
+    return any(
+        (type(e).__name__ == "IntegrityError" and re.search(r"alembic_version|version_info", str(e)) is not None)
+        or (type(e).__name__ == "OperationalError" and re.search(r"(table|index) \S+ already exists", str(e)))
+        for e in chain(exc)
+    )
 
 
 def foreign_schema(url: str, conn: Any = None) -> None:

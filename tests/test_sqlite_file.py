@@ -546,3 +546,38 @@ def test_a_store_lost_while_opening_is_not_asked_for_its_schema_revision(
     with pytest.raises(StorageError, match="server closed the connection unexpectedly"):
         open_storage(url(tmp_path / "study.db"))
     assert looked == []
+
+
+@pytest.mark.parametrize(
+    "lost_race",
+    ["UNIQUE constraint failed: alembic_version.version_num", "table trial_params already exists"],
+)
+def test_a_new_file_opened_by_two_processes_at_once_opens_in_both(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], lost_race: str
+) -> None:
+    """Two ``make worker`` (or two ``study`` commands) on one new SQLite file: no advisory lock serializes Optuna's
+    schema creation there, and the one that stamped ``alembic_version`` (or created a table) second ended with
+    ``cannot open storage ...: (sqlite3.IntegrityError) UNIQUE constraint failed: alembic_version.version_num``
+    (the faults5 probe: 1 to 2 of 3 processes started together), or retried announcing a lost connection. Opened
+    again the schema is there: the loser opens it, without a word."""
+    import sqlalchemy.exc
+
+    import search.storage as storage_module
+
+    real = optuna.storages.RDBStorage
+    calls: list[int] = []
+
+    def loses_once(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        if len(calls) == 1:
+            real(*args, **kwargs)  # the other process's schema, complete
+            kind = sqlalchemy.exc.IntegrityError if "UNIQUE" in lost_race else sqlalchemy.exc.OperationalError
+            raise kind("INSERT INTO alembic_version ...", {}, Exception(lost_race))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(storage_module.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(optuna.storages, "RDBStorage", loses_once)
+    storage = open_storage(url(tmp_path / "study.db"))
+    assert len(calls) == 2
+    assert storage.get_all_studies() == []
+    assert capsys.readouterr().err == ""
