@@ -1216,32 +1216,77 @@ def foreign_schema(url: str, conn: Any = None) -> None:
     (:func:`schema_lock`'s on PostgreSQL); else one is opened for the look."""
     import sqlalchemy
 
-    def look(c: Any) -> tuple[set[str], set[str] | None]:
+    from optuna.storages._rdb import models
+
+    def look(c: Any) -> tuple[set[str], dict[str, set[str]], str | None]:
         inspector = sqlalchemy.inspect(c)
         names = set(inspector.get_table_names())
-        return names, {col["name"] for col in inspector.get_columns("studies")} if "studies" in names else None
+        ours = {t.name for t in models.BaseModel.metadata.sorted_tables} & names
+        columns = {name: {col["name"] for col in inspector.get_columns(name)} for name in ours}
+        revision = None
+        if "alembic_version" in names:
+            row = c.execute(sqlalchemy.text("SELECT version_num FROM alembic_version")).first()
+            revision = row[0] if row is not None else None
+        return names, columns, revision
 
     try:
         if conn is not None:
-            tables, studies = look(conn)
+            tables, columns, revision = look(conn)
         else:
             engine = sqlalchemy.create_engine(driver_url(url), poolclass=sqlalchemy.pool.NullPool)
             try:
                 with engine.connect() as own:
-                    tables, studies = look(own)
+                    tables, columns, revision = look(own)
             finally:
                 engine.dispose()
     except Exception:  # unreachable, no permission to look: Optuna's own open says why
         return
+    studies = columns.get("studies")
     if "alembic_version" in tables and "version_info" not in tables:
         why = "an alembic_version table of its own migrations, and no Optuna schema"
     elif studies is not None and "study_id" not in studies:
         why = f"a table 'studies' that is not Optuna's (columns: {', '.join(sorted(studies))})"
     else:
+        _columns_missing(url, columns, revision)
         return
     raise StorageError(f"{mask_url(url)} ({where(url)}) holds another application's tables: {why}. regtune (Optuna) "
                        "would write its own tables into that database; give it a database of its own (PostgreSQL: "
                        "createdb regtune, then STORAGE=postgresql://USER@HOST/regtune)")  # fmt: skip
+
+
+def _columns_missing(url: str, columns: dict[str, set[str]], revision: str | None) -> None:
+    """Refuse Optuna tables that lack columns this Optuna reads, where no older schema revision says why (no
+    ``alembic_version`` row, or this Optuna's own: a revision record lost or emptied, a schema made or altered by
+    hand). Optuna stamped such a database as its own, regtune created the study and enqueued its baseline, and the
+    first read failed (``column trial_values.value_type does not exist ... make repair``): a half-made study in a
+    store it could not use (the faults5 probe). An older revision is :func:`schema_refused`'s (upgrade it)."""
+    from optuna.storages._rdb import models
+
+    missing = {
+        t.name: sorted(set(t.columns.keys()) - columns[t.name])
+        for t in models.BaseModel.metadata.sorted_tables
+        if t.name in columns and set(t.columns.keys()) - columns[t.name]
+    }
+    if not missing:
+        return
+    if revision is not None:
+        from alembic.script import ScriptDirectory
+        from optuna.storages import _rdb
+
+        try:
+            head = ScriptDirectory(str(Path(_rdb.__file__).parent / "alembic")).get_current_head()
+        except Exception:
+            return
+        if revision != head:  # an older (or newer) revision: Optuna refuses it, schema_refused says how to upgrade
+            return
+    said = "; ".join(f"{table} lacks {', '.join(cols)}" for table, cols in missing.items())
+    stamp = f"says revision {revision}" if revision is not None else "has no schema revision (alembic_version)"
+    raise StorageError(
+        f"cannot open storage {mask_url(url)} ({where(url)}): its Optuna tables are not the ones this regtune's "
+        f"Optuna {optuna.__version__} reads ({said}), and the store {stamp}: an older schema whose revision record "
+        "was lost, or tables made or altered by hand; nothing was written. Restore a backup copy, or give regtune "
+        "a store of its own"
+    )
 
 
 @contextlib.contextmanager

@@ -581,3 +581,24 @@ def test_a_new_file_opened_by_two_processes_at_once_opens_in_both(
     assert len(calls) == 2
     assert storage.get_all_studies() == []
     assert capsys.readouterr().err == ""
+
+
+def test_optuna_tables_missing_a_column_with_no_revision_record_are_refused_before_any_write(tmp_path: Path) -> None:
+    """An older schema whose ``alembic_version`` row was lost (or tables made by hand): Optuna stamped it as its own,
+    regtune created the study and enqueued its baseline, and the first read failed (``column trial_values.value_type
+    does not exist ... make repair``), leaving a half-made study (the faults5 probe, on PostgreSQL). Now: one line
+    naming the table and column, nothing written."""
+    db = tmp_path / "study.db"
+    optuna.storages.RDBStorage(url(db))  # the full schema, stamped
+    with sqlite3.connect(db) as conn:
+        conn.execute("ALTER TABLE trial_values DROP COLUMN value_type")
+        conn.execute("DELETE FROM alembic_version")
+    before = db.read_bytes()
+    with pytest.raises(StorageError, match=r"trial_values lacks value_type.*no schema revision.*nothing was written"):
+        open_storage(url(db))
+    assert db.read_bytes() == before
+    study = write_study(tmp_path, "cols", budget={"trials": 1, "max_epochs": 1}, introspect=False, final_seeds=1)
+    run = run_cli("worker", str(study), "--storage", url(db), "--trials", "1")
+    assert run.returncode == 2, run.stderr
+    assert "trial_values lacks value_type" in run.stderr and "Traceback" not in run.stderr
+    assert db.read_bytes() == before
