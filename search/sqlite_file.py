@@ -120,7 +120,23 @@ def check_sqlite(url: str) -> None:
     other = not_sqlite(path)
     if other is not None:
         raise StorageError(other)
+    hot = path.with_name(path.name + "-journal")
+    kept: tuple[Path, Path] | None = None
+    if hot.is_file() and hot.stat().st_size > 0:  # SQLite rolls it back into the file at the first open
+        with contextlib.suppress(OSError):
+            kept = backup_copy(path), backup_copy(hot)
     why = problem(path)
+    if why is not None and kept is not None and not hot.exists():
+        raise StorageError(
+            f"SQLite file {path} is damaged ({why}) after SQLite rolled back the {hot.name} left beside it: a killed "
+            "writer's leaves a whole file, so that journal belonged to another copy of the file (a file restored "
+            f"from a backup, or copied, beside an old -journal). The file and that journal as they were: {kept[0]}, "
+            f"{kept[1]}; if this file was restored from a copy, put the copy back without the -journal, else "
+            f"rebuild it from every readable row: make repair STUDY=<study file> STORAGE={url}"
+        )
+    if kept is not None:  # rolled back cleanly (a killed writer's), or not hot after all (a writer at work)
+        for copy in kept:
+            copy.unlink(missing_ok=True)
     if why is not None:
         raise StorageError(
             f"SQLite file {path} is damaged ({why}); nothing was written to it. Rebuild it from every readable row "

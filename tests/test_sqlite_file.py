@@ -602,3 +602,59 @@ def test_optuna_tables_missing_a_column_with_no_revision_record_are_refused_befo
     assert run.returncode == 2, run.stderr
     assert "trial_values lacks value_type" in run.stderr and "Traceback" not in run.stderr
     assert db.read_bytes() == before
+
+
+def _hot_journal(db: Path) -> None:
+    """Leave a hot ``-journal`` beside ``db``: a writer killed inside a transaction that spilled pages to the file."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os, sqlite3, sys\n"
+        "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+        "c.execute('PRAGMA cache_size=1'); c.execute('BEGIN')\n"
+        "c.execute(\"UPDATE trials SET state='FAIL'\"); c.execute('DELETE FROM trial_params')\n"
+        "[c.execute('INSERT INTO study_user_attributes(study_id, key, value_json) VALUES (1, ?, ?)',"
+        " (f'junk{i}', 'x' * 3000)) for i in range(200)]\n"
+        "os._exit(9)\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(db)], check=False)
+    assert db.with_name(db.name + "-journal").stat().st_size > 0
+
+
+def test_a_killed_writers_hot_journal_is_rolled_back_and_leaves_no_copies(
+    finished: tuple[Path, bytes], tmp_path: Path
+) -> None:
+    db = copy(finished, tmp_path)
+    _hot_journal(db)
+    check_sqlite(url(db))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["study.db"]
+    assert {state for state, _ in trials(db).values()} == {TrialState.COMPLETE}
+
+
+def test_a_stale_journal_rolled_back_into_a_restored_file_keeps_both_and_says_so(
+    finished: tuple[Path, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file restored from a copy beside the ``-journal`` a killed writer of another copy left: SQLite rolls that
+    journal into the restored file at the first open (quick_check's), which damages it, and the line said "nothing
+    was written to it" (the faults5 probe; ``make repair`` then failed: "does not read back through Optuna"). Now
+    the file and the journal as they were are kept, and the line says what happened and what to do."""
+    import search.sqlite_file as sqlite_file
+
+    db = copy(finished, tmp_path)
+    journal = db.with_name("study.db-journal")
+    journal.write_bytes(b"\xd9\xd5\x05\xf9\x20\xa1\x63\xd7" + bytes(504))  # a journal header's start: stands in
+
+    def rolled_back_into_damage(path: Path) -> str:
+        journal.unlink()  # what SQLite's rollback does at the end
+        path.write_bytes(path.read_bytes()[:4096] + bytes(len(finished[1]) - 4096))
+        return "NUMERIC value in trial_params.param_name"
+
+    monkeypatch.setattr(sqlite_file, "problem", rolled_back_into_damage)
+    with pytest.raises(StorageError, match=r"after SQLite rolled back the study\.db-journal left beside it.*put the "
+                                           r"copy back without the -journal") as caught:  # fmt: skip
+        check_sqlite(url(db))
+    assert "nothing was written" not in str(caught.value)
+    kept = sorted(tmp_path.glob("study.db*.bak-*"))
+    assert [p.name.split(".bak-")[0] for p in kept] == ["study.db-journal", "study.db"]
+    assert kept[1].read_bytes() == finished[1] and kept[0].read_bytes()[:8] == b"\xd9\xd5\x05\xf9\x20\xa1\x63\xd7"
