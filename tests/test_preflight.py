@@ -632,3 +632,13 @@ def test_the_readme_quotes_the_nan_error_as_it_is_printed(
             run_study({k: v for k, v in TINY.items() if k != "dataset"}, data=data, storage=tmp_path / "j.log")
         assert f"DataError: {caught.value}" == _readme_quote("DataError: data: X ")
         assert not (tmp_path / "j.log").exists()
+
+
+def test_a_journals_lock_file_given_as_the_journal_is_refused(tmp_path: Path) -> None:
+    """``STORAGE=runs/s/journal.log.lock`` (a tab completion too far): the study was written into Optuna's lock file
+    of runs/s/journal.log, and the next run on that journal waited 30 s for "its" lock and deleted the file, study
+    and all (the faults5 probe). A ``.lock`` name with no journal beside it is just a file name."""
+    (tmp_path / "journal.log").write_text("")
+    with pytest.raises(PreflightError, match=r"is the lock file of the journal .*journal\.log .*give the journal's own"):
+        check_storage_url(str(tmp_path / "journal.log.lock"), "--storage/STORAGE")
+    check_storage_url(str(tmp_path / "other.lock"), "--storage/STORAGE")
