@@ -34,6 +34,7 @@ from search.spec import StudyFileError, StudySpec, load_study
 from search.storage import (
     RETRY_SECONDS,
     SQLITE_FULL,
+    SQLITE_IOERR,
     STORAGE_ENV,
     RetryingStorage,
     StorageError,
@@ -897,7 +898,19 @@ def full_disk(exc: BaseException) -> OSError | None:
             return e
         if SQLITE_FULL in str(e):
             return OSError(errno.ENOSPC, f"{SQLITE_FULL} (SQLite)")
+        if SQLITE_IOERR in str(e) and (limit := _file_size_limit()) is not None:
+            # a write past `ulimit -f` is EFBIG to SQLite, which says only "disk I/O error": it was retried for
+            # 60 s as a lost connection and ended "lost the storage ... once the storage answers again" (faults5)
+            return OSError(errno.EFBIG, f"{SQLITE_IOERR} (SQLite), under a file-size limit of {limit} bytes (ulimit -f)")
     return None
+
+
+def _file_size_limit() -> int | None:
+    """This process's file-size limit (``ulimit -f``) in bytes, or None when there is none."""
+    import resource
+
+    soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    return None if soft == resource.RLIM_INFINITY else soft
 
 
 def journal_changed(args: argparse.Namespace, exc: BaseException) -> str | None:

@@ -238,8 +238,9 @@ def chain(exc: BaseException) -> Iterator[BaseException]:
 #: connection): a full disk, a value that is not UTF-8, a damaged file. They were retried for 60 s, then "lost the
 #: storage" (the faults probe, 2026-12-05); a full disk now gets its own line at once, the rest the damage line
 SQLITE_FULL = "database or disk is full"  # SQLITE_FULL: no OSError, so search.cli.full_disk reads it by these words
+SQLITE_IOERR = "disk I/O error"  # SQLITE_IOERR: a failed read or write of the file itself, never a lost connection
 SQLITE_PERMANENT = re.compile(
-    rf"{SQLITE_FULL}|could not decode|malformed|file is not a database|readonly database", re.IGNORECASE
+    rf"{SQLITE_FULL}|{SQLITE_IOERR}|could not decode|malformed|file is not a database|readonly database", re.IGNORECASE
 )
 
 

@@ -122,3 +122,39 @@ def test_an_array_member_checkpoint_that_cannot_be_written_is_skipped_and_its_st
     resume = array_checkpoints.start(TrialCheckpoints(_Directory(tmp_path), "trial-0", rerun=True), config)
     assert resume.folds == [] and resume.epoch == 1  # the last consistent point: fold 0 after epoch 1
     assert torch.equal(resume.state["w"], torch.ones(3))
+
+
+@pytest.mark.slow
+def test_a_file_size_limit_under_a_sqlite_file_stops_at_once_with_one_line_and_the_study_resumes(
+    tmp_path: Path,
+) -> None:
+    """SQLite meets EFBIG as "disk I/O error": it was retried for 60 s as a lost connection and ended "lost the
+    storage ... rerun once the storage answers again", naming neither the limit nor what to do (the faults5 probe)."""
+    study = write_study(tmp_path, name="fullsql", budget={"trials": 4, "max_epochs": 4}, final_seeds=1)
+    whole = run_cli("study", str(study), "--storage", f"sqlite:///{tmp_path / 'whole.db'}")
+    assert whole.returncode == 0, whole.stderr
+    size = (tmp_path / "whole.db").stat().st_size
+
+    db = tmp_path / "study.db"
+    first = run_cli("worker", str(study), "--storage", f"sqlite:///{db}", "--trials", "1")
+    assert first.returncode == 0, first.stderr
+    start = db.stat().st_size  # the schema and one trial: the limit falls among the later trials or the verdict
+    limit = (start + size) // 2
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    cut = subprocess.run(
+        [sys.executable, "-m", "search", "study", str(study), "--storage", f"sqlite:///{db}", "--trials", "4"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, env={**os.environ, **CLI_ENV}, preexec_fn=cap,
+    )  # fmt: skip
+    assert cut.returncode == 2, cut.stderr
+    assert "retrying for up to" not in cut.stderr and "Traceback" not in cut.stderr, cut.stderr
+    last = cut.stderr.strip().splitlines()[-1]
+    assert "disk I/O error (SQLite), under a file-size limit" in last and "(EFBIG)" in last, last
+    assert "every trial that finished before is stored" in last and "rerun the same command" in last
+
+    again = run_cli("study", str(study), "--storage", f"sqlite:///{db}", "--trials", "4")
+    assert again.returncode == 0, again.stderr
+    trials = optuna.load_study(study_name="fullsql", storage=f"sqlite:///{db}").trials
+    assert sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials) == 4
