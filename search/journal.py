@@ -383,9 +383,17 @@ def check_journal(path: str | Path) -> JournalCheck:
         _fsync_dir(path)
         out.torn_offset, out.torn_bytes, out.size = first.offset, first.length, first.offset
     out.seconds = time.monotonic() - start
+    what, cause = "a partial last record", "a write cut short by a crash or a full disk"
+    with contextlib.suppress(OSError, ValueError):
+        tail = out.torn_file.read_bytes()
+        record = json.loads(tail) if tail.endswith(b"\n") else None
+        if isinstance(record, dict):  # a whole line, newline and all: no torn write (faults5: "op_code": 99)
+            what = "a last line that is no record this Optuna replays"
+            cause = (f"a complete JSON line, op code {record.get('op_code')!r}: written by another program or "
+                     "Optuna version, or changed by hand")  # fmt: skip
     print(
-        f"warning: journal file {path}: set aside a partial last record ({first.length} bytes at byte offset "
-        f"{first.offset}, line {first.line}: a write cut short by a crash or a full disk) into {out.torn_file}; "
+        f"warning: journal file {path}: set aside {what} ({first.length} bytes at byte offset "
+        f"{first.offset}, line {first.line}: {cause}) into {out.torn_file}; "
         f"backup of the whole file: {out.backup}",
         file=sys.stderr, flush=True,
     )  # fmt: skip

@@ -784,3 +784,24 @@ def test_a_repair_waits_for_the_live_workers_of_this_machine(finished: tuple[Pat
         worker.kill()
         worker.wait()
     assert repair_journal(journal, echo=False).dropped_lines  # its worker gone: repaired
+
+
+def test_a_whole_last_line_that_is_no_record_is_not_called_a_torn_write(
+    finished: tuple[Path, bytes], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A complete JSON line with an op code this Optuna does not replay (another Optuna version's, another
+    program's) is set aside like a torn record, but the warning called it "a write cut short by a crash or a full
+    disk" (the faults5 probe); a torn record keeps those words."""
+    journal = copy(finished, tmp_path)
+    with open(journal, "ab") as f:
+        f.write(b'{"op_code":99,"worker_id":"x-1","study_id":0}\n')
+    check_journal(journal)
+    said = capsys.readouterr().err
+    assert "a last line that is no record this Optuna replays" in said and "op code 99" in said, said
+    assert "cut short by a crash" not in said
+    assert journal.read_bytes() == finished[1]
+    with open(journal, "ab") as f:
+        f.write(b'{"op_code":6,"worker_id":"x')
+    check_journal(journal)
+    said = capsys.readouterr().err
+    assert "a partial last record" in said and "a write cut short by a crash or a full disk" in said, said
