@@ -901,7 +901,9 @@ def full_disk(exc: BaseException) -> OSError | None:
         if SQLITE_IOERR in str(e) and (limit := _file_size_limit()) is not None:
             # a write past `ulimit -f` is EFBIG to SQLite, which says only "disk I/O error": it was retried for
             # 60 s as a lost connection and ended "lost the storage ... once the storage answers again" (faults5)
-            return OSError(errno.EFBIG, f"{SQLITE_IOERR} (SQLite), under a file-size limit of {limit} bytes (ulimit -f)")
+            return OSError(
+                errno.EFBIG, f"{SQLITE_IOERR} (SQLite), under a file-size limit of {limit} bytes (ulimit -f)"
+            )
     return None
 
 

@@ -1216,7 +1216,6 @@ def foreign_schema(url: str, conn: Any = None) -> None:
     failed in a foreign-key error. Nothing is created here. ``conn``: a connection to the database already open
     (:func:`schema_lock`'s on PostgreSQL); else one is opened for the look."""
     import sqlalchemy
-
     from optuna.storages._rdb import models
 
     def look(c: Any) -> tuple[set[str], dict[str, set[str]], str | None]:

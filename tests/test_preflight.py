@@ -639,6 +639,8 @@ def test_a_journals_lock_file_given_as_the_journal_is_refused(tmp_path: Path) ->
     of runs/s/journal.log, and the next run on that journal waited 30 s for "its" lock and deleted the file, study
     and all (the faults5 probe). A ``.lock`` name with no journal beside it is just a file name."""
     (tmp_path / "journal.log").write_text("")
-    with pytest.raises(PreflightError, match=r"is the lock file of the journal .*journal\.log .*give the journal's own"):
+    with pytest.raises(
+        PreflightError, match=r"is the lock file of the journal .*journal\.log .*give the journal's own"
+    ):
         check_storage_url(str(tmp_path / "journal.log.lock"), "--storage/STORAGE")
     check_storage_url(str(tmp_path / "other.lock"), "--storage/STORAGE")
