@@ -388,6 +388,7 @@ def _mend(target: Path, report: SqliteRepair) -> None:
             elif "study_id" in columns:
                 conn.execute(f'DELETE FROM "{table}" WHERE study_id NOT IN (SELECT study_id FROM studies)')  # noqa: S608
         suspects = _near_lost_rows(conn, "trial_params", report.unreadable.get("trial_params", []))
+        suspects |= _unparsable(conn, tables, report)
         complete = conn.execute(
             "SELECT t.trial_id, t.number, s.study_name, EXISTS (SELECT 1 FROM trial_values v WHERE v.trial_id = "
             "t.trial_id) FROM trials t JOIN studies s ON s.study_id = t.study_id WHERE t.state = 'COMPLETE'"
@@ -545,6 +546,35 @@ def _placeholders(conn: sqlite3.Connection, report: SqliteRepair) -> dict[str, l
                 out.setdefault(name, []).extend((i, prev_number + 1 + k, study_id) for k, i in enumerate(free))
             prev_number, prev_id = number, trial_id
     return out
+
+
+def _unparsable(conn: sqlite3.Connection, tables: set[str], report: SqliteRepair) -> set[int]:
+    """Drop the rows whose JSON column (an attribute's ``value_json``, a parameter's ``distribution_json``) does not
+    parse, and return the trials whose parameter rows went with them. Such rows are readable to SQLite but not to
+    Optuna: a file mixed with pages of another copy of it (a stale ``-journal`` rolled into a restored file) was
+    rebuilt row for row, and the rebuilt file then failed to read back ("Expecting value: line 1 column 1"; the
+    faults5 probe), so nothing could be repaired."""
+    lost: set[int] = set()
+    for table in sorted(tables):
+        columns = {r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')}  # noqa: S608 - from sqlite_master
+        column = next((c for c in ("value_json", "distribution_json") if c in columns), None)
+        if column is None:
+            continue
+        trial = "trial_id" if "trial_id" in columns else "NULL"
+        bad = []
+        for rowid, text, trial_id in conn.execute(f'SELECT rowid, CAST("{column}" AS BLOB), {trial} FROM "{table}"'):  # noqa: S608
+            try:
+                json.loads(text)
+            except (TypeError, ValueError):  # (a UnicodeDecodeError is a ValueError)
+                bad.append((rowid, trial_id))
+        if not bad:
+            continue
+        conn.executemany(f'DELETE FROM "{table}" WHERE rowid = ?', [(rowid,) for rowid, _ in bad])  # noqa: S608
+        said = f"{len(bad)} rows dropped: their {column} is not JSON"
+        report.damaged[table] = f"{report.damaged[table]}; {said}" if table in report.damaged else said
+        if table == "trial_params":
+            lost |= {trial_id for _, trial_id in bad}
+    return lost
 
 
 def _near_lost_rows(conn: sqlite3.Connection, table: str, unreadable: list[int]) -> set[int]:

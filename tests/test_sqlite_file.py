@@ -658,3 +658,26 @@ def test_a_stale_journal_rolled_back_into_a_restored_file_keeps_both_and_says_so
     kept = sorted(tmp_path.glob("study.db*.bak-*"))
     assert [p.name.split(".bak-")[0] for p in kept] == ["study.db-journal", "study.db"]
     assert kept[1].read_bytes() == finished[1] and kept[0].read_bytes()[:8] == b"\xd9\xd5\x05\xf9\x20\xa1\x63\xd7"
+
+
+def test_rows_whose_json_does_not_parse_are_dropped_and_the_rebuilt_file_reads_back(
+    finished: tuple[Path, bytes], tmp_path: Path
+) -> None:
+    """(the faults5 probe) A file mixed with pages of another copy of it held rows SQLite reads and Optuna does not:
+    the rebuilt file "does not read back through Optuna (Expecting value: line 1 column 1)", and nothing could be
+    repaired. Such rows are dropped; a trial that lost a parameter row is failed, to be run again."""
+    db = copy(finished, tmp_path)
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE trial_user_attributes SET value_json = 'not json' WHERE rowid = (SELECT min(rowid) "
+                     "FROM trial_user_attributes WHERE key != 'config' AND trial_id = (SELECT trial_id FROM trials "
+                     "WHERE number = 0))")  # fmt: skip
+        conn.execute("UPDATE trial_params SET distribution_json = '{\"na' WHERE rowid = (SELECT min(rowid) FROM "
+                     "trial_params WHERE trial_id = (SELECT trial_id FROM trials WHERE number = 2))")  # fmt: skip
+    damage(db, "ix_trials_study_id")  # damage quick_check sees: the repair runs
+    report = repair_sqlite(db, echo=False)
+    assert report.failed["stiny"] == [2], report.failed
+    assert "1 rows dropped: their value_json is not JSON" in report.damaged["trial_user_attributes"]
+    assert "1 rows dropped: their distribution_json is not JSON" in report.damaged["trial_params"]
+    states = trials(db)
+    assert states[2][0] == TrialState.FAIL
+    assert states[0][0] == states[1][0] == TrialState.COMPLETE
