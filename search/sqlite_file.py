@@ -123,8 +123,14 @@ def check_sqlite(url: str) -> None:
     hot = path.with_name(path.name + "-journal")
     kept: tuple[Path, Path] | None = None
     if hot.is_file() and hot.stat().st_size > 0:  # SQLite rolls it back into the file at the first open
-        with contextlib.suppress(OSError):
-            kept = backup_copy(path), backup_copy(hot)
+        copies: list[Path] = []
+        try:  # the journal first: a writer's at work is gone by the time a large file is copied
+            copies.append(backup_copy(hot))
+            copies.append(backup_copy(path))
+            kept = copies[1], copies[0]
+        except OSError:  # (the journal gone meanwhile: a writer's that committed) no pair: nothing left behind
+            for copy in copies:
+                copy.unlink(missing_ok=True)
     why = problem(path)
     if why is not None and kept is not None and not hot.exists():
         raise StorageError(
