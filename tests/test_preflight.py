@@ -644,3 +644,4 @@ def test_a_journals_lock_file_given_as_the_journal_is_refused(tmp_path: Path) ->
     ):
         check_storage_url(str(tmp_path / "journal.log.lock"), "--storage/STORAGE")
     check_storage_url(str(tmp_path / "other.lock"), "--storage/STORAGE")
+    check_storage_url(str(tmp_path / ".lock"), "--storage/STORAGE")  # a bare ".lock": no name to strip (ValueError)
