@@ -412,6 +412,16 @@ def _mend(target: Path, report: SqliteRepair) -> None:
             conn.execute("DELETE FROM trial_values WHERE trial_id = ?", (trial_id,))  # a failed trial has none
             _fail_reason(conn, trial_id, FAILED_BY_REPAIR if not has_value else LOST_PARAMS)
             report.failed.setdefault(study, []).append(number)
+        pruned = conn.execute(
+            "SELECT t.trial_id, t.number, s.study_name FROM trials t JOIN studies s ON s.study_id = t.study_id "
+            "WHERE t.state = 'PRUNED'"
+        ).fetchall()
+        for trial_id, number, study in pruned:  # a finished trial too: its lost parameter stopped every command
+            if trial_id in suspects:
+                conn.execute("UPDATE trials SET state = 'FAIL' WHERE trial_id = ?", (trial_id,))
+                conn.execute("DELETE FROM trial_values WHERE trial_id = ?", (trial_id,))
+                _fail_reason(conn, trial_id, LOST_PARAMS)
+                report.failed.setdefault(study, []).append(number)
         for trial_id, number, study in _without_config(conn, tables):
             conn.execute("UPDATE trials SET state = 'FAIL' WHERE trial_id = ?", (trial_id,))
             conn.execute("DELETE FROM trial_values WHERE trial_id = ?", (trial_id,))

@@ -713,3 +713,23 @@ def test_a_journal_that_is_no_pair_with_the_file_leaves_no_copies(
     monkeypatch.setattr(sqlite_file, "problem", lambda path: None)
     check_sqlite(url(db))
     assert sorted(p.name for p in tmp_path.iterdir() if p.name != "study.db-journal") == ["study.db"]
+
+
+def test_a_pruned_trial_that_lost_a_parameter_row_is_failed_too(finished: tuple[Path, bytes], tmp_path: Path) -> None:
+    """A pruned trial is finished as a complete one is: kept pruned without a parameter (its row's JSON did not
+    parse), every command after the repair stopped on "1 of its finished trials do not match the configuration
+    they recorded (#2: no parameter dropout ...)", and a second repair found nothing to do (review6)."""
+    from search.config_check import mismatched
+
+    db = copy(finished, tmp_path)
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE trials SET state = 'PRUNED' WHERE number = 2")
+        conn.execute("DELETE FROM trial_values WHERE trial_id = (SELECT trial_id FROM trials WHERE number = 2)")
+        conn.execute("UPDATE trial_params SET distribution_json = '{\"na' WHERE rowid = (SELECT min(rowid) FROM "
+                     "trial_params WHERE trial_id = (SELECT trial_id FROM trials WHERE number = 2))")  # fmt: skip
+    damage(db, "ix_trials_study_id")
+    report = repair_sqlite(db, echo=False)
+    assert report.failed["stiny"] == [2], report.failed
+    study = optuna.load_study(study_name="stiny", storage=open_storage(url(db)))
+    assert {t.number: t.state for t in study.trials}[2] == TrialState.FAIL
+    assert mismatched(study) == []
