@@ -83,6 +83,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         psycopg2.connect(SHARED_DATABASE, connect_timeout=2).close()
     except Exception:
         return
-    from search.storage import open_storage
+    from search.storage import StorageError, open_storage
 
-    open_storage(SHARED_DATABASE)
+    try:
+        open_storage(SHARED_DATABASE)
+    except StorageError:  # (a schema of another Optuna version): the postgres tests say so; the rest still run
+        return
