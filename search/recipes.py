@@ -14,6 +14,8 @@ import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from optuna.trial import TrialState
+
 from models.config import DEPENDS as DEPENDS  # re-exported: each regularizer field's "depends" metadata
 from models.config import REGULARIZER_NAMES
 from models.config import defaults as default_values
@@ -180,7 +182,7 @@ def points_note(spec: StudySpec, total: int, trials: Sequence[FrozenTrial] = ())
     points = starting_points(spec)
     if total > len(points):
         return None
-    finished = sum(1 for t in trials if t.state.is_finished())
+    finished = sum(1 for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED))  # (as the total's)
     if trials and (finished >= total or any("fixed_params" not in t.system_attrs for t in trials)):
         return None
     recipes = sum(1 for label, _ in points if not is_baseline(label) and not label.startswith(USER_POINT))

@@ -1278,3 +1278,22 @@ def test_the_starting_points_note_reads_the_study(tmp_path: Path, proposed: int,
             study.tell(study.ask(), 0.5)
     note = points_note(spec, n, study.get_trials(deepcopy=False))
     assert (note is not None) == said, note
+
+
+def test_the_starting_points_note_counts_a_failed_point_as_one_to_run_again(tmp_path: Path) -> None:
+    """A starting point that crashed is failed and re-queued (its copy keeps ``fixed_params``): the study runs it
+    again, yet Optuna's "finished" (failed ones too) reached the total and the note was not said (review6)."""
+    from search.preflight import prepare
+    from search.recipes import points_note
+    from search.storage import requeue
+
+    spec = prepare(write_study(tmp_path)).spec
+    n = len(starting_points(spec))
+    study = optuna.create_study(direction="maximize")
+    for i in range(n):
+        study.enqueue_trial({"lr": 1e-3 + i * 1e-5})
+    for i in range(n):
+        trial = study.ask()
+        study.tell(trial, 0.5) if i else study.tell(trial, state=TrialState.FAIL)
+    assert requeue(study, study.trials[0])
+    assert points_note(spec, n, study.get_trials(deepcopy=False)) is not None
