@@ -92,6 +92,11 @@ def data_warnings(prepared: Prepared) -> list[str]:
     lines = data_notes(splits, layout=given)
     if (tail := long_tail_note(spec, splits)) is not None:
         lines.append(tail)
+    if prepared.folds > 1 and spec.val_fraction != StudySpec.val_fraction:
+        # refused at first (the newuser probe), but a study made with it would then neither resume nor report, and
+        # removing the line moves its run scope (its checkpoints and cached refits): a note instead
+        lines.append(f"note: val_fraction {spec.val_fraction:g} acts in no trial: it sizes the one holdout of "
+                     f"cv_folds: 1, and this study validates on {prepared.folds} folds")  # fmt: skip
     y = splits.train.y
     unseen = unvalidated_classes(y, validation_parts(y, prepared.folds, spec.val_fraction, spec.seed))
     if unseen:

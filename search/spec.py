@@ -260,9 +260,6 @@ def parse_study(raw: Any, path: Path) -> StudySpec:
     val_fraction = raw.get("val_fraction", 0.2)
     if not isinstance(val_fraction, (int, float)) or not 0 < val_fraction < 1:
         raise err("val_fraction", f"{val_fraction!r} must be in (0, 1)", None)
-    if "val_fraction" in raw and folds is not None and folds > 1:  # as other settings that act in no trial
-        raise err("val_fraction", f"{val_fraction!r} acts in no trial: it sizes the one holdout of cv_folds: 1, and "
-                  f"this file writes cv_folds: {folds}; remove one of the two", None)  # fmt: skip
     seed = raw.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:  # numpy's and the samplers'
         raise err("seed", f"{seed!r} must be an integer in 0..{2**32 - 1}", None)

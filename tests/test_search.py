@@ -219,11 +219,6 @@ BAD = [
     ),
     ({"budget": {"trials": 0}}, "budget.trials: 0 must be an integer >= 1"),
     ({"budget": {"max_epochs": 3}}, "budget.trials: is required: the study's total of finished trials"),
-    # sized no holdout, unsaid, as settings that act in no trial are refused (the newuser probe)
-    (
-        {"cv_folds": 2, "val_fraction": 0.3},
-        "val_fraction: 0.3 acts in no trial: it sizes the one holdout of cv_folds: 1",
-    ),
     (
         {"budget": {"trials": 3, "epochs": 3}},
         "budget.epochs: unknown key (did you mean 'max_epochs'?); allowed: trials, max_epochs",
@@ -1297,3 +1292,18 @@ def test_the_starting_points_note_counts_a_failed_point_as_one_to_run_again(tmp_
         study.tell(trial, 0.5) if i else study.tell(trial, state=TrialState.FAIL)
     assert requeue(study, study.trials[0])
     assert points_note(spec, n, study.get_trials(deepcopy=False)) is not None
+
+
+@pytest.mark.parametrize(
+    ("changes", "said"),
+    [({"cv_folds": 3, "val_fraction": 0.3}, True), ({"cv_folds": 1, "val_fraction": 0.3}, False),
+     ({"cv_folds": 3}, False)],
+    ids=["folds and a share", "one holdout", "folds alone"],
+)  # fmt: skip
+def test_a_holdout_share_beside_folds_is_said_to_act_in_no_trial(tmp_path: Path, changes: dict, said: bool) -> None:
+    """(the newuser probe) cv_folds 2 with val_fraction 0.3 ran without a word. Refusing it would leave a study made
+    with it unable to resume, and removing the line moves its run scope: a note."""
+    from search.preflight import data_warnings, prepare
+
+    lines = data_warnings(prepare(write_study(tmp_path, **changes)))
+    assert any("val_fraction 0.3 acts in no trial" in line for line in lines) == said, lines
