@@ -14,8 +14,6 @@ import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from optuna.trial import TrialState
-
 from models.config import DEPENDS as DEPENDS  # re-exported: each regularizer field's "depends" metadata
 from models.config import REGULARIZER_NAMES
 from models.config import defaults as default_values
@@ -182,7 +180,7 @@ def points_note(spec: StudySpec, total: int, trials: Sequence[FrozenTrial] = ())
     points = starting_points(spec)
     if total > len(points):
         return None
-    finished = sum(1 for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED))  # (as the total's)
+    finished = sum(1 for t in trials if t.state.name in ("COMPLETE", "PRUNED"))  # (as the total's)
     if trials and (finished >= total or any("fixed_params" not in t.system_attrs for t in trials)):
         return None
     recipes = sum(1 for label, _ in points if not is_baseline(label) and not label.startswith(USER_POINT))
@@ -192,12 +190,12 @@ def points_note(spec: StudySpec, total: int, trials: Sequence[FrozenTrial] = ())
                           f"{recipes} recipe(s)" if recipes else "", f"{users} of the study file's own" if users else "")
         if part
     )  # fmt: skip
-    trials = (
+    which = (
         "its one trial is an enqueued starting point"
         if total == 1
         else f"its {total} trials are all enqueued starting points"
     )
-    return (f"note: study {spec.name!r}: {trials} ({len(points)}: {what}), "
+    return (f"note: study {spec.name!r}: {which} ({len(points)}: {what}), "
             f"so the sampler proposes none and the verdict compares fixed points, not a search; a total above "
             f"{len(points)} (budget.trials, TRIALS) leaves trials to the sampler")  # fmt: skip
 
