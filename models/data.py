@@ -911,7 +911,10 @@ def _npz_set(
     for key in (xk, yk):
         if key not in data:
             expected = "X_test, y_test (and lengths_test)" if suffix else "X, y (and lengths)"
-            raise DataError(f"{path}: missing array {key!r}; found {sorted(data)}; expected {expected}")
+            # X_train/y_train is the common convention (sklearn, Keras): say which name it should have
+            alias = next((a for a in (f"{key}_train", f"{key}_TRAIN") if not suffix and a in data), None)
+            rename = f" (rename {alias!r} to {key!r}: the training split is {expected})" if alias else ""
+            raise DataError(f"{path}: missing array {key!r}{rename}; found {sorted(data)}; expected {expected}")
     X, y = data[xk], data[yk]
     if X.ndim == 2:  # N x T: one channel
         X = X[:, :, None]

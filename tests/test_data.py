@@ -293,6 +293,11 @@ def test_npz_missing_pieces(tmp_path: Path) -> None:
     np.savez(tmp_path / "a.npz", X=np.zeros((4, 5, 2), np.float32))
     with pytest.raises(DataError, match=r"missing array 'y'.*expected X, y \(and lengths\)"):
         load_splits(str(tmp_path / "a.npz"))
+    # the sklearn/Keras names for the training split are named with what to rename them to (the unseen5 probe)
+    z, labels = np.zeros((4, 5, 2), np.float32), np.array([0, 1, 0, 1])
+    np.savez(tmp_path / "t.npz", X_train=z, y_train=labels, X_test=z, y_test=labels)
+    with pytest.raises(DataError, match=r"missing array 'X' \(rename 'X_train' to 'X': the training split is X, y"):
+        load_splits(str(tmp_path / "t.npz"))
     np.savez(tmp_path / "b.npz", X=np.zeros((4, 5, 2), np.float32), y=np.array([0, 1, 0, 1]))
     with pytest.raises(
         DataError, match=r"no test split: looked for arrays X_test/y_test inside it and for the file .*b_test.npz"
