@@ -388,7 +388,7 @@ def _mend(target: Path, report: SqliteRepair) -> None:
                 report.placeholders.setdefault(study, []).append(number)
         _restore_tail(conn, tables, report, now)
         for table in sorted(tables - {"trials", "studies"}):  # rows whose trial or study is gone: nothing reads them
-            columns = {r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')}
+            columns = _columns(conn, table)
             if "trial_id" in columns:
                 conn.execute(f'DELETE FROM "{table}" WHERE trial_id NOT IN (SELECT trial_id FROM trials)')  # noqa: S608
             elif "study_id" in columns:
@@ -470,7 +470,7 @@ def _restore_tail(conn: sqlite3.Connection, tables: set[str], report: SqliteRepa
     known = {r[0] for r in conn.execute("SELECT trial_id FROM trials")}
     referenced: set[int] = set()
     for table in sorted(tables - {"trials", "studies"}):
-        if "trial_id" in {r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')}:
+        if "trial_id" in _columns(conn, table):
             referenced |= {r[0] for r in conn.execute(f'SELECT DISTINCT trial_id FROM "{table}"')}  # noqa: S608
     lost = sorted(i for i in referenced - known if i is not None)
     if not lost:
@@ -564,6 +564,11 @@ def _placeholders(conn: sqlite3.Connection, report: SqliteRepair) -> dict[str, l
     return out
 
 
+def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    """The column names of ``table`` (a name read from ``sqlite_master``)."""
+    return {r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')}
+
+
 def _unparsable(conn: sqlite3.Connection, tables: set[str], report: SqliteRepair) -> set[int]:
     """Drop the rows whose JSON column (an attribute's ``value_json``, a parameter's ``distribution_json``) does not
     parse, and return the trials whose parameter rows went with them. Such rows are readable to SQLite but not to
@@ -572,7 +577,7 @@ def _unparsable(conn: sqlite3.Connection, tables: set[str], report: SqliteRepair
     faults5 probe), so nothing could be repaired."""
     lost: set[int] = set()
     for table in sorted(tables):
-        columns = {r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')}  # noqa: S608 - from sqlite_master
+        columns = _columns(conn, table)
         column = next((c for c in ("value_json", "distribution_json") if c in columns), None)
         if column is None:
             continue

@@ -1270,11 +1270,8 @@ def _columns_missing(url: str, columns: dict[str, set[str]], revision: str | Non
     if not missing:
         return
     if revision is not None:
-        from alembic.script import ScriptDirectory
-        from optuna.storages import _rdb
-
         try:
-            head = ScriptDirectory(str(Path(_rdb.__file__).parent / "alembic")).get_current_head()
+            head, _ = optuna_revisions()
         except Exception:
             return
         if revision != head:  # an older (or newer) revision: Optuna refuses it, schema_refused says how to upgrade
@@ -1359,6 +1356,15 @@ def _take_lock(url: str, engine: Any, conn: Any) -> Any:
         time.sleep(0.25)
 
 
+def optuna_revisions() -> tuple[str | None, set[str]]:
+    """The installed Optuna's schema revision (its alembic head) and every revision it knows."""
+    from alembic.script import ScriptDirectory
+    from optuna.storages import _rdb
+
+    script = ScriptDirectory(str(Path(_rdb.__file__).parent / "alembic"))
+    return script.get_current_head(), {r.revision for r in script.walk_revisions()}
+
+
 def schema_refused(url: str) -> str | None:
     """One line for a store whose Optuna schema revision (``alembic_version``) is not the one the installed Optuna
     uses, which Optuna refuses to open: the revision found, this Optuna's, and the remedy (an older one: a backup,
@@ -1366,14 +1372,9 @@ def schema_refused(url: str) -> str | None:
     it). Optuna's own line said the schema was "set up by" its own version (it reads ``version_info``, not the
     revision) and advised ``pip install -U optuna``, which leaves constraints.txt's pins. None: the revision is this
     Optuna's, or cannot be read (the caller's line stands)."""
-    from alembic.script import ScriptDirectory
-
     try:
         found = _query_once(url, "SELECT version_num FROM alembic_version")[0]  # (no row: raises, None returned)
-        from optuna.storages import _rdb
-
-        script = ScriptDirectory(str(Path(_rdb.__file__).parent / "alembic"))
-        head, known = script.get_current_head(), {r.revision for r in script.walk_revisions()}
+        head, known = optuna_revisions()
     except Exception:
         return None
     if found is None or found == head:
