@@ -408,25 +408,16 @@ def _mend(target: Path, report: SqliteRepair) -> None:
                              "'FINITE')", (trial_id, value))  # fmt: skip
                 report.revalued.setdefault(study, []).append(number)
                 continue
-            conn.execute("UPDATE trials SET state = 'FAIL' WHERE trial_id = ?", (trial_id,))
-            conn.execute("DELETE FROM trial_values WHERE trial_id = ?", (trial_id,))  # a failed trial has none
-            _fail_reason(conn, trial_id, FAILED_BY_REPAIR if not has_value else LOST_PARAMS)
-            report.failed.setdefault(study, []).append(number)
+            _fail(conn, report, (trial_id, number, study), FAILED_BY_REPAIR if not has_value else LOST_PARAMS)
         pruned = conn.execute(
             "SELECT t.trial_id, t.number, s.study_name FROM trials t JOIN studies s ON s.study_id = t.study_id "
             "WHERE t.state = 'PRUNED'"
         ).fetchall()
         for trial_id, number, study in pruned:  # a finished trial too: its lost parameter stopped every command
             if trial_id in suspects:
-                conn.execute("UPDATE trials SET state = 'FAIL' WHERE trial_id = ?", (trial_id,))
-                conn.execute("DELETE FROM trial_values WHERE trial_id = ?", (trial_id,))
-                _fail_reason(conn, trial_id, LOST_PARAMS)
-                report.failed.setdefault(study, []).append(number)
-        for trial_id, number, study in _without_config(conn, tables):
-            conn.execute("UPDATE trials SET state = 'FAIL' WHERE trial_id = ?", (trial_id,))
-            conn.execute("DELETE FROM trial_values WHERE trial_id = ?", (trial_id,))
-            _fail_reason(conn, trial_id, LOST_CONFIG)
-            report.failed.setdefault(study, []).append(number)
+                _fail(conn, report, (trial_id, number, study), LOST_PARAMS)
+        for trial in _without_config(conn, tables):
+            _fail(conn, report, trial, LOST_CONFIG)
         conn.commit()
     finally:
         conn.close()
@@ -520,6 +511,16 @@ def _waiting(conn: sqlite3.Connection, trial_id: int) -> bool:
         for table in ("trial_params", "trial_intermediate_values", "trial_values")
     )
     return fixed is not None and not ran
+
+
+def _fail(conn: sqlite3.Connection, report: SqliteRepair, trial: tuple[int, int, str], why: str) -> None:
+    """Fail the finished ``trial`` (trial_id, number, study) for ``why``: no value (a failed trial has none), and
+    the report names it."""
+    trial_id, number, study = trial
+    conn.execute("UPDATE trials SET state = 'FAIL' WHERE trial_id = ?", (trial_id,))
+    conn.execute("DELETE FROM trial_values WHERE trial_id = ?", (trial_id,))
+    _fail_reason(conn, trial_id, why)
+    report.failed.setdefault(study, []).append(number)
 
 
 def _fail_reason(conn: sqlite3.Connection, trial_id: int, why: str) -> None:
