@@ -1239,7 +1239,9 @@ def foreign_schema(url: str, conn: Any = None) -> None:
                     tables, columns, revision = look(own)
             finally:
                 engine.dispose()
-    except Exception:  # unreachable, no permission to look: Optuna's own open says why
+    except Exception as exc:  # unreachable, no permission to look: Optuna's own open says why
+        if conn is not None and transient(exc):  # the schema lock's connection lost (the look now reads
+            raise  # alembic_version, where an open waits on a lock): the open's retry takes a new lock and says so
         return
     studies = columns.get("studies")
     if "alembic_version" in tables and "version_info" not in tables:
