@@ -376,7 +376,8 @@ def check_journal(path: str | Path) -> JournalCheck:
         out.backup, out.torn_file = backup_copy(path), stamp(path, "torn")
         with open(path, "r+b") as f:
             f.seek(first.offset)
-            out.torn_file.write_bytes(f.read())
+            tail = f.read()
+            out.torn_file.write_bytes(tail)
             f.truncate(first.offset)
             f.flush()
             os.fsync(f.fileno())
@@ -384,8 +385,7 @@ def check_journal(path: str | Path) -> JournalCheck:
         out.torn_offset, out.torn_bytes, out.size = first.offset, first.length, first.offset
     out.seconds = time.monotonic() - start
     what, cause = "a partial last record", "a write cut short by a crash or a full disk"
-    with contextlib.suppress(OSError, ValueError):
-        tail = out.torn_file.read_bytes()
+    with contextlib.suppress(ValueError):
         record = json.loads(tail) if tail.endswith(b"\n") else None
         if isinstance(record, dict):  # a whole line, newline and all: no torn write (faults5: "op_code": 99)
             what = "a last line that is no record this Optuna replays"

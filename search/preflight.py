@@ -273,11 +273,12 @@ def _check_journal(
         raise fail("is a directory; give a file path such as DIR/journal.log")
     if (why := broken_link(path)) is not None:
         raise fail(why)
-    if path.name.endswith(".lock") and path.name != ".lock" and path.with_name(path.name[:-5]).is_file():
+    journal = path.with_name(path.name[:-5]) if path.name.endswith(".lock") and path.name != ".lock" else None
+    if journal is not None and journal.is_file():
         # the faults5 probe: a study written to runs/s/journal.log.lock made the next run on runs/s/journal.log
         # wait 30 s for "its" lock and then delete the file, study and all ("took over the journal's lock")
         raise fail(
-            f"is the lock file of the journal {path.with_name(path.name.removesuffix('.lock'))} (Optuna makes and "
+            f"is the lock file of the journal {journal} (Optuna makes and "
             "deletes it around each write, and deletes one left for 30 s: a study written there would be lost); "
             "give the journal's own path"
         )

@@ -1265,9 +1265,9 @@ def _columns_missing(url: str, columns: dict[str, set[str]], revision: str | Non
     from optuna.storages._rdb import models
 
     missing = {
-        t.name: sorted(set(t.columns.keys()) - columns[t.name])
+        t.name: sorted(lacks)
         for t in models.BaseModel.metadata.sorted_tables
-        if t.name in columns and set(t.columns.keys()) - columns[t.name]
+        if t.name in columns and (lacks := set(t.columns.keys()) - columns[t.name])
     }
     if not missing:
         return

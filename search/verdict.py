@@ -871,10 +871,8 @@ def describe_difference(p: dict[str, Any]) -> str:
     if p.get("diverged"):  # (best - 0 on those seeds is no difference either)
         return (f"none measured (no test: seed(s) {', '.join(map(str, p['diverged']))} diverged in one of the two "
                 "rows, and a diverged seed has no accuracy)")  # fmt: skip
-    if p["n"] < 2:
-        return f"{p['mean']:+.4f} (1 seed: no interval, no p-value)"
-    if p.get("sequences") == 1:
-        return f"{p['mean']:+.4f} (1 test sequence: no interval, no p-value)"
+    if (why := untested(p)) is not None:
+        return f"{p['mean']:+.4f} ({why}: no interval, no p-value)"
     wilcoxon = f", Wilcoxon p={p['wilcoxon_p']:.2g}" if p.get("wilcoxon_p") is not None else ""
     over = (f"{p['n']} seeds x {p['sequences']} test sequences" if p.get("sequences")
             else f"{p['n']} seeds, on this test split only")  # fmt: skip
@@ -882,10 +880,15 @@ def describe_difference(p: dict[str, Any]) -> str:
             f"paired over {over}, p={p['p']:.2g}{wilcoxon})")  # fmt: skip
 
 
+def untested(p: dict[str, Any]) -> str | None:
+    """Why the paired difference ``p`` has no interval or p-value ("1 seed", "1 test sequence"), or None."""
+    if p.get("n", 1) < 2:
+        return "1 seed"
+    return "1 test sequence" if p.get("sequences") == 1 else None
+
+
 def _p(p: dict[str, Any]) -> str:
-    if p.get("p") is None:
-        return "n/a, 1 test sequence" if p.get("sequences") == 1 and p.get("n", 1) > 1 else "n/a, 1 seed"
-    return f"{p['p']:.2g}"
+    return f"n/a, {untested(p) or '1 seed'}" if p.get("p") is None else f"{p['p']:.2g}"
 
 
 def _significant(p: dict[str, Any]) -> bool:

@@ -14,7 +14,7 @@ import jinja2
 from models.config import ARCHITECTURE_NAMES
 from models.data import quoted
 from search.report.data import MIN_RANKED, Comparison, StudyData
-from search.verdict import SIGNIFICANCE, describe_difference, keeps_text, warnings_of
+from search.verdict import SIGNIFICANCE, describe_difference, keeps_text, untested, warnings_of
 
 #: the compact statistics compared between the best configuration and the baseline, with their captions
 KEY_STATS = [
@@ -86,7 +86,7 @@ def paired_verdict(paired: dict[str, Any]) -> str:
         return "— (the same runs: nothing to compare)"
     if paired.get("diverged"):
         return diverged_test(paired["diverged"])
-    if paired.get("p") is None and paired.get("sequences") == 1 and paired.get("n", 1) > 1:
+    if paired.get("p") is None and untested(paired) == "1 test sequence":
         return "no test (1 test sequence)"
     return verdict(paired.get("p"))
 
