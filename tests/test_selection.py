@@ -14,7 +14,7 @@ import optuna
 import pytest
 
 from models.config import RNNConfig, TrainConfig
-from search.selection import confirm, regularizers_on, same_config, select, within_one_se
+from search.selection import confirm, regularizers_on, same_config, select, tied_with, within_one_se
 
 OFF = {**dataclasses.asdict(RNNConfig()), **dataclasses.asdict(TrainConfig()), "clip_norm": 1.0}
 
@@ -511,3 +511,24 @@ def test_the_confirmation_compares_accuracies_read_back_from_the_scores() -> Non
     base = at_epochs(one_off, 1, sizes)
     assert base["fold_accs"] == pytest.approx([53 / 54] * 4 + [1.0])
     assert at_epochs(sure, 1, [54, 54]) is sure  # sizes that do not match the folds: the run as it was
+
+
+# (case, trials as (value, fold accuracies), the trial asked about, the trials tied with it)
+TIES = [
+    ("three at the top", [(0.9963, [1, 1, 1, 0.9815, 1]), (0.9962, [1, 0.9815, 1, 1, 1]),
+                          (0.9961, [1, 1, 1, 1, 0.9815]), (0.99, [1, 0.9815, 1, 0.9815, 0.9815])], 0, [1, 2]),
+    ("no tie", [(0.99, [1, 1, 0.95, 1, 1]), (0.98, [1, 1, 0.9, 1, 1])], 0, []),
+    ("other fold count", [(0.99, [1, 1, 0.95, 1, 1]), (0.99, [1, 0.95, 1, 1])], 0, []),
+    ("no fold accuracies", [(0.99, [1, 1, 0.95, 1, 1]), (0.99, None)], 0, []),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "trials", "asked", "tied"), TIES, ids=[c[0] for c in TIES])
+def test_the_trials_tied_with_the_best_on_the_folds_are_found(
+    case: str, trials: list[tuple[float, list[float] | None]], asked: int, tied: list[int]
+) -> None:
+    study = optuna.create_study(direction="maximize")
+    for value, accs in trials:
+        add(study, value, FIVE, accs, **({} if accs is not None else {"fold_scores": None}))
+    assert tied_with(study, study.trials[asked], "val_acc") == tied
+    assert tied_with(study, study.trials[asked], "val_loss") == []  # a loss does not tie

@@ -31,7 +31,7 @@ from search.objective import folds_of, study_splits
 from search.progress import SURPLUS, diverged
 from search.recipes import BASELINE, earlier_points, is_baseline, same_values, starting_points
 from search.retries import gave_up_rows
-from search.selection import as_complete, same_config
+from search.selection import as_complete, same_config, tied_with
 from search.spec import StudySpec, values_of
 from search.storage import StorageError, storage_hint
 from search.verdict import (
@@ -83,6 +83,9 @@ class StudyData:
     selection: str = ""  # how it was chosen (search.selection: the best, or the baseline within one standard error)
     top_trial: int | None = None  # the trial with the highest objective (the chosen one, or a busier one)
     top_value: float | None = None  # its objective value
+    tied: list[int] = field(
+        default_factory=list
+    )  # other trials whose folds scored as the top one's: the tie-break ranked them
     final: dict[str, Any] | None = None  # the verdict (:func:`search.verdict.final_result`)
     folds: int | None = None  # cross-validation folds per trial
     regularizers_on: dict[str, Any] = field(default_factory=dict)  # the best's regularizers not at their off value
@@ -370,6 +373,7 @@ def study_data(
         best = chosen.chosen
         ua = best.user_attrs
         data.selection, data.top_trial, data.top_value = chosen.rule, chosen.best.number, chosen.best.value
+        data.tied = tied_with(study, chosen.best, spec.metric)
         data.best_trial, data.best_value, data.best_recipe = best.number, best.value, ua.get("recipe")
         data.best_validation = {"val_acc": ua.get("val_acc", math.nan), "val_loss": ua.get("val_loss", math.nan),
                                 "folds": ua.get("folds", 1), "path": ua.get("path")}  # fmt: skip

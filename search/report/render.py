@@ -183,6 +183,12 @@ def failed(counts: dict[str, int]) -> str:
     return head + (f", {surplus} handed back (asked past the total by a trial array, never trained)" if surplus else "")
 
 
+def trial_list(numbers: list[int], shown: int = 10) -> str:
+    """``#82, #89``; past ``shown`` numbers, ``... and 14 more``."""
+    head = ", ".join(f"#{n}" for n in numbers[:shown])
+    return head + (f" and {len(numbers) - shown} more" if len(numbers) > shown else "")
+
+
 def _environment(autoescape: bool) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("search.report", "templates"),
@@ -204,6 +210,7 @@ def _environment(autoescape: bool) -> jinja2.Environment:
         json=json.dumps,
         quoted=quoted,
         failed=failed,
+        trial_list=trial_list,
     )
     env.globals.update(stale_note=stale_note)
     env.globals.update(SIGNIFICANCE=SIGNIFICANCE, KEY_STATS=KEY_STATS, FIGURE_CAPTIONS=FIGURE_CAPTIONS,
