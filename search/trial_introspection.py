@@ -170,7 +170,8 @@ def store_records(
     if not stats:
         return
     trial.set_user_attr("introspection", _rounded(stats))
-    trial.set_user_attr("diagnoses", diagnose(stats))
+    optimizer = (getattr(trial, "user_attrs", {}).get("config") or {}).get("optimizer")  # set before the fit
+    trial.set_user_attr("diagnoses", diagnose(stats, optimizer))
     trial.set_user_attr("introspection_s", round(probe.seconds, 3))
     if store is not None:
         state = probe.state()

@@ -593,3 +593,45 @@ def test_contraction_says_what_it_means_for_the_cell(gates: str, says: str, neve
     found = [f for f in I.diagnose(stats) if f.startswith("recurrent weights contract")]
     assert len(found) == 1 and says in found[0] and never not in found[0], found
     assert "recurrent decay or a recurrent penalty is on" in found[0]
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "says", "never"),
+    [
+        ("adamw", "adamw divides each step by a running estimate", "not the learning rate, sets"),
+        ("adam", "adam divides each step by a running estimate", "not the learning rate, sets"),
+        ("rmsprop", "rmsprop divides each step by a running estimate", "not the learning rate, sets"),
+        ("sgd", "the clipping threshold, not the learning rate, sets the step size", "running estimate"),
+        (None, "with SGD the clipping threshold, not the learning rate, sets the step size (with Adam", "{optimizer}"),
+    ],
+)
+def test_frequent_clipping_is_read_by_the_optimizer(optimizer: str | None, says: str, never: str) -> None:
+    # "the clipping threshold, not the learning rate, sets the step size" was said of every fit, and every study's
+    # default is AdamW, whose step a clip on every step does not change (the test below)
+    (found,) = I.diagnose({"grad.clip_fraction": 0.8}, optimizer)
+    assert found.startswith("gradients clipped on 80% of steps (threshold 50%): ")
+    assert says in found and never not in found
+
+
+@pytest.mark.parametrize(("optimizer", "alike"), [("adamw", True), ("adam", True), ("rmsprop", True), ("sgd", False)])
+def test_a_clip_on_every_step_cancels_in_adaptive_optimizers_only(optimizer: str, alike: bool) -> None:
+    # what the sentences above claim: clip norms 0.01 and 0.001, both cutting every step, move the weights alike
+    # under Adam(W) and RMSprop (measured: 2e-4 and 6e-4 of the distance moved apart) and ten times apart under SGD
+    def moved(clip: float) -> torch.Tensor:
+        torch.manual_seed(0)
+        net = torch.nn.Linear(8, 3)
+        x, y = torch.randn(64, 8), torch.randint(0, 3, (64,))
+        start = torch.cat([p.detach().flatten() for p in net.parameters()])
+        make = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam, "rmsprop": torch.optim.RMSprop,
+                "sgd": torch.optim.SGD}[optimizer]  # fmt: skip
+        opt = make(net.parameters(), lr=1e-2)
+        for _ in range(10):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(net(x), y).backward()
+            assert float(torch.nn.utils.clip_grad_norm_(net.parameters(), clip)) > clip  # cut on every step
+            opt.step()
+        return torch.cat([p.detach().flatten() for p in net.parameters()]) - start
+
+    a, b = moved(0.01), moved(0.001)
+    apart = float((a - b).norm() / a.norm())
+    assert (apart < 1e-2) == alike and (apart > 0.5) == (not alike)

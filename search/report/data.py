@@ -468,7 +468,7 @@ def study_report(
             refits[key] = introspect(spec, cfg)
         probe, best_epoch, why_diverged = refits[key]
         stats = probe.summary(best_epoch)
-        found = diagnose(stats)
+        found = diagnose(stats, cfg.get("optimizer"))
         if why_diverged:  # (diagnose names the divergence from its last record; this says why, once)
             found = [f"its introspection refit diverged ({why_diverged}): the measurements are those up to then"] + [
                 d for d in found if not d.startswith("the fit diverged")
