@@ -782,3 +782,21 @@ def test_the_summary_names_the_trials_the_best_tied_with(
         assert "tied on the folds" not in head, head
     else:
         assert shown in head, head
+
+
+def test_the_introspection_says_which_epoch_each_refit_was_measured_at(tmp_path: Path) -> None:
+    """(the verdict6 probe) The table set the best's weight norms, gradients and saturation beside the baseline's
+    without saying at which epoch each refit was measured: each at its own best epoch on the holdout, which may lie
+    far apart, and norms grow with training. The page and summary.md now say it, as report.json holds it. The page
+    did not show the chosen trial's objective either, which summary.md and the terminal print."""
+    raw = {**TINY, "name": "measured", "budget": {"trials": 2, "max_epochs": 3}, "final_seeds": 1}
+    out = _reported(tmp_path, raw)[2]
+    data = json.loads((out / "report.json").read_text())
+    page, summary = (out / "index.html").read_text(), (out / "summary.md").read_text()
+    # and the page names the chosen trial's objective, as summary.md and the terminal do (it showed none)
+    assert f"(objective {data['best_value']:.4f})" in summary and f"(objective {data['best_value']:.4f})" in page
+    row = next(line for line in page.splitlines() if "epoch measured" in line)
+    for label in ("best", "baseline"):
+        at = f"{data['introspection'][label]['epoch'] + 1} of 3"
+        assert f"<td>{at}</td>" in row, row
+        assert f"- **{label}** (epoch {at}): " in summary, summary
