@@ -382,6 +382,19 @@ def test_one_difference_in_every_cell_is_at_least_as_sure_as_its_neighbours(hits
 def test_no_difference_in_any_cell_is_p_1() -> None:
     got = paired([0.5] * 3, [0.5] * 3, hits=np.zeros((3, 20), dtype=np.int8))
     assert (got["mean"], got["low"], got["high"], got["p"]) == (0.0, 0.0, 0.0, 1.0)
+    # said as what it is, not as a measured zero "+0.0000 (95% CI +0.000..+0.000, ..., p=1)" (the verdict6 probe:
+    # "nothing at all" where clipping never cut a step retrained the baseline's very models)
+    assert describe_difference(got) == (
+        "+0.0000 (the same test predictions on every seed and sequence: 3 seeds x 20 test sequences, nothing "
+        "differs to test)"
+    )
+    from search.report.render import paired_verdict
+
+    assert paired_verdict(got) == "— (the same test predictions: nothing differs)"
+    # differences that cancel are a measured zero, with an interval
+    mixed = np.zeros((3, 20), dtype=np.int8)
+    mixed[:, 0], mixed[:, 1] = 1, -1
+    assert "95% CI" in describe_difference(paired([0.5] * 3, [0.5] * 3, hits=mixed))
 
 
 def test_equal_configurations_are_called_different_about_as_often_as_the_level_says() -> None:

@@ -84,6 +84,8 @@ def paired_verdict(paired: dict[str, Any]) -> str:
     the tuned row: "not significant (p = 1.000)" judged a comparison the verdict says was not made)."""
     if paired.get("same"):
         return "— (the same runs: nothing to compare)"
+    if paired.get("identical"):
+        return "— (the same test predictions: nothing differs)"
     if paired.get("diverged"):
         return diverged_test(paired["diverged"])
     if paired.get("p") is None and untested(paired) == "1 test sequence":
