@@ -800,3 +800,49 @@ def test_the_introspection_says_which_epoch_each_refit_was_measured_at(tmp_path:
         at = f"{data['introspection'][label]['epoch'] + 1} of 3"
         assert f"<td>{at}</td>" in row, row
         assert f"- **{label}** (epoch {at}): " in summary, summary
+
+
+@pytest.mark.parametrize(
+    ("columns", "together"),
+    [
+        # the L2 recipes set both switches: equal in every complete trial
+        (
+            {"kernel_l2_on": [0, 1, 0, 1, 1, 0], "recurrent_l2_on": [0, 1, 0, 1, 1, 0], "x": [1, 2, 3, 4, 5, 6]},
+            {"kernel_l2_on": ["recurrent_l2_on"]},
+        ),
+        # one to one with other labels: still no trial tells them apart
+        ({"a": [0, 1, 0, 1, 1, 0], "b": [1, 0, 1, 0, 0, 1], "x": [1, 2, 3, 4, 5, 6]}, {"a": ["b"]}),
+        # a function one way only (b has three values where a has two): not the same information
+        ({"a": [0, 1, 0, 1, 1, 0], "b": [0, 1, 0, 1, 2, 0], "x": [1, 2, 3, 4, 5, 6]}, {}),
+        # sampled afresh in every trial: one to one by chance, but ordered differently: not grouped
+        ({"lr": [1, 5, 2, 6, 3, 4], "dropout": [6, 2, 5, 1, 4, 3], "x": [1, 1, 2, 2, 3, 3]}, {}),
+        # three in one group
+        (
+            {"a": [0, 1, 0, 1, 1, 0], "b": [0, 1, 0, 1, 1, 0], "c": [1, 0, 1, 0, 0, 1], "x": [1, 2, 3, 4, 5, 6]},
+            {"a": ["b", "c"]},
+        ),
+    ],
+)
+def test_parameters_that_moved_together_are_ranked_as_one(
+    columns: dict[str, list[int]], together: dict[str, list[str]]
+) -> None:
+    """The verdict6 probe: kernel_l2_on and recurrent_l2_on were equal in all 4 complete trials of a GunPoint study
+    (the L2 recipe sets both), and fANOVA split one effect between them, 0.359 and 0.160, listed 2nd and 3rd."""
+    from search.report.data import importances, moved_together
+    from search.report.render import ranked_name
+
+    study = optuna.create_study(direction="maximize")
+    dist = {k: FloatDistribution(0, 10) for k in columns}
+    for i in range(6):
+        params = {k: float(v[i]) for k, v in columns.items()}
+        study.add_trial(create_trial(value=0.5 + 0.05 * params["x"] + 0.1 * params[sorted(columns)[0]],
+                                     params=params, distributions=dist))  # fmt: skip
+    assert moved_together(study.trials) == together
+    got = importances(study)
+    followers = {q for qs in together.values() for q in qs}
+    assert got["fANOVA"] and not followers & set(got["fANOVA"]) and not followers & set(got["PED-ANOVA"]), got
+    for name, others in together.items():
+        assert (
+            ranked_name(name, together) == f"{name} (with {', '.join(others)}: moved together in every complete trial)"
+        )
+    assert ranked_name("x", together) == "x"

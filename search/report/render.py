@@ -126,6 +126,13 @@ def gate_keys(introspection: dict[str, dict[str, Any]]) -> list[str]:
     )  # fmt: skip
 
 
+def ranked_name(name: str, together: dict[str, list[str]]) -> str:
+    """A ranked parameter's name, with the parameters that moved with it in every complete trial
+    (:func:`search.report.data.moved_together`): its share is theirs together."""
+    others = together.get(name)
+    return f"{name} (with {', '.join(others)}: moved together in every complete trial)" if others else name
+
+
 def importance_names(importances: dict[str, dict[str, float]]) -> list[str]:
     """Every parameter some evaluator scored, the most important (fANOVA) first."""
     fanova = importances.get("fANOVA", {})
@@ -216,7 +223,7 @@ def _environment(autoescape: bool) -> jinja2.Environment:
     )
     env.globals.update(stale_note=stale_note)
     env.globals.update(SIGNIFICANCE=SIGNIFICANCE, KEY_STATS=KEY_STATS, FIGURE_CAPTIONS=FIGURE_CAPTIONS,
-                       gate_keys=gate_keys, importance_names=importance_names, warnings_of=warnings_of,
+                       gate_keys=gate_keys, importance_names=importance_names, ranked_name=ranked_name, warnings_of=warnings_of,
                        min_ranked=MIN_RANKED)  # fmt: skip
     return env
 
