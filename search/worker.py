@@ -669,7 +669,13 @@ def run_trial(
     trial stays RUNNING until its heartbeat goes stale)."""
     storage, tid = study._storage, trial._trial_id
     with Heartbeat(storage, tid):
-        claim(storage, tid)
+        try:
+            claim(storage, tid)
+        except UpdateFinishedTrialError:  # failed meanwhile by another worker: a trial array's lone member waits for
+            gone = taken_over(study, trial)  # its group to train first, and the worker was suspended in between
+            if gone is None:
+                raise
+            return gone, None
         try:
             value = objective(trial)
         except optuna.TrialPruned:

@@ -617,3 +617,27 @@ def test_ctrl_c_in_a_command_that_runs_no_trial_says_what_it_stopped(
     assert cli._interrupted(argparse.Namespace(command=command), KeyboardInterrupt()) == 130
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"interrupted (Ctrl-C): {said}"), err
+
+
+@pytest.mark.parametrize("backend", ["memory", "journal", "sqlite"])
+def test_a_trial_failed_by_another_worker_before_it_is_claimed_is_dropped_not_a_traceback(
+    tmp_path: Path, backend: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A trial array's lone member (one the fused path cannot run) waits for its group to train before
+    ``run_trial`` claims it. A worker suspended in that wait (SIGSTOP past the grace period) found the member failed
+    and re-queued by another worker when it ran again, and died in ``claim`` with UpdateFinishedTrialError (the ops6
+    probe: a traceback, exit 1). The run of it is dropped now, said as for the group's members; nothing is trained."""
+    from search.worker import run_trial
+
+    url = {"memory": None, "journal": str(tmp_path / "journal.log"), "sqlite": f"sqlite:///{tmp_path / 's.db'}"}
+    storage = open_storage(url[backend]) if url[backend] else optuna.storages.InMemoryStorage()
+    study = optuna.create_study(study_name="s", storage=storage, direction="maximize")
+    trial = study.ask()
+    study._storage.set_trial_user_attr(trial._trial_id, "fail_reason", "no heartbeat for 40 s")
+    study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)  # another worker did
+    ran: list[int] = []
+    frozen, error = run_trial(study, trial, lambda t: ran.append(t.number) or 1.0)
+    assert (frozen.number, frozen.state, error, ran) == (trial.number, optuna.trial.TrialState.FAIL, None, [])
+    err = capfd.readouterr().err
+    assert "meanwhile by another worker" in err and "Traceback" not in err, err
+    assert [t.state for t in study.get_trials(deepcopy=False)] == [optuna.trial.TrialState.FAIL]
