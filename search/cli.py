@@ -401,7 +401,7 @@ def _report(study, spec, total, url, final_result, artifacts=None) -> int:  # ty
 
 def cmd_retry(args: argparse.Namespace) -> int:
     """Re-queue trials given up after repeated crashes; they run first at the next ``make study`` / ``make worker``."""
-    from search.retries import gave_up_trials, retry
+    from search.retries import gave_up_trials, retry, total_needed
     from search.worker import counts, study_total
 
     spec = load_study(args.study)
@@ -418,10 +418,12 @@ def cmd_retry(args: argparse.Namespace) -> int:
     for old, copy in new.items():
         print(f"trial #{old} re-queued as trial #{copy} (waiting; crash count reset; runs before any new trial)")
     c, total = counts(study), study_total(study, spec, None)
-    where = storage_hint(url, spec.name)
-    if c["finished"] + len(new) > total:  # the total counts finished trials: a full study needs a bigger one
-        print(f"the study has {c['finished']}/{total} finished trials: to run the re-queued one(s), raise the total: "
-              f"make study STUDY={shlex.quote(args.study)}{where} TRIALS={c['finished'] + len(new)}")  # fmt: skip
+    where, need = storage_hint(url, spec.name), total_needed(study, list(new.values()))
+    if need > total:  # the total counts finished trials: a full study (or one whose last places are taken) needs more
+        taken = need - len(new) - c["finished"]
+        also = f" and {taken} running or re-queued that count toward it too" if taken else ""
+        print(f"the study has {c['finished']}/{total} finished trials{also}: to run the re-queued one(s), raise the "
+              f"total: make study STUDY={shlex.quote(args.study)}{where} TRIALS={need}")  # fmt: skip
     else:
         print(f"run them: make study STUDY={shlex.quote(args.study)}{where}")
     return 0

@@ -118,6 +118,22 @@ def retry(study: optuna.Study, numbers: list[int] | None = None) -> dict[int, in
     return out
 
 
+def total_needed(study: optuna.Study, copies: list[int]) -> int:
+    """The total ``study`` needs for its re-queued ``copies`` (trial numbers) to run: its finished trials, its running
+    ones (each finishes, or is re-queued and counts once as its copy) and the other re-queued trials waiting (a dead
+    worker's, an interrupted one's: they take their places first or beside the copies), plus the copies. Recipes and
+    starting points still waiting are not counted: a re-queued trial runs before them. ``retry`` compared the copies
+    with the finished trials alone and said "run them" while a dead worker's trial still held the last place: the
+    retried copy ran, and the dead worker's re-queued trial was left waiting (the ops6 probe)."""
+    ahead = sum(
+        t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+        or (t.state == TrialState.WAITING and "failed_trial" in t.system_attrs)
+        for t in study.get_trials(deepcopy=False)
+        if t.number not in copies
+    )
+    return ahead + len(copies)
+
+
 def _not_retryable(study: optuna.Study, bad: list[int], gave: list[int]) -> str:
     """Why :func:`retry` refuses ``bad``: numbers past the study's trials do not exist (their range named), the
     rest exist but were not given up; then the trials it would re-queue (``gave``)."""

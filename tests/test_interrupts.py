@@ -641,3 +641,39 @@ def test_a_trial_failed_by_another_worker_before_it_is_claimed_is_dropped_not_a_
     err = capfd.readouterr().err
     assert "meanwhile by another worker" in err and "Traceback" not in err, err
     assert [t.state for t in study.get_trials(deepcopy=False)] == [optuna.trial.TrialState.FAIL]
+
+
+@pytest.mark.parametrize(
+    "others, need",
+    [
+        ([], 4),  # 3 finished + the copy
+        (["running"], 5),  # a live worker's trial: it finishes (or is re-queued) and counts once
+        (["requeued"], 5),  # a dead worker's trial, re-queued: it runs too
+        (["recipe"], 4),  # an enqueued starting point runs after a re-queued trial: it waits
+        (["running", "requeued", "recipe", "failed"], 6),
+    ],
+    ids=["finished only", "a running trial", "a re-queued trial", "a waiting recipe", "all"],
+)  # fmt: skip
+def test_retry_counts_the_trials_that_take_the_study_total_before_its_copy(others: list[str], need: int) -> None:
+    """``retry`` said "run them: make study" on a study at 33/34 whose dead worker's trial still held the last
+    place: the retried copy ran, the dead worker's re-queued trial was left waiting, and the summary called it a
+    recipe that did not run (the ops6 probe). The total it asks for counts what runs ahead of or beside the copy."""
+    from optuna.trial import create_trial
+
+    from search.retries import retry, total_needed
+
+    study = optuna.create_study(study_name="room", direction="maximize")
+    for _ in range(3):
+        study.add_trial(create_trial(state=TrialState.COMPLETE, value=0.5))
+    study.add_trial(create_trial(state=TrialState.FAIL, user_attrs={GAVE_UP_ATTR: "crashed 4 times"}))
+    for kind in others:
+        if kind == "running":
+            study.ask()
+        elif kind == "requeued":
+            study.add_trial(create_trial(state=TrialState.WAITING, system_attrs={"failed_trial": 0}))
+        elif kind == "recipe":
+            study.enqueue_trial({"x": 1.0})
+        else:
+            study.add_trial(create_trial(state=TrialState.FAIL))
+    copies = list(retry(study, [3]).values())
+    assert total_needed(study, copies) == need
