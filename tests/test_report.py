@@ -342,16 +342,27 @@ def test_a_diverging_introspection_refit_keeps_its_records_and_says_so() -> None
         ),
         (3, 2, 2, None),  # still running: they may yet run
         (3, 3, 0, None),
+        (  # a dead worker's trial re-queued behind a retried one: it was called a recipe (the ops6 probe)
+            34,
+            34,
+            -1,
+            "1 re-queued trial(s) (stopped or crashed, to run again) did not run: the study's 34 finished trials "
+            "came first; `make study TRIALS=35` runs them",
+        ),
+        (3, 3, -3, "1 enqueued trial(s) (the recipes, your starting points) and 2 re-queued trial(s)"),
     ],
-    ids=["budget used", "total lowered", "running", "none waiting"],
+    ids=["budget used", "total lowered", "running", "none waiting", "a re-queued trial", "both"],
 )
 def test_enqueued_trials_the_budget_did_not_reach_are_named(
     total: int, finished: int, waiting: int, said: str | None
 ) -> None:
-    """A 3-trial study of long data left its two branch-dropout recipes waiting, and only the count said so."""
+    """A 3-trial study of long data left its two branch-dropout recipes waiting, and only the count said so.
+    ``waiting`` below 0: |waiting| trials waiting, of them re-queued one (-1) or two (-3), the rest recipes."""
     from search.report.data import StudyData
 
-    counts = {"finished": finished, "complete": finished, "pruned": 0, "fail": 0, "waiting": waiting}
+    requeued = {-1: 1, -3: 2}.get(waiting, 0)
+    counts = {"finished": finished, "complete": finished, "pruned": 0, "fail": 0, "waiting": abs(waiting),
+              "requeued": requeued}  # fmt: skip
     d = StudyData("s", "s.yaml", "", "synthetic", {}, "val_acc", total, counts, [], "")
     head = render.render("summary.txt.j2", d=d, part="head")
     assert (said in head) if said else ("did not run" not in head), head

@@ -419,6 +419,9 @@ def trial_counts(study: optuna.Study) -> dict[str, int]:
     and a resume it said "2 failed" where nothing had failed."""
     out = counts(study)
     out["rerun"] = out["surplus"] = 0
+    out["requeued"] = sum(  # waiting copies of stopped or crashed trials: not the recipes or starting points
+        "failed_trial" in t.system_attrs for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    )
     out["diverged"] = sum(map(diverged, study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))))
     if out["fail"]:
         trials = study.get_trials(deepcopy=False)

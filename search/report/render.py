@@ -198,6 +198,18 @@ def trial_list(numbers: list[int], shown: int = 10) -> str:
     return head + (f" and {len(numbers) - shown} more" if len(numbers) > shown else "")
 
 
+def waiting(counts: dict[str, int]) -> str:
+    """The waiting trials by kind: ``2 enqueued trial(s) (the recipes, your starting points)`` and ``1 re-queued
+    trial(s) (stopped or crashed, to run again)``. A dead worker's re-queued trial left waiting by a full study was
+    called a recipe that did not run (the ops6 probe)."""
+    requeued = counts.get("requeued", 0)
+    enqueued = counts.get("waiting", 0) - requeued
+    parts = [f"{enqueued} enqueued trial(s) (the recipes, your starting points)"] if enqueued else []
+    if requeued:
+        parts.append(f"{requeued} re-queued trial(s) (stopped or crashed, to run again)")
+    return " and ".join(parts)
+
+
 def _environment(autoescape: bool) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("search.report", "templates"),
@@ -210,6 +222,7 @@ def _environment(autoescape: bool) -> jinja2.Environment:
     )
     env.filters.update(
         fmt=fmt,
+        waiting=waiting,
         accuracy=accuracy,
         verdict=verdict,
         paired_verdict=paired_verdict,
