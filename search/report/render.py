@@ -236,8 +236,8 @@ def _environment(autoescape: bool) -> jinja2.Environment:
     )
     env.globals.update(stale_note=stale_note)
     env.globals.update(SIGNIFICANCE=SIGNIFICANCE, KEY_STATS=KEY_STATS, FIGURE_CAPTIONS=FIGURE_CAPTIONS,
-                       gate_keys=gate_keys, importance_names=importance_names, ranked_name=ranked_name, warnings_of=warnings_of,
-                       min_ranked=MIN_RANKED)  # fmt: skip
+                       gate_keys=gate_keys, importance_names=importance_names, ranked_name=ranked_name,
+                       warnings_of=warnings_of, min_ranked=MIN_RANKED)  # fmt: skip
     return env
 
 
