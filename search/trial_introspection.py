@@ -65,7 +65,8 @@ class DashboardFigures:
     each study's figures in its own ``runs/<study>/artifacts`` (without ARTIFACTS), so reads look in every study's
     directory there is (looked up again on a miss: a study created while the dashboard serves). Uploads from the
     dashboard go to ``home``. A figure none of them holds is served as a picture that says why (a broken image and
-    an HTTP 500 said nothing): its trial ran on another machine, or it is being drawn."""
+    an HTTP 500 said nothing): its trial ran on another machine or from another working directory (the ops6 probe:
+    a worker started elsewhere on the same machine was said to run "on another machine"), or it is being drawn."""
 
     def __init__(self, storage: Any, artifacts: str | None, home: FileSystemArtifactStore) -> None:
         self.storage, self.artifacts, self.home = storage, artifacts, home
@@ -92,7 +93,7 @@ class DashboardFigures:
                     return store.open_reader(artifact_id)
                 except ArtifactNotFound:
                     pass
-        return io.BytesIO(_not_here_png(tuple(sorted(str(p) for p in self.stores))))
+        return io.BytesIO(_not_here_png(tuple(sorted(str(p.absolute()) for p in self.stores))))
 
     def write(self, artifact_id: str, content_body: BinaryIO) -> None:
         self.home.write(artifact_id, content_body)
@@ -115,7 +116,8 @@ def _not_here_png(dirs: tuple[str, ...]) -> bytes:
     fig = plt.figure(figsize=(6.4, 2.4))
     where = ", ".join(dirs[:3]) + (", ..." if len(dirs) > 3 else "")
     fig.text(0.03, 0.5, "Figure not drawn (yet).\n\nIf its trial finished seconds ago, reload: it is being drawn.\n"
-             f"Else the trial's introspection history is not here ({where}):\nits worker ran on another machine. "
+             f"Else the trial's introspection history is not here ({where}):\nits worker ran on another machine, "
+             "or from another directory (without ARTIFACTS,\nfigures go to runs/<study>/artifacts under it). "
              "Give every worker and the dashboard\none shared directory: ARTIFACTS=/shared/dir",
              va="center", fontsize=9)  # fmt: skip
     buf = io.BytesIO()
