@@ -168,6 +168,11 @@ def read_study(path: str | Path) -> Any:
     if not str(path).strip():  # make study STUDY= : "error: .: is a directory"
         raise StudyFileError("the study file is empty (STUDY=); allowed: a study file (YAML), e.g. studies/lstm.yaml")
     p = Path(path)
+    if p.is_symlink() and not p.exists():  # a loop of links, or a link to a file gone: "no such study file" hid it
+        raise StudyFileError(
+            f"{p}: is a symbolic link that points to no file (a loop of links, or its target "
+            f"{os.readlink(p)} is missing); allowed: a study file (YAML), e.g. studies/lstm.yaml"
+        )
     if not p.exists():
         found = sorted(str(s) for s in Path("studies").glob("*.yaml")) if Path("studies").is_dir() else []
         raise StudyFileError(f"{p}: no such study file; available: {', '.join(found) or 'none'}")
@@ -189,7 +194,30 @@ def read_study(path: str | Path) -> Any:
         ) from None
     except OSError as exc:
         raise StudyFileError(f"{p}: cannot read the study file: {exc.strerror or exc}") from None
+    if _expanded_size(raw) > MAX_STUDY_VALUES:
+        raise StudyFileError(f"{p}: its aliases (*name) expand to over {MAX_STUDY_VALUES:,} values, not a study file; "
+                             "allowed: a study file (YAML) whose aliases each repeat a range or a mapping")  # fmt: skip
     return raw
+
+
+#: the most values a study file may hold with its aliases expanded: a 700-byte file of nine aliases nine deep (a YAML
+#: "billion laughs") holds 387 million, and validate hung in the error line that printed it
+MAX_STUDY_VALUES = 100_000
+
+
+def _expanded_size(raw: Any) -> int:
+    """The count of values in ``raw`` with each alias counted where it repeats (the walk stops past the limit; a
+    list that holds itself counts on until it does)."""
+    count, stack = 0, [raw]
+    while stack and count <= MAX_STUDY_VALUES:
+        item = stack.pop()
+        count += 1
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return count
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:

@@ -802,8 +802,42 @@ def _a_directory(d: Path) -> Path:
     return d / "adir.yaml"
 
 
+def _a_loop_of_links(d: Path) -> Path:
+    (d / "a.yaml").symlink_to(d / "b.yaml")
+    (d / "b.yaml").symlink_to(d / "a.yaml")
+    return d / "a.yaml"
+
+
+def _an_alias_bomb(d: Path) -> Path:
+    """A YAML "billion laughs": 387 million strings from 700 bytes (validate hung printing it)."""
+    lines = [
+        "name: s",
+        "dataset: synthetic",
+        "budget: {trials: 1}",
+        "description:",
+        '  - &a ["x","x","x","x","x","x","x","x","x"]',
+    ]
+    for prev, name in zip("abcdefg", "bcdefgh"):
+        lines.append(f"  - &{name} [" + ",".join([f"*{prev}"] * 9) + "]")
+    lines.append("  - [" + ",".join(["*h"] * 9) + "]")
+    (d / "bomb.yaml").write_text("\n".join(lines) + "\n")
+    return d / "bomb.yaml"
+
+
+def _a_pipe(d: Path) -> Path:
+    """A study file given as <(...): the parent read it and created the study, its workers found "no such study
+    file" (exit 1, a study in the store)."""
+    read, write = os.pipe()
+    os.write(write, write_study(d).read_bytes())
+    os.close(write)
+    return Path(f"/dev/fd/{read}")
+
+
 #: (id, the study file's builder, extra arguments, the words of the one error line)
 BAD_INVOCATIONS = [
+    ("a-loop-of-links", _a_loop_of_links, [], ["a.yaml: is a symbolic link that points to no file", "allowed: a study file"]),
+    ("an-alias-bomb", _an_alias_bomb, [], ["bomb.yaml: its aliases (*name) expand to over 100,000 values"]),
+    ("a-pipe-2-workers", _a_pipe, ["--workers", "2"], ["is not a regular file", "each of the 2 worker processes", "WORKERS=1"]),
     ("not-utf8", _latin1, [], ["latin.yaml: not UTF-8 text (byte 0xff at offset 0)", "saved as UTF-8"]),
     ("a-directory", _a_directory, [], ["adir.yaml: is a directory", "allowed: a study file"]),
     ("workers-per-gpu-0", lambda d: write_study(d), ["--workers-per-gpu", "0"], ["--workers-per-gpu/WORKERS_PER_GPU=0"]),
