@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import math
 import os
 import re
 import shlex
@@ -48,23 +49,29 @@ from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock, Jou
 from optuna.trial import FrozenTrial, TrialState
 
 
-def _env_number(name: str, default: float, integer: bool = True) -> Any:
+def _env_number(name: str, default: float, integer: bool = True, above: tuple[str, float] | None = None) -> Any:
+    """``$name`` as a number > 0 (and above ``above``'s value, named by it); a bad one is one line and exit 2."""
     raw = os.environ.get(name)
-    if not raw:
-        return default
     try:
-        value = int(raw) if integer else float(raw)
+        value = (int(raw) if integer else float(raw)) if raw else default
     except ValueError:
-        raise SystemExit(f"error: {name}={raw!r}: must be a {'whole' if integer else ''} number > 0") from None
-    if value <= 0:
-        raise SystemExit(f"error: {name}={raw!r}: must be > 0")
+        value = None
+    if value is None or not math.isfinite(value) or value <= 0:
+        print(f"error: {name}={raw!r}: must be a {'whole number' if integer else 'number'} > 0 (seconds)",
+              file=sys.stderr)  # fmt: skip
+        raise SystemExit(2)
+    if above is not None and value <= above[1]:  # every live trial looked dead between two of its heartbeats
+        given = f"={raw!r}" if raw else f" (unset: its default {value:g})"
+        print(f"error: {name}{given}: must be above {above[0]}={above[1]:g}, a few heartbeats: a trial silent this "
+              f"long is failed as dead, and a live one is silent for up to {above[1]:g} s", file=sys.stderr)  # fmt: skip
+        raise SystemExit(2)
     return value
 
 
 #: seconds between a running trial's heartbeats (Optuna wants a whole number)
 HEARTBEAT_INTERVAL: int = _env_number("REGTUNE_HEARTBEAT_INTERVAL", 10)
 #: a trial silent this long is stale: its worker died; it is failed and re-queued
-GRACE_PERIOD: int = _env_number("REGTUNE_GRACE_PERIOD", 40)
+GRACE_PERIOD: int = _env_number("REGTUNE_GRACE_PERIOD", 40, above=("REGTUNE_HEARTBEAT_INTERVAL", HEARTBEAT_INTERVAL))
 #: how long a storage call is retried while the database (or proxy) is unreachable before the worker gives up
 RETRY_SECONDS: float = _env_number("REGTUNE_STORAGE_RETRY_SECONDS", 60.0, integer=False)
 MAX_RETRY = 3  # re-runs after crashes (dead worker, stale heartbeat, orphan) before a trial is given up

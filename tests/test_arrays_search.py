@@ -480,7 +480,9 @@ def test_a_worker_waiting_for_a_trial_running_elsewhere_says_so_once(tmp_path: P
     trial = study.ask()
     for key, value in ((HOST_ATTR, "another-machine"), (PID_ATTR, 1), (START_ATTR, "1"), (BEAT_ATTR, time.time())):
         storage.set_trial_system_attr(trial._trial_id, key, value)
-    worker = start_worker(tmp_path, "w", path, str(journal), 1, env={"REGTUNE_GRACE_PERIOD": "3"})
+    worker = start_worker(
+        tmp_path, "w", path, str(journal), 1, env={"REGTUNE_HEARTBEAT_INTERVAL": "1", "REGTUNE_GRACE_PERIOD": "3"}
+    )
     line = "waiting for 1 running trial(s) to finish (0/1 finished)"
 
     def beating_until_it_waits() -> bool:  # the other machine's worker beats until this one says it waits

@@ -871,6 +871,31 @@ def test_a_bad_invocation_is_one_line_exit_2_and_no_store(
         assert not (tmp_path / "journal.log").exists()
 
 
+#: (id, the environment, the words of the one error line): the tuning variables, read as search.storage is imported
+BAD_TUNING = [
+    ("interval-abc", {"REGTUNE_HEARTBEAT_INTERVAL": "abc"}, ["REGTUNE_HEARTBEAT_INTERVAL='abc': must be a whole number > 0"]),
+    ("interval-inf", {"REGTUNE_HEARTBEAT_INTERVAL": "inf"}, ["REGTUNE_HEARTBEAT_INTERVAL='inf': must be a whole number"]),
+    ("retry-nan", {"REGTUNE_STORAGE_RETRY_SECONDS": "nan"}, ["REGTUNE_STORAGE_RETRY_SECONDS='nan': must be a number > 0"]),
+    ("retry-abc", {"REGTUNE_STORAGE_RETRY_SECONDS": "abc"}, ["must be a number > 0 (seconds)"]),  # it said "a  number"
+    # a grace period within one heartbeat failed every live trial of another machine as dead: accepted before
+    ("grace-below-interval", {"REGTUNE_GRACE_PERIOD": "1"}, ["REGTUNE_GRACE_PERIOD='1': must be above REGTUNE_HEARTBEAT_INTERVAL=10"]),
+    ("interval-above-default-grace", {"REGTUNE_HEARTBEAT_INTERVAL": "60"}, ["REGTUNE_GRACE_PERIOD (unset: its default 40): must be above REGTUNE_HEARTBEAT_INTERVAL=60"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("env", "words"), [c[1:] for c in BAD_TUNING], ids=[c[0] for c in BAD_TUNING])
+def test_a_bad_tuning_variable_is_one_line_exit_2(tmp_path: Path, env: dict[str, str], words: list[str]) -> None:
+    """Exit 1 before, and a typo ("must be a  number")."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("REGTUNE_")}
+    done = subprocess.run(
+        [sys.executable, "-c", "import search.storage"], env={**clean, **env}, capture_output=True, text=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )  # fmt: skip
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: "), (done.returncode, done.stderr)
+    assert all(w in lines[0] for w in words), lines[0]
+
+
 #: (the command line after the study file, the words of the one error line): the other commands' numbers
 BAD_NUMBERS = [
     (["dashboard", "{study}", "--port", "abc"], "--port/PORT (PROXY_PORT for make proxy)=abc: must be an integer in 1..65535"),
