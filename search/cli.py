@@ -798,6 +798,31 @@ def _bad_number(args: argparse.Namespace) -> str | None:
     return None
 
 
+def _bad_artifacts(args: argparse.Namespace) -> str | None:
+    """The one-line refusal of an ARTIFACTS the trials cannot write (None when it is fine), before the store is
+    touched: a file there was a NotADirectoryError traceback after the study was created, and a mistyped scheme
+    (``s4://b``) a local directory ``s4:`` made without a word."""
+    given = getattr(args, "artifacts", None)
+    if args.command not in ("study", "worker") or not given:
+        return None
+    allowed = "allowed: a directory every worker can write, or s3://bucket/prefix"
+    if "://" in given:
+        scheme = given.split("://", 1)[0]
+        return None if scheme == "s3" else f"--artifacts/ARTIFACTS={given}: unknown scheme {scheme!r}; {allowed}"
+    path = Path(given)
+    above = next((p for p in (path, *path.parents) if p.exists() or p.is_symlink()), Path("."))
+    if not above.is_dir():
+        what = "is not a directory" if above == path else f"is under {above}, which is not a directory"
+        return f"--artifacts/ARTIFACTS={given}: {what}; {allowed}"
+    if not os.access(above, os.W_OK | os.X_OK):
+        return f"--artifacts/ARTIFACTS={given}: {above} is not writable; {allowed}"
+    try:  # (the trials make it anyway; /proc/x passes access() and fails here)
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"--artifacts/ARTIFACTS={given}: cannot make the directory: {exc.strerror or exc}; {allowed}"
+    return None
+
+
 def _bad_host(args: argparse.Namespace) -> str | None:
     """The one-line refusal of an empty HOST: a server given '' listens on every interface."""
     if getattr(args, "host", None) is not None and not args.host.strip():
@@ -829,7 +854,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m search") -> int:
         print(STARTING_INTERRUPTED, file=sys.stderr, flush=True)
         return 130
     _expand_home(args)
-    bad = _bad_host(args) or _bad_number(args)
+    bad = _bad_host(args) or _bad_number(args) or _bad_artifacts(args)
     if bad:
         print(f"error: {bad}", file=sys.stderr)
         return 2

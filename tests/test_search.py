@@ -837,6 +837,10 @@ def _a_pipe(d: Path) -> Path:
 BAD_INVOCATIONS = [
     ("a-loop-of-links", _a_loop_of_links, [], ["a.yaml: is a symbolic link that points to no file", "allowed: a study file"]),
     ("an-alias-bomb", _an_alias_bomb, [], ["bomb.yaml: its aliases (*name) expand to over 100,000 values"]),
+    # a file: a NotADirectoryError traceback after the study was created; s4://: a local directory "s4:"
+    ("artifacts-a-file", lambda d: write_study(d), ["--artifacts", "{d}/tiny.yaml"], ["tiny.yaml: is not a directory", "s3://bucket/prefix"]),
+    ("artifacts-under-a-file", lambda d: write_study(d), ["--artifacts", "{d}/tiny.yaml/a"], ["is under", "which is not a directory"]),
+    ("artifacts-scheme", lambda d: write_study(d), ["--artifacts", "s4://bucket"], ["s4://bucket: unknown scheme 's4'"]),
     ("a-pipe-2-workers", _a_pipe, ["--workers", "2"], ["is not a regular file", "each of the 2 worker processes", "WORKERS=1"]),
     ("not-utf8", _latin1, [], ["latin.yaml: not UTF-8 text (byte 0xff at offset 0)", "saved as UTF-8"]),
     ("a-directory", _a_directory, [], ["adir.yaml: is a directory", "allowed: a study file"]),
@@ -863,7 +867,7 @@ def test_a_bad_invocation_is_one_line_exit_2_and_no_store(
         if command == "validate" and extra:
             continue
         storage = ["--storage", str(tmp_path / "journal.log")] if command == "study" else []
-        code = cli.main([command, str(path), *storage, *extra])
+        code = cli.main([command, str(path), *storage, *[e.replace("{d}", str(tmp_path)) for e in extra]])
         out, err = capsys.readouterr()
         lines = err.strip().splitlines()
         assert code == 2 and len(lines) == 1 and lines[0].startswith("error: "), (code, err)
