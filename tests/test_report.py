@@ -857,3 +857,18 @@ def test_parameters_that_moved_together_are_ranked_as_one(
             ranked_name(name, together) == f"{name} (with {', '.join(others)}: moved together in every complete trial)"
         )
     assert ranked_name("x", together) == "x"
+
+
+def test_a_study_given_twice_is_reported_once(capsys: pytest.CaptureFixture[str]) -> None:
+    """The faults6 probe: `report c.yaml c.yaml` showed one study as two identical columns of the comparison."""
+    from types import SimpleNamespace
+
+    from search.report.build import _once
+
+    def prep(name: str, url: str) -> Any:
+        return SimpleNamespace(spec=SimpleNamespace(name=name), url=url)
+
+    given = [prep("a", "j1"), prep("a", "j1"), prep("b", "j1"), prep("a", "j2")]
+    paths, kept = _once(["a.yaml", "copy.yaml", "b.yaml", "a2.yaml"], given)
+    assert paths == ["a.yaml", "b.yaml", "a2.yaml"] and kept == [given[0], given[2], given[3]]
+    assert "note: copy.yaml names the study 'a' of a.yaml in the same storage: reported once" in capsys.readouterr().err
