@@ -14,8 +14,8 @@ import os
 import re
 import shutil
 import signal
-import sys
 import socket
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
