@@ -315,7 +315,7 @@ def long_tail_note(spec: StudySpec, splits: Splits) -> str | None:
               "files') or shorter sequences")  # fmt: skip
     if long > RAW_STEPS:
         return (
-            f"warning: {splits.name}: a tenth of the training sequences are longer than {long:,.0f} steps (median "
+            f"warning: {splits.name}: a tenth of the training sequences are {long:,.0f} steps or longer (median "
             f"{median_length(splits):,.0f}), and the RNN reads every step: batches pad to their longest sequence, so "
             "epochs take time and memory for that length (about 70 KB a step of a batch of 8 with per-sequence "
             f"recurrent dropout); {advice}"

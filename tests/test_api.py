@@ -324,6 +324,6 @@ def test_prepare_study_warns_what_validate_prints_for_a_study_file(tmp_path: Pat
     long_tail_npz(tmp_path / "tail.npz", n=30, long=4500, test=6)
     study = {**STUDY, "name": "tail", "dataset": "tail.npz"}
     (tmp_path / "tail.yaml").write_text(yaml.safe_dump(study))
-    with pytest.warns(UserWarning, match=r"^tail: a tenth of the training sequences are longer than 4,500 steps"):
+    with pytest.warns(UserWarning, match=r"^tail: a tenth of the training sequences are 4,500 steps or longer"):
         prepare_study(tmp_path / "tail.yaml", storage=str(tmp_path / "journal.log"))
     assert not (tmp_path / "journal.log").exists()  # warned, nothing written

@@ -187,7 +187,7 @@ def test_a_long_tail_the_rnn_reads_whole_is_warned_of(tmp_path: Path) -> None:
         said = [line for line in out.stderr.splitlines() if "the RNN reads every step" in line]
         assert bool(said) == warned, out.stderr
         if warned:
-            assert said[0].startswith("warning: tail: a tenth of the training sequences are longer than 6,000 steps")
+            assert said[0].startswith("warning: tail: a tenth of the training sequences are 6,000 steps or longer")
             assert "conv_stride" in said[0]
 
 
@@ -199,7 +199,7 @@ TAIL_CASES = [
      "reads every step: a batch pads to its longest sequence, so about 57% of the batches of 8 run at up to"),
     ("one of 100", 100, 1, 60000, {},
      "warning: tail: 1 of the 100 training sequences is longer than 4,000 steps (up to 60,000; median 30)"),
-    ("a fifth", 60, 12, 8000, {}, "warning: tail: a tenth of the training sequences are longer than 8,000 steps"),
+    ("a fifth", 60, 12, 8000, {}, "warning: tail: a tenth of the training sequences are 8,000 steps or longer"),
     ("a front end named", 60, 6, 8000, {"fixed": {"conv_layers": 1, "conv_stride": 16}}, None),
     ("batch_size searched", 60, 6, 8000, {"search": {"dropout": {"low": 0.0, "high": 0.3}, "batch_size": [8, 16]}},
      "warning: tail: 6 of the 60 training sequences are longer than 4,000 steps (up to 8,000; median 30), and the RNN "
