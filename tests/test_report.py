@@ -103,8 +103,8 @@ def test_one_structure_renders_the_page_the_summary_and_the_comparison(
     # 3 trials, fewer than ranking needs: the page said nothing under an empty table, the slices "most important"
     assert not any(data.importances.values()) and "Not ranked: 3 complete trial(s)" in render.page(data)
     assert (
-        "Objective against the 3 parameters (too few complete trials, all of them tied, or none varied: nothing to rank them by)."
-        in [f["caption"] for f in data.figures]
+        "Objective against the 3 parameters (too few complete trials, all of them tied or within one standard "
+        "error of the best, or none varied: nothing to rank them by)." in [f["caption"] for f in data.figures]
     )
 
     row = {"trial": 7, "recipe": "dropout 0.1", "reason": "crashed 4 times: worker process died",

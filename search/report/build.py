@@ -146,7 +146,8 @@ def _write(study: optuna.Study, spec: StudySpec, outdir: Path, data: StudyData, 
         path, n = slices
         ranked = "most important parameters (fANOVA)" if order else (
             "parameters (not ranked: fANOVA failed on these trials)" if any(data.importances.values())
-            else "parameters (too few complete trials, all of them tied, or none varied: nothing to rank them by)"
+            else "parameters (too few complete trials, all of them tied or within one standard error of the best, "
+            "or none varied: nothing to rank them by)"
         )  # fmt: skip
         data.figures.append({"file": path.name, "caption": f"Objective against the {n} {ranked}."})
     for label, probe in probes.items():
