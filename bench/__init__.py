@@ -10,6 +10,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+#: the checkout these modules belong to (its ``studies/`` hold the study files the benchmarks copy)
+CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+def shipped(name: str) -> Path:
+    """A file of this checkout, ``name`` relative to its root: as written when the working directory is the root
+    (``make bench``: the paths in the results stay short), else the checkout's own, wherever the benchmark runs."""
+    here = Path(name)
+    return here if here.resolve() == CHECKOUT / name else CHECKOUT / name
+
 
 def write_result(path: Path, payload: Any, **dump: Any) -> None:
     """Write a benchmark's results as JSON (``dump``: extra ``json.dumps`` arguments) and say where."""

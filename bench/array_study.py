@@ -26,10 +26,10 @@ from typing import Any
 
 import yaml
 
-from bench import seeded_study, write_result
+from bench import seeded_study, shipped, write_result
 
 OUT = Path("runs/bench/array_study.json")
-STUDY = Path("studies/lstm.yaml")
+STUDY = shipped("studies/lstm.yaml")
 
 
 def study_copy(tmp: Path, label: str, size: int, epochs: int | None, study: Path = STUDY) -> Path:

@@ -39,11 +39,11 @@ from typing import Any
 import numpy as np
 import yaml
 
-from bench import write_result
+from bench import shipped, write_result
 
 OUT = Path("runs/bench/quality.json")
 ROOT = Path("runs/bench/quality")
-DEFAULT_STUDY = Path("studies/lstm.yaml")
+DEFAULT_STUDY = shipped("studies/lstm.yaml")
 
 #: published test accuracies (%) from the deep-learning TSC review (Ismail Fawaz et al. 2019), via
 #: shared/REFERENCES.md: FCN, ResNet (None where the review reports none)

@@ -54,11 +54,12 @@ import optuna
 import torch
 from pytorch_lightning.callbacks import Callback
 
+from bench import shipped
 from search.objective import Objective
 from search.samplers import make_pruner, make_sampler
 from search.spec import StudySpec, parse_study, read_study
 
-STUDY_FILE = Path("studies/lstm.yaml")
+STUDY_FILE = shipped("studies/lstm.yaml")
 OUT = Path("runs/bench/search_efficiency.json")
 OUT_QUICK = Path("runs/bench/search_efficiency_quick.json")
 

@@ -48,12 +48,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from bench import free_port, wait_port, write_result
+from bench import free_port, shipped, wait_port, write_result
 
 OUT = Path("runs/bench/storage_sim.json")
 SERVER = os.environ.get("REGTUNE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 WORKERS = (1, 4, 16, 64, 256)
-STUDY_FILE = Path("studies/smoke.yaml")  # its search space; epochs, sampler and pruner come from the options
+STUDY_FILE = shipped("studies/smoke.yaml")  # its search space; epochs, sampler and pruner come from the options
 TOTAL = 10**9  # the study's total: never reached, the window ends the run
 #: calls answered locally by the client (no round trip): not counted as storage calls
 LOCAL = frozenset({"get_heartbeat_interval", "get_heartbeat_stale_trial_callback"})

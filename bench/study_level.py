@@ -47,6 +47,7 @@ import yaml
 from bench import seeded_study, write_result
 
 OUT = Path("runs/bench/study_level.json")
+ROOT = Path(__file__).resolve().parents[1]  # the checkout whose bench, search and models the runs import
 
 
 def study_dict(trials: int, epochs: int, introspect: bool, arrays: bool = True) -> dict[str, Any]:
@@ -182,7 +183,9 @@ def handwritten(trials: int, epochs: int, out: Path) -> None:
 
 def _env(threads: int) -> dict[str, str]:
     """The runs' environment; ``threads``: their OMP_NUM_THREADS (0: each run's own choice)."""
-    env = {**{k: v for k, v in os.environ.items() if k != "REGTUNE_WORKER_INDEX"}, "CI": "1", "PYTHONPATH": "."}
+    # this checkout first on the path, whatever the working directory (``.`` only worked from the repository root)
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    env = {**{k: v for k, v in os.environ.items() if k != "REGTUNE_WORKER_INDEX"}, "CI": "1", "PYTHONPATH": path}
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
     return env
@@ -193,8 +196,10 @@ def run_handwritten(trials: int, epochs: int, tmp: Path, threads: int = 0) -> di
     start = time.perf_counter()
     code = f"from bench.study_level import handwritten; from pathlib import Path; handwritten({trials}, {epochs}, Path({str(out)!r}))"
     cpu0 = _child_cpu()
-    subprocess.run([sys.executable, "-c", code], check=True, env=_env(threads), capture_output=True)
+    proc = subprocess.run([sys.executable, "-c", code], env=_env(threads), capture_output=True, text=True)
     wall = time.perf_counter() - start
+    if proc.returncode:
+        raise RuntimeError(f"hand-written study failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
     r = json.loads(out.read_text())
     return {**_rates(r["finished"], r["epochs"], r["span_s"], wall, r["best"]), "cpu_s": round(_child_cpu() - cpu0, 1)}
 

@@ -37,13 +37,13 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from bench import write_result
+from bench import shipped, write_result
 
 if TYPE_CHECKING:
     from search.spec import StudySpec
 
 OUT = Path("runs/bench/study_throughput.json")
-DEFAULT_STUDY = Path("studies/lstm.yaml")
+DEFAULT_STUDY = shipped("studies/lstm.yaml")
 TARGET = 1.7
 #: the default study's essentials, for a checkout where studies/lstm.yaml is absent
 BUILTIN: dict[str, Any] = {

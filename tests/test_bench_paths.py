@@ -1,0 +1,44 @@
+"""The benchmark modules run from any working directory.
+
+``bench.study_level`` set its runs' ``PYTHONPATH`` to ``.``, so outside the checkout's root the hand-written study
+died at its import (a bare ``CalledProcessError``, its stderr swallowed); five modules read ``studies/*.yaml``
+relative to the working directory.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from bench import CHECKOUT, shipped
+from bench.study_level import _env
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("in_root", [True, False])
+@pytest.mark.parametrize("name", ["studies/lstm.yaml", "studies/smoke.yaml"])
+def test_shipped_study_files_are_found_from_any_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_root: bool, name: str
+) -> None:
+    monkeypatch.chdir(ROOT if in_root else tmp_path)
+    path = shipped(name)
+    assert path.is_file()
+    assert path.resolve() == ROOT / name
+    assert path == (Path(name) if in_root else CHECKOUT / name)  # make bench's results keep the short path
+
+
+@pytest.mark.parametrize("before", [None, "/elsewhere"])
+def test_study_level_runs_import_this_checkout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, before: str | None
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    if before is None:
+        monkeypatch.delenv("PYTHONPATH", raising=False)
+    else:
+        monkeypatch.setenv("PYTHONPATH", before)
+    parts = _env(1)["PYTHONPATH"].split(os.pathsep)
+    assert parts[0] == str(ROOT)
+    assert parts[1:] == ([] if before is None else [before])
