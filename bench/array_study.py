@@ -86,6 +86,11 @@ def run_study(
     }  # fmt: skip
 
 
+def baseline_first(sizes: list[int]) -> list[int]:
+    """The array sizes to run, ``1`` (the baseline every ratio divides by) first, each once, the rest in order."""
+    return [1, *dict.fromkeys(k for k in sizes if k != 1)]
+
+
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser = argparse.ArgumentParser(prog="python -m bench.array_study", description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=24)
@@ -96,9 +101,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
                         help="OMP_NUM_THREADS of every run (0: the worker's own choice, all cores)")  # fmt: skip
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv if argv is not None else [])
-    sizes = [int(s) for s in args.sizes.split(",")]
-    if 1 not in sizes:
-        sizes.insert(0, 1)
+    sizes = baseline_first([int(s) for s in args.sizes.split(",")])
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="regtune-array-study-") as name:
         tmp = Path(name)

@@ -1,8 +1,9 @@
-"""The benchmark modules run from any working directory.
+"""The benchmark modules run from any working directory, and their ratios divide by the baseline they name.
 
 ``bench.study_level`` set its runs' ``PYTHONPATH`` to ``.``, so outside the checkout's root the hand-written study
 died at its import (a bare ``CalledProcessError``, its stderr swallowed); five modules read ``studies/*.yaml``
-relative to the working directory.
+relative to the working directory. ``bench.array_study --sizes 4,1`` divided every ratio by K = 4's row while
+printing "ratios to array_size 1".
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from bench import CHECKOUT, shipped
+from bench.array_study import baseline_first
 from bench.study_level import _env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,3 +44,17 @@ def test_study_level_runs_import_this_checkout(
     parts = _env(1)["PYTHONPATH"].split(os.pathsep)
     assert parts[0] == str(ROOT)
     assert parts[1:] == ([] if before is None else [before])
+
+
+@pytest.mark.parametrize(
+    "given, run",
+    [
+        ([1, 4, 8], [1, 4, 8]),
+        ([4, 8], [1, 4, 8]),
+        ([4, 1], [1, 4]),
+        ([8, 1, 8, 4], [1, 8, 4]),
+        ([1], [1]),
+    ],
+)
+def test_array_study_runs_the_baseline_first(given: list[int], run: list[int]) -> None:
+    assert baseline_first(given) == run
