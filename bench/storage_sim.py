@@ -394,6 +394,12 @@ def simulate(
     from search.storage import POOL, driver_url, mask_url
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # the worker loop's imports (torch and Lightning, ~5 s on a loaded 2-core machine) before any point forks its
+    # processes: imported by the worker threads they fell inside the window, which then counted start-up as
+    # storage time (a point with --warmup 1 --seconds 3 measured 0 calls/s)
+    import search.space  # noqa: F401
+    import search.worker  # noqa: F401
+
     server = driver_url(server).replace("postgresql+psycopg2", "postgresql")
     db = f"regtune_sim_{uuid.uuid4().hex[:8]}"
     url = _db_url(server, db)

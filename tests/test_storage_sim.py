@@ -4,7 +4,11 @@ the storage holds. Skips (with the reason) only when the server is unreachable."
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -60,3 +64,19 @@ def test_simulated_workers_run_and_count_exactly(server: str, mode: str, epochs:
     assert 1 <= row["connections_max"] <= (4 if mode == "direct" else 8), row
     lines = table(result).splitlines()
     assert any(line.split()[:2] == [mode, "2"] and line.endswith("yes") for line in lines), lines
+
+
+@pytest.mark.postgres
+def test_the_window_measures_storage_calls_not_start_up(server: str, tmp_path: Path) -> None:
+    """A fresh ``python -m bench.storage_sim``: its worker threads imported the worker loop (torch, Lightning: 5-13 s
+    on a loaded 2-core machine) inside the measured window, which then held no storage call (0 calls/s at 3 + 8 s,
+    a third of the calls/s at the default 3 + 20 s). Run in a subprocess: the test process has imported them."""
+    out = tmp_path / "sim.json"
+    cmd = [sys.executable, "-m", "bench.storage_sim", "--workers", "2", "--modes", "direct", "--seconds", "2",
+           "--warmup", "0.5", "--procs", "2", "--epochs", "3", "--out", str(out)]  # fmt: skip
+    root = str(Path(__file__).resolve().parent.parent)  # run from elsewhere: the study file is the checkout's
+    env = {**os.environ, "REGTUNE_BENCH_PG": server, "OMP_NUM_THREADS": "1", "PYTHONPATH": root}
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    (row,) = json.loads(out.read_text())["rows"]
+    assert row["calls_per_s"] > 0 and row["p99_ms"] is not None, {k: v for k, v in row.items() if k != "per_op"}
