@@ -134,7 +134,12 @@ def handwritten(trials: int, epochs: int, out: Path) -> None:
             self.outputs.append((self(x, lengths), target))
 
         def configure_optimizers(self) -> torch.optim.Optimizer:
-            return torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.decay)
+            # the searched kernel_decay, as regtune applies it: the input-to-hidden weights only (AdamW's
+            # weight_decay over self.parameters() decayed the recurrent weights, the biases and the head too)
+            kernel = [self.lstm.weight_ih_l0]
+            rest = [p for p in self.parameters() if p is not self.lstm.weight_ih_l0]
+            groups = [{"params": kernel, "weight_decay": self.decay}, {"params": rest, "weight_decay": 0.0}]
+            return torch.optim.AdamW(groups, lr=self.lr)
 
     class Pruning(pl.Callback):
         """Reports the running best of accuracy less a tie-break below one sample's worth (the temperature-scaled
