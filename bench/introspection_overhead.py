@@ -71,7 +71,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="python -m bench.introspection_overhead", description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=5, help="timed runs of each variant (interleaved)")
     parser.add_argument("--out", type=Path, default=OUT)
-    parser.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0 = torch's default)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch intra-op threads (default 1, as bench.models_speed and README's numbers; 0 = "
+                             "torch's default, every core)")  # fmt: skip
     args = parser.parse_args(argv if argv is not None else [])
     if args.threads:
         torch.set_num_threads(args.threads)
