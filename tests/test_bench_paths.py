@@ -58,3 +58,21 @@ def test_study_level_runs_import_this_checkout(
 )
 def test_array_study_runs_the_baseline_first(given: list[int], run: list[int]) -> None:
     assert baseline_first(given) == run
+
+
+@pytest.mark.parametrize("given", [[250, 500, 1000], [1000, 250, 500], [500, 250, 250]])
+def test_long_sequences_divide_by_the_shortest_length(
+    given: list[int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--lengths 500 250`` called 500 steps "the shortest" (the first given) and divided every ratio by it."""
+    from bench import long_sequences
+
+    def fake(length: int, variant: str, epochs: int) -> dict[str, object]:  # time quadratic in the length
+        return {"length": length, "variant": variant, "conv_stride": 1, "rnn_steps": length,
+                "epoch_s": (length / 1000) ** 2, "peak_mb": 1.0}  # fmt: skip
+
+    monkeypatch.setattr(long_sequences, "run_child", fake)
+    argv = ["--lengths", *map(str, given), "--variants", "plain", "--out", str(tmp_path / "ls.json")]
+    rows = long_sequences.main(argv)
+    assert [r["length"] for r in rows] == sorted(set(given))
+    assert [r["ratio_vs_shortest"] for r in rows] == pytest.approx([r["length"] / min(given) for r in rows])
