@@ -1,7 +1,9 @@
 """Trial arrays at the study level: the default study run whole with ``array_size`` 1 (one trial at a time, today's
 path) and K (arrays of K trials trained at once, :mod:`search.arrays`), in this one session.
 
-Each run is a fresh ``python -m search worker`` process (the study to its total, without the final test-split
+Each run is a fresh process running the study in one worker with the study's own sampler seed
+(:func:`bench.seeded_study`: ``search.api.run_study``; ``python -m search worker`` would draw a random seed offset
+and search another trajectory per run) to its total, without the final test-split
 refits, which are the verdict's cost and the same for every K) on a copy of ``studies/lstm.yaml`` with its own
 name, ``--trials`` trials and ``--max-epochs`` epochs (the same for every K: the study file's own default is chosen
 from the data). Reported per run: finished trials per minute and epochs per second over the span from the first

@@ -1,7 +1,8 @@
 """Trial arrays: epochs per second of K single fits vs one array of K (``models.array.fit_array``), same process.
 
 The default study's model (``studies/lstm.yaml``: one-layer LSTM, 64 units, batch 32, clip_norm 1, AdamW) on
-fold 1/5 of JapaneseVowels. K configurations are drawn (seeded) from the default study's search space with
+fold 1/5 of JapaneseVowels. K configurations are drawn (seeded) from the default study's search space (mixup
+left out: the draws predate it) with
 norm fixed to none (one array holds one norm type: the search side groups trials by ``array_key``), so the
 singles run on both paths (per-sequence recurrent dropout takes the loop, the rest the fused kernel) just as
 a study's trials do. Every fit runs the same number of epochs (patience off). For each K: the K configurations
