@@ -817,6 +817,34 @@ def test_the_summary_names_the_trials_the_best_tied_with(
         assert shown in head, head
 
 
+@pytest.mark.parametrize(
+    ("tied", "best", "top", "after"),
+    [
+        ([1, 2], 0, 0, ["  tied on the folds' accuracy with 2 other trial(s) (#1, #2)", "  validation: accuracy"]),
+        ([], 0, 0, ["  validation: accuracy"]),  # no tie: the validation line follows at once, no blank line
+        ([3], 0, 5, ["  validation: accuracy"]),  # the baseline chosen over the top trial (#5): no tie line either
+    ],
+)
+def test_the_tie_line_is_a_line_of_its_own(tied: list[int], best: int, top: int, after: list[str]) -> None:
+    """(the studies7 probe) The template's inline `{% endif %}` ate the newline after "chosen as ...", so a tie
+    was printed on that line (`chosen as the best trial, which is the baseline trial  tied on the folds' ...`),
+    followed by a blank line; README: the summary names the tied trials "below the 'chosen as' line"."""
+    from search.report.data import StudyData
+
+    counts = {"finished": 1, "complete": 1, "pruned": 0, "fail": 0, "waiting": 0}
+    d = StudyData("s", "s.yaml", "", "synthetic", {}, "val_acc", 1, counts, [], "")
+    d.best_trial, d.top_trial, d.tied = best, top, tied
+    d.best_value = d.top_value = 0.8473
+    d.best_validation = {"val_acc": 0.8481, "val_loss": 0.67, "folds": 5, "path": "fused"}
+    d.selection = "the best trial, which is the baseline trial"
+    lines = render.render("summary.txt.j2", d=d, part="head").splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("  chosen as "))
+    assert lines[at].startswith("  chosen as the best trial, which is the baseline trial"), lines
+    assert "tied on" not in lines[at], lines
+    for offset, start in enumerate(after, 1):
+        assert lines[at + offset].startswith(start), lines
+
+
 def test_the_introspection_says_which_epoch_each_refit_was_measured_at(tmp_path: Path) -> None:
     """(the verdict6 probe) The table set the best's weight norms, gradients and saturation beside the baseline's
     without saying at which epoch each refit was measured: each at its own best epoch on the holdout, which may lie
