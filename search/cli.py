@@ -716,28 +716,42 @@ def parser(prog: str = "python -m search") -> argparse.ArgumentParser:
         sp.add_argument("study", help="study file, e.g. studies/lstm.yaml")
         common(sp)
         sp.add_argument("--trials", type=_whole, help="the study's total number of finished trials")
-        sp.add_argument("--workers", type=_whole, help="local worker processes (default: 1, or one per GPU)")
-        sp.add_argument("--workers-per-gpu", type=_whole, default=1)
+        sp.add_argument(
+            "--workers",
+            type=_whole,
+            help="local worker processes (default: 1, or with GPUs one per GPU times --workers-per-gpu)",
+        )
+        sp.add_argument(
+            "--workers-per-gpu",
+            type=_whole,
+            default=1,
+            help="workers sharing each GPU when --workers is not given (default: 1)",
+        )
         sp.add_argument("--artifacts", help="shared directory for trial checkpoints")
         sp.add_argument("--in-process", action="store_true", help=argparse.SUPPRESS)
         sp.add_argument("--allow-change", action="store_true",
                         help="continue a study whose study file only widened its search space")  # fmt: skip
     sp = sub.add_parser("dashboard", help="serve optuna-dashboard")
-    sp.add_argument("study", nargs="?", default="studies/lstm.yaml")
+    sp.add_argument(
+        "study",
+        nargs="?",
+        default="studies/lstm.yaml",
+        help="study file (default: studies/lstm.yaml; none needed with --storage)",
+    )
     common(sp)
-    sp.add_argument("--host", default="127.0.0.1")
-    sp.add_argument("--port", type=_whole, default=8080)
+    sp.add_argument("--host", default="127.0.0.1", help="address to serve on (default: 127.0.0.1, this machine only)")
+    sp.add_argument("--port", type=_whole, default=8080, help="port to serve on (default: 8080)")
     sp.add_argument("--artifacts", help="the ARTIFACTS directory the workers used (trial figures are under it)")
     sp = sub.add_parser("figures", help="draw the trial figures of a study now (the dashboard draws them as it serves)")
-    sp.add_argument("study")
+    sp.add_argument("study", help="study file, e.g. studies/lstm.yaml")
     common(sp)
     sp.add_argument("--artifacts", help="the ARTIFACTS directory the workers used")
     sp = sub.add_parser("proxy", help="serve Optuna's gRPC storage proxy in front of an RDB storage")
     sp.add_argument(
         "--storage", help="the database it serves: postgresql://, mysql:// or sqlite:/// (or $REGTUNE_STORAGE)"
     )
-    sp.add_argument("--host", default="127.0.0.1")
-    sp.add_argument("--port", type=_whole, default=13000)
+    sp.add_argument("--host", default="127.0.0.1", help="address to serve on (default: 127.0.0.1, this machine only)")
+    sp.add_argument("--port", type=_whole, default=13000, help="port to serve on (default: 13000)")
     sp.add_argument("--threads", type=_whole, default=8, help="request threads (and database connections) per process")
     sp.add_argument(
         "--processes", type=_whole, default=_usable_cores(),
@@ -750,7 +764,7 @@ def parser(prog: str = "python -m search") -> argparse.ArgumentParser:
         help="write each report to OUT/<study>/ (and OUT/comparison/); default "
         "runs/<study>/report/, or runs/<study>/report-<storage>/ for a study outside its default journal",
     )
-    sp.add_argument("studies", nargs="+")
+    sp.add_argument("studies", nargs="+", help="study file(s); several also get a comparison report")
     common(sp)
     sp = sub.add_parser("retry", help="re-queue trials given up after repeated crashes (crash count reset)")
     sp.add_argument("study", help="study file, e.g. studies/lstm.yaml")
@@ -760,7 +774,7 @@ def parser(prog: str = "python -m search") -> argparse.ArgumentParser:
     sp.add_argument("study", help="study file, e.g. studies/lstm.yaml")
     common(sp)
     sp = sub.add_parser("validate", help="check study files and exit")
-    sp.add_argument("studies", nargs="+")
+    sp.add_argument("studies", nargs="+", help="study file(s), e.g. studies/*.yaml")
     return p
 
 

@@ -645,3 +645,28 @@ def test_a_journals_lock_file_given_as_the_journal_is_refused(tmp_path: Path) ->
         check_storage_url(str(tmp_path / "journal.log.lock"), "--storage/STORAGE")
     check_storage_url(str(tmp_path / "other.lock"), "--storage/STORAGE")
     check_storage_url(str(tmp_path / ".lock"), "--storage/STORAGE")  # a bare ".lock": no name to strip (ValueError)
+
+
+@pytest.mark.parametrize(
+    "command", ["study", "worker", "dashboard", "figures", "proxy", "report", "retry", "repair", "validate"]
+)
+def test_every_argument_of_every_command_says_what_it_is(command: str) -> None:
+    """(the studies7 probe) `--help` listed `--workers-per-gpu`, `--host`, `--port` and the positional study files
+    bare, and said `--workers` defaults to one per GPU where it is one per GPU times `--workers-per-gpu`; a default
+    the help names is the one the option has."""
+    import argparse
+    import re
+
+    from search.cli import parser
+
+    sub = next(a for a in parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for action in sub.choices[command]._actions:
+        if isinstance(action, argparse._HelpAction) or action.help == argparse.SUPPRESS:
+            continue
+        assert action.help, (command, action.dest)
+        named = re.search(r"\(default: ([^,;)]+)", action.help)
+        if named and action.default is not None and "one per GPU" not in action.help:
+            assert named.group(1) == str(action.default), (command, action.dest, action.help)
+    if command in ("study", "worker"):
+        workers = next(a for a in sub.choices[command]._actions if a.dest == "workers")
+        assert "--workers-per-gpu" in workers.help, workers.help
