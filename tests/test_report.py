@@ -331,7 +331,7 @@ def test_a_diverging_introspection_refit_keeps_its_records_and_says_so() -> None
             3,
             3,
             2,
-            "2 enqueued trial(s) (the recipes, your starting points) did not run: the study's 3 finished trials "
+            "2 enqueued trial(s) (the recipes) did not run: the study's 3 finished trials "
             "came first; `make study TRIALS=5` runs them",
         ),
         (  # a rerun with a smaller TRIALS: 5 finished, not 2, came first
@@ -349,20 +349,25 @@ def test_a_diverging_introspection_refit_keeps_its_records_and_says_so() -> None
             "1 re-queued trial(s) (stopped or crashed, to run again) did not run: the study's 34 finished trials "
             "came first; `make study TRIALS=35` runs them",
         ),
-        (3, 3, -3, "1 enqueued trial(s) (the recipes, your starting points) and 2 re-queued trial(s)"),
+        (3, 3, -3, "1 enqueued trial(s) (the recipes) and 2 re-queued trial(s)"),
+        # (the studies7 probe) a study file without starting points of its own was told "your starting points" waited
+        (3, 3, 20, "3 enqueued trial(s) (1 recipe(s), 2 of the study file's starting points) did not run"),
+        (3, 3, 30, "2 enqueued trial(s) (the study file's starting points) did not run"),
     ],
-    ids=["budget used", "total lowered", "running", "none waiting", "a re-queued trial", "both"],
+    ids=["budget used", "total lowered", "running", "none waiting", "a re-queued trial", "both", "mixed", "own"],
 )
 def test_enqueued_trials_the_budget_did_not_reach_are_named(
     total: int, finished: int, waiting: int, said: str | None
 ) -> None:
     """A 3-trial study of long data left its two branch-dropout recipes waiting, and only the count said so.
-    ``waiting`` below 0: |waiting| trials waiting, of them re-queued one (-1) or two (-3), the rest recipes."""
+    ``waiting`` below 0: |waiting| trials waiting, of them re-queued one (-1) or two (-3), the rest recipes; 20 and
+    30: 3 and 2 waiting, of them 2 the study file's own starting points."""
     from search.report.data import StudyData
 
     requeued = {-1: 1, -3: 2}.get(waiting, 0)
+    own, waiting = {20: (2, 3), 30: (2, 2)}.get(waiting, (0, waiting))
     counts = {"finished": finished, "complete": finished, "pruned": 0, "fail": 0, "waiting": abs(waiting),
-              "requeued": requeued}  # fmt: skip
+              "requeued": requeued, "own_points": own}  # fmt: skip
     d = StudyData("s", "s.yaml", "", "synthetic", {}, "val_acc", total, counts, [], "")
     head = render.render("summary.txt.j2", d=d, part="head")
     assert (said in head) if said else ("did not run" not in head), head

@@ -29,7 +29,7 @@ from models.introspect import Introspection, diagnose, fixed_batch
 from models.train import fit
 from search.objective import folds_of, study_splits
 from search.progress import SURPLUS, diverged
-from search.recipes import BASELINE, earlier_points, is_baseline, same_values, starting_points
+from search.recipes import BASELINE, USER_POINT, earlier_points, is_baseline, same_values, starting_points
 from search.retries import gave_up_rows
 from search.selection import as_complete, fold_values, same_config, tied_with, within_one_se
 from search.spec import StudySpec, values_of
@@ -441,8 +441,13 @@ def trial_counts(study: optuna.Study) -> dict[str, int]:
     and a resume it said "2 failed" where nothing had failed."""
     out = counts(study)
     out["rerun"] = out["surplus"] = 0
-    out["requeued"] = sum(  # waiting copies of stopped or crashed trials: not the recipes or starting points
-        "failed_trial" in t.system_attrs for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    queued = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    # waiting copies of stopped or crashed trials: not the recipes or starting points
+    out["requeued"] = sum("failed_trial" in t.system_attrs for t in queued)
+    # the study file's own starting points among the rest: a study without any was told its "starting points" waited
+    out["own_points"] = sum(
+        "failed_trial" not in t.system_attrs and str(t.user_attrs.get("recipe", "")).startswith(USER_POINT)
+        for t in queued
     )
     out["diverged"] = sum(map(diverged, study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))))
     if out["fail"]:

@@ -199,12 +199,19 @@ def trial_list(numbers: list[int], shown: int = 10) -> str:
 
 
 def waiting(counts: dict[str, int]) -> str:
-    """The waiting trials by kind: ``2 enqueued trial(s) (the recipes, your starting points)`` and ``1 re-queued
-    trial(s) (stopped or crashed, to run again)``. A dead worker's re-queued trial left waiting by a full study was
-    called a recipe that did not run (the ops6 probe)."""
+    """The waiting trials by kind: ``2 enqueued trial(s) (the recipes)`` (``(the study file's starting points)``,
+    or ``(1 recipe(s), 1 of the study file's starting points)``) and ``1 re-queued trial(s) (stopped or crashed, to
+    run again)``. A dead worker's re-queued trial left waiting by a full study was called a recipe that did not run
+    (the ops6 probe); a study file without starting points was told "your starting points" waited (studies7)."""
     requeued = counts.get("requeued", 0)
     enqueued = counts.get("waiting", 0) - requeued
-    parts = [f"{enqueued} enqueued trial(s) (the recipes, your starting points)"] if enqueued else []
+    own = min(counts.get("own_points", 0), enqueued)
+    kinds = (
+        "the recipes" if not own
+        else "the study file's starting points" if own == enqueued
+        else f"{enqueued - own} recipe(s), {own} of the study file's starting points"
+    )  # fmt: skip
+    parts = [f"{enqueued} enqueued trial(s) ({kinds})"] if enqueued else []
     if requeued:
         parts.append(f"{requeued} re-queued trial(s) (stopped or crashed, to run again)")
     return " and ".join(parts)
