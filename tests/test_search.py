@@ -75,6 +75,57 @@ def test_shipped_studies_cover_the_architectures() -> None:
     assert set(REGULARIZER_NAMES) - {"branch_dropout"} <= searched, set(REGULARIZER_NAMES) - searched
 
 
+#: what the shipped study files' comments say the data-dependent defaults choose, and what they choose: (study,
+#: the comment's words, with its lines joined, and the value the prepared study has for them)
+COMMENT_CLAIMS = [
+    *[
+        (stem, words, name, value)
+        for stem in ("gru", "rnn", "bilstm")
+        for words, name, value in (
+            ("(5 folds for 270 sequences)", "folds", 5),
+            ("1,000 optimizer steps a fold (149 here)", "max_epochs", 149),
+            ("patience 250 steps (38 epochs here)", "patience", 38),
+            ("batch_size (32 here)", "batch_size", 32),
+        )
+    ],
+    ("lstm", "(1,000 optimizer steps a fold: 149 epochs here)", "max_epochs", 149),
+    ("lstm", "(5 folds for 270 sequences)", "folds", 5),
+    ("lstm", "patience 250 optimizer steps (38 epochs here", "patience", 38),
+    ("lstm", "batch_size: from the data (32 here", "batch_size", 32),
+    ("lstm-long", "(1,000 optimizer steps a fold: 100 epochs here)", "max_epochs", 100),
+    ("lstm-long", "(5 folds for 200 sequences)", "folds", 5),
+    ("lstm-long", "patience: 250 optimizer steps (25 epochs here)", "patience", 25),
+    ("lstm-long", "batch_size: from the data (16 on OSULeaf)", "batch_size", 16),
+    ("lstm-long", "conv_stride 4/8/16", "conv_stride", [4, 8, 16]),
+    ("lstm-long", "branch_dropout on 0..0.9", "branch_dropout", (0.0, 0.9)),
+    ("lstm-long", "13 searched names in all", "searched", 13),
+]
+
+
+@pytest.mark.parametrize(("stem", "words", "name", "value"), COMMENT_CLAIMS, ids=lambda v: str(v)[:24])
+def test_the_shipped_study_files_comments_say_what_the_defaults_choose(
+    stem: str, words: str, name: str, value: Any
+) -> None:
+    """(the studies7 probe) A comment a user reads before copying a study file is held to what ``validate`` prints:
+    lstm-long.yaml listed the front end the defaults search and left out branch_dropout, a 13th searched name."""
+    from search.preflight import prepare
+    from search.spec import Choice
+
+    path = ROOT / "studies" / f"{stem}.yaml"
+    comments = " ".join(line.split("#", 1)[1].strip() for line in path.read_text().splitlines() if "#" in line)
+    assert words in comments, comments
+    p = prepare(path)
+    dim = p.spec.search.get(name)
+    have = {
+        "folds": p.folds,
+        "max_epochs": p.spec.max_epochs,
+        "searched": len(p.spec.search),
+        "patience": p.spec.fixed.get("patience"),
+        "batch_size": p.spec.fixed.get("batch_size", TrainConfig.batch_size),
+    }.get(name, dim.choices if isinstance(dim, Choice) else (dim.low, dim.high) if dim is not None else None)
+    assert have == value, (name, have)
+
+
 BAD = [
     ({"colour": "red"}, "colour: unknown key; allowed: name, description, dataset"),
     # each step multiplied the kernel by 1 - 0.01 x 1e5 = -999: a norm of 1e9 after 3 steps, in a "complete" trial
