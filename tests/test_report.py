@@ -861,6 +861,12 @@ def test_the_introspection_says_which_epoch_each_refit_was_measured_at(tmp_path:
     page, summary = (out / "index.html").read_text(), (out / "summary.md").read_text()
     # and the page names the chosen trial's objective, as summary.md and the terminal do (it showed none)
     assert f"(objective {data['best_value']:.4f})" in summary and f"(objective {data['best_value']:.4f})" in page
+    # a tie at the top is said in summary.md too, as on the page and in the terminal (the studies7 probe: only
+    # those two said it)
+    tied = StudyData(**{**data, "tied": [41, 42], "top_trial": data["best_trial"]})
+    said = "It tied on the folds' accuracy with 2 other trial(s) (#41, #42): only the tie-break ranked it first"
+    assert said in render.markdown(tied), render.markdown(tied)
+    assert said in " ".join(render.page(tied).split())
     row = next(line for line in page.splitlines() if "epoch measured" in line)
     for label in ("best", "baseline"):
         at = f"{data['introspection'][label]['epoch'] + 1} of 3"
@@ -927,3 +933,16 @@ def test_a_study_given_twice_is_reported_once(capsys: pytest.CaptureFixture[str]
     paths, kept = _once(["a.yaml", "copy.yaml", "b.yaml", "a2.yaml"], given)
     assert paths == ["a.yaml", "b.yaml", "a2.yaml"] and kept == [given[0], given[2], given[3]]
     assert "note: copy.yaml names the study 'a' of a.yaml in the same storage: reported once" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("row", "says"),
+    [
+        ({"p": 1.0, "p_holm": 1.0, "identical": True}, "— (the same test predictions as the baseline on every seed"),
+        ({"p": 1.0, "p_holm": 1.0}, "not significant after Holm's correction over 3 recipes"),
+    ],
+)
+def test_a_recipe_with_the_baseline_s_very_predictions_says_so(row: dict[str, Any], says: str) -> None:
+    """(the studies7 probe) A recipe whose refits made the baseline's very test predictions (L2 1e-3 at 4 epochs)
+    printed `+0.0000 ..., not significant (p = 1.000)`, a measured zero; the verdict's own rows say so already."""
+    assert render.recipe_verdict({"accs": [0.5, 0.5], **row}, 3).startswith(says)

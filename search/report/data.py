@@ -313,7 +313,8 @@ def recipe_results(
         is_best = best is not None and same_runs({**row, "config": config}, best)
         test = compare(row, baseline, size, step)
         rows.append({**row, "recipe": match, "p": test["p"], "is_best": is_best,
-                     **({"untested": test["diverged"]} if test.get("diverged") else {})})  # fmt: skip
+                     **({"untested": test["diverged"]} if test.get("diverged") else {}),
+                     **({"identical": True} if test.get("identical") else {})})  # fmt: skip
     if new:  # merged with what another process cached meanwhile (rows by trial number)
         latest = study.user_attrs.get(RECIPES_ATTR, {}).get(key, {})
         cache_entry(study, RECIPES_ATTR, key, {**(latest if isinstance(latest, dict) else {}), **done})

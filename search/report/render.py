@@ -108,6 +108,8 @@ def recipe_verdict(row: dict[str, Any], tested: int) -> str:
     tested = row.get("family", tested)
     if row.get("untested"):
         return diverged_test(row["untested"])
+    if row.get("identical"):  # "+0.0000 ..., not significant (p = 1.000)" read like a measured zero (studies7)
+        return "— (the same test predictions as the baseline on every seed and sequence: nothing differs)"
     if p is None:
         return "no test (1 test sequence)" if len(row.get("accs") or ()) > 1 else "no test (1 seed)"
     if adjusted is None:  # a row from before the correction
