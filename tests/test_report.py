@@ -788,6 +788,19 @@ def test_the_validation_line_says_it_is_each_folds_best_epoch() -> None:
     assert "(mean over 5 fold(s), each at its own best epoch: a maximum over its noise" in head, head
 
 
+def _tie_head(tied: list[int], best: int, top: int) -> list[str]:
+    """The summary's head lines for a study whose chosen trial is ``best``, its top trial ``top``, tied with ``tied``."""
+    from search.report.data import StudyData
+
+    counts = {"finished": 1, "complete": 1, "pruned": 0, "fail": 0, "waiting": 0}
+    d = StudyData("s", "s.yaml", "", "synthetic", {}, "val_acc", 1, counts, [], "")
+    d.best_trial, d.top_trial, d.tied = best, top, tied
+    d.best_value = d.top_value = 0.9963
+    d.best_validation = {"val_acc": 0.9963, "val_loss": 0.1, "folds": 5, "path": "loop"}
+    d.selection = "the best trial"
+    return render.render("summary.txt.j2", d=d, part="head").splitlines()
+
+
 @pytest.mark.parametrize(
     ("tied", "best", "top", "shown"),
     [
@@ -807,15 +820,7 @@ def test_the_summary_names_the_trials_the_best_tied_with(
 ) -> None:
     """JapaneseVowels' 100-trial studies ended with 3 trials at one validation error in 270 sequences; the chosen
     one retrained to 98.6 in one run, a tied one to 99.0 in another, and nothing said the folds had not ranked them."""
-    from search.report.data import StudyData
-
-    counts = {"finished": 1, "complete": 1, "pruned": 0, "fail": 0, "waiting": 0}
-    d = StudyData("s", "s.yaml", "", "synthetic", {}, "val_acc", 1, counts, [], "")
-    d.best_trial, d.top_trial, d.tied = best, top, tied
-    d.best_value = d.top_value = 0.9963
-    d.best_validation = {"val_acc": 0.9963, "val_loss": 0.1, "folds": 5, "path": "loop"}
-    d.selection = "the best trial"
-    head = render.render("summary.txt.j2", d=d, part="head")
+    head = "\n".join(_tie_head(tied, best, top))
     if shown is None:
         assert "tied on the folds" not in head, head
     else:
@@ -834,17 +839,9 @@ def test_the_tie_line_is_a_line_of_its_own(tied: list[int], best: int, top: int,
     """(the studies7 probe) The template's inline `{% endif %}` ate the newline after "chosen as ...", so a tie
     was printed on that line (`chosen as the best trial, which is the baseline trial  tied on the folds' ...`),
     followed by a blank line; README: the summary names the tied trials "below the 'chosen as' line"."""
-    from search.report.data import StudyData
-
-    counts = {"finished": 1, "complete": 1, "pruned": 0, "fail": 0, "waiting": 0}
-    d = StudyData("s", "s.yaml", "", "synthetic", {}, "val_acc", 1, counts, [], "")
-    d.best_trial, d.top_trial, d.tied = best, top, tied
-    d.best_value = d.top_value = 0.8473
-    d.best_validation = {"val_acc": 0.8481, "val_loss": 0.67, "folds": 5, "path": "fused"}
-    d.selection = "the best trial, which is the baseline trial"
-    lines = render.render("summary.txt.j2", d=d, part="head").splitlines()
+    lines = _tie_head(tied, best, top)
     at = next(i for i, line in enumerate(lines) if line.startswith("  chosen as "))
-    assert lines[at].startswith("  chosen as the best trial, which is the baseline trial"), lines
+    assert lines[at].startswith("  chosen as the best trial"), lines
     assert "tied on" not in lines[at], lines
     for offset, start in enumerate(after, 1):
         assert lines[at + offset].startswith(start), lines
