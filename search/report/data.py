@@ -83,9 +83,8 @@ class StudyData:
     selection: str = ""  # how it was chosen (search.selection: the best, or the baseline within one standard error)
     top_trial: int | None = None  # the trial with the highest objective (the chosen one, or a busier one)
     top_value: float | None = None  # its objective value
-    tied: list[int] = field(
-        default_factory=list
-    )  # other trials whose folds scored as the top one's: the tie-break ranked them
+    #: other trials whose folds scored as the top one's (:func:`search.selection.tied_with`): the tie-break ranked them
+    tied: list[int] = field(default_factory=list)
     final: dict[str, Any] | None = None  # the verdict (:func:`search.verdict.final_result`)
     folds: int | None = None  # cross-validation folds per trial
     regularizers_on: dict[str, Any] = field(default_factory=dict)  # the best's regularizers not at their off value
@@ -134,8 +133,6 @@ def importances(study: optuna.Study, metric: str = "val_acc") -> dict[str, dict[
         print(f"note: importances: every complete trial had the same mean fold accuracy ({same:.4f}): their values "
               "differ by the validation-loss tie-break alone, nothing to rank by", file=sys.stderr)  # fmt: skip
         return {"fANOVA": {}, "PED-ANOVA": {}}
-    # only what the trials varied: a parameter at one value in every complete trial (branch_dropout 0 in all four)
-    # got a share of its own from PED-ANOVA (0.033, the unseen probe)
     if _all_within_noise(study, complete, metric):
         print("note: importances: every complete trial is within one standard error of the best over the folds "
               "(the rule that chooses the tuned row): the trials do not differ measurably, nothing to rank by",
@@ -191,9 +188,10 @@ def _varied(complete: list[FrozenTrial]) -> list[str]:
 
 def moved_together(complete: list[FrozenTrial]) -> dict[str, list[str]]:
     """Varied parameters that split the complete trials alike (their values map one to one, each taking at most
-    half as many values as there are trials), grouped under the first by name: no trial tells their effects apart. A small study whose complete trials are mostly the built-in recipes has
-    ``kernel_l2_on`` and ``recurrent_l2_on`` equal in every one (the L2 recipe sets both), and fANOVA split one
-    effect between them, 0.359 and 0.160, named the 2nd and 3rd most important parameters (the verdict6 probe)."""
+    half as many values as there are trials), grouped under the first by name: no trial tells their effects apart.
+    A small study whose complete trials are mostly the built-in recipes has ``kernel_l2_on`` and ``recurrent_l2_on``
+    equal in every one (the L2 recipe sets both), and fANOVA split one effect between them, 0.359 and 0.160, named
+    the 2nd and 3rd most important parameters (the verdict6 probe)."""
     varied, out, grouped = _varied(complete), {}, set()
     for i, p in enumerate(varied):
         col = [repr(t.params[p]) for t in complete]
