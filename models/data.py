@@ -145,7 +145,7 @@ def load_splits(source: str, seed: int = 0) -> Splits:
         what = "is a directory" if path.is_dir() else "no such file" if not path.exists() else _other_file(path)
         raise DataError(f"{source}: {what}; {allowed}")
     regression = _sktime_data_dir() / source / f"{source}_TRAIN.ts"
-    if "/" not in source and regression.is_file() and _is_regression(regression):  # Covid3Month, Tecator: "not
+    if regression.is_file() and _is_regression(regression):  # Covid3Month, Tecator: "not
         raise DataError(  # shipped" was wrong, they are in the wheel, but hold regression targets
             f"{source!r} is a regression dataset of the installed sktime wheel (@targetlabel: a number per series, "
             f"not a class); regtune trains a classifier; {allowed}"
