@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -19,6 +20,15 @@ def shipped(name: str) -> Path:
     (``make bench``: the paths in the results stay short), else the checkout's own, wherever the benchmark runs."""
     here = Path(name)
     return here if here.resolve() == CHECKOUT / name else CHECKOUT / name
+
+
+def child_env(env: dict[str, str] | None = None, **extra: str) -> dict[str, str]:
+    """``env`` (default ``os.environ``) for a benchmark's child process, this checkout first on ``PYTHONPATH``: its
+    ``python -m bench.x`` and ``search`` imports are this checkout's from any working directory (``bench`` is not
+    installed, and the editable install may point at another checkout); ``extra`` set on top."""
+    env = dict(os.environ if env is None else env)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(CHECKOUT), env.get("PYTHONPATH", "")) if p)
+    return {**env, **extra}
 
 
 def write_result(path: Path, payload: Any, **dump: Any) -> None:

@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from bench import seeded_study, shipped, write_result
+from bench import child_env, seeded_study, shipped, write_result
 
 OUT = Path("runs/bench/array_study.json")
 STUDY = shipped("studies/lstm.yaml")
@@ -69,7 +69,7 @@ def run_study(
         cmd = [sys.executable, "-m", "search", "worker", str(path), "--storage", str(journal), "--trials",
                str(trials), "--workers", str(workers)]  # fmt: skip
     start = time.perf_counter()
-    proc = subprocess.run(cmd, env={**os.environ, "CI": "1", **(env or {})}, capture_output=True, text=True,
+    proc = subprocess.run(cmd, env=child_env({**os.environ, "CI": "1", **(env or {})}), capture_output=True, text=True,
                           timeout=timeout)  # fmt: skip
     wall = time.perf_counter() - start
     if proc.returncode:

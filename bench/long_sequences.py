@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import write_result
+from bench import child_env, write_result
 
 LENGTHS = (250, 500, 1000, 2000, 4000)
 VARIANTS = ("front end", "plain")
@@ -86,7 +86,7 @@ def measure(length: int, variant: str, epochs: int) -> dict[str, Any]:
 
 def run_child(length: int, variant: str, epochs: int) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "bench.long_sequences", "--child", str(length), variant, "--epochs", str(epochs)]
-    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    env = child_env(OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     if done.returncode:
         raise RuntimeError(f"{variant} at {length} steps failed:\n{done.stderr[-2000:]}")

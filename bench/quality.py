@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from bench import shipped, write_result
+from bench import child_env, shipped, write_result
 
 OUT = Path("runs/bench/quality.json")
 ROOT = Path("runs/bench/quality")
@@ -150,7 +150,7 @@ def run_study(path: Path, trials: int, log: Path) -> tuple[int, float]:
     cmd = [sys.executable, "-m", "search", "study", str(path), "--storage", str(journal), "--trials", str(trials)]
     start = time.perf_counter()
     with open(log, "a") as f:
-        code = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env={**os.environ, "CI": "1"}).returncode
+        code = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=child_env(CI="1")).returncode
     return code, time.perf_counter() - start
 
 

@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from bench import free_port, shipped, wait_port, write_result
+from bench import child_env, free_port, shipped, wait_port, write_result
 
 OUT = Path("runs/bench/storage_sim.json")
 SERVER = os.environ.get("REGTUNE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -414,7 +414,7 @@ def simulate(
                 proxy = subprocess.Popen(
                     [sys.executable, "-m", "search", "proxy", "--storage", url, "--port", str(port), "--threads", str(threads),
                      "--processes", str(proxy_processes)],
-                    stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                    stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env=child_env(),
                 )  # fmt: skip
                 wait_port(port, proxy)
                 if proxy_processes > 1:

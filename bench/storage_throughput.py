@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from bench import free_port, wait_port, write_result
+from bench import child_env, free_port, wait_port, write_result
 
 OUT = Path("runs/bench/storage_throughput.json")
 SERVER = os.environ.get("REGTUNE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         setup.join()
         proxy = subprocess.Popen(
             [sys.executable, "-m", "search", "proxy", "--port", str(port), "--threads", "8"],
-            env={**os.environ, "REGTUNE_STORAGE": url}, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+            env=child_env(REGTUNE_STORAGE=url), stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
         )  # fmt: skip
         for mode, target in (("direct", url), ("proxy", f"grpc://127.0.0.1:{port}")):
             if mode == "proxy":

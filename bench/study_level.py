@@ -44,10 +44,9 @@ from typing import Any
 
 import yaml
 
-from bench import seeded_study, write_result
+from bench import child_env, seeded_study, write_result
 
 OUT = Path("runs/bench/study_level.json")
-ROOT = Path(__file__).resolve().parents[1]  # the checkout whose bench, search and models the runs import
 
 
 def study_dict(trials: int, epochs: int, introspect: bool, arrays: bool = True) -> dict[str, Any]:
@@ -189,8 +188,7 @@ def handwritten(trials: int, epochs: int, out: Path) -> None:
 def _env(threads: int) -> dict[str, str]:
     """The runs' environment; ``threads``: their OMP_NUM_THREADS (0: each run's own choice)."""
     # this checkout first on the path, whatever the working directory (``.`` only worked from the repository root)
-    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
-    env = {**{k: v for k, v in os.environ.items() if k != "REGTUNE_WORKER_INDEX"}, "CI": "1", "PYTHONPATH": path}
+    env = child_env({k: v for k, v in os.environ.items() if k != "REGTUNE_WORKER_INDEX"}, CI="1")
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
     return env

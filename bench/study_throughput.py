@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from bench import shipped, write_result
+from bench import child_env, shipped, write_result
 
 if TYPE_CHECKING:
     from search.spec import StudySpec
@@ -132,8 +132,8 @@ def run(
 
     journal = tmp / f"w{workers}-t{threads or 'auto'}" / "journal.log"
     create_run_study(spec, params, journal)
-    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "REGTUNE_WORKER_INDEX")}
-    env.update(CI="1", **({"OMP_NUM_THREADS": threads} if threads else {}))
+    env = child_env({k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "REGTUNE_WORKER_INDEX")},
+                    CI="1", **({"OMP_NUM_THREADS": threads} if threads else {}))  # fmt: skip
     cmd = [sys.executable, "-m", "search", "worker", str(study_file), "--storage", str(journal),
            "--trials", str(len(params)), "--workers", str(workers)]  # fmt: skip
     busy0, usage0 = _busy_seconds(), resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -76,3 +76,19 @@ def test_long_sequences_divide_by_the_shortest_length(
     rows = long_sequences.main(argv)
     assert [r["length"] for r in rows] == sorted(set(given))
     assert [r["ratio_vs_shortest"] for r in rows] == pytest.approx([r["length"] / min(given) for r in rows])
+
+
+def test_every_benchmark_child_imports_this_checkout(tmp_path: Path) -> None:
+    """``bench.long_sequences`` ran ``python -m bench.long_sequences`` children that found no ``bench`` outside the
+    root (it is not installed), and the others' ``search`` children imported whatever checkout the editable install
+    points at: every child's environment puts this checkout first (:func:`bench.child_env`)."""
+    import subprocess
+    import sys
+
+    from bench import child_env
+
+    code = "import bench, search; print(bench.__file__); print(search.__file__)"
+    done = subprocess.run([sys.executable, "-c", code], env=child_env(X="1"), cwd=tmp_path, capture_output=True,
+                          text=True, check=True)  # fmt: skip
+    assert [Path(p).resolve().parents[1] for p in done.stdout.split()] == [ROOT, ROOT]
+    assert child_env({"PYTHONPATH": "/a"}, X="1") == {"PYTHONPATH": os.pathsep.join([str(ROOT), "/a"]), "X": "1"}
