@@ -762,7 +762,8 @@ def paired(
         se, df = crossed(hits)
         if se < 1e-12 and mean != 0:  # one difference in every cell: its nearest split that varies at all
             se, df = crossed(nearest_varying(hits))
-        if se < 1e-12:  # no difference in any cell: the same predictions (clipping that never cut, ...)
+        if se < 1e-12:  # no difference in any cell: right and wrong on the same sequences, seed by seed
+            # (the same models where clipping never cut; two models can still be wrong on one sequence differently)
             out.update(low=mean, high=mean, p=1.0, identical=True)
         else:
             half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, df)) * se
@@ -874,7 +875,7 @@ def describe_difference(p: dict[str, Any]) -> str:
     if (why := untested(p)) is not None:
         return f"{p['mean']:+.4f} ({why}: no interval, no p-value)"
     if p.get("identical"):  # "+0.0000 (95% CI +0.000..+0.000, ..., p=1)" read like a measured zero (verdict6 probe)
-        return (f"{p['mean']:+.4f} (the same test predictions on every seed and sequence: {p['n']} seeds x "
+        return (f"{p['mean']:+.4f} (right and wrong on the same test sequences, seed by seed: {p['n']} seeds x "
                 f"{p['sequences']} test sequences, nothing differs to test)")  # fmt: skip
     wilcoxon = f", Wilcoxon p={p['wilcoxon_p']:.2g}" if p.get("wilcoxon_p") is not None else ""
     over = (f"{p['n']} seeds x {p['sequences']} test sequences" if p.get("sequences")

@@ -935,7 +935,7 @@ def test_a_study_given_twice_is_reported_once(capsys: pytest.CaptureFixture[str]
 @pytest.mark.parametrize(
     ("row", "says"),
     [
-        ({"p": 1.0, "p_holm": 1.0, "identical": True}, "— (the same test predictions as the baseline on every seed"),
+        ({"p": 1.0, "p_holm": 1.0, "identical": True}, "— (right and wrong on the same test sequences as the baseline"),
         ({"p": 1.0, "p_holm": 1.0}, "not significant after Holm's correction over 3 recipes"),
     ],
 )

@@ -385,12 +385,12 @@ def test_no_difference_in_any_cell_is_p_1() -> None:
     # said as what it is, not as a measured zero "+0.0000 (95% CI +0.000..+0.000, ..., p=1)" (the verdict6 probe:
     # "nothing at all" where clipping never cut a step retrained the baseline's very models)
     assert describe_difference(got) == (
-        "+0.0000 (the same test predictions on every seed and sequence: 3 seeds x 20 test sequences, nothing "
+        "+0.0000 (right and wrong on the same test sequences, seed by seed: 3 seeds x 20 test sequences, nothing "
         "differs to test)"
     )
     from search.report.render import paired_verdict
 
-    assert paired_verdict(got) == "— (the same test predictions: nothing differs)"
+    assert paired_verdict(got) == "— (right and wrong on the same test sequences: nothing differs)"
     # differences that cancel are a measured zero, with an interval
     mixed = np.zeros((3, 20), dtype=np.int8)
     mixed[:, 0], mixed[:, 1] = 1, -1

@@ -85,7 +85,7 @@ def paired_verdict(paired: dict[str, Any]) -> str:
     if paired.get("same"):
         return "— (the same runs: nothing to compare)"
     if paired.get("identical"):
-        return "— (the same test predictions: nothing differs)"
+        return "— (right and wrong on the same test sequences: nothing differs)"
     if paired.get("diverged"):
         return diverged_test(paired["diverged"])
     if paired.get("p") is None and untested(paired) == "1 test sequence":
@@ -109,7 +109,7 @@ def recipe_verdict(row: dict[str, Any], tested: int) -> str:
     if row.get("untested"):
         return diverged_test(row["untested"])
     if row.get("identical"):  # "+0.0000 ..., not significant (p = 1.000)" read like a measured zero (studies7)
-        return "— (the same test predictions as the baseline on every seed and sequence: nothing differs)"
+        return "— (right and wrong on the same test sequences as the baseline, seed by seed: nothing differs)"
     if p is None:
         return "no test (1 test sequence)" if len(row.get("accs") or ()) > 1 else "no test (1 seed)"
     if adjusted is None:  # a row from before the correction
