@@ -49,8 +49,8 @@ from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock, Jou
 from optuna.trial import FrozenTrial, TrialState
 
 
-def _env_number(name: str, default: float, integer: bool = True, above: tuple[str, float] | None = None) -> Any:
-    """``$name`` as a number > 0 (and above ``above``'s value, named by it); a bad one is one line and exit 2."""
+def _env_number(name: str, default: float, integer: bool = True) -> Any:
+    """``$name`` as a number of seconds > 0; a bad one is one line and exit 2."""
     raw = os.environ.get(name)
     try:
         value = (int(raw) if integer else float(raw)) if raw else default
@@ -60,10 +60,19 @@ def _env_number(name: str, default: float, integer: bool = True, above: tuple[st
         print(f"error: {name}={raw!r}: must be a {'whole number' if integer else 'number'} > 0 (seconds)",
               file=sys.stderr)  # fmt: skip
         raise SystemExit(2)
-    if above is not None and value <= above[1]:  # every live trial looked dead between two of its heartbeats
+    return value
+
+
+def _grace_period(interval: int) -> int:
+    """``$REGTUNE_GRACE_PERIOD`` (:func:`_env_number`), refused unless above ``interval``, the heartbeats' (one line,
+    exit 2): within one heartbeat every live trial looked dead between two of its heartbeats."""
+    name, raw = "REGTUNE_GRACE_PERIOD", os.environ.get("REGTUNE_GRACE_PERIOD")
+    value: int = _env_number(name, 40)
+    if value <= interval:
         given = f"={raw!r}" if raw else f" (unset: its default {value:g})"
-        print(f"error: {name}{given}: must be above {above[0]}={above[1]:g}, a few heartbeats: a trial silent this "
-              f"long is failed as dead, and a live one is silent for up to {above[1]:g} s", file=sys.stderr)  # fmt: skip
+        print(f"error: {name}{given}: must be above REGTUNE_HEARTBEAT_INTERVAL={interval:g} (by default 4 "
+              f"heartbeats): a trial silent this long is failed as dead, and a live one is silent for up to "
+              f"{interval:g} s between heartbeats", file=sys.stderr)  # fmt: skip
         raise SystemExit(2)
     return value
 
@@ -71,7 +80,7 @@ def _env_number(name: str, default: float, integer: bool = True, above: tuple[st
 #: seconds between a running trial's heartbeats (Optuna wants a whole number)
 HEARTBEAT_INTERVAL: int = _env_number("REGTUNE_HEARTBEAT_INTERVAL", 10)
 #: a trial silent this long is stale: its worker died; it is failed and re-queued
-GRACE_PERIOD: int = _env_number("REGTUNE_GRACE_PERIOD", 40, above=("REGTUNE_HEARTBEAT_INTERVAL", HEARTBEAT_INTERVAL))
+GRACE_PERIOD: int = _grace_period(HEARTBEAT_INTERVAL)
 #: how long a storage call is retried while the database (or proxy) is unreachable before the worker gives up
 RETRY_SECONDS: float = _env_number("REGTUNE_STORAGE_RETRY_SECONDS", 60.0, integer=False)
 MAX_RETRY = 3  # re-runs after crashes (dead worker, stale heartbeat, orphan) before a trial is given up
