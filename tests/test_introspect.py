@@ -613,6 +613,15 @@ def test_frequent_clipping_is_read_by_the_optimizer(optimizer: str | None, says:
     assert says in found and never not in found
 
 
+def test_every_optimizer_has_its_own_reading_of_frequent_clipping() -> None:
+    """An optimizer added to models.config.OPTIMIZERS and to neither reading would get the both-readings sentence of
+    an unknown one (None) without a word."""
+    from models.config import OPTIMIZERS
+    from models.introspect.diagnoses import ADAPTIVE_OPTIMIZERS, CLIP_MEANS
+
+    assert set(OPTIMIZERS) == ADAPTIVE_OPTIMIZERS | {k for k in CLIP_MEANS if k not in (None, "adaptive")}
+
+
 @pytest.mark.parametrize(("optimizer", "alike"), [("adamw", True), ("adam", True), ("rmsprop", True), ("sgd", False)])
 def test_a_clip_on_every_step_cancels_in_adaptive_optimizers_only(optimizer: str, alike: bool) -> None:
     # what the sentences above claim: clip norms 0.01 and 0.001, both cutting every step, move the weights alike
