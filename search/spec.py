@@ -195,8 +195,8 @@ def read_study(path: str | Path) -> Any:
     except OSError as exc:
         raise StudyFileError(f"{p}: cannot read the study file: {exc.strerror or exc}") from None
     if _expanded_size(raw) > MAX_STUDY_VALUES:
-        raise StudyFileError(f"{p}: its aliases (*name) expand to over {MAX_STUDY_VALUES:,} values, not a study file; "
-                             "allowed: a study file (YAML) whose aliases each repeat a range or a mapping")  # fmt: skip
+        raise StudyFileError(f"{p}: holds over {MAX_STUDY_VALUES:,} values (its aliases, *name, expanded), not a study "
+                             "file; allowed: a study file (YAML) whose aliases each repeat a range or a mapping")  # fmt: skip
     return raw
 
 
