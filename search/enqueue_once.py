@@ -25,7 +25,7 @@ from typing import Any
 from optuna.trial import FrozenTrial, TrialState
 
 from search.recipes import same_values
-from search.storage import RetryingStorage, schema_lock
+from search.storage import RetryingStorage, is_requeued, schema_lock
 
 #: the user attribute regtune's starting points carry (search.worker.ensure_study)
 LABEL = "recipe"
@@ -63,7 +63,7 @@ def starting_point(trial: FrozenTrial | None) -> bool:
         and trial.state == TrialState.WAITING
         and "fixed_params" in trial.system_attrs
         and LABEL in trial.user_attrs
-        and "failed_trial" not in trial.system_attrs
+        and not is_requeued(trial)
     )
 
 

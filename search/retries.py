@@ -24,7 +24,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from search.checkpoints import CheckpointStore
 from search.fingerprint import store_name
-from search.storage import GAVE_UP_ATTR, GAVE_UP_STUDY_ATTR, requeue, storage_hint
+from search.storage import GAVE_UP_ATTR, GAVE_UP_STUDY_ATTR, is_requeued, requeue, storage_hint
 
 
 def gave_up_trials(study: optuna.Study) -> list[FrozenTrial]:
@@ -127,7 +127,7 @@ def total_needed(study: optuna.Study, copies: list[int]) -> int:
     retried copy ran, and the dead worker's re-queued trial was left waiting (the ops6 probe)."""
     ahead = sum(
         t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
-        or (t.state == TrialState.WAITING and "failed_trial" in t.system_attrs)
+        or (t.state == TrialState.WAITING and is_requeued(t))
         for t in study.get_trials(deepcopy=False)
         if t.number not in copies
     )

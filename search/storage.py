@@ -204,6 +204,12 @@ def exhausted(trial: FrozenTrial) -> bool:
     return crashes(trial) + 1 > MAX_RETRY
 
 
+def is_requeued(trial: FrozenTrial) -> bool:
+    """Whether ``trial`` is a re-queued copy of a stopped or crashed trial (:func:`requeue`; Optuna's
+    ``failed_trial`` system attribute, which its own retry callbacks set too)."""
+    return "failed_trial" in trial.system_attrs
+
+
 def requeue(study: optuna.Study, trial: FrozenTrial, *, interrupted: bool = False, retry: bool = False) -> bool:
     """Re-queue a failed (dead, interrupted) trial as WAITING with its parameters and intermediate values;
     return False (nothing queued) when a crash exhausts :data:`MAX_RETRY`: the trial is given up.

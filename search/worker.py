@@ -63,6 +63,7 @@ from search.storage import (  # the worker-process attributes live beside _RUN_A
     exhausted,
     foreign,
     foreign_message,
+    is_requeued,
     requeue,
 )
 from search.trial_introspection import artifact_store
@@ -748,7 +749,7 @@ def taken_over(study: optuna.Study, trial: optuna.Trial) -> FrozenTrial | None:
 def _claim_retry(study: optuna.Study) -> optuna.Trial | None:
     """A re-queued (interrupted, dead) trial runs before any other waiting trial: its work is half done."""
     for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
-        if "failed_trial" in t.system_attrs and study._storage.set_trial_state_values(t._trial_id, TrialState.RUNNING):
+        if is_requeued(t) and study._storage.set_trial_state_values(t._trial_id, TrialState.RUNNING):
             return optuna.Trial(study, t._trial_id)
     return None
 

@@ -33,7 +33,7 @@ from search.recipes import BASELINE, USER_POINT, earlier_points, is_baseline, sa
 from search.retries import gave_up_rows
 from search.selection import as_complete, fold_values, same_config, tied_with, within_one_se
 from search.spec import StudySpec, values_of
-from search.storage import StorageError, storage_hint
+from search.storage import StorageError, is_requeued, storage_hint
 from search.verdict import (
     BATCH_NORM_BIAS,
     REFIT_SWA,
@@ -442,11 +442,10 @@ def trial_counts(study: optuna.Study) -> dict[str, int]:
     out["rerun"] = out["surplus"] = 0
     queued = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
     # waiting copies of stopped or crashed trials: not the recipes or starting points
-    out["requeued"] = sum("failed_trial" in t.system_attrs for t in queued)
+    out["requeued"] = sum(map(is_requeued, queued))
     # the study file's own starting points among the rest: a study without any was told its "starting points" waited
     out["own_points"] = sum(
-        "failed_trial" not in t.system_attrs and str(t.user_attrs.get("recipe", "")).startswith(USER_POINT)
-        for t in queued
+        not is_requeued(t) and str(t.user_attrs.get("recipe", "")).startswith(USER_POINT) for t in queued
     )
     out["diverged"] = sum(map(diverged, study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))))
     if out["fail"]:
