@@ -13,6 +13,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -830,10 +831,10 @@ def _bad_artifacts(args: argparse.Namespace) -> str | None:
         return f"--artifacts/ARTIFACTS={given}: {what}; {allowed}"
     if not os.access(above, os.W_OK | os.X_OK):
         return f"--artifacts/ARTIFACTS={given}: {above} is not writable; {allowed}"
-    try:  # (the trials make it anyway; /proc/x passes access() and fails here)
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        return f"--artifacts/ARTIFACTS={given}: cannot make the directory: {exc.strerror or exc}; {allowed}"
+    try:  # a folder of its own, made and removed where the path starts (/proc/x passes access() and fails here):
+        os.rmdir(tempfile.mkdtemp(prefix=".regtune-check-", dir=above))  # making the path itself left it behind
+    except OSError as exc:  # after a later refusal (review8), and another worker starting may be using it
+        return f"--artifacts/ARTIFACTS={given}: cannot make a folder in {above}: {exc.strerror or exc}; {allowed}"
     return None
 
 

@@ -926,6 +926,17 @@ def test_a_bad_invocation_is_one_line_exit_2_and_no_store(
         assert not (tmp_path / "journal.log").exists()
 
 
+def test_artifacts_the_check_made_are_not_left_behind(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """(review8) The ARTIFACTS check made the folder to see that it could, before the other checks: a study file
+    refused after it left a new folder behind. A folder it can make passes, and is not there after the refusal."""
+    from search import cli
+
+    given = tmp_path / "new" / "artifacts"
+    code = cli.main(["study", str(tmp_path / "missing.yaml"), "--artifacts", str(given)])
+    assert code == 2 and "missing.yaml: no such study file" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()
+
+
 #: (id, the environment, the words of the one error line): the tuning variables, read as search.storage is imported
 BAD_TUNING = [
     ("interval-abc", {"REGTUNE_HEARTBEAT_INTERVAL": "abc"}, ["REGTUNE_HEARTBEAT_INTERVAL='abc': must be a whole number > 0"]),
