@@ -219,6 +219,17 @@ def waiting(counts: dict[str, int]) -> str:
     return " and ".join(parts)
 
 
+def tie_note(d: StudyData, who: str = "it") -> str:
+    """The sentence (without its subject) that names the trials the chosen one tied with on the folds' accuracy
+    (:func:`search.selection.tied_with`), ``who`` the one the tie-break ranked first; "" without a tie, or when the
+    baseline was chosen over the top trial (its ties do not matter). The summary, summary.md and the page say it."""
+    if not d.tied or d.top_trial != d.best_trial:
+        return ""
+    return (f"tied on the folds' accuracy with {len(d.tied)} other trial(s) ({trial_list(d.tied)}): only the "
+            f"tie-break ranked {who} first, so the folds cannot tell these apart, and their retrained test accuracies "
+            "may differ")  # fmt: skip
+
+
 def _environment(autoescape: bool) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("search.report", "templates"),
@@ -241,11 +252,10 @@ def _environment(autoescape: bool) -> jinja2.Environment:
         json=json.dumps,
         quoted=quoted,
         failed=failed,
-        trial_list=trial_list,
     )
     env.globals.update(stale_note=stale_note)
     env.globals.update(SIGNIFICANCE=SIGNIFICANCE, KEY_STATS=KEY_STATS, FIGURE_CAPTIONS=FIGURE_CAPTIONS,
-                       gate_keys=gate_keys, importance_names=importance_names, ranked_name=ranked_name,
+                       gate_keys=gate_keys, importance_names=importance_names, ranked_name=ranked_name, tie_note=tie_note,
                        warnings_of=warnings_of, min_ranked=MIN_RANKED)  # fmt: skip
     return env
 
