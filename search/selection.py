@@ -198,7 +198,7 @@ def select(
     outside the study (:func:`search.verdict.baseline_run`), compared when its trial was pruned or failed. The
     study must have a complete trial."""
     best = study.best_trial
-    direction = "maximize" if study.direction == optuna.study.StudyDirection.MAXIMIZE else "minimize"
+    direction = study.direction.name.lower()  # "maximize" or "minimize", as the study file's metric says
     ref = fold_values(best, metric)
     if ref is None or len(ref) < 2:
         rule = "the best trial (one holdout: no standard error to compare the baseline by)"

@@ -170,7 +170,7 @@ def _all_within_noise(study: optuna.Study, complete: list[FrozenTrial], metric: 
     best = fold_values(study.best_trial, metric)
     if best is None or len(best) < 2:
         return False
-    direction = "maximize" if study.direction == optuna.study.StudyDirection.MAXIMIZE else "minimize"
+    direction = study.direction.name.lower()  # (as search.selection.select reads it)
     for t in complete:
         values = fold_values(t, metric)
         if values is None or len(values) != len(best) or not within_one_se(values, best, direction):
