@@ -174,8 +174,8 @@ def cmd_study(args: argparse.Namespace, join_only: bool = False) -> int:
     prepared = prepare(args.study, args.storage)  # study file, dataset, storage URL: all checked before the store
     spec = prepared.spec
     if not Path(args.study).is_file():  # each worker process reads the study file again: a pipe is read once
-        n = len(worker_plan(args.workers, args.workers_per_gpu))
-        if n > 1 or not args.in_process:
+        n = len(worker_plan(args.workers, args.workers_per_gpu))  # (one: this process, in-process)
+        if n > 1:
             raise PreflightError(f"{args.study}: is not a regular file (a pipe, such as <(...), is read once), and each "
                                  f"of the {n} worker processes reads the study file again; allowed: a study file "
                                  "saved on disk, or --workers/WORKERS=1")  # fmt: skip
