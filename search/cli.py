@@ -383,9 +383,15 @@ def _report(study, spec, total, url, final_result, artifacts=None) -> int:  # ty
                     print(f"study {spec.name}: no complete baseline trial; cross-validating the baseline "
                           "configuration (unpruned, outside the study) ...", flush=True)  # fmt: skip
                 cv_run(study, spec, base)
-            if choose(study, spec).unconfirmed:  # the baseline's run is cached: only the confirmation is left
+            pending = choose(study, spec)  # the baseline's run is cached: a tie and the confirmation are left
+            if pending.tie_pending:
+                n = len((pending.tie or {}).get("trials", []))
+                print(f"study {spec.name}: {n} trials tied at the top of the folds; cross-validating them on a fresh "
+                      "partition of the training split to tell them apart (outside the study) ...", flush=True)  # fmt: skip
+            elif pending.unconfirmed:
                 print(f"study {spec.name}: confirming the best trial against the baseline on a fresh partition of the "
                       "training split (two cross-validations outside the study) ...", flush=True)  # fmt: skip
+            if pending.tie_pending or pending.unconfirmed:
                 choose(study, spec, run=True)
 
         def verdict() -> dict:  # type: ignore[type-arg]

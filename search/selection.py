@@ -82,6 +82,14 @@ class Selection:
     #: the confirmation on a fresh partition (:func:`confirm`): fold seed, both means, the difference, its standard
     #: error, and whether the best held; None when none was run
     confirmation: dict[str, Any] | None = None
+    #: a tie at the top broken on a fresh partition (:func:`break_tie`): the finalists with their accuracies there;
+    #: ``{"trials": [...], "pending": True}`` while those runs are not cached; None without a tie
+    tie: dict[str, Any] | None = None
+
+    @property
+    def tie_pending(self) -> bool:
+        """True when trials tie with the best on the study's folds and :func:`break_tie` has not run yet."""
+        return bool(self.tie and self.tie.get("pending"))
 
     @property
     def unconfirmed(self) -> bool:
@@ -192,17 +200,19 @@ def select(
     metric: str = "val_acc",
     baseline: dict[str, Any] | None = None,
     baseline_run: dict[str, Any] | None = None,
+    top: optuna.trial.FrozenTrial | None = None,
 ) -> Selection:
     """The trial the verdict calls "tuned" (module docstring); ``baseline``: the baseline configuration
     (:func:`search.verdict.baseline_config`; None: the best trial); ``baseline_run``: its cross-validated run
-    outside the study (:func:`search.verdict.baseline_run`), compared when its trial was pruned or failed. The
+    outside the study (:func:`search.verdict.baseline_run`), compared when its trial was pruned or failed; ``top``:
+    the trial to take as the best (a tie at the top broken by :func:`break_tie`; None: the study's best trial). The
     study must have a complete trial."""
-    best = study.best_trial
+    best = top if top is not None else study.best_trial
     direction = study.direction.name.lower()  # "maximize" or "minimize", as the study file's metric says
     ref = fold_values(best, metric)
     if ref is None or len(ref) < 2:
         rule = "the best trial (one holdout: no standard error to compare the baseline by)"
-        run = _run_values(baseline_run, metric, 1) if ref is not None and baseline is not None else None
+        run = run_values(baseline_run, metric, 1) if ref is not None and baseline is not None else None
         sign = 1.0 if direction == "maximize" else -1.0
         if run is not None and ref is not None and baseline is not None and sign * (run[0] - ref[0]) > 0 and not any(
             same_config(t.user_attrs.get("config"), baseline) for t in study.get_trials(deepcopy=False)
@@ -229,12 +239,12 @@ def select(
         if others:
             t = min(others, key=baseline_first)
             complete = t.state == optuna.trial.TrialState.COMPLETE
-            run = _run_values(baseline_run, metric, len(ref)) if not complete else None
+            run = run_values(baseline_run, metric, len(ref)) if not complete else None
             if run is not None:
                 return _compare_run(t, best, baseline, baseline_run, run, ref, direction)  # type: ignore[arg-type]
             why = "has no fold values like the best's" if complete else f"is {t.state.name.lower()}"
             return _chose(best, best, f"the best trial (the baseline trial #{t.number} {why}: nothing to compare)")
-        run = _run_values(baseline_run, metric, len(ref)) if baseline is not None else None
+        run = run_values(baseline_run, metric, len(ref)) if baseline is not None else None
         if run is not None:  # no baseline trial (recipes: false), but its run outside the study, on the same folds
             mean, folds = statistics.fmean(run), len(ref)
             sign = 1.0 if direction == "maximize" else -1.0
@@ -278,7 +288,76 @@ def tied_with(study: optuna.Study, trial: optuna.trial.FrozenTrial, metric: str)
     ]  # fmt: skip
 
 
-def _run_values(run: dict[str, Any] | None, metric: str, folds: int) -> list[float] | None:
+#: how many of the trials tied at the top of the study's folds :func:`break_tie` cross-validates again: the best and
+#: the next two the tie-break ranked (JapaneseVowels' 100-trial studies tied three; BasicMotions ties dozens at 1.0,
+#: and each finalist costs one trial's cross-validation)
+TIE_FINALISTS = 3
+
+
+def tie_finalists(study: optuna.Study, best: optuna.trial.FrozenTrial, metric: str) -> list[optuna.trial.FrozenTrial]:
+    """``best`` and the trials tied with it (:func:`tied_with`) in the study's order (the objective with its
+    tie-break, then the trial number), at most :data:`TIE_FINALISTS`; ``[best]`` without a tie."""
+    tied = set(tied_with(study, best, metric))
+    sign = -1.0 if study.direction == optuna.study.StudyDirection.MAXIMIZE else 1.0
+    others = sorted(
+        (t for t in study.get_trials(deepcopy=False, states=_COMPLETE) if t.number in tied),
+        key=lambda t: (sign * float(t.value if t.value is not None else -sign * math.inf), t.number),
+    )  # fmt: skip
+    return [best, *others][:TIE_FINALISTS]
+
+
+def break_tie(
+    finalists: list[optuna.trial.FrozenTrial], fresh: dict[int, list[float] | None], tied: int, seed: int
+) -> tuple[optuna.trial.FrozenTrial, dict[str, Any]]:
+    """The finalist (:func:`tie_finalists`, the study's best first) with the highest mean accuracy on a fresh
+    partition of the training split (``fresh``: each one's per-fold accuracies there, scored at the epochs the
+    verdict retrains it for; None where its run diverged, which ranks it last), and the record of the tie.
+
+    The finalists scored exactly alike on the study's folds, and only the tie-break (the temperature-scaled loss)
+    ordered them: JapaneseVowels' 100-trial studies tied three trials at one validation error in 270 sequences, and
+    the one the tie-break ranked first retrained to 98.6 in one run where another of the same tie gave 99.0 in the
+    run before. The fresh partition's folds hold the same training sequences split anew: a second, independent
+    ranking by accuracy, the quantity the verdict reports. Where it ties too, the study's order stands. ``tied``:
+    how many trials tied in all (the finalists are the first :data:`TIE_FINALISTS`)."""
+    scored = [(t, statistics.fmean(v) if (v := fresh.get(t.number)) else None) for t in finalists]
+    top = max((acc for _, acc in scored if acc is not None), default=None)
+    winner = next((t for t, acc in scored if acc is not None and acc == top), finalists[0])
+    record = {
+        "trials": [t.number for t in finalists], "fold_seed": seed, "tied": tied, "first": finalists[0].number,
+        "chosen": winner.number,
+        "fresh": [[t.number, acc] for t, acc in scored],
+        "separated": top is not None and sum(acc == top for _, acc in scored) == 1,
+    }  # fmt: skip
+    return winner, record
+
+
+def tie_text(tie: dict[str, Any], folds: int) -> str:
+    """What :func:`break_tie` found, for the selection's rule (a clause after "; ")."""
+    trials = tie["trials"]
+    if tie.get("pending"):
+        return (f"{tie['tied']} trials tied at the top of the study's folds ({trial_list(trials)}{', ...' if tie['tied'] > len(trials) else ''}); "
+                "not yet told apart on a fresh partition (the verdict does that)")  # fmt: skip
+    which = (f"the {len(trials)} the tie-break ranked first of {tie['tied']} trials" if tie["tied"] > len(trials)
+             else f"{tie['tied']} trials")  # fmt: skip
+    accs = ", ".join(f"#{n} {'diverged' if acc is None else f'{acc:.4f}'}" for n, acc in tie["fresh"])
+    where = f"a fresh partition of the training split into {folds} folds (fold seed {tie['fold_seed']}): {accs}"
+    head = f"{which} tied at the top of the study's folds, cross-validated again on {where}"
+    if not tie["separated"]:
+        return f"{head}; no finalist scored alone at the top there, so the tie-break's order stands (#{tie['chosen']})"
+    if tie["chosen"] == tie["first"]:
+        return f"{head}; #{tie['chosen']}, the tie-break's first, scored highest there too"
+    return (
+        f"{head}; #{tie['chosen']} scored highest there, so it is chosen over the tie-break's first (#{tie['first']})"
+    )
+
+
+def trial_list(numbers: list[int], shown: int = 10) -> str:
+    """``#82, #89``; past ``shown`` numbers, ``... and 14 more``."""
+    head = ", ".join(f"#{n}" for n in numbers[:shown])
+    return head + (f" and {len(numbers) - shown} more" if len(numbers) > shown else "")
+
+
+def run_values(run: dict[str, Any] | None, metric: str, folds: int) -> list[float] | None:
     """A CV run's per-fold values (as :func:`fold_values` reads a trial's), if it has one per fold."""
     if not run or "diverged" in run:
         return None
@@ -318,7 +397,7 @@ def confirm(
     if base is None or selection.simpler:
         raise ValueError("confirm() needs a selection whose best beat a baseline trial on the study's folds")
     folds = len(fold_values(selection.best, metric) or [])
-    best_v, base_v = _run_values(best_run, metric, folds), _run_values(base_run, metric, folds)
+    best_v, base_v = run_values(best_run, metric, folds), run_values(base_run, metric, folds)
     where = f"a fresh partition of the training split into {folds} folds (fold seed {seed})"
     info: dict[str, Any] = {"fold_seed": seed, "folds": folds}
     if best_v is None or base_v is None:
@@ -329,7 +408,7 @@ def confirm(
         if best_v is None:
             rule = (f"the baseline: the best trial (#{selection.best.number}) beat it on the study's folds, but its "
                     f"run on {where} failed ({info['reason']})")  # fmt: skip
-            return _baseline_chosen(selection, base, rule, info)
+            return _baseline_chosen(selection, base, rule, info, folds)
         rule = f"{selection.rule}; on {where} the baseline's run failed ({info['reason']}): the best stands"
         return dataclasses.replace(selection, rule=rule, confirmation=info)
     mean, se = paired_margin(best_v, base_v, direction)
@@ -345,14 +424,17 @@ def confirm(
             f"{_below(direction, above=True)} it on "
             f"the study's folds, but not on {where}: {margin}; its margin was the folds' noise, so nothing the search "
             "found measurably helps")  # fmt: skip
-    return _baseline_chosen(selection, base, rule, info)
+    return _baseline_chosen(selection, base, rule, info, folds)
 
 
 def _baseline_chosen(
-    selection: Selection, base: optuna.trial.FrozenTrial, rule: str, info: dict[str, Any]
+    selection: Selection, base: optuna.trial.FrozenTrial, rule: str, info: dict[str, Any], folds: int
 ) -> Selection:
+    """The baseline chosen by :func:`confirm`; a tie the best had won (:func:`break_tie`) is still said and kept."""
+    if selection.tie:
+        rule = f"{rule}; {tie_text(selection.tie, folds)}"
     chosen = _chose(base, selection.best, rule)
-    return dataclasses.replace(chosen, from_run=selection.baseline_from_run, confirmation=info)
+    return dataclasses.replace(chosen, from_run=selection.baseline_from_run, confirmation=info, tie=selection.tie)
 
 
 def _chose(chosen: optuna.trial.FrozenTrial, best: optuna.trial.FrozenTrial, rule: str) -> Selection:

@@ -67,10 +67,15 @@ from search.selection import (
     Selection,
     as_complete,
     baseline_first,
+    break_tie,
     confirm,
     regularizers_on,
+    run_values,
     same_config,
     select,
+    tie_finalists,
+    tie_text,
+    tied_with,
 )
 from search.space import suggest
 from search.spec import StudySpec
@@ -465,10 +470,19 @@ def choose(study: optuna.Study, spec: StudySpec, run: bool = False) -> Selection
     choice is the unconfirmed one, and its rule says so."""
     base = baseline_config(spec)
     chosen = select(study, spec.metric, base, baseline_run(study, spec, run=run))
-    if chosen.baseline is None or chosen.simpler or folds_of(spec) < 2:
+    if chosen.simpler or folds_of(spec) < 2:
         return chosen
     seed = confirm_seed(spec)
     digest = definition_digest(spec)
+    finalists = tie_finalists(study, chosen.best, spec.metric)
+    # trials tied with the best on the folds' accuracy: told apart on the fresh partition, unless the best is the
+    # baseline (among equals the rule prefers it)
+    if len(finalists) > 1 and not same_config(chosen.best.user_attrs.get("config"), base):
+        chosen = _break_tie(study, spec, chosen, finalists, run)
+        if chosen.tie_pending or chosen.simpler:
+            return chosen
+    if chosen.baseline is None:
+        return chosen
     best_config = as_complete(chosen.best.user_attrs["config"], base)
     runs = [cv_run(study, spec, cfg, digest, fold_seed=seed, run=run) for cfg in (best_config, base)]
     if runs[0] is None or runs[1] is None:
@@ -476,12 +490,45 @@ def choose(study: optuna.Study, spec: StudySpec, run: bool = False) -> Selection
             chosen, rule=f"{chosen.rule} (not yet confirmed on a fresh partition: the verdict does that)"
         )
     epochs = (epochs_of(spec, chosen.best.user_attrs), _known_epochs(study, spec, base, digest))
-    sizes = None
-    if spec.metric == "val_acc":  # the curves hold scores: accuracy less the tie-break, read back per fold size
-        y = study_splits(spec).train.y
-        sizes = [len(part) for part in validation_parts(y, folds_of(spec), spec.val_fraction, seed)]
+    sizes = fresh_fold_sizes(spec, seed)
     best_run, base_run = at_epochs(runs[0], epochs[0], sizes), at_epochs(runs[1], epochs[1], sizes)
     return confirm(chosen, best_run, base_run, spec.metric, spec.direction, seed)
+
+
+def fresh_fold_sizes(spec: StudySpec, seed: int) -> list[int] | None:
+    """The validation sequences of each fold of the partition of ``seed``, which :func:`at_epochs` reads a run's
+    accuracies back by (the curves hold scores: accuracy less the tie-break); None for a loss metric."""
+    if spec.metric != "val_acc":
+        return None
+    y = study_splits(spec).train.y
+    return [len(part) for part in validation_parts(y, folds_of(spec), spec.val_fraction, seed)]
+
+
+def _break_tie(
+    study: optuna.Study, spec: StudySpec, chosen: Selection, finalists: list[optuna.trial.FrozenTrial], run: bool
+) -> Selection:
+    """:func:`search.selection.break_tie` on the confirmation's fresh partition (each finalist cross-validated
+    there, cached on the study like the confirmation's runs, which then reuses the winner's), and the selection
+    again with the winner as the best (its folds differ from the first's fold by fold, so its comparison with the
+    baseline does too). Without ``run`` and with a run not cached: the selection, its tie pending."""
+    seed, digest, base = confirm_seed(spec), definition_digest(spec), baseline_config(spec)
+    tied = 1 + len(tied_with(study, chosen.best, spec.metric))
+    runs = {
+        t.number: cv_run(study, spec, as_complete(t.user_attrs["config"], base), digest, fold_seed=seed, run=run)
+        for t in finalists
+    }  # fmt: skip
+    if any(r is None for r in runs.values()):
+        tie = {"pending": True, "tied": tied, "trials": [t.number for t in finalists]}
+        return dataclasses.replace(chosen, rule=f"{chosen.rule}; {tie_text(tie, folds_of(spec))}", tie=tie)
+    sizes = fresh_fold_sizes(spec, seed)
+    fresh = {
+        t.number: run_values(at_epochs(r, epochs_of(spec, t.user_attrs), sizes), spec.metric, folds_of(spec))
+        for t in finalists if (r := runs[t.number]) is not None
+    }  # fmt: skip
+    winner, tie = break_tie(finalists, fresh, tied, seed)
+    if winner.number != chosen.best.number:
+        chosen = select(study, spec.metric, base, baseline_run(study, spec, run=run), top=winner)
+    return dataclasses.replace(chosen, rule=f"{chosen.rule}; {tie_text(tie, folds_of(spec))}", tie=tie)
 
 
 def at_epochs(run: dict[str, Any], epochs: int | None, sizes: list[int] | None = None) -> dict[str, Any]:
@@ -1294,7 +1341,7 @@ def _final_result(study: optuna.Study, spec: StudySpec, seeds: int | None) -> di
         key.update(unregularized_config=bare, unregularized_epochs=bare_epochs)
     selection = {  # read afresh: a verdict cached before the confirmation existed reports today's rule
         "chosen": best.number, "top": chosen.best.number, "rule": chosen.rule, "regularizers": chosen.regularizers,
-        "confirmation": chosen.confirmation,
+        "confirmation": chosen.confirmation, "tie": chosen.tie,
     }  # fmt: skip
     cached = study.user_attrs.get(FINAL_ATTR)
     if cached and cached.get("key") == json.loads(json.dumps(key)):

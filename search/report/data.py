@@ -85,6 +85,9 @@ class StudyData:
     top_value: float | None = None  # its objective value
     #: other trials whose folds scored as the top one's (:func:`search.selection.tied_with`): the tie-break ranked them
     tied: list[int] = field(default_factory=list)
+    #: the tie broken (or pending) on a fresh partition (:attr:`search.selection.Selection.tie`): the selection's
+    #: rule says it, the tie line then does not
+    tie: dict[str, Any] | None = None
     final: dict[str, Any] | None = None  # the verdict (:func:`search.verdict.final_result`)
     folds: int | None = None  # cross-validation folds per trial
     regularizers_on: dict[str, Any] = field(default_factory=dict)  # the best's regularizers not at their off value
@@ -426,7 +429,7 @@ def study_data(
         best = chosen.chosen
         ua = best.user_attrs
         data.selection, data.top_trial, data.top_value = chosen.rule, chosen.best.number, chosen.best.value
-        data.tied = tied_with(study, chosen.best, spec.metric)
+        data.tied, data.tie = tied_with(study, chosen.best, spec.metric), chosen.tie
         data.best_trial, data.best_value, data.best_recipe = best.number, best.value, ua.get("recipe")
         data.best_validation = {"val_acc": ua.get("val_acc", math.nan), "val_loss": ua.get("val_loss", math.nan),
                                 "folds": ua.get("folds", 1), "path": ua.get("path")}  # fmt: skip

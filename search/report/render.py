@@ -14,6 +14,7 @@ import jinja2
 from models.config import ARCHITECTURE_NAMES
 from models.data import quoted
 from search.report.data import MIN_RANKED, Comparison, StudyData
+from search.selection import trial_list
 from search.verdict import SIGNIFICANCE, describe_difference, keeps_text, untested, warnings_of
 
 #: the compact statistics compared between the best configuration and the baseline, with their captions
@@ -194,12 +195,6 @@ def failed(counts: dict[str, int]) -> str:
     return head + (f", {surplus} handed back (asked past the total by a trial array, never trained)" if surplus else "")
 
 
-def trial_list(numbers: list[int], shown: int = 10) -> str:
-    """``#82, #89``; past ``shown`` numbers, ``... and 14 more``."""
-    head = ", ".join(f"#{n}" for n in numbers[:shown])
-    return head + (f" and {len(numbers) - shown} more" if len(numbers) > shown else "")
-
-
 def waiting(counts: dict[str, int]) -> str:
     """The waiting trials by kind: ``2 enqueued trial(s) (the recipes)`` (``(the study file's starting points)``,
     or ``(1 recipe(s), 1 of the study file's starting points)``) and ``1 re-queued trial(s) (stopped or crashed, to
@@ -222,8 +217,9 @@ def waiting(counts: dict[str, int]) -> str:
 def tie_note(d: StudyData, who: str = "it") -> str:
     """The sentence (without its subject) that names the trials the chosen one tied with on the folds' accuracy
     (:func:`search.selection.tied_with`), ``who`` the one the tie-break ranked first; "" without a tie, or when the
-    baseline was chosen over the top trial (its ties do not matter). The summary, summary.md and the page say it."""
-    if not d.tied or d.top_trial != d.best_trial:
+    baseline was chosen over the top trial (its ties do not matter), or when the selection's rule says how the tie
+    was broken on a fresh partition (:func:`search.selection.tie_text`). The summary, summary.md and the page say it."""
+    if not d.tied or d.top_trial != d.best_trial or d.tie:
         return ""
     return (f"tied on the folds' accuracy with {len(d.tied)} other trial(s) ({trial_list(d.tied)}): only the "
             f"tie-break ranked {who} first, so the folds cannot tell these apart, and their retrained test accuracies "
