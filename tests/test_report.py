@@ -99,6 +99,8 @@ def test_one_structure_renders_the_page_the_summary_and_the_comparison(
     assert data.dashboard == f"make dashboard STUDY={spec.path} STORAGE={tmp_path / 'journal.log'}"
     assert render.page(data) == (out / "index.html").read_text()
     assert render.markdown(data) == (out / "summary.md").read_text()
+    floor = data.final["majority"]["acc"]  # recipe rows no better than no model at all are marked, the others not
+    assert data.recipes and all(("majority" in r) == (r["mean"] <= floor) for r in data.recipes if "mean" in r)
     assert {f["file"] for f in data.figures} == {"history.png", "slices.png"}
     assert all((out / f["file"]).is_file() for f in data.figures)
     # 3 trials, fewer than ranking needs: the page said nothing under an empty table, the slices "most important"
@@ -944,3 +946,15 @@ def test_a_recipe_with_the_baseline_s_very_predictions_says_so(row: dict[str, An
     """(the studies7 probe) A recipe whose refits made the baseline's very test predictions (L2 1e-3 at 4 epochs)
     printed `+0.0000 ..., not significant (p = 1.000)`, a measured zero; the verdict's own rows say so already."""
     assert render.recipe_verdict({"accs": [0.5, 0.5], **row}, 3).startswith(says)
+
+
+def test_a_recipe_row_no_better_than_the_majority_class_says_so() -> None:
+    """The best row is warned when it is not above always answering the majority class; a recipe row at or below
+    it was printed as a plain "not significant" against the baseline (left alone since the fourteenth session)."""
+    floor = {"majority": {"acc": 0.4375, "label": "2"}}
+    row = {"accs": [0.4, 0.42], "p": 0.2, "p_holm": 0.6, **floor}
+    assert render.recipe_verdict(row, 3) == (
+        "not significant after Holm's correction over 3 recipes (p = 0.600; unadjusted 0.200); at or below always "
+        'answering "2" (0.4375, the majority class): its models learned no more than the class balance gives'
+    )
+    assert "majority" not in render.recipe_verdict({"accs": [0.9, 0.9], "p": 0.2, "p_holm": 0.6}, 3)

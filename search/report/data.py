@@ -523,6 +523,11 @@ def study_report(
     data.folds = folds_of(spec)
     data.regularizers_on = {n: config[n] for n in REGULARIZER_NAMES if config[n] != nothing[n]}
     data.recipes = recipe_results(study, spec, final["baseline"], final["seeds"], data.stale_recipes, final["best"])
+    floor = final.get("majority") or {}
+    for row in data.recipes:  # the best row is warned of it (search.verdict's warnings); the recipe rows were not
+        row.pop("majority", None)  # (a row cached by an earlier report)
+        if "acc" in floor and isinstance(row.get("mean"), float) and row["mean"] <= floor["acc"]:
+            row["majority"] = {"acc": floor["acc"], "label": floor.get("label")}
     probes = {}
     refits: dict[str, tuple[Introspection, int, str | None]] = {}
     for label, cfg in (("best", config), ("baseline", final["baseline"]["config"])):

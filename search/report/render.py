@@ -103,6 +103,14 @@ def recipe_verdict(row: dict[str, Any], tested: int) -> str:
     """A recipe row's paired test against the baseline, judged after Holm's correction over the recipes tested
     (:func:`search.report.data.holm`; ``tested`` for rows cached before the family was recorded), the unadjusted p
     beside it; the best row's own runs (a starting point the search chose) are judged once, as the best row."""
+    said = _recipe_test(row, tested)
+    if floor := row.get("majority"):  # a recipe row no better than no model at all (the best row is warned of it)
+        said += (f"; at or below always answering {quoted(floor['label'])} ({floor['acc']:.4f}, the majority class): "
+                 "its models learned no more than the class balance gives")  # fmt: skip
+    return said
+
+
+def _recipe_test(row: dict[str, Any], tested: int) -> str:
     p, adjusted = row.get("p"), row.get("p_holm")
     if row.get("is_best"):
         return "the best row's runs: judged there, once (chosen on the folds, the test split unseen)"
