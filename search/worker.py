@@ -527,7 +527,8 @@ def run_worker(
     with signals_raise():
         objective = objective or Objective(
             spec, accelerator=accelerator, on_epoch=on_epoch, checkpoints=open_checkpoints(artifacts),
-            figures=artifact_store(spec.name, artifacts, storage),
+            # no introspection, no figures: it left an empty runs/<study>/artifacts in the working directory
+            figures=artifact_store(spec.name, artifacts, storage) if spec.introspect else None,
         )  # fmt: skip
         from search.arrays import array_plan, device_of, run_arrays, runs_on  # (search.arrays builds on this module)
 

@@ -17,7 +17,7 @@ from optuna.trial import TrialState
 from search.cli import storage_failure
 from search.sqlite_file import FAILED_BY_REPAIR, LOST_CONFIG, _short, check_sqlite, repair_sqlite
 from search.storage import StorageError, foreign, open_storage
-from tests.helpers import assert_access_kept, copies_cut_short, run_cli, write_study
+from tests.helpers import ROOT, assert_access_kept, copies_cut_short, run_cli, write_study
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +28,12 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]:
         where, "stiny", budget={"trials": 3, "max_epochs": 2}, introspect=False, final_seeds=1,
         search={"dropout": {"low": 0.0, "high": 0.3}},
     )  # fmt: skip
+    leftover = ROOT / "runs" / "stiny"
+    assert not leftover.exists()
     run = run_cli("worker", str(study), "--storage", f"sqlite:///{where / 'study.db'}", "--trials", "3")
     assert run.returncode == 0, run.stderr
+    # introspect: false draws no figures: an empty runs/stiny/artifacts was left in the working directory
+    assert not leftover.exists()
     return study, (where / "study.db").read_bytes()
 
 
