@@ -366,6 +366,16 @@ def _survived(codes: list[int], study: optuna.Study, total: int) -> bool:
     return False
 
 
+def _tie_line(name: str, tie: dict[str, Any]) -> str:
+    """What `make study` says before it tells a tie at the top apart (:func:`search.verdict.choose`): how many trials
+    tied, and how many of them it cross-validates (at most :data:`search.selection.TIE_FINALISTS`): it said "3 trials
+    tied" of 6 tied at 1.0, the count of the finalists."""
+    n, tied = len(tie.get("trials", [])), tie.get("tied", 0)
+    which = "them" if tied <= n else f"the {n} the tie-break ranked first"
+    return (f"study {name}: {tied} trials tied at the top of the folds; cross-validating {which} on a fresh partition "
+            "of the training split to tell them apart (outside the study) ...")  # fmt: skip
+
+
 def _report(study, spec, total, url, final_result, artifacts=None) -> int:  # type: ignore[no-untyped-def]
     """Print the study's summary (:func:`search.report.render.print_summary`); 1 when nothing is complete.
     ``final_result`` computes the verdict, after the summary's first lines are out."""
@@ -385,9 +395,7 @@ def _report(study, spec, total, url, final_result, artifacts=None) -> int:  # ty
                 cv_run(study, spec, base)
             pending = choose(study, spec)  # the baseline's run is cached: a tie and the confirmation are left
             if pending.tie_pending:
-                n = len((pending.tie or {}).get("trials", []))
-                print(f"study {spec.name}: {n} trials tied at the top of the folds; cross-validating them on a fresh "
-                      "partition of the training split to tell them apart (outside the study) ...", flush=True)  # fmt: skip
+                print(_tie_line(spec.name, pending.tie or {}), flush=True)
             elif pending.unconfirmed:
                 print(f"study {spec.name}: confirming the best trial against the baseline on a fresh partition of the "
                       "training split (two cross-validations outside the study) ...", flush=True)  # fmt: skip
