@@ -73,7 +73,9 @@ class Selection:
     """The verdict's choice of trial, and why."""
 
     chosen: optuna.trial.FrozenTrial  # the trial the verdict retrains as "tuned"
-    best: optuna.trial.FrozenTrial  # the study's best trial (the highest objective)
+    #: the study's best trial (the highest objective), or the trial tied with it on the folds that a fresh partition
+    #: chose (:func:`break_tie`: :attr:`tie` says which)
+    best: optuna.trial.FrozenTrial
     regularizers: list[str]  # the regularizers the chosen trial turns on (the study's fixed ones included)
     rule: str = ""  # one line: how the chosen trial was picked
     from_run: bool = False  # the chosen one is the pruned baseline trial, its values from its CV run outside the study

@@ -81,7 +81,9 @@ class StudyData:
     best_validation: dict[str, Any] = field(default_factory=dict)  # val_acc, val_loss, folds, path of the best trial
     best_config: dict[str, Any] = field(default_factory=dict)  # its values that differ from the defaults or baseline
     selection: str = ""  # how it was chosen (search.selection: the best, or the baseline within one standard error)
-    top_trial: int | None = None  # the trial with the highest objective (the chosen one, or a busier one)
+    #: the trial with the highest objective (the chosen one, or a busier one), or the one tied with it on the folds
+    #: that a fresh partition chose (``tie``)
+    top_trial: int | None = None
     top_value: float | None = None  # its objective value
     #: other trials whose folds scored as the top one's (:func:`search.selection.tied_with`): the tie-break ranked them
     tied: list[int] = field(default_factory=list)
