@@ -302,16 +302,19 @@ def tied_with(study: optuna.Study, trial: optuna.trial.FrozenTrial, metric: str)
 TIE_FINALISTS = 3
 
 
-def tie_finalists(study: optuna.Study, best: optuna.trial.FrozenTrial, metric: str) -> list[optuna.trial.FrozenTrial]:
+def tie_finalists(
+    study: optuna.Study, best: optuna.trial.FrozenTrial, metric: str
+) -> tuple[list[optuna.trial.FrozenTrial], int]:
     """``best`` and the trials tied with it (:func:`tied_with`) in the study's order (the objective with its
-    tie-break, then the trial number), at most :data:`TIE_FINALISTS`; ``[best]`` without a tie."""
+    tie-break, then the trial number), at most :data:`TIE_FINALISTS`, and how many tied in all (``best``
+    counted); ``([best], 1)`` without a tie."""
     tied = set(tied_with(study, best, metric))
     sign = -1.0 if study.direction == optuna.study.StudyDirection.MAXIMIZE else 1.0
     others = sorted(
         (t for t in study.get_trials(deepcopy=False, states=_COMPLETE) if t.number in tied),
         key=lambda t: (sign * float(t.value if t.value is not None else -sign * math.inf), t.number),
     )  # fmt: skip
-    return [best, *others][:TIE_FINALISTS]
+    return [best, *others][:TIE_FINALISTS], 1 + len(tied)
 
 
 def break_tie(

@@ -75,7 +75,6 @@ from search.selection import (
     select,
     tie_finalists,
     tie_text,
-    tied_with,
 )
 from search.space import suggest
 from search.spec import StudySpec
@@ -474,11 +473,11 @@ def choose(study: optuna.Study, spec: StudySpec, run: bool = False) -> Selection
         return chosen
     seed = confirm_seed(spec)
     digest = definition_digest(spec)
-    finalists = tie_finalists(study, chosen.best, spec.metric)
+    finalists, tied = tie_finalists(study, chosen.best, spec.metric)
     # trials tied with the best on the folds' accuracy: told apart on the fresh partition, unless the best is the
     # baseline (among equals the rule prefers it)
     if len(finalists) > 1 and not same_config(chosen.best.user_attrs.get("config"), base):
-        chosen = _break_tie(study, spec, chosen, finalists, run)
+        chosen = _break_tie(study, spec, chosen, finalists, tied, run)
         if chosen.tie_pending or chosen.simpler:
             return chosen
     if chosen.baseline is None:
@@ -505,14 +504,14 @@ def fresh_fold_sizes(spec: StudySpec, seed: int) -> list[int] | None:
 
 
 def _break_tie(
-    study: optuna.Study, spec: StudySpec, chosen: Selection, finalists: list[optuna.trial.FrozenTrial], run: bool
-) -> Selection:
+    study: optuna.Study, spec: StudySpec, chosen: Selection, finalists: list[optuna.trial.FrozenTrial], tied: int,
+    run: bool,
+) -> Selection:  # fmt: skip
     """:func:`search.selection.break_tie` on the confirmation's fresh partition (each finalist cross-validated
     there, cached on the study like the confirmation's runs, which then reuses the winner's), and the selection
     again with the winner as the best (its folds differ from the first's fold by fold, so its comparison with the
     baseline does too). Without ``run`` and with a run not cached: the selection, its tie pending."""
     seed, digest, base = confirm_seed(spec), definition_digest(spec), baseline_config(spec)
-    tied = 1 + len(tied_with(study, chosen.best, spec.metric))
     runs = {
         t.number: cv_run(study, spec, as_complete(t.user_attrs["config"], base), digest, fold_seed=seed, run=run)
         for t in finalists

@@ -614,14 +614,15 @@ def test_the_finalists_of_a_tie_are_the_best_and_the_next_the_tie_break_ranked()
         add(study, value, FIVE, tie if value > 0.995 else [1, 0.9815, 1, 0.9815, 1])
     add(study, 0.99628, FIVE, tie)  # #5
     assert TIE_FINALISTS == 3
-    assert [t.number for t in tie_finalists(study, study.best_trial, "val_acc")] == [2, 5, 0]
+    finalists, tied = tie_finalists(study, study.best_trial, "val_acc")
+    assert [t.number for t in finalists] == [2, 5, 0] and tied == 5
     lone = optuna.create_study(direction="maximize")
     add(lone, 0.99, FIVE, tie)
-    assert [t.number for t in tie_finalists(lone, lone.best_trial, "val_acc")] == [0]
+    assert [t.number for t in tie_finalists(lone, lone.best_trial, "val_acc")[0]] == [0]
     losses = optuna.create_study(direction="minimize")  # a loss does not tie
     add(losses, 0.1, FIVE, tie)
     add(losses, 0.1, FIVE, tie)
-    assert [t.number for t in tie_finalists(losses, losses.best_trial, "val_loss")] == [0]
+    assert tie_finalists(losses, losses.best_trial, "val_loss")[1] == 1
 
 
 # (case, each finalist's accuracies on the fresh partition in the tie-break's order (None: diverged), the
@@ -647,8 +648,8 @@ def test_a_tie_at_the_top_is_broken_by_the_accuracy_on_a_fresh_partition(
         add(study, 0.5, BASE, [0.5, 0.5])
     for value in (0.99, 0.98, 0.97):
         add(study, value, FIVE, [1, 1])
-    finalists = tie_finalists(study, study.best_trial, "val_acc")
-    assert [t.number for t in finalists] == [10, 11, 12]
+    finalists, tied = tie_finalists(study, study.best_trial, "val_acc")
+    assert [t.number for t in finalists] == [10, 11, 12] and tied == 3
     winner, tie = break_tie(finalists, {10 + i: v for i, v in enumerate(fresh)}, 4, 7)
     assert winner.number == 10 + chosen and tie["chosen"] == winner.number and tie["first"] == 10
     assert tie["separated"] is separated and tie["trials"] == [10, 11, 12] and tie["fold_seed"] == 7
@@ -670,7 +671,7 @@ def test_finalists_equal_on_the_fresh_partition_within_float_rounding_keep_the_s
         add(study, value, FIVE, [1.0] * 5)
     first, later = ([n / 54 for n in folds] for folds in ((54, 54, 52, 52, 52), (54, 54, 54, 51, 51)))
     assert statistics.fmean(first) < statistics.fmean(later)  # the float rounding the tie must not read
-    finalists = tie_finalists(study, study.best_trial, "val_acc")
+    finalists, _ = tie_finalists(study, study.best_trial, "val_acc")
     winner, tie = break_tie(finalists, {0: first, 1: later}, 2, 7)
     assert winner.number == 0 and tie["chosen"] == 0 and not tie["separated"], tie
     assert "no finalist scored alone at the top there, so the tie-break's order stands (#0)" in tie_text(tie, 5)
