@@ -371,7 +371,7 @@ def _tie_line(name: str, tie: dict[str, Any]) -> str:
     tied, and how many of them it cross-validates (at most :data:`search.selection.TIE_FINALISTS`): it said "3 trials
     tied" of 6 tied at 1.0, the count of the finalists."""
     n, tied = len(tie.get("trials", [])), tie.get("tied", 0)
-    which = "them" if tied <= n else f"the {n} the tie-break ranked first"
+    which = "them" if tied <= n else f"the first {n} in the study's order"
     return (f"study {name}: {tied} trials tied at the top of the folds; cross-validating {which} on a fresh partition "
             "of the training split to tell them apart (outside the study) ...")  # fmt: skip
 

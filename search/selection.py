@@ -57,6 +57,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import statistics
+from collections.abc import Callable
 from typing import Any
 
 import optuna
@@ -74,7 +75,7 @@ class Selection:
 
     chosen: optuna.trial.FrozenTrial  # the trial the verdict retrains as "tuned"
     #: the study's best trial (the highest objective), or the trial tied with it on the folds that a fresh partition
-    #: chose (:func:`break_tie`: :attr:`tie` says which)
+    #: chose (:func:`break_tie`: :attr:`tie` says which; :attr:`top` is then the study's best)
     best: optuna.trial.FrozenTrial
     regularizers: list[str]  # the regularizers the chosen trial turns on (the study's fixed ones included)
     rule: str = ""  # one line: how the chosen trial was picked
@@ -89,6 +90,14 @@ class Selection:
     #: a tie at the top broken on a fresh partition (:func:`break_tie`): the finalists with their accuracies there;
     #: ``{"trials": [...], "pending": True}`` while those runs are not cached; None without a tie
     tie: dict[str, Any] | None = None
+
+    #: the study's best trial when a tie broken on a fresh partition made another the best (None: ``best`` is it)
+    first: optuna.trial.FrozenTrial | None = None
+
+    @property
+    def top(self) -> optuna.trial.FrozenTrial:
+        """The study's best trial (the highest objective, which the dashboard badges "Best Trial")."""
+        return self.first if self.first is not None else self.best
 
     @property
     def tie_pending(self) -> bool:
@@ -303,18 +312,24 @@ TIE_FINALISTS = 3
 
 
 def tie_finalists(
-    study: optuna.Study, best: optuna.trial.FrozenTrial, metric: str
+    study: optuna.Study,
+    best: optuna.trial.FrozenTrial,
+    metric: str,
+    eligible: Callable[[optuna.trial.FrozenTrial], bool] | None = None,
 ) -> tuple[list[optuna.trial.FrozenTrial], int]:
     """``best`` and the trials tied with it (:func:`tied_with`) in the study's order (the objective with its
     tie-break, then the trial number), at most :data:`TIE_FINALISTS`, and how many tied in all (``best``
-    counted); ``([best], 1)`` without a tie."""
+    counted); ``([best], 1)`` without a tie. ``eligible``: whether a tied trial may be a finalist at all (the
+    verdict's: it beats the baseline as the best does; one within one standard error of the baseline would have
+    made the baseline the tuned row unconfirmed, after the best had beaten it: the tiereview probe)."""
     tied = set(tied_with(study, best, metric))
     sign = -1.0 if study.direction == optuna.study.StudyDirection.MAXIMIZE else 1.0
     others = sorted(
-        (t for t in study.get_trials(deepcopy=False, states=_COMPLETE) if t.number in tied),
+        (t for t in study.get_trials(deepcopy=False, states=_COMPLETE)
+         if t.number in tied and (eligible is None or eligible(t))),
         key=lambda t: (sign * float(t.value if t.value is not None else -sign * math.inf), t.number),
     )  # fmt: skip
-    return [best, *others][:TIE_FINALISTS], 1 + len(tied)
+    return [best, *others][:TIE_FINALISTS], 1 + len(others)
 
 
 def break_tie(
@@ -352,18 +367,16 @@ def tie_text(tie: dict[str, Any], folds: int) -> str:
     if tie.get("pending"):
         return (f"{tie['tied']} trials tied at the top of the study's folds ({trial_list(trials)}{', ...' if tie['tied'] > len(trials) else ''}); "
                 "not yet told apart on a fresh partition (the verdict does that)")  # fmt: skip
-    which = (f"the {len(trials)} the tie-break ranked first of {tie['tied']} trials" if tie["tied"] > len(trials)
+    which = (f"the first {len(trials)} in the study's order of {tie['tied']} trials" if tie["tied"] > len(trials)
              else f"{tie['tied']} trials")  # fmt: skip
     accs = ", ".join(f"#{n} {'diverged' if acc is None else f'{acc:.4f}'}" for n, acc in tie["fresh"])
     where = f"a fresh partition of the training split into {folds} folds (fold seed {tie['fold_seed']}): {accs}"
     head = f"{which} tied at the top of the study's folds, cross-validated again on {where}"
     if not tie["separated"]:
-        return f"{head}; no finalist scored alone at the top there, so the tie-break's order stands (#{tie['chosen']})"
+        return f"{head}; no finalist scored alone at the top there, so the study's order stands (#{tie['chosen']})"
     if tie["chosen"] == tie["first"]:
-        return f"{head}; #{tie['chosen']}, the tie-break's first, scored highest there too"
-    return (
-        f"{head}; #{tie['chosen']} scored highest there, so it is chosen over the tie-break's first (#{tie['first']})"
-    )
+        return f"{head}; #{tie['chosen']}, the study's first, scored highest there too"
+    return f"{head}; #{tie['chosen']} scored highest there, so it is chosen over the study's first (#{tie['first']})"
 
 
 def trial_list(numbers: list[int], shown: int = 10) -> str:
@@ -449,7 +462,9 @@ def _baseline_chosen(
     if selection.tie:
         rule = f"{rule}; {tie_text(selection.tie, folds)}"
     chosen = _chose(base, selection.best, rule)
-    return dataclasses.replace(chosen, from_run=selection.baseline_from_run, confirmation=info, tie=selection.tie)
+    return dataclasses.replace(
+        chosen, from_run=selection.baseline_from_run, confirmation=info, tie=selection.tie, first=selection.first
+    )
 
 
 def _chose(chosen: optuna.trial.FrozenTrial, best: optuna.trial.FrozenTrial, rule: str) -> Selection:

@@ -468,18 +468,24 @@ def choose(study: optuna.Study, spec: StudySpec, run: bool = False) -> Selection
     with ``run`` run now and cached. Without them (a summary printed before the verdict ran, ``run`` off) the
     choice is the unconfirmed one, and its rule says so."""
     base = baseline_config(spec)
-    chosen = select(study, spec.metric, base, baseline_run(study, spec, run=run))
+    base_cv = baseline_run(study, spec, run=run)
+    chosen = select(study, spec.metric, base, base_cv)
     if chosen.simpler or folds_of(spec) < 2:
         return chosen
     seed = confirm_seed(spec)
     digest = definition_digest(spec)
-    finalists, tied = tie_finalists(study, chosen.best, spec.metric)
-    # trials tied with the best on the folds' accuracy: told apart on the fresh partition, unless the best is the
-    # baseline (among equals the rule prefers it)
-    if len(finalists) > 1 and not same_config(chosen.best.user_attrs.get("config"), base):
-        chosen = _break_tie(study, spec, chosen, finalists, tied, run)
-        if chosen.tie_pending or chosen.simpler:
-            return chosen
+
+    def beats_baseline(t: optuna.trial.FrozenTrial) -> bool:  # as the best does (or nothing to compare with)
+        return not select(study, spec.metric, base, base_cv, top=t).simpler
+
+    # trials tied with the best on the folds' accuracy, each beating the baseline as the best does: told apart on
+    # the fresh partition, unless the best is the baseline (among equals the rule prefers it)
+    if not same_config(chosen.best.user_attrs.get("config"), base):
+        finalists, tied = tie_finalists(study, chosen.best, spec.metric, beats_baseline)
+        if len(finalists) > 1:
+            chosen = _break_tie(study, spec, chosen, finalists, tied, base_cv, run)
+            if chosen.tie_pending:
+                return chosen
     if chosen.baseline is None:
         return chosen
     best_config = as_complete(chosen.best.user_attrs["config"], base)
@@ -505,12 +511,13 @@ def fresh_fold_sizes(spec: StudySpec, seed: int) -> list[int] | None:
 
 def _break_tie(
     study: optuna.Study, spec: StudySpec, chosen: Selection, finalists: list[optuna.trial.FrozenTrial], tied: int,
-    run: bool,
+    base_cv: dict[str, Any] | None, run: bool,
 ) -> Selection:  # fmt: skip
     """:func:`search.selection.break_tie` on the confirmation's fresh partition (each finalist cross-validated
     there, cached on the study like the confirmation's runs, which then reuses the winner's), and the selection
     again with the winner as the best (its folds differ from the first's fold by fold, so its comparison with the
-    baseline does too). Without ``run`` and with a run not cached: the selection, its tie pending."""
+    baseline is its own; every finalist beats the baseline there, as the first did). Without ``run`` and with a
+    run not cached: the selection, its tie pending."""
     seed, digest, base = confirm_seed(spec), definition_digest(spec), baseline_config(spec)
     runs = {
         t.number: cv_run(study, spec, as_complete(t.user_attrs["config"], base), digest, fold_seed=seed, run=run)
@@ -525,9 +532,10 @@ def _break_tie(
         for t in finalists if (r := runs[t.number]) is not None
     }  # fmt: skip
     winner, tie = break_tie(finalists, fresh, tied, seed)
+    first = None
     if winner.number != chosen.best.number:
-        chosen = select(study, spec.metric, base, baseline_run(study, spec, run=run), top=winner)
-    return dataclasses.replace(chosen, rule=f"{chosen.rule}; {tie_text(tie, folds_of(spec))}", tie=tie)
+        first, chosen = chosen.best, select(study, spec.metric, base, base_cv, top=winner)
+    return dataclasses.replace(chosen, rule=f"{chosen.rule}; {tie_text(tie, folds_of(spec))}", tie=tie, first=first)
 
 
 def at_epochs(run: dict[str, Any], epochs: int | None, sizes: list[int] | None = None) -> dict[str, Any]:
@@ -1339,7 +1347,7 @@ def _final_result(study: optuna.Study, spec: StudySpec, seeds: int | None) -> di
     if split:  # only then: a verdict cached before this row existed, and without it now, is still read
         key.update(unregularized_config=bare, unregularized_epochs=bare_epochs)
     selection = {  # read afresh: a verdict cached before the confirmation existed reports today's rule
-        "chosen": best.number, "top": chosen.best.number, "rule": chosen.rule, "regularizers": chosen.regularizers,
+        "chosen": best.number, "top": chosen.top.number, "rule": chosen.rule, "regularizers": chosen.regularizers,
         "confirmation": chosen.confirmation, "tie": chosen.tie,
     }  # fmt: skip
     cached = study.user_attrs.get(FINAL_ATTR)

@@ -31,11 +31,11 @@ def verdict_text(res: dict[str, Any], finished: int, latest: int | None = None) 
     best, base = res.get("best") or {}, res.get("baseline") or {}
     lines = [f"{HEADING}trial #{chosen}** (as of {finished} finished trials), chosen as "
              f"{selection.get('rule', 'the best trial')}."]  # fmt: skip
-    tie = selection.get("tie") or {}  # the dashboard badges the tie-break's first; a fresh partition chose another
+    tie = selection.get("tie") or {}  # the dashboard badges the study's first; a fresh partition chose another
     if latest is not None and not tie.get("pending") and latest == tie.get("first") != tie.get("chosen"):
-        lines.append(f"Trial #{latest} has the best objective value (the dashboard's \"Best Trial\") by the tie-break "
-                     f"alone: it tied on the folds' accuracy with trial #{tie['chosen']}, which scored higher on a "
-                     "fresh partition of the training split (above).")  # fmt: skip
+        lines.append(f"Trial #{latest} has the best objective value (the dashboard's \"Best Trial\") only by the study's "
+                     f"order among trials tied on the folds' accuracy (the loss tie-break, then the trial number): trial "
+                     f"#{tie['chosen']}, tied with it, scored higher on a fresh partition of the training split (above).")  # fmt: skip
     elif latest is not None and latest not in (top, chosen):  # the dashboard badges it: say it came after
         lines.append(f"Trial #{latest} finished while this verdict was computed and has the best objective value "
                      "now (the dashboard's \"Best Trial\"): the next `make study` judges it.")  # fmt: skip

@@ -437,11 +437,16 @@ def test_a_tie_at_the_top_is_told_apart_on_a_fresh_partition(
     assert [acc for _, acc in tie["fresh"]] == pytest.approx([fresh[first], fresh[other]])
     rule = res["selection"]["rule"]
     assert res["selection"]["chosen"] == base.number and f"the best trial (#{other})" in rule, rule
+    assert res["selection"]["top"] == first  # the study's best, which the dashboard badges
     assert "but not on a fresh partition" in rule and f"#{other} scored highest there, so it is chosen over " in rule
     summary = study_data(study, spec)
     assert summary.selection == rule and summary.tie == tie and tie_note(summary) == ""  # the rule says it
+    assert summary.top_trial == first and summary.best_trial == base.number
     note = verdict_text(res, len(study.trials), latest=first)
-    assert f'Trial #{first} has the best objective value (the dashboard\'s "Best Trial") by the tie-break alone' in note
+    assert (
+        f"Trial #{first} has the best objective value (the dashboard's \"Best Trial\") only by the study's order"
+        in note
+    )
 
     def no_training(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("trained again")
@@ -628,12 +633,12 @@ def test_the_finalists_of_a_tie_are_the_best_and_the_next_the_tie_break_ranked()
 # (case, each finalist's accuracies on the fresh partition in the tie-break's order (None: diverged), the
 # finalist chosen, whether the fresh partition separated the top, the words of the rule's clause)
 BREAKS = [
-    ("another wins", [[1, 0.98], [1, 1], [0.98, 0.98]], 1, True, "#11 scored highest there, so it is chosen over the tie-break's first (#10)"),
-    ("the first wins", [[1, 1], [1, 0.98], [0.98, 0.98]], 0, True, "#10, the tie-break's first, scored highest there too"),
-    ("tied again", [[1, 0.98], [0.98, 1], [0.96, 1]], 0, False, "no finalist scored alone at the top there, so the tie-break's order stands (#10)"),
-    ("tied again below the first", [[0.96, 0.98], [1, 1], [1, 1]], 1, False, "the tie-break's order stands (#11)"),
+    ("another wins", [[1, 0.98], [1, 1], [0.98, 0.98]], 1, True, "#11 scored highest there, so it is chosen over the study's first (#10)"),
+    ("the first wins", [[1, 1], [1, 0.98], [0.98, 0.98]], 0, True, "#10, the study's first, scored highest there too"),
+    ("tied again", [[1, 0.98], [0.98, 1], [0.96, 1]], 0, False, "no finalist scored alone at the top there, so the study's order stands (#10)"),
+    ("tied again below the first", [[0.96, 0.98], [1, 1], [1, 1]], 1, False, "the study's order stands (#11)"),
     ("the first diverged", [None, [0.9, 0.9], [0.8, 0.8]], 1, True, "#10 diverged, #11 0.9000, #12 0.8000"),
-    ("all diverged", [None, None, None], 0, False, "the tie-break's order stands (#10)"),
+    ("all diverged", [None, None, None], 0, False, "the study's order stands (#10)"),
 ]  # fmt: skip
 
 
@@ -655,7 +660,7 @@ def test_a_tie_at_the_top_is_broken_by_the_accuracy_on_a_fresh_partition(
     assert tie["separated"] is separated and tie["trials"] == [10, 11, 12] and tie["fold_seed"] == 7
     text = tie_text(tie, 2)
     assert words in text, text
-    assert text.startswith("the 3 the tie-break ranked first of 4 trials tied at the top of the study's folds, "
+    assert text.startswith("the first 3 in the study's order of 4 trials tied at the top of the study's folds, "
                            "cross-validated again on a fresh partition of the training split into 2 folds (fold seed 7)")  # fmt: skip
     pending = tie_text({"pending": True, "tied": 4, "trials": [10, 11, 12]}, 2)
     assert pending == ("4 trials tied at the top of the study's folds (#10, #11, #12, ...); not yet told apart on a "
@@ -674,7 +679,7 @@ def test_finalists_equal_on_the_fresh_partition_within_float_rounding_keep_the_s
     finalists, _ = tie_finalists(study, study.best_trial, "val_acc")
     winner, tie = break_tie(finalists, {0: first, 1: later}, 2, 7)
     assert winner.number == 0 and tie["chosen"] == 0 and not tie["separated"], tie
-    assert "no finalist scored alone at the top there, so the tie-break's order stands (#0)" in tie_text(tie, 5)
+    assert "no finalist scored alone at the top there, so the study's order stands (#0)" in tie_text(tie, 5)
     winner, tie = break_tie(finalists, {0: first, 1: [n / 54 for n in (54, 54, 54, 52, 51)]}, 2, 7)
     assert winner.number == 1 and tie["separated"]  # one sequence more: apart
 
@@ -683,7 +688,7 @@ def test_finalists_equal_on_the_fresh_partition_within_float_rounding_keep_the_s
     ("tied", "words"),
     [(2, "2 trials tied at the top of the folds; cross-validating them on a fresh partition"),
      (3, "3 trials tied at the top of the folds; cross-validating them on a fresh partition"),
-     (6, "6 trials tied at the top of the folds; cross-validating the 3 the tie-break ranked first on a fresh partition")],
+     (6, "6 trials tied at the top of the folds; cross-validating the first 3 in the study's order on a fresh partition")],
 )  # fmt: skip
 def test_make_study_says_how_many_trials_tied_and_how_many_it_cross_validates(tied: int, words: str) -> None:
     """`make study` said "3 trials tied at the top of the folds; cross-validating them" of 6 trials tied at 1.0 on
@@ -692,3 +697,22 @@ def test_make_study_says_how_many_trials_tied_and_how_many_it_cross_validates(ti
 
     trials = [1, 5, 6][: min(tied, TIE_FINALISTS)]
     assert words in _tie_line("s", {"pending": True, "tied": tied, "trials": trials})
+
+
+def test_a_tied_trial_within_one_standard_error_of_the_baseline_is_no_finalist() -> None:
+    """Two trials tie on the folds' mean (0.98); the best (#1) beats the baseline by more than one standard error,
+    the other (#2), whose gain over the baseline falls on fewer folds, does not. Had #2 won the tie on the fresh
+    partition, the baseline would have become the tuned row unconfirmed, after the best had beaten it (the
+    tiereview probe); only trials that beat the baseline as the best does are finalists."""
+    study = optuna.create_study(direction="maximize")
+    add(study, 0.94, BASE, [0.8, 1.0, 1.0, 1.0, 0.9])
+    add(study, 0.98, FIVE, [0.9, 1.0, 1.0, 1.0, 1.0])
+    add(study, 0.979, TWO, [1.0, 0.9, 1.0, 1.0, 1.0])
+    assert not select(study, "val_acc", BASE).simpler and select(study, "val_acc", BASE, top=study.trials[2]).simpler
+
+    def beats(t: optuna.trial.FrozenTrial) -> bool:
+        return not select(study, "val_acc", BASE, top=t).simpler
+
+    assert [t.number for t in tie_finalists(study, study.best_trial, "val_acc")[0]] == [1, 2]
+    finalists, tied = tie_finalists(study, study.best_trial, "val_acc", beats)
+    assert [t.number for t in finalists] == [1] and tied == 1

@@ -81,9 +81,7 @@ class StudyData:
     best_validation: dict[str, Any] = field(default_factory=dict)  # val_acc, val_loss, folds, path of the best trial
     best_config: dict[str, Any] = field(default_factory=dict)  # its values that differ from the defaults or baseline
     selection: str = ""  # how it was chosen (search.selection: the best, or the baseline within one standard error)
-    #: the trial with the highest objective (the chosen one, or a busier one), or the one tied with it on the folds
-    #: that a fresh partition chose (``tie``)
-    top_trial: int | None = None
+    top_trial: int | None = None  # the trial with the highest objective (the chosen one, or a busier one)
     top_value: float | None = None  # its objective value
     #: other trials whose folds scored as the top one's (:func:`search.selection.tied_with`): the tie-break ranked them
     tied: list[int] = field(default_factory=list)
@@ -430,7 +428,7 @@ def study_data(
         chosen = choose(study, spec)
         best = chosen.chosen
         ua = best.user_attrs
-        data.selection, data.top_trial, data.top_value = chosen.rule, chosen.best.number, chosen.best.value
+        data.selection, data.top_trial, data.top_value = chosen.rule, chosen.top.number, chosen.top.value
         data.tied, data.tie = tied_with(study, chosen.best, spec.metric), chosen.tie
         data.best_trial, data.best_value, data.best_recipe = best.number, best.value, ua.get("recipe")
         data.best_validation = {"val_acc": ua.get("val_acc", math.nan), "val_loss": ua.get("val_loss", math.nan),
