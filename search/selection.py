@@ -329,7 +329,17 @@ def tie_finalists(
          if t.number in tied and (eligible is None or eligible(t))),
         key=lambda t: (sign * float(t.value if t.value is not None else -sign * math.inf), t.number),
     )  # fmt: skip
-    return [best, *others][:TIE_FINALISTS], 1 + len(others)
+    finalists = [best]
+    for t in others:  # a configuration run twice (a recipe the sampler proposed again) takes one place, not two
+        if len(finalists) < TIE_FINALISTS and not any(_same_run(t, f) for f in finalists):
+            finalists.append(t)
+    return finalists, 1 + len(others)
+
+
+def _same_run(a: optuna.trial.FrozenTrial, b: optuna.trial.FrozenTrial) -> bool:
+    """Whether two trials ran the same configuration (their cross-validations outside the study are one run)."""
+    config = b.user_attrs.get("config")
+    return config is not None and same_config(a.user_attrs.get("config"), config)
 
 
 def break_tie(

@@ -615,9 +615,9 @@ def test_the_finalists_of_a_tie_are_the_best_and_the_next_the_tie_break_ranked()
     TIE_FINALISTS (BasicMotions ties dozens at 1.0); a trial one sequence below is not among them."""
     study = optuna.create_study(direction="maximize")
     tie = [1, 1, 1, 0.9815, 1]
-    for value in (0.99625, 0.99610, 0.99629, 0.99610, 0.99):  # #2 is the best; #1 and #3 tie on the tie-break
-        add(study, value, FIVE, tie if value > 0.995 else [1, 0.9815, 1, 0.9815, 1])
-    add(study, 0.99628, FIVE, tie)  # #5
+    for i, value in enumerate((0.99625, 0.99610, 0.99629, 0.99610, 0.99)):  # #2 is the best; #1, #3 tie again
+        add(study, value, config(dropout=0.01 * i), tie if value > 0.995 else [1, 0.9815, 1, 0.9815, 1])
+    add(study, 0.99628, config(dropout=0.05), tie)  # #5
     assert TIE_FINALISTS == 3
     finalists, tied = tie_finalists(study, study.best_trial, "val_acc")
     assert [t.number for t in finalists] == [2, 5, 0] and tied == 5
@@ -651,8 +651,8 @@ def test_a_tie_at_the_top_is_broken_by_the_accuracy_on_a_fresh_partition(
     study = optuna.create_study(direction="maximize")
     for _ in range(10):
         add(study, 0.5, BASE, [0.5, 0.5])
-    for value in (0.99, 0.98, 0.97):
-        add(study, value, FIVE, [1, 1])
+    for value, cfg in ((0.99, FIVE), (0.98, TWO), (0.97, ONE)):
+        add(study, value, cfg, [1, 1])
     finalists, tied = tie_finalists(study, study.best_trial, "val_acc")
     assert [t.number for t in finalists] == [10, 11, 12] and tied == 3
     winner, tie = break_tie(finalists, {10 + i: v for i, v in enumerate(fresh)}, 4, 7)
@@ -672,8 +672,8 @@ def test_finalists_equal_on_the_fresh_partition_within_float_rounding_keep_the_s
     (0.9777777777777776 against ...779), and the later finalist "scored highest there" over the tie-break's first,
     both printed 0.9778 (the tiereview probe). Equal within TIE_TOLERANCE, as tied_with reads the study's folds."""
     study = optuna.create_study(direction="maximize")
-    for value in (0.99, 0.98):
-        add(study, value, FIVE, [1.0] * 5)
+    for value, cfg in ((0.99, FIVE), (0.98, TWO)):
+        add(study, value, cfg, [1.0] * 5)
     first, later = ([n / 54 for n in folds] for folds in ((54, 54, 52, 52, 52), (54, 54, 54, 51, 51)))
     assert statistics.fmean(first) < statistics.fmean(later)  # the float rounding the tie must not read
     finalists, _ = tie_finalists(study, study.best_trial, "val_acc")
@@ -716,3 +716,13 @@ def test_a_tied_trial_within_one_standard_error_of_the_baseline_is_no_finalist()
     assert [t.number for t in tie_finalists(study, study.best_trial, "val_acc")[0]] == [1, 2]
     finalists, tied = tie_finalists(study, study.best_trial, "val_acc", beats)
     assert [t.number for t in finalists] == [1] and tied == 1
+
+
+def test_a_configuration_tied_twice_takes_one_finalist_place() -> None:
+    """(the tiereview probe) Two tied trials of one configuration are one cross-validation outside the study: the
+    second took a finalist's place that a third configuration should have had."""
+    study = optuna.create_study(direction="maximize")
+    for value, cfg in ((0.99, FIVE), (0.98, TWO), (0.97, TWO), (0.96, ONE)):
+        add(study, value, cfg, [1.0, 0.9])
+    finalists, tied = tie_finalists(study, study.best_trial, "val_acc")
+    assert [t.number for t in finalists] == [0, 1, 3] and tied == 4
