@@ -319,7 +319,8 @@ def tie_finalists(
 ) -> tuple[list[optuna.trial.FrozenTrial], int]:
     """``best`` and the trials tied with it (:func:`tied_with`) in the study's order (the objective with its
     tie-break, then the trial number), at most :data:`TIE_FINALISTS`, and how many tied in all (``best``
-    counted); ``([best], 1)`` without a tie. ``eligible``: whether a tied trial may be a finalist at all (the
+    counted; of the others only the ``eligible``); ``([best], 1)`` without a tie. ``eligible``: whether a tied
+    trial may be a finalist at all (the
     verdict's: it beats the baseline as the best does; one within one standard error of the baseline would have
     made the baseline the tuned row unconfirmed, after the best had beaten it: the tiereview probe)."""
     tied = set(tied_with(study, best, metric))

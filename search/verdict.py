@@ -462,11 +462,12 @@ def confirm_seed(spec: StudySpec) -> int:
 
 
 def choose(study: optuna.Study, spec: StudySpec, run: bool = False) -> Selection:
-    """The trial the verdict calls "tuned": :func:`search.selection.select`, then, when the best beat the baseline on
-    the study's folds, :func:`search.selection.confirm` on a fresh partition. The runs both need (the baseline's
-    unpruned CV run when its trial is not complete; the two confirmation runs) are read from the study's cache, or
-    with ``run`` run now and cached. Without them (a summary printed before the verdict ran, ``run`` off) the
-    choice is the unconfirmed one, and its rule says so."""
+    """The trial the verdict calls "tuned": :func:`search.selection.select`; trials tied with its best on the folds'
+    accuracy told apart on a fresh partition (:func:`_break_tie`); then, when the best beat the baseline on the
+    study's folds, :func:`search.selection.confirm` on that partition. The runs they need (the baseline's unpruned
+    CV run when its trial is not complete; the tied finalists' and the two confirmation runs) are read from the
+    study's cache, or with ``run`` run now and cached. Without them (a summary printed before the verdict ran,
+    ``run`` off) the choice is the unconfirmed one, or its tie is pending, and its rule says so."""
     base = baseline_config(spec)
     base_cv = baseline_run(study, spec, run=run)
     chosen = select(study, spec.metric, base, base_cv)
