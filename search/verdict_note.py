@@ -35,7 +35,8 @@ def verdict_text(res: dict[str, Any], finished: int, latest: int | None = None) 
     if latest is not None and not tie.get("pending") and latest == tie.get("first") != tie.get("chosen"):
         lines.append(f"Trial #{latest} has the best objective value (the dashboard's \"Best Trial\") only by the study's "
                      f"order among trials tied on the folds' accuracy (the loss tie-break, then the trial number): trial "
-                     f"#{tie['chosen']}, tied with it, scored higher on a fresh partition of the training split (above).")  # fmt: skip
+                     f"#{tie['chosen']}, tied with it, scored higher on a fresh partition of the training split (above)"
+                     + (f"; the verdict retrained and tested trial #{chosen}." if chosen != tie["chosen"] else "."))  # fmt: skip
     elif latest is not None and latest not in (top, chosen):  # the dashboard badges it: say it came after
         lines.append(f"Trial #{latest} finished while this verdict was computed and has the best objective value "
                      "now (the dashboard's \"Best Trial\"): the next `make study` judges it.")  # fmt: skip

@@ -726,3 +726,19 @@ def test_a_configuration_tied_twice_takes_one_finalist_place() -> None:
         add(study, value, cfg, [1.0, 0.9])
     finalists, tied = tie_finalists(study, study.best_trial, "val_acc")
     assert [t.number for t in finalists] == [0, 1, 3] and tied == 4
+
+
+def test_the_note_names_the_baseline_when_the_tie_winner_is_not_confirmed() -> None:
+    """UnitTest (seed 8, 20 trials, max_epochs 4; the tiereal probe): #15 and #18 tied, #18 scored higher on the
+    fresh partition and then not above the baseline there, so the verdict retrained #0. The note explained the
+    "Best Trial" badge on #15 by #18 alone, and never said the verdict tested #0."""
+    from search.verdict_note import verdict_text
+
+    tie = {"trials": [15, 18], "first": 15, "chosen": 18, "separated": True, "tied": 2, "fold_seed": 9,
+           "fresh": [[15, 0.55], [18, 0.6]]}  # fmt: skip
+    unconfirmed = verdict_text({"selection": {"chosen": 0, "top": 15, "rule": "the baseline: ...", "tie": tie}}, 20, 15)
+    assert "trial #18, tied with it, scored higher" in unconfirmed
+    assert "the verdict retrained and tested trial #0." in unconfirmed
+    held = verdict_text({"selection": {"chosen": 18, "top": 15, "rule": "the best trial: ...", "tie": tie}}, 20, 15)
+    assert "scored higher on a fresh partition of the training split (above)." in held
+    assert "retrained and tested" not in held
