@@ -86,6 +86,10 @@ CONFIDENCE = 0.95  # the paired interval's level
 SIGNIFICANCE = 0.05  # a paired p below this is called significant (the report's pages say so too)
 #: the selection is confirmed on the partition of the study's seed plus this (search.selection.confirm)
 CONFIRM_SEED = 1
+#: trials tied at the top are told apart on the partition of the study's seed plus this (:func:`_break_tie`): not
+#: the confirmation's, whose folds would then confirm the maximum of the finalists picked on those very folds, the
+#: bias the confirmation is there to remove (the tiereal probe)
+TIE_SEED = 2
 WILCOXON_SEEDS = 6  # from this many seeds on, the Wilcoxon signed-rank p-value is reported too
 #: the refit keeps the mean of its weights from this fraction of its epochs on (SWA), for every row that does not
 #: average its weights itself. Without it the refit's test accuracy hangs on the exact epoch: ItalyPowerDemand's
@@ -464,7 +468,7 @@ def confirm_seed(spec: StudySpec) -> int:
 def choose(study: optuna.Study, spec: StudySpec, run: bool = False) -> Selection:
     """The trial the verdict calls "tuned": :func:`search.selection.select`; trials tied with its best on the folds'
     accuracy told apart on a fresh partition (:func:`_break_tie`); then, when the best beat the baseline on the
-    study's folds, :func:`search.selection.confirm` on that partition. The runs they need (the baseline's unpruned
+    study's folds, :func:`search.selection.confirm` on another one. The runs they need (the baseline's unpruned
     CV run when its trial is not complete; the tied finalists' and the two confirmation runs) are read from the
     study's cache, or with ``run`` run now and cached. Without them (a summary printed before the verdict ran,
     ``run`` off) the choice is the unconfirmed one, or its tie is pending, and its rule says so."""
@@ -514,12 +518,12 @@ def _break_tie(
     study: optuna.Study, spec: StudySpec, chosen: Selection, finalists: list[optuna.trial.FrozenTrial], tied: int,
     base_cv: dict[str, Any] | None, run: bool,
 ) -> Selection:  # fmt: skip
-    """:func:`search.selection.break_tie` on the confirmation's fresh partition (each finalist cross-validated
-    there, cached on the study like the confirmation's runs, which then reuses the winner's), and the selection
+    """:func:`search.selection.break_tie` on a fresh partition of its own (:data:`TIE_SEED`; each finalist
+    cross-validated there, cached on the study like the confirmation's runs), and the selection
     again with the winner as the best (its folds differ from the first's fold by fold, so its comparison with the
     baseline is its own; every finalist beats the baseline there, as the first did). Without ``run`` and with a
     run not cached: the selection, its tie pending."""
-    seed, digest, base = confirm_seed(spec), definition_digest(spec), baseline_config(spec)
+    seed, digest, base = spec.seed + TIE_SEED, definition_digest(spec), baseline_config(spec)
     runs = {
         t.number: cv_run(study, spec, as_complete(t.user_attrs["config"], base), digest, fold_seed=seed, run=run)
         for t in finalists

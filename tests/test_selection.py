@@ -423,17 +423,21 @@ def test_a_tie_at_the_top_is_told_apart_on_a_fresh_partition(
     rc = _report(study, spec, len(study.trials), str(tmp_path / "journal.log"), verdict.final_result)  # make study's
     out = capsys.readouterr().out
     assert rc == 0 and "2 trials tied at the top of the folds; cross-validating them on a fresh partition" in out, out
-    seed = verdict.confirm_seed(spec)
+    seed = spec.seed + verdict.TIE_SEED  # a partition of its own, not the confirmation's (the tiereal probe)
+    assert seed != verdict.confirm_seed(spec)
     fresh = {}
     for number, cfg in ((first, stuck), (other, like_base)):
         run = verdict.cv_run(study, spec, cfg, fold_seed=seed, run=False)
-        assert run is not None  # cached under the fresh partition's seed
+        assert run is not None  # cached under the tie's partition's seed
         at = verdict.at_epochs(run, verdict.epochs_of(spec, base.user_attrs), verdict.fresh_fold_sizes(spec, seed))
         fresh[number] = statistics.fmean(at["fold_accs"])
     assert fresh[other] > fresh[first], fresh  # the stuck one scores the majority class at best
     res = verdict.final_result(study, spec)
     tie = res["selection"]["tie"]
-    assert tie["first"] == first and tie["chosen"] == other and tie["separated"], tie
+    assert tie["first"] == first and tie["chosen"] == other and tie["separated"] and tie["fold_seed"] == seed, tie
+    confirmation = res["selection"]["confirmation"]  # the winner confirmed on the other partition
+    assert confirmation["fold_seed"] == verdict.confirm_seed(spec), confirmation
+    assert verdict.cv_run(study, spec, like_base, fold_seed=verdict.confirm_seed(spec), run=False) is not None
     assert [acc for _, acc in tie["fresh"]] == pytest.approx([fresh[first], fresh[other]])
     rule = res["selection"]["rule"]
     assert res["selection"]["chosen"] == base.number and f"the best trial (#{other})" in rule, rule
