@@ -28,9 +28,9 @@ baseline is again more than one standard error below it there, else the tuned ro
 margin that came from how the sequences fell into folds; the same training sequences and initializations are used
 again, so it cannot catch a best that won by fitting this training split's own sequences better. Two
 cross-validations, cached on the study, only when the best beat the baseline. Trials tied with the best on the
-folds' accuracy (:func:`tied_with`) are told apart on that partition first (:func:`break_tie`, up to
-:data:`TIE_FINALISTS` cross-validations, the best's reused by the confirmation), and the one chosen there is the
-best the baseline is compared with. On ArrowHead (36 training sequences, folds of 7) a best more than one standard
+folds' accuracy (:func:`tied_with`) are told apart first, on another partition (:func:`break_tie`, fold seed
+:data:`search.verdict.TIE_SEED`, up to :data:`TIE_FINALISTS` cross-validations: the confirmation's folds would
+confirm a maximum picked on themselves), and the one chosen there is the best the baseline is compared with. On ArrowHead (36 training sequences, folds of 7) a best more than one standard
 error above the baseline on the study's folds retrained to 74.5 against the baseline's 78.7 (README, "Quality").
 
 Why only the baseline, not "the simplest configuration within one standard error" (Breiman's rule with the count
