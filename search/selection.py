@@ -30,8 +30,9 @@ again, so it cannot catch a best that won by fitting this training split's own s
 cross-validations, cached on the study, only when the best beat the baseline. Trials tied with the best on the
 folds' accuracy (:func:`tied_with`) are told apart first, on another partition (:func:`break_tie`, fold seed
 :data:`search.verdict.TIE_SEED`, up to :data:`TIE_FINALISTS` cross-validations: the confirmation's folds would
-confirm a maximum picked on themselves), and the one chosen there is the best the baseline is compared with. On ArrowHead (36 training sequences, folds of 7) a best more than one standard
-error above the baseline on the study's folds retrained to 74.5 against the baseline's 78.7 (README, "Quality").
+confirm a maximum picked on themselves), and the one chosen there is the best the baseline is compared with. On
+ArrowHead (36 training sequences, folds of 7) a best more than one standard error above the baseline on the study's
+folds retrained to 74.5 against the baseline's 78.7 (README, "Quality").
 
 Why only the baseline, not "the simplest configuration within one standard error" (Breiman's rule with the count
 of regularizers as the complexity): that was tried, and on JapaneseVowels (100 trials) it chose a configuration
@@ -90,7 +91,6 @@ class Selection:
     #: a tie at the top broken on a fresh partition (:func:`break_tie`): the finalists with their accuracies there;
     #: ``{"trials": [...], "pending": True}`` while those runs are not cached; None without a tie
     tie: dict[str, Any] | None = None
-
     #: the study's best trial when a tie broken on a fresh partition made another the best (None: ``best`` is it)
     first: optuna.trial.FrozenTrial | None = None
 
@@ -320,9 +320,9 @@ def tie_finalists(
     """``best`` and the trials tied with it (:func:`tied_with`) in the study's order (the objective with its
     tie-break, then the trial number), at most :data:`TIE_FINALISTS`, and how many tied in all (``best``
     counted; of the others only the ``eligible``); ``([best], 1)`` without a tie. ``eligible``: whether a tied
-    trial may be a finalist at all (the
-    verdict's: it beats the baseline as the best does; one within one standard error of the baseline would have
-    made the baseline the tuned row unconfirmed, after the best had beaten it: the tiereview probe)."""
+    trial may be a finalist at all (the verdict's: it beats the baseline as the best does; one within one standard
+    error of the baseline would have made the baseline the tuned row unconfirmed, after the best had beaten it:
+    the tiereview probe)."""
     tied = set(tied_with(study, best, metric))
     sign = -1.0 if study.direction == optuna.study.StudyDirection.MAXIMIZE else 1.0
     others = sorted(
