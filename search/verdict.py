@@ -528,13 +528,14 @@ def _break_tie(
         t.number: cv_run(study, spec, as_complete(t.user_attrs["config"], base), digest, fold_seed=seed, run=run)
         for t in finalists
     }  # fmt: skip
-    if any(r is None for r in runs.values()):
+    cached = [r for r in runs.values() if r is not None]
+    if len(cached) < len(finalists):
         tie = {"pending": True, "tied": tied, "trials": [t.number for t in finalists]}
         return dataclasses.replace(chosen, rule=f"{chosen.rule}; {tie_text(tie, folds_of(spec))}", tie=tie)
     sizes = fresh_fold_sizes(spec, seed)
     fresh = {
         t.number: run_values(at_epochs(r, epochs_of(spec, t.user_attrs), sizes), spec.metric, folds_of(spec))
-        for t in finalists if (r := runs[t.number]) is not None
+        for t, r in zip(finalists, cached)
     }  # fmt: skip
     winner, tie = break_tie(finalists, fresh, tied, seed)
     first = None

@@ -525,7 +525,6 @@ def study_report(
     data.recipes = recipe_results(study, spec, final["baseline"], final["seeds"], data.stale_recipes, final["best"])
     floor = final.get("majority") or {}
     for row in data.recipes:  # the best row is warned of it (search.verdict's warnings); the recipe rows were not
-        row.pop("majority", None)  # (a row cached by an earlier report)
         if "acc" in floor and isinstance(row.get("mean"), float) and row["mean"] <= floor["acc"]:
             row["majority"] = {"acc": floor["acc"], "label": floor.get("label")}
     probes = {}
