@@ -416,8 +416,10 @@ def _read_ts_cases(lines: Iterator[str]) -> tuple[list[np.ndarray], np.ndarray] 
         if not line:
             continue
         *dims, label = line.split(":")
-        if not dims or line.startswith("@") or (width is not None and len(dims) != width):  # (a tag: sktime refuses)
+        if line.startswith("@"):  # (a tag: sktime refuses)
             return None
+        if not dims or (width is not None and len(dims) != width):  # sktime refuses these too, naming no series
+            _ts_shape_error(dims, width, len(series))
         width = len(dims)
         try:
             values = [np.array(d.split(","), dtype=np.float64) if d.strip() else np.empty(0) for d in dims]
@@ -430,6 +432,17 @@ def _read_ts_cases(lines: Iterator[str]) -> tuple[list[np.ndarray], np.ndarray] 
         series.append(case)
         labels.append(label.strip())
     return series, np.asarray(labels)
+
+
+def _ts_shape_error(dims: list[str], width: int | None, case: int) -> None:
+    """Raise a ValueError naming the case of a .ts data line without its ``:label`` or with another number of
+    dimensions than the lines before it (the caller says which file). sktime's parser refused both without naming the
+    line (the newdata probe, 2026-12-06)."""
+    if not dims:
+        raise ValueError(f"series {case} has no ':label' (a series line is values separated by ',', dimensions by "
+                         "':', then ':' and its label; series count from 0)")  # fmt: skip
+    raise ValueError(f"series {case} has {len(dims)} dimension(s) where the series before it have {width} (or its "
+                     "':label' is missing; series count from 0)")  # fmt: skip
 
 
 def _not_a_number(dims: list[str], case: int) -> None:
@@ -781,7 +794,7 @@ def quoted(label: str) -> str:
 def data_notes(splits: Splits, layout: bool = True) -> list[str]:
     """What loading let pass (:attr:`Splits.notes`), :func:`constant_note` and, with ``layout``,
     :func:`layout_note`: one line each."""
-    notes = [constant_note(splits), layout_note(splits) if layout else None]
+    notes = [constant_note(splits), shifted_constant_note(splits), layout_note(splits) if layout else None]
     return [*splits.notes, *(n for n in notes if n)]
 
 
@@ -801,6 +814,33 @@ def constant_note(splits: Splits) -> str | None:
         f"warning: {splits.name}: every channel of the training split holds one value at every valid step "
         "(as float32, the precision training uses): no model can learn anything from it beyond the class balance; "
         "check the data (all zero, a constant, values too small or too large for float32's precision)"
+    )
+
+
+def shifted_constant_note(splits: Splits) -> str | None:
+    """A warning when a channel holds one value over the training split's valid steps but varies in the test split:
+    standardized with the training statistics (std 1 for a constant), its test values are what the models never
+    saw (a train-constant 1e6 channel with test values 1e6 +- 1,000 put inputs of +-1,000 into a model that had read
+    0: test accuracy 0.50 against 0.79 for the same data with the channel constant in both, the holdout 1.00,
+    unsaid; the newdata probe, 2026-12-06). Not where every channel is constant (:func:`constant_note` says so)."""
+    mean, std = channel_moments(splits.train)
+    constant = ~(std > CONSTANT * np.abs(mean))
+    if not constant.any() or constant.all():
+        return None
+    tmean, tstd = channel_moments(splits.test)
+    # what the models read of it: (test - mean) / 1, harmless within the unit scale the other channels have (a float32
+    # ulp of a 1e6 constant, 0.06, is no shift)
+    reads = np.sqrt(tstd**2 + (tmean - mean) ** 2)
+    shifted = [int(c) for c in np.flatnonzero(constant & (tstd > CONSTANT * np.abs(mean)) & (reads > 1.0))]
+    if not shifted:
+        return None
+    c = shifted[0]
+    more = f" (and {len(shifted) - 1} more channel(s): {', '.join(map(str, shifted[1:6]))})" * (len(shifted) > 1)
+    return (
+        f"warning: {splits.name}: channel {c} holds one value ({mean[c]:.6g}) at every valid step of the training "
+        f"split but varies in the test split (mean {tmean[c]:.6g}, std {tstd[c]:.3g}){more}: the models learn "
+        "nothing from it and read its test values as inputs they never saw; drop the channel, or check that both "
+        "splits measure it alike"
     )
 
 

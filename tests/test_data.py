@@ -514,14 +514,14 @@ def test_ts_files_read_as_sktimes_parser_reads_them(tmp_path: Path, case: str) -
 
 
 def test_ts_files_outside_the_plain_layout_are_left_to_sktime(tmp_path: Path) -> None:
-    """Time stamps, a header sktime refuses, or a value that is not a number: not read here (sktime reads them, or
-    says what is wrong, as before)."""
+    """Time stamps, or a header sktime refuses: not read here (sktime reads them, or says what is wrong, as before).
+    (Lines whose dimensions vary were left to sktime too, which refused them naming no line: they are named here
+    now, test_a_ts_line_without_its_label_or_with_other_dimensions_is_named.)"""
     from models.data import _read_ts_data
 
     for name, text in {
         "stamps": HEAD.format(uni="true").replace("@timeStamps false", "@timeStamps true") + "(0,1),(1,2):a\n",
         "no univariate tag": HEAD.format(uni="true").replace("@univariate true\n", "") + "1,2:a\n",
-        "dimensions vary": HEAD.format(uni="false") + "1:2:a\n1:b\n",
     }.items():
         path = tmp_path / f"{name.replace(' ', '_')}_TRAIN.ts"
         path.write_text(text)
@@ -1114,3 +1114,64 @@ def test_a_test_file_beside_a_npz_that_holds_its_own_test_split_is_named(tmp_pat
     splits = load_splits(str(tmp_path / "two.npz"))
     assert len(splits.test) == 2
     assert any("two_test.npz beside it is not read" in n for n in splits.notes), splits.notes
+
+
+@pytest.mark.parametrize(
+    ("train_c", "test_c", "said"),
+    [
+        (1e6, None, True),  # constant 1e6 in training, varying in the test split: the newdata probe's case
+        (0.0, None, True),  # a zero channel in training (a sensor off) that the test split has on
+        (1e6, 1e6, False),  # constant in both splits: harmless, the channel standardizes to zeros in both
+        (1e6, 1e6 + 0.0625, False),  # a float32 ulp off in the test split: read as 0.06, no shift
+        (None, None, False),  # varying in both: data
+    ],
+)
+def test_a_channel_constant_in_training_that_varies_in_the_test_split_is_warned_of(
+    tmp_path: Path, train_c: float | None, test_c: float | None, said: bool
+) -> None:
+    """A channel constant in training is divided by 1 (its std is 0), so its test values reach the model as they are:
+    a train-constant 1e6 channel with test values around 0 scored 0.50 where the same data, the channel constant in
+    both splits, scored 0.79, and validate and the verdict said nothing of the data (the newdata probe)."""
+    from models.data import data_notes
+
+    rng = np.random.default_rng(0)
+    X, Xt = rng.normal(size=(40, 10, 3)), rng.normal(size=(20, 10, 3))
+    if train_c is not None:
+        X[:, :, 2] = train_c
+    if test_c is not None:
+        Xt[:, :, 2] = test_c
+        Xt[::2, :, 2] = 1e6  # (the ulp case varies; the constant case stays one value)
+    else:
+        Xt[:, :, 2] *= 1000
+    np.savez(tmp_path / "s.npz", X=X, y=np.arange(40) % 2, X_test=Xt, y_test=np.arange(20) % 2)
+    splits = load_splits(str(tmp_path / "s.npz"))
+    notes = [n for n in data_notes(splits) if "varies in the test split" in n]
+    assert bool(notes) == said, data_notes(splits)
+    if said:
+        assert notes[0].startswith("warning: s: channel 2 holds one value") and "drop the channel" in notes[0]
+
+
+_TS_HEAD = "@problemName x\n@timeStamps false\n@univariate {uni}\n@equalLength true\n@classLabel true a b\n@data\n"
+
+
+@pytest.mark.parametrize(
+    ("uni", "lines", "said"),
+    [
+        ("true", ["1,2,3:a", "1,2,3", "1,2,4:b"], "series 1 has no ':label'"),  # "Expecting 1 but have read 0"
+        ("true", ["1,2,3", "1,2,3:a", "1,2,4:b"], "series 0 has no ':label'"),  # "Expecting 0 but have read 1"
+        ("false", ["1,2:3,4:a", "1,2:b", "1,2:3,4:b"], "series 1 has 1 dimension(s) where the series before it have 2"),
+        ("true", ["1,2,3:a", "1,2,3:4,5,6:b"], "series 1 has 2 dimension(s) where the series before it have 1"),
+    ],
+)
+def test_a_ts_line_without_its_label_or_with_other_dimensions_is_named(
+    tmp_path: Path, uni: str, lines: list[str], said: str
+) -> None:
+    """sktime's parser refused these naming no line ("inconsistent number of dimensions. Expecting 3 but have read
+    2"; a first line without its label: "'NoneType' object cannot be interpreted as an integer"); the user had to
+    find the line among hundreds (the newdata probe). The series is now named."""
+    good = "1,2:3,4:a\n1,2:3,4:b\n" if uni == "false" else "1,2,3:a\n1,2,3:b\n"
+    (tmp_path / "t_TRAIN.ts").write_text(_TS_HEAD.format(uni=uni) + "\n".join(lines) + "\n")
+    (tmp_path / "t_TEST.ts").write_text(_TS_HEAD.format(uni=uni) + good)
+    with pytest.raises(DataError, match=re.escape(said)) as err:
+        load_splits(str(tmp_path / "t_TRAIN.ts"))
+    assert str(err.value).startswith(f"{tmp_path / 't_TRAIN.ts'}: cannot parse as a .ts file (series ")
