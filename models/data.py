@@ -962,6 +962,13 @@ def _npz_set(
             rename = f" (rename {alias!r} to {key!r}: the training split is {expected})" if alias else ""
             raise DataError(f"{path}: missing array {key!r}{rename}; found {sorted(data)}; expected {expected}")
     X, y = data[xk], data[yk]
+    if X.dtype == object and X.ndim == 2 and X.size and type(X.flat[0]).__module__.startswith("pandas"):
+        # sktime's nested DataFrame (a pd.Series per case and dimension: load_basic_motions(return_X_y=True)) was
+        # refused as "X has dtype object; expected floats", which named neither the layout nor the way out
+        raise DataError(f"{path}: {xk} holds a sequence in each cell (shape {X.shape}, cells of "
+                        f"{type(X.flat[0]).__name__}: sktime's nested DataFrame, one pd.Series per case and dimension); "
+                        f"expected N x T x C floats: pass np.swapaxes(sktime.datatypes.convert_to({xk}, 'numpy3D'), 1, 2) "
+                        "(equal lengths), or a list of T_i x C arrays, one per case")  # fmt: skip
     if X.ndim == 2:  # N x T: one channel
         X = X[:, :, None]
     if X.ndim != 3:

@@ -1175,3 +1175,29 @@ def test_a_ts_line_without_its_label_or_with_other_dimensions_is_named(
     with pytest.raises(DataError, match=re.escape(said)) as err:
         load_splits(str(tmp_path / "t_TRAIN.ts"))
     assert str(err.value).startswith(f"{tmp_path / 't_TRAIN.ts'}: cannot parse as a .ts file (series ")
+
+
+@pytest.mark.parametrize("dims", [1, 3])
+def test_sktimes_nested_dataframe_is_refused_with_the_conversion(dims: int) -> None:
+    """sktime's nested DataFrame (a pd.Series per case and dimension, what its loaders return with return_X_y=True)
+    was refused as "X has dtype object; expected floats" (the newdata probe); the message now names the layout and
+    the conversion, which gives arrays that load."""
+    import pandas as pd
+    from sktime.datatypes import convert_to
+
+    from models.data import array_splits
+
+    rng = np.random.default_rng(0)
+    nested = pd.DataFrame({f"dim_{d}": [pd.Series(rng.normal(size=15)) for _ in range(12)] for d in range(dims)})
+    y = np.arange(12) % 2
+    with pytest.raises(DataError, match=r"X holds a sequence in each cell .*sktime's nested DataFrame") as err:
+        array_splits({"X": nested, "y": y, "X_test": nested, "y_test": y})
+    assert "np.swapaxes(sktime.datatypes.convert_to(X, 'numpy3D'), 1, 2)" in str(err.value)
+    X = np.swapaxes(convert_to(nested, "numpy3D"), 1, 2)
+    splits = array_splits({"X": X, "y": y, "X_test": X, "y_test": y})
+    assert splits.train.X.shape == (12, 15, dims)
+    cells = np.empty(12, dtype=object)  # an object array of numpy sequences is not sktime's layout: not named so
+    cells[:] = list(X)
+    with pytest.raises(DataError) as err:
+        array_splits({"X": cells, "y": y, "X_test": X, "y_test": y})
+    assert "nested DataFrame" not in str(err.value)
