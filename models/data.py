@@ -22,6 +22,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import difflib
+import hashlib
 import inspect
 import json
 import math
@@ -794,7 +795,8 @@ def quoted(label: str) -> str:
 def data_notes(splits: Splits, layout: bool = True) -> list[str]:
     """What loading let pass (:attr:`Splits.notes`), :func:`constant_note` and, with ``layout``,
     :func:`layout_note`: one line each."""
-    notes = [constant_note(splits), shifted_constant_note(splits), layout_note(splits) if layout else None]
+    notes = [constant_note(splits), shifted_constant_note(splits), duplicate_note(splits)]
+    notes.append(layout_note(splits) if layout else None)
     return [*splits.notes, *(n for n in notes if n)]
 
 
@@ -842,6 +844,40 @@ def shifted_constant_note(splits: Splits) -> str | None:
         "nothing from it and read its test values as inputs they never saw; drop the channel, or check that both "
         "splits measure it alike"
     )
+
+
+def _sequence_keys(s: SequenceSet) -> list[bytes]:
+    """A digest per sequence of its valid steps' bytes (float32, as training reads them): equal digests, equal
+    sequences."""
+    return [hashlib.blake2b(s.X[i, : s.lengths[i]].tobytes(), digest_size=16).digest() for i in range(len(s.X))]
+
+
+def duplicate_note(splits: Splits) -> str | None:
+    """A note when test sequences are exact copies of training sequences, or training sequences of each other: the
+    test accuracy then partly measures recall of the training split, and a fold can validate on a copy of a sequence
+    it trains on. sktime's Tecator carries 14 repeated training lines, and 8 of its 43 test sequences are training
+    ones (PLAID 5 of 537, UnitTest 1 of 22); a test split passed as the training arrays again ran unsaid (the newdata
+    probe, 2026-12-06)."""
+    first: dict[bytes, int] = {}
+    copies = []
+    for i, k in enumerate(_sequence_keys(splits.train)):
+        if k in first:
+            copies.append((i, first[k]))
+        else:
+            first[k] = i
+    seen = [(i, first[k]) for i, k in enumerate(_sequence_keys(splits.test)) if k in first]
+    if not copies and not seen:
+        return None
+    said = []
+    if seen:
+        shown = ", ".join(f"test {i} = training {j}" for i, j in seen[:3]) + (", ..." if len(seen) > 3 else "")
+        said.append(f"{len(seen)} of the {len(splits.test)} test sequences are exact copies of training sequences "
+                     f"({shown}): the test rows score them as new data")  # fmt: skip
+    if copies:
+        shown = ", ".join(f"training {i} = {j}" for i, j in copies[:3]) + (", ..." if len(copies) > 3 else "")
+        said.append(f"{len(copies)} training sequence(s) repeat earlier ones ({shown}): a fold can validate on a "
+                     "copy of a sequence it trains on")  # fmt: skip
+    return f"note: {splits.name}: {'; '.join(said)}; drop the copies if they are not meant to be there"
 
 
 def layout_note(splits: Splits) -> str | None:

@@ -1201,3 +1201,47 @@ def test_sktimes_nested_dataframe_is_refused_with_the_conversion(dims: int) -> N
     with pytest.raises(DataError) as err:
         array_splits({"X": cells, "y": y, "X_test": X, "y_test": y})
     assert "nested DataFrame" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("case", "said"),
+    [
+        ("test is train", ["60 of the 60 test sequences are exact copies of training sequences (test 0 = training 0"]),
+        ("train twice", ["60 training sequence(s) repeat earlier ones (training 60 = 0"]),
+        (
+            "one copy each",
+            ["1 of the 30 test sequences", "1 training sequence(s) repeat earlier ones (training 7 = 3)"],
+        ),
+        ("padding differs", []),  # the same valid steps, other padding: copies; other lengths: not
+        ("clean", []),
+    ],
+)
+def test_copies_of_training_sequences_are_noted(tmp_path: Path, case: str, said: list[str]) -> None:
+    """A test split passed as the training arrays again, or training sequences repeated, ran unsaid; sktime's Tecator
+    repeats 14 training lines and 8 of its 43 test sequences are training ones (the newdata probe)."""
+    from models.data import duplicate_note
+
+    rng = np.random.default_rng(0)
+    X, Xt = rng.normal(size=(60, 20, 2)), rng.normal(size=(30, 20, 2))
+    y, yt = np.arange(60) % 2, np.arange(30) % 2
+    arrays: dict[str, Any] = {"X": X, "y": y, "X_test": Xt, "y_test": yt}
+    if case == "test is train":
+        arrays.update(X_test=X, y_test=y)
+    elif case == "train twice":
+        arrays.update(X=np.concatenate([X, X]), y=np.concatenate([y, y]))
+    elif case == "one copy each":
+        X[7], Xt[5] = X[3], X[10]
+    elif case == "padding differs":
+        lengths = np.full(60, 20)
+        lengths[4] = lengths[5] = 10
+        X[5, :10] = X[4, :10]  # copies within their 10 valid steps, padding (ignored) apart
+        X[6, :10] = X[4, :10]  # the same first 10 steps, but 20 long: not a copy
+        arrays.update(lengths=lengths)
+    np.savez(tmp_path / "d.npz", **arrays)
+    note = duplicate_note(load_splits(str(tmp_path / "d.npz")))
+    if case == "padding differs":
+        assert note is not None and "1 training sequence(s) repeat earlier ones (training 5 = 4)" in note, note
+        return
+    assert (note is None) == (not said), note
+    for part in said:
+        assert note is not None and part in note, note
