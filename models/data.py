@@ -795,7 +795,7 @@ def quoted(label: str) -> str:
 def data_notes(splits: Splits, layout: bool = True) -> list[str]:
     """What loading let pass (:attr:`Splits.notes`), :func:`constant_note` and, with ``layout``,
     :func:`layout_note`: one line each."""
-    notes = [constant_note(splits), shifted_constant_note(splits), duplicate_note(splits)]
+    notes = [constant_note(splits), shifted_constant_note(splits), scale_shift_note(splits), duplicate_note(splits)]
     notes.append(layout_note(splits) if layout else None)
     return [*splits.notes, *(n for n in notes if n)]
 
@@ -822,7 +822,7 @@ def constant_note(splits: Splits) -> str | None:
 def shifted_constant_note(splits: Splits) -> str | None:
     """A warning when a channel holds one value over the training split's valid steps but varies in the test split:
     standardized with the training statistics (std 1 for a constant), its test values are what the models never
-    saw (a train-constant 1e6 channel with test values 1e6 +- 1,000 put inputs of +-1,000 into a model that had read
+    saw (a train-constant 1e6 channel with test values 0 +- 1,000 put inputs near -1e6 into a model that had read
     0: test accuracy 0.50 against 0.79 for the same data with the channel constant in both, the holdout 1.00,
     unsaid; the newdata probe, 2026-12-06). Not where every channel is constant (:func:`constant_note` says so)."""
     mean, std = channel_moments(splits.train)
@@ -843,6 +843,39 @@ def shifted_constant_note(splits: Splits) -> str | None:
         f"split but varies in the test split (mean {tmean[c]:.6g}, std {tstd[c]:.3g}){more}: the models learn "
         "nothing from it and read its test values as inputs they never saw; drop the channel, or check that both "
         "splits measure it alike"
+    )
+
+
+#: a test channel whose std is this many times the training one's (or as many times smaller), or whose mean lies
+#: this many training stds from the training mean, is on another scale: the shipped sets stay within 0.86..1.12x and
+#: 0.23 stds; a test split in mV beside a training split in V is 1,000x
+SCALE_SHIFT = 10.0
+
+
+def scale_shift_note(splits: Splits) -> str | None:
+    """A warning when a channel that varies in training is on another scale in the test split (:data:`SCALE_SHIFT`):
+    standardized with the training statistics, the test inputs lie far outside what the models trained on. The same
+    data with the test split x1,000 (a unit mismatch) scored 0.51 against 0.72, and validate and the verdict said
+    nothing of the data (the newdata probe, 2026-12-06). Constant training channels: :func:`shifted_constant_note`."""
+    mean, std = channel_moments(splits.train)
+    varies = std > CONSTANT * np.abs(mean)
+    if not varies.any():
+        return None
+    tmean, tstd = channel_moments(splits.test)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(varies, tstd / np.where(varies, std, 1.0), 1.0)
+        offset = np.where(varies, np.abs(tmean - mean) / np.where(varies, std, 1.0), 0.0)
+    off = (ratio > SCALE_SHIFT) | (ratio < 1 / SCALE_SHIFT) | (offset > SCALE_SHIFT)
+    shifted = [int(c) for c in np.flatnonzero(off)]
+    if not shifted:
+        return None
+    c = shifted[0]
+    more = f" (and {len(shifted) - 1} more channel(s): {', '.join(map(str, shifted[1:6]))})" * (len(shifted) > 1)
+    return (
+        f"warning: {splits.name}: channel {c} of the test split is on another scale than in training (test mean "
+        f"{tmean[c]:.4g}, std {tstd[c]:.4g}; training mean {mean[c]:.4g}, std {std[c]:.4g}: std x{ratio[c]:.3g}, "
+        f"mean {offset[c]:.3g} training stds away){more}: standardized with the training statistics, its test "
+        "values lie outside what the models trained on; check the units and the scaling of both splits"
     )
 
 
@@ -871,7 +904,8 @@ def duplicate_note(splits: Splits) -> str | None:
     said = []
     if seen:
         shown = ", ".join(f"test {i} = training {j}" for i, j in seen[:3]) + (", ..." if len(seen) > 3 else "")
-        said.append(f"{len(seen)} of the {len(splits.test)} test sequences are exact copies of training sequences "
+        are = "is an exact copy of a training sequence" if len(seen) == 1 else "are exact copies of training sequences"
+        said.append(f"{len(seen)} of the {len(splits.test)} test sequences {are} "
                      f"({shown}): the test rows score them as new data")  # fmt: skip
     if copies:
         shown = ", ".join(f"training {i} = {j}" for i, j in copies[:3]) + (", ..." if len(copies) > 3 else "")
