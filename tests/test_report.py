@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import markupsafe
 import optuna
 import pytest
 from optuna.distributions import FloatDistribution
@@ -101,6 +102,10 @@ def test_one_structure_renders_the_page_the_summary_and_the_comparison(
     assert render.markdown(data) == (out / "summary.md").read_text()
     floor = data.final["majority"]["acc"]  # recipe rows no better than no model at all are marked, the others not
     assert data.recipes and all(("majority" in r) == (r["mean"] <= floor) for r in data.recipes if "mean" in r)
+    row = next(r for r in data.recipes if "mean" in r)  # a recipe that tested above the chosen row is reconciled
+    data.recipes = [{**row, "mean": 2.0, "p_holm": 0.001, "is_best": False}]  # with the verdict on both pages
+    lead = render.recipe_leads(data)[0]
+    assert str(markupsafe.escape(lead)) in render.page(data) and lead in render.markdown(data)
     assert {f["file"] for f in data.figures} == {"history.png", "slices.png"}
     assert all((out / f["file"]).is_file() for f in data.figures)
     # 3 trials, fewer than ranking needs: the page said nothing under an empty table, the slices "most important"
@@ -958,3 +963,39 @@ def test_a_recipe_row_no_better_than_the_majority_class_says_so() -> None:
         'answering "2" (0.4375, the majority class): its models learned no more than the class balance gives'
     )
     assert "majority" not in render.recipe_verdict({"accs": [0.9, 0.9], "p": 0.2, "p_holm": 0.6}, 3)
+
+
+def _lead_data(recipes: list[dict[str, Any]], best_mean: float = 0.95) -> Any:
+    from search.report.data import StudyData
+
+    d = StudyData("s", "s.yaml", "", "d", {}, "val_acc", 4, {}, [], "", best_trial=5, best_value=0.98)
+    d.final, d.recipes = {"best": {"mean": best_mean}}, recipes
+    return d
+
+
+LEAD = {"recipe": "input dropout 0.2", "trial": 3, "state": "complete", "value": 0.97, "mean": 0.967, "p": 0.0004,
+        "p_holm": 0.002}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("row", "best_mean", "says"),
+    [
+        (LEAD, 0.95, "on the study's folds it scored 0.9700 against the chosen trial #5's 0.9800"),
+        ({**LEAD, "state": "pruned", "value": 0.5}, 0.95, "its trial was pruned on the study's folds"),
+        ({**LEAD, "p_holm": 0.09}, 0.95, None),  # not significant after the correction
+        (LEAD, 0.97, None),  # not above the chosen row
+        ({**LEAD, "is_best": True, "p_holm": None}, 0.95, None),  # the best row's own runs
+        ({**LEAD, "mean": None, "untested": [1]}, 0.95, None),
+    ],
+)
+def test_a_recipe_that_tested_above_the_chosen_row_is_reconciled_with_the_verdict(
+    row: dict[str, Any], best_mean: float, says: str | None
+) -> None:
+    """(the newdata probe) The verdict said "nothing the search found measurably helps" while the recipe table below
+    it showed input dropout 0.2 significant after Holm's correction, with no word between them: the page now says
+    why the verdict did not choose it and that the test split cannot choose it either."""
+    leads = render.recipe_leads(_lead_data([row], best_mean))
+    assert (leads[0] if leads else None) is None if says is None else says in leads[0]
+    if says:
+        assert leads[0].startswith('The recipe "input dropout 0.2" (trial #3) tested above the chosen configuration')
+        assert "a lead for the next study" in leads[0]
