@@ -795,9 +795,30 @@ def quoted(label: str) -> str:
 def data_notes(splits: Splits, layout: bool = True) -> list[str]:
     """What loading let pass (:attr:`Splits.notes`), :func:`constant_note` and, with ``layout``,
     :func:`layout_note`: one line each."""
-    notes = [constant_note(splits), shifted_constant_note(splits), scale_shift_note(splits), duplicate_note(splits)]
+    notes = [constant_note(splits), shifted_constant_note(splits), scale_shift_note(splits), duplicate_note(splits),
+             test_split_note(splits)]  # fmt: skip
     notes.append(layout_note(splits) if layout else None)
     return [*splits.notes, *(n for n in notes if n)]
+
+
+#: a test split of fewer sequences is noted: one sequence is more than 3 points of test accuracy
+SMALL_TEST = 30
+
+
+def test_split_note(splits: Splits) -> str | None:
+    """A note when the test split is small (:data:`SMALL_TEST`: what one test sequence is worth in accuracy) or holds
+    no sequence of a training class (the test rows never score it). A 1-sequence test split passed validate silently,
+    and the verdict then printed "1 sequences" (the newdata probe, 2026-12-06)."""
+    n, said = len(splits.test), []
+    if n < SMALL_TEST:
+        said.append(f"the test split holds {n} sequence{'s' * (n != 1)}: one is {100 / n:.3g} points of test accuracy, "
+                    "the smallest difference its rows can show")  # fmt: skip
+    absent = sorted(set(np.unique(splits.train.y).tolist()) - set(np.unique(splits.test.y).tolist()))
+    if absent:
+        names = ", ".join(quoted(splits.classes[c]) for c in absent[:5]) + (", ..." if len(absent) > 5 else "")
+        said.append(f"{'it' if said else 'the test split'} holds no sequence of class {names}: the test rows never "
+                    f"score {'it' if len(absent) == 1 else 'them'}")  # fmt: skip
+    return f"note: {splits.name}: {'; '.join(said)}" if said else None
 
 
 def constant_note(splits: Splits) -> str | None:

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from models.config import defaults
 from models.errors import DataError, FoldsError
-from search.spec import StudySpec, check_branch_dropout, check_starting_points, load_study
+from search.spec import Range, StudySpec, check_branch_dropout, check_starting_points, load_study
 from search.storage import STORAGE_ENV, broken_link, mask_url, resolve_url, scheme_hint
 
 if TYPE_CHECKING:
@@ -79,6 +80,28 @@ def prepare_spec(
     return Prepared(spec, splits, url, folds)
 
 
+#: the largest lr each optimizer is noted below: Adam-family steps (and RMSprop's) are about lr per weight whatever
+#: the gradient's scale, so lr 1 already moves every weight by ~1 a step; plain SGD's step is lr times the gradient
+LARGE_LR = {"adam": 1.0, "adamw": 1.0, "rmsprop": 1.0, "sgd": 10.0}
+
+
+def lr_note(spec: StudySpec) -> str | None:
+    """A note when the study fixes ``lr``, or searches it up to, a value above :data:`LARGE_LR` for its optimizer:
+    ``fixed: {lr: 10}`` passed validate, its trials stayed at chance (loss 23), and the verdict advised a larger
+    ``max_epochs`` (the newdata probe, 2026-12-06)."""
+    optimizer = str(spec.fixed.get("optimizer", "adamw"))
+    dim, limit = spec.search.get("lr"), LARGE_LR.get(optimizer, 1.0)
+    if "optimizer" in spec.search or (dim is None and "lr" not in spec.fixed):
+        return None
+    value = dim.high if isinstance(dim, Range) else spec.fixed.get("lr") if dim is None else None
+    if not isinstance(value, (int, float)) or value <= limit:
+        return None
+    how = "searches lr up to" if dim is not None else "fixes lr at"
+    return (f"note: {spec.path}: the study {how} {value:g}, above {limit:g} for {optimizer}, where training diverges "
+            f"or stays at chance whatever the budget (its default is {defaults()['lr']:g}; the data's default range "
+            "is 3e-4..1e-2)")  # fmt: skip
+
+
 def data_warnings(prepared: Prepared) -> list[str]:
     """What a user should read before a run, one line each: what loading the data let pass and, for a .npz file or
     in-memory arrays (a given ``X``), an X that looks transposed (:func:`models.data.data_notes`); long training
@@ -97,6 +120,8 @@ def data_warnings(prepared: Prepared) -> list[str]:
         # removing the line moves its run scope (its checkpoints and cached refits): a note instead
         lines.append(f"note: val_fraction {spec.val_fraction:g} acts in no trial: it sizes the one holdout of "
                      f"cv_folds: 1, and this study validates on {prepared.folds} folds")  # fmt: skip
+    if (lr := lr_note(spec)) is not None:
+        lines.append(lr)
     y = splits.train.y
     unseen = unvalidated_classes(y, validation_parts(y, prepared.folds, spec.val_fraction, spec.seed))
     if unseen:

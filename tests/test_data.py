@@ -1279,3 +1279,33 @@ def test_shipped_datasets_get_no_scale_warning() -> None:
     for name in shipped_datasets():
         splits = load_splits(name)
         assert scale_shift_note(splits) is None and shifted_constant_note(splits) is None, name
+
+
+def _test_split(n_test: int, test_classes: list[int]) -> Any:
+    from models.data import SequenceSet, Splits
+
+    def sset(labels: list[int]) -> SequenceSet:
+        n = len(labels)
+        return SequenceSet(np.zeros((n, 4, 1), np.float32), np.full(n, 4), np.asarray(labels))
+
+    test = [test_classes[i % len(test_classes)] for i in range(n_test)]
+    return Splits(sset([0, 1, 2] * 10), sset(test), ["a", "b", "c"], "d")
+
+
+@pytest.mark.parametrize(
+    ("n_test", "classes", "said"),
+    [
+        (1, [0], 'note: d: the test split holds 1 sequence: one is 100 points of test accuracy, the smallest difference '
+                 'its rows can show; it holds no sequence of class "b", "c": the test rows never score them'),
+        (20, [0, 1, 2], "note: d: the test split holds 20 sequences: one is 5 points of test accuracy, the smallest "
+                        "difference its rows can show"),
+        (40, [0, 2], 'note: d: the test split holds no sequence of class "b": the test rows never score it'),
+        (30, [0, 1, 2], None),
+    ],
+    ids=["one sequence", "small", "a class absent", "fine"],
+)  # fmt: skip
+def test_a_small_test_split_or_one_without_a_class_is_noted(n_test: int, classes: list[int], said: str | None) -> None:
+    """(the newdata probe) A 1-sequence test split passed validate silently, and the verdict printed "1 sequences"."""
+    from models.data import test_split_note
+
+    assert test_split_note(_test_split(n_test, classes)) == said

@@ -1432,3 +1432,27 @@ def test_a_holdout_share_beside_folds_is_said_to_act_in_no_trial(tmp_path: Path,
 
     lines = data_warnings(prepare(write_study(tmp_path, **changes)))
     assert any("val_fraction 0.3 acts in no trial" in line for line in lines) == said, lines
+
+
+@pytest.mark.parametrize(
+    ("changes", "said"),
+    [
+        ({"fixed": {"lr": 10}}, "fixes lr at 10, above 1 for adamw"),
+        ({"fixed": {"lr": 10, "optimizer": "sgd"}}, None),  # plain SGD's step scales with the gradient
+        ({"fixed": {"lr": 50, "optimizer": "sgd"}}, "fixes lr at 50, above 10 for sgd"),
+        (
+            {"fixed": {}, "search": {"lr": {"low": 1e-3, "high": 5, "log": True}}},
+            "searches lr up to 5, above 1 for adamw",
+        ),
+        ({"fixed": {"lr": 0.5}}, None),
+        ({"fixed": {}}, None),  # lr searched on the data's default range
+    ],
+    ids=["fixed 10", "sgd 10", "sgd 50", "searched to 5", "fixed 0.5", "default"],
+)
+def test_an_lr_far_above_what_the_optimizer_takes_is_noted(tmp_path: Path, changes: dict, said: str | None) -> None:
+    """(the newdata probe) ``fixed: {lr: 10}`` passed validate, its trials stayed at chance (loss 23), and the verdict
+    advised a larger max_epochs."""
+    from search.preflight import data_warnings, prepare
+
+    lines = [line for line in data_warnings(prepare(write_study(tmp_path, **changes))) if " lr " in line]
+    assert (lines[0] if lines else None) is None if said is None else said in lines[0], lines
