@@ -208,6 +208,18 @@ def baseline_first(t: optuna.trial.FrozenTrial) -> tuple[bool, int]:
     return (not is_baseline(t.user_attrs.get("recipe")), t.number)
 
 
+def study_best(study: optuna.Study) -> optuna.trial.FrozenTrial:
+    """The study's best trial, its exact ties ordered as an uninterrupted run numbered them: by the first number of
+    each trial's lineage (``failed_trial``: a copy re-queued after a Ctrl-C, SIGTERM or a dead worker takes its
+    original's place), then by number. Optuna's best trial is the lowest number among exact ties (a holdout where
+    several trials reach accuracy 1.0 with a tie-break that underflows to 0): a study whose baseline trial #0 was
+    interrupted and ran again as #7 chose #1 instead of the baseline, and the verdict differed from the
+    uninterrupted run's (the faults probe)."""
+    best = study.best_trial
+    tied = [t for t in study.get_trials(deepcopy=False, states=_COMPLETE) if t.value == best.value]
+    return min(tied, key=lambda t: (int(t.system_attrs.get("failed_trial", t.number)), t.number), default=best)
+
+
 def select(
     study: optuna.Study,
     metric: str = "val_acc",
@@ -220,7 +232,7 @@ def select(
     outside the study (:func:`search.verdict.baseline_run`), compared when its trial was pruned or failed; ``top``:
     the trial to take as the best (a tie at the top broken by :func:`break_tie`; None: the study's best trial). The
     study must have a complete trial."""
-    best = top if top is not None else study.best_trial
+    best = top if top is not None else study_best(study)
     direction = study.direction.name.lower()  # "maximize" or "minimize", as the study file's metric says
     ref = fold_values(best, metric)
     if ref is None or len(ref) < 2:

@@ -746,3 +746,43 @@ def test_the_note_names_the_baseline_when_the_tie_winner_is_not_confirmed() -> N
     held = verdict_text({"selection": {"chosen": 18, "top": 15, "rule": "the best trial: ...", "tie": tie}}, 20, 15)
     assert "scored higher on a fresh partition of the training split (above)." in held
     assert "retrained and tested" not in held
+
+
+# (case, the configurations in the order they were enqueued, the trial numbers stopped once and re-queued, the
+# configuration chosen): every trial reaches the same holdout value exactly (accuracy 1.0, a tie-break that
+# underflows to 0), so only the order decides; the uninterrupted run chose the first enqueued
+ORDER_CASES = [
+    ("uninterrupted", [BASE, ONE, TWO], [], BASE),
+    ("baseline stopped", [BASE, ONE, TWO], [0], BASE),
+    ("baseline and next stopped", [BASE, ONE, TWO], [0, 1], BASE),
+    ("a later one stopped", [BASE, ONE, TWO], [1], BASE),
+    ("no baseline trial, first stopped", [ONE, TWO, FIVE], [0], ONE),
+    ("no baseline trial, first two stopped", [ONE, TWO, FIVE], [1, 0], ONE),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "configs", "stopped", "chosen"), ORDER_CASES, ids=[c[0] for c in ORDER_CASES])
+def test_a_stopped_and_re_queued_trial_keeps_its_place_among_exact_ties(
+    case: str, configs: list[dict[str, Any]], stopped: list[int], chosen: dict[str, Any]
+) -> None:
+    """A holdout study whose trials all tied exactly chose Optuna's best trial, the lowest number: a baseline
+    trial #0 stopped by Ctrl-C and run again as #3 lost its place to #1, and the verdict of the resumed study
+    differed from the uninterrupted run's (the faults probe)."""
+    from search.storage import requeue
+
+    study = optuna.create_study(direction="maximize")
+    for cfg in configs:
+        study.enqueue_trial({}, user_attrs={"config": cfg})
+    todo = list(stopped)
+    while len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))) < len(configs):
+        trial = study.ask()
+        if trial.number in todo:  # stopped: failed and re-queued with its attributes, as a Ctrl-C does
+            todo.remove(trial.number)
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            assert requeue(study, study.trials[trial.number], interrupted=True)
+            continue
+        trial.set_user_attr("fold_accs", [1.0])
+        study.tell(trial, 1.0)
+    s = select(study, baseline=BASE)
+    assert same_config(s.chosen.user_attrs["config"], chosen), case
+    assert (s.rule == "the best trial, which is the baseline trial") == (chosen is BASE), s.rule
