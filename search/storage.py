@@ -858,10 +858,13 @@ def load_existing(url: str, name: str, study_file: str | Path) -> optuna.Study:
     created (reading writes no empty store)."""
     where = f"{mask_url(url)} (no such file)" if missing_file(url) is not None else None
     if where is None:
+        storage = open_storage(url)
         try:
-            study = optuna.load_study(study_name=name, storage=open_storage(url))
-        except KeyError:
-            where = mask_url(url)
+            study = optuna.load_study(study_name=name, storage=storage)
+        except KeyError:  # a mistyped name (or a study file renamed): say what the store holds (the faults probe)
+            held = sorted(s.study_name for s in storage.get_all_studies())
+            shown = ", ".join(map(repr, held[:10])) + (f" and {len(held) - 10} more" if len(held) > 10 else "")
+            where = f"{mask_url(url)} (it holds {shown})" if held else f"{mask_url(url)} (it holds no study)"
         else:
             why = foreign(study)
             if why is not None:

@@ -999,3 +999,30 @@ def test_a_recipe_that_tested_above_the_chosen_row_is_reconciled_with_the_verdic
     if says:
         assert leads[0].startswith('The recipe "input dropout 0.2" (trial #3) tested above the chosen configuration')
         assert "a lead for the next study" in leads[0]
+
+
+# (case, the studies a journal holds, what the error says it holds)
+HELD_CASES = [
+    ("empty file", [], "(it holds no study)"),
+    ("one other study", ["smoke"], "(it holds 'smoke')"),
+    ("several, sorted", ["zeta", "alpha"], "(it holds 'alpha', 'zeta')"),
+    ("many, cut at ten", [f"s{i:02d}" for i in range(12)], "'s09' and 2 more)"),
+]
+
+
+@pytest.mark.parametrize(("case", "names", "said"), HELD_CASES, ids=[c[0] for c in HELD_CASES])
+def test_a_mistyped_study_name_is_told_which_studies_the_store_holds(
+    tmp_path: Path, case: str, names: list[str], said: str
+) -> None:
+    """`make report` with a study file whose name the store does not hold said only "no study 'fzz' in ...": a
+    mistyped name (or a renamed study file) looked like a store that never held the study (the faults probe)."""
+    from search.storage import StorageError, load_existing
+
+    journal = tmp_path / "journal.log"
+    journal.touch()
+    for name in names:
+        optuna.create_study(study_name=name, storage=open_storage(str(journal)))
+    with pytest.raises(StorageError) as raised:
+        load_existing(str(journal), "mistyped", tmp_path / "mistyped.yaml")
+    assert said in str(raised.value), case
+    assert str(raised.value).startswith(f"no study 'mistyped' in {journal} (it holds "), str(raised.value)
