@@ -250,6 +250,10 @@ def check_storage_url(url: str, origin: str, read_only: bool = False) -> None:
             raise fail("an in-memory SQLite database loses the study when the process ends; give sqlite:///path.db")
         if Path(target).exists() and not Path(target).is_file():
             raise fail(f"{target} is a directory or a device, not a file; give a file path such as DIR/study.db")
+        if Path(target).is_file() and not os.access(target, os.R_OK):
+            # (report said "cannot write ...: Permission denied ... a trial this cut short is re-queued", and study
+            # "not writable (make report reads ... a read-only one)", which then refused it too: the faults probe)
+            raise unwritable("the SQLite file is not readable")
         if Path(target).is_file() and not read_only:  # else "attempt to write a readonly database", retried 60 s
             if not os.access(target, os.W_OK):
                 raise unwritable(
@@ -310,9 +314,9 @@ def _check_journal(
     if path.exists():
         if not path.is_file():  # /dev/null, a pipe: Optuna's fsync failed with a traceback
             raise fail("is a device, pipe or socket, not a file; give a file path such as DIR/journal.log")
+        if not os.access(path, os.R_OK):  # (study said "not writable (make report reads ...)": the faults probe)
+            raise unwritable("the journal file is not readable")
         if read_only:
-            if not os.access(path, os.R_OK):
-                raise fail("the journal file is not readable")
             return
         if not os.access(path, os.W_OK):
             raise unwritable(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -671,3 +672,37 @@ def test_every_argument_of_every_command_says_what_it_is(command: str) -> None:
     if command in ("study", "worker"):
         workers = next(a for a in sub.choices[command]._actions if a.dest == "workers")
         assert "--workers-per-gpu" in workers.help, workers.help
+
+
+# (case, the store's kind, the command): a store file its user may not read (chmod 000), and what each says
+UNREADABLE_CASES = [
+    ("journal, study", "journal", "study"),
+    ("journal, report", "journal", "report"),
+    ("sqlite, study", "sqlite", "study"),
+    ("sqlite, report", "sqlite", "report"),
+]
+
+
+@pytest.mark.parametrize(("case", "kind", "command"), UNREADABLE_CASES, ids=[c[0] for c in UNREADABLE_CASES])
+def test_a_store_that_cannot_be_read_is_named_so(tmp_path: Path, case: str, kind: str, command: str) -> None:
+    """A chmod 000 store: study said "not writable (make report reads a finished study from a read-only one)" and
+    the report then refused it too; a report on a SQLite file said "cannot write ...: Permission denied ... a trial
+    this cut short is re-queued" (the faults probe). Root passes every permission check: there the command runs
+    without the two capabilities that bypass them (setpriv), so the file's mode is what answers."""
+    import shutil
+
+    path = tmp_path / ("journal.log" if kind == "journal" else "s.db")
+    path.write_text("")
+    path.chmod(0)
+    url = str(path) if kind == "journal" else f"sqlite:///{path}"
+    study = tmp_path / "t.yaml"
+    study.write_text((ROOT / "studies" / "smoke.yaml").read_text())
+    args = [sys.executable, "-m", "search", command, str(study), "--storage", url]
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("root passes every permission check, and setpriv (util-linux) is not here to drop that")
+        args = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *args]
+    run = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    said = f"the {'journal' if kind == 'journal' else 'SQLite'} file is not readable"
+    assert run.returncode == 2 and said in run.stderr, (case, run.stderr)
+    assert "allowed:" not in run.stderr and "writ" not in run.stderr and "Traceback" not in run.stderr, run.stderr
