@@ -183,7 +183,8 @@ def cmd_study(args: argparse.Namespace, join_only: bool = False) -> int:
     url, storage = _open(args, spec)
     args.url = url
     with schema_lock(url):  # many workers starting at once on a new study: one creates it and its starting points
-        new = spec.name not in {s.study_name for s in storage.get_all_studies()}
+        held = sorted(s.study_name for s in storage.get_all_studies())
+        new = spec.name not in held
         study = ensure_study(spec, storage, total=args.trials, allow_change=args.allow_change, store=mask_url(url))
     args.stage = "trials"
     total = study_total(study, spec, args.trials)
@@ -194,7 +195,12 @@ def cmd_study(args: argparse.Namespace, join_only: bool = False) -> int:
     c = counts(study)
     over = f" (more than the total of {total} asked for: nothing to run)" if c["finished"] > total else ""
     if new:  # a mistyped STORAGE (or a worker pointed at another store) started a study of its own, unsaid
-        over = f" (a new study: none named {spec.name!r} was in this storage)"
+        over = f" (a new study: none named {spec.name!r} was in this storage"
+        if held:  # a mistyped name beside the study meant (the faults probe): say what the storage holds
+            over += f"; it holds {', '.join(map(repr, held[:10]))}" + (
+                f" and {len(held) - 10} more" if len(held) > 10 else ""
+            )
+        over += ")"
     print(f"study {spec.name} ({spec.path}) in {mask_url(url)}: {c['finished']}/{total} trials finished{over}",
           flush=True)  # fmt: skip
     if new and spec.defaulted:  # as validate says it: the epochs, folds, batch size, front end a new study runs

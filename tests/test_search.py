@@ -602,6 +602,29 @@ def test_smoke_study_completes_with_pruned_and_complete_trials(tmp_path: Path) -
     assert study.user_attrs["regtune:final"]["best"]["accs"]
 
 
+# (case, the studies the journal holds before, how the first line of the new study ends)
+NEW_STUDY_CASES = [
+    ("a new journal", [], "(a new study: none named 'typo' was in this storage)\n"),
+    ("beside one study", ["tiny"], "(a new study: none named 'typo' was in this storage; it holds 'tiny')\n"),
+    ("beside two", ["tiny", "alpha"], "(a new study: none named 'typo' was in this storage; it holds 'alpha', 'tiny')\n"),
+]  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("case", "held", "said"), NEW_STUDY_CASES, ids=[c[0] for c in NEW_STUDY_CASES])
+def test_a_new_study_beside_others_names_them(tmp_path: Path, case: str, held: list[str], said: str) -> None:
+    """A mistyped study name (a copy of the study file renamed, `name: typo`) run on the study's own journal
+    started a study of its own and said only "none named 'typo' was in this storage" (the faults probe)."""
+    storage = tmp_path / "journal.log"
+    storage.touch()
+    for name in held:
+        optuna.create_study(study_name=name, storage=optuna.storages.JournalStorage(
+            optuna.storages.journal.JournalFileBackend(str(storage))))  # fmt: skip
+    run = run_cli("study", str(write_study(tmp_path, name="typo")), "--storage", str(storage), "--trials", "1")
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert f"0/1 trials finished {said}" in run.stdout, (case, run.stdout[:2000])
+
+
 @pytest.mark.slow
 def test_resume_reaches_exactly_the_total_and_a_finished_study_does_not_train(tmp_path: Path) -> None:
     path = write_study(tmp_path, name="resume")
