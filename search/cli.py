@@ -40,6 +40,7 @@ from search.storage import (
     RetryingStorage,
     StorageError,
     chain,
+    default_url,
     load_existing,
     mask_url,
     open_storage,
@@ -493,7 +494,9 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     url = checked_storage(args.storage, str(name), args.study, read_only=True)  # ~ expanded, as everywhere
     path = store_file(url)
     if path is not None and not path.is_file():
-        run = f"make study STUDY={shlex.quote(args.study)}" if name else "run a study into it"
+        # the same store, as report's hint names it (without STORAGE the study went to runs/: the faults probe)
+        there = "" if name is None or url == default_url(str(name)) else f" STORAGE={shlex.quote(mask_url(url))}"
+        run = f"make study STUDY={shlex.quote(args.study)}{there}" if name else "run a study into it"
         raise StorageError(f"no study storage {mask_url(url)} (no such file): nothing to show; {run} first")
     from optuna_dashboard import run_server
 

@@ -1113,6 +1113,32 @@ def test_the_dashboard_refuses_a_storage_that_does_not_exist(
     assert not (tmp_path / "typo").exists()
 
 
+# (case, the storage given, the hint's command): a study file given, its storage missing
+MISSING_STORE_CASES = [
+    ("the default journal", None, "make study STUDY=s.yaml first"),
+    ("a journal elsewhere", "typo/journal.log", "make study STUDY=s.yaml STORAGE=typo/journal.log first"),
+    ("a SQLite file", "sqlite:///typo.db", "make study STUDY=s.yaml STORAGE=sqlite:///typo.db first"),
+]
+
+
+@pytest.mark.parametrize(("case", "given", "hint"), MISSING_STORE_CASES, ids=[c[0] for c in MISSING_STORE_CASES])
+def test_the_dashboards_hint_for_a_missing_store_names_that_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, case: str,
+    given: str | None, hint: str,
+) -> None:  # fmt: skip
+    """`make dashboard STUDY=s.yaml STORAGE=typo/journal.log` said "make study STUDY=s.yaml first", which runs the
+    study into runs/s/journal.log, not the storage given (report's hint names it; the faults probe)."""
+    from search import cli
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("REGTUNE_STORAGE", raising=False)
+    (tmp_path / "s.yaml").write_text((ROOT / "studies" / "smoke.yaml").read_text())
+    args = ["dashboard", "s.yaml", "--port", "8097"] + (["--storage", given] if given else [])
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].endswith(f"nothing to show; {hint}"), (case, err)
+
+
 def test_a_report_of_a_study_whose_trials_were_all_pruned_says_so_in_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
