@@ -857,6 +857,10 @@ def load_existing(url: str, name: str, study_file: str | Path) -> optuna.Study:
     not there, or is not a regtune study (:func:`foreign`). A journal or SQLite file that does not exist is not
     created (reading writes no empty store)."""
     where = f"{mask_url(url)} (no such file)" if missing_file(url) is not None else None
+    path = store_file(url)
+    if where is None and path is not None and _scheme(url).startswith("sqlite") and path.stat().st_size == 0:
+        # an empty SQLite file holds no study: opening it wrote Optuna's schema into it (the faults probe)
+        where = f"{mask_url(url)} (an empty file)"
     if where is None:
         storage = open_storage(url)
         try:

@@ -1026,3 +1026,15 @@ def test_a_mistyped_study_name_is_told_which_studies_the_store_holds(
         load_existing(str(journal), "mistyped", tmp_path / "mistyped.yaml")
     assert said in str(raised.value), case
     assert str(raised.value).startswith(f"no study 'mistyped' in {journal} (it holds "), str(raised.value)
+
+
+def test_a_report_on_an_empty_sqlite_file_writes_nothing_into_it(tmp_path: Path) -> None:
+    """`report` on a 0-byte SQLite file (a `touch`, a copy that failed) said "no study" after writing Optuna's
+    114 KB schema into it, though a report only reads (the faults probe)."""
+    from search.storage import StorageError, load_existing
+
+    empty = tmp_path / "s.db"
+    empty.touch()
+    with pytest.raises(StorageError, match=rf"^no study 'x' in sqlite:///{empty} \(an empty file\)"):
+        load_existing(f"sqlite:///{empty}", "x", tmp_path / "x.yaml")
+    assert empty.stat().st_size == 0
