@@ -805,3 +805,29 @@ def test_a_whole_last_line_that_is_no_record_is_not_called_a_torn_write(
     check_journal(journal)
     said = capsys.readouterr().err
     assert "a partial last record" in said and "a write cut short by a crash or a full disk" in said, said
+
+
+# (case, the bytes appended to a finished journal, what the warning calls them, the cause it names)
+LAST_LINE_CASES = [
+    ("torn record", b'{"op_code":6,"worker_id":"x', "a partial last record", "a write cut short by a crash"),
+    ("garbage line", b"garbage\x00\xff\xfe not json at all\n", "a last line that is no record",
+     "a complete line that is not JSON"),
+    ("text line", b"appended by hand\n", "a last line that is no record", "a complete line that is not JSON"),
+    ("unknown op code", b'{"op_code":99}\n', "a last line that is no record this Optuna replays", "op code 99"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "tail", "what", "cause"), LAST_LINE_CASES, ids=[c[0] for c in LAST_LINE_CASES])
+def test_a_last_line_is_named_for_what_it_is(
+    finished: tuple[Path, bytes], tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str, tail: bytes,
+    what: str, cause: str,
+) -> None:  # fmt: skip
+    """A whole garbage line, newline and all, was set aside as "a partial last record ... a write cut short by a
+    crash or a full disk" (the faults probe): only a line without its newline is a torn write."""
+    journal = copy(finished, tmp_path)
+    with open(journal, "ab") as f:
+        f.write(tail)
+    check_journal(journal)
+    said = capsys.readouterr().err
+    assert f"set aside {what} (" in said and cause in said, (case, said)
+    assert journal.read_bytes() == finished[1]
