@@ -217,7 +217,13 @@ def study_best(study: optuna.Study) -> optuna.trial.FrozenTrial:
     uninterrupted run's (the faults probe)."""
     best = study.best_trial
     tied = [t for t in study.get_trials(deepcopy=False, states=_COMPLETE) if t.value == best.value]
-    return min(tied, key=lambda t: (int(t.system_attrs.get("failed_trial", t.number)), t.number), default=best)
+    return min(tied, key=lineage, default=best)
+
+
+def lineage(t: optuna.trial.FrozenTrial) -> tuple[int, int]:
+    """Where ``t`` stands among trials of equal value: at its lineage's first number (``failed_trial``: a copy
+    re-queued after a Ctrl-C, SIGTERM or a dead worker), then its own (:func:`study_best`, :func:`tie_finalists`)."""
+    return int(t.system_attrs.get("failed_trial", t.number)), t.number
 
 
 def select(
@@ -330,7 +336,7 @@ def tie_finalists(
     eligible: Callable[[optuna.trial.FrozenTrial], bool] | None = None,
 ) -> tuple[list[optuna.trial.FrozenTrial], int]:
     """``best`` and the trials tied with it (:func:`tied_with`) in the study's order (the objective with its
-    tie-break, then the trial number), at most :data:`TIE_FINALISTS`, and how many tied in all (``best``
+    tie-break, then :func:`lineage`), at most :data:`TIE_FINALISTS`, and how many tied in all (``best``
     counted; of the others only the ``eligible``); ``([best], 1)`` without a tie. ``eligible``: whether a tied
     trial may be a finalist at all (the verdict's: it beats the baseline as the best does; one within one standard
     error of the baseline would have made the baseline the tuned row unconfirmed, after the best had beaten it:
@@ -340,7 +346,7 @@ def tie_finalists(
     others = sorted(
         (t for t in study.get_trials(deepcopy=False, states=_COMPLETE)
          if t.number in tied and (eligible is None or eligible(t))),
-        key=lambda t: (sign * float(t.value if t.value is not None else -sign * math.inf), t.number),
+        key=lambda t: (sign * float(t.value if t.value is not None else -sign * math.inf), *lineage(t)),
     )  # fmt: skip
     finalists = [best]
     for t in others:  # a configuration run twice (a recipe the sampler proposed again) takes one place, not two

@@ -21,6 +21,7 @@ from search.selection import (
     regularizers_on,
     same_config,
     select,
+    study_best,
     tie_finalists,
     tie_text,
     tied_with,
@@ -786,3 +787,20 @@ def test_a_stopped_and_re_queued_trial_keeps_its_place_among_exact_ties(
     s = select(study, baseline=BASE)
     assert same_config(s.chosen.user_attrs["config"], chosen), case
     assert (s.rule == "the best trial, which is the baseline trial") == (chosen is BASE), s.rule
+
+
+def test_the_finalists_of_an_exact_tie_keep_the_order_an_uninterrupted_run_gave() -> None:
+    """(the faults probe) Exact ties were ordered by trial number: a tied trial stopped and re-queued (#0 again as
+    #3) fell behind the trials that ran after it; its lineage's first number keeps its place."""
+    tie = [1.0, 1.0]
+    study = optuna.create_study(direction="maximize")  # ONE ran first as #0, was stopped, and ran again as #3
+    study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL, user_attrs={"config": ONE}))
+    for cfg, failed in ((TWO, None), (FIVE, None), (ONE, 0)):
+        study.add_trial(optuna.trial.create_trial(
+            value=0.9, user_attrs={"config": cfg, "fold_accs": tie, "fold_scores": tie},
+            system_attrs={} if failed is None else {"failed_trial": failed}))  # fmt: skip
+    assert study.best_trial.number == 1 and study_best(study).number == 3
+    finalists, tied = tie_finalists(study, study_best(study), "val_acc")
+    assert [t.number for t in finalists] == [3, 1, 2] and tied == 3
+    finalists, _ = tie_finalists(study, study.trials[1], "val_acc")  # the others in lineage order, after the best
+    assert [t.number for t in finalists] == [1, 3, 2]
