@@ -876,9 +876,9 @@ def load_existing(url: str, name: str, study_file: str | Path) -> optuna.Study:
             if (broken := damaged(study, url, study_file)) is not None:
                 raise StorageError(f"study {name!r} in {mask_url(url)}: {broken}")
             return study
-    storage = "" if url == default_url(name) else f" STORAGE={shlex.quote(mask_url(url))}"  # the same store, not runs/
+    given = "" if url == default_url(name) else f" STORAGE={shlex.quote(mask_url(url))}"  # the same store, not runs/
     raise StorageError(
-        f"no study {name!r} in {where}: run `make study STUDY={shlex.quote(str(study_file))}{storage}` first"
+        f"no study {name!r} in {where}: run `make study STUDY={shlex.quote(str(study_file))}{given}` first"
     )
 
 
@@ -1174,6 +1174,9 @@ def driver_url(url: str) -> str:
 def _rdb(url: str, pool: dict[str, int]) -> optuna.storages.RDBStorage:
     engine_kwargs: dict = {"pool_pre_ping": True}
     if _scheme(url).startswith("postgresql"):
+        from search.pg_locks import watch
+
+        watch()  # a statement waiting on another session's lock says so (search.pg_locks)
         # bounded connections per process (no "too many clients"), and a quick failure when unreachable
         # a worker suspended inside a transaction (Ctrl-Z, a paused VM) held its row locks for as long as it slept,
         # and every other worker's write to that trial waited on it, the stale-trial check among them: the server

@@ -26,7 +26,7 @@ import optuna
 import pytest
 from optuna.trial import FrozenTrial, TrialState
 
-from search.storage import RetryingStorage, driver_url, mask_url, scrub
+from search.storage import RetryingStorage, driver_url, mask_url, open_storage, scrub
 from tests import helpers
 from tests.helpers import checkpoint_dir, load, logs, start_worker, wait_for
 
@@ -1075,3 +1075,47 @@ def test_a_lost_connection_is_named_by_its_own_words_not_sqlalchemys_session_sta
     assert _first_line(PendingRollbackError("Can't reconnect until invalid transaction is rolled back.")).startswith(
         "Can't reconnect"
     )  # nothing behind it: its own words
+
+
+@pytest.mark.parametrize(
+    ("case", "held", "noted"),
+    [("a table locked by another session", "LOCK TABLE trials IN ACCESS EXCLUSIVE MODE", True),
+     ("a slow statement, no lock", None, False)],
+    ids=["locked", "slow"],
+)  # fmt: skip
+def test_a_statement_waiting_on_another_sessions_lock_says_who_holds_it(
+    database: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], case: str,
+    held: str | None, noted: bool
+) -> None:  # fmt: skip
+    """(the faults probe) With `LOCK TABLE trials` held in a psql, `make study`, `report` and `dashboard` printed
+    nothing for minutes (the schema look waited), and a running worker stopped between trials without a line."""
+    import threading
+
+    import psycopg2
+    import sqlalchemy
+
+    from search import pg_locks
+
+    monkeypatch.setattr(pg_locks, "NOTE_SECONDS", 1.0)
+    open_storage(database)  # the schema
+    dbname = database.rsplit("/", 1)[1]
+    holder = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=dbname, connect_timeout=3)
+    try:
+        if held is not None:
+            holder.cursor().execute(held)  # (psycopg2 opens a transaction: the lock is held until the rollback)
+            threading.Timer(3.5, holder.rollback).start()
+            open_storage(database)  # waits for the lock, then opens
+        else:
+            engine = sqlalchemy.create_engine(database, poolclass=sqlalchemy.pool.NullPool)
+            with engine.connect() as c:
+                c.execute(sqlalchemy.text("SELECT pg_sleep(3)"))
+            engine.dispose()
+    finally:
+        time.sleep(0.2)
+        holder.close()
+    err = capsys.readouterr().err
+    said = [line for line in err.splitlines() if line.startswith("note: waiting")]
+    assert bool(said) == noted, (case, err)
+    if noted:
+        assert "for a lock held by pid " in said[0] and "LOCK TABLE trials IN ACCESS EXCLUSIVE MODE" in said[0], said
+        assert f"database {dbname}" in said[0] and SECRET not in err

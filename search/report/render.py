@@ -133,7 +133,7 @@ def recipe_leads(d: StudyData) -> list[str]:
     the search found measurably helps" with no word between them (input dropout 0.2 at +0.017, Holm p = 0.002, on
     1,197 test sequences; the newdata probe, 2026-12-06). Choosing it for that score would make the test split a
     validation set; it is a lead for the next study."""
-    best, leads = d.final.get("best") or {}, []
+    best, leads = (d.final or {}).get("best") or {}, []
     for r in d.recipes:
         adjusted, mean = r.get("p_holm"), r.get("mean")
         if r.get("is_best") or adjusted is None or adjusted >= SIGNIFICANCE or not isinstance(mean, float):
