@@ -395,15 +395,10 @@ def native_heartbeat(storage: BaseStorage) -> bool:
     return getattr(storage, "get_heartbeat_interval", lambda: None)() is not None
 
 
-def fail_dead_trials(
-    study: optuna.Study, checkpoints: CheckpointStore | None = None, own: bool = False, study_file: str | None = None
-) -> list[int]:
-    """Fail and re-queue RUNNING trials whose worker is gone: a stale heartbeat (Optuna's on RDB, the worker's
-    own elsewhere), a dead pid on this host, boot and pid namespace (any storage: a trial claimed elsewhere, another
-    machine or container, has another namespace recorded), or no worker at all.
-
-    Each is a crash: the one after :data:`search.storage.MAX_RETRY` re-runs gives the trial up
-    (:func:`search.retries.give_up`: marked, reported, its lineage's ``checkpoints`` deleted) instead of re-queuing."""
+def dead_trials(study: optuna.Study, own: bool = False) -> dict[int, str]:
+    """The RUNNING trials whose worker is gone, trial id -> why (:func:`fail_dead_trials` fails and re-queues them;
+    ``report`` only names them: it called a SIGKILLed worker's trial "still running ... rerun it once they finish",
+    which it never would: the faults probe)."""
     storage = study._storage
     native = native_heartbeat(storage)
     dead: dict[int, str] = {}  # trial id -> why
@@ -436,8 +431,21 @@ def fail_dead_trials(
         elif PID_ATTR not in attrs and t.datetime_start is not None:
             if (datetime.now() - t.datetime_start).total_seconds() > ORPHAN_SECONDS:
                 dead[t._trial_id] = f"running {ORPHAN_SECONDS:.0f} s with no worker: it died at once; re-queued"
+    return dead
+
+
+def fail_dead_trials(
+    study: optuna.Study, checkpoints: CheckpointStore | None = None, own: bool = False, study_file: str | None = None
+) -> list[int]:
+    """Fail and re-queue RUNNING trials whose worker is gone: a stale heartbeat (Optuna's on RDB, the worker's
+    own elsewhere), a dead pid on this host, boot and pid namespace (any storage: a trial claimed elsewhere, another
+    machine or container, has another namespace recorded), or no worker at all.
+
+    Each is a crash: the one after :data:`search.storage.MAX_RETRY` re-runs gives the trial up
+    (:func:`search.retries.give_up`: marked, reported, its lineage's ``checkpoints`` deleted) instead of re-queuing."""
+    storage = study._storage
     failed = []
-    for tid, reason in dead.items():
+    for tid, reason in dead_trials(study, own).items():
         try:  # the reason first: a finished trial's attributes can no longer change
             before = storage.get_trial(tid)
             if exhausted(before):

@@ -1038,3 +1038,31 @@ def test_a_report_on_an_empty_sqlite_file_writes_nothing_into_it(tmp_path: Path)
     with pytest.raises(StorageError, match=rf"^no study 'x' in sqlite:///{empty} \(an empty file\)"):
         load_existing(f"sqlite:///{empty}", "x", tmp_path / "x.yaml")
     assert empty.stat().st_size == 0
+
+
+def test_a_running_trial_whose_worker_is_gone_is_not_said_to_finish(tmp_path: Path) -> None:
+    """(the faults probe) `report` called a SIGKILLed worker's trial "still running ... rerun it once they finish",
+    which it never would: the next make study re-queues it. Read only: the report fails and re-queues nothing."""
+    import socket
+
+    from search.report.data import trial_counts
+    from search.worker import HOST_ATTR, PID_ATTR, SPACE_ATTR, START_ATTR, pid_space
+
+    study = optuna.create_study(storage=open_storage(str(tmp_path / "journal.log")), direction="maximize")
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    alive, dead = study.ask(), study.ask()
+    for trial, pid in ((alive, os.getpid()), (dead, gone.pid)):
+        for key, value in ((HOST_ATTR, socket.gethostname()), (PID_ATTR, pid), (START_ATTR, ""),
+                           (SPACE_ATTR, pid_space())):  # fmt: skip
+            trial.storage.set_trial_system_attr(trial._trial_id, key, value)
+    counts = trial_counts(study)
+    assert counts["running"] == 2 and counts["dead"] == 1
+    assert render.running(counts) == (
+        "2 running when this report began, 1 of them with its worker gone (killed or crashed: the next make study or "
+        "make worker re-queues it and runs it again): the report is of the trials finished then (rerun it once they "
+        "have run)"
+    )
+    assert render.running({"running": 1}).startswith("1 still running when this report began")
+    assert render.running({"running": 2, "dead": 2}).startswith("2 running when this report began, all with their")
+    assert [t.state for t in study.get_trials()] == [TrialState.RUNNING] * 2  # nothing failed or re-queued

@@ -54,7 +54,7 @@ from search.verdict import (
     resolution,
     same_runs,
 )
-from search.worker import counts
+from search.worker import counts, dead_trials
 
 RECIPES_ATTR = "regtune:report_recipes"
 
@@ -451,6 +451,7 @@ def trial_counts(study: optuna.Study) -> dict[str, int]:
         not is_requeued(t) and str(t.user_attrs.get("recipe", "")).startswith(USER_POINT) for t in queued
     )
     out["diverged"] = sum(map(diverged, study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))))
+    out["dead"] = len(dead_trials(study)) if out["running"] else 0  # said as gone, not as still running
     if out["fail"]:
         trials = study.get_trials(deepcopy=False)
         copied = {n for t in trials for n in t.system_attrs.get("retry_history", [])}

@@ -230,6 +230,25 @@ def failed(counts: dict[str, int]) -> str:
     return head + (f", {surplus} handed back (asked past the total by a trial array, never trained)" if surplus else "")
 
 
+def running(counts: dict[str, int]) -> str:
+    """The trials running when the report began; those whose worker is gone (``dead``:
+    :func:`search.worker.dead_trials`) are said to be re-queued by the next run, not to finish (the faults probe: a
+    SIGKILLed worker's trial was "still running ... rerun it once they finish")."""
+    n, dead = counts.get("running", 0), counts.get("dead", 0)
+    if not dead:
+        return (
+            f"{n} still running when this report began: it is of the trials finished then (rerun it once they finish)"
+        )
+    gone = (
+        "all with their worker gone"
+        if dead == n
+        else f"{dead} of them with {'its' if dead == 1 else 'their'} worker gone"
+    )
+    return (f"{n} running when this report began, {gone} (killed or crashed: the next make study or make worker "
+            f"re-queues {'it' if dead == 1 else 'them'} and runs {'it' if dead == 1 else 'them'} again): the report is "
+            "of the trials finished then (rerun it once they have run)")  # fmt: skip
+
+
 def waiting(counts: dict[str, int]) -> str:
     """The waiting trials by kind: ``2 enqueued trial(s) (the recipes)`` (``(the study file's starting points)``,
     or ``(1 recipe(s), 1 of the study file's starting points)``) and ``1 re-queued trial(s) (stopped or crashed, to
@@ -274,6 +293,7 @@ def _environment(autoescape: bool) -> jinja2.Environment:
     env.filters.update(
         fmt=fmt,
         waiting=waiting,
+        running=running,
         accuracy=accuracy,
         verdict=verdict,
         paired_verdict=paired_verdict,
