@@ -413,14 +413,16 @@ class RetryingStorage(BaseStorage, BaseHeartbeat):
                 if self._down_since is None:
                     self._down_since = now
                 waited = now - self._down_since
+                locked = SQLITE_LOCKED in _first_line(exc)  # SQLite: another process holds a write transaction
                 if waited >= self.seconds:
-                    raise StorageError(
-                        f"lost the storage {mask_url(self.url)} ({where(self.url)}) for {waited:.0f} s: "
-                        f"{scrub(_first_line(exc), self.url)}; {lost_next(self.url)}"
-                    ) from None
+                    place = f"the storage {mask_url(self.url)} ({where(self.url)})"
+                    how = (f"{place} stayed locked by another process for {waited:.0f} s" if locked
+                           else f"lost {place.removeprefix('the ')} for {waited:.0f} s")  # fmt: skip
+                    raise StorageError(f"{how}: {scrub(_first_line(exc), self.url)}; {lost_next(self.url)}") from None
                 if first:
+                    state = LOCKED if locked else "unreachable"  # (a locked SQLite file was "unreachable")
                     print(
-                        f"storage {mask_url(self.url)} unreachable ({scrub(_first_line(exc), self.url)}); "
+                        f"storage {mask_url(self.url)} {state} ({scrub(_first_line(exc), self.url)}); "
                         f"retrying for up to {self.seconds:.0f} s",
                         file=sys.stderr, flush=True,
                     )  # fmt: skip
@@ -1220,7 +1222,8 @@ def _rdb(url: str, pool: dict[str, int]) -> optuna.storages.RDBStorage:
             if lost_since is None:
                 lost_since = now
                 first = scrub(_first_line(exc), url)
-                what = "no free connection" if TOO_MANY_CLIENTS.search(first) else "connection lost while opening it"
+                what = ("no free connection" if TOO_MANY_CLIENTS.search(first) else LOCKED if SQLITE_LOCKED in first
+                        else "connection lost while opening it")  # fmt: skip
                 print(f"storage {mask_url(url)}: {what} ({first}); retrying for up to {RETRY_SECONDS:.0f} s",
                       file=sys.stderr, flush=True)  # fmt: skip
             time.sleep(1.0)
@@ -1459,9 +1462,17 @@ FULL_SERVER_HINT = (
 )
 
 
+#: SQLite's words when another connection holds a write transaction on the file
+SQLITE_LOCKED = "database is locked"
+#: what that is, where it was called "unreachable", "connection lost" and "lost the storage" (the faults probe)
+LOCKED = "locked by another process (a write transaction left open: another regtune, a sqlite3 shell, a backup tool)"
+
+
 def describe(url: str, exc: BaseException) -> str:
     """One line: which storage (password masked), where (host, port, database) and the server's first words (with
     :data:`FULL_SERVER_HINT` where it has no free connection)."""
     first = scrub(_first_line(exc), url)
-    hint = f"; {FULL_SERVER_HINT}" if TOO_MANY_CLIENTS.search(first) else ""
+    hint = (
+        f"; {FULL_SERVER_HINT}" if TOO_MANY_CLIENTS.search(first) else f"; {LOCKED}" if SQLITE_LOCKED in first else ""
+    )
     return f"cannot open storage {mask_url(url)} ({where(url)}): {first}{hint}"

@@ -458,7 +458,10 @@ def fail_dead_trials(
         except UpdateFinishedTrialError:  # another worker failed it first (and re-queued it)
             continue
         frozen = storage.get_trial(tid)
-        if not requeue(study, frozen):
+        if requeue(study, frozen):  # said: the copy was the first hint ("trial 7 complete"; the faults probe)
+            print(f"trial {frozen.number}: {reason.removesuffix('; re-queued')}; re-queued with its parameters, "
+                  "it runs before any new trial", file=sys.stderr, flush=True)  # fmt: skip
+        else:
             give_up(study, frozen, checkpoints, study_file)
         failed.append(frozen.number)
     return sorted(failed)

@@ -529,7 +529,9 @@ def test_ctrl_c_during_the_start_up_checks_stores_nothing(tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def test_an_rdb_trial_whose_process_died_here_is_found_at_once(tmp_path: Path, backend: str) -> None:
+def test_an_rdb_trial_whose_process_died_here_is_found_at_once(
+    tmp_path: Path, backend: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A SIGKILLed one-process `make study` left its trial RUNNING for the heartbeat's 40 s, through the next runs
     (a chaos probe, 2026-12-05); on PostgreSQL the rerun meanwhile ran new trials first, and the median pruner
     pruned the copy of the study's best (a parity probe): the verdict changed with the storage. Its dead pid, on
@@ -556,6 +558,9 @@ def test_an_rdb_trial_whose_process_died_here_is_found_at_once(tmp_path: Path, b
                 storage.set_trial_system_attr(trial._trial_id, key, value)
             storage.record_heartbeat(trial._trial_id)  # fresh: Optuna's heartbeat alone would wait 40 s
         assert fail_dead_trials(study) == [dead.number]
+        # said: the copy's first progress line was the first hint (the faults probe)
+        assert capsys.readouterr().err == (f"trial {dead.number}: worker process died (found on resume); re-queued "
+                                           "with its parameters, it runs before any new trial\n")  # fmt: skip
         trials = {t.number: t for t in study.get_trials()}
         assert trials[dead.number].user_attrs["fail_reason"] == "worker process died (found on resume)"
         assert trials[alive.number].state == TrialState.RUNNING

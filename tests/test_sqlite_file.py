@@ -737,3 +737,42 @@ def test_a_pruned_trial_that_lost_a_parameter_row_is_failed_too(finished: tuple[
     study = optuna.load_study(study_name="stiny", storage=open_storage(url(db)))
     assert {t.number: t.state for t in study.trials}[2] == TrialState.FAIL
     assert mismatched(study) == []
+
+
+@pytest.mark.slow  # SQLite's own busy waits: ~25 s opening, ~10 s writing
+@pytest.mark.parametrize("when", ["opening", "writing"])
+def test_a_sqlite_file_locked_by_another_process_is_called_locked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], when: str
+) -> None:
+    """(the faults probe) A SQLite file held by another writer (a `BEGIN IMMEDIATE` left open) was "unreachable",
+    then "lost the storage ... for 65 s", with no word of the process holding it."""
+    import subprocess
+    import sys
+
+    from search import storage as st
+
+    monkeypatch.setattr(st, "RETRY_SECONDS", 2.0)
+    monkeypatch.setattr("search.sqlite_file.LOCK_WAIT", 1.0)  # the damage check's own wait for the lock
+    path = tmp_path / "s.db"
+    url = f"sqlite:///{path}"
+    store = st.open_storage(url)
+    optuna.create_study(study_name="a", storage=store)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sqlite3, sys, time; c = sqlite3.connect(sys.argv[1], isolation_level=None); "
+         "c.execute('BEGIN EXCLUSIVE'); print('held', flush=True); time.sleep(60)", str(path)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(st.StorageError) as raised:
+            if when == "opening":
+                st.open_storage(url)
+            else:
+                st.RetryingStorage(store.inner, url, seconds=2.0).create_new_study([], "b")
+    finally:
+        holder.kill()
+        holder.wait()
+    err = capsys.readouterr().err
+    assert f"storage {url}" in err and st.LOCKED in err and "unreachable" not in err, err
+    said = st.LOCKED if when == "opening" else "stayed locked by another process for "
+    assert said in str(raised.value) and "lost the storage" not in str(raised.value), raised.value
