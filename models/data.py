@@ -520,13 +520,19 @@ def _npz_test_candidates(path: Path) -> list[Path]:
 def npz_test_file(path: Path) -> Path | None:
     """The file a ``.npz`` dataset's test split is read from when not from ``path`` itself (no ``X_test`` /
     ``y_test`` inside it): the first of :func:`_npz_test_candidates` that exists; None otherwise (or unreadable)."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            if "X_test" in data.files or "y_test" in data.files:
-                return None
-    except Exception:  # not a readable archive: the loader says so
+    if _holds_test(path) is not False:  # its own test split, or not a readable archive (the loader says so)
         return None
     return next((c for c in _npz_test_candidates(path) if c.exists()), None)
+
+
+def _holds_test(path: Path) -> bool | None:
+    """Whether the ``.npz`` at ``path`` holds a test split of its own (``X_test`` or ``y_test``); None when it is not
+    a readable archive (the loader says why)."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return "X_test" in data.files or "y_test" in data.files
+    except Exception:
+        return None
 
 
 def _npz_splits(path: Path) -> Splits:
@@ -537,7 +543,9 @@ def _npz_splits(path: Path) -> Splits:
     if not path.exists():
         raise DataError(f"{path}: no such file")
     stem = path.stem
-    if stem.endswith(("_test", "_TEST")):
+    # a NAME_test.npz that holds its own X_test / y_test is a whole dataset, whatever lies beside it (it was refused
+    # unread as "a test split; give the training file NAME.npz", another dataset: the newdata probe)
+    if stem.endswith(("_test", "_TEST")) and not _holds_test(path):
         for train_file in (path.with_name(stem[:-5] + t + ".npz") for t in ("_train", "_TRAIN", "")):
             if train_file.exists():
                 raise DataError(

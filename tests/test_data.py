@@ -1309,3 +1309,24 @@ def test_a_small_test_split_or_one_without_a_class_is_noted(n_test: int, classes
     from models.data import test_split_note
 
     assert test_split_note(_test_split(n_test, classes)) == said
+
+
+@pytest.mark.parametrize(
+    ("own_test", "refused"), [(True, False), (False, True)], ids=["holds its own test split", "a test split"]
+)
+def test_a_name_test_npz_is_refused_as_a_test_split_only_when_it_is_one(
+    tmp_path: Path, own_test: bool, refused: bool
+) -> None:
+    """(the newdata probe) data/nan_test.npz held X, y, X_test and y_test, a whole dataset, and an unrelated nan.npz
+    lay beside it: it was refused unread as "a test split; give the training file .../nan.npz", another dataset."""
+    train, test = _npz_arrays(), _npz_arrays(n=5, seed=2)
+    np.savez(tmp_path / "d.npz", X=train["X"], y=train["y"])  # another dataset beside it
+    extra = {"X_test": test["X"], "y_test": test["y"], "lengths_test": test["lengths"]} if own_test else {}
+    np.savez(tmp_path / "d_test.npz", **test, **extra)
+    if refused:
+        with pytest.raises(DataError, match=r"d_test.npz: a test split; give the training file .*d.npz"):
+            load_splits(str(tmp_path / "d_test.npz"))
+        return
+    splits = load_splits(str(tmp_path / "d_test.npz"))
+    np.testing.assert_array_equal(splits.train.X, test["X"])
+    np.testing.assert_array_equal(splits.test.lengths, test["lengths"])
