@@ -803,8 +803,7 @@ def quoted(label: str) -> str:
 def data_notes(splits: Splits, layout: bool = True) -> list[str]:
     """What loading let pass (:attr:`Splits.notes`), :func:`constant_note` and, with ``layout``,
     :func:`layout_note`: one line each."""
-    notes = [constant_note(splits), shifted_constant_note(splits), scale_shift_note(splits), duplicate_note(splits),
-             test_split_note(splits)]  # fmt: skip
+    notes = [constant_note(splits), *test_shift_notes(splits), duplicate_note(splits), test_split_note(splits)]
     notes.append(layout_note(splits) if layout else None)
     return [*splits.notes, *(n for n in notes if n)]
 
@@ -848,64 +847,63 @@ def constant_note(splits: Splits) -> str | None:
     )
 
 
-def shifted_constant_note(splits: Splits) -> str | None:
-    """A warning when a channel holds one value over the training split's valid steps but varies in the test split:
-    standardized with the training statistics (std 1 for a constant), its test values are what the models never
-    saw (a train-constant 1e6 channel with test values 0 +- 1,000 put inputs near -1e6 into a model that had read
-    0: test accuracy 0.50 against 0.79 for the same data with the channel constant in both, the holdout 1.00,
-    unsaid; the newdata probe, 2026-12-06). Not where every channel is constant (:func:`constant_note` says so)."""
+def test_shift_notes(splits: Splits) -> list[str]:
+    """Warnings for test channels the models read as inputs they never saw, the splits' moments computed once:
+
+    - a channel that holds one value over the training split's valid steps but varies in the test split:
+      standardized with the training statistics (std 1 for a constant), its test values are what the models never
+      saw (a train-constant 1e6 channel with test values 0 +- 1,000 put inputs near -1e6 into a model that had read
+      0: test accuracy 0.50 against 0.79 for the same data with the channel constant in both, the holdout 1.00,
+      unsaid). Not where every channel is constant (:func:`constant_note` says so);
+    - a channel that varies in training on another scale in the test split (:data:`SCALE_SHIFT`): the same data
+      with the test split x1,000 (a unit mismatch) scored 0.51 against 0.72, and validate and the verdict said
+      nothing of the data.
+
+    Both found by the newdata probe, 2026-12-06."""
     mean, std = channel_moments(splits.train)
-    constant = ~(std > CONSTANT * np.abs(mean))
-    if not constant.any() or constant.all():
-        return None
     tmean, tstd = channel_moments(splits.test)
-    # what the models read of it: (test - mean) / 1, harmless within the unit scale the other channels have (a float32
-    # ulp of a 1e6 constant, 0.06, is no shift)
-    reads = np.sqrt(tstd**2 + (tmean - mean) ** 2)
-    shifted = [int(c) for c in np.flatnonzero(constant & (tstd > CONSTANT * np.abs(mean)) & (reads > 1.0))]
-    if not shifted:
-        return None
-    c = shifted[0]
-    more = f" (and {len(shifted) - 1} more channel(s): {', '.join(map(str, shifted[1:6]))})" * (len(shifted) > 1)
-    return (
-        f"warning: {splits.name}: channel {c} holds one value ({mean[c]:.6g}) at every valid step of the training "
-        f"split but varies in the test split (mean {tmean[c]:.6g}, std {tstd[c]:.3g}){more}: the models learn "
-        "nothing from it and read its test values as inputs they never saw; drop the channel, or check that both "
-        "splits measure it alike"
-    )
+    varies = std > CONSTANT * np.abs(mean)
+    notes = []
+    if varies.any() and not varies.all():
+        # what the models read of it: (test - mean) / 1, harmless within the unit scale the other channels have (a
+        # float32 ulp of a 1e6 constant, 0.06, is no shift)
+        reads = np.sqrt(tstd**2 + (tmean - mean) ** 2)
+        shifted = np.flatnonzero(~varies & (tstd > CONSTANT * np.abs(mean)) & (reads > 1.0))
+        if len(shifted):
+            c = int(shifted[0])
+            notes.append(
+                f"warning: {splits.name}: channel {c} holds one value ({mean[c]:.6g}) at every valid step of the "
+                f"training split but varies in the test split (mean {tmean[c]:.6g}, std {tstd[c]:.3g}){_more(shifted)}: "
+                "the models learn nothing from it and read its test values as inputs they never saw; drop the "
+                "channel, or check that both splits measure it alike"
+            )  # fmt: skip
+    if varies.any():
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(varies, tstd / np.where(varies, std, 1.0), 1.0)
+            offset = np.where(varies, np.abs(tmean - mean) / np.where(varies, std, 1.0), 0.0)
+        shifted = np.flatnonzero((ratio > SCALE_SHIFT) | (ratio < 1 / SCALE_SHIFT) | (offset > SCALE_SHIFT))
+        if len(shifted):
+            c = int(shifted[0])
+            notes.append(
+                f"warning: {splits.name}: channel {c} of the test split is on another scale than in training (test "
+                f"mean {tmean[c]:.4g}, std {tstd[c]:.4g}; training mean {mean[c]:.4g}, std {std[c]:.4g}: std "
+                f"x{ratio[c]:.3g}, mean {offset[c]:.3g} training stds away){_more(shifted)}: standardized with the "
+                "training statistics, its test values lie outside what the models trained on; check the units and the "
+                "scaling of both splits"
+            )  # fmt: skip
+    return notes
+
+
+def _more(channels: np.ndarray) -> str:
+    """`` (and 2 more channel(s): 4, 7)`` after the first of ``channels``; "" for one."""
+    rest = [str(int(c)) for c in channels[1:]]
+    return f" (and {len(rest)} more channel(s): {', '.join(rest[:5])})" if rest else ""
 
 
 #: a test channel whose std is this many times the training one's (or as many times smaller), or whose mean lies
 #: this many training stds from the training mean, is on another scale: the shipped sets stay within 0.86..1.12x and
 #: 0.23 stds; a test split in mV beside a training split in V is 1,000x
 SCALE_SHIFT = 10.0
-
-
-def scale_shift_note(splits: Splits) -> str | None:
-    """A warning when a channel that varies in training is on another scale in the test split (:data:`SCALE_SHIFT`):
-    standardized with the training statistics, the test inputs lie far outside what the models trained on. The same
-    data with the test split x1,000 (a unit mismatch) scored 0.51 against 0.72, and validate and the verdict said
-    nothing of the data (the newdata probe, 2026-12-06). Constant training channels: :func:`shifted_constant_note`."""
-    mean, std = channel_moments(splits.train)
-    varies = std > CONSTANT * np.abs(mean)
-    if not varies.any():
-        return None
-    tmean, tstd = channel_moments(splits.test)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(varies, tstd / np.where(varies, std, 1.0), 1.0)
-        offset = np.where(varies, np.abs(tmean - mean) / np.where(varies, std, 1.0), 0.0)
-    off = (ratio > SCALE_SHIFT) | (ratio < 1 / SCALE_SHIFT) | (offset > SCALE_SHIFT)
-    shifted = [int(c) for c in np.flatnonzero(off)]
-    if not shifted:
-        return None
-    c = shifted[0]
-    more = f" (and {len(shifted) - 1} more channel(s): {', '.join(map(str, shifted[1:6]))})" * (len(shifted) > 1)
-    return (
-        f"warning: {splits.name}: channel {c} of the test split is on another scale than in training (test mean "
-        f"{tmean[c]:.4g}, std {tstd[c]:.4g}; training mean {mean[c]:.4g}, std {std[c]:.4g}: std x{ratio[c]:.3g}, "
-        f"mean {offset[c]:.3g} training stds away){more}: standardized with the training statistics, its test "
-        "values lie outside what the models trained on; check the units and the scaling of both splits"
-    )
 
 
 def _sequence_keys(s: SequenceSet) -> list[bytes]:

@@ -1260,13 +1260,13 @@ def test_copies_of_training_sequences_are_noted(tmp_path: Path, case: str, said:
 def test_a_test_split_on_another_scale_is_warned_of(scale: float, shift: float, said: str | None) -> None:
     """The same data with the test split x1,000 scored 0.51 against 0.72 and nothing named the data (the newdata
     probe); the shipped sets stay within 0.86..1.12x and 0.23 training stds."""
-    from models.data import scale_shift_note
+    from models.data import test_shift_notes
 
     rng = np.random.default_rng(0)
     X, Xt = rng.normal(size=(40, 10, 2)), rng.normal(size=(20, 10, 2))
     Xt[:, :, 1] = Xt[:, :, 1] * scale + shift
     splits = array_splits({"X": X, "y": np.arange(40) % 2, "X_test": Xt, "y_test": np.arange(20) % 2})
-    note = scale_shift_note(splits)
+    note = next(iter(test_shift_notes(splits)), None)
     if said is None:
         assert note is None, note
     else:
@@ -1274,11 +1274,10 @@ def test_a_test_split_on_another_scale_is_warned_of(scale: float, shift: float, 
 
 
 def test_shipped_datasets_get_no_scale_warning() -> None:
-    from models.data import scale_shift_note, shifted_constant_note
+    from models.data import test_shift_notes
 
     for name in shipped_datasets():
-        splits = load_splits(name)
-        assert scale_shift_note(splits) is None and shifted_constant_note(splits) is None, name
+        assert test_shift_notes(load_splits(name)) == [], name
 
 
 def _test_split(n_test: int, test_classes: list[int]) -> Any:
