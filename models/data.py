@@ -398,9 +398,10 @@ def _read_ts_data(path: Path) -> tuple[list[np.ndarray], np.ndarray] | None:
     as sktime's ``load_from_tsfile`` reads them (lower-cased labels, ``?`` missing), parsed here in one pass: sktime
     built a pandas Series per dimension per case and took 5.5 s and 778 MB peak (35 s on a loaded machine) for a
     23 MB FordA-sized pair that this reads in 1.3 s and 494 MB (the scale probe, 2026-12-06; as the README says; the
-    same arrays on every .ts file the wheel ships: a test). None
-    where the file is not the plain layout (time stamps, a header sktime would refuse, a line that is not ``values
-    separated by ',', dimensions by ':', the label last``): sktime's parser then reads it, or says what is wrong."""
+    same arrays on every .ts file the wheel ships: a test). A data line without its ``:label``, or with another number
+    of dimensions than the lines before it, is a ValueError naming its series (:func:`_ts_shape_error`). None where
+    the file is not the plain layout (time stamps, a header sktime would refuse, another tag): sktime's parser then
+    reads it, or says what is wrong."""
     with open(path, encoding="utf-8") as f:  # (a byte-order mark is gone: _without_bom; sktime reads plain UTF-8)
         if not _plain_ts_header(f):
             return None
@@ -793,6 +794,11 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
     return out
 
 
+def class_names(classes: list[str], indices: list[int], most: int = 5) -> str:
+    """``"a", "b", ...``: the named classes, quoted, the first ``most`` of them."""
+    return ", ".join(quoted(classes[c]) for c in indices[:most]) + (", ..." if len(indices) > most else "")
+
+
 def quoted(label: str) -> str:
     """A class name in double quotes, as the verdict, the report and the notes print it: JSON's escapes for quotes,
     backslashes and control characters, but the name's own letters (``json.dumps`` and Jinja's ``tojson`` printed
@@ -817,12 +823,12 @@ def test_split_note(splits: Splits) -> str | None:
     no sequence of a training class (the test rows never score it). A 1-sequence test split passed validate silently,
     and the verdict then printed "1 sequences" (the newdata probe, 2026-12-06)."""
     n, said = len(splits.test), []
-    if n < SMALL_TEST:
+    if 0 < n < SMALL_TEST:
         said.append(f"the test split holds {n} sequence{'s' * (n != 1)}: one is {100 / n:.3g} points of test accuracy, "
                     "the smallest difference its rows can show")  # fmt: skip
     absent = sorted(set(np.unique(splits.train.y).tolist()) - set(np.unique(splits.test.y).tolist()))
     if absent:
-        names = ", ".join(quoted(splits.classes[c]) for c in absent[:5]) + (", ..." if len(absent) > 5 else "")
+        names = class_names(splits.classes, absent)
         said.append(f"{'it' if said else 'the test split'} holds no sequence of class {names}: the test rows never "
                     f"score {'it' if len(absent) == 1 else 'them'}")  # fmt: skip
     return f"note: {splits.name}: {'; '.join(said)}" if said else None
@@ -881,7 +887,9 @@ def test_shift_notes(splits: Splits) -> list[str]:
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(varies, tstd / np.where(varies, std, 1.0), 1.0)
             offset = np.where(varies, np.abs(tmean - mean) / np.where(varies, std, 1.0), 0.0)
-        shifted = np.flatnonzero((ratio > SCALE_SHIFT) | (ratio < 1 / SCALE_SHIFT) | (offset > SCALE_SHIFT))
+        # (a test channel with no spread, one test step say, is no smaller scale: nothing to compare)
+        smaller = (ratio < 1 / SCALE_SHIFT) & (tstd > 0)
+        shifted = np.flatnonzero((ratio > SCALE_SHIFT) | smaller | (offset > SCALE_SHIFT))
         if len(shifted):
             c = int(shifted[0])
             notes.append(

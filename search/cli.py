@@ -41,6 +41,7 @@ from search.storage import (
     StorageError,
     chain,
     default_url,
+    held_names,
     load_existing,
     mask_url,
     open_storage,
@@ -198,9 +199,7 @@ def cmd_study(args: argparse.Namespace, join_only: bool = False) -> int:
     if new:  # a mistyped STORAGE (or a worker pointed at another store) started a study of its own, unsaid
         over = f" (a new study: none named {spec.name!r} was in this storage"
         if held:  # a mistyped name beside the study meant (the faults probe): say what the storage holds
-            over += f"; it holds {', '.join(map(repr, held[:10]))}" + (
-                f" and {len(held) - 10} more" if len(held) > 10 else ""
-            )
+            over += f"; it holds {held_names(held)}"
         over += ")"
     print(f"study {spec.name} ({spec.path}) in {mask_url(url)}: {c['finished']}/{total} trials finished{over}",
           flush=True)  # fmt: skip
@@ -711,6 +710,8 @@ def _data_notes(prepared: Prepared) -> None:
     from search.preflight import data_warnings
     from search.worker import say
 
+    if os.environ.get("REGTUNE_WORKER_INDEX") is not None:  # say() would drop every line: nothing to compute (each
+        return  # worker hashed every sequence and took the splits' moments for nothing: the review)
     for line in data_warnings(prepared):
         say(line)
 

@@ -29,7 +29,7 @@ POLL_SECONDS = 1.0
 #: while the same statement still waits, it is said again this often
 REPEAT_SECONDS = 60.0
 
-_lock = threading.Lock()
+_lock = threading.RLock()  # re-entrant: a signal handler's statement in the thread inside _before must not deadlock
 _inflight: dict[int, dict[str, Any]] = {}  # thread id -> {start, pid (the backend), url, said (monotonic or None)}
 _installed = False
 
@@ -94,11 +94,14 @@ def _watch() -> None:
     while True:
         time.sleep(POLL_SECONDS)
         now = time.monotonic()
-        for w in _due(now):
-            with contextlib.suppress(Exception):  # a server that went away: the storage's own retry says so
-                line = blocking_line(w["url"], w["pid"], now - w["start"])
+        for w in sorted(_due(now), key=lambda w: w["start"]):  # the longest wait first; one line a round (the
+            with contextlib.suppress(Exception):  # heartbeat's statement waits on the same lock as the main thread's)
+                line = blocking_line(
+                    w["url"], w["pid"], now - w["start"]
+                )  # (a server gone: the storage's retry says so)
                 if line:
                     print(line, file=sys.stderr, flush=True)
+                    break
 
 
 def blockers(url: Any, pid: int) -> list[tuple[int, str, float | None, str]]:

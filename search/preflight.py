@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from models.config import defaults
 from models.errors import DataError, FoldsError
-from search.spec import Range, StudySpec, check_branch_dropout, check_starting_points, load_study
+from search.spec import StudySpec, check_branch_dropout, check_starting_points, load_study, values_of
 from search.storage import STORAGE_ENV, broken_link, mask_url, resolve_url, scheme_hint
 
 if TYPE_CHECKING:
@@ -80,26 +80,23 @@ def prepare_spec(
     return Prepared(spec, splits, url, folds)
 
 
-#: the largest lr each optimizer is noted below: Adam-family steps (and RMSprop's) are about lr per weight whatever
-#: the gradient's scale, so lr 1 already moves every weight by ~1 a step; plain SGD's step is lr times the gradient
-LARGE_LR = {"adam": 1.0, "adamw": 1.0, "rmsprop": 1.0, "sgd": 10.0}
+#: an lr above this is noted, whatever the optimizer: Adam-family steps (and RMSprop's) are about lr per weight
+#: whatever the gradient's scale, and regtune's SGD has momentum 0.9, whose steps reach ~10x lr (a smoke study with
+#: SGD at lr 10 ended near chance, against 0.51 at lr 0.1: the review)
+LARGE_LR = 1.0
 
 
 def lr_note(spec: StudySpec) -> str | None:
-    """A note when the study fixes ``lr``, or searches it up to, a value above :data:`LARGE_LR` for its optimizer:
-    ``fixed: {lr: 10}`` passed validate, its trials stayed at chance (loss 23), and the verdict advised a larger
-    ``max_epochs`` (the newdata probe, 2026-12-06)."""
-    optimizer = str(spec.fixed.get("optimizer", "adamw"))
-    dim, limit = spec.search.get("lr"), LARGE_LR.get(optimizer, 1.0)
-    if "optimizer" in spec.search or (dim is None and "lr" not in spec.fixed):
+    """A note when the study fixes ``lr``, or searches it (a range or choices), above :data:`LARGE_LR`: ``fixed: {lr:
+    10}`` passed validate, its trials stayed at chance (loss 23), and the verdict advised a larger ``max_epochs``
+    (the newdata probe, 2026-12-06)."""
+    value = max((float(v) for v in values_of(spec, "lr") if isinstance(v, (int, float))), default=0.0)
+    if value <= LARGE_LR:
         return None
-    value = dim.high if isinstance(dim, Range) else spec.fixed.get("lr") if dim is None else None
-    if not isinstance(value, (int, float)) or value <= limit:
-        return None
-    how = "searches lr up to" if dim is not None else "fixes lr at"
-    return (f"note: {spec.path}: the study {how} {value:g}, above {limit:g} for {optimizer}, where training diverges "
-            f"or stays at chance whatever the budget (its default is {defaults()['lr']:g}; the data's default range "
-            "is 3e-4..1e-2)")  # fmt: skip
+    how = "searches lr up to" if "lr" in spec.search else "fixes lr at"
+    return (f"note: {spec.path}: the study {how} {value:g}, above {LARGE_LR:g}, where training diverges or stays at "
+            f"chance whatever the budget (its default is {defaults()['lr']:g}; the data's default range is "
+            "3e-4..1e-2)")  # fmt: skip
 
 
 def data_warnings(prepared: Prepared) -> list[str]:
@@ -107,7 +104,7 @@ def data_warnings(prepared: Prepared) -> list[str]:
     in-memory arrays (a given ``X``), an X that looks transposed (:func:`models.data.data_notes`); long training
     sequences the RNN will read step by step (:func:`search.defaults.long_tail_note`); the classes no validation
     part holds (the search never scores them). The command line prints them, search.api warns them."""
-    from models.data import MEMORY, data_notes, quoted, unvalidated_classes, validation_parts
+    from models.data import MEMORY, class_names, data_notes, unvalidated_classes, validation_parts
     from search.defaults import long_tail_note
 
     spec, splits = prepared.spec, prepared.splits
@@ -125,7 +122,7 @@ def data_warnings(prepared: Prepared) -> list[str]:
     y = splits.train.y
     unseen = unvalidated_classes(y, validation_parts(y, prepared.folds, spec.val_fraction, spec.seed))
     if unseen:
-        names = ", ".join(quoted(splits.classes[c]) for c in unseen[:5]) + (", ..." if len(unseen) > 5 else "")
+        names = class_names(splits.classes, unseen)
         parts = "validation parts hold" if prepared.folds > 1 else "validation part holds"
         lines.append(f"note: the search's {parts} no sequence of class {names} (too few training sequences of it "
                      "to set one aside): no trial is scored on it, whatever the budget; the verdict's per-class "

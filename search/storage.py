@@ -854,6 +854,11 @@ def _query_once(url: str, query: str) -> Any:
         engine.dispose()
 
 
+def held_names(names: list[str], most: int = 10) -> str:
+    """``'a', 'b' and 3 more``: the studies a storage holds, said where a name was not among them."""
+    return ", ".join(map(repr, names[:most])) + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
 def load_existing(url: str, name: str, study_file: str | Path) -> optuna.Study:
     """Study ``name`` of the storage at ``url`` for a command that only reads it; :class:`StorageError` when it is
     not there, or is not a regtune study (:func:`foreign`). A journal or SQLite file that does not exist is not
@@ -869,8 +874,7 @@ def load_existing(url: str, name: str, study_file: str | Path) -> optuna.Study:
             study = optuna.load_study(study_name=name, storage=storage)
         except KeyError:  # a mistyped name (or a study file renamed): say what the store holds (the faults probe)
             held = sorted(s.study_name for s in storage.get_all_studies())
-            shown = ", ".join(map(repr, held[:10])) + (f" and {len(held) - 10} more" if len(held) > 10 else "")
-            where = f"{mask_url(url)} (it holds {shown})" if held else f"{mask_url(url)} (it holds no study)"
+            where = f"{mask_url(url)} (it holds {held_names(held) if held else 'no study'})"
         else:
             why = foreign(study)
             if why is not None:

@@ -60,6 +60,7 @@ def verdict_text(res: dict[str, Any], finished: int, latest: int | None = None) 
 def note_verdict(study: optuna.Study, res: dict[str, Any], finished: int) -> None:
     """Rewrite regtune's section of ``study``'s dashboard note with :func:`verdict_text` (the user's text kept)."""
     from search.interrupts import interrupt_behind
+    from search.selection import study_best
 
     try:
         from optuna_dashboard import get_note, save_note
@@ -70,7 +71,7 @@ def note_verdict(study: optuna.Study, res: dict[str, Any], finished: int) -> Non
             cut = body.find(HEADING)
         own = (body if cut < 0 else body[:cut]).rstrip()
         try:
-            latest: int | None = study.best_trial.number
+            latest: int | None = study_best(study).number  # the selection's top (exact ties by lineage)
         except ValueError:  # no complete trial
             latest = None
         new = (f"{own}\n\n" if own else "") + f"{MARK}\n\n{verdict_text(res, finished, latest)}"

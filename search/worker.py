@@ -402,12 +402,15 @@ def dead_trials(study: optuna.Study, own: bool = False) -> dict[int, str]:
     storage = study._storage
     native = native_heartbeat(storage)
     dead: dict[int, str] = {}  # trial id -> why
-    if native:
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    if native:  # (of the trials this view holds running: a report's snapshot counted "2 running, 3 ... gone")
+        ids = {t._trial_id for t in running}
         for tid in storage._get_stale_trial_ids(study._study_id):  # type: ignore[attr-defined]
-            dead[tid] = f"no heartbeat for {GRACE_PERIOD} s: its worker died or lost the storage; re-queued"
+            if tid in ids:
+                dead[tid] = f"no heartbeat for {GRACE_PERIOD} s: its worker died or lost the storage; re-queued"
     host, now, space = socket.gethostname(), time.time(), pid_space()
     me = (host, os.getpid(), _process_start(os.getpid()))
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+    for t in running:
         attrs = t.system_attrs
         if t._trial_id in dead:
             continue

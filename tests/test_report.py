@@ -965,11 +965,11 @@ def test_a_recipe_row_no_better_than_the_majority_class_says_so() -> None:
     assert "majority" not in render.recipe_verdict({"accs": [0.9, 0.9], "p": 0.2, "p_holm": 0.6}, 3)
 
 
-def _lead_data(recipes: list[dict[str, Any]], best_mean: float = 0.95) -> Any:
+def _lead_data(recipes: list[dict[str, Any]], best_mean: float = 0.95, base_mean: float = 0.94) -> Any:
     from search.report.data import StudyData
 
     d = StudyData("s", "s.yaml", "", "d", {}, "val_acc", 4, {}, [], "", best_trial=5, best_value=0.98)
-    d.final, d.recipes = {"best": {"mean": best_mean}}, recipes
+    d.final, d.recipes = {"best": {"mean": best_mean}, "baseline": {"mean": base_mean}}, recipes
     return d
 
 
@@ -984,6 +984,7 @@ LEAD = {"recipe": "input dropout 0.2", "trial": 3, "state": "complete", "value":
         ({**LEAD, "state": "pruned", "value": 0.5}, 0.95, "its trial was pruned on the study's folds"),
         ({**LEAD, "p_holm": 0.09}, 0.95, None),  # not significant after the correction
         (LEAD, 0.97, None),  # not above the chosen row
+        ({**LEAD, "mean": 0.75}, 0.70, None),  # above the chosen row, significantly below the baseline (two-sided)
         ({**LEAD, "is_best": True, "p_holm": None}, 0.95, None),  # the best row's own runs
         ({**LEAD, "mean": None, "untested": [1]}, 0.95, None),
     ],
@@ -1060,8 +1061,8 @@ def test_a_running_trial_whose_worker_is_gone_is_not_said_to_finish(tmp_path: Pa
     assert counts["running"] == 2 and counts["dead"] == 1
     assert render.running(counts) == (
         "2 running when this report began, 1 of them with its worker gone (killed or crashed: the next make study or "
-        "make worker re-queues it and runs it again): the report is of the trials finished then (rerun it once they "
-        "have run)"
+        "make worker re-queues it and runs it again, or gives up one past its crash limit): the report is of the "
+        "trials finished then (rerun it once they have run)"
     )
     assert render.running({"running": 1}).startswith("1 still running when this report began")
     assert render.running({"running": 2, "dead": 2}).startswith("2 running when this report began, all with their")

@@ -27,6 +27,7 @@ import optuna
 from search.report import figures, render
 from search.report.data import StudyData, check_reportable, comparison, study_report
 from search.report.snapshot import frozen
+from search.selection import study_best
 from search.spec import StudySpec
 from search.storage import is_default_journal, load_existing, store_file
 from search.worker import remove_if_dead
@@ -140,7 +141,7 @@ def _write(study: optuna.Study, spec: StudySpec, outdir: Path, data: StudyData, 
     data.figures.append({"file": history.name, "caption": "Objective per trial (o complete, x pruned at its last "
                          "reported value) and the best so far."})  # fmt: skip
     order = sorted(data.importances.get("fANOVA", {}).items(), key=lambda kv: -kv[1])
-    top = [name for name, _ in order] or sorted(study.best_trial.params)
+    top = [name for name, _ in order] or sorted(study_best(study).params)
     slices = figures.slice_plots(study, top, spec.metric, outdir / "slices.png")
     if slices is not None:
         path, n = slices

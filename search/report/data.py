@@ -31,7 +31,7 @@ from search.objective import folds_of, study_splits
 from search.progress import SURPLUS, diverged
 from search.recipes import BASELINE, USER_POINT, earlier_points, is_baseline, same_values, starting_points
 from search.retries import gave_up_rows
-from search.selection import as_complete, fold_values, same_config, tied_with, within_one_se
+from search.selection import as_complete, fold_values, same_config, study_best, tied_with, within_one_se
 from search.spec import StudySpec, values_of
 from search.storage import StorageError, is_requeued, storage_hint
 from search.verdict import (
@@ -170,7 +170,7 @@ def _all_within_noise(study: optuna.Study, complete: list[FrozenTrial], metric: 
     validation sequence of 20 apart, the summary said nothing the search found measurably helps, and the report
     then named dropout the most important parameter (fANOVA 0.766; the unseen6 probe). False with one fold or
     without fold values: nothing to measure the noise by."""
-    best = fold_values(study.best_trial, metric)
+    best = fold_values(study_best(study), metric)
     if best is None or len(best) < 2:
         return False
     direction = study.direction.name.lower()  # (as search.selection.select reads it)

@@ -138,8 +138,9 @@ def recipe_leads(d: StudyData) -> list[str]:
         adjusted, mean = r.get("p_holm"), r.get("mean")
         if r.get("is_best") or adjusted is None or adjusted >= SIGNIFICANCE or not isinstance(mean, float):
             continue
-        if not isinstance(best.get("mean"), float) or mean <= best["mean"]:
-            continue
+        base = (d.final or {}).get("baseline") or {}
+        if any(not isinstance(row.get("mean"), float) or mean <= row["mean"] for row in (best, base)):
+            continue  # (a two-sided p: a recipe significantly below the baseline is no lead)
         if r.get("state") == "complete" and isinstance(r.get("value"), float) and isinstance(d.best_value, float):
             folds = f"on the study's folds it scored {r['value']:.4f} against the chosen trial #{d.best_trial}'s {d.best_value:.4f}"
         else:
@@ -245,8 +246,8 @@ def running(counts: dict[str, int]) -> str:
         else f"{dead} of them with {'its' if dead == 1 else 'their'} worker gone"
     )
     return (f"{n} running when this report began, {gone} (killed or crashed: the next make study or make worker "
-            f"re-queues {'it' if dead == 1 else 'them'} and runs {'it' if dead == 1 else 'them'} again): the report is "
-            "of the trials finished then (rerun it once they have run)")  # fmt: skip
+            f"re-queues {'it' if dead == 1 else 'them'} and runs {'it' if dead == 1 else 'them'} again, or gives up "
+            "one past its crash limit): the report is of the trials finished then (rerun it once they have run)")  # fmt: skip
 
 
 def waiting(counts: dict[str, int]) -> str:
