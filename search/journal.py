@@ -387,7 +387,7 @@ def check_journal(path: str | Path) -> JournalCheck:
     what, cause = "a partial last record", "a write cut short by a crash or a full disk"
     if tail.endswith(b"\n"):  # a whole line, newline and all, that is no JSON: no torn write either (the faults probe)
         what = "a last line that is no record"
-        cause = "a complete line that is not JSON: written by another program, or changed by hand"
+        cause = "a complete line that is no JSON object: written by another program, or changed by hand"
     with contextlib.suppress(ValueError):
         record = json.loads(tail) if tail.endswith(b"\n") else None
         if isinstance(record, dict):  # a whole line, newline and all: no torn write (faults5: "op_code": 99)

@@ -811,8 +811,9 @@ def test_a_whole_last_line_that_is_no_record_is_not_called_a_torn_write(
 LAST_LINE_CASES = [
     ("torn record", b'{"op_code":6,"worker_id":"x', "a partial last record", "a write cut short by a crash"),
     ("garbage line", b"garbage\x00\xff\xfe not json at all\n", "a last line that is no record",
-     "a complete line that is not JSON"),
-    ("text line", b"appended by hand\n", "a last line that is no record", "a complete line that is not JSON"),
+     "a complete line that is no JSON object"),
+    ("text line", b"appended by hand\n", "a last line that is no record", "a complete line that is no JSON object"),
+    ("JSON, no object", b"[1, 2]\n", "a last line that is no record", "a complete line that is no JSON object"),
     ("unknown op code", b'{"op_code":99}\n', "a last line that is no record this Optuna replays", "op code 99"),
 ]  # fmt: skip
 
