@@ -164,6 +164,13 @@ def load_spec(study: dict[str, Any] | str | Path, data: Any = None) -> StudySpec
 
 def prepare_study(study: dict[str, Any] | str | Path, data: Any = None, storage: str | None = None) -> Prepared:
     """Every check of ``make study`` (study, arrays or dataset, storage URL), nothing written."""
+    return _prepare_study(study, data, storage, stacklevel=3)
+
+
+def _prepare_study(study: Any, data: Any, storage: Any, stacklevel: int) -> Prepared:
+    """:func:`prepare_study`, its data warnings blamed on the caller ``stacklevel`` frames up: through
+    ``run_study`` they were blamed on ``search/api.py`` (``p = prepare_study(...)``), not the notebook's line, so a
+    filter on the notebook's module missed them while the study's other warnings obeyed it."""
     storage = _storage(storage)
     spec = load_spec(study, data)
     if data is None:
@@ -173,7 +180,7 @@ def prepare_study(study: dict[str, Any] | str | Path, data: Any = None, storage:
         spec.dataset = f"{MEMORY}:{arrays_digest(splits)[:16]}"
         prepared = prepare_spec(spec, storage, splits, flag="storage")
     for line in data_warnings(prepared):
-        warnings.warn(line.removeprefix("note: ").removeprefix("warning: "), UserWarning, stacklevel=2)
+        warnings.warn(line.removeprefix("note: ").removeprefix("warning: "), UserWarning, stacklevel=stacklevel)
     return prepared
 
 
@@ -192,6 +199,10 @@ def run_study(
     trials = _plain(trials)
     if trials is not None and (isinstance(trials, bool) or not isinstance(trials, int) or trials < 1):
         raise ValueError(f"trials={trials!r}: must be an integer >= 1")
+    for name, flag in (("verdict", _plain(verdict)), ("progress", _plain(progress))):
+        if not isinstance(flag, bool):  # verdict="no" (truthy) ran the whole verdict
+            raise ValueError(f"{name}={flag!r}: a {type(flag).__name__}; allowed: True, False")
+    verdict, progress = bool(_plain(verdict)), bool(_plain(progress))
     with _notebook_state_kept():
         return _run_study(study, data, storage, trials, verdict, progress)
 
@@ -238,7 +249,7 @@ def _run_study(
     from search.worker import counts, ensure_study, run_worker, study_total, total_note
 
     quiet_libraries()
-    p = prepare_study(study, data, storage)
+    p = _prepare_study(study, data, storage, stacklevel=4)  # blamed on run_study's caller
     spec, url = p.spec, p.url
     store = open_storage(url)
     with schema_lock(url):
