@@ -34,7 +34,7 @@ import numpy as np
 import optuna
 
 from models.data import MEMORY, DataError, array_splits
-from search.fingerprint import arrays_digest
+from search.fingerprint import StudyChangedError, arrays_digest
 from search.preflight import PreflightError, Prepared, data_warnings, prepare_spec
 from search.recipes import points_note
 from search.spec import StudyFileError, StudySpec, load_study, parse_study, read_study
@@ -191,20 +191,26 @@ def run_study(
     trials: int | None = None,
     verdict: bool = True,
     progress: bool = True,
+    allow_change: bool = False,
 ) -> Result:
     """Run (or resume) ``study`` to ``trials`` finished trials (default: its budget) in this process; then, with
     ``verdict``, retrain the best, the baseline and no regularization and evaluate them on the test split, as
     ``make study`` does. ``storage``: a URL or journal path (default ``runs/<name>/journal.log``). The process's
-    random streams, log levels and warning filters are as they were when it returns."""
+    random streams, log levels and warning filters are as they were when it returns. ``allow_change``: a study
+    whose search was only widened since it ran goes on (the command line's ``--allow-change``)."""
     trials = _plain(trials)
     if trials is not None and (isinstance(trials, bool) or not isinstance(trials, int) or trials < 1):
         raise ValueError(f"trials={trials!r}: must be an integer >= 1")
-    for name, flag in (("verdict", _plain(verdict)), ("progress", _plain(progress))):
+    for name, flag in (
+        ("verdict", _plain(verdict)),
+        ("progress", _plain(progress)),
+        ("allow_change", _plain(allow_change)),
+    ):
         if not isinstance(flag, bool):  # verdict="no" (truthy) ran the whole verdict
             raise ValueError(f"{name}={flag!r}: a {type(flag).__name__}; allowed: True, False")
-    verdict, progress = bool(_plain(verdict)), bool(_plain(progress))
+    verdict, progress, allow_change = bool(_plain(verdict)), bool(_plain(progress)), bool(_plain(allow_change))
     with _notebook_state_kept():
-        return _run_study(study, data, storage, trials, verdict, progress)
+        return _run_study(study, data, storage, trials, verdict, progress, allow_change)
 
 
 @contextlib.contextmanager
@@ -239,9 +245,19 @@ def _notebook_state_kept() -> Iterator[None]:
             os.environ["PL_GLOBAL_SEED"] = seed_env
 
 
+def _in_python(exc: StudyChangedError, spec: StudySpec) -> StudyChangedError:
+    """A changed study's message in the words of ``run_study``: it told a notebook to use ``--allow-change (make
+    study ALLOW_CHANGE=1)``, which ``run_study`` had no way to pass, and a study given as a dict to rename it "in
+    <study NAME>"."""
+    text = str(exc).replace("--allow-change (make study ALLOW_CHANGE=1)", "allow_change=True")
+    if str(spec.path).startswith("<study"):
+        text = text.replace(f"give the study a new name: in {spec.path}", "give the study dict a new 'name'")
+    return StudyChangedError(text)
+
+
 def _run_study(
     study: dict[str, Any] | str | Path, data: Any, storage: str | None, trials: int | None, verdict: bool,
-    progress: bool,
+    progress: bool, allow_change: bool = False,
 ) -> Result:  # fmt: skip
     from search.cli import quiet_libraries
     from search.progress import Progress
@@ -252,8 +268,11 @@ def _run_study(
     p = _prepare_study(study, data, storage, stacklevel=4)  # blamed on run_study's caller
     spec, url = p.spec, p.url
     store = open_storage(url)
-    with schema_lock(url):
-        s = ensure_study(spec, store, total=trials, store=mask_url(url))
+    try:
+        with schema_lock(url):
+            s = ensure_study(spec, store, total=trials, allow_change=allow_change, store=mask_url(url))
+    except StudyChangedError as exc:
+        raise _in_python(exc, spec) from None
     total = study_total(s, spec, trials)
     for note in (total_note(spec, total, trials), points_note(spec, total, s.get_trials(deepcopy=False))):
         if note is not None:

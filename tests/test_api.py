@@ -369,3 +369,43 @@ def test_the_data_warnings_are_blamed_on_the_notebooks_line(how: str, call: Any,
     data = [w for w in caught if "the test split holds" in str(w.message)]
     assert data, [str(w.message) for w in caught]
     assert {Path(w.filename).name for w in data} == {Path(__file__).name}
+
+
+#: (the study rerun, allow_change, what happens): a widened search was refused with "continue with --allow-change
+#: (make study ALLOW_CHANGE=1)", which run_study had no argument for, and a dict study was to be renamed "in <study api>"
+WIDENED = {**STUDY, "search": {"dropout": {"low": 0.0, "high": 0.4}}}
+CHANGES = [
+    (
+        "widened",
+        WIDENED,
+        False,
+        r"only widen the search .*: continue with allow_change=True, or give the study dict "
+        r"a new 'name' to start a fresh one",
+    ),  # fmt: skip
+    (
+        "narrowed",
+        {**STUDY, "search": {"dropout": {"low": 0.0, "high": 0.2}}},
+        True,
+        r"not be comparable with new ones: undo the edit, or give the study dict a new 'name' to start",
+    ),
+    ("widened, allowed", WIDENED, True, None),
+]
+
+
+@pytest.mark.parametrize(("case", "study", "allow", "words"), CHANGES, ids=[c[0] for c in CHANGES])
+def test_a_changed_study_from_python_is_told_what_run_study_takes(
+    case: str, study: dict[str, Any], allow: bool, words: str | None, tmp_path: Path
+) -> None:
+    journal = tmp_path / "j.log"
+    run_study(
+        {**STUDY, "budget": {"trials": 1, "max_epochs": 1}}, arrays(), storage=journal, verdict=False, progress=False
+    )
+    size = journal.stat().st_size
+    if words is None:
+        result = run_study(study, arrays(), storage=journal, verdict=False, progress=False, allow_change=allow)
+        assert result.counts["finished"] == 2
+        return
+    with pytest.raises(StudyChangedError, match=words) as raised:
+        run_study(study, arrays(), storage=journal, verdict=False, progress=False, allow_change=allow)
+    assert "--allow-change" not in str(raised.value) and "<study api>" not in str(raised.value).split("\n", 1)[1]
+    assert journal.stat().st_size == size  # nothing written
