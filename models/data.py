@@ -577,7 +577,7 @@ def _npz_splits(path: Path) -> Splits:
         _known_arrays(found, test_data, TEST_FILE_ARRAYS, notes)
         test, test_path, xk, yk = _npz_set(found, test_data, "", False, names)[0], found, "X", "y"
         _lengths_for_both(path, data, train, found, test_data, "", notes)
-    k = _check_pair(path, train, test, test_path, xk, yk)
+    k = _check_pair(path, train, test, test_path, xk, yk, names)
     train, test = _to_float32(path, train, test)
     name = stem[: -len("_train")] if stem.endswith(("_train", "_TRAIN")) else stem
     return Splits(train, test, names or [str(i) for i in range(k)], name, notes)
@@ -615,12 +615,14 @@ def _to_float32(where: Path | str, train: SequenceSet, test: SequenceSet) -> tup
 
 
 def _check_pair(
-    where: Path | str, train: SequenceSet, test: SequenceSet, test_where: Path | str, xk: str, yk: str
-) -> int:
-    """The number of classes K, after checking the test split against the training split."""
+    where: Path | str, train: SequenceSet, test: SequenceSet, test_where: Path | str, xk: str, yk: str,
+    names: list[str] | None = None,
+) -> int:  # fmt: skip
+    """The number of classes K, after checking the test split against the training split; ``names``: the class
+    names, when the labels were read as names (a single class "cat" was named '0')."""
     k = int(train.y.max()) + 1
     if k < 2:
-        raise _one_class(f"{where}: y", "0", len(train))
+        raise _one_class(f"{where}: y", names[0] if names else "0", len(train))
     if test.X.shape[2] != train.X.shape[2]:
         c_test, c_train = test.X.shape[2], train.X.shape[2]
         raise DataError(f"{test_where}: {xk} has {c_test} channel{'s' if c_test != 1 else ''}; the training X has "
@@ -668,7 +670,7 @@ def array_splits(data: dict[str, Any], where: str = "data", seed: int = 0, test_
         test = _npz_set(where, arrays, "_test", False, names)[0]
         _lengths_for_both(where, arrays, train, where, arrays, "_test", notes)
     else:
-        _check_pair(where, train, train, where, "X", "y")  # two classes at least, before splitting
+        _check_pair(where, train, train, where, "X", "y", names)  # two classes at least, before splitting
         counts = np.bincount(train.y)
         if counts.min() < 2:  # a test split carved from it would take that class's only sequence, or none
             label = int(np.argmin(counts))
@@ -679,7 +681,7 @@ def array_splits(data: dict[str, Any], where: str = "data", seed: int = 0, test_
             )
         tr, te = train_val_indices(train.y, test_fraction, seed)
         train, test = train.subset(tr), train.subset(te)
-    k = _check_pair(where, train, test, where, "X_test", "y_test")
+    k = _check_pair(where, train, test, where, "X_test", "y_test", names)
     train, test = _to_float32(where, train, test)
     return Splits(train, test, names or [str(i) for i in range(k)], MEMORY, notes)
 

@@ -409,3 +409,26 @@ def test_a_changed_study_from_python_is_told_what_run_study_takes(
         run_study(study, arrays(), storage=journal, verdict=False, progress=False, allow_change=allow)
     assert "--allow-change" not in str(raised.value) and "<study api>" not in str(raised.value).split("\n", 1)[1]
     assert journal.stat().st_size == size  # nothing written
+
+
+#: (labels of one class, the class the error names): string labels of one class were named '0' ("one class ('0',
+#: 40 sequences)"), not the class the user wrote
+ONE_CLASS = [("strings", ["cat"], "'cat'"), ("whole numbers", [7], "'7'"), ("labels 0", [0], "'0'")]
+
+
+@pytest.mark.parametrize(("case", "label", "named"), ONE_CLASS, ids=[c[0] for c in ONE_CLASS])
+@pytest.mark.parametrize("given", ["memory", "npz"])
+def test_a_single_class_is_named_as_the_user_wrote_it(
+    case: str, label: list[Any], named: str, given: str, tmp_path: Path
+) -> None:
+    a = arrays()
+    y = np.array(label * len(a["y"]))
+    journal = tmp_path / "j.log"
+    if given == "memory":
+        with pytest.raises(DataError, match=rf"^data: y: the training split holds one class \({named}, "):
+            run_study(STUDY, (a["X"], y), storage=journal)
+    else:
+        np.savez(tmp_path / "one.npz", X=a["X"], y=y, X_test=a["X_test"], y_test=y[: len(a["y_test"])])
+        with pytest.raises(PreflightError, match=rf"one.npz: y: the training split holds one class \({named}, "):
+            run_study({**STUDY, "dataset": str(tmp_path / "one.npz")}, storage=journal)
+    assert not journal.exists()
