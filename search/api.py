@@ -50,6 +50,22 @@ TUPLES = {
 
 @dataclass
 class Result:
+    """What :func:`run_study` returns (``help(Result)`` in a notebook showed only the generated signature).
+
+    - ``study``: the ``optuna.Study`` (its trials, user attributes, ``trials_dataframe()``)
+    - ``spec``: the parsed study, data-dependent defaults applied
+    - ``storage``: the storage URL it lives in (a password masked)
+    - ``counts``: trials by state (``running``, ``complete``, ``pruned``, ``fail``, ``waiting``) and ``finished``
+      (complete + pruned)
+    - ``best_value``: the chosen complete trial's objective (its mean over folds); None if none completed
+    - ``best_config``: that trial's whole configuration
+    - ``selection``: how it was chosen (best trial, or the baseline within one standard error); with no complete
+      trial, why
+    - ``verdict``: the test-split verdict (None with ``verdict=False``): ``verdict["best"]``, ``["baseline"]``,
+      ``["nothing"]`` are dicts of test accuracies (``accs`` per seed, ``mean``, ``std``, ``epochs``, ``config``);
+      ``["paired"]`` is best - baseline paired over seeds x test sequences (``mean``, ``low``, ``high``, ``p``)
+    """
+
     study: optuna.Study  # the Optuna study (its trials, user attributes, dataframe)
     spec: StudySpec  # the parsed study, data-dependent defaults applied
     storage: str  # the storage URL it lives in (a password masked)
@@ -195,7 +211,9 @@ def run_study(
 ) -> Result:
     """Run (or resume) ``study`` to ``trials`` finished trials (default: its budget) in this process; then, with
     ``verdict``, retrain the best, the baseline and no regularization and evaluate them on the test split, as
-    ``make study`` does. ``storage``: a URL or journal path (default ``runs/<name>/journal.log``). The process's
+    ``make study`` does. ``data``: arrays (see the module docstring), or None for the study's ``dataset``.
+    ``storage``: a URL or journal path (default ``runs/<name>/journal.log``). ``progress=False``: no progress bar
+    or per-trial lines. The process's
     random streams, log levels and warning filters are as they were when it returns. ``allow_change``: a study
     whose search was only widened since it ran goes on (the command line's ``--allow-change``)."""
     trials = _plain(trials)

@@ -432,3 +432,13 @@ def test_a_single_class_is_named_as_the_user_wrote_it(
         with pytest.raises(PreflightError, match=rf"one.npz: y: the training split holds one class \({named}, "):
             run_study({**STUDY, "dataset": str(tmp_path / "one.npz")}, storage=journal)
     assert not journal.exists()
+
+
+@pytest.mark.parametrize(
+    "field", [f.name for f in __import__("dataclasses").fields(__import__("search.api").api.Result)]
+)
+def test_every_result_field_is_described_where_help_shows_it(field: str) -> None:
+    """``help(Result)`` showed only the generated signature: the fields were described in source comments."""
+    from search.api import Result
+
+    assert f"``{field}``: " in (Result.__doc__ or "")
