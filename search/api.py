@@ -231,6 +231,28 @@ def run_study(
         return _run_study(study, data, storage, trials, verdict, progress, allow_change)
 
 
+def write_report(
+    study: dict[str, Any] | str | Path, data: Any = None, storage: str | None = None, out: str | Path | None = None
+) -> Path:
+    """Write the report of a study :func:`run_study` ran (``index.html``, ``summary.md``, ``report.json`` and the
+    figures, as ``make report`` does) into ``out`` (default ``runs/<name>/report``, or ``report-<storage>`` beside
+    it for another storage); its folder. The same ``study``, ``data`` and ``storage`` as the run: a study of
+    in-memory arrays has no study file ``make report`` could load (the notebook probe, 2026-12-06). Trains only
+    what the study's cache lacks (the verdict's rows are reused)."""
+    from search.cli import quiet_libraries
+    from search.report.build import build, report_target
+    from search.report.snapshot import frozen
+    from search.storage import load_existing
+
+    with _notebook_state_kept():
+        quiet_libraries()
+        p = _prepare_study(study, data, storage, stacklevel=4)  # (warnings blamed on write_report's caller)
+        s = load_existing(p.url, p.spec.name, p.spec.path)
+        outdir = report_target(s, p.spec, p.url, None if out is None else Path(out))
+        build(frozen(s), p.spec, outdir, url=p.url)
+    return outdir
+
+
 @contextlib.contextmanager
 def _notebook_state_kept() -> Iterator[None]:
     """The process-wide state a study changes, put back after it: the random streams of ``random``, NumPy and

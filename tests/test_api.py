@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -442,3 +443,22 @@ def test_every_result_field_is_described_where_help_shows_it(field: str) -> None
     from search.api import Result
 
     assert f"``{field}``: " in (Result.__doc__ or "")
+
+
+def test_a_study_of_arrays_writes_its_report_from_python(tmp_path: Path) -> None:
+    """(the notebook probe) A study run from in-memory arrays could not be reported: a study file cannot name them,
+    and `python -m search report` said "no such study file". write_report writes the page make report writes, with
+    the verdict run_study printed (its cached rows, retrained by nothing), and refuses other arrays as run_study does."""
+    from search.api import write_report
+
+    a, journal = arrays(), str(tmp_path / "journal.log")
+    study = {**STUDY, "name": "rep", "final_seeds": 2}
+    result = run_study(study, a, storage=journal, progress=False)
+    out = write_report(study, a, storage=journal, out=tmp_path / "out")
+    assert out == tmp_path / "out" and {"index.html", "summary.md", "report.json"} <= {p.name for p in out.iterdir()}
+    final = json.loads((out / "report.json").read_text())["final"]
+    assert final["best"]["mean"] == result.verdict["best"]["mean"]
+    assert final["baseline"]["mean"] == result.verdict["baseline"]["mean"]
+    with pytest.raises(StudyChangedError):  # other arrays: not this study's data
+        write_report(study, arrays(seed=1), storage=journal, out=tmp_path / "other")
+    assert not (tmp_path / "other").exists()

@@ -201,11 +201,25 @@ def _once(paths: list[str], prepared: list[Any]) -> tuple[list[str], list[Any]]:
     return kept_paths, kept
 
 
-def main(args: argparse.Namespace) -> int:
+def report_target(study: optuna.Study, spec: StudySpec, url: str, out: Path | None = None) -> Path:
+    """Where the report of ``study`` goes (``out``, else :func:`report_dir`), once the study is one ``spec``
+    describes and has something to report; the command line's and :func:`search.api.write_report`'s check."""
     from search.fingerprint import changed_error
-    from search.preflight import PreflightError, prepare
-    from search.storage import mask_url, readable
+    from search.storage import mask_url
     from search.worker import definition_changes
+
+    found = definition_changes(study, spec, mask_url(url))
+    if found:  # the verdict would retrain rows of the edited file (or data) beside trials of the stored one
+        raise changed_error(spec, mask_url(url), found)
+    outdir = out if out is not None else report_dir(spec.name, url)
+    check_reportable(study, spec)
+    check_writable(outdir, "--out" if out is not None else "the report directory")
+    return outdir
+
+
+def main(args: argparse.Namespace) -> int:
+    from search.preflight import PreflightError, prepare
+    from search.storage import readable
 
     out = getattr(args, "out", None)
     if out:  # OUT itself, or a folder above it, is a file: NotADirectoryError after the retraining
@@ -217,14 +231,7 @@ def main(args: argparse.Namespace) -> int:
     reports = []
 
     def checked(study: optuna.Study, spec: StudySpec, url: str) -> Path:
-        """Where its report goes, once the study is one its file describes and has something to report."""
-        found = definition_changes(study, spec, mask_url(url))
-        if found:  # the verdict would retrain rows of the edited file (or data) beside trials of the stored one
-            raise changed_error(spec, mask_url(url), found)
-        outdir = Path(out) / spec.name if out else report_dir(spec.name, url)
-        check_reportable(study, spec)
-        check_writable(outdir, "--out" if out else "the report directory")
-        return outdir
+        return report_target(study, spec, url, Path(out) / spec.name if out else None)
 
     # every study checked before any is retrained or announced: a missing second study file ended the command
     # minutes later, after the first one's report (the spec as the study ran it, with the data-dependent defaults)
