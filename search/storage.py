@@ -417,7 +417,7 @@ class RetryingStorage(BaseStorage, BaseHeartbeat):
                 if waited >= self.seconds:
                     place = f"the storage {mask_url(self.url)} ({where(self.url)})"
                     how = (f"{place} stayed locked by another process for {waited:.0f} s" if locked
-                           else f"lost {place.removeprefix('the ')} for {waited:.0f} s")  # fmt: skip
+                           else f"lost {place} for {waited:.0f} s")  # fmt: skip
                     raise StorageError(f"{how}: {scrub(_first_line(exc), self.url)}; {lost_next(self.url)}") from None
                 if first:
                     state = LOCKED if locked else "unreachable"  # (a locked SQLite file was "unreachable")
