@@ -133,12 +133,12 @@ def recipe_leads(d: StudyData) -> list[str]:
     the search found measurably helps" with no word between them (input dropout 0.2 at +0.017, Holm p = 0.002, on
     1,197 test sequences; the newdata probe, 2026-12-06). Choosing it for that score would make the test split a
     validation set; it is a lead for the next study."""
-    best, leads = (d.final or {}).get("best") or {}, []
+    final, leads = d.final or {}, []
+    best, base = final.get("best") or {}, final.get("baseline") or {}
     for r in d.recipes:
         adjusted, mean = r.get("p_holm"), r.get("mean")
         if r.get("is_best") or adjusted is None or adjusted >= SIGNIFICANCE or not isinstance(mean, float):
             continue
-        base = (d.final or {}).get("baseline") or {}
         if any(not isinstance(row.get("mean"), float) or mean <= row["mean"] for row in (best, base)):
             continue  # (a two-sided p: a recipe significantly below the baseline is no lead)
         if r.get("state") == "complete" and isinstance(r.get("value"), float) and isinstance(d.best_value, float):
