@@ -219,14 +219,11 @@ def run_study(
     trials = _plain(trials)
     if trials is not None and (isinstance(trials, bool) or not isinstance(trials, int) or trials < 1):
         raise ValueError(f"trials={trials!r}: must be an integer >= 1")
-    for name, flag in (
-        ("verdict", _plain(verdict)),
-        ("progress", _plain(progress)),
-        ("allow_change", _plain(allow_change)),
-    ):
+    flags = {"verdict": _plain(verdict), "progress": _plain(progress), "allow_change": _plain(allow_change)}
+    for name, flag in flags.items():
         if not isinstance(flag, bool):  # verdict="no" (truthy) ran the whole verdict
             raise ValueError(f"{name}={flag!r}: a {type(flag).__name__}; allowed: True, False")
-    verdict, progress, allow_change = bool(_plain(verdict)), bool(_plain(progress)), bool(_plain(allow_change))
+    verdict, progress, allow_change = flags["verdict"], flags["progress"], flags["allow_change"]
     with _notebook_state_kept():
         return _run_study(study, data, storage, trials, verdict, progress, allow_change)
 
