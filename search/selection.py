@@ -27,7 +27,9 @@ the same number of folds (the study's seed + :data:`search.verdict.CONFIRM_SEED`
 baseline is again more than one standard error below it there, else the tuned row is the baseline. It catches a
 margin that came from how the sequences fell into folds; the same training sequences and initializations are used
 again, so it cannot catch a best that won by fitting this training split's own sequences better. Two
-cross-validations, cached on the study, only when the best beat the baseline. Trials tied with the best on the
+cross-validations, cached on the study, only when the best beat the baseline (with ``recipes: false`` its run
+outside the study: a best not confirmed then stays, there being no baseline trial to choose, and its rule says
+so: :attr:`Selection.run_only`). Trials tied with the best on the
 folds' accuracy (:func:`tied_with`) are told apart first, on another partition (:func:`break_tie`, fold seed
 :data:`search.verdict.TIE_SEED`, up to :data:`TIE_FINALISTS` cross-validations: the confirmation's folds would
 confirm a maximum picked on themselves), and the one chosen there is the best the baseline is compared with. On
@@ -93,6 +95,10 @@ class Selection:
     tie: dict[str, Any] | None = None
     #: the study's best trial when a tie broken on a fresh partition made another the best (None: ``best`` is it)
     first: optuna.trial.FrozenTrial | None = None
+    #: the best beat the baseline's cross-validated run outside the study, and the study has no baseline trial to
+    #: choose instead (``recipes: false``): :func:`confirm` still runs, and a best it does not confirm stays, its
+    #: rule saying so (the consist7 probe: the confirmation was skipped in silence)
+    run_only: bool = False
 
     @property
     def top(self) -> optuna.trial.FrozenTrial:
@@ -107,7 +113,7 @@ class Selection:
     @property
     def unconfirmed(self) -> bool:
         """True when the best beat the baseline on the study's folds and :func:`confirm` has not run yet."""
-        return self.baseline is not None and not self.simpler and self.confirmation is None
+        return (self.baseline is not None or self.run_only) and not self.simpler and self.confirmation is None
 
     @property
     def simpler(self) -> bool:
@@ -287,9 +293,10 @@ def select(
                                           f"(recipes: false, or none was run): the baseline's cross-validated run outside the study "
                                           f"({mean:.4f}) is within one standard error of it over {folds} folds, so "
                                           "the folds do not show that anything the search found helps")  # fmt: skip
-            return _chose(best, best, f"the best trial (no baseline trial: recipes: false, or none was run); the baseline's "
-                                      f"cross-validated run outside the study ({mean:.4f}) is more than one "
-                                      f"standard error {_below(direction)} it over {folds} folds")  # fmt: skip
+            rule = (f"the best trial (no baseline trial: recipes: false, or none was run); the baseline's "
+                    f"cross-validated run outside the study ({mean:.4f}) is more than one "
+                    f"standard error {_below(direction)} it over {folds} folds")  # fmt: skip
+            return dataclasses.replace(_chose(best, best, rule), run_only=True)
         return _chose(best, best, "the best trial (no complete baseline trial to compare it with)")
     if base.number == best.number:
         return _chose(best, best, "the best trial, which is the baseline trial")
@@ -449,9 +456,11 @@ def confirm(
 ) -> Selection:
     """The selection once more on a fresh partition of the training split (module docstring): ``best_run`` and
     ``base_run`` are the best's and the baseline's cross-validated runs on the folds of seed ``seed``. The best
-    stays only if the baseline is again more than one standard error below it there; else the baseline is chosen."""
+    stays only if the baseline is again more than one standard error below it there; else the baseline is chosen,
+    or, with no baseline trial to choose (:attr:`Selection.run_only`), the best stays and the rule says that it
+    was not confirmed."""
     base = selection.baseline
-    if base is None or selection.simpler:
+    if (base is None and not selection.run_only) or selection.simpler:
         raise ValueError("confirm() needs a selection whose best beat a baseline trial on the study's folds")
     folds = len(fold_values(selection.best, metric) or [])
     best_v, base_v = run_values(best_run, metric, folds), run_values(base_run, metric, folds)
@@ -462,7 +471,11 @@ def confirm(
         why = best_run.get("diverged") if best_v is None else base_run.get("diverged")
         reason = DIVERGED + str(why).removeprefix(DIVERGED) if why else "no fold values"
         info.update(confirmed=best_v is not None, diverged=gone, reason=reason)
+        if best_v is None and base is None:
+            rule = f"{selection.rule}; not confirmed: its run on {where} failed ({info['reason']}); {_KEPT}"
+            return dataclasses.replace(selection, rule=rule, confirmation=info)
         if best_v is None:
+            assert base is not None
             rule = (f"the baseline: the best trial (#{selection.best.number}) beat it on the study's folds, but its "
                     f"run on {where} failed ({info['reason']})")  # fmt: skip
             return _baseline_chosen(selection, base, rule, info, folds)
@@ -477,11 +490,19 @@ def confirm(
         return dataclasses.replace(
             selection, rule=f"{selection.rule}; confirmed on {where}: {margin}", confirmation=info
         )
+    if base is None:
+        rule = f"{selection.rule}; not confirmed on {where}: {margin}; {_KEPT}"
+        return dataclasses.replace(selection, rule=rule, confirmation=info)
     rule = (f"the baseline: the best trial (#{selection.best.number}) was more than one standard error "
             f"{_below(direction, above=True)} it on "
             f"the study's folds, but not on {where}: {margin}; its margin was the folds' noise, so nothing the search "
             "found measurably helps")  # fmt: skip
     return _baseline_chosen(selection, base, rule, info, folds)
+
+
+#: the end of a :attr:`Selection.run_only` rule whose best the fresh partition did not confirm
+_KEPT = ("with no baseline trial to choose instead (recipes: false, or none was run) the best stays, but its margin over the "
+         "baseline may be the folds' noise: take the test split's comparison below as the measure")  # fmt: skip
 
 
 def _baseline_chosen(

@@ -491,7 +491,7 @@ def choose(study: optuna.Study, spec: StudySpec, run: bool = False) -> Selection
             chosen = _break_tie(study, spec, chosen, finalists, tied, base_cv, run)
             if chosen.tie_pending:
                 return chosen
-    if chosen.baseline is None:
+    if chosen.baseline is None and not chosen.run_only:
         return chosen
     best_config = as_complete(chosen.best.user_attrs["config"], base)
     runs = [cv_run(study, spec, cfg, digest, fold_seed=seed, run=run) for cfg in (best_config, base)]

@@ -277,6 +277,28 @@ def test_the_best_must_beat_the_baseline_again_on_a_fresh_partition(
     assert s.rule.startswith("the baseline: the best trial (#0)") and "fold seed 7" in s.rule, s.rule
 
 
+@pytest.mark.parametrize(("case", "best_run", "base_run", "chosen", "held"), CONFIRM_CASES,
+                         ids=[c[0] for c in CONFIRM_CASES])  # fmt: skip
+def test_without_a_baseline_trial_the_best_is_confirmed_and_kept_either_way(
+    case: str, best_run: dict[str, Any], base_run: dict[str, Any], chosen: str, held: bool
+) -> None:
+    """``recipes: false``: the best beat the baseline's run outside the study, and the confirmation on a fresh
+    partition was skipped in silence (the consist7 probe: +0.0259 against a standard error of 0.0248, and the
+    line said nothing of it). It runs now; with no baseline trial to choose, a best it does not confirm stays, and
+    the rule says it was not confirmed."""
+    study = optuna.create_study(direction="maximize")
+    add(study, 0.95, FIVE, [0.95, 0.96, 0.94, 0.95, 0.95])
+    first = select(study, baseline=BASE, baseline_run={"value": 0.9, "fold_accs": [0.9] * 5})
+    assert first.run_only and first.baseline is None and first.unconfirmed, first
+    s = confirm(first, best_run, base_run, "val_acc", "maximize", seed=7)
+    info = s.confirmation
+    assert info is not None and info["confirmed"] == held and info["fold_seed"] == 7, case
+    assert s.chosen.number == 0 and not s.simpler and not s.unconfirmed and s.rule.startswith(first.rule), case
+    kept = "the best stays, but its margin over the baseline may be the folds' noise"
+    assert (kept in s.rule and "not confirmed" in s.rule) == (chosen == "baseline"), s.rule
+    assert ("; confirmed on a fresh partition" in s.rule) == (held and "diverged" not in info), s.rule
+
+
 def test_confirmation_with_the_loss_metric_compares_losses_downwards() -> None:
     """``metric: val_loss``: the folds' scores are losses, and the best must be lower again on the fresh partition."""
     study = optuna.create_study(direction="minimize")
@@ -465,6 +487,32 @@ def run_study_for_selection(tmp: Path) -> tuple[optuna.Study, Any]:
     from tests.test_verdict import run_study
 
     return run_study(tmp, budget={"trials": 2, "max_epochs": 3})
+
+
+@pytest.mark.slow
+def test_without_a_baseline_trial_the_verdict_still_confirms_the_best(tmp_path: Path) -> None:
+    """A real study's trials with no baseline trial among them (``recipes: false``): a trial that trains as the
+    baseline does (kernel L2 1e-12) but recorded perfect folds beats the baseline's run outside the study. The
+    verdict cross-validates both on a fresh partition, where they tie; there being no baseline trial to choose, the
+    best stays, and the rule the summary and the verdict print says it was not confirmed."""
+    from search import verdict
+    from search.recipes import BASELINE
+    from tests.test_verdict import run_study
+
+    ran, spec = run_study(tmp_path, budget={"trials": 2, "max_epochs": 3})
+    base = next(t for t in ran.trials if t.user_attrs.get("recipe") == BASELINE)
+    study = optuna.create_study(study_name=spec.name, direction="maximize")
+    attrs = {**base.user_attrs, "config": {**base.user_attrs["config"], "kernel_l2": 1e-12}, "recipe": None,
+             "fold_accs": [1.0] * len(base.user_attrs["fold_accs"])}  # fmt: skip
+    study.add_trial(optuna.trial.create_trial(value=1.0, params={}, distributions={}, user_attrs=attrs))
+    assert verdict.baseline_run(study, spec, run=True) is not None
+    pending = verdict.choose(study, spec)
+    assert pending.run_only and pending.unconfirmed and "not yet confirmed" in pending.rule, pending.rule
+    chosen = verdict.choose(study, spec, run=True)
+    info = chosen.confirmation
+    assert info is not None and info["confirmed"] is False and info["fold_seed"] == spec.seed + verdict.CONFIRM_SEED
+    assert chosen.chosen.number == 0 and "not confirmed on a fresh partition" in chosen.rule, chosen.rule
+    assert not verdict.choose(study, spec).unconfirmed  # cached: the summary reads the same choice
 
 
 @pytest.mark.slow
