@@ -1067,3 +1067,24 @@ def test_a_running_trial_whose_worker_is_gone_is_not_said_to_finish(tmp_path: Pa
     assert render.running({"running": 1}).startswith("1 still running when this report began")
     assert render.running({"running": 2, "dead": 2}).startswith("2 running when this report began, all with their")
     assert [t.state for t in study.get_trials()] == [TrialState.RUNNING] * 2  # nothing failed or re-queued
+
+
+@pytest.mark.parametrize("row", ["best", "baseline"])
+def test_the_page_states_the_epoch_rule_its_rows_were_retrained_by(tmp_path: Path, row: str) -> None:
+    """(the consist7 probe) The page said each row was retrained for "the peak of its mean validation curve over the
+    folds, plus one", where :func:`search.verdict.epochs_of` takes the peak of that curve smoothed by a moving
+    average over half the patience either side: JapaneseVowels' baseline curve peaks at epoch 15, and its row said 18
+    (the smoothed peak). The page now names the smoothing, and each row's epochs are the rule's."""
+    from search.verdict import epochs_of
+
+    raw = {**TINY, "name": "epochrule", "budget": {"trials": 2, "max_epochs": 6}, "final_seeds": 1}
+    spec, storage, out = _reported(tmp_path, raw)
+    study = optuna.load_study(study_name=spec.name, storage=storage)
+    final = json.loads((out / "report.json").read_text())["final"]
+    source = final[row]["from"]
+    assert source.startswith("trial #"), source
+    trial = study.trials[int(source.removeprefix("trial #"))]
+    assert final[row]["epochs"] == epochs_of(spec, trial.user_attrs)
+    page = " ".join(html.unescape((out / "index.html").read_text()).split())
+    assert "the peak of its mean validation curve over the folds, smoothed by a moving average over half the " \
+           "early-stopping patience either side, plus one" in page
