@@ -63,7 +63,8 @@ class Result:
       trial, why
     - ``verdict``: the test-split verdict (None with ``verdict=False``): ``verdict["best"]``, ``["baseline"]``,
       ``["nothing"]`` are dicts of test accuracies (``accs`` per seed, ``mean``, ``std``, ``epochs``, ``config``);
-      ``["paired"]`` is best - baseline paired over seeds x test sequences (``mean``, ``low``, ``high``, ``p``)
+      ``["paired"]`` is best - baseline paired over seeds x test sequences (``mean``, ``low``, ``high``, ``p``;
+      ``same`` True, and ``low``, ``high``, ``p`` None, when the tuned row is the baseline's own runs)
     """
 
     study: optuna.Study  # the Optuna study (its trials, user attributes, dataframe)

@@ -890,7 +890,8 @@ def crossed(d: np.ndarray) -> tuple[float, float]:
 
 def compare(a: dict[str, Any], b: dict[str, Any], size: int, resolution: float | None = None) -> dict[str, Any]:
     """:func:`paired` of rows ``a`` and ``b`` (their ``accs``, and their ``hits`` when both recorded them); two rows
-    of one configuration and epoch count are the same runs (the baseline chosen as the tuned row): ``same``.
+    of one configuration and epoch count are the same runs (the baseline chosen as the tuned row): ``same``, with no
+    interval and no p-value (``low``, ``high``, ``p`` None: nothing was compared).
 
     No test where either row diverged on a seed (``diverged``: those seeds): a diverged seed scores 0, which is not
     an accuracy, and a baseline that exploded on every seed was called "+0.75, p = 0.004" better (the CI, the p and
@@ -902,8 +903,8 @@ def compare(a: dict[str, Any], b: dict[str, Any], size: int, resolution: float |
                                "wilcoxon_p": None, "sequences": None, "diverged": gone}  # fmt: skip
     else:
         out = paired(a["accs"], b["accs"], resolution, hit_difference(a, b, size))
-    if same_runs(a, b):
-        out["same"] = True
+    if same_runs(a, b):  # nothing compared: no interval, no p (an API reader took p=1, CI 0..0 for a measured 0)
+        out.update(same=True, low=None, high=None, p=None, wilcoxon_p=None)
     return out
 
 

@@ -1091,7 +1091,8 @@ def test_a_searched_lr_is_split_from_the_regularizers(tmp_path: Path) -> None:
 )
 def test_a_gain_that_is_not_the_regularizers_is_said_to_be_so(bare: list, base: list, expect: str | None) -> None:
     res = _rows([0.95, 0.96, 0.97], base, {"label": "a", "share": 0.5, "acc": 0.5})
-    res["unregularized"] = {**verdict._summary(bare), "epochs": 5, "from": "a CV run here", "config": {},
+    # (its own configuration: with the best's, the two rows were "the same runs", which the verdict never compares)
+    res["unregularized"] = {**verdict._summary(bare), "epochs": 5, "from": "a CV run here", "config": {"lr": 0.05},
                             "keeps": {"lr": 0.05}, "off": ["dropout"]}  # fmt: skip
     res.update(verdict.split_difference(res["best"], res["unregularized"], res["baseline"], 40))
     text = "\n".join(result_lines(res, "best"))
@@ -1810,3 +1811,38 @@ def test_a_best_the_test_split_cannot_tell_from_the_baseline_is_warned(best: lis
         assert describe_difference(res["paired"]) in lines[0]
     same = {**res, "paired": {**res["paired"], "same": True}}  # the verdict chose the baseline: one row
     assert not [w for w in verdict.warnings_of(same) if "not measurably different" in w]
+
+
+_SAME_HITS = [verdict.pack_hits(np.array(h)) for h in ([1, 1, 0, 1, 0, 1, 1, 1], [1, 0, 1, 1, 1, 1, 0, 1])]
+_OTHER_HITS = [verdict.pack_hits(np.array(h)) for h in ([1, 1, 1, 1, 0, 1, 1, 1], [1, 1, 1, 1, 1, 1, 0, 1])]
+
+
+def _row(config: dict[str, float], epochs: int, hits: list[str]) -> dict[str, object]:
+    accs = [float(np.unpackbits(np.frombuffer(bytes.fromhex(h), np.uint8))[:8].mean()) for h in hits]
+    return {"accs": accs, "hits": hits, "config": config, "epochs": epochs}
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same", "tested"),
+    [
+        # the baseline chosen as the tuned row: one set of runs, nothing compared
+        (_row({"lr": 3e-3}, 18, _SAME_HITS), _row({"lr": 3e-3}, 18, _SAME_HITS), True, False),
+        # one configuration retrained for other epochs: two sets of runs, compared (here identically right)
+        (_row({"lr": 3e-3}, 18, _SAME_HITS), _row({"lr": 3e-3}, 19, _SAME_HITS), False, True),
+        # two configurations right and wrong on the same sequences: a comparison whose differences are all 0
+        (_row({"lr": 3e-3}, 18, _SAME_HITS), _row({"lr": 1e-3}, 18, _SAME_HITS), False, True),
+        # two configurations that differ: an interval and a p
+        (_row({"lr": 3e-3}, 18, _OTHER_HITS), _row({"lr": 1e-3}, 18, _SAME_HITS), False, True),
+    ],
+)
+def test_the_same_runs_carry_no_interval_and_no_p(
+    a: dict[str, object], b: dict[str, object], same: bool, tested: bool
+) -> None:
+    """(the consist7 probe) `run_study(...).verdict["paired"]` of a study whose tuned row is the baseline read
+    `{'mean': 0.0, 'low': 0.0, 'high': 0.0, 'p': 1.0, 'same': True}`: a p and a zero-width interval for a comparison
+    the documents say was not made ("the same configuration and runs: nothing to compare")."""
+    got = verdict.compare(a, b, 8, 1 / 8)
+    assert bool(got.get("same")) is same
+    assert [got[k] is not None for k in ("low", "high", "p")] == [tested] * 3, got
+    if same:
+        assert "the same configuration and runs: nothing to compare" in verdict.describe_difference(got)
