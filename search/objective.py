@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import optuna
 from optuna.artifacts import FileSystemArtifactStore
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 from pytorch_lightning.callbacks import Callback
 
@@ -223,8 +224,9 @@ def _outcome(
     trial: optuna.Trial, ckpts: TrialCheckpoints | None, counter: _EpochCounter, start: float
 ) -> Iterator[None]:
     """How a trial's fits end: a divergence is a prune (with its reason), a prune records its reason; an
-    interrupted trial (Ctrl-C, SIGTERM, a lost storage) keeps its checkpoints for its re-run, any other end clears
-    them; the wall time and epochs are recorded unless the storage is gone."""
+    interrupted trial (Ctrl-C, SIGTERM, a lost storage) keeps its checkpoints for its re-run, and so does a run whose
+    trial another worker failed and re-queued meanwhile (its copy owns them now); any other end clears them; the
+    wall time and epochs are recorded unless the storage is gone."""
     keep = lost = False
     try:
         yield
@@ -237,6 +239,9 @@ def _outcome(
     except StorageError:  # the storage is gone: nothing more can be written; the heartbeat re-queues it
         keep = lost = True
         raise
+    except UpdateFinishedTrialError:  # taken over (this worker was suspended past the grace period): the checkpoints
+        keep = True  # are its lineage's, which the re-queued copy resumes and writes now; clearing them deleted the
+        raise  # copy's progress.json under it, and a later re-run started from epoch 0 (the faults7 probe)
     except Exception as exc:
         keep = interrupt_behind(exc) is not None  # a signal that surfaced as another error: re-queued, resumable
         raise
