@@ -1337,9 +1337,10 @@ def schema_lock(url: str) -> Iterator[Any]:
         return
     import sqlalchemy
 
-    engine = sqlalchemy.create_engine(
-        driver_url(url), connect_args={"connect_timeout": 10}, poolclass=sqlalchemy.pool.NullPool
-    )
+    engine = sqlalchemy.create_engine(  # named: a worker waiting for the lock says which process holds it
+        driver_url(url), connect_args={"connect_timeout": 10, "application_name": lock_holder_name()},
+        poolclass=sqlalchemy.pool.NullPool,
+    )  # fmt: skip
     try:
         try:
             conn = engine.connect()  # a wrong URL, a server that is not there: one line now, as before
@@ -1358,6 +1359,35 @@ def schema_lock(url: str) -> Iterator[Any]:
 
 
 LOCK_NOTE_SECONDS = 10.0  # waiting longer than this for the schema lock prints one note
+LOCK_REPEAT_SECONDS = 60.0  # and again this often while the wait lasts
+
+
+def lock_holder_name() -> str:
+    """The PostgreSQL ``application_name`` of a schema-lock session: ``regtune <host> pid <pid>`` (at most 63 bytes,
+    the server's limit), so a worker that waits for the lock can name the process holding it."""
+    import socket
+
+    return f"regtune {socket.gethostname()[:32]} pid {os.getpid()}"
+
+
+def schema_lock_holder(conn: Any) -> tuple[int, str] | None:
+    """The server pid of the session holding the schema lock and what the server says of it (``pid 123, 'regtune
+    host pid 45', idle for 80 s``); None when it cannot be told (the lock was just released)."""
+    import sqlalchemy
+
+    row = conn.execute(sqlalchemy.text(
+        "SELECT a.pid, coalesce(a.application_name, ''), coalesce(a.state, ''), "
+        "extract(epoch FROM now() - a.state_change) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+        "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0 AND l.objid = :key AND l.objsubid = 1 "
+        "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"),
+        {"key": SCHEMA_LOCK}).first()  # fmt: skip
+    conn.commit()
+    if row is None:
+        return None
+    pid, app, state, since = row
+    who = repr(app) if app else "a session that gave no application_name"
+    since = "" if since is None else f" for {float(since):.0f} s"
+    return int(pid), f"pid {pid}, {who}, {state or 'state unknown'}{since}"
 
 
 def _take_lock(url: str, engine: Any, conn: Any) -> Any:
@@ -1369,7 +1399,7 @@ def _take_lock(url: str, engine: Any, conn: Any) -> Any:
 
     start = time.monotonic()
     lost_since: float | None = None
-    noted = False
+    noted: float | None = None  # when the wait was last said
     while True:
         try:
             if conn is None:
@@ -1390,10 +1420,19 @@ def _take_lock(url: str, engine: Any, conn: Any) -> Any:
                 with contextlib.suppress(Exception):
                     conn.close()
             conn = None
-        if not noted and time.monotonic() - start > LOCK_NOTE_SECONDS:
-            noted = True
-            print(f"note: waiting for the schema lock on {mask_url(url)} ({where(url)}): another process is "
-                  "creating the schema or a study there", file=sys.stderr, flush=True)  # fmt: skip
+        now = time.monotonic()
+        if now - start > LOCK_NOTE_SECONDS and (noted is None or now - noted > LOCK_REPEAT_SECONDS):
+            # said again while it lasts, naming the holder: a worker suspended (Ctrl-Z, a paused machine) while it
+            # held the lock kept every other worker of the database waiting for ever behind one anonymous note
+            noted = now  # (the faults7 probe)
+            holder = None
+            with contextlib.suppress(Exception):
+                holder = schema_lock_holder(conn) if conn is not None else None
+            held = (f"; held by PostgreSQL {holder[1]}: a regtune process holds it only while it creates or checks a "
+                    "study, so one holding it this long is suspended (Ctrl-Z, a paused machine) or stuck: resume or "
+                    f"stop it, or end its session (SELECT pg_terminate_backend({holder[0]}))" if holder else "")  # fmt: skip
+            print(f"note: waiting for the schema lock on {mask_url(url)} ({where(url)}) for {now - start:.0f} s: "
+                  f"another process is creating the schema or a study there{held}", file=sys.stderr, flush=True)  # fmt: skip
         time.sleep(0.25)
 
 

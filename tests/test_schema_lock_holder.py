@@ -1,0 +1,97 @@
+"""A worker waiting for PostgreSQL's schema lock names the session that holds it, and says so again while it waits.
+
+Found by the faults7 probe: a ``make worker`` suspended (Ctrl-Z, a paused machine) in the moment it held the schema
+lock (a session-level advisory lock, which no transaction timeout frees) kept every later worker of the database
+waiting for ever, after one note that named nobody ("another process is creating the schema or a study there").
+Real PostgreSQL; the holder is a real session holding the lock as a worker's does, under the name such a worker gives.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+
+import psycopg2
+import pytest
+
+import search.storage as storage_module
+
+PG_HOST = os.environ.get("REGTUNE_TEST_PGHOST", "127.0.0.1")
+PG_PORT = int(os.environ.get("REGTUNE_TEST_PGPORT", "5432"))
+PG_USER = os.environ.get("REGTUNE_TEST_PGUSER", "postgres")
+
+
+def _admin(sql: str) -> None:
+    conn = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres", connect_timeout=3)
+    conn.autocommit = True
+    try:
+        conn.cursor().execute(sql)
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def database() -> Iterator[str]:
+    """``$REGTUNE_TEST_PGDATABASE`` (an existing database, left as it is), else a fresh one dropped afterwards."""
+    given = os.environ.get("REGTUNE_TEST_PGDATABASE")
+    name = given or f"regtune_test_{uuid.uuid4().hex[:10]}"
+    try:
+        if not given:
+            _admin(f"CREATE DATABASE {name}")
+    except Exception as exc:
+        pytest.skip(f"PostgreSQL unreachable at {PG_HOST}:{PG_PORT} as {PG_USER} ({str(exc).strip().splitlines()[0]})")
+    try:
+        yield name
+    finally:
+        if not given:
+            _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    "application_name, named",
+    [("regtune gpu-7 pid 4242", "'regtune gpu-7 pid 4242'"), ("", "a session that gave no application_name")],
+    ids=["a worker", "another program"],
+)
+def test_the_schema_lock_wait_names_its_holder_and_repeats(
+    database: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, application_name: str,
+    named: str,
+) -> None:  # fmt: skip
+    monkeypatch.setattr(storage_module, "LOCK_NOTE_SECONDS", 0.5)
+    monkeypatch.setattr(storage_module, "LOCK_REPEAT_SECONDS", 1.0)
+    holder = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=database,
+                              application_name=application_name)  # fmt: skip
+    holder.autocommit = True
+    holder.cursor().execute(f"SELECT pg_advisory_lock({storage_module.SCHEMA_LOCK})")  # then idle, as when suspended
+    got: list[str] = []
+
+    def waiter() -> None:
+        with storage_module.schema_lock(f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{database}"):
+            got.append("locked")
+
+    thread = threading.Thread(target=waiter, daemon=True)
+    thread.start()
+    try:
+        time.sleep(3.0)
+        assert got == []  # it waits
+    finally:
+        holder.cursor().execute(f"SELECT pg_advisory_unlock({storage_module.SCHEMA_LOCK})")
+        thread.join(timeout=60)
+    pid = holder.get_backend_pid()
+    holder.close()
+    assert got == ["locked"], got
+    notes = [
+        line for line in capsys.readouterr().err.splitlines() if line.startswith("note: waiting for the schema lock")
+    ]
+    assert len(notes) >= 2, notes  # said again while it lasts (it was said once)
+    for note in notes:
+        assert f"held by PostgreSQL pid {pid}, {named}, idle for " in note, note
+        assert f"SELECT pg_terminate_backend({pid})" in note and "suspended (Ctrl-Z, a paused machine)" in note, note
+
+
+def test_the_lock_session_is_named_by_its_host_and_pid() -> None:
+    name = storage_module.lock_holder_name()
+    assert name.startswith("regtune ") and name.endswith(f" pid {os.getpid()}") and len(name.encode()) <= 63
