@@ -94,6 +94,9 @@ HOST_ATTR, PID_ATTR, START_ATTR = "regtune:host", "regtune:pid", "regtune:pid_st
 #: network or UTS namespace, cloned machines on one shared SQLite file), where a live worker's pid reads as dead
 SPACE_ATTR = "regtune:pid_space"
 BEAT_ATTR = "regtune:beat"  # the worker's own heartbeat (time.time()) on storages without Optuna's
+#: the grace period of the worker that runs a trial (its $REGTUNE_GRACE_PERIOD, above its heartbeat interval): the
+#: others judge its heartbeat by the longer of it and their own
+GRACE_ATTR = "regtune:grace"
 STORAGE_ENV = "REGTUNE_STORAGE"  # an alternative to STORAGE=... that keeps credentials off command lines
 SCHEMA_LOCK = 727465  # the PostgreSQL advisory lock key under which the schema and new studies are created
 POOL = {"pool_size": 2, "max_overflow": 2}  # connections per worker process: main thread + heartbeat, and slack
@@ -189,7 +192,7 @@ def where(url: str) -> str:
 #: behind was read beside the next worker's pid, and that live pid tested in the dead run's namespace)
 _RUN_ATTRS = (
     "fail_reason", "traceback", "pruned_reason", "resumed_from_epoch", GAVE_UP_ATTR,
-    HOST_ATTR, PID_ATTR, START_ATTR, SPACE_ATTR, BEAT_ATTR,
+    HOST_ATTR, PID_ATTR, START_ATTR, SPACE_ATTR, BEAT_ATTR, GRACE_ATTR,
 )  # fmt: skip
 
 

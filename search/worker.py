@@ -49,6 +49,7 @@ from search.spec import StudySpec
 from search.storage import (  # the worker-process attributes live beside _RUN_ATTRS, which a re-queued copy drops
     BEAT_ATTR,
     GAVE_UP_ATTR,
+    GRACE_ATTR,
     GRACE_PERIOD,
     HEARTBEAT_INTERVAL,
     HOST_ATTR,
@@ -404,10 +405,13 @@ def dead_trials(study: optuna.Study, own: bool = False) -> dict[int, str]:
     dead: dict[int, str] = {}  # trial id -> why
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     if native:  # (of the trials this view holds running: a report's snapshot counted "2 running, 3 ... gone")
-        ids = {t._trial_id for t in running}
+        ids = {t._trial_id: t for t in running}
         for tid in storage._get_stale_trial_ids(study._study_id):  # type: ignore[attr-defined]
             if tid in ids:
-                dead[tid] = f"no heartbeat for {GRACE_PERIOD} s: its worker died or lost the storage; re-queued"
+                grace = grace_of(ids[tid])
+                if grace > GRACE_PERIOD and not heartbeat_older(storage, tid, grace):
+                    continue  # its worker beats less often than this one judges (another REGTUNE_HEARTBEAT_INTERVAL)
+                dead[tid] = f"no heartbeat for {grace:g} s: its worker died or lost the storage; re-queued"
     host, now, space = socket.gethostname(), time.time(), pid_space()
     me = (host, os.getpid(), _process_start(os.getpid()))
     for t in running:
@@ -429,12 +433,46 @@ def dead_trials(study: optuna.Study, own: bool = False) -> dict[int, str]:
             if not alive(int(attrs[PID_ATTR]), str(attrs.get(START_ATTR, ""))):
                 dead[t._trial_id] = "worker process died (found on resume)"
                 continue
-        if BEAT_ATTR in attrs and now - float(attrs[BEAT_ATTR]) > GRACE_PERIOD:
-            dead[t._trial_id] = f"no heartbeat for {GRACE_PERIOD} s: its worker died or lost the storage; re-queued"
+        if BEAT_ATTR in attrs and now - float(attrs[BEAT_ATTR]) > grace_of(t):
+            dead[t._trial_id] = f"no heartbeat for {grace_of(t):g} s: its worker died or lost the storage; re-queued"
         elif PID_ATTR not in attrs and t.datetime_start is not None:
             if (datetime.now() - t.datetime_start).total_seconds() > ORPHAN_SECONDS:
                 dead[t._trial_id] = f"running {ORPHAN_SECONDS:.0f} s with no worker: it died at once; re-queued"
     return dead
+
+
+def grace_of(trial: FrozenTrial) -> float:
+    """How long ``trial``'s heartbeat may be silent: the longer of this worker's grace period and the one its own
+    worker recorded (:func:`claim`). A worker whose REGTUNE_HEARTBEAT_INTERVAL was 20 (grace 80) beside workers of
+    the default grace of 40 had every live trial failed as dead by them, "no heartbeat for 40 s", again and again
+    towards its crash limit, and its own line blamed a heartbeat stopped for over 80 s (the faults7 probe)."""
+    try:
+        theirs = float(trial.system_attrs.get(GRACE_ATTR, 0))
+    except (TypeError, ValueError):
+        theirs = 0.0
+    return max(float(GRACE_PERIOD), theirs)
+
+
+def heartbeat_older(storage: BaseStorage, trial_id: int, seconds: float) -> bool:
+    """Whether Optuna's heartbeat of trial ``trial_id`` (an RDB storage's, in the server's clock) is older than
+    ``seconds``; True where it cannot be read (the trial is judged as Optuna judged it)."""
+    import sqlalchemy
+    from optuna.storages._rdb import models
+
+    backend = getattr(getattr(storage, "inner", storage), "_backend", None)
+    if backend is None or not hasattr(backend, "scoped_session"):
+        return True
+    session = backend.scoped_session()
+    try:
+        now = session.execute(sqlalchemy.func.now()).scalar()
+        beat = session.query(models.TrialHeartbeatModel.heartbeat).filter_by(trial_id=trial_id).scalar()
+    except Exception:
+        return True
+    finally:
+        session.close()
+    if now is None or beat is None:
+        return True
+    return (now.replace(tzinfo=None) - beat.replace(tzinfo=None)).total_seconds() > seconds
 
 
 def fail_dead_trials(
@@ -661,7 +699,7 @@ def claim(storage: BaseStorage, tid: int) -> None:
     a live worker's pid there, find none, and fail the live trial)."""
     pid = os.getpid()
     for key, attr in ((SPACE_ATTR, pid_space()), (HOST_ATTR, socket.gethostname()), (PID_ATTR, pid),
-                      (START_ATTR, _process_start(pid))):  # fmt: skip
+                      (START_ATTR, _process_start(pid)), (GRACE_ATTR, GRACE_PERIOD)):  # fmt: skip
         storage.set_trial_system_attr(tid, key, attr)
 
 

@@ -1,0 +1,107 @@
+"""Workers with different heartbeat settings on one study: each judges a trial's heartbeat by the longer of its own
+grace period and the one the trial's worker recorded.
+
+Found by the faults7 probe on PostgreSQL: worker A ran with REGTUNE_HEARTBEAT_INTERVAL=20 (grace 80), worker B with
+the grace period 6; B failed A's live, healthy trial as "no heartbeat for 6 s: its worker died", re-queued it (a
+crash towards the trial's limit of 3), and A's own line said its heartbeat had "stopped for over 80 s".
+Real stores (SQLite; PostgreSQL where it runs), real trials and heartbeats; a heartbeat's age is set in its row.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import optuna
+import pytest
+
+from search.storage import GRACE_ATTR, GRACE_PERIOD, open_storage
+from search.worker import dead_trials
+
+PG_HOST = os.environ.get("REGTUNE_TEST_PGHOST", "127.0.0.1")
+PG_PORT = int(os.environ.get("REGTUNE_TEST_PGPORT", "5432"))
+PG_USER = os.environ.get("REGTUNE_TEST_PGUSER", "postgres")
+
+# (the grace its worker recorded, or None: a trial claimed before it was recorded; the heartbeat's age in s;
+#  dead by this worker's judgement (grace GRACE_PERIOD = 40), and the seconds its reason names)
+CASES = [
+    (200, 60, None),  # its worker beats every 50 s: a 60 s old beat is no death
+    (200, 250, 200),  # older than its own grace: dead, and said by that grace
+    (None, 60, GRACE_PERIOD),  # recorded by no worker: judged by this one's grace, as before
+    (10, 30, None),  # a shorter recorded grace never judges more strictly than this worker's own
+    (10, 60, GRACE_PERIOD),
+]
+
+
+def _pg_database() -> Iterator[str]:
+    import psycopg2
+
+    given = os.environ.get("REGTUNE_TEST_PGDATABASE")
+    name = given or f"regtune_test_{uuid.uuid4().hex[:10]}"
+
+    def admin(sql: str) -> None:
+        conn = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres", connect_timeout=3)
+        conn.autocommit = True
+        try:
+            conn.cursor().execute(sql)
+        finally:
+            conn.close()
+
+    try:
+        if not given:
+            admin(f"CREATE DATABASE {name}")
+    except Exception as exc:
+        pytest.skip(f"PostgreSQL unreachable at {PG_HOST}:{PG_PORT} as {PG_USER} ({str(exc).strip().splitlines()[0]})")
+    try:
+        yield f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
+    finally:
+        if not given:
+            admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'study.db'}"
+    else:
+        yield from _pg_database()
+
+
+def _age(url: str, trial_id: int, seconds: int) -> None:
+    """Set trial ``trial_id``'s heartbeat ``seconds`` into the past, in the store's own clock."""
+    if url.startswith("sqlite"):
+        with sqlite3.connect(url.split(":///", 1)[1]) as conn:
+            conn.execute(f"UPDATE trial_heartbeats SET heartbeat = datetime(heartbeat, '-{seconds} seconds') "
+                         "WHERE trial_id = ?", (trial_id,))  # fmt: skip
+        return
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url.replace("postgresql://", "postgresql+psycopg2://"))
+    with engine.begin() as conn:
+        conn.execute(sqlalchemy.text(f"UPDATE trial_heartbeats SET heartbeat = heartbeat - interval '{seconds} seconds' "
+                                     "WHERE trial_id = :t"), {"t": trial_id})  # fmt: skip
+    engine.dispose()
+
+
+def test_a_trial_is_judged_by_its_own_workers_grace_too(store: str) -> None:
+    storage = open_storage(store)
+    name = f"grace_{uuid.uuid4().hex[:8]}"
+    study = optuna.create_study(study_name=name, storage=storage, direction="maximize")
+    ids = []
+    for recorded, age, _ in CASES:
+        tid = study.ask()._trial_id
+        storage.record_heartbeat(tid)
+        if recorded is not None:
+            storage.set_trial_system_attr(tid, GRACE_ATTR, recorded)
+        _age(store, tid, age)
+        ids.append(tid)
+    dead = dead_trials(optuna.load_study(study_name=name, storage=storage))
+    for tid, (recorded, age, said) in zip(ids, CASES, strict=True):
+        case = f"recorded grace {recorded}, heartbeat {age} s old"
+        if said is None:
+            assert tid not in dead, (case, dead.get(tid))  # before: "no heartbeat for 40 s" for the first case
+        else:
+            assert dead.get(tid, "").startswith(f"no heartbeat for {said:g} s: its worker died"), (case, dead.get(tid))
