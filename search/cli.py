@@ -287,7 +287,7 @@ def _run_processes(args, url, total, plans, study, progress) -> list[int]:  # ty
         # the workers print nothing: their trials' lines come from here, as a lone worker's do (they were missing);
         # the trials are read only when the count of ended ones moved (a count is one query, the trials are not)
         seen = None if progress.tty else {t.number for t in study.get_trials(deepcopy=False, states=ENDED)}
-        ended = -1
+        ended, told = -1, set[int]()
         while True:
             running = any(p.poll() is None for p in procs)
             if running:
@@ -303,6 +303,7 @@ def _run_processes(args, url, total, plans, study, progress) -> list[int]:  # ty
             progress.set(now, best)
             if not running:
                 break
+            told = _tell_stopped(procs, now, total, told)
     except BaseException as exc:  # a signal, or this process lost the storage: stop the workers, then go
         if main_thread:
             for sig in handled:  # one stop at a time
@@ -321,6 +322,32 @@ def _run_processes(args, url, total, plans, study, progress) -> list[int]:  # ty
 
 
 ENDED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
+
+
+def process_stopped(pid: int) -> bool:
+    """Whether process ``pid`` is stopped (SIGSTOP, Ctrl-Z, a debugger): its state in ``/proc/<pid>/stat``."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in ("T", "t")
+    except (OSError, IndexError):
+        return False
+
+
+def _tell_stopped(procs: list[subprocess.Popen], now: dict[str, int], total: int, told: set[int]) -> set[int]:
+    """Once the study has its total, say once for each worker process that is stopped why ``study`` still waits.
+    A worker stopped with SIGSTOP while the others finished the study (its trial failed and re-queued by them)
+    kept ``study --workers N`` waiting, silent, with the result never printed (the faults7 probe)."""
+    from search.worker import say
+
+    if now["finished"] < total:
+        return told
+    for i, p in enumerate(procs):
+        if i not in told and p.poll() is None and process_stopped(p.pid):
+            told.add(i)
+            say(f"{now['finished']}/{total} trials finished, but worker {i} (pid {p.pid}) is stopped (SIGSTOP, Ctrl-Z "
+                f"or a debugger) and cannot exit: the result is printed once it has; let it run on (kill -CONT "
+                f"{p.pid}), or end it (kill {p.pid}; kill -CONT {p.pid}: it re-queues its trial, if any, and exits)")  # fmt: skip
+    return told
 
 
 def _print_ended(study, seen, progress, now, stopped: bool = False) -> None:  # type: ignore[no-untyped-def]
