@@ -1086,5 +1086,7 @@ def test_the_page_states_the_epoch_rule_its_rows_were_retrained_by(tmp_path: Pat
     trial = study.trials[int(source.removeprefix("trial #"))]
     assert final[row]["epochs"] == epochs_of(spec, trial.user_attrs)
     page = " ".join(html.unescape((out / "index.html").read_text()).split())
-    assert "the peak of its mean validation curve over the folds, smoothed by a moving average over half the " \
-           "early-stopping patience either side, plus one" in page
+    assert (
+        "the peak of its mean validation curve over the folds, smoothed by a moving average over half the "
+        "early-stopping patience either side, plus one" in page
+    )
