@@ -1084,7 +1084,9 @@ def _npz_set(
         what = ("sequences", "time steps", "channels")[X.shape.index(0)]
         raise DataError(f"{path}: {xk} is empty (shape {X.shape}: no {what}); expected N x T x C with N, T, C >= 1")
     if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
-        raise DataError(f"{path}: {xk} has dtype {X.dtype}; expected floats")
+        # "expected floats" for a bool X, where integer X is read: name what is read, and the way out
+        way = f" (True/False: {xk}.astype(np.float32))" if X.dtype == bool else ""
+        raise DataError(f"{path}: {xk} has dtype {X.dtype}; allowed: floats or integers{way}")
     # a copy (edited in place below), float64 unless it is float32 already: float32 values are exact in either, and
     # a float64 copy of a 2 GB float32 file took 4 GB more (the cast to float32 at the end gives the same bits)
     X = X.astype(np.float32 if X.dtype == np.float32 else np.float64)

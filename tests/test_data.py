@@ -206,7 +206,11 @@ BAD_NPZ = [
         r"X is empty \(shape \(0, 5, 2\): no sequences",
     ),
     ({"X": np.zeros((4, 0, 2), np.float32)}, r"X is empty .*no time steps"),
-    ({"X": np.zeros((4, 5, 2), bool)}, r"X has dtype bool; expected floats"),
+    # integers are read as floats are: "expected floats" was not what is allowed
+    ({"X": np.zeros((4, 5, 2), bool)}, r"X has dtype bool; allowed: floats or integers \(True/False: X.astype"),
+    ({"X": np.zeros((4, 5, 2), np.complex64)}, r"X has dtype complex64; allowed: floats or integers$"),
+    ({"X": np.zeros((4, 5, 2)).astype(str)}, r"X has dtype <U32; allowed: floats or integers$"),
+    ({"X_test": np.zeros((2, 5, 2), bool)}, r"X_test has dtype bool; allowed: floats or integers \(True/False: X_test"),
     ({"y": np.zeros(4, np.int64)}, r"training split holds one class \('0', 4 sequences\)"),
     # a misspelt array was skipped: with length= for lengths= the zero padding was read as data
     ({"length": np.array([3, 5, 5, 5])}, r"unknown array 'length' \(did you mean 'lengths'\?\); allowed: X, y, len"),
@@ -217,6 +221,23 @@ BAD_NPZ = [
         r"array 'X' is an object array .*allowed: numbers.*a lengths array",
     ),
 ]
+
+
+NUMBER_DTYPES = [np.float16, np.float64, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16]
+
+
+@pytest.mark.parametrize("dtype", NUMBER_DTYPES, ids=[np.dtype(d).name for d in NUMBER_DTYPES])
+def test_npz_x_of_any_real_number_dtype_reads_as_its_values(tmp_path: Path, dtype: type) -> None:
+    """float16 and integer X (a sensor's counts, a quantized export) read as the same values in float32, as the
+    error for other dtypes says ("allowed: floats or integers"); the unseen7 probe found no test holding it."""
+    train, test = _npz_arrays(), _npz_arrays(n=6, seed=1)
+    cast = {k: (np.abs(v) * 50).astype(dtype) for k, v in (("X", train["X"]), ("X_test", test["X"]))}
+    np.savez(tmp_path / "d.npz", **cast, y=train["y"], y_test=test["y"], lengths=train["lengths"],
+             lengths_test=test["lengths"])  # fmt: skip
+    splits = load_splits(str(tmp_path / "d.npz"))
+    assert splits.train.X.dtype == np.float32 and splits.test.X.dtype == np.float32
+    np.testing.assert_array_equal(splits.train.X, cast["X"].astype(np.float32))
+    np.testing.assert_array_equal(splits.test.X, cast["X_test"].astype(np.float32))
 
 
 @pytest.mark.parametrize(("override", "message"), BAD_NPZ, ids=[m for _, m in BAD_NPZ])
