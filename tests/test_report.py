@@ -149,9 +149,19 @@ def test_one_structure_renders_the_page_the_summary_and_the_comparison(
     md = render.comparison_markdown(comparison([one, dataclasses.replace(two, final=split)]))
     assert "| +0.0100 (95% CI -0.100..+0.120, paired over 2 seeds, on this test split only, p=0.5) |" in md
     assert 'href="../other/report/index.html"' in render.comparison_page(cmp)
+    # the majority row in the accuracies' four decimals (0.525 and 0.0333 stood beside 0.9875 ± 0.0000)
+    for acc, shown in ((0.525, "0.5250"), (1 / 30, "0.0333"), (0.9, "0.9000"), (1.0, "1.0000")):
+        at = dataclasses.replace(two, final={**final, "majority": {**final["majority"], "acc": acc}})
+        assert f"| majority class (always one class; no model) | {fmt_acc(one)} | {shown} |" in (
+            render.comparison_markdown(comparison([one, at]))
+        ), acc
     elsewhere = dataclasses.replace(two, report_dir="runs/other/report-postgresql-db-123abc")
     page = render.comparison_page(comparison([one, elsewhere]), Path("runs/comparison"))
     assert 'href="../other/report-postgresql-db-123abc/index.html"' in page
+
+
+def fmt_acc(data: StudyData) -> str:
+    return f"{(data.final or {})['majority']['acc']:.4f}"
 
 
 @pytest.mark.parametrize(
