@@ -722,13 +722,25 @@ def chosen(spec: StudySpec, folds: int) -> str:
         elif name == "max_epochs":
             shown = str(spec.max_epochs)
         elif name == "cv_folds":
-            shown = str(folds)
+            shown = str(folds) + _rarest_note(str(spec.defaulted[name]), folds)
         else:
             shown = str(spec.fixed.get(name, spec.architecture.get(name, defaults().get(name, "its default"))))
         if name == "patience" and int(spec.fixed.get("patience", 0)) >= spec.max_epochs:  # 125 vs a written 4, unsaid
             shown += f" (not below max_epochs {spec.max_epochs}: early stopping never ends a fold)"
         out.append(f"{name} {shown}")
     return "; ".join(out)
+
+
+def _rarest_note(why: str, folds: int) -> str:
+    """Why the folds are fewer than the training size gives, where the rarest class cut them (``spec.defaulted``'s
+    record: "... the rarest class has N"): 35 classes of 4 sequences and one of 1 showed "cv_folds 1", a holdout
+    instead of 5 folds, with nothing to say one class caused it (the unseen7 probe)."""
+    rarest = re.search(r"the rarest class has (\d+)", why)
+    if rarest is None:
+        return ""
+    n = int(rarest[1])
+    cut = "one holdout" if folds == 1 else "no more folds than that"
+    return f" (the rarest class has {n} training sequence{'s' if n != 1 else ''}: {cut})"
 
 
 def _data_notes(prepared: Prepared) -> None:

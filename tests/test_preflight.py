@@ -251,6 +251,31 @@ def test_a_class_no_validation_part_holds_is_named_before_the_search(
     assert 'note: the search\'s validation part holds no sequence of class "1" (too few training sequences' in err, err
 
 
+RAREST_FOLDS = [  # training sequences per class -> the folds validate shows, and why where the rarest class cut them
+    ([10, 10], "cv_folds 5"),  # the size rule alone: nothing more to say
+    ([10, 3], "cv_folds 3 (the rarest class has 3 training sequences: no more folds than that)"),
+    ([10, 10, 1], "cv_folds 1 (the rarest class has 1 training sequence: one holdout)"),
+]
+
+
+@pytest.mark.parametrize(("counts", "shown"), RAREST_FOLDS, ids=[s for _, s in RAREST_FOLDS])
+def test_validate_says_when_the_rarest_class_cut_the_folds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], counts: list[int], shown: str
+) -> None:
+    """35 classes of 4 sequences and one of 1 showed "cv_folds 1": a holdout instead of 5 folds, and nothing said
+    one class's single sequence chose it (the unseen7 probe)."""
+    y = np.repeat(np.arange(len(counts)), counts)
+    test = arrays(n=2 * len(counts), k=len(counts), seed=1)
+    np.savez(tmp_path / "d.npz", X=arrays(n=len(y))["X"], y=y, X_test=test["X"], y_test=test["y"])
+    path = write_study(tmp_path, "rarest", str(tmp_path / "d.npz"))
+    raw = yaml.safe_load(path.read_text())
+    del raw["cv_folds"]  # left to the data
+    path.write_text(yaml.safe_dump(raw))
+    assert main(["validate", str(path)]) == 0
+    chosen = capsys.readouterr().out.splitlines()[1]
+    assert chosen.startswith("  chosen from the data: ") and (chosen.endswith(shown) or f"{shown};" in chosen), chosen
+
+
 def test_validate_says_what_the_data_chose(capsys: pytest.CaptureFixture[str]) -> None:
     """A long dataset gets a searched front end from its data; validate showed none of it, so a user could not see
     before a run which strides and kernels the search would try (the unseen-data probe)."""
