@@ -303,6 +303,10 @@ def select(
     values = fold_values(base, metric)
     assert values is not None
     folds = len(ref)
+    if values == ref:  # "within one standard error" read like a measured margin where the folds scored both alike
+        return _chose(base, best, f"the baseline trial: it scored as the best (#{best.number}) did on each of the "
+                                  f"{folds} folds (only the tie-break ranked #{best.number} first), so nothing the "
+                                  "search found measurably helps")  # fmt: skip
     if within_one_se(values, ref, direction):
         return _chose(base, best, f"the baseline trial: within one standard error of the best (#{best.number}) "
                                   f"over {folds} folds, so nothing the search found measurably helps")  # fmt: skip
