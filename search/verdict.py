@@ -723,9 +723,11 @@ def cached_test_accuracy(
         if seed < len(done):
             return done[seed]
         if seed == start:  # minutes of training from here: said once
-            which = f"seed {seeds}" if seed + 1 == seeds else f"seeds {seed + 1}..{seeds}"
-            announce(spec, f"retraining {described(config)} on the whole training split, {which} of {seeds} "
-                           f"({epochs} epochs each)")  # fmt: skip
+            # numbered from 0, as the warnings, the rows and the README number the seeds ("seeds 1..3 of 3" here
+            # and "diverged on seed(s) 2" there named one run: the consist7 probe)
+            which = f"seed {seed}" if seed + 1 == seeds else f"seeds {seed}..{seeds - 1}"
+            announce(spec, f"retraining {described(config)} on the whole training split, {which} (of {seeds}; "
+                           f"{epochs} epochs each)")  # fmt: skip
         result = refit_seed(spec, config, epochs, seed)
         stored = study.user_attrs.get(attr, [])  # another process on the study may have stored more meanwhile
         done[:] = stored if len(stored) > len(done) else [*done, result]  # (seed i is entry i: the same result)
@@ -925,6 +927,13 @@ def split_difference(
     }
 
 
+def ci_bound(x: float) -> str:
+    """An interval's bound in 3 decimals, or in 2 significant digits where those round a bound that is not 0 to
+    0: "95% CI +0.000..+0.030, p=0.045, significant" read as an interval touching 0 (its low end was +0.0004)."""
+    text = f"{x:+.3f}"
+    return f"{x:+.2g}" if x != 0 and float(text) == 0 else text
+
+
 def describe_difference(p: dict[str, Any]) -> str:
     """``+0.0123 (95% CI -0.004..+0.029, paired over 3 seeds x 370 test sequences, p=0.21)``; a comparison kept
     from before rows recorded their hits says its interval is that of this test split only."""
@@ -941,7 +950,7 @@ def describe_difference(p: dict[str, Any]) -> str:
     wilcoxon = f", Wilcoxon p={p['wilcoxon_p']:.2g}" if p.get("wilcoxon_p") is not None else ""
     over = (f"{p['n']} seeds x {p['sequences']} test sequences" if p.get("sequences")
             else f"{p['n']} seeds, on this test split only")  # fmt: skip
-    return (f"{p['mean']:+.4f} ({100 * CONFIDENCE:.0f}% CI {p['low']:+.3f}..{p['high']:+.3f}, "
+    return (f"{p['mean']:+.4f} ({100 * CONFIDENCE:.0f}% CI {ci_bound(p['low'])}..{ci_bound(p['high'])}, "
             f"paired over {over}, p={p['p']:.2g}{wilcoxon})")  # fmt: skip
 
 

@@ -1685,7 +1685,9 @@ def test_each_run_the_verdict_trains_is_said_once_and_a_cached_one_not(
     err = capsys.readouterr().err
     said = [line for line in err.splitlines() if line.startswith("said: retraining ")]
     assert len(said) == len(set(said)) >= 2, err  # the best and the baseline at least, each once
-    assert all(line.endswith("on the whole training split, seeds 1..2 of 2 (2 epochs each) ...") for line in said), said
+    assert all(line.endswith("on the whole training split, seeds 0..1 (of 2; 2 epochs each) ...") for line in said), (
+        said
+    )
     assert "said: retraining a configuration without regularizers (lr 0.01)" in err, err
     out = tmp_path / "report"
     assert cli.main(["report", str(path), "--storage", store, "--out", str(out)]) == 0
@@ -1846,3 +1848,18 @@ def test_the_same_runs_carry_no_interval_and_no_p(
     assert [got[k] is not None for k in ("low", "high", "p")] == [tested] * 3, got
     if same:
         assert "the same configuration and runs: nothing to compare" in verdict.describe_difference(got)
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "shown"),
+    [
+        (0.000405, 0.0301, "95% CI +0.0004..+0.030,"),  # significant, and it read +0.000..+0.030 (consist7 probe)
+        (-0.00015, 0.029, "95% CI -0.00015..+0.029,"),
+        (0.0, 0.02, "95% CI +0.000..+0.020,"),
+        (-0.0123, 0.0456, "95% CI -0.012..+0.046,"),
+    ],
+    ids=["low just above 0", "low just below 0", "low exactly 0", "ordinary"],
+)
+def test_an_interval_bound_near_zero_keeps_its_sign_and_size(low: float, high: float, shown: str) -> None:
+    p = {"mean": 0.0153, "low": low, "high": high, "p": 0.045, "n": 3, "sequences": 370}
+    assert shown in describe_difference(p), describe_difference(p)
