@@ -303,7 +303,7 @@ def _run_processes(args, url, total, plans, study, progress) -> list[int]:  # ty
             progress.set(now, best)
             if not running:
                 break
-            told = _tell_stopped(procs, now, total, told)
+            told = _tell_stopped(procs, now, total, told, study)
     except BaseException as exc:  # a signal, or this process lost the storage: stop the workers, then go
         if main_thread:
             for sig in handled:  # one stop at a time
@@ -333,20 +333,33 @@ def process_stopped(pid: int) -> bool:
         return False
 
 
-def _tell_stopped(procs: list[subprocess.Popen], now: dict[str, int], total: int, told: set[int]) -> set[int]:
-    """Once the study has its total, say once for each worker process that is stopped why ``study`` still waits.
-    A worker stopped with SIGSTOP while the others finished the study (its trial failed and re-queued by them)
-    kept ``study --workers N`` waiting, silent, with the result never printed (the faults7 probe)."""
+def _tell_stopped(
+    procs: list[subprocess.Popen], now: dict[str, int], total: int, told: set[int], study: optuna.Study | None = None
+) -> set[int]:
+    """Say once for each worker process that is stopped why ``study`` still waits: once the study has its total,
+    or once no trial is left to start and the stopped worker holds one of the running ones. A worker stopped with
+    SIGSTOP while the others finished the study (its trial failed and re-queued by them) kept ``study --workers N``
+    waiting, silent, with the result never printed (the faults7 probe); on the journal file (no heartbeat) the
+    stopped worker's trial stays running until it runs again, so the total is never reached there."""
+    from search.storage import PID_ATTR
     from search.worker import say
 
-    if now["finished"] < total:
+    if now["finished"] + now.get("running", 0) < total:
         return told
-    for i, p in enumerate(procs):
-        if i not in told and p.poll() is None and process_stopped(p.pid):
-            told.add(i)
-            say(f"{now['finished']}/{total} trials finished, but worker {i} (pid {p.pid}) is stopped (SIGSTOP, Ctrl-Z "
-                f"or a debugger) and cannot exit: the result is printed once it has; let it run on (kill -CONT "
-                f"{p.pid}), or end it (kill {p.pid}; kill -CONT {p.pid}: it re-queues its trial, if any, and exits)")  # fmt: skip
+    stopped = [(i, p) for i, p in enumerate(procs) if i not in told and p.poll() is None and process_stopped(p.pid)]
+    held: dict[int, int] = {}  # worker pid -> the running trial it holds
+    if stopped and now["finished"] < total and study is not None:
+        for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            with contextlib.suppress(TypeError, ValueError):
+                held[int(t.system_attrs.get(PID_ATTR, -1))] = t.number
+    for i, p in stopped:
+        if now["finished"] < total and p.pid not in held:
+            continue  # the others still run the last trials, and none waits for this one
+        told.add(i)
+        holds = f" holding trial {held[p.pid]}," if p.pid in held else ""
+        say(f"{now['finished']}/{total} trials finished, but worker {i} (pid {p.pid}) is stopped (SIGSTOP, Ctrl-Z "
+            f"or a debugger){holds} and cannot exit: the result is printed once it has; let it run on (kill -CONT "
+            f"{p.pid}), or end it (kill {p.pid}; kill -CONT {p.pid}: it re-queues its trial, if any, and exits)")  # fmt: skip
     return told
 
 
