@@ -931,7 +931,10 @@ def ci_bound(x: float) -> str:
     """An interval's bound in 3 decimals, or in 2 significant digits where those round a bound that is not 0 to
     0: "95% CI +0.000..+0.030, p=0.045, significant" read as an interval touching 0 (its low end was +0.0004)."""
     text = f"{x:+.3f}"
-    return f"{x:+.2g}" if x != 0 and float(text) == 0 else text
+    if x == 0 or float(text) != 0:
+        return text
+    # in fixed point: "g" writes a bound under 1e-4 as "+4e-05" beside "+0.030" (review7)
+    return f"{x:+.{1 - math.floor(math.log10(abs(x)))}f}".rstrip("0")
 
 
 def describe_difference(p: dict[str, Any]) -> str:

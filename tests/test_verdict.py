@@ -1857,8 +1857,10 @@ def test_the_same_runs_carry_no_interval_and_no_p(
         (-0.00015, 0.029, "95% CI -0.00015..+0.029,"),
         (0.0, 0.02, "95% CI +0.000..+0.020,"),
         (-0.0123, 0.0456, "95% CI -0.012..+0.046,"),
+        (0.00004, 0.0301, "95% CI +0.00004..+0.030,"),  # not "+4e-05" (review7)
+        (-0.000032, 0.029, "95% CI -0.000032..+0.029,"),
     ],
-    ids=["low just above 0", "low just below 0", "low exactly 0", "ordinary"],
+    ids=["low just above 0", "low just below 0", "low exactly 0", "ordinary", "under 1e-4", "under 1e-4 below 0"],
 )
 def test_an_interval_bound_near_zero_keeps_its_sign_and_size(low: float, high: float, shown: str) -> None:
     p = {"mean": 0.0153, "low": low, "high": high, "p": 0.045, "n": 3, "sequences": 370}
