@@ -105,3 +105,29 @@ def test_a_trial_is_judged_by_its_own_workers_grace_too(store: str) -> None:
             assert tid not in dead, (case, dead.get(tid))  # before: "no heartbeat for 40 s" for the first case
         else:
             assert dead.get(tid, "").startswith(f"no heartbeat for {said:g} s: its worker died"), (case, dead.get(tid))
+
+
+def test_a_workers_own_beat_is_judged_by_its_recorded_grace_too(tmp_path: Path) -> None:
+    """(review7) The other branch of :func:`search.worker.dead_trials`: storages without Optuna's heartbeat (the gRPC
+    proxy) carry the worker's own beat (``regtune:beat``, its clock), which the grace recorded beside it must judge
+    too; the test above reaches only Optuna's. A real journal file with the attributes a proxied worker writes."""
+    import time
+
+    from search.storage import BEAT_ATTR
+
+    storage = open_storage(str(tmp_path / "journal.log"))
+    study = optuna.create_study(study_name="beat", storage=storage, direction="maximize")
+    ids = []
+    for recorded, age, _ in CASES:
+        tid = study.ask()._trial_id
+        storage.set_trial_system_attr(tid, BEAT_ATTR, time.time() - age)
+        if recorded is not None:
+            storage.set_trial_system_attr(tid, GRACE_ATTR, recorded)
+        ids.append(tid)
+    dead = dead_trials(optuna.load_study(study_name="beat", storage=storage))
+    for tid, (recorded, age, said) in zip(ids, CASES, strict=True):
+        case = f"recorded grace {recorded}, beat {age} s old"
+        if said is None:
+            assert tid not in dead, (case, dead.get(tid))
+        else:
+            assert dead.get(tid, "").startswith(f"no heartbeat for {said:g} s: its worker died"), (case, dead.get(tid))
