@@ -457,6 +457,31 @@ class RetryingStorage(BaseStorage, BaseHeartbeat):
         return self._call("_get_stale_trial_ids", study_id)
 
 
+def heartbeat_older(storage: BaseStorage, trial_id: int, seconds: float) -> bool:
+    """Whether Optuna's heartbeat of trial ``trial_id`` (an RDB storage's: ``storage`` itself, or the RDB behind
+    :class:`RetryingStorage` and Optuna's cache) is older than ``seconds``, read as Optuna reads it (the database's
+    ``now()`` against the stored beat, both in the sessions' time zone, as Optuna's ``_get_stale_trial_ids``
+    compares them); True where it cannot be read (the trial is judged as Optuna judged it)."""
+    import sqlalchemy
+    from optuna.storages._rdb import models
+
+    inner = getattr(storage, "inner", storage)
+    backend = getattr(inner, "_backend", inner)  # (a bare RDBStorage is its own backend)
+    if not hasattr(backend, "scoped_session"):
+        return True
+    session = backend.scoped_session()
+    try:
+        now = session.execute(sqlalchemy.func.now()).scalar()
+        beat = session.query(models.TrialHeartbeatModel.heartbeat).filter_by(trial_id=trial_id).scalar()
+    except Exception:
+        return True
+    finally:
+        session.close()
+    if now is None or beat is None:
+        return True
+    return (now.replace(tzinfo=None) - beat.replace(tzinfo=None)).total_seconds() > seconds
+
+
 def _delegate(name: str) -> Callable[..., Any]:
     def method(self: RetryingStorage, *args: Any, **kwargs: Any) -> Any:
         return self._call(name, *args, **kwargs)
@@ -1429,8 +1454,11 @@ def _take_lock(url: str, engine: Any, conn: Any) -> Any:
             # held the lock kept every other worker of the database waiting for ever behind one anonymous note
             noted = now  # (the faults7 probe)
             holder = None
-            with contextlib.suppress(Exception):
+            try:
                 holder = schema_lock_holder(conn) if conn is not None else None
+            except Exception:  # a note without its holder: the failed transaction must not end the wait (the
+                with contextlib.suppress(Exception):  # next pg_try_advisory_lock raised InFailedSqlTransaction,
+                    conn.rollback()  # not a transient error: review7)
             held = (f"; held by PostgreSQL {holder[1]}: a regtune process holds it only while it creates or checks a "
                     "study, so one holding it this long is suspended (Ctrl-Z, a paused machine) or stuck: resume or "
                     f"stop it, or end its session (SELECT pg_terminate_backend({holder[0]}))" if holder else "")  # fmt: skip

@@ -64,6 +64,7 @@ from search.storage import (  # the worker-process attributes live beside _RUN_A
     exhausted,
     foreign,
     foreign_message,
+    heartbeat_older,
     is_requeued,
     requeue,
 )
@@ -453,28 +454,6 @@ def grace_of(trial: FrozenTrial) -> float:
     return max(float(GRACE_PERIOD), theirs)
 
 
-def heartbeat_older(storage: BaseStorage, trial_id: int, seconds: float) -> bool:
-    """Whether Optuna's heartbeat of trial ``trial_id`` (an RDB storage's, in the server's clock) is older than
-    ``seconds``; True where it cannot be read (the trial is judged as Optuna judged it)."""
-    import sqlalchemy
-    from optuna.storages._rdb import models
-
-    backend = getattr(getattr(storage, "inner", storage), "_backend", None)
-    if backend is None or not hasattr(backend, "scoped_session"):
-        return True
-    session = backend.scoped_session()
-    try:
-        now = session.execute(sqlalchemy.func.now()).scalar()
-        beat = session.query(models.TrialHeartbeatModel.heartbeat).filter_by(trial_id=trial_id).scalar()
-    except Exception:
-        return True
-    finally:
-        session.close()
-    if now is None or beat is None:
-        return True
-    return (now.replace(tzinfo=None) - beat.replace(tzinfo=None)).total_seconds() > seconds
-
-
 def fail_dead_trials(
     study: optuna.Study, checkpoints: CheckpointStore | None = None, own: bool = False, study_file: str | None = None
 ) -> list[int]:
@@ -683,7 +662,8 @@ def tell_wait(c: dict[str, int], total: int, told: bool, storage: BaseStorage | 
     :class:`Heartbeat`) a dead worker's trial is re-queued when its process is gone, and a stopped one (Ctrl-Z,
     SIGSTOP) holds it until it runs again: the line promised a re-queue after 40 s that never came (faults4)."""
     if not told:
-        when = (f"once its heartbeat is {GRACE_PERIOD} s old" if not isinstance(storage, JournalStorage)
+        when = (f"once its heartbeat is {GRACE_PERIOD} s old (or its worker's own grace period, if longer)"
+                if not isinstance(storage, JournalStorage)
                 else "as soon as its process is gone (a stopped one, Ctrl-Z, keeps it until it runs again)")  # fmt: skip
         say(
             f"waiting for {c['running']} running trial(s) to finish ({c['finished']}/{total} finished): one whose "
@@ -793,9 +773,12 @@ def taken_over(study: optuna.Study, trial: optuna.Trial) -> FrozenTrial | None:
     frozen = study._storage.get_trial(trial._trial_id)
     if frozen.state == TrialState.RUNNING:
         return None
-    print(f"trial {trial.number} was {frozen.state.name} meanwhile by another worker (this worker's heartbeat "
-          f"stopped for over {GRACE_PERIOD} s: a suspended process or an unreachable storage): its re-queued copy "
-          "counts, this run of it is dropped", file=sys.stderr, flush=True)  # fmt: skip
+    # "no heartbeat for 80 s": the grace period the failing worker judged it by (the longer of its own and ours)
+    said = str(frozen.user_attrs.get("fail_reason") or "").split(":")[0]
+    why = said if said.startswith("no heartbeat for ") else f"no heartbeat for over {GRACE_PERIOD} s"
+    print(f"trial {trial.number} was {frozen.state.name} meanwhile by another worker ({why}: a "
+          "suspended process or an unreachable storage): its re-queued copy counts, this run of it is dropped",
+          file=sys.stderr, flush=True)  # fmt: skip
     return frozen
 
 

@@ -95,3 +95,46 @@ def test_the_schema_lock_wait_names_its_holder_and_repeats(
 def test_the_lock_session_is_named_by_its_host_and_pid() -> None:
     name = storage_module.lock_holder_name()
     assert name.startswith("regtune ") and name.endswith(f" pid {os.getpid()}") and len(name.encode()) <= 63
+
+
+@pytest.mark.postgres
+def test_a_failed_holder_query_leaves_the_wait_going(
+    database: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The holder's query failing on the server (a statement_timeout, a permission) left the waiting connection in a
+    failed transaction, and the next pg_try_advisory_lock raised InFailedSqlTransaction, which is not transient: the
+    worker exited with "cannot open storage" where it should only have missed the holder in its note (review7)."""
+    import sqlalchemy
+
+    def failing(conn: object) -> None:
+        conn.execute(sqlalchemy.text("SELECT 1 / 0"))  # type: ignore[attr-defined]  # a real error on the server
+
+    monkeypatch.setattr(storage_module, "LOCK_NOTE_SECONDS", 0.5)
+    monkeypatch.setattr(storage_module, "LOCK_REPEAT_SECONDS", 1.0)
+    monkeypatch.setattr(storage_module, "schema_lock_holder", failing)
+    holder = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=database)
+    holder.autocommit = True
+    holder.cursor().execute(f"SELECT pg_advisory_lock({storage_module.SCHEMA_LOCK})")
+    got: list[object] = []
+
+    def waiter() -> None:
+        try:
+            with storage_module.schema_lock(f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{database}"):
+                got.append("locked")
+        except Exception as exc:  # (the thread's end, for the assertion below)
+            got.append(exc)
+
+    thread = threading.Thread(target=waiter, daemon=True)
+    thread.start()
+    try:
+        time.sleep(2.5)
+        assert got == []  # it waits, its notes without the holder
+    finally:
+        holder.cursor().execute(f"SELECT pg_advisory_unlock({storage_module.SCHEMA_LOCK})")
+        thread.join(timeout=60)
+    holder.close()
+    assert got == ["locked"], got
+    notes = [
+        line for line in capsys.readouterr().err.splitlines() if line.startswith("note: waiting for the schema lock")
+    ]
+    assert len(notes) >= 2 and not any("held by" in note for note in notes), notes
