@@ -175,22 +175,41 @@ def test_without_a_baseline_trial_the_rule_says_how_the_baseline_run_compares(ru
     assert s.chosen.number == 0 and "no baseline trial" in s.rule and words in s.rule, s.rule
 
 
+@pytest.mark.parametrize("where", ["its trial", "its pruned trial's run", "its run, no trial"])
 @pytest.mark.parametrize(
     ("base_accs", "words"),
     [
-        ([0.9, 1.0, 0.9], "it scored as the best (#0) did on each of the 3 folds (only the tie-break ranked #0 first)"),
-        ([0.9, 0.95, 0.9], "within one standard error of the best (#0) over 3 folds"),
+        ([0.9, 1.0, 0.9], "scored as {best} did on each of the 3 folds ({best} ranked first only by the tie-break)"),
+        ([0.9, 0.95, 0.9], "is within one standard error of {best} over 3 folds"),
     ],
     ids=["the same accuracy on every fold", "one fold lower"],
 )
-def test_the_baseline_chosen_says_whether_the_folds_told_it_from_the_best(base_accs: list, words: str) -> None:
+def test_the_rule_says_whether_the_folds_told_the_baseline_from_the_best(
+    base_accs: list, words: str, where: str
+) -> None:
     """Every trial of a 90/10 study scored 0.8996 on the folds, and the line said "within one standard error of the
-    best", which read like a measured margin where the folds scored both alike (the unseen7 probe)."""
+    best", which read like a measured margin where the folds scored both alike (the unseen7 probe); the same for a
+    pruned baseline trial's run and for the run of a study without a baseline trial (review7)."""
     study = optuna.create_study(direction="maximize")
     add(study, 0.9334, FIVE, [0.9, 1.0, 0.9])
-    add(study, 0.9333, BASE, base_accs)
-    s = select(study, baseline=BASE)
-    assert s.chosen.number == 1 and s.simpler and words in s.rule and "measurably helps" in s.rule, s.rule
+    run = {"value": 0.9333, "fold_accs": base_accs}
+    if where == "its trial":
+        add(study, 0.9333, BASE, base_accs)
+    elif where == "its pruned trial's run":
+        pruned(study, BASE)
+    s = select(study, baseline=BASE, baseline_run=run)
+    best = "it" if where == "its run, no trial" else "the best (#0)"
+    assert words.format(best=best) in s.rule, s.rule
+    assert ("do not show" if where == "its run, no trial" else "measurably helps") in s.rule, s.rule
+    assert s.chosen.number == (0 if where == "its run, no trial" else 1), s.rule
+
+
+def test_equal_losses_are_not_said_to_be_told_apart_by_a_tie_break() -> None:
+    study = optuna.create_study(direction="minimize")
+    add(study, 0.30, FIVE, None, fold_scores=[0.3, 0.2, 0.4])
+    add(study, 0.30, BASE, None, fold_scores=[0.3, 0.2, 0.4])
+    s = select(study, metric="val_loss", baseline=BASE)
+    assert "the best (#0) ranked first only by its trial number" in s.rule, s.rule
 
 
 def test_a_pruned_baseline_trial_is_named() -> None:
@@ -239,7 +258,13 @@ def test_a_pruned_baseline_is_compared_by_its_cross_validated_run(
     assert s.from_run and s.simpler and s.chosen.number == 1, case
     assert s.chosen.value == run["value"] and s.chosen.user_attrs["config"] == BASE  # type: ignore[index]
     assert s.chosen.user_attrs["best_epoch"] == 7.0 and s.regularizers == ["clip_norm"]
-    assert "its trial #1 was pruned" in s.rule and "cross-validated run is within one standard error" in s.rule
+    alike = run["fold_accs"] == [1, 1, 0.9, 0.9, 0.95]  # type: ignore[index]  # "caught up": the best's folds exactly
+    said = (
+        "cross-validated run scored as the best (#0) did"
+        if alike
+        else "cross-validated run is within one standard error"
+    )
+    assert "its trial #1 was pruned" in s.rule and said in s.rule, s.rule
 
 
 # (case, the best's and the baseline's runs on the fresh partition, chosen, confirmed); on the study's folds the best
