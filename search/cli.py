@@ -326,11 +326,9 @@ ENDED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optun
 
 def process_stopped(pid: int) -> bool:
     """Whether process ``pid`` is stopped (SIGSTOP, Ctrl-Z, a debugger): its state in ``/proc/<pid>/stat``."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] in ("T", "t")
-    except (OSError, IndexError):
-        return False
+    from search.worker import proc_stat
+
+    return proc_stat(pid)[:1] in (["T"], ["t"])
 
 
 def _tell_stopped(

@@ -84,7 +84,8 @@ class Selection:
     rule: str = ""  # one line: how the chosen trial was picked
     from_run: bool = False  # the chosen one is the pruned baseline trial, its values from its CV run outside the study
     #: the baseline trial the best was compared with and beat on the study's folds (a pruned one carrying its CV
-    #: run's values); None when nothing was compared, or the baseline was chosen. :func:`confirm` may still choose it
+    #: run's values); None when nothing was compared, the baseline was chosen, or there is no baseline trial
+    #: (:attr:`run_only`). :func:`confirm` may still choose it
     baseline: optuna.trial.FrozenTrial | None = None
     baseline_from_run: bool = False  # ``baseline`` is a pruned trial carrying its CV run's values
     #: the confirmation on a fresh partition (:func:`confirm`): fold seed, both means, the difference, its standard

@@ -367,12 +367,19 @@ def counts(study: optuna.Study) -> dict[str, int]:
 
 
 # --------------------------------------------------------------------------------------------- dead trials
-def _process_start(pid: int) -> str:
+def proc_stat(pid: int) -> list[str]:
+    """The fields of ``/proc/<pid>/stat`` after the command name (its state first: field 3 of proc(5)); [] where
+    there is none (no such process, not Linux)."""
     try:
         with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[19]
+            return f.read().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
-        return ""
+        return []
+
+
+def _process_start(pid: int) -> str:
+    fields = proc_stat(pid)
+    return fields[19] if len(fields) > 19 else ""
 
 
 def alive(pid: int, start: str) -> bool:
