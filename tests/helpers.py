@@ -6,7 +6,8 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,41 @@ TINY: dict[str, Any] = {
     },
     "fixed": {"lr": 0.01, "batch_size": 32},
 }
+
+
+#: the local PostgreSQL server the tests that need one talk to (trust auth; .ci/run starts it)
+PG_HOST = os.environ.get("REGTUNE_TEST_PGHOST", "127.0.0.1")
+PG_PORT = int(os.environ.get("REGTUNE_TEST_PGPORT", "5432"))
+PG_USER = os.environ.get("REGTUNE_TEST_PGUSER", "postgres")
+
+
+def pg_admin(sql: str) -> None:
+    """``sql`` on the server's ``postgres`` database, autocommitted (CREATE / DROP DATABASE)."""
+    import psycopg2
+
+    conn = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres", connect_timeout=3)
+    conn.autocommit = True
+    try:
+        conn.cursor().execute(sql)
+    finally:
+        conn.close()
+
+
+def fresh_pg_database() -> Iterator[str]:
+    """For a fixture: the name of ``$REGTUNE_TEST_PGDATABASE`` (an existing database, left as it is), else of a
+    fresh one, dropped afterwards; the test is skipped where the server cannot be reached."""
+    given = os.environ.get("REGTUNE_TEST_PGDATABASE")
+    name = given or f"regtune_test_{uuid.uuid4().hex[:10]}"
+    try:
+        if not given:
+            pg_admin(f"CREATE DATABASE {name}")
+    except Exception as exc:
+        pytest.skip(f"PostgreSQL unreachable at {PG_HOST}:{PG_PORT} as {PG_USER} ({str(exc).strip().splitlines()[0]})")
+    try:
+        yield name
+    finally:
+        if not given:
+            pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def write_study(d: Path, name: str = "tiny", base: dict[str, Any] | None = None, **changes: Any) -> Path:

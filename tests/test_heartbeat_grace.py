@@ -9,7 +9,6 @@ Real stores (SQLite; PostgreSQL where it runs), real trials and heartbeats; a he
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import uuid
 from collections.abc import Iterator
@@ -20,10 +19,7 @@ import pytest
 
 from search.storage import GRACE_ATTR, GRACE_PERIOD, open_storage
 from search.worker import dead_trials
-
-PG_HOST = os.environ.get("REGTUNE_TEST_PGHOST", "127.0.0.1")
-PG_PORT = int(os.environ.get("REGTUNE_TEST_PGPORT", "5432"))
-PG_USER = os.environ.get("REGTUNE_TEST_PGUSER", "postgres")
+from tests.helpers import PG_HOST, PG_PORT, PG_USER, fresh_pg_database
 
 # (the grace its worker recorded, or None: a trial claimed before it was recorded; the heartbeat's age in s;
 #  dead by this worker's judgement (grace GRACE_PERIOD = 40), and the seconds its reason names)
@@ -36,38 +32,13 @@ CASES = [
 ]
 
 
-def _pg_database() -> Iterator[str]:
-    import psycopg2
-
-    given = os.environ.get("REGTUNE_TEST_PGDATABASE")
-    name = given or f"regtune_test_{uuid.uuid4().hex[:10]}"
-
-    def admin(sql: str) -> None:
-        conn = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres", connect_timeout=3)
-        conn.autocommit = True
-        try:
-            conn.cursor().execute(sql)
-        finally:
-            conn.close()
-
-    try:
-        if not given:
-            admin(f"CREATE DATABASE {name}")
-    except Exception as exc:
-        pytest.skip(f"PostgreSQL unreachable at {PG_HOST}:{PG_PORT} as {PG_USER} ({str(exc).strip().splitlines()[0]})")
-    try:
-        yield f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
-    finally:
-        if not given:
-            admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'study.db'}"
     else:
-        yield from _pg_database()
+        for name in fresh_pg_database():
+            yield f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
 
 
 def _age(url: str, trial_id: int, seconds: int) -> None:

@@ -11,43 +11,18 @@ from __future__ import annotations
 import os
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 
 import psycopg2
 import pytest
 
 import search.storage as storage_module
-
-PG_HOST = os.environ.get("REGTUNE_TEST_PGHOST", "127.0.0.1")
-PG_PORT = int(os.environ.get("REGTUNE_TEST_PGPORT", "5432"))
-PG_USER = os.environ.get("REGTUNE_TEST_PGUSER", "postgres")
-
-
-def _admin(sql: str) -> None:
-    conn = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres", connect_timeout=3)
-    conn.autocommit = True
-    try:
-        conn.cursor().execute(sql)
-    finally:
-        conn.close()
+from tests.helpers import PG_HOST, PG_PORT, PG_USER, fresh_pg_database
 
 
 @pytest.fixture
 def database() -> Iterator[str]:
-    """``$REGTUNE_TEST_PGDATABASE`` (an existing database, left as it is), else a fresh one dropped afterwards."""
-    given = os.environ.get("REGTUNE_TEST_PGDATABASE")
-    name = given or f"regtune_test_{uuid.uuid4().hex[:10]}"
-    try:
-        if not given:
-            _admin(f"CREATE DATABASE {name}")
-    except Exception as exc:
-        pytest.skip(f"PostgreSQL unreachable at {PG_HOST}:{PG_PORT} as {PG_USER} ({str(exc).strip().splitlines()[0]})")
-    try:
-        yield name
-    finally:
-        if not given:
-            _admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    yield from fresh_pg_database()
 
 
 @pytest.mark.postgres
