@@ -99,6 +99,31 @@ def lr_note(spec: StudySpec) -> str | None:
             "3e-4..1e-2)")  # fmt: skip
 
 
+#: fewer steps than this of the median training sequence left to the RNN by a fixed or searched ``conv_stride`` are
+#: noted: the long-data defaults leave it 25-200 (README, "Long sequences")
+FEW_RNN_STEPS = 4
+
+
+def stride_note(spec: StudySpec, splits: Splits) -> str | None:
+    """A note when the largest ``conv_stride`` the study runs leaves the RNN fewer than :data:`FEW_RNN_STEPS` steps
+    of the median training sequence (``ceil(length / stride)``): a front end copied from a long-data study onto
+    2-step sequences (stride 4, kernel 8) validated and trained without a word, and the RNN read one step of each
+    (the unseen7 probe)."""
+    import numpy as np
+
+    stride = max((int(v) for v in values_of(spec, "conv_stride") if isinstance(v, (int, float))), default=1)
+    if stride <= 1 or all(v == 0 for v in values_of(spec, "conv_layers")):
+        return None  # no front end in any trial
+    median = int(np.median(splits.train.lengths))
+    steps = -(-median // stride)
+    if steps >= FEW_RNN_STEPS:
+        return None
+    return (f"note: {spec.path}: conv_stride {stride} leaves the RNN {steps} step{'s' if steps != 1 else ''} of the "
+            f"median training sequence ({median} steps; it reads ceil(length / stride)): the front end is for long "
+            "sequences, where the data's defaults leave it 25-200 steps; a smaller stride, or none, keeps the "
+            "order of the steps for the RNN")  # fmt: skip
+
+
 def data_warnings(prepared: Prepared) -> list[str]:
     """What a user should read before a run, one line each: what loading the data let pass and, for a .npz file or
     in-memory arrays (a given ``X``), an X that looks transposed (:func:`models.data.data_notes`); long training
@@ -119,6 +144,8 @@ def data_warnings(prepared: Prepared) -> list[str]:
                      f"cv_folds: 1, and this study validates on {prepared.folds} folds")  # fmt: skip
     if (lr := lr_note(spec)) is not None:
         lines.append(lr)
+    if (stride := stride_note(spec, splits)) is not None:
+        lines.append(stride)
     y = splits.train.y
     unseen = unvalidated_classes(y, validation_parts(y, prepared.folds, spec.val_fraction, spec.seed))
     if unseen:

@@ -1502,3 +1502,31 @@ def test_an_lr_far_above_what_the_optimizer_takes_is_noted(tmp_path: Path, chang
 
     lines = [line for line in data_warnings(prepare(write_study(tmp_path, **changes))) if " lr " in line]
     assert (lines[0] if lines else None) is None if said is None else said in lines[0], lines
+
+
+@pytest.mark.parametrize(
+    ("changes", "said"),
+    [
+        (
+            {"fixed": {"lr": 0.01, "conv_stride": 8}},
+            "conv_stride 8 leaves the RNN 2 steps of the median training sequence (12 steps",
+        ),
+        ({"fixed": {"lr": 0.01}, "search": {"conv_stride": [1, 16]}}, "conv_stride 16 leaves the RNN 1 step of"),
+        ({"fixed": {"lr": 0.01, "conv_stride": 3}}, None),  # 4 steps of 12: short, but an RNN's sequence
+        ({"fixed": {"lr": 0.01, "conv_stride": 8, "conv_layers": 0}}, None),  # no front end: the stride acts nowhere
+        ({"fixed": {"lr": 0.01}}, None),
+    ],
+    ids=["fixed 8 on 12 steps", "searched up to 16", "fixed 3", "no front end", "none"],
+)
+def test_a_stride_that_leaves_the_rnn_a_step_or_two_is_noted(tmp_path: Path, changes: dict, said: str | None) -> None:
+    """(the unseen7 probe) a front end copied from a long-data study onto 2-step sequences (stride 4, kernel 8)
+    validated and trained without a word; the RNN read one step of each."""
+    from search.preflight import data_warnings, prepare
+
+    try:
+        prepared = prepare(write_study(tmp_path, **changes))
+    except Exception as exc:  # (conv_layers: 0 beside a stride may be refused as acting in no trial: also fine)
+        assert said is None and "conv_" in str(exc), exc
+        return
+    lines = [line for line in data_warnings(prepared) if "conv_stride" in line]
+    assert (not lines) if said is None else (len(lines) == 1 and said in lines[0]), lines
