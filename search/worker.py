@@ -419,7 +419,7 @@ def dead_trials(study: optuna.Study, own: bool = False) -> dict[int, str]:
                 grace = grace_of(ids[tid])
                 if grace > GRACE_PERIOD and not heartbeat_older(storage, tid, grace):
                     continue  # its worker beats less often than this one judges (another REGTUNE_HEARTBEAT_INTERVAL)
-                dead[tid] = f"no heartbeat for {grace:g} s: its worker died or lost the storage; re-queued"
+                dead[tid] = stale_reason(grace)
     host, now, space = socket.gethostname(), time.time(), pid_space()
     me = (host, os.getpid(), _process_start(os.getpid()))
     for t in running:
@@ -441,12 +441,21 @@ def dead_trials(study: optuna.Study, own: bool = False) -> dict[int, str]:
             if not alive(int(attrs[PID_ATTR]), str(attrs.get(START_ATTR, ""))):
                 dead[t._trial_id] = "worker process died (found on resume)"
                 continue
-        if BEAT_ATTR in attrs and now - float(attrs[BEAT_ATTR]) > grace_of(t):
-            dead[t._trial_id] = f"no heartbeat for {grace_of(t):g} s: its worker died or lost the storage; re-queued"
+        if BEAT_ATTR in attrs and now - float(attrs[BEAT_ATTR]) > (grace := grace_of(t)):
+            dead[t._trial_id] = stale_reason(grace)
         elif PID_ATTR not in attrs and t.datetime_start is not None:
             if (datetime.now() - t.datetime_start).total_seconds() > ORPHAN_SECONDS:
                 dead[t._trial_id] = f"running {ORPHAN_SECONDS:.0f} s with no worker: it died at once; re-queued"
     return dead
+
+
+#: how a trial failed for its silent heartbeat begins (:func:`stale_reason`; :func:`taken_over` reads it back)
+STALE = "no heartbeat for "
+
+
+def stale_reason(grace: float) -> str:
+    """The ``fail_reason`` of a trial whose heartbeat was silent for longer than ``grace`` seconds."""
+    return f"{STALE}{grace:g} s: its worker died or lost the storage; re-queued"
 
 
 def grace_of(trial: FrozenTrial) -> float:
@@ -782,7 +791,7 @@ def taken_over(study: optuna.Study, trial: optuna.Trial) -> FrozenTrial | None:
         return None
     # "no heartbeat for 80 s": the grace period the failing worker judged it by (the longer of its own and ours)
     said = str(frozen.user_attrs.get("fail_reason") or "").split(":")[0]
-    why = said if said.startswith("no heartbeat for ") else f"no heartbeat for over {GRACE_PERIOD} s"
+    why = said if said.startswith(STALE) else f"{STALE}over {GRACE_PERIOD} s"
     print(f"trial {trial.number} was {frozen.state.name} meanwhile by another worker ({why}: a "
           "suspended process or an unreachable storage): its re-queued copy counts, this run of it is dropped",
           file=sys.stderr, flush=True)  # fmt: skip
