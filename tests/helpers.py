@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -70,6 +71,39 @@ def fresh_pg_database() -> Iterator[str]:
     finally:
         if not given:
             pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def hold_schema_lock(dbname: str, application_name: str = "") -> Any:
+    """A psycopg2 session of database ``dbname`` holding regtune's schema lock (then idle, as a suspended worker's
+    would be); release it with ``pg_advisory_unlock`` and close it."""
+    import psycopg2
+
+    from search.storage import SCHEMA_LOCK
+
+    holder = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=dbname,
+                              application_name=application_name)  # fmt: skip
+    holder.autocommit = True
+    holder.cursor().execute(f"SELECT pg_advisory_lock({SCHEMA_LOCK})")
+    return holder
+
+
+def schema_lock_waiter(url: str) -> tuple[threading.Thread, list[object]]:
+    """A started thread taking the schema lock of ``url`` as a worker does, and what it ends with: ``["locked"]``
+    once it held the lock, else the exception it raised (what the worker would have exited with)."""
+    from search.storage import schema_lock
+
+    got: list[object] = []
+
+    def waiter() -> None:
+        try:
+            with schema_lock(url):
+                got.append("locked")
+        except Exception as exc:
+            got.append(exc)
+
+    thread = threading.Thread(target=waiter, daemon=True)
+    thread.start()
+    return thread, got
 
 
 def write_study(d: Path, name: str = "tiny", base: dict[str, Any] | None = None, **changes: Any) -> Path:

@@ -9,15 +9,13 @@ Real PostgreSQL; the holder is a real session holding the lock as a worker's doe
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Iterator
 
-import psycopg2
 import pytest
 
 import search.storage as storage_module
-from tests.helpers import PG_HOST, PG_PORT, PG_USER, fresh_pg_database
+from tests.helpers import PG_HOST, PG_PORT, PG_USER, fresh_pg_database, hold_schema_lock, schema_lock_waiter
 
 
 @pytest.fixture
@@ -37,18 +35,8 @@ def test_the_schema_lock_wait_names_its_holder_and_repeats(
 ) -> None:  # fmt: skip
     monkeypatch.setattr(storage_module, "LOCK_NOTE_SECONDS", 0.5)
     monkeypatch.setattr(storage_module, "LOCK_REPEAT_SECONDS", 1.0)
-    holder = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=database,
-                              application_name=application_name)  # fmt: skip
-    holder.autocommit = True
-    holder.cursor().execute(f"SELECT pg_advisory_lock({storage_module.SCHEMA_LOCK})")  # then idle, as when suspended
-    got: list[str] = []
-
-    def waiter() -> None:
-        with storage_module.schema_lock(f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{database}"):
-            got.append("locked")
-
-    thread = threading.Thread(target=waiter, daemon=True)
-    thread.start()
+    holder = hold_schema_lock(database, application_name)
+    thread, got = schema_lock_waiter(f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{database}")
     try:
         time.sleep(3.0)
         assert got == []  # it waits
@@ -87,20 +75,8 @@ def test_a_failed_holder_query_leaves_the_wait_going(
     monkeypatch.setattr(storage_module, "LOCK_NOTE_SECONDS", 0.5)
     monkeypatch.setattr(storage_module, "LOCK_REPEAT_SECONDS", 1.0)
     monkeypatch.setattr(storage_module, "schema_lock_holder", failing)
-    holder = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=database)
-    holder.autocommit = True
-    holder.cursor().execute(f"SELECT pg_advisory_lock({storage_module.SCHEMA_LOCK})")
-    got: list[object] = []
-
-    def waiter() -> None:
-        try:
-            with storage_module.schema_lock(f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{database}"):
-                got.append("locked")
-        except Exception as exc:  # (the thread's end, for the assertion below)
-            got.append(exc)
-
-    thread = threading.Thread(target=waiter, daemon=True)
-    thread.start()
+    holder = hold_schema_lock(database)
+    thread, got = schema_lock_waiter(f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{database}")
     try:
         time.sleep(2.5)
         assert got == []  # it waits, its notes without the holder

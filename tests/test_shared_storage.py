@@ -28,7 +28,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from search.storage import RetryingStorage, driver_url, mask_url, open_storage, scrub
 from tests import helpers
-from tests.helpers import checkpoint_dir, load, logs, start_worker, wait_for
+from tests.helpers import checkpoint_dir, hold_schema_lock, load, logs, schema_lock_waiter, start_worker, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_HOST, PG_PORT = (
@@ -859,28 +859,12 @@ def test_a_connection_lost_while_waiting_for_the_schema_lock_is_replaced(
     """A worker waiting for the schema lock (another worker creating the study) exited at once with "cannot open
     storage ... terminating connection due to administrator command" when its connection was dropped; every other
     storage call retries for up to 60 s. It now reconnects and waits on, and says once that it waits."""
-    import threading
-
-    import psycopg2
-
     import search.storage as storage_module
 
     monkeypatch.setattr(storage_module, "LOCK_NOTE_SECONDS", 0.5)
     name = database.rsplit("/", 1)[1]
-    holder = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=name)
-    holder.autocommit = True
-    holder.cursor().execute(f"SELECT pg_advisory_lock({storage_module.SCHEMA_LOCK})")
-    got: list[str] = []
-
-    def waiter() -> None:
-        try:
-            with storage_module.schema_lock(database):
-                got.append("locked")
-        except Exception as exc:  # what the worker printed and exited with
-            got.append(f"failed: {exc}")
-
-    thread = threading.Thread(target=waiter, daemon=True)
-    thread.start()
+    holder = hold_schema_lock(name)
+    thread, got = schema_lock_waiter(database)  # got: ["locked"], else what the worker exited with
     try:  # the waiter's connection, polled for: a fixed 1.5 s missed it on a loaded machine (4 of 14 runs)
         sql = f"SELECT pid FROM pg_stat_activity WHERE datname = '{name}' AND pid <> {holder.get_backend_pid()}"
         deadline = time.monotonic() + 30
