@@ -882,6 +882,29 @@ def _query_once(url: str, query: str) -> Any:
         engine.dispose()
 
 
+def no_optuna_tables(url: str) -> bool:
+    """Whether ``url`` is a PostgreSQL or MySQL database without Optuna's ``studies`` table (a database just made
+    with ``createdb``, a mistyped database name that exists): it holds no study, and opening it would write Optuna's
+    schema, so a command that only reads (report, figures, retry) wrote 13 tables into it before saying "no study"
+    (the newuser8 probe). False for other storages and where it cannot be told (no server: the open says why)."""
+    if not _scheme(url).startswith(("postgresql", "mysql")):
+        return False
+    import sqlalchemy
+
+    connect_args = {"connect_timeout": 10} if _scheme(url).startswith("postgresql") else {}
+    try:
+        engine = sqlalchemy.create_engine(
+            driver_url(url), connect_args=connect_args, poolclass=sqlalchemy.pool.NullPool
+        )
+        try:
+            with engine.connect() as conn:
+                return "studies" not in sqlalchemy.inspect(conn).get_table_names()
+        finally:
+            engine.dispose()
+    except Exception:
+        return False
+
+
 def held_names(names: list[str], most: int = 10) -> str:
     """``'a', 'b' and 3 more``: the studies a storage holds, said where a name was not among them."""
     return ", ".join(map(repr, names[:most])) + (f" and {len(names) - most} more" if len(names) > most else "")
@@ -896,6 +919,8 @@ def load_existing(url: str, name: str, study_file: str | Path) -> optuna.Study:
     if where is None and path is not None and _scheme(url).startswith("sqlite") and path.stat().st_size == 0:
         # an empty SQLite file holds no study: opening it wrote Optuna's schema into it (the faults probe)
         where = f"{mask_url(url)} (an empty file)"
+    if where is None and no_optuna_tables(url):  # likewise a new database: the open wrote 13 tables into it
+        where = f"{mask_url(url)} (a database without Optuna's tables: no study was ever created there)"
     if where is None:
         storage = open_storage(url)
         try:
