@@ -895,3 +895,34 @@ def test_the_finalists_of_an_exact_tie_keep_the_order_an_uninterrupted_run_gave(
     assert [t.number for t in finalists] == [3, 1, 2] and tied == 3
     finalists, _ = tie_finalists(study, study.trials[1], "val_acc")  # the others in lineage order, after the best
     assert [t.number for t in finalists] == [1, 3, 2]
+
+
+@pytest.mark.parametrize(
+    "case, metric, best, base, said",
+    [
+        ("one sequence above", "val_acc", 0.6375, 0.625,
+         "the best trial (one holdout: no standard error to compare the baseline by; the baseline trial (#1) scored "
+         "0.6250 on the same holdout, against its 0.6375)"),
+        ("the same accuracy", "val_acc", 0.625, 0.625,
+         "the best trial (one holdout: no standard error to compare the baseline by; the baseline trial (#1) scored "
+         "the same on the holdout (0.6250): the best ranked first only by the tie-break)"),
+        ("a loss", "val_loss", 0.30, 0.45,
+         "the best trial (one holdout: no standard error to compare the baseline by; the baseline trial (#1) scored "
+         "0.4500 on the same holdout, against its 0.3000)"),
+    ],
+    ids=["one sequence above", "the same accuracy", "a loss"],
+)  # fmt: skip
+def test_a_holdout_rule_line_gives_the_baseline_trials_score(
+    case: str, metric: str, best: float, base: float, said: str
+) -> None:
+    """A smoke study (one holdout) chose a best one validation sequence of 80 above its baseline trial, and the
+    rule line said only "no standard error to compare the baseline by": nothing on the page or in the summary said
+    by how much the winner won (the newuser8 probe)."""
+    study = optuna.create_study(direction="maximize" if metric == "val_acc" else "minimize")
+    scores = {"fold_scores": [best]} if metric == "val_loss" else {}
+    add(study, best - 1e-4 if metric == "val_acc" else best, FIVE, [best] if metric == "val_acc" else None, **scores)
+    scores = {"fold_scores": [base]} if metric == "val_loss" else {}
+    add(study, base - 2e-4 if metric == "val_acc" else base, BASE, [base] if metric == "val_acc" else None, **scores)
+    s = select(study, metric, BASE)
+    assert s.chosen.number == 0, case
+    assert s.rule == said, s.rule
