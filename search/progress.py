@@ -9,6 +9,7 @@ for the dashboard (both written by :mod:`search.worker`)."""
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from typing import Any
@@ -83,6 +84,24 @@ def value_words(t: FrozenTrial) -> str:
     return f"pruned at {where.strip()}: running {t.value:.4f}"
 
 
+#: the pruner's reasons (search.pruning, search.objective.fold_end_report): where and at what value, which
+#: :func:`value_words` says already; the progress line printed both ("pruned at epoch 2: running 0.3737 (...)
+#: pruned at epoch 2 (step 1) with 0.3737", the newuser8 probe)
+_PRUNER_REASON = re.compile(r"pruned at (?:epoch \d+|the end of fold \d+) \((?P<inner>[^)]*)\) with \S+")
+
+
+def reason_words(t: FrozenTrial) -> str:
+    """What a finished trial's progress line adds after its value: a failure's or divergence's reason whole, for a
+    trial the pruner stopped only what :func:`value_words` did not say (``at the fold's end: it early-stopped at
+    epoch 12``), else ""."""
+    reason = str(t.user_attrs.get("pruned_reason") or t.user_attrs.get("fail_reason") or "")
+    found = _PRUNER_REASON.fullmatch(reason) if t.state.name == "PRUNED" else None
+    if found is None:
+        return reason
+    stopped = re.match(r"early-stopped at epoch (\d+)", found["inner"])
+    return f"at the fold's end: it early-stopped at epoch {stopped[1]}" if stopped else ""
+
+
 def _duration(seconds: float) -> str:
     if seconds < 60:
         return f"{seconds:.0f} s"
@@ -139,7 +158,7 @@ class Progress:
         elif not self.tty and t.state.name == "FAIL":  # no epochs, no path: what failed is the line
             print(f"trial {t.number} failed: {reason}", flush=True)
         elif not self.tty:
-            reason = t.user_attrs.get("pruned_reason") or t.user_attrs.get("fail_reason") or ""
+            reason = reason_words(t)
             epochs = t.user_attrs.get("epochs_run", "?")
             pace = self.pace(counts["finished"])
             print(

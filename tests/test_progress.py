@@ -10,7 +10,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState, create_trial
 
-from search.progress import Progress, metric_name, value_is, value_words
+from search.progress import Progress, metric_name, reason_words, value_is, value_words
 from search.spec import parse_study
 from search.storage import open_storage
 from search.worker import _say_what_the_value_is, ensure_study
@@ -53,6 +53,48 @@ def test_a_trials_value_says_which_quantity_it_is(
     progress.trial(t, {"finished": 1, "pruned": 0})
     progress.close()
     assert capsys.readouterr().out.startswith(f"trial {t.number} {words} (3 epochs, fused path; 1/10 after ")
+
+
+@pytest.mark.parametrize(
+    ("state", "attrs", "added"),
+    [
+        (TrialState.PRUNED, {"pruned_reason": "pruned at epoch 2 (step 1) with 0.3737"}, ""),
+        (
+            TrialState.PRUNED,
+            {"pruned_reason": "pruned at the end of fold 2 (early-stopped at epoch 12; step 59) with 0.9100"},
+            "at the fold's end: it early-stopped at epoch 12",
+        ),
+        (
+            TrialState.PRUNED,
+            {"pruned_reason": "diverged: training loss 1e7 at epoch 1, step 4 in fold 2/2"},
+            "diverged: training loss 1e7 at epoch 1, step 4 in fold 2/2",
+        ),
+        (
+            TrialState.FAIL,
+            {"fail_reason": "pruned at epoch 2 (step 1) with 0.5"},
+            "pruned at epoch 2 (step 1) with 0.5",
+        ),
+        (TrialState.COMPLETE, {}, ""),
+    ],
+    ids=["the pruner", "the pruner at a fold's end", "a divergence", "a failure's reason whole", "complete"],
+)
+def test_the_progress_line_says_where_a_trial_was_pruned_once(
+    state: TrialState, attrs: dict[str, str], added: str, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """The newuser8 probe: 'trial 6 pruned at epoch 2: running 0.3737 (2 epochs, loop path; ...) pruned at epoch 2
+    (step 1) with 0.3737' said the epoch and the value twice; the pruner's reason now adds only what the value's
+    words do not say."""
+    failed = state == TrialState.FAIL
+    t = trial(state, 1, None if failed else 1, None if failed else 0.3737)
+    t.user_attrs.update(attrs)
+    assert reason_words(t) == added
+    monkeypatch.setenv("CI", "1")
+    progress = Progress(10, 0, "maximize", "s")
+    progress.trial(t, {"finished": 1, "pruned": 0})
+    progress.close()
+    line = capsys.readouterr().out.strip()
+    assert line.endswith(added) and line.count("0.3737") <= 1, line
 
 
 @pytest.mark.parametrize(
