@@ -206,6 +206,9 @@ def checked_storage(
     (:func:`check_storage_url`) with the error naming where it came from: ``flag``, $REGTUNE_STORAGE, or the
     study file's default. Every command that opens a store calls it first (``make retry`` and ``make figures``
     with a directory for STORAGE printed a 30-line traceback where the others said what to give)."""
+    if storage_url is not None and not storage_url.strip():  # a script's unset variable: it went to the default
+        raise PreflightError(f"{flag}={storage_url!r}: empty; give a storage URL ({STORAGE_FORMS}), or leave it out "
+                             f"for the default {resolve_url(None, name)}")  # fmt: skip
     url = resolve_url(storage_url, name)
     origin = flag if storage_url else STORAGE_ENV if os.environ.get(STORAGE_ENV) else None
     check_storage_url(url, origin or f"{study_file}: storage (default for name {name!r})", read_only)

@@ -602,6 +602,23 @@ def test_every_command_checks_its_storage_first(
     assert len(err) == 1 and str(tmp_path / "nothere" / "journal.log") in err[0] and "~" not in err[0], err
 
 
+@pytest.mark.parametrize("command", ["study", "worker", "report", "retry", "figures", "dashboard"])
+def test_an_empty_storage_flag_is_refused_not_read_as_the_default(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The newuser8 probe: `study s.yaml --storage ''` (a script's unset variable) ran the whole study in the
+    default journal, where `validate ''` refuses an empty study path. An empty --storage is one line, exit 2, and
+    nothing is created."""
+    monkeypatch.chdir(tmp_path)
+    study = tmp_path / "s.yaml"
+    study.write_text(yaml.safe_dump({"name": "s", "dataset": "synthetic:n=40,length=6", "budget": {"trials": 2}}))
+    assert main([command, str(study), "--storage", ""]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: --storage/STORAGE='': empty; give a storage URL"), err
+    assert "or leave it out for the default runs/s/journal.log" in err[0], err
+    assert not (tmp_path / "runs").exists()
+
+
 def test_a_worker_of_study_workers_n_leaves_the_notes_to_its_parent(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
