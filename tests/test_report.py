@@ -110,6 +110,16 @@ def test_one_structure_renders_the_page_the_summary_and_the_comparison(
     assert all((out / f["file"]).is_file() for f in data.figures)
     # 3 trials, fewer than ranking needs: the page said nothing under an empty table, the slices "most important"
     assert not any(data.importances.values()) and "Not ranked: 3 complete trial(s)" in render.page(data)
+    # ranked: both evaluators in summary.md as on the page, and a caveat where they disagree on few trials
+    ranked = dataclasses.replace(data, importances={"fANOVA": {"recurrent_dropout": 0.642, "dropout": 0.222},
+                                                    "PED-ANOVA": {"recurrent_dropout": 0.07, "dropout": 0.933}})  # fmt: skip
+    md = render.markdown(ranked)
+    assert "- recurrent_dropout: 0.642 / 0.070" in md and "- dropout: 0.222 / 0.933" in md, md
+    caveat = ("Read with care: from 3 complete trials only: a rough estimate; the evaluators rank different "
+              "parameters first (fANOVA: recurrent_dropout, PED-ANOVA: dropout): neither ranking is a finding.")  # fmt: skip
+    assert caveat in md and caveat in html.unescape(render.page(ranked)).replace("<strong>", "").replace(
+        "</strong>", ""
+    )
     assert (
         "Objective against the 3 parameters (too few complete trials, all of them tied or within one standard "
         "error of the best, or none varied: nothing to rank them by)." in [f["caption"] for f in data.figures]
@@ -671,6 +681,24 @@ def test_the_baseline_chosen_as_the_best_is_refit_for_introspection_once(monkeyp
     assert len(calls) == 3
 
 
+@pytest.mark.parametrize(
+    ("importances", "complete", "said"),
+    [
+        ({"fANOVA": {"a": 0.6, "b": 0.4}, "PED-ANOVA": {"a": 0.9, "b": 0.1}}, 40, ""),
+        ({"fANOVA": {"a": 0.6, "b": 0.4}, "PED-ANOVA": {"a": 0.9, "b": 0.1}}, 6,
+         "from 6 complete trials only: a rough estimate"),
+        ({"fANOVA": {"a": 0.6, "b": 0.4}, "PED-ANOVA": {"a": 0.1, "b": 0.9}}, 40,
+         "the evaluators rank different parameters first (fANOVA: a, PED-ANOVA: b): neither ranking is a finding"),
+        ({"fANOVA": {}, "PED-ANOVA": {"a": 0.1, "b": 0.9}}, 40, ""),  # one evaluator failed: nothing to disagree
+    ],
+    ids=["many trials, one ranking", "few trials", "the evaluators disagree", "one evaluator"],
+)  # fmt: skip
+def test_the_importances_say_when_they_are_weak(importances: dict, complete: int, said: str) -> None:
+    """The newuser8 probe: summary.md printed fANOVA's ranking alone from 6 complete trials, where PED-ANOVA ranked
+    another parameter first at 0.933."""
+    assert render.importance_caveat(importances, complete) == said
+
+
 def test_no_importances_when_every_trial_tied(capsys: pytest.CaptureFixture[str]) -> None:
     """A saturated study (synthetic CBF, 30 sequences: all 12 trials at 1.0 on every fold) printed "Most important
     parameters (PED-ANOVA)" with every parameter at the same 0.043, lr among them, which no trial varied."""
@@ -771,6 +799,44 @@ def test_the_introspection_heading_says_what_the_baseline_keeps(
     heading = next(line for line in page.splitlines() if "Introspection: best against the baseline" in line)
     assert "no regularizer" not in heading and "searched regularizers off" in heading, heading
     assert f"keeps {kept}" in heading or f", {kept}" in heading, heading
+
+
+def test_the_best_configuration_sets_the_fixed_settings_apart_from_the_search_s_choices(tmp_path: Path) -> None:
+    """The newuser8 probe: a smoke study's "Best:" line listed batch_size, cell, clip_norm, hidden_size, lr, ...
+    beside the one dropout that set it apart from the baseline; a newcomer read seven settings as the search's
+    finding. The fixed ones are now named as such, on the page, in summary.md and in the terminal's summary."""
+    raw = {**TINY, "name": "fixedapart", "budget": {"trials": 3, "max_epochs": 2}, "final_seeds": 1,
+           "fixed": {**TINY["fixed"], "clip_norm": 1.0}}  # fmt: skip
+    spec, _, out = _reported(tmp_path, raw)
+    data = json.loads((out / "report.json").read_text())
+    fixed = {"cell": "gru", "hidden_size": 8, "lr": 0.01, "clip_norm": 1.0}  # batch_size 32 is the default: not shown
+    assert {k: data["best_shared"].get(k) for k in fixed} == fixed, data["best_shared"]
+    assert not set(data["best_config"]) - set(spec.search), data["best_config"]  # only searched names are "chosen"
+    best = next(line for line in (out / "summary.md").read_text().splitlines() if line.startswith("**Best"))
+    chosen, _, shared = best.partition(" (fixed by the study, as in the baseline: ")
+    assert "clip_norm=1" in shared and "hidden_size=8" in shared and "clip_norm" not in chosen, best
+    page = html.unescape((out / "index.html").read_text())
+    assert "Fixed by the study, as in the baseline: " in page and "what the search chose" in page
+    head = render.render("summary.txt.j2", d=StudyData(**data), part="head")
+    line = next(x for x in head.splitlines() if "fixed by the study, as in the baseline: " in x)
+    assert "clip_norm=1" in line and "hidden_size=8" in line, head
+
+
+@pytest.mark.parametrize(
+    ("folds", "said", "unsaid"),
+    [(1, "its own holdout run found best (the peak of its validation curve on the holdout", "cross-validated run"),
+     (2, "its own cross-validated run found best (the peak of its mean validation curve over the folds", "holdout run")],
+)  # fmt: skip
+def test_the_page_says_how_the_epochs_were_found_holdout_or_folds(
+    tmp_path: Path, folds: int, said: str, unsaid: str
+) -> None:
+    """The newuser8 probe: a one-holdout study's page said each row was retrained for "the epoch count its own
+    cross-validated run found best (the peak of its mean validation curve over the folds", where no fold ran."""
+    raw = {**TINY, "name": f"epochs{folds}", "cv_folds": folds, "budget": {"trials": 2, "max_epochs": 2},
+           "final_seeds": 1}  # fmt: skip
+    out = _reported(tmp_path, raw)[2]
+    page = " ".join(html.unescape((out / "index.html").read_text()).split())
+    assert said in page and unsaid not in page, page[page.find("Result on the test split") :][:600]
 
 
 @pytest.mark.parametrize(

@@ -79,7 +79,8 @@ class StudyData:
     best_value: float | None = None  # its objective value
     best_recipe: str | None = None  # its recipe label, if it was a starting point
     best_validation: dict[str, Any] = field(default_factory=dict)  # val_acc, val_loss, folds, path of the best trial
-    best_config: dict[str, Any] = field(default_factory=dict)  # its values that differ from the defaults or baseline
+    best_config: dict[str, Any] = field(default_factory=dict)  # its searched values off the defaults or the baseline's
+    best_shared: dict[str, Any] = field(default_factory=dict)  # its other non-default values: fixed, the baseline's too
     selection: str = ""  # how it was chosen (search.selection: the best, or the baseline within one standard error)
     top_trial: int | None = None  # the trial with the highest objective (the chosen one, or a busier one)
     top_value: float | None = None  # its objective value
@@ -433,7 +434,11 @@ def study_data(
         data.best_trial, data.best_value, data.best_recipe = best.number, best.value, ua.get("recipe")
         data.best_validation = {"val_acc": ua.get("val_acc", math.nan), "val_loss": ua.get("val_loss", math.nan),
                                 "folds": ua.get("folds", 1), "path": ua.get("path")}  # fmt: skip
-        data.best_config = changed_values(ua["config"], base)
+        shown = changed_values(ua["config"], base)
+        # what the baseline runs too is the study's fixed settings, not the search's finding: a smoke study's
+        # "Best:" line listed batch_size, cell, clip_norm, ... beside the one dropout that set it apart (newuser8)
+        data.best_shared = {k: v for k, v in shown.items() if k not in spec.search and base.get(k, v) == v}
+        data.best_config = {k: v for k, v in shown.items() if k not in data.best_shared}
     return data
 
 
