@@ -954,7 +954,7 @@ def describe_difference(p: dict[str, Any]) -> str:
     over = (f"{p['n']} seeds x {p['sequences']} test sequences" if p.get("sequences")
             else f"{p['n']} seeds, on this test split only")  # fmt: skip
     return (f"{p['mean']:+.4f} ({100 * CONFIDENCE:.0f}% CI {ci_bound(p['low'])}..{ci_bound(p['high'])}, "
-            f"paired over {over}, p={p['p']:.2g}{wilcoxon})")  # fmt: skip
+            f"paired over {over}, p={p_text(p['p'])}{wilcoxon})")  # fmt: skip
 
 
 def untested(p: dict[str, Any]) -> str | None:
@@ -964,8 +964,20 @@ def untested(p: dict[str, Any]) -> str | None:
     return "1 test sequence" if p.get("sequences") == 1 else None
 
 
+def p_text(p: float, spec: str = ".2g") -> str:
+    """``p`` formatted by ``spec``, with as many more significant digits as it takes for a p below
+    :data:`SIGNIFICANCE` not to print at or above it: 0.0497 printed "p=0.05" in the terminal and "significant (p =
+    0.050 < 0.05)" on the page, one number read both sides of the line (the consist8 probe); now "0.0497". A p at
+    or above the line never prints below it (rounding 0.05 keeps 0.05)."""
+    text, digits = format(p, spec), 2
+    while p < SIGNIFICANCE and float(text) >= SIGNIFICANCE and digits < 17:
+        digits += 1
+        text = f"{p:.{digits}g}"
+    return text
+
+
 def _p(p: dict[str, Any]) -> str:
-    return f"n/a, {untested(p) or '1 seed'}" if p.get("p") is None else f"{p['p']:.2g}"
+    return f"n/a, {untested(p) or '1 seed'}" if p.get("p") is None else p_text(p["p"])
 
 
 def _significant(p: dict[str, Any]) -> bool:
@@ -1056,7 +1068,7 @@ def _split_warning(res: dict[str, Any]) -> str | None:
         return None
     if _significant(own) and own["mean"] > 0:
         return None  # the regularizers carry a significant part: nothing to warn of
-    head = f"the best row beats the baseline (p={whole['p']:.2g}), but "
+    head = f"the best row beats the baseline (p={p_text(whole['p'])}), but "
     settings = keeps_text(res["unregularized"]["keeps"])
     parts = f"regularizers {own['mean']:+.4f} (p={_p(own)}), other settings {rest['mean']:+.4f} (p={_p(rest)})"
     if _significant(own):  # a significant loss: the other settings carry more than the whole gain

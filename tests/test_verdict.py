@@ -1865,3 +1865,29 @@ def test_the_same_runs_carry_no_interval_and_no_p(
 def test_an_interval_bound_near_zero_keeps_its_sign_and_size(low: float, high: float, shown: str) -> None:
     p = {"mean": 0.0153, "low": low, "high": high, "p": 0.045, "n": 3, "sequences": 370}
     assert shown in describe_difference(p), describe_difference(p)
+
+
+@pytest.mark.parametrize(
+    ("p", "terminal", "page"),
+    [
+        (0.0497, "p=0.0497)", "significant (p = 0.0497 < 0.05)"),  # read "p=0.05" and "p = 0.050 < 0.05" (consist8)
+        (0.04996, "p=0.04996)", "significant (p = 0.04996 < 0.05)"),
+        (0.0494, "p=0.049)", "significant (p = 0.049 < 0.05)"),  # rounds down: as before
+        (0.05, "p=0.05)", "not significant (p = 0.050)"),
+        (0.0504, "p=0.05)", "not significant (p = 0.050)"),  # at or above the line: prints at it, never below
+        (0.0123, "p=0.012)", "significant (p = 0.012 < 0.05)"),
+        (0.62, "p=0.62)", "not significant (p = 0.620)"),
+    ],
+    ids=["0.0497", "0.04996", "0.0494", "0.05", "0.0504", "ordinary", "large"],
+)
+def test_a_p_value_never_prints_on_the_other_side_of_the_significance_line(p: float, terminal: str, page: str) -> None:
+    """The terminal's difference line, the warnings' p and the page's verdict read one p-value; rounded, 0.0497 was
+    "p=0.05" beside a page that said "significant (p = 0.050 < 0.05)" (the consist8 probe)."""
+    from search.report.render import verdict as page_verdict
+
+    row = {"mean": 0.0153, "low": 0.0001, "high": 0.0305, "p": p, "n": 3, "sequences": 370}
+    text = describe_difference(row)
+    assert text.endswith(terminal), text
+    assert page_verdict(p) == page
+    shown = float(text.rsplit("p=", 1)[1].rstrip(")"))
+    assert (shown < verdict.SIGNIFICANCE) == (p < verdict.SIGNIFICANCE), text

@@ -15,7 +15,7 @@ from models.config import ARCHITECTURE_NAMES
 from models.data import quoted
 from search.report.data import MIN_RANKED, Comparison, StudyData
 from search.selection import trial_list
-from search.verdict import SIGNIFICANCE, describe_difference, keeps_text, untested, warnings_of
+from search.verdict import SIGNIFICANCE, describe_difference, keeps_text, p_text, untested, warnings_of
 
 #: the compact statistics compared between the best configuration and the baseline, with their captions
 KEY_STATS = [
@@ -77,7 +77,7 @@ def verdict(p: float | None) -> str:
 def pvalue(p: float) -> str:
     """``= 0.023``, or ``= 2.5e-29`` below 0.001 (never ``= 0.000``: the page said p = 0.000 where the terminal
     said p=2.5e-29), or ``< 1e-300`` where the t tail underflowed to 0."""
-    return f"= {p:.3f}" if p >= 0.001 else f"= {p:.2g}" if p > 0 else "< 1e-300"
+    return f"= {p_text(p, '.3f')}" if p >= 0.001 else f"= {p:.2g}" if p > 0 else "< 1e-300"
 
 
 def paired_verdict(paired: dict[str, Any]) -> str:
