@@ -926,3 +926,35 @@ def test_a_holdout_rule_line_gives_the_baseline_trials_score(
     s = select(study, metric, BASE)
     assert s.chosen.number == 0, case
     assert s.rule == said, s.rule
+
+
+# a GRU study on BasicMotions (3 folds of 14/13/13 sequences; the consist8 probe): the baseline trial and two
+# regularized trials on the study's folds, and their runs on the fresh partition (fold seed 1) read at the epochs the
+# verdict retrains for, as stored in the study (regtune:cv)
+BM_BASE, BM_FRESH_BASE = [0.642857, 0.769231, 0.692308], [5 / 14, 9 / 13, 8 / 13]
+BM_CASES = [
+    # 14 trials: #13 was the best, and held (+0.2179, standard error 0.1479)
+    ("held", [0.714286, 0.846154, 1.0], [12 / 14, 9 / 13, 10 / 13], True, "confirmed on a fresh partition"),
+    # resumed to 18: #14 became the best (0.8553 against #13's 0.8535 on the folds) and did not (+0.1429, 0.1496)
+    ("not held", [0.642857, 0.923077, 1.0], [11 / 14, 8 / 13, 9 / 13], False, "the search's best is not shown to help"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "accs", "fresh", "held", "said"), BM_CASES, ids=[c[0] for c in BM_CASES])
+def test_a_best_the_fresh_partition_does_not_confirm_is_not_called_noise(
+    case: str, accs: list[float], fresh: list[float], held: bool, said: str
+) -> None:
+    """A margin short of one standard error on the fresh partition was called "the folds' noise, so nothing the
+    search found measurably helps", though the test tried one trial only, and the study's earlier best, still in it,
+    had held on that very partition (the consist8 probe): the line says what was shown, of the best alone."""
+    study = optuna.create_study(direction="maximize")
+    add(study, 0.6973, BASE, BM_BASE)
+    add(study, 0.85, FIVE, accs)
+    first = select(study, baseline=BASE)
+    assert not first.simpler and first.best.number == 1, first.rule
+    s = confirm(first, {"fold_accs": fresh}, {"fold_accs": BM_FRESH_BASE}, "val_acc", "maximize", seed=1)
+    assert s.confirmation is not None and s.confirmation["confirmed"] == held, s.rule
+    assert said in s.rule and s.simpler != held, s.rule
+    assert "noise, so nothing the search found" not in s.rule and "measurably helps" not in s.rule, s.rule
+    if not held:
+        assert "(no other trial was tried on that partition)" in s.rule, s.rule
