@@ -1166,3 +1166,33 @@ def test_the_page_states_the_epoch_rule_its_rows_were_retrained_by(tmp_path: Pat
         "the peak of its mean validation curve over the folds, smoothed by a moving average over half the "
         "early-stopping patience either side, plus one" in page
     )
+
+
+POINT_LABELS = [  # (a study file's starting point, its row's label on the page)
+    ({"ema_decay": 0.99, "swa_start": 0.6}, "starting point 0 of tiny.yaml: ema_decay 0.99, swa_start 0.6"),
+    ({"dropout": 0.2, "kernel_l2": 1e-3}, "starting point 1 of tiny.yaml: dropout 0.2, kernel_l2 1e-3"),
+]
+
+
+@pytest.mark.slow
+def test_a_starting_points_row_names_the_values_it_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A built-in recipe's row names every value it sets ("recurrent dropout 0.2 (per sequence)"); a study file's own
+    point's row said "starting point 0 of aug.yaml" and nothing else, so the page did not say that row ran EMA 0.99
+    and SWA from 0.6 (the consist8 probe). Its label now lists what it runs over the baseline."""
+    from search.cli import main
+
+    search = {**TINY["search"], "ema_decay": {"low": 0.9, "high": 0.999, "off": True},
+              "swa_start": {"low": 0.5, "high": 0.8, "off": True}}  # fmt: skip
+    study = write_study(tmp_path, budget={"trials": 2, "max_epochs": 3}, recipes=False, final_seeds=2,
+                        search=search, starting_points=[point for point, _ in POINT_LABELS])  # fmt: skip
+    journal = str(tmp_path / "j.log")
+    assert main(["study", str(study), "--storage", journal]) == 0
+    capsys.readouterr()
+    assert main(["report", str(study), "--storage", journal, "--out", str(tmp_path / "out")]) == 0, capsys.readouterr()
+    summary = (tmp_path / "out" / "tiny" / "summary.md").read_text()
+    page = html.unescape((tmp_path / "out" / "tiny" / "index.html").read_text())
+    rows = json.loads((tmp_path / "out" / "tiny" / "report.json").read_text())["recipes"]
+    assert [r["recipe"] for r in rows] == [label for _, label in POINT_LABELS], rows
+    for _, label in POINT_LABELS:
+        assert f"recipe: {label} (trial #" in summary, summary
+        assert label in page

@@ -23,13 +23,13 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from models.classifier import DivergedError
-from models.config import ARCHITECTURE_NAMES, REGULARIZER_NAMES, configs_for
+from models.config import ARCHITECTURE_NAMES, REGULARIZER_NAMES, configs_for, inert_names
 from models.data import SequenceDataModule
 from models.introspect import Introspection, diagnose, fixed_batch
 from models.train import fit
 from search.objective import folds_of, study_splits
 from search.progress import SURPLUS, diverged
-from search.recipes import BASELINE, USER_POINT, earlier_points, is_baseline, same_values, starting_points
+from search.recipes import BASELINE, USER_POINT, earlier_points, is_baseline, num, same_values, starting_points
 from search.retries import gave_up_rows
 from search.selection import as_complete, fold_values, same_config, study_best, tied_with, within_one_se
 from search.spec import StudySpec, values_of
@@ -314,7 +314,8 @@ def recipe_results(
         config = as_complete(t.user_attrs["config"], baseline_config(spec))
         is_best = best is not None and same_runs({**row, "config": config}, best)
         test = compare(row, baseline, size, step)
-        rows.append({**row, "recipe": match, "p": test["p"], "is_best": is_best,
+        label = point_label(match, config, baseline_config(spec)) if match.startswith(USER_POINT) else match
+        rows.append({**row, "recipe": label, "p": test["p"], "is_best": is_best,
                      **({"untested": test["diverged"]} if test.get("diverged") else {}),
                      **({"identical": True} if test.get("identical") else {})})  # fmt: skip
     if new:  # merged with what another process cached meanwhile (rows by trial number)
@@ -323,6 +324,19 @@ def recipe_results(
     if stale is not None:
         stale.sort()
     return holm(sorted(rows, key=lambda r: r["trial"]))
+
+
+def point_label(label: str, config: dict[str, Any], base: dict[str, Any]) -> str:
+    """A study file's own starting point's row label with the values it runs over the baseline: a built-in recipe's
+    label names every value it sets ("recurrent dropout 0.2 (per sequence)"), while "starting point 0 of
+    aug.yaml" named none, and a reader of the page could not tell that row ran ema_decay 0.99 and swa_start 0.6
+    (the consist8 probe). Names that change nothing in its network are left out, as the best's table leaves them."""
+    inert = inert_names(config)
+    values = [
+        f"{k} {num(v) if isinstance(v, float) else v}"
+        for k, v in config.items() if k != "seed" and k not in inert and k in base and base[k] != v
+    ]  # fmt: skip
+    return f"{label}: {', '.join(values)}" if values else f"{label}: the baseline's values"
 
 
 def point_configs(
