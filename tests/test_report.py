@@ -1196,3 +1196,27 @@ def test_a_starting_points_row_names_the_values_it_runs(tmp_path: Path, capsys: 
     for _, label in POINT_LABELS:
         assert f"recipe: {label} (trial #" in summary, summary
         assert label in page
+
+
+@pytest.mark.parametrize(
+    ("fixed", "search", "cell"),
+    [
+        ({"clip_norm": 1.0}, {}, "| clip_norm | 1 (fixed) |"),  # the study file's: the baseline runs it too
+        ({}, {"clip_norm": {"low": 1.0, "high": 2.0}}, "| clip_norm | {value} |"),  # searched: the best's own value
+    ],
+    ids=["fixed", "searched"],
+)
+def test_the_comparison_marks_a_regularizer_the_study_file_fixes(
+    tmp_path: Path, fixed: dict[str, Any], search: dict[str, Any], cell: str
+) -> None:
+    """Two studies that chose their baseline ("nothing the search found measurably helps") showed "clip_norm 1"
+    under "the regularizers it turned on" on the comparison page: the value their study files fix, which the search
+    never turned on (the consist8 probe). A fixed one is marked; a searched one is the best's own."""
+    raw = {**TINY, "name": "cmp", "budget": {"trials": 1, "max_epochs": 2}, "final_seeds": 1, "recipes": False,
+           "fixed": {**TINY["fixed"], **fixed}, "search": {**TINY["search"], **search}}  # fmt: skip
+    _, _, out = _reported(tmp_path, raw)
+    data = StudyData(**json.loads((out / "report.json").read_text()))
+    assert data.regularizers_on.get("clip_norm") is not None, data.regularizers_on
+    assert ("clip_norm" in data.regularizers_fixed) == bool(fixed)
+    md = render.comparison_markdown(comparison([data]))
+    assert cell.format(value=render.fmt(data.regularizers_on["clip_norm"])) in md, md

@@ -92,6 +92,8 @@ class StudyData:
     final: dict[str, Any] | None = None  # the verdict (:func:`search.verdict.final_result`)
     folds: int | None = None  # cross-validation folds per trial
     regularizers_on: dict[str, Any] = field(default_factory=dict)  # the best's regularizers not at their off value
+    #: those of ``regularizers_on`` the study file fixes: the baseline runs them too, nothing the search turned on
+    regularizers_fixed: list[str] = field(default_factory=list)
     recipes: list[dict[str, Any]] = field(default_factory=list)  # each recipe retrained like the best
     stale_recipes: list[int] = field(default_factory=list)  # recipe trials of an earlier definition: not compared
     importances: dict[str, dict[str, float]] = field(default_factory=dict)  # evaluator -> parameter -> importance
@@ -542,6 +544,7 @@ def study_report(
     nothing = nothing_config(config)[0]
     data.folds = folds_of(spec)
     data.regularizers_on = {n: config[n] for n in REGULARIZER_NAMES if config[n] != nothing[n]}
+    data.regularizers_fixed = [n for n in data.regularizers_on if n in spec.fixed]
     data.recipes = recipe_results(study, spec, final["baseline"], final["seeds"], data.stale_recipes, final["best"])
     floor = final.get("majority") or {}
     for row in data.recipes:  # the best row is warned of it (search.verdict's warnings); the recipe rows were not

@@ -214,7 +214,10 @@ def comparison_table(cmp: Comparison) -> tuple[list[str], list[list[str]]]:
     rows = [["dataset", *[r.dataset for r in cmp.studies]]]
     rows.append(["measured on", *[f"{f.get('seeds', '?')} seed(s), {r.folds or 1} fold(s), test split of "
                                   f"{f.get('test_size', '?')}" for r, f in zip(cmp.studies, finals)]])  # fmt: skip
-    rows += [[n, *[fmt(r.regularizers_on[n]) if n in r.regularizers_on else "off" for r in cmp.studies]]
+    # a value the study file fixes is marked: both studies of a comparison that chose their baseline showed
+    # "clip_norm 1" under "the regularizers it turned on", where the search had turned on nothing (the consist8 probe)
+    rows += [[n, *[(fmt(r.regularizers_on[n]) + (" (fixed)" if n in r.regularizers_fixed else ""))
+                   if n in r.regularizers_on else "off" for r in cmp.studies]]
              for n in cmp.regularizers]  # fmt: skip
     rows.append(["test accuracy, best", *[accuracy(f["best"]) for f in finals]])
     rows.append(["test accuracy, baseline (searched regularizers off)",
