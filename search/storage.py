@@ -196,6 +196,13 @@ _RUN_ATTRS = (
 )  # fmt: skip
 
 
+#: system attributes of the stopped run's own files, not copied to the re-queued trial: its artifacts (Optuna's
+#: ``artifacts:<id>``) and the figures reserved for them (``search.trial_introspection.FIGURES_ATTR``). The copy of a
+#: trial stopped by Ctrl-C listed the stopped fit's introspection.json and figures beside its own on the dashboard,
+#: ten artifacts where five were its own, and pointed at the stopped fit's until it drew its own (the consist8 probe)
+_RUN_PREFIXES = ("artifacts:", "regtune:figures")
+
+
 def crashes(trial: FrozenTrial) -> int:
     """Crashes of ``trial``'s lineage before it (older lineages without the attribute: every earlier run)."""
     attrs = trial.system_attrs
@@ -226,7 +233,7 @@ def requeue(study: optuna.Study, trial: FrozenTrial, *, interrupted: bool = Fals
     crashed = 0 if retry else crashes(trial) + (0 if interrupted else 1)
     if crashed > MAX_RETRY:
         return False
-    system = {k: v for k, v in trial.system_attrs.items() if k not in _RUN_ATTRS}
+    system = {k: v for k, v in trial.system_attrs.items() if k not in _RUN_ATTRS and not k.startswith(_RUN_PREFIXES)}
     system.update(failed_trial=history[0], retry_history=history)
     system[CRASHES_ATTR] = crashed
     system[INTERRUPTS_ATTR] = int(trial.system_attrs.get(INTERRUPTS_ATTR, 0)) + int(interrupted)

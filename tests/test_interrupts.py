@@ -43,6 +43,7 @@ from search.storage import (
     INTERRUPTS_ATTR,
     MAX_RETRY,
     open_storage,
+    requeue,
 )
 from search.verdict import final_result
 from search.worker import (
@@ -682,3 +683,36 @@ def test_retry_counts_the_trials_that_take_the_study_total_before_its_copy(other
             study.add_trial(create_trial(state=TrialState.FAIL))
     copies = list(retry(study, [3]).values())
     assert total_needed(study, copies) == need
+
+
+@pytest.mark.parametrize("kind", ["journal", "sqlite"])
+def test_the_requeued_copy_does_not_list_the_stopped_runs_artifacts(kind: str, tmp_path: Path) -> None:
+    """A trial stopped by Ctrl-C after its first fold had uploaded its introspection history and reserved its four
+    figures; its re-queued copy inherited those ``artifacts:<id>`` attributes and ``regtune:figures``, and once it ran
+    the dashboard listed ten artifacts on it, two introspection.json and two of each figure, half of them the stopped
+    fit's (a bidirectional RNN study on ItalyPowerDemand, sqlite; the consist8 probe). The copy keeps its lineage,
+    parameters and counters, not the stopped run's files (they stay on the failed trial's own page)."""
+    from optuna.artifacts import FileSystemArtifactStore, upload_artifact
+
+    from search.trial_introspection import FIGURES_ATTR, reserve_figures
+
+    url = str(tmp_path / "journal.log") if kind == "journal" else f"sqlite:///{tmp_path / 'study.db'}"
+    study = optuna.create_study(study_name="stopped", storage=open_storage(url), direction="maximize")
+    study.enqueue_trial({"dropout": 0.1})
+    trial = study.ask({"dropout": optuna.distributions.FloatDistribution(0.0, 0.5)})
+    (tmp_path / "store").mkdir()
+    history = tmp_path / "introspection.json"
+    history.write_text("{}")
+    history_id = upload_artifact(artifact_store=FileSystemArtifactStore(str(tmp_path / "store")),
+                                 file_path=str(history), study_or_trial=trial)  # fmt: skip
+    reserve_figures(trial, history_id, ["weights", "gradients", "saturation", "hidden_norm"])
+    study.tell(trial, state=TrialState.FAIL)
+    stopped = study.trials[0]
+    assert sum(k.startswith("artifacts:") for k in stopped.system_attrs) == 5 and FIGURES_ATTR in stopped.system_attrs
+    assert requeue(study, stopped, interrupted=True)
+    copy = study.trials[1]
+    assert copy.state == TrialState.WAITING and copy.params == stopped.params
+    assert not [k for k in copy.system_attrs if k.startswith("artifacts:") or k == FIGURES_ATTR], copy.system_attrs
+    assert copy.system_attrs["failed_trial"] == 0 and copy.system_attrs["retry_history"] == [0]
+    assert copy.system_attrs[INTERRUPTS_ATTR] == 1 and copy.system_attrs[CRASHES_ATTR] == 0
+    assert sum(k.startswith("artifacts:") for k in study.trials[0].system_attrs) == 5  # the failed trial keeps its own
