@@ -1094,6 +1094,7 @@ def _npz_set(
         y = y[:, 0]
     if y.ndim != 1 or len(y) != len(X):
         raise DataError(f"{path}: {yk} has shape {y.shape}; expected ({len(X)},): one label per sequence")
+    y = _text_labels(path, yk, y)
     _check_label_names(path, yk, y)
     if training:
         names = _label_names(y)
@@ -1138,6 +1139,22 @@ def _npz_set(
                         f"{lengths[i]}, channel {c}: {X[i, t, c]}); {what}")  # fmt: skip
     X[~valid] = 0.0  # in place: X is this function's copy (kept until _to_float32 has both splits)
     return SequenceSet(X, lengths, y.astype(np.int64)), names
+
+
+def _text_labels(path: Path | str, yk: str, y: np.ndarray) -> np.ndarray:
+    """Byte-string labels (``y`` of dtype ``S``: h5py's fixed-length strings, ``.astype("S")``) as text, decoded as
+    UTF-8; other labels as they are. numpy's ``astype(str)`` decodes ASCII only: a UTF-8 label (``"Übung"``) crashed
+    validate and study with a 25-line UnicodeDecodeError traceback (the unseen8 probe). ASCII labels read as before."""
+    if y.dtype.kind != "S":
+        return y
+    out = []
+    for i, v in enumerate(y.tolist()):
+        try:
+            out.append(v.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise DataError(f"{path}: {yk}[{i}] = {v!r} is not UTF-8 text; allowed: labels as strings, or as bytes in "
+                            "UTF-8 (decode other bytes first, e.g. np.array([b.decode('latin-1') for b in y]))") from None  # fmt: skip
+    return np.array(out, dtype=str)
 
 
 def _check_label_names(path: Path | str, yk: str, y: np.ndarray) -> None:

@@ -156,6 +156,51 @@ def test_npz_labels_may_be_class_names_or_whole_floats(tmp_path: Path, label: An
         np.testing.assert_array_equal(got.y, codes)
 
 
+BYTE_NAMES = ["Übung", "café", "sit"]  # sorted: "café", "sit", "Übung"
+
+
+@pytest.mark.parametrize(
+    ("train_labels", "test_labels", "classes", "refused"),
+    [
+        (np.array([b"walk", b"run", b"sit"]), None, ["run", "sit", "walk"], None),  # ASCII bytes: as before
+        (np.array([n.encode() for n in BYTE_NAMES]), None, ["café", "sit", "Übung"], None),  # UTF-8 bytes: crashed
+        (np.array([n.encode() for n in BYTE_NAMES]), np.array(BYTE_NAMES), ["café", "sit", "Übung"], None),  # + str
+        (np.array(BYTE_NAMES), np.array([n.encode() for n in BYTE_NAMES]), ["café", "sit", "Übung"], None),
+        (np.array([n.encode("latin-1") for n in BYTE_NAMES]), None, None, "y[0] = b'\\xdcbung' is not UTF-8 text"),
+        (
+            np.array([n.encode() for n in BYTE_NAMES]),
+            np.array([b"caf\xe9", b"sit", b"sit"]),
+            None,
+            "y_test[0] = b'caf\\xe9' is not UTF-8 text",
+        ),  # fmt: skip
+    ],
+    ids=["ascii", "utf-8", "utf-8 train, str test", "str train, utf-8 test", "latin-1", "latin-1 test"],
+)
+def test_npz_byte_string_labels_are_utf8_text(
+    tmp_path: Path, train_labels: np.ndarray, test_labels: np.ndarray | None, classes: list[str] | None,
+    refused: str | None,
+) -> None:  # fmt: skip
+    """y of bytes (h5py's fixed-length strings) holding UTF-8 ("Übung") crashed validate and study with numpy's
+    UnicodeDecodeError traceback (astype(str) decodes ASCII only; the unseen8 probe): now decoded as UTF-8, and bytes
+    that are not UTF-8 are one line naming the label."""
+    train, test = _npz_arrays(), _npz_arrays(n=6, seed=1)
+    test_labels = train_labels if test_labels is None else test_labels
+    data = {"X": train["X"], "y": train_labels[train["y"]], "X_test": test["X"],
+            "y_test": test_labels[test["y"] % len(test_labels)]}  # fmt: skip
+    np.savez(tmp_path / "b.npz", **data)
+    for load, where in ((lambda: load_splits(str(tmp_path / "b.npz")), "b.npz"), (lambda: array_splits(data), "data")):
+        if refused:
+            with pytest.raises(DataError, match=re.escape(f"{where}: {refused}; allowed: labels as strings")):
+                load()
+            continue
+        splits = load()
+        assert splits.classes == classes
+        for got, codes in ((splits.train, train["y"]), (splits.test, test["y"] % len(test_labels))):
+            names = [(train_labels if got is splits.train else test_labels)[c] for c in codes]
+            want = [classes.index(n.decode() if isinstance(n, bytes) else n) for n in names]
+            np.testing.assert_array_equal(got.y, want)
+
+
 def test_npz_test_label_names_must_occur_in_training(tmp_path: Path) -> None:
     train = _npz_arrays()
     np.savez(tmp_path / "l.npz", X=train["X"], y=NAMES[train["y"]], X_test=train["X"][:2], y_test=["run", "swim"])
