@@ -30,6 +30,7 @@ import os
 import re
 import shutil
 import tempfile
+import unicodedata
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -1011,6 +1012,13 @@ def _label_codes(path: Path | str, yk: str, y: np.ndarray, names: list[str] | No
         labels = y.astype(str) if numbers is None else np.array([str(v) for v in numbers.tolist()])
         index = {c: i for i, c in enumerate(names)}
         unknown = sorted(set(labels.tolist()) - set(names))
+        same = {_label_key(n): n for n in names}
+        alike = next(((u, same[_label_key(u)]) for u in unknown if _label_key(u) in same), None)
+        if alike is not None:  # printed alike, so "do not occur" beside the same-looking name read as nonsense
+            raise DataError(f"{path}: {yk} holds the label {alike[0]!r} ({len(alike[0])} code points) where the "
+                            f"training split writes {alike[1]!r} ({len(alike[1])} code points): the same name with "
+                            "spaces at its ends or in another Unicode normalization; allowed: each class written as "
+                            "in the training split (strip, and unicodedata.normalize('NFC', label), both splits)")  # fmt: skip
         if unknown:
             raise DataError(f"{path}: {yk} holds labels {unknown[:5]} that do not occur in the training split; "
                             f"allowed: {names if len(names) <= 12 else names[:12] + ['...']}")  # fmt: skip
@@ -1157,10 +1165,16 @@ def _text_labels(path: Path | str, yk: str, y: np.ndarray) -> np.ndarray:
     return np.array(out, dtype=str)
 
 
+def _label_key(name: str) -> str:
+    """What two class names that are one class written two ways share: NFC form, spaces at the ends stripped."""
+    return unicodedata.normalize("NFC", name).strip()
+
+
 def _check_label_names(path: Path | str, yk: str, y: np.ndarray) -> None:
     """Class names that are empty or only spaces are missing labels (a CSV's empty field), refused by position: one
     became a class of its own, shown as nothing (the majority-class row read ``always " / b"``); names that differ
-    only in spaces at their ends are refused by name."""
+    only in spaces at their ends, or only in their Unicode normalization (NFC "café" against NFD "café", printed
+    alike: two classes, the unseen8 probe), are refused by name."""
     if y.dtype.kind not in "US" or not len(y):
         return
     blank = np.flatnonzero(np.char.str_len(np.char.strip(y)) == 0)
@@ -1170,12 +1184,18 @@ def _check_label_names(path: Path | str, yk: str, y: np.ndarray) -> None:
                         "names with a character other than a space (drop the unlabelled sequences first)")  # fmt: skip
     ways: dict[str, list[str]] = {}
     for name in np.unique(y).tolist():
-        ways.setdefault(str(name).strip(), []).append(str(name))
+        ways.setdefault(_label_key(str(name)), []).append(str(name))
     twice = next((names for names in ways.values() if len(names) > 1), None)
-    if twice is not None:  # "a" and "a " were two classes, unsaid (the data probe)
+    if twice is not None and len({n.strip() for n in twice}) == 1:  # "a" and "a " were two classes (the data probe)
         raise DataError(f"{path}: {yk} holds the labels {' and '.join(map(repr, twice))}, which differ only in spaces "
                         "at their ends: one class written two ways?; allowed: each class name written one way "
                         "(strip the labels first)")  # fmt: skip
+    if twice is not None:  # "café" typed (NFC) and "café" from a macOS file name (NFD): two classes printed alike
+        forms = " and ".join(f"{n!r} ({len(n)} code points)" for n in twice)
+        raise DataError(f"{path}: {yk} holds the labels {forms}, which differ only in how their accented letters are "
+                        "encoded (Unicode normalization: one code point, or a letter and a combining accent; macOS "
+                        "file names use the second): one class written two ways?; allowed: each class name in one "
+                        "form (unicodedata.normalize('NFC', label) for each label)")  # fmt: skip
 
 
 def _one_class(where: str, label: str, count: int) -> DataError:

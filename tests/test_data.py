@@ -201,6 +201,31 @@ def test_npz_byte_string_labels_are_utf8_text(
             np.testing.assert_array_equal(got.y, want)
 
 
+@pytest.mark.parametrize(
+    ("train_name", "test_name", "words"),
+    [
+        ("caf\u00e9", "cafe\u0301", "y_test holds the label 'cafe\u0301' (5 code points) where the training split "
+         "writes 'caf\u00e9' (4 code points): the same name with spaces at its ends or in another Unicode normalization"),
+        ("cafe\u0301", "caf\u00e9", "y_test holds the label 'caf\u00e9' (4 code points) where the training split "
+         "writes 'cafe\u0301' (5 code points)"),
+        ("run", "run ", "y_test holds the label 'run ' (4 code points) where the training split writes 'run' (3 code"),
+        ("run", "swim", "y_test holds labels ['swim'] that do not occur in the training split; allowed:"),
+    ],
+    ids=["nfd-test", "nfc-test", "space-test", "another-name"],
+)  # fmt: skip
+def test_npz_test_labels_written_another_way_are_named(
+    tmp_path: Path, train_name: str, test_name: str, words: str
+) -> None:
+    """A test label that prints as a training one ("café" in NFD beside the training split's NFC "café", as macOS
+    file names hold it) was refused as "holds labels ['café'] that do not occur ...; allowed: ['café', ...]" (the
+    unseen8 probe): the error now says which way the two differ."""
+    train = _npz_arrays()
+    names = np.array([train_name, "sit", "walk"])
+    np.savez(tmp_path / "l.npz", X=train["X"], y=names[train["y"]], X_test=train["X"][:2], y_test=[test_name, "sit"])
+    with pytest.raises(DataError, match=re.escape(f"l.npz: {words}")):
+        load_splits(str(tmp_path / "l.npz"))
+
+
 def test_npz_test_label_names_must_occur_in_training(tmp_path: Path) -> None:
     train = _npz_arrays()
     np.savez(tmp_path / "l.npz", X=train["X"], y=NAMES[train["y"]], X_test=train["X"][:2], y_test=["run", "swim"])
@@ -1101,8 +1126,28 @@ def test_every_shipped_ts_header_agrees_with_its_series() -> None:
         (np.array(["a", "b", " ", "a"]), "y[2] is only spaces (1 such label): a missing label"),
         (np.array([b"a", b"b", b"", b"a"]), "y[2] is empty (1 such label)"),
         (np.array(["a", "b", "a ", "b"]), "y holds the labels 'a' and 'a ', which differ only in spaces at their ends"),
+        (
+            np.array(["caf\u00e9", "b", "cafe\u0301", "b"]),
+            "y holds the labels 'cafe\u0301' (5 code points) and "
+            "'caf\u00e9' (4 code points), which differ only in how their accented letters are encoded",
+        ),  # fmt: skip
+        (
+            np.array(["caf\u00e9", "b", "cafe\u0301 ", "b"]),
+            "y holds the labels 'cafe\u0301 ' (6 code points) and "
+            "'caf\u00e9' (4 code points), which differ only in how",
+        ),  # fmt: skip
     ],
-    ids=["nan", "fraction", "none", "empty", "spaces", "empty-bytes", "a-and-a-space"],
+    ids=[
+        "nan",
+        "fraction",
+        "none",
+        "empty",
+        "spaces",
+        "empty-bytes",
+        "a-and-a-space",
+        "nfc-and-nfd",
+        "nfd-and-a-space",
+    ],
 )
 def test_labels_that_are_not_whole_numbers_are_named_by_position(tmp_path: Path, y: np.ndarray, words: str) -> None:
     """float64 labels are read when whole; "y has dtype float64" blamed the dtype for one NaN or 1.5."""
