@@ -1122,7 +1122,7 @@ def _npz_set(
         if len(empty):
             raise DataError(f"{path}: {xk} sequence {int(empty[0])} is NaN at every step; drop it first")
     lengths = np.asarray(lengths)
-    if lengths.shape != (len(X),) or not np.issubdtype(lengths.dtype, np.number):
+    if lengths.shape != (len(X),) or lengths.dtype.kind not in "iuf":  # (complex and timedelta64 are numbers too)
         raise DataError(
             f"{path}: {lk} must be {len(X)} integers in 1..{T}; found shape {lengths.shape}, dtype {lengths.dtype}"
         )

@@ -271,6 +271,9 @@ BAD_NPZ = [
     ({"lengths": np.array([5, 6, 1, 1])}, r"lengths must be 4 integers in 1..5; sequence 1 has 6"),
     ({"lengths": np.array([0, 5, 5, 5])}, r"lengths must be 4 integers in 1..5; sequence 0 has 0"),
     ({"lengths": np.array([2.5, 5, 5, 5])}, r"sequence 0 has 2.5"),
+    # numpy counts these as numbers: a TypeError traceback, and the imaginary part dropped unsaid (the unseen8 probe)
+    ({"lengths": np.full(4, 5, "timedelta64[s]")}, r"lengths must be 4 integers in 1..5; found shape \(4,\), dtype t"),
+    ({"lengths": np.full(4, 5 + 1j)}, r"lengths must be 4 integers in 1..5; found shape \(4,\), dtype complex128"),
     (
         {"X": np.zeros((0, 5, 2), np.float32), "y": np.zeros(0, np.int64)},
         r"X is empty \(shape \(0, 5, 2\): no sequences",
