@@ -277,6 +277,8 @@ def _ts_pair(train: Path, test: Path, name: str) -> Splits:
                     X, y = load_from_tsfile(str(readable), return_data_type="df-list")
                     fast = [np.asarray(df, dtype=np.float64) for df in X], np.asarray(y)
             series, y = [_trim_padding(s) for s in fast[0]], fast[1]
+        except UnicodeDecodeError as exc:  # "'utf-8' codec can't decode byte 0xff in position 0" named no way out
+            raise DataError(_not_utf8(p, exc)) from None
         except Exception as exc:  # sktime raises many types on malformed files
             raise DataError(f"{p}: cannot parse as a .ts file ({_one_line(exc)}); allowed: the UEA/UCR .ts format: "
                             "a header (@problemName, @classLabel true LABELS, ...), @data, then one series per "
@@ -321,6 +323,26 @@ def _ts_pair(train: Path, test: Path, name: str) -> Splits:
         )
     train_set, test_set = _to_float32(train, sets["train"], sets["test"])
     return Splits(train_set, test_set, classes, name)
+
+
+def _not_utf8(p: Path, exc: UnicodeDecodeError) -> str:
+    """The error for a .ts file that is not UTF-8 text (the .ts parsers read UTF-8): UTF-16, as Windows PowerShell's
+    ``>`` and Notepad's "Unicode" save text, is named by its byte-order mark; other bytes (a Latin-1 or Windows-1252
+    export's "café") by their line. Both were "cannot parse as a .ts file ('utf-8' codec can't decode byte 0xff in
+    position 0: invalid start byte)" (the unseen8 probe)."""
+    data = p.read_bytes()
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        what = "is UTF-16 text (it starts with a UTF-16 byte-order mark, as Windows PowerShell's > and Notepad's 'Unicode' write)"
+    else:
+        try:
+            data.decode("utf-8")
+            at = exc.start  # (decodable as a whole: the parser's own chunk failed; its position is all there is)
+        except UnicodeDecodeError as whole:
+            at = whole.start
+        line = data.count(b"\n", 0, at) + 1
+        what = (f"is not UTF-8 text (byte 0x{data[at]:02x} on line {line}: Latin-1 or Windows-1252, as some exports "
+                "write accented letters?)") if at < len(data) else f"is not UTF-8 text ({_one_line(exc)})"  # fmt: skip
+    return f"{p}: {what}; allowed: UTF-8 (with or without a byte-order mark): save the file as UTF-8"
 
 
 def _check_ts_labels(p: Path) -> list[str] | None:

@@ -3,6 +3,7 @@ standardization, and clear errors for bad data."""
 
 from __future__ import annotations
 
+import codecs
 import re
 import warnings
 from pathlib import Path
@@ -638,6 +639,44 @@ REFUSED_TS = {  # headers sktime's parser refuses (its words): left to it, not r
     "no @data line": (UNI.replace("@data\n", ""), "metadata incomplete"),
     "two byte-order marks": ("\ufeff\ufeff" + UNI, "a full set of metadata has not been provided"),
 }
+
+
+LATIN = UNI.replace(" a B c\n", " a B caf\u00e9\n")
+ENCODED_TS = {  # a .ts saved in another encoding than UTF-8: named, with the way out (the unseen8 probe)
+    "utf-16": (
+        (UNI + "1,2,3:a\n3,2,1:b\n").encode("utf-16"),
+        "is UTF-16 text (it starts with a UTF-16 byte-order mark",
+    ),
+    "utf-16-be": (
+        codecs.BOM_UTF16_BE + (UNI + "1,2,3:a\n3,2,1:b\n").encode("utf-16-be"),
+        "is UTF-16 text (it starts with a UTF-16 byte-order mark",
+    ),
+    "latin-1 label": (
+        (LATIN + "1,2,3:a\n3,2,1:caf\u00e9\n").encode("latin-1"),
+        "is not UTF-8 text (byte 0xe9 on line 4",
+    ),
+    "latin-1, time stamps": (
+        (LATIN.replace("@timeStamps false", "@timeStamps true") + "(0,1),(1,2):a\n(0,3),(1,1):caf\u00e9\n").encode(
+            "latin-1"
+        ),
+        "is not UTF-8 text (byte 0xe9 on line 4",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", ENCODED_TS, ids=list(ENCODED_TS))
+def test_ts_files_in_another_encoding_are_named(tmp_path: Path, case: str) -> None:
+    """UTF-16 (PowerShell's >) and Latin-1 files were "cannot parse as a .ts file ('utf-8' codec can't decode byte
+    0xff in position 0: invalid start byte)", which named no way out."""
+    data, said = ENCODED_TS[case]
+    (tmp_path / "e_TRAIN.ts").write_bytes(data)
+    (tmp_path / "e_TEST.ts").write_text(UNI + "1,2,3:a\n3,2,1:b\n")
+    with pytest.raises(
+        DataError, match=re.escape(f"e_TRAIN.ts: {said}") + r".*; allowed: UTF-8 .*save the file as UTF-8$"
+    ):
+        load_splits(str(tmp_path / "e_TRAIN.ts"))
+    (tmp_path / "e_TRAIN.ts").write_bytes(codecs.BOM_UTF8 + (UNI + "1,2,3:a\n3,2,1:b\n").encode())  # UTF-8: loads
+    assert len(load_splits(str(tmp_path / "e_TRAIN.ts")).train) == 2
 
 
 @pytest.mark.parametrize("case", REFUSED_TS, ids=list(REFUSED_TS))
