@@ -251,6 +251,10 @@ def _ts_file_splits(path: Path) -> Splits:
         test = path.with_name(name[: -len("_TRAIN.ts")] + "_TEST.ts")
     elif name.endswith("_TEST.ts"):
         raise DataError(f"{path}: give the _TRAIN.ts file; the _TEST.ts file is found beside it")
+    elif name.lower().endswith(("_train.ts", "_test.ts")):  # foo_train.ts: told only "give the _TRAIN.ts path"
+        stem = name[: name.lower().rindex("_t")]
+        raise DataError(f"{path}: a .ts dataset is a pair NAME_TRAIN.ts / NAME_TEST.ts, in upper case; allowed: rename "
+                        f"the pair to {stem}_TRAIN.ts and {stem}_TEST.ts and give the _TRAIN.ts path")  # fmt: skip
     else:
         raise DataError(f"{path}: a .ts dataset is a pair NAME_TRAIN.ts / NAME_TEST.ts; give the _TRAIN.ts path")
     if not test.exists():

@@ -718,6 +718,26 @@ def test_ts_pairing_errors(tmp_path: Path) -> None:
         load_splits(str(tmp_path / "x.ts"))
 
 
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [
+        ("low_train.ts", "a .ts dataset is a pair NAME_TRAIN.ts / NAME_TEST.ts, in upper case; allowed: rename the pair "
+         "to low_TRAIN.ts and low_TEST.ts and give the _TRAIN.ts path"),
+        ("low_test.ts", "in upper case; allowed: rename the pair to low_TRAIN.ts and low_TEST.ts"),
+        ("Gait_Train.ts", "in upper case; allowed: rename the pair to Gait_TRAIN.ts and Gait_TEST.ts"),
+        ("my_test_run_train.ts", "rename the pair to my_test_run_TRAIN.ts and my_test_run_TEST.ts"),
+        ("x.ts", "a .ts dataset is a pair NAME_TRAIN.ts / NAME_TEST.ts; give the _TRAIN.ts path"),
+        ("solo_TEST.ts", "give the _TRAIN.ts file; the _TEST.ts file is found beside it"),
+    ],
+)  # fmt: skip
+def test_ts_file_names_say_how_to_name_the_pair(tmp_path: Path, name: str, words: str) -> None:
+    """foo_train.ts beside foo_test.ts (a .npz pair may be lower case) was told "give the _TRAIN.ts path", which it
+    seemed to be (the unseen8 probe): the case is named, and the names to give."""
+    _write_ts(tmp_path / name, _toy_series(4, 0), ["a", "b", "a", "b"], ["a", "b"])
+    with pytest.raises(DataError, match=f"{re.escape(name)}: .*{re.escape(words)}"):
+        load_splits(str(tmp_path / name))
+
+
 def test_ts_test_labels_must_occur_in_training(tmp_path: Path) -> None:
     _write_ts(tmp_path / "t_TRAIN.ts", _toy_series(4, 0), ["a", "b", "a", "b"], ["a", "b", "c"])
     _write_ts(tmp_path / "t_TEST.ts", _toy_series(2, 1), ["a", "c"], ["a", "b", "c"])
