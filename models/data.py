@@ -1164,7 +1164,12 @@ def _npz_set(
         c = int(np.flatnonzero(~np.isfinite(X[i, t]))[0])
         ends = np.isnan(X[i, t : lengths[i], c]).all() and not np.isnan(X[i, t : lengths[i]]).all()
         lead = t == 0 and np.isnan(X[i, 0]).all()  # every channel NaN at the first step, values after: pre-padding
-        what = (f"channel {c} is NaN from step {t} to the end while another channel goes on: channels of different "
+        # every channel NaN from step t to the end lengths gives: NaN padding that lengths counts in (off by one)
+        inside = t > 0 and lk in data and bool(np.isnan(X[i, t : lengths[i]]).all())
+        what = (f"steps {t}..{lengths[i] - 1} are NaN in every channel, as padding is, inside the {lengths[i]} steps "
+                f"{lk} gives it: does {lk} count {lengths[i] - t} step(s) too many? ({lk}[i] is the number of valid "
+                f"steps of sequence i, 1..{T}; NaN padding needs no {lk})"
+                if inside else f"channel {c} is NaN from step {t} to the end while another channel goes on: channels of different "
                 "lengths (trailing NaN is padding only where every channel has it); give the channels one length"
                 if ends else "NaN before the values: padding at the start (Keras' padding='pre'); only trailing NaN "
                 "is padding here: put each sequence's values first (padding='post')"

@@ -397,6 +397,44 @@ def test_npz_without_lengths_reads_trailing_nan_steps_as_padding(
     assert np.isfinite(train.X).all() and not train.X[0, train.lengths[0] :].any()  # padding reads as zeros
 
 
+@pytest.mark.parametrize(
+    ("nan_from", "lengths", "suffix", "error"),
+    [
+        (3, [3, 5, 5, 5], "", None),  # the padding past the length: never read
+        (3, [4, 5, 5, 5], "", "(sequence 0, step 3 of its 4, channel 0: nan); steps 3..3 are NaN in every channel, as "
+         "padding is, inside the 4 steps lengths gives it: does lengths count 1 step(s) too many? (lengths[i] is the "
+         "number of valid steps of sequence i, 1..5; NaN padding needs no lengths)"),
+        (2, [5, 5, 5, 5], "", "steps 2..4 are NaN in every channel, as padding is, inside the 5 steps lengths gives it: "
+         "does lengths count 3 step(s) too many?"),
+        (3, [4, 5, 5, 5], "_test", "X_test contains NaN/Inf inside the valid steps (sequence 0, step 3 of its 4, "
+         "channel 0: nan); steps 3..3 are NaN in every channel, as padding is, inside the 4 steps lengths_test gives"),
+        (None, [5, 5, 5, 5], "", "(sequence 0, step 2 of its 5, channel 0: nan); fill or drop them first"),  # a gap
+    ],
+    ids=["padding past the length", "one step too many", "three too many", "test split", "a gap, not padding"],
+)  # fmt: skip
+def test_npz_lengths_that_count_nan_padding_in_are_named(
+    tmp_path: Path, nan_from: int | None, lengths: list[int], suffix: str, error: str | None
+) -> None:
+    """lengths one step longer than the values before the NaN padding (an off-by-one) was told "fill or drop them
+    first", as if the data had a gap (the unseen8 probe)."""
+    X = np.arange(40, dtype=np.float32).reshape(4, 5, 2)
+    if nan_from is None:
+        X[0, 2] = np.nan  # one step of NaN, values after it
+    else:
+        X[0, nan_from:] = np.nan
+    good = (np.arange(40, dtype=np.float32).reshape(4, 5, 2), np.array([5, 5, 5, 5]))
+    split = {"X": X, "lengths": np.array(lengths)}
+    other = {"X": good[0], "lengths": good[1]}
+    train, test = (other, split) if suffix else (split, other)
+    np.savez(tmp_path / "p.npz", X=train["X"], y=np.array([0, 1, 0, 1]), lengths=train["lengths"], X_test=test["X"],
+             y_test=np.array([0, 1, 0, 1]), lengths_test=test["lengths"])  # fmt: skip
+    if error is not None:
+        with pytest.raises(DataError, match=re.escape(error)):
+            load_splits(str(tmp_path / "p.npz"))
+        return
+    assert load_splits(str(tmp_path / "p.npz")).train.lengths.tolist() == lengths
+
+
 def test_npz_missing_pieces(tmp_path: Path) -> None:
     np.savez(tmp_path / "a.npz", X=np.zeros((4, 5, 2), np.float32))
     with pytest.raises(DataError, match=r"missing array 'y'.*expected X, y \(and lengths\)"):
