@@ -975,6 +975,18 @@ def duplicate_note(splits: Splits) -> str | None:
         shown = ", ".join(f"training {i} = {j}" for i, j in copies[:3]) + (", ..." if len(copies) > 3 else "")
         said.append(f"{len(copies)} training sequence(s) repeat earlier ones ({shown}): a fold can validate on a "
                      "copy of a sequence it trains on")  # fmt: skip
+    # a copy with another label is the same input with two answers: no model gets both right, and "repeat earlier
+    # ones" alone read as harmless (the unseen8 probe: 10 of 70 such training sequences capped every fold)
+    y, yt = splits.train.y, splits.test.y
+    clash = [("training", i, j, y[i]) for i, j in copies if y[i] != y[j]] + [
+        ("test", i, j, yt[i]) for i, j in seen if yt[i] != y[j]
+    ]
+    if clash:
+        shown = ", ".join(f"{split} {i} is {quoted(splits.classes[a])}, training {j} {quoted(splits.classes[y[j]])}"
+                          for split, i, j, a in clash[:3]) + (", ..." if len(clash) > 3 else "")  # fmt: skip
+        said.append(f"{len(clash)} of these copies carry another label than the training sequence they copy ({shown}): "
+                    "the same input with two answers, which no model gets both right")  # fmt: skip
+        return f"warning: {splits.name}: {'; '.join(said)}; check the labels, and drop the copies not meant to be there"
     return f"note: {splits.name}: {'; '.join(said)}; drop the copies if they are not meant to be there"
 
 

@@ -1425,8 +1425,18 @@ def test_sktimes_nested_dataframe_is_refused_with_the_conversion(dims: int) -> N
         ),
         ("padding differs", []),  # the same valid steps, other padding: copies; other lengths: not
         ("clean", []),
+        (
+            "a training copy relabelled",
+            ["warning: d: 1 training sequence(s) repeat earlier ones (training 7 = 4)", "1 of these copies carry another "
+             'label than the training sequence they copy (training 7 is "1", training 4 "0"): the same input with two '
+             "answers, which no model gets both right; check the labels"],
+        ),
+        (
+            "a test copy relabelled",
+            ["1 of the 30 test sequences is an exact copy", 'copy (test 5 is "1", training 10 "0"): the same input'],
+        ),
     ],
-)
+)  # fmt: skip
 def test_copies_of_training_sequences_are_noted(tmp_path: Path, case: str, said: list[str]) -> None:
     """A test split passed as the training arrays again, or training sequences repeated, ran unsaid; sktime's Tecator
     repeats 14 training lines and 8 of its 43 test sequences are training ones (the newdata probe)."""
@@ -1441,7 +1451,11 @@ def test_copies_of_training_sequences_are_noted(tmp_path: Path, case: str, said:
     elif case == "train twice":
         arrays.update(X=np.concatenate([X, X]), y=np.concatenate([y, y]))
     elif case == "one copy each":
-        X[7], Xt[5] = X[3], X[10]
+        X[7], Xt[5] = X[3], X[11]  # (labels alike: copies with other labels are warned of, below)
+    elif case == "a training copy relabelled":
+        X[7] = X[4]  # labels 1 and 0
+    elif case == "a test copy relabelled":
+        Xt[5] = X[10]  # labels 1 and 0
     elif case == "padding differs":
         lengths = np.full(60, 20)
         lengths[4] = lengths[5] = 10
@@ -1454,6 +1468,7 @@ def test_copies_of_training_sequences_are_noted(tmp_path: Path, case: str, said:
         assert note is not None and "1 training sequence(s) repeat earlier ones (training 5 = 4)" in note, note
         return
     assert (note is None) == (not said), note
+    assert note is None or note.startswith("warning" if "relabelled" in case else "note"), note
     for part in said:
         assert note is not None and part in note, note
 
