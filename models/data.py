@@ -162,6 +162,10 @@ def load_splits(source: str, seed: int = 0) -> Splits:
 
 def _other_file(path: Path) -> str:
     """What an existing data file of another kind is, and how to make it one regtune reads."""
+    if path.suffix.lower() in (".npz", ".ts"):  # X.NPZ was "a .NPZ file, not a .npz/.ts file (convert it: np.savez"
+        low = path.with_suffix(path.suffix.lower()).name
+        pair = " (and its test file alike)" if path.suffix.lower() == ".ts" else ""
+        return f"its suffix {path.suffix} is upper case; regtune reads .npz and .ts in lower case: rename it to {low}{pair}"
     kind = f"a {path.suffix} file" if path.suffix else "a file without a .npz/.ts suffix"
     return (f"{kind}, not a .npz/.ts file (convert it: np.savez('NAME.npz', X=N x T x C floats, y=labels, "
             "X_test=..., y_test=...); a .npz or .ts under another name: rename it)")  # fmt: skip

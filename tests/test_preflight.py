@@ -66,6 +66,18 @@ def csv_beside(d: Path) -> str:
     return "./data.csv"  # relative: beside the study file, not in the test's cwd
 
 
+def upper_suffix(d: Path, name: str = "up.NPZ") -> str:
+    """A .npz (or, with a _TRAIN.TS name, a .ts pair) saved with an upper-case suffix, as Windows tools may name it."""
+    if name.endswith(".NPZ"):
+        npz(d, "tmp.npz")
+        (d / "tmp.npz").rename(d / name)
+    else:
+        for split in ("TRAIN", "TEST"):
+            (d / name.replace("TRAIN", split)).write_text("@problemName u\n@timeStamps false\n@univariate true\n"
+                                                          "@classLabel true a b\n@data\n1,2,3:a\n3,2,1:b\n")  # fmt: skip
+    return f"./{name}"
+
+
 def train_only(d: Path) -> str:
     np.savez(d / "alone_train.npz", **arrays())
     return str(d / "alone_train.npz")
@@ -138,6 +150,11 @@ CASES: dict[str, Case] = {
     ),
     # (2026-12-05) a file of another kind beside the study file was "no such file" (looked for in the cwd)
     "relative-csv": (csv_beside, ["data.csv: a .csv file, not a .npz/.ts file (convert it: np.savez("], {}, None),
+    # (the unseen8 probe) a .npz or .ts named with an upper-case suffix was told to convert itself with np.savez
+    "upper-case-npz": (upper_suffix, ["up.NPZ: its suffix .NPZ is upper case; regtune reads .npz and .ts in lower "
+                                      "case: rename it to up.npz", "!np.savez"], {}, None),
+    "upper-case-ts": (lambda d: upper_suffix(d, "u_TRAIN.TS"), ["u_TRAIN.TS: its suffix .TS is upper case", "rename it "
+                                                                 "to u_TRAIN.ts", "!np.savez"], {}, None),
     "storage-unknown-scheme": (lambda d: npz(d), ["--storage/STORAGE=foo://h/x", "unknown scheme 'foo'"], {}, "foo://h/x"),
     "storage-bad-port": (
         lambda d: npz(d), ["postgresql://u:***@h:5x/db", "port must be a number"], {}, "postgresql://u:pw@h:5x/db",
