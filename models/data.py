@@ -288,7 +288,8 @@ def _ts_pair(train: Path, test: Path, name: str) -> Splits:
         except UnicodeDecodeError as exc:  # "'utf-8' codec can't decode byte 0xff in position 0" named no way out
             raise DataError(_not_utf8(p, exc)) from None
         except Exception as exc:  # sktime raises many types on malformed files
-            raise DataError(f"{p}: cannot parse as a .ts file ({_one_line(exc)}); allowed: the UEA/UCR .ts format: "
+            raise DataError(f"{p}: cannot parse as a .ts file ({_one_line(exc)}){_header_lacks(p)}; allowed: the "
+                            "UEA/UCR .ts format: "
                             "a header (@problemName, @classLabel true LABELS, ...), @data, then one series per "
                             "line, values separated by ',', dimensions by ':', the label last") from None  # fmt: skip
         if not series:
@@ -331,6 +332,29 @@ def _ts_pair(train: Path, test: Path, name: str) -> Splits:
         )
     train_set, test_set = _to_float32(train, sets["train"], sets["test"])
     return Splits(train_set, test_set, classes, name)
+
+
+def _header_lacks(p: Path) -> str:
+    """``: its header lacks @timeStamps, @classLabel`` where a .ts file's header misses a tag sktime's parser requires
+    before ``@data`` (:data:`TS_TAGS`), or ``: it has no @data line``; "" otherwise. The parser's "a full set of
+    metadata has not been provided before the data" named none of them (the unseen8 probe)."""
+    seen, data = set(), False
+    with open(p, encoding="utf-8-sig", errors="replace") as f:
+        for line in f:
+            word = line.strip().split(" ")[0].lower()
+            if not word:
+                continue
+            if word.startswith("@data"):
+                data = True
+                break
+            seen.add("@classlabel" if word == "@targetlabel" else word)
+    spelled = {"@problemname": "@problemName", "@timestamps": "@timeStamps", "@univariate": "@univariate",
+               "@classlabel": "@classLabel"}  # fmt: skip
+    if not seen and not data:  # empty: the parser says "empty file"; blank lines: "'NoneType' object cannot be ..."
+        return ": the file holds only blank lines" if p.stat().st_size else ""
+    lacks = [spelled[t] for t in TS_TAGS if t not in seen]
+    said = [f"its header lacks {', '.join(lacks)}"] * bool(lacks) + ["it has no @data line"] * (not data)
+    return f": {' and '.join(said)}" if said else ""
 
 
 def _not_utf8(p: Path, exc: UnicodeDecodeError) -> str:

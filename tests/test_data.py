@@ -717,6 +717,30 @@ def test_ts_files_in_another_encoding_are_named(tmp_path: Path, case: str) -> No
     assert len(load_splits(str(tmp_path / "e_TRAIN.ts")).train) == 2
 
 
+@pytest.mark.parametrize(
+    ("header", "said"),
+    [
+        (UNI.replace("@classLabel true a B c\n", ""), "(a full set of metadata has not been provided before the data): "
+         "its header lacks @classLabel; allowed:"),
+        (UNI.replace("@timeStamps false\n@univariate true\n", ""), "its header lacks @timeStamps, @univariate; allowed"),
+        ("# made by hand\n" + UNI.replace("@problemName t\n", ""), "its header lacks @problemName; allowed"),
+        (UNI.replace("@data\n", ""), "(metadata incomplete): it has no @data line; allowed"),
+        (UNI.replace("@classLabel true a B c\n@data\n", ""), "its header lacks @classLabel and it has no @data line"),
+        ("", "(empty file); allowed"),
+        ("\n\n", "('NoneType' object cannot be interpreted as an integer): the file holds only blank lines; allowed"),
+    ],
+    ids=["no @classLabel", "no @timeStamps and @univariate", "no @problemName", "no @data", "neither", "empty", "blank"],
+)  # fmt: skip
+def test_ts_header_names_the_tags_it_lacks(tmp_path: Path, header: str, said: str) -> None:
+    """A hand-written header without @classLabel was "a full set of metadata has not been provided before the data",
+    naming no tag (the unseen8 probe)."""
+    body = header + ("1,2,3:a\n3,2,1:b\n" if header.strip() else "")
+    (tmp_path / "h_TRAIN.ts").write_text(body)
+    (tmp_path / "h_TEST.ts").write_text(UNI + "1,2,3:a\n")
+    with pytest.raises(DataError, match=re.escape("h_TRAIN.ts: cannot parse as a .ts file ") + ".*" + re.escape(said)):
+        load_splits(str(tmp_path / "h_TRAIN.ts"))
+
+
 @pytest.mark.parametrize("case", REFUSED_TS, ids=list(REFUSED_TS))
 def test_ts_headers_sktime_refuses_are_refused_in_its_words(tmp_path: Path, case: str) -> None:
     """The plain-layout reader checks the header as sktime's parser does: it read a file sktime refused (a header
