@@ -56,7 +56,7 @@ import optuna
 from models.classifier import DivergedError, exploded
 from models.config import DATA_NAMES, REGULARIZER_NAMES, RNNConfig, TrainConfig, as_dict, configs_for, inert_names
 from models.config import defaults as default_values
-from models.data import SequenceDataModule, Splits, quoted, unvalidated_classes, validation_parts
+from models.data import SequenceDataModule, Splits, constant_note, quoted, unvalidated_classes, validation_parts
 from models.regularizers import swa_start_epoch
 from models.train import evaluate, fit
 from search.interrupts import interrupt_behind
@@ -1179,7 +1179,9 @@ def warnings_of(res: dict[str, Any]) -> list[str]:
         advice = (
             f"the folds hold no sequence of class {', '.join(quoted(c) for c in unseen)} (too few training "
             "sequences of it to set one aside), so no budget can show one: more training sequences of it would help"
-            if unseen else "a larger budget.max_epochs or more trials may find a signal"
+            if unseen else "every channel of the training split holds one value at every valid step, so no budget can "
+            "find a signal there: check the data (the warning before the search said so)"
+            if top.get("constant") else "a larger budget.max_epochs or more trials may find a signal"
         )  # fmt: skip
         out.append(f"the search's best cross-validated accuracy ({cv:.4f}) is not above what always answering "
                    f"{quoted(top['label'])} scores on the same folds ({floor:.4f}): no trial learned more on the "
@@ -1229,6 +1231,9 @@ def majority(splits: Splits, folds: list[np.ndarray] | None = None) -> dict[str,
         out["cv"] = float(np.mean([np.mean([np.mean(y[va] == t) for va in folds]) for t in tied]))
         # ``unseen``: classes no validation part holds (one training sequence, kept in training by a holdout)
         out["unseen"] = [splits.classes[c] for c in unvalidated_classes(y, folds)]
+        # ``constant``: every channel holds one value (models.data.constant_note): no budget finds a signal there,
+        # where the advice below said "a larger budget.max_epochs or more trials may find a signal" (the unseen8 probe)
+        out["constant"] = constant_note(splits) is not None
     return out
 
 

@@ -9,6 +9,7 @@ import dataclasses
 import math
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import optuna
@@ -869,6 +870,31 @@ def test_the_majority_class_row_and_its_warning() -> None:
     rows = _rows([0.4, 0.4], [0.4, 0.4], {"label": "zebra", "share": 0.7, "acc": 0.4})
     rows["best"]["mean"] = mean
     assert any("the best row is not above always answering" in line for line in result_lines(rows, "best"))
+
+
+@pytest.mark.parametrize(
+    ("X", "advice"),
+    [
+        (lambda rng: np.zeros((20, 6, 2)), "every channel of the training split holds one value at every valid step, so "
+         "no budget can find a signal there: check the data"),
+        (lambda rng: np.full((20, 6, 2), 3.5), "so no budget can find a signal there"),
+        (lambda rng: rng.normal(size=(20, 6, 2)), "a larger budget.max_epochs or more trials may find a signal"),
+    ],
+    ids=["all zero", "one constant", "noise"],
+)  # fmt: skip
+def test_folds_at_the_class_balance_on_constant_data_do_not_ask_for_more_budget(X: Any, advice: str) -> None:
+    """All-zero data (validate warns that no model can learn from it) ended in "the search's best cross-validated
+    accuracy (0.5000) is not above ...; a larger budget.max_epochs or more trials may find a signal" (the unseen8
+    probe, the E2 study): advice no budget can follow."""
+    from models.data import SequenceSet, Splits, validation_parts
+
+    rng = np.random.default_rng(0)
+    y = np.arange(20) % 2
+    splits = Splits(SequenceSet(X(rng).astype(np.float32), np.full(20, 6), y),
+                    SequenceSet(X(rng)[:10].astype(np.float32), np.full(10, 6), y[:10]), ["a", "b"], "d")  # fmt: skip
+    floor = verdict.majority(splits, validation_parts(y, 2, 0.2, 0))
+    warned = [w for w in verdict.warnings_of({**_rows([0.5], [0.5], floor), "search_cv": 0.5}) if "same folds" in w]
+    assert len(warned) == 1 and advice in warned[0], warned
 
 
 def _hits(right: list[int]) -> str:
