@@ -841,7 +841,12 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
                     member = key + ".npy" if key + ".npy" in names else key
                     raise ValueError(f"its member {member} is not a NumPy array file (np.savez writes those)")
             except Exception as exc:  # a damaged member, an object array (reading it would run pickled code) ...
+                labels = key.split("_")[0] == "y"  # pandas' df["label"].values is an object array of str
                 why = (
+                    f"array {key!r} is an object array (pandas' .values of a text column, or labels of mixed types), "
+                    f"which loading would unpickle; allowed: numbers, or strings: save {key}=np.asarray({key}, "
+                    "dtype=str) (or the labels as numbers)"
+                    if "allow_pickle" in str(exc) and labels else
                     f"array {key!r} is an object array (np.savez of a ragged list, or of labels of mixed types), "
                     "which loading would unpickle; allowed: numbers, or strings for labels: pad sequences of their "
                     "own lengths to one N x T x C array with a lengths array (or NaN after each end)"

@@ -294,6 +294,13 @@ BAD_NPZ = [
         {"X": np.array([np.zeros((3, 2)), np.zeros((5, 2)), np.zeros((3, 2)), np.zeros((4, 2))], dtype=object)},
         r"array 'X' is an object array .*allowed: numbers.*a lengths array",
     ),
+    # pandas' df["label"].values (an object array of str) was told to pad sequences (the unseen8 probe)
+    (
+        {"y": np.array(["a", "b", "a", "b"], dtype=object)},
+        r"array 'y' is an object array \(pandas' .values of a text column, or labels of mixed types\), which loading "
+        r"would unpickle; allowed: numbers, or strings: save y=np.asarray\(y, dtype=str\) \(or the labels as numbers\)$",
+    ),
+    ({"y_test": np.array(["a", "b"], dtype=object)}, r"array 'y_test' is an object array \(pandas' .*save y_test="),
 ]
 
 
