@@ -376,6 +376,12 @@ def test_npz_nan_past_the_length_is_fine(tmp_path: Path) -> None:
             "(sequence 2, step 0 of its 5, channel 0: nan); NaN before the values: padding at the start (Keras' "
             "padding='pre'); only trailing NaN is padding here",
         ),  # pre-padding (the unseen4 probe: it was told "fill or drop them")
+        (
+            {1: (0, None, 1)},
+            None,
+            "(sequence 1, step 0 of its 5, channel 1: nan); channel 1 is NaN at every step of the sequence while "
+            "another channel holds values: a channel missing from this sequence",
+        ),  # a sensor that did not record: it was told "channels of different lengths" (the unseen8 probe)
     ],
     ids=[
         "nan padding",
@@ -385,6 +391,7 @@ def test_npz_nan_past_the_length_is_fine(tmp_path: Path) -> None:
         "one channel one step",
         "all nan",
         "pre-padding",
+        "a channel missing",
     ],  # fmt: skip
 )
 def test_npz_without_lengths_reads_trailing_nan_steps_as_padding(
