@@ -99,6 +99,8 @@ def test_one_structure_renders_the_page_the_summary_and_the_comparison(
     # (they opened the default journal: "no study ... run make study first")
     assert data.dashboard == f"make dashboard STUDY={spec.path} STORAGE={tmp_path / 'journal.log'}"
     assert render.page(data) == (out / "index.html").read_text()
+    # both rows carry their late rise, read by the budget warning (the baseline's since the consist8 probe)
+    assert all("rise" in (data.final or {})[row] for row in ("best", "baseline")), data.final
     assert render.markdown(data) == (out / "summary.md").read_text()
     floor = data.final["majority"]["acc"]  # recipe rows no better than no model at all are marked, the others not
     assert data.recipes and all(("majority" in r) == (r["mean"] <= floor) for r in data.recipes if "mean" in r)

@@ -1251,6 +1251,40 @@ def test_a_best_row_that_peaked_at_the_end_of_its_budget_is_said_to(
     assert how in text
 
 
+@pytest.mark.parametrize(
+    ("best_rise", "base_rise", "same", "warned"),
+    [
+        (None, 0.127, False, ["the baseline row's cross-validated epochs (30) reach its budget (max_epochs 30): its "
+                              "folds' mean validation score still rose by +0.127 over the last 7 epochs (their trend); "
+                              "part of the best's margin may be that it learns faster within this budget"]),
+        (0.2, 0.127, False, ["the best row's cross-validated epochs (30) reach its budget",
+                             "; the baseline row's cross-validated epochs (30) reach its budget"]),
+        (None, 0.001, False, []),  # the baseline flat at the end: not cut short
+        (0.2, 0.2, True, ["the best row's"]),  # the best is the baseline: said once, of the best
+    ],
+    ids=["the baseline still rising", "both", "the baseline flat", "the best is the baseline"],
+)  # fmt: skip
+def test_a_baseline_row_cut_short_by_the_budget_is_said_to_be(
+    best_rise: float | None, base_rise: float, same: bool, warned: list[str]
+) -> None:
+    """The consist8 probe: a BasicMotions study's baseline was still rising (+0.127 over its last 7 of 30 epochs)
+    where the budget ended it, beside a best with a higher learning rate, and only the best row was ever checked."""
+    res = _rows([0.95, 0.96, 0.97], [0.80, 0.81, 0.82], {"label": "a", "share": 0.5, "acc": 0.5})
+    config = {"max_epochs": 30, "patience": 7}
+    res["best"] = {**res["best"], "epochs": 30 if best_rise else 12, "config": {**config, "lr": 0.01}}
+    if best_rise:
+        res["best"].update(rise=best_rise, rise_window=7, rise_floor=1 / 40)
+    base = {**config, "lr": 0.01} if same else config
+    res["baseline"] = {**res["baseline"], "epochs": 30, "config": base, "rise": base_rise, "rise_window": 7,
+                       "rise_floor": 1 / 40}  # fmt: skip
+    said = [w for w in verdict.warnings_of(res) if "reach its budget" in w]
+    if not warned:
+        assert said == [], said
+        return
+    assert len(said) == 1 and all(w in said[0] for w in warned), said
+    assert said[0].count("baseline row's") == (0 if same else 1), said
+
+
 # the slope of the mean curve's last patience (25 epochs), at most a quarter of the curve (24), times 24
 CLIMB = [0.5 + 0.004 * e for e in range(100)]
 PLATEAU = [min(0.9, 0.5 + 0.05 * e) for e in range(100)]  # flat from epoch 8
