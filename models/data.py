@@ -1024,12 +1024,20 @@ def duplicate_note(splits: Splits) -> str | None:
 
 
 def layout_note(splits: Splits) -> str | None:
-    """A warning when a .npz / in-memory ``X`` looks transposed: more channels than its longest sequence has
+    """A note when a .npz / in-memory ``X`` looks transposed: more channels than its longest sequence has
     steps (sktime's and aeon's numpy layout is N x C x T; regtune's N x T x C). A note, not an error: some data
-    do have more channels than steps (PEMS-SF: 963 sensors, 144 steps)."""
+    do have more channels than steps (PEMS-SF: 963 sensors, 144 steps). A warning where that leaves one step:
+    sktime's univariate N x 1 x T trained on one-step "sequences" behind a note alone (the unseen8 probe)."""
     T, C = int(splits.train.lengths.max()), splits.train.X.shape[2]
     if C <= T:
         return None
+    if T == 1:  # sktime's univariate numpy3D (N x 1 x T) read as one step: a recurrence with nothing to recur over
+        return (
+            f"warning: {splits.name}: X reads as 1 time step of {C} channels (N x T x C): the RNN runs one step, "
+            f"and the recurrent regularizers (recurrent dropout, weight drop, zoneout) act on nothing; if your arrays "
+            f"are N x C x T (sktime's and aeon's numpy layout, N x 1 x T for a univariate series), pass "
+            f"np.swapaxes(X, 1, 2)"
+        )  # fmt: skip
     return (
         f"note: {splits.name}: X reads as {T} time step{'s' if T != 1 else ''} of {C} channels (N x T x C); if "
         f"your arrays are N x C x T (sktime's and aeon's numpy layout), pass np.swapaxes(X, 1, 2)"

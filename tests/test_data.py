@@ -1061,8 +1061,15 @@ def test_a_transposed_npz_gets_a_note(tmp_path: Path) -> None:
     write("nct.npz", 3, 20)
     note = layout_note(load_splits(str(tmp_path / "nct.npz")))
     assert note is not None and "3 time steps of 20 channels" in note and "np.swapaxes(X, 1, 2)" in note
+    assert note.startswith("note: ")
     write("ntc.npz", 8, 3)
     assert layout_note(load_splits(str(tmp_path / "ntc.npz"))) is None
+    rng = np.random.default_rng(0)  # sktime's univariate N x 1 x T: one step, nothing to recur over (the unseen8 probe)
+    x, x_test = rng.normal(size=(12, 1, 40)), rng.normal(size=(6, 1, 40))
+    np.savez(tmp_path / "n1t.npz", X=x, y=np.arange(12) % 3, X_test=x_test, y_test=np.arange(6) % 3)
+    note = layout_note(load_splits(str(tmp_path / "n1t.npz")))
+    assert note is not None and note.startswith("warning: ") and "1 time step of 40 channels" in note, note
+    assert "act on nothing" in note and "N x 1 x T for a univariate series" in note, note
 
 
 @pytest.mark.parametrize(
