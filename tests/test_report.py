@@ -99,6 +99,12 @@ def test_one_structure_renders_the_page_the_summary_and_the_comparison(
     # (they opened the default journal: "no study ... run make study first")
     assert data.dashboard == f"make dashboard STUDY={spec.path} STORAGE={tmp_path / 'journal.log'}"
     assert render.page(data) == (out / "index.html").read_text()
+    # a class name with a table's bar or markup stays in its Markdown cell; a 1,000-class share is not "0%" (unseen8)
+    odd = dataclasses.replace(data, final={**(data.final or {}), "majority": {
+        **(data.final or {})["majority"], "label": "a|<b>", "share": 0.001}})  # fmt: skip
+    row = next(line for line in render.markdown(odd).splitlines() if line.startswith("| majority class"))
+    assert '(always "a\\|&lt;b&gt;", 0.1% of training; no model)' in row and row.count(" | ") == 3, row
+    assert "0.1% of the training split" in render.render("verdict.txt.j2", res=odd.final, best_label="best")
     # both rows carry their late rise, read by the budget warning (the baseline's since the consist8 probe)
     assert all("rise" in (data.final or {})[row] for row in ("best", "baseline")), data.final
     assert render.markdown(data) == (out / "summary.md").read_text()

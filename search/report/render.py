@@ -55,6 +55,18 @@ def fmt(value: Any, spec: str | None = None) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
+def percent(share: float) -> str:
+    """A share as a percentage without its sign: ``52``, or 2 significant digits below 1 % (a 1,000-class split's
+    majority share, 0.1 %, printed as "0%": the unseen8 probe)."""
+    return f"{100 * share:.0f}" if share == 0 or 100 * share >= 1 else f"{100 * share:.2g}"
+
+
+def md_cell(text: str) -> str:
+    """``text`` safe inside a Markdown table cell: a ``|`` ended the cell and ``<b>`` in a class name was read as
+    HTML by a Markdown viewer (the page escapes both; the unseen8 probe)."""
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def accuracy(row: dict[str, Any], pad: bool = False) -> str:
     """A row's test accuracy, ``mean ± std`` over its seeds; one seed has no spread, so its mean alone (``pad``:
     as wide as the two, for aligned columns); "diverged" where every seed's retraining diverged (0.0000 ± 0.0000
@@ -324,6 +336,8 @@ def _environment(autoescape: bool) -> jinja2.Environment:
         recipe_verdict=recipe_verdict,
         difference=describe_difference,
         keeps=keeps_text,
+        percent=percent,
+        md_cell=md_cell,
         json=json.dumps,
         quoted=quoted,
         failed=failed,
