@@ -466,8 +466,8 @@ class RepairReport:
         ]
         if self.mismatched:
             out.append(
-                f"  {self.mismatched} finished trial(s) did not match the configuration they recorded (a parameter "
-                "record was lost): failed, to be run again"
+                f"  {self.mismatched} finished trial(s) did not match the configuration they recorded, or lost it (a "
+                "parameter or configuration record was lost): failed, to be run again"
             )
         if self.repeated:
             out.append(
@@ -966,25 +966,43 @@ def _rewrite(
             Path(str(tmp) + ".lock").unlink()
 
 
+#: user attributes only a regtune study holds (search.fingerprint): its finished trials each record ``config``
+_REGTUNE_STUDY = frozenset({"regtune:definition", "regtune:study_file"})
+#: a finished regtune trial without its ``config`` record (the whole line lost from the middle of the file):
+#: what the repair's report says, and the ``fail_reason`` (after "journal repair: ")
+LOST_CONFIG_NOTE = "its configuration record (the user attribute config) is lost"
+LOST_CONFIG = "its configuration record (config) was lost from the journal, so what it ran cannot be told"
+
+
 def _fail_mismatched(
     records: list[dict[str, Any]], report: RepairReport, result: JournalStorageReplayResult
 ) -> set[tuple[str, int]]:
     """Fail (in ``records``) each finished trial whose parameters disagree with the configuration it recorded
-    (:mod:`search.config_check`: a whole ``set trial param`` line lost, which no damaged line shows), so that the
-    sampler never learns it and it runs again; name each in ``report``. ``result``: ``records`` replayed. Returns
-    their (study, number)."""
-    from search.config_check import mismatches
+    (:mod:`search.config_check`: a whole ``set trial param`` line lost, which no damaged line shows), and each
+    finished trial of a regtune study whose ``config`` record is lost whole (every command called the study "not
+    regtune's alone" and told the user to rename it, while this repair said "nothing to repair": the faults8
+    probe), so that the sampler never learns it and it runs again; name each in ``report``. ``result``:
+    ``records`` replayed. Returns their (study, number)."""
+    from search.config_check import FINISHED, mismatches
 
     out: set[tuple[str, int]] = set()
     for study in result.get_all_studies():
-        for trial, why in mismatches(result.get_all_trials(study._study_id, None), study.user_attrs):
+        trials = result.get_all_trials(study._study_id, None)
+        odd = [
+            (t, f"its parameters do not match the configuration it recorded ({why})",
+             f"its parameters do not match its recorded configuration ({why})")
+            for t, why in mismatches(trials, study.user_attrs)
+        ]  # fmt: skip
+        if _REGTUNE_STUDY & study.user_attrs.keys():  # its configuration record lost whole (a line from the middle)
+            lost = [t for t in trials if t.state in FINISHED and "config" not in t.user_attrs]
+            odd += [(t, LOST_CONFIG_NOTE, LOST_CONFIG) for t in lost]
+        for trial, note, reason in sorted(odd, key=lambda o: o[0].number):
             tid = trial._trial_id
             records[:] = [r for r in records if not _finishes(r, tid)]
-            records += _failing(tid, f"journal repair: its parameters do not match its recorded configuration ({why})")
+            records += _failing(tid, f"journal repair: {reason}")
             value = f" value {trial.value:.4g}" if trial.value is not None else ""
             report.affected.setdefault(study.study_name, []).append(
-                f"#{trial.number}: its parameters do not match the configuration it recorded ({why}); was "
-                f"{trial.state.name}{value}: failed, to be run again (the backup keeps it)"
+                f"#{trial.number}: {note}; was {trial.state.name}{value}: failed, to be run again (the backup keeps it)"
             )
             out.add((study.study_name, trial.number))
     report.mismatched += len(out)

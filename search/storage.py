@@ -969,7 +969,7 @@ def foreign(study: optuna.Study, direction: str | None = None) -> str | None:
             return None
         numbers = ", ".join(f"#{t.number}" for t in alien[:5]) + (", ..." if len(alien) > 5 else "")
         return (f"{len(alien)} of its finished trials ({numbers}) were run by another program, not regtune, or lost "
-                "their configuration record to a damaged store (an SQLite file: make repair fails such trials, "
+                "their configuration record to a damaged store (a journal or SQLite file: make repair fails such trials, "
                 f"to be run again): {_params(alien)}")  # fmt: skip
     if not trials:  # empty: regtune's own creation cut short before its attributes, or nothing to mix up
         has = study.direction.name.lower()

@@ -257,6 +257,78 @@ def test_a_lost_parameter_line_is_named_and_repair_fails_its_trial(
     assert len(finished_trials(journal)) == 2
 
 
+def without_line(test: Callable[[dict], bool]) -> Callable[[Path], int]:
+    """The first line whose record passes ``test`` lost whole (a block of the file lost, a bad copy): no damaged
+    line shows it. Returns the trial that record named (one study in the file: its id is its number)."""
+
+    def damage(journal: Path) -> int:
+        ls = lines(journal)
+        index = line_of(journal, test)
+        trial = json.loads(ls[index])["trial_id"]
+        del ls[index]
+        journal.write_bytes(b"".join(ls))
+        return trial
+
+    return damage
+
+
+def completion_appended(journal: Path) -> int:
+    """A line of another study's journal appended: its record that completes trial id N lands on this study's
+    WAITING trial of that id, which becomes COMPLETE with another study's value and none of its own records."""
+    study = optuna.load_study(study_name="jtiny", storage=open_storage(str(journal)))
+    waiting = next(t for t in study.trials if t.state == TrialState.WAITING)
+    record = {"op_code": 6, "worker_id": "0a1b2c3d-other-study-1", "trial_id": waiting._trial_id, "state": 1,
+              "values": [0.99], "datetime_complete": "2026-12-07T04:17:31.184726+00:00"}  # fmt: skip
+    journal.write_bytes(journal.read_bytes() + json.dumps(record).encode() + b"\n")
+    return waiting.number
+
+
+LOST_CONFIG_CASES = [
+    # (id, damage: returns the trial the repair fails, whether that trial was finished before the damage)
+    ("config-line-of-trial-0", without_line(trial_line(0, 8, "config")), True),
+    ("config-line-of-trial-1", without_line(trial_line(1, 8, "config")), True),
+    ("another-journals-completion-appended", completion_appended, False),
+]
+
+
+@pytest.mark.parametrize(
+    "damage,was_finished", [c[1:] for c in LOST_CONFIG_CASES], ids=[c[0] for c in LOST_CONFIG_CASES]
+)
+def test_a_finished_trial_without_its_config_record_is_failed_by_repair(
+    finished: tuple[Path, bytes], tmp_path: Path, damage: Callable[[Path], int], was_finished: bool
+) -> None:
+    """A finished trial of a regtune study with no ``config`` record (its line lost from the middle of the file,
+    or a foreign line that finished a waiting trial): every command called the study "not regtune's alone" and
+    said to give it another name, and `make repair` said "no damaged line; nothing to repair" (exit 0), so four
+    finished trials could only be abandoned (the faults8 probe, 2026-12-07). The commands now name the repair,
+    which fails that trial (kept in the backup); every other finished trial stays as it was, and the study runs
+    on to its total."""
+    journal = copy(finished, tmp_path)
+    before = finished_trials(journal)
+    trial = damage(journal)
+    damaged = journal.read_bytes()
+    for command in ("study", "report"):
+        run = run_cli(command, str(finished[0]), "--storage", str(journal), timeout=120)
+        assert run.returncode == 2 and run.stderr.count("\n") == 1, (command, run.stderr)
+        assert f"(#{trial}) were run by another program" in run.stderr, run.stderr
+        assert "a journal or SQLite file: make repair fails such trials" in run.stderr, run.stderr
+    assert journal.read_bytes() == damaged  # nothing was written
+
+    run = run_cli("repair", str(finished[0]), "--storage", str(journal))
+    assert run.returncode == 0, run.stderr
+    assert f"trial #{trial}: its configuration record (the user attribute config) is lost" in run.stdout, run.stdout
+    assert next(journal.parent.glob("journal.log.bak-*")).read_bytes() == damaged
+    assert finished_trials(journal) == {n: v for n, v in before.items() if n != trial}  # the others untouched
+    study = optuna.load_study(study_name="jtiny", storage=open_storage(str(journal)))
+    assert study.trials[trial].state == TrialState.FAIL
+    assert "configuration record (config) was lost" in study.trials[trial].user_attrs["fail_reason"]
+    assert (trial in before) == was_finished
+
+    run = run_cli("study", str(finished[0]), "--storage", str(journal), "--trials", "2")
+    assert run.returncode == 0, run.stderr
+    assert len(finished_trials(journal)) == 2
+
+
 @pytest.mark.slow
 def test_repair_refuses_a_database_storage(finished: tuple[Path, bytes]) -> None:
     run = run_cli("repair", str(finished[0]), "--storage", "postgresql://u:secret@127.0.0.1:5432/test")
