@@ -184,6 +184,7 @@ def cmd_study(args: argparse.Namespace, join_only: bool = False) -> int:
     _data_notes(prepared)
     url, storage = _open(args, spec)
     args.url = url
+    args.stage = "opening"  # from here the study may be written: created, its starting points enqueued
     with schema_lock(url):  # many workers starting at once on a new study: one creates it and its starting points
         held = sorted(s.study_name for s in storage.get_all_studies())
         new = spec.name not in held
@@ -1120,6 +1121,11 @@ OTHER_INTERRUPTED = {
 }
 
 
+#: an interrupt while the study is opened or created (search.worker.ensure_study): what it may have left
+OPENING_INTERRUPTED = ("no trial ran; the study may have been created with part of its starting points, and the "
+                       "next run enqueues those it lacks; rerun to resume")  # fmt: skip
+
+
 def _interrupted(args: argparse.Namespace, exc: BaseException) -> int:
     """One line (none from a worker of ``study --workers N``: its parent says it) and the shell's exit code for
     the signal: 130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP."""
@@ -1128,6 +1134,9 @@ def _interrupted(args: argparse.Namespace, exc: BaseException) -> int:
         name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
         if getattr(args, "stage", None) == "checks":
             print(f"\ninterrupted ({name}) before the study started: nothing was stored", file=sys.stderr, flush=True)
+        elif getattr(args, "stage", None) == "opening":  # "nothing was stored" said so of a study made, points queued
+            print(f"\ninterrupted ({name}) while the study was opened or created: {OPENING_INTERRUPTED}",
+                  file=sys.stderr, flush=True)  # fmt: skip
         elif args.command == "report":
             print(f"\ninterrupted ({name}): no report was written; every finished trial is stored; rerun to write it",
                   file=sys.stderr, flush=True)  # fmt: skip
