@@ -20,6 +20,7 @@ earlier trial holds is not seen (the first finished trials, when none was enqueu
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import optuna
@@ -65,6 +66,10 @@ def mismatch(
             return f"{name} false, config {base} {config[base]!r}"
         if base is None and name in config and params.get(name + OFF_SUFFIX) is not False and config[name] != value:
             return f"{name} {value!r}, config {config[name]!r}"
+    fixed = trial.system_attrs.get("fixed_params")
+    for name, value in params.items() if isinstance(fixed, dict) else ():
+        if name in fixed and name not in _NOT_FROM_PARAMS and not _same(fixed[name], value):
+            return f"{name} {value!r}, enqueued with {fixed[name]!r}"
     if not _DEFINITION_ERA <= config.keys():  # run before definitions were recorded: none bound its search
         return None
     known = seen | set(trial.system_attrs.get("fixed_params") or {})
@@ -77,6 +82,21 @@ def mismatch(
         if name not in params and on is not False and (name in known or name + OFF_SUFFIX in known):
             return f"no parameter {name}, config {config[name]!r}"
     return None
+
+
+def _same(fixed: Any, value: Any) -> bool:
+    """Whether a parameter's value is the one its trial was enqueued with (Optuna suggests a fixed parameter's value
+    as given: only float rounding may differ). A trial that ran another value than it was enqueued with holds the
+    records of another run: two journals of one study concatenated (`cat a/journal.log b/journal.log`) put the
+    second run's sampled trial, its parameters and its value, on the first run's enqueued baseline, and the report
+    listed that configuration as the baseline trial (the faults8 probe)."""
+    if isinstance(fixed, bool) or isinstance(value, bool):
+        return type(fixed) is type(value) and fixed == value
+    if isinstance(fixed, int | float) and isinstance(value, int | float):
+        return math.isclose(float(fixed), float(value), rel_tol=1e-9, abs_tol=0.0) or (
+            fixed != fixed and value != value
+        )
+    return bool(fixed == value)
 
 
 def mismatches(

@@ -999,7 +999,7 @@ def damaged(study: optuna.Study, url: str | None = None, study_file: str | Path 
         shown = "; ".join(f"#{t.number}: {why}" for t, why in odd[:5]) + ("; ..." if len(odd) > 5 else "")
         ids = ", ".join(str(t._trial_id) for t, _ in odd)
         return (f"{len(odd)} of its finished trials do not match the configuration they recorded ({shown}): a "
-                "parameter record was lost or the store edited, and the sampler and the report would read a "
+                "parameter record was lost, the store edited or another run's records joined to it, and the sampler and the report would read a "
                 f"configuration the trial did not run; {_mend_hint(url, study_file, ids)}")  # fmt: skip
     if len(lost) == len(complete) > 1:  # the faults probe: a renamed trial_values, re-created empty on opening
         return (f"none of its {len(complete)} complete trials has a value: the table of values was emptied or "

@@ -329,6 +329,43 @@ def test_a_finished_trial_without_its_config_record_is_failed_by_repair(
     assert len(finished_trials(journal)) == 2
 
 
+def test_two_runs_of_one_study_joined_are_refused_and_repair_fails_the_mixed_trial(
+    finished: tuple[Path, bytes], tmp_path: Path
+) -> None:
+    """`cat a/journal.log b/journal.log > journal.log`, two runs of one study file (two machines, two folders):
+    Optuna skips the second run's study and its records for finished trials, but its records for trial ids the first
+    run left waiting land on them, and the second run's sampled trial became the first run's enqueued baseline
+    (its value and parameters under the label "baseline (searched regularizers off)"): the report was written as
+    if nothing had happened (the faults8 probe). Every command now stops naming the trial and the value it was
+    enqueued with; the repair fails it, and every finished trial of the first run stays as it was."""
+    other = tmp_path / "other"
+    other.mkdir()
+    run = run_cli("worker", str(finished[0]), "--storage", str(other / "journal.log"), "--trials", "5")
+    assert run.returncode == 0, run.stderr
+    journal = copy(finished, tmp_path)
+    before = finished_trials(journal)
+    journal.write_bytes(finished[1] + (other / "journal.log").read_bytes())
+    joined = journal.read_bytes()
+    study = optuna.load_study(study_name="jtiny", storage=open_storage(str(journal)))
+    mixed = [t.number for t in study.trials if t.state == TrialState.COMPLETE and t.number not in before
+             and t.params != t.system_attrs.get("fixed_params")]  # fmt: skip
+    assert mixed, [(t.number, t.state, t.params, t.system_attrs.get("fixed_params")) for t in study.trials]
+    for command in ("study", "report"):
+        run = run_cli(command, str(finished[0]), "--storage", str(journal), timeout=120)
+        assert run.returncode == 2 and run.stderr.count("\n") == 1, (command, run.stderr)
+        assert f"#{mixed[0]}: dropout " in run.stderr and ", enqueued with " in run.stderr, run.stderr
+        assert "another run's records joined to it" in run.stderr, run.stderr
+    assert journal.read_bytes() == joined  # nothing was written
+
+    run = run_cli("repair", str(finished[0]), "--storage", str(journal))
+    assert run.returncode == 0, run.stderr
+    assert all(f"trial #{n}: its parameters do not match" in run.stdout for n in mixed), run.stdout
+    after = finished_trials(journal)
+    assert {n: after[n] for n in before} == before and not set(mixed) & set(after)
+    repaired = optuna.load_study(study_name="jtiny", storage=open_storage(str(journal)))
+    assert all("enqueued with" in repaired.trials[n].user_attrs["fail_reason"] for n in mixed)
+
+
 @pytest.mark.slow
 def test_repair_refuses_a_database_storage(finished: tuple[Path, bytes]) -> None:
     run = run_cli("repair", str(finished[0]), "--storage", "postgresql://u:secret@127.0.0.1:5432/test")
