@@ -984,7 +984,8 @@ def damaged(study: optuna.Study, url: str | None = None, study_file: str | Path 
     deleted in PostgreSQL, a store edited by hand). `make study` counted such a trial as finished, and `make report`
     ended in a traceback from Optuna's history figure (the faults probe, 2026-12-05). Or a finished trial whose
     parameters disagree with the configuration it recorded (:mod:`search.config_check`: a journal line or a
-    parameter row lost); ``url`` and ``study_file`` name the repair command where the store is a journal file."""
+    parameter row lost), or complete trials none of which kept a per-epoch value (a dropped table of them, created
+    again empty by the next open: `make report` then ran on in silence; the faults8 probe); ``url`` and ``study_file`` name the repair command where the store is a journal file."""
     from search.config_check import FINISHED, mismatches
 
     if (twice := shared_numbers(study)) is not None:
@@ -992,6 +993,11 @@ def damaged(study: optuna.Study, url: str | None = None, study_file: str | Path 
     trials = study.get_trials(deepcopy=False, states=FINISHED)  # (read once: on PostgreSQL a round trip)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     lost = [t for t in complete if t.value is None]
+    if len(complete) > 1 and not any(t.intermediate_values for t in complete):  # every regtune trial reports each epoch
+        return (f"none of its {len(complete)} complete trials has its per-epoch values: the table of them was "
+                "emptied or replaced (PostgreSQL or SQLite: a renamed or dropped trial_intermediate_values is created "
+                "again, empty, when the store is opened); restore it from a backup copy (or the renamed table): the "
+                "pruner, the dashboard's curves and the report read them")  # fmt: skip
     if not lost:
         odd = mismatches(trials, study.user_attrs)
         if not odd:
