@@ -246,40 +246,6 @@ class _Scan:
     damaged: list[_Damage] = field(default_factory=list)
     study_names: list[str] = field(default_factory=list)
     study_files: list[str] = field(default_factory=list)
-    appended: str | None = None  # where another journal's records begin (:class:`_Studies`), or None
-
-
-class _Studies:
-    """The study ids Optuna's replay gives, and what each writer that created a study does next: another journal
-    appended (`cat other/journal.log >> journal.log`, another study's) begins with the record that created its
-    study, which the replay numbers after this file's, while its writer's next records name the id it had in its own
-    file. Optuna replayed them onto this file's study: that study's waiting trials became, and its next run ran, the
-    other study's starting points, and the other study showed no trials (the faults8 probe). A writer that creates a
-    study (regtune: ``optuna.create_study`` once, then the study's attributes) names that study next."""
-
-    def __init__(self) -> None:
-        self.ids: dict[str, int] = {}  # name -> id, as the replay assigns them
-        self.next = 0
-        self.created: dict[str, tuple[str, int, int]] = {}  # writer -> (name, id, line) of the study it just created
-
-    def see(self, number: int, record: dict[str, Any]) -> str | None:
-        op, worker = record["op_code"], str(record.get("worker_id"))
-        if op == JournalOperation.CREATE_STUDY:
-            name = str(record.get("study_name"))
-            if name not in self.ids:
-                self.ids[name], self.next = self.next, self.next + 1
-            self.created[worker] = (name, self.ids[name], number)
-            return None
-        if op == JournalOperation.DELETE_STUDY:
-            self.ids = {n: i for n, i in self.ids.items() if i != record.get("study_id")}
-        if "study_id" not in record or worker not in self.created:
-            return None
-        name, sid, line = self.created.pop(worker)
-        if record["study_id"] == sid:
-            return None
-        return (f"line {line} creates study {name!r} (study id {sid} in this file), and its writer's next record "
-                f"(line {number}) names study id {record['study_id']}: the records from line {line} on are another "
-                "journal's, appended to this one (their trials would be replayed onto this file's studies)")  # fmt: skip
 
 
 def _scan(path: Path) -> _Scan:
@@ -287,12 +253,9 @@ def _scan(path: Path) -> _Scan:
     offset = 0
     creations: set[bytes] = set()
     repeated = False  # a trial-creation record seen twice: only then are the records read for _stray_creations
-    studies = _Studies()
     with open(path, "rb") as f:
         for number, line in enumerate(f, start=1):
             record = _parse(line)
-            if record is not None and scan.appended is None:
-                scan.appended = studies.see(number, record)
             if record is None:
                 scan.damaged.append(_Damage(number, offset, len(line)))
             elif record["op_code"] == JournalOperation.CREATE_TRIAL:
@@ -392,12 +355,6 @@ def check_journal(path: str | Path) -> JournalCheck:
         if (why := foreign(path, scan)) is not None:
             raise StorageError(why)
         out.records, out.size = scan.lines - len(scan.damaged), scan.size
-        if scan.appended is not None:  # no repair can tell whose trials are whose: cut the file back, or a backup
-            raise StorageError(
-                f"journal file {path}: {scan.appended}; nothing was changed. Cut the file back to the line before "
-                "that one (after a copy of it), or restore a backup copy; a study of its own belongs in its own "
-                "journal (give it its own STORAGE)"
-            )
         if not scan.damaged:
             out.seconds = time.monotonic() - start
             return out

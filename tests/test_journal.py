@@ -366,53 +366,6 @@ def test_two_runs_of_one_study_joined_are_refused_and_repair_fails_the_mixed_tri
     assert all("enqueued with" in repaired.trials[n].user_attrs["fail_reason"] for n in mixed)
 
 
-def renamed(journal: bytes, name: str) -> bytes:
-    """A real journal's records as another study's: the same records, the study named ``name``."""
-    return journal.replace(b'"study_name":"jtiny"', f'"study_name":"{name}"'.encode(), 1)
-
-
-def another_study_created_here(journal: Path) -> None:
-    """A second study created in the same file by Optuna itself (`--storage` shared by two studies): not damage."""
-    study = optuna.create_study(study_name="jsecond", storage=open_storage(str(journal)), direction="maximize")
-    study.set_user_attr("regtune:study_file", "second.yaml")
-    study.optimize(lambda t: t.suggest_float("dropout", 0.0, 0.3), n_trials=2)
-
-
-APPENDED = [
-    # (id, what is appended to the study's journal, line of the first foreign record or None: not refused)
-    ("another study's journal", lambda j: j.write_bytes(j.read_bytes() + renamed(j.read_bytes(), "jother")), True),
-    ("another study created here", another_study_created_here, False),
-]
-
-
-@pytest.mark.parametrize("append,refused", [c[1:] for c in APPENDED], ids=[c[0] for c in APPENDED])
-def test_another_studys_journal_appended_is_refused_before_optuna_replays_it(
-    finished: tuple[Path, bytes], tmp_path: Path, append: Callable[[Path], None], refused: bool
-) -> None:
-    """`cat other/journal.log >> journal.log`: the other study's creation record is numbered after this file's
-    study, but its records name the study id it had in its own file, so Optuna replayed its trials onto this study:
-    its enqueued starting points became this study's waiting trials, the next run ran them, and the other study
-    showed no trials (the faults8 probe). Every command now stops with one line naming where the other journal
-    begins; nothing is written. A second study created in the file by Optuna itself is no such thing."""
-    journal = copy(finished, tmp_path)
-    lines_before = len(lines(journal))
-    before = finished_trials(journal)
-    append(journal)
-    changed = journal.read_bytes()
-    if not refused:
-        check_journal(journal)
-        assert finished_trials(journal) == before
-        return
-    with pytest.raises(StorageError, match=rf"line {lines_before + 1} creates study 'jother' .* another journal's"):
-        open_storage(str(journal))
-    run = run_cli("report", str(finished[0]), "--storage", str(journal), timeout=120)
-    assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr
-    assert "Cut the file back to the line before that one" in run.stderr, run.stderr
-    assert journal.read_bytes() == changed  # nothing was written
-    journal.write_bytes(b"".join(lines(journal)[:lines_before]))  # cut back as the line says: the study as it was
-    assert finished_trials(journal) == before
-
-
 @pytest.mark.slow
 def test_repair_refuses_a_database_storage(finished: tuple[Path, bytes]) -> None:
     run = run_cli("repair", str(finished[0]), "--storage", "postgresql://u:secret@127.0.0.1:5432/test")
