@@ -1122,8 +1122,8 @@ OTHER_INTERRUPTED = {
 
 
 #: an interrupt while the study is opened or created (search.worker.ensure_study): what it may have left
-OPENING_INTERRUPTED = ("no trial ran; the study may have been created with part of its starting points, and the "
-                       "next run enqueues those it lacks; rerun to resume")  # fmt: skip
+OPENING_INTERRUPTED = ("no trial ran; a study this run was creating may hold part of its starting points (the next "
+                       "run enqueues those it lacks), one that existed is as it was; rerun to resume")  # fmt: skip
 
 
 def _interrupted(args: argparse.Namespace, exc: BaseException) -> int:
