@@ -306,6 +306,7 @@ def _ts_pair(train: Path, test: Path, name: str) -> Splits:
             raise DataError(f"{p}: its series have {series[0].shape[1]} dimension(s), its header says @dimensions "
                             f"{dims}{lacks}; allowed: {dims} dimensions separated by ':', then ':label'")  # fmt: skip
         raw[split] = (series, np.asarray(y).astype(str), p)
+        _check_label_names(p, "the file", raw[split][1])  # NFC and NFD "café" were two classes here too (review8)
         allowed = {d.lower() for d in declared or ()}  # the archive's BasicMotions declares Standing, writes standing
         undeclared = sorted(x for x in set(raw[split][1].tolist()) if declared and x.lower() not in allowed)
         if undeclared:  # a typo'd label became a class of its own

@@ -1255,6 +1255,32 @@ def test_ts_series_without_their_label_are_named_against_the_header(tmp_path: Pa
     assert len(message) < 400, message
 
 
+@pytest.mark.parametrize(
+    ("labels", "words"),
+    [
+        (("caf\u00e9", "cafe\u0301"), "the file holds the labels 'cafe\u0301' (5 code points) and 'caf\u00e9' (4 code "
+                                      "points), which differ only in how their accented letters are encoded"),
+        (("caf\u00e9", "tea"), None),
+    ],
+    ids=["nfc-and-nfd", "two classes"],
+)  # fmt: skip
+def test_a_ts_files_labels_in_two_unicode_forms_are_refused_as_an_npzs_are(
+    tmp_path: Path, labels: tuple[str, str], words: str | None
+) -> None:
+    """The review8 reviewer: NFC and NFD "café" in a .ts file (its header declaring both) loaded as two classes
+    printed alike, where a .npz's were refused by name."""
+    a, b = labels
+    head = ["@problemName u", "@timeStamps false", "@univariate true", f"@classLabel true {a} {b}", "@data"]
+    rows = [f"1,2,3,4:{a}", f"4,3,2,1:{b}", f"1,2,3,5:{a}", f"5,3,2,1:{b}"]
+    for split in ("TRAIN", "TEST"):
+        (tmp_path / f"U_{split}.ts").write_text("\n".join(head + rows) + "\n", encoding="utf-8")
+    if words is None:
+        assert load_splits(str(tmp_path / "U_TRAIN.ts")).classes == sorted(labels)
+        return
+    with pytest.raises(DataError, match=re.escape(words)):
+        load_splits(str(tmp_path / "U_TRAIN.ts"))
+
+
 def test_every_shipped_ts_header_agrees_with_its_series() -> None:
     """The @dimensions check refuses none of the shipped datasets."""
     for name in shipped_datasets():
