@@ -950,7 +950,7 @@ def describe_difference(p: dict[str, Any]) -> str:
     if p.get("identical"):  # "+0.0000 (95% CI +0.000..+0.000, ..., p=1)" read like a measured zero (verdict6 probe)
         return (f"{p['mean']:+.4f} (right and wrong on the same test sequences, seed by seed: {p['n']} seeds x "
                 f"{p['sequences']} test sequences, nothing differs to test)")  # fmt: skip
-    wilcoxon = f", Wilcoxon p={p['wilcoxon_p']:.2g}" if p.get("wilcoxon_p") is not None else ""
+    wilcoxon = f", Wilcoxon p={p_text(p['wilcoxon_p'])}" if p.get("wilcoxon_p") is not None else ""
     over = (f"{p['n']} seeds x {p['sequences']} test sequences" if p.get("sequences")
             else f"{p['n']} seeds, on this test split only")  # fmt: skip
     return (f"{p['mean']:+.4f} ({100 * CONFIDENCE:.0f}% CI {ci_bound(p['low'])}..{ci_bound(p['high'])}, "

@@ -1951,3 +1951,5 @@ def test_a_p_value_never_prints_on_the_other_side_of_the_significance_line(p: fl
     assert page_verdict(p) == page
     shown = float(text.rsplit("p=", 1)[1].rstrip(")"))
     assert (shown < verdict.SIGNIFICANCE) == (p < verdict.SIGNIFICANCE), text
+    both = describe_difference({**row, "wilcoxon_p": p})  # the Wilcoxon p beside it likewise (the review8 reviewer)
+    assert both.endswith(f"{terminal[:-1]}, Wilcoxon {terminal}"), both
