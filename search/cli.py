@@ -44,6 +44,7 @@ from search.storage import (
     held_names,
     load_existing,
     mask_url,
+    no_optuna_tables,
     open_storage,
     readable,
     resolve_url,
@@ -536,6 +537,10 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         there = "" if name is None or url == default_url(str(name)) else f" STORAGE={shlex.quote(mask_url(url))}"
         run = f"make study STUDY={shlex.quote(args.study)}{there}" if name else "run a study into it"
         raise StorageError(f"no study storage {mask_url(url)} (no such file): nothing to show; {run} first")
+    if no_optuna_tables(url):  # a new or mistyped database: serving it wrote Optuna's 13 tables into it (review8)
+        study = f"study {name!r}" if name else "study"
+        raise StorageError(f"no {study} in {mask_url(url)} (a database without Optuna's tables: no study was ever "
+                           "created there): nothing to show; run a study into it first")  # fmt: skip
     from optuna_dashboard import run_server
 
     from search.trial_introspection import DashboardFigures, artifact_store, draw_in_background

@@ -1,4 +1,4 @@
-"""A command that only reads a study (report, figures, retry) writes nothing into a database that holds none.
+"""A command that only reads a study (report, figures, retry, dashboard) writes nothing into a database that holds none.
 
 Found by the newuser8 probe: `report`, `figures` and `retry` with `--storage postgresql://.../db` on a database
 just made by `createdb` (or an existing one mistyped for another) said "no study 'smoke' in ... (it holds no study)"
@@ -63,7 +63,7 @@ def test_load_existing_says_no_study_and_writes_no_schema(
 
 @pytest.mark.postgres
 @pytest.mark.slow
-@pytest.mark.parametrize("command", ["report", "figures", "retry"])
+@pytest.mark.parametrize("command", ["report", "figures", "retry", "dashboard"])
 def test_a_read_command_on_a_new_database_exits_2_and_leaves_it_empty(
     database: str, tmp_path: Path, command: str
 ) -> None:
