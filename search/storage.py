@@ -941,6 +941,8 @@ def load_existing(url: str, name: str, study_file: str | Path) -> optuna.Study:
                 raise StorageError(foreign_message(name, mask_url(url), why, study_file))
             if (broken := damaged(study, url, study_file)) is not None:
                 raise StorageError(f"study {name!r} in {mask_url(url)}: {broken}")
+            if (lost := lost_curves(study)) is not None:
+                print(lost, file=sys.stderr, flush=True)
             return study
     given = "" if url == default_url(name) else f" STORAGE={shlex.quote(mask_url(url))}"  # the same store, not runs/
     raise StorageError(
@@ -984,8 +986,7 @@ def damaged(study: optuna.Study, url: str | None = None, study_file: str | Path 
     deleted in PostgreSQL, a store edited by hand). `make study` counted such a trial as finished, and `make report`
     ended in a traceback from Optuna's history figure (the faults probe, 2026-12-05). Or a finished trial whose
     parameters disagree with the configuration it recorded (:mod:`search.config_check`: a journal line or a
-    parameter row lost), or complete trials none of which kept a per-epoch value (a dropped table of them, created
-    again empty by the next open: `make report` then ran on in silence; the faults8 probe); ``url`` and ``study_file`` name the repair command where the store is a journal file."""
+    parameter row lost); ``url`` and ``study_file`` name the repair command where the store is a journal file."""
     from search.config_check import FINISHED, mismatches
 
     if (twice := shared_numbers(study)) is not None:
@@ -993,11 +994,6 @@ def damaged(study: optuna.Study, url: str | None = None, study_file: str | Path 
     trials = study.get_trials(deepcopy=False, states=FINISHED)  # (read once: on PostgreSQL a round trip)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     lost = [t for t in complete if t.value is None]
-    if len(complete) > 1 and not any(t.intermediate_values for t in complete):  # every regtune trial reports each epoch
-        return (f"none of its {len(complete)} complete trials has its per-epoch values: the table of them was "
-                "emptied or replaced (PostgreSQL or SQLite: a renamed or dropped trial_intermediate_values is created "
-                "again, empty, when the store is opened); restore it from a backup copy (or the renamed table): the "
-                "pruner, the dashboard's curves and the report read them")  # fmt: skip
     if not lost:
         odd = mismatches(trials, study.user_attrs)
         if not odd:
@@ -1017,6 +1013,22 @@ def damaged(study: optuna.Study, url: str | None = None, study_file: str | Path 
     return (f"{len(lost)} of its complete trials ({numbers}) have no value: the store was edited or damaged; "
             "restore a backup copy, or mark them failed (PostgreSQL: UPDATE trials SET state = 'FAIL' WHERE "
             f"trial_id IN ({ids})) so that they run again")  # fmt: skip
+
+
+def lost_curves(study: optuna.Study) -> str | None:
+    """A warning when none of a study's complete trials (two or more) kept a per-epoch value, else None: every
+    regtune trial reports each epoch, so their table was emptied or dropped (a dropped trial_intermediate_values is
+    created again, empty, by the next open), or a repair could not read it back. `make report` ran on in silence
+    with every curve gone (the faults8 probe). A warning, not a refusal: the trials' values, configurations and
+    fold curves (which the verdict's epochs come from) are whole, and after a repair there is nothing to restore."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if len(complete) < 2 or any(t.intermediate_values for t in complete):
+        return None
+    return (f"warning: study {study.study_name!r}: none of its {len(complete)} complete trials has its per-epoch "
+            "values (their table was emptied or dropped: PostgreSQL and SQLite create it again, empty, when the store "
+            "is opened; or a repair could not read it back); the dashboard's curves, the report's history and the "
+            "pruner's comparisons with those trials are gone, their results and the verdict are not; restore the "
+            "table from a backup copy if there is one")  # fmt: skip
 
 
 def shared_numbers(study: optuna.Study) -> str | None:
