@@ -67,7 +67,8 @@ def mismatch(
         if base is None and name in config and params.get(name + OFF_SUFFIX) is not False and config[name] != value:
             return f"{name} {value!r}, config {config[name]!r}"
     fixed = trial.system_attrs.get("fixed_params")
-    for name, value in params.items() if isinstance(fixed, dict) else ():
+    fixed = fixed if isinstance(fixed, dict) else {}
+    for name, value in params.items():
         if name in fixed and name not in _NOT_FROM_PARAMS and not _same(fixed[name], value):
             return f"{name} {value!r}, enqueued with {fixed[name]!r}"
     if not _DEFINITION_ERA <= config.keys():  # run before definitions were recorded: none bound its search
