@@ -874,19 +874,28 @@ def read_only_role(url: str) -> bool:
     return bool(reads) and not bool(writes)
 
 
-def _query_once(url: str, query: str) -> Any:
-    """The one row ``query`` gives on the database at ``url``, over a connection of its own, closed after (on
-    PostgreSQL waiting at most 10 s to connect); raises what the connection or the query raise, and when there
-    is no row."""
+@contextlib.contextmanager
+def _one_connection(url: str) -> Iterator[Any]:
+    """A connection of its own to the database at ``url``, closed after (on PostgreSQL waiting at most 10 s to
+    connect); raises what connecting raises."""
     import sqlalchemy
 
     connect_args = {"connect_timeout": 10} if _scheme(url).startswith("postgresql") else {}
     engine = sqlalchemy.create_engine(driver_url(url), connect_args=connect_args, poolclass=sqlalchemy.pool.NullPool)
     try:
         with engine.connect() as conn:
-            return conn.execute(sqlalchemy.text(query)).one()
+            yield conn
     finally:
         engine.dispose()
+
+
+def _query_once(url: str, query: str) -> Any:
+    """The one row ``query`` gives on the database at ``url``, over :func:`_one_connection`; raises what the
+    connection or the query raise, and when there is no row."""
+    import sqlalchemy
+
+    with _one_connection(url) as conn:
+        return conn.execute(sqlalchemy.text(query)).one()
 
 
 def no_optuna_tables(url: str) -> bool:
@@ -898,16 +907,9 @@ def no_optuna_tables(url: str) -> bool:
         return False
     import sqlalchemy
 
-    connect_args = {"connect_timeout": 10} if _scheme(url).startswith("postgresql") else {}
     try:
-        engine = sqlalchemy.create_engine(
-            driver_url(url), connect_args=connect_args, poolclass=sqlalchemy.pool.NullPool
-        )
-        try:
-            with engine.connect() as conn:
-                return "studies" not in sqlalchemy.inspect(conn).get_table_names()
-        finally:
-            engine.dispose()
+        with _one_connection(url) as conn:
+            return "studies" not in sqlalchemy.inspect(conn).get_table_names()
     except Exception:
         return False
 
