@@ -73,7 +73,7 @@ def mismatch(
             return f"{name} {value!r}, enqueued with {fixed[name]!r}"
     if not _DEFINITION_ERA <= config.keys():  # run before definitions were recorded: none bound its search
         return None
-    known = seen | set(trial.system_attrs.get("fixed_params") or {})
+    known = seen | set(fixed)
     for name, switch in names.items():
         if name not in config or name in _NOT_FROM_PARAMS:
             continue
