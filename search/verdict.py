@@ -1133,20 +1133,20 @@ def _row_budget_warning(res: dict[str, Any], label: str) -> str | None:
     at 167, CV 0.959 -> 0.964, test 93.0 -> 93.9, 5 seeds). A curve that flattens at the end also puts its smoothed
     peak there (JapaneseVowels' GRU study: 146 of 149 epochs, +0.002 over its last patience; three times the
     budget left its row where it was): no warning then."""
-    best = res.get(label) or {}
-    config = best.get("config") or {}
-    budget, epochs, rise = config.get("max_epochs"), best.get("epochs"), best.get("rise")
-    window = best.get("rise_window", config.get("patience"))  # a verdict cached before the window was recorded
+    row = res.get(label) or {}
+    config = row.get("config") or {}
+    budget, epochs, rise = config.get("max_epochs"), row.get("epochs"), row.get("rise")
+    window = row.get("rise_window", config.get("patience"))  # a verdict cached before the window was recorded
     if not isinstance(budget, int) or not isinstance(epochs, int) or epochs < BUDGET_END * budget:
         return None
     if rise is None:
         how = "its validation score may still have been rising when the folds stopped"
-    elif rise < best.get("rise_floor", 0.0):
+    elif rise < row.get("rise_floor", 0.0):
         return None
     else:
         how = (
             f"its folds' mean validation loss still fell by {rise:.3g}"
-            if best.get("rise_metric") == "val_loss"
+            if row.get("rise_metric") == "val_loss"
             else f"its folds' mean validation score still rose by {rise:+.3g}"
         ) + f" over the last {window} epochs (their trend)"
     if label == "baseline":
