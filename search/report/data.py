@@ -23,7 +23,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from models.classifier import DivergedError
-from models.config import ARCHITECTURE_NAMES, REGULARIZER_NAMES, configs_for, inert_names
+from models.config import ARCHITECTURE_NAMES, REGULARIZER_NAMES, configs_for
 from models.data import SequenceDataModule
 from models.introspect import Introspection, diagnose, fixed_batch
 from models.train import fit
@@ -281,7 +281,7 @@ def recipe_results(
         key += f":{BATCH_NORM_BIAS}"  # (rows retrained without the RNN's biases under batch norm: not read)
     points = starting_points(spec) + earlier_points(spec)  # (the points a study made before 2026-12-05 ran)
     current = point_configs(spec, points)
-    step, size = resolution(spec), len(study_splits(spec).test)
+    step, size, base = resolution(spec), len(study_splits(spec).test), baseline_config(spec)
     shown: set[str] = set()
     cached = study.user_attrs.get(RECIPES_ATTR, {})
     done = cached.get(key, {})
@@ -313,10 +313,10 @@ def recipe_results(
         # the verdict's best row run again as a recipe (a starting point the search then chose): the same
         # configuration and epochs, so the same runs (verdict.compare's "same"); it is the verdict's own comparison,
         # not one of the recipes Holm corrects for (the page called one set of runs "significant" and "not")
-        config = as_complete(t.user_attrs["config"], baseline_config(spec))
+        config = as_complete(t.user_attrs["config"], base)
         is_best = best is not None and same_runs({**row, "config": config}, best)
         test = compare(row, baseline, size, step)
-        label = point_label(match, config, baseline_config(spec)) if match.startswith(USER_POINT) else match
+        label = point_label(match, config, base) if match.startswith(USER_POINT) else match
         rows.append({**row, "recipe": label, "p": test["p"], "is_best": is_best,
                      **({"untested": test["diverged"]} if test.get("diverged") else {}),
                      **({"identical": True} if test.get("identical") else {})})  # fmt: skip
@@ -333,11 +333,8 @@ def point_label(label: str, config: dict[str, Any], base: dict[str, Any]) -> str
     label names every value it sets ("recurrent dropout 0.2 (per sequence)"), while "starting point 0 of
     aug.yaml" named none, and a reader of the page could not tell that row ran ema_decay 0.99 and swa_start 0.6
     (the consist8 probe). Names that change nothing in its network are left out, as the best's table leaves them."""
-    inert = inert_names(config)
-    values = [
-        f"{k} {num(v) if isinstance(v, float) else v}"
-        for k, v in config.items() if k != "seed" and k not in inert and k in base and base[k] != v
-    ]  # fmt: skip
+    over = {k: v for k, v in changed_values(config, base).items() if k in base and base[k] != v}
+    values = [f"{k} {num(v) if isinstance(v, float) else v}" for k, v in over.items()]
     return f"{label}: {', '.join(values)}" if values else f"{label}: the baseline's values"
 
 
