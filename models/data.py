@@ -1220,17 +1220,23 @@ def _npz_set(
         lead = t == 0 and np.isnan(X[i, 0]).all()  # every channel NaN at the first step, values after: pre-padding
         # every channel NaN from step t to the end lengths gives: NaN padding that lengths counts in (off by one)
         inside = t > 0 and lk in data and bool(np.isnan(X[i, t : lengths[i]]).all())
-        what = (f"steps {t}..{lengths[i] - 1} are NaN in every channel, as padding is, inside the {lengths[i]} steps "
-                f"{lk} gives it: does {lk} count {lengths[i] - t} step(s) too many? ({lk}[i] is the number of valid "
-                f"steps of sequence i, 1..{T}; NaN padding needs no {lk})"
-                if inside else f"channel {c} is NaN at every step of the sequence while another channel holds values: a "
-                "channel missing from this sequence (a sensor that did not record?); fill it (with the channel's mean, "
-                "say) or drop the sequence"
-                if ends and t == 0 else f"channel {c} is NaN from step {t} to the end while another channel goes on: channels of different "
-                "lengths (trailing NaN is padding only where every channel has it); give the channels one length"
-                if ends else "NaN before the values: padding at the start (Keras' padding='pre'); only trailing NaN "
-                "is padding here: put each sequence's values first (padding='post')"
-                if lead else "fill or drop them first")  # fmt: skip
+        if inside:
+            what = (f"steps {t}..{lengths[i] - 1} are NaN in every channel, as padding is, inside the {lengths[i]} "
+                    f"steps {lk} gives it: does {lk} count {lengths[i] - t} step(s) too many? ({lk}[i] is the number "
+                    f"of valid steps of sequence i, 1..{T}; NaN padding needs no {lk})")  # fmt: skip
+        elif ends and t == 0:
+            what = (f"channel {c} is NaN at every step of the sequence while another channel holds values: a channel "
+                    "missing from this sequence (a sensor that did not record?); fill it (with the channel's mean, "
+                    "say) or drop the sequence")  # fmt: skip
+        elif ends:
+            what = (f"channel {c} is NaN from step {t} to the end while another channel goes on: channels of "
+                    "different lengths (trailing NaN is padding only where every channel has it); give the channels "
+                    "one length")  # fmt: skip
+        elif lead:
+            what = ("NaN before the values: padding at the start (Keras' padding='pre'); only trailing NaN is padding "
+                    "here: put each sequence's values first (padding='post')")  # fmt: skip
+        else:
+            what = "fill or drop them first"
         raise DataError(f"{path}: {xk} contains NaN/Inf inside the valid steps (sequence {i}, step {t} of its "
                         f"{lengths[i]}, channel {c}: {X[i, t, c]}); {what}")  # fmt: skip
     X[~valid] = 0.0  # in place: X is this function's copy (kept until _to_float32 has both splits)
