@@ -872,7 +872,8 @@ def quoted(label: str) -> str:
 def data_notes(splits: Splits, layout: bool = True) -> list[str]:
     """What loading let pass (:attr:`Splits.notes`), :func:`constant_note` and, with ``layout``,
     :func:`layout_note`: one line each."""
-    notes = [constant_note(splits), *test_shift_notes(splits), duplicate_note(splits), test_split_note(splits)]
+    notes = [constant_note(splits), *test_shift_notes(splits), duplicate_note(splits), test_split_note(splits),
+             same_number_note(splits)]  # fmt: skip
     notes.append(layout_note(splits) if layout else None)
     return [*splits.notes, *(n for n in notes if n)]
 
@@ -1022,6 +1023,34 @@ def duplicate_note(splits: Splits) -> str | None:
                     "the same input with two answers, which no model gets both right")  # fmt: skip
         return f"warning: {splits.name}: {'; '.join(said)}; check the labels, and drop the copies not meant to be there"
     return f"note: {splits.name}: {'; '.join(said)}; drop the copies if they are not meant to be there"
+
+
+def _as_number(name: str) -> float | None:
+    try:
+        value = float(name)
+    except ValueError:
+        return None
+    return value if np.isfinite(value) else None
+
+
+def same_number_note(splits: Splits) -> str | None:
+    """A warning when class names read as one number ("1" and "01", "2" and "2.0"): one class code written two ways
+    (a CSV saved by two tools, a column read once as text and once as numbers) trains as two classes, each with half
+    the sequences. Refusing them (the unseen8 probe's patch) would block data whose codes really differ, so it is a
+    warning naming the classes and their counts."""
+    groups: dict[float, list[int]] = {}
+    for c, name in enumerate(splits.classes):
+        value = _as_number(name)
+        if value is not None:
+            groups.setdefault(value, []).append(c)
+    alike = [cs for cs in groups.values() if len(cs) > 1]
+    if not alike:
+        return None
+    counts = np.bincount(splits.train.y, minlength=len(splits.classes))
+    shown = "; ".join(" and ".join(f"{quoted(splits.classes[c])} ({counts[c]} training)" for c in cs)
+                      for cs in alike[:3]) + ("; ..." if len(alike) > 3 else "")  # fmt: skip
+    return (f"warning: {splits.name}: class names that read as one number are separate classes ({shown}): one code "
+            "written two ways?; if so, write each class one way before the study")  # fmt: skip
 
 
 def layout_note(splits: Splits) -> str | None:
