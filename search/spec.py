@@ -178,6 +178,9 @@ def read_study(path: str | Path) -> Any:
         raise StudyFileError(f"{p}: no such study file; available: {', '.join(found) or 'none'}")
     if p.is_dir():
         raise StudyFileError(f"{p}: is a directory; allowed: a study file (YAML), e.g. studies/lstm.yaml")
+    if p.suffix.lower() in (".npz", ".ts", ".npy", ".csv"):  # validate d.npz said "not UTF-8 text (byte 0x9f ...)"
+        raise StudyFileError(f"{p}: a data file, not a study file; allowed: a study file (YAML) whose dataset is this "
+                             f"file, e.g. the three lines 'name: mine', 'dataset: {p}', 'budget: {{trials: 20}}'")  # fmt: skip
     try:
         with p.open("rb") as f:  # a study file is a page of YAML: STUDY=/dev/zero was read until memory ran out
             head = f.read(MAX_STUDY_BYTES + 1)

@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 import pytest
 import yaml
@@ -898,6 +899,13 @@ def _an_alias_bomb(d: Path) -> Path:
     return d / "bomb.yaml"
 
 
+def _a_data_file(d: Path) -> Path:
+    """A study's dataset given where its study file goes (``validate d.npz``)."""
+    rng = np.random.default_rng(0)
+    np.savez(d / "d.npz", X=rng.normal(size=(8, 5, 1)), y=np.arange(8) % 2)
+    return d / "d.npz"
+
+
 def _a_pipe(d: Path) -> Path:
     """A study file given as <(...): the parent read it and created the study, its workers found "no such study
     file" (exit 1, a study in the store)."""
@@ -918,6 +926,8 @@ BAD_INVOCATIONS = [
     ("a-pipe-2-workers", _a_pipe, ["--workers", "2"], ["is not a regular file", "each of the 2 worker processes", "WORKERS=1"]),
     ("not-utf8", _latin1, [], ["latin.yaml: not UTF-8 text (byte 0xff at offset 0)", "saved as UTF-8"]),
     ("a-directory", _a_directory, [], ["adir.yaml: is a directory", "allowed: a study file"]),
+    # validate d.npz: "not UTF-8 text (byte 0x9f at offset 14); allowed: a YAML file saved as UTF-8"
+    ("a-data-file", _a_data_file, [], ["d.npz: a data file, not a study file", "'dataset: {d}/d.npz'"]),
     ("workers-per-gpu-0", lambda d: write_study(d), ["--workers-per-gpu", "0"], ["--workers-per-gpu/WORKERS_PER_GPU=0"]),
     # argparse printed its usage block and named --trials, not TRIALS ("2 3": "unrecognized arguments: 3")
     ("trials-abc", lambda d: write_study(d), ["--trials", "abc"], ["--trials/TRIALS=abc: must be an integer >= 1"]),
@@ -945,7 +955,7 @@ def test_a_bad_invocation_is_one_line_exit_2_and_no_store(
         out, err = capsys.readouterr()
         lines = err.strip().splitlines()
         assert code == 2 and len(lines) == 1 and lines[0].startswith("error: "), (code, err)
-        assert all(w in lines[0] for w in words), lines[0]
+        assert all(w.replace("{d}", str(tmp_path)) in lines[0] for w in words), lines[0]
         assert not (tmp_path / "journal.log").exists()
 
 
