@@ -134,6 +134,18 @@ def run_cli(*args: str, timeout: float = 300, env: dict[str, str] | None = None)
     )  # fmt: skip
 
 
+def run_main(capsys: Any, *args: str) -> subprocess.CompletedProcess:
+    """``python -m search ARGS`` in this process (:func:`search.cli.main`), its output read from ``capsys``, shaped as
+    :func:`run_cli`'s result: the same code without the 4-5 s a fresh interpreter takes to import torch and
+    Lightning, for tests that run many commands on one store (a refusal, a repair) and need no process of their own."""
+    from search import cli
+
+    capsys.readouterr()  # what the test printed before is not this command's
+    code = cli.main(list(args))
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(["python", "-m", "search", *args], code, out, err)
+
+
 def start_worker(
     tmp_path: Path, label: str, study: Path, storage: str | None, trials: int, env: dict[str, str] | None = None,
     artifacts: Path | None = None,

@@ -15,7 +15,7 @@ from optuna.trial import TrialState
 
 from search.journal import REPAIRED_ATTR, check_journal, repair_journal
 from search.storage import StorageError, open_storage
-from tests.helpers import assert_access_kept, copies_cut_short, run_cli, write_study
+from tests.helpers import assert_access_kept, copies_cut_short, run_cli, run_main, write_study
 
 STUDY = {
     "name": "jtiny",
@@ -225,7 +225,7 @@ def test_damage_in_the_middle_stops_every_command_until_repair(finished: tuple[P
 
 @pytest.mark.parametrize("trial", [0, 1])
 def test_a_lost_parameter_line_is_named_and_repair_fails_its_trial(
-    finished: tuple[Path, bytes], tmp_path: Path, trial: int
+    finished: tuple[Path, bytes], tmp_path: Path, trial: int, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A whole `set trial param` line lost from the middle (no damaged line shows it): the finished trial lacked its
     dropout, and the study resumed, and its report read it, as a configuration it did not run (a probe,
@@ -238,13 +238,13 @@ def test_a_lost_parameter_line_is_named_and_repair_fails_its_trial(
     journal.write_bytes(b"".join(ls))
     damaged = journal.read_bytes()
     for command in ("study", "report"):
-        run = run_cli(command, str(finished[0]), "--storage", str(journal), timeout=120)
+        run = run_main(capsys, command, str(finished[0]), "--storage", str(journal))
         assert run.returncode == 2 and run.stderr.count("\n") == 1, (command, run.stderr)
         assert f"do not match the configuration they recorded (#{trial}: no parameter dropout" in run.stderr
         assert f"make repair STUDY={finished[0]} STORAGE={journal} fails them" in run.stderr, run.stderr
     assert journal.read_bytes() == damaged  # nothing was written
 
-    run = run_cli("repair", str(finished[0]), "--storage", str(journal))
+    run = run_main(capsys, "repair", str(finished[0]), "--storage", str(journal))
     assert run.returncode == 0 and f"trial #{trial}: its parameters do not match" in run.stdout, run.stdout
     assert next(journal.parent.glob("journal.log.bak-*")).read_bytes() == damaged
     after = finished_trials(journal)
@@ -252,7 +252,7 @@ def test_a_lost_parameter_line_is_named_and_repair_fails_its_trial(
     study = optuna.load_study(study_name="jtiny", storage=open_storage(str(journal)))
     assert "its recorded configuration" in study.trials[trial].user_attrs["fail_reason"]
 
-    run = run_cli("study", str(finished[0]), "--storage", str(journal), "--trials", "2")
+    run = run_main(capsys, "worker", str(finished[0]), "--storage", str(journal), "--trials", "2")
     assert run.returncode == 0, run.stderr
     assert len(finished_trials(journal)) == 2
 
@@ -295,7 +295,11 @@ LOST_CONFIG_CASES = [
     "damage,was_finished", [c[1:] for c in LOST_CONFIG_CASES], ids=[c[0] for c in LOST_CONFIG_CASES]
 )
 def test_a_finished_trial_without_its_config_record_is_failed_by_repair(
-    finished: tuple[Path, bytes], tmp_path: Path, damage: Callable[[Path], int], was_finished: bool
+    finished: tuple[Path, bytes],
+    tmp_path: Path,
+    damage: Callable[[Path], int],
+    was_finished: bool,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """A finished trial of a regtune study with no ``config`` record (its line lost from the middle of the file,
     or a foreign line that finished a waiting trial): every command called the study "not regtune's alone" and
@@ -308,13 +312,13 @@ def test_a_finished_trial_without_its_config_record_is_failed_by_repair(
     trial = damage(journal)
     damaged = journal.read_bytes()
     for command in ("study", "report"):
-        run = run_cli(command, str(finished[0]), "--storage", str(journal), timeout=120)
+        run = run_main(capsys, command, str(finished[0]), "--storage", str(journal))
         assert run.returncode == 2 and run.stderr.count("\n") == 1, (command, run.stderr)
         assert f"(#{trial}) were run by another program" in run.stderr, run.stderr
         assert "a journal or SQLite file: make repair fails such trials" in run.stderr, run.stderr
     assert journal.read_bytes() == damaged  # nothing was written
 
-    run = run_cli("repair", str(finished[0]), "--storage", str(journal))
+    run = run_main(capsys, "repair", str(finished[0]), "--storage", str(journal))
     assert run.returncode == 0, run.stderr
     assert f"trial #{trial}: its configuration record (the user attribute config) is lost" in run.stdout, run.stdout
     assert next(journal.parent.glob("journal.log.bak-*")).read_bytes() == damaged
@@ -324,13 +328,13 @@ def test_a_finished_trial_without_its_config_record_is_failed_by_repair(
     assert "configuration record (config) was lost" in study.trials[trial].user_attrs["fail_reason"]
     assert (trial in before) == was_finished
 
-    run = run_cli("study", str(finished[0]), "--storage", str(journal), "--trials", "2")
+    run = run_main(capsys, "worker", str(finished[0]), "--storage", str(journal), "--trials", "2")
     assert run.returncode == 0, run.stderr
     assert len(finished_trials(journal)) == 2
 
 
 def test_two_runs_of_one_study_joined_are_refused_and_repair_fails_the_mixed_trial(
-    finished: tuple[Path, bytes], tmp_path: Path
+    finished: tuple[Path, bytes], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`cat a/journal.log b/journal.log > journal.log`, two runs of one study file (two machines, two folders):
     Optuna skips the second run's study and its records for finished trials, but its records for trial ids the first
@@ -351,13 +355,13 @@ def test_two_runs_of_one_study_joined_are_refused_and_repair_fails_the_mixed_tri
              and t.params != t.system_attrs.get("fixed_params")]  # fmt: skip
     assert mixed, [(t.number, t.state, t.params, t.system_attrs.get("fixed_params")) for t in study.trials]
     for command in ("study", "report"):
-        run = run_cli(command, str(finished[0]), "--storage", str(journal), timeout=120)
+        run = run_main(capsys, command, str(finished[0]), "--storage", str(journal))
         assert run.returncode == 2 and run.stderr.count("\n") == 1, (command, run.stderr)
         assert f"#{mixed[0]}: dropout " in run.stderr and ", enqueued with " in run.stderr, run.stderr
         assert "another run's records joined to it" in run.stderr, run.stderr
     assert journal.read_bytes() == joined  # nothing was written
 
-    run = run_cli("repair", str(finished[0]), "--storage", str(journal))
+    run = run_main(capsys, "repair", str(finished[0]), "--storage", str(journal))
     assert run.returncode == 0, run.stderr
     assert all(f"trial #{n}: its parameters do not match" in run.stdout for n in mixed), run.stdout
     after = finished_trials(journal)
