@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
 
     from models.array import fit_array
     from models.config import configs_for
-    from models.data import SequenceDataModule
+    from models.datamodule import SequenceDataModule
     from models.train import fit
     from search.cli import quiet_libraries
 

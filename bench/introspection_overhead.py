@@ -42,7 +42,7 @@ VARIANTS = ("plain", "group_gradients", "introspection")
 
 
 def load_data() -> Any:
-    from models.data import SequenceDataModule
+    from models.datamodule import SequenceDataModule
 
     return SequenceDataModule(DATASET, batch_size=BATCH, val_fraction=0.2, seed=0)
 

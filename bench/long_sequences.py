@@ -44,7 +44,8 @@ def measure(length: int, variant: str, epochs: int) -> dict[str, Any]:
     from pytorch_lightning.callbacks import Callback
 
     from models.config import split_params
-    from models.data import SequenceDataModule, synthetic_splits
+    from models.data import synthetic_splits
+    from models.datamodule import SequenceDataModule
     from search.defaults import conv_strides, long_length, median_length
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))

@@ -65,7 +65,7 @@ VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
 
 
 def load_data() -> Any:
-    from models.data import SequenceDataModule
+    from models.datamodule import SequenceDataModule
 
     data = SequenceDataModule(DATASET, batch_size=BATCH, val_fraction=0.2, seed=0)
     assert (len(data.train_set), len(data.val_set)) == (216, 54), (len(data.train_set), len(data.val_set))

@@ -37,7 +37,7 @@ NORMS = ("none", "batch", "layer")
 PATHS = ("auto", "fused", "loop")
 RECURRENT_DROPOUT_MODES = ("sequence", "batch")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
-#: how inputs are scaled before the network (models.data.SequenceDataModule)
+#: how inputs are scaled before the network (models.datamodule.SequenceDataModule)
 NORMALIZATIONS = ("channel", "series")
 GATES = {"lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n"), "rnn": ("h",)}
 #: the weights a regularizer addresses by role (``kernel_l2``, ``recurrent_decay``, ``head_max_norm``, ...)

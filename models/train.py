@@ -17,7 +17,8 @@ from pytorch_lightning.callbacks import Callback
 
 from models.classifier import DivergedError, RNNClassifier, typical_loss, val_metrics, validation_divergence
 from models.config import RNNConfig, TrainConfig
-from models.data import SequenceDataModule, SequenceSet, make_loader
+from models.data import SequenceSet
+from models.datamodule import SequenceDataModule, make_loader
 from models.regularizers import ordered_batches, swa_start_epoch
 
 METRICS = {"val_acc": "max", "val_loss": "min"}

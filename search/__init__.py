@@ -8,7 +8,7 @@ from typing import Any
 #: what the package re-exports, and the module each name lives in: imported on first use (PEP 562), so that the
 #: commands that train nothing (proxy, dashboard, repair) start without importing torch and Lightning
 _EXPORTS = {
-    "Objective": "search.objective", "default_folds": "search.objective", "PruningCallback": "search.pruning",
+    "Objective": "search.objective", "default_folds": "search.folds", "PruningCallback": "search.pruning",
     "make_pruner": "search.samplers", "make_sampler": "search.samplers", "suggest": "search.space",
     "StudyFileError": "search.spec", "StudySpec": "search.spec", "load_study": "search.spec",
     "parse_study": "search.spec", "StorageError": "search.storage", "mask_url": "search.storage",

@@ -30,7 +30,7 @@ from optuna.artifacts import FileSystemArtifactStore
 
 from models.classifier import RNNClassifier
 from models.config import RNNConfig, TrainConfig
-from models.data import SequenceDataModule
+from models.datamodule import SequenceDataModule
 from models.introspect import Introspection, fixed_batch, weight_histograms
 from models.introspect.callback import RECORD_EVERY
 from search.trial_introspection import store_records

@@ -56,7 +56,7 @@ from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from models.config import DATA_NAMES, RNNConfig, TrainConfig, as_dict, configs_for
-from models.data import SequenceDataModule
+from models.datamodule import SequenceDataModule
 from search import array_checkpoints
 from search.array_introspection import MemberProbe, member_probes
 from search.checkpoints import TrialCheckpoints

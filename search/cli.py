@@ -762,14 +762,14 @@ def _rarest_note(why: str, folds: int) -> str:
 
 def _data_notes(prepared: Prepared) -> None:
     """Say (stderr) :func:`search.preflight.data_warnings`; a worker process of ``study --workers N`` leaves them to
-    its parent (:func:`search.worker.say`: they were said N + 1 times)."""
+    its parent (:func:`search.worker.say`: they were said N + 1 times). Not through say(): search.worker imports the
+    training stack, and ``validate`` answers without it."""
     from search.preflight import data_warnings
-    from search.worker import say
 
     if os.environ.get("REGTUNE_WORKER_INDEX") is not None:  # say() would drop every line: nothing to compute (each
         return  # worker hashed every sequence and took the splits' moments for nothing: the review)
     for line in data_warnings(prepared):
-        say(line)
+        print(line, file=sys.stderr, flush=True)
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -31,7 +31,7 @@ The rule (README, "Study files"):
     stride 2 0.802); ArrowHead 0.560 vs 0.646; BasicMotions (100 steps) 0.975 vs 1.000,
     where the tuned LSTM without a front end reached 0.808: hence the threshold of 64 steps, not 200.
 (c) **Folds.** ``cv_folds`` is never set here: a study that leaves it out keeps ``None`` and
-    :func:`search.objective.default_folds` chooses from the training size; the choice is recorded.
+    :func:`search.folds.default_folds` chooses from the training size; the choice is recorded.
 (d) **Batch size.** A study that does not set ``batch_size`` gets the largest power of two up to the default 32
     that leaves a fold's training part at least :data:`MIN_STEPS` optimizer steps per epoch (never below
     :data:`MIN_BATCH`): a budget of ``max_epochs`` epochs is then a budget of at least ``6 * max_epochs`` steps.
@@ -184,7 +184,7 @@ def apply_defaults(spec: StudySpec, splits: Splits) -> StudySpec:
                 f"{which} (at least {PATIENCE_LOW})"
             )
     if spec.cv_folds is None and "cv_folds" not in out.defaulted:
-        from search.objective import data_folds, default_folds, rarest_class
+        from search.folds import data_folds, default_folds, rarest_class
 
         n, folds = len(splits.train), data_folds(splits)
         why = f"the {n} training sequences"
@@ -232,7 +232,7 @@ def budget(spec: StudySpec, folds: int, n_train: int, trials: int) -> str:
 
 def fold_size(spec: StudySpec, splits: Splits) -> float:
     """Training sequences in a fold's training part (the study's folds, or its holdout's training share)."""
-    from search.objective import data_folds
+    from search.folds import data_folds
 
     folds = spec.cv_folds if spec.cv_folds is not None else data_folds(splits)
     return len(splits.train) * ((1 - 1 / folds) if folds > 1 else (1 - spec.val_fraction))

@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import numpy as np
 import optuna
 from optuna.artifacts import FileSystemArtifactStore
 from optuna.exceptions import UpdateFinishedTrialError
@@ -18,11 +17,12 @@ from pytorch_lightning.callbacks import Callback
 
 from models.classifier import DivergedError
 from models.config import DATA_NAMES, RNNConfig, TrainConfig, as_dict, configs_for
-from models.data import SequenceDataModule, Splits, load_splits
+from models.datamodule import SequenceDataModule
 from models.regularizers import swa_start_epoch
 from models.train import fit
 from search.checkpoints import CheckpointStore, Resume, TrialCheckpoints
 from search.fingerprint import run_scope
+from search.folds import folds_of, study_splits
 from search.interrupts import interrupt_behind
 from search.progress import DIVERGED
 from search.pruning import PruningCallback, replayed_until
@@ -30,45 +30,6 @@ from search.space import suggest
 from search.spec import StudySpec
 from search.storage import StorageError
 from search.trial_introspection import TrialIntrospection
-
-
-def default_folds(n_train: int, rarest: int | None = None) -> int:
-    """Cross-validation folds when the study file does not say: small datasets need an honest signal.
-
-    < 1,000 training sequences: 5 folds (a 20 % holdout of JapaneseVowels is 54 sequences, and saturates);
-    < 5,000: 3 folds; larger: one seeded 20 % holdout. Never more folds than the rarest class has training
-    sequences (``rarest``; stratified folds need one of each a fold), and one holdout when that is a single one:
-    a default the user never wrote must not refuse their data.
-    """
-    folds = 5 if n_train < 1000 else 3 if n_train < 5000 else 1
-    if rarest is not None and rarest < folds:
-        folds = rarest if rarest >= 2 else 1
-    return folds
-
-
-def data_folds(splits: Splits) -> int:
-    """:func:`default_folds` for a dataset: its training size and its rarest class."""
-    return default_folds(len(splits.train), rarest_class(splits))
-
-
-def rarest_class(splits: Splits) -> int:
-    """Training sequences of the rarest class."""
-    return int(np.bincount(splits.train.y, minlength=len(splits.classes)).min())
-
-
-_SPLITS: dict[tuple[str, int], Splits] = {}
-
-
-def study_splits(spec: StudySpec) -> Splits:
-    """The dataset of a study, loaded once per process."""
-    key = (spec.dataset, spec.seed)
-    if key not in _SPLITS:
-        _SPLITS[key] = load_splits(spec.dataset, seed=spec.seed)
-    return _SPLITS[key]
-
-
-def folds_of(spec: StudySpec) -> int:
-    return spec.cv_folds if spec.cv_folds is not None else data_folds(study_splits(spec))
 
 
 def quiet() -> bool:

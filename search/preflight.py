@@ -59,7 +59,7 @@ def prepare_spec(
 ) -> Prepared:
     """:func:`prepare` for a parsed study; ``splits``: its dataset already loaded (in-memory arrays, search.api);
     ``flag``: what a storage error calls the storage (``storage=`` from Python)."""
-    from search.objective import _SPLITS, data_folds  # the training stack: imported when a study is prepared
+    from search.folds import _SPLITS, data_folds
 
     url = checked_storage(storage_url, spec.name, spec.path, flag, read_only)
     splits = load_dataset(spec) if splits is None else splits

@@ -132,7 +132,7 @@ class StudySpec:
     pruner: str = "hyperband"
     pruner_patience: int = 0
     metric: str = "val_acc"
-    cv_folds: int | None = None  # None = chosen from the dataset size (see search.objective.default_folds)
+    cv_folds: int | None = None  # None = chosen from the dataset size (see search.folds.default_folds)
     val_fraction: float = 0.2
     seed: int = 0
     search: dict[str, Dimension] = field(default_factory=dict)

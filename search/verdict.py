@@ -56,11 +56,13 @@ import optuna
 from models.classifier import DivergedError, exploded
 from models.config import DATA_NAMES, REGULARIZER_NAMES, RNNConfig, TrainConfig, as_dict, configs_for, inert_names
 from models.config import defaults as default_values
-from models.data import SequenceDataModule, Splits, constant_note, quoted, unvalidated_classes, validation_parts
+from models.data import Splits, constant_note, quoted, unvalidated_classes, validation_parts
+from models.datamodule import SequenceDataModule
 from models.regularizers import swa_start_epoch
 from models.train import evaluate, fit
+from search.folds import folds_of, study_splits
 from search.interrupts import interrupt_behind
-from search.objective import READ_BACK_LIMIT, Objective, folds_of, study_splits
+from search.objective import READ_BACK_LIMIT, Objective
 from search.progress import DIVERGED
 from search.recipes import DEPENDS, baseline_point, num
 from search.selection import (

@@ -39,8 +39,9 @@ from optuna.storages.journal import JournalStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from search.checkpoints import CheckpointStore, open_checkpoints
+from search.folds import folds_of
 from search.interrupts import Interrupted, interrupt_behind, signals_raise
-from search.objective import Objective, folds_of
+from search.objective import Objective
 from search.progress import SURPLUS, VALUE_IS_ATTR, metric_name, value_is
 from search.recipes import duplicate_points, starting_points
 from search.retries import give_up

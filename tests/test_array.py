@@ -21,7 +21,7 @@ import torch
 from models.array import array_key, fit_array, max_members, unsupported
 from models.array.streams import initial_member
 from models.config import RNNConfig, TrainConfig
-from models.data import SequenceDataModule
+from models.datamodule import SequenceDataModule
 from models.train import fit
 
 EPOCHS = 3

@@ -17,7 +17,7 @@ from torch.nn import functional as F
 
 from models.classifier import RNNClassifier
 from models.config import ConfigError, TrainConfig, split_params
-from models.data import SequenceDataModule
+from models.datamodule import SequenceDataModule
 from models.regularizers import (
     Augment,
     WeightAverage,

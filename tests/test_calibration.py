@@ -12,7 +12,8 @@ from torch.nn import functional as F
 import search.worker as worker
 from models.calibration import calibrated_loss
 from models.config import configs_for
-from models.data import SequenceDataModule, synthetic_splits
+from models.data import synthetic_splits
+from models.datamodule import SequenceDataModule
 from models.train import fit, score
 from search.spec import load_study
 from search.storage import open_storage

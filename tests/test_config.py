@@ -140,13 +140,15 @@ def test_the_packages_re_exports_resolve(package: str) -> None:
 
 def test_the_command_line_and_a_study_file_load_without_torch() -> None:
     """``make proxy`` / ``make repair`` train nothing: the command line, the study file and the
-    errors it catches import neither torch nor Lightning (3 s of start-up saved per process)."""
+    errors it catches import neither torch nor Lightning (3 s of start-up saved per process); nor do the checks
+    before a study is opened (a shipped dataset loaded and checked: ``validate``, a refused study file or dataset)."""
     import subprocess
     import sys
 
     code = (
         "import sys, search.cli, search.spec, search.storage, search.journal, models.errors; "
-        "search.spec.load_study('studies/smoke.yaml'); "
+        "search.spec.load_study('studies/smoke.yaml'); import search.preflight; search.preflight.prepare("
+        "'studies/lstm.yaml', 'none.log'); "
         "print(sorted(m for m in ('torch', 'pytorch_lightning', 'search.objective') if m in sys.modules))"
     )
     root = Path(models.__file__).parent.parent

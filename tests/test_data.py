@@ -14,18 +14,17 @@ import pytest
 
 from models.data import (
     DataError,
-    SequenceDataModule,
     SequenceSet,
     Splits,
     array_splits,
     check_splits,
     load_splits,
-    make_loader,
     series_moments,
     shipped_datasets,
     synthetic_splits,
     train_val_indices,
 )
+from models.datamodule import SequenceDataModule, make_loader
 
 
 # ---------------------------------------------------------------------------------------------- shipped

@@ -35,7 +35,7 @@ from search.defaults import (
     patience_for,
     scale_spread,
 )
-from search.objective import default_folds
+from search.folds import default_folds
 from search.preflight import PreflightError, prepare
 from search.recipes import RECIPES, starting_points
 from search.space import resolved_params

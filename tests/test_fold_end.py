@@ -243,7 +243,7 @@ def test_a_study_keeps_the_trials_within_one_error_of_the_best(tmp_path: Path, m
     at each fold's end: a trial is pruned there exactly when it is more than one standard error below the best
     value reported there before it; a trial that cannot learn (lr 1e-7) is cut, the first is kept."""
     import search.samplers as samplers
-    from search.objective import study_splits
+    from search.folds import study_splits
     from search.whole_folds import margin
 
     monkeypatch.setitem(samplers.PRUNERS, "median", lambda steps, first: _AlwaysPruner())

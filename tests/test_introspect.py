@@ -373,7 +373,7 @@ def test_callback_hooks_skip_sanity_check_and_honour_every_n_epochs() -> None:
 
 
 def test_callback_records_every_epoch_of_a_real_fit(tmp_path) -> None:
-    from models.data import SequenceDataModule
+    from models.datamodule import SequenceDataModule
     from models.train import fit
 
     logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
@@ -419,7 +419,7 @@ def test_every_record_of_a_trial_measures_the_weights_validation_measured(params
     different ``swa_start`` stored identical weight norms. Each record equals the validated weights' statistics."""
     from pytorch_lightning.callbacks import Callback
 
-    from models.data import SequenceDataModule
+    from models.datamodule import SequenceDataModule
     from models.train import fit
 
     class Validated(Callback):  # runs while validation's weights are in (before the module's own hook)
@@ -472,7 +472,7 @@ def test_a_resumed_fit_keeps_the_records_and_gradients_of_its_epochs_before_the_
     gradient numbers (the clipping diagnosis silently gone) and lost the earlier records."""
     from pytorch_lightning.callbacks import Callback
 
-    from models.data import SequenceDataModule
+    from models.datamodule import SequenceDataModule
     from models.train import fit
 
     class SaveAndStop(Callback):

@@ -253,7 +253,7 @@ def test_history_rows_carry_their_own_epochs_training_loss() -> None:
     from pytorch_lightning.callbacks import Callback
 
     from models.config import split_params
-    from models.data import SequenceDataModule
+    from models.datamodule import SequenceDataModule
     from models.train import fit
 
     class Losses(Callback):
@@ -283,7 +283,7 @@ def test_validation_metrics_cover_every_validation_batch(quiet: bool) -> None:
     from pytorch_lightning.callbacks import Callback
 
     from models.config import split_params
-    from models.data import SequenceDataModule
+    from models.datamodule import SequenceDataModule
     from models.train import evaluate, fit
 
     class Seen(Callback):

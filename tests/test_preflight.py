@@ -21,7 +21,7 @@ import yaml
 
 from models.data import DataError, FoldsError, SequenceSet, Splits, check_splits, load_splits, synthetic_splits
 from search.cli import main
-from search.objective import study_splits
+from search.folds import study_splits
 from search.preflight import PreflightError, check_storage_url, prepare
 from search.storage import StorageError, open_storage
 from tests.helpers import ROOT, TINY, run_cli

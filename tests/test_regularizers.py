@@ -16,7 +16,7 @@ from torch.nn import functional as F
 import models.network as network
 from models.classifier import RNNClassifier
 from models.config import split_params
-from models.data import SequenceDataModule
+from models.datamodule import SequenceDataModule
 from models.recurrence import run_loop
 from models.regularizers import (
     GaussianNoise,

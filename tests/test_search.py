@@ -504,7 +504,7 @@ def test_a_starting_point_is_the_baseline_plus_what_it_sets(tmp_path: Path) -> N
     the input-dropout recipe it repeats. It is laid over the baseline now, as a recipe is. A study made before keeps
     its points' trials in the report (:func:`search.recipes.earlier_points`)."""
     from search.defaults import apply_defaults
-    from search.objective import study_splits
+    from search.folds import study_splits
     from search.recipes import baseline_point, duplicate_points, earlier_points
 
     search = {**TINY["search"], "recurrent_dropout": {"low": 0.0, "high": 0.3},

@@ -197,7 +197,7 @@ def test_the_figure_says_when_it_draws_a_share_at_its_floor(shares: list[float],
 
 
 def test_the_callback_measures_it_only_when_asked_and_draws_its_figure(tmp_path) -> None:
-    from models.data import SequenceDataModule
+    from models.datamodule import SequenceDataModule
     from models.train import fit
 
     logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)

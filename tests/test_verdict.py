@@ -17,7 +17,7 @@ import pytest
 from scipy import stats
 
 import search.verdict as verdict
-from search.objective import study_splits
+from search.folds import study_splits
 from search.recipes import BASELINE, DEPENDS, RECIPES, starting_points
 from search.report.render import result_lines
 from search.selection import confirm, select
@@ -583,7 +583,7 @@ def test_a_divergence_is_not_taken_for_a_prune_by_an_active_pruner() -> None:
 
     from models.classifier import DivergedError
     from models.config import split_params
-    from models.data import SequenceDataModule
+    from models.datamodule import SequenceDataModule
     from models.train import fit
 
     class PruneAll(Callback):

@@ -27,7 +27,7 @@ from models.array.support import array_key, unsupported
 from models.calibration import calibrated_loss
 from models.classifier import exploded, typical_loss, validation_divergence
 from models.config import WEIGHT_ROLES, RNNConfig, TrainConfig, as_dict
-from models.data import SequenceDataModule
+from models.datamodule import SequenceDataModule
 from models.train import METRICS, score
 
 MemberCheckpoint = dict[str, Any]

@@ -27,7 +27,7 @@ RECORD_EVERY = 8
 
 
 def fixed_batch(source: Any, n: int = MAX_SEQUENCES) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The first ``n`` sequences of a :class:`~models.data.SequenceDataModule`'s validation part (its training
+    """The first ``n`` sequences of a :class:`~models.datamodule.SequenceDataModule`'s validation part (its training
     part when there is no validation part) or of a :class:`~models.data.SequenceSet`, padding trimmed:
     ``(x, lengths, y)``."""
     data = source

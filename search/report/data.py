@@ -24,10 +24,10 @@ from optuna.trial import FrozenTrial, TrialState
 
 from models.classifier import DivergedError
 from models.config import ARCHITECTURE_NAMES, REGULARIZER_NAMES, configs_for
-from models.data import SequenceDataModule
+from models.datamodule import SequenceDataModule
 from models.introspect import Introspection, diagnose, fixed_batch
 from models.train import fit
-from search.objective import folds_of, study_splits
+from search.folds import folds_of, study_splits
 from search.progress import SURPLUS, diverged
 from search.recipes import BASELINE, USER_POINT, earlier_points, is_baseline, num, same_values, starting_points
 from search.retries import gave_up_rows
