@@ -41,6 +41,7 @@ from search.storage import (
     StorageError,
     chain,
     default_url,
+    file_kind,
     held_names,
     load_existing,
     mask_url,
@@ -517,6 +518,10 @@ def cmd_repair(args: argparse.Namespace) -> int:
     if path.is_dir():
         print(f"error: --storage/STORAGE={path}: is a directory; give the journal file (DIR/journal.log)",
               file=sys.stderr)  # fmt: skip
+        return 2
+    if path.exists() and not path.is_file():  # a FIFO, a link to /dev/null: it was "no journal file"
+        print(f"error: --storage/STORAGE={path}: is {file_kind(path)}, not a regular file: it holds no journal, so "
+              "there is nothing to repair; give the journal file (DIR/journal.log)", file=sys.stderr)  # fmt: skip
         return 2
     if not path.is_file():
         print(f"error: no journal file {path}: nothing to repair", file=sys.stderr)

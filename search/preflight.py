@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from models.config import defaults
 from models.errors import DataError, FoldsError
 from search.spec import StudySpec, check_branch_dropout, check_starting_points, load_study, values_of
-from search.storage import STORAGE_ENV, broken_link, mask_url, resolve_url, scheme_hint
+from search.storage import STORAGE_ENV, broken_link, file_kind, mask_url, resolve_url, scheme_hint
 
 if TYPE_CHECKING:
     from models.data import Splits
@@ -340,7 +340,7 @@ def _check_journal(
         )
     if path.exists():
         if not path.is_file():  # /dev/null, a pipe: Optuna's fsync failed with a traceback
-            raise fail("is a device, pipe or socket, not a file; give a file path such as DIR/journal.log")
+            raise fail(f"is {file_kind(path)}, not a regular file; give a file path such as DIR/journal.log")
         if not os.access(path, os.R_OK):  # (study said "not writable (make report reads ...)": the faults probe)
             raise unwritable("the journal file is not readable")
         if read_only:

@@ -799,6 +799,19 @@ def store_file(url: str) -> Path | None:
     return journal_path(url) or (sqlite_path(url) if _scheme(url).startswith("sqlite") else None)
 
 
+def file_kind(path: Path) -> str:
+    """What ``path``, which exists and is no regular file, is (through any link): ``a FIFO (named pipe)``,
+    ``a character device``, ...; a link says where it points (``a symbolic link to /dev/null, a character device``).
+    `make repair` called a FIFO, or a link to /dev/null, "no journal file" (the faults9 probe)."""
+    import stat
+
+    mode = path.stat().st_mode
+    kinds = [(stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")]  # fmt: skip
+    kind = next((words for test, words in kinds if test(mode)), "not a regular file")
+    return f"a symbolic link to {os.path.realpath(path)}, {kind}" if path.is_symlink() else kind
+
+
 def missing_file(url: str) -> Path | None:
     """The file of a journal or SQLite URL when it does not exist yet, else None."""
     path = store_file(url)

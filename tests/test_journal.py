@@ -5,6 +5,7 @@ exit 2) and repaired (``python -m search repair``)."""
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -375,6 +376,27 @@ def test_repair_refuses_a_database_storage(finished: tuple[Path, bytes]) -> None
     run = run_cli("repair", str(finished[0]), "--storage", "postgresql://u:secret@127.0.0.1:5432/test")
     assert run.returncode == 2 and run.stderr.count("\n") == 1 and "secret" not in run.stderr, run.stderr
     assert "journal file" in run.stderr
+
+
+NOT_A_JOURNAL = [
+    # (id, what is at the path, words in the one line): a FIFO and a link to /dev/null were "no journal file"
+    ("fifo", lambda p: os.mkfifo(p), "is a FIFO (named pipe), not a regular file: it holds no journal"),
+    ("link-to-dev-null", lambda p: p.symlink_to("/dev/null"), "is a symbolic link to /dev/null, a character device"),
+    ("directory", lambda p: p.mkdir(), "is a directory; give the journal file"),
+    ("nothing", lambda p: None, "no journal file"),
+]
+
+
+@pytest.mark.parametrize(("make", "words"), [c[1:] for c in NOT_A_JOURNAL], ids=[c[0] for c in NOT_A_JOURNAL])
+def test_repair_of_a_path_that_holds_no_journal_says_what_it_is(
+    tmp_path: Path, make: Callable[[Path], None], words: str
+) -> None:
+    study = write_study(tmp_path, "jtiny", STUDY)
+    path = tmp_path / "journal.log"
+    make(path)
+    run = run_cli("repair", str(study), "--storage", str(path))
+    assert run.returncode == 2 and run.stderr.count("\n") == 1 and "Traceback" not in run.stderr, run.stderr
+    assert words in run.stderr and str(path) in run.stderr, run.stderr
 
 
 # --------------------------------------------------------------------------------------------- repair, table-driven

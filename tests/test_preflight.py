@@ -435,7 +435,7 @@ URLS_BAD = [
     ("sqlite:///no-such-dir/x.db", "an absolute path takes four slashes, sqlite:////no-such-dir/x.db)"),
     ("{d}", "is a directory"),
     ("{d}/file.txt/journal.log", "is a file, so the journal's directory cannot be created"),
-    ("/dev/null", "is a device, pipe or socket, not a file"),  # Optuna's fsync raised a traceback
+    ("/dev/null", "is a character device, not a regular file"),  # Optuna's fsync raised a traceback
     ("sqlite:///{d}", "is a directory or a device, not a file"),  # "unable to open database file"
     ("file://runs/x/journal.log", "'runs' was read as a host name"),  # it wrote /x/journal.log
     # a password's reserved character split the URL early: "failed to resolve host 'ss'" showed part of it
@@ -452,6 +452,8 @@ URLS_BAD = [
     # Optuna's open raised a bare FileNotFoundError / OSError (exit 1, a traceback) for these two
     ("{d}/dangling.log", "is a symbolic link that points into a directory that does not exist ({d}/nowhere)"),
     ("{d}/loop.log", "is a symbolic link that cannot be followed (too many levels of symbolic links)"),
+    ("{d}/a-fifo", "is a FIFO (named pipe), not a regular file"),  # "a device, pipe or socket": which?
+    ("{d}/null.log", "is a symbolic link to /dev/null, a character device, not a regular file"),
 ]
 
 
@@ -460,6 +462,8 @@ def test_storage_url_syntax(tmp_path: Path) -> None:
     (tmp_path / "dangling.log").symlink_to(tmp_path / "nowhere" / "x.log")
     (tmp_path / "loop.log").symlink_to(tmp_path / "loop2.log")
     (tmp_path / "loop2.log").symlink_to(tmp_path / "loop.log")
+    os.mkfifo(tmp_path / "a-fifo")  # (no .log name: the check below looks for made files)
+    (tmp_path / "null.log").symlink_to("/dev/null")
     for url in URLS_OK:
         check_storage_url(url.format(d=tmp_path), "--storage/STORAGE")
     for url, message in URLS_BAD:
