@@ -184,6 +184,8 @@ def cmd_study(args: argparse.Namespace, join_only: bool = False) -> int:
                                  f"of the {n} worker processes reads the study file again; allowed: a study file "
                                  "saved on disk, or --workers/WORKERS=1")  # fmt: skip
     _data_notes(prepared)
+    file = store_file(resolve_url(args.storage, spec.name))
+    emptied = file is not None and file.is_file() and file.stat().st_size == 0  # (a new one is made empty too)
     url, storage = _open(args, spec)
     args.url = url
     args.stage = "opening"  # from here the study may be written: created, its starting points enqueued
@@ -203,6 +205,9 @@ def cmd_study(args: argparse.Namespace, join_only: bool = False) -> int:
         over = f" (a new study: none named {spec.name!r} was in this storage"
         if held:  # a mistyped name beside the study meant (the faults probe): say what the storage holds
             over += f"; it holds {held_names(held)}"
+        elif emptied:  # a journal emptied under a study started it afresh, unsaid (the faults9 probe)
+            over += (f"; {file} was empty, 0 bytes: if it held this study, its records were lost: stop (Ctrl-C) "
+                     "and restore a backup copy of it")  # fmt: skip
         over += ")"
     print(f"study {spec.name} ({spec.path}) in {mask_url(url)}: {c['finished']}/{total} trials finished{over}",
           flush=True)  # fmt: skip

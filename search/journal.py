@@ -777,6 +777,9 @@ def repair_journal(
     report = RepairReport(path)
     if not path.exists():
         raise StorageError(f"journal file {given}: no such file")
+    if path.stat().st_size == 0:  # "not an Optuna journal file: none of its 0 line(s) is a journal record"
+        raise StorageError(f"journal file {given} is empty (0 bytes): nothing to repair; if it held a study, its "
+                           "records were lost (the file was emptied): restore a backup copy of it")  # fmt: skip
     if (why := foreign(path)) is not None or (why := foreign(path, _scan(path))) is not None:
         raise StorageError(why)
     with contextlib.nullcontext() if dry_run else _locked(path):  # the one lock every spelling takes (_locked)

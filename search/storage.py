@@ -938,9 +938,14 @@ def load_existing(url: str, name: str, study_file: str | Path) -> optuna.Study:
     created (reading writes no empty store)."""
     where = f"{mask_url(url)} (no such file)" if missing_file(url) is not None else None
     path = store_file(url)
-    if where is None and path is not None and _scheme(url).startswith("sqlite") and path.stat().st_size == 0:
-        # an empty SQLite file holds no study: opening it wrote Optuna's schema into it (the faults probe)
-        where = f"{mask_url(url)} (an empty file)"
+    lost = ""  # what a store emptied under a study means
+    if where is None and path is not None and path.is_file() and path.stat().st_size == 0:
+        # an empty SQLite file holds no study: opening it wrote Optuna's schema into it (the faults probe); an
+        # emptied journal was "it holds no study", with nothing to say that its records were lost (faults9)
+        where = f"{mask_url(url)} (an empty file)" if _scheme(url).startswith("sqlite") else (
+            f"{mask_url(url)} (the journal file is empty, 0 bytes)"
+        )  # fmt: skip
+        lost = "; if it held the study, its records were lost (the file was emptied): restore a backup copy of it"
     if where is None and no_optuna_tables(url):  # likewise a new database: the open wrote 13 tables into it
         where = f"{mask_url(url)} (a database without Optuna's tables: no study was ever created there)"
     if where is None:
@@ -961,7 +966,7 @@ def load_existing(url: str, name: str, study_file: str | Path) -> optuna.Study:
             return study
     given = "" if url == default_url(name) else f" STORAGE={shlex.quote(mask_url(url))}"  # the same store, not runs/
     raise StorageError(
-        f"no study {name!r} in {where}: run `make study STUDY={shlex.quote(str(study_file))}{given}` first"
+        f"no study {name!r} in {where}: run `make study STUDY={shlex.quote(str(study_file))}{given}` first{lost}"
     )
 
 

@@ -384,6 +384,7 @@ NOT_A_JOURNAL = [
     ("link-to-dev-null", lambda p: p.symlink_to("/dev/null"), "is a symbolic link to /dev/null, a character device"),
     ("directory", lambda p: p.mkdir(), "is a directory; give the journal file"),
     ("nothing", lambda p: None, "no journal file"),
+    ("empty", lambda p: p.write_bytes(b""), "is empty (0 bytes): nothing to repair; if it held a study, its records"),
 ]
 
 
@@ -734,6 +735,27 @@ def test_a_command_on_a_study_that_does_not_exist_says_so_in_one_line(tmp_path: 
     # the hint names the same store: without STORAGE it would create the study under runs/
     assert f"run `make study STUDY={study} STORAGE={tmp_path / 'journal.log'}` first" in run.stderr, run.stderr
     assert not (tmp_path / "journal.log").exists()  # reading created no empty store
+
+
+EMPTIED = [
+    # (command, its exit code, words): an emptied journal was "it holds no study" (the faults9 probe)
+    ("report", 2, "no study 'jtiny' in {j} (the journal file is empty, 0 bytes): run `make study"),
+    ("retry", 2, "if it held the study, its records were lost (the file was emptied): restore a backup copy of it"),
+    ("worker", 0, "(a new study: none named 'jtiny' was in this storage; {j} was empty, 0 bytes: if it held this"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("command", "code", "words"), EMPTIED, ids=[c[0] for c in EMPTIED])
+def test_an_empty_journal_is_said_to_be_empty(tmp_path: Path, command: str, code: int, words: str) -> None:
+    """A journal emptied under a study (truncated to 0 bytes) lost its records: the reading commands say it is empty
+    and nothing more is written; a study started on it (as on a new, empty file) runs and says it was empty."""
+    study, journal = write_study(tmp_path, "jtiny", STUDY), tmp_path / "journal.log"
+    journal.write_bytes(b"")
+    run = run_cli(command, str(study), "--storage", str(journal), *(["--trials", "1"] if command == "worker" else []))
+    assert run.returncode == code and "Traceback" not in run.stderr, (run.stdout, run.stderr)
+    assert words.format(j=journal) in run.stdout + run.stderr, (run.stdout, run.stderr)
+    assert (journal.stat().st_size == 0) == (code == 2)  # a read wrote nothing; the worker ran its trial
 
 
 def _cut(path: Path) -> None:
