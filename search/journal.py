@@ -95,10 +95,25 @@ def backup_copy(path: Path) -> Path:
     return out
 
 
+def lock_dir_refused(path: Path) -> None:
+    """Refuse, in one line, a directory at the journal's lock path (``<path>.lock`` beside the file a link points
+    to). Optuna's lock is a file each append creates and deletes (a symbolic link with its other lock), never a
+    directory, so no live worker holds one: every command waited 30 s for it, then renamed it aside as a stale lock
+    (``journal.log.lock<uuid>.rename`` left behind) and went on (the faults9 probe)."""
+    lock = f"{path.resolve()}.lock"
+    if os.path.isdir(lock):
+        raise StorageError(f"journal file {path}: its lock path {lock} is a directory, which no Optuna process makes "
+                           "(its lock is a file each write creates and deletes), so no live worker holds it: move it "
+                           f"out of the way (mv {shlex.quote(lock)} {shlex.quote(lock + '.aside')}), then rerun; "
+                           "nothing was changed")  # fmt: skip
+
+
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
     """Hold Optuna's own append lock of the journal (``<path>.lock``, beside the file a link points to: every
-    spelling of one file takes one lock, :func:`search.storage.open_storage`)."""
+    spelling of one file takes one lock, :func:`search.storage.open_storage`); a directory there is refused
+    (:func:`lock_dir_refused`)."""
+    lock_dir_refused(path)
     with get_lock_file(JournalFileOpenLock(str(path.resolve()))):
         yield
 
@@ -346,6 +361,7 @@ def check_journal(path: str | Path) -> JournalCheck:
     path = Path(path)
     start = time.monotonic()
     out = JournalCheck(path)
+    lock_dir_refused(path)  # (a new or empty journal's first append waited on it too)
     if not path.exists() or path.stat().st_size == 0:
         return out
     if (why := foreign(path)) is not None:

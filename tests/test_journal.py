@@ -686,6 +686,37 @@ def test_the_lock_of_a_live_append_is_waited_for(finished: tuple[Path, bytes], t
     assert journal.read_bytes().startswith(finished[1])
 
 
+LOCK_DIR = [
+    # (id, the journal's bytes: the finished study's / empty / none, what meets the directory at journal.log.lock)
+    ("check at open", "finished", check_journal),
+    ("check of a new journal", None, check_journal),
+    ("check of an empty journal", b"", check_journal),
+    ("repair", "finished", lambda p: repair_journal(p, echo=False)),
+    ("open", "finished", lambda p: open_storage(str(p))),
+]
+
+
+@pytest.mark.parametrize(("content", "action"), [c[1:] for c in LOCK_DIR], ids=[c[0] for c in LOCK_DIR])
+def test_a_directory_at_the_lock_path_is_refused_at_once(
+    finished: tuple[Path, bytes], tmp_path: Path, content: bytes | str | None, action: Callable[[Path], object]
+) -> None:
+    """A directory at journal.log.lock (no Optuna lock is ever one) made every command wait 30 s, then rename it
+    aside as a stale lock (journal.log.lock<uuid>.rename left behind) and go on: now one line at once, naming it."""
+    journal = tmp_path / "journal.log"
+    if content is not None:
+        journal.write_bytes(finished[1] if content == "finished" else content)
+    (tmp_path / "journal.log.lock").mkdir()
+    start = time.monotonic()
+    with pytest.raises(
+        StorageError, match=r"its lock path .*journal\.log\.lock is a directory.*move it out of the way"
+    ):
+        action(journal)
+    assert time.monotonic() - start < 5
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["journal.log", "journal.log.lock"][content is None :]
+    if content is not None:
+        assert journal.read_bytes() == (finished[1] if content == "finished" else content)
+
+
 # --------------------------------------------------------------------------------------------- not a journal at all
 FOREIGN = [
     # (id, the file's bytes, words in the one-line error)
