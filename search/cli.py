@@ -947,17 +947,25 @@ def _expand_home(args: argparse.Namespace) -> None:
 
 
 #: Ctrl-C while the libraries load (seconds), before the command's own handlers exist
-STARTING_INTERRUPTED = "\ninterrupted (Ctrl-C) while starting: nothing was stored"
+STARTING_INTERRUPTED = "\ninterrupted ({name}) while starting: nothing was stored"
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m search") -> int:
     args = parser(prog).parse_args(argv)
     reset_interrupts()  # main() called again in one process (tests, a notebook): no signal of an earlier call
+    if args.command in TRAINING_COMMANDS and threading.current_thread() is threading.main_thread():
+        # a line and exit 130 / 143, not a silent death: Lightning turns a KeyboardInterrupt in the verdict's
+        # refits into a bare exit 1, and a SIGTERM would end the process without a word
+        # SIGHUP: a closed terminal or a dropped ssh session killed `make study` silently, its trials "crashed"
+        # installed before Lightning's seconds of imports: a SIGTERM during them was a silent exit (faults9)
+        install_interrupts((signal.SIGINT, signal.SIGTERM, signal.SIGHUP))
     try:
-        quiet_libraries(training=args.command in TRAINING_COMMANDS)  # seconds of imports, before the handlers
-    except KeyboardInterrupt:
-        print(STARTING_INTERRUPTED, file=sys.stderr, flush=True)
-        return 130
+        quiet_libraries(training=args.command in TRAINING_COMMANDS)  # seconds of imports
+    except (KeyboardInterrupt, Interrupted) as exc:
+        signum = getattr(exc, "signum", int(signal.SIGINT))
+        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        print(STARTING_INTERRUPTED.format(name=name), file=sys.stderr, flush=True)
+        return 128 + signum
     _expand_home(args)
     bad = _bad_host(args) or _bad_number(args) or _bad_artifacts(args)
     if bad:
@@ -965,11 +973,6 @@ def main(argv: list[str] | None = None, prog: str = "python -m search") -> int:
         return 2
     if args.command in ("study", "worker") and not args.in_process:
         args.in_process = (args.workers or 1) == 1
-    if args.command in TRAINING_COMMANDS and threading.current_thread() is threading.main_thread():
-        # a line and exit 130 / 143, not a silent death: Lightning turns a KeyboardInterrupt in the verdict's
-        # refits into a bare exit 1, and a SIGTERM would end the process without a word
-        # SIGHUP: a closed terminal or a dropped ssh session killed `make study` silently, its trials "crashed"
-        install_interrupts((signal.SIGINT, signal.SIGTERM, signal.SIGHUP))
     parent = os.environ.pop(WORKER_PARENT_ENV, None)  # not passed on to anything this worker starts
     try:
         if parent and args.command == "worker" and args.in_process:  # stops as on SIGTERM: re-queues its trial,

@@ -11,6 +11,7 @@ The worker runs in this process (``run_worker``) with the real objective; the si
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -527,6 +528,49 @@ def test_ctrl_c_during_the_start_up_checks_stores_nothing(tmp_path: Path) -> Non
     assert proc.returncode == 130, (out, err)
     assert err.strip().splitlines() == ["interrupted (Ctrl-C) before the study started: nothing was stored"], err
     assert "Traceback" not in err and not journal.parent.exists()
+
+
+def _catches(pid: int, signum: int) -> bool:
+    """Whether process ``pid`` has a handler of its own for ``signum`` (SigCgt of /proc/<pid>/status)."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("SigCgt:"):
+                return bool(int(line.split()[1], 16) >> (signum - 1) & 1)
+    return False
+
+
+STARTING = [
+    # (command, signal, exit code): a SIGTERM or SIGHUP while the libraries load ended the process without a word
+    ("study", signal.SIGTERM, 143),
+    ("study", signal.SIGHUP, 129),
+    ("repair", signal.SIGTERM, 143),
+]
+
+
+@pytest.mark.parametrize(("command", "signum", "code"), STARTING, ids=[f"{c[0]}-{c[1].name}" for c in STARTING])
+def test_a_signal_while_the_libraries_load_is_one_line(tmp_path: Path, command: str, signum: int, code: int) -> None:
+    """(the faults9 probe) `kill` in the first 2.5 s of `python -m search study` (optuna, torch and Lightning being
+    imported) exited 143 with nothing said. The signal is sent as soon as the process handles it, in its imports."""
+    from tests.helpers import CLI_ENV, ROOT, write_study
+
+    study, journal = write_study(tmp_path), tmp_path / "journal.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "search", command, str(study), "--storage", str(journal)], cwd=ROOT,
+        env={**os.environ, **CLI_ENV}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not _catches(proc.pid, signum) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        proc.send_signal(signum)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    name = signal.Signals(signum).name
+    assert proc.returncode == code, (out, err)
+    assert err.strip().splitlines() == [f"interrupted ({name}) while starting: nothing was stored"], err
+    assert not journal.exists()
 
 
 @pytest.mark.parametrize("backend", ["journal", "sqlite"])
