@@ -21,6 +21,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import optuna
 
@@ -47,6 +48,7 @@ from search.storage import (
     mask_url,
     no_optuna_tables,
     open_storage,
+    read_only_role,
     readable,
     resolve_url,
     schema_lock,
@@ -1110,6 +1112,19 @@ def storage_failure(args: argparse.Namespace, exc: BaseException) -> str:
     cause = exc.__cause__ or exc
     words = " ".join(str(getattr(cause, "orig", None) or cause).splitlines()[:1])
     url = getattr(args, "storage", None) or os.environ.get(STORAGE_ENV) or "the study's journal"
+    denied = PG_DENIED.search(words)
+    if denied and not read_only_role(getattr(args, "url", None) or url):  # one privilege missing, not a read-only
+        # role: "The user or database is read-only", said of a role that wrote the study's other tables (faults9)
+        statement = next((str(e.statement) for e in chain(exc) if getattr(e, "statement", None)), "")
+        verb = statement.split(maxsplit=1)[0].upper() if statement.strip() else "write"
+        if verb == "SELECT" and (lock := re.search(r"\bFOR (?:NO KEY )?(?:UPDATE|SHARE)\b", statement.upper())):
+            verb = f"SELECT ... {lock[0]} (a row lock)"  # a claim of a trial: its privilege is not SELECT's
+        user = urlsplit(url).username if "://" in url else None
+        return (f"the storage {mask_url(url)} refused a write: {scrub(words, url)}: the user "
+                f"{user or '(the default one)'} may not run its {verb} on {denied[1]} {denied[2]}, which a study "
+                "writes (a privilege revoked or never granted); every trial that finished before is stored, and a trial this "
+                f"stopped is re-queued by the next run. Grant it (GRANT INSERT, UPDATE, DELETE ON ALL TABLES IN "
+                f"SCHEMA public TO {user or 'USER'}), then rerun")  # fmt: skip
     if READ_ONLY.search(words):  # a read-only role or a replica: nothing is damaged, and repair mends nothing
         report = getattr(args, "command", None) == "report"
         what = "the report saves its retrained rows in the study" if report else "a study writes"
@@ -1123,6 +1138,8 @@ def storage_failure(args: argparse.Namespace, exc: BaseException) -> str:
     )
 
 
+#: PostgreSQL's words for a privilege a role lacks on one table (or sequence): what, and which
+PG_DENIED = re.compile(r"permission denied for (table|sequence|relation) (\S+)")
 #: a database's words for a write it refuses (PostgreSQL, MySQL, SQLite)
 READ_ONLY = re.compile(r"permission denied|read-only transaction|read only|readonly|InsufficientPrivilege|"
                        r"command denied", re.IGNORECASE)  # fmt: skip

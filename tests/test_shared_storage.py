@@ -852,6 +852,40 @@ def test_a_read_only_role_reports_from_a_copy_and_is_told_so_where_it_must_write
         _admin(f"DROP ROLE IF EXISTS {role}")
 
 
+REVOKED = [
+    # (id, what the role may not do, words of the line): "The user or database is read-only (a read-only role, a
+    # replica)" was said of a role that wrote the study's other tables (the faults9 probe)
+    ("insert of trial attributes", "INSERT, UPDATE ON trial_user_attributes",
+     "may not run its INSERT on table trial_user_attributes, which a study writes"),
+    ("update of trials", "UPDATE ON trials", "UPDATE on table trials, which a study writes"),  # (or its row lock)
+]  # fmt: skip
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(("revoked", "words"), [c[1:] for c in REVOKED], ids=[c[0] for c in REVOKED])
+def test_a_revoked_privilege_is_named_as_postgresql_said_it(
+    tmp_path: Path, database: str, revoked: str, words: str
+) -> None:
+    study = write_study(tmp_path, "revoked", budget={"trials": 1, "max_epochs": 2}, final_seeds=1)
+    assert helpers.run_cli("worker", str(study), "--storage", database).returncode == 0
+    dbname, role = database.rsplit("/", 1)[1], f"rv_{uuid.uuid4().hex[:8]}"
+    _admin(f"CREATE ROLE {role} LOGIN")
+    try:
+        _admin(f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {role}; GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO "
+               f"{role}; REVOKE {revoked} FROM {role}", dbname)  # fmt: skip
+        url = database.replace(f"{PG_USER}:{SECRET}@", f"{role}:{SECRET}@")
+        out = helpers.run_cli("worker", str(study), "--storage", url, "--trials", "2")
+        assert out.returncode == 2 and "Traceback" not in out.stderr, out.stdout + out.stderr
+        line = out.stderr.strip().splitlines()[-1]
+        assert line.startswith("error: the storage") and words in line and f"the user {role} may not run its" in line
+        assert "read-only" not in line and SECRET not in out.stderr + out.stdout
+        assert f"GRANT INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}" in line
+    finally:
+        _admin(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}; REVOKE ALL ON ALL SEQUENCES IN SCHEMA public "
+               f"FROM {role}", dbname)  # fmt: skip
+        _admin(f"DROP ROLE IF EXISTS {role}")
+
+
 @pytest.mark.postgres
 def test_a_connection_lost_while_waiting_for_the_schema_lock_is_replaced(
     database: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
