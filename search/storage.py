@@ -424,13 +424,19 @@ class RetryingStorage(BaseStorage, BaseHeartbeat):
                     self._down_since = now
                 waited = now - self._down_since
                 locked = SQLITE_LOCKED in _first_line(exc)  # SQLite: another process holds a write transaction
+                cancelled = PG_TIMEOUT.search(_first_line(exc)) is not None  # a timeout setting: no lost server
                 if waited >= self.seconds:
                     place = f"the storage {mask_url(self.url)} ({where(self.url)})"
                     how = (f"{place} stayed locked by another process for {waited:.0f} s" if locked
+                           else f"{place} kept cancelling statements for {waited:.0f} s" if cancelled
                            else f"lost {place} for {waited:.0f} s")  # fmt: skip
-                    raise StorageError(f"{how}: {scrub(_first_line(exc), self.url)}; {lost_next(self.url)}") from None
+                    words = scrub(_first_line(exc), self.url)
+                    raise StorageError(
+                        f"{how}: {words}{timeout_hint(self.url, words)}; {lost_next(self.url)}"
+                    ) from None  # fmt: skip
                 if first:
-                    state = LOCKED if locked else "unreachable"  # (a locked SQLite file was "unreachable")
+                    state = (LOCKED if locked else "cancelled a statement by its timeout setting" if cancelled
+                             else "unreachable")  # (a locked SQLite file was "unreachable")  # fmt: skip
                     print(
                         f"storage {mask_url(self.url)} {state} ({scrub(_first_line(exc), self.url)}); "
                         f"retrying for up to {self.seconds:.0f} s",
@@ -1325,7 +1331,8 @@ def _rdb(url: str, pool: dict[str, int]) -> optuna.storages.RDBStorage:
                 lost_since = now
                 first = scrub(_first_line(exc), url)
                 what = ("no free connection" if TOO_MANY_CLIENTS.search(first) else LOCKED if SQLITE_LOCKED in first
-                        else "connection lost while opening it")  # fmt: skip
+                        else "a statement cancelled by the server's timeout setting while opening it"
+                        if PG_TIMEOUT.search(first) else "connection lost while opening it")  # fmt: skip
                 print(f"storage {mask_url(url)}: {what} ({first}); retrying for up to {RETRY_SECONDS:.0f} s",
                       file=sys.stderr, flush=True)  # fmt: skip
             time.sleep(1.0)
@@ -1612,11 +1619,34 @@ SQLITE_LOCKED = "database is locked"
 LOCKED = "locked by another process (a write transaction left open: another regtune, a sqlite3 shell, a backup tool)"
 
 
+#: PostgreSQL's words when its statement_timeout (or lock_timeout) cancels a statement (psycopg's QueryCanceled, an
+#: OperationalError to SQLAlchemy): it was "connection lost while opening it", then the bare words (faults9)
+PG_TIMEOUT = re.compile(r"canceling statement due to (statement|lock) timeout", re.IGNORECASE)
+
+
+def timeout_hint(url: str, first: str) -> str:
+    """``; <what>`` for a statement the server cancelled by its statement_timeout or lock_timeout (``first``: the
+    error's first line): the setting, its value where the server still tells it, the database and what to do; ""
+    for any other error."""
+    m = PG_TIMEOUT.search(first)
+    if m is None:
+        return ""
+    setting = f"{m[1].lower()}_timeout"
+    db = urlsplit(url).path.lstrip("/") or "?"
+    try:
+        value = f" = {_query_once(url, f'SHOW {setting}')[0]}"
+    except Exception:
+        value = ""
+    return (f"; the server's {setting}{value} (set for database {db}, the role, or the server) cancelled the "
+            f"statement: raise or reset it (ALTER DATABASE {db} RESET {setting}; ALTER ROLE <user> RESET {setting})")  # fmt: skip
+
+
 def describe(url: str, exc: BaseException) -> str:
     """One line: which storage (password masked), where (host, port, database) and the server's first words (with
-    :data:`FULL_SERVER_HINT` where it has no free connection)."""
+    :data:`FULL_SERVER_HINT` where it has no free connection, :func:`timeout_hint` where a timeout setting cancelled
+    the statement)."""
     first = scrub(_first_line(exc), url)
     hint = (
         f"; {FULL_SERVER_HINT}" if TOO_MANY_CLIENTS.search(first) else f"; {LOCKED}" if SQLITE_LOCKED in first else ""
-    )
+    ) or timeout_hint(url, first)
     return f"cannot open storage {mask_url(url)} ({where(url)}): {first}{hint}"

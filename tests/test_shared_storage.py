@@ -852,6 +852,67 @@ def test_a_read_only_role_reports_from_a_copy_and_is_told_so_where_it_must_write
         _admin(f"DROP ROLE IF EXISTS {role}")
 
 
+TIMEOUTS = [
+    # (id, the setting's SQL ({db}: the database)): "connection lost while opening it", then the driver's bare words
+    ("database statement_timeout", "ALTER DATABASE {db} SET statement_timeout = '1ms'"),
+    ("role statement_timeout in the database", "ALTER ROLE {user} IN DATABASE {db} SET statement_timeout = '1ms'"),
+]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("setting", [c[1] for c in TIMEOUTS], ids=[c[0] for c in TIMEOUTS])
+def test_a_statement_timeout_setting_is_named_with_its_database(tmp_path: Path, database: str, setting: str) -> None:
+    """(the faults9 probe) A statement_timeout too short for Optuna's statements cancelled them: "connection lost
+    while opening it", retried, then "cannot open storage ...: (psycopg.errors.QueryCanceled) canceling statement
+    due to statement timeout", naming neither the setting nor what to do."""
+    dbname = database.rsplit("/", 1)[1]
+    _admin(setting.format(db=dbname, user=PG_USER))
+    try:
+        study = write_study(tmp_path, "timeout")
+        out = helpers.run_cli("study", str(study), "--storage", database, env={"REGTUNE_STORAGE_RETRY_SECONDS": "2"})
+        assert out.returncode == 2 and "Traceback" not in out.stderr, out.stdout + out.stderr
+        note, line = out.stderr.strip().splitlines()[-2:]
+        assert "connection lost" not in note and "a statement cancelled by the server's timeout setting" in note
+        assert line.startswith(f"error: cannot open storage {database.replace(SECRET, '***')}"), line
+        assert "the server's statement_timeout" in line and f"set for database {dbname}" in line, line
+        assert f"ALTER DATABASE {dbname} RESET statement_timeout" in line and SECRET not in out.stderr, line
+    finally:
+        _admin(f"ALTER DATABASE {dbname} RESET statement_timeout")
+        _admin(f"ALTER ROLE {PG_USER} IN DATABASE {dbname} RESET statement_timeout")
+
+
+@pytest.mark.postgres
+def test_a_statement_timeout_set_mid_run_is_named_not_called_a_lost_storage(
+    database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A worker's new connections (after the pool recycles them) get a statement_timeout set meanwhile, and its
+    statements wait on a lock past it: the retry said "unreachable", then "lost the storage ... for 60 s", of a
+    server that answered every time (faults9)."""
+    import psycopg2
+
+    from search.storage import StorageError
+
+    store = open_storage(database)
+    optuna.create_study(study_name="t", storage=store)
+    dbname = database.rsplit("/", 1)[1]
+    _admin(f"ALTER DATABASE {dbname} SET statement_timeout = '200ms'")
+    holder = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=dbname)  # every read waits on it
+    try:
+        holder.cursor().execute("SET statement_timeout = 0; LOCK TABLE studies IN ACCESS EXCLUSIVE MODE")
+        store._cache._backend.engine.dispose()  # (what the pool's recycling does after 300 s)
+        store.seconds = 1.0
+        with pytest.raises(StorageError) as caught:
+            store.get_all_studies()
+        line = str(caught.value)
+        assert "\n" not in line and line.startswith(f"the storage {database.replace(SECRET, '***')}"), line
+        assert "kept cancelling statements for" in line and "the server's statement_timeout" in line, line
+        assert f"set for database {dbname}" in line and "lost" not in line.split(";")[0], line
+        assert "cancelled a statement by its timeout setting" in capsys.readouterr().err
+    finally:
+        holder.close()
+        _admin(f"ALTER DATABASE {dbname} RESET statement_timeout")
+
+
 REVOKED = [
     # (id, what the role may not do, words of the line): "The user or database is read-only (a read-only role, a
     # replica)" was said of a role that wrote the study's other tables (the faults9 probe)
