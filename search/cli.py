@@ -1087,6 +1087,15 @@ def journal_changed(args: argparse.Namespace, exc: BaseException) -> str | None:
 def disk_failure(args: argparse.Namespace, exc: OSError) -> str:
     """One line for a write that found no room: which file, the system's words, and what is safe."""
     where = exc.filename or getattr(args, "storage", None) or "the study's files"
+    if getattr(args, "command", None) == "repair":  # no trial runs here: "a trial this cut short is re-queued" misled
+        fix = (
+            "Restore write access" if exc.errno in _NO_PERMISSION | {errno.EROFS} else "Free space (or lift the limit)"
+        )
+        return (
+            f"cannot write {where}: {exc.strerror or exc} ({errno.errorcode.get(exc.errno or 0, exc.errno)}): the "
+            "repair writes a backup copy and the mended file beside it (about twice the file's size) before it "
+            f"replaces the file in one step, so the file is as it was. {fix}, then rerun the same command"
+        )
     if exc.errno in _NO_PERMISSION:
         return (
             f"cannot write {where}: {exc.strerror or exc} ({errno.errorcode.get(exc.errno or 0, exc.errno)}): this "

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
@@ -158,3 +159,46 @@ def test_a_file_size_limit_under_a_sqlite_file_stops_at_once_with_one_line_and_t
     assert again.returncode == 0, again.stderr
     trials = optuna.load_study(study_name="fullsql", storage=f"sqlite:///{db}").trials
     assert sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials) == 4
+
+
+def _glued(raw: bytes) -> bytes:
+    """The file with its 5th line torn and the next record appended onto it (damage in the middle)."""
+    lines = raw.splitlines(keepends=True)
+    lines[4] = lines[4][: len(lines[4]) // 2]
+    return b"".join(lines)
+
+
+def _zeroed(raw: bytes) -> bytes:
+    """The file with its 5th line overwritten with zeros (a lost block)."""
+    lines = raw.splitlines(keepends=True)
+    lines[4] = b"\0" * (len(lines[4]) - 1) + b"\n"
+    return b"".join(lines)
+
+
+@pytest.mark.parametrize("damage", [_glued, _zeroed], ids=["glued line", "zeroed line"])
+def test_a_repair_that_finds_no_room_says_the_file_is_as_it_was(tmp_path: Path, damage: Any) -> None:
+    """(the faults9 probe) `make repair` on a nearly full disk said "every trial that finished before is stored, and
+    a trial this cut short is re-queued when the study resumes": no trial runs in a repair. It now says what the
+    repair writes and that the file is as it was; the file is byte for byte as it was, nothing left beside it."""
+    journal = tmp_path / "journal.log"
+    study = optuna.create_study(study_name="full", storage=open_storage(str(journal)))
+    for _ in range(6):
+        study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
+    journal.write_bytes(damage(journal.read_bytes()))
+    before = journal.read_bytes()
+    study_file = write_study(tmp_path, name="full")
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (len(before) // 2, len(before) // 2))
+
+    run = subprocess.run(
+        [sys.executable, "-m", "search", "repair", str(study_file), "--storage", str(journal)], cwd=ROOT,
+        capture_output=True, text=True, timeout=120, env={**os.environ, **CLI_ENV}, preexec_fn=cap,
+    )  # fmt: skip
+    assert run.returncode == 2 and run.stderr.count("\n") == 1 and "Traceback" not in run.stderr, run.stderr
+    assert run.stderr.startswith(f"error: cannot write {journal}: File too large (EFBIG): the repair writes"), (
+        run.stderr
+    )
+    assert "so the file is as it was. Free space (or lift the limit), then rerun" in run.stderr, run.stderr
+    assert "re-queued" not in run.stderr and journal.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["full.yaml", "journal.log"]
