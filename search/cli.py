@@ -49,6 +49,7 @@ from search.storage import (
     no_optuna_tables,
     open_storage,
     read_only_role,
+    read_only_server,
     readable,
     resolve_url,
     schema_lock,
@@ -1137,6 +1138,9 @@ def storage_failure(args: argparse.Namespace, exc: BaseException) -> str:
     if READ_ONLY.search(words):  # a read-only role or a replica: nothing is damaged, and repair mends nothing
         report = getattr(args, "command", None) == "report"
         what = "the report saves its retrained rows in the study" if report else "a study writes"
+        if "read-only transaction" in words and (why := read_only_server(getattr(args, "url", None) or url)):
+            return (f"the storage {mask_url(url)} refused a write: {scrub(words, url)}; nothing was changed. Every "
+                    f"transaction there is read-only, and {what}: {why}")  # fmt: skip
         return (f"the storage {mask_url(url)} refused a write: {scrub(words, url)}; nothing was changed. The user "
                 f"or database is read-only (a read-only role, a replica), and {what}: use a user who may write "
                 "to the study's database (PostgreSQL: GRANT INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "

@@ -1432,6 +1432,29 @@ def _columns_missing(url: str, columns: dict[str, set[str]], revision: str | Non
     )
 
 
+def read_only_server(url: str) -> str | None:
+    """Why a PostgreSQL database runs every transaction read-only, as its server tells it: a replica (hot standby),
+    or ``default_transaction_read_only`` on for the database or role (then what resets it); None when it does
+    not, or cannot be told. Such a write failure was blamed on the role, with GRANT INSERT ... as the remedy,
+    which changes nothing (the faults9 probe)."""
+    if not _scheme(url).startswith("postgresql"):
+        return None
+    try:
+        setting, standby = _query_once(
+            url, "SELECT current_setting('default_transaction_read_only'), pg_is_in_recovery()"
+        )
+    except Exception:
+        return None
+    db = urlsplit(url).path.lstrip("/") or "?"
+    if standby:
+        return "the server is a replica (hot standby: pg_is_in_recovery() is true): give the primary server's URL"
+    if str(setting).lower() == "on":
+        return (f"default_transaction_read_only is on for database {db} (or the role, or the server): reset it "
+                f"(ALTER DATABASE {db} RESET default_transaction_read_only; ALTER ROLE <user> RESET "
+                "default_transaction_read_only)")  # fmt: skip
+    return None
+
+
 @contextlib.contextmanager
 def schema_lock(url: str) -> Iterator[Any]:
     """Hold a PostgreSQL advisory lock (a no-op elsewhere): creating the schema, or a study and its enqueued
@@ -1649,4 +1672,6 @@ def describe(url: str, exc: BaseException) -> str:
     hint = (
         f"; {FULL_SERVER_HINT}" if TOO_MANY_CLIENTS.search(first) else f"; {LOCKED}" if SQLITE_LOCKED in first else ""
     ) or timeout_hint(url, first)
+    if not hint and "read-only transaction" in first and (why := read_only_server(url)) is not None:
+        hint = f"; {why}"  # (a new database, whose schema cannot be created)
     return f"cannot open storage {mask_url(url)} ({where(url)}): {first}{hint}"

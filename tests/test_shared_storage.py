@@ -913,6 +913,35 @@ def test_a_statement_timeout_set_mid_run_is_named_not_called_a_lost_storage(
         _admin(f"ALTER DATABASE {dbname} RESET statement_timeout")
 
 
+READ_ONLY_DATABASE = [
+    # (id, a study first, words of the line): the line advised GRANT INSERT ..., which changes nothing here (faults9)
+    ("new database", False, "cannot open storage"),
+    ("a study's database", True, "refused a write: cannot execute INSERT in a read-only transaction; nothing was"),
+]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("first", "words"), [c[1:] for c in READ_ONLY_DATABASE], ids=[c[0] for c in READ_ONLY_DATABASE]
+)
+def test_a_database_set_read_only_is_named_by_its_setting(
+    tmp_path: Path, database: str, first: bool, words: str
+) -> None:
+    study = write_study(tmp_path, "rodb", budget={"trials": 1, "max_epochs": 2}, final_seeds=1)
+    if first:
+        assert helpers.run_cli("worker", str(study), "--storage", database).returncode == 0
+    dbname = database.rsplit("/", 1)[1]
+    _admin(f"ALTER DATABASE {dbname} SET default_transaction_read_only = on")
+    try:
+        out = helpers.run_cli("worker", str(study), "--storage", database, "--trials", "2")
+        assert out.returncode == 2 and "Traceback" not in out.stderr, out.stdout + out.stderr
+        line = out.stderr.strip().splitlines()[-1]
+        assert words in line and f"default_transaction_read_only is on for database {dbname}" in line, line
+        assert f"ALTER DATABASE {dbname} RESET default_transaction_read_only" in line and "GRANT" not in line, line
+    finally:
+        _admin(f"ALTER DATABASE {dbname} RESET default_transaction_read_only")
+
+
 REVOKED = [
     # (id, what the role may not do, words of the line): "The user or database is read-only (a read-only role, a
     # replica)" was said of a role that wrote the study's other tables (the faults9 probe)
