@@ -1125,7 +1125,7 @@ def storage_failure(args: argparse.Namespace, exc: BaseException) -> str:
     denied = PG_DENIED.search(words)
     if denied and not read_only_role(getattr(args, "url", None) or url):  # one privilege missing, not a read-only
         # role: "The user or database is read-only", said of a role that wrote the study's other tables (faults9)
-        statement = next((str(e.statement) for e in chain(exc) if getattr(e, "statement", None)), "")
+        statement = next((str(said) for e in chain(exc) if (said := getattr(e, "statement", None))), "")
         verb = statement.split(maxsplit=1)[0].upper() if statement.strip() else "write"
         if verb == "SELECT" and (lock := re.search(r"\bFOR (?:NO KEY )?(?:UPDATE|SHARE)\b", statement.upper())):
             verb = f"SELECT ... {lock[0]} (a row lock)"  # a claim of a trial: its privilege is not SELECT's

@@ -967,8 +967,8 @@ def load_existing(url: str, name: str, study_file: str | Path) -> optuna.Study:
                 raise StorageError(foreign_message(name, mask_url(url), why, study_file))
             if (broken := damaged(study, url, study_file)) is not None:
                 raise StorageError(f"study {name!r} in {mask_url(url)}: {broken}")
-            if (lost := lost_curves(study)) is not None:
-                print(lost, file=sys.stderr, flush=True)
+            if (curves := lost_curves(study)) is not None:
+                print(curves, file=sys.stderr, flush=True)
             return study
     given = "" if url == default_url(name) else f" STORAGE={shlex.quote(mask_url(url))}"  # the same store, not runs/
     raise StorageError(
