@@ -854,8 +854,8 @@ def test_a_read_only_role_reports_from_a_copy_and_is_told_so_where_it_must_write
 
 TIMEOUTS = [
     # (id, the setting's SQL ({db}: the database)): "connection lost while opening it", then the driver's bare words
-    ("database statement_timeout", "ALTER DATABASE {db} SET statement_timeout = '1ms'"),
-    ("role statement_timeout in the database", "ALTER ROLE {user} IN DATABASE {db} SET statement_timeout = '1ms'"),
+    ("database statement_timeout", "ALTER DATABASE {db} SET statement_timeout = '300ms'"),
+    ("role statement_timeout in the database", "ALTER ROLE {user} IN DATABASE {db} SET statement_timeout = '300ms'"),
 ]
 
 
@@ -864,19 +864,29 @@ TIMEOUTS = [
 def test_a_statement_timeout_setting_is_named_with_its_database(tmp_path: Path, database: str, setting: str) -> None:
     """(the faults9 probe) A statement_timeout too short for Optuna's statements cancelled them: "connection lost
     while opening it", retried, then "cannot open storage ...: (psycopg.errors.QueryCanceled) canceling statement
-    due to statement timeout", naming neither the setting nor what to do."""
+    due to statement timeout", naming neither the setting nor what to do. The statements that read the studies
+    table wait on a lock held here, so the timeout cancels them every time (a 1 ms timeout raced the statements:
+    some finished, and a run once failed on another one)."""
+    import psycopg2
+
     dbname = database.rsplit("/", 1)[1]
-    _admin(setting.format(db=dbname, user=PG_USER))
+    optuna.storages.RDBStorage(database)  # the schema, so that its studies table can be locked
+    holder = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=dbname)
     try:
+        with holder.cursor() as cur:  # (a transaction: the lock is held until the rollback below)
+            cur.execute("LOCK TABLE studies IN ACCESS EXCLUSIVE MODE")
+        _admin(setting.format(db=dbname, user=PG_USER))
         study = write_study(tmp_path, "timeout")
         out = helpers.run_cli("study", str(study), "--storage", database, env={"REGTUNE_STORAGE_RETRY_SECONDS": "2"})
         assert out.returncode == 2 and "Traceback" not in out.stderr, out.stdout + out.stderr
         note, line = out.stderr.strip().splitlines()[-2:]
         assert "connection lost" not in note and "a statement cancelled by the server's timeout setting" in note
         assert line.startswith(f"error: cannot open storage {database.replace(SECRET, '***')}"), line
-        assert "the server's statement_timeout" in line and f"set for database {dbname}" in line, line
+        assert "the server's statement_timeout = 300ms" in line and f"set for database {dbname}" in line, line
         assert f"ALTER DATABASE {dbname} RESET statement_timeout" in line and SECRET not in out.stderr, line
     finally:
+        holder.rollback()
+        holder.close()
         _admin(f"ALTER DATABASE {dbname} RESET statement_timeout")
         _admin(f"ALTER ROLE {PG_USER} IN DATABASE {dbname} RESET statement_timeout")
 
