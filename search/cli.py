@@ -173,10 +173,6 @@ def _open(args: argparse.Namespace, spec: StudySpec):  # type: ignore[no-untyped
 
 
 def cmd_study(args: argparse.Namespace, join_only: bool = False) -> int:
-    from search.progress import Progress
-    from search.verdict import final_result
-    from search.worker import TOTAL_ATTR, counts, ensure_study, run_worker, say, study_total, total_note
-
     args.stage = "checks"  # what an interrupt cut short (_interrupted)
     prepared = prepare(args.study, args.storage)  # study file, dataset, storage URL: all checked before the store
     spec = prepared.spec
@@ -190,6 +186,13 @@ def cmd_study(args: argparse.Namespace, join_only: bool = False) -> int:
     file = store_file(resolve_url(args.storage, spec.name))
     emptied = file is not None and file.is_file() and file.stat().st_size == 0  # (a new one is made empty too)
     url, storage = _open(args, spec)
+    # the training stack (torch, Lightning: about 3 s) once the checks and the storage passed: a refused study file,
+    # dataset or store answers without it
+    quiet_libraries(training=True)
+    from search.progress import Progress
+    from search.verdict import final_result
+    from search.worker import TOTAL_ATTR, counts, ensure_study, run_worker, say, study_total, total_note
+
     args.url = url
     args.stage = "opening"  # from here the study may be written: created, its starting points enqueued
     with schema_lock(url):  # many workers starting at once on a new study: one creates it and its starting points
@@ -963,7 +966,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m search") -> int:
         # installed before Lightning's seconds of imports: a SIGTERM during them was a silent exit (faults9)
         install_interrupts((signal.SIGINT, signal.SIGTERM, signal.SIGHUP))
     try:
-        quiet_libraries(training=args.command in TRAINING_COMMANDS)  # seconds of imports
+        quiet_libraries(training=args.command == "report")  # seconds of imports (study, worker: after the checks)
     except (KeyboardInterrupt, Interrupted) as exc:
         signum = getattr(exc, "signum", int(signal.SIGINT))
         name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
