@@ -179,7 +179,7 @@ def _temp_prefix() -> str:
     folder in /tmp for good, one a kill (a shared /tmp seen from another pid namespace is not this one's)."""
     import hashlib
 
-    from search.worker import pid_space, remove_if_dead
+    from search.processes import pid_space, remove_if_dead
 
     space = hashlib.sha1(pid_space().encode()).hexdigest()[:8]
     prefix = f"regtune-ckpt-{space}-"

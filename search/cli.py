@@ -340,7 +340,7 @@ ENDED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optun
 
 def process_stopped(pid: int) -> bool:
     """Whether process ``pid`` is stopped (SIGSTOP, Ctrl-Z, a debugger): its state in ``/proc/<pid>/stat``."""
-    from search.worker import proc_stat
+    from search.processes import proc_stat
 
     return proc_stat(pid)[:1] in (["T"], ["t"])
 

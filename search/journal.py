@@ -757,8 +757,8 @@ def live_workers(replayed: JournalStorageReplayResult) -> str:
     records, ``replayed``, leave running (``trial #3 (worker pid 1234)``, joined), "" when none. Workers of other machines
     cannot be seen from here. A repair that replaced the file under a live worker (faults4, 2026-12-06) ended it
     with "the journal changed under this run ... Check it with make repair", its running trials lost."""
+    from search.processes import alive, pid_space
     from search.storage import HOST_ATTR, PID_ATTR, SPACE_ATTR, START_ATTR
-    from search.worker import alive, pid_space
 
     host, space, found = socket.gethostname(), pid_space(), []
     for s in replayed.get_all_studies():

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import socket
 import sys
@@ -29,7 +28,6 @@ import traceback
 import warnings
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import optuna
@@ -42,6 +40,7 @@ from search.checkpoints import CheckpointStore, open_checkpoints
 from search.folds import folds_of
 from search.interrupts import Interrupted, interrupt_behind, signals_raise
 from search.objective import Objective
+from search.processes import alive, pid_space, process_start
 from search.progress import SURPLUS, VALUE_IS_ATTR, metric_name, value_is
 from search.recipes import duplicate_points, starting_points
 from search.retries import give_up
@@ -368,39 +367,6 @@ def counts(study: optuna.Study) -> dict[str, int]:
 
 
 # --------------------------------------------------------------------------------------------- dead trials
-def proc_stat(pid: int) -> list[str]:
-    """The fields of ``/proc/<pid>/stat`` after the command name (its state first: field 3 of proc(5)); [] where
-    there is none (no such process, not Linux)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return []
-
-
-def _process_start(pid: int) -> str:
-    fields = proc_stat(pid)
-    return fields[19] if len(fields) > 19 else ""
-
-
-def alive(pid: int, start: str) -> bool:
-    """Whether process ``pid`` runs (``start``: its start time as /proc records it; "": any process of the pid)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return not start or _process_start(pid) in ("", start)
-
-
-def remove_if_dead(folder: Path, pid: str) -> None:
-    """Remove ``folder``, which process ``pid`` (this machine's, as text from the folder's name) left, if that
-    process is gone: what a SIGKILL left behind (a report's partial folder, a trial's temporary checkpoints)."""
-    if pid.isdigit() and int(pid) != os.getpid() and not alive(int(pid), ""):
-        shutil.rmtree(folder, ignore_errors=True)
-
-
 def native_heartbeat(storage: BaseStorage) -> bool:
     return getattr(storage, "get_heartbeat_interval", lambda: None)() is not None
 
@@ -422,7 +388,7 @@ def dead_trials(study: optuna.Study, own: bool = False) -> dict[int, str]:
                     continue  # its worker beats less often than this one judges (another REGTUNE_HEARTBEAT_INTERVAL)
                 dead[tid] = stale_reason(grace)
     host, now, space = socket.gethostname(), time.time(), pid_space()
-    me = (host, os.getpid(), _process_start(os.getpid()))
+    me = (host, os.getpid(), process_start(os.getpid()))
     for t in running:
         attrs = t.system_attrs
         if t._trial_id in dead:
@@ -696,20 +662,8 @@ def claim(storage: BaseStorage, tid: int) -> None:
     a live worker's pid there, find none, and fail the live trial)."""
     pid = os.getpid()
     for key, attr in ((SPACE_ATTR, pid_space()), (HOST_ATTR, socket.gethostname()), (PID_ATTR, pid),
-                      (START_ATTR, _process_start(pid)), (GRACE_ATTR, GRACE_PERIOD)):  # fmt: skip
+                      (START_ATTR, process_start(pid)), (GRACE_ATTR, GRACE_PERIOD)):  # fmt: skip
         storage.set_trial_system_attr(tid, key, attr)
-
-
-def pid_space() -> str:
-    """This process's boot and pid namespace (``<boot id>/<namespace inode>``): where its pid means this process."""
-    try:
-        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        boot = ""
-    try:
-        return f"{boot}/{os.stat('/proc/self/ns/pid').st_ino}"
-    except OSError:
-        return f"{boot}/"
 
 
 def run_trial(

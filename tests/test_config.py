@@ -146,7 +146,8 @@ def test_the_command_line_and_a_study_file_load_without_torch() -> None:
     import sys
 
     code = (
-        "import sys, search.cli, search.spec, search.storage, search.journal, models.errors; "
+        "import sys, search.cli, search.spec, search.storage, search.journal, search.processes, models.errors; "
+        "search.processes.alive(1, ''); "  # (a repair asks which workers of this machine still run)
         "search.spec.load_study('studies/smoke.yaml'); import search.preflight; search.preflight.prepare("
         "'studies/lstm.yaml', 'none.log'); "
         "print(sorted(m for m in ('torch', 'pytorch_lightning', 'search.objective') if m in sys.modules))"

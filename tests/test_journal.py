@@ -218,7 +218,7 @@ def test_damage_in_the_middle_stops_every_command_until_repair(finished: tuple[P
     assert backup.read_bytes() == damaged
     assert finished_trials(journal) == before  # both finished trials survived intact
 
-    run = run_cli("study", str(finished[0]), "--storage", str(journal), "--trials", "3")
+    run = run_cli("worker", str(finished[0]), "--storage", str(journal), "--trials", "3")  # (worker: no verdict)
     assert run.returncode == 0, run.stderr
     after = finished_trials(journal)
     assert len(after) == 3 and all(after[n] == v for n, v in before.items())
@@ -951,8 +951,8 @@ def test_a_repair_waits_for_the_live_workers_of_this_machine(finished: tuple[Pat
     import socket
     import subprocess
 
+    from search.processes import pid_space, process_start
     from search.storage import HOST_ATTR, PID_ATTR, SPACE_ATTR, START_ATTR
-    from search.worker import _process_start, pid_space
 
     journal = copy(finished, tmp_path)
     worker = subprocess.Popen(["sleep", "60"])
@@ -960,7 +960,7 @@ def test_a_repair_waits_for_the_live_workers_of_this_machine(finished: tuple[Pat
         study = optuna.load_study(study_name="jtiny", storage=open_storage(str(journal)))
         trial = study.ask()  # claimed by the "worker": this machine's, alive
         for key, value in ((HOST_ATTR, socket.gethostname()), (PID_ATTR, worker.pid), (SPACE_ATTR, pid_space()),
-                           (START_ATTR, _process_start(worker.pid))):  # fmt: skip
+                           (START_ATTR, process_start(worker.pid))):  # fmt: skip
             study._storage.set_trial_system_attr(trial._trial_id, key, value)
         glued(line_of(journal, trial_line(1, 8, "path")))(journal)
         damaged = journal.read_bytes()

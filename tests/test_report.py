@@ -24,7 +24,7 @@ from search.spec import parse_study
 from search.storage import open_storage
 from search.worker import ensure_study, run_worker
 from tests.browser import chromium
-from tests.helpers import TINY, run_cli, start_dashboard, write_study
+from tests.helpers import TINY, run_cli, run_main, start_dashboard, write_study
 
 
 def test_pruning_summary_credits_pruned_trials_with_a_complete_trials_epochs(tmp_path: Path) -> None:
@@ -268,23 +268,25 @@ def read_only_dir(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.slow
-def test_a_read_only_journal_is_reported_from_a_copy(read_only_dir: tuple[Path, Path], tmp_path: Path) -> None:
+def test_a_read_only_journal_is_reported_from_a_copy(
+    read_only_dir: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """An archived or a colleague's study on a read-only disk: report refused it ("the journal file is not
     writable") although it only reads. It now reads a private copy, says that the rows it retrains are not kept,
     and leaves the store and its directory as they were; study still refuses to write there, and says what reads."""
     rw, ro = read_only_dir
     study = write_study(tmp_path, budget={"trials": 2, "max_epochs": 2})
-    assert run_cli("study", str(study), "--storage", str(rw / "j.log")).returncode == 0
+    assert run_main(capsys, "study", str(study), "--storage", str(rw / "j.log")).returncode == 0
     before = (rw / "j.log").read_bytes()
     listing = sorted(p.name for p in rw.iterdir())
-    done = run_cli("report", str(study), "--storage", str(ro / "j.log"), "--out", str(tmp_path / "out"))
+    done = run_main(capsys, "report", str(study), "--storage", str(ro / "j.log"), "--out", str(tmp_path / "out"))
     assert done.returncode == 0, done.stderr
     assert f"note: {ro / 'j.log'} is read-only: the report reads a copy" in done.stderr
     assert (tmp_path / "out" / "tiny" / "index.html").is_file() and "| best (trial #" in done.stdout
     assert (rw / "j.log").read_bytes() == before and sorted(p.name for p in rw.iterdir()) == listing
-    refused = run_cli("study", str(study), "--storage", str(ro / "j.log"), "--trials", "3")
+    refused = run_main(capsys, "study", str(study), "--storage", str(ro / "j.log"), "--trials", "3")
     assert refused.returncode == 2 and "the journal file is not writable (make report reads" in refused.stderr
-    missing = run_cli("report", str(study), "--storage", str(ro / "none.log"))
+    missing = run_main(capsys, "report", str(study), "--storage", str(ro / "none.log"))
     assert missing.returncode != 0 and f"no study 'tiny' in {ro / 'none.log'} (no such file)" in missing.stderr
     _serves_a_snapshot(study, ro / "j.log", tmp_path)
     with open(rw / "j.log", "ab") as f:  # another machine's worker in the middle of appending a record
@@ -1191,7 +1193,7 @@ def test_a_starting_points_row_names_the_values_it_runs(tmp_path: Path, capsys: 
 
     search = {**TINY["search"], "ema_decay": {"low": 0.9, "high": 0.999, "off": True},
               "swa_start": {"low": 0.5, "high": 0.8, "off": True}}  # fmt: skip
-    study = write_study(tmp_path, budget={"trials": 2, "max_epochs": 3}, recipes=False, final_seeds=2,
+    study = write_study(tmp_path, budget={"trials": 2, "max_epochs": 3}, recipes=False, final_seeds=1,
                         search=search, starting_points=[point for point, _ in POINT_LABELS])  # fmt: skip
     journal = str(tmp_path / "j.log")
     assert main(["study", str(study), "--storage", journal]) == 0

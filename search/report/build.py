@@ -24,13 +24,13 @@ from urllib.parse import urlsplit
 
 import optuna
 
+from search.processes import remove_if_dead
 from search.report import figures, render
 from search.report.data import StudyData, check_reportable, comparison, study_report
 from search.report.snapshot import frozen
 from search.selection import study_best
 from search.spec import StudySpec
 from search.storage import is_default_journal, load_existing, store_file
-from search.worker import remove_if_dead
 
 #: a server's default port, written or not, names the same store (two report folders for one study, before)
 DEFAULT_PORTS = {"postgresql": ":5432", "mysql": ":3306"}
