@@ -27,7 +27,7 @@ import optuna
 
 from models.errors import DataError
 from search.fingerprint import StudyChangedError
-from search.interrupts import Interrupted, interrupt_behind
+from search.interrupts import Interrupted, interrupt_behind, interrupted_while_starting, stopped_by
 from search.interrupts import install as install_interrupts
 from search.interrupts import reset as reset_interrupts
 from search.preflight import PreflightError, Prepared, checked_storage, prepare
@@ -952,10 +952,6 @@ def _expand_home(args: argparse.Namespace) -> None:
             setattr(args, name, [os.path.expanduser(v) if v.startswith("~") else v for v in value])
 
 
-#: Ctrl-C while the libraries load (seconds), before the command's own handlers exist
-STARTING_INTERRUPTED = "\ninterrupted ({name}) while starting: nothing was stored"
-
-
 def main(argv: list[str] | None = None, prog: str = "python -m search") -> int:
     args = parser(prog).parse_args(argv)
     reset_interrupts()  # main() called again in one process (tests, a notebook): no signal of an earlier call
@@ -968,10 +964,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m search") -> int:
     try:
         quiet_libraries(training=args.command == "report")  # seconds of imports (study, worker: after the checks)
     except (KeyboardInterrupt, Interrupted) as exc:
-        signum = getattr(exc, "signum", int(signal.SIGINT))
-        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
-        print(STARTING_INTERRUPTED.format(name=name), file=sys.stderr, flush=True)
-        return 128 + signum
+        return interrupted_while_starting(exc)
     _expand_home(args)
     bad = _bad_host(args) or _bad_number(args) or _bad_artifacts(args)
     if bad:
@@ -1180,9 +1173,8 @@ OPENING_INTERRUPTED = ("no trial ran; a study this run was creating may hold par
 def _interrupted(args: argparse.Namespace, exc: BaseException) -> int:
     """One line (none from a worker of ``study --workers N``: its parent says it) and the shell's exit code for
     the signal: 130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP."""
-    signum = getattr(exc, "signum", int(signal.SIGINT))  # Interrupted carries its signal; KeyboardInterrupt is Ctrl-C
+    signum, name = stopped_by(exc)  # Interrupted carries its signal; KeyboardInterrupt is Ctrl-C
     if not (args.command == "worker" and os.environ.get("REGTUNE_WORKER_INDEX") is not None):
-        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
         if getattr(args, "stage", None) == "checks":
             print(f"\ninterrupted ({name}) before the study started: nothing was stored", file=sys.stderr, flush=True)
         elif getattr(args, "stage", None) == "opening":  # "nothing was stored" said so of a study made, points queued

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -19,6 +20,21 @@ class Interrupted(BaseException):
         super().__init__(f"signal {int(signum)}")
         self.signum = int(signum)
         self.verdict = False  # True when it stopped the final retraining (no trial was running)
+
+
+def stopped_by(exc: BaseException) -> tuple[int, str]:
+    """The signal an :class:`Interrupted` (or a KeyboardInterrupt: Ctrl-C) carries, and its name as regtune's lines
+    say it: ``(2, "Ctrl-C")``, ``(15, "SIGTERM")``, ``(1, "SIGHUP")``."""
+    signum = getattr(exc, "signum", int(signal.SIGINT))
+    return signum, "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+
+
+def interrupted_while_starting(exc: BaseException) -> int:
+    """A signal while the libraries load (before a command's own handlers, or its store, exist): one line and the
+    shell's exit code for it (130, 143, 129)."""
+    signum, name = stopped_by(exc)
+    print(f"\ninterrupted ({name}) while starting: nothing was stored", file=sys.stderr, flush=True)
+    return 128 + signum
 
 
 _pending: int | None = None  # the last signal raise_interrupted turned into Interrupted in this process
