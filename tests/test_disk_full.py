@@ -28,7 +28,7 @@ from search.objective import Objective
 from search.spec import load_study
 from search.storage import open_storage
 from search.worker import ensure_study, run_worker
-from tests.helpers import CLI_ENV, ROOT, TINY, checkpoint_dir, load, run_cli, write_study
+from tests.helpers import CLI_ENV, ROOT, TINY, checkpoint_dir, load, run_main, write_study
 
 DEV_FULL = Path("/dev/full")
 needs_dev_full = pytest.mark.skipif(not DEV_FULL.exists(), reason="no /dev/full on this system")
@@ -59,9 +59,13 @@ def _study_with_limit(study: Path, journal: Path, limit: int) -> subprocess.Comp
 
 
 @pytest.mark.slow
-def test_a_full_disk_under_the_journal_stops_with_one_line_and_the_study_resumes(tmp_path: Path) -> None:
+def test_a_full_disk_under_the_journal_stops_with_one_line_and_the_study_resumes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The study under the size limit is a process of its own (the limit is its rlimit); the whole study that
+    measures the journal's size, and the resume, run in this process (run_main: 4-5 s of imports less each)."""
     study = write_study(tmp_path, name="full", budget={"trials": 4, "max_epochs": 4})
-    whole = run_cli("study", str(study), "--storage", str(tmp_path / "whole.log"))
+    whole = run_main(capsys, "study", str(study), "--storage", str(tmp_path / "whole.log"))
     assert whole.returncode == 0, whole.stderr
     size = (tmp_path / "whole.log").stat().st_size
 
@@ -75,7 +79,7 @@ def test_a_full_disk_under_the_journal_stops_with_one_line_and_the_study_resumes
     kept = {t.number: t.value for t in load(journal, "full").trials if t.state == TrialState.COMPLETE}
     assert kept, "the journal should hold the trials that finished before the disk filled"
 
-    again = run_cli("study", str(study), "--storage", str(journal))
+    again = run_main(capsys, "study", str(study), "--storage", str(journal))
     assert again.returncode == 0, again.stderr
     trials = load(journal, "full").trials
     assert sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials) == 4
@@ -127,17 +131,18 @@ def test_an_array_member_checkpoint_that_cannot_be_written_is_skipped_and_its_st
 
 @pytest.mark.slow
 def test_a_file_size_limit_under_a_sqlite_file_stops_at_once_with_one_line_and_the_study_resumes(
-    tmp_path: Path,
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """SQLite meets EFBIG as "disk I/O error": it was retried for 60 s as a lost connection and ended "lost the
-    storage ... rerun once the storage answers again", naming neither the limit nor what to do (the faults5 probe)."""
+    storage ... rerun once the storage answers again", naming neither the limit nor what to do (the faults5 probe).
+    Only the study under the limit (its rlimit) needs a process of its own; the others run here (run_main)."""
     study = write_study(tmp_path, name="fullsql", budget={"trials": 4, "max_epochs": 4}, final_seeds=1)
-    whole = run_cli("study", str(study), "--storage", f"sqlite:///{tmp_path / 'whole.db'}")
+    whole = run_main(capsys, "study", str(study), "--storage", f"sqlite:///{tmp_path / 'whole.db'}")
     assert whole.returncode == 0, whole.stderr
     size = (tmp_path / "whole.db").stat().st_size
 
     db = tmp_path / "study.db"
-    first = run_cli("worker", str(study), "--storage", f"sqlite:///{db}", "--trials", "1")
+    first = run_main(capsys, "worker", str(study), "--storage", f"sqlite:///{db}", "--trials", "1")
     assert first.returncode == 0, first.stderr
     start = db.stat().st_size  # the schema and one trial: the limit falls among the later trials or the verdict
     limit = (start + size) // 2
@@ -155,7 +160,7 @@ def test_a_file_size_limit_under_a_sqlite_file_stops_at_once_with_one_line_and_t
     assert "disk I/O error (SQLite), under a file-size limit" in last and "(EFBIG)" in last, last
     assert "every trial that finished before is stored" in last and "rerun the same command" in last
 
-    again = run_cli("study", str(study), "--storage", f"sqlite:///{db}", "--trials", "4")
+    again = run_main(capsys, "study", str(study), "--storage", f"sqlite:///{db}", "--trials", "4")
     assert again.returncode == 0, again.stderr
     trials = optuna.load_study(study_name="fullsql", storage=f"sqlite:///{db}").trials
     assert sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials) == 4
