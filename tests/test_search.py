@@ -27,7 +27,7 @@ from search.recipes import BASELINE, starting_points
 from search.space import OFF_SUFFIX, resolved_params, suggest, to_trial_params
 from search.spec import StudyFileError, load_study, parse_study
 from search.spec import _Loader as YAMLLoader
-from tests.helpers import ROOT, TINY, load, run_cli, states, write_study
+from tests.helpers import ROOT, TINY, load, run_cli, run_main, states, write_study
 
 
 def _shipped_studies() -> list[Path]:
@@ -626,21 +626,25 @@ def test_a_new_study_beside_others_names_them(tmp_path: Path, case: str, held: l
 
 
 @pytest.mark.slow
-def test_resume_reaches_exactly_the_total_and_a_finished_study_does_not_train(tmp_path: Path) -> None:
-    path = write_study(tmp_path, name="resume")
+def test_resume_reaches_exactly_the_total_and_a_finished_study_does_not_train(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """(The commands run in this process, run_main, each on storage it opens afresh: a fresh interpreter cost 4-5 s
+    of imports a command; one final seed: the verdict is not what this test reads.)"""
+    path = write_study(tmp_path, name="resume", final_seeds=1)
     storage = tmp_path / "journal.log"
-    created = run_cli("study", str(path), "--storage", str(storage), "--trials", "2")
+    created = run_main(capsys, "study", str(path), "--storage", str(storage), "--trials", "2")
     assert created.returncode == 0 and "0/2 trials finished (a new study: none named 'resume'" in created.stdout
     assert states(load(storage, "resume")).get("COMPLETE", 0) + states(load(storage, "resume")).get("PRUNED", 0) == 2
     first = {t.number: t.value for t in load(storage, "resume").get_trials(states=(TrialState.COMPLETE,))}
-    result = run_cli("study", str(path), "--storage", str(storage), "--trials", "5")
+    result = run_main(capsys, "study", str(path), "--storage", str(storage), "--trials", "5")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "2/5 trials finished\n" in result.stdout  # resumed: not called new
     study = load(storage, "resume")
     finished = study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
     assert len(finished) == 5
     assert {t.number: t.value for t in finished if t.number in first} == first  # nothing finished changed
-    again = run_cli("study", str(path), "--storage", str(storage), "--trials", "5")
+    again = run_main(capsys, "study", str(path), "--storage", str(storage), "--trials", "5")
     assert again.returncode == 0 and "5/5 trials finished" in again.stdout
     assert "trial " not in again.stdout.split("5/5 trials finished")[1].split("\n")[0]
     assert len(load(storage, "resume").trials) == len(study.trials)  # no new trial was asked for
@@ -748,13 +752,16 @@ def _drain(fd: int) -> None:
     [(signal.SIGINT, False), (signal.SIGKILL, False), (signal.SIGHUP, False), (signal.SIGHUP, True)],
     ids=["ctrl-c", "sigkill", "sighup", "sighup, its terminal gone"],
 )
-def test_killed_study_resumes_with_no_trial_left_running(tmp_path: Path, sig: signal.Signals, terminal: bool) -> None:
+def test_killed_study_resumes_with_no_trial_left_running(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], sig: signal.Signals, terminal: bool
+) -> None:
     """SIGHUP (a closed terminal, a dropped ssh session) ended a one-process study without a word, and its running
     trial was found "died" on resume and counted as a crash; it is now a stop like Ctrl-C, also when the terminal
     it wrote to is gone (writes to it fail with EIO)."""
     import pty
 
-    path = write_study(tmp_path, name="killed", budget={"trials": 4, "max_epochs": 40})
+    # one final seed: the verdict's summary line is read, not its retraining (3 seeds: ~7 s more a case)
+    path = write_study(tmp_path, name="killed", budget={"trials": 4, "max_epochs": 40}, final_seeds=1)
     storage = tmp_path / "journal.log"
     cmd = [sys.executable, "-m", "search", "study", str(path), "--storage", str(storage)]
     env = {**os.environ, "CI": "1", "OMP_NUM_THREADS": "1"}
@@ -785,7 +792,8 @@ def test_killed_study_resumes_with_no_trial_left_running(tmp_path: Path, sig: si
         if not terminal:
             name = "Ctrl-C" if sig == signal.SIGINT else "SIGHUP"
             assert f"interrupted ({name}): any running trial was marked failed and re-queued" in err, err
-    result = run_cli("study", str(path), "--storage", str(storage))
+    # the resume needs no process of its own (run_main: 4-5 s of imports less); the stop above was a real process's
+    result = run_main(capsys, "study", str(path), "--storage", str(storage))
     assert result.returncode == 0, result.stderr[-2000:]
     # the stopped (or killed) attempts were re-run: not "failed" (it said "2 failed" where nothing had failed)
     assert re.search(r"\(\d+ complete, \d+ pruned, 0 failed, [1-9]\d* re-run \(stopped or crashed", result.stdout), (
