@@ -13,7 +13,7 @@ import optuna
 import pytest
 
 from search.storage import open_storage
-from tests.helpers import run_cli, write_study
+from tests.helpers import run_main, write_study
 
 
 def _someone_elses_study(url: str, name: str) -> None:
@@ -27,14 +27,18 @@ def _someone_elses_study(url: str, name: str) -> None:
     [("study", "journal"), ("worker", "journal"), ("report", "journal"), ("figures", "journal"),
      ("retry", "journal"), ("study", "sqlite")],
 )  # fmt: skip
-def test_a_study_regtune_did_not_write_is_refused_and_left_untouched(tmp_path: Path, command: str, kind: str) -> None:
+def test_a_study_regtune_did_not_write_is_refused_and_left_untouched(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, kind: str
+) -> None:
+    """(The command runs in this process, run_main: a refusal needs no process of its own, and a fresh interpreter
+    cost 4-5 s of imports a case.)"""
     study = write_study(tmp_path, name="mine")
     path = tmp_path / ("journal.log" if kind == "journal" else "store.db")
     url = str(path) if kind == "journal" else f"sqlite:///{path}"
     _someone_elses_study(url, "mine")
     before = path.read_bytes()
 
-    out = run_cli(command, str(study), "--storage", url, timeout=120)
+    out = run_main(capsys, command, str(study), "--storage", url)
     assert out.returncode == 2, out.stderr
     assert "Traceback" not in out.stderr, out.stderr
     line = out.stderr.strip().splitlines()[-1]
@@ -138,9 +142,10 @@ def test_a_complete_trial_without_its_value_is_one_line(tmp_path: Path, capsys: 
 
 @pytest.mark.postgres
 @pytest.mark.slow
-def test_a_value_set_to_null_in_postgresql_is_one_line(tmp_path: Path) -> None:
+def test_a_value_set_to_null_in_postgresql_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`UPDATE trial_values SET value = NULL`: Optuna's reading of the trial asserts, and `make study` and `make
-    report` printed a 40-line traceback ending in AssertionError (the faults probe)."""
+    report` printed a 40-line traceback ending in AssertionError (the faults probe). (The commands run in this
+    process, run_main: 4-5 s of imports less each.)"""
     import uuid
 
     import psycopg2
@@ -159,7 +164,7 @@ def test_a_value_set_to_null_in_postgresql_is_one_line(tmp_path: Path) -> None:
                 (name,),
             )
         for command in ("study", "report"):
-            out = run_cli(command, str(path), "--storage", url, timeout=120)
+            out = run_main(capsys, command, str(path), "--storage", url)
             assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
             assert "cannot be read" in out.stderr or "have no value" in out.stderr, out.stderr
     finally:  # the shared test database keeps no study of a run
@@ -210,7 +215,9 @@ def test_an_edited_database_store_is_one_line_naming_the_edit(
 
 
 @pytest.mark.slow
-def test_a_dropped_table_of_per_epoch_values_is_warned_about(tmp_path: Path) -> None:
+def test_a_dropped_table_of_per_epoch_values_is_warned_about(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The faults8 probe: a dropped trial_intermediate_values, created again empty when the store was opened, left
     `make report` exiting 0 with every curve gone and not a word. The trials' values and the verdict are whole, and a
     SQLite repair that cannot read that table back leaves nothing to restore: a warning, and the report is written."""
@@ -219,7 +226,7 @@ def test_a_dropped_table_of_per_epoch_values_is_warned_about(tmp_path: Path) -> 
     path, url, db = _two_trial_sqlite(tmp_path, "curves")
     with sqlite3.connect(db) as conn:
         conn.execute("DROP TABLE trial_intermediate_values")
-    done = run_cli("report", str(path), "--storage", url, "--out", str(tmp_path / "report"), timeout=300)
+    done = run_main(capsys, "report", str(path), "--storage", url, "--out", str(tmp_path / "report"))
     assert done.returncode == 0, done.stderr
     warned = [line for line in done.stderr.splitlines() if "per-epoch values" in line]
     assert len(warned) == 1 and warned[0].startswith("warning: study 'curves': none of its 2 complete trials"), warned
@@ -229,9 +236,12 @@ def test_a_dropped_table_of_per_epoch_values_is_warned_about(tmp_path: Path) -> 
 
 @pytest.mark.postgres
 @pytest.mark.slow
-def test_two_trials_sharing_a_number_in_postgresql_are_one_line_and_the_statement_mends_them(tmp_path: Path) -> None:
+def test_two_trials_sharing_a_number_in_postgresql_are_one_line_and_the_statement_mends_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """On the real server: a trial numbered by hand as another one (of the two, Optuna's cache showed one) stops
-    study and report with one line, and the UPDATE statement the line gives mends the study."""
+    study and report with one line, and the UPDATE statement the line gives mends the study. (The commands run in
+    this process, run_main: 4-5 s of imports less each.)"""
     import uuid
 
     import psycopg2
@@ -255,7 +265,7 @@ def test_two_trials_sharing_a_number_in_postgresql_are_one_line_and_the_statemen
             cur.execute(f"UPDATE trials SET number = 0 WHERE trial_id IN ({ids})", (name,))
         for command in ("study", "report"):
             more = ["--trials", "1"] if command == "study" else []
-            out = run_cli(command, str(path), "--storage", url, *more, timeout=120)
+            out = run_main(capsys, command, str(path), "--storage", url, *more)
             assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
             line = out.stderr.strip().splitlines()[-1]
             assert f"1 trial number(s) name more than one trial (#0: trial ids {first}, {second})" in line, line
