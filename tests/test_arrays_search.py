@@ -28,7 +28,7 @@ from search.preflight import prepare
 from search.spec import StudyFileError, load_study, parse_study
 from search.storage import open_storage
 from search.worker import ensure_study, run_worker
-from tests.helpers import CLI_ENV, ROOT, load, logs, open_postgres, run_cli, start_worker, states, wait_for
+from tests.helpers import CLI_ENV, ROOT, load, logs, open_postgres, run_main, start_worker, states, wait_for
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:.*is already reported:UserWarning", "ignore:Heartbeat of storage:UserWarning"
@@ -95,10 +95,11 @@ def test_array_size_values_the_study_file_accepts(value: Any, want: Any, tmp_pat
     assert parse_study(raw, tmp_path / "ok.yaml").array_size == want
 
 
-def test_bad_array_size_exits_2_before_the_store_is_touched(tmp_path: Path) -> None:
+def test_bad_array_size_exits_2_before_the_store_is_touched(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # (in this process, run_main: the refusal needs no process of its own; a fresh interpreter cost 4-5 s of imports)
     study = write(tmp_path, "bad", array_size=0)
     journal = tmp_path / "journal.log"
-    proc = run_cli("study", str(study), "--storage", str(journal))
+    proc = run_main(capsys, "study", str(study), "--storage", str(journal))
     assert proc.returncode == 2, proc.stderr
     assert "array_size" in proc.stderr and "auto" in proc.stderr
     assert not journal.exists()
@@ -268,15 +269,18 @@ def test_a_diverging_member_is_pruned_with_its_reason_and_the_others_run_on(tmp_
 
 
 @pytest.mark.slow
-def test_smoke_study_with_arrays_prints_each_member_and_records_it_as_a_lone_trial(tmp_path: Path) -> None:
+def test_smoke_study_with_arrays_prints_each_member_and_records_it_as_a_lone_trial(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """``make study`` on the shipped smoke study in arrays of 4: one progress line per member, the summary and
     the verdict; each member's introspection is a lone trial's (per-epoch records of its first fold, the best
     epoch's statistics with gradient keys, figures reserved for a member whose fit ran its course) and its first
-    fold's per-epoch rows."""
+    fold's per-epoch rows. (The study runs in this process, run_main: what it prints and records is read, not
+    its process; a fresh interpreter cost 4-5 s of imports.)"""
     storage = tmp_path / "journal.log"
     smoke = tmp_path / "smoke.yaml"
     smoke.write_text((ROOT / "studies/smoke.yaml").read_text() + "array_size: 4\n")
-    result = run_cli("study", str(smoke), "--storage", str(storage), "--trials", "8")
+    result = run_main(capsys, "study", str(smoke), "--storage", str(storage), "--trials", "8")
     assert result.returncode == 0, result.stderr[-3000:]
     study = load(storage, "smoke")
     trials = study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
