@@ -348,7 +348,11 @@ def test_postgres_restart_mid_study_loses_and_double_counts_nothing(tmp_path: Pa
 
 # --------------------------------------------------------------------------------------------- bad URLs
 @pytest.mark.postgres
-def test_unreachable_or_wrong_storage_url_is_one_clear_line_with_the_password_masked(tmp_path: Path) -> None:
+def test_unreachable_or_wrong_storage_url_is_one_clear_line_with_the_password_masked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each command runs in this process (run_main): the test is about the one line a refusal prints, which needs
+    no process of its own (four fresh interpreters cost 20 s of imports on a loaded machine)."""
     study = write_study(tmp_path, "bad")
     cases = {
         "port": (f"postgresql://{PG_USER}:{SECRET}@127.0.0.1:1/test", ["127.0.0.1", "port 1", "database test"]),
@@ -359,22 +363,11 @@ def test_unreachable_or_wrong_storage_url_is_one_clear_line_with_the_password_ma
         ),
         "proxy": ("grpc://127.0.0.1:1", ["gRPC", "127.0.0.1", "port 1"]),
     }
-    procs = {
-        case: subprocess.Popen(
-            [sys.executable, "-m", "search", "worker", str(study), "--storage", url],
-            cwd=ROOT,
-            text=True,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env={**os.environ, "CI": "1"},
-        )  # fmt: skip
-        for case, (url, _) in cases.items()
-    }
-    for case, proc in procs.items():
-        out, err = proc.communicate(timeout=120)
-        url, expected = cases[case]
+    for case, (url, expected) in cases.items():
+        run = helpers.run_main(capsys, "worker", str(study), "--storage", url)
+        out, err = run.stdout, run.stderr
         lines = err.strip().splitlines()
-        assert proc.returncode == 2, (case, proc.returncode, err)
+        assert run.returncode == 2, (case, run.returncode, err)
         assert len(lines) == 1 and lines[0].startswith("error: "), (case, err)
         assert "Traceback" not in err + out and SECRET not in err + out, (case, err)
         for word in expected:
@@ -816,15 +809,18 @@ def test_a_database_of_another_application_is_refused_before_anything_is_written
 
 
 @pytest.mark.postgres
-def test_a_read_only_role_reports_from_a_copy_and_is_told_so_where_it_must_write(tmp_path: Path, database: str) -> None:
+def test_a_read_only_role_reports_from_a_copy_and_is_told_so_where_it_must_write(
+    tmp_path: Path, database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A role that may only read (an analyst's, a replica's): the report retrains its rows and saves them in the
     study; the write failed with "Check the storage (a damaged journal or SQLite file: make repair)", then, after
     minutes of retraining, with "refused a write". The report now reads a private copy of the study, as for a
-    read-only journal file, and a command that must write (more trials) is told so in one line."""
+    read-only journal file, and a command that must write (more trials) is told so in one line. (The commands run
+    in this process, run_main: what they read, write and print is the test, not their processes.)"""
     import psycopg2
 
     study = write_study(tmp_path, "readonly", budget={"trials": 1, "max_epochs": 2}, final_seeds=1)
-    assert helpers.run_cli("study", str(study), "--storage", database).returncode == 0
+    assert helpers.run_main(capsys, "study", str(study), "--storage", database).returncode == 0
     dbname, role = database.rsplit("/", 1)[1], f"ro_{uuid.uuid4().hex[:8]}"
     _admin(f"CREATE ROLE {role} LOGIN")
     conn = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=dbname)
@@ -835,13 +831,13 @@ def test_a_read_only_role_reports_from_a_copy_and_is_told_so_where_it_must_write
         cur_study = tmp_path / "other.yaml"  # a changed study file: the cached verdict does not serve it
         cur_study.write_text(study.read_text().replace("final_seeds: 1", "final_seeds: 2"))
         ro_url = database.replace(f"{PG_USER}:{SECRET}@", f"{role}:{SECRET}@")
-        out = helpers.run_cli("report", str(cur_study), "--storage", ro_url, "--out", str(tmp_path / "report"))
+        out = helpers.run_main(capsys, "report", str(cur_study), "--storage", ro_url, "--out", str(tmp_path / "report"))
         assert out.returncode == 0, out.stdout + out.stderr
         assert "this role may only read: the report reads a copy, and the rows it retrains are not saved" in out.stderr
         assert (tmp_path / "report" / "readonly" / "index.html").is_file() and SECRET not in out.stderr + out.stdout
         stored = optuna.load_study(study_name="readonly", storage=database)
         assert all(v.get("seeds") != 2 for k, v in stored.user_attrs.items() if isinstance(v, dict))  # nothing saved
-        more = helpers.run_cli("study", str(study), "--storage", ro_url, "--trials", "2")
+        more = helpers.run_main(capsys, "study", str(study), "--storage", ro_url, "--trials", "2")
         assert more.returncode == 2, more.stdout + more.stderr
         assert "refused a write" in more.stderr and "read-only" in more.stderr and "nothing was changed" in more.stderr
         assert "make repair" not in more.stderr and "Traceback" not in more.stderr and SECRET not in more.stderr
@@ -1082,13 +1078,16 @@ def _sql(url: str, sql: str) -> list[tuple]:
 
 
 @pytest.mark.postgres
-def test_a_complete_trial_whose_parameter_rows_were_deleted_is_named_not_read(tmp_path: Path, database: str) -> None:
+def test_a_complete_trial_whose_parameter_rows_were_deleted_is_named_not_read(
+    tmp_path: Path, database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     """`DELETE FROM trial_params` of one complete trial: the study resumed with it, and the report picked it as the
     best with no parameter at all (a probe, 2026-12-06). Its recorded config still names every searched value:
     study and report stop with one line naming the trial and the UPDATE that fails it, and write nothing; after that
-    UPDATE the study runs another trial in its place."""
+    UPDATE the study runs another trial in its place. (Every command runs in this process, run_main: the test is
+    about what they read and write, not about processes; a fresh interpreter costs 4-5 s of imports each.)"""
     study = write_study(tmp_path, "lostparams", budget={"trials": 2, "max_epochs": 1})
-    run = helpers.run_cli("worker", str(study), "--storage", database, "--trials", "2")
+    run = helpers.run_main(capsys, "worker", str(study), "--storage", database, "--trials", "2")
     assert run.returncode == 0, run.stderr
     ((tid,),) = _sql(database, "SELECT trial_id FROM trials WHERE number = 1")
     _sql(database, f"DELETE FROM trial_params WHERE trial_id = {tid}")
@@ -1096,14 +1095,14 @@ def test_a_complete_trial_whose_parameter_rows_were_deleted_is_named_not_read(tm
            "(SELECT count(*) FROM study_user_attributes)"  # fmt: skip
     before = _sql(database, rows)
     for command in ("study", "report"):
-        run = helpers.run_cli(command, str(study), "--storage", database, timeout=120)
+        run = helpers.run_main(capsys, command, str(study), "--storage", database)
         assert run.returncode == 2 and run.stderr.count("\n") == 1, (command, run.stderr)
         assert "do not match the configuration they recorded (#1: no parameter dropout" in run.stderr, run.stderr
         assert f"UPDATE trials SET state = 'FAIL' WHERE trial_id IN ({tid})" in run.stderr, run.stderr
     assert _sql(database, rows) == before  # nothing written
 
     _sql(database, f"UPDATE trials SET state = 'FAIL' WHERE trial_id IN ({tid})")
-    run = helpers.run_cli("worker", str(study), "--storage", database, "--trials", "2")
+    run = helpers.run_main(capsys, "worker", str(study), "--storage", database, "--trials", "2")
     assert run.returncode == 0, run.stderr
     trials = assert_exact(database, "lostparams", 2, tmp_path)
     assert [t.number for t in trials if t.state == TrialState.FAIL] == [1] and len(trials) == 3
