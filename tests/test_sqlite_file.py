@@ -17,7 +17,7 @@ from optuna.trial import TrialState
 from search.cli import storage_failure
 from search.sqlite_file import FAILED_BY_REPAIR, LOST_CONFIG, _short, check_sqlite, repair_sqlite
 from search.storage import StorageError, foreign, open_storage
-from tests.helpers import ROOT, assert_access_kept, copies_cut_short, run_cli, write_study
+from tests.helpers import ROOT, assert_access_kept, copies_cut_short, run_cli, run_main, write_study
 
 
 @pytest.fixture(scope="module")
@@ -254,26 +254,28 @@ def test_a_stored_value_that_is_not_utf8_is_one_line_at_once(finished: tuple[Pat
 # --------------------------------------------------------------------------------------------- the command line
 @pytest.mark.slow
 def test_a_damaged_file_stops_every_command_until_repair_then_resumes(
-    finished: tuple[Path, bytes], tmp_path: Path
+    finished: tuple[Path, bytes], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """(Every command runs in this process, run_main: the refusals and the repair need no process of their own, and
+    each fresh interpreter cost 4-5 s of imports.)"""
     db = copy(finished, tmp_path)
     before = trials(db)
     damage(db, "trial_intermediate_values")
     damaged = db.read_bytes()
     for command in ("study", "worker", "report"):
-        run = run_cli(command, str(finished[0]), "--storage", url(db), timeout=120)
+        run = run_main(capsys, command, str(finished[0]), "--storage", url(db))
         assert run.returncode == 2, (command, run.stdout, run.stderr)
         assert run.stderr.count("\n") == 1 and "Traceback" not in run.stderr, (command, run.stderr)
         assert f"SQLite file {db} is damaged" in run.stderr, run.stderr
         assert f"make repair STUDY={finished[0]} STORAGE={url(db)}" in run.stderr, run.stderr
     assert db.read_bytes() == damaged  # nothing was written
 
-    run = run_cli("repair", str(finished[0]), "--storage", url(db))
+    run = run_main(capsys, "repair", str(finished[0]), "--storage", url(db))
     assert run.returncode == 0, run.stderr
     assert f"repaired SQLite file {db}" in run.stdout and "study stiny: 3 complete" in run.stdout, run.stdout
     assert trials(db) == before
 
-    run = run_cli("worker", str(finished[0]), "--storage", url(db), "--trials", "4")
+    run = run_main(capsys, "worker", str(finished[0]), "--storage", url(db), "--trials", "4")
     assert run.returncode == 0, run.stderr
     after = trials(db)
     assert len(after) == 4 and all(after[n] == v for n, v in before.items())
