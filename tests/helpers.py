@@ -138,10 +138,17 @@ def run_main(capsys: Any, *args: str) -> subprocess.CompletedProcess:
     """``python -m search ARGS`` in this process (:func:`search.cli.main`), its output read from ``capsys``, shaped as
     :func:`run_cli`'s result: the same code without the 4-5 s a fresh interpreter takes to import torch and
     Lightning, for tests that run many commands on one store (a refusal, a repair) and need no process of their own."""
+    import signal
+
     from search import cli
 
     capsys.readouterr()  # what the test printed before is not this command's
-    code = cli.main(list(args))
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        code = cli.main(list(args))
+    finally:  # study and worker install their own: this test process's come back (pytest's Ctrl-C, xdist's stop)
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
     out, err = capsys.readouterr()
     return subprocess.CompletedProcess(["python", "-m", "search", *args], code, out, err)
 
