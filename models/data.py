@@ -1,4 +1,5 @@
-"""Sequence datasets and the Lightning data module.
+"""Sequence datasets: loading, checks, splits and folds (numpy only: reading and checking data imports no torch;
+the Lightning data module and batching are :mod:`models.datamodule`).
 
 Sources, all offline:
 - a UEA/UCR archive dataset shipped inside the ``sktime`` wheel, by name (``JapaneseVowels``, ``PLAID`` ...);
@@ -13,8 +14,9 @@ Every problem with the data is a one-line :class:`DataError` naming the file, th
 :func:`check_splits` adds what a search needs (two classes, enough sequences per class for the folds).
 
 The validation split is carved from the training split with a fixed seed (stratified); the official test
-split is never touched by a search and only read by :meth:`SequenceDataModule.test_data`. Inputs are
-standardized per channel with statistics of the training part only.
+split is never touched by a search and only read by
+:meth:`models.datamodule.SequenceDataModule.test_data`. Inputs are standardized per channel with statistics of the
+training part only (:func:`channel_stats`).
 """
 
 from __future__ import annotations
