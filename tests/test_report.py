@@ -1132,8 +1132,9 @@ def test_a_running_trial_whose_worker_is_gone_is_not_said_to_finish(tmp_path: Pa
     which it never would: the next make study re-queues it. Read only: the report fails and re-queues nothing."""
     import socket
 
+    from search.processes import pid_space
     from search.report.data import trial_counts
-    from search.worker import HOST_ATTR, PID_ATTR, SPACE_ATTR, START_ATTR, pid_space
+    from search.storage import HOST_ATTR, PID_ATTR, SPACE_ATTR, START_ATTR
 
     study = optuna.create_study(storage=open_storage(str(tmp_path / "journal.log")), direction="maximize")
     gone = subprocess.Popen(["true"])
