@@ -183,16 +183,17 @@ def cmd_study(args: argparse.Namespace, join_only: bool = False) -> int:
                                  f"of the {n} worker processes reads the study file again; allowed: a study file "
                                  "saved on disk, or --workers/WORKERS=1")  # fmt: skip
     _data_notes(prepared)
-    file = store_file(resolve_url(args.storage, spec.name))
-    emptied = file is not None and file.is_file() and file.stat().st_size == 0  # (a new one is made empty too)
-    url, storage = _open(args, spec)
-    # the training stack (torch, Lightning: about 3 s) once the checks and the storage passed: a refused study file,
-    # dataset or store answers without it
+    # the training stack (torch, Lightning: about 3 s) once the checks passed: a refused study file, dataset or
+    # storage URL answers without it; before the storage opens, which makes a new journal file (a Ctrl-C during the
+    # imports left an empty one, later said to have lost its records: review9)
     quiet_libraries(training=True)
     from search.progress import Progress
     from search.verdict import final_result
     from search.worker import TOTAL_ATTR, counts, ensure_study, run_worker, say, study_total, total_note
 
+    file = store_file(resolve_url(args.storage, spec.name))
+    emptied = file is not None and file.is_file() and file.stat().st_size == 0  # (a new one is made empty too)
+    url, storage = _open(args, spec)
     args.url = url
     args.stage = "opening"  # from here the study may be written: created, its starting points enqueued
     with schema_lock(url):  # many workers starting at once on a new study: one creates it and its starting points
@@ -1126,11 +1127,19 @@ def storage_failure(args: argparse.Namespace, exc: BaseException) -> str:
         if verb == "SELECT" and (lock := re.search(r"\bFOR (?:NO KEY )?(?:UPDATE|SHARE)\b", statement.upper())):
             verb = f"SELECT ... {lock[0]} (a row lock)"  # a claim of a trial: its privilege is not SELECT's
         user = urlsplit(url).username if "://" in url else None
-        return (f"the storage {mask_url(url)} refused a write: {scrub(words, url)}: the user "
-                f"{user or '(the default one)'} may not run its {verb} on {denied[1]} {denied[2]}, which a study "
-                "writes (a privilege revoked or never granted); every trial that finished before is stored, and a trial this "
-                f"stopped is re-queued by the next run. Grant it (GRANT INSERT, UPDATE, DELETE ON ALL TABLES IN "
-                f"SCHEMA public TO {user or 'USER'}), then rerun")  # fmt: skip
+        refused = "a read" if verb == "SELECT" else "a write"  # (a revoked SELECT was "refused a write": review9)
+        stopped = (", and a trial this stopped is re-queued by the next run"
+                   if getattr(args, "command", None) in ("study", "worker") else "")  # fmt: skip
+        grant = (
+            "SELECT, INSERT, UPDATE, DELETE ON ALL TABLES"
+            if verb == "SELECT"
+            else "INSERT, UPDATE, DELETE ON ALL TABLES"
+        )
+        return (f"the storage {mask_url(url)} refused {refused}: {scrub(words, url)}: the user "
+                f"{user or '(the default one)'} may not run its {verb} on {denied[1]} {denied[2]}, which regtune "
+                f"needs (a privilege revoked or never granted); every trial that finished before is stored{stopped}. "
+                f"Grant it (GRANT {grant} IN SCHEMA public TO {user or 'USER'}, and USAGE ON ALL SEQUENCES for a "
+                "sequence), then rerun")  # fmt: skip
     if READ_ONLY.search(words):  # a read-only role or a replica: nothing is damaged, and repair mends nothing
         report = getattr(args, "command", None) == "report"
         what = "the report saves its retrained rows in the study" if report else "a study writes"

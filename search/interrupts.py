@@ -4,6 +4,7 @@ the handler without importing torch)."""
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -33,7 +34,8 @@ def interrupted_while_starting(exc: BaseException) -> int:
     """A signal while the libraries load (before a command's own handlers, or its store, exist): one line and the
     shell's exit code for it (130, 143, 129)."""
     signum, name = stopped_by(exc)
-    print(f"\ninterrupted ({name}) while starting: nothing was stored", file=sys.stderr, flush=True)
+    if os.environ.get("REGTUNE_WORKER_INDEX") is None:  # a worker of `study --workers N`: its parent says it (review9)
+        print(f"\ninterrupted ({name}) while starting: nothing was stored", file=sys.stderr, flush=True)
     return 128 + signum
 
 

@@ -178,9 +178,13 @@ def read_study(path: str | Path) -> Any:
         raise StudyFileError(f"{p}: no such study file; available: {', '.join(found) or 'none'}")
     if p.is_dir():
         raise StudyFileError(f"{p}: is a directory; allowed: a study file (YAML), e.g. studies/lstm.yaml")
-    if p.suffix.lower() in (".npz", ".ts", ".npy", ".csv"):  # validate d.npz said "not UTF-8 text (byte 0x9f ...)"
+    if p.suffix in (".npz", ".ts"):  # validate d.npz said "not UTF-8 text (byte 0x9f ...)"
         raise StudyFileError(f"{p}: a data file, not a study file; allowed: a study file (YAML) whose dataset is this "
                              f"file, e.g. the three lines 'name: mine', 'dataset: {p}', 'budget: {{trials: 20}}'")  # fmt: skip
+    if p.suffix.lower() in (".npz", ".ts", ".npy", ".csv"):  # (regtune reads .npz and .ts data, in lower case)
+        raise StudyFileError(f"{p}: a data file, not a study file; allowed: a study file (YAML) whose dataset is a "
+                             ".npz (np.savez('mine.npz', X=X, y=y)) or .ts file, e.g. the three lines 'name: mine', "
+                             "'dataset: mine.npz', 'budget: {trials: 20}'")  # fmt: skip
     try:
         with p.open("rb") as f:  # a study file is a page of YAML: STUDY=/dev/zero was read until memory ran out
             head = f.read(MAX_STUDY_BYTES + 1)

@@ -138,18 +138,32 @@ def run_main(capsys: Any, *args: str) -> subprocess.CompletedProcess:
     """``python -m search ARGS`` in this process (:func:`search.cli.main`), its output read from ``capsys``, shaped as
     :func:`run_cli`'s result: the same code without the 4-5 s a fresh interpreter takes to import torch and
     Lightning, for tests that run many commands on one store (a refusal, a repair) and need no process of their own."""
+    import logging
     import signal
+    import warnings
 
     from search import cli
 
     capsys.readouterr()  # what the test printed before is not this command's
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    # what a process would print to its stderr that capsys does not see here (review9): Python's warnings, and the
+    # log records of Optuna and Lightning (their handlers hold an earlier stderr): added to err, as a process's are
+    said: list[str] = []
+    record = logging.Handler(logging.WARNING)
+    record.emit = lambda r: said.append(f"{r.levelname} {r.name}: {r.getMessage()}")  # type: ignore[method-assign]
+    loggers = [logging.getLogger(n) for n in ("", "optuna", "pytorch_lightning", "lightning_fabric")]
+    for logger in loggers:
+        logger.addHandler(record)
     try:
-        code = cli.main(list(args))
+        with warnings.catch_warnings(record=True) as caught:
+            code = cli.main(list(args))
     finally:  # study and worker install their own: this test process's come back (pytest's Ctrl-C, xdist's stop)
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
+        for logger in loggers:
+            logger.removeHandler(record)
     out, err = capsys.readouterr()
+    err += "".join(f"{line}\n" for line in [*(f"{w.category.__name__}: {w.message}" for w in caught), *said])
     return subprocess.CompletedProcess(["python", "-m", "search", *args], code, out, err)
 
 

@@ -935,6 +935,7 @@ BAD_INVOCATIONS = [
     ("a-directory", _a_directory, [], ["adir.yaml: is a directory", "allowed: a study file"]),
     # validate d.npz: "not UTF-8 text (byte 0x9f at offset 14); allowed: a YAML file saved as UTF-8"
     ("a-data-file", _a_data_file, [], ["d.npz: a data file, not a study file", "'dataset: {d}/d.npz'"]),
+    ("a-csv-file", lambda d: (d / "d.csv").write_text("1,2\n") and d / "d.csv", [], ["d.csv: a data file", ".npz (np.savez("]),
     ("workers-per-gpu-0", lambda d: write_study(d), ["--workers-per-gpu", "0"], ["--workers-per-gpu/WORKERS_PER_GPU=0"]),
     # argparse printed its usage block and named --trials, not TRIALS ("2 3": "unrecognized arguments: 3")
     ("trials-abc", lambda d: write_study(d), ["--trials", "abc"], ["--trials/TRIALS=abc: must be an integer >= 1"]),

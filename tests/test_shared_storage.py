@@ -956,8 +956,8 @@ REVOKED = [
     # (id, what the role may not do, words of the line): "The user or database is read-only (a read-only role, a
     # replica)" was said of a role that wrote the study's other tables (the faults9 probe)
     ("insert of trial attributes", "INSERT, UPDATE ON trial_user_attributes",
-     "may not run its INSERT on table trial_user_attributes, which a study writes"),
-    ("update of trials", "UPDATE ON trials", "UPDATE on table trials, which a study writes"),  # (or its row lock)
+     "may not run its INSERT on table trial_user_attributes, which regtune needs"),
+    ("update of trials", "UPDATE ON trials", "UPDATE on table trials, which regtune needs"),  # (or its row lock)
 ]  # fmt: skip
 
 
