@@ -1205,8 +1205,11 @@ def _interrupted(args: argparse.Namespace, exc: BaseException) -> int:
 
 
 def main_entry() -> None:
-    """The ``regtune`` console command (``[project.scripts]``): the command line of ``python -m search``."""
-    sys.exit(closed_pipe(main, prog="regtune"))
+    """The ``regtune`` console command of an environment installed before :func:`search.entry.console` was (its
+    script still names this): the same command."""
+    from search.entry import console
+
+    console()
 
 
 #: a signal outside the command's own handlers: as it returned (its work done and said) or before it reached them

@@ -177,7 +177,7 @@ def test_without_a_test_split_a_seeded_stratified_fifth_is_held_out(tmp_path: Pa
 def test_main_entry_is_the_search_command_line_named_regtune(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from search.cli import main_entry
+    from search.entry import console as main_entry
 
     monkeypatch.chdir(ROOT)
     monkeypatch.setattr(sys, "argv", ["regtune", "validate", "studies/smoke.yaml"])
