@@ -218,7 +218,8 @@ def test_damage_in_the_middle_stops_every_command_until_repair(finished: tuple[P
     assert backup.read_bytes() == damaged
     assert finished_trials(journal) == before  # both finished trials survived intact
 
-    run = run_cli("worker", str(finished[0]), "--storage", str(journal), "--trials", "3")  # (worker: no verdict)
+    run = run_cli("study", str(finished[0]), "--storage", str(journal), "--trials", "3")  # (the verdict on a repaired
+    # store: the other repair tests resume with worker, which retrains nothing)
     assert run.returncode == 0, run.stderr
     after = finished_trials(journal)
     assert len(after) == 3 and all(after[n] == v for n, v in before.items())
