@@ -31,6 +31,7 @@ from search.interrupts import Interrupted, interrupt_behind, interrupted_while_s
 from search.interrupts import install as install_interrupts
 from search.interrupts import reset as reset_interrupts
 from search.preflight import PreflightError, Prepared, checked_storage, prepare
+from search.processes import WORKER_INDEX_ENV, say, started_by_study
 from search.recipes import points_note
 from search.spec import StudyFileError, StudySpec, load_study
 from search.storage import (
@@ -148,7 +149,7 @@ def worker_plan(workers: int | None, per_gpu: int, remaining: int | None = None)
     cores = os.cpu_count() or 1
     plans = []
     for i in range(n):
-        env = {"OMP_NUM_THREADS": str(max(1, cores // n)), "REGTUNE_WORKER_INDEX": str(i)}
+        env = {"OMP_NUM_THREADS": str(max(1, cores // n)), WORKER_INDEX_ENV: str(i)}
         if ids:
             env["CUDA_VISIBLE_DEVICES"] = ids[i % len(ids)]
         plans.append(env)
@@ -159,7 +160,7 @@ def _sampler_index(join_only: bool) -> int:
     """Offsets the sampler's seed. A lone ``study`` run keeps the study's seed (reproducible); any worker that
     shares the study (``worker``, or one of WORKERS) gets one no other worker on any machine has: workers started
     with the same seed would propose the same parameters."""
-    index = os.environ.get("REGTUNE_WORKER_INDEX")
+    index = os.environ.get(WORKER_INDEX_ENV)
     if not join_only and index is None:
         return 0
     import secrets
@@ -189,7 +190,7 @@ def cmd_study(args: argparse.Namespace, join_only: bool = False) -> int:
     quiet_libraries(training=True)
     from search.progress import Progress
     from search.verdict import final_result
-    from search.worker import TOTAL_ATTR, counts, ensure_study, run_worker, say, study_total, total_note
+    from search.worker import TOTAL_ATTR, counts, ensure_study, run_worker, study_total, total_note
 
     file = store_file(resolve_url(args.storage, spec.name))
     emptied = file is not None and file.is_file() and file.stat().st_size == 0  # (a new one is made empty too)
@@ -355,7 +356,6 @@ def _tell_stopped(
     waiting, silent, with the result never printed (the faults7 probe); on the journal file (no heartbeat) the
     stopped worker's trial stays running until it runs again, so the total is never reached there."""
     from search.storage import PID_ATTR
-    from search.worker import say
 
     if now["finished"] + now.get("running", 0) < total:
         return told
@@ -779,14 +779,13 @@ def _rarest_note(why: str, folds: int) -> str:
 
 def _data_notes(prepared: Prepared) -> None:
     """Say (stderr) :func:`search.preflight.data_warnings`; a worker process of ``study --workers N`` leaves them to
-    its parent (:func:`search.worker.say`: they were said N + 1 times). Not through say(): search.worker imports the
-    training stack, and ``validate`` answers without it."""
+    its parent (:func:`search.processes.say`: they were said N + 1 times)."""
     from search.preflight import data_warnings
 
-    if os.environ.get("REGTUNE_WORKER_INDEX") is not None:  # say() would drop every line: nothing to compute (each
-        return  # worker hashed every sequence and took the splits' moments for nothing: the review)
+    if started_by_study():  # say() would drop every line: nothing to compute (each worker hashed every sequence
+        return  # and took the splits' moments for nothing: the review)
     for line in data_warnings(prepared):
-        print(line, file=sys.stderr, flush=True)
+        say(line)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -1183,7 +1182,7 @@ def _interrupted(args: argparse.Namespace, exc: BaseException) -> int:
     """One line (none from a worker of ``study --workers N``: its parent says it) and the shell's exit code for
     the signal: 130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP."""
     signum, name = stopped_by(exc)  # Interrupted carries its signal; KeyboardInterrupt is Ctrl-C
-    if not (args.command == "worker" and os.environ.get("REGTUNE_WORKER_INDEX") is not None):
+    if not (args.command == "worker" and started_by_study()):
         if getattr(args, "stage", None) == "checks":
             print(f"\ninterrupted ({name}) before the study started: nothing was stored", file=sys.stderr, flush=True)
         elif getattr(args, "stage", None) == "opening":  # "nothing was stored" said so of a study made, points queued
@@ -1229,9 +1228,8 @@ def closed_pipe(run: Callable[..., int], **kwargs: Any) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's own flush at exit fails quietly
         return 141
     except (KeyboardInterrupt, Interrupted) as exc:
-        signum = getattr(exc, "signum", int(signal.SIGINT))  # KeyboardInterrupt is Ctrl-C
-        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
-        if os.environ.get("REGTUNE_WORKER_INDEX") is None:  # a worker of study --workers N: its parent says it
+        signum, name = stopped_by(exc)  # KeyboardInterrupt is Ctrl-C
+        if not started_by_study():  # a worker of study --workers N: its parent says it
             with contextlib.suppress(OSError):  # a terminal gone (SIGHUP): nothing to say it to
                 print(LATE_INTERRUPTED.format(name=name), file=sys.stderr, flush=True)
         return 128 + signum

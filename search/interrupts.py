@@ -11,6 +11,8 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+from search.processes import started_by_study
+
 
 class Interrupted(BaseException):
     """Ctrl-C, SIGTERM or SIGHUP. Not a KeyboardInterrupt: Lightning swallows those into ``sys.exit(1)`` and would
@@ -34,7 +36,7 @@ def interrupted_while_starting(exc: BaseException) -> int:
     """A signal while the libraries load (before a command's own handlers, or its store, exist): one line and the
     shell's exit code for it (130, 143, 129)."""
     signum, name = stopped_by(exc)
-    if os.environ.get("REGTUNE_WORKER_INDEX") is None:  # a worker of `study --workers N`: its parent says it (review9)
+    if not started_by_study():  # a worker of `study --workers N`: its parent says it (review9)
         print(f"\ninterrupted ({name}) while starting: nothing was stored", file=sys.stderr, flush=True)
     return 128 + signum
 
@@ -61,7 +63,6 @@ _terminals: tuple[int, ...] = ()  # stdout / stderr when they were a terminal at
 def install(signals: tuple[int, ...]) -> None:
     """Make ``signals`` raise :class:`Interrupted` (the main thread only). A SIGHUP that is ignored is left ignored:
     ``nohup make study &`` is meant to outlive the terminal."""
-    import os
 
     global _terminals
     _terminals = tuple(fd for fd in (1, 2) if os.isatty(fd))
@@ -72,7 +73,6 @@ def install(signals: tuple[int, ...]) -> None:
 
 
 def _leave_terminal() -> None:
-    import os
 
     with contextlib.suppress(OSError):
         null = os.open(os.devnull, os.O_WRONLY)

@@ -6,7 +6,23 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
+
+#: set in each worker process `study --workers N` starts (its index): the process the user started speaks for them
+WORKER_INDEX_ENV = "REGTUNE_WORKER_INDEX"
+
+
+def started_by_study() -> bool:
+    """Whether this process is one of the worker processes ``study --workers N`` started (:data:`WORKER_INDEX_ENV`):
+    its notes and interrupt lines are its parent's to say (they were said N + 1 times)."""
+    return os.environ.get(WORKER_INDEX_ENV) is not None
+
+
+def say(note: str) -> None:
+    """A note on stderr, from the process the user started (the worker processes it starts stay quiet)."""
+    if not started_by_study():
+        print(note, file=sys.stderr, flush=True)
 
 
 def proc_stat(pid: int) -> list[str]:

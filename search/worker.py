@@ -40,7 +40,7 @@ from search.checkpoints import CheckpointStore, open_checkpoints
 from search.folds import folds_of
 from search.interrupts import Interrupted, interrupt_behind, signals_raise
 from search.objective import Objective
-from search.processes import alive, pid_space, process_start
+from search.processes import alive, pid_space, process_start, say
 from search.progress import SURPLUS, VALUE_IS_ATTR, metric_name, value_is
 from search.recipes import duplicate_points, starting_points
 from search.retries import give_up
@@ -131,12 +131,6 @@ def keep_defaults(study: optuna.Study, spec: StudySpec) -> str | None:
         # today's batch there lost a study searching batch_size its baseline trial: the review, 2026-12-06)
     kept = keep_created_defaults(spec, attrs.get(fp.DEFINITION_ATTR), names)
     return kept_note(spec.name, kept, legacy=names is None) if kept else None
-
-
-def say(note: str) -> None:
-    """A note on stderr, from the process the user started (the worker processes it starts stay quiet)."""
-    if os.environ.get("REGTUNE_WORKER_INDEX") is None:
-        print(note, file=sys.stderr, flush=True)
 
 
 def ensure_study(
