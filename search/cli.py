@@ -168,11 +168,6 @@ def _sampler_index(join_only: bool) -> int:
     return int(index or 0) + 1000 * (1 + secrets.randbelow(1_000_000))
 
 
-def _open(args: argparse.Namespace, spec: StudySpec):  # type: ignore[no-untyped-def]
-    url = resolve_url(args.storage, spec.name)
-    return url, open_storage(url)
-
-
 def cmd_study(args: argparse.Namespace, join_only: bool = False) -> int:
     args.stage = "checks"  # what an interrupt cut short (_interrupted)
     prepared = prepare(args.study, args.storage)  # study file, dataset, storage URL: all checked before the store
@@ -192,9 +187,10 @@ def cmd_study(args: argparse.Namespace, join_only: bool = False) -> int:
     from search.verdict import final_result
     from search.worker import TOTAL_ATTR, counts, ensure_study, run_worker, study_total, total_note
 
-    file = store_file(resolve_url(args.storage, spec.name))
+    url = resolve_url(args.storage, spec.name)
+    file = store_file(url)
     emptied = file is not None and file.is_file() and file.stat().st_size == 0  # (a new one is made empty too)
-    url, storage = _open(args, spec)
+    storage = open_storage(url)
     args.url = url
     args.stage = "opening"  # from here the study may be written: created, its starting points enqueued
     with schema_lock(url):  # many workers starting at once on a new study: one creates it and its starting points
