@@ -126,6 +126,29 @@ def long_tail_npz(path: Path, n: int, long: int, test: int) -> None:
     np.savez(path, X=X, y=y, lengths=lengths, X_test=X[:test], y_test=y[:test], lengths_test=lengths[:test])
 
 
+# --------------------------------------------------------------------------------------------- journal damage
+def glued(index: int) -> Callable[[Path], None]:
+    """Line ``index`` torn, and the next record appended onto it: the file as regtune left it before this fix."""
+
+    def damage(journal: Path) -> None:
+        ls = journal.read_bytes().splitlines(keepends=True)
+        ls[index] = ls[index][: len(ls[index]) // 2]
+        journal.write_bytes(b"".join(ls))
+
+    return damage
+
+
+def zeroed(index: int) -> Callable[[Path], None]:
+    """Line ``index`` overwritten with zeros (a file system that lost a block)."""
+
+    def damage(journal: Path) -> None:
+        ls = journal.read_bytes().splitlines(keepends=True)
+        ls[index] = b"\0" * (len(ls[index]) - 1) + b"\n"
+        journal.write_bytes(b"".join(ls))
+
+    return damage
+
+
 def run_cli(*args: str, timeout: float = 300, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """``python -m search ARGS`` from the repository root, as CI runs it; its output captured."""
     return subprocess.run(

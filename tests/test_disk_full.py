@@ -28,7 +28,7 @@ from search.objective import Objective
 from search.spec import load_study
 from search.storage import open_storage
 from search.worker import ensure_study, run_worker
-from tests.helpers import CLI_ENV, ROOT, TINY, checkpoint_dir, load, run_main, write_study
+from tests.helpers import CLI_ENV, ROOT, TINY, checkpoint_dir, glued, load, run_main, write_study, zeroed
 
 DEV_FULL = Path("/dev/full")
 needs_dev_full = pytest.mark.skipif(not DEV_FULL.exists(), reason="no /dev/full on this system")
@@ -166,21 +166,7 @@ def test_a_file_size_limit_under_a_sqlite_file_stops_at_once_with_one_line_and_t
     assert sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials) == 4
 
 
-def _glued(raw: bytes) -> bytes:
-    """The file with its 5th line torn and the next record appended onto it (damage in the middle)."""
-    lines = raw.splitlines(keepends=True)
-    lines[4] = lines[4][: len(lines[4]) // 2]
-    return b"".join(lines)
-
-
-def _zeroed(raw: bytes) -> bytes:
-    """The file with its 5th line overwritten with zeros (a lost block)."""
-    lines = raw.splitlines(keepends=True)
-    lines[4] = b"\0" * (len(lines[4]) - 1) + b"\n"
-    return b"".join(lines)
-
-
-@pytest.mark.parametrize("damage", [_glued, _zeroed], ids=["glued line", "zeroed line"])
+@pytest.mark.parametrize("damage", [glued(4), zeroed(4)], ids=["glued line", "zeroed line"])  # its 5th line
 def test_a_repair_that_finds_no_room_says_the_file_is_as_it_was(tmp_path: Path, damage: Any) -> None:
     """(the faults9 probe) `make repair` on a nearly full disk said "every trial that finished before is stored, and
     a trial this cut short is re-queued when the study resumes": no trial runs in a repair. It now says what the
@@ -189,7 +175,7 @@ def test_a_repair_that_finds_no_room_says_the_file_is_as_it_was(tmp_path: Path, 
     study = optuna.create_study(study_name="full", storage=open_storage(str(journal)))
     for _ in range(6):
         study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
-    journal.write_bytes(damage(journal.read_bytes()))
+    damage(journal)
     before = journal.read_bytes()
     study_file = write_study(tmp_path, name="full")
 

@@ -16,7 +16,7 @@ from optuna.trial import TrialState
 
 from search.journal import REPAIRED_ATTR, check_journal, repair_journal
 from search.storage import StorageError, open_storage
-from tests.helpers import assert_access_kept, copies_cut_short, run_cli, run_main, write_study
+from tests.helpers import assert_access_kept, copies_cut_short, glued, run_cli, run_main, write_study, zeroed
 
 STUDY = {
     "name": "jtiny",
@@ -77,28 +77,6 @@ def torn_tail(journal: Path) -> None:
     raw = journal.read_bytes()
     last = raw.rstrip(b"\n").rfind(b"\n") + 1
     journal.write_bytes(raw[: last + (len(raw) - last) // 2])
-
-
-def glued(index: int) -> Callable[[Path], None]:
-    """Line ``index`` torn, and the next record appended onto it: the file as regtune left it before this fix."""
-
-    def damage(journal: Path) -> None:
-        ls = lines(journal)
-        ls[index] = ls[index][: len(ls[index]) // 2]
-        journal.write_bytes(b"".join(ls))
-
-    return damage
-
-
-def zeroed(index: int) -> Callable[[Path], None]:
-    """Line ``index`` overwritten with zeros (a file system that lost a block)."""
-
-    def damage(journal: Path) -> None:
-        ls = lines(journal)
-        ls[index] = b"\0" * (len(ls[index]) - 1) + b"\n"
-        journal.write_bytes(b"".join(ls))
-
-    return damage
 
 
 def rewritten(index: int, change: Callable[[dict], dict]) -> Callable[[Path], None]:
