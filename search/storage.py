@@ -842,11 +842,15 @@ def readable(
     report, the dashboard) works there, and whatever it would record (the verdict's retrained rows) is not kept;
     ``note`` says what that means for the command; ``artifacts``: the trial figures beside a journal
     (``artifacts/``) are copied with it. Errors name the original file. With the study's ``name``, a PostgreSQL
-    role that may only read (:func:`read_only_role`) gets study ``name`` copied into a private journal file."""
+    role that may only read (:func:`read_only_role`), or a database whose every transaction is read-only
+    (:func:`read_only_server`), gets study ``name`` copied into a private journal file."""
     import shutil
     import tempfile
 
-    if name is not None and read_only_role(url):  # an analyst's role, a replica: the study copied into a journal
+    # an analyst's role; a replica or default_transaction_read_only, whose INSERT privilege reads as granted (the
+    # report failed at its first cached row, after a cross-validation): the study copied into a journal
+    why = None if name is None else ("this role may only read" if read_only_role(url) else read_only_server(url))
+    if why:
         with tempfile.TemporaryDirectory(prefix="regtune-readonly-") as tmp:
             copy_path = Path(tmp) / "journal.log"
             try:
@@ -855,7 +859,7 @@ def readable(
             except KeyError:  # no such study: the command says so, naming the storage
                 yield url
                 return
-            print(f"note: {mask_url(url)}: this role may only read: {note}", file=sys.stderr, flush=True)
+            print(f"note: {mask_url(url)}: {why}: {note}", file=sys.stderr, flush=True)
             yield str(copy_path)
         return
     path = store_file(url)

@@ -952,6 +952,30 @@ def test_a_database_set_read_only_is_named_by_its_setting(
         _admin(f"ALTER DATABASE {dbname} RESET default_transaction_read_only")
 
 
+@pytest.mark.postgres
+def test_a_report_on_a_database_set_read_only_reads_a_copy(
+    tmp_path: Path, database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A database with default_transaction_read_only on (or a replica) grants INSERT on paper, so the report did
+    not see it could not write: it cross-validated the baseline, then failed at its first saved row. It now reads a
+    private copy as it does for a read-only role, and says why, naming the setting."""
+    study = write_study(tmp_path, "rorep", budget={"trials": 1, "max_epochs": 2}, final_seeds=1)
+    assert helpers.run_main(capsys, "worker", str(study), "--storage", database).returncode == 0  # no verdict yet
+    dbname = database.rsplit("/", 1)[1]
+    _admin(f"ALTER DATABASE {dbname} SET default_transaction_read_only = on")
+    try:
+        out = helpers.run_main(capsys, "report", str(study), "--storage", database, "--out", str(tmp_path / "r"))
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert f"default_transaction_read_only is on for database {dbname}" in out.stderr, out.stderr
+        assert "the report reads a copy, and the rows it retrains are not saved" in out.stderr
+        assert (tmp_path / "r" / "rorep" / "index.html").is_file() and SECRET not in out.stderr + out.stdout
+    finally:
+        _admin(f"ALTER DATABASE {dbname} RESET default_transaction_read_only")
+    stored = optuna.load_study(study_name="rorep", storage=database)
+    saved = [k for k in stored.user_attrs if k in ("regtune:final", "regtune:cv") or k.startswith("regtune:refit:")]
+    assert not saved, saved  # the report saved nothing
+
+
 REVOKED = [
     # (id, what the role may not do, words of the line): "The user or database is read-only (a read-only role, a
     # replica)" was said of a role that wrote the study's other tables (the faults9 probe)
