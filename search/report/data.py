@@ -36,6 +36,7 @@ from search.spec import StudySpec, values_of
 from search.storage import StorageError, is_requeued, storage_hint
 from search.verdict import (
     BATCH_NORM_BIAS,
+    REFIT_SEEDS,
     REFIT_SWA,
     SWA_PROTOCOL,
     announce,
@@ -274,7 +275,7 @@ def recipe_results(
     pruner stopped it (Hyperband: a few epochs of the first fold), and a refit for that many epochs judged the
     recipe by an unfinished training against a baseline trained to its peak."""
     digest = definition_digest(spec)  # hashes the data files: once, not per pruned recipe
-    key = f"{seeds}:{digest}:refit-swa-{REFIT_SWA}:cv-epochs-own-patience"  # the refit protocol too
+    key = f"{seeds}:{digest}:refit-swa-{REFIT_SWA}:cv-epochs-own-patience:refit-seeds-{REFIT_SEEDS}"  # the protocol too
     if "swa_start" in spec.search or spec.fixed.get("swa_start"):  # its own SWA now starts where its folds' did
         key += f":own-swa-from-its-folds:{SWA_PROTOCOL}"  # (rows cached under the earlier best-epoch rule: not read)
     if "batch" in values_of(spec, "norm"):
