@@ -1066,7 +1066,8 @@ def _unconfirmed_warning(res: dict[str, Any]) -> str | None:
 def _split_warning(res: dict[str, Any]) -> str | None:
     """When the best's regularizers significantly cost test accuracy against "best, regularizers off"; or when the
     best beats the baseline significantly but its regularizers' own part (best - that row) is not a significant
-    gain: what carries the difference, as far as the seeds can tell."""
+    gain: what carries the difference, as far as the seeds can tell (the other settings only where their own part
+    is significant; else the split is said to be inconclusive)."""
     whole, own, rest = res.get("paired") or {}, res.get("paired_regularizers"), res.get("paired_settings")
     if not own or not rest:
         return None
@@ -1084,9 +1085,15 @@ def _split_warning(res: dict[str, Any]) -> str | None:
     if _significant(own):  # a significant loss: the other settings carry more than the whole gain
         return (f"{head}its regularizers cost {own['mean']:+.4f} (p={_p(own)}) against the best with them off: the "
                 f"gain is the other settings' the search chose ({settings}), {rest['mean']:+.4f}")  # fmt: skip
-    if rest["mean"] > 0 and rest["mean"] > own["mean"]:
-        return (f"{head}its regularizers' own part is not significant ({parts}): most of the gain is the other "
-                f"settings' the search chose ({settings})")  # fmt: skip
+    # the other settings' part said to carry the gain only where it is itself significant: read from the two point
+    # estimates ("most of the gain is the other settings'" wherever theirs was the larger), the warning named the
+    # other settings in 12-15 % of simulated studies whose whole gain was the regularizers' and significant (3-5
+    # seeds, 150-370 test sequences; now 3 %), and in about half of those where the two parts were equal (the
+    # stats10 probe)
+    if _significant(rest) and rest["mean"] > 0:
+        return (f"{head}its regularizers' own part is not significant ({parts}), and the other settings' part is: "
+                f"the test split shows a gain for the other settings the search chose ({settings}), and none "
+                "measurably for its regularizers")  # fmt: skip
     return (f"{head}with {whole['n']} seeds the split between its regularizers and the other settings the search "
             f"chose ({settings}) is inconclusive: {parts}")  # fmt: skip
 
