@@ -850,7 +850,7 @@ def readable(
     # an analyst's role; a replica or default_transaction_read_only, whose INSERT privilege reads as granted (the
     # report failed at its first cached row, after a cross-validation): the study copied into a journal
     why = None if name is None else ("this role may only read" if read_only_role(url) else read_only_server(url))
-    if why:
+    if why and name is not None:
         with tempfile.TemporaryDirectory(prefix="regtune-readonly-") as tmp:
             copy_path = Path(tmp) / "journal.log"
             try:

@@ -1081,8 +1081,13 @@ def test_a_searched_lr_is_split_from_the_regularizers(tmp_path: Path) -> None:
     assert finished(study) == n  # cross-validated outside the study
     size = len(study_splits(spec).test)
     step = 1 / size
-    assert res["paired_regularizers"] == compare(res["best"], row, size, step)
-    assert res["paired_settings"] == compare(row, res["baseline"], size, step)
+    tested = [k for k in verdict.FURTHER if verdict.tested_further(res.get(k))]  # Holm's over these
+    assert res["paired_regularizers"] == {
+        **compare(res["best"], row, size, step),
+        **holm_of(res, "paired_regularizers"),
+    }
+    assert res["paired_settings"] == {**compare(row, res["baseline"], size, step), **holm_of(res, "paired_settings")}
+    assert {res[k]["family"] for k in tested} == {len(tested)} and len(tested) >= 2
     assert res["paired_regularizers"]["mean"] + res["paired_settings"]["mean"] == pytest.approx(res["paired"]["mean"])
     text = "\n".join(result_lines(res, "best"))
     assert "best, regularizers off" in text and "keeps lr=0.05; off: output_dropout" in text
@@ -1173,24 +1178,89 @@ def test_the_other_settings_are_said_to_carry_the_gain_only_where_their_part_is_
     study, spec = split_study
     res = final_result(study, spec)
     assert res.get("unregularized"), "the study's verdict must have a best-with-regularizers-off row"
-    size, seeds = len(study_splits(spec).test), len(res["best"]["accs"])
-
-    def row(right: int) -> dict[str, Any]:
-        hits = np.tile(np.arange(size) < right, (seeds, 1))
-        return {"accs": [float(h.mean()) for h in hits], "hits": [pack_hits(h) for h in hits],
-                "mean": float(hits.mean()), "std": 0.0}  # fmt: skip
-
+    row = _tiled_rows(spec, len(res["best"]["accs"]))
     cached = study.user_attrs[FINAL_ATTR]
     rows = {"baseline": row(60), "unregularized": row(60 + settings), "best": row(60 + settings + regularizers)}
     study.set_user_attr(FINAL_ATTR, {**cached, **{k: {**cached[k], **v} for k, v in rows.items()}})
     try:
         again = final_result(study, spec)  # the rows from the store, the paired tests afresh
         whole, own, rest = again["paired"], again["paired_regularizers"], again["paired_settings"]
-        assert whole["p"] < 0.05 and whole["mean"] == pytest.approx((settings + regularizers) / size)
+        assert whole["p"] < 0.05 and whole["mean"] == pytest.approx(
+            (settings + regularizers) / len(study_splits(spec).test)
+        )
         assert (own["p"] < 0.05, rest["p"] < 0.05) == (own_sig, rest_sig), (own, rest)
         warned = [w for w in verdict.warnings_of(again) if w.startswith("the best row beats the baseline")]
         assert (len(warned) == 1 and says in warned[0]) if says else not warned, warned
         assert not any("most of the gain" in w for w in verdict.warnings_of(again))
+    finally:
+        study.set_user_attr(FINAL_ATTR, cached)
+
+
+def _tiled_rows(spec: StudySpec, seeds: int) -> Any:
+    """A maker of verdict rows right on the first ``right`` test sequences of ``spec``'s split, every seed alike."""
+    size = len(study_splits(spec).test)
+
+    def row(right: int) -> dict[str, Any]:
+        hits = np.tile(np.arange(size) < right, (seeds, 1))
+        return {"accs": [float(h.mean()) for h in hits], "hits": [pack_hits(h) for h in hits],
+                "mean": float(hits.mean()), "std": 0.0}  # fmt: skip
+
+    return row
+
+
+def holm_of(res: dict[str, Any], key: str) -> dict[str, Any]:
+    """What :func:`search.verdict.adjust_further` adds to further comparison ``key`` of ``res``."""
+    tested = [k for k in verdict.FURTHER if verdict.tested_further(res.get(k))]
+    return {"p_holm": verdict.holm_adjust([res[k]["p"] for k in tested])[tested.index(key)], "family": len(tested)}
+
+
+@pytest.mark.parametrize(
+    ("ps", "adjusted"),
+    [
+        ([0.01, 0.04, 0.03], [0.03, 0.06, 0.06]),  # step-down: 3 x 0.01, 2 x 0.03, then the running maximum
+        ([0.04], [0.04]),
+        ([0.5, 0.001], [0.5, 0.002]),
+        ([0.4, 0.45, 0.6], [1.0, 1.0, 1.0]),  # capped at 1
+        ([], []),
+    ],
+)
+def test_holm_adjust(ps: list[float], adjusted: list[float]) -> None:
+    assert verdict.holm_adjust(ps) == pytest.approx(adjusted)
+
+
+@pytest.mark.parametrize(
+    ("bare", "nothing", "family", "fires"),
+    [
+        (60, 64, 1, True),  # best - nothing at all is the one further comparison with a test: its own p judges it
+        (56, 64, 3, False),  # the two parts of the split tested too (+4, -4): Holm over 3, each p about 3 x 0.045
+    ],
+    ids=["one further comparison", "three further comparisons"],
+)
+def test_the_further_comparisons_are_judged_after_holms_correction(
+    split_study: tuple[optuna.Study, StudySpec], bare: int, nothing: int, family: int, fires: bool
+) -> None:
+    """A real study's stored verdict, its rows' hits set (the best and the baseline right on the first 60 test
+    sequences, "nothing at all" on 4 more: p about 0.045) and read back. Best - nothing at all and the two parts of
+    the split were each judged at p < 0.05 alone: a warning fired on one of them in 5.1-7.9 % of simulated verdicts
+    whose rows were all equally good (the stats10 review)."""
+    study, spec = split_study
+    res = final_result(study, spec)
+    assert res.get("unregularized") and res.get("nothing"), "the verdict must have both further rows"
+    row = _tiled_rows(spec, len(res["best"]["accs"]))
+    cached = study.user_attrs[FINAL_ATTR]
+    rows = {"baseline": row(60), "best": row(60), "unregularized": row(bare), "nothing": row(nothing)}
+    study.set_user_attr(FINAL_ATTR, {**cached, **{k: {**cached[k], **v} for k, v in rows.items()}})
+    try:
+        again = final_result(study, spec)  # the rows from the store, the paired tests afresh
+        vs = again["paired_nothing"]
+        assert 0.0167 < vs["p"] < 0.05 and vs["family"] == family, vs  # significant alone, not over 3
+        assert vs["p_holm"] == pytest.approx(min(1.0, family * vs["p"]), rel=0.3)
+        below = [w for w in verdict.warnings_of(again) if w.startswith("the best row is below nothing at all")]
+        assert bool(below) == fires, below
+        line = next(t for t in result_lines(again, "best") if t.strip().startswith("vs nothing at all"))
+        assert ("Holm p=" in line and f"over {family} further comparisons" in line) == (family > 1), line
+        if fires:
+            assert f"(p={verdict.p_text(vs['p'])})" in below[0]
     finally:
         study.set_user_attr(FINAL_ATTR, cached)
 

@@ -50,6 +50,7 @@ from search.verdict import (
     definition_digest,
     epochs_of,
     final_result,
+    holm_adjust,
     nothing_config,
     point_config,
     resolution,
@@ -379,12 +380,8 @@ def holm(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """``rows`` with ``p_holm``: each row's p-value adjusted by Holm's step-down over all of them (None where a
     row has no p). Eight recipes tested against the baseline at p < 0.05 call one "significant" by chance with
     probability up to 1 - 0.95^8 = 34 %; Holm keeps that chance (any false "significant") at 5 %."""
-    tested = sorted((r["p"], i) for i, r in enumerate(rows) if r.get("p") is not None and not r.get("is_best"))
-    adjusted: dict[int, float] = {}
-    running = 0.0
-    for rank, (p, i) in enumerate(tested):
-        running = max(running, min(1.0, (len(tested) - rank) * p))
-        adjusted[i] = running
+    tested = [i for i, r in enumerate(rows) if r.get("p") is not None and not r.get("is_best")]
+    adjusted = dict(zip(tested, holm_adjust([rows[i]["p"] for i in tested])))
     # "family": the recipes corrected for (those with a test; the best row's own runs are not one of them)
     return [{**r, "p_holm": adjusted.get(i), "family": len(tested)} for i, r in enumerate(rows)]
 

@@ -103,6 +103,10 @@ def paired_verdict(paired: dict[str, Any]) -> str:
         return diverged_test(paired["diverged"])
     if paired.get("p") is None and untested(paired) == "1 test sequence":
         return "no test (1 test sequence)"
+    if paired.get("family", 1) > 1:  # one of the verdict's further comparisons (search.verdict.adjust_further)
+        word = "significant" if paired["p_holm"] < SIGNIFICANCE else "not significant"
+        return (f"{word} after Holm's correction over {paired['family']} further comparisons (p "
+                f"{pvalue(paired['p_holm'])}; unadjusted {pvalue(paired['p']).removeprefix('= ')})")  # fmt: skip
     return verdict(paired.get("p"))
 
 
