@@ -870,8 +870,8 @@ def quoted(label: str) -> str:
 def data_notes(splits: Splits, layout: bool = True) -> list[str]:
     """What loading let pass (:attr:`Splits.notes`), :func:`constant_note` and, with ``layout``,
     :func:`layout_note`: one line each."""
-    notes = [constant_note(splits), *test_shift_notes(splits), duplicate_note(splits), test_split_note(splits),
-             same_number_note(splits)]  # fmt: skip
+    notes = [constant_note(splits), *test_shift_notes(splits), length_shift_note(splits), duplicate_note(splits),
+             test_split_note(splits), same_number_note(splits)]  # fmt: skip
     notes.append(layout_note(splits) if layout else None)
     return [*splits.notes, *(n for n in notes if n)]
 
@@ -962,6 +962,39 @@ def test_shift_notes(splits: Splits) -> list[str]:
                 "scaling of both splits"
             )  # fmt: skip
     return notes
+
+
+#: test sequences shorter than the shortest training sequence divided by this, or longer than the longest times this,
+#: are of lengths the models never read: the shipped sets stay within their training lengths' range but for
+#: JapaneseVowels' 29 beside a longest 26 and PLAID's 134..1000 beside 100..1,344
+LENGTH_SHIFT = 2.0
+
+
+def length_shift_note(splits: Splits) -> str | None:
+    """A warning when test sequences are far shorter or longer than every training sequence (:data:`LENGTH_SHIFT`):
+    the models never read sequences of such lengths (an RNN's last state, a front end's strides chosen from the
+    training lengths), and a test split cut short passed unsaid: training at 50 steps and the same test
+    sequences cut to their first 10 scored 0.40 against 1.00, and the verdict said the models had learned nothing
+    (the unseen10 probe)."""
+    train, test = splits.train.lengths, splits.test.lengths
+    if not len(train) or not len(test):
+        return None
+    low, high = int(train.min()), int(train.max())
+    short = np.flatnonzero(test < low / LENGTH_SHIFT)
+    long = np.flatnonzero(test > high * LENGTH_SHIFT)
+    said = []
+    for which, what in ((short, "shorter than half the shortest"), (long, "longer than twice the longest")):
+        if len(which):
+            n, first = len(which), int(which[0])
+            said.append(f"{n} of the {len(test)} test sequences {'is' if n == 1 else 'are'} {what} training "
+                        f"sequence (test {first}: {int(test[first])} step{'s' * int(test[first] != 1)})")  # fmt: skip
+    if not said:
+        return None
+    return (
+        f"warning: {splits.name}: {'; '.join(said)}; training lengths {low}..{high}, test lengths "
+        f"{int(test.min())}..{int(test.max())}: the models never read sequences of such lengths; check that the test "
+        "split was not cut (or padded without its lengths) and that both splits measure the same span"
+    )
 
 
 def _more(channels: np.ndarray) -> str:

@@ -769,3 +769,38 @@ def test_a_store_that_cannot_be_read_is_named_so(tmp_path: Path, case: str, kind
     said = f"the {'journal' if kind == 'journal' else 'SQLite'} file is not readable"
     assert run.returncode == 2 and said in run.stderr, (case, run.stderr)
     assert "allowed:" not in run.stderr and "writ" not in run.stderr and "Traceback" not in run.stderr, run.stderr
+
+
+LENGTH_SHIFTS = [  # test lengths (NaN-padded; the training split's are T = 5) -> what validate warns of, if anything
+    ("cut to 2 steps", 2, None, "6 of the 6 test sequences are shorter than half the shortest training sequence (test 0: 2 steps); training lengths 5..5, test lengths 2..2"),
+    ("four times as long", 4 * T, None, "6 of the 6 test sequences are longer than twice the longest training sequence (test 0: 20 steps); training lengths 5..5, test lengths 20..20"),
+    ("one of six cut", T, 1, "1 of the 6 test sequences is shorter than half the shortest training sequence (test 1: 1 step)"),
+    ("a little shorter", T - 2, None, None),  # 3 of 5 steps: lengths the training split nearly has
+    ("as long", T, None, None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("length", "cut", "said"), [c[1:] for c in LENGTH_SHIFTS], ids=[c[0] for c in LENGTH_SHIFTS])
+def test_validate_warns_of_test_sequences_of_lengths_training_never_had(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], length: int, cut: int | None, said: str | None
+) -> None:
+    """Training sequences of 50 steps and the same test sequences cut to their first 10 scored 0.40 against 1.00,
+    validate said nothing, and the verdict said the models had learned nothing the class balance gives (the unseen10
+    probe)."""
+    test = arrays(n=6, seed=1)
+    X = np.full((6, max(length, T), C), np.nan, dtype=np.float32)
+    X[:, :length] = np.random.default_rng(2).normal(size=(6, length, C))
+    if cut is not None:
+        X[cut, 1:] = np.nan  # test sequence ``cut`` is 1 step long
+    np.savez(tmp_path / "d.npz", X=arrays()["X"], y=arrays()["y"], X_test=X, y_test=test["y"])
+    path = write_study(tmp_path, "lengths", str(tmp_path / "d.npz"))
+    assert main(["validate", str(path)]) == 0  # a warning, not an error: such data may be meant
+    warned = [
+        line
+        for line in capsys.readouterr().err.splitlines()
+        if " test sequences " in line and " training sequence (test " in line
+    ]
+    if said is None:
+        assert warned == []
+    else:
+        assert len(warned) == 1 and warned[0].startswith("warning: d: ") and said in warned[0], warned
