@@ -776,6 +776,7 @@ def test_no_importances_from_the_tie_break_alone(
     assert bool(got["fANOVA"]) is ranked, got
     said = capsys.readouterr().err
     assert (note in said) if note else "nothing to rank by" not in said, said
+    assert not note or f"note: {study.study_name}: importances: " in said, said  # which study (unseen10: none said)
 
 
 def test_a_parameter_no_trial_varied_gets_no_importance() -> None:

@@ -127,28 +127,31 @@ def importances(study: optuna.Study, metric: str = "val_acc") -> dict[str, dict[
     fewer than :data:`MIN_RANKED` complete trials, or nothing but the tie-break to rank by: both empty)."""
     out: dict[str, dict[str, float]] = {}
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    # each note names its study, as the verdict's lines do: a report of three studies printed two notes that named
+    # none (the unseen10 probe)
+    note = f"note: {study.study_name}: importances:"
     if len(complete) < MIN_RANKED:
         return {"fANOVA": {}, "PED-ANOVA": {}}
     # every trial tied (CBF: 12 trials at 1.0 on every fold): PED-ANOVA gave each parameter the same share, lr and
     # others that no trial varied among them
     if len({t.value for t in complete}) == 1:
         print(
-            f"note: importances: every complete trial scored {complete[0].value:.4f}: nothing to rank by",
+            f"{note} every complete trial scored {complete[0].value:.4f}: nothing to rank by",
             file=sys.stderr,
         )
         return {"fANOVA": {}, "PED-ANOVA": {}}
     if metric == "val_acc" and (same := _same_accuracies(complete)) is not None:
-        print(f"note: importances: every complete trial had the same mean fold accuracy ({same:.4f}): their values "
+        print(f"{note} every complete trial had the same mean fold accuracy ({same:.4f}): their values "
               "differ by the validation-loss tie-break alone, nothing to rank by", file=sys.stderr)  # fmt: skip
         return {"fANOVA": {}, "PED-ANOVA": {}}
     if _all_within_noise(study, complete, metric):
-        print("note: importances: every complete trial is within one standard error of the best over the folds "
+        print(f"{note} every complete trial is within one standard error of the best over the folds "
               "(the rule that chooses the tuned row): the trials do not differ measurably, nothing to rank by",
               file=sys.stderr)  # fmt: skip
         return {"fANOVA": {}, "PED-ANOVA": {}}
     varied = _varied(complete)
     if not varied:
-        print("note: importances: no parameter took two values over the complete trials: nothing to rank",
+        print(f"{note} no parameter took two values over the complete trials: nothing to rank",
               file=sys.stderr)  # fmt: skip
         return {"fANOVA": {}, "PED-ANOVA": {}}
     together = moved_together(complete)  # one of each group ranked: its share is the group's
