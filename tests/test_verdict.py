@@ -1801,6 +1801,49 @@ def test_a_best_row_above_the_majority_class_by_chance_is_warned_of() -> None:
     assert not any("always answering" in w for w in verdict.warnings_of(res))
 
 
+MAJORITY_SEEDS = [
+    # (id, the test split's classes, each seed's right sequences, the words of the one warning, or None)
+    # 50 classes (the unseen10 probe): 2 of 100 test sequences of the majority class; two seeds right on 18 and 16
+    # other, disjoint sequences: "this test split does not show that its models learned more" of two models far above
+    ("two seeds, each far above", [0] * 2 + [1] * 98, [range(10, 28), range(40, 56)],
+     "not significantly over its 2 seeds, although each seed's model is above it on this test split (exact McNemar"),
+    ("two seeds, one at the floor", [0] * 2 + [1] * 98, [range(0, 2), range(10, 28)],
+     "not significantly: this test split does not show that its models learned more"),
+    # pure noise, final_seeds: 1: 0.54 against 0.50 said nothing (no p over seeds)
+    ("one seed, noise", [0] * 50 + [1] * 50, [list(range(0, 44)) + list(range(50, 60))],
+     'above always answering "0" by +4 of 100 test sequences on its one seed (exact McNemar p=0.'),
+    ("one seed, far above", [0] * 50 + [1] * 50, [range(0, 100)], None),
+    ("three seeds, far above", [0] * 50 + [1] * 50, [range(0, 100)] * 3, None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("test_y", "seeds", "warned"), [c[1:] for c in MAJORITY_SEEDS], ids=[c[0] for c in MAJORITY_SEEDS]
+)
+def test_the_majority_warning_reads_each_seeds_model(test_y: list[int], seeds: list, warned: str | None) -> None:
+    """The comparison with always answering the majority class (:func:`search.verdict.versus_majority`, as the
+    verdict makes it) also tests each seed's model alone (exact McNemar on its hits): with 1 seed there is no test
+    over seeds, and with 2 the seeds' term has about one degree of freedom."""
+    from models.data import SequenceSet, Splits
+
+    def split(y: list[int]) -> SequenceSet:
+        return SequenceSet(np.zeros((len(y), 2, 1), np.float32), np.full(len(y), 2), np.array(y))
+
+    n = len(test_y)
+    splits = Splits(split([0, 0, 0, 1, 1]), split(test_y), ["0", "1"], "seeds")
+    floor = verdict.majority_row(splits, len(seeds))
+    assert floor is not None
+    hits = [np.isin(np.arange(n), list(r)) for r in seeds]
+    accs = [float(h.mean()) for h in hits]
+    best = {**verdict._summary(accs), "hits": [pack_hits(h) for h in hits], "accs": accs}
+    vs = verdict.versus_majority(best, floor, n, 1 / n)
+    res = {"best": best, "majority": verdict.majority(splits), "paired_majority": vs, "test_size": n}
+    said = [w for w in verdict.warnings_of(res) if "always answering" in w]
+    assert (len(said) == 1 and warned in said[0]) if warned else not said, said
+    floor_right = int(np.sum(np.array(test_y) == 0))  # always "0", the training split's majority
+    assert vs["seed_diff"] == [int(h.sum()) - floor_right for h in hits] and len(vs["seed_p"]) == len(seeds)
+
+
 @pytest.mark.parametrize(
     ("test_y", "right", "label", "warned"),
     [
