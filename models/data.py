@@ -143,6 +143,9 @@ def load_splits(source: str, seed: int = 0) -> Splits:
     allowed = f"allowed: {', '.join(shipped)}, {SYNTHETIC}, or a path to a .npz or .ts file"
     if "/" in source or os.sep in source or path.exists():  # meant as a path
         what = "is a directory" if path.is_dir() else "no such file" if not path.exists() else _other_file(path)
+        if not path.exists() and not path.suffix:  # "../data/f16" beside f16.npz said "no such file" alone (unseen10)
+            found = [f"{source}{suffix}" for suffix in (".npz", "_TRAIN.ts") if Path(f"{source}{suffix}").is_file()]
+            what += f" ({' and '.join(found)} exists: give the file's whole name)" if found else ""
         raise DataError(f"{source}: {what}; {allowed}")
     regression = _sktime_data_dir() / source / f"{source}_TRAIN.ts"
     if regression.is_file() and _is_regression(regression):  # Covid3Month, Tecator: "not
@@ -679,8 +682,12 @@ def _check_pair(
         raise _one_class(f"{where}: y", names[0] if names else "0", len(train))
     if test.X.shape[2] != train.X.shape[2]:
         c_test, c_train = test.X.shape[2], train.X.shape[2]
+        # (the unseen10 probe) a test split saved N x C x T beside a training X of N x T x C: the layout named
+        flipped = test.X.shape[1] == c_train and c_test > 1
+        hint = (f" (its {test.X.shape[1]} steps are the training channel count: saved N x C x T? "
+                f"np.swapaxes({xk}, 1, 2) gives N x T x C)") if flipped else ""  # fmt: skip
         raise DataError(f"{test_where}: {xk} has {c_test} channel{'s' if c_test != 1 else ''}; the training X has "
-                        f"{c_train}")  # fmt: skip
+                        f"{c_train}{hint}")  # fmt: skip
     if test.y.max() >= k:
         raise DataError(
             f"{test_where}: {yk} holds label {int(test.y.max())}; allowed: 0..{k - 1} (the training labels)"
@@ -1241,7 +1248,10 @@ def _npz_set(
     if y.ndim == 2 and y.shape[1] == 1:  # a column (N x 1): one label per sequence all the same
         y = y[:, 0]
     if y.ndim != 1 or len(y) != len(X):
-        raise DataError(f"{path}: {yk} has shape {y.shape}; expected ({len(X)},): one label per sequence")
+        one_hot = (y.ndim == 2 and len(y) == len(X) and y.shape[1] > 1 and np.issubdtype(y.dtype, np.number)
+                   and np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all())  # fmt: skip
+        hint = f" (it is one-hot: save {yk}.argmax(axis=1))" if one_hot else ""
+        raise DataError(f"{path}: {yk} has shape {y.shape}; expected ({len(X)},): one label per sequence{hint}")
     y = _text_labels(path, yk, y)
     _check_label_names(path, yk, y)
     if training:

@@ -183,12 +183,37 @@ def load_dataset(spec: StudySpec) -> Splits:
         return load_splits(spec.dataset, seed=spec.seed)
     except DataError as exc:
         path = Path(spec.dataset)
+        comment = _comment_hint(spec) if not path.exists() else ""
         if not path.is_absolute() and not path.exists() and path.suffix in (".npz", ".ts"):
             raise PreflightError(
                 f"{spec.path}: dataset: {spec.dataset}: no such file (looked in {spec.path.parent}/ and in the "
-                f"current directory {Path.cwd()}/); allowed: a shipped dataset name, synthetic, or a .npz/.ts path"
+                f"current directory {Path.cwd()}/){comment}; allowed: a shipped dataset name, synthetic, or a "
+                ".npz/.ts path"
             ) from None
-        raise PreflightError(f"{spec.path}: dataset: {exc}") from None
+        raise PreflightError(f"{spec.path}: dataset: {exc}{comment}") from None
+
+
+def _comment_hint(spec: StudySpec) -> str:
+    """Where the study file's unquoted ``dataset:`` line holds " #": YAML read the rest as a comment, and the path
+    was cut there (``my data/run #1.npz`` was "my data/run: no such file"; the unseen10 probe)."""
+    try:
+        text = spec.path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError, AttributeError):
+        return ""
+    line = next(
+        (
+            x
+            for x in text.splitlines()
+            if re.match(r"\s*dataset:\s*[^\s'\"]", x) and " #" in x and re.search(r"\.(npz|ts)\b", x.split(" #", 1)[1])
+        ),
+        None,
+    )  # (a path's end, not a comment's words)
+    if line is None:
+        return ""
+    return (
+        f" (the line {line.strip()!r}: a space then # starts a YAML comment, so the path was cut there; quote it: "
+        'dataset: "...")'
+    )
 
 
 def _check(spec: StudySpec, splits: Splits, folds: int) -> None:

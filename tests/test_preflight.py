@@ -112,6 +112,16 @@ CASES: dict[str, Case] = {
     ),
     "npz-beyond-float32": (lambda d: npz(d, X=np.full((N, T, C), 1e39)), ["holds values up to 1e+39", "float32"], {}, None),
     "missing-path": (lambda d: "absent.npz", ["dataset: absent.npz: no such file", "looked in"], {}, None),
+    # (the unseen10 probe) the file's suffix left out, a test split saved N x C x T, one-hot labels: each said what
+    # was wrong and not the way out
+    "path-without-suffix": (lambda d: npz(d)[: -len(".npz")], ["data: no such file (", "data.npz exists: give the "
+                                                                "file's whole name)"], {}, None),
+    "npz-test-transposed": (
+        lambda d: npz(d, test={"X": arrays(n=6)["X"].swapaxes(1, 2), "y": np.arange(6) % 2}),
+        ["X_test has 5 channels; the training X has 2 (its 2 steps", "np.swapaxes(X_test, 1, 2) gives N x T x C)"], {}, None,
+    ),
+    "npz-one-hot-y": (lambda d: npz(d, y=np.eye(2, dtype=np.int64)[np.arange(N) % 2]),
+                      ["y has shape (12, 2); expected (12,)", "(it is one-hot: save y.argmax(axis=1))"], {}, None),
     "starting-point-outside-range": (
         lambda d: npz(d), ["starting_points[0].dropout: 0.5 is outside the searched range", "allowed: 0..0.3 (if a study of this name",
                            "already ran it: change the point, then run study once with --allow-change)"],
@@ -208,6 +218,30 @@ def test_bad_input_is_one_line_exit_2_and_no_store(
     code = main(["study", str(studies[case]), "--storage", storage_of(case, studies[case])])
     out = capsys.readouterr()
     check_error(case, studies[case], code, out.out, out.err)
+
+
+@pytest.mark.parametrize(
+    ("line", "hint"),
+    [
+        ("dataset: {d}/my data/run #1.npz", True),  # the path cut at " #": "my data/run: no such file" alone
+        ("dataset: {d}/absent.npz   # my own data", False),  # a comment after a path that is not there: no hint
+        ('dataset: "{d}/absent #1.npz"', False),  # quoted: YAML keeps the whole path
+    ],
+    ids=["cut at the comment", "a real comment", "quoted"],
+)
+def test_a_dataset_path_cut_at_a_yaml_comment_is_said_to_be(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], line: str, hint: bool
+) -> None:
+    """(the unseen10 probe) an unquoted dataset path holding " #" was cut there by YAML, and the error named the cut
+    path as "no such file" with no word of quoting."""
+    (tmp_path / "my data").mkdir()
+    npz(tmp_path / "my data", "run #1.npz")
+    study = write_study(tmp_path, "hash", "PLACEHOLDER")
+    study.write_text(study.read_text().replace("dataset: PLACEHOLDER", line.format(d=tmp_path)))
+    assert main(["validate", str(study)]) == 2
+    err = capsys.readouterr().err
+    assert "no such file" in err and ("a space then # starts a YAML comment" in err) == hint, err
+    assert not hint or "quote it: dataset: " in err
 
 
 #: one case of each kind, through the real command line: a data file, a parser, a data check, the folds, a URL
