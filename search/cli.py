@@ -30,7 +30,7 @@ from search.fingerprint import StudyChangedError
 from search.interrupts import Interrupted, interrupt_behind, interrupted_while_starting, stopped_by
 from search.interrupts import install as install_interrupts
 from search.interrupts import reset as reset_interrupts
-from search.preflight import PreflightError, Prepared, checked_storage, prepare
+from search.preflight import PreflightError, Prepared, checked_storage, prepare, seeds_note
 from search.processes import WORKER_INDEX_ENV, say, started_by_study
 from search.recipes import points_note
 from search.spec import StudyFileError, StudySpec, load_study
@@ -221,6 +221,8 @@ def cmd_study(args: argparse.Namespace, join_only: bool = False) -> int:
         from search.defaults import budget
 
         print(f"  budget: {budget(spec, prepared.folds, len(prepared.splits.train), total)}", flush=True)
+        if (seeds := seeds_note(spec)) is not None:  # said once, as the study starts, and by validate
+            say(seeds)
     from search.objective import older_swa_note
 
     if (swa := older_swa_note(study)) is not None:
@@ -729,8 +731,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
         print(f"  budget: {budget(spec, p.folds, len(tr), spec.trials)}", flush=True)
         _data_notes(p)
-        if (note := points_note(spec, spec.trials)) is not None:
-            print(note, file=sys.stderr, flush=True)
+        for note in (points_note(spec, spec.trials), seeds_note(spec)):
+            if note is not None:
+                print(note, file=sys.stderr, flush=True)
     return 2 if failed else 0
 
 

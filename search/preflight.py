@@ -162,8 +162,6 @@ def data_warnings(prepared: Prepared) -> list[str]:
         lines.append(lr)
     if (stride := stride_note(spec, splits)) is not None:
         lines.append(stride)
-    if (seeds := seeds_note(spec)) is not None:
-        lines.append(seeds)
     y = splits.train.y
     unseen = unvalidated_classes(y, validation_parts(y, prepared.folds, spec.val_fraction, spec.seed))
     if unseen:

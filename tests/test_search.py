@@ -1531,12 +1531,15 @@ def test_an_lr_far_above_what_the_optimizer_takes_is_noted(tmp_path: Path, chang
         (5, None),
     ],
 )
-def test_fewer_final_seeds_than_the_default_are_noted(tmp_path: Path, seeds: int, said: str | None) -> None:
+def test_fewer_final_seeds_than_the_default_are_noted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], seeds: int, said: str | None
+) -> None:
     """(the stats10 review, the unseen10 probe) with 2 seeds a model at 17 % against a 2 % floor was called
     significant in 23 % of simulated runs, and nothing said before the run that 2 seeds test so little."""
-    from search.preflight import data_warnings, prepare
-
-    lines = [line for line in data_warnings(prepare(write_study(tmp_path, final_seeds=seeds))) if "final_seeds" in line]
+    study = write_study(tmp_path, final_seeds=seeds)
+    out = run_main(capsys, "validate", str(study))  # (and study, as it creates the study: not on resume)
+    assert out.returncode == 0, out.stderr
+    lines = [line for line in out.stderr.splitlines() if "final_seeds" in line]
     assert (not lines) if said is None else (len(lines) == 1 and said in lines[0]), lines
 
 
