@@ -97,6 +97,11 @@ BEAT_ATTR = "regtune:beat"  # the worker's own heartbeat (time.time()) on storag
 #: the grace period of the worker that runs a trial (its $REGTUNE_GRACE_PERIOD, above its heartbeat interval): the
 #: others judge its heartbeat by the longer of it and their own
 GRACE_ATTR = "regtune:grace"
+#: the time zone of the PostgreSQL session that writes the trial's heartbeats (``SHOW TimeZone``): Optuna stores a
+#: heartbeat without one, as that session's local time, and compares it with the reader's ``now()`` in the reader's
+#: time zone; the others read its age in this one (a worker with PGTZ=Asia/Tokyo beside one with PGTZ=UTC failed
+#: each of its live trials at once as "no heartbeat for 40 s", and never found the other's dead one: faults10)
+TZ_ATTR = "regtune:beat_tz"
 STORAGE_ENV = "REGTUNE_STORAGE"  # an alternative to STORAGE=... that keeps credentials off command lines
 SCHEMA_LOCK = 727465  # the PostgreSQL advisory lock key under which the schema and new studies are created
 POOL = {"pool_size": 2, "max_overflow": 2}  # connections per worker process: main thread + heartbeat, and slack
@@ -192,7 +197,7 @@ def where(url: str) -> str:
 #: behind was read beside the next worker's pid, and that live pid tested in the dead run's namespace)
 _RUN_ATTRS = (
     "fail_reason", "traceback", "pruned_reason", "resumed_from_epoch", GAVE_UP_ATTR,
-    HOST_ATTR, PID_ATTR, START_ATTR, SPACE_ATTR, BEAT_ATTR, GRACE_ATTR,
+    HOST_ATTR, PID_ATTR, START_ATTR, SPACE_ATTR, BEAT_ATTR, GRACE_ATTR, TZ_ATTR,
 )  # fmt: skip
 
 
@@ -470,6 +475,58 @@ class RetryingStorage(BaseStorage, BaseHeartbeat):
         return self._call("_get_stale_trial_ids", study_id)
 
 
+def _rdb_backend(storage: BaseStorage) -> Any:
+    """The RDB storage behind ``storage`` (itself, or behind :class:`RetryingStorage` and Optuna's cache), or None."""
+    inner = getattr(storage, "inner", storage)
+    backend = getattr(inner, "_backend", inner)  # (a bare RDBStorage is its own backend)
+    return backend if hasattr(backend, "scoped_session") else None
+
+
+def session_time_zone(storage: BaseStorage) -> str | None:
+    """This process's PostgreSQL session time zone (``SHOW TimeZone``: the server's, or the role's or database's,
+    or ``PGTZ``), the one its heartbeats are written in (:data:`TZ_ATTR`); None on other storages (SQLite's
+    ``CURRENT_TIMESTAMP`` is UTC in every process) or where it cannot be read."""
+    import sqlalchemy
+
+    backend = _rdb_backend(storage)
+    if backend is None or backend.engine.dialect.name != "postgresql":
+        return None
+    session = backend.scoped_session()
+    try:
+        return str(session.execute(sqlalchemy.text("SHOW TimeZone")).scalar())
+    except Exception:
+        return None
+    finally:
+        session.close()
+
+
+def heartbeat_ages(storage: BaseStorage, zones: dict[int, str]) -> dict[int, float]:
+    """The age in seconds of Optuna's heartbeat of each trial id in ``zones`` (a PostgreSQL storage), the
+    database's ``now()`` read in the time zone its writer's session had (:data:`TZ_ATTR`), the stored beat's own;
+    one query for all. Trials without a beat are left out; so are all where it cannot be read (a zone name edited
+    by hand that PostgreSQL does not know): those are judged as Optuna judges them."""
+    import sqlalchemy
+
+    backend = _rdb_backend(storage)
+    if backend is None or not zones:
+        return {}
+    rows = ", ".join(f"(:t{i}, :z{i})" for i in range(len(zones)))
+    query = sqlalchemy.text(
+        "SELECT h.trial_id, EXTRACT(EPOCH FROM (now() AT TIME ZONE v.tz) - h.heartbeat) FROM trial_heartbeats h "
+        f"JOIN (VALUES {rows}) AS v(trial_id, tz) ON h.trial_id = v.trial_id"
+    )
+    values: dict[str, Any] = {}
+    for i, (tid, zone) in enumerate(zones.items()):
+        values[f"t{i}"], values[f"z{i}"] = int(tid), str(zone)
+    session = backend.scoped_session()
+    try:
+        return {int(tid): float(age) for tid, age in session.execute(query, values) if age is not None}
+    except Exception:
+        return {}
+    finally:
+        session.close()
+
+
 def heartbeat_older(storage: BaseStorage, trial_id: int, seconds: float) -> bool:
     """Whether Optuna's heartbeat of trial ``trial_id`` (an RDB storage's: ``storage`` itself, or the RDB behind
     :class:`RetryingStorage` and Optuna's cache) is older than ``seconds``, read as Optuna reads it (the database's
@@ -478,9 +535,8 @@ def heartbeat_older(storage: BaseStorage, trial_id: int, seconds: float) -> bool
     import sqlalchemy
     from optuna.storages._rdb import models
 
-    inner = getattr(storage, "inner", storage)
-    backend = getattr(inner, "_backend", inner)  # (a bare RDBStorage is its own backend)
-    if not hasattr(backend, "scoped_session"):
+    backend = _rdb_backend(storage)
+    if backend is None:
         return True
     session = backend.scoped_session()
     try:

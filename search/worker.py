@@ -57,6 +57,7 @@ from search.storage import (  # the worker-process attributes live beside _RUN_A
     RETRY_SECONDS,
     SPACE_ATTR,
     START_ATTR,
+    TZ_ATTR,
     StorageError,
     by_state,
     crashes,
@@ -64,9 +65,11 @@ from search.storage import (  # the worker-process attributes live beside _RUN_A
     exhausted,
     foreign,
     foreign_message,
+    heartbeat_ages,
     heartbeat_older,
     is_requeued,
     requeue,
+    session_time_zone,
 )
 from search.trial_introspection import artifact_store
 
@@ -375,11 +378,19 @@ def dead_trials(study: optuna.Study, own: bool = False) -> dict[int, str]:
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     if native:  # (of the trials this view holds running: a report's snapshot counted "2 running, 3 ... gone")
         ids = {t._trial_id: t for t in running}
+        # a beat is stored in its writer's session time zone (PostgreSQL): read in the zone it recorded, not in
+        # this session's, which Optuna's check below compares it with (a zone 9 hours ahead read every other
+        # worker's live trial as 9 hours silent, and its own dead ones as beating for 9 hours more)
+        zones = {tid: t.system_attrs[TZ_ATTR] for tid, t in ids.items() if isinstance(t.system_attrs.get(TZ_ATTR), str)}
+        ages = heartbeat_ages(storage, zones)
         for tid in storage._get_stale_trial_ids(study._study_id):  # type: ignore[attr-defined]
-            if tid in ids:
+            if tid in ids and tid not in ages:
                 grace = grace_of(ids[tid])
                 if grace > GRACE_PERIOD and not heartbeat_older(storage, tid, grace):
                     continue  # its worker beats less often than this one judges (another REGTUNE_HEARTBEAT_INTERVAL)
+                dead[tid] = stale_reason(grace)
+        for tid, age in ages.items():
+            if age > (grace := grace_of(ids[tid])):
                 dead[tid] = stale_reason(grace)
     host, now, space = socket.gethostname(), time.time(), pid_space()
     me = (host, os.getpid(), process_start(os.getpid()))
@@ -492,6 +503,12 @@ class Heartbeat:
             self._beat()
 
     def __enter__(self) -> Heartbeat:
+        # the time zone its beats are written in (PostgreSQL's session zone), before the first beat: the others read
+        # every beat in it (dead_trials), the first one too, before the claim (TZ_ATTR)
+        zone = session_time_zone(self.storage) if self.native else None
+        if zone is not None:
+            with contextlib.suppress(UpdateFinishedTrialError):  # (taken over meanwhile: the claim says so)
+                self.storage.set_trial_system_attr(self.trial_id, TZ_ATTR, zone)
         if self.thread is not None:
             self._beat()  # before anything else is recorded on the trial: it is never without a heartbeat
             self.thread.start()
