@@ -120,29 +120,39 @@ def check_sqlite(url: str) -> None:
     other = not_sqlite(path)
     if other is not None:
         raise StorageError(other)
-    hot = path.with_name(path.name + "-journal")
-    kept: tuple[Path, Path] | None = None
-    if hot.is_file() and hot.stat().st_size > 0:  # SQLite rolls it back into the file at the first open
-        copies: list[Path] = []
-        try:  # the journal first: a writer's at work is gone by the time a large file is copied
-            copies.append(backup_copy(hot))
-            copies.append(backup_copy(path))
-            kept = copies[1], copies[0]
-        except OSError:  # (the journal gone meanwhile: a writer's that committed) no pair: nothing left behind
-            for copy in copies:
-                copy.unlink(missing_ok=True)
+    # SQLite rolls a hot -journal back into the file at the first open, and replays a -wal into it (a file its
+    # WAL mode was set on, by a user or another tool: a restored copy beside a newer copy's WAL was damaged and the
+    # WAL deleted, and the line said "nothing was written to it": the faults10 probe); both are copied first
+    kept: list[tuple[Path, Path, Path]] = []  # (the journal or WAL, the file's copy, its copy)
+    for side in (path.with_name(path.name + "-journal"), path.with_name(path.name + "-wal")):
+        if side.is_file() and side.stat().st_size > 0:
+            copies: list[Path] = []
+            try:  # the journal first: a writer's at work is gone by the time a large file is copied
+                copies.append(backup_copy(side))
+                copies.append(backup_copy(path))
+                kept.append((side, copies[1], copies[0]))
+            except OSError:  # (the journal gone meanwhile: a writer's that committed) no pair: nothing left behind
+                for copy in copies:
+                    copy.unlink(missing_ok=True)
     why = problem(path)
-    if why is not None and kept is not None and not hot.exists():
+    # a journal rolled back into the file is deleted; a WAL is read with the file whether or not it was moved into
+    # it (and then deleted) yet: damage seen beside either is told with both copies
+    used = [k for k in kept if not k[0].exists() or k[0].name.endswith("-wal")]
+    if why is not None and used:
+        side, file_copy, side_copy = used[0]
+        wal = side.name.endswith("-wal")
+        done, kind, suffix = ("replayed", "WAL", "-wal") if wal else ("rolled back", "journal", "-journal")
         raise StorageError(
-            f"SQLite file {path} is damaged ({why}) after SQLite rolled back the {hot.name} left beside it: a killed "
-            "writer's leaves a whole file, so that journal belonged to another copy of the file (a file restored "
-            f"from a backup, or copied, beside an old -journal). The file and that journal as they were: {kept[0]}, "
-            f"{kept[1]}; if this file was restored from a copy, put the copy back without the -journal, else "
-            f"rebuild it from every readable row: make repair STUDY=<study file> STORAGE={url}"
+            f"SQLite file {path} is damaged ({why}) after SQLite {done} the {side.name} left beside it: a killed "
+            f"writer's leaves a whole file, so that {kind} belonged to another copy of the file (a file restored "
+            f"from a backup, or copied, beside an old {suffix}). The file and that {kind} as "
+            f"they were: {file_copy}, {side_copy}; if this file was restored from a copy, put the copy back without "
+            f"the {suffix}{' (and -shm)' if wal else ''}, else rebuild it from every readable "
+            f"row: make repair STUDY=<study file> STORAGE={url}"
         )
-    if kept is not None:  # rolled back cleanly (a killed writer's), or not hot after all (a writer at work)
-        for copy in kept:
-            copy.unlink(missing_ok=True)
+    for _, file_copy, side_copy in kept:  # cleanly (a killed writer's), or not hot after all (a writer at work)
+        file_copy.unlink(missing_ok=True)
+        side_copy.unlink(missing_ok=True)
     if why is not None:
         raise StorageError(
             f"SQLite file {path} is damaged ({why}); nothing was written to it. Rebuild it from every readable row "

@@ -5,6 +5,7 @@ page of a real regtune study's file overwritten, as a disk error or a half-copie
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import sqlite3
 import time
@@ -664,6 +665,67 @@ def test_a_stale_journal_rolled_back_into_a_restored_file_keeps_both_and_says_so
     kept = sorted(tmp_path.glob("study.db*.bak-*"))
     assert [p.name.split(".bak-")[0] for p in kept] == ["study.db-journal", "study.db"]
     assert kept[1].read_bytes() == finished[1] and kept[0].read_bytes()[:8] == b"\xd9\xd5\x05\xf9\x20\xa1\x63\xd7"
+
+
+def _wal_of_a_killed_writer(db: Path) -> bytes:
+    """Put ``db`` in WAL mode (a user's ``PRAGMA journal_mode=WAL``, another tool's), then: its bytes as a copy taken
+    now (a backup), and a writer that moves the file on past that copy and is killed with more of its writes still
+    in the ``-wal`` (SIGKILL, a lost machine)."""
+    import subprocess
+    import sys
+
+    with contextlib.closing(sqlite3.connect(db, isolation_level=None)) as conn:
+        for i in range(40):  # a longer study's pages: two tables' rows interleaved, as trials write them
+            for table in ("trial_user_attributes", "trial_system_attributes"):
+                conn.execute(
+                    f"INSERT INTO {table}(trial_id, key, value_json) VALUES (1, ?, ?)", (f"k{i}", f'"{i:0500}"')
+                )
+        assert conn.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal"
+    backup = db.read_bytes()
+    code = (  # the file's pages laid out anew (a VACUUM), then one more row of a trial in the WAL only
+        "import os, sqlite3, sys\n"
+        "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+        "c.execute('DELETE FROM trial_intermediate_values'); c.execute('VACUUM')\n"
+        "c.execute('PRAGMA wal_checkpoint(TRUNCATE)'); c.execute('PRAGMA wal_autocheckpoint=0')\n"
+        "c.execute('INSERT INTO trial_user_attributes(trial_id, key, value_json) VALUES (1, ?, ?)', ('later', '1'))\n"
+        "os._exit(9)\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(db)], check=False)
+    assert db.with_name(db.name + "-wal").stat().st_size > 0
+    return backup
+
+
+# (the file beside the killed writer's -wal: its own, or a copy taken before the writer moved it on; damaged)
+WAL_CASES = [("the writer's own file", False), ("a restored older copy", True)]
+
+
+@pytest.mark.parametrize(("beside", "damaged"), WAL_CASES, ids=[c[0] for c in WAL_CASES])
+def test_a_wal_replayed_into_a_restored_copy_keeps_both_and_says_so(
+    finished: tuple[Path, bytes], tmp_path: Path, beside: str, damaged: bool
+) -> None:
+    """A file in WAL mode restored from a copy beside the ``-wal`` a killed writer of a later copy left: SQLite
+    replayed that WAL into the restored file at the first open (the check's), damaging it, and deleted the WAL;
+    the line said "nothing was written to it" and kept nothing (the faults10 probe: a user's backup, moved into
+    place, was lost). Now both are copied first and the line says what to do, as for a stale ``-journal``; the
+    killed writer's own WAL is replayed into its own file cleanly and leaves no copies."""
+    db = copy(finished, tmp_path)
+    backup = _wal_of_a_killed_writer(db)
+    wal = db.with_name("study.db-wal")
+    wal_bytes = wal.read_bytes()
+    if damaged:
+        db.write_bytes(backup)
+    if not damaged:
+        check_sqlite(url(db))
+        assert not list(tmp_path.glob("*.bak-*"))
+        assert {state for state, _ in trials(db).values()} == {TrialState.COMPLETE}
+        return
+    with pytest.raises(StorageError, match=r"after SQLite replayed the study\.db-wal left beside it.*put the copy "
+                                           r"back without the -wal \(and -shm\)") as caught:  # fmt: skip
+        check_sqlite(url(db))
+    assert "nothing was written" not in str(caught.value)
+    kept = sorted(tmp_path.glob("study.db*.bak-*"))
+    assert [p.name.split(".bak-")[0] for p in kept] == ["study.db-wal", "study.db"]
+    assert kept[1].read_bytes() == backup and kept[0].read_bytes() == wal_bytes
 
 
 def test_rows_whose_json_does_not_parse_are_dropped_and_the_rebuilt_file_reads_back(
