@@ -1373,8 +1373,16 @@ def _rdb(url: str, pool: dict[str, int]) -> optuna.storages.RDBStorage:
                     driver_url(url), engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_INTERVAL, grace_period=GRACE_PERIOD,
                     heartbeat_stale_trial_callback=_requeue_stale,
                 )  # fmt: skip
-        except StorageError:  # unreachable at the first connection (a wrong URL, no server): one line at once
-            raise
+        except StorageError as exc:  # unreachable at the first connection (a wrong URL, no server): one line at once
+            # once the server has answered, a connection refused on a retry is the same outage (a restart, a database
+            # closed to connections a moment): it ended the worker right after "retrying for up to 60 s" (faults10)
+            if lost_since is None or not getattr(exc, "transient", False):
+                raise
+            if time.monotonic() - lost_since > RETRY_SECONDS:
+                raise StorageError(
+                    f"{exc} (the server was lost for {RETRY_SECONDS:.0f} s while the study opened)"
+                ) from None
+            time.sleep(1.0)
         except Exception as exc:
             if creation_race(exc) and races < 5:  # another process stamped the new schema first: it is there now
                 races += 1
@@ -1533,7 +1541,9 @@ def schema_lock(url: str) -> Iterator[Any]:
         try:
             conn = engine.connect()  # a wrong URL, a server that is not there: one line now, as before
         except Exception as exc:
-            raise StorageError(describe(url, exc)) from None
+            refused = StorageError(describe(url, exc))
+            refused.transient = transient(exc)  # type: ignore[attr-defined]  # (_rdb retries it once the server answered)
+            raise refused from None
         conn = _take_lock(url, engine, conn)
         try:
             yield conn
