@@ -410,11 +410,14 @@ DATA_CHANGED = "its content changed"
 
 
 def changed_error(
-    spec: StudySpec, store: str, found: list[tuple[str, str]], created_from: str | None = None
+    spec: StudySpec, store: str, found: list[tuple[str, str]], created_from: str | None = None, report: bool = False
 ) -> StudyChangedError:
     """The short message: what changed (at most :data:`MAX_LINES` lines), then how to go on. ``created_from``:
     the study file that created the study (``regtune:study_file``); when it is another file, the message says so:
-    two users' ``studies/lstm.yaml`` of one name were told to "undo the edit" where nobody had edited anything."""
+    two users' ``studies/lstm.yaml`` of one name were told to "undo the edit" where nobody had edited anything.
+    ``report``: the command is a report, which runs no trial (it was told of "new ones": the faults10 probe)."""
+    clash = ("the report would retrain its verdict's rows as the file says now, beside trials that ran the stored one"
+             if report else "the finished trials would not be comparable with new ones")  # fmt: skip
     other = created_from is not None and not _same_file(created_from, spec.path)
     if other:
         lines = [f"{spec.path} does not match study {spec.name!r} in {store}, which {created_from} created:"]
@@ -428,7 +431,7 @@ def changed_error(
         lines.append(f"these edits only widen the search (the finished trials stay valid points of it): continue with "
                      f"--allow-change (make study ALLOW_CHANGE=1), or {fresh}")  # fmt: skip
     elif other:
-        lines.append(f"the finished trials would not be comparable with new ones: if {spec.path} is another study "
+        lines.append(f"{clash}: if {spec.path} is another study "
                      f"(a copy that kept `name: {spec.name}`), {fresh}; if it is that file edited, undo the edit")  # fmt: skip
     elif names := _rule_changes(spec, found):  # nobody edited anything: the data-dependent rules moved
         lines.append(f"{spec.path} leaves {', '.join(names)} to the data-dependent defaults, and this version of "
@@ -445,7 +448,7 @@ def changed_error(
         what = "arrays" if any(line.startswith("dataset: memory:") for line in data) else "data file"  # run_study's
         undo = "undo the edit" if not data else f"put back the {what} the study ran on (its sha256 is above)" + (
             "" if len(data) == len(found) else " and undo the edit")  # fmt: skip
-        lines.append(f"the finished trials would not be comparable with new ones: {undo}, or {fresh}")
+        lines.append(f"{clash}: {undo}, or {fresh}")
     return StudyChangedError("\n".join(lines))
 
 

@@ -587,3 +587,32 @@ def test_a_change_of_the_data_dependent_rules_is_not_called_an_edit(found: list,
     assert ("undo the edit" in text) is not rules
     if rules:
         assert "leaves conv_kernel, branch_dropout to the data-dependent defaults" in text
+
+
+@pytest.mark.parametrize(
+    ("command", "said"),
+    [
+        ("report", "the report would retrain its verdict's rows as the file says now, beside trials that ran the stored one"),
+        ("worker", "the finished trials would not be comparable with new ones"),
+    ],
+)  # fmt: skip
+def test_a_changed_data_file_is_refused_in_the_words_of_the_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, said: str
+) -> None:
+    """(the faults10 probe) a report on a study whose data file changed was refused, rightly, in the study's words:
+    "the finished trials would not be comparable with new ones", of a command that runs no trial."""
+    from tests.helpers import run_main, write_study
+
+    rng = np.random.default_rng(0)
+    data = tmp_path / "d.npz"
+    arrays = {"X": rng.normal(size=(40, 6, 1)), "y": np.arange(40) % 2, "X_test": rng.normal(size=(10, 6, 1)),
+              "y_test": np.arange(10) % 2}  # fmt: skip
+    np.savez(data, **arrays)
+    study = write_study(tmp_path, "changed", dataset=str(data), budget={"trials": 1, "max_epochs": 1})
+    store = ("--storage", str(tmp_path / "journal.log"))
+    assert run_main(capsys, "worker", str(study), *store).returncode == 0
+    np.savez(data, **{**arrays, "X": arrays["X"] + 1.0})
+    out = run_main(capsys, command, str(study), *store)
+    assert out.returncode == 2 and "its content changed (sha256 " in out.stderr, out.stderr
+    assert said in out.stderr and "put back the data file the study ran on" in out.stderr, out.stderr
+    assert command == "worker" or "new ones" not in out.stderr

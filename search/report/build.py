@@ -210,7 +210,7 @@ def report_target(study: optuna.Study, spec: StudySpec, url: str, out: Path | No
 
     found = definition_changes(study, spec, mask_url(url))
     if found:  # the verdict would retrain rows of the edited file (or data) beside trials of the stored one
-        raise changed_error(spec, mask_url(url), found)
+        raise changed_error(spec, mask_url(url), found, report=True)
     outdir = out if out is not None else report_dir(spec.name, url)
     check_reportable(study, spec)
     check_writable(outdir, "--out" if out is not None else "the report directory")
