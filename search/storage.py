@@ -1588,6 +1588,26 @@ def schema_lock_holder(conn: Any) -> tuple[int, str] | None:
     return int(pid), f"pid {pid}, {who}, {state or 'state unknown'}{since}"
 
 
+def lock_blocker(conn: Any) -> tuple[int, str] | None:
+    """A session of this database that another one waits behind for a lock (not an advisory lock: the schema lock's
+    own waiters poll, they do not wait), as ``(pid, "pid 123, 'app', last query: '...'")``; None when no session
+    waits on a lock. A schema-lock holder that is itself waiting on a table lock (a psql session's LOCK TABLE) was
+    called suspended, and its own pid given to terminate (the faults10 probe)."""
+    import sqlalchemy
+
+    row = conn.execute(sqlalchemy.text(
+        "SELECT b.pid, coalesce(b.application_name, ''), left(coalesce(b.query, ''), 80) FROM pg_stat_activity w "
+        "CROSS JOIN LATERAL unnest(pg_blocking_pids(w.pid)) AS blocking(pid) JOIN pg_stat_activity b ON "
+        "b.pid = blocking.pid WHERE w.datname = current_database() AND w.wait_event_type = 'Lock' "
+        "AND w.pid <> pg_backend_pid() ORDER BY b.backend_start LIMIT 1")).first()  # fmt: skip
+    conn.commit()
+    if row is None:
+        return None
+    pid, app, query = row
+    who = repr(app) if app else "a session that gave no application_name"
+    return int(pid), f"pid {pid}, {who}, last query: {query!r}"
+
+
 def _take_lock(url: str, engine: Any, conn: Any) -> Any:
     """Take the schema lock on ``conn`` (polled: a wait says so once, after :data:`LOCK_NOTE_SECONDS`); a
     connection lost while waiting (a server restart, a dropped network) is replaced and the wait goes on for up to
@@ -1629,9 +1649,22 @@ def _take_lock(url: str, engine: Any, conn: Any) -> Any:
             except Exception:  # a note without its holder: the failed transaction must not end the wait (the
                 with contextlib.suppress(Exception):  # next pg_try_advisory_lock raised InFailedSqlTransaction,
                     conn.rollback()  # not a transient error: review7)
-            held = (f"; held by PostgreSQL {holder[1]}: a regtune process holds it only while it creates or checks a "
-                    "study, so one holding it this long is suspended (Ctrl-Z, a paused machine) or stuck: resume or "
-                    f"stop it, or end its session (SELECT pg_terminate_backend({holder[0]}))" if holder else "")  # fmt: skip
+            blocker = None
+            if holder:
+                try:
+                    blocker = lock_blocker(conn)
+                except Exception:
+                    with contextlib.suppress(Exception):
+                        conn.rollback()
+            if holder and blocker:  # the holder may be waiting behind it: its pid was given to terminate (faults10)
+                held = (f"; held by PostgreSQL {holder[1]}, and a session here waits on a lock held by {blocker[1]}: "
+                        "the holder is likely waiting behind it (a regtune process holds the schema lock only while it "
+                        f"creates or checks a study): end that transaction (SELECT pg_terminate_backend({blocker[0]})) "
+                        f"before the holder's")  # fmt: skip
+            else:
+                held = (f"; held by PostgreSQL {holder[1]}: a regtune process holds it only while it creates or checks "
+                        "a study, so one holding it this long is suspended (Ctrl-Z, a paused machine) or stuck: resume "
+                        f"or stop it, or end its session (SELECT pg_terminate_backend({holder[0]}))" if holder else "")  # fmt: skip
             print(f"note: waiting for the schema lock on {mask_url(url)} ({where(url)}) for {now - start:.0f} s: "
                   f"another process is creating the schema or a study there{held}", file=sys.stderr, flush=True)  # fmt: skip
         time.sleep(0.25)

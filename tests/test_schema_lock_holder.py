@@ -55,6 +55,48 @@ def test_the_schema_lock_wait_names_its_holder_and_repeats(
         assert f"SELECT pg_terminate_backend({pid})" in note and "suspended (Ctrl-Z, a paused machine)" in note, note
 
 
+@pytest.mark.postgres
+def test_a_holder_waiting_behind_a_table_lock_is_not_called_suspended(
+    database: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """(the faults10 probe) a psql session held a table lock; the worker holding the schema lock waited behind it on
+    another of its connections, and the next worker called that holder suspended and gave its pid to terminate.
+    The note now names the session the others wait behind."""
+    import threading
+
+    import psycopg2
+
+    monkeypatch.setattr(storage_module, "LOCK_NOTE_SECONDS", 0.5)
+    monkeypatch.setattr(storage_module, "LOCK_REPEAT_SECONDS", 60.0)
+
+    def session(name: str) -> object:
+        return psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=database, application_name=name)
+
+    holder = hold_schema_lock(database, "regtune gpu-7 pid 4242")
+    psql = session("psql")
+    psql.cursor().execute("CREATE TABLE t (x int)")  # type: ignore[attr-defined]
+    psql.commit()  # type: ignore[attr-defined]
+    psql.cursor().execute("LOCK TABLE t IN ACCESS EXCLUSIVE MODE")  # type: ignore[attr-defined]
+    blocked = session("regtune gpu-7 pid 4242")  # the holder's other connection, waiting on the table
+    stuck = threading.Thread(target=lambda: blocked.cursor().execute("SELECT * FROM t"), daemon=True)  # type: ignore[attr-defined]
+    stuck.start()
+    thread, got = schema_lock_waiter(f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{database}")
+    try:
+        time.sleep(2.0)
+    finally:
+        psql.rollback()  # type: ignore[attr-defined]
+        holder.cursor().execute(f"SELECT pg_advisory_unlock({storage_module.SCHEMA_LOCK})")
+        thread.join(timeout=60)
+        stuck.join(timeout=10)
+    table_pid = psql.get_backend_pid()  # type: ignore[attr-defined]
+    for s_ in (holder, psql, blocked):
+        s_.close()  # type: ignore[attr-defined]
+    assert got == ["locked"], got
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note: waiting for the schema")]
+    assert notes and f"a session here waits on a lock held by pid {table_pid}, 'psql'" in notes[0], notes
+    assert f"pg_terminate_backend({table_pid})" in notes[0] and "suspended" not in notes[0], notes
+
+
 def test_the_lock_session_is_named_by_its_host_and_pid() -> None:
     name = storage_module.lock_holder_name()
     assert name.startswith("regtune ") and name.endswith(f" pid {os.getpid()}") and len(name.encode()) <= 63
