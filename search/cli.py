@@ -1092,12 +1092,14 @@ def disk_failure(args: argparse.Namespace, exc: OSError) -> str:
             "repair writes a backup copy and the mended file beside it (about twice the file's size) before it "
             f"replaces the file in one step, so the file is as it was. {fix}, then rerun the same command"
         )
+    # only study and worker run trials: figures, report and retry were told of "a trial this cut short" (faults10)
+    trials = getattr(args, "command", None) in ("study", "worker")
+    cut = ", and a trial this cut short is re-queued when the study resumes" if trials else ""
     if exc.errno in _NO_PERMISSION:
         return (
             f"cannot write {where}: {exc.strerror or exc} ({errno.errorcode.get(exc.errno or 0, exc.errno)}): this "
             "process may no longer write there (an immutable flag, changed permissions, another user's file); every "
-            "trial that finished before is stored, and a trial this cut short is re-queued when the study resumes. "
-            "Restore write access, then rerun the same command"
+            f"trial that finished before is stored{cut}. Restore write access, then rerun the same command"
         )
     if exc.errno == errno.EROFS:  # no space to free: the file system refuses every write
         return (
@@ -1107,8 +1109,8 @@ def disk_failure(args: argparse.Namespace, exc: OSError) -> str:
         )
     return (
         f"cannot write {where}: {exc.strerror or exc} ({errno.errorcode.get(exc.errno or 0, exc.errno)}); every "
-        "trial that finished before is stored, and a trial this cut short is re-queued when the study resumes "
-        "(a journal record cut short is set aside then). Free space (or lift the limit), then rerun the same command"
+        f"trial that finished before is stored{cut}{' (a journal record cut short is set aside then)' if trials else ''}"
+        ". Free space (or lift the limit), then rerun the same command"
     )
 
 

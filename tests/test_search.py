@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 import os
 import re
@@ -1082,6 +1083,24 @@ def test_a_read_only_file_system_is_not_called_a_full_disk() -> None:
     assert "Free space" not in text
     full = disk_failure(argparse.Namespace(storage=None), OSError(errno.ENOSPC, "No space left on device", "j.log"))
     assert "Free space" in full
+
+
+@pytest.mark.parametrize(
+    ("command", "trials"), [("study", True), ("worker", True), ("figures", False), ("report", False), ("retry", False)]
+)
+@pytest.mark.parametrize("code", [errno.EACCES, errno.ENOSPC], ids=["permission", "full disk"])
+def test_only_commands_that_run_trials_are_told_of_a_trial_cut_short(command: str, trials: bool, code: int) -> None:
+    """(the faults10 probe) figures in a folder it may not write: "... and a trial this cut short is re-queued when
+    the study resumes", of a command that runs no trial."""
+    import argparse
+
+    from search.cli import disk_failure
+
+    text = disk_failure(argparse.Namespace(storage=None, command=command), OSError(code, "refused", "j.log.lock"))
+    assert text.startswith("cannot write j.log.lock: refused") and "every trial that finished before is stored" in text
+    assert ("a trial this cut short is re-queued" in text) == trials and ("set aside" in text) == (
+        trials and code == errno.ENOSPC
+    ), text
 
 
 def test_a_write_refused_by_permission_mid_run_is_one_line() -> None:
