@@ -501,8 +501,8 @@ def session_time_zone(storage: BaseStorage) -> str | None:
 
 
 def heartbeat_ages(storage: BaseStorage, zones: dict[int, str]) -> dict[int, float]:
-    """The age in seconds of Optuna's heartbeat of each trial id in ``zones`` (a PostgreSQL storage), the
-    database's ``now()`` read in the time zone its writer's session had (:data:`TZ_ATTR`), the stored beat's own;
+    """The age in seconds of Optuna's heartbeat of each trial id in ``zones`` (a PostgreSQL storage): the stored
+    beat read as a time in the zone its writer's session had (:data:`TZ_ATTR`), against the database's ``now()``;
     one query for all. Trials without a beat are left out; so are all where it cannot be read (a zone name edited
     by hand that PostgreSQL does not know): those are judged as Optuna judges them."""
     import sqlalchemy
@@ -511,8 +511,11 @@ def heartbeat_ages(storage: BaseStorage, zones: dict[int, str]) -> dict[int, flo
     if backend is None or not zones:
         return {}
     rows = ", ".join(f"(:t{i}, :z{i})" for i in range(len(zones)))
+    # the beat made an instant in its zone, then subtracted from now(): two wall-clock times subtracted in a zone
+    # that moved its clocks between them are an hour off (a spring-forward read every beat from just before it as
+    # 3,600 s old, and failed each live trial whose worker had not beaten since)
     query = sqlalchemy.text(
-        "SELECT h.trial_id, EXTRACT(EPOCH FROM (now() AT TIME ZONE v.tz) - h.heartbeat) FROM trial_heartbeats h "
+        "SELECT h.trial_id, EXTRACT(EPOCH FROM now() - (h.heartbeat AT TIME ZONE v.tz)) FROM trial_heartbeats h "
         f"JOIN (VALUES {rows}) AS v(trial_id, tz) ON h.trial_id = v.trial_id"
     )
     values: dict[str, Any] = {}

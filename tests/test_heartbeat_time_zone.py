@@ -27,6 +27,7 @@ pytestmark = pytest.mark.postgres
 # (the zone the trial's worker wrote its beats in, or None: a worker that recorded none; the reader's session zone;
 #  the beat's age in s; dead by the reader's judgement, grace GRACE_PERIOD = 40). "unclaimed": its first beat only
 UNCLAIMED = "unclaimed"
+DST_BEGAN = "a zone whose summer time began 5 s ago"
 CASES = [
     ("UTC", "Asia/Tokyo", 5, False),  # before: read as 9 hours silent, failed as dead while its worker trained
     (f"{UNCLAIMED} UTC", "Asia/Tokyo", 5, False),  # between its first beat and its claim: the zone is known already
@@ -35,6 +36,11 @@ CASES = [
     ("Asia/Tokyo", "UTC", 5, False),
     ("America/New_York", "Asia/Tokyo", 60, True),
     ("America/New_York", "Asia/Tokyo", 5, False),
+    # a zone that moved its clocks an hour on 5 s ago (a spring-forward, DST_BEGAN): a beat from just before it was
+    # read as 3,600 s older than it is, and its live trial failed; one 60 s old is still dead
+    (DST_BEGAN, "UTC", 15, False),
+    (DST_BEGAN, "UTC", 60, True),
+    (DST_BEGAN, "Asia/Tokyo", 15, False),
     ("UTC", "UTC", 60, True),
     ("UTC", "UTC", 5, False),
     (None, "UTC", 60, True),  # recorded by no worker (an earlier version): judged as before, in the reader's zone
@@ -49,15 +55,26 @@ def database() -> Iterator[str]:
 
 
 def _set_beat(url: str, trial_id: int, zone: str, seconds: int) -> None:
-    """Write trial ``trial_id``'s heartbeat as a session in ``zone`` would have, ``seconds`` ago."""
+    """Write trial ``trial_id``'s heartbeat as a session in ``zone`` would have, ``seconds`` ago: its wall-clock time
+    then (not now's less ``seconds``, which differ where the zone moved its clocks meanwhile)."""
     import sqlalchemy
 
     engine = sqlalchemy.create_engine(url.replace("postgresql://", "postgresql+psycopg2://"))
     with engine.begin() as conn:
-        conn.execute(sqlalchemy.text("UPDATE trial_heartbeats SET heartbeat = (now() AT TIME ZONE :z) - "
-                                     "make_interval(secs => :s) WHERE trial_id = :t"),
+        conn.execute(sqlalchemy.text("UPDATE trial_heartbeats SET heartbeat = (now() - make_interval(secs => :s)) "
+                                     "AT TIME ZONE :z WHERE trial_id = :t"),
                      {"z": zone, "s": seconds, "t": trial_id})  # fmt: skip
     engine.dispose()
+
+
+def _dst_began(seconds: int) -> str:
+    """A POSIX time zone (UTC in winter, an hour ahead in summer) whose summer time began ``seconds`` ago, as
+    PostgreSQL reads one: a day of the year counted from 0, the change at that time of day."""
+    import datetime as dt
+
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=seconds)
+    day = start.timetuple().tm_yday - 1
+    return f"XST0XDT,{day}/{start:%H:%M:%S},{(day + 100) % 365}"
 
 
 @pytest.mark.parametrize("reader", sorted({r for _, r, _, _ in CASES}))
@@ -76,6 +93,7 @@ def test_a_heartbeat_is_read_in_its_writers_time_zone(
             pass
         assert storage.get_trial(tid).system_attrs[TZ_ATTR] == reader  # this session's zone, recorded before it
         writer = written.removeprefix(f"{UNCLAIMED} ") if written else None
+        writer = _dst_began(5) if writer == DST_BEGAN else writer
         if written is None or not written.startswith(UNCLAIMED):
             claim(storage, tid)
         # as a worker in that zone would have recorded it (None: not a zone name, as if not recorded)
