@@ -684,8 +684,8 @@ def _check_pair(
         c_test, c_train = test.X.shape[2], train.X.shape[2]
         # (the unseen10 probe) a test split saved N x C x T beside a training X of N x T x C: the layout named
         flipped = test.X.shape[1] == c_train and c_test > 1
-        hint = (f" (its {test.X.shape[1]} steps are the training channel count: saved N x C x T? "
-                f"np.swapaxes({xk}, 1, 2) gives N x T x C)") if flipped else ""  # fmt: skip
+        hint = (f" (its {test.X.shape[1]} steps are the training channel count: one of the two is likely saved N x "
+                "C x T, the training X or this one; np.swapaxes(that array, 1, 2) gives N x T x C)") if flipped else ""  # fmt: skip
         raise DataError(f"{test_where}: {xk} has {c_test} channel{'s' if c_test != 1 else ''}; the training X has "
                         f"{c_train}{hint}")  # fmt: skip
     if test.y.max() >= k:

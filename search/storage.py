@@ -908,7 +908,8 @@ def readable(
 
     # an analyst's role; a replica or default_transaction_read_only, whose INSERT privilege reads as granted (the
     # report failed at its first cached row, after a cross-validation): the study copied into a journal
-    why = None if name is None else ("this role may only read" if read_only_role(url) else read_only_server(url))
+    why = None if name is None else ("this role may only read" if read_only_role(url) else
+                                     "every transaction there is read-only" if read_only_server(url) else None)  # fmt: skip
     if why and name is not None:
         with tempfile.TemporaryDirectory(prefix="regtune-readonly-") as tmp:
             copy_path = Path(tmp) / "journal.log"
@@ -1545,7 +1546,8 @@ def schema_lock(url: str) -> Iterator[Any]:
             conn = engine.connect()  # a wrong URL, a server that is not there: one line now, as before
         except Exception as exc:
             refused = StorageError(describe(url, exc))
-            refused.transient = transient(exc)  # type: ignore[attr-defined]  # (_rdb retries it once the server answered)
+            # (_rdb retries it once the server has answered: an outage, not a wrong password or a dropped database)
+            refused.transient = transient(exc) and not NOT_AN_OUTAGE.search(str(exc))  # type: ignore[attr-defined]
             raise refused from None
         conn = _take_lock(url, engine, conn)
         try:
@@ -1559,6 +1561,8 @@ def schema_lock(url: str) -> Iterator[Any]:
         engine.dispose()
 
 
+#: a connection refused for what no wait mends (review10): retried as an outage, it waited 60 s, then blamed one
+NOT_AN_OUTAGE = re.compile(r"password authentication failed|does not exist|no pg_hba\.conf entry|permission denied")
 LOCK_NOTE_SECONDS = 10.0  # waiting longer than this for the schema lock prints one note
 LOCK_REPEAT_SECONDS = 60.0  # and again this often while the wait lasts
 

@@ -510,7 +510,7 @@ class Heartbeat:
             with contextlib.suppress(UpdateFinishedTrialError):  # (taken over meanwhile: the claim says so)
                 self.storage.set_trial_system_attr(self.trial_id, TZ_ATTR, zone)
         if self.thread is not None:
-            self._beat()  # before anything else is recorded on the trial: it is never without a heartbeat
+            self._beat()  # before anything but its time zone is recorded on the trial: it is never without a heartbeat
             self.thread.start()
         return self
 

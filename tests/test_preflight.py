@@ -118,7 +118,8 @@ CASES: dict[str, Case] = {
                                                                 "file's whole name)"], {}, None),
     "npz-test-transposed": (
         lambda d: npz(d, test={"X": arrays(n=6)["X"].swapaxes(1, 2), "y": np.arange(6) % 2}),
-        ["X_test has 5 channels; the training X has 2 (its 2 steps", "np.swapaxes(X_test, 1, 2) gives N x T x C)"], {}, None,
+        ["X_test has 5 channels; the training X has 2 (its 2 steps", "the training X or this one; np.swapaxes(that "
+         "array, 1, 2) gives N x T x C)"], {}, None,
     ),
     "npz-one-hot-y": (lambda d: npz(d, y=np.eye(2, dtype=np.int64)[np.arange(N) % 2]),
                       ["y has shape (12, 2); expected (12,)", "(it is one-hot: save y.argmax(axis=1))"], {}, None),

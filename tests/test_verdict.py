@@ -1235,6 +1235,28 @@ def holm_of(res: dict[str, Any], key: str) -> dict[str, Any]:
     return {"p_holm": verdict.holm_adjust([res[k]["p"] for k in tested])[tested.index(key)], "family": len(tested)}
 
 
+def test_refits_draw_their_seeds_apart_from_the_search(
+    recipe_study: tuple[optuna.Study, StudySpec], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """(the stats10 review) refit seed s trained with torch seed s, so with the study's seed 0 the best row's seed 0
+    started from the very weights its trial had been chosen with. Seed s now trains (weights and batch order) with
+    REFIT_SEEDS + s, and the cached refits' key names it, so refits stored before are not read."""
+    study, spec = recipe_study
+    assert final_result(study, spec)["key"]["refit_seeds"] == verdict.REFIT_SEEDS  # (the verdict's key too)
+    seen: list[tuple[int, int]] = []
+
+    def stop(rnn: Any, train: Any, data: Any) -> Any:
+        seen.append((train.seed, data.seed))
+        raise RuntimeError("stop")
+
+    monkeypatch.setattr(verdict, "fit", stop)
+    for s in (0, 2):
+        with pytest.raises(verdict.VerdictRunError, match="stop"):
+            verdict.refit_seed(spec, verdict.baseline_config(spec), 1, s)
+    assert seen == [(1_000_000, 1_000_000), (1_000_002, 1_000_002)] and spec.seed == 0
+    assert f"seeds from {verdict.REFIT_SEEDS}" in verdict.REFIT_PROTOCOL
+
+
 @pytest.mark.parametrize(
     ("ps", "adjusted"),
     [
