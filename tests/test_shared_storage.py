@@ -1042,13 +1042,16 @@ def test_a_connection_lost_while_waiting_for_the_schema_lock_is_replaced(
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("closed", [0, 3], ids=["connection lost", "then refused for 3 s"])
 def test_a_connection_lost_while_the_schema_is_read_is_retried(
-    database: str, capsys: pytest.CaptureFixture[str]
+    database: str, capsys: pytest.CaptureFixture[str], closed: int
 ) -> None:
     """A connection dropped while Optuna reads or creates the schema (after the schema lock: the server answered)
     made the worker exit at once with "cannot open storage ...: AdminShutdown", a schema half created behind it.
     Here the open blocks on a table another session locks, its connection is terminated, the lock released: the
-    open retries and succeeds, and says once that it retries."""
+    open retries and succeeds, and says once that it retries. ``closed``: the database then refuses connections
+    for that long (a restart, a fail-over): the retry's refused connection ended the worker at once, right after
+    "retrying for up to 60 s" (the faults10 probe)."""
     import threading
 
     import psycopg2
@@ -1077,58 +1080,15 @@ def test_a_connection_lost_while_the_schema_is_read_is_retried(
     while not (blocked := _admin(sql)):
         assert time.monotonic() < deadline, "the open never waited on the locked table"
         time.sleep(0.1)
-    assert _admin(f"SELECT pg_terminate_backend({blocked[0][0]})") == [(True,)]
-    time.sleep(0.5)
-    holder.rollback()  # the lock goes
-    thread.join(timeout=90)
-    holder.close()
-    assert got == ["open"], got
-    assert "connection lost while opening it" in capsys.readouterr().err
-
-
-@pytest.mark.postgres
-def test_a_database_closed_for_a_moment_while_the_study_opens_is_waited_out(
-    database: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """(the faults10 probe) After a connection lost while the study opens, the retry's new connection was refused
-    (a restart, a database closed to connections a moment), and the worker ended at once, right after "retrying for
-    up to 60 s": every worker of a batch starting during a fail-over. Here the open waits on a locked table, its
-    session is ended, the database refuses connections for 3 s, then takes them again: the open succeeds."""
-    import threading
-
-    import psycopg2
-
-    from search.storage import open_storage
-
-    open_storage(database)
-    name = database.rsplit("/", 1)[1]
-    holder = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=name)
-    holder.autocommit = False
-    holder.cursor().execute("LOCK TABLE alembic_version IN ACCESS EXCLUSIVE MODE")
-    got: list[str] = []
-
-    def opener() -> None:
-        try:
-            open_storage(database)
-            got.append("open")
-        except Exception as exc:
-            got.append(f"failed: {exc}")
-
-    thread = threading.Thread(target=opener)
-    thread.start()
-    sql = (f"SELECT pid FROM pg_stat_activity WHERE datname = '{name}' AND wait_event_type = 'Lock' "
-           f"AND pid <> {holder.get_backend_pid()}")  # fmt: skip
-    deadline = time.monotonic() + 30
-    while not (blocked := _admin(sql)):
-        assert time.monotonic() < deadline, "the open never waited on the locked table"
-        time.sleep(0.1)
-    _admin(f"ALTER DATABASE {name} ALLOW_CONNECTIONS false")
+    if closed:
+        _admin(f"ALTER DATABASE {name} ALLOW_CONNECTIONS false")
     try:
         assert _admin(f"SELECT pg_terminate_backend({blocked[0][0]})") == [(True,)]
-        time.sleep(3)
+        time.sleep(closed or 0.5)
     finally:
-        _admin(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
-        holder.rollback()
+        if closed:
+            _admin(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+        holder.rollback()  # the lock goes
     thread.join(timeout=90)
     holder.close()
     assert got == ["open"], got
