@@ -1560,6 +1560,14 @@ def test_fewer_final_seeds_than_the_default_are_noted(
     assert out.returncode == 0, out.stderr
     lines = [line for line in out.stderr.splitlines() if "final_seeds" in line]
     assert (not lines) if said is None else (len(lines) == 1 and said in lines[0]), lines
+    if seeds == 1:  # study says it once, as it creates the study; a resume (or a refusal) does not say it again
+        store = ("--storage", str(tmp_path / "journal.log"))
+        first = run_main(capsys, "worker", str(study), *store, "--trials", "1")
+        again = run_main(capsys, "worker", str(study), *store, "--trials", "2")
+        assert first.returncode == again.returncode == 0, first.stderr + again.stderr
+        assert [
+            ln for ln in first.stderr.splitlines() if "final_seeds 1 retrains" in ln
+        ] and "final_seeds" not in again.stderr
 
 
 @pytest.mark.parametrize(
