@@ -261,8 +261,10 @@ def parse_study(raw: Any, path: Path) -> StudySpec:
     if (dataset.endswith((".npz", ".ts")) or "/" in dataset or Path(dataset).suffix) and not Path(
         dataset
     ).is_absolute():
-        local = path.parent / dataset  # beside the study file (a .csv there too, so its error says what it is)
-        dataset = str(local) if local.exists() else dataset
+        local = path.parent / dataset  # beside the study file (a .csv there too, so its error says what it is;
+        # a path without its suffix beside FILE.npz too, so its error names that file: review10)
+        near = local.exists() or any(Path(f"{local}{end}").is_file() for end in (".npz", "_TRAIN.ts"))
+        dataset = str(local) if near else dataset
 
     arch = _mapping(raw.get("architecture", {}), "architecture", err)
     for key in arch:

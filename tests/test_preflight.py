@@ -116,6 +116,9 @@ CASES: dict[str, Case] = {
     # was wrong and not the way out
     "path-without-suffix": (lambda d: npz(d)[: -len(".npz")], ["data: no such file (", "data.npz exists: give the "
                                                                 "file's whole name)"], {}, None),
+    # relative to the study file, as a dataset path is read: the hint looked in the current directory only (review10)
+    "relative-path-without-suffix": (lambda d: (npz(d), "./data")[1], ["data: no such file (", "/data.npz exists: give"],
+                                     {}, None),
     "npz-test-transposed": (
         lambda d: npz(d, test={"X": arrays(n=6)["X"].swapaxes(1, 2), "y": np.arange(6) % 2}),
         ["X_test has 5 channels; the training X has 2 (its 2 steps", "the training X or this one; np.swapaxes(that "
