@@ -482,22 +482,33 @@ def _rdb_backend(storage: BaseStorage) -> Any:
     return backend if hasattr(backend, "scoped_session") else None
 
 
+def _read_rdb(storage: BaseStorage, read: Callable[[Any], Any], default: Any) -> Any:
+    """``read(session)`` on a session of the RDB storage behind ``storage`` (:func:`_rdb_backend`), the session
+    closed after; ``default`` where there is none, or where the read fails."""
+    backend = _rdb_backend(storage)
+    if backend is None:
+        return default
+    session = backend.scoped_session()
+    try:
+        return read(session)
+    except Exception:
+        return default
+    finally:
+        session.close()
+
+
 def session_time_zone(storage: BaseStorage) -> str | None:
     """This process's PostgreSQL session time zone (``SHOW TimeZone``: the server's, or the role's or database's,
     or ``PGTZ``), the one its heartbeats are written in (:data:`TZ_ATTR`); None on other storages (SQLite's
     ``CURRENT_TIMESTAMP`` is UTC in every process) or where it cannot be read."""
     import sqlalchemy
 
-    backend = _rdb_backend(storage)
-    if backend is None or backend.engine.dialect.name != "postgresql":
-        return None
-    session = backend.scoped_session()
-    try:
+    def read(session: Any) -> str | None:
+        if session.get_bind().dialect.name != "postgresql":
+            return None
         return str(session.execute(sqlalchemy.text("SHOW TimeZone")).scalar())
-    except Exception:
-        return None
-    finally:
-        session.close()
+
+    return _read_rdb(storage, read, None)  # type: ignore[no-any-return]
 
 
 def heartbeat_ages(storage: BaseStorage, zones: dict[int, str]) -> dict[int, float]:
@@ -507,8 +518,7 @@ def heartbeat_ages(storage: BaseStorage, zones: dict[int, str]) -> dict[int, flo
     by hand that PostgreSQL does not know): those are judged as Optuna judges them."""
     import sqlalchemy
 
-    backend = _rdb_backend(storage)
-    if backend is None or not zones:
+    if not zones:
         return {}
     rows = ", ".join(f"(:t{i}, :z{i})" for i in range(len(zones)))
     # the beat made an instant in its zone, then subtracted from now(): two wall-clock times subtracted in a zone
@@ -521,13 +531,11 @@ def heartbeat_ages(storage: BaseStorage, zones: dict[int, str]) -> dict[int, flo
     values: dict[str, Any] = {}
     for i, (tid, zone) in enumerate(zones.items()):
         values[f"t{i}"], values[f"z{i}"] = int(tid), str(zone)
-    session = backend.scoped_session()
-    try:
+
+    def read(session: Any) -> dict[int, float]:
         return {int(tid): float(age) for tid, age in session.execute(query, values) if age is not None}
-    except Exception:
-        return {}
-    finally:
-        session.close()
+
+    return _read_rdb(storage, read, {})  # type: ignore[no-any-return]
 
 
 def heartbeat_older(storage: BaseStorage, trial_id: int, seconds: float) -> bool:
@@ -538,17 +546,11 @@ def heartbeat_older(storage: BaseStorage, trial_id: int, seconds: float) -> bool
     import sqlalchemy
     from optuna.storages._rdb import models
 
-    backend = _rdb_backend(storage)
-    if backend is None:
-        return True
-    session = backend.scoped_session()
-    try:
+    def read(session: Any) -> tuple[Any, Any]:
         now = session.execute(sqlalchemy.func.now()).scalar()
-        beat = session.query(models.TrialHeartbeatModel.heartbeat).filter_by(trial_id=trial_id).scalar()
-    except Exception:
-        return True
-    finally:
-        session.close()
+        return now, session.query(models.TrialHeartbeatModel.heartbeat).filter_by(trial_id=trial_id).scalar()
+
+    now, beat = _read_rdb(storage, read, (None, None))
     if now is None or beat is None:
         return True
     return (now.replace(tzinfo=None) - beat.replace(tzinfo=None)).total_seconds() > seconds
