@@ -773,8 +773,20 @@ def _claim_retry(study: optuna.Study) -> optuna.Trial | None:
 
 
 def _surplus(study: optuna.Study, trial: optuna.Trial, total: int) -> bool:
-    ahead = sum(n for state, n in _by_state(study, below=trial.number).items() if state in LIVE)
-    return ahead >= total
+    """Whether the trials ahead of ``trial`` already make the total: those numbered below it that are finished or
+    running, and those below it still WAITING, which a worker takes before any new trial. A re-queue lands in two
+    writes (the dead trial failed, then its copy added): a worker that counted between them asked a fresh trial,
+    numbered after the copy, and ran it beside the copy, one trial past the total (CI, 2026-12-07). A re-queued
+    trial is claimed before the enqueued ones (:func:`_claim_retry`): only other re-queued copies wait ahead of it
+    (counting the others would hand it back to be claimed again, for ever)."""
+    below = _by_state(study, below=trial.number)
+    ahead = sum(n for state, n in below.items() if state in LIVE)
+    if ahead >= total or ahead + below[TrialState.WAITING] < total:
+        return ahead >= total
+    if "failed_trial" in study._storage.get_trial_system_attrs(trial._trial_id):  # is_requeued, of a live trial
+        waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+        return ahead + sum(t.number < trial.number and is_requeued(t) for t in waiting) >= total
+    return True
 
 
 def _hand_back(study: optuna.Study, trial: optuna.Trial) -> None:

@@ -1279,6 +1279,52 @@ def test_a_trial_this_process_left_running_is_rerun_not_waited_for(tmp_path: Pat
     assert trials[1].state == TrialState.COMPLETE  # its re-queued copy (the leftover had suggested nothing yet)
 
 
+@pytest.mark.parametrize(
+    ("queue", "total", "surplus"),
+    [
+        # the dead trial 0 is failed and its copy 1 added; a worker that counted between the two writes asks a fresh
+        # trial 2 while the copy waits: the copy runs first, so 2 is one past a total of 1 (CI, 2026-12-07)
+        (["dead", "copy", "fresh"], 1, True),
+        (["dead", "copy", "fresh"], 2, False),
+        (["done", "fresh"], 1, True),
+        (["done", "fresh"], 2, False),
+        # a re-queued copy is claimed before the enqueued trials: only copies wait ahead of it
+        (["dead", "enqueued", "claimed copy"], 1, False),
+        (["dead", "dead", "copy", "claimed copy"], 1, True),
+        # an enqueued trial handed back (it waits again) is ahead of one claimed after it
+        (["enqueued", "claimed enqueued"], 1, True),
+        (["enqueued", "claimed enqueued"], 2, False),
+    ],
+)  # fmt: skip
+def test_the_rank_check_counts_the_trials_that_run_before_a_new_one(
+    tmp_path: Path, queue: list[str], total: int, surplus: bool
+) -> None:
+    """A worker's trial is surplus when the trials ahead of it make the total: finished or running ones numbered
+    below it, and those that wait below it and are claimed before it; its own trial is the queue's last."""
+    from search.storage import open_storage, requeue
+    from search.worker import _surplus
+
+    storage = open_storage(str(tmp_path / "journal.log"))
+    study = optuna.create_study(study_name="rank", storage=storage, direction="maximize")
+    dead: list[Any] = []
+    for kind in queue:
+        if kind in ("dead", "done"):
+            trial = study.ask()
+            study.tell(trial, 0.5) if kind == "done" else study.tell(trial, state=TrialState.FAIL)
+            dead.append(study.trials[-1])
+        elif kind == "copy" or kind == "claimed copy":
+            assert requeue(study, dead.pop(0))
+        elif kind in ("enqueued", "claimed enqueued"):
+            study.enqueue_trial({"x": len(study.trials) / 10})
+        else:  # fresh: created without popping the waiting trials, as an ask between the two writes of a re-queue
+            storage.create_new_trial(study._study_id)
+        if kind.startswith("claimed"):
+            assert storage.set_trial_state_values(study.trials[-1]._trial_id, TrialState.RUNNING)
+    mine = optuna.Trial(study, study.trials[-1]._trial_id)
+    assert mine.number == len(queue) - 1
+    assert _surplus(study, mine, total) == surplus, [(t.number, t.state.name) for t in study.trials]
+
+
 @pytest.mark.parametrize("array_size", [1, 2], ids=["lone trials", "arrays"])
 def test_a_total_raised_while_a_worker_runs_is_worked_to(tmp_path: Path, array_size: int) -> None:
     """`make study TRIALS=7` beside workers started for 4 recorded 7, and every running worker still stopped at 4
