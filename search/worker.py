@@ -2,8 +2,8 @@
 
 The total counts finished trials (complete + pruned). A worker asks for a trial only while finished +
 running trials are below the total, and after asking it checks its trial's rank: if the trials numbered
-before it that are finished or running already make the total, another worker won the race and the trial is
-handed back (an enqueued trial goes back to waiting; a fresh one is closed as failed with the reason
+before it that are finished, running or waiting to run first already make the total, another worker won the
+race and the trial is handed back (an enqueued trial goes back to waiting; a fresh one is closed as failed with the reason
 ``surplus``). So N workers never overshoot, and a RUNNING trial always counts.
 
 A trial whose worker dies is failed and re-queued with its parameters and intermediate values: on any storage,
