@@ -62,6 +62,7 @@ from models.datamodule import SequenceDataModule
 from models.regularizers import swa_start_epoch
 from models.train import evaluate, fit
 from search.folds import folds_of, study_splits
+from search.inert_decay import inert_note
 from search.interrupts import interrupt_behind
 from search.objective import READ_BACK_LIMIT, Objective
 from search.progress import DIVERGED
@@ -1183,6 +1184,14 @@ def _averaging_warning(res: dict[str, Any]) -> str | None:
             "weights; the folds, which scored the baseline's plain weights, are where it was chosen")  # fmt: skip
 
 
+def _inert_warning(res: dict[str, Any]) -> str | None:
+    """When the best row's decoupled decays shrink its weights by next to nothing over its refit
+    (:func:`search.inert_decay.inert_note`): the best's table lists them beside the regularizers that act."""
+    best = res.get("best") or {}
+    note = inert_note(best.get("config"), best.get("epochs"), res.get("train_size"))
+    return f"the best row's {note}" if note else None
+
+
 #: a row whose cross-validated epochs reach this share of its budget peaked at the budget's end
 BUDGET_END = 0.95
 
@@ -1257,7 +1266,7 @@ def warnings_of(res: dict[str, Any]) -> list[str]:
     out.extend(
         w
         for w in (_split_warning(res), _fixed_warning(res), _budget_warning(res), _below_warning(res),
-                  _unconfirmed_warning(res), _averaging_warning(res))
+                  _unconfirmed_warning(res), _averaging_warning(res), _inert_warning(res))
         if w
     )  # fmt: skip
     out.extend(_class_warnings(res))
@@ -1415,6 +1424,7 @@ def final_result(study: optuna.Study, spec: StudySpec, seeds: int | None = None)
     out = {**_final_result(study, spec, seeds), "majority": majority(splits, parts)}
     out["classes"] = class_recall(out["best"], splits)  # what its accuracy may hide
     out["search_cv"] = search_accuracy(study, spec.metric)  # the folds' best: is there a signal?
+    out["train_size"] = len(splits.train)  # (the refits' steps: a decay too weak to act is said)
     step, size = resolution(spec), len(splits.test)  # from the rows: a result cached by an earlier
     out["paired"] = compare(out["best"], out["baseline"], size, step)  # version shows today's statistics too
     floor = majority_row(splits, len(out["best"]["accs"]))

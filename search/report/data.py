@@ -28,6 +28,7 @@ from models.datamodule import SequenceDataModule
 from models.introspect import Introspection, diagnose, fixed_batch
 from models.train import fit
 from search.folds import folds_of, study_splits
+from search.inert_decay import inert_note
 from search.progress import SURPLUS, diverged
 from search.recipes import BASELINE, USER_POINT, earlier_points, is_baseline, num, same_values, starting_points
 from search.retries import gave_up_rows
@@ -286,7 +287,8 @@ def recipe_results(
         key += f":{BATCH_NORM_BIAS}"  # (rows retrained without the RNN's biases under batch norm: not read)
     points = starting_points(spec) + earlier_points(spec)  # (the points a study made before 2026-12-05 ran)
     current = point_configs(spec, points)
-    step, size, base = resolution(spec), len(study_splits(spec).test), baseline_config(spec)
+    splits = study_splits(spec)
+    step, size, base = resolution(spec), len(splits.test), baseline_config(spec)
     shown: set[str] = set()
     cached = study.user_attrs.get(RECIPES_ATTR, {})
     done = cached.get(key, {})
@@ -322,7 +324,8 @@ def recipe_results(
         is_best = best is not None and same_runs({**row, "config": config}, best)
         test = compare(row, baseline, size, step)
         label = point_label(match, config, base) if match.startswith(USER_POINT) else match
-        rows.append({**row, "recipe": label, "p": test["p"], "is_best": is_best,
+        inert = inert_note(config, row.get("epochs"), len(splits.train))  # "decay 1e-4": too weak to act?
+        rows.append({**row, "recipe": label, "p": test["p"], "is_best": is_best, **({"inert": inert} if inert else {}),
                      **({"untested": test["diverged"]} if test.get("diverged") else {}),
                      **({"identical": True} if test.get("identical") else {})})  # fmt: skip
     if new:  # merged with what another process cached meanwhile (rows by trial number)

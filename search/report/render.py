@@ -120,6 +120,8 @@ def recipe_verdict(row: dict[str, Any], tested: int) -> str:
     (:func:`search.report.data.holm`; ``tested`` for rows cached before the family was recorded), the unadjusted p
     beside it; the best row's own runs (a starting point the search chose) are judged once, as the best row."""
     said = _recipe_test(row, tested)
+    if row.get("inert"):  # "nothing differs" beside a decay that shrank the weights by 0.0075 %: why
+        said += f"; its {row['inert']}"
     if floor := row.get("majority"):  # a recipe row no better than no model at all (the best row is warned of it)
         said += (f"; at or below always answering {quoted(floor['label'])} ({floor['acc']:.4f}, the majority class): "
                  "its models learned no more than the class balance gives")  # fmt: skip
