@@ -115,6 +115,12 @@ RECIPES: list[tuple[dict[str, Any], Callable[[dict[str, Any]], str]]] = [
 ]
 
 
+#: recipes an earlier version enqueued, since replaced (a study made then ran them; its report still shows them)
+RETIRED_RECIPES: list[tuple[dict[str, Any], Callable[[dict[str, Any]], str]]] = [
+    ({"kernel_decay": 1e-4, "recurrent_decay": 1e-3, "optimizer": "adamw"}, _decay),  # until 2026-12-07
+]
+
+
 def other_normalization(spec: StudySpec, base: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """The baseline with each other choice of a ``normalize`` the data rule searches (series at home: the
     sequences' scales span orders of magnitude, search.defaults (f)). Every other starting point runs the home
@@ -219,10 +225,11 @@ def points_note(spec: StudySpec, total: int, trials: Sequence[FrozenTrial] = ())
 
 
 def earlier_points(spec: StudySpec) -> list[tuple[str, dict[str, Any]]]:
-    """(label, Optuna params) of the starting points as a version before 2026-12-05 enqueued them where they differ
-    from today's: recipes clamped into a stepped range but not moved onto its grid (mixup 0.2 on a 0.15 grid), and
-    the file's own points laid over the regularizers' off point alone (the sampler chose the rest). A study made then
-    ran them; its report still shows them as the points they are (they were "not compared", blamed on an edit)."""
+    """(label, Optuna params) of the starting points as an earlier version enqueued them where they differ from
+    today's: before 2026-12-05, recipes clamped into a stepped range but not moved onto its grid (mixup 0.2 on a 0.15
+    grid), and the file's own points laid over the regularizers' off point alone (the sampler chose the rest); before
+    2026-12-07, the :data:`RETIRED_RECIPES`. A study made then ran them; its report still shows them as the points
+    they are (they were "not compared", blamed on an edit)."""
     today = [params for _, params in starting_points(spec)]
     plain = off_point(spec)
     out = []
@@ -233,10 +240,11 @@ def earlier_points(spec: StudySpec) -> list[tuple[str, dict[str, Any]]]:
     if not spec.recipes:
         return out
     base = baseline_point(spec)
-    for recipe, title in RECIPES:
+    retired = [(recipe, title, snap) for recipe, title in RETIRED_RECIPES for snap in (True, False)]
+    for recipe, title, snap in [(recipe, title, False) for recipe, title in RECIPES] + retired:
         if any(name in spec.search for name in recipe if name in REGULARIZER_NAMES and name != "optimizer"):
-            params = {**base, **to_trial_params(recipe, spec, snap=False)}
-            if params not in today:
+            params = {**base, **to_trial_params(recipe, spec, snap=snap)}
+            if params not in today and all(params != p for _, p in out):
                 out.append((title({**default_values(), **resolved_params(params, spec)}), params))
     return out
 

@@ -879,6 +879,26 @@ def test_a_decoupled_decay_recipe_acting_on_nothing_says_so_in_its_row(tmp_path:
     assert row["inert"].startswith("kernel_decay 0.01 and recurrent_decay 0.1 shrink their weights by at most ")
     assert f"over the refit's {steps} steps at lr 0.01" in row["inert"]
     assert recipe_verdict(row, 1).endswith(f"; its {row['inert']}")
+    # a study made before 2026-12-07 ran the recipe at 1e-4 / 1e-3: its report still shows that row, as what it ran
+    from optuna.trial import TrialState, create_trial
+
+    from search.recipes import earlier_points
+
+    old = dict(earlier_points(spec))["decoupled decay 1e-4 kernel / 1e-3 recurrent with AdamW"]
+    done = next(t for t in study.trials if t.number == row["trial"])
+    config = {**done.user_attrs["config"], "kernel_decay": 1e-4, "recurrent_decay": 1e-3}
+    study.add_trial(create_trial(
+        state=TrialState.COMPLETE, value=0.5, params={**done.params, **old}, distributions=done.distributions,
+        user_attrs={**done.user_attrs, "recipe": "decoupled decay 1e-4 kernel / 1e-3 recurrent with AdamW",
+                    "config": config},
+    ))  # fmt: skip
+    stale: list[int] = []
+    rows = {r["recipe"]: r for r in recipe_results(study, spec, res["baseline"], 1, stale)}
+    assert not stale and rows.keys() == {row["recipe"], "decoupled decay 1e-4 kernel / 1e-3 recurrent with AdamW"}
+    assert (
+        "kernel_decay 1e-4 and recurrent_decay 1e-3 shrink"
+        in rows["decoupled decay 1e-4 kernel / 1e-3 recurrent with AdamW"]["inert"]
+    )
     # over ~1,000 steps at lr 3e-3 (a JapaneseVowels fold) the recipe acts
     acting = shrinks({"optimizer": "adamw", "lr": 3e-3, "batch_size": 32, "kernel_decay": 1e-2,
                       "recurrent_decay": 1e-1}, 125, 256)  # fmt: skip
