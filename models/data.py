@@ -263,7 +263,11 @@ def _ts_file_splits(path: Path) -> Splits:
     else:
         raise DataError(f"{path}: a .ts dataset is a pair NAME_TRAIN.ts / NAME_TEST.ts; give the _TRAIN.ts path")
     if not test.exists():
-        raise DataError(f"{path}: its test split {test} is missing (looked for exactly that file)")
+        # NAME_TRAIN.ts beside NAME_test.ts (or Name_Test.ts) was told only "looked for exactly that file", the
+        # file the user had written lying beside it (the unseen11 probe): a name that differs in case is named
+        near = sorted(p.name for p in path.parent.glob("*") if p.name.lower() == test.name.lower() and p != test)
+        hint = f"; {near[0]} beside it differs in case: rename it to {test.name}" if near else ""
+        raise DataError(f"{path}: its test split {test} is missing (looked for exactly that file{hint})")
     return _ts_pair(path, test, path.stem)
 
 

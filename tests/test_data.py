@@ -785,6 +785,11 @@ def test_ts_pairing_errors(tmp_path: Path) -> None:
     _write_ts(tmp_path / "solo_TRAIN.ts", _toy_series(4, 0), ["a", "b", "a", "b"], ["a", "b"])
     with pytest.raises(DataError, match="its test split .*solo_TEST.ts is missing"):
         load_splits(str(tmp_path / "solo_TRAIN.ts"))
+    _write_ts(tmp_path / "solo_test.ts", _toy_series(2, 1), ["a", "b"], ["a", "b"])  # (the unseen11 probe)
+    with pytest.raises(DataError, match="solo_TEST.ts is missing .*; solo_test.ts beside it differs in case: rename "
+                                        "it to solo_TEST.ts"):  # fmt: skip
+        load_splits(str(tmp_path / "solo_TRAIN.ts"))
+    (tmp_path / "solo_test.ts").unlink()
     _write_ts(tmp_path / "solo_TEST.ts", _toy_series(2, 1), ["a", "b"], ["a", "b"])
     with pytest.raises(DataError, match="give the _TRAIN.ts file; the _TEST.ts file is found beside it"):
         load_splits(str(tmp_path / "solo_TEST.ts"))
