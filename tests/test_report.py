@@ -179,6 +179,16 @@ def test_one_structure_renders_the_page_the_summary_and_the_comparison(
         assert f"| majority class (always one class; no model) | {fmt_acc(one)} | {shown} |" in (
             render.comparison_markdown(comparison([one, at]))
         ), acc
+    # a class name a warning quotes, or a dataset path, with a table's bar or markup stays in its cell (unseen11)
+    classes = [{"class": "a|<b>", "recall": 0.0, "sequences": 3}, {"class": "c", "recall": 1.0, "sequences": 3}]
+    odd = dataclasses.replace(two, dataset="data/x|y.npz", final={**final, "classes": classes})
+    md = render.comparison_markdown(comparison([one, odd]))
+    for name in ("dataset", "warnings (the study's report says more)"):
+        row = next(line for line in md.splitlines() if line.startswith(f"| {name} |"))
+        assert row.replace("\\|", "").count("|") == 4 and "<b>" not in row, row
+    assert "| data/x\\|y.npz |" in md and '(recall "a\\|&lt;b&gt;" 0.00 of its 3 test sequences)' in md, md
+    paragraph = next(line for line in render.markdown(odd).splitlines() if "(recall " in line)
+    assert '(recall "a|&lt;b&gt;" 0.00' in paragraph and paragraph.startswith("**Warning**: "), paragraph
     elsewhere = dataclasses.replace(two, report_dir="runs/other/report-postgresql-db-123abc")
     page = render.comparison_page(comparison([one, elsewhere]), Path("runs/comparison"))
     assert 'href="../other/report-postgresql-db-123abc/index.html"' in page
