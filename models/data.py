@@ -1061,7 +1061,12 @@ def duplicate_note(splits: Splits) -> str | None:
     if clash:
         shown = ", ".join(f"{split} {i} is {quoted(splits.classes[a])}, training {j} {quoted(splits.classes[y[j]])}"
                           for split, i, j, a in clash[:3]) + (", ..." if len(clash) > 3 else "")  # fmt: skip
-        said.append(f"{len(clash)} of these copies carry another label than the training sequence they copy ({shown}): "
+        # both splits' copies in one count read as the training clause's: "142949 training sequence(s) repeat
+        # earlier ones ...; 152994 of these copies carry another label" (the unseen11 probe): each split's own
+        counts = [sum(c[0] == split for c in clash) for split in ("training", "test")]
+        which = (f"{counts[0]} of the training copies and {counts[1]} of the test copies carry" if all(counts) else
+                 f"{len(clash)} of these copies carr{'ies' if len(clash) == 1 else 'y'}")  # fmt: skip
+        said.append(f"{which} another label than the training sequence they copy ({shown}): "
                     "the same input with two answers, which no model gets both right")  # fmt: skip
         return f"warning: {splits.name}: {'; '.join(said)}; check the labels, and drop the copies not meant to be there"
     return f"note: {splits.name}: {'; '.join(said)}; drop the copies if they are not meant to be there"

@@ -1502,13 +1502,18 @@ def test_sktimes_nested_dataframe_is_refused_with_the_conversion(dims: int) -> N
         ("clean", []),
         (
             "a training copy relabelled",
-            ["warning: d: 1 training sequence(s) repeat earlier ones (training 7 = 4)", "1 of these copies carry another "
+            ["warning: d: 1 training sequence(s) repeat earlier ones (training 7 = 4)", "1 of these copies carries another "
              'label than the training sequence they copy (training 7 is "1", training 4 "0"): the same input with two '
              "answers, which no model gets both right; check the labels"],
         ),
         (
             "a test copy relabelled",
             ["1 of the 30 test sequences is an exact copy", 'copy (test 5 is "1", training 10 "0"): the same input'],
+        ),
+        (  # each split's count: one count over both read as the training clause's (unseen11: 152994 of 142949)
+            "copies relabelled in both splits",
+            ["2 training sequence(s) repeat earlier ones", "; 2 of the training copies and 1 of the test copies "
+             "carry another label than the training sequence they copy (training 7 is \"1\", training 4 \"0\""],
         ),
     ],
 )  # fmt: skip
@@ -1531,6 +1536,8 @@ def test_copies_of_training_sequences_are_noted(tmp_path: Path, case: str, said:
         X[7] = X[4]  # labels 1 and 0
     elif case == "a test copy relabelled":
         Xt[5] = X[10]  # labels 1 and 0
+    elif case == "copies relabelled in both splits":
+        X[7], X[9], Xt[5] = X[4], X[4], X[10]  # labels 1, 1 and 1 copying 0, 0 and 0
     elif case == "padding differs":
         lengths = np.full(60, 20)
         lengths[4] = lengths[5] = 10
