@@ -124,13 +124,27 @@ def as_arrays(data: Any) -> dict[str, np.ndarray]:
         raise DataError(f"data: the {type(data).__name__} {str(data)!r} is not arrays; a data file goes in the "
                         "study's dataset: field (data=None)")  # fmt: skip
     if isinstance(data, dict):
-        return {key: _array(value) for key, value in data.items() if value is not None}
+        return {key: _array(_not_long(key, value)) for key, value in data.items() if value is not None}
     if isinstance(data, (tuple, list)) and len(data) in TUPLES:
-        return {key: _array(value) for key, value in zip(TUPLES[len(data)], data) if value is not None}
+        return {key: _array(_not_long(key, value)) for key, value in zip(TUPLES[len(data)], data) if value is not None}
     n = len(data) if isinstance(data, (tuple, list)) else None
     what = f"a tuple of {n} arrays" if n is not None else f"a {type(data).__name__}"
     forms = ", ".join("(" + ", ".join(names) + ")" for names in TUPLES.values())
     raise DataError(f"data: {what}; allowed: {forms}, or a dict of those names")
+
+
+def _not_long(key: str, value: Any) -> Any:
+    """``value``, unless it is a DataFrame in long format (a two-level row index, instance then time step: sktime's
+    ``pd-multiindex``, tsfresh's and a SQL export's layout), which read as one sequence per row and was refused as
+    "y has shape (20,); expected (300,)", naming neither the layout nor the way out (the unseen11 probe)."""
+    index = getattr(value, "index", None)
+    if key.startswith("X") and hasattr(value, "columns") and getattr(index, "nlevels", 1) == 2:
+        names = ", ".join(str(n) for n in index.names)
+        raise DataError(f"data: {key} is a DataFrame in long format ({len(value)} rows under a two-level index "
+                        f"({names}): one row per time step, sktime's pd-multiindex); expected N x T x C, one row per "
+                        f"sequence: pass [g.to_numpy() for _, g in {key}.groupby(level=0)], a list of T_i x C arrays "
+                        "(lengths recorded)")  # fmt: skip
+    return value
 
 
 def _plain(value: Any) -> Any:

@@ -256,6 +256,19 @@ def test_a_notebooks_tensors_pandas_labels_and_home_paths(tmp_path: Path, monkey
     labels = names[a["y"]].astype(object)  # what a pandas Series of strings gives: an object array of str
     p = prepare_study(STUDY, (a["X"], labels, a["X_test"], names[a["y_test"]].astype(object)), str(tmp_path / "j.log"))
     assert p.splits.classes == sorted(set(names[a["y"]]))
+    # a long DataFrame (one row per time step under an (instance, time) index: sktime's pd-multiindex) was read as
+    # one sequence per row and refused as "y has shape (60,); expected (600,)" (the unseen11 probe): named, and
+    # the way out it names loads
+    import pandas as pd
+
+    rows = [(i, t, *a["X"][i, t]) for i in range(len(a["X"])) for t in range(a["lengths"][i])]
+    long = pd.DataFrame(rows, columns=["case", "step", "c0", "c1"]).set_index(["case", "step"])
+    with pytest.raises(DataError, match=r"data: X is a DataFrame in long format \(\d+ rows under a two-level index "
+                                        r"\(case, step\): one row per time step"):  # fmt: skip
+        prepare_study(STUDY, {**a, "X": long, "lengths": None}, str(tmp_path / "j.log"))
+    ragged = [g.to_numpy() for _, g in long.groupby(level=0)]
+    p = prepare_study(STUDY, {**a, "X": ragged, "lengths": None}, str(tmp_path / "j.log"))
+    assert list(p.splits.train.lengths) == list(a["lengths"])
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     p = prepare_study(STUDY, arrays(), "~/studies/j.log")
     assert p.url == str(tmp_path / "home" / "studies" / "j.log")
