@@ -308,11 +308,18 @@ def long_tail_note(spec: StudySpec, splits: Splits) -> str | None:
     whose 90th percentile is 20,000 took 12 s an epoch (21 s and 2.96 GB with per-sequence recurrent dropout) where
     8,000-step data with the default front end took 0.15 s (the unseen-data probe). Not chosen for the study: a
     front end sized for 20,000 steps would leave the median sequence one step."""
-    if (set(spec.architecture) | set(spec.fixed) | set(spec.search)) & set(CONV_NAMES):
-        return None
+    if (set(spec.architecture) | set(spec.fixed) | set(spec.search)) & set(CONV_NAMES) and _front_end_in_some_trial(
+        spec
+    ):
+        return None  # (conv_layers: 0 written on 6,000-step data named a conv field and went unwarned: unseen11)
     long, lengths = long_length(splits), splits.train.lengths
     advice = ("consider a front end in the study file (fixed: {conv_layers: 1, conv_stride: 16}, README, 'Study "
               "files') or shorter sequences")  # fmt: skip
+    written = next((f"{section}.conv_layers" for section, values in (("architecture", spec.architecture),
+                    ("fixed", spec.fixed)) if "conv_layers" in values), None)  # fmt: skip
+    if written is not None:  # (adding it under fixed beside it is refused as a name given twice)
+        advice = (f"consider a front end: {written}: 1 where the study file writes 0, with conv_stride: 16 (README, "
+                  "'Study files'), or shorter sequences")  # fmt: skip
     if long > RAW_STEPS:
         return (
             f"warning: {splits.name}: a tenth of the training sequences are {long:,.0f} steps or longer (median "
@@ -337,6 +344,16 @@ def long_tail_note(spec: StudySpec, splits: Splits) -> str | None:
         f"pads to its longest sequence, so {batches} at up to that length, in time and memory (about 70 KB a "
         f"step of a batch of 8 with per-sequence recurrent dropout); {advice}"
     )
+
+
+def _front_end_in_some_trial(spec: StudySpec) -> bool:
+    """Whether some trial of ``spec`` builds a Conv1D front end (the network's own rule, as the study file's check of
+    front-end fields reads it): ``conv_layers: 0`` written in the study names a front-end field and builds none."""
+    from models.config import RNNConfig
+    from search.spec import values_of
+
+    layers, strides = values_of(spec, "conv_layers"), values_of(spec, "conv_stride")
+    return any(RNNConfig(conv_layers=int(n), conv_stride=int(s)).conv_blocks > 0 for n in layers for s in strides)
 
 
 def kernels(stride: int) -> list[int]:

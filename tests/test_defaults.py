@@ -201,6 +201,13 @@ TAIL_CASES = [
      "warning: tail: 1 of the 100 training sequences is longer than 4,000 steps (up to 60,000; median 30)"),
     ("a fifth", 60, 12, 8000, {}, "warning: tail: a tenth of the training sequences are 8,000 steps or longer"),
     ("a front end named", 60, 6, 8000, {"fixed": {"conv_layers": 1, "conv_stride": 16}}, None),
+    # conv_layers: 0 names a front-end field and builds none: unwarned until the unseen11 probe
+    ("the front end written off", 60, 6, 8000, {"architecture": {"cell": "gru", "hidden_size": 8, "conv_layers": 0}},
+     "warning: tail: 6 of the 60 training sequences are longer than 4,000 steps (up to 8,000; median 30)"),
+    ("every sequence long, the front end off", 20, 20, 6000, {"fixed": {"conv_layers": 0}},
+     "warning: tail: a tenth of the training sequences are 6,000 steps or longer (median 6,000)"),
+    ("a front end searched", 60, 6, 8000, {"search": {"dropout": {"low": 0.0, "high": 0.3}, "conv_layers": [0, 1]},
+                                           "fixed": {"conv_stride": 16}}, None),
     ("batch_size searched", 60, 6, 8000, {"search": {"dropout": {"low": 0.0, "high": 0.3}, "batch_size": [8, 16]}},
      "warning: tail: 6 of the 60 training sequences are longer than 4,000 steps (up to 8,000; median 30), and the RNN "
      "reads every step: a batch pads to its longest sequence, so every batch that draws one runs at up to"),
@@ -229,6 +236,10 @@ def test_a_few_long_sequences_the_rnn_reads_whole_are_warned_of(
     if start is not None:
         assert note is not None and note.startswith(start), note
         assert note.endswith("or shorter sequences"), note
+    written = {**changes.get("architecture", {}), **changes.get("fixed", {})}
+    if start is not None and "conv_layers" in written:  # the advice names the line to change, not a second one
+        section = "architecture" if "conv_layers" in changes.get("architecture", {}) else "fixed"
+        assert f"consider a front end: {section}.conv_layers: 1 where the study file writes 0" in note, note
 
 
 def test_cv_folds_set_by_the_study_is_kept_and_not_reported(tmp_path: Path) -> None:
