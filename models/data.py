@@ -882,7 +882,7 @@ def data_notes(splits: Splits, layout: bool = True) -> list[str]:
     """What loading let pass (:attr:`Splits.notes`), :func:`constant_note` and, with ``layout``,
     :func:`layout_note`: one line each."""
     notes = [constant_note(splits), *test_shift_notes(splits), length_shift_note(splits), duplicate_note(splits),
-             test_split_note(splits), same_number_note(splits)]  # fmt: skip
+             test_split_note(splits), same_number_note(splits), missing_label_note(splits)]  # fmt: skip
     notes.append(layout_note(splits) if layout else None)
     return [*splits.notes, *(n for n in notes if n)]
 
@@ -1098,6 +1098,30 @@ def same_number_note(splits: Splits) -> str | None:
                       for cs in alike[:3]) + ("; ..." if len(alike) > 3 else "")  # fmt: skip
     return (f"warning: {splits.name}: class names that read as one number are separate classes ({shown}): one code "
             "written two ways?; if so, write each class one way before the study")  # fmt: skip
+
+
+#: how pandas and NumPy write a missing label as text: str(NaN), str(None), str(pd.NA), str(pd.NaT); and "NaN", what a
+#: .ts file's "?" label reads as (sktime's parser, and regtune's, read "?" as NaN in a label too)
+MISSING_LABEL_TEXT = ("nan", "NaN", "None", "<NA>", "NaT")
+
+
+def missing_label_note(splits: Splits) -> str | None:
+    """A warning when a class is named as pandas and NumPy write a missing value as text: ``df["label"].astype(str)``
+    of a column with NaN gives "nan", and such sequences trained as a class of their own, named "nan" in every line
+    of the verdict, unwarned (an empty label is refused, :func:`_check_label_names`; the unseen11 probe). A warning,
+    not an error: "None" may be a class."""
+    missing = [c for c, name in enumerate(splits.classes) if name.strip() in MISSING_LABEL_TEXT]
+    if not missing:
+        return None
+    counts = np.bincount(splits.train.y, minlength=len(splits.classes))
+    tested = np.bincount(splits.test.y, minlength=len(splits.classes))
+    shown = "; ".join(
+        f"{quoted(splits.classes[c])} ({counts[c]} training, {tested[c]} test sequences)" for c in missing
+    )
+    return (f"warning: {splits.name}: class {shown} is named as pandas and NumPy write a missing label as text "
+            "(str(NaN), str(None), str(pd.NA); a .ts file's '?' label reads as NaN): if these sequences are "
+            "unlabelled, drop them (df.dropna(subset=[...]) before .astype(str)); kept, they train as a class of their "
+            "own")  # fmt: skip
 
 
 def layout_note(splits: Splits) -> str | None:

@@ -1668,3 +1668,31 @@ def test_class_names_that_read_as_one_number_are_warned_of(tmp_path: Path, label
     assert bool(notes) == (said is not None), notes
     if said is not None:
         assert notes[0].startswith("warning: d: class names that read as one number") and said in notes[0], notes
+
+
+@pytest.mark.parametrize(
+    "labels,said",
+    [
+        (["a", "nan"], '"nan" (20 training, 6 test sequences) is named as pandas and NumPy write a missing label'),
+        (["a", "b", "None"], '"None" (13 training, 4 test sequences)'),
+        (["a", "<NA>"], '"<NA>" (20 training'),
+        (["a", "NaN"], '"NaN" (20 training'),  # a .ts file's "?" label
+        (["a", "b"], None),
+        (["a", "nana"], None),
+        ([0, 1], None),
+    ],
+)  # fmt: skip
+def test_a_class_named_as_a_missing_label_is_warned_of(tmp_path: Path, labels: list[Any], said: str | None) -> None:
+    """df["label"].astype(str) of a column with NaN gives "nan": such sequences trained as a class of their own, "nan"
+    in every line of the verdict, unwarned (an empty label is refused; the unseen11 probe)."""
+    from models.data import data_notes
+
+    rng = np.random.default_rng(0)
+    y = np.array([labels[i % len(labels)] for i in range(40)])
+    yt = np.array([labels[i % len(labels)] for i in range(12)])
+    np.savez(tmp_path / "d.npz", X=rng.normal(size=(40, 10, 2)), y=y, X_test=rng.normal(size=(12, 10, 2)), y_test=yt)
+    notes = [n for n in data_notes(load_splits(str(tmp_path / "d.npz"))) if "missing label" in n]
+    assert bool(notes) == (said is not None), notes
+    if said is not None:
+        assert notes[0].startswith("warning: d: class ") and said in notes[0], notes
+        assert notes[0].endswith("kept, they train as a class of their own"), notes
