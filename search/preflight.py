@@ -181,7 +181,7 @@ def load_dataset(spec: StudySpec) -> Splits:
         return load_splits(spec.dataset, seed=spec.seed)
     except DataError as exc:
         path = Path(spec.dataset)
-        comment = _comment_hint(spec) if not path.exists() else ""
+        comment = (_comment_hint(spec) + _variable_hint(spec.dataset)) if not path.exists() else ""
         if not path.is_absolute() and not path.exists() and path.suffix in (".npz", ".ts"):
             raise PreflightError(
                 f"{spec.path}: dataset: {spec.dataset}: no such file (looked in {spec.path.parent}/ and in the "
@@ -189,6 +189,16 @@ def load_dataset(spec: StudySpec) -> Splits:
                 ".npz/.ts path"
             ) from None
         raise PreflightError(f"{spec.path}: dataset: {exc}{comment}") from None
+
+
+def _variable_hint(source: str) -> str:
+    """Where the ``dataset`` path holds a shell variable (``$HOME/data/x.npz``, ``${DATA}/x.npz``, ``%USERPROFILE%``):
+    it is read as written, and the error said "no such file" alone (the unseen11 probe; ``~`` is expanded)."""
+    found = re.search(r"\$\{?\w+\}?|%\w+%", source)
+    if found is None:
+        return ""
+    return (f" ({found.group()} is not expanded: a study file's path is read as written; write the path out, or "
+            "start it with ~ for your home)")  # fmt: skip
 
 
 def _comment_hint(spec: StudySpec) -> str:

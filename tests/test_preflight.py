@@ -112,6 +112,12 @@ CASES: dict[str, Case] = {
     ),
     "npz-beyond-float32": (lambda d: npz(d, X=np.full((N, T, C), 1e39)), ["holds values up to 1e+39", "float32"], {}, None),
     "missing-path": (lambda d: "absent.npz", ["dataset: absent.npz: no such file", "looked in"], {}, None),
+    # a shell variable is read as written: "no such file" alone (the unseen11 probe)
+    "path-with-a-variable": (lambda d: "$HOME/absent.npz", ["dataset: $HOME/absent.npz: no such file", "($HOME is not "
+                             "expanded: a study file's path is read as written; write the path out, or start it with ~ "
+                             "for your home)"], {}, None),
+    "path-with-a-braced-variable": (lambda d: "/x/${DATA}/absent.npz", ["absent.npz: no such file", "(${DATA} is not "
+                                    "expanded"], {}, None),
     # (the unseen10 probe) the file's suffix left out, a test split saved N x C x T, one-hot labels: each said what
     # was wrong and not the way out
     "path-without-suffix": (lambda d: npz(d)[: -len(".npz")], ["data: no such file (", "data.npz exists: give the "
