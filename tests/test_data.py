@@ -521,6 +521,12 @@ def test_ts_labels_its_header_does_not_declare_are_refused(tmp_path: Path) -> No
     _write_ts(tmp_path / "typo_TEST.ts", _toy_series(2, 1), ["a", "b"], ["a", "b"])
     with pytest.raises(DataError, match=r"typo_TRAIN.ts: 1 label\(s\) \['c'\] are not among those its header declares"):
         load_splits(str(tmp_path / "typo_TRAIN.ts"))
+    # a '?' label (missing) reads as NaN: the error named 'NaN' alone, a label the file never holds (unseen11)
+    _write_ts(tmp_path / "typo_TRAIN.ts", _toy_series(4, 0), ["a", "b", "?", "b"], ["a", "b"])
+    with pytest.raises(DataError, match=r"1 label\(s\) \['NaN'\] are not among those its header declares \(@classLabel "
+                                        r"true a b\) \('NaN' is how a '\?' label reads: a series whose label is "
+                                        r"missing; drop it or label it\); allowed"):  # fmt: skip
+        load_splits(str(tmp_path / "typo_TRAIN.ts"))
 
 
 def test_ts_labels_that_differ_only_in_case_are_refused(tmp_path: Path) -> None:
