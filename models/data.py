@@ -1211,12 +1211,12 @@ def _label_codes(path: Path | str, yk: str, y: np.ndarray, names: list[str] | No
         raise DataError(f"{path}: {yk} holds strings, the training labels are numbers; allowed: labels of one "
                         "kind in both splits (integers, or class names)")  # fmt: skip
     if numbers is None:
-        raise DataError(f"{path}: {yk}{_not_labels(y)}; expected integer labels (0..K-1, or any K whole numbers: "
+        raise DataError(f"{path}: {yk}{_not_labels(y, yk)}; expected integer labels (0..K-1, or any K whole numbers: "
                         "read as class names), or strings (class names)")  # fmt: skip
     return numbers
 
 
-def _not_labels(y: np.ndarray) -> str:
+def _not_labels(y: np.ndarray, name: str = "y") -> str:
     """Why ``y`` (not strings, not whole numbers) is no label array: its first offending value, where one is
     (float64 labels are allowed when whole, so "has dtype float64" blamed the wrong thing), else its dtype."""
     for i, v in enumerate(y.tolist() if y.dtype.kind in "fO" else ()):
@@ -1228,7 +1228,10 @@ def _not_labels(y: np.ndarray) -> str:
             return f"[{i}] = {v!r} is beyond the whole numbers a float64 holds exactly (2**53)"
         if not isinstance(v, (int, float, str, np.integer, np.floating)):
             return f"[{i}] = {v!r} is a {type(v).__name__}"
-    return f" has dtype {y.dtype}"
+    # True/False were refused with no way out (X of bool names one), and a pandas bool Series, which notebooks pass
+    # through to_numpy(dtype=float), read as 0/1: the unseen11 probe
+    way = f" (True/False: {name}.astype(int) for classes 0/1, or np.where({name}, 'yes', 'no') for names)"
+    return f" has dtype {y.dtype}" + (way if y.dtype == bool else "")
 
 
 def _renamed_labels(path: Path | str, y: np.ndarray, names: list[str] | None) -> list[str]:
