@@ -778,15 +778,24 @@ def _surplus(study: optuna.Study, trial: optuna.Trial, total: int) -> bool:
     writes (the dead trial failed, then its copy added): a worker that counted between them asked a fresh trial,
     numbered after the copy, and ran it beside the copy, one trial past the total (CI, 2026-12-07). A re-queued
     trial is claimed before the enqueued ones (:func:`_claim_retry`): only other re-queued copies wait ahead of it
-    (counting the others would hand it back to be claimed again, for ever)."""
+    (counting the others would hand it back to be claimed again, for ever), and an enqueued trial counts the copies
+    numbered after it that run or finished: one claimed while the enqueued trial waited did not count it (a worker
+    that lost the copy to another asked and got the enqueued trial below it, and both ran: the races11 probe)."""
     below = _by_state(study, below=trial.number)
     ahead = sum(n for state, n in below.items() if state in LIVE)
-    if ahead >= total or ahead + below[TrialState.WAITING] < total:
-        return ahead >= total
-    if "failed_trial" in study._storage.get_trial_system_attrs(trial._trial_id):  # is_requeued, of a live trial
+    if ahead >= total:
+        return True
+    attrs = study._storage.get_trial_system_attrs(trial._trial_id)
+    if "failed_trial" in attrs:  # is_requeued, of a live trial
+        if ahead + below[TrialState.WAITING] < total:
+            return False
         waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
         return ahead + sum(t.number < trial.number and is_requeued(t) for t in waiting) >= total
-    return True
+    ahead += below[TrialState.WAITING]
+    if ahead >= total or "fixed_params" not in attrs:  # a fresh trial was running before any copy after it was
+        return ahead >= total  # added: each such copy counted it
+    live = study.get_trials(deepcopy=False, states=LIVE)
+    return ahead + sum(t.number > trial.number and is_requeued(t) for t in live) >= total
 
 
 def _hand_back(study: optuna.Study, trial: optuna.Trial) -> None:

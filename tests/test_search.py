@@ -1335,6 +1335,60 @@ def test_the_rank_check_counts_the_trials_that_run_before_a_new_one(
     assert _surplus(study, mine, total) == surplus, [(t.number, t.state.name) for t in study.trials]
 
 
+@pytest.mark.parametrize(
+    ("queue", "claims", "total", "surplus"),
+    [
+        # enqueued trial 1 waits below the copy 2 of the dead trial 0: a worker claims the copy (only copies wait ahead
+        # of it: it runs); another, which counted before that claim, lost the copy and asked: it got trial 1, which
+        # must count the copy claimed above it (both ran: 2 finished for a total of 1, 3 for 2: the races11 probe)
+        (["dead", "enqueued", "copy"], [2, 1], 1, [False, True]),
+        (["done", "dead", "enqueued", "copy"], [3, 2], 2, [False, True]),
+        (["done", "dead", "enqueued", "copy"], [3, 2], 3, [False, False]),
+        # claimed the other way round, the copy counts the enqueued trial running below it
+        (["done", "dead", "enqueued", "copy"], [2, 3], 2, [False, True]),
+        # a finished copy above counts too
+        (["done", "dead", "enqueued", "copy"], [3, "tell 3", 2], 2, [False, True]),
+        # a fresh trial was running before any copy numbered after it was added, and that copy counted it
+        (["dead", "fresh", "copy"], [2], 1, [True]),
+        (["dead", "fresh", "copy"], [2, "check 1"], 1, [True, False]),
+    ],
+)  # fmt: skip
+def test_a_copy_claimed_before_an_enqueued_trial_below_it_is_ahead_of_it(
+    tmp_path: Path, queue: list[str], claims: list[Any], total: int, surplus: list[bool]
+) -> None:
+    """Copies are claimed before the enqueued trials (``_claim_retry``), so a copy can run before an enqueued trial
+    numbered below it: each rank check (``claims``: trials claimed in turn, a number's check read at its claim)
+    sees the other, and of the two only one runs at the total."""
+    from search.storage import open_storage, requeue
+    from search.worker import _surplus
+
+    storage = open_storage(str(tmp_path / "journal.log"))
+    study = optuna.create_study(study_name="rank", storage=storage, direction="maximize")
+    dead: list[Any] = []
+    for kind in queue:
+        if kind in ("dead", "done"):
+            trial = study.ask()
+            study.tell(trial, 0.5) if kind == "done" else study.tell(trial, state=TrialState.FAIL)
+            dead.append(study.trials[-1])
+        elif kind == "copy":
+            assert requeue(study, next(t for t in dead if t.state == TrialState.FAIL))
+        elif kind == "enqueued":
+            study.enqueue_trial({"x": len(study.trials) / 10})
+        else:  # fresh: a trial the worker asked (running from its creation)
+            storage.create_new_trial(study._study_id)
+    ids = {t.number: t._trial_id for t in study.trials}
+    said = []
+    for step in claims:
+        if isinstance(step, str) and step.startswith("tell"):
+            study.tell(int(step.split()[1]), 0.5)
+            continue
+        number = int(str(step).removeprefix("check "))
+        if not isinstance(step, str):
+            assert storage.set_trial_state_values(ids[number], TrialState.RUNNING)
+        said.append(_surplus(study, optuna.Trial(study, ids[number]), total))
+    assert said == surplus, [(t.number, t.state.name) for t in study.trials]
+
+
 @pytest.mark.parametrize("array_size", [1, 2], ids=["lone trials", "arrays"])
 def test_a_total_raised_while_a_worker_runs_is_worked_to(tmp_path: Path, array_size: int) -> None:
     """`make study TRIALS=7` beside workers started for 4 recorded 7, and every running worker still stopped at 4
