@@ -765,10 +765,15 @@ def taken_over(study: optuna.Study, trial: optuna.Trial) -> FrozenTrial | None:
 
 
 def _claim_retry(study: optuna.Study) -> optuna.Trial | None:
-    """A re-queued (interrupted, dead) trial runs before any other waiting trial: its work is half done."""
+    """A re-queued (interrupted, dead) trial runs before any other waiting trial: its work is half done. One that
+    another worker claimed and finished since it was read here is skipped, as ``study.ask`` skips it (it raised, and
+    the worker exited with a traceback: one suspended between the read and the claim, the races11 probe)."""
     for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
-        if is_requeued(t) and study._storage.set_trial_state_values(t._trial_id, TrialState.RUNNING):
-            return optuna.Trial(study, t._trial_id)
+        if not is_requeued(t):
+            continue
+        with contextlib.suppress(UpdateFinishedTrialError):
+            if study._storage.set_trial_state_values(t._trial_id, TrialState.RUNNING):
+                return optuna.Trial(study, t._trial_id)
     return None
 
 
@@ -799,10 +804,15 @@ def _surplus(study: optuna.Study, trial: optuna.Trial, total: int) -> bool:
 
 
 def _hand_back(study: optuna.Study, trial: optuna.Trial) -> None:
+    """Give a surplus trial back: an enqueued or re-queued one waits again, a fresh one is failed. One that another
+    worker failed meanwhile (and re-queued: this worker was suspended past the orphan check) is left as it is."""
     storage, tid = study._storage, trial._trial_id
     attrs = storage.get_trial_system_attrs(tid)
-    if "fixed_params" in attrs or "failed_trial" in attrs:  # an enqueued or re-queued trial: keep it
-        storage.set_trial_state_values(tid, TrialState.WAITING)
-    else:
-        storage.set_trial_user_attr(tid, "fail_reason", f"{SURPLUS}: the study's total was reached by other workers")
-        storage.set_trial_state_values(tid, TrialState.FAIL)
+    with contextlib.suppress(UpdateFinishedTrialError):
+        if "fixed_params" in attrs or "failed_trial" in attrs:  # an enqueued or re-queued trial: keep it
+            storage.set_trial_state_values(tid, TrialState.WAITING)
+        else:
+            storage.set_trial_user_attr(
+                tid, "fail_reason", f"{SURPLUS}: the study's total was reached by other workers"
+            )
+            storage.set_trial_state_values(tid, TrialState.FAIL)

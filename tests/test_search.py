@@ -1389,6 +1389,61 @@ def test_a_copy_claimed_before_an_enqueued_trial_below_it_is_ahead_of_it(
     assert said == surplus, [(t.number, t.state.name) for t in study.trials]
 
 
+@pytest.mark.parametrize(
+    ("since", "claimed"),
+    [
+        (["complete"], None),  # the only copy read waiting was claimed and finished by another worker since
+        (["fail"], None),
+        (["complete", "waiting"], 2),  # skipped: the next copy is claimed
+        (["waiting"], 1),
+    ],
+)
+def test_a_copy_finished_since_it_was_read_is_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, since: list[str], claimed: int | None
+) -> None:
+    """A worker suspended between reading the waiting copies and claiming one: another worker claimed and finished
+    the copy meanwhile, and the claim raised UpdateFinishedTrialError out of the worker (a traceback, exit 1)."""
+    from search.storage import open_storage, requeue
+    from search.worker import _claim_retry
+
+    storage = open_storage(str(tmp_path / "journal.log"))
+    study = optuna.create_study(study_name="claim", storage=storage, direction="maximize")
+    trial = study.ask()
+    study.tell(trial, state=TrialState.FAIL)
+    for _ in since:
+        assert requeue(study, study.trials[0])
+    read = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))  # what the suspended worker read
+    for t, state in zip(read, since):
+        if state != "waiting":  # another worker's run of it
+            assert storage.set_trial_state_values(t._trial_id, TrialState.RUNNING)
+            study.tell(t.number, 0.5 if state == "complete" else None, state=TrialState[state.upper()])
+    monkeypatch.setattr(study, "get_trials", lambda **_: read)
+    got = _claim_retry(study)
+    assert (got and got.number) == claimed
+
+
+@pytest.mark.parametrize("kind", ["fresh", "enqueued", "copy"])
+def test_a_trial_failed_by_another_worker_before_its_hand_back_stays_failed(tmp_path: Path, kind: str) -> None:
+    """A worker suspended between its claim and its hand-back (a surplus trial): the orphan check of another worker
+    failed and re-queued the trial meanwhile, and the hand-back raised UpdateFinishedTrialError out of the worker."""
+    from search.storage import open_storage, requeue
+    from search.worker import _claim_retry, _hand_back
+
+    storage = open_storage(str(tmp_path / "journal.log"))
+    study = optuna.create_study(study_name="back", storage=storage, direction="maximize")
+    if kind == "copy":
+        study.tell(study.ask(), state=TrialState.FAIL)
+        assert requeue(study, study.trials[0])
+    elif kind == "enqueued":
+        study.enqueue_trial({"x": 0.5})
+    mine = _claim_retry(study) if kind == "copy" else study.ask()
+    storage.set_trial_user_attr(mine._trial_id, "fail_reason", "running 160 s with no worker")
+    assert storage.set_trial_state_values(mine._trial_id, TrialState.FAIL)  # the other worker's orphan check
+    _hand_back(study, mine)
+    after = storage.get_trial(mine._trial_id)
+    assert after.state == TrialState.FAIL and after.user_attrs["fail_reason"] == "running 160 s with no worker"
+
+
 @pytest.mark.parametrize("array_size", [1, 2], ids=["lone trials", "arrays"])
 def test_a_total_raised_while_a_worker_runs_is_worked_to(tmp_path: Path, array_size: int) -> None:
     """`make study TRIALS=7` beside workers started for 4 recorded 7, and every running worker still stopped at 4
