@@ -630,8 +630,17 @@ def _loop(
             continue
         told_wait = False
         trial = (_claim_retry(study) if c["waiting"] else None) or study.ask()  # no waiting trial: none to claim
-        if _surplus(study, trial, total):
-            _hand_back(study, trial)
+        try:
+            surplus = _surplus(study, trial, total)
+            if surplus:
+                _hand_back(study, trial)
+        except BaseException as exc:  # Ctrl-C / SIGTERM before it ran (or surfaced as a driver's error): given back
+            if not isinstance(exc, KeyboardInterrupt) and interrupt_behind(exc) is None:
+                raise  # (it stayed RUNNING with no worker recorded, and a rerun waited ORPHAN_SECONDS for it)
+            with _shielded():
+                _hand_back(study, trial, UNRUN)
+            raise
+        if surplus:
             time.sleep(POLL_SECONDS)
             continue
         frozen, error = run_trial(study, trial, objective)
@@ -692,6 +701,10 @@ def run_trial(
             if gone is None:
                 raise
             return gone, None
+        except (KeyboardInterrupt, Interrupted):  # mid-claim: re-queued as in a run (its pid may be unrecorded)
+            with _shielded():
+                interrupted(study, trial)
+            raise
         try:
             value = objective(trial)
         except optuna.TrialPruned:
@@ -803,16 +816,21 @@ def _surplus(study: optuna.Study, trial: optuna.Trial, total: int) -> bool:
     return ahead + sum(t.number > trial.number and is_requeued(t) for t in live) >= total
 
 
-def _hand_back(study: optuna.Study, trial: optuna.Trial) -> None:
-    """Give a surplus trial back: an enqueued or re-queued one waits again, a fresh one is failed. One that another
-    worker failed meanwhile (and re-queued: this worker was suspended past the orphan check) is left as it is."""
+#: why a fresh trial handed back by an interrupted worker failed (counted apart from failures, as a surplus one)
+UNRUN = f"{SURPLUS}: its worker was interrupted (Ctrl-C / SIGTERM) before it ran"
+
+
+def _hand_back(
+    study: optuna.Study, trial: optuna.Trial, why: str = f"{SURPLUS}: the study's total was reached by other workers"
+) -> None:
+    """Give a surplus (or unrun) trial back: an enqueued or re-queued one waits again, a fresh one is failed (``why``).
+    One that another worker failed meanwhile (and re-queued: this worker was suspended past the orphan check) is
+    left as it is."""
     storage, tid = study._storage, trial._trial_id
     attrs = storage.get_trial_system_attrs(tid)
     with contextlib.suppress(UpdateFinishedTrialError):
         if "fixed_params" in attrs or "failed_trial" in attrs:  # an enqueued or re-queued trial: keep it
             storage.set_trial_state_values(tid, TrialState.WAITING)
         else:
-            storage.set_trial_user_attr(
-                tid, "fail_reason", f"{SURPLUS}: the study's total was reached by other workers"
-            )
+            storage.set_trial_user_attr(tid, "fail_reason", why)
             storage.set_trial_state_values(tid, TrialState.FAIL)

@@ -1444,6 +1444,60 @@ def test_a_trial_failed_by_another_worker_before_its_hand_back_stays_failed(tmp_
     assert after.state == TrialState.FAIL and after.user_attrs["fail_reason"] == "running 160 s with no worker"
 
 
+@pytest.mark.parametrize(
+    ("kind", "where", "after"),
+    [
+        # (the trial's state after the stop, and the trials waiting then)
+        ("fresh", "rank check", ("FAIL", 0)),  # handed back untrained: counted apart from failures, as a surplus one
+        ("enqueued", "rank check", ("WAITING", 1)),
+        ("copy", "rank check", ("WAITING", 1)),
+        ("enqueued", "rank check, as a driver's error", ("WAITING", 1)),  # a signal that cut a database call short
+        ("fresh", "claim", ("FAIL", 1)),  # mid-claim: failed and re-queued, as a stop in a run
+        ("enqueued", "claim", ("FAIL", 1)),
+        ("copy", "claim", ("FAIL", 1)),
+    ],
+)  # fmt: skip
+def test_a_stop_before_a_trial_runs_leaves_no_trial_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, where: str, after: tuple[str, int]
+) -> None:
+    """A Ctrl-C / SIGTERM landing after a worker took a trial and before its run began (the rank check, the claim of
+    its pid): the trial stayed RUNNING with no worker recorded, "any running trial was marked failed and re-queued"
+    was said, and a rerun waited ORPHAN_SECONDS (160 s) for it (the races11 probe)."""
+    import search.worker as W
+    from search import interrupts
+    from search.interrupts import Interrupted
+    from search.storage import open_storage, requeue
+
+    spec = parse_study({**TINY, "budget": {"trials": 1, "max_epochs": 1}, "recipes": False}, tmp_path / "t.yaml")
+    storage = open_storage(str(tmp_path / "journal.log"))
+    study = optuna.create_study(study_name=spec.name, storage=storage, direction=spec.direction)
+    if kind == "copy":
+        study.tell(study.ask(), state=TrialState.FAIL)
+        assert requeue(study, study.trials[0])
+    elif kind == "enqueued":
+        study.enqueue_trial({"dropout": 0.1})
+
+    def stop(*_: Any) -> None:
+        if "driver" in where:
+            monkeypatch.setattr(interrupts, "_pending", int(signal.SIGINT))  # as raise_interrupted records it
+            raise RuntimeError("server closed the connection unexpectedly")
+        raise Interrupted()
+
+    class Objective:
+        folds, sequences, checkpoints = 1, None, None
+
+        def __call__(self, trial: optuna.Trial) -> float:
+            raise AssertionError("the trial ran")
+
+    monkeypatch.setattr(W, "claim" if where == "claim" else "_surplus", stop)
+    with pytest.raises(RuntimeError if "driver" in where else Interrupted):
+        W._loop(spec, storage, 1, 0, None, Objective())  # type: ignore[arg-type]
+    mine = study.trials[-1 if kind != "copy" else 1] if where != "claim" else study.trials[-2]
+    waiting = study.get_trials(states=(TrialState.WAITING,))
+    assert (mine.state.name, len(waiting)) == after, [(t.number, t.state.name) for t in study.trials]
+    assert not study.get_trials(states=(TrialState.RUNNING,))
+
+
 @pytest.mark.parametrize("array_size", [1, 2], ids=["lone trials", "arrays"])
 def test_a_total_raised_while_a_worker_runs_is_worked_to(tmp_path: Path, array_size: int) -> None:
     """`make study TRIALS=7` beside workers started for 4 recorded 7, and every running worker still stopped at 4
