@@ -137,7 +137,7 @@ def _not_long(key: str, value: Any) -> Any:
     """``value``, unless it is a DataFrame in long format (a two-level row index, instance then time step: sktime's
     ``pd-multiindex``, tsfresh's and a SQL export's layout), which read as one sequence per row and was refused as
     "y has shape (20,); expected (300,)", naming neither the layout nor the way out (the unseen11 probe)."""
-    index = getattr(value, "index", None)
+    index: Any = getattr(value, "index", None)
     if key.startswith("X") and hasattr(value, "columns") and getattr(index, "nlevels", 1) == 2:
         names = ", ".join(str(n) for n in index.names)
         raise DataError(f"data: {key} is a DataFrame in long format ({len(value)} rows under a two-level index "
