@@ -1289,6 +1289,32 @@ def test_a_trial_this_process_left_running_is_rerun_not_waited_for(tmp_path: Pat
     assert trials[1].state == TrialState.COMPLETE  # its re-queued copy (the leftover had suggested nothing yet)
 
 
+def _rank_study(tmp_path: Path, queue: list[str]) -> tuple[optuna.Study, Any]:
+    """A journal study holding ``queue``'s trials in turn (and its storage): ``dead`` (failed), ``done`` (complete),
+    ``copy`` (the re-queue of the first dead trial not yet copied), ``enqueued``, ``fresh`` (created running without
+    popping the waiting trials, as an ask between the two writes of a re-queue); ``claimed ...``: then claimed."""
+    from search.storage import open_storage, requeue
+
+    storage = open_storage(str(tmp_path / "journal.log"))
+    study = optuna.create_study(study_name="rank", storage=storage, direction="maximize")
+    dead: list[Any] = []
+    for kind in queue:
+        what = kind.removeprefix("claimed ")
+        if what in ("dead", "done"):
+            trial = study.ask()
+            study.tell(trial, 0.5) if what == "done" else study.tell(trial, state=TrialState.FAIL)
+            dead += [study.trials[-1]] * (what == "dead")
+        elif what == "copy":
+            assert requeue(study, dead.pop(0))
+        elif what == "enqueued":
+            study.enqueue_trial({"x": len(study.trials) / 10})
+        else:
+            storage.create_new_trial(study._study_id)
+        if kind != what:
+            assert storage.set_trial_state_values(study.trials[-1]._trial_id, TrialState.RUNNING)
+    return study, storage
+
+
 @pytest.mark.parametrize(
     ("queue", "total", "surplus"),
     [
@@ -1311,25 +1337,9 @@ def test_the_rank_check_counts_the_trials_that_run_before_a_new_one(
 ) -> None:
     """A worker's trial is surplus when the trials ahead of it make the total: finished or running ones numbered
     below it, and those that wait below it and are claimed before it; its own trial is the queue's last."""
-    from search.storage import open_storage, requeue
     from search.worker import _surplus
 
-    storage = open_storage(str(tmp_path / "journal.log"))
-    study = optuna.create_study(study_name="rank", storage=storage, direction="maximize")
-    dead: list[Any] = []
-    for kind in queue:
-        if kind in ("dead", "done"):
-            trial = study.ask()
-            study.tell(trial, 0.5) if kind == "done" else study.tell(trial, state=TrialState.FAIL)
-            dead.append(study.trials[-1])
-        elif kind == "copy" or kind == "claimed copy":
-            assert requeue(study, dead.pop(0))
-        elif kind in ("enqueued", "claimed enqueued"):
-            study.enqueue_trial({"x": len(study.trials) / 10})
-        else:  # fresh: created without popping the waiting trials, as an ask between the two writes of a re-queue
-            storage.create_new_trial(study._study_id)
-        if kind.startswith("claimed"):
-            assert storage.set_trial_state_values(study.trials[-1]._trial_id, TrialState.RUNNING)
+    study, _ = _rank_study(tmp_path, queue)
     mine = optuna.Trial(study, study.trials[-1]._trial_id)
     assert mine.number == len(queue) - 1
     assert _surplus(study, mine, total) == surplus, [(t.number, t.state.name) for t in study.trials]
@@ -1359,23 +1369,9 @@ def test_a_copy_claimed_before_an_enqueued_trial_below_it_is_ahead_of_it(
     """Copies are claimed before the enqueued trials (``_claim_retry``), so a copy can run before an enqueued trial
     numbered below it: each rank check (``claims``: trials claimed in turn, a number's check read at its claim)
     sees the other, and of the two only one runs at the total."""
-    from search.storage import open_storage, requeue
     from search.worker import _surplus
 
-    storage = open_storage(str(tmp_path / "journal.log"))
-    study = optuna.create_study(study_name="rank", storage=storage, direction="maximize")
-    dead: list[Any] = []
-    for kind in queue:
-        if kind in ("dead", "done"):
-            trial = study.ask()
-            study.tell(trial, 0.5) if kind == "done" else study.tell(trial, state=TrialState.FAIL)
-            dead.append(study.trials[-1])
-        elif kind == "copy":
-            assert requeue(study, next(t for t in dead if t.state == TrialState.FAIL))
-        elif kind == "enqueued":
-            study.enqueue_trial({"x": len(study.trials) / 10})
-        else:  # fresh: a trial the worker asked (running from its creation)
-            storage.create_new_trial(study._study_id)
+    study, storage = _rank_study(tmp_path, queue)
     ids = {t.number: t._trial_id for t in study.trials}
     said = []
     for step in claims:
