@@ -1652,6 +1652,17 @@ def test_a_name_test_npz_is_refused_as_a_test_split_only_when_it_is_one(
     np.testing.assert_array_equal(splits.test.lengths, test["lengths"])
 
 
+def _label_notes(tmp_path: Path, labels: list[Any], words: str) -> list[str]:
+    """The data notes holding ``words`` of 40 training and 12 test sequences labelled ``labels`` in turn."""
+    from models.data import data_notes
+
+    rng = np.random.default_rng(0)
+    y = np.array([labels[i % len(labels)] for i in range(40)])
+    yt = np.array([labels[i % len(labels)] for i in range(12)])
+    np.savez(tmp_path / "d.npz", X=rng.normal(size=(40, 10, 2)), y=y, X_test=rng.normal(size=(12, 10, 2)), y_test=yt)
+    return [n for n in data_notes(load_splits(str(tmp_path / "d.npz"))) if words in n]
+
+
 @pytest.mark.parametrize(
     "labels,said",
     [
@@ -1668,13 +1679,7 @@ def test_class_names_that_read_as_one_number_are_warned_of(tmp_path: Path, label
     """ "1" and "01" (a column saved once as text, once as numbers) trained as two classes printed as different names:
     the unseen8 probe's patch refused them, which blocks data whose codes really differ; it is a warning that names
     the classes and their counts, and the study runs."""
-    from models.data import data_notes
-
-    rng = np.random.default_rng(0)
-    y = np.array([labels[i % len(labels)] for i in range(40)])
-    yt = np.array([labels[i % len(labels)] for i in range(12)])
-    np.savez(tmp_path / "d.npz", X=rng.normal(size=(40, 10, 2)), y=y, X_test=rng.normal(size=(12, 10, 2)), y_test=yt)
-    notes = [n for n in data_notes(load_splits(str(tmp_path / "d.npz"))) if "read as one number" in n]
+    notes = _label_notes(tmp_path, labels, "read as one number")
     assert bool(notes) == (said is not None), notes
     if said is not None:
         assert notes[0].startswith("warning: d: class names that read as one number") and said in notes[0], notes
@@ -1695,13 +1700,7 @@ def test_class_names_that_read_as_one_number_are_warned_of(tmp_path: Path, label
 def test_a_class_named_as_a_missing_label_is_warned_of(tmp_path: Path, labels: list[Any], said: str | None) -> None:
     """df["label"].astype(str) of a column with NaN gives "nan": such sequences trained as a class of their own, "nan"
     in every line of the verdict, unwarned (an empty label is refused; the unseen11 probe)."""
-    from models.data import data_notes
-
-    rng = np.random.default_rng(0)
-    y = np.array([labels[i % len(labels)] for i in range(40)])
-    yt = np.array([labels[i % len(labels)] for i in range(12)])
-    np.savez(tmp_path / "d.npz", X=rng.normal(size=(40, 10, 2)), y=y, X_test=rng.normal(size=(12, 10, 2)), y_test=yt)
-    notes = [n for n in data_notes(load_splits(str(tmp_path / "d.npz"))) if "missing label" in n]
+    notes = _label_notes(tmp_path, labels, "missing label")
     assert bool(notes) == (said is not None), notes
     if said is not None:
         assert notes[0].startswith("warning: d: class ") and said in notes[0], notes
