@@ -1067,9 +1067,12 @@ def duplicate_note(splits: Splits) -> str | None:
                           for split, i, j, a in clash[:3]) + (", ..." if len(clash) > 3 else "")  # fmt: skip
         # both splits' copies in one count read as the training clause's: "142949 training sequence(s) repeat
         # earlier ones ...; 152994 of these copies carry another label" (the unseen11 probe): each split's own
+        # named by split wherever both clauses are said: "5 training sequence(s) repeat ...; 8 of these copies"
+        # counted test copies under the training clause (the review11 probe)
         counts = [sum(c[0] == split for c in clash) for split in ("training", "test")]
-        which = (f"{counts[0]} of the training copies and {counts[1]} of the test copies carry" if all(counts) else
-                 f"{len(clash)} of these copies carr{'ies' if len(clash) == 1 else 'y'}")  # fmt: skip
+        verb = "carries" if len(clash) == 1 else "carry"
+        which = (" and ".join(f"{n} of the {split} copies" for n, split in zip(counts, ("training", "test")) if n)
+                 if seen and copies else f"{len(clash)} of these copies") + f" {verb}"  # fmt: skip
         said.append(f"{which} another label than the training sequence they copy ({shown}): "
                     "the same input with two answers, which no model gets both right")  # fmt: skip
         return f"warning: {splits.name}: {'; '.join(said)}; check the labels, and drop the copies not meant to be there"

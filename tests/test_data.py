@@ -1520,6 +1520,11 @@ def test_sktimes_nested_dataframe_is_refused_with_the_conversion(dims: int) -> N
             "a test copy relabelled",
             ["1 of the 30 test sequences is an exact copy", 'copy (test 5 is "1", training 10 "0"): the same input'],
         ),
+        (  # a test copy relabelled after the training clause: "of these copies" read as the training copies
+            "a test copy relabelled beside training copies",
+            ["1 training sequence(s) repeat earlier ones (training 9 = 3)", "; 1 of the test copies carries another "
+             'label than the training sequence they copy (test 5 is "1", training 10 "0")'],
+        ),
         (  # each split's count: one count over both read as the training clause's (unseen11: 152994 of 142949)
             "copies relabelled in both splits",
             ["2 training sequence(s) repeat earlier ones", "; 2 of the training copies and 1 of the test copies "
@@ -1546,6 +1551,8 @@ def test_copies_of_training_sequences_are_noted(tmp_path: Path, case: str, said:
         X[7] = X[4]  # labels 1 and 0
     elif case == "a test copy relabelled":
         Xt[5] = X[10]  # labels 1 and 0
+    elif case == "a test copy relabelled beside training copies":
+        X[9], Xt[5] = X[3], X[10]  # labels 1 and 1 (alike); 1 copying 0
     elif case == "copies relabelled in both splits":
         X[7], X[9], Xt[5] = X[4], X[4], X[10]  # labels 1, 1 and 1 copying 0, 0 and 0
     elif case == "padding differs":
