@@ -76,10 +76,9 @@ from search.worker import (
     Interrupted,
     StudyError,
     _claim_retry,
-    _hand_back,
+    _rank_check,
     _say_what_the_value_is,
     _shielded,
-    _surplus,
     _tell,
     claim,
     counts,
@@ -281,11 +280,16 @@ class _Run:
         try:
             for _ in range(n):
                 trial = _claim_retry(self.study) or self.study.ask()
-                if _surplus(self.study, trial, total):
-                    _hand_back(self.study, trial)
+                if _rank_check(self.study, trial, total):  # (a stop meanwhile gives it back: not yet a member)
                     break
                 beat = Heartbeat(self.study._storage, trial._trial_id).__enter__()
-                claim(self.study._storage, trial._trial_id)
+                try:
+                    claim(self.study._storage, trial._trial_id)
+                except (KeyboardInterrupt, Interrupted):  # mid-claim: re-queued, as run_trial's (not yet a member)
+                    beat.__exit__(None, None, None)
+                    with _shielded():
+                        interrupted(self.study, trial)
+                    raise
                 try:
                     member = Member(trial, *self._configs(trial), beat=beat, replayed=replayed_until(trial))
                 except Exception as exc:  # a configuration the model rejects: failed, as a lone trial is

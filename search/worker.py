@@ -630,17 +630,7 @@ def _loop(
             continue
         told_wait = False
         trial = (_claim_retry(study) if c["waiting"] else None) or study.ask()  # no waiting trial: none to claim
-        try:
-            surplus = _surplus(study, trial, total)
-            if surplus:
-                _hand_back(study, trial)
-        except BaseException as exc:  # Ctrl-C / SIGTERM before it ran (or surfaced as a driver's error): given back
-            if not isinstance(exc, KeyboardInterrupt) and interrupt_behind(exc) is None:
-                raise  # (it stayed RUNNING with no worker recorded, and a rerun waited ORPHAN_SECONDS for it)
-            with _shielded():
-                _hand_back(study, trial, UNRUN)
-            raise
-        if surplus:
+        if _rank_check(study, trial, total):
             time.sleep(POLL_SECONDS)
             continue
         frozen, error = run_trial(study, trial, objective)
@@ -814,6 +804,23 @@ def _surplus(study: optuna.Study, trial: optuna.Trial, total: int) -> bool:
         return ahead >= total  # added: each such copy counted it
     live = study.get_trials(deepcopy=False, states=LIVE)
     return ahead + sum(t.number > trial.number and is_requeued(t) for t in live) >= total
+
+
+def _rank_check(study: optuna.Study, trial: optuna.Trial, total: int) -> bool:
+    """:func:`_surplus`, the trial handed back if so (True). A Ctrl-C / SIGTERM meanwhile (or one surfaced as a driver's
+    error) gives the trial back untrained (:data:`UNRUN`) and propagates: it stayed RUNNING with no worker recorded,
+    and a rerun waited ORPHAN_SECONDS for it (the races11 probe; lone trials and trial arrays alike)."""
+    try:
+        surplus = _surplus(study, trial, total)
+        if surplus:
+            _hand_back(study, trial)
+    except BaseException as exc:
+        if not isinstance(exc, KeyboardInterrupt) and interrupt_behind(exc) is None:
+            raise
+        with _shielded():
+            _hand_back(study, trial, UNRUN)
+        raise
+    return surplus
 
 
 #: why a fresh trial handed back by an interrupted worker failed (counted apart from failures, as a surplus one)

@@ -1494,6 +1494,48 @@ def test_a_stop_before_a_trial_runs_leaves_no_trial_running(
     assert not study.get_trials(states=(TrialState.RUNNING,))
 
 
+@pytest.mark.parametrize(
+    ("kind", "where", "after"),
+    [
+        ("fresh", "rank check", ("FAIL", 0)),
+        ("enqueued", "rank check", ("WAITING", 1)),
+        ("copy", "rank check", ("WAITING", 1)),
+        ("fresh", "claim", ("FAIL", 1)),
+        ("copy", "claim", ("FAIL", 1)),
+    ],
+)  # fmt: skip
+def test_a_stop_before_an_array_member_runs_leaves_no_trial_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, where: str, after: tuple[str, int]
+) -> None:
+    """The same stop in a trial array's asking (the default path, K > 1): the trial being asked was no member yet, so
+    the array's interrupt handling missed it, and it stayed RUNNING with no worker recorded (the review11 probe)."""
+    import search.arrays as A
+    import search.worker as W
+    from search.interrupts import Interrupted
+    from search.storage import open_storage, requeue
+
+    spec = parse_study({**TINY, "budget": {"trials": 1, "max_epochs": 1}, "recipes": False}, tmp_path / "t.yaml")
+    storage = open_storage(str(tmp_path / "journal.log"))
+    study = optuna.create_study(study_name=spec.name, storage=storage, direction=spec.direction)
+    if kind == "copy":
+        study.tell(study.ask(), state=TrialState.FAIL)
+        assert requeue(study, study.trials[0])
+    elif kind == "enqueued":
+        study.enqueue_trial({"dropout": 0.1})
+
+    def stop(*_: Any) -> None:
+        raise Interrupted()
+
+    monkeypatch.setattr(A if where == "claim" else W, "claim" if where == "claim" else "_surplus", stop)
+    run = A._Run(spec, optuna.load_study(study_name=spec.name, storage=storage), None, "cpu", None, None)  # type: ignore[arg-type]
+    with pytest.raises(Interrupted):
+        run.ask(2, 1)
+    mine = study.trials[-1 if kind != "copy" else 1] if where != "claim" else study.trials[-2]
+    waiting = study.get_trials(states=(TrialState.WAITING,))
+    assert (mine.state.name, len(waiting)) == after, [(t.number, t.state.name) for t in study.trials]
+    assert not study.get_trials(states=(TrialState.RUNNING,))
+
+
 @pytest.mark.parametrize("array_size", [1, 2], ids=["lone trials", "arrays"])
 def test_a_total_raised_while_a_worker_runs_is_worked_to(tmp_path: Path, array_size: int) -> None:
     """`make study TRIALS=7` beside workers started for 4 recorded 7, and every running worker still stopped at 4
