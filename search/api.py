@@ -142,8 +142,9 @@ def _not_long(key: str, value: Any) -> Any:
         names = ", ".join(str(n) for n in index.names)
         raise DataError(f"data: {key} is a DataFrame in long format ({len(value)} rows under a two-level index "
                         f"({names}): one row per time step, sktime's pd-multiindex); expected N x T x C, one row per "
-                        f"sequence: pass [g.to_numpy() for _, g in {key}.groupby(level=0)], a list of T_i x C arrays "
-                        "(lengths recorded)")  # fmt: skip
+                        f"sequence: pass [g.to_numpy() for _, g in {key}.groupby(level=0, sort=False)], a list of "
+                        "T_i x C arrays (lengths recorded) in the order the instances first appear, as y's (without "
+                        "sort=False groupby sorts them by name, and y no longer matches)")  # fmt: skip
     return value
 
 

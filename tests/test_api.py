@@ -266,9 +266,18 @@ def test_a_notebooks_tensors_pandas_labels_and_home_paths(tmp_path: Path, monkey
     with pytest.raises(DataError, match=r"data: X is a DataFrame in long format \(\d+ rows under a two-level index "
                                         r"\(case, step\): one row per time step"):  # fmt: skip
         prepare_study(STUDY, {**a, "X": long, "lengths": None}, str(tmp_path / "j.log"))
-    ragged = [g.to_numpy() for _, g in long.groupby(level=0)]
+    # (instances not in sorted order: the way out keeps them in y's order, where groupby's default sort reordered X
+    # alone, silently: the review11 probe)
+    order = np.r_[1 : len(a["X"]), 0]
+    long = pd.concat([long.xs(i, level=0, drop_level=False) for i in order])
+    with pytest.raises(DataError, match=r"groupby\(level=0, sort=False\)\], a list of T_i x C arrays \(lengths "):
+        prepare_study(STUDY, {**a, "X": long, "lengths": None}, str(tmp_path / "j.log"))
+    ragged = [g.to_numpy() for _, g in long.groupby(level=0, sort=False)]
+    a = {**a, "y": a["y"][order]}
+    assert [len(r) for r in ragged] == list(a["lengths"][order])
     p = prepare_study(STUDY, {**a, "X": ragged, "lengths": None}, str(tmp_path / "j.log"))
-    assert list(p.splits.train.lengths) == list(a["lengths"])
+    assert list(p.splits.train.lengths) == list(a["lengths"][order])
+    assert np.allclose(p.splits.train.X[0, : a["lengths"][order[0]]], a["X"][order[0], : a["lengths"][order[0]]])
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     p = prepare_study(STUDY, arrays(), "~/studies/j.log")
     assert p.url == str(tmp_path / "home" / "studies" / "j.log")
