@@ -1125,7 +1125,8 @@ def missing_label_note(splits: Splits) -> str | None:
     shown = "; ".join(
         f"{quoted(splits.classes[c])} ({counts[c]} training, {tested[c]} test sequences)" for c in missing
     )
-    return (f"warning: {splits.name}: class {shown} is named as pandas and NumPy write a missing label as text "
+    named = f"class {shown} is named" if len(missing) == 1 else f"classes {shown} are named"
+    return (f"warning: {splits.name}: {named} as pandas and NumPy write a missing label as text "
             "(str(NaN), str(None), str(pd.NA); a .ts file's '?' label reads as NaN): if these sequences are "
             "unlabelled, drop them (df.dropna(subset=[...]) before .astype(str)); kept, they train as a class of their "
             "own")  # fmt: skip

@@ -46,9 +46,16 @@ def inert_note(config: dict[str, Any] | None, epochs: Any, train_size: Any) -> s
     if not weak:
         return None
     names = " and ".join(f"{n} {num(float(config[n]))}" for n in weak)
-    shares = " and ".join(f"{100 * s:.2g} %" for s in weak.values())
+    shares = " and ".join(f"{_percent(s)} %" for s in weak.values())
     steps, one = refit_steps(config, epochs, train_size), len(weak) == 1
     return (f"{names} {'shrinks its' if one else 'shrink their'} weights by at most {shares} over the refit's "
             f"{steps} steps at lr {num(float(config['lr']))} (each step multiplies them by 1 - lr x decay): too weak "
-            f"to act, {'a regularizer' if one else 'regularizers'} in name only (a decoupled decay acts where "
-            "lr x decay x steps nears 0.1)")  # fmt: skip
+            f"to act, {'a regularizer' if one else 'regularizers'} in name only (a decoupled decay shrinks its "
+            f"weights by {100 * INERT_SHRINK:g} % or more only where lr x decay x steps reaches about "
+            f"{-math.log1p(-INERT_SHRINK):.2g})")  # fmt: skip
+
+
+def _percent(share: float) -> str:
+    """``share`` in percent to 2 significant digits, or 3 where 2 would round it up to the threshold (0.996 %: "1")."""
+    text = f"{100 * share:.2g}"
+    return f"{100 * share:.3g}" if float(text) >= 100 * INERT_SHRINK else text

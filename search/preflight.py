@@ -194,7 +194,7 @@ def load_dataset(spec: StudySpec) -> Splits:
 def _variable_hint(source: str) -> str:
     """Where the ``dataset`` path holds a shell variable (``$HOME/data/x.npz``, ``${DATA}/x.npz``, ``%USERPROFILE%``):
     it is read as written, and the error said "no such file" alone (the unseen11 probe; ``~`` is expanded)."""
-    found = re.search(r"\$\{?\w+\}?|%\w+%", source)
+    found = re.search(r"\$\{[A-Za-z_]\w*\}|\$[A-Za-z_]\w*|%[A-Za-z_]\w*%", source)  # (not "$5 run", "a%20b%20c")
     if found is None:
         return ""
     return (f" ({found.group()} is not expanded: a study file's path is read as written; write the path out, or "

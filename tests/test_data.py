@@ -1699,6 +1699,7 @@ def test_class_names_that_read_as_one_number_are_warned_of(tmp_path: Path, label
         (["a", "b", "None"], '"None" (13 training, 4 test sequences)'),
         (["a", "<NA>"], '"<NA>" (20 training'),
         (["a", "NaN"], '"NaN" (20 training'),  # a .ts file's "?" label
+        (["a", "nan", "None"], 'classes "None" (13 training, 4 test sequences); "nan" (13 training, 4 test sequences) are named'),
         (["a", "b"], None),
         (["a", "nana"], None),
         ([0, 1], None),
@@ -1710,5 +1711,5 @@ def test_a_class_named_as_a_missing_label_is_warned_of(tmp_path: Path, labels: l
     notes = _label_notes(tmp_path, labels, "missing label")
     assert bool(notes) == (said is not None), notes
     if said is not None:
-        assert notes[0].startswith("warning: d: class ") and said in notes[0], notes
+        assert notes[0].startswith("warning: d: class") and said in notes[0], notes
         assert notes[0].endswith("kept, they train as a class of their own"), notes

@@ -231,6 +231,19 @@ def test_bad_input_is_one_line_exit_2_and_no_store(
 
 
 @pytest.mark.parametrize(
+    ("path", "hint"),
+    [("$HOME/x.npz", "$HOME"), ("${DATA}/x.npz", "${DATA}"), ("%USERPROFILE%/x.npz", "%USERPROFILE%"),
+     ("runs/$5 run.npz", None), ("a%20b%20c.npz", None), ("price$/x.npz", None)],
+)  # fmt: skip
+def test_only_a_shell_variables_name_gets_the_not_expanded_hint(path: str, hint: str | None) -> None:
+    """(review11) "$5 run.npz" and a URL-escaped "a%20b%20c.npz" are file names, not variables: no hint for them."""
+    from search.preflight import _variable_hint
+
+    said = _variable_hint(path)
+    assert said.startswith(f" ({hint} is not expanded") if hint else said == "", said
+
+
+@pytest.mark.parametrize(
     ("line", "hint"),
     [
         ("dataset: {d}/my data/run #1.npz", True),  # the path cut at " #": "my data/run: no such file" alone
