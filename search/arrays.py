@@ -87,6 +87,7 @@ from search.worker import (
     open_study,
     raised_total,
     run_trial,
+    start_beat,
     taken_over,
     tell_wait,
 )
@@ -282,7 +283,7 @@ class _Run:
                 trial = _claim_retry(self.study) or self.study.ask()
                 if _rank_check(self.study, trial, total):  # (a stop meanwhile gives it back: not yet a member)
                     break
-                beat = Heartbeat(self.study._storage, trial._trial_id).__enter__()
+                beat = start_beat(self.study, trial)  # (a stop while it starts re-queues the trial)
                 try:
                     claim(self.study._storage, trial._trial_id)
                 except (KeyboardInterrupt, Interrupted):  # mid-claim: re-queued, as run_trial's (not yet a member)

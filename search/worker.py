@@ -484,6 +484,7 @@ class Heartbeat:
         self.storage, self.trial_id = storage, trial_id
         self.stop = threading.Event()
         self.thread: threading.Thread | None = None
+        self.started = False  # (entered once: start_beat enters it before its with statement does)
         self.native = native_heartbeat(storage)
         if self.native or not isinstance(storage, JournalStorage):
             self.thread = threading.Thread(target=self._run, daemon=True)
@@ -503,6 +504,8 @@ class Heartbeat:
             self._beat()
 
     def __enter__(self) -> Heartbeat:
+        if self.started:
+            return self
         # the time zone its beats are written in (PostgreSQL's session zone), before the first beat: the others read
         # every beat in it (dead_trials), the first one too, before the claim (TZ_ATTR)
         zone = session_time_zone(self.storage) if self.native else None
@@ -512,12 +515,28 @@ class Heartbeat:
         if self.thread is not None:
             self._beat()  # before anything but its time zone is recorded on the trial: it is never without a heartbeat
             self.thread.start()
+        self.started = True
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.stop.set()
-        if self.thread is not None:
+        if self.thread is not None and self.thread.ident is not None:  # (a stop may come before its start)
             self.thread.join(timeout=5)
+
+
+def start_beat(study: optuna.Study, trial: optuna.Trial) -> Heartbeat:
+    """The trial's :class:`Heartbeat`, started. A Ctrl-C / SIGTERM while it starts (its time zone, its first beat)
+    fails and re-queues the trial, as one in its run, and propagates: it stayed RUNNING with no worker recorded
+    (found by its stale beat after the grace period, or on the journal file after ORPHAN_SECONDS; the races11
+    probe). Lone trials and trial arrays alike."""
+    beat = Heartbeat(study._storage, trial._trial_id)
+    try:
+        return beat.__enter__()
+    except (KeyboardInterrupt, Interrupted):
+        beat.__exit__(None, None, None)
+        with _shielded():
+            interrupted(study, trial)
+        raise
 
 
 @contextlib.contextmanager
@@ -683,7 +702,7 @@ def run_trial(
     failed with or None)``. An interrupt fails and re-queues it, then propagates; a lost storage propagates (the
     trial stays RUNNING until its heartbeat goes stale)."""
     storage, tid = study._storage, trial._trial_id
-    with Heartbeat(storage, tid):
+    with start_beat(study, trial):
         try:
             claim(storage, tid)
         except UpdateFinishedTrialError:  # failed meanwhile by another worker: a trial array's lone member waits for

@@ -1451,6 +1451,8 @@ def test_a_trial_failed_by_another_worker_before_its_hand_back_stays_failed(tmp_
         ("fresh", "claim", ("FAIL", 1)),  # mid-claim: failed and re-queued, as a stop in a run
         ("enqueued", "claim", ("FAIL", 1)),
         ("copy", "claim", ("FAIL", 1)),
+        ("fresh", "heartbeat", ("FAIL", 1)),  # while its heartbeat starts (its time zone, its first beat): the same
+        ("copy", "heartbeat", ("FAIL", 1)),
     ],
 )  # fmt: skip
 def test_a_stop_before_a_trial_runs_leaves_no_trial_running(
@@ -1485,10 +1487,13 @@ def test_a_stop_before_a_trial_runs_leaves_no_trial_running(
         def __call__(self, trial: optuna.Trial) -> float:
             raise AssertionError("the trial ran")
 
-    monkeypatch.setattr(W, "claim" if where == "claim" else "_surplus", stop)
+    if where == "heartbeat":
+        monkeypatch.setattr(W.Heartbeat, "__enter__", stop)
+    else:
+        monkeypatch.setattr(W, "claim" if where == "claim" else "_surplus", stop)
     with pytest.raises(RuntimeError if "driver" in where else Interrupted):
         W._loop(spec, storage, 1, 0, None, Objective())  # type: ignore[arg-type]
-    mine = study.trials[-1 if kind != "copy" else 1] if where != "claim" else study.trials[-2]
+    mine = study.trials[-1 if kind != "copy" else 1] if where.startswith("rank check") else study.trials[-2]
     waiting = study.get_trials(states=(TrialState.WAITING,))
     assert (mine.state.name, len(waiting)) == after, [(t.number, t.state.name) for t in study.trials]
     assert not study.get_trials(states=(TrialState.RUNNING,))
@@ -1502,6 +1507,8 @@ def test_a_stop_before_a_trial_runs_leaves_no_trial_running(
         ("copy", "rank check", ("WAITING", 1)),
         ("fresh", "claim", ("FAIL", 1)),
         ("copy", "claim", ("FAIL", 1)),
+        ("fresh", "heartbeat", ("FAIL", 1)),
+        ("enqueued", "heartbeat", ("FAIL", 1)),
     ],
 )  # fmt: skip
 def test_a_stop_before_an_array_member_runs_leaves_no_trial_running(
@@ -1526,11 +1533,14 @@ def test_a_stop_before_an_array_member_runs_leaves_no_trial_running(
     def stop(*_: Any) -> None:
         raise Interrupted()
 
-    monkeypatch.setattr(A if where == "claim" else W, "claim" if where == "claim" else "_surplus", stop)
+    if where == "heartbeat":
+        monkeypatch.setattr(W.Heartbeat, "__enter__", stop)
+    else:
+        monkeypatch.setattr(A if where == "claim" else W, "claim" if where == "claim" else "_surplus", stop)
     run = A._Run(spec, optuna.load_study(study_name=spec.name, storage=storage), None, "cpu", None, None)  # type: ignore[arg-type]
     with pytest.raises(Interrupted):
         run.ask(2, 1)
-    mine = study.trials[-1 if kind != "copy" else 1] if where != "claim" else study.trials[-2]
+    mine = study.trials[-1 if kind != "copy" else 1] if where.startswith("rank check") else study.trials[-2]
     waiting = study.get_trials(states=(TrialState.WAITING,))
     assert (mine.state.name, len(waiting)) == after, [(t.number, t.state.name) for t in study.trials]
     assert not study.get_trials(states=(TrialState.RUNNING,))
