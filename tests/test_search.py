@@ -26,7 +26,7 @@ from optuna.trial import TrialState
 from models.config import REGULARIZER_NAMES, RNNConfig, TrainConfig
 from search.recipes import BASELINE, starting_points
 from search.space import OFF_SUFFIX, resolved_params, suggest, to_trial_params
-from search.spec import StudyFileError, load_study, parse_study
+from search.spec import StudyFileError, StudySpec, load_study, parse_study
 from search.spec import _Loader as YAMLLoader
 from tests.helpers import ROOT, TINY, load, run_cli, run_main, states, write_study
 
@@ -1440,6 +1440,22 @@ def test_a_trial_failed_by_another_worker_before_its_hand_back_stays_failed(tmp_
     assert after.state == TrialState.FAIL and after.user_attrs["fail_reason"] == "running 160 s with no worker"
 
 
+def _stopped_study(tmp_path: Path, kind: str) -> tuple[StudySpec, Any, optuna.Study]:
+    """A 1-trial study on a journal (spec, storage, study) whose next trial is ``kind``: ``fresh``, ``enqueued`` or a
+    re-queued ``copy`` of a failed trial."""
+    from search.storage import open_storage, requeue
+
+    spec = parse_study({**TINY, "budget": {"trials": 1, "max_epochs": 1}, "recipes": False}, tmp_path / "t.yaml")
+    storage = open_storage(str(tmp_path / "journal.log"))
+    study = optuna.create_study(study_name=spec.name, storage=storage, direction=spec.direction)
+    if kind == "copy":
+        study.tell(study.ask(), state=TrialState.FAIL)
+        assert requeue(study, study.trials[0])
+    elif kind == "enqueued":
+        study.enqueue_trial({"dropout": 0.1})
+    return spec, storage, study
+
+
 @pytest.mark.parametrize(
     ("kind", "where", "after"),
     [
@@ -1464,16 +1480,8 @@ def test_a_stop_before_a_trial_runs_leaves_no_trial_running(
     import search.worker as W
     from search import interrupts
     from search.interrupts import Interrupted
-    from search.storage import open_storage, requeue
 
-    spec = parse_study({**TINY, "budget": {"trials": 1, "max_epochs": 1}, "recipes": False}, tmp_path / "t.yaml")
-    storage = open_storage(str(tmp_path / "journal.log"))
-    study = optuna.create_study(study_name=spec.name, storage=storage, direction=spec.direction)
-    if kind == "copy":
-        study.tell(study.ask(), state=TrialState.FAIL)
-        assert requeue(study, study.trials[0])
-    elif kind == "enqueued":
-        study.enqueue_trial({"dropout": 0.1})
+    spec, storage, study = _stopped_study(tmp_path, kind)
 
     def stop(*_: Any) -> None:
         if "driver" in where:
@@ -1519,16 +1527,8 @@ def test_a_stop_before_an_array_member_runs_leaves_no_trial_running(
     import search.arrays as A
     import search.worker as W
     from search.interrupts import Interrupted
-    from search.storage import open_storage, requeue
 
-    spec = parse_study({**TINY, "budget": {"trials": 1, "max_epochs": 1}, "recipes": False}, tmp_path / "t.yaml")
-    storage = open_storage(str(tmp_path / "journal.log"))
-    study = optuna.create_study(study_name=spec.name, storage=storage, direction=spec.direction)
-    if kind == "copy":
-        study.tell(study.ask(), state=TrialState.FAIL)
-        assert requeue(study, study.trials[0])
-    elif kind == "enqueued":
-        study.enqueue_trial({"dropout": 0.1})
+    spec, storage, study = _stopped_study(tmp_path, kind)
 
     def stop(*_: Any) -> None:
         raise Interrupted()
