@@ -611,21 +611,29 @@ def test_optuna_tables_missing_a_column_with_no_revision_record_are_refused_befo
     assert db.read_bytes() == before
 
 
-def _hot_journal(db: Path) -> None:
-    """Leave a hot ``-journal`` beside ``db``: a writer killed inside a transaction that spilled pages to the file."""
+def _killed_writer(db: Path, statements: str) -> None:
+    """Run ``statements`` (Python lines, ``c`` an autocommit connection to ``db``) in a process that then dies at once
+    (``os._exit(9)``: a writer SIGKILLed mid-work, its transaction or its ``-wal`` left as they are)."""
     import subprocess
     import sys
 
     code = (
-        "import os, sqlite3, sys\n"
-        "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+        "import os, sqlite3, sys\nc = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+        + statements
+        + "os._exit(9)\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(db)], check=False)
+
+
+def _hot_journal(db: Path) -> None:
+    """Leave a hot ``-journal`` beside ``db``: a writer killed inside a transaction that spilled pages to the file."""
+    _killed_writer(
+        db,
         "c.execute('PRAGMA cache_size=1'); c.execute('BEGIN')\n"
         "c.execute(\"UPDATE trials SET state='FAIL'\"); c.execute('DELETE FROM trial_params')\n"
         "[c.execute('INSERT INTO study_user_attributes(study_id, key, value_json) VALUES (1, ?, ?)',"
-        " (f'junk{i}', 'x' * 3000)) for i in range(200)]\n"
-        "os._exit(9)\n"
+        " (f'junk{i}', 'x' * 3000)) for i in range(200)]\n",
     )
-    subprocess.run([sys.executable, "-c", code, str(db)], check=False)
     assert db.with_name(db.name + "-journal").stat().st_size > 0
 
 
@@ -637,6 +645,17 @@ def test_a_killed_writers_hot_journal_is_rolled_back_and_leaves_no_copies(
     check_sqlite(url(db))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["study.db"]
     assert {state for state, _ in trials(db).values()} == {TrialState.COMPLETE}
+
+
+def _refused_with_both_kept(db: Path, side: str, said: str) -> list[Path]:
+    """``check_sqlite`` of ``db`` refused with ``said`` (never "nothing was written"), the file and its ``-side``
+    (journal, wal) kept beside it as they were: their copies, the side's first."""
+    with pytest.raises(StorageError, match=said) as caught:
+        check_sqlite(url(db))
+    assert "nothing was written" not in str(caught.value)
+    kept = sorted(db.parent.glob(f"{db.name}*.bak-*"))
+    assert [p.name.split(".bak-")[0] for p in kept] == [f"{db.name}-{side}", db.name]
+    return kept
 
 
 def test_a_stale_journal_rolled_back_into_a_restored_file_keeps_both_and_says_so(
@@ -658,12 +677,8 @@ def test_a_stale_journal_rolled_back_into_a_restored_file_keeps_both_and_says_so
         return "NUMERIC value in trial_params.param_name"
 
     monkeypatch.setattr(sqlite_file, "problem", rolled_back_into_damage)
-    with pytest.raises(StorageError, match=r"after SQLite rolled back the study\.db-journal left beside it.*put the "
-                                           r"copy back without the -journal") as caught:  # fmt: skip
-        check_sqlite(url(db))
-    assert "nothing was written" not in str(caught.value)
-    kept = sorted(tmp_path.glob("study.db*.bak-*"))
-    assert [p.name.split(".bak-")[0] for p in kept] == ["study.db-journal", "study.db"]
+    kept = _refused_with_both_kept(db, "journal", r"after SQLite rolled back the study\.db-journal left beside it.*put "
+                                   r"the copy back without the -journal")  # fmt: skip
     assert kept[1].read_bytes() == finished[1] and kept[0].read_bytes()[:8] == b"\xd9\xd5\x05\xf9\x20\xa1\x63\xd7"
 
 
@@ -671,9 +686,6 @@ def _wal_of_a_killed_writer(db: Path) -> bytes:
     """Put ``db`` in WAL mode (a user's ``PRAGMA journal_mode=WAL``, another tool's), then: its bytes as a copy taken
     now (a backup), and a writer that moves the file on past that copy and is killed with more of its writes still
     in the ``-wal`` (SIGKILL, a lost machine)."""
-    import subprocess
-    import sys
-
     with contextlib.closing(sqlite3.connect(db, isolation_level=None)) as conn:
         for i in range(40):  # a longer study's pages: two tables' rows interleaved, as trials write them
             for table in ("trial_user_attributes", "trial_system_attributes"):
@@ -682,15 +694,12 @@ def _wal_of_a_killed_writer(db: Path) -> bytes:
                 )
         assert conn.execute("PRAGMA journal_mode=WAL").fetchone()[0] == "wal"
     backup = db.read_bytes()
-    code = (  # the file's pages laid out anew (a VACUUM), then one more row of a trial in the WAL only
-        "import os, sqlite3, sys\n"
-        "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+    _killed_writer(  # the file's pages laid out anew (a VACUUM), then one more row of a trial in the WAL only
+        db,
         "c.execute('DELETE FROM trial_intermediate_values'); c.execute('VACUUM')\n"
         "c.execute('PRAGMA wal_checkpoint(TRUNCATE)'); c.execute('PRAGMA wal_autocheckpoint=0')\n"
-        "c.execute('INSERT INTO trial_user_attributes(trial_id, key, value_json) VALUES (1, ?, ?)', ('later', '1'))\n"
-        "os._exit(9)\n"
+        "c.execute('INSERT INTO trial_user_attributes(trial_id, key, value_json) VALUES (1, ?, ?)', ('later', '1'))\n",
     )
-    subprocess.run([sys.executable, "-c", code, str(db)], check=False)
     assert db.with_name(db.name + "-wal").stat().st_size > 0
     return backup
 
@@ -719,12 +728,8 @@ def test_a_wal_replayed_into_a_restored_copy_keeps_both_and_says_so(
         assert not list(tmp_path.glob("*.bak-*"))
         assert {state for state, _ in trials(db).values()} == {TrialState.COMPLETE}
         return
-    with pytest.raises(StorageError, match=r"after SQLite replayed the study\.db-wal left beside it.*put the copy "
-                                           r"back without the -wal \(and -shm\)") as caught:  # fmt: skip
-        check_sqlite(url(db))
-    assert "nothing was written" not in str(caught.value)
-    kept = sorted(tmp_path.glob("study.db*.bak-*"))
-    assert [p.name.split(".bak-")[0] for p in kept] == ["study.db-wal", "study.db"]
+    kept = _refused_with_both_kept(db, "wal", r"after SQLite replayed the study\.db-wal left beside it.*put the copy "
+                                   r"back without the -wal \(and -shm\)")  # fmt: skip
     assert kept[1].read_bytes() == backup and kept[0].read_bytes() == wal_bytes
 
 
