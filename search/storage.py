@@ -621,13 +621,6 @@ class _Refreshes:
         self.running: set[int] = set()
 
 
-def _backend(self: RetryingStorage) -> Any:
-    """The RDB below: Optuna's cache's backend, or the inner storage itself; None behind the proxy or elsewhere."""
-    if self._cache is not None:
-        return self._cache._backend
-    return self.inner if isinstance(self.inner, optuna.storages.RDBStorage) else None
-
-
 def _finished_trial(self: RetryingStorage, trial_id: int) -> FrozenTrial | None:
     cache = self._cache
     if cache is None:
@@ -650,7 +643,7 @@ def _attrs_reader(name: str) -> Callable[..., Any]:
                 if own is not None and own.attrs is not None:  # a trial this process runs: its own writes
                     return dict(own.attrs)
                 writes = own.writes if own is not None else None
-        rdb = _backend(self)
+        rdb = _rdb_backend(self)
         if rdb is not None:  # one query on the attribute table (Optuna's cache would load the whole trial)
             attrs: dict[str, Any] = self._retry(name, getattr(rdb, name), trial_id)
         else:
@@ -786,7 +779,7 @@ def by_state(trials: list[FrozenTrial], below: int | None = None) -> dict[TrialS
 def count_trials(self: RetryingStorage, study_id: int, below: int | None = None) -> dict[TrialState, int]:
     """The study's trials by state (only those numbered below ``below``, if given), read from the database now:
     one COUNT query on an RDB; elsewhere counted from ``get_all_trials``."""
-    rdb = _backend(self)
+    rdb = _rdb_backend(self)
     if rdb is None:
         return by_state(self.get_all_trials(study_id, deepcopy=False), below)
     return self._retry("count_trials", _count, rdb, study_id, below)  # type: ignore[no-any-return]
@@ -814,7 +807,7 @@ def shared_trial_numbers(self: RetryingStorage, study_id: int) -> dict[int, list
     """Trial numbers that more than one of the study's trials holds, each with those trials' ids (read from the
     database: Optuna's cache keys trials by number, so of two trials sharing one it shows one, and the other
     vanished from every list); {} where there is no database below (a journal numbers trials as it replays them)."""
-    rdb = _backend(self)
+    rdb = _rdb_backend(self)
     return {} if rdb is None else self._retry("shared_trial_numbers", _shared, rdb, study_id)  # type: ignore[no-any-return]
 
 
