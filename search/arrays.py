@@ -60,7 +60,7 @@ from models.datamodule import SequenceDataModule
 from search import array_checkpoints
 from search.array_introspection import MemberProbe, member_probes
 from search.checkpoints import TrialCheckpoints
-from search.interrupts import interrupt_behind
+from search.interrupts import held_signals, interrupt_behind
 from search.objective import Objective, RunningMean, fold_end_report, fold_words, record_folds
 from search.progress import DIVERGED
 from search.pruning import replayed_until
@@ -280,8 +280,9 @@ class _Run:
         members: list[Member] = []
         try:
             for _ in range(n):
-                trial = _claim_retry(self.study) or self.study.ask()
-                if _rank_check(self.study, trial, total):  # (a stop meanwhile gives it back: not yet a member)
+                with held_signals() as held:  # (a stop while Optuna takes it: given back by the rank check)
+                    trial = _claim_retry(self.study) or self.study.ask()
+                if _rank_check(self.study, trial, total, held):  # (a stop meanwhile gives it back: not yet a member)
                     break
                 beat = start_beat(self.study, trial)  # (a stop while it starts re-queues the trial)
                 try:

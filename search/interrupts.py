@@ -72,6 +72,45 @@ def install(signals: tuple[int, ...]) -> None:
         signal.signal(sig, raise_interrupted)
 
 
+class Held:
+    """The signal :func:`held_signals` held (None: none came)."""
+
+    signum: int | None = None
+
+
+@contextlib.contextmanager
+def held_signals() -> Iterator[Held]:
+    """Within: a Ctrl-C / SIGTERM / SIGHUP that would raise :class:`Interrupted` is held instead (its number in the
+    :class:`Held` yielded) and a second one raises at once (a storage that retries for minutes must not make Ctrl-C
+    wait). For a step that must finish to be undone: Optuna's ``study.ask()`` stores the trial RUNNING before it
+    returns it, and an interrupt between the two left a trial no worker knew of (re-queued 160 s later). The main
+    thread only; elsewhere nothing is held."""
+    held = Held()
+    if threading.current_thread() is not threading.main_thread():
+        yield held
+        return
+
+    def hold(signum: int, frame: Any) -> None:
+        if held.signum is not None:
+            raise_interrupted(signum, frame)
+        held.signum = int(signum)
+
+    sigs = [s for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP) if signal.getsignal(s) is raise_interrupted]
+    for sig in sigs:
+        signal.signal(sig, hold)
+    try:
+        yield held
+    finally:
+        for sig in sigs:
+            signal.signal(sig, raise_interrupted)
+
+
+def raise_held(held: Held) -> None:
+    """Raise the signal ``held`` holds, as :func:`raise_interrupted` would have when it came (nothing if none)."""
+    if held.signum is not None:
+        raise_interrupted(held.signum, None)
+
+
 def _leave_terminal() -> None:
 
     with contextlib.suppress(OSError):

@@ -38,7 +38,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from search.checkpoints import CheckpointStore, open_checkpoints
 from search.folds import folds_of
-from search.interrupts import Interrupted, interrupt_behind, signals_raise
+from search.interrupts import Held, Interrupted, held_signals, interrupt_behind, raise_held, signals_raise
 from search.objective import Objective
 from search.processes import alive, pid_space, process_start, say
 from search.progress import SURPLUS, VALUE_IS_ATTR, metric_name, value_is
@@ -648,8 +648,9 @@ def _loop(
             time.sleep(POLL_SECONDS)
             continue
         told_wait = False
-        trial = (_claim_retry(study) if c["waiting"] else None) or study.ask()  # no waiting trial: none to claim
-        if _rank_check(study, trial, total):
+        with held_signals() as held:  # a stop while Optuna takes it: given back by the rank check, then raised
+            trial = (_claim_retry(study) if c["waiting"] else None) or study.ask()  # no waiting trial: none to claim
+        if _rank_check(study, trial, total, held):
             time.sleep(POLL_SECONDS)
             continue
         frozen, error = run_trial(study, trial, objective)
@@ -825,11 +826,14 @@ def _surplus(study: optuna.Study, trial: optuna.Trial, total: int) -> bool:
     return ahead + sum(t.number > trial.number and is_requeued(t) for t in live) >= total
 
 
-def _rank_check(study: optuna.Study, trial: optuna.Trial, total: int) -> bool:
+def _rank_check(study: optuna.Study, trial: optuna.Trial, total: int, held: Held | None = None) -> bool:
     """:func:`_surplus`, the trial handed back if so (True). A Ctrl-C / SIGTERM meanwhile (or one surfaced as a driver's
-    error) gives the trial back untrained (:data:`UNRUN`) and propagates: it stayed RUNNING with no worker recorded,
-    and a rerun waited ORPHAN_SECONDS for it (the races11 probe; lone trials and trial arrays alike)."""
+    error), or one ``held`` while the trial was taken (:func:`~search.interrupts.held_signals`), gives the trial back
+    untrained (:data:`UNRUN`) and propagates: it stayed RUNNING with no worker recorded, and a rerun waited
+    ORPHAN_SECONDS for it (the races11 probe; lone trials and trial arrays alike)."""
     try:
+        if held is not None:
+            raise_held(held)
         surplus = _surplus(study, trial, total)
         if surplus:
             _hand_back(study, trial)

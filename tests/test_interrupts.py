@@ -461,6 +461,48 @@ def test_signals_raise_turns_ctrl_c_into_interrupted_and_restores_the_handler() 
     assert signal.getsignal(signal.SIGINT) is before
 
 
+@pytest.mark.parametrize(
+    ("signals", "raised_within", "held_after"),
+    [
+        ((signal.SIGINT,), False, signal.SIGINT),  # one: held, raised by raise_held after
+        ((signal.SIGTERM,), False, signal.SIGTERM),
+        ((signal.SIGTERM, signal.SIGINT), True, signal.SIGTERM),  # a second: at once (a retrying store must not hold it)
+    ],
+)  # fmt: skip
+def test_held_signals_hold_one_stop_and_raise_a_second_at_once(
+    signals: tuple[int, ...], raised_within: bool, held_after: int
+) -> None:
+    """A stop while Optuna's ask() took a trial left it RUNNING with no worker: held_signals holds it until the worker
+    has the trial and can give it back; the handlers are regtune's again after."""
+    from search.interrupts import Interrupted, held_signals, raise_held, raise_interrupted, signals_raise
+
+    raised = False
+    with signals_raise():
+        try:
+            with held_signals() as held:
+                for signum in signals:
+                    os.kill(os.getpid(), signum)
+                    time.sleep(0.05)  # the handler runs here
+        except Interrupted as exc:
+            raised = True
+            assert exc.signum == signals[-1]
+        assert (raised, held.signum) == (raised_within, held_after)
+        assert all(signal.getsignal(s) is raise_interrupted for s in (signal.SIGINT, signal.SIGTERM))
+        with pytest.raises(Interrupted) as after:
+            raise_held(held)
+        assert after.value.signum == held_after
+
+
+def test_held_signals_leave_a_handler_not_regtunes_alone() -> None:
+    """Outside a worker (no :func:`signals_raise`), Ctrl-C keeps Python's own handler: nothing is held."""
+    from search.interrupts import held_signals
+
+    with pytest.raises(KeyboardInterrupt), held_signals() as held:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)
+    assert held.signum is None
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["Ctrl-C", "SIGTERM"])
 def test_a_signal_as_the_command_returns_is_one_line_and_its_exit_code(
     signum: int, capsys: pytest.CaptureFixture[str]

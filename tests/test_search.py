@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from optuna.artifacts import get_all_artifact_meta
 from optuna.trial import TrialState
 
 from models.config import REGULARIZER_NAMES, RNNConfig, TrainConfig
+from search.interrupts import signals_raise
 from search.recipes import BASELINE, starting_points
 from search.space import OFF_SUFFIX, resolved_params, suggest, to_trial_params
 from search.spec import StudyFileError, StudySpec, load_study, parse_study
@@ -1456,10 +1458,54 @@ def _stopped_study(tmp_path: Path, kind: str) -> tuple[StudySpec, Any, optuna.St
     return spec, storage, study
 
 
+def _stop_in(monkeypatch: pytest.MonkeyPatch, storage: Any, where: str, stop: Callable[..., None]) -> None:
+    """Make ``stop`` run ``where`` a worker takes its next trial: in ``ask`` a real SIGINT the moment the store holds
+    the trial RUNNING (inside Optuna's ``study.ask()``, or the claim of a re-queued copy), before the worker has it."""
+    import search.arrays as A
+    import search.worker as W
+
+    if where == "ask":
+        sent: list[int] = []
+
+        def signalled(name: str) -> Callable[..., Any]:
+            original = getattr(storage, name)
+
+            def call(*args: Any, **kwargs: Any) -> Any:
+                out = original(*args, **kwargs)
+                state = kwargs.get("state", args[1] if len(args) > 1 else None)
+                if not sent and (name == "create_new_trial" or state == TrialState.RUNNING):
+                    sent.append(1)
+                    os.kill(os.getpid(), signal.SIGINT)  # delivered before this call returns
+                return out
+
+            return call
+
+        for name in ("create_new_trial", "set_trial_state_values"):
+            monkeypatch.setattr(storage, name, signalled(name))
+    elif where == "heartbeat":
+        monkeypatch.setattr(W.Heartbeat, "__enter__", stop)
+    elif where == "claim":
+        monkeypatch.setattr(A, "claim", stop)
+        monkeypatch.setattr(W, "claim", stop)
+    else:
+        monkeypatch.setattr(W, "_surplus", stop)
+
+
+def _the_stopped_trial(study: optuna.Study, kind: str, where: str) -> optuna.trial.FrozenTrial:
+    """The trial a stop at ``where`` left (the copy of a failed trial is #1; a stop from the claim on re-queued a
+    copy of it last)."""
+    if where == "ask" or where.startswith("rank check"):
+        return study.trials[-1 if kind != "copy" else 1]
+    return study.trials[-2]
+
+
 @pytest.mark.parametrize(
     ("kind", "where", "after"),
     [
         # (the trial's state after the stop, and the trials waiting then)
+        ("fresh", "ask", ("FAIL", 0)),  # a real SIGINT as Optuna's ask() stores the trial: given back untrained
+        ("enqueued", "ask", ("WAITING", 1)),
+        ("copy", "ask", ("WAITING", 1)),
         ("fresh", "rank check", ("FAIL", 0)),  # handed back untrained: counted apart from failures, as a surplus one
         ("enqueued", "rank check", ("WAITING", 1)),
         ("copy", "rank check", ("WAITING", 1)),
@@ -1495,13 +1541,10 @@ def test_a_stop_before_a_trial_runs_leaves_no_trial_running(
         def __call__(self, trial: optuna.Trial) -> float:
             raise AssertionError("the trial ran")
 
-    if where == "heartbeat":
-        monkeypatch.setattr(W.Heartbeat, "__enter__", stop)
-    else:
-        monkeypatch.setattr(W, "claim" if where == "claim" else "_surplus", stop)
-    with pytest.raises(RuntimeError if "driver" in where else Interrupted):
+    _stop_in(monkeypatch, storage, where, stop)
+    with pytest.raises(RuntimeError if "driver" in where else Interrupted), signals_raise():
         W._loop(spec, storage, 1, 0, None, Objective())  # type: ignore[arg-type]
-    mine = study.trials[-1 if kind != "copy" else 1] if where.startswith("rank check") else study.trials[-2]
+    mine = _the_stopped_trial(study, kind, where)
     waiting = study.get_trials(states=(TrialState.WAITING,))
     assert (mine.state.name, len(waiting)) == after, [(t.number, t.state.name) for t in study.trials]
     assert not study.get_trials(states=(TrialState.RUNNING,))
@@ -1510,6 +1553,9 @@ def test_a_stop_before_a_trial_runs_leaves_no_trial_running(
 @pytest.mark.parametrize(
     ("kind", "where", "after"),
     [
+        ("fresh", "ask", ("FAIL", 0)),
+        ("enqueued", "ask", ("WAITING", 1)),
+        ("copy", "ask", ("WAITING", 1)),
         ("fresh", "rank check", ("FAIL", 0)),
         ("enqueued", "rank check", ("WAITING", 1)),
         ("copy", "rank check", ("WAITING", 1)),
@@ -1525,7 +1571,6 @@ def test_a_stop_before_an_array_member_runs_leaves_no_trial_running(
     """The same stop in a trial array's asking (the default path, K > 1): the trial being asked was no member yet, so
     the array's interrupt handling missed it, and it stayed RUNNING with no worker recorded (the review11 probe)."""
     import search.arrays as A
-    import search.worker as W
     from search.interrupts import Interrupted
 
     spec, storage, study = _stopped_study(tmp_path, kind)
@@ -1533,14 +1578,11 @@ def test_a_stop_before_an_array_member_runs_leaves_no_trial_running(
     def stop(*_: Any) -> None:
         raise Interrupted()
 
-    if where == "heartbeat":
-        monkeypatch.setattr(W.Heartbeat, "__enter__", stop)
-    else:
-        monkeypatch.setattr(A if where == "claim" else W, "claim" if where == "claim" else "_surplus", stop)
+    _stop_in(monkeypatch, storage, where, stop)
     run = A._Run(spec, optuna.load_study(study_name=spec.name, storage=storage), None, "cpu", None, None)  # type: ignore[arg-type]
-    with pytest.raises(Interrupted):
+    with pytest.raises(Interrupted), signals_raise():
         run.ask(2, 1)
-    mine = study.trials[-1 if kind != "copy" else 1] if where.startswith("rank check") else study.trials[-2]
+    mine = _the_stopped_trial(study, kind, where)
     waiting = study.get_trials(states=(TrialState.WAITING,))
     assert (mine.state.name, len(waiting)) == after, [(t.number, t.state.name) for t in study.trials]
     assert not study.get_trials(states=(TrialState.RUNNING,))
