@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from models.config import inert_names
+from models.data import MEMORY
 from search.spec import INERT_WITHOUT, Choice, StudySpec, _default
 
 SAFE, WIDENING, INCOMPATIBLE = "safe", "widening", "incompatible"
@@ -71,8 +72,8 @@ def definition(spec: StudySpec) -> dict[str, Any]:
 def dataset_identity(source: str) -> dict[str, Any]:
     """``{"source": name or path}``, plus ``"sha256"`` of the bytes of a dataset file (and its test-split
     sibling) where they exist. Shipped and synthetic sets are known by name (the seed is recorded apart)."""
-    if source.startswith("memory:"):  # in-memory arrays (search.api): named by their content hash
-        return {"source": "memory", "sha256": source.split(":", 1)[1]}
+    if source.startswith(f"{MEMORY}:"):  # in-memory arrays (search.api): named by their content hash
+        return {"source": MEMORY, "sha256": source.split(":", 1)[1]}
     path = Path(source)
     files: list[Path] = []
     test = None
@@ -427,7 +428,13 @@ def changed_error(
     if len(found) > MAX_LINES:
         lines.append(f"  ... and {len(found) - MAX_LINES} more")
     fresh = f"give the study a new name: in {spec.path} to start a fresh one (the old one stays in {store})"
-    if all(kind != INCOMPATIBLE for kind, _ in found):
+    if any(line.startswith(f"dataset: {MEMORY} -> ") for _, line in found):  # nobody edited the file
+        lines.append(f"study {spec.name!r} ran on arrays given in memory (search.api.run_study(study, data=...)), "
+                     f"which a command cannot load ({spec.path}'s `dataset: {spec.dataset}` is not them): from Python, "
+                     f"with the same arrays, write_report({str(spec.path)!r}, data=..., storage=...) writes its report "
+                     "and run_study(...) resumes it; or save them as a .npz, name it in `dataset:` and start a study "
+                     "of a new name")  # fmt: skip
+    elif all(kind != INCOMPATIBLE for kind, _ in found):
         lines.append(f"these edits only widen the search (the finished trials stay valid points of it): continue with "
                      f"--allow-change (make study ALLOW_CHANGE=1), or {fresh}")  # fmt: skip
     elif other:

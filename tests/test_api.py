@@ -78,6 +78,31 @@ def test_resuming_with_other_arrays_is_refused_before_anything_is_written(tmp_pa
     assert journal.read_bytes() == before
 
 
+@pytest.mark.parametrize("command", ["report", "worker", "study"])
+def test_a_command_on_a_study_of_arrays_says_it_ran_on_arrays_and_the_way_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """A study run_study ran on arrays, given to a command with its study file: "dataset: memory -> synthetic ...
+    undo the edit" sent the user to an edit nobody made. Now it says the arrays cannot be loaded by a command, and
+    how to report or resume it from Python; nothing is written."""
+    from tests.helpers import run_main
+
+    path = tmp_path / "arr.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {**STUDY, "name": "arr", "dataset": "synthetic", "budget": {"trials": 1, "max_epochs": 1}, "cv_folds": 1}
+        )
+    )
+    journal = tmp_path / "journal.log"
+    run_study(str(path), arrays(), storage=str(journal), verdict=False, progress=False)
+    before = journal.read_bytes()
+    done = run_main(capsys, command, str(path), "--storage", str(journal))
+    assert done.returncode == 2, done.stderr
+    assert "dataset: memory -> synthetic" in done.stderr and "undo the edit" not in done.stderr, done.stderr
+    assert "ran on arrays given in memory" in done.stderr and "write_report(" in done.stderr, done.stderr
+    assert journal.read_bytes() == before
+
+
 def _rank4(a: dict) -> None:
     a["X"] = a["X"][..., None]
 
