@@ -1316,6 +1316,8 @@ def _npz_set(
         if len(empty):
             raise DataError(f"{path}: {xk} sequence {int(empty[0])} is NaN at every step; drop it first")
     lengths = np.asarray(lengths)
+    if lengths.ndim == 2 and lengths.shape[1] == 1:  # a column (N x 1), as y's is read (the unseen11 probe)
+        lengths = lengths[:, 0]
     if lengths.shape != (len(X),) or lengths.dtype.kind not in "iuf":  # (complex and timedelta64 are numbers too)
         raise DataError(
             f"{path}: {lk} must be {len(X)} integers in 1..{T}; found shape {lengths.shape}, dtype {lengths.dtype}"
