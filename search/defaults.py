@@ -266,13 +266,16 @@ def median_length(splits: Splits) -> float:
 def scale_spread(splits: Splits) -> float:
     """How far the training sequences' own scales spread: per channel, the 90th over the 10th percentile of each
     sequence's standard deviation over its valid steps; the largest over channels (1.0 for z-normalized data).
-    Sequences constant in a channel (an indicator that stays off) are left out of that channel's percentiles."""
-    from models.data import series_moments
+    Sequences constant in a channel (an indicator that stays off) are left out of that channel's percentiles:
+    constant relative to their own mean (:data:`models.data.CONSTANT`), as the standardization reads a constant,
+    so that the same data in other units spread alike (an absolute floor of 1e-12 left out every sequence of data
+    in picofarads written in farads, and their five decades of scales read as 1.0: the unseen12 probe)."""
+    from models.data import CONSTANT, series_moments
 
-    _, std = series_moments(splits.train)  # (N, C), chunked: a large dataset's check stays small in memory
+    mean, std = series_moments(splits.train)  # (N, C), chunked: a large dataset's check stays small in memory
     worst = 1.0
     for c in range(std.shape[1]):
-        moving = std[:, c][std[:, c] > 1e-12]
+        moving = std[:, c][(std[:, c] > 0) & (std[:, c] > CONSTANT * np.abs(mean[:, c]))]
         if len(moving) >= 2:
             low, high = np.percentile(moving, [10, 90])
             worst = max(worst, float(high / low))

@@ -420,39 +420,54 @@ def test_the_study_file_says_whether_it_set_max_epochs(tmp_path: Path) -> None:
     assert not silent.epochs_given and silent.max_epochs == 40  # a placeholder until the data are known
 
 
-def _wide_scales(tmp_path: Path, decades: float) -> str:
+def _wide_scales(tmp_path: Path, decades: float, unit: float = 1.0) -> str:
     """An ``.npz`` dataset (train and test) whose sequences' scales span ``decades`` orders of magnitude (PLAID's
-    currents span five): each sequence a sine of its class's frequency times 10 ** U(0, decades)."""
+    currents span five): each sequence a sine of its class's frequency times 10 ** U(0, decades), times ``unit``
+    (the same data in other units)."""
     rng = np.random.default_rng(0)
 
     def part(n: int) -> tuple[np.ndarray, np.ndarray]:
         y = np.arange(n) % 2
         t = np.linspace(0, 1, 40)[None, :]
-        X = np.sin(2 * np.pi * (2 + 3 * y[:, None]) * t) * 10 ** rng.uniform(0, decades, (n, 1))
+        X = np.sin(2 * np.pi * (2 + 3 * y[:, None]) * t) * 10 ** rng.uniform(0, decades, (n, 1)) * unit
         return X[..., None].astype(np.float32), y
 
     X, y = part(40)
     X_test, y_test = part(20)
-    path = tmp_path / f"wide{decades:g}.npz"
+    path = tmp_path / f"wide{decades:g}x{unit:g}.npz"
     np.savez(path, X=X, y=y, X_test=X_test, y_test=y_test)
     return str(path)
 
 
 @pytest.mark.parametrize(
-    ("decades", "changes", "searched"),
+    ("decades", "changes", "searched", "unit"),
     [
-        (5, {}, True),  # scales over five decades (PLAID): z-normalize each sequence, at home
-        (5, {"fixed": {"normalize": "channel"}}, False),  # the study says: kept
-        (5, {"search": {"normalize": ["channel", "series"]}}, False),  # the study searches it its own way: kept
-        (1, {}, False),  # one decade (BasicMotions' amplitudes, 56x): the amplitude may be the signal
-        (0, {}, False),  # z-normalized already (the UCR univariate sets)
+        (5, {}, True, 1.0),  # scales over five decades (PLAID): z-normalize each sequence, at home
+        (5, {"fixed": {"normalize": "channel"}}, False, 1.0),  # the study says: kept
+        (5, {"search": {"normalize": ["channel", "series"]}}, False, 1.0),  # the study searches it its own way: kept
+        (1, {}, False, 1.0),  # one decade (BasicMotions' amplitudes, 56x): the amplitude may be the signal
+        (0, {}, False, 1.0),  # z-normalized already (the UCR univariate sets)
+        # the same data in other units (picofarads written in farads; the unseen12 probe): an absolute floor of
+        # 1e-12 on each sequence's std took every sequence for a constant one, and the spread read 1.0
+        (5, {}, True, 1e-15),
+        (5, {}, True, 1e-9),
+        (0, {}, False, 1e-15),
     ],
-    ids=["five decades", "fixed by the study", "searched by the study", "one decade", "already normalized"],
+    ids=[
+        "five decades",
+        "fixed by the study",
+        "searched by the study",
+        "one decade",
+        "already normalized",
+        "five decades in 1e-15 units",
+        "five decades in 1e-9 units",
+        "already normalized in 1e-15 units",
+    ],
 )
 def test_scales_that_differ_by_orders_of_magnitude_search_per_sequence_normalization(
-    tmp_path: Path, decades: float, changes: dict, searched: bool
+    tmp_path: Path, decades: float, changes: dict, searched: bool, unit: float
 ) -> None:
-    dataset = _wide_scales(tmp_path, decades)
+    dataset = _wide_scales(tmp_path, decades, unit)
     spec = spec_of(tmp_path, dataset, **changes)
     splits = load_splits(dataset)
     out = apply_defaults(spec, splits)
