@@ -748,6 +748,14 @@ def array_splits(data: dict[str, Any], where: str = "data", seed: int = 0, test_
                 "needs at least 2 of every class (one to train on, one to test); allowed: 2 or more per class, "
                 "or a test split of your own (X_test, y_test)"
             )
+        if counts.max() < 3:  # two of each: the carve leaves one of each to train on, and none to validate on
+            # (it was refused later as "every class has one training sequence", of arrays holding two of every class:
+            # the unseen12 probe)
+            raise DataError(
+                f"{where}: y holds 2 sequences of every class; carving a test split out of X takes one of each, and "
+                "leaves one of each to train on and none to validate on; allowed: 3 or more sequences of some class, "
+                "or a test split of your own (X_test, y_test)"
+            )
         tr, te = train_val_indices(train.y, test_fraction, seed)
         train, test = train.subset(tr), train.subset(te)
     k = _check_pair(where, train, test, where, "X_test", "y_test", names)

@@ -199,6 +199,35 @@ def test_without_a_test_split_a_seeded_stratified_fifth_is_held_out(tmp_path: Pa
     assert prepare_study(STUDY, (a["X"], a["y"]), storage=str(tmp_path / "j.log")).spec.dataset == p.spec.dataset
 
 
+@pytest.mark.parametrize(
+    ("per_class", "refused"),
+    [
+        ([2] * 10, r"^data: y holds 2 sequences of every class; carving a test split out of X takes one of each"),
+        ([1] + [3] * 9, r"^data: y holds 1 sequence\(s\) of label 0; carving a test split out of X needs at least 2"),
+        ([3] + [2] * 9, None),  # one class of 3: it validates on one (a holdout), the lone training ones train
+    ],
+    ids=["two of every class", "one of a class", "three of one class"],
+)
+def test_a_carved_test_split_that_leaves_nothing_to_validate_on_is_refused_as_the_carve(
+    tmp_path: Path, per_class: list[int], refused: str | None
+) -> None:
+    """Arrays of two sequences of every class, given without a test split: the carve takes one of each, and the
+    study was refused as "every class has one training sequence", of arrays holding two of every class (the
+    unseen12 probe); the README says the carve needs two of every class."""
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(len(per_class)), per_class)
+    X = rng.normal(size=(len(y), 6, 2))
+    journal = tmp_path / "j.log"
+    study = {**STUDY, "cv_folds": 1}
+    if refused is None:
+        result = run_study(study, (X, y), storage=str(journal), trials=1, verdict=False, progress=False)
+        assert result.counts["finished"] == 1
+        return
+    with pytest.raises(DataError, match=refused):
+        run_study(study, (X, y), storage=str(journal), trials=1, verdict=False, progress=False)
+    assert not journal.exists()  # refused before anything is stored
+
+
 def test_main_entry_is_the_search_command_line_named_regtune(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
