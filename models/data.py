@@ -716,11 +716,14 @@ def array_splits(data: dict[str, Any], where: str = "data", seed: int = 0, test_
     notes: list[str] = []
     for suffix in ("", "_test"):  # a list of sequences of their own lengths: padded, their lengths recorded
         given_as = data.get(f"X{suffix}")
-        padded = _ragged(where, f"X{suffix}", given_as)
+        padded = _ragged(where, f"X{suffix}", given_as, trim=f"lengths{suffix}" not in data)
         if padded is None and isinstance(given_as, (list, tuple)) and given_as and f"lengths{suffix}" not in data:
             with contextlib.suppress(TypeError, ValueError):  # sequences of one shape: all of them at full length
                 stacked = np.asarray(given_as, dtype=np.float64)
-                if stacked.ndim in (2, 3):
+                # ... unless NaN ends some of them: padding, read as an array's is (a NaN-padded array given as
+                # list(X) was refused with "does lengths count 2 step(s) too many?", of lengths never given: the
+                # unseen12 probe)
+                if stacked.ndim in (2, 3) and not np.isnan(stacked).any():
                     data[f"lengths{suffix}"] = np.full(len(stacked), stacked.shape[1])
         if padded is not None:
             data[f"X{suffix}"], lengths = padded
@@ -763,10 +766,11 @@ def array_splits(data: dict[str, Any], where: str = "data", seed: int = 0, test_
     return Splits(train, test, names or [str(i) for i in range(k)], MEMORY, notes)
 
 
-def _ragged(where: str, name: str, value: Any) -> tuple[np.ndarray, np.ndarray] | None:
+def _ragged(where: str, name: str, value: Any, trim: bool = True) -> tuple[np.ndarray, np.ndarray] | None:
     """``value`` padded to N x T x C with zeros and its sequences' lengths, when it is a list (or tuple) of
     sequences (each T_i x C, or T_i for one channel); None for anything else (an array, or T x C sequences of one
-    shape, which ``np.asarray`` stacks as they are)."""
+    shape, which ``np.asarray`` stacks as they are). With ``trim`` (no lengths given), steps at a sequence's end
+    that are NaN in every channel are its padding, as in an array."""
     if not isinstance(value, (list, tuple)) or not value:
         return None
     try:
@@ -790,9 +794,14 @@ def _ragged(where: str, name: str, value: Any) -> tuple[np.ndarray, np.ndarray] 
     lengths = np.array([len(s) for s in seqs], dtype=np.int64)
     if lengths.min() == 0:
         raise DataError(f"{where}: {name}[{int(np.argmin(lengths))}] is empty; every sequence needs a time step")
+    if trim:  # trailing steps NaN in every channel: padding (a NaN step inside a sequence is still refused)
+        lengths = np.array([len(s) - int(np.argmax(~np.isnan(s).all(axis=1)[::-1])) if not np.isnan(s).all()
+                            else 0 for s in seqs], dtype=np.int64)  # fmt: skip
+        if lengths.min() == 0:
+            raise DataError(f"{where}: {name}[{int(np.argmin(lengths))}] is NaN at every step; drop it first")
     X = np.zeros((len(seqs), int(lengths.max()), seqs[0].shape[1]))
-    for i, s in enumerate(seqs):
-        X[i, : len(s)] = s
+    for i, (s, n) in enumerate(zip(seqs, lengths)):
+        X[i, :n] = s[:n]
     return X, lengths
 
 
