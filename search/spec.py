@@ -550,7 +550,7 @@ def _check_decay_rates(spec: StudySpec, err: _Errors) -> None:
                 f"{_section(spec, name) or 'fixed'}.{name}",
                 f"reaches {top:g} with lr up to {top_lr:g}: each step multiplies the weights by 1 - lr x decay = "
                 f"{1.0 - top * top_lr:.3g}, which flips their sign (and above 2 grows them); keep lr x decay below 1 "
-                "(typical decays: 1e-5..1e-1)",
+                "(typical decays: 1e-5..1, the shipped studies' range)",
                 None,
             )
 

@@ -497,10 +497,14 @@ def test_held_signals_leave_a_handler_not_regtunes_alone() -> None:
     """Outside a worker (no :func:`signals_raise`), Ctrl-C keeps Python's own handler: nothing is held."""
     from search.interrupts import held_signals
 
-    with pytest.raises(KeyboardInterrupt), held_signals() as held:
-        os.kill(os.getpid(), signal.SIGINT)
-        time.sleep(0.05)
-    assert held.signum is None
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # (a pytest-xdist worker ignores SIGINT)
+    try:
+        with pytest.raises(KeyboardInterrupt), held_signals() as held:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+        assert held.signum is None and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["Ctrl-C", "SIGTERM"])
