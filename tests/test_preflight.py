@@ -502,6 +502,12 @@ URLS_BAD = [
     ("postgresql://postgres:pa?ss@127.0.0.1/db", "holds a character that URLs reserve"),
     ("postgresql://postgres:pa#ss@127.0.0.1/db", "holds a character that URLs reserve"),
     ("postgresql://u:a?b=c@h/db", "holds a character that URLs reserve"),  # an = before the @: "the port must"
+    # a '[' or ']' before the path: urlsplit's "Invalid IPv6 URL", a traceback from every command (stores12 probe)
+    ("postgresql://postgres:pa[ss@127.0.0.1/db", "holds a '[' or ']' that is no IPv6 host's"),
+    ("postgresql://postgres:pa]ss@127.0.0.1/db", "[ as %5B, ] as %5D"),
+    ("postgresql://u@[::1/db", "holds a '[' or ']' that is no IPv6 host's"),
+    ("grpc://[::1:13000", "holds a '[' or ']' that is no IPv6 host's"),
+    ("file://[x/j.log", "holds a '[' or ']' that is no IPv6 host's"),
     ("mysql+nosuchdriver://u@h/db", "unknown database driver in 'mysql+nosuchdriver'"),
     ("postgres://u@h/db", "unknown scheme 'postgres' (PostgreSQL is spelled postgresql:// here"),
     ("postgresql://u@h/db/", "the database name 'db/' ends in '/': drop the trailing slash"),  # the server's FATAL
