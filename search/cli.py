@@ -30,7 +30,7 @@ from search.fingerprint import StudyChangedError
 from search.interrupts import Interrupted, interrupt_behind, interrupted_while_starting, stopped_by
 from search.interrupts import install as install_interrupts
 from search.interrupts import reset as reset_interrupts
-from search.preflight import PreflightError, Prepared, checked_storage, prepare, seeds_note
+from search.preflight import PreflightError, Prepared, check_storage_url, checked_storage, prepare, seeds_note
 from search.processes import WORKER_INDEX_ENV, say, started_by_study
 from search.recipes import points_note
 from search.spec import StudyFileError, StudySpec, load_study
@@ -608,6 +608,7 @@ def cmd_proxy(args: argparse.Namespace) -> int:
     url = args.storage or os.environ.get(STORAGE_ENV)
     if not url or not url.startswith(("postgresql", "mysql", "sqlite")):
         raise StorageError("make proxy needs STORAGE=postgresql://... (the database the proxy serves)")
+    check_storage_url(url, "--storage/STORAGE")  # a password's reserved character: one line, as for the others
     if not os.environ.get(PROXY_PARENT_ENV):  # the first process: its siblings share the port (SO_REUSEPORT)
         check_port(args.host, args.port, "PROXY_PORT")
     if args.processes > 1:

@@ -1042,6 +1042,32 @@ def test_a_bad_number_of_any_command_is_one_line_exit_2(
     assert not journal.exists()
 
 
+#: (the proxy's STORAGE, the words of its one error line): the proxy opened its URL unchecked, where the other
+#: commands check it first: a '[' in a password was a traceback (urlsplit's "Invalid IPv6 URL"), and an '@' in one
+#: showed its end as a host name ("failed to resolve host 'ss@127.0.0.1'") (the stores12 probe)
+BAD_PROXY_URLS = [
+    ("postgresql://postgres:pa[ss@127.0.0.1/regtune_no_such_db", "holds a '[' or ']' that is no IPv6 host's"),
+    ("postgresql://postgres:pa]ss@127.0.0.1/regtune_no_such_db", "[ as %5B, ] as %5D"),
+    ("postgresql://postgres:p@ss@127.0.0.1/regtune_no_such_db", "holds a character that URLs reserve"),
+    ("postgresql://postgres:pa#ss@127.0.0.1/regtune_no_such_db", "holds a character that URLs reserve"),
+    ("sqlite:///{d}/no/such/dir/s.db", "of the SQLite file does not exist"),
+]
+
+
+@pytest.mark.parametrize(("url", "words"), BAD_PROXY_URLS, ids=[c[1] + " " + c[0][:24] for c in BAD_PROXY_URLS])
+def test_the_proxy_checks_its_storage_url_as_the_other_commands_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], url: str, words: str
+) -> None:
+    from search import cli
+
+    code = cli.main(["proxy", "--storage", url.format(d=tmp_path), "--port", "1", "--processes", "1"])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and lines == [f"error: {lines[0][7:]}"] and words in lines[0], (code, lines)
+    assert "postgres:***@127.0.0.1/regtune_no_such_db" in lines[0] or url.startswith("sqlite"), lines[0]
+    assert "ss@" not in lines[0] and "pa[" not in lines[0] and "pa]" not in lines[0], lines[0]
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_journal_changed_under_a_run_is_one_line_naming_repair(tmp_path: Path) -> None:
     """Optuna reads a journal on from where it left off: cut short or written over by another program, it meets
     a torn record and raised a raw JSONDecodeError out of the study."""
