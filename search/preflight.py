@@ -329,7 +329,7 @@ def check_storage_url(url: str, origin: str, read_only: bool = False) -> None:
         if target.startswith("~") and os.path.expanduser(target) != target:  # (~backup.db: a relative file name)
             raise fail(f"'~' is not expanded in a sqlite:/// URL; write the path out: "
                        f"sqlite:///{os.path.expanduser(target)}")  # fmt: skip
-        if not target or target == ":memory:":
+        if not target or target == ":memory:" or _sqlite_uri_in_memory(url, target):
             raise fail("an in-memory SQLite database loses the study when the process ends; give sqlite:///path.db")
         if Path(target).exists() and not Path(target).is_file():
             raise fail(f"{target} is a directory or a device, not a file; give a file path such as DIR/study.db")
@@ -351,6 +351,19 @@ def check_storage_url(url: str, origin: str, read_only: bool = False) -> None:
                 f" slashes, sqlite:////{target})"
             )  # fmt: skip
             raise fail(f"the directory {Path(target).parent} of the SQLite file does not exist{where}")
+
+
+def _sqlite_uri_in_memory(url: str, target: str) -> bool:
+    """Whether a ``sqlite:///file:...?uri=true`` URL (SQLite's URI form, which SQLAlchemy passes on with ``uri=true``)
+    names a database that ends with its last connection: ``file::memory:``, ``mode=memory``, the ``memdb`` VFS, or
+    ``file:`` with no name (a temporary file). ``sqlite:///file::memory:?cache=shared&uri=true`` ran a whole study
+    and its verdict, exit 0, and the next command found no study (the stores12 probe)."""
+    from urllib.parse import parse_qs
+
+    query = {k.lower(): v[-1].strip().lower() for k, v in parse_qs(url.split("?", 1)[1] if "?" in url else "").items()}
+    if query.get("uri") not in ("true", "1", "yes", "on", "t", "y") or not target.startswith("file:"):
+        return False
+    return target[5:] in ("", ":memory:") or query.get("mode") == "memory" or query.get("vfs") == "memdb"
 
 
 def _check_driver(url: str, scheme: str, fail: Callable[[str], PreflightError]) -> None:

@@ -488,6 +488,11 @@ URLS_BAD = [
     ("grpc://h:99999", "port must be a number"),
     ("grpc://:13000", "needs a host"),
     ("sqlite://", "in-memory SQLite"),
+    # SQLite's URI form (uri=true): a whole study ran, exit 0, and the next command found none (stores12 probe)
+    ("sqlite:///file::memory:?cache=shared&uri=true", "in-memory SQLite"),
+    ("sqlite:///file:mem1?mode=memory&cache=shared&uri=true", "in-memory SQLite"),
+    ("sqlite:///file:m?vfs=memdb&uri=TRUE", "in-memory SQLite"),
+    ("sqlite:///file:?uri=1", "in-memory SQLite"),  # a temporary file, deleted when the connection closes
     ("sqlite:///{d}/no/x.db", "of the SQLite file does not exist"),
     ("sqlite:///no-such-dir/x.db", "an absolute path takes four slashes, sqlite:////no-such-dir/x.db)"),
     ("{d}", "is a directory"),
