@@ -32,9 +32,23 @@ def child_env(env: dict[str, str] | None = None, **extra: str) -> dict[str, str]
 
 
 def write_result(path: Path, payload: Any, **dump: Any) -> None:
-    """Write a benchmark's results as JSON (``dump``: extra ``json.dumps`` arguments) and say where."""
+    """Write a benchmark's results as JSON (``dump``: extra ``json.dumps`` arguments) and say where. Whole or not at
+    all: written beside and renamed over ``path``, so a full disk, a Ctrl-C or a kill mid-write leaves the previous
+    results as they were (``path.write_text`` truncated them first: a full disk left half a JSON file, and
+    ``bench.quality --keep-rows``, which carries every earlier run's rows in that file, lost them all and then failed
+    on the half file: the stores12 probe)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, **{"indent": 2, **dump}) + "\n")
+    text = json.dumps(payload, **{"indent": 2, **dump}) + "\n"
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     print(f"wrote {path}")
 
 

@@ -92,3 +92,44 @@ def test_every_benchmark_child_imports_this_checkout(tmp_path: Path) -> None:
                           text=True, check=True)  # fmt: skip
     assert [Path(p).resolve().parents[1] for p in done.stdout.split()] == [ROOT, ROOT]
     assert child_env({"PYTHONPATH": "/a"}, X="1") == {"PYTHONPATH": os.pathsep.join([str(ROOT), "/a"]), "X": "1"}
+
+
+#: (case, the results file before, the size the writing process's files may reach, the file after): a full disk for
+#: real (RLIMIT_FSIZE: the kernel's EFBIG, as tests/test_disk_full.py); the new results are 4,000+ bytes
+WRITE_CASES = [
+    ("full disk keeps the earlier results", '{"rows": [1]}\n', 2048, '{"rows": [1]}\n'),
+    ("full disk on a first write leaves no file", None, 2048, None),
+    ("room enough replaces them", '{"rows": [1]}\n', 1 << 20, "new"),
+]
+
+
+@pytest.mark.parametrize(("case", "before", "limit", "after"), WRITE_CASES, ids=[c[0] for c in WRITE_CASES])
+def test_a_benchmark_result_is_written_whole_or_not_at_all(
+    tmp_path: Path, case: str, before: str | None, limit: int, after: str | None
+) -> None:
+    """``write_result`` truncated the results file and then wrote it: a full disk left half a JSON file where the
+    earlier results were (``bench.quality --keep-rows`` keeps every earlier run's rows there)."""
+    import json
+    import resource
+    import subprocess
+    import sys
+
+    out = tmp_path / "bench" / "quality.json"
+    out.parent.mkdir()
+    if before is not None:
+        out.write_text(before)
+    rows = [{"dataset": f"d{i}", "note": "x" * 40} for i in range(60)]
+    code = f"from pathlib import Path; from bench import write_result; write_result(Path({str(out)!r}), {rows!r})"
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, preexec_fn=cap)
+    assert (done.returncode == 0) == (after == "new"), done.stderr
+    if after is None:
+        assert not out.exists()
+    elif after == "new":
+        assert json.loads(out.read_text()) == rows
+    else:
+        assert out.read_text() == after
+    assert sorted(p.name for p in out.parent.iterdir()) == ([] if after is None else ["quality.json"])
