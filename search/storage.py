@@ -1100,6 +1100,26 @@ def damaged(study: optuna.Study, url: str | None = None, study_file: str | Path 
             f"trial_id IN ({ids})) so that they run again")  # fmt: skip
 
 
+def lost_starting_points(study: optuna.Study) -> str | None:
+    """Why waiting trials cannot run as they were enqueued, or None: a starting point (the baseline, a recipe, a
+    study file's point: user attribute ``recipe``) still WAITING without the parameters Optuna enqueued it with
+    (system attribute ``fixed_params``). Optuna then lets the sampler propose its parameters, and the trial ran a
+    sampled configuration under the starting point's name, exit 0 and no word: the baseline the verdict and the
+    selection rule compare against was then some sampled point (the stores12 probe: a dropped
+    ``trial_system_attributes``, which the next open creates again, empty)."""
+    waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    lost = [t for t in waiting if "recipe" in t.user_attrs and "fixed_params" not in t.system_attrs]
+    if not lost:
+        return None
+    shown = ", ".join(f"#{t.number} ({t.user_attrs['recipe']!r})" for t in lost[:3]) + (
+        ", ..." if len(lost) > 3 else ""
+    )
+    return (f"{len(lost)} of its waiting starting points ({shown}) lost the parameters they were enqueued with (the "
+            "store was edited or damaged: PostgreSQL and SQLite create a dropped trial_system_attributes again, "
+            "empty, when the store is opened); run, each would train a sampled configuration under its name; "
+            "restore the table, or the store, from a backup copy (no trial was run or changed)")  # fmt: skip
+
+
 def lost_curves(study: optuna.Study) -> str | None:
     """A warning when none of a study's complete trials (two or more) kept a per-epoch value, else None: every
     regtune trial reports each epoch, so their table was emptied or dropped (a dropped trial_intermediate_values is

@@ -68,6 +68,7 @@ from search.storage import (  # the worker-process attributes live beside _RUN_A
     heartbeat_ages,
     heartbeat_older,
     is_requeued,
+    lost_starting_points,
     requeue,
     session_time_zone,
 )
@@ -165,6 +166,8 @@ def ensure_study(
     old = attrs.get(fp.DEFINITION_ATTR)
     if any(kind == fp.INCOMPATIBLE for kind, _ in found) or (found and not allow_change):
         raise fp.changed_error(spec, store, found, attrs.get("regtune:study_file"))
+    if (lost := lost_starting_points(study)) is not None:
+        raise StorageError(f"study {spec.name!r} in {store}: {lost}")
     # every check passed: from here on the study is written
     if note:
         say(note)

@@ -275,3 +275,41 @@ def test_two_trials_sharing_a_number_in_postgresql_are_one_line_and_the_statemen
         assert sorted(t.number for t in optuna.load_study(study_name=name, storage=open_storage(url)).trials) == [0, 1]
     finally:  # the shared test database keeps no study of a run
         optuna.delete_study(study_name=name, storage=open_storage(url))
+
+
+#: (case, the edit of a new SQLite study's store before its first trial, the words of the refusal)
+LOST_POINTS = [
+    ("dropped table", "DROP TABLE trial_system_attributes", "of its waiting starting points (#0 ("),
+    ("one row deleted", "DELETE FROM trial_system_attributes WHERE key = 'fixed_params' AND trial_id = "
+     "(SELECT max(trial_id) FROM trials)", "1 of its waiting starting points (#"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "edit", "words"), LOST_POINTS, ids=[c[0] for c in LOST_POINTS])
+def test_a_starting_point_that_lost_its_parameters_is_not_run_as_a_sampled_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str, edit: str, words: str
+) -> None:
+    """The stores12 probe: a waiting baseline or recipe trial whose ``fixed_params`` were gone (a dropped
+    trial_system_attributes, created again empty when Optuna opened the store) ran a configuration the sampler
+    proposed, under the starting point's name, exit 0: the verdict's baseline could be any sampled point. Now one
+    line, exit 2, before any trial runs; the report, which runs none, still reads the study."""
+    import sqlite3
+
+    from search import cli
+    from search.preflight import prepare
+    from search.worker import ensure_study
+
+    db = tmp_path / "store.db"
+    url = f"sqlite:///{db}"
+    path = write_study(tmp_path, name="lostpoints", budget={"trials": 2, "max_epochs": 1}, introspect=False)
+    ensure_study(prepare(path, url).spec, open_storage(url), total=2)
+    waiting = [t.number for t in optuna.load_study(study_name="lostpoints", storage=url).trials]
+    assert len(waiting) >= 2, waiting  # the baseline and the recipes
+    with sqlite3.connect(db) as conn:
+        conn.execute(edit)
+    capsys.readouterr()
+    assert cli.main(["study", str(path), "--storage", url]) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert words in line and "lost the parameters they were enqueued with" in line, line
+    trials = optuna.load_study(study_name="lostpoints", storage=url).trials
+    assert [(t.number, t.state.name) for t in trials] == [(n, "WAITING") for n in waiting]
