@@ -107,12 +107,20 @@ def definition_changes(
         new = fp.definition(spec)
     attrs = study.user_attrs
     found: list[tuple[str, str]] = []
-    if study.direction.name.lower() != spec.direction:
-        was = attrs.get("regtune:metric") or f"(a metric to {study.direction.name.lower()})"
-        found.append((fp.INCOMPATIBLE, f"metric: {was} -> {spec.metric}"))
+    has = study.direction.name.lower()
+    if has != spec.direction:
+        was = attrs.get("regtune:metric")
+        if was == spec.metric:  # the store's direction was edited, not the metric ("metric: val_acc -> val_acc")
+            found.append((fp.INCOMPATIBLE, f"direction: {has} in the store, where metric {spec.metric} is to "
+                          f"{spec.direction} (the store was edited)"))  # fmt: skip
+        else:
+            found.append((fp.INCOMPATIBLE, f"metric: {was or f'(a metric to {has})'} -> {spec.metric}"))
     old = attrs.get(fp.DEFINITION_ATTR)
-    if old is not None:
-        found = fp.changes(old, new) if attrs.get(fp.FINGERPRINT_ATTR) != fp.digest(new) else found
+    if old is not None and attrs.get(fp.FINGERPRINT_ATTR) != fp.digest(new):
+        # the direction's line is kept beside the edits (it was dropped: a widened search with --allow-change then
+        # ran on a study that minimized val_acc, the stores12 probe), unless the metric's own change says it
+        changed = fp.changes(old, new)
+        found = changed + [f for f in found if not any(line.startswith("metric:") for _, line in changed)]
     elif "regtune:study_file" in attrs:  # created before definitions were recorded: check what it did record
         if attrs.get("regtune:dataset", spec.dataset) != spec.dataset:
             found.append((fp.INCOMPATIBLE, f"dataset: {attrs['regtune:dataset']} -> {spec.dataset}"))

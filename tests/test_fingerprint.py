@@ -616,3 +616,31 @@ def test_a_changed_data_file_is_refused_in_the_words_of_the_command(
     assert out.returncode == 2 and "its content changed (sha256 " in out.stderr, out.stderr
     assert said in out.stderr and "put back the data file the study ran on" in out.stderr, out.stderr
     assert command == "worker" or "new ones" not in out.stderr
+
+
+#: (case, the study file of the second run, --allow-change, a line the refusal holds): a regtune study whose store
+#: says minimize where its metric (val_acc) is to maximize (the store edited: the journal's first record)
+FLIPPED = [
+    ("unchanged file", BASE, False, "direction: minimize in the store, where metric val_acc is to maximize"),
+    ("widened, --allow-change", edited(search__dropout={"low": 0.0, "high": 0.4}), True, "direction: minimize in"),
+    ("widened", edited(search__dropout={"low": 0.0, "high": 0.4}), False, "search.dropout.high: 0.3 -> 0.4"),
+]
+
+
+@pytest.mark.parametrize(("case", "raw", "allow", "words"), FLIPPED, ids=[c[0] for c in FLIPPED])
+def test_a_study_whose_stored_direction_disagrees_with_its_metric_is_refused_with_it(
+    tmp_path: Path, case: str, raw: dict[str, Any], allow: bool, words: str
+) -> None:
+    """The stores12 probe: the refusal said "metric: val_acc -> val_acc" (nothing that differs), and any edit of the
+    study file replaced that line with the edit's own, so a widened search with --allow-change ran on, the sampler
+    minimizing the accuracy. The direction's line now stays, and the store is not written."""
+    store = tmp_path / "j.log"
+    ensure_study(spec_of(BASE, tmp_path / "fp.yaml"), open_storage(str(store)))
+    lines = store.read_text().splitlines(keepends=True)
+    assert '"directions":[2]' in lines[0], lines[0]  # (Optuna's StudyDirection.MAXIMIZE)
+    store.write_text(lines[0].replace('"directions":[2]', '"directions":[1]') + "".join(lines[1:]))
+    before = store.read_bytes()
+    with pytest.raises(StudyChangedError) as info:
+        ensure_study(spec_of(raw, tmp_path / "fp.yaml"), open_storage(str(store)), allow_change=allow)
+    assert words in str(info.value) and "metric: val_acc -> val_acc" not in str(info.value), str(info.value)
+    assert store.read_bytes() == before
