@@ -955,6 +955,9 @@ BAD_INVOCATIONS = [
     ("trials-1.5", lambda d: write_study(d), ["--trials", "1.5"], ["--trials/TRIALS=1.5: must be an integer >= 1"]),
     ("trials-two-words", lambda d: write_study(d), ["--trials", "2 3"], ["--trials/TRIALS=2 3: must be"]),
     ("workers-abc", lambda d: write_study(d), ["--workers", "abc"], ["--workers/WORKERS=abc: must be an integer"]),
+    # int() read these as 10 and 3 (the stores12 probe)
+    ("trials-underscore", lambda d: write_study(d), ["--trials", "1_0"], ["--trials/TRIALS=1_0: must be an integer"]),
+    ("workers-arabic-indic", lambda d: write_study(d), ["--workers", "\u0663"], ["--workers/WORKERS=\u0663: must be an"]),
 ]  # fmt: skip
 
 
