@@ -37,18 +37,10 @@ def write_result(path: Path, payload: Any, **dump: Any) -> None:
     results as they were (``path.write_text`` truncated them first: a full disk left half a JSON file, and
     ``bench.quality --keep-rows``, which carries every earlier run's rows in that file, lost them all and then failed
     on the half file: the stores12 probe)."""
+    from search.whole_file import write_whole
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(payload, **{"indent": 2, **dump}) + "\n"
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_whole(path, json.dumps(payload, **{"indent": 2, **dump}) + "\n")
     print(f"wrote {path}")
 
 

@@ -707,6 +707,12 @@ def _check_pair(
 MEMORY = "memory"
 
 
+def _unpadded_length(seq: np.ndarray) -> int:
+    """The steps of a T x C sequence before its trailing steps that are NaN in every channel (0: NaN at every step)."""
+    padding: np.ndarray = np.isnan(seq).all(axis=1)
+    return 0 if bool(padding.all()) else len(seq) - int(np.argmax(~padding[::-1]))
+
+
 def array_splits(data: dict[str, Any], where: str = "data", seed: int = 0, test_fraction: float = 0.2) -> Splits:
     """Splits from in-memory arrays named as in a ``.npz`` file (``X``, ``y``, ``lengths``, ``X_test``,
     ``y_test``, ``lengths_test``): the same checks and one-line errors as a file, ``where`` in place of its name.
@@ -795,8 +801,7 @@ def _ragged(where: str, name: str, value: Any, trim: bool = True) -> tuple[np.nd
     if lengths.min() == 0:
         raise DataError(f"{where}: {name}[{int(np.argmin(lengths))}] is empty; every sequence needs a time step")
     if trim:  # trailing steps NaN in every channel: padding (a NaN step inside a sequence is still refused)
-        lengths = np.array([len(s) - int(np.argmax(~np.isnan(s).all(axis=1)[::-1])) if not np.isnan(s).all()
-                            else 0 for s in seqs], dtype=np.int64)  # fmt: skip
+        lengths = np.array([_unpadded_length(s) for s in seqs], dtype=np.int64)
         if lengths.min() == 0:
             raise DataError(f"{where}: {name}[{int(np.argmin(lengths))}] is NaN at every step; drop it first")
     X = np.zeros((len(seqs), int(lengths.max()), seqs[0].shape[1]))

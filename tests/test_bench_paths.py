@@ -103,12 +103,22 @@ WRITE_CASES = [
 ]
 
 
+#: the writers that write a file whole (the comparison page's index.html and summary.md go through write_whole)
+WRITERS = {
+    "bench.write_result": "from bench import write_result; write_result(Path({out!r}), {rows!r})",
+    "search.whole_file.write_whole": "import json; from search.whole_file import write_whole; "
+    "write_whole(Path({out!r}), json.dumps({rows!r}, indent=2) + '\\n')",
+}
+
+
+@pytest.mark.parametrize("writer", list(WRITERS))
 @pytest.mark.parametrize(("case", "before", "limit", "after"), WRITE_CASES, ids=[c[0] for c in WRITE_CASES])
 def test_a_benchmark_result_is_written_whole_or_not_at_all(
-    tmp_path: Path, case: str, before: str | None, limit: int, after: str | None
+    tmp_path: Path, case: str, before: str | None, limit: int, after: str | None, writer: str
 ) -> None:
     """``write_result`` truncated the results file and then wrote it: a full disk left half a JSON file where the
-    earlier results were (``bench.quality --keep-rows`` keeps every earlier run's rows there)."""
+    earlier results were (``bench.quality --keep-rows`` keeps every earlier run's rows there); the comparison page
+    alike (the stores12 probe)."""
     import json
     import resource
     import subprocess
@@ -119,7 +129,7 @@ def test_a_benchmark_result_is_written_whole_or_not_at_all(
     if before is not None:
         out.write_text(before)
     rows = [{"dataset": f"d{i}", "note": "x" * 40} for i in range(60)]
-    code = f"from pathlib import Path; from bench import write_result; write_result(Path({str(out)!r}), {rows!r})"
+    code = "from pathlib import Path; " + WRITERS[writer].format(out=str(out), rows=rows)
 
     def cap() -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))

@@ -31,6 +31,7 @@ from search.report.snapshot import frozen
 from search.selection import study_best
 from search.spec import StudySpec
 from search.storage import is_default_journal, load_existing, store_file
+from search.whole_file import write_whole
 
 #: a server's default port, written or not, names the same store (two report folders for one study, before)
 DEFAULT_PORTS = {"postgresql": ":5432", "mysql": ":3306"}
@@ -179,8 +180,8 @@ def write_comparison(reports: list[StudyData], outdir: Path) -> Path:
     outdir.mkdir(parents=True, exist_ok=True)
     (outdir / COMPARISON_MARK).touch()
     cmp = comparison(reports)
-    (outdir / "index.html").write_text(render.comparison_page(cmp, outdir))
-    (outdir / "summary.md").write_text(render.comparison_markdown(cmp))
+    write_whole(outdir / "index.html", render.comparison_page(cmp, outdir))  # (a kill leaves the last page whole)
+    write_whole(outdir / "summary.md", render.comparison_markdown(cmp))
     return outdir / "index.html"
 
 
