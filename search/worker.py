@@ -427,9 +427,17 @@ def dead_trials(study: optuna.Study, own: bool = False) -> dict[int, str]:
         if BEAT_ATTR in attrs and now - float(attrs[BEAT_ATTR]) > (grace := grace_of(t)):
             dead[t._trial_id] = stale_reason(grace)
         elif PID_ATTR not in attrs and t.datetime_start is not None:
-            if (datetime.now() - t.datetime_start).total_seconds() > ORPHAN_SECONDS:
-                dead[t._trial_id] = f"running {ORPHAN_SECONDS:.0f} s with no worker: it died at once; re-queued"
+            if (age := (datetime.now() - t.datetime_start).total_seconds()) > ORPHAN_SECONDS:  # its age, not the bound:
+                # one found 2 hours on was said to be "running 160 s" (the stores12 probe)
+                dead[t._trial_id] = f"running {_age_text(age)} with no worker: it died at once; re-queued"
     return dead
+
+
+def _age_text(seconds: float) -> str:
+    """``160 s``, ``42 min``, ``2.0 h``: how long a trial has been running, in a fail reason."""
+    if seconds < 600:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
 
 
 #: how a trial failed for its silent heartbeat begins (:func:`stale_reason`; :func:`taken_over` reads it back)

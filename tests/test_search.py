@@ -1471,6 +1471,34 @@ def test_a_trial_failed_by_another_worker_before_its_hand_back_stays_failed(tmp_
     assert after.state == TrialState.FAIL and after.user_attrs["fail_reason"] == "running 160 s with no worker"
 
 
+@pytest.mark.parametrize(
+    ("age", "said"), [(200, "running 200 s"), (42 * 60, "running 42 min"), (7200, "running 2.0 h")]
+)
+def test_a_trial_running_with_no_worker_is_failed_with_its_age(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, age: float, said: str
+) -> None:
+    """A trial left RUNNING with no worker recorded is failed past ORPHAN_SECONDS; one found 2 hours on was said to
+    be "running 160 s" (the bound, not its age: the stores12 probe). The clock is moved ``age`` seconds on."""
+    from datetime import datetime, timedelta
+
+    import search.worker as W
+    from search.storage import open_storage
+
+    storage = open_storage(str(tmp_path / "journal.log"))
+    study = optuna.create_study(study_name="orphan", storage=storage, direction="maximize")
+    tid = study.ask()._trial_id  # RUNNING, no worker recorded
+
+    class Later(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> Any:
+            return datetime.now(tz) + timedelta(seconds=age)
+
+    monkeypatch.setattr(W, "datetime", Later)
+    assert W.fail_dead_trials(study) == [tid]
+    reason = storage.get_trial(tid).user_attrs["fail_reason"]
+    assert reason.startswith(f"{said} with no worker"), reason
+
+
 def _stopped_study(tmp_path: Path, kind: str) -> tuple[StudySpec, Any, optuna.Study]:
     """A 1-trial study on a journal (spec, storage, study) whose next trial is ``kind``: ``fresh``, ``enqueued`` or a
     re-queued ``copy`` of a failed trial."""
