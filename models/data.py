@@ -780,9 +780,18 @@ def _ragged(where: str, name: str, value: Any, trim: bool = True) -> tuple[np.nd
     if not isinstance(value, (list, tuple)) or not value:
         return None
     try:
-        seqs = [np.asarray(v, dtype=np.float64) for v in value]
+        given = [np.asarray(v) for v in value]
     except (TypeError, ValueError):
         return None  # not numbers: the usual checks name it
+    kinds = {s.dtype.kind for s in given}
+    if "b" in kinds and kinds <= set("biuf"):  # read as 0/1 in a ragged list, refused as an array (the unseen12 probe)
+        raise DataError(f"{where}: {name} holds True/False sequences; allowed: floats or integers (True/False: "
+                        f"[np.asarray(s, dtype=np.float32) for s in {name}])")  # fmt: skip
+    if not kinds <= set("iuf"):  # text ("1.5" was read as a number here, refused in an array), None, mixed types
+        bad = next(i for i, s in enumerate(given) if s.dtype.kind not in "iuf")
+        raise DataError(f"{where}: {name}[{bad}] has dtype {given[bad].dtype} (as np.asarray reads it); allowed: "
+                        "floats or integers")  # fmt: skip
+    seqs = [s.astype(np.float64) for s in given]
     if any(s.ndim == 0 for s in seqs) and any(s.ndim > 0 for s in seqs):  # numpy: "inhomogeneous shape"
         bad = next(i for i, s in enumerate(seqs) if s.ndim == 0)
         raise DataError(f"{where}: {name}[{bad}] is a single number where the others are sequences; every "

@@ -1227,6 +1227,13 @@ def test_a_list_of_sequences_of_their_own_lengths_is_padded() -> None:
         array_splits({"X": X, "y": y, "lengths": np.full(20, 5)})
     with pytest.raises(DataError, match=r"data: X\[0\] is a single number where the others are sequences"):
         array_splits({"X": [np.float32(1.0), *X[1:]], "y": y})  # numpy's "inhomogeneous shape" leaked
+    # read as 0/1 and as numbers in a ragged list, refused in an array (the unseen12 probe): refused alike
+    with pytest.raises(DataError, match=r"data: X holds True/False sequences; allowed: floats or integers"):
+        array_splits({"X": [s[:, 0] > 0 for s in X], "y": y})
+    with pytest.raises(DataError, match=r"data: X\[0\] has dtype <U.* \(as np.asarray reads it\); allowed: floats or"):
+        array_splits({"X": [s[:, 0].astype(str) for s in X], "y": y})
+    with pytest.raises(DataError, match=r"data: X\[2\] has dtype object \(as np.asarray reads it\); allowed: floats"):
+        array_splits({"X": [*X[:2], [1.0, None, 2.0], *X[3:]], "y": y})  # numpy's "inhomogeneous shape" leaked
 
 
 def test_a_sibling_test_file_is_checked_like_the_training_file(tmp_path: Path) -> None:
