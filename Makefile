@@ -107,7 +107,7 @@ lint: $(STAMP) ## ruff + mypy
 	$(VENV)/bin/ruff format --check models search tests bench
 	$(VENV)/bin/mypy models search bench
 
-bench: $(STAMP) ## benchmarks: whole-study speed, quality on UEA/UCR sets, model speed, introspection, search efficiency, storage, long sequences, trial arrays
+bench: $(STAMP) ## benchmarks: whole-study speed, quality on UEA/UCR sets, model speed, introspection, search efficiency, storage, long sequences, trial arrays, decay response
 	$(PY) -m bench
 
 gpu-check: $(STAMP) ## on a GPU machine: cuDNN on the fused path, fused == loop there, model-speed ratios, trial arrays vs workers

@@ -24,6 +24,7 @@ MODULES = [
     "bench.storage_sim",  # N = 1..256 simulated workers (ask, report every epoch, tell) on one PostgreSQL, direct and proxy
     "bench.array_study",  # the default study whole, array_size 1 vs 4 vs 8: trials/min, epochs/s, best value
     "bench.arrays",  # epochs/s of K single fits vs one trial array of K (K = 1..16), the default study's model
+    "bench.decay_response",  # decoupled decay 0..3 on the baseline, CV and test split: where it acts, how far up it helps
 ]
 
 

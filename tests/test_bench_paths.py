@@ -143,3 +143,21 @@ def test_a_benchmark_result_is_written_whole_or_not_at_all(
     else:
         assert out.read_text() == after
     assert sorted(p.name for p in out.parent.iterdir()) == ([] if after is None else ["quality.json"])
+
+
+def test_decay_response_runs_each_decay_by_the_verdicts_protocol(tmp_path: Path) -> None:
+    """``bench.decay_response`` on a tiny study: a row per decay with its CV value, the epochs its folds chose and a
+    test accuracy per seed; decay 0 is the study's baseline itself (the verdict's own cross-validation and refit)."""
+    import json
+
+    from bench import decay_response
+    from tests.helpers import write_study
+
+    study = write_study(tmp_path, fixed={"lr": 0.01, "batch_size": 32, "optimizer": "adamw"})
+    out = tmp_path / "decay.json"
+    rows = decay_response.main(["--study", str(study), "--datasets", "synthetic:n=160,length=16", "--decays", "0",
+                                "1", "--seeds", "2", "--out", str(out)])  # fmt: skip
+    assert [r["decay"] for r in rows] == [0.0, 1.0]
+    for row in rows:
+        assert 0.0 <= row["cv"] <= 1.0 and 1 <= row["epochs"] <= 4 and len(row["test"]) == 2, row
+    assert json.loads(out.read_text())["rows"] == rows
