@@ -1621,13 +1621,14 @@ def test_a_test_split_on_another_scale_is_warned_of(scale: float, shift: float, 
 
 
 def test_shipped_datasets_get_no_scale_warning() -> None:
-    from models.data import length_shift_note, test_shift_notes
+    from models.data import class_shift_note, length_shift_note, test_shift_notes
 
     for name in shipped_datasets():
         splits = load_splits(name)
         assert test_shift_notes(splits) == [], name
         # (JapaneseVowels' test lengths 7..29 beside 7..26, PLAID's 134..1000 beside 100..1344)
         assert length_shift_note(splits) is None, name
+        assert class_shift_note(splits) is None, name  # (JapaneseVowels' test proportions: total variation 0.16)
 
 
 def _test_split(n_test: int, test_classes: list[int]) -> Any:
@@ -1658,6 +1659,29 @@ def test_a_small_test_split_or_one_without_a_class_is_noted(n_test: int, classes
     from models.data import test_split_note
 
     assert test_split_note(_test_split(n_test, classes)) == said
+
+
+@pytest.mark.parametrize(
+    ("n_test", "classes", "said"),
+    [
+        (40, [0, 2], 'class "b": 33 % of training, 0 % of test; total variation 0.33'),
+        (60, [0, 0, 0, 1], 'class "a": 33 % of training, 75 % of test; total variation 0.42'),
+        (40, [0, 0, 1, 2], None),  # 50/25/25 against a third each: 0.17, as JapaneseVowels' 0.16
+        (30, [0, 1, 2], None),
+        (20, [0], None),  # a small test split: noted as small (test_split_note), its proportions are noise
+    ],
+    ids=["a class absent", "one class three quarters", "a mild shift", "the same", "small"],
+)  # fmt: skip
+def test_a_test_split_of_other_class_proportions_is_noted(n_test: int, classes: list[int], said: str | None) -> None:
+    """Training 140/60, test 40/160: the majority-class row scored 0.20 where the test split's own majority is 0.80,
+    and the CV and test accuracies weighed the classes otherwise, unsaid (the unseen12 probe)."""
+    from models.data import class_shift_note
+
+    note = class_shift_note(_test_split(n_test, classes))
+    assert (note is None) == (said is None), note
+    if said is not None:
+        assert note is not None and note.startswith("note: d: the test split holds the classes in other proportions")
+        assert said in note and "CV and test accuracy are not comparable" in note, note
 
 
 @pytest.mark.parametrize(
