@@ -91,9 +91,10 @@ def held_signals() -> Iterator[Held]:
         return
 
     def hold(signum: int, frame: Any) -> None:
+        global _pending
         if held.signum is not None:
             raise_interrupted(signum, frame)
-        held.signum = int(signum)
+        held.signum = _pending = int(signum)  # (an error meanwhile is the interrupt: interrupt_behind)
 
     sigs = [s for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP) if signal.getsignal(s) is raise_interrupted]
     for sig in sigs:

@@ -493,6 +493,20 @@ def test_held_signals_hold_one_stop_and_raise_a_second_at_once(
         assert after.value.signum == held_after
 
 
+def test_an_error_after_a_held_signal_is_the_interrupt() -> None:
+    """A signal held while Optuna took a trial, then the store's call failed (a driver cut short): the error is the
+    interrupt, as for a signal that lands inside a database call (interrupt_behind), not a storage failure."""
+    from search.interrupts import held_signals, interrupt_behind, signals_raise
+
+    with signals_raise():
+        with pytest.raises(RuntimeError) as err, held_signals():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)
+            raise RuntimeError("server closed the connection unexpectedly")
+        behind = interrupt_behind(err.value)  # (signals_raise forgets it on its way out)
+    assert behind is not None and behind.signum == signal.SIGTERM
+
+
 def test_held_signals_leave_a_handler_not_regtunes_alone() -> None:
     """Outside a worker (no :func:`signals_raise`), Ctrl-C keeps Python's own handler: nothing is held."""
     from search.interrupts import held_signals
