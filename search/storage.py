@@ -1103,12 +1103,14 @@ def damaged(study: optuna.Study, url: str | None = None, study_file: str | Path 
 def lost_starting_points(study: optuna.Study) -> str | None:
     """Why waiting trials cannot run as they were enqueued, or None: a starting point (the baseline, a recipe, a
     study file's point: user attribute ``recipe``) still WAITING without the parameters Optuna enqueued it with
-    (system attribute ``fixed_params``). Optuna then lets the sampler propose its parameters, and the trial ran a
-    sampled configuration under the starting point's name, exit 0 and no word: the baseline the verdict and the
-    selection rule compare against was then some sampled point (the stores12 probe: a dropped
-    ``trial_system_attributes``, which the next open creates again, empty)."""
+    (system attribute ``fixed_params``) nor parameters of its own. Optuna then lets the sampler propose its
+    parameters, and the trial ran a sampled configuration under the starting point's name, exit 0 and no word: the
+    baseline the verdict and the selection rule compare against was then some sampled point (the stores12 probe: a
+    dropped ``trial_system_attributes``, which the next open creates again, empty). A waiting trial that holds its
+    parameters (a copy of a finished starting point added with ``study.add_trial``, as :func:`requeue` makes its
+    copies) runs them, as Optuna runs a re-queued copy's: it was refused as "lost" (the review12 probe)."""
     waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
-    lost = [t for t in waiting if "recipe" in t.user_attrs and "fixed_params" not in t.system_attrs]
+    lost = [t for t in waiting if "recipe" in t.user_attrs and "fixed_params" not in t.system_attrs and not t.params]
     if not lost:
         return None
     shown = ", ".join(f"#{t.number} ({t.user_attrs['recipe']!r})" for t in lost[:3]) + (

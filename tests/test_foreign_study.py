@@ -313,3 +313,49 @@ def test_a_starting_point_that_lost_its_parameters_is_not_run_as_a_sampled_one(
     assert words in line and "lost the parameters they were enqueued with" in line, line
     trials = optuna.load_study(study_name="lostpoints", storage=url).trials
     assert [(t.number, t.state.name) for t in trials] == [(n, "WAITING") for n in waiting]
+
+
+#: (case, the waiting trial added beside a finished baseline: its params (None: none), its fixed_params (None:
+#: none), whether the study is refused as having lost a starting point's parameters)
+WAITING_POINTS = [
+    ("a copy of the baseline with its params", "baseline", None, False),  # runs them, as a re-queued copy does
+    ("a copy with its params and fixed_params", "baseline", "baseline", False),
+    ("an enqueued point (fixed_params)", None, "baseline", False),
+    ("a label without either", None, None, True),  # what a dropped trial_system_attributes leaves
+]
+
+
+@pytest.mark.parametrize(("case", "params", "fixed", "refused"), WAITING_POINTS, ids=[c[0] for c in WAITING_POINTS])
+def test_a_waiting_starting_point_that_holds_its_parameters_is_not_lost(
+    tmp_path: Path, case: str, params: str | None, fixed: str | None, refused: bool
+) -> None:
+    """The review12 probe: a user re-running the finished baseline by adding a WAITING copy of it (its params,
+    distributions and label, as regtune's requeue makes copies) was refused as a starting point that "lost the
+    parameters it was enqueued with" and "would train a sampled configuration"; Optuna runs a waiting trial's own
+    params. Only a labelled waiting trial with neither params nor fixed_params is lost."""
+    from optuna.trial import TrialState
+
+    from search.preflight import prepare
+    from search.space import suggest
+    from search.storage import StorageError
+    from search.worker import ensure_study
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    spec = prepare(write_study(tmp_path, name="copies", introspect=False), url).spec
+    study = ensure_study(spec, open_storage(url), total=4)
+    trial = study.ask()  # the baseline (enqueued first): its values suggested, told without training
+    trial.set_user_attr("config", suggest(trial, spec))
+    study.tell(trial, 0.5)
+    base = study.trials[trial.number]
+    study.add_trial(
+        optuna.create_trial(
+            state=TrialState.WAITING, user_attrs={"recipe": base.user_attrs["recipe"]},
+            params=base.params if params else {}, distributions=base.distributions if params else {},
+            system_attrs={"fixed_params": base.system_attrs["fixed_params"]} if fixed else {},
+        )
+    )  # fmt: skip
+    if refused:
+        with pytest.raises(StorageError, match="lost the parameters they were enqueued with"):
+            ensure_study(spec, open_storage(url), total=4)
+    else:
+        ensure_study(spec, open_storage(url), total=4)
