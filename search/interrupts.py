@@ -83,8 +83,11 @@ def held_signals() -> Iterator[Held]:
     """Within: a Ctrl-C / SIGTERM / SIGHUP that would raise :class:`Interrupted` is held instead (its number in the
     :class:`Held` yielded) and a second one raises at once (a storage that retries for minutes must not make Ctrl-C
     wait). For a step that must finish to be undone: Optuna's ``study.ask()`` stores the trial RUNNING before it
-    returns it, and an interrupt between the two left a trial no worker knew of (re-queued 160 s later). The main
-    thread only; elsewhere nothing is held."""
+    returns it, and an interrupt between the two left a trial no worker knew of (re-queued 160 s later). A held
+    signal is not lost to an error the step ends with (a storage lost for its 60 s of retries): it is raised in the
+    error's place, as it would have been when it came (the stop was reported as the lost storage, exit 2, and a
+    trial array's members asked before it were failed as crashes: the review12 probe). The main thread only;
+    elsewhere nothing is held."""
     held = Held()
     if threading.current_thread() is not threading.main_thread():
         yield held
@@ -101,6 +104,10 @@ def held_signals() -> Iterator[Held]:
         signal.signal(sig, hold)
     try:
         yield held
+    except Exception:
+        if held.signum is None:
+            raise
+        raise_held(held)  # (the error stays its context)
     finally:
         for sig in sigs:
             signal.signal(sig, raise_interrupted)

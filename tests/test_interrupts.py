@@ -493,18 +493,37 @@ def test_held_signals_hold_one_stop_and_raise_a_second_at_once(
         assert after.value.signum == held_after
 
 
-def test_an_error_after_a_held_signal_is_the_interrupt() -> None:
-    """A signal held while Optuna took a trial, then the store's call failed (a driver cut short): the error is the
-    interrupt, as for a signal that lands inside a database call (interrupt_behind), not a storage failure."""
-    from search.interrupts import held_signals, interrupt_behind, signals_raise
+#: (case, signals sent within, what the step then raises, what comes out: the signal's number, or the error's type)
+HELD_THEN_ERROR = [
+    ("a stop, then the store lost", (signal.SIGINT,), RuntimeError("lost the storage"), signal.SIGINT),
+    ("a SIGTERM, then the store lost", (signal.SIGTERM,), RuntimeError("lost the storage"), signal.SIGTERM),
+    ("no stop, the store lost", (), RuntimeError("lost the storage"), RuntimeError),
+    ("no stop, a KeyboardInterrupt", (), KeyboardInterrupt(), KeyboardInterrupt),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "signals", "error", "out"), HELD_THEN_ERROR, ids=[c[0] for c in HELD_THEN_ERROR]
+)  # fmt: skip
+def test_a_held_signal_is_not_lost_to_the_error_the_step_ends_with(
+    case: str, signals: tuple[int, ...], error: BaseException, out: Any
+) -> None:
+    """The review12 probe: a Ctrl-C held while ask() waited on a lost store was dropped when the store's retries
+    ran out: the command said the storage was lost (exit 2) where the user had stopped it (exit 130)."""
+    from search.interrupts import Interrupted, held_signals, raise_interrupted, signals_raise
 
     with signals_raise():
-        with pytest.raises(RuntimeError) as err, held_signals():
-            os.kill(os.getpid(), signal.SIGTERM)
-            time.sleep(0.05)
-            raise RuntimeError("server closed the connection unexpectedly")
-        behind = interrupt_behind(err.value)  # (signals_raise forgets it on its way out)
-    assert behind is not None and behind.signum == signal.SIGTERM
+        with pytest.raises(BaseException) as info, held_signals():
+            for signum in signals:
+                os.kill(os.getpid(), signum)
+                time.sleep(0.05)  # the handler runs here
+            raise error
+        if isinstance(out, int):
+            assert isinstance(info.value, Interrupted) and info.value.signum == out, repr(info.value)
+            assert info.value.__context__ is error
+        else:
+            assert type(info.value) is out, repr(info.value)
+        assert all(signal.getsignal(s) is raise_interrupted for s in (signal.SIGINT, signal.SIGTERM))
 
 
 def test_held_signals_leave_a_handler_not_regtunes_alone() -> None:
