@@ -1003,13 +1003,13 @@ def test_shift_notes(splits: Splits) -> list[str]:
     Both found by the newdata probe, 2026-12-06."""
     mean, std = channel_moments(splits.train)
     tmean, tstd = channel_moments(splits.test)
-    varies = std > CONSTANT * np.abs(mean)
+    moving = varies(mean, std)
     notes = []
-    if varies.any() and not varies.all():
+    if moving.any() and not moving.all():
         # what the models read of it: (test - mean) / 1, harmless within the unit scale the other channels have (a
         # float32 ulp of a 1e6 constant, 0.06, is no shift)
         reads = np.sqrt(tstd**2 + (tmean - mean) ** 2)
-        shifted = np.flatnonzero(~varies & (tstd > CONSTANT * np.abs(mean)) & (reads > 1.0))
+        shifted = np.flatnonzero(~moving & varies(mean, tstd) & (reads > 1.0))
         if len(shifted):
             c = int(shifted[0])
             notes.append(
@@ -1018,10 +1018,10 @@ def test_shift_notes(splits: Splits) -> list[str]:
                 "the models learn nothing from it and read its test values as inputs they never saw; drop the "
                 "channel, or check that both splits measure it alike"
             )  # fmt: skip
-    if varies.any():
+    if moving.any():
         with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(varies, tstd / np.where(varies, std, 1.0), 1.0)
-            offset = np.where(varies, np.abs(tmean - mean) / np.where(varies, std, 1.0), 0.0)
+            ratio = np.where(moving, tstd / np.where(moving, std, 1.0), 1.0)
+            offset = np.where(moving, np.abs(tmean - mean) / np.where(moving, std, 1.0), 0.0)
         # (a test channel with no spread, one test step say, is no smaller scale: nothing to compare)
         smaller = (ratio < 1 / SCALE_SHIFT) & (tstd > 0)
         shifted = np.flatnonzero((ratio > SCALE_SHIFT) | smaller | (offset > SCALE_SHIFT))
@@ -1624,8 +1624,13 @@ def series_moments(s: SequenceSet, chunk: int = 256) -> tuple[np.ndarray, np.nda
 CONSTANT = 1e-12
 
 
+def varies(mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """Where ``std`` is more than a constant's float rounding: above :data:`CONSTANT` times ``|mean|`` (and above 0)."""
+    return std > CONSTANT * np.abs(mean)
+
+
 def _unit_if_constant(mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    return np.where(std > CONSTANT * np.abs(mean), std, 1.0)
+    return np.where(varies(mean, std), std, 1.0)
 
 
 def series_stats(s: SequenceSet) -> tuple[np.ndarray, np.ndarray]:

@@ -270,12 +270,12 @@ def scale_spread(splits: Splits) -> float:
     constant relative to their own mean (:data:`models.data.CONSTANT`), as the standardization reads a constant,
     so that the same data in other units spread alike (an absolute floor of 1e-12 left out every sequence of data
     in picofarads written in farads, and their five decades of scales read as 1.0: the unseen12 probe)."""
-    from models.data import CONSTANT, series_moments
+    from models.data import series_moments, varies
 
     mean, std = series_moments(splits.train)  # (N, C), chunked: a large dataset's check stays small in memory
     worst = 1.0
     for c in range(std.shape[1]):
-        moving = std[:, c][(std[:, c] > 0) & (std[:, c] > CONSTANT * np.abs(mean[:, c]))]
+        moving = std[:, c][varies(mean[:, c], std[:, c])]
         if len(moving) >= 2:
             low, high = np.percentile(moving, [10, 90])
             worst = max(worst, float(high / low))
