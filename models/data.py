@@ -733,8 +733,8 @@ def array_splits(data: dict[str, Any], where: str = "data", seed: int = 0, test_
                     data[f"lengths{suffix}"] = np.full(len(stacked), stacked.shape[1])
         if padded is not None:
             data[f"X{suffix}"], lengths = padded
-            given = data.get(f"lengths{suffix}")
-            if given is not None and not np.array_equal(np.asarray(given), lengths):
+            given = data.get(f"lengths{suffix}")  # (a column too, as the file's is read: it was "disagrees")
+            if given is not None and not np.array_equal(_vector(np.asarray(given)), lengths):
                 raise DataError(f"{where}: lengths{suffix} disagrees with the lengths of the sequences in "
                                 f"X{suffix}; allowed: leave lengths{suffix} out (taken from the sequences)")  # fmt: skip
             data[f"lengths{suffix}"] = lengths
@@ -770,6 +770,11 @@ def array_splits(data: dict[str, Any], where: str = "data", seed: int = 0, test_
     k = _check_pair(where, train, test, where, "X_test", "y_test", names)
     train, test = _to_float32(where, train, test)
     return Splits(train, test, names or [str(i) for i in range(k)], MEMORY, notes)
+
+
+def _vector(a: np.ndarray) -> np.ndarray:
+    """``a`` as a vector where it is a column (N x 1: pandas' ``df[["label"]].values``), else as it is."""
+    return a[:, 0] if a.ndim == 2 and a.shape[1] == 1 else a
 
 
 def _ragged(where: str, name: str, value: Any, trim: bool = True) -> tuple[np.ndarray, np.ndarray] | None:
@@ -1347,8 +1352,7 @@ def _npz_set(
     # a copy (edited in place below), float64 unless it is float32 already: float32 values are exact in either, and
     # a float64 copy of a 2 GB float32 file took 4 GB more (the cast to float32 at the end gives the same bits)
     X = X.astype(np.float32 if X.dtype == np.float32 else np.float64)
-    if y.ndim == 2 and y.shape[1] == 1:  # a column (N x 1): one label per sequence all the same
-        y = y[:, 0]
+    y = _vector(y)  # a column (N x 1): one label per sequence all the same
     if y.ndim != 1 or len(y) != len(X):
         one_hot = (y.ndim == 2 and len(y) == len(X) and y.shape[1] > 1 and np.issubdtype(y.dtype, np.number)
                    and np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all())  # fmt: skip
@@ -1373,9 +1377,7 @@ def _npz_set(
         empty = np.flatnonzero(padding.all(axis=1))
         if len(empty):
             raise DataError(f"{path}: {xk} sequence {int(empty[0])} is NaN at every step; drop it first")
-    lengths = np.asarray(lengths)
-    if lengths.ndim == 2 and lengths.shape[1] == 1:  # a column (N x 1), as y's is read (the unseen11 probe)
-        lengths = lengths[:, 0]
+    lengths = _vector(np.asarray(lengths))  # a column (N x 1), as y's is read (the unseen11 probe)
     if lengths.shape != (len(X),) or lengths.dtype.kind not in "iuf":  # (complex and timedelta64 are numbers too)
         raise DataError(
             f"{path}: {lk} must be {len(X)} integers in 1..{T}; found shape {lengths.shape}, dtype {lengths.dtype}"

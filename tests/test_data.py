@@ -1236,6 +1236,35 @@ def test_a_list_of_sequences_of_their_own_lengths_is_padded() -> None:
         array_splits({"X": [*X[:2], [1.0, None, 2.0], *X[3:]], "y": y})  # numpy's "inhomogeneous shape" leaked
 
 
+#: (case, the lengths given beside a list X of sequences of 5..8 steps, the refusal's words, or None: accepted)
+LIST_LENGTHS = [
+    ("a vector", lambda n: n, None),
+    ("a column", lambda n: n[:, None], None),  # as a file's lengths column (and y's) is read
+    ("a wrong column", lambda n: n[:, None] + 1, "lengths disagrees with the lengths of the sequences in X"),
+    ("a wrong vector", lambda n: n + 1, "lengths disagrees with the lengths of the sequences in X"),
+]
+
+
+@pytest.mark.parametrize(("case", "given", "words"), LIST_LENGTHS, ids=[c[0] for c in LIST_LENGTHS])
+def test_a_lengths_column_beside_a_list_of_sequences_is_read_as_a_vector(
+    case: str, given: Any, words: str | None
+) -> None:
+    """The review12 probe: a lengths column (N x 1), read as a vector beside an array X since the unseen11 probe, was
+    refused beside a list X of the same sequences as "lengths disagrees with the lengths of the sequences", which
+    it did not."""
+    from models.data import array_splits
+
+    rng = np.random.default_rng(0)
+    n = np.array([5 + i % 4 for i in range(12)])
+    X, y = [rng.normal(size=(int(k), 2)) for k in n], np.arange(12) % 2
+    if words is not None:
+        with pytest.raises(DataError, match=words):
+            array_splits({"X": X, "y": y, "lengths": given(n)})
+        return
+    splits = array_splits({"X": X, "y": y, "X_test": X[:4], "y_test": y[:4], "lengths": given(n)})
+    assert splits.train.lengths.tolist() == n.tolist()
+
+
 def test_a_sibling_test_file_is_checked_like_the_training_file(tmp_path: Path) -> None:
     """NAME_test.npz: a misspelt array is refused; an array named like none regtune reads (ids) is noted as not
     read (a study already run on such a file stays readable: the file's bytes are part of its definition); and
