@@ -60,7 +60,7 @@ from models.datamodule import SequenceDataModule
 from search import array_checkpoints
 from search.array_introspection import MemberProbe, member_probes
 from search.checkpoints import TrialCheckpoints
-from search.interrupts import held_signals, interrupt_behind
+from search.interrupts import interrupt_behind
 from search.objective import Objective, RunningMean, fold_end_report, fold_words, record_folds
 from search.progress import DIVERGED
 from search.pruning import replayed_until
@@ -75,8 +75,6 @@ from search.worker import (
     Heartbeat,
     Interrupted,
     StudyError,
-    _claim_retry,
-    _rank_check,
     _say_what_the_value_is,
     _shielded,
     _tell,
@@ -88,6 +86,7 @@ from search.worker import (
     raised_total,
     run_trial,
     start_beat,
+    take_trial,
     taken_over,
     tell_wait,
 )
@@ -280,9 +279,8 @@ class _Run:
         members: list[Member] = []
         try:
             for _ in range(n):
-                with held_signals() as held:  # (a stop while Optuna takes it: given back by the rank check)
-                    trial = _claim_retry(self.study) or self.study.ask()
-                if _rank_check(self.study, trial, total, held):  # (a stop meanwhile gives it back: not yet a member)
+                trial = take_trial(self.study, total)  # (a stop meanwhile gives it back: not yet a member)
+                if trial is None:
                     break
                 beat = start_beat(self.study, trial)  # (a stop while it starts re-queues the trial)
                 try:

@@ -667,9 +667,8 @@ def _loop(
             time.sleep(POLL_SECONDS)
             continue
         told_wait = False
-        with held_signals() as held:  # a stop while Optuna takes it: given back by the rank check, then raised
-            trial = (_claim_retry(study) if c["waiting"] else None) or study.ask()  # no waiting trial: none to claim
-        if _rank_check(study, trial, total, held):
+        trial = take_trial(study, total, claim=c["waiting"] > 0)  # no waiting trial: none to claim
+        if trial is None:
             time.sleep(POLL_SECONDS)
             continue
         frozen, error = run_trial(study, trial, objective)
@@ -843,6 +842,16 @@ def _surplus(study: optuna.Study, trial: optuna.Trial, total: int) -> bool:
         return ahead >= total  # added: each such copy counted it
     live = study.get_trials(deepcopy=False, states=LIVE)
     return ahead + sum(t.number > trial.number and is_requeued(t) for t in live) >= total
+
+
+def take_trial(study: optuna.Study, total: int, claim: bool = True) -> optuna.Trial | None:
+    """The next trial this worker runs: a re-queued copy claimed first (with ``claim``), else Optuna's ``ask``; None
+    when the total is reached without it (:func:`_rank_check` handed it back). A stop while it is taken is held until
+    the worker has it (:func:`~search.interrupts.held_signals`), then the rank check gives it back and raises it.
+    Lone trials and trial arrays alike."""
+    with held_signals() as held:
+        trial = (_claim_retry(study) if claim else None) or study.ask()
+    return None if _rank_check(study, trial, total, held) else trial
 
 
 def _rank_check(study: optuna.Study, trial: optuna.Trial, total: int, held: Held | None = None) -> bool:
