@@ -285,19 +285,18 @@ def check_storage_url(url: str, origin: str, read_only: bool = False) -> None:
         if not m.group(2):
             raise fail(f"{scheme}: must be followed by //")
     try:
-        urlsplit(url)
+        parts = urlsplit(url)
     except ValueError:  # "Invalid IPv6 URL": a '[' or ']' before the path, e.g. in a password (a traceback, exit 1)
         raise fail("the user name, password or host holds a '[' or ']' that is no IPv6 host's ([::1]: URLs reserve "
                    "them for one); write one in a user name or password URL-encoded: [ as %5B, ] as %5D") from None  # fmt: skip
-    if scheme == "file" and urlsplit(url).netloc not in ("", "localhost"):  # file://runs/x.log: host "runs"
-        raise fail(f"file:// takes an absolute path after a third slash (file:///path); {urlsplit(url).netloc!r} "
+    if scheme == "file" and parts.netloc not in ("", "localhost"):  # file://runs/x.log: host "runs"
+        raise fail(f"file:// takes an absolute path after a third slash (file:///path); {parts.netloc!r} "
                    "was read as a host name, not as part of the path")  # fmt: skip
     if scheme in ("", "file"):
-        _check_journal(Path(urlsplit(url).path if scheme else url), fail, read_only, unwritable)
+        _check_journal(Path(parts.path if scheme else url), fail, read_only, unwritable)
         return
     if scheme != "grpc" and not _RDB.match(scheme):
         raise fail(f"unknown scheme {scheme!r}{scheme_hint(scheme)}")
-    parts = urlsplit(url)
     try:
         parts.port  # noqa: B018 - parsing it is the check
         bad_port = False
