@@ -28,13 +28,14 @@ OUT = Path("runs/bench/decay_response.json")
 
 def response(study: Path, dataset: str, decays: tuple[float, ...], seeds: int) -> list[dict[str, Any]]:
     """One row per decay: its cross-validated value, the refit's epochs and its test accuracies."""
-    import yaml
-
     from search.preflight import prepare_spec
-    from search.spec import _Loader, parse_study
+    from search.spec import (  # YAML 1.2, as a study file is read: the range key `off` stays a key
+        parse_study,
+        read_study,
+    )
     from search.verdict import baseline_config, cross_validate, epochs_of, test_accuracy
 
-    raw = yaml.load(study.read_text(), Loader=_Loader)  # (the study's loader: `off: true` is a key, not False)
+    raw = read_study(study)
     spec = parse_study({**raw, "dataset": dataset, "name": "decay-response"}, study)  # (no study is stored)
     spec = prepare_spec(spec).spec  # the data-dependent defaults (folds, epochs, batch) applied
     base = baseline_config(spec)
