@@ -707,10 +707,12 @@ def _check_pair(
 MEMORY = "memory"
 
 
-def _unpadded_length(seq: np.ndarray) -> int:
-    """The steps of a T x C sequence before its trailing steps that are NaN in every channel (0: NaN at every step)."""
-    padding: np.ndarray = np.isnan(seq).all(axis=1)
-    return 0 if bool(padding.all()) else len(seq) - int(np.argmax(~padding[::-1]))
+def _unpadded_lengths(X: np.ndarray) -> np.ndarray:
+    """Each N x T x C sequence's steps before its trailing steps that are NaN in every channel (NaN padding, as
+    sktime and pandas export unequal lengths); 0 for a sequence NaN at every step."""
+    padding: np.ndarray = np.isnan(X).all(axis=2)  # (N, T): the steps NaN in every channel
+    lengths = X.shape[1] - np.argmax(~padding[:, ::-1], axis=1)  # those up to the end are not the sequence's
+    return np.where(padding.all(axis=1), 0, lengths).astype(np.int64)
 
 
 def array_splits(data: dict[str, Any], where: str = "data", seed: int = 0, test_fraction: float = 0.2) -> Splits:
@@ -815,7 +817,7 @@ def _ragged(where: str, name: str, value: Any, trim: bool = True) -> tuple[np.nd
     if lengths.min() == 0:
         raise DataError(f"{where}: {name}[{int(np.argmin(lengths))}] is empty; every sequence needs a time step")
     if trim:  # trailing steps NaN in every channel: padding (a NaN step inside a sequence is still refused)
-        lengths = np.array([_unpadded_length(s) for s in seqs], dtype=np.int64)
+        lengths = np.array([_unpadded_lengths(s[None])[0] for s in seqs], dtype=np.int64)
         if lengths.min() == 0:
             raise DataError(f"{where}: {name}[{int(np.argmin(lengths))}] is NaN at every step; drop it first")
     X = np.zeros((len(seqs), int(lengths.max()), seqs[0].shape[1]))
@@ -1372,9 +1374,8 @@ def _npz_set(
     lengths = data.get(lk)
     T = X.shape[1]
     if lengths is None:  # NaN padding (sktime's and pandas' unequal-length export): steps NaN in every channel
-        padding = np.isnan(X).all(axis=2)  # (N, T): the steps NaN in every channel
-        lengths = T - np.argmax(~padding[:, ::-1], axis=1)  # those up to the end are not the sequence's
-        empty = np.flatnonzero(padding.all(axis=1))
+        lengths = _unpadded_lengths(X)
+        empty = np.flatnonzero(lengths == 0)
         if len(empty):
             raise DataError(f"{path}: {xk} sequence {int(empty[0])} is NaN at every step; drop it first")
     lengths = _vector(np.asarray(lengths))  # a column (N x 1), as y's is read (the unseen11 probe)
