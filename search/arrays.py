@@ -64,6 +64,7 @@ from search.interrupts import interrupt_behind
 from search.objective import Objective, RunningMean, fold_end_report, fold_words, record_folds
 from search.progress import DIVERGED
 from search.pruning import replayed_until
+from search.samplers import RANDOM_STARTUP
 from search.spec import Choice, StudySpec
 from search.storage import StorageError
 from search.worker import (
@@ -91,8 +92,8 @@ from search.worker import (
     tell_wait,
 )
 
-#: ``array_size: auto`` never exceeds the sampler's startup trials (TPE, CMA-ES, GP: 10, search/samplers.py) ...
-STARTUP_TRIALS = 10
+#: ``array_size: auto`` never exceeds the sampler's random start-up proposals (TPE, CMA-ES, GP) ...
+STARTUP_TRIALS = RANDOM_STARTUP
 #: ... nor a quarter of the study's total: at least this many rounds of results reach the sampler
 MIN_ROUNDS = 4
 #: samplers whose proposals depend on finished trials (random and QMC do not: only memory and rounds cap K)
