@@ -163,7 +163,7 @@ def auto_size(
     caps = {"memory": memory_cap(rnn, train, longest, device, memory),
             f"total/{MIN_ROUNDS}": max(1, total // MIN_ROUNDS)}  # fmt: skip
     if spec.sampler in MODEL_SAMPLERS:
-        caps[f"{spec.sampler} startup trials"] = STARTUP_TRIALS
+        caps[f"{spec.sampler} random start-up"] = STARTUP_TRIALS
     k = max(1, min(caps.values()))
     why = "auto: the least of " + ", ".join(f"{name} {v}" for name, v in caps.items())
     if memory == "total":
