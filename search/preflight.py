@@ -8,13 +8,14 @@ which the command line prints as ``error: ...`` with exit code 2, before any stu
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from models.config import defaults
 from models.errors import DataError, FoldsError
@@ -330,6 +331,12 @@ def check_storage_url(url: str, origin: str, read_only: bool = False) -> None:
                        f"sqlite:///{os.path.expanduser(target)}")  # fmt: skip
         if not target or target == ":memory:" or _sqlite_uri_in_memory(url, target):
             raise fail("an in-memory SQLite database loses the study when the process ends; give sqlite:///path.db")
+        if _sqlite_uri(url, target):  # the directory check below read "file:/abs" as a relative directory
+            path = unquote(urlsplit(target).path)
+            raise fail(f"SQLite's URI form (sqlite:///file:...?uri=true) is not taken: regtune checks, repairs and "
+                       f"backs up the file by its path; give the same file as sqlite:///{path}")  # fmt: skip
+        if (problem := _sqlite_timeout_problem(url)) is not None:
+            raise PreflightError(f"{origin}={mask_url(url)}: {problem}")  # (the URL's form is right: no list of forms)
         if Path(target).exists() and not Path(target).is_file():
             raise fail(f"{target} is a directory or a device, not a file; give a file path such as DIR/study.db")
         if Path(target).is_file() and not os.access(target, os.R_OK):
@@ -352,17 +359,55 @@ def check_storage_url(url: str, origin: str, read_only: bool = False) -> None:
             raise fail(f"the directory {Path(target).parent} of the SQLite file does not exist{where}")
 
 
+def _sqlite_query(url: str) -> dict[str, list[str]]:
+    """The ``?query`` of a ``sqlite:///`` URL, by lower-case key (every value given, blank ones kept)."""
+    query: dict[str, list[str]] = {}
+    for key, values in parse_qs(url.split("?", 1)[1] if "?" in url else "", keep_blank_values=True).items():
+        query.setdefault(key.lower(), []).extend(values)
+    return query
+
+
+def _sqlite_uri(url: str, target: str) -> bool:
+    """Whether a ``sqlite:///`` URL is SQLite's URI form: ``file:...`` with ``uri=true``, which SQLAlchemy passes on
+    to SQLite as a URI."""
+    uri = _sqlite_query(url).get("uri", [""])[-1].strip().lower()
+    return uri in ("true", "1", "yes", "on", "t", "y") and target.startswith("file:")
+
+
 def _sqlite_uri_in_memory(url: str, target: str) -> bool:
     """Whether a ``sqlite:///file:...?uri=true`` URL (SQLite's URI form, which SQLAlchemy passes on with ``uri=true``)
     names a database that ends with its last connection: ``file::memory:``, ``mode=memory``, the ``memdb`` VFS, or
     ``file:`` with no name (a temporary file). ``sqlite:///file::memory:?cache=shared&uri=true`` ran a whole study
     and its verdict, exit 0, and the next command found no study (the stores12 probe)."""
-    from urllib.parse import parse_qs
-
-    query = {k.lower(): v[-1].strip().lower() for k, v in parse_qs(url.split("?", 1)[1] if "?" in url else "").items()}
-    if query.get("uri") not in ("true", "1", "yes", "on", "t", "y") or not target.startswith("file:"):
+    if not _sqlite_uri(url, target):
         return False
+    query = {k: v[-1].strip().lower() for k, v in _sqlite_query(url).items()}
     return target[5:] in ("", ":memory:") or query.get("mode") == "memory" or query.get("vfs") == "memdb"
+
+
+#: the largest ``timeout`` a SQLite URL may give: SQLite's busy timeout is a 32-bit count of milliseconds
+#: (a larger one, a negative one, inf or nan all became 0: no wait at all for another worker's write)
+MAX_SQLITE_TIMEOUT = 2147483
+
+
+def _sqlite_timeout_problem(url: str) -> str | None:
+    """What is wrong with a SQLite URL's ``timeout`` (seconds a write waits for another process's lock), or None.
+    ``timeout=abc`` was "could not convert string to float: 'abc'", naming nothing allowed, and a negative, huge
+    or non-finite one was taken and meant no wait at all ("database is locked" on the first contended write)."""
+    given = _sqlite_query(url).get("timeout")
+    if not given:
+        return None
+    allowed = (f"allowed: timeout=SECONDS, one number from 0 to {MAX_SQLITE_TIMEOUT} (how long a write waits for "
+               "another process's lock on the file; SQLite's default is 5)")  # fmt: skip
+    if len(given) > 1:
+        return f"timeout is given {len(given)} times ({', '.join(map(repr, given))}); {allowed}"
+    try:
+        seconds = float(given[0])
+    except ValueError:
+        seconds = math.nan
+    if not 0 <= seconds <= MAX_SQLITE_TIMEOUT:  # (nan fails both comparisons)
+        return f"timeout={given[0]!r} is not a number of seconds in range; {allowed}"
+    return None
 
 
 def _check_driver(url: str, scheme: str, fail: Callable[[str], PreflightError]) -> None:

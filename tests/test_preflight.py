@@ -179,6 +179,18 @@ CASES: dict[str, Case] = {
     "storage-bad-port": (
         lambda d: npz(d), ["postgresql://u:***@h:5x/db", "port must be a number"], {}, "postgresql://u:pw@h:5x/db",
     ),
+    # (the stores13 probe) "could not convert string to float: 'abc'", naming nothing allowed
+    "storage-sqlite-timeout": (
+        lambda d: npz(d), ["--storage/STORAGE=sqlite:///pf-timeout.db?timeout=abc: timeout='abc' is not a number of "
+                           "seconds in range; allowed: timeout=SECONDS, one number from 0 to 2147483", "!journal file"],
+        {}, "sqlite:///pf-timeout.db?timeout=abc",
+    ),
+    # (the stores13 probe) "the directory file:/tmp of the SQLite file does not exist (sqlite:/// + a relative path"
+    "storage-sqlite-uri-form": (
+        lambda d: npz(d), ["SQLite's URI form (sqlite:///file:...?uri=true) is not taken", "give the same file as "
+                           "sqlite:////tmp/pf-uri.db;", "allowed: a journal file path"],
+        {}, "sqlite:///file:/tmp/pf-uri.db?uri=true",
+    ),
 }  # fmt: skip
 
 
@@ -480,7 +492,8 @@ URLS_OK = ["{d}/journal.log", "{d}/new/dir/journal.log", "postgresql://postgres@
            "postgresql+psycopg2://u:pw@h/db", "grpc://127.0.0.1:13000", "sqlite:///{d}/x.db", "file://{d}/j.log",
            "postgresql://postgres:pa%40s%2Fs@127.0.0.1/test", "postgresql://h/db?user=a@b",
            "postgresql://u@h/db?host=/var/run/postgresql", "file://localhost{d}/j.log", "sqlite:///{d}/at@dir.db",
-           "postgresql://postgres@localhost:5432", "sqlite:///~backup.db"]  # fmt: skip
+           "postgresql://postgres@localhost:5432", "sqlite:///~backup.db", "sqlite:///{d}/x.db?timeout=0",
+           "sqlite:///{d}/x.db?timeout=2.5", "sqlite:///{d}/x.db?timeout=2147483", "sqlite:///{d}/x.db?uri=true"]  # fmt: skip
 URLS_BAD = [
     ("foo://h", "unknown scheme 'foo'"),
     ("postgresql:/h/db", "postgresql: must be followed by //"),
@@ -494,6 +507,10 @@ URLS_BAD = [
     ("sqlite:///file:m?vfs=memdb&uri=TRUE", "in-memory SQLite"),
     ("sqlite:///file:?uri=1", "in-memory SQLite"),  # a temporary file, deleted when the connection closes
     ("sqlite:///{d}/no/x.db", "of the SQLite file does not exist"),
+    # SQLite's URI form naming a file: "the directory file:{d} of the SQLite file does not exist" (stores13 probe)
+    ("sqlite:///file:{d}/x.db?uri=true", "SQLite's URI form (sqlite:///file:...?uri=true) is not taken"),
+    ("sqlite:///file://localhost{d}/a%20b.db?mode=rwc&uri=on", "give the same file as sqlite:///{d}/a b.db"),
+    ("sqlite:///file:x.db?uri=true", "give the same file as sqlite:///x.db"),
     ("sqlite:///no-such-dir/x.db", "an absolute path takes four slashes, sqlite:////no-such-dir/x.db)"),
     ("{d}", "is a directory"),
     ("{d}/file.txt/journal.log", "is a file, so the journal's directory cannot be created"),
@@ -523,6 +540,26 @@ URLS_BAD = [
     ("{d}/a-fifo", "is a FIFO (named pipe), not a regular file"),  # "a device, pipe or socket": which?
     ("{d}/null.log", "is a symbolic link to /dev/null, a character device, not a regular file"),
 ]
+
+
+#: a SQLite URL's timeout that is no number of seconds SQLite can wait: negative, huge, inf and nan were taken and
+#: meant no wait at all for another worker's write (busy timeout 0), 'abc' was "could not convert string to float"
+SQLITE_TIMEOUTS_BAD = [("abc", "timeout='abc'"), ("-1", "timeout='-1'"), ("nan", "timeout='nan'"),
+                       ("inf", "timeout='inf'"), ("1e9", "timeout='1e9'"), ("", "timeout=''"),
+                       ("5&timeout=10", "timeout is given 2 times ('5', '10')")]  # fmt: skip
+
+
+@pytest.mark.parametrize(("value", "said"), SQLITE_TIMEOUTS_BAD, ids=[v for v, _ in SQLITE_TIMEOUTS_BAD])
+def test_a_sqlite_timeout_that_is_no_number_of_seconds_is_refused(tmp_path: Path, value: str, said: str) -> None:
+    url = f"sqlite:///{tmp_path}/x.db?timeout={value}"
+    with pytest.raises(PreflightError) as err:
+        check_storage_url(url, "--storage/STORAGE")
+    assert str(err.value) == (
+        f"--storage/STORAGE={url}: {said}{' is not a number of seconds in range' if 'given' not in said else ''}; "
+        "allowed: timeout=SECONDS, one number from 0 to 2147483 (how long a write waits for another process's lock "
+        "on the file; SQLite's default is 5)"
+    )
+    assert not (tmp_path / "x.db").exists()
 
 
 def test_storage_url_syntax(tmp_path: Path) -> None:
