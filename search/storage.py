@@ -178,7 +178,7 @@ def where(url: str) -> str:
     if scheme in ("", "file"):
         return f"journal file {urlsplit(url).path if scheme else url}"
     if scheme.startswith("sqlite"):
-        return f"SQLite file {url.split(':///', 1)[-1]}"
+        return f"SQLite file {url.split(':///', 1)[-1].split('?', 1)[0]}"  # (its ?timeout=5 is no part of its name)
     parts = urlsplit(url)
     try:
         port = parts.port

@@ -909,3 +909,12 @@ def test_validate_warns_of_test_sequences_of_lengths_training_never_had(
         assert warned == []
     else:
         assert len(warned) == 1 and warned[0].startswith("warning: d: ") and said in warned[0], warned
+
+
+def test_a_sqlite_files_place_is_its_path_without_the_query() -> None:
+    """(the stores13 probe) "cannot open storage sqlite:///x.db?timeout=5 (SQLite file x.db?timeout=5): ..." named a
+    file that does not exist."""
+    from search.storage import where
+
+    assert where("sqlite:///runs/x.db?timeout=5") == "SQLite file runs/x.db"
+    assert where("sqlite:////abs/x.db") == "SQLite file /abs/x.db"
