@@ -1362,6 +1362,20 @@ def driver_url(url: str) -> str:
     return url
 
 
+def url_options(url: str) -> str:
+    """The libpq ``options`` a PostgreSQL URL sets (``?options=-c search_path=s``; several joined), else
+    ``$PGOPTIONS``, else ""."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        given = make_url(driver_url(url)).query.get("options")
+    except Exception:
+        return ""
+    if given:
+        return " ".join([given] if isinstance(given, str) else given)
+    return os.environ.get("PGOPTIONS", "").strip()
+
+
 def _rdb(url: str, pool: dict[str, int]) -> optuna.storages.RDBStorage:
     engine_kwargs: dict = {"pool_pre_ping": True}
     if _scheme(url).startswith("postgresql"):
@@ -1372,7 +1386,12 @@ def _rdb(url: str, pool: dict[str, int]) -> optuna.storages.RDBStorage:
         # a worker suspended inside a transaction (Ctrl-Z, a paused VM) held its row locks for as long as it slept,
         # and every other worker's write to that trial waited on it, the stale-trial check among them: the server
         # ends such a session after the grace period (the suspended worker reconnects when it runs again)
-        idle = f"-c idle_in_transaction_session_timeout={GRACE_PERIOD * 1000}"
+        # the URL's own options (or $PGOPTIONS) after it: SQLAlchemy's connect_args replace the URL's, so ?options=-c
+        # search_path=s was dropped here and kept by every other connection: the study was written to public, and
+        # report looked in s and said "no study" (the stores13 probe)
+        idle = " ".join(
+            filter(None, [f"-c idle_in_transaction_session_timeout={GRACE_PERIOD * 1000}", url_options(url)])
+        )
         engine_kwargs.update(
             pool, pool_recycle=300, pool_timeout=60, connect_args={"connect_timeout": 10, "options": idle}
         )
@@ -1787,6 +1806,11 @@ def timeout_hint(url: str, first: str) -> str:
         value = f" = {_query_once(url, f'SHOW {setting}')[0]}"
     except Exception:
         value = ""
+    options = url_options(url)
+    if re.search(rf"(?:-c\s*|--){setting}\s*=", options):  # the URL set it: ALTER DATABASE ... RESET changed nothing
+        source = "the storage URL's options" if options != os.environ.get("PGOPTIONS", "").strip() else "$PGOPTIONS"
+        return (f"; the {setting}{value} that {source} ({options}) set cancelled the statement: raise it there, or "
+                "drop it")  # fmt: skip
     return (f"; the server's {setting}{value} (set for database {db}, the role, or the server) cancelled the "
             f"statement: raise or reset it (ALTER DATABASE {db} RESET {setting}; ALTER ROLE <user> RESET {setting})")  # fmt: skip
 

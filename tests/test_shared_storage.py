@@ -891,6 +891,61 @@ def test_a_statement_timeout_setting_is_named_with_its_database(tmp_path: Path, 
         _admin(f"ALTER ROLE {PG_USER} IN DATABASE {dbname} RESET statement_timeout")
 
 
+#: (id, what the URL adds, the environment, the words): the URL's own setting was blamed on the database, whose
+#: ALTER DATABASE ... RESET changed nothing (the stores13 probe)
+OWN_TIMEOUTS = [
+    (
+        "url options",
+        "?options=-c%20statement_timeout%3D300",
+        {},
+        "the storage URL's options (-c statement_timeout=300)",
+    ),
+    ("PGOPTIONS", "", {"PGOPTIONS": "-c statement_timeout=300"}, "$PGOPTIONS (-c statement_timeout=300)"),
+]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(("add", "env", "words"), [c[1:] for c in OWN_TIMEOUTS], ids=[c[0] for c in OWN_TIMEOUTS])
+def test_a_statement_timeout_the_url_sets_is_named_as_the_urls(
+    tmp_path: Path, database: str, add: str, env: dict[str, str], words: str
+) -> None:
+    import psycopg2
+
+    dbname = database.rsplit("/", 1)[1]
+    optuna.storages.RDBStorage(database)  # the schema, so that its studies table can be locked
+    holder = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=dbname)
+    try:
+        with holder.cursor() as cur:  # (a transaction: the lock is held until the rollback below)
+            cur.execute("LOCK TABLE studies IN ACCESS EXCLUSIVE MODE")
+        study = write_study(tmp_path, "own-timeout")
+        env = {"REGTUNE_STORAGE_RETRY_SECONDS": "2", **env}
+        out = helpers.run_cli("study", str(study), "--storage", database + add, env=env)
+        assert out.returncode == 2 and "Traceback" not in out.stderr, out.stdout + out.stderr
+        line = out.stderr.strip().splitlines()[-1]
+        assert f"the statement_timeout = 300ms that {words} set cancelled the statement: raise it there" in line, line
+        assert "ALTER DATABASE" not in line and "the server's" not in line and SECRET not in out.stderr, line
+    finally:
+        holder.rollback()
+        holder.close()
+
+
+@pytest.mark.postgres
+def test_the_urls_own_options_reach_the_studys_connections(tmp_path: Path, database: str) -> None:
+    """(the stores13 probe) ``?options=-c search_path=s`` was kept by the checks' connections and dropped by the
+    study's own (SQLAlchemy's connect_args replace the URL's): the study was written to schema public, and ``report``
+    with the same URL looked in s and said "no study"."""
+    dbname = database.rsplit("/", 1)[1]
+    _admin("CREATE SCHEMA regtune_s", dbname)
+    url = database + "?options=-c%20search_path%3Dregtune_s"
+    study = write_study(tmp_path, "in-schema", budget={"trials": 2, "max_epochs": 1})
+    out = helpers.run_cli("study", str(study), "--storage", url)
+    assert out.returncode == 0, out.stdout + out.stderr
+    tables = "SELECT table_schema FROM information_schema.tables WHERE table_name = 'studies'"
+    assert _admin(tables, dbname) == [("regtune_s",)]
+    stored = optuna.load_study(study_name="in-schema", storage=url)
+    assert sum(t.state == optuna.trial.TrialState.COMPLETE for t in stored.trials) == 2
+
+
 @pytest.mark.postgres
 def test_a_statement_timeout_set_mid_run_is_named_not_called_a_lost_storage(
     database: str, capsys: pytest.CaptureFixture[str]
