@@ -170,11 +170,44 @@ def _well_formed(record: dict[str, Any]) -> bool:
         return False
     if any(key not in record for key in _KEYS[op]):
         return False
+    if not _times_and_state_readable(record, op):
+        return False
     texts = [record["distribution"]] if op == 5 else list((record.get("distributions") or {}).values())
     try:
         return all(isinstance(json.loads(t), dict) for t in texts)
     except (TypeError, ValueError):
         return False
+
+
+_STATES = {s.value for s in TrialState}
+
+
+def _times_and_state_readable(record: dict[str, Any], op: int) -> bool:
+    """Whether Optuna can read a trial record's state and times: a state it knows (``"state": 1`` flipped by one bit to
+    5 or 9 raised ``ValueError: 5 is not a valid TrialState``, to 0, RUNNING, ``KeyError: 'datetime_start'``), the
+    time a running (finished) state needs, times in ISO format, and values as a list or null (the stores13 probe:
+    each was a traceback from every command, while repair found no damaged line)."""
+    if op not in (4, 6):
+        return True
+    state = record.get("state", TrialState.RUNNING.value if op == 4 else None)
+    if isinstance(state, bool) or state not in _STATES:
+        return False
+    if op == 6 and record["values"] is not None and not isinstance(record["values"], list):
+        return False
+    if op == 4:  # (the times Optuna reads: a creation's start where not null, its end where given)
+        read = ["datetime_start"] * (record["datetime_start"] is not None) + ["datetime_complete"] * (
+            "datetime_complete" in record
+        )
+    else:  # a state change: the start of a running trial, the end of a finished one
+        read = ["datetime_start"] * (state == TrialState.RUNNING.value) + ["datetime_complete"] * (
+            TrialState(state).is_finished()
+        )
+    try:
+        for key in read:
+            datetime.fromisoformat(record[key])  # (missing: KeyError; not a str: TypeError)
+    except (KeyError, TypeError, ValueError):
+        return False
+    return True
 
 
 # --------------------------------------------------------------------------------------------- check at open
@@ -561,6 +594,15 @@ def _read(path: Path) -> tuple[list[_Item], list[int], int, int, int]:
     return items, damaged, dropped, damaged[0] if damaged else 0, len(strays)
 
 
+def _is_time(text: bytes) -> bool:
+    """Whether ``text`` is a time Optuna can read (ISO format)."""
+    try:
+        datetime.fromisoformat(text.decode())
+    except (UnicodeDecodeError, ValueError):
+        return False
+    return True
+
+
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
@@ -614,6 +656,8 @@ def _plan(
             if study is None:
                 study = next(iter(names.values()), 0)
             dt = _DATETIME.search(lost.data)
+            if dt is not None and not _is_time(dt.group(1)):  # a garbled time: the placeholder was as damaged
+                dt = None
             placeholders[trials] = lost
             records.append(_placeholder_trial(lost, study, dt.group(1).decode() if dt else when))
             trials += 1

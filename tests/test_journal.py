@@ -91,6 +91,19 @@ def rewritten(index: int, change: Callable[[dict], dict]) -> Callable[[Path], No
     return damage
 
 
+def flipped(index: int, old: bytes, new: bytes) -> Callable[[Path], None]:
+    """Bytes ``old`` of line ``index`` changed to ``new`` in place, the record's JSON kept valid and compact as
+    Optuna writes it: a bit flip (``"state":1`` to ``"state":5``)."""
+
+    def damage(journal: Path) -> None:
+        ls = lines(journal)
+        assert old in ls[index], ls[index]
+        ls[index] = ls[index].replace(old, new, 1)
+        journal.write_bytes(b"".join(ls))
+
+    return damage
+
+
 def doubled(index: int) -> Callable[[Path], None]:
     """Line ``index`` written twice: a copied or replayed write. A repeated trial creation shifted every later
     record onto the next trial, and a finished trial showed another's parameters under its own label."""
@@ -400,6 +413,43 @@ CASES = [
         {0},
         ["trial #1: ran across damaged line", "now FAIL"],
         False,  # as a zeroed line: its records may be lost
+    ),
+    # (the stores13 probe) a bit flip in a trial's state or time that keeps the JSON valid: a traceback from every
+    # command ("ValueError: 5 is not a valid TrialState", "KeyError: 'datetime_start'", "Invalid isoformat string")
+    (
+        "state-5",
+        lambda j: flipped(line_of(j, completion_of(0)), b'"state":1', b'"state":5')(j),
+        {1},
+        ["trial #0", "now RUNNING"],
+        False,
+    ),
+    (
+        "state-running-without-start",
+        lambda j: flipped(line_of(j, completion_of(0)), b'"state":1', b'"state":0')(j),
+        {1},
+        ["trial #0", "now RUNNING"],
+        False,
+    ),
+    (
+        "garbled-completion-time",
+        lambda j: flipped(line_of(j, completion_of(0)), b'"datetime_complete":"2', b'"datetime_complete":"q')(j),
+        {1},
+        ["trial #0", "now RUNNING"],
+        False,
+    ),
+    (
+        "garbled-start-time",
+        lambda j: flipped(line_of(j, trial_line(1, 6)), b'"datetime_start":"2', b'"datetime_start":"q')(j),
+        {0, 1},
+        ["set trial state values"],
+        False,
+    ),
+    (  # (its placeholder took the garbled time, and the repaired journal was as damaged as before)
+        "garbled-creation-time",
+        lambda j: flipped(line_of(j, creation_of(1)), b'"datetime_start":null', b'"datetime_start":"q026-12-07"')(j),
+        {0, 1},
+        ["re-created as a placeholder"],
+        True,
     ),
     (
         "garbage-distribution",
