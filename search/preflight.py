@@ -331,8 +331,9 @@ def check_storage_url(url: str, origin: str, read_only: bool = False) -> None:
                        f"sqlite:///{os.path.expanduser(target)}")  # fmt: skip
         if not target or target == ":memory:" or _sqlite_uri_in_memory(url, target):
             raise fail("an in-memory SQLite database loses the study when the process ends; give sqlite:///path.db")
-        if _sqlite_uri(url, target):  # the directory check below read "file:/abs" as a relative directory
-            path = unquote(urlsplit(target).path)
+        if _sqlite_uri(url):  # the directory check below read "file:/abs" as a relative directory, and a plain
+            # path with uri=true&mode=ro opened a new, empty file named "x.db?mode=ro": "no study"
+            path = unquote(urlsplit(target).path) if target.startswith("file:") else target
             raise fail(f"SQLite's URI form (sqlite:///file:...?uri=true) is not taken: regtune checks, repairs and "
                        f"backs up the file by its path; give the same file as sqlite:///{path}")  # fmt: skip
         if (problem := _sqlite_timeout_problem(url)) is not None:
@@ -367,11 +368,11 @@ def _sqlite_query(url: str) -> dict[str, list[str]]:
     return query
 
 
-def _sqlite_uri(url: str, target: str) -> bool:
-    """Whether a ``sqlite:///`` URL is SQLite's URI form: ``file:...`` with ``uri=true``, which SQLAlchemy passes on
-    to SQLite as a URI."""
+def _sqlite_uri(url: str) -> bool:
+    """Whether a ``sqlite:///`` URL asks for SQLite's URI form (``uri=true``): SQLAlchemy passes the path on to
+    SQLite as a URI, with the query's other parameters glued to it."""
     uri = _sqlite_query(url).get("uri", [""])[-1].strip().lower()
-    return uri in ("true", "1", "yes", "on", "t", "y") and target.startswith("file:")
+    return uri in ("true", "1", "yes", "on", "t", "y")
 
 
 def _sqlite_uri_in_memory(url: str, target: str) -> bool:
@@ -379,7 +380,7 @@ def _sqlite_uri_in_memory(url: str, target: str) -> bool:
     names a database that ends with its last connection: ``file::memory:``, ``mode=memory``, the ``memdb`` VFS, or
     ``file:`` with no name (a temporary file). ``sqlite:///file::memory:?cache=shared&uri=true`` ran a whole study
     and its verdict, exit 0, and the next command found no study (the stores12 probe)."""
-    if not _sqlite_uri(url, target):
+    if not _sqlite_uri(url) or not target.startswith("file:"):
         return False
     query = {k: v[-1].strip().lower() for k, v in _sqlite_query(url).items()}
     return target[5:] in ("", ":memory:") or query.get("mode") == "memory" or query.get("vfs") == "memdb"

@@ -493,7 +493,7 @@ URLS_OK = ["{d}/journal.log", "{d}/new/dir/journal.log", "postgresql://postgres@
            "postgresql://postgres:pa%40s%2Fs@127.0.0.1/test", "postgresql://h/db?user=a@b",
            "postgresql://u@h/db?host=/var/run/postgresql", "file://localhost{d}/j.log", "sqlite:///{d}/at@dir.db",
            "postgresql://postgres@localhost:5432", "sqlite:///~backup.db", "sqlite:///{d}/x.db?timeout=0",
-           "sqlite:///{d}/x.db?timeout=2.5", "sqlite:///{d}/x.db?timeout=2147483", "sqlite:///{d}/x.db?uri=true"]  # fmt: skip
+           "sqlite:///{d}/x.db?timeout=2.5", "sqlite:///{d}/x.db?timeout=2147483", "sqlite:///{d}/x.db?uri=false"]  # fmt: skip
 URLS_BAD = [
     ("foo://h", "unknown scheme 'foo'"),
     ("postgresql:/h/db", "postgresql: must be followed by //"),
@@ -511,6 +511,7 @@ URLS_BAD = [
     ("sqlite:///file:{d}/x.db?uri=true", "SQLite's URI form (sqlite:///file:...?uri=true) is not taken"),
     ("sqlite:///file://localhost{d}/a%20b.db?mode=rwc&uri=on", "give the same file as sqlite:///{d}/a b.db"),
     ("sqlite:///file:x.db?uri=true", "give the same file as sqlite:///x.db"),
+    ("sqlite:///{d}/x.db?uri=true&mode=ro", "give the same file as sqlite:///{d}/x.db;"),  # opened "x.db?mode=ro"
     ("sqlite:///no-such-dir/x.db", "an absolute path takes four slashes, sqlite:////no-such-dir/x.db)"),
     ("{d}", "is a directory"),
     ("{d}/file.txt/journal.log", "is a file, so the journal's directory cannot be created"),
