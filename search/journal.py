@@ -182,11 +182,19 @@ def _well_formed(record: dict[str, Any]) -> bool:
 _STATES = {s.value for s in TrialState}
 
 
+def _known_direction(direction: object) -> bool:
+    """Whether ``direction`` is one a study optimizes in (optuna.study.StudyDirection: 1 minimize, 2 maximize)."""
+    return not isinstance(direction, bool) and direction in _DIRECTION.values()
+
+
 def _times_and_state_readable(record: dict[str, Any], op: int) -> bool:
     """Whether Optuna can read a trial record's state and times: a state it knows (``"state": 1`` flipped by one bit to
     5 or 9 raised ``ValueError: 5 is not a valid TrialState``, to 0, RUNNING, ``KeyError: 'datetime_start'``), the
     time a running (finished) state needs, times in ISO format, and values as a list or null (the stores13 probe:
     each was a traceback from every command, while repair found no damaged line)."""
+    if op == 0:  # ("directions":[2] flipped by one bit to [6]: "ValueError: 6 is not a valid StudyDirection")
+        directions = record["directions"]
+        return isinstance(directions, list) and bool(directions) and all(_known_direction(d) for d in directions)
     if op not in (4, 6):
         return True
     state = record.get("state", TrialState.RUNNING.value if op == 4 else None)
@@ -616,13 +624,18 @@ def _placeholder_trial(lost: _Lost, study_id: int, when: str | None) -> dict[str
 
 
 def _plan(
-    items: list[_Item], guesses: dict[int, bool], home: tuple[str, int] | None = None
+    items: list[_Item],
+    guesses: dict[int, bool],
+    home: tuple[str, int] | None = None,
+    known: tuple[str, int] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[int, _Lost]]:
     """The records of the repaired journal (placeholders included) and, by trial id, the placeholders' causes.
 
     ``guesses``: for an unidentifiable lost fragment (by its index in ``items``), whether it is taken to have
     created a trial. ``home``: (name, Optuna direction) of the study file the repair was run for, given only when no
-    record that created a study survives, not even in part (:func:`repair_journal`): it is re-created first."""
+    record that created a study survives, not even in part (:func:`repair_journal`): it is re-created first.
+    ``known``: (name, direction) of the study file the repair is for, whose direction a lost creation record of
+    that name takes where its own is unreadable."""
     records: list[dict[str, Any]] = []
     placeholders: dict[int, _Lost] = {}
     names: dict[str, int] = {}
@@ -650,6 +663,8 @@ def _plan(
                 continue
             names[name] = len(names)
             directions = [int(x) for x in d.group(1).split(b",")] if (m and d) else [1]
+            if not all(_known_direction(x) for x in directions):  # ([6]: re-created as damaged as it was)
+                directions = [known[1]] if known is not None and known[0] == name else [1]
             records.append({**_study_record(name, directions[0]), "directions": directions})
         elif lost.op == JournalOperation.CREATE_TRIAL or (lost.op is None and guesses.get(index, False)):
             study = lost.study_id if lost.study_id in names.values() else last_study
@@ -861,7 +876,8 @@ def repair_journal(
         if not created and study is None:
             raise StorageError(f"journal file {path}: the record that created its study (line {first}) is lost and "
                                "nothing left names the study; repair it with its study file (make repair STUDY=...)")  # fmt: skip
-        home = None if created or study is None else (study[0], _DIRECTION[study[1]])
+        known = None if study is None else (study[0], _DIRECTION[study[1]])
+        home = None if created else known
 
         # unidentifiable fragments: a lost trial creation or not, whichever leaves fewer trial records ignored
         guesses: dict[int, bool] = {}
@@ -870,14 +886,14 @@ def repair_journal(
         for index in unknown[:MAX_GUESSES]:
             scores = {}
             for guess in (False, True):
-                scores[guess] = _replay(_plan(items, {**guesses, index: guess}, home)[0])[1]
+                scores[guess] = _replay(_plan(items, {**guesses, index: guess}, home, known)[0])[1]
             guesses[index] = scores[True] < scores[False]
             later = any(
                 i.record is not None and i.record["op_code"] == JournalOperation.CREATE_TRIAL for i in items[index:]
             )
             if scores[True] == scores[False] and later:
                 ambiguous.add(id(items[index].lost))
-        records, placeholders = _plan(items, guesses, home)
+        records, placeholders = _plan(items, guesses, home, known)
         report.placeholders = len(placeholders)
         result = _replay(records)[0]
 

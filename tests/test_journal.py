@@ -326,6 +326,26 @@ def test_a_finished_trial_without_its_config_record_is_failed_by_repair(
     assert len(finished_trials(journal)) == 2
 
 
+def test_a_study_direction_flipped_to_an_unknown_one_is_repaired_to_the_study_files(
+    finished: tuple[Path, bytes], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """(the stores13 probe) ``"directions":[2]`` flipped by one bit to ``[6]``: every command was a traceback
+    (``ValueError: 6 is not a valid StudyDirection``) while the record passed the check. It is a damaged line now, and
+    the repair re-creates the study in the study file's direction, its finished trials as they were."""
+    journal = copy(finished, tmp_path)
+    before = finished_trials(journal)
+    flipped(0, b'"directions":[2]', b'"directions":[6]')(journal)
+    for command in ("report", "study"):
+        run = run_main(capsys, command, str(finished[0]), "--storage", str(journal))
+        assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
+        assert "is damaged at line 1 (byte offset 0)" in run.stderr and "make repair STUDY=" in run.stderr, run.stderr
+    run = run_main(capsys, "repair", str(finished[0]), "--storage", str(journal))
+    assert run.returncode == 0, run.stderr
+    study = optuna.load_study(study_name="jtiny", storage=open_storage(str(journal)))
+    assert study.direction == optuna.study.StudyDirection.MAXIMIZE
+    assert finished_trials(journal) == before
+
+
 def test_two_runs_of_one_study_joined_are_refused_and_repair_fails_the_mixed_trial(
     finished: tuple[Path, bytes], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
