@@ -25,6 +25,7 @@ import contextlib
 import json
 import math
 import os
+import shlex
 import shutil
 import sqlite3
 import time
@@ -165,6 +166,41 @@ def check_sqlite(url: str) -> None:
             f"SQLite file {path} is another program's database (tables: {shown}; no Optuna tables); nothing was "
             "written to it. Give regtune a file of its own: STORAGE=sqlite:///<new file>.db"
         )
+    if (value := unknown_value(path, tables)) is not None:
+        raise StorageError(f"SQLite file {path} holds a value Optuna cannot read, {value}; nothing was written to it")
+
+
+#: the enum columns of Optuna's tables, their key column, and the values SQLAlchemy reads (optuna.storages._rdb.models)
+_ENUMS = (
+    ("trials", "state", "trial_id", ("RUNNING", "COMPLETE", "PRUNED", "FAIL", "WAITING")),
+    ("study_directions", "direction", "study_id", ("NOT_SET", "MINIMIZE", "MAXIMIZE")),
+    ("trial_values", "value_type", "trial_id", ("FINITE", "INF_POS", "INF_NEG")),
+    ("trial_intermediate_values", "intermediate_value_type", "trial_id", ("FINITE", "INF_POS", "INF_NEG", "NAN")),
+)
+
+
+def unknown_value(path: Path, tables: list[str]) -> str | None:
+    """The first value of an enum column of Optuna's tables that Optuna does not know, as one clause, or None. A
+    damaged value on a page SQLite's check finds whole (``COMPLETE`` flipped to ``COMPLEVE``) made every command a
+    traceback: ``LookupError: 'COMPLEVE' is not among the defined enum values`` (the stores13 probe)."""
+    try:
+        with contextlib.closing(sqlite3.connect(path.absolute().as_uri() + "?mode=ro", uri=True)) as db:
+            for table, column, key, allowed in _ENUMS:
+                if table not in tables:
+                    continue
+                marks = ", ".join("?" * len(allowed))
+                row = db.execute(
+                    f"SELECT {key}, {column}, rowid FROM {table} WHERE {column} IS NULL OR {column} NOT IN ({marks}) "  # noqa: S608 - names from _ENUMS
+                    "LIMIT 1",
+                    allowed,
+                ).fetchone()
+                if row is not None:
+                    return (f"{table}.{column} {row[1]!r} ({key} {row[0]}; allowed: {', '.join(allowed)}): a damaged "
+                            f"value; restore a backup copy, or set it with sqlite3 {shlex.quote(str(path))} \"UPDATE "
+                            f"{table} SET {column} = '...' WHERE rowid = {row[2]}\"")  # fmt: skip
+    except sqlite3.Error:
+        return None
+    return None
 
 
 def _tables(path: Path) -> list[str]:

@@ -252,6 +252,32 @@ def test_a_stored_value_that_is_not_utf8_is_one_line_at_once(finished: tuple[Pat
     assert time.monotonic() - start < 10
 
 
+#: (table, column, a value one flipped bit away from Optuna's): every command was a traceback, "LookupError:
+#: 'COMPLEVE' is not among the defined enum values" (SQLite's check reads no values; the stores13 probe)
+UNKNOWN_VALUES = [
+    ("trials", "state", "COMPLEVE"),
+    ("study_directions", "direction", "MAXIMIZF"),
+    ("trial_values", "value_type", "FINITD"),
+    ("trial_intermediate_values", "intermediate_value_type", "FINITD"),
+]
+
+
+@pytest.mark.parametrize(("table", "column", "bad"), UNKNOWN_VALUES, ids=[c[0] for c in UNKNOWN_VALUES])
+def test_a_value_optuna_does_not_know_is_one_line_naming_it(
+    finished: tuple[Path, bytes], tmp_path: Path, capsys: pytest.CaptureFixture[str], table: str, column: str, bad: str
+) -> None:
+    db = copy(finished, tmp_path)
+    with sqlite3.connect(db) as conn:
+        conn.execute(f"UPDATE {table} SET {column} = ? WHERE rowid = (SELECT max(rowid) FROM {table})", (bad,))  # noqa: S608
+    damaged = db.read_bytes()
+    for command in ("study", "report"):
+        run = run_main(capsys, command, str(finished[0]), "--storage", url(db))
+        assert run.returncode == 2 and "Traceback" not in run.stderr and run.stderr.count("\n") == 1, run.stderr
+        assert f"SQLite file {db} holds a value Optuna cannot read, {table}.{column} {bad!r} (" in run.stderr
+        assert "a damaged value; restore a backup copy, or set it with sqlite3" in run.stderr, run.stderr
+    assert db.read_bytes() == damaged  # nothing was written
+
+
 # --------------------------------------------------------------------------------------------- the command line
 @pytest.mark.slow
 def test_a_damaged_file_stops_every_command_until_repair_then_resumes(
