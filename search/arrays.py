@@ -92,9 +92,9 @@ from search.worker import (
     tell_wait,
 )
 
-#: ``array_size: auto`` never exceeds the sampler's random start-up proposals (TPE, CMA-ES, GP) ...
-STARTUP_TRIALS = RANDOM_STARTUP
-#: ... nor a quarter of the study's total: at least this many rounds of results reach the sampler
+#: ``array_size: auto`` never exceeds the sampler's random start-up proposals (TPE, CMA-ES, GP:
+#: :data:`search.samplers.RANDOM_STARTUP`) nor a quarter of the study's total: at least this many rounds of
+#: results reach the sampler
 MIN_ROUNDS = 4
 #: samplers whose proposals depend on finished trials (random and QMC do not: only memory and rounds cap K)
 MODEL_SAMPLERS = ("tpe", "cmaes", "gp")
@@ -150,7 +150,7 @@ def auto_size(
     spec: StudySpec, rnn: RNNConfig, train: TrainConfig, longest: int, total: int, device: str
 ) -> tuple[int, str]:
     """``array_size: auto``: the largest K that fits the device's memory (:func:`memory_cap`), at most
-    :data:`STARTUP_TRIALS` for a model-based sampler, and at most a :data:`MIN_ROUNDS`-th of the total; with why.
+    :data:`~search.samplers.RANDOM_STARTUP` for a model-based sampler, and at most a :data:`MIN_ROUNDS`-th of the total; with why.
     1 (the single-trial path) where :mod:`models.array` is not there.
 
     K shapes the study (how many trials the sampler proposes before it hears of any, which train and are pruned
@@ -163,7 +163,7 @@ def auto_size(
     caps = {"memory": memory_cap(rnn, train, longest, device, memory),
             f"total/{MIN_ROUNDS}": max(1, total // MIN_ROUNDS)}  # fmt: skip
     if spec.sampler in MODEL_SAMPLERS:
-        caps[f"{spec.sampler} random start-up"] = STARTUP_TRIALS
+        caps[f"{spec.sampler} random start-up"] = RANDOM_STARTUP
     k = max(1, min(caps.values()))
     why = "auto: the least of " + ", ".join(f"{name} {v}" for name, v in caps.items())
     if memory == "total":

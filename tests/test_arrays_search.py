@@ -22,9 +22,10 @@ from optuna.trial import TrialState
 
 from models.config import configs_for
 from search import fingerprint as fp
-from search.arrays import MIN_ROUNDS, STARTUP_TRIALS, array_plan, array_size, auto_size, memory_cap
+from search.arrays import MIN_ROUNDS, array_plan, array_size, auto_size, memory_cap
 from search.objective import Objective
 from search.preflight import prepare
+from search.samplers import RANDOM_STARTUP
 from search.spec import StudyFileError, load_study, parse_study
 from search.storage import open_storage
 from search.worker import ensure_study, run_worker
@@ -125,8 +126,8 @@ def test_array_size_one_and_foreign_objectives_keep_the_single_trial_path(tmp_pa
 
 @pytest.mark.parametrize(
     "sampler, total, cap",
-    [("tpe", 40, min(STARTUP_TRIALS, 40 // MIN_ROUNDS)), ("tpe", 200, STARTUP_TRIALS), ("tpe", 6, 1),
-     ("random", 200, 200 // MIN_ROUNDS), ("gp", 100, STARTUP_TRIALS)],
+    [("tpe", 40, min(RANDOM_STARTUP, 40 // MIN_ROUNDS)), ("tpe", 200, RANDOM_STARTUP), ("tpe", 6, 1),
+     ("random", 200, 200 // MIN_ROUNDS), ("gp", 100, RANDOM_STARTUP)],
     ids=str,
 )  # fmt: skip
 def test_auto_size_is_capped_by_memory_the_sampler_and_the_total(
@@ -193,7 +194,7 @@ def test_cpu_k_is_the_same_whatever_ram_is_free_until_the_free_ram_cannot_hold_i
     for free in (200 * member, 40 * member, 6 * member):
         monkeypatch.setattr(capacity, "free_bytes", lambda device, free=free: free)
         sizes[free // member] = auto_size(spec, rnn, train, longest, 200, "cpu")
-    assert sizes[200] == sizes[40] and sizes[200][0] == STARTUP_TRIALS and "lowered" not in sizes[200][1]
+    assert sizes[200] == sizes[40] and sizes[200][0] == RANDOM_STARTUP and "lowered" not in sizes[200][1]
     assert sizes[6][0] == 3 and "lowered to 3" in sizes[6][1]  # half the free RAM: 3 members
 
 
