@@ -9,6 +9,7 @@ studies written to ``tmp_path``; heartbeats are shortened through ``REGTUNE_HEAR
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -859,6 +860,23 @@ TIMEOUTS = [
 ]
 
 
+@contextlib.contextmanager
+def _studies_locked(database: str) -> Iterator[None]:
+    """Optuna's schema in ``database`` with its studies table locked by another connection until the block ends: the
+    statements that read it wait, so a statement_timeout cancels them every time."""
+    import psycopg2
+
+    optuna.storages.RDBStorage(database)  # the schema, so that its studies table can be locked
+    holder = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=database.rsplit("/", 1)[1])
+    try:
+        with holder.cursor() as cur:  # (a transaction: the lock is held until the rollback below)
+            cur.execute("LOCK TABLE studies IN ACCESS EXCLUSIVE MODE")
+        yield
+    finally:
+        holder.rollback()
+        holder.close()
+
+
 @pytest.mark.postgres
 @pytest.mark.parametrize("setting", [c[1] for c in TIMEOUTS], ids=[c[0] for c in TIMEOUTS])
 def test_a_statement_timeout_setting_is_named_with_its_database(tmp_path: Path, database: str, setting: str) -> None:
@@ -867,26 +885,21 @@ def test_a_statement_timeout_setting_is_named_with_its_database(tmp_path: Path, 
     due to statement timeout", naming neither the setting nor what to do. The statements that read the studies
     table wait on a lock held here, so the timeout cancels them every time (a 1 ms timeout raced the statements:
     some finished, and a run once failed on another one)."""
-    import psycopg2
-
     dbname = database.rsplit("/", 1)[1]
-    optuna.storages.RDBStorage(database)  # the schema, so that its studies table can be locked
-    holder = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=dbname)
     try:
-        with holder.cursor() as cur:  # (a transaction: the lock is held until the rollback below)
-            cur.execute("LOCK TABLE studies IN ACCESS EXCLUSIVE MODE")
-        _admin(setting.format(db=dbname, user=PG_USER))
-        study = write_study(tmp_path, "timeout")
-        out = helpers.run_cli("study", str(study), "--storage", database, env={"REGTUNE_STORAGE_RETRY_SECONDS": "2"})
-        assert out.returncode == 2 and "Traceback" not in out.stderr, out.stdout + out.stderr
-        note, line = out.stderr.strip().splitlines()[-2:]
-        assert "connection lost" not in note and "a statement cancelled by the server's timeout setting" in note
-        assert line.startswith(f"error: cannot open storage {database.replace(SECRET, '***')}"), line
-        assert "the server's statement_timeout = 300ms" in line and f"set for database {dbname}" in line, line
-        assert f"ALTER DATABASE {dbname} RESET statement_timeout" in line and SECRET not in out.stderr, line
+        with _studies_locked(database):
+            _admin(setting.format(db=dbname, user=PG_USER))
+            study = write_study(tmp_path, "timeout")
+            out = helpers.run_cli(
+                "study", str(study), "--storage", database, env={"REGTUNE_STORAGE_RETRY_SECONDS": "2"}
+            )
+            assert out.returncode == 2 and "Traceback" not in out.stderr, out.stdout + out.stderr
+            note, line = out.stderr.strip().splitlines()[-2:]
+            assert "connection lost" not in note and "a statement cancelled by the server's timeout setting" in note
+            assert line.startswith(f"error: cannot open storage {database.replace(SECRET, '***')}"), line
+            assert "the server's statement_timeout = 300ms" in line and f"set for database {dbname}" in line, line
+            assert f"ALTER DATABASE {dbname} RESET statement_timeout" in line and SECRET not in out.stderr, line
     finally:
-        holder.rollback()
-        holder.close()
         _admin(f"ALTER DATABASE {dbname} RESET statement_timeout")
         _admin(f"ALTER ROLE {PG_USER} IN DATABASE {dbname} RESET statement_timeout")
 
@@ -909,14 +922,7 @@ OWN_TIMEOUTS = [
 def test_a_statement_timeout_the_url_sets_is_named_as_the_urls(
     tmp_path: Path, database: str, add: str, env: dict[str, str], words: str
 ) -> None:
-    import psycopg2
-
-    dbname = database.rsplit("/", 1)[1]
-    optuna.storages.RDBStorage(database)  # the schema, so that its studies table can be locked
-    holder = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=dbname)
-    try:
-        with holder.cursor() as cur:  # (a transaction: the lock is held until the rollback below)
-            cur.execute("LOCK TABLE studies IN ACCESS EXCLUSIVE MODE")
+    with _studies_locked(database):
         study = write_study(tmp_path, "own-timeout")
         env = {"REGTUNE_STORAGE_RETRY_SECONDS": "2", **env}
         out = helpers.run_cli("study", str(study), "--storage", database + add, env=env)
@@ -924,9 +930,6 @@ def test_a_statement_timeout_the_url_sets_is_named_as_the_urls(
         line = out.stderr.strip().splitlines()[-1]
         assert f"the statement_timeout = 300ms that {words} set cancelled the statement: raise it there" in line, line
         assert "ALTER DATABASE" not in line and "the server's" not in line and SECRET not in out.stderr, line
-    finally:
-        holder.rollback()
-        holder.close()
 
 
 @pytest.mark.postgres
