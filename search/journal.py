@@ -170,7 +170,7 @@ def _well_formed(record: dict[str, Any]) -> bool:
         return False
     if any(key not in record for key in _KEYS[op]):
         return False
-    if not _times_and_state_readable(record, op):
+    if not _fields_readable(record, op):
         return False
     texts = [record["distribution"]] if op == 5 else list((record.get("distributions") or {}).values())
     try:
@@ -187,11 +187,21 @@ def _known_direction(direction: object) -> bool:
     return not isinstance(direction, bool) and direction in _DIRECTION.values()
 
 
-def _times_and_state_readable(record: dict[str, Any], op: int) -> bool:
-    """Whether Optuna can read a trial record's state and times: a state it knows (``"state": 1`` flipped by one bit to
-    5 or 9 raised ``ValueError: 5 is not a valid TrialState``, to 0, RUNNING, ``KeyError: 'datetime_start'``), the
-    time a running (finished) state needs, times in ISO format, and values as a list or null (the stores13 probe:
-    each was a traceback from every command, while repair found no damaged line)."""
+def _is_time(text: object) -> bool:
+    """Whether ``text`` (a record's field, or the bytes of a lost line's) is a time Optuna can read (ISO format)."""
+    try:
+        datetime.fromisoformat(text.decode() if isinstance(text, bytes) else text)  # type: ignore[arg-type]
+    except (UnicodeDecodeError, TypeError, ValueError):  # (not a str: TypeError)
+        return False
+    return True
+
+
+def _fields_readable(record: dict[str, Any], op: int) -> bool:
+    """Whether Optuna can read a study record's directions and a trial record's state and times: a state it knows
+    (``"state": 1`` flipped by one bit to 5 or 9 raised ``ValueError: 5 is not a valid TrialState``, to 0,
+    RUNNING, ``KeyError: 'datetime_start'``), the time a running (finished) state needs, times in ISO format, and
+    values as a list or null (the stores13 probe: each was a traceback from every command, while repair found no
+    damaged line)."""
     if op == 0:  # ("directions":[2] flipped by one bit to [6]: "ValueError: 6 is not a valid StudyDirection")
         directions = record["directions"]
         return isinstance(directions, list) and bool(directions) and all(_known_direction(d) for d in directions)
@@ -210,12 +220,7 @@ def _times_and_state_readable(record: dict[str, Any], op: int) -> bool:
         read = ["datetime_start"] * (state == TrialState.RUNNING.value) + ["datetime_complete"] * (
             TrialState(state).is_finished()
         )
-    try:
-        for key in read:
-            datetime.fromisoformat(record[key])  # (missing: KeyError; not a str: TypeError)
-    except (KeyError, TypeError, ValueError):
-        return False
-    return True
+    return all(_is_time(record.get(key)) for key in read)  # (missing: None, not a time)
 
 
 # --------------------------------------------------------------------------------------------- check at open
@@ -600,15 +605,6 @@ def _read(path: Path) -> tuple[list[_Item], list[int], int, int, int]:
         damaged = sorted(damaged + list(strays))
         dropped += sum(len(i.raw) + 1 for i in gone)
     return items, damaged, dropped, damaged[0] if damaged else 0, len(strays)
-
-
-def _is_time(text: bytes) -> bool:
-    """Whether ``text`` is a time Optuna can read (ISO format)."""
-    try:
-        datetime.fromisoformat(text.decode())
-    except (UnicodeDecodeError, ValueError):
-        return False
-    return True
 
 
 def _iso(moment: datetime) -> str:
