@@ -150,7 +150,8 @@ def auto_size(
     spec: StudySpec, rnn: RNNConfig, train: TrainConfig, longest: int, total: int, device: str
 ) -> tuple[int, str]:
     """``array_size: auto``: the largest K that fits the device's memory (:func:`memory_cap`), at most
-    :data:`~search.samplers.RANDOM_STARTUP` for a model-based sampler, and at most a :data:`MIN_ROUNDS`-th of the total; with why.
+    :data:`~search.samplers.RANDOM_STARTUP` for a model-based sampler, and at most a :data:`MIN_ROUNDS`-th of the
+    total; with why.
     1 (the single-trial path) where :mod:`models.array` is not there.
 
     K shapes the study (how many trials the sampler proposes before it hears of any, which train and are pruned

@@ -329,14 +329,15 @@ def check_storage_url(url: str, origin: str, read_only: bool = False) -> None:
         if target.startswith("~") and os.path.expanduser(target) != target:  # (~backup.db: a relative file name)
             raise fail(f"'~' is not expanded in a sqlite:/// URL; write the path out: "
                        f"sqlite:///{os.path.expanduser(target)}")  # fmt: skip
-        if not target or target == ":memory:" or _sqlite_uri_in_memory(url, target):
+        query = _sqlite_query(url)
+        if not target or target == ":memory:" or _sqlite_uri_in_memory(query, target):
             raise fail("an in-memory SQLite database loses the study when the process ends; give sqlite:///path.db")
-        if _sqlite_uri(url):  # the directory check below read "file:/abs" as a relative directory, and a plain
+        if _sqlite_uri(query):  # the directory check below read "file:/abs" as a relative directory, and a plain
             # path with uri=true&mode=ro opened a new, empty file named "x.db?mode=ro": "no study"
             path = unquote(urlsplit(target).path) if target.startswith("file:") else target
             raise fail(f"SQLite's URI form (sqlite:///file:...?uri=true) is not taken: regtune checks, repairs and "
                        f"backs up the file by its path; give the same file as sqlite:///{path}")  # fmt: skip
-        if (problem := _sqlite_timeout_problem(url)) is not None:
+        if (problem := _sqlite_timeout_problem(query)) is not None:
             raise PreflightError(f"{origin}={mask_url(url)}: {problem}")  # (the URL's form is right: no list of forms)
         if Path(target).exists() and not Path(target).is_file():
             raise fail(f"{target} is a directory or a device, not a file; give a file path such as DIR/study.db")
@@ -368,22 +369,22 @@ def _sqlite_query(url: str) -> dict[str, list[str]]:
     return query
 
 
-def _sqlite_uri(url: str) -> bool:
-    """Whether a ``sqlite:///`` URL asks for SQLite's URI form (``uri=true``): SQLAlchemy passes the path on to
-    SQLite as a URI, with the query's other parameters glued to it."""
-    uri = _sqlite_query(url).get("uri", [""])[-1].strip().lower()
+def _sqlite_uri(query: dict[str, list[str]]) -> bool:
+    """Whether a ``sqlite:///`` URL's query (:func:`_sqlite_query`) asks for SQLite's URI form (``uri=true``):
+    SQLAlchemy passes the path on to SQLite as a URI, with the query's other parameters glued to it."""
+    uri = query.get("uri", [""])[-1].strip().lower()
     return uri in ("true", "1", "yes", "on", "t", "y")
 
 
-def _sqlite_uri_in_memory(url: str, target: str) -> bool:
+def _sqlite_uri_in_memory(query: dict[str, list[str]], target: str) -> bool:
     """Whether a ``sqlite:///file:...?uri=true`` URL (SQLite's URI form, which SQLAlchemy passes on with ``uri=true``)
     names a database that ends with its last connection: ``file::memory:``, ``mode=memory``, the ``memdb`` VFS, or
     ``file:`` with no name (a temporary file). ``sqlite:///file::memory:?cache=shared&uri=true`` ran a whole study
     and its verdict, exit 0, and the next command found no study (the stores12 probe)."""
-    if not _sqlite_uri(url) or not target.startswith("file:"):
+    if not _sqlite_uri(query) or not target.startswith("file:"):
         return False
-    query = {k: v[-1].strip().lower() for k, v in _sqlite_query(url).items()}
-    return target[5:] in ("", ":memory:") or query.get("mode") == "memory" or query.get("vfs") == "memdb"
+    last = {k: v[-1].strip().lower() for k, v in query.items()}
+    return target[5:] in ("", ":memory:") or last.get("mode") == "memory" or last.get("vfs") == "memdb"
 
 
 #: the largest ``timeout`` a SQLite URL may give: SQLite's busy timeout is a 32-bit count of milliseconds
@@ -391,11 +392,12 @@ def _sqlite_uri_in_memory(url: str, target: str) -> bool:
 MAX_SQLITE_TIMEOUT = 2147483
 
 
-def _sqlite_timeout_problem(url: str) -> str | None:
-    """What is wrong with a SQLite URL's ``timeout`` (seconds a write waits for another process's lock), or None.
-    ``timeout=abc`` was "could not convert string to float: 'abc'", naming nothing allowed, and a negative, huge
-    or non-finite one was taken and meant no wait at all ("database is locked" on the first contended write)."""
-    given = _sqlite_query(url).get("timeout")
+def _sqlite_timeout_problem(query: dict[str, list[str]]) -> str | None:
+    """What is wrong with the ``timeout`` of a SQLite URL's query (:func:`_sqlite_query`; seconds a write waits for
+    another process's lock), or None. ``timeout=abc`` was "could not convert string to float: 'abc'", naming
+    nothing allowed, and a negative, huge or non-finite one was taken and meant no wait at all ("database is
+    locked" on the first contended write)."""
+    given = query.get("timeout")
     if not given:
         return None
     allowed = (f"allowed: timeout=SECONDS, one number from 0 to {MAX_SQLITE_TIMEOUT} (how long a write waits for "
