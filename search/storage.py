@@ -1312,8 +1312,14 @@ def _link_fails(link: Path, home: Path, folder: bool = False) -> str | None:
 
 
 def scheme_hint(scheme: str) -> str:
-    """A note for an unknown storage scheme that is a common misspelling of a known one."""
-    return " (PostgreSQL is spelled postgresql:// here, as SQLAlchemy wants)" if scheme == "postgres" else ""
+    """A note for an unknown storage scheme that is a common misspelling of a known one: ``postgres``, or a known
+    scheme in capitals (``SQLITE``: SQLAlchemy loads a dialect by its lower-case name)."""
+    if scheme.lower() in ("postgres", "postgres+psycopg2"):
+        return " (PostgreSQL is spelled postgresql:// here, as SQLAlchemy wants)"
+    low = scheme.lower()
+    if low != scheme and (low in ("grpc", "file") or re.match(r"^(postgresql|mysql|sqlite)(\+[a-z0-9_]+)?$", low)):
+        return f" (schemes are written in lower case here: {low}://)"
+    return ""
 
 
 def _journal_place(path: Path) -> None:

@@ -533,6 +533,11 @@ URLS_BAD = [
     ("file://[x/j.log", "holds a '[' or ']' that is no IPv6 host's"),
     ("mysql+nosuchdriver://u@h/db", "unknown database driver in 'mysql+nosuchdriver'"),
     ("postgres://u@h/db", "unknown scheme 'postgres' (PostgreSQL is spelled postgresql:// here"),
+    # an upper-case scheme was "unknown scheme 'SQLITE'" beside an allowed list that holds it in lower case
+    ("SQLITE:///{d}/x.db", "unknown scheme 'SQLITE' (schemes are written in lower case here: sqlite://)"),
+    ("PostgreSQL://u@h/db", "(schemes are written in lower case here: postgresql://)"),
+    ("Postgres://u@h/db", "(PostgreSQL is spelled postgresql:// here"),
+    ("GRPC://h:13000", "(schemes are written in lower case here: grpc://)"),
     ("postgresql://u@h/db/", "the database name 'db/' ends in '/': drop the trailing slash"),  # the server's FATAL
     ("sqlite:///~/x.db", "'~' is not expanded in a sqlite:/// URL; write the path out: sqlite:///" + str(Path.home())),
     # Optuna's open raised a bare FileNotFoundError / OSError (exit 1, a traceback) for these two
