@@ -1554,8 +1554,12 @@ FLAT_END = [0.4 + 0.03 * e for e in range(15)] + [0.868, 0.878, 0.868, 0.868, 0.
         ("val_loss", [[2.0 - 0.01 * e for e in range(100)]], 25, 0.24, 24),  # a loss that keeps falling rises
         ("val_acc", [FLAT_END], 25, 0.0, 6),  # at most a quarter of the curve: its flat end
         ("val_acc", [], 25, None, 0),
+        # (the unseen13 probe) 8 epochs, every fold at 1.0 from epoch 6: its trend "rose by +0.0203", at the ceiling
+        ("val_acc", [[0.75, 0.75, 0.83, 0.92, 0.92, 1.0, 1.0, 1.0]] + [[0.58, 0.83] + [1.0] * 6] * 4, 42, 0.0, 4),
+        ("val_acc", [[0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.97, 0.98]], 42, 0.02, 4),  # a rise capped by what is left
     ],
-    ids=["climbing", "plateau", "one fold stopped", "loss falling", "a flat end under a long patience", "no curves"],
+    ids=["climbing", "plateau", "one fold stopped", "loss falling", "a flat end under a long patience", "no curves",
+         "every fold at 1.0", "near 1.0"],  # fmt: skip
 )  # fmt: skip
 def test_late_rise_is_the_slope_of_the_curves_end(
     metric: str, curves: list[list[float]], patience: int, rise: float | None, window: int
