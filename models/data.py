@@ -1247,7 +1247,7 @@ def _whole_numbers(y: np.ndarray) -> np.ndarray | None:
         y.dtype.kind == "f"
         and np.isfinite(y).all()
         and bool((y == np.round(y)).all())
-        and np.abs(y).max(initial=0) < 2**53
+        and float(np.abs(y).max(initial=0)) < 2**53  # (float16 labels cast 2**53 to inf: "overflow in cast")
     ):
         return y.astype(np.int64)
     return None
