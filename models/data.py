@@ -1025,6 +1025,13 @@ def test_shift_notes(splits: Splits) -> list[str]:
                 "the models learn nothing from it and read its test values as inputs they never saw; drop the "
                 "channel, or check that both splits measure it alike"
             )  # fmt: skip
+    if moving.any() and len(splits.test) > 1 and not varies(tmean, tstd).any():
+        return notes + [
+            f"warning: {splits.name}: every channel of the test split holds one value at every valid step (channel 0: "
+            f"{tmean[0]:.6g}) while the training split varies: every test sequence is the same input, so each model "
+            "answers one class for all of them and the test rows score that class's share; check the test data (all "
+            "zero, a constant placeholder)"
+        ]  # (an all-zero X_test was unsaid: the scale check leaves out a test channel with no spread; unseen13 probe)
     if moving.any():
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(moving, tstd / np.where(moving, std, 1.0), 1.0)

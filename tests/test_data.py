@@ -1635,20 +1635,27 @@ def test_copies_of_training_sequences_are_noted(tmp_path: Path, case: str, said:
         (1.0, 50.0, "std x0.935, mean 50.2 training stds away"),  # an offset (another sensor's zero)
         (2.0, 3.0, None),  # within the bounds: data
         (1.0, 0.0, None),
+        (0.0, 0.0, "every channel of the test split holds one value"),  # all zero (the unseen13 probe: unsaid)
+        (0.0, 5.0, "every channel of the test split holds one value"),  # a constant placeholder
     ],
 )
 def test_a_test_split_on_another_scale_is_warned_of(scale: float, shift: float, said: str | None) -> None:
     """The same data with the test split x1,000 scored 0.51 against 0.72 and nothing named the data (the newdata
-    probe); the shipped sets stay within 0.86..1.12x and 0.23 training stds."""
+    probe); the shipped sets stay within 0.86..1.12x and 0.23 training stds. A test split of one value in every
+    channel (scale 0: ``np.zeros_like`` left as X_test) is every test sequence the same input."""
     from models.data import test_shift_notes
 
     rng = np.random.default_rng(0)
     X, Xt = rng.normal(size=(40, 10, 2)), rng.normal(size=(20, 10, 2))
     Xt[:, :, 1] = Xt[:, :, 1] * scale + shift
+    if scale == 0:
+        Xt[:, :, 0] = 0.0
     splits = array_splits({"X": X, "y": np.arange(40) % 2, "X_test": Xt, "y_test": np.arange(20) % 2})
     note = next(iter(test_shift_notes(splits)), None)
     if said is None:
         assert note is None, note
+    elif scale == 0:
+        assert note is not None and note.startswith("warning: memory: ") and said in note, note
     else:
         assert note is not None and note.startswith("warning: memory: channel 1 of the test split") and said in note
 
