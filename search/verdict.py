@@ -506,6 +506,7 @@ def choose(study: optuna.Study, spec: StudySpec, run: bool = False) -> Selection
         finalists, tied = tie_finalists(study, chosen.best, spec.metric, beats_baseline)
         if len(finalists) > 1:
             chosen = _break_tie(study, spec, chosen, finalists, tied, base_cv, run)
+            chosen = dataclasses.replace(chosen, rule=not_fresh(spec, spec.seed + TIE_SEED, chosen.rule))
             if chosen.tie_pending:
                 return chosen
     if chosen.baseline is None and not chosen.run_only:
@@ -519,7 +520,28 @@ def choose(study: optuna.Study, spec: StudySpec, run: bool = False) -> Selection
     epochs = (epochs_of(spec, chosen.best.user_attrs), _known_epochs(study, spec, base, digest))
     sizes = fresh_fold_sizes(spec, seed)
     best_run, base_run = at_epochs(runs[0], epochs[0], sizes), at_epochs(runs[1], epochs[1], sizes)
-    return confirm(chosen, best_run, base_run, spec.metric, spec.direction, seed)
+    confirmed = confirm(chosen, best_run, base_run, spec.metric, spec.direction, seed)
+    return dataclasses.replace(confirmed, rule=not_fresh(spec, seed, confirmed.rule))
+
+
+def not_fresh(spec: StudySpec, seed: int, rule: str) -> str:
+    """``rule`` with its "a fresh partition ... (fold seed ``seed``)" named as the study's own folds where the seeded
+    shuffle of so few training sequences drew them again: 2 sequences of each of 2 classes have two partitions into
+    2 folds, and fold seeds 0 and 2 (the study's and the tie's at seed 0) drew the same one, which the rule called
+    fresh (the unseen13 probe)."""
+    y, k = study_splits(spec).train.y, folds_of(spec)
+    if k < 2:
+        return rule
+
+    def parts(s: int) -> set[frozenset[int]]:
+        return {frozenset(p.tolist()) for p in validation_parts(y, k, spec.val_fraction, s)}
+
+    if parts(seed) != parts(spec.seed):
+        return rule
+    fresh = f"a fresh partition of the training split into {k} folds (fold seed {seed})"
+    again = (f"a partition of the training split into {k} folds (fold seed {seed}) that is the study's own again "
+             f"(too few training sequences for another: not a fresh one)")  # fmt: skip
+    return rule.replace(fresh, again)
 
 
 def fresh_fold_sizes(spec: StudySpec, seed: int) -> list[int] | None:

@@ -2262,3 +2262,30 @@ def test_a_p_value_never_prints_on_the_other_side_of_the_significance_line(p: fl
     assert (shown < verdict.SIGNIFICANCE) == (p < verdict.SIGNIFICANCE), text
     both = describe_difference({**row, "wilcoxon_p": p})  # the Wilcoxon p beside it likewise (the review8 reviewer)
     assert both.endswith(f"{terminal[:-1]}, Wilcoxon {terminal}"), both
+
+
+@pytest.mark.parametrize(
+    ("per_class", "seed", "fold_seed", "same"),
+    [
+        (2, 0, 2, True),  # 2 of each of 2 classes: two partitions into 2 folds; seed 0's tie partition is the study's
+        (2, 0, 1, False),  # its confirmation's is the other one
+        (2, 3, 4, True),  # seed 3's confirmation drew the study's folds again
+        (10, 0, 2, False),
+    ],
+)
+def test_a_fresh_partition_that_is_the_studys_own_is_not_called_fresh(
+    tmp_path: Path, per_class: int, seed: int, fold_seed: int, same: bool
+) -> None:
+    """(the unseen13 probe) On 4 training sequences the tie-break's "fresh partition ... (fold seed 2)" was the
+    study's own folds: the rule says so instead."""
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], per_class)
+    np.savez(tmp_path / "t.npz", X=rng.normal(size=(len(y), 5, 1)), y=y, X_test=rng.normal(size=(4, 5, 1)),
+             y_test=np.array([0, 1, 0, 1]))  # fmt: skip
+    spec = StudySpec(path=tmp_path / "s.yaml", name="s", dataset=str(tmp_path / "t.npz"), architecture={}, trials=1,
+                     max_epochs=5, seed=seed)  # fmt: skip
+    k = verdict.folds_of(spec)
+    rule = f"the best trial; confirmed on a fresh partition of the training split into {k} folds (fold seed {fold_seed}): +0.5"
+    got = verdict.not_fresh(spec, fold_seed, rule)
+    assert (got != rule) == same, got
+    assert ("that is the study's own again" in got) == same and ("a fresh partition" in got) != same, got
