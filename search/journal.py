@@ -38,6 +38,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import optuna
+from optuna.distributions import json_to_distribution
 from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock, JournalStorage
 from optuna.storages.journal._file import get_lock_file
 from optuna.storages.journal._storage import JournalOperation, JournalStorageReplayResult
@@ -172,11 +173,18 @@ def _well_formed(record: dict[str, Any]) -> bool:
         return False
     if not _fields_readable(record, op):
         return False
-    texts = [record["distribution"]] if op == 5 else list((record.get("distributions") or {}).values())
-    try:
-        return all(isinstance(json.loads(t), dict) for t in texts)
-    except (TypeError, ValueError):
+    texts = {record["param_name"]: record["distribution"]} if op == 5 else record.get("distributions") or {}
+    values = {record["param_name"]: record["param_value_internal"]} if op == 5 else record.get("params") or {}
+    try:  # a parameter Optuna's distribution cannot read ("norm" 7 of 2 choices, null, an unknown class) was a
+        # traceback (IndexError, TypeError, ValueError) from every command (the stores14 probe)
+        if not all(isinstance(json.loads(t), dict) for t in texts.values()):
+            return False
+        distributions = {name: json_to_distribution(t) for name, t in texts.items()}
+        for name, value in values.items():
+            distributions[name].to_external_repr(value)
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError):
         return False
+    return True
 
 
 _STATES = {s.value for s in TrialState}

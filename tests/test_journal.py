@@ -1069,3 +1069,36 @@ def test_a_last_line_is_named_for_what_it_is(
     said = capsys.readouterr().err
     assert f"set aside {what} (" in said and cause in said, (case, said)
     assert journal.read_bytes() == finished[1]
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        {"distribution": json.dumps({"name": "Nope", "attributes": {}})},  # a class Optuna does not know
+        {"distribution": json.dumps({"name": "FloatDistribution", "attributes": {}})},  # its bounds lost
+        {"distribution": json.dumps({"name": "CategoricalDistribution", "attributes": {"choices": [0, 1]}}),
+         "param_value_internal": 7},  # choice 7 of 2
+        {"distribution": json.dumps({"name": "CategoricalDistribution", "attributes": {"choices": [0, 1]}}),
+         "param_value_internal": None},  # no choice
+    ],
+)  # fmt: skip
+def test_a_parameter_record_its_distribution_cannot_read_is_a_damaged_line(
+    finished: tuple[Path, bytes], tmp_path: Path, capsys: pytest.CaptureFixture[str], edit: dict
+) -> None:
+    """(the stores14 probe) A 'set trial param' record whose distribution Optuna cannot build, or whose value it
+    cannot read back through it, passed the check: every command was a traceback (``ValueError: Unknown
+    distribution class``, ``IndexError: tuple index out of range``, ``TypeError: int() argument ...``, exit 1).
+    It is a damaged line now: one line naming the repair, exit 2, nothing written."""
+    journal = copy(finished, tmp_path)
+    index = line_of(journal, lambda r: r.get("op_code") == 5)
+    ls = lines(journal)
+    record = json.loads(ls[index])
+    record.update(edit)
+    ls[index] = json.dumps(record, separators=(",", ":")).encode() + b"\n"
+    journal.write_bytes(b"".join(ls))
+    damaged = journal.read_bytes()
+    for command in ("report", "study"):
+        run = run_main(capsys, command, str(finished[0]), "--storage", str(journal))
+        assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
+        assert f"is damaged at line {index + 1} " in run.stderr and "make repair STUDY=" in run.stderr, run.stderr
+    assert journal.read_bytes() == damaged
