@@ -324,6 +324,14 @@ def _grpc_status(exc: BaseException) -> str | None:
     return None
 
 
+def _raised_in_distributions(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised inside optuna.distributions (reading a stored parameter or its distribution)."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and Path(tb.tb_frame.f_code.co_filename) == Path(optuna.distributions.__file__)
+
+
 def _first_line(exc: BaseException) -> str:
     cause: BaseException = exc
     while cause.__cause__ is not None and isinstance(cause, optuna.exceptions.StorageInternalError):
@@ -420,6 +428,13 @@ class RetryingStorage(BaseStorage, BaseHeartbeat):
                         f"storage {mask_url(self.url)}: a stored value is not readable text "
                         f"({_first_line(bad)[:160]}): the file or database is damaged where its integrity check "
                         "cannot see; restore a backup copy"
+                    ) from None
+                if _raised_in_distributions(exc):  # a trial_params row Optuna cannot read back (param_value NULL
+                    # or 7 of 2 choices, an unknown distribution class): a traceback from every command (stores14)
+                    raise StorageError(
+                        f"storage {mask_url(self.url)}: a stored trial parameter cannot be read ({type(exc).__name__}: "
+                        f"{_first_line(exc)[:160]} in Optuna's {name}): the database was edited or damaged; restore "
+                        "a backup copy"
                     ) from None
                 if not transient(exc):
                     raise

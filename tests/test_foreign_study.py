@@ -359,3 +359,39 @@ def test_a_waiting_starting_point_that_holds_its_parameters_is_not_lost(
             ensure_study(spec, open_storage(url), total=4)
     else:
         ensure_study(spec, open_storage(url), total=4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "edit",
+    [
+        'UPDATE trial_params SET distribution_json = \'{"name": "Nope", "attributes": {}}\'',
+        "UPDATE trial_params SET distribution_json = '[1]'",
+        "UPDATE trial_params SET param_value = 7, distribution_json = "
+        '\'{"name": "CategoricalDistribution", "attributes": {"choices": [0, 1]}}\'',
+        "UPDATE trial_params SET param_value = NULL, distribution_json = "
+        '\'{"name": "CategoricalDistribution", "attributes": {"choices": [0, 1]}}\'',
+    ],
+)
+def test_a_parameter_row_its_distribution_cannot_read_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], edit: str
+) -> None:
+    """The stores14 probe: a trial_params row Optuna cannot read back (a categorical's param_value set to NULL or
+    past its choices, an unknown distribution class; seen in PostgreSQL and SQLite alike) made `make study` and
+    `make report` a traceback ending in TypeError / IndexError / ValueError from optuna.distributions, exit 1."""
+    import sqlite3
+
+    from search import cli
+
+    path, url, db = _two_trial_sqlite(tmp_path, "params")
+    with sqlite3.connect(db) as conn:
+        conn.execute(edit)
+    before = db.read_bytes()
+    capsys.readouterr()
+    for command in ("study", "report"):
+        more = ["--trials", "3"] if command == "study" else []
+        assert cli.main([command, str(path), "--storage", url, *more]) == 2
+        line = capsys.readouterr().err.strip().splitlines()[-1]
+        assert line.startswith(f"error: storage {url}: a stored trial parameter cannot be read ("), line
+        assert line.endswith("the database was edited or damaged; restore a backup copy"), line
+    assert db.read_bytes() == before
