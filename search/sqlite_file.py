@@ -28,6 +28,7 @@ import os
 import shlex
 import shutil
 import sqlite3
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -155,6 +156,11 @@ def check_sqlite(url: str) -> None:
         file_copy.unlink(missing_ok=True)
         side_copy.unlink(missing_ok=True)
     if why is not None:
+        if (lost := table_list_lost(path)) is not None:  # make repair would rebuild nothing (the stores14 probe)
+            raise StorageError(
+                f"SQLite file {path} is damaged ({why}), its table list too ({lost}): nothing can be rebuilt from "
+                "it, so make repair cannot help; restore a backup copy (nothing was written to it)"
+            )
         raise StorageError(
             f"SQLite file {path} is damaged ({why}); nothing was written to it. Rebuild it from every readable row "
             f"(a backup is kept): make repair STUDY=<study file> STORAGE={url}"
@@ -201,6 +207,44 @@ def unknown_value(path: Path, tables: list[str]) -> str | None:
     except sqlite3.Error:
         return None
     return None
+
+
+def _schema(path: Path) -> list[tuple[str, str, str]]:
+    """The table list (type, name, SQL) of the SQLite file at ``path``, read-only, as :func:`_salvage` copies it;
+    raises ``sqlite3.DatabaseError`` where it cannot be read."""
+    with contextlib.closing(sqlite3.connect(path.absolute().as_uri() + "?mode=ro", uri=True)) as db:
+        return db.execute(
+            "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%'"
+        ).fetchall()
+
+
+def table_list_lost(path: Path) -> str | None:
+    """Why ``make repair`` could rebuild nothing from the damaged SQLite file at ``path`` (its table list unreadable,
+    from the whole pages of a file cut short too: :func:`_rebuild`), else None. A file cut to half its pages was sent
+    to ``make repair``, which then said that nothing could be rebuilt (the stores14 probe)."""
+    try:
+        _schema(path)
+        return None
+    except sqlite3.DatabaseError as exc:
+        why = str(exc)
+    try:
+        handle, name = tempfile.mkstemp(prefix=f"{path.name}.", suffix=".check", dir=path.parent)
+        os.close(handle)
+    except OSError:  # no right to write beside it: repair may still get further
+        return None
+    whole = Path(name)  # (a name of its own: a repair at work writes {name}.whole-pages)
+    try:
+        cut = _whole_pages(path, whole)
+        if cut is not None:
+            with contextlib.suppress(sqlite3.DatabaseError):
+                _schema(whole)
+                return None
+            why += f"; the file was cut short: {cut[0]} of the {cut[1]} pages its header counts are there"
+    except OSError:  # no room for the copy beside it: repair may still get further
+        return None
+    finally:
+        whole.unlink(missing_ok=True)
+    return why
 
 
 def _tables(path: Path) -> list[str]:
@@ -363,9 +407,7 @@ def _salvage(source: Path, target: Path, report: SqliteRepair) -> None:
     new = sqlite3.connect(target)
     try:
         try:
-            schema = old.execute(
-                "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%'"
-            ).fetchall()
+            schema = _schema(source)
         except sqlite3.DatabaseError as exc:
             cut = (
                 "" if report.cut is None else f", and the file was cut short ({report.cut[0]} of {report.cut[1]} pages)"

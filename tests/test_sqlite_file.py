@@ -196,6 +196,25 @@ def test_a_file_cut_short_is_rebuilt_from_the_pages_that_are_there(
     assert not (tmp_path / "study.db.whole-pages").exists()
 
 
+@pytest.mark.parametrize("kept", [2, 10], ids=["half", "a-tenth"])
+def test_a_file_cut_past_its_table_list_is_not_sent_to_repair(
+    finished: tuple[Path, bytes], tmp_path: Path, kept: int
+) -> None:
+    """A file cut to half (or a tenth) of its pages: every command sent the user to make repair, which then said
+    nothing could be rebuilt (the stores14 probe); the first line now says so itself, and leaves no file behind."""
+    db = copy(finished, tmp_path)
+    cut = finished[1][: len(finished[1]) // kept]
+    db.write_bytes(cut)
+    with pytest.raises(StorageError) as caught:
+        check_sqlite(url(db))
+    line = str(caught.value)
+    assert "its table list too" in line and "make repair cannot help; restore a backup copy" in line, line
+    assert "make repair STUDY" not in line and "\n" not in line
+    assert db.read_bytes() == cut and sorted(p.name for p in tmp_path.iterdir()) == ["study.db"]
+    with pytest.raises(StorageError, match="nothing can be rebuilt from it"):  # what repair itself finds
+        repair_sqlite(db, echo=False)
+
+
 def test_a_storage_failing_mid_way_is_one_line_naming_it() -> None:
     try:
         try:
