@@ -20,6 +20,7 @@ file (after a backup), and no finished trial whose records survived may change.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -38,7 +39,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import optuna
-from optuna.distributions import json_to_distribution
+from optuna.distributions import BaseDistribution, json_to_distribution
 from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock, JournalStorage
 from optuna.storages.journal._file import get_lock_file
 from optuna.storages.journal._storage import JournalOperation, JournalStorageReplayResult
@@ -179,12 +180,19 @@ def _well_formed(record: dict[str, Any]) -> bool:
         # traceback (IndexError, TypeError, ValueError) from every command (the stores14 probe)
         if not all(isinstance(json.loads(t), dict) for t in texts.values()):
             return False
-        distributions = {name: json_to_distribution(t) for name, t in texts.items()}
+        distributions = {name: _distribution(t) for name, t in texts.items()}
         for name, value in values.items():
             distributions[name].to_external_repr(value)
     except (TypeError, ValueError, KeyError, IndexError, AttributeError):
         return False
     return True
+
+
+@functools.lru_cache(maxsize=1024)
+def _distribution(text: str) -> BaseDistribution:
+    """Optuna's distribution of a record's JSON text, built once per text: a study's records repeat a few texts
+    (one per searched name), and building each again made the check of 2,000 trials of 13 parameters 0.25 s slower."""
+    return json_to_distribution(text)
 
 
 _STATES = {s.value for s in TrialState}
