@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from models.config import defaults
 from models.errors import DataError, FoldsError
 from search.spec import StudySpec, check_branch_dropout, check_starting_points, load_study, values_of
-from search.storage import STORAGE_ENV, broken_link, file_kind, mask_url, resolve_url, scheme_hint
+from search.storage import RDB_SCHEME, STORAGE_ENV, broken_link, file_kind, mask_url, resolve_url, scheme_hint
 
 if TYPE_CHECKING:
     from models.data import Splits
@@ -30,7 +30,6 @@ STORAGE_FORMS = (
     "a journal file path (runs/NAME/journal.log), postgresql[+driver]://user@host:port/db, sqlite:///path.db, "
     "mysql[+driver]://user@host:port/db, grpc://host:port"
 )
-_RDB = re.compile(r"^(postgresql|mysql|sqlite)(\+[A-Za-z0-9_]+)?$")
 
 
 class PreflightError(ValueError):
@@ -281,7 +280,7 @@ def check_storage_url(url: str, origin: str, read_only: bool = False) -> None:
         raise fail("empty")
     scheme = ""
     m = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*):(//)?", url)
-    if m and (m.group(2) or _RDB.match(m.group(1)) or m.group(1) == "grpc"):  # else a file name with a colon
+    if m and (m.group(2) or RDB_SCHEME.match(m.group(1)) or m.group(1) == "grpc"):  # else a file name with a colon
         scheme = m.group(1)
         if not m.group(2):
             raise fail(f"{scheme}: must be followed by //")
@@ -296,7 +295,7 @@ def check_storage_url(url: str, origin: str, read_only: bool = False) -> None:
     if scheme in ("", "file"):
         _check_journal(Path(parts.path if scheme else url), fail, read_only, unwritable)
         return
-    if scheme != "grpc" and not _RDB.match(scheme):
+    if scheme != "grpc" and not RDB_SCHEME.match(scheme):
         raise fail(f"unknown scheme {scheme!r}{scheme_hint(scheme)}")
     try:
         parts.port  # noqa: B018 - parsing it is the check

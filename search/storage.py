@@ -1326,13 +1326,17 @@ def _link_fails(link: Path, home: Path, folder: bool = False) -> str | None:
     return f"{why} (-> {os.readlink(link)})"
 
 
+#: a database URL's scheme, with an optional SQLAlchemy driver (``postgresql+psycopg2``)
+RDB_SCHEME = re.compile(r"^(postgresql|mysql|sqlite)(\+[A-Za-z0-9_]+)?$")
+
+
 def scheme_hint(scheme: str) -> str:
     """A note for an unknown storage scheme that is a common misspelling of a known one: ``postgres``, or a known
     scheme in capitals (``SQLITE``: SQLAlchemy loads a dialect by its lower-case name)."""
-    if scheme.lower() in ("postgres", "postgres+psycopg2"):
-        return " (PostgreSQL is spelled postgresql:// here, as SQLAlchemy wants)"
     low = scheme.lower()
-    if low != scheme and (low in ("grpc", "file") or re.match(r"^(postgresql|mysql|sqlite)(\+[a-z0-9_]+)?$", low)):
+    if low in ("postgres", "postgres+psycopg2"):
+        return " (PostgreSQL is spelled postgresql:// here, as SQLAlchemy wants)"
+    if low != scheme and (low in ("grpc", "file") or RDB_SCHEME.match(low)):
         return f" (schemes are written in lower case here: {low}://)"
     return ""
 
